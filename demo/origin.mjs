@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// The bundled demo origin: a small todo API that trusts the identity Portcullis forwards
+// (X-Portcullis-User). It binds 127.0.0.1 only. Todos persist in a JSON file so they survive a
+// restart. Every request is recorded (method, path, headers) and readable at GET /__requests on
+// the origin itself, so tests can assert on exactly what reached the origin.
+//
+//   PORT=8788 DATA_FILE=.wrangler/demo-origin.json node demo/origin.mjs
+import { createServer } from 'node:http';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+
+const port = Number(process.env.PORT ?? 8788);
+const dataFile = process.env.DATA_FILE ?? '';
+const MAX_BODY = 64 * 1024;
+
+let todos = {};
+if (dataFile) {
+  try {
+    todos = JSON.parse(readFileSync(dataFile, 'utf8'));
+  } catch {
+    todos = {};
+  }
+}
+const recorded = [];
+
+function save() {
+  if (!dataFile) return;
+  mkdirSync(dirname(dataFile), { recursive: true });
+  writeFileSync(`${dataFile}.tmp`, JSON.stringify(todos));
+  renameSync(`${dataFile}.tmp`, dataFile);
+}
+
+function send(res, status, body, headers = {}) {
+  const text = body === undefined ? '' : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(text);
+}
+
+function readJson(req) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (chunk) => {
+      size += chunk.length;
+      if (size <= MAX_BODY) chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size > MAX_BODY) return resolve({ error: 'too large' });
+      try {
+        resolve({ value: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') });
+      } catch {
+        resolve({ error: 'invalid JSON' });
+      }
+    });
+  });
+}
+
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://origin.invalid');
+  if (url.pathname === '/__requests') {
+    if (req.method === 'DELETE') recorded.length = 0;
+    return send(res, 200, recorded);
+  }
+  recorded.push({ method: req.method, path: req.url, headers: req.headers });
+  if (recorded.length > 1000) recorded.shift();
+
+  if (url.pathname === '/public/hello') {
+    return send(res, 200, { hello: 'world' });
+  }
+  if (url.pathname === '/public/slow') {
+    const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000), 60000);
+    setTimeout(() => send(res, 200, { slept: ms }), ms);
+    return;
+  }
+  if (url.pathname === '/public/stream') {
+    // Server-sent events, one every 200 ms, to prove the gateway streams without buffering.
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    let n = 0;
+    const timer = setInterval(() => {
+      res.write(`data: ${n}\n\n`);
+      if (++n === 3) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 200);
+    return;
+  }
+
+  const user = req.headers['x-portcullis-user'];
+  if (!user) return send(res, 401, { error: 'no user: this API is only reachable through Portcullis' });
+  const mine = (todos[user] ??= []);
+  const match = url.pathname.match(/^\/todos(?:\/([^/]+))?$/);
+  if (!match) return send(res, 404, { error: 'not found' });
+  const id = match[1];
+
+  if (!id && req.method === 'GET') return send(res, 200, mine);
+  if (!id && req.method === 'POST') {
+    const { value, error } = await readJson(req);
+    if (error || typeof value.title !== 'string' || !value.title.trim()) {
+      return send(res, 400, { error: error ?? 'title is required' });
+    }
+    const todo = { id: randomUUID(), title: value.title.slice(0, 200), done: false };
+    mine.push(todo);
+    save();
+    return send(res, 201, todo);
+  }
+  const todo = mine.find((t) => t.id === id);
+  if (!todo) return send(res, 404, { error: 'no such todo' });
+  if (req.method === 'GET') return send(res, 200, todo);
+  if (req.method === 'PATCH') {
+    const { value, error } = await readJson(req);
+    if (error) return send(res, 400, { error });
+    if (typeof value.title === 'string') todo.title = value.title.slice(0, 200);
+    if (typeof value.done === 'boolean') todo.done = value.done;
+    save();
+    return send(res, 200, todo);
+  }
+  if (req.method === 'DELETE') {
+    todos[user] = mine.filter((t) => t.id !== id);
+    save();
+    return send(res, 204);
+  }
+  return send(res, 405, { error: 'method not allowed' });
+});
+
+server.listen(port, '127.0.0.1', () => {
+  console.log(`demo origin listening on http://127.0.0.1:${port}`);
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}

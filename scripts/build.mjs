@@ -1,0 +1,50 @@
+#!/usr/bin/env node
+// Builds the Worker (wasm + JS shim) with worker-build, fully offline: worker-build is handed the
+// wasm-bindgen, esbuild and wasm-opt binaries that scripts/setup.sh installed instead of
+// downloading its own. Skips the build when build/ is newer than every input, so `wrangler dev`
+// restarts cost nothing.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const output = join(root, 'build', 'worker', 'shim.mjs');
+const inputs = ['src', 'Cargo.toml', 'Cargo.lock'];
+
+function newestMtime(path) {
+  const info = statSync(path);
+  if (!info.isDirectory()) return info.mtimeMs;
+  return readdirSync(path).reduce((max, name) => Math.max(max, newestMtime(join(path, name))), info.mtimeMs);
+}
+
+export function buildIsFresh() {
+  if (!existsSync(output)) return false;
+  const built = statSync(output).mtimeMs;
+  return inputs.every((input) => newestMtime(join(root, input)) <= built);
+}
+
+export function build({ force = false } = {}) {
+  if (!force && buildIsFresh()) {
+    console.log('build: up to date');
+    return;
+  }
+  const bin = join(root, 'node_modules', '.bin');
+  const cargoBin = join(process.env.CARGO_HOME ?? join(process.env.HOME, '.cargo'), 'bin');
+  const env = {
+    ...process.env,
+    WASM_BINDGEN_BIN: process.env.WASM_BINDGEN_BIN ?? join(cargoBin, 'wasm-bindgen'),
+    ESBUILD_BIN: process.env.ESBUILD_BIN ?? join(bin, 'esbuild'),
+    WASM_OPT_BIN: process.env.WASM_OPT_BIN ?? join(bin, 'wasm-opt'),
+  };
+  const workerBuild = existsSync(join(cargoBin, 'worker-build')) ? join(cargoBin, 'worker-build') : 'worker-build';
+  const result = spawnSync(workerBuild, ['--release'], { cwd: root, env, stdio: 'inherit' });
+  if (result.status !== 0) {
+    console.error(`build: worker-build failed (exit ${result.status ?? result.signal})`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  build({ force: process.argv.includes('--force') });
+}

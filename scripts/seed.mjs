@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Applies a declarative seed file (resources, permissions, roles, users, clients) to the local D1
+// database, idempotently: every row is an upsert keyed by its id, so running it again changes
+// nothing but re-hashed secrets. Secrets are read from the environment or .dev.vars by name
+// (`password_env`, `secret_env`) and stored only as hashes.
+//
+//   node scripts/seed.mjs [--file demo/seed.json] [--base-url URL] [--persist-to DIR]
+import { pbkdf2Sync, randomBytes, createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { parseDevVars, root, wrangler } from './lib.mjs';
+
+/** PBKDF2-SHA256 iterations: the most Workers' WebCrypto allows (100,000). */
+export const PBKDF2_ITERATIONS = 100000;
+
+export function hashPassword(password) {
+  const salt = randomBytes(16);
+  const hash = pbkdf2Sync(password, salt, PBKDF2_ITERATIONS, 32, 'sha256');
+  return `pbkdf2-sha256$${PBKDF2_ITERATIONS}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+export function sha256Hex(text) {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+const q = (v) => (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`);
+
+/** The SQL for a seed document; `secrets` maps env names to values. */
+export function seedSql(seed, { baseUrl, secrets, now = Math.floor(Date.now() / 1000) }) {
+  const sub = (s) => (typeof s === 'string' ? s.replaceAll('{{PUBLIC_BASE_URL}}', baseUrl) : s);
+  const secret = (name, what) => {
+    const value = secrets[name];
+    if (!value) throw new Error(`seed: ${what} needs the secret ${name} (set it in .dev.vars or the environment)`);
+    return value;
+  };
+  const out = [];
+  for (const r of seed.resources ?? []) {
+    out.push(
+      `INSERT INTO api_resources (id, indicator, name, is_default, access_token_ttl_secs, created_at) VALUES (${q(r.id)}, ${q(sub(r.indicator))}, ${q(r.name)}, ${r.default ? 1 : 0}, ${q(r.access_token_ttl_secs ?? 3600)}, ${now})` +
+        ` ON CONFLICT(id) DO UPDATE SET indicator = excluded.indicator, name = excluded.name, is_default = excluded.is_default, access_token_ttl_secs = excluded.access_token_ttl_secs;`,
+    );
+    for (const p of r.permissions ?? []) {
+      out.push(
+        `INSERT INTO permissions (id, resource_id, name, description) VALUES (${q(`${r.id}:${p.name}`)}, ${q(r.id)}, ${q(p.name)}, ${q(p.description ?? '')})` +
+          ` ON CONFLICT(id) DO UPDATE SET description = excluded.description;`,
+      );
+    }
+  }
+  for (const role of seed.roles ?? []) {
+    out.push(
+      `INSERT INTO roles (id, name, description, created_at) VALUES (${q(role.id)}, ${q(role.name)}, ${q(role.description ?? '')}, ${now})` +
+        ` ON CONFLICT(id) DO UPDATE SET name = excluded.name, description = excluded.description;`,
+    );
+    for (const p of role.permissions ?? []) {
+      out.push(`INSERT OR IGNORE INTO role_permissions (role_id, permission_id) VALUES (${q(role.id)}, ${q(`${p.resource}:${p.name}`)});`);
+    }
+  }
+  for (const u of seed.users ?? []) {
+    const hash = u.password_env ? hashPassword(secret(u.password_env, `user ${u.email}`)) : null;
+    out.push(
+      `INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (${q(u.id)}, ${q(u.email)}, ${q(u.name ?? '')}, ${q(hash)}, ${now}, ${now})` +
+        ` ON CONFLICT(id) DO UPDATE SET email = excluded.email, name = excluded.name, password_hash = excluded.password_hash, updated_at = excluded.updated_at;`,
+    );
+    for (const roleId of u.roles ?? []) {
+      out.push(`INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (${q(u.id)}, ${q(roleId)});`);
+    }
+  }
+  for (const c of seed.clients ?? []) {
+    const hash = c.kind === 'confidential' ? sha256Hex(secret(c.secret_env, `client ${c.id}`)) : null;
+    out.push(
+      `INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at) VALUES (${q(c.id)}, ${q(c.name)}, ${q(hash)}, ${q(JSON.stringify((c.redirect_uris ?? []).map(sub)))}, ${q(c.kind)}, ${c.first_party ? 1 : 0}, ${now})` +
+        ` ON CONFLICT(id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, redirect_uris = excluded.redirect_uris, kind = excluded.kind, first_party = excluded.first_party;`,
+    );
+  }
+  return out.join('\n');
+}
+
+/** Writes the seed to the local D1 database through wrangler. */
+export function applySeed({ file = join(root, 'demo', 'seed.json'), baseUrl, secrets, persistTo } = {}) {
+  const seed = JSON.parse(readFileSync(file, 'utf8'));
+  const sql = seedSql(seed, { baseUrl, secrets });
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-seed-'));
+  const path = join(dir, 'seed.sql');
+  writeFileSync(path, sql, { mode: 0o600 });
+  try {
+    const args = ['d1', 'execute', 'DB', '--local', `--file=${path}`];
+    if (persistTo) args.push(`--persist-to=${persistTo}`);
+    wrangler(args);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      file: { type: 'string', default: join(root, 'demo', 'seed.json') },
+      'base-url': { type: 'string', default: 'http://127.0.0.1:8787' },
+      'persist-to': { type: 'string' },
+    },
+  });
+  const devVarsPath = join(root, '.dev.vars');
+  const secrets = { ...(existsSync(devVarsPath) ? parseDevVars(readFileSync(devVarsPath, 'utf8')) : {}), ...process.env };
+  applySeed({ file: values.file, baseUrl: values['base-url'], secrets, persistTo: values['persist-to'] });
+  console.log(`seeded ${values.file}`);
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// `npm start`: installs what is missing, builds, migrates and seeds the local D1 database, then
+// serves the gateway with `wrangler dev` on 127.0.0.1 in front of the bundled demo origin.
+// State (D1, Durable Objects, the demo's todos) lives under .wrangler/ and survives restarts.
+// Ctrl-C stops everything.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { build } from './build.mjs';
+import { ensureDevVars, freePort, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from './lib.mjs';
+import { applySeed } from './seed.mjs';
+
+const setup = spawnSync('bash', [join(root, 'scripts', 'setup.sh')], { stdio: 'inherit' });
+if (setup.status !== 0) process.exit(setup.status ?? 1);
+
+const { secrets, created } = ensureDevVars();
+if (created.length > 0) console.log(`start: wrote new local secrets to .dev.vars (${created.join(', ')})`);
+
+build();
+
+async function pickPort(preferred) {
+  const free = await freePort();
+  // Use the preferred port when it is free; otherwise any free one.
+  const probe = await new Promise((resolve) => {
+    import('node:net').then(({ createServer }) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(preferred, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+  });
+  return probe ? preferred : free;
+}
+
+const gatewayPort = await pickPort(Number(process.env.PORT ?? 8787));
+const originPort = await pickPort(Number(process.env.ORIGIN_PORT ?? 8788));
+const baseUrl = `http://127.0.0.1:${gatewayPort}`;
+const originUrl = `http://127.0.0.1:${originPort}`;
+
+console.log('start: applying D1 migrations to the local database');
+wrangler(['d1', 'migrations', 'apply', 'DB', '--local']);
+console.log('start: seeding the demo (demo/seed.json)');
+applySeed({ baseUrl, secrets });
+
+const origin = startProcess(process.execPath, [join(root, 'demo', 'origin.mjs')], {
+  env: { ...process.env, PORT: String(originPort), DATA_FILE: join(root, '.wrangler', 'demo-origin.json') },
+  name: 'origin',
+  log: 'tee',
+});
+const gateway = startProcess(
+  wranglerBin,
+  [
+    'dev',
+    '--ip', '127.0.0.1',
+    '--port', String(gatewayPort),
+    '--show-interactive-dev-session=false',
+    '--var', `PUBLIC_BASE_URL:${baseUrl}`,
+    '--var', `ORIGIN_URL:${originUrl}`,
+  ],
+  { env: wranglerEnv(), name: 'gateway', log: 'tee' },
+);
+
+let stopping = false;
+async function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all([stopProcess(gateway), stopProcess(origin)]);
+  process.exit(code);
+}
+process.on('SIGINT', () => stop(0));
+process.on('SIGTERM', () => stop(0));
+gateway.on('exit', (code) => {
+  if (!stopping) {
+    console.error(`start: wrangler dev exited (${code})`);
+    stop(code ?? 1);
+  }
+});
+
+try {
+  await waitFor(`${baseUrl}/healthz`, { timeoutMs: 120000, process: gateway });
+} catch (e) {
+  console.error(`start: the gateway did not come up: ${e.message}`);
+  await stop(1);
+}
+
+console.log(`
+Portcullis is running.
+
+  Gateway          ${baseUrl}
+  Plugin manifest  ${baseUrl}/.well-known/ai-plugin.json
+  Health           ${baseUrl}/healthz
+  Demo origin      ${originUrl}  (only the gateway should call it)
+
+  Demo user        demo@example.com
+  Demo password    ${secrets.DEMO_PASSWORD}
+  OAuth client     chatgpt  (its secret is DEMO_CLIENT_SECRET in .dev.vars)
+
+Try it:
+  curl -i ${baseUrl}/todos                                   # 401 with a Bearer challenge
+  TOKEN=$(node scripts/mint-token.mjs --base-url ${baseUrl})
+  curl -i -H "Authorization: Bearer $TOKEN" ${baseUrl}/todos   # forwarded to the demo origin
+
+Ctrl-C stops everything.
+`);

@@ -1,0 +1,780 @@
+//! Gateway configuration: parsed once per isolate from Worker vars and secrets, validated in full.
+//!
+//! Plain settings live in `wrangler.toml` `[vars]` (`PUBLIC_BASE_URL`, `ORIGIN_URL`, the `PLUGIN`
+//! table); secrets come only from Worker secrets or `.dev.vars` (`SIGNING_KEY`, and
+//! `SERVICE_TOKEN` for `service_http`). Every problem is a [`ConfigError`] that names the key and
+//! says what was expected; nothing here panics. `docs/configuration.md` is the reference.
+
+use std::fmt;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::keys::{KeyError, KeySet};
+use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
+
+/// ChatGPT gives up on a plugin call after 45 s; the default stays well inside that.
+pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
+/// Manifest limits from OpenAI's plugin manifest schema (v1).
+pub const NAME_FOR_HUMAN_MAX_CHARS: usize = 50;
+pub const NAME_FOR_MODEL_MAX_CHARS: usize = 50;
+pub const DESCRIPTION_FOR_HUMAN_MAX_CHARS: usize = 120;
+pub const DESCRIPTION_FOR_MODEL_MAX_CHARS: usize = 8000;
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key, dotted for nested settings (`PLUGIN.name_for_model`).
+    pub key: String,
+    /// What the key must hold.
+    pub expected: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, expected: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            expected: expected.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "configuration error: {}: {}", self.key, self.expected)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What the edge read from the environment, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct RawConfig {
+    pub public_base_url: Option<String>,
+    pub origin_url: Option<String>,
+    pub origin_timeout_ms: Option<String>,
+    pub plugin: Option<serde_json::Value>,
+    /// Secret: the current Ed25519 signing key (base64url of its 32-byte seed).
+    pub signing_key: Option<String>,
+    /// Secret: the key it replaced, still published in the JWKS until its tokens expire.
+    pub previous_signing_key: Option<String>,
+    /// Secret: the shared bearer secret for `service_http` plugins.
+    pub service_token: Option<String>,
+}
+
+/// The validated configuration of one deployment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The issuer and public base URL, without a trailing slash (`https://todo.example.com`).
+    pub public_base_url: String,
+    pub origin: Url,
+    pub origin_timeout_ms: u64,
+    pub plugin: PluginConfig,
+    pub keys: KeySet,
+    pub service_token: Option<Secret>,
+}
+
+/// One plugin: its manifest, its auth type and the rules of its API.
+#[derive(Debug, Clone)]
+pub struct PluginConfig {
+    pub name_for_human: String,
+    pub name_for_model: String,
+    pub description_for_human: String,
+    pub description_for_model: String,
+    /// Absolute URL of the logo (a relative path in config is resolved against the base URL).
+    pub logo_url: String,
+    pub contact_email: String,
+    pub legal_info_url: String,
+    /// The path the OpenAPI document is served at (a JSON file under `static/`).
+    pub openapi_path: String,
+    /// Paths of files under `static/` served as they are (the logo, when it is local).
+    pub asset_paths: Vec<String>,
+    pub auth: AuthConfig,
+    /// The RFC 8707 resource indicator tokens for this plugin carry as `aud`.
+    pub resource: String,
+    pub routes: RouteTable,
+    pub quota: Option<QuotaConfig>,
+}
+
+/// How callers authenticate to the plugin's API (the manifest's `auth.type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthConfig {
+    /// No credential: every allowed route is open.
+    None,
+    /// One shared secret for the whole assistant (`SERVICE_TOKEN`).
+    ServiceHttp {
+        authorization_type: HttpAuthorizationType,
+        verification_token: Option<String>,
+    },
+    /// Users sign in through our OAuth server; the proxy checks our access tokens.
+    OAuth {
+        scope: String,
+        authorization_content_type: String,
+        verification_token: Option<String>,
+    },
+}
+
+impl AuthConfig {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AuthConfig::None => "none",
+            AuthConfig::ServiceHttp { .. } => "service_http",
+            AuthConfig::OAuth { .. } => "oauth",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAuthorizationType {
+    Bearer,
+    Basic,
+}
+
+/// Calls a user may make per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaConfig {
+    pub limit: u64,
+    pub period_secs: u64,
+}
+
+/// A secret string: compared in constant time, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Constant-time equality: the time taken depends on the lengths only.
+    pub fn matches(&self, candidate: &str) -> bool {
+        constant_time_eq(self.0.as_bytes(), candidate.as_bytes())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// Compares two byte strings without an early exit on the first difference.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    name_for_human: Option<String>,
+    name_for_model: Option<String>,
+    description_for_human: Option<String>,
+    description_for_model: Option<String>,
+    logo_url: Option<String>,
+    contact_email: Option<String>,
+    legal_info_url: Option<String>,
+    openapi_path: Option<String>,
+    auth: Option<RawAuth>,
+    resource: Option<String>,
+    #[serde(default)]
+    routes: Vec<RouteRule>,
+    quota: Option<RawQuota>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(rename = "type")]
+    kind: String,
+    authorization_type: Option<String>,
+    scope: Option<String>,
+    authorization_content_type: Option<String>,
+    verification_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuota {
+    limit: u64,
+    period_secs: u64,
+}
+
+impl Config {
+    pub fn parse(raw: RawConfig) -> Result<Config, ConfigError> {
+        let public_base_url = parse_base_url("PUBLIC_BASE_URL", raw.public_base_url.as_deref())?;
+        let origin_text = raw.origin_url.as_deref().ok_or_else(|| {
+            ConfigError::new(
+                "ORIGIN_URL",
+                "the origin API's base URL, e.g. https://api.internal.example.com",
+            )
+        })?;
+        let origin = parse_absolute_http_url("ORIGIN_URL", origin_text)?;
+        let origin_timeout_ms = match raw.origin_timeout_ms.as_deref() {
+            None | Some("") => DEFAULT_ORIGIN_TIMEOUT_MS,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (100..=300_000).contains(ms))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "ORIGIN_TIMEOUT_MS",
+                        format!("milliseconds between 100 and 300000, got {text:?}"),
+                    )
+                })?,
+        };
+        let plugin_value = raw.plugin.ok_or_else(|| {
+            ConfigError::new(
+                "PLUGIN",
+                "a table of plugin settings ([vars.PLUGIN] in wrangler.toml)",
+            )
+        })?;
+        // `[vars.PLUGIN]` arrives as an object; `--var PLUGIN:{...}` or a dashboard text variable
+        // arrives as a JSON string.
+        let plugin_value = match plugin_value {
+            serde_json::Value::String(text) => serde_json::from_str(&text)
+                .map_err(|e| ConfigError::new("PLUGIN", format!("a JSON object: {e}")))?,
+            other => other,
+        };
+        let plugin: RawPlugin = serde_json::from_value(plugin_value)
+            .map_err(|e| ConfigError::new("PLUGIN", format!("a valid plugin table: {e}")))?;
+        let plugin = validate_plugin(plugin, &public_base_url)?;
+
+        let keys = KeySet::from_secrets(
+            raw.signing_key.as_deref(),
+            raw.previous_signing_key.as_deref(),
+        )
+        .map_err(|e| match e {
+            KeyError::Missing => ConfigError::new(
+                "SIGNING_KEY",
+                "a secret holding a base64url Ed25519 seed (32 bytes); `npm start` generates one locally, `wrangler secret put SIGNING_KEY` sets it in production",
+            ),
+            KeyError::Malformed { which } => ConfigError::new(
+                which,
+                "base64url (no padding) of a 32-byte Ed25519 seed",
+            ),
+        })?;
+
+        let service_token = match &plugin.auth {
+            AuthConfig::ServiceHttp { .. } => {
+                let token = raw.service_token.filter(|t| t.len() >= 16).ok_or_else(|| {
+                    ConfigError::new(
+                        "SERVICE_TOKEN",
+                        "a secret of at least 16 characters for auth type service_http",
+                    )
+                })?;
+                Some(Secret::new(token))
+            }
+            _ => None,
+        };
+
+        Ok(Config {
+            public_base_url,
+            origin,
+            origin_timeout_ms,
+            plugin,
+            keys,
+            service_token,
+        })
+    }
+
+    /// The RFC 9728 protected-resource metadata URL for this plugin's API.
+    pub fn resource_metadata_url(&self) -> String {
+        format!(
+            "{}/.well-known/oauth-protected-resource",
+            self.public_base_url
+        )
+    }
+}
+
+fn parse_base_url(key: &str, value: Option<&str>) -> Result<String, ConfigError> {
+    let text = value.ok_or_else(|| {
+        ConfigError::new(
+            key,
+            "the public base URL clients reach the gateway at, e.g. https://todo.example.com",
+        )
+    })?;
+    let url = parse_absolute_http_url(key, text)?;
+    if url.path() != "/" || url.query().is_some() {
+        return Err(ConfigError::new(
+            key,
+            format!("an origin without path or query (scheme://host[:port]), got {text:?}"),
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+fn parse_absolute_http_url(key: &str, text: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(text).map_err(|e| {
+        ConfigError::new(key, format!("an absolute http(s) URL, got {text:?} ({e})"))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::new(
+            key,
+            format!("an absolute http(s) URL, got {text:?}"),
+        ));
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            key,
+            format!("a URL without credentials or fragment, got {text:?}"),
+        ));
+    }
+    Ok(url)
+}
+
+fn required(key: &str, value: Option<String>, expected: &str) -> Result<String, ConfigError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::new(key, expected)),
+    }
+}
+
+fn bounded(key: &str, value: Option<String>, max_chars: usize) -> Result<String, ConfigError> {
+    let value = required(key, value, &format!("text of 1 to {max_chars} characters"))?;
+    let count = value.chars().count();
+    if count > max_chars {
+        return Err(ConfigError::new(
+            key,
+            format!("at most {max_chars} characters, got {count}"),
+        ));
+    }
+    Ok(value)
+}
+
+fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigError> {
+    let name_for_human = bounded(
+        "PLUGIN.name_for_human",
+        raw.name_for_human,
+        NAME_FOR_HUMAN_MAX_CHARS,
+    )?;
+    let name_for_model = bounded(
+        "PLUGIN.name_for_model",
+        raw.name_for_model,
+        NAME_FOR_MODEL_MAX_CHARS,
+    )?;
+    if !name_for_model
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(ConfigError::new(
+            "PLUGIN.name_for_model",
+            format!(
+                "only letters, digits and underscores (^[a-zA-Z0-9_]+$), got {name_for_model:?}"
+            ),
+        ));
+    }
+    let description_for_human = bounded(
+        "PLUGIN.description_for_human",
+        raw.description_for_human,
+        DESCRIPTION_FOR_HUMAN_MAX_CHARS,
+    )?;
+    let description_for_model = bounded(
+        "PLUGIN.description_for_model",
+        raw.description_for_model,
+        DESCRIPTION_FOR_MODEL_MAX_CHARS,
+    )?;
+    let logo_url = resolve_public_url(
+        "PLUGIN.logo_url",
+        &required(
+            "PLUGIN.logo_url",
+            raw.logo_url,
+            "a logo URL or a path under the base URL",
+        )?,
+        base,
+    )?;
+    let contact_email = required(
+        "PLUGIN.contact_email",
+        raw.contact_email,
+        "an email address for safety and support contact",
+    )?;
+    if !looks_like_email(&contact_email) {
+        return Err(ConfigError::new(
+            "PLUGIN.contact_email",
+            format!("an email address, got {contact_email:?}"),
+        ));
+    }
+    let legal_info_url = resolve_public_url(
+        "PLUGIN.legal_info_url",
+        &required(
+            "PLUGIN.legal_info_url",
+            raw.legal_info_url,
+            "a URL to the plugin's legal information",
+        )?,
+        base,
+    )?;
+    let openapi_path = raw.openapi_path.unwrap_or_else(|| "/openapi.json".into());
+    if !openapi_path.starts_with('/')
+        || !openapi_path.ends_with(".json")
+        || openapi_path.contains(['?', '#', ' '])
+    {
+        return Err(ConfigError::new(
+            "PLUGIN.openapi_path",
+            format!("the path of a JSON OpenAPI document under static/, such as /openapi.json, got {openapi_path:?}"),
+        ));
+    }
+    let asset_paths = logo_url
+        .strip_prefix(base)
+        .filter(|p| p.starts_with('/'))
+        .map(|p| vec![p.to_string()])
+        .unwrap_or_default();
+    let auth = validate_auth(raw.auth)?;
+    let resource = match raw.resource {
+        None => base.to_string(),
+        Some(text) => {
+            let url = parse_absolute_http_url("PLUGIN.resource", &text)?;
+            url.as_str().to_string()
+        }
+    };
+    let routes = RouteTable::new(raw.routes).map_err(
+        |RuleError {
+             index,
+             field,
+             expected,
+         }| { ConfigError::new(format!("PLUGIN.routes[{index}].{field}"), expected) },
+    )?;
+    let quota = match raw.quota {
+        None => None,
+        Some(q) if q.limit == 0 || q.period_secs == 0 || q.period_secs > 31 * 86_400 => {
+            return Err(ConfigError::new(
+                "PLUGIN.quota",
+                "limit ≥ 1 and period_secs between 1 and 2678400 (31 days)",
+            ))
+        }
+        Some(q) => Some(QuotaConfig {
+            limit: q.limit,
+            period_secs: q.period_secs,
+        }),
+    };
+    Ok(PluginConfig {
+        name_for_human,
+        name_for_model,
+        description_for_human,
+        description_for_model,
+        logo_url,
+        contact_email,
+        legal_info_url,
+        openapi_path,
+        asset_paths,
+        auth,
+        resource,
+        routes,
+        quota,
+    })
+}
+
+fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
+    let raw = raw.ok_or_else(|| {
+        ConfigError::new(
+            "PLUGIN.auth",
+            "a table with type = \"none\" | \"service_http\" | \"oauth\"",
+        )
+    })?;
+    let verification_token = raw.verification_token.filter(|t| !t.is_empty());
+    match raw.kind.as_str() {
+        "none" => Ok(AuthConfig::None),
+        "service_http" => {
+            let authorization_type = match raw.authorization_type.as_deref() {
+                None | Some("bearer") => HttpAuthorizationType::Bearer,
+                Some("basic") => HttpAuthorizationType::Basic,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "PLUGIN.auth.authorization_type",
+                        format!("\"bearer\" or \"basic\", got {other:?}"),
+                    ))
+                }
+            };
+            Ok(AuthConfig::ServiceHttp {
+                authorization_type,
+                verification_token,
+            })
+        }
+        "oauth" => {
+            let scope = raw.scope.unwrap_or_default();
+            if scope.split(' ').any(|s| s.is_empty() && !scope.is_empty())
+                || !scope.chars().all(is_scope_char)
+            {
+                return Err(ConfigError::new(
+                    "PLUGIN.auth.scope",
+                    format!("space-separated scope tokens (RFC 6749 §3.3), got {scope:?}"),
+                ));
+            }
+            let authorization_content_type = raw
+                .authorization_content_type
+                .unwrap_or_else(|| "application/x-www-form-urlencoded".into());
+            if !matches!(
+                authorization_content_type.as_str(),
+                "application/x-www-form-urlencoded" | "application/json"
+            ) {
+                return Err(ConfigError::new(
+                    "PLUGIN.auth.authorization_content_type",
+                    format!(
+                        "\"application/x-www-form-urlencoded\" or \"application/json\", got {authorization_content_type:?}"
+                    ),
+                ));
+            }
+            Ok(AuthConfig::OAuth {
+                scope,
+                authorization_content_type,
+                verification_token,
+            })
+        }
+        "user_http" => Err(ConfigError::new(
+            "PLUGIN.auth.type",
+            "\"none\", \"service_http\" or \"oauth\"; \"user_http\" needs per-user API keys, which this version does not ship yet",
+        )),
+        other => Err(ConfigError::new(
+            "PLUGIN.auth.type",
+            format!("\"none\", \"service_http\" or \"oauth\", got {other:?}"),
+        )),
+    }
+}
+
+/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by spaces.
+pub fn is_scope_char(c: char) -> bool {
+    c == ' ' || c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c)
+}
+
+fn resolve_public_url(key: &str, text: &str, base: &str) -> Result<String, ConfigError> {
+    if text.starts_with('/') && !text.starts_with("//") {
+        return Ok(format!("{base}{text}"));
+    }
+    Ok(parse_absolute_http_url(key, text)?.as_str().to_string())
+}
+
+fn looks_like_email(text: &str) -> bool {
+    match text.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !text.contains(char::is_whitespace)
+                && !domain.contains('@')
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub const TEST_SEED: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+
+    pub fn plugin_json() -> serde_json::Value {
+        json!({
+            "name_for_human": "Todo Demo",
+            "name_for_model": "todo_demo",
+            "description_for_human": "Keep a todo list.",
+            "description_for_model": "Manage the user's todo list.",
+            "logo_url": "/logo.svg",
+            "contact_email": "support@example.com",
+            "legal_info_url": "https://example.com/legal",
+            "auth": { "type": "oauth", "scope": "todos:read todos:write" },
+            "routes": [
+                { "path": "/todos", "methods": ["GET"], "scopes": ["todos:read"] },
+                { "path": "/todos", "methods": ["POST"], "scopes": ["todos:write"] },
+                { "path": "/public/*", "access": "public" }
+            ]
+        })
+    }
+
+    pub fn raw() -> RawConfig {
+        RawConfig {
+            public_base_url: Some("https://todo.example.com/".into()),
+            origin_url: Some("http://127.0.0.1:9000".into()),
+            origin_timeout_ms: None,
+            plugin: Some(plugin_json()),
+            signing_key: Some(TEST_SEED.into()),
+            previous_signing_key: None,
+            service_token: None,
+        }
+    }
+
+    fn error_for(mutate: impl FnOnce(&mut RawConfig)) -> ConfigError {
+        let mut raw = raw();
+        mutate(&mut raw);
+        Config::parse(raw).expect_err("config should be refused")
+    }
+
+    fn plugin_error(field: &str, value: serde_json::Value) -> ConfigError {
+        error_for(|raw| {
+            raw.plugin.as_mut().unwrap()[field] = value;
+        })
+    }
+
+    #[test]
+    fn a_complete_config_parses_with_defaults() {
+        let config = Config::parse(raw()).unwrap();
+        assert_eq!(config.public_base_url, "https://todo.example.com");
+        assert_eq!(config.plugin.resource, "https://todo.example.com");
+        assert_eq!(config.plugin.logo_url, "https://todo.example.com/logo.svg");
+        assert_eq!(config.plugin.openapi_path, "/openapi.json");
+        assert_eq!(config.plugin.asset_paths, vec!["/logo.svg".to_string()]);
+        assert_eq!(config.origin_timeout_ms, DEFAULT_ORIGIN_TIMEOUT_MS);
+        assert_eq!(config.plugin.auth.type_name(), "oauth");
+    }
+
+    #[test]
+    fn the_plugin_table_may_be_a_json_string() {
+        let mut raw = raw();
+        raw.plugin = Some(serde_json::Value::String(plugin_json().to_string()));
+        assert!(Config::parse(raw).is_ok());
+        let e = error_for(|r| r.plugin = Some(json!("{not json")));
+        assert_eq!(e.key, "PLUGIN");
+    }
+
+    #[test]
+    fn a_missing_base_url_is_named() {
+        let e = error_for(|r| r.public_base_url = None);
+        assert_eq!(e.key, "PUBLIC_BASE_URL");
+    }
+
+    #[test]
+    fn a_base_url_with_a_path_is_refused() {
+        let e = error_for(|r| r.public_base_url = Some("https://x.example.com/api".into()));
+        assert_eq!(e.key, "PUBLIC_BASE_URL");
+        assert!(e.expected.contains("without path"));
+    }
+
+    #[test]
+    fn a_non_http_origin_is_refused() {
+        let e = error_for(|r| r.origin_url = Some("ftp://origin".into()));
+        assert_eq!(e.key, "ORIGIN_URL");
+    }
+
+    #[test]
+    fn an_origin_with_credentials_is_refused() {
+        let e = error_for(|r| r.origin_url = Some("https://u:p@origin.example.com".into()));
+        assert_eq!(e.key, "ORIGIN_URL");
+    }
+
+    #[test]
+    fn an_out_of_range_timeout_is_refused() {
+        let e = error_for(|r| r.origin_timeout_ms = Some("5".into()));
+        assert_eq!(e.key, "ORIGIN_TIMEOUT_MS");
+    }
+
+    #[test]
+    fn a_missing_plugin_table_is_named() {
+        assert_eq!(error_for(|r| r.plugin = None).key, "PLUGIN");
+    }
+
+    #[test]
+    fn unknown_plugin_keys_are_refused_so_typos_surface() {
+        let e = plugin_error("name_for_humans", json!("x"));
+        assert_eq!(e.key, "PLUGIN");
+        assert!(e.expected.contains("name_for_humans"));
+    }
+
+    #[test]
+    fn name_for_model_must_match_the_manifest_pattern() {
+        let e = plugin_error("name_for_model", json!("todo-demo"));
+        assert_eq!(e.key, "PLUGIN.name_for_model");
+    }
+
+    #[test]
+    fn manifest_text_limits_are_enforced() {
+        let cases = [
+            ("name_for_human", NAME_FOR_HUMAN_MAX_CHARS),
+            ("name_for_model", NAME_FOR_MODEL_MAX_CHARS),
+            ("description_for_human", DESCRIPTION_FOR_HUMAN_MAX_CHARS),
+            ("description_for_model", DESCRIPTION_FOR_MODEL_MAX_CHARS),
+        ];
+        for (field, max) in cases {
+            let ok = plugin_error_or_ok(field, "a".repeat(max));
+            assert!(ok.is_none(), "{field} at its limit should pass");
+            let e = plugin_error(field, json!("a".repeat(max + 1)));
+            assert_eq!(e.key, format!("PLUGIN.{field}"));
+            assert!(e.expected.contains(&max.to_string()));
+        }
+    }
+
+    fn plugin_error_or_ok(field: &str, value: String) -> Option<ConfigError> {
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()[field] = json!(value);
+        Config::parse(raw).err()
+    }
+
+    #[test]
+    fn a_bad_contact_email_is_refused() {
+        assert_eq!(
+            plugin_error("contact_email", json!("nobody")).key,
+            "PLUGIN.contact_email"
+        );
+    }
+
+    #[test]
+    fn an_unknown_auth_type_is_named() {
+        let e = plugin_error("auth", json!({"type": "magic"}));
+        assert_eq!(e.key, "PLUGIN.auth.type");
+        assert!(e.expected.contains("magic"));
+    }
+
+    #[test]
+    fn service_http_needs_its_secret() {
+        let e = plugin_error("auth", json!({"type": "service_http"}));
+        assert_eq!(e.key, "SERVICE_TOKEN");
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["auth"] = json!({"type": "service_http"});
+        raw.service_token = Some("s3cret-s3cret-s3cret".into());
+        let config = Config::parse(raw).unwrap();
+        assert!(config
+            .service_token
+            .unwrap()
+            .matches("s3cret-s3cret-s3cret"));
+    }
+
+    #[test]
+    fn a_bad_oauth_content_type_is_refused() {
+        let e = plugin_error(
+            "auth",
+            json!({"type": "oauth", "authorization_content_type": "text/plain"}),
+        );
+        assert_eq!(e.key, "PLUGIN.auth.authorization_content_type");
+    }
+
+    #[test]
+    fn a_missing_signing_key_is_named() {
+        assert_eq!(error_for(|r| r.signing_key = None).key, "SIGNING_KEY");
+        assert_eq!(
+            error_for(|r| r.signing_key = Some("short".into())).key,
+            "SIGNING_KEY"
+        );
+    }
+
+    #[test]
+    fn a_bad_route_is_named_by_index_and_field() {
+        let e = plugin_error("routes", json!([{ "path": "no-slash" }]));
+        assert_eq!(e.key, "PLUGIN.routes[0].path");
+    }
+
+    #[test]
+    fn a_zero_quota_is_refused() {
+        let e = plugin_error("quota", json!({"limit": 0, "period_secs": 60}));
+        assert_eq!(e.key, "PLUGIN.quota");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::new("hunter2".into());
+        assert_eq!(format!("{secret:?}"), "Secret(..)");
+        let config = Config::parse(raw()).unwrap();
+        assert!(!format!("{config:?}").contains(TEST_SEED));
+    }
+
+    #[test]
+    fn constant_time_eq_compares_exactly() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,39 @@
+//! `/healthz`: the gateway is up, D1 holds the schema this build expects, and Durable Objects answer.
+
+use worker::Env;
+
+use crate::error::ApiError;
+use crate::http::Reply;
+
+/// The newest migration this build's queries rely on; `/healthz` fails until it is applied.
+pub const LATEST_MIGRATION: &str = "0001_identity.sql";
+
+pub async fn check(env: &Env) -> Result<Reply, ApiError> {
+    let d1 = d1_status(env).await;
+    let durable_objects = super::quota_counter::ping(env).await;
+    let healthy = d1 == "ok" && durable_objects == "ok";
+    let body = serde_json::json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "d1": d1,
+        "durable_objects": durable_objects,
+    });
+    Ok(Reply::json(if healthy { 200 } else { 503 }, &body).no_store())
+}
+
+async fn d1_status(env: &Env) -> &'static str {
+    let Ok(db) = env.d1("DB") else {
+        return "unbound";
+    };
+    let latest = db
+        .prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1")
+        .first::<String>(Some("name"))
+        .await;
+    match latest {
+        Ok(Some(name)) if name.as_str() >= LATEST_MIGRATION => "ok",
+        Ok(_) => "migrations_pending",
+        Err(e) => {
+            worker::console_error!("health: D1 check failed: {e}");
+            "unavailable"
+        }
+    }
+}

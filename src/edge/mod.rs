@@ -1,0 +1,184 @@
+//! The Workers runtime glue: the only code that names `worker`. It converts requests and replies,
+//! reads configuration from the environment, and performs the effects the logic decides on
+//! (origin fetches, D1 queries, Durable Object calls). It makes no OAuth or policy decisions.
+
+mod convert;
+mod health;
+mod origin;
+mod quota_counter;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::{event, Context, Env, Request, Response};
+
+use crate::config::{Config, ConfigError, RawConfig};
+use crate::discovery::{plugin_manifest, protected_resource_metadata};
+use crate::error::ApiError;
+use crate::gateway::{authorize, route, Endpoint};
+use crate::http::Reply;
+
+thread_local! {
+    /// Configuration is parsed once per isolate: vars and secrets cannot change under it.
+    static CONFIG: RefCell<Option<Rc<Result<Config, ConfigError>>>> = const { RefCell::new(None) };
+}
+
+fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
+    CONFIG.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| {
+                let parsed = Config::parse(read_raw_config(env));
+                if let Err(e) = &parsed {
+                    worker::console_error!("{e}");
+                }
+                Rc::new(parsed)
+            })
+            .clone()
+    })
+}
+
+fn read_raw_config(env: &Env) -> RawConfig {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let secret = |name: &str| env.secret(name).ok().map(|v| v.to_string());
+    RawConfig {
+        public_base_url: var("PUBLIC_BASE_URL"),
+        origin_url: var("ORIGIN_URL"),
+        origin_timeout_ms: var("ORIGIN_TIMEOUT_MS"),
+        plugin: env.object_var::<serde_json::Value>("PLUGIN").ok(),
+        signing_key: secret("SIGNING_KEY"),
+        previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
+        service_token: secret("SERVICE_TOKEN"),
+    }
+}
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let started = worker::Date::now().as_millis();
+    let request_id = random_id();
+    let head = convert::request_head(&req);
+    let config = config(&env);
+    let (outcome, route_name) = match config.as_ref() {
+        Ok(config) => handle(req, &env, config, &head, &request_id).await,
+        Err(_) => (
+            Err(ApiError::Internal("invalid configuration".into())),
+            "config",
+        ),
+    };
+    let (response, status, decision) = match outcome {
+        Ok(Handled::Reply(reply)) => {
+            let status = reply.status;
+            (convert::response(reply)?, status, "served")
+        }
+        Ok(Handled::Response(response)) => {
+            let status = response.status_code();
+            (response, status, "forwarded")
+        }
+        Err(error) => {
+            if let Some(reason) = error.internal_reason() {
+                worker::console_error!("request {request_id}: {reason}");
+            }
+            let reply = error.to_reply();
+            let status = reply.status;
+            (convert::response(reply)?, status, error.code())
+        }
+    };
+    let plugin = config
+        .as_ref()
+        .as_ref()
+        .map(|c| c.plugin.name_for_model.as_str())
+        .unwrap_or("");
+    let line = serde_json::json!({
+        "request_id": request_id,
+        "plugin": plugin,
+        "method": head.method().as_str(),
+        "route": route_name,
+        "decision": decision,
+        "status": status,
+        "latency_ms": worker::Date::now().as_millis().saturating_sub(started),
+    });
+    worker::console_log!("{line}");
+    let mut response = response;
+    response.headers_mut().set("x-request-id", &request_id).ok();
+    Ok(response)
+}
+
+/// What an endpoint produced: a reply built by the logic, or a response streamed from elsewhere.
+enum Handled {
+    Reply(Reply),
+    Response(Response),
+}
+
+async fn handle(
+    req: Request,
+    env: &Env,
+    config: &Config,
+    head: &crate::http::RequestHead,
+    request_id: &str,
+) -> (Result<Handled, ApiError>, &'static str) {
+    let endpoint = match route(config, head) {
+        Ok(endpoint) => endpoint,
+        Err(e) => return (Err(e), "none"),
+    };
+    match endpoint {
+        Endpoint::Health => (health::check(env).await.map(Handled::Reply), "health"),
+        Endpoint::PluginManifest => (
+            Ok(Handled::Reply(public_json(&plugin_manifest(config)))),
+            "manifest",
+        ),
+        Endpoint::Jwks => (Ok(Handled::Reply(public_json(&config.keys.jwks()))), "jwks"),
+        Endpoint::ProtectedResourceMetadata => (
+            Ok(Handled::Reply(public_json(&protected_resource_metadata(
+                config,
+            )))),
+            "resource_metadata",
+        ),
+        Endpoint::OpenApi => (
+            origin::openapi(env, config).await.map(Handled::Reply),
+            "openapi",
+        ),
+        Endpoint::Asset => (
+            origin::asset(env, &head.path).await.map(Handled::Response),
+            "asset",
+        ),
+        Endpoint::Proxy(rule) => {
+            let now = (worker::Date::now().as_millis() / 1000) as i64;
+            let identity = match authorize(config, head, rule, now) {
+                Ok(identity) => identity,
+                Err(e) => return (Err(e), "proxy"),
+            };
+            if let (Some(quota), Some(subject)) = (config.plugin.quota, &identity.subject) {
+                let key = format!("{}:{}", config.plugin.name_for_model, subject);
+                if let Err(e) = quota_counter::charge(env, &key, quota, now as u64).await {
+                    return (Err(e), "proxy");
+                }
+            }
+            (
+                origin::forward(req, config, head, rule, &identity, request_id)
+                    .await
+                    .map(Handled::Response),
+                "proxy",
+            )
+        }
+    }
+}
+
+/// Discovery documents: public, cacheable for a few minutes, readable cross-origin.
+fn public_json(value: &serde_json::Value) -> Reply {
+    Reply::json(200, value)
+        .with_header("cache-control", "public, max-age=300")
+        .with_header("access-control-allow-origin", "*")
+}
+
+/// 128 random bits in hex, for request ids.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        return "unavailable".into();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,153 @@
+//! Effects toward the origin and the bundled static assets: the streaming forward, the OpenAPI
+//! document, and files under `static/`.
+
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use worker::{
+    AbortController, Delay, Env, Fetch, Headers, Method as WorkerMethod, Request, RequestInit,
+    RequestRedirect, Response, ResponseBuilder,
+};
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::{Method, Reply, RequestHead};
+use crate::proxy::forward::{keep_response_header, origin_url, request_headers, Identity};
+
+/// Streams the request to the origin and the origin's answer back; neither body is buffered.
+pub async fn forward(
+    req: Request,
+    config: &Config,
+    head: &RequestHead,
+    rule_index: usize,
+    identity: &Identity,
+    request_id: &str,
+) -> Result<Response, ApiError> {
+    let rule = config
+        .plugin
+        .routes
+        .rule(rule_index)
+        .ok_or_else(|| ApiError::Internal(format!("no route rule {rule_index}")))?;
+    let method = head.method();
+    let may_have_body = !matches!(method, Method::Get | Method::Head);
+    if let Some(limit) = rule.max_body_bytes {
+        check_body_length(head, limit, may_have_body)?;
+    }
+
+    let (scheme, host) = config
+        .public_base_url
+        .split_once("://")
+        .unwrap_or(("https", config.public_base_url.as_str()));
+    let headers = Headers::new();
+    for (name, value) in request_headers(&head.headers, identity, request_id, host, scheme) {
+        headers
+            .append(&name, &value)
+            .map_err(|_| ApiError::BadRequest(format!("the header {name} is malformed")))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(WorkerMethod::from(method.as_str().to_string()))
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
+    if may_have_body {
+        if let Some(body) = req.inner().body() {
+            init.with_body(Some(body.into()));
+        }
+    }
+    let url = origin_url(&config.origin, &head.path, head.query.as_deref());
+    let outbound = Request::new_with_init(&url, &init)
+        .map_err(|e| ApiError::BadRequest(format!("the request cannot be forwarded: {e}")))?;
+
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let timeout_ms = config.origin_timeout_ms;
+    let sending = Box::pin(async move { Fetch::Request(outbound).send_with_signal(&signal).await });
+    let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
+    match select(sending, timer).await {
+        Either::Left((Ok(response), _)) => relay(response),
+        Either::Left((Err(e), _)) => Err(ApiError::OriginUnreachable(e.to_string())),
+        Either::Right(((), _)) => {
+            controller.abort();
+            Err(ApiError::OriginTimeout { timeout_ms })
+        }
+    }
+}
+
+fn check_body_length(head: &RequestHead, limit: u64, may_have_body: bool) -> Result<(), ApiError> {
+    let length = head
+        .single_header("content-length")
+        .map_err(|_| ApiError::BadRequest("send one Content-Length header".into()))?;
+    match length {
+        Some(text) => {
+            let n: u64 = text.trim().parse().map_err(|_| {
+                ApiError::BadRequest("the Content-Length header is malformed".into())
+            })?;
+            if n > limit {
+                return Err(ApiError::PayloadTooLarge { limit_bytes: limit });
+            }
+            Ok(())
+        }
+        None if may_have_body
+            && head
+                .single_header("transfer-encoding")
+                .ok()
+                .flatten()
+                .is_some() =>
+        {
+            Err(ApiError::BadRequest(
+                "this route caps body size: send a Content-Length".into(),
+            ))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The origin's response with hop-by-hop headers removed, body streamed as it arrives.
+fn relay(response: Response) -> Result<Response, ApiError> {
+    let status = response.status_code();
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        if keep_response_header(&name) {
+            headers.append(&name, &value).ok();
+        }
+    }
+    let (_, body) = response.into_parts();
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .body(body))
+}
+
+/// The OpenAPI document from `static/`, with `servers` pointing at the gateway.
+pub async fn openapi(env: &Env, config: &Config) -> Result<Reply, ApiError> {
+    let mut response = fetch_asset(env, &config.plugin.openapi_path).await?;
+    if response.status_code() != 200 {
+        return Err(ApiError::NotFound);
+    }
+    let mut document: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| ApiError::Internal(format!("openapi document is not JSON: {e}")))?;
+    document["servers"] = serde_json::json!([{ "url": config.public_base_url }]);
+    Ok(Reply::json(200, &document)
+        .with_header("cache-control", "public, max-age=300")
+        .with_header("access-control-allow-origin", "*"))
+}
+
+/// A file from `static/`, as the assets binding serves it.
+pub async fn asset(env: &Env, path: &str) -> Result<Response, ApiError> {
+    let response = fetch_asset(env, path).await?;
+    if response.status_code() == 404 {
+        return Err(ApiError::NotFound);
+    }
+    Ok(response)
+}
+
+async fn fetch_asset(env: &Env, path: &str) -> Result<Response, ApiError> {
+    let assets = env
+        .assets("ASSETS")
+        .map_err(|e| ApiError::Internal(format!("assets binding: {e}")))?;
+    assets
+        .fetch(format!("https://assets.invalid{path}"), None)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("assets: {e}")))
+}

@@ -1,0 +1,298 @@
+//! The gateway's one error type and its wire form.
+//!
+//! Every refusal the gateway writes goes through [`ApiError::to_reply`]: an RFC 6749 §5.2-shaped
+//! JSON body (`error`, `error_description`), the right status, `Cache-Control: no-store`, and on
+//! resource 401/403 a `WWW-Authenticate: Bearer` challenge (RFC 6750 §3). Variants that wrap an
+//! internal reason keep it for the log line and send only a generic description.
+
+use crate::http::Reply;
+
+/// A `WWW-Authenticate` challenge: RFC 6750 §3 for `Bearer` (plus RFC 9728 §5.1's
+/// `resource_metadata`), RFC 7617 for `Basic`, which carries the realm only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// `Bearer` or `Basic`.
+    pub scheme: &'static str,
+    pub realm: String,
+    /// RFC 9728: where the client finds the protected-resource metadata.
+    pub resource_metadata: Option<String>,
+    /// `invalid_request`, `invalid_token` or `insufficient_scope`; absent when the request
+    /// carried no credential at all (RFC 6750 §3.1).
+    pub error: Option<&'static str>,
+    pub error_description: Option<String>,
+    /// The scope the resource needs (RFC 6750 §3).
+    pub scope: Option<String>,
+}
+
+impl Challenge {
+    pub fn header_value(&self) -> String {
+        let mut params = vec![format!("realm=\"{}\"", quote_safe(&self.realm))];
+        if self.scheme != "Bearer" {
+            return format!("{} {}", self.scheme, params.join(", "));
+        }
+        if let Some(error) = self.error {
+            params.push(format!("error=\"{error}\""));
+        }
+        if let Some(description) = &self.error_description {
+            params.push(format!("error_description=\"{}\"", quote_safe(description)));
+        }
+        if let Some(scope) = &self.scope {
+            params.push(format!("scope=\"{}\"", quote_safe(scope)));
+        }
+        if let Some(url) = &self.resource_metadata {
+            params.push(format!("resource_metadata=\"{}\"", quote_safe(url)));
+        }
+        format!("{} {}", self.scheme, params.join(", "))
+    }
+}
+
+/// RFC 6750 §3 limits these values to printable ASCII without `"` and `\`.
+fn quote_safe(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\')
+        .collect()
+}
+
+/// Why a request was refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// No gateway endpoint and no route rule covers the path.
+    NotFound,
+    /// The path exists but not for this method; `allow` lists the methods that do.
+    MethodNotAllowed { allow: Vec<String> },
+    /// Malformed input the client can fix; the text names what was wrong.
+    BadRequest(String),
+    /// A body over the limit of its route.
+    PayloadTooLarge { limit_bytes: u64 },
+    /// A missing or invalid credential on a protected route.
+    Unauthorized(Box<Challenge>),
+    /// A valid token without the scope the route needs (RFC 6750 §3.1 `insufficient_scope`).
+    InsufficientScope(Box<Challenge>),
+    /// A route rule denies the request, whoever asks.
+    Forbidden(String),
+    /// The caller's quota for the period is spent.
+    TooManyRequests {
+        retry_after_secs: u64,
+        limit: u64,
+        period_secs: u64,
+    },
+    /// The origin refused the connection or failed mid-way (internal reason kept for the log).
+    OriginUnreachable(String),
+    /// The origin did not answer within the configured timeout.
+    OriginTimeout { timeout_ms: u64 },
+    /// A store the request needs (D1, a Durable Object) failed; nothing was half-written.
+    Unavailable(String),
+    /// A bug or a broken deployment; the reason goes to the log only.
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::NotFound => 404,
+            ApiError::MethodNotAllowed { .. } => 405,
+            ApiError::BadRequest(_) => 400,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::Unauthorized(_) => 401,
+            ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => 403,
+            ApiError::TooManyRequests { .. } => 429,
+            ApiError::OriginUnreachable(_) => 502,
+            ApiError::OriginTimeout { .. } => 504,
+            ApiError::Unavailable(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The `error` code on the wire.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::BadRequest(_) => "invalid_request",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Unauthorized(challenge) => challenge.error.unwrap_or("unauthorized"),
+            ApiError::InsufficientScope(_) => "insufficient_scope",
+            ApiError::Forbidden(_) => "access_denied",
+            ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::OriginUnreachable(_) => "bad_gateway",
+            ApiError::OriginTimeout { .. } => "gateway_timeout",
+            ApiError::Unavailable(_) => "temporarily_unavailable",
+            ApiError::Internal(_) => "server_error",
+        }
+    }
+
+    /// What the client is told. Never contains an internal reason.
+    pub fn description(&self) -> String {
+        match self {
+            ApiError::NotFound => "no such resource".into(),
+            ApiError::MethodNotAllowed { allow } => {
+                format!("method not allowed here; allowed: {}", allow.join(", "))
+            }
+            ApiError::BadRequest(why) => why.clone(),
+            ApiError::PayloadTooLarge { limit_bytes } => {
+                format!("request body exceeds {limit_bytes} bytes")
+            }
+            ApiError::Unauthorized(challenge) => challenge
+                .error_description
+                .clone()
+                .unwrap_or_else(|| "a bearer token is required".into()),
+            ApiError::InsufficientScope(challenge) => match &challenge.scope {
+                Some(scope) => format!("the token lacks the scope this route needs: {scope}"),
+                None => "the token lacks the scope this route needs".into(),
+            },
+            ApiError::Forbidden(why) => why.clone(),
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => format!("quota exhausted; retry after {retry_after_secs} s"),
+            ApiError::OriginUnreachable(_) => "the upstream API could not be reached".into(),
+            ApiError::OriginTimeout { timeout_ms } => {
+                format!("the upstream API did not answer within {timeout_ms} ms")
+            }
+            ApiError::Unavailable(_) => {
+                "a storage service is unavailable; nothing was changed, retry later".into()
+            }
+            ApiError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    /// The reason to log, when it differs from what the client sees.
+    pub fn internal_reason(&self) -> Option<&str> {
+        match self {
+            ApiError::OriginUnreachable(why)
+            | ApiError::Unavailable(why)
+            | ApiError::Internal(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    pub fn to_reply(&self) -> Reply {
+        let body = serde_json::json!({
+            "error": self.code(),
+            "error_description": self.description(),
+        });
+        let mut reply = Reply::json(self.status(), &body).no_store();
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                reply = reply.with_header("allow", allow.join(", "));
+            }
+            ApiError::Unauthorized(challenge) | ApiError::InsufficientScope(challenge) => {
+                reply = reply.with_header("www-authenticate", challenge.header_value());
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs,
+                limit,
+                period_secs,
+            } => {
+                reply = reply
+                    .with_header("retry-after", retry_after_secs.to_string())
+                    .with_header("ratelimit-policy", format!("{limit};w={period_secs}"))
+                    .with_header(
+                        "ratelimit",
+                        format!("limit={limit}, remaining=0, reset={retry_after_secs}"),
+                    );
+            }
+            _ => {}
+        }
+        reply
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn challenge(error: Option<&'static str>) -> Challenge {
+        Challenge {
+            scheme: "Bearer",
+            realm: "todo".into(),
+            resource_metadata: Some(
+                "https://api.example.com/.well-known/oauth-protected-resource".into(),
+            ),
+            error,
+            error_description: error.map(|_| "token expired".into()),
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn a_request_without_credentials_gets_a_challenge_without_error_code() {
+        let reply = ApiError::Unauthorized(Box::new(challenge(None))).to_reply();
+        assert_eq!(reply.status, 401);
+        assert_eq!(
+            reply.header("www-authenticate"),
+            Some("Bearer realm=\"todo\", resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource\"")
+        );
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+        assert_eq!(reply.json_body().unwrap()["error"], "unauthorized");
+    }
+
+    #[test]
+    fn an_invalid_token_is_named_in_the_challenge_and_the_body() {
+        let reply = ApiError::Unauthorized(Box::new(challenge(Some("invalid_token")))).to_reply();
+        let header = reply.header("www-authenticate").unwrap();
+        assert!(header.contains("error=\"invalid_token\""));
+        assert!(header.contains("error_description=\"token expired\""));
+        assert_eq!(reply.json_body().unwrap()["error"], "invalid_token");
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scope() {
+        let mut c = challenge(Some("insufficient_scope"));
+        c.scope = Some("todos:write".into());
+        let reply = ApiError::InsufficientScope(Box::new(c)).to_reply();
+        assert_eq!(reply.status, 403);
+        assert!(reply
+            .header("www-authenticate")
+            .unwrap()
+            .contains("scope=\"todos:write\""));
+        assert!(reply.json_body().unwrap()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("todos:write"));
+    }
+
+    #[test]
+    fn challenge_values_cannot_break_out_of_their_quotes() {
+        let mut c = challenge(Some("invalid_token"));
+        c.error_description = Some("bad\"\r\nSet-Cookie: x=y".into());
+        let header = c.header_value();
+        assert!(!header.contains('\r') && !header.contains('\n'));
+        assert!(header.contains("error_description=\"badSet-Cookie: x=y\""));
+    }
+
+    #[test]
+    fn method_not_allowed_lists_allow() {
+        let reply = ApiError::MethodNotAllowed {
+            allow: vec!["GET".into(), "HEAD".into()],
+        }
+        .to_reply();
+        assert_eq!(reply.status, 405);
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+    }
+
+    #[test]
+    fn internal_reasons_never_reach_the_wire() {
+        let error = ApiError::Unavailable("D1_ERROR: no such table: users".into());
+        let reply = error.to_reply();
+        let body = String::from_utf8(reply.body).unwrap();
+        assert!(!body.contains("no such table"));
+        assert_eq!(
+            error.internal_reason(),
+            Some("D1_ERROR: no such table: users")
+        );
+    }
+
+    #[test]
+    fn quota_refusals_say_when_to_come_back() {
+        let reply = ApiError::TooManyRequests {
+            retry_after_secs: 42,
+            limit: 100,
+            period_secs: 3600,
+        }
+        .to_reply();
+        assert_eq!(reply.status, 429);
+        assert_eq!(reply.header("retry-after"), Some("42"));
+        assert_eq!(reply.header("ratelimit-policy"), Some("100;w=3600"));
+    }
+}

@@ -1,0 +1,426 @@
+//! The gateway's decisions for one request: which endpoint serves it, and for the proxy, whether
+//! the caller may pass and as whom. Pure functions of configuration, the request head and the
+//! clock; the edge performs what they decide.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::config::{AuthConfig, Config, HttpAuthorizationType};
+use crate::error::{ApiError, Challenge};
+use crate::http::{Method, RequestHead};
+use crate::oauth::access_token::{verify_access_token, TokenRejection, VerifyPolicy};
+use crate::proxy::forward::Identity;
+use crate::proxy::rules::{normalize_path, Access, RouteMatch};
+
+pub const HEALTH_PATH: &str = "/healthz";
+pub const MANIFEST_PATH: &str = "/.well-known/ai-plugin.json";
+pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// Longest `Authorization` header accepted; a JWT of ours is well under 1 KiB.
+pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
+
+/// Who serves a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Health,
+    PluginManifest,
+    Jwks,
+    ProtectedResourceMetadata,
+    OpenApi,
+    /// A file from `static/` (the logo).
+    Asset,
+    /// Forward to the origin under the rule at this index of the plugin's route table.
+    Proxy(usize),
+}
+
+/// Picks the endpoint for a request, or the 400/404/405 that answers it.
+pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> {
+    let method = head
+        .method
+        .clone()
+        .ok_or_else(|| ApiError::BadRequest("the request method is invalid".into()))?;
+    let fixed = match head.path.as_str() {
+        HEALTH_PATH => Some(Endpoint::Health),
+        MANIFEST_PATH => Some(Endpoint::PluginManifest),
+        JWKS_PATH => Some(Endpoint::Jwks),
+        PROTECTED_RESOURCE_PATH => Some(Endpoint::ProtectedResourceMetadata),
+        p if p == config.plugin.openapi_path => Some(Endpoint::OpenApi),
+        p if config.plugin.asset_paths.iter().any(|a| a == p) => Some(Endpoint::Asset),
+        _ => None,
+    };
+    if let Some(endpoint) = fixed {
+        return match method {
+            Method::Get | Method::Head => Ok(endpoint),
+            _ => Err(ApiError::MethodNotAllowed {
+                allow: vec!["GET".into(), "HEAD".into()],
+            }),
+        };
+    }
+    let segments = normalize_path(&head.path).map_err(|e| ApiError::BadRequest(e.0.into()))?;
+    match config.plugin.routes.find(&method, &segments) {
+        RouteMatch::Rule(index) => Ok(Endpoint::Proxy(index)),
+        RouteMatch::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed { allow }),
+        RouteMatch::NoRule => Err(ApiError::NotFound),
+    }
+}
+
+/// Decides whether the caller may pass the rule at `rule_index`, and as whom. No I/O: access
+/// tokens are verified against the keys in config.
+pub fn authorize(
+    config: &Config,
+    head: &RequestHead,
+    rule_index: usize,
+    now: i64,
+) -> Result<Identity, ApiError> {
+    let rule = config
+        .plugin
+        .routes
+        .rule(rule_index)
+        .ok_or_else(|| ApiError::Internal(format!("no route rule {rule_index}")))?;
+    match rule.access {
+        Access::Deny => return Err(ApiError::Forbidden("this route is not available".into())),
+        Access::Public => {
+            return Ok(Identity {
+                auth: "none",
+                ..Identity::default()
+            })
+        }
+        Access::Token => {}
+    }
+    match &config.plugin.auth {
+        AuthConfig::None => Ok(Identity {
+            auth: "none",
+            ..Identity::default()
+        }),
+        AuthConfig::ServiceHttp {
+            authorization_type, ..
+        } => {
+            let scheme = match authorization_type {
+                HttpAuthorizationType::Bearer => "Bearer",
+                HttpAuthorizationType::Basic => "Basic",
+            };
+            let credential = credential(head, scheme, config)?;
+            let ok = config
+                .service_token
+                .as_ref()
+                .is_some_and(|secret| secret.matches(credential));
+            if !ok {
+                return Err(unauthorized(
+                    config,
+                    scheme,
+                    Some("invalid_token"),
+                    "the service credential is not valid",
+                ));
+            }
+            Ok(Identity {
+                auth: "service_http",
+                ..Identity::default()
+            })
+        }
+        AuthConfig::OAuth { .. } => {
+            let token = credential(head, "Bearer", config)?;
+            let policy = VerifyPolicy {
+                issuer: &config.public_base_url,
+                audience: &config.plugin.resource,
+                now,
+            };
+            let verified = verify_access_token(token, &config.keys, &policy).map_err(
+                |rejection: TokenRejection| {
+                    unauthorized(
+                        config,
+                        "Bearer",
+                        Some("invalid_token"),
+                        rejection.description(),
+                    )
+                },
+            )?;
+            if let Some(missing) = verified.missing_scope(&rule.scopes) {
+                return Err(ApiError::InsufficientScope(Box::new(Challenge {
+                    scheme: "Bearer",
+                    realm: config.plugin.name_for_model.clone(),
+                    resource_metadata: Some(config.resource_metadata_url()),
+                    error: Some("insufficient_scope"),
+                    error_description: Some(format!("the token lacks the scope {missing}")),
+                    scope: Some(rule.scopes.join(" ")),
+                })));
+            }
+            Ok(Identity {
+                subject: Some(verified.subject),
+                client_id: Some(verified.client_id),
+                scopes: verified.scopes,
+                auth: "oauth",
+            })
+        }
+    }
+}
+
+fn unauthorized(
+    config: &Config,
+    scheme: &'static str,
+    error: Option<&'static str>,
+    description: &str,
+) -> ApiError {
+    ApiError::Unauthorized(Box::new(Challenge {
+        scheme,
+        realm: config.plugin.name_for_model.clone(),
+        resource_metadata: (scheme == "Bearer").then(|| config.resource_metadata_url()),
+        error,
+        error_description: error.map(|_| description.to_string()),
+        scope: None,
+    }))
+}
+
+/// The credential after `scheme` in the one `Authorization` header (RFC 6750 §2.1, RFC 7617).
+fn credential<'a>(
+    head: &'a RequestHead,
+    scheme: &'static str,
+    config: &Config,
+) -> Result<&'a str, ApiError> {
+    let value = head
+        .single_header("authorization")
+        .map_err(|_| ApiError::BadRequest("send one Authorization header, not several".into()))?
+        .ok_or_else(|| unauthorized(config, scheme, None, ""))?;
+    if value.len() > MAX_AUTHORIZATION_BYTES {
+        return Err(ApiError::BadRequest(
+            "the Authorization header is too long".into(),
+        ));
+    }
+    let (given_scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !given_scheme.eq_ignore_ascii_case(scheme) {
+        return Err(unauthorized(config, scheme, None, ""));
+    }
+    let credential = rest.trim_start_matches(' ');
+    if credential.is_empty() || !credential.bytes().all(is_token68_byte) {
+        return Err(unauthorized(
+            config,
+            scheme,
+            Some("invalid_request"),
+            "the Authorization header is malformed",
+        ));
+    }
+    if scheme == "Basic" && STANDARD.decode(credential).is_err() {
+        return Err(unauthorized(
+            config,
+            scheme,
+            Some("invalid_request"),
+            "the Basic credential is not base64",
+        ));
+    }
+    Ok(credential)
+}
+
+/// RFC 9110 §11.2 token68 characters.
+fn is_token68_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::raw;
+    use crate::oauth::access_token::{mint_access_token, AccessClaims, Audience};
+
+    const NOW: i64 = 1_790_000_000;
+
+    fn config() -> Config {
+        Config::parse(raw()).unwrap()
+    }
+
+    fn token(config: &Config, scope: &str, aud: &str) -> String {
+        mint_access_token(
+            &config.keys,
+            AccessClaims {
+                iss: config.public_base_url.clone(),
+                sub: "user_1".into(),
+                aud: Audience::One(aud.into()),
+                jti: "j1".into(),
+                client_id: "chatgpt".into(),
+                scope: scope.into(),
+            },
+            NOW,
+            3600,
+        )
+        .unwrap()
+    }
+
+    fn head(method: Method, path: &str) -> RequestHead {
+        RequestHead::new(method, path)
+    }
+
+    #[test]
+    fn fixed_endpoints_route_by_exact_path() {
+        let c = config();
+        assert_eq!(
+            route(&c, &head(Method::Get, "/healthz")),
+            Ok(Endpoint::Health)
+        );
+        assert_eq!(
+            route(&c, &head(Method::Head, MANIFEST_PATH)),
+            Ok(Endpoint::PluginManifest)
+        );
+        assert_eq!(
+            route(&c, &head(Method::Get, "/openapi.json")),
+            Ok(Endpoint::OpenApi)
+        );
+        assert_eq!(
+            route(&c, &head(Method::Get, "/logo.svg")),
+            Ok(Endpoint::Asset)
+        );
+        assert_eq!(route(&c, &head(Method::Get, JWKS_PATH)), Ok(Endpoint::Jwks));
+    }
+
+    #[test]
+    fn posting_to_a_document_is_405_with_allow() {
+        let e = route(&config(), &head(Method::Post, MANIFEST_PATH)).unwrap_err();
+        assert_eq!(e.to_reply().header("allow"), Some("GET, HEAD"));
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_tricks_are_400() {
+        assert_eq!(
+            route(&config(), &head(Method::Get, "/nope")),
+            Err(ApiError::NotFound)
+        );
+        assert!(matches!(
+            route(&config(), &head(Method::Get, "/todos/%2e%2e/x")),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn a_protected_route_without_a_token_gets_a_bare_challenge() {
+        let c = config();
+        let e = authorize(&c, &head(Method::Get, "/todos"), 0, NOW).unwrap_err();
+        let reply = e.to_reply();
+        assert_eq!(reply.status, 401);
+        let challenge = reply.header("www-authenticate").unwrap();
+        assert!(challenge.starts_with("Bearer realm=\"todo_demo\""));
+        assert!(!challenge.contains("error="));
+        assert!(challenge.contains(
+            "resource_metadata=\"https://todo.example.com/.well-known/oauth-protected-resource\""
+        ));
+    }
+
+    #[test]
+    fn a_valid_token_with_the_scope_passes_as_its_user() {
+        let c = config();
+        let t = token(&c, "todos:read", &c.plugin.resource);
+        let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
+        let id = authorize(&c, &h, 0, NOW).unwrap();
+        assert_eq!(id.subject.as_deref(), Some("user_1"));
+        assert_eq!(id.client_id.as_deref(), Some("chatgpt"));
+        assert_eq!(id.auth, "oauth");
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        let c = config();
+        let t = token(&c, "todos:read", &c.plugin.resource);
+        let h = head(Method::Get, "/todos").with_header("authorization", &format!("bearer {t}"));
+        assert!(authorize(&c, &h, 0, NOW).is_ok());
+    }
+
+    #[test]
+    fn a_token_without_the_rules_scope_is_403_naming_it() {
+        let c = config();
+        let t = token(&c, "todos:read", &c.plugin.resource);
+        let h = head(Method::Post, "/todos").with_header("authorization", &format!("Bearer {t}"));
+        let reply = authorize(&c, &h, 1, NOW).unwrap_err().to_reply();
+        assert_eq!(reply.status, 403);
+        assert!(reply
+            .header("www-authenticate")
+            .unwrap()
+            .contains("scope=\"todos:write\""));
+    }
+
+    #[test]
+    fn a_token_for_another_resource_is_401_invalid_token() {
+        let c = config();
+        let t = token(&c, "todos:read", "https://other.example.com");
+        let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
+        let reply = authorize(&c, &h, 0, NOW).unwrap_err().to_reply();
+        assert_eq!(reply.status, 401);
+        assert!(reply
+            .header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\""));
+    }
+
+    #[test]
+    fn two_authorization_headers_are_400() {
+        let c = config();
+        let h = head(Method::Get, "/todos")
+            .with_header("authorization", "Bearer a")
+            .with_header("authorization", "Bearer b");
+        assert_eq!(authorize(&c, &h, 0, NOW).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn another_scheme_gets_the_bare_challenge() {
+        let c = config();
+        let h = head(Method::Get, "/todos").with_header("authorization", "Basic dXNlcjpwYXNz");
+        let e = authorize(&c, &h, 0, NOW).unwrap_err();
+        assert_eq!(e.code(), "unauthorized");
+    }
+
+    #[test]
+    fn a_malformed_credential_is_invalid_request() {
+        let c = config();
+        let h = head(Method::Get, "/todos").with_header("authorization", "Bearer a b\"c");
+        let reply = authorize(&c, &h, 0, NOW).unwrap_err().to_reply();
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.json_body().unwrap()["error"], "invalid_request");
+    }
+
+    #[test]
+    fn public_rules_pass_anyone_and_deny_rules_refuse_everyone() {
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["routes"] = serde_json::json!([
+            {"path": "/open", "access": "public"},
+            {"path": "/closed", "access": "deny"}
+        ]);
+        let c = Config::parse(raw).unwrap();
+        assert_eq!(
+            authorize(&c, &head(Method::Get, "/open"), 0, NOW)
+                .unwrap()
+                .auth,
+            "none"
+        );
+        assert_eq!(
+            authorize(&c, &head(Method::Get, "/closed"), 1, NOW)
+                .unwrap_err()
+                .status(),
+            403
+        );
+    }
+
+    fn service_config(kind: &str) -> Config {
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["auth"] =
+            serde_json::json!({"type": "service_http", "authorization_type": kind});
+        raw.service_token = Some("0123456789abcdef-service".into());
+        Config::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn service_http_accepts_exactly_the_shared_secret() {
+        let c = service_config("bearer");
+        let good = head(Method::Get, "/todos")
+            .with_header("authorization", "Bearer 0123456789abcdef-service");
+        assert_eq!(authorize(&c, &good, 0, NOW).unwrap().auth, "service_http");
+        let bad = head(Method::Get, "/todos")
+            .with_header("authorization", "Bearer 0123456789abcdef-servicX");
+        assert_eq!(authorize(&c, &bad, 0, NOW).unwrap_err().status(), 401);
+    }
+
+    #[test]
+    fn service_http_basic_challenges_with_basic() {
+        let c = service_config("basic");
+        let e = authorize(&c, &head(Method::Get, "/todos"), 0, NOW).unwrap_err();
+        assert_eq!(
+            e.to_reply().header("www-authenticate"),
+            Some("Basic realm=\"todo_demo\"")
+        );
+    }
+}

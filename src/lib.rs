@@ -1,0 +1,17 @@
+//! Portcullis: an edge auth gateway for the APIs that AI assistants call.
+//!
+//! Everything that decides lives in these modules and builds natively; `edge` (wasm32 only) is
+//! the thin layer that talks to the Workers runtime. See `docs/architecture.md`.
+
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod proxy;
+pub mod quota;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;

@@ -1,0 +1,463 @@
+//! JWT access tokens (RFC 9068): minted by the token endpoint, verified by the proxy with no I/O.
+//!
+//! Verification is strict in the order RFC 9068 §4 and RFC 8725 ask: the header must say
+//! `typ: at+jwt` and `alg: EdDSA` (so `alg: none` and HMAC-with-our-public-key tokens die before
+//! any key is touched), the `kid` must be one we publish, the signature must hold, then `iss`,
+//! `aud`, `exp` and `nbf` are checked against the policy.
+
+use chrono::{DateTime, Utc};
+use jwt_compact::alg::Ed25519;
+use jwt_compact::{AlgorithmExt, Claims, Header, UntrustedToken};
+use serde::{Deserialize, Serialize};
+
+use crate::keys::KeySet;
+
+/// RFC 9068 §2.1: the media type of access-token JWTs.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+/// Clock skew tolerated on `exp` and `nbf` between the gateway's isolates and the issuer.
+pub const CLOCK_LEEWAY_SECS: i64 = 30;
+/// Default access-token lifetime (one hour): short enough that revocation by expiry is prompt.
+pub const DEFAULT_ACCESS_TOKEN_TTL_SECS: i64 = 3600;
+
+/// `aud` as RFC 7519 §4.1.3 allows it: one string or an array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    pub fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Audience::One(aud) => aud == wanted,
+            Audience::Many(list) => list.iter().any(|a| a == wanted),
+        }
+    }
+}
+
+/// The RFC 9068 §2.2 claims besides the time claims jwt-compact carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Audience,
+    pub jti: String,
+    pub client_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// Signs an access token with the current key, `typ: at+jwt`, `kid` set.
+pub fn mint_access_token(
+    keys: &KeySet,
+    claims: AccessClaims,
+    issued_at: i64,
+    ttl_secs: i64,
+) -> Result<String, TokenRejection> {
+    let key = keys.current();
+    let header = Header::empty()
+        .with_key_id(key.kid())
+        .with_token_type(ACCESS_TOKEN_TYP);
+    let mut full = Claims::new(claims);
+    full.issued_at = Some(timestamp(issued_at)?);
+    full.expiration = Some(timestamp(issued_at.saturating_add(ttl_secs))?);
+    Ed25519
+        .token(&header, &full, key.secret())
+        .map_err(|_| TokenRejection::Malformed)
+}
+
+fn timestamp(secs: i64) -> Result<DateTime<Utc>, TokenRejection> {
+    DateTime::from_timestamp(secs, 0).ok_or(TokenRejection::Malformed)
+}
+
+/// What a token must satisfy to be accepted.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyPolicy<'a> {
+    pub issuer: &'a str,
+    pub audience: &'a str,
+    /// Seconds since the Unix epoch.
+    pub now: i64,
+}
+
+/// A token that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAccessToken {
+    pub subject: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub jti: String,
+    pub expires_at: i64,
+}
+
+impl VerifiedAccessToken {
+    /// The first required scope the token lacks, if any.
+    pub fn missing_scope<'a>(&self, required: &'a [String]) -> Option<&'a str> {
+        required
+            .iter()
+            .find(|needed| !self.scopes.iter().any(|s| s == *needed))
+            .map(String::as_str)
+    }
+}
+
+/// Why a token was refused. Each maps to `invalid_token` on the wire with its own description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRejection {
+    Malformed,
+    UnsupportedAlgorithm,
+    WrongType,
+    UnknownKey,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    WrongIssuer,
+    WrongAudience,
+    MissingExpiry,
+}
+
+impl TokenRejection {
+    pub fn description(self) -> &'static str {
+        match self {
+            TokenRejection::Malformed => "the access token is malformed",
+            TokenRejection::UnsupportedAlgorithm => "the access token's algorithm is not accepted",
+            TokenRejection::WrongType => "the token is not an access token (typ must be at+jwt)",
+            TokenRejection::UnknownKey => "the access token was signed by an unknown key",
+            TokenRejection::BadSignature => "the access token's signature is invalid",
+            TokenRejection::Expired => "the access token expired",
+            TokenRejection::NotYetValid => "the access token is not valid yet",
+            TokenRejection::WrongIssuer => "the access token was issued by someone else",
+            TokenRejection::WrongAudience => "the access token is for another resource",
+            TokenRejection::MissingExpiry => "the access token has no expiry",
+        }
+    }
+}
+
+/// Verifies an access token against our keys and the policy, with no I/O.
+pub fn verify_access_token(
+    token: &str,
+    keys: &KeySet,
+    policy: &VerifyPolicy<'_>,
+) -> Result<VerifiedAccessToken, TokenRejection> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| TokenRejection::Malformed)?;
+    if untrusted.algorithm() != "EdDSA" {
+        return Err(TokenRejection::UnsupportedAlgorithm);
+    }
+    let typ_ok = untrusted.header().token_type.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(TokenRejection::WrongType);
+    }
+    let kid = untrusted
+        .header()
+        .key_id
+        .as_deref()
+        .ok_or(TokenRejection::UnknownKey)?;
+    let public = keys.verifying_key(kid).ok_or(TokenRejection::UnknownKey)?;
+    let verified = Ed25519
+        .validator::<AccessClaims>(public)
+        .validate(&untrusted)
+        .map_err(|e| match e {
+            jwt_compact::ValidationError::InvalidSignature
+            | jwt_compact::ValidationError::InvalidSignatureLen { .. }
+            | jwt_compact::ValidationError::MalformedSignature(_) => TokenRejection::BadSignature,
+            _ => TokenRejection::Malformed,
+        })?;
+    let claims = verified.claims();
+    let expires_at = claims
+        .expiration
+        .ok_or(TokenRejection::MissingExpiry)?
+        .timestamp();
+    if policy.now >= expires_at.saturating_add(CLOCK_LEEWAY_SECS) {
+        return Err(TokenRejection::Expired);
+    }
+    if let Some(nbf) = claims.not_before {
+        if policy.now.saturating_add(CLOCK_LEEWAY_SECS) < nbf.timestamp() {
+            return Err(TokenRejection::NotYetValid);
+        }
+    }
+    let custom = &claims.custom;
+    if custom.iss != policy.issuer {
+        return Err(TokenRejection::WrongIssuer);
+    }
+    if !custom.aud.contains(policy.audience) {
+        return Err(TokenRejection::WrongAudience);
+    }
+    Ok(VerifiedAccessToken {
+        subject: custom.sub.clone(),
+        client_id: custom.client_id.clone(),
+        scopes: custom
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        jti: custom.jti.clone(),
+        expires_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    const SEED: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+    const NOW: i64 = 1_790_000_000;
+    const ISS: &str = "https://todo.example.com";
+    const AUD: &str = "https://todo.example.com/api";
+
+    fn keys() -> KeySet {
+        KeySet::from_secrets(Some(SEED), None).unwrap()
+    }
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: ISS.into(),
+            sub: "user_1".into(),
+            aud: Audience::One(AUD.into()),
+            jti: "jti_1".into(),
+            client_id: "chatgpt".into(),
+            scope: "todos:read todos:write".into(),
+        }
+    }
+
+    fn policy() -> VerifyPolicy<'static> {
+        VerifyPolicy {
+            issuer: ISS,
+            audience: AUD,
+            now: NOW,
+        }
+    }
+
+    fn minted(claims: AccessClaims) -> String {
+        mint_access_token(&keys(), claims, NOW, 3600).unwrap()
+    }
+
+    /// Builds a token by hand, for headers our minting never writes.
+    fn forged(header: serde_json::Value, payload: serde_json::Value, sig: &[u8]) -> String {
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(payload.to_string()),
+            URL_SAFE_NO_PAD.encode(sig)
+        )
+    }
+
+    fn payload() -> serde_json::Value {
+        serde_json::json!({
+            "iss": ISS, "sub": "user_1", "aud": AUD, "jti": "j", "client_id": "c",
+            "scope": "todos:read", "exp": NOW + 60, "iat": NOW
+        })
+    }
+
+    #[test]
+    fn a_minted_token_verifies_and_yields_its_identity() {
+        let token = minted(claims());
+        let verified = verify_access_token(&token, &keys(), &policy()).unwrap();
+        assert_eq!(verified.subject, "user_1");
+        assert_eq!(verified.client_id, "chatgpt");
+        assert_eq!(verified.scopes, vec!["todos:read", "todos:write"]);
+        assert_eq!(verified.expires_at, NOW + 3600);
+    }
+
+    #[test]
+    fn a_minted_token_has_the_rfc9068_header() {
+        let token = minted(claims());
+        let header = token.split('.').next().unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header["typ"], "at+jwt");
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["kid"], keys().current().kid());
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        for junk in ["", "a.b", "a.b.c", "....", "Bearer x"] {
+            assert_eq!(
+                verify_access_token(junk, &keys(), &policy()),
+                Err(TokenRejection::Malformed),
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn alg_none_is_refused_before_any_key_is_used() {
+        let token = forged(
+            serde_json::json!({"alg": "none", "typ": "at+jwt", "kid": keys().current().kid()}),
+            payload(),
+            b"",
+        );
+        assert_eq!(
+            verify_access_token(&token, &keys(), &policy()),
+            Err(TokenRejection::UnsupportedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn hs256_signed_with_our_public_key_is_refused() {
+        let token = forged(
+            serde_json::json!({"alg": "HS256", "typ": "at+jwt", "kid": keys().current().kid()}),
+            payload(),
+            &[0u8; 32],
+        );
+        assert_eq!(
+            verify_access_token(&token, &keys(), &policy()),
+            Err(TokenRejection::UnsupportedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn a_token_without_the_access_token_type_is_refused() {
+        let token = forged(
+            serde_json::json!({"alg": "EdDSA", "typ": "JWT", "kid": keys().current().kid()}),
+            payload(),
+            &[0u8; 64],
+        );
+        assert_eq!(
+            verify_access_token(&token, &keys(), &policy()),
+            Err(TokenRejection::WrongType)
+        );
+    }
+
+    #[test]
+    fn an_unknown_kid_is_refused() {
+        let token = forged(
+            serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "nope"}),
+            payload(),
+            &[0u8; 64],
+        );
+        assert_eq!(
+            verify_access_token(&token, &keys(), &policy()),
+            Err(TokenRejection::UnknownKey)
+        );
+    }
+
+    #[test]
+    fn a_tampered_payload_breaks_the_signature() {
+        let token = minted(claims());
+        let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+        let mut body = claims();
+        body.scope = "admin".into();
+        let mut full = Claims::new(body);
+        full.expiration = DateTime::from_timestamp(NOW + 3600, 0);
+        parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&full).unwrap());
+        assert_eq!(
+            verify_access_token(&parts.join("."), &keys(), &policy()),
+            Err(TokenRejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_token_signed_by_another_key_with_our_kid_is_refused() {
+        let other = KeySet::from_secrets(Some(&URL_SAFE_NO_PAD.encode([9u8; 32])), None).unwrap();
+        let token = mint_access_token(&other, claims(), NOW, 3600).unwrap();
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let our_header = minted(claims());
+        parts[0] = our_header.split('.').next().unwrap();
+        assert_eq!(
+            verify_access_token(&parts.join("."), &keys(), &policy()),
+            Err(TokenRejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_after_the_leeway() {
+        let token = mint_access_token(&keys(), claims(), NOW - 3600, 3600).unwrap();
+        let within = VerifyPolicy {
+            now: NOW + CLOCK_LEEWAY_SECS - 1,
+            ..policy()
+        };
+        assert!(verify_access_token(&token, &keys(), &within).is_ok());
+        let after = VerifyPolicy {
+            now: NOW + CLOCK_LEEWAY_SECS,
+            ..policy()
+        };
+        assert_eq!(
+            verify_access_token(&token, &keys(), &after),
+            Err(TokenRejection::Expired)
+        );
+    }
+
+    #[test]
+    fn a_token_from_the_future_is_refused() {
+        let mut full = Claims::new(claims());
+        full.expiration = DateTime::from_timestamp(NOW + 7200, 0);
+        full.not_before = DateTime::from_timestamp(NOW + 600, 0);
+        let header = Header::empty()
+            .with_key_id(keys().current().kid())
+            .with_token_type(ACCESS_TOKEN_TYP);
+        let token = Ed25519
+            .token(&header, &full, keys().current().secret())
+            .unwrap();
+        assert_eq!(
+            verify_access_token(&token, &keys(), &policy()),
+            Err(TokenRejection::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn a_token_without_exp_is_refused() {
+        let header = Header::empty()
+            .with_key_id(keys().current().kid())
+            .with_token_type(ACCESS_TOKEN_TYP);
+        let token = Ed25519
+            .token(&header, &Claims::new(claims()), keys().current().secret())
+            .unwrap();
+        assert_eq!(
+            verify_access_token(&token, &keys(), &policy()),
+            Err(TokenRejection::MissingExpiry)
+        );
+    }
+
+    #[test]
+    fn a_foreign_issuer_is_refused() {
+        let mut c = claims();
+        c.iss = "https://evil.example.com".into();
+        assert_eq!(
+            verify_access_token(&minted(c), &keys(), &policy()),
+            Err(TokenRejection::WrongIssuer)
+        );
+    }
+
+    #[test]
+    fn a_token_for_another_resource_is_refused() {
+        let mut c = claims();
+        c.aud = Audience::One("https://other.example.com/api".into());
+        assert_eq!(
+            verify_access_token(&minted(c), &keys(), &policy()),
+            Err(TokenRejection::WrongAudience)
+        );
+        let mut c = claims();
+        c.aud = Audience::Many(vec!["https://x.example.com".into(), AUD.into()]);
+        assert!(verify_access_token(&minted(c), &keys(), &policy()).is_ok());
+    }
+
+    #[test]
+    fn a_token_signed_before_rotation_verifies_with_the_previous_key() {
+        let old = keys();
+        let token = minted(claims());
+        let rotated =
+            KeySet::from_secrets(Some(&URL_SAFE_NO_PAD.encode([3u8; 32])), Some(SEED)).unwrap();
+        assert!(verify_access_token(&token, &rotated, &policy()).is_ok());
+        let dropped = KeySet::from_secrets(Some(&URL_SAFE_NO_PAD.encode([3u8; 32])), None).unwrap();
+        assert_eq!(
+            verify_access_token(&token, &dropped, &policy()),
+            Err(TokenRejection::UnknownKey)
+        );
+        drop(old);
+    }
+
+    #[test]
+    fn missing_scope_names_the_first_one_absent() {
+        let verified = verify_access_token(&minted(claims()), &keys(), &policy()).unwrap();
+        assert_eq!(verified.missing_scope(&["todos:read".into()]), None);
+        assert_eq!(
+            verified.missing_scope(&["todos:read".into(), "admin".into()]),
+            Some("admin")
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! What the origin receives: the caller's request minus its credentials, plus our identity headers.
+//!
+//! The caller's `Authorization`, cookies, hop-by-hop headers (RFC 9110 §7.6.1, and any header the
+//! `Connection` header names) and every `X-Portcullis-*` header it tried to set are dropped; the
+//! gateway then adds the identity it verified. The origin can therefore trust `X-Portcullis-*`
+//! headers only because the gateway never lets a caller's copy through.
+
+use url::Url;
+
+/// Headers that describe one connection, never forwarded in either direction.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// The prefix of the identity headers only the gateway may set.
+pub const IDENTITY_HEADER_PREFIX: &str = "x-portcullis-";
+
+/// Who the gateway let through, as the origin will be told.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    /// The user (`sub`) for user-bound credentials; `None` for public routes and shared secrets.
+    pub subject: Option<String>,
+    pub client_id: Option<String>,
+    pub scopes: Vec<String>,
+    /// How the caller authenticated: `oauth`, `service_http` or `none`.
+    pub auth: &'static str,
+}
+
+/// The origin URL for a request: the origin's base path joined with the raw request path, so a
+/// percent-encoded path reaches the origin exactly as the rules matched it.
+pub fn origin_url(origin: &Url, raw_path: &str, query: Option<&str>) -> String {
+    let base = origin.as_str().trim_end_matches('/');
+    match query {
+        Some(q) if !q.is_empty() => format!("{base}{raw_path}?{q}"),
+        _ => format!("{base}{raw_path}"),
+    }
+}
+
+/// The request headers to send to the origin.
+pub fn request_headers(
+    incoming: &[(String, String)],
+    identity: &Identity,
+    request_id: &str,
+    public_host: &str,
+    public_scheme: &str,
+) -> Vec<(String, String)> {
+    let named_by_connection: Vec<String> = incoming
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    let mut out: Vec<(String, String)> = incoming
+        .iter()
+        .filter(|(name, _)| {
+            let lower = name.to_ascii_lowercase();
+            !(HOP_BY_HOP.contains(&lower.as_str())
+                || named_by_connection.contains(&lower)
+                || lower == "authorization"
+                || lower == "cookie"
+                || lower == "host"
+                || lower == "x-request-id"
+                || lower.starts_with("x-forwarded-")
+                || lower == "forwarded"
+                || lower.starts_with(IDENTITY_HEADER_PREFIX))
+        })
+        .cloned()
+        .collect();
+    out.push(("x-request-id".into(), request_id.into()));
+    out.push(("x-forwarded-host".into(), public_host.into()));
+    out.push(("x-forwarded-proto".into(), public_scheme.into()));
+    out.push(("x-portcullis-auth".into(), identity.auth.into()));
+    if let Some(subject) = &identity.subject {
+        out.push(("x-portcullis-user".into(), subject.clone()));
+    }
+    if let Some(client) = &identity.client_id {
+        out.push(("x-portcullis-client".into(), client.clone()));
+    }
+    if !identity.scopes.is_empty() {
+        out.push(("x-portcullis-scopes".into(), identity.scopes.join(" ")));
+    }
+    out
+}
+
+/// Whether a response header from the origin may go back to the caller.
+pub fn keep_response_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !HOP_BY_HOP.contains(&lower.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn get<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+        headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn the_callers_credentials_never_reach_the_origin() {
+        let out = request_headers(
+            &h(&[
+                ("authorization", "Bearer secret-token"),
+                ("cookie", "session=abc"),
+                ("proxy-authorization", "Basic x"),
+                ("accept", "application/json"),
+            ]),
+            &Identity::default(),
+            "req-1",
+            "todo.example.com",
+            "https",
+        );
+        assert!(get(&out, "authorization").is_empty());
+        assert!(get(&out, "cookie").is_empty());
+        assert!(get(&out, "proxy-authorization").is_empty());
+        assert_eq!(get(&out, "accept"), vec!["application/json"]);
+        assert!(!format!("{out:?}").contains("secret-token"));
+    }
+
+    #[test]
+    fn a_caller_cannot_forge_identity_headers() {
+        let identity = Identity {
+            subject: Some("user_1".into()),
+            client_id: Some("chatgpt".into()),
+            scopes: vec!["todos:read".into()],
+            auth: "oauth",
+        };
+        let out = request_headers(
+            &h(&[
+                ("x-portcullis-user", "admin"),
+                ("X-Portcullis-Scopes", "everything"),
+                ("x-request-id", "spoofed"),
+                ("x-forwarded-for", "1.2.3.4"),
+            ]),
+            &identity,
+            "req-1",
+            "todo.example.com",
+            "https",
+        );
+        assert_eq!(get(&out, "x-portcullis-user"), vec!["user_1"]);
+        assert_eq!(get(&out, "x-portcullis-scopes"), vec!["todos:read"]);
+        assert!(get(&out, "X-Portcullis-Scopes").is_empty());
+        assert_eq!(get(&out, "x-request-id"), vec!["req-1"]);
+        assert!(get(&out, "x-forwarded-for").is_empty());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_dropped() {
+        let out = request_headers(
+            &h(&[
+                ("connection", "keep-alive, x-private"),
+                ("x-private", "1"),
+                ("te", "trailers"),
+                ("upgrade", "websocket"),
+                ("x-kept", "yes"),
+            ]),
+            &Identity::default(),
+            "r",
+            "h",
+            "https",
+        );
+        for gone in ["connection", "x-private", "te", "upgrade"] {
+            assert!(get(&out, gone).is_empty(), "{gone}");
+        }
+        assert_eq!(get(&out, "x-kept"), vec!["yes"]);
+    }
+
+    #[test]
+    fn origin_urls_keep_the_base_path_and_the_raw_request() {
+        let origin = Url::parse("https://api.internal.example.com/v1/").unwrap();
+        assert_eq!(
+            origin_url(&origin, "/todos/a%20b", Some("q=1")),
+            "https://api.internal.example.com/v1/todos/a%20b?q=1"
+        );
+        let bare = Url::parse("http://127.0.0.1:9000").unwrap();
+        assert_eq!(
+            origin_url(&bare, "/todos", None),
+            "http://127.0.0.1:9000/todos"
+        );
+    }
+
+    #[test]
+    fn response_hop_by_hop_headers_are_dropped() {
+        assert!(!keep_response_header("Transfer-Encoding"));
+        assert!(keep_response_header("content-type"));
+    }
+}

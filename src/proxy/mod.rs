@@ -1,0 +1,4 @@
+//! The validating reverse proxy: route rules, credential checks and what is forwarded.
+
+pub mod forward;
+pub mod rules;

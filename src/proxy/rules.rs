@@ -1,0 +1,450 @@
+//! Route rules: which paths of the origin API are reachable, by which methods, with what access.
+//!
+//! A rule is `path` (`/todos`, `/todos/{id}`, `/files/*`), optional `methods`, an `access`
+//! (`token`, the default; `public`; `deny`), the `scopes` a token must hold and an optional body
+//! cap. The first rule whose path and method match decides; a path no rule covers is 404, so the
+//! origin only ever sees what a rule let through. Paths are normalised before matching and any
+//! encoding that could make the origin see a different path than the rule did (encoded `/`,
+//! dot segments, backslashes, control characters) is refused outright.
+
+use serde::Deserialize;
+
+use crate::http::Method;
+
+/// A rule as written in configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    pub path: String,
+    /// Methods the rule covers; empty means every method.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    #[serde(default)]
+    pub access: Access,
+    /// Scopes a token must hold (all of them), for `access = "token"`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub max_body_bytes: Option<u64>,
+}
+
+/// What a matching rule lets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// A valid credential for the plugin's auth type (and the rule's scopes) is required.
+    #[default]
+    Token,
+    /// Forwarded without a credential (the caller's identity is still stripped).
+    Public,
+    /// Refused for everyone with 403.
+    Deny,
+}
+
+/// A rule that failed validation: which one and which field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub index: usize,
+    pub field: &'static str,
+    pub expected: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param,
+    Rest,
+}
+
+/// A validated rule, ready to match.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub pattern: String,
+    segments: Vec<Segment>,
+    methods: Option<Vec<Method>>,
+    pub access: Access,
+    pub scopes: Vec<String>,
+    pub max_body_bytes: Option<u64>,
+}
+
+impl CompiledRule {
+    fn matches_path(&self, path: &[String]) -> bool {
+        let mut i = 0;
+        for segment in &self.segments {
+            match segment {
+                Segment::Rest => return true,
+                Segment::Param => match path.get(i) {
+                    Some(s) if !s.is_empty() => {}
+                    _ => return false,
+                },
+                Segment::Literal(lit) => match path.get(i) {
+                    Some(s) if s == lit => {}
+                    _ => return false,
+                },
+            }
+            i += 1;
+        }
+        i == path.len()
+    }
+
+    fn allows(&self, method: &Method) -> bool {
+        match &self.methods {
+            None => true,
+            Some(list) => {
+                list.contains(method) || (*method == Method::Head && list.contains(&Method::Get))
+            }
+        }
+    }
+}
+
+/// All rules of a plugin, in order.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    rules: Vec<CompiledRule>,
+}
+
+/// The outcome of matching a request against the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteMatch {
+    Rule(usize),
+    /// Rules cover the path but not this method.
+    MethodNotAllowed(Vec<String>),
+    NoRule,
+}
+
+impl RouteTable {
+    /// Validates and compiles the rules. An empty list protects everything: one `token` rule on
+    /// `/*`, so a gateway put in front of an API with no rules written fails closed.
+    pub fn new(rules: Vec<RouteRule>) -> Result<RouteTable, RuleError> {
+        let rules = if rules.is_empty() {
+            vec![RouteRule {
+                path: "/*".into(),
+                methods: Vec::new(),
+                access: Access::Token,
+                scopes: Vec::new(),
+                max_body_bytes: None,
+            }]
+        } else {
+            rules
+        };
+        let compiled = rules
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| compile(index, rule))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RouteTable { rules: compiled })
+    }
+
+    pub fn rule(&self, index: usize) -> Option<&CompiledRule> {
+        self.rules.get(index)
+    }
+
+    pub fn find(&self, method: &Method, path: &[String]) -> RouteMatch {
+        let mut allow: Vec<String> = Vec::new();
+        for (index, rule) in self.rules.iter().enumerate() {
+            if !rule.matches_path(path) {
+                continue;
+            }
+            if rule.allows(method) {
+                return RouteMatch::Rule(index);
+            }
+            if let Some(methods) = &rule.methods {
+                for m in methods {
+                    push_unique(&mut allow, m.as_str());
+                    if *m == Method::Get {
+                        push_unique(&mut allow, "HEAD");
+                    }
+                }
+            }
+        }
+        if allow.is_empty() {
+            RouteMatch::NoRule
+        } else {
+            RouteMatch::MethodNotAllowed(allow)
+        }
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, item: &str) {
+    if !list.iter().any(|m| m == item) {
+        list.push(item.to_string());
+    }
+}
+
+fn compile(index: usize, rule: RouteRule) -> Result<CompiledRule, RuleError> {
+    let err = |field: &'static str, expected: String| RuleError {
+        index,
+        field,
+        expected,
+    };
+    if !rule.path.starts_with('/') {
+        return Err(err(
+            "path",
+            format!(
+                "a path starting with / (e.g. /todos/{{id}} or /files/*), got {:?}",
+                rule.path
+            ),
+        ));
+    }
+    let parts: Vec<&str> = rule.path[1..].split('/').collect();
+    let mut segments = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let segment = match *part {
+            "*" if i == parts.len() - 1 => Segment::Rest,
+            "*" => {
+                return Err(err(
+                    "path",
+                    format!("* only as the last segment, got {:?}", rule.path),
+                ))
+            }
+            p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => Segment::Param,
+            p if p.contains(['{', '}', '*', '%', '?', '#', '\\']) || p == "." || p == ".." => {
+                return Err(err(
+                    "path",
+                    format!(
+                        "literal segments, {{name}} or a final *, got {:?}",
+                        rule.path
+                    ),
+                ))
+            }
+            "" if i != parts.len() - 1 => {
+                return Err(err(
+                    "path",
+                    format!("no empty segments (//), got {:?}", rule.path),
+                ))
+            }
+            p => Segment::Literal(p.to_string()),
+        };
+        segments.push(segment);
+    }
+    let methods = if rule.methods.is_empty() || rule.methods.iter().any(|m| m == "*") {
+        None
+    } else {
+        let mut list = Vec::new();
+        for m in &rule.methods {
+            let upper = m.to_ascii_uppercase();
+            match Method::parse(&upper) {
+                Method::Other(_) => {
+                    return Err(err(
+                        "methods",
+                        format!("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or *, got {m:?}"),
+                    ))
+                }
+                parsed => list.push(parsed),
+            }
+        }
+        Some(list)
+    };
+    if rule.access != Access::Token && !rule.scopes.is_empty() {
+        return Err(err(
+            "scopes",
+            "scopes only on rules with access = \"token\"".into(),
+        ));
+    }
+    if let Some(bad) = rule
+        .scopes
+        .iter()
+        .find(|s| s.is_empty() || s.contains(' ') || !s.chars().all(crate::config::is_scope_char))
+    {
+        return Err(err(
+            "scopes",
+            format!("scope tokens without spaces (RFC 6749 §3.3), got {bad:?}"),
+        ));
+    }
+    if rule.max_body_bytes == Some(0) {
+        return Err(err("max_body_bytes", "a positive byte count".into()));
+    }
+    Ok(CompiledRule {
+        pattern: rule.path,
+        segments,
+        methods,
+        access: rule.access,
+        scopes: rule.scopes,
+        max_body_bytes: rule.max_body_bytes,
+    })
+}
+
+/// Why a request path was refused before matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathRejection(pub &'static str);
+
+/// Splits a raw request path into decoded segments, refusing every encoding that could make the
+/// origin resolve a different path than the one matched here.
+pub fn normalize_path(raw: &str) -> Result<Vec<String>, PathRejection> {
+    let rest = raw
+        .strip_prefix('/')
+        .ok_or(PathRejection("the path must start with /"))?;
+    if raw.contains('\\') {
+        return Err(PathRejection("backslashes are not allowed in paths"));
+    }
+    let parts: Vec<&str> = rest.split('/').collect();
+    let last = parts.len() - 1;
+    let mut segments = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() && i != last {
+            return Err(PathRejection("empty path segments (//) are not allowed"));
+        }
+        let decoded = percent_decode(part)
+            .ok_or(PathRejection("the path has an invalid percent-encoding"))?;
+        if decoded.contains(['/', '\\']) {
+            return Err(PathRejection("encoded slashes are not allowed in paths"));
+        }
+        if decoded.chars().any(char::is_control) {
+            return Err(PathRejection("control characters are not allowed in paths"));
+        }
+        if decoded == "." || decoded == ".." {
+            return Err(PathRejection("dot segments are not allowed in paths"));
+        }
+        segments.push(decoded);
+    }
+    Ok(segments)
+}
+
+/// Decodes `%XX` escapes; `None` on a bad escape or a result that is not UTF-8.
+pub fn percent_decode(input: &str) -> Option<String> {
+    if !input.contains('%') {
+        return Some(input.to_string());
+    }
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hi = (hex[0] as char).to_digit(16)?;
+            let lo = (hex[1] as char).to_digit(16)?;
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(path: &str, methods: &[&str], access: Access, scopes: &[&str]) -> RouteRule {
+        RouteRule {
+            path: path.into(),
+            methods: methods.iter().map(|m| m.to_string()).collect(),
+            access,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            max_body_bytes: None,
+        }
+    }
+
+    fn table() -> RouteTable {
+        RouteTable::new(vec![
+            rule("/admin/*", &[], Access::Deny, &[]),
+            rule("/todos", &["GET"], Access::Token, &["todos:read"]),
+            rule("/todos", &["POST"], Access::Token, &["todos:write"]),
+            rule("/todos/{id}", &["GET"], Access::Token, &["todos:read"]),
+            rule(
+                "/todos/{id}",
+                &["DELETE", "PATCH"],
+                Access::Token,
+                &["todos:write"],
+            ),
+            rule("/public/*", &[], Access::Public, &[]),
+        ])
+        .unwrap()
+    }
+
+    fn find(method: Method, path: &str) -> RouteMatch {
+        table().find(&method, &normalize_path(path).unwrap())
+    }
+
+    #[test]
+    fn the_first_rule_matching_path_and_method_decides() {
+        assert_eq!(find(Method::Get, "/todos"), RouteMatch::Rule(1));
+        assert_eq!(find(Method::Post, "/todos"), RouteMatch::Rule(2));
+        assert_eq!(find(Method::Delete, "/todos/42"), RouteMatch::Rule(4));
+        assert_eq!(find(Method::Get, "/public/a/b/c"), RouteMatch::Rule(5));
+        assert_eq!(find(Method::Get, "/admin/users"), RouteMatch::Rule(0));
+    }
+
+    #[test]
+    fn head_rides_on_get() {
+        assert_eq!(find(Method::Head, "/todos"), RouteMatch::Rule(1));
+    }
+
+    #[test]
+    fn a_covered_path_with_another_method_is_405_with_allow() {
+        assert_eq!(
+            find(Method::Put, "/todos"),
+            RouteMatch::MethodNotAllowed(vec!["GET".into(), "HEAD".into(), "POST".into()])
+        );
+    }
+
+    #[test]
+    fn an_uncovered_path_matches_no_rule() {
+        assert_eq!(find(Method::Get, "/secrets"), RouteMatch::NoRule);
+        assert_eq!(find(Method::Get, "/todos/1/extra"), RouteMatch::NoRule);
+        assert_eq!(find(Method::Get, "/todos/"), RouteMatch::NoRule);
+    }
+
+    #[test]
+    fn encoded_letters_match_what_the_origin_will_decode() {
+        assert_eq!(find(Method::Get, "/%61dmin/x"), RouteMatch::Rule(0));
+        assert_eq!(find(Method::Get, "/todo%73"), RouteMatch::Rule(1));
+    }
+
+    #[test]
+    fn path_tricks_are_refused() {
+        for raw in [
+            "/todos/%2e%2e/admin",
+            "/todos/../admin",
+            "/todos/./1",
+            "/todos%2f1",
+            "/todos%2F1",
+            "//todos",
+            "/todos//1",
+            "/todos\\1",
+            "/todos/%5c1",
+            "/todos/%00",
+            "/todos/%0d%0aX-Injected:%201",
+            "/todos/%zz",
+            "/todos/%c3",
+            "todos",
+        ] {
+            assert!(normalize_path(raw).is_err(), "{raw} should be refused");
+        }
+    }
+
+    #[test]
+    fn no_rules_means_everything_needs_a_token() {
+        let table = RouteTable::new(Vec::new()).unwrap();
+        let found = table.find(&Method::Post, &normalize_path("/anything/at/all").unwrap());
+        assert_eq!(found, RouteMatch::Rule(0));
+        assert_eq!(table.rule(0).unwrap().access, Access::Token);
+    }
+
+    #[test]
+    fn bad_rules_are_named_by_field() {
+        let cases = [
+            (rule("todos", &[], Access::Token, &[]), "path"),
+            (rule("/a/*/b", &[], Access::Token, &[]), "path"),
+            (rule("/a//b", &[], Access::Token, &[]), "path"),
+            (rule("/a/../b", &[], Access::Token, &[]), "path"),
+            (rule("/a", &["FETCH"], Access::Token, &[]), "methods"),
+            (rule("/a", &[], Access::Public, &["x"]), "scopes"),
+            (rule("/a", &[], Access::Token, &["a b"]), "scopes"),
+        ];
+        for (bad, field) in cases {
+            let error = RouteTable::new(vec![bad]).unwrap_err();
+            assert_eq!(error.field, field);
+        }
+    }
+
+    #[test]
+    fn methods_are_case_insensitive_in_config() {
+        let table = RouteTable::new(vec![rule("/a", &["get"], Access::Token, &[])]).unwrap();
+        assert_eq!(
+            table.find(&Method::Get, &normalize_path("/a").unwrap()),
+            RouteMatch::Rule(0)
+        );
+    }
+}

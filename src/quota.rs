@@ -1,0 +1,99 @@
+//! Quota arithmetic: fixed windows aligned to the period, counted per user per plugin.
+//!
+//! The counting itself happens in a Durable Object (one per user and plugin), whose single-threaded
+//! execution makes a read-and-increment exact under concurrency; this module is the pure part:
+//! which window a moment falls in, and what a count means for the caller.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::QuotaConfig;
+
+/// The counter state the Durable Object stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Window {
+    /// Start of the window, seconds since the epoch.
+    pub start: u64,
+    pub used: u64,
+}
+
+/// The answer to one request for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaDecision {
+    pub allowed: bool,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until the window resets.
+    pub reset_secs: u64,
+}
+
+/// Charges one call against `window` at `now`, returning the new state and the decision.
+/// A refused call does not count.
+pub fn charge(quota: QuotaConfig, window: Window, now: u64) -> (Window, QuotaDecision) {
+    let start = now - now % quota.period_secs;
+    let mut window = if window.start == start {
+        window
+    } else {
+        Window { start, used: 0 }
+    };
+    let allowed = window.used < quota.limit;
+    if allowed {
+        window.used += 1;
+    }
+    let decision = QuotaDecision {
+        allowed,
+        limit: quota.limit,
+        remaining: quota.limit.saturating_sub(window.used),
+        reset_secs: start + quota.period_secs - now,
+    };
+    (window, decision)
+}
+
+/// Gives back one call (the origin marked the response as not counted).
+pub fn refund(window: Window, start_of_charge: u64) -> Window {
+    if window.start == start_of_charge && window.used > 0 {
+        Window {
+            start: window.start,
+            used: window.used - 1,
+        }
+    } else {
+        window
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q: QuotaConfig = QuotaConfig {
+        limit: 3,
+        period_secs: 60,
+    };
+
+    #[test]
+    fn calls_count_down_then_are_refused_until_the_window_turns() {
+        let mut w = Window::default();
+        let mut remaining = Vec::new();
+        for _ in 0..4 {
+            let (next, d) = charge(Q, w, 1_000);
+            w = next;
+            remaining.push((d.allowed, d.remaining));
+        }
+        assert_eq!(remaining, vec![(true, 2), (true, 1), (true, 0), (false, 0)]);
+        assert_eq!(w.used, 3, "a refused call is not counted");
+        let (_, d) = charge(Q, w, 1_020);
+        assert!(d.allowed, "1020 starts a new 60 s window");
+    }
+
+    #[test]
+    fn reset_is_the_time_left_in_the_window() {
+        let (_, d) = charge(Q, Window::default(), 1_000);
+        assert_eq!(d.reset_secs, 20);
+    }
+
+    #[test]
+    fn a_refund_only_applies_to_the_window_it_was_charged_in() {
+        let (w, _) = charge(Q, Window::default(), 1_000);
+        assert_eq!(refund(w, w.start).used, 0);
+        assert_eq!(refund(w, w.start + 60).used, 1);
+    }
+}

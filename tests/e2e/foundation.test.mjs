@@ -1,0 +1,293 @@
+// The first slice end to end, in workerd with real local D1 and Durable Objects: discovery
+// documents, health, the protected route's refusals and the forward to the origin.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { startGateway } from './harness.mjs';
+
+let gw;
+before(async () => {
+  gw = await startGateway();
+});
+after(async () => {
+  await gw?.stop();
+});
+
+const get = (path, init) => fetch(`${gw.baseUrl}${path}`, init);
+const bearer = (token) => ({ headers: { authorization: `Bearer ${token}` } });
+
+describe('discovery', () => {
+  test('the plugin manifest is built from config and points at our endpoints', async () => {
+    const res = await get('/.well-known/ai-plugin.json');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /application\/json/);
+    const manifest = await res.json();
+    assert.equal(manifest.schema_version, 'v1');
+    assert.equal(manifest.name_for_model, 'todo_demo');
+    assert.equal(manifest.auth.type, 'oauth');
+    assert.equal(manifest.auth.client_url, `${gw.baseUrl}/authorize`);
+    assert.equal(manifest.auth.authorization_url, `${gw.baseUrl}/token`);
+    assert.equal(manifest.api.url, `${gw.baseUrl}/openapi.json`);
+    assert.equal(manifest.logo_url, `${gw.baseUrl}/logo.svg`);
+  });
+
+  test('no secret appears in any public document', async () => {
+    const bodies = await Promise.all(
+      ['/.well-known/ai-plugin.json', '/.well-known/jwks.json', '/openapi.json', '/.well-known/oauth-protected-resource', '/healthz'].map(
+        async (p) => (await get(p)).text(),
+      ),
+    );
+    for (const secret of Object.values(gw.secrets)) {
+      for (const body of bodies) assert.ok(!body.includes(secret), 'a secret leaked into a public response');
+    }
+  });
+
+  test('the OpenAPI document is served with servers pointing at the gateway', async () => {
+    const doc = await (await get('/openapi.json')).json();
+    assert.equal(doc.openapi, '3.1.0');
+    assert.deepEqual(doc.servers, [{ url: gw.baseUrl }]);
+  });
+
+  test('the logo is served from static/', async () => {
+    const res = await get('/logo.svg');
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /<svg/);
+  });
+
+  test('the protected-resource metadata names the resource and the issuer', async () => {
+    const doc = await (await get('/.well-known/oauth-protected-resource')).json();
+    assert.equal(doc.resource, gw.baseUrl);
+    assert.deepEqual(doc.authorization_servers, [gw.baseUrl]);
+    assert.deepEqual(doc.scopes_supported, ['todos:read', 'todos:write']);
+  });
+});
+
+describe('health', () => {
+  test('healthz reports D1 migrated and Durable Objects answering', async () => {
+    const res = await get('/healthz');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { status: 'ok', d1: 'ok', durable_objects: 'ok' });
+  });
+});
+
+describe('the protected route', () => {
+  test('without a token: 401 with an RFC 6750 challenge, and the origin sees nothing', async () => {
+    await gw.clearOriginRequests();
+    const res = await get('/todos');
+    assert.equal(res.status, 401);
+    const challenge = res.headers.get('www-authenticate');
+    assert.match(challenge, /^Bearer realm="todo_demo"/);
+    assert.ok(challenge.includes(`resource_metadata="${gw.baseUrl}/.well-known/oauth-protected-resource"`));
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    assert.equal((await res.json()).error, 'unauthorized');
+    assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test('with a valid token: forwarded with the verified identity and without the token', async () => {
+    await gw.clearOriginRequests();
+    const token = await gw.token({ sub: 'usr_forward' });
+    const res = await get('/todos?limit=5', bearer(token));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), []);
+    const [seen] = await gw.originRequests();
+    assert.equal(seen.path, '/todos?limit=5');
+    assert.equal(seen.headers['x-portcullis-user'], 'usr_forward');
+    assert.equal(seen.headers['x-portcullis-scopes'], 'todos:read todos:write');
+    assert.equal(seen.headers['x-portcullis-client'], 'dev-cli');
+    assert.equal(seen.headers.authorization, undefined);
+    assert.ok(!JSON.stringify(seen).includes(token));
+    assert.match(seen.headers['x-request-id'], /^[0-9a-f]{32}$/);
+    assert.equal(res.headers.get('x-request-id'), seen.headers['x-request-id']);
+  });
+
+  test('a write round-trips through the gateway', async () => {
+    const token = await gw.token({ sub: 'usr_writer' });
+    const created = await fetch(`${gw.baseUrl}/todos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'buy milk' }),
+    });
+    assert.equal(created.status, 201);
+    const todo = await created.json();
+    const listed = await (await get('/todos', bearer(token))).json();
+    assert.deepEqual(listed, [todo]);
+  });
+
+  test('a caller cannot forge the identity headers', async () => {
+    await gw.clearOriginRequests();
+    const token = await gw.token({ sub: 'usr_honest' });
+    await get('/todos', { headers: { authorization: `Bearer ${token}`, 'x-portcullis-user': 'usr_admin' } });
+    const [seen] = await gw.originRequests();
+    assert.equal(seen.headers['x-portcullis-user'], 'usr_honest');
+  });
+
+  test('an expired token: 401 invalid_token', async () => {
+    const token = await gw.token({ now: Math.floor(Date.now() / 1000) - 7200, ttl: 60 });
+    const res = await get('/todos', bearer(token));
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate'), /error="invalid_token"/);
+    assert.equal((await res.json()).error_description, 'the access token expired');
+  });
+
+  test('a token for another resource: 401 invalid_token', async () => {
+    const token = await gw.token({ audience: 'https://other.example.com' });
+    const res = await get('/todos', bearer(token));
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error_description, 'the access token is for another resource');
+  });
+
+  test('a token signed by another key: 401', async () => {
+    const other = (await import('../../scripts/lib.mjs')).generateSecrets().SIGNING_KEY;
+    const { mintAccessToken } = await import('../../scripts/mint-token.mjs');
+    const token = await mintAccessToken({ seed: other, issuer: gw.baseUrl, audience: gw.baseUrl, sub: 'x', scope: 'todos:read' });
+    const res = await get('/todos', bearer(token));
+    assert.equal(res.status, 401);
+    assert.equal((await res.json()).error_description, 'the access token was signed by an unknown key');
+  });
+
+  test('a token without the route scope: 403 insufficient_scope naming it', async () => {
+    await gw.clearOriginRequests();
+    const token = await gw.token({ scope: 'todos:read' });
+    const res = await fetch(`${gw.baseUrl}/todos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"title":"x"}',
+    });
+    assert.equal(res.status, 403);
+    assert.match(res.headers.get('www-authenticate'), /error="insufficient_scope".*scope="todos:write"/);
+    assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test('public routes pass without a token', async () => {
+    const res = await get('/public/hello');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { hello: 'world' });
+  });
+
+  test('a body over the route cap: 413, origin untouched', async () => {
+    await gw.clearOriginRequests();
+    const token = await gw.token();
+    const res = await fetch(`${gw.baseUrl}/todos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'x'.repeat(20000) }),
+    });
+    assert.equal(res.status, 413);
+    assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test('server-sent events stream through unbuffered', async () => {
+    const started = Date.now();
+    const res = await get('/public/stream');
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const reader = res.body.getReader();
+    const first = await reader.read();
+    const firstAt = Date.now() - started;
+    assert.match(new TextDecoder().decode(first.value), /data: 0/);
+    let rest = '';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      rest += new TextDecoder().decode(value);
+    }
+    assert.match(rest, /data: 2/);
+    // The origin takes 600 ms in all; the first event must arrive before the last is sent.
+    assert.ok(firstAt < 550, `first event after ${firstAt} ms: the stream was buffered`);
+  });
+});
+
+describe('tokens verify with a third-party JOSE library against our JWKS', () => {
+  test('jose verifies a gateway-signed token with /.well-known/jwks.json', async () => {
+    const jwks = createRemoteJWKSet(new URL(`${gw.baseUrl}/.well-known/jwks.json`));
+    const token = await gw.token();
+    const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: gw.baseUrl, audience: gw.baseUrl, typ: 'at+jwt' });
+    assert.equal(protectedHeader.alg, 'EdDSA');
+    assert.equal(payload.sub, 'usr_demo');
+  });
+});
+
+describe('bad input', () => {
+  test('unknown routes: 404 JSON', async () => {
+    const res = await get('/nope');
+    assert.equal(res.status, 404);
+    assert.equal((await res.json()).error, 'not_found');
+  });
+
+  test('unsupported methods: 405 with Allow', async () => {
+    const res = await fetch(`${gw.baseUrl}/.well-known/ai-plugin.json`, { method: 'DELETE' });
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('allow'), 'GET, HEAD');
+    const put = await fetch(`${gw.baseUrl}/todos`, { method: 'PUT' });
+    assert.equal(put.status, 405);
+    assert.equal(put.headers.get('allow'), 'GET, HEAD, POST');
+  });
+
+  test('encoded traversal: 400, origin untouched', async () => {
+    await gw.clearOriginRequests();
+    for (const path of ['/todos%2f1', '/public/%2e%2e%2ftodos', '/public/a%5cb', '/public/%00']) {
+      const res = await get(path);
+      assert.equal(res.status, 400, path);
+      assert.equal((await res.json()).error, 'invalid_request');
+    }
+    assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test('two bearer tokens: refused', async () => {
+    const token = await gw.token();
+    const res = await get('/todos', { headers: [['authorization', `Bearer ${token}`], ['authorization', `Bearer ${token}`]] });
+    assert.ok([400, 401].includes(res.status));
+  });
+
+  test('garbage to every route never gets a 5xx', async () => {
+    const paths = ['/', '/healthz', '/.well-known/ai-plugin.json', '/.well-known/jwks.json', '/openapi.json', '/logo.svg', '/todos', '/todos/1', '/public/hello', '/.well-known/oauth-protected-resource', '/%', '/%ff', '/a'.repeat(500)];
+    const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
+    const headerSets = [
+      {},
+      { authorization: 'Bearer' },
+      { authorization: 'Bearer a.b.c' },
+      { authorization: 'Bearer eyJhbGciOiJub25lIn0.e30.' },
+      { authorization: `Bearer ${'x'.repeat(9000)}` },
+      { authorization: 'Basic !!!' },
+      { 'content-type': 'application/json', 'content-length': 'abc' },
+    ];
+    const failures = [];
+    for (const path of paths) {
+      for (const method of methods) {
+        for (const headers of headerSets) {
+          let res;
+          try {
+            res = await fetch(`${gw.baseUrl}${path}`, { method, headers, body: ['GET', 'HEAD'].includes(method) ? undefined : '\u0000{"garbage'});
+          } catch {
+            continue; // the client itself refused to send it (e.g. a bad content-length)
+          }
+          await res.arrayBuffer();
+          if (res.status >= 500) failures.push(`${method} ${path.slice(0, 40)} ${JSON.stringify(headers).slice(0, 60)} → ${res.status}`);
+        }
+      }
+    }
+    assert.deepEqual(failures, []);
+  });
+});
+
+describe('quotas in a Durable Object', () => {
+  test('the configured per-user quota is counted exactly, then 429 with Retry-After', async () => {
+    // The default config allows 1000 calls per hour per user; spend them for one user.
+    const token = await gw.token({ sub: 'usr_quota' });
+    const batch = 50;
+    let ok = 0;
+    for (let sent = 0; sent < 1000; sent += batch) {
+      const statuses = await Promise.all(
+        Array.from({ length: batch }, () => get('/todos', bearer(token)).then(async (r) => (await r.arrayBuffer(), r.status))),
+      );
+      ok += statuses.filter((s) => s === 200).length;
+    }
+    assert.equal(ok, 1000);
+    const refused = await get('/todos', bearer(token));
+    assert.equal(refused.status, 429);
+    assert.ok(Number(refused.headers.get('retry-after')) > 0);
+    assert.equal(refused.headers.get('ratelimit-policy'), '1000;w=3600');
+    // Another user is unaffected.
+    const other = await get('/todos', bearer(await gw.token({ sub: 'usr_other' })));
+    assert.equal(other.status, 200);
+  });
+});
