@@ -11,10 +11,14 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::keys::{KeyError, KeySet};
+use crate::oauth::access_token::DEFAULT_ACCESS_TOKEN_TTL_SECS;
+use crate::oauth::grant::{RefreshPolicy, DEFAULT_CODE_TTL_SECS};
 use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
 
 /// ChatGPT gives up on a plugin call after 45 s; the default stays well inside that.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
+/// The portal pages' stylesheet, served from `static/`.
+pub const PORTAL_STYLESHEET_PATH: &str = "/portal/portal.css";
 /// Manifest limits from OpenAI's plugin manifest schema (v1).
 pub const NAME_FOR_HUMAN_MAX_CHARS: usize = 50;
 pub const NAME_FOR_MODEL_MAX_CHARS: usize = 50;
@@ -60,6 +64,13 @@ pub struct RawConfig {
     pub previous_signing_key: Option<String>,
     /// Secret: the shared bearer secret for `service_http` plugins.
     pub service_token: Option<String>,
+    /// Secret: the HMAC key of portal sessions and CSRF tokens (`oauth` plugins).
+    pub session_secret: Option<String>,
+    /// Optional lifetimes of the authorization server, in seconds.
+    pub code_ttl_secs: Option<String>,
+    pub access_token_ttl_secs: Option<String>,
+    pub refresh_token_ttl_secs: Option<String>,
+    pub refresh_token_absolute_ttl_secs: Option<String>,
 }
 
 /// The validated configuration of one deployment.
@@ -72,6 +83,18 @@ pub struct Config {
     pub plugin: PluginConfig,
     pub keys: KeySet,
     pub service_token: Option<Secret>,
+    /// The authorization server's settings; `None` unless the plugin's auth type is `oauth`.
+    pub oauth: Option<OAuthSettings>,
+}
+
+/// Settings of the OAuth authorization server.
+#[derive(Debug, Clone)]
+pub struct OAuthSettings {
+    pub session_secret: Secret,
+    pub code_ttl_secs: i64,
+    /// Lifetime of access tokens for resources that set none, and of tokens without a resource.
+    pub access_token_ttl_secs: i64,
+    pub refresh: RefreshPolicy,
 }
 
 /// One plugin: its manifest, its auth type and the rules of its API.
@@ -274,6 +297,48 @@ impl Config {
             _ => None,
         };
 
+        let oauth = match &plugin.auth {
+            AuthConfig::OAuth { .. } => Some(OAuthSettings {
+                session_secret: raw
+                    .session_secret
+                    .filter(|s| s.len() >= 32)
+                    .map(Secret::new)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            "SESSION_SECRET",
+                            "a secret of at least 32 characters (random) for portal sessions, required by auth type oauth",
+                        )
+                    })?,
+                code_ttl_secs: seconds("CODE_TTL_SECS", raw.code_ttl_secs.as_deref(), DEFAULT_CODE_TTL_SECS, 10, 600)?,
+                access_token_ttl_secs: seconds(
+                    "ACCESS_TOKEN_TTL_SECS",
+                    raw.access_token_ttl_secs.as_deref(),
+                    DEFAULT_ACCESS_TOKEN_TTL_SECS,
+                    60,
+                    86_400,
+                )?,
+                refresh: {
+                    let defaults = RefreshPolicy::default();
+                    let ttl_secs = seconds(
+                        "REFRESH_TOKEN_TTL_SECS",
+                        raw.refresh_token_ttl_secs.as_deref(),
+                        defaults.ttl_secs,
+                        300,
+                        365 * 86_400,
+                    )?;
+                    let absolute_secs = seconds(
+                        "REFRESH_TOKEN_ABSOLUTE_TTL_SECS",
+                        raw.refresh_token_absolute_ttl_secs.as_deref(),
+                        defaults.absolute_secs.max(ttl_secs),
+                        ttl_secs,
+                        3 * 365 * 86_400,
+                    )?;
+                    RefreshPolicy { ttl_secs, absolute_secs }
+                },
+            }),
+            _ => None,
+        };
+
         Ok(Config {
             public_base_url,
             origin,
@@ -281,6 +346,7 @@ impl Config {
             plugin,
             keys,
             service_token,
+            oauth,
         })
     }
 
@@ -290,6 +356,28 @@ impl Config {
             "{}/.well-known/oauth-protected-resource",
             self.public_base_url
         )
+    }
+}
+
+fn seconds(
+    key: &str,
+    value: Option<&str>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    match value {
+        None | Some("") => Ok(default),
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    key,
+                    format!("seconds between {min} and {max}, got {text:?}"),
+                )
+            }),
     }
 }
 
@@ -419,11 +507,10 @@ fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigErr
             format!("the path of a JSON OpenAPI document under static/, such as /openapi.json, got {openapi_path:?}"),
         ));
     }
-    let asset_paths = logo_url
-        .strip_prefix(base)
-        .filter(|p| p.starts_with('/'))
-        .map(|p| vec![p.to_string()])
-        .unwrap_or_default();
+    let mut asset_paths = vec![PORTAL_STYLESHEET_PATH.to_string()];
+    if let Some(local_logo) = logo_url.strip_prefix(base).filter(|p| p.starts_with('/')) {
+        asset_paths.push(local_logo.to_string());
+    }
     let auth = validate_auth(raw.auth)?;
     let resource = match raw.resource {
         None => base.to_string(),
@@ -596,6 +683,8 @@ pub(crate) mod tests {
             signing_key: Some(TEST_SEED.into()),
             previous_signing_key: None,
             service_token: None,
+            session_secret: Some("s".repeat(32)),
+            ..RawConfig::default()
         }
     }
 
@@ -618,7 +707,10 @@ pub(crate) mod tests {
         assert_eq!(config.plugin.resource, "https://todo.example.com");
         assert_eq!(config.plugin.logo_url, "https://todo.example.com/logo.svg");
         assert_eq!(config.plugin.openapi_path, "/openapi.json");
-        assert_eq!(config.plugin.asset_paths, vec!["/logo.svg".to_string()]);
+        assert_eq!(
+            config.plugin.asset_paths,
+            vec!["/portal/portal.css", "/logo.svg"]
+        );
         assert_eq!(config.origin_timeout_ms, DEFAULT_ORIGIN_TIMEOUT_MS);
         assert_eq!(config.plugin.auth.type_name(), "oauth");
     }
@@ -755,6 +847,31 @@ pub(crate) mod tests {
     fn a_bad_route_is_named_by_index_and_field() {
         let e = plugin_error("routes", json!([{ "path": "no-slash" }]));
         assert_eq!(e.key, "PLUGIN.routes[0].path");
+    }
+
+    #[test]
+    fn oauth_plugins_need_a_session_secret() {
+        assert_eq!(error_for(|r| r.session_secret = None).key, "SESSION_SECRET");
+        assert_eq!(
+            error_for(|r| r.session_secret = Some("short".into())).key,
+            "SESSION_SECRET"
+        );
+    }
+
+    #[test]
+    fn lifetimes_default_and_are_bounded() {
+        let oauth = Config::parse(raw()).unwrap().oauth.unwrap();
+        assert_eq!(oauth.code_ttl_secs, 60);
+        assert_eq!(oauth.access_token_ttl_secs, 3600);
+        assert_eq!(oauth.refresh.ttl_secs, 30 * 86_400);
+        assert_eq!(
+            error_for(|r| r.code_ttl_secs = Some("5".into())).key,
+            "CODE_TTL_SECS"
+        );
+        assert_eq!(
+            error_for(|r| r.access_token_ttl_secs = Some("x".into())).key,
+            "ACCESS_TOKEN_TTL_SECS"
+        );
     }
 
     #[test]

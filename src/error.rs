@@ -6,6 +6,7 @@
 //! internal reason keep it for the log line and send only a generic description.
 
 use crate::http::Reply;
+use crate::oauth::error::OAuthError;
 
 /// A `WWW-Authenticate` challenge: RFC 6750 §3 for `Bearer` (plus RFC 9728 §5.1's
 /// `resource_metadata`), RFC 7617 for `Basic`, which carries the realm only.
@@ -85,6 +86,16 @@ pub enum ApiError {
     Unavailable(String),
     /// A bug or a broken deployment; the reason goes to the log only.
     Internal(String),
+    /// An error of an OAuth endpoint, in the RFC's own codes.
+    OAuth(OAuthError),
+    /// Too many attempts (failed logins, client authentications) from one source.
+    Throttled { retry_after_secs: u64 },
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(error: OAuthError) -> Self {
+        ApiError::OAuth(error)
+    }
 }
 
 impl ApiError {
@@ -101,6 +112,8 @@ impl ApiError {
             ApiError::OriginTimeout { .. } => 504,
             ApiError::Unavailable(_) => 503,
             ApiError::Internal(_) => 500,
+            ApiError::OAuth(e) => e.code.status(),
+            ApiError::Throttled { .. } => 429,
         }
     }
 
@@ -119,6 +132,8 @@ impl ApiError {
             ApiError::OriginTimeout { .. } => "gateway_timeout",
             ApiError::Unavailable(_) => "temporarily_unavailable",
             ApiError::Internal(_) => "server_error",
+            ApiError::OAuth(e) => e.code.as_str(),
+            ApiError::Throttled { .. } => "slow_down",
         }
     }
 
@@ -153,6 +168,10 @@ impl ApiError {
                 "a storage service is unavailable; nothing was changed, retry later".into()
             }
             ApiError::Internal(_) => "internal error".into(),
+            ApiError::OAuth(e) => e.description.clone(),
+            ApiError::Throttled { retry_after_secs } => {
+                format!("too many attempts; retry after {retry_after_secs} s")
+            }
         }
     }
 
@@ -178,6 +197,12 @@ impl ApiError {
             }
             ApiError::Unauthorized(challenge) | ApiError::InsufficientScope(challenge) => {
                 reply = reply.with_header("www-authenticate", challenge.header_value());
+            }
+            ApiError::OAuth(e) if e.basic_challenge => {
+                reply = reply.with_header("www-authenticate", "Basic realm=\"token\"");
+            }
+            ApiError::Throttled { retry_after_secs } => {
+                reply = reply.with_header("retry-after", retry_after_secs.to_string());
             }
             ApiError::TooManyRequests {
                 retry_after_secs,

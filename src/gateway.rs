@@ -122,7 +122,7 @@ pub fn authorize(
             let token = credential(head, "Bearer", config)?;
             let policy = VerifyPolicy {
                 issuer: &config.public_base_url,
-                audience: &config.plugin.resource,
+                audience: Some(&config.plugin.resource),
                 now,
             };
             let verified = verify_access_token(token, &config.keys, &policy).map_err(
@@ -237,6 +237,7 @@ mod tests {
                 jti: "j1".into(),
                 client_id: "chatgpt".into(),
                 scope: scope.into(),
+                gid: None,
             },
             NOW,
             3600,

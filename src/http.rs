@@ -141,6 +141,11 @@ impl Reply {
         self
     }
 
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
     /// `Cache-Control: no-store`, for anything carrying credentials or errors (RFC 6749 §5.1).
     pub fn no_store(self) -> Self {
         self.with_header("cache-control", "no-store")

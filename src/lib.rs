@@ -10,8 +10,11 @@ pub mod gateway;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod portal;
+pub mod ports;
 pub mod proxy;
 pub mod quota;
+pub mod rbac;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -2,7 +2,9 @@
 //! reads configuration from the environment, and performs the effects the logic decides on
 //! (origin fetches, D1 queries, Durable Object calls). It makes no OAuth or policy decisions.
 
+mod backend;
 mod convert;
+mod grant_ledger;
 mod health;
 mod origin;
 mod quota_counter;
@@ -48,6 +50,11 @@ fn read_raw_config(env: &Env) -> RawConfig {
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
         service_token: secret("SERVICE_TOKEN"),
+        session_secret: secret("SESSION_SECRET"),
+        code_ttl_secs: var("CODE_TTL_SECS"),
+        access_token_ttl_secs: var("ACCESS_TOKEN_TTL_SECS"),
+        refresh_token_ttl_secs: var("REFRESH_TOKEN_TTL_SECS"),
+        refresh_token_absolute_ttl_secs: var("REFRESH_TOKEN_ABSOLUTE_TTL_SECS"),
     }
 }
 
@@ -120,6 +127,16 @@ async fn handle(
     head: &crate::http::RequestHead,
     request_id: &str,
 ) -> (Result<Handled, ApiError>, &'static str) {
+    if let Some(settings) = &config.oauth {
+        if crate::oauth::server::allowed_methods(&head.path).is_some() {
+            return (
+                authorization_server(req, env, config, settings, head)
+                    .await
+                    .map(Handled::Reply),
+                "oauth",
+            );
+        }
+    }
     let endpoint = match route(config, head) {
         Ok(endpoint) => endpoint,
         Err(e) => return (Err(e), "none"),
@@ -165,6 +182,59 @@ async fn handle(
             )
         }
     }
+}
+
+async fn authorization_server(
+    mut req: Request,
+    env: &Env,
+    config: &Config,
+    settings: &crate::config::OAuthSettings,
+    head: &crate::http::RequestHead,
+) -> Result<Reply, ApiError> {
+    let body = if head.method() == crate::http::Method::Post {
+        read_body(&mut req, head, crate::oauth::params::MAX_FORM_BYTES).await?
+    } else {
+        Vec::new()
+    };
+    let backend = backend::EdgeBackend { env };
+    let server = crate::oauth::server::AuthServer {
+        config,
+        settings,
+        backend: &backend,
+        now: (worker::Date::now().as_millis() / 1000) as i64,
+    };
+    crate::oauth::server::handle(&server, head, &body)
+        .await
+        .unwrap_or(Err(ApiError::NotFound))
+}
+
+/// Reads a small request body, refusing one over `limit` bytes before reading it when the
+/// length is declared.
+async fn read_body(
+    req: &mut Request,
+    head: &crate::http::RequestHead,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let declared = head
+        .single_header("content-length")
+        .map_err(|_| ApiError::BadRequest("send one Content-Length header".into()))?;
+    if let Some(n) = declared.and_then(|v| v.trim().parse::<usize>().ok()) {
+        if n > limit {
+            return Err(ApiError::PayloadTooLarge {
+                limit_bytes: limit as u64,
+            });
+        }
+    }
+    let body = req
+        .bytes()
+        .await
+        .map_err(|e| ApiError::BadRequest(format!("the request body could not be read: {e}")))?;
+    if body.len() > limit {
+        return Err(ApiError::PayloadTooLarge {
+            limit_bytes: limit as u64,
+        });
+    }
+    Ok(body)
 }
 
 /// Discovery documents: public, cacheable for a few minutes, readable cross-origin.

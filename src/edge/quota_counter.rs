@@ -21,6 +21,9 @@ struct ChargeRequest {
     limit: u64,
     period_secs: u64,
     now: u64,
+    /// Read the counter without counting (throttles check before they charge).
+    #[serde(default)]
+    peek: bool,
 }
 
 #[durable_object(fetch)]
@@ -52,6 +55,21 @@ impl DurableObject for QuotaCounter {
             .to_array()?;
         let current = rows.into_iter().next().unwrap_or_default();
         let (next, decision) = charge_window(quota, current, ask.now);
+        if ask.peek {
+            // What a charge would see, without keeping it: `remaining` counts the calls left.
+            let start = ask.now - ask.now % quota.period_secs;
+            let used = if current.start == start {
+                current.used
+            } else {
+                0
+            };
+            return Response::from_json(&QuotaDecision {
+                allowed: used < quota.limit,
+                limit: quota.limit,
+                remaining: quota.limit.saturating_sub(used),
+                reset_secs: decision.reset_secs,
+            });
+        }
         if next != current {
             sql.exec(
                 "INSERT INTO quota_window (id, start, used) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET start = excluded.start, used = excluded.used",
@@ -67,7 +85,7 @@ impl DurableObject for QuotaCounter {
 
 /// Charges one call to `key`'s counter; `Err` is the 429 (or 503 when the object fails).
 pub async fn charge(env: &Env, key: &str, quota: QuotaConfig, now: u64) -> Result<(), ApiError> {
-    let decision = call(env, key, quota, now)
+    let decision = call(env, key, quota, now, false)
         .await
         .map_err(|e| ApiError::Unavailable(format!("quota counter: {e}")))?;
     if decision.allowed {
@@ -81,12 +99,20 @@ pub async fn charge(env: &Env, key: &str, quota: QuotaConfig, now: u64) -> Resul
     }
 }
 
-async fn call(env: &Env, key: &str, quota: QuotaConfig, now: u64) -> worker::Result<QuotaDecision> {
+/// One counter operation, for throttles: `peek` reads, otherwise one event is counted.
+pub async fn call(
+    env: &Env,
+    key: &str,
+    quota: QuotaConfig,
+    now: u64,
+    peek: bool,
+) -> worker::Result<QuotaDecision> {
     let stub = env.durable_object(BINDING)?.get_by_name(key)?;
     let body = serde_json::to_string(&ChargeRequest {
         limit: quota.limit,
         period_secs: quota.period_secs,
         now,
+        peek,
     })?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));

@@ -46,6 +46,9 @@ pub struct AccessClaims {
     pub client_id: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// The grant the token came from, so introspection and revocation can find it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
 }
 
 /// Signs an access token with the current key, `typ: at+jwt`, `kid` set.
@@ -75,7 +78,9 @@ fn timestamp(secs: i64) -> Result<DateTime<Utc>, TokenRejection> {
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyPolicy<'a> {
     pub issuer: &'a str,
-    pub audience: &'a str,
+    /// The resource that must be in `aud`; `None` accepts any (the authorization server's own
+    /// endpoints, such as userinfo and introspection).
+    pub audience: Option<&'a str>,
     /// Seconds since the Unix epoch.
     pub now: i64,
 }
@@ -88,6 +93,9 @@ pub struct VerifiedAccessToken {
     pub scopes: Vec<String>,
     pub jti: String,
     pub expires_at: i64,
+    pub issued_at: Option<i64>,
+    pub audience: Audience,
+    pub grant_id: Option<String>,
 }
 
 impl VerifiedAccessToken {
@@ -180,8 +188,10 @@ pub fn verify_access_token(
     if custom.iss != policy.issuer {
         return Err(TokenRejection::WrongIssuer);
     }
-    if !custom.aud.contains(policy.audience) {
-        return Err(TokenRejection::WrongAudience);
+    if let Some(audience) = policy.audience {
+        if !custom.aud.contains(audience) {
+            return Err(TokenRejection::WrongAudience);
+        }
     }
     Ok(VerifiedAccessToken {
         subject: custom.sub.clone(),
@@ -194,6 +204,9 @@ pub fn verify_access_token(
             .collect(),
         jti: custom.jti.clone(),
         expires_at,
+        issued_at: claims.issued_at.map(|t| t.timestamp()),
+        audience: custom.aud.clone(),
+        grant_id: custom.gid.clone(),
     })
 }
 
@@ -220,13 +233,14 @@ mod tests {
             jti: "jti_1".into(),
             client_id: "chatgpt".into(),
             scope: "todos:read todos:write".into(),
+            gid: None,
         }
     }
 
     fn policy() -> VerifyPolicy<'static> {
         VerifyPolicy {
             issuer: ISS,
-            audience: AUD,
+            audience: Some(AUD),
             now: NOW,
         }
     }

@@ -1,3 +1,10 @@
 //! The OAuth 2.1 authorization server and the tokens it issues.
 
 pub mod access_token;
+pub mod authorize;
+pub mod client;
+pub mod error;
+pub mod grant;
+pub mod params;
+pub mod pkce;
+pub mod server;

@@ -30,6 +30,7 @@ export async function startGateway({ plugin, vars = {}, migrate = true, seed = t
     PUBLIC_BASE_URL: baseUrl,
     ORIGIN_URL: originUrl,
     SIGNING_KEY: secrets.SIGNING_KEY,
+    SESSION_SECRET: secrets.SESSION_SECRET,
     ...(plugin ? { PLUGIN: JSON.stringify(plugin) } : {}),
     ...vars,
   };

@@ -1,0 +1,401 @@
+//! The authorization request (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1, RFC 7636, RFC 8707, RFC 9207).
+//!
+//! Validation runs in two phases, as RFC 6749 §4.1.2.1 requires. Until the client and its
+//! redirect URI are established, an error is shown on our own page and never redirected (or the
+//! authorization server becomes an open redirector). After that, errors go back to the client's
+//! redirect URI with `error`, `error_description`, `state` and `iss`.
+
+use crate::config::is_scope_char;
+use crate::oauth::client::{resolve_redirect_uri, Client, ClientKind};
+use crate::oauth::error::OAuthErrorCode;
+use crate::oauth::params::{form_encode, Params};
+use crate::oauth::pkce::validate_code_challenge;
+use crate::rbac::scope::parse_scope;
+
+/// Longest `state` or `nonce` accepted: enough for any client, bounded for storage.
+pub const MAX_STATE_BYTES: usize = 2048;
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeRequest {
+    pub client: Client,
+    pub redirect_uri: String,
+    pub redirect_uri_sent: bool,
+    pub state: Option<String>,
+    pub scopes: Vec<String>,
+    pub resource: Option<String>,
+    pub code_challenge: Option<String>,
+    pub nonce: Option<String>,
+    pub prompt_none: bool,
+}
+
+/// Why an authorization request failed, and where the failure is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// Shown on our page: the redirect URI is not (yet) trusted.
+    Local { message: String },
+    /// Sent back to the client.
+    Redirect {
+        redirect_uri: String,
+        code: OAuthErrorCode,
+        description: String,
+        state: Option<String>,
+    },
+}
+
+/// Phase 1: the client and the redirect URI. `client` is the registry's answer for `client_id`.
+pub fn check_client_and_redirect(
+    params: &Params,
+    client: Option<Client>,
+) -> Result<(Client, String, bool), AuthorizeError> {
+    let local = |m: &str| AuthorizeError::Local {
+        message: m.to_string(),
+    };
+    if params.get("client_id").is_none() {
+        return Err(local("The request has no client_id."));
+    }
+    let client =
+        client.ok_or_else(|| local("The application asking for access is not registered."))?;
+    let requested = params.get("redirect_uri");
+    let redirect_uri = resolve_redirect_uri(&client, requested).ok_or_else(|| {
+        local(if requested.is_none() {
+            "The request has no redirect_uri and the application has several registered."
+        } else {
+            "The redirect_uri is not registered for this application."
+        })
+    })?;
+    Ok((client, redirect_uri, requested.is_some()))
+}
+
+/// Phase 2: everything else, with errors redirected. `default_scope` applies when none is sent.
+pub fn validate_authorize_request(
+    params: &Params,
+    client: Client,
+    redirect_uri: String,
+    redirect_uri_sent: bool,
+    default_scope: &str,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let state = params.get("state").map(str::to_string);
+    let fail = |code: OAuthErrorCode, description: &str| AuthorizeError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        code,
+        description: description.to_string(),
+        state: state.clone(),
+    };
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+        return Err(AuthorizeError::Local {
+            message: "The state parameter is too long.".into(),
+        });
+    }
+    match params.get("response_type") {
+        None => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "response_type is required",
+            ))
+        }
+        Some("code") => {}
+        Some(_) => {
+            return Err(fail(
+                OAuthErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if params.get("request").is_some() || params.get("request_uri").is_some() {
+        return Err(fail(
+            OAuthErrorCode::InvalidRequest,
+            "request objects are not supported",
+        ));
+    }
+    let code_challenge = match params.get("code_challenge") {
+        Some(challenge) => {
+            validate_code_challenge(challenge, params.get("code_challenge_method"))
+                .map_err(|why| fail(OAuthErrorCode::InvalidRequest, why))?;
+            Some(challenge.to_string())
+        }
+        None if params.get("code_challenge_method").is_some() => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "code_challenge_method sent without code_challenge",
+            ))
+        }
+        None if client.kind == ClientKind::Public => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "PKCE is required for public clients: send code_challenge with S256",
+            ))
+        }
+        None => None,
+    };
+    let scope_text = params.get("scope").unwrap_or(default_scope);
+    if !scope_text.chars().all(is_scope_char) {
+        return Err(fail(
+            OAuthErrorCode::InvalidScope,
+            "scope has invalid characters",
+        ));
+    }
+    let resource = match params.get("resource") {
+        None => None,
+        Some(r) => {
+            if !is_absolute_uri_without_fragment(r) {
+                return Err(fail(
+                    OAuthErrorCode::InvalidTarget,
+                    "resource must be an absolute URI without a fragment",
+                ));
+            }
+            Some(r.to_string())
+        }
+    };
+    let nonce = params.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_BYTES) {
+        return Err(fail(OAuthErrorCode::InvalidRequest, "nonce is too long"));
+    }
+    let prompt_none = match params.get("prompt") {
+        None | Some("login") | Some("consent") => false,
+        Some("none") => true,
+        Some(_) => {
+            return Err(fail(
+                OAuthErrorCode::InvalidRequest,
+                "unsupported prompt value",
+            ))
+        }
+    };
+    Ok(AuthorizeRequest {
+        client,
+        redirect_uri,
+        redirect_uri_sent,
+        state,
+        scopes: parse_scope(scope_text),
+        resource,
+        code_challenge,
+        nonce,
+        prompt_none,
+    })
+}
+
+/// RFC 8707 §2: an absolute URI, no fragment.
+pub fn is_absolute_uri_without_fragment(uri: &str) -> bool {
+    match url::Url::parse(uri) {
+        Ok(u) => u.fragment().is_none() && !uri.contains('#') && !u.cannot_be_a_base(),
+        Err(_) => false,
+    }
+}
+
+fn append_query(base: &str, pairs: &[(&str, &str)]) -> String {
+    let mut out = base.to_string();
+    let mut sep = if base.contains('?') { '&' } else { '?' };
+    for (k, v) in pairs {
+        out.push(sep);
+        out.push_str(k);
+        out.push('=');
+        out.push_str(&form_encode(v));
+        sep = '&';
+    }
+    out
+}
+
+/// Where an authorization error is sent (RFC 6749 §4.1.2.1 plus RFC 9207's `iss`).
+pub fn error_redirect(
+    redirect_uri: &str,
+    code: OAuthErrorCode,
+    description: &str,
+    state: Option<&str>,
+    issuer: &str,
+) -> String {
+    let mut pairs = vec![("error", code.as_str()), ("error_description", description)];
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", issuer));
+    append_query(redirect_uri, &pairs)
+}
+
+/// Where a successful authorization is sent.
+pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer: &str) -> String {
+    let mut pairs = vec![("code", code)];
+    if let Some(s) = state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", issuer));
+    append_query(redirect_uri, &pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::client::sha256_hex;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(kind: ClientKind) -> Client {
+        Client {
+            id: "c1".into(),
+            name: "Client".into(),
+            secret_hash: (kind == ClientKind::Confidential).then(|| sha256_hex("s")),
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            kind,
+            first_party: false,
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        let mut p = Params::default();
+        for (k, v) in pairs {
+            p.insert(k, v);
+        }
+        p
+    }
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("response_type", "code"),
+            ("client_id", "c1"),
+            ("redirect_uri", "https://app.example.com/cb"),
+            ("state", "xyz"),
+            ("scope", "todos:read"),
+        ]
+    }
+
+    fn validate(
+        pairs: &[(&str, &str)],
+        kind: ClientKind,
+    ) -> Result<AuthorizeRequest, AuthorizeError> {
+        let p = params(pairs);
+        let (c, uri, sent) = check_client_and_redirect(&p, Some(client(kind)))?;
+        validate_authorize_request(&p, c, uri, sent, "todos:read todos:write")
+    }
+
+    fn redirect_code(result: Result<AuthorizeRequest, AuthorizeError>) -> &'static str {
+        match result {
+            Err(AuthorizeError::Redirect { code, .. }) => code.as_str(),
+            other => panic!("expected a redirected error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_confidential_client_may_omit_pkce() {
+        let r = validate(&base(), ClientKind::Confidential).unwrap();
+        assert_eq!(r.code_challenge, None);
+        assert_eq!(r.scopes, vec!["todos:read"]);
+        assert_eq!(r.state.as_deref(), Some("xyz"));
+    }
+
+    #[test]
+    fn a_public_client_must_send_pkce() {
+        assert_eq!(
+            redirect_code(validate(&base(), ClientKind::Public)),
+            "invalid_request"
+        );
+        let mut p = base();
+        p.extend([
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]);
+        assert!(validate(&p, ClientKind::Public).is_ok());
+    }
+
+    #[test]
+    fn plain_pkce_is_refused() {
+        let mut p = base();
+        p.extend([
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "plain"),
+        ]);
+        assert_eq!(
+            redirect_code(validate(&p, ClientKind::Confidential)),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn unknown_clients_and_redirects_stay_local() {
+        let p = params(&base());
+        assert!(matches!(
+            check_client_and_redirect(&p, None),
+            Err(AuthorizeError::Local { .. })
+        ));
+        let mut pairs = base();
+        pairs[2] = ("redirect_uri", "https://evil.example.com/cb");
+        let p = params(&pairs);
+        assert!(matches!(
+            check_client_and_redirect(&p, Some(client(ClientKind::Confidential))),
+            Err(AuthorizeError::Local { .. })
+        ));
+        let no_client = params(&[("response_type", "code")]);
+        assert!(matches!(
+            check_client_and_redirect(&no_client, None),
+            Err(AuthorizeError::Local { .. })
+        ));
+    }
+
+    #[test]
+    fn a_wrong_response_type_is_redirected_as_unsupported() {
+        let mut p = base();
+        p[0] = ("response_type", "token");
+        assert_eq!(
+            redirect_code(validate(&p, ClientKind::Confidential)),
+            "unsupported_response_type"
+        );
+        p.remove(0);
+        assert_eq!(
+            redirect_code(validate(&p, ClientKind::Confidential)),
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn a_malformed_resource_is_invalid_target() {
+        let mut p = base();
+        p.push(("resource", "https://api.example.com/#frag"));
+        assert_eq!(
+            redirect_code(validate(&p, ClientKind::Confidential)),
+            "invalid_target"
+        );
+        let mut p = base();
+        p.push(("resource", "not a uri"));
+        assert_eq!(
+            redirect_code(validate(&p, ClientKind::Confidential)),
+            "invalid_target"
+        );
+    }
+
+    #[test]
+    fn bad_scope_characters_are_invalid_scope() {
+        let mut p = base();
+        p[4] = ("scope", "todos\"read");
+        assert_eq!(
+            redirect_code(validate(&p, ClientKind::Confidential)),
+            "invalid_scope"
+        );
+    }
+
+    #[test]
+    fn the_default_scope_applies_when_none_is_sent() {
+        let mut p = base();
+        p.remove(4);
+        assert_eq!(
+            validate(&p, ClientKind::Confidential).unwrap().scopes,
+            vec!["todos:read", "todos:write"]
+        );
+    }
+
+    #[test]
+    fn redirects_carry_state_and_iss_encoded() {
+        let url = error_redirect(
+            "https://app.example.com/cb?x=1",
+            OAuthErrorCode::AccessDenied,
+            "the user said no",
+            Some("a b&c"),
+            "https://as.example.com",
+        );
+        assert_eq!(
+            url,
+            "https://app.example.com/cb?x=1&error=access_denied&error_description=the%20user%20said%20no&state=a%20b%26c&iss=https%3A%2F%2Fas.example.com"
+        );
+        assert_eq!(
+            code_redirect("https://app.example.com/cb", "g.s", None, "https://as"),
+            "https://app.example.com/cb?code=g.s&iss=https%3A%2F%2Fas"
+        );
+    }
+}

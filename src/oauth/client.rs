@@ -1,0 +1,348 @@
+//! OAuth clients: who they are, how they authenticate (RFC 6749 §2.3), where they may be sent back.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::constant_time_eq;
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::{form_decode, Params};
+
+/// RFC 6749 §2.1 client types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    Confidential,
+    Public,
+}
+
+/// A registered client, as the registry stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// SHA-256 (hex) of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub kind: ClientKind,
+    /// First-party clients skip the consent screen.
+    pub first_party: bool,
+}
+
+/// How a client presented itself at the token, revocation or introspection endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientCredentials {
+    /// `client_secret_basic`, with the id and secret already percent-decoded (§2.3.1).
+    Basic { id: String, secret: String },
+    /// `client_secret_post`.
+    Post { id: String, secret: String },
+    /// `none`: a public client sends only its id.
+    None { id: String },
+}
+
+impl ClientCredentials {
+    pub fn client_id(&self) -> &str {
+        match self {
+            ClientCredentials::Basic { id, .. }
+            | ClientCredentials::Post { id, .. }
+            | ClientCredentials::None { id } => id,
+        }
+    }
+
+    pub fn used_basic(&self) -> bool {
+        matches!(self, ClientCredentials::Basic { .. })
+    }
+}
+
+/// SHA-256 hex digest: how client secrets, codes and refresh tokens are stored.
+pub fn sha256_hex(value: &str) -> String {
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Reads the client's credentials from the `Authorization` header and the body parameters.
+/// Using more than one method in a request is refused (RFC 6749 §2.3).
+pub fn parse_client_credentials(
+    authorization: Option<&str>,
+    params: &Params,
+) -> Result<ClientCredentials, OAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    if let Some(header) = authorization {
+        let (scheme, value) = header.split_once(' ').unwrap_or((header, ""));
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(OAuthError::invalid_client(
+                "only Basic client authentication is accepted in the Authorization header",
+            )
+            .with_basic_challenge(true));
+        }
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not Basic and client_secret together",
+            ));
+        }
+        let malformed = || {
+            OAuthError::invalid_client("the Basic credentials are malformed")
+                .with_basic_challenge(true)
+        };
+        let decoded = STANDARD.decode(value.trim()).map_err(|_| malformed())?;
+        let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+        let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+        let id = form_decode(id).ok_or_else(malformed)?;
+        let secret = form_decode(secret).ok_or_else(malformed)?;
+        if id.is_empty() {
+            return Err(malformed());
+        }
+        if body_id.is_some_and(|b| b != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id in the body differs from the authenticated client",
+            ));
+        }
+        return Ok(ClientCredentials::Basic { id, secret });
+    }
+    let id = body_id
+        .ok_or_else(|| OAuthError::invalid_client("client authentication is required"))?
+        .to_string();
+    Ok(match body_secret {
+        Some(secret) => ClientCredentials::Post {
+            id,
+            secret: secret.to_string(),
+        },
+        None => ClientCredentials::None { id },
+    })
+}
+
+/// Checks the credentials against the registered client. Confidential clients must prove their
+/// secret; public clients must not send one (they cannot keep it).
+pub fn authenticate_client(
+    client: &Client,
+    credentials: &ClientCredentials,
+) -> Result<(), OAuthError> {
+    let basic = credentials.used_basic();
+    let failed =
+        || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
+    match (client.kind, credentials) {
+        (ClientKind::Confidential, ClientCredentials::Basic { secret, .. })
+        | (ClientKind::Confidential, ClientCredentials::Post { secret, .. }) => {
+            let stored = client.secret_hash.as_deref().ok_or_else(failed)?;
+            if constant_time_eq(sha256_hex(secret).as_bytes(), stored.as_bytes()) {
+                Ok(())
+            } else {
+                Err(failed())
+            }
+        }
+        (ClientKind::Confidential, ClientCredentials::None { .. }) => Err(failed()),
+        (ClientKind::Public, ClientCredentials::None { .. }) => Ok(()),
+        (ClientKind::Public, _) => Err(failed()),
+    }
+}
+
+/// The redirect URI a request is sent back to: exact match against the registration, except that
+/// a public client's loopback URI matches on any port (RFC 8252 §7.3). Without one in the request,
+/// the sole registered URI applies.
+pub fn resolve_redirect_uri(client: &Client, requested: Option<&str>) -> Option<String> {
+    match requested {
+        None => match client.redirect_uris.as_slice() {
+            [only] => Some(only.clone()),
+            _ => None,
+        },
+        Some(uri) => {
+            if client.redirect_uris.iter().any(|r| r == uri) {
+                return Some(uri.to_string());
+            }
+            if client.kind == ClientKind::Public {
+                let wanted = strip_loopback_port(uri)?;
+                if client
+                    .redirect_uris
+                    .iter()
+                    .filter_map(|r| strip_loopback_port(r))
+                    .any(|r| r == wanted)
+                {
+                    return Some(uri.to_string());
+                }
+            }
+            None
+        }
+    }
+}
+
+/// `http://127.0.0.1:1234/cb` → `http://127.0.0.1/cb`, for loopback hosts only.
+fn strip_loopback_port(uri: &str) -> Option<String> {
+    let rest = uri.strip_prefix("http://")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = if let Some(v6) = authority.strip_prefix("[::1]") {
+        if !(v6.is_empty() || v6.starts_with(':')) {
+            return None;
+        }
+        "[::1]"
+    } else {
+        let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
+        if !port.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        host
+    };
+    if host != "127.0.0.1" && host != "[::1]" && host != "localhost" {
+        return None;
+    }
+    Some(format!("http://{host}{path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confidential() -> Client {
+        Client {
+            id: "chatgpt".into(),
+            name: "ChatGPT".into(),
+            secret_hash: Some(sha256_hex("s3cret")),
+            redirect_uris: vec!["https://chatgpt.com/aip/p/oauth/callback".into()],
+            kind: ClientKind::Confidential,
+            first_party: false,
+        }
+    }
+
+    fn public() -> Client {
+        Client {
+            id: "mcp".into(),
+            name: "MCP".into(),
+            secret_hash: None,
+            redirect_uris: vec![
+                "http://127.0.0.1/callback".into(),
+                "https://app.example.com/cb".into(),
+            ],
+            kind: ClientKind::Public,
+            first_party: false,
+        }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        let mut p = Params::default();
+        for (k, v) in pairs {
+            p.insert(k, v);
+        }
+        p
+    }
+
+    #[test]
+    fn basic_credentials_are_percent_decoded() {
+        // RFC 6749 §2.3.1: id and secret are form-encoded before base64.
+        let header = format!("Basic {}", STANDARD.encode("my%20client:p%40ss%3Aword"));
+        let creds = parse_client_credentials(Some(&header), &Params::default()).unwrap();
+        assert_eq!(
+            creds,
+            ClientCredentials::Basic {
+                id: "my client".into(),
+                secret: "p@ss:word".into()
+            }
+        );
+    }
+
+    #[test]
+    fn basic_and_post_together_are_refused() {
+        let header = format!("Basic {}", STANDARD.encode("chatgpt:s3cret"));
+        let e = parse_client_credentials(Some(&header), &params(&[("client_secret", "s3cret")]))
+            .unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_request");
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client_with_a_challenge() {
+        let e = parse_client_credentials(Some("Basic !!!"), &Params::default()).unwrap_err();
+        assert_eq!(e.code.as_str(), "invalid_client");
+        assert!(e.basic_challenge);
+    }
+
+    #[test]
+    fn confidential_clients_authenticate_by_basic_or_post() {
+        let c = confidential();
+        let basic = ClientCredentials::Basic {
+            id: "chatgpt".into(),
+            secret: "s3cret".into(),
+        };
+        let post = ClientCredentials::Post {
+            id: "chatgpt".into(),
+            secret: "s3cret".into(),
+        };
+        assert!(authenticate_client(&c, &basic).is_ok());
+        assert!(authenticate_client(&c, &post).is_ok());
+    }
+
+    #[test]
+    fn a_wrong_secret_or_none_fails_for_confidential_clients() {
+        let c = confidential();
+        let wrong = ClientCredentials::Post {
+            id: "chatgpt".into(),
+            secret: "nope".into(),
+        };
+        assert_eq!(
+            authenticate_client(&c, &wrong).unwrap_err().code.as_str(),
+            "invalid_client"
+        );
+        let none = ClientCredentials::None {
+            id: "chatgpt".into(),
+        };
+        assert!(authenticate_client(&c, &none).is_err());
+    }
+
+    #[test]
+    fn public_clients_send_no_secret() {
+        let c = public();
+        assert!(authenticate_client(&c, &ClientCredentials::None { id: "mcp".into() }).is_ok());
+        let with_secret = ClientCredentials::Post {
+            id: "mcp".into(),
+            secret: "x".into(),
+        };
+        assert!(authenticate_client(&c, &with_secret).is_err());
+    }
+
+    #[test]
+    fn redirect_uris_match_exactly() {
+        let c = confidential();
+        let registered = "https://chatgpt.com/aip/p/oauth/callback";
+        assert_eq!(
+            resolve_redirect_uri(&c, Some(registered)).as_deref(),
+            Some(registered)
+        );
+        for tampered in [
+            "https://chatgpt.com/aip/p/oauth/callback/",
+            "https://chatgpt.com/aip/p/oauth/callbackx",
+            "https://chatgpt.com/aip/p/oauth",
+            "https://CHATGPT.com/aip/p/oauth/callback",
+            "https://chatgpt.com:443/aip/p/oauth/callback",
+            "https://evil@chatgpt.com/aip/p/oauth/callback",
+            "https://chatgpt.com/aip/p/oauth/callback#x",
+            "https://chatgpt.com/aip/p/oauth/callback?x=1",
+            "https://chatgpt.com.evil.com/aip/p/oauth/callback",
+            "https://chatgpt.com/aip/p/oauth/%63allback",
+        ] {
+            assert_eq!(resolve_redirect_uri(&c, Some(tampered)), None, "{tampered}");
+        }
+    }
+
+    #[test]
+    fn the_sole_registered_uri_applies_when_none_is_sent() {
+        assert!(resolve_redirect_uri(&confidential(), None).is_some());
+        assert_eq!(
+            resolve_redirect_uri(&public(), None),
+            None,
+            "two registered: must choose"
+        );
+    }
+
+    #[test]
+    fn public_loopback_uris_match_on_any_port() {
+        let c = public();
+        assert!(resolve_redirect_uri(&c, Some("http://127.0.0.1:53117/callback")).is_some());
+        assert!(resolve_redirect_uri(&c, Some("http://127.0.0.1:53117/other")).is_none());
+        assert!(resolve_redirect_uri(&c, Some("http://127.0.0.1:x/callback")).is_none());
+        assert!(resolve_redirect_uri(&c, Some("https://app.example.com:8443/cb")).is_none());
+        let mut conf = confidential();
+        conf.redirect_uris = vec!["http://127.0.0.1/callback".into()];
+        assert!(resolve_redirect_uri(&conf, Some("http://127.0.0.1:9/callback")).is_none());
+    }
+}

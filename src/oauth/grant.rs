@@ -1,0 +1,608 @@
+//! A grant's life: its authorization code, then its family of refresh tokens.
+//!
+//! One grant is one user's consent for one client. The state machine here is pure: the grant's
+//! Durable Object loads the state, applies one of these functions and stores the result, so each
+//! step is atomic. Rules it implements:
+//! - codes are single use; presenting a used code again revokes the grant (RFC 6749 §4.1.2);
+//! - a code presented with the wrong client, redirect URI or PKCE verifier is burned;
+//! - refresh tokens rotate on every use; presenting a rotated one revokes the grant
+//!   (RFC 9700 §4.14.2), so of concurrent refreshes with one token exactly one succeeds;
+//! - refresh may narrow the scope, never widen it (RFC 6749 §6);
+//! - refresh tokens expire after a sliding idle period within an absolute cap.
+//!
+//! Codes and refresh tokens are handles `<grant id>.<secret>`: the id routes to the grant's
+//! Durable Object, and only the SHA-256 of the secret is stored.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::constant_time_eq;
+use crate::oauth::error::{OAuthError, OAuthErrorCode};
+use crate::oauth::pkce::verify_pkce;
+use crate::rbac::scope::Resource;
+
+/// Default authorization-code lifetime: long enough for a redirect and a back-channel call.
+pub const DEFAULT_CODE_TTL_SECS: i64 = 60;
+/// Default refresh-token idle lifetime: it slides forward on every use.
+pub const DEFAULT_REFRESH_TTL_SECS: i64 = 30 * 86_400;
+/// Default absolute lifetime of a refresh-token family, however often it is used.
+pub const DEFAULT_REFRESH_ABSOLUTE_SECS: i64 = 90 * 86_400;
+/// How many rotated refresh hashes a grant remembers for reuse detection.
+pub const MAX_ROTATED_HASHES: usize = 64;
+
+/// Random bytes in a grant id (base64url, 22 characters).
+pub const GRANT_ID_BYTES: usize = 16;
+/// Random bytes in a code or refresh secret (base64url, 43 characters): 256 bits.
+pub const SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeStatus {
+    Issued,
+    Redeemed,
+    /// Presented with a wrong client, redirect URI or verifier, or after expiry: unusable.
+    Burned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    pub current_hash: String,
+    pub rotated_hashes: Vec<String>,
+    pub expires_at: i64,
+    pub absolute_expires_at: i64,
+}
+
+/// Everything a grant's Durable Object stores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantState {
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+    pub resource: Option<Resource>,
+    pub redirect_uri: String,
+    /// Whether the authorization request named the redirect URI (then the token request must too).
+    pub redirect_uri_sent: bool,
+    pub code_challenge: Option<String>,
+    pub code_hash: String,
+    pub code_expires_at: i64,
+    pub code_status: CodeStatus,
+    pub refresh: Option<RefreshFamily>,
+    pub revoked: bool,
+    pub created_at: i64,
+    /// OpenID Connect: the `nonce` to echo in the ID token, and when the user signed in.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub auth_time: i64,
+}
+
+/// Lifetimes that apply to refresh tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshPolicy {
+    pub ttl_secs: i64,
+    pub absolute_secs: i64,
+}
+
+impl Default for RefreshPolicy {
+    fn default() -> Self {
+        RefreshPolicy {
+            ttl_secs: DEFAULT_REFRESH_TTL_SECS,
+            absolute_secs: DEFAULT_REFRESH_ABSOLUTE_SECS,
+        }
+    }
+}
+
+/// A token request presenting a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRedemption {
+    pub code_hash: String,
+    pub client_id: String,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    pub now: i64,
+    /// Hash of the refresh token to issue if the code is good.
+    pub new_refresh_hash: String,
+    pub policy: RefreshPolicy,
+}
+
+/// A token request presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshRotation {
+    pub refresh_hash: String,
+    pub client_id: String,
+    /// The narrower scope asked for, if any.
+    pub scopes: Option<Vec<String>>,
+    pub now: i64,
+    pub new_refresh_hash: String,
+    pub policy: RefreshPolicy,
+}
+
+/// What the token endpoint needs to mint tokens after a successful step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issued {
+    pub grant_id: String,
+    #[serde(default)]
+    pub nonce: Option<String>,
+    #[serde(default)]
+    pub auth_time: i64,
+    pub user_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub resource: Option<Resource>,
+}
+
+/// Why a step failed. Each maps to an RFC error; the variant itself is for logs and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantError {
+    CodeMismatch,
+    CodeExpired,
+    CodeReplayed,
+    ClientMismatch,
+    RedirectUriMissing,
+    RedirectUriMismatch,
+    PkceVerifierMissing,
+    PkceVerifierWrong,
+    PkceDowngrade,
+    Revoked,
+    RefreshUnknown,
+    RefreshReused,
+    RefreshExpired,
+    ScopeEscalation,
+    NotFound,
+}
+
+impl GrantError {
+    pub fn to_oauth(self) -> OAuthError {
+        let (code, text) = match self {
+            GrantError::CodeMismatch | GrantError::NotFound => (
+                OAuthErrorCode::InvalidGrant,
+                "the authorization code is invalid",
+            ),
+            GrantError::CodeExpired => (
+                OAuthErrorCode::InvalidGrant,
+                "the authorization code expired",
+            ),
+            GrantError::CodeReplayed => (
+                OAuthErrorCode::InvalidGrant,
+                "the authorization code was already used; the grant is revoked",
+            ),
+            GrantError::ClientMismatch => (
+                OAuthErrorCode::InvalidGrant,
+                "the grant was issued to another client",
+            ),
+            GrantError::RedirectUriMissing => (
+                OAuthErrorCode::InvalidGrant,
+                "redirect_uri is required: it was sent in the authorization request",
+            ),
+            GrantError::RedirectUriMismatch => (
+                OAuthErrorCode::InvalidGrant,
+                "redirect_uri differs from the authorization request",
+            ),
+            GrantError::PkceVerifierMissing => {
+                (OAuthErrorCode::InvalidGrant, "code_verifier is required")
+            }
+            GrantError::PkceVerifierWrong => (
+                OAuthErrorCode::InvalidGrant,
+                "code_verifier does not match the challenge",
+            ),
+            GrantError::PkceDowngrade => (
+                OAuthErrorCode::InvalidGrant,
+                "code_verifier sent but no code_challenge was sent at authorization",
+            ),
+            GrantError::Revoked => (OAuthErrorCode::InvalidGrant, "the grant was revoked"),
+            GrantError::RefreshUnknown => {
+                (OAuthErrorCode::InvalidGrant, "the refresh token is invalid")
+            }
+            GrantError::RefreshReused => (
+                OAuthErrorCode::InvalidGrant,
+                "the refresh token was already used; the grant is revoked",
+            ),
+            GrantError::RefreshExpired => {
+                (OAuthErrorCode::InvalidGrant, "the refresh token expired")
+            }
+            GrantError::ScopeEscalation => (
+                OAuthErrorCode::InvalidScope,
+                "the requested scope exceeds the scope originally granted",
+            ),
+        };
+        OAuthError::new(code, text)
+    }
+}
+
+/// Splits a `<grant id>.<secret>` handle, checking both parts' shape.
+pub fn split_handle(handle: &str) -> Option<(&str, &str)> {
+    let (id, secret) = handle.split_once('.')?;
+    let b64url = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (b64url(id, 22) && b64url(secret, 43)).then_some((id, secret))
+}
+
+fn issued(state: &GrantState, scopes: Vec<String>) -> Issued {
+    Issued {
+        grant_id: state.grant_id.clone(),
+        nonce: state.nonce.clone(),
+        auth_time: state.auth_time,
+        user_id: state.user_id.clone(),
+        client_id: state.client_id.clone(),
+        scopes,
+        resource: state.resource.clone(),
+    }
+}
+
+fn new_family(now: i64, hash: String, policy: RefreshPolicy) -> RefreshFamily {
+    let absolute = now.saturating_add(policy.absolute_secs);
+    RefreshFamily {
+        current_hash: hash,
+        rotated_hashes: Vec::new(),
+        expires_at: now.saturating_add(policy.ttl_secs).min(absolute),
+        absolute_expires_at: absolute,
+    }
+}
+
+/// Redeems the grant's code. Mutates `state` even on failure (burning, revoking): store it back.
+pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued, GrantError> {
+    if !constant_time_eq(state.code_hash.as_bytes(), r.code_hash.as_bytes()) {
+        return Err(GrantError::CodeMismatch);
+    }
+    if state.revoked {
+        return Err(GrantError::Revoked);
+    }
+    if state.code_status != CodeStatus::Issued {
+        state.revoked = true;
+        state.refresh = None;
+        return Err(GrantError::CodeReplayed);
+    }
+    let check = || -> Result<(), GrantError> {
+        if r.now >= state.code_expires_at {
+            return Err(GrantError::CodeExpired);
+        }
+        if r.client_id != state.client_id {
+            return Err(GrantError::ClientMismatch);
+        }
+        match (&r.redirect_uri, state.redirect_uri_sent) {
+            (None, true) => return Err(GrantError::RedirectUriMissing),
+            (Some(uri), _) if *uri != state.redirect_uri => {
+                return Err(GrantError::RedirectUriMismatch)
+            }
+            _ => {}
+        }
+        match (&state.code_challenge, &r.code_verifier) {
+            (Some(_), None) => Err(GrantError::PkceVerifierMissing),
+            (Some(challenge), Some(verifier)) if !verify_pkce(verifier, challenge) => {
+                Err(GrantError::PkceVerifierWrong)
+            }
+            (None, Some(_)) => Err(GrantError::PkceDowngrade),
+            _ => Ok(()),
+        }
+    };
+    if let Err(e) = check() {
+        state.code_status = CodeStatus::Burned;
+        return Err(e);
+    }
+    state.code_status = CodeStatus::Redeemed;
+    state.refresh = Some(new_family(r.now, r.new_refresh_hash.clone(), r.policy));
+    Ok(issued(state, state.scopes.clone()))
+}
+
+/// Rotates the grant's refresh token. Mutates `state` even on failure: store it back.
+pub fn rotate_refresh(state: &mut GrantState, r: &RefreshRotation) -> Result<Issued, GrantError> {
+    if state.revoked {
+        return Err(GrantError::Revoked);
+    }
+    let Some(family) = state.refresh.as_mut() else {
+        return Err(GrantError::RefreshUnknown);
+    };
+    if constant_time_eq(family.current_hash.as_bytes(), r.refresh_hash.as_bytes()) {
+        if r.client_id != state.client_id {
+            return Err(GrantError::ClientMismatch);
+        }
+        if r.now >= family.expires_at || r.now >= family.absolute_expires_at {
+            state.refresh = None;
+            return Err(GrantError::RefreshExpired);
+        }
+        let scopes = match &r.scopes {
+            None => state.scopes.clone(),
+            Some(asked) => {
+                if asked.iter().any(|s| !state.scopes.contains(s)) {
+                    return Err(GrantError::ScopeEscalation);
+                }
+                asked.clone()
+            }
+        };
+        let old = std::mem::replace(&mut family.current_hash, r.new_refresh_hash.clone());
+        family.rotated_hashes.push(old);
+        if family.rotated_hashes.len() > MAX_ROTATED_HASHES {
+            family.rotated_hashes.remove(0);
+        }
+        family.expires_at = r
+            .now
+            .saturating_add(r.policy.ttl_secs)
+            .min(family.absolute_expires_at);
+        return Ok(issued(state, scopes));
+    }
+    if family
+        .rotated_hashes
+        .iter()
+        .any(|h| constant_time_eq(h.as_bytes(), r.refresh_hash.as_bytes()))
+    {
+        state.revoked = true;
+        state.refresh = None;
+        return Err(GrantError::RefreshReused);
+    }
+    Err(GrantError::RefreshUnknown)
+}
+
+/// Whether the grant can still produce tokens.
+pub fn is_active(state: &GrantState, now: i64) -> bool {
+    !state.revoked
+        && match &state.refresh {
+            Some(f) => now < f.expires_at && now < f.absolute_expires_at,
+            None => state.code_status == CodeStatus::Issued && now < state.code_expires_at,
+        }
+}
+
+/// When the grant's storage can be deleted: nothing in it can be used after this.
+pub fn expires_at(state: &GrantState) -> i64 {
+    match &state.refresh {
+        Some(f) if !state.revoked => f.absolute_expires_at,
+        _ => state.code_expires_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::client::sha256_hex as h;
+    use crate::oauth::pkce::s256_challenge;
+
+    const NOW: i64 = 1_790_000_000;
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    fn state(challenge: bool) -> GrantState {
+        GrantState {
+            grant_id: "g".into(),
+            client_id: "chatgpt".into(),
+            user_id: "usr_demo".into(),
+            scopes: vec!["todos:read".into(), "todos:write".into()],
+            resource: None,
+            redirect_uri: "https://chatgpt.com/cb".into(),
+            redirect_uri_sent: true,
+            code_challenge: challenge.then(|| s256_challenge(VERIFIER)),
+            code_hash: h("code"),
+            code_expires_at: NOW + 60,
+            code_status: CodeStatus::Issued,
+            refresh: None,
+            revoked: false,
+            created_at: NOW,
+            nonce: None,
+            auth_time: NOW,
+        }
+    }
+
+    fn redemption() -> CodeRedemption {
+        CodeRedemption {
+            code_hash: h("code"),
+            client_id: "chatgpt".into(),
+            redirect_uri: Some("https://chatgpt.com/cb".into()),
+            code_verifier: None,
+            now: NOW + 5,
+            new_refresh_hash: h("rt1"),
+            policy: RefreshPolicy::default(),
+        }
+    }
+
+    fn rotation(presented: &str, next: &str) -> RefreshRotation {
+        RefreshRotation {
+            refresh_hash: h(presented),
+            client_id: "chatgpt".into(),
+            scopes: None,
+            now: NOW + 100,
+            new_refresh_hash: h(next),
+            policy: RefreshPolicy::default(),
+        }
+    }
+
+    fn redeemed() -> GrantState {
+        let mut s = state(false);
+        redeem_code(&mut s, &redemption()).unwrap();
+        s
+    }
+
+    #[test]
+    fn a_good_code_redeems_once_and_starts_a_refresh_family() {
+        let mut s = state(false);
+        let issued = redeem_code(&mut s, &redemption()).unwrap();
+        assert_eq!(issued.user_id, "usr_demo");
+        assert_eq!(s.code_status, CodeStatus::Redeemed);
+        assert_eq!(s.refresh.as_ref().unwrap().current_hash, h("rt1"));
+    }
+
+    #[test]
+    fn a_replayed_code_is_refused_and_revokes_the_grant() {
+        let mut s = redeemed();
+        assert_eq!(
+            redeem_code(&mut s, &redemption()),
+            Err(GrantError::CodeReplayed)
+        );
+        assert!(s.revoked);
+        assert_eq!(
+            rotate_refresh(&mut s, &rotation("rt1", "rt2")),
+            Err(GrantError::Revoked)
+        );
+    }
+
+    #[test]
+    fn a_wrong_code_secret_changes_nothing() {
+        let mut s = state(false);
+        let mut r = redemption();
+        r.code_hash = h("guess");
+        assert_eq!(redeem_code(&mut s, &r), Err(GrantError::CodeMismatch));
+        assert_eq!(s, state(false));
+    }
+
+    #[test]
+    fn an_expired_code_is_refused_and_burned() {
+        let mut s = state(false);
+        let mut r = redemption();
+        r.now = NOW + 60;
+        assert_eq!(redeem_code(&mut s, &r), Err(GrantError::CodeExpired));
+        assert_eq!(s.code_status, CodeStatus::Burned);
+    }
+
+    #[test]
+    fn a_code_used_by_another_client_is_refused_and_burned() {
+        let mut s = state(false);
+        let mut r = redemption();
+        r.client_id = "other".into();
+        assert_eq!(redeem_code(&mut s, &r), Err(GrantError::ClientMismatch));
+        assert_eq!(
+            redeem_code(&mut s, &redemption()),
+            Err(GrantError::CodeReplayed)
+        );
+    }
+
+    #[test]
+    fn the_redirect_uri_must_repeat_when_it_was_sent() {
+        let mut r = redemption();
+        r.redirect_uri = None;
+        assert_eq!(
+            redeem_code(&mut state(false), &r),
+            Err(GrantError::RedirectUriMissing)
+        );
+        r.redirect_uri = Some("https://chatgpt.com/cb2".into());
+        assert_eq!(
+            redeem_code(&mut state(false), &r),
+            Err(GrantError::RedirectUriMismatch)
+        );
+        let mut s = state(false);
+        s.redirect_uri_sent = false;
+        r.redirect_uri = None;
+        assert!(redeem_code(&mut s, &r).is_ok());
+    }
+
+    #[test]
+    fn pkce_is_enforced_both_ways() {
+        let mut r = redemption();
+        assert_eq!(
+            redeem_code(&mut state(true), &r),
+            Err(GrantError::PkceVerifierMissing)
+        );
+        r.code_verifier = Some(format!("{}x", &VERIFIER[..42]));
+        assert_eq!(
+            redeem_code(&mut state(true), &r),
+            Err(GrantError::PkceVerifierWrong)
+        );
+        r.code_verifier = Some(VERIFIER.into());
+        assert!(redeem_code(&mut state(true), &r).is_ok());
+        assert_eq!(
+            redeem_code(&mut state(false), &r),
+            Err(GrantError::PkceDowngrade)
+        );
+    }
+
+    #[test]
+    fn refresh_rotates_and_the_old_token_then_revokes_the_grant() {
+        let mut s = redeemed();
+        assert!(rotate_refresh(&mut s, &rotation("rt1", "rt2")).is_ok());
+        assert!(rotate_refresh(&mut s, &rotation("rt2", "rt3")).is_ok());
+        assert_eq!(
+            rotate_refresh(&mut s, &rotation("rt1", "rt4")),
+            Err(GrantError::RefreshReused)
+        );
+        assert!(s.revoked);
+        assert_eq!(
+            rotate_refresh(&mut s, &rotation("rt3", "rt5")),
+            Err(GrantError::Revoked)
+        );
+    }
+
+    #[test]
+    fn of_two_refreshes_with_one_token_exactly_one_succeeds() {
+        let mut s = redeemed();
+        let first = rotate_refresh(&mut s, &rotation("rt1", "rt2a"));
+        let second = rotate_refresh(&mut s, &rotation("rt1", "rt2b"));
+        assert!(first.is_ok());
+        assert_eq!(second, Err(GrantError::RefreshReused));
+    }
+
+    #[test]
+    fn refresh_can_narrow_but_not_widen_scope() {
+        let mut s = redeemed();
+        let mut r = rotation("rt1", "rt2");
+        r.scopes = Some(vec!["todos:read".into()]);
+        assert_eq!(
+            rotate_refresh(&mut s, &r).unwrap().scopes,
+            vec!["todos:read"]
+        );
+        let mut r = rotation("rt2", "rt3");
+        r.scopes = Some(vec!["todos:read".into(), "admin".into()]);
+        assert_eq!(rotate_refresh(&mut s, &r), Err(GrantError::ScopeEscalation));
+        assert_eq!(
+            rotate_refresh(&mut s, &rotation("rt2", "rt3"))
+                .unwrap()
+                .scopes
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn refresh_expiry_slides_within_the_absolute_cap() {
+        let mut s = redeemed();
+        let policy = RefreshPolicy::default();
+        let mut r = rotation("rt1", "rt2");
+        r.now = NOW + policy.ttl_secs - 10;
+        assert!(
+            rotate_refresh(&mut s, &r).is_ok(),
+            "used just before the idle expiry"
+        );
+        let f = s.refresh.clone().unwrap();
+        assert_eq!(f.expires_at, r.now + policy.ttl_secs);
+        let mut late = rotation("rt2", "rt3");
+        late.now = f.absolute_expires_at;
+        assert_eq!(
+            rotate_refresh(&mut s, &late),
+            Err(GrantError::RefreshExpired)
+        );
+    }
+
+    #[test]
+    fn an_idle_refresh_token_expires() {
+        let mut s = redeemed();
+        let mut r = rotation("rt1", "rt2");
+        r.now = NOW + 5 + DEFAULT_REFRESH_TTL_SECS;
+        assert_eq!(rotate_refresh(&mut s, &r), Err(GrantError::RefreshExpired));
+    }
+
+    #[test]
+    fn refresh_by_another_client_is_refused_without_rotation() {
+        let mut s = redeemed();
+        let mut r = rotation("rt1", "rt2");
+        r.client_id = "other".into();
+        assert_eq!(rotate_refresh(&mut s, &r), Err(GrantError::ClientMismatch));
+        assert!(rotate_refresh(&mut s, &rotation("rt1", "rt2")).is_ok());
+    }
+
+    #[test]
+    fn handles_are_checked_for_shape() {
+        let id = "a".repeat(22);
+        let secret = "b".repeat(43);
+        assert!(split_handle(&format!("{id}.{secret}")).is_some());
+        assert!(split_handle(&format!("{id}.{secret}x")).is_none());
+        assert!(split_handle(&format!("{id}{secret}")).is_none());
+        assert!(split_handle(&format!("{}.{secret}", "a/".repeat(11))).is_none());
+    }
+
+    #[test]
+    fn activity_follows_the_grant() {
+        let s = state(false);
+        assert!(is_active(&s, NOW));
+        assert!(!is_active(&s, NOW + 60));
+        let r = redeemed();
+        assert!(is_active(&r, NOW + 1000));
+        assert_eq!(expires_at(&r), NOW + 5 + DEFAULT_REFRESH_ABSOLUTE_SECS);
+    }
+}

@@ -1,0 +1,1075 @@
+//! The authorization server's endpoints: authorize (with the login portal and consent), token,
+//! revocation, introspection, userinfo and discovery.
+//!
+//! Each endpoint parses the request into typed input, decides with the pure modules beside this
+//! one, and performs effects only through the [`Backend`] ports, so the whole flow runs natively
+//! in `tests/oauth_flow.rs` with in-memory stores and in workerd with D1 and Durable Objects.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jwt_compact::alg::Ed25519;
+use jwt_compact::{AlgorithmExt, Claims, Header};
+use serde_json::{json, Value};
+
+use crate::config::{AuthConfig, Config, OAuthSettings};
+use crate::error::ApiError;
+use crate::gateway::JWKS_PATH;
+use crate::http::{Method, Reply, RequestHead};
+use crate::oauth::access_token::{
+    mint_access_token, verify_access_token, AccessClaims, Audience, VerifyPolicy,
+};
+use crate::oauth::authorize::{
+    check_client_and_redirect, code_redirect, error_redirect, validate_authorize_request,
+    AuthorizeError, AuthorizeRequest,
+};
+use crate::oauth::client::{
+    authenticate_client, parse_client_credentials, sha256_hex, Client, ClientCredentials,
+};
+use crate::oauth::error::{OAuthError, OAuthErrorCode};
+use crate::oauth::grant::{
+    split_handle, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation, GRANT_ID_BYTES,
+    SECRET_BYTES,
+};
+use crate::oauth::params::{Params, ParamsError};
+use crate::portal::pages::{consent_page, login_page, message_page, Brand, ConsentForm, LoginForm};
+use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
+use crate::portal::session::{
+    csrf_token, open_session, read_cookie, seal_session, set_cookie, verify_csrf, Session,
+    CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL_SECS,
+};
+use crate::ports::{Backend, StoreError};
+use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
+
+pub const AUTHORIZE_PATH: &str = "/authorize";
+pub const TOKEN_PATH: &str = "/token";
+pub const REVOKE_PATH: &str = "/revoke";
+pub const INTROSPECT_PATH: &str = "/introspect";
+pub const USERINFO_PATH: &str = "/userinfo";
+pub const LOGIN_PATH: &str = "/login";
+pub const LOGOUT_PATH: &str = "/logout";
+pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
+pub const OIDC_METADATA_PATH: &str = "/.well-known/openid-configuration";
+
+/// Failed logins allowed per email per window, and per client IP.
+pub const LOGIN_FAILURES_PER_EMAIL: u64 = 5;
+pub const LOGIN_FAILURES_PER_IP: u64 = 30;
+pub const LOGIN_THROTTLE_WINDOW_SECS: u64 = 15 * 60;
+/// Failed client authentications allowed per client per window.
+pub const CLIENT_AUTH_FAILURES: u64 = 20;
+pub const CLIENT_AUTH_WINDOW_SECS: u64 = 15 * 60;
+
+/// One request's view of the authorization server.
+pub struct AuthServer<'a, B: Backend> {
+    pub config: &'a Config,
+    pub settings: &'a OAuthSettings,
+    pub backend: &'a B,
+    /// Seconds since the Unix epoch.
+    pub now: i64,
+}
+
+/// The content type of a request body, as far as OAuth endpoints care.
+fn body_params(head: &RequestHead, body: &[u8]) -> Result<Params, OAuthError> {
+    let content_type = head
+        .single_header("content-type")
+        .map_err(|_| OAuthError::invalid_request("send one Content-Type header"))?
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let parsed = match content_type.as_str() {
+        "application/x-www-form-urlencoded" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+            Params::from_urlencoded(text)
+        }
+        "application/json" => Params::from_json(body),
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded or application/json",
+            ))
+        }
+    };
+    parsed.map_err(|e: ParamsError| OAuthError::invalid_request(e.description()))
+}
+
+fn token_json(value: &Value) -> Reply {
+    Reply::json(200, value)
+        .no_store()
+        .with_header("pragma", "no-cache")
+}
+
+fn client_ip(head: &RequestHead) -> &str {
+    head.single_header("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .unwrap_or("unknown")
+}
+
+impl<'a, B: Backend> AuthServer<'a, B> {
+    fn brand(&self) -> Brand<'a> {
+        Brand {
+            plugin_name: &self.config.plugin.name_for_human,
+            logo_url: &self.config.plugin.logo_url,
+        }
+    }
+
+    fn issuer(&self) -> &'a str {
+        &self.config.public_base_url
+    }
+
+    fn secure_cookies(&self) -> bool {
+        self.config.public_base_url.starts_with("https://")
+    }
+
+    fn key(&self) -> &'a [u8] {
+        self.settings.session_secret.expose().as_bytes()
+    }
+
+    fn default_scope(&self) -> &'a str {
+        match &self.config.plugin.auth {
+            AuthConfig::OAuth { scope, .. } => scope,
+            _ => "",
+        }
+    }
+
+    fn random_b64(&self, bytes: usize) -> Result<String, StoreError> {
+        let mut buf = vec![0u8; bytes];
+        self.backend.fill(&mut buf)?;
+        Ok(URL_SAFE_NO_PAD.encode(buf))
+    }
+
+    fn session(&self, head: &RequestHead) -> Option<Session> {
+        read_cookie(head, SESSION_COOKIE).and_then(|v| open_session(self.key(), v, self.now))
+    }
+
+    /// The browser's CSRF cookie, and a `Set-Cookie` when it has none yet.
+    fn csrf_cookie(&self, head: &RequestHead) -> Result<(String, Option<String>), StoreError> {
+        match read_cookie(head, CSRF_COOKIE) {
+            Some(v) if v.len() >= 22 => Ok((v.to_string(), None)),
+            _ => {
+                let value = self.random_b64(18)?;
+                let header =
+                    set_cookie(CSRF_COOKIE, &value, SESSION_TTL_SECS, self.secure_cookies());
+                Ok((value, Some(header)))
+            }
+        }
+    }
+
+    fn local_error(&self, status: u16, message: &str) -> Reply {
+        message_page(status, self.brand(), "Cannot continue", message)
+    }
+
+    // ----- /authorize -------------------------------------------------------------------------
+
+    /// Phase 1 and 2 of validation on a set of parameters, loading the client.
+    async fn authorize_request(
+        &self,
+        params: &Params,
+    ) -> Result<AuthorizeRequest, Result<AuthorizeError, ApiError>> {
+        let client = match params.get("client_id") {
+            Some(id) => self
+                .backend
+                .find_client(id)
+                .await
+                .map_err(|e| Err(e.into()))?,
+            None => None,
+        };
+        let (client, redirect_uri, sent) = check_client_and_redirect(params, client).map_err(Ok)?;
+        validate_authorize_request(params, client, redirect_uri, sent, self.default_scope())
+            .map_err(Ok)
+    }
+
+    fn authorize_error_reply(&self, error: AuthorizeError, status_for_redirect: u16) -> Reply {
+        match error {
+            AuthorizeError::Local { message } => self.local_error(400, &message),
+            AuthorizeError::Redirect {
+                redirect_uri,
+                code,
+                description,
+                state,
+            } => redirect(
+                status_for_redirect,
+                &error_redirect(
+                    &redirect_uri,
+                    code,
+                    &description,
+                    state.as_deref(),
+                    self.issuer(),
+                ),
+            ),
+        }
+    }
+
+    fn redirect_error(
+        &self,
+        request: &AuthorizeRequest,
+        code: OAuthErrorCode,
+        description: &str,
+        status: u16,
+    ) -> Reply {
+        redirect(
+            status,
+            &error_redirect(
+                &request.redirect_uri,
+                code,
+                description,
+                request.state.as_deref(),
+                self.issuer(),
+            ),
+        )
+    }
+
+    /// `GET /authorize`: validate, then sign in, then consent (or skip it), then redirect.
+    pub async fn authorize(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let raw_query = head.query.as_deref().unwrap_or("");
+        let params = match Params::from_urlencoded(raw_query) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description())),
+        };
+        let request = match self.authorize_request(&params).await {
+            Ok(r) => r,
+            Err(Ok(e)) => return Ok(self.authorize_error_reply(e, 302)),
+            Err(Err(e)) => return Err(e),
+        };
+        let (csrf, csrf_set) = self.csrf_cookie(head)?;
+        let Some(session) = self.session(head) else {
+            if request.prompt_none {
+                return Ok(self.redirect_error(
+                    &request,
+                    OAuthErrorCode::LoginRequired,
+                    "the user is not signed in",
+                    302,
+                ));
+            }
+            let return_to = format!("{AUTHORIZE_PATH}?{raw_query}");
+            let reply = login_page(
+                200,
+                self.brand(),
+                &LoginForm {
+                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
+                    return_to: &return_to,
+                    email: "",
+                    notice: None,
+                },
+            );
+            return Ok(with_cookie(reply, csrf_set));
+        };
+        let Some(user) = self
+            .backend
+            .find_user(&session.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+        else {
+            let reply = login_page(
+                200,
+                self.brand(),
+                &LoginForm {
+                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
+                    return_to: &format!("{AUTHORIZE_PATH}?{raw_query}"),
+                    email: "",
+                    notice: Some("Please sign in again."),
+                },
+            );
+            let reply = reply.with_header(
+                "set-cookie",
+                set_cookie(SESSION_COOKIE, "", 0, self.secure_cookies()),
+            );
+            return Ok(with_cookie(reply, csrf_set));
+        };
+        let grant = match self.decide(&request, &user.id).await? {
+            Ok(g) => g,
+            Err(reply) => return Ok(reply),
+        };
+        if request.client.first_party {
+            return self.issue_code(&request, &session, grant, 302).await;
+        }
+        if request.prompt_none {
+            return Ok(self.redirect_error(
+                &request,
+                OAuthErrorCode::ConsentRequired,
+                "the user has not consented",
+                302,
+            ));
+        }
+        let carried: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let redirect_host = url::Url::parse(&request.redirect_uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let reply = consent_page(
+            self.brand(),
+            &ConsentForm {
+                client_name: &request.client.name,
+                redirect_host: &redirect_host,
+                user_email: &user.email,
+                scopes: &grant.scopes,
+                csrf_token: &csrf_token(self.key(), &csrf, "consent"),
+                logout_csrf_token: &csrf_token(self.key(), &csrf, "logout"),
+                params: &carried,
+            },
+        );
+        Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// The scope decision for a request; `Err(reply)` is the `invalid_target` redirect.
+    async fn decide(
+        &self,
+        request: &AuthorizeRequest,
+        user_id: &str,
+    ) -> Result<Result<ScopeGrant, Reply>, ApiError> {
+        let context = self
+            .backend
+            .scope_context(user_id, request.resource.as_deref())
+            .await?;
+        Ok(
+            decide_scopes(&request.scopes, request.resource.as_deref(), &context).map_err(|_| {
+                self.redirect_error(
+                    request,
+                    OAuthErrorCode::InvalidTarget,
+                    "the requested resource is unknown",
+                    302,
+                )
+            }),
+        )
+    }
+
+    /// `POST /authorize`: the consent form's decision.
+    pub async fn authorize_decision(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+    ) -> Result<Reply, ApiError> {
+        let mut params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description)),
+        };
+        let csrf = read_cookie(head, CSRF_COOKIE);
+        if !verify_csrf(self.key(), csrf, "consent", params.get("csrf_token")) {
+            return Ok(self.local_error(
+                403,
+                "This form expired or did not come from this site. Go back and try again.",
+            ));
+        }
+        let Some(session) = self.session(head) else {
+            return Ok(self.local_error(
+                401,
+                "Your session ended. Go back to the application and start again.",
+            ));
+        };
+        let decision = params.get("decision").map(str::to_string);
+        params = strip(params, &["csrf_token", "decision"]);
+        let request = match self.authorize_request(&params).await {
+            Ok(r) => r,
+            Err(Ok(e)) => return Ok(self.authorize_error_reply(e, 303)),
+            Err(Err(e)) => return Err(e),
+        };
+        match decision.as_deref() {
+            Some("allow") => {}
+            Some("deny") => {
+                return Ok(self.redirect_error(
+                    &request,
+                    OAuthErrorCode::AccessDenied,
+                    "the user denied access",
+                    303,
+                ))
+            }
+            _ => return Ok(self.local_error(400, "Choose Allow or Deny.")),
+        }
+        if self
+            .backend
+            .find_user(&session.user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .is_none()
+        {
+            return Ok(self.local_error(401, "Your account is not available. Sign in again."));
+        }
+        let grant = match self.decide(&request, &session.user_id).await? {
+            Ok(g) => g,
+            Err(reply) => return Ok(reply.with_status(303)),
+        };
+        self.issue_code(&request, &session, grant, 303).await
+    }
+
+    async fn issue_code(
+        &self,
+        request: &AuthorizeRequest,
+        session: &Session,
+        grant: ScopeGrant,
+        status: u16,
+    ) -> Result<Reply, ApiError> {
+        let grant_id = self.random_b64(GRANT_ID_BYTES)?;
+        let secret = self.random_b64(SECRET_BYTES)?;
+        let state = GrantState {
+            grant_id: grant_id.clone(),
+            client_id: request.client.id.clone(),
+            user_id: session.user_id.clone(),
+            scopes: grant.scopes,
+            resource: grant.resource,
+            redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_sent: request.redirect_uri_sent,
+            code_challenge: request.code_challenge.clone(),
+            code_hash: sha256_hex(&secret),
+            code_expires_at: self.now + self.settings.code_ttl_secs,
+            code_status: CodeStatus::Issued,
+            refresh: None,
+            revoked: false,
+            created_at: self.now,
+            nonce: request.nonce.clone(),
+            auth_time: session.issued_at,
+        };
+        self.backend.create_grant(&state).await?;
+        let code = format!("{grant_id}.{secret}");
+        Ok(redirect(
+            status,
+            &code_redirect(
+                &request.redirect_uri,
+                &code,
+                request.state.as_deref(),
+                self.issuer(),
+            ),
+        ))
+    }
+
+    // ----- the portal ---------------------------------------------------------------------------
+
+    /// `GET /login`: the sign-in form on its own (the portal's front door).
+    pub fn login_form(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let (csrf, csrf_set) = self.csrf_cookie(head)?;
+        if let Some(session) = self.session(head) {
+            let _ = session;
+            return Ok(with_cookie(
+                message_page(
+                    200,
+                    self.brand(),
+                    "Signed in",
+                    "You are signed in. You can close this page.",
+                ),
+                csrf_set,
+            ));
+        }
+        let reply = login_page(
+            200,
+            self.brand(),
+            &LoginForm {
+                csrf_token: &csrf_token(self.key(), &csrf, "login"),
+                return_to: "",
+                email: "",
+                notice: None,
+            },
+        );
+        Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// `POST /login`: check the password, start a session, go back to where the user came from.
+    pub async fn login(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description)),
+        };
+        let csrf = read_cookie(head, CSRF_COOKIE);
+        if !verify_csrf(self.key(), csrf, "login", params.get("csrf_token")) {
+            return Ok(self.local_error(
+                403,
+                "This form expired or did not come from this site. Go back and try again.",
+            ));
+        }
+        let csrf = csrf.unwrap_or_default();
+        let return_to = params
+            .get("return_to")
+            .filter(|r| r.starts_with("/authorize?") && !r.contains(['\r', '\n']))
+            .unwrap_or("");
+        let email = params.get("email").unwrap_or("").trim().to_string();
+        let password = params.get("password").unwrap_or("");
+        let form = |status: u16, notice: &str| {
+            login_page(
+                status,
+                self.brand(),
+                &LoginForm {
+                    csrf_token: &csrf_token(self.key(), csrf, "login"),
+                    return_to,
+                    email: &email,
+                    notice: Some(notice),
+                },
+            )
+        };
+        if email.is_empty()
+            || password.is_empty()
+            || email.len() > 320
+            || password.len() > MAX_PASSWORD_BYTES
+        {
+            return Ok(form(400, "Enter your email and password."));
+        }
+        let now = self.now as u64;
+        let email_key = format!("login-email:{}", email.to_lowercase());
+        let ip_key = format!("login-ip:{}", client_ip(head));
+        let by_email = self
+            .backend
+            .peek(
+                &email_key,
+                LOGIN_FAILURES_PER_EMAIL,
+                LOGIN_THROTTLE_WINDOW_SECS,
+                now,
+            )
+            .await?;
+        let by_ip = self
+            .backend
+            .peek(
+                &ip_key,
+                LOGIN_FAILURES_PER_IP,
+                LOGIN_THROTTLE_WINDOW_SECS,
+                now,
+            )
+            .await?;
+        if by_email.remaining == 0 || by_ip.remaining == 0 {
+            let wait = by_email.reset_secs.max(by_ip.reset_secs).div_ceil(60);
+            return Ok(form(
+                429,
+                &format!("Too many failed attempts. Try again in {wait} minutes."),
+            )
+            .with_header("retry-after", (wait * 60).to_string()));
+        }
+        let user = self.backend.find_user_by_email(&email).await?;
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let ok = verify_password(self.backend, password, stored).await?;
+        let user = match user {
+            Some(u) if ok && !u.disabled => u,
+            _ => {
+                self.backend
+                    .charge(
+                        &email_key,
+                        LOGIN_FAILURES_PER_EMAIL,
+                        LOGIN_THROTTLE_WINDOW_SECS,
+                        now,
+                    )
+                    .await?;
+                self.backend
+                    .charge(
+                        &ip_key,
+                        LOGIN_FAILURES_PER_IP,
+                        LOGIN_THROTTLE_WINDOW_SECS,
+                        now,
+                    )
+                    .await?;
+                return Ok(form(401, "Wrong email or password."));
+            }
+        };
+        // A fresh session and a fresh CSRF cookie: nothing set before sign-in carries over.
+        let session = Session {
+            user_id: user.id,
+            issued_at: self.now,
+            expires_at: self.now + SESSION_TTL_SECS,
+            nonce: self.random_b64(16)?,
+        };
+        let secure = self.secure_cookies();
+        let new_csrf = self.random_b64(18)?;
+        let reply = if return_to.is_empty() {
+            message_page(
+                200,
+                self.brand(),
+                "Signed in",
+                "You are signed in. You can close this page.",
+            )
+        } else {
+            redirect(303, return_to)
+        };
+        Ok(reply
+            .with_header(
+                "set-cookie",
+                set_cookie(
+                    SESSION_COOKIE,
+                    &seal_session(self.key(), &session),
+                    SESSION_TTL_SECS,
+                    secure,
+                ),
+            )
+            .with_header(
+                "set-cookie",
+                set_cookie(CSRF_COOKIE, &new_csrf, SESSION_TTL_SECS, secure),
+            ))
+    }
+
+    /// `POST /logout`: end the session.
+    pub fn logout(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description)),
+        };
+        if !verify_csrf(
+            self.key(),
+            read_cookie(head, CSRF_COOKIE),
+            "logout",
+            params.get("csrf_token"),
+        ) {
+            return Ok(self.local_error(403, "This form expired or did not come from this site."));
+        }
+        Ok(
+            message_page(200, self.brand(), "Signed out", "You are signed out.").with_header(
+                "set-cookie",
+                set_cookie(SESSION_COOKIE, "", 0, self.secure_cookies()),
+            ),
+        )
+    }
+
+    // ----- client authentication --------------------------------------------------------------
+
+    /// Authenticates the client of a back-channel request. Failed attempts are counted per
+    /// client; past the limit, the client is refused for the rest of the window.
+    async fn authenticate(&self, head: &RequestHead, params: &Params) -> Result<Client, ApiError> {
+        let authorization = head
+            .single_header("authorization")
+            .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?;
+        let credentials = parse_client_credentials(authorization, params)?;
+        let basic = credentials.used_basic();
+        let client = self.backend.find_client(credentials.client_id()).await?;
+        let result = match client {
+            Some(c) => authenticate_client(&c, &credentials).map(|()| c),
+            None => Err(OAuthError::invalid_client("client authentication failed")
+                .with_basic_challenge(basic)),
+        };
+        match result {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                if !matches!(credentials, ClientCredentials::None { .. }) {
+                    let key = format!("client-auth:{}", credentials.client_id());
+                    let d = self
+                        .backend
+                        .charge(
+                            &key,
+                            CLIENT_AUTH_FAILURES,
+                            CLIENT_AUTH_WINDOW_SECS,
+                            self.now as u64,
+                        )
+                        .await?;
+                    if !d.allowed {
+                        return Err(ApiError::Throttled {
+                            retry_after_secs: d.reset_secs,
+                        });
+                    }
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    // ----- /token -------------------------------------------------------------------------------
+
+    /// `POST /token`: the `authorization_code` and `refresh_token` grants.
+    pub async fn token(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = body_params(head, body)?;
+        let client = self.authenticate(head, &params).await?;
+        match params.get("grant_type") {
+            None => Err(OAuthError::invalid_request("grant_type is required").into()),
+            Some("authorization_code") => self.exchange_code(&client, &params).await,
+            Some("refresh_token") => self.refresh(&client, &params).await,
+            Some(_) => Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                "grant_type must be authorization_code or refresh_token",
+            )
+            .into()),
+        }
+    }
+
+    async fn exchange_code(&self, client: &Client, params: &Params) -> Result<Reply, ApiError> {
+        let code = params
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let (grant_id, secret) = split_handle(code)
+            .ok_or_else(|| OAuthError::invalid_grant("the authorization code is invalid"))?;
+        let refresh_secret = self.random_b64(SECRET_BYTES)?;
+        let redemption = CodeRedemption {
+            code_hash: sha256_hex(secret),
+            client_id: client.id.clone(),
+            redirect_uri: params.get("redirect_uri").map(str::to_string),
+            code_verifier: params.get("code_verifier").map(str::to_string),
+            now: self.now,
+            new_refresh_hash: sha256_hex(&refresh_secret),
+            policy: self.settings.refresh,
+        };
+        let issued = self
+            .backend
+            .redeem_code(grant_id, &redemption)
+            .await?
+            .map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        let refresh_token = format!("{grant_id}.{refresh_secret}");
+        self.token_response(&issued, &refresh_token, true)
+    }
+
+    async fn refresh(&self, client: &Client, params: &Params) -> Result<Reply, ApiError> {
+        let token = params
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let (grant_id, secret) = split_handle(token)
+            .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+        let scopes = match params.get("scope") {
+            None => None,
+            Some(s) => {
+                if !s.chars().all(crate::config::is_scope_char) {
+                    return Err(OAuthError::new(
+                        OAuthErrorCode::InvalidScope,
+                        "scope has invalid characters",
+                    )
+                    .into());
+                }
+                Some(parse_scope(s))
+            }
+        };
+        let new_secret = self.random_b64(SECRET_BYTES)?;
+        let rotation = RefreshRotation {
+            refresh_hash: sha256_hex(secret),
+            client_id: client.id.clone(),
+            scopes,
+            now: self.now,
+            new_refresh_hash: sha256_hex(&new_secret),
+            policy: self.settings.refresh,
+        };
+        let issued = self
+            .backend
+            .rotate_refresh(grant_id, &rotation)
+            .await?
+            .map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        self.token_response(&issued, &format!("{grant_id}.{new_secret}"), false)
+    }
+
+    fn token_response(
+        &self,
+        issued: &Issued,
+        refresh_token: &str,
+        first: bool,
+    ) -> Result<Reply, ApiError> {
+        let ttl = issued
+            .resource
+            .as_ref()
+            .map(|r| r.access_token_ttl_secs)
+            .unwrap_or(self.settings.access_token_ttl_secs);
+        let audience = issued
+            .resource
+            .as_ref()
+            .map(|r| r.indicator.clone())
+            .unwrap_or_else(|| self.issuer().to_string());
+        let scope = issued.scopes.join(" ");
+        let claims = AccessClaims {
+            iss: self.issuer().to_string(),
+            sub: issued.user_id.clone(),
+            aud: Audience::One(audience),
+            jti: self.random_b64(16)?,
+            client_id: issued.client_id.clone(),
+            scope: scope.clone(),
+            gid: Some(issued.grant_id.clone()),
+        };
+        let access_token = mint_access_token(&self.config.keys, claims, self.now, ttl)
+            .map_err(|_| ApiError::Internal("could not sign an access token".into()))?;
+        let mut body = json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "refresh_token": refresh_token,
+        });
+        // ChatGPT rejects an empty scope; omit it when nothing was granted.
+        if !scope.is_empty() {
+            body["scope"] = Value::String(scope);
+        }
+        if issued.scopes.iter().any(|s| s == "openid") {
+            body["id_token"] = Value::String(self.id_token(issued, ttl, first)?);
+        }
+        Ok(token_json(&body))
+    }
+
+    /// An OpenID Connect ID token for the client (`aud` = its client_id).
+    fn id_token(&self, issued: &Issued, ttl: i64, first: bool) -> Result<String, ApiError> {
+        let key = self.config.keys.current();
+        let header = Header::empty()
+            .with_key_id(key.kid())
+            .with_token_type("JWT");
+        let mut custom = json!({
+            "iss": self.issuer(),
+            "sub": issued.user_id,
+            "aud": issued.client_id,
+            "auth_time": issued.auth_time,
+        });
+        if first {
+            if let Some(nonce) = &issued.nonce {
+                custom["nonce"] = Value::String(nonce.clone());
+            }
+        }
+        let mut claims = Claims::new(custom);
+        claims.issued_at = chrono::DateTime::from_timestamp(self.now, 0);
+        claims.expiration = chrono::DateTime::from_timestamp(self.now + ttl, 0);
+        Ed25519
+            .token(&header, &claims, key.secret())
+            .map_err(|_| ApiError::Internal("could not sign an ID token".into()))
+    }
+
+    // ----- revocation and introspection ---------------------------------------------------------
+
+    /// `POST /revoke` (RFC 7009): revokes the grant behind a refresh or access token. Answers 200
+    /// for unknown tokens too, so the endpoint tells nothing about which tokens exist.
+    pub async fn revoke(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = body_params(head, body)?;
+        let client = self.authenticate(head, &params).await?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        if let Some((grant_id, state)) = self.grant_of(token).await? {
+            if state.client_id == client.id {
+                self.backend.revoke_grant(&grant_id).await?;
+            }
+        }
+        Ok(Reply::new(200).no_store())
+    }
+
+    /// Finds the grant a refresh token or one of our access tokens belongs to.
+    async fn grant_of(&self, token: &str) -> Result<Option<(String, GrantState)>, ApiError> {
+        if let Some((grant_id, secret)) = split_handle(token) {
+            let Some(state) = self.backend.load_grant(grant_id).await? else {
+                return Ok(None);
+            };
+            let hash = sha256_hex(secret);
+            let known = state
+                .refresh
+                .as_ref()
+                .is_some_and(|f| f.current_hash == hash || f.rotated_hashes.contains(&hash));
+            return Ok(known.then(|| (grant_id.to_string(), state)));
+        }
+        let policy = VerifyPolicy {
+            issuer: self.issuer(),
+            audience: None,
+            now: self.now,
+        };
+        let Ok(verified) = verify_access_token(token, &self.config.keys, &policy) else {
+            return Ok(None);
+        };
+        let Some(grant_id) = verified.grant_id else {
+            return Ok(None);
+        };
+        Ok(self
+            .backend
+            .load_grant(&grant_id)
+            .await?
+            .map(|state| (grant_id, state)))
+    }
+
+    /// `POST /introspect` (RFC 7662), for authenticated confidential clients.
+    pub async fn introspect(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = body_params(head, body)?;
+        let client = self.authenticate(head, &params).await?;
+        if client.secret_hash.is_none() {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "only confidential clients may introspect",
+            )
+            .into());
+        }
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let inactive = || token_json(&json!({ "active": false }));
+        if let Some((grant_id, secret)) = split_handle(token) {
+            let Some(state) = self.backend.load_grant(grant_id).await? else {
+                return Ok(inactive());
+            };
+            let family = match &state.refresh {
+                Some(f)
+                    if !state.revoked
+                        && f.current_hash == sha256_hex(secret)
+                        && self.now < f.expires_at =>
+                {
+                    f
+                }
+                _ => return Ok(inactive()),
+            };
+            return Ok(token_json(&json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": state.scopes.join(" "),
+                "client_id": state.client_id,
+                "sub": state.user_id,
+                "exp": family.expires_at,
+                "iss": self.issuer(),
+            })));
+        }
+        let policy = VerifyPolicy {
+            issuer: self.issuer(),
+            audience: None,
+            now: self.now,
+        };
+        let Ok(verified) = verify_access_token(token, &self.config.keys, &policy) else {
+            return Ok(inactive());
+        };
+        if let Some(grant_id) = &verified.grant_id {
+            match self.backend.load_grant(grant_id).await? {
+                Some(state) if !state.revoked => {}
+                _ => return Ok(inactive()),
+            }
+        }
+        let aud = match &verified.audience {
+            Audience::One(a) => json!(a),
+            Audience::Many(list) => json!(list),
+        };
+        Ok(token_json(&json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": verified.scopes.join(" "),
+            "client_id": verified.client_id,
+            "sub": verified.subject,
+            "exp": verified.expires_at,
+            "iat": verified.issued_at,
+            "aud": aud,
+            "iss": self.issuer(),
+            "jti": verified.jti,
+        })))
+    }
+
+    // ----- /userinfo ----------------------------------------------------------------------------
+
+    /// `GET|POST /userinfo`: who the token's user is; `email` and `name` when its scopes allow.
+    pub async fn userinfo(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let challenge = |error: Option<&'static str>, description: &str| {
+            ApiError::Unauthorized(Box::new(crate::error::Challenge {
+                scheme: "Bearer",
+                realm: self.config.plugin.name_for_model.clone(),
+                resource_metadata: None,
+                error,
+                error_description: error.map(|_| description.to_string()),
+                scope: None,
+            }))
+        };
+        let header = head
+            .single_header("authorization")
+            .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?
+            .ok_or_else(|| challenge(None, ""))?;
+        let token = match header.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(challenge(None, "")),
+        };
+        let policy = VerifyPolicy {
+            issuer: self.issuer(),
+            audience: None,
+            now: self.now,
+        };
+        let verified = verify_access_token(token, &self.config.keys, &policy)
+            .map_err(|r| challenge(Some("invalid_token"), r.description()))?;
+        let user = self
+            .backend
+            .find_user(&verified.subject)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| challenge(Some("invalid_token"), "the token's user no longer exists"))?;
+        let mut body = json!({ "sub": user.id });
+        if verified.scopes.iter().any(|s| s == "email") {
+            body["email"] = json!(user.email);
+        }
+        if verified.scopes.iter().any(|s| s == "profile") {
+            body["name"] = json!(user.name);
+        }
+        Ok(token_json(&body))
+    }
+}
+
+fn strip(params: Params, names: &[&str]) -> Params {
+    let mut out = Params::default();
+    for (k, v) in params.iter() {
+        if !names.contains(&k) {
+            out.insert(k, v);
+        }
+    }
+    out
+}
+
+fn redirect(status: u16, location: &str) -> Reply {
+    Reply::new(status)
+        .with_header("location", location)
+        .with_header("cache-control", "no-store")
+        .with_header("referrer-policy", "no-referrer")
+}
+
+fn with_cookie(reply: Reply, set: Option<String>) -> Reply {
+    match set {
+        Some(cookie) => reply.with_header("set-cookie", cookie),
+        None => reply,
+    }
+}
+
+/// Whether a method is allowed on an authorization-server path; `None` if the path is not ours.
+pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
+    Some(match path {
+        AUTHORIZE_PATH => &["GET", "HEAD", "POST"],
+        LOGIN_PATH => &["GET", "HEAD", "POST"],
+        LOGOUT_PATH | TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH => &["POST"],
+        USERINFO_PATH => &["GET", "HEAD", "POST"],
+        AS_METADATA_PATH | OIDC_METADATA_PATH => &["GET", "HEAD"],
+        _ => return None,
+    })
+}
+
+/// RFC 8414 authorization-server metadata (also served as OpenID Connect discovery).
+pub fn metadata(config: &Config) -> Value {
+    let base = &config.public_base_url;
+    let mut scopes: Vec<String> = OPENID_SCOPES.iter().map(|s| s.to_string()).collect();
+    if let AuthConfig::OAuth { scope, .. } = &config.plugin.auth {
+        for s in parse_scope(scope) {
+            if !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        }
+    }
+    json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
+        "token_endpoint": format!("{base}{TOKEN_PATH}"),
+        "jwks_uri": format!("{base}{JWKS_PATH}"),
+        "revocation_endpoint": format!("{base}{REVOKE_PATH}"),
+        "introspection_endpoint": format!("{base}{INTROSPECT_PATH}"),
+        "userinfo_endpoint": format!("{base}{USERINFO_PATH}"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "scopes_supported": scopes,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "name"],
+        "prompt_values_supported": ["none", "login", "consent"],
+    })
+}
+
+/// Routes an authorization-server request; `None` when the path is not one of ours.
+pub async fn handle<B: Backend>(
+    server: &AuthServer<'_, B>,
+    head: &RequestHead,
+    body: &[u8],
+) -> Option<Result<Reply, ApiError>> {
+    let method = head.method();
+    let allowed = allowed_methods(&head.path)?;
+    if !allowed.contains(&method.as_str()) {
+        return Some(Err(ApiError::MethodNotAllowed {
+            allow: allowed.iter().map(|m| m.to_string()).collect(),
+        }));
+    }
+    Some(match (head.path.as_str(), method) {
+        (AS_METADATA_PATH | OIDC_METADATA_PATH, _) => {
+            Ok(Reply::json(200, &metadata(server.config))
+                .with_header("cache-control", "public, max-age=300")
+                .with_header("access-control-allow-origin", "*"))
+        }
+        (AUTHORIZE_PATH, Method::Post) => server.authorize_decision(head, body).await,
+        (AUTHORIZE_PATH, _) => server.authorize(head).await,
+        (LOGIN_PATH, Method::Post) => server.login(head, body).await,
+        (LOGIN_PATH, _) => server.login_form(head),
+        (LOGOUT_PATH, _) => server.logout(head, body),
+        (TOKEN_PATH, _) => server.token(head, body).await,
+        (REVOKE_PATH, _) => server.revoke(head, body).await,
+        (INTROSPECT_PATH, _) => server.introspect(head, body).await,
+        (USERINFO_PATH, _) => server.userinfo(head).await,
+        _ => Err(ApiError::NotFound),
+    })
+}

@@ -1,0 +1,5 @@
+//! The login portal: passwords, sessions, CSRF tokens and the HTML pages.
+
+pub mod pages;
+pub mod password;
+pub mod session;

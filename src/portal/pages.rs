@@ -1,0 +1,248 @@
+//! HTML pages of the portal, rendered from the templates in `static/portal/`.
+//!
+//! Templates use `{{name}}` for text (HTML-escaped) and `{{{name}}}` for fragments this module
+//! built itself. Every page is sent with `Cache-Control: no-store`, a CSP without scripts,
+//! `frame-ancestors 'none'` and `X-Frame-Options: DENY` (no clickjacking), and no referrer.
+//! Pages need no JavaScript.
+
+use crate::http::Reply;
+
+const PAGE: &str = include_str!("../../static/portal/page.html");
+const LOGIN: &str = include_str!("../../static/portal/login.html");
+const CONSENT: &str = include_str!("../../static/portal/consent.html");
+const MESSAGE: &str = include_str!("../../static/portal/message.html");
+
+/// Content-Security-Policy of every portal page.
+pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'";
+
+/// Escapes text for HTML element content and double-quoted attributes.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Fills a template. Unknown placeholders render empty.
+pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let raw = rest[start..].starts_with("{{{");
+        let (open, close) = if raw { (3, "}}}") } else { (2, "}}") };
+        let after = &rest[start + open..];
+        let Some(end) = after.find(close) else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let name = after[..end].trim();
+        let value = vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .unwrap_or("");
+        if raw {
+            out.push_str(value);
+        } else {
+            out.push_str(&escape_html(value));
+        }
+        rest = &after[end + close.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Branding shared by every page.
+#[derive(Debug, Clone, Copy)]
+pub struct Brand<'a> {
+    pub plugin_name: &'a str,
+    pub logo_url: &'a str,
+}
+
+/// A complete page with the portal's security headers.
+pub fn page(status: u16, brand: Brand<'_>, title: &str, body_html: &str) -> Reply {
+    let html = render(
+        PAGE,
+        &[
+            ("title", title),
+            ("plugin_name", brand.plugin_name),
+            ("logo_url", brand.logo_url),
+            ("body", body_html),
+        ],
+    );
+    let mut reply = Reply::new(status);
+    reply.body = html.into_bytes();
+    reply
+        .with_header("content-type", "text/html; charset=utf-8")
+        .with_header("cache-control", "no-store")
+        .with_header("content-security-policy", PAGE_CSP)
+        .with_header("x-frame-options", "DENY")
+        .with_header("x-content-type-options", "nosniff")
+        .with_header("referrer-policy", "no-referrer")
+}
+
+pub struct LoginForm<'a> {
+    pub csrf_token: &'a str,
+    pub return_to: &'a str,
+    pub email: &'a str,
+    pub notice: Option<&'a str>,
+}
+
+pub fn login_page(status: u16, brand: Brand<'_>, form: &LoginForm<'_>) -> Reply {
+    let notice = form
+        .notice
+        .map(|n| format!("<p class=\"notice\" role=\"alert\">{}</p>", escape_html(n)))
+        .unwrap_or_default();
+    let body = render(
+        LOGIN,
+        &[
+            ("notice", &notice),
+            ("csrf_token", form.csrf_token),
+            ("return_to", form.return_to),
+            ("email", form.email),
+        ],
+    );
+    page(status, brand, "Sign in", &body)
+}
+
+pub struct ConsentForm<'a> {
+    pub client_name: &'a str,
+    pub redirect_host: &'a str,
+    pub user_email: &'a str,
+    pub scopes: &'a [String],
+    pub csrf_token: &'a str,
+    pub logout_csrf_token: &'a str,
+    /// The authorization request's parameters, carried through the form.
+    pub params: &'a [(String, String)],
+}
+
+pub fn consent_page(brand: Brand<'_>, form: &ConsentForm<'_>) -> Reply {
+    let permissions = if form.scopes.is_empty() {
+        "<p>It asks for no permissions beyond knowing who you are.</p>".to_string()
+    } else {
+        let items: String = form
+            .scopes
+            .iter()
+            .map(|s| format!("<li>{}</li>", escape_html(s)))
+            .collect();
+        format!("<p>It asks for these permissions:</p><ul class=\"scopes\">{items}</ul>")
+    };
+    let hidden: String = form
+        .params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">\n",
+                escape_html(k),
+                escape_html(v)
+            )
+        })
+        .collect();
+    let body = render(
+        CONSENT,
+        &[
+            ("client_name", form.client_name),
+            ("plugin_name", brand.plugin_name),
+            ("user_email", form.user_email),
+            ("redirect_host", form.redirect_host),
+            ("permissions", &permissions),
+            ("csrf_token", form.csrf_token),
+            ("logout_csrf_token", form.logout_csrf_token),
+            ("hidden_params", &hidden),
+        ],
+    );
+    page(200, brand, "Allow access?", &body)
+}
+
+pub fn message_page(status: u16, brand: Brand<'_>, title: &str, message: &str) -> Reply {
+    page(
+        status,
+        brand,
+        title,
+        &render(MESSAGE, &[("message", message)]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BRAND: Brand<'static> = Brand {
+        plugin_name: "Todo <Demo>",
+        logo_url: "https://x.example.com/logo.svg",
+    };
+
+    #[test]
+    fn text_is_escaped_and_fragments_are_not() {
+        assert_eq!(
+            render(
+                "{{a}}|{{{b}}}|{{missing}}",
+                &[("a", "<b>\"'&"), ("b", "<i>x</i>")]
+            ),
+            "&lt;b&gt;&quot;&#39;&amp;|<i>x</i>|"
+        );
+    }
+
+    #[test]
+    fn pages_carry_anti_framing_and_no_store_headers() {
+        let reply = message_page(400, BRAND, "Oops", "bad");
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"));
+        assert!(reply
+            .header("content-security-policy")
+            .unwrap()
+            .contains("frame-ancestors 'none'"));
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+        let html = String::from_utf8(reply.body).unwrap();
+        assert!(html.contains("Todo &lt;Demo&gt;"));
+    }
+
+    #[test]
+    fn the_login_form_carries_csrf_and_return_to_escaped() {
+        let reply = login_page(
+            200,
+            BRAND,
+            &LoginForm {
+                csrf_token: "tok",
+                return_to: "/authorize?a=1&b=\"x\"",
+                email: "",
+                notice: Some("Wrong <password>"),
+            },
+        );
+        let html = String::from_utf8(reply.body).unwrap();
+        assert!(html.contains("name=\"csrf_token\" value=\"tok\""));
+        assert!(html.contains("value=\"/authorize?a=1&amp;b=&quot;x&quot;\""));
+        assert!(html.contains("Wrong &lt;password&gt;"));
+    }
+
+    #[test]
+    fn the_consent_page_names_client_host_and_scopes() {
+        let scopes = vec!["todos:read".to_string()];
+        let params = vec![("client_id".to_string(), "chat\"gpt".to_string())];
+        let reply = consent_page(
+            BRAND,
+            &ConsentForm {
+                client_name: "ChatGPT",
+                redirect_host: "chatgpt.com",
+                user_email: "demo@example.com",
+                scopes: &scopes,
+                csrf_token: "c1",
+                logout_csrf_token: "c2",
+                params: &params,
+            },
+        );
+        let html = String::from_utf8(reply.body).unwrap();
+        assert!(html.contains("<strong>ChatGPT</strong>"));
+        assert!(html.contains("chatgpt.com"));
+        assert!(html.contains("<li>todos:read</li>"));
+        assert!(html.contains("value=\"chat&quot;gpt\""));
+    }
+}

@@ -1,0 +1,177 @@
+//! Portal sessions and CSRF tokens, both HMAC-SHA256 under the `SESSION_SECRET`.
+//!
+//! The session cookie carries `{user, issued, expires, nonce}` and its MAC: no server state, so
+//! logout clears the cookie and sessions are kept short. A fresh session (with a fresh nonce) is
+//! issued at every login, so a cookie planted before login is never promoted (session fixation).
+//! CSRF tokens are the MAC of a per-browser random cookie and the form's purpose (the
+//! double-submit pattern, signed): a cross-site form cannot read the cookie, so cannot forge the
+//! token.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::config::constant_time_eq;
+use crate::http::RequestHead;
+
+pub const SESSION_COOKIE: &str = "portcullis_session";
+pub const CSRF_COOKIE: &str = "portcullis_csrf";
+/// A portal session lasts 12 hours: long enough for a working day of consents.
+pub const SESSION_TTL_SECS: i64 = 12 * 3600;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    #[serde(rename = "u")]
+    pub user_id: String,
+    #[serde(rename = "i")]
+    pub issued_at: i64,
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+    #[serde(rename = "n")]
+    pub nonce: String,
+}
+
+fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    // HMAC accepts keys of any length; this cannot fail.
+    let mut m = match HmacSha256::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => return Vec::new(),
+    };
+    for p in parts {
+        m.update(p);
+        m.update(b"\x00");
+    }
+    m.finalize().into_bytes().to_vec()
+}
+
+/// `<payload b64url>.<mac b64url>`.
+pub fn seal_session(key: &[u8], session: &Session) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(session).unwrap_or_default());
+    let tag = URL_SAFE_NO_PAD.encode(mac(key, &[b"session", payload.as_bytes()]));
+    format!("{payload}.{tag}")
+}
+
+/// The session in a cookie value, if its MAC holds and it has not expired.
+pub fn open_session(key: &[u8], value: &str, now: i64) -> Option<Session> {
+    let (payload, tag) = value.split_once('.')?;
+    let expected = URL_SAFE_NO_PAD.encode(mac(key, &[b"session", payload.as_bytes()]));
+    if !constant_time_eq(expected.as_bytes(), tag.as_bytes()) {
+        return None;
+    }
+    let session: Session = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    (now < session.expires_at && session.issued_at <= now + 60).then_some(session)
+}
+
+/// The CSRF token for a form: bound to the browser's CSRF cookie and the form's purpose.
+pub fn csrf_token(key: &[u8], csrf_cookie: &str, purpose: &str) -> String {
+    URL_SAFE_NO_PAD.encode(mac(
+        key,
+        &[b"csrf", purpose.as_bytes(), csrf_cookie.as_bytes()],
+    ))
+}
+
+pub fn verify_csrf(
+    key: &[u8],
+    csrf_cookie: Option<&str>,
+    purpose: &str,
+    token: Option<&str>,
+) -> bool {
+    match (csrf_cookie, token) {
+        (Some(cookie), Some(token)) if !cookie.is_empty() => constant_time_eq(
+            csrf_token(key, cookie, purpose).as_bytes(),
+            token.as_bytes(),
+        ),
+        _ => false,
+    }
+}
+
+/// A cookie value from the request's `Cookie` headers.
+pub fn read_cookie<'a>(head: &'a RequestHead, name: &str) -> Option<&'a str> {
+    head.header_values("cookie")
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value: `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` on https deployments.
+pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> String {
+    format!(
+        "{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const NOW: i64 = 1_790_000_000;
+
+    fn session() -> Session {
+        Session {
+            user_id: "usr_demo".into(),
+            issued_at: NOW,
+            expires_at: NOW + SESSION_TTL_SECS,
+            nonce: "n1".into(),
+        }
+    }
+
+    #[test]
+    fn a_sealed_session_opens_until_it_expires() {
+        let sealed = seal_session(KEY, &session());
+        assert_eq!(open_session(KEY, &sealed, NOW + 10), Some(session()));
+        assert_eq!(open_session(KEY, &sealed, NOW + SESSION_TTL_SECS), None);
+    }
+
+    #[test]
+    fn a_tampered_or_foreign_session_does_not_open() {
+        let sealed = seal_session(KEY, &session());
+        let mut other = session();
+        other.user_id = "usr_admin".into();
+        let forged_payload = seal_session(KEY, &other);
+        let (payload, _) = forged_payload.split_once('.').unwrap();
+        let (_, tag) = sealed.split_once('.').unwrap();
+        assert_eq!(open_session(KEY, &format!("{payload}.{tag}"), NOW), None);
+        assert_eq!(open_session(b"another key", &sealed, NOW), None);
+        assert_eq!(open_session(KEY, "garbage", NOW), None);
+    }
+
+    #[test]
+    fn csrf_tokens_bind_cookie_and_purpose() {
+        let token = csrf_token(KEY, "cookie-a", "login");
+        assert!(verify_csrf(KEY, Some("cookie-a"), "login", Some(&token)));
+        assert!(!verify_csrf(KEY, Some("cookie-b"), "login", Some(&token)));
+        assert!(!verify_csrf(KEY, Some("cookie-a"), "consent", Some(&token)));
+        assert!(!verify_csrf(KEY, None, "login", Some(&token)));
+        assert!(!verify_csrf(KEY, Some("cookie-a"), "login", None));
+        assert!(!verify_csrf(
+            KEY,
+            Some(""),
+            "login",
+            Some(&csrf_token(KEY, "", "login"))
+        ));
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let head = RequestHead::new(crate::http::Method::Get, "/").with_header(
+            "cookie",
+            "a=1; portcullis_session=xyz; portcullis_session_old=no",
+        );
+        assert_eq!(read_cookie(&head, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(read_cookie(&head, "missing"), None);
+    }
+
+    #[test]
+    fn cookies_are_http_only_and_lax_and_secure_on_https() {
+        let c = set_cookie(SESSION_COOKIE, "v", 60, true);
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Secure"));
+        assert!(!set_cookie(SESSION_COOKIE, "v", 60, false).contains("Secure"));
+    }
+}

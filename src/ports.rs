@@ -1,0 +1,113 @@
+//! Ports: the small async interfaces the decisions need from storage and the platform.
+//!
+//! Each has its real implementation in `src/edge/` (D1, Durable Objects, WebCrypto) and an
+//! in-memory one in `tests/common/` for native flow tests. No `Send` bound: Workers run one
+//! request per isolate thread.
+#![allow(async_fn_in_trait)]
+
+use crate::error::ApiError;
+use crate::oauth::client::Client;
+use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
+use crate::quota::QuotaDecision;
+use crate::rbac::scope::ScopeContext;
+
+/// A store or platform call failed (not a refusal: the request may be retried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Unavailable(e.0)
+    }
+}
+
+/// A user as the portal and userinfo need them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+}
+
+pub trait ClientRegistry {
+    async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+}
+
+pub trait UserDirectory {
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+}
+
+pub trait PolicyStore {
+    /// The resource (`indicator`, or the default one when `None`) and the user's permissions on
+    /// it through their roles, in one round trip.
+    async fn scope_context(
+        &self,
+        user_id: &str,
+        indicator: Option<&str>,
+    ) -> Result<ScopeContext, StoreError>;
+}
+
+pub trait GrantStore {
+    async fn create_grant(&self, grant: &GrantState) -> Result<(), StoreError>;
+    async fn redeem_code(
+        &self,
+        grant_id: &str,
+        redemption: &CodeRedemption,
+    ) -> Result<Result<Issued, GrantError>, StoreError>;
+    async fn rotate_refresh(
+        &self,
+        grant_id: &str,
+        rotation: &RefreshRotation,
+    ) -> Result<Result<Issued, GrantError>, StoreError>;
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
+    async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError>;
+}
+
+pub trait PasswordHasher {
+    /// PBKDF2-HMAC-SHA256 with a 32-byte output.
+    async fn pbkdf2_sha256(
+        &self,
+        password: &str,
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; 32], StoreError>;
+}
+
+/// Counters for throttling (failed logins, failed client authentications).
+pub trait Throttle {
+    /// Reads the counter for `key` without charging it.
+    async fn peek(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError>;
+    /// Counts one event against `key`.
+    async fn charge(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError>;
+}
+
+/// A source of cryptographically secure random bytes.
+pub trait Rng {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError>;
+}
+
+/// Everything the authorization server needs, implemented by one backend.
+pub trait Backend:
+    ClientRegistry + UserDirectory + PolicyStore + GrantStore + PasswordHasher + Throttle + Rng
+{
+}
+
+impl<T> Backend for T where
+    T: ClientRegistry + UserDirectory + PolicyStore + GrantStore + PasswordHasher + Throttle + Rng
+{
+}

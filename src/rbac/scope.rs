@@ -1,0 +1,159 @@
+//! The scope decision: which of the requested scopes a user gets, on which API resource.
+//!
+//! Logto's model: the `resource` parameter (RFC 8707) names the API resource, or the default
+//! resource applies when none is sent (ChatGPT plugins and GPT Actions never send one). Granted
+//! scopes are the requested ones that the user's roles hold as permissions on that resource;
+//! unknown and unheld scopes are dropped, not errors. OpenID Connect scopes are not resource
+//! permissions and pass through when requested. An explicit resource we do not know is
+//! `invalid_target`.
+
+use serde::{Deserialize, Serialize};
+
+/// Scopes that belong to the authorization server, not to any API resource.
+pub const OPENID_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// An API resource as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub id: String,
+    /// The RFC 8707 indicator: the token's `aud`.
+    pub indicator: String,
+    pub access_token_ttl_secs: i64,
+}
+
+/// What the policy store loads for one decision, in one round trip: the resource (the named one,
+/// or the default) and the user's permissions on it through their roles.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ScopeContext {
+    pub resource: Option<Resource>,
+    pub user_permissions: Vec<String>,
+}
+
+/// The outcome of the decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScopeGrant {
+    pub resource: Option<Resource>,
+    pub scopes: Vec<String>,
+}
+
+/// The requested resource is not one we know (RFC 8707 §2 `invalid_target`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidTarget;
+
+/// Splits a `scope` parameter into distinct tokens, in request order.
+pub fn parse_scope(scope: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for token in scope.split(' ').filter(|t| !t.is_empty()) {
+        if !out.iter().any(|t| t == token) {
+            out.push(token.to_string());
+        }
+    }
+    out
+}
+
+/// Decides the granted scopes. `resource_param` is what the client sent; `context` is what the
+/// store found for it (or for the default resource when `resource_param` is `None`).
+pub fn decide_scopes(
+    requested: &[String],
+    resource_param: Option<&str>,
+    context: &ScopeContext,
+) -> Result<ScopeGrant, InvalidTarget> {
+    if resource_param.is_some() && context.resource.is_none() {
+        return Err(InvalidTarget);
+    }
+    let scopes = requested
+        .iter()
+        .filter(|s| {
+            OPENID_SCOPES.contains(&s.as_str())
+                || (context.resource.is_some() && context.user_permissions.contains(s))
+        })
+        .cloned()
+        .collect();
+    Ok(ScopeGrant {
+        resource: context.resource.clone(),
+        scopes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn todos() -> Resource {
+        Resource {
+            id: "res_todos".into(),
+            indicator: "https://todo.example.com".into(),
+            access_token_ttl_secs: 3600,
+        }
+    }
+
+    fn context(perms: &[&str]) -> ScopeContext {
+        ScopeContext {
+            resource: Some(todos()),
+            user_permissions: perms.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn granted_scopes_are_the_requested_ones_the_roles_allow() {
+        let g = decide_scopes(
+            &parse_scope("todos:read todos:write"),
+            None,
+            &context(&["todos:read"]),
+        )
+        .unwrap();
+        assert_eq!(g.scopes, vec!["todos:read"]);
+        assert_eq!(g.resource.unwrap().indicator, "https://todo.example.com");
+    }
+
+    #[test]
+    fn unknown_scopes_are_dropped_not_errors() {
+        let g = decide_scopes(
+            &parse_scope("todos:read admin:all"),
+            None,
+            &context(&["todos:read"]),
+        )
+        .unwrap();
+        assert_eq!(g.scopes, vec!["todos:read"]);
+    }
+
+    #[test]
+    fn openid_scopes_pass_through() {
+        let g = decide_scopes(
+            &parse_scope("openid email todos:write"),
+            None,
+            &context(&[]),
+        )
+        .unwrap();
+        assert_eq!(g.scopes, vec!["openid", "email"]);
+    }
+
+    #[test]
+    fn an_explicit_unknown_resource_is_invalid_target() {
+        let empty = ScopeContext::default();
+        assert_eq!(
+            decide_scopes(
+                &parse_scope("todos:read"),
+                Some("https://nope.example.com"),
+                &empty
+            ),
+            Err(InvalidTarget)
+        );
+    }
+
+    #[test]
+    fn without_any_resource_only_openid_scopes_remain() {
+        let empty = ScopeContext {
+            resource: None,
+            user_permissions: vec!["todos:read".into()],
+        };
+        let g = decide_scopes(&parse_scope("openid todos:read"), None, &empty).unwrap();
+        assert_eq!(g.scopes, vec!["openid"]);
+        assert!(g.resource.is_none());
+    }
+
+    #[test]
+    fn scope_parsing_drops_empties_and_repeats() {
+        assert_eq!(parse_scope(" a  b a "), vec!["a", "b"]);
+    }
+}

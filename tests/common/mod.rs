@@ -1,0 +1,204 @@
+//! In-memory implementations of the ports, for native flow tests.
+#![allow(dead_code)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use portcullis::config::QuotaConfig;
+use portcullis::oauth::client::Client;
+use portcullis::oauth::grant::{
+    redeem_code, rotate_refresh, CodeRedemption, GrantError, GrantState, Issued, RefreshRotation,
+};
+use portcullis::ports::{
+    ClientRegistry, GrantStore, PasswordHasher, PolicyStore, Rng, StoreError, Throttle, User,
+    UserDirectory,
+};
+use portcullis::quota::{charge, QuotaDecision, Window};
+use portcullis::rbac::scope::{Resource, ScopeContext};
+
+#[derive(Default)]
+pub struct MemoryBackend {
+    pub clients: HashMap<String, Client>,
+    pub users: Vec<User>,
+    /// Resource by indicator, and whether it is the default.
+    pub resources: Vec<(Resource, bool)>,
+    /// (user id, resource id) → permissions.
+    pub permissions: HashMap<(String, String), Vec<String>>,
+    pub grants: RefCell<HashMap<String, GrantState>>,
+    pub counters: RefCell<HashMap<String, Window>>,
+    /// Every store call, to count round trips.
+    pub calls: RefCell<Vec<&'static str>>,
+    /// When set, every store call fails.
+    pub fail: RefCell<bool>,
+}
+
+impl MemoryBackend {
+    fn call(&self, name: &'static str) -> Result<(), StoreError> {
+        self.calls.borrow_mut().push(name);
+        if *self.fail.borrow() {
+            return Err(StoreError(format!("{name}: injected failure")));
+        }
+        Ok(())
+    }
+}
+
+impl ClientRegistry for MemoryBackend {
+    async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        self.call("find_client")?;
+        Ok(self.clients.get(client_id).cloned())
+    }
+}
+
+impl UserDirectory for MemoryBackend {
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.call("find_user_by_email")?;
+        Ok(self
+            .users
+            .iter()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
+            .cloned())
+    }
+    async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        self.call("find_user")?;
+        Ok(self.users.iter().find(|u| u.id == user_id).cloned())
+    }
+}
+
+impl PolicyStore for MemoryBackend {
+    async fn scope_context(
+        &self,
+        user_id: &str,
+        indicator: Option<&str>,
+    ) -> Result<ScopeContext, StoreError> {
+        self.call("scope_context")?;
+        let resource = self
+            .resources
+            .iter()
+            .find(|(r, default)| match indicator {
+                Some(i) => r.indicator == i,
+                None => *default,
+            })
+            .map(|(r, _)| r.clone());
+        let user_permissions = resource
+            .as_ref()
+            .and_then(|r| self.permissions.get(&(user_id.to_string(), r.id.clone())))
+            .cloned()
+            .unwrap_or_default();
+        Ok(ScopeContext {
+            resource,
+            user_permissions,
+        })
+    }
+}
+
+impl GrantStore for MemoryBackend {
+    async fn create_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
+        self.call("create_grant")?;
+        self.grants
+            .borrow_mut()
+            .insert(grant.grant_id.clone(), grant.clone());
+        Ok(())
+    }
+    async fn redeem_code(
+        &self,
+        grant_id: &str,
+        r: &CodeRedemption,
+    ) -> Result<Result<Issued, GrantError>, StoreError> {
+        self.call("redeem_code")?;
+        let mut grants = self.grants.borrow_mut();
+        Ok(match grants.get_mut(grant_id) {
+            Some(state) => redeem_code(state, r),
+            None => Err(GrantError::NotFound),
+        })
+    }
+    async fn rotate_refresh(
+        &self,
+        grant_id: &str,
+        r: &RefreshRotation,
+    ) -> Result<Result<Issued, GrantError>, StoreError> {
+        self.call("rotate_refresh")?;
+        let mut grants = self.grants.borrow_mut();
+        Ok(match grants.get_mut(grant_id) {
+            Some(state) => rotate_refresh(state, r),
+            None => Err(GrantError::RefreshUnknown),
+        })
+    }
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.call("revoke_grant")?;
+        if let Some(state) = self.grants.borrow_mut().get_mut(grant_id) {
+            state.revoked = true;
+            state.refresh = None;
+        }
+        Ok(())
+    }
+    async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
+        self.call("load_grant")?;
+        Ok(self.grants.borrow().get(grant_id).cloned())
+    }
+}
+
+impl PasswordHasher for MemoryBackend {
+    async fn pbkdf2_sha256(
+        &self,
+        password: &str,
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; 32], StoreError> {
+        let mut out = [0u8; 32];
+        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), salt, iterations, &mut out);
+        Ok(out)
+    }
+}
+
+impl Throttle for MemoryBackend {
+    async fn peek(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        self.call("throttle_peek")?;
+        let w = self.counters.borrow().get(key).copied().unwrap_or_default();
+        let start = now - now % window_secs;
+        let used = if w.start == start { w.used } else { 0 };
+        Ok(QuotaDecision {
+            allowed: used < limit,
+            limit,
+            remaining: limit.saturating_sub(used),
+            reset_secs: start + window_secs - now,
+        })
+    }
+    async fn charge(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        self.call("throttle_charge")?;
+        let mut counters = self.counters.borrow_mut();
+        let w = counters.get(key).copied().unwrap_or_default();
+        let (next, d) = charge(
+            QuotaConfig {
+                limit,
+                period_secs: window_secs,
+            },
+            w,
+            now,
+        );
+        counters.insert(key.to_string(), next);
+        Ok(d)
+    }
+}
+
+impl Rng for MemoryBackend {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError> {
+        getrandom::fill(buf).map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+/// Runs a future to completion on the test thread.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    futures_executor::block_on(f)
+}

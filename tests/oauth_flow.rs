@@ -1,0 +1,938 @@
+//! Flow tests of the authorization server on the library API, with in-memory stores and a fixed
+//! clock: a browser's journey through login and consent, the token endpoint's grants, and one
+//! test per refusal.
+
+mod common;
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use common::{block_on, MemoryBackend};
+use portcullis::config::{Config, RawConfig};
+use portcullis::http::{Method, Reply, RequestHead};
+use portcullis::oauth::access_token::{verify_access_token, VerifyPolicy};
+use portcullis::oauth::client::{sha256_hex, Client, ClientKind};
+use portcullis::oauth::params::{form_encode, Params};
+use portcullis::oauth::pkce::s256_challenge;
+use portcullis::oauth::server::{handle, AuthServer};
+use portcullis::portal::password::format_password_hash;
+use portcullis::ports::User;
+use portcullis::rbac::scope::Resource;
+
+const NOW: i64 = 1_790_000_000;
+const BASE: &str = "https://todo.example.com";
+const CALLBACK: &str = "https://chatgpt.com/aip/p/oauth/callback";
+const PASSWORD: &str = "correct horse battery";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+fn config() -> Config {
+    Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "auth": {"type": "oauth", "scope": "todos:read todos:write"}
+        })),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+fn password_hash(password: &str) -> String {
+    let salt = [7u8; 16];
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 1000, &mut out);
+    format_password_hash(1000, &salt, &out)
+}
+
+fn backend() -> MemoryBackend {
+    let mut b = MemoryBackend::default();
+    b.clients.insert(
+        "chatgpt".into(),
+        Client {
+            id: "chatgpt".into(),
+            name: "ChatGPT".into(),
+            secret_hash: Some(sha256_hex("client-secret")),
+            redirect_uris: vec![CALLBACK.into()],
+            kind: ClientKind::Confidential,
+            first_party: false,
+        },
+    );
+    b.clients.insert(
+        "cli".into(),
+        Client {
+            id: "cli".into(),
+            name: "CLI".into(),
+            secret_hash: None,
+            redirect_uris: vec!["http://127.0.0.1/callback".into()],
+            kind: ClientKind::Public,
+            first_party: true,
+        },
+    );
+    b.users.push(User {
+        id: "usr_demo".into(),
+        email: "demo@example.com".into(),
+        name: "Demo".into(),
+        password_hash: Some(password_hash(PASSWORD)),
+        disabled: false,
+    });
+    b.resources.push((
+        Resource {
+            id: "res_todos".into(),
+            indicator: BASE.into(),
+            access_token_ttl_secs: 3600,
+        },
+        true,
+    ));
+    b.permissions.insert(
+        ("usr_demo".into(), "res_todos".into()),
+        vec!["todos:read".into()],
+    );
+    b
+}
+
+/// A browser: a cookie jar and the requests it sends.
+struct Browser<'a> {
+    config: &'a Config,
+    backend: &'a MemoryBackend,
+    cookies: HashMap<String, String>,
+    now: i64,
+}
+
+impl<'a> Browser<'a> {
+    fn new(config: &'a Config, backend: &'a MemoryBackend) -> Self {
+        Browser {
+            config,
+            backend,
+            cookies: HashMap::new(),
+            now: NOW,
+        }
+    }
+
+    fn send(
+        &mut self,
+        method: Method,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Reply {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_string())),
+            None => (target, None),
+        };
+        let mut head = RequestHead::new(method, path);
+        head.query = query;
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            head = head.with_header("cookie", &jar.join("; "));
+        }
+        for (n, v) in headers {
+            head = head.with_header(n, v);
+        }
+        let settings = self.config.oauth.as_ref().unwrap();
+        let server = AuthServer {
+            config: self.config,
+            settings,
+            backend: self.backend,
+            now: self.now,
+        };
+        let reply =
+            match block_on(handle(&server, &head, body)).expect("an authorization-server path") {
+                Ok(r) => r,
+                Err(e) => e.to_reply(),
+            };
+        for (name, value) in &reply.headers {
+            if name == "set-cookie" {
+                let pair = value.split(';').next().unwrap();
+                let (k, v) = pair.split_once('=').unwrap();
+                if value.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.into(), v.into());
+                }
+            }
+        }
+        reply
+    }
+
+    fn get(&mut self, target: &str) -> Reply {
+        self.send(Method::Get, target, &[], b"")
+    }
+
+    fn post_form(&mut self, path: &str, pairs: &[(&str, &str)]) -> Reply {
+        let body = encode(pairs);
+        self.send(
+            Method::Post,
+            path,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        )
+    }
+}
+
+fn encode(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn html(reply: &Reply) -> String {
+    String::from_utf8(reply.body.clone()).unwrap()
+}
+
+/// The value of a hidden input in a page.
+fn hidden(reply: &Reply, name: &str) -> String {
+    let page = html(reply);
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end]
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
+}
+
+fn location_params(reply: &Reply) -> Params {
+    let location = reply.header("location").unwrap();
+    Params::from_urlencoded(location.split_once('?').map(|(_, q)| q).unwrap_or("")).unwrap()
+}
+
+fn authorize_url(extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", "chatgpt"),
+        ("redirect_uri", CALLBACK),
+        ("state", "st4te"),
+        ("scope", "todos:read todos:write"),
+    ];
+    pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    pairs.extend_from_slice(extra);
+    format!("/authorize?{}", encode(&pairs))
+}
+
+/// Login and consent; returns the code.
+fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
+    let url = authorize_url(extra);
+    let login = browser.get(&url);
+    assert_eq!(login.status, 200);
+    let signed_in = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("return_to", &hidden(&login, "return_to")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
+    let consent = browser.get(signed_in.header("location").unwrap());
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let mut form: Vec<(String, String)> = vec![("decision".into(), "allow".into())];
+    let page = html(&consent);
+    let consent_form = page.split("action=\"/logout\"").next().unwrap();
+    for chunk in consent_form.split("<input type=\"hidden\" name=\"").skip(1) {
+        let name = chunk.split('"').next().unwrap().to_string();
+        form.push((name.clone(), hidden(&consent, &name)));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let redirected = browser.post_form("/authorize", &pairs);
+    assert_eq!(redirected.status, 303, "{}", html(&redirected));
+    let params = location_params(&redirected);
+    assert_eq!(params.get("state"), Some("st4te"));
+    assert_eq!(params.get("iss"), Some(BASE));
+    params.get("code").unwrap().to_string()
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
+}
+
+fn token(browser: &mut Browser<'_>, auth: Option<&str>, pairs: &[(&str, &str)]) -> Reply {
+    let body = encode(pairs);
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    if let Some(a) = auth {
+        headers.push(("authorization", a));
+    }
+    browser.send(Method::Post, "/token", &headers, body.as_bytes())
+}
+
+fn exchange(browser: &mut Browser<'_>, code: &str) -> Reply {
+    let auth = basic("chatgpt", "client-secret");
+    token(
+        browser,
+        Some(&auth),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CALLBACK),
+        ],
+    )
+}
+
+fn json(reply: &Reply) -> serde_json::Value {
+    reply
+        .json_body()
+        .unwrap_or_else(|| panic!("not JSON: {}", html(reply)))
+}
+
+#[test]
+fn a_user_signs_in_consents_and_the_client_gets_tokens_with_the_granted_scopes() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let reply = exchange(&mut browser, &code);
+    assert_eq!(reply.status, 200, "{}", html(&reply));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let body = json(&reply);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(
+        body["scope"], "todos:read",
+        "todos:write is not held by the user's roles"
+    );
+    let policy = VerifyPolicy {
+        issuer: BASE,
+        audience: Some(BASE),
+        now: NOW,
+    };
+    let access = verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &config.keys,
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(access.subject, "usr_demo");
+    assert_eq!(access.client_id, "chatgpt");
+}
+
+#[test]
+fn a_code_exchange_takes_two_store_round_trips() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    backend.calls.borrow_mut().clear();
+    assert_eq!(exchange(&mut browser, &code).status, 200);
+    assert_eq!(*backend.calls.borrow(), vec!["find_client", "redeem_code"]);
+}
+
+#[test]
+fn refresh_rotates_and_reuse_revokes_the_grant() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let first = json(&exchange(&mut browser, &code));
+    let rt1 = first["refresh_token"].as_str().unwrap().to_string();
+    let auth = basic("chatgpt", "client-secret");
+    backend.calls.borrow_mut().clear();
+    let second = token(
+        &mut browser,
+        Some(&auth),
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
+    );
+    assert_eq!(second.status, 200);
+    assert_eq!(
+        backend.calls.borrow().len(),
+        2,
+        "refresh: client lookup + grant"
+    );
+    let rt2 = json(&second)["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rt1, rt2);
+    let reused = token(
+        &mut browser,
+        Some(&auth),
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt1)],
+    );
+    assert_eq!(json(&reused)["error"], "invalid_grant");
+    let after = token(
+        &mut browser,
+        Some(&auth),
+        &[("grant_type", "refresh_token"), ("refresh_token", &rt2)],
+    );
+    assert_eq!(
+        json(&after)["error"],
+        "invalid_grant",
+        "the whole grant is revoked"
+    );
+}
+
+#[test]
+fn a_replayed_code_is_refused_and_revokes_the_first_tokens() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let first = json(&exchange(&mut browser, &code));
+    let replay = exchange(&mut browser, &code);
+    assert_eq!(replay.status, 400);
+    assert_eq!(json(&replay)["error"], "invalid_grant");
+    let auth = basic("chatgpt", "client-secret");
+    let refresh = token(
+        &mut browser,
+        Some(&auth),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(json(&refresh)["error"], "invalid_grant");
+}
+
+#[test]
+fn client_secret_post_and_json_bodies_work_too() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let body = serde_json::json!({
+        "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+        "client_id": "chatgpt", "client_secret": "client-secret"
+    })
+    .to_string();
+    let reply = browser.send(
+        Method::Post,
+        "/token",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", html(&reply));
+}
+
+#[test]
+fn a_public_client_with_pkce_completes_without_a_secret_and_without_consent() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let challenge = s256_challenge(VERIFIER);
+    let url = format!(
+        "/authorize?{}",
+        encode(&[
+            ("response_type", "code"),
+            ("client_id", "cli"),
+            ("redirect_uri", "http://127.0.0.1:4711/callback"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "todos:read"),
+        ])
+    );
+    let login = browser.get(&url);
+    let signed_in = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("return_to", &hidden(&login, "return_to")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    let back = browser.get(signed_in.header("location").unwrap());
+    assert_eq!(back.status, 302, "first-party clients skip consent");
+    let code = location_params(&back).get("code").unwrap().to_string();
+    let wrong = token(
+        &mut browser,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "cli"),
+            ("redirect_uri", "http://127.0.0.1:4711/callback"),
+            ("code_verifier", &format!("{}A", &VERIFIER[..42])),
+        ],
+    );
+    assert_eq!(json(&wrong)["error"], "invalid_grant");
+    let code = {
+        let again = browser.get(&url);
+        location_params(&again).get("code").unwrap().to_string()
+    };
+    let ok = token(
+        &mut browser,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", "cli"),
+            ("redirect_uri", "http://127.0.0.1:4711/callback"),
+            ("code_verifier", VERIFIER),
+        ],
+    );
+    assert_eq!(ok.status, 200, "{}", html(&ok));
+}
+
+#[test]
+fn errors_before_the_redirect_uri_is_trusted_render_locally() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    for url in [
+        "/authorize?response_type=code&client_id=nobody&redirect_uri=https%3A%2F%2Fevil.example.com",
+        "/authorize?response_type=code&client_id=chatgpt&redirect_uri=https%3A%2F%2Fevil.example.com",
+        "/authorize?response_type=code&client_id=chatgpt&client_id=chatgpt",
+        "/authorize?response_type=code",
+    ] {
+        let reply = browser.get(url);
+        assert_eq!(reply.status, 400, "{url}");
+        assert!(reply.header("location").is_none(), "{url} must not redirect");
+        assert_eq!(reply.header("x-frame-options"), Some("DENY"));
+    }
+}
+
+#[test]
+fn errors_after_the_redirect_uri_is_trusted_redirect_with_state_and_iss() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let url = format!(
+        "/authorize?{}",
+        encode(&[
+            ("response_type", "token"),
+            ("client_id", "chatgpt"),
+            ("redirect_uri", CALLBACK),
+            ("state", "s1")
+        ])
+    );
+    let reply = browser.get(&url);
+    assert_eq!(reply.status, 302);
+    let p = location_params(&reply);
+    assert_eq!(p.get("error"), Some("unsupported_response_type"));
+    assert_eq!(p.get("state"), Some("s1"));
+    assert_eq!(p.get("iss"), Some(BASE));
+}
+
+#[test]
+fn denying_consent_redirects_access_denied() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[]));
+    let signed_in = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("return_to", &hidden(&login, "return_to")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    let consent = browser.get(signed_in.header("location").unwrap());
+    let reply = browser.post_form(
+        "/authorize",
+        &[
+            ("decision", "deny"),
+            ("csrf_token", &hidden(&consent, "csrf_token")),
+            ("response_type", "code"),
+            ("client_id", "chatgpt"),
+            ("redirect_uri", CALLBACK),
+            ("state", "st4te"),
+        ],
+    );
+    assert_eq!(reply.status, 303);
+    assert_eq!(location_params(&reply).get("error"), Some("access_denied"));
+    assert!(
+        backend.grants.borrow().is_empty(),
+        "nothing stored on denial"
+    );
+}
+
+#[test]
+fn login_without_a_valid_csrf_token_is_refused() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    browser.get(&authorize_url(&[]));
+    let reply = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", "forged"),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(reply.status, 403);
+    assert!(!browser.cookies.contains_key("portcullis_session"));
+}
+
+#[test]
+fn consent_without_a_valid_csrf_token_is_refused() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[]));
+    browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("return_to", &hidden(&login, "return_to")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    let reply = browser.post_form(
+        "/authorize",
+        &[
+            ("decision", "allow"),
+            ("csrf_token", "x"),
+            ("response_type", "code"),
+            ("client_id", "chatgpt"),
+            ("redirect_uri", CALLBACK),
+        ],
+    );
+    assert_eq!(reply.status, 403);
+    assert!(backend.grants.borrow().is_empty());
+}
+
+#[test]
+fn failed_logins_are_throttled_per_email() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[]));
+    let csrf = hidden(&login, "csrf_token");
+    for _ in 0..5 {
+        let r = browser.post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "demo@example.com"),
+                ("password", "wrong"),
+            ],
+        );
+        assert_eq!(r.status, 401);
+    }
+    let locked = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &csrf),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(
+        locked.status, 429,
+        "even the right password waits out the lockout"
+    );
+    assert!(locked.header("retry-after").is_some());
+}
+
+#[test]
+fn a_session_set_before_login_is_replaced() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    browser
+        .cookies
+        .insert("portcullis_session".into(), "planted.by-attacker".into());
+    let login = browser.get(&authorize_url(&[]));
+    assert_eq!(login.status, 200, "a forged session is no session");
+    browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_ne!(browser.cookies["portcullis_session"], "planted.by-attacker");
+}
+
+#[test]
+fn token_endpoint_refusals_each_have_their_reason() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let auth = basic("chatgpt", "client-secret");
+    let unknown_code = format!("{}.{}", "a".repeat(22), "b".repeat(43));
+    type Case<'a> = (Option<String>, Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            Some(auth.clone()),
+            vec![("code", "x")],
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(auth.clone()),
+            vec![("grant_type", "password")],
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            Some(auth.clone()),
+            vec![("grant_type", "authorization_code")],
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(auth.clone()),
+            vec![("grant_type", "authorization_code"), ("code", "garbage")],
+            400,
+            "invalid_grant",
+        ),
+        (
+            Some(auth.clone()),
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &unknown_code),
+            ],
+            400,
+            "invalid_grant",
+        ),
+        (
+            Some(basic("chatgpt", "wrong")),
+            vec![("grant_type", "authorization_code"), ("code", "x")],
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(basic("nobody", "x")),
+            vec![("grant_type", "authorization_code")],
+            401,
+            "invalid_client",
+        ),
+        (
+            None,
+            vec![
+                ("grant_type", "authorization_code"),
+                ("client_id", "chatgpt"),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            None,
+            vec![("grant_type", "authorization_code")],
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(auth.clone()),
+            vec![("grant_type", "refresh_token")],
+            400,
+            "invalid_request",
+        ),
+        (
+            Some(auth.clone()),
+            vec![("grant_type", "refresh_token"), ("refresh_token", "nope")],
+            400,
+            "invalid_grant",
+        ),
+    ];
+    for (auth, pairs, status, error) in cases {
+        let reply = token(&mut browser, auth.as_deref(), &pairs);
+        assert_eq!(reply.status, status, "{pairs:?}");
+        assert_eq!(json(&reply)["error"], error, "{pairs:?}");
+        assert_eq!(reply.header("cache-control"), Some("no-store"));
+    }
+    assert!(
+        backend.grants.borrow().is_empty(),
+        "no refusal stored anything"
+    );
+}
+
+#[test]
+fn duplicate_parameters_and_wrong_content_types_are_invalid_request() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let auth = basic("chatgpt", "client-secret");
+    let dup = browser.send(
+        Method::Post,
+        "/token",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", &auth),
+        ],
+        b"grant_type=refresh_token&grant_type=refresh_token",
+    );
+    assert_eq!(json(&dup)["error"], "invalid_request");
+    let text = browser.send(
+        Method::Post,
+        "/token",
+        &[("content-type", "text/plain"), ("authorization", &auth)],
+        b"grant_type=refresh_token",
+    );
+    assert_eq!(json(&text)["error"], "invalid_request");
+    let big = vec![b'a'; 20_000];
+    let large = browser.send(
+        Method::Post,
+        "/token",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &big,
+    );
+    assert_eq!(json(&large)["error"], "invalid_request");
+}
+
+#[test]
+fn a_verifier_without_a_challenge_is_a_pkce_downgrade() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let auth = basic("chatgpt", "client-secret");
+    let reply = token(
+        &mut browser,
+        Some(&auth),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ],
+    );
+    assert_eq!(json(&reply)["error"], "invalid_grant");
+    assert!(json(&reply)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("no code_challenge"));
+}
+
+#[test]
+fn an_expired_code_is_refused() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    browser.now = NOW + 61;
+    assert_eq!(
+        json(&exchange(&mut browser, &code))["error_description"],
+        "the authorization code expired"
+    );
+}
+
+#[test]
+fn an_unknown_resource_is_invalid_target() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[(
+        "resource",
+        "https://unknown.example.com/api",
+    )]));
+    let signed_in = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("return_to", &hidden(&login, "return_to")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    let reply = browser.get(signed_in.header("location").unwrap());
+    assert_eq!(reply.status, 302);
+    assert_eq!(location_params(&reply).get("error"), Some("invalid_target"));
+}
+
+#[test]
+fn revocation_ends_the_grant_and_introspection_sees_it() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let tokens = json(&exchange(&mut browser, &code));
+    let auth = basic("chatgpt", "client-secret");
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", auth.as_str()),
+    ];
+    let access = tokens["access_token"].as_str().unwrap();
+    let active = json(&browser.send(
+        Method::Post,
+        "/introspect",
+        &headers,
+        encode(&[("token", access)]).as_bytes(),
+    ));
+    assert_eq!(active["active"], true);
+    assert_eq!(active["sub"], "usr_demo");
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let r = browser.send(
+        Method::Post,
+        "/revoke",
+        &headers,
+        encode(&[("token", refresh)]).as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    let after = json(&browser.send(
+        Method::Post,
+        "/introspect",
+        &headers,
+        encode(&[("token", access)]).as_bytes(),
+    ));
+    assert_eq!(after["active"], false);
+    let unknown = browser.send(Method::Post, "/revoke", &headers, b"token=whatever");
+    assert_eq!(
+        unknown.status, 200,
+        "RFC 7009: unknown tokens are not an error"
+    );
+}
+
+#[test]
+fn userinfo_returns_what_the_scopes_allow() {
+    let config = config();
+    let mut backend = backend();
+    backend.permissions.insert(
+        ("usr_demo".into(), "res_todos".into()),
+        vec!["todos:read".into()],
+    );
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[("scope", "openid email")]);
+    let tokens = json(&exchange(&mut browser, &code));
+    assert!(tokens["id_token"].is_string());
+    let access = tokens["access_token"].as_str().unwrap();
+    let info = json(&browser.send(
+        Method::Get,
+        "/userinfo",
+        &[("authorization", &format!("Bearer {access}"))],
+        b"",
+    ));
+    assert_eq!(info["sub"], "usr_demo");
+    assert_eq!(info["email"], "demo@example.com");
+    assert!(info.get("name").is_none(), "profile was not granted");
+    let none = browser.get("/userinfo");
+    assert_eq!(none.status, 401);
+}
+
+#[test]
+fn metadata_advertises_s256_and_the_iss_parameter() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let doc = json(&browser.get("/.well-known/oauth-authorization-server"));
+    assert_eq!(doc["issuer"], BASE);
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["token_endpoint"], format!("{BASE}/token"));
+    let _ = URL_SAFE_NO_PAD;
+}
+
+#[test]
+fn a_store_failure_is_503_and_stores_nothing() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    *backend.fail.borrow_mut() = true;
+    let auth = basic("chatgpt", "client-secret");
+    let reply = token(
+        &mut browser,
+        Some(&auth),
+        &[("grant_type", "authorization_code"), ("code", "x")],
+    );
+    assert_eq!(reply.status, 503);
+    assert!(backend.grants.borrow().is_empty());
+}
