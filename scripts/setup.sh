@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Portcullis needs, and only what is missing:
-# the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, and the npm
-# packages from package-lock.json. When everything is present it costs a second or two.
+# the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, Debian's
+# chromium (browser tests), and the npm packages from package-lock.json. When everything is present it costs a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,16 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $BINDGEN_VERSIO
   say "installing wasm-bindgen-cli $BINDGEN_VERSION (a couple of minutes, once)"
   # Not --locked: the CLI's own lockfile pins a crate version the registry has since yanked.
   cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION" --force
+fi
+
+# Debian's Chromium for the portal's browser tests (playwright cannot download its own here).
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
+  say "installing chromium from Debian (once)"
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
 fi
 
 # npm ci when node_modules is missing or older than the lockfile.

@@ -1,0 +1,247 @@
+// The OAuth 2.1 authorization server end to end in workerd, driven by a standard third-party
+// client library (oauth4webapi) for every protocol step; access tokens are checked against our
+// JWKS with another (jose). The browser part walks the portal's HTML forms.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oauth from 'oauth4webapi';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { startGateway } from './harness.mjs';
+import { FormBrowser, decide, signIn } from './browser.mjs';
+
+const CALLBACK = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
+const insecure = { [oauth.allowInsecureRequests]: true };
+
+let gw;
+let as;
+let client;
+let clientAuth;
+
+before(async () => {
+  gw = await startGateway();
+  const issuer = new URL(gw.baseUrl);
+  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+  client = { client_id: 'chatgpt', id_token_signed_response_alg: 'EdDSA' };
+  clientAuth = oauth.ClientSecretBasic(gw.secrets.DEMO_CLIENT_SECRET);
+});
+after(async () => {
+  await gw?.stop();
+});
+
+/** Runs authorize → login → consent and returns the callback URL and the PKCE verifier. */
+async function authorize({ scope = 'todos:read todos:write', extra = {}, browser = new FormBrowser(gw.baseUrl), pkce = true } = {}) {
+  const state = oauth.generateRandomState();
+  const verifier = oauth.generateRandomCodeVerifier();
+  const url = new URL(as.authorization_endpoint);
+  url.searchParams.set('response_type', 'code');
+  url.searchParams.set('client_id', client.client_id);
+  url.searchParams.set('redirect_uri', CALLBACK);
+  url.searchParams.set('scope', scope);
+  url.searchParams.set('state', state);
+  if (pkce) {
+    url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier));
+    url.searchParams.set('code_challenge_method', 'S256');
+  }
+  for (const [k, v] of Object.entries(extra)) url.searchParams.set(k, v);
+  let page = await browser.get(url);
+  if (page.status === 200 && page.text_.includes('action="/login"')) {
+    const signedIn = await signIn(browser, page, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+    assert.equal(signedIn.status, 303, signedIn.text_);
+    page = await browser.get(signedIn.headers.get('location'));
+  }
+  assert.equal(page.status, 200, page.text_);
+  assert.match(page.text_, /ChatGPT/);
+  const back = await decide(browser, page);
+  assert.equal(back.status, 303, back.text_);
+  return { callback: new URL(back.headers.get('location')), state, verifier, browser };
+}
+
+async function exchange({ callback, state, verifier }) {
+  const params = oauth.validateAuthResponse(as, client, callback, state);
+  const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, CALLBACK, verifier, insecure);
+  return oauth.processAuthorizationCodeResponse(as, client, response);
+}
+
+describe('the authorization code flow with a standard client', () => {
+  test('discovery advertises S256, iss on responses, and our endpoints', () => {
+    assert.equal(as.issuer, gw.baseUrl);
+    assert.deepEqual(as.code_challenge_methods_supported, ['S256']);
+    assert.equal(as.authorization_response_iss_parameter_supported, true);
+    assert.equal(as.token_endpoint, `${gw.baseUrl}/token`);
+  });
+
+  test('sign in, consent, token, call the API, refresh, revoke', async () => {
+    const tokens = await exchange(await authorize());
+    assert.equal(tokens.token_type, 'bearer');
+    assert.equal(tokens.scope, 'todos:read todos:write');
+    assert.equal(tokens.expires_in, 3600);
+
+    const jwks = createRemoteJWKSet(new URL(as.jwks_uri));
+    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, { issuer: gw.baseUrl, audience: gw.baseUrl, typ: 'at+jwt' });
+    assert.equal(protectedHeader.alg, 'EdDSA');
+    assert.equal(payload.sub, 'usr_demo');
+    assert.equal(payload.client_id, 'chatgpt');
+    assert.ok(payload.jti && payload.iat && payload.exp);
+
+    await gw.clearOriginRequests();
+    const api = await fetch(`${gw.baseUrl}/todos`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    assert.equal(api.status, 200);
+    const [seen] = await gw.originRequests();
+    assert.equal(seen.headers['x-portcullis-user'], 'usr_demo');
+    assert.equal(seen.headers['x-portcullis-client'], 'chatgpt');
+
+    const refreshed = await oauth.processRefreshTokenResponse(as, client,
+      await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refresh_token, insecure));
+    assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+    assert.notEqual(refreshed.access_token, tokens.access_token);
+
+    const introspected = await oauth.processIntrospectionResponse(as, client,
+      await oauth.introspectionRequest(as, client, clientAuth, refreshed.access_token, insecure));
+    assert.equal(introspected.active, true);
+    assert.equal(introspected.sub, 'usr_demo');
+
+    await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, clientAuth, refreshed.refresh_token, insecure));
+    const afterRevoke = await oauth.processIntrospectionResponse(as, client,
+      await oauth.introspectionRequest(as, client, clientAuth, refreshed.access_token, insecure));
+    assert.equal(afterRevoke.active, false);
+    await assert.rejects(
+      oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, refreshed.refresh_token, insecure)),
+      (e) => e.error === 'invalid_grant',
+    );
+  });
+
+  test('client_secret_post works as well as Basic', async () => {
+    const flow = await authorize();
+    const params = oauth.validateAuthResponse(as, client, flow.callback, flow.state);
+    const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.ClientSecretPost(gw.secrets.DEMO_CLIENT_SECRET), params, CALLBACK, flow.verifier, insecure);
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
+    assert.ok(tokens.access_token);
+  });
+
+  test('a confidential client without PKCE (as ChatGPT plugins send) completes the flow', async () => {
+    const flow = await authorize({ pkce: false });
+    const params = oauth.validateAuthResponse(as, client, flow.callback, flow.state);
+    const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, CALLBACK, oauth.nopkce, insecure);
+    assert.ok((await oauth.processAuthorizationCodeResponse(as, client, response)).access_token);
+  });
+
+  test('openid scopes add an ID token with the nonce, and userinfo answers', async () => {
+    const nonce = oauth.generateRandomNonce();
+    const flow = await authorize({ scope: 'openid email todos:read', extra: { nonce } });
+    const params = oauth.validateAuthResponse(as, client, flow.callback, flow.state);
+    const response = await oauth.authorizationCodeGrantRequest(as, client, clientAuth, params, CALLBACK, flow.verifier, insecure);
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: nonce, requireIdToken: true });
+    const claims = oauth.getValidatedIdTokenClaims(tokens);
+    assert.equal(claims.sub, 'usr_demo');
+    const info = await oauth.processUserInfoResponse(as, client, claims.sub, await oauth.userInfoRequest(as, client, tokens.access_token, insecure));
+    assert.equal(info.email, 'demo@example.com');
+  });
+
+  test('a second authorization in the same browser skips the login form', async () => {
+    const browser = new FormBrowser(gw.baseUrl);
+    await authorize({ browser });
+    const again = await authorize({ browser });
+    assert.ok(again.callback.searchParams.get('code'));
+  });
+});
+
+describe('refusals', () => {
+  test('a replayed code is refused and the tokens it gave are revoked', async () => {
+    const flow = await authorize();
+    const tokens = await exchange(flow);
+    await assert.rejects(exchange(flow), (e) => e.error === 'invalid_grant');
+    const r = await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refresh_token, insecure);
+    await assert.rejects(oauth.processRefreshTokenResponse(as, client, r), (e) => e.error === 'invalid_grant');
+  });
+
+  test('a wrong PKCE verifier is refused', async () => {
+    const flow = await authorize();
+    await assert.rejects(exchange({ ...flow, verifier: oauth.generateRandomCodeVerifier() }), (e) => e.error === 'invalid_grant');
+  });
+
+  test('refresh token reuse revokes the grant', async () => {
+    const tokens = await exchange(await authorize());
+    const first = await oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refresh_token, insecure));
+    await assert.rejects(
+      oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refresh_token, insecure)),
+      (e) => e.error === 'invalid_grant',
+    );
+    await assert.rejects(
+      oauth.processRefreshTokenResponse(as, client, await oauth.refreshTokenGrantRequest(as, client, clientAuth, first.refresh_token, insecure)),
+      (e) => e.error === 'invalid_grant',
+    );
+  });
+
+  test('of 20 concurrent refreshes with one token exactly one succeeds', async () => {
+    const tokens = await exchange(await authorize());
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        fetch(as.token_endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa(`chatgpt:${gw.secrets.DEMO_CLIENT_SECRET}`)}` },
+          body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token }),
+        }).then((r) => r.status),
+      ),
+    );
+    assert.equal(results.filter((s) => s === 200).length, 1, JSON.stringify(results));
+    assert.equal(results.filter((s) => s === 400).length, 19);
+  });
+
+  test('scope escalation on refresh is invalid_scope', async () => {
+    const tokens = await exchange(await authorize({ scope: 'todos:read' }));
+    const r = await oauth.refreshTokenGrantRequest(as, client, clientAuth, tokens.refresh_token, { ...insecure, additionalParameters: { scope: 'todos:read todos:write' } });
+    await assert.rejects(oauth.processRefreshTokenResponse(as, client, r), (e) => e.error === 'invalid_scope');
+  });
+
+  test('a wrong client secret is invalid_client with 401', async () => {
+    const res = await fetch(as.token_endpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa('chatgpt:wrong')}` },
+      body: 'grant_type=refresh_token&refresh_token=x',
+    });
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate'), /^Basic/);
+    assert.equal((await res.json()).error, 'invalid_client');
+  });
+
+  test('an unregistered redirect URI renders locally and never redirects', async () => {
+    const url = new URL(as.authorization_endpoint);
+    url.search = new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: 'https://evil.example.com/cb', state: 's' });
+    const res = await fetch(url, { redirect: 'manual' });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('location'), null);
+    assert.match(await res.text(), /not registered/);
+  });
+
+  test('an unknown resource is invalid_target on the redirect', async () => {
+    const browser = new FormBrowser(gw.baseUrl);
+    const url = new URL(as.authorization_endpoint);
+    url.search = new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: CALLBACK, state: 's', resource: 'https://unknown.example.com/' });
+    const login = await browser.get(url);
+    const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+    const res = await browser.get(signedIn.headers.get('location'));
+    assert.equal(res.status, 302);
+    const back = new URL(res.headers.get('location'));
+    assert.equal(back.searchParams.get('error'), 'invalid_target');
+    assert.equal(back.searchParams.get('iss'), gw.baseUrl);
+  });
+
+  test('token errors are RFC-shaped JSON with no-store', async () => {
+    const res = await fetch(as.token_endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":"x"' });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const body = await res.json();
+    assert.equal(body.error, 'invalid_request');
+    assert.ok(body.error_description);
+  });
+
+  test('an oversized token request is 413', async () => {
+    const res = await fetch(as.token_endpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a='.padEnd(20000, 'x') });
+    assert.equal(res.status, 413);
+  });
+
+  test('wrong methods on OAuth endpoints are 405 with Allow', async () => {
+    const res = await fetch(as.token_endpoint);
+    assert.equal(res.status, 405);
+    assert.equal(res.headers.get('allow'), 'POST');
+  });
+});
