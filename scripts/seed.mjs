@@ -4,7 +4,8 @@
 // nothing but re-hashed secrets. Secrets are read from the environment or .dev.vars by name
 // (`password_env`, `secret_env`) and stored only as hashes.
 //
-//   node scripts/seed.mjs [--file demo/seed.json] [--base-url URL] [--persist-to DIR]
+//   node scripts/seed.mjs [--file demo/seed.json] [--base-url URL] [--persist-to DIR] [--remote]
+// --remote writes to the deployed D1 database instead of the local one.
 import { pbkdf2Sync, randomBytes, createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,14 +80,14 @@ export function seedSql(seed, { baseUrl, secrets, now = Math.floor(Date.now() / 
 }
 
 /** Writes the seed to the local D1 database through wrangler. */
-export function applySeed({ file = join(root, 'demo', 'seed.json'), baseUrl, secrets, persistTo } = {}) {
+export function applySeed({ file = join(root, 'demo', 'seed.json'), baseUrl, secrets, persistTo, remote = false } = {}) {
   const seed = JSON.parse(readFileSync(file, 'utf8'));
   const sql = seedSql(seed, { baseUrl, secrets });
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-seed-'));
   const path = join(dir, 'seed.sql');
   writeFileSync(path, sql, { mode: 0o600 });
   try {
-    const args = ['d1', 'execute', 'DB', '--local', `--file=${path}`];
+    const args = ['d1', 'execute', 'DB', remote ? '--remote' : '--local', `--file=${path}`];
     if (persistTo) args.push(`--persist-to=${persistTo}`);
     wrangler(args);
   } finally {
@@ -100,10 +101,11 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       file: { type: 'string', default: join(root, 'demo', 'seed.json') },
       'base-url': { type: 'string', default: 'http://127.0.0.1:8787' },
       'persist-to': { type: 'string' },
+      remote: { type: 'boolean', default: false },
     },
   });
   const devVarsPath = join(root, '.dev.vars');
   const secrets = { ...(existsSync(devVarsPath) ? parseDevVars(readFileSync(devVarsPath, 'utf8')) : {}), ...process.env };
-  applySeed({ file: values.file, baseUrl: values['base-url'], secrets, persistTo: values['persist-to'] });
+  applySeed({ file: values.file, baseUrl: values['base-url'], secrets, persistTo: values['persist-to'], remote: values.remote });
   console.log(`seeded ${values.file}`);
 }

@@ -146,6 +146,7 @@ struct PolicyRow {
     indicator: String,
     access_token_ttl_secs: i64,
     permission: Option<String>,
+    description: Option<String>,
 }
 
 impl PolicyStore for EdgeBackend<'_> {
@@ -163,7 +164,7 @@ impl PolicyStore for EdgeBackend<'_> {
         let result = self
             .db()?
             .prepare(
-                "SELECT r.id, r.indicator, r.access_token_ttl_secs, p.name AS permission \
+                "SELECT r.id, r.indicator, r.access_token_ttl_secs, p.name AS permission, p.description \
                  FROM api_resources r \
                  LEFT JOIN permissions p ON p.resource_id = r.id AND p.id IN ( \
                    SELECT rp.permission_id FROM role_permissions rp \
@@ -186,6 +187,9 @@ impl PolicyStore for EdgeBackend<'_> {
                 });
             }
             if let Some(p) = row.permission {
+                context
+                    .descriptions
+                    .push((p.clone(), row.description.unwrap_or_default()));
                 context.user_permissions.push(p);
             }
         }

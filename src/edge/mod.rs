@@ -46,7 +46,11 @@ fn read_raw_config(env: &Env) -> RawConfig {
         public_base_url: var("PUBLIC_BASE_URL"),
         origin_url: var("ORIGIN_URL"),
         origin_timeout_ms: var("ORIGIN_TIMEOUT_MS"),
-        plugin: env.object_var::<serde_json::Value>("PLUGIN").ok(),
+        // A `[vars.PLUGIN]` table arrives as an object; `--var PLUGIN:{...}` as a JSON string.
+        plugin: env
+            .object_var::<serde_json::Value>("PLUGIN")
+            .ok()
+            .or_else(|| var("PLUGIN").map(serde_json::Value::String)),
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
         service_token: secret("SERVICE_TOKEN"),

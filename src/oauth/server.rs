@@ -307,7 +307,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 client_name: &request.client.name,
                 redirect_host: &redirect_host,
                 user_email: &user.email,
-                scopes: &grant.scopes,
+                scopes: &grant.described,
                 csrf_token: &csrf_token(self.key(), &csrf, "consent"),
                 logout_csrf_token: &csrf_token(self.key(), &csrf, "logout"),
                 params: &carried,

@@ -118,7 +118,8 @@ pub struct ConsentForm<'a> {
     pub client_name: &'a str,
     pub redirect_host: &'a str,
     pub user_email: &'a str,
-    pub scopes: &'a [String],
+    /// `(scope, description)` pairs.
+    pub scopes: &'a [(String, String)],
     pub csrf_token: &'a str,
     pub logout_csrf_token: &'a str,
     /// The authorization request's parameters, carried through the form.
@@ -132,7 +133,17 @@ pub fn consent_page(brand: Brand<'_>, form: &ConsentForm<'_>) -> Reply {
         let items: String = form
             .scopes
             .iter()
-            .map(|s| format!("<li>{}</li>", escape_html(s)))
+            .map(|(scope, description)| {
+                if scope == description {
+                    format!("<li><code>{}</code></li>", escape_html(scope))
+                } else {
+                    format!(
+                        "<li>{} <code>{}</code></li>",
+                        escape_html(description),
+                        escape_html(scope)
+                    )
+                }
+            })
             .collect();
         format!("<p>It asks for these permissions:</p><ul class=\"scopes\">{items}</ul>")
     };
@@ -225,7 +236,7 @@ mod tests {
 
     #[test]
     fn the_consent_page_names_client_host_and_scopes() {
-        let scopes = vec!["todos:read".to_string()];
+        let scopes = vec![("todos:read".to_string(), "Read your todos".to_string())];
         let params = vec![("client_id".to_string(), "chat\"gpt".to_string())];
         let reply = consent_page(
             BRAND,
@@ -242,7 +253,7 @@ mod tests {
         let html = String::from_utf8(reply.body).unwrap();
         assert!(html.contains("<strong>ChatGPT</strong>"));
         assert!(html.contains("chatgpt.com"));
-        assert!(html.contains("<li>todos:read</li>"));
+        assert!(html.contains("<li>Read your todos <code>todos:read</code></li>"));
         assert!(html.contains("value=\"chat&quot;gpt\""));
     }
 }

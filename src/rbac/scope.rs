@@ -27,6 +27,28 @@ pub struct Resource {
 pub struct ScopeContext {
     pub resource: Option<Resource>,
     pub user_permissions: Vec<String>,
+    /// Human descriptions of those permissions, for the consent screen.
+    pub descriptions: Vec<(String, String)>,
+}
+
+impl ScopeContext {
+    /// What the consent screen says of a scope: its description, or the scope itself.
+    pub fn describe(&self, scope: &str) -> String {
+        if let Some((_, d)) = self
+            .descriptions
+            .iter()
+            .find(|(s, d)| s == scope && !d.is_empty())
+        {
+            return d.clone();
+        }
+        match scope {
+            "openid" => "Know who you are".into(),
+            "profile" => "See your name".into(),
+            "email" => "See your email address".into(),
+            "offline_access" => "Keep access while you are away".into(),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// The outcome of the decision.
@@ -34,6 +56,8 @@ pub struct ScopeContext {
 pub struct ScopeGrant {
     pub resource: Option<Resource>,
     pub scopes: Vec<String>,
+    /// `(scope, description)` for each granted scope.
+    pub described: Vec<(String, String)>,
 }
 
 /// The requested resource is not one we know (RFC 8707 §2 `invalid_target`).
@@ -61,7 +85,7 @@ pub fn decide_scopes(
     if resource_param.is_some() && context.resource.is_none() {
         return Err(InvalidTarget);
     }
-    let scopes = requested
+    let scopes: Vec<String> = requested
         .iter()
         .filter(|s| {
             OPENID_SCOPES.contains(&s.as_str())
@@ -69,9 +93,14 @@ pub fn decide_scopes(
         })
         .cloned()
         .collect();
+    let described = scopes
+        .iter()
+        .map(|s| (s.clone(), context.describe(s)))
+        .collect();
     Ok(ScopeGrant {
         resource: context.resource.clone(),
         scopes,
+        described,
     })
 }
 
@@ -91,7 +120,25 @@ mod tests {
         ScopeContext {
             resource: Some(todos()),
             user_permissions: perms.iter().map(|s| s.to_string()).collect(),
+            descriptions: vec![("todos:read".into(), "Read your todos".into())],
         }
+    }
+
+    #[test]
+    fn granted_scopes_carry_their_descriptions() {
+        let g = decide_scopes(
+            &parse_scope("todos:read openid"),
+            None,
+            &context(&["todos:read"]),
+        )
+        .unwrap();
+        assert_eq!(
+            g.described,
+            vec![
+                ("todos:read".to_string(), "Read your todos".to_string()),
+                ("openid".to_string(), "Know who you are".to_string())
+            ]
+        );
     }
 
     #[test]
@@ -146,6 +193,7 @@ mod tests {
         let empty = ScopeContext {
             resource: None,
             user_permissions: vec!["todos:read".into()],
+            descriptions: Vec::new(),
         };
         let g = decide_scopes(&parse_scope("openid todos:read"), None, &empty).unwrap();
         assert_eq!(g.scopes, vec!["openid"]);

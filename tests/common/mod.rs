@@ -87,6 +87,7 @@ impl PolicyStore for MemoryBackend {
         Ok(ScopeContext {
             resource,
             user_permissions,
+            descriptions: Vec::new(),
         })
     }
 }

@@ -41,7 +41,7 @@ export async function startGateway({ plugin, vars = {}, migrate = true, seed = t
     '--inspector-port', String(inspectorPort),
     '--persist-to', state,
     '--show-interactive-dev-session=false',
-    '--log-level', 'log',
+    '--log-level', process.env.PORTCULLIS_LOG_LEVEL ?? 'log',
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   const gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });

@@ -245,3 +245,35 @@ describe('refusals', () => {
     assert.equal(res.headers.get('allow'), 'POST');
   });
 });
+
+describe('the README walk-through', () => {
+  test('scripts/oauth-demo.mjs completes against the gateway (a public client, PKCE, loopback redirect)', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['scripts/oauth-demo.mjs', '--base-url', gw.baseUrl], { cwd: new URL('../..', import.meta.url) });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    try {
+      const deadline = Date.now() + 15000;
+      while (!/http:\/\/\S+\/authorize\?\S+/.test(out)) {
+        if (Date.now() > deadline) throw new Error(`no authorize URL printed:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const url = out.match(/http:\/\/\S+\/authorize\?\S+/)[0];
+      const browser = new FormBrowser(gw.baseUrl);
+      const login = await browser.get(url);
+      const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+      const consent = await browser.get(signedIn.headers.get('location'));
+      assert.match(consent.text_, /Portcullis demo CLI/);
+      const back = await decide(browser, consent);
+      const done = await fetch(back.headers.get('location'));
+      assert.equal(done.status, 200);
+      const code = await new Promise((resolve) => child.on('exit', resolve));
+      assert.equal(code, 0, out);
+      assert.match(out, /GET \/todos → 200/);
+      assert.match(out, /revoked: refreshing again → 400 invalid_grant/);
+    } finally {
+      child.kill();
+    }
+  });
+});
