@@ -68,6 +68,15 @@ const server = createServer(async (req, res) => {
   if (url.pathname === '/public/hello') {
     return send(res, 200, { hello: 'world' });
   }
+  if (url.pathname === '/public/cookies') {
+    // Tries to set the gateway portal's cookies: the gateway must not let it.
+    res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['portcullis_session=planted; Path=/', 'theme=dark; Path=/'] });
+    return res.end('{}');
+  }
+  if (url.pathname === '/public/moved') {
+    res.writeHead(302, { location: `http://127.0.0.1:${port}/public/hello` });
+    return res.end();
+  }
   if (url.pathname === '/public/slow') {
     const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000), 60000);
     setTimeout(() => send(res, 200, { slept: ms }), ms);
@@ -90,7 +99,7 @@ const server = createServer(async (req, res) => {
   const user = req.headers['x-portcullis-user'];
   if (!user) return send(res, 401, { error: 'no user: this API is only reachable through Portcullis' });
   const mine = (todos[user] ??= []);
-  const match = url.pathname.match(/^\/todos(?:\/([^/]+))?$/);
+  const match = url.pathname.match(/^\/todos(?:\/([^/]+))?\/?$/);
   if (!match) return send(res, 404, { error: 'not found' });
   const id = match[1];
 

@@ -66,6 +66,8 @@ pub enum ApiError {
     BadRequest(String),
     /// A body over the limit of its route.
     PayloadTooLarge { limit_bytes: u64 },
+    /// A capped route got a body without a declared length.
+    LengthRequired,
     /// A missing or invalid credential on a protected route.
     Unauthorized(Box<Challenge>),
     /// A valid token without the scope the route needs (RFC 6750 §3.1 `insufficient_scope`).
@@ -105,6 +107,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::BadRequest(_) => 400,
             ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::LengthRequired => 411,
             ApiError::Unauthorized(_) => 401,
             ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => 403,
             ApiError::TooManyRequests { .. } => 429,
@@ -124,6 +127,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::LengthRequired => "length_required",
             ApiError::Unauthorized(challenge) => challenge.error.unwrap_or("unauthorized"),
             ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::Forbidden(_) => "access_denied",
@@ -133,7 +137,7 @@ impl ApiError {
             ApiError::Unavailable(_) => "temporarily_unavailable",
             ApiError::Internal(_) => "server_error",
             ApiError::OAuth(e) => e.code.as_str(),
-            ApiError::Throttled { .. } => "slow_down",
+            ApiError::Throttled { .. } => "temporarily_unavailable",
         }
     }
 
@@ -147,6 +151,9 @@ impl ApiError {
             ApiError::BadRequest(why) => why.clone(),
             ApiError::PayloadTooLarge { limit_bytes } => {
                 format!("request body exceeds {limit_bytes} bytes")
+            }
+            ApiError::LengthRequired => {
+                "this route caps the body size: send a Content-Length".into()
             }
             ApiError::Unauthorized(challenge) => challenge
                 .error_description

@@ -3,6 +3,9 @@
 //! Everything that decides lives in these modules and builds natively; `edge` (wasm32 only) is
 //! the thin layer that talks to the Workers runtime. See `docs/architecture.md`.
 
+/// The newest D1 migration this build's queries rely on; `/healthz` reports 503 until it is applied.
+pub const LATEST_MIGRATION: &str = "0002_client_lockout.sql";
+
 pub mod config;
 pub mod discovery;
 pub mod error;

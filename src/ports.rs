@@ -33,6 +33,8 @@ pub struct User {
 
 pub trait ClientRegistry {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+    /// Refuses the client's authentication until `until` (too many failed attempts).
+    async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError>;
 }
 
 pub trait UserDirectory {
@@ -78,15 +80,8 @@ pub trait PasswordHasher {
 
 /// Counters for throttling (failed logins, failed client authentications).
 pub trait Throttle {
-    /// Reads the counter for `key` without charging it.
-    async fn peek(
-        &self,
-        key: &str,
-        limit: u64,
-        window_secs: u64,
-        now: u64,
-    ) -> Result<QuotaDecision, StoreError>;
-    /// Counts one event against `key`.
+    /// Counts one attempt against `key`; `allowed` is false when the window was already full
+    /// (and then nothing was counted).
     async fn charge(
         &self,
         key: &str,
@@ -94,6 +89,14 @@ pub trait Throttle {
         window_secs: u64,
         now: u64,
     ) -> Result<QuotaDecision, StoreError>;
+    /// Gives one attempt back (it succeeded).
+    async fn refund(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<(), StoreError>;
 }
 
 /// A source of cryptographically secure random bytes.

@@ -61,6 +61,7 @@ fn backend() -> MemoryBackend {
             redirect_uris: vec![CALLBACK.into()],
             kind: ClientKind::Confidential,
             first_party: false,
+            locked_until: None,
         },
     );
     b.clients.insert(
@@ -72,6 +73,7 @@ fn backend() -> MemoryBackend {
             redirect_uris: vec!["http://127.0.0.1/callback".into()],
             kind: ClientKind::Public,
             first_party: true,
+            locked_until: None,
         },
     );
     b.users.push(User {
@@ -563,7 +565,7 @@ fn login_without_a_valid_csrf_token_is_refused() {
         ],
     );
     assert_eq!(reply.status, 403);
-    assert!(!browser.cookies.contains_key("portcullis_session"));
+    assert!(!browser.cookies.contains_key("__Host-portcullis_session"));
 }
 
 #[test]
@@ -629,13 +631,95 @@ fn failed_logins_are_throttled_per_email() {
 }
 
 #[test]
+fn a_successful_sign_in_does_not_count_against_the_limit() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    for _ in 0..8 {
+        let login = browser.get(&authorize_url(&[]));
+        browser.cookies.remove("__Host-portcullis_session");
+        let csrf = hidden(&login, "csrf_token");
+        let ok = browser.post_form(
+            "/login",
+            &[
+                ("csrf_token", &csrf),
+                ("email", "demo@example.com"),
+                ("password", PASSWORD),
+            ],
+        );
+        assert_eq!(
+            ok.status, 200,
+            "a sign-in without return_to shows the signed-in page"
+        );
+        browser.cookies.remove("__Host-portcullis_session");
+    }
+}
+
+#[test]
+fn failed_client_authentications_lock_the_client_even_for_the_right_secret() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let wrong = basic("chatgpt", "wrong");
+    let mut statuses = Vec::new();
+    for _ in 0..20 {
+        statuses.push(
+            token(
+                &mut browser,
+                Some(&wrong),
+                &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+            )
+            .status,
+        );
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 19);
+    assert_eq!(statuses.last(), Some(&429));
+    let right = basic("chatgpt", "client-secret");
+    let locked = token(
+        &mut browser,
+        Some(&right),
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    );
+    assert_eq!(locked.status, 429);
+    assert!(locked.header("retry-after").is_some());
+    browser.now = NOW + 15 * 60 + 1;
+    let later = token(
+        &mut browser,
+        Some(&right),
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    );
+    assert_eq!(
+        later.status, 400,
+        "unlocked after the window: the secret is checked again"
+    );
+}
+
+#[test]
+fn unknown_clients_are_not_counted() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let r = token(
+        &mut browser,
+        Some(&basic("nobody", "x")),
+        &[("grant_type", "refresh_token")],
+    );
+    assert_eq!(r.status, 401);
+    assert!(
+        backend.counters.borrow().is_empty(),
+        "no storage for made-up client ids"
+    );
+}
+
+#[test]
 fn a_session_set_before_login_is_replaced() {
     let config = config();
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
-    browser
-        .cookies
-        .insert("portcullis_session".into(), "planted.by-attacker".into());
+    browser.cookies.insert(
+        "__Host-portcullis_session".into(),
+        "planted.by-attacker".into(),
+    );
     let login = browser.get(&authorize_url(&[]));
     assert_eq!(login.status, 200, "a forged session is no session");
     browser.post_form(
@@ -646,7 +730,10 @@ fn a_session_set_before_login_is_replaced() {
             ("password", PASSWORD),
         ],
     );
-    assert_ne!(browser.cookies["portcullis_session"], "planted.by-attacker");
+    assert_ne!(
+        browser.cookies["__Host-portcullis_session"],
+        "planted.by-attacker"
+    );
 }
 
 #[test]
@@ -935,4 +1022,182 @@ fn a_store_failure_is_503_and_stores_nothing() {
     );
     assert_eq!(reply.status, 503);
     assert!(backend.grants.borrow().is_empty());
+}
+
+#[test]
+fn prompt_login_asks_again_then_proceeds() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    authorize(&mut browser, &[]);
+    let forced = browser.get(&authorize_url(&[("prompt", "login")]));
+    assert!(
+        html(&forced).contains("action=\"/login\""),
+        "a session does not skip prompt=login"
+    );
+    let return_to = hidden(&forced, "return_to");
+    assert!(
+        !return_to.contains("prompt"),
+        "the login form returns without the prompt"
+    );
+    let signed_in = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&forced, "csrf_token")),
+            ("return_to", &return_to),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    let consent = browser.get(signed_in.header("location").unwrap());
+    assert!(html(&consent).contains("Allow access?"));
+}
+
+#[test]
+fn prompt_consent_shows_consent_even_to_first_party_clients() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let challenge = s256_challenge(VERIFIER);
+    let url = |prompt: Option<&str>| {
+        let mut pairs = vec![
+            ("response_type", "code"),
+            ("client_id", "cli"),
+            ("redirect_uri", "http://127.0.0.1:4711/callback"),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        if let Some(p) = prompt {
+            pairs.push(("prompt", p));
+        }
+        format!("/authorize?{}", encode(&pairs))
+    };
+    let login = browser.get(&url(None));
+    browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(browser.get(&url(None)).status, 302);
+    let consent = browser.get(&url(Some("consent")));
+    assert_eq!(consent.status, 200);
+    assert!(html(&consent).contains("Allow access?"));
+}
+
+#[test]
+fn a_consent_token_from_another_session_is_refused() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[]));
+    let signed_in = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("return_to", &hidden(&login, "return_to")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    let consent = browser.get(signed_in.header("location").unwrap());
+    let token = hidden(&consent, "csrf_token");
+    // The same browser signs in again: a new session, so the old consent token is void.
+    let login2 = browser.get(&authorize_url(&[("prompt", "login")]));
+    browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login2, "csrf_token")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    let reply = browser.post_form(
+        "/authorize",
+        &[
+            ("decision", "allow"),
+            ("csrf_token", &token),
+            ("response_type", "code"),
+            ("client_id", "chatgpt"),
+            ("redirect_uri", CALLBACK),
+        ],
+    );
+    assert_eq!(reply.status, 403);
+}
+
+#[test]
+fn https_cookies_are_host_prefixed_secure_and_http_only() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[]));
+    let reply = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    let cookies: Vec<&str> = reply
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(cookies.len(), 2);
+    for c in cookies {
+        assert!(c.starts_with("__Host-portcullis_"), "{c}");
+        assert!(
+            c.contains("; Secure")
+                && c.contains("HttpOnly")
+                && c.contains("SameSite=Lax")
+                && c.contains("Path=/"),
+            "{c}"
+        );
+        assert!(!c.contains("Domain"), "{c}");
+    }
+}
+
+#[test]
+fn token_endpoint_answers_cors_preflights_but_authorize_does_not() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let pre = browser.send(Method::Options, "/token", &[], b"");
+    assert_eq!(pre.status, 204);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("*"));
+    let auth = browser.send(Method::Options, "/authorize", &[], b"");
+    assert_eq!(auth.status, 405);
+    assert!(auth.header("access-control-allow-origin").is_none());
+}
+
+#[test]
+fn userinfo_refuses_a_token_whose_grant_was_revoked() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[("scope", "openid email")]);
+    let tokens = json(&exchange(&mut browser, &code));
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let auth = basic("chatgpt", "client-secret");
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", auth.as_str()),
+    ];
+    browser.send(
+        Method::Post,
+        "/revoke",
+        &headers,
+        encode(&[("token", tokens["refresh_token"].as_str().unwrap())]).as_bytes(),
+    );
+    let info = browser.send(
+        Method::Get,
+        "/userinfo",
+        &[("authorization", &format!("Bearer {access}"))],
+        b"",
+    );
+    assert_eq!(info.status, 401);
 }

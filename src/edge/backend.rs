@@ -5,7 +5,8 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use worker::{D1Database, Env};
 
-use super::{grant_ledger, quota_counter};
+use super::grant_ledger;
+use super::quota_counter::{self, CounterOp};
 use crate::config::QuotaConfig;
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
@@ -60,6 +61,7 @@ struct ClientRow {
     redirect_uris: String,
     kind: String,
     first_party: i64,
+    locked_until: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -88,7 +90,7 @@ impl ClientRegistry for EdgeBackend<'_> {
         let row: Option<ClientRow> = self
             .db()?
             .prepare(
-                "SELECT id, name, secret_hash, redirect_uris, kind, first_party FROM oauth_clients \
+                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until FROM oauth_clients \
                  WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
             )
             .bind(&[client_id.into(), (now_secs() as f64).into()])
@@ -110,7 +112,19 @@ impl ClientRegistry for EdgeBackend<'_> {
             redirect_uris,
             kind,
             first_party: row.first_party != 0,
+            locked_until: row.locked_until,
         }))
+    }
+
+    async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
+        self.db()?
+            .prepare("UPDATE oauth_clients SET locked_until = ?1 WHERE id = ?2")
+            .bind(&[(until as f64).into(), client_id.into()])
+            .map_err(d1_error)?
+            .run()
+            .await
+            .map_err(d1_error)?;
+        Ok(())
     }
 }
 
@@ -241,26 +255,6 @@ impl PasswordHasher for EdgeBackend<'_> {
 }
 
 impl Throttle for EdgeBackend<'_> {
-    async fn peek(
-        &self,
-        key: &str,
-        limit: u64,
-        window_secs: u64,
-        now: u64,
-    ) -> Result<QuotaDecision, StoreError> {
-        quota_counter::call(
-            self.env,
-            key,
-            QuotaConfig {
-                limit,
-                period_secs: window_secs,
-            },
-            now,
-            true,
-        )
-        .await
-        .map_err(|e| StoreError(format!("throttle: {e}")))
-    }
     async fn charge(
         &self,
         key: &str,
@@ -268,18 +262,29 @@ impl Throttle for EdgeBackend<'_> {
         window_secs: u64,
         now: u64,
     ) -> Result<QuotaDecision, StoreError> {
-        quota_counter::call(
-            self.env,
-            key,
-            QuotaConfig {
-                limit,
-                period_secs: window_secs,
-            },
-            now,
-            false,
-        )
-        .await
-        .map_err(|e| StoreError(format!("throttle: {e}")))
+        let quota = QuotaConfig {
+            limit,
+            period_secs: window_secs,
+        };
+        quota_counter::call(self.env, key, quota, now, CounterOp::Charge)
+            .await
+            .map_err(|e| StoreError(format!("throttle: {e}")))
+    }
+    async fn refund(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let quota = QuotaConfig {
+            limit,
+            period_secs: window_secs,
+        };
+        quota_counter::call(self.env, key, quota, now, CounterOp::Refund)
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError(format!("throttle: {e}")))
     }
 }
 

@@ -45,16 +45,28 @@ pub struct GrantLedger {
 }
 
 impl GrantLedger {
+    /// The grant, if this object holds one. Reading never creates storage, so made-up grant ids
+    /// cost nothing that lasts.
     fn load(&self) -> worker::Result<Option<GrantState>> {
         #[derive(Deserialize)]
         struct Row {
             state: String,
         }
+        #[derive(Deserialize)]
+        struct Table {
+            #[allow(dead_code)]
+            name: String,
+        }
         let sql = self.state.storage().sql();
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS grant_state (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL)",
-            None,
-        )?;
+        let tables: Vec<Table> = sql
+            .exec(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'grant_state'",
+                None,
+            )?
+            .to_array()?;
+        if tables.is_empty() {
+            return Ok(None);
+        }
         let rows: Vec<Row> = sql
             .exec("SELECT state FROM grant_state WHERE id = 1", None)?
             .to_array()?;
@@ -65,7 +77,12 @@ impl GrantLedger {
     }
 
     fn save(&self, grant: &GrantState) -> worker::Result<()> {
-        self.state.storage().sql().exec(
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS grant_state (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL)",
+            None,
+        )?;
+        sql.exec(
             "INSERT INTO grant_state (id, state) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state",
             vec![SqlStorageValue::String(serde_json::to_string(grant)?)],
         )?;
@@ -115,7 +132,11 @@ impl DurableObject for GrantLedger {
         };
         if let Some(grant) = &changed {
             self.save(grant)?;
-            self.schedule_cleanup(grant).await?;
+            // The answer stands once the state is saved: a failed alarm only delays cleanup, and
+            // reporting it as an error would make the client retry an operation that happened.
+            if let Err(e) = self.schedule_cleanup(grant).await {
+                worker::console_error!("grant ledger: cleanup alarm not set: {e}");
+            }
         }
         Response::from_json(&answer)
     }

@@ -5,8 +5,7 @@ use worker::Env;
 use crate::error::ApiError;
 use crate::http::Reply;
 
-/// The newest migration this build's queries rely on; `/healthz` fails until it is applied.
-pub const LATEST_MIGRATION: &str = "0001_identity.sql";
+use crate::LATEST_MIGRATION;
 
 pub async fn check(env: &Env) -> Result<Reply, ApiError> {
     let d1 = d1_status(env).await;

@@ -115,6 +115,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response
     worker::console_log!("{line}");
     let mut response = response;
     response.headers_mut().set("x-request-id", &request_id).ok();
+    if crate::oauth::server::is_cors_path(&head.path) {
+        response
+            .headers_mut()
+            .set("access-control-allow-origin", "*")
+            .ok();
+    }
     Ok(response)
 }
 

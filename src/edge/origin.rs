@@ -12,7 +12,10 @@ use worker::{
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
-use crate::proxy::forward::{keep_response_header, origin_url, request_headers, Identity};
+use crate::proxy::forward::{
+    keep_response_header, origin_url, request_headers, rewrite_location, Identity,
+    PROXIED_RESPONSE_HEADERS,
+};
 
 /// Streams the request to the origin and the origin's answer back; neither body is buffered.
 pub async fn forward(
@@ -31,7 +34,7 @@ pub async fn forward(
     let method = head.method();
     let may_have_body = !matches!(method, Method::Get | Method::Head);
     if let Some(limit) = rule.max_body_bytes {
-        check_body_length(head, limit, may_have_body)?;
+        check_body_length(head, limit, may_have_body, req.inner().body().is_some())?;
     }
 
     let (scheme, host) = config
@@ -63,7 +66,7 @@ pub async fn forward(
     let sending = Box::pin(async move { Fetch::Request(outbound).send_with_signal(&signal).await });
     let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
     match select(sending, timer).await {
-        Either::Left((Ok(response), _)) => relay(response),
+        Either::Left((Ok(response), _)) => relay(response, config),
         Either::Left((Err(e), _)) => Err(ApiError::OriginUnreachable(e.to_string())),
         Either::Right(((), _)) => {
             controller.abort();
@@ -72,7 +75,12 @@ pub async fn forward(
     }
 }
 
-fn check_body_length(head: &RequestHead, limit: u64, may_have_body: bool) -> Result<(), ApiError> {
+fn check_body_length(
+    head: &RequestHead,
+    limit: u64,
+    may_have_body: bool,
+    has_body: bool,
+) -> Result<(), ApiError> {
     let length = head
         .single_header("content-length")
         .map_err(|_| ApiError::BadRequest("send one Content-Length header".into()))?;
@@ -86,28 +94,31 @@ fn check_body_length(head: &RequestHead, limit: u64, may_have_body: bool) -> Res
             }
             Ok(())
         }
-        None if may_have_body
-            && head
-                .single_header("transfer-encoding")
-                .ok()
-                .flatten()
-                .is_some() =>
-        {
-            Err(ApiError::BadRequest(
-                "this route caps body size: send a Content-Length".into(),
-            ))
-        }
+        // A streamed body (chunked, or HTTP/2 without a length) cannot be checked up front.
+        None if may_have_body && has_body => Err(ApiError::LengthRequired),
         None => Ok(()),
     }
 }
 
-/// The origin's response with hop-by-hop headers removed, body streamed as it arrives.
-fn relay(response: Response) -> Result<Response, ApiError> {
+/// The origin's response with hop-by-hop headers and portal cookies removed, redirects to the
+/// origin's own URL rewritten, and the body streamed as it arrives.
+fn relay(response: Response, config: &Config) -> Result<Response, ApiError> {
     let status = response.status_code();
     let headers = Headers::new();
     for (name, value) in response.headers().entries() {
-        if keep_response_header(&name) {
+        if !keep_response_header(&name, &value) {
+            continue;
+        }
+        if name.eq_ignore_ascii_case("location") {
+            let rewritten = rewrite_location(&value, &config.origin, &config.public_base_url);
+            headers.append(&name, &rewritten).ok();
+        } else {
             headers.append(&name, &value).ok();
+        }
+    }
+    for (name, value) in PROXIED_RESPONSE_HEADERS {
+        if name == "content-security-policy" || !headers.has(name).unwrap_or(false) {
+            headers.append(name, value).ok();
         }
     }
     let (_, body) = response.into_parts();

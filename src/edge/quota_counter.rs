@@ -1,8 +1,10 @@
-//! The `QuotaCounter` Durable Object: one instance per user and plugin, counting calls in fixed
-//! windows. Its SQLite storage is read and written synchronously inside one request, and a
-//! Durable Object runs one request at a time between awaits, so each charge is an atomic
-//! read-modify-write: counts stay exact under any concurrency
-//! (<https://developers.cloudflare.com/durable-objects/api/sqlite-storage-api/>).
+//! The `QuotaCounter` Durable Object: one instance per counter (a user's quota on a plugin, or a
+//! throttle key such as `login-email:<email>`), counting events in fixed windows. Its SQLite
+//! storage is read and written synchronously inside one request, and a Durable Object runs one
+//! request at a time between awaits, so each charge is an atomic read-modify-write: counts stay
+//! exact under any concurrency. An alarm deletes the storage once its window has passed, so
+//! counters created by anyone's requests do not accumulate.
+//! <https://developers.cloudflare.com/durable-objects/api/sqlite-storage-api/>
 
 use serde::{Deserialize, Serialize};
 use worker::{
@@ -12,23 +14,58 @@ use worker::{
 
 use crate::config::QuotaConfig;
 use crate::error::ApiError;
-use crate::quota::{charge as charge_window, QuotaDecision, Window};
+use crate::quota::{charge as charge_window, refund as refund_window, QuotaDecision, Window};
 
 const BINDING: &str = "QUOTA";
 
+/// What a caller asks of a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterOp {
+    /// Count one event if the window has room.
+    #[default]
+    Charge,
+    /// Give one event back (a throttled attempt that succeeded).
+    Refund,
+}
+
 #[derive(Serialize, Deserialize)]
-struct ChargeRequest {
+struct CounterRequest {
     limit: u64,
     period_secs: u64,
     now: u64,
-    /// Read the counter without counting (throttles check before they charge).
     #[serde(default)]
-    peek: bool,
+    op: CounterOp,
 }
 
-#[durable_object(fetch)]
+#[durable_object]
 pub struct QuotaCounter {
     state: State,
+}
+
+impl QuotaCounter {
+    fn read(&self) -> worker::Result<Window> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS quota_window (id INTEGER PRIMARY KEY CHECK (id = 1), start INTEGER NOT NULL, used INTEGER NOT NULL)",
+            None,
+        )?;
+        let rows: Vec<Window> = sql
+            .exec("SELECT start, used FROM quota_window WHERE id = 1", None)?
+            .to_array()?;
+        Ok(rows.into_iter().next().unwrap_or_default())
+    }
+
+    fn write(&self, window: Window) -> worker::Result<()> {
+        self.state.storage().sql().exec(
+            "INSERT INTO quota_window (id, start, used) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET start = excluded.start, used = excluded.used",
+            vec![
+                SqlStorageValue::Integer(window.start as i64),
+                SqlStorageValue::Integer(window.used as i64),
+            ],
+        )?;
+        Ok(())
+    }
 }
 
 impl DurableObject for QuotaCounter {
@@ -37,55 +74,48 @@ impl DurableObject for QuotaCounter {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let sql = self.state.storage().sql();
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS quota_window (id INTEGER PRIMARY KEY CHECK (id = 1), start INTEGER NOT NULL, used INTEGER NOT NULL)",
-            None,
-        )?;
         if req.method() == Method::Get {
+            // A health ping: answer without touching storage.
             return Response::ok("ok");
         }
-        let ask: ChargeRequest = req.json().await?;
+        let ask: CounterRequest = req.json().await?;
         let quota = QuotaConfig {
             limit: ask.limit,
             period_secs: ask.period_secs.max(1),
         };
-        let rows: Vec<Window> = sql
-            .exec("SELECT start, used FROM quota_window WHERE id = 1", None)?
-            .to_array()?;
-        let current = rows.into_iter().next().unwrap_or_default();
-        let (next, decision) = charge_window(quota, current, ask.now);
-        if ask.peek {
-            // What a charge would see, without keeping it: `remaining` counts the calls left.
-            let start = ask.now - ask.now % quota.period_secs;
-            let used = if current.start == start {
-                current.used
-            } else {
-                0
-            };
-            return Response::from_json(&QuotaDecision {
-                allowed: used < quota.limit,
-                limit: quota.limit,
-                remaining: quota.limit.saturating_sub(used),
-                reset_secs: decision.reset_secs,
-            });
-        }
+        // From here to the write, everything is synchronous: no other request interleaves.
+        let current = self.read()?;
+        let (next, decision) = match ask.op {
+            CounterOp::Charge => charge_window(quota, current, ask.now),
+            CounterOp::Refund => {
+                let start = ask.now - ask.now % quota.period_secs;
+                let next = refund_window(current, start);
+                let (_, decision) = charge_window(quota, next, ask.now);
+                (next, decision)
+            }
+        };
         if next != current {
-            sql.exec(
-                "INSERT INTO quota_window (id, start, used) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET start = excluded.start, used = excluded.used",
-                vec![
-                    SqlStorageValue::Integer(next.start as i64),
-                    SqlStorageValue::Integer(next.used as i64),
-                ],
-            )?;
+            self.write(next)?;
+            // Clean up after the window; a failed alarm only delays the cleanup.
+            let end_ms = (next.start + quota.period_secs + 1).saturating_mul(1000) as i64;
+            if let Some(at) = chrono::DateTime::from_timestamp_millis(end_ms) {
+                if let Err(e) = self.state.storage().set_alarm(at).await {
+                    worker::console_error!("quota counter: cleanup alarm not set: {e}");
+                }
+            }
         }
         Response::from_json(&decision)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.state.storage().delete_all().await?;
+        Response::ok("ok")
     }
 }
 
 /// Charges one call to `key`'s counter; `Err` is the 429 (or 503 when the object fails).
 pub async fn charge(env: &Env, key: &str, quota: QuotaConfig, now: u64) -> Result<(), ApiError> {
-    let decision = call(env, key, quota, now, false)
+    let decision = call(env, key, quota, now, CounterOp::Charge)
         .await
         .map_err(|e| ApiError::Unavailable(format!("quota counter: {e}")))?;
     if decision.allowed {
@@ -99,20 +129,20 @@ pub async fn charge(env: &Env, key: &str, quota: QuotaConfig, now: u64) -> Resul
     }
 }
 
-/// One counter operation, for throttles: `peek` reads, otherwise one event is counted.
+/// One counter operation.
 pub async fn call(
     env: &Env,
     key: &str,
     quota: QuotaConfig,
     now: u64,
-    peek: bool,
+    op: CounterOp,
 ) -> worker::Result<QuotaDecision> {
     let stub = env.durable_object(BINDING)?.get_by_name(key)?;
-    let body = serde_json::to_string(&ChargeRequest {
+    let body = serde_json::to_string(&CounterRequest {
         limit: quota.limit,
         period_secs: quota.period_secs,
         now,
-        peek,
+        op,
     })?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));

@@ -26,7 +26,12 @@ pub struct AuthorizeRequest {
     pub resource: Option<String>,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
+    /// `prompt=none`: fail instead of showing any page.
     pub prompt_none: bool,
+    /// `prompt=login`: sign in again even with a session.
+    pub prompt_login: bool,
+    /// `prompt=consent`: show the consent page even to first-party clients.
+    pub prompt_consent: bool,
 }
 
 /// Why an authorization request failed, and where the failure is shown.
@@ -151,16 +156,28 @@ pub fn validate_authorize_request(
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_BYTES) {
         return Err(fail(OAuthErrorCode::InvalidRequest, "nonce is too long"));
     }
-    let prompt_none = match params.get("prompt") {
-        None | Some("login") | Some("consent") => false,
-        Some("none") => true,
-        Some(_) => {
-            return Err(fail(
-                OAuthErrorCode::InvalidRequest,
-                "unsupported prompt value",
-            ))
-        }
-    };
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent"))
+    {
+        return Err(fail(
+            OAuthErrorCode::InvalidRequest,
+            "unsupported prompt value",
+        ));
+    }
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return Err(fail(
+            OAuthErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
     Ok(AuthorizeRequest {
         client,
         redirect_uri,
@@ -171,6 +188,8 @@ pub fn validate_authorize_request(
         code_challenge,
         nonce,
         prompt_none,
+        prompt_login: prompts.contains(&"login"),
+        prompt_consent: prompts.contains(&"consent"),
     })
 }
 
@@ -236,6 +255,7 @@ mod tests {
             redirect_uris: vec!["https://app.example.com/cb".into()],
             kind,
             first_party: false,
+            locked_until: None,
         }
     }
 

@@ -28,6 +28,8 @@ pub struct Client {
     pub kind: ClientKind,
     /// First-party clients skip the consent screen.
     pub first_party: bool,
+    /// Authentication is refused until then (too many failed attempts).
+    pub locked_until: Option<i64>,
 }
 
 /// How a client presented itself at the token, revocation or introspection endpoint.
@@ -203,6 +205,7 @@ mod tests {
             redirect_uris: vec!["https://chatgpt.com/aip/p/oauth/callback".into()],
             kind: ClientKind::Confidential,
             first_party: false,
+            locked_until: None,
         }
     }
 
@@ -217,6 +220,7 @@ mod tests {
             ],
             kind: ClientKind::Public,
             first_party: false,
+            locked_until: None,
         }
     }
 

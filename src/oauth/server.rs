@@ -30,12 +30,12 @@ use crate::oauth::grant::{
     split_handle, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation, GRANT_ID_BYTES,
     SECRET_BYTES,
 };
-use crate::oauth::params::{Params, ParamsError};
+use crate::oauth::params::{form_encode, Params, ParamsError};
 use crate::portal::pages::{consent_page, login_page, message_page, Brand, ConsentForm, LoginForm};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::portal::session::{
-    csrf_token, open_session, read_cookie, seal_session, set_cookie, verify_csrf, Session,
-    CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL_SECS,
+    cookie_names, csrf_token, open_session, read_cookie, seal_session, set_cookie, verify_csrf,
+    CookieNames, Session, SESSION_TTL_SECS,
 };
 use crate::ports::{Backend, StoreError};
 use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
@@ -123,6 +123,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         self.config.public_base_url.starts_with("https://")
     }
 
+    fn cookies(&self) -> CookieNames {
+        cookie_names(self.secure_cookies())
+    }
+
     fn key(&self) -> &'a [u8] {
         self.settings.session_secret.expose().as_bytes()
     }
@@ -141,17 +145,22 @@ impl<'a, B: Backend> AuthServer<'a, B> {
     }
 
     fn session(&self, head: &RequestHead) -> Option<Session> {
-        read_cookie(head, SESSION_COOKIE).and_then(|v| open_session(self.key(), v, self.now))
+        read_cookie(head, self.cookies().session)
+            .and_then(|v| open_session(self.key(), v, self.now))
     }
 
     /// The browser's CSRF cookie, and a `Set-Cookie` when it has none yet.
     fn csrf_cookie(&self, head: &RequestHead) -> Result<(String, Option<String>), StoreError> {
-        match read_cookie(head, CSRF_COOKIE) {
+        match read_cookie(head, self.cookies().csrf) {
             Some(v) if v.len() >= 22 => Ok((v.to_string(), None)),
             _ => {
                 let value = self.random_b64(18)?;
-                let header =
-                    set_cookie(CSRF_COOKIE, &value, SESSION_TTL_SECS, self.secure_cookies());
+                let header = set_cookie(
+                    self.cookies().csrf,
+                    &value,
+                    SESSION_TTL_SECS,
+                    self.secure_cookies(),
+                );
                 Ok((value, Some(header)))
             }
         }
@@ -234,7 +243,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Err(Err(e)) => return Err(e),
         };
         let (csrf, csrf_set) = self.csrf_cookie(head)?;
-        let Some(session) = self.session(head) else {
+        // `prompt=login` asks for a fresh sign-in: ignore the session, and drop the prompt from
+        // where the login form returns to, so the next visit proceeds.
+        let session = self.session(head).filter(|_| !request.prompt_login);
+        let Some(session) = session else {
             if request.prompt_none {
                 return Ok(self.redirect_error(
                     &request,
@@ -243,7 +255,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                     302,
                 ));
             }
-            let return_to = format!("{AUTHORIZE_PATH}?{raw_query}");
+            let return_to = format!("{AUTHORIZE_PATH}?{}", without_prompt(&params));
             let reply = login_page(
                 200,
                 self.brand(),
@@ -274,7 +286,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             );
             let reply = reply.with_header(
                 "set-cookie",
-                set_cookie(SESSION_COOKIE, "", 0, self.secure_cookies()),
+                set_cookie(self.cookies().session, "", 0, self.secure_cookies()),
             );
             return Ok(with_cookie(reply, csrf_set));
         };
@@ -282,7 +294,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
-        if request.client.first_party {
+        if request.client.first_party && !request.prompt_consent {
             return self.issue_code(&request, &session, grant, 302).await;
         }
         if request.prompt_none {
@@ -308,8 +320,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 redirect_host: &redirect_host,
                 user_email: &user.email,
                 scopes: &grant.described,
-                csrf_token: &csrf_token(self.key(), &csrf, "consent"),
-                logout_csrf_token: &csrf_token(self.key(), &csrf, "logout"),
+                csrf_token: &csrf_token(self.key(), &csrf, &format!("consent:{}", session.nonce)),
+                logout_csrf_token: &csrf_token(
+                    self.key(),
+                    &csrf,
+                    &format!("logout:{}", session.nonce),
+                ),
                 params: &carried,
             },
         );
@@ -348,19 +364,21 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Ok(p) => p,
             Err(e) => return Ok(self.local_error(400, &e.description)),
         };
-        let csrf = read_cookie(head, CSRF_COOKIE);
-        if !verify_csrf(self.key(), csrf, "consent", params.get("csrf_token")) {
-            return Ok(self.local_error(
-                403,
-                "This form expired or did not come from this site. Go back and try again.",
-            ));
-        }
         let Some(session) = self.session(head) else {
             return Ok(self.local_error(
                 401,
                 "Your session ended. Go back to the application and start again.",
             ));
         };
+        // The consent token is bound to this browser's CSRF cookie and to this session.
+        let csrf = read_cookie(head, self.cookies().csrf);
+        let purpose = format!("consent:{}", session.nonce);
+        if !verify_csrf(self.key(), csrf, &purpose, params.get("csrf_token")) {
+            return Ok(self.local_error(
+                403,
+                "This form expired or did not come from this site. Go back and try again.",
+            ));
+        }
         let decision = params.get("decision").map(str::to_string);
         params = strip(params, &["csrf_token", "decision"]);
         let request = match self.authorize_request(&params).await {
@@ -472,7 +490,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Ok(p) => p,
             Err(e) => return Ok(self.local_error(400, &e.description)),
         };
-        let csrf = read_cookie(head, CSRF_COOKIE);
+        let csrf = read_cookie(head, self.cookies().csrf);
         if !verify_csrf(self.key(), csrf, "login", params.get("csrf_token")) {
             return Ok(self.local_error(
                 403,
@@ -482,7 +500,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let csrf = csrf.unwrap_or_default();
         let return_to = params
             .get("return_to")
-            .filter(|r| r.starts_with("/authorize?") && !r.contains(['\r', '\n']))
+            .filter(|r| r.starts_with("/authorize?") && r.bytes().all(|b| b.is_ascii_graphic()))
             .unwrap_or("");
         let email = params.get("email").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("");
@@ -505,28 +523,29 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         {
             return Ok(form(400, "Enter your email and password."));
         }
+        // Each attempt is counted before the password is checked (an atomic charge), so parallel
+        // guesses cannot all slip under the limit; a successful sign-in gives its count back.
         let now = self.now as u64;
         let email_key = format!("login-email:{}", email.to_lowercase());
         let ip_key = format!("login-ip:{}", client_ip(head));
+        let (per_email, per_ip) = (LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP);
+        let window = LOGIN_THROTTLE_WINDOW_SECS;
         let by_email = self
             .backend
-            .peek(
-                &email_key,
-                LOGIN_FAILURES_PER_EMAIL,
-                LOGIN_THROTTLE_WINDOW_SECS,
-                now,
-            )
+            .charge(&email_key, per_email, window, now)
             .await?;
-        let by_ip = self
-            .backend
-            .peek(
-                &ip_key,
-                LOGIN_FAILURES_PER_IP,
-                LOGIN_THROTTLE_WINDOW_SECS,
-                now,
-            )
-            .await?;
-        if by_email.remaining == 0 || by_ip.remaining == 0 {
+        let by_ip = if by_email.allowed {
+            let d = self.backend.charge(&ip_key, per_ip, window, now).await?;
+            if !d.allowed {
+                self.backend
+                    .refund(&email_key, per_email, window, now)
+                    .await?;
+            }
+            d
+        } else {
+            by_email
+        };
+        if !by_email.allowed || !by_ip.allowed {
             let wait = by_email.reset_secs.max(by_ip.reset_secs).div_ceil(60);
             return Ok(form(
                 429,
@@ -539,26 +558,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let ok = verify_password(self.backend, password, stored).await?;
         let user = match user {
             Some(u) if ok && !u.disabled => u,
-            _ => {
-                self.backend
-                    .charge(
-                        &email_key,
-                        LOGIN_FAILURES_PER_EMAIL,
-                        LOGIN_THROTTLE_WINDOW_SECS,
-                        now,
-                    )
-                    .await?;
-                self.backend
-                    .charge(
-                        &ip_key,
-                        LOGIN_FAILURES_PER_IP,
-                        LOGIN_THROTTLE_WINDOW_SECS,
-                        now,
-                    )
-                    .await?;
-                return Ok(form(401, "Wrong email or password."));
-            }
+            _ => return Ok(form(401, "Wrong email or password.")),
         };
+        self.backend
+            .refund(&email_key, per_email, window, now)
+            .await?;
+        self.backend.refund(&ip_key, per_ip, window, now).await?;
         // A fresh session and a fresh CSRF cookie: nothing set before sign-in carries over.
         let session = Session {
             user_id: user.id,
@@ -582,7 +587,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .with_header(
                 "set-cookie",
                 set_cookie(
-                    SESSION_COOKIE,
+                    self.cookies().session,
                     &seal_session(self.key(), &session),
                     SESSION_TTL_SECS,
                     secure,
@@ -590,7 +595,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             )
             .with_header(
                 "set-cookie",
-                set_cookie(CSRF_COOKIE, &new_csrf, SESSION_TTL_SECS, secure),
+                set_cookie(self.cookies().csrf, &new_csrf, SESSION_TTL_SECS, secure),
             ))
     }
 
@@ -600,10 +605,11 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Ok(p) => p,
             Err(e) => return Ok(self.local_error(400, &e.description)),
         };
+        let nonce = self.session(head).map(|s| s.nonce).unwrap_or_default();
         if !verify_csrf(
             self.key(),
-            read_cookie(head, CSRF_COOKIE),
-            "logout",
+            read_cookie(head, self.cookies().csrf),
+            &format!("logout:{nonce}"),
             params.get("csrf_token"),
         ) {
             return Ok(self.local_error(403, "This form expired or did not come from this site."));
@@ -611,32 +617,37 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         Ok(
             message_page(200, self.brand(), "Signed out", "You are signed out.").with_header(
                 "set-cookie",
-                set_cookie(SESSION_COOKIE, "", 0, self.secure_cookies()),
+                set_cookie(self.cookies().session, "", 0, self.secure_cookies()),
             ),
         )
     }
 
     // ----- client authentication --------------------------------------------------------------
 
-    /// Authenticates the client of a back-channel request. Failed attempts are counted per
-    /// client; past the limit, the client is refused for the rest of the window.
+    /// Authenticates the client of a back-channel request. Failed attempts with a secret are
+    /// counted per registered client; past the limit the client is locked (in its D1 row, which
+    /// every authentication reads anyway) and refused, right secret or not, until the window ends.
     async fn authenticate(&self, head: &RequestHead, params: &Params) -> Result<Client, ApiError> {
         let authorization = head
             .single_header("authorization")
             .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?;
         let credentials = parse_client_credentials(authorization, params)?;
         let basic = credentials.used_basic();
-        let client = self.backend.find_client(credentials.client_id()).await?;
-        let result = match client {
-            Some(c) => authenticate_client(&c, &credentials).map(|()| c),
-            None => Err(OAuthError::invalid_client("client authentication failed")
-                .with_basic_challenge(basic)),
+        let Some(client) = self.backend.find_client(credentials.client_id()).await? else {
+            return Err(OAuthError::invalid_client("client authentication failed")
+                .with_basic_challenge(basic)
+                .into());
         };
-        match result {
-            Ok(c) => Ok(c),
+        if let Some(until) = client.locked_until.filter(|t| *t > self.now) {
+            return Err(ApiError::Throttled {
+                retry_after_secs: (until - self.now) as u64,
+            });
+        }
+        match authenticate_client(&client, &credentials) {
+            Ok(()) => Ok(client),
             Err(e) => {
                 if !matches!(credentials, ClientCredentials::None { .. }) {
-                    let key = format!("client-auth:{}", credentials.client_id());
+                    let key = format!("client-auth:{}", client.id);
                     let d = self
                         .backend
                         .charge(
@@ -646,7 +657,9 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                             self.now as u64,
                         )
                         .await?;
-                    if !d.allowed {
+                    if !d.allowed || d.remaining == 0 {
+                        let until = self.now + d.reset_secs as i64;
+                        self.backend.lock_client(&client.id, until).await?;
                         return Err(ApiError::Throttled {
                             retry_after_secs: d.reset_secs,
                         });
@@ -875,7 +888,8 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             };
             let family = match &state.refresh {
                 Some(f)
-                    if !state.revoked
+                    if state.client_id == client.id
+                        && !state.revoked
                         && f.current_hash == sha256_hex(secret)
                         && self.now < f.expires_at =>
                 {
@@ -954,6 +968,17 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         };
         let verified = verify_access_token(token, &self.config.keys, &policy)
             .map_err(|r| challenge(Some("invalid_token"), r.description()))?;
+        if let Some(grant_id) = &verified.grant_id {
+            match self.backend.load_grant(grant_id).await? {
+                Some(state) if !state.revoked => {}
+                _ => {
+                    return Err(challenge(
+                        Some("invalid_token"),
+                        "the token's grant was revoked",
+                    ))
+                }
+            }
+        }
         let user = self
             .backend
             .find_user(&verified.subject)
@@ -969,6 +994,16 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         }
         Ok(token_json(&body))
     }
+}
+
+/// The authorization request's query without `prompt`, percent-encoded again.
+fn without_prompt(params: &Params) -> String {
+    params
+        .iter()
+        .filter(|(k, _)| *k != "prompt")
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn strip(params: Params, names: &[&str]) -> Params {
@@ -995,14 +1030,41 @@ fn with_cookie(reply: Reply, set: Option<String>) -> Reply {
     }
 }
 
+/// Endpoints browsers call cross-origin (public clients, SPAs): they answer CORS preflights and
+/// carry `Access-Control-Allow-Origin: *`. They use no cookies, so any origin may call them.
+/// `/authorize` and the portal never do: they are navigations, not fetches.
+pub fn is_cors_path(path: &str) -> bool {
+    matches!(
+        path,
+        TOKEN_PATH
+            | REVOKE_PATH
+            | INTROSPECT_PATH
+            | USERINFO_PATH
+            | AS_METADATA_PATH
+            | OIDC_METADATA_PATH
+    )
+}
+
+fn cors_preflight(allowed: &[&str]) -> Reply {
+    Reply::new(204)
+        .with_header("access-control-allow-origin", "*")
+        .with_header("access-control-allow-methods", allowed.join(", "))
+        .with_header(
+            "access-control-allow-headers",
+            "authorization, content-type",
+        )
+        .with_header("access-control-max-age", "86400")
+}
+
 /// Whether a method is allowed on an authorization-server path; `None` if the path is not ours.
 pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
     Some(match path {
         AUTHORIZE_PATH => &["GET", "HEAD", "POST"],
         LOGIN_PATH => &["GET", "HEAD", "POST"],
-        LOGOUT_PATH | TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH => &["POST"],
-        USERINFO_PATH => &["GET", "HEAD", "POST"],
-        AS_METADATA_PATH | OIDC_METADATA_PATH => &["GET", "HEAD"],
+        LOGOUT_PATH => &["POST"],
+        TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH => &["POST", "OPTIONS"],
+        USERINFO_PATH => &["GET", "HEAD", "POST", "OPTIONS"],
+        AS_METADATA_PATH | OIDC_METADATA_PATH => &["GET", "HEAD", "OPTIONS"],
         _ => return None,
     })
 }
@@ -1056,6 +1118,7 @@ pub async fn handle<B: Backend>(
         }));
     }
     Some(match (head.path.as_str(), method) {
+        (_, Method::Options) => Ok(cors_preflight(allowed)),
         (AS_METADATA_PATH | OIDC_METADATA_PATH, _) => {
             Ok(Reply::json(200, &metadata(server.config))
                 .with_header("cache-control", "public, max-age=300")

@@ -18,6 +18,29 @@ use crate::http::RequestHead;
 
 pub const SESSION_COOKIE: &str = "portcullis_session";
 pub const CSRF_COOKIE: &str = "portcullis_csrf";
+
+/// The cookie names in use. On https they carry the `__Host-` prefix, which browsers only accept
+/// with `Secure`, `Path=/` and no `Domain`: a sibling subdomain cannot plant them. Plain http
+/// (local development) cannot use the prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieNames {
+    pub session: &'static str,
+    pub csrf: &'static str,
+}
+
+pub fn cookie_names(secure: bool) -> CookieNames {
+    if secure {
+        CookieNames {
+            session: "__Host-portcullis_session",
+            csrf: "__Host-portcullis_csrf",
+        }
+    } else {
+        CookieNames {
+            session: SESSION_COOKIE,
+            csrf: CSRF_COOKIE,
+        }
+    }
+}
 /// A portal session lasts 12 hours: long enough for a working day of consents.
 pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 

@@ -23,6 +23,17 @@ pub const HOP_BY_HOP: [&str; 9] = [
 /// The prefix of the identity headers only the gateway may set.
 pub const IDENTITY_HEADER_PREFIX: &str = "x-portcullis-";
 
+/// Headers some origin stacks (IIS, Symfony, Rails, Express middleware) honour to rewrite the
+/// path or method after routing: a caller could use them to reach what the rules refused.
+pub const REWRITE_HEADERS: [&str; 6] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-method",
+];
+
 /// Who the gateway let through, as the origin will be told.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Identity {
@@ -69,6 +80,7 @@ pub fn request_headers(
                 || lower == "x-request-id"
                 || lower.starts_with("x-forwarded-")
                 || lower == "forwarded"
+                || REWRITE_HEADERS.contains(&lower.as_str())
                 || lower.starts_with(IDENTITY_HEADER_PREFIX))
         })
         .cloned()
@@ -89,10 +101,42 @@ pub fn request_headers(
     out
 }
 
-/// Whether a response header from the origin may go back to the caller.
-pub fn keep_response_header(name: &str) -> bool {
+/// Whether a response header from the origin may go back to the caller. The origin shares the
+/// gateway's host with the login portal, so it may not set the portal's cookies.
+pub fn keep_response_header(name: &str, value: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    !HOP_BY_HOP.contains(&lower.as_str())
+    if HOP_BY_HOP.contains(&lower.as_str()) {
+        return false;
+    }
+    if lower == "set-cookie" {
+        let cookie_name = value
+            .split('=')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        return !(cookie_name.starts_with("portcullis_")
+            || cookie_name.starts_with("__host-portcullis_"));
+    }
+    true
+}
+
+/// Headers added to every proxied response: the origin's content is served on the portal's host,
+/// so it is never sniffed into HTML and never runs scripts with the portal's origin.
+pub const PROXIED_RESPONSE_HEADERS: [(&str, &str); 2] = [
+    ("x-content-type-options", "nosniff"),
+    ("content-security-policy", "sandbox"),
+];
+
+/// An origin redirect to its own base URL, rewritten to the gateway's public one.
+pub fn rewrite_location(location: &str, origin: &Url, public_base: &str) -> String {
+    let origin_base = origin.as_str().trim_end_matches('/');
+    match location.strip_prefix(origin_base) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') => {
+            format!("{public_base}{rest}")
+        }
+        _ => location.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +243,62 @@ mod tests {
 
     #[test]
     fn response_hop_by_hop_headers_are_dropped() {
-        assert!(!keep_response_header("Transfer-Encoding"));
-        assert!(keep_response_header("content-type"));
+        assert!(!keep_response_header("Transfer-Encoding", "chunked"));
+        assert!(keep_response_header("content-type", "application/json"));
+    }
+
+    #[test]
+    fn the_origin_cannot_set_the_portals_cookies() {
+        assert!(!keep_response_header(
+            "Set-Cookie",
+            "portcullis_session=x; Path=/"
+        ));
+        assert!(!keep_response_header(
+            "set-cookie",
+            "__Host-portcullis_csrf=x"
+        ));
+        assert!(keep_response_header("set-cookie", "theme=dark"));
+    }
+
+    #[test]
+    fn method_and_path_override_headers_are_dropped() {
+        let out = request_headers(
+            &h(&[
+                ("X-Original-URL", "/admin"),
+                ("x-http-method-override", "DELETE"),
+            ]),
+            &Identity::default(),
+            "r",
+            "h",
+            "https",
+        );
+        assert!(out
+            .iter()
+            .all(|(n, _)| !REWRITE_HEADERS.contains(&n.to_ascii_lowercase().as_str())));
+    }
+
+    #[test]
+    fn origin_redirects_are_rewritten_to_the_public_host() {
+        let origin = Url::parse("http://10.0.0.5:9000/v1").unwrap();
+        assert_eq!(
+            rewrite_location(
+                "http://10.0.0.5:9000/v1/todos/1",
+                &origin,
+                "https://todo.example.com"
+            ),
+            "https://todo.example.com/todos/1"
+        );
+        assert_eq!(
+            rewrite_location(
+                "https://elsewhere.example.com/x",
+                &origin,
+                "https://todo.example.com"
+            ),
+            "https://elsewhere.example.com/x"
+        );
+        assert_eq!(
+            rewrite_location("http://10.0.0.5:9000/v10", &origin, "https://t"),
+            "http://10.0.0.5:9000/v10"
+        );
     }
 }

@@ -276,17 +276,28 @@ pub fn normalize_path(raw: &str) -> Result<Vec<String>, PathRejection> {
     if raw.contains('\\') {
         return Err(PathRejection("backslashes are not allowed in paths"));
     }
-    let parts: Vec<&str> = rest.split('/').collect();
-    let last = parts.len() - 1;
+    let mut parts: Vec<&str> = rest.split('/').collect();
+    // `/todos/` is the same resource as `/todos` to most origin routers: match it the same way,
+    // so a trailing slash cannot slip past a rule written without one.
+    if parts.len() > 1 && parts.last() == Some(&"") {
+        parts.pop();
+    }
     let mut segments = Vec::with_capacity(parts.len());
     for (i, part) in parts.iter().enumerate() {
-        if part.is_empty() && i != last {
+        if part.is_empty() && !(i == 0 && parts.len() == 1) {
             return Err(PathRejection("empty path segments (//) are not allowed"));
+        }
+        if part.contains(';') {
+            // Path parameters (`/admin;x`) are stripped by some origins before routing.
+            return Err(PathRejection("semicolons are not allowed in paths"));
         }
         let decoded = percent_decode(part)
             .ok_or(PathRejection("the path has an invalid percent-encoding"))?;
         if decoded.contains(['/', '\\']) {
             return Err(PathRejection("encoded slashes are not allowed in paths"));
+        }
+        if decoded.contains(';') {
+            return Err(PathRejection("semicolons are not allowed in paths"));
         }
         if decoded.chars().any(char::is_control) {
             return Err(PathRejection("control characters are not allowed in paths"));
@@ -383,7 +394,13 @@ mod tests {
     fn an_uncovered_path_matches_no_rule() {
         assert_eq!(find(Method::Get, "/secrets"), RouteMatch::NoRule);
         assert_eq!(find(Method::Get, "/todos/1/extra"), RouteMatch::NoRule);
-        assert_eq!(find(Method::Get, "/todos/"), RouteMatch::NoRule);
+    }
+
+    #[test]
+    fn a_trailing_slash_matches_like_the_path_without_it() {
+        assert_eq!(find(Method::Get, "/todos/"), RouteMatch::Rule(1));
+        assert_eq!(find(Method::Get, "/admin/"), RouteMatch::Rule(0));
+        assert_eq!(normalize_path("/").unwrap(), vec![String::new()]);
     }
 
     #[test]
@@ -406,6 +423,8 @@ mod tests {
             "/todos/%5c1",
             "/todos/%00",
             "/todos/%0d%0aX-Injected:%201",
+            "/admin;x",
+            "/todos/1%3bx",
             "/todos/%zz",
             "/todos/%c3",
             "todos",

@@ -13,7 +13,7 @@ use portcullis::ports::{
     ClientRegistry, GrantStore, PasswordHasher, PolicyStore, Rng, StoreError, Throttle, User,
     UserDirectory,
 };
-use portcullis::quota::{charge, QuotaDecision, Window};
+use portcullis::quota::{charge, refund, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
 
 #[derive(Default)]
@@ -26,6 +26,7 @@ pub struct MemoryBackend {
     pub permissions: HashMap<(String, String), Vec<String>>,
     pub grants: RefCell<HashMap<String, GrantState>>,
     pub counters: RefCell<HashMap<String, Window>>,
+    pub locks: RefCell<HashMap<String, i64>>,
     /// Every store call, to count round trips.
     pub calls: RefCell<Vec<&'static str>>,
     /// When set, every store call fails.
@@ -45,7 +46,16 @@ impl MemoryBackend {
 impl ClientRegistry for MemoryBackend {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         self.call("find_client")?;
-        Ok(self.clients.get(client_id).cloned())
+        let mut client = self.clients.get(client_id).cloned();
+        if let Some(c) = client.as_mut() {
+            c.locked_until = self.locks.borrow().get(client_id).copied();
+        }
+        Ok(client)
+    }
+    async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
+        self.call("lock_client")?;
+        self.locks.borrow_mut().insert(client_id.to_string(), until);
+        Ok(())
     }
 }
 
@@ -152,24 +162,6 @@ impl PasswordHasher for MemoryBackend {
 }
 
 impl Throttle for MemoryBackend {
-    async fn peek(
-        &self,
-        key: &str,
-        limit: u64,
-        window_secs: u64,
-        now: u64,
-    ) -> Result<QuotaDecision, StoreError> {
-        self.call("throttle_peek")?;
-        let w = self.counters.borrow().get(key).copied().unwrap_or_default();
-        let start = now - now % window_secs;
-        let used = if w.start == start { w.used } else { 0 };
-        Ok(QuotaDecision {
-            allowed: used < limit,
-            limit,
-            remaining: limit.saturating_sub(used),
-            reset_secs: start + window_secs - now,
-        })
-    }
     async fn charge(
         &self,
         key: &str,
@@ -190,6 +182,19 @@ impl Throttle for MemoryBackend {
         );
         counters.insert(key.to_string(), next);
         Ok(d)
+    }
+    async fn refund(
+        &self,
+        key: &str,
+        _limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.call("throttle_refund")?;
+        let mut counters = self.counters.borrow_mut();
+        let w = counters.get(key).copied().unwrap_or_default();
+        counters.insert(key.to_string(), refund(w, now - now % window_secs));
+        Ok(())
     }
 }
 

@@ -196,6 +196,26 @@ describe('the protected route', () => {
   });
 });
 
+describe('what comes back from the origin', () => {
+  test('the origin cannot set the portal cookies; other cookies pass', async () => {
+    const res = await get('/public/cookies');
+    const cookies = res.headers.getSetCookie();
+    assert.deepEqual(cookies.map((c) => c.split('=')[0]), ['theme']);
+  });
+
+  test('proxied responses are sandboxed and never sniffed', async () => {
+    const res = await get('/public/hello');
+    assert.equal(res.headers.get('content-security-policy'), 'sandbox');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  });
+
+  test('origin redirects to its own URL are rewritten to the gateway', async () => {
+    const res = await get('/public/moved', { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), `${gw.baseUrl}/public/hello`);
+  });
+});
+
 describe('tokens verify with a third-party JOSE library against our JWKS', () => {
   test('jose verifies a gateway-signed token with /.well-known/jwks.json', async () => {
     const jwks = createRemoteJWKSet(new URL(`${gw.baseUrl}/.well-known/jwks.json`));
@@ -232,6 +252,38 @@ describe('bad input', () => {
     assert.deepEqual(await gw.originRequests(), []);
   });
 
+  test('a trailing slash matches the rule without it', async () => {
+    const res = await get('/todos/', bearer(await gw.token()));
+    assert.equal(res.status, 200);
+  });
+
+  test('semicolons and method or path override headers never reach the origin', async () => {
+    await gw.clearOriginRequests();
+    assert.equal((await get('/public;x/hello')).status, 400);
+    await get('/public/hello', { headers: { 'x-http-method-override': 'DELETE', 'x-original-url': '/todos' } });
+    const [seen] = await gw.originRequests();
+    assert.equal(seen.headers['x-http-method-override'], undefined);
+    assert.equal(seen.headers['x-original-url'], undefined);
+  });
+
+  test('a streamed body without a length on a capped route: 411, origin untouched', async () => {
+    await gw.clearOriginRequests();
+    const body = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('{"title":"streamed"}'));
+        c.close();
+      },
+    });
+    const res = await fetch(`${gw.baseUrl}/todos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await gw.token()}`, 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    });
+    assert.equal(res.status, 411);
+    assert.deepEqual(await gw.originRequests(), []);
+  });
+
   test('two bearer tokens: refused', async () => {
     const token = await gw.token();
     const res = await get('/todos', { headers: [['authorization', `Bearer ${token}`], ['authorization', `Bearer ${token}`]] });
@@ -239,7 +291,13 @@ describe('bad input', () => {
   });
 
   test('garbage to every route never gets a 5xx', async () => {
-    const paths = ['/', '/healthz', '/.well-known/ai-plugin.json', '/.well-known/jwks.json', '/openapi.json', '/logo.svg', '/todos', '/todos/1', '/public/hello', '/.well-known/oauth-protected-resource', '/%', '/%ff', '/a'.repeat(500)];
+    const paths = [
+      '/', '/healthz', '/.well-known/ai-plugin.json', '/.well-known/jwks.json', '/openapi.json', '/logo.svg',
+      '/todos', '/todos/1', '/public/hello', '/.well-known/oauth-protected-resource', '/%', '/%ff', '/a'.repeat(500),
+      '/authorize', '/authorize?client_id=chatgpt&response_type=code&state=%ff%fe', '/authorize?client_id=%00&redirect_uri=javascript:alert(1)',
+      '/login', '/logout', '/token', '/revoke', '/introspect', '/userinfo', '/.well-known/oauth-authorization-server',
+      '/.well-known/openid-configuration', '/portal/portal.css',
+    ];
     const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD'];
     const headerSets = [
       {},
@@ -249,6 +307,9 @@ describe('bad input', () => {
       { authorization: `Bearer ${'x'.repeat(9000)}` },
       { authorization: 'Basic !!!' },
       { 'content-type': 'application/json', 'content-length': 'abc' },
+      { 'content-type': 'application/json' },
+      { 'content-type': 'application/x-www-form-urlencoded', cookie: 'portcullis_session=a.b; portcullis_csrf=%%%' },
+      { 'content-type': 'multipart/form-data; boundary=x' },
     ];
     const failures = [];
     for (const path of paths) {

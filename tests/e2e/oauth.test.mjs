@@ -242,7 +242,7 @@ describe('refusals', () => {
   test('wrong methods on OAuth endpoints are 405 with Allow', async () => {
     const res = await fetch(as.token_endpoint);
     assert.equal(res.status, 405);
-    assert.equal(res.headers.get('allow'), 'POST');
+    assert.equal(res.headers.get('allow'), 'POST, OPTIONS');
   });
 });
 
