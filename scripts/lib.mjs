@@ -47,11 +47,12 @@ export function parseDevVars(text) {
   return vars;
 }
 
-/** Fresh local secrets: an Ed25519 seed, the session key, a demo password, a demo client secret. */
+/** Fresh local secrets: an Ed25519 seed, the session key, the admin token, a demo password, a demo client secret. */
 export function generateSecrets() {
   return {
     SIGNING_KEY: randomBytes(32).toString('base64url'),
     SESSION_SECRET: randomBytes(32).toString('base64url'),
+    ADMIN_TOKEN: randomBytes(32).toString('base64url'),
     DEMO_PASSWORD: `demo-${randomBytes(6).toString('base64url')}`,
     DEMO_CLIENT_SECRET: randomBytes(24).toString('base64url'),
   };

@@ -66,6 +66,8 @@ pub struct RawConfig {
     pub service_token: Option<String>,
     /// Secret: the HMAC key of portal sessions and CSRF tokens (`oauth` plugins).
     pub session_secret: Option<String>,
+    /// Secret: the bearer credential of the admin API and console; without it they are off.
+    pub admin_token: Option<String>,
     /// Optional lifetimes of the authorization server, in seconds.
     pub code_ttl_secs: Option<String>,
     pub access_token_ttl_secs: Option<String>,
@@ -85,6 +87,8 @@ pub struct Config {
     pub service_token: Option<Secret>,
     /// The authorization server's settings; `None` unless the plugin's auth type is `oauth`.
     pub oauth: Option<OAuthSettings>,
+    /// The admin API credential; `None` turns `/admin/` off (404).
+    pub admin_token: Option<Secret>,
 }
 
 /// Settings of the OAuth authorization server.
@@ -339,6 +343,15 @@ impl Config {
             _ => None,
         };
 
+        let admin_token = match raw.admin_token.filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) if t.len() >= 32 => Some(Secret::new(t)),
+            Some(_) => return Err(ConfigError::new(
+                "ADMIN_TOKEN",
+                "a secret of at least 32 random characters (or unset, to turn the admin API off)",
+            )),
+        };
+
         Ok(Config {
             public_base_url,
             origin,
@@ -347,6 +360,7 @@ impl Config {
             keys,
             service_token,
             oauth,
+            admin_token,
         })
     }
 
@@ -507,7 +521,15 @@ fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigErr
             format!("the path of a JSON OpenAPI document under static/, such as /openapi.json, got {openapi_path:?}"),
         ));
     }
-    let mut asset_paths = vec![PORTAL_STYLESHEET_PATH.to_string()];
+    let mut asset_paths: Vec<String> = [
+        PORTAL_STYLESHEET_PATH,
+        "/admin/",
+        "/admin/admin.js",
+        "/admin/admin.css",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
     if let Some(local_logo) = logo_url.strip_prefix(base).filter(|p| p.starts_with('/')) {
         asset_paths.push(local_logo.to_string());
     }
@@ -709,7 +731,13 @@ pub(crate) mod tests {
         assert_eq!(config.plugin.openapi_path, "/openapi.json");
         assert_eq!(
             config.plugin.asset_paths,
-            vec!["/portal/portal.css", "/logo.svg"]
+            vec![
+                "/portal/portal.css",
+                "/admin/",
+                "/admin/admin.js",
+                "/admin/admin.css",
+                "/logo.svg"
+            ]
         );
         assert_eq!(config.origin_timeout_ms, DEFAULT_ORIGIN_TIMEOUT_MS);
         assert_eq!(config.plugin.auth.type_name(), "oauth");
@@ -856,6 +884,18 @@ pub(crate) mod tests {
             error_for(|r| r.session_secret = Some("short".into())).key,
             "SESSION_SECRET"
         );
+    }
+
+    #[test]
+    fn the_admin_token_is_optional_but_never_weak() {
+        assert!(Config::parse(raw()).unwrap().admin_token.is_none());
+        assert_eq!(
+            error_for(|r| r.admin_token = Some("short".into())).key,
+            "ADMIN_TOKEN"
+        );
+        let mut ok = raw();
+        ok.admin_token = Some("a".repeat(32));
+        assert!(Config::parse(ok).unwrap().admin_token.is_some());
     }
 
     #[test]

@@ -92,6 +92,10 @@ pub enum ApiError {
     OAuth(OAuthError),
     /// Too many attempts (failed logins, client authentications) from one source.
     Throttled { retry_after_secs: u64 },
+    /// Fields of a request body that are missing or malformed: `(field, what is wrong)`.
+    Validation(Vec<(String, String)>),
+    /// A value that must be unique is taken.
+    Conflict { field: String, message: String },
 }
 
 impl From<OAuthError> for ApiError {
@@ -117,6 +121,8 @@ impl ApiError {
             ApiError::Internal(_) => 500,
             ApiError::OAuth(e) => e.code.status(),
             ApiError::Throttled { .. } => 429,
+            ApiError::Validation(_) => 400,
+            ApiError::Conflict { .. } => 409,
         }
     }
 
@@ -138,6 +144,8 @@ impl ApiError {
             ApiError::Internal(_) => "server_error",
             ApiError::OAuth(e) => e.code.as_str(),
             ApiError::Throttled { .. } => "temporarily_unavailable",
+            ApiError::Validation(_) => "invalid_request",
+            ApiError::Conflict { .. } => "conflict",
         }
     }
 
@@ -179,6 +187,12 @@ impl ApiError {
             ApiError::Throttled { retry_after_secs } => {
                 format!("too many attempts; retry after {retry_after_secs} s")
             }
+            ApiError::Validation(errors) => errors
+                .iter()
+                .map(|(field, message)| format!("{field} {message}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ApiError::Conflict { field, message } => format!("{field} {message}"),
         }
     }
 
@@ -193,10 +207,23 @@ impl ApiError {
     }
 
     pub fn to_reply(&self) -> Reply {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": self.code(),
             "error_description": self.description(),
         });
+        match self {
+            ApiError::Validation(errors) => {
+                let fields: serde_json::Map<String, serde_json::Value> = errors
+                    .iter()
+                    .map(|(f, m)| (f.clone(), serde_json::Value::String(m.clone())))
+                    .collect();
+                body["fields"] = serde_json::Value::Object(fields);
+            }
+            ApiError::Conflict { field, message } => {
+                body["fields"] = serde_json::json!({ field: message });
+            }
+            _ => {}
+        }
         let mut reply = Reply::json(self.status(), &body).no_store();
         match self {
             ApiError::MethodNotAllowed { allow } => {

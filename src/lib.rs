@@ -6,7 +6,9 @@
 /// The newest D1 migration this build's queries rely on; `/healthz` reports 503 until it is applied.
 pub const LATEST_MIGRATION: &str = "0002_client_lockout.sql";
 
+pub mod admin;
 pub mod config;
+pub mod directory;
 pub mod discovery;
 pub mod error;
 pub mod gateway;
@@ -18,6 +20,7 @@ pub mod ports;
 pub mod proxy;
 pub mod quota;
 pub mod rbac;
+pub mod sql;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

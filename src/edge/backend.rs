@@ -1,21 +1,22 @@
 //! The ports, implemented on the Workers platform: D1 for identity and policy, Durable Objects for
 //! grants and throttles, WebCrypto for PBKDF2.
 
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
-use worker::{D1Database, Env};
+use worker::{D1Database, D1PreparedStatement, Env};
 
 use super::grant_ledger;
 use super::quota_counter::{self, CounterOp};
 use crate::config::QuotaConfig;
-use crate::oauth::client::{Client, ClientKind};
+use crate::directory::SqlDirectory;
+use crate::oauth::client::Client;
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
     ClientRegistry, GrantStore, PasswordHasher, PolicyStore, Rng, StoreError, Throttle, User,
     UserDirectory,
 };
 use crate::quota::QuotaDecision;
-use crate::rbac::scope::{Resource, ScopeContext};
+use crate::rbac::scope::ScopeContext;
+use crate::sql::{Row, Sql, SqlError, SqlValue, Statement};
 
 #[wasm_bindgen(inline_js = "
 export async function pbkdf2_sha256(password, salt, iterations) {
@@ -33,134 +34,110 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
 }
 
-pub struct EdgeBackend<'a> {
-    pub env: &'a Env,
+/// D1 behind the [`Sql`] port.
+pub struct D1Sql {
+    db: D1Database,
 }
 
-impl EdgeBackend<'_> {
-    fn db(&self) -> Result<D1Database, StoreError> {
-        self.env
-            .d1("DB")
+impl D1Sql {
+    pub fn new(env: &Env) -> Result<D1Sql, StoreError> {
+        env.d1("DB")
+            .map(|db| D1Sql { db })
             .map_err(|e| StoreError(format!("D1 binding: {e}")))
+    }
+
+    fn statement(&self, sql: &str, args: Vec<SqlValue>) -> Result<D1PreparedStatement, SqlError> {
+        let values: Vec<JsValue> = args
+            .into_iter()
+            .map(|a| match a {
+                SqlValue::Null => JsValue::NULL,
+                SqlValue::Int(n) => JsValue::from_f64(n as f64),
+                SqlValue::Text(t) => JsValue::from_str(&t),
+            })
+            .collect();
+        self.db
+            .prepare(sql)
+            .bind(&values)
+            .map_err(|e| SqlError::from_message(&e.to_string()))
     }
 }
 
-fn d1_error(e: worker::Error) -> StoreError {
-    StoreError(format!("D1: {e}"))
+impl Sql for D1Sql {
+    async fn query(&self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>, SqlError> {
+        let result = self
+            .statement(sql, args)?
+            .all()
+            .await
+            .map_err(|e| SqlError::from_message(&e.to_string()))?;
+        let rows: Vec<serde_json::Value> = result
+            .results()
+            .map_err(|e| SqlError::Other(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|v| match v {
+                serde_json::Value::Object(map) => Some(map),
+                _ => None,
+            })
+            .collect())
+    }
+
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, SqlError> {
+        let prepared = statements
+            .into_iter()
+            .map(|(sql, args)| self.statement(sql, args))
+            .collect::<Result<Vec<_>, _>>()?;
+        let results = self
+            .db
+            .batch(prepared)
+            .await
+            .map_err(|e| SqlError::from_message(&e.to_string()))?;
+        Ok(results
+            .iter()
+            .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64)
+            .collect())
+    }
 }
 
-fn now_secs() -> i64 {
-    (worker::Date::now().as_millis() / 1000) as i64
+/// Every port the authorization server needs, on the Workers platform.
+pub struct EdgeBackend<'a> {
+    pub env: &'a Env,
+    pub sql: D1Sql,
+    pub now: i64,
 }
 
-#[derive(Deserialize)]
-struct ClientRow {
-    id: String,
-    name: String,
-    secret_hash: Option<String>,
-    redirect_uris: String,
-    kind: String,
-    first_party: i64,
-    locked_until: Option<i64>,
-}
+impl<'a> EdgeBackend<'a> {
+    pub fn new(env: &'a Env, now: i64) -> Result<Self, StoreError> {
+        Ok(EdgeBackend {
+            env,
+            sql: D1Sql::new(env)?,
+            now,
+        })
+    }
 
-#[derive(Deserialize)]
-struct UserRow {
-    id: String,
-    email: String,
-    name: String,
-    password_hash: Option<String>,
-    disabled: i64,
-}
-
-impl From<UserRow> for User {
-    fn from(row: UserRow) -> Self {
-        User {
-            id: row.id,
-            email: row.email,
-            name: row.name,
-            password_hash: row.password_hash,
-            disabled: row.disabled != 0,
+    fn directory(&self) -> SqlDirectory<'_, D1Sql> {
+        SqlDirectory {
+            sql: &self.sql,
+            now: self.now,
         }
     }
 }
 
 impl ClientRegistry for EdgeBackend<'_> {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
-        let row: Option<ClientRow> = self
-            .db()?
-            .prepare(
-                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until FROM oauth_clients \
-                 WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-            )
-            .bind(&[client_id.into(), (now_secs() as f64).into()])
-            .map_err(d1_error)?
-            .first(None)
-            .await
-            .map_err(d1_error)?;
-        let Some(row) = row else { return Ok(None) };
-        let redirect_uris: Vec<String> = serde_json::from_str(&row.redirect_uris)
-            .map_err(|e| StoreError(format!("client {}: redirect_uris: {e}", row.id)))?;
-        let kind = match row.kind.as_str() {
-            "public" => ClientKind::Public,
-            _ => ClientKind::Confidential,
-        };
-        Ok(Some(Client {
-            id: row.id,
-            name: row.name,
-            secret_hash: row.secret_hash,
-            redirect_uris,
-            kind,
-            first_party: row.first_party != 0,
-            locked_until: row.locked_until,
-        }))
+        self.directory().find_client(client_id).await
     }
-
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
-        self.db()?
-            .prepare("UPDATE oauth_clients SET locked_until = ?1 WHERE id = ?2")
-            .bind(&[(until as f64).into(), client_id.into()])
-            .map_err(d1_error)?
-            .run()
-            .await
-            .map_err(d1_error)?;
-        Ok(())
+        self.directory().lock_client(client_id, until).await
     }
 }
 
 impl UserDirectory for EdgeBackend<'_> {
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = self
-            .db()?
-            .prepare("SELECT id, email, name, password_hash, disabled FROM users WHERE email = ?1")
-            .bind(&[email.into()])
-            .map_err(d1_error)?
-            .first(None)
-            .await
-            .map_err(d1_error)?;
-        Ok(row.map(User::from))
+        self.directory().find_user_by_email(email).await
     }
-
     async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = self
-            .db()?
-            .prepare("SELECT id, email, name, password_hash, disabled FROM users WHERE id = ?1")
-            .bind(&[user_id.into()])
-            .map_err(d1_error)?
-            .first(None)
-            .await
-            .map_err(d1_error)?;
-        Ok(row.map(User::from))
+        self.directory().find_user(user_id).await
     }
-}
-
-#[derive(Deserialize)]
-struct PolicyRow {
-    id: String,
-    indicator: String,
-    access_token_ttl_secs: i64,
-    permission: Option<String>,
-    description: Option<String>,
 }
 
 impl PolicyStore for EdgeBackend<'_> {
@@ -169,45 +146,7 @@ impl PolicyStore for EdgeBackend<'_> {
         user_id: &str,
         indicator: Option<&str>,
     ) -> Result<ScopeContext, StoreError> {
-        // One round trip: the resource (named, or the default) joined with the permissions the
-        // user's roles hold on it.
-        let resource_arg = match indicator {
-            Some(i) => JsValue::from_str(i),
-            None => JsValue::NULL,
-        };
-        let result = self
-            .db()?
-            .prepare(
-                "SELECT r.id, r.indicator, r.access_token_ttl_secs, p.name AS permission, p.description \
-                 FROM api_resources r \
-                 LEFT JOIN permissions p ON p.resource_id = r.id AND p.id IN ( \
-                   SELECT rp.permission_id FROM role_permissions rp \
-                   JOIN user_roles ur ON ur.role_id = rp.role_id WHERE ur.user_id = ?1) \
-                 WHERE (?2 IS NULL AND r.is_default = 1) OR r.indicator = ?2",
-            )
-            .bind(&[user_id.into(), resource_arg])
-            .map_err(d1_error)?
-            .all()
-            .await
-            .map_err(d1_error)?;
-        let rows: Vec<PolicyRow> = result.results().map_err(d1_error)?;
-        let mut context = ScopeContext::default();
-        for row in rows {
-            if context.resource.is_none() {
-                context.resource = Some(Resource {
-                    id: row.id,
-                    indicator: row.indicator,
-                    access_token_ttl_secs: row.access_token_ttl_secs,
-                });
-            }
-            if let Some(p) = row.permission {
-                context
-                    .descriptions
-                    .push((p.clone(), row.description.unwrap_or_default()));
-                context.user_permissions.push(p);
-            }
-        }
-        Ok(context)
+        self.directory().scope_context(user_id, indicator).await
     }
 }
 

@@ -59,6 +59,7 @@ fn read_raw_config(env: &Env) -> RawConfig {
         access_token_ttl_secs: var("ACCESS_TOKEN_TTL_SECS"),
         refresh_token_ttl_secs: var("REFRESH_TOKEN_TTL_SECS"),
         refresh_token_absolute_ttl_secs: var("REFRESH_TOKEN_ABSOLUTE_TTL_SECS"),
+        admin_token: secret("ADMIN_TOKEN"),
     }
 }
 
@@ -137,6 +138,12 @@ async fn handle(
     head: &crate::http::RequestHead,
     request_id: &str,
 ) -> (Result<Handled, ApiError>, &'static str) {
+    if head.path.starts_with(crate::admin::ADMIN_API_PREFIX) {
+        return (
+            admin_api(req, env, config, head).await.map(Handled::Reply),
+            "admin",
+        );
+    }
     if let Some(settings) = &config.oauth {
         if crate::oauth::server::allowed_methods(&head.path).is_some() {
             return (
@@ -206,16 +213,43 @@ async fn authorization_server(
     } else {
         Vec::new()
     };
-    let backend = backend::EdgeBackend { env };
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    let backend = backend::EdgeBackend::new(env, now)?;
     let server = crate::oauth::server::AuthServer {
         config,
         settings,
         backend: &backend,
-        now: (worker::Date::now().as_millis() / 1000) as i64,
+        now,
     };
     crate::oauth::server::handle(&server, head, &body)
         .await
         .unwrap_or(Err(ApiError::NotFound))
+}
+
+async fn admin_api(
+    mut req: Request,
+    env: &Env,
+    config: &Config,
+    head: &crate::http::RequestHead,
+) -> Result<Reply, ApiError> {
+    let Some(token) = &config.admin_token else {
+        return Err(ApiError::NotFound);
+    };
+    crate::admin::authorize_admin(head, token)?;
+    let body = match head.method() {
+        crate::http::Method::Post | crate::http::Method::Put | crate::http::Method::Patch => {
+            read_body(&mut req, head, crate::admin::MAX_ADMIN_BODY_BYTES).await?
+        }
+        _ => Vec::new(),
+    };
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    let backend = backend::EdgeBackend::new(env, now)?;
+    let admin = crate::admin::Admin {
+        sql: &backend.sql,
+        backend: &backend,
+        now,
+    };
+    admin.handle(head, &body).await
 }
 
 /// Reads a small request body, refusing one over `limit` bytes before reading it when the

@@ -144,13 +144,39 @@ pub async fn openapi(env: &Env, config: &Config) -> Result<Reply, ApiError> {
         .with_header("access-control-allow-origin", "*"))
 }
 
-/// A file from `static/`, as the assets binding serves it.
+/// Content-Security-Policy of the admin console: its own script and styles, calls to its own
+/// API, nothing else, never framed.
+const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// A file from `static/`, as the assets binding serves it; the console's files carry its
+/// security headers.
 pub async fn asset(env: &Env, path: &str) -> Result<Response, ApiError> {
     let response = fetch_asset(env, path).await?;
     if response.status_code() == 404 {
         return Err(ApiError::NotFound);
     }
-    Ok(response)
+    if !path.starts_with("/admin/") {
+        return Ok(response);
+    }
+    let status = response.status_code();
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        headers.append(&name, &value).ok();
+    }
+    for (name, value) in [
+        ("content-security-policy", CONSOLE_CSP),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("cache-control", "no-store"),
+    ] {
+        headers.set(name, value).ok();
+    }
+    let (_, body) = response.into_parts();
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .body(body))
 }
 
 async fn fetch_asset(env: &Env, path: &str) -> Result<Response, ApiError> {

@@ -1,6 +1,8 @@
 //! In-memory implementations of the ports, for native flow tests.
 #![allow(dead_code)]
 
+pub mod sqlite;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 

@@ -31,6 +31,7 @@ export async function startGateway({ plugin, vars = {}, migrate = true, seed = t
     ORIGIN_URL: originUrl,
     SIGNING_KEY: secrets.SIGNING_KEY,
     SESSION_SECRET: secrets.SESSION_SECRET,
+    ADMIN_TOKEN: secrets.ADMIN_TOKEN,
     ...(plugin ? { PLUGIN: JSON.stringify(plugin) } : {}),
     ...vars,
   };

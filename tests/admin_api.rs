@@ -1,0 +1,346 @@
+//! The admin API on the library, over SQLite with the project's migrations: the same SQL D1 runs.
+
+mod common;
+
+use common::sqlite::SqliteDb;
+use common::{block_on, MemoryBackend};
+use portcullis::admin::{authorize_admin, Admin};
+use portcullis::config::Secret;
+use portcullis::directory::SqlDirectory;
+use portcullis::http::{Method, Reply, RequestHead};
+use portcullis::ports::{PolicyStore, UserDirectory};
+use portcullis::rbac::scope::{decide_scopes, parse_scope};
+use serde_json::{json, Value};
+
+const NOW: i64 = 1_790_000_000;
+
+struct Fixture {
+    db: SqliteDb,
+    backend: MemoryBackend,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Fixture {
+            db: SqliteDb::migrated(),
+            backend: MemoryBackend::default(),
+        }
+    }
+
+    fn call(&self, method: Method, target: &str, body: Value) -> (u16, Value) {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_string())),
+            None => (target, None),
+        };
+        let mut head = RequestHead::new(method, path);
+        head.query = query;
+        let admin = Admin {
+            sql: &self.db,
+            backend: &self.backend,
+            now: NOW,
+        };
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let reply: Reply = match block_on(admin.handle(&head, &bytes)) {
+            Ok(r) => r,
+            Err(e) => e.to_reply(),
+        };
+        let json = reply.json_body().unwrap_or(Value::Null);
+        (reply.status, json)
+    }
+
+    fn post(&self, target: &str, body: Value) -> (u16, Value) {
+        self.call(Method::Post, target, body)
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        self.db
+            .conn
+            .borrow()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+}
+
+#[test]
+fn a_resource_role_and_user_give_exactly_the_held_scopes() {
+    let f = Fixture::new();
+    let (status, resource) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://api.example.com/notes", "name": "Notes"}),
+    );
+    assert_eq!(status, 201, "{resource}");
+    let rid = resource["id"].as_str().unwrap();
+    for name in ["read", "write"] {
+        assert_eq!(
+            f.post(
+                &format!("/admin/api/resources/{rid}/permissions"),
+                json!({"name": name})
+            )
+            .0,
+            201
+        );
+    }
+    let (status, role) = f.post(
+        "/admin/api/roles",
+        json!({"name": "reader", "permissions": [format!("{rid}:read")]}),
+    );
+    assert_eq!(status, 201, "{role}");
+    let (status, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "ann@example.com", "password": "correct horse battery", "roles": [role["id"]]}),
+    );
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(user["roles"][0]["name"], "reader");
+    assert!(user.get("password_hash").is_none());
+
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let found = block_on(directory.find_user_by_email("ANN@example.com"))
+        .unwrap()
+        .unwrap();
+    let context =
+        block_on(directory.scope_context(&found.id, Some("https://api.example.com/notes")))
+            .unwrap();
+    let grant = decide_scopes(
+        &parse_scope("read write"),
+        Some("https://api.example.com/notes"),
+        &context,
+    )
+    .unwrap();
+    assert_eq!(grant.scopes, vec!["read"]);
+    assert_eq!(
+        grant.resource.unwrap().indicator,
+        "https://api.example.com/notes"
+    );
+}
+
+#[test]
+fn field_errors_name_every_field_and_write_nothing() {
+    let f = Fixture::new();
+    let (status, body) = f.post(
+        "/admin/api/users",
+        json!({"email": "not-an-email", "password": "short", "name": "x".repeat(300)}),
+    );
+    assert_eq!(status, 400);
+    let fields = body["fields"].as_object().unwrap();
+    for field in ["email", "password", "name"] {
+        assert!(fields.contains_key(field), "{field} in {body}");
+    }
+    assert_eq!(f.count("users"), 0);
+}
+
+#[test]
+fn duplicate_emails_are_409_naming_the_field() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.post("/admin/api/users", json!({"email": "a@example.com"}))
+            .0,
+        201
+    );
+    let (status, body) = f.post("/admin/api/users", json!({"email": "A@example.com"}));
+    assert_eq!(status, 409);
+    assert!(body["fields"]["email"].is_string());
+    assert_eq!(f.count("users"), 1);
+}
+
+#[test]
+fn unknown_roles_refuse_the_whole_user() {
+    let f = Fixture::new();
+    let (status, body) = f.post(
+        "/admin/api/users",
+        json!({"email": "b@example.com", "roles": ["rol_nope"]}),
+    );
+    assert_eq!(status, 400);
+    assert!(body["fields"]["roles"].is_string());
+    assert_eq!(f.count("users"), 0, "no partial write");
+}
+
+#[test]
+fn indicators_must_be_absolute_uris() {
+    let f = Fixture::new();
+    let (status, body) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "notes", "name": "Notes"}),
+    );
+    assert_eq!(status, 400);
+    assert!(body["fields"]["indicator"].is_string());
+}
+
+#[test]
+fn only_one_resource_is_default() {
+    let f = Fixture::new();
+    let (_, a) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://a.example.com", "name": "A", "default": true}),
+    );
+    let (_, b) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://b.example.com", "name": "B", "default": true}),
+    );
+    let (_, a) = f.call(
+        Method::Get,
+        &format!("/admin/api/resources/{}", a["id"].as_str().unwrap()),
+        Value::Null,
+    );
+    assert_eq!(a["default"], false);
+    assert_eq!(b["default"], true);
+}
+
+#[test]
+fn client_secrets_are_shown_once_and_rotate() {
+    let f = Fixture::new();
+    let (status, client) = f.post(
+        "/admin/api/clients",
+        json!({"name": "My GPT", "kind": "confidential", "redirect_uris": ["https://chatgpt.com/aip/g-1/oauth/callback"]}),
+    );
+    assert_eq!(status, 201, "{client}");
+    let secret = client["client_secret"].as_str().unwrap().to_string();
+    let id = client["id"].as_str().unwrap();
+    let (_, fetched) = f.call(
+        Method::Get,
+        &format!("/admin/api/clients/{id}"),
+        Value::Null,
+    );
+    assert!(fetched.get("client_secret").is_none());
+    let (_, rotated) = f.post(&format!("/admin/api/clients/{id}/secret"), Value::Null);
+    assert_ne!(rotated["client_secret"].as_str().unwrap(), secret);
+}
+
+#[test]
+fn bad_redirect_uris_are_refused() {
+    let f = Fixture::new();
+    for uri in [
+        "javascript:alert(1)",
+        "http://evil.example.com/cb",
+        "https://x.example.com/cb#frag",
+    ] {
+        let (status, body) = f.post(
+            "/admin/api/clients",
+            json!({"name": "X", "kind": "public", "redirect_uris": [uri]}),
+        );
+        assert_eq!(status, 400, "{uri}");
+        assert!(body["fields"]["redirect_uris"].is_string());
+    }
+    assert_eq!(f.count("oauth_clients"), 0);
+}
+
+#[test]
+fn api_keys_are_shown_once_and_revocable() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "k@example.com"}));
+    let (status, key) = f.post(
+        "/admin/api/api-keys",
+        json!({"user_id": user["id"], "name": "laptop", "scopes": "read"}),
+    );
+    assert_eq!(status, 201, "{key}");
+    let plain = key["key"].as_str().unwrap();
+    assert!(plain.starts_with(key["prefix"].as_str().unwrap()));
+    let stored: String =
+        f.db.conn
+            .borrow()
+            .query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0))
+            .unwrap();
+    assert!(!stored.contains(plain));
+    let (status, revoked) = f.call(
+        Method::Delete,
+        &format!("/admin/api/api-keys/{}", key["id"].as_str().unwrap()),
+        Value::Null,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(revoked["revoked_at"], NOW);
+}
+
+#[test]
+fn lists_paginate_by_cursor() {
+    let f = Fixture::new();
+    for i in 0..5 {
+        f.post(
+            "/admin/api/users",
+            json!({"email": format!("u{i}@example.com")}),
+        );
+    }
+    let (_, first) = f.call(Method::Get, "/admin/api/users?limit=2", Value::Null);
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = f.call(
+        Method::Get,
+        &format!("/admin/api/users?limit=2&after={cursor}"),
+        Value::Null,
+    );
+    assert_eq!(second["items"].as_array().unwrap().len(), 2);
+    assert_ne!(first["items"][0]["id"], second["items"][0]["id"]);
+    let (status, _) = f.call(Method::Get, "/admin/api/users?limit=0", Value::Null);
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn replacing_a_users_roles_is_atomic() {
+    let f = Fixture::new();
+    let (_, role) = f.post("/admin/api/roles", json!({"name": "r1"}));
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "r@example.com", "roles": [role["id"]]}),
+    );
+    let uid = user["id"].as_str().unwrap();
+    let (status, _) = f.call(
+        Method::Put,
+        &format!("/admin/api/users/{uid}/roles"),
+        json!({"roles": [role["id"], "rol_missing"]}),
+    );
+    assert_eq!(status, 400);
+    let (_, after) = f.call(Method::Get, &format!("/admin/api/users/{uid}"), Value::Null);
+    assert_eq!(
+        after["roles"].as_array().unwrap().len(),
+        1,
+        "the old set is intact"
+    );
+}
+
+#[test]
+fn unknown_ids_and_methods_are_404_and_405() {
+    let f = Fixture::new();
+    assert_eq!(
+        f.call(Method::Get, "/admin/api/users/usr_nope", Value::Null)
+            .0,
+        404
+    );
+    assert_eq!(
+        f.call(Method::Delete, "/admin/api/roles/rol_nope", Value::Null)
+            .0,
+        404
+    );
+    assert_eq!(f.call(Method::Put, "/admin/api/users", Value::Null).0, 405);
+    assert_eq!(
+        f.call(Method::Get, "/admin/api/nothing", Value::Null).0,
+        404
+    );
+    assert_eq!(f.post("/admin/api/users", json!([1, 2])).0, 400);
+}
+
+#[test]
+fn sql_injection_in_fields_is_just_data() {
+    let f = Fixture::new();
+    let (status, user) = f.post("/admin/api/users", json!({"email": "x');DROP-TABLE-users;--@example.com", "name": "Robert'); DROP TABLE users;--"}));
+    assert_eq!(status, 201, "{user}");
+    assert_eq!(f.count("users"), 1);
+    assert_eq!(user["name"], "Robert'); DROP TABLE users;--");
+}
+
+#[test]
+fn the_admin_credential_is_checked() {
+    let token = Secret::new("t".repeat(40));
+    let ok = RequestHead::new(Method::Get, "/admin/api/users")
+        .with_header("authorization", &format!("Bearer {}", "t".repeat(40)));
+    assert!(authorize_admin(&ok, &token).is_ok());
+    let wrong = RequestHead::new(Method::Get, "/admin/api/users")
+        .with_header("authorization", "Bearer nope");
+    assert_eq!(authorize_admin(&wrong, &token).unwrap_err().status(), 401);
+    let none = RequestHead::new(Method::Get, "/admin/api/users");
+    assert_eq!(authorize_admin(&none, &token).unwrap_err().status(), 401);
+}
