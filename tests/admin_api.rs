@@ -344,3 +344,33 @@ fn the_admin_credential_is_checked() {
     let none = RequestHead::new(Method::Get, "/admin/api/users");
     assert_eq!(authorize_admin(&none, &token).unwrap_err().status(), 401);
 }
+
+#[test]
+fn lists_carry_what_the_console_shows_in_one_query_per_page() {
+    let f = Fixture::new();
+    let (_, res) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://n.example.com", "name": "N"}),
+    );
+    let rid = res["id"].as_str().unwrap();
+    f.post(
+        &format!("/admin/api/resources/{rid}/permissions"),
+        json!({"name": "read"}),
+    );
+    let (_, role) = f.post(
+        "/admin/api/roles",
+        json!({"name": "r", "permissions": [format!("{rid}:read")]}),
+    );
+    f.post(
+        "/admin/api/users",
+        json!({"email": "l@example.com", "roles": [role["id"]]}),
+    );
+    let (_, users) = f.call(Method::Get, "/admin/api/users", Value::Null);
+    assert_eq!(users["items"][0]["roles"][0]["name"], "r");
+    let (_, roles) = f.call(Method::Get, "/admin/api/roles", Value::Null);
+    assert_eq!(roles["items"][0]["permissions"][0]["name"], "read");
+    let (_, resources) = f.call(Method::Get, "/admin/api/resources", Value::Null);
+    assert_eq!(resources["items"][0]["permissions"][0]["name"], "read");
+    let (_, clients) = f.call(Method::Get, "/admin/api/clients", Value::Null);
+    assert_eq!(clients["items"], json!([]));
+}

@@ -92,6 +92,14 @@ fn flag(row: &Row, key: &str) -> Value {
     json!(matches!(row.get(key), Some(v) if v.as_f64() == Some(1.0) || v.as_bool() == Some(true)))
 }
 
+/// A column holding JSON text (an aggregate or a stored array), parsed; `[]` when empty.
+fn json_column(row: &Row, key: &str) -> Value {
+    row.get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or(json!([]))
+}
+
 fn text(row: &Row, key: &str) -> Value {
     row.get(key).cloned().unwrap_or(Value::Null)
 }
@@ -331,15 +339,28 @@ impl<S: Sql, B: PasswordHasher + Rng> Admin<'_, S, B> {
 
     async fn list_users(&self, head: &RequestHead) -> Result<Reply, ApiError> {
         let (limit, after, _) = page(head)?;
+        // One query per page: each user's roles come aggregated as JSON.
         let rows = self
             .query(
-                "SELECT id, email, name, disabled, created_at FROM users WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT u.id, u.email, u.name, u.disabled, u.created_at, \
+                   (SELECT json_group_array(json_object('id', r.id, 'name', r.name)) \
+                    FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id) AS roles \
+                 FROM users u WHERE u.id > ?1 ORDER BY u.id LIMIT ?2",
                 vec![after.into(), limit.into()],
             )
             .await?;
         let items = rows
             .iter()
-            .map(|r| json!({ "id": text(r, "id"), "email": text(r, "email"), "name": text(r, "name"), "disabled": flag(r, "disabled"), "created_at": int(r, "created_at") }))
+            .map(|r| {
+                json!({
+                    "id": text(r, "id"),
+                    "email": text(r, "email"),
+                    "name": text(r, "name"),
+                    "disabled": flag(r, "disabled"),
+                    "roles": json_column(r, "roles"),
+                    "created_at": int(r, "created_at"),
+                })
+            })
             .collect();
         listing(items, limit)
     }
@@ -471,17 +492,27 @@ impl<S: Sql, B: PasswordHasher + Rng> Admin<'_, S, B> {
         let (limit, after, _) = page(head)?;
         let rows = self
             .query(
-                "SELECT id FROM api_resources WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT r.id, r.indicator, r.name, r.is_default, r.access_token_ttl_secs, r.created_at, \
+                   (SELECT json_group_array(json_object('id', p.id, 'name', p.name, 'description', p.description)) \
+                    FROM permissions p WHERE p.resource_id = r.id) AS permissions \
+                 FROM api_resources r WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
                 vec![after.into(), limit.into()],
             )
             .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in &rows {
-            items.push(
-                self.resource_json(r.get("id").and_then(Value::as_str).unwrap_or(""))
-                    .await?,
-            );
-        }
+        let items = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": text(r, "id"),
+                    "indicator": text(r, "indicator"),
+                    "name": text(r, "name"),
+                    "default": flag(r, "is_default"),
+                    "access_token_ttl_secs": int(r, "access_token_ttl_secs"),
+                    "permissions": json_column(r, "permissions"),
+                    "created_at": int(r, "created_at"),
+                })
+            })
+            .collect();
         listing(items, limit)
     }
 
@@ -567,17 +598,26 @@ impl<S: Sql, B: PasswordHasher + Rng> Admin<'_, S, B> {
         let (limit, after, _) = page(head)?;
         let rows = self
             .query(
-                "SELECT id FROM roles WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT ro.id, ro.name, ro.description, ro.created_at, \
+                   (SELECT json_group_array(json_object('id', p.id, 'name', p.name, 'resource', r.indicator)) \
+                    FROM role_permissions rp JOIN permissions p ON p.id = rp.permission_id \
+                    JOIN api_resources r ON r.id = p.resource_id WHERE rp.role_id = ro.id) AS permissions \
+                 FROM roles ro WHERE ro.id > ?1 ORDER BY ro.id LIMIT ?2",
                 vec![after.into(), limit.into()],
             )
             .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in &rows {
-            items.push(
-                self.role_json(r.get("id").and_then(Value::as_str).unwrap_or(""))
-                    .await?,
-            );
-        }
+        let items = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": text(r, "id"),
+                    "name": text(r, "name"),
+                    "description": text(r, "description"),
+                    "permissions": json_column(r, "permissions"),
+                    "created_at": int(r, "created_at"),
+                })
+            })
+            .collect();
         listing(items, limit)
     }
 
@@ -708,17 +748,23 @@ impl<S: Sql, B: PasswordHasher + Rng> Admin<'_, S, B> {
         let (limit, after, _) = page(head)?;
         let rows = self
             .query(
-                "SELECT id FROM oauth_clients WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, name, kind, redirect_uris, first_party, created_at FROM oauth_clients WHERE id > ?1 ORDER BY id LIMIT ?2",
                 vec![after.into(), limit.into()],
             )
             .await?;
-        let mut items = Vec::with_capacity(rows.len());
-        for r in &rows {
-            items.push(
-                self.client_json(r.get("id").and_then(Value::as_str).unwrap_or(""))
-                    .await?,
-            );
-        }
+        let items = rows
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": text(r, "id"),
+                    "name": text(r, "name"),
+                    "kind": text(r, "kind"),
+                    "redirect_uris": json_column(r, "redirect_uris"),
+                    "first_party": flag(r, "first_party"),
+                    "created_at": int(r, "created_at"),
+                })
+            })
+            .collect();
         listing(items, limit)
     }
 

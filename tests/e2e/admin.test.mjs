@@ -1,0 +1,145 @@
+// The admin API and console end to end: the console in Chromium, on the real worker with local
+// D1. The issue's test: through the console alone, create a resource with read/write, a role
+// holding read, a user with that role; that user's token then carries scope "read" and
+// aud = the indicator even when "read write" was requested.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oauth from 'oauth4webapi';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { startGateway } from './harness.mjs';
+import { launchBrowser } from './chromium.mjs';
+import { FormBrowser, decide, signIn } from './browser.mjs';
+
+const CALLBACK = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
+const INDICATOR = 'https://notes.example.com/api';
+let gw;
+let browser;
+
+before(async () => {
+  [gw, browser] = await Promise.all([startGateway(), launchBrowser()]);
+});
+after(async () => {
+  await browser?.close();
+  await gw?.stop();
+});
+
+const admin = (path, init = {}) =>
+  fetch(`${gw.baseUrl}/admin/api/${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+  });
+
+describe('the admin API', () => {
+  test('refuses without the admin token', async () => {
+    assert.equal((await fetch(`${gw.baseUrl}/admin/api/users`)).status, 401);
+    const wrong = await fetch(`${gw.baseUrl}/admin/api/users`, { headers: { authorization: 'Bearer nope' } });
+    assert.equal(wrong.status, 401);
+    assert.match(wrong.headers.get('www-authenticate'), /^Bearer realm="admin"/);
+  });
+
+  test('lists the seeded demo user over D1', async () => {
+    const res = await admin('users');
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.ok(body.items.some((u) => u.email === 'demo@example.com'));
+  });
+
+  test('field errors and conflicts name the field, and nothing is written', async () => {
+    const bad = await admin('users', { method: 'POST', body: JSON.stringify({ email: 'nope', password: 'short' }) });
+    assert.equal(bad.status, 400);
+    const body = await bad.json();
+    assert.ok(body.fields.email && body.fields.password);
+    const dup = await admin('users', { method: 'POST', body: JSON.stringify({ email: 'demo@example.com' }) });
+    assert.equal(dup.status, 409);
+    assert.ok((await dup.json()).fields.email);
+    const list = await (await admin('users')).json();
+    assert.equal(list.items.filter((u) => u.email === 'nope').length, 0);
+  });
+
+  test('a client secret is shown once and authenticates at the token endpoint', async () => {
+    const res = await admin('clients', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'Console GPT', kind: 'confidential', redirect_uris: ['https://chatgpt.com/aip/g-x/oauth/callback'] }),
+    });
+    assert.equal(res.status, 201);
+    const client = await res.json();
+    assert.match(client.client_secret, /^pcs_/);
+    const token = await fetch(`${gw.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa(`${client.id}:${client.client_secret}`)}` },
+      body: 'grant_type=refresh_token&refresh_token=x',
+    });
+    assert.equal((await token.json()).error, 'invalid_grant', 'authenticated, then refused for the bad refresh token');
+  });
+});
+
+describe('the admin console in Chromium', () => {
+  test('create a resource, a role and a user; the user gets exactly the held scope', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const response = await page.goto(`${gw.baseUrl}/admin/`);
+    assert.equal(response.headers()['x-frame-options'], 'DENY');
+    assert.match(response.headers()['content-security-policy'], /script-src 'self'/);
+
+    await page.fill('#token', 'wrong-token');
+    await page.click('#signin-form button');
+    await page.waitForSelector('#signin-error:not(:empty)');
+    await page.fill('#token', gw.secrets.ADMIN_TOKEN);
+    await page.click('#signin-form button');
+    await page.waitForSelector('#console:not([hidden])');
+
+    await page.fill('#resource-form [name=name]', 'Notes API');
+    await page.fill('#resource-form [name=indicator]', INDICATOR);
+    await page.click('#resource-form button');
+    const row = page.locator('#resources tbody tr', { hasText: 'Notes API' });
+    await row.waitFor();
+    for (const permission of ['read', 'write']) {
+      await row.locator('input[name=name]').fill(permission);
+      await row.locator('button').click();
+      await page.locator('#resources tbody tr', { hasText: 'Notes API' }).filter({ hasText: permission }).first().waitFor();
+    }
+
+    await page.fill('#role-form [name=name]', 'notes-reader');
+    await page.check('#role-form label:has-text("read (Notes API)") input');
+    await page.click('#role-form button');
+    await page.locator('#roles tbody tr', { hasText: 'notes-reader' }).waitFor();
+
+    await page.fill('#user-form [name=email]', 'ann@example.com');
+    await page.fill('#user-form [name=name]', 'Ann');
+    await page.fill('#user-form [name=password]', 'ann-has-a-long-password');
+    await page.check('#user-form label:has-text("notes-reader") input');
+    await page.click('#user-form button');
+    await page.locator('#users tbody tr', { hasText: 'ann@example.com' }).waitFor();
+
+    // A field error is shown next to its form.
+    await page.fill('#user-form [name=email]', 'ann@example.com');
+    await page.click('#user-form button');
+    await page.waitForSelector('#user-form .error:not(:empty)');
+    assert.match(await page.textContent('#user-form .error'), /email/);
+    await context.close();
+
+    // Ann signs in through the portal; ChatGPT's client asks for read and write on the resource.
+    const issuer = new URL(gw.baseUrl);
+    const insecure = { [oauth.allowInsecureRequests]: true };
+    const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+    const client = { client_id: 'chatgpt' };
+    const form = new FormBrowser(gw.baseUrl);
+    const state = oauth.generateRandomState();
+    const url = new URL(as.authorization_endpoint);
+    url.search = new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: CALLBACK, scope: 'read write', state, resource: INDICATOR });
+    const login = await form.get(url);
+    const signedIn = await signIn(form, login, 'ann@example.com', 'ann-has-a-long-password');
+    assert.equal(signedIn.status, 303, signedIn.text_);
+    const consent = await form.get(signedIn.headers.get('location'));
+    assert.match(consent.text_, /<code>read<\/code>/);
+    assert.doesNotMatch(consent.text_, /<code>write<\/code>/);
+    const back = await decide(form, consent);
+    const params = oauth.validateAuthResponse(as, client, new URL(back.headers.get('location')), state);
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client,
+      await oauth.authorizationCodeGrantRequest(as, client, oauth.ClientSecretBasic(gw.secrets.DEMO_CLIENT_SECRET), params, CALLBACK, oauth.nopkce, insecure));
+    assert.equal(tokens.scope, 'read');
+    const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(as.jwks_uri)), { issuer: gw.baseUrl, audience: INDICATOR });
+    assert.equal(payload.scope, 'read');
+    assert.equal(payload.aud, INDICATOR);
+  });
+});
