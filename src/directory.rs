@@ -5,7 +5,11 @@
 use serde_json::Value;
 
 use crate::oauth::client::{Client, ClientKind};
-use crate::ports::{ClientRegistry, PolicyStore, StoreError, User, UserDirectory};
+use crate::oauth::grant::GrantState;
+use crate::ports::{
+    AccountStore, ApiKeySummary, ClientRegistry, GrantSummary, PolicyStore, StoreError, User,
+    UserDirectory,
+};
 use crate::rbac::scope::{Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
 
@@ -152,5 +156,102 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
             }
         }
         Ok(context)
+    }
+}
+
+impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
+    async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
+        self.sql
+            .batch(vec![(
+                "INSERT INTO user_grants (grant_id, user_id, client_id, scopes, resource, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                vec![
+                    grant.grant_id.as_str().into(),
+                    grant.user_id.as_str().into(),
+                    grant.client_id.as_str().into(),
+                    grant.scopes.join(" ").into(),
+                    SqlValue::from(grant.resource.as_ref().map(|r| r.indicator.clone())),
+                    grant.created_at.into(),
+                ],
+            )])
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT g.grant_id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, g.scopes, g.resource, g.created_at, g.revoked_at \
+                 FROM user_grants g LEFT JOIN oauth_clients c ON c.id = g.client_id \
+                 WHERE g.user_id = ?1 ORDER BY g.created_at DESC LIMIT 100",
+                vec![user_id.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| GrantSummary {
+                grant_id: s(r, "grant_id"),
+                client_id: s(r, "client_id"),
+                client_name: s(r, "client_name"),
+                scopes: s(r, "scopes"),
+                resource: opt_s(r, "resource"),
+                created_at: n(r, "created_at").unwrap_or(0),
+                revoked_at: n(r, "revoked_at"),
+            })
+            .collect())
+    }
+
+    async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        self.sql
+            .batch(vec![(
+                "UPDATE user_grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1",
+                vec![grant_id.into(), now.into()],
+            )])
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT id, prefix, name, scopes, created_at, last_used_at, revoked_at FROM api_keys \
+                 WHERE user_id = ?1 ORDER BY created_at DESC LIMIT 100",
+                vec![user_id.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows
+            .iter()
+            .map(|r| ApiKeySummary {
+                id: s(r, "id"),
+                prefix: s(r, "prefix"),
+                name: s(r, "name"),
+                scopes: s(r, "scopes"),
+                created_at: n(r, "created_at").unwrap_or(0),
+                last_used_at: n(r, "last_used_at"),
+                revoked_at: n(r, "revoked_at"),
+            })
+            .collect())
+    }
+
+    async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .sql
+            .batch(vec![(
+                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND user_id = ?2",
+                vec![key_id.into(), user_id.into(), now.into()],
+            )])
+            .await
+            .map_err(store_error)?;
+        Ok(changed.first().copied().unwrap_or(0) > 0)
     }
 }

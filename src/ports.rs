@@ -99,6 +99,47 @@ pub trait Throttle {
     ) -> Result<(), StoreError>;
 }
 
+/// A grant as the account page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantSummary {
+    pub grant_id: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: String,
+    pub resource: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// An API key as its owner sees it (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeySummary {
+    pub id: String,
+    pub prefix: String,
+    pub name: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a user's account page reads and changes: their grants and their API keys.
+pub trait AccountStore {
+    /// Indexes a new grant under its user.
+    async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError>;
+    /// The user's grants, newest first.
+    async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError>;
+    async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError>;
+    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError>;
+    /// Revokes the key if it belongs to the user; `false` if it does not.
+    async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// A source of cryptographically secure random bytes.
 pub trait Rng {
     fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError>;
@@ -106,11 +147,25 @@ pub trait Rng {
 
 /// Everything the authorization server needs, implemented by one backend.
 pub trait Backend:
-    ClientRegistry + UserDirectory + PolicyStore + GrantStore + PasswordHasher + Throttle + Rng
+    ClientRegistry
+    + UserDirectory
+    + PolicyStore
+    + GrantStore
+    + AccountStore
+    + PasswordHasher
+    + Throttle
+    + Rng
 {
 }
 
 impl<T> Backend for T where
-    T: ClientRegistry + UserDirectory + PolicyStore + GrantStore + PasswordHasher + Throttle + Rng
+    T: ClientRegistry
+        + UserDirectory
+        + PolicyStore
+        + GrantStore
+        + AccountStore
+        + PasswordHasher
+        + Throttle
+        + Rng
 {
 }

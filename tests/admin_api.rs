@@ -374,3 +374,54 @@ fn lists_carry_what_the_console_shows_in_one_query_per_page() {
     let (_, clients) = f.call(Method::Get, "/admin/api/clients", Value::Null);
     assert_eq!(clients["items"], json!([]));
 }
+
+#[test]
+fn disabling_a_user_revokes_their_grants() {
+    use portcullis::oauth::grant::{CodeStatus, GrantState};
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "d@example.com"}));
+    let uid = user["id"].as_str().unwrap().to_string();
+    let grant = GrantState {
+        grant_id: "g".repeat(22),
+        client_id: "chatgpt".into(),
+        user_id: uid.clone(),
+        scopes: vec![],
+        resource: None,
+        redirect_uri: "https://x.example.com/cb".into(),
+        redirect_uri_sent: true,
+        code_challenge: None,
+        code_hash: "h".into(),
+        code_expires_at: NOW + 60,
+        code_status: CodeStatus::Issued,
+        refresh: None,
+        revoked: false,
+        created_at: NOW,
+        nonce: None,
+        auth_time: NOW,
+    };
+    f.backend
+        .grants
+        .borrow_mut()
+        .insert(grant.grant_id.clone(), grant.clone());
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    block_on(portcullis::ports::AccountStore::record_grant(
+        &directory, &grant,
+    ))
+    .unwrap();
+    let (status, _) = f.call(
+        Method::Patch,
+        &format!("/admin/api/users/{uid}"),
+        json!({"disabled": true}),
+    );
+    assert_eq!(status, 200);
+    assert!(f.backend.grants.borrow()[&grant.grant_id].revoked);
+    let revoked: Option<i64> =
+        f.db.conn
+            .borrow()
+            .query_row("SELECT revoked_at FROM user_grants", [], |r| r.get(0))
+            .unwrap();
+    assert_eq!(revoked, Some(NOW));
+}

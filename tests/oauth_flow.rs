@@ -1201,3 +1201,109 @@ fn userinfo_refuses_a_token_whose_grant_was_revoked() {
     );
     assert_eq!(info.status, 401);
 }
+
+#[test]
+fn the_account_page_lists_and_revokes_the_users_grants_and_keys() {
+    let config = config();
+    let backend = backend();
+    backend.api_keys.borrow_mut().push((
+        "usr_demo".into(),
+        portcullis::ports::ApiKeySummary {
+            id: "key_1".into(),
+            prefix: "pk_abcdefgh".into(),
+            name: "laptop".into(),
+            scopes: "todos:read".into(),
+            created_at: NOW,
+            last_used_at: None,
+            revoked_at: None,
+        },
+    ));
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let tokens = json(&exchange(&mut browser, &code));
+    let page = browser.get("/account");
+    assert_eq!(page.status, 200);
+    let text = html(&page);
+    assert!(
+        text.contains("ChatGPT") && text.contains("laptop"),
+        "{text}"
+    );
+    let grant_id = tokens["refresh_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = hidden(&page, "csrf_token");
+    let revoked = browser.post_form(
+        "/account",
+        &[
+            ("csrf_token", &csrf),
+            ("action", "revoke-grant"),
+            ("id", &grant_id),
+        ],
+    );
+    assert_eq!(revoked.status, 303);
+    assert!(backend.grants.borrow()[&grant_id].revoked);
+    let auth = basic("chatgpt", "client-secret");
+    let refresh = token(
+        &mut browser,
+        Some(&auth),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(json(&refresh)["error"], "invalid_grant");
+    let key = browser.post_form(
+        "/account",
+        &[
+            ("csrf_token", &csrf),
+            ("action", "revoke-key"),
+            ("id", "key_1"),
+        ],
+    );
+    assert_eq!(key.status, 303);
+    assert!(backend.api_keys.borrow()[0].1.revoked_at.is_some());
+    let after = html(&browser.get("/account"));
+    assert!(
+        !after.contains("value=\"revoke-grant\""),
+        "nothing left to revoke"
+    );
+}
+
+#[test]
+fn the_account_page_refuses_other_users_grants_and_forged_forms() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    authorize(&mut browser, &[]);
+    let page = browser.get("/account");
+    let csrf = hidden(&page, "csrf_token");
+    let foreign = browser.post_form(
+        "/account",
+        &[
+            ("csrf_token", &csrf),
+            ("action", "revoke-grant"),
+            ("id", &"x".repeat(22)),
+        ],
+    );
+    assert_eq!(foreign.status, 404);
+    let forged = browser.post_form(
+        "/account",
+        &[
+            ("csrf_token", "forged"),
+            ("action", "revoke-key"),
+            ("id", "key_1"),
+        ],
+    );
+    assert_eq!(forged.status, 403);
+    let mut stranger = Browser::new(&config, &backend);
+    let login = stranger.get("/account");
+    assert!(
+        html(&login).contains("action=\"/login\""),
+        "signed-out visitors get the login form"
+    );
+    assert_eq!(hidden(&login, "return_to"), "/account");
+}

@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::client::sha256_hex;
 use crate::portal::password::{format_password_hash, PBKDF2_ITERATIONS, SALT_BYTES};
-use crate::ports::{PasswordHasher, Rng, StoreError};
+use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError};
 use crate::sql::{Row, Sql, SqlError, SqlValue, Statement};
 use validate::Fields;
 
@@ -29,7 +29,7 @@ pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 
 /// One admin request's context.
-pub struct Admin<'a, S: Sql, B: PasswordHasher + Rng> {
+pub struct Admin<'a, S: Sql, B: PasswordHasher + Rng + GrantStore> {
     pub sql: &'a S,
     pub backend: &'a B,
     pub now: i64,
@@ -140,7 +140,7 @@ fn listing(items: Vec<Value>, limit: i64) -> Result<Reply, ApiError> {
     ok(200, json!({ "items": items, "next_cursor": next }))
 }
 
-impl<S: Sql, B: PasswordHasher + Rng> Admin<'_, S, B> {
+impl<S: Sql, B: PasswordHasher + Rng + GrantStore> Admin<'_, S, B> {
     fn random(&self, bytes: usize) -> Result<String, ApiError> {
         let mut buf = vec![0u8; bytes];
         self.backend.fill(&mut buf).map_err(store_error)?;
@@ -288,7 +288,42 @@ impl<S: Sql, B: PasswordHasher + Rng> Admin<'_, S, B> {
             vec![id.into(), email.into(), name.into(), disabled.into(), self.now.into()],
         )])
         .await?;
+        if disabled == Some(true) {
+            self.revoke_user_grants(id).await?;
+        }
         ok(200, self.user_json(id).await?)
+    }
+
+    /// Revokes every grant the user still holds: a disabled or deleted user's apps lose access
+    /// at once (their refresh tokens stop working; access tokens end with their lifetime).
+    async fn revoke_user_grants(&self, user_id: &str) -> Result<usize, ApiError> {
+        let rows = self
+            .query(
+                "SELECT grant_id FROM user_grants WHERE user_id = ?1 AND revoked_at IS NULL",
+                vec![user_id.into()],
+            )
+            .await?;
+        for row in &rows {
+            if let Some(grant_id) = row.get("grant_id").and_then(Value::as_str) {
+                self.backend
+                    .revoke_grant(grant_id)
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
+        self.batch(vec![(
+            "UPDATE user_grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+            vec![user_id.into(), self.now.into()],
+        )])
+        .await?;
+        Ok(rows.len())
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<Reply, ApiError> {
+        self.one("SELECT id FROM users WHERE id = ?1", vec![id.into()])
+            .await?;
+        self.revoke_user_grants(id).await?;
+        self.delete("DELETE FROM users WHERE id = ?1", id).await
     }
 
     async fn set_password(&self, id: &str, body: &[u8]) -> Result<Reply, ApiError> {
@@ -876,7 +911,7 @@ impl<S: Sql, B: PasswordHasher + Rng> Admin<'_, S, B> {
             (["users"], _) => Err(not_allowed(&["GET", "POST"])),
             (["users", id], Get) => ok(200, self.user_json(id).await?),
             (["users", id], Patch) => self.update_user(id, body).await,
-            (["users", id], Delete) => self.delete("DELETE FROM users WHERE id = ?1", id).await,
+            (["users", id], Delete) => self.delete_user(id).await,
             (["users", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
             (["users", id, "password"], Put) => self.set_password(id, body).await,
             (["users", _, "password"], _) => Err(not_allowed(&["PUT"])),

@@ -11,8 +11,8 @@ use crate::directory::SqlDirectory;
 use crate::oauth::client::Client;
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
-    ClientRegistry, GrantStore, PasswordHasher, PolicyStore, Rng, StoreError, Throttle, User,
-    UserDirectory,
+    AccountStore, ApiKeySummary, ClientRegistry, GrantStore, GrantSummary, PasswordHasher,
+    PolicyStore, Rng, StoreError, Throttle, User, UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -147,6 +147,29 @@ impl PolicyStore for EdgeBackend<'_> {
         indicator: Option<&str>,
     ) -> Result<ScopeContext, StoreError> {
         self.directory().scope_context(user_id, indicator).await
+    }
+}
+
+impl AccountStore for EdgeBackend<'_> {
+    async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
+        self.directory().record_grant(grant).await
+    }
+    async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
+        self.directory().grants_of(user_id).await
+    }
+    async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        self.directory().mark_grant_revoked(grant_id, now).await
+    }
+    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
+        self.directory().api_keys_of(user_id).await
+    }
+    async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.directory().revoke_api_key(user_id, key_id, now).await
     }
 }
 

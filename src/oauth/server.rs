@@ -31,7 +31,10 @@ use crate::oauth::grant::{
     SECRET_BYTES,
 };
 use crate::oauth::params::{form_encode, Params, ParamsError};
-use crate::portal::pages::{consent_page, login_page, message_page, Brand, ConsentForm, LoginForm};
+use crate::portal::pages::{
+    account_page, consent_page, login_page, message_page, AccountItem, AccountView, Brand,
+    ConsentForm, LoginForm,
+};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::portal::session::{
     cookie_names, csrf_token, open_session, read_cookie, seal_session, set_cookie, verify_csrf,
@@ -47,6 +50,7 @@ pub const INTROSPECT_PATH: &str = "/introspect";
 pub const USERINFO_PATH: &str = "/userinfo";
 pub const LOGIN_PATH: &str = "/login";
 pub const LOGOUT_PATH: &str = "/logout";
+pub const ACCOUNT_PATH: &str = "/account";
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const OIDC_METADATA_PATH: &str = "/.well-known/openid-configuration";
 
@@ -442,6 +446,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             auth_time: session.issued_at,
         };
         self.backend.create_grant(&state).await?;
+        self.backend.record_grant(&state).await?;
         let code = format!("{grant_id}.{secret}");
         Ok(redirect(
             status,
@@ -500,7 +505,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let csrf = csrf.unwrap_or_default();
         let return_to = params
             .get("return_to")
-            .filter(|r| r.starts_with("/authorize?") && r.bytes().all(|b| b.is_ascii_graphic()))
+            .filter(|r| {
+                (r.starts_with("/authorize?") || *r == ACCOUNT_PATH)
+                    && r.bytes().all(|b| b.is_ascii_graphic())
+            })
             .unwrap_or("");
         let email = params.get("email").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("");
@@ -620,6 +628,142 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 set_cookie(self.cookies().session, "", 0, self.secure_cookies()),
             ),
         )
+    }
+
+    // ----- the account page -------------------------------------------------------------------
+
+    /// `GET /account`: the signed-in user's grants and API keys, each revocable.
+    pub async fn account(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let (csrf, csrf_set) = self.csrf_cookie(head)?;
+        let session = self.session(head);
+        let user = match &session {
+            Some(s) => self
+                .backend
+                .find_user(&s.user_id)
+                .await?
+                .filter(|u| !u.disabled),
+            None => None,
+        };
+        let (Some(session), Some(user)) = (session, user) else {
+            let reply = login_page(
+                200,
+                self.brand(),
+                &LoginForm {
+                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
+                    return_to: ACCOUNT_PATH,
+                    email: "",
+                    notice: None,
+                },
+            );
+            return Ok(with_cookie(reply, csrf_set));
+        };
+        let mut grants = Vec::new();
+        for g in self.backend.grants_of(&user.id).await? {
+            // A grant can also end inside its object (refresh reuse, a replayed code, expiry).
+            let active = g.revoked_at.is_none()
+                && match self.backend.load_grant(&g.grant_id).await? {
+                    Some(state) => crate::oauth::grant::is_active(&state, self.now),
+                    None => false,
+                };
+            let scopes = if g.scopes.is_empty() {
+                "no permissions".to_string()
+            } else {
+                g.scopes.clone()
+            };
+            grants.push(AccountItem {
+                kind: "grant",
+                id: g.grant_id,
+                title: g.client_name,
+                detail: format!("{scopes} · since {}", date(g.created_at)),
+                active,
+            });
+        }
+        let keys = self
+            .backend
+            .api_keys_of(&user.id)
+            .await?
+            .into_iter()
+            .map(|k| AccountItem {
+                kind: "key",
+                id: k.id,
+                title: format!("{}… {}", k.prefix, k.name),
+                detail: format!(
+                    "{} · created {} · {}",
+                    if k.scopes.is_empty() {
+                        "no scopes"
+                    } else {
+                        &k.scopes
+                    },
+                    date(k.created_at),
+                    k.last_used_at
+                        .map(|t| format!("last used {}", date(t)))
+                        .unwrap_or_else(|| "never used".into())
+                ),
+                active: k.revoked_at.is_none(),
+            })
+            .collect::<Vec<_>>();
+        let reply = account_page(
+            self.brand(),
+            &AccountView {
+                user_email: &user.email,
+                grants: &grants,
+                keys: &keys,
+                csrf_token: &csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce)),
+                logout_csrf_token: &csrf_token(
+                    self.key(),
+                    &csrf,
+                    &format!("logout:{}", session.nonce),
+                ),
+            },
+        );
+        Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// `POST /account`: revoke one of the user's grants or API keys, then show the page again.
+    pub async fn account_action(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description)),
+        };
+        let Some(session) = self.session(head) else {
+            return Ok(self.local_error(401, "Your session ended. Sign in again."));
+        };
+        let purpose = format!("account:{}", session.nonce);
+        if !verify_csrf(
+            self.key(),
+            read_cookie(head, self.cookies().csrf),
+            &purpose,
+            params.get("csrf_token"),
+        ) {
+            return Ok(self.local_error(403, "This form expired or did not come from this site."));
+        }
+        let id = params.get("id").unwrap_or("");
+        match params.get("action") {
+            Some("revoke-grant") => {
+                let owned = self
+                    .backend
+                    .grants_of(&session.user_id)
+                    .await?
+                    .into_iter()
+                    .any(|g| g.grant_id == id);
+                if !owned {
+                    return Ok(self.local_error(404, "That app access was not found."));
+                }
+                self.backend.revoke_grant(id).await?;
+                self.backend.mark_grant_revoked(id, self.now).await?;
+            }
+            Some("revoke-key") => {
+                if !self
+                    .backend
+                    .revoke_api_key(&session.user_id, id, self.now)
+                    .await?
+                {
+                    return Ok(self.local_error(404, "That API key was not found."));
+                }
+            }
+            _ => return Ok(self.local_error(400, "Unknown action.")),
+        }
+        Ok(redirect(303, ACCOUNT_PATH))
     }
 
     // ----- client authentication --------------------------------------------------------------
@@ -831,6 +975,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         if let Some((grant_id, state)) = self.grant_of(token).await? {
             if state.client_id == client.id {
                 self.backend.revoke_grant(&grant_id).await?;
+                self.backend.mark_grant_revoked(&grant_id, self.now).await?;
             }
         }
         Ok(Reply::new(200).no_store())
@@ -1006,6 +1151,13 @@ fn without_prompt(params: &Params) -> String {
         .join("&")
 }
 
+/// A Unix time as a calendar date (UTC), for the account page.
+fn date(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.date_naive().to_string())
+        .unwrap_or_default()
+}
+
 fn strip(params: Params, names: &[&str]) -> Params {
     let mut out = Params::default();
     for (k, v) in params.iter() {
@@ -1062,6 +1214,7 @@ pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
         AUTHORIZE_PATH => &["GET", "HEAD", "POST"],
         LOGIN_PATH => &["GET", "HEAD", "POST"],
         LOGOUT_PATH => &["POST"],
+        ACCOUNT_PATH => &["GET", "HEAD", "POST"],
         TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH => &["POST", "OPTIONS"],
         USERINFO_PATH => &["GET", "HEAD", "POST", "OPTIONS"],
         AS_METADATA_PATH | OIDC_METADATA_PATH => &["GET", "HEAD", "OPTIONS"],
@@ -1129,6 +1282,8 @@ pub async fn handle<B: Backend>(
         (LOGIN_PATH, Method::Post) => server.login(head, body).await,
         (LOGIN_PATH, _) => server.login_form(head),
         (LOGOUT_PATH, _) => server.logout(head, body),
+        (ACCOUNT_PATH, Method::Post) => server.account_action(head, body).await,
+        (ACCOUNT_PATH, _) => server.account(head).await,
         (TOKEN_PATH, _) => server.token(head, body).await,
         (REVOKE_PATH, _) => server.revoke(head, body).await,
         (INTROSPECT_PATH, _) => server.introspect(head, body).await,

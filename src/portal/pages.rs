@@ -11,6 +11,7 @@ const PAGE: &str = include_str!("../../static/portal/page.html");
 const LOGIN: &str = include_str!("../../static/portal/login.html");
 const CONSENT: &str = include_str!("../../static/portal/consent.html");
 const MESSAGE: &str = include_str!("../../static/portal/message.html");
+const ACCOUNT: &str = include_str!("../../static/portal/account.html");
 
 /// Content-Security-Policy of every portal page.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'";
@@ -172,6 +173,70 @@ pub fn consent_page(brand: Brand<'_>, form: &ConsentForm<'_>) -> Reply {
         ],
     );
     page(200, brand, "Allow access?", &body)
+}
+
+/// One row of the account page: what it is, its state, and the revoke form when it is active.
+pub struct AccountItem {
+    pub kind: &'static str,
+    pub id: String,
+    pub title: String,
+    pub detail: String,
+    pub active: bool,
+}
+
+pub struct AccountView<'a> {
+    pub user_email: &'a str,
+    pub grants: &'a [AccountItem],
+    pub keys: &'a [AccountItem],
+    pub csrf_token: &'a str,
+    pub logout_csrf_token: &'a str,
+}
+
+fn account_items(items: &[AccountItem], csrf_token: &str, empty: &str) -> String {
+    if items.is_empty() {
+        return format!("<p class=\"muted\">{}</p>", escape_html(empty));
+    }
+    let rows: String = items
+        .iter()
+        .map(|item| {
+            let action = if item.active {
+                format!(
+                    "<form method=\"post\" action=\"/account\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"action\" value=\"revoke-{}\"><input type=\"hidden\" name=\"id\" value=\"{}\"><button type=\"submit\" class=\"secondary\">Revoke</button></form>",
+                    escape_html(csrf_token),
+                    item.kind,
+                    escape_html(&item.id)
+                )
+            } else {
+                "<span class=\"status\">revoked</span>".to_string()
+            };
+            format!(
+                "<li data-id=\"{}\"><span><strong>{}</strong><br><span class=\"status\">{}</span></span>{action}</li>",
+                escape_html(&item.id),
+                escape_html(&item.title),
+                escape_html(&item.detail)
+            )
+        })
+        .collect();
+    format!("<ul class=\"items\">{rows}</ul>")
+}
+
+pub fn account_page(brand: Brand<'_>, view: &AccountView<'_>) -> Reply {
+    let grants = account_items(
+        view.grants,
+        view.csrf_token,
+        "No app has access to your account.",
+    );
+    let keys = account_items(view.keys, view.csrf_token, "You have no API keys.");
+    let body = render(
+        ACCOUNT,
+        &[
+            ("user_email", view.user_email),
+            ("grants", &grants),
+            ("keys", &keys),
+            ("logout_csrf_token", view.logout_csrf_token),
+        ],
+    );
+    page(200, brand, "Your account", &body)
 }
 
 pub fn message_page(status: u16, brand: Brand<'_>, title: &str, message: &str) -> Reply {

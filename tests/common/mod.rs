@@ -12,8 +12,8 @@ use portcullis::oauth::grant::{
     redeem_code, rotate_refresh, CodeRedemption, GrantError, GrantState, Issued, RefreshRotation,
 };
 use portcullis::ports::{
-    ClientRegistry, GrantStore, PasswordHasher, PolicyStore, Rng, StoreError, Throttle, User,
-    UserDirectory,
+    AccountStore, ApiKeySummary, ClientRegistry, GrantStore, GrantSummary, PasswordHasher,
+    PolicyStore, Rng, StoreError, Throttle, User, UserDirectory,
 };
 use portcullis::quota::{charge, refund, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -29,6 +29,8 @@ pub struct MemoryBackend {
     pub grants: RefCell<HashMap<String, GrantState>>,
     pub counters: RefCell<HashMap<String, Window>>,
     pub locks: RefCell<HashMap<String, i64>>,
+    pub grant_index: RefCell<Vec<(String, GrantSummary)>>,
+    pub api_keys: RefCell<Vec<(String, ApiKeySummary)>>,
     /// Every store call, to count round trips.
     pub calls: RefCell<Vec<&'static str>>,
     /// When set, every store call fails.
@@ -101,6 +103,76 @@ impl PolicyStore for MemoryBackend {
             user_permissions,
             descriptions: Vec::new(),
         })
+    }
+}
+
+impl AccountStore for MemoryBackend {
+    async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
+        self.call("record_grant")?;
+        let name = self
+            .clients
+            .get(&grant.client_id)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        self.grant_index.borrow_mut().push((
+            grant.user_id.clone(),
+            GrantSummary {
+                grant_id: grant.grant_id.clone(),
+                client_id: grant.client_id.clone(),
+                client_name: name,
+                scopes: grant.scopes.join(" "),
+                resource: grant.resource.as_ref().map(|r| r.indicator.clone()),
+                created_at: grant.created_at,
+                revoked_at: None,
+            },
+        ));
+        Ok(())
+    }
+    async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
+        self.call("grants_of")?;
+        Ok(self
+            .grant_index
+            .borrow()
+            .iter()
+            .rev()
+            .filter(|(u, _)| u == user_id)
+            .map(|(_, g)| g.clone())
+            .collect())
+    }
+    async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        self.call("mark_grant_revoked")?;
+        for (_, g) in self.grant_index.borrow_mut().iter_mut() {
+            if g.grant_id == grant_id && g.revoked_at.is_none() {
+                g.revoked_at = Some(now);
+            }
+        }
+        Ok(())
+    }
+    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
+        self.call("api_keys_of")?;
+        Ok(self
+            .api_keys
+            .borrow()
+            .iter()
+            .filter(|(u, _)| u == user_id)
+            .map(|(_, k)| k.clone())
+            .collect())
+    }
+    async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.call("revoke_api_key")?;
+        let mut found = false;
+        for (u, k) in self.api_keys.borrow_mut().iter_mut() {
+            if u == user_id && k.id == key_id {
+                k.revoked_at.get_or_insert(now);
+                found = true;
+            }
+        }
+        Ok(found)
     }
 }
 

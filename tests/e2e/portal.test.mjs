@@ -128,6 +128,31 @@ describe('the portal in Chromium without JavaScript', () => {
     await context.close();
   });
 
+  test('the account page lists the apps with access and revokes one', async () => {
+    const opened = await newPage();
+    const { context } = opened;
+    let { page } = opened;
+    await page.goto(authorizeUrl('st-acct'));
+    await page.fill('#email', 'demo@example.com');
+    await page.fill('#password', gw.secrets.DEMO_PASSWORD);
+    await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+    const back = await clickAndFollow(page, 'button[value=allow]');
+    assert.ok(back.searchParams.get('code'));
+    // The first tab is still failing to reach chatgpt.com; open the account page in a new one.
+    const accountPage = await context.newPage();
+    await accountPage.goto(`${gw.baseUrl}/account`);
+    await page.close();
+    page = accountPage;
+    assert.equal(await page.title(), 'Your account · Todo Demo');
+    const before = await page.locator('li', { hasText: 'ChatGPT' }).locator('button', { hasText: 'Revoke' }).count();
+    assert.ok(before >= 1);
+    await screenshot(page, 'account');
+    await Promise.all([page.waitForNavigation(), page.locator('li', { hasText: 'ChatGPT' }).locator('button', { hasText: 'Revoke' }).first().click()]);
+    const after = await page.locator('li', { hasText: 'ChatGPT' }).locator('button', { hasText: 'Revoke' }).count();
+    assert.equal(after, before - 1);
+    await context.close();
+  });
+
   test('the login page refuses to be framed', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
