@@ -89,14 +89,17 @@ Portcullis is running.
   Health           ${baseUrl}/healthz
   Demo origin      ${originUrl}  (only the gateway should call it)
 
+  Admin console    ${baseUrl}/admin/  (token: ADMIN_TOKEN in .dev.vars)
+  Your account     ${baseUrl}/account
+
   Demo user        demo@example.com
   Demo password    ${secrets.DEMO_PASSWORD}
-  OAuth client     chatgpt  (its secret is DEMO_CLIENT_SECRET in .dev.vars)
+  OAuth clients    chatgpt (confidential; secret: DEMO_CLIENT_SECRET in .dev.vars)
+                   portcullis-cli (public, PKCE, loopback redirect)
 
 Try it:
   curl -i ${baseUrl}/todos                                   # 401 with a Bearer challenge
-  TOKEN=$(node scripts/mint-token.mjs --base-url ${baseUrl})
-  curl -i -H "Authorization: Bearer $TOKEN" ${baseUrl}/todos   # forwarded to the demo origin
+  node scripts/oauth-demo.mjs --base-url ${baseUrl}          # sign in, get tokens, call /todos, refresh, revoke
 
 Ctrl-C stops everything.
 `);
