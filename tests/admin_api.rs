@@ -398,6 +398,7 @@ fn disabling_a_user_revokes_their_grants() {
         created_at: NOW,
         nonce: None,
         auth_time: NOW,
+        opaque_access: Vec::new(),
     };
     f.backend
         .grants

@@ -1307,3 +1307,41 @@ fn the_account_page_refuses_other_users_grants_and_forged_forms() {
     );
     assert_eq!(hidden(&login, "return_to"), "/account");
 }
+
+#[test]
+fn openid_only_grants_without_a_resource_get_an_opaque_token_good_only_at_userinfo() {
+    let config = config();
+    let mut backend = backend();
+    backend.resources.clear();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[("scope", "openid email")]);
+    let tokens = json(&exchange(&mut browser, &code));
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    assert!(access.starts_with("o."), "{access}");
+    assert_eq!(tokens["scope"], "openid email");
+    let info = json(&browser.send(
+        Method::Get,
+        "/userinfo",
+        &[("authorization", &format!("Bearer {access}"))],
+        b"",
+    ));
+    assert_eq!(info["email"], "demo@example.com");
+    let policy = VerifyPolicy {
+        issuer: BASE,
+        audience: None,
+        now: NOW,
+    };
+    assert!(
+        verify_access_token(&access, &config.keys, &policy).is_err(),
+        "not a JWT the proxy would take"
+    );
+    let last = if access.ends_with('A') { 'B' } else { 'A' };
+    let forged = format!("{}{last}", &access[..access.len() - 1]);
+    let refused = browser.send(
+        Method::Get,
+        "/userinfo",
+        &[("authorization", &format!("Bearer {forged}"))],
+        b"",
+    );
+    assert_eq!(refused.status, 401);
+}

@@ -74,6 +74,36 @@ pub struct GrantState {
     pub nonce: Option<String>,
     #[serde(default)]
     pub auth_time: i64,
+    /// Opaque access tokens (hash, expiry) of a grant without an API resource: such tokens are
+    /// good only at `/userinfo`, which looks them up here.
+    #[serde(default)]
+    pub opaque_access: Vec<(String, i64)>,
+}
+
+/// How many live opaque access tokens a grant keeps.
+pub const MAX_OPAQUE_ACCESS_TOKENS: usize = 4;
+
+/// Records an opaque access token on a grant without a resource (dropping expired ones).
+fn record_opaque_access(state: &mut GrantState, token: &Option<(String, i64)>, now: i64) {
+    if state.resource.is_some() {
+        return;
+    }
+    if let Some((hash, expires_at)) = token {
+        state.opaque_access.retain(|(_, exp)| *exp > now);
+        state.opaque_access.push((hash.clone(), *expires_at));
+        if state.opaque_access.len() > MAX_OPAQUE_ACCESS_TOKENS {
+            state.opaque_access.remove(0);
+        }
+    }
+}
+
+/// Whether an opaque access token (by hash) is live on this grant.
+pub fn opaque_access_is_live(state: &GrantState, hash: &str, now: i64) -> bool {
+    !state.revoked
+        && state
+            .opaque_access
+            .iter()
+            .any(|(h, exp)| constant_time_eq(h.as_bytes(), hash.as_bytes()) && now < *exp)
 }
 
 /// Lifetimes that apply to refresh tokens.
@@ -103,6 +133,9 @@ pub struct CodeRedemption {
     /// Hash of the refresh token to issue if the code is good.
     pub new_refresh_hash: String,
     pub policy: RefreshPolicy,
+    /// An opaque access token (hash, expiry), kept only if the grant has no API resource.
+    #[serde(default)]
+    pub opaque_access: Option<(String, i64)>,
 }
 
 /// A token request presenting a refresh token.
@@ -115,6 +148,9 @@ pub struct RefreshRotation {
     pub now: i64,
     pub new_refresh_hash: String,
     pub policy: RefreshPolicy,
+    /// An opaque access token (hash, expiry), kept only if the grant has no API resource.
+    #[serde(default)]
+    pub opaque_access: Option<(String, i64)>,
 }
 
 /// What the token endpoint needs to mint tokens after a successful step.
@@ -284,6 +320,7 @@ pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued,
     }
     state.code_status = CodeStatus::Redeemed;
     state.refresh = Some(new_family(r.now, r.new_refresh_hash.clone(), r.policy));
+    record_opaque_access(state, &r.opaque_access, r.now);
     Ok(issued(state, state.scopes.clone()))
 }
 
@@ -321,6 +358,7 @@ pub fn rotate_refresh(state: &mut GrantState, r: &RefreshRotation) -> Result<Iss
             .now
             .saturating_add(r.policy.ttl_secs)
             .min(family.absolute_expires_at);
+        record_opaque_access(state, &r.opaque_access, r.now);
         return Ok(issued(state, scopes));
     }
     if family
@@ -379,6 +417,7 @@ mod tests {
             created_at: NOW,
             nonce: None,
             auth_time: NOW,
+            opaque_access: Vec::new(),
         }
     }
 
@@ -391,6 +430,7 @@ mod tests {
             now: NOW + 5,
             new_refresh_hash: h("rt1"),
             policy: RefreshPolicy::default(),
+            opaque_access: Some((h("oat1"), NOW + 3600)),
         }
     }
 
@@ -402,6 +442,7 @@ mod tests {
             now: NOW + 100,
             new_refresh_hash: h(next),
             policy: RefreshPolicy::default(),
+            opaque_access: None,
         }
     }
 
@@ -594,6 +635,25 @@ mod tests {
         assert!(split_handle(&format!("{id}.{secret}x")).is_none());
         assert!(split_handle(&format!("{id}{secret}")).is_none());
         assert!(split_handle(&format!("{}.{secret}", "a/".repeat(11))).is_none());
+    }
+
+    #[test]
+    fn opaque_access_tokens_live_only_on_grants_without_a_resource() {
+        let s = redeemed();
+        assert!(opaque_access_is_live(&s, &h("oat1"), NOW + 10));
+        assert!(!opaque_access_is_live(&s, &h("oat1"), NOW + 3600));
+        assert!(!opaque_access_is_live(&s, &h("other"), NOW + 10));
+        let mut with_resource = state(false);
+        with_resource.resource = Some(Resource {
+            id: "r".into(),
+            indicator: "https://api.example.com".into(),
+            access_token_ttl_secs: 3600,
+        });
+        redeem_code(&mut with_resource, &redemption()).unwrap();
+        assert!(with_resource.opaque_access.is_empty());
+        let mut revoked = redeemed();
+        revoked.revoked = true;
+        assert!(!opaque_access_is_live(&revoked, &h("oat1"), NOW + 10));
     }
 
     #[test]

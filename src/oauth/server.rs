@@ -51,6 +51,8 @@ pub const USERINFO_PATH: &str = "/userinfo";
 pub const LOGIN_PATH: &str = "/login";
 pub const LOGOUT_PATH: &str = "/logout";
 pub const ACCOUNT_PATH: &str = "/account";
+/// Prefix of opaque access tokens (`o.<grant id>.<secret>`), issued when no API resource applies.
+pub const OPAQUE_ACCESS_PREFIX: &str = "o.";
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const OIDC_METADATA_PATH: &str = "/.well-known/openid-configuration";
 
@@ -444,6 +446,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             created_at: self.now,
             nonce: request.nonce.clone(),
             auth_time: session.issued_at,
+            opaque_access: Vec::new(),
         };
         self.backend.create_grant(&state).await?;
         self.backend.record_grant(&state).await?;
@@ -839,6 +842,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let (grant_id, secret) = split_handle(code)
             .ok_or_else(|| OAuthError::invalid_grant("the authorization code is invalid"))?;
         let refresh_secret = self.random_b64(SECRET_BYTES)?;
+        let opaque_secret = self.random_b64(SECRET_BYTES)?;
         let redemption = CodeRedemption {
             code_hash: sha256_hex(secret),
             client_id: client.id.clone(),
@@ -847,6 +851,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             now: self.now,
             new_refresh_hash: sha256_hex(&refresh_secret),
             policy: self.settings.refresh,
+            opaque_access: Some((
+                sha256_hex(&opaque_secret),
+                self.now + self.settings.access_token_ttl_secs,
+            )),
         };
         let issued = self
             .backend
@@ -854,7 +862,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .await?
             .map_err(|e| ApiError::OAuth(e.to_oauth()))?;
         let refresh_token = format!("{grant_id}.{refresh_secret}");
-        self.token_response(&issued, &refresh_token, true)
+        self.token_response(&issued, &refresh_token, &opaque_secret, true)
     }
 
     async fn refresh(&self, client: &Client, params: &Params) -> Result<Reply, ApiError> {
@@ -877,6 +885,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             }
         };
         let new_secret = self.random_b64(SECRET_BYTES)?;
+        let opaque_secret = self.random_b64(SECRET_BYTES)?;
         let rotation = RefreshRotation {
             refresh_hash: sha256_hex(secret),
             client_id: client.id.clone(),
@@ -884,19 +893,32 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             now: self.now,
             new_refresh_hash: sha256_hex(&new_secret),
             policy: self.settings.refresh,
+            opaque_access: Some((
+                sha256_hex(&opaque_secret),
+                self.now + self.settings.access_token_ttl_secs,
+            )),
         };
         let issued = self
             .backend
             .rotate_refresh(grant_id, &rotation)
             .await?
             .map_err(|e| ApiError::OAuth(e.to_oauth()))?;
-        self.token_response(&issued, &format!("{grant_id}.{new_secret}"), false)
+        self.token_response(
+            &issued,
+            &format!("{grant_id}.{new_secret}"),
+            &opaque_secret,
+            false,
+        )
     }
 
+    /// The token response. With an API resource, the access token is a JWT for it; without one
+    /// (only OpenID scopes were granted), it is the opaque handle the grant recorded, good only at
+    /// `/userinfo`.
     fn token_response(
         &self,
         issued: &Issued,
         refresh_token: &str,
+        opaque_secret: &str,
         first: bool,
     ) -> Result<Reply, ApiError> {
         let ttl = issued
@@ -919,8 +941,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             scope: scope.clone(),
             gid: Some(issued.grant_id.clone()),
         };
-        let access_token = mint_access_token(&self.config.keys, claims, self.now, ttl)
-            .map_err(|_| ApiError::Internal("could not sign an access token".into()))?;
+        let access_token = if issued.resource.is_some() {
+            mint_access_token(&self.config.keys, claims, self.now, ttl)
+                .map_err(|_| ApiError::Internal("could not sign an access token".into()))?
+        } else {
+            format!("{OPAQUE_ACCESS_PREFIX}{}.{opaque_secret}", issued.grant_id)
+        };
         let mut body = json!({
             "access_token": access_token,
             "token_type": "Bearer",
@@ -983,6 +1009,17 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 
     /// Finds the grant a refresh token or one of our access tokens belongs to.
     async fn grant_of(&self, token: &str) -> Result<Option<(String, GrantState)>, ApiError> {
+        if let Some((grant_id, secret)) = token
+            .strip_prefix(OPAQUE_ACCESS_PREFIX)
+            .and_then(split_handle)
+        {
+            let Some(state) = self.backend.load_grant(grant_id).await? else {
+                return Ok(None);
+            };
+            let hash = sha256_hex(secret);
+            let known = state.opaque_access.iter().any(|(h, _)| *h == hash);
+            return Ok(known.then(|| (grant_id.to_string(), state)));
+        }
         if let Some((grant_id, secret)) = split_handle(token) {
             let Some(state) = self.backend.load_grant(grant_id).await? else {
                 return Ok(None);
@@ -1027,6 +1064,33 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let inactive = || token_json(&json!({ "active": false }));
+        if let Some((grant_id, secret)) = token
+            .strip_prefix(OPAQUE_ACCESS_PREFIX)
+            .and_then(split_handle)
+        {
+            let Some(state) = self.backend.load_grant(grant_id).await? else {
+                return Ok(inactive());
+            };
+            let hash = sha256_hex(secret);
+            if !crate::oauth::grant::opaque_access_is_live(&state, &hash, self.now) {
+                return Ok(inactive());
+            }
+            let exp = state
+                .opaque_access
+                .iter()
+                .find(|(h, _)| *h == hash)
+                .map(|(_, e)| *e);
+            return Ok(token_json(&json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": state.scopes.join(" "),
+                "client_id": state.client_id,
+                "sub": state.user_id,
+                "exp": exp,
+                "aud": self.issuer(),
+                "iss": self.issuer(),
+            })));
+        }
         if let Some((grant_id, secret)) = split_handle(token) {
             let Some(state) = self.backend.load_grant(grant_id).await? else {
                 return Ok(inactive());
@@ -1106,6 +1170,24 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => return Err(challenge(None, "")),
         };
+        if let Some((grant_id, secret)) = token
+            .strip_prefix(OPAQUE_ACCESS_PREFIX)
+            .and_then(split_handle)
+        {
+            let state = self.backend.load_grant(grant_id).await?;
+            let live = state.as_ref().is_some_and(|s| {
+                crate::oauth::grant::opaque_access_is_live(s, &sha256_hex(secret), self.now)
+            });
+            let Some(state) = state.filter(|_| live) else {
+                return Err(challenge(
+                    Some("invalid_token"),
+                    "the access token is not valid",
+                ));
+            };
+            return self
+                .userinfo_body(&state.user_id, &state.scopes, &challenge)
+                .await;
+        }
         let policy = VerifyPolicy {
             issuer: self.issuer(),
             audience: None,
@@ -1124,17 +1206,28 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 }
             }
         }
+        self.userinfo_body(&verified.subject, &verified.scopes, &challenge)
+            .await
+    }
+
+    /// The claims `/userinfo` answers for a user and the scopes their token holds.
+    async fn userinfo_body(
+        &self,
+        user_id: &str,
+        scopes: &[String],
+        challenge: &dyn Fn(Option<&'static str>, &str) -> ApiError,
+    ) -> Result<Reply, ApiError> {
         let user = self
             .backend
-            .find_user(&verified.subject)
+            .find_user(user_id)
             .await?
             .filter(|u| !u.disabled)
             .ok_or_else(|| challenge(Some("invalid_token"), "the token's user no longer exists"))?;
         let mut body = json!({ "sub": user.id });
-        if verified.scopes.iter().any(|s| s == "email") {
+        if scopes.iter().any(|s| s == "email") {
             body["email"] = json!(user.email);
         }
-        if verified.scopes.iter().any(|s| s == "profile") {
+        if scopes.iter().any(|s| s == "profile") {
             body["name"] = json!(user.name);
         }
         Ok(token_json(&body))
