@@ -68,6 +68,11 @@ const server = createServer(async (req, res) => {
   if (url.pathname === '/public/hello') {
     return send(res, 200, { hello: 'world' });
   }
+  if (url.pathname === '/public/egress.json') {
+    // A stand-in for OpenAI's published egress list, for the gateway's scheduled refresh.
+    const prefixes = (process.env.EGRESS_CIDRS ?? '203.0.113.0/24').split(',').map((c) => (c.includes(':') ? { ipv6Prefix: c } : { ipv4Prefix: c }));
+    return send(res, 200, { creationTime: new Date().toISOString(), prefixes });
+  }
   if (url.pathname === '/public/cookies') {
     // Tries to set the gateway portal's cookies: the gateway must not let it.
     res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['portcullis_session=planted; Path=/', 'theme=dark; Path=/'] });

@@ -13,6 +13,7 @@ use url::Url;
 use crate::keys::{KeyError, KeySet};
 use crate::oauth::access_token::DEFAULT_ACCESS_TOKEN_TTL_SECS;
 use crate::oauth::grant::{RefreshPolicy, DEFAULT_CODE_TTL_SECS};
+use crate::proxy::cidr::IpRanges;
 use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
 
 /// ChatGPT gives up on a plugin call after 45 s; the default stays well inside that.
@@ -126,8 +127,9 @@ pub struct PluginConfig {
 /// How callers authenticate to the plugin's API (the manifest's `auth.type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthConfig {
-    /// No credential: every allowed route is open.
-    None,
+    /// No credential: every allowed route is open, optionally only to callers from OpenAI's
+    /// published egress ranges and/or listed CIDRs (checked against `CF-Connecting-IP` only).
+    None { ip_lock: Option<IpLock> },
     /// One shared secret for the whole assistant (`SERVICE_TOKEN`).
     ServiceHttp {
         authorization_type: HttpAuthorizationType,
@@ -144,11 +146,20 @@ pub enum AuthConfig {
 impl AuthConfig {
     pub fn type_name(&self) -> &'static str {
         match self {
-            AuthConfig::None => "none",
+            AuthConfig::None { .. } => "none",
             AuthConfig::ServiceHttp { .. } => "service_http",
             AuthConfig::OAuth { .. } => "oauth",
         }
     }
+}
+
+/// Who may call a `none` plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpLock {
+    /// Allow OpenAI's egress ranges (the shipped snapshot, refreshed by the scheduled event).
+    pub openai: bool,
+    /// Further ranges allowed.
+    pub extra: IpRanges,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,6 +231,8 @@ struct RawPlugin {
 struct RawAuth {
     #[serde(rename = "type")]
     kind: String,
+    openai_egress_only: Option<bool>,
+    allowed_cidrs: Option<Vec<String>>,
     authorization_type: Option<String>,
     scope: Option<String>,
     authorization_content_type: Option<String>,
@@ -587,7 +600,14 @@ fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
     })?;
     let verification_token = raw.verification_token.filter(|t| !t.is_empty());
     match raw.kind.as_str() {
-        "none" => Ok(AuthConfig::None),
+        "none" => {
+            let openai = raw.openai_egress_only.unwrap_or(false);
+            let cidrs = raw.allowed_cidrs.unwrap_or_default();
+            let extra = IpRanges::parse(cidrs.iter().map(String::as_str))
+                .map_err(|e| ConfigError::new("PLUGIN.auth.allowed_cidrs", e.0))?;
+            let ip_lock = (openai || !cidrs.is_empty()).then_some(IpLock { openai, extra });
+            Ok(AuthConfig::None { ip_lock })
+        }
         "service_http" => {
             let authorization_type = match raw.authorization_type.as_deref() {
                 None | Some("bearer") => HttpAuthorizationType::Bearer,
@@ -837,6 +857,26 @@ pub(crate) mod tests {
         let e = plugin_error("auth", json!({"type": "magic"}));
         assert_eq!(e.key, "PLUGIN.auth.type");
         assert!(e.expected.contains("magic"));
+    }
+
+    #[test]
+    fn none_plugins_may_be_locked_to_openai_and_cidrs() {
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["auth"] = json!({"type": "none", "openai_egress_only": true, "allowed_cidrs": ["203.0.113.0/24"]});
+        match Config::parse(raw).unwrap().plugin.auth {
+            AuthConfig::None {
+                ip_lock: Some(lock),
+            } => {
+                assert!(lock.openai);
+                assert!(lock.extra.contains("203.0.113.9".parse().unwrap()));
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = plugin_error(
+            "auth",
+            json!({"type": "none", "allowed_cidrs": ["203.0.113.0/33"]}),
+        );
+        assert_eq!(e.key, "PLUGIN.auth.allowed_cidrs");
     }
 
     #[test]

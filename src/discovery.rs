@@ -16,7 +16,7 @@ pub fn plugin_manifest(config: &Config) -> Value {
     let plugin = &config.plugin;
     let base = &config.public_base_url;
     let auth = match &plugin.auth {
-        AuthConfig::None => json!({ "type": "none" }),
+        AuthConfig::None { .. } => json!({ "type": "none" }),
         AuthConfig::ServiceHttp {
             authorization_type,
             verification_token,

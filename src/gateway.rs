@@ -2,6 +2,8 @@
 //! the caller may pass and as whom. Pure functions of configuration, the request head and the
 //! clock; the edge performs what they decide.
 
+use std::net::IpAddr;
+
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -9,6 +11,7 @@ use crate::config::{AuthConfig, Config, HttpAuthorizationType};
 use crate::error::{ApiError, Challenge};
 use crate::http::{Method, RequestHead};
 use crate::oauth::access_token::{verify_access_token, TokenRejection, VerifyPolicy};
+use crate::proxy::cidr::IpRanges;
 use crate::proxy::forward::Identity;
 use crate::proxy::rules::{normalize_path, Access, RouteMatch};
 
@@ -66,30 +69,51 @@ pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> 
 }
 
 /// Decides whether the caller may pass the rule at `rule_index`, and as whom. No I/O: access
-/// tokens are verified against the keys in config.
+/// tokens are verified against the keys in config; `openai_ranges` is the current OpenAI egress
+/// list, held in memory by the edge.
 pub fn authorize(
     config: &Config,
     head: &RequestHead,
     rule_index: usize,
     now: i64,
+    openai_ranges: &IpRanges,
 ) -> Result<Identity, ApiError> {
     let rule = config
         .plugin
         .routes
         .rule(rule_index)
         .ok_or_else(|| ApiError::Internal(format!("no route rule {rule_index}")))?;
-    match rule.access {
-        Access::Deny => return Err(ApiError::Forbidden("this route is not available".into())),
-        Access::Public => {
-            return Ok(Identity {
-                auth: "none",
-                ..Identity::default()
-            })
+    if rule.access == Access::Deny {
+        return Err(ApiError::Forbidden("this route is not available".into()));
+    }
+    // A `none` plugin's IP lock is its only credential: it holds on public routes too.
+    if let AuthConfig::None {
+        ip_lock: Some(lock),
+    } = &config.plugin.auth
+    {
+        // Only the address Cloudflare saw: X-Forwarded-For and kin are the caller's words.
+        let ip: Option<IpAddr> = head
+            .single_header("cf-connecting-ip")
+            .ok()
+            .flatten()
+            .and_then(|v| v.trim().parse().ok());
+        let allowed = ip.is_some_and(|ip| {
+            (lock.openai && openai_ranges.contains(ip)) || lock.extra.contains(ip)
+        });
+        if !allowed {
+            return Err(ApiError::Forbidden(
+                "this API only accepts calls from its assistant's published addresses".into(),
+            ));
         }
-        Access::Token => {}
+    }
+    if rule.access == Access::Public {
+        return Ok(Identity {
+            auth: "none",
+            ..Identity::default()
+        });
     }
     match &config.plugin.auth {
-        AuthConfig::None => Ok(Identity {
+        AuthConfig::None { .. } => Ok(Identity {
             auth: "none",
             ..Identity::default()
         }),
@@ -292,7 +316,14 @@ mod tests {
     #[test]
     fn a_protected_route_without_a_token_gets_a_bare_challenge() {
         let c = config();
-        let e = authorize(&c, &head(Method::Get, "/todos"), 0, NOW).unwrap_err();
+        let e = authorize(
+            &c,
+            &head(Method::Get, "/todos"),
+            0,
+            NOW,
+            &IpRanges::default(),
+        )
+        .unwrap_err();
         let reply = e.to_reply();
         assert_eq!(reply.status, 401);
         let challenge = reply.header("www-authenticate").unwrap();
@@ -308,7 +339,7 @@ mod tests {
         let c = config();
         let t = token(&c, "todos:read", &c.plugin.resource);
         let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
-        let id = authorize(&c, &h, 0, NOW).unwrap();
+        let id = authorize(&c, &h, 0, NOW, &IpRanges::default()).unwrap();
         assert_eq!(id.subject.as_deref(), Some("user_1"));
         assert_eq!(id.client_id.as_deref(), Some("chatgpt"));
         assert_eq!(id.auth, "oauth");
@@ -319,7 +350,7 @@ mod tests {
         let c = config();
         let t = token(&c, "todos:read", &c.plugin.resource);
         let h = head(Method::Get, "/todos").with_header("authorization", &format!("bearer {t}"));
-        assert!(authorize(&c, &h, 0, NOW).is_ok());
+        assert!(authorize(&c, &h, 0, NOW, &IpRanges::default()).is_ok());
     }
 
     #[test]
@@ -327,7 +358,9 @@ mod tests {
         let c = config();
         let t = token(&c, "todos:read", &c.plugin.resource);
         let h = head(Method::Post, "/todos").with_header("authorization", &format!("Bearer {t}"));
-        let reply = authorize(&c, &h, 1, NOW).unwrap_err().to_reply();
+        let reply = authorize(&c, &h, 1, NOW, &IpRanges::default())
+            .unwrap_err()
+            .to_reply();
         assert_eq!(reply.status, 403);
         assert!(reply
             .header("www-authenticate")
@@ -340,7 +373,9 @@ mod tests {
         let c = config();
         let t = token(&c, "todos:read", "https://other.example.com");
         let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
-        let reply = authorize(&c, &h, 0, NOW).unwrap_err().to_reply();
+        let reply = authorize(&c, &h, 0, NOW, &IpRanges::default())
+            .unwrap_err()
+            .to_reply();
         assert_eq!(reply.status, 401);
         assert!(reply
             .header("www-authenticate")
@@ -354,14 +389,19 @@ mod tests {
         let h = head(Method::Get, "/todos")
             .with_header("authorization", "Bearer a")
             .with_header("authorization", "Bearer b");
-        assert_eq!(authorize(&c, &h, 0, NOW).unwrap_err().status(), 400);
+        assert_eq!(
+            authorize(&c, &h, 0, NOW, &IpRanges::default())
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]
     fn another_scheme_gets_the_bare_challenge() {
         let c = config();
         let h = head(Method::Get, "/todos").with_header("authorization", "Basic dXNlcjpwYXNz");
-        let e = authorize(&c, &h, 0, NOW).unwrap_err();
+        let e = authorize(&c, &h, 0, NOW, &IpRanges::default()).unwrap_err();
         assert_eq!(e.code(), "unauthorized");
     }
 
@@ -369,7 +409,9 @@ mod tests {
     fn a_malformed_credential_is_invalid_request() {
         let c = config();
         let h = head(Method::Get, "/todos").with_header("authorization", "Bearer a b\"c");
-        let reply = authorize(&c, &h, 0, NOW).unwrap_err().to_reply();
+        let reply = authorize(&c, &h, 0, NOW, &IpRanges::default())
+            .unwrap_err()
+            .to_reply();
         assert_eq!(reply.status, 401);
         assert_eq!(reply.json_body().unwrap()["error"], "invalid_request");
     }
@@ -383,15 +425,27 @@ mod tests {
         ]);
         let c = Config::parse(raw).unwrap();
         assert_eq!(
-            authorize(&c, &head(Method::Get, "/open"), 0, NOW)
-                .unwrap()
-                .auth,
+            authorize(
+                &c,
+                &head(Method::Get, "/open"),
+                0,
+                NOW,
+                &IpRanges::default()
+            )
+            .unwrap()
+            .auth,
             "none"
         );
         assert_eq!(
-            authorize(&c, &head(Method::Get, "/closed"), 1, NOW)
-                .unwrap_err()
-                .status(),
+            authorize(
+                &c,
+                &head(Method::Get, "/closed"),
+                1,
+                NOW,
+                &IpRanges::default()
+            )
+            .unwrap_err()
+            .status(),
             403
         );
     }
@@ -404,21 +458,81 @@ mod tests {
         Config::parse(raw).unwrap()
     }
 
+    fn locked_config() -> Config {
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["auth"] =
+            serde_json::json!({"type": "none", "openai_egress_only": true});
+        Config::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn an_openai_locked_plugin_admits_only_openai_addresses() {
+        let c = locked_config();
+        let openai = IpRanges::parse(["23.102.140.112/28"]).unwrap();
+        let from = |ip: &str| head(Method::Get, "/todos").with_header("cf-connecting-ip", ip);
+        assert!(authorize(&c, &from("23.102.140.113"), 0, NOW, &openai).is_ok());
+        assert_eq!(
+            authorize(&c, &from("8.8.8.8"), 0, NOW, &openai)
+                .unwrap_err()
+                .status(),
+            403
+        );
+        assert_eq!(
+            authorize(&c, &head(Method::Get, "/todos"), 0, NOW, &openai)
+                .unwrap_err()
+                .status(),
+            403
+        );
+    }
+
+    #[test]
+    fn x_forwarded_for_cannot_spoof_the_allowlist() {
+        let c = locked_config();
+        let openai = IpRanges::parse(["23.102.140.112/28"]).unwrap();
+        let spoofed = head(Method::Get, "/todos")
+            .with_header("cf-connecting-ip", "198.51.100.7")
+            .with_header("x-forwarded-for", "23.102.140.113")
+            .with_header("x-real-ip", "23.102.140.113");
+        assert_eq!(
+            authorize(&c, &spoofed, 0, NOW, &openai)
+                .unwrap_err()
+                .status(),
+            403
+        );
+    }
+
     #[test]
     fn service_http_accepts_exactly_the_shared_secret() {
         let c = service_config("bearer");
         let good = head(Method::Get, "/todos")
             .with_header("authorization", "Bearer 0123456789abcdef-service");
-        assert_eq!(authorize(&c, &good, 0, NOW).unwrap().auth, "service_http");
+        assert_eq!(
+            authorize(&c, &good, 0, NOW, &IpRanges::default())
+                .unwrap()
+                .auth,
+            "service_http"
+        );
         let bad = head(Method::Get, "/todos")
             .with_header("authorization", "Bearer 0123456789abcdef-servicX");
-        assert_eq!(authorize(&c, &bad, 0, NOW).unwrap_err().status(), 401);
+        assert_eq!(
+            authorize(&c, &bad, 0, NOW, &IpRanges::default())
+                .unwrap_err()
+                .status(),
+            401
+        );
     }
 
     #[test]
     fn service_http_basic_challenges_with_basic() {
         let c = service_config("basic");
-        let e = authorize(&c, &head(Method::Get, "/todos"), 0, NOW).unwrap_err();
+        let e = authorize(
+            &c,
+            &head(Method::Get, "/todos"),
+            0,
+            NOW,
+            &IpRanges::default(),
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_reply().header("www-authenticate"),
             Some("Basic realm=\"todo_demo\"")

@@ -4,6 +4,7 @@
 
 mod backend;
 mod convert;
+mod egress;
 mod grant_ledger;
 mod health;
 mod origin;
@@ -66,6 +67,27 @@ fn read_raw_config(env: &Env) -> RawConfig {
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+}
+
+/// The cron trigger: refresh OpenAI's egress list when a URL for it is configured.
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    let Some(url) = env.var("OPENAI_EGRESS_URL").ok().map(|v| v.to_string()) else {
+        return;
+    };
+    if url.is_empty() {
+        return;
+    }
+    match egress::refresh(&env, &url).await {
+        Ok(count) => worker::console_log!(
+            "{}",
+            serde_json::json!({"event": "egress_refresh", "source": url, "prefixes": count})
+        ),
+        Err(e) => worker::console_error!(
+            "{}",
+            serde_json::json!({"event": "egress_refresh_failed", "source": url, "reason": e})
+        ),
+    }
 }
 
 #[event(fetch)]
@@ -181,7 +203,16 @@ async fn handle(
         ),
         Endpoint::Proxy(rule) => {
             let now = (worker::Date::now().as_millis() / 1000) as i64;
-            let identity = match authorize(config, head, rule, now) {
+            let locked_to_openai = matches!(
+                &config.plugin.auth,
+                crate::config::AuthConfig::None { ip_lock: Some(lock) } if lock.openai
+            );
+            let openai = if locked_to_openai {
+                egress::openai_ranges(env).await
+            } else {
+                std::rc::Rc::new(crate::proxy::cidr::IpRanges::default())
+            };
+            let identity = match authorize(config, head, rule, now, &openai) {
                 Ok(identity) => identity,
                 Err(e) => return (Err(e), "proxy"),
             };

@@ -1,4 +1,5 @@
 //! The validating reverse proxy: route rules, credential checks and what is forwarded.
 
+pub mod cidr;
 pub mod forward;
 pub mod rules;

@@ -12,7 +12,7 @@ import { mintAccessToken } from '../../scripts/mint-token.mjs';
  * Starts origin + gateway. `plugin` replaces the [vars.PLUGIN] table; `vars` adds or overrides
  * other vars and secrets. `seed: false` skips migrations and seeding.
  */
-export async function startGateway({ plugin, vars = {}, migrate = true, seed = true } = {}) {
+export async function startGateway({ plugin, vars = {}, migrate = true, seed = true, testScheduled = false } = {}) {
   const state = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
   const [gatewayPort, originPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const baseUrl = `http://127.0.0.1:${gatewayPort}`;
@@ -32,6 +32,8 @@ export async function startGateway({ plugin, vars = {}, migrate = true, seed = t
     SIGNING_KEY: secrets.SIGNING_KEY,
     SESSION_SECRET: secrets.SESSION_SECRET,
     ADMIN_TOKEN: secrets.ADMIN_TOKEN,
+    // Nothing leaves the machine: the scheduled refresh reads the demo origin's copy.
+    OPENAI_EGRESS_URL: `${originUrl}/public/egress.json`,
     ...(plugin ? { PLUGIN: JSON.stringify(plugin) } : {}),
     ...vars,
   };
@@ -45,6 +47,7 @@ export async function startGateway({ plugin, vars = {}, migrate = true, seed = t
     '--log-level', process.env.PORTCULLIS_LOG_LEVEL ?? 'log',
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
+  if (testScheduled) args.push('--test-scheduled');
   const gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });
 
   const stop = async () => {

@@ -1,0 +1,118 @@
+//! OpenAI's egress ranges at the edge: the newest list in D1 (written by the scheduled refresh),
+//! held in memory per isolate for ten minutes, the snapshot shipped in the build otherwise. The
+//! proxy's check itself never waits on storage longer than one cached read per isolate per
+//! ten minutes, and only for plugins locked to OpenAI.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
+use worker::{AbortController, Delay, Env, Fetch, Request, RequestInit};
+
+use crate::proxy::cidr::{
+    parse_egress_list, IpRanges, MAX_EGRESS_LIST_BYTES, OPENAI_EGRESS_SNAPSHOT,
+};
+use crate::sql::Sql;
+
+use super::backend::D1Sql;
+
+/// How long an isolate trusts its copy of the list before reading D1 again.
+const CACHE_TTL_MS: u64 = 10 * 60 * 1000;
+/// How long the scheduled refresh waits for the publisher.
+const FETCH_TIMEOUT_MS: u64 = 10_000;
+const SOURCE: &str = "openai";
+
+thread_local! {
+    static CACHE: RefCell<Option<(Rc<IpRanges>, u64)>> = const { RefCell::new(None) };
+}
+
+fn snapshot() -> IpRanges {
+    parse_egress_list(OPENAI_EGRESS_SNAPSHOT.as_bytes())
+        .map(|l| l.ranges)
+        .unwrap_or_default()
+}
+
+fn store_in_cache(ranges: IpRanges, now_ms: u64) -> Rc<IpRanges> {
+    let ranges = Rc::new(ranges);
+    CACHE.with(|c| *c.borrow_mut() = Some((ranges.clone(), now_ms)));
+    ranges
+}
+
+/// The current OpenAI egress ranges.
+pub async fn openai_ranges(env: &Env) -> Rc<IpRanges> {
+    let now_ms = worker::Date::now().as_millis();
+    if let Some((ranges, at)) = CACHE.with(|c| c.borrow().clone()) {
+        if now_ms.saturating_sub(at) < CACHE_TTL_MS {
+            return ranges;
+        }
+    }
+    let stored = match D1Sql::new(env) {
+        Ok(sql) => sql
+            .query(
+                "SELECT cidrs FROM egress_lists WHERE source = ?1",
+                vec![SOURCE.into()],
+            )
+            .await
+            .ok()
+            .and_then(|rows| rows.into_iter().next())
+            .and_then(|row| {
+                row.get("cidrs")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            })
+            .and_then(|text| serde_json::from_str::<Vec<String>>(&text).ok())
+            .and_then(|cidrs| IpRanges::parse(cidrs.iter().map(String::as_str)).ok()),
+        Err(_) => None,
+    };
+    store_in_cache(stored.unwrap_or_else(snapshot), now_ms)
+}
+
+/// The scheduled refresh: fetch the published list, and store it if it parses. A failure keeps
+/// the previous list (or the snapshot); it never empties the allowlist.
+pub async fn refresh(env: &Env, url: &str) -> Result<usize, String> {
+    let controller = AbortController::default();
+    let signal = controller.signal();
+    let mut init = RequestInit::new();
+    init.with_method(worker::Method::Get);
+    let request = Request::new_with_init(url, &init).map_err(|e| format!("bad URL: {e}"))?;
+    let sending = Box::pin(async move { Fetch::Request(request).send_with_signal(&signal).await });
+    let timer = Box::pin(Delay::from(Duration::from_millis(FETCH_TIMEOUT_MS)));
+    let mut response = match select(sending, timer).await {
+        Either::Left((Ok(r), _)) => r,
+        Either::Left((Err(e), _)) => return Err(format!("fetch failed: {e}")),
+        Either::Right(_) => {
+            controller.abort();
+            return Err(format!("no answer within {FETCH_TIMEOUT_MS} ms"));
+        }
+    };
+    if response.status_code() != 200 {
+        return Err(format!("status {}", response.status_code()));
+    }
+    if let Ok(Some(len)) = response.headers().get("content-length") {
+        if len
+            .parse::<usize>()
+            .map_or(true, |n| n > MAX_EGRESS_LIST_BYTES)
+        {
+            return Err("the list is too large".into());
+        }
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| format!("read failed: {e}"))?;
+    let list = parse_egress_list(&body).map_err(|e| e.0)?;
+    let sql = D1Sql::new(env).map_err(|e| e.0)?;
+    let cidrs = serde_json::to_string(&list.cidrs).map_err(|e| e.to_string())?;
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    sql.batch(vec![(
+        "INSERT INTO egress_lists (source, creation_time, cidrs, fetched_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(source) DO UPDATE SET creation_time = excluded.creation_time, cidrs = excluded.cidrs, fetched_at = excluded.fetched_at",
+        vec![SOURCE.into(), list.creation_time.clone().into(), cidrs.into(), now.into()],
+    )])
+    .await
+    .map_err(|e| format!("D1: {e:?}"))?;
+    let count = list.cidrs.len();
+    store_in_cache(list.ranges, worker::Date::now().as_millis());
+    Ok(count)
+}
