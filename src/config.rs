@@ -18,6 +18,9 @@ use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
 
 /// ChatGPT gives up on a plugin call after 45 s; the default stays well inside that.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
+/// API keys looked up at the proxy are trusted for a minute per isolate: revocation takes effect
+/// within that, and the hot path reads D1 at most once a minute per key and isolate.
+pub const DEFAULT_API_KEY_CACHE_SECS: u64 = 60;
 /// The portal pages' stylesheet, served from `static/`.
 pub const PORTAL_STYLESHEET_PATH: &str = "/portal/portal.css";
 /// Manifest limits from OpenAI's plugin manifest schema (v1).
@@ -69,6 +72,8 @@ pub struct RawConfig {
     pub session_secret: Option<String>,
     /// Secret: the bearer credential of the admin API and console; without it they are off.
     pub admin_token: Option<String>,
+    /// How long an isolate caches a looked-up API key, in seconds.
+    pub api_key_cache_secs: Option<String>,
     /// Optional lifetimes of the authorization server, in seconds.
     pub code_ttl_secs: Option<String>,
     pub access_token_ttl_secs: Option<String>,
@@ -90,6 +95,8 @@ pub struct Config {
     pub oauth: Option<OAuthSettings>,
     /// The admin API credential; `None` turns `/admin/` off (404).
     pub admin_token: Option<Secret>,
+    /// How long an isolate trusts a looked-up API key (revocation takes effect within this).
+    pub api_key_cache_secs: u64,
 }
 
 /// Settings of the OAuth authorization server.
@@ -135,6 +142,10 @@ pub enum AuthConfig {
         authorization_type: HttpAuthorizationType,
         verification_token: Option<String>,
     },
+    /// Each user sends their own API key (created in the admin API, hashed in D1).
+    UserHttp {
+        authorization_type: HttpAuthorizationType,
+    },
     /// Users sign in through our OAuth server; the proxy checks our access tokens.
     OAuth {
         scope: String,
@@ -148,6 +159,7 @@ impl AuthConfig {
         match self {
             AuthConfig::None { .. } => "none",
             AuthConfig::ServiceHttp { .. } => "service_http",
+            AuthConfig::UserHttp { .. } => "user_http",
             AuthConfig::OAuth { .. } => "oauth",
         }
     }
@@ -374,6 +386,13 @@ impl Config {
             service_token,
             oauth,
             admin_token,
+            api_key_cache_secs: seconds(
+                "API_KEY_CACHE_SECS",
+                raw.api_key_cache_secs.as_deref(),
+                DEFAULT_API_KEY_CACHE_SECS as i64,
+                0,
+                300,
+            )? as u64,
         })
     }
 
@@ -595,7 +614,7 @@ fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
     let raw = raw.ok_or_else(|| {
         ConfigError::new(
             "PLUGIN.auth",
-            "a table with type = \"none\" | \"service_http\" | \"oauth\"",
+            "a table with type = \"none\" | \"service_http\" | \"user_http\" | \"oauth\"",
         )
     })?;
     let verification_token = raw.verification_token.filter(|t| !t.is_empty());
@@ -654,13 +673,21 @@ fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
                 verification_token,
             })
         }
-        "user_http" => Err(ConfigError::new(
-            "PLUGIN.auth.type",
-            "\"none\", \"service_http\" or \"oauth\"; \"user_http\" needs per-user API keys, which this version does not ship yet",
-        )),
+        "user_http" => match raw.authorization_type.as_deref() {
+            None | Some("bearer") => Ok(AuthConfig::UserHttp {
+                authorization_type: HttpAuthorizationType::Bearer,
+            }),
+            Some("basic") => Ok(AuthConfig::UserHttp {
+                authorization_type: HttpAuthorizationType::Basic,
+            }),
+            Some(other) => Err(ConfigError::new(
+                "PLUGIN.auth.authorization_type",
+                format!("\"bearer\" or \"basic\", got {other:?}"),
+            )),
+        },
         other => Err(ConfigError::new(
             "PLUGIN.auth.type",
-            format!("\"none\", \"service_http\" or \"oauth\", got {other:?}"),
+            format!("\"none\", \"service_http\", \"user_http\" or \"oauth\", got {other:?}"),
         )),
     }
 }
@@ -877,6 +904,23 @@ pub(crate) mod tests {
             json!({"type": "none", "allowed_cidrs": ["203.0.113.0/33"]}),
         );
         assert_eq!(e.key, "PLUGIN.auth.allowed_cidrs");
+    }
+
+    #[test]
+    fn user_http_parses_with_its_authorization_type() {
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["auth"] =
+            json!({"type": "user_http", "authorization_type": "basic"});
+        assert_eq!(
+            Config::parse(raw).unwrap().plugin.auth,
+            AuthConfig::UserHttp {
+                authorization_type: HttpAuthorizationType::Basic
+            }
+        );
+        assert_eq!(
+            error_for(|r| r.api_key_cache_secs = Some("900".into())).key,
+            "API_KEY_CACHE_SECS"
+        );
     }
 
     #[test]

@@ -33,6 +33,13 @@ pub fn plugin_manifest(config: &Config) -> Value {
             }
             auth
         }
+        AuthConfig::UserHttp { authorization_type } => json!({
+            "type": "user_http",
+            "authorization_type": match authorization_type {
+                HttpAuthorizationType::Bearer => "bearer",
+                HttpAuthorizationType::Basic => "basic",
+            },
+        }),
         AuthConfig::OAuth {
             scope,
             authorization_content_type,

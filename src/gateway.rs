@@ -68,16 +68,62 @@ pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> 
     }
 }
 
+/// An API key as the proxy needs it (looked up by the hash of the presented key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+    pub revoked: bool,
+    pub user_disabled: bool,
+    pub last_used_at: Option<i64>,
+}
+
+/// What the edge holds in memory for a decision: the clock, OpenAI's egress ranges, and for
+/// `user_http` plugins the record of the presented API key (`None`: no such key).
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub now: i64,
+    pub openai_ranges: &'a IpRanges,
+    pub api_key: Option<&'a ApiKeyRecord>,
+}
+
+/// The SHA-256 of the API key in the request, for a `user_http` plugin; the edge looks it up
+/// before calling [`authorize`]. `Ok(None)` when the plugin or route needs no key.
+pub fn presented_api_key_hash(
+    config: &Config,
+    head: &RequestHead,
+    rule_index: usize,
+) -> Result<Option<String>, ApiError> {
+    let AuthConfig::UserHttp { authorization_type } = &config.plugin.auth else {
+        return Ok(None);
+    };
+    let needs_key = config
+        .plugin
+        .routes
+        .rule(rule_index)
+        .is_some_and(|r| r.access == Access::Token);
+    if !needs_key {
+        return Ok(None);
+    }
+    let scheme = match authorization_type {
+        HttpAuthorizationType::Bearer => "Bearer",
+        HttpAuthorizationType::Basic => "Basic",
+    };
+    let key = credential(head, scheme, config)?;
+    Ok(Some(crate::oauth::client::sha256_hex(key)))
+}
+
 /// Decides whether the caller may pass the rule at `rule_index`, and as whom. No I/O: access
-/// tokens are verified against the keys in config; `openai_ranges` is the current OpenAI egress
-/// list, held in memory by the edge.
+/// tokens are verified against the keys in config, and everything else comes in `facts`.
 pub fn authorize(
     config: &Config,
     head: &RequestHead,
     rule_index: usize,
-    now: i64,
-    openai_ranges: &IpRanges,
+    facts: &Facts<'_>,
 ) -> Result<Identity, ApiError> {
+    let now = facts.now;
+    let openai_ranges = facts.openai_ranges;
     let rule = config
         .plugin
         .routes
@@ -140,6 +186,38 @@ pub fn authorize(
             Ok(Identity {
                 auth: "service_http",
                 ..Identity::default()
+            })
+        }
+        AuthConfig::UserHttp { authorization_type } => {
+            let scheme = match authorization_type {
+                HttpAuthorizationType::Bearer => "Bearer",
+                HttpAuthorizationType::Basic => "Basic",
+            };
+            let invalid = |why: &str| unauthorized(config, scheme, Some("invalid_token"), why);
+            let key = facts
+                .api_key
+                .ok_or_else(|| invalid("the API key is not valid"))?;
+            if key.revoked {
+                return Err(invalid("the API key was revoked"));
+            }
+            if key.user_disabled {
+                return Err(invalid("the API key's user is disabled"));
+            }
+            if let Some(missing) = rule.scopes.iter().find(|s| !key.scopes.contains(s)) {
+                return Err(ApiError::InsufficientScope(Box::new(Challenge {
+                    scheme,
+                    realm: config.plugin.name_for_model.clone(),
+                    resource_metadata: None,
+                    error: Some("insufficient_scope"),
+                    error_description: Some(format!("the API key lacks the scope {missing}")),
+                    scope: Some(rule.scopes.join(" ")),
+                })));
+            }
+            Ok(Identity {
+                subject: Some(key.user_id.clone()),
+                client_id: Some(format!("api-key:{}", key.id)),
+                scopes: key.scopes.clone(),
+                auth: "user_http",
             })
         }
         AuthConfig::OAuth { .. } => {
@@ -246,6 +324,15 @@ mod tests {
     use crate::oauth::access_token::{mint_access_token, AccessClaims, Audience};
 
     const NOW: i64 = 1_790_000_000;
+    static NO_RANGES: std::sync::LazyLock<IpRanges> = std::sync::LazyLock::new(IpRanges::default);
+
+    fn facts() -> Facts<'static> {
+        Facts {
+            now: NOW,
+            openai_ranges: &NO_RANGES,
+            api_key: None,
+        }
+    }
 
     fn config() -> Config {
         Config::parse(raw()).unwrap()
@@ -316,14 +403,7 @@ mod tests {
     #[test]
     fn a_protected_route_without_a_token_gets_a_bare_challenge() {
         let c = config();
-        let e = authorize(
-            &c,
-            &head(Method::Get, "/todos"),
-            0,
-            NOW,
-            &IpRanges::default(),
-        )
-        .unwrap_err();
+        let e = authorize(&c, &head(Method::Get, "/todos"), 0, &facts()).unwrap_err();
         let reply = e.to_reply();
         assert_eq!(reply.status, 401);
         let challenge = reply.header("www-authenticate").unwrap();
@@ -339,7 +419,7 @@ mod tests {
         let c = config();
         let t = token(&c, "todos:read", &c.plugin.resource);
         let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
-        let id = authorize(&c, &h, 0, NOW, &IpRanges::default()).unwrap();
+        let id = authorize(&c, &h, 0, &facts()).unwrap();
         assert_eq!(id.subject.as_deref(), Some("user_1"));
         assert_eq!(id.client_id.as_deref(), Some("chatgpt"));
         assert_eq!(id.auth, "oauth");
@@ -350,7 +430,7 @@ mod tests {
         let c = config();
         let t = token(&c, "todos:read", &c.plugin.resource);
         let h = head(Method::Get, "/todos").with_header("authorization", &format!("bearer {t}"));
-        assert!(authorize(&c, &h, 0, NOW, &IpRanges::default()).is_ok());
+        assert!(authorize(&c, &h, 0, &facts()).is_ok());
     }
 
     #[test]
@@ -358,9 +438,7 @@ mod tests {
         let c = config();
         let t = token(&c, "todos:read", &c.plugin.resource);
         let h = head(Method::Post, "/todos").with_header("authorization", &format!("Bearer {t}"));
-        let reply = authorize(&c, &h, 1, NOW, &IpRanges::default())
-            .unwrap_err()
-            .to_reply();
+        let reply = authorize(&c, &h, 1, &facts()).unwrap_err().to_reply();
         assert_eq!(reply.status, 403);
         assert!(reply
             .header("www-authenticate")
@@ -373,9 +451,7 @@ mod tests {
         let c = config();
         let t = token(&c, "todos:read", "https://other.example.com");
         let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
-        let reply = authorize(&c, &h, 0, NOW, &IpRanges::default())
-            .unwrap_err()
-            .to_reply();
+        let reply = authorize(&c, &h, 0, &facts()).unwrap_err().to_reply();
         assert_eq!(reply.status, 401);
         assert!(reply
             .header("www-authenticate")
@@ -389,19 +465,14 @@ mod tests {
         let h = head(Method::Get, "/todos")
             .with_header("authorization", "Bearer a")
             .with_header("authorization", "Bearer b");
-        assert_eq!(
-            authorize(&c, &h, 0, NOW, &IpRanges::default())
-                .unwrap_err()
-                .status(),
-            400
-        );
+        assert_eq!(authorize(&c, &h, 0, &facts()).unwrap_err().status(), 400);
     }
 
     #[test]
     fn another_scheme_gets_the_bare_challenge() {
         let c = config();
         let h = head(Method::Get, "/todos").with_header("authorization", "Basic dXNlcjpwYXNz");
-        let e = authorize(&c, &h, 0, NOW, &IpRanges::default()).unwrap_err();
+        let e = authorize(&c, &h, 0, &facts()).unwrap_err();
         assert_eq!(e.code(), "unauthorized");
     }
 
@@ -409,9 +480,7 @@ mod tests {
     fn a_malformed_credential_is_invalid_request() {
         let c = config();
         let h = head(Method::Get, "/todos").with_header("authorization", "Bearer a b\"c");
-        let reply = authorize(&c, &h, 0, NOW, &IpRanges::default())
-            .unwrap_err()
-            .to_reply();
+        let reply = authorize(&c, &h, 0, &facts()).unwrap_err().to_reply();
         assert_eq!(reply.status, 401);
         assert_eq!(reply.json_body().unwrap()["error"], "invalid_request");
     }
@@ -425,27 +494,15 @@ mod tests {
         ]);
         let c = Config::parse(raw).unwrap();
         assert_eq!(
-            authorize(
-                &c,
-                &head(Method::Get, "/open"),
-                0,
-                NOW,
-                &IpRanges::default()
-            )
-            .unwrap()
-            .auth,
+            authorize(&c, &head(Method::Get, "/open"), 0, &facts())
+                .unwrap()
+                .auth,
             "none"
         );
         assert_eq!(
-            authorize(
-                &c,
-                &head(Method::Get, "/closed"),
-                1,
-                NOW,
-                &IpRanges::default()
-            )
-            .unwrap_err()
-            .status(),
+            authorize(&c, &head(Method::Get, "/closed"), 1, &facts())
+                .unwrap_err()
+                .status(),
             403
         );
     }
@@ -470,17 +527,45 @@ mod tests {
         let c = locked_config();
         let openai = IpRanges::parse(["23.102.140.112/28"]).unwrap();
         let from = |ip: &str| head(Method::Get, "/todos").with_header("cf-connecting-ip", ip);
-        assert!(authorize(&c, &from("23.102.140.113"), 0, NOW, &openai).is_ok());
+        assert!(authorize(
+            &c,
+            &from("23.102.140.113"),
+            0,
+            &Facts {
+                now: NOW,
+                openai_ranges: &openai,
+                api_key: None
+            }
+        )
+        .is_ok());
         assert_eq!(
-            authorize(&c, &from("8.8.8.8"), 0, NOW, &openai)
-                .unwrap_err()
-                .status(),
+            authorize(
+                &c,
+                &from("8.8.8.8"),
+                0,
+                &Facts {
+                    now: NOW,
+                    openai_ranges: &openai,
+                    api_key: None
+                }
+            )
+            .unwrap_err()
+            .status(),
             403
         );
         assert_eq!(
-            authorize(&c, &head(Method::Get, "/todos"), 0, NOW, &openai)
-                .unwrap_err()
-                .status(),
+            authorize(
+                &c,
+                &head(Method::Get, "/todos"),
+                0,
+                &Facts {
+                    now: NOW,
+                    openai_ranges: &openai,
+                    api_key: None
+                }
+            )
+            .unwrap_err()
+            .status(),
             403
         );
     }
@@ -494,10 +579,115 @@ mod tests {
             .with_header("x-forwarded-for", "23.102.140.113")
             .with_header("x-real-ip", "23.102.140.113");
         assert_eq!(
-            authorize(&c, &spoofed, 0, NOW, &openai)
-                .unwrap_err()
-                .status(),
+            authorize(
+                &c,
+                &spoofed,
+                0,
+                &Facts {
+                    now: NOW,
+                    openai_ranges: &openai,
+                    api_key: None
+                }
+            )
+            .unwrap_err()
+            .status(),
             403
+        );
+    }
+
+    fn user_http_config() -> Config {
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["auth"] = serde_json::json!({"type": "user_http"});
+        Config::parse(raw).unwrap()
+    }
+
+    fn key(scopes: &[&str]) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: "key_1".into(),
+            user_id: "usr_demo".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            revoked: false,
+            user_disabled: false,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn user_http_passes_a_live_key_as_its_user() {
+        let c = user_http_config();
+        let h = head(Method::Get, "/todos").with_header("authorization", "Bearer pk_abc");
+        assert_eq!(
+            presented_api_key_hash(&c, &h, 0).unwrap(),
+            Some(crate::oauth::client::sha256_hex("pk_abc"))
+        );
+        let record = key(&["todos:read"]);
+        let id = authorize(
+            &c,
+            &h,
+            0,
+            &Facts {
+                api_key: Some(&record),
+                ..facts()
+            },
+        )
+        .unwrap();
+        assert_eq!(id.subject.as_deref(), Some("usr_demo"));
+        assert_eq!(id.auth, "user_http");
+    }
+
+    #[test]
+    fn user_http_refuses_unknown_revoked_and_disabled_keys_and_missing_scopes() {
+        let c = user_http_config();
+        let h = head(Method::Get, "/todos").with_header("authorization", "Bearer pk_abc");
+        assert_eq!(authorize(&c, &h, 0, &facts()).unwrap_err().status(), 401);
+        let mut revoked = key(&["todos:read"]);
+        revoked.revoked = true;
+        let e = authorize(
+            &c,
+            &h,
+            0,
+            &Facts {
+                api_key: Some(&revoked),
+                ..facts()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(e.description(), "the API key was revoked");
+        let mut disabled = key(&["todos:read"]);
+        disabled.user_disabled = true;
+        assert_eq!(
+            authorize(
+                &c,
+                &h,
+                0,
+                &Facts {
+                    api_key: Some(&disabled),
+                    ..facts()
+                }
+            )
+            .unwrap_err()
+            .status(),
+            401
+        );
+        let narrow = key(&[]);
+        assert_eq!(
+            authorize(
+                &c,
+                &h,
+                0,
+                &Facts {
+                    api_key: Some(&narrow),
+                    ..facts()
+                }
+            )
+            .unwrap_err()
+            .status(),
+            403
+        );
+        let none = head(Method::Get, "/todos");
+        assert_eq!(
+            presented_api_key_hash(&c, &none, 0).unwrap_err().status(),
+            401
         );
     }
 
@@ -507,32 +697,18 @@ mod tests {
         let good = head(Method::Get, "/todos")
             .with_header("authorization", "Bearer 0123456789abcdef-service");
         assert_eq!(
-            authorize(&c, &good, 0, NOW, &IpRanges::default())
-                .unwrap()
-                .auth,
+            authorize(&c, &good, 0, &facts()).unwrap().auth,
             "service_http"
         );
         let bad = head(Method::Get, "/todos")
             .with_header("authorization", "Bearer 0123456789abcdef-servicX");
-        assert_eq!(
-            authorize(&c, &bad, 0, NOW, &IpRanges::default())
-                .unwrap_err()
-                .status(),
-            401
-        );
+        assert_eq!(authorize(&c, &bad, 0, &facts()).unwrap_err().status(), 401);
     }
 
     #[test]
     fn service_http_basic_challenges_with_basic() {
         let c = service_config("basic");
-        let e = authorize(
-            &c,
-            &head(Method::Get, "/todos"),
-            0,
-            NOW,
-            &IpRanges::default(),
-        )
-        .unwrap_err();
+        let e = authorize(&c, &head(Method::Get, "/todos"), 0, &facts()).unwrap_err();
         assert_eq!(
             e.to_reply().header("www-authenticate"),
             Some("Basic realm=\"todo_demo\"")

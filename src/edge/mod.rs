@@ -2,6 +2,7 @@
 //! reads configuration from the environment, and performs the effects the logic decides on
 //! (origin fetches, D1 queries, Durable Object calls). It makes no OAuth or policy decisions.
 
+mod api_keys;
 mod backend;
 mod convert;
 mod egress;
@@ -61,6 +62,7 @@ fn read_raw_config(env: &Env) -> RawConfig {
         refresh_token_ttl_secs: var("REFRESH_TOKEN_TTL_SECS"),
         refresh_token_absolute_ttl_secs: var("REFRESH_TOKEN_ABSOLUTE_TTL_SECS"),
         admin_token: secret("ADMIN_TOKEN"),
+        api_key_cache_secs: var("API_KEY_CACHE_SECS"),
     }
 }
 
@@ -91,13 +93,13 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let started = worker::Date::now().as_millis();
     let request_id = random_id();
     let head = convert::request_head(&req);
     let config = config(&env);
     let (outcome, route_name) = match config.as_ref() {
-        Ok(config) => handle(req, &env, config, &head, &request_id).await,
+        Ok(config) => handle(req, &env, &ctx, config, &head, &request_id).await,
         Err(_) => (
             Err(ApiError::Internal("invalid configuration".into())),
             "config",
@@ -156,6 +158,7 @@ enum Handled {
 async fn handle(
     req: Request,
     env: &Env,
+    ctx: &Context,
     config: &Config,
     head: &crate::http::RequestHead,
     request_id: &str,
@@ -212,7 +215,25 @@ async fn handle(
             } else {
                 std::rc::Rc::new(crate::proxy::cidr::IpRanges::default())
             };
-            let identity = match authorize(config, head, rule, now, &openai) {
+            let key_hash = match crate::gateway::presented_api_key_hash(config, head, rule) {
+                Ok(h) => h,
+                Err(e) => return (Err(e), "proxy"),
+            };
+            let api_key = match &key_hash {
+                Some(hash) => {
+                    match api_keys::lookup(env, ctx, hash, config.api_key_cache_secs, now).await {
+                        Ok(record) => record,
+                        Err(e) => return (Err(e), "proxy"),
+                    }
+                }
+                None => None,
+            };
+            let facts = crate::gateway::Facts {
+                now,
+                openai_ranges: &openai,
+                api_key: api_key.as_ref(),
+            };
+            let identity = match authorize(config, head, rule, &facts) {
                 Ok(identity) => identity,
                 Err(e) => return (Err(e), "proxy"),
             };
