@@ -23,6 +23,18 @@ pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource
 /// Longest `Authorization` header accepted; a JWT of ours is well under 1 KiB.
 pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 
+/// The Workers rate-limit binding that guards a request, per client IP, if any: the token,
+/// revocation and introspection endpoints, sign-in attempts, and the admin API.
+pub fn rate_limit_binding(path: &str, method: &Method) -> Option<&'static str> {
+    use crate::oauth::server::{INTROSPECT_PATH, LOGIN_PATH, REVOKE_PATH, TOKEN_PATH};
+    match (path, method) {
+        (TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH, Method::Post) => Some("RATE_LIMIT_TOKEN"),
+        (LOGIN_PATH, Method::Post) => Some("RATE_LIMIT_LOGIN"),
+        (p, _) if p.starts_with(crate::admin::ADMIN_API_PREFIX) => Some("RATE_LIMIT_ADMIN"),
+        _ => None,
+    }
+}
+
 /// Who serves a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
@@ -380,6 +392,24 @@ mod tests {
             Ok(Endpoint::Asset)
         );
         assert_eq!(route(&c, &head(Method::Get, JWKS_PATH)), Ok(Endpoint::Jwks));
+    }
+
+    #[test]
+    fn the_token_login_and_admin_endpoints_are_rate_limited_per_ip() {
+        assert_eq!(
+            rate_limit_binding("/token", &Method::Post),
+            Some("RATE_LIMIT_TOKEN")
+        );
+        assert_eq!(
+            rate_limit_binding("/login", &Method::Post),
+            Some("RATE_LIMIT_LOGIN")
+        );
+        assert_eq!(rate_limit_binding("/login", &Method::Get), None);
+        assert_eq!(
+            rate_limit_binding("/admin/api/users", &Method::Get),
+            Some("RATE_LIMIT_ADMIN")
+        );
+        assert_eq!(rate_limit_binding("/todos", &Method::Get), None);
     }
 
     #[test]

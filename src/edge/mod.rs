@@ -163,6 +163,11 @@ async fn handle(
     head: &crate::http::RequestHead,
     request_id: &str,
 ) -> (Result<Handled, ApiError>, &'static str) {
+    if let Some(binding) = crate::gateway::rate_limit_binding(&head.path, &head.method()) {
+        if let Err(e) = rate_limit(env, binding, head).await {
+            return (Err(e), "rate_limit");
+        }
+    }
     if head.path.starts_with(crate::admin::ADMIN_API_PREFIX) {
         return (
             admin_api(req, env, config, head).await.map(Handled::Reply),
@@ -276,6 +281,30 @@ async fn authorization_server(
     crate::oauth::server::handle(&server, head, &body)
         .await
         .unwrap_or(Err(ApiError::NotFound))
+}
+
+/// Applies a Workers rate-limit binding keyed by the client IP. A missing binding or a failing
+/// limiter lets the request through: the limits are a coarse shield, not a security boundary.
+async fn rate_limit(
+    env: &Env,
+    binding: &str,
+    head: &crate::http::RequestHead,
+) -> Result<(), ApiError> {
+    let Ok(limiter) = env.rate_limiter(binding) else {
+        return Ok(());
+    };
+    let ip = head
+        .single_header("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .unwrap_or("unknown")
+        .to_string();
+    match limiter.limit(ip).await {
+        Ok(outcome) if !outcome.success => Err(ApiError::Throttled {
+            retry_after_secs: 60,
+        }),
+        _ => Ok(()),
+    }
 }
 
 async fn admin_api(

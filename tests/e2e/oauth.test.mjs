@@ -239,6 +239,22 @@ describe('refusals', () => {
     assert.equal(res.status, 413);
   });
 
+  test('the token endpoint is rate limited per client IP', async () => {
+    const hit = (ip) =>
+      fetch(as.token_endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': ip },
+        body: 'grant_type=refresh_token',
+      }).then(async (r) => (await r.arrayBuffer(), [r.status, r.headers.get('retry-after')]));
+    const results = [];
+    for (let i = 0; i < 130; i++) results.push(await hit('198.51.100.77'));
+    const limited = results.filter(([s]) => s === 429);
+    assert.ok(limited.length >= 10, `expected 429s past 120 calls a minute, got ${limited.length}`);
+    assert.equal(limited[0][1], '60');
+    const [other] = await hit('198.51.100.78');
+    assert.equal(other, 401, 'another address is unaffected');
+  });
+
   test('wrong methods on OAuth endpoints are 405 with Allow', async () => {
     const res = await fetch(as.token_endpoint);
     assert.equal(res.status, 405);
