@@ -33,7 +33,9 @@ function save() {
 
 function send(res, status, body, headers = {}) {
   const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  // Calls the API refuses do not count against the user's quota at the gateway.
+  const exempt = status >= 400 ? { 'x-portcullis-quota': 'exempt' } : {};
+  res.writeHead(status, { 'content-type': 'application/json', ...exempt, ...headers });
   res.end(text);
 }
 

@@ -28,4 +28,5 @@ step "build"
 node scripts/build.mjs
 
 step "end-to-end (workerd, local D1 and Durable Objects)"
-node --test --test-reporter=spec tests/e2e/
+# Each test has three minutes: a hang fails the run instead of stalling it.
+node --test --test-reporter=spec --test-timeout=180000 tests/e2e/

@@ -398,10 +398,21 @@ impl Config {
 
     /// The RFC 9728 protected-resource metadata URL for this plugin's API.
     pub fn resource_metadata_url(&self) -> String {
-        format!(
-            "{}/.well-known/oauth-protected-resource",
-            self.public_base_url
-        )
+        format!("{}{}", self.public_base_url, self.resource_metadata_path())
+    }
+
+    /// RFC 9728 §3.1: the well-known path, followed by the resource's own path when the resource
+    /// is on this host and has one (`https://x.example.com/mcp` →
+    /// `/.well-known/oauth-protected-resource/mcp`).
+    pub fn resource_metadata_path(&self) -> String {
+        let suffix = self
+            .plugin
+            .resource
+            .strip_prefix(&self.public_base_url)
+            .filter(|p| p.starts_with('/') && p.len() > 1)
+            .map(|p| p.trim_end_matches('/'))
+            .unwrap_or("");
+        format!("/.well-known/oauth-protected-resource{suffix}")
     }
 }
 
@@ -797,6 +808,22 @@ pub(crate) mod tests {
         assert!(Config::parse(raw).is_ok());
         let e = error_for(|r| r.plugin = Some(json!("{not json")));
         assert_eq!(e.key, "PLUGIN");
+    }
+
+    #[test]
+    fn resource_metadata_is_path_aware() {
+        let config = Config::parse(raw()).unwrap();
+        assert_eq!(
+            config.resource_metadata_url(),
+            "https://todo.example.com/.well-known/oauth-protected-resource"
+        );
+        let mut with_path = raw();
+        with_path.plugin.as_mut().unwrap()["resource"] = json!("https://todo.example.com/mcp");
+        let config = Config::parse(with_path).unwrap();
+        assert_eq!(
+            config.resource_metadata_path(),
+            "/.well-known/oauth-protected-resource/mcp"
+        );
     }
 
     #[test]

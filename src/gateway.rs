@@ -61,6 +61,7 @@ pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> 
         JWKS_PATH => Some(Endpoint::Jwks),
         PROTECTED_RESOURCE_PATH => Some(Endpoint::ProtectedResourceMetadata),
         p if p == config.plugin.openapi_path => Some(Endpoint::OpenApi),
+        p if p == config.resource_metadata_path() => Some(Endpoint::ProtectedResourceMetadata),
         p if config.plugin.asset_paths.iter().any(|a| a == p) => Some(Endpoint::Asset),
         _ => None,
     };

@@ -97,6 +97,14 @@ pub trait Throttle {
         window_secs: u64,
         now: u64,
     ) -> Result<(), StoreError>;
+    /// Reads a counter without counting.
+    async fn peek(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError>;
 }
 
 /// A grant as the account page lists it.

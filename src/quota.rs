@@ -48,6 +48,51 @@ pub fn charge(quota: QuotaConfig, window: Window, now: u64) -> (Window, QuotaDec
     (window, decision)
 }
 
+/// The name of a user's quota counter for a plugin.
+pub fn counter_key(plugin: &str, subject: &str) -> String {
+    format!("quota:{plugin}:{subject}")
+}
+
+/// What a charge would see at `now`, without counting anything.
+pub fn peek(quota: QuotaConfig, window: Window, now: u64) -> QuotaDecision {
+    let start = now - now % quota.period_secs;
+    let used = if window.start == start {
+        window.used
+    } else {
+        0
+    };
+    QuotaDecision {
+        allowed: used < quota.limit,
+        limit: quota.limit,
+        remaining: quota.limit.saturating_sub(used),
+        reset_secs: start + quota.period_secs - now,
+    }
+}
+
+/// The origin's response header that asks for a call not to count against the user's quota
+/// (`X-Portcullis-Quota: exempt`), for calls that failed on the origin's side, say.
+pub const QUOTA_EXEMPT_HEADER: &str = "x-portcullis-quota";
+
+/// `RateLimit-Policy` and `RateLimit` response headers (IETF draft-ietf-httpapi-ratelimit-headers).
+pub fn rate_limit_headers(
+    quota: QuotaConfig,
+    decision: &QuotaDecision,
+) -> [(&'static str, String); 2] {
+    [
+        (
+            "ratelimit-policy",
+            format!("{};w={}", quota.limit, quota.period_secs),
+        ),
+        (
+            "ratelimit",
+            format!(
+                "limit={}, remaining={}, reset={}",
+                decision.limit, decision.remaining, decision.reset_secs
+            ),
+        ),
+    ]
+}
+
 /// Gives back one call (the origin marked the response as not counted).
 pub fn refund(window: Window, start_of_charge: u64) -> Window {
     if window.start == start_of_charge && window.used > 0 {
@@ -88,6 +133,14 @@ mod tests {
     fn reset_is_the_time_left_in_the_window() {
         let (_, d) = charge(Q, Window::default(), 1_000);
         assert_eq!(d.reset_secs, 20);
+    }
+
+    #[test]
+    fn peeking_counts_nothing() {
+        let (w, _) = charge(Q, Window::default(), 1_000);
+        let d = peek(Q, w, 1_001);
+        assert_eq!((d.allowed, d.remaining), (true, 2));
+        assert_eq!(peek(Q, w, 1_100).remaining, 3, "a new window is empty");
     }
 
     #[test]

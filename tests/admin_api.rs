@@ -34,10 +34,15 @@ impl Fixture {
         };
         let mut head = RequestHead::new(method, path);
         head.query = query;
+        let quota = portcullis::config::QuotaConfig {
+            limit: 100,
+            period_secs: 3600,
+        };
         let admin = Admin {
             sql: &self.db,
             backend: &self.backend,
             now: NOW,
+            quota: Some(("todo", quota)),
         };
         let bytes = if body.is_null() {
             Vec::new()
@@ -425,4 +430,40 @@ fn disabling_a_user_revokes_their_grants() {
             .query_row("SELECT revoked_at FROM user_grants", [], |r| r.get(0))
             .unwrap();
     assert_eq!(revoked, Some(NOW));
+}
+
+#[test]
+fn a_users_quota_is_visible_without_being_spent() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "q@example.com"}));
+    let uid = user["id"].as_str().unwrap();
+    let key = portcullis::quota::counter_key("todo", uid);
+    let quota = portcullis::config::QuotaConfig {
+        limit: 100,
+        period_secs: 3600,
+    };
+    for _ in 0..3 {
+        block_on(portcullis::ports::Throttle::charge(
+            &f.backend,
+            &key,
+            quota.limit,
+            quota.period_secs,
+            NOW as u64,
+        ))
+        .unwrap();
+    }
+    let (status, body) = f.call(
+        Method::Get,
+        &format!("/admin/api/users/{uid}/quota"),
+        Value::Null,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body["quota"]["used"], 3);
+    assert_eq!(body["quota"]["remaining"], 97);
+    let (_, again) = f.call(
+        Method::Get,
+        &format!("/admin/api/users/{uid}/quota"),
+        Value::Null,
+    );
+    assert_eq!(again["quota"]["used"], 3, "looking does not count");
 }

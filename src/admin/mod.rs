@@ -13,11 +13,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
+use crate::config::QuotaConfig;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::client::sha256_hex;
 use crate::portal::password::{format_password_hash, PBKDF2_ITERATIONS, SALT_BYTES};
-use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError};
+use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError, Throttle};
 use crate::sql::{Row, Sql, SqlError, SqlValue, Statement};
 use validate::Fields;
 
@@ -29,10 +30,12 @@ pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 
 /// One admin request's context.
-pub struct Admin<'a, S: Sql, B: PasswordHasher + Rng + GrantStore> {
+pub struct Admin<'a, S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> {
     pub sql: &'a S,
     pub backend: &'a B,
     pub now: i64,
+    /// The plugin's quota, and its name for counter keys, when one is configured.
+    pub quota: Option<(&'a str, QuotaConfig)>,
 }
 
 fn sql_error(e: SqlError) -> ApiError {
@@ -140,7 +143,7 @@ fn listing(items: Vec<Value>, limit: i64) -> Result<Reply, ApiError> {
     ok(200, json!({ "items": items, "next_cursor": next }))
 }
 
-impl<S: Sql, B: PasswordHasher + Rng + GrantStore> Admin<'_, S, B> {
+impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     fn random(&self, bytes: usize) -> Result<String, ApiError> {
         let mut buf = vec![0u8; bytes];
         self.backend.fill(&mut buf).map_err(store_error)?;
@@ -317,6 +320,33 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore> Admin<'_, S, B> {
         )])
         .await?;
         Ok(rows.len())
+    }
+
+    /// The user's quota in the current window, without counting anything.
+    async fn user_quota(&self, id: &str) -> Result<Reply, ApiError> {
+        self.one("SELECT id FROM users WHERE id = ?1", vec![id.into()])
+            .await?;
+        let Some((plugin, quota)) = self.quota else {
+            return ok(200, json!({ "quota": null }));
+        };
+        let key = crate::quota::counter_key(plugin, id);
+        let d = self
+            .backend
+            .peek(&key, quota.limit, quota.period_secs, self.now as u64)
+            .await
+            .map_err(store_error)?;
+        ok(
+            200,
+            json!({
+                "quota": {
+                    "limit": quota.limit,
+                    "period_secs": quota.period_secs,
+                    "used": quota.limit - d.remaining,
+                    "remaining": d.remaining,
+                    "reset_secs": d.reset_secs,
+                }
+            }),
+        )
     }
 
     async fn delete_user(&self, id: &str) -> Result<Reply, ApiError> {
@@ -917,6 +947,8 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore> Admin<'_, S, B> {
             (["users", _, "password"], _) => Err(not_allowed(&["PUT"])),
             (["users", id, "roles"], Put) => self.set_user_roles(id, body).await,
             (["users", _, "roles"], _) => Err(not_allowed(&["PUT"])),
+            (["users", id, "quota"], Get) => self.user_quota(id).await,
+            (["users", _, "quota"], _) => Err(not_allowed(&["GET"])),
             (["resources"], Get) => self.list_resources(head).await,
             (["resources"], Post) => self.save_resource(None, body).await,
             (["resources"], _) => Err(not_allowed(&["GET", "POST"])),

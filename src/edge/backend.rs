@@ -217,6 +217,21 @@ impl PasswordHasher for EdgeBackend<'_> {
 }
 
 impl Throttle for EdgeBackend<'_> {
+    async fn peek(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        let quota = QuotaConfig {
+            limit,
+            period_secs: window_secs,
+        };
+        quota_counter::call(self.env, key, quota, now, CounterOp::Peek)
+            .await
+            .map_err(|e| StoreError(format!("counter: {e}")))
+    }
     async fn charge(
         &self,
         key: &str,

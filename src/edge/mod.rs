@@ -242,18 +242,44 @@ async fn handle(
                 Ok(identity) => identity,
                 Err(e) => return (Err(e), "proxy"),
             };
+            let mut charged = None;
             if let (Some(quota), Some(subject)) = (config.plugin.quota, &identity.subject) {
-                let key = format!("{}:{}", config.plugin.name_for_model, subject);
-                if let Err(e) = quota_counter::charge(env, &key, quota, now as u64).await {
-                    return (Err(e), "proxy");
+                let key = crate::quota::counter_key(&config.plugin.name_for_model, subject);
+                match quota_counter::charge(env, &key, quota, now as u64).await {
+                    Ok(decision) => charged = Some((key, quota, decision)),
+                    Err(e) => return (Err(e), "proxy"),
                 }
             }
-            (
-                origin::forward(req, config, head, rule, &identity, request_id)
-                    .await
-                    .map(Handled::Response),
-                "proxy",
-            )
+            let relayed =
+                match origin::forward(req, config, head, rule, &identity, request_id).await {
+                    Ok(r) => r,
+                    Err(e) => return (Err(e), "proxy"),
+                };
+            let mut response = relayed.response;
+            if let Some((key, quota, mut decision)) = charged {
+                if relayed.quota_exempt {
+                    // The origin asked for this call not to count: give it back after responding.
+                    decision.remaining += 1;
+                    let env = env.clone();
+                    ctx.wait_until(async move {
+                        let refunded = quota_counter::call(
+                            &env,
+                            &key,
+                            quota,
+                            now as u64,
+                            quota_counter::CounterOp::Refund,
+                        )
+                        .await;
+                        if let Err(e) = refunded {
+                            worker::console_error!("quota refund failed: {e}");
+                        }
+                    });
+                }
+                for (name, value) in crate::quota::rate_limit_headers(quota, &decision) {
+                    response.headers_mut().set(name, &value).ok();
+                }
+            }
+            (Ok(Handled::Response(response)), "proxy")
         }
     }
 }
@@ -329,6 +355,10 @@ async fn admin_api(
         sql: &backend.sql,
         backend: &backend,
         now,
+        quota: config
+            .plugin
+            .quota
+            .map(|q| (config.plugin.name_for_model.as_str(), q)),
     };
     admin.handle(head, &body).await
 }

@@ -16,6 +16,7 @@ use crate::proxy::forward::{
     keep_response_header, origin_url, request_headers, rewrite_location, Identity,
     PROXIED_RESPONSE_HEADERS,
 };
+use crate::quota::QUOTA_EXEMPT_HEADER;
 
 /// Streams the request to the origin and the origin's answer back; neither body is buffered.
 pub async fn forward(
@@ -25,7 +26,7 @@ pub async fn forward(
     rule_index: usize,
     identity: &Identity,
     request_id: &str,
-) -> Result<Response, ApiError> {
+) -> Result<Relayed, ApiError> {
     let rule = config
         .plugin
         .routes
@@ -100,12 +101,23 @@ fn check_body_length(
     }
 }
 
+/// A relayed origin response, and whether the origin asked for the call not to count.
+pub struct Relayed {
+    pub response: Response,
+    pub quota_exempt: bool,
+}
+
 /// The origin's response with hop-by-hop headers and portal cookies removed, redirects to the
 /// origin's own URL rewritten, and the body streamed as it arrives.
-fn relay(response: Response, config: &Config) -> Result<Response, ApiError> {
+fn relay(response: Response, config: &Config) -> Result<Relayed, ApiError> {
     let status = response.status_code();
     let headers = Headers::new();
+    let mut quota_exempt = false;
     for (name, value) in response.headers().entries() {
+        if name.eq_ignore_ascii_case(QUOTA_EXEMPT_HEADER) {
+            quota_exempt = value.trim().eq_ignore_ascii_case("exempt");
+            continue;
+        }
         if !keep_response_header(&name, &value) {
             continue;
         }
@@ -122,10 +134,13 @@ fn relay(response: Response, config: &Config) -> Result<Response, ApiError> {
         }
     }
     let (_, body) = response.into_parts();
-    Ok(ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(headers)
-        .body(body))
+    Ok(Relayed {
+        response: ResponseBuilder::new()
+            .with_status(status)
+            .with_headers(headers)
+            .body(body),
+        quota_exempt,
+    })
 }
 
 /// The OpenAPI document from `static/`, with `servers` pointing at the gateway.

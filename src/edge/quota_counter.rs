@@ -14,7 +14,9 @@ use worker::{
 
 use crate::config::QuotaConfig;
 use crate::error::ApiError;
-use crate::quota::{charge as charge_window, refund as refund_window, QuotaDecision, Window};
+use crate::quota::{
+    charge as charge_window, peek as peek_window, refund as refund_window, QuotaDecision, Window,
+};
 
 const BINDING: &str = "QUOTA";
 
@@ -27,6 +29,8 @@ pub enum CounterOp {
     Charge,
     /// Give one event back (a throttled attempt that succeeded).
     Refund,
+    /// Read the counter without counting.
+    Peek,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -90,9 +94,9 @@ impl DurableObject for QuotaCounter {
             CounterOp::Refund => {
                 let start = ask.now - ask.now % quota.period_secs;
                 let next = refund_window(current, start);
-                let (_, decision) = charge_window(quota, next, ask.now);
-                (next, decision)
+                (next, peek_window(quota, next, ask.now))
             }
+            CounterOp::Peek => (current, peek_window(quota, current, ask.now)),
         };
         if next != current {
             self.write(next)?;
@@ -114,12 +118,17 @@ impl DurableObject for QuotaCounter {
 }
 
 /// Charges one call to `key`'s counter; `Err` is the 429 (or 503 when the object fails).
-pub async fn charge(env: &Env, key: &str, quota: QuotaConfig, now: u64) -> Result<(), ApiError> {
+pub async fn charge(
+    env: &Env,
+    key: &str,
+    quota: QuotaConfig,
+    now: u64,
+) -> Result<QuotaDecision, ApiError> {
     let decision = call(env, key, quota, now, CounterOp::Charge)
         .await
         .map_err(|e| ApiError::Unavailable(format!("quota counter: {e}")))?;
     if decision.allowed {
-        Ok(())
+        Ok(decision)
     } else {
         Err(ApiError::TooManyRequests {
             retry_after_secs: decision.reset_secs,

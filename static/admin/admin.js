@@ -109,7 +109,12 @@ function render() {
           await api('PUT', `users/${u.id}/roles`, { roles: checkedValues(roleBox, `roles-${u.id}`) });
           notice(`Roles of ${u.email} saved.`);
         }) }, 'Save roles')),
-        el('td', {}, u.disabled ? 'disabled' : 'active'),
+        el('td', {}, u.disabled ? 'disabled' : 'active', ' ', el('button', { class: 'small', onclick: () => act(async () => {
+          const { quota } = await api('GET', `users/${u.id}/quota`);
+          notice(quota
+            ? `Quota of ${u.email}: ${quota.used} of ${quota.limit} used; resets in ${quota.reset_secs} s.`
+            : 'No quota is configured for this plugin.');
+        }) }, 'Quota')),
         el('td', {}, el('button', { class: 'small', onclick: () => act(async () => {
           await api('PATCH', `users/${u.id}`, { disabled: !u.disabled });
           notice(`${u.email} ${u.disabled ? 'enabled' : 'disabled'}.`);

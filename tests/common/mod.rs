@@ -236,6 +236,24 @@ impl PasswordHasher for MemoryBackend {
 }
 
 impl Throttle for MemoryBackend {
+    async fn peek(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        self.call("throttle_peek")?;
+        let w = self.counters.borrow().get(key).copied().unwrap_or_default();
+        Ok(portcullis::quota::peek(
+            QuotaConfig {
+                limit,
+                period_secs: window_secs,
+            },
+            w,
+            now,
+        ))
+    }
     async fn charge(
         &self,
         key: &str,

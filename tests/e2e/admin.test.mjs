@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startGateway } from './harness.mjs';
-import { launchBrowser } from './chromium.mjs';
+import { closeBrowser, launchBrowser } from './chromium.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
 
 const CALLBACK = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
@@ -19,7 +19,7 @@ before(async () => {
   [gw, browser] = await Promise.all([startGateway(), launchBrowser()]);
 });
 after(async () => {
-  await browser?.close();
+  await closeBrowser(browser);
   await gw?.stop();
 });
 
@@ -54,6 +54,15 @@ describe('the admin API', () => {
     assert.ok((await dup.json()).fields.email);
     const list = await (await admin('users')).json();
     assert.equal(list.items.filter((u) => u.email === 'nope').length, 0);
+  });
+
+  test("a user's quota is visible", async () => {
+    const res = await admin('users/usr_demo/quota');
+    assert.equal(res.status, 200);
+    const { quota } = await res.json();
+    assert.equal(quota.limit, 1000);
+    assert.equal(quota.period_secs, 3600);
+    assert.equal(quota.used + quota.remaining, 1000);
   });
 
   test('a client secret is shown once and authenticates at the token endpoint', async () => {

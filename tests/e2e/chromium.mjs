@@ -20,3 +20,9 @@ export async function launchBrowser() {
     ],
   });
 }
+
+/** Closes the browser, giving up after five seconds (a wedged browser must not hang the run). */
+export async function closeBrowser(browser) {
+  if (!browser) return;
+  await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 5000))]);
+}

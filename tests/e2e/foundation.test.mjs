@@ -331,6 +331,18 @@ describe('bad input', () => {
 });
 
 describe('quotas in a Durable Object', () => {
+  test('responses carry RateLimit headers, and calls the origin marks exempt do not count', async () => {
+    const token = await gw.token({ sub: 'usr_metered' });
+    const first = await get('/todos', bearer(token));
+    assert.equal(first.headers.get('ratelimit'), 'limit=1000, remaining=999, reset=' + first.headers.get('ratelimit').split('reset=')[1]);
+    const missing = await get('/todos/no-such-todo', bearer(token));
+    assert.equal(missing.status, 404);
+    assert.equal(missing.headers.get('x-portcullis-quota'), null, 'the gateway consumes the hint');
+    await new Promise((r) => setTimeout(r, 200));
+    const next = await get('/todos', bearer(token));
+    assert.match(next.headers.get('ratelimit'), /remaining=998,/);
+  });
+
   test('the configured per-user quota is counted exactly, then 429 with Retry-After', async () => {
     // The default config allows 1000 calls per hour per user; spend them for one user.
     const token = await gw.token({ sub: 'usr_quota' });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGateway } from './harness.mjs';
-import { launchBrowser } from './chromium.mjs';
+import { closeBrowser, launchBrowser } from './chromium.mjs';
 import { root } from '../../scripts/lib.mjs';
 
 const CALLBACK = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
@@ -16,7 +16,7 @@ before(async () => {
   [gw, browser] = await Promise.all([startGateway(), launchBrowser()]);
 });
 after(async () => {
-  await browser?.close();
+  await closeBrowser(browser);
   await gw?.stop();
 });
 
