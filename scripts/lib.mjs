@@ -53,6 +53,7 @@ export function generateSecrets() {
     SIGNING_KEY: randomBytes(32).toString('base64url'),
     SESSION_SECRET: randomBytes(32).toString('base64url'),
     ADMIN_TOKEN: randomBytes(32).toString('base64url'),
+    ORIGIN_SECRET: randomBytes(32).toString('base64url'),
     DEMO_PASSWORD: `demo-${randomBytes(6).toString('base64url')}`,
     DEMO_CLIENT_SECRET: randomBytes(24).toString('base64url'),
   };

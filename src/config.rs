@@ -74,6 +74,8 @@ pub struct RawConfig {
     pub admin_token: Option<String>,
     /// How long an isolate caches a looked-up API key, in seconds.
     pub api_key_cache_secs: Option<String>,
+    /// Secret: shared with the origin to sign each forwarded request (HMAC).
+    pub origin_secret: Option<String>,
     /// Optional lifetimes of the authorization server, in seconds.
     pub code_ttl_secs: Option<String>,
     pub access_token_ttl_secs: Option<String>,
@@ -97,6 +99,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     /// How long an isolate trusts a looked-up API key (revocation takes effect within this).
     pub api_key_cache_secs: u64,
+    /// The secret the origin shares to check `X-Portcullis-Signature`, if configured.
+    pub origin_secret: Option<Secret>,
 }
 
 /// Settings of the OAuth authorization server.
@@ -393,6 +397,16 @@ impl Config {
                 0,
                 300,
             )? as u64,
+            origin_secret: match raw.origin_secret.filter(|t| !t.is_empty()) {
+                None => None,
+                Some(t) if t.len() >= 32 => Some(Secret::new(t)),
+                Some(_) => {
+                    return Err(ConfigError::new(
+                        "ORIGIN_SECRET",
+                        "a secret of at least 32 random characters (or unset)",
+                    ))
+                }
+            },
         })
     }
 

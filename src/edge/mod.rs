@@ -63,6 +63,7 @@ fn read_raw_config(env: &Env) -> RawConfig {
         refresh_token_absolute_ttl_secs: var("REFRESH_TOKEN_ABSOLUTE_TTL_SECS"),
         admin_token: secret("ADMIN_TOKEN"),
         api_key_cache_secs: var("API_KEY_CACHE_SECS"),
+        origin_secret: secret("ORIGIN_SECRET"),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Effects toward the origin and the bundled static assets: the streaming forward, the OpenAPI
 //! document, and files under `static/`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
@@ -12,6 +14,10 @@ use worker::{
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
+use crate::proxy::assertion::{
+    identity_key, sign_assertion, sign_request, ASSERTION_HEADER, ASSERTION_REUSE_SECS,
+    SIGNATURE_HEADER,
+};
 use crate::proxy::forward::{
     keep_response_header, origin_url, request_headers, rewrite_location, Identity,
     PROXIED_RESPONSE_HEADERS,
@@ -47,6 +53,25 @@ pub async fn forward(
         headers
             .append(&name, &value)
             .map_err(|_| ApiError::BadRequest(format!("the header {name} is malformed")))?;
+    }
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    if let Some(assertion) = cached_assertion(config, identity, now) {
+        headers.set(ASSERTION_HEADER, &assertion).ok();
+    }
+    if let Some(secret) = &config.origin_secret {
+        let target = match &head.query {
+            Some(q) => format!("{}?{q}", head.path),
+            None => head.path.clone(),
+        };
+        let signature = sign_request(
+            secret.expose().as_bytes(),
+            now,
+            method.as_str(),
+            &target,
+            request_id,
+            identity.subject.as_deref(),
+        );
+        headers.set(SIGNATURE_HEADER, &signature).ok();
     }
     let mut init = RequestInit::new();
     init.with_method(WorkerMethod::from(method.as_str().to_string()))
@@ -99,6 +124,37 @@ fn check_body_length(
         None if may_have_body && has_body => Err(ApiError::LengthRequired),
         None => Ok(()),
     }
+}
+
+thread_local! {
+    /// Assertions by identity, reused for half their lifetime (bounded).
+    static ASSERTIONS: RefCell<HashMap<String, (String, i64)>> = RefCell::new(HashMap::new());
+}
+
+/// Most assertions an isolate keeps; past this the cache starts over.
+const MAX_CACHED_ASSERTIONS: usize = 10_000;
+
+fn cached_assertion(config: &Config, identity: &Identity, now: i64) -> Option<String> {
+    let key = identity_key(identity);
+    let hit = ASSERTIONS.with(|c| {
+        c.borrow()
+            .get(&key)
+            .filter(|(_, made)| now - made < ASSERTION_REUSE_SECS)
+            .map(|(jwt, _)| jwt.clone())
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let origin = config.origin.as_str().trim_end_matches('/');
+    let jwt = sign_assertion(&config.keys, &config.public_base_url, origin, identity, now)?;
+    ASSERTIONS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHED_ASSERTIONS {
+            c.clear();
+        }
+        c.insert(key, (jwt.clone(), now));
+    });
+    Some(jwt)
 }
 
 /// A relayed origin response, and whether the origin asked for the call not to count.

@@ -100,6 +100,28 @@ describe('the protected route', () => {
     assert.equal(res.headers.get('x-request-id'), seen.headers['x-request-id']);
   });
 
+  test('the origin gets an assertion it can verify with the JWKS, and a per-request signature', async () => {
+    await gw.clearOriginRequests();
+    const token = await gw.token({ sub: 'usr_asserted', scope: 'todos:read' });
+    await get('/todos?page=2', { headers: { authorization: `Bearer ${token}`, 'x-portcullis-assertion': 'forged' } });
+    const [seen] = await gw.originRequests();
+    const jwks = createRemoteJWKSet(new URL(`${gw.baseUrl}/.well-known/jwks.json`));
+    const { payload } = await jwtVerify(seen.headers['x-portcullis-assertion'], jwks, {
+      issuer: gw.baseUrl,
+      audience: gw.originUrl,
+      typ: 'portcullis-assertion+jwt',
+    });
+    assert.equal(payload.sub, 'usr_asserted');
+    assert.equal(payload.scope, 'todos:read');
+    assert.ok(payload.exp - payload.iat <= 60);
+    const { createHmac } = await import('node:crypto');
+    const [, t, v1] = seen.headers['x-portcullis-signature'].match(/^t=(\d+), v1=([0-9a-f]{64})$/);
+    const expected = createHmac('sha256', gw.secrets.ORIGIN_SECRET)
+      .update(`${t}\nGET\n/todos?page=2\n${seen.headers['x-request-id']}\nusr_asserted`)
+      .digest('hex');
+    assert.equal(v1, expected);
+  });
+
   test('a write round-trips through the gateway', async () => {
     const token = await gw.token({ sub: 'usr_writer' });
     const created = await fetch(`${gw.baseUrl}/todos`, {

@@ -32,6 +32,7 @@ export async function startGateway({ plugin, vars = {}, migrate = true, seed = t
     SIGNING_KEY: secrets.SIGNING_KEY,
     SESSION_SECRET: secrets.SESSION_SECRET,
     ADMIN_TOKEN: secrets.ADMIN_TOKEN,
+    ORIGIN_SECRET: secrets.ORIGIN_SECRET,
     // Nothing leaves the machine: the scheduled refresh reads the demo origin's copy.
     OPENAI_EGRESS_URL: `${originUrl}/public/egress.json`,
     ...(plugin ? { PLUGIN: JSON.stringify(plugin) } : {}),
