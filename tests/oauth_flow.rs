@@ -230,15 +230,7 @@ fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
     let url = authorize_url(extra);
     let login = browser.get(&url);
     assert_eq!(login.status, 200);
-    let signed_in = browser.post_form(
-        "/login",
-        &[
-            ("csrf_token", &hidden(&login, "csrf_token")),
-            ("return_to", &hidden(&login, "return_to")),
-            ("email", "demo@example.com"),
-            ("password", PASSWORD),
-        ],
-    );
+    let signed_in = sign_in(browser, &login);
     assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
     let consent = browser.get(signed_in.header("location").unwrap());
     assert_eq!(consent.status, 200, "{}", html(&consent));
@@ -256,6 +248,19 @@ fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
     assert_eq!(params.get("state"), Some("st4te"));
     assert_eq!(params.get("iss"), Some(BASE));
     params.get("code").unwrap().to_string()
+}
+
+/// Submits the login form a page showed, as the demo user, keeping its return_to.
+fn sign_in(browser: &mut Browser<'_>, login: &Reply) -> Reply {
+    browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(login, "csrf_token")),
+            ("return_to", &hidden(login, "return_to")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
 }
 
 fn basic(id: &str, secret: &str) -> String {
@@ -433,15 +438,7 @@ fn a_public_client_with_pkce_completes_without_a_secret_and_without_consent() {
         ])
     );
     let login = browser.get(&url);
-    let signed_in = browser.post_form(
-        "/login",
-        &[
-            ("csrf_token", &hidden(&login, "csrf_token")),
-            ("return_to", &hidden(&login, "return_to")),
-            ("email", "demo@example.com"),
-            ("password", PASSWORD),
-        ],
-    );
+    let signed_in = sign_in(&mut browser, &login);
     let back = browser.get(signed_in.header("location").unwrap());
     assert_eq!(back.status, 302, "first-party clients skip consent");
     let code = location_params(&back).get("code").unwrap().to_string();
@@ -521,15 +518,7 @@ fn denying_consent_redirects_access_denied() {
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
     let login = browser.get(&authorize_url(&[]));
-    let signed_in = browser.post_form(
-        "/login",
-        &[
-            ("csrf_token", &hidden(&login, "csrf_token")),
-            ("return_to", &hidden(&login, "return_to")),
-            ("email", "demo@example.com"),
-            ("password", PASSWORD),
-        ],
-    );
+    let signed_in = sign_in(&mut browser, &login);
     let consent = browser.get(signed_in.header("location").unwrap());
     let reply = browser.post_form(
         "/authorize",
@@ -574,15 +563,7 @@ fn consent_without_a_valid_csrf_token_is_refused() {
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
     let login = browser.get(&authorize_url(&[]));
-    browser.post_form(
-        "/login",
-        &[
-            ("csrf_token", &hidden(&login, "csrf_token")),
-            ("return_to", &hidden(&login, "return_to")),
-            ("email", "demo@example.com"),
-            ("password", PASSWORD),
-        ],
-    );
+    sign_in(&mut browser, &login);
     let reply = browser.post_form(
         "/authorize",
         &[
@@ -909,15 +890,7 @@ fn an_unknown_resource_is_invalid_target() {
         "resource",
         "https://unknown.example.com/api",
     )]));
-    let signed_in = browser.post_form(
-        "/login",
-        &[
-            ("csrf_token", &hidden(&login, "csrf_token")),
-            ("return_to", &hidden(&login, "return_to")),
-            ("email", "demo@example.com"),
-            ("password", PASSWORD),
-        ],
-    );
+    let signed_in = sign_in(&mut browser, &login);
     let reply = browser.get(signed_in.header("location").unwrap());
     assert_eq!(reply.status, 302);
     assert_eq!(location_params(&reply).get("error"), Some("invalid_target"));
@@ -1093,15 +1066,7 @@ fn a_consent_token_from_another_session_is_refused() {
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
     let login = browser.get(&authorize_url(&[]));
-    let signed_in = browser.post_form(
-        "/login",
-        &[
-            ("csrf_token", &hidden(&login, "csrf_token")),
-            ("return_to", &hidden(&login, "return_to")),
-            ("email", "demo@example.com"),
-            ("password", PASSWORD),
-        ],
-    );
+    let signed_in = sign_in(&mut browser, &login);
     let consent = browser.get(signed_in.header("location").unwrap());
     let token = hidden(&consent, "csrf_token");
     // The same browser signs in again: a new session, so the old consent token is void.

@@ -216,6 +216,25 @@ impl PasswordHasher for EdgeBackend<'_> {
     }
 }
 
+impl EdgeBackend<'_> {
+    async fn counter(
+        &self,
+        op: CounterOp,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        let quota = QuotaConfig {
+            limit,
+            period_secs: window_secs,
+        };
+        quota_counter::call(self.env, key, quota, now, op)
+            .await
+            .map_err(|e| StoreError(format!("counter {key}: {e}")))
+    }
+}
+
 impl Throttle for EdgeBackend<'_> {
     async fn peek(
         &self,
@@ -224,13 +243,8 @@ impl Throttle for EdgeBackend<'_> {
         window_secs: u64,
         now: u64,
     ) -> Result<QuotaDecision, StoreError> {
-        let quota = QuotaConfig {
-            limit,
-            period_secs: window_secs,
-        };
-        quota_counter::call(self.env, key, quota, now, CounterOp::Peek)
+        self.counter(CounterOp::Peek, key, limit, window_secs, now)
             .await
-            .map_err(|e| StoreError(format!("counter: {e}")))
     }
     async fn charge(
         &self,
@@ -239,13 +253,8 @@ impl Throttle for EdgeBackend<'_> {
         window_secs: u64,
         now: u64,
     ) -> Result<QuotaDecision, StoreError> {
-        let quota = QuotaConfig {
-            limit,
-            period_secs: window_secs,
-        };
-        quota_counter::call(self.env, key, quota, now, CounterOp::Charge)
+        self.counter(CounterOp::Charge, key, limit, window_secs, now)
             .await
-            .map_err(|e| StoreError(format!("throttle: {e}")))
     }
     async fn refund(
         &self,
@@ -254,14 +263,9 @@ impl Throttle for EdgeBackend<'_> {
         window_secs: u64,
         now: u64,
     ) -> Result<(), StoreError> {
-        let quota = QuotaConfig {
-            limit,
-            period_secs: window_secs,
-        };
-        quota_counter::call(self.env, key, quota, now, CounterOp::Refund)
+        self.counter(CounterOp::Refund, key, limit, window_secs, now)
             .await
             .map(|_| ())
-            .map_err(|e| StoreError(format!("throttle: {e}")))
     }
 }
 

@@ -835,6 +835,17 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         }
     }
 
+    /// A candidate opaque access token: its secret, and the (hash, expiry) the grant keeps if it
+    /// has no API resource.
+    fn new_opaque_access(&self) -> Result<(String, Option<(String, i64)>), ApiError> {
+        let secret = self.random_b64(SECRET_BYTES)?;
+        let stored = (
+            sha256_hex(&secret),
+            self.now + self.settings.access_token_ttl_secs,
+        );
+        Ok((secret, Some(stored)))
+    }
+
     async fn exchange_code(&self, client: &Client, params: &Params) -> Result<Reply, ApiError> {
         let code = params
             .get("code")
@@ -842,7 +853,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let (grant_id, secret) = split_handle(code)
             .ok_or_else(|| OAuthError::invalid_grant("the authorization code is invalid"))?;
         let refresh_secret = self.random_b64(SECRET_BYTES)?;
-        let opaque_secret = self.random_b64(SECRET_BYTES)?;
+        let (opaque_secret, opaque_access) = self.new_opaque_access()?;
         let redemption = CodeRedemption {
             code_hash: sha256_hex(secret),
             client_id: client.id.clone(),
@@ -851,10 +862,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             now: self.now,
             new_refresh_hash: sha256_hex(&refresh_secret),
             policy: self.settings.refresh,
-            opaque_access: Some((
-                sha256_hex(&opaque_secret),
-                self.now + self.settings.access_token_ttl_secs,
-            )),
+            opaque_access,
         };
         let issued = self
             .backend
@@ -885,7 +893,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             }
         };
         let new_secret = self.random_b64(SECRET_BYTES)?;
-        let opaque_secret = self.random_b64(SECRET_BYTES)?;
+        let (opaque_secret, opaque_access) = self.new_opaque_access()?;
         let rotation = RefreshRotation {
             refresh_hash: sha256_hex(secret),
             client_id: client.id.clone(),
@@ -893,10 +901,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             now: self.now,
             new_refresh_hash: sha256_hex(&new_secret),
             policy: self.settings.refresh,
-            opaque_access: Some((
-                sha256_hex(&opaque_secret),
-                self.now + self.settings.access_token_ttl_secs,
-            )),
+            opaque_access,
         };
         let issued = self
             .backend
