@@ -61,7 +61,11 @@ pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> 
         JWKS_PATH => Some(Endpoint::Jwks),
         PROTECTED_RESOURCE_PATH => Some(Endpoint::ProtectedResourceMetadata),
         p if p == config.plugin.openapi_path => Some(Endpoint::OpenApi),
-        p if p == config.resource_metadata_path() => Some(Endpoint::ProtectedResourceMetadata),
+        // Path-aware metadata (RFC 9728 §3.1) lives under the well-known path: only requests
+        // there pay for computing it.
+        p if p.starts_with(PROTECTED_RESOURCE_PATH) && p == config.resource_metadata_path() => {
+            Some(Endpoint::ProtectedResourceMetadata)
+        }
         p if config.plugin.asset_paths.iter().any(|a| a == p) => Some(Endpoint::Asset),
         _ => None,
     };
