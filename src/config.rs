@@ -729,7 +729,9 @@ fn resolve_public_url(key: &str, text: &str, base: &str) -> Result<String, Confi
     Ok(parse_absolute_http_url(key, text)?.as_str().to_string())
 }
 
-fn looks_like_email(text: &str) -> bool {
+/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no whitespace.
+/// (Deliverability is the mail system's business; this only catches what is clearly not one.)
+pub fn looks_like_email(text: &str) -> bool {
     match text.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()

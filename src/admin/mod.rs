@@ -695,16 +695,11 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                 vec![id.into()],
             )
             .await?;
-        let uris: Value = row
-            .get("redirect_uris")
-            .and_then(Value::as_str)
-            .and_then(|s| serde_json::from_str(s).ok())
-            .unwrap_or(json!([]));
         Ok(json!({
             "id": text(&row, "id"),
             "name": text(&row, "name"),
             "kind": text(&row, "kind"),
-            "redirect_uris": uris,
+            "redirect_uris": json_column(&row, "redirect_uris"),
             "first_party": flag(&row, "first_party"),
             "created_at": int(&row, "created_at"),
         }))

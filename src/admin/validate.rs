@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::is_scope_char;
+use crate::config::{is_scope_char, looks_like_email};
 use crate::error::ApiError;
 use crate::oauth::authorize::is_absolute_uri_without_fragment;
 use crate::portal::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
@@ -155,21 +155,8 @@ impl Fields {
     }
 
     pub fn email(&mut self, field: &str, value: Option<&str>) {
-        if let Some(email) = value {
-            let ok = match email.split_once('@') {
-                Some((local, domain)) => {
-                    !local.is_empty()
-                        && domain.contains('.')
-                        && !domain.starts_with('.')
-                        && !domain.ends_with('.')
-                        && !domain.contains('@')
-                        && !email.contains(char::is_whitespace)
-                }
-                None => false,
-            };
-            if !ok {
-                self.error(field, "must be an email address");
-            }
+        if value.is_some_and(|email| !looks_like_email(email)) {
+            self.error(field, "must be an email address");
         }
     }
 

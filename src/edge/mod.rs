@@ -216,10 +216,12 @@ async fn handle(
                 &config.plugin.auth,
                 crate::config::AuthConfig::None { ip_lock: Some(lock) } if lock.openai
             );
+            // Only plugins locked to OpenAI read the list; everyone else checks against nothing.
+            static NO_RANGES: crate::proxy::cidr::IpRanges = crate::proxy::cidr::IpRanges::EMPTY;
             let openai = if locked_to_openai {
-                egress::openai_ranges(env).await
+                Some(egress::openai_ranges(env).await)
             } else {
-                std::rc::Rc::new(crate::proxy::cidr::IpRanges::default())
+                None
             };
             let key_hash = match crate::gateway::presented_api_key_hash(config, head, rule) {
                 Ok(h) => h,
@@ -236,7 +238,7 @@ async fn handle(
             };
             let facts = crate::gateway::Facts {
                 now,
-                openai_ranges: &openai,
+                openai_ranges: openai.as_deref().unwrap_or(&NO_RANGES),
                 api_key: api_key.as_ref(),
             };
             let identity = match authorize(config, head, rule, &facts) {

@@ -80,6 +80,12 @@ fn contains<T: Copy + Ord>(ranges: &[(T, T)], x: T) -> bool {
 }
 
 impl IpRanges {
+    /// The empty set, usable in a `static`.
+    pub const EMPTY: IpRanges = IpRanges {
+        v4: Vec::new(),
+        v6: Vec::new(),
+    };
+
     /// Parses CIDRs; every bad one is an error naming it.
     pub fn parse<'a>(cidrs: impl IntoIterator<Item = &'a str>) -> Result<IpRanges, CidrError> {
         let mut v4 = Vec::new();
