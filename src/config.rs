@@ -5,6 +5,7 @@
 //! `SERVICE_TOKEN` for `service_http`). Every problem is a [`ConfigError`] that names the key and
 //! says what was expected; nothing here panics. `docs/configuration.md` is the reference.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -62,6 +63,11 @@ pub struct RawConfig {
     pub origin_url: Option<String>,
     pub origin_timeout_ms: Option<String>,
     pub plugin: Option<serde_json::Value>,
+    /// Several plugins on one deployment, each on its own hosts (`PLUGINS`, an array of tables).
+    pub plugins: Option<serde_json::Value>,
+    /// Secrets named by plugin entries (`service_token_secret`, `origin_secret_name`), read by the
+    /// edge after [`referenced_secret_names`] told it which.
+    pub named_secrets: BTreeMap<String, String>,
     /// Secret: the current Ed25519 signing key (base64url of its 32-byte seed).
     pub signing_key: Option<String>,
     /// Secret: the key it replaced, still published in the JWKS until its tokens expire.
@@ -240,6 +246,22 @@ struct RawPlugin {
     #[serde(default)]
     routes: Vec<RouteRule>,
     quota: Option<RawQuota>,
+    /// The host names this plugin answers on (`PLUGINS`; optional for a single `PLUGIN`).
+    hosts: Option<Vec<String>>,
+    /// Overrides `PUBLIC_BASE_URL` (default in `PLUGINS`: `https://` + the first host).
+    public_base_url: Option<String>,
+    /// Overrides `ORIGIN_URL`.
+    origin_url: Option<String>,
+    /// The name of the secret holding this plugin's `service_http` token (default `SERVICE_TOKEN`).
+    service_token_secret: Option<String>,
+    /// The name of the secret this plugin's origin checks signatures with (default `ORIGIN_SECRET`).
+    origin_secret_name: Option<String>,
+}
+
+impl RawPlugin {
+    fn is_oauth(&self) -> bool {
+        self.auth.as_ref().is_some_and(|a| a.kind == "oauth")
+    }
 }
 
 #[derive(Deserialize)]
@@ -263,15 +285,152 @@ struct RawQuota {
 }
 
 impl Config {
+    /// A single-plugin configuration; [`Deployment::parse`] reads the general form.
     pub fn parse(raw: RawConfig) -> Result<Config, ConfigError> {
-        let public_base_url = parse_base_url("PUBLIC_BASE_URL", raw.public_base_url.as_deref())?;
-        let origin_text = raw.origin_url.as_deref().ok_or_else(|| {
-            ConfigError::new(
-                "ORIGIN_URL",
-                "the origin API's base URL, e.g. https://api.internal.example.com",
-            )
-        })?;
-        let origin = parse_absolute_http_url("ORIGIN_URL", origin_text)?;
+        let mut deployment = Deployment::parse(raw)?;
+        match deployment.sites.len() {
+            1 => deployment
+                .sites
+                .pop()
+                .ok_or_else(|| ConfigError::new("PLUGIN", "one plugin")),
+            n => Err(ConfigError::new(
+                "PLUGINS",
+                format!("one plugin where a single configuration is read, got {n}"),
+            )),
+        }
+    }
+
+    /// The RFC 9728 protected-resource metadata URL for this plugin's API.
+    pub fn resource_metadata_url(&self) -> String {
+        format!("{}{}", self.public_base_url, self.resource_metadata_path())
+    }
+
+    /// RFC 9728 §3.1: the well-known path, followed by the resource's own path when the resource
+    /// is on this host and has one (`https://x.example.com/mcp` →
+    /// `/.well-known/oauth-protected-resource/mcp`).
+    pub fn resource_metadata_path(&self) -> String {
+        let suffix = self
+            .plugin
+            .resource
+            .strip_prefix(&self.public_base_url)
+            .filter(|p| p.starts_with('/') && p.len() > 1)
+            .map(|p| p.trim_end_matches('/'))
+            .unwrap_or("");
+        format!("/.well-known/oauth-protected-resource{suffix}")
+    }
+}
+
+/// Every plugin one deployment serves, and which host picks which.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    sites: Vec<Config>,
+    /// `(host, site index)`, hosts lower-cased as `name[:port]`; empty for a single `PLUGIN`
+    /// without `hosts`, which answers on any host.
+    hosts: Vec<(String, usize)>,
+}
+
+impl Deployment {
+    /// Validates the whole deployment: the shared settings, then each plugin (`PLUGIN`, or each
+    /// entry of `PLUGINS`) with its own base URL, origin and secrets.
+    pub fn parse(raw: RawConfig) -> Result<Deployment, ConfigError> {
+        let entries = plugin_entries(raw.plugin.clone(), raw.plugins.clone())?;
+        let shared = Shared::parse(&raw, entries.iter().any(|(_, p)| p.is_oauth()))?;
+        let mut sites = Vec::with_capacity(entries.len());
+        let mut hosts = Vec::new();
+        for (index, (prefix, plugin)) in entries.into_iter().enumerate() {
+            let (site, site_hosts) = build_site(&raw, &shared, &prefix, plugin)?;
+            if let Some(taken) = sites
+                .iter()
+                .position(|s: &Config| s.plugin.name_for_model == site.plugin.name_for_model)
+            {
+                return Err(ConfigError::new(
+                    format!("{prefix}.name_for_model"),
+                    format!("a name no other plugin uses; PLUGINS[{taken}] has it"),
+                ));
+            }
+            for host in site_hosts {
+                if let Some((_, other)) = hosts.iter().find(|(h, _)| *h == host) {
+                    return Err(ConfigError::new(
+                        format!("{prefix}.hosts"),
+                        format!("hosts no other plugin serves; {host:?} is PLUGINS[{other}]'s"),
+                    ));
+                }
+                hosts.push((host, index));
+            }
+            sites.push(site);
+        }
+        Ok(Deployment { sites, hosts })
+    }
+
+    /// The plugin that serves `authority` (the request URL's `host[:port]`); `None` when no
+    /// plugin is configured for it.
+    pub fn site(&self, authority: &str) -> Option<&Config> {
+        if self.hosts.is_empty() {
+            return self.sites.first();
+        }
+        let authority = authority.to_ascii_lowercase();
+        let without_port = strip_port(&authority);
+        self.hosts
+            .iter()
+            .find(|(h, _)| *h == authority)
+            .or_else(|| self.hosts.iter().find(|(h, _)| h == without_port))
+            .and_then(|(_, i)| self.sites.get(*i))
+    }
+
+    pub fn sites(&self) -> &[Config] {
+        &self.sites
+    }
+}
+
+/// `host[:port]` → `host`, leaving bracketed IPv6 literals whole.
+fn strip_port(authority: &str) -> &str {
+    match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') && authority[..i].matches(':').count() == 0 => {
+            &authority[..i]
+        }
+        Some(i) if authority.starts_with('[') && authority[..i].ends_with(']') => &authority[..i],
+        _ => authority,
+    }
+}
+
+/// The names of the secrets the plugin entries refer to, so the edge can read exactly those.
+pub fn referenced_secret_names(
+    plugin: Option<&serde_json::Value>,
+    plugins: Option<&serde_json::Value>,
+) -> Vec<String> {
+    let parse = |v: &serde_json::Value| match v {
+        serde_json::Value::String(text) => serde_json::from_str(text).ok(),
+        other => Some(other.clone()),
+    };
+    let mut tables = Vec::new();
+    if let Some(value) = plugin.and_then(parse) {
+        tables.push(value);
+    }
+    if let Some(serde_json::Value::Array(list)) = plugins.and_then(parse) {
+        tables.extend(list);
+    }
+    let mut names: Vec<String> = tables
+        .iter()
+        .flat_map(|t| ["service_token_secret", "origin_secret_name"].map(|k| t.get(k)))
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Settings every plugin of a deployment shares.
+struct Shared {
+    keys: KeySet,
+    origin_timeout_ms: u64,
+    oauth: Option<OAuthSettings>,
+    admin_token: Option<Secret>,
+    api_key_cache_secs: u64,
+}
+
+impl Shared {
+    fn parse(raw: &RawConfig, any_oauth: bool) -> Result<Shared, ConfigError> {
         let origin_timeout_ms = match raw.origin_timeout_ms.as_deref() {
             None | Some("") => DEFAULT_ORIGIN_TIMEOUT_MS,
             Some(text) => text
@@ -285,23 +444,6 @@ impl Config {
                     )
                 })?,
         };
-        let plugin_value = raw.plugin.ok_or_else(|| {
-            ConfigError::new(
-                "PLUGIN",
-                "a table of plugin settings ([vars.PLUGIN] in wrangler.toml)",
-            )
-        })?;
-        // `[vars.PLUGIN]` arrives as an object; `--var PLUGIN:{...}` or a dashboard text variable
-        // arrives as a JSON string.
-        let plugin_value = match plugin_value {
-            serde_json::Value::String(text) => serde_json::from_str(&text)
-                .map_err(|e| ConfigError::new("PLUGIN", format!("a JSON object: {e}")))?,
-            other => other,
-        };
-        let plugin: RawPlugin = serde_json::from_value(plugin_value)
-            .map_err(|e| ConfigError::new("PLUGIN", format!("a valid plugin table: {e}")))?;
-        let plugin = validate_plugin(plugin, &public_base_url)?;
-
         let keys = KeySet::from_secrets(
             raw.signing_key.as_deref(),
             raw.previous_signing_key.as_deref(),
@@ -316,24 +458,11 @@ impl Config {
                 "base64url (no padding) of a 32-byte Ed25519 seed",
             ),
         })?;
-
-        let service_token = match &plugin.auth {
-            AuthConfig::ServiceHttp { .. } => {
-                let token = raw.service_token.filter(|t| t.len() >= 16).ok_or_else(|| {
-                    ConfigError::new(
-                        "SERVICE_TOKEN",
-                        "a secret of at least 16 characters for auth type service_http",
-                    )
-                })?;
-                Some(Secret::new(token))
-            }
-            _ => None,
-        };
-
-        let oauth = match &plugin.auth {
-            AuthConfig::OAuth { .. } => Some(OAuthSettings {
+        let oauth = if any_oauth {
+            Some(OAuthSettings {
                 session_secret: raw
                     .session_secret
+                    .clone()
                     .filter(|s| s.len() >= 32)
                     .map(Secret::new)
                     .ok_or_else(|| {
@@ -368,11 +497,11 @@ impl Config {
                     )?;
                     RefreshPolicy { ttl_secs, absolute_secs }
                 },
-            }),
-            _ => None,
+            })
+        } else {
+            None
         };
-
-        let admin_token = match raw.admin_token.filter(|t| !t.is_empty()) {
+        let admin_token = match raw.admin_token.clone().filter(|t| !t.is_empty()) {
             None => None,
             Some(t) if t.len() >= 32 => Some(Secret::new(t)),
             Some(_) => return Err(ConfigError::new(
@@ -380,14 +509,9 @@ impl Config {
                 "a secret of at least 32 random characters (or unset, to turn the admin API off)",
             )),
         };
-
-        Ok(Config {
-            public_base_url,
-            origin,
-            origin_timeout_ms,
-            plugin,
+        Ok(Shared {
             keys,
-            service_token,
+            origin_timeout_ms,
             oauth,
             admin_token,
             api_key_cache_secs: seconds(
@@ -397,37 +521,194 @@ impl Config {
                 0,
                 300,
             )? as u64,
-            origin_secret: match raw.origin_secret.filter(|t| !t.is_empty()) {
-                None => None,
-                Some(t) if t.len() >= 32 => Some(Secret::new(t)),
-                Some(_) => {
-                    return Err(ConfigError::new(
-                        "ORIGIN_SECRET",
-                        "a secret of at least 32 random characters (or unset)",
-                    ))
-                }
-            },
         })
     }
+}
 
-    /// The RFC 9728 protected-resource metadata URL for this plugin's API.
-    pub fn resource_metadata_url(&self) -> String {
-        format!("{}{}", self.public_base_url, self.resource_metadata_path())
+/// The plugin tables to build, each with the key prefix its errors name.
+fn plugin_entries(
+    plugin: Option<serde_json::Value>,
+    plugins: Option<serde_json::Value>,
+) -> Result<Vec<(String, RawPlugin)>, ConfigError> {
+    // A table arrives as an object; `--var NAME:{...}` or a dashboard text variable as a JSON
+    // string. An empty string counts as unset, so a command line can clear wrangler.toml's table.
+    fn value(
+        key: &str,
+        v: Option<serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, ConfigError> {
+        match v {
+            None => Ok(None),
+            Some(serde_json::Value::String(text)) if text.trim().is_empty() => Ok(None),
+            Some(serde_json::Value::String(text)) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| ConfigError::new(key, format!("JSON: {e}"))),
+            Some(other) => Ok(Some(other)),
+        }
     }
+    let table = |key: String, v: serde_json::Value| {
+        serde_json::from_value::<RawPlugin>(v)
+            .map(|p| (key.clone(), p))
+            .map_err(|e| ConfigError::new(key, format!("a valid plugin table: {e}")))
+    };
+    match (value("PLUGIN", plugin)?, value("PLUGINS", plugins)?) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "PLUGINS",
+            "either PLUGIN (one plugin) or PLUGINS (several), not both",
+        )),
+        (Some(v), None) => Ok(vec![table("PLUGIN".into(), v)?]),
+        (None, Some(serde_json::Value::Array(list))) if !list.is_empty() => list
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| table(format!("PLUGINS[{i}]"), v))
+            .collect(),
+        (None, Some(_)) => Err(ConfigError::new(
+            "PLUGINS",
+            "a non-empty array of plugin tables ([[vars.PLUGINS]] in wrangler.toml)",
+        )),
+        (None, None) => Err(ConfigError::new(
+            "PLUGIN",
+            "a table of plugin settings ([vars.PLUGIN] in wrangler.toml)",
+        )),
+    }
+}
 
-    /// RFC 9728 §3.1: the well-known path, followed by the resource's own path when the resource
-    /// is on this host and has one (`https://x.example.com/mcp` →
-    /// `/.well-known/oauth-protected-resource/mcp`).
-    pub fn resource_metadata_path(&self) -> String {
-        let suffix = self
-            .plugin
-            .resource
-            .strip_prefix(&self.public_base_url)
-            .filter(|p| p.starts_with('/') && p.len() > 1)
-            .map(|p| p.trim_end_matches('/'))
-            .unwrap_or("");
-        format!("/.well-known/oauth-protected-resource{suffix}")
-    }
+/// One plugin's full configuration, and the hosts it answers on.
+fn build_site(
+    raw: &RawConfig,
+    shared: &Shared,
+    prefix: &str,
+    plugin: RawPlugin,
+) -> Result<(Config, Vec<String>), ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let hosts = match &plugin.hosts {
+        None => Vec::new(),
+        Some(list) if list.is_empty() => {
+            return Err(ConfigError::new(key("hosts"), "at least one host name"))
+        }
+        Some(list) => list
+            .iter()
+            .map(|h| {
+                let host = h.trim().to_ascii_lowercase();
+                let valid = !host.is_empty()
+                    && Url::parse(&format!("https://{host}/"))
+                        .ok()
+                        .is_some_and(|u| u.path() == "/" && u.username().is_empty());
+                valid.then_some(host).ok_or_else(|| {
+                    ConfigError::new(
+                        key("hosts"),
+                        format!("host names such as todo.example.com (with an optional :port), got {h:?}"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let several = prefix != "PLUGIN";
+    let public_base_url =
+        match (&plugin.public_base_url, hosts.first()) {
+            (Some(text), _) => parse_base_url(&key("public_base_url"), Some(text))?,
+            (None, Some(host)) if several => {
+                parse_base_url(&key("hosts"), Some(&format!("https://{host}")))?
+            }
+            (None, _) if several => return Err(ConfigError::new(
+                key("hosts"),
+                "the host names this plugin answers on (its public base URL is https:// the first)",
+            )),
+            (None, _) => parse_base_url("PUBLIC_BASE_URL", raw.public_base_url.as_deref())?,
+        };
+    // A plugin without hosts in PLUGINS answers on its base URL's host.
+    let hosts = if hosts.is_empty() && several {
+        Url::parse(&public_base_url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
+            .into_iter()
+            .collect()
+    } else {
+        hosts
+    };
+    let origin = match (&plugin.origin_url, &raw.origin_url) {
+        (Some(text), _) => parse_absolute_http_url(&key("origin_url"), text)?,
+        (None, Some(text)) => parse_absolute_http_url("ORIGIN_URL", text)?,
+        (None, None) => {
+            return Err(ConfigError::new(
+                "ORIGIN_URL",
+                "the origin API's base URL, e.g. https://api.internal.example.com",
+            ))
+        }
+    };
+    let named =
+        |field: &str, name: &Option<String>, default: &str, fallback: &Option<String>| match name {
+            Some(name) => raw
+                .named_secrets
+                .get(name)
+                .cloned()
+                .map(|v| (name.clone(), Some(v)))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        key(field),
+                        format!("the name of a secret that is set; {name:?} is not"),
+                    )
+                }),
+            None => Ok((default.to_string(), fallback.clone())),
+        };
+    let (service_secret_name, service_token) = named(
+        "service_token_secret",
+        &plugin.service_token_secret,
+        "SERVICE_TOKEN",
+        &raw.service_token,
+    )?;
+    let (origin_secret_key, origin_secret) = named(
+        "origin_secret_name",
+        &plugin.origin_secret_name,
+        "ORIGIN_SECRET",
+        &raw.origin_secret,
+    )?;
+    let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
+    let service_token = match &plugin.auth {
+        AuthConfig::ServiceHttp { .. } => {
+            let token = service_token.filter(|t| t.len() >= 16).ok_or_else(|| {
+                ConfigError::new(
+                    service_secret_name,
+                    "a secret of at least 16 characters for auth type service_http",
+                )
+            })?;
+            Some(Secret::new(token))
+        }
+        _ => None,
+    };
+    let origin_secret = match origin_secret.filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) if t.len() >= 32 => Some(Secret::new(t)),
+        Some(_) => {
+            return Err(ConfigError::new(
+                origin_secret_key,
+                "a secret of at least 32 random characters (or unset)",
+            ))
+        }
+    };
+    let oauth = match &plugin.auth {
+        AuthConfig::OAuth { .. } => shared.oauth.clone(),
+        _ => None,
+    };
+    Ok((
+        Config {
+            public_base_url,
+            origin,
+            origin_timeout_ms: shared.origin_timeout_ms,
+            plugin,
+            keys: shared.keys.clone(),
+            service_token,
+            oauth,
+            admin_token: shared.admin_token.clone(),
+            api_key_cache_secs: shared.api_key_cache_secs,
+            origin_secret,
+        },
+        hosts,
+    ))
 }
 
 fn seconds(
@@ -507,14 +788,14 @@ fn bounded(key: &str, value: Option<String>, max_chars: usize) -> Result<String,
     Ok(value)
 }
 
-fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigError> {
+fn validate_plugin(raw: RawPlugin, base: &str, prefix: &str) -> Result<PluginConfig, ConfigError> {
     let name_for_human = bounded(
-        "PLUGIN.name_for_human",
+        &format!("{prefix}.name_for_human"),
         raw.name_for_human,
         NAME_FOR_HUMAN_MAX_CHARS,
     )?;
     let name_for_model = bounded(
-        "PLUGIN.name_for_model",
+        &format!("{prefix}.name_for_model"),
         raw.name_for_model,
         NAME_FOR_MODEL_MAX_CHARS,
     )?;
@@ -523,46 +804,46 @@ fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigErr
         .all(|c| c.is_ascii_alphanumeric() || c == '_')
     {
         return Err(ConfigError::new(
-            "PLUGIN.name_for_model",
+            format!("{prefix}.name_for_model"),
             format!(
                 "only letters, digits and underscores (^[a-zA-Z0-9_]+$), got {name_for_model:?}"
             ),
         ));
     }
     let description_for_human = bounded(
-        "PLUGIN.description_for_human",
+        &format!("{prefix}.description_for_human"),
         raw.description_for_human,
         DESCRIPTION_FOR_HUMAN_MAX_CHARS,
     )?;
     let description_for_model = bounded(
-        "PLUGIN.description_for_model",
+        &format!("{prefix}.description_for_model"),
         raw.description_for_model,
         DESCRIPTION_FOR_MODEL_MAX_CHARS,
     )?;
     let logo_url = resolve_public_url(
-        "PLUGIN.logo_url",
+        &format!("{prefix}.logo_url"),
         &required(
-            "PLUGIN.logo_url",
+            &format!("{prefix}.logo_url"),
             raw.logo_url,
             "a logo URL or a path under the base URL",
         )?,
         base,
     )?;
     let contact_email = required(
-        "PLUGIN.contact_email",
+        &format!("{prefix}.contact_email"),
         raw.contact_email,
         "an email address for safety and support contact",
     )?;
     if !looks_like_email(&contact_email) {
         return Err(ConfigError::new(
-            "PLUGIN.contact_email",
+            format!("{prefix}.contact_email"),
             format!("an email address, got {contact_email:?}"),
         ));
     }
     let legal_info_url = resolve_public_url(
-        "PLUGIN.legal_info_url",
+        &format!("{prefix}.legal_info_url"),
         &required(
-            "PLUGIN.legal_info_url",
+            &format!("{prefix}.legal_info_url"),
             raw.legal_info_url,
             "a URL to the plugin's legal information",
         )?,
@@ -574,7 +855,7 @@ fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigErr
         || openapi_path.contains(['?', '#', ' '])
     {
         return Err(ConfigError::new(
-            "PLUGIN.openapi_path",
+            format!("{prefix}.openapi_path"),
             format!("the path of a JSON OpenAPI document under static/, such as /openapi.json, got {openapi_path:?}"),
         ));
     }
@@ -590,11 +871,11 @@ fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigErr
     if let Some(local_logo) = logo_url.strip_prefix(base).filter(|p| p.starts_with('/')) {
         asset_paths.push(local_logo.to_string());
     }
-    let auth = validate_auth(raw.auth)?;
+    let auth = validate_auth(raw.auth, prefix)?;
     let resource = match raw.resource {
         None => base.to_string(),
         Some(text) => {
-            let url = parse_absolute_http_url("PLUGIN.resource", &text)?;
+            let url = parse_absolute_http_url(&format!("{prefix}.resource"), &text)?;
             url.as_str().to_string()
         }
     };
@@ -603,13 +884,13 @@ fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigErr
              index,
              field,
              expected,
-         }| { ConfigError::new(format!("PLUGIN.routes[{index}].{field}"), expected) },
+         }| { ConfigError::new(format!("{prefix}.routes[{index}].{field}"), expected) },
     )?;
     let quota = match raw.quota {
         None => None,
         Some(q) if q.limit == 0 || q.period_secs == 0 || q.period_secs > 31 * 86_400 => {
             return Err(ConfigError::new(
-                "PLUGIN.quota",
+                format!("{prefix}.quota"),
                 "limit ≥ 1 and period_secs between 1 and 2678400 (31 days)",
             ))
         }
@@ -635,10 +916,10 @@ fn validate_plugin(raw: RawPlugin, base: &str) -> Result<PluginConfig, ConfigErr
     })
 }
 
-fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
+fn validate_auth(raw: Option<RawAuth>, prefix: &str) -> Result<AuthConfig, ConfigError> {
     let raw = raw.ok_or_else(|| {
         ConfigError::new(
-            "PLUGIN.auth",
+            format!("{prefix}.auth"),
             "a table with type = \"none\" | \"service_http\" | \"user_http\" | \"oauth\"",
         )
     })?;
@@ -648,7 +929,7 @@ fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
             let openai = raw.openai_egress_only.unwrap_or(false);
             let cidrs = raw.allowed_cidrs.unwrap_or_default();
             let extra = IpRanges::parse(cidrs.iter().map(String::as_str))
-                .map_err(|e| ConfigError::new("PLUGIN.auth.allowed_cidrs", e.0))?;
+                .map_err(|e| ConfigError::new(format!("{prefix}.auth.allowed_cidrs"), e.0))?;
             let ip_lock = (openai || !cidrs.is_empty()).then_some(IpLock { openai, extra });
             Ok(AuthConfig::None { ip_lock })
         }
@@ -658,7 +939,7 @@ fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
                 Some("basic") => HttpAuthorizationType::Basic,
                 Some(other) => {
                     return Err(ConfigError::new(
-                        "PLUGIN.auth.authorization_type",
+                        format!("{prefix}.auth.authorization_type"),
                         format!("\"bearer\" or \"basic\", got {other:?}"),
                     ))
                 }
@@ -674,7 +955,7 @@ fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
                 || !scope.chars().all(is_scope_char)
             {
                 return Err(ConfigError::new(
-                    "PLUGIN.auth.scope",
+                    format!("{prefix}.auth.scope"),
                     format!("space-separated scope tokens (RFC 6749 §3.3), got {scope:?}"),
                 ));
             }
@@ -686,7 +967,7 @@ fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
                 "application/x-www-form-urlencoded" | "application/json"
             ) {
                 return Err(ConfigError::new(
-                    "PLUGIN.auth.authorization_content_type",
+                    format!("{prefix}.auth.authorization_content_type"),
                     format!(
                         "\"application/x-www-form-urlencoded\" or \"application/json\", got {authorization_content_type:?}"
                     ),
@@ -706,12 +987,12 @@ fn validate_auth(raw: Option<RawAuth>) -> Result<AuthConfig, ConfigError> {
                 authorization_type: HttpAuthorizationType::Basic,
             }),
             Some(other) => Err(ConfigError::new(
-                "PLUGIN.auth.authorization_type",
+                format!("{prefix}.auth.authorization_type"),
                 format!("\"bearer\" or \"basic\", got {other:?}"),
             )),
         },
         other => Err(ConfigError::new(
-            "PLUGIN.auth.type",
+            format!("{prefix}.auth.type"),
             format!("\"none\", \"service_http\", \"user_http\" or \"oauth\", got {other:?}"),
         )),
     }
@@ -1053,6 +1334,156 @@ pub(crate) mod tests {
         assert_eq!(format!("{secret:?}"), "Secret(..)");
         let config = Config::parse(raw()).unwrap();
         assert!(!format!("{config:?}").contains(TEST_SEED));
+    }
+
+    fn two_plugins() -> RawConfig {
+        let mut weather = plugin_json();
+        weather["name_for_model"] = json!("weather");
+        weather["hosts"] = json!(["weather.example.com"]);
+        weather["origin_url"] = json!("https://weather.internal.example.com");
+        weather["auth"] = json!({ "type": "service_http" });
+        weather["service_token_secret"] = json!("WEATHER_TOKEN");
+        let mut todo = plugin_json();
+        todo["hosts"] = json!(["todo.example.com", "todo.example.com:8443"]);
+        let mut raw = raw();
+        raw.plugin = None;
+        raw.public_base_url = None;
+        raw.plugins = Some(json!([todo, weather]));
+        raw.named_secrets
+            .insert("WEATHER_TOKEN".into(), "w".repeat(20));
+        raw
+    }
+
+    #[test]
+    fn several_plugins_are_picked_by_host() {
+        let d = Deployment::parse(two_plugins()).unwrap();
+        assert_eq!(d.sites().len(), 2);
+        let todo = d.site("todo.example.com").unwrap();
+        assert_eq!(todo.public_base_url, "https://todo.example.com");
+        assert_eq!(todo.origin.as_str(), "http://127.0.0.1:9000/");
+        assert!(todo.oauth.is_some());
+        // Host names are case-insensitive; a port not listed falls back to the bare host.
+        assert_eq!(
+            d.site("TODO.example.com:443")
+                .unwrap()
+                .plugin
+                .name_for_model,
+            "todo_demo"
+        );
+        let weather = d.site("weather.example.com").unwrap();
+        assert_eq!(weather.public_base_url, "https://weather.example.com");
+        assert_eq!(weather.plugin.resource, "https://weather.example.com");
+        assert_eq!(
+            weather.origin.host_str(),
+            Some("weather.internal.example.com")
+        );
+        assert!(weather
+            .service_token
+            .as_ref()
+            .unwrap()
+            .matches(&"w".repeat(20)));
+        assert!(weather.oauth.is_none());
+        assert!(d.site("other.example.com").is_none());
+        assert!(d.site("example.com").is_none());
+    }
+
+    #[test]
+    fn a_single_plugin_answers_on_any_host_unless_it_lists_hosts() {
+        let d = Deployment::parse(raw()).unwrap();
+        assert!(d.site("anything.example:1234").is_some());
+        let mut r = raw();
+        r.plugin.as_mut().unwrap()["hosts"] = json!(["todo.example.com"]);
+        let d = Deployment::parse(r).unwrap();
+        assert!(d.site("todo.example.com").is_some());
+        assert!(d.site("127.0.0.1:8787").is_none());
+    }
+
+    #[test]
+    fn plugin_errors_name_their_entry() {
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[1]["name_for_model"] = json!("bad name");
+        let e = Deployment::parse(r).unwrap_err();
+        assert_eq!(e.key, "PLUGINS[1].name_for_model");
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[1]["routes"] = json!([{ "path": "no-slash" }]);
+        assert_eq!(
+            Deployment::parse(r).unwrap_err().key,
+            "PLUGINS[1].routes[0].path"
+        );
+    }
+
+    #[test]
+    fn hosts_and_names_are_not_shared() {
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[1]["hosts"] = json!(["Todo.Example.com"]);
+        let e = Deployment::parse(r).unwrap_err();
+        assert_eq!(e.key, "PLUGINS[1].hosts");
+        assert!(e.expected.contains("PLUGINS[0]"), "{e}");
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[1]["name_for_model"] = json!("todo_demo");
+        assert_eq!(
+            Deployment::parse(r).unwrap_err().key,
+            "PLUGINS[1].name_for_model"
+        );
+    }
+
+    #[test]
+    fn plugins_need_hosts_and_their_named_secrets() {
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[0]
+            .as_object_mut()
+            .unwrap()
+            .remove("hosts");
+        assert_eq!(Deployment::parse(r).unwrap_err().key, "PLUGINS[0].hosts");
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[0]["hosts"] = json!(["https://todo.example.com/x"]);
+        assert_eq!(Deployment::parse(r).unwrap_err().key, "PLUGINS[0].hosts");
+        let mut r = two_plugins();
+        r.named_secrets.clear();
+        let e = Deployment::parse(r).unwrap_err();
+        assert_eq!(e.key, "PLUGINS[1].service_token_secret");
+        assert!(!e.to_string().contains("wwww"));
+        let mut r = two_plugins();
+        r.named_secrets
+            .insert("WEATHER_TOKEN".into(), "short".into());
+        assert_eq!(Deployment::parse(r).unwrap_err().key, "WEATHER_TOKEN");
+    }
+
+    #[test]
+    fn plugin_and_plugins_exclude_each_other_and_empty_clears() {
+        let mut r = two_plugins();
+        r.plugin = Some(plugin_json());
+        assert_eq!(Deployment::parse(r).unwrap_err().key, "PLUGINS");
+        let mut r = two_plugins();
+        r.plugin = Some(json!(""));
+        assert!(Deployment::parse(r).is_ok());
+        let mut r = two_plugins();
+        r.plugins = Some(json!([]));
+        assert_eq!(Deployment::parse(r).unwrap_err().key, "PLUGINS");
+        let mut r = two_plugins();
+        r.plugins = Some(json!(two_plugins().plugins.unwrap().to_string()));
+        assert_eq!(Deployment::parse(r).unwrap().sites().len(), 2);
+        assert!(Config::parse(two_plugins()).is_err());
+    }
+
+    #[test]
+    fn the_edge_learns_which_secrets_to_read() {
+        let r = two_plugins();
+        let text = json!(r.plugins.as_ref().unwrap().to_string());
+        assert_eq!(
+            referenced_secret_names(None, Some(&text)),
+            vec!["WEATHER_TOKEN".to_string()]
+        );
+        assert!(referenced_secret_names(Some(&plugin_json()), None).is_empty());
+        assert!(referenced_secret_names(Some(&json!("{not json")), None).is_empty());
+    }
+
+    #[test]
+    fn ports_are_stripped_from_authorities() {
+        assert_eq!(strip_port("a.example.com:8443"), "a.example.com");
+        assert_eq!(strip_port("a.example.com"), "a.example.com");
+        assert_eq!(strip_port("[::1]:8787"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
     }
 
     #[test]

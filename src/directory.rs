@@ -122,9 +122,11 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
         &self,
         user_id: &str,
         indicator: Option<&str>,
+        site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
-        // One round trip: the resource (named, or the default one) joined with the permissions
-        // the user's roles hold on it.
+        // One round trip: the resource (named; else the plugin's own, else the default one)
+        // joined with the permissions the user's roles hold on it. Rows of the preferred
+        // resource come first; rows of any other are skipped below.
         let rows = self
             .sql
             .query(
@@ -133,14 +135,25 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
                  LEFT JOIN permissions p ON p.resource_id = r.id AND p.id IN ( \
                    SELECT rp.permission_id FROM role_permissions rp \
                    JOIN user_roles ur ON ur.role_id = rp.role_id WHERE ur.user_id = ?1) \
-                 WHERE (?2 IS NULL AND r.is_default = 1) OR r.indicator = ?2 \
-                 ORDER BY p.name",
-                vec![user_id.into(), SqlValue::from(indicator)],
+                 WHERE r.indicator = ?2 OR (?2 IS NULL AND (r.indicator = ?3 OR r.is_default = 1)) \
+                 ORDER BY r.indicator = ?3 DESC, p.name",
+                vec![
+                    user_id.into(),
+                    SqlValue::from(indicator),
+                    site_resource.into(),
+                ],
             )
             .await
             .map_err(store_error)?;
         let mut context = ScopeContext::default();
         for row in &rows {
+            if context
+                .resource
+                .as_ref()
+                .is_some_and(|r| r.id != s(row, "id"))
+            {
+                continue;
+            }
             if context.resource.is_none() {
                 context.resource = Some(Resource {
                     id: s(row, "id"),

@@ -60,6 +60,8 @@ fn quote_safe(value: &str) -> String {
 pub enum ApiError {
     /// No gateway endpoint and no route rule covers the path.
     NotFound,
+    /// No plugin of this deployment answers on the request's host (RFC 9110 §15.5.20).
+    MisdirectedRequest,
     /// The path exists but not for this method; `allow` lists the methods that do.
     MethodNotAllowed { allow: Vec<String> },
     /// Malformed input the client can fix; the text names what was wrong.
@@ -108,6 +110,7 @@ impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
             ApiError::NotFound => 404,
+            ApiError::MisdirectedRequest => 421,
             ApiError::MethodNotAllowed { .. } => 405,
             ApiError::BadRequest(_) => 400,
             ApiError::PayloadTooLarge { .. } => 413,
@@ -130,6 +133,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::NotFound => "not_found",
+            ApiError::MisdirectedRequest => "misdirected_request",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::BadRequest(_) => "invalid_request",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -153,6 +157,7 @@ impl ApiError {
     pub fn description(&self) -> String {
         match self {
             ApiError::NotFound => "no such resource".into(),
+            ApiError::MisdirectedRequest => "no plugin is served on this host".into(),
             ApiError::MethodNotAllowed { allow } => {
                 format!("method not allowed here; allowed: {}", allow.join(", "))
             }

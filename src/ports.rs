@@ -43,12 +43,14 @@ pub trait UserDirectory {
 }
 
 pub trait PolicyStore {
-    /// The resource (`indicator`, or the default one when `None`) and the user's permissions on
-    /// it through their roles, in one round trip.
+    /// The resource and the user's permissions on it through their roles, in one round trip.
+    /// The resource is `indicator`; when none is named, the plugin's own (`site_resource`) if it
+    /// is registered, else the default one.
     async fn scope_context(
         &self,
         user_id: &str,
         indicator: Option<&str>,
+        site_resource: &str,
     ) -> Result<ScopeContext, StoreError>;
 }
 

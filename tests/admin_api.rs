@@ -109,9 +109,12 @@ fn a_resource_role_and_user_give_exactly_the_held_scopes() {
     let found = block_on(directory.find_user_by_email("ANN@example.com"))
         .unwrap()
         .unwrap();
-    let context =
-        block_on(directory.scope_context(&found.id, Some("https://api.example.com/notes")))
-            .unwrap();
+    let context = block_on(directory.scope_context(
+        &found.id,
+        Some("https://api.example.com/notes"),
+        "https://other.example.com",
+    ))
+    .unwrap();
     let grant = decide_scopes(
         &parse_scope("read write"),
         Some("https://api.example.com/notes"),
@@ -466,4 +469,60 @@ fn a_users_quota_is_visible_without_being_spent() {
         Value::Null,
     );
     assert_eq!(again["quota"]["used"], 3, "looking does not count");
+}
+
+#[test]
+fn without_a_named_resource_the_plugins_own_comes_before_the_default() {
+    let f = Fixture::new();
+    let mut ids = Vec::new();
+    for (indicator, default) in [
+        ("https://todo.example.com", true),
+        ("https://weather.example.com", false),
+    ] {
+        let (status, resource) = f.post(
+            "/admin/api/resources",
+            json!({"indicator": indicator, "name": indicator, "default": default}),
+        );
+        assert_eq!(status, 201, "{resource}");
+        let rid = resource["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            f.post(
+                &format!("/admin/api/resources/{rid}/permissions"),
+                json!({"name": "read"})
+            )
+            .0,
+            201
+        );
+        ids.push(rid);
+    }
+    let (_, role) = f.post(
+        "/admin/api/roles",
+        json!({"name": "both", "permissions": [format!("{}:read", ids[0]), format!("{}:read", ids[1])]}),
+    );
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "bo@example.com", "password": "correct horse battery", "roles": [role["id"]]}),
+    );
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let uid = user["id"].as_str().unwrap();
+    let on = |site: &str| {
+        let context = block_on(directory.scope_context(uid, None, site)).unwrap();
+        let resource = context.resource.unwrap();
+        // Only the chosen resource's permissions come back, once.
+        assert_eq!(context.user_permissions, vec!["read"]);
+        resource.indicator
+    };
+    assert_eq!(
+        on("https://weather.example.com"),
+        "https://weather.example.com"
+    );
+    assert_eq!(on("https://todo.example.com"), "https://todo.example.com");
+    // A plugin whose resource is not registered falls back to the default one.
+    assert_eq!(
+        on("https://unregistered.example.com"),
+        "https://todo.example.com"
+    );
 }

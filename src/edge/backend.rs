@@ -145,8 +145,11 @@ impl PolicyStore for EdgeBackend<'_> {
         &self,
         user_id: &str,
         indicator: Option<&str>,
+        site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
-        self.directory().scope_context(user_id, indicator).await
+        self.directory()
+            .scope_context(user_id, indicator, site_resource)
+            .await
     }
 }
 

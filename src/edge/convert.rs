@@ -15,6 +15,16 @@ pub fn request_head(req: &Request) -> RequestHead {
     }
 }
 
+/// The `host[:port]` the request was addressed to, from its URL.
+pub fn authority(req: &Request) -> String {
+    let url = req.inner().url();
+    let after_scheme = url.find("://").map(|i| &url[i + 3..]).unwrap_or(&url);
+    let end = after_scheme
+        .find(['/', '?', '#'])
+        .unwrap_or(after_scheme.len());
+    after_scheme[..end].to_string()
+}
+
 /// Splits `scheme://authority/path?query#fragment` into its path and query.
 fn split_url(url: &str) -> (&str, Option<&str>) {
     let after_scheme = url.find("://").map(|i| &url[i + 3..]).unwrap_or(url);

@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use worker::{event, Context, Env, Request, Response};
 
-use crate::config::{Config, ConfigError, RawConfig};
+use crate::config::{Config, ConfigError, Deployment, RawConfig};
 use crate::discovery::{plugin_manifest, protected_resource_metadata};
 use crate::error::ApiError;
 use crate::gateway::{authorize, route, Endpoint};
@@ -24,14 +24,14 @@ use crate::http::Reply;
 
 thread_local! {
     /// Configuration is parsed once per isolate: vars and secrets cannot change under it.
-    static CONFIG: RefCell<Option<Rc<Result<Config, ConfigError>>>> = const { RefCell::new(None) };
+    static CONFIG: RefCell<Option<Rc<Result<Deployment, ConfigError>>>> = const { RefCell::new(None) };
 }
 
-fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
+fn config(env: &Env) -> Rc<Result<Deployment, ConfigError>> {
     CONFIG.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| {
-                let parsed = Config::parse(read_raw_config(env));
+                let parsed = Deployment::parse(read_raw_config(env));
                 if let Err(e) = &parsed {
                     worker::console_error!("{e}");
                 }
@@ -44,15 +44,25 @@ fn config(env: &Env) -> Rc<Result<Config, ConfigError>> {
 fn read_raw_config(env: &Env) -> RawConfig {
     let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
     let secret = |name: &str| env.secret(name).ok().map(|v| v.to_string());
+    // A `[vars.PLUGIN]` table arrives as an object; `--var PLUGIN:{...}` as a JSON string.
+    let table = |name: &str| {
+        env.object_var::<serde_json::Value>(name)
+            .ok()
+            .or_else(|| var(name).map(serde_json::Value::String))
+    };
+    let plugin = table("PLUGIN");
+    let plugins = table("PLUGINS");
+    let named_secrets = crate::config::referenced_secret_names(plugin.as_ref(), plugins.as_ref())
+        .into_iter()
+        .filter_map(|name| secret(&name).map(|value| (name, value)))
+        .collect();
     RawConfig {
         public_base_url: var("PUBLIC_BASE_URL"),
         origin_url: var("ORIGIN_URL"),
         origin_timeout_ms: var("ORIGIN_TIMEOUT_MS"),
-        // A `[vars.PLUGIN]` table arrives as an object; `--var PLUGIN:{...}` as a JSON string.
-        plugin: env
-            .object_var::<serde_json::Value>("PLUGIN")
-            .ok()
-            .or_else(|| var("PLUGIN").map(serde_json::Value::String)),
+        plugin,
+        plugins,
+        named_secrets,
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
         service_token: secret("SERVICE_TOKEN"),
@@ -98,13 +108,16 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     let started = worker::Date::now().as_millis();
     let request_id = random_id();
     let head = convert::request_head(&req);
-    let config = config(&env);
-    let (outcome, route_name) = match config.as_ref() {
+    let deployment = config(&env);
+    let site = match deployment.as_ref() {
+        Ok(deployment) => deployment
+            .site(&convert::authority(&req))
+            .ok_or(ApiError::MisdirectedRequest),
+        Err(_) => Err(ApiError::Internal("invalid configuration".into())),
+    };
+    let (outcome, route_name) = match &site {
         Ok(config) => handle(req, &env, &ctx, config, &head, &request_id).await,
-        Err(_) => (
-            Err(ApiError::Internal("invalid configuration".into())),
-            "config",
-        ),
+        Err(e) => (Err(e.clone()), "config"),
     };
     let (response, status, decision) = match outcome {
         Ok(Handled::Reply(reply)) => {
@@ -124,8 +137,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             (convert::response(reply)?, status, error.code())
         }
     };
-    let plugin = config
-        .as_ref()
+    let plugin = site
         .as_ref()
         .map(|c| c.plugin.name_for_model.as_str())
         .unwrap_or("");

@@ -346,7 +346,11 @@ impl<'a, B: Backend> AuthServer<'a, B> {
     ) -> Result<Result<ScopeGrant, Reply>, ApiError> {
         let context = self
             .backend
-            .scope_context(user_id, request.resource.as_deref())
+            .scope_context(
+                user_id,
+                request.resource.as_deref(),
+                &self.config.plugin.resource,
+            )
             .await?;
         Ok(
             decide_scopes(&request.scopes, request.resource.as_deref(), &context).map_err(|_| {

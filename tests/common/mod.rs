@@ -83,16 +83,15 @@ impl PolicyStore for MemoryBackend {
         &self,
         user_id: &str,
         indicator: Option<&str>,
+        site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.call("scope_context")?;
-        let resource = self
-            .resources
-            .iter()
-            .find(|(r, default)| match indicator {
-                Some(i) => r.indicator == i,
-                None => *default,
-            })
-            .map(|(r, _)| r.clone());
+        let named = |i: &str| self.resources.iter().find(|(r, _)| r.indicator == i);
+        let resource = match indicator {
+            Some(i) => named(i),
+            None => named(site_resource).or_else(|| self.resources.iter().find(|(_, d)| *d)),
+        }
+        .map(|(r, _)| r.clone());
         let user_permissions = resource
             .as_ref()
             .and_then(|r| self.permissions.get(&(user_id.to_string(), r.id.clone())))

@@ -9,10 +9,11 @@ import { applySeed } from '../../scripts/seed.mjs';
 import { mintAccessToken } from '../../scripts/mint-token.mjs';
 
 /**
- * Starts origin + gateway. `plugin` replaces the [vars.PLUGIN] table; `vars` adds or overrides
- * other vars and secrets. `seed: false` skips migrations and seeding.
+ * Starts origin + gateway. `plugin` replaces the [vars.PLUGIN] table; `plugins({ port, baseUrl,
+ * originUrl })` returns a PLUGINS array instead (several plugins, picked by host); `vars` adds or
+ * overrides other vars and secrets. `seed: false` skips migrations and seeding.
  */
-export async function startGateway({ plugin, vars = {}, migrate = true, seed = true, testScheduled = false } = {}) {
+export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false } = {}) {
   const state = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
   const [gatewayPort, originPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const baseUrl = `http://127.0.0.1:${gatewayPort}`;
@@ -36,6 +37,9 @@ export async function startGateway({ plugin, vars = {}, migrate = true, seed = t
     // Nothing leaves the machine: the scheduled refresh reads the demo origin's copy.
     OPENAI_EGRESS_URL: `${originUrl}/public/egress.json`,
     ...(plugin ? { PLUGIN: JSON.stringify(plugin) } : {}),
+    ...(plugins
+      ? { PLUGIN: '', PLUGINS: JSON.stringify(plugins({ port: gatewayPort, baseUrl, originUrl })) }
+      : {}),
     ...vars,
   };
   const args = [
@@ -65,6 +69,7 @@ export async function startGateway({ plugin, vars = {}, migrate = true, seed = t
   }
 
   return {
+    port: gatewayPort,
     baseUrl,
     originUrl,
     secrets,

@@ -1,0 +1,148 @@
+// Several plugins on one deployment, each on its own host: the Host header picks the plugin, each
+// has its own manifest, issuer, resource and auth type, and a credential for one never opens
+// another. wrangler dev passes the Host header through to the Worker's request URL, so one local
+// gateway plays three custom domains.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { startGateway } from './harness.mjs';
+import { benchPlugin } from '../../scripts/bench-plugin.mjs';
+
+const WEATHER_TOKEN = randomBytes(24).toString('base64url');
+
+const plugins = ({ port }) => [
+  // The seeded demo: its resource is the seeded default one.
+  { ...benchPlugin, hosts: [`127.0.0.1:${port}`], public_base_url: `http://127.0.0.1:${port}` },
+  {
+    ...benchPlugin,
+    name_for_human: 'Weather',
+    name_for_model: 'weather',
+    hosts: ['weather.example'],
+    auth: { type: 'service_http', authorization_type: 'bearer', verification_token: 'openai-weather-proof' },
+    service_token_secret: 'WEATHER_TOKEN',
+    // The demo origin's /public/* needs no user: here the whole tree needs the service secret.
+    routes: [{ path: '/public/*' }],
+  },
+  {
+    ...benchPlugin,
+    name_for_human: 'Notes',
+    name_for_model: 'notes',
+    hosts: ['notes.example', 'notes.example:8443'],
+    auth: { type: 'oauth', scope: 'todos:read' },
+  },
+];
+
+let gw;
+before(async () => {
+  gw = await startGateway({ plugins, vars: { WEATHER_TOKEN } });
+});
+after(async () => {
+  await gw?.stop();
+});
+
+/** A request to the gateway addressed to `host` (fetch cannot set Host). */
+function call(host, path, { method = 'GET', headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: gw.port, path, method, headers: { ...headers, host } }, (res) => {
+      let body = '';
+      res.on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body, json: () => JSON.parse(body) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const bearer = (token) => ({ authorization: `Bearer ${token}` });
+
+describe('several plugins on one deployment', () => {
+  test('each host serves its own manifest, issuer and resource metadata', async () => {
+    const local = `127.0.0.1:${gw.port}`;
+    const todo = (await call(local, '/.well-known/ai-plugin.json')).json();
+    assert.equal(todo.name_for_model, 'todo_demo');
+    assert.equal(todo.auth.type, 'oauth');
+    assert.equal(todo.auth.client_url, `http://${local}/authorize`);
+
+    const weather = (await call('weather.example', '/.well-known/ai-plugin.json')).json();
+    assert.equal(weather.name_for_model, 'weather');
+    assert.deepEqual(weather.auth, {
+      type: 'service_http',
+      authorization_type: 'bearer',
+      verification_tokens: { openai: 'openai-weather-proof' },
+    });
+    assert.equal(weather.api.url, 'https://weather.example/openapi.json');
+
+    const notes = (await call('NOTES.example:8443', '/.well-known/ai-plugin.json')).json();
+    assert.equal(notes.name_for_model, 'notes');
+    assert.equal(notes.auth.authorization_url, 'https://notes.example/token');
+    const server = (await call('notes.example', '/.well-known/oauth-authorization-server')).json();
+    assert.equal(server.issuer, 'https://notes.example');
+    const resource = (await call('notes.example', '/.well-known/oauth-protected-resource')).json();
+    assert.equal(resource.resource, 'https://notes.example');
+    assert.deepEqual(resource.authorization_servers, ['https://notes.example']);
+    // No secret of any plugin in any public document.
+    for (const doc of [todo, weather, notes, server, resource]) {
+      assert.ok(!JSON.stringify(doc).includes(WEATHER_TOKEN));
+    }
+  });
+
+  test('a host no plugin serves gets 421 and reaches nothing', async () => {
+    await gw.clearOriginRequests();
+    const res = await call('unknown.example', '/public/hello');
+    assert.equal(res.status, 421);
+    assert.equal(res.json().error, 'misdirected_request');
+    assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test('the service_http plugin takes its own secret only', async () => {
+    await gw.clearOriginRequests();
+    const ok = await call('weather.example', '/public/hello', { headers: bearer(WEATHER_TOKEN) });
+    assert.equal(ok.status, 200, ok.body);
+    const [seen] = await gw.originRequests();
+    assert.equal(seen.headers['x-portcullis-auth'], 'service_http');
+    assert.equal(seen.headers.authorization, undefined);
+    assert.ok(!JSON.stringify(seen).includes(WEATHER_TOKEN));
+
+    await gw.clearOriginRequests();
+    const wrong = await call('weather.example', '/public/hello', { headers: bearer(`${WEATHER_TOKEN}x`) });
+    assert.equal(wrong.status, 401);
+    const none = await call('weather.example', '/public/hello');
+    assert.equal(none.status, 401);
+    // The weather secret is nothing on the OAuth plugins.
+    const elsewhere = await call('notes.example', '/todos', { headers: bearer(WEATHER_TOKEN) });
+    assert.equal(elsewhere.status, 401);
+    assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test("a token for one plugin is refused by another, and the origin never sees it", async () => {
+    const notesToken = await gw.token({ issuer: 'https://notes.example', audience: 'https://notes.example', scope: 'todos:read' });
+    const todoToken = await gw.token({ scope: 'todos:read' });
+    await gw.clearOriginRequests();
+    assert.equal((await call('notes.example', '/todos', { headers: bearer(notesToken) })).status, 200);
+    assert.equal((await call(`127.0.0.1:${gw.port}`, '/todos', { headers: bearer(todoToken) })).status, 200);
+    assert.equal((await gw.originRequests()).length, 2);
+
+    await gw.clearOriginRequests();
+    const crossed = await call('notes.example', '/todos', { headers: bearer(todoToken) });
+    assert.equal(crossed.status, 401);
+    assert.match(crossed.headers['www-authenticate'], /error="invalid_token"/);
+    assert.match(crossed.headers['www-authenticate'], /resource_metadata="https:\/\/notes\.example\/\.well-known\/oauth-protected-resource"/);
+    const back = await call(`127.0.0.1:${gw.port}`, '/todos', { headers: bearer(notesToken) });
+    assert.equal(back.status, 401);
+    const asService = await call('weather.example', '/public/hello', { headers: bearer(todoToken) });
+    assert.equal(asService.status, 401);
+    assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test('each request is logged under the plugin that served it', async () => {
+    await call('weather.example', '/public/hello', { headers: bearer(WEATHER_TOKEN) });
+    const lines = gw
+      .logs()
+      .split('\n')
+      .filter((l) => l.startsWith('{"'))
+      .map((l) => JSON.parse(l));
+    assert.ok(lines.some((l) => l.plugin === 'weather' && l.route === 'proxy' && l.status === 200));
+    assert.ok(lines.some((l) => l.plugin === 'notes'));
+  });
+});
