@@ -24,6 +24,45 @@ if (dataFile) {
 }
 const recorded = [];
 
+const ORIGIN_OPENAPI_YAML = `openapi: 3.1.0
+info:
+  title: Todo Demo (described by the origin)
+  version: '1.0'
+servers:
+  - url: http://127.0.0.1:{{PORT}}
+    description: the todo API
+paths:
+  /todos:
+    get:
+      operationId: listTodos
+      summary: List the user's todos
+      responses:
+        200:
+          description: The todos
+          content:
+            application/json:
+              schema:
+                type: array
+                items: &todo
+                  type: object
+                  properties:
+                    id: { type: string }
+                    title: { type: string }
+                    done: { type: boolean }
+  /todos/{id}:
+    get:
+      operationId: getTodo
+      summary: One todo
+      parameters:
+        - { name: id, in: path, required: true, schema: { type: string } }
+      responses:
+        200:
+          description: The todo
+          content:
+            application/json:
+              schema: *todo
+`;
+
 function save() {
   if (!dataFile) return;
   mkdirSync(dirname(dataFile), { recursive: true });
@@ -67,6 +106,12 @@ const server = createServer(async (req, res) => {
   recorded.push({ method: req.method, path: req.url, headers: req.headers });
   if (recorded.length > 1000) recorded.shift();
 
+  if (url.pathname === '/openapi.yaml') {
+    // The origin's own description, in YAML: a gateway with `openapi_origin_path` fetches it,
+    // caches it for max-age, and publishes it with its own URL in `servers`.
+    res.writeHead(200, { 'content-type': 'application/yaml', 'cache-control': 'max-age=60' });
+    return res.end(ORIGIN_OPENAPI_YAML.replace('{{PORT}}', String(port)));
+  }
   if (url.pathname === '/public/hello') {
     return send(res, 200, { hello: 'world' });
   }

@@ -130,8 +130,13 @@ pub struct PluginConfig {
     pub logo_url: String,
     pub contact_email: String,
     pub legal_info_url: String,
-    /// The path the OpenAPI document is served at (a JSON file under `static/`).
+    /// The path the OpenAPI document is served at; its extension picks JSON or YAML.
     pub openapi_path: String,
+    /// Where the document comes from.
+    pub openapi_source: OpenApiSource,
+    /// How long a document fetched from the origin is served before it is fetched again, when
+    /// the origin's `Cache-Control` does not say.
+    pub openapi_cache_secs: u64,
     /// Paths of files under `static/` served as they are (the logo, when it is local).
     pub asset_paths: Vec<String>,
     pub auth: AuthConfig,
@@ -139,6 +144,15 @@ pub struct PluginConfig {
     pub resource: String,
     pub routes: RouteTable,
     pub quota: Option<QuotaConfig>,
+}
+
+/// Where the OpenAPI document is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenApiSource {
+    /// A file under `static/`, deployed with the Worker.
+    Static(String),
+    /// A path on the origin, fetched and cached per isolate.
+    Origin(String),
 }
 
 /// How callers authenticate to the plugin's API (the manifest's `auth.type`).
@@ -241,6 +255,9 @@ struct RawPlugin {
     contact_email: Option<String>,
     legal_info_url: Option<String>,
     openapi_path: Option<String>,
+    openapi_file: Option<String>,
+    openapi_origin_path: Option<String>,
+    openapi_cache_secs: Option<u64>,
     auth: Option<RawAuth>,
     resource: Option<String>,
     #[serde(default)]
@@ -850,15 +867,58 @@ fn validate_plugin(raw: RawPlugin, base: &str, prefix: &str) -> Result<PluginCon
         base,
     )?;
     let openapi_path = raw.openapi_path.unwrap_or_else(|| "/openapi.json".into());
-    if !openapi_path.starts_with('/')
-        || !openapi_path.ends_with(".json")
-        || openapi_path.contains(['?', '#', ' '])
-    {
-        return Err(ConfigError::new(
-            format!("{prefix}.openapi_path"),
-            format!("the path of a JSON OpenAPI document under static/, such as /openapi.json, got {openapi_path:?}"),
+    let openapi_path_error = |key: &str, text: &str, what: &str| {
+        ConfigError::new(
+            format!("{prefix}.{key}"),
+            format!("{what} ending in .json, .yaml or .yml, such as /openapi.json, got {text:?}"),
+        )
+    };
+    let is_document_path = |p: &str| {
+        p.starts_with('/')
+            && !p.contains(['?', '#', ' '])
+            && crate::openapi::DocFormat::from_path(p).is_some()
+    };
+    if !is_document_path(&openapi_path) {
+        return Err(openapi_path_error(
+            "openapi_path",
+            &openapi_path,
+            "the path the OpenAPI document is served at,",
         ));
     }
+    let openapi_source = match (raw.openapi_file, raw.openapi_origin_path) {
+        (Some(_), Some(_)) => return Err(ConfigError::new(
+            format!("{prefix}.openapi_origin_path"),
+            "either openapi_file (under static/) or openapi_origin_path (on the origin), not both",
+        )),
+        (Some(file), None) if is_document_path(&file) => OpenApiSource::Static(file),
+        (Some(file), None) => {
+            return Err(openapi_path_error(
+                "openapi_file",
+                &file,
+                "a file under static/",
+            ))
+        }
+        (None, Some(path)) if path.starts_with('/') && !path.contains(['#', ' ']) => {
+            OpenApiSource::Origin(path)
+        }
+        (None, Some(path)) => {
+            return Err(ConfigError::new(
+                format!("{prefix}.openapi_origin_path"),
+                format!("a path on the origin starting with /, got {path:?}"),
+            ))
+        }
+        (None, None) => OpenApiSource::Static(openapi_path.clone()),
+    };
+    let openapi_cache_secs = match raw.openapi_cache_secs {
+        None => crate::openapi::DEFAULT_CACHE_SECS,
+        Some(secs) if secs <= crate::openapi::STALE_IF_ERROR_SECS => secs,
+        Some(secs) => {
+            return Err(ConfigError::new(
+                format!("{prefix}.openapi_cache_secs"),
+                format!("seconds between 0 and 86400, got {secs}"),
+            ))
+        }
+    };
     let mut asset_paths: Vec<String> = [
         PORTAL_STYLESHEET_PATH,
         "/admin/",
@@ -908,6 +968,8 @@ fn validate_plugin(raw: RawPlugin, base: &str, prefix: &str) -> Result<PluginCon
         contact_email,
         legal_info_url,
         openapi_path,
+        openapi_source,
+        openapi_cache_secs,
         asset_paths,
         auth,
         resource,
@@ -1484,6 +1546,64 @@ pub(crate) mod tests {
         assert_eq!(strip_port("a.example.com"), "a.example.com");
         assert_eq!(strip_port("[::1]:8787"), "[::1]");
         assert_eq!(strip_port("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn the_openapi_document_may_be_yaml_and_come_from_the_origin() {
+        let c = Config::parse(raw()).unwrap();
+        assert_eq!(
+            c.plugin.openapi_source,
+            OpenApiSource::Static("/openapi.json".into())
+        );
+        let mut r = raw();
+        let p = r.plugin.as_mut().unwrap();
+        p["openapi_path"] = json!("/openapi.yaml");
+        p["openapi_origin_path"] = json!("/v1/spec?format=yaml");
+        p["openapi_cache_secs"] = json!(60);
+        let c = Config::parse(r).unwrap();
+        assert_eq!(c.plugin.openapi_path, "/openapi.yaml");
+        assert_eq!(
+            c.plugin.openapi_source,
+            OpenApiSource::Origin("/v1/spec?format=yaml".into())
+        );
+        assert_eq!(c.plugin.openapi_cache_secs, 60);
+        let mut r = raw();
+        r.plugin.as_mut().unwrap()["openapi_file"] = json!("/specs/api.yml");
+        let c = Config::parse(r).unwrap();
+        assert_eq!(
+            c.plugin.openapi_source,
+            OpenApiSource::Static("/specs/api.yml".into())
+        );
+    }
+
+    #[test]
+    fn bad_openapi_settings_are_named() {
+        assert_eq!(
+            plugin_error("openapi_path", json!("/openapi.txt")).key,
+            "PLUGIN.openapi_path"
+        );
+        assert_eq!(
+            plugin_error("openapi_path", json!("openapi.json")).key,
+            "PLUGIN.openapi_path"
+        );
+        assert_eq!(
+            plugin_error("openapi_file", json!("/a.xml")).key,
+            "PLUGIN.openapi_file"
+        );
+        assert_eq!(
+            plugin_error("openapi_origin_path", json!("https://elsewhere/x")).key,
+            "PLUGIN.openapi_origin_path"
+        );
+        assert_eq!(
+            plugin_error("openapi_cache_secs", json!(86_401)).key,
+            "PLUGIN.openapi_cache_secs"
+        );
+        let e = error_for(|r| {
+            let p = r.plugin.as_mut().unwrap();
+            p["openapi_file"] = json!("/a.json");
+            p["openapi_origin_path"] = json!("/a.json");
+        });
+        assert_eq!(e.key, "PLUGIN.openapi_origin_path");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod http;
 pub mod keys;
 pub mod oauth;
+pub mod openapi;
 pub mod portal;
 pub mod ports;
 pub mod proxy;

@@ -215,7 +215,9 @@ async fn handle(
             "resource_metadata",
         ),
         Endpoint::OpenApi => (
-            origin::openapi(env, config).await.map(Handled::Reply),
+            origin::openapi(env, config, request_id)
+                .await
+                .map(Handled::Reply),
             "openapi",
         ),
         Endpoint::Asset => (

@@ -11,9 +11,13 @@ use worker::{
     RequestRedirect, Response, ResponseBuilder,
 };
 
-use crate::config::Config;
+use crate::config::{Config, OpenApiSource};
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
+use crate::openapi::{
+    freshness_secs, publish, DocFormat, DocumentCache, DocumentError, Lookup, Published,
+    MAX_DOCUMENT_BYTES, STALE_IF_ERROR_SECS,
+};
 use crate::proxy::assertion::{
     identity_key, sign_assertion, sign_request, ASSERTION_HEADER, ASSERTION_REUSE_SECS,
     SIGNATURE_HEADER,
@@ -44,6 +48,30 @@ pub async fn forward(
         check_body_length(head, limit, may_have_body, req.inner().body().is_some())?;
     }
 
+    let headers = origin_headers(config, head, identity, request_id)?;
+    let mut init = RequestInit::new();
+    init.with_method(WorkerMethod::from(method.as_str().to_string()))
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
+    if may_have_body {
+        if let Some(body) = req.inner().body() {
+            init.with_body(Some(body.into()));
+        }
+    }
+    let url = origin_url(&config.origin, &head.path, head.query.as_deref());
+    let outbound = Request::new_with_init(&url, &init)
+        .map_err(|e| ApiError::BadRequest(format!("the request cannot be forwarded: {e}")))?;
+    relay(send(outbound, config.origin_timeout_ms).await?, config)
+}
+
+/// The headers every request to the origin carries: the caller's, filtered, and the gateway's
+/// identity headers, assertion and (with `ORIGIN_SECRET`) signature.
+fn origin_headers(
+    config: &Config,
+    head: &RequestHead,
+    identity: &Identity,
+    request_id: &str,
+) -> Result<Headers, ApiError> {
     let (scheme, host) = config
         .public_base_url
         .split_once("://")
@@ -66,33 +94,24 @@ pub async fn forward(
         let signature = sign_request(
             secret.expose().as_bytes(),
             now,
-            method.as_str(),
+            head.method().as_str(),
             &target,
             request_id,
             identity.subject.as_deref(),
         );
         headers.set(SIGNATURE_HEADER, &signature).ok();
     }
-    let mut init = RequestInit::new();
-    init.with_method(WorkerMethod::from(method.as_str().to_string()))
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-    if may_have_body {
-        if let Some(body) = req.inner().body() {
-            init.with_body(Some(body.into()));
-        }
-    }
-    let url = origin_url(&config.origin, &head.path, head.query.as_deref());
-    let outbound = Request::new_with_init(&url, &init)
-        .map_err(|e| ApiError::BadRequest(format!("the request cannot be forwarded: {e}")))?;
+    Ok(headers)
+}
 
+/// Sends a request to the origin, giving up (and aborting it) after `timeout_ms`.
+async fn send(outbound: Request, timeout_ms: u64) -> Result<Response, ApiError> {
     let controller = AbortController::default();
     let signal = controller.signal();
-    let timeout_ms = config.origin_timeout_ms;
     let sending = Box::pin(async move { Fetch::Request(outbound).send_with_signal(&signal).await });
     let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
     match select(sending, timer).await {
-        Either::Left((Ok(response), _)) => relay(response, config),
+        Either::Left((Ok(response), _)) => Ok(response),
         Either::Left((Err(e), _)) => Err(ApiError::OriginUnreachable(e.to_string())),
         Either::Right(((), _)) => {
             controller.abort();
@@ -135,7 +154,8 @@ thread_local! {
 const MAX_CACHED_ASSERTIONS: usize = 10_000;
 
 fn cached_assertion(config: &Config, identity: &Identity, now: i64) -> Option<String> {
-    let key = identity_key(identity);
+    // Each plugin signs its own assertions (its issuer, its origin as audience).
+    let key = format!("{} {}", config.public_base_url, identity_key(identity));
     let hit = ASSERTIONS.with(|c| {
         c.borrow()
             .get(&key)
@@ -199,20 +219,153 @@ fn relay(response: Response, config: &Config) -> Result<Relayed, ApiError> {
     })
 }
 
-/// The OpenAPI document from `static/`, with `servers` pointing at the gateway.
-pub async fn openapi(env: &Env, config: &Config) -> Result<Reply, ApiError> {
-    let mut response = fetch_asset(env, &config.plugin.openapi_path).await?;
-    if response.status_code() != 200 {
-        return Err(ApiError::NotFound);
+thread_local! {
+    /// Each plugin's published OpenAPI document, per isolate.
+    static DOCUMENTS: RefCell<DocumentCache> = RefCell::new(DocumentCache::default());
+}
+
+/// The OpenAPI document, with `servers` pointing at the gateway, in the format of its public
+/// path. A copy fetched from the origin is reused while fresh, and served stale while the origin
+/// fails to give a new one.
+pub async fn openapi(env: &Env, config: &Config, request_id: &str) -> Result<Reply, ApiError> {
+    let now = worker::Date::now().as_millis() / 1000;
+    let name = config.plugin.name_for_model.as_str();
+    let cached = DOCUMENTS.with(|c| match c.borrow().lookup(name, now) {
+        Lookup::Fresh(published) => Ok(published.clone()),
+        Lookup::Stale(copy) => Err(copy.cloned()),
+    });
+    let stale = match cached {
+        Ok(published) => return Ok(document_reply(published)),
+        Err(stale) => stale,
+    };
+    match read_document(env, config, request_id).await {
+        Ok((published, fresh_secs)) => {
+            DOCUMENTS.with(|c| {
+                c.borrow_mut()
+                    .store(name, published.clone(), now, fresh_secs)
+            });
+            Ok(document_reply(published))
+        }
+        Err(e) => match stale {
+            Some(published) => {
+                if let Some(reason) = e.internal_reason() {
+                    worker::console_error!(
+                        "request {request_id}: serving a stale OpenAPI document: {reason}"
+                    );
+                }
+                Ok(document_reply(published))
+            }
+            None => Err(e),
+        },
     }
-    let mut document: serde_json::Value = response
-        .json()
-        .await
-        .map_err(|e| ApiError::Internal(format!("openapi document is not JSON: {e}")))?;
-    document["servers"] = serde_json::json!([{ "url": config.public_base_url }]);
-    Ok(Reply::json(200, &document)
-        .with_header("cache-control", "public, max-age=300")
-        .with_header("access-control-allow-origin", "*"))
+}
+
+fn document_reply(published: Published) -> Reply {
+    Reply {
+        body: published.body,
+        ..Reply::new(200)
+    }
+    .with_header("content-type", published.content_type)
+    .with_header("cache-control", "public, max-age=300")
+    .with_header("access-control-allow-origin", "*")
+}
+
+/// Reads and publishes the document; returns it with how long it stays fresh.
+async fn read_document(
+    env: &Env,
+    config: &Config,
+    request_id: &str,
+) -> Result<(Published, u64), ApiError> {
+    let format = DocFormat::from_path(&config.plugin.openapi_path).unwrap_or(DocFormat::Json);
+    match &config.plugin.openapi_source {
+        OpenApiSource::Static(file) => {
+            let mut response = fetch_asset(env, file).await?;
+            if response.status_code() != 200 {
+                return Err(ApiError::Internal(format!(
+                    "the OpenAPI document {file} is not under static/"
+                )));
+            }
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ApiError::Internal(format!("assets: {e}")))?;
+            let published = publish(
+                &bytes,
+                DocFormat::from_path(file),
+                &config.public_base_url,
+                format,
+            )
+            .map_err(|e| ApiError::Internal(format!("static{file}: {e}")))?;
+            // A deployment's static files never change under it.
+            Ok((published, STALE_IF_ERROR_SECS))
+        }
+        OpenApiSource::Origin(target) => {
+            let (path, query) = match target.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (target.as_str(), None),
+            };
+            let document_head = RequestHead {
+                method: Some(Method::Get),
+                path: path.to_string(),
+                query: query.map(str::to_string),
+                headers: vec![(
+                    "accept".into(),
+                    "application/json, application/yaml;q=0.9, */*;q=0.1".into(),
+                )],
+            };
+            let identity = Identity {
+                auth: "gateway",
+                ..Identity::default()
+            };
+            let headers = origin_headers(config, &document_head, &identity, request_id)?;
+            let mut init = RequestInit::new();
+            init.with_method(WorkerMethod::Get)
+                .with_headers(headers)
+                .with_redirect(RequestRedirect::Manual);
+            let url = origin_url(&config.origin, path, query);
+            let outbound = Request::new_with_init(&url, &init)
+                .map_err(|e| ApiError::Internal(format!("openapi_origin_path: {e}")))?;
+            let mut response = send(outbound, config.origin_timeout_ms).await?;
+            let unusable = |why: String| {
+                ApiError::OriginUnreachable(format!("the OpenAPI document at {target}: {why}"))
+            };
+            if response.status_code() != 200 {
+                return Err(unusable(format!("status {}", response.status_code())));
+            }
+            let declared = response
+                .headers()
+                .get("content-length")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if declared.is_some_and(|n| n > MAX_DOCUMENT_BYTES) {
+                return Err(unusable(DocumentError::TooLarge.to_string()));
+            }
+            let hint = response
+                .headers()
+                .get("content-type")
+                .ok()
+                .flatten()
+                .and_then(|t| DocFormat::from_content_type(&t))
+                .or_else(|| DocFormat::from_path(path));
+            let fresh_secs = freshness_secs(
+                response
+                    .headers()
+                    .get("cache-control")
+                    .ok()
+                    .flatten()
+                    .as_deref(),
+                config.plugin.openapi_cache_secs,
+            );
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| unusable(e.to_string()))?;
+            let published = publish(&bytes, hint, &config.public_base_url, format)
+                .map_err(|e| unusable(e.to_string()))?;
+            Ok((published, fresh_secs))
+        }
+    }
 }
 
 /// Content-Security-Policy of the admin console: its own script and styles, calls to its own
