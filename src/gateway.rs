@@ -2,6 +2,7 @@
 //! the caller may pass and as whom. Pure functions of configuration, the request head and the
 //! clock; the edge performs what they decide.
 
+use std::cell::RefCell;
 use std::net::IpAddr;
 
 use base64::engine::general_purpose::STANDARD;
@@ -10,7 +11,9 @@ use base64::Engine;
 use crate::config::{AuthConfig, Config, HttpAuthorizationType};
 use crate::error::{ApiError, Challenge};
 use crate::http::{Method, RequestHead};
-use crate::oauth::access_token::{verify_access_token, TokenRejection, VerifyPolicy};
+use crate::oauth::access_token::{
+    verify_access_token, TokenRejection, VerifiedTokenCache, VerifyPolicy,
+};
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::forward::Identity;
 use crate::proxy::rules::{normalize_path, Access, RouteMatch};
@@ -103,6 +106,8 @@ pub struct Facts<'a> {
     pub now: i64,
     pub openai_ranges: &'a IpRanges,
     pub api_key: Option<&'a ApiKeyRecord>,
+    /// The isolate's cache of verified access tokens; without one every token is verified in full.
+    pub verified_tokens: Option<&'a RefCell<VerifiedTokenCache>>,
 }
 
 /// The SHA-256 of the API key in the request, for a `user_http` plugin; the edge looks it up
@@ -244,7 +249,11 @@ pub fn authorize(
                 audience: Some(&config.plugin.resource),
                 now,
             };
-            let verified = verify_access_token(token, &config.keys, &policy).map_err(
+            let verified = match facts.verified_tokens {
+                Some(cache) => cache.borrow_mut().verify(token, &config.keys, &policy),
+                None => verify_access_token(token, &config.keys, &policy),
+            };
+            let verified = verified.map_err(
                 |rejection: TokenRejection| {
                     unauthorized(
                         config,
@@ -348,6 +357,7 @@ mod tests {
             now: NOW,
             openai_ranges: &NO_RANGES,
             api_key: None,
+            verified_tokens: None,
         }
     }
 
@@ -461,6 +471,33 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_token_is_still_checked_against_each_plugin() {
+        let c = config();
+        let cache = RefCell::new(VerifiedTokenCache::default());
+        let with_cache = Facts {
+            verified_tokens: Some(&cache),
+            ..facts()
+        };
+        let t = token(&c, "todos:read", &c.plugin.resource);
+        let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
+        assert!(authorize(&c, &h, 0, &with_cache).is_ok());
+        assert_eq!(cache.borrow().len(), 1);
+        assert_eq!(
+            authorize(&c, &h, 0, &with_cache).unwrap().subject.as_deref(),
+            Some("user_1")
+        );
+        // Another plugin (another issuer and resource) refuses the cached token.
+        let mut other = raw();
+        other.public_base_url = Some("https://notes.example.com".into());
+        let other = Config::parse(other).unwrap();
+        let e = authorize(&other, &h, 0, &with_cache).unwrap_err();
+        assert_eq!(e.status(), 401);
+        // And a cached token without the route's scope is still 403.
+        let write = head(Method::Post, "/todos").with_header("authorization", &format!("Bearer {t}"));
+        assert_eq!(authorize(&c, &write, 1, &with_cache).unwrap_err().status(), 403);
+    }
+
+    #[test]
     fn the_bearer_scheme_is_case_insensitive() {
         let c = config();
         let t = token(&c, "todos:read", &c.plugin.resource);
@@ -569,7 +606,8 @@ mod tests {
             &Facts {
                 now: NOW,
                 openai_ranges: &openai,
-                api_key: None
+                api_key: None,
+                verified_tokens: None,
             }
         )
         .is_ok());
@@ -581,7 +619,8 @@ mod tests {
                 &Facts {
                     now: NOW,
                     openai_ranges: &openai,
-                    api_key: None
+                    api_key: None,
+                    verified_tokens: None,
                 }
             )
             .unwrap_err()
@@ -596,7 +635,8 @@ mod tests {
                 &Facts {
                     now: NOW,
                     openai_ranges: &openai,
-                    api_key: None
+                    api_key: None,
+                    verified_tokens: None,
                 }
             )
             .unwrap_err()
@@ -621,7 +661,8 @@ mod tests {
                 &Facts {
                     now: NOW,
                     openai_ranges: &openai,
-                    api_key: None
+                    api_key: None,
+                    verified_tokens: None,
                 }
             )
             .unwrap_err()

@@ -25,6 +25,9 @@ use crate::http::Reply;
 thread_local! {
     /// Configuration is parsed once per isolate: vars and secrets cannot change under it.
     static CONFIG: RefCell<Option<Rc<Result<Deployment, ConfigError>>>> = const { RefCell::new(None) };
+    /// Access tokens this isolate has verified (bounded): a reused token skips the signature.
+    static VERIFIED_TOKENS: RefCell<crate::oauth::access_token::VerifiedTokenCache> =
+        RefCell::new(Default::default());
 }
 
 fn config(env: &Env) -> Rc<Result<Deployment, ConfigError>> {
@@ -250,12 +253,16 @@ async fn handle(
                 }
                 None => None,
             };
-            let facts = crate::gateway::Facts {
-                now,
-                openai_ranges: openai.as_deref().unwrap_or(&NO_RANGES),
-                api_key: api_key.as_ref(),
-            };
-            let identity = match authorize(config, head, rule, &facts) {
+            let identity = VERIFIED_TOKENS.with(|cache| {
+                let facts = crate::gateway::Facts {
+                    now,
+                    openai_ranges: openai.as_deref().unwrap_or(&NO_RANGES),
+                    api_key: api_key.as_ref(),
+                    verified_tokens: Some(cache),
+                };
+                authorize(config, head, rule, &facts)
+            });
+            let identity = match identity {
                 Ok(identity) => identity,
                 Err(e) => return (Err(e), "proxy"),
             };

@@ -6,6 +6,8 @@
 //! counters created by anyone's requests do not accumulate.
 //! <https://developers.cloudflare.com/durable-objects/api/sqlite-storage-api/>
 
+use std::cell::Cell;
+
 use serde::{Deserialize, Serialize};
 use worker::{
     durable_object, DurableObject, Env, Method, Request, RequestInit, Response, SqlStorageValue,
@@ -45,10 +47,16 @@ struct CounterRequest {
 #[durable_object]
 pub struct QuotaCounter {
     state: State,
+    /// The window as last read or written: the object is its storage's only writer, so after the
+    /// first read each request needs one write and no read.
+    window: Cell<Option<Window>>,
 }
 
 impl QuotaCounter {
     fn read(&self) -> worker::Result<Window> {
+        if let Some(window) = self.window.get() {
+            return Ok(window);
+        }
         let sql = self.state.storage().sql();
         sql.exec(
             "CREATE TABLE IF NOT EXISTS quota_window (id INTEGER PRIMARY KEY CHECK (id = 1), start INTEGER NOT NULL, used INTEGER NOT NULL)",
@@ -57,7 +65,9 @@ impl QuotaCounter {
         let rows: Vec<Window> = sql
             .exec("SELECT start, used FROM quota_window WHERE id = 1", None)?
             .to_array()?;
-        Ok(rows.into_iter().next().unwrap_or_default())
+        let window = rows.into_iter().next().unwrap_or_default();
+        self.window.set(Some(window));
+        Ok(window)
     }
 
     fn write(&self, window: Window) -> worker::Result<()> {
@@ -68,13 +78,17 @@ impl QuotaCounter {
                 SqlStorageValue::Integer(window.used as i64),
             ],
         )?;
+        self.window.set(Some(window));
         Ok(())
     }
 }
 
 impl DurableObject for QuotaCounter {
     fn new(state: State, _env: Env) -> Self {
-        QuotaCounter { state }
+        QuotaCounter {
+            state,
+            window: Cell::new(None),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -100,7 +114,9 @@ impl DurableObject for QuotaCounter {
         };
         if next != current {
             self.write(next)?;
-            // Clean up after the window; a failed alarm only delays the cleanup.
+        }
+        if next.start != current.start {
+            // A new window: clean up after it. A failed alarm only delays the cleanup.
             let end_ms = (next.start + quota.period_secs + 1).saturating_mul(1000) as i64;
             if let Some(at) = chrono::DateTime::from_timestamp_millis(end_ms) {
                 if let Err(e) = self.state.storage().set_alarm(at).await {
@@ -112,6 +128,7 @@ impl DurableObject for QuotaCounter {
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
+        self.window.set(None);
         self.state.storage().delete_all().await?;
         Response::ok("ok")
     }

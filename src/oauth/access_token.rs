@@ -146,6 +146,21 @@ pub fn verify_access_token(
     keys: &KeySet,
     policy: &VerifyPolicy<'_>,
 ) -> Result<VerifiedAccessToken, TokenRejection> {
+    check_claims(&verify_signature(token, keys)?, policy)
+}
+
+/// The content of an access token whose header and signature checked out; its claims are still
+/// to be checked against a policy and the clock.
+#[derive(Debug, Clone)]
+pub struct SignedAccessToken {
+    claims: AccessClaims,
+    expires_at: Option<i64>,
+    not_before: Option<i64>,
+    issued_at: Option<i64>,
+}
+
+/// Checks the header (`alg`, `typ`, `kid`) and the signature: the expensive part.
+pub fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedAccessToken, TokenRejection> {
     let untrusted = UntrustedToken::new(token).map_err(|_| TokenRejection::Malformed)?;
     if untrusted.algorithm() != "EdDSA" {
         return Err(TokenRejection::UnsupportedAlgorithm);
@@ -172,19 +187,29 @@ pub fn verify_access_token(
             _ => TokenRejection::Malformed,
         })?;
     let claims = verified.claims();
-    let expires_at = claims
-        .expiration
-        .ok_or(TokenRejection::MissingExpiry)?
-        .timestamp();
+    Ok(SignedAccessToken {
+        claims: claims.custom.clone(),
+        expires_at: claims.expiration.map(|t| t.timestamp()),
+        not_before: claims.not_before.map(|t| t.timestamp()),
+        issued_at: claims.issued_at.map(|t| t.timestamp()),
+    })
+}
+
+/// Checks a signed token's lifetime, issuer and audience.
+pub fn check_claims(
+    signed: &SignedAccessToken,
+    policy: &VerifyPolicy<'_>,
+) -> Result<VerifiedAccessToken, TokenRejection> {
+    let expires_at = signed.expires_at.ok_or(TokenRejection::MissingExpiry)?;
     if policy.now >= expires_at.saturating_add(CLOCK_LEEWAY_SECS) {
         return Err(TokenRejection::Expired);
     }
-    if let Some(nbf) = claims.not_before {
-        if policy.now.saturating_add(CLOCK_LEEWAY_SECS) < nbf.timestamp() {
+    if let Some(nbf) = signed.not_before {
+        if policy.now.saturating_add(CLOCK_LEEWAY_SECS) < nbf {
             return Err(TokenRejection::NotYetValid);
         }
     }
-    let custom = &claims.custom;
+    let custom = &signed.claims;
     if custom.iss != policy.issuer {
         return Err(TokenRejection::WrongIssuer);
     }
@@ -204,10 +229,72 @@ pub fn verify_access_token(
             .collect(),
         jti: custom.jti.clone(),
         expires_at,
-        issued_at: claims.issued_at.map(|t| t.timestamp()),
+        issued_at: signed.issued_at,
         audience: custom.aud.clone(),
         grant_id: custom.gid.clone(),
     })
+}
+
+/// Tokens an isolate has verified, so a client that sends the same token for its lifetime pays
+/// for the signature once. Keyed by the token's SHA-256; only tokens that passed every check are
+/// kept, and the claims are checked again (clock, issuer, audience) on every use. Bounded: when
+/// full, expired entries go, and if none had expired the cache starts over.
+#[derive(Debug)]
+pub struct VerifiedTokenCache {
+    entries: std::collections::HashMap<[u8; 32], SignedAccessToken>,
+    capacity: usize,
+}
+
+/// Entries an isolate keeps: a few hundred bytes each, about 2 MiB when full.
+pub const VERIFIED_TOKEN_CACHE_ENTRIES: usize = 8192;
+
+impl Default for VerifiedTokenCache {
+    fn default() -> Self {
+        VerifiedTokenCache::with_capacity(VERIFIED_TOKEN_CACHE_ENTRIES)
+    }
+}
+
+impl VerifiedTokenCache {
+    pub fn with_capacity(capacity: usize) -> Self {
+        VerifiedTokenCache {
+            entries: std::collections::HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// [`verify_access_token`], skipping the signature for a token verified before.
+    pub fn verify(
+        &mut self,
+        token: &str,
+        keys: &KeySet,
+        policy: &VerifyPolicy<'_>,
+    ) -> Result<VerifiedAccessToken, TokenRejection> {
+        use sha2::{Digest, Sha256};
+        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(signed) = self.entries.get(&key) {
+            return check_claims(signed, policy);
+        }
+        let signed = verify_signature(token, keys)?;
+        let verified = check_claims(&signed, policy)?;
+        if self.entries.len() >= self.capacity {
+            let now = policy.now;
+            self.entries
+                .retain(|_, s| s.expires_at.is_some_and(|e| now < e + CLOCK_LEEWAY_SECS));
+            if self.entries.len() >= self.capacity {
+                self.entries.clear();
+            }
+        }
+        self.entries.insert(key, signed);
+        Ok(verified)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -463,6 +550,72 @@ mod tests {
             Err(TokenRejection::UnknownKey)
         );
         drop(old);
+    }
+
+    #[test]
+    fn the_cache_rechecks_claims_on_every_use() {
+        let mut cache = VerifiedTokenCache::with_capacity(16);
+        let token = minted(claims());
+        assert!(cache.verify(&token, &keys(), &policy()).is_ok());
+        assert_eq!(cache.len(), 1);
+        // A hit still checks the clock, the issuer and the audience.
+        let later = VerifyPolicy {
+            now: NOW + 3600 + CLOCK_LEEWAY_SECS,
+            ..policy()
+        };
+        assert_eq!(
+            cache.verify(&token, &keys(), &later).unwrap_err(),
+            TokenRejection::Expired
+        );
+        let elsewhere = VerifyPolicy {
+            audience: Some("https://other.example.com"),
+            ..policy()
+        };
+        assert_eq!(
+            cache.verify(&token, &keys(), &elsewhere).unwrap_err(),
+            TokenRejection::WrongAudience
+        );
+        // A hit does not depend on the keys any more, which is the point; a different token
+        // (one changed byte) is a miss and is verified in full.
+        let mut tampered = token.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(cache.verify(&tampered, &keys(), &policy()).is_err());
+        assert_eq!(cache.len(), 1, "refused tokens are never kept");
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let mut cache = VerifiedTokenCache::with_capacity(3);
+        for i in 0..10 {
+            let token = minted(AccessClaims {
+                jti: format!("jti_{i}"),
+                ..claims()
+            });
+            assert!(cache.verify(&token, &keys(), &policy()).is_ok());
+            assert!(cache.len() <= 3);
+        }
+        // Expired entries are the first to go when the cache is full.
+        let mut cache = VerifiedTokenCache::with_capacity(2);
+        let old = mint_access_token(&keys(), claims(), NOW - 3000, 3600).unwrap();
+        let at_old = VerifyPolicy {
+            now: NOW - 2000,
+            ..policy()
+        };
+        cache.verify(&old, &keys(), &at_old).unwrap();
+        cache.verify(&minted(claims()), &keys(), &policy()).unwrap();
+        let later = VerifyPolicy {
+            now: NOW + 1000,
+            ..policy()
+        };
+        let fresh = mint_access_token(&keys(), AccessClaims { jti: "j2".into(), ..claims() }, NOW + 900, 3600).unwrap();
+        cache.verify(&fresh, &keys(), &later).unwrap();
+        assert_eq!(cache.len(), 2);
+        assert_eq!(
+            cache.verify(&old, &keys(), &later).unwrap_err(),
+            TokenRejection::Expired
+        );
     }
 
     #[test]
