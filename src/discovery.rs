@@ -84,7 +84,8 @@ pub fn protected_resource_metadata(config: &Config) -> Value {
             break;
         };
         for scope in &rule.scopes {
-            if !scopes.contains(&scope.as_str()) {
+            // `offline_access` asks for a refresh token; it is no resource's scope.
+            if scope != "offline_access" && !scopes.contains(&scope.as_str()) {
                 scopes.push(scope);
             }
         }
@@ -185,5 +186,16 @@ mod tests {
             serde_json::json!(["todos:read", "todos:write"])
         );
         assert_eq!(doc["bearer_methods_supported"][0], "header");
+    }
+
+    #[test]
+    fn offline_access_is_never_a_resource_scope() {
+        let c = config_with(|raw| {
+            raw.plugin.as_mut().unwrap()["routes"] = serde_json::json!([
+                { "path": "/a", "scopes": ["offline_access", "todos:read"] }
+            ]);
+        });
+        let doc = protected_resource_metadata(&c);
+        assert_eq!(doc["scopes_supported"], serde_json::json!(["todos:read"]));
     }
 }

@@ -243,7 +243,17 @@ pub fn authorize(
             })
         }
         AuthConfig::OAuth { .. } => {
-            let token = credential(head, "Bearer", config)?;
+            // A 401 names the scope the route needs, so a client (an MCP client, say) can ask
+            // for it; `offline_access` is never a resource's scope.
+            let with_scope = |e: ApiError| match e {
+                ApiError::Unauthorized(mut challenge) => {
+                    let needed = challenge_scope(&rule.scopes);
+                    challenge.scope = (!needed.is_empty()).then_some(needed);
+                    ApiError::Unauthorized(challenge)
+                }
+                other => other,
+            };
+            let token = credential(head, "Bearer", config).map_err(with_scope)?;
             let policy = VerifyPolicy {
                 issuer: &config.public_base_url,
                 audience: Some(&config.plugin.resource),
@@ -253,16 +263,14 @@ pub fn authorize(
                 Some(cache) => cache.borrow_mut().verify(token, &config.keys, &policy),
                 None => verify_access_token(token, &config.keys, &policy),
             };
-            let verified = verified.map_err(
-                |rejection: TokenRejection| {
-                    unauthorized(
-                        config,
-                        "Bearer",
-                        Some("invalid_token"),
-                        rejection.description(),
-                    )
-                },
-            )?;
+            let verified = verified.map_err(|rejection: TokenRejection| {
+                with_scope(unauthorized(
+                    config,
+                    "Bearer",
+                    Some("invalid_token"),
+                    rejection.description(),
+                ))
+            })?;
             if let Some(missing) = verified.missing_scope(&rule.scopes) {
                 return Err(ApiError::InsufficientScope(Box::new(Challenge {
                     scheme: "Bearer",
@@ -270,7 +278,7 @@ pub fn authorize(
                     resource_metadata: Some(config.resource_metadata_url()),
                     error: Some("insufficient_scope"),
                     error_description: Some(format!("the token lacks the scope {missing}")),
-                    scope: Some(rule.scopes.join(" ")),
+                    scope: Some(challenge_scope(&rule.scopes)),
                 })));
             }
             Ok(Identity {
@@ -281,6 +289,17 @@ pub fn authorize(
             })
         }
     }
+}
+
+/// The scopes a challenge names: the route's, without `offline_access` (a grant property, not a
+/// resource's scope).
+pub fn challenge_scope(scopes: &[String]) -> String {
+    scopes
+        .iter()
+        .filter(|s| *s != "offline_access")
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn unauthorized(
@@ -454,9 +473,17 @@ mod tests {
         let challenge = reply.header("www-authenticate").unwrap();
         assert!(challenge.starts_with("Bearer realm=\"todo_demo\""));
         assert!(!challenge.contains("error="));
+        assert!(challenge.contains("scope=\"todos:read\""), "{challenge}");
         assert!(challenge.contains(
             "resource_metadata=\"https://todo.example.com/.well-known/oauth-protected-resource\""
         ));
+    }
+
+    #[test]
+    fn challenges_never_name_offline_access() {
+        let scopes = vec!["offline_access".to_string(), "todos:read".to_string()];
+        assert_eq!(challenge_scope(&scopes), "todos:read");
+        assert_eq!(challenge_scope(&scopes[..1]), "");
     }
 
     #[test]
@@ -483,7 +510,10 @@ mod tests {
         assert!(authorize(&c, &h, 0, &with_cache).is_ok());
         assert_eq!(cache.borrow().len(), 1);
         assert_eq!(
-            authorize(&c, &h, 0, &with_cache).unwrap().subject.as_deref(),
+            authorize(&c, &h, 0, &with_cache)
+                .unwrap()
+                .subject
+                .as_deref(),
             Some("user_1")
         );
         // Another plugin (another issuer and resource) refuses the cached token.
@@ -493,8 +523,12 @@ mod tests {
         let e = authorize(&other, &h, 0, &with_cache).unwrap_err();
         assert_eq!(e.status(), 401);
         // And a cached token without the route's scope is still 403.
-        let write = head(Method::Post, "/todos").with_header("authorization", &format!("Bearer {t}"));
-        assert_eq!(authorize(&c, &write, 1, &with_cache).unwrap_err().status(), 403);
+        let write =
+            head(Method::Post, "/todos").with_header("authorization", &format!("Bearer {t}"));
+        assert_eq!(
+            authorize(&c, &write, 1, &with_cache).unwrap_err().status(),
+            403
+        );
     }
 
     #[test]

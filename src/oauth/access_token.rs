@@ -609,7 +609,16 @@ mod tests {
             now: NOW + 1000,
             ..policy()
         };
-        let fresh = mint_access_token(&keys(), AccessClaims { jti: "j2".into(), ..claims() }, NOW + 900, 3600).unwrap();
+        let fresh = mint_access_token(
+            &keys(),
+            AccessClaims {
+                jti: "j2".into(),
+                ..claims()
+            },
+            NOW + 900,
+            3600,
+        )
+        .unwrap();
         cache.verify(&fresh, &keys(), &later).unwrap();
         assert_eq!(cache.len(), 2);
         assert_eq!(

@@ -136,6 +136,9 @@ pub struct CodeRedemption {
     /// An opaque access token (hash, expiry), kept only if the grant has no API resource.
     #[serde(default)]
     pub opaque_access: Option<(String, i64)>,
+    /// The RFC 8707 `resource` the token request names, if any: it must be the grant's.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// A token request presenting a refresh token.
@@ -151,6 +154,9 @@ pub struct RefreshRotation {
     /// An opaque access token (hash, expiry), kept only if the grant has no API resource.
     #[serde(default)]
     pub opaque_access: Option<(String, i64)>,
+    /// The RFC 8707 `resource` the token request names, if any: it must be the grant's.
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// What the token endpoint needs to mint tokens after a successful step.
@@ -184,6 +190,8 @@ pub enum GrantError {
     RefreshReused,
     RefreshExpired,
     ScopeEscalation,
+    /// The token request names a resource other than the grant's (RFC 8707 §2.2).
+    ResourceMismatch,
     NotFound,
 }
 
@@ -240,6 +248,10 @@ impl GrantError {
                 OAuthErrorCode::InvalidScope,
                 "the requested scope exceeds the scope originally granted",
             ),
+            GrantError::ResourceMismatch => (
+                OAuthErrorCode::InvalidTarget,
+                "the resource differs from the one the grant is for",
+            ),
         };
         OAuthError::new(code, text)
     }
@@ -265,6 +277,17 @@ fn issued(state: &GrantState, scopes: Vec<String>) -> Issued {
         client_id: state.client_id.clone(),
         scopes,
         resource: state.resource.clone(),
+    }
+}
+
+/// RFC 8707: a token request may name the resource again, and only the grant's.
+fn resource_matches(state: &GrantState, asked: &Option<String>) -> bool {
+    match asked {
+        None => true,
+        Some(asked) => state
+            .resource
+            .as_ref()
+            .is_some_and(|r| r.indicator == *asked),
     }
 }
 
@@ -298,6 +321,9 @@ pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued,
         if r.client_id != state.client_id {
             return Err(GrantError::ClientMismatch);
         }
+        if !resource_matches(state, &r.resource) {
+            return Err(GrantError::ResourceMismatch);
+        }
         match (&r.redirect_uri, state.redirect_uri_sent) {
             (None, true) => return Err(GrantError::RedirectUriMissing),
             (Some(uri), _) if *uri != state.redirect_uri => {
@@ -329,12 +355,16 @@ pub fn rotate_refresh(state: &mut GrantState, r: &RefreshRotation) -> Result<Iss
     if state.revoked {
         return Err(GrantError::Revoked);
     }
+    let resource_ok = resource_matches(state, &r.resource);
     let Some(family) = state.refresh.as_mut() else {
         return Err(GrantError::RefreshUnknown);
     };
     if constant_time_eq(family.current_hash.as_bytes(), r.refresh_hash.as_bytes()) {
         if r.client_id != state.client_id {
             return Err(GrantError::ClientMismatch);
+        }
+        if !resource_ok {
+            return Err(GrantError::ResourceMismatch);
         }
         if r.now >= family.expires_at || r.now >= family.absolute_expires_at {
             state.refresh = None;
@@ -394,6 +424,7 @@ pub fn expires_at(state: &GrantState) -> i64 {
 mod tests {
     use super::*;
     use crate::oauth::client::sha256_hex as h;
+    use crate::oauth::error::OAuthErrorCode;
     use crate::oauth::pkce::s256_challenge;
 
     const NOW: i64 = 1_790_000_000;
@@ -431,6 +462,7 @@ mod tests {
             new_refresh_hash: h("rt1"),
             policy: RefreshPolicy::default(),
             opaque_access: Some((h("oat1"), NOW + 3600)),
+            resource: None,
         }
     }
 
@@ -443,6 +475,7 @@ mod tests {
             new_refresh_hash: h(next),
             policy: RefreshPolicy::default(),
             opaque_access: None,
+            resource: None,
         }
     }
 
@@ -459,6 +492,58 @@ mod tests {
         assert_eq!(issued.user_id, "usr_demo");
         assert_eq!(s.code_status, CodeStatus::Redeemed);
         assert_eq!(s.refresh.as_ref().unwrap().current_hash, h("rt1"));
+    }
+
+    fn with_resource() -> GrantState {
+        let mut s = state(false);
+        s.resource = Some(Resource {
+            id: "res_todos".into(),
+            indicator: "https://todo.example.com/mcp".into(),
+            access_token_ttl_secs: 3600,
+        });
+        s
+    }
+
+    #[test]
+    fn the_token_request_may_name_only_the_grants_resource() {
+        let mut s = with_resource();
+        let mut r = redemption();
+        r.resource = Some("https://other.example.com".into());
+        assert_eq!(redeem_code(&mut s, &r), Err(GrantError::ResourceMismatch));
+        assert_eq!(
+            GrantError::ResourceMismatch.to_oauth().code,
+            OAuthErrorCode::InvalidTarget
+        );
+        let mut s = with_resource();
+        r.resource = Some("https://todo.example.com/mcp".into());
+        assert!(redeem_code(&mut s, &r).is_ok());
+        // A grant without a resource matches no named one.
+        let mut plain = state(false);
+        assert_eq!(
+            redeem_code(&mut plain, &r),
+            Err(GrantError::ResourceMismatch)
+        );
+    }
+
+    #[test]
+    fn a_refresh_naming_another_resource_is_refused_without_rotating() {
+        let mut s = with_resource();
+        redeem_code(&mut s, &redemption()).unwrap();
+        let mut r = rotation("rt1", "rt2");
+        r.resource = Some("https://other.example.com".into());
+        assert_eq!(
+            rotate_refresh(&mut s, &r),
+            Err(GrantError::ResourceMismatch)
+        );
+        assert!(!s.revoked);
+        // The same refresh token still works with the right resource, or none.
+        r.resource = Some("https://todo.example.com/mcp".into());
+        let issued = rotate_refresh(&mut s, &r).unwrap();
+        assert_eq!(
+            issued.resource.unwrap().indicator,
+            "https://todo.example.com/mcp"
+        );
+        assert!(rotate_refresh(&mut s, &rotation("rt2", "rt3")).is_ok());
     }
 
     #[test]

@@ -867,6 +867,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             new_refresh_hash: sha256_hex(&refresh_secret),
             policy: self.settings.refresh,
             opaque_access,
+            resource: params.get("resource").map(str::to_string),
         };
         let issued = self
             .backend
@@ -906,6 +907,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             new_refresh_hash: sha256_hex(&new_secret),
             policy: self.settings.refresh,
             opaque_access,
+            resource: params.get("resource").map(str::to_string),
         };
         let issued = self
             .backend
