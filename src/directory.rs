@@ -7,8 +7,8 @@ use serde_json::Value;
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::grant::GrantState;
 use crate::ports::{
-    AccountStore, ApiKeySummary, ClientRegistry, GrantSummary, PolicyStore, StoreError, User,
-    UserDirectory,
+    AccountStore, ApiKeySummary, ClientRegistry, GrantSummary, PolicyStore, RegisteredClient,
+    StoreError, User, UserDirectory,
 };
 use crate::rbac::scope::{Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
@@ -79,6 +79,34 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         }))
     }
 
+    async fn register_client(&self, registered: &RegisteredClient) -> Result<(), StoreError> {
+        let c = &registered.client;
+        let uris = serde_json::to_string(&c.redirect_uris)
+            .map_err(|e| StoreError(format!("redirect_uris: {e}")))?;
+        self.sql
+            .batch(vec![(
+                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, expires_at, registered_via, metadata) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'dynamic', ?8)",
+                vec![
+                    c.id.as_str().into(),
+                    c.name.as_str().into(),
+                    SqlValue::from(c.secret_hash.clone()),
+                    uris.into(),
+                    match c.kind {
+                        ClientKind::Public => "public",
+                        ClientKind::Confidential => "confidential",
+                    }
+                    .into(),
+                    registered.created_at.into(),
+                    registered.expires_at.into(),
+                    registered.metadata.as_str().into(),
+                ],
+            )])
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
         self.sql
             .batch(vec![(
@@ -114,6 +142,21 @@ impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
             .await
             .map_err(store_error)?;
         Ok(rows.first().map(user))
+    }
+}
+
+impl<S: Sql> SqlDirectory<'_, S> {
+    /// Deletes dynamically registered clients that expired unused; returns how many.
+    pub async fn purge_expired_clients(&self) -> Result<u64, StoreError> {
+        let counts = self
+            .sql
+            .batch(vec![(
+                "DELETE FROM oauth_clients WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+                vec![self.now.into()],
+            )])
+            .await
+            .map_err(store_error)?;
+        Ok(counts.first().copied().unwrap_or(0))
     }
 }
 
@@ -185,6 +228,10 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
                     SqlValue::from(grant.resource.as_ref().map(|r| r.indicator.clone())),
                     grant.created_at.into(),
                 ],
+            ), (
+                // A registered client that starts a grant is in use: it no longer expires.
+                "UPDATE oauth_clients SET expires_at = NULL WHERE id = ?1 AND expires_at IS NOT NULL",
+                vec![grant.client_id.as_str().into()],
             )])
             .await
             .map(|_| ())

@@ -29,9 +29,12 @@ pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 /// The Workers rate-limit binding that guards a request, per client IP, if any: the token,
 /// revocation and introspection endpoints, sign-in attempts, and the admin API.
 pub fn rate_limit_binding(path: &str, method: &Method) -> Option<&'static str> {
-    use crate::oauth::server::{INTROSPECT_PATH, LOGIN_PATH, REVOKE_PATH, TOKEN_PATH};
+    use crate::oauth::server::{
+        INTROSPECT_PATH, LOGIN_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH,
+    };
     match (path, method) {
         (TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH, Method::Post) => Some("RATE_LIMIT_TOKEN"),
+        (REGISTER_PATH, Method::Post) => Some("RATE_LIMIT_REGISTER"),
         (LOGIN_PATH, Method::Post) => Some("RATE_LIMIT_LOGIN"),
         (p, _) if p.starts_with(crate::admin::ADMIN_API_PREFIX) => Some("RATE_LIMIT_ADMIN"),
         _ => None,

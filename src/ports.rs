@@ -31,8 +31,21 @@ pub struct User {
     pub disabled: bool,
 }
 
+/// A dynamically registered client, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredClient {
+    pub client: Client,
+    /// The validated RFC 7591 metadata, as JSON.
+    pub metadata: String,
+    pub created_at: i64,
+    /// Forgotten after this unless it starts a grant.
+    pub expires_at: i64,
+}
+
 pub trait ClientRegistry {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
+    /// Stores a client that registered itself (RFC 7591); it expires unless a grant starts.
+    async fn register_client(&self, client: &RegisteredClient) -> Result<(), StoreError>;
     /// Refuses the client's authentication until `until` (too many failed attempts).
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError>;
 }

@@ -8,7 +8,10 @@ use portcullis::admin::{authorize_admin, Admin};
 use portcullis::config::Secret;
 use portcullis::directory::SqlDirectory;
 use portcullis::http::{Method, Reply, RequestHead};
-use portcullis::ports::{PolicyStore, UserDirectory};
+use portcullis::oauth::client::{Client, ClientKind};
+use portcullis::ports::{
+    AccountStore, ClientRegistry, PolicyStore, RegisteredClient, UserDirectory,
+};
 use portcullis::rbac::scope::{decide_scopes, parse_scope};
 use serde_json::{json, Value};
 
@@ -525,4 +528,73 @@ fn without_a_named_resource_the_plugins_own_comes_before_the_default() {
         on("https://unregistered.example.com"),
         "https://todo.example.com"
     );
+}
+
+#[test]
+fn registered_clients_expire_unless_a_grant_starts() {
+    let f = Fixture::new();
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    for id in ["dcr_used", "dcr_unused"] {
+        block_on(directory.register_client(&RegisteredClient {
+            client: Client {
+                id: id.into(),
+                name: "App".into(),
+                secret_hash: None,
+                redirect_uris: vec!["http://127.0.0.1/cb".into()],
+                kind: ClientKind::Public,
+                first_party: false,
+                locked_until: None,
+            },
+            metadata: "{}".into(),
+            created_at: NOW,
+            expires_at: NOW + 100,
+        }))
+        .unwrap();
+    }
+    let found = block_on(directory.find_client("dcr_used"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.kind, ClientKind::Public);
+    // Starting a grant keeps the client.
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "cy@example.com", "password": "correct horse battery"}),
+    );
+    let grant = portcullis::oauth::grant::GrantState {
+        grant_id: "g1".into(),
+        client_id: "dcr_used".into(),
+        user_id: user["id"].as_str().unwrap().into(),
+        scopes: vec![],
+        resource: None,
+        redirect_uri: "http://127.0.0.1/cb".into(),
+        redirect_uri_sent: true,
+        code_challenge: None,
+        code_hash: "h".into(),
+        code_expires_at: NOW + 60,
+        code_status: portcullis::oauth::grant::CodeStatus::Issued,
+        refresh: None,
+        revoked: false,
+        created_at: NOW,
+        nonce: None,
+        auth_time: NOW,
+        opaque_access: Vec::new(),
+    };
+    block_on(directory.record_grant(&grant)).unwrap();
+    let later = SqlDirectory {
+        sql: &f.db,
+        now: NOW + 101,
+    };
+    assert!(
+        block_on(later.find_client("dcr_unused")).unwrap().is_none(),
+        "hidden once expired"
+    );
+    assert!(block_on(later.find_client("dcr_used")).unwrap().is_some());
+    assert_eq!(block_on(later.purge_expired_clients()).unwrap(), 1);
+    assert_eq!(f.count("oauth_clients"), 1);
+    let (status, list) = f.call(Method::Get, "/admin/api/clients", Value::Null);
+    assert_eq!(status, 200);
+    assert_eq!(list["items"][0]["id"], "dcr_used");
 }

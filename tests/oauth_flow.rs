@@ -1310,3 +1310,189 @@ fn openid_only_grants_without_a_resource_get_an_opaque_token_good_only_at_userin
     );
     assert_eq!(refused.status, 401);
 }
+
+fn register(browser: &mut Browser<'_>, body: &serde_json::Value) -> Reply {
+    browser.send(
+        Method::Post,
+        "/register",
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn a_registered_public_client_completes_the_flow_with_pkce_and_consent() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let reply = register(
+        &mut browser,
+        &serde_json::json!({
+            "client_name": "MCP Inspector",
+            "redirect_uris": ["http://localhost:6274/oauth/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "unknown_field": "ignored",
+        }),
+    );
+    assert_eq!(reply.status, 201, "{}", html(&reply));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let body = json(&reply);
+    let client_id = body["client_id"].as_str().unwrap().to_string();
+    assert!(client_id.starts_with("dcr_"));
+    assert!(body.get("client_secret").is_none());
+    assert!(body.get("unknown_field").is_none());
+    assert_eq!(
+        body["redirect_uris"][0],
+        "http://localhost:6274/oauth/callback"
+    );
+    assert_eq!(body["client_id_issued_at"], NOW);
+    let stored = backend.registered.borrow()[0].clone();
+    assert_eq!(stored.expires_at, NOW + 24 * 3600);
+    assert_eq!(stored.client.kind, ClientKind::Public);
+    assert!(!stored.client.first_party);
+
+    // Without PKCE a public client is refused; with it (any loopback port), consent is asked.
+    let base = [
+        ("response_type", "code"),
+        ("client_id", client_id.as_str()),
+        ("redirect_uri", "http://localhost:6274/oauth/callback"),
+        ("state", "st4te"),
+        ("scope", "todos:read"),
+    ];
+    let no_pkce = browser.get(&format!("/authorize?{}", encode(&base)));
+    assert_eq!(no_pkce.status, 302);
+    assert_eq!(
+        location_params(&no_pkce).get("error"),
+        Some("invalid_request")
+    );
+    let challenge = s256_challenge(VERIFIER);
+    let code = authorize(
+        &mut browser,
+        &[
+            ("client_id", &client_id),
+            ("redirect_uri", "http://localhost:6274/oauth/callback"),
+            ("scope", "todos:read"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("resource", BASE),
+        ],
+    );
+    let tokens = token(
+        &mut browser,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &client_id),
+            ("redirect_uri", "http://localhost:6274/oauth/callback"),
+            ("code_verifier", VERIFIER),
+            ("resource", BASE),
+        ],
+    );
+    assert_eq!(tokens.status, 200, "{}", html(&tokens));
+    let tokens = json(&tokens);
+    assert_eq!(tokens["scope"], "todos:read");
+    // Refresh naming another resource is invalid_target; the token still works after.
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let wrong = token(
+        &mut browser,
+        None,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &client_id),
+            ("resource", "https://other.example.com"),
+        ],
+    );
+    assert_eq!(wrong.status, 400);
+    assert_eq!(json(&wrong)["error"], "invalid_target");
+    let right = token(
+        &mut browser,
+        None,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &client_id),
+            ("resource", BASE),
+        ],
+    );
+    assert_eq!(right.status, 200, "{}", html(&right));
+    assert_ne!(
+        json(&right)["refresh_token"],
+        tokens["refresh_token"],
+        "always rotated"
+    );
+}
+
+#[test]
+fn a_registration_asking_for_a_secret_gets_one_that_works() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let reply = register(
+        &mut browser,
+        &serde_json::json!({"redirect_uris": [CALLBACK], "token_endpoint_auth_method": "client_secret_post"}),
+    );
+    assert_eq!(reply.status, 201);
+    let body = json(&reply);
+    let secret = body["client_secret"].as_str().unwrap();
+    assert_eq!(body["client_secret_expires_at"], 0);
+    assert_eq!(body["client_name"], "chatgpt.com");
+    let stored = backend.registered.borrow()[0].clone();
+    assert_eq!(
+        stored.client.secret_hash.as_deref(),
+        Some(sha256_hex(secret).as_str())
+    );
+    assert!(
+        !stored.metadata.contains(secret),
+        "the secret is never stored in clear"
+    );
+}
+
+#[test]
+fn bad_registrations_are_rfc7591_errors_and_store_nothing() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    for (body, code) in [
+        (
+            serde_json::json!({"redirect_uris": ["javascript:alert(1)"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            serde_json::json!({"redirect_uris": ["https://a.example.com/cb#x"]}),
+            "invalid_redirect_uri",
+        ),
+        (
+            serde_json::json!({"redirect_uris": ["https://*.example.com/cb"]}),
+            "invalid_redirect_uri",
+        ),
+        (serde_json::json!({}), "invalid_redirect_uri"),
+        (
+            serde_json::json!({"redirect_uris": ["https://a.example.com/cb"], "grant_types": ["client_credentials"]}),
+            "invalid_client_metadata",
+        ),
+    ] {
+        let reply = register(&mut browser, &body);
+        assert_eq!(reply.status, 400, "{body}");
+        assert_eq!(json(&reply)["error"], code, "{body}");
+    }
+    let form = browser.post_form(
+        "/register",
+        &[("redirect_uris", "https://a.example.com/cb")],
+    );
+    assert_eq!(form.status, 400);
+    assert_eq!(json(&form)["error"], "invalid_client_metadata");
+    assert!(backend.registered.borrow().is_empty());
+}
+
+#[test]
+fn metadata_advertises_registration_and_metadata_documents() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let doc = json(&browser.get("/.well-known/oauth-authorization-server"));
+    assert_eq!(doc["registration_endpoint"], format!("{BASE}/register"));
+    assert_eq!(doc["client_id_metadata_document_supported"], true);
+}

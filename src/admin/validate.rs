@@ -201,20 +201,12 @@ impl Fields {
     /// Redirect URIs: absolute https, or http on a loopback host (RFC 8252); no fragments.
     pub fn redirect_uris(&mut self, field: &str, uris: Option<&[String]>) {
         let Some(uris) = uris else { return };
-        for uri in uris {
-            let Ok(url) = url::Url::parse(uri) else {
-                self.error(field, format!("{uri:?} is not an absolute URI"));
-                return;
-            };
-            let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-            let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-            if !scheme_ok || url.fragment().is_some() || uri.contains('#') || uri.contains('*') {
-                self.error(
-                    field,
-                    format!("{uri:?} must be https (or http on a loopback host), without fragment or wildcard"),
-                );
-                return;
-            }
+        // The same rule as self-registered clients (RFC 8252 loopback, no fragments or wildcards).
+        if let Some(why) = uris
+            .iter()
+            .find_map(|uri| crate::oauth::registration::check_redirect_uri(uri).err())
+        {
+            self.error(field, why);
         }
     }
 }

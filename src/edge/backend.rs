@@ -12,7 +12,7 @@ use crate::oauth::client::Client;
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
     AccountStore, ApiKeySummary, ClientRegistry, GrantStore, GrantSummary, PasswordHasher,
-    PolicyStore, Rng, StoreError, Throttle, User, UserDirectory,
+    PolicyStore, RegisteredClient, Rng, StoreError, Throttle, User, UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -125,6 +125,9 @@ impl<'a> EdgeBackend<'a> {
 impl ClientRegistry for EdgeBackend<'_> {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         self.directory().find_client(client_id).await
+    }
+    async fn register_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+        self.directory().register_client(client).await
     }
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
         self.directory().lock_client(client_id, until).await

@@ -88,6 +88,7 @@ fn start() {
 /// The cron trigger: refresh OpenAI's egress list when a URL for it is configured.
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    purge_unused_registrations(&env).await;
     let Some(url) = env.var("OPENAI_EGRESS_URL").ok().map(|v| v.to_string()) else {
         return;
     };
@@ -102,6 +103,29 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
         Err(e) => worker::console_error!(
             "{}",
             serde_json::json!({"event": "egress_refresh_failed", "source": url, "reason": e})
+        ),
+    }
+}
+
+/// Deletes self-registered clients that never started a grant.
+async fn purge_unused_registrations(env: &Env) {
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    let purged = match backend::D1Sql::new(env) {
+        Ok(sql) => {
+            crate::directory::SqlDirectory { sql: &sql, now }
+                .purge_expired_clients()
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match purged {
+        Ok(count) => worker::console_log!(
+            "{}",
+            serde_json::json!({"event": "client_registrations_purged", "count": count})
+        ),
+        Err(e) => worker::console_error!(
+            "{}",
+            serde_json::json!({"event": "client_registration_purge_failed", "reason": e.0})
         ),
     }
 }
@@ -316,7 +340,20 @@ async fn authorization_server(
     head: &crate::http::RequestHead,
 ) -> Result<Reply, ApiError> {
     let body = if head.method() == crate::http::Method::Post {
-        read_body(&mut req, head, crate::oauth::params::MAX_FORM_BYTES).await?
+        read_body(&mut req, head, crate::oauth::params::MAX_FORM_BYTES)
+            .await
+            .map_err(|e| match e {
+                // RFC 7591 answers an oversized registration in its own terms.
+                ApiError::PayloadTooLarge { limit_bytes }
+                    if head.path == crate::oauth::server::REGISTER_PATH =>
+                {
+                    ApiError::OAuth(crate::oauth::error::OAuthError::new(
+                        crate::oauth::error::OAuthErrorCode::InvalidClientMetadata,
+                        format!("the registration request is larger than {limit_bytes} bytes"),
+                    ))
+                }
+                other => other,
+            })?
     } else {
         Vec::new()
     };

@@ -19,6 +19,9 @@ pub enum OAuthErrorCode {
     /// OpenID Connect `prompt=none` outcomes.
     LoginRequired,
     ConsentRequired,
+    /// RFC 7591 §3.2.2 registration errors.
+    InvalidRedirectUri,
+    InvalidClientMetadata,
 }
 
 impl OAuthErrorCode {
@@ -38,6 +41,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::LoginRequired => "login_required",
             OAuthErrorCode::ConsentRequired => "consent_required",
+            OAuthErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
+            OAuthErrorCode::InvalidClientMetadata => "invalid_client_metadata",
         }
     }
 

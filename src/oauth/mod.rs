@@ -7,4 +7,5 @@ pub mod error;
 pub mod grant;
 pub mod params;
 pub mod pkce;
+pub mod registration;
 pub mod server;

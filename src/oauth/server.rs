@@ -24,6 +24,7 @@ use crate::oauth::authorize::{
 };
 use crate::oauth::client::{
     authenticate_client, parse_client_credentials, sha256_hex, Client, ClientCredentials,
+    ClientKind,
 };
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{
@@ -31,6 +32,7 @@ use crate::oauth::grant::{
     SECRET_BYTES,
 };
 use crate::oauth::params::{form_encode, Params, ParamsError};
+use crate::oauth::registration::{parse_registration, AuthMethod, UNUSED_REGISTRATION_TTL_SECS};
 use crate::portal::pages::{
     account_page, consent_page, login_page, message_page, AccountItem, AccountView, Brand,
     ConsentForm, LoginForm,
@@ -40,7 +42,7 @@ use crate::portal::session::{
     cookie_names, csrf_token, open_session, read_cookie, seal_session, set_cookie, verify_csrf,
     CookieNames, Session, SESSION_TTL_SECS,
 };
-use crate::ports::{Backend, StoreError};
+use crate::ports::{Backend, RegisteredClient, StoreError};
 use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
@@ -51,6 +53,8 @@ pub const USERINFO_PATH: &str = "/userinfo";
 pub const LOGIN_PATH: &str = "/login";
 pub const LOGOUT_PATH: &str = "/logout";
 pub const ACCOUNT_PATH: &str = "/account";
+/// RFC 7591 dynamic client registration.
+pub const REGISTER_PATH: &str = "/register";
 /// Prefix of opaque access tokens (`o.<grant id>.<secret>`), issued when no API resource applies.
 pub const OPAQUE_ACCESS_PREFIX: &str = "o.";
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
@@ -821,6 +825,73 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         }
     }
 
+    // ----- /register ----------------------------------------------------------------------------
+
+    /// `POST /register`: RFC 7591 dynamic client registration, open to anyone (rate-limited per
+    /// IP at the edge). The client is third-party (consent is always asked), public unless it
+    /// asks for a secret, and forgotten unless it starts a grant within a day.
+    pub async fn register(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let is_json = head
+            .single_header("content-type")
+            .ok()
+            .flatten()
+            .and_then(|t| t.split(';').next())
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidClientMetadata,
+                "the registration request must be application/json",
+            )
+            .into());
+        }
+        let metadata = parse_registration(body).map_err(|e| {
+            OAuthError::new(
+                if e.code == "invalid_redirect_uri" {
+                    OAuthErrorCode::InvalidRedirectUri
+                } else {
+                    OAuthErrorCode::InvalidClientMetadata
+                },
+                e.description,
+            )
+        })?;
+        let client_id = format!("dcr_{}", self.random_b64(16)?);
+        let secret = match metadata.auth_method {
+            AuthMethod::None => None,
+            _ => Some(self.random_b64(SECRET_BYTES)?),
+        };
+        let mut document = metadata.to_json();
+        let client = Client {
+            id: client_id.clone(),
+            name: metadata.client_name,
+            secret_hash: secret.as_deref().map(sha256_hex),
+            redirect_uris: metadata.redirect_uris,
+            kind: if secret.is_some() {
+                ClientKind::Confidential
+            } else {
+                ClientKind::Public
+            },
+            first_party: false,
+            locked_until: None,
+        };
+        self.backend
+            .register_client(&RegisteredClient {
+                client,
+                metadata: Value::Object(document.clone()).to_string(),
+                created_at: self.now,
+                expires_at: self.now + UNUSED_REGISTRATION_TTL_SECS,
+            })
+            .await?;
+        document.insert("client_id".into(), json!(client_id));
+        document.insert("client_id_issued_at".into(), json!(self.now));
+        if let Some(secret) = secret {
+            document.insert("client_secret".into(), json!(secret));
+            document.insert("client_secret_expires_at".into(), json!(0));
+        }
+        Ok(Reply::json(201, &Value::Object(document))
+            .no_store()
+            .with_header("pragma", "no-cache"))
+    }
+
     // ----- /token -------------------------------------------------------------------------------
 
     /// `POST /token`: the `authorization_code` and `refresh_token` grants.
@@ -1298,6 +1369,7 @@ pub fn is_cors_path(path: &str) -> bool {
             | USERINFO_PATH
             | AS_METADATA_PATH
             | OIDC_METADATA_PATH
+            | REGISTER_PATH
     )
 }
 
@@ -1319,7 +1391,7 @@ pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
         LOGIN_PATH => &["GET", "HEAD", "POST"],
         LOGOUT_PATH => &["POST"],
         ACCOUNT_PATH => &["GET", "HEAD", "POST"],
-        TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH => &["POST", "OPTIONS"],
+        TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH | REGISTER_PATH => &["POST", "OPTIONS"],
         USERINFO_PATH => &["GET", "HEAD", "POST", "OPTIONS"],
         AS_METADATA_PATH | OIDC_METADATA_PATH => &["GET", "HEAD", "OPTIONS"],
         _ => return None,
@@ -1345,6 +1417,8 @@ pub fn metadata(config: &Config) -> Value {
         "revocation_endpoint": format!("{base}{REVOKE_PATH}"),
         "introspection_endpoint": format!("{base}{INTROSPECT_PATH}"),
         "userinfo_endpoint": format!("{base}{USERINFO_PATH}"),
+        "registration_endpoint": format!("{base}{REGISTER_PATH}"),
+        "client_id_metadata_document_supported": true,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
@@ -1392,6 +1466,7 @@ pub async fn handle<B: Backend>(
         (REVOKE_PATH, _) => server.revoke(head, body).await,
         (INTROSPECT_PATH, _) => server.introspect(head, body).await,
         (USERINFO_PATH, _) => server.userinfo(head).await,
+        (REGISTER_PATH, _) => server.register(head, body).await,
         _ => Err(ApiError::NotFound),
     })
 }

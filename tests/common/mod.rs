@@ -13,7 +13,7 @@ use portcullis::oauth::grant::{
 };
 use portcullis::ports::{
     AccountStore, ApiKeySummary, ClientRegistry, GrantStore, GrantSummary, PasswordHasher,
-    PolicyStore, Rng, StoreError, Throttle, User, UserDirectory,
+    PolicyStore, RegisteredClient, Rng, StoreError, Throttle, User, UserDirectory,
 };
 use portcullis::quota::{charge, refund, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -21,6 +21,8 @@ use portcullis::rbac::scope::{Resource, ScopeContext};
 #[derive(Default)]
 pub struct MemoryBackend {
     pub clients: HashMap<String, Client>,
+    /// Clients registered through the registration endpoint.
+    pub registered: RefCell<Vec<RegisteredClient>>,
     pub users: Vec<User>,
     /// Resource by indicator, and whether it is the default.
     pub resources: Vec<(Resource, bool)>,
@@ -50,11 +52,22 @@ impl MemoryBackend {
 impl ClientRegistry for MemoryBackend {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         self.call("find_client")?;
-        let mut client = self.clients.get(client_id).cloned();
+        let mut client = self.clients.get(client_id).cloned().or_else(|| {
+            self.registered
+                .borrow()
+                .iter()
+                .find(|r| r.client.id == client_id)
+                .map(|r| r.client.clone())
+        });
         if let Some(c) = client.as_mut() {
             c.locked_until = self.locks.borrow().get(client_id).copied();
         }
         Ok(client)
+    }
+    async fn register_client(&self, registered: &RegisteredClient) -> Result<(), StoreError> {
+        self.call("register_client")?;
+        self.registered.borrow_mut().push(registered.clone());
+        Ok(())
     }
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
         self.call("lock_client")?;

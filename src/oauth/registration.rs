@@ -1,0 +1,642 @@
+//! Clients that introduce themselves: RFC 7591 dynamic registration, and client ID metadata
+//! documents (an https `client_id` whose URL serves the client's metadata, the registration
+//! method of the MCP 2025-11-25 authorization spec).
+//!
+//! Both validate the same metadata with the same rules; neither trusts anything it is not told
+//! in the request or document, and bad metadata changes nothing stored.
+
+use std::net::IpAddr;
+
+use serde_json::{json, Map, Value};
+use url::Url;
+
+use crate::oauth::client::{Client, ClientKind};
+
+/// Most redirect URIs one client may register.
+pub const MAX_REDIRECT_URIS: usize = 10;
+/// Longest URI accepted in client metadata.
+pub const MAX_URI_CHARS: usize = 2000;
+/// Largest registration request body.
+pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
+/// Largest client metadata document fetched.
+pub const MAX_METADATA_DOCUMENT_BYTES: usize = 5 * 1024;
+/// How long fetching a client metadata document may take.
+pub const METADATA_FETCH_TIMEOUT_MS: u64 = 3000;
+/// Dynamically registered clients that never start a grant are forgotten after this.
+pub const UNUSED_REGISTRATION_TTL_SECS: i64 = 24 * 3600;
+/// Bounds on how long a fetched metadata document is trusted.
+pub const METADATA_MIN_CACHE_SECS: u64 = 60;
+pub const METADATA_DEFAULT_CACHE_SECS: u64 = 300;
+pub const METADATA_MAX_CACHE_SECS: u64 = 86_400;
+
+/// An RFC 7591 §3.2.2 error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationError {
+    /// `invalid_redirect_uri` or `invalid_client_metadata`.
+    pub code: &'static str,
+    pub description: String,
+}
+
+impl RegistrationError {
+    fn metadata(description: impl Into<String>) -> Self {
+        RegistrationError {
+            code: "invalid_client_metadata",
+            description: description.into(),
+        }
+    }
+
+    fn redirect(description: impl Into<String>) -> Self {
+        RegistrationError {
+            code: "invalid_redirect_uri",
+            description: description.into(),
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::None => "none",
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
+/// Validated client metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientMetadata {
+    pub redirect_uris: Vec<String>,
+    pub auth_method: AuthMethod,
+    pub grant_types: Vec<String>,
+    pub client_name: String,
+    /// The optional descriptive fields, as given (validated): `client_uri`, `logo_uri`,
+    /// `tos_uri`, `policy_uri`, `contacts`, `scope`, `software_id`, `software_version`.
+    pub extra: Map<String, Value>,
+}
+
+impl ClientMetadata {
+    /// The metadata as RFC 7591 echoes it back.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("redirect_uris".into(), json!(self.redirect_uris));
+        out.insert(
+            "token_endpoint_auth_method".into(),
+            json!(self.auth_method.as_str()),
+        );
+        out.insert("grant_types".into(), json!(self.grant_types));
+        out.insert("response_types".into(), json!(["code"]));
+        out.insert("client_name".into(), json!(self.client_name));
+        for (k, v) in &self.extra {
+            out.insert(k.clone(), v.clone());
+        }
+        out
+    }
+}
+
+/// A redirect URI a client may register: https, or http on a loopback address (RFC 8252 §7.3);
+/// absolute, without fragment, credentials or wildcards.
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    if uri.chars().count() > MAX_URI_CHARS {
+        return Err(format!(
+            "a redirect URI is longer than {MAX_URI_CHARS} characters"
+        ));
+    }
+    let url = Url::parse(uri).map_err(|_| format!("{uri:?} is not an absolute URI"))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
+    if !scheme_ok
+        || url.fragment().is_some()
+        || uri.contains(['#', '*'])
+        || !url.username().is_empty()
+        || url.password().is_some()
+        || url.host_str().is_none()
+    {
+        return Err(format!(
+            "{uri:?} must be https (or http on a loopback address), without fragment, credentials or wildcard"
+        ));
+    }
+    Ok(())
+}
+
+/// Validates RFC 7591 client metadata (a registration request, or a metadata document).
+/// Unknown fields are ignored, as §2 allows.
+pub fn validate_metadata(
+    value: &Value,
+    allow_secrets: bool,
+) -> Result<ClientMetadata, RegistrationError> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| RegistrationError::metadata("the client metadata must be a JSON object"))?;
+
+    let uris = match object.get("redirect_uris") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) | None => {
+            return Err(RegistrationError::redirect(
+                "redirect_uris must list at least one redirect URI",
+            ))
+        }
+        Some(_) => {
+            return Err(RegistrationError::redirect(
+                "redirect_uris must be an array of strings",
+            ))
+        }
+    };
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(RegistrationError::redirect(format!(
+            "at most {MAX_REDIRECT_URIS} redirect URIs may be registered, got {}",
+            uris.len()
+        )));
+    }
+    let mut redirect_uris = Vec::with_capacity(uris.len());
+    for uri in uris {
+        let uri = uri
+            .as_str()
+            .ok_or_else(|| RegistrationError::redirect("redirect_uris must be strings"))?;
+        check_redirect_uri(uri).map_err(RegistrationError::redirect)?;
+        if !redirect_uris.iter().any(|u| u == uri) {
+            redirect_uris.push(uri.to_string());
+        }
+    }
+
+    let auth_method = match text(object, "token_endpoint_auth_method")? {
+        None if allow_secrets => AuthMethod::ClientSecretBasic,
+        None | Some("none") => AuthMethod::None,
+        Some("client_secret_basic") if allow_secrets => AuthMethod::ClientSecretBasic,
+        Some("client_secret_post") if allow_secrets => AuthMethod::ClientSecretPost,
+        Some(other) => {
+            return Err(RegistrationError::metadata(format!(
+                "token_endpoint_auth_method {other:?} is not supported here; use {}",
+                if allow_secrets {
+                    "none, client_secret_basic or client_secret_post"
+                } else {
+                    "none"
+                }
+            )))
+        }
+    };
+    if !allow_secrets
+        && (object.contains_key("client_secret") || object.contains_key("client_secret_expires_at"))
+    {
+        return Err(RegistrationError::metadata(
+            "a client metadata document must not carry a client secret",
+        ));
+    }
+
+    let grant_types = match object.get("grant_types") {
+        None => vec!["authorization_code".to_string()],
+        Some(Value::Array(items)) => {
+            let mut out: Vec<String> = Vec::new();
+            for item in items {
+                match item.as_str() {
+                    Some(g @ ("authorization_code" | "refresh_token")) => {
+                        if !out.iter().any(|o| o == g) {
+                            out.push(g.to_string());
+                        }
+                    }
+                    _ => {
+                        return Err(RegistrationError::metadata(format!(
+                            "grant_types may hold authorization_code and refresh_token only, got {item}"
+                        )))
+                    }
+                }
+            }
+            if !out.iter().any(|g| g == "authorization_code") {
+                return Err(RegistrationError::metadata(
+                    "grant_types must include authorization_code",
+                ));
+            }
+            out
+        }
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "grant_types must be an array of strings",
+            ))
+        }
+    };
+    match object.get("response_types") {
+        None => {}
+        Some(Value::Array(items))
+            if items.iter().all(|i| i.as_str() == Some("code")) && !items.is_empty() => {}
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "response_types may only be [\"code\"]",
+            ))
+        }
+    }
+
+    let client_name = match text(object, "client_name")? {
+        Some(name) => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                return Err(RegistrationError::metadata(
+                    "client_name must be 1 to 100 printable characters",
+                ));
+            }
+            name.to_string()
+        }
+        // Nameless clients are shown by the host they send users back to.
+        None => Url::parse(&redirect_uris[0])
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "Unnamed app".into()),
+    };
+
+    let mut extra = Map::new();
+    for field in ["client_uri", "logo_uri", "tos_uri", "policy_uri"] {
+        if let Some(uri) = text(object, field)? {
+            let ok = uri.chars().count() <= MAX_URI_CHARS
+                && Url::parse(uri).is_ok_and(|u| u.scheme() == "https" && u.fragment().is_none());
+            if !ok {
+                return Err(RegistrationError::metadata(format!(
+                    "{field} must be an https URL without fragment"
+                )));
+            }
+            extra.insert(field.into(), json!(uri));
+        }
+    }
+    if let Some(scope) = text(object, "scope")? {
+        if scope.len() > 1000 || !scope.chars().all(crate::config::is_scope_char) {
+            return Err(RegistrationError::metadata(
+                "scope must be space-separated scope tokens",
+            ));
+        }
+        extra.insert("scope".into(), json!(scope));
+    }
+    for field in ["software_id", "software_version"] {
+        if let Some(v) = text(object, field)? {
+            if v.chars().count() > 200 || v.chars().any(char::is_control) {
+                return Err(RegistrationError::metadata(format!(
+                    "{field} must be at most 200 printable characters"
+                )));
+            }
+            extra.insert(field.into(), json!(v));
+        }
+    }
+    match object.get("contacts") {
+        None => {}
+        Some(Value::Array(items))
+            if items.len() <= 5
+                && items
+                    .iter()
+                    .all(|c| c.as_str().is_some_and(crate::config::looks_like_email)) =>
+        {
+            extra.insert("contacts".into(), Value::Array(items.clone()));
+        }
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "contacts must be up to 5 email addresses",
+            ))
+        }
+    }
+
+    Ok(ClientMetadata {
+        redirect_uris,
+        auth_method,
+        grant_types,
+        client_name,
+        extra,
+    })
+}
+
+fn text<'a>(
+    object: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, RegistrationError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(RegistrationError::metadata(format!(
+            "{field} must be a string"
+        ))),
+    }
+}
+
+/// Parses a registration request body.
+pub fn parse_registration(body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
+    if body.len() > MAX_REGISTRATION_BYTES {
+        return Err(RegistrationError::metadata(format!(
+            "the registration request is larger than {MAX_REGISTRATION_BYTES} bytes"
+        )));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| RegistrationError::metadata(format!("the body is not JSON: {e}")))?;
+    validate_metadata(&value, true)
+}
+
+/// Whether a `client_id` is a metadata document URL rather than a registered id.
+pub fn is_metadata_document_id(client_id: &str) -> bool {
+    client_id.starts_with("https://") || client_id.starts_with("http://")
+}
+
+/// Checks a metadata-document `client_id` before anything is fetched: an https URL with a path,
+/// no fragment, credentials or dot segments, on a host that is not a private or local address.
+/// `allow_loopback` (local development only) also admits http on 127.0.0.1 / localhost.
+pub fn check_metadata_document_url(client_id: &str, allow_loopback: bool) -> Result<Url, String> {
+    if client_id.len() > MAX_URI_CHARS {
+        return Err("the client_id URL is too long".into());
+    }
+    let url = Url::parse(client_id).map_err(|_| "the client_id is not a URL".to_string())?;
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    let loopback_host = matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]");
+    let scheme_ok =
+        url.scheme() == "https" || (allow_loopback && loopback_host && url.scheme() == "http");
+    if !scheme_ok {
+        return Err("a client_id URL must use https".into());
+    }
+    // The URL must be the document's own, exactly: no normalisation may change it.
+    if url.as_str() != client_id {
+        return Err("the client_id URL is not in normal form".into());
+    }
+    if url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err("a client_id URL has no fragment or credentials".into());
+    }
+    if url.path() == "/" || url.path().split('/').any(|s| s == "." || s == "..") {
+        return Err("a client_id URL needs a path, without dot segments".into());
+    }
+    if allow_loopback && loopback_host {
+        return Ok(url);
+    }
+    if !host_is_public(&host) {
+        return Err("the client_id URL's host is not a public address".into());
+    }
+    Ok(url)
+}
+
+/// Whether a host name or IP literal may be fetched from the gateway: not loopback, private,
+/// link-local, shared, documentation, multicast or otherwise reserved space, and not a name
+/// that only resolves inside a network.
+pub fn host_is_public(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return ip_is_public(ip);
+    }
+    let name = host.trim_end_matches('.');
+    !(name.is_empty()
+        || !name.contains('.')
+        || name == "localhost"
+        || [
+            ".localhost",
+            ".local",
+            ".internal",
+            ".intranet",
+            ".lan",
+            ".home.arpa",
+            ".corp",
+        ]
+        .iter()
+        .any(|suffix| name.ends_with(suffix)))
+}
+
+fn ip_is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking (RFC 2544)
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return ip_is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation
+                || first == 0x0064 && v6.segments()[1] == 0xff9b) // NAT64
+        }
+    }
+}
+
+/// Reads a fetched client metadata document for `client_id`.
+pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, RegistrationError> {
+    if body.len() > MAX_METADATA_DOCUMENT_BYTES {
+        return Err(RegistrationError::metadata(format!(
+            "the client metadata document is larger than {MAX_METADATA_DOCUMENT_BYTES} bytes"
+        )));
+    }
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| RegistrationError::metadata("the client metadata document is not JSON"))?;
+    if value.get("client_id").and_then(Value::as_str) != Some(client_id) {
+        return Err(RegistrationError::metadata(
+            "the client metadata document's client_id is not its own URL",
+        ));
+    }
+    let metadata = validate_metadata(&value, false)?;
+    Ok(Client {
+        id: client_id.to_string(),
+        name: metadata.client_name,
+        secret_hash: None,
+        redirect_uris: metadata.redirect_uris,
+        kind: ClientKind::Public,
+        first_party: false,
+        locked_until: None,
+    })
+}
+
+/// How long a fetched metadata document is trusted, from its `Cache-Control`, within bounds.
+pub fn metadata_cache_secs(cache_control: Option<&str>) -> u64 {
+    let secs = crate::openapi::freshness_secs(cache_control, METADATA_DEFAULT_CACHE_SECS);
+    secs.clamp(METADATA_MIN_CACHE_SECS, METADATA_MAX_CACHE_SECS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(extra: Value) -> Value {
+        let mut base = json!({
+            "redirect_uris": ["http://127.0.0.1:33418/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "client_name": "Inspector",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        base
+    }
+
+    #[test]
+    fn an_mcp_style_registration_is_accepted_and_echoed() {
+        let m = validate_metadata(
+            &request(json!({"scope": "todos:read", "client_uri": "https://inspector.example.com"})),
+            true,
+        )
+        .unwrap();
+        assert_eq!(m.auth_method, AuthMethod::None);
+        assert_eq!(m.grant_types, ["authorization_code", "refresh_token"]);
+        let echoed = Value::Object(m.to_json());
+        assert_eq!(
+            echoed["redirect_uris"],
+            json!(["http://127.0.0.1:33418/callback"])
+        );
+        assert_eq!(echoed["response_types"], json!(["code"]));
+        assert_eq!(echoed["scope"], "todos:read");
+        assert_eq!(echoed["client_uri"], "https://inspector.example.com");
+    }
+
+    #[test]
+    fn the_default_auth_method_is_a_secret_and_names_default_to_the_host() {
+        let m = validate_metadata(
+            &json!({"redirect_uris": ["https://app.example.com/cb"]}),
+            true,
+        )
+        .unwrap();
+        assert_eq!(m.auth_method, AuthMethod::ClientSecretBasic);
+        assert_eq!(m.client_name, "app.example.com");
+        assert_eq!(m.grant_types, ["authorization_code"]);
+    }
+
+    #[test]
+    fn bad_redirect_uris_are_invalid_redirect_uri() {
+        for bad in [
+            json!(["javascript:alert(1)"]),
+            json!(["data:text/html,<script>1</script>"]),
+            json!(["https://app.example.com/cb#frag"]),
+            json!(["https://*.example.com/cb"]),
+            json!(["http://app.example.com/cb"]),
+            json!(["https://user:pw@app.example.com/cb"]),
+            json!(["/relative"]),
+            json!([]),
+            json!("https://app.example.com/cb"),
+            json!([42]),
+            json!((0..10_000)
+                .map(|i| format!("https://a.example.com/{i}"))
+                .collect::<Vec<_>>()),
+        ] {
+            let e = validate_metadata(&request(json!({"redirect_uris": bad})), true).unwrap_err();
+            assert_eq!(e.code, "invalid_redirect_uri", "{bad}: {e:?}");
+        }
+        let long = format!("https://a.example.com/{}", "x".repeat(MAX_URI_CHARS));
+        assert!(check_redirect_uri(&long).is_err());
+        assert!(check_redirect_uri("http://[::1]:8080/cb").is_ok());
+        assert!(check_redirect_uri("http://localhost/cb").is_ok());
+    }
+
+    #[test]
+    fn bad_metadata_is_invalid_client_metadata() {
+        for bad in [
+            json!({"token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"grant_types": ["implicit"]}),
+            json!({"grant_types": ["refresh_token"]}),
+            json!({"grant_types": "authorization_code"}),
+            json!({"response_types": ["token"]}),
+            json!({"client_name": ""}),
+            json!({"client_name": "a\u{0}b"}),
+            json!({"client_name": 5}),
+            json!({"logo_uri": "javascript:alert(1)"}),
+            json!({"client_uri": "http://plain.example.com"}),
+            json!({"scope": "bad\"scope"}),
+            json!({"contacts": ["not an email"]}),
+        ] {
+            let e = validate_metadata(&request(bad.clone()), true).unwrap_err();
+            assert_eq!(e.code, "invalid_client_metadata", "{bad}: {e:?}");
+        }
+        assert_eq!(
+            validate_metadata(&json!([1]), true).unwrap_err().code,
+            "invalid_client_metadata"
+        );
+        assert_eq!(
+            parse_registration(b"{not json").unwrap_err().code,
+            "invalid_client_metadata"
+        );
+        let big = vec![b' '; MAX_REGISTRATION_BYTES + 1];
+        assert_eq!(
+            parse_registration(&big).unwrap_err().code,
+            "invalid_client_metadata"
+        );
+    }
+
+    #[test]
+    fn metadata_document_urls_are_checked_before_any_fetch() {
+        assert!(
+            check_metadata_document_url("https://app.example.com/oauth/client.json", false).is_ok()
+        );
+        for bad in [
+            "http://app.example.com/client.json",
+            "https://app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/a/../client.json",
+            "https://app.example.com/client.json#x",
+            "https://u:p@app.example.com/client.json",
+            "https://127.0.0.1/client.json",
+            "https://localhost/client.json",
+            "https://10.1.2.3/client.json",
+            "https://169.254.169.254/latest/meta-data",
+            "https://[::1]/client.json",
+            "https://[fd00::1]/client.json",
+            "https://[::ffff:10.0.0.1]/client.json",
+            "https://100.64.0.1/client.json",
+            "https://metadata.google.internal/computeMetadata",
+            "https://printer.local/client.json",
+            "https://intranet/client.json",
+            "https://APP.example.com/client.json",
+        ] {
+            assert!(check_metadata_document_url(bad, false).is_err(), "{bad}");
+        }
+        // Local development may allow loopback over http, and only loopback.
+        assert!(check_metadata_document_url("http://127.0.0.1:8788/client.json", true).is_ok());
+        assert!(check_metadata_document_url("http://10.0.0.1/client.json", true).is_err());
+        assert!(check_metadata_document_url("http://127.0.0.1:8788/client.json", false).is_err());
+    }
+
+    #[test]
+    fn a_metadata_document_must_name_itself_and_carry_no_secret() {
+        let id = "https://app.example.com/client.json";
+        let doc = json!({"client_id": id, "client_name": "App", "redirect_uris": ["https://app.example.com/cb"]});
+        let client = parse_metadata_document(id, doc.to_string().as_bytes()).unwrap();
+        assert_eq!(client.kind, ClientKind::Public);
+        assert_eq!(client.redirect_uris, ["https://app.example.com/cb"]);
+        assert_eq!(client.name, "App");
+
+        let other = json!({"client_id": "https://evil.example.com/client.json", "redirect_uris": ["https://app.example.com/cb"]});
+        assert!(parse_metadata_document(id, other.to_string().as_bytes()).is_err());
+        let secret = json!({"client_id": id, "client_secret": "x", "redirect_uris": ["https://app.example.com/cb"]});
+        assert!(parse_metadata_document(id, secret.to_string().as_bytes()).is_err());
+        let basic = json!({"client_id": id, "token_endpoint_auth_method": "client_secret_basic", "redirect_uris": ["https://app.example.com/cb"]});
+        assert!(parse_metadata_document(id, basic.to_string().as_bytes()).is_err());
+        let big = vec![b' '; MAX_METADATA_DOCUMENT_BYTES + 1];
+        assert!(parse_metadata_document(id, &big).is_err());
+        assert!(parse_metadata_document(id, b"<html>").is_err());
+    }
+
+    #[test]
+    fn metadata_documents_are_cached_within_bounds() {
+        assert_eq!(metadata_cache_secs(None), METADATA_DEFAULT_CACHE_SECS);
+        assert_eq!(
+            metadata_cache_secs(Some("max-age=5")),
+            METADATA_MIN_CACHE_SECS
+        );
+        assert_eq!(metadata_cache_secs(Some("max-age=3600")), 3600);
+        assert_eq!(
+            metadata_cache_secs(Some("max-age=9999999")),
+            METADATA_MAX_CACHE_SECS
+        );
+        assert_eq!(
+            metadata_cache_secs(Some("no-store")),
+            METADATA_MIN_CACHE_SECS
+        );
+    }
+}
