@@ -129,6 +129,32 @@ const server = createServer(async (req, res) => {
     res.writeHead(302, { location: `http://127.0.0.1:${port}/public/hello` });
     return res.end();
   }
+  if (url.pathname.startsWith('/client-metadata/')) {
+    // OAuth client ID metadata documents, for the gateway's tests: the document at this URL
+    // names this URL as its client_id. Variants: `other` claims another client_id, `huge` is
+    // 5 MB, `hang` never answers, `redirect` redirects elsewhere.
+    const name = url.pathname.slice('/client-metadata/'.length).replace(/\.json$/, '');
+    const self = `http://${req.headers.host}${url.pathname}`;
+    if (name === 'hang') return;
+    if (name === 'redirect') {
+      res.writeHead(302, { location: `http://${req.headers.host}/client-metadata/app.json` });
+      return res.end();
+    }
+    if (name === 'huge') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ client_id: self, redirect_uris: ['http://127.0.0.1/cb'], padding: 'x'.repeat(5 * 1024 * 1024) }));
+    }
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' });
+    return res.end(
+      JSON.stringify({
+        client_id: name === 'other' ? `http://${req.headers.host}/client-metadata/app.json` : self,
+        client_name: `Metadata client ${name}`,
+        redirect_uris: ['http://127.0.0.1/callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+      }),
+    );
+  }
   if (url.pathname === '/public/slow') {
     const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000), 60000);
     setTimeout(() => send(res, 200, { slept: ms }), ms);

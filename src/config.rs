@@ -82,6 +82,9 @@ pub struct RawConfig {
     pub api_key_cache_secs: Option<String>,
     /// Secret: shared with the origin to sign each forwarded request (HMAC).
     pub origin_secret: Option<String>,
+    /// `true` lets client metadata documents be fetched over http from loopback addresses:
+    /// for local development only, refused unless the base URL is itself http on loopback.
+    pub client_metadata_allow_loopback: Option<String>,
     /// Optional lifetimes of the authorization server, in seconds.
     pub code_ttl_secs: Option<String>,
     pub access_token_ttl_secs: Option<String>,
@@ -107,6 +110,8 @@ pub struct Config {
     pub api_key_cache_secs: u64,
     /// The secret the origin shares to check `X-Portcullis-Signature`, if configured.
     pub origin_secret: Option<Secret>,
+    /// Client metadata documents may be fetched from loopback over http (local development).
+    pub allow_loopback_client_metadata: bool,
 }
 
 /// Settings of the OAuth authorization server.
@@ -711,6 +716,22 @@ fn build_site(
         AuthConfig::OAuth { .. } => shared.oauth.clone(),
         _ => None,
     };
+    let allow_loopback_client_metadata = match raw.client_metadata_allow_loopback.as_deref() {
+        None | Some("") | Some("false") => false,
+        Some("true")
+            if ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+                .iter()
+                .any(|p| public_base_url == *p || public_base_url.starts_with(&format!("{p}:"))) =>
+        {
+            true
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                "CLIENT_METADATA_ALLOW_LOOPBACK",
+                "unset, or true only for local development (the public base URL must be http on a loopback address)",
+            ))
+        }
+    };
     Ok((
         Config {
             public_base_url,
@@ -723,6 +744,7 @@ fn build_site(
             admin_token: shared.admin_token.clone(),
             api_key_cache_secs: shared.api_key_cache_secs,
             origin_secret,
+            allow_loopback_client_metadata,
         },
         hosts,
     ))
@@ -1604,6 +1626,21 @@ pub(crate) mod tests {
             p["openapi_origin_path"] = json!("/a.json");
         });
         assert_eq!(e.key, "PLUGIN.openapi_origin_path");
+    }
+
+    #[test]
+    fn loopback_client_metadata_is_for_local_development_only() {
+        assert!(!Config::parse(raw()).unwrap().allow_loopback_client_metadata);
+        let e = error_for(|r| r.client_metadata_allow_loopback = Some("true".into()));
+        assert_eq!(e.key, "CLIENT_METADATA_ALLOW_LOOPBACK");
+        let mut r = raw();
+        r.public_base_url = Some("http://127.0.0.1:8787".into());
+        r.client_metadata_allow_loopback = Some("true".into());
+        assert!(Config::parse(r).unwrap().allow_loopback_client_metadata);
+        let mut r = raw();
+        r.public_base_url = Some("http://127.0.0.1.example.com".into());
+        r.client_metadata_allow_loopback = Some("true".into());
+        assert!(Config::parse(r).is_err());
     }
 
     #[test]

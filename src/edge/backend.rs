@@ -103,6 +103,8 @@ pub struct EdgeBackend<'a> {
     pub env: &'a Env,
     pub sql: D1Sql,
     pub now: i64,
+    /// Client metadata documents may come from loopback over http (local development).
+    pub allow_loopback_client_metadata: bool,
 }
 
 impl<'a> EdgeBackend<'a> {
@@ -111,6 +113,7 @@ impl<'a> EdgeBackend<'a> {
             env,
             sql: D1Sql::new(env)?,
             now,
+            allow_loopback_client_metadata: false,
         })
     }
 
@@ -124,6 +127,14 @@ impl<'a> EdgeBackend<'a> {
 
 impl ClientRegistry for EdgeBackend<'_> {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        if crate::oauth::registration::is_metadata_document_id(client_id) {
+            return Ok(super::client_metadata::resolve(
+                client_id,
+                self.allow_loopback_client_metadata,
+                self.now,
+            )
+            .await);
+        }
         self.directory().find_client(client_id).await
     }
     async fn register_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {

@@ -3,12 +3,11 @@
 //! proxy's check itself never waits on storage longer than one cached read per isolate per
 //! ten minutes, and only for plugins locked to OpenAI.
 
+use crate::edge::fetch::{read_capped, send_within, FetchFailure};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Duration;
 
-use futures_util::future::{select, Either};
-use worker::{AbortController, Delay, Env, Fetch, Request, RequestInit};
+use worker::{Env, Request, RequestInit};
 
 use crate::proxy::cidr::{
     parse_egress_list, IpRanges, MAX_EGRESS_LIST_BYTES, OPENAI_EGRESS_SNAPSHOT,
@@ -71,36 +70,22 @@ pub async fn openai_ranges(env: &Env) -> Rc<IpRanges> {
 /// The scheduled refresh: fetch the published list, and store it if it parses. A failure keeps
 /// the previous list (or the snapshot); it never empties the allowlist.
 pub async fn refresh(env: &Env, url: &str) -> Result<usize, String> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
     let mut init = RequestInit::new();
     init.with_method(worker::Method::Get);
     let request = Request::new_with_init(url, &init).map_err(|e| format!("bad URL: {e}"))?;
-    let sending = Box::pin(async move { Fetch::Request(request).send_with_signal(&signal).await });
-    let timer = Box::pin(Delay::from(Duration::from_millis(FETCH_TIMEOUT_MS)));
-    let mut response = match select(sending, timer).await {
-        Either::Left((Ok(r), _)) => r,
-        Either::Left((Err(e), _)) => return Err(format!("fetch failed: {e}")),
-        Either::Right(_) => {
-            controller.abort();
-            return Err(format!("no answer within {FETCH_TIMEOUT_MS} ms"));
-        }
-    };
+    let mut response =
+        send_within(request, FETCH_TIMEOUT_MS)
+            .await
+            .map_err(|failure| match failure {
+                FetchFailure::Failed(why) => format!("fetch failed: {why}"),
+                FetchFailure::TimedOut => format!("no answer within {FETCH_TIMEOUT_MS} ms"),
+            })?;
     if response.status_code() != 200 {
         return Err(format!("status {}", response.status_code()));
     }
-    if let Ok(Some(len)) = response.headers().get("content-length") {
-        if len
-            .parse::<usize>()
-            .map_or(true, |n| n > MAX_EGRESS_LIST_BYTES)
-        {
-            return Err("the list is too large".into());
-        }
-    }
-    let body = response
-        .bytes()
+    let body = read_capped(&mut response, MAX_EGRESS_LIST_BYTES)
         .await
-        .map_err(|e| format!("read failed: {e}"))?;
+        .map_err(|why| format!("the list is {why}"))?;
     let list = parse_egress_list(&body).map_err(|e| e.0)?;
     let sql = D1Sql::new(env).map_err(|e| e.0)?;
     let cidrs = serde_json::to_string(&list.cidrs).map_err(|e| e.to_string())?;

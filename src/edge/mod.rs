@@ -4,8 +4,10 @@
 
 mod api_keys;
 mod backend;
+mod client_metadata;
 mod convert;
 mod egress;
+mod fetch;
 mod grant_ledger;
 mod health;
 mod origin;
@@ -77,6 +79,7 @@ fn read_raw_config(env: &Env) -> RawConfig {
         admin_token: secret("ADMIN_TOKEN"),
         api_key_cache_secs: var("API_KEY_CACHE_SECS"),
         origin_secret: secret("ORIGIN_SECRET"),
+        client_metadata_allow_loopback: var("CLIENT_METADATA_ALLOW_LOOPBACK"),
     }
 }
 
@@ -358,7 +361,8 @@ async fn authorization_server(
         Vec::new()
     };
     let now = (worker::Date::now().as_millis() / 1000) as i64;
-    let backend = backend::EdgeBackend::new(env, now)?;
+    let mut backend = backend::EdgeBackend::new(env, now)?;
+    backend.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
     let server = crate::oauth::server::AuthServer {
         config,
         settings,

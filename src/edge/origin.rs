@@ -3,20 +3,19 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::time::Duration;
 
-use futures_util::future::{select, Either};
 use worker::{
-    AbortController, Delay, Env, Fetch, Headers, Method as WorkerMethod, Request, RequestInit,
-    RequestRedirect, Response, ResponseBuilder,
+    Env, Headers, Method as WorkerMethod, Request, RequestInit, RequestRedirect, Response,
+    ResponseBuilder,
 };
 
 use crate::config::{Config, OpenApiSource};
+use crate::edge::fetch::{read_capped, send_within, FetchFailure};
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::openapi::{
-    freshness_secs, publish, DocFormat, DocumentCache, DocumentError, Lookup, Published,
-    MAX_DOCUMENT_BYTES, STALE_IF_ERROR_SECS,
+    freshness_secs, publish, DocFormat, DocumentCache, Lookup, Published, MAX_DOCUMENT_BYTES,
+    STALE_IF_ERROR_SECS,
 };
 use crate::proxy::assertion::{
     identity_key, sign_assertion, sign_request, ASSERTION_HEADER, ASSERTION_REUSE_SECS,
@@ -106,18 +105,12 @@ fn origin_headers(
 
 /// Sends a request to the origin, giving up (and aborting it) after `timeout_ms`.
 async fn send(outbound: Request, timeout_ms: u64) -> Result<Response, ApiError> {
-    let controller = AbortController::default();
-    let signal = controller.signal();
-    let sending = Box::pin(async move { Fetch::Request(outbound).send_with_signal(&signal).await });
-    let timer = Box::pin(Delay::from(Duration::from_millis(timeout_ms)));
-    match select(sending, timer).await {
-        Either::Left((Ok(response), _)) => Ok(response),
-        Either::Left((Err(e), _)) => Err(ApiError::OriginUnreachable(e.to_string())),
-        Either::Right(((), _)) => {
-            controller.abort();
-            Err(ApiError::OriginTimeout { timeout_ms })
-        }
-    }
+    send_within(outbound, timeout_ms)
+        .await
+        .map_err(|failure| match failure {
+            FetchFailure::Failed(why) => ApiError::OriginUnreachable(why),
+            FetchFailure::TimedOut => ApiError::OriginTimeout { timeout_ms },
+        })
 }
 
 fn check_body_length(
@@ -332,15 +325,6 @@ async fn read_document(
             if response.status_code() != 200 {
                 return Err(unusable(format!("status {}", response.status_code())));
             }
-            let declared = response
-                .headers()
-                .get("content-length")
-                .ok()
-                .flatten()
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if declared.is_some_and(|n| n > MAX_DOCUMENT_BYTES) {
-                return Err(unusable(DocumentError::TooLarge.to_string()));
-            }
             let hint = response
                 .headers()
                 .get("content-type")
@@ -357,10 +341,9 @@ async fn read_document(
                     .as_deref(),
                 config.plugin.openapi_cache_secs,
             );
-            let bytes = response
-                .bytes()
+            let bytes = read_capped(&mut response, MAX_DOCUMENT_BYTES)
                 .await
-                .map_err(|e| unusable(e.to_string()))?;
+                .map_err(unusable)?;
             let published = publish(&bytes, hint, &config.public_base_url, format)
                 .map_err(|e| unusable(e.to_string()))?;
             Ok((published, fresh_secs))

@@ -292,4 +292,26 @@ describe('the README walk-through', () => {
       child.kill();
     }
   });
+
+  test('a client metadata document on a private or loopback address is never fetched', async () => {
+    await gw.clearOriginRequests();
+    const port = new URL(gw.originUrl).port;
+    for (const clientId of [
+      `${gw.originUrl}/client-metadata/app.json`,
+      `https://127.0.0.1:${port}/client-metadata/app.json`,
+      `https://localhost:${port}/client-metadata/app.json`,
+      'https://169.254.169.254/latest/meta-data/client.json',
+      'https://10.0.0.1/client.json',
+      'https://[::1]/client.json',
+    ]) {
+      const url = new URL(as.authorization_endpoint);
+      url.searchParams.set('response_type', 'code');
+      url.searchParams.set('client_id', clientId);
+      url.searchParams.set('redirect_uri', 'http://127.0.0.1/callback');
+      const res = await fetch(url, { redirect: 'manual' });
+      assert.equal(res.status, 400, clientId);
+      assert.equal(res.headers.get('location'), null);
+    }
+    assert.deepEqual((await gw.originRequests()).filter((r) => r.path.startsWith('/client-metadata/')), []);
+  });
 });

@@ -1,0 +1,88 @@
+//! Client ID metadata documents: a `client_id` that is an https URL is resolved by fetching it
+//! (bounded in size and time, no redirects, never to a private or local address), and the
+//! result is cached per isolate for as long as its `Cache-Control` says, within bounds. A
+//! document that cannot be used makes the client unknown; why goes to the log.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use worker::{Method, Request, RequestInit, RequestRedirect};
+
+use crate::edge::fetch::{read_capped, send_within, FetchFailure};
+use crate::oauth::client::Client;
+use crate::oauth::registration::{
+    check_metadata_document_url, metadata_cache_secs, parse_metadata_document,
+    MAX_METADATA_DOCUMENT_BYTES, METADATA_FETCH_TIMEOUT_MS, METADATA_MIN_CACHE_SECS,
+};
+
+/// Documents an isolate keeps; past this the cache starts over.
+const MAX_CACHED_DOCUMENTS: usize = 1000;
+
+thread_local! {
+    /// By client_id: the client (or `None` for a document that failed) and when to fetch again.
+    static DOCUMENTS: RefCell<HashMap<String, (Option<Client>, i64)>> = RefCell::new(HashMap::new());
+}
+
+/// The client a metadata-document `client_id` names, or `None` if it cannot be used.
+pub async fn resolve(client_id: &str, allow_loopback: bool, now: i64) -> Option<Client> {
+    let cached = DOCUMENTS.with(|d| {
+        d.borrow()
+            .get(client_id)
+            .filter(|(_, until)| now < *until)
+            .map(|(client, _)| client.clone())
+    });
+    if let Some(client) = cached {
+        return client;
+    }
+    let (client, fresh_secs) = match fetch(client_id, allow_loopback).await {
+        Ok((client, secs)) => (Some(client), secs),
+        Err(why) => {
+            worker::console_log!(
+                "{}",
+                serde_json::json!({"event": "client_metadata_refused", "client_id": client_id, "reason": why})
+            );
+            // Failures are remembered briefly, so a bad client_id cannot make us fetch per request.
+            (None, METADATA_MIN_CACHE_SECS)
+        }
+    };
+    DOCUMENTS.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.len() >= MAX_CACHED_DOCUMENTS {
+            d.clear();
+        }
+        d.insert(
+            client_id.to_string(),
+            (client.clone(), now + fresh_secs as i64),
+        );
+    });
+    client
+}
+
+async fn fetch(client_id: &str, allow_loopback: bool) -> Result<(Client, u64), String> {
+    let url = check_metadata_document_url(client_id, allow_loopback)?;
+    let headers = worker::Headers::new();
+    headers.set("accept", "application/json").ok();
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get)
+        .with_headers(headers)
+        // A redirect would fetch a URL we did not check.
+        .with_redirect(RequestRedirect::Manual);
+    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| format!("{e}"))?;
+    let mut response = send_within(request, METADATA_FETCH_TIMEOUT_MS)
+        .await
+        .map_err(|failure| match failure {
+            FetchFailure::Failed(why) => format!("fetch failed: {why}"),
+            FetchFailure::TimedOut => {
+                format!("no answer within {METADATA_FETCH_TIMEOUT_MS} ms")
+            }
+        })?;
+    if response.status_code() != 200 {
+        return Err(format!("status {}", response.status_code()));
+    }
+    let cache_control = response.headers().get("cache-control").ok().flatten();
+    let body = read_capped(&mut response, MAX_METADATA_DOCUMENT_BYTES)
+        .await
+        .map_err(|why| format!("the document is {why}"))?;
+    let client = parse_metadata_document(client_id, &body).map_err(|e| e.description)?;
+    Ok((client, metadata_cache_secs(cache_control.as_deref())))
+}
