@@ -9,7 +9,8 @@ import { applySeed } from '../../scripts/seed.mjs';
 import { mintAccessToken } from '../../scripts/mint-token.mjs';
 
 /**
- * Starts origin + gateway. `plugin` replaces the [vars.PLUGIN] table; `plugins({ port, baseUrl,
+ * Starts origin + gateway. `plugin` replaces the [vars.PLUGIN] table (or is a function of
+ * `{ port, baseUrl, originUrl }` returning it); `plugins({ port, baseUrl,
  * originUrl })` returns a PLUGINS array instead (several plugins, picked by host); `vars` adds or
  * overrides other vars and secrets. `seed: false` skips migrations and seeding.
  */
@@ -36,7 +37,9 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     ORIGIN_SECRET: secrets.ORIGIN_SECRET,
     // Nothing leaves the machine: the scheduled refresh reads the demo origin's copy.
     OPENAI_EGRESS_URL: `${originUrl}/public/egress.json`,
-    ...(plugin ? { PLUGIN: JSON.stringify(plugin) } : {}),
+    ...(plugin
+      ? { PLUGIN: JSON.stringify(typeof plugin === 'function' ? plugin({ port: gatewayPort, baseUrl, originUrl }) : plugin) }
+      : {}),
     ...(plugins
       ? { PLUGIN: '', PLUGINS: JSON.stringify(plugins({ port: gatewayPort, baseUrl, originUrl })) }
       : {}),

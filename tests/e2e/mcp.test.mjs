@@ -1,0 +1,207 @@
+// A remote MCP server behind the gateway, driven by the official MCP TypeScript SDK client and its
+// OAuth support, exactly as an MCP client behaves: an unauthenticated call gets a 401 naming the
+// protected-resource metadata; the SDK discovers the authorization server, registers itself
+// (RFC 7591), sends the user to authorize with PKCE and the resource, exchanges the code, calls
+// tools through the gateway (the answers stream back as server-sent events), and refreshes.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
+import { startGateway } from './harness.mjs';
+import { FormBrowser, decide, signIn } from './browser.mjs';
+import { freePort, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
+import { benchPlugin } from '../../scripts/bench-plugin.mjs';
+
+/** The SDK's OAuthClientProvider, kept in memory as a CLI client would keep it on disk. */
+class MemoryProvider {
+  constructor(redirectUrl) {
+    this.redirect = redirectUrl;
+    this.saved = {};
+    this.authorizationUrl = undefined;
+  }
+  get redirectUrl() {
+    return this.redirect;
+  }
+  get clientMetadata() {
+    return {
+      client_name: 'MCP SDK end-to-end',
+      redirect_uris: [this.redirect],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    };
+  }
+  clientInformation() {
+    return this.saved.client;
+  }
+  saveClientInformation(info) {
+    this.saved.client = info;
+  }
+  tokens() {
+    return this.saved.tokens;
+  }
+  saveTokens(tokens) {
+    this.saved.tokens = tokens;
+  }
+  redirectToAuthorization(url) {
+    this.authorizationUrl = url;
+  }
+  saveCodeVerifier(verifier) {
+    this.saved.verifier = verifier;
+  }
+  codeVerifier() {
+    return this.saved.verifier;
+  }
+}
+
+let gw;
+let mcp;
+let mcpUrl;
+before(async () => {
+  const mcpPort = await freePort();
+  const originUrl = `http://127.0.0.1:${mcpPort}`;
+  mcp = startProcess(process.execPath, [join(root, 'demo', 'mcp-origin.mjs')], {
+    env: { ...process.env, PORT: String(mcpPort) },
+    name: 'mcp-origin',
+  });
+  await waitFor(`${originUrl}/__requests`, { timeoutMs: 10000, process: mcp });
+  gw = await startGateway({
+    plugin: ({ baseUrl }) => ({
+      ...benchPlugin,
+      name_for_model: 'todo_mcp',
+      auth: { type: 'oauth', scope: 'todos:read' },
+      // The MCP server's URL is the resource (RFC 8707), as MCP clients compute it.
+      resource: `${baseUrl}/mcp`,
+      routes: [{ path: '/mcp', methods: ['GET', 'POST', 'DELETE'], scopes: ['todos:read'] }],
+    }),
+    vars: { ORIGIN_URL: originUrl },
+  });
+  mcpUrl = new URL(`${gw.baseUrl}/mcp`);
+  // The seeded todo resource becomes the MCP server's.
+  const res = await fetch(`${gw.baseUrl}/admin/api/resources/res_todos`, {
+    method: 'PATCH',
+    headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ indicator: mcpUrl.href }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  gw.mcpOriginUrl = originUrl;
+});
+after(async () => {
+  await gw?.stop();
+  if (mcp) await stopProcess(mcp);
+});
+
+const originRequests = async () => (await fetch(`${gw.mcpOriginUrl}/__requests`)).json();
+
+/** Plays the user: signs in and allows on the consent page; returns the code. */
+async function approve(authorizationUrl) {
+  const browser = new FormBrowser(gw.baseUrl);
+  const login = await browser.get(authorizationUrl);
+  assert.equal(login.status, 200, login.text_);
+  const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+  assert.equal(signedIn.status, 303, signedIn.text_);
+  const consent = await browser.get(signedIn.headers.get('location'));
+  assert.equal(consent.status, 200, consent.text_);
+  assert.match(consent.text_, /MCP SDK end-to-end/);
+  const back = await decide(browser, consent);
+  assert.equal(back.status, 303, back.text_);
+  const callback = new URL(back.headers.get('location'));
+  assert.equal(callback.searchParams.get('iss'), gw.baseUrl);
+  return callback.searchParams.get('code');
+}
+
+const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+
+describe('an MCP server behind the gateway, with the official MCP SDK client', () => {
+  const provider = new MemoryProvider('http://127.0.0.1:33418/callback');
+
+  test('an unauthenticated MCP request is a 401 that leads to the metadata', async () => {
+    const res = await fetch(mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(res.status, 401);
+    const challenge = res.headers.get('www-authenticate');
+    assert.match(challenge, /resource_metadata="http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp"/);
+    assert.match(challenge, /scope="todos:read"/);
+    const prm = await (await fetch(challenge.match(/resource_metadata="([^"]+)"/)[1])).json();
+    assert.equal(prm.resource, mcpUrl.href);
+    assert.deepEqual(prm.authorization_servers, [gw.baseUrl]);
+    assert.ok(!prm.scopes_supported.includes('offline_access'));
+    assert.deepEqual(await originRequests(), [], 'nothing reached the MCP server');
+  });
+
+  test('the SDK discovers, registers, authorizes with PKCE, and calls tools through the gateway', async () => {
+    const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    const client = new Client({ name: 'portcullis-e2e', version: '1.0.0' });
+    await assert.rejects(client.connect(first), UnauthorizedError);
+    assert.match(provider.clientInformation().client_id, /^dcr_/, 'registered dynamically');
+    const authorizationUrl = provider.authorizationUrl;
+    assert.equal(authorizationUrl.searchParams.get('code_challenge_method'), 'S256');
+    assert.equal(authorizationUrl.searchParams.get('resource'), mcpUrl.href);
+    await first.finishAuth(await approve(authorizationUrl));
+    const token = provider.tokens().access_token;
+    assert.equal(claims(token).aud, mcpUrl.href);
+    assert.equal(claims(token).scope, 'todos:read');
+
+    const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    const connected = new Client({ name: 'portcullis-e2e', version: '1.0.0' });
+    await connected.connect(transport);
+    try {
+      const { tools } = await connected.listTools();
+      assert.deepEqual(tools.map((t) => t.name).sort(), ['count', 'whoami']);
+      const who = JSON.parse((await connected.callTool({ name: 'whoami', arguments: {} })).content[0].text);
+      assert.equal(who.user, 'usr_demo');
+      assert.equal(who.client, provider.clientInformation().client_id);
+      assert.equal(who.scopes, 'todos:read');
+
+      // Progress arrives while the tool is still running: the event stream is not buffered.
+      const seen = [];
+      const started = Date.now();
+      const counted = await connected.callTool({ name: 'count', arguments: { n: 5 } }, undefined, {
+        onprogress: (p) => seen.push({ progress: p.progress, at: Date.now() - started }),
+      });
+      const finished = Date.now() - started;
+      assert.equal(counted.content[0].text, 'counted to 5');
+      assert.deepEqual(seen.map((s) => s.progress), [1, 2, 3, 4, 5]);
+      assert.ok(finished - seen[0].at >= 400, `first progress at ${seen[0].at} ms, result at ${finished} ms`);
+    } finally {
+      await connected.close();
+    }
+    const reached = await originRequests();
+    assert.ok(reached.length > 0);
+    for (const r of reached) {
+      assert.equal(r.headers.authorization, undefined, 'the caller’s token never reaches the MCP server');
+      assert.equal(r.headers['x-portcullis-user'], 'usr_demo');
+      assert.ok(r.headers['x-portcullis-assertion']);
+    }
+  });
+
+  test('the SDK refreshes, the new token works, and the old refresh token is spent', async () => {
+    const before = provider.tokens();
+    assert.ok(before.refresh_token);
+    assert.equal(await auth(provider, { serverUrl: mcpUrl }), 'AUTHORIZED');
+    const after = provider.tokens();
+    assert.notEqual(after.access_token, before.access_token);
+    assert.notEqual(after.refresh_token, before.refresh_token, 'rotated');
+
+    const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+    const client = new Client({ name: 'portcullis-e2e', version: '1.0.0' });
+    await client.connect(transport);
+    const who = JSON.parse((await client.callTool({ name: 'whoami', arguments: {} })).content[0].text);
+    assert.equal(who.user, 'usr_demo');
+    await client.close();
+
+    // Replaying the spent refresh token revokes the grant (RFC 9700 §4.14.2).
+    const replay = await fetch(`${gw.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: before.refresh_token, client_id: provider.clientInformation().client_id }),
+    });
+    assert.equal(replay.status, 400);
+    assert.equal((await replay.json()).error, 'invalid_grant');
+  });
+});
