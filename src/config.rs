@@ -1035,12 +1035,16 @@ fn validate_auth(raw: Option<RawAuth>, prefix: &str) -> Result<AuthConfig, Confi
         }
         "oauth" => {
             let scope = raw.scope.unwrap_or_default();
-            if scope.split(' ').any(|s| s.is_empty() && !scope.is_empty())
+            // ChatGPT refuses a manifest whose OAuth scope is empty.
+            if scope.is_empty()
+                || scope.split(' ').any(str::is_empty)
                 || !scope.chars().all(is_scope_char)
             {
                 return Err(ConfigError::new(
                     format!("{prefix}.auth.scope"),
-                    format!("space-separated scope tokens (RFC 6749 §3.3), got {scope:?}"),
+                    format!(
+                        "one or more space-separated scope tokens (RFC 6749 §3.3), got {scope:?}"
+                    ),
                 ));
             }
             let authorization_content_type = raw
@@ -1349,9 +1353,17 @@ pub(crate) mod tests {
     fn a_bad_oauth_content_type_is_refused() {
         let e = plugin_error(
             "auth",
-            json!({"type": "oauth", "authorization_content_type": "text/plain"}),
+            json!({"type": "oauth", "scope": "read", "authorization_content_type": "text/plain"}),
         );
         assert_eq!(e.key, "PLUGIN.auth.authorization_content_type");
+    }
+
+    #[test]
+    fn an_oauth_plugin_needs_a_scope() {
+        for scope in [json!(null), json!(""), json!("a  b"), json!(" a")] {
+            let e = plugin_error("auth", json!({"type": "oauth", "scope": scope}));
+            assert_eq!(e.key, "PLUGIN.auth.scope", "{scope}");
+        }
     }
 
     #[test]

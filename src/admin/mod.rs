@@ -736,7 +736,9 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             }
             None
         };
-        let redirect_uris = f.strings(&body, "redirect_uris", 20, 2000);
+        let redirect_uris = f
+            .strings(&body, "redirect_uris", 20, 2000)
+            .map(crate::oauth::client::with_chatgpt_twins);
         if creating && redirect_uris.as_ref().is_none_or(|u| u.is_empty()) {
             f.error("redirect_uris", "needs at least one URI");
         }

@@ -171,6 +171,28 @@ pub fn resolve_redirect_uri(client: &Client, requested: Option<&str>) -> Option<
     }
 }
 
+/// ChatGPT calls back on `chat.openai.com` or `chatgpt.com` (`/aip/<id>/oauth/callback`),
+/// whichever domain the user is on: registering one registers both.
+pub fn with_chatgpt_twins(uris: Vec<String>) -> Vec<String> {
+    const HOSTS: [&str; 2] = ["https://chat.openai.com/aip/", "https://chatgpt.com/aip/"];
+    let mut out = uris.clone();
+    for uri in &uris {
+        for (i, host) in HOSTS.iter().enumerate() {
+            let Some(rest) = uri.strip_prefix(host) else {
+                continue;
+            };
+            let is_callback = rest
+                .strip_suffix("/oauth/callback")
+                .is_some_and(|id| !id.is_empty() && !id.contains(['/', '?', '#']));
+            let twin = format!("{}{rest}", HOSTS[1 - i]);
+            if is_callback && !out.contains(&twin) {
+                out.push(twin);
+            }
+        }
+    }
+    out
+}
+
 /// `http://127.0.0.1:1234/cb` → `http://127.0.0.1/cb`, for loopback hosts only.
 fn strip_loopback_port(uri: &str) -> Option<String> {
     let rest = uri.strip_prefix("http://")?;
@@ -348,5 +370,34 @@ mod tests {
         let mut conf = confidential();
         conf.redirect_uris = vec!["http://127.0.0.1/callback".into()];
         assert!(resolve_redirect_uri(&conf, Some("http://127.0.0.1:9/callback")).is_none());
+    }
+
+    #[test]
+    fn a_chatgpt_callback_brings_its_twin() {
+        let one = vec!["https://chat.openai.com/aip/g-abc123/oauth/callback".to_string()];
+        assert_eq!(
+            with_chatgpt_twins(one),
+            vec![
+                "https://chat.openai.com/aip/g-abc123/oauth/callback",
+                "https://chatgpt.com/aip/g-abc123/oauth/callback"
+            ]
+        );
+        let both = vec![
+            "https://chatgpt.com/aip/p/oauth/callback".to_string(),
+            "https://chat.openai.com/aip/p/oauth/callback".to_string(),
+        ];
+        assert_eq!(with_chatgpt_twins(both.clone()), both);
+        for other in [
+            "https://chatgpt.com/aip/oauth/callback",
+            "https://chatgpt.com/aip/a/b/oauth/callback",
+            "https://chatgpt.com/other",
+            "https://example.com/aip/p/oauth/callback",
+        ] {
+            assert_eq!(
+                with_chatgpt_twins(vec![other.to_string()]).len(),
+                1,
+                "{other}"
+            );
+        }
     }
 }

@@ -314,4 +314,52 @@ describe('the README walk-through', () => {
     }
     assert.deepEqual((await gw.originRequests()).filter((r) => r.path.startsWith('/client-metadata/')), []);
   });
+
+  test('a GPT Action (confidential, no PKCE) completes on both ChatGPT callback hosts with either exchange method', async () => {
+    const combos = [
+      ['https://chatgpt.com/aip/plugin-todo-demo/oauth/callback', oauth.ClientSecretBasic(gw.secrets.DEMO_CLIENT_SECRET)],
+      ['https://chat.openai.com/aip/plugin-todo-demo/oauth/callback', oauth.ClientSecretPost(gw.secrets.DEMO_CLIENT_SECRET)],
+    ];
+    const browser = new FormBrowser(gw.baseUrl);
+    for (const [callbackUri, method] of combos) {
+      const state = oauth.generateRandomState();
+      const url = new URL(as.authorization_endpoint);
+      for (const [k, v] of Object.entries({ response_type: 'code', client_id: 'chatgpt', redirect_uri: callbackUri, scope: 'todos:read', state })) {
+        url.searchParams.set(k, v);
+      }
+      let page = await browser.get(url);
+      if (page.text_.includes('action="/login"')) {
+        const signedIn = await signIn(browser, page, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+        page = await browser.get(signedIn.headers.get('location'));
+      }
+      const back = await decide(browser, page);
+      const callback = new URL(back.headers.get('location'));
+      assert.equal(callback.origin + callback.pathname, callbackUri);
+      const params = oauth.validateAuthResponse(as, client, callback, state);
+      const tokens = await oauth.processAuthorizationCodeResponse(
+        as,
+        client,
+        await oauth.authorizationCodeGrantRequest(as, client, method, params, callbackUri, oauth.nopkce, insecure),
+      );
+      // What ChatGPT relies on: a non-empty scope, and expires_in that matches the token.
+      assert.equal(tokens.scope, 'todos:read');
+      const payload = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString());
+      assert.equal(tokens.expires_in, payload.exp - payload.iat);
+      assert.ok(tokens.refresh_token);
+    }
+  });
+
+  test('registering one ChatGPT callback registers its twin on the other domain', async () => {
+    const res = await fetch(`${gw.baseUrl}/admin/api/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'My GPT', kind: 'confidential', redirect_uris: ['https://chat.openai.com/aip/g-0123abcd/oauth/callback'] }),
+    });
+    assert.equal(res.status, 201);
+    const created = await res.json();
+    assert.deepEqual(created.redirect_uris, [
+      'https://chat.openai.com/aip/g-0123abcd/oauth/callback',
+      'https://chatgpt.com/aip/g-0123abcd/oauth/callback',
+    ]);
+  });
 });
