@@ -6,9 +6,13 @@ use base64::Engine;
 use divan::{black_box, Bencher};
 use portcullis::http::Method;
 use portcullis::keys::KeySet;
+use std::net::IpAddr;
+
 use portcullis::oauth::access_token::{
-    mint_access_token, verify_access_token, AccessClaims, Audience, VerifyPolicy,
+    mint_access_token, verify_access_token, AccessClaims, Audience, VerifiedTokenCache,
+    VerifyPolicy,
 };
+use portcullis::proxy::cidr::IpRanges;
 use portcullis::proxy::rules::{normalize_path, Access, RouteRule, RouteTable};
 use portcullis::rbac::scope::{decide_scopes, parse_scope, Resource, ScopeContext};
 
@@ -89,4 +93,48 @@ fn route_match_last_rule(bencher: Bencher, rules: usize) {
         let segments = normalize_path(black_box(&path)).unwrap();
         table.find(&Method::Get, &segments)
     });
+}
+
+fn ranges(n: usize) -> IpRanges {
+    // Half IPv4 /24s, half IPv6 /48s, spread over the address space like a published list.
+    let cidrs: Vec<String> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                let k = (i / 2) as u32 * 7919 % (1 << 24);
+                format!("{}.{}.{}.0/24", (k >> 16) & 0xff, (k >> 8) & 0xff, k & 0xff)
+            } else {
+                format!("2001:{:x}:{:x}::/48", (i * 31) % 0xffff + 1, i % 0xffff)
+            }
+        })
+        .collect();
+    IpRanges::parse(cidrs.iter().map(String::as_str)).unwrap()
+}
+
+#[divan::bench(args = [15, 10_000])]
+fn cidr_match(bencher: Bencher, n: usize) {
+    let set = ranges(n);
+    let inside: IpAddr = "0.0.0.1".parse().unwrap();
+    let outside: IpAddr = "203.0.113.77".parse().unwrap();
+    let v6: IpAddr = "2001:20:1::5".parse().unwrap();
+    bencher.bench(|| {
+        (
+            set.contains(black_box(inside)),
+            set.contains(black_box(outside)),
+            set.contains(black_box(v6)),
+        )
+    });
+}
+
+#[divan::bench]
+fn access_token_verify_cached(bencher: Bencher) {
+    let keys = keys();
+    let token = mint_access_token(&keys, claims(), NOW, 3600).unwrap();
+    let policy = VerifyPolicy {
+        issuer: ISS,
+        audience: Some(ISS),
+        now: NOW,
+    };
+    let mut cache = VerifiedTokenCache::default();
+    cache.verify(&token, &keys, &policy).unwrap();
+    bencher.bench_local(|| cache.verify(black_box(&token), &keys, &policy).unwrap());
 }

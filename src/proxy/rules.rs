@@ -7,6 +7,8 @@
 //! encoding that could make the origin see a different path than the rule did (encoded `/`,
 //! dot segments, backslashes, control characters) is refused outright.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
 use crate::http::Method;
@@ -67,6 +69,8 @@ pub struct CompiledRule {
 }
 
 impl CompiledRule {
+    /// The rule's path match on its own: the reference the trie is tested against.
+    #[cfg(test)]
     fn matches_path(&self, path: &[String]) -> bool {
         let mut i = 0;
         for segment in &self.segments {
@@ -96,10 +100,58 @@ impl CompiledRule {
     }
 }
 
-/// All rules of a plugin, in order.
+/// All rules of a plugin, in order, and a segment trie over their paths so a lookup costs the
+/// path's depth, not the number of rules.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
     rules: Vec<CompiledRule>,
+    trie: Node,
+}
+
+/// One position in the trie of rule paths.
+#[derive(Debug, Clone, Default)]
+struct Node {
+    literals: HashMap<String, Node>,
+    param: Option<Box<Node>>,
+    /// Rules whose path ends here.
+    ends: Vec<usize>,
+    /// Rules whose path is this prefix followed by `*` (anything, or nothing, after it).
+    rest: Vec<usize>,
+}
+
+impl Node {
+    fn insert(&mut self, segments: &[Segment], index: usize) {
+        match segments.split_first() {
+            None => self.ends.push(index),
+            Some((Segment::Rest, _)) => self.rest.push(index),
+            Some((Segment::Param, tail)) => self
+                .param
+                .get_or_insert_with(Default::default)
+                .insert(tail, index),
+            Some((Segment::Literal(lit), tail)) => self
+                .literals
+                .entry(lit.clone())
+                .or_default()
+                .insert(tail, index),
+        }
+    }
+
+    /// Every rule whose path matches `path`, in no particular order.
+    fn matching(&self, path: &[String], out: &mut Vec<usize>) {
+        out.extend_from_slice(&self.rest);
+        let Some((segment, tail)) = path.split_first() else {
+            out.extend_from_slice(&self.ends);
+            return;
+        };
+        if let Some(child) = self.literals.get(segment.as_str()) {
+            child.matching(tail, out);
+        }
+        if !segment.is_empty() {
+            if let Some(child) = &self.param {
+                child.matching(tail, out);
+            }
+        }
+    }
 }
 
 /// The outcome of matching a request against the table.
@@ -131,19 +183,30 @@ impl RouteTable {
             .enumerate()
             .map(|(index, rule)| compile(index, rule))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(RouteTable { rules: compiled })
+        let mut trie = Node::default();
+        for (index, rule) in compiled.iter().enumerate() {
+            trie.insert(&rule.segments, index);
+        }
+        Ok(RouteTable {
+            rules: compiled,
+            trie,
+        })
     }
 
     pub fn rule(&self, index: usize) -> Option<&CompiledRule> {
         self.rules.get(index)
     }
 
+    /// The first rule (in configuration order) whose path and method match.
     pub fn find(&self, method: &Method, path: &[String]) -> RouteMatch {
+        let mut candidates = Vec::new();
+        self.trie.matching(path, &mut candidates);
+        candidates.sort_unstable();
         let mut allow: Vec<String> = Vec::new();
-        for (index, rule) in self.rules.iter().enumerate() {
-            if !rule.matches_path(path) {
+        for index in candidates {
+            let Some(rule) = self.rules.get(index) else {
                 continue;
-            }
+            };
             if rule.allows(method) {
                 return RouteMatch::Rule(index);
             }
@@ -465,5 +528,86 @@ mod tests {
             table.find(&Method::Get, &normalize_path("/a").unwrap()),
             RouteMatch::Rule(0)
         );
+    }
+
+    /// The first-match-wins scan the trie replaces, for comparison.
+    fn find_by_scan(table: &RouteTable, method: &Method, path: &[String]) -> RouteMatch {
+        let mut allow: Vec<String> = Vec::new();
+        for (index, rule) in table.rules.iter().enumerate() {
+            if !rule.matches_path(path) {
+                continue;
+            }
+            if rule.allows(method) {
+                return RouteMatch::Rule(index);
+            }
+            if let Some(methods) = &rule.methods {
+                for m in methods {
+                    push_unique(&mut allow, m.as_str());
+                    if *m == Method::Get {
+                        push_unique(&mut allow, "HEAD");
+                    }
+                }
+            }
+        }
+        if allow.is_empty() {
+            RouteMatch::NoRule
+        } else {
+            RouteMatch::MethodNotAllowed(allow)
+        }
+    }
+
+    #[test]
+    fn the_trie_decides_exactly_as_a_first_match_scan() {
+        let patterns = [
+            "/a",
+            "/a/*",
+            "/a/{x}",
+            "/a/b",
+            "/a/{x}/c",
+            "/{x}/b",
+            "/*",
+            "/a/b/",
+            "/{x}",
+            "/a/{x}/*",
+            "/b/{y}/{z}",
+            "/b/c/d",
+        ];
+        let methods = [
+            vec![],
+            vec!["GET".to_string()],
+            vec!["POST".to_string(), "PUT".to_string()],
+        ];
+        let paths = [
+            "/", "/a", "/a/", "/a/b", "/a/b/", "/a/c", "/a/b/c", "/a/x/c", "/b", "/b/b", "/b/c/d",
+            "/b/c/e", "/a/b/c/d", "/z/b", "/z", "/b/c",
+        ];
+        // A family of rule sets: rotations of the patterns with varied methods and access.
+        for shift in 0..patterns.len() {
+            for take in [1, 3, 6, patterns.len()] {
+                let rules: Vec<RouteRule> = (0..take)
+                    .map(|i| {
+                        let p = patterns[(shift + i) % patterns.len()];
+                        RouteRule {
+                            path: p.to_string(),
+                            methods: methods[(shift + i) % methods.len()].clone(),
+                            access: Access::Public,
+                            scopes: Vec::new(),
+                            max_body_bytes: None,
+                        }
+                    })
+                    .collect();
+                let table = RouteTable::new(rules).unwrap();
+                for path in paths {
+                    let segments = normalize_path(path).unwrap();
+                    for method in [Method::Get, Method::Head, Method::Post, Method::Delete] {
+                        assert_eq!(
+                            table.find(&method, &segments),
+                            find_by_scan(&table, &method, &segments),
+                            "shift {shift} take {take} {method:?} {path}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
