@@ -139,6 +139,25 @@ pub fn presented_api_key_hash(
     Ok(Some(crate::oauth::client::sha256_hex(key)))
 }
 
+/// The bearer token the proxy will verify for this rule, if the plugin takes our access tokens
+/// and the rule needs one: the edge checks its signature ahead of [`authorize`].
+pub fn bearer_to_verify<'a>(
+    config: &Config,
+    head: &'a RequestHead,
+    rule_index: usize,
+) -> Option<&'a str> {
+    let needs_token = matches!(config.plugin.auth, AuthConfig::OAuth { .. })
+        && config
+            .plugin
+            .routes
+            .rule(rule_index)
+            .is_some_and(|r| r.access == Access::Token);
+    if !needs_token {
+        return None;
+    }
+    credential(head, "Bearer", config).ok()
+}
+
 /// Decides whether the caller may pass the rule at `rule_index`, and as whom. No I/O: access
 /// tokens are verified against the keys in config, and everything else comes in `facts`.
 pub fn authorize(
@@ -532,6 +551,16 @@ mod tests {
             authorize(&c, &write, 1, &with_cache).unwrap_err().status(),
             403
         );
+    }
+
+    #[test]
+    fn only_oauth_token_routes_have_a_bearer_to_verify() {
+        let c = config();
+        let h = head(Method::Get, "/todos").with_header("authorization", "Bearer abc");
+        assert_eq!(bearer_to_verify(&c, &h, 0), Some("abc"));
+        assert_eq!(bearer_to_verify(&c, &head(Method::Get, "/todos"), 0), None);
+        // Rule 2 is public.
+        assert_eq!(bearer_to_verify(&c, &h, 2), None);
     }
 
     #[test]

@@ -195,6 +195,63 @@ pub fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedAccessToken,
     })
 }
 
+/// A token whose header passed (`alg`, `typ`, a known `kid`), with what a signature check needs.
+/// Its claims are unverified until [`VerifiedTokenCache::insert_verified`] records that the
+/// platform (WebCrypto, natively in workerd) verified the signature.
+pub struct PendingSignature {
+    /// The JWS signing input: `base64url(header) "." base64url(payload)`.
+    pub message: Vec<u8>,
+    pub signature: Vec<u8>,
+    pub kid: String,
+    /// The raw Ed25519 public key of `kid`.
+    pub public_key: [u8; 32],
+    claims: SignedAccessToken,
+}
+
+/// Checks the header and extracts the signing input, leaving the signature to the caller.
+pub fn prepare_signature_check(
+    token: &str,
+    keys: &KeySet,
+) -> Result<PendingSignature, TokenRejection> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| TokenRejection::Malformed)?;
+    if untrusted.algorithm() != "EdDSA" {
+        return Err(TokenRejection::UnsupportedAlgorithm);
+    }
+    let typ_ok = untrusted.header().token_type.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(TokenRejection::WrongType);
+    }
+    let kid = untrusted
+        .header()
+        .key_id
+        .clone()
+        .ok_or(TokenRejection::UnknownKey)?;
+    let public = keys.verifying_key(&kid).ok_or(TokenRejection::UnknownKey)?;
+    let claims = untrusted
+        .deserialize_claims_unchecked::<AccessClaims>()
+        .map_err(|_| TokenRejection::Malformed)?;
+    let message = token
+        .rsplit_once('.')
+        .map(|(input, _)| input.as_bytes().to_vec())
+        .ok_or(TokenRejection::Malformed)?;
+    let mut public_key = [0u8; 32];
+    public_key.copy_from_slice(&public[..]);
+    Ok(PendingSignature {
+        message,
+        signature: untrusted.signature_bytes().to_vec(),
+        kid,
+        public_key,
+        claims: SignedAccessToken {
+            claims: claims.custom,
+            expires_at: claims.expiration.map(|t| t.timestamp()),
+            not_before: claims.not_before.map(|t| t.timestamp()),
+            issued_at: claims.issued_at.map(|t| t.timestamp()),
+        },
+    })
+}
+
 /// Checks a signed token's lifetime, issuer and audience.
 pub fn check_claims(
     signed: &SignedAccessToken,
@@ -236,7 +293,7 @@ pub fn check_claims(
 }
 
 /// Tokens an isolate has verified, so a client that sends the same token for its lifetime pays
-/// for the signature once. Keyed by the token's SHA-256; only tokens that passed every check are
+/// for the signature once. Keyed by the token's SHA-256; only tokens whose signature verified are
 /// kept, and the claims are checked again (clock, issuer, audience) on every use. Bounded: when
 /// full, expired entries go, and if none had expired the cache starts over.
 #[derive(Debug)]
@@ -269,23 +326,41 @@ impl VerifiedTokenCache {
         keys: &KeySet,
         policy: &VerifyPolicy<'_>,
     ) -> Result<VerifiedAccessToken, TokenRejection> {
-        use sha2::{Digest, Sha256};
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let key = Self::key(token);
         if let Some(signed) = self.entries.get(&key) {
             return check_claims(signed, policy);
         }
         let signed = verify_signature(token, keys)?;
         let verified = check_claims(&signed, policy)?;
+        self.make_room(policy.now);
+        self.entries.insert(key, signed);
+        Ok(verified)
+    }
+
+    /// Whether `token` was verified before.
+    pub fn contains(&self, token: &str) -> bool {
+        self.entries.contains_key(&Self::key(token))
+    }
+
+    /// Records a token whose signature the platform verified, so [`Self::verify`] finds it.
+    pub fn insert_verified(&mut self, token: &str, pending: PendingSignature, now: i64) {
+        self.make_room(now);
+        self.entries.insert(Self::key(token), pending.claims);
+    }
+
+    fn key(token: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(token.as_bytes()).into()
+    }
+
+    fn make_room(&mut self, now: i64) {
         if self.entries.len() >= self.capacity {
-            let now = policy.now;
             self.entries
                 .retain(|_, s| s.expires_at.is_some_and(|e| now < e + CLOCK_LEEWAY_SECS));
             if self.entries.len() >= self.capacity {
                 self.entries.clear();
             }
         }
-        self.entries.insert(key, signed);
-        Ok(verified)
     }
 
     pub fn len(&self) -> usize {
@@ -625,6 +700,32 @@ mod tests {
             cache.verify(&old, &keys(), &later).unwrap_err(),
             TokenRejection::Expired
         );
+    }
+
+    #[test]
+    fn a_prepared_check_carries_what_the_platform_verifies() {
+        let token = minted(claims());
+        let pending = prepare_signature_check(&token, &keys()).unwrap();
+        let public = ed25519_compact::PublicKey::from_slice(&pending.public_key).unwrap();
+        let signature = ed25519_compact::Signature::from_slice(&pending.signature).unwrap();
+        assert!(public.verify(&pending.message, &signature).is_ok());
+        assert_eq!(pending.kid, keys().current().kid());
+        let mut cache = VerifiedTokenCache::default();
+        assert!(!cache.contains(&token));
+        cache.insert_verified(&token, pending, NOW);
+        assert!(cache.contains(&token));
+        // Claims are still checked on use.
+        assert!(cache.verify(&token, &keys(), &policy()).is_ok());
+        let elsewhere = VerifyPolicy {
+            audience: Some("https://other.example.com"),
+            ..policy()
+        };
+        assert_eq!(
+            cache.verify(&token, &keys(), &elsewhere).unwrap_err(),
+            TokenRejection::WrongAudience
+        );
+        // Header checks happen before anything is handed out.
+        assert!(prepare_signature_check("a.b.c", &keys()).is_err());
     }
 
     #[test]

@@ -83,6 +83,22 @@ describe('the protected route', () => {
     assert.deepEqual(await gw.originRequests(), []);
   });
 
+  test('first-seen tokens are verified by WebCrypto; a bad signature is still refused', async () => {
+    for (let i = 0; i < 3; i++) {
+      const token = await gw.token({ sub: `usr_webcrypto_${i}` });
+      assert.equal((await get('/todos', bearer(token))).status, 200);
+      // The same token again: served from the isolate's cache of verified tokens.
+      assert.equal((await get('/todos', bearer(token))).status, 200);
+    }
+    const token = await gw.token({ sub: 'usr_forged' });
+    const [header, payload, signature] = token.split('.');
+    const flipped = `${signature.slice(0, 10)}${signature[10] === 'A' ? 'B' : 'A'}${signature.slice(11)}`;
+    const forged = await get('/todos', bearer(`${header}.${payload}.${flipped}`));
+    assert.equal(forged.status, 401);
+    assert.match(forged.headers.get('www-authenticate'), /signature is invalid/);
+    assert.ok(!gw.logs().includes('webcrypto_ed25519_unavailable'), 'WebCrypto verified the new tokens');
+  });
+
   test('with a valid token: forwarded with the verified identity and without the token', async () => {
     await gw.clearOriginRequests();
     const token = await gw.token({ sub: 'usr_forward' });
