@@ -12,9 +12,10 @@ import { mintAccessToken } from '../../scripts/mint-token.mjs';
  * Starts origin + gateway. `plugin` replaces the [vars.PLUGIN] table (or is a function of
  * `{ port, baseUrl, originUrl }` returning it); `plugins({ port, baseUrl,
  * originUrl })` returns a PLUGINS array instead (several plugins, picked by host); `vars` adds or
- * overrides other vars and secrets. `seed: false` skips migrations and seeding.
+ * overrides other vars and secrets. `seed: false` skips seeding; `beforeStart({ state, baseUrl,
+ * secrets })` runs after seeding, before workerd starts.
  */
-export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false } = {}) {
+export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false, beforeStart } = {}) {
   const state = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
   const [gatewayPort, originPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const baseUrl = `http://127.0.0.1:${gatewayPort}`;
@@ -23,6 +24,8 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
 
   if (migrate) wrangler(['d1', 'migrations', 'apply', 'DB', '--local', `--persist-to=${state}`]);
   if (migrate && seed) applySeed({ baseUrl, secrets, persistTo: state });
+  // Extra state to lay down before the runtime opens it (the scale bench's bulk rows).
+  if (beforeStart) await beforeStart({ state, baseUrl, secrets });
 
   const origin = startProcess(process.execPath, [join(root, 'demo', 'origin.mjs')], {
     env: { ...process.env, PORT: String(originPort), DATA_FILE: '' },
@@ -56,6 +59,7 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (testScheduled) args.push('--test-scheduled');
+  const spawnedAt = performance.now();
   const gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });
 
   const stop = async () => {
@@ -65,6 +69,7 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
   try {
     await waitFor(`${originUrl}/__requests`, { timeoutMs: 10000, process: origin });
     await waitFor(`${baseUrl}/.well-known/jwks.json`, { timeoutMs: 90000, process: gateway });
+    gateway.readyMs = performance.now() - spawnedAt;
   } catch (e) {
     const output = gateway.output;
     await stop();
@@ -72,6 +77,8 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
   }
 
   return {
+    /** Milliseconds from spawning `wrangler dev` to the first answered request. */
+    readyMs: gateway.readyMs,
     port: gatewayPort,
     baseUrl,
     originUrl,
