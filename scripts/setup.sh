@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Portcullis needs, and only what is missing:
-# the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, Debian's
+# the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, cargo-fuzz, Debian's
 # chromium (browser tests), and the npm packages from package-lock.json. When everything is present it costs a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +31,11 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $BINDGEN_VERSIO
   say "installing wasm-bindgen-cli $BINDGEN_VERSION (a couple of minutes, once)"
   # Not --locked: the CLI's own lockfile pins a crate version the registry has since yanked.
   cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION" --force
+fi
+
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  say "installing cargo-fuzz (a minute, once)"
+  cargo install cargo-fuzz --locked
 fi
 
 # Debian's Chromium for the portal's browser tests (playwright cannot download its own here).

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `npm test`: every tier, in order of cost. Installs what is missing first (scripts/setup.sh).
 #   1. cargo fmt --check          4. native cargo test (unit + flow tests)
-#   2. clippy, host               5. release build of the Worker
-#   3. clippy, wasm32             6. end-to-end tests in workerd with local D1 and Durable Objects
+#   2. clippy, host               5. every fuzz target for 5 s (scripts/fuzz.sh)
+#   3. clippy, wasm32             6. release build of the Worker
+#                                 7. end-to-end tests in workerd with local D1 and Durable Objects
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -23,6 +24,9 @@ cargo clippy --target wasm32-unknown-unknown --lib --quiet -- -D warnings
 
 step "cargo test"
 cargo test --quiet
+
+step "fuzz (5 s per target)"
+bash scripts/fuzz.sh 5
 
 step "build"
 node scripts/build.mjs

@@ -1,0 +1,17 @@
+//! RFC 7591 registration requests: whatever is accepted must be echoable and only hold URIs the
+//! redirect rule allows.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use portcullis::oauth::registration::{check_redirect_uri, parse_registration, MAX_REDIRECT_URIS};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(metadata) = parse_registration(data) {
+        assert!(!metadata.redirect_uris.is_empty());
+        assert!(metadata.redirect_uris.len() <= MAX_REDIRECT_URIS);
+        for uri in &metadata.redirect_uris {
+            assert!(check_redirect_uri(uri).is_ok());
+        }
+        let echoed = serde_json::Value::Object(metadata.to_json());
+        assert!(serde_json::to_string(&echoed).is_ok());
+    }
+});
