@@ -24,10 +24,10 @@ export async function jwkFromSeed(seed) {
   return { jwk, kid };
 }
 
-export async function mintAccessToken({ seed, issuer, audience, sub, clientId = 'dev-cli', scope, ttl = 3600, now = Math.floor(Date.now() / 1000), typ = 'at+jwt' }) {
+export async function mintAccessToken({ seed, issuer, audience, sub, clientId = 'dev-cli', scope, ttl = 3600, now = Math.floor(Date.now() / 1000), typ = 'at+jwt', nbf }) {
   const { jwk, kid } = await jwkFromSeed(seed);
   const key = await importJWK(jwk, 'EdDSA');
-  return new SignJWT({ scope, client_id: clientId })
+  return new SignJWT({ scope, client_id: clientId, ...(nbf === undefined ? {} : { nbf }) })
     .setProtectedHeader({ alg: 'EdDSA', typ, kid })
     .setIssuer(issuer)
     .setSubject(sub)
