@@ -155,6 +155,11 @@ const server = createServer(async (req, res) => {
       }),
     );
   }
+  if (url.pathname === '/public/reset') {
+    // The connection dies before any response: a crashed or overloaded origin.
+    req.socket.destroy();
+    return;
+  }
   if (url.pathname === '/public/slow') {
     const ms = Math.min(Number(url.searchParams.get('ms') ?? 1000), 60000);
     setTimeout(() => send(res, 200, { slept: ms }), ms);

@@ -1,8 +1,10 @@
-// The origin misbehaving: too slow, then gone. The gateway answers in bounded time with 504 and
-// 502, never a 5xx of its own making or a hang.
+// Faults. The origin misbehaving (too slow, resetting, gone): the gateway answers in bounded time
+// with 504 and 502, never a 5xx of its own making or a hang. Storage failing: 503, nothing
+// half-written. The local runtime restarting: users, grants, keys and counts survive.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway } from './harness.mjs';
+import { FormBrowser, decide, signIn } from './browser.mjs';
 import { stopProcess } from '../../scripts/lib.mjs';
 
 let gw;
@@ -23,6 +25,14 @@ describe('origin faults', () => {
     assert.ok(elapsed < 4000, `answered after ${elapsed} ms`);
   });
 
+  test('an origin that resets the connection gets 502 in bounded time', async () => {
+    const started = Date.now();
+    const res = await fetch(`${gw.baseUrl}/public/reset`);
+    assert.equal(res.status, 502);
+    assert.equal((await res.json()).error, 'bad_gateway');
+    assert.ok(Date.now() - started < 4000);
+  });
+
   test('an origin that is down gets 502', async () => {
     await stopProcess(gw.origin);
     const started = Date.now();
@@ -32,5 +42,94 @@ describe('origin faults', () => {
     assert.equal(body.error, 'bad_gateway');
     assert.ok(!JSON.stringify(body).includes('127.0.0.1'), 'no internal address in the answer');
     assert.ok(Date.now() - started < 4000);
+  });
+});
+
+describe('storage failing', () => {
+  let bare;
+  before(async () => {
+    // No migrations: every D1 query fails (no tables), as when D1 is down.
+    bare = await startGateway({ migrate: false });
+  });
+  after(async () => {
+    await bare?.stop();
+  });
+
+  test('the token endpoint, authorize, the admin API and health answer 503, not 500', async () => {
+    const token = await fetch(`${bare.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('chatgpt:x').toString('base64')}` },
+      body: 'grant_type=authorization_code&code=a.b',
+    });
+    assert.equal(token.status, 503);
+    assert.equal((await token.json()).error, 'temporarily_unavailable');
+    const authorize = await fetch(`${bare.baseUrl}/authorize?response_type=code&client_id=chatgpt`, { redirect: 'manual' });
+    assert.equal(authorize.status, 503);
+    const admin = await fetch(`${bare.baseUrl}/admin/api/users`, { headers: { authorization: `Bearer ${bare.secrets.ADMIN_TOKEN}` } });
+    assert.equal(admin.status, 503);
+    const health = await fetch(`${bare.baseUrl}/healthz`);
+    assert.equal(health.status, 503);
+    // What needs no storage still works: a valid token on the proxy, and discovery.
+    const proxied = await fetch(`${bare.baseUrl}/todos`, { headers: { authorization: `Bearer ${await bare.token()}` } });
+    assert.equal(proxied.status, 200);
+    assert.equal((await fetch(`${bare.baseUrl}/.well-known/ai-plugin.json`)).status, 200);
+  });
+
+  test('a registration that cannot be stored is 503 and leaves nothing behind', async () => {
+    const res = await fetch(`${bare.baseUrl}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' }),
+    });
+    assert.equal(res.status, 503);
+    assert.equal((await res.json()).error, 'temporarily_unavailable');
+  });
+});
+
+describe('a restart of the local runtime', () => {
+  let gwr;
+  before(async () => {
+    gwr = await startGateway({ plugin: undefined });
+  });
+  after(async () => {
+    await gwr?.stop();
+  });
+
+  test('keeps users, grants, API keys and quota counts', async () => {
+    const admin = (path, init = {}) =>
+      fetch(`${gwr.baseUrl}/admin/api${path}`, {
+        ...init,
+        headers: { authorization: `Bearer ${gwr.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const user = await admin('/users', { method: 'POST', body: JSON.stringify({ email: 'restart@example.com', password: 'correct horse battery' }) });
+    assert.equal(user.status, 201);
+    const key = await admin('/api-keys', { method: 'POST', body: JSON.stringify({ user_id: 'usr_demo', name: 'restart', scopes: 'todos:read' }) });
+    assert.equal(key.status, 201);
+    // A grant: sign in, consent, exchange.
+    const callback = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
+    const browser = new FormBrowser(gwr.baseUrl);
+    const login = await browser.get(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: callback, scope: 'todos:read', state: 's' })}`);
+    const signedIn = await signIn(browser, login, 'demo@example.com', gwr.secrets.DEMO_PASSWORD);
+    const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
+    const code = new URL(back.headers.get('location')).searchParams.get('code');
+    const basic = `Basic ${Buffer.from(`chatgpt:${gwr.secrets.DEMO_CLIENT_SECRET}`).toString('base64')}`;
+    const token = (body) =>
+      fetch(`${gwr.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: new URLSearchParams(body) }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const tokens = await token({ grant_type: 'authorization_code', code, redirect_uri: callback });
+    assert.equal(tokens.status, 200);
+    // Quota: the demo plugin counts per user; spend three calls.
+    const access = await gwr.token({ sub: 'usr_restart_quota' });
+    for (let i = 0; i < 3; i++) assert.equal((await fetch(`${gwr.baseUrl}/todos`, { headers: { authorization: `Bearer ${access}` } })).status, 200);
+    const quotaBefore = (await fetch(`${gwr.baseUrl}/todos`, { headers: { authorization: `Bearer ${access}` } })).headers.get('ratelimit');
+
+    await gwr.restart();
+
+    assert.equal((await admin(`/users/${user.body.id}`)).status, 200);
+    assert.equal((await admin(`/api-keys?user_id=usr_demo`)).body.items.some((k) => k.id === key.body.id), true);
+    const refreshed = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token });
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
+    const after = await fetch(`${gwr.baseUrl}/todos`, { headers: { authorization: `Bearer ${access}` } });
+    const remaining = (header) => Number(/remaining=(\d+)/.exec(header ?? '')?.[1]);
+    assert.equal(remaining(after.headers.get('ratelimit')), remaining(quotaBefore) - 1, 'the count carried over');
   });
 });

@@ -60,11 +60,18 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (testScheduled) args.push('--test-scheduled');
   const spawnedAt = performance.now();
-  const gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });
+  let gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });
 
   const stop = async () => {
     await Promise.all([stopProcess(gateway), stopProcess(origin)]);
     rmSync(state, { recursive: true, force: true });
+  };
+  /** Stops the runtime and starts it again on the same state directory. */
+  const restart = async () => {
+    await stopProcess(gateway);
+    gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });
+    handle.gateway = gateway;
+    await waitFor(`${baseUrl}/.well-known/jwks.json`, { timeoutMs: 90000, process: gateway });
   };
   try {
     await waitFor(`${originUrl}/__requests`, { timeoutMs: 10000, process: origin });
@@ -76,7 +83,7 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     throw new Error(`${e.message}\n--- wrangler output ---\n${output}`);
   }
 
-  return {
+  const handle = {
     /** Milliseconds from spawning `wrangler dev` to the first answered request. */
     readyMs: gateway.readyMs,
     port: gatewayPort,
@@ -87,6 +94,7 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     gateway,
     origin,
     stop,
+    restart,
     /** Output wrangler dev has printed so far (worker logs included). */
     logs: () => gateway.output,
     /** Signs an access token with the gateway's key; overrides shape bad tokens for refusal tests. */
@@ -103,4 +111,5 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     originRequests: async () => (await fetch(`${originUrl}/__requests`)).json(),
     clearOriginRequests: async () => (await fetch(`${originUrl}/__requests`, { method: 'DELETE' })).json(),
   };
+  return handle;
 }
