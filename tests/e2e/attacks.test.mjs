@@ -1,8 +1,8 @@
 // The attack suite (RFC 9700, OAuth 2.0 Security BCP, and the gateway's own surface): one test
 // per attack against one gateway in workerd, each asserting the exact refusal and that nothing
-// reached the origin, changed, or leaked. Races are in races.test.mjs, brute force on client
-// secrets in the flow tests, X-Forwarded-For against the IP allowlist in egress.test.mjs, a token
-// for another plugin in multi-plugin.test.mjs.
+// reached the origin, changed, or leaked. Races (and parallel password guessing) are in
+// races.test.mjs, X-Forwarded-For against the IP allowlist in egress.test.mjs, a token for another
+// plugin in multi-plugin.test.mjs, refresh reuse and scope escalation in oauth.test.mjs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
@@ -284,5 +284,28 @@ describe('secrets', () => {
       for (const body of bodies) assert.ok(!body.includes(value), `${name} in a public response`);
       assert.ok(!logs.includes(value), `${name} in the logs`);
     }
+  });
+});
+
+describe('brute force', () => {
+  test('guessing a client secret locks the client, and then the right secret is refused too', async () => {
+    const created = await (
+      await fetch(`${gw.baseUrl}/admin/api/clients`, {
+        method: 'POST',
+        headers: { ...bearer(gw.secrets.ADMIN_TOKEN), 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'Target', kind: 'confidential', redirect_uris: ['https://target.example/cb'] }),
+      })
+    ).json();
+    const attempt = (secret, i) =>
+      fetch(`${gw.baseUrl}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(created.id, secret), 'cf-connecting-ip': `203.0.113.${i % 250}` },
+        body: 'grant_type=authorization_code&code=x.y',
+      }).then((r) => r.status);
+    const statuses = [];
+    for (let i = 0; i < 25; i++) statuses.push(await attempt(`guess-${i}`, i));
+    assert.deepEqual(statuses.slice(0, 19), Array(19).fill(401), statuses.join(','));
+    assert.ok(statuses.slice(19).every((s) => s === 429), statuses.join(','));
+    assert.equal(await attempt(created.client_secret, 99), 429, 'locked even for the right secret');
   });
 });
