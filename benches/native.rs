@@ -39,6 +39,14 @@ fn claims() -> AccessClaims {
     }
 }
 
+fn policy() -> VerifyPolicy<'static> {
+    VerifyPolicy {
+        issuer: ISS,
+        audience: Some(ISS),
+        now: NOW,
+    }
+}
+
 #[divan::bench]
 fn access_token_sign(bencher: Bencher) {
     let keys = keys();
@@ -49,11 +57,7 @@ fn access_token_sign(bencher: Bencher) {
 fn access_token_verify(bencher: Bencher) {
     let keys = keys();
     let token = mint_access_token(&keys, claims(), NOW, 3600).unwrap();
-    let policy = VerifyPolicy {
-        issuer: ISS,
-        audience: Some(ISS),
-        now: NOW,
-    };
+    let policy = policy();
     bencher.bench(|| verify_access_token(black_box(&token), &keys, &policy).unwrap());
 }
 
@@ -129,11 +133,7 @@ fn cidr_match(bencher: Bencher, n: usize) {
 fn access_token_verify_cached(bencher: Bencher) {
     let keys = keys();
     let token = mint_access_token(&keys, claims(), NOW, 3600).unwrap();
-    let policy = VerifyPolicy {
-        issuer: ISS,
-        audience: Some(ISS),
-        now: NOW,
-    };
+    let policy = policy();
     let mut cache = VerifiedTokenCache::default();
     cache.verify(&token, &keys, &policy).unwrap();
     bencher.bench_local(|| cache.verify(black_box(&token), &keys, &policy).unwrap());

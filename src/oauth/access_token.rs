@@ -10,6 +10,8 @@ use jwt_compact::alg::Ed25519;
 use jwt_compact::{AlgorithmExt, Claims, Header, UntrustedToken};
 use serde::{Deserialize, Serialize};
 
+use ed25519_compact::PublicKey;
+
 use crate::keys::KeySet;
 
 /// RFC 9068 §2.1: the media type of access-token JWTs.
@@ -159,8 +161,12 @@ pub struct SignedAccessToken {
     issued_at: Option<i64>,
 }
 
-/// Checks the header (`alg`, `typ`, `kid`) and the signature: the expensive part.
-pub fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedAccessToken, TokenRejection> {
+/// The header checks every token passes before any key is used: `alg` must be `EdDSA`, `typ`
+/// `at+jwt`, and `kid` one of ours. Returns the untrusted token, its `kid` and that key.
+fn checked_header<'t, 'k>(
+    token: &'t str,
+    keys: &'k KeySet,
+) -> Result<(UntrustedToken<'t>, String, &'k PublicKey), TokenRejection> {
     let untrusted = UntrustedToken::new(token).map_err(|_| TokenRejection::Malformed)?;
     if untrusted.algorithm() != "EdDSA" {
         return Err(TokenRejection::UnsupportedAlgorithm);
@@ -174,9 +180,15 @@ pub fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedAccessToken,
     let kid = untrusted
         .header()
         .key_id
-        .as_deref()
+        .clone()
         .ok_or(TokenRejection::UnknownKey)?;
-    let public = keys.verifying_key(kid).ok_or(TokenRejection::UnknownKey)?;
+    let public = keys.verifying_key(&kid).ok_or(TokenRejection::UnknownKey)?;
+    Ok((untrusted, kid, public))
+}
+
+/// Checks the header and the signature: the expensive part.
+pub fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedAccessToken, TokenRejection> {
+    let (untrusted, _, public) = checked_header(token, keys)?;
     let verified = Ed25519
         .validator::<AccessClaims>(public)
         .validate(&untrusted)
@@ -186,13 +198,18 @@ pub fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedAccessToken,
             | jwt_compact::ValidationError::MalformedSignature(_) => TokenRejection::BadSignature,
             _ => TokenRejection::Malformed,
         })?;
-    let claims = verified.claims();
-    Ok(SignedAccessToken {
-        claims: claims.custom.clone(),
-        expires_at: claims.expiration.map(|t| t.timestamp()),
-        not_before: claims.not_before.map(|t| t.timestamp()),
-        issued_at: claims.issued_at.map(|t| t.timestamp()),
-    })
+    Ok(SignedAccessToken::from(verified.claims()))
+}
+
+impl From<&Claims<AccessClaims>> for SignedAccessToken {
+    fn from(claims: &Claims<AccessClaims>) -> Self {
+        SignedAccessToken {
+            claims: claims.custom.clone(),
+            expires_at: claims.expiration.map(|t| t.timestamp()),
+            not_before: claims.not_before.map(|t| t.timestamp()),
+            issued_at: claims.issued_at.map(|t| t.timestamp()),
+        }
+    }
 }
 
 /// A token whose header passed (`alg`, `typ`, a known `kid`), with what a signature check needs.
@@ -213,22 +230,7 @@ pub fn prepare_signature_check(
     token: &str,
     keys: &KeySet,
 ) -> Result<PendingSignature, TokenRejection> {
-    let untrusted = UntrustedToken::new(token).map_err(|_| TokenRejection::Malformed)?;
-    if untrusted.algorithm() != "EdDSA" {
-        return Err(TokenRejection::UnsupportedAlgorithm);
-    }
-    let typ_ok = untrusted.header().token_type.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
-    });
-    if !typ_ok {
-        return Err(TokenRejection::WrongType);
-    }
-    let kid = untrusted
-        .header()
-        .key_id
-        .clone()
-        .ok_or(TokenRejection::UnknownKey)?;
-    let public = keys.verifying_key(&kid).ok_or(TokenRejection::UnknownKey)?;
+    let (untrusted, kid, public) = checked_header(token, keys)?;
     let claims = untrusted
         .deserialize_claims_unchecked::<AccessClaims>()
         .map_err(|_| TokenRejection::Malformed)?;
@@ -243,12 +245,7 @@ pub fn prepare_signature_check(
         signature: untrusted.signature_bytes().to_vec(),
         kid,
         public_key,
-        claims: SignedAccessToken {
-            claims: claims.custom,
-            expires_at: claims.expiration.map(|t| t.timestamp()),
-            not_before: claims.not_before.map(|t| t.timestamp()),
-            issued_at: claims.issued_at.map(|t| t.timestamp()),
-        },
+        claims: SignedAccessToken::from(&claims),
     })
 }
 

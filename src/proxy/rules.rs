@@ -210,20 +210,32 @@ impl RouteTable {
             if rule.allows(method) {
                 return RouteMatch::Rule(index);
             }
-            if let Some(methods) = &rule.methods {
-                for m in methods {
-                    push_unique(&mut allow, m.as_str());
-                    if *m == Method::Get {
-                        push_unique(&mut allow, "HEAD");
-                    }
+            rule.add_methods_to(&mut allow);
+        }
+        no_rule_for(allow)
+    }
+}
+
+impl CompiledRule {
+    /// Adds the methods this rule covers to an `Allow` list.
+    fn add_methods_to(&self, allow: &mut Vec<String>) {
+        if let Some(methods) = &self.methods {
+            for m in methods {
+                push_unique(allow, m.as_str());
+                if *m == Method::Get {
+                    push_unique(allow, "HEAD");
                 }
             }
         }
-        if allow.is_empty() {
-            RouteMatch::NoRule
-        } else {
-            RouteMatch::MethodNotAllowed(allow)
-        }
+    }
+}
+
+/// The answer when no rule takes the method: 405 with `Allow` if rules cover the path, else 404.
+fn no_rule_for(allow: Vec<String>) -> RouteMatch {
+    if allow.is_empty() {
+        RouteMatch::NoRule
+    } else {
+        RouteMatch::MethodNotAllowed(allow)
     }
 }
 
@@ -540,20 +552,9 @@ mod tests {
             if rule.allows(method) {
                 return RouteMatch::Rule(index);
             }
-            if let Some(methods) = &rule.methods {
-                for m in methods {
-                    push_unique(&mut allow, m.as_str());
-                    if *m == Method::Get {
-                        push_unique(&mut allow, "HEAD");
-                    }
-                }
-            }
+            rule.add_methods_to(&mut allow);
         }
-        if allow.is_empty() {
-            RouteMatch::NoRule
-        } else {
-            RouteMatch::MethodNotAllowed(allow)
-        }
+        no_rule_for(allow)
     }
 
     #[test]
