@@ -542,6 +542,17 @@ mod tests {
     }
 
     #[test]
+    fn numbers_survive_both_renderings_exactly() {
+        // Found by the fuzzer: a plain scalar too long for i64 is a float, and its JSON text must
+        // read back to the very same f64 (serde_json's exact float parsing).
+        let yaml = format!("openapi: 3.1.0\nx: {}\ny: 0.1\nz: 1e-300\n", "4".repeat(46));
+        let doc = parse(yaml.as_bytes(), None).unwrap();
+        for format in [DocFormat::Json, DocFormat::Yaml] {
+            assert_eq!(parse(&render(&doc, format), Some(format)).unwrap(), doc);
+        }
+    }
+
+    #[test]
     fn anchors_expand_within_budget_and_bombs_fail_fast() {
         let ok = "openapi: 3.1.0\ncomponents:\n  a: &a {type: string}\n  b: *a\npaths: {}\n";
         let doc = parse(ok.as_bytes(), None).unwrap();
