@@ -13,6 +13,10 @@ import { benchPlugin } from './bench-plugin.mjs';
 import { join } from 'node:path';
 
 const seconds = Number(process.argv[2] ?? 180);
+// With --no-new-grants the token loop keeps rotating three grants instead of starting new ones,
+// so no new Durable Objects (one per grant) appear during the run: memory then shows the Worker's
+// own footprint rather than the local runtime's per-object SQLite databases.
+const newGrants = !process.argv.includes('--no-new-grants');
 process.env.PORTCULLIS_LOG_LEVEL ??= 'error';
 
 const gw = await startGateway({
@@ -73,19 +77,26 @@ try {
     const login = await browser.get(url('x'));
     const signed = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
     record('login', signed.status);
-    for (let n = 0; running(); n++) {
+    const chains = [];
+    for (let n = 0; running() && (newGrants || n < 3); n++) {
       const res = await browser.get(url(`s${n}`));
       record('authorize', res.status);
       const code = new URL(res.headers.get('location')).searchParams.get('code');
       const t = await tokenCall({ grant_type: 'authorization_code', code, redirect_uri: 'https://bench.invalid/cb' }, `198.18.2.${n % 250}`);
       if (t.status === 200) exchanged++;
+      chains.push(t.body.refresh_token);
       // Rotate this grant's refresh token a few times.
-      let refresh = t.body.refresh_token;
-      for (let r = 0; r < 3 && refresh && running(); r++) {
-        const next = await tokenCall({ grant_type: 'refresh_token', refresh_token: refresh }, `198.18.3.${(n + r) % 250}`);
+      for (let r = 0; r < 3 && chains[n] && running(); r++) {
+        const next = await tokenCall({ grant_type: 'refresh_token', refresh_token: chains[n] }, `198.18.3.${(n + r) % 250}`);
         if (next.status === 200) rotations++;
-        refresh = next.body.refresh_token;
+        chains[n] = next.body.refresh_token;
       }
+    }
+    for (let n = 0; running(); n++) {
+      const i = n % chains.length;
+      const next = await tokenCall({ grant_type: 'refresh_token', refresh_token: chains[i] }, `198.18.3.${n % 250}`);
+      if (next.status === 200) rotations++;
+      chains[i] = next.body.refresh_token;
     }
   };
   const admin = async () => {
@@ -113,6 +124,10 @@ try {
   await Promise.all([proxy(0), proxy(1), proxy(2), codes(), admin(), register()]);
   clearInterval(sampler);
   rss.push(workerdRss());
+  // Then idle: the runtime may evict the Durable Objects the traffic woke (one per grant).
+  await new Promise((r) => setTimeout(r, 90_000));
+  const idleRss = workerdRss();
+  const objects = execSync(`find ${JSON.stringify(gw.state)} -name '*.sqlite' | wc -l`, { encoding: 'utf8' }).trim();
 
   // Everything counted must be stored.
   const problems = [];
@@ -135,7 +150,8 @@ try {
   for (const [key, count] of [...statuses].sort()) console.log(`  ${key.padEnd(28)} ${count}`);
   console.log(`  users created ${created}, clients registered ${registered}, codes exchanged ${exchanged}, refresh rotations ${rotations}`);
   console.log(`  proxied calls counted per user: ${[...accepted.values()].join(', ')}`);
-  console.log(`  workerd RSS (MiB, every 30 s): ${rss.map((k) => (k / 1024).toFixed(0)).join(' → ')}`);
+  console.log(`  workerd RSS (MiB, every 30 s): ${rss.map((k) => (k / 1024).toFixed(0)).join(' → ')}; after 90 s idle: ${(idleRss / 1024).toFixed(0)}`);
+  console.log(`  SQLite databases in the local state (D1, and one per Durable Object): ${objects}`);
   console.log(`  5xx answers: ${fiveHundreds.length}; lost writes: ${problems.length}`);
   for (const p of problems) console.log(`  PROBLEM ${p}`);
   if (fiveHundreds.length > 0 || problems.length > 0) process.exitCode = 1;
