@@ -128,6 +128,8 @@ try {
   await new Promise((r) => setTimeout(r, 90_000));
   const idleRss = workerdRss();
   const objects = execSync(`find ${JSON.stringify(gw.state)} -name '*.sqlite' | wc -l`, { encoding: 'utf8' }).trim();
+  const stateKib = Number(execSync(`du -sk ${JSON.stringify(gw.state)}`, { encoding: 'utf8' }).split(/\s+/)[0]);
+  const walKib = Number(execSync(`find ${JSON.stringify(gw.state)} -name '*-wal' -exec du -ck {} + | tail -n 1`, { encoding: 'utf8' }).split(/\s+/)[0] || 0);
 
   // Everything counted must be stored.
   const problems = [];
@@ -151,7 +153,7 @@ try {
   console.log(`  users created ${created}, clients registered ${registered}, codes exchanged ${exchanged}, refresh rotations ${rotations}`);
   console.log(`  proxied calls counted per user: ${[...accepted.values()].join(', ')}`);
   console.log(`  workerd RSS (MiB, every 30 s): ${rss.map((k) => (k / 1024).toFixed(0)).join(' → ')}; after 90 s idle: ${(idleRss / 1024).toFixed(0)}`);
-  console.log(`  SQLite databases in the local state (D1, and one per Durable Object): ${objects}`);
+  console.log(`  SQLite databases in the local state (D1, and one per Durable Object): ${objects}, ${(stateKib / 1024).toFixed(0)} MiB on disk, of which write-ahead logs ${(walKib / 1024).toFixed(0)} MiB`);
   console.log(`  5xx answers: ${fiveHundreds.length}; lost writes: ${problems.length}`);
   for (const p of problems) console.log(`  PROBLEM ${p}`);
   if (fiveHundreds.length > 0 || problems.length > 0) process.exitCode = 1;
