@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway } from './harness.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
-import { stopProcess } from '../../scripts/lib.mjs';
+import { stopProcess, wrangler } from '../../scripts/lib.mjs';
 
 let gw;
 before(async () => {
@@ -83,6 +83,43 @@ describe('storage failing', () => {
     });
     assert.equal(res.status, 503);
     assert.equal((await res.json()).error, 'temporarily_unavailable');
+  });
+});
+
+describe('a Durable Object namespace failing', () => {
+  let noGrants;
+  let noQuota;
+  before(async () => {
+    // One gateway cannot reach its grant objects, the other its quota counters: their bindings
+    // are gone from the Worker.
+    [noGrants, noQuota] = await Promise.all([
+      startGateway({ wranglerConfig: (text) => text.replace('{ name = "GRANTS",', '{ name = "GRANTS_OFF",') }),
+      startGateway({ wranglerConfig: (text) => text.replace('{ name = "QUOTA",', '{ name = "QUOTA_OFF",') }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all([noGrants?.stop(), noQuota?.stop()]);
+  });
+
+  test('a consent that cannot create its grant is 503 and indexes nothing', async () => {
+    const callback = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
+    const browser = new FormBrowser(noGrants.baseUrl);
+    const login = await browser.get(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: callback, scope: 'todos:read', state: 's' })}`);
+    const signedIn = await signIn(browser, login, 'demo@example.com', noGrants.secrets.DEMO_PASSWORD);
+    assert.equal(signedIn.status, 303);
+    const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
+    assert.equal(back.status, 503);
+    assert.equal(back.headers.get('location'), null, 'no code was handed out');
+    const out = wrangler(['d1', 'execute', 'DB', '--local', `--persist-to=${noGrants.state}`, '--json', '--command=SELECT COUNT(*) AS n FROM user_grants']);
+    assert.equal(JSON.parse(out.slice(out.indexOf('[')))[0].results[0].n, 0, 'no grant indexed in D1');
+  });
+
+  test('a quota that cannot be counted is 503, and the origin sees nothing', async () => {
+    await noQuota.clearOriginRequests();
+    const res = await fetch(`${noQuota.baseUrl}/todos`, { headers: { authorization: `Bearer ${await noQuota.token()}` } });
+    assert.equal(res.status, 503);
+    assert.equal((await res.json()).error, 'temporarily_unavailable');
+    assert.deepEqual(await noQuota.originRequests(), []);
   });
 });
 

@@ -1,7 +1,7 @@
 // End-to-end harness: one real gateway in workerd (`wrangler dev`) with its own local D1 and
 // Durable Object state in a temporary directory, in front of the bundled demo origin. Ports are
 // picked free, readiness is awaited, and everything started is stopped by process id.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, generateSecrets, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from '../../scripts/lib.mjs';
@@ -13,9 +13,10 @@ import { mintAccessToken } from '../../scripts/mint-token.mjs';
  * `{ port, baseUrl, originUrl }` returning it); `plugins({ port, baseUrl,
  * originUrl })` returns a PLUGINS array instead (several plugins, picked by host); `vars` adds or
  * overrides other vars and secrets. `seed: false` skips seeding; `beforeStart({ state, baseUrl,
- * secrets })` runs after seeding, before workerd starts.
+ * secrets })` runs after seeding, before workerd starts; `wranglerConfig(text)` returns a changed
+ * wrangler.toml to run with.
  */
-export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false, beforeStart } = {}) {
+export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false, beforeStart, wranglerConfig } = {}) {
   const state = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
   const [gatewayPort, originPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const baseUrl = `http://127.0.0.1:${gatewayPort}`;
@@ -59,12 +60,20 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (testScheduled) args.push('--test-scheduled');
+  // A changed copy of wrangler.toml (say, a binding removed), beside it so its paths still resolve.
+  let configCopy;
+  if (wranglerConfig) {
+    configCopy = join(root, `wrangler.e2e-${gatewayPort}.toml`);
+    writeFileSync(configCopy, wranglerConfig(readFileSync(join(root, 'wrangler.toml'), 'utf8')));
+    args.push('--config', configCopy);
+  }
   const spawnedAt = performance.now();
   let gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });
 
   const stop = async () => {
     await Promise.all([stopProcess(gateway), stopProcess(origin)]);
     rmSync(state, { recursive: true, force: true });
+    if (configCopy) rmSync(configCopy, { force: true });
   };
   /** Stops the runtime and starts it again on the same state directory. */
   const restart = async () => {
