@@ -448,15 +448,20 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             .iter()
             .map(|p| json!({ "id": text(p, "id"), "name": text(p, "name"), "description": text(p, "description") }))
             .collect();
-        Ok(json!({
-            "id": text(&row, "id"),
-            "indicator": text(&row, "indicator"),
-            "name": text(&row, "name"),
-            "default": flag(&row, "is_default"),
-            "access_token_ttl_secs": int(&row, "access_token_ttl_secs"),
+        Ok(Self::resource_row_json(&row, Value::Array(permissions)))
+    }
+
+    /// A resource as the API shows it, from its row and its permissions.
+    fn resource_row_json(row: &Row, permissions: Value) -> Value {
+        json!({
+            "id": text(row, "id"),
+            "indicator": text(row, "indicator"),
+            "name": text(row, "name"),
+            "default": flag(row, "is_default"),
+            "access_token_ttl_secs": int(row, "access_token_ttl_secs"),
             "permissions": permissions,
-            "created_at": int(&row, "created_at"),
-        }))
+            "created_at": int(row, "created_at"),
+        })
     }
 
     async fn save_resource(&self, id: Option<&str>, body: &[u8]) -> Result<Reply, ApiError> {
@@ -566,17 +571,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             .await?;
         let items = rows
             .iter()
-            .map(|r| {
-                json!({
-                    "id": text(r, "id"),
-                    "indicator": text(r, "indicator"),
-                    "name": text(r, "name"),
-                    "default": flag(r, "is_default"),
-                    "access_token_ttl_secs": int(r, "access_token_ttl_secs"),
-                    "permissions": json_column(r, "permissions"),
-                    "created_at": int(r, "created_at"),
-                })
-            })
+            .map(|r| Self::resource_row_json(r, json_column(r, "permissions")))
             .collect();
         listing(items, limit)
     }

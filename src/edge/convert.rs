@@ -4,25 +4,27 @@ use worker::{Headers, Request, Response, ResponseBuilder};
 
 use crate::http::{Method, Reply, RequestHead};
 
-pub fn request_head(req: &Request) -> RequestHead {
+/// The request head, and the `host[:port]` the request was addressed to (which picks the
+/// plugin), both from one read of the URL.
+pub fn request_head(req: &Request) -> (RequestHead, String) {
     let url = req.inner().url();
     let (path, query) = split_url(&url);
-    RequestHead {
+    let head = RequestHead {
         method: Some(Method::parse(req.inner().method().as_str())),
         path: path.to_string(),
         query: query.map(str::to_string),
         headers: req.headers().entries().collect(),
-    }
+    };
+    (head, authority(&url).to_string())
 }
 
-/// The `host[:port]` the request was addressed to, from its URL.
-pub fn authority(req: &Request) -> String {
-    let url = req.inner().url();
-    let after_scheme = url.find("://").map(|i| &url[i + 3..]).unwrap_or(&url);
+/// `scheme://host:port/path` → `host:port`.
+fn authority(url: &str) -> &str {
+    let after_scheme = url.find("://").map(|i| &url[i + 3..]).unwrap_or(url);
     let end = after_scheme
         .find(['/', '?', '#'])
         .unwrap_or(after_scheme.len());
-    after_scheme[..end].to_string()
+    &after_scheme[..end]
 }
 
 /// Splits `scheme://authority/path?query#fragment` into its path and query.

@@ -138,11 +138,11 @@ async fn purge_unused_registrations(env: &Env) {
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let started = worker::Date::now().as_millis();
     let request_id = random_id();
-    let head = convert::request_head(&req);
+    let (head, authority) = convert::request_head(&req);
     let deployment = config(&env);
     let site = match deployment.as_ref() {
         Ok(deployment) => deployment
-            .site(&convert::authority(&req))
+            .site(&authority)
             .ok_or(ApiError::MisdirectedRequest),
         Err(_) => Err(ApiError::Internal("invalid configuration".into())),
     };
