@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::client::{Client, ClientKind, ClientOrigin};
 use crate::oauth::grant::GrantState;
 use crate::ports::{
     AccountStore, ApiKeySummary, ClientRegistry, GrantSummary, PolicyStore, RegisteredClient,
@@ -53,7 +53,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         let rows = self
             .sql
             .query(
-                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until FROM oauth_clients \
+                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until, registered_via FROM oauth_clients \
                  WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
                 vec![client_id.into(), self.now.into()],
             )
@@ -76,6 +76,11 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
             },
             first_party: n(row, "first_party").unwrap_or(0) != 0,
             locked_until: n(row, "locked_until"),
+            origin: if s(row, "registered_via") == "dynamic" {
+                ClientOrigin::Dynamic
+            } else {
+                ClientOrigin::Admin
+            },
         }))
     }
 

@@ -8,7 +8,7 @@ use portcullis::admin::{authorize_admin, Admin};
 use portcullis::config::Secret;
 use portcullis::directory::SqlDirectory;
 use portcullis::http::{Method, Reply, RequestHead};
-use portcullis::oauth::client::{Client, ClientKind};
+use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::ports::{
     AccountStore, ClientRegistry, PolicyStore, RegisteredClient, UserDirectory,
 };
@@ -547,6 +547,7 @@ fn registered_clients_expire_unless_a_grant_starts() {
                 kind: ClientKind::Public,
                 first_party: false,
                 locked_until: None,
+                origin: ClientOrigin::Admin,
             },
             metadata: "{}".into(),
             created_at: NOW,

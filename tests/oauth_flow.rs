@@ -12,7 +12,7 @@ use common::{block_on, MemoryBackend};
 use portcullis::config::{Config, RawConfig};
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::access_token::{verify_access_token, VerifyPolicy};
-use portcullis::oauth::client::{sha256_hex, Client, ClientKind};
+use portcullis::oauth::client::{sha256_hex, Client, ClientKind, ClientOrigin};
 use portcullis::oauth::params::{form_encode, Params};
 use portcullis::oauth::pkce::s256_challenge;
 use portcullis::oauth::server::{handle, AuthServer};
@@ -62,6 +62,7 @@ fn backend() -> MemoryBackend {
             kind: ClientKind::Confidential,
             first_party: false,
             locked_until: None,
+            origin: ClientOrigin::Admin,
         },
     );
     b.clients.insert(
@@ -74,6 +75,7 @@ fn backend() -> MemoryBackend {
             kind: ClientKind::Public,
             first_party: true,
             locked_until: None,
+            origin: ClientOrigin::Admin,
         },
     );
     b.users.push(User {
@@ -510,6 +512,114 @@ fn errors_after_the_redirect_uri_is_trusted_redirect_with_state_and_iss() {
     assert_eq!(p.get("error"), Some("unsupported_response_type"));
     assert_eq!(p.get("state"), Some("s1"));
     assert_eq!(p.get("iss"), Some(BASE));
+}
+
+/// A client anyone could have registered: its redirect URI is nobody's vetted choice.
+fn with_self_registered_client(backend: &mut MemoryBackend) {
+    backend.clients.insert(
+        "dcr_x".into(),
+        Client {
+            id: "dcr_x".into(),
+            name: "Someone".into(),
+            secret_hash: Some(sha256_hex("dcr-secret")),
+            redirect_uris: vec!["https://attacker.example/landing".into()],
+            kind: ClientKind::Confidential,
+            first_party: false,
+            locked_until: None,
+            origin: ClientOrigin::Dynamic,
+        },
+    );
+}
+
+fn self_registered_url(extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", "dcr_x"),
+        ("redirect_uri", "https://attacker.example/landing"),
+        ("state", "st4te"),
+        ("scope", "todos:read"),
+    ];
+    pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    pairs.extend_from_slice(extra);
+    format!("/authorize?{}", encode(&pairs))
+}
+
+#[test]
+fn errors_for_a_self_registered_client_before_the_user_interacts_render_locally() {
+    // RFC 9700 §4.11.2: otherwise /authorize is an open redirector to any registered https URI.
+    let config = config();
+    let mut backend = backend();
+    with_self_registered_client(&mut backend);
+    let mut browser = Browser::new(&config, &backend);
+    for (why, extra) in [
+        (
+            "unsupported_response_type",
+            vec![("response_type", "token")],
+        ),
+        ("missing response_type", vec![("response_type", "")]),
+        ("login_required", vec![("prompt", "none")]),
+        ("bad prompt", vec![("prompt", "bogus")]),
+        ("request object", vec![("request", "x")]),
+    ] {
+        let reply = browser.get(&self_registered_url(&extra));
+        assert_eq!(reply.status, 400, "{why}: {}", html(&reply));
+        assert!(
+            reply.header("location").is_none(),
+            "{why} must not redirect"
+        );
+    }
+    // Signed in, but not yet asked anything: still no redirect.
+    let login = browser.get(&self_registered_url(&[]));
+    let signed_in = sign_in(&mut browser, &login);
+    assert_eq!(signed_in.status, 303);
+    for (why, extra) in [
+        (
+            "invalid_target",
+            vec![("resource", "https://unknown.example/")],
+        ),
+        ("consent_required", vec![("prompt", "none")]),
+    ] {
+        let reply = browser.get(&self_registered_url(&extra));
+        assert_eq!(reply.status, 400, "{why}: {}", html(&reply));
+        assert!(
+            reply.header("location").is_none(),
+            "{why} must not redirect"
+        );
+        assert!(html(&reply).contains(why), "{why} is named on the page");
+    }
+    // A vetted client still gets its errors back, as RFC 6749 §4.1.2.1 says.
+    let reply = browser.get(&authorize_url(&[("response_type", "token")]));
+    assert_eq!(reply.status, 302);
+}
+
+#[test]
+fn a_self_registered_client_gets_the_users_decision_back() {
+    let config = config();
+    let mut backend = backend();
+    with_self_registered_client(&mut backend);
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&self_registered_url(&[]));
+    let signed_in = sign_in(&mut browser, &login);
+    let consent = browser.get(signed_in.header("location").unwrap());
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let reply = browser.post_form(
+        "/authorize",
+        &[
+            ("decision", "deny"),
+            ("csrf_token", &hidden(&consent, "csrf_token")),
+            ("response_type", "code"),
+            ("client_id", "dcr_x"),
+            ("redirect_uri", "https://attacker.example/landing"),
+            ("state", "st4te"),
+            ("scope", "todos:read"),
+        ],
+    );
+    assert_eq!(reply.status, 303);
+    assert!(reply
+        .header("location")
+        .unwrap()
+        .starts_with("https://attacker.example/landing?"));
+    assert_eq!(location_params(&reply).get("error"), Some("access_denied"));
 }
 
 #[test]
@@ -1352,7 +1462,8 @@ fn a_registered_public_client_completes_the_flow_with_pkce_and_consent() {
     assert_eq!(stored.client.kind, ClientKind::Public);
     assert!(!stored.client.first_party);
 
-    // Without PKCE a public client is refused; with it (any loopback port), consent is asked.
+    // Without PKCE a public client is refused (on our page: no administrator vetted its
+    // redirect URI); with it (any loopback port), consent is asked.
     let base = [
         ("response_type", "code"),
         ("client_id", client_id.as_str()),
@@ -1361,11 +1472,9 @@ fn a_registered_public_client_completes_the_flow_with_pkce_and_consent() {
         ("scope", "todos:read"),
     ];
     let no_pkce = browser.get(&format!("/authorize?{}", encode(&base)));
-    assert_eq!(no_pkce.status, 302);
-    assert_eq!(
-        location_params(&no_pkce).get("error"),
-        Some("invalid_request")
-    );
+    assert_eq!(no_pkce.status, 400);
+    assert!(no_pkce.header("location").is_none());
+    assert!(html(&no_pkce).contains("invalid_request"));
     let challenge = s256_challenge(VERIFIER);
     let code = authorize(
         &mut browser,

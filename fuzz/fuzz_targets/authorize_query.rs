@@ -3,7 +3,7 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::oauth::authorize::{check_client_and_redirect, validate_authorize_request};
-use portcullis::oauth::client::{Client, ClientKind};
+use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::oauth::params::Params;
 
 fuzz_target!(|query: &str| {
@@ -22,6 +22,7 @@ fuzz_target!(|query: &str| {
             kind,
             first_party: false,
             locked_until: None,
+            origin: ClientOrigin::Admin,
         };
         if let Ok((client, redirect_uri, sent)) = check_client_and_redirect(&params, Some(client)) {
             let registered = client.redirect_uris.contains(&redirect_uri)

@@ -2,7 +2,8 @@
 //! redirect rule allows.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portcullis::oauth::registration::{check_redirect_uri, parse_registration, MAX_REDIRECT_URIS};
+use portcullis::oauth::redirect_uri::check_redirect_uri;
+use portcullis::oauth::registration::{parse_registration, MAX_REDIRECT_URIS};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(metadata) = parse_registration(data) {

@@ -204,7 +204,7 @@ impl Fields {
         // The same rule as self-registered clients (RFC 8252 loopback, no fragments or wildcards).
         if let Some(why) = uris
             .iter()
-            .find_map(|uri| crate::oauth::registration::check_redirect_uri(uri).err())
+            .find_map(|uri| crate::oauth::redirect_uri::check_redirect_uri(uri).err())
         {
             self.error(field, why);
         }

@@ -6,10 +6,11 @@
 //! redirect URI with `error`, `error_description`, `state` and `iss`.
 
 use crate::config::is_scope_char;
-use crate::oauth::client::{resolve_redirect_uri, Client, ClientKind};
+use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::error::OAuthErrorCode;
 use crate::oauth::params::{form_encode, Params};
 use crate::oauth::pkce::validate_code_challenge;
+use crate::oauth::redirect_uri::resolve_redirect_uri;
 use crate::rbac::scope::parse_scope;
 
 /// Longest `state` or `nonce` accepted: enough for any client, bounded for storage.
@@ -243,7 +244,7 @@ pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::client::sha256_hex;
+    use crate::oauth::client::{sha256_hex, ClientOrigin};
 
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
@@ -256,6 +257,7 @@ mod tests {
             kind,
             first_party: false,
             locked_until: None,
+            origin: ClientOrigin::Admin,
         }
     }
 

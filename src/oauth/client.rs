@@ -17,6 +17,27 @@ pub enum ClientKind {
     Public,
 }
 
+/// Who put a client in the registry, which decides how far it is trusted before a user has
+/// spoken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientOrigin {
+    /// Made by an administrator (admin API, console or seed): vetted.
+    Admin,
+    /// Registered itself through RFC 7591 `/register`.
+    Dynamic,
+    /// An https `client_id` whose metadata document was fetched.
+    MetadataDocument,
+}
+
+impl ClientOrigin {
+    /// Whether an administrator vetted the client. Anyone can register a redirect URI for the
+    /// others, so the authorization server sends a browser to them only after the user has
+    /// interacted (RFC 9700 §4.11.2).
+    pub fn is_vetted(self) -> bool {
+        self == ClientOrigin::Admin
+    }
+}
+
 /// A registered client, as the registry stores it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Client {
@@ -28,6 +49,7 @@ pub struct Client {
     pub kind: ClientKind,
     /// First-party clients skip the consent screen.
     pub first_party: bool,
+    pub origin: ClientOrigin,
     /// Authentication is refused until then (too many failed attempts).
     pub locked_until: Option<i64>,
 }
@@ -142,35 +164,6 @@ pub fn authenticate_client(
     }
 }
 
-/// The redirect URI a request is sent back to: exact match against the registration, except that
-/// a public client's loopback URI matches on any port (RFC 8252 §7.3). Without one in the request,
-/// the sole registered URI applies.
-pub fn resolve_redirect_uri(client: &Client, requested: Option<&str>) -> Option<String> {
-    match requested {
-        None => match client.redirect_uris.as_slice() {
-            [only] => Some(only.clone()),
-            _ => None,
-        },
-        Some(uri) => {
-            if client.redirect_uris.iter().any(|r| r == uri) {
-                return Some(uri.to_string());
-            }
-            if client.kind == ClientKind::Public {
-                let wanted = strip_loopback_port(uri)?;
-                if client
-                    .redirect_uris
-                    .iter()
-                    .filter_map(|r| strip_loopback_port(r))
-                    .any(|r| r == wanted)
-                {
-                    return Some(uri.to_string());
-                }
-            }
-            None
-        }
-    }
-}
-
 /// ChatGPT calls back on `chat.openai.com` or `chatgpt.com` (`/aip/<id>/oauth/callback`),
 /// whichever domain the user is on: registering one registers both.
 pub fn with_chatgpt_twins(uris: Vec<String>) -> Vec<String> {
@@ -193,31 +186,10 @@ pub fn with_chatgpt_twins(uris: Vec<String>) -> Vec<String> {
     out
 }
 
-/// `http://127.0.0.1:1234/cb` → `http://127.0.0.1/cb`, for loopback hosts only.
-fn strip_loopback_port(uri: &str) -> Option<String> {
-    let rest = uri.strip_prefix("http://")?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let host = if let Some(v6) = authority.strip_prefix("[::1]") {
-        if !(v6.is_empty() || v6.starts_with(':')) {
-            return None;
-        }
-        "[::1]"
-    } else {
-        let (host, port) = authority.split_once(':').unwrap_or((authority, ""));
-        if !port.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        host
-    };
-    if host != "127.0.0.1" && host != "[::1]" && host != "localhost" {
-        return None;
-    }
-    Some(format!("http://{host}{path}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oauth::redirect_uri::resolve_redirect_uri;
 
     fn confidential() -> Client {
         Client {
@@ -228,6 +200,7 @@ mod tests {
             kind: ClientKind::Confidential,
             first_party: false,
             locked_until: None,
+            origin: ClientOrigin::Admin,
         }
     }
 
@@ -243,6 +216,7 @@ mod tests {
             kind: ClientKind::Public,
             first_party: false,
             locked_until: None,
+            origin: ClientOrigin::Admin,
         }
     }
 
@@ -348,6 +322,16 @@ mod tests {
         ] {
             assert_eq!(resolve_redirect_uri(&c, Some(tampered)), None, "{tampered}");
         }
+    }
+
+    #[test]
+    fn a_bent_loopback_authority_is_not_the_registered_loopback_uri() {
+        let mut c = public();
+        c.redirect_uris = vec!["http://[::1]/callback".into()];
+        assert_eq!(
+            resolve_redirect_uri(&c, Some("http://[::1]:@evil.example/callback")),
+            None
+        );
     }
 
     #[test]

@@ -7,5 +7,6 @@ pub mod error;
 pub mod grant;
 pub mod params;
 pub mod pkce;
+pub mod redirect_uri;
 pub mod registration;
 pub mod server;

@@ -10,12 +10,11 @@ use std::net::IpAddr;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::client::{Client, ClientKind, ClientOrigin};
+use crate::oauth::redirect_uri::{check_redirect_uri, MAX_URI_CHARS};
 
 /// Most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 10;
-/// Longest URI accepted in client metadata.
-pub const MAX_URI_CHARS: usize = 2000;
 /// Largest registration request body.
 pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
 /// Largest client metadata document fetched.
@@ -100,31 +99,6 @@ impl ClientMetadata {
         }
         out
     }
-}
-
-/// A redirect URI a client may register: https, or http on a loopback address (RFC 8252 §7.3);
-/// absolute, without fragment, credentials or wildcards.
-pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
-    if uri.chars().count() > MAX_URI_CHARS {
-        return Err(format!(
-            "a redirect URI is longer than {MAX_URI_CHARS} characters"
-        ));
-    }
-    let url = Url::parse(uri).map_err(|_| format!("{uri:?} is not an absolute URI"))?;
-    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-    if !scheme_ok
-        || url.fragment().is_some()
-        || uri.contains(['#', '*'])
-        || !url.username().is_empty()
-        || url.password().is_some()
-        || url.host_str().is_none()
-    {
-        return Err(format!(
-            "{uri:?} must be https (or http on a loopback address), without fragment, credentials or wildcard"
-        ));
-    }
-    Ok(())
 }
 
 /// Validates RFC 7591 client metadata (a registration request, or a metadata document).
@@ -452,6 +426,7 @@ pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, R
         kind: ClientKind::Public,
         first_party: false,
         locked_until: None,
+        origin: ClientOrigin::MetadataDocument,
     })
 }
 

@@ -24,7 +24,7 @@ use crate::oauth::authorize::{
 };
 use crate::oauth::client::{
     authenticate_client, parse_client_credentials, sha256_hex, Client, ClientCredentials,
-    ClientKind,
+    ClientKind, ClientOrigin,
 };
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{
@@ -182,10 +182,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 
     // ----- /authorize -------------------------------------------------------------------------
 
-    /// Phase 1 and 2 of validation on a set of parameters, loading the client.
+    /// Phase 1 and 2 of validation on a set of parameters, loading the client. `interacted`: the
+    /// user acted on this request (the consent form), so errors may go back to any client.
     async fn authorize_request(
         &self,
         params: &Params,
+        interacted: bool,
     ) -> Result<AuthorizeRequest, Result<AuthorizeError, ApiError>> {
         let client = match params.get("client_id") {
             Some(id) => self
@@ -196,8 +198,16 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             None => None,
         };
         let (client, redirect_uri, sent) = check_client_and_redirect(params, client).map_err(Ok)?;
+        let vetted = client.origin.is_vetted();
         validate_authorize_request(params, client, redirect_uri, sent, self.default_scope())
-            .map_err(Ok)
+            .map_err(|e| match e {
+                AuthorizeError::Redirect {
+                    code, description, ..
+                } if !vetted && !interacted => Ok(AuthorizeError::Local {
+                    message: unvetted_error(code, &description),
+                }),
+                e => Ok(e),
+            })
     }
 
     fn authorize_error_reply(&self, error: AuthorizeError, status_for_redirect: u16) -> Reply {
@@ -221,6 +231,8 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         }
     }
 
+    /// An error sent back to the client's redirect URI; before the user has interacted, only to
+    /// a client an administrator vetted (RFC 9700 §4.11.2), else shown on our own page.
     fn redirect_error(
         &self,
         request: &AuthorizeRequest,
@@ -228,6 +240,9 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         description: &str,
         status: u16,
     ) -> Reply {
+        if status == 302 && !request.client.origin.is_vetted() {
+            return self.local_error(400, &unvetted_error(code, description));
+        }
         redirect(
             status,
             &error_redirect(
@@ -247,7 +262,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Ok(p) => p,
             Err(e) => return Ok(self.local_error(400, &e.description())),
         };
-        let request = match self.authorize_request(&params).await {
+        let request = match self.authorize_request(&params, false).await {
             Ok(r) => r,
             Err(Ok(e)) => return Ok(self.authorize_error_reply(e, 302)),
             Err(Err(e)) => return Err(e),
@@ -300,7 +315,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             );
             return Ok(with_cookie(reply, csrf_set));
         };
-        let grant = match self.decide(&request, &user.id).await? {
+        let grant = match self.decide(&request, &user.id, 302).await? {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
@@ -342,11 +357,13 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         Ok(with_cookie(reply, csrf_set))
     }
 
-    /// The scope decision for a request; `Err(reply)` is the `invalid_target` redirect.
+    /// The scope decision for a request; `Err(reply)` is the `invalid_target` error, redirected
+    /// with `status` (302 before the user interacts, 303 after the consent form).
     async fn decide(
         &self,
         request: &AuthorizeRequest,
         user_id: &str,
+        status: u16,
     ) -> Result<Result<ScopeGrant, Reply>, ApiError> {
         let context = self
             .backend
@@ -362,7 +379,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                     request,
                     OAuthErrorCode::InvalidTarget,
                     "the requested resource is unknown",
-                    302,
+                    status,
                 )
             }),
         )
@@ -395,7 +412,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         }
         let decision = params.get("decision").map(str::to_string);
         params = strip(params, &["csrf_token", "decision"]);
-        let request = match self.authorize_request(&params).await {
+        let request = match self.authorize_request(&params, true).await {
             Ok(r) => r,
             Err(Ok(e)) => return Ok(self.authorize_error_reply(e, 303)),
             Err(Err(e)) => return Err(e),
@@ -421,9 +438,9 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         {
             return Ok(self.local_error(401, "Your account is not available. Sign in again."));
         }
-        let grant = match self.decide(&request, &session.user_id).await? {
+        let grant = match self.decide(&request, &session.user_id, 303).await? {
             Ok(g) => g,
-            Err(reply) => return Ok(reply.with_status(303)),
+            Err(reply) => return Ok(reply),
         };
         self.issue_code(&request, &session, grant, 303).await
     }
@@ -872,6 +889,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             },
             first_party: false,
             locked_until: None,
+            origin: ClientOrigin::Dynamic,
         };
         self.backend
             .register_client(&RegisteredClient {
@@ -1317,6 +1335,16 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 }
 
 /// The authorization request's query without `prompt`, percent-encoded again.
+/// An authorization error for a client no administrator vetted, before the user has interacted:
+/// shown on the gateway's page rather than redirected, so nobody can use the gateway to bounce a
+/// browser to a URI they registered themselves.
+fn unvetted_error(code: OAuthErrorCode, description: &str) -> String {
+    format!(
+        "The application's request cannot be completed ({}: {description}). Go back to the application and try again.",
+        code.as_str()
+    )
+}
+
 fn without_prompt(params: &Params) -> String {
     params
         .iter()
