@@ -53,7 +53,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         let rows = self
             .sql
             .query(
-                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until, registered_via FROM oauth_clients \
+                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until, registered_via, may_introspect FROM oauth_clients \
                  WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
                 vec![client_id.into(), self.now.into()],
             )
@@ -81,6 +81,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
             } else {
                 ClientOrigin::Admin
             },
+            may_introspect: n(row, "may_introspect").unwrap_or(0) != 0,
         }))
     }
 

@@ -410,6 +410,7 @@ fn disabling_a_user_revokes_their_grants() {
         nonce: None,
         auth_time: NOW,
         opaque_access: Vec::new(),
+        issuer: None,
     };
     f.backend
         .grants
@@ -548,6 +549,7 @@ fn registered_clients_expire_unless_a_grant_starts() {
                 first_party: false,
                 locked_until: None,
                 origin: ClientOrigin::Admin,
+                may_introspect: false,
             },
             metadata: "{}".into(),
             created_at: NOW,
@@ -582,6 +584,7 @@ fn registered_clients_expire_unless_a_grant_starts() {
         nonce: None,
         auth_time: NOW,
         opaque_access: Vec::new(),
+        issuer: None,
     };
     block_on(directory.record_grant(&grant)).unwrap();
     let later = SqlDirectory {

@@ -63,6 +63,7 @@ fn backend() -> MemoryBackend {
             first_party: false,
             locked_until: None,
             origin: ClientOrigin::Admin,
+            may_introspect: false,
         },
     );
     b.clients.insert(
@@ -76,6 +77,7 @@ fn backend() -> MemoryBackend {
             first_party: true,
             locked_until: None,
             origin: ClientOrigin::Admin,
+            may_introspect: false,
         },
     );
     b.users.push(User {
@@ -527,6 +529,7 @@ fn with_self_registered_client(backend: &mut MemoryBackend) {
             first_party: false,
             locked_until: None,
             origin: ClientOrigin::Dynamic,
+            may_introspect: false,
         },
     );
 }
@@ -1604,4 +1607,114 @@ fn metadata_advertises_registration_and_metadata_documents() {
     let doc = json(&browser.get("/.well-known/oauth-authorization-server"));
     assert_eq!(doc["registration_endpoint"], format!("{BASE}/register"));
     assert_eq!(doc["client_id_metadata_document_supported"], true);
+}
+
+/// A confidential client that is neither the token's client nor marked as a resource server,
+/// and one an administrator marked.
+fn with_other_confidential_clients(backend: &mut MemoryBackend) {
+    for (id, may_introspect) in [("stranger", false), ("resource-server", true)] {
+        backend.clients.insert(
+            id.into(),
+            Client {
+                id: id.into(),
+                name: id.into(),
+                secret_hash: Some(sha256_hex("their-secret")),
+                redirect_uris: vec!["https://stranger.example/cb".into()],
+                kind: ClientKind::Confidential,
+                first_party: false,
+                locked_until: None,
+                origin: ClientOrigin::Dynamic,
+                may_introspect,
+            },
+        );
+    }
+}
+
+fn introspect_as(browser: &mut Browser<'_>, id: &str, secret: &str, token: &str) -> serde_json::Value {
+    let auth = basic(id, secret);
+    json(&browser.send(
+        Method::Post,
+        "/introspect",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", auth.as_str()),
+        ],
+        encode(&[("token", token)]).as_bytes(),
+    ))
+}
+
+#[test]
+fn only_the_tokens_client_and_marked_resource_servers_may_introspect_it() {
+    // RFC 7662 §4; the outside review found any self-registered confidential client could.
+    let config = config();
+    let mut backend = backend();
+    with_other_confidential_clients(&mut backend);
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let tokens = json(&exchange(&mut browser, &code));
+    for kind in ["access_token", "refresh_token"] {
+        let token = tokens[kind].as_str().unwrap();
+        let stranger = introspect_as(&mut browser, "stranger", "their-secret", token);
+        assert_eq!(stranger, serde_json::json!({"active": false}), "{kind}");
+        let own = introspect_as(&mut browser, "chatgpt", "client-secret", token);
+        assert_eq!(own["active"], true, "{kind}");
+    }
+    let access = tokens["access_token"].as_str().unwrap();
+    let marked = introspect_as(&mut browser, "resource-server", "their-secret", access);
+    assert_eq!(marked["active"], true);
+    assert_eq!(marked["client_id"], "chatgpt");
+}
+
+fn second_plugin_config() -> Config {
+    Config::parse(RawConfig {
+        public_base_url: Some("https://weather.example.com".into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Weather", "name_for_model": "weather",
+            "description_for_human": "Weather.", "description_for_model": "Weather.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "auth": {"type": "oauth", "scope": "todos:read todos:write"}
+        })),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_code_and_a_refresh_token_redeem_only_at_the_plugin_that_issued_them() {
+    // With several plugins on one deployment, clients and grant storage are shared: a grant is
+    // bound to its issuer, and another plugin's token endpoint refuses it, changing nothing.
+    let config = config();
+    let other = second_plugin_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let mut elsewhere = Browser::new(&other, &backend);
+    let code = authorize(&mut browser, &[]);
+    let refused = exchange(&mut elsewhere, &code);
+    assert_eq!(refused.status, 400, "{}", html(&refused));
+    assert_eq!(json(&refused)["error"], "invalid_grant");
+    let tokens = json(&exchange(&mut browser, &code));
+    assert!(tokens["access_token"].is_string(), "still redeemable at its own plugin");
+
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let auth = basic("chatgpt", "client-secret");
+    let pairs = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let refused = token(&mut elsewhere, Some(&auth), &pairs);
+    assert_eq!(json(&refused)["error"], "invalid_grant");
+    let revoke = elsewhere.send(
+        Method::Post,
+        "/revoke",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", auth.as_str()),
+        ],
+        encode(&[("token", refresh)]).as_bytes(),
+    );
+    assert_eq!(revoke.status, 200, "RFC 7009 answers 200 either way");
+    let stranger_view = introspect_as(&mut elsewhere, "chatgpt", "client-secret", refresh);
+    assert_eq!(stranger_view["active"], false);
+    let rotated = token(&mut browser, Some(&auth), &pairs);
+    assert_eq!(rotated.status, 200, "{}", html(&rotated));
 }

@@ -23,6 +23,7 @@ fuzz_target!(|query: &str| {
             first_party: false,
             locked_until: None,
             origin: ClientOrigin::Admin,
+            may_introspect: false,
         };
         if let Ok((client, redirect_uri, sent)) = check_client_and_redirect(&params, Some(client)) {
             let registered = client.redirect_uris.contains(&redirect_uri)

@@ -38,6 +38,7 @@ fuzz_target!(|data: &[u8]| {
             first_party: true,
             locked_until: None,
             origin: ClientOrigin::Admin,
+            may_introspect: false,
         };
         let Some(base) = resolve_redirect_uri(&client, Some(requested)) else { continue };
         let location = code_redirect(&base, "g.c", Some("st"), "https://issuer.example");

@@ -96,6 +96,24 @@ fn flag(row: &Row, key: &str) -> Value {
 }
 
 /// A column holding JSON text (an aggregate or a stored array), parsed; `[]` when empty.
+/// The client columns the admin API shows.
+const CLIENT_COLUMNS: &str =
+    "id, name, kind, redirect_uris, first_party, may_introspect, registered_via, created_at";
+
+/// A client as the admin API shows it (never its secret).
+fn client_row_json(row: &Row) -> Value {
+    json!({
+        "id": text(row, "id"),
+        "name": text(row, "name"),
+        "kind": text(row, "kind"),
+        "redirect_uris": json_column(row, "redirect_uris"),
+        "first_party": flag(row, "first_party"),
+        "may_introspect": flag(row, "may_introspect"),
+        "registered_via": text(row, "registered_via"),
+        "created_at": int(row, "created_at"),
+    })
+}
+
 fn json_column(row: &Row, key: &str) -> Value {
     row.get(key)
         .and_then(Value::as_str)
@@ -686,18 +704,11 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     async fn client_json(&self, id: &str) -> Result<Value, ApiError> {
         let row = self
             .one(
-                "SELECT id, name, kind, redirect_uris, first_party, created_at FROM oauth_clients WHERE id = ?1",
+                &format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = ?1"),
                 vec![id.into()],
             )
             .await?;
-        Ok(json!({
-            "id": text(&row, "id"),
-            "name": text(&row, "name"),
-            "kind": text(&row, "kind"),
-            "redirect_uris": json_column(&row, "redirect_uris"),
-            "first_party": flag(&row, "first_party"),
-            "created_at": int(&row, "created_at"),
-        }))
+        Ok(client_row_json(&row))
     }
 
     fn new_client_secret(&self) -> Result<String, ApiError> {
@@ -739,6 +750,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         }
         f.redirect_uris("redirect_uris", redirect_uris.as_deref());
         let first_party = f.boolean(&body, "first_party");
+        let may_introspect = f.boolean(&body, "may_introspect");
         f.finish()?;
         let uris_json = redirect_uris.map(|u| serde_json::to_string(&u).unwrap_or_default());
         if creating {
@@ -750,7 +762,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                 None
             };
             self.batch(vec![(
-                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, may_introspect) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 vec![
                     id.as_str().into(),
                     name.into(),
@@ -759,6 +771,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                     kind.into(),
                     first_party.unwrap_or(false).into(),
                     self.now.into(),
+                    may_introspect.unwrap_or(false).into(),
                 ],
             )])
             .await?;
@@ -770,8 +783,8 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         }
         let id = id.unwrap_or_default();
         self.batch(vec![(
-            "UPDATE oauth_clients SET name = COALESCE(?2, name), redirect_uris = COALESCE(?3, redirect_uris), first_party = COALESCE(?4, first_party) WHERE id = ?1",
-            vec![id.into(), name.into(), uris_json.into(), first_party.into()],
+            "UPDATE oauth_clients SET name = COALESCE(?2, name), redirect_uris = COALESCE(?3, redirect_uris), first_party = COALESCE(?4, first_party), may_introspect = COALESCE(?5, may_introspect) WHERE id = ?1",
+            vec![id.into(), name.into(), uris_json.into(), first_party.into(), may_introspect.into()],
         )])
         .await?;
         ok(200, self.client_json(id).await?)
@@ -805,23 +818,13 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         let (limit, after, _) = page(head)?;
         let rows = self
             .query(
-                "SELECT id, name, kind, redirect_uris, first_party, created_at FROM oauth_clients WHERE id > ?1 ORDER BY id LIMIT ?2",
+                &format!(
+                    "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id > ?1 ORDER BY id LIMIT ?2"
+                ),
                 vec![after.into(), limit.into()],
             )
             .await?;
-        let items = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": text(r, "id"),
-                    "name": text(r, "name"),
-                    "kind": text(r, "kind"),
-                    "redirect_uris": json_column(r, "redirect_uris"),
-                    "first_party": flag(r, "first_party"),
-                    "created_at": int(r, "created_at"),
-                })
-            })
-            .collect();
+        let items = rows.iter().map(client_row_json).collect();
         listing(items, limit)
     }
 

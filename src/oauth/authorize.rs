@@ -258,6 +258,7 @@ mod tests {
             first_party: false,
             locked_until: None,
             origin: ClientOrigin::Admin,
+            may_introspect: false,
         }
     }
 

@@ -50,6 +50,9 @@ pub struct Client {
     /// First-party clients skip the consent screen.
     pub first_party: bool,
     pub origin: ClientOrigin,
+    /// An administrator marked it as a resource server: it may introspect any token of this
+    /// deployment (RFC 7662 §4), not only its own.
+    pub may_introspect: bool,
     /// Authentication is refused until then (too many failed attempts).
     pub locked_until: Option<i64>,
 }
@@ -201,6 +204,7 @@ mod tests {
             first_party: false,
             locked_until: None,
             origin: ClientOrigin::Admin,
+            may_introspect: false,
         }
     }
 
@@ -217,6 +221,7 @@ mod tests {
             first_party: false,
             locked_until: None,
             origin: ClientOrigin::Admin,
+            may_introspect: false,
         }
     }
 

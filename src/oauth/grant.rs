@@ -8,7 +8,9 @@
 //! - refresh tokens rotate on every use; presenting a rotated one revokes the grant
 //!   (RFC 9700 §4.14.2), so of concurrent refreshes with one token exactly one succeeds;
 //! - refresh may narrow the scope, never widen it (RFC 6749 §6);
-//! - refresh tokens expire after a sliding idle period within an absolute cap.
+//! - refresh tokens expire after a sliding idle period within an absolute cap;
+//! - a grant belongs to the plugin (issuer) that created it: its code and refresh tokens are
+//!   good only at that plugin's token endpoint, where a mismatch changes nothing.
 //!
 //! Codes and refresh tokens are handles `<grant id>.<secret>`: the id routes to the grant's
 //! Durable Object, and only the SHA-256 of the secret is stored.
@@ -78,6 +80,10 @@ pub struct GrantState {
     /// good only at `/userinfo`, which looks them up here.
     #[serde(default)]
     pub opaque_access: Vec<(String, i64)>,
+    /// The issuer (plugin) that created the grant. `None` only for grants stored before grants
+    /// were bound to their issuer.
+    #[serde(default)]
+    pub issuer: Option<String>,
 }
 
 /// How many live opaque access tokens a grant keeps.
@@ -139,6 +145,9 @@ pub struct CodeRedemption {
     /// The RFC 8707 `resource` the token request names, if any: it must be the grant's.
     #[serde(default)]
     pub resource: Option<String>,
+    /// The issuer whose token endpoint the request reached: it must be the grant's.
+    #[serde(default)]
+    pub issuer: String,
 }
 
 /// A token request presenting a refresh token.
@@ -157,6 +166,9 @@ pub struct RefreshRotation {
     /// The RFC 8707 `resource` the token request names, if any: it must be the grant's.
     #[serde(default)]
     pub resource: Option<String>,
+    /// The issuer whose token endpoint the request reached: it must be the grant's.
+    #[serde(default)]
+    pub issuer: String,
 }
 
 /// What the token endpoint needs to mint tokens after a successful step.
@@ -192,13 +204,15 @@ pub enum GrantError {
     ScopeEscalation,
     /// The token request names a resource other than the grant's (RFC 8707 §2.2).
     ResourceMismatch,
+    /// The token request reached another plugin's token endpoint than the grant's.
+    IssuerMismatch,
     NotFound,
 }
 
 impl GrantError {
     pub fn to_oauth(self) -> OAuthError {
         let (code, text) = match self {
-            GrantError::CodeMismatch | GrantError::NotFound => (
+            GrantError::CodeMismatch | GrantError::NotFound | GrantError::IssuerMismatch => (
                 OAuthErrorCode::InvalidGrant,
                 "the authorization code is invalid",
             ),
@@ -280,6 +294,11 @@ fn issued(state: &GrantState, scopes: Vec<String>) -> Issued {
     }
 }
 
+/// Whether the grant was created by `issuer` (grants from before the binding carry none).
+pub fn issued_by(state: &GrantState, issuer: &str) -> bool {
+    state.issuer.as_deref().is_none_or(|i| i == issuer)
+}
+
 /// RFC 8707: a token request may name the resource again, and only the grant's.
 fn resource_matches(state: &GrantState, asked: &Option<String>) -> bool {
     match asked {
@@ -305,6 +324,9 @@ fn new_family(now: i64, hash: String, policy: RefreshPolicy) -> RefreshFamily {
 pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued, GrantError> {
     if !constant_time_eq(state.code_hash.as_bytes(), r.code_hash.as_bytes()) {
         return Err(GrantError::CodeMismatch);
+    }
+    if !issued_by(state, &r.issuer) {
+        return Err(GrantError::IssuerMismatch);
     }
     if state.revoked {
         return Err(GrantError::Revoked);
@@ -354,6 +376,9 @@ pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued,
 pub fn rotate_refresh(state: &mut GrantState, r: &RefreshRotation) -> Result<Issued, GrantError> {
     if state.revoked {
         return Err(GrantError::Revoked);
+    }
+    if !issued_by(state, &r.issuer) {
+        return Err(GrantError::IssuerMismatch);
     }
     let resource_ok = resource_matches(state, &r.resource);
     let Some(family) = state.refresh.as_mut() else {
@@ -429,6 +454,7 @@ mod tests {
 
     const NOW: i64 = 1_790_000_000;
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const ISSUER: &str = "https://todo.example.com";
 
     fn state(challenge: bool) -> GrantState {
         GrantState {
@@ -449,6 +475,7 @@ mod tests {
             nonce: None,
             auth_time: NOW,
             opaque_access: Vec::new(),
+            issuer: Some(ISSUER.into()),
         }
     }
 
@@ -463,6 +490,7 @@ mod tests {
             policy: RefreshPolicy::default(),
             opaque_access: Some((h("oat1"), NOW + 3600)),
             resource: None,
+            issuer: ISSUER.into(),
         }
     }
 
@@ -476,6 +504,7 @@ mod tests {
             policy: RefreshPolicy::default(),
             opaque_access: None,
             resource: None,
+            issuer: ISSUER.into(),
         }
     }
 
@@ -710,6 +739,52 @@ mod tests {
         r.client_id = "other".into();
         assert_eq!(rotate_refresh(&mut s, &r), Err(GrantError::ClientMismatch));
         assert!(rotate_refresh(&mut s, &rotation("rt1", "rt2")).is_ok());
+    }
+
+    #[test]
+    fn a_code_presented_at_another_plugin_is_refused_and_stays_redeemable_at_its_own() {
+        let mut s = state(false);
+        let elsewhere = CodeRedemption {
+            issuer: "https://weather.example.com".into(),
+            ..redemption()
+        };
+        let before = s.clone();
+        assert_eq!(
+            redeem_code(&mut s, &elsewhere),
+            Err(GrantError::IssuerMismatch)
+        );
+        assert_eq!(s, before, "nothing changed");
+        assert_eq!(
+            GrantError::IssuerMismatch.to_oauth().code,
+            OAuthErrorCode::InvalidGrant
+        );
+        assert!(redeem_code(&mut s, &redemption()).is_ok());
+    }
+
+    #[test]
+    fn a_refresh_token_presented_at_another_plugin_is_refused_without_rotating() {
+        let mut s = redeemed();
+        let before = s.clone();
+        let elsewhere = RefreshRotation {
+            issuer: "https://weather.example.com".into(),
+            ..rotation("rt1", "rt2")
+        };
+        assert_eq!(
+            rotate_refresh(&mut s, &elsewhere),
+            Err(GrantError::IssuerMismatch)
+        );
+        assert_eq!(s, before);
+        assert!(rotate_refresh(&mut s, &rotation("rt1", "rt2")).is_ok());
+    }
+
+    #[test]
+    fn grants_stored_before_the_binding_are_taken_at_any_issuer() {
+        let mut s = state(false);
+        s.issuer = None;
+        assert!(issued_by(&s, "https://weather.example.com"));
+        s.issuer = Some(ISSUER.into());
+        assert!(!issued_by(&s, "https://weather.example.com"));
+        assert!(issued_by(&s, ISSUER));
     }
 
     #[test]

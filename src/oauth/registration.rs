@@ -427,6 +427,7 @@ pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, R
         first_party: false,
         locked_until: None,
         origin: ClientOrigin::MetadataDocument,
+        may_introspect: false,
     })
 }
 

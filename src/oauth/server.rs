@@ -28,7 +28,7 @@ use crate::oauth::client::{
 };
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{
-    split_handle, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation, GRANT_ID_BYTES,
+    issued_by, split_handle, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation, GRANT_ID_BYTES,
     SECRET_BYTES,
 };
 use crate::oauth::params::{form_encode, Params, ParamsError};
@@ -472,6 +472,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             nonce: request.nonce.clone(),
             auth_time: session.issued_at,
             opaque_access: Vec::new(),
+            issuer: Some(self.issuer().to_string()),
         };
         self.backend.create_grant(&state).await?;
         self.backend.record_grant(&state).await?;
@@ -890,6 +891,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             first_party: false,
             locked_until: None,
             origin: ClientOrigin::Dynamic,
+            may_introspect: false,
         };
         self.backend
             .register_client(&RegisteredClient {
@@ -957,6 +959,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             policy: self.settings.refresh,
             opaque_access,
             resource: params.get("resource").map(str::to_string),
+            issuer: self.issuer().to_string(),
         };
         let issued = self
             .backend
@@ -997,6 +1000,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             policy: self.settings.refresh,
             opaque_access,
             resource: params.get("resource").map(str::to_string),
+            issuer: self.issuer().to_string(),
         };
         let issued = self
             .backend
@@ -1099,7 +1103,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         if let Some((grant_id, state)) = self.grant_of(token).await? {
-            if state.client_id == client.id {
+            if state.client_id == client.id && issued_by(&state, self.issuer()) {
                 self.backend.revoke_grant(&grant_id).await?;
                 self.backend.mark_grant_revoked(&grant_id, self.now).await?;
             }
@@ -1149,7 +1153,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .map(|state| (grant_id, state)))
     }
 
-    /// `POST /introspect` (RFC 7662), for authenticated confidential clients.
+    /// `POST /introspect` (RFC 7662), for authenticated confidential clients. A token is
+    /// described only to the client it was issued to and to the clients an administrator marked
+    /// as resource servers (RFC 7662 §4); to anyone else, and for another plugin's grants, it is
+    /// `active: false`.
     pub async fn introspect(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
         let params = body_params(head, body)?;
         let client = self.authenticate(head, &params).await?;
@@ -1172,7 +1179,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 return Ok(inactive());
             };
             let hash = sha256_hex(secret);
-            if !crate::oauth::grant::opaque_access_is_live(&state, &hash, self.now) {
+            if !crate::oauth::grant::opaque_access_is_live(&state, &hash, self.now)
+                || !issued_by(&state, self.issuer())
+                || !may_introspect(&client, &state.client_id)
+            {
                 return Ok(inactive());
             }
             let exp = state
@@ -1198,6 +1208,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             let family = match &state.refresh {
                 Some(f)
                     if state.client_id == client.id
+                        && issued_by(&state, self.issuer())
                         && !state.revoked
                         && f.current_hash == sha256_hex(secret)
                         && self.now < f.expires_at =>
@@ -1224,9 +1235,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let Ok(verified) = verify_access_token(token, &self.config.keys, &policy) else {
             return Ok(inactive());
         };
+        if !may_introspect(&client, &verified.client_id) {
+            return Ok(inactive());
+        }
         if let Some(grant_id) = &verified.grant_id {
             match self.backend.load_grant(grant_id).await? {
-                Some(state) if !state.revoked => {}
+                Some(state) if !state.revoked && issued_by(&state, self.issuer()) => {}
                 _ => return Ok(inactive()),
             }
         }
@@ -1335,6 +1349,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 }
 
 /// The authorization request's query without `prompt`, percent-encoded again.
+/// RFC 7662 §4: the client a token was issued to may introspect it, and so may the clients an
+/// administrator marked as resource servers; nobody else learns anything about it.
+fn may_introspect(caller: &Client, token_client_id: &str) -> bool {
+    caller.may_introspect || caller.id == token_client_id
+}
+
 /// An authorization error for a client no administrator vetted, before the user has interacted:
 /// shown on the gateway's page rather than redirected, so nobody can use the gateway to bounce a
 /// browser to a URI they registered themselves.

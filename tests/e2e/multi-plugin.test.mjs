@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { startGateway } from './harness.mjs';
+import { FormBrowser, decide, signIn } from './browser.mjs';
 import { benchPlugin } from '../../scripts/bench-plugin.mjs';
 
 const WEATHER_TOKEN = randomBytes(24).toString('base64url');
@@ -42,7 +43,7 @@ after(async () => {
 });
 
 /** A request to the gateway addressed to `host` (fetch cannot set Host). */
-function call(host, path, { method = 'GET', headers = {} } = {}) {
+function call(host, path, { method = 'GET', headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: gw.port, path, method, headers: { ...headers, host } }, (res) => {
       let body = '';
@@ -50,7 +51,7 @@ function call(host, path, { method = 'GET', headers = {} } = {}) {
       res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body, json: () => JSON.parse(body) }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -133,6 +134,34 @@ describe('several plugins on one deployment', () => {
     const asService = await call('weather.example', '/public/hello', { headers: bearer(todoToken) });
     assert.equal(asService.status, 401);
     assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test("a code and a refresh token issued by one plugin are invalid_grant at another's token endpoint", async () => {
+    const callback = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
+    const browser = new FormBrowser(gw.baseUrl);
+    const query = new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: callback, state: 's', scope: 'todos:read' });
+    const login = await browser.get(`/authorize?${query}`);
+    const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+    const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
+    const code = new URL(back.headers.get('location')).searchParams.get('code');
+    const token = (host, params) =>
+      call(host, '/token', {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`chatgpt:${gw.secrets.DEMO_CLIENT_SECRET}`).toString('base64')}`,
+        },
+        body: new URLSearchParams(params).toString(),
+      });
+    const redeem = { grant_type: 'authorization_code', code, redirect_uri: callback };
+    const crossed = await token('notes.example', redeem);
+    assert.equal(crossed.status, 400, crossed.body);
+    assert.equal(crossed.json().error, 'invalid_grant');
+    const own = await token(`127.0.0.1:${gw.port}`, redeem);
+    assert.equal(own.status, 200, `the refused attempt left the code redeemable: ${own.body}`);
+    const refresh = { grant_type: 'refresh_token', refresh_token: own.json().refresh_token };
+    assert.equal((await token('notes.example', refresh)).json().error, 'invalid_grant');
+    assert.equal((await token(`127.0.0.1:${gw.port}`, refresh)).status, 200);
   });
 
   test('each request is logged under the plugin that served it', async () => {
