@@ -6,9 +6,10 @@ use serde_json::Value;
 
 use crate::oauth::client::{Client, ClientKind, ClientOrigin};
 use crate::oauth::grant::GrantState;
+use crate::oauth::registration::{MAX_UNUSED_REGISTRATIONS, MAX_UNUSED_REGISTRATIONS_PER_NETWORK};
 use crate::ports::{
     AccountStore, ApiKeySummary, ClientRegistry, GrantSummary, PolicyStore, RegisteredClient,
-    StoreError, User, UserDirectory,
+    RegistrationOutcome, StoreError, User, UserDirectory,
 };
 use crate::rbac::scope::{Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
@@ -85,14 +86,20 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         }))
     }
 
-    async fn register_client(&self, registered: &RegisteredClient) -> Result<(), StoreError> {
+    async fn register_client(
+        &self,
+        registered: &RegisteredClient,
+    ) -> Result<RegistrationOutcome, StoreError> {
         let c = &registered.client;
         let uris = serde_json::to_string(&c.redirect_uris)
             .map_err(|e| StoreError(format!("redirect_uris: {e}")))?;
-        self.sql
+        let changed = self
+            .sql
             .batch(vec![(
-                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, expires_at, registered_via, metadata) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'dynamic', ?8)",
+                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, expires_at, registered_via, metadata, registered_from) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'dynamic', ?8, ?9 \
+                 WHERE (SELECT COUNT(*) FROM oauth_clients WHERE expires_at > ?6) < ?10 \
+                 AND (SELECT COUNT(*) FROM oauth_clients WHERE registered_from = ?9 AND expires_at > ?6) < ?11",
                 vec![
                     c.id.as_str().into(),
                     c.name.as_str().into(),
@@ -106,11 +113,33 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
                     registered.created_at.into(),
                     registered.expires_at.into(),
                     registered.metadata.as_str().into(),
+                    registered.network.as_str().into(),
+                    (MAX_UNUSED_REGISTRATIONS as i64).into(),
+                    (MAX_UNUSED_REGISTRATIONS_PER_NETWORK as i64).into(),
                 ],
             )])
             .await
-            .map(|_| ())
-            .map_err(store_error)
+            .map_err(store_error)?;
+        if changed.first().copied().unwrap_or(0) > 0 {
+            return Ok(RegistrationOutcome::Stored);
+        }
+        // Refused: say which cap, for the error (a read, off the success path).
+        let rows = self
+            .sql
+            .query(
+                "SELECT COUNT(*) AS n FROM oauth_clients WHERE registered_from = ?1 AND expires_at > ?2",
+                vec![registered.network.as_str().into(), registered.created_at.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        let on_network = rows.first().and_then(|r| n(r, "n")).unwrap_or(0);
+        Ok(
+            if on_network >= MAX_UNUSED_REGISTRATIONS_PER_NETWORK as i64 {
+                RegistrationOutcome::NetworkFull
+            } else {
+                RegistrationOutcome::Full
+            },
+        )
     }
 
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {

@@ -98,7 +98,14 @@ pub enum ApiError {
     Validation(Vec<(String, String)>),
     /// A value that must be unique is taken.
     Conflict { field: String, message: String },
+    /// `/register` refused: the registrant's network (or, with `everyone`, the deployment)
+    /// holds as many unused self-registered clients as it may.
+    RegistrationsFull { everyone: bool },
 }
+
+/// How long a refused registrant is told to wait: unused registrations expire continuously, each
+/// a day after it was made, so an hour frees some.
+pub const REGISTRATIONS_FULL_RETRY_SECS: u64 = 3600;
 
 impl From<OAuthError> for ApiError {
     fn from(error: OAuthError) -> Self {
@@ -126,6 +133,8 @@ impl ApiError {
             ApiError::Throttled { .. } => 429,
             ApiError::Validation(_) => 400,
             ApiError::Conflict { .. } => 409,
+            ApiError::RegistrationsFull { everyone: true } => 503,
+            ApiError::RegistrationsFull { everyone: false } => 429,
         }
     }
 
@@ -150,6 +159,7 @@ impl ApiError {
             ApiError::Throttled { .. } => "temporarily_unavailable",
             ApiError::Validation(_) => "invalid_request",
             ApiError::Conflict { .. } => "conflict",
+            ApiError::RegistrationsFull { .. } => "temporarily_unavailable",
         }
     }
 
@@ -198,6 +208,12 @@ impl ApiError {
                 .collect::<Vec<_>>()
                 .join("; "),
             ApiError::Conflict { field, message } => format!("{field} {message}"),
+            ApiError::RegistrationsFull { everyone: false } => {
+                "this network has too many client registrations that were never used: use one of them, or retry when they expire (a day after registering)".into()
+            }
+            ApiError::RegistrationsFull { everyone: true } => {
+                "the server holds as many unused client registrations as it allows; retry later".into()
+            }
         }
     }
 
@@ -242,6 +258,9 @@ impl ApiError {
             }
             ApiError::Throttled { retry_after_secs } => {
                 reply = reply.with_header("retry-after", retry_after_secs.to_string());
+            }
+            ApiError::RegistrationsFull { .. } => {
+                reply = reply.with_header("retry-after", REGISTRATIONS_FULL_RETRY_SECS.to_string());
             }
             ApiError::TooManyRequests {
                 retry_after_secs,

@@ -40,12 +40,29 @@ pub struct RegisteredClient {
     pub created_at: i64,
     /// Forgotten after this unless it starts a grant.
     pub expires_at: i64,
+    /// The registrant's network (see `registration::registrant_network`).
+    pub network: String,
+}
+
+/// Whether a self-registered client was stored, or which cap on unused registrations refused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationOutcome {
+    Stored,
+    /// The registrant's network holds `MAX_UNUSED_REGISTRATIONS_PER_NETWORK` unused ones.
+    NetworkFull,
+    /// The deployment holds `MAX_UNUSED_REGISTRATIONS` unused ones.
+    Full,
 }
 
 pub trait ClientRegistry {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError>;
     /// Stores a client that registered itself (RFC 7591); it expires unless a grant starts.
-    async fn register_client(&self, client: &RegisteredClient) -> Result<(), StoreError>;
+    /// Refused, storing nothing, when the caps on unused registrations are reached: the count
+    /// and the insert are one statement, so parallel registrations cannot overshoot.
+    async fn register_client(
+        &self,
+        client: &RegisteredClient,
+    ) -> Result<RegistrationOutcome, StoreError>;
     /// Refuses the client's authentication until `until` (too many failed attempts).
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError>;
 }

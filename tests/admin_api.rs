@@ -10,7 +10,7 @@ use portcullis::directory::SqlDirectory;
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::ports::{
-    AccountStore, ClientRegistry, PolicyStore, RegisteredClient, UserDirectory,
+    AccountStore, ClientRegistry, PolicyStore, RegisteredClient, RegistrationOutcome, UserDirectory,
 };
 use portcullis::rbac::scope::{decide_scopes, parse_scope};
 use serde_json::{json, Value};
@@ -554,6 +554,7 @@ fn registered_clients_expire_unless_a_grant_starts() {
             metadata: "{}".into(),
             created_at: NOW,
             expires_at: NOW + 100,
+            network: "198.51.100.7".into(),
         }))
         .unwrap();
     }
@@ -601,4 +602,101 @@ fn registered_clients_expire_unless_a_grant_starts() {
     let (status, list) = f.call(Method::Get, "/admin/api/clients", Value::Null);
     assert_eq!(status, 200);
     assert_eq!(list["items"][0]["id"], "dcr_used");
+}
+
+fn registration(id: &str, network: &str, now: i64) -> RegisteredClient {
+    RegisteredClient {
+        client: Client {
+            id: id.into(),
+            name: "App".into(),
+            secret_hash: None,
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            kind: ClientKind::Public,
+            first_party: false,
+            locked_until: None,
+            origin: ClientOrigin::Dynamic,
+            may_introspect: false,
+        },
+        metadata: "{}".into(),
+        created_at: now,
+        expires_at: now + 86_400,
+        network: network.into(),
+    }
+}
+
+#[test]
+fn unused_registrations_are_capped_per_network_and_then_refused_storing_nothing() {
+    use portcullis::oauth::registration::MAX_UNUSED_REGISTRATIONS_PER_NETWORK;
+    let f = Fixture::new();
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let net = "2001:db8:1:2::/64";
+    for i in 0..MAX_UNUSED_REGISTRATIONS_PER_NETWORK {
+        let outcome =
+            block_on(directory.register_client(&registration(&format!("dcr_{i}"), net, NOW)));
+        assert_eq!(outcome, Ok(RegistrationOutcome::Stored));
+    }
+    let full = block_on(directory.register_client(&registration("dcr_over", net, NOW)));
+    assert_eq!(full, Ok(RegistrationOutcome::NetworkFull));
+    assert!(block_on(directory.find_client("dcr_over"))
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        f.count("oauth_clients"),
+        MAX_UNUSED_REGISTRATIONS_PER_NETWORK as i64
+    );
+    // Another network is not held back, and a day later the first may register again.
+    let other = block_on(directory.register_client(&registration("dcr_b", "203.0.113.9", NOW)));
+    assert_eq!(other, Ok(RegistrationOutcome::Stored));
+    let tomorrow = NOW + 86_400;
+    let again = block_on(directory.register_client(&registration("dcr_again", net, tomorrow)));
+    assert_eq!(again, Ok(RegistrationOutcome::Stored));
+}
+
+#[test]
+fn unused_registrations_are_capped_for_the_whole_deployment() {
+    use portcullis::oauth::registration::MAX_UNUSED_REGISTRATIONS;
+    let f = Fixture::new();
+    {
+        let conn = f.db.conn.borrow();
+        let mut insert = conn
+            .prepare(
+                "INSERT INTO oauth_clients (id, name, redirect_uris, kind, created_at, expires_at, registered_via, registered_from) \
+                 VALUES (?1, 'x', '[]', 'public', ?2, ?3, 'dynamic', ?4)",
+            )
+            .unwrap();
+        for i in 0..MAX_UNUSED_REGISTRATIONS {
+            insert
+                .execute(rusqlite::params![
+                    format!("dcr_{i}"),
+                    NOW,
+                    NOW + 86_400,
+                    format!("198.51.{}.{}", i / 250, i % 250)
+                ])
+                .unwrap();
+        }
+    }
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let full = block_on(directory.register_client(&registration("dcr_new", "192.0.2.1", NOW)));
+    assert_eq!(full, Ok(RegistrationOutcome::Full));
+    assert_eq!(
+        f.count("oauth_clients"),
+        MAX_UNUSED_REGISTRATIONS as i64,
+        "nothing stored"
+    );
+    // Clients that started a grant (no expiry) do not count.
+    f.db.conn
+        .borrow()
+        .execute(
+            "UPDATE oauth_clients SET expires_at = NULL WHERE id = 'dcr_0'",
+            [],
+        )
+        .unwrap();
+    let stored = block_on(directory.register_client(&registration("dcr_new", "192.0.2.1", NOW)));
+    assert_eq!(stored, Ok(RegistrationOutcome::Stored));
 }

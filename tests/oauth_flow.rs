@@ -1630,7 +1630,12 @@ fn with_other_confidential_clients(backend: &mut MemoryBackend) {
     }
 }
 
-fn introspect_as(browser: &mut Browser<'_>, id: &str, secret: &str, token: &str) -> serde_json::Value {
+fn introspect_as(
+    browser: &mut Browser<'_>,
+    id: &str,
+    secret: &str,
+    token: &str,
+) -> serde_json::Value {
     let auth = basic(id, secret);
     json(&browser.send(
         Method::Post,
@@ -1696,7 +1701,10 @@ fn a_code_and_a_refresh_token_redeem_only_at_the_plugin_that_issued_them() {
     assert_eq!(refused.status, 400, "{}", html(&refused));
     assert_eq!(json(&refused)["error"], "invalid_grant");
     let tokens = json(&exchange(&mut browser, &code));
-    assert!(tokens["access_token"].is_string(), "still redeemable at its own plugin");
+    assert!(
+        tokens["access_token"].is_string(),
+        "still redeemable at its own plugin"
+    );
 
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let auth = basic("chatgpt", "client-secret");

@@ -12,7 +12,8 @@ use crate::oauth::client::Client;
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
     AccountStore, ApiKeySummary, ClientRegistry, GrantStore, GrantSummary, PasswordHasher,
-    PolicyStore, RegisteredClient, Rng, StoreError, Throttle, User, UserDirectory,
+    PolicyStore, RegisteredClient, RegistrationOutcome, Rng, StoreError, Throttle, User,
+    UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -137,7 +138,10 @@ impl ClientRegistry for EdgeBackend<'_> {
         }
         self.directory().find_client(client_id).await
     }
-    async fn register_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+    async fn register_client(
+        &self,
+        client: &RegisteredClient,
+    ) -> Result<RegistrationOutcome, StoreError> {
         self.directory().register_client(client).await
     }
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {

@@ -15,8 +15,16 @@ use crate::oauth::redirect_uri::{check_redirect_uri, MAX_URI_CHARS};
 
 /// Most redirect URIs one client may register.
 pub const MAX_REDIRECT_URIS: usize = 10;
-/// Largest registration request body.
-pub const MAX_REGISTRATION_BYTES: usize = 16 * 1024;
+/// Largest registration request body: real clients send well under 2 KiB.
+pub const MAX_REGISTRATION_BYTES: usize = 8 * 1024;
+/// Most unused self-registered clients (no grant started yet) the deployment keeps: past it,
+/// `/register` answers 503 and everything else goes on. At most 8 KiB each, so the unused ones
+/// take at most ~160 MB of D1, and they are forgotten a day after registering.
+pub const MAX_UNUSED_REGISTRATIONS: usize = 20_000;
+/// Most unused self-registered clients one network (an IPv4 address, or an IPv6 /64) keeps:
+/// past it, `/register` answers it 429. Large enough for a client platform that registers from
+/// a few egress addresses (every abandoned connection leaves one for a day).
+pub const MAX_UNUSED_REGISTRATIONS_PER_NETWORK: usize = 500;
 /// Largest client metadata document fetched.
 pub const MAX_METADATA_DOCUMENT_BYTES: usize = 5 * 1024;
 /// How long fetching a client metadata document may take.
@@ -98,6 +106,23 @@ impl ClientMetadata {
             out.insert(k.clone(), v.clone());
         }
         out
+    }
+}
+
+/// The network a registrant is counted under: an IPv4 address as it is, an IPv6 address by its
+/// /64 (one subscriber's allocation, so one party cannot multiply itself by its addresses), an
+/// IPv4-mapped IPv6 address as the IPv4 one.
+pub fn registrant_network(address: &str) -> String {
+    match address.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Err(_) => "unknown".into(),
     }
 }
 
@@ -483,6 +508,25 @@ mod tests {
         assert_eq!(m.auth_method, AuthMethod::ClientSecretBasic);
         assert_eq!(m.client_name, "app.example.com");
         assert_eq!(m.grant_types, ["authorization_code"]);
+    }
+
+    #[test]
+    fn registrants_are_counted_by_ipv4_address_or_ipv6_slash_64() {
+        assert_eq!(registrant_network("203.0.113.9"), "203.0.113.9");
+        assert_eq!(
+            registrant_network("2001:db8:1:2:aaaa::1"),
+            "2001:db8:1:2::/64"
+        );
+        assert_eq!(
+            registrant_network("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            registrant_network("2001:0db8:0001:0002::")
+        );
+        assert_ne!(
+            registrant_network("2001:db8:1:3::1"),
+            registrant_network("2001:db8:1:2::1")
+        );
+        assert_eq!(registrant_network("::ffff:203.0.113.9"), "203.0.113.9");
+        assert_eq!(registrant_network("unknown"), "unknown");
     }
 
     #[test]

@@ -28,11 +28,13 @@ use crate::oauth::client::{
 };
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{
-    issued_by, split_handle, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation, GRANT_ID_BYTES,
-    SECRET_BYTES,
+    issued_by, split_handle, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation,
+    GRANT_ID_BYTES, SECRET_BYTES,
 };
 use crate::oauth::params::{form_encode, Params, ParamsError};
-use crate::oauth::registration::{parse_registration, AuthMethod, UNUSED_REGISTRATION_TTL_SECS};
+use crate::oauth::registration::{
+    parse_registration, registrant_network, AuthMethod, UNUSED_REGISTRATION_TTL_SECS,
+};
 use crate::portal::pages::{
     account_page, consent_page, login_page, message_page, AccountItem, AccountView, Brand,
     ConsentForm, LoginForm,
@@ -42,7 +44,7 @@ use crate::portal::session::{
     cookie_names, csrf_token, open_session, read_cookie, seal_session, set_cookie, verify_csrf,
     CookieNames, Session, SESSION_TTL_SECS,
 };
-use crate::ports::{Backend, RegisteredClient, StoreError};
+use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError};
 use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
@@ -893,14 +895,28 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
         };
-        self.backend
+        // Stored: the validated fields only, the redirect URIs once (in their own column).
+        let mut stored = document.clone();
+        stored.remove("redirect_uris");
+        let outcome = self
+            .backend
             .register_client(&RegisteredClient {
                 client,
-                metadata: Value::Object(document.clone()).to_string(),
+                metadata: Value::Object(stored).to_string(),
                 created_at: self.now,
                 expires_at: self.now + UNUSED_REGISTRATION_TTL_SECS,
+                network: registrant_network(client_ip(head)),
             })
             .await?;
+        match outcome {
+            RegistrationOutcome::Stored => {}
+            RegistrationOutcome::NetworkFull => {
+                return Err(ApiError::RegistrationsFull { everyone: false })
+            }
+            RegistrationOutcome::Full => {
+                return Err(ApiError::RegistrationsFull { everyone: true })
+            }
+        }
         document.insert("client_id".into(), json!(client_id));
         document.insert("client_id_issued_at".into(), json!(self.now));
         if let Some(secret) = secret {

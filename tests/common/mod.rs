@@ -13,7 +13,8 @@ use portcullis::oauth::grant::{
 };
 use portcullis::ports::{
     AccountStore, ApiKeySummary, ClientRegistry, GrantStore, GrantSummary, PasswordHasher,
-    PolicyStore, RegisteredClient, Rng, StoreError, Throttle, User, UserDirectory,
+    PolicyStore, RegisteredClient, RegistrationOutcome, Rng, StoreError, Throttle, User,
+    UserDirectory,
 };
 use portcullis::quota::{charge, refund, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -64,10 +65,13 @@ impl ClientRegistry for MemoryBackend {
         }
         Ok(client)
     }
-    async fn register_client(&self, registered: &RegisteredClient) -> Result<(), StoreError> {
+    async fn register_client(
+        &self,
+        registered: &RegisteredClient,
+    ) -> Result<RegistrationOutcome, StoreError> {
         self.call("register_client")?;
         self.registered.borrow_mut().push(registered.clone());
-        Ok(())
+        Ok(RegistrationOutcome::Stored)
     }
     async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
         self.call("lock_client")?;

@@ -25,6 +25,18 @@ after(async () => {
 const admin = (path) =>
   fetch(`${gw.baseUrl}/admin/api${path}`, { headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}` } }).then((r) => r.json());
 
+/** Every client, paging through the admin API. */
+async function countClients() {
+  let count = 0;
+  let after = '';
+  for (;;) {
+    const page = await admin(`/clients?limit=200${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    count += page.items.length;
+    if (!page.next_cursor) return count;
+    after = page.next_cursor;
+  }
+}
+
 /** Registers through the endpoint as a raw client would, from its own address. */
 function registerRaw(body, ip = '198.51.100.7') {
   return fetch(`${gw.baseUrl}/register`, {
@@ -177,6 +189,27 @@ describe('dynamic client registration (RFC 7591)', () => {
     assert.ok(statuses.slice(20).every((s) => s === 429), statuses.join(','));
     // Another address is unaffected.
     assert.equal((await registerRaw({ redirect_uris: [LOOPBACK_CALLBACK] }, '198.51.100.100')).status, 201);
+  });
+
+  test('one IPv6 /64 counts as one registrant: past 500 unused registrations it gets 429, stores nothing, and others go on', async () => {
+    const before = await countClients();
+    // Each address stays under the per-address rate limit; together they are one network.
+    const statuses = [];
+    for (let i = 1; i <= 500; i += 25) {
+      const batch = Array.from({ length: 25 }, (_, k) => registerRaw({ redirect_uris: [LOOPBACK_CALLBACK] }, `2001:db8:5:6::${(i + k).toString(16)}`));
+      statuses.push(...(await Promise.all(batch)).map((r) => r.status));
+    }
+    assert.ok(statuses.every((s) => s === 201), `all 500 stored: ${[...new Set(statuses)]}`);
+    const over = await registerRaw({ redirect_uris: [LOOPBACK_CALLBACK] }, '2001:db8:5:6:ffff::1');
+    assert.equal(over.status, 429);
+    assert.ok(Number(over.headers.get('retry-after')) > 0);
+    const error = await over.json();
+    assert.equal(error.error, 'temporarily_unavailable');
+    assert.match(error.error_description, /never used/);
+    assert.equal(await countClients(), before + 500, 'the refused one stored nothing');
+    // Another network registers, and the rest of the server answers as before.
+    assert.equal((await registerRaw({ redirect_uris: [LOOPBACK_CALLBACK] }, '2001:db8:5:7::1')).status, 201);
+    assert.equal((await fetch(`${gw.baseUrl}/.well-known/oauth-authorization-server`)).status, 200);
   });
 });
 
