@@ -309,3 +309,46 @@ describe('brute force', () => {
     assert.equal(await attempt(created.client_secret, 99), 429, 'locked even for the right secret');
   });
 });
+
+describe('outside review: clients nobody vetted', () => {
+  /** Registers a client as anyone may, with an https redirect URI of the attacker's. */
+  async function selfRegistered(extra = {}) {
+    const res = await fetch(`${gw.baseUrl}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'cf-connecting-ip': '198.51.100.66' },
+      body: JSON.stringify({ client_name: 'Totally Legit', redirect_uris: ['https://attacker.example/landing'], ...extra }),
+    });
+    assert.equal(res.status, 201);
+    return res.json();
+  }
+
+  test('/authorize shows its errors for a self-registered client on its own page: no open redirector (RFC 9700 §4.11.2)', async () => {
+    const client = await selfRegistered();
+    const base = { client_id: client.client_id, redirect_uri: 'https://attacker.example/landing', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' };
+    for (const params of [{ response_type: 'token' }, { prompt: 'none' }, { prompt: 'bogus' }, { code_challenge_method: 'plain' }]) {
+      const res = await fetch(authorizeUrl({ ...base, ...params }), { redirect: 'manual' });
+      assert.equal(res.status, 400, JSON.stringify(params));
+      assert.equal(res.headers.get('location'), null, JSON.stringify(params));
+      assert.match(res.headers.get('content-type'), /text\/html/);
+    }
+    // The seeded, administrator-made client still gets its errors back.
+    const vetted = await fetch(authorizeUrl({ response_type: 'token' }), { redirect: 'manual' });
+    assert.equal(vetted.status, 302);
+  });
+
+  test('a self-registered confidential client cannot introspect tokens issued to others (RFC 7662 §4)', async () => {
+    const spy = await selfRegistered({ token_endpoint_auth_method: 'client_secret_basic' });
+    const code = await codeFor();
+    const tokens = (await exchange({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK })).body;
+    const introspect = (id, secret, token) =>
+      fetch(`${gw.baseUrl}/introspect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(id, secret) },
+        body: new URLSearchParams({ token }),
+      }).then((r) => r.json());
+    for (const token of [tokens.access_token, tokens.refresh_token]) {
+      assert.deepEqual(await introspect(spy.client_id, spy.client_secret, token), { active: false });
+      assert.equal((await introspect('chatgpt', gw.secrets.DEMO_CLIENT_SECRET, token)).active, true);
+    }
+  });
+});
