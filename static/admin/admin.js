@@ -129,7 +129,7 @@ function render() {
       el('tr', { 'data-id': c.id },
         el('td', {}, c.name),
         el('td', {}, el('code', {}, c.id)),
-        el('td', {}, c.kind + (c.first_party ? ', first party' : '')),
+        el('td', {}, [c.kind, c.first_party && 'first party', c.may_introspect && 'resource server', c.registered_via === 'dynamic' && 'self-registered'].filter(Boolean).join(', ')),
         el('td', {}, c.redirect_uris.join('\n')),
         el('td', {}, c.kind === 'confidential'
           ? el('button', { class: 'small', onclick: () => act(async () => {
@@ -232,7 +232,7 @@ function wire() {
   clientForm.addEventListener('submit', (e) => submit(e, clientForm, async () => {
     const f = clientForm.elements;
     const c = await api('POST', 'clients', {
-      name: f.name.value, kind: f.kind.value, first_party: f.first_party.checked,
+      name: f.name.value, kind: f.kind.value, first_party: f.first_party.checked, may_introspect: f.may_introspect.checked,
       redirect_uris: f.redirect_uris.value.split('\n').map((s) => s.trim()).filter(Boolean),
     });
     notice(c.client_secret ? `Client ${c.id} created. Its secret (shown once): ${c.client_secret}` : `Client ${c.id} created.`);
