@@ -83,6 +83,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
                 ClientOrigin::Admin
             },
             may_introspect: n(row, "may_introspect").unwrap_or(0) != 0,
+            key_set: None,
         }))
     }
 

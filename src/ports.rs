@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 use crate::oauth::client::Client;
+use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -137,6 +138,35 @@ pub trait Throttle {
         window_secs: u64,
         now: u64,
     ) -> Result<QuotaDecision, StoreError>;
+    /// Records `key` for `ttl_secs` from `now`; `false` when it is already recorded (a replay).
+    /// Atomic: of parallel calls with one key, exactly one gets `true`.
+    async fn remember_once(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StoreError>;
+}
+
+/// Signature checks of client assertions: WebCrypto at the edge.
+pub trait JwsVerifier {
+    /// Whether `signature` over `message` verifies with `key` under `alg`.
+    async fn verify_jws(
+        &self,
+        alg: JwsAlgorithm,
+        key: &PublicJwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, StoreError>;
+}
+
+/// The published keys of clients that authenticate with `private_key_jwt`.
+pub trait ClientKeys {
+    /// The signing keys at `jwks_uri`: cached, unless `refresh` asks for a new fetch (an unknown
+    /// `kid`, after a key rotation), which the implementation may decline when it fetched very
+    /// recently. The inner `Err` says why the keys cannot be had (an unsafe URL, too large, too
+    /// slow, not a JWKS); the outer one is a platform failure.
+    async fn client_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError>;
 }
 
 /// A grant as the account page lists it.
@@ -195,6 +225,8 @@ pub trait Backend:
     + PasswordHasher
     + Throttle
     + Rng
+    + JwsVerifier
+    + ClientKeys
 {
 }
 
@@ -207,5 +239,7 @@ impl<T> Backend for T where
         + PasswordHasher
         + Throttle
         + Rng
+        + JwsVerifier
+        + ClientKeys
 {
 }

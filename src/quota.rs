@@ -105,9 +105,37 @@ pub fn refund(window: Window, start_of_charge: u64) -> Window {
     }
 }
 
+/// Records a one-time key (a client assertion's `jti`) until `now + ttl_secs`, in a counter's
+/// state: `start` is then when the key may be forgotten. `false` when the key is already
+/// recorded and not yet forgotten: a replay.
+pub fn remember_once(window: Window, ttl_secs: u64, now: u64) -> (Window, bool) {
+    if window.used > 0 && now < window.start {
+        return (window, false);
+    }
+    (
+        Window {
+            start: now.saturating_add(ttl_secs),
+            used: 1,
+        },
+        true,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_key_is_a_replay_until_its_time_is_up() {
+        let (w, first) = remember_once(Window::default(), 360, 1_000);
+        assert!(first);
+        assert_eq!(remember_once(w, 360, 1_359), (w, false));
+        let (_, later) = remember_once(w, 360, 1_360);
+        assert!(
+            later,
+            "forgotten once the assertion could no longer be used"
+        );
+    }
 
     const Q: QuotaConfig = QuotaConfig {
         limit: 3,

@@ -64,6 +64,7 @@ fn backend() -> MemoryBackend {
             locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
+            key_set: None,
         },
     );
     b.clients.insert(
@@ -78,6 +79,7 @@ fn backend() -> MemoryBackend {
             locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
+            key_set: None,
         },
     );
     b.users.push(User {
@@ -530,6 +532,7 @@ fn with_self_registered_client(backend: &mut MemoryBackend) {
             locked_until: None,
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
+            key_set: None,
         },
     );
 }
@@ -1625,6 +1628,7 @@ fn with_other_confidential_clients(backend: &mut MemoryBackend) {
                 locked_until: None,
                 origin: ClientOrigin::Dynamic,
                 may_introspect,
+                key_set: None,
             },
         );
     }
@@ -1725,4 +1729,271 @@ fn a_code_and_a_refresh_token_redeem_only_at_the_plugin_that_issued_them() {
     assert_eq!(stranger_view["active"], false);
     let rotated = token(&mut browser, Some(&auth), &pairs);
     assert_eq!(rotated.status, 200, "{}", html(&rotated));
+}
+
+// ----- private_key_jwt (RFC 7523), as ChatGPT authenticates -------------------------------------
+
+const CHATGPT_DOC: &str = "https://chatgpt.com/oauth/abc123/client.json";
+const CHATGPT_JWKS: &str = "https://chatgpt.com/oauth/jwks.json";
+const CHATGPT_CALLBACK: &str = "https://chatgpt.com/connector/oauth/abc123";
+
+/// The client ChatGPT's metadata document makes, and its published RSA key.
+fn with_chatgpt_document_client(backend: &mut MemoryBackend) -> common::jws::ClientKey {
+    use portcullis::oauth::client::ClientKeySet;
+    use portcullis::oauth::client_assertion::parse_jwks;
+    let key = common::jws::ClientKey::rsa();
+    let mut published = key.public_jwk("cimd-20260428030119");
+    published["alg"] = serde_json::json!("RS256");
+    let jwks = serde_json::json!({"keys": [published]});
+    backend
+        .published_jwks
+        .borrow_mut()
+        .insert(CHATGPT_JWKS.into(), parse_jwks(&jwks).unwrap());
+    backend.clients.insert(
+        CHATGPT_DOC.into(),
+        Client {
+            id: CHATGPT_DOC.into(),
+            name: "ChatGPT".into(),
+            secret_hash: None,
+            redirect_uris: vec![CHATGPT_CALLBACK.into()],
+            kind: ClientKind::Confidential,
+            first_party: false,
+            locked_until: None,
+            origin: ClientOrigin::MetadataDocument,
+            may_introspect: false,
+            key_set: Some(ClientKeySet::Uri(CHATGPT_JWKS.into())),
+        },
+    );
+    key
+}
+
+fn assertion_claims(jti: &str) -> serde_json::Value {
+    serde_json::json!({
+        "iss": CHATGPT_DOC, "sub": CHATGPT_DOC, "aud": format!("{BASE}/token"),
+        "iat": NOW, "exp": NOW + 60, "jti": jti,
+    })
+}
+
+fn chatgpt_code(browser: &mut Browser<'_>) -> String {
+    let challenge = s256_challenge(VERIFIER);
+    authorize(
+        browser,
+        &[
+            ("client_id", CHATGPT_DOC),
+            ("redirect_uri", CHATGPT_CALLBACK),
+            ("scope", "todos:read"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("resource", BASE),
+        ],
+    )
+}
+
+fn exchange_with_assertion(browser: &mut Browser<'_>, code: &str, assertion: &str) -> Reply {
+    token(
+        browser,
+        None,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CHATGPT_CALLBACK),
+            ("code_verifier", VERIFIER),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ],
+    )
+}
+
+#[test]
+fn chatgpt_authenticates_with_an_rs256_client_assertion_and_refreshes() {
+    let config = config();
+    let mut backend = backend();
+    let key = with_chatgpt_document_client(&mut backend);
+    let mut browser = Browser::new(&config, &backend);
+    let code = chatgpt_code(&mut browser);
+    let assertion = key.sign(
+        "RS256",
+        Some("cimd-20260428030119"),
+        &assertion_claims("j1"),
+    );
+    let reply = exchange_with_assertion(&mut browser, &code, &assertion);
+    assert_eq!(reply.status, 200, "{}", html(&reply));
+    let tokens = json(&reply);
+    assert_eq!(tokens["scope"], "todos:read");
+    let claims = verify_access_token(
+        tokens["access_token"].as_str().unwrap(),
+        &config.keys,
+        &VerifyPolicy {
+            issuer: BASE,
+            audience: Some(BASE),
+            now: NOW,
+        },
+    )
+    .unwrap();
+    assert_eq!(claims.client_id, CHATGPT_DOC);
+    // Refresh with a new assertion (the issuer as audience, which RFC 7523 also allows).
+    let mut refresh_claims = assertion_claims("j2");
+    refresh_claims["aud"] = serde_json::json!(BASE);
+    let assertion = key.sign("RS256", Some("cimd-20260428030119"), &refresh_claims);
+    let refreshed = token(
+        &mut browser,
+        None,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    );
+    assert_eq!(refreshed.status, 200, "{}", html(&refreshed));
+}
+
+#[test]
+fn every_bad_client_assertion_is_invalid_client_and_leaves_the_code_redeemable() {
+    let config = config();
+    let mut backend = backend();
+    let key = with_chatgpt_document_client(&mut backend);
+    let other = common::jws::ClientKey::rsa();
+    let kid = Some("cimd-20260428030119");
+    let mut browser = Browser::new(&config, &backend);
+    let code = chatgpt_code(&mut browser);
+    let with = |change: serde_json::Value| {
+        let mut c = assertion_claims("bad");
+        for (k, v) in change.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let b64 = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let rsa_public = key.public_jwk("k").to_string();
+    let hs256 = {
+        // HS256 keyed with the client's published RSA key: the classic confusion attack.
+        use hmac::{Hmac, Mac};
+        let input = format!(
+            "{}.{}",
+            b64(serde_json::json!({"alg": "HS256", "kid": "cimd-20260428030119"})),
+            b64(assertion_claims("hs"))
+        );
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(rsa_public.as_bytes()).unwrap();
+        mac.update(input.as_bytes());
+        format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        )
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "wrong aud",
+            key.sign(
+                "RS256",
+                kid,
+                &with(serde_json::json!({"aud": "https://evil.example/token"})),
+            ),
+        ),
+        (
+            "expired",
+            key.sign(
+                "RS256",
+                kid,
+                &with(serde_json::json!({"iat": NOW - 600, "exp": NOW - 120})),
+            ),
+        ),
+        (
+            "too long-lived",
+            key.sign("RS256", kid, &with(serde_json::json!({"exp": NOW + 3600}))),
+        ),
+        (
+            "another sub",
+            key.sign(
+                "RS256",
+                kid,
+                &with(serde_json::json!({"sub": "https://evil.example/client.json"})),
+            ),
+        ),
+        (
+            "unknown kid",
+            key.sign("RS256", Some("not-published"), &assertion_claims("u")),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                b64(serde_json::json!({"alg": "none"})),
+                b64(assertion_claims("n"))
+            ),
+        ),
+        ("HS256 with the RSA key", hs256),
+        (
+            "another client's key",
+            other.sign("RS256", kid, &assertion_claims("o")),
+        ),
+        (
+            "PS256 on an RS256 key",
+            key.sign("PS256", kid, &assertion_claims("p")),
+        ),
+        ("not a JWT", "garbage".into()),
+    ];
+    for (why, assertion) in cases {
+        let reply = exchange_with_assertion(&mut browser, &code, &assertion);
+        assert_eq!(reply.status, 401, "{why}: {}", html(&reply));
+        assert_eq!(json(&reply)["error"], "invalid_client", "{why}");
+    }
+    // The unknown kid refetched the JWKS once, as a key rotation would need.
+    assert!(backend.calls.borrow().contains(&"client_jwks_refresh"));
+    // A good assertion still redeems the code, and the same assertion again is a replay.
+    let good = key.sign("RS256", kid, &assertion_claims("once"));
+    assert_eq!(
+        exchange_with_assertion(&mut browser, &code, &good).status,
+        200
+    );
+    let mut second = Browser::new(&config, &backend);
+    let code2 = chatgpt_code(&mut second);
+    let replay = exchange_with_assertion(&mut second, &code2, &good);
+    assert_eq!(json(&replay)["error"], "invalid_client");
+    assert!(json(&replay)["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("jti"));
+}
+
+#[test]
+fn a_jwks_that_cannot_be_fetched_refuses_the_client() {
+    let config = config();
+    let mut backend = backend();
+    let key = with_chatgpt_document_client(&mut backend);
+    let mut browser = Browser::new(&config, &backend);
+    let code = chatgpt_code(&mut browser);
+    backend.published_jwks.borrow_mut().clear();
+    let assertion = key.sign("RS256", Some("cimd-20260428030119"), &assertion_claims("x"));
+    let reply = exchange_with_assertion(&mut browser, &code, &assertion);
+    assert_eq!(reply.status, 401);
+    assert_eq!(json(&reply)["error"], "invalid_client");
+}
+
+#[test]
+fn es256_ps256_and_eddsa_assertions_verify_too() {
+    use portcullis::oauth::client::ClientKeySet;
+    use portcullis::oauth::client_assertion::parse_jwks;
+    for (alg, key) in [
+        ("ES256", common::jws::ClientKey::p256()),
+        ("PS256", common::jws::ClientKey::rsa()),
+        ("EdDSA", common::jws::ClientKey::ed25519()),
+    ] {
+        let config = config();
+        let mut backend = backend();
+        with_chatgpt_document_client(&mut backend);
+        let keys = parse_jwks(&serde_json::json!({"keys": [key.public_jwk("k")]})).unwrap();
+        backend.clients.get_mut(CHATGPT_DOC).unwrap().key_set = Some(ClientKeySet::Inline(keys));
+        let mut browser = Browser::new(&config, &backend);
+        let code = chatgpt_code(&mut browser);
+        let assertion = key.sign(alg, Some("k"), &assertion_claims(alg));
+        let reply = exchange_with_assertion(&mut browser, &code, &assertion);
+        assert_eq!(reply.status, 200, "{alg}: {}", html(&reply));
+    }
 }

@@ -9,11 +9,12 @@ use super::quota_counter::{self, CounterOp};
 use crate::config::QuotaConfig;
 use crate::directory::SqlDirectory;
 use crate::oauth::client::Client;
+use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
-    AccountStore, ApiKeySummary, ClientRegistry, GrantStore, GrantSummary, PasswordHasher,
-    PolicyStore, RegisteredClient, RegistrationOutcome, Rng, StoreError, Throttle, User,
-    UserDirectory,
+    AccountStore, ApiKeySummary, ClientKeys, ClientRegistry, GrantStore, GrantSummary, JwsVerifier,
+    PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, StoreError, Throttle,
+    User, UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -287,6 +288,39 @@ impl Throttle for EdgeBackend<'_> {
         self.counter(CounterOp::Refund, key, limit, window_secs, now)
             .await
             .map(|_| ())
+    }
+    async fn remember_once(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StoreError> {
+        self.counter(CounterOp::Once, key, 1, ttl_secs, now)
+            .await
+            .map(|d| d.allowed)
+    }
+}
+
+impl JwsVerifier for EdgeBackend<'_> {
+    async fn verify_jws(
+        &self,
+        alg: JwsAlgorithm,
+        key: &PublicJwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, StoreError> {
+        super::webcrypto::verify_jws(alg, key, message, signature)
+            .await
+            .map_err(|e| StoreError(format!("WebCrypto: {e:?}")))
+    }
+}
+
+impl ClientKeys for EdgeBackend<'_> {
+    async fn client_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
+        Ok(
+            super::client_jwks::keys(jwks_uri, refresh, self.allow_loopback_client_metadata, now)
+                .await,
+        )
     }
 }
 

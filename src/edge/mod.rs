@@ -4,6 +4,7 @@
 
 mod api_keys;
 mod backend;
+mod client_jwks;
 mod client_metadata;
 mod convert;
 mod egress;

@@ -17,7 +17,8 @@ use worker::{
 use crate::config::QuotaConfig;
 use crate::error::ApiError;
 use crate::quota::{
-    charge as charge_window, peek as peek_window, refund as refund_window, QuotaDecision, Window,
+    charge as charge_window, peek as peek_window, refund as refund_window, remember_once,
+    QuotaDecision, Window,
 };
 
 const BINDING: &str = "QUOTA";
@@ -33,6 +34,9 @@ pub enum CounterOp {
     Refund,
     /// Read the counter without counting.
     Peek,
+    /// Record a one-time key for `period_secs`; refused if it is already recorded (a replayed
+    /// client assertion `jti`).
+    Once,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -68,6 +72,16 @@ impl QuotaCounter {
         let window = rows.into_iter().next().unwrap_or_default();
         self.window.set(Some(window));
         Ok(window)
+    }
+
+    /// Deletes the storage at `secs` (since the epoch). A failed alarm only delays the cleanup.
+    async fn clean_up_at(&self, secs: u64) {
+        if let Some(at) = chrono::DateTime::from_timestamp_millis(secs.saturating_mul(1000) as i64)
+        {
+            if let Err(e) = self.state.storage().set_alarm(at).await {
+                worker::console_error!("quota counter: cleanup alarm not set: {e}");
+            }
+        }
     }
 
     fn write(&self, window: Window) -> worker::Result<()> {
@@ -111,18 +125,27 @@ impl DurableObject for QuotaCounter {
                 (next, peek_window(quota, next, ask.now))
             }
             CounterOp::Peek => (current, peek_window(quota, current, ask.now)),
+            CounterOp::Once => {
+                let (next, fresh) = remember_once(current, quota.period_secs, ask.now);
+                let decision = QuotaDecision {
+                    allowed: fresh,
+                    limit: 1,
+                    remaining: 0,
+                    reset_secs: next.start.saturating_sub(ask.now),
+                };
+                if fresh {
+                    self.write(next)?;
+                    self.clean_up_at(next.start + 1).await;
+                }
+                return Response::from_json(&decision);
+            }
         };
         if next != current {
             self.write(next)?;
         }
         if next.start != current.start {
-            // A new window: clean up after it. A failed alarm only delays the cleanup.
-            let end_ms = (next.start + quota.period_secs + 1).saturating_mul(1000) as i64;
-            if let Some(at) = chrono::DateTime::from_timestamp_millis(end_ms) {
-                if let Err(e) = self.state.storage().set_alarm(at).await {
-                    worker::console_error!("quota counter: cleanup alarm not set: {e}");
-                }
-            }
+            // A new window: clean up after it.
+            self.clean_up_at(next.start + quota.period_secs + 1).await;
         }
         Response::from_json(&decision)
     }

@@ -1,6 +1,7 @@
-//! Ed25519 signature checks through the platform's WebCrypto, which workerd runs natively: a
-//! first-seen access token costs a fraction of verifying in wasm. Imported keys are kept per
-//! isolate by `kid`. Any failure here only means the wasm verifier does the work instead.
+//! Signature checks through the platform's WebCrypto, which workerd runs natively: Ed25519
+//! access tokens (a first-seen token costs a fraction of verifying in wasm; imported keys are
+//! kept per isolate by `kid`, and any failure only means the wasm verifier does the work), and the
+//! RS256, PS256, ES256 and EdDSA client assertions of `private_key_jwt` clients.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::oauth::access_token::PendingSignature;
+use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 
 thread_local! {
     static KEYS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
@@ -73,4 +75,88 @@ pub fn report_unavailable(error: &JsValue) {
             serde_json::json!({"event": "webcrypto_ed25519_unavailable", "reason": format!("{error:?}")})
         );
     }
+}
+
+thread_local! {
+    /// Imported client keys, by algorithm and JWK: a client signs every token request with the
+    /// same few keys.
+    static CLIENT_KEYS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+}
+
+/// Client keys an isolate keeps imported; past this the cache starts over.
+const MAX_IMPORTED_CLIENT_KEYS: usize = 256;
+
+fn object(pairs: &[(&str, JsValue)]) -> Result<JsValue, JsValue> {
+    let o = Object::new();
+    for (k, v) in pairs {
+        Reflect::set(&o, &(*k).into(), v)?;
+    }
+    Ok(o.into())
+}
+
+/// The WebCrypto parameters for importing a key and for verifying with it.
+fn algorithms(alg: JwsAlgorithm) -> Result<(JsValue, JsValue), JsValue> {
+    let sha256: JsValue = "SHA-256".into();
+    Ok(match alg {
+        JwsAlgorithm::Rs256 => {
+            let a = object(&[("name", "RSASSA-PKCS1-v1_5".into()), ("hash", sha256)])?;
+            (a.clone(), a)
+        }
+        JwsAlgorithm::Ps256 => (
+            object(&[("name", "RSA-PSS".into()), ("hash", sha256)])?,
+            // RFC 7518 §3.5: the salt is as long as the hash.
+            object(&[("name", "RSA-PSS".into()), ("saltLength", 32.into())])?,
+        ),
+        JwsAlgorithm::Es256 => (
+            object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())])?,
+            // JWS carries `r || s`, which is what WebCrypto's ECDSA takes.
+            object(&[("name", "ECDSA".into()), ("hash", sha256)])?,
+        ),
+        JwsAlgorithm::EdDsa => (ed25519()?, ed25519()?),
+    })
+}
+
+/// Whether `signature` over `message` verifies with a client's public key; `Err` when WebCrypto
+/// could not say (an unimportable key is a failed verification, not an error).
+pub async fn verify_jws(
+    alg: JwsAlgorithm,
+    key: &PublicJwk,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<bool, JsValue> {
+    let subtle = subtle()?;
+    let (import_alg, verify_alg) = algorithms(alg)?;
+    let jwk_text = key.to_import_json().to_string();
+    let cache_key = format!("{}:{jwk_text}", alg.as_str());
+    let cached = CLIENT_KEYS.with(|k| k.borrow().get(&cache_key).cloned());
+    let crypto_key = match cached {
+        Some(k) => k,
+        None => {
+            let args = Array::new();
+            args.push(&"jwk".into());
+            args.push(&js_sys::JSON::parse(&jwk_text)?);
+            args.push(&import_alg);
+            args.push(&JsValue::FALSE);
+            let usages = Array::new();
+            usages.push(&"verify".into());
+            args.push(&usages);
+            let Ok(imported) = call(&subtle, "importKey", &args).await else {
+                return Ok(false);
+            };
+            CLIENT_KEYS.with(|k| {
+                let mut k = k.borrow_mut();
+                if k.len() >= MAX_IMPORTED_CLIENT_KEYS {
+                    k.clear();
+                }
+                k.insert(cache_key, imported.clone());
+            });
+            imported
+        }
+    };
+    let args = Array::new();
+    args.push(&verify_alg);
+    args.push(&crypto_key);
+    args.push(&Uint8Array::from(signature));
+    args.push(&Uint8Array::from(message));
+    Ok(call(&subtle, "verify", &args).await?.as_bool() == Some(true))
 }

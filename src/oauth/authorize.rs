@@ -259,6 +259,7 @@ mod tests {
             locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
+            key_set: None,
         }
     }
 

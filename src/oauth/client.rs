@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::constant_time_eq;
+use crate::oauth::client_assertion::{parse_client_assertion, PublicJwk, CLIENT_ASSERTION_TYPE};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::{form_decode, Params};
 
@@ -55,6 +56,18 @@ pub struct Client {
     pub may_introspect: bool,
     /// Authentication is refused until then (too many failed attempts).
     pub locked_until: Option<i64>,
+    /// Where the keys of a `private_key_jwt` client are (RFC 7523); such a client authenticates
+    /// with a signed assertion only, never a secret.
+    pub key_set: Option<ClientKeySet>,
+}
+
+/// The public keys a `private_key_jwt` client signs its assertions with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientKeySet {
+    /// `jwks_uri`: fetched (and refetched on an unknown `kid`, so the client can rotate).
+    Uri(String),
+    /// `jwks`: given inline at registration.
+    Inline(Vec<PublicJwk>),
 }
 
 /// How a client presented itself at the token, revocation or introspection endpoint.
@@ -66,6 +79,8 @@ pub enum ClientCredentials {
     Post { id: String, secret: String },
     /// `none`: a public client sends only its id.
     None { id: String },
+    /// `private_key_jwt` (RFC 7523 §2.2): a signed JWT, verified against the client's keys.
+    Assertion { id: String, assertion: String },
 }
 
 impl ClientCredentials {
@@ -73,7 +88,8 @@ impl ClientCredentials {
         match self {
             ClientCredentials::Basic { id, .. }
             | ClientCredentials::Post { id, .. }
-            | ClientCredentials::None { id } => id,
+            | ClientCredentials::None { id }
+            | ClientCredentials::Assertion { id, .. } => id,
         }
     }
 
@@ -98,6 +114,35 @@ pub fn parse_client_credentials(
 ) -> Result<ClientCredentials, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    let assertion_type = params.get("client_assertion_type");
+    let assertion = params.get("client_assertion");
+    if assertion_type.is_some() || assertion.is_some() {
+        if authorization.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not client_assertion with another",
+            ));
+        }
+        if assertion_type != Some(CLIENT_ASSERTION_TYPE) {
+            return Err(OAuthError::invalid_client(format!(
+                "client_assertion_type must be {CLIENT_ASSERTION_TYPE}"
+            )));
+        }
+        let assertion = assertion
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| OAuthError::invalid_client("client_assertion is required"))?;
+        // RFC 7523 §3: client_id may be left out; the assertion's subject names the client (and
+        // is checked against it once the signature holds).
+        let id = match body_id {
+            Some(id) => id.to_string(),
+            None => parse_client_assertion(assertion)
+                .map(|a| a.claims.sub)
+                .map_err(|e| e.to_oauth())?,
+        };
+        return Ok(ClientCredentials::Assertion {
+            id,
+            assertion: assertion.to_string(),
+        });
+    }
     if let Some(header) = authorization {
         let (scheme, value) = header.split_once(' ').unwrap_or((header, ""));
         if !scheme.eq_ignore_ascii_case("basic") {
@@ -151,6 +196,11 @@ pub fn authenticate_client(
     let basic = credentials.used_basic();
     let failed =
         || OAuthError::invalid_client("client authentication failed").with_basic_challenge(basic);
+    if client.key_set.is_some() || matches!(credentials, ClientCredentials::Assertion { .. }) {
+        // A private_key_jwt client proves itself with an assertion only, which is checked
+        // against its keys by `assertion_auth`; anything else is a failure here.
+        return Err(failed());
+    }
     match (client.kind, credentials) {
         (ClientKind::Confidential, ClientCredentials::Basic { secret, .. })
         | (ClientKind::Confidential, ClientCredentials::Post { secret, .. }) => {
@@ -161,7 +211,8 @@ pub fn authenticate_client(
                 Err(failed())
             }
         }
-        (ClientKind::Confidential, ClientCredentials::None { .. }) => Err(failed()),
+        (ClientKind::Confidential, ClientCredentials::None { .. })
+        | (_, ClientCredentials::Assertion { .. }) => Err(failed()),
         (ClientKind::Public, ClientCredentials::None { .. }) => Ok(()),
         (ClientKind::Public, _) => Err(failed()),
     }
@@ -205,6 +256,7 @@ mod tests {
             locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
+            key_set: None,
         }
     }
 
@@ -222,6 +274,7 @@ mod tests {
             locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
+            key_set: None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! The OAuth 2.1 authorization server and the tokens it issues.
 
 pub mod access_token;
+pub mod assertion_auth;
 pub mod authorize;
 pub mod client;
+pub mod client_assertion;
 pub mod error;
 pub mod grant;
 pub mod params;

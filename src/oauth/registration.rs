@@ -10,7 +10,8 @@ use std::net::IpAddr;
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use crate::oauth::client::{Client, ClientKind, ClientOrigin};
+use crate::oauth::client::{Client, ClientKeySet, ClientKind, ClientOrigin};
+use crate::oauth::client_assertion::{parse_jwks, JwsAlgorithm, PublicJwk};
 use crate::oauth::redirect_uri::{check_redirect_uri, MAX_URI_CHARS};
 
 /// Most redirect URIs one client may register.
@@ -25,6 +26,8 @@ pub const MAX_UNUSED_REGISTRATIONS: usize = 20_000;
 /// past it, `/register` answers it 429. Large enough for a client platform that registers from
 /// a few egress addresses (every abandoned connection leaves one for a day).
 pub const MAX_UNUSED_REGISTRATIONS_PER_NETWORK: usize = 500;
+/// Most keys an inline `jwks` may hold.
+pub const MAX_INLINE_KEYS: usize = 5;
 /// Largest client metadata document fetched.
 pub const MAX_METADATA_DOCUMENT_BYTES: usize = 5 * 1024;
 /// How long fetching a client metadata document may take.
@@ -66,6 +69,8 @@ pub enum AuthMethod {
     None,
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 client assertions, verified with the keys of `jwks_uri` or `jwks`.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -74,6 +79,7 @@ impl AuthMethod {
             AuthMethod::None => "none",
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 }
@@ -83,6 +89,10 @@ impl AuthMethod {
 pub struct ClientMetadata {
     pub redirect_uris: Vec<String>,
     pub auth_method: AuthMethod,
+    /// `jwks_uri` or `jwks`: where a `private_key_jwt` client's keys are.
+    pub key_set: Option<ClientKeySet>,
+    /// `jwks_uri` or `jwks` as given, echoed back.
+    pub key_set_json: Option<(&'static str, Value)>,
     pub grant_types: Vec<String>,
     pub client_name: String,
     /// The optional descriptive fields, as given (validated): `client_uri`, `logo_uri`,
@@ -102,6 +112,9 @@ impl ClientMetadata {
         out.insert("grant_types".into(), json!(self.grant_types));
         out.insert("response_types".into(), json!(["code"]));
         out.insert("client_name".into(), json!(self.client_name));
+        if let Some((field, value)) = &self.key_set_json {
+            out.insert((*field).into(), value.clone());
+        }
         for (k, v) in &self.extra {
             out.insert(k.clone(), v.clone());
         }
@@ -166,7 +179,26 @@ pub fn validate_metadata(
         }
     }
 
-    let auth_method = match text(object, "token_endpoint_auth_method")? {
+    let (key_set, key_set_json) = client_keys(object)?;
+    // A metadata document may offer several methods: the strongest both sides support wins.
+    let offers_assertions = object
+        .get("token_endpoint_auth_methods_supported")
+        .and_then(Value::as_array)
+        .is_some_and(|m| m.iter().any(|m| m.as_str() == Some("private_key_jwt")));
+    let method = text(object, "token_endpoint_auth_method")?;
+    let auth_method = match method {
+        Some("private_key_jwt") | None | Some("none")
+            if !allow_secrets
+                && key_set.is_some()
+                && (offers_assertions || method == Some("private_key_jwt")) =>
+        {
+            AuthMethod::PrivateKeyJwt
+        }
+        Some("private_key_jwt") if key_set.is_none() => {
+            return Err(RegistrationError::metadata(
+                "token_endpoint_auth_method private_key_jwt needs jwks_uri or jwks",
+            ))
+        }
         None if allow_secrets => AuthMethod::ClientSecretBasic,
         None | Some("none") => AuthMethod::None,
         Some("client_secret_basic") if allow_secrets => AuthMethod::ClientSecretBasic,
@@ -175,9 +207,9 @@ pub fn validate_metadata(
             return Err(RegistrationError::metadata(format!(
                 "token_endpoint_auth_method {other:?} is not supported here; use {}",
                 if allow_secrets {
-                    "none, client_secret_basic or client_secret_post"
+                    "none, client_secret_basic or client_secret_post (or a client ID metadata document for private_key_jwt)"
                 } else {
-                    "none"
+                    "none or private_key_jwt"
                 }
             )))
         }
@@ -297,13 +329,89 @@ pub fn validate_metadata(
         }
     }
 
+    if let Some(alg) = text(object, "token_endpoint_auth_signing_alg")? {
+        if JwsAlgorithm::parse(alg).is_none() {
+            return Err(RegistrationError::metadata(
+                "token_endpoint_auth_signing_alg must be RS256, PS256, ES256 or EdDSA",
+            ));
+        }
+    }
+    let (key_set, key_set_json) = if auth_method == AuthMethod::PrivateKeyJwt {
+        (key_set, key_set_json)
+    } else {
+        (None, None)
+    };
     Ok(ClientMetadata {
         redirect_uris,
         auth_method,
+        key_set,
+        key_set_json,
         grant_types,
         client_name,
         extra,
     })
+}
+
+/// `jwks_uri` or `jwks` (RFC 7591 §2: not both), validated.
+#[allow(clippy::type_complexity)]
+fn client_keys(
+    object: &Map<String, Value>,
+) -> Result<(Option<ClientKeySet>, Option<(&'static str, Value)>), RegistrationError> {
+    match (object.get("jwks_uri"), object.get("jwks")) {
+        (None, None) => Ok((None, None)),
+        (Some(_), Some(_)) => Err(RegistrationError::metadata(
+            "send jwks_uri or jwks, not both",
+        )),
+        (Some(uri), None) => {
+            // Whether the URL may be fetched is decided when it is (`check_metadata_document_url`:
+            // public https only, loopback http only in local development).
+            let ok = uri.as_str().filter(|u| {
+                u.len() <= MAX_URI_CHARS
+                    && Url::parse(u).is_ok_and(|p| {
+                        (p.scheme() == "https"
+                            || (p.scheme() == "http"
+                                && matches!(
+                                    p.host_str(),
+                                    Some("127.0.0.1" | "[::1]" | "localhost")
+                                )))
+                            && p.fragment().is_none()
+                    })
+            });
+            let uri = ok.ok_or_else(|| {
+                RegistrationError::metadata("jwks_uri must be an https URL without fragment")
+            })?;
+            Ok((
+                Some(ClientKeySet::Uri(uri.to_string())),
+                Some(("jwks_uri", json!(uri))),
+            ))
+        }
+        (None, Some(jwks)) => {
+            let keys = parse_jwks(jwks)
+                .map_err(|why| RegistrationError::metadata(format!("jwks: {why}")))?;
+            if keys.is_empty() || keys.len() > MAX_INLINE_KEYS {
+                return Err(RegistrationError::metadata(format!(
+                    "jwks must hold 1 to {MAX_INLINE_KEYS} public signing keys (RSA, P-256 or Ed25519)"
+                )));
+            }
+            let published: Vec<Value> = keys.iter().map(public_jwk_json).collect();
+            Ok((
+                Some(ClientKeySet::Inline(keys)),
+                Some(("jwks", json!({ "keys": published }))),
+            ))
+        }
+    }
+}
+
+/// A kept key as JSON: its public members, `kid` and `alg`.
+fn public_jwk_json(key: &PublicJwk) -> Value {
+    let mut out = key.to_import_json();
+    if let Some(kid) = &key.kid {
+        out["kid"] = json!(kid);
+    }
+    if let Some(alg) = &key.alg {
+        out["alg"] = json!(alg);
+    }
+    out
 }
 
 fn text<'a>(
@@ -448,11 +556,17 @@ pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, R
         name: metadata.client_name,
         secret_hash: None,
         redirect_uris: metadata.redirect_uris,
-        kind: ClientKind::Public,
+        // A client that signs assertions with its own keys can keep a credential.
+        kind: if metadata.key_set.is_some() {
+            ClientKind::Confidential
+        } else {
+            ClientKind::Public
+        },
         first_party: false,
         locked_until: None,
         origin: ClientOrigin::MetadataDocument,
         may_introspect: false,
+        key_set: metadata.key_set,
     })
 }
 
@@ -640,6 +754,76 @@ mod tests {
         let big = vec![b' '; MAX_METADATA_DOCUMENT_BYTES + 1];
         assert!(parse_metadata_document(id, &big).is_err());
         assert!(parse_metadata_document(id, b"<html>").is_err());
+    }
+
+    /// ChatGPT's published client documents (`tests/data/client-shapes.json`, a copy of the
+    /// team's reference data on how real clients present themselves), with `<id>` filled.
+    fn chatgpt_documents() -> Vec<(String, Value)> {
+        let shapes: Value =
+            serde_json::from_str(include_str!("../../tests/data/client-shapes.json")).unwrap();
+        [
+            "chatgpt_connector_client_metadata_document",
+            "chatgpt_platform_client_metadata_document",
+        ]
+        .iter()
+        .map(|name| {
+            let text = shapes[name].to_string().replace("<id>", "abc123");
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            (doc["client_id"].as_str().unwrap().to_string(), doc)
+        })
+        .collect()
+    }
+
+    #[test]
+    fn chatgpts_own_documents_make_private_key_jwt_clients() {
+        for (id, doc) in chatgpt_documents() {
+            let client = parse_metadata_document(&id, doc.to_string().as_bytes())
+                .unwrap_or_else(|e| panic!("{id}: {e:?}"));
+            assert_eq!(client.kind, ClientKind::Confidential, "{id}");
+            assert_eq!(
+                client.key_set,
+                Some(ClientKeySet::Uri(
+                    "https://chatgpt.com/oauth/jwks.json".into()
+                ))
+            );
+            assert_eq!(client.origin, ClientOrigin::MetadataDocument);
+        }
+    }
+
+    #[test]
+    fn a_document_offering_several_methods_gets_the_strongest_both_support() {
+        let id = "https://app.example.com/client.json";
+        let base = json!({"client_id": id, "redirect_uris": ["https://app.example.com/cb"], "jwks_uri": "https://app.example.com/jwks.json"});
+        let mut offers = base.clone();
+        offers["token_endpoint_auth_method"] = json!("none");
+        offers["token_endpoint_auth_methods_supported"] = json!(["none", "private_key_jwt"]);
+        let client = parse_metadata_document(id, offers.to_string().as_bytes()).unwrap();
+        assert!(client.key_set.is_some(), "private_key_jwt beats none");
+        // Keys without an offer or a choice of private_key_jwt: the document said none.
+        let mut plain = base.clone();
+        plain["token_endpoint_auth_method"] = json!("none");
+        let client = parse_metadata_document(id, plain.to_string().as_bytes()).unwrap();
+        assert_eq!((client.kind, client.key_set), (ClientKind::Public, None));
+        // private_key_jwt without keys, both key forms, a bad alg, an http jwks_uri: refused.
+        for (field, value) in [
+            ("jwks_uri", Value::Null),
+            ("jwks", json!({"keys": []})),
+            ("token_endpoint_auth_signing_alg", json!("HS256")),
+            ("jwks_uri", json!("http://app.example.com/jwks.json")),
+            ("jwks_uri", json!("ftp://app.example.com/jwks.json")),
+        ] {
+            let mut doc = base.clone();
+            doc["token_endpoint_auth_method"] = json!("private_key_jwt");
+            if value.is_null() {
+                doc.as_object_mut().unwrap().remove(field);
+            } else {
+                doc[field] = value.clone();
+            }
+            assert!(
+                parse_metadata_document(id, doc.to_string().as_bytes()).is_err(),
+                "{field}: {value}"
+            );
+        }
     }
 
     #[test]

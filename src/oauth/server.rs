@@ -18,6 +18,7 @@ use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::access_token::{
     mint_access_token, verify_access_token, AccessClaims, Audience, VerifyPolicy,
 };
+use crate::oauth::assertion_auth::verify_client_assertion;
 use crate::oauth::authorize::{
     check_client_and_redirect, code_redirect, error_redirect, validate_authorize_request,
     AuthorizeError, AuthorizeRequest,
@@ -26,6 +27,7 @@ use crate::oauth::client::{
     authenticate_client, parse_client_credentials, sha256_hex, Client, ClientCredentials,
     ClientKind, ClientOrigin,
 };
+use crate::oauth::client_assertion::JwsAlgorithm;
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{
     issued_by, split_handle, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation,
@@ -803,6 +805,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
     /// counted per registered client; past the limit the client is locked (in its D1 row, which
     /// every authentication reads anyway) and refused, right secret or not, until the window ends.
     async fn authenticate(&self, head: &RequestHead, params: &Params) -> Result<Client, ApiError> {
+        let endpoint = format!("{}{}", self.issuer(), head.path);
         let authorization = head
             .single_header("authorization")
             .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?;
@@ -818,7 +821,29 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 retry_after_secs: (until - self.now) as u64,
             });
         }
-        match authenticate_client(&client, &credentials) {
+        let outcome = match &credentials {
+            ClientCredentials::Assertion { assertion, .. } => {
+                // RFC 7523 §3: the audience is the authorization server; the token endpoint's URL
+                // is what clients send, at every endpoint that authenticates them.
+                let token_url = format!("{}{TOKEN_PATH}", self.issuer());
+                let audiences = [self.issuer(), token_url.as_str(), endpoint.as_str()];
+                match verify_client_assertion(
+                    self.backend,
+                    &client,
+                    assertion,
+                    &audiences,
+                    self.now,
+                )
+                .await
+                {
+                    Ok(()) => Ok(()),
+                    Err(ApiError::OAuth(e)) => Err(e),
+                    Err(other) => return Err(other),
+                }
+            }
+            _ => authenticate_client(&client, &credentials),
+        };
+        match outcome {
             Ok(()) => Ok(client),
             Err(e) => {
                 if !matches!(credentials, ClientCredentials::None { .. }) {
@@ -894,6 +919,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             locked_until: None,
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
+            key_set: None,
         };
         // Stored: the validated fields only, the redirect URIs once (in their own column).
         let mut stored = document.clone();
@@ -1176,7 +1202,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
     pub async fn introspect(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
         let params = body_params(head, body)?;
         let client = self.authenticate(head, &params).await?;
-        if client.secret_hash.is_none() {
+        if client.kind != ClientKind::Confidential {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnauthorizedClient,
                 "only confidential clients may introspect",
@@ -1473,6 +1499,7 @@ pub fn metadata(config: &Config) -> Value {
             }
         }
     }
+    let assertion_algs: Vec<&str> = JwsAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
     json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
@@ -1486,9 +1513,12 @@ pub fn metadata(config: &Config) -> Value {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algs,
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": scopes,

@@ -1,6 +1,7 @@
 //! In-memory implementations of the ports, for native flow tests.
 #![allow(dead_code)]
 
+pub mod jws;
 pub mod sqlite;
 
 use std::cell::RefCell;
@@ -8,15 +9,16 @@ use std::collections::HashMap;
 
 use portcullis::config::QuotaConfig;
 use portcullis::oauth::client::Client;
+use portcullis::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use portcullis::oauth::grant::{
     redeem_code, rotate_refresh, CodeRedemption, GrantError, GrantState, Issued, RefreshRotation,
 };
 use portcullis::ports::{
-    AccountStore, ApiKeySummary, ClientRegistry, GrantStore, GrantSummary, PasswordHasher,
-    PolicyStore, RegisteredClient, RegistrationOutcome, Rng, StoreError, Throttle, User,
-    UserDirectory,
+    AccountStore, ApiKeySummary, ClientKeys, ClientRegistry, GrantStore, GrantSummary, JwsVerifier,
+    PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, StoreError, Throttle,
+    User, UserDirectory,
 };
-use portcullis::quota::{charge, refund, QuotaDecision, Window};
+use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
 
 #[derive(Default)]
@@ -38,6 +40,8 @@ pub struct MemoryBackend {
     pub calls: RefCell<Vec<&'static str>>,
     /// When set, every store call fails.
     pub fail: RefCell<bool>,
+    /// JWKS documents "published" at their URIs, as a client's `jwks_uri` would serve them.
+    pub published_jwks: RefCell<HashMap<String, Vec<PublicJwk>>>,
 }
 
 impl MemoryBackend {
@@ -303,6 +307,49 @@ impl Throttle for MemoryBackend {
         let w = counters.get(key).copied().unwrap_or_default();
         counters.insert(key.to_string(), refund(w, now - now % window_secs));
         Ok(())
+    }
+    async fn remember_once(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StoreError> {
+        self.call("remember_once")?;
+        let mut counters = self.counters.borrow_mut();
+        let w = counters.get(key).copied().unwrap_or_default();
+        let (next, fresh) = remember_once(w, ttl_secs, now);
+        counters.insert(key.to_string(), next);
+        Ok(fresh)
+    }
+}
+
+/// The native stand-in for WebCrypto: the RustCrypto and ed25519-compact verifiers.
+impl JwsVerifier for MemoryBackend {
+    async fn verify_jws(
+        &self,
+        alg: JwsAlgorithm,
+        key: &PublicJwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.call("verify_jws")?;
+        Ok(jws::verify(alg, key, message, signature))
+    }
+}
+
+impl ClientKeys for MemoryBackend {
+    async fn client_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        _now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
+        self.call(if refresh {
+            "client_jwks_refresh"
+        } else {
+            "client_jwks"
+        })?;
+        Ok(self
+            .published_jwks
+            .borrow()
+            .get(jwks_uri)
+            .cloned()
+            .ok_or_else(|| format!("{jwks_uri}: no answer")))
     }
 }
 

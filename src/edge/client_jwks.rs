@@ -1,0 +1,109 @@
+//! The JWKS of clients that authenticate with `private_key_jwt`: fetched with the guards of
+//! client metadata documents (a checked public https URL, no redirects, bounded in size and
+//! time), cached per isolate for as long as `Cache-Control` says within bounds, and fetched again
+//! on an unknown `kid` (key rotation) at most once a minute per URL.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use worker::{Method, Request, RequestInit, RequestRedirect};
+
+use crate::edge::fetch::{read_capped, send_within, FetchFailure};
+use crate::oauth::client_assertion::{parse_jwks, PublicJwk};
+use crate::oauth::registration::{
+    check_metadata_document_url, metadata_cache_secs, METADATA_FETCH_TIMEOUT_MS,
+    METADATA_MIN_CACHE_SECS,
+};
+
+/// The largest JWKS fetched: a few RSA keys take 2 KiB.
+pub const MAX_JWKS_BYTES: usize = 16 * 1024;
+/// An unknown `kid` refetches a JWKS at most this often.
+pub const JWKS_MIN_REFETCH_SECS: i64 = 60;
+/// Key sets an isolate keeps; past this the cache starts over.
+const MAX_CACHED_JWKS: usize = 500;
+
+struct Cached {
+    keys: Result<Vec<PublicJwk>, String>,
+    fetched_at: i64,
+    fresh_until: i64,
+}
+
+thread_local! {
+    static JWKS: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+}
+
+/// The signing keys at `jwks_uri`; see [`crate::ports::ClientKeys`].
+pub async fn keys(
+    jwks_uri: &str,
+    refresh: bool,
+    allow_loopback: bool,
+    now: i64,
+) -> Result<Vec<PublicJwk>, String> {
+    let cached = JWKS.with(|c| {
+        c.borrow().get(jwks_uri).and_then(|entry| {
+            let usable = if refresh {
+                now < entry.fetched_at + JWKS_MIN_REFETCH_SECS
+            } else {
+                now < entry.fresh_until
+            };
+            usable.then(|| entry.keys.clone())
+        })
+    });
+    if let Some(keys) = cached {
+        return keys;
+    }
+    let (keys, fresh_secs) = match fetch(jwks_uri, allow_loopback).await {
+        Ok((keys, secs)) => (Ok(keys), secs),
+        Err(why) => {
+            worker::console_log!(
+                "{}",
+                serde_json::json!({"event": "client_jwks_refused", "jwks_uri": jwks_uri, "reason": why})
+            );
+            (Err(why), METADATA_MIN_CACHE_SECS)
+        }
+    };
+    JWKS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHED_JWKS {
+            c.clear();
+        }
+        c.insert(
+            jwks_uri.to_string(),
+            Cached {
+                keys: keys.clone(),
+                fetched_at: now,
+                fresh_until: now + fresh_secs as i64,
+            },
+        );
+    });
+    keys
+}
+
+async fn fetch(jwks_uri: &str, allow_loopback: bool) -> Result<(Vec<PublicJwk>, u64), String> {
+    let url = check_metadata_document_url(jwks_uri, allow_loopback)
+        .map_err(|why| format!("jwks_uri: {why}"))?;
+    let headers = worker::Headers::new();
+    headers.set("accept", "application/json").ok();
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get)
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
+    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| format!("{e}"))?;
+    let mut response = send_within(request, METADATA_FETCH_TIMEOUT_MS)
+        .await
+        .map_err(|failure| match failure {
+            FetchFailure::Failed(why) => format!("fetch failed: {why}"),
+            FetchFailure::TimedOut => format!("no answer within {METADATA_FETCH_TIMEOUT_MS} ms"),
+        })?;
+    if response.status_code() != 200 {
+        return Err(format!("status {}", response.status_code()));
+    }
+    let cache_control = response.headers().get("cache-control").ok().flatten();
+    let body = read_capped(&mut response, MAX_JWKS_BYTES)
+        .await
+        .map_err(|why| format!("the JWKS is {why}"))?;
+    let document: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| "the JWKS is not JSON".to_string())?;
+    let keys = parse_jwks(&document)?;
+    Ok((keys, metadata_cache_secs(cache_control.as_deref())))
+}

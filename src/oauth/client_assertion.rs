@@ -1,0 +1,638 @@
+//! `private_key_jwt` client authentication (RFC 7523 §2.2 and §3, OpenID Connect Core §9): a
+//! client proves itself at the token, revocation and introspection endpoints with a JWT it signed
+//! with a key from its own JWKS, sent as `client_assertion` with `client_assertion_type` set to
+//! [`CLIENT_ASSERTION_TYPE`]. ChatGPT authenticates this way (its client ID metadata document
+//! names `private_key_jwt`, RS256 and a `jwks_uri`).
+//!
+//! This module is pure: it parses the assertion, checks its claims, picks the key and says what
+//! must be verified. The signature itself is checked by a [`crate::ports::JwsVerifier`] (WebCrypto
+//! at the edge), and the `jti` is remembered for the assertion's lifetime by the caller.
+//!
+//! Rules, in the order they are applied:
+//! - the header's `alg` must be one of RS256, PS256, ES256 and EdDSA (RFC 8725 §3.1: never `none`,
+//!   never an HMAC, which a client's public key would key); `crit` is refused;
+//! - the key is chosen by `kid` when there is one, else it must be the only key usable with the
+//!   algorithm; its type must match the algorithm (the algorithm never comes from the header
+//!   alone), its own `alg`, `use` and `key_ops`, when present, must allow it, and an RSA modulus
+//!   must be at least 2048 bits;
+//! - `iss` and `sub` are the client id (RFC 7523 §3 items 1 and 2);
+//! - `aud` holds the token endpoint's URL or the issuer (item 3);
+//! - `exp` is required and in the future (item 4), at most [`MAX_ASSERTION_LIFETIME_SECS`] after
+//!   `iat` (or after now, without `iat`); `iat` and `nbf` not in the future, each within
+//!   [`ASSERTION_LEEWAY_SECS`];
+//! - `jti` is required, so the caller can refuse a replay (item 7).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::oauth::error::OAuthError;
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// The longest assertion lifetime accepted: clients mint one per request, so minutes suffice,
+/// and the replay cache only has to remember a `jti` this long.
+pub const MAX_ASSERTION_LIFETIME_SECS: i64 = 300;
+/// Clock skew tolerated on `exp`, `iat` and `nbf` between the client and the gateway.
+pub const ASSERTION_LEEWAY_SECS: i64 = 60;
+/// The largest assertion read: an RS256 JWT with a 4096-bit key is well under 2 KiB.
+pub const MAX_ASSERTION_BYTES: usize = 8 * 1024;
+/// The longest `jti` remembered.
+pub const MAX_JTI_CHARS: usize = 256;
+/// The smallest RSA modulus accepted (RFC 7518 §3.3 asks for 2048 bits or more).
+pub const MIN_RSA_MODULUS_BITS: usize = 2048;
+
+/// The signature algorithms a client assertion may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwsAlgorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// RSASSA-PSS with SHA-256 and MGF1 with SHA-256.
+    Ps256,
+    /// ECDSA on P-256 with SHA-256 (the signature is `r || s`, 64 bytes).
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl JwsAlgorithm {
+    /// Every algorithm accepted, as `token_endpoint_auth_signing_alg_values_supported` lists them.
+    pub const ALL: [JwsAlgorithm; 4] = [
+        JwsAlgorithm::Rs256,
+        JwsAlgorithm::Ps256,
+        JwsAlgorithm::Es256,
+        JwsAlgorithm::EdDsa,
+    ];
+
+    pub fn parse(name: &str) -> Option<JwsAlgorithm> {
+        JwsAlgorithm::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwsAlgorithm::Rs256 => "RS256",
+            JwsAlgorithm::Ps256 => "PS256",
+            JwsAlgorithm::Es256 => "ES256",
+            JwsAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Whether a key of this shape can verify this algorithm.
+    fn fits(self, key: &PublicJwk) -> bool {
+        matches!(
+            (self, &key.material),
+            (
+                JwsAlgorithm::Rs256 | JwsAlgorithm::Ps256,
+                KeyMaterial::Rsa { .. }
+            ) | (JwsAlgorithm::Es256, KeyMaterial::P256 { .. })
+                | (JwsAlgorithm::EdDsa, KeyMaterial::Ed25519 { .. })
+        )
+    }
+}
+
+/// A public key from a client's JWKS, reduced to what verification needs. Base64url fields are
+/// kept as sent (WebCrypto imports the JWK as is), after their lengths were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicJwk {
+    pub kid: Option<String>,
+    /// The key's own `alg`, when it names one.
+    pub alg: Option<String>,
+    pub material: KeyMaterial,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    Rsa { n: String, e: String },
+    P256 { x: String, y: String },
+    Ed25519 { x: String },
+}
+
+impl PublicJwk {
+    /// The JWK as WebCrypto's `importKey("jwk", …)` takes it: public members only.
+    pub fn to_import_json(&self) -> Value {
+        match &self.material {
+            KeyMaterial::Rsa { n, e } => serde_json::json!({"kty": "RSA", "n": n, "e": e}),
+            KeyMaterial::P256 { x, y } => {
+                serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y})
+            }
+            KeyMaterial::Ed25519 { x } => {
+                serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x})
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawJwk {
+    kty: Option<String>,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    use_: Option<String>,
+    key_ops: Option<Vec<String>>,
+    crv: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    d: Option<Value>,
+}
+
+fn b64_len(value: &str) -> Option<usize> {
+    URL_SAFE_NO_PAD.decode(value).ok().map(|b| b.len())
+}
+
+/// The signing keys of a JWKS document (RFC 7517 §5). Keys that are not public signature keys
+/// of a supported type are skipped, as §5 allows; a key with private members refuses the whole
+/// set (whoever published it leaked it).
+pub fn parse_jwks(document: &Value) -> Result<Vec<PublicJwk>, String> {
+    let keys = document
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("a JWKS must be an object with a \"keys\" array")?;
+    let mut out = Vec::new();
+    for raw in keys {
+        let Ok(raw) = RawJwk::deserialize(raw) else {
+            continue;
+        };
+        if raw.d.is_some() {
+            return Err("the JWKS holds a private key".into());
+        }
+        if raw.use_.as_deref().is_some_and(|u| u != "sig")
+            || raw
+                .key_ops
+                .as_ref()
+                .is_some_and(|ops| !ops.iter().any(|o| o == "verify"))
+        {
+            continue;
+        }
+        let material = match (raw.kty.as_deref(), raw.crv.as_deref()) {
+            (Some("RSA"), _) => match (raw.n, raw.e) {
+                (Some(n), Some(e))
+                    if b64_len(&n).is_some_and(|l| l * 8 >= MIN_RSA_MODULUS_BITS && l <= 1024)
+                        && b64_len(&e).is_some_and(|l| (1..=8).contains(&l)) =>
+                {
+                    KeyMaterial::Rsa { n, e }
+                }
+                _ => continue,
+            },
+            (Some("EC"), Some("P-256")) => match (raw.x, raw.y) {
+                (Some(x), Some(y)) if b64_len(&x) == Some(32) && b64_len(&y) == Some(32) => {
+                    KeyMaterial::P256 { x, y }
+                }
+                _ => continue,
+            },
+            (Some("OKP"), Some("Ed25519")) => match raw.x {
+                Some(x) if b64_len(&x) == Some(32) => KeyMaterial::Ed25519 { x },
+                _ => continue,
+            },
+            _ => continue,
+        };
+        out.push(PublicJwk {
+            kid: raw.kid,
+            alg: raw.alg,
+            material,
+        });
+    }
+    Ok(out)
+}
+
+/// Why an assertion was refused. Every one is `invalid_client` on the wire (RFC 6749 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssertionError {
+    Malformed(&'static str),
+    Algorithm(String),
+    /// No key of the client's can verify it; `kid` is what the assertion named, so the caller can
+    /// refetch the JWKS once when it names a key not seen before (key rotation).
+    NoKey {
+        kid: Option<String>,
+    },
+    Claim(&'static str),
+    Signature,
+    Replayed,
+}
+
+impl AssertionError {
+    pub fn to_oauth(&self) -> OAuthError {
+        let why = match self {
+            AssertionError::Malformed(why) | AssertionError::Claim(why) => (*why).to_string(),
+            AssertionError::Algorithm(alg) => format!(
+                "client_assertion alg {alg:?} is not accepted: use RS256, PS256, ES256 or EdDSA"
+            ),
+            AssertionError::NoKey { kid: Some(kid) } => {
+                format!("no key of the client's JWKS has kid {kid:?} and fits the assertion")
+            }
+            AssertionError::NoKey { kid: None } => {
+                "the assertion names no kid and the client's JWKS has no single key that fits it"
+                    .into()
+            }
+            AssertionError::Signature => "the client_assertion signature is invalid".into(),
+            AssertionError::Replayed => "the client_assertion was already used (jti)".into(),
+        };
+        OAuthError::invalid_client(why)
+    }
+}
+
+/// The claims RFC 7523 §3 puts on an assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: Vec<String>,
+    pub exp: i64,
+    pub iat: Option<i64>,
+    pub nbf: Option<i64>,
+    pub jti: String,
+}
+
+/// A client assertion, parsed but not yet trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAssertion {
+    pub alg: JwsAlgorithm,
+    pub kid: Option<String>,
+    pub claims: AssertionClaims,
+    /// `header.payload`, the bytes the signature covers.
+    pub signing_input: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+fn decode_json(part: &str, what: &'static str) -> Result<Value, AssertionError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| AssertionError::Malformed(what))?;
+    serde_json::from_slice(&bytes).map_err(|_| AssertionError::Malformed(what))
+}
+
+fn int_claim(claims: &Value, name: &str) -> Result<Option<i64>, AssertionError> {
+    match claims.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            .map(Some)
+            .ok_or(AssertionError::Claim(
+                "a time claim of the assertion is not a number",
+            )),
+    }
+}
+
+fn string_claim(
+    claims: &Value,
+    name: &str,
+    missing: &'static str,
+) -> Result<String, AssertionError> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or(AssertionError::Claim(missing))
+}
+
+/// Parses a compact JWS client assertion: its header (algorithm and key id) and claims.
+pub fn parse_client_assertion(jwt: &str) -> Result<ClientAssertion, AssertionError> {
+    if jwt.len() > MAX_ASSERTION_BYTES {
+        return Err(AssertionError::Malformed("client_assertion is too long"));
+    }
+    let mut parts = jwt.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AssertionError::Malformed(
+            "client_assertion must be a signed JWT in compact form",
+        ));
+    };
+    let header_json = decode_json(header, "the client_assertion header is not base64url JSON")?;
+    let alg_name =
+        header_json
+            .get("alg")
+            .and_then(Value::as_str)
+            .ok_or(AssertionError::Malformed(
+                "the client_assertion header has no alg",
+            ))?;
+    let alg = JwsAlgorithm::parse(alg_name)
+        .ok_or_else(|| AssertionError::Algorithm(alg_name.chars().take(20).collect()))?;
+    if header_json.get("crit").is_some() {
+        return Err(AssertionError::Malformed(
+            "the client_assertion header has crit extensions, which are not understood",
+        ));
+    }
+    let kid = match header_json.get("kid") {
+        None => None,
+        Some(Value::String(k)) if !k.is_empty() && k.len() <= 256 => Some(k.clone()),
+        Some(_) => {
+            return Err(AssertionError::Malformed(
+                "the client_assertion kid is invalid",
+            ))
+        }
+    };
+    let claims = decode_json(
+        payload,
+        "the client_assertion claims are not base64url JSON",
+    )?;
+    if !claims.is_object() {
+        return Err(AssertionError::Malformed(
+            "the client_assertion claims are not a JSON object",
+        ));
+    }
+    let aud = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let jti = string_claim(&claims, "jti", "the client_assertion has no jti")?;
+    if jti.chars().count() > MAX_JTI_CHARS {
+        return Err(AssertionError::Claim(
+            "the client_assertion jti is too long",
+        ));
+    }
+    let parsed = AssertionClaims {
+        iss: string_claim(&claims, "iss", "the client_assertion has no iss")?,
+        sub: string_claim(&claims, "sub", "the client_assertion has no sub")?,
+        aud,
+        exp: int_claim(&claims, "exp")?
+            .ok_or(AssertionError::Claim("the client_assertion has no exp"))?,
+        iat: int_claim(&claims, "iat")?,
+        nbf: int_claim(&claims, "nbf")?,
+        jti,
+    };
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| {
+        AssertionError::Malformed("the client_assertion signature is not base64url")
+    })?;
+    Ok(ClientAssertion {
+        alg,
+        kid,
+        claims: parsed,
+        signing_input: format!("{header}.{payload}").into_bytes(),
+        signature,
+    })
+}
+
+/// Checks the claims of a parsed assertion for `client_id` at `now`; `audiences` are the values
+/// `aud` may hold (the token endpoint's URL, the issuer).
+pub fn check_assertion_claims(
+    claims: &AssertionClaims,
+    client_id: &str,
+    audiences: &[&str],
+    now: i64,
+) -> Result<(), AssertionError> {
+    if claims.iss != client_id {
+        return Err(AssertionError::Claim(
+            "the client_assertion iss is not the client_id",
+        ));
+    }
+    if claims.sub != client_id {
+        return Err(AssertionError::Claim(
+            "the client_assertion sub is not the client_id",
+        ));
+    }
+    if !claims.aud.iter().any(|a| audiences.contains(&a.as_str())) {
+        return Err(AssertionError::Claim(
+            "the client_assertion aud must be the token endpoint URL or the issuer",
+        ));
+    }
+    if claims.exp <= now - ASSERTION_LEEWAY_SECS {
+        return Err(AssertionError::Claim("the client_assertion expired"));
+    }
+    let from = claims.iat.unwrap_or(now);
+    if claims.exp - from > MAX_ASSERTION_LIFETIME_SECS + ASSERTION_LEEWAY_SECS {
+        return Err(AssertionError::Claim(
+            "the client_assertion lives too long: at most 5 minutes from iat to exp",
+        ));
+    }
+    if claims
+        .iat
+        .is_some_and(|iat| iat > now + ASSERTION_LEEWAY_SECS)
+    {
+        return Err(AssertionError::Claim(
+            "the client_assertion iat is in the future",
+        ));
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > now + ASSERTION_LEEWAY_SECS)
+    {
+        return Err(AssertionError::Claim(
+            "the client_assertion is not valid yet (nbf)",
+        ));
+    }
+    Ok(())
+}
+
+/// The key that must verify the assertion: by `kid` when it names one, else the only key that
+/// fits the algorithm. The key's type decides what it can verify, never the header alone.
+pub fn select_key<'k>(
+    keys: &'k [PublicJwk],
+    alg: JwsAlgorithm,
+    kid: Option<&str>,
+) -> Result<&'k PublicJwk, AssertionError> {
+    let usable =
+        |k: &&PublicJwk| alg.fits(k) && k.alg.as_deref().is_none_or(|own| own == alg.as_str());
+    let no_key = || AssertionError::NoKey {
+        kid: kid.map(str::to_string),
+    };
+    match kid {
+        Some(kid) => keys
+            .iter()
+            .filter(|k| k.kid.as_deref() == Some(kid))
+            .find(usable)
+            .ok_or_else(no_key),
+        None => {
+            let mut fitting = keys.iter().filter(usable);
+            match (fitting.next(), fitting.next()) {
+                (Some(only), None) => Ok(only),
+                _ => Err(no_key()),
+            }
+        }
+    }
+}
+
+/// When a remembered `jti` may be forgotten: after the assertion can no longer be accepted.
+pub fn jti_expires_at(claims: &AssertionClaims) -> i64 {
+    claims.exp + ASSERTION_LEEWAY_SECS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const CLIENT: &str = "https://chatgpt.com/oauth/abc/client.json";
+    const TOKEN_URL: &str = "https://todo.example.com/token";
+    const ISSUER: &str = "https://todo.example.com";
+    const NOW: i64 = 1_790_000_000;
+
+    fn b64(v: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    fn jwt(header: Value, claims: Value) -> String {
+        format!(
+            "{}.{}.{}",
+            b64(&header),
+            b64(&claims),
+            URL_SAFE_NO_PAD.encode([1u8; 64])
+        )
+    }
+
+    fn claims() -> Value {
+        json!({"iss": CLIENT, "sub": CLIENT, "aud": TOKEN_URL, "exp": NOW + 120, "iat": NOW, "jti": "j-1"})
+    }
+
+    fn rsa_key(kid: &str) -> Value {
+        json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+               "n": URL_SAFE_NO_PAD.encode([0xc5u8; 256]), "e": "AQAB"})
+    }
+
+    fn check(c: Value) -> Result<(), AssertionError> {
+        let parsed = parse_client_assertion(&jwt(json!({"alg": "RS256", "kid": "k1"}), c))?;
+        check_assertion_claims(&parsed.claims, CLIENT, &[TOKEN_URL, ISSUER], NOW)
+    }
+
+    #[test]
+    fn a_chatgpt_shaped_assertion_parses_and_its_claims_hold() {
+        let a = parse_client_assertion(&jwt(
+            json!({"alg": "RS256", "kid": "cimd-1", "typ": "JWT"}),
+            claims(),
+        ))
+        .unwrap();
+        assert_eq!(a.alg, JwsAlgorithm::Rs256);
+        assert_eq!(a.kid.as_deref(), Some("cimd-1"));
+        assert_eq!(a.signature.len(), 64);
+        assert!(check_assertion_claims(&a.claims, CLIENT, &[TOKEN_URL, ISSUER], NOW).is_ok());
+        let mut issuer_aud = claims();
+        issuer_aud["aud"] = json!([ISSUER, "https://other.example"]);
+        assert!(check(issuer_aud).is_ok());
+    }
+
+    #[test]
+    fn none_hmac_and_unknown_algorithms_are_refused_before_any_key() {
+        for alg in [
+            "none", "HS256", "HS512", "RS512", "ES384", "ES256K", "", "rs256",
+        ] {
+            let e = parse_client_assertion(&jwt(json!({"alg": alg}), claims())).unwrap_err();
+            assert!(matches!(e, AssertionError::Algorithm(_)), "{alg}: {e:?}");
+            assert_eq!(e.to_oauth().code.as_str(), "invalid_client");
+        }
+        let no_alg = parse_client_assertion(&jwt(json!({"kid": "k"}), claims())).unwrap_err();
+        assert!(matches!(no_alg, AssertionError::Malformed(_)));
+        let crit = parse_client_assertion(&jwt(json!({"alg": "RS256", "crit": ["b64"]}), claims()));
+        assert!(crit.is_err());
+    }
+
+    #[test]
+    fn one_refusal_per_claim() {
+        let cases: Vec<(&str, Value)> = vec![
+            ("iss", json!({"iss": "someone-else"})),
+            ("sub", json!({"sub": "someone-else"})),
+            ("aud", json!({"aud": "https://evil.example/token"})),
+            ("aud missing", json!({"aud": null})),
+            ("expired", json!({"exp": NOW - 61, "iat": NOW - 120})),
+            ("too long", json!({"exp": NOW + 3600})),
+            (
+                "too long without iat",
+                json!({"exp": NOW + 1000, "iat": null}),
+            ),
+            (
+                "iat in the future",
+                json!({"iat": NOW + 300, "exp": NOW + 400}),
+            ),
+            ("nbf in the future", json!({"nbf": NOW + 300})),
+            ("exp not a number", json!({"exp": "soon"})),
+        ];
+        for (why, change) in cases {
+            let mut c = claims();
+            for (k, v) in change.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+            assert!(check(c).is_err(), "{why}");
+        }
+        for missing in ["exp", "jti", "iss", "sub"] {
+            let mut c = claims();
+            c.as_object_mut().unwrap().remove(missing);
+            assert!(check(c).is_err(), "no {missing}");
+        }
+        // Within the leeway, skewed clocks still work.
+        let mut skewed = claims();
+        skewed["iat"] = json!(NOW + 30);
+        skewed["exp"] = json!(NOW + 200);
+        assert!(check(skewed).is_ok());
+    }
+
+    #[test]
+    fn malformed_assertions_are_refused() {
+        for bad in [
+            "",
+            "a.b",
+            "a.b.c.d",
+            "!!.e30.sig",
+            &format!("{}.!!.c", b64(&json!({"alg":"RS256"}))),
+        ] {
+            assert!(parse_client_assertion(bad).is_err(), "{bad}");
+        }
+        let long = "a".repeat(MAX_ASSERTION_BYTES + 1);
+        assert!(parse_client_assertion(&long).is_err());
+        let array_claims = jwt(json!({"alg": "RS256"}), json!([1, 2]));
+        assert!(parse_client_assertion(&array_claims).is_err());
+    }
+
+    #[test]
+    fn jwks_keep_public_signature_keys_of_supported_types_only() {
+        let doc = json!({"keys": [
+            rsa_key("rsa-ok"),
+            {"kty": "RSA", "kid": "rsa-small", "n": URL_SAFE_NO_PAD.encode([1u8; 128]), "e": "AQAB"},
+            {"kty": "RSA", "kid": "rsa-enc", "use": "enc", "n": URL_SAFE_NO_PAD.encode([1u8; 256]), "e": "AQAB"},
+            {"kty": "EC", "crv": "P-256", "kid": "ec", "x": URL_SAFE_NO_PAD.encode([2u8; 32]), "y": URL_SAFE_NO_PAD.encode([3u8; 32])},
+            {"kty": "EC", "crv": "P-384", "kid": "ec384", "x": "AA", "y": "AA"},
+            {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": URL_SAFE_NO_PAD.encode([4u8; 32])},
+            {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+            "not an object"
+        ]});
+        let keys = parse_jwks(&doc).unwrap();
+        let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref().unwrap()).collect();
+        assert_eq!(kids, ["rsa-ok", "ec", "ed"]);
+        let private = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode([4u8; 32]), "d": "x"}]});
+        assert!(parse_jwks(&private).is_err());
+        assert!(parse_jwks(&json!({"no": "keys"})).is_err());
+    }
+
+    #[test]
+    fn the_key_is_chosen_by_kid_and_must_fit_the_algorithm() {
+        let keys = parse_jwks(&json!({"keys": [
+            rsa_key("r1"), rsa_key("r2"),
+            {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": URL_SAFE_NO_PAD.encode([4u8; 32])}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            select_key(&keys, JwsAlgorithm::Rs256, Some("r2"))
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("r2")
+        );
+        // The RSA key says RS256: PS256 with it is refused, as is EdDSA named with an RSA kid.
+        assert!(select_key(&keys, JwsAlgorithm::Ps256, Some("r1")).is_err());
+        assert!(select_key(&keys, JwsAlgorithm::EdDsa, Some("r1")).is_err());
+        assert_eq!(
+            select_key(&keys, JwsAlgorithm::Rs256, Some("unknown")),
+            Err(AssertionError::NoKey {
+                kid: Some("unknown".into())
+            })
+        );
+        // Without kid: only when exactly one key fits.
+        assert!(select_key(&keys, JwsAlgorithm::Rs256, None).is_err());
+        assert_eq!(
+            select_key(&keys, JwsAlgorithm::EdDsa, None)
+                .unwrap()
+                .kid
+                .as_deref(),
+            Some("ed")
+        );
+        assert!(select_key(&keys, JwsAlgorithm::Es256, None).is_err());
+    }
+}
