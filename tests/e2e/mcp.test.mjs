@@ -5,14 +5,11 @@
 // tools through the gateway (the answers stream back as server-sent events), and refreshes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startGateway } from './harness.mjs';
+import { startMcpGateway } from './mcp-gateway.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
-import { freePort, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
-import { benchPlugin } from '../../scripts/bench-plugin.mjs';
 
 /** The SDK's OAuthClientProvider, kept in memory as a CLI client would keep it on disk. */
 class MemoryProvider {
@@ -57,43 +54,16 @@ class MemoryProvider {
 }
 
 let gw;
-let mcp;
 let mcpUrl;
+let originRequests;
+let server;
 before(async () => {
-  const mcpPort = await freePort();
-  const originUrl = `http://127.0.0.1:${mcpPort}`;
-  mcp = startProcess(process.execPath, [join(root, 'demo', 'mcp-origin.mjs')], {
-    env: { ...process.env, PORT: String(mcpPort) },
-    name: 'mcp-origin',
-  });
-  await waitFor(`${originUrl}/__requests`, { timeoutMs: 10000, process: mcp });
-  gw = await startGateway({
-    plugin: ({ baseUrl }) => ({
-      ...benchPlugin,
-      name_for_model: 'todo_mcp',
-      auth: { type: 'oauth', scope: 'todos:read' },
-      // The MCP server's URL is the resource (RFC 8707), as MCP clients compute it.
-      resource: `${baseUrl}/mcp`,
-      routes: [{ path: '/mcp', methods: ['GET', 'POST', 'DELETE'], scopes: ['todos:read'] }],
-    }),
-    vars: { ORIGIN_URL: originUrl },
-  });
-  mcpUrl = new URL(`${gw.baseUrl}/mcp`);
-  // The seeded todo resource becomes the MCP server's.
-  const res = await fetch(`${gw.baseUrl}/admin/api/resources/res_todos`, {
-    method: 'PATCH',
-    headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ indicator: mcpUrl.href }),
-  });
-  assert.equal(res.status, 200, await res.text());
-  gw.mcpOriginUrl = originUrl;
+  server = await startMcpGateway();
+  ({ gw, mcpUrl, originRequests } = server);
 });
 after(async () => {
-  await gw?.stop();
-  if (mcp) await stopProcess(mcp);
+  await server?.stop();
 });
-
-const originRequests = async () => (await fetch(`${gw.mcpOriginUrl}/__requests`)).json();
 
 /** Plays the user: signs in and allows on the consent page; returns the code. */
 async function approve(authorizationUrl) {
