@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 
-use crate::oauth::client::{Client, ClientKind, ClientOrigin};
+use crate::oauth::client::{Client, ClientKeySet, ClientKind, ClientOrigin};
+use crate::oauth::client_assertion::{jwks_json, parse_jwks};
 use crate::oauth::grant::GrantState;
 use crate::oauth::registration::{MAX_UNUSED_REGISTRATIONS, MAX_UNUSED_REGISTRATIONS_PER_NETWORK};
 use crate::ports::{
@@ -49,12 +50,36 @@ fn user(row: &Row) -> User {
     }
 }
 
+/// A client's stored keys: `jwks_uri`, or the `jwks` kept inline.
+fn key_set(row: &Row) -> Result<Option<ClientKeySet>, StoreError> {
+    if let Some(uri) = opt_s(row, "jwks_uri") {
+        return Ok(Some(ClientKeySet::Uri(uri)));
+    }
+    let Some(text) = opt_s(row, "jwks") else {
+        return Ok(None);
+    };
+    let keys = serde_json::from_str::<Value>(&text)
+        .map_err(|e| e.to_string())
+        .and_then(|v| parse_jwks(&v))
+        .map_err(|e| StoreError(format!("client {}: jwks: {e}", s(row, "id"))))?;
+    Ok(Some(ClientKeySet::Inline(keys)))
+}
+
+/// The `jwks_uri` and `jwks` columns for a client's keys.
+pub fn key_set_columns(key_set: &Option<ClientKeySet>) -> (SqlValue, SqlValue) {
+    match key_set {
+        None => (SqlValue::Null, SqlValue::Null),
+        Some(ClientKeySet::Uri(uri)) => (uri.as_str().into(), SqlValue::Null),
+        Some(ClientKeySet::Inline(keys)) => (SqlValue::Null, jwks_json(keys).to_string().into()),
+    }
+}
+
 impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         let rows = self
             .sql
             .query(
-                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until, registered_via, may_introspect FROM oauth_clients \
+                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until, registered_via, may_introspect, jwks_uri, jwks FROM oauth_clients \
                  WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
                 vec![client_id.into(), self.now.into()],
             )
@@ -83,7 +108,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
                 ClientOrigin::Admin
             },
             may_introspect: n(row, "may_introspect").unwrap_or(0) != 0,
-            key_set: None,
+            key_set: key_set(row)?,
         }))
     }
 
@@ -94,11 +119,12 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         let c = &registered.client;
         let uris = serde_json::to_string(&c.redirect_uris)
             .map_err(|e| StoreError(format!("redirect_uris: {e}")))?;
+        let (jwks_uri, jwks) = key_set_columns(&c.key_set);
         let changed = self
             .sql
             .batch(vec![(
-                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, expires_at, registered_via, metadata, registered_from) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'dynamic', ?8, ?9 \
+                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, expires_at, registered_via, metadata, registered_from, jwks_uri, jwks) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'dynamic', ?8, ?9, ?12, ?13 \
                  WHERE (SELECT COUNT(*) FROM oauth_clients WHERE expires_at > ?6) < ?10 \
                  AND (SELECT COUNT(*) FROM oauth_clients WHERE registered_from = ?9 AND expires_at > ?6) < ?11",
                 vec![
@@ -117,6 +143,8 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
                     registered.network.as_str().into(),
                     (MAX_UNUSED_REGISTRATIONS as i64).into(),
                     (MAX_UNUSED_REGISTRATIONS_PER_NETWORK as i64).into(),
+                    jwks_uri,
+                    jwks,
                 ],
             )])
             .await

@@ -702,3 +702,101 @@ fn unused_registrations_are_capped_for_the_whole_deployment() {
     let stored = block_on(directory.register_client(&registration("dcr_new", "192.0.2.1", NOW)));
     assert_eq!(stored, Ok(RegistrationOutcome::Stored));
 }
+
+fn ed25519_jwks(kid: &str) -> Value {
+    let pair = ed25519_compact::KeyPair::generate();
+    json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": kid,
+        "x": base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, pair.pk.as_ref())}]})
+}
+
+#[test]
+fn private_key_jwt_clients_are_made_with_keys_and_no_secret_and_found_with_them() {
+    use portcullis::oauth::client::ClientKeySet;
+    let f = Fixture::new();
+    let (status, by_uri) = f.post(
+        "/admin/api/clients",
+        json!({"name": "Agent", "kind": "confidential", "redirect_uris": ["https://agent.example/cb"],
+               "jwks_uri": "https://agent.example/jwks.json"}),
+    );
+    assert_eq!(status, 201, "{by_uri}");
+    assert!(by_uri.get("client_secret").is_none(), "keys, not a secret");
+    assert_eq!(by_uri["token_endpoint_auth_method"], "private_key_jwt");
+    let (status, inline) = f.post(
+        "/admin/api/clients",
+        json!({"name": "Agent 2", "kind": "confidential", "redirect_uris": ["https://agent.example/cb"],
+               "jwks": ed25519_jwks("k1")}),
+    );
+    assert_eq!(status, 201, "{inline}");
+    assert_eq!(inline["jwks"]["keys"][0]["kid"], "k1");
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let found = block_on(directory.find_client(by_uri["id"].as_str().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found.key_set,
+        Some(ClientKeySet::Uri("https://agent.example/jwks.json".into()))
+    );
+    assert_eq!(found.kind, ClientKind::Confidential);
+    let found = block_on(directory.find_client(inline["id"].as_str().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert!(matches!(found.key_set, Some(ClientKeySet::Inline(ref k)) if k.len() == 1));
+
+    // Keys rotate by PATCH; a secret client cannot take keys, nor a key client a secret.
+    let id = inline["id"].as_str().unwrap();
+    let (status, _) = f.call(
+        Method::Patch,
+        &format!("/admin/api/clients/{id}"),
+        json!({"jwks": ed25519_jwks("k2")}),
+    );
+    assert_eq!(status, 200);
+    let (status, body) = f.post(&format!("/admin/api/clients/{id}/secret"), Value::Null);
+    assert_eq!(status, 400, "{body}");
+    let (_, secret_client) = f.post(
+        "/admin/api/clients",
+        json!({"name": "S", "kind": "confidential", "redirect_uris": ["https://s.example/cb"]}),
+    );
+    let (status, body) = f.call(
+        Method::Patch,
+        &format!(
+            "/admin/api/clients/{}",
+            secret_client["id"].as_str().unwrap()
+        ),
+        json!({"jwks_uri": "https://s.example/jwks.json"}),
+    );
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn bad_client_keys_are_field_errors_and_store_nothing() {
+    let f = Fixture::new();
+    for (body, field) in [
+        (
+            json!({"kind": "public", "jwks_uri": "https://a.example/jwks.json"}),
+            "kind",
+        ),
+        (
+            json!({"kind": "confidential", "jwks_uri": "http://a.example/jwks.json"}),
+            "jwks_uri",
+        ),
+        (
+            json!({"kind": "confidential", "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+            "jwks",
+        ),
+        (
+            json!({"kind": "confidential", "jwks": ed25519_jwks("a"), "jwks_uri": "https://a.example/j"}),
+            "jwks",
+        ),
+    ] {
+        let mut body = body;
+        body["name"] = json!("X");
+        body["redirect_uris"] = json!(["https://a.example/cb"]);
+        let (status, answer) = f.post("/admin/api/clients", body.clone());
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["fields"][field].is_string(), "{body}: {answer}");
+    }
+    assert_eq!(f.count("oauth_clients"), 0);
+}

@@ -97,8 +97,7 @@ fn flag(row: &Row, key: &str) -> Value {
 
 /// A column holding JSON text (an aggregate or a stored array), parsed; `[]` when empty.
 /// The client columns the admin API shows.
-const CLIENT_COLUMNS: &str =
-    "id, name, kind, redirect_uris, first_party, may_introspect, registered_via, created_at";
+const CLIENT_COLUMNS: &str = "id, name, kind, redirect_uris, first_party, may_introspect, registered_via, created_at, secret_hash IS NOT NULL AS has_secret, jwks_uri, jwks";
 
 /// A client as the admin API shows it (never its secret).
 fn client_row_json(row: &Row) -> Value {
@@ -111,7 +110,26 @@ fn client_row_json(row: &Row) -> Value {
         "may_introspect": flag(row, "may_introspect"),
         "registered_via": text(row, "registered_via"),
         "created_at": int(row, "created_at"),
+        "token_endpoint_auth_method": client_auth_method(row),
+        "jwks_uri": text(row, "jwks_uri"),
+        "jwks": row
+            .get("jwks")
+            .and_then(Value::as_str)
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .unwrap_or(Value::Null),
     })
+}
+
+/// How a stored client authenticates at the token endpoint.
+fn client_auth_method(row: &Row) -> &'static str {
+    let present = |key: &str| row.get(key).is_some_and(|v| !v.is_null());
+    if present("jwks_uri") || present("jwks") {
+        "private_key_jwt"
+    } else if row.get("has_secret").and_then(Value::as_f64) == Some(1.0) {
+        "client_secret_basic"
+    } else {
+        "none"
+    }
 }
 
 fn json_column(row: &Row, key: &str) -> Value {
@@ -751,18 +769,24 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         f.redirect_uris("redirect_uris", redirect_uris.as_deref());
         let first_party = f.boolean(&body, "first_party");
         let may_introspect = f.boolean(&body, "may_introspect");
+        // private_key_jwt (RFC 7523): a confidential client with keys instead of a secret.
+        let key_set = f.client_keys(&body);
+        if creating && key_set.is_some() && kind.as_deref() != Some("confidential") {
+            f.error("kind", "a client with jwks_uri or jwks is confidential");
+        }
         f.finish()?;
         let uris_json = redirect_uris.map(|u| serde_json::to_string(&u).unwrap_or_default());
+        let (jwks_uri, jwks) = crate::directory::key_set_columns(&key_set);
         if creating {
             let id = self.new_id("cli")?;
             let confidential = kind.as_deref() == Some("confidential");
-            let secret = if confidential {
+            let secret = if confidential && key_set.is_none() {
                 Some(self.new_client_secret()?)
             } else {
                 None
             };
             self.batch(vec![(
-                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, may_introspect) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, may_introspect, jwks_uri, jwks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 vec![
                     id.as_str().into(),
                     name.into(),
@@ -772,6 +796,8 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                     first_party.unwrap_or(false).into(),
                     self.now.into(),
                     may_introspect.unwrap_or(false).into(),
+                    jwks_uri,
+                    jwks,
                 ],
             )])
             .await?;
@@ -782,25 +808,39 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             return ok(201, out);
         }
         let id = id.unwrap_or_default();
-        self.batch(vec![(
+        let mut statements: Vec<Statement> = vec![(
             "UPDATE oauth_clients SET name = COALESCE(?2, name), redirect_uris = COALESCE(?3, redirect_uris), first_party = COALESCE(?4, first_party), may_introspect = COALESCE(?5, may_introspect) WHERE id = ?1",
             vec![id.into(), name.into(), uris_json.into(), first_party.into(), may_introspect.into()],
-        )])
-        .await?;
+        )];
+        let new_keys = key_set.is_some();
+        if new_keys {
+            // New keys replace old ones; a client with a secret keeps authenticating with it.
+            statements.push((
+                "UPDATE oauth_clients SET jwks_uri = ?2, jwks = ?3 WHERE id = ?1 AND secret_hash IS NULL AND kind = 'confidential'",
+                vec![id.into(), jwks_uri, jwks],
+            ));
+        }
+        let changed = self.batch(statements).await?;
+        if new_keys && changed.get(1).copied().unwrap_or(0) == 0 {
+            return Err(ApiError::Validation(vec![(
+                "jwks".into(),
+                "only a client that authenticates with keys can change them; create a new client instead".into(),
+            )]));
+        }
         ok(200, self.client_json(id).await?)
     }
 
     async fn rotate_client_secret(&self, id: &str) -> Result<Reply, ApiError> {
         let row = self
             .one(
-                "SELECT kind FROM oauth_clients WHERE id = ?1",
+                "SELECT kind, jwks_uri, jwks, secret_hash IS NOT NULL AS has_secret FROM oauth_clients WHERE id = ?1",
                 vec![id.into()],
             )
             .await?;
-        if row.get("kind").and_then(Value::as_str) != Some("confidential") {
+        if client_auth_method(&row) != "client_secret_basic" {
             return Err(ApiError::Validation(vec![(
                 "kind".into(),
-                "public clients have no secret".into(),
+                "only a client that authenticates with a secret has one to rotate".into(),
             )]));
         }
         let secret = self.new_client_secret()?;

@@ -198,6 +198,26 @@ impl Fields {
         }
     }
 
+    /// A `private_key_jwt` client's keys: `jwks_uri` or an inline `jwks` (not both), by the
+    /// same rules as self-registered clients.
+    pub fn client_keys(
+        &mut self,
+        body: &Map<String, Value>,
+    ) -> Option<crate::oauth::client::ClientKeySet> {
+        match crate::oauth::registration::client_keys(body) {
+            Ok((keys, _)) => keys,
+            Err(e) => {
+                let field = if body.contains_key("jwks") {
+                    "jwks"
+                } else {
+                    "jwks_uri"
+                };
+                self.error(field, e.description);
+                None
+            }
+        }
+    }
+
     /// Redirect URIs: absolute https, or http on a loopback host (RFC 8252); no fragments.
     pub fn redirect_uris(&mut self, field: &str, uris: Option<&[String]>) {
         let Some(uris) = uris else { return };

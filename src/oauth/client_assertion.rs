@@ -123,6 +123,24 @@ impl PublicJwk {
     }
 }
 
+/// Keys as a JWKS document (public members, `kid` and `alg`): how they are stored and echoed.
+pub fn jwks_json(keys: &[PublicJwk]) -> Value {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|key| {
+            let mut out = key.to_import_json();
+            if let Some(kid) = &key.kid {
+                out["kid"] = Value::String(kid.clone());
+            }
+            if let Some(alg) = &key.alg {
+                out["alg"] = Value::String(alg.clone());
+            }
+            out
+        })
+        .collect();
+    serde_json::json!({ "keys": keys })
+}
+
 #[derive(Deserialize)]
 struct RawJwk {
     kty: Option<String>,

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::oauth::client::{Client, ClientKeySet, ClientKind, ClientOrigin};
-use crate::oauth::client_assertion::{parse_jwks, JwsAlgorithm, PublicJwk};
+use crate::oauth::client_assertion::{jwks_json, parse_jwks, JwsAlgorithm};
 use crate::oauth::redirect_uri::{check_redirect_uri, MAX_URI_CHARS};
 
 /// Most redirect URIs one client may register.
@@ -187,11 +187,8 @@ pub fn validate_metadata(
         .is_some_and(|m| m.iter().any(|m| m.as_str() == Some("private_key_jwt")));
     let method = text(object, "token_endpoint_auth_method")?;
     let auth_method = match method {
-        Some("private_key_jwt") | None | Some("none")
-            if !allow_secrets
-                && key_set.is_some()
-                && (offers_assertions || method == Some("private_key_jwt")) =>
-        {
+        Some("private_key_jwt") if key_set.is_some() => AuthMethod::PrivateKeyJwt,
+        None | Some("none") if !allow_secrets && key_set.is_some() && offers_assertions => {
             AuthMethod::PrivateKeyJwt
         }
         Some("private_key_jwt") if key_set.is_none() => {
@@ -207,7 +204,7 @@ pub fn validate_metadata(
             return Err(RegistrationError::metadata(format!(
                 "token_endpoint_auth_method {other:?} is not supported here; use {}",
                 if allow_secrets {
-                    "none, client_secret_basic or client_secret_post (or a client ID metadata document for private_key_jwt)"
+                    "none, client_secret_basic, client_secret_post or private_key_jwt"
                 } else {
                     "none or private_key_jwt"
                 }
@@ -354,7 +351,7 @@ pub fn validate_metadata(
 
 /// `jwks_uri` or `jwks` (RFC 7591 §2: not both), validated.
 #[allow(clippy::type_complexity)]
-fn client_keys(
+pub fn client_keys(
     object: &Map<String, Value>,
 ) -> Result<(Option<ClientKeySet>, Option<(&'static str, Value)>), RegistrationError> {
     match (object.get("jwks_uri"), object.get("jwks")) {
@@ -393,25 +390,10 @@ fn client_keys(
                     "jwks must hold 1 to {MAX_INLINE_KEYS} public signing keys (RSA, P-256 or Ed25519)"
                 )));
             }
-            let published: Vec<Value> = keys.iter().map(public_jwk_json).collect();
-            Ok((
-                Some(ClientKeySet::Inline(keys)),
-                Some(("jwks", json!({ "keys": published }))),
-            ))
+            let published = jwks_json(&keys);
+            Ok((Some(ClientKeySet::Inline(keys)), Some(("jwks", published))))
         }
     }
-}
-
-/// A kept key as JSON: its public members, `kid` and `alg`.
-fn public_jwk_json(key: &PublicJwk) -> Value {
-    let mut out = key.to_import_json();
-    if let Some(kid) = &key.kid {
-        out["kid"] = json!(kid);
-    }
-    if let Some(alg) = &key.alg {
-        out["alg"] = json!(alg);
-    }
-    out
 }
 
 fn text<'a>(
@@ -824,6 +806,37 @@ mod tests {
                 "{field}: {value}"
             );
         }
+    }
+
+    #[test]
+    fn a_registration_may_choose_private_key_jwt_with_its_keys() {
+        use base64::Engine;
+        let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let jwks =
+            json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k", "x": x, "use": "sig"}]});
+        let m = validate_metadata(
+            &request(json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": jwks})),
+            true,
+        )
+        .unwrap();
+        assert_eq!(m.auth_method, AuthMethod::PrivateKeyJwt);
+        assert!(matches!(m.key_set, Some(ClientKeySet::Inline(ref k)) if k.len() == 1));
+        let echoed = m.to_json();
+        assert_eq!(echoed["jwks"]["keys"][0]["kid"], "k");
+        assert!(
+            echoed["jwks"]["keys"][0].get("use").is_none(),
+            "public members only"
+        );
+        // Keys without choosing private_key_jwt are not used: the client gets a secret.
+        let m = validate_metadata(
+            &request(json!({"token_endpoint_auth_method": null, "jwks_uri": "https://app.example.com/jwks"})),
+            true,
+        )
+            .unwrap();
+        assert_eq!(
+            (m.auth_method, m.key_set),
+            (AuthMethod::ClientSecretBasic, None)
+        );
     }
 
     #[test]

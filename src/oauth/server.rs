@@ -901,8 +901,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         })?;
         let client_id = format!("dcr_{}", self.random_b64(16)?);
         let secret = match metadata.auth_method {
-            AuthMethod::None => None,
-            _ => Some(self.random_b64(SECRET_BYTES)?),
+            AuthMethod::None | AuthMethod::PrivateKeyJwt => None,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost => {
+                Some(self.random_b64(SECRET_BYTES)?)
+            }
         };
         let mut document = metadata.to_json();
         let client = Client {
@@ -910,7 +912,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             name: metadata.client_name,
             secret_hash: secret.as_deref().map(sha256_hex),
             redirect_uris: metadata.redirect_uris,
-            kind: if secret.is_some() {
+            kind: if secret.is_some() || metadata.key_set.is_some() {
                 ClientKind::Confidential
             } else {
                 ClientKind::Public
@@ -919,11 +921,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             locked_until: None,
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
-            key_set: None,
+            key_set: metadata.key_set,
         };
-        // Stored: the validated fields only, the redirect URIs once (in their own column).
+        // Stored: the validated fields only, the redirect URIs and keys once (in their columns).
         let mut stored = document.clone();
         stored.remove("redirect_uris");
+        stored.remove("jwks");
         let outcome = self
             .backend
             .register_client(&RegisteredClient {

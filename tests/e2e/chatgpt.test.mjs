@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { createHmac, createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import * as client from 'openid-client';
 import { startMcpGateway } from './mcp-gateway.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
 import { freePort } from '../../scripts/lib.mjs';
@@ -214,5 +215,44 @@ describe('ChatGPT connects with private_key_jwt', () => {
       assert.ok(Date.now() - started < 10000, `${name} answered within the fetch deadline`);
     }
     assert.ok(chatgpt.requests.includes('/oauth/slow-jwks.json'));
+  });
+});
+
+describe('a self-registered private_key_jwt client, with openid-client', () => {
+  test('registers with an inline JWKS (RFC 7591), then authorizes, redeems and refreshes with PrivateKeyJwt (ES256)', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const publicJwk = { ...(await exportJWK(publicKey)), kid: 'es-1', use: 'sig', alg: 'ES256' };
+    const callback = 'http://127.0.0.1/callback';
+    const config = await client.dynamicClientRegistration(
+      new URL(gw.baseUrl),
+      { client_name: 'openid-client agent', redirect_uris: [callback], token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [publicJwk] }, grant_types: ['authorization_code', 'refresh_token'] },
+      client.PrivateKeyJwt({ key: privateKey, kid: 'es-1' }),
+      { execute: [client.allowInsecureRequests] },
+    );
+    const registered = config.clientMetadata();
+    assert.match(registered.client_id, /^dcr_/);
+    assert.equal(registered.client_secret, undefined, 'keys, not a secret');
+    const verifier = client.randomPKCECodeVerifier();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: callback,
+      scope: 'todos:read',
+      state: 'st8',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      resource: mcpUrl.href,
+    });
+    const browser = new FormBrowser(gw.baseUrl);
+    const login = await browser.get(url.href);
+    const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+    const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
+    const tokens = await client.authorizationCodeGrant(config, new URL(back.headers.get('location')), { pkceCodeVerifier: verifier, expectedState: 'st8' });
+    assert.equal(tokens.scope, 'todos:read');
+    assert.equal((await callMcp(tokens.access_token)).status, 200);
+    const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+    assert.ok(refreshed.access_token);
+    // The same registration without its key: a secret-less confidential client cannot get in.
+    const stranger = new client.Configuration(config.serverMetadata(), registered.client_id, {}, client.None());
+    client.allowInsecureRequests(stranger);
+    await assert.rejects(client.refreshTokenGrant(stranger, refreshed.refresh_token), (e) => e.error === 'invalid_client');
   });
 });
