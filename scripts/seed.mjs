@@ -29,9 +29,19 @@ export function sha256Hex(text) {
 
 const q = (v) => (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`);
 
-/** The SQL for a seed document; `secrets` maps env names to values. */
-export function seedSql(seed, { baseUrl, secrets, now = Math.floor(Date.now() / 1000) }) {
-  const sub = (s) => (typeof s === 'string' ? s.replaceAll('{{PUBLIC_BASE_URL}}', baseUrl) : s);
+/**
+ * The SQL for a seed document; `secrets` maps env names to values. `{{PUBLIC_BASE_URL}}` in a
+ * string is `baseUrl`; other `{{NAME}}`s come from `placeholders`, and an unknown one is an error.
+ */
+export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.floor(Date.now() / 1000) }) {
+  const values = { PUBLIC_BASE_URL: baseUrl, ...placeholders };
+  const sub = (s) =>
+    typeof s === 'string'
+      ? s.replaceAll(/\{\{([A-Z_]+)\}\}/g, (_, name) => {
+          if (values[name] === undefined) throw new Error(`seed: no value for {{${name}}}`);
+          return values[name];
+        })
+      : s;
   const secret = (name, what) => {
     const value = secrets[name];
     if (!value) throw new Error(`seed: ${what} needs the secret ${name} (set it in .dev.vars or the environment)`);
@@ -80,9 +90,9 @@ export function seedSql(seed, { baseUrl, secrets, now = Math.floor(Date.now() / 
 }
 
 /** Writes the seed to the local D1 database through wrangler. */
-export function applySeed({ file = join(root, 'demo', 'seed.json'), baseUrl, secrets, persistTo, remote = false } = {}) {
+export function applySeed({ file = join(root, 'demo', 'seed.json'), baseUrl, secrets, placeholders, persistTo, remote = false } = {}) {
   const seed = JSON.parse(readFileSync(file, 'utf8'));
-  const sql = seedSql(seed, { baseUrl, secrets });
+  const sql = seedSql(seed, { baseUrl, secrets, placeholders });
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-seed-'));
   const path = join(dir, 'seed.sql');
   writeFileSync(path, sql, { mode: 0o600 });

@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // `npm start`: installs what is missing, builds, migrates and seeds the local D1 database, then
-// serves the gateway with `wrangler dev` on 127.0.0.1 in front of the bundled demo origin.
-// State (D1, Durable Objects, the demo's todos) lives under .wrangler/ and survives restarts.
-// Ctrl-C stops everything.
+// serves the gateway with `wrangler dev` on 127.0.0.1 in front of two demo origins, as two
+// plugins picked by host (PLUGINS): the todo API (wrangler.toml's PLUGIN) on 127.0.0.1, and the
+// demo MCP server on localhost, with its own resource (its URL). State (D1, Durable Objects, the
+// demo's todos) lives under .wrangler/ and survives restarts. Ctrl-C stops everything.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { build } from './build.mjs';
 import { ensureDevVars, freePort, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from './lib.mjs';
 import { applySeed } from './seed.mjs';
+import { demoPlugins } from './demo-plugins.mjs';
 
 const setup = spawnSync('bash', [join(root, 'scripts', 'setup.sh')], { stdio: 'inherit' });
 if (setup.status !== 0) process.exit(setup.status ?? 1);
@@ -32,17 +34,28 @@ async function pickPort(preferred) {
 
 const gatewayPort = await pickPort(Number(process.env.PORT ?? 8787));
 const originPort = await pickPort(Number(process.env.ORIGIN_PORT ?? 8788));
+const mcpPort = await pickPort(Number(process.env.MCP_ORIGIN_PORT ?? 8789));
 const baseUrl = `http://127.0.0.1:${gatewayPort}`;
 const originUrl = `http://127.0.0.1:${originPort}`;
+// The MCP server is the same gateway on another host name: the Host header picks the plugin.
+const mcpBaseUrl = `http://localhost:${gatewayPort}`;
+const mcpUrl = `${mcpBaseUrl}/mcp`;
+const mcpOriginUrl = `http://127.0.0.1:${mcpPort}`;
 
 console.log('start: applying D1 migrations to the local database');
 wrangler(['d1', 'migrations', 'apply', 'DB', '--local']);
-console.log('start: seeding the demo (demo/seed.json)');
+console.log('start: seeding the demo (demo/seed.json, demo/mcp-seed.json)');
 applySeed({ baseUrl, secrets });
+applySeed({ file: join(root, 'demo', 'mcp-seed.json'), baseUrl, secrets, placeholders: { MCP_RESOURCE: mcpUrl } });
 
 const origin = startProcess(process.execPath, [join(root, 'demo', 'origin.mjs')], {
   env: { ...process.env, PORT: String(originPort), DATA_FILE: join(root, '.wrangler', 'demo-origin.json') },
   name: 'origin',
+  log: 'tee',
+});
+const mcpOrigin = startProcess(process.execPath, [join(root, 'demo', 'mcp-origin.mjs')], {
+  env: { ...process.env, PORT: String(mcpPort) },
+  name: 'mcp-origin',
   log: 'tee',
 });
 const gateway = startProcess(
@@ -54,6 +67,8 @@ const gateway = startProcess(
     '--show-interactive-dev-session=false',
     '--var', `PUBLIC_BASE_URL:${baseUrl}`,
     '--var', `ORIGIN_URL:${originUrl}`,
+    '--var', 'PLUGIN:',
+    '--var', `PLUGINS:${JSON.stringify(demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl }))}`,
   ],
   { env: wranglerEnv(), name: 'gateway', log: 'tee' },
 );
@@ -62,7 +77,7 @@ let stopping = false;
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  await Promise.all([stopProcess(gateway), stopProcess(origin)]);
+  await Promise.all([stopProcess(gateway), stopProcess(origin), stopProcess(mcpOrigin)]);
   process.exit(code);
 }
 process.on('SIGINT', () => stop(0));
@@ -100,6 +115,19 @@ Portcullis is running.
 Try it:
   curl -i ${baseUrl}/todos                                   # 401 with a Bearer challenge
   node scripts/oauth-demo.mjs --base-url ${baseUrl}          # sign in, get tokens, call /todos, refresh, revoke
+
+The demo MCP server, behind the same gateway on another host name:
+
+  MCP server URL   ${mcpUrl}  (Streamable HTTP; resource and issuer ${mcpBaseUrl})
+  MCP origin       ${mcpOriginUrl}  (only the gateway should call it)
+
+  curl -i -X POST ${mcpUrl}                    # 401 naming ${mcpBaseUrl}/.well-known/oauth-protected-resource/mcp
+  MCP Inspector:  npx @modelcontextprotocol/inspector, transport "Streamable HTTP", URL ${mcpUrl},
+                  then "Open Auth Settings" → "Quick OAuth Flow" (it registers itself, you sign in as the demo user)
+  MCP SDK:        new StreamableHTTPClientTransport(new URL('${mcpUrl}'), { authProvider })
+  ChatGPT:        needs a public https URL. On a real domain, give this plugin hosts = ["mcp.example.com"],
+                  resource = "https://mcp.example.com/mcp", register that resource, and add
+                  https://mcp.example.com/mcp in ChatGPT → Settings → Connectors (see docs/configuration.md).
 
 Ctrl-C stops everything.
 `);

@@ -8,50 +8,7 @@ import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
-import { startMcpGateway } from './mcp-gateway.mjs';
-import { FormBrowser, decide, signIn } from './browser.mjs';
-
-/** The SDK's OAuthClientProvider, kept in memory as a CLI client would keep it on disk. */
-class MemoryProvider {
-  constructor(redirectUrl) {
-    this.redirect = redirectUrl;
-    this.saved = {};
-    this.authorizationUrl = undefined;
-  }
-  get redirectUrl() {
-    return this.redirect;
-  }
-  get clientMetadata() {
-    return {
-      client_name: 'MCP SDK end-to-end',
-      redirect_uris: [this.redirect],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  clientInformation() {
-    return this.saved.client;
-  }
-  saveClientInformation(info) {
-    this.saved.client = info;
-  }
-  tokens() {
-    return this.saved.tokens;
-  }
-  saveTokens(tokens) {
-    this.saved.tokens = tokens;
-  }
-  redirectToAuthorization(url) {
-    this.authorizationUrl = url;
-  }
-  saveCodeVerifier(verifier) {
-    this.saved.verifier = verifier;
-  }
-  codeVerifier() {
-    return this.saved.verifier;
-  }
-}
+import { MemoryProvider, approve, startMcpGateway } from './mcp-gateway.mjs';
 
 let gw;
 let mcpUrl;
@@ -64,23 +21,6 @@ before(async () => {
 after(async () => {
   await server?.stop();
 });
-
-/** Plays the user: signs in and allows on the consent page; returns the code. */
-async function approve(authorizationUrl) {
-  const browser = new FormBrowser(gw.baseUrl);
-  const login = await browser.get(authorizationUrl);
-  assert.equal(login.status, 200, login.text_);
-  const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
-  assert.equal(signedIn.status, 303, signedIn.text_);
-  const consent = await browser.get(signedIn.headers.get('location'));
-  assert.equal(consent.status, 200, consent.text_);
-  assert.match(consent.text_, /MCP SDK end-to-end/);
-  const back = await decide(browser, consent);
-  assert.equal(back.status, 303, back.text_);
-  const callback = new URL(back.headers.get('location'));
-  assert.equal(callback.searchParams.get('iss'), gw.baseUrl);
-  return callback.searchParams.get('code');
-}
 
 const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 
@@ -112,7 +52,7 @@ describe('an MCP server behind the gateway, with the official MCP SDK client', (
     const authorizationUrl = provider.authorizationUrl;
     assert.equal(authorizationUrl.searchParams.get('code_challenge_method'), 'S256');
     assert.equal(authorizationUrl.searchParams.get('resource'), mcpUrl.href);
-    await first.finishAuth(await approve(authorizationUrl));
+    await first.finishAuth(await approve(gw, authorizationUrl));
     const token = provider.tokens().access_token;
     assert.equal(claims(token).aud, mcpUrl.href);
     assert.equal(claims(token).scope, 'todos:read');

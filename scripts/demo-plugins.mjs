@@ -1,0 +1,27 @@
+// The plugins `npm start` runs on one gateway, picked by host (PLUGINS): wrangler.toml's todo
+// plugin on `baseUrl`'s host, and the demo MCP server as an MCP server owner configures it, on
+// `mcpBaseUrl`'s host, with the server's URL as its resource (RFC 8707).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { root } from './lib.mjs';
+
+export function demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl }) {
+  const todo = parseToml(readFileSync(join(root, 'wrangler.toml'), 'utf8')).vars.PLUGIN;
+  const mcp = {
+    name_for_human: 'Demo MCP server',
+    name_for_model: 'demo_mcp',
+    description_for_human: 'Tools that say who is calling and count.',
+    description_for_model: 'A demo MCP server behind Portcullis.',
+    logo_url: '/logo.svg',
+    contact_email: todo.contact_email,
+    legal_info_url: todo.legal_info_url,
+    hosts: [new URL(mcpBaseUrl).hostname],
+    public_base_url: mcpBaseUrl,
+    origin_url: mcpOriginUrl,
+    resource: `${mcpBaseUrl}/mcp`,
+    auth: { type: 'oauth', scope: 'todos:read' },
+    routes: [{ path: '/mcp', methods: ['GET', 'POST', 'DELETE'], scopes: ['todos:read'] }],
+  };
+  return [{ ...todo, hosts: [new URL(baseUrl).hostname], public_base_url: baseUrl }, mcp];
+}

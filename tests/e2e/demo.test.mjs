@@ -1,0 +1,71 @@
+// What `npm start` serves: the todo plugin on 127.0.0.1 and the demo MCP server on localhost,
+// one gateway and two plugins picked by host (scripts/demo-plugins.mjs, demo/mcp-seed.json), so a
+// newcomer can point an MCP client at the MCP server with nothing to configure. The official MCP
+// SDK connects to it through discovery, registration, PKCE with the resource, and a tool call.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { startGateway } from './harness.mjs';
+import { MemoryProvider, approve } from './mcp-gateway.mjs';
+import { freePort, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
+import { demoPlugins } from '../../scripts/demo-plugins.mjs';
+import { applySeed } from '../../scripts/seed.mjs';
+
+let gw;
+let mcp;
+let mcpUrl;
+before(async () => {
+  const mcpOriginUrl = `http://127.0.0.1:${await freePort()}`;
+  mcp = startProcess(process.execPath, [join(root, 'demo', 'mcp-origin.mjs')], {
+    env: { ...process.env, PORT: new URL(mcpOriginUrl).port },
+    name: 'mcp-origin',
+  });
+  await waitFor(`${mcpOriginUrl}/__requests`, { timeoutMs: 10000, process: mcp });
+  gw = await startGateway({
+    plugins: ({ port, baseUrl }) => demoPlugins({ baseUrl, mcpBaseUrl: `http://localhost:${port}`, mcpOriginUrl }),
+    beforeStart: ({ state, baseUrl, secrets }) =>
+      applySeed({
+        file: join(root, 'demo', 'mcp-seed.json'),
+        baseUrl,
+        secrets,
+        persistTo: state,
+        placeholders: { MCP_RESOURCE: `http://localhost:${new URL(baseUrl).port}/mcp` },
+      }),
+  });
+  mcpUrl = new URL(`http://localhost:${gw.port}/mcp`);
+});
+after(async () => {
+  await gw?.stop();
+  if (mcp) await stopProcess(mcp);
+});
+
+test('the todo plugin answers on 127.0.0.1 and the MCP server on localhost, each with its own resource', async () => {
+  const manifest = await (await fetch(`${gw.baseUrl}/.well-known/ai-plugin.json`)).json();
+  assert.equal(manifest.name_for_model, 'todo_demo');
+  const res = await fetch(mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.equal(res.status, 401);
+  const prmUrl = res.headers.get('www-authenticate').match(/resource_metadata="([^"]+)"/)[1];
+  assert.equal(prmUrl, `http://localhost:${gw.port}/.well-known/oauth-protected-resource/mcp`);
+  const prm = await (await fetch(prmUrl)).json();
+  assert.equal(prm.resource, mcpUrl.href);
+  assert.deepEqual(prm.authorization_servers, [`http://localhost:${gw.port}`]);
+});
+
+test('the MCP SDK connects to the demo MCP server and calls a tool as the demo user', async () => {
+  const provider = new MemoryProvider('http://127.0.0.1:33418/callback');
+  const first = new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider });
+  await assert.rejects(new Client({ name: 'demo-e2e', version: '1.0.0' }).connect(first), UnauthorizedError);
+  await first.finishAuth(await approve(gw, provider.authorizationUrl));
+  const client = new Client({ name: 'demo-e2e', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider: provider }));
+  try {
+    const who = JSON.parse((await client.callTool({ name: 'whoami', arguments: {} })).content[0].text);
+    assert.equal(who.user, 'usr_demo');
+    assert.equal(who.scopes, 'todos:read');
+  } finally {
+    await client.close();
+  }
+});
