@@ -79,7 +79,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         let rows = self
             .sql
             .query(
-                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, locked_until, registered_via, may_introspect, jwks_uri, jwks FROM oauth_clients \
+                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, registered_via, may_introspect, jwks_uri, jwks FROM oauth_clients \
                  WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
                 vec![client_id.into(), self.now.into()],
             )
@@ -101,7 +101,6 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
                 ClientKind::Confidential
             },
             first_party: n(row, "first_party").unwrap_or(0) != 0,
-            locked_until: n(row, "locked_until"),
             origin: if s(row, "registered_via") == "dynamic" {
                 ClientOrigin::Dynamic
             } else {
@@ -169,17 +168,6 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
                 RegistrationOutcome::Full
             },
         )
-    }
-
-    async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
-        self.sql
-            .batch(vec![(
-                "UPDATE oauth_clients SET locked_until = ?1 WHERE id = ?2",
-                vec![until.into(), client_id.into()],
-            )])
-            .await
-            .map(|_| ())
-            .map_err(store_error)
     }
 }
 

@@ -22,6 +22,7 @@ pub mod proxy;
 pub mod quota;
 pub mod rbac;
 pub mod sql;
+pub mod throttle;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

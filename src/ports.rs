@@ -64,8 +64,6 @@ pub trait ClientRegistry {
         &self,
         client: &RegisteredClient,
     ) -> Result<RegistrationOutcome, StoreError>;
-    /// Refuses the client's authentication until `until` (too many failed attempts).
-    async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError>;
 }
 
 pub trait UserDirectory {
@@ -210,6 +208,12 @@ pub trait AccountStore {
     ) -> Result<bool, StoreError>;
 }
 
+/// Waiting: the bounded delay throttles put before an answer (see [`crate::throttle`]).
+pub trait Sleep {
+    /// Waits `ms` milliseconds (a timer: no CPU time is spent).
+    async fn sleep(&self, ms: u64);
+}
+
 /// A source of cryptographically secure random bytes.
 pub trait Rng {
     fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError>;
@@ -224,6 +228,7 @@ pub trait Backend:
     + AccountStore
     + PasswordHasher
     + Throttle
+    + Sleep
     + Rng
     + JwsVerifier
     + ClientKeys
@@ -238,6 +243,7 @@ impl<T> Backend for T where
         + AccountStore
         + PasswordHasher
         + Throttle
+        + Sleep
         + Rng
         + JwsVerifier
         + ClientKeys

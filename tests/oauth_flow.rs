@@ -61,7 +61,6 @@ fn backend() -> MemoryBackend {
             redirect_uris: vec![CALLBACK.into()],
             kind: ClientKind::Confidential,
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
@@ -76,7 +75,6 @@ fn backend() -> MemoryBackend {
             redirect_uris: vec!["http://127.0.0.1/callback".into()],
             kind: ClientKind::Public,
             first_party: true,
-            locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
@@ -339,8 +337,18 @@ fn a_code_exchange_takes_two_store_round_trips() {
     let mut browser = Browser::new(&config, &backend);
     let code = authorize(&mut browser, &[]);
     backend.calls.borrow_mut().clear();
+    *backend.slow_client_lookups.borrow_mut() = true;
     assert_eq!(exchange(&mut browser, &code).status, 200);
-    assert_eq!(*backend.calls.borrow(), vec!["find_client", "redeem_code"]);
+    assert_eq!(
+        *backend.calls.borrow(),
+        vec![
+            "find_client",
+            "throttle_peek",
+            "find_client answered",
+            "redeem_code"
+        ],
+        "the address's failure count is read while the client is being looked up"
+    );
 }
 
 #[test]
@@ -360,9 +368,9 @@ fn refresh_rotates_and_reuse_revokes_the_grant() {
     );
     assert_eq!(second.status, 200);
     assert_eq!(
-        backend.calls.borrow().len(),
-        2,
-        "refresh: client lookup + grant"
+        *backend.calls.borrow(),
+        vec!["find_client", "throttle_peek", "rotate_refresh"],
+        "refresh: client lookup with the address's count, then the grant"
     );
     let rt2 = json(&second)["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(rt1, rt2);
@@ -529,7 +537,6 @@ fn with_self_registered_client(backend: &mut MemoryBackend) {
             redirect_uris: vec!["https://attacker.example/landing".into()],
             kind: ClientKind::Confidential,
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
             key_set: None,
@@ -694,37 +701,184 @@ fn consent_without_a_valid_csrf_token_is_refused() {
     assert!(backend.grants.borrow().is_empty());
 }
 
+/// Failed sign-ins allowed per account and address, and per address across accounts, per 15 minutes.
+const LOGIN_FAILURES_PER_SOURCE: usize = 5;
+const LOGIN_FAILURES_PER_IP: usize = 30;
+/// Sign-in attempts on one account, from anywhere, past which answers are delayed.
+const LOGIN_ATTEMPTS_BEFORE_DELAY: usize = 20;
+/// The most any answer is delayed.
+const MAX_DELAY_MS: u64 = 2000;
+const ATTACKER: &str = "203.0.113.66";
+
+/// Posts the login form from a client address; `csrf` comes from a page the browser was shown.
+fn login_from(
+    browser: &mut Browser<'_>,
+    ip: &str,
+    csrf: &str,
+    email: &str,
+    password: &str,
+) -> Reply {
+    let body = encode(&[
+        ("csrf_token", csrf),
+        ("email", email),
+        ("password", password),
+    ]);
+    browser.send(
+        Method::Post,
+        "/login",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cf-connecting-ip", ip),
+        ],
+        body.as_bytes(),
+    )
+}
+
+fn retry_after(reply: &Reply) -> u64 {
+    reply
+        .header("retry-after")
+        .expect("a Retry-After header")
+        .parse()
+        .expect("Retry-After in seconds")
+}
+
 #[test]
-fn failed_logins_are_throttled_per_email() {
+fn an_address_guessing_a_password_is_refused_while_the_user_signs_in_from_elsewhere() {
+    let config = config();
+    let backend = backend();
+    let mut attacker = Browser::new(&config, &backend);
+    let csrf = hidden(&attacker.get("/login"), "csrf_token");
+    let statuses: Vec<u16> = (0..50)
+        .map(|i| {
+            login_from(
+                &mut attacker,
+                ATTACKER,
+                &csrf,
+                "demo@example.com",
+                &format!("guess-{i}"),
+            )
+            .status
+        })
+        .collect();
+    assert_eq!(
+        statuses[..LOGIN_FAILURES_PER_SOURCE],
+        [401; LOGIN_FAILURES_PER_SOURCE],
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[LOGIN_FAILURES_PER_SOURCE..]
+            .iter()
+            .all(|s| *s == 429),
+        "{statuses:?}"
+    );
+    let locked = login_from(&mut attacker, ATTACKER, &csrf, "demo@example.com", PASSWORD);
+    assert_eq!(
+        locked.status, 429,
+        "the guessing address is refused, right password or not"
+    );
+    assert!(retry_after(&locked) > 0 && retry_after(&locked) <= 15 * 60);
+    assert!(!attacker.cookies.contains_key("__Host-portcullis_session"));
+
+    let mut user = Browser::new(&config, &backend);
+    let csrf = hidden(&user.get("/login"), "csrf_token");
+    let signed_in = login_from(
+        &mut user,
+        "198.51.100.7",
+        &csrf,
+        "demo@example.com",
+        PASSWORD,
+    );
+    assert_eq!(signed_in.status, 200, "{}", html(&signed_in));
+    assert!(user.cookies.contains_key("__Host-portcullis_session"));
+    assert!(
+        backend.sleeps.borrow().is_empty(),
+        "one address's guesses slow nobody down"
+    );
+}
+
+#[test]
+fn sign_in_attempts_past_the_accounts_global_limit_are_delayed_not_refused() {
+    let config = config();
+    let backend = backend();
+    let mut botnet = Browser::new(&config, &backend);
+    let csrf = hidden(&botnet.get("/login"), "csrf_token");
+    for i in 0..40 {
+        let ip = format!("192.0.2.{i}");
+        let r = login_from(&mut botnet, &ip, &csrf, "demo@example.com", "wrong");
+        assert_eq!(
+            r.status, 401,
+            "attempt {i} is checked and fails, never refused"
+        );
+        let delays = backend.sleeps.borrow().len();
+        assert_eq!(
+            delays,
+            (i + 1usize).saturating_sub(LOGIN_ATTEMPTS_BEFORE_DELAY),
+            "attempt {i}"
+        );
+    }
+    assert!(backend
+        .sleeps
+        .borrow()
+        .iter()
+        .all(|ms| *ms > 0 && *ms <= MAX_DELAY_MS));
+    assert_eq!(
+        backend.sleeps.borrow().last(),
+        Some(&MAX_DELAY_MS),
+        "the delay grows to its bound"
+    );
+
+    let mut user = Browser::new(&config, &backend);
+    let csrf = hidden(&user.get("/login"), "csrf_token");
+    let before = backend.sleeps.borrow().len();
+    let signed_in = login_from(
+        &mut user,
+        "198.51.100.7",
+        &csrf,
+        "demo@example.com",
+        PASSWORD,
+    );
+    assert_eq!(
+        signed_in.status, 200,
+        "the right password still works, only later"
+    );
+    assert_eq!(
+        backend.sleeps.borrow().len(),
+        before + 1,
+        "it waited like every attempt on the account"
+    );
+}
+
+#[test]
+fn the_per_address_sign_in_limit_still_holds_across_accounts() {
     let config = config();
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
-    let login = browser.get(&authorize_url(&[]));
-    let csrf = hidden(&login, "csrf_token");
-    for _ in 0..5 {
-        let r = browser.post_form(
-            "/login",
-            &[
-                ("csrf_token", &csrf),
-                ("email", "demo@example.com"),
-                ("password", "wrong"),
-            ],
-        );
-        assert_eq!(r.status, 401);
-    }
-    let locked = browser.post_form(
-        "/login",
-        &[
-            ("csrf_token", &csrf),
-            ("email", "demo@example.com"),
-            ("password", PASSWORD),
-        ],
+    let csrf = hidden(&browser.get("/login"), "csrf_token");
+    let statuses: Vec<u16> = (0..LOGIN_FAILURES_PER_IP + 1)
+        .map(|i| {
+            login_from(
+                &mut browser,
+                ATTACKER,
+                &csrf,
+                &format!("user{i}@example.com"),
+                "wrong",
+            )
+            .status
+        })
+        .collect();
+    assert!(
+        statuses[..LOGIN_FAILURES_PER_IP].iter().all(|s| *s == 401),
+        "{statuses:?}"
     );
-    assert_eq!(
-        locked.status, 429,
-        "even the right password waits out the lockout"
+    assert_eq!(statuses[LOGIN_FAILURES_PER_IP], 429);
+    let other = login_from(
+        &mut browser,
+        "198.51.100.7",
+        &csrf,
+        "demo@example.com",
+        PASSWORD,
     );
-    assert!(locked.header("retry-after").is_some());
+    assert_eq!(other.status, 200);
 }
 
 #[test]
@@ -752,42 +906,119 @@ fn a_successful_sign_in_does_not_count_against_the_limit() {
     }
 }
 
+/// Failed client authentications allowed per client and address per 15 minutes, and per client
+/// from anywhere before failures are answered late.
+const CLIENT_FAILURES_PER_SOURCE: usize = 20;
+const CLIENT_FAILURES_BEFORE_DELAY: usize = 100;
+
+fn token_from(browser: &mut Browser<'_>, ip: &str, auth: &str, pairs: &[(&str, &str)]) -> Reply {
+    let body = encode(pairs);
+    browser.send(
+        Method::Post,
+        "/token",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", auth),
+            ("cf-connecting-ip", ip),
+        ],
+        body.as_bytes(),
+    )
+}
+
 #[test]
-fn failed_client_authentications_lock_the_client_even_for_the_right_secret() {
+fn an_address_guessing_a_client_secret_is_refused_while_the_client_works_from_elsewhere() {
     let config = config();
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
     let wrong = basic("chatgpt", "wrong");
-    let mut statuses = Vec::new();
-    for _ in 0..20 {
-        statuses.push(
-            token(
-                &mut browser,
-                Some(&wrong),
-                &[("grant_type", "refresh_token"), ("refresh_token", "x")],
-            )
-            .status,
-        );
-    }
-    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 19);
-    assert_eq!(statuses.last(), Some(&429));
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", "x")];
+    let statuses: Vec<u16> = (0..50)
+        .map(|_| token_from(&mut browser, ATTACKER, &wrong, &refresh).status)
+        .collect();
+    assert_eq!(
+        statuses[..CLIENT_FAILURES_PER_SOURCE],
+        [401; CLIENT_FAILURES_PER_SOURCE],
+        "{statuses:?}"
+    );
+    assert!(
+        statuses[CLIENT_FAILURES_PER_SOURCE..]
+            .iter()
+            .all(|s| *s == 429),
+        "{statuses:?}"
+    );
     let right = basic("chatgpt", "client-secret");
-    let locked = token(
-        &mut browser,
-        Some(&right),
-        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    let locked = token_from(&mut browser, ATTACKER, &right, &refresh);
+    assert_eq!(
+        locked.status, 429,
+        "the guessing address learns nothing, right secret or not"
     );
-    assert_eq!(locked.status, 429);
-    assert!(locked.header("retry-after").is_some());
+    assert!(retry_after(&locked) > 0 && retry_after(&locked) <= 15 * 60);
+
+    let exchanged = token_from(
+        &mut browser,
+        "198.51.100.7",
+        &right,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+    );
+    assert_eq!(exchanged.status, 200, "{}", html(&exchanged));
+    assert!(json(&exchanged)["access_token"].is_string());
+    assert!(
+        backend.sleeps.borrow().is_empty(),
+        "one address's guesses slow nobody down"
+    );
     browser.now = NOW + 15 * 60 + 1;
-    let later = token(
-        &mut browser,
-        Some(&right),
-        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
-    );
+    let later = token_from(&mut browser, ATTACKER, &right, &refresh);
     assert_eq!(
         later.status, 400,
-        "unlocked after the window: the secret is checked again"
+        "after the window the address is heard again"
+    );
+}
+
+#[test]
+fn client_authentication_failures_past_the_global_limit_are_delayed_not_refused() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let wrong = basic("chatgpt", "wrong");
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", "x")];
+    for i in 0..150 {
+        // Fifteen addresses, each staying under its own limit.
+        let ip = format!("192.0.2.{}", i % 15);
+        let r = token_from(&mut browser, &ip, &wrong, &refresh);
+        assert_eq!(r.status, 401, "failure {i} is answered, not refused");
+        assert_eq!(
+            backend.sleeps.borrow().len(),
+            (i + 1usize).saturating_sub(CLIENT_FAILURES_BEFORE_DELAY),
+            "failure {i}"
+        );
+    }
+    assert!(backend
+        .sleeps
+        .borrow()
+        .iter()
+        .all(|ms| *ms > 0 && *ms <= MAX_DELAY_MS));
+    let before = backend.sleeps.borrow().len();
+    let exchanged = token_from(
+        &mut browser,
+        "198.51.100.7",
+        &basic("chatgpt", "client-secret"),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+    );
+    assert_eq!(exchanged.status, 200, "{}", html(&exchanged));
+    assert_eq!(
+        backend.sleeps.borrow().len(),
+        before,
+        "the right secret is not slowed"
     );
 }
 
@@ -1625,7 +1856,6 @@ fn with_other_confidential_clients(backend: &mut MemoryBackend) {
                 redirect_uris: vec!["https://stranger.example/cb".into()],
                 kind: ClientKind::Confidential,
                 first_party: false,
-                locked_until: None,
                 origin: ClientOrigin::Dynamic,
                 may_introspect,
                 key_set: None,
@@ -1758,7 +1988,6 @@ fn with_chatgpt_document_client(backend: &mut MemoryBackend) -> common::jws::Cli
             redirect_uris: vec![CHATGPT_CALLBACK.into()],
             kind: ClientKind::Confidential,
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::MetadataDocument,
             may_introspect: false,
             key_set: Some(ClientKeySet::Uri(CHATGPT_JWKS.into())),

@@ -21,7 +21,6 @@ fuzz_target!(|query: &str| {
             ],
             kind,
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,

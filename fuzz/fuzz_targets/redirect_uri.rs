@@ -36,7 +36,6 @@ fuzz_target!(|data: &[u8]| {
             redirect_uris: vec![registered.to_string()],
             kind,
             first_party: true,
-            locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,

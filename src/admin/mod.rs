@@ -845,7 +845,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         }
         let secret = self.new_client_secret()?;
         self.batch(vec![(
-            "UPDATE oauth_clients SET secret_hash = ?2, locked_until = NULL WHERE id = ?1",
+            "UPDATE oauth_clients SET secret_hash = ?2 WHERE id = ?1",
             vec![id.into(), sha256_hex(&secret).into()],
         )])
         .await?;

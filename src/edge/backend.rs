@@ -13,8 +13,8 @@ use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
     AccountStore, ApiKeySummary, ClientKeys, ClientRegistry, GrantStore, GrantSummary, JwsVerifier,
-    PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, StoreError, Throttle,
-    User, UserDirectory,
+    PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep, StoreError,
+    Throttle, User, UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -144,9 +144,6 @@ impl ClientRegistry for EdgeBackend<'_> {
         client: &RegisteredClient,
     ) -> Result<RegistrationOutcome, StoreError> {
         self.directory().register_client(client).await
-    }
-    async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
-        self.directory().lock_client(client_id, until).await
     }
 }
 
@@ -321,6 +318,12 @@ impl ClientKeys for EdgeBackend<'_> {
             super::client_jwks::keys(jwks_uri, refresh, self.allow_loopback_client_metadata, now)
                 .await,
         )
+    }
+}
+
+impl Sleep for EdgeBackend<'_> {
+    async fn sleep(&self, ms: u64) {
+        worker::Delay::from(std::time::Duration::from_millis(ms)).await;
     }
 }
 

@@ -1,5 +1,5 @@
 //! The `QuotaCounter` Durable Object: one instance per counter (a user's quota on a plugin, or a
-//! throttle key such as `login-email:<email>`), counting events in fixed windows. Its SQLite
+//! throttle key such as `login-source:<address> <email>`), counting events in fixed windows. Its SQLite
 //! storage is read and written synchronously inside one request, and a Durable Object runs one
 //! request at a time between awaits, so each charge is an atomic read-modify-write: counts stay
 //! exact under any concurrency. An alarm deletes the storage once its window has passed, so
@@ -62,14 +62,23 @@ impl QuotaCounter {
             return Ok(window);
         }
         let sql = self.state.storage().sql();
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS quota_window (id INTEGER PRIMARY KEY CHECK (id = 1), start INTEGER NOT NULL, used INTEGER NOT NULL)",
-            None,
-        )?;
-        let rows: Vec<Window> = sql
-            .exec("SELECT start, used FROM quota_window WHERE id = 1", None)?
+        // Reading creates nothing: a counter that is only peeked at (every client authentication
+        // peeks at its address's count) leaves no storage behind. The table comes with the first
+        // write, and that write sets the alarm that deletes it.
+        let tables: Vec<serde_json::Value> = sql
+            .exec(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'quota_window'",
+                None,
+            )?
             .to_array()?;
-        let window = rows.into_iter().next().unwrap_or_default();
+        let window = if tables.is_empty() {
+            Window::default()
+        } else {
+            let rows: Vec<Window> = sql
+                .exec("SELECT start, used FROM quota_window WHERE id = 1", None)?
+                .to_array()?;
+            rows.into_iter().next().unwrap_or_default()
+        };
         self.window.set(Some(window));
         Ok(window)
     }
@@ -85,7 +94,12 @@ impl QuotaCounter {
     }
 
     fn write(&self, window: Window) -> worker::Result<()> {
-        self.state.storage().sql().exec(
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS quota_window (id INTEGER PRIMARY KEY CHECK (id = 1), start INTEGER NOT NULL, used INTEGER NOT NULL)",
+            None,
+        )?;
+        sql.exec(
             "INSERT INTO quota_window (id, start, used) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET start = excluded.start, used = excluded.used",
             vec![
                 SqlStorageValue::Integer(window.start as i64),

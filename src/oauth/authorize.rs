@@ -256,7 +256,6 @@ mod tests {
             redirect_uris: vec!["https://app.example.com/cb".into()],
             kind,
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,

@@ -54,8 +54,6 @@ pub struct Client {
     /// An administrator marked it as a resource server: it may introspect any token of this
     /// deployment (RFC 7662 §4), not only its own.
     pub may_introspect: bool,
-    /// Authentication is refused until then (too many failed attempts).
-    pub locked_until: Option<i64>,
     /// Where the keys of a `private_key_jwt` client are (RFC 7523); such a client authenticates
     /// with a signed assertion only, never a secret.
     pub key_set: Option<ClientKeySet>,
@@ -253,7 +251,6 @@ mod tests {
             redirect_uris: vec!["https://chatgpt.com/aip/p/oauth/callback".into()],
             kind: ClientKind::Confidential,
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
@@ -271,7 +268,6 @@ mod tests {
             ],
             kind: ClientKind::Public,
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,

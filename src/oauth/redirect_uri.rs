@@ -159,7 +159,6 @@ mod tests {
             redirect_uris: uris.iter().map(|u| u.to_string()).collect(),
             kind,
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,

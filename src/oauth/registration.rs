@@ -545,7 +545,6 @@ pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, R
             ClientKind::Public
         },
         first_party: false,
-        locked_until: None,
         origin: ClientOrigin::MetadataDocument,
         may_introspect: false,
         key_set: metadata.key_set,

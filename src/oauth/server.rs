@@ -48,6 +48,7 @@ use crate::portal::session::{
 };
 use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError};
 use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
+use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
 pub const TOKEN_PATH: &str = "/token";
@@ -63,14 +64,6 @@ pub const REGISTER_PATH: &str = "/register";
 pub const OPAQUE_ACCESS_PREFIX: &str = "o.";
 pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
 pub const OIDC_METADATA_PATH: &str = "/.well-known/openid-configuration";
-
-/// Failed logins allowed per email per window, and per client IP.
-pub const LOGIN_FAILURES_PER_EMAIL: u64 = 5;
-pub const LOGIN_FAILURES_PER_IP: u64 = 30;
-pub const LOGIN_THROTTLE_WINDOW_SECS: u64 = 15 * 60;
-/// Failed client authentications allowed per client per window.
-pub const CLIENT_AUTH_FAILURES: u64 = 20;
-pub const CLIENT_AUTH_WINDOW_SECS: u64 = 15 * 60;
 
 /// One request's view of the authorization server.
 pub struct AuthServer<'a, B: Backend> {
@@ -119,6 +112,11 @@ fn client_ip(head: &RequestHead) -> &str {
         .ok()
         .flatten()
         .unwrap_or("unknown")
+}
+
+/// The source address throttles count per (see [`throttle::source`]).
+fn source(head: &RequestHead) -> String {
+    throttle::source(head.single_header("cf-connecting-ip").ok().flatten())
 }
 
 impl<'a, B: Backend> AuthServer<'a, B> {
@@ -565,34 +563,55 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             return Ok(form(400, "Enter your email and password."));
         }
         // Each attempt is counted before the password is checked (an atomic charge), so parallel
-        // guesses cannot all slip under the limit; a successful sign-in gives its count back.
+        // guesses cannot all slip under a limit; a successful sign-in gives its counts back.
+        // Refusals are per source address (for this account, and over all accounts); what is
+        // counted for the account from everywhere only delays, so failing on purpose locks out
+        // nobody but the one failing.
         let now = self.now as u64;
-        let email_key = format!("login-email:{}", email.to_lowercase());
-        let ip_key = format!("login-ip:{}", client_ip(head));
-        let (per_email, per_ip) = (LOGIN_FAILURES_PER_EMAIL, LOGIN_FAILURES_PER_IP);
-        let window = LOGIN_THROTTLE_WINDOW_SECS;
-        let by_email = self
-            .backend
-            .charge(&email_key, per_email, window, now)
-            .await?;
-        let by_ip = if by_email.allowed {
-            let d = self.backend.charge(&ip_key, per_ip, window, now).await?;
-            if !d.allowed {
-                self.backend
-                    .refund(&email_key, per_email, window, now)
-                    .await?;
-            }
-            d
-        } else {
-            by_email
-        };
-        if !by_email.allowed || !by_ip.allowed {
-            let wait = by_email.reset_secs.max(by_ip.reset_secs).div_ceil(60);
-            return Ok(form(
+        let source = source(head);
+        let per_source = throttle::login_source_key(&source, &email);
+        let per_ip = throttle::login_ip_key(&source);
+        let account = throttle::login_account_key(&email);
+        let (source_limit, ip_limit) = (
+            throttle::LOGIN_FAILURES_PER_SOURCE,
+            throttle::LOGIN_FAILURES_PER_IP,
+        );
+        let account_limit = delaying_limit(throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
+        let refused = |reset_secs: u64| {
+            let wait = reset_secs.div_ceil(60).max(1);
+            form(
                 429,
-                &format!("Too many failed attempts. Try again in {wait} minutes."),
+                &format!(
+                    "Too many failed attempts from your network. Try again in {wait} minutes."
+                ),
             )
-            .with_header("retry-after", (wait * 60).to_string()));
+            .with_header("retry-after", reset_secs.max(1).to_string())
+        };
+        let by_source = self
+            .backend
+            .charge(&per_source, source_limit, WINDOW_SECS, now)
+            .await?;
+        if !by_source.allowed {
+            return Ok(refused(by_source.reset_secs));
+        }
+        let by_ip = self
+            .backend
+            .charge(&per_ip, ip_limit, WINDOW_SECS, now)
+            .await?;
+        if !by_ip.allowed {
+            self.backend
+                .refund(&per_source, source_limit, WINDOW_SECS, now)
+                .await?;
+            return Ok(refused(by_ip.reset_secs));
+        }
+        let by_account = self
+            .backend
+            .charge(&account, account_limit, WINDOW_SECS, now)
+            .await?;
+        let wait = delay_ms(&by_account, throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
+        if wait > 0 {
+            // Before the check, whatever its outcome: the wait tells nothing about the password.
+            self.backend.sleep(wait).await;
         }
         let user = self.backend.find_user_by_email(&email).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
@@ -602,9 +621,16 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             _ => return Ok(form(401, "Wrong email or password.")),
         };
         self.backend
-            .refund(&email_key, per_email, window, now)
+            .refund(&per_source, source_limit, WINDOW_SECS, now)
             .await?;
-        self.backend.refund(&ip_key, per_ip, window, now).await?;
+        self.backend
+            .refund(&per_ip, ip_limit, WINDOW_SECS, now)
+            .await?;
+        if by_account.allowed {
+            self.backend
+                .refund(&account, account_limit, WINDOW_SECS, now)
+                .await?;
+        }
         // A fresh session and a fresh CSRF cookie: nothing set before sign-in carries over.
         let session = Session {
             user_id: user.id,
@@ -801,9 +827,13 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 
     // ----- client authentication --------------------------------------------------------------
 
-    /// Authenticates the client of a back-channel request. Failed attempts with a secret are
-    /// counted per registered client; past the limit the client is locked (in its D1 row, which
-    /// every authentication reads anyway) and refused, right secret or not, until the window ends.
+    /// Authenticates the client of a back-channel request. Failed attempts with a credential (a
+    /// secret or a signed assertion) are counted per client and source address: an address past
+    /// the limit is refused, right credential or not, until its window ends, so it learns nothing
+    /// more; other addresses are not affected.
+    /// Failures are also counted per client from everywhere; past that threshold each failure is
+    /// answered after a bounded delay, never refused. The address's count is read together with
+    /// the client (concurrently), so the success path waits for no extra round trip.
     async fn authenticate(&self, head: &RequestHead, params: &Params) -> Result<Client, ApiError> {
         let endpoint = format!("{}{}", self.issuer(), head.path);
         let authorization = head
@@ -811,14 +841,32 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?;
         let credentials = parse_client_credentials(authorization, params)?;
         let basic = credentials.used_basic();
-        let Some(client) = self.backend.find_client(credentials.client_id()).await? else {
+        let with_credential = !matches!(credentials, ClientCredentials::None { .. });
+        let now = self.now as u64;
+        let per_source = throttle::client_source_key(&source(head), credentials.client_id());
+        let source_limit = throttle::CLIENT_FAILURES_PER_SOURCE;
+        let (client, standing) = if with_credential {
+            let (client, standing) = futures_util::future::join(
+                self.backend.find_client(credentials.client_id()),
+                self.backend
+                    .peek(&per_source, source_limit, WINDOW_SECS, now),
+            )
+            .await;
+            (client?, Some(standing?))
+        } else {
+            (
+                self.backend.find_client(credentials.client_id()).await?,
+                None,
+            )
+        };
+        let Some(client) = client else {
             return Err(OAuthError::invalid_client("client authentication failed")
                 .with_basic_challenge(basic)
                 .into());
         };
-        if let Some(until) = client.locked_until.filter(|t| *t > self.now) {
+        if let Some(standing) = standing.filter(|s| s.remaining == 0) {
             return Err(ApiError::Throttled {
-                retry_after_secs: (until - self.now) as u64,
+                retry_after_secs: standing.reset_secs.max(1),
             });
         }
         let outcome = match &credentials {
@@ -846,23 +894,29 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         match outcome {
             Ok(()) => Ok(client),
             Err(e) => {
-                if !matches!(credentials, ClientCredentials::None { .. }) {
-                    let key = format!("client-auth:{}", client.id);
+                if with_credential {
                     let d = self
                         .backend
+                        .charge(&per_source, source_limit, WINDOW_SECS, now)
+                        .await?;
+                    if !d.allowed {
+                        return Err(ApiError::Throttled {
+                            retry_after_secs: d.reset_secs.max(1),
+                        });
+                    }
+                    let threshold = throttle::CLIENT_FAILURES_BEFORE_DELAY;
+                    let everywhere = self
+                        .backend
                         .charge(
-                            &key,
-                            CLIENT_AUTH_FAILURES,
-                            CLIENT_AUTH_WINDOW_SECS,
-                            self.now as u64,
+                            &throttle::client_key(&client.id),
+                            delaying_limit(threshold),
+                            WINDOW_SECS,
+                            now,
                         )
                         .await?;
-                    if !d.allowed || d.remaining == 0 {
-                        let until = self.now + d.reset_secs as i64;
-                        self.backend.lock_client(&client.id, until).await?;
-                        return Err(ApiError::Throttled {
-                            retry_after_secs: d.reset_secs,
-                        });
+                    let wait = delay_ms(&everywhere, threshold);
+                    if wait > 0 {
+                        self.backend.sleep(wait).await;
                     }
                 }
                 Err(e.into())
@@ -918,7 +972,6 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 ClientKind::Public
             },
             first_party: false,
-            locked_until: None,
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
             key_set: metadata.key_set,

@@ -15,8 +15,8 @@ use portcullis::oauth::grant::{
 };
 use portcullis::ports::{
     AccountStore, ApiKeySummary, ClientKeys, ClientRegistry, GrantStore, GrantSummary, JwsVerifier,
-    PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, StoreError, Throttle,
-    User, UserDirectory,
+    PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep, StoreError,
+    Throttle, User, UserDirectory,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -33,7 +33,6 @@ pub struct MemoryBackend {
     pub permissions: HashMap<(String, String), Vec<String>>,
     pub grants: RefCell<HashMap<String, GrantState>>,
     pub counters: RefCell<HashMap<String, Window>>,
-    pub locks: RefCell<HashMap<String, i64>>,
     pub grant_index: RefCell<Vec<(String, GrantSummary)>>,
     pub api_keys: RefCell<Vec<(String, ApiKeySummary)>>,
     /// Every store call, to count round trips.
@@ -42,6 +41,11 @@ pub struct MemoryBackend {
     pub fail: RefCell<bool>,
     /// JWKS documents "published" at their URIs, as a client's `jwks_uri` would serve them.
     pub published_jwks: RefCell<HashMap<String, Vec<PublicJwk>>>,
+    /// When set, client lookups take a turn of the executor before answering (and record when
+    /// they do), so tests can see what runs while one is in flight.
+    pub slow_client_lookups: RefCell<bool>,
+    /// Every delay the server asked for, in milliseconds (nothing actually waits).
+    pub sleeps: RefCell<Vec<u64>>,
 }
 
 impl MemoryBackend {
@@ -57,17 +61,17 @@ impl MemoryBackend {
 impl ClientRegistry for MemoryBackend {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         self.call("find_client")?;
-        let mut client = self.clients.get(client_id).cloned().or_else(|| {
+        if *self.slow_client_lookups.borrow() {
+            YieldOnce(false).await;
+            self.calls.borrow_mut().push("find_client answered");
+        }
+        Ok(self.clients.get(client_id).cloned().or_else(|| {
             self.registered
                 .borrow()
                 .iter()
                 .find(|r| r.client.id == client_id)
                 .map(|r| r.client.clone())
-        });
-        if let Some(c) = client.as_mut() {
-            c.locked_until = self.locks.borrow().get(client_id).copied();
-        }
-        Ok(client)
+        }))
     }
     async fn register_client(
         &self,
@@ -76,11 +80,6 @@ impl ClientRegistry for MemoryBackend {
         self.call("register_client")?;
         self.registered.borrow_mut().push(registered.clone());
         Ok(RegistrationOutcome::Stored)
-    }
-    async fn lock_client(&self, client_id: &str, until: i64) -> Result<(), StoreError> {
-        self.call("lock_client")?;
-        self.locks.borrow_mut().insert(client_id.to_string(), until);
-        Ok(())
     }
 }
 
@@ -353,9 +352,34 @@ impl ClientKeys for MemoryBackend {
     }
 }
 
+impl Sleep for MemoryBackend {
+    async fn sleep(&self, ms: u64) {
+        self.sleeps.borrow_mut().push(ms);
+    }
+}
+
 impl Rng for MemoryBackend {
     fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError> {
         getrandom::fill(buf).map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+/// A future that is pending once (waking itself), then ready.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
     }
 }
 

@@ -288,25 +288,27 @@ describe('secrets', () => {
 });
 
 describe('brute force', () => {
-  test('guessing a client secret locks the client, and then the right secret is refused too', async () => {
-    const created = await (
-      await fetch(`${gw.baseUrl}/admin/api/clients`, {
-        method: 'POST',
-        headers: { ...bearer(gw.secrets.ADMIN_TOKEN), 'content-type': 'application/json' },
-        body: JSON.stringify({ name: 'Target', kind: 'confidential', redirect_uris: ['https://target.example/cb'] }),
-      })
-    ).json();
-    const attempt = (secret, i) =>
+  test('guessing the client secret of chatgpt from one address shuts that address out, not ChatGPT', async () => {
+    const attacker = '203.0.113.66';
+    const attempt = (secret, from, body = 'grant_type=authorization_code&code=x.y') =>
       fetch(`${gw.baseUrl}/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(created.id, secret), 'cf-connecting-ip': `203.0.113.${i % 250}` },
-        body: 'grant_type=authorization_code&code=x.y',
-      }).then((r) => r.status);
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('chatgpt', secret), 'cf-connecting-ip': from },
+        body,
+      });
     const statuses = [];
-    for (let i = 0; i < 25; i++) statuses.push(await attempt(`guess-${i}`, i));
-    assert.deepEqual(statuses.slice(0, 19), Array(19).fill(401), statuses.join(','));
-    assert.ok(statuses.slice(19).every((s) => s === 429), statuses.join(','));
-    assert.equal(await attempt(created.client_secret, 99), 429, 'locked even for the right secret');
+    for (let i = 0; i < 25; i++) statuses.push((await attempt(`guess-${i}`, attacker)).status);
+    assert.deepEqual(statuses.slice(0, 20), Array(20).fill(401), statuses.join(','));
+    assert.ok(statuses.slice(20).every((s) => s === 429), statuses.join(','));
+    const locked = await attempt(gw.secrets.DEMO_CLIENT_SECRET, attacker);
+    assert.equal(locked.status, 429, 'the guessing address is refused even with the right secret');
+    assert.ok(Number(locked.headers.get('retry-after')) > 0);
+    // ChatGPT, at its own address, still gets its token.
+    const code = await codeFor();
+    const body = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: CALLBACK }).toString();
+    const res = await attempt(gw.secrets.DEMO_CLIENT_SECRET, '198.51.100.30', body);
+    assert.equal(res.status, 200);
+    assert.ok((await res.json()).access_token);
   });
 });
 
