@@ -73,7 +73,9 @@ export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.
     const hash = u.password_env ? hashPassword(secret(u.password_env, `user ${u.email}`)) : null;
     out.push(
       `INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES (${q(u.id)}, ${q(u.email)}, ${q(u.name ?? '')}, ${q(hash)}, ${now}, ${now})` +
-        ` ON CONFLICT(id) DO UPDATE SET email = excluded.email, name = excluded.name, password_hash = excluded.password_hash, updated_at = excluded.updated_at;`,
+        // A changed password signs the user out of every portal session (migration 0006).
+        ` ON CONFLICT(id) DO UPDATE SET email = excluded.email, name = excluded.name, password_hash = excluded.password_hash,` +
+        ` session_epoch = users.session_epoch + (users.password_hash IS NOT excluded.password_hash), updated_at = excluded.updated_at;`,
     );
     for (const roleId of u.roles ?? []) {
       out.push(`INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (${q(u.id)}, ${q(roleId)});`);

@@ -47,6 +47,7 @@ fn user(row: &Row) -> User {
         name: s(row, "name"),
         password_hash: opt_s(row, "password_hash"),
         disabled: n(row, "disabled").unwrap_or(0) != 0,
+        session_epoch: n(row, "session_epoch").unwrap_or(0),
     }
 }
 
@@ -176,7 +177,7 @@ impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
         let rows = self
             .sql
             .query(
-                "SELECT id, email, name, password_hash, disabled FROM users WHERE email = ?1",
+                "SELECT id, email, name, password_hash, disabled, session_epoch FROM users WHERE email = ?1",
                 vec![email.into()],
             )
             .await
@@ -188,12 +189,23 @@ impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
         let rows = self
             .sql
             .query(
-                "SELECT id, email, name, password_hash, disabled FROM users WHERE id = ?1",
+                "SELECT id, email, name, password_hash, disabled, session_epoch FROM users WHERE id = ?1",
                 vec![user_id.into()],
             )
             .await
             .map_err(store_error)?;
         Ok(rows.first().map(user))
+    }
+
+    async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError> {
+        self.sql
+            .batch(vec![(
+                "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?1",
+                vec![user_id.into()],
+            )])
+            .await
+            .map(|_| ())
+            .map_err(store_error)
     }
 }
 
@@ -324,6 +336,19 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
             .await
             .map(|_| ())
             .map_err(store_error)
+    }
+
+    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT u.id, u.email, u.name, u.password_hash, u.disabled, u.session_epoch \
+                 FROM user_grants g JOIN users u ON u.id = g.user_id WHERE g.grant_id = ?1",
+                vec![grant_id.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows.first().map(user))
     }
 
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {

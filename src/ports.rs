@@ -30,6 +30,8 @@ pub struct User {
     pub name: String,
     pub password_hash: Option<String>,
     pub disabled: bool,
+    /// Portal sessions issued at another epoch are signed out (see `portal::session`).
+    pub session_epoch: i64,
 }
 
 /// A dynamically registered client, as stored.
@@ -69,6 +71,8 @@ pub trait ClientRegistry {
 pub trait UserDirectory {
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
     async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+    /// Signs out every portal session of the user: moves their session epoch on.
+    async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError>;
 }
 
 pub trait PolicyStore {
@@ -198,6 +202,10 @@ pub trait AccountStore {
     /// The user's grants, newest first.
     async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError>;
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError>;
+    /// The user a grant was given to, through the index (one read, which needs nothing from the
+    /// grant itself, so it can run beside the grant's own round trip); `None` when the index
+    /// does not know the grant or the user is gone.
+    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError>;
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError>;
     /// Revokes the key if it belongs to the user; `false` if it does not.
     async fn revoke_api_key(

@@ -440,6 +440,130 @@ fn disabling_a_user_revokes_their_grants() {
 }
 
 #[test]
+fn the_grant_index_names_the_grants_user_in_one_read_until_the_user_is_deleted() {
+    use portcullis::oauth::grant::{CodeStatus, GrantState};
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "g@example.com"}));
+    let uid = user["id"].as_str().unwrap().to_string();
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let grant = GrantState {
+        grant_id: "i".repeat(22),
+        client_id: "chatgpt".into(),
+        user_id: uid.clone(),
+        scopes: vec![],
+        resource: None,
+        redirect_uri: "https://x.example.com/cb".into(),
+        redirect_uri_sent: true,
+        code_challenge: None,
+        code_hash: "h".into(),
+        code_expires_at: NOW + 60,
+        code_status: CodeStatus::Issued,
+        refresh: None,
+        revoked: false,
+        created_at: NOW,
+        nonce: None,
+        auth_time: NOW,
+        opaque_access: Vec::new(),
+        issuer: None,
+    };
+    block_on(AccountStore::record_grant(&directory, &grant)).unwrap();
+    let found = block_on(directory.user_of_grant(&grant.grant_id))
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.id.as_str(), found.disabled), (uid.as_str(), false));
+    assert_eq!(block_on(directory.user_of_grant("unknown")).unwrap(), None);
+    f.call(
+        Method::Patch,
+        &format!("/admin/api/users/{uid}"),
+        json!({"disabled": true}),
+    );
+    assert!(
+        block_on(directory.user_of_grant(&grant.grant_id))
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    f.call(
+        Method::Delete,
+        &format!("/admin/api/users/{uid}"),
+        Value::Null,
+    );
+    assert_eq!(
+        block_on(directory.user_of_grant(&grant.grant_id)).unwrap(),
+        None
+    );
+}
+
+#[test]
+fn a_password_change_or_disabling_moves_the_session_epoch_and_other_edits_do_not() {
+    let f = Fixture::new();
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "e@example.com", "password": "correct horse battery"}),
+    );
+    let uid = user["id"].as_str().unwrap().to_string();
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let epoch = || {
+        block_on(directory.find_user(&uid))
+            .unwrap()
+            .unwrap()
+            .session_epoch
+    };
+    assert_eq!(epoch(), 0);
+    let steps: [(Method, String, Value, i64); 6] = [
+        (
+            Method::Patch,
+            format!("/admin/api/users/{uid}"),
+            json!({"name": "E"}),
+            0,
+        ),
+        (
+            Method::Patch,
+            format!("/admin/api/users/{uid}"),
+            json!({"disabled": false}),
+            0,
+        ),
+        (
+            Method::Put,
+            format!("/admin/api/users/{uid}/password"),
+            json!({"password": "another long passphrase"}),
+            1,
+        ),
+        (
+            Method::Patch,
+            format!("/admin/api/users/{uid}"),
+            json!({"disabled": true}),
+            2,
+        ),
+        (
+            Method::Patch,
+            format!("/admin/api/users/{uid}"),
+            json!({"disabled": false}),
+            2,
+        ),
+        (
+            Method::Patch,
+            format!("/admin/api/users/{uid}"),
+            json!({"email": "e2@example.com"}),
+            2,
+        ),
+    ];
+    for (method, path, body, expected) in steps {
+        let (status, reply) = f.call(method, &path, body.clone());
+        assert_eq!(status, 200, "{body}: {reply}");
+        assert_eq!(epoch(), expected, "after {body}");
+    }
+    block_on(directory.end_sessions(&uid)).unwrap();
+    assert_eq!(epoch(), 3, "sign-out moves it on too");
+}
+
+#[test]
 fn a_users_quota_is_visible_without_being_spent() {
     let f = Fixture::new();
     let (_, user) = f.post("/admin/api/users", json!({"email": "q@example.com"}));

@@ -17,7 +17,7 @@ use portcullis::oauth::params::{form_encode, Params};
 use portcullis::oauth::pkce::s256_challenge;
 use portcullis::oauth::server::{handle, AuthServer};
 use portcullis::portal::password::format_password_hash;
-use portcullis::ports::User;
+use portcullis::ports::{Backend, User};
 use portcullis::rbac::scope::Resource;
 
 const NOW: i64 = 1_790_000_000;
@@ -80,12 +80,13 @@ fn backend() -> MemoryBackend {
             key_set: None,
         },
     );
-    b.users.push(User {
+    b.users.borrow_mut().push(User {
         id: "usr_demo".into(),
         email: "demo@example.com".into(),
         name: "Demo".into(),
         password_hash: Some(password_hash(PASSWORD)),
         disabled: false,
+        session_epoch: 0,
     });
     b.resources.push((
         Resource {
@@ -103,15 +104,15 @@ fn backend() -> MemoryBackend {
 }
 
 /// A browser: a cookie jar and the requests it sends.
-struct Browser<'a> {
+struct Browser<'a, B: Backend = MemoryBackend> {
     config: &'a Config,
-    backend: &'a MemoryBackend,
+    backend: &'a B,
     cookies: HashMap<String, String>,
     now: i64,
 }
 
-impl<'a> Browser<'a> {
-    fn new(config: &'a Config, backend: &'a MemoryBackend) -> Self {
+impl<'a, B: Backend> Browser<'a, B> {
+    fn new(config: &'a Config, backend: &'a B) -> Self {
         Browser {
             config,
             backend,
@@ -255,7 +256,7 @@ fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
 }
 
 /// Submits the login form a page showed, as the demo user, keeping its return_to.
-fn sign_in(browser: &mut Browser<'_>, login: &Reply) -> Reply {
+fn sign_in<B: Backend>(browser: &mut Browser<'_, B>, login: &Reply) -> Reply {
     browser.post_form(
         "/login",
         &[
@@ -337,7 +338,7 @@ fn a_code_exchange_takes_two_store_round_trips() {
     let mut browser = Browser::new(&config, &backend);
     let code = authorize(&mut browser, &[]);
     backend.calls.borrow_mut().clear();
-    *backend.slow_client_lookups.borrow_mut() = true;
+    *backend.slow_calls.borrow_mut() = vec!["find_client", "redeem_code"];
     assert_eq!(exchange(&mut browser, &code).status, 200);
     assert_eq!(
         *backend.calls.borrow(),
@@ -345,9 +346,12 @@ fn a_code_exchange_takes_two_store_round_trips() {
             "find_client",
             "throttle_peek",
             "find_client answered",
-            "redeem_code"
+            "redeem_code",
+            "user_of_grant",
+            "redeem_code answered",
         ],
-        "the address's failure count is read while the client is being looked up"
+        "the address's failure count is read while the client is being looked up, \
+         and the grant's user while the code is being redeemed"
     );
 }
 
@@ -361,6 +365,7 @@ fn refresh_rotates_and_reuse_revokes_the_grant() {
     let rt1 = first["refresh_token"].as_str().unwrap().to_string();
     let auth = basic("chatgpt", "client-secret");
     backend.calls.borrow_mut().clear();
+    *backend.slow_calls.borrow_mut() = vec!["find_client", "rotate_refresh"];
     let second = token(
         &mut browser,
         Some(&auth),
@@ -369,9 +374,17 @@ fn refresh_rotates_and_reuse_revokes_the_grant() {
     assert_eq!(second.status, 200);
     assert_eq!(
         *backend.calls.borrow(),
-        vec!["find_client", "throttle_peek", "rotate_refresh"],
-        "refresh: client lookup with the address's count, then the grant"
+        vec![
+            "find_client",
+            "throttle_peek",
+            "find_client answered",
+            "rotate_refresh",
+            "user_of_grant",
+            "rotate_refresh answered",
+        ],
+        "refresh: the client with the address's count, then the grant with its user"
     );
+    backend.slow_calls.borrow_mut().clear();
     let rt2 = json(&second)["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(rt1, rt2);
     let reused = token(
@@ -2224,5 +2237,314 @@ fn es256_ps256_and_eddsa_assertions_verify_too() {
         let assertion = key.sign(alg, Some("k"), &assertion_claims(alg));
         let reply = exchange_with_assertion(&mut browser, &code, &assertion);
         assert_eq!(reply.status, 200, "{alg}: {}", html(&reply));
+    }
+}
+
+// ----- revocation: disabled users, ended sessions ---------------------------------------------
+
+/// A hidden field of the form that posts to `action` (a page can carry several forms).
+fn form_field(reply: &Reply, action: &str, name: &str) -> String {
+    let page = html(reply);
+    let start = page
+        .find(&format!("action=\"{action}\""))
+        .unwrap_or_else(|| panic!("no form for {action} in {page}"));
+    let form = &page[start..start + page[start..].find("</form>").unwrap()];
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = form
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {form}"))
+        + marker.len();
+    form[at..at + form[at..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+fn grant_of_code(code: &str) -> String {
+    code.split('.').next().unwrap().to_string()
+}
+
+fn end_user(backend: &MemoryBackend, how: &str) {
+    match how {
+        "disabled" => backend.users.borrow_mut()[0].disabled = true,
+        "deleted" => backend.users.borrow_mut().clear(),
+        other => unreachable!("{other}"),
+    }
+}
+
+#[test]
+fn a_user_disabled_or_deleted_while_consent_is_in_flight_gets_no_tokens_and_the_grant_is_revoked() {
+    for how in ["disabled", "deleted"] {
+        let config = config();
+        let backend = backend();
+        let mut browser = Browser::new(&config, &backend);
+        let code = authorize(&mut browser, &[]);
+        end_user(&backend, how);
+        let reply = exchange(&mut browser, &code);
+        assert_eq!(reply.status, 400, "{how}: {}", html(&reply));
+        let body = json(&reply);
+        assert_eq!(body["error"], "invalid_grant", "{how}");
+        assert!(body.get("access_token").is_none(), "{how}");
+        assert!(
+            backend.grants.borrow()[&grant_of_code(&code)].revoked,
+            "{how}: the grant is revoked"
+        );
+        assert!(
+            backend
+                .grant_index
+                .borrow()
+                .iter()
+                .all(|(_, g)| g.revoked_at.is_some()),
+            "{how}: the account index shows it ended"
+        );
+    }
+}
+
+#[test]
+fn refresh_after_the_user_is_disabled_or_deleted_is_refused_and_revokes_the_grant() {
+    for how in ["disabled", "deleted"] {
+        let config = config();
+        let backend = backend();
+        let mut browser = Browser::new(&config, &backend);
+        let code = authorize(&mut browser, &[]);
+        let first = json(&exchange(&mut browser, &code));
+        let refresh_token = first["refresh_token"].as_str().unwrap().to_string();
+        end_user(&backend, how);
+        let auth = basic("chatgpt", "client-secret");
+        let refresh = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.as_str()),
+        ];
+        let refused = token(&mut browser, Some(&auth), &refresh);
+        assert_eq!(refused.status, 400, "{how}");
+        assert_eq!(json(&refused)["error"], "invalid_grant", "{how}");
+        assert!(
+            backend.grants.borrow()[&grant_of_code(&code)].revoked,
+            "{how}"
+        );
+        if how == "disabled" {
+            backend.users.borrow_mut()[0].disabled = false;
+            let again = token(&mut browser, Some(&auth), &refresh);
+            assert_eq!(
+                json(&again)["error"],
+                "invalid_grant",
+                "enabling the user again does not bring the grant back"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_grant_the_index_does_not_know_is_checked_by_the_user_it_names() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    backend.grant_index.borrow_mut().clear();
+    let first = exchange(&mut browser, &code);
+    assert_eq!(
+        first.status, 200,
+        "an active user's grant works without its index row"
+    );
+    backend.users.borrow_mut()[0].disabled = true;
+    let auth = basic("chatgpt", "client-secret");
+    let refused = token(
+        &mut browser,
+        Some(&auth),
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                json(&first)["refresh_token"].as_str().unwrap(),
+            ),
+        ],
+    );
+    assert_eq!(json(&refused)["error"], "invalid_grant");
+}
+
+/// Signs in through `/account`'s login form; returns the account page.
+fn signed_in_account<B: Backend>(browser: &mut Browser<'_, B>) -> Reply {
+    let login = browser.get("/account");
+    let signed_in = sign_in(browser, &login);
+    assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
+    let page = browser.get(signed_in.header("location").unwrap());
+    assert!(
+        html(&page).contains("Signed in as demo@example.com"),
+        "{}",
+        html(&page)
+    );
+    page
+}
+
+/// Everything a session is used for refuses a replayed cookie as it refuses no session at all.
+fn assert_signed_out<B: Backend>(browser: &mut Browser<'_, B>, account: &Reply, why: &str) {
+    let page = browser.get("/account");
+    assert!(
+        html(&page).contains("action=\"/login\""),
+        "{why}: /account shows the login form"
+    );
+    assert!(!html(&page).contains("Signed in as"), "{why}");
+    let action = browser.post_form(
+        "/account",
+        &[
+            ("csrf_token", &form_field(account, "/account", "csrf_token")),
+            ("action", "sign-out-everywhere"),
+        ],
+    );
+    assert_eq!(action.status, 401, "{why}: account actions are refused");
+    let login = browser.get("/login");
+    assert!(
+        html(&login).contains("action=\"/login\""),
+        "{why}: /login offers to sign in"
+    );
+    let authorize = browser.get(&authorize_url(&[]));
+    assert_eq!(authorize.status, 200, "{why}");
+    assert!(
+        html(&authorize).contains("action=\"/login\""),
+        "{why}: /authorize asks to sign in"
+    );
+    assert!(
+        !html(&authorize).contains("decision"),
+        "{why}: no consent screen"
+    );
+}
+
+#[test]
+fn a_session_cookie_replayed_after_logout_is_signed_out() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[]));
+    let signed_in = sign_in(&mut browser, &login);
+    let consent = browser.get(signed_in.header("location").unwrap());
+    let account = browser.get("/account");
+    let copied = browser.cookies.clone();
+    let out = browser.post_form(
+        "/logout",
+        &[("csrf_token", &form_field(&account, "/logout", "csrf_token"))],
+    );
+    assert_eq!(out.status, 200, "{}", html(&out));
+    assert!(!browser.cookies.contains_key("__Host-portcullis_session"));
+    browser.cookies = copied;
+    assert_signed_out(&mut browser, &account, "after logout");
+    // The consent form the session was shown grants nothing either.
+    let mut form: Vec<(String, String)> = vec![("decision".into(), "allow".into())];
+    let page = html(&consent);
+    let consent_form = page.split("action=\"/logout\"").next().unwrap();
+    for chunk in consent_form.split("<input type=\"hidden\" name=\"").skip(1) {
+        let name = chunk.split('"').next().unwrap().to_string();
+        form.push((name.clone(), hidden(&consent, &name)));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let allowed = browser.post_form("/authorize", &pairs);
+    assert_eq!(allowed.status, 401, "{}", html(&allowed));
+    assert!(backend.grants.borrow().is_empty());
+}
+
+#[test]
+fn a_session_cookie_from_before_logout_sign_out_everywhere_a_password_change_or_disabling_is_signed_out(
+) {
+    use common::sqlite::SqliteDb;
+    use common::WithSqlUsers;
+    use portcullis::admin::Admin;
+
+    for change in [
+        "logout",
+        "sign out everywhere",
+        "password change",
+        "disabling",
+    ] {
+        let config = config();
+        let memory = backend();
+        let db = SqliteDb::migrated();
+        let admin = |method: Method, path: &str, body: serde_json::Value| {
+            let admin = Admin {
+                sql: &db,
+                backend: &memory,
+                now: NOW,
+                quota: None,
+            };
+            let reply = match block_on(
+                admin.handle(&RequestHead::new(method, path), body.to_string().as_bytes()),
+            ) {
+                Ok(r) => r,
+                Err(e) => e.to_reply(),
+            };
+            (reply.status, reply.json_body().unwrap_or_default())
+        };
+        let (status, user) = admin(
+            Method::Post,
+            "/admin/api/users",
+            serde_json::json!({"email": "demo@example.com", "password": PASSWORD}),
+        );
+        assert_eq!(status, 201, "{user}");
+        let id = user["id"].as_str().unwrap().to_string();
+        let both = WithSqlUsers {
+            db: &db,
+            memory: &memory,
+            now: NOW,
+        };
+        let mut browser = Browser::new(&config, &both);
+        let account = signed_in_account(&mut browser);
+        let copied = browser.cookies.clone();
+        match change {
+            "logout" => {
+                let csrf = form_field(&account, "/logout", "csrf_token");
+                assert_eq!(
+                    browser
+                        .post_form("/logout", &[("csrf_token", &csrf)])
+                        .status,
+                    200
+                );
+            }
+            "sign out everywhere" => {
+                let csrf = form_field(&account, "/account", "csrf_token");
+                let done = browser.post_form(
+                    "/account",
+                    &[("csrf_token", &csrf), ("action", "sign-out-everywhere")],
+                );
+                assert_eq!(done.status, 200, "{}", html(&done));
+                assert!(!browser.cookies.contains_key("__Host-portcullis_session"));
+            }
+            "password change" => {
+                let (status, body) = admin(
+                    Method::Put,
+                    &format!("/admin/api/users/{id}/password"),
+                    serde_json::json!({"password": "another long passphrase"}),
+                );
+                assert_eq!(status, 200, "{body}");
+            }
+            "disabling" => {
+                let (status, body) = admin(
+                    Method::Patch,
+                    &format!("/admin/api/users/{id}"),
+                    serde_json::json!({"disabled": true}),
+                );
+                assert_eq!(status, 200, "{body}");
+            }
+            other => unreachable!("{other}"),
+        }
+        browser.cookies = copied;
+        assert_signed_out(&mut browser, &account, change);
+        if change != "disabling" {
+            // Signing in again gives a session that works.
+            let password = if change == "password change" {
+                "another long passphrase"
+            } else {
+                PASSWORD
+            };
+            let login = browser.get("/account");
+            let again = browser.post_form(
+                "/login",
+                &[
+                    ("csrf_token", &hidden(&login, "csrf_token")),
+                    ("return_to", "/account"),
+                    ("email", "demo@example.com"),
+                    ("password", password),
+                ],
+            );
+            assert_eq!(again.status, 303, "{change}: {}", html(&again));
+            assert!(
+                html(&browser.get("/account")).contains("Signed in as"),
+                "{change}"
+            );
+        }
     }
 }

@@ -323,7 +323,9 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         let disabled = f.boolean(&body, "disabled");
         f.finish()?;
         self.batch(vec![(
-            "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name), disabled = COALESCE(?4, disabled), updated_at = ?5 WHERE id = ?1",
+            // Disabling also signs the user out of every portal session.
+            "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name), disabled = COALESCE(?4, disabled), \
+             session_epoch = session_epoch + (CASE WHEN ?4 = 1 THEN 1 ELSE 0 END), updated_at = ?5 WHERE id = ?1",
             vec![id.into(), email.into(), name.into(), disabled.into(), self.now.into()],
         )])
         .await?;
@@ -407,7 +409,8 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         f.finish()?;
         let hash = self.hash_password(&password.unwrap_or_default()).await?;
         self.batch(vec![(
-            "UPDATE users SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+            // A new password signs the user out of every portal session.
+            "UPDATE users SET password_hash = ?2, session_epoch = session_epoch + 1, updated_at = ?3 WHERE id = ?1",
             vec![id.into(), hash.into(), self.now.into()],
         )])
         .await?;

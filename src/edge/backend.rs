@@ -154,6 +154,9 @@ impl UserDirectory for EdgeBackend<'_> {
     async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         self.directory().find_user(user_id).await
     }
+    async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError> {
+        self.directory().end_sessions(user_id).await
+    }
 }
 
 impl PolicyStore for EdgeBackend<'_> {
@@ -178,6 +181,9 @@ impl AccountStore for EdgeBackend<'_> {
     }
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         self.directory().mark_grant_revoked(grant_id, now).await
+    }
+    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
+        self.directory().user_of_grant(grant_id).await
     }
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
         self.directory().api_keys_of(user_id).await

@@ -24,7 +24,9 @@ async fn d1_status(env: &Env) -> &'static str {
         return "unbound";
     };
     let latest = db
-        .prepare("SELECT name FROM d1_migrations ORDER BY id DESC LIMIT 1")
+        // The greatest name applied, not the last applied: a migration numbered below one already
+        // applied (branches merged in another order) is applied after it.
+        .prepare("SELECT MAX(name) AS name FROM d1_migrations")
         .first::<String>(Some("name"))
         .await;
     match latest {

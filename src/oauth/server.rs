@@ -43,10 +43,10 @@ use crate::portal::pages::{
 };
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::portal::session::{
-    cookie_names, csrf_token, open_session, read_cookie, seal_session, set_cookie, verify_csrf,
-    CookieNames, Session, SESSION_TTL_SECS,
+    cookie_names, csrf_token, is_current, open_session, read_cookie, seal_session, set_cookie,
+    verify_csrf, CookieNames, Session, SESSION_TTL_SECS,
 };
-use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError};
+use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError, User};
 use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 
@@ -159,6 +159,22 @@ impl<'a, B: Backend> AuthServer<'a, B> {
     fn session(&self, head: &RequestHead) -> Option<Session> {
         read_cookie(head, self.cookies().session)
             .and_then(|v| open_session(self.key(), v, self.now))
+    }
+
+    /// The user a session stands for, if it still does: they exist, are not disabled, and the
+    /// session was issued at their current session epoch (see [`is_current`]). Every use of a
+    /// session loads this row anyway, so the check costs no round trip.
+    async fn session_user(&self, session: &Session) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .backend
+            .find_user(&session.user_id)
+            .await?
+            .filter(|u| is_current(session, u.session_epoch, u.disabled)))
+    }
+
+    /// A `Set-Cookie` that removes the session cookie.
+    fn clear_session_cookie(&self) -> String {
+        set_cookie(self.cookies().session, "", 0, self.secure_cookies())
     }
 
     /// The browser's CSRF cookie, and a `Set-Cookie` when it has none yet.
@@ -295,12 +311,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             );
             return Ok(with_cookie(reply, csrf_set));
         };
-        let Some(user) = self
-            .backend
-            .find_user(&session.user_id)
-            .await?
-            .filter(|u| !u.disabled)
-        else {
+        let Some(user) = self.session_user(&session).await? else {
             let reply = login_page(
                 200,
                 self.brand(),
@@ -311,10 +322,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                     notice: Some("Please sign in again."),
                 },
             );
-            let reply = reply.with_header(
-                "set-cookie",
-                set_cookie(self.cookies().session, "", 0, self.secure_cookies()),
-            );
+            let reply = reply.with_header("set-cookie", self.clear_session_cookie());
             return Ok(with_cookie(reply, csrf_set));
         };
         let grant = match self.decide(&request, &user.id, 302).await? {
@@ -412,6 +420,14 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 "This form expired or did not come from this site. Go back and try again.",
             ));
         }
+        if self.session_user(&session).await?.is_none() {
+            return Ok(self
+                .local_error(
+                    401,
+                    "Your session ended. Go back to the application and start again.",
+                )
+                .with_header("set-cookie", self.clear_session_cookie()));
+        }
         let decision = params.get("decision").map(str::to_string);
         params = strip(params, &["csrf_token", "decision"]);
         let request = match self.authorize_request(&params, true).await {
@@ -430,15 +446,6 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 ))
             }
             _ => return Ok(self.local_error(400, "Choose Allow or Deny.")),
-        }
-        if self
-            .backend
-            .find_user(&session.user_id)
-            .await?
-            .filter(|u| !u.disabled)
-            .is_none()
-        {
-            return Ok(self.local_error(401, "Your account is not available. Sign in again."));
         }
         let grant = match self.decide(&request, &session.user_id, 303).await? {
             Ok(g) => g,
@@ -493,10 +500,13 @@ impl<'a, B: Backend> AuthServer<'a, B> {
     // ----- the portal ---------------------------------------------------------------------------
 
     /// `GET /login`: the sign-in form on its own (the portal's front door).
-    pub fn login_form(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+    pub async fn login_form(&self, head: &RequestHead) -> Result<Reply, ApiError> {
         let (csrf, csrf_set) = self.csrf_cookie(head)?;
-        if let Some(session) = self.session(head) {
-            let _ = session;
+        let signed_in = match self.session(head) {
+            Some(session) => self.session_user(&session).await?.is_some(),
+            None => false,
+        };
+        if signed_in {
             return Ok(with_cookie(
                 message_page(
                     200,
@@ -637,6 +647,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             issued_at: self.now,
             expires_at: self.now + SESSION_TTL_SECS,
             nonce: self.random_b64(16)?,
+            epoch: user.session_epoch,
         };
         let secure = self.secure_cookies();
         let new_csrf = self.random_b64(18)?;
@@ -666,13 +677,19 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             ))
     }
 
-    /// `POST /logout`: end the session.
-    pub fn logout(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+    /// `POST /logout`: end the session, and with it every session of the user: sessions are
+    /// stateless cookies, so the way to make sure a copy of this one stops working is to move the
+    /// user's session epoch on.
+    pub async fn logout(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
         let params = match body_params(head, body) {
             Ok(p) => p,
             Err(e) => return Ok(self.local_error(400, &e.description)),
         };
-        let nonce = self.session(head).map(|s| s.nonce).unwrap_or_default();
+        let session = self.session(head);
+        let nonce = session
+            .as_ref()
+            .map(|s| s.nonce.as_str())
+            .unwrap_or_default();
         if !verify_csrf(
             self.key(),
             read_cookie(head, self.cookies().csrf),
@@ -681,11 +698,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         ) {
             return Ok(self.local_error(403, "This form expired or did not come from this site."));
         }
+        if let Some(session) = session {
+            self.backend.end_sessions(&session.user_id).await?;
+        }
         Ok(
-            message_page(200, self.brand(), "Signed out", "You are signed out.").with_header(
-                "set-cookie",
-                set_cookie(self.cookies().session, "", 0, self.secure_cookies()),
-            ),
+            message_page(200, self.brand(), "Signed out", "You are signed out.")
+                .with_header("set-cookie", self.clear_session_cookie()),
         )
     }
 
@@ -696,11 +714,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let (csrf, csrf_set) = self.csrf_cookie(head)?;
         let session = self.session(head);
         let user = match &session {
-            Some(s) => self
-                .backend
-                .find_user(&s.user_id)
-                .await?
-                .filter(|u| !u.disabled),
+            Some(s) => self.session_user(s).await?,
             None => None,
         };
         let (Some(session), Some(user)) = (session, user) else {
@@ -778,7 +792,8 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         Ok(with_cookie(reply, csrf_set))
     }
 
-    /// `POST /account`: revoke one of the user's grants or API keys, then show the page again.
+    /// `POST /account`: revoke one of the user's grants or API keys, then show the page again; or
+    /// sign out everywhere.
     pub async fn account_action(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
         let params = match body_params(head, body) {
             Ok(p) => p,
@@ -796,8 +811,23 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         ) {
             return Ok(self.local_error(403, "This form expired or did not come from this site."));
         }
+        if self.session_user(&session).await?.is_none() {
+            return Ok(self
+                .local_error(401, "Your session ended. Sign in again.")
+                .with_header("set-cookie", self.clear_session_cookie()));
+        }
         let id = params.get("id").unwrap_or("");
         match params.get("action") {
+            Some("sign-out-everywhere") => {
+                self.backend.end_sessions(&session.user_id).await?;
+                return Ok(message_page(
+                    200,
+                    self.brand(),
+                    "Signed out everywhere",
+                    "You are signed out in every browser you had signed in with.",
+                )
+                .with_header("set-cookie", self.clear_session_cookie()));
+            }
             Some("revoke-grant") => {
                 let owned = self
                     .backend
@@ -1059,11 +1089,14 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             resource: params.get("resource").map(str::to_string),
             issuer: self.issuer().to_string(),
         };
-        let issued = self
-            .backend
-            .redeem_code(grant_id, &redemption)
-            .await?
-            .map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        // The grant's user is read beside the redemption, from the grant index.
+        let (issued, indexed_user) = futures_util::future::join(
+            self.backend.redeem_code(grant_id, &redemption),
+            self.backend.user_of_grant(grant_id),
+        )
+        .await;
+        let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        self.require_active_user(&issued, indexed_user?).await?;
         let refresh_token = format!("{grant_id}.{refresh_secret}");
         self.token_response(&issued, &refresh_token, &opaque_secret, true)
     }
@@ -1100,17 +1133,44 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             resource: params.get("resource").map(str::to_string),
             issuer: self.issuer().to_string(),
         };
-        let issued = self
-            .backend
-            .rotate_refresh(grant_id, &rotation)
-            .await?
-            .map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        let (issued, indexed_user) = futures_util::future::join(
+            self.backend.rotate_refresh(grant_id, &rotation),
+            self.backend.user_of_grant(grant_id),
+        )
+        .await;
+        let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        self.require_active_user(&issued, indexed_user?).await?;
         self.token_response(
             &issued,
             &format!("{grant_id}.{new_secret}"),
             &opaque_secret,
             false,
         )
+    }
+
+    /// After a code is redeemed or a refresh token rotated: the grant's user must still exist and
+    /// not be disabled (disabling revokes a user's grants, but a consent in flight can finish
+    /// after that sweep). If not, the grant is revoked and no token leaves. The user comes from
+    /// the grant index, read beside the grant's own round trip (one D1 read, no added wait); only
+    /// a grant the index does not know costs a lookup by the user id the grant names.
+    async fn require_active_user(
+        &self,
+        issued: &Issued,
+        indexed: Option<User>,
+    ) -> Result<(), ApiError> {
+        let user = match indexed.filter(|u| u.id == issued.user_id) {
+            Some(u) => Some(u),
+            None => self.backend.find_user(&issued.user_id).await?,
+        };
+        let active = user.is_some_and(|u| !u.disabled);
+        if !active {
+            self.backend.revoke_grant(&issued.grant_id).await?;
+            self.backend
+                .mark_grant_revoked(&issued.grant_id, self.now)
+                .await?;
+            return Err(OAuthError::invalid_grant("the grant's user is no longer active").into());
+        }
+        Ok(())
     }
 
     /// The token response. With an API resource, the access token is a JWT for it; without one
@@ -1608,8 +1668,8 @@ pub async fn handle<B: Backend>(
         (AUTHORIZE_PATH, Method::Post) => server.authorize_decision(head, body).await,
         (AUTHORIZE_PATH, _) => server.authorize(head).await,
         (LOGIN_PATH, Method::Post) => server.login(head, body).await,
-        (LOGIN_PATH, _) => server.login_form(head),
-        (LOGOUT_PATH, _) => server.logout(head, body),
+        (LOGIN_PATH, _) => server.login_form(head).await,
+        (LOGOUT_PATH, _) => server.logout(head, body).await,
         (ACCOUNT_PATH, Method::Post) => server.account_action(head, body).await,
         (ACCOUNT_PATH, _) => server.account(head).await,
         (TOKEN_PATH, _) => server.token(head, body).await,

@@ -234,6 +234,7 @@ pub fn account_page(brand: Brand<'_>, view: &AccountView<'_>) -> Reply {
             ("grants", &grants),
             ("keys", &keys),
             ("logout_csrf_token", view.logout_csrf_token),
+            ("csrf_token", view.csrf_token),
         ],
     );
     page(200, brand, "Your account", &body)

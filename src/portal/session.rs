@@ -1,8 +1,11 @@
 //! Portal sessions and CSRF tokens, both HMAC-SHA256 under the `SESSION_SECRET`.
 //!
-//! The session cookie carries `{user, issued, expires, nonce}` and its MAC: no server state, so
-//! logout clears the cookie and sessions are kept short. A fresh session (with a fresh nonce) is
-//! issued at every login, so a cookie planted before login is never promoted (session fixation).
+//! The session cookie carries `{user, issued, expires, nonce, epoch}` and its MAC: no server
+//! state per session. The epoch is the user's session epoch at sign-in (a column of their row);
+//! logout, "sign out everywhere", a password change and disabling move it on, so a copy of the
+//! cookie kept from before is signed out ([`is_current`]), checked against the user row that every
+//! use of a session loads anyway. A fresh session (with a fresh nonce) is issued at every login,
+//! so a cookie planted before login is never promoted (session fixation).
 //! CSRF tokens are the MAC of a per-browser random cookie and the form's purpose (the
 //! double-submit pattern, signed): a cross-site form cannot read the cookie, so cannot forge the
 //! token.
@@ -56,6 +59,16 @@ pub struct Session {
     pub expires_at: i64,
     #[serde(rename = "n")]
     pub nonce: String,
+    /// The user's session epoch when the session was issued. Cookies sealed before epochs
+    /// existed carry none and read as 0, the epoch every user started at.
+    #[serde(rename = "p", default)]
+    pub epoch: i64,
+}
+
+/// Whether a session still stands for its user: issued at the user's current session epoch, and
+/// the user is not disabled. Anything else is treated as no session at all.
+pub fn is_current(session: &Session, user_epoch: i64, user_disabled: bool) -> bool {
+    !user_disabled && session.epoch == user_epoch
 }
 
 fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
@@ -142,7 +155,44 @@ mod tests {
             issued_at: NOW,
             expires_at: NOW + SESSION_TTL_SECS,
             nonce: "n1".into(),
+            epoch: 3,
         }
+    }
+
+    #[test]
+    fn a_session_stands_only_at_the_epoch_it_was_issued_at() {
+        let s = session();
+        assert!(is_current(&s, 3, false));
+        assert!(!is_current(&s, 4, false), "the epoch moved on: signed out");
+        assert!(!is_current(&s, 2, false), "an epoch never goes back");
+        assert!(!is_current(&s, 3, true), "a disabled user has no session");
+    }
+
+    #[test]
+    fn the_epoch_is_sealed_with_the_session() {
+        let sealed = seal_session(KEY, &session());
+        assert_eq!(open_session(KEY, &sealed, NOW).map(|s| s.epoch), Some(3));
+        // Another epoch under the same MAC does not open.
+        let mut bumped = session();
+        bumped.epoch = 4;
+        let (payload, _) = seal_session(KEY, &bumped)
+            .split_once('.')
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .unwrap();
+        let (_, tag) = sealed.split_once('.').unwrap();
+        assert_eq!(open_session(KEY, &format!("{payload}.{tag}"), NOW), None);
+    }
+
+    #[test]
+    fn a_cookie_sealed_before_epochs_existed_reads_as_epoch_zero() {
+        let old = URL_SAFE_NO_PAD.encode(
+            serde_json::json!({"u": "usr_demo", "i": NOW, "e": NOW + 60, "n": "n1"}).to_string(),
+        );
+        let tag = URL_SAFE_NO_PAD.encode(mac(KEY, &[b"session", old.as_bytes()]));
+        let opened = open_session(KEY, &format!("{old}.{tag}"), NOW).unwrap();
+        assert_eq!(opened.epoch, 0);
+        assert!(is_current(&opened, 0, false));
+        assert!(!is_current(&opened, 1, false));
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct MemoryBackend {
     pub clients: HashMap<String, Client>,
     /// Clients registered through the registration endpoint.
     pub registered: RefCell<Vec<RegisteredClient>>,
-    pub users: Vec<User>,
+    /// Mutable, so tests can disable or delete a user mid-flow.
+    pub users: RefCell<Vec<User>>,
     /// Resource by indicator, and whether it is the default.
     pub resources: Vec<(Resource, bool)>,
     /// (user id, resource id) → permissions.
@@ -41,14 +42,21 @@ pub struct MemoryBackend {
     pub fail: RefCell<bool>,
     /// JWKS documents "published" at their URIs, as a client's `jwks_uri` would serve them.
     pub published_jwks: RefCell<HashMap<String, Vec<PublicJwk>>>,
-    /// When set, client lookups take a turn of the executor before answering (and record when
-    /// they do), so tests can see what runs while one is in flight.
-    pub slow_client_lookups: RefCell<bool>,
+    /// Calls named here take a turn of the executor before answering (and record `<name>
+    /// answered` when they do), so tests can see what runs while one is in flight.
+    pub slow_calls: RefCell<Vec<&'static str>>,
     /// Every delay the server asked for, in milliseconds (nothing actually waits).
     pub sleeps: RefCell<Vec<u64>>,
 }
 
 impl MemoryBackend {
+    async fn answer_slowly(&self, name: &str, answered: &'static str) {
+        if self.slow_calls.borrow().contains(&name) {
+            YieldOnce(false).await;
+            self.calls.borrow_mut().push(answered);
+        }
+    }
+
     fn call(&self, name: &'static str) -> Result<(), StoreError> {
         self.calls.borrow_mut().push(name);
         if *self.fail.borrow() {
@@ -61,10 +69,8 @@ impl MemoryBackend {
 impl ClientRegistry for MemoryBackend {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         self.call("find_client")?;
-        if *self.slow_client_lookups.borrow() {
-            YieldOnce(false).await;
-            self.calls.borrow_mut().push("find_client answered");
-        }
+        self.answer_slowly("find_client", "find_client answered")
+            .await;
         Ok(self.clients.get(client_id).cloned().or_else(|| {
             self.registered
                 .borrow()
@@ -88,13 +94,28 @@ impl UserDirectory for MemoryBackend {
         self.call("find_user_by_email")?;
         Ok(self
             .users
+            .borrow()
             .iter()
             .find(|u| u.email.eq_ignore_ascii_case(email))
             .cloned())
     }
     async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         self.call("find_user")?;
-        Ok(self.users.iter().find(|u| u.id == user_id).cloned())
+        Ok(self
+            .users
+            .borrow()
+            .iter()
+            .find(|u| u.id == user_id)
+            .cloned())
+    }
+    async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError> {
+        self.call("end_sessions")?;
+        for u in self.users.borrow_mut().iter_mut() {
+            if u.id == user_id {
+                u.session_epoch += 1;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -167,6 +188,16 @@ impl AccountStore for MemoryBackend {
         }
         Ok(())
     }
+    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
+        self.call("user_of_grant")?;
+        let user_id = self
+            .grant_index
+            .borrow()
+            .iter()
+            .find(|(_, g)| g.grant_id == grant_id)
+            .map(|(u, _)| u.clone());
+        Ok(user_id.and_then(|id| self.users.borrow().iter().find(|u| u.id == id).cloned()))
+    }
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
         self.call("api_keys_of")?;
         Ok(self
@@ -209,6 +240,8 @@ impl GrantStore for MemoryBackend {
         r: &CodeRedemption,
     ) -> Result<Result<Issued, GrantError>, StoreError> {
         self.call("redeem_code")?;
+        self.answer_slowly("redeem_code", "redeem_code answered")
+            .await;
         let mut grants = self.grants.borrow_mut();
         Ok(match grants.get_mut(grant_id) {
             Some(state) => redeem_code(state, r),
@@ -221,6 +254,8 @@ impl GrantStore for MemoryBackend {
         r: &RefreshRotation,
     ) -> Result<Result<Issued, GrantError>, StoreError> {
         self.call("rotate_refresh")?;
+        self.answer_slowly("rotate_refresh", "rotate_refresh answered")
+            .await;
         let mut grants = self.grants.borrow_mut();
         Ok(match grants.get_mut(grant_id) {
             Some(state) => rotate_refresh(state, r),
@@ -361,6 +396,201 @@ impl Sleep for MemoryBackend {
 impl Rng for MemoryBackend {
     fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError> {
         getrandom::fill(buf).map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+/// The memory backend with its users on SQLite (the real migrations and the directory's real
+/// SQL), so the admin API's changes to a user reach the authorization server as they do on D1.
+pub struct WithSqlUsers<'a> {
+    pub db: &'a sqlite::SqliteDb,
+    pub memory: &'a MemoryBackend,
+    pub now: i64,
+}
+
+impl WithSqlUsers<'_> {
+    fn directory(&self) -> portcullis::directory::SqlDirectory<'_, sqlite::SqliteDb> {
+        portcullis::directory::SqlDirectory {
+            sql: self.db,
+            now: self.now,
+        }
+    }
+}
+
+impl UserDirectory for WithSqlUsers<'_> {
+    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.directory().find_user_by_email(email).await
+    }
+    async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        self.directory().find_user(user_id).await
+    }
+    async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError> {
+        self.directory().end_sessions(user_id).await
+    }
+}
+
+impl ClientRegistry for WithSqlUsers<'_> {
+    async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        self.memory.find_client(client_id).await
+    }
+    async fn register_client(
+        &self,
+        registered: &RegisteredClient,
+    ) -> Result<RegistrationOutcome, StoreError> {
+        self.memory.register_client(registered).await
+    }
+}
+
+impl PolicyStore for WithSqlUsers<'_> {
+    async fn scope_context(
+        &self,
+        user_id: &str,
+        indicator: Option<&str>,
+        site_resource: &str,
+    ) -> Result<ScopeContext, StoreError> {
+        self.memory
+            .scope_context(user_id, indicator, site_resource)
+            .await
+    }
+}
+
+impl AccountStore for WithSqlUsers<'_> {
+    async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
+        self.memory.record_grant(grant).await
+    }
+    async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
+        self.memory.grants_of(user_id).await
+    }
+    async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        self.memory.mark_grant_revoked(grant_id, now).await
+    }
+    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
+        let user_id = self
+            .memory
+            .grant_index
+            .borrow()
+            .iter()
+            .find(|(_, g)| g.grant_id == grant_id)
+            .map(|(u, _)| u.clone());
+        match user_id {
+            Some(id) => self.find_user(&id).await,
+            None => Ok(None),
+        }
+    }
+    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
+        self.memory.api_keys_of(user_id).await
+    }
+    async fn revoke_api_key(
+        &self,
+        user_id: &str,
+        key_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.memory.revoke_api_key(user_id, key_id, now).await
+    }
+}
+
+impl GrantStore for WithSqlUsers<'_> {
+    async fn create_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
+        self.memory.create_grant(grant).await
+    }
+    async fn redeem_code(
+        &self,
+        grant_id: &str,
+        r: &CodeRedemption,
+    ) -> Result<Result<Issued, GrantError>, StoreError> {
+        self.memory.redeem_code(grant_id, r).await
+    }
+    async fn rotate_refresh(
+        &self,
+        grant_id: &str,
+        r: &RefreshRotation,
+    ) -> Result<Result<Issued, GrantError>, StoreError> {
+        self.memory.rotate_refresh(grant_id, r).await
+    }
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.memory.revoke_grant(grant_id).await
+    }
+    async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
+        self.memory.load_grant(grant_id).await
+    }
+}
+
+impl PasswordHasher for WithSqlUsers<'_> {
+    async fn pbkdf2_sha256(
+        &self,
+        password: &str,
+        salt: &[u8],
+        iterations: u32,
+    ) -> Result<[u8; 32], StoreError> {
+        self.memory.pbkdf2_sha256(password, salt, iterations).await
+    }
+}
+
+impl Throttle for WithSqlUsers<'_> {
+    async fn charge(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        self.memory.charge(key, limit, window_secs, now).await
+    }
+    async fn refund(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.memory.refund(key, limit, window_secs, now).await
+    }
+    async fn peek(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        self.memory.peek(key, limit, window_secs, now).await
+    }
+    async fn remember_once(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StoreError> {
+        self.memory.remember_once(key, ttl_secs, now).await
+    }
+}
+
+impl JwsVerifier for WithSqlUsers<'_> {
+    async fn verify_jws(
+        &self,
+        alg: JwsAlgorithm,
+        key: &PublicJwk,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.memory.verify_jws(alg, key, message, signature).await
+    }
+}
+
+impl ClientKeys for WithSqlUsers<'_> {
+    async fn client_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
+        self.memory.client_jwks(jwks_uri, refresh, now).await
+    }
+}
+
+impl Sleep for WithSqlUsers<'_> {
+    async fn sleep(&self, ms: u64) {
+        self.memory.sleep(ms).await
+    }
+}
+
+impl Rng for WithSqlUsers<'_> {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError> {
+        self.memory.fill(buf)
     }
 }
 

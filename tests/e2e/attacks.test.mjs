@@ -213,6 +213,22 @@ describe('forms, pages and sessions', () => {
     }
   });
 
+  test('a copied session cookie no longer works after logout', async () => {
+    const { browser } = await signedInBrowser();
+    const account = await browser.get('/account');
+    assert.match(account.text_, /Signed in as demo@example\.com/);
+    const thief = new FormBrowser(gw.baseUrl);
+    thief.cookies = new Map(browser.cookies);
+    const out = await browser.post('/logout', formFields(account.text_, '/logout'));
+    assert.equal(out.status, 200);
+    const replayed = await thief.get('/account');
+    assert.doesNotMatch(replayed.text_, /Signed in as/);
+    assert.match(replayed.text_, /action="\/login"/);
+    const authorize = await thief.get(authorizeUrl({}));
+    assert.match(authorize.text_, /action="\/login"/, 'the consent screen is not shown');
+    assert.doesNotMatch(authorize.text_, /name="decision"/);
+  });
+
   test('a session cookie planted before sign-in is replaced (no fixation)', async () => {
     const browser = new FormBrowser(gw.baseUrl);
     const login = await browser.get(authorizeUrl({}));
