@@ -9,10 +9,10 @@ use crate::oauth::client_assertion::{jwks_json, parse_jwks};
 use crate::oauth::grant::GrantState;
 use crate::oauth::registration::{MAX_UNUSED_REGISTRATIONS, MAX_UNUSED_REGISTRATIONS_PER_NETWORK};
 use crate::ports::{
-    AccountStore, ApiKeySummary, ClientRegistry, GrantSummary, PolicyStore, RegisteredClient,
-    RegistrationOutcome, StoreError, User, UserDirectory,
+    AccountStore, ApiKeySummary, AppAccess, ClientRegistry, GrantSummary, PolicyStore,
+    RegisteredClient, RegistrationOutcome, StoreError, User, UserDirectory,
 };
-use crate::rbac::scope::{Resource, ScopeContext};
+use crate::rbac::scope::{parse_scope, Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
 
 /// The directory over any SQL backend; `now` decides which dynamic registrations have expired.
@@ -228,6 +228,7 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
     async fn scope_context(
         &self,
         user_id: &str,
+        client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
@@ -237,7 +238,8 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
         let rows = self
             .sql
             .query(
-                "SELECT r.id, r.indicator, r.access_token_ttl_secs, p.name AS permission, p.description \
+                "SELECT r.id, r.indicator, r.access_token_ttl_secs, p.name AS permission, p.description, \
+                   (SELECT c.scopes FROM consents c WHERE c.user_id = ?1 AND c.client_id = ?4 AND c.resource = r.indicator) AS consented \
                  FROM api_resources r \
                  LEFT JOIN permissions p ON p.resource_id = r.id AND p.id IN ( \
                    SELECT rp.permission_id FROM role_permissions rp \
@@ -248,6 +250,7 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
                     user_id.into(),
                     SqlValue::from(indicator),
                     site_resource.into(),
+                    SqlValue::from(client_id),
                 ],
             )
             .await
@@ -262,6 +265,7 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
                 continue;
             }
             if context.resource.is_none() {
+                context.consented = opt_s(row, "consented").map(|s| parse_scope(&s));
                 context.resource = Some(Resource {
                     id: s(row, "id"),
                     indicator: s(row, "indicator"),
@@ -280,6 +284,109 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
 }
 
 impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
+    async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // The union of what was allowed before and now. Two consents by one user for one app at
+        // the same moment could keep only the later's scopes: at worst a question asked again.
+        let rows = self
+            .sql
+            .query(
+                "SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2 AND resource = ?3",
+                vec![user_id.into(), client_id.into(), resource.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        let mut all = rows
+            .first()
+            .map(|r| parse_scope(&s(r, "scopes")))
+            .unwrap_or_default();
+        for scope in scopes {
+            if !all.contains(scope) {
+                all.push(scope.clone());
+            }
+        }
+        self.sql
+            .batch(vec![(
+                "INSERT INTO consents (user_id, client_id, resource, scopes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+                 ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+                vec![
+                    user_id.into(),
+                    client_id.into(),
+                    resource.into(),
+                    all.join(" ").into(),
+                    now.into(),
+                ],
+            )])
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn forget_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<(), StoreError> {
+        self.sql
+            .batch(vec![(
+                "DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2 AND resource = ?3",
+                vec![user_id.into(), client_id.into(), resource.into()],
+            )])
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT a.client_id, COALESCE(c.name, a.client_id) AS client_name, a.resource, a.scopes, a.since FROM ( \
+                   SELECT client_id, resource, scopes, created_at AS since FROM consents WHERE user_id = ?1 \
+                   UNION ALL \
+                   SELECT client_id, COALESCE(resource, '') AS resource, scopes, created_at AS since FROM user_grants \
+                   WHERE user_id = ?1 AND revoked_at IS NULL \
+                 ) a LEFT JOIN oauth_clients c ON c.id = a.client_id ORDER BY a.since DESC LIMIT 500",
+                vec![user_id.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        let mut apps: Vec<AppAccess> = Vec::new();
+        for r in &rows {
+            let (client_id, resource) = (s(r, "client_id"), s(r, "resource"));
+            let scopes = parse_scope(&s(r, "scopes"));
+            let since = n(r, "since").unwrap_or(0);
+            match apps
+                .iter_mut()
+                .find(|a| a.client_id == client_id && a.resource == resource)
+            {
+                Some(app) => {
+                    for scope in scopes {
+                        if !app.scopes.contains(&scope) {
+                            app.scopes.push(scope);
+                        }
+                    }
+                    app.since = app.since.min(since);
+                }
+                None => apps.push(AppAccess {
+                    client_id,
+                    client_name: s(r, "client_name"),
+                    resource,
+                    scopes,
+                    since,
+                }),
+            }
+        }
+        Ok(apps)
+    }
+
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
         self.sql
             .batch(vec![(

@@ -79,9 +79,11 @@ pub trait PolicyStore {
     /// The resource and the user's permissions on it through their roles, in one round trip.
     /// The resource is `indicator`; when none is named, the plugin's own (`site_resource`) if it
     /// is registered, else the default one.
+    /// With `client_id`, also what the user already allowed that client on the resource.
     async fn scope_context(
         &self,
         user_id: &str,
+        client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError>;
@@ -195,8 +197,40 @@ pub struct ApiKeySummary {
     pub revoked_at: Option<i64>,
 }
 
+/// One app with access to a user's account: a client on one API resource, with what the user
+/// allowed it (its remembered consent, or its live grants' scopes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppAccess {
+    pub client_id: String,
+    pub client_name: String,
+    /// The resource indicator; empty for grants without one.
+    pub resource: String,
+    pub scopes: Vec<String>,
+    pub since: i64,
+}
+
 /// What a user's account page reads and changes: their grants and their API keys.
 pub trait AccountStore {
+    /// Remembers that the user allowed `client_id` these scopes on `resource` (added to what
+    /// was allowed before).
+    async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Forgets what the user allowed the client on the resource.
+    async fn forget_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<(), StoreError>;
+    /// The apps with access: one entry per client and resource, from remembered consents and
+    /// grants not revoked, newest first.
+    async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError>;
     /// Indexes a new grant under its user.
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError>;
     /// The user's grants, newest first.

@@ -114,6 +114,7 @@ fn a_resource_role_and_user_give_exactly_the_held_scopes() {
         .unwrap();
     let context = block_on(directory.scope_context(
         &found.id,
+        None,
         Some("https://api.example.com/notes"),
         "https://other.example.com",
     ))
@@ -637,7 +638,7 @@ fn without_a_named_resource_the_plugins_own_comes_before_the_default() {
     };
     let uid = user["id"].as_str().unwrap();
     let on = |site: &str| {
-        let context = block_on(directory.scope_context(uid, None, site)).unwrap();
+        let context = block_on(directory.scope_context(uid, None, None, site)).unwrap();
         let resource = context.resource.unwrap();
         // Only the chosen resource's permissions come back, once.
         assert_eq!(context.user_permissions, vec!["read"]);

@@ -230,7 +230,8 @@ fn authorize_url(extra: &[(&str, &str)]) -> String {
     format!("/authorize?{}", encode(&pairs))
 }
 
-/// Login and consent; returns the code.
+/// Login and consent (unless this user already allowed this client these scopes); returns the
+/// code.
 fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
     let url = authorize_url(extra);
     let login = browser.get(&url);
@@ -238,6 +239,10 @@ fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
     let signed_in = sign_in(browser, &login);
     assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
     let consent = browser.get(signed_in.header("location").unwrap());
+    if consent.status == 302 {
+        // Remembered consent: straight back to the client.
+        return location_params(&consent).get("code").unwrap().to_string();
+    }
     assert_eq!(consent.status, 200, "{}", html(&consent));
     let mut form: Vec<(String, String)> = vec![("decision".into(), "allow".into())];
     let page = html(&consent);
@@ -1382,8 +1387,10 @@ fn prompt_login_asks_again_then_proceeds() {
             ("password", PASSWORD),
         ],
     );
-    let consent = browser.get(signed_in.header("location").unwrap());
-    assert!(html(&consent).contains("Allow access?"));
+    // Signed in afresh; the consent given before is remembered, so it goes back to the client.
+    let back = browser.get(signed_in.header("location").unwrap());
+    assert_eq!(back.status, 302, "{}", html(&back));
+    assert!(location_params(&back).get("code").is_some());
 }
 
 #[test]

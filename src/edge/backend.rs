@@ -12,9 +12,9 @@ use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
-    AccountStore, ApiKeySummary, ClientKeys, ClientRegistry, GrantStore, GrantSummary, JwsVerifier,
-    PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep, StoreError,
-    Throttle, User, UserDirectory,
+    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
+    JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep,
+    StoreError, Throttle, User, UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -163,16 +163,42 @@ impl PolicyStore for EdgeBackend<'_> {
     async fn scope_context(
         &self,
         user_id: &str,
+        client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.directory()
-            .scope_context(user_id, indicator, site_resource)
+            .scope_context(user_id, client_id, indicator, site_resource)
             .await
     }
 }
 
 impl AccountStore for EdgeBackend<'_> {
+    async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.directory()
+            .record_consent(user_id, client_id, resource, scopes, now)
+            .await
+    }
+    async fn forget_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<(), StoreError> {
+        self.directory()
+            .forget_consent(user_id, client_id, resource)
+            .await
+    }
+    async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
+        self.directory().apps_of(user_id).await
+    }
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
         self.directory().record_grant(grant).await
     }

@@ -332,6 +332,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         if request.client.first_party && !request.prompt_consent {
             return self.issue_code(&request, &session, grant, 302).await;
         }
+        // Remembered consent: everything granted was allowed to this client before.
+        if grant.already_consented() && !request.prompt_consent {
+            return self.issue_code(&request, &session, grant, 302).await;
+        }
         if request.prompt_none {
             return Ok(self.redirect_error(
                 &request,
@@ -348,13 +352,26 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
+        // Incremental consent: ask for what was never allowed, and say what already is.
+        let asked = if request.prompt_consent {
+            grant.described.clone()
+        } else {
+            grant.new_scopes()
+        };
+        let allowed: Vec<_> = grant
+            .described
+            .iter()
+            .filter(|d| !asked.contains(d))
+            .cloned()
+            .collect();
         let reply = consent_page(
             self.brand(),
             &ConsentForm {
                 client_name: &request.client.name,
                 redirect_host: &redirect_host,
                 user_email: &user.email,
-                scopes: &grant.described,
+                scopes: &asked,
+                already_allowed: &allowed,
                 csrf_token: &csrf_token(self.key(), &csrf, &format!("consent:{}", session.nonce)),
                 logout_csrf_token: &csrf_token(
                     self.key(),
@@ -379,6 +396,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .backend
             .scope_context(
                 user_id,
+                Some(&request.client.id),
                 request.resource.as_deref(),
                 &self.config.plugin.resource,
             )
@@ -451,6 +469,21 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
+        // Remembered, so the next authorization for these scopes asks nothing.
+        let resource = grant
+            .resource
+            .as_ref()
+            .map(|r| r.indicator.as_str())
+            .unwrap_or("");
+        self.backend
+            .record_consent(
+                &session.user_id,
+                &request.client.id,
+                resource,
+                &grant.scopes,
+                self.now,
+            )
+            .await?;
         self.issue_code(&request, &session, grant, 303).await
     }
 

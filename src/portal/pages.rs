@@ -119,35 +119,52 @@ pub struct ConsentForm<'a> {
     pub client_name: &'a str,
     pub redirect_host: &'a str,
     pub user_email: &'a str,
-    /// `(scope, description)` pairs.
+    /// `(scope, description)` pairs asked for now.
     pub scopes: &'a [(String, String)],
+    /// `(scope, description)` pairs the user allowed this app before (not asked again).
+    pub already_allowed: &'a [(String, String)],
     pub csrf_token: &'a str,
     pub logout_csrf_token: &'a str,
     /// The authorization request's parameters, carried through the form.
     pub params: &'a [(String, String)],
 }
 
+fn scope_items(scopes: &[(String, String)]) -> String {
+    scopes
+        .iter()
+        .map(|(scope, description)| {
+            if scope == description {
+                format!("<li><code>{}</code></li>", escape_html(scope))
+            } else {
+                format!(
+                    "<li>{} <code>{}</code></li>",
+                    escape_html(description),
+                    escape_html(scope)
+                )
+            }
+        })
+        .collect()
+}
+
 pub fn consent_page(brand: Brand<'_>, form: &ConsentForm<'_>) -> Reply {
-    let permissions = if form.scopes.is_empty() {
-        "<p>It asks for no permissions beyond knowing who you are.</p>".to_string()
-    } else {
-        let items: String = form
-            .scopes
-            .iter()
-            .map(|(scope, description)| {
-                if scope == description {
-                    format!("<li><code>{}</code></li>", escape_html(scope))
-                } else {
-                    format!(
-                        "<li>{} <code>{}</code></li>",
-                        escape_html(description),
-                        escape_html(scope)
-                    )
-                }
-            })
-            .collect();
-        format!("<p>It asks for these permissions:</p><ul class=\"scopes\">{items}</ul>")
+    let mut permissions = match (form.scopes.is_empty(), form.already_allowed.is_empty()) {
+        (true, true) => "<p>It asks for no permissions beyond knowing who you are.</p>".to_string(),
+        (true, false) => "<p>It asks for nothing new.</p>".to_string(),
+        (false, true) => format!(
+            "<p>It asks for these permissions:</p><ul class=\"scopes\">{}</ul>",
+            scope_items(form.scopes)
+        ),
+        (false, false) => format!(
+            "<p>It asks for these new permissions:</p><ul class=\"scopes new\">{}</ul>",
+            scope_items(form.scopes)
+        ),
     };
+    if !form.already_allowed.is_empty() {
+        permissions.push_str(&format!(
+            "<p class=\"muted\">You already allowed it to:</p><ul class=\"scopes allowed\">{}</ul>",
+            scope_items(form.already_allowed)
+        ));
+    }
     let hidden: String = form
         .params
         .iter()
@@ -311,6 +328,7 @@ mod tests {
                 redirect_host: "chatgpt.com",
                 user_email: "demo@example.com",
                 scopes: &scopes,
+                already_allowed: &[],
                 csrf_token: "c1",
                 logout_csrf_token: "c2",
                 params: &params,

@@ -29,6 +29,9 @@ pub struct ScopeContext {
     pub user_permissions: Vec<String>,
     /// Human descriptions of those permissions, for the consent screen.
     pub descriptions: Vec<(String, String)>,
+    /// The scopes this user already allowed this client on this resource (remembered consent);
+    /// `None` when the user never consented to this client there.
+    pub consented: Option<Vec<String>>,
 }
 
 impl ScopeContext {
@@ -58,6 +61,29 @@ pub struct ScopeGrant {
     pub scopes: Vec<String>,
     /// `(scope, description)` for each granted scope.
     pub described: Vec<(String, String)>,
+    /// The granted scopes the user already allowed this client, not asked again; `None` when
+    /// the user never consented to this client on this resource.
+    pub consented: Option<Vec<String>>,
+}
+
+impl ScopeGrant {
+    /// The granted scopes the user has not yet allowed this client (incremental consent).
+    pub fn new_scopes(&self) -> Vec<(String, String)> {
+        let held = self.consented.as_deref().unwrap_or_default();
+        self.described
+            .iter()
+            .filter(|(s, _)| !held.contains(s))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the user already allowed this client everything granted, so no consent page is
+    /// needed (the user must have consented to the client at least once).
+    pub fn already_consented(&self) -> bool {
+        self.consented
+            .as_ref()
+            .is_some_and(|held| self.scopes.iter().all(|s| held.contains(s)))
+    }
 }
 
 /// The requested resource is not one we know (RFC 8707 §2 `invalid_target`).
@@ -97,10 +123,18 @@ pub fn decide_scopes(
         .iter()
         .map(|s| (s.clone(), context.describe(s)))
         .collect();
+    let consented = context.consented.as_ref().map(|held| {
+        scopes
+            .iter()
+            .filter(|s| held.contains(s))
+            .cloned()
+            .collect()
+    });
     Ok(ScopeGrant {
         resource: context.resource.clone(),
         scopes,
         described,
+        consented,
     })
 }
 
@@ -121,6 +155,7 @@ mod tests {
             resource: Some(todos()),
             user_permissions: perms.iter().map(|s| s.to_string()).collect(),
             descriptions: vec![("todos:read".into(), "Read your todos".into())],
+            consented: None,
         }
     }
 
@@ -189,11 +224,37 @@ mod tests {
     }
 
     #[test]
+    fn only_scopes_never_allowed_are_asked_again() {
+        let mut c = context(&["todos:read", "todos:write"]);
+        let asked = parse_scope("todos:read todos:write");
+        let g = decide_scopes(&asked, None, &c).unwrap();
+        assert!(!g.already_consented(), "never consented: ask");
+        assert_eq!(g.new_scopes().len(), 2);
+        c.consented = Some(vec!["todos:read".into()]);
+        let g = decide_scopes(&asked, None, &c).unwrap();
+        assert!(!g.already_consented());
+        let new: Vec<_> = g.new_scopes().into_iter().map(|(s, _)| s).collect();
+        assert_eq!(new, ["todos:write"], "incremental: just the new one");
+        let g = decide_scopes(&parse_scope("todos:read"), None, &c).unwrap();
+        assert!(g.already_consented(), "a subset of what was allowed");
+        // Nothing granted yet a consent on record: nothing to ask.
+        let g = decide_scopes(&parse_scope("unknown"), None, &c).unwrap();
+        assert!(g.already_consented());
+        c.consented = None;
+        let g = decide_scopes(&parse_scope("unknown"), None, &c).unwrap();
+        assert!(
+            !g.already_consented(),
+            "a first visit always asks, even for nothing"
+        );
+    }
+
+    #[test]
     fn without_any_resource_only_openid_scopes_remain() {
         let empty = ScopeContext {
             resource: None,
             user_permissions: vec!["todos:read".into()],
             descriptions: Vec::new(),
+            consented: None,
         };
         let g = decide_scopes(&parse_scope("openid todos:read"), None, &empty).unwrap();
         assert_eq!(g.scopes, vec!["openid"]);

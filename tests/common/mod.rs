@@ -14,9 +14,9 @@ use portcullis::oauth::grant::{
     redeem_code, rotate_refresh, CodeRedemption, GrantError, GrantState, Issued, RefreshRotation,
 };
 use portcullis::ports::{
-    AccountStore, ApiKeySummary, ClientKeys, ClientRegistry, GrantStore, GrantSummary, JwsVerifier,
-    PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep, StoreError,
-    Throttle, User, UserDirectory,
+    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
+    JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep,
+    StoreError, Throttle, User, UserDirectory,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -40,6 +40,8 @@ pub struct MemoryBackend {
     pub calls: RefCell<Vec<&'static str>>,
     /// When set, every store call fails.
     pub fail: RefCell<bool>,
+    /// Remembered consents: (user, client, resource) → scopes.
+    pub consents: RefCell<HashMap<(String, String, String), Vec<String>>>,
     /// JWKS documents "published" at their URIs, as a client's `jwks_uri` would serve them.
     pub published_jwks: RefCell<HashMap<String, Vec<PublicJwk>>>,
     /// Calls named here take a turn of the executor before answering (and record `<name>
@@ -123,6 +125,7 @@ impl PolicyStore for MemoryBackend {
     async fn scope_context(
         &self,
         user_id: &str,
+        client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
@@ -138,15 +141,101 @@ impl PolicyStore for MemoryBackend {
             .and_then(|r| self.permissions.get(&(user_id.to_string(), r.id.clone())))
             .cloned()
             .unwrap_or_default();
+        let consented = match (client_id, &resource) {
+            (Some(client), Some(r)) => self
+                .consents
+                .borrow()
+                .get(&(user_id.to_string(), client.to_string(), r.indicator.clone()))
+                .cloned(),
+            _ => None,
+        };
         Ok(ScopeContext {
             resource,
             user_permissions,
             descriptions: Vec::new(),
+            consented,
         })
     }
 }
 
 impl AccountStore for MemoryBackend {
+    async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+        scopes: &[String],
+        _now: i64,
+    ) -> Result<(), StoreError> {
+        self.call("record_consent")?;
+        let mut consents = self.consents.borrow_mut();
+        let held = consents
+            .entry((user_id.into(), client_id.into(), resource.into()))
+            .or_default();
+        for scope in scopes {
+            if !held.contains(scope) {
+                held.push(scope.clone());
+            }
+        }
+        Ok(())
+    }
+    async fn forget_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<(), StoreError> {
+        self.call("forget_consent")?;
+        self.consents
+            .borrow_mut()
+            .remove(&(user_id.into(), client_id.into(), resource.into()));
+        Ok(())
+    }
+    async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
+        self.call("apps_of")?;
+        let mut apps: Vec<AppAccess> = Vec::new();
+        let name = |id: &str| {
+            self.clients
+                .get(id)
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| id.to_string())
+        };
+        for ((user, client, resource), scopes) in self.consents.borrow().iter() {
+            if user == user_id {
+                apps.push(AppAccess {
+                    client_id: client.clone(),
+                    client_name: name(client),
+                    resource: resource.clone(),
+                    scopes: scopes.clone(),
+                    since: 0,
+                });
+            }
+        }
+        for (user, g) in self.grant_index.borrow().iter() {
+            let resource = g.resource.clone().unwrap_or_default();
+            if user != user_id
+                || g.revoked_at.is_some()
+                || apps
+                    .iter()
+                    .any(|a| a.client_id == g.client_id && a.resource == resource)
+            {
+                continue;
+            }
+            apps.push(AppAccess {
+                client_id: g.client_id.clone(),
+                client_name: g.client_name.clone(),
+                resource,
+                scopes: g
+                    .scopes
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+                since: g.created_at,
+            });
+        }
+        Ok(apps)
+    }
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
         self.call("record_grant")?;
         let name = self
@@ -444,16 +533,42 @@ impl PolicyStore for WithSqlUsers<'_> {
     async fn scope_context(
         &self,
         user_id: &str,
+        client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.memory
-            .scope_context(user_id, indicator, site_resource)
+            .scope_context(user_id, client_id, indicator, site_resource)
             .await
     }
 }
 
 impl AccountStore for WithSqlUsers<'_> {
+    async fn record_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+        scopes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.memory
+            .record_consent(user_id, client_id, resource, scopes, now)
+            .await
+    }
+    async fn forget_consent(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        resource: &str,
+    ) -> Result<(), StoreError> {
+        self.memory
+            .forget_consent(user_id, client_id, resource)
+            .await
+    }
+    async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
+        self.memory.apps_of(user_id).await
+    }
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
         self.memory.record_grant(grant).await
     }
