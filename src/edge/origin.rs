@@ -75,8 +75,12 @@ fn origin_headers(
         .public_base_url
         .split_once("://")
         .unwrap_or(("https", config.public_base_url.as_str()));
+    // The address Cloudflare saw; the caller's own claims were dropped with its other headers.
+    let client_ip = head.single_header("cf-connecting-ip").ok().flatten();
     let headers = Headers::new();
-    for (name, value) in request_headers(&head.headers, identity, request_id, host, scheme) {
+    for (name, value) in
+        request_headers(&head.headers, identity, request_id, host, scheme, client_ip)
+    {
         headers
             .append(&name, &value)
             .map_err(|_| ApiError::BadRequest(format!("the header {name} is malformed")))?;

@@ -1,9 +1,11 @@
 //! What the origin receives: the caller's request minus its credentials, plus our identity headers.
 //!
 //! The caller's `Authorization`, cookies, hop-by-hop headers (RFC 9110 §7.6.1, and any header the
-//! `Connection` header names) and every `X-Portcullis-*` header it tried to set are dropped; the
-//! gateway then adds the identity it verified. The origin can therefore trust `X-Portcullis-*`
-//! headers only because the gateway never lets a caller's copy through.
+//! `Connection` header names), forwarding and client-address headers and every `X-Portcullis-*`
+//! header it tried to set are dropped, whatever their case and whether they are spelled with `_`
+//! for `-` (many origin stacks read `X_Portcullis_User` as `X-Portcullis-User`); the gateway then
+//! adds the identity it verified and the client address the runtime saw. The origin can therefore
+//! trust these headers only because the gateway never lets a caller's copy through.
 
 use url::Url;
 
@@ -55,39 +57,72 @@ pub fn origin_url(origin: &Url, raw_path: &str, query: Option<&str>) -> String {
     }
 }
 
-/// The request headers to send to the origin.
+/// Headers that claim who the client is. The caller's are dropped; the gateway states the
+/// address the runtime saw (`CF-Connecting-IP`) in `X-Forwarded-For` and `X-Real-IP`.
+pub const CLIENT_ADDRESS_HEADERS: [&str; 6] = [
+    "x-real-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "x-client-ip",
+    "x-cluster-client-ip",
+];
+
+/// A header name as origin stacks that fold `_` into `-` read it (CGI and WSGI environments,
+/// several Ruby and PHP servers): lower case, underscores as dashes.
+pub fn canonical_header_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '_' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// Whether a header (by its canonical name) is the gateway's to set or to strip, so no caller's
+/// copy may reach the origin under any spelling.
+pub fn is_reserved_header(canonical: &str) -> bool {
+    HOP_BY_HOP.contains(&canonical)
+        || REWRITE_HEADERS.contains(&canonical)
+        || CLIENT_ADDRESS_HEADERS.contains(&canonical)
+        || matches!(
+            canonical,
+            "authorization" | "cookie" | "host" | "x-request-id" | "forwarded"
+        )
+        || canonical.starts_with("x-forwarded-")
+        || canonical.starts_with(IDENTITY_HEADER_PREFIX)
+}
+
+/// The request headers to send to the origin. `client_ip` is the address the runtime saw
+/// (`CF-Connecting-IP`), stated to the origin as `X-Forwarded-For` and `X-Real-IP`.
 pub fn request_headers(
     incoming: &[(String, String)],
     identity: &Identity,
     request_id: &str,
     public_host: &str,
     public_scheme: &str,
+    client_ip: Option<&str>,
 ) -> Vec<(String, String)> {
     let named_by_connection: Vec<String> = incoming
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .filter(|(n, _)| canonical_header_name(n) == "connection")
+        .flat_map(|(_, v)| v.split(',').map(|s| canonical_header_name(s.trim())))
         .collect();
     let mut out: Vec<(String, String)> = incoming
         .iter()
         .filter(|(name, _)| {
-            let lower = name.to_ascii_lowercase();
-            !(HOP_BY_HOP.contains(&lower.as_str())
-                || named_by_connection.contains(&lower)
-                || lower == "authorization"
-                || lower == "cookie"
-                || lower == "host"
-                || lower == "x-request-id"
-                || lower.starts_with("x-forwarded-")
-                || lower == "forwarded"
-                || REWRITE_HEADERS.contains(&lower.as_str())
-                || lower.starts_with(IDENTITY_HEADER_PREFIX))
+            let canonical = canonical_header_name(name);
+            !(is_reserved_header(&canonical) || named_by_connection.contains(&canonical))
         })
         .cloned()
         .collect();
     out.push(("x-request-id".into(), request_id.into()));
     out.push(("x-forwarded-host".into(), public_host.into()));
     out.push(("x-forwarded-proto".into(), public_scheme.into()));
+    if let Some(ip) = client_ip {
+        out.push(("x-forwarded-for".into(), ip.into()));
+        out.push(("x-real-ip".into(), ip.into()));
+    }
     out.push(("x-portcullis-auth".into(), identity.auth.into()));
     if let Some(subject) = &identity.subject {
         out.push(("x-portcullis-user".into(), subject.clone()));
@@ -171,6 +206,7 @@ mod tests {
             "req-1",
             "todo.example.com",
             "https",
+            None,
         );
         assert!(get(&out, "authorization").is_empty());
         assert!(get(&out, "cookie").is_empty());
@@ -198,6 +234,7 @@ mod tests {
             "req-1",
             "todo.example.com",
             "https",
+            None,
         );
         assert_eq!(get(&out, "x-portcullis-user"), vec!["user_1"]);
         assert_eq!(get(&out, "x-portcullis-scopes"), vec!["todos:read"]);
@@ -220,11 +257,151 @@ mod tests {
             "r",
             "h",
             "https",
+            None,
         );
         for gone in ["connection", "x-private", "te", "upgrade"] {
             assert!(get(&out, gone).is_empty(), "{gone}");
         }
         assert_eq!(get(&out, "x-kept"), vec!["yes"]);
+    }
+
+    /// Every spelling of a name an origin stack could fold into `canonical`: cases, and `_`
+    /// for any of its dashes.
+    fn spellings(canonical: &str) -> Vec<String> {
+        let dashes: Vec<usize> = canonical.match_indices('-').map(|(i, _)| i).collect();
+        let mut out = Vec::new();
+        for mask in 0..(1u32 << dashes.len()) {
+            let mut name: Vec<u8> = canonical.as_bytes().to_vec();
+            for (bit, &i) in dashes.iter().enumerate() {
+                if mask & (1 << bit) != 0 {
+                    name[i] = b'_';
+                }
+            }
+            let name = String::from_utf8(name).unwrap();
+            let title: String = name
+                .split_inclusive(['-', '_'])
+                .map(|part| {
+                    let mut chars = part.chars();
+                    match chars.next() {
+                        Some(c) => c.to_ascii_uppercase().to_string() + chars.as_str(),
+                        None => String::new(),
+                    }
+                })
+                .collect();
+            let alternating: String = name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            out.extend([name.clone(), name.to_ascii_uppercase(), title, alternating]);
+        }
+        out
+    }
+
+    #[test]
+    fn no_spelling_of_a_reserved_header_reaches_the_origin_from_the_caller() {
+        let reserved = [
+            "x-portcullis-user",
+            "x-portcullis-scopes",
+            "x-portcullis-client",
+            "x-portcullis-auth",
+            "x-portcullis-assertion",
+            "x-portcullis-signature",
+            "x-request-id",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "forwarded",
+            "x-real-ip",
+            "true-client-ip",
+            "cf-connecting-ip",
+            "x-original-url",
+            "x-http-method-override",
+            "proxy-authorization",
+            "transfer-encoding",
+            "authorization",
+        ];
+        for name in reserved {
+            for spelling in spellings(name) {
+                let out = request_headers(
+                    &h(&[(spelling.as_str(), "forged"), ("accept", "*/*")]),
+                    &Identity::default(),
+                    "req-1",
+                    "todo.example.com",
+                    "https",
+                    Some("203.0.113.9"),
+                );
+                assert!(
+                    out.iter().all(|(_, v)| v != "forged"),
+                    "{spelling} reached the origin: {out:?}"
+                );
+                assert_eq!(get(&out, "accept"), vec!["*/*"], "{spelling}");
+            }
+        }
+    }
+
+    #[test]
+    fn headers_that_only_look_alike_are_kept() {
+        let out = request_headers(
+            &h(&[
+                ("x-portcullisuser", "a"),
+                ("x-forwarded", "b"),
+                ("x_custom_header", "c"),
+                ("real-ip", "d"),
+            ]),
+            &Identity::default(),
+            "r",
+            "h",
+            "https",
+            None,
+        );
+        for (name, value) in [
+            ("x-portcullisuser", "a"),
+            ("x-forwarded", "b"),
+            ("x_custom_header", "c"),
+            ("real-ip", "d"),
+        ] {
+            assert_eq!(get(&out, name), vec![value], "{name}");
+        }
+    }
+
+    #[test]
+    fn the_gateway_states_the_client_address_itself() {
+        let out = request_headers(
+            &h(&[
+                ("x-forwarded-for", "10.0.0.1"),
+                ("X_Real_IP", "10.0.0.2"),
+                ("true-client-ip", "10.0.0.3"),
+                ("cf-connecting-ip", "203.0.113.9"),
+            ]),
+            &Identity::default(),
+            "r",
+            "h",
+            "https",
+            Some("203.0.113.9"),
+        );
+        assert_eq!(get(&out, "x-forwarded-for"), vec!["203.0.113.9"]);
+        assert_eq!(get(&out, "x-real-ip"), vec!["203.0.113.9"]);
+        assert!(get(&out, "true-client-ip").is_empty());
+        assert!(get(&out, "cf-connecting-ip").is_empty());
+        assert!(!format!("{out:?}").contains("10.0.0."));
+        // Without an address from the runtime, none is claimed.
+        let unknown = request_headers(
+            &h(&[("x-real-ip", "10.0.0.2")]),
+            &Identity::default(),
+            "r",
+            "h",
+            "https",
+            None,
+        );
+        assert!(get(&unknown, "x-forwarded-for").is_empty());
+        assert!(get(&unknown, "x-real-ip").is_empty());
     }
 
     #[test]
@@ -271,6 +448,7 @@ mod tests {
             "r",
             "h",
             "https",
+            None,
         );
         assert!(out
             .iter()

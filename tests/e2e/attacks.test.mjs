@@ -278,8 +278,48 @@ describe('injection', () => {
     const [seen] = await gw.originRequests();
     assert.equal(seen.headers['x-portcullis-user'], 'usr_demo');
     assert.equal(seen.headers['x-original-url'], undefined);
-    assert.equal(seen.headers['x-forwarded-for'], undefined);
+    assert.notEqual(seen.headers['x-forwarded-for'], '10.0.0.1');
     assert.ok(!Object.keys(seen.headers).some((h) => /\r|\n/.test(h)));
+  });
+
+  test('identity and forwarding headers spelled with underscores or odd case never reach the origin', async () => {
+    await gw.clearOriginRequests();
+    const forged = {
+      'X-Portcullis_User': 'admin',
+      X_Portcullis_Scopes: 'everything',
+      x_portcullis_auth: 'oauth',
+      'X-Forwarded_Host': 'evil.example',
+      X_Forwarded_For: '10.0.0.1',
+      'x-real-ip': '10.0.0.2',
+      'True-Client-IP': '10.0.0.3',
+      X_Request_Id: 'forged-id',
+      'cf-connecting-ip': '203.0.113.50',
+    };
+    const status = await new Promise((resolve, reject) => {
+      const port = new URL(gw.baseUrl).port;
+      const req = request({ host: '127.0.0.1', port, method: 'GET', path: '/public/hello', headers: forged }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+    const [seen] = await gw.originRequests();
+    const names = Object.keys(seen.headers);
+    const smuggled = names.filter((h) => h.includes('_'));
+    assert.deepEqual(smuggled, [], 'no underscore spelling of a reserved header reached the origin');
+    assert.equal(seen.headers['x-portcullis-auth'], 'none');
+    assert.equal(seen.headers['x-portcullis-user'], undefined);
+    assert.equal(seen.headers['x-portcullis-scopes'], undefined);
+    assert.equal(seen.headers['x-forwarded-host'], new URL(gw.baseUrl).host);
+    assert.notEqual(seen.headers['x-request-id'], 'forged-id');
+    // The client address is the gateway's statement of what the runtime saw, nothing else.
+    assert.equal(seen.headers['x-forwarded-for'], '203.0.113.50');
+    assert.equal(seen.headers['x-real-ip'], '203.0.113.50');
+    assert.equal(seen.headers['true-client-ip'], undefined);
+    assert.ok(!JSON.stringify(seen.headers).includes('10.0.0.'), JSON.stringify(seen.headers));
+    assert.ok(!JSON.stringify(seen.headers).includes('evil.example'));
   });
 });
 
