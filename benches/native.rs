@@ -85,6 +85,7 @@ fn table(n: usize) -> RouteTable {
             access: Access::Token,
             scopes: vec!["read".into()],
             max_body_bytes: None,
+            case_insensitive: None,
         })
         .collect();
     RouteTable::new(rules).unwrap()

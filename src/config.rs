@@ -267,6 +267,8 @@ struct RawPlugin {
     resource: Option<String>,
     #[serde(default)]
     routes: Vec<RouteRule>,
+    /// The letter-case matching of rules that do not set their own `case_insensitive`.
+    case_insensitive_paths: Option<serde_json::Value>,
     quota: Option<RawQuota>,
     /// The host names this plugin answers on (`PLUGINS`; optional for a single `PLUGIN`).
     hosts: Option<Vec<String>>,
@@ -961,7 +963,17 @@ fn validate_plugin(raw: RawPlugin, base: &str, prefix: &str) -> Result<PluginCon
             url.as_str().to_string()
         }
     };
-    let routes = RouteTable::new(raw.routes).map_err(
+    let case_insensitive_paths = match raw.case_insensitive_paths {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Bool(on)) => Some(on),
+        Some(other) => {
+            return Err(ConfigError::new(
+                format!("{prefix}.case_insensitive_paths"),
+                format!("true or false, got {other}"),
+            ))
+        }
+    };
+    let routes = RouteTable::with_path_case(raw.routes, case_insensitive_paths).map_err(
         |RuleError {
              index,
              field,
@@ -1379,6 +1391,51 @@ pub(crate) mod tests {
     fn a_bad_route_is_named_by_index_and_field() {
         let e = plugin_error("routes", json!([{ "path": "no-slash" }]));
         assert_eq!(e.key, "PLUGIN.routes[0].path");
+    }
+
+    #[test]
+    fn path_case_matching_is_set_per_plugin_and_per_rule() {
+        use crate::http::Method;
+        use crate::proxy::rules::{normalize_path, RouteMatch};
+        let parse = |plugin_default: Option<bool>| {
+            let mut r = raw();
+            let plugin = r.plugin.as_mut().unwrap();
+            plugin["routes"] = json!([
+                { "path": "/admin/*", "access": "deny" },
+                { "path": "/todos", "methods": ["GET"] },
+                { "path": "/exact", "case_insensitive": false },
+            ]);
+            if let Some(on) = plugin_default {
+                plugin["case_insensitive_paths"] = json!(on);
+            }
+            Config::parse(r).unwrap()
+        };
+        let at = |config: &Config, path: &str| {
+            config
+                .plugin
+                .routes
+                .find(&Method::Get, &normalize_path(path).unwrap())
+        };
+        let default = parse(None);
+        assert_eq!(at(&default, "/ADMIN/x"), RouteMatch::Rule(0));
+        assert_eq!(at(&default, "/TODOS"), RouteMatch::NoRule);
+        let everywhere = parse(Some(true));
+        assert_eq!(at(&everywhere, "/TODOS"), RouteMatch::Rule(1));
+        assert_eq!(at(&everywhere, "/EXACT"), RouteMatch::NoRule);
+        let nowhere = parse(Some(false));
+        assert_eq!(at(&nowhere, "/ADMIN/x"), RouteMatch::NoRule);
+        assert_eq!(
+            plugin_error("case_insensitive_paths", json!("yes")).key,
+            "PLUGIN.case_insensitive_paths"
+        );
+        let e = plugin_error(
+            "routes",
+            json!([{ "path": "/a", "case_insensitive": "yes" }]),
+        );
+        assert!(
+            e.expected.contains("case_insensitive is true or false"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! Request paths against route rules: what matches a rule is a path with no traversal left in it.
+//! Request paths against route rules: what matches a rule is a path with no traversal left in it,
+//! and no spelling of a denied path's case gets past its deny rule.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::http::Method;
-use portcullis::proxy::rules::{normalize_path, percent_decode, Access, RouteMatch, RouteRule, RouteTable};
+use portcullis::proxy::rules::{
+    fold_case, normalize_path, percent_decode, Access, RouteMatch, RouteRule, RouteTable,
+};
 
 fn table() -> RouteTable {
     let rule = |path: &str, methods: &[&str], access: Access| RouteRule {
@@ -11,6 +14,7 @@ fn table() -> RouteTable {
         access,
         scopes: Vec::new(),
         max_body_bytes: None,
+        case_insensitive: None,
     };
     RouteTable::new(vec![
         rule("/todos", &["GET", "POST"], Access::Token),
@@ -32,9 +36,14 @@ fuzz_target!(|path: &str| {
         assert!(!segment.contains('/') && !segment.contains('\\'));
     }
     let table = table();
+    let denied = segments.first().is_some_and(|s| fold_case(s) == "admin");
     for method in [Method::Get, Method::Head, Method::Post, Method::Put, Method::Other("X".into())] {
-        if let RouteMatch::Rule(i) = table.find(&method, &segments) {
+        let found = table.find(&method, &segments);
+        if let RouteMatch::Rule(i) = found {
             assert!(table.rule(i).is_some());
+        }
+        if denied {
+            assert_eq!(found, RouteMatch::Rule(2), "{path}");
         }
     }
 });

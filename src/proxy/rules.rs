@@ -5,7 +5,9 @@
 //! cap. The first rule whose path and method match decides; a path no rule covers is 404, so the
 //! origin only ever sees what a rule let through. Paths are normalised before matching and any
 //! encoding that could make the origin see a different path than the rule did (encoded `/`,
-//! dot segments, backslashes, control characters) is refused outright.
+//! dot segments, backslashes, control characters) is refused outright. A rule may match paths in
+//! any letter case (deny rules do unless configured otherwise), since many origins route
+//! `/ADMIN/x` to the same handler as `/admin/x`.
 
 use std::collections::HashMap;
 
@@ -27,6 +29,22 @@ pub struct RouteRule {
     #[serde(default)]
     pub scopes: Vec<String>,
     pub max_body_bytes: Option<u64>,
+    /// Whether the path matches in any letter case. Unset: the plugin's `case_insensitive_paths`,
+    /// else on for `deny` rules (an origin that routes `/ADMIN` like `/admin` must not get it)
+    /// and off for the others.
+    #[serde(default, deserialize_with = "case_setting")]
+    pub case_insensitive: Option<bool>,
+}
+
+/// `case_insensitive`: `true`, `false` or absent; anything else is named in the error.
+fn case_setting<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Bool(on)) => Ok(Some(on)),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "a rule's case_insensitive is true or false, got {other}"
+        ))),
+    }
 }
 
 /// What a matching rule lets through.
@@ -66,6 +84,17 @@ pub struct CompiledRule {
     pub access: Access,
     pub scopes: Vec<String>,
     pub max_body_bytes: Option<u64>,
+    /// Literal segments match in any letter case.
+    pub case_insensitive: bool,
+}
+
+/// A path segment with its letter case folded, as case-insensitive origins compare them: each
+/// character upper-cased, then lower-cased (so `ı` and `I` meet `i`, `ſ` meets `s`).
+pub fn fold_case(segment: &str) -> String {
+    if segment.is_ascii() {
+        return segment.to_ascii_lowercase();
+    }
+    segment.to_uppercase().to_lowercase()
 }
 
 impl CompiledRule {
@@ -82,6 +111,7 @@ impl CompiledRule {
                 },
                 Segment::Literal(lit) => match path.get(i) {
                     Some(s) if s == lit => {}
+                    Some(s) if self.case_insensitive && fold_case(s) == fold_case(lit) => {}
                     _ => return false,
                 },
             }
@@ -112,6 +142,8 @@ pub struct RouteTable {
 #[derive(Debug, Clone, Default)]
 struct Node {
     literals: HashMap<String, Node>,
+    /// Literal segments of case-insensitive rules, by their folded form.
+    folded: HashMap<String, Node>,
     param: Option<Box<Node>>,
     /// Rules whose path ends here.
     ends: Vec<usize>,
@@ -120,19 +152,26 @@ struct Node {
 }
 
 impl Node {
-    fn insert(&mut self, segments: &[Segment], index: usize) {
+    fn insert(&mut self, segments: &[Segment], index: usize, case_insensitive: bool) {
         match segments.split_first() {
             None => self.ends.push(index),
             Some((Segment::Rest, _)) => self.rest.push(index),
-            Some((Segment::Param, tail)) => self
-                .param
-                .get_or_insert_with(Default::default)
-                .insert(tail, index),
-            Some((Segment::Literal(lit), tail)) => self
-                .literals
-                .entry(lit.clone())
-                .or_default()
-                .insert(tail, index),
+            Some((Segment::Param, tail)) => self.param.get_or_insert_with(Default::default).insert(
+                tail,
+                index,
+                case_insensitive,
+            ),
+            Some((Segment::Literal(lit), tail)) => {
+                let (children, key) = if case_insensitive {
+                    (&mut self.folded, fold_case(lit))
+                } else {
+                    (&mut self.literals, lit.clone())
+                };
+                children
+                    .entry(key)
+                    .or_default()
+                    .insert(tail, index, case_insensitive)
+            }
         }
     }
 
@@ -145,6 +184,11 @@ impl Node {
         };
         if let Some(child) = self.literals.get(segment.as_str()) {
             child.matching(tail, out);
+        }
+        if !self.folded.is_empty() {
+            if let Some(child) = self.folded.get(&fold_case(segment)) {
+                child.matching(tail, out);
+            }
         }
         if !segment.is_empty() {
             if let Some(child) = &self.param {
@@ -164,9 +208,19 @@ pub enum RouteMatch {
 }
 
 impl RouteTable {
-    /// Validates and compiles the rules. An empty list protects everything: one `token` rule on
-    /// `/*`, so a gateway put in front of an API with no rules written fails closed.
+    /// Validates and compiles the rules, deny rules matching in any case, the others exactly.
+    /// An empty list protects everything: one `token` rule on `/*`, so a gateway put in front of
+    /// an API with no rules written fails closed.
     pub fn new(rules: Vec<RouteRule>) -> Result<RouteTable, RuleError> {
+        RouteTable::with_path_case(rules, None)
+    }
+
+    /// As [`RouteTable::new`], with the plugin's `case_insensitive_paths`: when set, the letter
+    /// case matching of every rule that does not set its own `case_insensitive`.
+    pub fn with_path_case(
+        rules: Vec<RouteRule>,
+        case_insensitive_paths: Option<bool>,
+    ) -> Result<RouteTable, RuleError> {
         let rules = if rules.is_empty() {
             vec![RouteRule {
                 path: "/*".into(),
@@ -174,6 +228,7 @@ impl RouteTable {
                 access: Access::Token,
                 scopes: Vec::new(),
                 max_body_bytes: None,
+                case_insensitive: None,
             }]
         } else {
             rules
@@ -181,11 +236,11 @@ impl RouteTable {
         let compiled = rules
             .into_iter()
             .enumerate()
-            .map(|(index, rule)| compile(index, rule))
+            .map(|(index, rule)| compile(index, rule, case_insensitive_paths))
             .collect::<Result<Vec<_>, _>>()?;
         let mut trie = Node::default();
         for (index, rule) in compiled.iter().enumerate() {
-            trie.insert(&rule.segments, index);
+            trie.insert(&rule.segments, index, rule.case_insensitive);
         }
         Ok(RouteTable {
             rules: compiled,
@@ -245,7 +300,11 @@ fn push_unique(list: &mut Vec<String>, item: &str) {
     }
 }
 
-fn compile(index: usize, rule: RouteRule) -> Result<CompiledRule, RuleError> {
+fn compile(
+    index: usize,
+    rule: RouteRule,
+    case_insensitive_paths: Option<bool>,
+) -> Result<CompiledRule, RuleError> {
     let err = |field: &'static str, expected: String| RuleError {
         index,
         field,
@@ -328,6 +387,10 @@ fn compile(index: usize, rule: RouteRule) -> Result<CompiledRule, RuleError> {
     if rule.max_body_bytes == Some(0) {
         return Err(err("max_body_bytes", "a positive byte count".into()));
     }
+    let case_insensitive = rule
+        .case_insensitive
+        .or(case_insensitive_paths)
+        .unwrap_or(rule.access == Access::Deny);
     Ok(CompiledRule {
         pattern: rule.path,
         segments,
@@ -335,6 +398,7 @@ fn compile(index: usize, rule: RouteRule) -> Result<CompiledRule, RuleError> {
         access: rule.access,
         scopes: rule.scopes,
         max_body_bytes: rule.max_body_bytes,
+        case_insensitive,
     })
 }
 
@@ -419,7 +483,13 @@ mod tests {
             access,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             max_body_bytes: None,
+            case_insensitive: None,
         }
+    }
+
+    fn folding(mut r: RouteRule, case_insensitive: Option<bool>) -> RouteRule {
+        r.case_insensitive = case_insensitive;
+        r
     }
 
     fn table() -> RouteTable {
@@ -482,6 +552,74 @@ mod tests {
     fn encoded_letters_match_what_the_origin_will_decode() {
         assert_eq!(find(Method::Get, "/%61dmin/x"), RouteMatch::Rule(0));
         assert_eq!(find(Method::Get, "/todo%73"), RouteMatch::Rule(1));
+    }
+
+    #[test]
+    fn a_deny_rule_refuses_every_case_of_its_path() {
+        for raw in [
+            "/admin/x",
+            "/ADMIN/x",
+            "/Admin/users",
+            "/aDmIn",
+            "/%41DMIN/x",
+            "/%41dmin/",
+            // Unicode case: the dotless ı upper-cases to I, as case-insensitive origins compare.
+            "/adm%C4%B1n/x",
+        ] {
+            assert_eq!(find(Method::Get, raw), RouteMatch::Rule(0), "{raw}");
+            assert_eq!(find(Method::Delete, raw), RouteMatch::Rule(0), "{raw}");
+        }
+        assert_eq!(find(Method::Get, "/admins/x"), RouteMatch::NoRule);
+    }
+
+    #[test]
+    fn other_rules_stay_case_sensitive_unless_configured() {
+        assert_eq!(find(Method::Get, "/TODOS"), RouteMatch::NoRule);
+        assert_eq!(find(Method::Get, "/Public/a"), RouteMatch::NoRule);
+        let table = RouteTable::new(vec![folding(
+            rule("/Todos/{id}", &["GET"], Access::Token, &[]),
+            Some(true),
+        )])
+        .unwrap();
+        for raw in ["/todos/1", "/TODOS/1", "/Todos/1"] {
+            assert_eq!(
+                table.find(&Method::Get, &normalize_path(raw).unwrap()),
+                RouteMatch::Rule(0),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_deny_rule_may_be_made_case_sensitive() {
+        let table = RouteTable::new(vec![
+            folding(rule("/admin/*", &[], Access::Deny, &[]), Some(false)),
+            rule("/*", &[], Access::Public, &[]),
+        ])
+        .unwrap();
+        let at = |raw: &str| table.find(&Method::Get, &normalize_path(raw).unwrap());
+        assert_eq!(at("/admin/x"), RouteMatch::Rule(0));
+        assert_eq!(at("/ADMIN/x"), RouteMatch::Rule(1));
+    }
+
+    #[test]
+    fn the_plugin_setting_changes_the_default_and_a_rule_overrides_it() {
+        let rules = || {
+            vec![
+                rule("/admin/*", &[], Access::Deny, &[]),
+                rule("/todos", &[], Access::Token, &[]),
+                folding(rule("/raw", &[], Access::Token, &[]), Some(false)),
+            ]
+        };
+        let on = RouteTable::with_path_case(rules(), Some(true)).unwrap();
+        let at = |t: &RouteTable, raw: &str| t.find(&Method::Get, &normalize_path(raw).unwrap());
+        assert_eq!(at(&on, "/TODOS"), RouteMatch::Rule(1));
+        assert_eq!(at(&on, "/ADMIN/x"), RouteMatch::Rule(0));
+        assert_eq!(at(&on, "/RAW"), RouteMatch::NoRule);
+        let off = RouteTable::with_path_case(rules(), Some(false)).unwrap();
+        assert_eq!(at(&off, "/ADMIN/x"), RouteMatch::NoRule);
+        assert_eq!(at(&off, "/admin/x"), RouteMatch::Rule(0));
+        assert_eq!(at(&off, "/TODOS"), RouteMatch::NoRule);
     }
 
     #[test]
@@ -572,7 +710,11 @@ mod tests {
             "/a/{x}/*",
             "/b/{y}/{z}",
             "/b/c/d",
+            "/A/b",
+            "/B/C/*",
         ];
+        let accesses = [Access::Public, Access::Deny, Access::Token];
+        let folds = [None, Some(true), None, Some(false)];
         let methods = [
             vec![],
             vec!["GET".to_string()],
@@ -580,32 +722,36 @@ mod tests {
         ];
         let paths = [
             "/", "/a", "/a/", "/a/b", "/a/b/", "/a/c", "/a/b/c", "/a/x/c", "/b", "/b/b", "/b/c/d",
-            "/b/c/e", "/a/b/c/d", "/z/b", "/z", "/b/c",
+            "/b/c/e", "/a/b/c/d", "/z/b", "/z", "/b/c", "/A", "/A/B", "/a/B", "/A/b/C", "/B/c/D",
+            "/b/C/d", "/Z/B",
         ];
         // A family of rule sets: rotations of the patterns with varied methods and access.
         for shift in 0..patterns.len() {
             for take in [1, 3, 6, patterns.len()] {
-                let rules: Vec<RouteRule> = (0..take)
-                    .map(|i| {
-                        let p = patterns[(shift + i) % patterns.len()];
-                        RouteRule {
-                            path: p.to_string(),
-                            methods: methods[(shift + i) % methods.len()].clone(),
-                            access: Access::Public,
-                            scopes: Vec::new(),
-                            max_body_bytes: None,
+                for plugin_default in [None, Some(true), Some(false)] {
+                    let rules: Vec<RouteRule> = (0..take)
+                        .map(|i| {
+                            let p = patterns[(shift + i) % patterns.len()];
+                            RouteRule {
+                                path: p.to_string(),
+                                methods: methods[(shift + i) % methods.len()].clone(),
+                                access: accesses[(shift + i) % accesses.len()],
+                                scopes: Vec::new(),
+                                max_body_bytes: None,
+                                case_insensitive: folds[(shift + i) % folds.len()],
+                            }
+                        })
+                        .collect();
+                    let table = RouteTable::with_path_case(rules, plugin_default).unwrap();
+                    for path in paths {
+                        let segments = normalize_path(path).unwrap();
+                        for method in [Method::Get, Method::Head, Method::Post, Method::Delete] {
+                            assert_eq!(
+                                table.find(&method, &segments),
+                                find_by_scan(&table, &method, &segments),
+                                "shift {shift} take {take} {plugin_default:?} {method:?} {path}"
+                            );
                         }
-                    })
-                    .collect();
-                let table = RouteTable::new(rules).unwrap();
-                for path in paths {
-                    let segments = normalize_path(path).unwrap();
-                    for method in [Method::Get, Method::Head, Method::Post, Method::Delete] {
-                        assert_eq!(
-                            table.find(&method, &segments),
-                            find_by_scan(&table, &method, &segments),
-                            "shift {shift} take {take} {method:?} {path}"
-                        );
                     }
                 }
             }

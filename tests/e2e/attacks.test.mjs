@@ -9,6 +9,7 @@ import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import { startGateway } from './harness.mjs';
 import { FormBrowser, decide, formFields, signIn } from './browser.mjs';
+import { benchPlugin } from '../../scripts/bench-plugin.mjs';
 
 const CALLBACK = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
 
@@ -408,5 +409,30 @@ describe('outside review: clients nobody vetted', () => {
       assert.deepEqual(await introspect(spy.client_id, spy.client_secret, token), { active: false });
       assert.equal((await introspect('chatgpt', gw.secrets.DEMO_CLIENT_SECRET, token)).active, true);
     }
+  });
+});
+
+describe('letter case against a case-insensitive origin', () => {
+  // A plugin whose public area has a denied corner: an origin that routes /public/ADMIN like
+  // /public/admin must never be reached through another spelling.
+  let gwd;
+  before(async () => {
+    gwd = await startGateway({ plugin: { ...benchPlugin, routes: [{ path: '/public/admin/*', access: 'deny' }, ...benchPlugin.routes] } });
+  });
+  after(async () => {
+    await gwd?.stop();
+  });
+
+  test('a deny rule refuses every letter case of its path, and the origin sees none of them', async () => {
+    await gwd.clearOriginRequests();
+    for (const path of ['/public/admin/x', '/public/ADMIN/x', '/public/Admin/users', '/public/aDmIn', '/public/%41DMIN/x', '/public/adm%C4%B1n/x']) {
+      const res = await fetch(`${gwd.baseUrl}${path}`);
+      assert.equal(res.status, 403, path);
+      assert.equal((await res.json()).error, 'access_denied', path);
+    }
+    assert.deepEqual(await gwd.originRequests(), [], 'the origin saw nothing');
+    const allowed = await fetch(`${gwd.baseUrl}/public/hello`);
+    assert.equal(allowed.status, 200);
+    assert.equal((await gwd.originRequests()).length, 1);
   });
 });
