@@ -2,9 +2,12 @@
 //!
 //! The edge converts `worker::Request` into a [`RequestHead`] and a [`Reply`] back into a
 //! `worker::Response`; everything between is native Rust that `cargo test` exercises without a
-//! runtime. Bodies that must stream (the proxy) never pass through here.
+//! runtime. Bodies that must stream (the proxy) never pass through here; small ones (forms, JSON)
+//! are read through a [`BodyReader`] that holds no more than their cap.
 
 use serde::Serialize;
+
+use crate::error::ApiError;
 
 /// An HTTP method, as far as routing cares.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -102,6 +105,58 @@ impl RequestHead {
     }
 }
 
+/// A small request body read chunk by chunk against its cap: a declared `Content-Length` over the
+/// cap is refused before anything is read, and a body without one (chunked) is refused at the
+/// chunk that passes the cap, so no more than the cap is ever held.
+#[derive(Debug)]
+pub struct BodyReader {
+    limit: usize,
+    body: Vec<u8>,
+}
+
+impl BodyReader {
+    /// Checks the declared length: at most one `Content-Length`, a number, within `limit`.
+    pub fn start(head: &RequestHead, limit: usize) -> Result<BodyReader, ApiError> {
+        let declared = head
+            .single_header("content-length")
+            .map_err(|_| ApiError::BadRequest("send one Content-Length header".into()))?;
+        if let Some(text) = declared {
+            let n: u64 = text.trim().parse().map_err(|_| {
+                ApiError::BadRequest("the Content-Length header is malformed".into())
+            })?;
+            if n > limit as u64 {
+                return Err(ApiError::PayloadTooLarge {
+                    limit_bytes: limit as u64,
+                });
+            }
+        }
+        Ok(BodyReader {
+            limit,
+            body: Vec::new(),
+        })
+    }
+
+    /// Adds the next chunk, or refuses the body if it would pass the cap.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), ApiError> {
+        if chunk.len() > self.limit - self.body.len() {
+            return Err(ApiError::PayloadTooLarge {
+                limit_bytes: self.limit as u64,
+            });
+        }
+        self.body.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    /// Bytes held so far.
+    pub fn held(&self) -> usize {
+        self.body.len()
+    }
+
+    pub fn finish(self) -> Vec<u8> {
+        self.body
+    }
+}
+
 /// A header that must appear at most once appeared more often.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DuplicateHeader(pub String);
@@ -186,6 +241,77 @@ mod tests {
             Err(DuplicateHeader("authorization".into()))
         );
         assert_eq!(head.single_header("x-none"), Ok(None));
+    }
+
+    fn read_in_chunks(
+        head: &RequestHead,
+        limit: usize,
+        chunks: &[&[u8]],
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut reader = BodyReader::start(head, limit)?;
+        for chunk in chunks {
+            reader.push(chunk)?;
+        }
+        Ok(reader.finish())
+    }
+
+    #[test]
+    fn a_declared_length_over_the_cap_is_refused_before_any_byte_is_read() {
+        let head = RequestHead::new(Method::Post, "/token").with_header("content-length", "16385");
+        assert_eq!(
+            BodyReader::start(&head, 16384).unwrap_err(),
+            ApiError::PayloadTooLarge { limit_bytes: 16384 }
+        );
+        let head = RequestHead::new(Method::Post, "/token").with_header("content-length", "16384");
+        assert!(BodyReader::start(&head, 16384).is_ok());
+        for bad in [vec!["1", "2"], vec!["x"], vec!["-1"]] {
+            let mut head = RequestHead::new(Method::Post, "/token");
+            for value in &bad {
+                head = head.with_header("content-length", value);
+            }
+            assert_eq!(
+                BodyReader::start(&head, 16384).unwrap_err().status(),
+                400,
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_undeclared_body_is_refused_at_the_chunk_that_passes_the_cap() {
+        let head = RequestHead::new(Method::Post, "/token");
+        let mut reader = BodyReader::start(&head, 10).unwrap();
+        reader.push(b"12345").unwrap();
+        reader.push(b"67890").unwrap();
+        assert_eq!(
+            reader.push(b"1").unwrap_err(),
+            ApiError::PayloadTooLarge { limit_bytes: 10 }
+        );
+        // What was pushed before the refusal is all that was ever held.
+        assert_eq!(reader.held(), 10);
+    }
+
+    #[test]
+    fn any_split_of_a_body_is_accepted_exactly_when_it_fits() {
+        let head = RequestHead::new(Method::Post, "/register");
+        let body: Vec<u8> = (0..64u8).collect();
+        for limit in [0, 1, 31, 63, 64, 65] {
+            for size in 1..=body.len() {
+                let chunks: Vec<&[u8]> = body.chunks(size).collect();
+                let read = read_in_chunks(&head, limit, &chunks);
+                if body.len() <= limit {
+                    assert_eq!(read.unwrap(), body, "limit {limit} chunks of {size}");
+                } else {
+                    assert_eq!(
+                        read.unwrap_err(),
+                        ApiError::PayloadTooLarge {
+                            limit_bytes: limit as u64
+                        },
+                        "limit {limit} chunks of {size}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

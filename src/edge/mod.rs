@@ -362,20 +362,13 @@ async fn authorization_server(
     head: &crate::http::RequestHead,
 ) -> Result<Reply, ApiError> {
     let body = if head.method() == crate::http::Method::Post {
-        read_body(&mut req, head, crate::oauth::params::MAX_FORM_BYTES)
-            .await
-            .map_err(|e| match e {
-                // RFC 7591 answers an oversized registration in its own terms.
-                ApiError::PayloadTooLarge { limit_bytes }
-                    if head.path == crate::oauth::server::REGISTER_PATH =>
-                {
-                    ApiError::OAuth(crate::oauth::error::OAuthError::new(
-                        crate::oauth::error::OAuthErrorCode::InvalidClientMetadata,
-                        format!("the registration request is larger than {limit_bytes} bytes"),
-                    ))
-                }
-                other => other,
-            })?
+        match read_body(&mut req, head, crate::oauth::params::MAX_FORM_BYTES).await {
+            Ok(body) => body,
+            Err(e @ ApiError::PayloadTooLarge { .. }) => {
+                return Ok(crate::gateway::early_refusal(config, &head.path, &e))
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         Vec::new()
     };
@@ -447,33 +440,26 @@ async fn admin_api(
     admin.handle(head, &body).await
 }
 
-/// Reads a small request body, refusing one over `limit` bytes before reading it when the
-/// length is declared.
+/// Reads a small request body as it streams in, refusing it at `limit` bytes: a declared length
+/// is checked before anything is read, and a chunked body is never held past the cap.
 async fn read_body(
     req: &mut Request,
     head: &crate::http::RequestHead,
     limit: usize,
 ) -> Result<Vec<u8>, ApiError> {
-    let declared = head
-        .single_header("content-length")
-        .map_err(|_| ApiError::BadRequest("send one Content-Length header".into()))?;
-    if let Some(n) = declared.and_then(|v| v.trim().parse::<usize>().ok()) {
-        if n > limit {
-            return Err(ApiError::PayloadTooLarge {
-                limit_bytes: limit as u64,
-            });
-        }
+    use futures_util::StreamExt;
+    let mut reader = crate::http::BodyReader::start(head, limit)?;
+    if req.inner().body().is_none() {
+        return Ok(reader.finish());
     }
-    let body = req
-        .bytes()
-        .await
-        .map_err(|e| ApiError::BadRequest(format!("the request body could not be read: {e}")))?;
-    if body.len() > limit {
-        return Err(ApiError::PayloadTooLarge {
-            limit_bytes: limit as u64,
-        });
+    let unreadable =
+        |e: worker::Error| ApiError::BadRequest(format!("the request body could not be read: {e}"));
+    // At a refusal the stream is dropped, which cancels the rest of the body.
+    let mut stream = req.stream().map_err(unreadable)?;
+    while let Some(chunk) = stream.next().await {
+        reader.push(&chunk.map_err(unreadable)?)?;
     }
-    Ok(body)
+    Ok(reader.finish())
 }
 
 /// Discovery documents: public, cacheable for a few minutes, readable cross-origin.
