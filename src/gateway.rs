@@ -50,9 +50,9 @@ pub fn is_portal_page(path: &str) -> bool {
     )
 }
 
-/// A refusal of an authorization-server request before its endpoint runs (a body over its cap,
-/// a throttle): a readable page on the portal's pages, RFC-shaped JSON on the API endpoints, in
-/// RFC 7591's terms on `/register`. Nothing has been read past the cap or stored.
+/// A refusal that stops an authorization-server request before it changes anything (a body
+/// over its cap, a throttled client metadata fetch): a readable page on the portal's pages,
+/// RFC-shaped JSON on the API endpoints, in RFC 7591's terms on `/register`.
 pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
     if is_portal_page(path) {
         let brand = crate::portal::pages::Brand {

@@ -1,6 +1,7 @@
 //! Client ID metadata documents: the URL check before any fetch, then the document.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use portcullis::address::url_host_is_public;
 use portcullis::oauth::registration::{
     check_metadata_document_url, host_is_public, parse_metadata_document,
 };
@@ -15,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(parsed) = check_metadata_document_url(url, false) {
         assert_eq!(parsed.scheme(), "https");
+        assert!(url_host_is_public(&parsed));
         assert!(host_is_public(parsed.host_str().unwrap_or("")));
     }
     if let Ok(client) = parse_metadata_document(url, body) {

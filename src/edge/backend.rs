@@ -107,6 +107,11 @@ pub struct EdgeBackend<'a> {
     pub now: i64,
     /// Client metadata documents may come from loopback over http (local development).
     pub allow_loopback_client_metadata: bool,
+    /// The address the request came from (`CF-Connecting-IP`), which metadata fetches are
+    /// charged to.
+    pub client_ip: String,
+    /// Set when a metadata fetch was refused by its rate limit: the request is answered 429.
+    pub metadata_fetch_throttled: std::cell::Cell<bool>,
 }
 
 impl<'a> EdgeBackend<'a> {
@@ -116,6 +121,8 @@ impl<'a> EdgeBackend<'a> {
             sql: D1Sql::new(env)?,
             now,
             allow_loopback_client_metadata: false,
+            client_ip: String::new(),
+            metadata_fetch_throttled: std::cell::Cell::new(false),
         })
     }
 
@@ -130,12 +137,19 @@ impl<'a> EdgeBackend<'a> {
 impl ClientRegistry for EdgeBackend<'_> {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         if crate::oauth::registration::is_metadata_document_id(client_id) {
-            return Ok(super::client_metadata::resolve(
+            let resolved = super::client_metadata::resolve(
+                self.env,
                 client_id,
                 self.allow_loopback_client_metadata,
                 self.now,
+                &self.client_ip,
             )
-            .await);
+            .await;
+            return resolved.map_err(|_| {
+                // An error stops the request before it changes anything; the edge answers 429.
+                self.metadata_fetch_throttled.set(true);
+                StoreError("client metadata fetches from this address are rate limited".into())
+            });
         }
         self.directory().find_client(client_id).await
     }

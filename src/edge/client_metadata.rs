@@ -1,12 +1,14 @@
 //! Client ID metadata documents: a `client_id` that is an https URL is resolved by fetching it
 //! (bounded in size and time, no redirects, never to a private or local address), and the
 //! result is cached per isolate for as long as its `Cache-Control` says, within bounds. A
-//! document that cannot be used makes the client unknown; why goes to the log.
+//! document that cannot be used makes the client unknown; why goes to the log. Fetches are
+//! throttled per client address (`RATE_LIMIT_CLIENT_METADATA`); a cached document costs none.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use worker::{Method, Request, RequestInit, RequestRedirect};
+use url::Url;
+use worker::{Env, Method, Request, RequestInit, RequestRedirect};
 
 use crate::edge::fetch::{read_capped, send_within, FetchFailure};
 use crate::oauth::client::Client;
@@ -14,6 +16,12 @@ use crate::oauth::registration::{
     check_metadata_document_url, metadata_cache_secs, parse_metadata_document,
     MAX_METADATA_DOCUMENT_BYTES, METADATA_FETCH_TIMEOUT_MS, METADATA_MIN_CACHE_SECS,
 };
+
+/// The Workers rate-limit binding that bounds the fetches one client address can cause.
+pub const FETCH_RATE_LIMIT_BINDING: &str = "RATE_LIMIT_CLIENT_METADATA";
+
+/// A client address asked for more document fetches than its rate limit allows.
+pub struct FetchThrottled;
 
 /// Documents an isolate keeps; past this the cache starts over.
 const MAX_CACHED_DOCUMENTS: usize = 1000;
@@ -23,8 +31,16 @@ thread_local! {
     static DOCUMENTS: RefCell<HashMap<String, (Option<Client>, i64)>> = RefCell::new(HashMap::new());
 }
 
-/// The client a metadata-document `client_id` names, or `None` if it cannot be used.
-pub async fn resolve(client_id: &str, allow_loopback: bool, now: i64) -> Option<Client> {
+/// The client a metadata-document `client_id` names, or `None` if it cannot be used; refused
+/// when `client_ip` has caused too many fetches. A cached answer, and a URL refused before any
+/// fetch, cost the address nothing.
+pub async fn resolve(
+    env: &Env,
+    client_id: &str,
+    allow_loopback: bool,
+    now: i64,
+    client_ip: &str,
+) -> Result<Option<Client>, FetchThrottled> {
     let cached = DOCUMENTS.with(|d| {
         d.borrow()
             .get(client_id)
@@ -32,9 +48,18 @@ pub async fn resolve(client_id: &str, allow_loopback: bool, now: i64) -> Option<
             .map(|(client, _)| client.clone())
     });
     if let Some(client) = cached {
-        return client;
+        return Ok(client);
     }
-    let (client, fresh_secs) = match fetch(client_id, allow_loopback).await {
+    let fetched = match check_metadata_document_url(client_id, allow_loopback) {
+        Ok(url) => {
+            if !fetch_allowed(env, client_ip).await {
+                return Err(FetchThrottled);
+            }
+            fetch(client_id, &url).await
+        }
+        Err(why) => Err(why),
+    };
+    let (client, fresh_secs) = match fetched {
         Ok((client, secs)) => (Some(client), secs),
         Err(why) => {
             worker::console_log!(
@@ -55,11 +80,22 @@ pub async fn resolve(client_id: &str, allow_loopback: bool, now: i64) -> Option<
             (client.clone(), now + fresh_secs as i64),
         );
     });
-    client
+    Ok(client)
 }
 
-async fn fetch(client_id: &str, allow_loopback: bool) -> Result<(Client, u64), String> {
-    let url = check_metadata_document_url(client_id, allow_loopback)?;
+/// Charges one fetch to the client address. Without the binding, or when the limiter fails, the
+/// fetch goes ahead, like the gateway's other coarse per-address limits.
+async fn fetch_allowed(env: &Env, client_ip: &str) -> bool {
+    let Ok(limiter) = env.rate_limiter(FETCH_RATE_LIMIT_BINDING) else {
+        return true;
+    };
+    match limiter.limit(client_ip.to_string()).await {
+        Ok(outcome) => outcome.success,
+        Err(_) => true,
+    }
+}
+
+async fn fetch(client_id: &str, url: &Url) -> Result<(Client, u64), String> {
     let headers = worker::Headers::new();
     headers.set("accept", "application/json").ok();
     let mut init = RequestInit::new();

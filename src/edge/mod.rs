@@ -375,15 +375,30 @@ async fn authorization_server(
     let now = (worker::Date::now().as_millis() / 1000) as i64;
     let mut backend = backend::EdgeBackend::new(env, now)?;
     backend.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
+    backend.client_ip = head
+        .single_header("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .unwrap_or("unknown")
+        .to_string();
     let server = crate::oauth::server::AuthServer {
         config,
         settings,
         backend: &backend,
         now,
     };
-    crate::oauth::server::handle(&server, head, &body)
+    let outcome = crate::oauth::server::handle(&server, head, &body)
         .await
-        .unwrap_or(Err(ApiError::NotFound))
+        .unwrap_or(Err(ApiError::NotFound));
+    if backend.metadata_fetch_throttled.get() {
+        let throttled = ApiError::Throttled {
+            retry_after_secs: 60,
+        };
+        return Ok(crate::gateway::early_refusal(
+            config, &head.path, &throttled,
+        ));
+    }
+    outcome
 }
 
 /// Applies a Workers rate-limit binding keyed by the client IP. A missing binding or a failing

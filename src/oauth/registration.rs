@@ -5,8 +5,6 @@
 //! Both validate the same metadata with the same rules; neither trusts anything it is not told
 //! in the request or document, and bad metadata changes nothing stored.
 
-use std::net::IpAddr;
-
 use serde_json::{json, Map, Value};
 use url::Url;
 
@@ -454,69 +452,14 @@ pub fn check_metadata_document_url(client_id: &str, allow_loopback: bool) -> Res
     if allow_loopback && loopback_host {
         return Ok(url);
     }
-    if !host_is_public(&host) {
+    if !crate::address::url_host_is_public(&url) {
         return Err("the client_id URL's host is not a public address".into());
     }
     Ok(url)
 }
 
-/// Whether a host name or IP literal may be fetched from the gateway: not loopback, private,
-/// link-local, shared, documentation, multicast or otherwise reserved space, and not a name
-/// that only resolves inside a network.
-pub fn host_is_public(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<IpAddr>() {
-        return ip_is_public(ip);
-    }
-    let name = host.trim_end_matches('.');
-    !(name.is_empty()
-        || !name.contains('.')
-        || name == "localhost"
-        || [
-            ".localhost",
-            ".local",
-            ".internal",
-            ".intranet",
-            ".lan",
-            ".home.arpa",
-            ".corp",
-        ]
-        .iter()
-        .any(|suffix| name.ends_with(suffix)))
-}
-
-fn ip_is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, _] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
-                || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
-                || (a == 198 && (b == 18 || b == 19)) // benchmarking (RFC 2544)
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return ip_is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link-local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8 // documentation
-                || first == 0x0064 && v6.segments()[1] == 0xff9b) // NAT64
-        }
-    }
-}
+/// Whether a host may be fetched from the gateway (see [`crate::address`]).
+pub use crate::address::host_is_public;
 
 /// Reads a fetched client metadata document for `client_id`.
 pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, RegistrationError> {

@@ -251,6 +251,38 @@ describe('client ID metadata documents', () => {
     }
   });
 
+  test('document fetches are throttled per client address, and a cached document costs nothing', async () => {
+    const authorize = async (clientId, ip) => {
+      const url = new URL(as.authorization_endpoint);
+      url.searchParams.set('response_type', 'code');
+      url.searchParams.set('client_id', clientId);
+      url.searchParams.set('redirect_uri', LOOPBACK_CALLBACK);
+      url.searchParams.set('code_challenge', 'x'.repeat(43));
+      url.searchParams.set('code_challenge_method', 'S256');
+      const res = await fetch(url, { redirect: 'manual', headers: { 'cf-connecting-ip': ip } });
+      return { status: res.status, type: res.headers.get('content-type'), retryAfter: res.headers.get('retry-after'), location: res.headers.get('location'), text: await res.text() };
+    };
+    await gw.clearOriginRequests();
+    const flood = [];
+    for (let i = 0; i < 24; i++) flood.push(await authorize(doc(`flood-${i}`), '198.51.100.120'));
+    assert.deepEqual(flood.slice(0, 20).map((r) => r.status), Array(20).fill(200));
+    for (const refused of flood.slice(20)) {
+      assert.equal(refused.status, 429);
+      assert.match(refused.type, /text\/html/);
+      assert.equal(refused.retryAfter, '60');
+      assert.equal(refused.location, null);
+    }
+    const fetched = (await gw.originRequests()).filter((r) => r.path.startsWith('/client-metadata/flood-'));
+    assert.equal(fetched.length, 20, 'no fetch past the limit');
+    // Documents already cached cost nothing: the throttled address still reaches them, and another
+    // address can ask for one as often as it likes.
+    assert.equal((await authorize(doc('flood-0'), '198.51.100.120')).status, 200);
+    await authorize(doc('app'), '198.51.100.121');
+    for (let i = 0; i < 30; i++) assert.equal((await authorize(doc('app'), '198.51.100.121')).status, 200);
+    // Another address is not held back by the first.
+    assert.equal((await authorize(doc('flood-20'), '198.51.100.122')).status, 200);
+  });
+
   test('a redirect URI the document does not list is refused locally', async () => {
     const url = new URL(as.authorization_endpoint);
     url.searchParams.set('response_type', 'code');
