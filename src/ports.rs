@@ -43,7 +43,7 @@ pub struct RegisteredClient {
     pub created_at: i64,
     /// Forgotten after this unless it starts a grant.
     pub expires_at: i64,
-    /// The registrant's network (see `registration::registrant_network`).
+    /// The registrant's network: an IPv4 address, or an IPv6 /64 (see `throttle::source`).
     pub network: String,
 }
 

@@ -120,23 +120,6 @@ impl ClientMetadata {
     }
 }
 
-/// The network a registrant is counted under: an IPv4 address as it is, an IPv6 address by its
-/// /64 (one subscriber's allocation, so one party cannot multiply itself by its addresses), an
-/// IPv4-mapped IPv6 address as the IPv4 one.
-pub fn registrant_network(address: &str) -> String {
-    match address.trim().parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.to_string(),
-        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        Err(_) => "unknown".into(),
-    }
-}
-
 /// Validates RFC 7591 client metadata (a registration request, or a metadata document).
 /// Unknown fields are ignored, as §2 allows.
 pub fn validate_metadata(
@@ -546,25 +529,6 @@ mod tests {
         assert_eq!(m.auth_method, AuthMethod::ClientSecretBasic);
         assert_eq!(m.client_name, "app.example.com");
         assert_eq!(m.grant_types, ["authorization_code"]);
-    }
-
-    #[test]
-    fn registrants_are_counted_by_ipv4_address_or_ipv6_slash_64() {
-        assert_eq!(registrant_network("203.0.113.9"), "203.0.113.9");
-        assert_eq!(
-            registrant_network("2001:db8:1:2:aaaa::1"),
-            "2001:db8:1:2::/64"
-        );
-        assert_eq!(
-            registrant_network("2001:db8:1:2:ffff:ffff:ffff:ffff"),
-            registrant_network("2001:0db8:0001:0002::")
-        );
-        assert_ne!(
-            registrant_network("2001:db8:1:3::1"),
-            registrant_network("2001:db8:1:2::1")
-        );
-        assert_eq!(registrant_network("::ffff:203.0.113.9"), "203.0.113.9");
-        assert_eq!(registrant_network("unknown"), "unknown");
     }
 
     #[test]

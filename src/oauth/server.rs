@@ -34,9 +34,7 @@ use crate::oauth::grant::{
     GRANT_ID_BYTES, SECRET_BYTES,
 };
 use crate::oauth::params::{form_encode, Params, ParamsError};
-use crate::oauth::registration::{
-    parse_registration, registrant_network, AuthMethod, UNUSED_REGISTRATION_TTL_SECS,
-};
+use crate::oauth::registration::{parse_registration, AuthMethod, UNUSED_REGISTRATION_TTL_SECS};
 use crate::portal::pages::{
     account_page, consent_page, login_page, message_page, AccountItem, AccountView, Brand,
     ConsentForm, LoginForm,
@@ -105,13 +103,6 @@ fn token_json(value: &Value) -> Reply {
     Reply::json(200, value)
         .no_store()
         .with_header("pragma", "no-cache")
-}
-
-fn client_ip(head: &RequestHead) -> &str {
-    head.single_header("cf-connecting-ip")
-        .ok()
-        .flatten()
-        .unwrap_or("unknown")
 }
 
 /// The source address throttles count per (see [`throttle::source`]).
@@ -1050,7 +1041,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 metadata: Value::Object(stored).to_string(),
                 created_at: self.now,
                 expires_at: self.now + UNUSED_REGISTRATION_TTL_SECS,
-                network: registrant_network(client_ip(head)),
+                network: source(head),
             })
             .await?;
         match outcome {
