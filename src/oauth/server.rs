@@ -1669,6 +1669,15 @@ pub fn metadata(config: &Config) -> Value {
     })
 }
 
+/// The largest request body an authorization-server endpoint reads (413 past it).
+pub fn max_body_bytes(path: &str) -> usize {
+    if path == REGISTER_PATH {
+        crate::oauth::registration::MAX_REGISTRATION_BYTES
+    } else {
+        crate::oauth::params::MAX_FORM_BYTES
+    }
+}
+
 /// Routes an authorization-server request; `None` when the path is not one of ours.
 pub async fn handle<B: Backend>(
     server: &AuthServer<'_, B>,
