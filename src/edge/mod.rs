@@ -362,7 +362,13 @@ async fn authorization_server(
     head: &crate::http::RequestHead,
 ) -> Result<Reply, ApiError> {
     let body = if head.method() == crate::http::Method::Post {
-        match read_body(&mut req, head, crate::oauth::server::max_body_bytes(&head.path)).await {
+        match read_body(
+            &mut req,
+            head,
+            crate::oauth::server::max_body_bytes(&head.path),
+        )
+        .await
+        {
             Ok(body) => body,
             Err(e @ ApiError::PayloadTooLarge { .. }) => {
                 return Ok(crate::gateway::early_refusal(config, &head.path, &e))
