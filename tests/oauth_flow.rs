@@ -1394,6 +1394,17 @@ fn prompt_login_asks_again_then_proceeds() {
 }
 
 #[test]
+fn after_a_forced_sign_in_prompt_consent_still_applies() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[("prompt", "login consent")]));
+    let return_to = hidden(&login, "return_to");
+    assert!(return_to.contains("prompt=consent"), "{return_to}");
+    assert!(!return_to.contains("login"), "{return_to}");
+}
+
+#[test]
 fn prompt_consent_shows_consent_even_to_first_party_clients() {
     let config = config();
     let backend = backend();
@@ -1568,16 +1579,37 @@ fn the_account_page_lists_and_revokes_the_users_grants_and_keys() {
         .unwrap()
         .to_string();
     let csrf = hidden(&page, "csrf_token");
+    // A second authorization of the same app: still one entry on the page.
+    let code = authorize_again(&mut browser);
+    let second = json(&exchange(&mut browser, &code));
+    let page = html(&browser.get("/account"));
+    assert_eq!(page.matches("value=\"revoke-app\"").count(), 1, "{page}");
+    let app = format!("chatgpt {BASE}");
+    assert!(page.contains(&format!("value=\"{app}\"")), "{page}");
     let revoked = browser.post_form(
         "/account",
         &[
             ("csrf_token", &csrf),
-            ("action", "revoke-grant"),
-            ("id", &grant_id),
+            ("action", "revoke-app"),
+            ("id", &app),
         ],
     );
     assert_eq!(revoked.status, 303);
-    assert!(backend.grants.borrow()[&grant_id].revoked);
+    assert!(
+        backend.grants.borrow()[&grant_id].revoked,
+        "every grant of the app ends"
+    );
+    let second_grant = second["refresh_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap();
+    assert!(backend.grants.borrow()[second_grant].revoked);
+    assert!(
+        backend.consents.borrow().is_empty(),
+        "its consent is forgotten"
+    );
     let auth = basic("chatgpt", "client-secret");
     let refresh = token(
         &mut browser,
@@ -1600,8 +1632,60 @@ fn the_account_page_lists_and_revokes_the_users_grants_and_keys() {
     assert!(backend.api_keys.borrow()[0].1.revoked_at.is_some());
     let after = html(&browser.get("/account"));
     assert!(
-        !after.contains("value=\"revoke-grant\""),
-        "nothing left to revoke"
+        !after.contains("value=\"revoke-app\"") && !after.contains("value=\"revoke-key\""),
+        "nothing left to revoke, and no revoked history in the way: {after}"
+    );
+    // The next authorization asks again.
+    let asked = browser.get(&authorize_url(&[]));
+    assert_eq!(asked.status, 200);
+    assert!(html(&asked).contains("Allow access?"));
+}
+
+/// Authorizes again in a signed-in browser (consent remembered): the code.
+fn authorize_again(browser: &mut Browser<'_>) -> String {
+    let reply = browser.get(&authorize_url(&[]));
+    assert_eq!(reply.status, 302, "{}", html(&reply));
+    location_params(&reply).get("code").unwrap().to_string()
+}
+
+#[test]
+fn a_second_authorization_of_an_app_asks_nothing_and_new_scopes_are_asked_alone() {
+    let config = config();
+    let mut backend = backend();
+    backend.permissions.insert(
+        ("usr_demo".into(), "res_todos".into()),
+        vec!["todos:read".into(), "todos:write".into()],
+    );
+    let mut browser = Browser::new(&config, &backend);
+    authorize(&mut browser, &[("scope", "todos:read")]);
+    // The same scopes again: straight back with a code, no page.
+    let again = browser.get(&authorize_url(&[("scope", "todos:read")]));
+    assert_eq!(again.status, 302, "{}", html(&again));
+    assert!(location_params(&again).get("code").is_some());
+    // prompt=consent still shows the page.
+    let forced = browser.get(&authorize_url(&[
+        ("scope", "todos:read"),
+        ("prompt", "consent"),
+    ]));
+    assert_eq!(forced.status, 200);
+    // A new scope: asked alone, with the old one listed as already allowed.
+    let wider = browser.get(&authorize_url(&[("scope", "todos:read todos:write")]));
+    assert_eq!(wider.status, 200);
+    let page = html(&wider);
+    let (asked, allowed) = page.split_once("You already allowed it to").unwrap();
+    assert!(
+        asked.contains("todos:write") && !asked.contains("<code>todos:read</code>"),
+        "{page}"
+    );
+    assert!(allowed.contains("<code>todos:read</code>"), "{page}");
+    // prompt=none may not ask: consent_required while something is new.
+    let silent = browser.get(&authorize_url(&[
+        ("scope", "todos:read todos:write"),
+        ("prompt", "none"),
+    ]));
+    assert_eq!(
+        location_params(&silent).get("error"),
+        Some("consent_required")
     );
 }
 

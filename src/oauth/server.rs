@@ -754,27 +754,33 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             );
             return Ok(with_cookie(reply, csrf_set));
         };
-        let mut grants = Vec::new();
-        for g in self.backend.grants_of(&user.id).await? {
-            // A grant can also end inside its object (refresh reuse, a replayed code, expiry).
-            let active = g.revoked_at.is_none()
-                && match self.backend.load_grant(&g.grant_id).await? {
-                    Some(state) => crate::oauth::grant::is_active(&state, self.now),
-                    None => false,
+        // One entry per app (a client on one API resource): what it may do, and one button that
+        // ends all of it. Revoked and ended grants are history and stay off the page.
+        let grants: Vec<AccountItem> = self
+            .backend
+            .apps_of(&user.id)
+            .await?
+            .into_iter()
+            .map(|app| {
+                let scopes = if app.scopes.is_empty() {
+                    "no permissions".to_string()
+                } else {
+                    app.scopes.join(" ")
                 };
-            let scopes = if g.scopes.is_empty() {
-                "no permissions".to_string()
-            } else {
-                g.scopes.clone()
-            };
-            grants.push(AccountItem {
-                kind: "grant",
-                id: g.grant_id,
-                title: g.client_name,
-                detail: format!("{scopes} · since {}", date(g.created_at)),
-                active,
-            });
-        }
+                let on = url::Url::parse(&app.resource)
+                    .ok()
+                    .filter(|_| app.resource != self.config.plugin.resource)
+                    .and_then(|u| u.host_str().map(|h| format!(" on {h}{}", u.path())))
+                    .unwrap_or_default();
+                AccountItem {
+                    kind: "app",
+                    id: format!("{} {}", app.client_id, app.resource),
+                    title: format!("{}{on}", app.client_name),
+                    detail: format!("may: {scopes} · since {}", date(app.since)),
+                    active: true,
+                }
+            })
+            .collect();
         let keys = self
             .backend
             .api_keys_of(&user.id)
@@ -851,6 +857,30 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                     "You are signed out in every browser you had signed in with.",
                 )
                 .with_header("set-cookie", self.clear_session_cookie()));
+            }
+            Some("revoke-app") => {
+                // Every grant of the app ends, and its consent is forgotten: it asks again.
+                let (client_id, resource) = id.split_once(' ').unwrap_or((id, ""));
+                let grants: Vec<_> = self
+                    .backend
+                    .grants_of(&session.user_id)
+                    .await?
+                    .into_iter()
+                    .filter(|g| {
+                        g.client_id == client_id
+                            && g.resource.as_deref().unwrap_or("") == resource
+                            && g.revoked_at.is_none()
+                    })
+                    .collect();
+                for g in &grants {
+                    self.backend.revoke_grant(&g.grant_id).await?;
+                    self.backend
+                        .mark_grant_revoked(&g.grant_id, self.now)
+                        .await?;
+                }
+                self.backend
+                    .forget_consent(&session.user_id, client_id, resource)
+                    .await?;
             }
             Some("revoke-grant") => {
                 let owned = self
@@ -1547,11 +1577,19 @@ fn unvetted_error(code: OAuthErrorCode, description: &str) -> String {
     )
 }
 
+/// The authorization request to return to after signing in: `prompt=login` is done with (so the
+/// next visit proceeds), while `prompt=consent` still applies.
 fn without_prompt(params: &Params) -> String {
     params
         .iter()
-        .filter(|(k, _)| *k != "prompt")
-        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .filter_map(|(k, v)| {
+            if k != "prompt" {
+                return Some((k, v.to_string()));
+            }
+            let rest: Vec<&str> = v.split(' ').filter(|p| *p == "consent").collect();
+            (!rest.is_empty()).then(|| (k, rest.join(" ")))
+        })
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(&v)))
         .collect::<Vec<_>>()
         .join("&")
 }

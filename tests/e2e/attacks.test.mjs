@@ -27,9 +27,10 @@ const b64url = (value) => Buffer.from(typeof value === 'string' ? value : JSON.s
 const bearer = (token) => ({ authorization: `Bearer ${token}` });
 const basic = (id, secret) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
 
+/** A signed-in browser on the consent page (asked for, whatever was allowed before). */
 async function signedInBrowser() {
   const browser = new FormBrowser(gw.baseUrl);
-  const login = await browser.get(authorizeUrl({}));
+  const login = await browser.get(authorizeUrl({ prompt: 'consent' }));
   const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
   assert.equal(signedIn.status, 303);
   return { browser, consent: await browser.get(signedIn.headers.get('location')) };
@@ -205,7 +206,7 @@ describe('forms, pages and sessions', () => {
 
   test('every HTML page refuses framing', async () => {
     const { browser } = await signedInBrowser();
-    const pages = [authorizeUrl({}), `${gw.baseUrl}/login`, `${gw.baseUrl}/account`, authorizeUrl({ client_id: 'nope' }), `${gw.baseUrl}/admin/`];
+    const pages = [authorizeUrl({ prompt: 'consent' }), `${gw.baseUrl}/login`, `${gw.baseUrl}/account`, authorizeUrl({ client_id: 'nope' }), `${gw.baseUrl}/admin/`];
     for (const url of pages) {
       const res = await browser.get(url);
       assert.match(res.headers.get('content-type') ?? '', /text\/html/, url);

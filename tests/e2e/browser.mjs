@@ -65,8 +65,16 @@ export async function signIn(browser, loginPage, email, password) {
   return browser.post('/login', { ...fields, email, password });
 }
 
-/** Allows (or denies) on the consent page; returns the redirect response. */
+/**
+ * Allows (or denies) on the consent page; returns the redirect response. When the user already
+ * allowed this client these scopes, the gateway sent the browser straight back (remembered
+ * consent): that redirect is the answer to "allow".
+ */
 export async function decide(browser, consentPage, decision = 'allow') {
+  if (consentPage.status === 302) {
+    if (decision !== 'allow') throw new Error('no consent page to deny on: the consent was remembered (ask with prompt=consent)');
+    return consentPage;
+  }
   const fields = formFields(consentPage.text_, '/authorize');
   return browser.post('/authorize', { ...fields, decision });
 }

@@ -8,7 +8,7 @@ import { FormBrowser, decide, signIn } from './browser.mjs';
 import { freePort, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
 import { benchPlugin } from '../../scripts/bench-plugin.mjs';
 
-export async function startMcpGateway({ vars = {} } = {}) {
+export async function startMcpGateway({ vars = {}, routes = [{ path: '/mcp', methods: ['GET', 'POST', 'DELETE'], scopes: ['todos:read'] }] } = {}) {
   const mcpPort = await freePort();
   const originUrl = `http://127.0.0.1:${mcpPort}`;
   const mcp = startProcess(process.execPath, [join(root, 'demo', 'mcp-origin.mjs')], {
@@ -24,7 +24,7 @@ export async function startMcpGateway({ vars = {} } = {}) {
         name_for_model: 'todo_mcp',
         auth: { type: 'oauth', scope: 'todos:read' },
         resource: `${baseUrl}/mcp`,
-        routes: [{ path: '/mcp', methods: ['GET', 'POST', 'DELETE'], scopes: ['todos:read'] }],
+        routes,
       }),
       vars: { ORIGIN_URL: originUrl, ...vars },
     });

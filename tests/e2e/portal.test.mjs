@@ -20,9 +20,10 @@ after(async () => {
   await gw?.stop();
 });
 
+/** Every test here looks at the consent page, which a user who allowed ChatGPT before would not see again. */
 function authorizeUrl(state = 'st-1') {
   const url = new URL('/authorize', gw.baseUrl);
-  url.search = new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: CALLBACK, scope: 'todos:read todos:write', state });
+  url.search = new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: CALLBACK, scope: 'todos:read todos:write', state, prompt: 'consent' });
   return url.toString();
 }
 
