@@ -664,24 +664,10 @@ fn registered_clients_expire_unless_a_grant_starts() {
         now: NOW,
     };
     for id in ["dcr_used", "dcr_unused"] {
-        block_on(directory.register_client(&RegisteredClient {
-            client: Client {
-                id: id.into(),
-                name: "App".into(),
-                secret_hash: None,
-                redirect_uris: vec!["http://127.0.0.1/cb".into()],
-                kind: ClientKind::Public,
-                first_party: false,
-                origin: ClientOrigin::Admin,
-                may_introspect: false,
-                key_set: None,
-            },
-            metadata: "{}".into(),
-            created_at: NOW,
-            expires_at: NOW + 100,
-            network: "198.51.100.7".into(),
-        }))
-        .unwrap();
+        let mut r = registration(id, "198.51.100.7", NOW);
+        r.client.origin = ClientOrigin::Admin;
+        r.expires_at = NOW + 100;
+        block_on(directory.register_client(&r)).unwrap();
     }
     let found = block_on(directory.find_client("dcr_used"))
         .unwrap()

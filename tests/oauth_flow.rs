@@ -27,8 +27,13 @@ const PASSWORD: &str = "correct horse battery";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 
 fn config() -> Config {
+    config_at(BASE)
+}
+
+/// The plugin on another base URL: another issuer sharing the same stores.
+fn config_at(base: &str) -> Config {
     Config::parse(RawConfig {
-        public_base_url: Some(BASE.into()),
+        public_base_url: Some(base.into()),
         origin_url: Some("http://127.0.0.1:9".into()),
         plugin: Some(serde_json::json!({
             "name_for_human": "Todo", "name_for_model": "todo",
@@ -2008,29 +2013,12 @@ fn only_the_tokens_client_and_marked_resource_servers_may_introspect_it() {
     assert_eq!(marked["client_id"], "chatgpt");
 }
 
-fn second_plugin_config() -> Config {
-    Config::parse(RawConfig {
-        public_base_url: Some("https://weather.example.com".into()),
-        origin_url: Some("http://127.0.0.1:9".into()),
-        plugin: Some(serde_json::json!({
-            "name_for_human": "Weather", "name_for_model": "weather",
-            "description_for_human": "Weather.", "description_for_model": "Weather.",
-            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
-            "auth": {"type": "oauth", "scope": "todos:read todos:write"}
-        })),
-        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
-        session_secret: Some("x".repeat(40)),
-        ..RawConfig::default()
-    })
-    .unwrap()
-}
-
 #[test]
 fn a_code_and_a_refresh_token_redeem_only_at_the_plugin_that_issued_them() {
     // With several plugins on one deployment, clients and grant storage are shared: a grant is
     // bound to its issuer, and another plugin's token endpoint refuses it, changing nothing.
     let config = config();
-    let other = second_plugin_config();
+    let other = config_at("https://weather.example.com");
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
     let mut elsewhere = Browser::new(&other, &backend);

@@ -460,22 +460,25 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
-        // Remembered, so the next authorization for these scopes asks nothing.
+        // Remembered once the grant exists, so the next authorization for these scopes asks
+        // nothing; a grant that could not be made leaves no consent behind.
         let resource = grant
             .resource
             .as_ref()
-            .map(|r| r.indicator.as_str())
-            .unwrap_or("");
+            .map(|r| r.indicator.clone())
+            .unwrap_or_default();
+        let scopes = grant.scopes.clone();
+        let reply = self.issue_code(&request, &session, grant, 303).await?;
         self.backend
             .record_consent(
                 &session.user_id,
                 &request.client.id,
-                resource,
-                &grant.scopes,
+                &resource,
+                &scopes,
                 self.now,
             )
             .await?;
-        self.issue_code(&request, &session, grant, 303).await
+        Ok(reply)
     }
 
     async fn issue_code(
