@@ -6,9 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use worker::{Method, Request, RequestInit, RequestRedirect};
-
-use crate::edge::fetch::{read_capped, send_within, FetchFailure};
+use crate::edge::fetch::get_checked_json;
 use crate::oauth::client_assertion::{parse_jwks, PublicJwk};
 use crate::oauth::registration::{
     check_metadata_document_url, metadata_cache_secs, METADATA_FETCH_TIMEOUT_MS,
@@ -82,26 +80,9 @@ pub async fn keys(
 async fn fetch(jwks_uri: &str, allow_loopback: bool) -> Result<(Vec<PublicJwk>, u64), String> {
     let url = check_metadata_document_url(jwks_uri, allow_loopback)
         .map_err(|why| format!("jwks_uri: {why}"))?;
-    let headers = worker::Headers::new();
-    headers.set("accept", "application/json").ok();
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get)
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| format!("{e}"))?;
-    let mut response = send_within(request, METADATA_FETCH_TIMEOUT_MS)
+    let (body, cache_control) = get_checked_json(&url, METADATA_FETCH_TIMEOUT_MS, MAX_JWKS_BYTES)
         .await
-        .map_err(|failure| match failure {
-            FetchFailure::Failed(why) => format!("fetch failed: {why}"),
-            FetchFailure::TimedOut => format!("no answer within {METADATA_FETCH_TIMEOUT_MS} ms"),
-        })?;
-    if response.status_code() != 200 {
-        return Err(format!("status {}", response.status_code()));
-    }
-    let cache_control = response.headers().get("cache-control").ok().flatten();
-    let body = read_capped(&mut response, MAX_JWKS_BYTES)
-        .await
-        .map_err(|why| format!("the JWKS is {why}"))?;
+        .map_err(|why| format!("the JWKS: {why}"))?;
     let document: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| "the JWKS is not JSON".to_string())?;
     let keys = parse_jwks(&document)?;

@@ -8,9 +8,9 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use url::Url;
-use worker::{Env, Method, Request, RequestInit, RequestRedirect};
+use worker::Env;
 
-use crate::edge::fetch::{read_capped, send_within, FetchFailure};
+use crate::edge::fetch::get_checked_json;
 use crate::oauth::client::Client;
 use crate::oauth::registration::{
     check_metadata_document_url, metadata_cache_secs, parse_metadata_document,
@@ -96,29 +96,10 @@ async fn fetch_allowed(env: &Env, client_ip: &str) -> bool {
 }
 
 async fn fetch(client_id: &str, url: &Url) -> Result<(Client, u64), String> {
-    let headers = worker::Headers::new();
-    headers.set("accept", "application/json").ok();
-    let mut init = RequestInit::new();
-    init.with_method(Method::Get)
-        .with_headers(headers)
-        // A redirect would fetch a URL we did not check.
-        .with_redirect(RequestRedirect::Manual);
-    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| format!("{e}"))?;
-    let mut response = send_within(request, METADATA_FETCH_TIMEOUT_MS)
-        .await
-        .map_err(|failure| match failure {
-            FetchFailure::Failed(why) => format!("fetch failed: {why}"),
-            FetchFailure::TimedOut => {
-                format!("no answer within {METADATA_FETCH_TIMEOUT_MS} ms")
-            }
-        })?;
-    if response.status_code() != 200 {
-        return Err(format!("status {}", response.status_code()));
-    }
-    let cache_control = response.headers().get("cache-control").ok().flatten();
-    let body = read_capped(&mut response, MAX_METADATA_DOCUMENT_BYTES)
-        .await
-        .map_err(|why| format!("the document is {why}"))?;
+    let (body, cache_control) =
+        get_checked_json(url, METADATA_FETCH_TIMEOUT_MS, MAX_METADATA_DOCUMENT_BYTES)
+            .await
+            .map_err(|why| format!("the document: {why}"))?;
     let client = parse_metadata_document(client_id, &body).map_err(|e| e.description)?;
     Ok((client, metadata_cache_secs(cache_control.as_deref())))
 }

@@ -54,3 +54,32 @@ pub async fn read_capped(response: &mut Response, limit: usize) -> Result<Vec<u8
     }
     Ok(body)
 }
+
+/// GETs a JSON document a caller named (a client metadata document, a client's JWKS) from a URL
+/// already checked: no redirects (a redirect would fetch a URL nobody checked), within
+/// `timeout_ms`, at most `limit` bytes. Returns the body and its `Cache-Control`.
+pub async fn get_checked_json(
+    url: &url::Url,
+    timeout_ms: u64,
+    limit: usize,
+) -> Result<(Vec<u8>, Option<String>), String> {
+    let headers = worker::Headers::new();
+    headers.set("accept", "application/json").ok();
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Get)
+        .with_headers(headers)
+        .with_redirect(worker::RequestRedirect::Manual);
+    let request = Request::new_with_init(url.as_str(), &init).map_err(|e| format!("{e}"))?;
+    let mut response = send_within(request, timeout_ms)
+        .await
+        .map_err(|failure| match failure {
+            FetchFailure::Failed(why) => format!("fetch failed: {why}"),
+            FetchFailure::TimedOut => format!("no answer within {timeout_ms} ms"),
+        })?;
+    if response.status_code() != 200 {
+        return Err(format!("status {}", response.status_code()));
+    }
+    let cache_control = response.headers().get("cache-control").ok().flatten();
+    let body = read_capped(&mut response, limit).await?;
+    Ok((body, cache_control))
+}
