@@ -129,9 +129,9 @@ function render() {
       el('tr', { 'data-id': c.id },
         el('td', {}, c.name),
         el('td', {}, el('code', {}, c.id)),
-        el('td', {}, [c.kind, c.first_party && 'first party', c.may_introspect && 'resource server', c.registered_via === 'dynamic' && 'self-registered'].filter(Boolean).join(', ')),
+        el('td', {}, [c.kind, c.token_endpoint_auth_method === 'private_key_jwt' && 'private_key_jwt', c.first_party && 'first party', c.may_introspect && 'resource server', c.registered_via === 'dynamic' && 'self-registered'].filter(Boolean).join(', ')),
         el('td', {}, c.redirect_uris.join('\n')),
-        el('td', {}, c.kind === 'confidential'
+        el('td', {}, c.token_endpoint_auth_method === 'client_secret_basic'
           ? el('button', { class: 'small', onclick: () => act(async () => {
               const r = await api('POST', `clients/${c.id}/secret`);
               notice(`New secret for ${c.name} (shown once): ${r.client_secret}`);
@@ -233,6 +233,7 @@ function wire() {
     const f = clientForm.elements;
     const c = await api('POST', 'clients', {
       name: f.name.value, kind: f.kind.value, first_party: f.first_party.checked, may_introspect: f.may_introspect.checked,
+      ...(f.jwks_uri.value.trim() ? { jwks_uri: f.jwks_uri.value.trim() } : {}),
       redirect_uris: f.redirect_uris.value.split('\n').map((s) => s.trim()).filter(Boolean),
     });
     notice(c.client_secret ? `Client ${c.id} created. Its secret (shown once): ${c.client_secret}` : `Client ${c.id} created.`);

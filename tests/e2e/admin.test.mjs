@@ -120,6 +120,17 @@ describe('the admin console in Chromium', () => {
     await page.click('#user-form button');
     await page.locator('#users tbody tr', { hasText: 'ann@example.com' }).waitFor();
 
+    // A client that signs private_key_jwt assertions: keys at a URL, no secret shown.
+    await page.fill('#client-form [name=name]', 'Key agent');
+    await page.selectOption('#client-form [name=kind]', 'confidential');
+    await page.fill('#client-form [name=redirect_uris]', 'https://agent.example/cb');
+    await page.fill('#client-form [name=jwks_uri]', 'https://agent.example/jwks.json');
+    await page.click('#client-form button');
+    const agent = page.locator('#clients tbody tr', { hasText: 'Key agent' });
+    await agent.waitFor();
+    assert.match(await agent.textContent(), /private_key_jwt/);
+    assert.equal(await agent.locator('button', { hasText: 'Rotate secret' }).count(), 0, 'no secret to rotate');
+
     // A field error is shown next to its form.
     await page.fill('#user-form [name=email]', 'ann@example.com');
     await page.click('#user-form button');
