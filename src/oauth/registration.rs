@@ -330,11 +330,11 @@ pub fn validate_metadata(
     })
 }
 
+/// A client's keys, and the metadata field that gave them (`jwks_uri` or `jwks`) as echoed back.
+pub type ClientKeys = (Option<ClientKeySet>, Option<(&'static str, Value)>);
+
 /// `jwks_uri` or `jwks` (RFC 7591 §2: not both), validated.
-#[allow(clippy::type_complexity)]
-pub fn client_keys(
-    object: &Map<String, Value>,
-) -> Result<(Option<ClientKeySet>, Option<(&'static str, Value)>), RegistrationError> {
+pub fn client_keys(object: &Map<String, Value>) -> Result<ClientKeys, RegistrationError> {
     match (object.get("jwks_uri"), object.get("jwks")) {
         (None, None) => Ok((None, None)),
         (Some(_), Some(_)) => Err(RegistrationError::metadata(
