@@ -292,25 +292,9 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         scopes: &[String],
         now: i64,
     ) -> Result<(), StoreError> {
-        // The union of what was allowed before and now. Two consents by one user for one app at
-        // the same moment could keep only the later's scopes: at worst a question asked again.
-        let rows = self
-            .sql
-            .query(
-                "SELECT scopes FROM consents WHERE user_id = ?1 AND client_id = ?2 AND resource = ?3",
-                vec![user_id.into(), client_id.into(), resource.into()],
-            )
-            .await
-            .map_err(store_error)?;
-        let mut all = rows
-            .first()
-            .map(|r| parse_scope(&s(r, "scopes")))
-            .unwrap_or_default();
-        for scope in scopes {
-            if !all.contains(scope) {
-                all.push(scope.clone());
-            }
-        }
+        // `scopes` already holds what was allowed before (read with the scope decision). Two
+        // consents by one user for one app at the same moment could keep only the later's
+        // scopes: at worst a question asked again.
         self.sql
             .batch(vec![(
                 "INSERT INTO consents (user_id, client_id, resource, scopes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
@@ -319,7 +303,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
                     user_id.into(),
                     client_id.into(),
                     resource.into(),
-                    all.join(" ").into(),
+                    scopes.join(" ").into(),
                     now.into(),
                 ],
             )])

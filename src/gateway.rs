@@ -236,11 +236,7 @@ pub fn authorize(
     } = &config.plugin.auth
     {
         // Only the address Cloudflare saw: X-Forwarded-For and kin are the caller's words.
-        let ip: Option<IpAddr> = head
-            .single_header("cf-connecting-ip")
-            .ok()
-            .flatten()
-            .and_then(|v| v.trim().parse().ok());
+        let ip: Option<IpAddr> = head.client_ip().and_then(|v| v.trim().parse().ok());
         let allowed = ip.is_some_and(|ip| {
             (lock.openai && openai_ranges.contains(ip)) || lock.extra.contains(ip)
         });

@@ -103,6 +103,12 @@ impl RequestHead {
         }
         Ok(first)
     }
+
+    /// The client address Cloudflare saw (`CF-Connecting-IP`); never the caller's own claims
+    /// (`X-Forwarded-For` and kin). `None` when absent or sent twice.
+    pub fn client_ip(&self) -> Option<&str> {
+        self.single_header("cf-connecting-ip").ok().flatten()
+    }
 }
 
 /// A small request body read chunk by chunk against its cap: a declared `Content-Length` over the

@@ -211,8 +211,8 @@ pub struct AppAccess {
 
 /// What a user's account page reads and changes: their grants and their API keys.
 pub trait AccountStore {
-    /// Remembers that the user allowed `client_id` these scopes on `resource` (added to what
-    /// was allowed before).
+    /// Remembers that the user has allowed `client_id` these scopes on `resource` (all of them:
+    /// the caller adds what was allowed before, which the scope decision already read).
     async fn record_consent(
         &self,
         user_id: &str,

@@ -381,12 +381,7 @@ async fn authorization_server(
     let now = (worker::Date::now().as_millis() / 1000) as i64;
     let mut backend = backend::EdgeBackend::new(env, now)?;
     backend.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
-    backend.client_ip = head
-        .single_header("cf-connecting-ip")
-        .ok()
-        .flatten()
-        .unwrap_or("unknown")
-        .to_string();
+    backend.client_ip = head.client_ip().unwrap_or("unknown").to_string();
     let server = crate::oauth::server::AuthServer {
         config,
         settings,
@@ -417,12 +412,7 @@ async fn rate_limit(
     let Ok(limiter) = env.rate_limiter(binding) else {
         return Ok(());
     };
-    let ip = head
-        .single_header("cf-connecting-ip")
-        .ok()
-        .flatten()
-        .unwrap_or("unknown")
-        .to_string();
+    let ip = head.client_ip().unwrap_or("unknown").to_string();
     match limiter.limit(ip).await {
         Ok(outcome) if !outcome.success => Err(ApiError::Throttled {
             retry_after_secs: 60,

@@ -76,7 +76,7 @@ fn origin_headers(
         .split_once("://")
         .unwrap_or(("https", config.public_base_url.as_str()));
     // The address Cloudflare saw; the caller's own claims were dropped with its other headers.
-    let client_ip = head.single_header("cf-connecting-ip").ok().flatten();
+    let client_ip = head.client_ip();
     let headers = Headers::new();
     for (name, value) in
         request_headers(&head.headers, identity, request_id, host, scheme, client_ip)

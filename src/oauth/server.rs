@@ -107,7 +107,7 @@ fn token_json(value: &Value) -> Reply {
 
 /// The source address throttles count per (see [`throttle::source`]).
 fn source(head: &RequestHead) -> String {
-    throttle::source(head.single_header("cf-connecting-ip").ok().flatten())
+    throttle::source(head.client_ip())
 }
 
 impl<'a, B: Backend> AuthServer<'a, B> {
@@ -467,7 +467,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .as_ref()
             .map(|r| r.indicator.clone())
             .unwrap_or_default();
-        let scopes = grant.scopes.clone();
+        let scopes = grant.consent_after_allowing();
         let reply = self.issue_code(&request, &session, grant, 303).await?;
         self.backend
             .record_consent(
@@ -922,7 +922,6 @@ impl<'a, B: Backend> AuthServer<'a, B> {
     /// answered after a bounded delay, never refused. The address's count is read together with
     /// the client (concurrently), so the success path waits for no extra round trip.
     async fn authenticate(&self, head: &RequestHead, params: &Params) -> Result<Client, ApiError> {
-        let endpoint = format!("{}{}", self.issuer(), head.path);
         let authorization = head
             .single_header("authorization")
             .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?;
@@ -961,6 +960,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
                 // RFC 7523 §3: the audience is the authorization server; the token endpoint's URL
                 // is what clients send, at every endpoint that authenticates them.
                 let token_url = format!("{}{TOKEN_PATH}", self.issuer());
+                let endpoint = format!("{}{}", self.issuer(), head.path);
                 let audiences = [self.issuer(), token_url.as_str(), endpoint.as_str()];
                 match verify_client_assertion(
                     self.backend,

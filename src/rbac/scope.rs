@@ -61,8 +61,8 @@ pub struct ScopeGrant {
     pub scopes: Vec<String>,
     /// `(scope, description)` for each granted scope.
     pub described: Vec<(String, String)>,
-    /// The granted scopes the user already allowed this client, not asked again; `None` when
-    /// the user never consented to this client on this resource.
+    /// Everything the user allowed this client on this resource before (not asked again);
+    /// `None` when the user never consented to this client there.
     pub consented: Option<Vec<String>>,
 }
 
@@ -83,6 +83,17 @@ impl ScopeGrant {
         self.consented
             .as_ref()
             .is_some_and(|held| self.scopes.iter().all(|s| held.contains(s)))
+    }
+
+    /// What the user has allowed the client once they allow this grant: before ∪ now.
+    pub fn consent_after_allowing(&self) -> Vec<String> {
+        let mut all = self.consented.clone().unwrap_or_default();
+        for scope in &self.scopes {
+            if !all.contains(scope) {
+                all.push(scope.clone());
+            }
+        }
+        all
     }
 }
 
@@ -123,18 +134,11 @@ pub fn decide_scopes(
         .iter()
         .map(|s| (s.clone(), context.describe(s)))
         .collect();
-    let consented = context.consented.as_ref().map(|held| {
-        scopes
-            .iter()
-            .filter(|s| held.contains(s))
-            .cloned()
-            .collect()
-    });
     Ok(ScopeGrant {
         resource: context.resource.clone(),
         scopes,
         described,
-        consented,
+        consented: context.consented.clone(),
     })
 }
 
@@ -235,6 +239,7 @@ mod tests {
         assert!(!g.already_consented());
         let new: Vec<_> = g.new_scopes().into_iter().map(|(s, _)| s).collect();
         assert_eq!(new, ["todos:write"], "incremental: just the new one");
+        assert_eq!(g.consent_after_allowing(), ["todos:read", "todos:write"]);
         let g = decide_scopes(&parse_scope("todos:read"), None, &c).unwrap();
         assert!(g.already_consented(), "a subset of what was allowed");
         // Nothing granted yet a consent on record: nothing to ask.
