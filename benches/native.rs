@@ -36,6 +36,7 @@ fn claims() -> AccessClaims {
         client_id: "chatgpt".into(),
         scope: "todos:read todos:write".into(),
         gid: Some("g".repeat(22)),
+        gty: None,
     }
 }
 

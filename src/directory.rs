@@ -224,30 +224,55 @@ impl<S: Sql> SqlDirectory<'_, S> {
     }
 }
 
-impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
-    async fn scope_context(
+/// Whose roles a scope decision reads: a user's (with what they consented to a client), or a
+/// machine client's own.
+enum Holder<'a> {
+    User {
+        id: &'a str,
+        client_id: Option<&'a str>,
+    },
+    Client(&'a str),
+}
+
+impl<S: Sql> SqlDirectory<'_, S> {
+    /// One round trip: the resource (named; else the plugin's own, else the default one) joined
+    /// with the permissions the holder's roles hold on it. Rows of the preferred resource come
+    /// first; rows of any other are skipped below.
+    async fn load_scope_context(
         &self,
-        user_id: &str,
-        client_id: Option<&str>,
+        holder: Holder<'_>,
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
-        // One round trip: the resource (named; else the plugin's own, else the default one)
-        // joined with the permissions the user's roles hold on it. Rows of the preferred
-        // resource come first; rows of any other are skipped below.
+        let (holder_id, client_id, roles, consented) = match holder {
+            Holder::User { id, client_id } => (
+                id,
+                client_id,
+                "SELECT rp.permission_id FROM role_permissions rp \
+                   JOIN user_roles hr ON hr.role_id = rp.role_id WHERE hr.user_id = ?1",
+                "(SELECT c.scopes FROM consents c WHERE c.user_id = ?1 AND c.client_id = ?4 AND c.resource = r.indicator)",
+            ),
+            Holder::Client(id) => (
+                id,
+                None,
+                "SELECT rp.permission_id FROM role_permissions rp \
+                   JOIN client_roles hr ON hr.role_id = rp.role_id WHERE hr.client_id = ?1",
+                "NULL",
+            ),
+        };
         let rows = self
             .sql
             .query(
-                "SELECT r.id, r.indicator, r.access_token_ttl_secs, p.name AS permission, p.description, \
-                   (SELECT c.scopes FROM consents c WHERE c.user_id = ?1 AND c.client_id = ?4 AND c.resource = r.indicator) AS consented \
-                 FROM api_resources r \
-                 LEFT JOIN permissions p ON p.resource_id = r.id AND p.id IN ( \
-                   SELECT rp.permission_id FROM role_permissions rp \
-                   JOIN user_roles ur ON ur.role_id = rp.role_id WHERE ur.user_id = ?1) \
-                 WHERE r.indicator = ?2 OR (?2 IS NULL AND (r.indicator = ?3 OR r.is_default = 1)) \
-                 ORDER BY r.indicator = ?3 DESC, p.name",
+                &format!(
+                    "SELECT r.id, r.indicator, r.access_token_ttl_secs, p.name AS permission, p.description, \
+                       {consented} AS consented \
+                     FROM api_resources r \
+                     LEFT JOIN permissions p ON p.resource_id = r.id AND p.id IN ({roles}) \
+                     WHERE r.indicator = ?2 OR (?2 IS NULL AND (r.indicator = ?3 OR r.is_default = 1)) \
+                     ORDER BY r.indicator = ?3 DESC, p.name"
+                ),
                 vec![
-                    user_id.into(),
+                    holder_id.into(),
                     SqlValue::from(indicator),
                     site_resource.into(),
                     SqlValue::from(client_id),
@@ -276,10 +301,37 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
                 context
                     .descriptions
                     .push((p.clone(), s(row, "description")));
-                context.user_permissions.push(p);
+                context.permissions.push(p);
             }
         }
         Ok(context)
+    }
+}
+
+impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
+    async fn scope_context(
+        &self,
+        user_id: &str,
+        client_id: Option<&str>,
+        indicator: Option<&str>,
+        site_resource: &str,
+    ) -> Result<ScopeContext, StoreError> {
+        let holder = Holder::User {
+            id: user_id,
+            client_id,
+        };
+        self.load_scope_context(holder, indicator, site_resource)
+            .await
+    }
+
+    async fn client_scope_context(
+        &self,
+        client_id: &str,
+        indicator: Option<&str>,
+        site_resource: &str,
+    ) -> Result<ScopeContext, StoreError> {
+        self.load_scope_context(Holder::Client(client_id), indicator, site_resource)
+            .await
     }
 }
 

@@ -312,6 +312,7 @@ pub fn authorize(
                 client_id: Some(format!("api-key:{}", key.id)),
                 scopes: key.scopes.clone(),
                 auth: "user_http",
+                machine: false,
             })
         }
         AuthConfig::OAuth { .. } => {
@@ -358,6 +359,7 @@ pub fn authorize(
                 client_id: Some(verified.client_id),
                 scopes: verified.scopes,
                 auth: "oauth",
+                machine: verified.machine,
             })
         }
     }
@@ -456,22 +458,21 @@ mod tests {
         Config::parse(raw()).unwrap()
     }
 
+    fn claims(config: &Config, scope: &str, aud: &str) -> AccessClaims {
+        AccessClaims {
+            iss: config.public_base_url.clone(),
+            sub: "user_1".into(),
+            aud: Audience::One(aud.into()),
+            jti: "j1".into(),
+            client_id: "chatgpt".into(),
+            scope: scope.into(),
+            gid: None,
+            gty: None,
+        }
+    }
+
     fn token(config: &Config, scope: &str, aud: &str) -> String {
-        mint_access_token(
-            &config.keys,
-            AccessClaims {
-                iss: config.public_base_url.clone(),
-                sub: "user_1".into(),
-                aud: Audience::One(aud.into()),
-                jti: "j1".into(),
-                client_id: "chatgpt".into(),
-                scope: scope.into(),
-                gid: None,
-            },
-            NOW,
-            3600,
-        )
-        .unwrap()
+        mint_access_token(&config.keys, claims(config, scope, aud), NOW, 3600).unwrap()
     }
 
     fn head(method: Method, path: &str) -> RequestHead {
@@ -622,6 +623,33 @@ mod tests {
         assert_eq!(id.subject.as_deref(), Some("user_1"));
         assert_eq!(id.client_id.as_deref(), Some("chatgpt"));
         assert_eq!(id.auth, "oauth");
+    }
+
+    #[test]
+    fn a_machine_clients_token_passes_as_that_client() {
+        let c = config();
+        let machine = AccessClaims {
+            sub: "chatgpt".into(),
+            gty: Some(crate::oauth::access_token::MACHINE_GRANT.into()),
+            ..claims(&c, "todos:read", &c.plugin.resource)
+        };
+        let t = mint_access_token(&c.keys, machine, NOW, 3600).unwrap();
+        let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
+        let id = authorize(&c, &h, 0, &facts()).unwrap();
+        assert!(id.machine);
+        assert_eq!(id.user(), None);
+        assert_eq!(id.client_id.as_deref(), Some("chatgpt"));
+        let user = authorize(
+            &c,
+            &head(Method::Get, "/todos").with_header(
+                "authorization",
+                &format!("Bearer {}", token(&c, "todos:read", &c.plugin.resource)),
+            ),
+            0,
+            &facts(),
+        )
+        .unwrap();
+        assert!(!user.machine);
     }
 
     #[test]

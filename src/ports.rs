@@ -87,6 +87,15 @@ pub trait PolicyStore {
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError>;
+
+    /// The same for a machine client (the `client_credentials` grant): the resource and the
+    /// permissions the client's own roles hold on it. Nothing is ever consented for a client.
+    async fn client_scope_context(
+        &self,
+        client_id: &str,
+        indicator: Option<&str>,
+        site_resource: &str,
+    ) -> Result<ScopeContext, StoreError>;
 }
 
 pub trait GrantStore {

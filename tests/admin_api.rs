@@ -641,7 +641,7 @@ fn without_a_named_resource_the_plugins_own_comes_before_the_default() {
         let context = block_on(directory.scope_context(uid, None, None, site)).unwrap();
         let resource = context.resource.unwrap();
         // Only the chosen resource's permissions come back, once.
-        assert_eq!(context.user_permissions, vec!["read"]);
+        assert_eq!(context.permissions, vec!["read"]);
         resource.indicator
     };
     assert_eq!(

@@ -2627,3 +2627,205 @@ fn a_session_cookie_from_before_logout_sign_out_everywhere_a_password_change_or_
         }
     }
 }
+
+// ----- machine clients: the client_credentials grant (RFC 6749 §4.4) ----------------------------
+
+/// The `chatgpt` client's own roles hold `todos:read` and `todos:write` on the resource.
+fn machine_backend() -> MemoryBackend {
+    let mut backend = backend();
+    backend.permissions.insert(
+        ("chatgpt".into(), "res_todos".into()),
+        vec!["todos:read".into(), "todos:write".into()],
+    );
+    backend
+}
+
+fn machine_token(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> Reply {
+    let auth = basic("chatgpt", "client-secret");
+    let mut pairs = vec![("grant_type", "client_credentials")];
+    pairs.extend_from_slice(extra);
+    token(browser, Some(&auth), &pairs)
+}
+
+#[test]
+fn a_machine_client_gets_a_token_for_itself_with_the_scopes_its_roles_hold() {
+    let config = config();
+    let backend = machine_backend();
+    let mut browser = Browser::new(&config, &backend);
+    let reply = machine_token(&mut browser, &[]);
+    assert_eq!(reply.status, 200, "{}", html(&reply));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let tokens = json(&reply);
+    assert_eq!(
+        tokens["scope"], "todos:read todos:write",
+        "no scope asked: all it holds"
+    );
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert!(tokens.get("refresh_token").is_none(), "RFC 6749 §4.4.3");
+    assert!(tokens.get("id_token").is_none());
+    let verified = verify_access_token(
+        tokens["access_token"].as_str().unwrap(),
+        &config.keys,
+        &VerifyPolicy {
+            issuer: BASE,
+            audience: Some(BASE),
+            now: NOW,
+        },
+    )
+    .unwrap();
+    assert_eq!(verified.subject, "chatgpt");
+    assert_eq!(verified.client_id, "chatgpt");
+    assert!(verified.machine);
+    assert_eq!(verified.grant_id, None);
+    assert!(backend.grants.borrow().is_empty(), "no grant is stored");
+    // Asked scopes are narrowed to what the roles hold; OpenID scopes describe users only.
+    let narrowed = json(&machine_token(
+        &mut browser,
+        &[("scope", "todos:write openid admin"), ("resource", BASE)],
+    ));
+    assert_eq!(narrowed["scope"], "todos:write");
+}
+
+#[test]
+fn a_machine_token_costs_the_client_lookup_and_one_policy_read() {
+    let config = config();
+    let backend = machine_backend();
+    let mut browser = Browser::new(&config, &backend);
+    backend.calls.borrow_mut().clear();
+    assert_eq!(machine_token(&mut browser, &[]).status, 200);
+    let mut calls = backend.calls.borrow().clone();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec!["client_scope_context", "find_client", "throttle_peek"]
+    );
+}
+
+#[test]
+fn machine_token_refusals_each_have_their_reason() {
+    let config = config();
+    let mut backend = machine_backend();
+    backend.clients.insert(
+        "idle".into(),
+        Client {
+            id: "idle".into(),
+            name: "Idle".into(),
+            secret_hash: Some(sha256_hex("idle-secret")),
+            redirect_uris: vec![],
+            kind: ClientKind::Confidential,
+            first_party: false,
+            origin: ClientOrigin::Admin,
+            may_introspect: false,
+            key_set: None,
+        },
+    );
+    let mut browser = Browser::new(&config, &backend);
+    let cases: Vec<(Option<String>, Vec<(&str, &str)>, u16, &str)> = vec![
+        // A public client has nothing to prove who it is.
+        (None, vec![("client_id", "cli")], 400, "unauthorized_client"),
+        (
+            Some(basic("chatgpt", "wrong")),
+            vec![],
+            401,
+            "invalid_client",
+        ),
+        // Its roles hold nothing on the resource: refused, not an empty token.
+        (
+            Some(basic("idle", "idle-secret")),
+            vec![],
+            400,
+            "invalid_scope",
+        ),
+        (
+            Some(basic("chatgpt", "client-secret")),
+            vec![("scope", "admin")],
+            400,
+            "invalid_scope",
+        ),
+        (
+            Some(basic("chatgpt", "client-secret")),
+            vec![("resource", "https://other.example.com")],
+            400,
+            "invalid_target",
+        ),
+        (
+            Some(basic("chatgpt", "client-secret")),
+            vec![("resource", "not a uri")],
+            400,
+            "invalid_target",
+        ),
+        (
+            Some(basic("chatgpt", "client-secret")),
+            vec![("scope", "todos:read\u{7f}")],
+            400,
+            "invalid_scope",
+        ),
+    ];
+    for (auth, extra, status, error) in cases {
+        let mut pairs = vec![("grant_type", "client_credentials")];
+        pairs.extend(extra.iter().copied());
+        let reply = token(&mut browser, auth.as_deref(), &pairs);
+        assert_eq!(reply.status, status, "{extra:?}: {}", html(&reply));
+        assert_eq!(json(&reply)["error"], error, "{extra:?}");
+    }
+    assert!(backend.grants.borrow().is_empty());
+}
+
+#[test]
+fn a_machine_client_authenticates_with_a_signed_assertion_too() {
+    let config = config();
+    let mut backend = machine_backend();
+    let key = with_chatgpt_document_client(&mut backend);
+    backend.permissions.insert(
+        (CHATGPT_DOC.into(), "res_todos".into()),
+        vec!["todos:read".into()],
+    );
+    let mut browser = Browser::new(&config, &backend);
+    let assertion = key.sign(
+        "RS256",
+        Some("cimd-20260428030119"),
+        &assertion_claims("m1"),
+    );
+    let reply = token(
+        &mut browser,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+    );
+    assert_eq!(reply.status, 200, "{}", html(&reply));
+    assert_eq!(json(&reply)["scope"], "todos:read");
+}
+
+#[test]
+fn a_machine_token_is_introspected_but_has_no_userinfo() {
+    let config = config();
+    let backend = machine_backend();
+    let mut browser = Browser::new(&config, &backend);
+    let tokens = json(&machine_token(&mut browser, &[]));
+    let access = tokens["access_token"].as_str().unwrap();
+    let auth = basic("chatgpt", "client-secret");
+    let seen = json(&browser.send(
+        Method::Post,
+        "/introspect",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("authorization", auth.as_str()),
+        ],
+        encode(&[("token", access)]).as_bytes(),
+    ));
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["sub"], "chatgpt");
+    let info = browser.send(
+        Method::Get,
+        "/userinfo",
+        &[("authorization", &format!("Bearer {access}"))],
+        b"",
+    );
+    assert_eq!(info.status, 401);
+}

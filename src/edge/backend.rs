@@ -185,6 +185,17 @@ impl PolicyStore for EdgeBackend<'_> {
             .scope_context(user_id, client_id, indicator, site_resource)
             .await
     }
+
+    async fn client_scope_context(
+        &self,
+        client_id: &str,
+        indicator: Option<&str>,
+        site_resource: &str,
+    ) -> Result<ScopeContext, StoreError> {
+        self.directory()
+            .client_scope_context(client_id, indicator, site_resource)
+            .await
+    }
 }
 
 impl AccountStore for EdgeBackend<'_> {

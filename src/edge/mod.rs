@@ -313,8 +313,8 @@ async fn handle(
                 Err(e) => return (Err(e), "proxy"),
             };
             let mut charged = None;
-            if let (Some(quota), Some(subject)) = (config.plugin.quota, &identity.subject) {
-                let key = crate::quota::counter_key(&config.plugin.name_for_model, subject);
+            if let (Some(quota), Some(holder)) = (config.plugin.quota, identity.quota_holder()) {
+                let key = crate::quota::counter_key(&config.plugin.name_for_model, &holder);
                 match quota_counter::charge(env, &key, quota, now as u64).await {
                     Ok(decision) => charged = Some((key, quota, decision)),
                     Err(e) => return (Err(e), "proxy"),

@@ -100,7 +100,7 @@ fn origin_headers(
             head.method().as_str(),
             &target,
             request_id,
-            identity.subject.as_deref(),
+            identity.user(),
         );
         headers.set(SIGNATURE_HEADER, &signature).ok();
     }

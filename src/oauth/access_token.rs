@@ -51,7 +51,14 @@ pub struct AccessClaims {
     /// The grant the token came from, so introspection and revocation can find it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gid: Option<String>,
+    /// `client_credentials` on a machine client's token (`sub` is then the client id), as
+    /// Auth0's `gty`; absent on a user's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gty: Option<String>,
 }
+
+/// The `gty` of a machine client's token.
+pub const MACHINE_GRANT: &str = "client_credentials";
 
 /// Signs an access token with the current key, `typ: at+jwt`, `kid` set.
 pub fn mint_access_token(
@@ -98,6 +105,8 @@ pub struct VerifiedAccessToken {
     pub issued_at: Option<i64>,
     pub audience: Audience,
     pub grant_id: Option<String>,
+    /// Whether the subject is a machine client (the `client_credentials` grant), not a user.
+    pub machine: bool,
 }
 
 impl VerifiedAccessToken {
@@ -286,6 +295,7 @@ pub fn check_claims(
         issued_at: signed.issued_at,
         audience: custom.aud.clone(),
         grant_id: custom.gid.clone(),
+        machine: custom.gty.as_deref() == Some(MACHINE_GRANT),
     })
 }
 
@@ -393,6 +403,7 @@ mod tests {
             client_id: "chatgpt".into(),
             scope: "todos:read todos:write".into(),
             gid: None,
+            gty: None,
         }
     }
 

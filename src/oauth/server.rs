@@ -16,12 +16,12 @@ use crate::error::ApiError;
 use crate::gateway::JWKS_PATH;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::access_token::{
-    mint_access_token, verify_access_token, AccessClaims, Audience, VerifyPolicy,
+    mint_access_token, verify_access_token, AccessClaims, Audience, VerifyPolicy, MACHINE_GRANT,
 };
 use crate::oauth::assertion_auth::verify_client_assertion;
 use crate::oauth::authorize::{
-    check_client_and_redirect, code_redirect, error_redirect, validate_authorize_request,
-    AuthorizeError, AuthorizeRequest,
+    check_client_and_redirect, code_redirect, error_redirect, is_absolute_uri_without_fragment,
+    validate_authorize_request, AuthorizeError, AuthorizeRequest,
 };
 use crate::oauth::client::{
     authenticate_client, parse_client_credentials, sha256_hex, Client, ClientCredentials,
@@ -45,7 +45,9 @@ use crate::portal::session::{
     verify_csrf, CookieNames, Session, SESSION_TTL_SECS,
 };
 use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError, User};
-use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
+use crate::rbac::scope::{
+    decide_client_scopes, decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES,
+};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
@@ -97,6 +99,18 @@ fn body_params(head: &RequestHead, body: &[u8]) -> Result<Params, OAuthError> {
         }
     };
     parsed.map_err(|e: ParamsError| OAuthError::invalid_request(e.description()))
+}
+
+/// The `scope` parameter of a token request, split; `None` when absent.
+fn scope_param(params: &Params) -> Result<Option<Vec<String>>, OAuthError> {
+    match params.get("scope") {
+        None => Ok(None),
+        Some(s) if !s.chars().all(crate::config::is_scope_char) => Err(OAuthError::new(
+            OAuthErrorCode::InvalidScope,
+            "scope has invalid characters",
+        )),
+        Some(s) => Ok(Some(parse_scope(s))),
+    }
 }
 
 fn token_json(value: &Value) -> Reply {
@@ -1099,7 +1113,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 
     // ----- /token -------------------------------------------------------------------------------
 
-    /// `POST /token`: the `authorization_code` and `refresh_token` grants.
+    /// `POST /token`: the `authorization_code`, `refresh_token` and `client_credentials` grants.
     pub async fn token(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
         let params = body_params(head, body)?;
         let client = self.authenticate(head, &params).await?;
@@ -1107,12 +1121,84 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             None => Err(OAuthError::invalid_request("grant_type is required").into()),
             Some("authorization_code") => self.exchange_code(&client, &params).await,
             Some("refresh_token") => self.refresh(&client, &params).await,
+            Some(MACHINE_GRANT) => self.client_credentials(&client, &params).await,
             Some(_) => Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code or refresh_token",
+                "grant_type must be authorization_code, refresh_token or client_credentials",
             )
             .into()),
         }
+    }
+
+    /// The `client_credentials` grant (RFC 6749 §4.4): a confidential client, authenticated with
+    /// its secret or a signed assertion, gets an access token for itself (`sub` = its client id),
+    /// with the scopes its own roles hold on the resource. No refresh token (§4.4.3) and no ID
+    /// token: there is no user. A client that holds no scope there is refused, not given an
+    /// empty token.
+    async fn client_credentials(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> Result<Reply, ApiError> {
+        if client.kind != ClientKind::Confidential {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "the client_credentials grant is for confidential clients",
+            )
+            .into());
+        }
+        let requested = scope_param(params)?;
+        let resource = match params.get("resource") {
+            Some(r) if !is_absolute_uri_without_fragment(r) => {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::InvalidTarget,
+                    "resource must be an absolute URI without a fragment",
+                )
+                .into())
+            }
+            r => r,
+        };
+        let context = self
+            .backend
+            .client_scope_context(&client.id, resource, &self.config.plugin.resource)
+            .await?;
+        let grant = decide_client_scopes(requested.as_deref(), &context).map_err(|_| {
+            OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                if resource.is_some() {
+                    "the requested resource is unknown"
+                } else {
+                    "no API resource is configured: send resource"
+                },
+            )
+        })?;
+        let Some(resource) = grant.resource.filter(|_| !grant.scopes.is_empty()) else {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "the client's roles hold none of the requested scopes on this resource",
+            )
+            .into());
+        };
+        let scope = grant.scopes.join(" ");
+        let ttl = resource.access_token_ttl_secs;
+        let claims = AccessClaims {
+            iss: self.issuer().to_string(),
+            sub: client.id.clone(),
+            aud: Audience::One(resource.indicator),
+            jti: self.random_b64(16)?,
+            client_id: client.id.clone(),
+            scope: scope.clone(),
+            gid: None,
+            gty: Some(MACHINE_GRANT.to_string()),
+        };
+        let access_token = mint_access_token(&self.config.keys, claims, self.now, ttl)
+            .map_err(|_| ApiError::Internal("could not sign an access token".into()))?;
+        Ok(token_json(&json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": scope,
+        })))
     }
 
     /// A candidate opaque access token: its secret, and the (hash, expiry) the grant keeps if it
@@ -1164,19 +1250,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
         let (grant_id, secret) = split_handle(token)
             .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
-        let scopes = match params.get("scope") {
-            None => None,
-            Some(s) => {
-                if !s.chars().all(crate::config::is_scope_char) {
-                    return Err(OAuthError::new(
-                        OAuthErrorCode::InvalidScope,
-                        "scope has invalid characters",
-                    )
-                    .into());
-                }
-                Some(parse_scope(s))
-            }
-        };
+        let scopes = scope_param(params)?;
         let new_secret = self.random_b64(SECRET_BYTES)?;
         let (opaque_secret, opaque_access) = self.new_opaque_access()?;
         let rotation = RefreshRotation {
@@ -1259,6 +1333,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             client_id: issued.client_id.clone(),
             scope: scope.clone(),
             gid: Some(issued.grant_id.clone()),
+            gty: None,
         };
         let access_token = if issued.resource.is_some() {
             mint_access_token(&self.config.keys, claims, self.now, ttl)
@@ -1524,6 +1599,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         };
         let verified = verify_access_token(token, &self.config.keys, &policy)
             .map_err(|r| challenge(Some("invalid_token"), r.description()))?;
+        if verified.machine {
+            return Err(challenge(
+                Some("invalid_token"),
+                "a machine client's token has no user",
+            ));
+        }
         if let Some(grant_id) = &verified.grant_id {
             match self.backend.load_grant(grant_id).await? {
                 Some(state) if !state.revoked => {}
@@ -1693,7 +1774,7 @@ pub fn metadata(config: &Config) -> Value {
         "client_id_metadata_document_supported": true,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", MACHINE_GRANT],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

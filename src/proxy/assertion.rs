@@ -35,6 +35,9 @@ struct AssertionClaims<'a> {
     #[serde(skip_serializing_if = "String::is_empty")]
     scope: String,
     auth: &'a str,
+    /// `client` when `sub` is a machine client rather than a user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    principal: Option<&'a str>,
 }
 
 /// Signs an assertion for `identity`, to be sent to `origin`.
@@ -56,6 +59,7 @@ pub fn sign_assertion(
         client_id: identity.client_id.as_deref(),
         scope: identity.scopes.join(" "),
         auth: identity.auth,
+        principal: identity.machine.then_some("client"),
     });
     claims.issued_at = chrono::DateTime::from_timestamp(now, 0);
     claims.expiration = chrono::DateTime::from_timestamp(now + ASSERTION_TTL_SECS, 0);
@@ -65,8 +69,9 @@ pub fn sign_assertion(
 /// The cache key of an identity's assertion.
 pub fn identity_key(identity: &Identity) -> String {
     format!(
-        "{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}",
         identity.auth,
+        identity.machine,
         identity.subject.as_deref().unwrap_or(""),
         identity.client_id.as_deref().unwrap_or(""),
         identity.scopes.join(" ")
@@ -114,6 +119,7 @@ mod tests {
             client_id: Some("chatgpt".into()),
             scopes: vec!["todos:read".into()],
             auth: "oauth",
+            machine: false,
         }
     }
 

@@ -45,6 +45,26 @@ pub struct Identity {
     pub scopes: Vec<String>,
     /// How the caller authenticated: `oauth`, `service_http` or `none`.
     pub auth: &'static str,
+    /// Whether `subject` is a machine client (a `client_credentials` token), not a user.
+    pub machine: bool,
+}
+
+impl Identity {
+    /// The user the request is for: the subject, unless it is a machine client.
+    pub fn user(&self) -> Option<&str> {
+        self.subject.as_deref().filter(|_| !self.machine)
+    }
+
+    /// Whose quota a request counts against: the user's, or the machine client's (the two never
+    /// share a counter, even if an id were written alike).
+    pub fn quota_holder(&self) -> Option<String> {
+        let subject = self.subject.as_deref()?;
+        Some(if self.machine {
+            format!("client:{subject}")
+        } else {
+            subject.to_string()
+        })
+    }
 }
 
 /// The origin URL for a request: the origin's base path joined with the raw request path, so a
@@ -124,8 +144,11 @@ pub fn request_headers(
         out.push(("x-real-ip".into(), ip.into()));
     }
     out.push(("x-portcullis-auth".into(), identity.auth.into()));
-    if let Some(subject) = &identity.subject {
-        out.push(("x-portcullis-user".into(), subject.clone()));
+    if let Some(user) = identity.user() {
+        out.push(("x-portcullis-user".into(), user.into()));
+    }
+    if identity.machine {
+        out.push(("x-portcullis-principal".into(), "client".into()));
     }
     if let Some(client) = &identity.client_id {
         out.push(("x-portcullis-client".into(), client.clone()));
@@ -222,6 +245,7 @@ mod tests {
             client_id: Some("chatgpt".into()),
             scopes: vec!["todos:read".into()],
             auth: "oauth",
+            machine: false,
         };
         let out = request_headers(
             &h(&[
@@ -241,6 +265,42 @@ mod tests {
         assert!(get(&out, "X-Portcullis-Scopes").is_empty());
         assert_eq!(get(&out, "x-request-id"), vec!["req-1"]);
         assert!(get(&out, "x-forwarded-for").is_empty());
+    }
+
+    #[test]
+    fn a_machine_client_is_named_as_a_client_never_as_a_user() {
+        let identity = Identity {
+            subject: Some("cli_reports".into()),
+            client_id: Some("cli_reports".into()),
+            scopes: vec!["todos:read".into()],
+            auth: "oauth",
+            machine: true,
+        };
+        let out = request_headers(
+            &h(&[
+                ("x-portcullis-principal", "user"),
+                ("x_portcullis_user", "admin"),
+            ]),
+            &identity,
+            "req-1",
+            "todo.example.com",
+            "https",
+            None,
+        );
+        assert!(get(&out, "x-portcullis-user").is_empty());
+        assert!(get(&out, "x_portcullis_user").is_empty());
+        assert_eq!(get(&out, "x-portcullis-principal"), vec!["client"]);
+        assert_eq!(get(&out, "x-portcullis-client"), vec!["cli_reports"]);
+        assert_eq!(identity.user(), None);
+        assert_eq!(
+            identity.quota_holder().as_deref(),
+            Some("client:cli_reports")
+        );
+        let user = Identity {
+            machine: false,
+            ..identity
+        };
+        assert_eq!(user.quota_holder().as_deref(), Some("cli_reports"));
     }
 
     #[test]

@@ -22,11 +22,11 @@ pub struct Resource {
 }
 
 /// What the policy store loads for one decision, in one round trip: the resource (the named one,
-/// or the default) and the user's permissions on it through their roles.
+/// or the default) and the permissions the user's (or machine client's) roles hold on it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ScopeContext {
     pub resource: Option<Resource>,
-    pub user_permissions: Vec<String>,
+    pub permissions: Vec<String>,
     /// Human descriptions of those permissions, for the consent screen.
     pub descriptions: Vec<(String, String)>,
     /// The scopes this user already allowed this client on this resource (remembered consent);
@@ -126,7 +126,7 @@ pub fn decide_scopes(
         .iter()
         .filter(|s| {
             OPENID_SCOPES.contains(&s.as_str())
-                || (context.resource.is_some() && context.user_permissions.contains(s))
+                || (context.resource.is_some() && context.permissions.contains(s))
         })
         .cloned()
         .collect();
@@ -139,6 +139,36 @@ pub fn decide_scopes(
         scopes,
         described,
         consented: context.consented.clone(),
+    })
+}
+
+/// The decision for a machine client (`client_credentials`, RFC 6749 §4.4): the requested scopes
+/// its roles hold on the resource, or all of them when it names none (as Auth0 and Logto do).
+/// OpenID Connect scopes describe a user and are never granted to a machine.
+/// A machine token is always for a resource: with none found (an unknown one named, or no
+/// default), the answer is `invalid_target`.
+pub fn decide_client_scopes(
+    requested: Option<&[String]>,
+    context: &ScopeContext,
+) -> Result<ScopeGrant, InvalidTarget> {
+    if context.resource.is_none() {
+        return Err(InvalidTarget);
+    }
+    let held =
+        |s: &&String| context.permissions.contains(s) && !OPENID_SCOPES.contains(&s.as_str());
+    let scopes: Vec<String> = match requested {
+        None => context.permissions.iter().filter(held).cloned().collect(),
+        Some(requested) => requested.iter().filter(held).cloned().collect(),
+    };
+    let described = scopes
+        .iter()
+        .map(|s| (s.clone(), context.describe(s)))
+        .collect();
+    Ok(ScopeGrant {
+        resource: context.resource.clone(),
+        scopes,
+        described,
+        consented: None,
     })
 }
 
@@ -157,7 +187,7 @@ mod tests {
     fn context(perms: &[&str]) -> ScopeContext {
         ScopeContext {
             resource: Some(todos()),
-            user_permissions: perms.iter().map(|s| s.to_string()).collect(),
+            permissions: perms.iter().map(|s| s.to_string()).collect(),
             descriptions: vec![("todos:read".into(), "Read your todos".into())],
             consented: None,
         }
@@ -257,7 +287,7 @@ mod tests {
     fn without_any_resource_only_openid_scopes_remain() {
         let empty = ScopeContext {
             resource: None,
-            user_permissions: vec!["todos:read".into()],
+            permissions: vec!["todos:read".into()],
             descriptions: Vec::new(),
             consented: None,
         };
@@ -269,5 +299,27 @@ mod tests {
     #[test]
     fn scope_parsing_drops_empties_and_repeats() {
         assert_eq!(parse_scope(" a  b a "), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn a_machine_client_gets_the_requested_scopes_its_roles_hold() {
+        let requested = parse_scope("todos:read todos:write openid");
+        let g =
+            decide_client_scopes(Some(&requested), &context(&["todos:read", "openid"])).unwrap();
+        assert_eq!(g.scopes, vec!["todos:read"]);
+        assert_eq!(g.consented, None);
+    }
+
+    #[test]
+    fn a_machine_client_naming_no_scope_gets_all_its_roles_hold() {
+        let g = decide_client_scopes(None, &context(&["todos:read", "todos:write"])).unwrap();
+        assert_eq!(g.scopes, vec!["todos:read", "todos:write"]);
+        assert_eq!(g.described[0].1, "Read your todos");
+    }
+
+    #[test]
+    fn a_machine_token_needs_a_resource() {
+        let none = ScopeContext::default();
+        assert_eq!(decide_client_scopes(None, &none), Err(InvalidTarget));
     }
 }

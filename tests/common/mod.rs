@@ -52,6 +52,16 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
+    /// The named resource; when none is named, the plugin's own, else the default one.
+    fn resource_for(&self, indicator: Option<&str>, site_resource: &str) -> Option<Resource> {
+        let named = |i: &str| self.resources.iter().find(|(r, _)| r.indicator == i);
+        match indicator {
+            Some(i) => named(i),
+            None => named(site_resource).or_else(|| self.resources.iter().find(|(_, d)| *d)),
+        }
+        .map(|(r, _)| r.clone())
+    }
+
     async fn answer_slowly(&self, name: &str, answered: &'static str) {
         if self.slow_calls.borrow().contains(&name) {
             YieldOnce(false).await;
@@ -130,13 +140,8 @@ impl PolicyStore for MemoryBackend {
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.call("scope_context")?;
-        let named = |i: &str| self.resources.iter().find(|(r, _)| r.indicator == i);
-        let resource = match indicator {
-            Some(i) => named(i),
-            None => named(site_resource).or_else(|| self.resources.iter().find(|(_, d)| *d)),
-        }
-        .map(|(r, _)| r.clone());
-        let user_permissions = resource
+        let resource = self.resource_for(indicator, site_resource);
+        let permissions = resource
             .as_ref()
             .and_then(|r| self.permissions.get(&(user_id.to_string(), r.id.clone())))
             .cloned()
@@ -151,9 +156,31 @@ impl PolicyStore for MemoryBackend {
         };
         Ok(ScopeContext {
             resource,
-            user_permissions,
+            permissions,
             descriptions: Vec::new(),
             consented,
+        })
+    }
+
+    /// A client's permissions live in `permissions` under (client id, resource id).
+    async fn client_scope_context(
+        &self,
+        client_id: &str,
+        indicator: Option<&str>,
+        site_resource: &str,
+    ) -> Result<ScopeContext, StoreError> {
+        self.call("client_scope_context")?;
+        let resource = self.resource_for(indicator, site_resource);
+        let permissions = resource
+            .as_ref()
+            .and_then(|r| self.permissions.get(&(client_id.to_string(), r.id.clone())))
+            .cloned()
+            .unwrap_or_default();
+        Ok(ScopeContext {
+            resource,
+            permissions,
+            descriptions: Vec::new(),
+            consented: None,
         })
     }
 }
@@ -539,6 +566,17 @@ impl PolicyStore for WithSqlUsers<'_> {
     ) -> Result<ScopeContext, StoreError> {
         self.memory
             .scope_context(user_id, client_id, indicator, site_resource)
+            .await
+    }
+
+    async fn client_scope_context(
+        &self,
+        client_id: &str,
+        indicator: Option<&str>,
+        site_resource: &str,
+    ) -> Result<ScopeContext, StoreError> {
+        self.memory
+            .client_scope_context(client_id, indicator, site_resource)
             .await
     }
 }
