@@ -70,7 +70,7 @@ fn scope_decision(bencher: Bencher) {
             indicator: ISS.into(),
             access_token_ttl_secs: 3600,
         }),
-        user_permissions: (0..50).map(|i| format!("perm:{i}")).collect(),
+        permissions: (0..50).map(|i| format!("perm:{i}")).collect(),
         descriptions: Vec::new(),
         consented: None,
     };

@@ -244,22 +244,33 @@ impl<S: Sql> SqlDirectory<'_, S> {
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
+        const USER_ROLES: &str = "SELECT rp.permission_id FROM role_permissions rp \
+            JOIN user_roles hr ON hr.role_id = rp.role_id WHERE hr.user_id = ?1";
+        const CLIENT_ROLES: &str = "SELECT rp.permission_id FROM role_permissions rp \
+            JOIN client_roles hr ON hr.role_id = rp.role_id WHERE hr.client_id = ?1";
+        const CONSENTED: &str = "(SELECT c.scopes FROM consents c \
+            WHERE c.user_id = ?1 AND c.client_id = ?4 AND c.resource = r.indicator)";
         let (holder_id, client_id, roles, consented) = match holder {
             Holder::User { id, client_id } => (
                 id,
                 client_id,
-                "SELECT rp.permission_id FROM role_permissions rp \
-                   JOIN user_roles hr ON hr.role_id = rp.role_id WHERE hr.user_id = ?1",
-                "(SELECT c.scopes FROM consents c WHERE c.user_id = ?1 AND c.client_id = ?4 AND c.resource = r.indicator)",
+                USER_ROLES,
+                if client_id.is_some() {
+                    CONSENTED
+                } else {
+                    "NULL"
+                },
             ),
-            Holder::Client(id) => (
-                id,
-                None,
-                "SELECT rp.permission_id FROM role_permissions rp \
-                   JOIN client_roles hr ON hr.role_id = rp.role_id WHERE hr.client_id = ?1",
-                "NULL",
-            ),
+            Holder::Client(id) => (id, None, CLIENT_ROLES, "NULL"),
         };
+        let mut args = vec![
+            holder_id.into(),
+            SqlValue::from(indicator),
+            site_resource.into(),
+        ];
+        if let Some(client_id) = client_id {
+            args.push(client_id.into());
+        }
         let rows = self
             .sql
             .query(
@@ -271,12 +282,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
                      WHERE r.indicator = ?2 OR (?2 IS NULL AND (r.indicator = ?3 OR r.is_default = 1)) \
                      ORDER BY r.indicator = ?3 DESC, p.name"
                 ),
-                vec![
-                    holder_id.into(),
-                    SqlValue::from(indicator),
-                    site_resource.into(),
-                    SqlValue::from(client_id),
-                ],
+                args,
             )
             .await
             .map_err(store_error)?;

@@ -909,3 +909,132 @@ fn bad_client_keys_are_field_errors_and_store_nothing() {
     }
     assert_eq!(f.count("oauth_clients"), 0);
 }
+
+#[test]
+fn a_machine_client_holds_roles_and_the_same_rbac_decides_its_scopes() {
+    use portcullis::rbac::scope::decide_client_scopes;
+    let f = Fixture::new();
+    let (_, resource) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://api.example.com/reports", "name": "Reports", "default": true}),
+    );
+    let rid = resource["id"].as_str().unwrap();
+    for name in ["read", "export"] {
+        f.post(
+            &format!("/admin/api/resources/{rid}/permissions"),
+            json!({"name": name}),
+        );
+    }
+    let (_, exporter) = f.post(
+        "/admin/api/roles",
+        json!({"name": "exporter", "permissions": [format!("{rid}:export")]}),
+    );
+    let (_, reader) = f.post(
+        "/admin/api/roles",
+        json!({"name": "reader", "permissions": [format!("{rid}:read")]}),
+    );
+    // A machine client needs no redirect URI, and takes its roles when it is made.
+    let (status, client) = f.post(
+        "/admin/api/clients",
+        json!({"name": "Nightly export", "kind": "confidential", "roles": [exporter["id"]]}),
+    );
+    assert_eq!(status, 201, "{client}");
+    assert_eq!(client["redirect_uris"], json!([]));
+    assert_eq!(client["roles"][0]["name"], "exporter");
+    assert!(client["client_secret"].is_string());
+    let id = client["id"].as_str().unwrap().to_string();
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let scopes = |requested: Option<&str>| {
+        let context =
+            block_on(directory.client_scope_context(&id, None, "https://other.example")).unwrap();
+        let requested = requested.map(parse_scope);
+        decide_client_scopes(requested.as_deref(), &context)
+            .unwrap()
+            .scopes
+    };
+    assert_eq!(scopes(None), vec!["export"]);
+    assert_eq!(scopes(Some("read export")), vec!["export"]);
+    // PUT replaces the roles; the listing shows them.
+    let (status, body) = f.call(
+        Method::Put,
+        &format!("/admin/api/clients/{id}/roles"),
+        json!({"roles": [exporter["id"], reader["id"]]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["roles"].as_array().unwrap().len(), 2);
+    assert_eq!(scopes(None), vec!["export", "read"]);
+    let (_, listed) = f.call(Method::Get, "/admin/api/clients", Value::Null);
+    let item = &listed["items"][0];
+    assert_eq!(item["roles"].as_array().unwrap().len(), 2, "{listed}");
+    // A user holding the same role is not the client: its roles are its own.
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "ann@example.com", "roles": [reader["id"]]}),
+    );
+    let context = block_on(directory.scope_context(
+        user["id"].as_str().unwrap(),
+        None,
+        None,
+        "https://other.example",
+    ))
+    .unwrap();
+    assert_eq!(context.permissions, vec!["read"]);
+
+    // Refusals name their field and change nothing.
+    let before = f.count("client_roles");
+    let refusals = [
+        (
+            Method::Put,
+            format!("/admin/api/clients/{id}/roles"),
+            json!({"roles": ["rol_nope"]}),
+            "roles",
+        ),
+        (
+            Method::Put,
+            format!("/admin/api/clients/{id}/roles"),
+            json!({}),
+            "roles",
+        ),
+        (
+            Method::Post,
+            "/admin/api/clients".to_string(),
+            json!({"name": "P", "kind": "public", "redirect_uris": ["https://p.example/cb"], "roles": [reader["id"]]}),
+            "roles",
+        ),
+        (
+            Method::Post,
+            "/admin/api/clients".to_string(),
+            json!({"name": "P", "kind": "public"}),
+            "redirect_uris",
+        ),
+        (
+            Method::Patch,
+            format!("/admin/api/clients/{id}"),
+            json!({"roles": [reader["id"]]}),
+            "roles",
+        ),
+    ];
+    for (method, path, body, field) in refusals {
+        let (status, reply) = f.call(method, &path, body.clone());
+        assert_eq!(status, 400, "{body}: {reply}");
+        assert!(reply.to_string().contains(field), "{body}: {reply}");
+    }
+    assert_eq!(f.count("client_roles"), before);
+    let (status, _) = f.call(
+        Method::Put,
+        "/admin/api/clients/cli_nope/roles",
+        json!({"roles": []}),
+    );
+    assert_eq!(status, 404);
+    // Deleting the client deletes its role assignments.
+    let (status, _) = f.call(
+        Method::Delete,
+        &format!("/admin/api/clients/{id}"),
+        Value::Null,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(f.count("client_roles"), 0);
+}

@@ -2720,7 +2720,9 @@ fn machine_token_refusals_each_have_their_reason() {
         },
     );
     let mut browser = Browser::new(&config, &backend);
-    let cases: Vec<(Option<String>, Vec<(&str, &str)>, u16, &str)> = vec![
+    // (Authorization, extra parameters, status, error)
+    type Case<'a> = (Option<String>, Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         // A public client has nothing to prove who it is.
         (None, vec![("client_id", "cli")], 400, "unauthorized_client"),
         (

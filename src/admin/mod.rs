@@ -97,7 +97,54 @@ fn flag(row: &Row, key: &str) -> Value {
 
 /// A column holding JSON text (an aggregate or a stored array), parsed; `[]` when empty.
 /// The client columns the admin API shows.
-const CLIENT_COLUMNS: &str = "id, name, kind, redirect_uris, first_party, may_introspect, registered_via, created_at, secret_hash IS NOT NULL AS has_secret, jwks_uri, jwks";
+const CLIENT_COLUMNS: &str = "id, name, kind, redirect_uris, first_party, may_introspect, registered_via, created_at, secret_hash IS NOT NULL AS has_secret, jwks_uri, jwks, \
+    (SELECT json_group_array(json_object('id', r.id, 'name', r.name)) \
+     FROM client_roles cr JOIN roles r ON r.id = cr.role_id WHERE cr.client_id = oauth_clients.id) AS roles";
+
+/// Who holds roles: users, and machine clients (the `client_credentials` grant).
+#[derive(Clone, Copy)]
+enum RoleHolder {
+    User,
+    Client,
+}
+
+impl RoleHolder {
+    fn exists(self) -> &'static str {
+        match self {
+            RoleHolder::User => "SELECT id FROM users WHERE id = ?1",
+            RoleHolder::Client => "SELECT id FROM oauth_clients WHERE id = ?1",
+        }
+    }
+
+    fn roles(self) -> &'static str {
+        match self {
+            RoleHolder::User => "SELECT r.id, r.name FROM user_roles h JOIN roles r ON r.id = h.role_id WHERE h.user_id = ?1 ORDER BY r.name",
+            RoleHolder::Client => "SELECT r.id, r.name FROM client_roles h JOIN roles r ON r.id = h.role_id WHERE h.client_id = ?1 ORDER BY r.name",
+        }
+    }
+
+    fn clear(self) -> &'static str {
+        match self {
+            RoleHolder::User => "DELETE FROM user_roles WHERE user_id = ?1",
+            RoleHolder::Client => "DELETE FROM client_roles WHERE client_id = ?1",
+        }
+    }
+
+    fn assign(self) -> &'static str {
+        match self {
+            RoleHolder::User => "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
+            RoleHolder::Client => "INSERT INTO client_roles (client_id, role_id) VALUES (?1, ?2)",
+        }
+    }
+
+    /// The statements that give `id` exactly `roles`.
+    fn assignments(self, id: &str, roles: &[String]) -> Vec<Statement> {
+        roles
+            .iter()
+            .map(|role| (self.assign(), vec![id.into(), role.as_str().into()]))
+            .collect()
+    }
+}
 
 /// A client as the admin API shows it (never its secret).
 fn client_row_json(row: &Row) -> Value {
@@ -111,6 +158,7 @@ fn client_row_json(row: &Row) -> Value {
         "registered_via": text(row, "registered_via"),
         "created_at": int(row, "created_at"),
         "token_endpoint_auth_method": client_auth_method(row),
+        "roles": json_column(row, "roles"),
         "jwks_uri": text(row, "jwks_uri"),
         "jwks": row
             .get("jwks")
@@ -252,15 +300,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                 vec![id.into()],
             )
             .await?;
-        let roles: Vec<Value> = self
-            .query(
-                "SELECT r.id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ?1 ORDER BY r.name",
-                vec![id.into()],
-            )
-            .await?
-            .iter()
-            .map(|r| json!({ "id": text(r, "id"), "name": text(r, "name") }))
-            .collect();
+        let roles = self.roles_of(RoleHolder::User, id).await?;
         Ok(json!({
             "id": text(&row, "id"),
             "email": text(&row, "email"),
@@ -302,12 +342,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             "INSERT INTO users (id, email, name, password_hash, disabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
             vec![id.as_str().into(), email.into(), name.into(), hash.into(), disabled.into(), self.now.into()],
         )];
-        for role in &roles {
-            statements.push((
-                "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
-                vec![id.as_str().into(), role.as_str().into()],
-            ));
-        }
+        statements.extend(RoleHolder::User.assignments(&id, &roles));
         self.batch(statements).await?;
         ok(201, self.user_json(&id).await?)
     }
@@ -417,10 +452,15 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         ok(200, self.user_json(id).await?)
     }
 
-    async fn set_user_roles(&self, id: &str, body: &[u8]) -> Result<Reply, ApiError> {
+    /// `PUT …/roles`: the holder's roles become exactly the ones listed, in one batch.
+    async fn set_roles(
+        &self,
+        holder: RoleHolder,
+        id: &str,
+        body: &[u8],
+    ) -> Result<Reply, ApiError> {
         let body = json_body(body)?;
-        self.one("SELECT id FROM users WHERE id = ?1", vec![id.into()])
-            .await?;
+        self.one(holder.exists(), vec![id.into()]).await?;
         let mut f = Fields::default();
         let roles = f.strings(&body, "roles", 100, 100);
         if !body.contains_key("roles") {
@@ -429,16 +469,25 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         f.finish()?;
         let roles = roles.unwrap_or_default();
         self.require_ids("roles", "roles", &roles).await?;
-        let mut statements: Vec<Statement> =
-            vec![("DELETE FROM user_roles WHERE user_id = ?1", vec![id.into()])];
-        for role in &roles {
-            statements.push((
-                "INSERT INTO user_roles (user_id, role_id) VALUES (?1, ?2)",
-                vec![id.into(), role.as_str().into()],
-            ));
-        }
+        let mut statements: Vec<Statement> = vec![(holder.clear(), vec![id.into()])];
+        statements.extend(holder.assignments(id, &roles));
         self.batch(statements).await?;
-        ok(200, self.user_json(id).await?)
+        ok(
+            200,
+            match holder {
+                RoleHolder::User => self.user_json(id).await?,
+                RoleHolder::Client => self.client_json(id).await?,
+            },
+        )
+    }
+
+    async fn roles_of(&self, holder: RoleHolder, id: &str) -> Result<Vec<Value>, ApiError> {
+        Ok(self
+            .query(holder.roles(), vec![id.into()])
+            .await?
+            .iter()
+            .map(|r| json!({ "id": text(r, "id"), "name": text(r, "name") }))
+            .collect())
     }
 
     async fn list_users(&self, head: &RequestHead) -> Result<Reply, ApiError> {
@@ -766,35 +815,48 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         let redirect_uris = f
             .strings(&body, "redirect_uris", 20, 2000)
             .map(crate::oauth::client::with_chatgpt_twins);
-        if creating && redirect_uris.as_ref().is_none_or(|u| u.is_empty()) {
-            f.error("redirect_uris", "needs at least one URI");
+        // A confidential client may be a machine only (client_credentials), with no redirect URI.
+        let confidential = kind.as_deref() == Some("confidential");
+        if creating && !confidential && redirect_uris.as_ref().is_none_or(|u| u.is_empty()) {
+            f.error("redirect_uris", "a public client needs at least one URI");
         }
         f.redirect_uris("redirect_uris", redirect_uris.as_deref());
         let first_party = f.boolean(&body, "first_party");
         let may_introspect = f.boolean(&body, "may_introspect");
         // private_key_jwt (RFC 7523): a confidential client with keys instead of a secret.
         let key_set = f.client_keys(&body);
-        if creating && key_set.is_some() && kind.as_deref() != Some("confidential") {
+        if creating && key_set.is_some() && !confidential {
             f.error("kind", "a client with jwks_uri or jwks is confidential");
         }
+        let roles = if creating {
+            f.strings(&body, "roles", 100, 100).unwrap_or_default()
+        } else {
+            if body.contains_key("roles") {
+                f.error("roles", "set them with PUT /admin/api/clients/{id}/roles");
+            }
+            Vec::new()
+        };
+        if !roles.is_empty() && !confidential {
+            f.error("roles", "only a confidential client can act for itself");
+        }
         f.finish()?;
+        self.require_ids("roles", "roles", &roles).await?;
         let uris_json = redirect_uris.map(|u| serde_json::to_string(&u).unwrap_or_default());
         let (jwks_uri, jwks) = crate::directory::key_set_columns(&key_set);
         if creating {
             let id = self.new_id("cli")?;
-            let confidential = kind.as_deref() == Some("confidential");
             let secret = if confidential && key_set.is_none() {
                 Some(self.new_client_secret()?)
             } else {
                 None
             };
-            self.batch(vec![(
+            let mut statements: Vec<Statement> = vec![(
                 "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, may_introspect, jwks_uri, jwks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 vec![
                     id.as_str().into(),
                     name.into(),
                     secret.as_deref().map(sha256_hex).into(),
-                    uris_json.into(),
+                    uris_json.clone().unwrap_or_else(|| "[]".into()).into(),
                     kind.into(),
                     first_party.unwrap_or(false).into(),
                     self.now.into(),
@@ -802,8 +864,9 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                     jwks_uri,
                     jwks,
                 ],
-            )])
-            .await?;
+            )];
+            statements.extend(RoleHolder::Client.assignments(&id, &roles));
+            self.batch(statements).await?;
             let mut out = self.client_json(&id).await?;
             if let Some(secret) = secret {
                 out["client_secret"] = json!(secret);
@@ -983,7 +1046,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             (["users", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
             (["users", id, "password"], Put) => self.set_password(id, body).await,
             (["users", _, "password"], _) => Err(not_allowed(&["PUT"])),
-            (["users", id, "roles"], Put) => self.set_user_roles(id, body).await,
+            (["users", id, "roles"], Put) => self.set_roles(RoleHolder::User, id, body).await,
             (["users", _, "roles"], _) => Err(not_allowed(&["PUT"])),
             (["users", id, "quota"], Get) => self.user_quota(id).await,
             (["users", _, "quota"], _) => Err(not_allowed(&["GET"])),
@@ -1020,6 +1083,8 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                     .await
             }
             (["clients", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
+            (["clients", id, "roles"], Put) => self.set_roles(RoleHolder::Client, id, body).await,
+            (["clients", _, "roles"], _) => Err(not_allowed(&["PUT"])),
             (["clients", id, "secret"], Post) => self.rotate_client_secret(id).await,
             (["clients", _, "secret"], _) => Err(not_allowed(&["POST"])),
             (["api-keys"], Get) => self.list_api_keys(head).await,
