@@ -179,6 +179,14 @@ const server = createServer(async (req, res) => {
     return;
   }
 
+  // A machine client (client_credentials) acts for itself, not for a user: it may read every
+  // list, as a reporting job would, and has none of its own to change.
+  if (req.headers['x-portcullis-principal'] === 'client') {
+    if (url.pathname.replace(/\/$/, '') === '/todos' && req.method === 'GET') {
+      return send(res, 200, Object.entries(todos).flatMap(([owner, list]) => list.map((t) => ({ ...t, owner }))));
+    }
+    return send(res, 403, { error: 'a machine client has no todo list of its own' });
+  }
   const user = req.headers['x-portcullis-user'];
   if (!user) return send(res, 401, { error: 'no user: this API is only reachable through Portcullis' });
   const mine = (todos[user] ??= []);

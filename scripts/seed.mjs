@@ -87,6 +87,10 @@ export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.
       `INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at) VALUES (${q(c.id)}, ${q(c.name)}, ${q(hash)}, ${q(JSON.stringify((c.redirect_uris ?? []).map(sub)))}, ${q(c.kind)}, ${c.first_party ? 1 : 0}, ${now})` +
         ` ON CONFLICT(id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, redirect_uris = excluded.redirect_uris, kind = excluded.kind, first_party = excluded.first_party;`,
     );
+    // A confidential client's own roles: what it may do as a machine (client_credentials).
+    for (const roleId of c.roles ?? []) {
+      out.push(`INSERT OR IGNORE INTO client_roles (client_id, role_id) VALUES (${q(c.id)}, ${q(roleId)});`);
+    }
   }
   return out.join('\n');
 }

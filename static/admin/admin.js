@@ -62,6 +62,16 @@ function choices(container, items, name, checked = []) {
   );
 }
 
+/** A confidential client's roles, editable in place (what it may do with client_credentials). */
+function clientRoles(c, roleChoices) {
+  const box = el('div', { class: 'choices' });
+  choices(box, roleChoices, `client-roles-${c.id}`, c.roles.map((r) => r.id));
+  return el('div', {}, box, el('button', { class: 'small save-roles', onclick: () => act(async () => {
+    await api('PUT', `clients/${c.id}/roles`, { roles: checkedValues(box, `client-roles-${c.id}`) });
+    notice(`Roles of ${c.name} saved.`);
+  }) }, 'Save roles'));
+}
+
 function checkedValues(root, name) {
   return [...root.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
 }
@@ -97,6 +107,7 @@ function render() {
   );
   const roleChoices = state.roles.map((r) => ({ value: r.id, label: r.name }));
   choices($('[data-choices="roles"]'), roleChoices, 'roles');
+  choices($('[data-choices="client-roles"]'), roleChoices, 'client-roles');
 
   $('#users tbody').replaceChildren(
     ...state.users.map((u) => {
@@ -131,6 +142,7 @@ function render() {
         el('td', {}, el('code', {}, c.id)),
         el('td', {}, [c.kind, c.token_endpoint_auth_method === 'private_key_jwt' && 'private_key_jwt', c.first_party && 'first party', c.may_introspect && 'resource server', c.registered_via === 'dynamic' && 'self-registered'].filter(Boolean).join(', ')),
         el('td', {}, c.redirect_uris.join('\n')),
+        el('td', {}, c.kind === 'confidential' ? clientRoles(c, roleChoices) : ''),
         el('td', {}, c.token_endpoint_auth_method === 'client_secret_basic'
           ? el('button', { class: 'small', onclick: () => act(async () => {
               const r = await api('POST', `clients/${c.id}/secret`);
@@ -235,6 +247,7 @@ function wire() {
       name: f.name.value, kind: f.kind.value, first_party: f.first_party.checked, may_introspect: f.may_introspect.checked,
       ...(f.jwks_uri.value.trim() ? { jwks_uri: f.jwks_uri.value.trim() } : {}),
       redirect_uris: f.redirect_uris.value.split('\n').map((s) => s.trim()).filter(Boolean),
+      ...(f.kind.value === 'confidential' ? { roles: checkedValues(clientForm, 'client-roles') } : {}),
     });
     notice(c.client_secret ? `Client ${c.id} created. Its secret (shown once): ${c.client_secret}` : `Client ${c.id} created.`);
   }));

@@ -131,6 +131,24 @@ describe('the admin console in Chromium', () => {
     assert.match(await agent.textContent(), /private_key_jwt/);
     assert.equal(await agent.locator('button', { hasText: 'Rotate secret' }).count(), 0, 'no secret to rotate');
 
+    // A machine client: no redirect URI, the notes-reader role; its token carries what the role holds.
+    await page.fill('#client-form [name=name]', 'Notes export');
+    await page.fill('#client-form [name=redirect_uris]', '');
+    await page.fill('#client-form [name=jwks_uri]', '');
+    await page.check('#client-form label:has-text("notes-reader") input');
+    await page.click('#client-form button');
+    await page.waitForFunction(() => /Its secret \(shown once\)/.test(document.querySelector('#notice').textContent));
+    const [, machineId, machineSecret] = (await page.textContent('#notice')).match(/Client (\S+) created\. Its secret \(shown once\): (\S+)/);
+    const machineRow = page.locator('#clients tbody tr', { hasText: 'Notes export' });
+    await machineRow.waitFor();
+    assert.equal(await machineRow.locator('input[type=checkbox]:checked').count(), 1, 'the role it was given');
+    const machineToken = await fetch(`${gw.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${btoa(`${machineId}:${machineSecret}`)}` },
+      body: new URLSearchParams({ grant_type: 'client_credentials', resource: INDICATOR }),
+    }).then((r) => r.json());
+    assert.equal(machineToken.scope, 'read', JSON.stringify(machineToken));
+
     // A field error is shown next to its form.
     await page.fill('#user-form [name=email]', 'ann@example.com');
     await page.click('#user-form button');

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import * as oauth from 'oauth4webapi';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { startGateway } from './harness.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
 
@@ -430,5 +430,79 @@ describe('the README walk-through', () => {
       'https://chat.openai.com/aip/g-0123abcd/oauth/callback',
       'https://chatgpt.com/aip/g-0123abcd/oauth/callback',
     ]);
+  });
+});
+
+describe('machine clients: the client_credentials grant', () => {
+  const admin = (path, body) =>
+    fetch(`${gw.baseUrl}/admin/api/${path}`, {
+      method: body ? 'POST' : 'GET',
+      headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: body && JSON.stringify(body),
+    }).then((r) => r.json());
+
+  test('a client holding the viewer role gets a token for itself and the origin is told it is a machine', async () => {
+    assert.ok(as.grant_types_supported.includes('client_credentials'));
+    const machine = await admin('clients', { name: 'Nightly report', kind: 'confidential', roles: ['rol_viewer'] });
+    assert.ok(machine.client_secret, JSON.stringify(machine));
+    const self = { client_id: machine.id };
+    const auth = oauth.ClientSecretBasic(machine.client_secret);
+    const grant = (params) =>
+      oauth.clientCredentialsGrantRequest(as, self, auth, new URLSearchParams(params), insecure)
+        .then((r) => oauth.processClientCredentialsResponse(as, self, r));
+
+    // No scope named: all its roles hold. Asking for more is narrowed to what they hold.
+    const all = await grant({});
+    assert.equal(all.scope, 'todos:read');
+    assert.equal(all.refresh_token, undefined);
+    const narrowed = await grant({ scope: 'todos:read todos:write openid', resource: gw.baseUrl });
+    assert.equal(narrowed.scope, 'todos:read');
+    const { payload } = await jwtVerify(all.access_token, createRemoteJWKSet(new URL(as.jwks_uri)), { issuer: gw.baseUrl, audience: gw.baseUrl, typ: 'at+jwt' });
+    assert.equal(payload.sub, machine.id);
+    assert.equal(payload.client_id, machine.id);
+    assert.equal(payload.gty, 'client_credentials');
+
+    await gw.clearOriginRequests();
+    const read = await fetch(`${gw.baseUrl}/todos`, { headers: { authorization: `Bearer ${all.access_token}`, 'x-portcullis-principal': 'user' } });
+    assert.equal(read.status, 200, `${read.headers.get('www-authenticate')} ${await read.text()}`);
+    const [seen] = await gw.originRequests();
+    assert.equal(seen.headers['x-portcullis-principal'], 'client');
+    assert.equal(seen.headers['x-portcullis-client'], machine.id);
+    assert.equal(seen.headers['x-portcullis-user'], undefined, 'a machine is not a user');
+    const assertion = decodeJwt(seen.headers['x-portcullis-assertion']);
+    assert.equal(assertion.sub, machine.id);
+    assert.equal(assertion.principal, 'client');
+    // Its roles do not hold todos:write, so writing is refused with the scope it needs.
+    const write = await fetch(`${gw.baseUrl}/todos`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${all.access_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'x' }),
+    });
+    assert.equal(write.status, 403);
+    assert.match(write.headers.get('www-authenticate'), /insufficient_scope/);
+    // No user behind it: userinfo refuses the token.
+    assert.equal((await fetch(`${gw.baseUrl}/userinfo`, { headers: { authorization: `Bearer ${all.access_token}` } })).status, 401);
+  });
+
+  test('refusals: a public client, a wrong secret, a client without roles, an unknown resource', async () => {
+    const token = (auth, params) =>
+      fetch(`${gw.baseUrl}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth ? { authorization: auth } : {}) },
+        body: new URLSearchParams({ grant_type: 'client_credentials', ...params }),
+      }).then(async (r) => [r.status, await r.json()]);
+    const basic = (id, secret) => `Basic ${btoa(`${id}:${secret}`)}`;
+    const idle = await admin('clients', { name: 'Idle', kind: 'confidential' });
+    const cases = [
+      [null, { client_id: 'portcullis-cli' }, 400, 'unauthorized_client'],
+      [basic(idle.id, 'wrong'), {}, 401, 'invalid_client'],
+      [basic(idle.id, idle.client_secret), {}, 400, 'invalid_scope'],
+      [basic('chatgpt', gw.secrets.DEMO_CLIENT_SECRET), { resource: 'https://elsewhere.example' }, 400, 'invalid_target'],
+    ];
+    for (const [auth, params, status, error] of cases) {
+      const [got, body] = await token(auth, params);
+      assert.equal(got, status, JSON.stringify(body));
+      assert.equal(body.error, error);
+    }
   });
 });
