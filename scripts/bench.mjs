@@ -8,7 +8,8 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import autocannon from 'autocannon';
 import { build } from './build.mjs';
 import { root, wrangler } from './lib.mjs';
@@ -134,7 +135,8 @@ const gw = await startGateway({
     { ...benchPlugin, hosts: [`127.0.0.1:${port}`], public_base_url: `http://127.0.0.1:${port}` },
     ...Object.values(benchHosts).map((extra) => ({ ...benchPlugin, ...extra })),
   ],
-  vars: { BENCH_SERVICE_TOKEN: serviceToken },
+  // The machine-client bench publishes its keys on a local server, as a client's jwks_uri.
+  vars: { BENCH_SERVICE_TOKEN: serviceToken, CLIENT_METADATA_ALLOW_LOOPBACK: 'true' },
 });
 try {
   applySeed({ file: join(root, 'scripts', 'bench-seed.json'), baseUrl: gw.baseUrl, secrets: gw.secrets, persistTo: gw.state });
@@ -302,8 +304,85 @@ try {
   say(`| refresh | 200 | ${refresh.rps.toFixed(0)} | ${refresh.p50.toFixed(1)} | ${refresh.p99.toFixed(1)} | 2: client (D1), grant rotate (DO) |`);
   say();
   say('Round trips are counted by the in-memory ports in `tests/oauth_flow.rs` (`a_code_exchange_takes_two_store_round_trips`, and the refresh test), which run the same code as the edge.');
+  await machineTokens();
 } finally {
   await gw.stop();
+}
+
+/**
+ * Machine clients (client_credentials): a client secret against RFC 7523 assertions signed with
+ * each algorithm, so the assertion's added cost shows, and how often the client's JWKS is fetched
+ * (its cache hit rate). The keys are served locally with `Cache-Control: max-age=300`.
+ */
+async function machineTokens() {
+  const algs = ['RS256', 'ES256', 'EdDSA'];
+  const keys = {};
+  const published = [];
+  for (const alg of algs) {
+    const { publicKey, privateKey } = await generateKeyPair(alg, { crv: alg === 'EdDSA' ? 'Ed25519' : undefined });
+    keys[alg] = privateKey;
+    published.push({ ...(await exportJWK(publicKey)), kid: `bench-${alg}`, alg, use: 'sig' });
+  }
+  let jwksFetches = 0;
+  const jwksServer = createServer((req, res) => {
+    jwksFetches++;
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=300' });
+    res.end(JSON.stringify({ keys: published }));
+  });
+  await new Promise((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  try {
+    const created = await fetch(`${gw.baseUrl}/admin/api/clients`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Bench key client', kind: 'confidential', jwks_uri: `http://127.0.0.1:${jwksServer.address().port}/jwks.json`, roles: ['rol_viewer'] }),
+    }).then((r) => r.json());
+    if (!created.id) throw new Error(`bench key client: ${JSON.stringify(created)}`);
+    const machineCall = async (body, caller, auth) => {
+      const res = await fetch(`${gw.baseUrl}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': `198.18.1.${caller + 1}`, ...(auth ? { authorization: auth } : {}) },
+        body: new URLSearchParams({ grant_type: 'client_credentials', ...body }),
+      });
+      const json = await res.json();
+      if (res.status !== 200) throw new Error(`client_credentials: ${res.status} ${JSON.stringify(json)}`);
+    };
+    const count = 200;
+    const secretAuth = `Basic ${Buffer.from(`bench-machine:${gw.secrets.DEMO_CLIENT_SECRET}`).toString('base64')}`;
+    const rows = [];
+    const secretRun = await timed(count, 10, (_, caller) => machineCall({}, caller, secretAuth));
+    rows.push(['client secret (`client_secret_basic`)', secretRun, '2: client (D1) with the caller\'s failure count (DO); the client\'s roles on the resource (D1)']);
+    let assertions = 0;
+    for (const alg of algs) {
+      // Signed before the clock starts: the client's signing is not the gateway's cost.
+      const signed = [];
+      for (let i = 0; i < count; i++) {
+        signed.push(
+          await new SignJWT({ jti: randomBytes(12).toString('base64url') })
+            .setProtectedHeader({ alg, kid: `bench-${alg}`, typ: 'JWT' })
+            .setIssuer(created.id).setSubject(created.id).setAudience(`${gw.baseUrl}/token`)
+            .setIssuedAt().setExpirationTime('120s')
+            .sign(keys[alg]),
+        );
+      }
+      const run = await timed(count, 10, (i, caller) =>
+        machineCall({ client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: signed[i] }, caller));
+      assertions += count;
+      rows.push([`\`private_key_jwt\`, ${alg} assertion`, run, '3: as above, then the assertion\'s `jti` remembered once (DO); keys from the per-isolate JWKS cache']);
+    }
+    say();
+    say('### Machine clients at the token endpoint (`client_credentials`, 10 in flight)');
+    say();
+    say('| client authentication | count | req/s | p50 ms | p99 ms | p50 added to the secret | storage round trips |');
+    say('|---|---|---|---|---|---|---|');
+    for (const [name, run, trips] of rows) {
+      const added = run === secretRun ? '' : `${(run.p50 - secretRun.p50).toFixed(1)} ms`;
+      say(`| ${name} | ${count} | ${run.rps.toFixed(0)} | ${run.p50.toFixed(1)} | ${run.p99.toFixed(1)} | ${added} | ${trips} |`);
+    }
+    say();
+    say(`The client's JWKS (\`Cache-Control: max-age=300\`) was fetched ${jwksFetches} time(s) for ${assertions} assertions: a cache hit rate of ${(100 * (1 - jwksFetches / assertions)).toFixed(1)}%. Each assertion's signature is verified with WebCrypto in workerd; its \`jti\` costs one Durable Object round trip, which is most of the added latency.`);
+  } finally {
+    jwksServer.close();
+  }
 }
 
 if (!process.argv.includes('--no-scale')) {

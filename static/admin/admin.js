@@ -62,6 +62,15 @@ function choices(container, items, name, checked = []) {
   );
 }
 
+/** The pasted JWKS as JSON, or a field error the form shows like the server's. */
+function parseJwks(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw Object.assign(new Error('jwks: is not JSON'), { fields: { jwks: 'is not JSON' } });
+  }
+}
+
 /** A confidential client's roles, editable in place (what it may do with client_credentials). */
 function clientRoles(c, roleChoices) {
   const box = el('div', { class: 'choices' });
@@ -246,6 +255,7 @@ function wire() {
     const c = await api('POST', 'clients', {
       name: f.name.value, kind: f.kind.value, first_party: f.first_party.checked, may_introspect: f.may_introspect.checked,
       ...(f.jwks_uri.value.trim() ? { jwks_uri: f.jwks_uri.value.trim() } : {}),
+      ...(f.jwks.value.trim() ? { jwks: parseJwks(f.jwks.value) } : {}),
       redirect_uris: f.redirect_uris.value.split('\n').map((s) => s.trim()).filter(Boolean),
       ...(f.kind.value === 'confidential' ? { roles: checkedValues(clientForm, 'client-roles') } : {}),
     });

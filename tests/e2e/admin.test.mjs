@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { startGateway } from './harness.mjs';
 import { closeBrowser, launchBrowser } from './chromium.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
@@ -148,6 +148,22 @@ describe('the admin console in Chromium', () => {
       body: new URLSearchParams({ grant_type: 'client_credentials', resource: INDICATOR }),
     }).then((r) => r.json());
     assert.equal(machineToken.scope, 'read', JSON.stringify(machineToken));
+
+    // A client whose keys are pasted, not published: the JWKS itself; a paste that is not JSON is a field error.
+    const { publicKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    await page.fill('#client-form [name=name]', 'Pasted keys');
+    await page.fill('#client-form [name=redirect_uris]', 'https://pasted.example/cb');
+    await page.fill('#client-form [name=jwks]', '{"keys": [');
+    await page.click('#client-form button');
+    await page.waitForSelector('#client-form .error:not(:empty)');
+    assert.match(await page.textContent('#client-form .error'), /jwks is not JSON/);
+    await page.fill('#client-form [name=jwks]', JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'pasted-1' }] }));
+    await page.click('#client-form button');
+    const pasted = page.locator('#clients tbody tr', { hasText: 'Pasted keys' });
+    await pasted.waitFor();
+    assert.match(await pasted.textContent(), /private_key_jwt/);
+    const listed = await (await admin('clients?limit=200')).json();
+    assert.equal(listed.items.find((c) => c.name === 'Pasted keys').jwks.keys[0].kid, 'pasted-1');
 
     // A field error is shown next to its form.
     await page.fill('#user-form [name=email]', 'ann@example.com');
