@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing Portcullis needs, and only what is missing:
-# the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, cargo-fuzz, Debian's
-# chromium (browser tests), and the npm packages from package-lock.json. When everything is present it costs a second or two.
+# the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, the npm packages
+# from package-lock.json, and for testing rustfmt, clippy, cargo-fuzz and Debian's chromium (browser
+# tests). `setup.sh --run` installs only what building and running the gateway needs (`npm start`).
+# When everything is present it costs a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+FOR_TESTS=1
+if [ "${1:-}" = "--run" ]; then FOR_TESTS=0; fi
 
 WORKER_BUILD_VERSION=0.8.7
 BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
@@ -15,12 +20,14 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
 fi
-for component in rustfmt clippy; do
-  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
-    say "adding $component"
-    rustup component add "$component"
-  fi
-done
+if [ "$FOR_TESTS" = 1 ]; then
+  for component in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+      say "adding $component"
+      rustup component add "$component"
+    fi
+  done
+fi
 
 if ! worker-build --version 2>/dev/null | grep -qx "$WORKER_BUILD_VERSION"; then
   say "installing worker-build $WORKER_BUILD_VERSION (a few minutes, once)"
@@ -32,6 +39,14 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $BINDGEN_VERSIO
   # Not --locked: the CLI's own lockfile pins a crate version the registry has since yanked.
   cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION" --force
 fi
+
+# npm ci when node_modules is missing or older than the lockfile.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+if [ "$FOR_TESTS" = 0 ]; then exit 0; fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   say "installing cargo-fuzz (a minute, once)"
@@ -48,8 +63,3 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   fi
 fi
 
-# npm ci when node_modules is missing or older than the lockfile.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
-fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm start`: installs what is missing, builds, migrates and seeds the local D1 database, then
+// `npm start`: installs what is missing for running (not the test tools), builds, migrates and seeds the local D1 database, then
 // serves the gateway with `wrangler dev` on 127.0.0.1 in front of two demo origins, as two
 // plugins picked by host (PLUGINS): the todo API (wrangler.toml's PLUGIN) on 127.0.0.1, and the
 // demo MCP server on localhost, with its own resource (its URL). State (D1, Durable Objects, the
@@ -11,7 +11,7 @@ import { ensureDevVars, freePort, root, startProcess, stopProcess, waitFor, wran
 import { applySeed } from './seed.mjs';
 import { demoPlugins } from './demo-plugins.mjs';
 
-const setup = spawnSync('bash', [join(root, 'scripts', 'setup.sh')], { stdio: 'inherit' });
+const setup = spawnSync('bash', [join(root, 'scripts', 'setup.sh'), '--run'], { stdio: 'inherit' });
 if (setup.status !== 0) process.exit(setup.status ?? 1);
 
 const { secrets, created } = ensureDevVars();
