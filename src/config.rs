@@ -57,7 +57,8 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// What the edge read from the environment, before validation.
-#[derive(Debug, Clone, Default)]
+/// Not `Debug`: it holds secrets as plain strings.
+#[derive(Clone, Default)]
 pub struct RawConfig {
     pub public_base_url: Option<String>,
     pub origin_url: Option<String>,
@@ -1485,8 +1486,24 @@ pub(crate) mod tests {
     fn secrets_do_not_print() {
         let secret = Secret::new("hunter2".into());
         assert_eq!(format!("{secret:?}"), "Secret(..)");
-        let config = Config::parse(raw()).unwrap();
-        assert!(!format!("{config:?}").contains(TEST_SEED));
+        // Every secret the configuration holds, each a value no other field could print.
+        let session = "session-secret-marker-0123456789abcdef";
+        let admin = "admin-token-marker-0123456789abcdef";
+        let origin = "origin-secret-marker-0123456789abcdef";
+        let service = "service-token-marker-0123456789abcdef";
+        let previous = "Bsh2MRr0bT3dNE6dXH5hmE8P0IQ2U-dV9vWzk8rW2oA";
+        let mut raw = raw();
+        raw.session_secret = Some(session.into());
+        raw.admin_token = Some(admin.into());
+        raw.origin_secret = Some(origin.into());
+        raw.service_token = Some(service.into());
+        raw.previous_signing_key = Some(previous.into());
+        let config = Config::parse(raw).unwrap();
+        assert!(config.admin_token.is_some() && config.origin_secret.is_some());
+        let printed = format!("{config:?}");
+        for value in [session, admin, origin, service, previous, TEST_SEED] {
+            assert!(!printed.contains(value), "{value} is printed");
+        }
     }
 
     fn two_plugins() -> RawConfig {

@@ -365,26 +365,54 @@ fn lists_carry_what_the_console_shows_in_one_query_per_page() {
         json!({"indicator": "https://n.example.com", "name": "N"}),
     );
     let rid = res["id"].as_str().unwrap();
-    f.post(
-        &format!("/admin/api/resources/{rid}/permissions"),
-        json!({"name": "read"}),
+    for name in ["read", "write"] {
+        f.post(
+            &format!("/admin/api/resources/{rid}/permissions"),
+            json!({"name": name}),
+        );
+    }
+    let mut role_ids = Vec::new();
+    for i in 0..3 {
+        let (_, role) = f.post(
+            "/admin/api/roles",
+            json!({"name": format!("r{i}"), "permissions": [format!("{rid}:read"), format!("{rid}:write")]}),
+        );
+        role_ids.push(role["id"].clone());
+    }
+    for i in 0..5 {
+        f.post(
+            "/admin/api/users",
+            json!({"email": format!("l{i}@example.com"), "roles": role_ids}),
+        );
+        f.post(
+            "/admin/api/clients",
+            json!({"name": format!("c{i}"), "kind": "confidential", "roles": role_ids}),
+        );
+    }
+    // Each page, whatever it holds, is one query: the nested lists come aggregated with it.
+    let page = |path: &str| {
+        *f.db.round_trips.borrow_mut() = 0;
+        let (status, body) = f.call(Method::Get, path, Value::Null);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(*f.db.round_trips.borrow(), 1, "{path}");
+        body
+    };
+    let users = page("/admin/api/users");
+    assert_eq!(users["items"].as_array().unwrap().len(), 5);
+    assert_eq!(users["items"][4]["roles"].as_array().unwrap().len(), 3);
+    let roles = page("/admin/api/roles");
+    assert_eq!(
+        roles["items"][2]["permissions"].as_array().unwrap().len(),
+        2
     );
-    let (_, role) = f.post(
-        "/admin/api/roles",
-        json!({"name": "r", "permissions": [format!("{rid}:read")]}),
-    );
-    f.post(
-        "/admin/api/users",
-        json!({"email": "l@example.com", "roles": [role["id"]]}),
-    );
-    let (_, users) = f.call(Method::Get, "/admin/api/users", Value::Null);
-    assert_eq!(users["items"][0]["roles"][0]["name"], "r");
-    let (_, roles) = f.call(Method::Get, "/admin/api/roles", Value::Null);
-    assert_eq!(roles["items"][0]["permissions"][0]["name"], "read");
-    let (_, resources) = f.call(Method::Get, "/admin/api/resources", Value::Null);
-    assert_eq!(resources["items"][0]["permissions"][0]["name"], "read");
-    let (_, clients) = f.call(Method::Get, "/admin/api/clients", Value::Null);
-    assert_eq!(clients["items"], json!([]));
+    let resources = page("/admin/api/resources");
+    assert_eq!(resources["items"][0]["permissions"][1]["name"], "write");
+    let clients = page("/admin/api/clients?limit=3");
+    assert_eq!(clients["items"].as_array().unwrap().len(), 3);
+    assert_eq!(clients["items"][2]["roles"].as_array().unwrap().len(), 3);
+    let cursor = clients["next_cursor"].as_str().unwrap();
+    let rest = page(&format!("/admin/api/clients?limit=3&after={cursor}"));
+    assert_eq!(rest["items"].as_array().unwrap().len(), 2);
 }
 
 #[test]

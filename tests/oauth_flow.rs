@@ -658,14 +658,27 @@ fn a_self_registered_client_gets_the_users_decision_back() {
     assert_eq!(location_params(&reply).get("error"), Some("access_denied"));
 }
 
+/// After a refusal: nothing stored changed, and the code issued before it still redeems.
+fn assert_nothing_changed(browser: &mut Browser<'_>, stored: &str, code: &str) {
+    assert_eq!(
+        browser.backend.stored(),
+        stored,
+        "the refusal changed nothing"
+    );
+    let redeemed = exchange(browser, code);
+    assert_eq!(redeemed.status, 200, "{}", html(&redeemed));
+}
+
 #[test]
 fn denying_consent_redirects_access_denied() {
     let config = config();
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
-    let login = browser.get(&authorize_url(&[]));
-    let signed_in = sign_in(&mut browser, &login);
-    let consent = browser.get(signed_in.header("location").unwrap());
+    // The user allowed the client once; asked again, they deny.
+    let code = authorize(&mut browser, &[]);
+    let stored = backend.stored();
+    let consent = browser.get(&authorize_url(&[("prompt", "consent")]));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
     let reply = browser.post_form(
         "/authorize",
         &[
@@ -679,10 +692,7 @@ fn denying_consent_redirects_access_denied() {
     );
     assert_eq!(reply.status, 303);
     assert_eq!(location_params(&reply).get("error"), Some("access_denied"));
-    assert!(
-        backend.grants.borrow().is_empty(),
-        "nothing stored on denial"
-    );
+    assert_nothing_changed(&mut browser, &stored, &code);
 }
 
 #[test]
@@ -708,8 +718,8 @@ fn consent_without_a_valid_csrf_token_is_refused() {
     let config = config();
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
-    let login = browser.get(&authorize_url(&[]));
-    sign_in(&mut browser, &login);
+    let code = authorize(&mut browser, &[]);
+    let stored = backend.stored();
     let reply = browser.post_form(
         "/authorize",
         &[
@@ -718,10 +728,11 @@ fn consent_without_a_valid_csrf_token_is_refused() {
             ("response_type", "code"),
             ("client_id", "chatgpt"),
             ("redirect_uri", CALLBACK),
+            ("scope", "todos:read todos:write"),
         ],
     );
     assert_eq!(reply.status, 403);
-    assert!(backend.grants.borrow().is_empty());
+    assert_nothing_changed(&mut browser, &stored, &code);
 }
 
 /// Failed sign-ins allowed per account and address, and per address across accounts, per 15 minutes.
@@ -1092,6 +1103,9 @@ fn token_endpoint_refusals_each_have_their_reason() {
     let config = config();
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
+    // A live code first: every refusal below must leave it, and everything else, as it was.
+    let code = authorize(&mut browser, &[]);
+    let stored = backend.stored();
     let auth = basic("chatgpt", "client-secret");
     let unknown_code = format!("{}.{}", "a".repeat(22), "b".repeat(43));
     type Case<'a> = (Option<String>, Vec<(&'a str, &'a str)>, u16, &'a str);
@@ -1131,7 +1145,21 @@ fn token_endpoint_refusals_each_have_their_reason() {
         ),
         (
             Some(basic("chatgpt", "wrong")),
-            vec![("grant_type", "authorization_code"), ("code", "x")],
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            Some(basic("cli", "")),
+            vec![
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", CALLBACK),
+            ],
             401,
             "invalid_client",
         ),
@@ -1175,9 +1203,17 @@ fn token_endpoint_refusals_each_have_their_reason() {
         assert_eq!(json(&reply)["error"], error, "{pairs:?}");
         assert_eq!(reply.header("cache-control"), Some("no-store"));
     }
-    assert!(
-        backend.grants.borrow().is_empty(),
-        "no refusal stored anything"
+    assert_eq!(
+        backend.stored(),
+        stored,
+        "no refusal changed anything stored"
+    );
+    let redeemed = exchange(&mut browser, &code);
+    assert_eq!(
+        redeemed.status,
+        200,
+        "the code survived: {}",
+        html(&redeemed)
     );
 }
 
@@ -1356,15 +1392,14 @@ fn a_store_failure_is_503_and_stores_nothing() {
     let config = config();
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let stored = backend.stored();
     *backend.fail.borrow_mut() = true;
-    let auth = basic("chatgpt", "client-secret");
-    let reply = token(
-        &mut browser,
-        Some(&auth),
-        &[("grant_type", "authorization_code"), ("code", "x")],
-    );
+    let reply = exchange(&mut browser, &code);
     assert_eq!(reply.status, 503);
-    assert!(backend.grants.borrow().is_empty());
+    *backend.fail.borrow_mut() = false;
+    // Once the store is back, the code the failed call could not reach still redeems.
+    assert_nothing_changed(&mut browser, &stored, &code);
 }
 
 #[test]
@@ -2503,6 +2538,7 @@ fn a_session_cookie_replayed_after_logout_is_signed_out() {
     assert!(!browser.cookies.contains_key("__Host-portcullis_session"));
     browser.cookies = copied;
     assert_signed_out(&mut browser, &account, "after logout");
+    let stored = backend.stored();
     // The consent form the session was shown grants nothing either.
     let mut form: Vec<(String, String)> = vec![("decision".into(), "allow".into())];
     let page = html(&consent);
@@ -2514,7 +2550,11 @@ fn a_session_cookie_replayed_after_logout_is_signed_out() {
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let allowed = browser.post_form("/authorize", &pairs);
     assert_eq!(allowed.status, 401, "{}", html(&allowed));
-    assert!(backend.grants.borrow().is_empty());
+    assert_eq!(
+        backend.stored(),
+        stored,
+        "nothing granted, nothing consented"
+    );
 }
 
 #[test]
@@ -2652,6 +2692,7 @@ fn a_machine_client_gets_a_token_for_itself_with_the_scopes_its_roles_hold() {
     let config = config();
     let backend = machine_backend();
     let mut browser = Browser::new(&config, &backend);
+    let stored = backend.stored();
     let reply = machine_token(&mut browser, &[]);
     assert_eq!(reply.status, 200, "{}", html(&reply));
     assert_eq!(reply.header("cache-control"), Some("no-store"));
@@ -2677,7 +2718,7 @@ fn a_machine_client_gets_a_token_for_itself_with_the_scopes_its_roles_hold() {
     assert_eq!(verified.client_id, "chatgpt");
     assert!(verified.machine);
     assert_eq!(verified.grant_id, None);
-    assert!(backend.grants.borrow().is_empty(), "no grant is stored");
+    assert_eq!(backend.stored(), stored, "a machine token stores nothing");
     // Asked scopes are narrowed to what the roles hold; OpenID scopes describe users only.
     let narrowed = json(&machine_token(
         &mut browser,
@@ -2720,6 +2761,7 @@ fn machine_token_refusals_each_have_their_reason() {
         },
     );
     let mut browser = Browser::new(&config, &backend);
+    let stored = backend.stored();
     // (Authorization, extra parameters, status, error)
     type Case<'a> = (Option<String>, Vec<(&'a str, &'a str)>, u16, &'a str);
     let cases: Vec<Case> = vec![
@@ -2770,7 +2812,7 @@ fn machine_token_refusals_each_have_their_reason() {
         assert_eq!(reply.status, status, "{extra:?}: {}", html(&reply));
         assert_eq!(json(&reply)["error"], error, "{extra:?}");
     }
-    assert!(backend.grants.borrow().is_empty());
+    assert_eq!(backend.stored(), stored);
 }
 
 #[test]

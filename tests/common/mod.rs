@@ -52,6 +52,33 @@ pub struct MemoryBackend {
 }
 
 impl MemoryBackend {
+    /// Everything the stores hold that a request could write (grants, their index, consents,
+    /// registrations, API keys, users), sorted, so a test can show a refusal changed nothing.
+    /// Throttle counters are left out: counting a failure is what a refusal is meant to do.
+    pub fn stored(&self) -> String {
+        let mut grants: Vec<_> = self
+            .grants
+            .borrow()
+            .iter()
+            .map(|(id, g)| format!("{id}: {g:?}"))
+            .collect();
+        grants.sort();
+        let mut consents: Vec<_> = self
+            .consents
+            .borrow()
+            .iter()
+            .map(|(k, v)| format!("{k:?}: {v:?}"))
+            .collect();
+        consents.sort();
+        format!(
+            "grants {grants:?}\nindex {:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}",
+            self.grant_index.borrow(),
+            self.registered.borrow(),
+            self.api_keys.borrow(),
+            self.users.borrow(),
+        )
+    }
+
     /// The named resource; when none is named, the plugin's own, else the default one.
     fn resource_for(&self, indicator: Option<&str>, site_resource: &str) -> Option<Resource> {
         let named = |i: &str| self.resources.iter().find(|(r, _)| r.indicator == i);

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 pub struct SqliteDb {
     pub conn: RefCell<Connection>,
+    /// Round trips as D1 would see them: each `query`, and each `batch` as one.
+    pub round_trips: RefCell<usize>,
 }
 
 impl SqliteDb {
@@ -29,6 +31,7 @@ impl SqliteDb {
         }
         SqliteDb {
             conn: RefCell::new(conn),
+            round_trips: RefCell::new(0),
         }
     }
 }
@@ -49,6 +52,7 @@ fn classify(e: rusqlite::Error) -> SqlError {
 
 impl Sql for SqliteDb {
     async fn query(&self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>, SqlError> {
+        *self.round_trips.borrow_mut() += 1;
         let conn = self.conn.borrow();
         let mut stmt = conn.prepare(sql).map_err(classify)?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
@@ -74,6 +78,7 @@ impl Sql for SqliteDb {
     }
 
     async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, SqlError> {
+        *self.round_trips.borrow_mut() += 1;
         let mut conn = self.conn.borrow_mut();
         let tx = conn.transaction().map_err(classify)?;
         let mut changed = Vec::new();
