@@ -22,8 +22,6 @@ pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
 /// API keys looked up at the proxy are trusted for a minute per isolate: revocation takes effect
 /// within that, and the hot path reads D1 at most once a minute per key and isolate.
 pub const DEFAULT_API_KEY_CACHE_SECS: u64 = 60;
-/// The portal pages' stylesheet, served from `static/`.
-pub const PORTAL_STYLESHEET_PATH: &str = "/portal/portal.css";
 /// Manifest limits from OpenAI's plugin manifest schema (v1).
 pub const NAME_FOR_HUMAN_MAX_CHARS: usize = 50;
 pub const NAME_FOR_MODEL_MAX_CHARS: usize = 50;
@@ -944,15 +942,10 @@ fn validate_plugin(raw: RawPlugin, base: &str, prefix: &str) -> Result<PluginCon
             ))
         }
     };
-    let mut asset_paths: Vec<String> = [
-        PORTAL_STYLESHEET_PATH,
-        "/admin/",
-        "/admin/admin.js",
-        "/admin/admin.css",
-    ]
-    .iter()
-    .map(|p| p.to_string())
-    .collect();
+    let mut asset_paths: Vec<String> = crate::routes::BUILT_IN_ASSETS
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
     if let Some(local_logo) = logo_url.strip_prefix(base).filter(|p| p.starts_with('/')) {
         asset_paths.push(local_logo.to_string());
     }

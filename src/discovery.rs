@@ -5,11 +5,7 @@
 use serde_json::{json, Value};
 
 use crate::config::{AuthConfig, Config, HttpAuthorizationType};
-
-/// Path of the OAuth authorization endpoint the manifest points ChatGPT at.
-pub const AUTHORIZE_PATH: &str = "/authorize";
-/// Path of the token endpoint.
-pub const TOKEN_PATH: &str = "/token";
+use crate::routes::{AUTHORIZE_PATH, TOKEN_PATH};
 
 /// `/.well-known/ai-plugin.json`, schema v1.
 pub fn plugin_manifest(config: &Config) -> Value {

@@ -10,51 +10,22 @@ use base64::Engine;
 
 use crate::config::{AuthConfig, Config, HttpAuthorizationType};
 use crate::error::{ApiError, Challenge};
-use crate::http::{Method, Reply, RequestHead};
+use crate::http::{Reply, RequestHead};
 use crate::oauth::access_token::{
     verify_access_token, TokenRejection, VerifiedTokenCache, VerifyPolicy,
 };
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::forward::Identity;
-use crate::proxy::rules::{normalize_path, Access, RouteMatch};
-
-pub const HEALTH_PATH: &str = "/healthz";
-pub const MANIFEST_PATH: &str = "/.well-known/ai-plugin.json";
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
+use crate::proxy::rules::Access;
 
 /// Longest `Authorization` header accepted; a JWT of ours is well under 1 KiB.
 pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
-
-/// The Workers rate-limit binding that guards a request, per client IP, if any: the token,
-/// revocation and introspection endpoints, sign-in attempts, and the admin API.
-pub fn rate_limit_binding(path: &str, method: &Method) -> Option<&'static str> {
-    use crate::oauth::server::{
-        INTROSPECT_PATH, LOGIN_PATH, REGISTER_PATH, REVOKE_PATH, TOKEN_PATH,
-    };
-    match (path, method) {
-        (TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH, Method::Post) => Some("RATE_LIMIT_TOKEN"),
-        (REGISTER_PATH, Method::Post) => Some("RATE_LIMIT_REGISTER"),
-        (LOGIN_PATH, Method::Post) => Some("RATE_LIMIT_LOGIN"),
-        (p, _) if p.starts_with(crate::admin::ADMIN_API_PREFIX) => Some("RATE_LIMIT_ADMIN"),
-        _ => None,
-    }
-}
-
-/// The authorization server's paths that browsers see: their refusals are pages, not JSON.
-pub fn is_portal_page(path: &str) -> bool {
-    use crate::oauth::server::{ACCOUNT_PATH, AUTHORIZE_PATH, LOGIN_PATH, LOGOUT_PATH};
-    matches!(
-        path,
-        AUTHORIZE_PATH | LOGIN_PATH | LOGOUT_PATH | ACCOUNT_PATH
-    )
-}
 
 /// A refusal that stops an authorization-server request before it changes anything (a body
 /// over its cap, a throttled client metadata fetch): a readable page on the portal's pages,
 /// RFC-shaped JSON on the API endpoints, in RFC 7591's terms on `/register`.
 pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
-    if is_portal_page(path) {
+    if crate::routes::is_portal_page(path) {
         let brand = crate::portal::pages::Brand {
             plugin_name: &config.plugin.name_for_human,
             logo_url: &config.plugin.logo_url,
@@ -81,9 +52,7 @@ pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
         };
     }
     match error {
-        ApiError::PayloadTooLarge { limit_bytes }
-            if path == crate::oauth::server::REGISTER_PATH =>
-        {
+        ApiError::PayloadTooLarge { limit_bytes } if path == crate::routes::REGISTER_PATH => {
             ApiError::OAuth(crate::oauth::error::OAuthError::new(
                 crate::oauth::error::OAuthErrorCode::InvalidClientMetadata,
                 format!("the registration request is larger than {limit_bytes} bytes"),
@@ -92,56 +61,6 @@ pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
             .with_status(413)
         }
         other => other.to_reply(),
-    }
-}
-
-/// Who serves a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    Health,
-    PluginManifest,
-    Jwks,
-    ProtectedResourceMetadata,
-    OpenApi,
-    /// A file from `static/` (the logo).
-    Asset,
-    /// Forward to the origin under the rule at this index of the plugin's route table.
-    Proxy(usize),
-}
-
-/// Picks the endpoint for a request, or the 400/404/405 that answers it.
-pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> {
-    let method = head
-        .method
-        .clone()
-        .ok_or_else(|| ApiError::BadRequest("the request method is invalid".into()))?;
-    let fixed = match head.path.as_str() {
-        HEALTH_PATH => Some(Endpoint::Health),
-        MANIFEST_PATH => Some(Endpoint::PluginManifest),
-        JWKS_PATH => Some(Endpoint::Jwks),
-        PROTECTED_RESOURCE_PATH => Some(Endpoint::ProtectedResourceMetadata),
-        p if p == config.plugin.openapi_path => Some(Endpoint::OpenApi),
-        // Path-aware metadata (RFC 9728 §3.1) lives under the well-known path: only requests
-        // there pay for computing it.
-        p if p.starts_with(PROTECTED_RESOURCE_PATH) && p == config.resource_metadata_path() => {
-            Some(Endpoint::ProtectedResourceMetadata)
-        }
-        p if config.plugin.asset_paths.iter().any(|a| a == p) => Some(Endpoint::Asset),
-        _ => None,
-    };
-    if let Some(endpoint) = fixed {
-        return match method {
-            Method::Get | Method::Head => Ok(endpoint),
-            _ => Err(ApiError::MethodNotAllowed {
-                allow: vec!["GET".into(), "HEAD".into()],
-            }),
-        };
-    }
-    let segments = normalize_path(&head.path).map_err(|e| ApiError::BadRequest(e.0.into()))?;
-    match config.plugin.routes.find(&method, &segments) {
-        RouteMatch::Rule(index) => Ok(Endpoint::Proxy(index)),
-        RouteMatch::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed { allow }),
-        RouteMatch::NoRule => Err(ApiError::NotFound),
     }
 }
 
@@ -440,6 +359,7 @@ fn is_token68_byte(b: u8) -> bool {
 mod tests {
     use super::*;
     use crate::config::tests::raw;
+    use crate::http::Method;
     use crate::oauth::access_token::{mint_access_token, AccessClaims, Audience};
 
     const NOW: i64 = 1_790_000_000;
@@ -532,64 +452,6 @@ mod tests {
             json.json_body().unwrap()["error"],
             "temporarily_unavailable"
         );
-    }
-
-    #[test]
-    fn fixed_endpoints_route_by_exact_path() {
-        let c = config();
-        assert_eq!(
-            route(&c, &head(Method::Get, "/healthz")),
-            Ok(Endpoint::Health)
-        );
-        assert_eq!(
-            route(&c, &head(Method::Head, MANIFEST_PATH)),
-            Ok(Endpoint::PluginManifest)
-        );
-        assert_eq!(
-            route(&c, &head(Method::Get, "/openapi.json")),
-            Ok(Endpoint::OpenApi)
-        );
-        assert_eq!(
-            route(&c, &head(Method::Get, "/logo.svg")),
-            Ok(Endpoint::Asset)
-        );
-        assert_eq!(route(&c, &head(Method::Get, JWKS_PATH)), Ok(Endpoint::Jwks));
-    }
-
-    #[test]
-    fn the_token_login_and_admin_endpoints_are_rate_limited_per_ip() {
-        assert_eq!(
-            rate_limit_binding("/token", &Method::Post),
-            Some("RATE_LIMIT_TOKEN")
-        );
-        assert_eq!(
-            rate_limit_binding("/login", &Method::Post),
-            Some("RATE_LIMIT_LOGIN")
-        );
-        assert_eq!(rate_limit_binding("/login", &Method::Get), None);
-        assert_eq!(
-            rate_limit_binding("/admin/api/users", &Method::Get),
-            Some("RATE_LIMIT_ADMIN")
-        );
-        assert_eq!(rate_limit_binding("/todos", &Method::Get), None);
-    }
-
-    #[test]
-    fn posting_to_a_document_is_405_with_allow() {
-        let e = route(&config(), &head(Method::Post, MANIFEST_PATH)).unwrap_err();
-        assert_eq!(e.to_reply().header("allow"), Some("GET, HEAD"));
-    }
-
-    #[test]
-    fn unknown_paths_are_404_and_tricks_are_400() {
-        assert_eq!(
-            route(&config(), &head(Method::Get, "/nope")),
-            Err(ApiError::NotFound)
-        );
-        assert!(matches!(
-            route(&config(), &head(Method::Get, "/todos/%2e%2e/x")),
-            Err(ApiError::BadRequest(_))
-        ));
     }
 
     #[test]

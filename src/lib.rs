@@ -22,6 +22,7 @@ pub mod ports;
 pub mod proxy;
 pub mod quota;
 pub mod rbac;
+pub mod routes;
 pub mod sql;
 pub mod throttle;
 

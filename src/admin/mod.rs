@@ -22,7 +22,6 @@ use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError, Throttle};
 use crate::sql::{Row, Sql, SqlError, SqlValue, Statement};
 use validate::Fields;
 
-pub const ADMIN_API_PREFIX: &str = "/admin/api/";
 /// Largest admin request body.
 pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
 /// Page size bounds for list endpoints.
@@ -1028,7 +1027,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     pub async fn handle(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
         let rest = head
             .path
-            .strip_prefix(ADMIN_API_PREFIX)
+            .strip_prefix(crate::routes::ADMIN_API_PREFIX)
             .ok_or(ApiError::NotFound)?;
         let parts: Vec<&str> = rest.split('/').collect();
         let method = head.method();

@@ -23,8 +23,9 @@ use worker::{event, Context, Env, Request, Response};
 use crate::config::{Config, ConfigError, Deployment, RawConfig};
 use crate::discovery::{plugin_manifest, protected_resource_metadata};
 use crate::error::ApiError;
-use crate::gateway::{authorize, route, Endpoint};
+use crate::gateway::authorize;
 use crate::http::Reply;
+use crate::routes::{route, AuthEndpoint, Endpoint};
 
 thread_local! {
     /// Configuration is parsed once per isolate: vars and secrets cannot change under it.
@@ -147,9 +148,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             .ok_or(ApiError::MisdirectedRequest),
         Err(_) => Err(ApiError::Internal("invalid configuration".into())),
     };
-    let (outcome, route_name) = match &site {
+    let (outcome, endpoint) = match &site {
         Ok(config) => handle(req, &env, &ctx, config, &head, &request_id).await,
-        Err(e) => (Err(e.clone()), "config"),
+        Err(e) => (Err(e.clone()), None),
+    };
+    let route_name = match (&site, endpoint) {
+        (Err(_), _) => "config",
+        (Ok(_), None) => "none",
+        (Ok(_), Some(endpoint)) => endpoint.name(),
     };
     let (response, status, decision) = match outcome {
         Ok(Handled::Reply(reply)) => {
@@ -185,7 +191,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     worker::console_log!("{line}");
     let mut response = response;
     response.headers_mut().set("x-request-id", &request_id).ok();
-    if crate::oauth::server::is_cors_path(&head.path) {
+    if endpoint.is_some_and(Endpoint::answers_cors) {
         response
             .headers_mut()
             .set("access-control-allow-origin", "*")
@@ -200,6 +206,7 @@ enum Handled {
     Response(Response),
 }
 
+/// Routes a request and serves it: the endpoint is `None` when routing itself refused it.
 async fn handle(
     req: Request,
     env: &Env,
@@ -207,168 +214,148 @@ async fn handle(
     config: &Config,
     head: &crate::http::RequestHead,
     request_id: &str,
-) -> (Result<Handled, ApiError>, &'static str) {
-    if let Some(binding) = crate::gateway::rate_limit_binding(&head.path, &head.method()) {
-        if let Err(e) = rate_limit(env, binding, head).await {
-            return (Err(e), "rate_limit");
-        }
-    }
-    if head.path.starts_with(crate::admin::ADMIN_API_PREFIX) {
-        return (
-            admin_api(req, env, config, head).await.map(Handled::Reply),
-            "admin",
-        );
-    }
-    if let Some(settings) = &config.oauth {
-        if crate::oauth::server::allowed_methods(&head.path).is_some() {
-            return (
-                authorization_server(req, env, config, settings, head)
-                    .await
-                    .map(Handled::Reply),
-                "oauth",
-            );
-        }
-    }
+) -> (Result<Handled, ApiError>, Option<Endpoint>) {
     let endpoint = match route(config, head) {
         Ok(endpoint) => endpoint,
-        Err(e) => return (Err(e), "none"),
+        Err(e) => return (Err(e), None),
     };
-    match endpoint {
-        Endpoint::Health => (health::check(env).await.map(Handled::Reply), "health"),
-        Endpoint::PluginManifest => (
-            Ok(Handled::Reply(public_json(&plugin_manifest(config)))),
-            "manifest",
-        ),
-        Endpoint::Jwks => (Ok(Handled::Reply(public_json(&config.keys.jwks()))), "jwks"),
-        Endpoint::ProtectedResourceMetadata => (
-            Ok(Handled::Reply(public_json(&protected_resource_metadata(
-                config,
-            )))),
-            "resource_metadata",
-        ),
-        Endpoint::OpenApi => (
-            origin::openapi(env, config, request_id)
-                .await
-                .map(Handled::Reply),
-            "openapi",
-        ),
-        Endpoint::Asset => (
-            origin::asset(env, &head.path).await.map(Handled::Response),
-            "asset",
-        ),
+    let outcome = dispatch(req, env, ctx, config, head, request_id, endpoint).await;
+    (outcome, Some(endpoint))
+}
+
+async fn dispatch(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    head: &crate::http::RequestHead,
+    request_id: &str,
+    endpoint: Endpoint,
+) -> Result<Handled, ApiError> {
+    endpoint.check_method(&head.method())?;
+    if let Some(limit) = endpoint.rate_limit(&head.method()) {
+        rate_limit(env, limit.binding(), head).await?;
+    }
+    let reply = match endpoint {
+        Endpoint::Admin => admin_api(req, env, config, head).await?,
+        Endpoint::AuthServer(endpoint) => {
+            authorization_server(req, env, config, endpoint, head).await?
+        }
+        Endpoint::Health => health::check(env).await?,
+        Endpoint::PluginManifest => public_json(&plugin_manifest(config)),
+        Endpoint::Jwks => public_json(&config.keys.jwks()),
+        Endpoint::ProtectedResourceMetadata => public_json(&protected_resource_metadata(config)),
+        Endpoint::OpenApi => origin::openapi(env, config, request_id).await?,
+        Endpoint::Asset => return origin::asset(env, &head.path).await.map(Handled::Response),
         Endpoint::Proxy(rule) => {
-            let now = (worker::Date::now().as_millis() / 1000) as i64;
-            let locked_to_openai = matches!(
-                &config.plugin.auth,
-                crate::config::AuthConfig::None { ip_lock: Some(lock) } if lock.openai
-            );
-            // Only plugins locked to OpenAI read the list; everyone else checks against nothing.
-            static NO_RANGES: crate::proxy::cidr::IpRanges = crate::proxy::cidr::IpRanges::EMPTY;
-            let openai = if locked_to_openai {
-                Some(egress::openai_ranges(env).await)
-            } else {
-                None
-            };
-            let key_hash = match crate::gateway::presented_api_key_hash(config, head, rule) {
-                Ok(h) => h,
-                Err(e) => return (Err(e), "proxy"),
-            };
-            let api_key = match &key_hash {
-                Some(hash) => {
-                    match api_keys::lookup(env, ctx, hash, config.api_key_cache_secs, now).await {
-                        Ok(record) => record,
-                        Err(e) => return (Err(e), "proxy"),
-                    }
-                }
-                None => None,
-            };
-            // A token this isolate has not seen is verified by WebCrypto (native in workerd);
-            // `authorize` then finds it in the cache. If WebCrypto cannot say, wasm verifies.
-            if let Some(token) = crate::gateway::bearer_to_verify(config, head, rule) {
-                let seen = VERIFIED_TOKENS.with(|c| c.borrow().contains(token));
-                if !seen {
-                    if let Ok(pending) =
-                        crate::oauth::access_token::prepare_signature_check(token, &config.keys)
-                    {
-                        match webcrypto::verify_ed25519(&pending).await {
-                            Ok(true) => VERIFIED_TOKENS
-                                .with(|c| c.borrow_mut().insert_verified(token, pending, now)),
-                            Ok(false) => {}
-                            Err(e) => webcrypto::report_unavailable(&e),
-                        }
-                    }
-                }
-            }
-            let identity = VERIFIED_TOKENS.with(|cache| {
-                let facts = crate::gateway::Facts {
-                    now,
-                    openai_ranges: openai.as_deref().unwrap_or(&NO_RANGES),
-                    api_key: api_key.as_ref(),
-                    verified_tokens: Some(cache),
-                };
-                authorize(config, head, rule, &facts)
-            });
-            let identity = match identity {
-                Ok(identity) => identity,
-                Err(e) => return (Err(e), "proxy"),
-            };
-            let mut charged = None;
-            if let (Some(quota), Some(holder)) = (config.plugin.quota, identity.quota_holder()) {
-                let key = crate::quota::counter_key(&config.plugin.name_for_model, &holder);
-                match quota_counter::charge(env, &key, quota, now as u64).await {
-                    Ok(decision) => charged = Some((key, quota, decision)),
-                    Err(e) => return (Err(e), "proxy"),
+            return proxy(req, env, ctx, config, head, request_id, rule)
+                .await
+                .map(Handled::Response)
+        }
+    };
+    Ok(Handled::Reply(reply))
+}
+
+/// Checks the caller against the rule, charges its quota, and forwards it to the origin.
+async fn proxy(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    head: &crate::http::RequestHead,
+    request_id: &str,
+    rule: usize,
+) -> Result<Response, ApiError> {
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    let locked_to_openai = matches!(
+        &config.plugin.auth,
+        crate::config::AuthConfig::None { ip_lock: Some(lock) } if lock.openai
+    );
+    // Only plugins locked to OpenAI read the list; everyone else checks against nothing.
+    static NO_RANGES: crate::proxy::cidr::IpRanges = crate::proxy::cidr::IpRanges::EMPTY;
+    let openai = if locked_to_openai {
+        Some(egress::openai_ranges(env).await)
+    } else {
+        None
+    };
+    let key_hash = crate::gateway::presented_api_key_hash(config, head, rule)?;
+    let api_key = match &key_hash {
+        Some(hash) => api_keys::lookup(env, ctx, hash, config.api_key_cache_secs, now).await?,
+        None => None,
+    };
+    // A token this isolate has not seen is verified by WebCrypto (native in workerd);
+    // `authorize` then finds it in the cache. If WebCrypto cannot say, wasm verifies.
+    if let Some(token) = crate::gateway::bearer_to_verify(config, head, rule) {
+        let seen = VERIFIED_TOKENS.with(|c| c.borrow().contains(token));
+        if !seen {
+            if let Ok(pending) =
+                crate::oauth::access_token::prepare_signature_check(token, &config.keys)
+            {
+                match webcrypto::verify_ed25519(&pending).await {
+                    Ok(true) => VERIFIED_TOKENS
+                        .with(|c| c.borrow_mut().insert_verified(token, pending, now)),
+                    Ok(false) => {}
+                    Err(e) => webcrypto::report_unavailable(&e),
                 }
             }
-            let relayed =
-                match origin::forward(req, config, head, rule, &identity, request_id).await {
-                    Ok(r) => r,
-                    Err(e) => return (Err(e), "proxy"),
-                };
-            let mut response = relayed.response;
-            if let Some((key, quota, mut decision)) = charged {
-                if relayed.quota_exempt {
-                    // The origin asked for this call not to count: give it back after responding.
-                    decision.remaining += 1;
-                    let env = env.clone();
-                    ctx.wait_until(async move {
-                        let refunded = quota_counter::call(
-                            &env,
-                            &key,
-                            quota,
-                            now as u64,
-                            quota_counter::CounterOp::Refund,
-                        )
-                        .await;
-                        if let Err(e) = refunded {
-                            worker::console_error!("quota refund failed: {e}");
-                        }
-                    });
-                }
-                for (name, value) in crate::quota::rate_limit_headers(quota, &decision) {
-                    response.headers_mut().set(name, &value).ok();
-                }
-            }
-            (Ok(Handled::Response(response)), "proxy")
         }
     }
+    let identity = VERIFIED_TOKENS.with(|cache| {
+        let facts = crate::gateway::Facts {
+            now,
+            openai_ranges: openai.as_deref().unwrap_or(&NO_RANGES),
+            api_key: api_key.as_ref(),
+            verified_tokens: Some(cache),
+        };
+        authorize(config, head, rule, &facts)
+    });
+    let identity = identity?;
+    let mut charged = None;
+    if let (Some(quota), Some(holder)) = (config.plugin.quota, identity.quota_holder()) {
+        let key = crate::quota::counter_key(&config.plugin.name_for_model, &holder);
+        let decision = quota_counter::charge(env, &key, quota, now as u64).await?;
+        charged = Some((key, quota, decision));
+    }
+    let relayed = origin::forward(req, config, head, rule, &identity, request_id).await?;
+    let mut response = relayed.response;
+    if let Some((key, quota, mut decision)) = charged {
+        if relayed.quota_exempt {
+            // The origin asked for this call not to count: give it back after responding.
+            decision.remaining += 1;
+            let env = env.clone();
+            ctx.wait_until(async move {
+                let refunded = quota_counter::call(
+                    &env,
+                    &key,
+                    quota,
+                    now as u64,
+                    quota_counter::CounterOp::Refund,
+                )
+                .await;
+                if let Err(e) = refunded {
+                    worker::console_error!("quota refund failed: {e}");
+                }
+            });
+        }
+        for (name, value) in crate::quota::rate_limit_headers(quota, &decision) {
+            response.headers_mut().set(name, &value).ok();
+        }
+    }
+    Ok(response)
 }
 
 async fn authorization_server(
     mut req: Request,
     env: &Env,
     config: &Config,
-    settings: &crate::config::OAuthSettings,
+    endpoint: AuthEndpoint,
     head: &crate::http::RequestHead,
 ) -> Result<Reply, ApiError> {
+    let Some(settings) = &config.oauth else {
+        return Err(ApiError::NotFound);
+    };
     let body = if head.method() == crate::http::Method::Post {
-        match read_body(
-            &mut req,
-            head,
-            crate::oauth::server::max_body_bytes(&head.path),
-        )
-        .await
-        {
+        match read_body(&mut req, head, endpoint.max_body_bytes()).await {
             Ok(body) => body,
             Err(e @ ApiError::PayloadTooLarge { .. }) => {
                 return Ok(crate::gateway::early_refusal(config, &head.path, &e))
@@ -388,9 +375,7 @@ async fn authorization_server(
         backend: &backend,
         now,
     };
-    let outcome = crate::oauth::server::handle(&server, head, &body)
-        .await
-        .unwrap_or(Err(ApiError::NotFound));
+    let outcome = crate::oauth::server::serve(&server, endpoint, head, &body).await;
     if backend.metadata_fetch_throttled.get() {
         let throttled = ApiError::Throttled {
             retry_after_secs: 60,

@@ -366,7 +366,7 @@ pub async fn asset(env: &Env, path: &str) -> Result<Response, ApiError> {
     if response.status_code() == 404 {
         return Err(ApiError::NotFound);
     }
-    if !path.starts_with("/admin/") {
+    if !path.starts_with(crate::routes::ADMIN_CONSOLE_PREFIX) {
         return Ok(response);
     }
     let status = response.status_code();

@@ -13,7 +13,6 @@ use serde_json::{json, Value};
 
 use crate::config::{AuthConfig, Config, OAuthSettings};
 use crate::error::ApiError;
-use crate::gateway::JWKS_PATH;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::access_token::{
     mint_access_token, verify_access_token, AccessClaims, Audience, VerifyPolicy, MACHINE_GRANT,
@@ -48,22 +47,14 @@ use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError, U
 use crate::rbac::scope::{
     decide_client_scopes, decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES,
 };
+use crate::routes::{
+    AuthEndpoint, Endpoint, ACCOUNT_PATH, AUTHORIZE_PATH, INTROSPECT_PATH, JWKS_PATH,
+    REGISTER_PATH, REVOKE_PATH, TOKEN_PATH, USERINFO_PATH,
+};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 
-pub const AUTHORIZE_PATH: &str = "/authorize";
-pub const TOKEN_PATH: &str = "/token";
-pub const REVOKE_PATH: &str = "/revoke";
-pub const INTROSPECT_PATH: &str = "/introspect";
-pub const USERINFO_PATH: &str = "/userinfo";
-pub const LOGIN_PATH: &str = "/login";
-pub const LOGOUT_PATH: &str = "/logout";
-pub const ACCOUNT_PATH: &str = "/account";
-/// RFC 7591 dynamic client registration.
-pub const REGISTER_PATH: &str = "/register";
 /// Prefix of opaque access tokens (`o.<grant id>.<secret>`), issued when no API resource applies.
 pub const OPAQUE_ACCESS_PREFIX: &str = "o.";
-pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-pub const OIDC_METADATA_PATH: &str = "/.well-known/openid-configuration";
 
 /// One request's view of the authorization server.
 pub struct AuthServer<'a, B: Backend> {
@@ -1709,22 +1700,6 @@ fn with_cookie(reply: Reply, set: Option<String>) -> Reply {
     }
 }
 
-/// Endpoints browsers call cross-origin (public clients, SPAs): they answer CORS preflights and
-/// carry `Access-Control-Allow-Origin: *`. They use no cookies, so any origin may call them.
-/// `/authorize` and the portal never do: they are navigations, not fetches.
-pub fn is_cors_path(path: &str) -> bool {
-    matches!(
-        path,
-        TOKEN_PATH
-            | REVOKE_PATH
-            | INTROSPECT_PATH
-            | USERINFO_PATH
-            | AS_METADATA_PATH
-            | OIDC_METADATA_PATH
-            | REGISTER_PATH
-    )
-}
-
 fn cors_preflight(allowed: &[&str]) -> Reply {
     Reply::new(204)
         .with_header("access-control-allow-origin", "*")
@@ -1734,20 +1709,6 @@ fn cors_preflight(allowed: &[&str]) -> Reply {
             "authorization, content-type",
         )
         .with_header("access-control-max-age", "86400")
-}
-
-/// Whether a method is allowed on an authorization-server path; `None` if the path is not ours.
-pub fn allowed_methods(path: &str) -> Option<&'static [&'static str]> {
-    Some(match path {
-        AUTHORIZE_PATH => &["GET", "HEAD", "POST"],
-        LOGIN_PATH => &["GET", "HEAD", "POST"],
-        LOGOUT_PATH => &["POST"],
-        ACCOUNT_PATH => &["GET", "HEAD", "POST"],
-        TOKEN_PATH | REVOKE_PATH | INTROSPECT_PATH | REGISTER_PATH => &["POST", "OPTIONS"],
-        USERINFO_PATH => &["GET", "HEAD", "POST", "OPTIONS"],
-        AS_METADATA_PATH | OIDC_METADATA_PATH => &["GET", "HEAD", "OPTIONS"],
-        _ => return None,
-    })
 }
 
 /// RFC 8414 authorization-server metadata (also served as OpenID Connect discovery).
@@ -1791,47 +1752,44 @@ pub fn metadata(config: &Config) -> Value {
     })
 }
 
-/// The largest request body an authorization-server endpoint reads (413 past it).
-pub fn max_body_bytes(path: &str) -> usize {
-    if path == REGISTER_PATH {
-        crate::oauth::registration::MAX_REGISTRATION_BYTES
-    } else {
-        crate::oauth::params::MAX_FORM_BYTES
-    }
-}
-
-/// Routes an authorization-server request; `None` when the path is not one of ours.
+/// Routes an authorization-server request by its path; `None` when the path is not one of ours.
 pub async fn handle<B: Backend>(
     server: &AuthServer<'_, B>,
     head: &RequestHead,
     body: &[u8],
 ) -> Option<Result<Reply, ApiError>> {
-    let method = head.method();
-    let allowed = allowed_methods(&head.path)?;
-    if !allowed.contains(&method.as_str()) {
-        return Some(Err(ApiError::MethodNotAllowed {
-            allow: allowed.iter().map(|m| m.to_string()).collect(),
-        }));
+    let endpoint = AuthEndpoint::from_path(&head.path)?;
+    if let Err(e) = Endpoint::AuthServer(endpoint).check_method(&head.method()) {
+        return Some(Err(e));
     }
-    Some(match (head.path.as_str(), method) {
-        (_, Method::Options) => Ok(cors_preflight(allowed)),
-        (AS_METADATA_PATH | OIDC_METADATA_PATH, _) => {
-            Ok(Reply::json(200, &metadata(server.config))
-                .with_header("cache-control", "public, max-age=300")
-                .with_header("access-control-allow-origin", "*"))
-        }
-        (AUTHORIZE_PATH, Method::Post) => server.authorize_decision(head, body).await,
-        (AUTHORIZE_PATH, _) => server.authorize(head).await,
-        (LOGIN_PATH, Method::Post) => server.login(head, body).await,
-        (LOGIN_PATH, _) => server.login_form(head).await,
-        (LOGOUT_PATH, _) => server.logout(head, body).await,
-        (ACCOUNT_PATH, Method::Post) => server.account_action(head, body).await,
-        (ACCOUNT_PATH, _) => server.account(head).await,
-        (TOKEN_PATH, _) => server.token(head, body).await,
-        (REVOKE_PATH, _) => server.revoke(head, body).await,
-        (INTROSPECT_PATH, _) => server.introspect(head, body).await,
-        (USERINFO_PATH, _) => server.userinfo(head).await,
-        (REGISTER_PATH, _) => server.register(head, body).await,
-        _ => Err(ApiError::NotFound),
-    })
+    Some(serve(server, endpoint, head, body).await)
+}
+
+/// Serves a request routed to one of the authorization server's endpoints or the portal's pages
+/// (its method already checked).
+pub async fn serve<B: Backend>(
+    server: &AuthServer<'_, B>,
+    endpoint: AuthEndpoint,
+    head: &RequestHead,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let post = head.method() == Method::Post;
+    match endpoint {
+        _ if head.method() == Method::Options => Ok(cors_preflight(endpoint.allowed_methods())),
+        AuthEndpoint::Metadata => Ok(Reply::json(200, &metadata(server.config))
+            .with_header("cache-control", "public, max-age=300")
+            .with_header("access-control-allow-origin", "*")),
+        AuthEndpoint::Authorize if post => server.authorize_decision(head, body).await,
+        AuthEndpoint::Authorize => server.authorize(head).await,
+        AuthEndpoint::Login if post => server.login(head, body).await,
+        AuthEndpoint::Login => server.login_form(head).await,
+        AuthEndpoint::Logout => server.logout(head, body).await,
+        AuthEndpoint::Account if post => server.account_action(head, body).await,
+        AuthEndpoint::Account => server.account(head).await,
+        AuthEndpoint::Token => server.token(head, body).await,
+        AuthEndpoint::Revoke => server.revoke(head, body).await,
+        AuthEndpoint::Introspect => server.introspect(head, body).await,
+        AuthEndpoint::Userinfo => server.userinfo(head).await,
+        AuthEndpoint::Register => server.register(head, body).await,
+    }
 }
