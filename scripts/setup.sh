@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Portcullis needs, and only what is missing:
 # the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, cargo-fuzz, Debian's
-# chromium (browser tests), and the npm packages from package-lock.json. When everything is present it costs a second or two.
+# chromium (browser tests), the npm packages from package-lock.json, and under Node < 22 the Node 22 the MCP
+# conformance suite runs on (scripts/node22). When everything is present it costs a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,4 +53,13 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
+fi
+
+# Node 22 for the MCP conformance suite (tests/e2e/conformance.test.mjs): its CLI imports fs.globSync,
+# which Node 20 lacks. Installed from scripts/node22's own lockfile into scripts/node22/node_modules,
+# apart from node_modules, so the project's `node` is not shadowed. Only when this node is older.
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ] \
+  && { [ ! -f scripts/node22/node_modules/.package-lock.json ] || [ scripts/node22/package-lock.json -nt scripts/node22/node_modules/.package-lock.json ]; }; then
+  say "installing Node 22 for the MCP conformance suite"
+  npm ci --prefix scripts/node22 --no-audit --no-fund --loglevel=error
 fi
