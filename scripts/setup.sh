@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Portcullis needs, and only what is missing:
 # the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, the npm packages
-# from package-lock.json, and for testing rustfmt, clippy, cargo-fuzz and Debian's chromium (browser
-# tests). `setup.sh --run` installs only what building and running the gateway needs (`npm start`).
+# from package-lock.json, and for testing rustfmt, clippy, cargo-fuzz, Debian's chromium (browser
+# tests) and, under Node < 22, the Node 22 the MCP conformance suite runs on (scripts/node22).
+# `setup.sh --run` installs only what building and running the gateway needs (`npm start`).
 # When everything is present it costs a second or two.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,3 +64,11 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   fi
 fi
 
+# Node 22 for the MCP conformance suite (tests/e2e/conformance.test.mjs): its CLI imports fs.globSync,
+# which Node 20 lacks. Installed from scripts/node22's own lockfile into scripts/node22/node_modules,
+# apart from node_modules, so the project's `node` is not shadowed. Only when this node is older.
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ] \
+  && { [ ! -f scripts/node22/node_modules/.package-lock.json ] || [ scripts/node22/package-lock.json -nt scripts/node22/node_modules/.package-lock.json ]; }; then
+  say "installing Node 22 for the MCP conformance suite"
+  npm ci --prefix scripts/node22 --no-audit --no-fund --loglevel=error
+fi
