@@ -113,6 +113,17 @@ impl From<OAuthError> for ApiError {
     }
 }
 
+impl From<crate::http::BodyError> for ApiError {
+    fn from(e: crate::http::BodyError) -> Self {
+        match e {
+            crate::http::BodyError::BadLength(why) => ApiError::BadRequest(why.into()),
+            crate::http::BodyError::TooLarge { limit_bytes } => {
+                ApiError::PayloadTooLarge { limit_bytes }
+            }
+        }
+    }
+}
+
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
