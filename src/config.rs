@@ -14,6 +14,8 @@ use url::Url;
 use crate::keys::{KeyError, KeySet};
 use crate::oauth::access_token::DEFAULT_ACCESS_TOKEN_TTL_SECS;
 use crate::oauth::grant::{RefreshPolicy, DEFAULT_CODE_TTL_SECS};
+use crate::primitives::secret::Secret;
+use crate::primitives::syntax::{is_scope_char, looks_like_email};
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
 
@@ -141,7 +143,8 @@ pub struct PluginConfig {
     /// How long a document fetched from the origin is served before it is fetched again, when
     /// the origin's `Cache-Control` does not say.
     pub openapi_cache_secs: u64,
-    /// Paths of files under `static/` served as they are (the logo, when it is local).
+    /// Paths of the plugin's own files under `static/` served as they are (the logo, when it is
+    /// local), beside the ones every deployment serves.
     pub asset_paths: Vec<String>,
     pub auth: AuthConfig,
     /// The RFC 8707 resource indicator tokens for this plugin carry as `aud`.
@@ -213,39 +216,6 @@ pub enum HttpAuthorizationType {
 pub struct QuotaConfig {
     pub limit: u64,
     pub period_secs: u64,
-}
-
-/// A secret string: compared in constant time, never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Constant-time equality: the time taken depends on the lengths only.
-    pub fn matches(&self, candidate: &str) -> bool {
-        constant_time_eq(self.0.as_bytes(), candidate.as_bytes())
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
-
-/// Compares two byte strings without an early exit on the first difference.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Deserialize)]
@@ -942,10 +912,7 @@ fn validate_plugin(raw: RawPlugin, base: &str, prefix: &str) -> Result<PluginCon
             ))
         }
     };
-    let mut asset_paths: Vec<String> = crate::routes::BUILT_IN_ASSETS
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    let mut asset_paths: Vec<String> = Vec::new();
     if let Some(local_logo) = logo_url.strip_prefix(base).filter(|p| p.starts_with('/')) {
         asset_paths.push(local_logo.to_string());
     }
@@ -1092,32 +1059,11 @@ fn validate_auth(raw: Option<RawAuth>, prefix: &str) -> Result<AuthConfig, Confi
     }
 }
 
-/// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ), separated by spaces.
-pub fn is_scope_char(c: char) -> bool {
-    c == ' ' || c == '\x21' || ('\x23'..='\x5b').contains(&c) || ('\x5d'..='\x7e').contains(&c)
-}
-
 fn resolve_public_url(key: &str, text: &str, base: &str) -> Result<String, ConfigError> {
     if text.starts_with('/') && !text.starts_with("//") {
         return Ok(format!("{base}{text}"));
     }
     Ok(parse_absolute_http_url(key, text)?.as_str().to_string())
-}
-
-/// A plausible email address: one `@`, a non-empty local part, a dotted domain, no whitespace.
-/// (Deliverability is the mail system's business; this only catches what is clearly not one.)
-pub fn looks_like_email(text: &str) -> bool {
-    match text.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !text.contains(char::is_whitespace)
-                && !domain.contains('@')
-        }
-        None => false,
-    }
 }
 
 #[cfg(test)]
@@ -1178,16 +1124,7 @@ pub(crate) mod tests {
         assert_eq!(config.plugin.resource, "https://todo.example.com");
         assert_eq!(config.plugin.logo_url, "https://todo.example.com/logo.svg");
         assert_eq!(config.plugin.openapi_path, "/openapi.json");
-        assert_eq!(
-            config.plugin.asset_paths,
-            vec![
-                "/portal/portal.css",
-                "/admin/",
-                "/admin/admin.js",
-                "/admin/admin.css",
-                "/logo.svg"
-            ]
-        );
+        assert_eq!(config.plugin.asset_paths, vec!["/logo.svg"]);
         assert_eq!(config.origin_timeout_ms, DEFAULT_ORIGIN_TIMEOUT_MS);
         assert_eq!(config.plugin.auth.type_name(), "oauth");
     }
@@ -1720,12 +1657,5 @@ pub(crate) mod tests {
         r.public_base_url = Some("http://127.0.0.1.example.com".into());
         r.client_metadata_allow_loopback = Some("true".into());
         assert!(Config::parse(r).is_err());
-    }
-
-    #[test]
-    fn constant_time_eq_compares_exactly() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

@@ -109,7 +109,7 @@ pub fn presented_api_key_hash(
         HttpAuthorizationType::Basic => "Basic",
     };
     let key = credential(head, scheme, config)?;
-    Ok(Some(crate::oauth::client::sha256_hex(key)))
+    Ok(Some(crate::primitives::hash::sha256_hex(key)))
 }
 
 /// The bearer token the proxy will verify for this rule, if the plugin takes our access tokens
@@ -755,7 +755,7 @@ mod tests {
         let h = head(Method::Get, "/todos").with_header("authorization", "Bearer pk_abc");
         assert_eq!(
             presented_api_key_hash(&c, &h, 0).unwrap(),
-            Some(crate::oauth::client::sha256_hex("pk_abc"))
+            Some(crate::primitives::hash::sha256_hex("pk_abc"))
         );
         let record = key(&["todos:read"]);
         let id = authorize(

@@ -19,6 +19,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod portal;
 pub mod ports;
+pub mod primitives;
 pub mod proxy;
 pub mod quota;
 pub mod rbac;

@@ -259,7 +259,9 @@ pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> 
         p if p.starts_with(PROTECTED_RESOURCE_PATH) && p == config.resource_metadata_path() => {
             Some(Endpoint::ProtectedResourceMetadata)
         }
-        p if config.plugin.asset_paths.iter().any(|a| a == p) => Some(Endpoint::Asset),
+        p if BUILT_IN_ASSETS.contains(&p) || config.plugin.asset_paths.iter().any(|a| a == p) => {
+            Some(Endpoint::Asset)
+        }
         _ => None,
     };
     if let Some(endpoint) = fixed {
@@ -306,6 +308,10 @@ mod tests {
             Ok(Endpoint::OpenApi)
         );
         assert_eq!(serves(&c, Method::Get, "/logo.svg"), Ok(Endpoint::Asset));
+        assert_eq!(
+            serves(&c, Method::Get, "/admin/admin.js"),
+            Ok(Endpoint::Asset)
+        );
         assert_eq!(serves(&c, Method::Get, JWKS_PATH), Ok(Endpoint::Jwks));
         assert_eq!(
             serves(&c, Method::Get, "/admin/api/users"),

@@ -5,13 +5,13 @@ mod common;
 use common::sqlite::SqliteDb;
 use common::{block_on, MemoryBackend};
 use portcullis::admin::{authorize_admin, Admin};
-use portcullis::config::Secret;
 use portcullis::directory::SqlDirectory;
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::ports::{
     AccountStore, ClientRegistry, PolicyStore, RegisteredClient, RegistrationOutcome, UserDirectory,
 };
+use portcullis::primitives::secret::Secret;
 use portcullis::rbac::scope::{decide_scopes, parse_scope};
 use serde_json::{json, Value};
 

@@ -12,12 +12,13 @@ use common::{block_on, MemoryBackend};
 use portcullis::config::{Config, RawConfig};
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::access_token::{verify_access_token, VerifyPolicy};
-use portcullis::oauth::client::{sha256_hex, Client, ClientKind, ClientOrigin};
+use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::oauth::params::{form_encode, Params};
 use portcullis::oauth::pkce::s256_challenge;
 use portcullis::oauth::server::{handle, AuthServer};
 use portcullis::portal::password::format_password_hash;
 use portcullis::ports::{Backend, User};
+use portcullis::primitives::hash::sha256_hex;
 use portcullis::rbac::scope::Resource;
 
 const NOW: i64 = 1_790_000_000;

@@ -16,9 +16,9 @@ use serde_json::{json, Map, Value};
 use crate::config::QuotaConfig;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
-use crate::oauth::client::sha256_hex;
 use crate::portal::password::{format_password_hash, PBKDF2_ITERATIONS, SALT_BYTES};
 use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError, Throttle};
+use crate::primitives::hash::sha256_hex;
 use crate::sql::{Row, Sql, SqlError, SqlValue, Statement};
 use validate::Fields;
 
@@ -1097,7 +1097,10 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
 }
 
 /// Checks the admin credential: `Authorization: Bearer <ADMIN_TOKEN>`, in constant time.
-pub fn authorize_admin(head: &RequestHead, token: &crate::config::Secret) -> Result<(), ApiError> {
+pub fn authorize_admin(
+    head: &RequestHead,
+    token: &crate::primitives::secret::Secret,
+) -> Result<(), ApiError> {
     let challenge = || {
         ApiError::Unauthorized(Box::new(crate::error::Challenge {
             scheme: "Bearer",

@@ -2,10 +2,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::{is_scope_char, looks_like_email};
 use crate::error::ApiError;
 use crate::oauth::authorize::is_absolute_uri_without_fragment;
 use crate::portal::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+use crate::primitives::syntax::{is_scope_char, looks_like_email};
 
 /// Passwords so common that length alone does not make them acceptable.
 const COMMON_PASSWORDS: [&str; 12] = [

@@ -5,12 +5,12 @@
 //! authorization server becomes an open redirector). After that, errors go back to the client's
 //! redirect URI with `error`, `error_description`, `state` and `iss`.
 
-use crate::config::is_scope_char;
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::error::OAuthErrorCode;
 use crate::oauth::params::{form_encode, Params};
 use crate::oauth::pkce::validate_code_challenge;
 use crate::oauth::redirect_uri::resolve_redirect_uri;
+use crate::primitives::syntax::is_scope_char;
 use crate::rbac::scope::parse_scope;
 
 /// Longest `state` or `nonce` accepted: enough for any client, bounded for storage.
@@ -244,7 +244,8 @@ pub fn code_redirect(redirect_uri: &str, code: &str, state: Option<&str>, issuer
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::client::{sha256_hex, ClientOrigin};
+    use crate::oauth::client::ClientOrigin;
+    use crate::primitives::hash::sha256_hex;
 
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 

@@ -3,12 +3,12 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::config::constant_time_eq;
 use crate::oauth::client_assertion::{parse_client_assertion, PublicJwk, CLIENT_ASSERTION_TYPE};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::{form_decode, Params};
+use crate::primitives::hash::sha256_hex;
+use crate::primitives::secret::constant_time_eq;
 
 /// RFC 6749 §2.1 client types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,14 +94,6 @@ impl ClientCredentials {
     pub fn used_basic(&self) -> bool {
         matches!(self, ClientCredentials::Basic { .. })
     }
-}
-
-/// SHA-256 hex digest: how client secrets, codes and refresh tokens are stored.
-pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Reads the client's credentials from the `Authorization` header and the body parameters.

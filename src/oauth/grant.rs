@@ -17,9 +17,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::constant_time_eq;
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::pkce::verify_pkce;
+use crate::primitives::secret::constant_time_eq;
 use crate::rbac::scope::Resource;
 
 /// Default authorization-code lifetime: long enough for a redirect and a back-channel call.
@@ -271,17 +271,6 @@ impl GrantError {
     }
 }
 
-/// Splits a `<grant id>.<secret>` handle, checking both parts' shape.
-pub fn split_handle(handle: &str) -> Option<(&str, &str)> {
-    let (id, secret) = handle.split_once('.')?;
-    let b64url = |s: &str, len: usize| {
-        s.len() == len
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    (b64url(id, 22) && b64url(secret, 43)).then_some((id, secret))
-}
-
 fn issued(state: &GrantState, scopes: Vec<String>) -> Issued {
     Issued {
         grant_id: state.grant_id.clone(),
@@ -448,9 +437,9 @@ pub fn expires_at(state: &GrantState) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::client::sha256_hex as h;
     use crate::oauth::error::OAuthErrorCode;
     use crate::oauth::pkce::s256_challenge;
+    use crate::primitives::hash::sha256_hex as h;
 
     const NOW: i64 = 1_790_000_000;
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -785,16 +774,6 @@ mod tests {
         s.issuer = Some(ISSUER.into());
         assert!(!issued_by(&s, "https://weather.example.com"));
         assert!(issued_by(&s, ISSUER));
-    }
-
-    #[test]
-    fn handles_are_checked_for_shape() {
-        let id = "a".repeat(22);
-        let secret = "b".repeat(43);
-        assert!(split_handle(&format!("{id}.{secret}")).is_some());
-        assert!(split_handle(&format!("{id}.{secret}x")).is_none());
-        assert!(split_handle(&format!("{id}{secret}")).is_none());
-        assert!(split_handle(&format!("{}.{secret}", "a/".repeat(11))).is_none());
     }
 
     #[test]

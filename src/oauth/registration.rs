@@ -273,7 +273,7 @@ pub fn validate_metadata(
         }
     }
     if let Some(scope) = text(object, "scope")? {
-        if scope.len() > 1000 || !scope.chars().all(crate::config::is_scope_char) {
+        if scope.len() > 1000 || !scope.chars().all(crate::primitives::syntax::is_scope_char) {
             return Err(RegistrationError::metadata(
                 "scope must be space-separated scope tokens",
             ));
@@ -294,9 +294,10 @@ pub fn validate_metadata(
         None => {}
         Some(Value::Array(items))
             if items.len() <= 5
-                && items
-                    .iter()
-                    .all(|c| c.as_str().is_some_and(crate::config::looks_like_email)) =>
+                && items.iter().all(|c| {
+                    c.as_str()
+                        .is_some_and(crate::primitives::syntax::looks_like_email)
+                }) =>
         {
             extra.insert("contacts".into(), Value::Array(items.clone()));
         }

@@ -23,14 +23,14 @@ use crate::oauth::authorize::{
     validate_authorize_request, AuthorizeError, AuthorizeRequest,
 };
 use crate::oauth::client::{
-    authenticate_client, parse_client_credentials, sha256_hex, Client, ClientCredentials,
-    ClientKind, ClientOrigin,
+    authenticate_client, parse_client_credentials, Client, ClientCredentials, ClientKind,
+    ClientOrigin,
 };
 use crate::oauth::client_assertion::JwsAlgorithm;
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{
-    issued_by, split_handle, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation,
-    GRANT_ID_BYTES, SECRET_BYTES,
+    issued_by, CodeRedemption, CodeStatus, GrantState, Issued, RefreshRotation, GRANT_ID_BYTES,
+    SECRET_BYTES,
 };
 use crate::oauth::params::{form_encode, Params, ParamsError};
 use crate::oauth::registration::{parse_registration, AuthMethod, UNUSED_REGISTRATION_TTL_SECS};
@@ -44,6 +44,8 @@ use crate::portal::session::{
     verify_csrf, CookieNames, Session, SESSION_TTL_SECS,
 };
 use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError, User};
+use crate::primitives::hash::sha256_hex;
+use crate::primitives::syntax::split_handle;
 use crate::rbac::scope::{
     decide_client_scopes, decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES,
 };
@@ -96,10 +98,9 @@ fn body_params(head: &RequestHead, body: &[u8]) -> Result<Params, OAuthError> {
 fn scope_param(params: &Params) -> Result<Option<Vec<String>>, OAuthError> {
     match params.get("scope") {
         None => Ok(None),
-        Some(s) if !s.chars().all(crate::config::is_scope_char) => Err(OAuthError::new(
-            OAuthErrorCode::InvalidScope,
-            "scope has invalid characters",
-        )),
+        Some(s) if !s.chars().all(crate::primitives::syntax::is_scope_char) => Err(
+            OAuthError::new(OAuthErrorCode::InvalidScope, "scope has invalid characters"),
+        ),
         Some(s) => Ok(Some(parse_scope(s))),
     }
 }

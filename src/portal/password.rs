@@ -8,8 +8,8 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use crate::config::constant_time_eq;
 use crate::ports::{PasswordHasher, StoreError};
+use crate::primitives::secret::constant_time_eq;
 
 pub const PBKDF2_ITERATIONS: u32 = 100_000;
 pub const SALT_BYTES: usize = 16;

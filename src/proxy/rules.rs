@@ -374,11 +374,9 @@ fn compile(
             "scopes only on rules with access = \"token\"".into(),
         ));
     }
-    if let Some(bad) = rule
-        .scopes
-        .iter()
-        .find(|s| s.is_empty() || s.contains(' ') || !s.chars().all(crate::config::is_scope_char))
-    {
+    if let Some(bad) = rule.scopes.iter().find(|s| {
+        s.is_empty() || s.contains(' ') || !s.chars().all(crate::primitives::syntax::is_scope_char)
+    }) {
         return Err(err(
             "scopes",
             format!("scope tokens without spaces (RFC 6749 §3.3), got {bad:?}"),
