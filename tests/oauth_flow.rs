@@ -98,6 +98,7 @@ fn backend() -> MemoryBackend {
             id: "res_todos".into(),
             indicator: BASE.into(),
             access_token_ttl_secs: 3600,
+            access_token_alg: Default::default(),
         },
         true,
     ));

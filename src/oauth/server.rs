@@ -7,8 +7,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_compact::alg::Ed25519;
-use jwt_compact::{AlgorithmExt, Claims, Header};
+use jwt_compact::Claims;
 use serde_json::{json, Value};
 
 use crate::config::{AuthConfig, Config, OAuthSettings};
@@ -16,7 +15,7 @@ use crate::error::ApiError;
 use crate::gateway::JWKS_PATH;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::access_token::{
-    mint_access_token, verify_access_token, AccessClaims, Audience, VerifyPolicy,
+    mint_access_token_as, verify_access_token_with, AccessClaims, Audience, VerifyPolicy,
 };
 use crate::oauth::assertion_auth::verify_client_assertion;
 use crate::oauth::authorize::{
@@ -46,6 +45,7 @@ use crate::portal::session::{
 };
 use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError, User};
 use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
+use crate::signing::sign_jwt;
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
@@ -1156,6 +1156,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         self.require_active_user(&issued, indexed_user?).await?;
         let refresh_token = format!("{grant_id}.{refresh_secret}");
         self.token_response(&issued, &refresh_token, &opaque_secret, true)
+            .await
     }
 
     async fn refresh(&self, client: &Client, params: &Params) -> Result<Reply, ApiError> {
@@ -1203,6 +1204,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             &opaque_secret,
             false,
         )
+        .await
     }
 
     /// After a code is redeemed or a refresh token rotated: the grant's user must still exist and
@@ -1232,8 +1234,8 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 
     /// The token response. With an API resource, the access token is a JWT for it; without one
     /// (only OpenID scopes were granted), it is the opaque handle the grant recorded, good only at
-    /// `/userinfo`.
-    fn token_response(
+    /// `/userinfo`. The JWT is signed with the algorithm the resource chose.
+    async fn token_response(
         &self,
         issued: &Issued,
         refresh_token: &str,
@@ -1260,9 +1262,23 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             scope: scope.clone(),
             gid: Some(issued.grant_id.clone()),
         };
-        let access_token = if issued.resource.is_some() {
-            mint_access_token(&self.config.keys, claims, self.now, ttl)
-                .map_err(|_| ApiError::Internal("could not sign an access token".into()))?
+        let access_token = if let Some(resource) = &issued.resource {
+            mint_access_token_as(
+                &self.config.keys,
+                resource.access_token_alg,
+                claims,
+                self.now,
+                ttl,
+                self.backend,
+            )
+            .await
+            .map_err(|e| {
+                ApiError::Internal(format!(
+                    "could not sign an access token for {}: {}",
+                    resource.indicator,
+                    e.describe()
+                ))
+            })?
         } else {
             format!("{OPAQUE_ACCESS_PREFIX}{}.{opaque_secret}", issued.grant_id)
         };
@@ -1277,17 +1293,14 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             body["scope"] = Value::String(scope);
         }
         if issued.scopes.iter().any(|s| s == "openid") {
-            body["id_token"] = Value::String(self.id_token(issued, ttl, first)?);
+            body["id_token"] = Value::String(self.id_token(issued, ttl, first).await?);
         }
         Ok(token_json(&body))
     }
 
-    /// An OpenID Connect ID token for the client (`aud` = its client_id).
-    fn id_token(&self, issued: &Issued, ttl: i64, first: bool) -> Result<String, ApiError> {
-        let key = self.config.keys.current();
-        let header = Header::empty()
-            .with_key_id(key.kid())
-            .with_token_type("JWT");
+    /// An OpenID Connect ID token for the client (`aud` = its client_id): RS256 when an RSA key is
+    /// configured (OpenID Connect Core §15.1), else EdDSA.
+    async fn id_token(&self, issued: &Issued, ttl: i64, first: bool) -> Result<String, ApiError> {
         let mut custom = json!({
             "iss": self.issuer(),
             "sub": issued.user_id,
@@ -1302,9 +1315,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let mut claims = Claims::new(custom);
         claims.issued_at = chrono::DateTime::from_timestamp(self.now, 0);
         claims.expiration = chrono::DateTime::from_timestamp(self.now + ttl, 0);
-        Ed25519
-            .token(&header, &claims, key.secret())
-            .map_err(|_| ApiError::Internal("could not sign an ID token".into()))
+        let keys = &self.config.keys;
+        sign_jwt(keys, keys.id_token_alg(), "JWT", &claims, self.backend)
+            .await
+            .map_err(|e| {
+                ApiError::Internal(format!("could not sign an ID token: {}", e.describe()))
+            })
     }
 
     // ----- revocation and introspection ---------------------------------------------------------
@@ -1355,7 +1371,9 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             audience: None,
             now: self.now,
         };
-        let Ok(verified) = verify_access_token(token, &self.config.keys, &policy) else {
+        let verified =
+            verify_access_token_with(token, &self.config.keys, &policy, self.backend).await;
+        let Ok(verified) = verified else {
             return Ok(None);
         };
         let Some(grant_id) = verified.grant_id else {
@@ -1447,7 +1465,9 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             audience: None,
             now: self.now,
         };
-        let Ok(verified) = verify_access_token(token, &self.config.keys, &policy) else {
+        let verified =
+            verify_access_token_with(token, &self.config.keys, &policy, self.backend).await;
+        let Ok(verified) = verified else {
             return Ok(inactive());
         };
         if !may_introspect(&client, &verified.client_id) {
@@ -1522,7 +1542,8 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             audience: None,
             now: self.now,
         };
-        let verified = verify_access_token(token, &self.config.keys, &policy)
+        let verified = verify_access_token_with(token, &self.config.keys, &policy, self.backend)
+            .await
             .map_err(|r| challenge(Some("invalid_token"), r.description()))?;
         if let Some(grant_id) = &verified.grant_id {
             match self.backend.load_grant(grant_id).await? {
@@ -1681,6 +1702,8 @@ pub fn metadata(config: &Config) -> Value {
         }
     }
     let assertion_algs: Vec<&str> = JwsAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
+    // Only the algorithm ID tokens are signed with: no client can ask for another.
+    let id_token_algs = [config.keys.id_token_alg().as_str()];
     json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
@@ -1704,7 +1727,7 @@ pub fn metadata(config: &Config) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "id_token_signing_alg_values_supported": id_token_algs,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "name"],
         "prompt_values_supported": ["none", "login", "consent"],
     })

@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use portcullis::config::QuotaConfig;
+use portcullis::keys::RsaSigningKey;
 use portcullis::oauth::client::Client;
 use portcullis::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use portcullis::oauth::grant::{
@@ -15,8 +16,8 @@ use portcullis::oauth::grant::{
 };
 use portcullis::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep,
-    StoreError, Throttle, User, UserDirectory,
+    JwsSigner, JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome,
+    Rng, Sleep, StoreError, Throttle, User, UserDirectory,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -455,6 +456,14 @@ impl JwsVerifier for MemoryBackend {
     }
 }
 
+/// The native stand-in for WebCrypto's RS256 signing: the RustCrypto signer.
+impl JwsSigner for MemoryBackend {
+    async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.call("sign_rs256")?;
+        jws::sign_rs256(key.private_jwk(), message).map_err(StoreError)
+    }
+}
+
 impl ClientKeys for MemoryBackend {
     async fn client_jwks(
         &self,
@@ -683,6 +692,12 @@ impl JwsVerifier for WithSqlUsers<'_> {
         signature: &[u8],
     ) -> Result<bool, StoreError> {
         self.memory.verify_jws(alg, key, message, signature).await
+    }
+}
+
+impl JwsSigner for WithSqlUsers<'_> {
+    async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.memory.sign_rs256(key, message).await
     }
 }
 
