@@ -450,6 +450,7 @@ async fn admin_api(
             .plugin
             .quota
             .map(|q| (config.plugin.name_for_model.as_str(), q)),
+        rsa_signing: config.keys.rsa().is_some(),
     };
     admin.handle(head, &body).await
 }
