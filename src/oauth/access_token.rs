@@ -146,7 +146,8 @@ pub enum TokenRejection {
     WrongIssuer,
     WrongAudience,
     MissingExpiry,
-    /// An RS256 token reached a check with no platform verifier (the proxy's WebCrypto failed).
+    /// An RS256 token no platform check vouched for: WebCrypto refused its signature, or could
+    /// not say (the proxy's synchronous decision cannot check RSA itself).
     SignatureUnchecked,
 }
 
@@ -164,7 +165,7 @@ impl TokenRejection {
             TokenRejection::WrongAudience => "the access token is for another resource",
             TokenRejection::MissingExpiry => "the access token has no expiry",
             TokenRejection::SignatureUnchecked => {
-                "the access token's signature could not be checked"
+                "the access token's signature could not be verified"
             }
         }
     }
