@@ -305,14 +305,6 @@ impl KeySet {
         }
     }
 
-    /// The algorithms this deployment signs with, preferred first.
-    pub fn signing_algs(&self) -> Vec<SigningAlg> {
-        match self.rsa {
-            Some(_) => vec![SigningAlg::Rs256, SigningAlg::EdDsa],
-            None => vec![SigningAlg::EdDsa],
-        }
-    }
-
     /// The public key for a `kid`, if it is one we publish.
     pub fn verifying_key(&self, kid: &str) -> Option<VerifyingKey<'_>> {
         let ed25519 = std::iter::once(&self.current)
@@ -507,7 +499,6 @@ pub(crate) mod tests {
         );
         let set = with_rsa(Some(RSA_A), None).unwrap();
         assert_eq!(set.id_token_alg(), SigningAlg::Rs256);
-        assert_eq!(set.signing_algs(), [SigningAlg::Rs256, SigningAlg::EdDsa]);
     }
 
     #[test]

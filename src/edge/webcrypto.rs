@@ -59,7 +59,7 @@ async fn public_key(subtle: &JsValue, kid: &str, raw: &[u8; 32]) -> Result<JsVal
 pub async fn verify_access_token(pending: &PendingSignature) -> Result<bool, JsValue> {
     match &pending.key {
         PendingKey::Ed25519(raw) => verify_ed25519(pending, raw).await,
-        PendingKey::Rs256(jwk) => {
+        PendingKey::Rsa(jwk) => {
             verify_jws(
                 JwsAlgorithm::Rs256,
                 jwk,

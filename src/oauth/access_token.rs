@@ -201,7 +201,7 @@ pub async fn verify_access_token_with<V: JwsVerifier>(
     verifier: &V,
 ) -> Result<VerifiedAccessToken, TokenRejection> {
     let pending = prepare_signature_check(token, keys)?;
-    let PendingKey::Rs256(jwk) = &pending.key else {
+    let PendingKey::Rsa(jwk) = &pending.key else {
         return verify_access_token(token, keys, policy);
     };
     let verified = verifier
@@ -297,7 +297,7 @@ pub enum PendingKey {
     /// A raw Ed25519 public key (EdDSA).
     Ed25519([u8; 32]),
     /// An RSA public key (RS256).
-    Rs256(PublicJwk),
+    Rsa(PublicJwk),
 }
 
 /// Checks the header and extracts the signing input, leaving the signature to the caller.
@@ -319,7 +319,7 @@ pub fn prepare_signature_check(
             raw.copy_from_slice(&public[..]);
             PendingKey::Ed25519(raw)
         }
-        VerifyingKey::Rsa(jwk) => PendingKey::Rs256(jwk.clone()),
+        VerifyingKey::Rsa(jwk) => PendingKey::Rsa(jwk.clone()),
     };
     Ok(PendingSignature {
         message,
@@ -966,7 +966,7 @@ mod tests {
         let set = rsa_keys(RSA_A, None);
         let token = rs256_minted(&set, claims());
         let pending = prepare_signature_check(&token, &set).unwrap();
-        let PendingKey::Rs256(jwk) = &pending.key else {
+        let PendingKey::Rsa(jwk) = &pending.key else {
             panic!("an RS256 token is checked with its RSA key")
         };
         assert_eq!(jwk, set.rsa().unwrap().public());
