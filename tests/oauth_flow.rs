@@ -1499,6 +1499,18 @@ fn a_resource_that_asks_for_rs256_gets_rs256_access_tokens_everywhere_they_are_c
 }
 
 #[test]
+fn a_failing_rs256_signer_is_503_and_no_token_leaves() {
+    let config = config_with_rsa();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[("scope", "openid todos:read")]);
+    *backend.fail_rs256.borrow_mut() = true;
+    let reply = exchange(&mut browser, &code);
+    assert_eq!(reply.status, 503);
+    assert!(json(&reply).get("id_token").is_none());
+}
+
+#[test]
 fn a_resource_asking_for_rs256_without_an_rsa_key_gets_no_token() {
     let config = config();
     let mut backend = backend();

@@ -45,7 +45,7 @@ use crate::portal::session::{
 };
 use crate::ports::{Backend, RegisteredClient, RegistrationOutcome, StoreError, User};
 use crate::rbac::scope::{decide_scopes, parse_scope, ScopeGrant, OPENID_SCOPES};
-use crate::signing::sign_jwt;
+use crate::signing::{sign_jwt, SignError};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 
 pub const AUTHORIZE_PATH: &str = "/authorize";
@@ -1273,11 +1273,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             )
             .await
             .map_err(|e| {
-                ApiError::Internal(format!(
-                    "could not sign an access token for {}: {}",
-                    resource.indicator,
-                    e.describe()
-                ))
+                sign_failure(
+                    &format!("could not sign an access token for {}", resource.indicator),
+                    e,
+                )
             })?
         } else {
             format!("{OPAQUE_ACCESS_PREFIX}{}.{opaque_secret}", issued.grant_id)
@@ -1318,9 +1317,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let keys = &self.config.keys;
         sign_jwt(keys, keys.id_token_alg(), "JWT", &claims, self.backend)
             .await
-            .map_err(|e| {
-                ApiError::Internal(format!("could not sign an ID token: {}", e.describe()))
-            })
+            .map_err(|e| sign_failure("could not sign an ID token", e))
     }
 
     // ----- revocation and introspection ---------------------------------------------------------
@@ -1731,6 +1728,15 @@ pub fn metadata(config: &Config) -> Value {
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "name"],
         "prompt_values_supported": ["none", "login", "consent"],
     })
+}
+
+/// A token that could not be signed: the platform signer failing is a 503 (it may be retried), a
+/// missing key or unserializable claims a 500 (only a deployment change mends it).
+fn sign_failure(what: &str, error: SignError) -> ApiError {
+    match error {
+        SignError::Platform(e) => ApiError::Unavailable(format!("{what}: {}", e.0)),
+        other => ApiError::Internal(format!("{what}: {}", other.describe())),
+    }
 }
 
 /// The largest request body an authorization-server endpoint reads (413 past it).

@@ -41,6 +41,8 @@ pub struct MemoryBackend {
     pub calls: RefCell<Vec<&'static str>>,
     /// When set, every store call fails.
     pub fail: RefCell<bool>,
+    /// Makes only the RS256 signer fail (WebCrypto down), everything else working.
+    pub fail_rs256: RefCell<bool>,
     /// Remembered consents: (user, client, resource) → scopes.
     pub consents: RefCell<HashMap<(String, String, String), Vec<String>>>,
     /// JWKS documents "published" at their URIs, as a client's `jwks_uri` would serve them.
@@ -460,6 +462,9 @@ impl JwsVerifier for MemoryBackend {
 impl JwsSigner for MemoryBackend {
     async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.call("sign_rs256")?;
+        if *self.fail_rs256.borrow() {
+            return Err(StoreError("sign_rs256: injected failure".into()));
+        }
         jws::sign_rs256(key.private_jwk(), message).map_err(StoreError)
     }
 }
