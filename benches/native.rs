@@ -69,6 +69,7 @@ fn scope_decision(bencher: Bencher) {
             id: "r".into(),
             indicator: ISS.into(),
             access_token_ttl_secs: 3600,
+            access_token_alg: Default::default(),
         }),
         permissions: (0..50).map(|i| format!("perm:{i}")).collect(),
         descriptions: Vec::new(),

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// Developer tool: signs an access token for a user with the local SIGNING_KEY from .dev.vars,
-// exactly as the gateway's token endpoint shapes them (RFC 9068: typ at+jwt, EdDSA, kid = RFC 7638
-// thumbprint). For trying the proxy from a shell; production tokens come from the OAuth flow.
+// Developer tool: signs an access token for a user with the local SIGNING_KEY from .dev.vars (or,
+// with --alg RS256, its RSA_SIGNING_KEY), exactly as the gateway's token endpoint shapes them
+// (RFC 9068: typ at+jwt, kid = RFC 7638 thumbprint). For trying the proxy from a shell;
+// production tokens come from the OAuth flow.
 //
-//   node scripts/mint-token.mjs [--sub usr_demo] [--scope "todos:read todos:write"] [--ttl 3600]
+//   node scripts/mint-token.mjs [--sub usr_demo] [--scope "todos:read todos:write"] [--ttl 3600] [--alg EdDSA|RS256]
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,11 +25,27 @@ export async function jwkFromSeed(seed) {
   return { jwk, kid };
 }
 
-export async function mintAccessToken({ seed, issuer, audience, sub, clientId = 'dev-cli', scope, ttl = 3600, now = Math.floor(Date.now() / 1000), typ = 'at+jwt', nbf }) {
-  const { jwk, kid } = await jwkFromSeed(seed);
-  const key = await importJWK(jwk, 'EdDSA');
+/** The signing key and `kid` for an RSA private JWK (the RSA_SIGNING_KEY secret's text). */
+export async function rsaKey(jwkText) {
+  const jwk = JSON.parse(jwkText);
+  return { key: await importJWK(jwk, 'RS256'), kid: await calculateJwkThumbprint({ kty: 'RSA', n: jwk.n, e: jwk.e }) };
+}
+
+/** `seed` signs EdDSA; `rsaJwk` (JWK text) instead signs RS256. */
+export async function mintAccessToken({ seed, rsaJwk, issuer, audience, sub, clientId = 'dev-cli', scope, ttl = 3600, now = Math.floor(Date.now() / 1000), typ = 'at+jwt', nbf }) {
+  let alg = 'EdDSA';
+  let key;
+  let kid;
+  if (rsaJwk) {
+    alg = 'RS256';
+    ({ key, kid } = await rsaKey(rsaJwk));
+  } else {
+    const ed = await jwkFromSeed(seed);
+    key = await importJWK(ed.jwk, 'EdDSA');
+    kid = ed.kid;
+  }
   return new SignJWT({ scope, client_id: clientId, ...(nbf === undefined ? {} : { nbf }) })
-    .setProtectedHeader({ alg: 'EdDSA', typ, kid })
+    .setProtectedHeader({ alg, typ, kid })
     .setIssuer(issuer)
     .setSubject(sub)
     .setAudience(audience)
@@ -46,11 +63,15 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       ttl: { type: 'string', default: '3600' },
       'base-url': { type: 'string', default: 'http://127.0.0.1:8787' },
       audience: { type: 'string' },
+      alg: { type: 'string', default: 'EdDSA' },
     },
   });
   const vars = parseDevVars(readFileSync(join(root, '.dev.vars'), 'utf8'));
+  if (!['EdDSA', 'RS256'].includes(values.alg)) throw new Error('--alg is EdDSA or RS256');
+  if (values.alg === 'RS256' && !vars.RSA_SIGNING_KEY) throw new Error('.dev.vars has no RSA_SIGNING_KEY (npm start adds one)');
   const token = await mintAccessToken({
     seed: vars.SIGNING_KEY,
+    rsaJwk: values.alg === 'RS256' ? vars.RSA_SIGNING_KEY : undefined,
     issuer: values['base-url'],
     audience: values.audience ?? values['base-url'],
     sub: values.sub,

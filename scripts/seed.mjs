@@ -50,8 +50,8 @@ export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.
   const out = [];
   for (const r of seed.resources ?? []) {
     out.push(
-      `INSERT INTO api_resources (id, indicator, name, is_default, access_token_ttl_secs, created_at) VALUES (${q(r.id)}, ${q(sub(r.indicator))}, ${q(r.name)}, ${r.default ? 1 : 0}, ${q(r.access_token_ttl_secs ?? 3600)}, ${now})` +
-        ` ON CONFLICT(id) DO UPDATE SET indicator = excluded.indicator, name = excluded.name, is_default = excluded.is_default, access_token_ttl_secs = excluded.access_token_ttl_secs;`,
+      `INSERT INTO api_resources (id, indicator, name, is_default, access_token_ttl_secs, access_token_alg, created_at) VALUES (${q(r.id)}, ${q(sub(r.indicator))}, ${q(r.name)}, ${r.default ? 1 : 0}, ${q(r.access_token_ttl_secs ?? 3600)}, ${q(r.access_token_alg ?? 'EdDSA')}, ${now})` +
+        ` ON CONFLICT(id) DO UPDATE SET indicator = excluded.indicator, name = excluded.name, is_default = excluded.is_default, access_token_ttl_secs = excluded.access_token_ttl_secs, access_token_alg = excluded.access_token_alg;`,
     );
     for (const p of r.permissions ?? []) {
       out.push(

@@ -73,6 +73,11 @@ pub struct RawConfig {
     pub signing_key: Option<String>,
     /// Secret: the key it replaced, still published in the JWKS until its tokens expire.
     pub previous_signing_key: Option<String>,
+    /// Secret, optional: the current RSA signing key (a private JWK), for RS256 ID tokens and the
+    /// access tokens of resources that ask for RS256.
+    pub rsa_signing_key: Option<String>,
+    /// Secret, optional: the RSA key it replaced, still published until its tokens expire.
+    pub previous_rsa_signing_key: Option<String>,
     /// Secret: the shared bearer secret for `service_http` plugins.
     pub service_token: Option<String>,
     /// Secret: the HMAC key of portal sessions and CSRF tokens (`oauth` plugins).
@@ -441,6 +446,12 @@ impl Shared {
             raw.signing_key.as_deref(),
             raw.previous_signing_key.as_deref(),
         )
+        .and_then(|keys| {
+            keys.with_rsa(
+                raw.rsa_signing_key.as_deref(),
+                raw.previous_rsa_signing_key.as_deref(),
+            )
+        })
         .map_err(|e| match e {
             KeyError::Missing => ConfigError::new(
                 "SIGNING_KEY",
@@ -450,6 +461,7 @@ impl Shared {
                 which,
                 "base64url (no padding) of a 32-byte Ed25519 seed",
             ),
+            KeyError::Rsa { which, reason } => ConfigError::new(which, reason),
         })?;
         let oauth = if any_oauth {
             Some(OAuthSettings {
@@ -1307,6 +1319,16 @@ pub(crate) mod tests {
             let e = plugin_error("auth", json!({"type": "oauth", "scope": scope}));
             assert_eq!(e.key, "PLUGIN.auth.scope", "{scope}");
         }
+    }
+
+    #[test]
+    fn a_weak_or_malformed_rsa_key_is_named() {
+        let weak = include_str!("../tests/fixtures/rsa-1024.jwk.json");
+        let e = error_for(|r| r.rsa_signing_key = Some(weak.into()));
+        assert_eq!(e.key, "RSA_SIGNING_KEY");
+        assert!(e.to_string().contains("2048"), "{e}");
+        let e = error_for(|r| r.previous_rsa_signing_key = Some("{}".into()));
+        assert_eq!(e.key, "PREVIOUS_RSA_SIGNING_KEY");
     }
 
     #[test]

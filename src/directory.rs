@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::keys::SigningAlg;
 use crate::oauth::client::{Client, ClientKeySet, ClientKind, ClientOrigin};
 use crate::oauth::client_assertion::{jwks_json, parse_jwks};
 use crate::oauth::grant::GrantState;
@@ -275,7 +276,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
             .sql
             .query(
                 &format!(
-                    "SELECT r.id, r.indicator, r.access_token_ttl_secs, p.name AS permission, p.description, \
+                    "SELECT r.id, r.indicator, r.access_token_ttl_secs, r.access_token_alg, p.name AS permission, p.description, \
                        {consented} AS consented \
                      FROM api_resources r \
                      LEFT JOIN permissions p ON p.resource_id = r.id AND p.id IN ({roles}) \
@@ -301,6 +302,8 @@ impl<S: Sql> SqlDirectory<'_, S> {
                     id: s(row, "id"),
                     indicator: s(row, "indicator"),
                     access_token_ttl_secs: n(row, "access_token_ttl_secs").unwrap_or(3600),
+                    access_token_alg: SigningAlg::parse(&s(row, "access_token_alg"))
+                        .unwrap_or_default(),
                 });
             }
             if let Some(p) = opt_s(row, "permission") {

@@ -6,6 +6,7 @@
 #![allow(async_fn_in_trait)]
 
 use crate::error::ApiError;
+use crate::keys::RsaSigningKey;
 use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
@@ -168,6 +169,13 @@ pub trait JwsVerifier {
     ) -> Result<bool, StoreError>;
 }
 
+/// RS256 signatures with our RSA key: WebCrypto at the edge, so no RSA code ships in the wasm.
+/// (Ed25519 is signed in wasm, synchronously: see [`crate::signing`].)
+pub trait JwsSigner {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message` with `key` (RFC 7518 §3.3).
+    async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError>;
+}
+
 /// The published keys of clients that authenticate with `private_key_jwt`.
 pub trait ClientKeys {
     /// The signing keys at `jwks_uri`: cached, unless `refresh` asks for a new fetch (an unknown
@@ -282,6 +290,7 @@ pub trait Backend:
     + Sleep
     + Rng
     + JwsVerifier
+    + JwsSigner
     + ClientKeys
 {
 }
@@ -297,6 +306,7 @@ impl<T> Backend for T where
         + Sleep
         + Rng
         + JwsVerifier
+        + JwsSigner
         + ClientKeys
 {
 }

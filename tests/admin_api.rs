@@ -20,6 +20,7 @@ const NOW: i64 = 1_790_000_000;
 struct Fixture {
     db: SqliteDb,
     backend: MemoryBackend,
+    rsa_signing: bool,
 }
 
 impl Fixture {
@@ -27,6 +28,7 @@ impl Fixture {
         Fixture {
             db: SqliteDb::migrated(),
             backend: MemoryBackend::default(),
+            rsa_signing: true,
         }
     }
 
@@ -46,6 +48,7 @@ impl Fixture {
             backend: &self.backend,
             now: NOW,
             quota: Some(("todo", quota)),
+            rsa_signing: self.rsa_signing,
         };
         let bytes = if body.is_null() {
             Vec::new()
@@ -182,6 +185,72 @@ fn indicators_must_be_absolute_uris() {
     );
     assert_eq!(status, 400);
     assert!(body["fields"]["indicator"].is_string());
+}
+
+#[test]
+fn a_resource_chooses_its_access_token_algorithm() {
+    let f = Fixture::new();
+    let (status, created) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://a.example.com", "name": "A"}),
+    );
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["access_token_alg"], "EdDSA", "EdDSA is the default");
+    let path = format!("/admin/api/resources/{}", created["id"].as_str().unwrap());
+    let (status, changed) = f.call(Method::Patch, &path, json!({"access_token_alg": "RS256"}));
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["access_token_alg"], "RS256");
+    // Other changes leave it alone.
+    let (_, renamed) = f.call(Method::Patch, &path, json!({"name": "B"}));
+    assert_eq!(renamed["access_token_alg"], "RS256");
+    let (_, listed) = f.call(Method::Get, "/admin/api/resources", Value::Null);
+    assert_eq!(listed["items"][0]["access_token_alg"], "RS256");
+    // The token endpoint learns it with the resource.
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let context =
+        block_on(directory.scope_context("nobody", None, Some("https://a.example.com"), ""))
+            .unwrap();
+    assert_eq!(
+        context.resource.unwrap().access_token_alg,
+        portcullis::keys::SigningAlg::Rs256
+    );
+}
+
+#[test]
+fn an_unknown_access_token_algorithm_is_a_field_error() {
+    let f = Fixture::new();
+    for alg in [json!("HS256"), json!("none"), json!("rs256"), json!(256)] {
+        let (status, body) = f.post(
+            "/admin/api/resources",
+            json!({"indicator": "https://a.example.com", "name": "A", "access_token_alg": alg}),
+        );
+        assert_eq!(status, 400, "{alg}");
+        assert!(body["fields"]["access_token_alg"].is_string(), "{body}");
+    }
+    assert_eq!(f.count("api_resources"), 0);
+}
+
+#[test]
+fn rs256_is_refused_without_an_rsa_key() {
+    let mut f = Fixture::new();
+    f.rsa_signing = false;
+    let (status, body) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://a.example.com", "name": "A", "access_token_alg": "RS256"}),
+    );
+    assert_eq!(status, 400);
+    assert!(body["fields"]["access_token_alg"]
+        .as_str()
+        .unwrap()
+        .contains("RSA_SIGNING_KEY"));
+    let (status, _) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://a.example.com", "name": "A", "access_token_alg": "EdDSA"}),
+    );
+    assert_eq!(status, 201);
 }
 
 #[test]

@@ -11,8 +11,12 @@ use base64::Engine;
 use common::{block_on, MemoryBackend};
 use portcullis::config::{Config, RawConfig};
 use portcullis::http::{Method, Reply, RequestHead};
-use portcullis::oauth::access_token::{verify_access_token, VerifyPolicy};
+use portcullis::keys::SigningAlg;
+use portcullis::oauth::access_token::{
+    verify_access_token, verify_access_token_with, TokenRejection, VerifyPolicy,
+};
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
+use portcullis::oauth::client_assertion::{parse_jwks, JwsAlgorithm};
 use portcullis::oauth::params::{form_encode, Params};
 use portcullis::oauth::pkce::s256_challenge;
 use portcullis::oauth::server::{handle, AuthServer};
@@ -99,6 +103,7 @@ fn backend() -> MemoryBackend {
             id: "res_todos".into(),
             indicator: BASE.into(),
             access_token_ttl_secs: 3600,
+            access_token_alg: Default::default(),
         },
         true,
     ));
@@ -1388,6 +1393,172 @@ fn metadata_advertises_s256_and_the_iss_parameter() {
     let _ = URL_SAFE_NO_PAD;
 }
 
+const RSA_KEY: &str = include_str!("fixtures/rsa-2048-a.jwk.json");
+
+/// The deployment with an RSA key configured, as every default deployment has.
+fn config_with_rsa() -> Config {
+    let mut config = config();
+    config.keys = config.keys.clone().with_rsa(Some(RSA_KEY), None).unwrap();
+    config
+}
+
+/// The header and the published key a compact JWS names, and whether it verifies with that key.
+fn verifies_with_published_key(config: &Config, jws: &str) -> (serde_json::Value, bool) {
+    let (input, signature) = jws.rsplit_once('.').unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(input.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let published = parse_jwks(&config.keys.jwks()).unwrap();
+    let key = published
+        .iter()
+        .find(|k| k.kid.as_deref() == header["kid"].as_str())
+        .expect("the kid is published");
+    let alg = JwsAlgorithm::parse(header["alg"].as_str().unwrap()).unwrap();
+    let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let ok = common::jws::verify(alg, key, input.as_bytes(), &signature);
+    (header, ok)
+}
+
+#[test]
+fn id_tokens_are_rs256_and_verify_with_the_published_rsa_key() {
+    let config = config_with_rsa();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let doc = json(&browser.get("/.well-known/openid-configuration"));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    let code = authorize(&mut browser, &[("scope", "openid todos:read")]);
+    let tokens = json(&exchange(&mut browser, &code));
+    let (header, ok) = verifies_with_published_key(&config, tokens["id_token"].as_str().unwrap());
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["kid"], config.keys.rsa().unwrap().kid());
+    assert!(ok, "the ID token verifies with the JWK in the JWKS");
+    // Access tokens stay EdDSA unless their resource asks otherwise.
+    let (header, ok) =
+        verifies_with_published_key(&config, tokens["access_token"].as_str().unwrap());
+    assert_eq!(header["alg"], "EdDSA");
+    assert!(ok);
+}
+
+#[test]
+fn without_an_rsa_key_id_tokens_stay_eddsa() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let doc = json(&browser.get("/.well-known/openid-configuration"));
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["EdDSA"])
+    );
+    let code = authorize(&mut browser, &[("scope", "openid todos:read")]);
+    let tokens = json(&exchange(&mut browser, &code));
+    let (header, ok) = verifies_with_published_key(&config, tokens["id_token"].as_str().unwrap());
+    assert_eq!(header["alg"], "EdDSA");
+    assert!(ok);
+}
+
+#[test]
+fn a_resource_that_asks_for_rs256_gets_rs256_access_tokens_everywhere_they_are_checked() {
+    let config = config_with_rsa();
+    let mut backend = backend();
+    backend.resources[0].0.access_token_alg = SigningAlg::Rs256;
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let tokens = json(&exchange(&mut browser, &code));
+    let access = tokens["access_token"].as_str().unwrap();
+    let (header, ok) = verifies_with_published_key(&config, access);
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "at+jwt");
+    assert!(ok);
+    let policy = VerifyPolicy {
+        issuer: BASE,
+        audience: Some(BASE),
+        now: NOW,
+    };
+    let verified = block_on(verify_access_token_with(
+        access,
+        &config.keys,
+        &policy,
+        &backend,
+    ))
+    .unwrap();
+    assert_eq!(verified.subject, "usr_demo");
+    // Checked in wasm alone, an RS256 token is never taken on trust.
+    assert_eq!(
+        verify_access_token(access, &config.keys, &policy),
+        Err(TokenRejection::SignatureUnchecked)
+    );
+    // Refreshed tokens keep the algorithm; introspection checks them through the platform.
+    let refreshed = json(&token(
+        &mut browser,
+        Some(&basic("chatgpt", "client-secret")),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    ));
+    let access = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(
+        verifies_with_published_key(&config, access).0["alg"],
+        "RS256"
+    );
+    let auth = basic("chatgpt", "client-secret");
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", auth.as_str()),
+    ];
+    let active = json(&browser.send(
+        Method::Post,
+        "/introspect",
+        &headers,
+        encode(&[("token", access)]).as_bytes(),
+    ));
+    assert_eq!(active["active"], true);
+    // A tampered payload is inactive.
+    let mut parts: Vec<String> = access.split('.').map(String::from).collect();
+    parts[1] = URL_SAFE_NO_PAD.encode(
+        String::from_utf8(URL_SAFE_NO_PAD.decode(&parts[1]).unwrap())
+            .unwrap()
+            .replace("usr_demo", "usr_evil"),
+    );
+    let forged = json(&browser.send(
+        Method::Post,
+        "/introspect",
+        &headers,
+        encode(&[("token", &parts.join("."))]).as_bytes(),
+    ));
+    assert_eq!(forged["active"], false);
+}
+
+#[test]
+fn a_failing_rs256_signer_is_503_and_no_token_leaves() {
+    let config = config_with_rsa();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[("scope", "openid todos:read")]);
+    *backend.fail_rs256.borrow_mut() = true;
+    let reply = exchange(&mut browser, &code);
+    assert_eq!(reply.status, 503);
+    assert!(json(&reply).get("id_token").is_none());
+}
+
+#[test]
+fn a_resource_asking_for_rs256_without_an_rsa_key_gets_no_token() {
+    let config = config();
+    let mut backend = backend();
+    backend.resources[0].0.access_token_alg = SigningAlg::Rs256;
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let reply = exchange(&mut browser, &code);
+    assert_eq!(reply.status, 500);
+    assert!(json(&reply).get("access_token").is_none());
+}
+
 #[test]
 fn a_store_failure_is_503_and_stores_nothing() {
     let config = config();
@@ -2580,6 +2751,7 @@ fn a_session_cookie_from_before_logout_sign_out_everywhere_a_password_change_or_
                 backend: &memory,
                 now: NOW,
                 quota: None,
+                rsa_signing: false,
             };
             let reply = match block_on(
                 admin.handle(&RequestHead::new(method, path), body.to_string().as_bytes()),

@@ -35,6 +35,8 @@ pub struct Admin<'a, S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> {
     pub now: i64,
     /// The plugin's quota, and its name for counter keys, when one is configured.
     pub quota: Option<(&'a str, QuotaConfig)>,
+    /// Whether `RSA_SIGNING_KEY` is configured: a resource may choose RS256 only then.
+    pub rsa_signing: bool,
 }
 
 fn sql_error(e: SqlError) -> ApiError {
@@ -522,7 +524,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     async fn resource_json(&self, id: &str) -> Result<Value, ApiError> {
         let row = self
             .one(
-                "SELECT id, indicator, name, is_default, access_token_ttl_secs, created_at FROM api_resources WHERE id = ?1",
+                "SELECT id, indicator, name, is_default, access_token_ttl_secs, access_token_alg, created_at FROM api_resources WHERE id = ?1",
                 vec![id.into()],
             )
             .await?;
@@ -546,6 +548,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             "name": text(row, "name"),
             "default": flag(row, "is_default"),
             "access_token_ttl_secs": int(row, "access_token_ttl_secs"),
+            "access_token_alg": text(row, "access_token_alg"),
             "permissions": permissions,
             "created_at": int(row, "created_at"),
         })
@@ -567,6 +570,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         let name = f.text(&body, "name", creating, 200);
         let default = f.boolean(&body, "default");
         let ttl = f.integer(&body, "access_token_ttl_secs", 60, 86_400);
+        let alg = f.signing_alg(&body, "access_token_alg", self.rsa_signing);
         f.finish()?;
         let id = match id {
             Some(id) => id.to_string(),
@@ -582,20 +586,28 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         }
         if creating {
             statements.push((
-                "INSERT INTO api_resources (id, indicator, name, is_default, access_token_ttl_secs, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO api_resources (id, indicator, name, is_default, access_token_ttl_secs, access_token_alg, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 vec![
                     id.as_str().into(),
                     indicator.into(),
                     name.into(),
                     default.unwrap_or(false).into(),
                     ttl.unwrap_or(3600).into(),
+                    alg.unwrap_or_default().as_str().into(),
                     self.now.into(),
                 ],
             ));
         } else {
             statements.push((
-                "UPDATE api_resources SET indicator = COALESCE(?2, indicator), name = COALESCE(?3, name), is_default = COALESCE(?4, is_default), access_token_ttl_secs = COALESCE(?5, access_token_ttl_secs) WHERE id = ?1",
-                vec![id.as_str().into(), indicator.into(), name.into(), default.into(), ttl.into()],
+                "UPDATE api_resources SET indicator = COALESCE(?2, indicator), name = COALESCE(?3, name), is_default = COALESCE(?4, is_default), access_token_ttl_secs = COALESCE(?5, access_token_ttl_secs), access_token_alg = COALESCE(?6, access_token_alg) WHERE id = ?1",
+                vec![
+                    id.as_str().into(),
+                    indicator.into(),
+                    name.into(),
+                    default.into(),
+                    ttl.into(),
+                    alg.map(|a| a.as_str()).into(),
+                ],
             ));
         }
         self.batch(statements).await?;
@@ -649,7 +661,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         let (limit, after, _) = page(head)?;
         let rows = self
             .query(
-                "SELECT r.id, r.indicator, r.name, r.is_default, r.access_token_ttl_secs, r.created_at, \
+                "SELECT r.id, r.indicator, r.name, r.is_default, r.access_token_ttl_secs, r.access_token_alg, r.created_at, \
                    (SELECT json_group_array(json_object('id', p.id, 'name', p.name, 'description', p.description)) \
                     FROM permissions p WHERE p.resource_id = r.id) AS permissions \
                  FROM api_resources r WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",

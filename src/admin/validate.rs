@@ -3,6 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::keys::SigningAlg;
 use crate::oauth::authorize::is_absolute_uri_without_fragment;
 use crate::portal::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::primitives::syntax::{is_scope_char, looks_like_email};
@@ -108,6 +109,36 @@ impl Fields {
             },
             Some(_) => {
                 self.error(field, "must be a number");
+                None
+            }
+        }
+    }
+
+    /// A token signing algorithm (`EdDSA` or `RS256`); RS256 only when an RSA key is configured.
+    pub fn signing_alg(
+        &mut self,
+        body: &Map<String, Value>,
+        field: &str,
+        rsa_configured: bool,
+    ) -> Option<SigningAlg> {
+        match body.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => match SigningAlg::parse(name) {
+                Some(SigningAlg::Rs256) if !rsa_configured => {
+                    self.error(
+                        field,
+                        "RS256 needs the RSA_SIGNING_KEY secret, which is not set",
+                    );
+                    None
+                }
+                Some(alg) => Some(alg),
+                None => {
+                    self.error(field, "must be EdDSA or RS256");
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(field, "must be EdDSA or RS256");
                 None
             }
         }

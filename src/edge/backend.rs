@@ -8,13 +8,14 @@ use super::grant_ledger;
 use super::quota_counter::{self, CounterOp};
 use crate::config::QuotaConfig;
 use crate::directory::SqlDirectory;
+use crate::keys::RsaSigningKey;
 use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep,
-    StoreError, Throttle, User, UserDirectory,
+    JwsSigner, JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome,
+    Rng, Sleep, StoreError, Throttle, User, UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -361,6 +362,14 @@ impl JwsVerifier for EdgeBackend<'_> {
         super::webcrypto::verify_jws(alg, key, message, signature)
             .await
             .map_err(|e| StoreError(format!("WebCrypto: {e:?}")))
+    }
+}
+
+impl JwsSigner for EdgeBackend<'_> {
+    async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        super::webcrypto::sign_rs256(key, message)
+            .await
+            .map_err(|e| StoreError(format!("WebCrypto RS256 signing with {}: {e:?}", key.kid())))
     }
 }
 

@@ -73,6 +73,8 @@ fn read_raw_config(env: &Env) -> RawConfig {
         named_secrets,
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
+        rsa_signing_key: secret("RSA_SIGNING_KEY"),
+        previous_rsa_signing_key: secret("PREVIOUS_RSA_SIGNING_KEY"),
         service_token: secret("SERVICE_TOKEN"),
         session_secret: secret("SESSION_SECRET"),
         code_ttl_secs: var("CODE_TTL_SECS"),
@@ -284,14 +286,15 @@ async fn proxy(
         None => None,
     };
     // A token this isolate has not seen is verified by WebCrypto (native in workerd);
-    // `authorize` then finds it in the cache. If WebCrypto cannot say, wasm verifies.
+    // `authorize` then finds it in the cache. If WebCrypto cannot say, wasm verifies an
+    // Ed25519 token and refuses an RS256 one.
     if let Some(token) = crate::gateway::bearer_to_verify(config, head, rule) {
         let seen = VERIFIED_TOKENS.with(|c| c.borrow().contains(token));
         if !seen {
             if let Ok(pending) =
                 crate::oauth::access_token::prepare_signature_check(token, &config.keys)
             {
-                match webcrypto::verify_ed25519(&pending).await {
+                match webcrypto::verify_access_token(&pending).await {
                     Ok(true) => VERIFIED_TOKENS
                         .with(|c| c.borrow_mut().insert_verified(token, pending, now)),
                     Ok(false) => {}
@@ -432,6 +435,7 @@ async fn admin_api(
             .plugin
             .quota
             .map(|q| (config.plugin.name_for_model.as_str(), q)),
+        rsa_signing: config.keys.rsa().is_some(),
     };
     admin.handle(head, &body).await
 }

@@ -1,7 +1,9 @@
-//! Signature checks through the platform's WebCrypto, which workerd runs natively: Ed25519
+//! Signatures through the platform's WebCrypto, which workerd runs natively: checks of Ed25519
 //! access tokens (a first-seen token costs a fraction of verifying in wasm; imported keys are
-//! kept per isolate by `kid`, and any failure only means the wasm verifier does the work), and the
-//! RS256, PS256, ES256 and EdDSA client assertions of `private_key_jwt` clients.
+//! kept per isolate by `kid`, and any failure only means the wasm verifier does the work), of
+//! RS256 access tokens (only WebCrypto checks those: no RSA code ships in the wasm), and of the
+//! RS256, PS256, ES256 and EdDSA client assertions of `private_key_jwt` clients; and RS256
+//! signing with our RSA key (ID tokens, and the access tokens of resources that ask for it).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -10,7 +12,8 @@ use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::oauth::access_token::PendingSignature;
+use crate::keys::RsaSigningKey;
+use crate::oauth::access_token::{PendingKey, PendingSignature};
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 
 thread_local! {
@@ -34,27 +37,43 @@ async fn call(subtle: &JsValue, method: &str, args: &Array) -> Result<JsValue, J
     JsFuture::from(promise).await
 }
 
-async fn public_key(subtle: &JsValue, pending: &PendingSignature) -> Result<JsValue, JsValue> {
-    if let Some(key) = KEYS.with(|k| k.borrow().get(&pending.kid).cloned()) {
+async fn public_key(subtle: &JsValue, kid: &str, raw: &[u8; 32]) -> Result<JsValue, JsValue> {
+    if let Some(key) = KEYS.with(|k| k.borrow().get(kid).cloned()) {
         return Ok(key);
     }
     let args = Array::new();
     args.push(&"raw".into());
-    args.push(&Uint8Array::from(&pending.public_key[..]));
+    args.push(&Uint8Array::from(&raw[..]));
     args.push(&ed25519()?);
     args.push(&JsValue::FALSE);
     let usages = Array::new();
     usages.push(&"verify".into());
     args.push(&usages);
     let key = call(subtle, "importKey", &args).await?;
-    KEYS.with(|k| k.borrow_mut().insert(pending.kid.clone(), key.clone()));
+    KEYS.with(|k| k.borrow_mut().insert(kid.to_string(), key.clone()));
     Ok(key)
 }
 
-/// Whether the signature is valid; `Err` when WebCrypto could not say.
-pub async fn verify_ed25519(pending: &PendingSignature) -> Result<bool, JsValue> {
+/// Whether an access token's signature is valid, by the kind of its key; `Err` when WebCrypto
+/// could not say.
+pub async fn verify_access_token(pending: &PendingSignature) -> Result<bool, JsValue> {
+    match &pending.key {
+        PendingKey::Ed25519(raw) => verify_ed25519(pending, raw).await,
+        PendingKey::Rsa(jwk) => {
+            verify_jws(
+                JwsAlgorithm::Rs256,
+                jwk,
+                &pending.message,
+                &pending.signature,
+            )
+            .await
+        }
+    }
+}
+
+async fn verify_ed25519(pending: &PendingSignature, raw: &[u8; 32]) -> Result<bool, JsValue> {
     let subtle = subtle()?;
-    let key = public_key(&subtle, pending).await?;
+    let key = public_key(&subtle, &pending.kid, raw).await?;
     let args = Array::new();
     args.push(&ed25519()?);
     args.push(&key);
@@ -67,7 +86,8 @@ thread_local! {
     static REPORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Logs, once per isolate, that WebCrypto could not verify (wasm takes over).
+/// Logs, once per isolate, that WebCrypto could not verify (wasm takes over for Ed25519; RS256
+/// tokens are refused).
 pub fn report_unavailable(error: &JsValue) {
     if !REPORTED.with(|r| r.replace(true)) {
         worker::console_error!(
@@ -159,4 +179,48 @@ pub async fn verify_jws(
     args.push(&Uint8Array::from(signature));
     args.push(&Uint8Array::from(message));
     Ok(call(&subtle, "verify", &args).await?.as_bool() == Some(true))
+}
+
+thread_local! {
+    /// Our RSA private keys, imported once per isolate, by `kid`; only keys whose first signature
+    /// verified with the published public key are kept.
+    static SIGNING_KEYS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-256 over `message` with our RSA key. The first signature with a
+/// key is checked against its public half, so a secret whose private members do not belong to
+/// its modulus fails loudly instead of issuing tokens no one can verify.
+pub async fn sign_rs256(key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, JsValue> {
+    let subtle = subtle()?;
+    let (algorithm, _) = algorithms(JwsAlgorithm::Rs256)?;
+    let cached = SIGNING_KEYS.with(|k| k.borrow().get(key.kid()).cloned());
+    let (crypto_key, fresh) = match cached {
+        Some(k) => (k, false),
+        None => {
+            let args = Array::new();
+            args.push(&"jwk".into());
+            args.push(&js_sys::JSON::parse(key.private_jwk())?);
+            args.push(&algorithm);
+            args.push(&JsValue::FALSE);
+            let usages = Array::new();
+            usages.push(&"sign".into());
+            args.push(&usages);
+            (call(&subtle, "importKey", &args).await?, true)
+        }
+    };
+    let args = Array::new();
+    args.push(&algorithm);
+    args.push(&crypto_key);
+    args.push(&Uint8Array::from(message));
+    let signed = call(&subtle, "sign", &args).await?;
+    let signature = Uint8Array::new(&signed).to_vec();
+    if fresh {
+        if !verify_jws(JwsAlgorithm::Rs256, key.public(), message, &signature).await? {
+            return Err(JsValue::from_str(
+                "the RSA key's private members do not match its modulus",
+            ));
+        }
+        SIGNING_KEYS.with(|k| k.borrow_mut().insert(key.kid().to_string(), crypto_key));
+    }
+    Ok(signature)
 }

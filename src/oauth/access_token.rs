@@ -1,18 +1,24 @@
 //! JWT access tokens (RFC 9068): minted by the token endpoint, verified by the proxy with no I/O.
 //!
-//! Verification is strict in the order RFC 9068 §4 and RFC 8725 ask: the header must say
-//! `typ: at+jwt` and `alg: EdDSA` (so `alg: none` and HMAC-with-our-public-key tokens die before
-//! any key is touched), the `kid` must be one we publish, the signature must hold, then `iss`,
-//! `aud`, `exp` and `nbf` are checked against the policy.
+//! Tokens are signed EdDSA, or RS256 for an API resource that asks for it (its
+//! `access_token_alg`). Verification is strict in the order RFC 9068 §4 and RFC 8725 ask: the
+//! header must say `typ: at+jwt` and `alg` `EdDSA` or `RS256` (so `alg: none` and
+//! HMAC-with-our-public-key tokens die before any key is touched), the `kid` must be one we
+//! publish and of the kind `alg` names (RFC 8725 §3.1: one algorithm per key), the signature must
+//! hold, then `iss`, `aud`, `exp` and `nbf` are checked against the policy.
+//!
+//! Ed25519 signatures are checked in wasm; RSA ones only by the platform (WebCrypto at the edge,
+//! through [`JwsVerifier`] or [`prepare_signature_check`]), so no RSA code ships in the wasm.
 
 use chrono::{DateTime, Utc};
 use jwt_compact::alg::Ed25519;
-use jwt_compact::{AlgorithmExt, Claims, Header, UntrustedToken};
+use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};
 use serde::{Deserialize, Serialize};
 
-use ed25519_compact::PublicKey;
-
-use crate::keys::KeySet;
+use crate::keys::{KeySet, SigningAlg, VerifyingKey};
+use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
+use crate::ports::{JwsSigner, JwsVerifier, StoreError};
+use crate::signing::{sign_eddsa, sign_jwt, SignError};
 
 /// RFC 9068 §2.1: the media type of access-token JWTs.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -60,23 +66,40 @@ pub struct AccessClaims {
 /// The `gty` of a machine client's token.
 pub const MACHINE_GRANT: &str = "client_credentials";
 
-/// Signs an access token with the current key, `typ: at+jwt`, `kid` set.
+/// Signs an access token with the current Ed25519 key, `typ: at+jwt`, `kid` set.
 pub fn mint_access_token(
     keys: &KeySet,
     claims: AccessClaims,
     issued_at: i64,
     ttl_secs: i64,
 ) -> Result<String, TokenRejection> {
-    let key = keys.current();
-    let header = Header::empty()
-        .with_key_id(key.kid())
-        .with_token_type(ACCESS_TOKEN_TYP);
+    let full = timed(claims, issued_at, ttl_secs)?;
+    sign_eddsa(keys, ACCESS_TOKEN_TYP, &full).map_err(|_| TokenRejection::Malformed)
+}
+
+/// Signs an access token with the current key of `alg` (the resource's choice); RS256 goes
+/// through the platform's `signer`.
+pub async fn mint_access_token_as<S: JwsSigner>(
+    keys: &KeySet,
+    alg: SigningAlg,
+    claims: AccessClaims,
+    issued_at: i64,
+    ttl_secs: i64,
+    signer: &S,
+) -> Result<String, SignError> {
+    let full = timed(claims, issued_at, ttl_secs).map_err(|_| SignError::Encoding)?;
+    sign_jwt(keys, alg, ACCESS_TOKEN_TYP, &full, signer).await
+}
+
+fn timed(
+    claims: AccessClaims,
+    issued_at: i64,
+    ttl_secs: i64,
+) -> Result<Claims<AccessClaims>, TokenRejection> {
     let mut full = Claims::new(claims);
     full.issued_at = Some(timestamp(issued_at)?);
     full.expiration = Some(timestamp(issued_at.saturating_add(ttl_secs))?);
-    Ed25519
-        .token(&header, &full, key.secret())
-        .map_err(|_| TokenRejection::Malformed)
+    Ok(full)
 }
 
 fn timestamp(secs: i64) -> Result<DateTime<Utc>, TokenRejection> {
@@ -132,6 +155,9 @@ pub enum TokenRejection {
     WrongIssuer,
     WrongAudience,
     MissingExpiry,
+    /// An RS256 token no platform check vouched for: WebCrypto refused its signature, or could
+    /// not say (the proxy's synchronous decision cannot check RSA itself).
+    SignatureUnchecked,
 }
 
 impl TokenRejection {
@@ -147,11 +173,16 @@ impl TokenRejection {
             TokenRejection::WrongIssuer => "the access token was issued by someone else",
             TokenRejection::WrongAudience => "the access token is for another resource",
             TokenRejection::MissingExpiry => "the access token has no expiry",
+            TokenRejection::SignatureUnchecked => {
+                "the access token's signature could not be verified"
+            }
         }
     }
 }
 
-/// Verifies an access token against our keys and the policy, with no I/O.
+/// Verifies an access token against our keys and the policy, with no I/O: in wasm, so EdDSA only
+/// (an RS256 token is refused as [`TokenRejection::SignatureUnchecked`]); see
+/// [`verify_access_token_with`] for both.
 pub fn verify_access_token(
     token: &str,
     keys: &KeySet,
@@ -170,16 +201,43 @@ pub struct SignedAccessToken {
     issued_at: Option<i64>,
 }
 
-/// The header checks every token passes before any key is used: `alg` must be `EdDSA`, `typ`
-/// `at+jwt`, and `kid` one of ours. Returns the untrusted token, its `kid` and that key.
+/// Verifies an access token of either algorithm: EdDSA in wasm, RS256 through `verifier` (the
+/// platform's WebCrypto at the edge).
+pub async fn verify_access_token_with<V: JwsVerifier>(
+    token: &str,
+    keys: &KeySet,
+    policy: &VerifyPolicy<'_>,
+    verifier: &V,
+) -> Result<VerifiedAccessToken, TokenRejection> {
+    let pending = prepare_signature_check(token, keys)?;
+    let PendingKey::Rsa(jwk) = &pending.key else {
+        return verify_access_token(token, keys, policy);
+    };
+    let verified = verifier
+        .verify_jws(
+            JwsAlgorithm::Rs256,
+            jwk,
+            &pending.message,
+            &pending.signature,
+        )
+        .await
+        .map_err(|_: StoreError| TokenRejection::SignatureUnchecked)?;
+    if !verified {
+        return Err(TokenRejection::BadSignature);
+    }
+    check_claims(&pending.claims, policy)
+}
+
+/// The header checks every token passes before any key is used: `alg` must be `EdDSA` or
+/// `RS256`, `typ` `at+jwt`, and `kid` one of ours of the kind `alg` names. Returns the untrusted
+/// token, its `kid` and that key.
 fn checked_header<'t, 'k>(
     token: &'t str,
     keys: &'k KeySet,
-) -> Result<(UntrustedToken<'t>, String, &'k PublicKey), TokenRejection> {
+) -> Result<(UntrustedToken<'t>, String, VerifyingKey<'k>), TokenRejection> {
     let untrusted = UntrustedToken::new(token).map_err(|_| TokenRejection::Malformed)?;
-    if untrusted.algorithm() != "EdDSA" {
-        return Err(TokenRejection::UnsupportedAlgorithm);
-    }
+    let alg =
+        SigningAlg::parse(untrusted.algorithm()).ok_or(TokenRejection::UnsupportedAlgorithm)?;
     let typ_ok = untrusted.header().token_type.as_deref().is_some_and(|t| {
         t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
     });
@@ -192,12 +250,21 @@ fn checked_header<'t, 'k>(
         .clone()
         .ok_or(TokenRejection::UnknownKey)?;
     let public = keys.verifying_key(&kid).ok_or(TokenRejection::UnknownKey)?;
+    // An RS256 header naming our Ed25519 key, or EdDSA naming an RSA key, is an attempt to make
+    // one key verify under another algorithm.
+    if public.alg() != alg {
+        return Err(TokenRejection::UnsupportedAlgorithm);
+    }
     Ok((untrusted, kid, public))
 }
 
-/// Checks the header and the signature: the expensive part.
+/// Checks the header and the signature: the expensive part. EdDSA only (in wasm); an RS256 token
+/// needs the platform ([`verify_access_token_with`], [`prepare_signature_check`]).
 pub fn verify_signature(token: &str, keys: &KeySet) -> Result<SignedAccessToken, TokenRejection> {
     let (untrusted, _, public) = checked_header(token, keys)?;
+    let VerifyingKey::Ed25519(public) = public else {
+        return Err(TokenRejection::SignatureUnchecked);
+    };
     let verified = Ed25519
         .validator::<AccessClaims>(public)
         .validate(&untrusted)
@@ -229,9 +296,17 @@ pub struct PendingSignature {
     pub message: Vec<u8>,
     pub signature: Vec<u8>,
     pub kid: String,
-    /// The raw Ed25519 public key of `kid`.
-    pub public_key: [u8; 32],
+    /// The public key of `kid`, whose kind is the token's `alg`.
+    pub key: PendingKey,
     claims: SignedAccessToken,
+}
+
+/// The key a pending signature is checked with.
+pub enum PendingKey {
+    /// A raw Ed25519 public key (EdDSA).
+    Ed25519([u8; 32]),
+    /// An RSA public key (RS256).
+    Rsa(PublicJwk),
 }
 
 /// Checks the header and extracts the signing input, leaving the signature to the caller.
@@ -247,13 +322,19 @@ pub fn prepare_signature_check(
         .rsplit_once('.')
         .map(|(input, _)| input.as_bytes().to_vec())
         .ok_or(TokenRejection::Malformed)?;
-    let mut public_key = [0u8; 32];
-    public_key.copy_from_slice(&public[..]);
+    let key = match public {
+        VerifyingKey::Ed25519(public) => {
+            let mut raw = [0u8; 32];
+            raw.copy_from_slice(&public[..]);
+            PendingKey::Ed25519(raw)
+        }
+        VerifyingKey::Rsa(jwk) => PendingKey::Rsa(jwk.clone()),
+    };
     Ok(PendingSignature {
         message,
         signature: untrusted.signature_bytes().to_vec(),
         kid,
-        public_key,
+        key,
         claims: SignedAccessToken::from(&claims),
     })
 }
@@ -382,8 +463,12 @@ impl VerifiedTokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::tests::{RSA_A, RSA_B};
+    use crate::signing::native::NativeCrypto;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
+    use futures_executor::block_on;
+    use jwt_compact::Header;
 
     const SEED: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
     const NOW: i64 = 1_790_000_000;
@@ -714,7 +799,10 @@ mod tests {
     fn a_prepared_check_carries_what_the_platform_verifies() {
         let token = minted(claims());
         let pending = prepare_signature_check(&token, &keys()).unwrap();
-        let public = ed25519_compact::PublicKey::from_slice(&pending.public_key).unwrap();
+        let PendingKey::Ed25519(raw) = pending.key else {
+            panic!("an EdDSA token is checked with its Ed25519 key")
+        };
+        let public = ed25519_compact::PublicKey::from_slice(&raw).unwrap();
         let signature = ed25519_compact::Signature::from_slice(&pending.signature).unwrap();
         assert!(public.verify(&pending.message, &signature).is_ok());
         assert_eq!(pending.kid, keys().current().kid());
@@ -744,5 +832,164 @@ mod tests {
             verified.missing_scope(&["todos:read".into(), "admin".into()]),
             Some("admin")
         );
+    }
+
+    fn rsa_keys(current: &str, previous: Option<&str>) -> KeySet {
+        keys().with_rsa(Some(current), previous).unwrap()
+    }
+
+    fn rs256_minted(keys: &KeySet, claims: AccessClaims) -> String {
+        block_on(mint_access_token_as(
+            keys,
+            SigningAlg::Rs256,
+            claims,
+            NOW,
+            3600,
+            &NativeCrypto,
+        ))
+        .unwrap()
+    }
+
+    fn verify_either(token: &str, keys: &KeySet) -> Result<VerifiedAccessToken, TokenRejection> {
+        block_on(verify_access_token_with(
+            token,
+            keys,
+            &policy(),
+            &NativeCrypto,
+        ))
+    }
+
+    #[test]
+    fn an_rs256_token_verifies_through_the_platform_and_yields_its_identity() {
+        let set = rsa_keys(RSA_A, None);
+        let token = rs256_minted(&set, claims());
+        let (header, _) = token.split_once('.').unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header["alg"], "RS256");
+        assert_eq!(header["typ"], "at+jwt");
+        assert_eq!(header["kid"], set.rsa().unwrap().kid());
+        let verified = verify_either(&token, &set).unwrap();
+        assert_eq!(verified.subject, "user_1");
+        assert_eq!(verified.scopes, vec!["todos:read", "todos:write"]);
+        // EdDSA tokens go through the same call.
+        assert!(verify_either(&minted(claims()), &set).is_ok());
+    }
+
+    #[test]
+    fn an_rs256_token_without_the_platform_is_not_taken_on_trust() {
+        let set = rsa_keys(RSA_A, None);
+        let token = rs256_minted(&set, claims());
+        assert_eq!(
+            verify_access_token(&token, &set, &policy()),
+            Err(TokenRejection::SignatureUnchecked)
+        );
+        let mut cache = VerifiedTokenCache::default();
+        assert_eq!(
+            cache.verify(&token, &set, &policy()),
+            Err(TokenRejection::SignatureUnchecked)
+        );
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn an_rs256_header_naming_our_ed25519_key_is_refused() {
+        let set = rsa_keys(RSA_A, None);
+        let token = forged(
+            serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": set.current().kid()}),
+            payload(),
+            &[0u8; 256],
+        );
+        assert_eq!(
+            verify_either(&token, &set),
+            Err(TokenRejection::UnsupportedAlgorithm)
+        );
+        assert!(prepare_signature_check(&token, &set).is_err());
+    }
+
+    #[test]
+    fn an_eddsa_header_naming_our_rsa_key_is_refused() {
+        let set = rsa_keys(RSA_A, None);
+        let token = forged(
+            serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": set.rsa().unwrap().kid()}),
+            payload(),
+            &[0u8; 64],
+        );
+        assert_eq!(
+            verify_either(&token, &set),
+            Err(TokenRejection::UnsupportedAlgorithm)
+        );
+    }
+
+    #[test]
+    fn hs256_and_none_naming_our_rsa_key_are_refused() {
+        let set = rsa_keys(RSA_A, None);
+        for alg in ["HS256", "none", "PS256", "RS512"] {
+            let token = forged(
+                serde_json::json!({"alg": alg, "typ": "at+jwt", "kid": set.rsa().unwrap().kid()}),
+                payload(),
+                &[0u8; 32],
+            );
+            assert_eq!(
+                verify_either(&token, &set),
+                Err(TokenRejection::UnsupportedAlgorithm),
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_tampered_rs256_payload_breaks_the_signature() {
+        let set = rsa_keys(RSA_A, None);
+        let token = rs256_minted(&set, claims());
+        let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+        let mut body = claims();
+        body.scope = "admin".into();
+        let mut full = Claims::new(body);
+        full.expiration = DateTime::from_timestamp(NOW + 3600, 0);
+        parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&full).unwrap());
+        assert_eq!(
+            verify_either(&parts.join("."), &set),
+            Err(TokenRejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn an_rs256_token_signed_before_rotation_verifies_with_the_previous_rsa_key() {
+        let token = rs256_minted(&rsa_keys(RSA_A, None), claims());
+        assert!(verify_either(&token, &rsa_keys(RSA_B, Some(RSA_A))).is_ok());
+        assert_eq!(
+            verify_either(&token, &rsa_keys(RSA_B, None)),
+            Err(TokenRejection::UnknownKey)
+        );
+        // Signed by another RSA key under our kid: the signature does not hold.
+        let other = rs256_minted(&rsa_keys(RSA_B, None), claims());
+        let mut parts: Vec<&str> = other.split('.').collect();
+        parts[0] = token.split('.').next().unwrap();
+        assert_eq!(
+            verify_either(&parts.join("."), &rsa_keys(RSA_A, None)),
+            Err(TokenRejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_prepared_rs256_check_carries_the_rsa_key() {
+        let set = rsa_keys(RSA_A, None);
+        let token = rs256_minted(&set, claims());
+        let pending = prepare_signature_check(&token, &set).unwrap();
+        let PendingKey::Rsa(jwk) = &pending.key else {
+            panic!("an RS256 token is checked with its RSA key")
+        };
+        assert_eq!(jwk, set.rsa().unwrap().public());
+        let ok = block_on(NativeCrypto.verify_jws(
+            JwsAlgorithm::Rs256,
+            jwk,
+            &pending.message,
+            &pending.signature,
+        ));
+        assert_eq!(ok, Ok(true));
+        let mut cache = VerifiedTokenCache::default();
+        cache.insert_verified(&token, pending, NOW);
+        assert!(cache.verify(&token, &set, &policy()).is_ok());
     }
 }

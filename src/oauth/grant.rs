@@ -518,6 +518,7 @@ mod tests {
             id: "res_todos".into(),
             indicator: "https://todo.example.com/mcp".into(),
             access_token_ttl_secs: 3600,
+            access_token_alg: Default::default(),
         });
         s
     }
@@ -787,6 +788,7 @@ mod tests {
             id: "r".into(),
             indicator: "https://api.example.com".into(),
             access_token_ttl_secs: 3600,
+            access_token_alg: Default::default(),
         });
         redeem_code(&mut with_resource, &redemption()).unwrap();
         assert!(with_resource.opaque_access.is_empty());

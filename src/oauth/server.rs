@@ -7,15 +7,15 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use jwt_compact::alg::Ed25519;
-use jwt_compact::{AlgorithmExt, Claims, Header};
+use jwt_compact::Claims;
 use serde_json::{json, Value};
 
 use crate::config::{AuthConfig, Config, OAuthSettings};
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::access_token::{
-    mint_access_token, verify_access_token, AccessClaims, Audience, VerifyPolicy, MACHINE_GRANT,
+    mint_access_token_as, verify_access_token_with, AccessClaims, Audience, VerifyPolicy,
+    MACHINE_GRANT,
 };
 use crate::oauth::assertion_auth::verify_client_assertion;
 use crate::oauth::authorize::{
@@ -53,6 +53,7 @@ use crate::routes::{
     AuthEndpoint, Endpoint, ACCOUNT_PATH, AUTHORIZE_PATH, INTROSPECT_PATH, JWKS_PATH,
     REGISTER_PATH, REVOKE_PATH, TOKEN_PATH, USERINFO_PATH,
 };
+use crate::signing::{sign_jwt, SignError};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 
 /// Prefix of opaque access tokens (`o.<grant id>.<secret>`), issued when no API resource applies.
@@ -1176,15 +1177,23 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let claims = AccessClaims {
             iss: self.issuer().to_string(),
             sub: client.id.clone(),
-            aud: Audience::One(resource.indicator),
+            aud: Audience::One(resource.indicator.clone()),
             jti: self.random_b64(16)?,
             client_id: client.id.clone(),
             scope: scope.clone(),
             gid: None,
             gty: Some(MACHINE_GRANT.to_string()),
         };
-        let access_token = mint_access_token(&self.config.keys, claims, self.now, ttl)
-            .map_err(|_| ApiError::Internal("could not sign an access token".into()))?;
+        let access_token = mint_access_token_as(
+            &self.config.keys,
+            resource.access_token_alg,
+            claims,
+            self.now,
+            ttl,
+            self.backend,
+        )
+        .await
+        .map_err(|e| sign_failure("could not sign a machine client's access token", e))?;
         Ok(token_json(&json!({
             "access_token": access_token,
             "token_type": "Bearer",
@@ -1234,6 +1243,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         self.require_active_user(&issued, indexed_user?).await?;
         let refresh_token = format!("{grant_id}.{refresh_secret}");
         self.token_response(&issued, &refresh_token, &opaque_secret, true)
+            .await
     }
 
     async fn refresh(&self, client: &Client, params: &Params) -> Result<Reply, ApiError> {
@@ -1269,6 +1279,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             &opaque_secret,
             false,
         )
+        .await
     }
 
     /// After a code is redeemed or a refresh token rotated: the grant's user must still exist and
@@ -1298,8 +1309,8 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 
     /// The token response. With an API resource, the access token is a JWT for it; without one
     /// (only OpenID scopes were granted), it is the opaque handle the grant recorded, good only at
-    /// `/userinfo`.
-    fn token_response(
+    /// `/userinfo`. The JWT is signed with the algorithm the resource chose.
+    async fn token_response(
         &self,
         issued: &Issued,
         refresh_token: &str,
@@ -1327,9 +1338,22 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             gid: Some(issued.grant_id.clone()),
             gty: None,
         };
-        let access_token = if issued.resource.is_some() {
-            mint_access_token(&self.config.keys, claims, self.now, ttl)
-                .map_err(|_| ApiError::Internal("could not sign an access token".into()))?
+        let access_token = if let Some(resource) = &issued.resource {
+            mint_access_token_as(
+                &self.config.keys,
+                resource.access_token_alg,
+                claims,
+                self.now,
+                ttl,
+                self.backend,
+            )
+            .await
+            .map_err(|e| {
+                sign_failure(
+                    &format!("could not sign an access token for {}", resource.indicator),
+                    e,
+                )
+            })?
         } else {
             format!("{OPAQUE_ACCESS_PREFIX}{}.{opaque_secret}", issued.grant_id)
         };
@@ -1344,17 +1368,14 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             body["scope"] = Value::String(scope);
         }
         if issued.scopes.iter().any(|s| s == "openid") {
-            body["id_token"] = Value::String(self.id_token(issued, ttl, first)?);
+            body["id_token"] = Value::String(self.id_token(issued, ttl, first).await?);
         }
         Ok(token_json(&body))
     }
 
-    /// An OpenID Connect ID token for the client (`aud` = its client_id).
-    fn id_token(&self, issued: &Issued, ttl: i64, first: bool) -> Result<String, ApiError> {
-        let key = self.config.keys.current();
-        let header = Header::empty()
-            .with_key_id(key.kid())
-            .with_token_type("JWT");
+    /// An OpenID Connect ID token for the client (`aud` = its client_id): RS256 when an RSA key is
+    /// configured (OpenID Connect Core §15.1), else EdDSA.
+    async fn id_token(&self, issued: &Issued, ttl: i64, first: bool) -> Result<String, ApiError> {
         let mut custom = json!({
             "iss": self.issuer(),
             "sub": issued.user_id,
@@ -1369,9 +1390,10 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let mut claims = Claims::new(custom);
         claims.issued_at = chrono::DateTime::from_timestamp(self.now, 0);
         claims.expiration = chrono::DateTime::from_timestamp(self.now + ttl, 0);
-        Ed25519
-            .token(&header, &claims, key.secret())
-            .map_err(|_| ApiError::Internal("could not sign an ID token".into()))
+        let keys = &self.config.keys;
+        sign_jwt(keys, keys.id_token_alg(), "JWT", &claims, self.backend)
+            .await
+            .map_err(|e| sign_failure("could not sign an ID token", e))
     }
 
     // ----- revocation and introspection ---------------------------------------------------------
@@ -1422,7 +1444,9 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             audience: None,
             now: self.now,
         };
-        let Ok(verified) = verify_access_token(token, &self.config.keys, &policy) else {
+        let verified =
+            verify_access_token_with(token, &self.config.keys, &policy, self.backend).await;
+        let Ok(verified) = verified else {
             return Ok(None);
         };
         let Some(grant_id) = verified.grant_id else {
@@ -1514,7 +1538,9 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             audience: None,
             now: self.now,
         };
-        let Ok(verified) = verify_access_token(token, &self.config.keys, &policy) else {
+        let verified =
+            verify_access_token_with(token, &self.config.keys, &policy, self.backend).await;
+        let Ok(verified) = verified else {
             return Ok(inactive());
         };
         if !may_introspect(&client, &verified.client_id) {
@@ -1589,7 +1615,8 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             audience: None,
             now: self.now,
         };
-        let verified = verify_access_token(token, &self.config.keys, &policy)
+        let verified = verify_access_token_with(token, &self.config.keys, &policy, self.backend)
+            .await
             .map_err(|r| challenge(Some("invalid_token"), r.description()))?;
         if verified.machine {
             return Err(challenge(
@@ -1724,6 +1751,8 @@ pub fn metadata(config: &Config) -> Value {
         }
     }
     let assertion_algs: Vec<&str> = JwsAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
+    // Only the algorithm ID tokens are signed with: no client can ask for another.
+    let id_token_algs = [config.keys.id_token_alg().as_str()];
     json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
@@ -1747,10 +1776,19 @@ pub fn metadata(config: &Config) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "id_token_signing_alg_values_supported": id_token_algs,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "name"],
         "prompt_values_supported": ["none", "login", "consent"],
     })
+}
+
+/// A token that could not be signed: the platform signer failing is a 503 (it may be retried), a
+/// missing key or unserializable claims a 500 (only a deployment change mends it).
+fn sign_failure(what: &str, error: SignError) -> ApiError {
+    match error {
+        SignError::Platform(e) => ApiError::Unavailable(format!("{what}: {}", e.0)),
+        other => ApiError::Internal(format!("{what}: {}", other.describe())),
+    }
 }
 
 /// Routes an authorization-server request by its path; `None` when the path is not one of ours.

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::keys::SigningAlg;
+
 /// Scopes that belong to the authorization server, not to any API resource.
 pub const OPENID_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
@@ -19,6 +21,10 @@ pub struct Resource {
     /// The RFC 8707 indicator: the token's `aud`.
     pub indicator: String,
     pub access_token_ttl_secs: i64,
+    /// What its access tokens are signed with; grants stored before the choice existed read as
+    /// EdDSA, which is what they got.
+    #[serde(default)]
+    pub access_token_alg: SigningAlg,
 }
 
 /// What the policy store loads for one decision, in one round trip: the resource (the named one,
@@ -181,6 +187,7 @@ mod tests {
             id: "res_todos".into(),
             indicator: "https://todo.example.com".into(),
             access_token_ttl_secs: 3600,
+            access_token_alg: Default::default(),
         }
     }
 

@@ -94,6 +94,12 @@ function render() {
         el('td', {}, el('code', {}, r.indicator)),
         el('td', {}, r.default ? 'yes' : ''),
         el('td', {},
+          el('form', { class: 'inline alg-form', 'data-resource': r.id },
+            el('select', { name: 'access_token_alg', 'aria-label': `Access-token algorithm of ${r.name}` },
+              ...['EdDSA', 'RS256'].map((alg) => el('option', { value: alg, ...(r.access_token_alg === alg ? { selected: '' } : {}) }, alg))),
+            el('p', { class: 'error', role: 'alert' })),
+        ),
+        el('td', {},
           r.permissions.map((p) => p.name).join(', '),
           el('form', { class: 'inline permission-form', 'data-resource': r.id },
             el('input', { name: 'name', placeholder: 'new permission', required: '' }),
@@ -107,6 +113,12 @@ function render() {
     form.addEventListener('submit', (e) => submit(e, form, async () => {
       await api('POST', `resources/${form.dataset.resource}/permissions`, { name: form.elements.name.value.trim() });
       notice('Permission added.');
+    }));
+  }
+  for (const form of document.querySelectorAll('.alg-form')) {
+    form.elements.access_token_alg.addEventListener('change', (e) => submit(e, form, async () => {
+      await api('PATCH', `resources/${form.dataset.resource}`, { access_token_alg: form.elements.access_token_alg.value });
+      notice('Access-token algorithm changed; new grants use it.');
     }));
   }
   choices($('[data-choices="permissions"]'), permissions, 'permissions');
@@ -232,6 +244,7 @@ function wire() {
     await api('POST', 'resources', {
       name: f.name.value, indicator: f.indicator.value.trim(), default: f.default.checked,
       access_token_ttl_secs: Number(f.access_token_ttl_secs.value),
+      access_token_alg: f.access_token_alg.value,
     });
     notice('Resource created.');
   }));

@@ -1,5 +1,5 @@
 //! Native JWS signing and verification for tests: clients' keys (RSA, P-256, Ed25519) that sign
-//! `private_key_jwt` assertions, and the verifier that stands in for WebCrypto.
+//! `private_key_jwt` assertions, and the verifier and RS256 signer that stand in for WebCrypto.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -76,6 +76,28 @@ pub fn verify(alg: JwsAlgorithm, key: &PublicJwk, message: &[u8], signature: &[u
         }
         _ => false,
     }
+}
+
+/// Signs as WebCrypto does with our RSA key: RSASSA-PKCS1-v1_5 with SHA-256, from the private JWK.
+pub fn sign_rs256(private_jwk: &str, message: &[u8]) -> Result<Vec<u8>, String> {
+    let jwk: Value = serde_json::from_str(private_jwk).map_err(|e| e.to_string())?;
+    let uint = |member: &str| {
+        jwk[member]
+            .as_str()
+            .and_then(unb64)
+            .map(|b| BigUint::from_bytes_be(&b))
+            .ok_or_else(|| format!("{member} is missing"))
+    };
+    let private = RsaPrivateKey::from_components(
+        uint("n")?,
+        uint("e")?,
+        uint("d")?,
+        vec![uint("p")?, uint("q")?],
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(pkcs1v15::SigningKey::<Sha256>::new(private)
+        .sign(message)
+        .to_vec())
 }
 
 /// A client's signing key.

@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use portcullis::config::QuotaConfig;
+use portcullis::keys::RsaSigningKey;
 use portcullis::oauth::client::Client;
 use portcullis::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use portcullis::oauth::grant::{
@@ -15,8 +16,8 @@ use portcullis::oauth::grant::{
 };
 use portcullis::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome, Rng, Sleep,
-    StoreError, Throttle, User, UserDirectory,
+    JwsSigner, JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome,
+    Rng, Sleep, StoreError, Throttle, User, UserDirectory,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -40,6 +41,8 @@ pub struct MemoryBackend {
     pub calls: RefCell<Vec<&'static str>>,
     /// When set, every store call fails.
     pub fail: RefCell<bool>,
+    /// Makes only the RS256 signer fail (WebCrypto down), everything else working.
+    pub fail_rs256: RefCell<bool>,
     /// Remembered consents: (user, client, resource) → scopes.
     pub consents: RefCell<HashMap<(String, String, String), Vec<String>>>,
     /// JWKS documents "published" at their URIs, as a client's `jwks_uri` would serve them.
@@ -509,6 +512,17 @@ impl JwsVerifier for MemoryBackend {
     }
 }
 
+/// The native stand-in for WebCrypto's RS256 signing: the RustCrypto signer.
+impl JwsSigner for MemoryBackend {
+    async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.call("sign_rs256")?;
+        if *self.fail_rs256.borrow() {
+            return Err(StoreError("sign_rs256: injected failure".into()));
+        }
+        jws::sign_rs256(key.private_jwk(), message).map_err(StoreError)
+    }
+}
+
 impl ClientKeys for MemoryBackend {
     async fn client_jwks(
         &self,
@@ -748,6 +762,12 @@ impl JwsVerifier for WithSqlUsers<'_> {
         signature: &[u8],
     ) -> Result<bool, StoreError> {
         self.memory.verify_jws(alg, key, message, signature).await
+    }
+}
+
+impl JwsSigner for WithSqlUsers<'_> {
+    async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.memory.sign_rs256(key, message).await
     }
 }
 

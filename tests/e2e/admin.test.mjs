@@ -99,9 +99,11 @@ describe('the admin console in Chromium', () => {
 
     await page.fill('#resource-form [name=name]', 'Notes API');
     await page.fill('#resource-form [name=indicator]', INDICATOR);
+    await page.selectOption('#resource-form [name=access_token_alg]', 'RS256');
     await page.click('#resource-form button');
     const row = page.locator('#resources tbody tr', { hasText: 'Notes API' });
     await row.waitFor();
+    assert.equal(await row.locator('select[name=access_token_alg]').inputValue(), 'RS256');
     for (const permission of ['read', 'write']) {
       await row.locator('input[name=name]').fill(permission);
       await row.locator('button').click();
@@ -192,7 +194,8 @@ describe('the admin console in Chromium', () => {
     const tokens = await oauth.processAuthorizationCodeResponse(as, client,
       await oauth.authorizationCodeGrantRequest(as, client, oauth.ClientSecretBasic(gw.secrets.DEMO_CLIENT_SECRET), params, CALLBACK, oauth.nopkce, insecure));
     assert.equal(tokens.scope, 'read');
-    const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(as.jwks_uri)), { issuer: gw.baseUrl, audience: INDICATOR });
+    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(as.jwks_uri)), { issuer: gw.baseUrl, audience: INDICATOR });
+    assert.equal(protectedHeader.alg, 'RS256', 'the algorithm chosen in the console');
     assert.equal(payload.scope, 'read');
     assert.equal(payload.aud, INDICATOR);
   });

@@ -145,6 +145,27 @@ describe('forged and misused access tokens', () => {
     }
   });
 
+  test('one algorithm per key: RS256 naming our Ed25519 kid, EdDSA naming our RSA kid, HS256 with the RSA key', async () => {
+    const { keys } = await (await fetch(`${gw.baseUrl}/.well-known/jwks.json`)).json();
+    const ed = keys.find((k) => k.kty === 'OKP');
+    const rsa = keys.find((k) => k.kty === 'RSA');
+    assert.ok(ed && rsa, 'both kinds are published');
+    // A genuine RS256 token passes, so what follows is refused for its header alone.
+    await gw.clearOriginRequests();
+    assert.equal((await fetch(`${gw.baseUrl}/todos`, { headers: bearer(await gw.token({ alg: 'RS256' })) })).status, 200);
+    const [rsHeader, rsPayload, rsSig] = (await gw.token({ alg: 'RS256' })).split('.');
+    const relabelled = `${b64url({ ...JSON.parse(Buffer.from(rsHeader, 'base64url')), kid: ed.kid })}.${rsPayload}.${rsSig}`;
+    assert.match(await refusedAtProxy(relabelled, 'RS256 with the Ed25519 kid'), /algorithm/);
+    const [edHeader, edPayload, edSig] = (await gw.token()).split('.');
+    const swapped = `${b64url({ ...JSON.parse(Buffer.from(edHeader, 'base64url')), kid: rsa.kid })}.${edPayload}.${edSig}`;
+    assert.match(await refusedAtProxy(swapped, 'EdDSA with the RSA kid'), /algorithm/);
+    const payload = { iss: gw.baseUrl, aud: gw.baseUrl, sub: 'usr_demo', scope: 'todos:read', exp: Math.floor(Date.now() / 1000) + 600 };
+    const input = `${b64url({ alg: 'HS256', typ: 'at+jwt', kid: rsa.kid })}.${b64url(payload)}`;
+    for (const secret of [rsa.n, JSON.stringify(rsa)]) {
+      await refusedAtProxy(`${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`, 'HS256 with the RSA key');
+    }
+  });
+
   test('expired, not yet valid, foreign issuer, foreign audience and wrong type are each refused', async () => {
     const now = Math.floor(Date.now() / 1000);
     const cases = [

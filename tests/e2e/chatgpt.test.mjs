@@ -234,7 +234,7 @@ describe('a self-registered private_key_jwt client, with openid-client', () => {
     const verifier = client.randomPKCECodeVerifier();
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: callback,
-      scope: 'todos:read',
+      scope: 'openid todos:read',
       state: 'st8',
       code_challenge: await client.calculatePKCECodeChallenge(verifier),
       code_challenge_method: 'S256',
@@ -245,7 +245,11 @@ describe('a self-registered private_key_jwt client, with openid-client', () => {
     const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
     const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
     const tokens = await client.authorizationCodeGrant(config, new URL(back.headers.get('location')), { pkceCodeVerifier: verifier, expectedState: 'st8' });
-    assert.equal(tokens.scope, 'todos:read');
+    assert.equal(tokens.scope, 'openid todos:read');
+    // openid-client validated the ID token, expecting RS256 (no id_token_signed_response_alg was
+    // registered, so the OpenID Connect default applies).
+    assert.equal(tokens.claims().sub, 'usr_demo');
+    assert.equal(JSON.parse(Buffer.from(tokens.id_token.split('.')[0], 'base64url')).alg, 'RS256');
     assert.equal((await callMcp(tokens.access_token)).status, 200);
     const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
     assert.ok(refreshed.access_token);

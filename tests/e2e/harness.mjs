@@ -36,6 +36,7 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     PUBLIC_BASE_URL: baseUrl,
     ORIGIN_URL: originUrl,
     SIGNING_KEY: secrets.SIGNING_KEY,
+    RSA_SIGNING_KEY: secrets.RSA_SIGNING_KEY,
     SESSION_SECRET: secrets.SESSION_SECRET,
     ADMIN_TOKEN: secrets.ADMIN_TOKEN,
     ORIGIN_SECRET: secrets.ORIGIN_SECRET,
@@ -106,10 +107,14 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     restart,
     /** Output wrangler dev has printed so far (worker logs included). */
     logs: () => gateway.output,
-    /** Signs an access token with the gateway's key; overrides shape bad tokens for refusal tests. */
-    token: (overrides = {}) =>
+    /**
+     * Signs an access token with the gateway's key (its RSA key with `alg: 'RS256'`); overrides
+     * shape bad tokens for refusal tests.
+     */
+    token: ({ alg, ...overrides } = {}) =>
       mintAccessToken({
         seed: secrets.SIGNING_KEY,
+        rsaJwk: alg === 'RS256' ? secrets.RSA_SIGNING_KEY : undefined,
         issuer: baseUrl,
         audience: baseUrl,
         sub: 'usr_demo',

@@ -21,7 +21,8 @@ before(async () => {
   gw = await startGateway();
   const issuer = new URL(gw.baseUrl);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
-  client = { client_id: 'chatgpt', id_token_signed_response_alg: 'EdDSA' };
+  // No id_token_signed_response_alg: the OpenID Connect default, RS256, is what the gateway signs.
+  client = { client_id: 'chatgpt' };
   clientAuth = oauth.ClientSecretBasic(gw.secrets.DEMO_CLIENT_SECRET);
 });
 after(async () => {
@@ -67,6 +68,7 @@ describe('the authorization code flow with a standard client', () => {
     assert.deepEqual(as.code_challenge_methods_supported, ['S256']);
     assert.equal(as.authorization_response_iss_parameter_supported, true);
     assert.equal(as.token_endpoint, `${gw.baseUrl}/token`);
+    assert.deepEqual(as.id_token_signing_alg_values_supported, ['RS256']);
   });
 
   test('sign in, consent, token, call the API, refresh, revoke', async () => {
@@ -132,6 +134,14 @@ describe('the authorization code flow with a standard client', () => {
     const tokens = await oauth.processAuthorizationCodeResponse(as, client, response, { expectedNonce: nonce, requireIdToken: true });
     const claims = oauth.getValidatedIdTokenClaims(tokens);
     assert.equal(claims.sub, 'usr_demo');
+    // RS256 (OpenID Connect Core §15.1), verified by another library against the published JWKS.
+    const jwks = createRemoteJWKSet(new URL(as.jwks_uri));
+    const { payload, protectedHeader } = await jwtVerify(tokens.id_token, jwks, { issuer: gw.baseUrl, audience: 'chatgpt', algorithms: ['RS256'] });
+    assert.equal(protectedHeader.alg, 'RS256');
+    assert.equal(payload.nonce, nonce);
+    const published = await (await fetch(as.jwks_uri)).json();
+    const rsa = published.keys.find((k) => k.kid === protectedHeader.kid);
+    assert.deepEqual(Object.keys(rsa).sort(), ['alg', 'e', 'kid', 'kty', 'n', 'use'], 'public members only');
     const info = await oauth.processUserInfoResponse(as, client, claims.sub, await oauth.userInfoRequest(as, client, tokens.access_token, insecure));
     assert.equal(info.email, 'demo@example.com');
   });
@@ -503,6 +513,57 @@ describe('machine clients: the client_credentials grant', () => {
       const [got, body] = await token(auth, params);
       assert.equal(got, status, JSON.stringify(body));
       assert.equal(body.error, error);
+    }
+  });
+});
+
+describe('RS256 access tokens for a resource that asks for them', () => {
+  const admin = (path, body) =>
+    fetch(`${gw.baseUrl}/admin/api/${path}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  test('the proxy accepts and forwards the RS256 token, and refuses it tampered', async () => {
+    const changed = await admin('resources/res_todos', { access_token_alg: 'RS256' });
+    assert.equal(changed.status, 200);
+    assert.equal((await changed.json()).access_token_alg, 'RS256');
+    try {
+      const tokens = await exchange(await authorize({ scope: 'todos:read' }));
+      const jwks = createRemoteJWKSet(new URL(as.jwks_uri));
+      const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, { issuer: gw.baseUrl, audience: gw.baseUrl, typ: 'at+jwt', algorithms: ['RS256'] });
+      assert.equal(protectedHeader.alg, 'RS256');
+      assert.equal(payload.scope, 'todos:read');
+
+      await gw.clearOriginRequests();
+      for (let i = 0; i < 2; i++) {
+        // The second call is served from the isolate's verified-token cache.
+        const api = await fetch(`${gw.baseUrl}/todos`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+        assert.equal(api.status, 200);
+      }
+      const seen = await gw.originRequests();
+      assert.equal(seen.length, 2);
+      assert.equal(seen[0].headers['x-portcullis-user'], 'usr_demo');
+      assert.equal(seen[0].headers.authorization, undefined, 'the token is not forwarded');
+
+      const [header, body, signature] = tokens.access_token.split('.');
+      const claims = JSON.parse(Buffer.from(body, 'base64url'));
+      const widened = Buffer.from(JSON.stringify({ ...claims, scope: 'todos:read todos:write' })).toString('base64url');
+      const tampered = await fetch(`${gw.baseUrl}/todos`, { headers: { authorization: `Bearer ${header}.${widened}.${signature}` } });
+      assert.equal(tampered.status, 401);
+      assert.match(tampered.headers.get('www-authenticate'), /error="invalid_token"/);
+      assert.equal((await gw.originRequests()).length, 2, 'nothing more reached the origin');
+
+      // The authorization server's own endpoints verify RS256 tokens too.
+      const introspected = await oauth.processIntrospectionResponse(as, client,
+        await oauth.introspectionRequest(as, client, clientAuth, tokens.access_token, insecure));
+      assert.equal(introspected.active, true);
+      const forged = await oauth.processIntrospectionResponse(as, client,
+        await oauth.introspectionRequest(as, client, clientAuth, `${header}.${widened}.${signature}`, insecure));
+      assert.equal(forged.active, false);
+    } finally {
+      assert.equal((await admin('resources/res_todos', { access_token_alg: 'EdDSA' })).status, 200);
     }
   });
 });
