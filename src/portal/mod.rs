@@ -3,3 +3,6 @@
 pub mod pages;
 pub mod password;
 pub mod session;
+
+pub mod account;
+pub mod login;

@@ -1,0 +1,395 @@
+//! `GET /authorize` and the consent form's `POST /authorize`: the authorization request checked
+//! in two phases, the scope decision, remembered and incremental consent, and the code issued.
+
+use crate::error::ApiError;
+use crate::http::{Reply, RequestHead};
+use crate::oauth::authorize::{
+    check_client_and_redirect, code_redirect, error_redirect, validate_authorize_request,
+    AuthorizeError, AuthorizeRequest,
+};
+use crate::oauth::error::OAuthErrorCode;
+use crate::oauth::grant::{CodeStatus, GrantState, GRANT_ID_BYTES, SECRET_BYTES};
+use crate::oauth::params::{form_encode, Params};
+use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
+use crate::portal::pages::{consent_page, login_page, ConsentForm, LoginForm};
+use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
+use crate::ports::Backend;
+use crate::primitives::hash::sha256_hex;
+use crate::rbac::scope::{decide_scopes, ScopeGrant};
+use crate::routes::AUTHORIZE_PATH;
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// Phase 1 and 2 of validation on a set of parameters, loading the client. `interacted`: the
+    /// user acted on this request (the consent form), so errors may go back to any client.
+    pub(crate) async fn authorize_request(
+        &self,
+        params: &Params,
+        interacted: bool,
+    ) -> Result<AuthorizeRequest, Result<AuthorizeError, ApiError>> {
+        let client = match params.get("client_id") {
+            Some(id) => self
+                .backend
+                .find_client(id)
+                .await
+                .map_err(|e| Err(e.into()))?,
+            None => None,
+        };
+        let (client, redirect_uri, sent) = check_client_and_redirect(params, client).map_err(Ok)?;
+        let vetted = client.origin.is_vetted();
+        validate_authorize_request(params, client, redirect_uri, sent, self.default_scope())
+            .map_err(|e| match e {
+                AuthorizeError::Redirect {
+                    code, description, ..
+                } if !vetted && !interacted => Ok(AuthorizeError::Local {
+                    message: unvetted_error(code, &description),
+                }),
+                e => Ok(e),
+            })
+    }
+
+    pub(crate) fn authorize_error_reply(
+        &self,
+        error: AuthorizeError,
+        status_for_redirect: u16,
+    ) -> Reply {
+        match error {
+            AuthorizeError::Local { message } => self.local_error(400, &message),
+            AuthorizeError::Redirect {
+                redirect_uri,
+                code,
+                description,
+                state,
+            } => redirect(
+                status_for_redirect,
+                &error_redirect(
+                    &redirect_uri,
+                    code,
+                    &description,
+                    state.as_deref(),
+                    self.issuer(),
+                ),
+            ),
+        }
+    }
+
+    /// An error sent back to the client's redirect URI; before the user has interacted, only to
+    /// a client an administrator vetted (RFC 9700 §4.11.2), else shown on our own page.
+    pub(crate) fn redirect_error(
+        &self,
+        request: &AuthorizeRequest,
+        code: OAuthErrorCode,
+        description: &str,
+        status: u16,
+    ) -> Reply {
+        if status == 302 && !request.client.origin.is_vetted() {
+            return self.local_error(400, &unvetted_error(code, description));
+        }
+        redirect(
+            status,
+            &error_redirect(
+                &request.redirect_uri,
+                code,
+                description,
+                request.state.as_deref(),
+                self.issuer(),
+            ),
+        )
+    }
+
+    /// `GET /authorize`: validate, then sign in, then consent (or skip it), then redirect.
+    pub async fn authorize(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let raw_query = head.query.as_deref().unwrap_or("");
+        let params = match Params::from_urlencoded(raw_query) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description())),
+        };
+        let request = match self.authorize_request(&params, false).await {
+            Ok(r) => r,
+            Err(Ok(e)) => return Ok(self.authorize_error_reply(e, 302)),
+            Err(Err(e)) => return Err(e),
+        };
+        let (csrf, csrf_set) = self.csrf_cookie(head)?;
+        // `prompt=login` asks for a fresh sign-in: ignore the session, and drop the prompt from
+        // where the login form returns to, so the next visit proceeds.
+        let session = self.session(head).filter(|_| !request.prompt_login);
+        let Some(session) = session else {
+            if request.prompt_none {
+                return Ok(self.redirect_error(
+                    &request,
+                    OAuthErrorCode::LoginRequired,
+                    "the user is not signed in",
+                    302,
+                ));
+            }
+            let return_to = format!("{AUTHORIZE_PATH}?{}", without_prompt(&params));
+            let reply = login_page(
+                200,
+                self.brand(),
+                &LoginForm {
+                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
+                    return_to: &return_to,
+                    email: "",
+                    notice: None,
+                },
+            );
+            return Ok(with_cookie(reply, csrf_set));
+        };
+        let Some(user) = self.session_user(&session).await? else {
+            let reply = login_page(
+                200,
+                self.brand(),
+                &LoginForm {
+                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
+                    return_to: &format!("{AUTHORIZE_PATH}?{raw_query}"),
+                    email: "",
+                    notice: Some("Please sign in again."),
+                },
+            );
+            let reply = reply.with_header("set-cookie", self.clear_session_cookie());
+            return Ok(with_cookie(reply, csrf_set));
+        };
+        let grant = match self.decide(&request, &user.id, 302).await? {
+            Ok(g) => g,
+            Err(reply) => return Ok(reply),
+        };
+        if request.client.first_party && !request.prompt_consent {
+            return self.issue_code(&request, &session, grant, 302).await;
+        }
+        // Remembered consent: everything granted was allowed to this client before.
+        if grant.already_consented() && !request.prompt_consent {
+            return self.issue_code(&request, &session, grant, 302).await;
+        }
+        if request.prompt_none {
+            return Ok(self.redirect_error(
+                &request,
+                OAuthErrorCode::ConsentRequired,
+                "the user has not consented",
+                302,
+            ));
+        }
+        let carried: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let redirect_host = url::Url::parse(&request.redirect_uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        // Incremental consent: ask for what was never allowed, and say what already is.
+        let asked = if request.prompt_consent {
+            grant.described.clone()
+        } else {
+            grant.new_scopes()
+        };
+        let allowed: Vec<_> = grant
+            .described
+            .iter()
+            .filter(|d| !asked.contains(d))
+            .cloned()
+            .collect();
+        let reply = consent_page(
+            self.brand(),
+            &ConsentForm {
+                client_name: &request.client.name,
+                redirect_host: &redirect_host,
+                user_email: &user.email,
+                scopes: &asked,
+                already_allowed: &allowed,
+                csrf_token: &csrf_token(self.key(), &csrf, &format!("consent:{}", session.nonce)),
+                logout_csrf_token: &csrf_token(
+                    self.key(),
+                    &csrf,
+                    &format!("logout:{}", session.nonce),
+                ),
+                params: &carried,
+            },
+        );
+        Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// The scope decision for a request; `Err(reply)` is the `invalid_target` error, redirected
+    /// with `status` (302 before the user interacts, 303 after the consent form).
+    pub(crate) async fn decide(
+        &self,
+        request: &AuthorizeRequest,
+        user_id: &str,
+        status: u16,
+    ) -> Result<Result<ScopeGrant, Reply>, ApiError> {
+        let context = self
+            .backend
+            .scope_context(
+                user_id,
+                Some(&request.client.id),
+                request.resource.as_deref(),
+                &self.config.plugin.resource,
+            )
+            .await?;
+        Ok(
+            decide_scopes(&request.scopes, request.resource.as_deref(), &context).map_err(|_| {
+                self.redirect_error(
+                    request,
+                    OAuthErrorCode::InvalidTarget,
+                    "the requested resource is unknown",
+                    status,
+                )
+            }),
+        )
+    }
+
+    /// `POST /authorize`: the consent form's decision.
+    pub async fn authorize_decision(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+    ) -> Result<Reply, ApiError> {
+        let mut params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description)),
+        };
+        let Some(session) = self.session(head) else {
+            return Ok(self.local_error(
+                401,
+                "Your session ended. Go back to the application and start again.",
+            ));
+        };
+        // The consent token is bound to this browser's CSRF cookie and to this session.
+        let csrf = read_cookie(head, self.cookies().csrf);
+        let purpose = format!("consent:{}", session.nonce);
+        if !verify_csrf(self.key(), csrf, &purpose, params.get("csrf_token")) {
+            return Ok(self.local_error(
+                403,
+                "This form expired or did not come from this site. Go back and try again.",
+            ));
+        }
+        if self.session_user(&session).await?.is_none() {
+            return Ok(self
+                .local_error(
+                    401,
+                    "Your session ended. Go back to the application and start again.",
+                )
+                .with_header("set-cookie", self.clear_session_cookie()));
+        }
+        let decision = params.get("decision").map(str::to_string);
+        params = strip(params, &["csrf_token", "decision"]);
+        let request = match self.authorize_request(&params, true).await {
+            Ok(r) => r,
+            Err(Ok(e)) => return Ok(self.authorize_error_reply(e, 303)),
+            Err(Err(e)) => return Err(e),
+        };
+        match decision.as_deref() {
+            Some("allow") => {}
+            Some("deny") => {
+                return Ok(self.redirect_error(
+                    &request,
+                    OAuthErrorCode::AccessDenied,
+                    "the user denied access",
+                    303,
+                ))
+            }
+            _ => return Ok(self.local_error(400, "Choose Allow or Deny.")),
+        }
+        let grant = match self.decide(&request, &session.user_id, 303).await? {
+            Ok(g) => g,
+            Err(reply) => return Ok(reply),
+        };
+        // Remembered once the grant exists, so the next authorization for these scopes asks
+        // nothing; a grant that could not be made leaves no consent behind.
+        let resource = grant
+            .resource
+            .as_ref()
+            .map(|r| r.indicator.clone())
+            .unwrap_or_default();
+        let scopes = grant.consent_after_allowing();
+        let reply = self.issue_code(&request, &session, grant, 303).await?;
+        self.backend
+            .record_consent(
+                &session.user_id,
+                &request.client.id,
+                &resource,
+                &scopes,
+                self.now,
+            )
+            .await?;
+        Ok(reply)
+    }
+
+    pub(crate) async fn issue_code(
+        &self,
+        request: &AuthorizeRequest,
+        session: &Session,
+        grant: ScopeGrant,
+        status: u16,
+    ) -> Result<Reply, ApiError> {
+        let grant_id = self.random_b64(GRANT_ID_BYTES)?;
+        let secret = self.random_b64(SECRET_BYTES)?;
+        let state = GrantState {
+            grant_id: grant_id.clone(),
+            client_id: request.client.id.clone(),
+            user_id: session.user_id.clone(),
+            scopes: grant.scopes,
+            resource: grant.resource,
+            redirect_uri: request.redirect_uri.clone(),
+            redirect_uri_sent: request.redirect_uri_sent,
+            code_challenge: request.code_challenge.clone(),
+            code_hash: sha256_hex(&secret),
+            code_expires_at: self.now + self.settings.code_ttl_secs,
+            code_status: CodeStatus::Issued,
+            refresh: None,
+            revoked: false,
+            created_at: self.now,
+            nonce: request.nonce.clone(),
+            auth_time: session.issued_at,
+            opaque_access: Vec::new(),
+            issuer: Some(self.issuer().to_string()),
+        };
+        self.backend.create_grant(&state).await?;
+        self.backend.record_grant(&state).await?;
+        let code = format!("{grant_id}.{secret}");
+        Ok(redirect(
+            status,
+            &code_redirect(
+                &request.redirect_uri,
+                &code,
+                request.state.as_deref(),
+                self.issuer(),
+            ),
+        ))
+    }
+}
+
+/// An authorization error for a client no administrator vetted, before the user has interacted:
+/// shown on the gateway's page rather than redirected, so nobody can use the gateway to bounce a
+/// browser to a URI they registered themselves.
+pub(crate) fn unvetted_error(code: OAuthErrorCode, description: &str) -> String {
+    format!(
+        "The application's request cannot be completed ({}: {description}). Go back to the application and try again.",
+        code.as_str()
+    )
+}
+
+/// The authorization request to return to after signing in: `prompt=login` is done with (so the
+/// next visit proceeds), while `prompt=consent` still applies.
+pub(crate) fn without_prompt(params: &Params) -> String {
+    params
+        .iter()
+        .filter_map(|(k, v)| {
+            if k != "prompt" {
+                return Some((k, v.to_string()));
+            }
+            let rest: Vec<&str> = v.split(' ').filter(|p| *p == "consent").collect();
+            (!rest.is_empty()).then(|| (k, rest.join(" ")))
+        })
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(&v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub(crate) fn strip(params: Params, names: &[&str]) -> Params {
+    let mut out = Params::default();
+    for (k, v) in params.iter() {
+        if !names.contains(&k) {
+            out.insert(k, v);
+        }
+    }
+    out
+}

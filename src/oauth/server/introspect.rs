@@ -1,0 +1,135 @@
+//! `POST /introspect` (RFC 7662): what a token is, to the client it was issued to and to resource
+//! servers an administrator named.
+
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::{Reply, RequestHead};
+use crate::oauth::access_token::{verify_access_token_with, Audience, VerifyPolicy};
+use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::error::{OAuthError, OAuthErrorCode};
+use crate::oauth::grant::issued_by;
+use crate::oauth::server::{body_params, token_json, AuthServer, OPAQUE_ACCESS_PREFIX};
+use crate::ports::Backend;
+use crate::primitives::hash::sha256_hex;
+use crate::primitives::syntax::split_handle;
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `POST /introspect` (RFC 7662), for authenticated confidential clients. A token is
+    /// described only to the client it was issued to and to the clients an administrator marked
+    /// as resource servers (RFC 7662 §4); to anyone else, and for another plugin's grants, it is
+    /// `active: false`.
+    pub async fn introspect(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = body_params(head, body)?;
+        let client = self.authenticate(head, &params).await?;
+        if client.kind != ClientKind::Confidential {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "only confidential clients may introspect",
+            )
+            .into());
+        }
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        let inactive = || token_json(&json!({ "active": false }));
+        if let Some((grant_id, secret)) = token
+            .strip_prefix(OPAQUE_ACCESS_PREFIX)
+            .and_then(split_handle)
+        {
+            let Some(state) = self.backend.load_grant(grant_id).await? else {
+                return Ok(inactive());
+            };
+            let hash = sha256_hex(secret);
+            if !crate::oauth::grant::opaque_access_is_live(&state, &hash, self.now)
+                || !issued_by(&state, self.issuer())
+                || !may_introspect(&client, &state.client_id)
+            {
+                return Ok(inactive());
+            }
+            let exp = state
+                .opaque_access
+                .iter()
+                .find(|(h, _)| *h == hash)
+                .map(|(_, e)| *e);
+            return Ok(token_json(&json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": state.scopes.join(" "),
+                "client_id": state.client_id,
+                "sub": state.user_id,
+                "exp": exp,
+                "aud": self.issuer(),
+                "iss": self.issuer(),
+            })));
+        }
+        if let Some((grant_id, secret)) = split_handle(token) {
+            let Some(state) = self.backend.load_grant(grant_id).await? else {
+                return Ok(inactive());
+            };
+            let family = match &state.refresh {
+                Some(f)
+                    if state.client_id == client.id
+                        && issued_by(&state, self.issuer())
+                        && !state.revoked
+                        && f.current_hash == sha256_hex(secret)
+                        && self.now < f.expires_at =>
+                {
+                    f
+                }
+                _ => return Ok(inactive()),
+            };
+            return Ok(token_json(&json!({
+                "active": true,
+                "token_type": "refresh_token",
+                "scope": state.scopes.join(" "),
+                "client_id": state.client_id,
+                "sub": state.user_id,
+                "exp": family.expires_at,
+                "iss": self.issuer(),
+            })));
+        }
+        let policy = VerifyPolicy {
+            issuer: self.issuer(),
+            audience: None,
+            now: self.now,
+        };
+        let verified =
+            verify_access_token_with(token, &self.config.keys, &policy, self.backend).await;
+        let Ok(verified) = verified else {
+            return Ok(inactive());
+        };
+        if !may_introspect(&client, &verified.client_id) {
+            return Ok(inactive());
+        }
+        if let Some(grant_id) = &verified.grant_id {
+            match self.backend.load_grant(grant_id).await? {
+                Some(state) if !state.revoked && issued_by(&state, self.issuer()) => {}
+                _ => return Ok(inactive()),
+            }
+        }
+        let aud = match &verified.audience {
+            Audience::One(a) => json!(a),
+            Audience::Many(list) => json!(list),
+        };
+        Ok(token_json(&json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": verified.scopes.join(" "),
+            "client_id": verified.client_id,
+            "sub": verified.subject,
+            "exp": verified.expires_at,
+            "iat": verified.issued_at,
+            "aud": aud,
+            "iss": self.issuer(),
+            "jti": verified.jti,
+        })))
+    }
+}
+
+/// The authorization request's query without `prompt`, percent-encoded again.
+/// RFC 7662 §4: the client a token was issued to may introspect it, and so may the clients an
+/// administrator marked as resource servers; nobody else learns anything about it.
+pub(crate) fn may_introspect(caller: &Client, token_client_id: &str) -> bool {
+    caller.may_introspect || caller.id == token_client_id
+}

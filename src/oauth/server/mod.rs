@@ -1,0 +1,248 @@
+//! The authorization server: one file per endpoint (`authorize`, `token`, `revoke`, `introspect`,
+//! `userinfo`, `register`, `metadata`) and the client authentication they share; the portal's
+//! sign-in and account pages are `impl` blocks of the same [`AuthServer`] in `crate::portal`.
+//! This file holds what they share: the server's view of one request, sessions and CSRF cookies,
+//! and [`serve`], which runs the endpoint the route table chose.
+//!
+//! Each endpoint parses the request into typed input, decides with the pure modules beside this
+//! one, and performs effects only through the [`Backend`] ports, so the whole flow runs natively
+//! in `tests/oauth_flow.rs` with in-memory stores and in workerd with D1 and Durable Objects.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
+
+use crate::config::{AuthConfig, Config, OAuthSettings};
+use crate::error::ApiError;
+use crate::http::{Method, Reply, RequestHead};
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::{Params, ParamsError};
+use crate::portal::pages::{message_page, Brand};
+use crate::portal::session::{
+    cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, Session,
+    SESSION_TTL_SECS,
+};
+use crate::ports::{Backend, StoreError, User};
+use crate::routes::{AuthEndpoint, Endpoint};
+use crate::signing::SignError;
+use crate::throttle;
+
+mod authorize;
+mod client_auth;
+mod introspect;
+mod metadata;
+mod register;
+mod revoke;
+mod token;
+mod userinfo;
+
+pub use metadata::metadata;
+
+/// Prefix of opaque access tokens (`o.<grant id>.<secret>`), issued when no API resource applies.
+pub const OPAQUE_ACCESS_PREFIX: &str = "o.";
+
+/// One request's view of the authorization server.
+pub struct AuthServer<'a, B: Backend> {
+    pub config: &'a Config,
+    pub settings: &'a OAuthSettings,
+    pub backend: &'a B,
+    /// Seconds since the Unix epoch.
+    pub now: i64,
+}
+
+impl<'a, B: Backend> AuthServer<'a, B> {
+    pub(crate) fn brand(&self) -> Brand<'a> {
+        Brand {
+            plugin_name: &self.config.plugin.name_for_human,
+            logo_url: &self.config.plugin.logo_url,
+        }
+    }
+
+    pub(crate) fn issuer(&self) -> &'a str {
+        &self.config.public_base_url
+    }
+
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.config.public_base_url.starts_with("https://")
+    }
+
+    pub(crate) fn cookies(&self) -> CookieNames {
+        cookie_names(self.secure_cookies())
+    }
+
+    pub(crate) fn key(&self) -> &'a [u8] {
+        self.settings.session_secret.expose().as_bytes()
+    }
+
+    pub(crate) fn default_scope(&self) -> &'a str {
+        match &self.config.plugin.auth {
+            AuthConfig::OAuth { scope, .. } => scope,
+            _ => "",
+        }
+    }
+
+    pub(crate) fn random_b64(&self, bytes: usize) -> Result<String, StoreError> {
+        let mut buf = vec![0u8; bytes];
+        self.backend.fill(&mut buf)?;
+        Ok(URL_SAFE_NO_PAD.encode(buf))
+    }
+
+    pub(crate) fn session(&self, head: &RequestHead) -> Option<Session> {
+        read_cookie(head, self.cookies().session)
+            .and_then(|v| open_session(self.key(), v, self.now))
+    }
+
+    /// The user a session stands for, if it still does: they exist, are not disabled, and the
+    /// session was issued at their current session epoch (see [`is_current`]). Every use of a
+    /// session loads this row anyway, so the check costs no round trip.
+    pub(crate) async fn session_user(&self, session: &Session) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .backend
+            .find_user(&session.user_id)
+            .await?
+            .filter(|u| is_current(session, u.session_epoch, u.disabled)))
+    }
+
+    /// A `Set-Cookie` that removes the session cookie.
+    pub(crate) fn clear_session_cookie(&self) -> String {
+        set_cookie(self.cookies().session, "", 0, self.secure_cookies())
+    }
+
+    /// The browser's CSRF cookie, and a `Set-Cookie` when it has none yet.
+    pub(crate) fn csrf_cookie(
+        &self,
+        head: &RequestHead,
+    ) -> Result<(String, Option<String>), StoreError> {
+        match read_cookie(head, self.cookies().csrf) {
+            Some(v) if v.len() >= 22 => Ok((v.to_string(), None)),
+            _ => {
+                let value = self.random_b64(18)?;
+                let header = set_cookie(
+                    self.cookies().csrf,
+                    &value,
+                    SESSION_TTL_SECS,
+                    self.secure_cookies(),
+                );
+                Ok((value, Some(header)))
+            }
+        }
+    }
+
+    pub(crate) fn local_error(&self, status: u16, message: &str) -> Reply {
+        message_page(status, self.brand(), "Cannot continue", message)
+    }
+}
+
+/// The content type of a request body, as far as OAuth endpoints care.
+pub(crate) fn body_params(head: &RequestHead, body: &[u8]) -> Result<Params, OAuthError> {
+    let content_type = head
+        .single_header("content-type")
+        .map_err(|_| OAuthError::invalid_request("send one Content-Type header"))?
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let parsed = match content_type.as_str() {
+        "application/x-www-form-urlencoded" => {
+            let text = std::str::from_utf8(body)
+                .map_err(|_| OAuthError::invalid_request("the body is not UTF-8"))?;
+            Params::from_urlencoded(text)
+        }
+        "application/json" => Params::from_json(body),
+        _ => {
+            return Err(OAuthError::invalid_request(
+                "the body must be application/x-www-form-urlencoded or application/json",
+            ))
+        }
+    };
+    parsed.map_err(|e: ParamsError| OAuthError::invalid_request(e.description()))
+}
+
+pub(crate) fn token_json(value: &Value) -> Reply {
+    Reply::json(200, value)
+        .no_store()
+        .with_header("pragma", "no-cache")
+}
+
+/// The source address throttles count per (see [`throttle::source`]).
+pub(crate) fn source(head: &RequestHead) -> String {
+    throttle::source(head.client_ip())
+}
+
+pub(crate) fn redirect(status: u16, location: &str) -> Reply {
+    Reply::new(status)
+        .with_header("location", location)
+        .with_header("cache-control", "no-store")
+        .with_header("referrer-policy", "no-referrer")
+}
+
+pub(crate) fn with_cookie(reply: Reply, set: Option<String>) -> Reply {
+    match set {
+        Some(cookie) => reply.with_header("set-cookie", cookie),
+        None => reply,
+    }
+}
+
+pub(crate) fn cors_preflight(allowed: &[&str]) -> Reply {
+    Reply::new(204)
+        .with_header("access-control-allow-origin", "*")
+        .with_header("access-control-allow-methods", allowed.join(", "))
+        .with_header(
+            "access-control-allow-headers",
+            "authorization, content-type",
+        )
+        .with_header("access-control-max-age", "86400")
+}
+
+/// A token that could not be signed: the platform signer failing is a 503 (it may be retried), a
+/// missing key or unserializable claims a 500 (only a deployment change mends it).
+pub(crate) fn sign_failure(what: &str, error: SignError) -> ApiError {
+    match error {
+        SignError::Platform(e) => ApiError::Unavailable(format!("{what}: {}", e.0)),
+        other => ApiError::Internal(format!("{what}: {}", other.describe())),
+    }
+}
+
+/// Routes an authorization-server request by its path; `None` when the path is not one of ours.
+pub async fn handle<B: Backend>(
+    server: &AuthServer<'_, B>,
+    head: &RequestHead,
+    body: &[u8],
+) -> Option<Result<Reply, ApiError>> {
+    let endpoint = AuthEndpoint::from_path(&head.path)?;
+    if let Err(e) = Endpoint::AuthServer(endpoint).check_method(&head.method()) {
+        return Some(Err(e));
+    }
+    Some(serve(server, endpoint, head, body).await)
+}
+
+/// Serves a request routed to one of the authorization server's endpoints or the portal's pages
+/// (its method already checked).
+pub async fn serve<B: Backend>(
+    server: &AuthServer<'_, B>,
+    endpoint: AuthEndpoint,
+    head: &RequestHead,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let post = head.method() == Method::Post;
+    match endpoint {
+        _ if head.method() == Method::Options => Ok(cors_preflight(endpoint.allowed_methods())),
+        AuthEndpoint::Metadata => Ok(Reply::json(200, &metadata(server.config))
+            .with_header("cache-control", "public, max-age=300")
+            .with_header("access-control-allow-origin", "*")),
+        AuthEndpoint::Authorize if post => server.authorize_decision(head, body).await,
+        AuthEndpoint::Authorize => server.authorize(head).await,
+        AuthEndpoint::Login if post => server.login(head, body).await,
+        AuthEndpoint::Login => server.login_form(head).await,
+        AuthEndpoint::Logout => server.logout(head, body).await,
+        AuthEndpoint::Account if post => server.account_action(head, body).await,
+        AuthEndpoint::Account => server.account(head).await,
+        AuthEndpoint::Token => server.token(head, body).await,
+        AuthEndpoint::Revoke => server.revoke(head, body).await,
+        AuthEndpoint::Introspect => server.introspect(head, body).await,
+        AuthEndpoint::Userinfo => server.userinfo(head).await,
+        AuthEndpoint::Register => server.register(head, body).await,
+    }
+}

@@ -1,0 +1,77 @@
+//! `POST /revoke` (RFC 7009): ends the grant a token belongs to.
+
+use crate::error::ApiError;
+use crate::http::{Reply, RequestHead};
+use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
+use crate::oauth::error::OAuthError;
+use crate::oauth::grant::{issued_by, GrantState};
+use crate::oauth::server::{body_params, AuthServer, OPAQUE_ACCESS_PREFIX};
+use crate::ports::Backend;
+use crate::primitives::hash::sha256_hex;
+use crate::primitives::syntax::split_handle;
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `POST /revoke` (RFC 7009): revokes the grant behind a refresh or access token. Answers 200
+    /// for unknown tokens too, so the endpoint tells nothing about which tokens exist.
+    pub async fn revoke(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = body_params(head, body)?;
+        let client = self.authenticate(head, &params).await?;
+        let token = params
+            .get("token")
+            .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+        if let Some((grant_id, state)) = self.grant_of(token).await? {
+            if state.client_id == client.id && issued_by(&state, self.issuer()) {
+                self.backend.revoke_grant(&grant_id).await?;
+                self.backend.mark_grant_revoked(&grant_id, self.now).await?;
+            }
+        }
+        Ok(Reply::new(200).no_store())
+    }
+
+    /// Finds the grant a refresh token or one of our access tokens belongs to.
+    pub(crate) async fn grant_of(
+        &self,
+        token: &str,
+    ) -> Result<Option<(String, GrantState)>, ApiError> {
+        if let Some((grant_id, secret)) = token
+            .strip_prefix(OPAQUE_ACCESS_PREFIX)
+            .and_then(split_handle)
+        {
+            let Some(state) = self.backend.load_grant(grant_id).await? else {
+                return Ok(None);
+            };
+            let hash = sha256_hex(secret);
+            let known = state.opaque_access.iter().any(|(h, _)| *h == hash);
+            return Ok(known.then(|| (grant_id.to_string(), state)));
+        }
+        if let Some((grant_id, secret)) = split_handle(token) {
+            let Some(state) = self.backend.load_grant(grant_id).await? else {
+                return Ok(None);
+            };
+            let hash = sha256_hex(secret);
+            let known = state
+                .refresh
+                .as_ref()
+                .is_some_and(|f| f.current_hash == hash || f.rotated_hashes.contains(&hash));
+            return Ok(known.then(|| (grant_id.to_string(), state)));
+        }
+        let policy = VerifyPolicy {
+            issuer: self.issuer(),
+            audience: None,
+            now: self.now,
+        };
+        let verified =
+            verify_access_token_with(token, &self.config.keys, &policy, self.backend).await;
+        let Ok(verified) = verified else {
+            return Ok(None);
+        };
+        let Some(grant_id) = verified.grant_id else {
+            return Ok(None);
+        };
+        Ok(self
+            .backend
+            .load_grant(&grant_id)
+            .await?
+            .map(|state| (grant_id, state)))
+    }
+}

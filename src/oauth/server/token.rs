@@ -1,0 +1,338 @@
+//! `POST /token`: the `authorization_code`, `refresh_token` and `client_credentials` grants, and
+//! the token response (access token, refresh token, ID token).
+
+use jwt_compact::Claims;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::http::{Reply, RequestHead};
+use crate::oauth::access_token::{mint_access_token_as, AccessClaims, Audience, MACHINE_GRANT};
+use crate::oauth::authorize::is_absolute_uri_without_fragment;
+use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::error::{OAuthError, OAuthErrorCode};
+use crate::oauth::grant::{CodeRedemption, Issued, RefreshRotation, SECRET_BYTES};
+use crate::oauth::params::Params;
+use crate::oauth::server::{
+    body_params, sign_failure, token_json, AuthServer, OPAQUE_ACCESS_PREFIX,
+};
+use crate::ports::{Backend, User};
+use crate::primitives::hash::sha256_hex;
+use crate::primitives::syntax::split_handle;
+use crate::rbac::scope::{decide_client_scopes, parse_scope};
+use crate::signing::sign_jwt;
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `POST /token`: the `authorization_code`, `refresh_token` and `client_credentials` grants.
+    pub async fn token(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = body_params(head, body)?;
+        let client = self.authenticate(head, &params).await?;
+        match params.get("grant_type") {
+            None => Err(OAuthError::invalid_request("grant_type is required").into()),
+            Some("authorization_code") => self.exchange_code(&client, &params).await,
+            Some("refresh_token") => self.refresh(&client, &params).await,
+            Some(MACHINE_GRANT) => self.client_credentials(&client, &params).await,
+            Some(_) => Err(OAuthError::new(
+                OAuthErrorCode::UnsupportedGrantType,
+                "grant_type must be authorization_code, refresh_token or client_credentials",
+            )
+            .into()),
+        }
+    }
+
+    /// The `client_credentials` grant (RFC 6749 §4.4): a confidential client, authenticated with
+    /// its secret or a signed assertion, gets an access token for itself (`sub` = its client id),
+    /// with the scopes its own roles hold on the resource. No refresh token (§4.4.3) and no ID
+    /// token: there is no user. A client that holds no scope there is refused, not given an
+    /// empty token.
+    pub(crate) async fn client_credentials(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> Result<Reply, ApiError> {
+        if client.kind != ClientKind::Confidential {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "the client_credentials grant is for confidential clients",
+            )
+            .into());
+        }
+        let requested = scope_param(params)?;
+        let resource = match params.get("resource") {
+            Some(r) if !is_absolute_uri_without_fragment(r) => {
+                return Err(OAuthError::new(
+                    OAuthErrorCode::InvalidTarget,
+                    "resource must be an absolute URI without a fragment",
+                )
+                .into())
+            }
+            r => r,
+        };
+        let context = self
+            .backend
+            .client_scope_context(&client.id, resource, &self.config.plugin.resource)
+            .await?;
+        let grant = decide_client_scopes(requested.as_deref(), &context).map_err(|_| {
+            OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                if resource.is_some() {
+                    "the requested resource is unknown"
+                } else {
+                    "no API resource is configured: send resource"
+                },
+            )
+        })?;
+        let Some(resource) = grant.resource.filter(|_| !grant.scopes.is_empty()) else {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "the client's roles hold none of the requested scopes on this resource",
+            )
+            .into());
+        };
+        let scope = grant.scopes.join(" ");
+        let ttl = resource.access_token_ttl_secs;
+        let claims = AccessClaims {
+            iss: self.issuer().to_string(),
+            sub: client.id.clone(),
+            aud: Audience::One(resource.indicator.clone()),
+            jti: self.random_b64(16)?,
+            client_id: client.id.clone(),
+            scope: scope.clone(),
+            gid: None,
+            gty: Some(MACHINE_GRANT.to_string()),
+        };
+        let access_token = mint_access_token_as(
+            &self.config.keys,
+            resource.access_token_alg,
+            claims,
+            self.now,
+            ttl,
+            self.backend,
+        )
+        .await
+        .map_err(|e| sign_failure("could not sign a machine client's access token", e))?;
+        Ok(token_json(&json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "scope": scope,
+        })))
+    }
+
+    /// A candidate opaque access token: its secret, and the (hash, expiry) the grant keeps if it
+    /// has no API resource.
+    pub(crate) fn new_opaque_access(&self) -> Result<(String, Option<(String, i64)>), ApiError> {
+        let secret = self.random_b64(SECRET_BYTES)?;
+        let stored = (
+            sha256_hex(&secret),
+            self.now + self.settings.access_token_ttl_secs,
+        );
+        Ok((secret, Some(stored)))
+    }
+
+    pub(crate) async fn exchange_code(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> Result<Reply, ApiError> {
+        let code = params
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+        let (grant_id, secret) = split_handle(code)
+            .ok_or_else(|| OAuthError::invalid_grant("the authorization code is invalid"))?;
+        let refresh_secret = self.random_b64(SECRET_BYTES)?;
+        let (opaque_secret, opaque_access) = self.new_opaque_access()?;
+        let redemption = CodeRedemption {
+            code_hash: sha256_hex(secret),
+            client_id: client.id.clone(),
+            redirect_uri: params.get("redirect_uri").map(str::to_string),
+            code_verifier: params.get("code_verifier").map(str::to_string),
+            now: self.now,
+            new_refresh_hash: sha256_hex(&refresh_secret),
+            policy: self.settings.refresh,
+            opaque_access,
+            resource: params.get("resource").map(str::to_string),
+            issuer: self.issuer().to_string(),
+        };
+        // The grant's user is read beside the redemption, from the grant index.
+        let (issued, indexed_user) = futures_util::future::join(
+            self.backend.redeem_code(grant_id, &redemption),
+            self.backend.user_of_grant(grant_id),
+        )
+        .await;
+        let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        self.require_active_user(&issued, indexed_user?).await?;
+        let refresh_token = format!("{grant_id}.{refresh_secret}");
+        self.token_response(&issued, &refresh_token, &opaque_secret, true)
+            .await
+    }
+
+    pub(crate) async fn refresh(
+        &self,
+        client: &Client,
+        params: &Params,
+    ) -> Result<Reply, ApiError> {
+        let token = params
+            .get("refresh_token")
+            .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+        let (grant_id, secret) = split_handle(token)
+            .ok_or_else(|| OAuthError::invalid_grant("the refresh token is invalid"))?;
+        let scopes = scope_param(params)?;
+        let new_secret = self.random_b64(SECRET_BYTES)?;
+        let (opaque_secret, opaque_access) = self.new_opaque_access()?;
+        let rotation = RefreshRotation {
+            refresh_hash: sha256_hex(secret),
+            client_id: client.id.clone(),
+            scopes,
+            now: self.now,
+            new_refresh_hash: sha256_hex(&new_secret),
+            policy: self.settings.refresh,
+            opaque_access,
+            resource: params.get("resource").map(str::to_string),
+            issuer: self.issuer().to_string(),
+        };
+        let (issued, indexed_user) = futures_util::future::join(
+            self.backend.rotate_refresh(grant_id, &rotation),
+            self.backend.user_of_grant(grant_id),
+        )
+        .await;
+        let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        self.require_active_user(&issued, indexed_user?).await?;
+        self.token_response(
+            &issued,
+            &format!("{grant_id}.{new_secret}"),
+            &opaque_secret,
+            false,
+        )
+        .await
+    }
+
+    /// After a code is redeemed or a refresh token rotated: the grant's user must still exist and
+    /// not be disabled (disabling revokes a user's grants, but a consent in flight can finish
+    /// after that sweep). If not, the grant is revoked and no token leaves. The user comes from
+    /// the grant index, read beside the grant's own round trip (one D1 read, no added wait); only
+    /// a grant the index does not know costs a lookup by the user id the grant names.
+    pub(crate) async fn require_active_user(
+        &self,
+        issued: &Issued,
+        indexed: Option<User>,
+    ) -> Result<(), ApiError> {
+        let user = match indexed.filter(|u| u.id == issued.user_id) {
+            Some(u) => Some(u),
+            None => self.backend.find_user(&issued.user_id).await?,
+        };
+        let active = user.is_some_and(|u| !u.disabled);
+        if !active {
+            self.backend.revoke_grant(&issued.grant_id).await?;
+            self.backend
+                .mark_grant_revoked(&issued.grant_id, self.now)
+                .await?;
+            return Err(OAuthError::invalid_grant("the grant's user is no longer active").into());
+        }
+        Ok(())
+    }
+
+    /// The token response. With an API resource, the access token is a JWT for it; without one
+    /// (only OpenID scopes were granted), it is the opaque handle the grant recorded, good only at
+    /// `/userinfo`. The JWT is signed with the algorithm the resource chose.
+    pub(crate) async fn token_response(
+        &self,
+        issued: &Issued,
+        refresh_token: &str,
+        opaque_secret: &str,
+        first: bool,
+    ) -> Result<Reply, ApiError> {
+        let ttl = issued
+            .resource
+            .as_ref()
+            .map(|r| r.access_token_ttl_secs)
+            .unwrap_or(self.settings.access_token_ttl_secs);
+        let audience = issued
+            .resource
+            .as_ref()
+            .map(|r| r.indicator.clone())
+            .unwrap_or_else(|| self.issuer().to_string());
+        let scope = issued.scopes.join(" ");
+        let claims = AccessClaims {
+            iss: self.issuer().to_string(),
+            sub: issued.user_id.clone(),
+            aud: Audience::One(audience),
+            jti: self.random_b64(16)?,
+            client_id: issued.client_id.clone(),
+            scope: scope.clone(),
+            gid: Some(issued.grant_id.clone()),
+            gty: None,
+        };
+        let access_token = if let Some(resource) = &issued.resource {
+            mint_access_token_as(
+                &self.config.keys,
+                resource.access_token_alg,
+                claims,
+                self.now,
+                ttl,
+                self.backend,
+            )
+            .await
+            .map_err(|e| {
+                sign_failure(
+                    &format!("could not sign an access token for {}", resource.indicator),
+                    e,
+                )
+            })?
+        } else {
+            format!("{OPAQUE_ACCESS_PREFIX}{}.{opaque_secret}", issued.grant_id)
+        };
+        let mut body = json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ttl,
+            "refresh_token": refresh_token,
+        });
+        // ChatGPT rejects an empty scope; omit it when nothing was granted.
+        if !scope.is_empty() {
+            body["scope"] = Value::String(scope);
+        }
+        if issued.scopes.iter().any(|s| s == "openid") {
+            body["id_token"] = Value::String(self.id_token(issued, ttl, first).await?);
+        }
+        Ok(token_json(&body))
+    }
+
+    /// An OpenID Connect ID token for the client (`aud` = its client_id): RS256 when an RSA key is
+    /// configured (OpenID Connect Core §15.1), else EdDSA.
+    pub(crate) async fn id_token(
+        &self,
+        issued: &Issued,
+        ttl: i64,
+        first: bool,
+    ) -> Result<String, ApiError> {
+        let mut custom = json!({
+            "iss": self.issuer(),
+            "sub": issued.user_id,
+            "aud": issued.client_id,
+            "auth_time": issued.auth_time,
+        });
+        if first {
+            if let Some(nonce) = &issued.nonce {
+                custom["nonce"] = Value::String(nonce.clone());
+            }
+        }
+        let mut claims = Claims::new(custom);
+        claims.issued_at = chrono::DateTime::from_timestamp(self.now, 0);
+        claims.expiration = chrono::DateTime::from_timestamp(self.now + ttl, 0);
+        let keys = &self.config.keys;
+        sign_jwt(keys, keys.id_token_alg(), "JWT", &claims, self.backend)
+            .await
+            .map_err(|e| sign_failure("could not sign an ID token", e))
+    }
+}
+
+/// The `scope` parameter of a token request, split; `None` when absent.
+pub(crate) fn scope_param(params: &Params) -> Result<Option<Vec<String>>, OAuthError> {
+    match params.get("scope") {
+        None => Ok(None),
+        Some(s) if !s.chars().all(crate::primitives::syntax::is_scope_char) => Err(
+            OAuthError::new(OAuthErrorCode::InvalidScope, "scope has invalid characters"),
+        ),
+        Some(s) => Ok(Some(parse_scope(s))),
+    }
+}

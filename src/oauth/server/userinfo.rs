@@ -1,0 +1,104 @@
+//! `GET|POST /userinfo`: who the token's user is, as far as its scopes allow.
+
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::{Reply, RequestHead};
+use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
+use crate::oauth::error::OAuthError;
+use crate::oauth::server::{token_json, AuthServer, OPAQUE_ACCESS_PREFIX};
+use crate::ports::Backend;
+use crate::primitives::hash::sha256_hex;
+use crate::primitives::syntax::split_handle;
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `GET|POST /userinfo`: who the token's user is; `email` and `name` when its scopes allow.
+    pub async fn userinfo(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let challenge = |error: Option<&'static str>, description: &str| {
+            ApiError::Unauthorized(Box::new(crate::error::Challenge {
+                scheme: "Bearer",
+                realm: self.config.plugin.name_for_model.clone(),
+                resource_metadata: None,
+                error,
+                error_description: error.map(|_| description.to_string()),
+                scope: None,
+            }))
+        };
+        let header = head
+            .single_header("authorization")
+            .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?
+            .ok_or_else(|| challenge(None, ""))?;
+        let token = match header.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Err(challenge(None, "")),
+        };
+        if let Some((grant_id, secret)) = token
+            .strip_prefix(OPAQUE_ACCESS_PREFIX)
+            .and_then(split_handle)
+        {
+            let state = self.backend.load_grant(grant_id).await?;
+            let live = state.as_ref().is_some_and(|s| {
+                crate::oauth::grant::opaque_access_is_live(s, &sha256_hex(secret), self.now)
+            });
+            let Some(state) = state.filter(|_| live) else {
+                return Err(challenge(
+                    Some("invalid_token"),
+                    "the access token is not valid",
+                ));
+            };
+            return self
+                .userinfo_body(&state.user_id, &state.scopes, &challenge)
+                .await;
+        }
+        let policy = VerifyPolicy {
+            issuer: self.issuer(),
+            audience: None,
+            now: self.now,
+        };
+        let verified = verify_access_token_with(token, &self.config.keys, &policy, self.backend)
+            .await
+            .map_err(|r| challenge(Some("invalid_token"), r.description()))?;
+        if verified.machine {
+            return Err(challenge(
+                Some("invalid_token"),
+                "a machine client's token has no user",
+            ));
+        }
+        if let Some(grant_id) = &verified.grant_id {
+            match self.backend.load_grant(grant_id).await? {
+                Some(state) if !state.revoked => {}
+                _ => {
+                    return Err(challenge(
+                        Some("invalid_token"),
+                        "the token's grant was revoked",
+                    ))
+                }
+            }
+        }
+        self.userinfo_body(&verified.subject, &verified.scopes, &challenge)
+            .await
+    }
+
+    /// The claims `/userinfo` answers for a user and the scopes their token holds.
+    pub(crate) async fn userinfo_body(
+        &self,
+        user_id: &str,
+        scopes: &[String],
+        challenge: &dyn Fn(Option<&'static str>, &str) -> ApiError,
+    ) -> Result<Reply, ApiError> {
+        let user = self
+            .backend
+            .find_user(user_id)
+            .await?
+            .filter(|u| !u.disabled)
+            .ok_or_else(|| challenge(Some("invalid_token"), "the token's user no longer exists"))?;
+        let mut body = json!({ "sub": user.id });
+        if scopes.iter().any(|s| s == "email") {
+            body["email"] = json!(user.email);
+        }
+        if scopes.iter().any(|s| s == "profile") {
+            body["name"] = json!(user.name);
+        }
+        Ok(token_json(&body))
+    }
+}

@@ -1,0 +1,196 @@
+//! `GET|POST /account`: the apps a signed-in user allowed and their API keys, and revoking either.
+
+use crate::error::ApiError;
+use crate::http::{Reply, RequestHead};
+use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
+use crate::portal::pages::{
+    account_page, login_page, message_page, AccountItem, AccountView, LoginForm,
+};
+use crate::portal::session::{csrf_token, read_cookie, verify_csrf};
+use crate::ports::Backend;
+use crate::routes::ACCOUNT_PATH;
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `GET /account`: the signed-in user's grants and API keys, each revocable.
+    pub async fn account(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let (csrf, csrf_set) = self.csrf_cookie(head)?;
+        let session = self.session(head);
+        let user = match &session {
+            Some(s) => self.session_user(s).await?,
+            None => None,
+        };
+        let (Some(session), Some(user)) = (session, user) else {
+            let reply = login_page(
+                200,
+                self.brand(),
+                &LoginForm {
+                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
+                    return_to: ACCOUNT_PATH,
+                    email: "",
+                    notice: None,
+                },
+            );
+            return Ok(with_cookie(reply, csrf_set));
+        };
+        // One entry per app (a client on one API resource): what it may do, and one button that
+        // ends all of it. Revoked and ended grants are history and stay off the page.
+        let grants: Vec<AccountItem> = self
+            .backend
+            .apps_of(&user.id)
+            .await?
+            .into_iter()
+            .map(|app| {
+                let scopes = if app.scopes.is_empty() {
+                    "no permissions".to_string()
+                } else {
+                    app.scopes.join(" ")
+                };
+                let on = url::Url::parse(&app.resource)
+                    .ok()
+                    .filter(|_| app.resource != self.config.plugin.resource)
+                    .and_then(|u| u.host_str().map(|h| format!(" on {h}{}", u.path())))
+                    .unwrap_or_default();
+                AccountItem {
+                    kind: "app",
+                    id: format!("{} {}", app.client_id, app.resource),
+                    title: format!("{}{on}", app.client_name),
+                    detail: format!("may: {scopes} · since {}", date(app.since)),
+                    active: true,
+                }
+            })
+            .collect();
+        let keys = self
+            .backend
+            .api_keys_of(&user.id)
+            .await?
+            .into_iter()
+            .map(|k| AccountItem {
+                kind: "key",
+                id: k.id,
+                title: format!("{}… {}", k.prefix, k.name),
+                detail: format!(
+                    "{} · created {} · {}",
+                    if k.scopes.is_empty() {
+                        "no scopes"
+                    } else {
+                        &k.scopes
+                    },
+                    date(k.created_at),
+                    k.last_used_at
+                        .map(|t| format!("last used {}", date(t)))
+                        .unwrap_or_else(|| "never used".into())
+                ),
+                active: k.revoked_at.is_none(),
+            })
+            .collect::<Vec<_>>();
+        let reply = account_page(
+            self.brand(),
+            &AccountView {
+                user_email: &user.email,
+                grants: &grants,
+                keys: &keys,
+                csrf_token: &csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce)),
+                logout_csrf_token: &csrf_token(
+                    self.key(),
+                    &csrf,
+                    &format!("logout:{}", session.nonce),
+                ),
+            },
+        );
+        Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// `POST /account`: revoke one of the user's grants or API keys, then show the page again; or
+    /// sign out everywhere.
+    pub async fn account_action(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description)),
+        };
+        let Some(session) = self.session(head) else {
+            return Ok(self.local_error(401, "Your session ended. Sign in again."));
+        };
+        let purpose = format!("account:{}", session.nonce);
+        if !verify_csrf(
+            self.key(),
+            read_cookie(head, self.cookies().csrf),
+            &purpose,
+            params.get("csrf_token"),
+        ) {
+            return Ok(self.local_error(403, "This form expired or did not come from this site."));
+        }
+        if self.session_user(&session).await?.is_none() {
+            return Ok(self
+                .local_error(401, "Your session ended. Sign in again.")
+                .with_header("set-cookie", self.clear_session_cookie()));
+        }
+        let id = params.get("id").unwrap_or("");
+        match params.get("action") {
+            Some("sign-out-everywhere") => {
+                self.backend.end_sessions(&session.user_id).await?;
+                return Ok(message_page(
+                    200,
+                    self.brand(),
+                    "Signed out everywhere",
+                    "You are signed out in every browser you had signed in with.",
+                )
+                .with_header("set-cookie", self.clear_session_cookie()));
+            }
+            Some("revoke-app") => {
+                // Every grant of the app ends, and its consent is forgotten: it asks again.
+                let (client_id, resource) = id.split_once(' ').unwrap_or((id, ""));
+                let grants: Vec<_> = self
+                    .backend
+                    .grants_of(&session.user_id)
+                    .await?
+                    .into_iter()
+                    .filter(|g| {
+                        g.client_id == client_id
+                            && g.resource.as_deref().unwrap_or("") == resource
+                            && g.revoked_at.is_none()
+                    })
+                    .collect();
+                for g in &grants {
+                    self.backend.revoke_grant(&g.grant_id).await?;
+                    self.backend
+                        .mark_grant_revoked(&g.grant_id, self.now)
+                        .await?;
+                }
+                self.backend
+                    .forget_consent(&session.user_id, client_id, resource)
+                    .await?;
+            }
+            Some("revoke-grant") => {
+                let owned = self
+                    .backend
+                    .grants_of(&session.user_id)
+                    .await?
+                    .into_iter()
+                    .any(|g| g.grant_id == id);
+                if !owned {
+                    return Ok(self.local_error(404, "That app access was not found."));
+                }
+                self.backend.revoke_grant(id).await?;
+                self.backend.mark_grant_revoked(id, self.now).await?;
+            }
+            Some("revoke-key") => {
+                if !self
+                    .backend
+                    .revoke_api_key(&session.user_id, id, self.now)
+                    .await?
+                {
+                    return Ok(self.local_error(404, "That API key was not found."));
+                }
+            }
+            _ => return Ok(self.local_error(400, "Unknown action.")),
+        }
+        Ok(redirect(303, ACCOUNT_PATH))
+    }
+}
+
+/// A Unix time as a calendar date (UTC), for the account page.
+pub(crate) fn date(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|t| t.date_naive().to_string())
+        .unwrap_or_default()
+}

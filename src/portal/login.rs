@@ -1,0 +1,224 @@
+//! The portal's sign-in and sign-out: `GET|POST /login` and `POST /logout`, with CSRF tokens,
+//! signed session cookies and throttled failures.
+
+use crate::error::ApiError;
+use crate::http::{Reply, RequestHead};
+use crate::oauth::server::{body_params, redirect, source, with_cookie, AuthServer};
+use crate::portal::pages::{login_page, message_page, LoginForm};
+use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
+use crate::portal::session::{
+    csrf_token, read_cookie, seal_session, set_cookie, verify_csrf, Session, SESSION_TTL_SECS,
+};
+use crate::ports::Backend;
+use crate::routes::ACCOUNT_PATH;
+use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `GET /login`: the sign-in form on its own (the portal's front door).
+    pub async fn login_form(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let (csrf, csrf_set) = self.csrf_cookie(head)?;
+        let signed_in = match self.session(head) {
+            Some(session) => self.session_user(&session).await?.is_some(),
+            None => false,
+        };
+        if signed_in {
+            return Ok(with_cookie(
+                message_page(
+                    200,
+                    self.brand(),
+                    "Signed in",
+                    "You are signed in. You can close this page.",
+                ),
+                csrf_set,
+            ));
+        }
+        let reply = login_page(
+            200,
+            self.brand(),
+            &LoginForm {
+                csrf_token: &csrf_token(self.key(), &csrf, "login"),
+                return_to: "",
+                email: "",
+                notice: None,
+            },
+        );
+        Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// `POST /login`: check the password, start a session, go back to where the user came from.
+    pub async fn login(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description)),
+        };
+        let csrf = read_cookie(head, self.cookies().csrf);
+        if !verify_csrf(self.key(), csrf, "login", params.get("csrf_token")) {
+            return Ok(self.local_error(
+                403,
+                "This form expired or did not come from this site. Go back and try again.",
+            ));
+        }
+        let csrf = csrf.unwrap_or_default();
+        let return_to = params
+            .get("return_to")
+            .filter(|r| {
+                (r.starts_with("/authorize?") || *r == ACCOUNT_PATH)
+                    && r.bytes().all(|b| b.is_ascii_graphic())
+            })
+            .unwrap_or("");
+        let email = params.get("email").unwrap_or("").trim().to_string();
+        let password = params.get("password").unwrap_or("");
+        let form = |status: u16, notice: &str| {
+            login_page(
+                status,
+                self.brand(),
+                &LoginForm {
+                    csrf_token: &csrf_token(self.key(), csrf, "login"),
+                    return_to,
+                    email: &email,
+                    notice: Some(notice),
+                },
+            )
+        };
+        if email.is_empty()
+            || password.is_empty()
+            || email.len() > 320
+            || password.len() > MAX_PASSWORD_BYTES
+        {
+            return Ok(form(400, "Enter your email and password."));
+        }
+        // Each attempt is counted before the password is checked (an atomic charge), so parallel
+        // guesses cannot all slip under a limit; a successful sign-in gives its counts back.
+        // Refusals are per source address (for this account, and over all accounts); what is
+        // counted for the account from everywhere only delays, so failing on purpose locks out
+        // nobody but the one failing.
+        let now = self.now as u64;
+        let source = source(head);
+        let per_source = throttle::login_source_key(&source, &email);
+        let per_ip = throttle::login_ip_key(&source);
+        let account = throttle::login_account_key(&email);
+        let (source_limit, ip_limit) = (
+            throttle::LOGIN_FAILURES_PER_SOURCE,
+            throttle::LOGIN_FAILURES_PER_IP,
+        );
+        let account_limit = delaying_limit(throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
+        let refused = |reset_secs: u64| {
+            let wait = reset_secs.div_ceil(60).max(1);
+            form(
+                429,
+                &format!(
+                    "Too many failed attempts from your network. Try again in {wait} minutes."
+                ),
+            )
+            .with_header("retry-after", reset_secs.max(1).to_string())
+        };
+        let by_source = self
+            .backend
+            .charge(&per_source, source_limit, WINDOW_SECS, now)
+            .await?;
+        if !by_source.allowed {
+            return Ok(refused(by_source.reset_secs));
+        }
+        let by_ip = self
+            .backend
+            .charge(&per_ip, ip_limit, WINDOW_SECS, now)
+            .await?;
+        if !by_ip.allowed {
+            self.backend
+                .refund(&per_source, source_limit, WINDOW_SECS, now)
+                .await?;
+            return Ok(refused(by_ip.reset_secs));
+        }
+        let by_account = self
+            .backend
+            .charge(&account, account_limit, WINDOW_SECS, now)
+            .await?;
+        let wait = delay_ms(&by_account, throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
+        if wait > 0 {
+            // Before the check, whatever its outcome: the wait tells nothing about the password.
+            self.backend.sleep(wait).await;
+        }
+        let user = self.backend.find_user_by_email(&email).await?;
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let ok = verify_password(self.backend, password, stored).await?;
+        let user = match user {
+            Some(u) if ok && !u.disabled => u,
+            _ => return Ok(form(401, "Wrong email or password.")),
+        };
+        self.backend
+            .refund(&per_source, source_limit, WINDOW_SECS, now)
+            .await?;
+        self.backend
+            .refund(&per_ip, ip_limit, WINDOW_SECS, now)
+            .await?;
+        if by_account.allowed {
+            self.backend
+                .refund(&account, account_limit, WINDOW_SECS, now)
+                .await?;
+        }
+        // A fresh session and a fresh CSRF cookie: nothing set before sign-in carries over.
+        let session = Session {
+            user_id: user.id,
+            issued_at: self.now,
+            expires_at: self.now + SESSION_TTL_SECS,
+            nonce: self.random_b64(16)?,
+            epoch: user.session_epoch,
+        };
+        let secure = self.secure_cookies();
+        let new_csrf = self.random_b64(18)?;
+        let reply = if return_to.is_empty() {
+            message_page(
+                200,
+                self.brand(),
+                "Signed in",
+                "You are signed in. You can close this page.",
+            )
+        } else {
+            redirect(303, return_to)
+        };
+        Ok(reply
+            .with_header(
+                "set-cookie",
+                set_cookie(
+                    self.cookies().session,
+                    &seal_session(self.key(), &session),
+                    SESSION_TTL_SECS,
+                    secure,
+                ),
+            )
+            .with_header(
+                "set-cookie",
+                set_cookie(self.cookies().csrf, &new_csrf, SESSION_TTL_SECS, secure),
+            ))
+    }
+
+    /// `POST /logout`: end the session, and with it every session of the user: sessions are
+    /// stateless cookies, so the way to make sure a copy of this one stops working is to move the
+    /// user's session epoch on.
+    pub async fn logout(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(self.local_error(400, &e.description)),
+        };
+        let session = self.session(head);
+        let nonce = session
+            .as_ref()
+            .map(|s| s.nonce.as_str())
+            .unwrap_or_default();
+        if !verify_csrf(
+            self.key(),
+            read_cookie(head, self.cookies().csrf),
+            &format!("logout:{nonce}"),
+            params.get("csrf_token"),
+        ) {
+            return Ok(self.local_error(403, "This form expired or did not come from this site."));
+        }
+        if let Some(session) = session {
+            self.backend.end_sessions(&session.user_id).await?;
+        }
+        Ok(
+            message_page(200, self.brand(), "Signed out", "You are signed out.")
+                .with_header("set-cookie", self.clear_session_cookie()),
+        )
+    }
+}
