@@ -10,16 +10,13 @@ use base64::Engine;
 
 use crate::config::{AuthConfig, Config, HttpAuthorizationType};
 use crate::error::{ApiError, Challenge};
-use crate::http::{Reply, RequestHead};
+use crate::http::{AuthorizationError, Reply, RequestHead};
 use crate::oauth::access_token::{
     verify_access_token, TokenRejection, VerifiedTokenCache, VerifyPolicy,
 };
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::forward::Identity;
 use crate::proxy::rules::Access;
-
-/// Longest `Authorization` header accepted; a JWT of ours is well under 1 KiB.
-pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
 
 /// A refusal that stops an authorization-server request before it changes anything (a body
 /// over its cap, a throttled client metadata fetch): a readable page on the portal's pages,
@@ -317,28 +314,27 @@ fn credential<'a>(
     scheme: &'static str,
     config: &Config,
 ) -> Result<&'a str, ApiError> {
-    let value = head
-        .single_header("authorization")
-        .map_err(|_| ApiError::BadRequest("send one Authorization header, not several".into()))?
+    let header = head
+        .authorization()
+        .map_err(|e| {
+            ApiError::BadRequest(
+                match e {
+                    AuthorizationError::Several => "send one Authorization header, not several",
+                    AuthorizationError::TooLong => "the Authorization header is too long",
+                }
+                .into(),
+            )
+        })?
+        .filter(|h| h.is(scheme))
         .ok_or_else(|| unauthorized(config, scheme, None, ""))?;
-    if value.len() > MAX_AUTHORIZATION_BYTES {
-        return Err(ApiError::BadRequest(
-            "the Authorization header is too long".into(),
-        ));
-    }
-    let (given_scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !given_scheme.eq_ignore_ascii_case(scheme) {
-        return Err(unauthorized(config, scheme, None, ""));
-    }
-    let credential = rest.trim_start_matches(' ');
-    if credential.is_empty() || !credential.bytes().all(is_token68_byte) {
-        return Err(unauthorized(
+    let credential = header.token68().ok_or_else(|| {
+        unauthorized(
             config,
             scheme,
             Some("invalid_request"),
             "the Authorization header is malformed",
-        ));
-    }
+        )
+    })?;
     if scheme == "Basic" && STANDARD.decode(credential).is_err() {
         return Err(unauthorized(
             config,
@@ -348,11 +344,6 @@ fn credential<'a>(
         ));
     }
     Ok(credential)
-}
-
-/// RFC 9110 §11.2 token68 characters.
-fn is_token68_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
 }
 
 #[cfg(test)]

@@ -102,11 +102,66 @@ impl RequestHead {
         Ok(first)
     }
 
+    /// The `Authorization` header, read once with one strictness for every endpoint: `None` when
+    /// absent; refused when sent twice or longer than [`MAX_AUTHORIZATION_BYTES`].
+    pub fn authorization(&self) -> Result<Option<Authorization<'_>>, AuthorizationError> {
+        let value = self
+            .single_header("authorization")
+            .map_err(|_| AuthorizationError::Several)?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        if value.len() > MAX_AUTHORIZATION_BYTES {
+            return Err(AuthorizationError::TooLong);
+        }
+        Ok(Some(Authorization::parse(value)))
+    }
+
     /// The client address Cloudflare saw (`CF-Connecting-IP`); never the caller's own claims
     /// (`X-Forwarded-For` and kin). `None` when absent or sent twice.
     pub fn client_ip(&self) -> Option<&str> {
         self.single_header("cf-connecting-ip").ok().flatten()
     }
+}
+
+/// Longest `Authorization` header accepted; a JWT of ours is well under 1 KiB.
+pub const MAX_AUTHORIZATION_BYTES: usize = 8 * 1024;
+
+/// An `Authorization` header: its scheme, and what follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authorization<'a> {
+    scheme: &'a str,
+    credentials: &'a str,
+}
+
+impl<'a> Authorization<'a> {
+    /// Splits a header value into its scheme and what follows the spaces after it.
+    pub fn parse(value: &'a str) -> Authorization<'a> {
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        Authorization {
+            scheme,
+            credentials: rest.trim_start_matches(' '),
+        }
+    }
+
+    /// Whether the scheme is `scheme` (schemes are case-insensitive).
+    pub fn is(&self, scheme: &str) -> bool {
+        self.scheme.eq_ignore_ascii_case(scheme)
+    }
+
+    /// The credentials if they are one RFC 9110 §11.2 token68 (how every scheme the gateway
+    /// takes writes them: bearer tokens, base64 Basic pairs); `None` when empty or malformed.
+    pub fn token68(&self) -> Option<&'a str> {
+        let c = self.credentials;
+        (!c.is_empty() && crate::primitives::syntax::is_token68(c)).then_some(c)
+    }
+}
+
+/// Why an `Authorization` header could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationError {
+    Several,
+    TooLong,
 }
 
 /// Why a request body was refused before it was read.
@@ -328,6 +383,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_authorization_header_is_read_one_way() {
+        let head = |v: &str| RequestHead::new(Method::Get, "/").with_header("authorization", v);
+        let bearer = head("bearer  abc.DEF-_~+/=");
+        let a = bearer.authorization().unwrap().unwrap();
+        assert!(a.is("Bearer") && !a.is("Basic"));
+        assert_eq!(a.token68(), Some("abc.DEF-_~+/="));
+        for malformed in ["Bearer", "Bearer ", "Bearer a b", "Bearer a\"b", "Bearer é"] {
+            let h = head(malformed);
+            assert_eq!(
+                h.authorization().unwrap().unwrap().token68(),
+                None,
+                "{malformed}"
+            );
+        }
+        let twice = head("Bearer a").with_header("Authorization", "Bearer b");
+        assert_eq!(twice.authorization(), Err(AuthorizationError::Several));
+        let long = head(&format!("Bearer {}", "a".repeat(MAX_AUTHORIZATION_BYTES)));
+        assert_eq!(long.authorization(), Err(AuthorizationError::TooLong));
+        assert_eq!(RequestHead::new(Method::Get, "/").authorization(), Ok(None));
     }
 
     #[test]

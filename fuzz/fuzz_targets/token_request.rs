@@ -1,6 +1,7 @@
 //! Token, revocation and introspection request bodies, form or JSON, with client credentials.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use portcullis::http::Authorization;
 use portcullis::oauth::client::parse_client_credentials;
 use portcullis::oauth::params::Params;
 
@@ -19,6 +20,6 @@ fuzz_target!(|data: &[u8]| {
         for (name, value) in params.iter() {
             assert_eq!(params.get(name), Some(value));
         }
-        let _ = parse_client_credentials(header, &params);
+        let _ = parse_client_credentials(header.map(Authorization::parse), &params);
     }
 });

@@ -163,16 +163,12 @@ pub fn authorize_admin(
             scope: None,
         }))
     };
-    let value = head
-        .single_header("authorization")
+    let header = head
+        .authorization()
         .map_err(|_| ApiError::BadRequest("send one Authorization header".into()))?
         .ok_or_else(challenge)?;
-    match value.split_once(' ') {
-        Some((scheme, given))
-            if scheme.eq_ignore_ascii_case("bearer") && token.matches(given.trim()) =>
-        {
-            Ok(())
-        }
+    match header.token68() {
+        Some(given) if header.is("bearer") && token.matches(given) => Ok(()),
         _ => Err(challenge()),
     }
 }

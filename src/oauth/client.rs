@@ -4,6 +4,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::http::Authorization;
 use crate::oauth::client_assertion::{parse_client_assertion, PublicJwk, CLIENT_ASSERTION_TYPE};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::{form_decode, Params};
@@ -99,7 +100,7 @@ impl ClientCredentials {
 /// Reads the client's credentials from the `Authorization` header and the body parameters.
 /// Using more than one method in a request is refused (RFC 6749 §2.3).
 pub fn parse_client_credentials(
-    authorization: Option<&str>,
+    authorization: Option<Authorization<'_>>,
     params: &Params,
 ) -> Result<ClientCredentials, OAuthError> {
     let body_id = params.get("client_id");
@@ -134,8 +135,7 @@ pub fn parse_client_credentials(
         });
     }
     if let Some(header) = authorization {
-        let (scheme, value) = header.split_once(' ').unwrap_or((header, ""));
-        if !scheme.eq_ignore_ascii_case("basic") {
+        if !header.is("basic") {
             return Err(OAuthError::invalid_client(
                 "only Basic client authentication is accepted in the Authorization header",
             )
@@ -150,7 +150,8 @@ pub fn parse_client_credentials(
             OAuthError::invalid_client("the Basic credentials are malformed")
                 .with_basic_challenge(true)
         };
-        let decoded = STANDARD.decode(value.trim()).map_err(|_| malformed())?;
+        let value = header.token68().ok_or_else(malformed)?;
+        let decoded = STANDARD.decode(value).map_err(|_| malformed())?;
         let text = String::from_utf8(decoded).map_err(|_| malformed())?;
         let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
         let id = form_decode(id).ok_or_else(malformed)?;
@@ -278,7 +279,9 @@ mod tests {
     fn basic_credentials_are_percent_decoded() {
         // RFC 6749 §2.3.1: id and secret are form-encoded before base64.
         let header = format!("Basic {}", STANDARD.encode("my%20client:p%40ss%3Aword"));
-        let creds = parse_client_credentials(Some(&header), &Params::default()).unwrap();
+        let creds =
+            parse_client_credentials(Some(Authorization::parse(&header)), &Params::default())
+                .unwrap();
         assert_eq!(
             creds,
             ClientCredentials::Basic {
@@ -291,14 +294,19 @@ mod tests {
     #[test]
     fn basic_and_post_together_are_refused() {
         let header = format!("Basic {}", STANDARD.encode("chatgpt:s3cret"));
-        let e = parse_client_credentials(Some(&header), &params(&[("client_secret", "s3cret")]))
-            .unwrap_err();
+        let e = parse_client_credentials(
+            Some(Authorization::parse(&header)),
+            &params(&[("client_secret", "s3cret")]),
+        )
+        .unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_request");
     }
 
     #[test]
     fn malformed_basic_is_invalid_client_with_a_challenge() {
-        let e = parse_client_credentials(Some("Basic !!!"), &Params::default()).unwrap_err();
+        let e =
+            parse_client_credentials(Some(Authorization::parse("Basic !!!")), &Params::default())
+                .unwrap_err();
         assert_eq!(e.code.as_str(), "invalid_client");
         assert!(e.basic_challenge);
     }

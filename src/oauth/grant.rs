@@ -103,15 +103,6 @@ fn record_opaque_access(state: &mut GrantState, token: &Option<(String, i64)>, n
     }
 }
 
-/// Whether an opaque access token (by hash) is live on this grant.
-pub fn opaque_access_is_live(state: &GrantState, hash: &str, now: i64) -> bool {
-    !state.revoked
-        && state
-            .opaque_access
-            .iter()
-            .any(|(h, exp)| constant_time_eq(h.as_bytes(), hash.as_bytes()) && now < *exp)
-}
-
 /// Lifetimes that apply to refresh tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RefreshPolicy {
@@ -779,6 +770,13 @@ mod tests {
 
     #[test]
     fn opaque_access_tokens_live_only_on_grants_without_a_resource() {
+        // (The check a presented token gets is `presented::Handle::opaque_access_is_live`.)
+        let opaque_access_is_live = |s: &GrantState, hash: &str, now: i64| {
+            !s.revoked
+                && s.opaque_access
+                    .iter()
+                    .any(|(h, exp)| h == hash && now < *exp)
+        };
         let s = redeemed();
         assert!(opaque_access_is_live(&s, &h("oat1"), NOW + 10));
         assert!(!opaque_access_is_live(&s, &h("oat1"), NOW + 3600));

@@ -9,6 +9,7 @@ pub mod error;
 pub mod grant;
 pub mod params;
 pub mod pkce;
+pub mod presented;
 pub mod redirect_uri;
 pub mod registration;
 pub mod server;

@@ -9,9 +9,21 @@ use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::portal::session::{
     csrf_token, read_cookie, seal_session, set_cookie, verify_csrf, Session, SESSION_TTL_SECS,
 };
-use crate::ports::Backend;
+use crate::ports::{Backend, User};
 use crate::routes::ACCOUNT_PATH;
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
+
+const SOURCE_LIMIT: u64 = throttle::LOGIN_FAILURES_PER_SOURCE;
+const IP_LIMIT: u64 = throttle::LOGIN_FAILURES_PER_IP;
+
+/// The counters one sign-in attempt charged.
+struct SignInCharges {
+    per_source: String,
+    per_ip: String,
+    account: String,
+    /// Whether the account's count took this attempt (past its bound it only delays).
+    account_counted: bool,
+}
 
 impl<B: Backend> AuthServer<'_, B> {
     /// `GET /login`: the sign-in form on its own (the portal's front door).
@@ -87,57 +99,19 @@ impl<B: Backend> AuthServer<'_, B> {
         {
             return Ok(form(400, "Enter your email and password."));
         }
-        // Each attempt is counted before the password is checked (an atomic charge), so parallel
-        // guesses cannot all slip under a limit; a successful sign-in gives its counts back.
-        // Refusals are per source address (for this account, and over all accounts); what is
-        // counted for the account from everywhere only delays, so failing on purpose locks out
-        // nobody but the one failing.
-        let now = self.now as u64;
-        let source = source(head);
-        let per_source = throttle::login_source_key(&source, &email);
-        let per_ip = throttle::login_ip_key(&source);
-        let account = throttle::login_account_key(&email);
-        let (source_limit, ip_limit) = (
-            throttle::LOGIN_FAILURES_PER_SOURCE,
-            throttle::LOGIN_FAILURES_PER_IP,
-        );
-        let account_limit = delaying_limit(throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
-        let refused = |reset_secs: u64| {
-            let wait = reset_secs.div_ceil(60).max(1);
-            form(
-                429,
-                &format!(
-                    "Too many failed attempts from your network. Try again in {wait} minutes."
-                ),
-            )
-            .with_header("retry-after", reset_secs.max(1).to_string())
+        let charges = match self.charge_sign_in(head, &email).await? {
+            Ok(charges) => charges,
+            Err(reset_secs) => {
+                let wait = reset_secs.div_ceil(60).max(1);
+                return Ok(form(
+                    429,
+                    &format!(
+                        "Too many failed attempts from your network. Try again in {wait} minutes."
+                    ),
+                )
+                .with_header("retry-after", reset_secs.max(1).to_string()));
+            }
         };
-        let by_source = self
-            .backend
-            .charge(&per_source, source_limit, WINDOW_SECS, now)
-            .await?;
-        if !by_source.allowed {
-            return Ok(refused(by_source.reset_secs));
-        }
-        let by_ip = self
-            .backend
-            .charge(&per_ip, ip_limit, WINDOW_SECS, now)
-            .await?;
-        if !by_ip.allowed {
-            self.backend
-                .refund(&per_source, source_limit, WINDOW_SECS, now)
-                .await?;
-            return Ok(refused(by_ip.reset_secs));
-        }
-        let by_account = self
-            .backend
-            .charge(&account, account_limit, WINDOW_SECS, now)
-            .await?;
-        let wait = delay_ms(&by_account, throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
-        if wait > 0 {
-            // Before the check, whatever its outcome: the wait tells nothing about the password.
-            self.backend.sleep(wait).await;
-        }
         let user = self.backend.find_user_by_email(&email).await?;
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
         let ok = verify_password(self.backend, password, stored).await?;
@@ -145,17 +119,82 @@ impl<B: Backend> AuthServer<'_, B> {
             Some(u) if ok && !u.disabled => u,
             _ => return Ok(form(401, "Wrong email or password.")),
         };
-        self.backend
-            .refund(&per_source, source_limit, WINDOW_SECS, now)
+        self.refund_sign_in(&charges).await?;
+        self.start_session(user, return_to)
+    }
+
+    /// Counts a sign-in attempt before its password is checked (an atomic charge), so parallel
+    /// guesses cannot all slip under a limit; `Err(reset_secs)` when the source is past its limit.
+    /// Refusals are per source address (for this account, and over all accounts); what is
+    /// counted for the account from everywhere only delays, so failing on purpose locks out
+    /// nobody but the one failing.
+    async fn charge_sign_in(
+        &self,
+        head: &RequestHead,
+        email: &str,
+    ) -> Result<Result<SignInCharges, u64>, ApiError> {
+        let now = self.now as u64;
+        let source = source(head);
+        let charges = SignInCharges {
+            per_source: throttle::login_source_key(&source, email),
+            per_ip: throttle::login_ip_key(&source),
+            account: throttle::login_account_key(email),
+            account_counted: false,
+        };
+        let by_source = self
+            .backend
+            .charge(&charges.per_source, SOURCE_LIMIT, WINDOW_SECS, now)
             .await?;
-        self.backend
-            .refund(&per_ip, ip_limit, WINDOW_SECS, now)
+        if !by_source.allowed {
+            return Ok(Err(by_source.reset_secs));
+        }
+        let by_ip = self
+            .backend
+            .charge(&charges.per_ip, IP_LIMIT, WINDOW_SECS, now)
             .await?;
-        if by_account.allowed {
+        if !by_ip.allowed {
             self.backend
-                .refund(&account, account_limit, WINDOW_SECS, now)
+                .refund(&charges.per_source, SOURCE_LIMIT, WINDOW_SECS, now)
+                .await?;
+            return Ok(Err(by_ip.reset_secs));
+        }
+        let account_limit = delaying_limit(throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
+        let by_account = self
+            .backend
+            .charge(&charges.account, account_limit, WINDOW_SECS, now)
+            .await?;
+        let wait = delay_ms(&by_account, throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
+        if wait > 0 {
+            // Before the check, whatever its outcome: the wait tells nothing about the password.
+            self.backend.sleep(wait).await;
+        }
+        Ok(Ok(SignInCharges {
+            account_counted: by_account.allowed,
+            ..charges
+        }))
+    }
+
+    /// A successful sign-in gives its counts back.
+    async fn refund_sign_in(&self, charges: &SignInCharges) -> Result<(), ApiError> {
+        let now = self.now as u64;
+        self.backend
+            .refund(&charges.per_source, SOURCE_LIMIT, WINDOW_SECS, now)
+            .await?;
+        self.backend
+            .refund(&charges.per_ip, IP_LIMIT, WINDOW_SECS, now)
+            .await?;
+        if charges.account_counted {
+            let account_limit = delaying_limit(throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
+            self.backend
+                .refund(&charges.account, account_limit, WINDOW_SECS, now)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// The signed-in reply: a new session cookie and a new CSRF cookie, then back to
+    /// `return_to` (or a page saying so).
+    fn start_session(&self, user: User, return_to: &str) -> Result<Reply, ApiError> {
         // A fresh session and a fresh CSRF cookie: nothing set before sign-in carries over.
         let session = Session {
             user_id: user.id,

@@ -22,6 +22,13 @@ pub fn looks_like_email(text: &str) -> bool {
     }
 }
 
+/// RFC 9110 §11.2 token68: the characters of a bearer token or a base64 credential.
+pub fn is_token68(text: &str) -> bool {
+    text.bytes().all(|b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/' | b'=')
+    })
+}
+
 /// Splits a `<grant id>.<secret>` handle, checking both parts' shape.
 pub fn split_handle(handle: &str) -> Option<(&str, &str)> {
     let (id, secret) = handle.split_once('.')?;

@@ -27,9 +27,9 @@ impl<B: Backend> AuthServer<'_, B> {
         head: &RequestHead,
         params: &Params,
     ) -> Result<Client, ApiError> {
-        let authorization = head
-            .single_header("authorization")
-            .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?;
+        let authorization = head.authorization().map_err(|_| {
+            OAuthError::invalid_request("send one Authorization header, of at most 8 KiB")
+        })?;
         let credentials = parse_client_credentials(authorization, params)?;
         let basic = credentials.used_basic();
         let with_credential = !matches!(credentials, ClientCredentials::None { .. });

@@ -9,10 +9,9 @@ use crate::oauth::access_token::{verify_access_token_with, Audience, VerifyPolic
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::issued_by;
-use crate::oauth::server::{body_params, token_json, AuthServer, OPAQUE_ACCESS_PREFIX};
+use crate::oauth::presented::PresentedToken;
+use crate::oauth::server::{body_params, token_json, AuthServer};
 use crate::ports::Backend;
-use crate::primitives::hash::sha256_hex;
-use crate::primitives::syntax::split_handle;
 
 impl<B: Backend> AuthServer<'_, B> {
     /// `POST /introspect` (RFC 7662), for authenticated confidential clients. A token is
@@ -33,25 +32,22 @@ impl<B: Backend> AuthServer<'_, B> {
             .get("token")
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         let inactive = || token_json(&json!({ "active": false }));
-        if let Some((grant_id, secret)) = token
-            .strip_prefix(OPAQUE_ACCESS_PREFIX)
-            .and_then(split_handle)
-        {
-            let Some(state) = self.backend.load_grant(grant_id).await? else {
-                return Ok(inactive());
-            };
-            let hash = sha256_hex(secret);
-            if !crate::oauth::grant::opaque_access_is_live(&state, &hash, self.now)
+        let (handle, opaque) = match PresentedToken::classify(token) {
+            PresentedToken::OpaqueAccess(h) => (h, true),
+            PresentedToken::Refresh(h) => (h, false),
+            PresentedToken::Jwt(jwt) => return self.introspect_jwt(&client, jwt).await,
+        };
+        let Some(state) = self.backend.load_grant(handle.grant_id).await? else {
+            return Ok(inactive());
+        };
+        if opaque {
+            if !handle.opaque_access_is_live(&state, self.now)
                 || !issued_by(&state, self.issuer())
                 || !may_introspect(&client, &state.client_id)
             {
                 return Ok(inactive());
             }
-            let exp = state
-                .opaque_access
-                .iter()
-                .find(|(h, _)| *h == hash)
-                .map(|(_, e)| *e);
+            let exp = handle.opaque_access_expiry(&state);
             return Ok(token_json(&json!({
                 "active": true,
                 "token_type": "Bearer",
@@ -63,32 +59,32 @@ impl<B: Backend> AuthServer<'_, B> {
                 "iss": self.issuer(),
             })));
         }
-        if let Some((grant_id, secret)) = split_handle(token) {
-            let Some(state) = self.backend.load_grant(grant_id).await? else {
-                return Ok(inactive());
-            };
-            let family = match &state.refresh {
-                Some(f)
-                    if state.client_id == client.id
-                        && issued_by(&state, self.issuer())
-                        && !state.revoked
-                        && f.current_hash == sha256_hex(secret)
-                        && self.now < f.expires_at =>
-                {
-                    f
-                }
-                _ => return Ok(inactive()),
-            };
-            return Ok(token_json(&json!({
-                "active": true,
-                "token_type": "refresh_token",
-                "scope": state.scopes.join(" "),
-                "client_id": state.client_id,
-                "sub": state.user_id,
-                "exp": family.expires_at,
-                "iss": self.issuer(),
-            })));
-        }
+        let family = match &state.refresh {
+            Some(f)
+                if state.client_id == client.id
+                    && issued_by(&state, self.issuer())
+                    && !state.revoked
+                    && handle.is_current_refresh(&state)
+                    && self.now < f.expires_at =>
+            {
+                f
+            }
+            _ => return Ok(inactive()),
+        };
+        Ok(token_json(&json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": state.scopes.join(" "),
+            "client_id": state.client_id,
+            "sub": state.user_id,
+            "exp": family.expires_at,
+            "iss": self.issuer(),
+        })))
+    }
+
+    /// Introspection of an access token JWT: ours, unexpired, its grant (if any) not revoked.
+    async fn introspect_jwt(&self, client: &Client, token: &str) -> Result<Reply, ApiError> {
+        let inactive = || token_json(&json!({ "active": false }));
         let policy = VerifyPolicy {
             issuer: self.issuer(),
             audience: None,
@@ -99,7 +95,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let Ok(verified) = verified else {
             return Ok(inactive());
         };
-        if !may_introspect(&client, &verified.client_id) {
+        if !may_introspect(client, &verified.client_id) {
             return Ok(inactive());
         }
         if let Some(grant_id) = &verified.grant_id {

@@ -38,9 +38,6 @@ mod userinfo;
 
 pub use metadata::metadata;
 
-/// Prefix of opaque access tokens (`o.<grant id>.<secret>`), issued when no API resource applies.
-pub const OPAQUE_ACCESS_PREFIX: &str = "o.";
-
 /// One request's view of the authorization server.
 pub struct AuthServer<'a, B: Backend> {
     pub config: &'a Config,

@@ -5,10 +5,9 @@ use crate::http::{Reply, RequestHead};
 use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
 use crate::oauth::error::OAuthError;
 use crate::oauth::grant::{issued_by, GrantState};
-use crate::oauth::server::{body_params, AuthServer, OPAQUE_ACCESS_PREFIX};
+use crate::oauth::presented::PresentedToken;
+use crate::oauth::server::{body_params, AuthServer};
 use crate::ports::Backend;
-use crate::primitives::hash::sha256_hex;
-use crate::primitives::syntax::split_handle;
 
 impl<B: Backend> AuthServer<'_, B> {
     /// `POST /revoke` (RFC 7009): revokes the grant behind a refresh or access token. Answers 200
@@ -33,28 +32,24 @@ impl<B: Backend> AuthServer<'_, B> {
         &self,
         token: &str,
     ) -> Result<Option<(String, GrantState)>, ApiError> {
-        if let Some((grant_id, secret)) = token
-            .strip_prefix(OPAQUE_ACCESS_PREFIX)
-            .and_then(split_handle)
-        {
-            let Some(state) = self.backend.load_grant(grant_id).await? else {
-                return Ok(None);
-            };
-            let hash = sha256_hex(secret);
-            let known = state.opaque_access.iter().any(|(h, _)| *h == hash);
-            return Ok(known.then(|| (grant_id.to_string(), state)));
-        }
-        if let Some((grant_id, secret)) = split_handle(token) {
-            let Some(state) = self.backend.load_grant(grant_id).await? else {
-                return Ok(None);
-            };
-            let hash = sha256_hex(secret);
-            let known = state
-                .refresh
-                .as_ref()
-                .is_some_and(|f| f.current_hash == hash || f.rotated_hashes.contains(&hash));
-            return Ok(known.then(|| (grant_id.to_string(), state)));
-        }
+        let (handle, opaque) = match PresentedToken::classify(token) {
+            PresentedToken::OpaqueAccess(h) => (h, true),
+            PresentedToken::Refresh(h) => (h, false),
+            PresentedToken::Jwt(jwt) => return self.grant_of_jwt(jwt).await,
+        };
+        let Some(state) = self.backend.load_grant(handle.grant_id).await? else {
+            return Ok(None);
+        };
+        let known = if opaque {
+            handle.opaque_access_expiry(&state).is_some()
+        } else {
+            handle.is_known_refresh(&state)
+        };
+        Ok(known.then(|| (handle.grant_id.to_string(), state)))
+    }
+
+    /// The grant an access token JWT of ours names.
+    async fn grant_of_jwt(&self, token: &str) -> Result<Option<(String, GrantState)>, ApiError> {
         let policy = VerifyPolicy {
             issuer: self.issuer(),
             audience: None,

@@ -12,9 +12,8 @@ use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{CodeRedemption, Issued, RefreshRotation, SECRET_BYTES};
 use crate::oauth::params::Params;
-use crate::oauth::server::{
-    body_params, sign_failure, token_json, AuthServer, OPAQUE_ACCESS_PREFIX,
-};
+use crate::oauth::presented::OPAQUE_ACCESS_PREFIX;
+use crate::oauth::server::{body_params, sign_failure, token_json, AuthServer};
 use crate::ports::{Backend, User};
 use crate::primitives::hash::sha256_hex;
 use crate::primitives::syntax::split_handle;

@@ -6,10 +6,9 @@ use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
 use crate::oauth::error::OAuthError;
-use crate::oauth::server::{token_json, AuthServer, OPAQUE_ACCESS_PREFIX};
+use crate::oauth::presented::PresentedToken;
+use crate::oauth::server::{token_json, AuthServer};
 use crate::ports::Backend;
-use crate::primitives::hash::sha256_hex;
-use crate::primitives::syntax::split_handle;
 
 impl<B: Backend> AuthServer<'_, B> {
     /// `GET|POST /userinfo`: who the token's user is; `email` and `name` when its scopes allow.
@@ -25,21 +24,18 @@ impl<B: Backend> AuthServer<'_, B> {
             }))
         };
         let header = head
-            .single_header("authorization")
+            .authorization()
             .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?
+            .filter(|h| h.is("bearer"))
             .ok_or_else(|| challenge(None, ""))?;
-        let token = match header.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Err(challenge(None, "")),
-        };
-        if let Some((grant_id, secret)) = token
-            .strip_prefix(OPAQUE_ACCESS_PREFIX)
-            .and_then(split_handle)
-        {
-            let state = self.backend.load_grant(grant_id).await?;
-            let live = state.as_ref().is_some_and(|s| {
-                crate::oauth::grant::opaque_access_is_live(s, &sha256_hex(secret), self.now)
-            });
+        let token = header
+            .token68()
+            .ok_or_else(|| challenge(Some("invalid_token"), "the access token is malformed"))?;
+        if let PresentedToken::OpaqueAccess(handle) = PresentedToken::classify(token) {
+            let state = self.backend.load_grant(handle.grant_id).await?;
+            let live = state
+                .as_ref()
+                .is_some_and(|s| handle.opaque_access_is_live(s, self.now));
             let Some(state) = state.filter(|_| live) else {
                 return Err(challenge(
                     Some("invalid_token"),
