@@ -26,6 +26,17 @@ pub struct QuotaDecision {
     pub reset_secs: u64,
 }
 
+impl QuotaDecision {
+    /// The decision as the caller sees it once its call is given back (the origin marked it
+    /// exempt): one more call remaining, never more than the limit.
+    pub fn refunded(self) -> QuotaDecision {
+        QuotaDecision {
+            remaining: (self.remaining + 1).min(self.limit),
+            ..self
+        }
+    }
+}
+
 /// Charges one call against `window` at `now`, returning the new state and the decision.
 /// A refused call does not count.
 pub fn charge(quota: QuotaConfig, window: Window, now: u64) -> (Window, QuotaDecision) {
@@ -123,6 +134,19 @@ pub fn remember_once(window: Window, ttl_secs: u64, now: u64) -> (Window, bool) 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_refunded_call_is_remaining_again_within_the_limit() {
+        let d = QuotaDecision {
+            allowed: true,
+            limit: 3,
+            remaining: 1,
+            reset_secs: 10,
+        };
+        assert_eq!(d.refunded().remaining, 2);
+        let full = QuotaDecision { remaining: 3, ..d };
+        assert_eq!(full.refunded().remaining, 3);
+    }
+
     use super::*;
 
     #[test]

@@ -1135,3 +1135,83 @@ fn a_machine_client_holds_roles_and_the_same_rbac_decides_its_scopes() {
     assert_eq!(status, 204);
     assert_eq!(f.count("client_roles"), 0);
 }
+
+#[test]
+fn the_proxys_reads_run_on_the_real_schema() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "k@example.com"}));
+    let uid = user["id"].as_str().unwrap().to_string();
+    let (status, key) = f.post(
+        "/admin/api/api-keys",
+        json!({"user_id": uid, "name": "ci", "scopes": "todos:read todos:write"}),
+    );
+    assert_eq!(status, 201, "{key}");
+    let hash = portcullis::primitives::hash::sha256_hex(key["key"].as_str().unwrap());
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let record = block_on(directory.api_key_by_hash(&hash)).unwrap().unwrap();
+    assert_eq!(record.user_id, uid);
+    assert_eq!(record.scopes, vec!["todos:read", "todos:write"]);
+    assert!(!record.revoked && !record.user_disabled);
+    assert_eq!(record.last_used_at, None);
+    assert_eq!(block_on(directory.api_key_by_hash("nope")).unwrap(), None);
+    // A use is recorded, and never moves the time back.
+    block_on(directory.record_api_key_use(&record.id, NOW)).unwrap();
+    block_on(directory.record_api_key_use(&record.id, NOW - 10)).unwrap();
+    let used = block_on(directory.api_key_by_hash(&hash)).unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(NOW));
+    // Revoking the key and disabling its user show in the record.
+    let kid = key["id"].as_str().unwrap();
+    assert_eq!(
+        f.call(
+            Method::Delete,
+            &format!("/admin/api/api-keys/{kid}"),
+            Value::Null
+        )
+        .0,
+        200
+    );
+    f.call(
+        Method::Patch,
+        &format!("/admin/api/users/{uid}"),
+        json!({"disabled": true}),
+    );
+    let record = block_on(directory.api_key_by_hash(&hash)).unwrap().unwrap();
+    assert!(record.revoked && record.user_disabled);
+
+    // OpenAI's egress list: stored, replaced, read back.
+    use portcullis::directory::OPENAI_EGRESS_SOURCE;
+    assert_eq!(
+        block_on(directory.egress_cidrs(OPENAI_EGRESS_SOURCE)).unwrap(),
+        None
+    );
+    let first = vec!["23.102.140.112/28".to_string()];
+    block_on(directory.store_egress_list(
+        OPENAI_EGRESS_SOURCE,
+        Some("2026-01-01T00:00:00Z"),
+        &first,
+    ))
+    .unwrap();
+    let second = vec!["13.65.240.240/28".to_string(), "2001:db8::/32".to_string()];
+    block_on(directory.store_egress_list(OPENAI_EGRESS_SOURCE, None, &second)).unwrap();
+    assert_eq!(
+        block_on(directory.egress_cidrs(OPENAI_EGRESS_SOURCE)).unwrap(),
+        Some(second)
+    );
+    assert_eq!(f.count("egress_lists"), 1);
+
+    // The health check's schema version: the greatest migration name applied.
+    f.db.conn
+        .borrow()
+        .execute_batch(
+            "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY, name TEXT); \
+             INSERT INTO d1_migrations (name) VALUES ('0011_resource_token_alg.sql'), ('0002_client_lockout.sql');",
+        )
+        .unwrap();
+    assert_eq!(
+        block_on(directory.latest_migration()).unwrap().as_deref(),
+        Some(portcullis::LATEST_MIGRATION)
+    );
+}

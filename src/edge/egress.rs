@@ -9,10 +9,10 @@ use std::rc::Rc;
 
 use worker::{Env, Request, RequestInit};
 
+use crate::directory::{SqlDirectory, OPENAI_EGRESS_SOURCE};
 use crate::proxy::cidr::{
     parse_egress_list, IpRanges, MAX_EGRESS_LIST_BYTES, OPENAI_EGRESS_SNAPSHOT,
 };
-use crate::sql::Sql;
 
 use super::backend::D1Sql;
 
@@ -20,7 +20,6 @@ use super::backend::D1Sql;
 const CACHE_TTL_MS: u64 = 10 * 60 * 1000;
 /// How long the scheduled refresh waits for the publisher.
 const FETCH_TIMEOUT_MS: u64 = 10_000;
-const SOURCE: &str = "openai";
 
 thread_local! {
     static CACHE: RefCell<Option<(Rc<IpRanges>, u64)>> = const { RefCell::new(None) };
@@ -47,20 +46,11 @@ pub async fn openai_ranges(env: &Env) -> Rc<IpRanges> {
         }
     }
     let stored = match D1Sql::new(env) {
-        Ok(sql) => sql
-            .query(
-                "SELECT cidrs FROM egress_lists WHERE source = ?1",
-                vec![SOURCE.into()],
-            )
+        Ok(sql) => SqlDirectory { sql: &sql, now: 0 }
+            .egress_cidrs(OPENAI_EGRESS_SOURCE)
             .await
             .ok()
-            .and_then(|rows| rows.into_iter().next())
-            .and_then(|row| {
-                row.get("cidrs")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            })
-            .and_then(|text| serde_json::from_str::<Vec<String>>(&text).ok())
+            .flatten()
             .and_then(|cidrs| IpRanges::parse(cidrs.iter().map(String::as_str)).ok()),
         Err(_) => None,
     };
@@ -88,15 +78,15 @@ pub async fn refresh(env: &Env, url: &str) -> Result<usize, String> {
         .map_err(|why| format!("the list is {why}"))?;
     let list = parse_egress_list(&body).map_err(|e| e.0)?;
     let sql = D1Sql::new(env).map_err(|e| e.0)?;
-    let cidrs = serde_json::to_string(&list.cidrs).map_err(|e| e.to_string())?;
     let now = (worker::Date::now().as_millis() / 1000) as i64;
-    sql.batch(vec![(
-        "INSERT INTO egress_lists (source, creation_time, cidrs, fetched_at) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT(source) DO UPDATE SET creation_time = excluded.creation_time, cidrs = excluded.cidrs, fetched_at = excluded.fetched_at",
-        vec![SOURCE.into(), list.creation_time.clone().into(), cidrs.into(), now.into()],
-    )])
-    .await
-    .map_err(|e| format!("D1: {e:?}"))?;
+    SqlDirectory { sql: &sql, now }
+        .store_egress_list(
+            OPENAI_EGRESS_SOURCE,
+            list.creation_time.as_deref(),
+            &list.cidrs,
+        )
+        .await
+        .map_err(|e| format!("D1: {}", e.0))?;
     let count = list.cidrs.len();
     store_in_cache(list.ranges, worker::Date::now().as_millis());
     Ok(count)

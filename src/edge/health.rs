@@ -2,6 +2,7 @@
 
 use worker::Env;
 
+use crate::directory::SqlDirectory;
 use crate::error::ApiError;
 use crate::http::Reply;
 
@@ -20,20 +21,15 @@ pub async fn check(env: &Env) -> Result<Reply, ApiError> {
 }
 
 async fn d1_status(env: &Env) -> &'static str {
-    let Ok(db) = env.d1("DB") else {
+    let Ok(sql) = super::backend::D1Sql::new(env) else {
         return "unbound";
     };
-    let latest = db
-        // The greatest name applied, not the last applied: a migration numbered below one already
-        // applied (branches merged in another order) is applied after it.
-        .prepare("SELECT MAX(name) AS name FROM d1_migrations")
-        .first::<String>(Some("name"))
-        .await;
+    let latest = SqlDirectory { sql: &sql, now: 0 }.latest_migration().await;
     match latest {
         Ok(Some(name)) if name.as_str() >= LATEST_MIGRATION => "ok",
         Ok(_) => "migrations_pending",
         Err(e) => {
-            worker::console_error!("health: D1 check failed: {e}");
+            worker::console_error!("health: D1 check failed: {}", e.0);
             "unavailable"
         }
     }

@@ -324,7 +324,7 @@ async fn proxy(
     if let Some((key, quota, mut decision)) = charged {
         if relayed.quota_exempt {
             // The origin asked for this call not to count: give it back after responding.
-            decision.remaining += 1;
+            decision = decision.refunded();
             let env = env.clone();
             ctx.wait_until(async move {
                 let refunded = quota_counter::call(

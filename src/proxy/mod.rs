@@ -1,5 +1,6 @@
 //! The validating reverse proxy: route rules, credential checks and what is forwarded.
 
+pub mod api_key_cache;
 pub mod assertion;
 pub mod cidr;
 pub mod forward;

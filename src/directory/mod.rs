@@ -16,6 +16,10 @@ use crate::ports::{
 use crate::rbac::scope::{parse_scope, Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
 
+mod proxy_reads;
+
+pub use proxy_reads::OPENAI_EGRESS_SOURCE;
+
 /// The directory over any SQL backend; `now` decides which dynamic registrations have expired.
 pub struct SqlDirectory<'a, S: Sql> {
     pub sql: &'a S,

@@ -1,0 +1,146 @@
+//! API keys an isolate has looked up (`user_http` plugins), so the hot path reads D1 at most once
+//! per key and isolate per `API_KEY_CACHE_SECS`; a revocation takes effect within that window.
+//! Unknown keys are kept too, so guessing cannot turn every request into a D1 read. A key's
+//! `last_used_at` is due to be written at most once an hour.
+
+use std::collections::HashMap;
+
+use crate::gateway::ApiKeyRecord;
+
+/// Most keys an isolate remembers; past this the cache starts over (bounded memory).
+pub const MAX_CACHED_KEYS: usize = 10_000;
+/// How stale `last_used_at` may get before it is written again.
+pub const LAST_USED_RESOLUTION_SECS: i64 = 3600;
+
+#[derive(Debug)]
+pub struct ApiKeyCache {
+    /// Key hash → (the record, or `None` for no such key; when it was read, in ms).
+    entries: HashMap<String, (Option<ApiKeyRecord>, u64)>,
+    capacity: usize,
+}
+
+impl Default for ApiKeyCache {
+    fn default() -> Self {
+        ApiKeyCache::with_capacity(MAX_CACHED_KEYS)
+    }
+}
+
+impl ApiKeyCache {
+    pub fn with_capacity(capacity: usize) -> Self {
+        ApiKeyCache {
+            entries: HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// What was read for `key_hash` less than `ttl_secs` ago: `Some(None)` for a key known not to
+    /// exist, `None` when it must be read again.
+    pub fn fresh(
+        &self,
+        key_hash: &str,
+        now_ms: u64,
+        ttl_secs: u64,
+    ) -> Option<Option<ApiKeyRecord>> {
+        self.entries
+            .get(key_hash)
+            .filter(|(_, at)| now_ms.saturating_sub(*at) < ttl_secs.saturating_mul(1000))
+            .map(|(record, _)| record.clone())
+    }
+
+    pub fn insert(&mut self, key_hash: &str, record: Option<ApiKeyRecord>, now_ms: u64) {
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(key_hash) {
+            self.entries.clear();
+        }
+        self.entries.insert(key_hash.to_string(), (record, now_ms));
+    }
+
+    /// Whether this use of a live key should be written to D1 (its `last_used_at` is unset or an
+    /// hour old); if so, the cache records it as written, so this isolate will not write again
+    /// for an hour.
+    pub fn note_use(&mut self, key_hash: &str, record: &ApiKeyRecord, now: i64) -> bool {
+        let due = !record.revoked
+            && record
+                .last_used_at
+                .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_SECS);
+        if due {
+            if let Some((Some(cached), _)) = self.entries.get_mut(key_hash) {
+                cached.last_used_at = Some(now);
+            }
+        }
+        due
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(last_used_at: Option<i64>) -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: "key_1".into(),
+            user_id: "usr_1".into(),
+            scopes: vec!["todos:read".into()],
+            revoked: false,
+            user_disabled: false,
+            last_used_at,
+        }
+    }
+
+    #[test]
+    fn a_read_is_trusted_for_its_window_and_unknown_keys_are_kept_too() {
+        let mut cache = ApiKeyCache::default();
+        assert_eq!(cache.fresh("h", 0, 60), None);
+        cache.insert("h", Some(record(None)), 1_000);
+        cache.insert("unknown", None, 1_000);
+        assert_eq!(cache.fresh("h", 60_999, 60), Some(Some(record(None))));
+        assert_eq!(cache.fresh("unknown", 60_999, 60), Some(None));
+        assert_eq!(
+            cache.fresh("h", 61_000, 60),
+            None,
+            "read again after the window"
+        );
+        assert_eq!(
+            cache.fresh("h", 1_000, 0),
+            None,
+            "a zero window never trusts"
+        );
+    }
+
+    #[test]
+    fn use_is_written_at_most_once_an_hour() {
+        let mut cache = ApiKeyCache::default();
+        let now = 1_790_000_000;
+        cache.insert("h", Some(record(None)), 0);
+        let seen = cache.fresh("h", 0, 60).unwrap().unwrap();
+        assert!(cache.note_use("h", &seen, now));
+        let seen = cache.fresh("h", 0, 60).unwrap().unwrap();
+        assert_eq!(seen.last_used_at, Some(now));
+        assert!(!cache.note_use("h", &seen, now + LAST_USED_RESOLUTION_SECS - 1));
+        assert!(cache.note_use("h", &seen, now + LAST_USED_RESOLUTION_SECS));
+        let revoked = ApiKeyRecord {
+            revoked: true,
+            ..record(None)
+        };
+        assert!(
+            !cache.note_use("h", &revoked, now),
+            "a revoked key is not touched"
+        );
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let mut cache = ApiKeyCache::with_capacity(3);
+        for i in 0..10 {
+            cache.insert(&format!("h{i}"), None, 0);
+            assert!(cache.len() <= 3);
+        }
+    }
+}
