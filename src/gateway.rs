@@ -128,6 +128,75 @@ pub fn bearer_to_verify<'a>(
     credential(head, "Bearer", config).ok()
 }
 
+/// What the proxy has learned about one request so far, beyond its head and the configuration.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// OpenAI's egress ranges, once loaded (only plugins locked to OpenAI need them).
+    pub openai_ranges: Option<std::rc::Rc<IpRanges>>,
+    /// The presented API key's record, once looked up (`Some(None)`: no such key).
+    pub api_key: Option<Option<ApiKeyRecord>>,
+    /// Whether the platform has been asked to verify the token's signature (its answer, if yes,
+    /// is in the verified-token cache).
+    pub signature_checked: bool,
+}
+
+/// The proxy's next step for a request: fetch something it needs, or decide.
+#[derive(Debug)]
+pub enum Step<'h> {
+    /// Load OpenAI's egress ranges.
+    NeedEgressRanges,
+    /// Look up the API key whose SHA-256 this is.
+    NeedApiKey(String),
+    /// Have the platform verify this token's signature, recording it in the cache if it holds.
+    NeedSignature(&'h str),
+    Allow(Identity),
+    Refuse(ApiError),
+}
+
+/// The proxy's decision as one step function over what is known so far: the edge performs the
+/// step it asks for, records what it learned, and asks again, until it gets an allow with the
+/// identity or a refusal. The policy lives here; the edge's loop is fixed.
+pub fn step<'h>(
+    config: &Config,
+    head: &'h RequestHead,
+    rule: usize,
+    known: &Known,
+    now: i64,
+    verified_tokens: Option<&RefCell<VerifiedTokenCache>>,
+) -> Step<'h> {
+    let locked_to_openai = matches!(
+        &config.plugin.auth,
+        AuthConfig::None { ip_lock: Some(lock) } if lock.openai
+    );
+    if locked_to_openai && known.openai_ranges.is_none() {
+        return Step::NeedEgressRanges;
+    }
+    match presented_api_key_hash(config, head, rule) {
+        Err(e) => return Step::Refuse(e),
+        Ok(Some(hash)) if known.api_key.is_none() => return Step::NeedApiKey(hash),
+        Ok(_) => {}
+    }
+    if !known.signature_checked {
+        if let Some(token) = bearer_to_verify(config, head, rule) {
+            let seen = verified_tokens.is_some_and(|c| c.borrow().contains(token));
+            if !seen {
+                return Step::NeedSignature(token);
+            }
+        }
+    }
+    static NO_RANGES: IpRanges = IpRanges::EMPTY;
+    let facts = Facts {
+        now,
+        openai_ranges: known.openai_ranges.as_deref().unwrap_or(&NO_RANGES),
+        api_key: known.api_key.as_ref().and_then(Option::as_ref),
+        verified_tokens,
+    };
+    match authorize(config, head, rule, &facts) {
+        Ok(identity) => Step::Allow(identity),
+        Err(e) => Step::Refuse(e),
+    }
+}
+
 /// Decides whether the caller may pass the rule at `rule_index`, and as whom. No I/O: access
 /// tokens are verified against the keys in config, and everything else comes in `facts`.
 pub fn authorize(
@@ -840,6 +909,83 @@ mod tests {
         assert_eq!(
             e.to_reply().header("www-authenticate"),
             Some("Basic realm=\"todo_demo\"")
+        );
+    }
+
+    #[test]
+    fn the_step_function_asks_for_each_fact_once_then_decides() {
+        // An OpenAI-locked plugin: the ranges first, then the decision.
+        let c = locked_config();
+        let h = head(Method::Get, "/todos").with_header("cf-connecting-ip", "23.102.140.113");
+        let mut known = Known::default();
+        assert!(matches!(
+            step(&c, &h, 0, &known, NOW, None),
+            Step::NeedEgressRanges
+        ));
+        known.openai_ranges = Some(std::rc::Rc::new(
+            IpRanges::parse(["23.102.140.112/28"]).unwrap(),
+        ));
+        assert!(matches!(step(&c, &h, 0, &known, NOW, None), Step::Allow(_)));
+
+        // A user_http plugin: the key by its hash, then the decision, either way.
+        let c = user_http_config();
+        let h = head(Method::Get, "/todos").with_header("authorization", "Bearer pk_abc");
+        let mut known = Known::default();
+        match step(&c, &h, 0, &known, NOW, None) {
+            Step::NeedApiKey(hash) => {
+                assert_eq!(hash, crate::primitives::hash::sha256_hex("pk_abc"))
+            }
+            other => panic!("{other:?}"),
+        }
+        known.api_key = Some(Some(key(&["todos:read"])));
+        assert!(
+            matches!(step(&c, &h, 0, &known, NOW, None), Step::Allow(id) if id.auth == "user_http")
+        );
+        known.api_key = Some(None);
+        assert!(matches!(
+            step(&c, &h, 0, &known, NOW, None),
+            Step::Refuse(ApiError::Unauthorized(_))
+        ));
+        // A malformed credential is refused before any lookup.
+        let bad = head(Method::Get, "/todos").with_header("authorization", "Bearer a b");
+        assert!(matches!(
+            step(&c, &bad, 0, &Known::default(), NOW, None),
+            Step::Refuse(_)
+        ));
+    }
+
+    #[test]
+    fn a_token_is_sent_to_the_platform_once_and_a_cached_one_never() {
+        let c = config();
+        let t = token(&c, "todos:read", &c.plugin.resource);
+        let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
+        let cache = RefCell::new(VerifiedTokenCache::default());
+        let mut known = Known::default();
+        match step(&c, &h, 0, &known, NOW, Some(&cache)) {
+            Step::NeedSignature(token) => assert_eq!(token, t),
+            other => panic!("{other:?}"),
+        }
+        // Asked once: whatever the platform said, the decision follows (here the platform could
+        // not say, so the token is verified in wasm).
+        known.signature_checked = true;
+        assert!(matches!(
+            step(&c, &h, 0, &known, NOW, Some(&cache)),
+            Step::Allow(_)
+        ));
+        // Once the cache holds it, no signature is asked for.
+        assert_eq!(cache.borrow().len(), 1);
+        assert!(matches!(
+            step(&c, &h, 0, &Known::default(), NOW, Some(&cache)),
+            Step::Allow(_)
+        ));
+        // A public route needs nothing.
+        let open = head(Method::Get, "/public/hello");
+        let rule = match crate::routes::route(&c, &open) {
+            Ok(crate::routes::Endpoint::Proxy(rule)) => rule,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            matches!(step(&c, &open, rule, &Known::default(), NOW, None), Step::Allow(id) if id.auth == "oauth" || id.auth == "none")
         );
     }
 }

@@ -23,7 +23,7 @@ use worker::{event, Context, Env, Request, Response};
 use crate::config::{Config, ConfigError, Deployment, RawConfig};
 use crate::discovery::{plugin_manifest, protected_resource_metadata};
 use crate::error::ApiError;
-use crate::gateway::authorize;
+use crate::gateway::{step, Known, Step};
 use crate::http::Reply;
 use crate::routes::{route, AuthEndpoint, Endpoint};
 
@@ -269,50 +269,36 @@ async fn proxy(
     rule: usize,
 ) -> Result<Response, ApiError> {
     let now = (worker::Date::now().as_millis() / 1000) as i64;
-    let locked_to_openai = matches!(
-        &config.plugin.auth,
-        crate::config::AuthConfig::None { ip_lock: Some(lock) } if lock.openai
-    );
-    // Only plugins locked to OpenAI read the list; everyone else checks against nothing.
-    static NO_RANGES: crate::proxy::cidr::IpRanges = crate::proxy::cidr::IpRanges::EMPTY;
-    let openai = if locked_to_openai {
-        Some(egress::openai_ranges(env).await)
-    } else {
-        None
-    };
-    let key_hash = crate::gateway::presented_api_key_hash(config, head, rule)?;
-    let api_key = match &key_hash {
-        Some(hash) => api_keys::lookup(env, ctx, hash, config.api_key_cache_secs, now).await?,
-        None => None,
-    };
-    // A token this isolate has not seen is verified by WebCrypto (native in workerd);
-    // `authorize` then finds it in the cache. If WebCrypto cannot say, wasm verifies an
-    // Ed25519 token and refuses an RS256 one.
-    if let Some(token) = crate::gateway::bearer_to_verify(config, head, rule) {
-        let seen = VERIFIED_TOKENS.with(|c| c.borrow().contains(token));
-        if !seen {
-            if let Ok(pending) =
-                crate::oauth::access_token::prepare_signature_check(token, &config.keys)
-            {
-                match webcrypto::verify_access_token(&pending).await {
-                    Ok(true) => VERIFIED_TOKENS
-                        .with(|c| c.borrow_mut().insert_verified(token, pending, now)),
-                    Ok(false) => {}
-                    Err(e) => webcrypto::report_unavailable(&e),
+    let mut known = Known::default();
+    let identity = loop {
+        let next = VERIFIED_TOKENS.with(|cache| step(config, head, rule, &known, now, Some(cache)));
+        match next {
+            Step::NeedEgressRanges => known.openai_ranges = Some(egress::openai_ranges(env).await),
+            Step::NeedApiKey(hash) => {
+                let record =
+                    api_keys::lookup(env, ctx, &hash, config.api_key_cache_secs, now).await?;
+                known.api_key = Some(record);
+            }
+            Step::NeedSignature(token) => {
+                // WebCrypto (native in workerd) checks a token this isolate has not seen; if it
+                // cannot say, the step after falls back to wasm for an Ed25519 token and refuses
+                // an RS256 one.
+                known.signature_checked = true;
+                if let Ok(pending) =
+                    crate::oauth::access_token::prepare_signature_check(token, &config.keys)
+                {
+                    match webcrypto::verify_access_token(&pending).await {
+                        Ok(true) => VERIFIED_TOKENS
+                            .with(|c| c.borrow_mut().insert_verified(token, pending, now)),
+                        Ok(false) => {}
+                        Err(e) => webcrypto::report_unavailable(&e),
+                    }
                 }
             }
+            Step::Allow(identity) => break identity,
+            Step::Refuse(e) => return Err(e),
         }
-    }
-    let identity = VERIFIED_TOKENS.with(|cache| {
-        let facts = crate::gateway::Facts {
-            now,
-            openai_ranges: openai.as_deref().unwrap_or(&NO_RANGES),
-            api_key: api_key.as_ref(),
-            verified_tokens: Some(cache),
-        };
-        authorize(config, head, rule, &facts)
-    });
-    let identity = identity?;
+    };
     let mut charged = None;
     if let (Some(quota), Some(holder)) = (config.plugin.quota, identity.quota_holder()) {
         let key = crate::quota::counter_key(&config.plugin.name_for_model, &holder);
