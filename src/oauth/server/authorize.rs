@@ -13,7 +13,7 @@ use crate::oauth::params::{form_encode, Params};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{consent_page, login_page, ConsentForm, LoginForm};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
-use crate::ports::Backend;
+use crate::ports::{Backend, User};
 use crate::primitives::hash::sha256_hex;
 use crate::rbac::scope::{decide_scopes, ScopeGrant};
 use crate::routes::AUTHORIZE_PATH;
@@ -122,30 +122,14 @@ impl<B: Backend> AuthServer<'_, B> {
                 ));
             }
             let return_to = format!("{AUTHORIZE_PATH}?{}", without_prompt(&params));
-            let reply = login_page(
-                200,
-                self.brand(),
-                &LoginForm {
-                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
-                    return_to: &return_to,
-                    email: "",
-                    notice: None,
-                },
-            );
+            let reply = self.sign_in_page(&csrf, &return_to, None);
             return Ok(with_cookie(reply, csrf_set));
         };
         let Some(user) = self.session_user(&session).await? else {
-            let reply = login_page(
-                200,
-                self.brand(),
-                &LoginForm {
-                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
-                    return_to: &format!("{AUTHORIZE_PATH}?{raw_query}"),
-                    email: "",
-                    notice: Some("Please sign in again."),
-                },
-            );
-            let reply = reply.with_header("set-cookie", self.clear_session_cookie());
+            let return_to = format!("{AUTHORIZE_PATH}?{raw_query}");
+            let reply = self
+                .sign_in_page(&csrf, &return_to, Some("Please sign in again."))
+                .with_header("set-cookie", self.clear_session_cookie());
             return Ok(with_cookie(reply, csrf_set));
         };
         let grant = match self.decide(&request, &user.id, 302).await? {
@@ -167,6 +151,35 @@ impl<B: Backend> AuthServer<'_, B> {
                 302,
             ));
         }
+        let reply = self.consent_reply(&request, &params, &grant, &user, &session, &csrf);
+        Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// The sign-in form on the way to an authorization, returning to it afterwards.
+    fn sign_in_page(&self, csrf: &str, return_to: &str, notice: Option<&str>) -> Reply {
+        login_page(
+            200,
+            self.brand(),
+            &LoginForm {
+                csrf_token: &csrf_token(self.key(), csrf, "login"),
+                return_to,
+                email: "",
+                notice,
+            },
+        )
+    }
+
+    /// The consent page: what the client asks that was never allowed (incremental consent), and
+    /// what already is; the request's parameters carried in the form.
+    fn consent_reply(
+        &self,
+        request: &AuthorizeRequest,
+        params: &Params,
+        grant: &ScopeGrant,
+        user: &User,
+        session: &Session,
+        csrf: &str,
+    ) -> Reply {
         let carried: Vec<(String, String)> = params
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -175,7 +188,6 @@ impl<B: Backend> AuthServer<'_, B> {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
-        // Incremental consent: ask for what was never allowed, and say what already is.
         let asked = if request.prompt_consent {
             grant.described.clone()
         } else {
@@ -187,7 +199,7 @@ impl<B: Backend> AuthServer<'_, B> {
             .filter(|d| !asked.contains(d))
             .cloned()
             .collect();
-        let reply = consent_page(
+        consent_page(
             self.brand(),
             &ConsentForm {
                 client_name: &request.client.name,
@@ -195,16 +207,15 @@ impl<B: Backend> AuthServer<'_, B> {
                 user_email: &user.email,
                 scopes: &asked,
                 already_allowed: &allowed,
-                csrf_token: &csrf_token(self.key(), &csrf, &format!("consent:{}", session.nonce)),
+                csrf_token: &csrf_token(self.key(), csrf, &format!("consent:{}", session.nonce)),
                 logout_csrf_token: &csrf_token(
                     self.key(),
-                    &csrf,
+                    csrf,
                     &format!("logout:{}", session.nonce),
                 ),
                 params: &carried,
             },
-        );
-        Ok(with_cookie(reply, csrf_set))
+        )
     }
 
     /// The scope decision for a request; `Err(reply)` is the `invalid_target` error, redirected

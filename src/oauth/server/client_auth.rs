@@ -62,24 +62,7 @@ impl<B: Backend> AuthServer<'_, B> {
         }
         let outcome = match &credentials {
             ClientCredentials::Assertion { assertion, .. } => {
-                // RFC 7523 §3: the audience is the authorization server; the token endpoint's URL
-                // is what clients send, at every endpoint that authenticates them.
-                let token_url = format!("{}{TOKEN_PATH}", self.issuer());
-                let endpoint = format!("{}{}", self.issuer(), head.path);
-                let audiences = [self.issuer(), token_url.as_str(), endpoint.as_str()];
-                match verify_client_assertion(
-                    self.backend,
-                    &client,
-                    assertion,
-                    &audiences,
-                    self.now,
-                )
-                .await
-                {
-                    Ok(()) => Ok(()),
-                    Err(ApiError::OAuth(e)) => Err(e),
-                    Err(other) => return Err(other),
-                }
+                self.check_assertion(head, &client, assertion).await?
             }
             _ => authenticate_client(&client, &credentials),
         };
@@ -87,32 +70,68 @@ impl<B: Backend> AuthServer<'_, B> {
             Ok(()) => Ok(client),
             Err(e) => {
                 if with_credential {
-                    let d = self
-                        .backend
-                        .charge(&per_source, source_limit, WINDOW_SECS, now)
-                        .await?;
-                    if !d.allowed {
-                        return Err(ApiError::Throttled {
-                            retry_after_secs: d.reset_secs.max(1),
-                        });
-                    }
-                    let threshold = throttle::CLIENT_FAILURES_BEFORE_DELAY;
-                    let everywhere = self
-                        .backend
-                        .charge(
-                            &throttle::client_key(&client.id),
-                            delaying_limit(threshold),
-                            WINDOW_SECS,
-                            now,
-                        )
-                        .await?;
-                    let wait = delay_ms(&everywhere, threshold);
-                    if wait > 0 {
-                        self.backend.sleep(wait).await;
-                    }
+                    self.count_client_failure(&per_source, &client).await?;
                 }
                 Err(e.into())
             }
         }
+    }
+
+    /// An RFC 7523 assertion's verdict: `Ok(Err(_))` is the client's failure, `Err(_)` a store's.
+    /// RFC 7523 §3: the audience is the authorization server; the token endpoint's URL is what
+    /// clients send, at every endpoint that authenticates them.
+    async fn check_assertion(
+        &self,
+        head: &RequestHead,
+        client: &Client,
+        assertion: &str,
+    ) -> Result<Result<(), OAuthError>, ApiError> {
+        let token_url = format!("{}{TOKEN_PATH}", self.issuer());
+        let endpoint = format!("{}{}", self.issuer(), head.path);
+        let audiences = [self.issuer(), token_url.as_str(), endpoint.as_str()];
+        match verify_client_assertion(self.backend, client, assertion, &audiences, self.now).await {
+            Ok(()) => Ok(Ok(())),
+            Err(ApiError::OAuth(e)) => Ok(Err(e)),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Counts a failed credential: the address is refused past its limit (429), and past the
+    /// client's own threshold every failure waits a bounded delay.
+    async fn count_client_failure(
+        &self,
+        per_source: &str,
+        client: &Client,
+    ) -> Result<(), ApiError> {
+        let now = self.now as u64;
+        let d = self
+            .backend
+            .charge(
+                per_source,
+                throttle::CLIENT_FAILURES_PER_SOURCE,
+                WINDOW_SECS,
+                now,
+            )
+            .await?;
+        if !d.allowed {
+            return Err(ApiError::Throttled {
+                retry_after_secs: d.reset_secs.max(1),
+            });
+        }
+        let threshold = throttle::CLIENT_FAILURES_BEFORE_DELAY;
+        let everywhere = self
+            .backend
+            .charge(
+                &throttle::client_key(&client.id),
+                delaying_limit(threshold),
+                WINDOW_SECS,
+                now,
+            )
+            .await?;
+        let wait = delay_ms(&everywhere, threshold);
+        if wait > 0 {
+            self.backend.sleep(wait).await;
+        }
+        Ok(())
     }
 }
