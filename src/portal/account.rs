@@ -3,11 +3,9 @@
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{
-    account_page, login_page, message_page, AccountItem, AccountView, LoginForm,
-};
+use crate::portal::pages::{account_page, message_page, AccountItem, AccountView};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf};
-use crate::ports::Backend;
+use crate::ports::{ApiKeySummary, AppAccess, Backend};
 use crate::routes::ACCOUNT_PATH;
 
 impl<B: Backend> AuthServer<'_, B> {
@@ -20,16 +18,7 @@ impl<B: Backend> AuthServer<'_, B> {
             None => None,
         };
         let (Some(session), Some(user)) = (session, user) else {
-            let reply = login_page(
-                200,
-                self.brand(),
-                &LoginForm {
-                    csrf_token: &csrf_token(self.key(), &csrf, "login"),
-                    return_to: ACCOUNT_PATH,
-                    email: "",
-                    notice: None,
-                },
-            );
+            let reply = self.sign_in_page(&csrf, ACCOUNT_PATH, None);
             return Ok(with_cookie(reply, csrf_set));
         };
         // One entry per app (a client on one API resource): what it may do, and one button that
@@ -39,49 +28,14 @@ impl<B: Backend> AuthServer<'_, B> {
             .apps_of(&user.id)
             .await?
             .into_iter()
-            .map(|app| {
-                let scopes = if app.scopes.is_empty() {
-                    "no permissions".to_string()
-                } else {
-                    app.scopes.join(" ")
-                };
-                let on = url::Url::parse(&app.resource)
-                    .ok()
-                    .filter(|_| app.resource != self.config.plugin.resource)
-                    .and_then(|u| u.host_str().map(|h| format!(" on {h}{}", u.path())))
-                    .unwrap_or_default();
-                AccountItem {
-                    kind: "app",
-                    id: format!("{} {}", app.client_id, app.resource),
-                    title: format!("{}{on}", app.client_name),
-                    detail: format!("may: {scopes} · since {}", date(app.since)),
-                    active: true,
-                }
-            })
+            .map(|app| app_item(app, &self.config.plugin.resource))
             .collect();
         let keys = self
             .backend
             .api_keys_of(&user.id)
             .await?
             .into_iter()
-            .map(|k| AccountItem {
-                kind: "key",
-                id: k.id,
-                title: format!("{}… {}", k.prefix, k.name),
-                detail: format!(
-                    "{} · created {} · {}",
-                    if k.scopes.is_empty() {
-                        "no scopes"
-                    } else {
-                        &k.scopes
-                    },
-                    date(k.created_at),
-                    k.last_used_at
-                        .map(|t| format!("last used {}", date(t)))
-                        .unwrap_or_else(|| "never used".into())
-                ),
-                active: k.revoked_at.is_none(),
-            })
+            .map(key_item)
             .collect::<Vec<_>>();
         let reply = account_page(
             self.brand(),
@@ -193,4 +147,48 @@ pub(crate) fn date(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .map(|t| t.date_naive().to_string())
         .unwrap_or_default()
+}
+
+/// An app on the account page: a client on one API resource, what it may do, since when; the
+/// resource is named only when it is not the plugin's own.
+fn app_item(app: AppAccess, own_resource: &str) -> AccountItem {
+    let scopes = if app.scopes.is_empty() {
+        "no permissions".to_string()
+    } else {
+        app.scopes.join(" ")
+    };
+    let on = url::Url::parse(&app.resource)
+        .ok()
+        .filter(|_| app.resource != own_resource)
+        .and_then(|u| u.host_str().map(|h| format!(" on {h}{}", u.path())))
+        .unwrap_or_default();
+    AccountItem {
+        kind: "app",
+        id: format!("{} {}", app.client_id, app.resource),
+        title: format!("{}{on}", app.client_name),
+        detail: format!("may: {scopes} · since {}", date(app.since)),
+        active: true,
+    }
+}
+
+/// An API key on the account page: its prefix and name, scopes, and when it was last used.
+fn key_item(k: ApiKeySummary) -> AccountItem {
+    AccountItem {
+        kind: "key",
+        id: k.id,
+        title: format!("{}… {}", k.prefix, k.name),
+        detail: format!(
+            "{} · created {} · {}",
+            if k.scopes.is_empty() {
+                "no scopes"
+            } else {
+                &k.scopes
+            },
+            date(k.created_at),
+            k.last_used_at
+                .map(|t| format!("last used {}", date(t)))
+                .unwrap_or_else(|| "never used".into())
+        ),
+        active: k.revoked_at.is_none(),
+    }
 }

@@ -44,17 +44,21 @@ impl<B: Backend> AuthServer<'_, B> {
                 csrf_set,
             ));
         }
-        let reply = login_page(
+        Ok(with_cookie(self.sign_in_page(&csrf, "", None), csrf_set))
+    }
+
+    /// The sign-in form, returning to `return_to` (an authorization, or the account page) after.
+    pub(crate) fn sign_in_page(&self, csrf: &str, return_to: &str, notice: Option<&str>) -> Reply {
+        login_page(
             200,
             self.brand(),
             &LoginForm {
-                csrf_token: &csrf_token(self.key(), &csrf, "login"),
-                return_to: "",
+                csrf_token: &csrf_token(self.key(), csrf, "login"),
+                return_to,
                 email: "",
-                notice: None,
+                notice,
             },
-        );
-        Ok(with_cookie(reply, csrf_set))
+        )
     }
 
     /// `POST /login`: check the password, start a session, go back to where the user came from.

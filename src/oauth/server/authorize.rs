@@ -11,7 +11,7 @@ use crate::oauth::error::OAuthErrorCode;
 use crate::oauth::grant::{CodeStatus, GrantState, GRANT_ID_BYTES, SECRET_BYTES};
 use crate::oauth::params::{form_encode, Params};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{consent_page, login_page, ConsentForm, LoginForm};
+use crate::portal::pages::{consent_page, ConsentForm};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
 use crate::ports::{Backend, User};
 use crate::primitives::hash::sha256_hex;
@@ -153,20 +153,6 @@ impl<B: Backend> AuthServer<'_, B> {
         }
         let reply = self.consent_reply(&request, &params, &grant, &user, &session, &csrf);
         Ok(with_cookie(reply, csrf_set))
-    }
-
-    /// The sign-in form on the way to an authorization, returning to it afterwards.
-    fn sign_in_page(&self, csrf: &str, return_to: &str, notice: Option<&str>) -> Reply {
-        login_page(
-            200,
-            self.brand(),
-            &LoginForm {
-                csrf_token: &csrf_token(self.key(), csrf, "login"),
-                return_to,
-                email: "",
-                notice,
-            },
-        )
     }
 
     /// The consent page: what the client asks that was never allowed (incremental consent), and
