@@ -149,6 +149,13 @@ impl<'a> Authorization<'a> {
         self.scheme.eq_ignore_ascii_case(scheme)
     }
 
+    /// Everything after the scheme, as sent (only leading spaces dropped). For a secret an
+    /// operator chose (the admin token), which need not be token68; everywhere else
+    /// [`Authorization::token68`].
+    pub fn credentials(&self) -> &'a str {
+        self.credentials
+    }
+
     /// The credentials if they are one RFC 9110 §11.2 token68 (how every scheme the gateway
     /// takes writes them: bearer tokens, base64 Basic pairs); `None` when empty or malformed.
     pub fn token68(&self) -> Option<&'a str> {

@@ -424,6 +424,15 @@ fn the_admin_credential_is_checked() {
     assert_eq!(authorize_admin(&wrong, &token).unwrap_err().status(), 401);
     let none = RequestHead::new(Method::Get, "/admin/api/users");
     assert_eq!(authorize_admin(&none, &token).unwrap_err().status(), 401);
+    // An operator's token need not be token68: a passphrase works as it was set.
+    let phrase = "correct horse battery staple! #admin@example";
+    let chosen = Secret::new(phrase.into());
+    let sent = RequestHead::new(Method::Get, "/admin/api/users")
+        .with_header("authorization", &format!("Bearer {phrase}"));
+    assert!(authorize_admin(&sent, &chosen).is_ok());
+    let basic = RequestHead::new(Method::Get, "/admin/api/users")
+        .with_header("authorization", &format!("Basic {phrase}"));
+    assert_eq!(authorize_admin(&basic, &chosen).unwrap_err().status(), 401);
 }
 
 #[test]
@@ -1081,6 +1090,11 @@ fn a_machine_client_holds_roles_and_the_same_rbac_decides_its_scopes() {
     assert_eq!(context.permissions, vec!["read"]);
 
     // Refusals name their field and change nothing.
+    let (_, public) = f.post(
+        "/admin/api/clients",
+        json!({"name": "Browser app", "kind": "public", "redirect_uris": ["https://b.example/cb"]}),
+    );
+    let public_id = public["id"].as_str().unwrap().to_string();
     let before = f.count("client_roles");
     let refusals = [
         (
@@ -1110,6 +1124,12 @@ fn a_machine_client_holds_roles_and_the_same_rbac_decides_its_scopes() {
         (
             Method::Patch,
             format!("/admin/api/clients/{id}"),
+            json!({"roles": [reader["id"]]}),
+            "roles",
+        ),
+        (
+            Method::Put,
+            format!("/admin/api/clients/{public_id}/roles"),
             json!({"roles": [reader["id"]]}),
             "roles",
         ),

@@ -3038,6 +3038,10 @@ fn a_machine_token_is_introspected_but_has_no_userinfo() {
     ));
     assert_eq!(seen["active"], true);
     assert_eq!(seen["sub"], "chatgpt");
+    assert_eq!(
+        seen["gty"], "client_credentials",
+        "a machine's token says so"
+    );
     let info = browser.send(
         Method::Get,
         "/userinfo",

@@ -121,11 +121,16 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         body: &[u8],
     ) -> Result<Reply, ApiError> {
         let body = json_body(body)?;
-        self.one(holder.exists(), vec![id.into()]).await?;
+        let found = self.one(holder.exists(), vec![id.into()]).await?;
         let mut f = Fields::default();
         let roles = f.strings(&body, "roles", 100, 100);
         if !body.contains_key("roles") {
             f.error("roles", "is required");
+        }
+        // As at creation: only a confidential client can act for itself.
+        let public_client = found.get("kind").and_then(|k| k.as_str()) == Some("public");
+        if public_client && roles.as_ref().is_some_and(|r| !r.is_empty()) {
+            f.error("roles", "only a confidential client can act for itself");
         }
         f.finish()?;
         let roles = roles.unwrap_or_default();
@@ -167,7 +172,7 @@ impl RoleHolder {
     pub(crate) fn exists(self) -> &'static str {
         match self {
             RoleHolder::User => "SELECT id FROM users WHERE id = ?1",
-            RoleHolder::Client => "SELECT id FROM oauth_clients WHERE id = ?1",
+            RoleHolder::Client => "SELECT id, kind FROM oauth_clients WHERE id = ?1",
         }
     }
 

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
-use crate::oauth::access_token::{verify_access_token_with, Audience, VerifyPolicy};
+use crate::oauth::access_token::{verify_access_token_with, Audience, VerifyPolicy, MACHINE_GRANT};
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::issued_by;
@@ -108,7 +108,7 @@ impl<B: Backend> AuthServer<'_, B> {
             Audience::One(a) => json!(a),
             Audience::Many(list) => json!(list),
         };
-        Ok(token_json(&json!({
+        let mut body = json!({
             "active": true,
             "token_type": "Bearer",
             "scope": verified.scopes.join(" "),
@@ -119,7 +119,12 @@ impl<B: Backend> AuthServer<'_, B> {
             "aud": aud,
             "iss": self.issuer(),
             "jti": verified.jti,
-        })))
+        });
+        // A machine client's token says so, as the token itself does (`sub` is the client).
+        if verified.machine {
+            body["gty"] = json!(MACHINE_GRANT);
+        }
+        Ok(token_json(&body))
     }
 }
 
