@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::keys::RsaSigningKey;
 use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
-use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
+use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation, Undo};
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
 
@@ -112,6 +112,9 @@ pub trait GrantStore {
         rotation: &RefreshRotation,
     ) -> Result<Result<Issued, GrantError>, StoreError>;
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError>;
+    /// Takes back a redemption or rotation whose token response could not be made (see
+    /// [`crate::oauth::grant::undo`]); nothing changes if the grant has moved on since.
+    async fn undo_step(&self, grant_id: &str, step: &Undo) -> Result<(), StoreError>;
     async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError>;
 }
 

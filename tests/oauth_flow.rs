@@ -1545,6 +1545,24 @@ fn a_failing_rs256_signer_is_503_and_no_token_leaves() {
     let reply = exchange(&mut browser, &code);
     assert_eq!(reply.status, 503);
     assert!(json(&reply).get("id_token").is_none());
+    // The redemption was taken back: once the signer works, the same code redeems (no replay,
+    // no revoked grant).
+    *backend.fail_rs256.borrow_mut() = false;
+    let tokens = exchange(&mut browser, &code);
+    assert_eq!(tokens.status, 200, "{}", html(&tokens));
+    let refresh = json(&tokens)["refresh_token"].as_str().unwrap().to_string();
+    // A rotation whose token cannot be signed is taken back too: the refresh token still works.
+    let auth = basic("chatgpt", "client-secret");
+    let pairs = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.as_str()),
+    ];
+    *backend.fail_rs256.borrow_mut() = true;
+    assert_eq!(token(&mut browser, Some(&auth), &pairs).status, 503);
+    *backend.fail_rs256.borrow_mut() = false;
+    let rotated = token(&mut browser, Some(&auth), &pairs);
+    assert_eq!(rotated.status, 200, "{}", html(&rotated));
+    assert!(json(&rotated)["id_token"].is_string());
 }
 
 #[test]

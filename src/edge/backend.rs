@@ -271,6 +271,13 @@ impl GrantStore for EdgeBackend<'_> {
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         grant_ledger::revoke(self.env, grant_id).await
     }
+    async fn undo_step(
+        &self,
+        grant_id: &str,
+        step: &crate::oauth::grant::Undo,
+    ) -> Result<(), StoreError> {
+        grant_ledger::undo_step(self.env, grant_id, step).await
+    }
     async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
         grant_ledger::load(self.env, grant_id).await
     }

@@ -13,8 +13,8 @@ use worker::{
 };
 
 use crate::oauth::grant::{
-    expires_at, redeem_code, rotate_refresh, CodeRedemption, GrantError, GrantState, Issued,
-    RefreshRotation,
+    expires_at, redeem_code, rotate_refresh, undo, CodeRedemption, GrantError, GrantState, Issued,
+    RefreshRotation, Undo,
 };
 use crate::ports::StoreError;
 
@@ -27,6 +27,7 @@ enum Op {
     Redeem { redemption: CodeRedemption },
     Rotate { rotation: RefreshRotation },
     Revoke,
+    Undo { step: Undo },
     Load,
 }
 
@@ -125,6 +126,11 @@ impl DurableObject for GrantLedger {
                 grant.refresh = None;
                 (Answer::Done, Some(grant))
             }
+            (Op::Undo { step }, Some(mut grant)) => {
+                let changed = undo(&mut grant, &step);
+                (Answer::Done, changed.then_some(grant))
+            }
+            (Op::Undo { .. }, None) => (Answer::Done, None),
             (Op::Load, current) => (Answer::Grant(current.map(Box::new)), None),
             (Op::Redeem { .. }, None) => (Answer::Refused(GrantError::NotFound), None),
             (Op::Rotate { .. }, None) => (Answer::Refused(GrantError::RefreshUnknown), None),
@@ -226,6 +232,12 @@ pub async fn rotate(
 
 pub async fn revoke(env: &Env, grant_id: &str) -> Result<(), StoreError> {
     call(env, grant_id, &Op::Revoke).await.map(|_| ())
+}
+
+pub async fn undo_step(env: &Env, grant_id: &str, step: &Undo) -> Result<(), StoreError> {
+    call(env, grant_id, &Op::Undo { step: step.clone() })
+        .await
+        .map(|_| ())
 }
 
 pub async fn load(env: &Env, grant_id: &str) -> Result<Option<GrantState>, StoreError> {

@@ -353,6 +353,51 @@ pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued,
 }
 
 /// Rotates the grant's refresh token. Mutates `state` even on failure: store it back.
+/// A step a token endpoint takes back when it could not answer after the grant moved on (its
+/// token could not be signed), so the client's retry with the same code or refresh token works
+/// instead of counting as reuse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Undo {
+    /// The code redemption that started the refresh family with this token.
+    Redemption { new_refresh_hash: String },
+    /// The rotation from one refresh token to the next.
+    Rotation { old_hash: String, new_hash: String },
+}
+
+/// Takes the step back if the grant is still exactly where that step left it; `false`, and
+/// nothing changed, if anything moved it on since (a later rotation, a revocation).
+pub fn undo(state: &mut GrantState, undo: &Undo) -> bool {
+    if state.revoked {
+        return false;
+    }
+    match undo {
+        Undo::Redemption { new_refresh_hash } => {
+            let untouched = state.code_status == CodeStatus::Redeemed
+                && state.refresh.as_ref().is_some_and(|f| {
+                    f.current_hash == *new_refresh_hash && f.rotated_hashes.is_empty()
+                });
+            if untouched {
+                state.code_status = CodeStatus::Issued;
+                state.refresh = None;
+            }
+            untouched
+        }
+        Undo::Rotation { old_hash, new_hash } => {
+            let Some(family) = state.refresh.as_mut() else {
+                return false;
+            };
+            let untouched =
+                family.current_hash == *new_hash && family.rotated_hashes.last() == Some(old_hash);
+            if untouched {
+                family.rotated_hashes.pop();
+                family.current_hash = old_hash.clone();
+            }
+            untouched
+        }
+    }
+}
+
 pub fn rotate_refresh(state: &mut GrantState, r: &RefreshRotation) -> Result<Issued, GrantError> {
     if state.revoked {
         return Err(GrantError::Revoked);
@@ -803,5 +848,38 @@ mod tests {
         let r = redeemed();
         assert!(is_active(&r, NOW + 1000));
         assert_eq!(expires_at(&r), NOW + 5 + DEFAULT_REFRESH_ABSOLUTE_SECS);
+    }
+
+    #[test]
+    fn a_redemption_or_rotation_is_taken_back_only_while_untouched() {
+        // A redemption taken back: the same code redeems again.
+        let mut s = state(false);
+        let before = s.clone();
+        redeem_code(&mut s, &redemption()).unwrap();
+        let back = Undo::Redemption {
+            new_refresh_hash: redemption().new_refresh_hash,
+        };
+        assert!(undo(&mut s, &back));
+        assert_eq!(s.code_status, CodeStatus::Issued);
+        assert_eq!(s.refresh, None);
+        assert!(redeem_code(&mut s, &redemption()).is_ok());
+        // Once the family has moved on, nothing is taken back.
+        let rotated = rotation("rt1", "rt2");
+        rotate_refresh(&mut s, &rotated).unwrap();
+        let snapshot = s.clone();
+        assert!(!undo(&mut s, &back));
+        assert_eq!(s, snapshot);
+        // A rotation taken back: the old refresh token works again, not as reuse.
+        let step = Undo::Rotation {
+            old_hash: rotated.refresh_hash.clone(),
+            new_hash: rotated.new_refresh_hash.clone(),
+        };
+        assert!(undo(&mut s, &step));
+        assert!(rotate_refresh(&mut s, &rotation("rt1", "rt3")).is_ok());
+        assert!(!undo(&mut s, &step), "rt2 is not current any more");
+        // A revoked grant stays revoked.
+        let mut revoked = before;
+        revoked.revoked = true;
+        assert!(!undo(&mut revoked, &back));
     }
 }

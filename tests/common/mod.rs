@@ -416,6 +416,17 @@ impl GrantStore for MemoryBackend {
         }
         Ok(())
     }
+    async fn undo_step(
+        &self,
+        grant_id: &str,
+        step: &portcullis::oauth::grant::Undo,
+    ) -> Result<(), StoreError> {
+        self.call("undo_step")?;
+        if let Some(state) = self.grants.borrow_mut().get_mut(grant_id) {
+            portcullis::oauth::grant::undo(state, step);
+        }
+        Ok(())
+    }
     async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
         self.call("load_grant")?;
         Ok(self.grants.borrow().get(grant_id).cloned())
@@ -703,6 +714,13 @@ impl GrantStore for WithSqlUsers<'_> {
     }
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         self.memory.revoke_grant(grant_id).await
+    }
+    async fn undo_step(
+        &self,
+        grant_id: &str,
+        step: &portcullis::oauth::grant::Undo,
+    ) -> Result<(), StoreError> {
+        self.memory.undo_step(grant_id, step).await
     }
     async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
         self.memory.load_grant(grant_id).await

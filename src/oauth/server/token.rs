@@ -10,7 +10,7 @@ use crate::oauth::access_token::{mint_access_token_as, AccessClaims, Audience, M
 use crate::oauth::authorize::is_absolute_uri_without_fragment;
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
-use crate::oauth::grant::{CodeRedemption, Issued, RefreshRotation, SECRET_BYTES};
+use crate::oauth::grant::{CodeRedemption, Issued, RefreshRotation, Undo, SECRET_BYTES};
 use crate::oauth::params::Params;
 use crate::oauth::presented::OPAQUE_ACCESS_PREFIX;
 use crate::oauth::server::{body_params, sign_failure, token_json, AuthServer};
@@ -161,8 +161,18 @@ impl<B: Backend> AuthServer<'_, B> {
         let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
         self.require_active_user(&issued, indexed_user?).await?;
         let refresh_token = format!("{grant_id}.{refresh_secret}");
-        self.token_response(&issued, &refresh_token, &opaque_secret, true)
-            .await
+        let reply = self
+            .token_response(&issued, &refresh_token, &opaque_secret, true)
+            .await;
+        if reply.is_err() {
+            // No token left: take the redemption back, so the client's retry with the same code
+            // is a redemption again, not a replay that revokes the grant.
+            let step = Undo::Redemption {
+                new_refresh_hash: redemption.new_refresh_hash.clone(),
+            };
+            self.backend.undo_step(grant_id, &step).await?;
+        }
+        reply
     }
 
     pub(crate) async fn refresh(
@@ -196,13 +206,23 @@ impl<B: Backend> AuthServer<'_, B> {
         .await;
         let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
         self.require_active_user(&issued, indexed_user?).await?;
-        self.token_response(
-            &issued,
-            &format!("{grant_id}.{new_secret}"),
-            &opaque_secret,
-            false,
-        )
-        .await
+        let reply = self
+            .token_response(
+                &issued,
+                &format!("{grant_id}.{new_secret}"),
+                &opaque_secret,
+                false,
+            )
+            .await;
+        if reply.is_err() {
+            // As for a code: the refresh token the client holds stays the current one.
+            let step = Undo::Rotation {
+                old_hash: rotation.refresh_hash.clone(),
+                new_hash: rotation.new_refresh_hash.clone(),
+            };
+            self.backend.undo_step(grant_id, &step).await?;
+        }
+        reply
     }
 
     /// After a code is redeemed or a refresh token rotated: the grant's user must still exist and
