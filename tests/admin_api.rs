@@ -493,16 +493,13 @@ fn lists_carry_what_the_console_shows_in_one_query_per_page() {
     assert_eq!(rest["items"].as_array().unwrap().len(), 2);
 }
 
-#[test]
-fn disabling_a_user_revokes_their_grants() {
+/// A grant with its code issued to `user_id`, as `/authorize` leaves it.
+fn issued_grant(grant_id: &str, user_id: &str) -> portcullis::oauth::grant::GrantState {
     use portcullis::oauth::grant::{CodeStatus, GrantState};
-    let f = Fixture::new();
-    let (_, user) = f.post("/admin/api/users", json!({"email": "d@example.com"}));
-    let uid = user["id"].as_str().unwrap().to_string();
-    let grant = GrantState {
-        grant_id: "g".repeat(22),
+    GrantState {
+        grant_id: grant_id.into(),
         client_id: "chatgpt".into(),
-        user_id: uid.clone(),
+        user_id: user_id.into(),
         scopes: vec![],
         resource: None,
         redirect_uri: "https://x.example.com/cb".into(),
@@ -518,7 +515,15 @@ fn disabling_a_user_revokes_their_grants() {
         auth_time: NOW,
         opaque_access: Vec::new(),
         issuer: None,
-    };
+    }
+}
+
+#[test]
+fn disabling_a_user_revokes_their_grants() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "d@example.com"}));
+    let uid = user["id"].as_str().unwrap().to_string();
+    let grant = issued_grant(&"g".repeat(22), &uid);
     f.backend
         .grants
         .borrow_mut()
@@ -548,7 +553,6 @@ fn disabling_a_user_revokes_their_grants() {
 
 #[test]
 fn the_grant_index_names_the_grants_user_in_one_read_until_the_user_is_deleted() {
-    use portcullis::oauth::grant::{CodeStatus, GrantState};
     let f = Fixture::new();
     let (_, user) = f.post("/admin/api/users", json!({"email": "g@example.com"}));
     let uid = user["id"].as_str().unwrap().to_string();
@@ -556,26 +560,7 @@ fn the_grant_index_names_the_grants_user_in_one_read_until_the_user_is_deleted()
         sql: &f.db,
         now: NOW,
     };
-    let grant = GrantState {
-        grant_id: "i".repeat(22),
-        client_id: "chatgpt".into(),
-        user_id: uid.clone(),
-        scopes: vec![],
-        resource: None,
-        redirect_uri: "https://x.example.com/cb".into(),
-        redirect_uri_sent: true,
-        code_challenge: None,
-        code_hash: "h".into(),
-        code_expires_at: NOW + 60,
-        code_status: CodeStatus::Issued,
-        refresh: None,
-        revoked: false,
-        created_at: NOW,
-        nonce: None,
-        auth_time: NOW,
-        opaque_access: Vec::new(),
-        issuer: None,
-    };
+    let grant = issued_grant(&"i".repeat(22), &uid);
     block_on(AccountStore::record_grant(&directory, &grant)).unwrap();
     let found = block_on(directory.user_of_grant(&grant.grant_id))
         .unwrap()
@@ -785,24 +770,9 @@ fn registered_clients_expire_unless_a_grant_starts() {
         json!({"email": "cy@example.com", "password": "correct horse battery"}),
     );
     let grant = portcullis::oauth::grant::GrantState {
-        grant_id: "g1".into(),
         client_id: "dcr_used".into(),
-        user_id: user["id"].as_str().unwrap().into(),
-        scopes: vec![],
-        resource: None,
         redirect_uri: "http://127.0.0.1/cb".into(),
-        redirect_uri_sent: true,
-        code_challenge: None,
-        code_hash: "h".into(),
-        code_expires_at: NOW + 60,
-        code_status: portcullis::oauth::grant::CodeStatus::Issued,
-        refresh: None,
-        revoked: false,
-        created_at: NOW,
-        nonce: None,
-        auth_time: NOW,
-        opaque_access: Vec::new(),
-        issuer: None,
+        ..issued_grant("g1", user["id"].as_str().unwrap())
     };
     block_on(directory.record_grant(&grant)).unwrap();
     let later = SqlDirectory {

@@ -82,6 +82,14 @@ impl MemoryBackend {
         )
     }
 
+    /// What a user's or a client's roles hold on a resource (`permissions`, by holder id).
+    fn held_on(&self, holder: &str, resource: Option<&Resource>) -> Vec<String> {
+        resource
+            .and_then(|r| self.permissions.get(&(holder.to_string(), r.id.clone())))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The named resource; when none is named, the plugin's own, else the default one.
     fn resource_for(&self, indicator: Option<&str>, site_resource: &str) -> Option<Resource> {
         let named = |i: &str| self.resources.iter().find(|(r, _)| r.indicator == i);
@@ -171,11 +179,7 @@ impl PolicyStore for MemoryBackend {
     ) -> Result<ScopeContext, StoreError> {
         self.call("scope_context")?;
         let resource = self.resource_for(indicator, site_resource);
-        let permissions = resource
-            .as_ref()
-            .and_then(|r| self.permissions.get(&(user_id.to_string(), r.id.clone())))
-            .cloned()
-            .unwrap_or_default();
+        let permissions = self.held_on(user_id, resource.as_ref());
         let consented = match (client_id, &resource) {
             (Some(client), Some(r)) => self
                 .consents
@@ -201,16 +205,10 @@ impl PolicyStore for MemoryBackend {
     ) -> Result<ScopeContext, StoreError> {
         self.call("client_scope_context")?;
         let resource = self.resource_for(indicator, site_resource);
-        let permissions = resource
-            .as_ref()
-            .and_then(|r| self.permissions.get(&(client_id.to_string(), r.id.clone())))
-            .cloned()
-            .unwrap_or_default();
         Ok(ScopeContext {
+            permissions: self.held_on(client_id, resource.as_ref()),
             resource,
-            permissions,
-            descriptions: Vec::new(),
-            consented: None,
+            ..ScopeContext::default()
         })
     }
 }

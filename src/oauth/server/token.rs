@@ -159,20 +159,19 @@ impl<B: Backend> AuthServer<'_, B> {
         )
         .await;
         let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
-        self.require_active_user(&issued, indexed_user?).await?;
+        let step = Undo::Redemption {
+            new_refresh_hash: redemption.new_refresh_hash,
+        };
         let refresh_token = format!("{grant_id}.{refresh_secret}");
-        let reply = self
-            .token_response(&issued, &refresh_token, &opaque_secret, true)
-            .await;
-        if reply.is_err() {
-            // No token left: take the redemption back, so the client's retry with the same code
-            // is a redemption again, not a replay that revokes the grant.
-            let step = Undo::Redemption {
-                new_refresh_hash: redemption.new_refresh_hash.clone(),
-            };
-            self.backend.undo_step(grant_id, &step).await?;
-        }
-        reply
+        self.answer(
+            &issued,
+            indexed_user?,
+            &refresh_token,
+            &opaque_secret,
+            true,
+            step,
+        )
+        .await
     }
 
     pub(crate) async fn refresh(
@@ -205,22 +204,40 @@ impl<B: Backend> AuthServer<'_, B> {
         )
         .await;
         let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
-        self.require_active_user(&issued, indexed_user?).await?;
+        let step = Undo::Rotation {
+            old_hash: rotation.refresh_hash,
+            new_hash: rotation.new_refresh_hash,
+        };
+        let refresh_token = format!("{grant_id}.{new_secret}");
+        self.answer(
+            &issued,
+            indexed_user?,
+            &refresh_token,
+            &opaque_secret,
+            false,
+            step,
+        )
+        .await
+    }
+
+    /// What both grants do once the grant has moved on: its user must still be active, then the
+    /// token response. If no token can be made (a signature failed), the grant's `step` is taken
+    /// back, so the client's retry with the same code or refresh token is not mistaken for reuse.
+    async fn answer(
+        &self,
+        issued: &Issued,
+        indexed_user: Option<User>,
+        refresh_token: &str,
+        opaque_secret: &str,
+        first: bool,
+        step: Undo,
+    ) -> Result<Reply, ApiError> {
+        self.require_active_user(issued, indexed_user).await?;
         let reply = self
-            .token_response(
-                &issued,
-                &format!("{grant_id}.{new_secret}"),
-                &opaque_secret,
-                false,
-            )
+            .token_response(issued, refresh_token, opaque_secret, first)
             .await;
         if reply.is_err() {
-            // As for a code: the refresh token the client holds stays the current one.
-            let step = Undo::Rotation {
-                old_hash: rotation.refresh_hash.clone(),
-                new_hash: rotation.new_refresh_hash.clone(),
-            };
-            self.backend.undo_step(grant_id, &step).await?;
+            self.backend.undo_step(&issued.grant_id, &step).await?;
         }
         reply
     }
