@@ -255,7 +255,20 @@ pub trait AccountStore {
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError>;
     /// The user's grants, newest first.
     async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError>;
+    /// Marks a grant revoked, once its ledger refuses its tokens (idempotent).
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError>;
+    /// Records that the grant is to be revoked, before its ledger is told (see
+    /// [`crate::oauth::grants`]); idempotent, and harmless for a grant the index does not know.
+    async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError>;
+    /// Records the intent for every grant the user still holds, in one statement, and returns
+    /// their ids.
+    async fn request_revocations_of(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Grants whose revocation was asked for and not finished, oldest first.
+    async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError>;
     /// The user a grant was given to, through the index (one read, which needs nothing from the
     /// grant itself, so it can run beside the grant's own round trip); `None` when the index
     /// does not know the grant or the user is gone.

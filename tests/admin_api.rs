@@ -8,6 +8,7 @@ use portcullis::admin::{authorize_admin, Admin};
 use portcullis::directory::SqlDirectory;
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
+use portcullis::oauth::grants::Grants;
 use portcullis::ports::{
     AccountStore, ClientRegistry, PolicyStore, RegisteredClient, RegistrationOutcome, UserDirectory,
 };
@@ -549,6 +550,110 @@ fn disabling_a_user_revokes_their_grants() {
             .query_row("SELECT revoked_at FROM user_grants", [], |r| r.get(0))
             .unwrap();
     assert_eq!(revoked, Some(NOW));
+}
+
+/// A user's grants, started in the ledger (memory) and indexed in SQLite, as the server does.
+fn started_grants(f: &Fixture, uid: &str, count: usize) -> Vec<String> {
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    (0..count)
+        .map(|i| {
+            let grant = issued_grant(&format!("{i}").repeat(22), uid);
+            block_on(Grants::new(&f.backend, &directory).start(&grant)).unwrap();
+            grant.grant_id
+        })
+        .collect()
+}
+
+fn revocation_columns(f: &Fixture) -> Vec<(Option<i64>, Option<i64>)> {
+    let conn = f.db.conn.borrow();
+    let mut q = conn
+        .prepare("SELECT revoke_requested_at, revoked_at FROM user_grants ORDER BY grant_id")
+        .unwrap();
+    q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_sweep_the_ledger_interrupts_is_finished_by_the_repair() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "s@example.com"}));
+    let uid = user["id"].as_str().unwrap().to_string();
+    let ids = started_grants(&f, &uid, 2);
+    *f.backend.failing.borrow_mut() = vec!["revoke_grant"];
+    let (status, body) = f.call(
+        Method::Patch,
+        &format!("/admin/api/users/{uid}"),
+        json!({"disabled": true}),
+    );
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(
+        revocation_columns(&f),
+        vec![(Some(NOW), None), (Some(NOW), None)],
+        "both intents are recorded before any ledger is told; none is marked done"
+    );
+    f.backend.failing.borrow_mut().clear();
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let repaired = block_on(Grants::new(&f.backend, &directory).finish_interrupted(NOW + 60));
+    assert_eq!(repaired.unwrap().finished, 2);
+    for id in &ids {
+        assert!(f.backend.grants.borrow()[id].revoked);
+    }
+    assert_eq!(
+        revocation_columns(&f),
+        vec![(Some(NOW), Some(NOW + 60)), (Some(NOW), Some(NOW + 60))]
+    );
+    assert!(block_on(directory.unfinished_revocations(10))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn revocation_intents_are_recorded_once_and_listed_oldest_first() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "i@example.com"}));
+    let uid = user["id"].as_str().unwrap().to_string();
+    let ids = started_grants(&f, &uid, 3);
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    block_on(directory.request_revocation(&ids[2], NOW + 5)).unwrap();
+    block_on(directory.request_revocation(&ids[2], NOW + 9)).unwrap();
+    block_on(directory.request_revocation("unknown-grant", NOW)).unwrap();
+    block_on(directory.mark_grant_revoked(&ids[1], NOW + 1)).unwrap();
+    let swept = block_on(directory.request_revocations_of(&uid, NOW + 7)).unwrap();
+    let mut swept_sorted = swept.clone();
+    swept_sorted.sort();
+    assert_eq!(
+        swept_sorted,
+        vec![ids[0].clone(), ids[2].clone()],
+        "the sweep names the grants not yet revoked"
+    );
+    assert_eq!(
+        revocation_columns(&f),
+        vec![
+            (Some(NOW + 7), None),
+            (None, Some(NOW + 1)),
+            (Some(NOW + 5), None),
+        ],
+        "an intent keeps its first time; a revoked grant gets none"
+    );
+    assert_eq!(
+        block_on(directory.unfinished_revocations(10)).unwrap(),
+        vec![ids[2].clone(), ids[0].clone()]
+    );
+    assert_eq!(
+        block_on(directory.unfinished_revocations(1)).unwrap().len(),
+        1
+    );
 }
 
 #[test]
@@ -1197,7 +1302,7 @@ fn the_proxys_reads_run_on_the_real_schema() {
         .borrow()
         .execute_batch(
             "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY, name TEXT); \
-             INSERT INTO d1_migrations (name) VALUES ('0011_resource_token_alg.sql'), ('0002_client_lockout.sql');",
+             INSERT INTO d1_migrations (name) VALUES ('0012_grant_revocation_intent.sql'), ('0002_client_lockout.sql');",
         )
         .unwrap();
     assert_eq!(

@@ -244,6 +244,24 @@ fn authorize_url(extra: &[(&str, &str)]) -> String {
 /// Login and consent (unless this user already allowed this client these scopes); returns the
 /// code.
 fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
+    let redirected = consent_answer(browser, extra);
+    if redirected.status == 302 {
+        // Remembered consent: straight back to the client.
+        return location_params(&redirected)
+            .get("code")
+            .unwrap()
+            .to_string();
+    }
+    assert_eq!(redirected.status, 303, "{}", html(&redirected));
+    let params = location_params(&redirected);
+    assert_eq!(params.get("state"), Some("st4te"));
+    assert_eq!(params.get("iss"), Some(BASE));
+    params.get("code").unwrap().to_string()
+}
+
+/// Login, then the answer that starts the grant: the remembered consent's redirect, or the
+/// answer to allowing the consent page.
+fn consent_answer(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> Reply {
     let url = authorize_url(extra);
     let login = browser.get(&url);
     assert_eq!(login.status, 200);
@@ -251,8 +269,7 @@ fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
     assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
     let consent = browser.get(signed_in.header("location").unwrap());
     if consent.status == 302 {
-        // Remembered consent: straight back to the client.
-        return location_params(&consent).get("code").unwrap().to_string();
+        return consent;
     }
     assert_eq!(consent.status, 200, "{}", html(&consent));
     let mut form: Vec<(String, String)> = vec![("decision".into(), "allow".into())];
@@ -263,12 +280,7 @@ fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
         form.push((name.clone(), hidden(&consent, &name)));
     }
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let redirected = browser.post_form("/authorize", &pairs);
-    assert_eq!(redirected.status, 303, "{}", html(&redirected));
-    let params = location_params(&redirected);
-    assert_eq!(params.get("state"), Some("st4te"));
-    assert_eq!(params.get("iss"), Some(BASE));
-    params.get("code").unwrap().to_string()
+    browser.post_form("/authorize", &pairs)
 }
 
 /// Submits the login form a page showed, as the demo user, keeping its return_to.
@@ -419,6 +431,10 @@ fn refresh_rotates_and_reuse_revokes_the_grant() {
         "invalid_grant",
         "the whole grant is revoked"
     );
+    assert!(
+        backend.grant_index.borrow()[0].1.revoked_at.is_some(),
+        "the reuse that revoked the grant in its ledger is noted in the index"
+    );
 }
 
 #[test]
@@ -441,6 +457,10 @@ fn a_replayed_code_is_refused_and_revokes_the_first_tokens() {
         ],
     );
     assert_eq!(json(&refresh)["error"], "invalid_grant");
+    assert!(
+        backend.grant_index.borrow()[0].1.revoked_at.is_some(),
+        "the replay that revoked the grant in its ledger is noted in the index"
+    );
 }
 
 #[test]
@@ -3067,4 +3087,156 @@ fn a_machine_token_is_introspected_but_has_no_userinfo() {
         b"",
     );
     assert_eq!(info.status, 401);
+}
+
+/// The grant's two stores (its ledger and the index) changed together, with a failure between
+/// them: see `portcullis::oauth::grants`.
+mod two_stores {
+    use super::*;
+    use portcullis::oauth::grants::{Grants, Repaired};
+
+    fn refresh_with(browser: &mut Browser<'_>, refresh_token: &str) -> Reply {
+        let auth = basic("chatgpt", "client-secret");
+        token(
+            browser,
+            Some(&auth),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+    }
+
+    fn revoke(browser: &mut Browser<'_>, token: &str) -> Reply {
+        let auth = basic("chatgpt", "client-secret");
+        browser.send(
+            Method::Post,
+            "/revoke",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", auth.as_str()),
+            ],
+            encode(&[("token", token)]).as_bytes(),
+        )
+    }
+
+    #[test]
+    fn a_grant_the_index_cannot_record_sends_no_code_and_is_never_usable() {
+        let config = config();
+        let backend = backend();
+        let mut browser = Browser::new(&config, &backend);
+        *backend.failing.borrow_mut() = vec!["record_grant"];
+        let answer = consent_answer(&mut browser, &[]);
+        assert_eq!(answer.status, 503, "{}", html(&answer));
+        assert!(
+            answer.header("location").is_none() && !html(&answer).contains("code="),
+            "no code leaves: {}",
+            html(&answer)
+        );
+        assert!(backend.grant_index.borrow().is_empty());
+        let grants = backend.grants.borrow();
+        assert_eq!(grants.len(), 1, "the ledger had started it");
+        assert!(
+            grants.values().all(|g| g.revoked),
+            "and it is revoked there, so nothing could ever redeem it"
+        );
+        drop(grants);
+        backend.failing.borrow_mut().clear();
+        let mut again = Browser::new(&config, &backend);
+        let code = authorize(&mut again, &[]);
+        assert_eq!(exchange(&mut again, &code).status, 200, "the retry works");
+    }
+
+    #[test]
+    fn a_revocation_the_ledger_interrupts_is_answered_503_and_finished_by_the_repair() {
+        let config = config();
+        let backend = backend();
+        let mut browser = Browser::new(&config, &backend);
+        let code = authorize(&mut browser, &[]);
+        let tokens = json(&exchange(&mut browser, &code));
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+        *backend.failing.borrow_mut() = vec!["revoke_grant"];
+        let answer = revoke(&mut browser, &refresh);
+        assert_eq!(answer.status, 503);
+        assert_eq!(json(&answer)["error"], "temporarily_unavailable");
+        assert_eq!(
+            backend.grant_index.borrow()[0].1.revoked_at,
+            None,
+            "the index says revoked only once the ledger refuses the tokens"
+        );
+        assert_eq!(backend.revocation_intents.borrow().len(), 1);
+        backend.failing.borrow_mut().clear();
+
+        let grants = Grants::new(&backend, &backend);
+        assert_eq!(
+            block_on(grants.finish_interrupted(NOW + 60)).unwrap(),
+            Repaired {
+                finished: 1,
+                failed: 0
+            }
+        );
+        assert_eq!(
+            json(&refresh_with(&mut browser, &refresh))["error"],
+            "invalid_grant",
+            "the revocation asked for took effect"
+        );
+        assert_eq!(backend.grant_index.borrow()[0].1.revoked_at, Some(NOW + 60));
+        assert_eq!(
+            block_on(grants.finish_interrupted(NOW + 120)).unwrap(),
+            Repaired::default(),
+            "nothing is left to finish"
+        );
+    }
+
+    #[test]
+    fn a_revocation_the_index_interrupts_after_the_ledger_is_finished_by_the_repair() {
+        let config = config();
+        let backend = backend();
+        let mut browser = Browser::new(&config, &backend);
+        let code = authorize(&mut browser, &[]);
+        let tokens = json(&exchange(&mut browser, &code));
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+        *backend.failing.borrow_mut() = vec!["mark_grant_revoked"];
+        assert_eq!(revoke(&mut browser, &refresh).status, 503);
+        assert!(
+            backend.grants.borrow().values().all(|g| g.revoked),
+            "the ledger refuses the grant's tokens already"
+        );
+        let grants = Grants::new(&backend, &backend);
+        assert_eq!(
+            block_on(grants.finish_interrupted(NOW + 60)).unwrap(),
+            Repaired {
+                finished: 0,
+                failed: 1
+            },
+            "while the index is down the repair fails too, and keeps the intent"
+        );
+        backend.failing.borrow_mut().clear();
+        assert_eq!(
+            block_on(grants.finish_interrupted(NOW + 120))
+                .unwrap()
+                .finished,
+            1
+        );
+        assert_eq!(
+            backend.grant_index.borrow()[0].1.revoked_at,
+            Some(NOW + 120)
+        );
+    }
+
+    #[test]
+    fn a_revocation_that_cannot_record_its_intent_changes_nothing() {
+        let config = config();
+        let backend = backend();
+        let mut browser = Browser::new(&config, &backend);
+        let code = authorize(&mut browser, &[]);
+        let tokens = json(&exchange(&mut browser, &code));
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+        let before = backend.stored();
+        *backend.failing.borrow_mut() = vec!["request_revocation"];
+        assert_eq!(revoke(&mut browser, &refresh).status, 503);
+        assert_eq!(backend.stored(), before);
+        backend.failing.borrow_mut().clear();
+        assert_eq!(refresh_with(&mut browser, &refresh).status, 200);
+    }
 }

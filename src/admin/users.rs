@@ -8,8 +8,10 @@ use super::{
     flag, int, json_body, json_column, listing, ok, page, store_error, text, Admin,
     MAX_ADMIN_BODY_BYTES,
 };
+use crate::directory::SqlDirectory;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
+use crate::oauth::grants::Grants;
 use crate::ports::{GrantStore, PasswordHasher, Rng, Throttle};
 use crate::sql::{Sql, Statement};
 
@@ -92,28 +94,17 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     }
 
     /// Revokes every grant the user still holds: a disabled or deleted user's apps lose access
-    /// at once (their refresh tokens stop working; access tokens end with their lifetime).
+    /// at once (their refresh tokens stop working; access tokens end with their lifetime). The
+    /// intents are written first, so a sweep a failure interrupts is finished by the cron.
     pub(crate) async fn revoke_user_grants(&self, user_id: &str) -> Result<usize, ApiError> {
-        let rows = self
-            .query(
-                "SELECT grant_id FROM user_grants WHERE user_id = ?1 AND revoked_at IS NULL",
-                vec![user_id.into()],
-            )
-            .await?;
-        for row in &rows {
-            if let Some(grant_id) = row.get("grant_id").and_then(Value::as_str) {
-                self.backend
-                    .revoke_grant(grant_id)
-                    .await
-                    .map_err(store_error)?;
-            }
-        }
-        self.batch(vec![(
-            "UPDATE user_grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
-            vec![user_id.into(), self.now.into()],
-        )])
-        .await?;
-        Ok(rows.len())
+        let index = SqlDirectory {
+            sql: self.sql,
+            now: self.now,
+        };
+        Grants::new(self.backend, &index)
+            .revoke_all_of(user_id, self.now)
+            .await
+            .map_err(store_error)
     }
 
     /// The user's quota in the current window, without counting anything.

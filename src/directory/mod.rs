@@ -494,6 +494,51 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
             .map_err(store_error)
     }
 
+    async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        self.sql
+            .batch(vec![(
+                "UPDATE user_grants SET revoke_requested_at = COALESCE(revoke_requested_at, ?2) \
+                 WHERE grant_id = ?1 AND revoked_at IS NULL",
+                vec![grant_id.into(), now.into()],
+            )])
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn request_revocations_of(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        // One statement: a grant indexed while the sweep runs is either in the list or not
+        // marked, never marked and left out.
+        let rows = self
+            .sql
+            .query(
+                "UPDATE user_grants SET revoke_requested_at = COALESCE(revoke_requested_at, ?2) \
+                 WHERE user_id = ?1 AND revoked_at IS NULL RETURNING grant_id",
+                vec![user_id.into(), now.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows.iter().map(|r| s(r, "grant_id")).collect())
+    }
+
+    async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT grant_id FROM user_grants \
+                 WHERE revoke_requested_at IS NOT NULL AND revoked_at IS NULL \
+                 ORDER BY revoke_requested_at LIMIT ?1",
+                vec![i64::from(limit).into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows.iter().map(|r| s(r, "grant_id")).collect())
+    }
+
     async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
         let rows = self
             .sql

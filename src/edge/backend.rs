@@ -234,6 +234,19 @@ impl AccountStore for EdgeBackend<'_> {
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         self.directory().mark_grant_revoked(grant_id, now).await
     }
+    async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        self.directory().request_revocation(grant_id, now).await
+    }
+    async fn request_revocations_of(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.directory().request_revocations_of(user_id, now).await
+    }
+    async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        self.directory().unfinished_revocations(limit).await
+    }
     async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
         self.directory().user_of_grant(grant_id).await
     }

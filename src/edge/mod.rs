@@ -25,6 +25,7 @@ use crate::discovery::{plugin_manifest, protected_resource_metadata};
 use crate::error::ApiError;
 use crate::gateway::{step, Known, Step};
 use crate::http::Reply;
+use crate::oauth::grants::Grants;
 use crate::routes::{route, AuthEndpoint, Endpoint};
 
 thread_local! {
@@ -97,6 +98,7 @@ fn start() {
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     purge_unused_registrations(&env).await;
+    finish_interrupted_revocations(&env).await;
     let Some(url) = env.var("OPENAI_EGRESS_URL").ok().map(|v| v.to_string()) else {
         return;
     };
@@ -111,6 +113,26 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
         Err(e) => worker::console_error!(
             "{}",
             serde_json::json!({"event": "egress_refresh_failed", "source": url, "reason": e})
+        ),
+    }
+}
+
+/// Finishes revocations a failure interrupted between D1 and a grant's Durable Object.
+async fn finish_interrupted_revocations(env: &Env) {
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    let repaired = match backend::EdgeBackend::new(env, now) {
+        Ok(stores) => Grants::new(&stores, &stores).finish_interrupted(now).await,
+        Err(e) => Err(e),
+    };
+    match repaired {
+        Ok(r) if r.finished == 0 && r.failed == 0 => {}
+        Ok(r) => worker::console_log!(
+            "{}",
+            serde_json::json!({"event": "revocations_finished", "finished": r.finished, "failed": r.failed})
+        ),
+        Err(e) => worker::console_error!(
+            "{}",
+            serde_json::json!({"event": "revocation_repair_failed", "reason": e.0})
         ),
     }
 }

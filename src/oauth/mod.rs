@@ -7,6 +7,7 @@ pub mod client;
 pub mod client_assertion;
 pub mod error;
 pub mod grant;
+pub mod grants;
 pub mod params;
 pub mod pkce;
 pub mod presented;

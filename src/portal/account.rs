@@ -105,10 +105,7 @@ impl<B: Backend> AuthServer<'_, B> {
                     })
                     .collect();
                 for g in &grants {
-                    self.backend.revoke_grant(&g.grant_id).await?;
-                    self.backend
-                        .mark_grant_revoked(&g.grant_id, self.now)
-                        .await?;
+                    self.grants().revoke(&g.grant_id, self.now).await?;
                 }
                 self.backend
                     .forget_consent(&session.user_id, client_id, resource)
@@ -124,8 +121,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 if !owned {
                     return Ok(self.local_error(404, "That app access was not found."));
                 }
-                self.backend.revoke_grant(id).await?;
-                self.backend.mark_grant_revoked(id, self.now).await?;
+                self.grants().revoke(id, self.now).await?;
             }
             Some("revoke-key") => {
                 if !self

@@ -41,6 +41,10 @@ pub struct MemoryBackend {
     pub calls: RefCell<Vec<&'static str>>,
     /// When set, every store call fails.
     pub fail: RefCell<bool>,
+    /// Store calls named here fail (one store down, the other up).
+    pub failing: RefCell<Vec<&'static str>>,
+    /// Grants whose revocation was asked for in the index: grant id → when.
+    pub revocation_intents: RefCell<HashMap<String, i64>>,
     /// Makes only the RS256 signer fail (WebCrypto down), everything else working.
     pub fail_rs256: RefCell<bool>,
     /// Remembered consents: (user, client, resource) → scopes.
@@ -73,8 +77,15 @@ impl MemoryBackend {
             .map(|(k, v)| format!("{k:?}: {v:?}"))
             .collect();
         consents.sort();
+        let mut intents: Vec<_> = self
+            .revocation_intents
+            .borrow()
+            .clone()
+            .into_iter()
+            .collect();
+        intents.sort();
         format!(
-            "grants {grants:?}\nindex {:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}",
+            "grants {grants:?}\nindex {:?}\nrevocation intents {intents:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}",
             self.grant_index.borrow(),
             self.registered.borrow(),
             self.api_keys.borrow(),
@@ -109,7 +120,7 @@ impl MemoryBackend {
 
     fn call(&self, name: &'static str) -> Result<(), StoreError> {
         self.calls.borrow_mut().push(name);
-        if *self.fail.borrow() {
+        if *self.fail.borrow() || self.failing.borrow().contains(&name) {
             return Err(StoreError(format!("{name}: injected failure")));
         }
         Ok(())
@@ -331,6 +342,61 @@ impl AccountStore for MemoryBackend {
             }
         }
         Ok(())
+    }
+    async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        self.call("request_revocation")?;
+        let live = self
+            .grant_index
+            .borrow()
+            .iter()
+            .any(|(_, g)| g.grant_id == grant_id && g.revoked_at.is_none());
+        if live {
+            self.revocation_intents
+                .borrow_mut()
+                .entry(grant_id.to_string())
+                .or_insert(now);
+        }
+        Ok(())
+    }
+    async fn request_revocations_of(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.call("request_revocations_of")?;
+        let ids: Vec<String> = self
+            .grant_index
+            .borrow()
+            .iter()
+            .filter(|(u, g)| u == user_id && g.revoked_at.is_none())
+            .map(|(_, g)| g.grant_id.clone())
+            .collect();
+        let mut intents = self.revocation_intents.borrow_mut();
+        for id in &ids {
+            intents.entry(id.clone()).or_insert(now);
+        }
+        Ok(ids)
+    }
+    async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        self.call("unfinished_revocations")?;
+        let index = self.grant_index.borrow();
+        let mut unfinished: Vec<(i64, String)> = self
+            .revocation_intents
+            .borrow()
+            .iter()
+            .filter(|(id, _)| {
+                index
+                    .iter()
+                    .any(|(_, g)| &g.grant_id == *id && g.revoked_at.is_none())
+            })
+            .map(|(id, at)| (*at, id.clone()))
+            .collect();
+        unfinished.sort();
+        Ok(unfinished
+            .into_iter()
+            .take(limit as usize)
+            .map(|(_, id)| id)
+            .collect())
     }
     async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
         self.call("user_of_grant")?;
@@ -665,6 +731,19 @@ impl AccountStore for WithSqlUsers<'_> {
     }
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         self.memory.mark_grant_revoked(grant_id, now).await
+    }
+    async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        self.memory.request_revocation(grant_id, now).await
+    }
+    async fn request_revocations_of(
+        &self,
+        user_id: &str,
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        self.memory.request_revocations_of(user_id, now).await
+    }
+    async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        self.memory.unfinished_revocations(limit).await
     }
     async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
         let user_id = self

@@ -125,7 +125,7 @@ describe('a Durable Object namespace failing', () => {
 describe('a restart of the local runtime', () => {
   let gwr;
   before(async () => {
-    gwr = await startGateway({ plugin: undefined });
+    gwr = await startGateway({ plugin: undefined, testScheduled: true });
   });
   after(async () => {
     await gwr?.stop();
@@ -167,5 +167,44 @@ describe('a restart of the local runtime', () => {
     const after = await fetch(`${gwr.baseUrl}/todos`, { headers: { authorization: `Bearer ${access}` } });
     const remaining = (header) => Number(/remaining=(\d+)/.exec(header ?? '')?.[1]);
     assert.equal(remaining(after.headers.get('ratelimit')), remaining(quotaBefore) - 1, 'the count carried over');
+  });
+
+  test('a revocation sweep the grant objects interrupt is finished by the cron', async () => {
+    const callback = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
+    const browser = new FormBrowser(gwr.baseUrl);
+    const login = await browser.get(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: callback, scope: 'todos:read', state: 's' })}`);
+    const signedIn = await signIn(browser, login, 'demo@example.com', gwr.secrets.DEMO_PASSWORD);
+    const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
+    const code = new URL(back.headers.get('location')).searchParams.get('code');
+    const basic = `Basic ${Buffer.from(`chatgpt:${gwr.secrets.DEMO_CLIENT_SECRET}`).toString('base64')}`;
+    const token = (body) =>
+      fetch(`${gwr.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: new URLSearchParams(body) }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const tokens = await token({ grant_type: 'authorization_code', code, redirect_uri: callback });
+    assert.equal(tokens.status, 200);
+    const grants = () => {
+      const out = wrangler(['d1', 'execute', 'DB', '--local', `--persist-to=${gwr.state}`, '--json', "--command=SELECT COUNT(*) AS live, COUNT(revoke_requested_at) AS asked FROM user_grants WHERE user_id = 'usr_demo' AND revoked_at IS NULL"]);
+      return JSON.parse(out.slice(out.indexOf('[')))[0].results[0];
+    };
+    const live = grants().live;
+    assert.ok(live >= 1);
+
+    // The grant objects are out of reach while an administrator disables the user.
+    await gwr.restart({ wranglerConfig: (text) => text.replace('{ name = "GRANTS",', '{ name = "GRANTS_OFF",') });
+    const disabled = await fetch(`${gwr.baseUrl}/admin/api/users/usr_demo`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${gwr.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ disabled: true }),
+    });
+    assert.equal(disabled.status, 503);
+    assert.deepEqual(grants(), { live, asked: live }, 'every revocation is asked for in D1, none marked done');
+
+    await gwr.restart();
+    const run = await fetch(`${gwr.baseUrl}/__scheduled?cron=17+*/6+*+*+*`);
+    assert.equal(run.status, 200);
+    assert.deepEqual(grants(), { live: 0, asked: 0 }, 'the cron finished every one');
+    assert.match(gwr.logs(), /"event":"revocations_finished"/);
+    const refreshed = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token });
+    assert.equal(refreshed.status, 400);
+    assert.equal(refreshed.body.error, 'invalid_grant');
   });
 });

@@ -62,24 +62,27 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   if (testScheduled) args.push('--test-scheduled');
   // A changed copy of wrangler.toml (say, a binding removed), beside it so its paths still resolve.
-  let configCopy;
-  if (wranglerConfig) {
-    configCopy = join(root, `wrangler.e2e-${gatewayPort}.toml`);
-    writeFileSync(configCopy, wranglerConfig(readFileSync(join(root, 'wrangler.toml'), 'utf8')));
-    args.push('--config', configCopy);
-  }
+  const configCopy = join(root, `wrangler.e2e-${gatewayPort}.toml`);
+  const withConfig = (change) => {
+    if (!change) return args;
+    writeFileSync(configCopy, change(readFileSync(join(root, 'wrangler.toml'), 'utf8')));
+    return [...args, '--config', configCopy];
+  };
   const spawnedAt = performance.now();
-  let gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });
+  let gateway = startProcess(wranglerBin, withConfig(wranglerConfig), { env: wranglerEnv(), name: 'gateway' });
 
   const stop = async () => {
     await Promise.all([stopProcess(gateway), stopProcess(origin)]);
     rmSync(state, { recursive: true, force: true });
-    if (configCopy) rmSync(configCopy, { force: true });
+    rmSync(configCopy, { force: true });
   };
-  /** Stops the runtime and starts it again on the same state directory. */
-  const restart = async () => {
+  /**
+   * Stops the runtime and starts it again on the same state directory, with wrangler.toml as it
+   * is or as `wranglerConfig(text)` changes it (a binding taken away, or given back).
+   */
+  const restart = async ({ wranglerConfig: change } = {}) => {
     await stopProcess(gateway);
-    gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway' });
+    gateway = startProcess(wranglerBin, withConfig(change), { env: wranglerEnv(), name: 'gateway' });
     handle.gateway = gateway;
     await waitFor(`${baseUrl}/.well-known/jwks.json`, { timeoutMs: 90000, process: gateway });
   };

@@ -339,8 +339,7 @@ impl<B: Backend> AuthServer<'_, B> {
             opaque_access: Vec::new(),
             issuer: Some(self.issuer().to_string()),
         };
-        self.backend.create_grant(&state).await?;
-        self.backend.record_grant(&state).await?;
+        self.grants().start(&state).await?;
         let code = format!("{grant_id}.{secret}");
         Ok(redirect(
             status,

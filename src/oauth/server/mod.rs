@@ -16,6 +16,7 @@ use crate::config::{AuthConfig, Config, OAuthSettings};
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::error::OAuthError;
+use crate::oauth::grants::Grants;
 use crate::oauth::params::{Params, ParamsError};
 use crate::portal::pages::{message_page, Brand};
 use crate::portal::session::{
@@ -76,6 +77,11 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             AuthConfig::OAuth { scope, .. } => scope,
             _ => "",
         }
+    }
+
+    /// The grant's two stores, changed together (see [`crate::oauth::grants`]).
+    pub(crate) fn grants(&self) -> Grants<'_, B, B> {
+        Grants::new(self.backend, self.backend)
     }
 
     pub(crate) fn random_b64(&self, bytes: usize) -> Result<String, StoreError> {

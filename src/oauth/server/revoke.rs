@@ -20,8 +20,7 @@ impl<B: Backend> AuthServer<'_, B> {
             .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
         if let Some((grant_id, state)) = self.grant_of(token).await? {
             if state.client_id == client.id && issued_by(&state, self.issuer()) {
-                self.backend.revoke_grant(&grant_id).await?;
-                self.backend.mark_grant_revoked(&grant_id, self.now).await?;
+                self.grants().revoke(&grant_id, self.now).await?;
             }
         }
         Ok(Reply::new(200).no_store())

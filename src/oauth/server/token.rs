@@ -10,7 +10,9 @@ use crate::oauth::access_token::{mint_access_token_as, AccessClaims, Audience, M
 use crate::oauth::authorize::is_absolute_uri_without_fragment;
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
-use crate::oauth::grant::{CodeRedemption, Issued, RefreshRotation, Undo, SECRET_BYTES};
+use crate::oauth::grant::{
+    CodeRedemption, GrantError, Issued, RefreshRotation, Undo, SECRET_BYTES,
+};
 use crate::oauth::params::Params;
 use crate::oauth::presented::OPAQUE_ACCESS_PREFIX;
 use crate::oauth::server::{body_params, sign_failure, token_json, AuthServer};
@@ -158,7 +160,7 @@ impl<B: Backend> AuthServer<'_, B> {
             self.backend.user_of_grant(grant_id),
         )
         .await;
-        let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        let issued = self.refused_unless_issued(grant_id, issued?).await?;
         let step = Undo::Redemption {
             new_refresh_hash: redemption.new_refresh_hash,
         };
@@ -203,7 +205,7 @@ impl<B: Backend> AuthServer<'_, B> {
             self.backend.user_of_grant(grant_id),
         )
         .await;
-        let issued = issued?.map_err(|e| ApiError::OAuth(e.to_oauth()))?;
+        let issued = self.refused_unless_issued(grant_id, issued?).await?;
         let step = Undo::Rotation {
             old_hash: rotation.refresh_hash,
             new_hash: rotation.new_refresh_hash,
@@ -218,6 +220,24 @@ impl<B: Backend> AuthServer<'_, B> {
             step,
         )
         .await
+    }
+
+    /// The ledger's answer to a redemption or rotation; a refusal that means the grant is revoked
+    /// is noted in the index before the client hears it.
+    async fn refused_unless_issued(
+        &self,
+        grant_id: &str,
+        answer: Result<Issued, GrantError>,
+    ) -> Result<Issued, ApiError> {
+        match answer {
+            Ok(issued) => Ok(issued),
+            Err(refusal) => {
+                self.grants()
+                    .note_refusal(grant_id, &refusal, self.now)
+                    .await?;
+                Err(ApiError::OAuth(refusal.to_oauth()))
+            }
+        }
     }
 
     /// What both grants do once the grant has moved on: its user must still be active, then the
@@ -258,10 +278,7 @@ impl<B: Backend> AuthServer<'_, B> {
         };
         let active = user.is_some_and(|u| !u.disabled);
         if !active {
-            self.backend.revoke_grant(&issued.grant_id).await?;
-            self.backend
-                .mark_grant_revoked(&issued.grant_id, self.now)
-                .await?;
+            self.grants().revoke(&issued.grant_id, self.now).await?;
             return Err(OAuthError::invalid_grant("the grant's user is no longer active").into());
         }
         Ok(())
