@@ -17,8 +17,12 @@ import { applySeed } from './seed.mjs';
 import { startGateway } from '../tests/e2e/harness.mjs';
 import { FormBrowser, signIn } from '../tests/e2e/browser.mjs';
 import { scaleBench } from './bench-scale.mjs';
+import { startFloor } from './bench-floors.mjs';
 
 const write = process.argv.includes('--write');
+// --proxy-only: just the proxy table (floors and credentials), for quick comparisons while working.
+const proxyOnly = process.argv.includes('--proxy-only');
+if (write && proxyOnly) throw new Error('--write needs the whole report');
 const lines = [];
 const say = (line = '') => {
   lines.push(line);
@@ -53,6 +57,7 @@ const cpu = cpus()[0]?.model ?? 'unknown CPU';
 say(`Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${execSync('rustc --version').toString().trim()}`);
 say(`Date: ${new Date().toISOString().slice(0, 10)}`);
 say();
+if (!proxyOnly) {
 say('### Size');
 const size = measureSize();
 say();
@@ -79,6 +84,7 @@ for (const line of divan.split('\n')) {
   }
   const name = /^\d+$/.test(m[1]) ? `${group} (${m[1]})` : m[1];
   say(`| ${name} | ${m[3]} |`);
+}
 }
 
 // ----- against workerd -------------------------------------------------------------------------
@@ -137,7 +143,11 @@ const gw = await startGateway({
   ],
   vars: { BENCH_SERVICE_TOKEN: serviceToken },
 });
+const floors = [];
 try {
+  // A labelled block: --proxy-only leaves it after the proxy table.
+  measure: {
+  floors.push(await startFloor('js', gw.originUrl), await startFloor('rs', gw.originUrl));
   applySeed({ file: join(root, 'scripts', 'bench-seed.json'), baseUrl: gw.baseUrl, secrets: gw.secrets, persistTo: gw.state });
   say();
   say('### Start');
@@ -160,7 +170,11 @@ try {
   const freshHeader = () => `Bearer ${fresh[nextFresh++ % fresh.length]}`;
 
   const hello = `${gw.baseUrl}/public/hello`;
+  const [jsFloor, rsFloor] = floors.map((f) => `${f.baseUrl}/public/hello`);
+  // [label, headers, a new token per request, URL (the gateway unless a floor)]
   const configs = [
+    ['floor: trivial JavaScript Worker forwarding to the origin', {}, false, jsFloor],
+    ['floor: trivial workers-rs Worker forwarding to the origin', {}, false, rsFloor],
     ['open (no credential)', {}],
     ['JWT, one token reused', { host: 'jwt.bench', authorization: `Bearer ${jwtToken}` }],
     ['JWT, a new token every request', { host: 'jwt.bench' }, true],
@@ -168,16 +182,17 @@ try {
     ['service_http shared secret', { host: 'service.bench', authorization: `Bearer ${serviceToken}` }],
     ['user_http API key (cached per isolate)', { host: 'apikey.bench', authorization: `Bearer ${apiKey}` }],
   ];
-  const run = (headers, perRequest) =>
-    load(hello, headers, {
+  const run = (headers, perRequest, url = hello) =>
+    load(url, headers, {
       duration: 4,
       ...(perRequest ? { requests: [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: freshHeader() } }) }] } : {}),
     });
-  // Warm every path, then three rounds in rotation; medians per configuration.
-  for (const [, headers, perRequest] of configs) await run(headers, perRequest).then(() => {});
+  // Warm every path, then five rounds in rotation (floors and gateway alternating); medians per
+  // configuration.
+  for (const [, headers, perRequest, url] of configs) await run(headers, perRequest, url).then(() => {});
   const rounds = configs.map(() => []);
-  for (let round = 0; round < 3; round++) {
-    for (const [i, [, headers, perRequest]] of configs.entries()) rounds[i].push(await run(headers, perRequest));
+  for (let round = 0; round < 5; round++) {
+    for (const [i, [, headers, perRequest, url]] of configs.entries()) rounds[i].push(await run(headers, perRequest, url));
   }
   const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   const results = rounds.map((r) => ({
@@ -188,15 +203,20 @@ try {
   }));
 
   say();
-  say('### Proxy in workerd (same origin endpoint, 10 connections, 3 rounds × 4 s, medians)');
+  say('### Proxy in workerd (same origin endpoint, 10 connections, 5 alternating rounds × 4 s, medians)');
   say();
-  say('| credential | req/s | ratio to open | p50 ms | p99 ms | non-2xx |');
-  say('|---|---|---|---|---|---|');
+  say('Every Worker runs under `wrangler dev` with the same flags, in front of the same origin endpoint, in the same run. The floors are what forwarding costs with no gateway at all.');
+  say();
+  say('| Worker and credential | req/s | ratio to the JS floor | ratio to open | p50 ms | p99 ms | non-2xx |');
+  say('|---|---|---|---|---|---|---|');
+  const open = results[2];
   for (const [i, [label]] of configs.entries()) {
     const r = results[i];
-    say(`| ${label} | ${r.rps.toFixed(0)} | ${(r.rps / results[0].rps).toFixed(2)} | ${r.p50} | ${r.p99} | ${r.non2xx} |`);
+    const toOpen = i < 2 ? '' : (r.rps / open.rps).toFixed(2);
+    say(`| ${label} | ${r.rps.toFixed(0)} | ${(r.rps / results[0].rps).toFixed(2)} | ${toOpen} | ${r.p50} | ${r.p99} | ${r.non2xx} |`);
   }
 
+  if (proxyOnly) break measure;
   // Memory under sustained distinct tokens: every request a token the isolate has not seen, more
   // of them than the verified-token cache holds (8,192), with the workerd process's RSS sampled.
   const workerdRss = () => {
@@ -303,11 +323,12 @@ try {
   say(`| refresh | 200 | ${refresh.rps.toFixed(0)} | ${refresh.p50.toFixed(1)} | ${refresh.p99.toFixed(1)} | 2: client (D1) with the caller's failure count (DO); grant rotate (DO) with its user (D1), each pair at once |`);
   say();
   say('Round trips are counted by the in-memory ports in `tests/oauth_flow.rs` (`a_code_exchange_takes_two_store_round_trips`, and the refresh test), which run the same code as the edge; they also show which reads run while another is in flight.');
+  }
 } finally {
-  await gw.stop();
+  await Promise.all([gw.stop(), ...floors.map((f) => f.stop())]);
 }
 
-await machineTokens();
+if (!proxyOnly) await machineTokens();
 
 /**
  * Machine clients (client_credentials): a client secret against RFC 7523 assertions signed with
@@ -390,7 +411,7 @@ async function machineTokens() {
   }
 }
 
-if (!process.argv.includes('--no-scale')) {
+if (!proxyOnly && !process.argv.includes('--no-scale')) {
   await scaleBench({ say, seedFile: join(root, 'scripts', 'bench-seed.json'), env: {} });
 }
 

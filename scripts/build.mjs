@@ -29,6 +29,14 @@ export function build({ force = false } = {}) {
     console.log('build: up to date');
     return;
   }
+  workerBuild(root);
+}
+
+/**
+ * Runs worker-build --release in a crate's directory (the gateway, or the bench's workers-rs
+ * floor), with the locally installed wasm-bindgen, esbuild and wasm-opt.
+ */
+export function workerBuild(cwd, { targetDir } = {}) {
   const bin = join(root, 'node_modules', '.bin');
   const cargoBin = join(process.env.CARGO_HOME ?? join(process.env.HOME, '.cargo'), 'bin');
   const env = {
@@ -36,11 +44,12 @@ export function build({ force = false } = {}) {
     WASM_BINDGEN_BIN: process.env.WASM_BINDGEN_BIN ?? join(cargoBin, 'wasm-bindgen'),
     ESBUILD_BIN: process.env.ESBUILD_BIN ?? join(bin, 'esbuild'),
     WASM_OPT_BIN: process.env.WASM_OPT_BIN ?? join(bin, 'wasm-opt'),
+    ...(targetDir ? { CARGO_TARGET_DIR: targetDir } : {}),
   };
-  const workerBuild = existsSync(join(cargoBin, 'worker-build')) ? join(cargoBin, 'worker-build') : 'worker-build';
-  const result = spawnSync(workerBuild, ['--release'], { cwd: root, env, stdio: 'inherit' });
+  const command = existsSync(join(cargoBin, 'worker-build')) ? join(cargoBin, 'worker-build') : 'worker-build';
+  const result = spawnSync(command, ['--release'], { cwd, env, stdio: 'inherit' });
   if (result.status !== 0) {
-    console.error(`build: worker-build failed (exit ${result.status ?? result.signal})`);
+    console.error(`build: worker-build failed in ${cwd} (exit ${result.status ?? result.signal})`);
     process.exit(result.status ?? 1);
   }
 }
