@@ -1310,3 +1310,219 @@ fn the_proxys_reads_run_on_the_real_schema() {
         Some(portcullis::LATEST_MIGRATION)
     );
 }
+
+/// A resource with the permissions `names`, as the console makes one; returns its id.
+fn resource_with(f: &Fixture, indicator: &str, names: &[&str]) -> String {
+    let (status, resource) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": indicator, "name": indicator}),
+    );
+    assert_eq!(status, 201, "{resource}");
+    let rid = resource["id"].as_str().unwrap().to_string();
+    for name in names {
+        let (status, body) = f.post(
+            &format!("/admin/api/resources/{rid}/permissions"),
+            json!({"name": name}),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    rid
+}
+
+#[test]
+fn a_role_changes_in_place_keeping_or_replacing_its_permissions_and_is_deleted_from_its_holders() {
+    let f = Fixture::new();
+    let rid = resource_with(&f, "https://r.example.com", &["read", "write"]);
+    let (_, role) = f.post(
+        "/admin/api/roles",
+        json!({"name": "editor", "description": "edits", "permissions": [format!("{rid}:read")]}),
+    );
+    let role_id = role["id"].as_str().unwrap().to_string();
+    let path = format!("/admin/api/roles/{role_id}");
+    // Fields left out keep their values, permissions included.
+    let (status, renamed) = f.call(Method::Patch, &path, json!({"name": "writer"}));
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["name"], "writer");
+    assert_eq!(renamed["description"], "edits");
+    assert_eq!(renamed["permissions"][0]["id"], format!("{rid}:read"));
+    // Permissions given become exactly the role's permissions.
+    let (status, replaced) = f.call(
+        Method::Patch,
+        &path,
+        json!({"permissions": [format!("{rid}:write")]}),
+    );
+    assert_eq!(status, 200, "{replaced}");
+    let permissions = replaced["permissions"].as_array().unwrap();
+    assert_eq!(permissions.len(), 1, "{replaced}");
+    assert_eq!(permissions[0]["name"], "write");
+    assert_eq!(permissions[0]["resource"], "https://r.example.com");
+    assert_eq!(replaced["name"], "writer");
+    // A name another role has is a conflict naming the field; an unknown role is a 404.
+    f.post("/admin/api/roles", json!({"name": "taken"}));
+    let (status, body) = f.call(Method::Patch, &path, json!({"name": "taken"}));
+    assert_eq!(status, 409, "{body}");
+    assert!(body["fields"]["name"].is_string(), "{body}");
+    assert_eq!(
+        f.call(
+            Method::Patch,
+            "/admin/api/roles/rol_nope",
+            json!({"name": "x"})
+        )
+        .0,
+        404
+    );
+    // Deleting the role takes it from its holders; it is then gone.
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "w@example.com", "roles": [role_id]}),
+    );
+    let (status, _) = f.call(Method::Delete, &path, Value::Null);
+    assert_eq!(status, 204);
+    assert_eq!(f.count("user_roles"), 0);
+    assert_eq!(f.count("role_permissions"), 0);
+    let (_, user) = f.call(
+        Method::Get,
+        &format!("/admin/api/users/{}", user["id"].as_str().unwrap()),
+        Value::Null,
+    );
+    assert_eq!(user["roles"], json!([]));
+    assert_eq!(f.call(Method::Get, &path, Value::Null).0, 404);
+    assert_eq!(f.call(Method::Delete, &path, Value::Null).0, 404);
+}
+
+#[test]
+fn put_replaces_a_users_roles_with_exactly_the_ones_listed() {
+    let f = Fixture::new();
+    let ids: Vec<Value> = ["a", "b", "c"]
+        .iter()
+        .map(|name| f.post("/admin/api/roles", json!({"name": name})).1["id"].clone())
+        .collect();
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "p@example.com", "roles": [ids[0], ids[1]]}),
+    );
+    let path = format!("/admin/api/users/{}/roles", user["id"].as_str().unwrap());
+    let (status, body) = f.call(Method::Put, &path, json!({"roles": [ids[1], ids[2]]}));
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["b", "c"]);
+    assert_eq!(f.count("user_roles"), 2);
+    let (status, body) = f.call(Method::Put, &path, json!({"roles": []}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["roles"], json!([]));
+    assert_eq!(f.count("user_roles"), 0);
+    assert_eq!(
+        f.call(
+            Method::Put,
+            "/admin/api/users/usr_nope/roles",
+            json!({"roles": []})
+        )
+        .0,
+        404
+    );
+}
+
+#[test]
+fn a_permission_leaves_its_resource_and_roles_and_a_deleted_resource_takes_its_permissions() {
+    let f = Fixture::new();
+    let rid = resource_with(&f, "https://d.example.com", &["read", "write"]);
+    let other = resource_with(&f, "https://e.example.com", &["read"]);
+    let (_, role) = f.post(
+        "/admin/api/roles",
+        json!({"name": "rw", "permissions": [format!("{rid}:read"), format!("{rid}:write"), format!("{other}:read")]}),
+    );
+    let role_path = format!("/admin/api/roles/{}", role["id"].as_str().unwrap());
+    let (status, resource) = f.call(
+        Method::Delete,
+        &format!("/admin/api/resources/{rid}/permissions/write"),
+        Value::Null,
+    );
+    assert_eq!(status, 200, "{resource}");
+    assert_eq!(resource["permissions"].as_array().unwrap().len(), 1);
+    assert_eq!(resource["permissions"][0]["name"], "read");
+    let (_, role) = f.call(Method::Get, &role_path, Value::Null);
+    assert_eq!(role["permissions"].as_array().unwrap().len(), 2, "{role}");
+    // Only a permission the resource has is removed: not another resource's of the same name.
+    for missing in [
+        format!("/admin/api/resources/{rid}/permissions/write"),
+        format!("/admin/api/resources/{rid}/permissions/admin"),
+        "/admin/api/resources/res_nope/permissions/read".to_string(),
+    ] {
+        assert_eq!(
+            f.call(Method::Delete, &missing, Value::Null).0,
+            404,
+            "{missing}"
+        );
+    }
+    assert_eq!(f.count("permissions"), 2);
+    // Deleting the resource deletes its permissions, and the roles lose them.
+    let path = format!("/admin/api/resources/{rid}");
+    assert_eq!(f.call(Method::Delete, &path, Value::Null).0, 204);
+    assert_eq!(f.count("permissions"), 1);
+    let (_, role) = f.call(Method::Get, &role_path, Value::Null);
+    assert_eq!(role["permissions"][0]["resource"], "https://e.example.com");
+    assert_eq!(role["permissions"].as_array().unwrap().len(), 1, "{role}");
+    assert_eq!(f.call(Method::Get, &path, Value::Null).0, 404);
+    assert_eq!(f.call(Method::Delete, &path, Value::Null).0, 404);
+}
+
+#[test]
+fn api_keys_list_by_page_and_by_user_in_one_query_each() {
+    let f = Fixture::new();
+    let mut users = Vec::new();
+    for email in ["k1@example.com", "k2@example.com"] {
+        let (_, user) = f.post("/admin/api/users", json!({ "email": email }));
+        users.push(user["id"].as_str().unwrap().to_string());
+    }
+    let mut keys_of_first = Vec::new();
+    for i in 0..3 {
+        let (_, key) = f.post(
+            "/admin/api/api-keys",
+            json!({"user_id": users[0], "name": format!("a{i}")}),
+        );
+        keys_of_first.push(key["id"].as_str().unwrap().to_string());
+        f.post(
+            "/admin/api/api-keys",
+            json!({"user_id": users[1], "name": format!("b{i}")}),
+        );
+    }
+    keys_of_first.sort();
+    let list = |path: &str| {
+        *f.db.round_trips.borrow_mut() = 0;
+        let (status, body) = f.call(Method::Get, path, Value::Null);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(*f.db.round_trips.borrow(), 1, "{path}");
+        body
+    };
+    let all = list("/admin/api/api-keys");
+    assert_eq!(all["items"].as_array().unwrap().len(), 6);
+    assert_eq!(all["next_cursor"], Value::Null);
+    assert!(all["items"][0].get("key_hash").is_none(), "{all}");
+    let first = list(&format!("/admin/api/api-keys?user_id={}&limit=2", users[0]));
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                assert_eq!(k["user_id"], users[0].as_str(), "{page}");
+                k["id"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(ids(&first), keys_of_first[..2]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest = list(&format!(
+        "/admin/api/api-keys?user_id={}&limit=2&after={cursor}",
+        users[0]
+    ));
+    assert_eq!(ids(&rest), keys_of_first[2..]);
+    assert_eq!(rest["next_cursor"], Value::Null);
+    let nobody = list("/admin/api/api-keys?user_id=usr_nope");
+    assert_eq!(nobody["items"], json!([]));
+}

@@ -3,7 +3,8 @@
 use super::validate::Fields;
 use serde_json::{json, Value};
 
-use super::{int, json_body, listing, ok, page, text, Admin};
+use super::{found, int, json_body, listing, must_exist, ok, page, sql_error, text, Admin};
+use crate::directory::admin::{NewApiKey, Referenced};
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::ports::{GrantStore, PasswordHasher, Rng, Throttle};
@@ -35,57 +36,46 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         }
         f.finish()?;
         let user_id = user_id.unwrap_or_default();
-        self.require_ids("users", "user_id", std::slice::from_ref(&user_id))
+        self.require_ids(Referenced::User, "user_id", std::slice::from_ref(&user_id))
             .await?;
         let id = self.new_id("key")?;
         let key = format!("pk_{}", self.random(32)?);
         let prefix: String = key.chars().take(12).collect();
-        self.batch(vec![(
-            "INSERT INTO api_keys (id, prefix, key_hash, user_id, name, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            vec![
-                id.as_str().into(),
-                prefix.into(),
-                sha256_hex(&key).into(),
-                user_id.into(),
-                name.into(),
-                scopes.into(),
-                self.now.into(),
-            ],
-        )])
-        .await?;
-        let row = self
-            .one(
-                "SELECT * FROM api_keys WHERE id = ?1",
-                vec![id.as_str().into()],
-            )
-            .await?;
+        let stored = NewApiKey {
+            id: &id,
+            prefix: &prefix,
+            key_hash: &sha256_hex(&key),
+            user_id: &user_id,
+            name: &name,
+            scopes: &scopes,
+        };
+        self.directory()
+            .create_api_key(&stored)
+            .await
+            .map_err(sql_error)?;
+        let row = found(self.directory().api_key(&id).await)?;
         let mut out = Self::key_json(&row);
         out["key"] = json!(key);
         ok(201, out)
     }
 
     pub(crate) async fn revoke_api_key(&self, id: &str) -> Result<Reply, ApiError> {
-        self.one("SELECT id FROM api_keys WHERE id = ?1", vec![id.into()])
-            .await?;
-        self.batch(vec![(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
-            vec![id.into(), self.now.into()],
-        )])
-        .await?;
-        let row = self
-            .one("SELECT * FROM api_keys WHERE id = ?1", vec![id.into()])
-            .await?;
+        must_exist(self.directory().api_key_exists(id).await)?;
+        self.directory()
+            .revoke_api_key(id)
+            .await
+            .map_err(sql_error)?;
+        let row = found(self.directory().api_key(id).await)?;
         ok(200, Self::key_json(&row))
     }
 
     pub(crate) async fn list_api_keys(&self, head: &RequestHead) -> Result<Reply, ApiError> {
-        let (limit, after, user) = page(head)?;
+        let (page, user) = page(head)?;
         let rows = self
-            .query(
-                "SELECT * FROM api_keys WHERE id > ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY id LIMIT ?3",
-                vec![after.into(), user.into(), limit.into()],
-            )
-            .await?;
-        listing(rows.iter().map(Self::key_json).collect(), limit)
+            .directory()
+            .list_api_keys(&page, user.as_deref())
+            .await
+            .map_err(sql_error)?;
+        listing(rows.iter().map(Self::key_json).collect(), page.limit)
     }
 }

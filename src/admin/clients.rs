@@ -1,24 +1,22 @@
 //! `/admin/api/clients`: OAuth clients, their secrets or keys, and what they show.
 
 use super::validate::Fields;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::roles::RoleHolder;
-use super::{flag, int, json_body, json_column, listing, ok, page, text, Admin};
+use super::{
+    flag, found, int, json_body, json_column, listing, must_exist, ok, page, sql_error, text, Admin,
+};
+use crate::directory::admin::{ClientFields, ClientUpdate, NewClient, Referenced};
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
+use crate::oauth::client::ClientKind;
 use crate::ports::{GrantStore, PasswordHasher, Rng, Throttle};
 use crate::primitives::hash::sha256_hex;
-use crate::sql::{Row, Sql, Statement};
+use crate::sql::{Row, Sql};
 
 impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     pub(crate) async fn client_json(&self, id: &str) -> Result<Value, ApiError> {
-        let row = self
-            .one(
-                &format!("SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id = ?1"),
-                vec![id.into()],
-            )
-            .await?;
+        let row = found(self.directory().client(id).await)?;
         Ok(client_row_json(&row))
     }
 
@@ -26,113 +24,62 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         Ok(format!("pcs_{}", self.random(24)?))
     }
 
+    /// `POST /clients` (`id` is `None`) or `PATCH /clients/{id}`.
     pub(crate) async fn save_client(
         &self,
         id: Option<&str>,
         body: &[u8],
     ) -> Result<Reply, ApiError> {
         let body = json_body(body)?;
-        let creating = id.is_none();
         if let Some(id) = id {
-            self.one(
-                "SELECT id FROM oauth_clients WHERE id = ?1",
-                vec![id.into()],
-            )
-            .await?;
+            must_exist(self.directory().client_exists(id).await)?;
         }
-        let mut f = Fields::default();
-        let name = f.text(&body, "name", creating, 200);
-        let kind = if creating {
-            let kind = f.text(&body, "kind", true, 20);
-            if kind
-                .as_deref()
-                .is_some_and(|k| k != "confidential" && k != "public")
-            {
-                f.error("kind", "must be \"confidential\" or \"public\"");
-            }
-            kind
+        let request = client_request(&body, id.is_none())?;
+        self.require_ids(Referenced::Role, "roles", &request.roles)
+            .await?;
+        match id {
+            None => self.create_client(request).await,
+            Some(id) => self.update_client(id, request.fields).await,
+        }
+    }
+
+    /// Creates the client; a confidential one without keys gets a secret, shown only here.
+    async fn create_client(&self, request: ClientRequest) -> Result<Reply, ApiError> {
+        let id = self.new_id("cli")?;
+        let secret = if request.confidential && request.fields.key_set.is_none() {
+            Some(self.new_client_secret()?)
         } else {
-            if body.contains_key("kind") {
-                f.error("kind", "cannot change: create a new client instead");
-            }
             None
         };
-        let redirect_uris = f
-            .strings(&body, "redirect_uris", 20, 2000)
-            .map(crate::oauth::client::with_chatgpt_twins);
-        // A confidential client may be a machine only (client_credentials), with no redirect URI.
-        let confidential = kind.as_deref() == Some("confidential");
-        if creating && !confidential && redirect_uris.as_ref().is_none_or(|u| u.is_empty()) {
-            f.error("redirect_uris", "a public client needs at least one URI");
-        }
-        f.redirect_uris("redirect_uris", redirect_uris.as_deref());
-        let first_party = f.boolean(&body, "first_party");
-        let may_introspect = f.boolean(&body, "may_introspect");
-        // private_key_jwt (RFC 7523): a confidential client with keys instead of a secret.
-        let key_set = f.client_keys(&body);
-        if creating && key_set.is_some() && !confidential {
-            f.error("kind", "a client with jwks_uri or jwks is confidential");
-        }
-        let roles = if creating {
-            f.strings(&body, "roles", 100, 100).unwrap_or_default()
-        } else {
-            if body.contains_key("roles") {
-                f.error("roles", "set them with PUT /admin/api/clients/{id}/roles");
-            }
-            Vec::new()
-        };
-        if !roles.is_empty() && !confidential {
-            f.error("roles", "only a confidential client can act for itself");
-        }
-        f.finish()?;
-        self.require_ids("roles", "roles", &roles).await?;
-        let uris_json = redirect_uris.map(|u| serde_json::to_string(&u).unwrap_or_default());
-        let (jwks_uri, jwks) = crate::directory::key_set_columns(&key_set);
-        if creating {
-            let id = self.new_id("cli")?;
-            let secret = if confidential && key_set.is_none() {
-                Some(self.new_client_secret()?)
+        let client = NewClient {
+            id: &id,
+            kind: if request.confidential {
+                ClientKind::Confidential
             } else {
-                None
-            };
-            let mut statements: Vec<Statement> = vec![(
-                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, may_introspect, jwks_uri, jwks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                vec![
-                    id.as_str().into(),
-                    name.into(),
-                    secret.as_deref().map(sha256_hex).into(),
-                    uris_json.clone().unwrap_or_else(|| "[]".into()).into(),
-                    kind.into(),
-                    first_party.unwrap_or(false).into(),
-                    self.now.into(),
-                    may_introspect.unwrap_or(false).into(),
-                    jwks_uri,
-                    jwks,
-                ],
-            )];
-            statements.extend(RoleHolder::Client.assignments(&id, &roles));
-            self.batch(statements).await?;
-            let mut out = self.client_json(&id).await?;
-            if let Some(secret) = secret {
-                out["client_secret"] = json!(secret);
-            }
-            return ok(201, out);
+                ClientKind::Public
+            },
+            secret_hash: secret.as_deref().map(sha256_hex),
+            fields: request.fields,
+            roles: &request.roles,
+        };
+        self.directory()
+            .create_client(client)
+            .await
+            .map_err(sql_error)?;
+        let mut out = self.client_json(&id).await?;
+        if let Some(secret) = secret {
+            out["client_secret"] = json!(secret);
         }
-        let id = id.unwrap_or_default();
-        let mut statements: Vec<Statement> = vec![(
-            "UPDATE oauth_clients SET name = COALESCE(?2, name), redirect_uris = COALESCE(?3, redirect_uris), first_party = COALESCE(?4, first_party), may_introspect = COALESCE(?5, may_introspect) WHERE id = ?1",
-            vec![id.into(), name.into(), uris_json.into(), first_party.into(), may_introspect.into()],
-        )];
-        let new_keys = key_set.is_some();
-        if new_keys {
-            // New keys replace old ones; a client with a secret keeps authenticating with it.
-            statements.push((
-                "UPDATE oauth_clients SET jwks_uri = ?2, jwks = ?3 WHERE id = ?1 AND secret_hash IS NULL AND kind = 'confidential'",
-                vec![id.into(), jwks_uri, jwks],
-            ));
-        }
-        let changed = self.batch(statements).await?;
-        if new_keys && changed.get(1).copied().unwrap_or(0) == 0 {
+        ok(201, out)
+    }
+
+    async fn update_client(&self, id: &str, fields: ClientFields) -> Result<Reply, ApiError> {
+        let update = self
+            .directory()
+            .update_client(id, fields)
+            .await
+            .map_err(sql_error)?;
+        if update == ClientUpdate::KeysRefused {
             return Err(ApiError::Validation(vec![(
                 "jwks".into(),
                 "only a client that authenticates with keys can change them; create a new client instead".into(),
@@ -142,12 +89,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     }
 
     pub(crate) async fn rotate_client_secret(&self, id: &str) -> Result<Reply, ApiError> {
-        let row = self
-            .one(
-                "SELECT kind, jwks_uri, jwks, secret_hash IS NOT NULL AS has_secret FROM oauth_clients WHERE id = ?1",
-                vec![id.into()],
-            )
-            .await?;
+        let row = found(self.directory().client_authentication(id).await)?;
         if client_auth_method(&row) != "client_secret_basic" {
             return Err(ApiError::Validation(vec![(
                 "kind".into(),
@@ -155,36 +97,102 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             )]));
         }
         let secret = self.new_client_secret()?;
-        self.batch(vec![(
-            "UPDATE oauth_clients SET secret_hash = ?2 WHERE id = ?1",
-            vec![id.into(), sha256_hex(&secret).into()],
-        )])
-        .await?;
+        self.directory()
+            .set_client_secret_hash(id, &sha256_hex(&secret))
+            .await
+            .map_err(sql_error)?;
         let mut out = self.client_json(id).await?;
         out["client_secret"] = json!(secret);
         ok(200, out)
     }
 
     pub(crate) async fn list_clients(&self, head: &RequestHead) -> Result<Reply, ApiError> {
-        let (limit, after, _) = page(head)?;
+        let (page, _) = page(head)?;
         let rows = self
-            .query(
-                &format!(
-                    "SELECT {CLIENT_COLUMNS} FROM oauth_clients WHERE id > ?1 ORDER BY id LIMIT ?2"
-                ),
-                vec![after.into(), limit.into()],
-            )
-            .await?;
+            .directory()
+            .list_clients(&page)
+            .await
+            .map_err(sql_error)?;
         let items = rows.iter().map(client_row_json).collect();
-        listing(items, limit)
+        listing(items, page.limit)
     }
 }
 
-/// A column holding JSON text (an aggregate or a stored array), parsed; `[]` when empty.
-/// The client columns the admin API shows.
-pub(crate) const CLIENT_COLUMNS: &str = "id, name, kind, redirect_uris, first_party, may_introspect, registered_via, created_at, secret_hash IS NOT NULL AS has_secret, jwks_uri, jwks, \
-    (SELECT json_group_array(json_object('id', r.id, 'name', r.name)) \
-     FROM client_roles cr JOIN roles r ON r.id = cr.role_id WHERE cr.client_id = oauth_clients.id) AS roles";
+/// A client request's fields, validated.
+struct ClientRequest {
+    /// Whether the new client is confidential (a client's kind is set at creation only).
+    confidential: bool,
+    fields: ClientFields,
+    /// The roles a new machine client starts with (later changed by `PUT …/roles` only).
+    roles: Vec<String>,
+}
+
+/// Validates a client's POST (`creating`) or PATCH body, reporting every field error at once.
+fn client_request(body: &Map<String, Value>, creating: bool) -> Result<ClientRequest, ApiError> {
+    let mut f = Fields::default();
+    let name = f.text(body, "name", creating, 200);
+    let confidential = client_kind(&mut f, body, creating).as_deref() == Some("confidential");
+    let redirect_uris = f
+        .strings(body, "redirect_uris", 20, 2000)
+        .map(crate::oauth::client::with_chatgpt_twins);
+    // A confidential client may be a machine only (client_credentials), with no redirect URI.
+    if creating && !confidential && redirect_uris.as_ref().is_none_or(|u| u.is_empty()) {
+        f.error("redirect_uris", "a public client needs at least one URI");
+    }
+    f.redirect_uris("redirect_uris", redirect_uris.as_deref());
+    let first_party = f.boolean(body, "first_party");
+    let may_introspect = f.boolean(body, "may_introspect");
+    // private_key_jwt (RFC 7523): a confidential client with keys instead of a secret.
+    let key_set = f.client_keys(body);
+    if creating && key_set.is_some() && !confidential {
+        f.error("kind", "a client with jwks_uri or jwks is confidential");
+    }
+    let roles = client_roles(&mut f, body, creating);
+    if !roles.is_empty() && !confidential {
+        f.error("roles", "only a confidential client can act for itself");
+    }
+    f.finish()?;
+    Ok(ClientRequest {
+        confidential,
+        fields: ClientFields {
+            name,
+            redirect_uris,
+            first_party,
+            may_introspect,
+            key_set,
+        },
+        roles,
+    })
+}
+
+/// A new client's `kind`; on a change, a field error if one is sent, since it cannot change.
+fn client_kind(f: &mut Fields, body: &Map<String, Value>, creating: bool) -> Option<String> {
+    if !creating {
+        if body.contains_key("kind") {
+            f.error("kind", "cannot change: create a new client instead");
+        }
+        return None;
+    }
+    let kind = f.text(body, "kind", true, 20);
+    if kind
+        .as_deref()
+        .is_some_and(|k| k != "confidential" && k != "public")
+    {
+        f.error("kind", "must be \"confidential\" or \"public\"");
+    }
+    kind
+}
+
+/// A new client's roles; on a change, a field error if any are sent: they have their own call.
+fn client_roles(f: &mut Fields, body: &Map<String, Value>, creating: bool) -> Vec<String> {
+    if creating {
+        return f.strings(body, "roles", 100, 100).unwrap_or_default();
+    }
+    if body.contains_key("roles") {
+        f.error("roles", "set them with PUT /admin/api/clients/{id}/roles");
+    }
+    Vec::new()
+}
 
 /// A client as the admin API shows it (never its secret).
 pub(crate) fn client_row_json(row: &Row) -> Value {

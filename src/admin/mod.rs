@@ -1,6 +1,9 @@
 //! The admin API under `/admin/api/`: users, API resources and their permissions, roles and their
 //! assignments, OAuth clients and API keys, over D1 (through the [`Sql`] port).
 //!
+//! The handlers parse, validate, call the directory and render: the statements themselves are
+//! in [`crate::directory::admin`], tested natively on SQLite with the real migrations.
+//!
 //! Every call needs `Authorization: Bearer <ADMIN_TOKEN>` (a Worker secret, compared in constant
 //! time). Bad input is a 400 naming each field; a duplicate is a 409 naming the field; multi-row
 //! changes go in one batch, which D1 runs atomically, so nothing is ever half-written. Secrets
@@ -12,11 +15,12 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::config::QuotaConfig;
+use crate::directory::admin::{AdminDirectory, Page, Referenced, RoleHolder};
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::portal::password::{format_password_hash, PBKDF2_ITERATIONS, SALT_BYTES};
 use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError, Throttle};
-use crate::sql::{Row, Sql, SqlError, SqlValue, Statement};
+use crate::sql::{Row, Sql, SqlError};
 
 mod api_keys;
 mod clients;
@@ -24,8 +28,6 @@ mod resources;
 mod roles;
 mod users;
 pub mod validate;
-
-use roles::RoleHolder;
 
 /// Largest admin request body.
 pub const MAX_ADMIN_BODY_BYTES: usize = 64 * 1024;
@@ -101,6 +103,7 @@ pub(crate) fn flag(row: &Row, key: &str) -> Value {
     json!(matches!(row.get(key), Some(v) if v.as_f64() == Some(1.0) || v.as_bool() == Some(true)))
 }
 
+/// A column holding JSON text (an aggregate or a stored array), parsed; `[]` when empty.
 pub(crate) fn json_column(row: &Row, key: &str) -> Value {
     row.get(key)
         .and_then(Value::as_str)
@@ -112,8 +115,8 @@ pub(crate) fn text(row: &Row, key: &str) -> Value {
     row.get(key).cloned().unwrap_or(Value::Null)
 }
 
-/// The `limit` and `after` query parameters of a list call.
-pub(crate) fn page(head: &RequestHead) -> Result<(i64, String, Option<String>), ApiError> {
+/// The `limit` and `after` query parameters of a list call, and its `user_id` filter.
+pub(crate) fn page(head: &RequestHead) -> Result<(Page, Option<String>), ApiError> {
     let params = crate::oauth::params::Params::from_urlencoded(head.query.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::BadRequest(e.description()))?;
     let limit = match params.get("limit") {
@@ -131,7 +134,30 @@ pub(crate) fn page(head: &RequestHead) -> Result<(i64, String, Option<String>), 
     };
     let after = params.get("after").unwrap_or("").to_string();
     let filter = params.get("user_id").map(str::to_string);
-    Ok((limit, after, filter))
+    Ok((Page { after, limit }, filter))
+}
+
+/// What a request names by id, or a 404 when there is no such thing.
+pub(crate) fn found<T>(lookup: Result<Option<T>, SqlError>) -> Result<T, ApiError> {
+    lookup.map_err(sql_error)?.ok_or(ApiError::NotFound)
+}
+
+/// A 404 unless what a request names by id exists.
+pub(crate) fn must_exist(lookup: Result<bool, SqlError>) -> Result<(), ApiError> {
+    if lookup.map_err(sql_error)? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// A 204 when there was something to delete, else a 404.
+pub(crate) fn deleted(deletion: Result<bool, SqlError>) -> Result<Reply, ApiError> {
+    if deletion.map_err(sql_error)? {
+        Ok(Reply::new(204).no_store())
+    } else {
+        Err(ApiError::NotFound)
+    }
 }
 
 /// `{items, next_cursor}`: the cursor is the last id when the page was full.
@@ -190,20 +216,12 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         Ok(format!("{prefix}_{hex}"))
     }
 
-    pub(crate) async fn query(&self, sql: &str, args: Vec<SqlValue>) -> Result<Vec<Row>, ApiError> {
-        self.sql.query(sql, args).await.map_err(sql_error)
-    }
-
-    pub(crate) async fn one(&self, sql: &str, args: Vec<SqlValue>) -> Result<Row, ApiError> {
-        self.query(sql, args)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or(ApiError::NotFound)
-    }
-
-    pub(crate) async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, ApiError> {
-        self.sql.batch(statements).await.map_err(sql_error)
+    /// Where the admin API's statements are.
+    pub(crate) fn directory(&self) -> AdminDirectory<'_, S> {
+        AdminDirectory {
+            sql: self.sql,
+            now: self.now,
+        }
     }
 
     pub(crate) async fn hash_password(&self, password: &str) -> Result<String, ApiError> {
@@ -217,35 +235,25 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         Ok(format_password_hash(PBKDF2_ITERATIONS, &salt, &hash))
     }
 
-    /// Fails with a field error unless every id exists in `table`.
+    /// Fails with a field error naming the first of `ids` that does not exist.
     pub(crate) async fn require_ids(
         &self,
-        table: &'static str,
+        kind: Referenced,
         field: &str,
         ids: &[String],
     ) -> Result<(), ApiError> {
-        for id in ids {
-            let sql = match table {
-                "roles" => "SELECT id FROM roles WHERE id = ?1",
-                "permissions" => "SELECT id FROM permissions WHERE id = ?1",
-                _ => "SELECT id FROM users WHERE id = ?1",
-            };
-            if self.query(sql, vec![id.as_str().into()]).await?.is_empty() {
-                return Err(ApiError::Validation(vec![(
-                    field.into(),
-                    format!("{id:?} does not exist"),
-                )]));
-            }
+        let missing = self
+            .directory()
+            .first_missing(kind, ids)
+            .await
+            .map_err(sql_error)?;
+        match missing {
+            Some(id) => Err(ApiError::Validation(vec![(
+                field.into(),
+                format!("{id:?} does not exist"),
+            )])),
+            None => Ok(()),
         }
-        Ok(())
-    }
-
-    pub(crate) async fn delete(&self, sql: &'static str, id: &str) -> Result<Reply, ApiError> {
-        let changed = self.batch(vec![(sql, vec![id.into()])]).await?;
-        if changed.first() == Some(&0) {
-            return Err(ApiError::NotFound);
-        }
-        Ok(Reply::new(204).no_store())
     }
 
     /// Serves one admin API request (the caller has checked the admin credential).
@@ -279,10 +287,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             (["resources"], _) => Err(not_allowed(&["GET", "POST"])),
             (["resources", id], Get) => ok(200, self.resource_json(id).await?),
             (["resources", id], Patch) => self.save_resource(Some(id), body).await,
-            (["resources", id], Delete) => {
-                self.delete("DELETE FROM api_resources WHERE id = ?1", id)
-                    .await
-            }
+            (["resources", id], Delete) => deleted(self.directory().delete_resource(id).await),
             (["resources", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
             (["resources", id, "permissions"], Post) => self.add_permission(id, body).await,
             (["resources", _, "permissions"], _) => Err(not_allowed(&["POST"])),
@@ -295,17 +300,14 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             (["roles"], _) => Err(not_allowed(&["GET", "POST"])),
             (["roles", id], Get) => ok(200, self.role_json(id).await?),
             (["roles", id], Patch) => self.save_role(Some(id), body).await,
-            (["roles", id], Delete) => self.delete("DELETE FROM roles WHERE id = ?1", id).await,
+            (["roles", id], Delete) => deleted(self.directory().delete_role(id).await),
             (["roles", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
             (["clients"], Get) => self.list_clients(head).await,
             (["clients"], Post) => self.save_client(None, body).await,
             (["clients"], _) => Err(not_allowed(&["GET", "POST"])),
             (["clients", id], Get) => ok(200, self.client_json(id).await?),
             (["clients", id], Patch) => self.save_client(Some(id), body).await,
-            (["clients", id], Delete) => {
-                self.delete("DELETE FROM oauth_clients WHERE id = ?1", id)
-                    .await
-            }
+            (["clients", id], Delete) => deleted(self.directory().delete_client(id).await),
             (["clients", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
             (["clients", id, "roles"], Put) => self.set_roles(RoleHolder::Client, id, body).await,
             (["clients", _, "roles"], _) => Err(not_allowed(&["PUT"])),

@@ -3,27 +3,29 @@
 use super::validate::Fields;
 use serde_json::{json, Value};
 
-use super::roles::RoleHolder;
 use super::{
-    flag, int, json_body, json_column, listing, ok, page, store_error, text, Admin,
-    MAX_ADMIN_BODY_BYTES,
+    deleted, flag, found, int, json_body, json_column, listing, must_exist, ok, page, sql_error,
+    store_error, text, Admin, MAX_ADMIN_BODY_BYTES,
 };
+use crate::directory::admin::{NewUser, Referenced, UserChanges};
 use crate::directory::SqlDirectory;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::grants::Grants;
 use crate::ports::{GrantStore, PasswordHasher, Rng, Throttle};
-use crate::sql::{Sql, Statement};
+use crate::sql::Sql;
 
 impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     pub(crate) async fn user_json(&self, id: &str) -> Result<Value, ApiError> {
-        let row = self
-            .one(
-                "SELECT id, email, name, disabled, password_hash IS NOT NULL AS has_password, created_at, updated_at FROM users WHERE id = ?1",
-                vec![id.into()],
-            )
-            .await?;
-        let roles = self.roles_of(RoleHolder::User, id).await?;
+        let row = found(self.directory().user(id).await)?;
+        let roles: Vec<Value> = self
+            .directory()
+            .user_roles(id)
+            .await
+            .map_err(sql_error)?
+            .iter()
+            .map(|r| json!({ "id": text(r, "id"), "name": text(r, "name") }))
+            .collect();
         Ok(json!({
             "id": text(&row, "id"),
             "email": text(&row, "email"),
@@ -55,38 +57,45 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         let roles = f.strings(&body, "roles", 100, 100).unwrap_or_default();
         f.finish()?;
         let email = email.unwrap_or_default();
-        self.require_ids("roles", "roles", &roles).await?;
+        self.require_ids(Referenced::Role, "roles", &roles).await?;
         let hash = match &password {
             Some(p) => Some(self.hash_password(p).await?),
             None => None,
         };
         let id = self.new_id("usr")?;
-        let mut statements: Vec<Statement> = vec![(
-            "INSERT INTO users (id, email, name, password_hash, disabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            vec![id.as_str().into(), email.into(), name.into(), hash.into(), disabled.into(), self.now.into()],
-        )];
-        statements.extend(RoleHolder::User.assignments(&id, &roles));
-        self.batch(statements).await?;
+        let user = NewUser {
+            id: &id,
+            email: &email,
+            name: &name,
+            password_hash: hash.as_deref(),
+            disabled,
+            roles: &roles,
+        };
+        self.directory()
+            .create_user(&user)
+            .await
+            .map_err(sql_error)?;
         ok(201, self.user_json(&id).await?)
     }
 
     pub(crate) async fn update_user(&self, id: &str, body: &[u8]) -> Result<Reply, ApiError> {
         let body = json_body(body)?;
-        self.one("SELECT id FROM users WHERE id = ?1", vec![id.into()])
-            .await?;
+        must_exist(self.directory().user_exists(id).await)?;
         let mut f = Fields::default();
         let email = f.text(&body, "email", false, 320);
         f.email("email", email.as_deref());
         let name = f.text(&body, "name", false, 200);
         let disabled = f.boolean(&body, "disabled");
         f.finish()?;
-        self.batch(vec![(
-            // Disabling also signs the user out of every portal session.
-            "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name), disabled = COALESCE(?4, disabled), \
-             session_epoch = session_epoch + (CASE WHEN ?4 = 1 THEN 1 ELSE 0 END), updated_at = ?5 WHERE id = ?1",
-            vec![id.into(), email.into(), name.into(), disabled.into(), self.now.into()],
-        )])
-        .await?;
+        let changes = UserChanges {
+            email,
+            name,
+            disabled,
+        };
+        self.directory()
+            .update_user(id, changes)
+            .await
+            .map_err(sql_error)?;
         if disabled == Some(true) {
             self.revoke_user_grants(id).await?;
         }
@@ -109,8 +118,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
 
     /// The user's quota in the current window, without counting anything.
     pub(crate) async fn user_quota(&self, id: &str) -> Result<Reply, ApiError> {
-        self.one("SELECT id FROM users WHERE id = ?1", vec![id.into()])
-            .await?;
+        must_exist(self.directory().user_exists(id).await)?;
         let Some((plugin, quota)) = self.quota else {
             return ok(200, json!({ "quota": null }));
         };
@@ -134,48 +142,35 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         )
     }
 
+    /// Revokes the user's grants first: deleting the user removes the index of them.
     pub(crate) async fn delete_user(&self, id: &str) -> Result<Reply, ApiError> {
-        self.one("SELECT id FROM users WHERE id = ?1", vec![id.into()])
-            .await?;
+        must_exist(self.directory().user_exists(id).await)?;
         self.revoke_user_grants(id).await?;
-        self.delete("DELETE FROM users WHERE id = ?1", id).await
+        deleted(self.directory().delete_user(id).await)
     }
 
     pub(crate) async fn set_password(&self, id: &str, body: &[u8]) -> Result<Reply, ApiError> {
         let body = json_body(body)?;
-        let user = self
-            .one("SELECT email FROM users WHERE id = ?1", vec![id.into()])
-            .await?;
+        let email = found(self.directory().user_email(id).await)?;
         let mut f = Fields::default();
         let password = f.text(&body, "password", true, MAX_ADMIN_BODY_BYTES);
-        f.password(
-            "password",
-            password.as_deref(),
-            user.get("email").and_then(Value::as_str),
-        );
+        f.password("password", password.as_deref(), Some(&email));
         f.finish()?;
         let hash = self.hash_password(&password.unwrap_or_default()).await?;
-        self.batch(vec![(
-            // A new password signs the user out of every portal session.
-            "UPDATE users SET password_hash = ?2, session_epoch = session_epoch + 1, updated_at = ?3 WHERE id = ?1",
-            vec![id.into(), hash.into(), self.now.into()],
-        )])
-        .await?;
+        self.directory()
+            .set_password_hash(id, &hash)
+            .await
+            .map_err(sql_error)?;
         ok(200, self.user_json(id).await?)
     }
 
     pub(crate) async fn list_users(&self, head: &RequestHead) -> Result<Reply, ApiError> {
-        let (limit, after, _) = page(head)?;
-        // One query per page: each user's roles come aggregated as JSON.
+        let (page, _) = page(head)?;
         let rows = self
-            .query(
-                "SELECT u.id, u.email, u.name, u.disabled, u.created_at, \
-                   (SELECT json_group_array(json_object('id', r.id, 'name', r.name)) \
-                    FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id) AS roles \
-                 FROM users u WHERE u.id > ?1 ORDER BY u.id LIMIT ?2",
-                vec![after.into(), limit.into()],
-            )
-            .await?;
+            .directory()
+            .list_users(&page)
+            .await
+            .map_err(sql_error)?;
         let items = rows
             .iter()
             .map(|r| {
@@ -189,6 +184,6 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                 })
             })
             .collect();
-        listing(items, limit)
+        listing(items, page.limit)
     }
 }

@@ -16,6 +16,7 @@ use crate::ports::{
 use crate::rbac::scope::{parse_scope, Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
 
+pub mod admin;
 mod proxy_reads;
 
 pub use proxy_reads::OPENAI_EGRESS_SOURCE;

@@ -1,0 +1,123 @@
+//! Users as the admin API manages them: their rows, their roles, their passwords' hashes.
+
+use crate::sql::{Row, Sql, SqlError, Statement};
+
+use super::roles::RoleHolder;
+use super::{AdminDirectory, Page, Referenced};
+
+/// A user to create, with the roles they start with.
+pub struct NewUser<'u> {
+    pub id: &'u str,
+    pub email: &'u str,
+    pub name: &'u str,
+    /// `None`: the user cannot sign in with a password until one is set.
+    pub password_hash: Option<&'u str>,
+    pub disabled: bool,
+    pub roles: &'u [String],
+}
+
+/// A change to a user: each field left `None` keeps its value.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+impl<S: Sql> AdminDirectory<'_, S> {
+    /// The user as the admin API shows it: never the password hash, only whether there is one.
+    pub async fn user(&self, id: &str) -> Result<Option<Row>, SqlError> {
+        self.first_row(
+            "SELECT id, email, name, disabled, password_hash IS NOT NULL AS has_password, created_at, updated_at FROM users WHERE id = ?1",
+            vec![id.into()],
+        )
+        .await
+    }
+
+    pub async fn user_exists(&self, id: &str) -> Result<bool, SqlError> {
+        self.exists(Referenced::User.exists(), id).await
+    }
+
+    /// The user's email, which a new password must not equal; `None` when there is no such user.
+    pub async fn user_email(&self, id: &str) -> Result<Option<String>, SqlError> {
+        let row = self
+            .first_row("SELECT email FROM users WHERE id = ?1", vec![id.into()])
+            .await?;
+        Ok(row.map(|row| crate::directory::s(&row, "email")))
+    }
+
+    /// The roles the user holds (`id`, `name`), by name.
+    pub async fn user_roles(&self, id: &str) -> Result<Vec<Row>, SqlError> {
+        self.sql
+            .query(
+                "SELECT r.id, r.name FROM user_roles h JOIN roles r ON r.id = h.role_id WHERE h.user_id = ?1 ORDER BY r.name",
+                vec![id.into()],
+            )
+            .await
+    }
+
+    /// Creates the user and their role assignments in one batch: a missing role leaves no user.
+    pub async fn create_user(&self, user: &NewUser<'_>) -> Result<(), SqlError> {
+        let mut statements: Vec<Statement> = vec![(
+            "INSERT INTO users (id, email, name, password_hash, disabled, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            vec![
+                user.id.into(),
+                user.email.into(),
+                user.name.into(),
+                user.password_hash.into(),
+                user.disabled.into(),
+                self.now.into(),
+            ],
+        )];
+        statements.extend(RoleHolder::User.assignments(user.id, user.roles));
+        self.write(statements).await.map(drop)
+    }
+
+    /// Applies `changes`; disabling also moves the session epoch, which signs the user out of
+    /// every portal session. Revoking their grants is the caller's separate step.
+    pub async fn update_user(&self, id: &str, changes: UserChanges) -> Result<(), SqlError> {
+        self.write(vec![(
+            "UPDATE users SET email = COALESCE(?2, email), name = COALESCE(?3, name), disabled = COALESCE(?4, disabled), \
+             session_epoch = session_epoch + (CASE WHEN ?4 = 1 THEN 1 ELSE 0 END), updated_at = ?5 WHERE id = ?1",
+            vec![
+                id.into(),
+                changes.email.into(),
+                changes.name.into(),
+                changes.disabled.into(),
+                self.now.into(),
+            ],
+        )])
+        .await
+        .map(drop)
+    }
+
+    /// Stores a new password hash; it also moves the session epoch, so a new password signs
+    /// the user out of every portal session.
+    pub async fn set_password_hash(&self, id: &str, hash: &str) -> Result<(), SqlError> {
+        self.write(vec![(
+            "UPDATE users SET password_hash = ?2, session_epoch = session_epoch + 1, updated_at = ?3 WHERE id = ?1",
+            vec![id.into(), hash.into(), self.now.into()],
+        )])
+        .await
+        .map(drop)
+    }
+
+    /// Deletes the user (what refers to them, such as their roles and keys, goes with them by
+    /// the schema's cascades); false when there was no such user.
+    pub async fn delete_user(&self, id: &str) -> Result<bool, SqlError> {
+        self.change_one("DELETE FROM users WHERE id = ?1", id).await
+    }
+
+    /// One page of users, each with their roles aggregated as JSON: one query per page.
+    pub async fn list_users(&self, page: &Page) -> Result<Vec<Row>, SqlError> {
+        self.sql
+            .query(
+                "SELECT u.id, u.email, u.name, u.disabled, u.created_at, \
+                   (SELECT json_group_array(json_object('id', r.id, 'name', r.name)) \
+                    FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id) AS roles \
+                 FROM users u WHERE u.id > ?1 ORDER BY u.id LIMIT ?2",
+                vec![page.after.as_str().into(), page.limit.into()],
+            )
+            .await
+    }
+}
