@@ -7,6 +7,7 @@
 
 mod plugin;
 mod shared;
+mod site;
 mod values;
 
 use std::collections::BTreeMap;
@@ -18,8 +19,9 @@ use crate::oauth::grant::RefreshPolicy;
 use crate::primitives::secret::Secret;
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::rules::RouteTable;
-use plugin::{build_site, plugin_entries};
+use plugin::plugin_entries;
 use shared::Shared;
+use site::build_site;
 
 /// ChatGPT gives up on a plugin call after 45 s; the default stays well inside that.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;

@@ -1,19 +1,15 @@
-//! One plugin's configuration (`PLUGIN`, or an entry of `PLUGINS`): the manifest fields, its
-//! hosts, origin and resource, its auth type, route rules and quota.
+//! One plugin's table (`PLUGIN`, or an entry of `PLUGINS`): the manifest fields, its resource,
+//! auth type, route rules and quota. Where the plugin is served (hosts, base URL, origin,
+//! secrets) is `site.rs`'s.
 
 use serde::Deserialize;
-use url::Url;
 
-use super::shared::Shared;
-use super::values::{
-    bounded, parse_absolute_http_url, parse_base_url, required, resolve_public_url,
-};
+use super::values::{bounded, parse_absolute_http_url, required, resolve_public_url};
 use super::{
-    AuthConfig, Config, ConfigError, HttpAuthorizationType, IpLock, OpenApiSource, PluginConfig,
-    QuotaConfig, RawConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS, DESCRIPTION_FOR_MODEL_MAX_CHARS,
+    AuthConfig, ConfigError, HttpAuthorizationType, IpLock, OpenApiSource, PluginConfig,
+    QuotaConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS, DESCRIPTION_FOR_MODEL_MAX_CHARS,
     NAME_FOR_HUMAN_MAX_CHARS, NAME_FOR_MODEL_MAX_CHARS,
 };
-use crate::primitives::secret::Secret;
 use crate::primitives::syntax::{is_scope_char, looks_like_email};
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
@@ -40,15 +36,15 @@ pub(crate) struct RawPlugin {
     case_insensitive_paths: Option<serde_json::Value>,
     quota: Option<RawQuota>,
     /// The host names this plugin answers on (`PLUGINS`; optional for a single `PLUGIN`).
-    hosts: Option<Vec<String>>,
+    pub(super) hosts: Option<Vec<String>>,
     /// Overrides `PUBLIC_BASE_URL` (default in `PLUGINS`: `https://` + the first host).
-    public_base_url: Option<String>,
+    pub(super) public_base_url: Option<String>,
     /// Overrides `ORIGIN_URL`.
-    origin_url: Option<String>,
+    pub(super) origin_url: Option<String>,
     /// The name of the secret holding this plugin's `service_http` token (default `SERVICE_TOKEN`).
-    service_token_secret: Option<String>,
+    pub(super) service_token_secret: Option<String>,
     /// The name of the secret this plugin's origin checks signatures with (default `ORIGIN_SECRET`).
-    origin_secret_name: Option<String>,
+    pub(super) origin_secret_name: Option<String>,
 }
 
 impl RawPlugin {
@@ -122,162 +118,6 @@ pub(crate) fn plugin_entries(
             "a table of plugin settings ([vars.PLUGIN] in wrangler.toml)",
         )),
     }
-}
-
-/// One plugin's full configuration, and the hosts it answers on.
-pub(crate) fn build_site(
-    raw: &RawConfig,
-    shared: &Shared,
-    prefix: &str,
-    plugin: RawPlugin,
-) -> Result<(Config, Vec<String>), ConfigError> {
-    let key = |field: &str| format!("{prefix}.{field}");
-    let hosts = match &plugin.hosts {
-        None => Vec::new(),
-        Some(list) if list.is_empty() => {
-            return Err(ConfigError::new(key("hosts"), "at least one host name"))
-        }
-        Some(list) => list
-            .iter()
-            .map(|h| {
-                let host = h.trim().to_ascii_lowercase();
-                let valid = !host.is_empty()
-                    && Url::parse(&format!("https://{host}/"))
-                        .ok()
-                        .is_some_and(|u| u.path() == "/" && u.username().is_empty());
-                valid.then_some(host).ok_or_else(|| {
-                    ConfigError::new(
-                        key("hosts"),
-                        format!("host names such as todo.example.com (with an optional :port), got {h:?}"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    let several = prefix != "PLUGIN";
-    let public_base_url =
-        match (&plugin.public_base_url, hosts.first()) {
-            (Some(text), _) => parse_base_url(&key("public_base_url"), Some(text))?,
-            (None, Some(host)) if several => {
-                parse_base_url(&key("hosts"), Some(&format!("https://{host}")))?
-            }
-            (None, _) if several => return Err(ConfigError::new(
-                key("hosts"),
-                "the host names this plugin answers on (its public base URL is https:// the first)",
-            )),
-            (None, _) => parse_base_url("PUBLIC_BASE_URL", raw.public_base_url.as_deref())?,
-        };
-    // A plugin without hosts in PLUGINS answers on its base URL's host.
-    let hosts = if hosts.is_empty() && several {
-        Url::parse(&public_base_url)
-            .ok()
-            .and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_string(),
-                })
-            })
-            .into_iter()
-            .collect()
-    } else {
-        hosts
-    };
-    let origin = match (&plugin.origin_url, &raw.origin_url) {
-        (Some(text), _) => parse_absolute_http_url(&key("origin_url"), text)?,
-        (None, Some(text)) => parse_absolute_http_url("ORIGIN_URL", text)?,
-        (None, None) => {
-            return Err(ConfigError::new(
-                "ORIGIN_URL",
-                "the origin API's base URL, e.g. https://api.internal.example.com",
-            ))
-        }
-    };
-    let named =
-        |field: &str, name: &Option<String>, default: &str, fallback: &Option<String>| match name {
-            Some(name) => raw
-                .named_secrets
-                .get(name)
-                .cloned()
-                .map(|v| (name.clone(), Some(v)))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        key(field),
-                        format!("the name of a secret that is set; {name:?} is not"),
-                    )
-                }),
-            None => Ok((default.to_string(), fallback.clone())),
-        };
-    let (service_secret_name, service_token) = named(
-        "service_token_secret",
-        &plugin.service_token_secret,
-        "SERVICE_TOKEN",
-        &raw.service_token,
-    )?;
-    let (origin_secret_key, origin_secret) = named(
-        "origin_secret_name",
-        &plugin.origin_secret_name,
-        "ORIGIN_SECRET",
-        &raw.origin_secret,
-    )?;
-    let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
-    let service_token = match &plugin.auth {
-        AuthConfig::ServiceHttp { .. } => {
-            let token = service_token.filter(|t| t.len() >= 16).ok_or_else(|| {
-                ConfigError::new(
-                    service_secret_name,
-                    "a secret of at least 16 characters for auth type service_http",
-                )
-            })?;
-            Some(Secret::new(token))
-        }
-        _ => None,
-    };
-    let origin_secret = match origin_secret.filter(|t| !t.is_empty()) {
-        None => None,
-        Some(t) if t.len() >= 32 => Some(Secret::new(t)),
-        Some(_) => {
-            return Err(ConfigError::new(
-                origin_secret_key,
-                "a secret of at least 32 random characters (or unset)",
-            ))
-        }
-    };
-    let oauth = match &plugin.auth {
-        AuthConfig::OAuth { .. } => shared.oauth.clone(),
-        _ => None,
-    };
-    let allow_loopback_client_metadata = match raw.client_metadata_allow_loopback.as_deref() {
-        None | Some("") | Some("false") => false,
-        Some("true")
-            if ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-                .iter()
-                .any(|p| public_base_url == *p || public_base_url.starts_with(&format!("{p}:"))) =>
-        {
-            true
-        }
-        Some(_) => {
-            return Err(ConfigError::new(
-                "CLIENT_METADATA_ALLOW_LOOPBACK",
-                "unset, or true only for local development (the public base URL must be http on a loopback address)",
-            ))
-        }
-    };
-    Ok((
-        Config {
-            public_base_url,
-            origin,
-            origin_timeout_ms: shared.origin_timeout_ms,
-            plugin,
-            keys: shared.keys.clone(),
-            service_token,
-            oauth,
-            admin_token: shared.admin_token.clone(),
-            api_key_cache_secs: shared.api_key_cache_secs,
-            origin_secret,
-            allow_loopback_client_metadata,
-        },
-        hosts,
-    ))
 }
 
 pub(crate) fn validate_plugin(
