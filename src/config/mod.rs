@@ -6,6 +6,7 @@
 //! says what was expected; nothing here panics. `docs/configuration.md` is the reference.
 
 mod plugin;
+mod read;
 mod shared;
 mod site;
 mod values;
@@ -541,6 +542,51 @@ pub(crate) mod tests {
         let e = plugin_error("auth", json!({"type": "magic"}));
         assert_eq!(e.key, "PLUGIN.auth.type");
         assert!(e.expected.contains("magic"));
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_named_by_their_full_key() {
+        assert_eq!(
+            plugin_error("quota", json!({"limit": "x", "period_secs": 60})).key,
+            "PLUGIN.quota.limit"
+        );
+        assert_eq!(
+            plugin_error("quota", json!({"limit": 5})).key,
+            "PLUGIN.quota.period_secs"
+        );
+        let e = plugin_error(
+            "routes",
+            json!([{ "path": "/a" }, { "path": "/b", "methods": "GET" }]),
+        );
+        assert_eq!(e.key, "PLUGIN.routes[1].methods");
+        let e = plugin_error(
+            "routes",
+            json!([{ "path": "/a", "case_insensitive": "yes" }]),
+        );
+        assert_eq!(e.key, "PLUGIN.routes[0].case_insensitive");
+        let e = plugin_error("openapi_cache_secs", json!(-1));
+        assert_eq!(e.key, "PLUGIN.openapi_cache_secs");
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[1]["hosts"] = json!(["weather.example.com", 7]);
+        assert_eq!(Deployment::parse(r).unwrap_err().key, "PLUGINS[1].hosts[1]");
+    }
+
+    #[test]
+    fn a_null_setting_reads_as_unset() {
+        let mut r = raw();
+        let plugin = r.plugin.as_mut().unwrap();
+        plugin["openapi_path"] = json!(null);
+        plugin["quota"] = json!(null);
+        plugin["auth"] = json!({"type": "user_http", "authorization_type": null});
+        let config = Config::parse(r).unwrap();
+        assert_eq!(config.plugin.openapi_path, "/openapi.json");
+        assert_eq!(config.plugin.quota, None);
+        assert_eq!(
+            config.plugin.auth,
+            AuthConfig::UserHttp {
+                authorization_type: HttpAuthorizationType::Bearer
+            }
+        );
     }
 
     #[test]
