@@ -4,15 +4,14 @@
 
 use serde::Deserialize;
 
-use super::read::read;
+use super::auth::{validate_auth, AuthTable};
+use super::read::read_with_tagged;
 use super::values::{bounded, parse_absolute_http_url, required, resolve_public_url};
 use super::{
-    AuthConfig, ConfigError, HttpAuthorizationType, IpLock, OpenApiSource, PluginConfig,
-    QuotaConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS, DESCRIPTION_FOR_MODEL_MAX_CHARS,
-    NAME_FOR_HUMAN_MAX_CHARS, NAME_FOR_MODEL_MAX_CHARS,
+    ConfigError, OpenApiSource, PluginConfig, QuotaConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS,
+    DESCRIPTION_FOR_MODEL_MAX_CHARS, NAME_FOR_HUMAN_MAX_CHARS, NAME_FOR_MODEL_MAX_CHARS,
 };
-use crate::primitives::syntax::{is_scope_char, looks_like_email};
-use crate::proxy::cidr::IpRanges;
+use crate::primitives::syntax::looks_like_email;
 use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
 
 /// A plugin table as written. The manifest texts stay `Option` so that a missing one is named
@@ -33,7 +32,7 @@ pub(crate) struct RawPlugin {
     openapi_origin_path: Option<String>,
     #[serde(default = "default_openapi_cache_secs")]
     openapi_cache_secs: u64,
-    auth: Option<RawAuth>,
+    auth: Option<AuthTable>,
     resource: Option<String>,
     #[serde(default)]
     routes: Vec<RouteRule>,
@@ -62,21 +61,8 @@ fn default_openapi_cache_secs() -> u64 {
 
 impl RawPlugin {
     pub(crate) fn is_oauth(&self) -> bool {
-        self.auth.as_ref().is_some_and(|a| a.kind == "oauth")
+        self.auth.as_ref().is_some_and(AuthTable::is_oauth)
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAuth {
-    #[serde(rename = "type")]
-    kind: String,
-    openai_egress_only: Option<bool>,
-    allowed_cidrs: Option<Vec<String>>,
-    authorization_type: Option<String>,
-    scope: Option<String>,
-    authorization_content_type: Option<String>,
-    verification_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -94,7 +80,9 @@ pub(crate) fn plugin_entries(
     plugin: Option<serde_json::Value>,
     plugins: Option<serde_json::Value>,
 ) -> Result<Vec<(String, RawPlugin)>, ConfigError> {
-    let table = |key: String, v: serde_json::Value| read::<RawPlugin>(&key, &v).map(|p| (key, p));
+    let table = |key: String, v: serde_json::Value| {
+        read_with_tagged::<RawPlugin, AuthTable>(&key, &v, "auth", "type").map(|p| (key, p))
+    };
     match (
         table_value("PLUGIN", plugin)?,
         table_value("PLUGINS", plugins)?,
@@ -343,90 +331,4 @@ fn quota(key: &str, raw: RawQuota) -> Result<QuotaConfig, ConfigError> {
         limit: raw.limit,
         period_secs: raw.period_secs,
     })
-}
-
-pub(crate) fn validate_auth(raw: Option<RawAuth>, prefix: &str) -> Result<AuthConfig, ConfigError> {
-    let raw = raw.ok_or_else(|| {
-        ConfigError::new(
-            format!("{prefix}.auth"),
-            "a table with type = \"none\" | \"service_http\" | \"user_http\" | \"oauth\"",
-        )
-    })?;
-    let verification_token = raw.verification_token.filter(|t| !t.is_empty());
-    match raw.kind.as_str() {
-        "none" => {
-            let openai = raw.openai_egress_only.unwrap_or(false);
-            let cidrs = raw.allowed_cidrs.unwrap_or_default();
-            let extra = IpRanges::parse(cidrs.iter().map(String::as_str))
-                .map_err(|e| ConfigError::new(format!("{prefix}.auth.allowed_cidrs"), e.0))?;
-            let ip_lock = (openai || !cidrs.is_empty()).then_some(IpLock { openai, extra });
-            Ok(AuthConfig::None { ip_lock })
-        }
-        "service_http" => {
-            let authorization_type = match raw.authorization_type.as_deref() {
-                None | Some("bearer") => HttpAuthorizationType::Bearer,
-                Some("basic") => HttpAuthorizationType::Basic,
-                Some(other) => {
-                    return Err(ConfigError::new(
-                        format!("{prefix}.auth.authorization_type"),
-                        format!("\"bearer\" or \"basic\", got {other:?}"),
-                    ))
-                }
-            };
-            Ok(AuthConfig::ServiceHttp {
-                authorization_type,
-                verification_token,
-            })
-        }
-        "oauth" => {
-            let scope = raw.scope.unwrap_or_default();
-            // ChatGPT refuses a manifest whose OAuth scope is empty.
-            if scope.is_empty()
-                || scope.split(' ').any(str::is_empty)
-                || !scope.chars().all(is_scope_char)
-            {
-                return Err(ConfigError::new(
-                    format!("{prefix}.auth.scope"),
-                    format!(
-                        "one or more space-separated scope tokens (RFC 6749 §3.3), got {scope:?}"
-                    ),
-                ));
-            }
-            let authorization_content_type = raw
-                .authorization_content_type
-                .unwrap_or_else(|| "application/x-www-form-urlencoded".into());
-            if !matches!(
-                authorization_content_type.as_str(),
-                "application/x-www-form-urlencoded" | "application/json"
-            ) {
-                return Err(ConfigError::new(
-                    format!("{prefix}.auth.authorization_content_type"),
-                    format!(
-                        "\"application/x-www-form-urlencoded\" or \"application/json\", got {authorization_content_type:?}"
-                    ),
-                ));
-            }
-            Ok(AuthConfig::OAuth {
-                scope,
-                authorization_content_type,
-                verification_token,
-            })
-        }
-        "user_http" => match raw.authorization_type.as_deref() {
-            None | Some("bearer") => Ok(AuthConfig::UserHttp {
-                authorization_type: HttpAuthorizationType::Bearer,
-            }),
-            Some("basic") => Ok(AuthConfig::UserHttp {
-                authorization_type: HttpAuthorizationType::Basic,
-            }),
-            Some(other) => Err(ConfigError::new(
-                format!("{prefix}.auth.authorization_type"),
-                format!("\"bearer\" or \"basic\", got {other:?}"),
-            )),
-        },
-        other => Err(ConfigError::new(
-            format!("{prefix}.auth.type"),
-            format!("\"none\", \"service_http\", \"user_http\" or \"oauth\", got {other:?}"),
-        )),
-    }
 }

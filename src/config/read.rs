@@ -13,19 +13,60 @@
 use std::fmt;
 
 use serde::de::value::BorrowedStrDeserializer;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::ConfigError;
 
 /// Reads `value`, the setting `key`, into `T`.
-pub(crate) fn read<'a, T: Deserialize<'a>>(key: &str, value: &'a Value) -> Result<T, ConfigError> {
-    read_or_misread(key, value).map_err(ConfigError::from)
-}
-
 fn read_or_misread<'a, T: Deserialize<'a>>(key: &str, value: &'a Value) -> Result<T, Misread> {
     T::deserialize(Node { value, key }).map_err(|e| e.at(key))
+}
+
+/// Reads `value`, the setting `key`, into `T`, whose `field` is an internally tagged table `U`
+/// (its variant named by `tag`). serde reads such a table from a copy stripped of its keys, so an
+/// error in one of its fields comes out naming only the table. Every field of a table read this
+/// way has a default, so the one at fault is the one that fails when read beside the tag alone.
+pub(crate) fn read_with_tagged<'a, T: Deserialize<'a>, U: DeserializeOwned>(
+    key: &str,
+    value: &'a Value,
+    field: &str,
+    tag: &str,
+) -> Result<T, ConfigError> {
+    read_or_misread(key, value).map_err(|error| {
+        let table_key = format!("{key}.{field}");
+        let located = match value.get(field) {
+            Some(Value::Object(table)) if error.is_about_a_value_at(&table_key) => {
+                field_at_fault::<U>(&table_key, table, tag)
+            }
+            _ => None,
+        };
+        located.unwrap_or_else(|| error.into())
+    })
+}
+
+fn field_at_fault<U: DeserializeOwned>(
+    table_key: &str,
+    table: &Map<String, Value>,
+    tag: &str,
+) -> Option<ConfigError> {
+    let tag_value = table.get(tag)?;
+    table
+        .iter()
+        .filter(|(name, _)| *name != tag)
+        .find_map(|(name, value)| {
+            let alone: Map<String, Value> = [(tag, tag_value), (name.as_str(), value)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            let error = read_or_misread::<U>(table_key, &Value::Object(alone)).err()?;
+            error
+                .is_about_a_value_at(table_key)
+                .then(|| ConfigError::new(format!("{table_key}.{name}"), error.expected))
+        })
 }
 
 /// A value serde could not read.
@@ -37,7 +78,7 @@ struct Misread {
     fault: Fault,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fault {
     /// The value at the key is not what it must be.
     Value,
@@ -65,6 +106,10 @@ impl Misread {
             });
         }
         self
+    }
+
+    fn is_about_a_value_at(&self, key: &str) -> bool {
+        self.fault == Fault::Value && self.key.as_deref() == Some(key)
     }
 }
 
