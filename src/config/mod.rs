@@ -5,10 +5,14 @@
 //! `SERVICE_TOKEN` for `service_http`). Every problem is a [`ConfigError`] that names the key and
 //! says what was expected; nothing here panics. `docs/configuration.md` is the reference.
 
+mod auth;
 mod plugin;
+mod read;
 mod shared;
+mod site;
 mod values;
 
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use url::Url;
@@ -18,8 +22,9 @@ use crate::oauth::grant::RefreshPolicy;
 use crate::primitives::secret::Secret;
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::rules::RouteTable;
-use plugin::{build_site, plugin_entries};
+use plugin::plugin_entries;
 use shared::Shared;
+use site::build_site;
 
 /// ChatGPT gives up on a plugin call after 45 s; the default stays well inside that.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
@@ -192,7 +197,7 @@ pub enum AuthConfig {
     /// Users sign in through our OAuth server; the proxy checks our access tokens.
     OAuth {
         scope: String,
-        authorization_content_type: String,
+        authorization_content_type: AuthorizationContentType,
         verification_token: Option<String>,
     },
 }
@@ -217,10 +222,24 @@ pub struct IpLock {
     pub extra: IpRanges,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case", expecting = "\"bearer\" or \"basic\"")]
 pub enum HttpAuthorizationType {
+    #[default]
     Bearer,
     Basic,
+}
+
+/// The body ChatGPT sends to an `oauth` plugin's token endpoint; the manifest publishes it, so it
+/// serializes as the media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(expecting = "\"application/x-www-form-urlencoded\" or \"application/json\"")]
+pub enum AuthorizationContentType {
+    #[default]
+    #[serde(rename = "application/x-www-form-urlencoded")]
+    FormUrlencoded,
+    #[serde(rename = "application/json")]
+    Json,
 }
 
 /// Calls a user may make per period.
@@ -539,6 +558,119 @@ pub(crate) mod tests {
         let e = plugin_error("auth", json!({"type": "magic"}));
         assert_eq!(e.key, "PLUGIN.auth.type");
         assert!(e.expected.contains("magic"));
+    }
+
+    #[test]
+    fn auth_type_errors_name_the_type_key() {
+        let e = plugin_error("auth", json!({"type": "magic"}));
+        assert_eq!(
+            e.expected,
+            r#""none", "service_http", "user_http" or "oauth", got "magic""#
+        );
+        let e = plugin_error("auth", json!({"scope": "read"}));
+        assert_eq!(e.key, "PLUGIN.auth.type");
+        let e = plugin_error("auth", json!("oauth"));
+        assert_eq!(e.key, "PLUGIN.auth");
+        assert!(e.expected.contains("type = \"oauth\""), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_authorization_type_is_named_for_both_http_types() {
+        for kind in ["service_http", "user_http"] {
+            let e = plugin_error(
+                "auth",
+                json!({"type": kind, "authorization_type": "digest"}),
+            );
+            assert_eq!(e.key, "PLUGIN.auth.authorization_type", "{kind}");
+            assert_eq!(e.expected, r#""bearer" or "basic", got "digest""#);
+            let e = plugin_error("auth", json!({"type": kind, "authorization_type": 1}));
+            assert_eq!(e.key, "PLUGIN.auth.authorization_type", "{kind}");
+            assert!(e.expected.contains("got integer"), "{e}");
+        }
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[1]["auth"] = json!({
+            "type": "service_http",
+            "verification_token": "t",
+            "authorization_type": "Bearer",
+        });
+        let e = Deployment::parse(r).unwrap_err();
+        assert_eq!(e.key, "PLUGINS[1].auth.authorization_type");
+        assert!(e.expected.contains(r#"got "Bearer""#), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_content_type_says_what_is_allowed() {
+        let e = plugin_error(
+            "auth",
+            json!({"type": "oauth", "scope": "read", "authorization_content_type": "text/plain"}),
+        );
+        assert_eq!(
+            e.expected,
+            r#""application/x-www-form-urlencoded" or "application/json", got "text/plain""#
+        );
+        let mut r = raw();
+        r.plugin.as_mut().unwrap()["auth"] = json!({"type": "oauth", "scope": "read", "authorization_content_type": "application/json"});
+        match Config::parse(r).unwrap().plugin.auth {
+            AuthConfig::OAuth {
+                authorization_content_type,
+                ..
+            } => assert_eq!(authorization_content_type, AuthorizationContentType::Json),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_auth_type_is_refused() {
+        let e = plugin_error("auth", json!({"type": "service_http", "scope": "read"}));
+        assert_eq!(e.key, "PLUGIN.auth");
+        assert!(e.expected.contains(r#"got "scope""#), "{e}");
+        let e = plugin_error("auth", json!({"type": "none", "openai_egress_only": "yes"}));
+        assert_eq!(e.key, "PLUGIN.auth.openai_egress_only");
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_named_by_their_full_key() {
+        assert_eq!(
+            plugin_error("quota", json!({"limit": "x", "period_secs": 60})).key,
+            "PLUGIN.quota.limit"
+        );
+        assert_eq!(
+            plugin_error("quota", json!({"limit": 5})).key,
+            "PLUGIN.quota.period_secs"
+        );
+        let e = plugin_error(
+            "routes",
+            json!([{ "path": "/a" }, { "path": "/b", "methods": "GET" }]),
+        );
+        assert_eq!(e.key, "PLUGIN.routes[1].methods");
+        let e = plugin_error(
+            "routes",
+            json!([{ "path": "/a", "case_insensitive": "yes" }]),
+        );
+        assert_eq!(e.key, "PLUGIN.routes[0].case_insensitive");
+        let e = plugin_error("openapi_cache_secs", json!(-1));
+        assert_eq!(e.key, "PLUGIN.openapi_cache_secs");
+        let mut r = two_plugins();
+        r.plugins.as_mut().unwrap()[1]["hosts"] = json!(["weather.example.com", 7]);
+        assert_eq!(Deployment::parse(r).unwrap_err().key, "PLUGINS[1].hosts[1]");
+    }
+
+    #[test]
+    fn a_null_setting_reads_as_unset() {
+        let mut r = raw();
+        let plugin = r.plugin.as_mut().unwrap();
+        plugin["openapi_path"] = json!(null);
+        plugin["quota"] = json!(null);
+        plugin["auth"] = json!({"type": "user_http", "authorization_type": null});
+        let config = Config::parse(r).unwrap();
+        assert_eq!(config.plugin.openapi_path, "/openapi.json");
+        assert_eq!(config.plugin.quota, None);
+        assert_eq!(
+            config.plugin.auth,
+            AuthConfig::UserHttp {
+                authorization_type: HttpAuthorizationType::Bearer
+            }
+        );
     }
 
     #[test]

@@ -1,25 +1,23 @@
-//! One plugin's configuration (`PLUGIN`, or an entry of `PLUGINS`): the manifest fields, its
-//! hosts, origin and resource, its auth type, route rules and quota.
+//! One plugin's table (`PLUGIN`, or an entry of `PLUGINS`): read by serde into [`RawPlugin`],
+//! then checked into a [`PluginConfig`] (the manifest fields, the OpenAPI document, auth, routes
+//! and quota). Where the plugin is served (hosts, base URL, origin, secrets) is `site.rs`'s.
 
 use serde::Deserialize;
-use url::Url;
 
-use super::shared::Shared;
-use super::values::{
-    bounded, parse_absolute_http_url, parse_base_url, required, resolve_public_url,
-};
+use super::auth::{validate_auth, AuthTable};
+use super::read::read_with_tagged;
+use super::values::{bounded, parse_absolute_http_url, required, resolve_public_url};
 use super::{
-    AuthConfig, Config, ConfigError, HttpAuthorizationType, IpLock, OpenApiSource, PluginConfig,
-    QuotaConfig, RawConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS, DESCRIPTION_FOR_MODEL_MAX_CHARS,
-    NAME_FOR_HUMAN_MAX_CHARS, NAME_FOR_MODEL_MAX_CHARS,
+    ConfigError, OpenApiSource, PluginConfig, QuotaConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS,
+    DESCRIPTION_FOR_MODEL_MAX_CHARS, NAME_FOR_HUMAN_MAX_CHARS, NAME_FOR_MODEL_MAX_CHARS,
 };
-use crate::primitives::secret::Secret;
-use crate::primitives::syntax::{is_scope_char, looks_like_email};
-use crate::proxy::cidr::IpRanges;
+use crate::primitives::syntax::looks_like_email;
 use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
 
+/// A plugin table as written. The manifest texts stay `Option` so that a missing one is named
+/// by its check with the limits it must meet, not only as missing.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a table of plugin settings")]
 pub(crate) struct RawPlugin {
     name_for_human: Option<String>,
     name_for_model: Option<String>,
@@ -28,50 +26,50 @@ pub(crate) struct RawPlugin {
     logo_url: Option<String>,
     contact_email: Option<String>,
     legal_info_url: Option<String>,
-    openapi_path: Option<String>,
+    #[serde(default = "default_openapi_path")]
+    openapi_path: String,
     openapi_file: Option<String>,
     openapi_origin_path: Option<String>,
-    openapi_cache_secs: Option<u64>,
-    auth: Option<RawAuth>,
+    #[serde(default = "default_openapi_cache_secs")]
+    openapi_cache_secs: u64,
+    auth: Option<AuthTable>,
     resource: Option<String>,
     #[serde(default)]
     routes: Vec<RouteRule>,
     /// The letter-case matching of rules that do not set their own `case_insensitive`.
-    case_insensitive_paths: Option<serde_json::Value>,
+    case_insensitive_paths: Option<bool>,
     quota: Option<RawQuota>,
     /// The host names this plugin answers on (`PLUGINS`; optional for a single `PLUGIN`).
-    hosts: Option<Vec<String>>,
+    pub(super) hosts: Option<Vec<String>>,
     /// Overrides `PUBLIC_BASE_URL` (default in `PLUGINS`: `https://` + the first host).
-    public_base_url: Option<String>,
+    pub(super) public_base_url: Option<String>,
     /// Overrides `ORIGIN_URL`.
-    origin_url: Option<String>,
+    pub(super) origin_url: Option<String>,
     /// The name of the secret holding this plugin's `service_http` token (default `SERVICE_TOKEN`).
-    service_token_secret: Option<String>,
+    pub(super) service_token_secret: Option<String>,
     /// The name of the secret this plugin's origin checks signatures with (default `ORIGIN_SECRET`).
-    origin_secret_name: Option<String>,
+    pub(super) origin_secret_name: Option<String>,
+}
+
+fn default_openapi_path() -> String {
+    "/openapi.json".into()
+}
+
+fn default_openapi_cache_secs() -> u64 {
+    crate::openapi::DEFAULT_CACHE_SECS
 }
 
 impl RawPlugin {
     pub(crate) fn is_oauth(&self) -> bool {
-        self.auth.as_ref().is_some_and(|a| a.kind == "oauth")
+        self.auth.as_ref().is_some_and(AuthTable::is_oauth)
     }
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAuth {
-    #[serde(rename = "type")]
-    kind: String,
-    openai_egress_only: Option<bool>,
-    allowed_cidrs: Option<Vec<String>>,
-    authorization_type: Option<String>,
-    scope: Option<String>,
-    authorization_content_type: Option<String>,
-    verification_token: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { limit = 1000, period_secs = 3600 }"
+)]
 pub(crate) struct RawQuota {
     limit: u64,
     period_secs: u64,
@@ -82,27 +80,13 @@ pub(crate) fn plugin_entries(
     plugin: Option<serde_json::Value>,
     plugins: Option<serde_json::Value>,
 ) -> Result<Vec<(String, RawPlugin)>, ConfigError> {
-    // A table arrives as an object; `--var NAME:{...}` or a dashboard text variable as a JSON
-    // string. An empty string counts as unset, so a command line can clear wrangler.toml's table.
-    fn value(
-        key: &str,
-        v: Option<serde_json::Value>,
-    ) -> Result<Option<serde_json::Value>, ConfigError> {
-        match v {
-            None => Ok(None),
-            Some(serde_json::Value::String(text)) if text.trim().is_empty() => Ok(None),
-            Some(serde_json::Value::String(text)) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|e| ConfigError::new(key, format!("JSON: {e}"))),
-            Some(other) => Ok(Some(other)),
-        }
-    }
     let table = |key: String, v: serde_json::Value| {
-        serde_json::from_value::<RawPlugin>(v)
-            .map(|p| (key.clone(), p))
-            .map_err(|e| ConfigError::new(key, format!("a valid plugin table: {e}")))
+        read_with_tagged::<RawPlugin, AuthTable>(&key, &v, "auth", "type").map(|p| (key, p))
     };
-    match (value("PLUGIN", plugin)?, value("PLUGINS", plugins)?) {
+    match (
+        table_value("PLUGIN", plugin)?,
+        table_value("PLUGINS", plugins)?,
+    ) {
         (Some(_), Some(_)) => Err(ConfigError::new(
             "PLUGINS",
             "either PLUGIN (one plugin) or PLUGINS (several), not both",
@@ -124,323 +108,73 @@ pub(crate) fn plugin_entries(
     }
 }
 
-/// One plugin's full configuration, and the hosts it answers on.
-pub(crate) fn build_site(
-    raw: &RawConfig,
-    shared: &Shared,
-    prefix: &str,
-    plugin: RawPlugin,
-) -> Result<(Config, Vec<String>), ConfigError> {
-    let key = |field: &str| format!("{prefix}.{field}");
-    let hosts = match &plugin.hosts {
-        None => Vec::new(),
-        Some(list) if list.is_empty() => {
-            return Err(ConfigError::new(key("hosts"), "at least one host name"))
-        }
-        Some(list) => list
-            .iter()
-            .map(|h| {
-                let host = h.trim().to_ascii_lowercase();
-                let valid = !host.is_empty()
-                    && Url::parse(&format!("https://{host}/"))
-                        .ok()
-                        .is_some_and(|u| u.path() == "/" && u.username().is_empty());
-                valid.then_some(host).ok_or_else(|| {
-                    ConfigError::new(
-                        key("hosts"),
-                        format!("host names such as todo.example.com (with an optional :port), got {h:?}"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-    };
-    let several = prefix != "PLUGIN";
-    let public_base_url =
-        match (&plugin.public_base_url, hosts.first()) {
-            (Some(text), _) => parse_base_url(&key("public_base_url"), Some(text))?,
-            (None, Some(host)) if several => {
-                parse_base_url(&key("hosts"), Some(&format!("https://{host}")))?
-            }
-            (None, _) if several => return Err(ConfigError::new(
-                key("hosts"),
-                "the host names this plugin answers on (its public base URL is https:// the first)",
-            )),
-            (None, _) => parse_base_url("PUBLIC_BASE_URL", raw.public_base_url.as_deref())?,
-        };
-    // A plugin without hosts in PLUGINS answers on its base URL's host.
-    let hosts = if hosts.is_empty() && several {
-        Url::parse(&public_base_url)
-            .ok()
-            .and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_string(),
-                })
-            })
-            .into_iter()
-            .collect()
-    } else {
-        hosts
-    };
-    let origin = match (&plugin.origin_url, &raw.origin_url) {
-        (Some(text), _) => parse_absolute_http_url(&key("origin_url"), text)?,
-        (None, Some(text)) => parse_absolute_http_url("ORIGIN_URL", text)?,
-        (None, None) => {
-            return Err(ConfigError::new(
-                "ORIGIN_URL",
-                "the origin API's base URL, e.g. https://api.internal.example.com",
-            ))
-        }
-    };
-    let named =
-        |field: &str, name: &Option<String>, default: &str, fallback: &Option<String>| match name {
-            Some(name) => raw
-                .named_secrets
-                .get(name)
-                .cloned()
-                .map(|v| (name.clone(), Some(v)))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        key(field),
-                        format!("the name of a secret that is set; {name:?} is not"),
-                    )
-                }),
-            None => Ok((default.to_string(), fallback.clone())),
-        };
-    let (service_secret_name, service_token) = named(
-        "service_token_secret",
-        &plugin.service_token_secret,
-        "SERVICE_TOKEN",
-        &raw.service_token,
-    )?;
-    let (origin_secret_key, origin_secret) = named(
-        "origin_secret_name",
-        &plugin.origin_secret_name,
-        "ORIGIN_SECRET",
-        &raw.origin_secret,
-    )?;
-    let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
-    let service_token = match &plugin.auth {
-        AuthConfig::ServiceHttp { .. } => {
-            let token = service_token.filter(|t| t.len() >= 16).ok_or_else(|| {
-                ConfigError::new(
-                    service_secret_name,
-                    "a secret of at least 16 characters for auth type service_http",
-                )
-            })?;
-            Some(Secret::new(token))
-        }
-        _ => None,
-    };
-    let origin_secret = match origin_secret.filter(|t| !t.is_empty()) {
-        None => None,
-        Some(t) if t.len() >= 32 => Some(Secret::new(t)),
-        Some(_) => {
-            return Err(ConfigError::new(
-                origin_secret_key,
-                "a secret of at least 32 random characters (or unset)",
-            ))
-        }
-    };
-    let oauth = match &plugin.auth {
-        AuthConfig::OAuth { .. } => shared.oauth.clone(),
-        _ => None,
-    };
-    let allow_loopback_client_metadata = match raw.client_metadata_allow_loopback.as_deref() {
-        None | Some("") | Some("false") => false,
-        Some("true")
-            if ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-                .iter()
-                .any(|p| public_base_url == *p || public_base_url.starts_with(&format!("{p}:"))) =>
-        {
-            true
-        }
-        Some(_) => {
-            return Err(ConfigError::new(
-                "CLIENT_METADATA_ALLOW_LOOPBACK",
-                "unset, or true only for local development (the public base URL must be http on a loopback address)",
-            ))
-        }
-    };
-    Ok((
-        Config {
-            public_base_url,
-            origin,
-            origin_timeout_ms: shared.origin_timeout_ms,
-            plugin,
-            keys: shared.keys.clone(),
-            service_token,
-            oauth,
-            admin_token: shared.admin_token.clone(),
-            api_key_cache_secs: shared.api_key_cache_secs,
-            origin_secret,
-            allow_loopback_client_metadata,
-        },
-        hosts,
-    ))
+/// A table arrives as an object; `--var NAME:{...}` or a dashboard text variable as a JSON
+/// string. An empty string counts as unset, so a command line can clear wrangler.toml's table.
+fn table_value(
+    key: &str,
+    v: Option<serde_json::Value>,
+) -> Result<Option<serde_json::Value>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(serde_json::Value::String(text)) if text.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(text)) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ConfigError::new(key, format!("JSON: {e}"))),
+        Some(other) => Ok(Some(other)),
+    }
 }
 
+/// Checks a plugin table read by serde; `base` is the plugin's public base URL, against which
+/// relative URLs resolve. Each step names its key under `prefix`.
 pub(crate) fn validate_plugin(
     raw: RawPlugin,
     base: &str,
     prefix: &str,
 ) -> Result<PluginConfig, ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
     let name_for_human = bounded(
-        &format!("{prefix}.name_for_human"),
+        &key("name_for_human"),
         raw.name_for_human,
         NAME_FOR_HUMAN_MAX_CHARS,
     )?;
-    let name_for_model = bounded(
-        &format!("{prefix}.name_for_model"),
-        raw.name_for_model,
-        NAME_FOR_MODEL_MAX_CHARS,
-    )?;
-    if !name_for_model
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return Err(ConfigError::new(
-            format!("{prefix}.name_for_model"),
-            format!(
-                "only letters, digits and underscores (^[a-zA-Z0-9_]+$), got {name_for_model:?}"
-            ),
-        ));
-    }
+    let name_for_model = model_name(&key("name_for_model"), raw.name_for_model)?;
     let description_for_human = bounded(
-        &format!("{prefix}.description_for_human"),
+        &key("description_for_human"),
         raw.description_for_human,
         DESCRIPTION_FOR_HUMAN_MAX_CHARS,
     )?;
     let description_for_model = bounded(
-        &format!("{prefix}.description_for_model"),
+        &key("description_for_model"),
         raw.description_for_model,
         DESCRIPTION_FOR_MODEL_MAX_CHARS,
     )?;
-    let logo_url = resolve_public_url(
-        &format!("{prefix}.logo_url"),
-        &required(
-            &format!("{prefix}.logo_url"),
-            raw.logo_url,
-            "a logo URL or a path under the base URL",
-        )?,
+    let logo_url = public_url(
+        &key("logo_url"),
+        raw.logo_url,
+        "a logo URL or a path under the base URL",
         base,
     )?;
-    let contact_email = required(
-        &format!("{prefix}.contact_email"),
-        raw.contact_email,
-        "an email address for safety and support contact",
-    )?;
-    if !looks_like_email(&contact_email) {
-        return Err(ConfigError::new(
-            format!("{prefix}.contact_email"),
-            format!("an email address, got {contact_email:?}"),
-        ));
-    }
-    let legal_info_url = resolve_public_url(
-        &format!("{prefix}.legal_info_url"),
-        &required(
-            &format!("{prefix}.legal_info_url"),
-            raw.legal_info_url,
-            "a URL to the plugin's legal information",
-        )?,
+    let contact_email = contact_email(&key("contact_email"), raw.contact_email)?;
+    let legal_info_url = public_url(
+        &key("legal_info_url"),
+        raw.legal_info_url,
+        "a URL to the plugin's legal information",
         base,
     )?;
-    let openapi_path = raw.openapi_path.unwrap_or_else(|| "/openapi.json".into());
-    let openapi_path_error = |key: &str, text: &str, what: &str| {
-        ConfigError::new(
-            format!("{prefix}.{key}"),
-            format!("{what} ending in .json, .yaml or .yml, such as /openapi.json, got {text:?}"),
-        )
-    };
-    let is_document_path = |p: &str| {
-        p.starts_with('/')
-            && !p.contains(['?', '#', ' '])
-            && crate::openapi::DocFormat::from_path(p).is_some()
-    };
-    if !is_document_path(&openapi_path) {
-        return Err(openapi_path_error(
-            "openapi_path",
-            &openapi_path,
-            "the path the OpenAPI document is served at,",
-        ));
-    }
-    let openapi_source = match (raw.openapi_file, raw.openapi_origin_path) {
-        (Some(_), Some(_)) => return Err(ConfigError::new(
-            format!("{prefix}.openapi_origin_path"),
-            "either openapi_file (under static/) or openapi_origin_path (on the origin), not both",
-        )),
-        (Some(file), None) if is_document_path(&file) => OpenApiSource::Static(file),
-        (Some(file), None) => {
-            return Err(openapi_path_error(
-                "openapi_file",
-                &file,
-                "a file under static/",
-            ))
-        }
-        (None, Some(path)) if path.starts_with('/') && !path.contains(['#', ' ']) => {
-            OpenApiSource::Origin(path)
-        }
-        (None, Some(path)) => {
-            return Err(ConfigError::new(
-                format!("{prefix}.openapi_origin_path"),
-                format!("a path on the origin starting with /, got {path:?}"),
-            ))
-        }
-        (None, None) => OpenApiSource::Static(openapi_path.clone()),
-    };
-    let openapi_cache_secs = match raw.openapi_cache_secs {
-        None => crate::openapi::DEFAULT_CACHE_SECS,
-        Some(secs) if secs <= crate::openapi::STALE_IF_ERROR_SECS => secs,
-        Some(secs) => {
-            return Err(ConfigError::new(
-                format!("{prefix}.openapi_cache_secs"),
-                format!("seconds between 0 and 86400, got {secs}"),
-            ))
-        }
-    };
-    let mut asset_paths: Vec<String> = Vec::new();
-    if let Some(local_logo) = logo_url.strip_prefix(base).filter(|p| p.starts_with('/')) {
-        asset_paths.push(local_logo.to_string());
-    }
-    let auth = validate_auth(raw.auth, prefix)?;
-    let resource = match raw.resource {
-        None => base.to_string(),
-        Some(text) => {
-            let url = parse_absolute_http_url(&format!("{prefix}.resource"), &text)?;
-            url.as_str().to_string()
-        }
-    };
-    let case_insensitive_paths = match raw.case_insensitive_paths {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::Bool(on)) => Some(on),
-        Some(other) => {
-            return Err(ConfigError::new(
-                format!("{prefix}.case_insensitive_paths"),
-                format!("true or false, got {other}"),
-            ))
-        }
-    };
-    let routes = RouteTable::with_path_case(raw.routes, case_insensitive_paths).map_err(
-        |RuleError {
-             index,
-             field,
-             expected,
-         }| { ConfigError::new(format!("{prefix}.routes[{index}].{field}"), expected) },
+    let openapi_path = served_document_path(prefix, raw.openapi_path)?;
+    let openapi_source = openapi_source(
+        prefix,
+        &openapi_path,
+        raw.openapi_file,
+        raw.openapi_origin_path,
     )?;
-    let quota = match raw.quota {
-        None => None,
-        Some(q) if q.limit == 0 || q.period_secs == 0 || q.period_secs > 31 * 86_400 => {
-            return Err(ConfigError::new(
-                format!("{prefix}.quota"),
-                "limit ≥ 1 and period_secs between 1 and 2678400 (31 days)",
-            ))
-        }
-        Some(q) => Some(QuotaConfig {
-            limit: q.limit,
-            period_secs: q.period_secs,
-        }),
-    };
     Ok(PluginConfig {
+        openapi_cache_secs: openapi_cache_secs(&key("openapi_cache_secs"), raw.openapi_cache_secs)?,
+        asset_paths: local_path(&logo_url, base).into_iter().collect(),
+        auth: validate_auth(raw.auth, prefix)?,
+        resource: resource(&key("resource"), raw.resource, base)?,
+        routes: route_table(prefix, raw.routes, raw.case_insensitive_paths)?,
+        quota: raw.quota.map(|q| quota(&key("quota"), q)).transpose()?,
         name_for_human,
         name_for_model,
         description_for_human,
@@ -450,97 +184,151 @@ pub(crate) fn validate_plugin(
         legal_info_url,
         openapi_path,
         openapi_source,
-        openapi_cache_secs,
-        asset_paths,
-        auth,
-        resource,
-        routes,
-        quota,
     })
 }
 
-pub(crate) fn validate_auth(raw: Option<RawAuth>, prefix: &str) -> Result<AuthConfig, ConfigError> {
-    let raw = raw.ok_or_else(|| {
-        ConfigError::new(
-            format!("{prefix}.auth"),
-            "a table with type = \"none\" | \"service_http\" | \"user_http\" | \"oauth\"",
-        )
-    })?;
-    let verification_token = raw.verification_token.filter(|t| !t.is_empty());
-    match raw.kind.as_str() {
-        "none" => {
-            let openai = raw.openai_egress_only.unwrap_or(false);
-            let cidrs = raw.allowed_cidrs.unwrap_or_default();
-            let extra = IpRanges::parse(cidrs.iter().map(String::as_str))
-                .map_err(|e| ConfigError::new(format!("{prefix}.auth.allowed_cidrs"), e.0))?;
-            let ip_lock = (openai || !cidrs.is_empty()).then_some(IpLock { openai, extra });
-            Ok(AuthConfig::None { ip_lock })
-        }
-        "service_http" => {
-            let authorization_type = match raw.authorization_type.as_deref() {
-                None | Some("bearer") => HttpAuthorizationType::Bearer,
-                Some("basic") => HttpAuthorizationType::Basic,
-                Some(other) => {
-                    return Err(ConfigError::new(
-                        format!("{prefix}.auth.authorization_type"),
-                        format!("\"bearer\" or \"basic\", got {other:?}"),
-                    ))
-                }
-            };
-            Ok(AuthConfig::ServiceHttp {
-                authorization_type,
-                verification_token,
-            })
-        }
-        "oauth" => {
-            let scope = raw.scope.unwrap_or_default();
-            // ChatGPT refuses a manifest whose OAuth scope is empty.
-            if scope.is_empty()
-                || scope.split(' ').any(str::is_empty)
-                || !scope.chars().all(is_scope_char)
-            {
-                return Err(ConfigError::new(
-                    format!("{prefix}.auth.scope"),
-                    format!(
-                        "one or more space-separated scope tokens (RFC 6749 §3.3), got {scope:?}"
-                    ),
-                ));
-            }
-            let authorization_content_type = raw
-                .authorization_content_type
-                .unwrap_or_else(|| "application/x-www-form-urlencoded".into());
-            if !matches!(
-                authorization_content_type.as_str(),
-                "application/x-www-form-urlencoded" | "application/json"
-            ) {
-                return Err(ConfigError::new(
-                    format!("{prefix}.auth.authorization_content_type"),
-                    format!(
-                        "\"application/x-www-form-urlencoded\" or \"application/json\", got {authorization_content_type:?}"
-                    ),
-                ));
-            }
-            Ok(AuthConfig::OAuth {
-                scope,
-                authorization_content_type,
-                verification_token,
-            })
-        }
-        "user_http" => match raw.authorization_type.as_deref() {
-            None | Some("bearer") => Ok(AuthConfig::UserHttp {
-                authorization_type: HttpAuthorizationType::Bearer,
-            }),
-            Some("basic") => Ok(AuthConfig::UserHttp {
-                authorization_type: HttpAuthorizationType::Basic,
-            }),
-            Some(other) => Err(ConfigError::new(
-                format!("{prefix}.auth.authorization_type"),
-                format!("\"bearer\" or \"basic\", got {other:?}"),
-            )),
-        },
-        other => Err(ConfigError::new(
-            format!("{prefix}.auth.type"),
-            format!("\"none\", \"service_http\", \"user_http\" or \"oauth\", got {other:?}"),
-        )),
+/// The manifest schema's pattern for `name_for_model`, within its length limit.
+fn model_name(key: &str, value: Option<String>) -> Result<String, ConfigError> {
+    let name = bounded(key, value, NAME_FOR_MODEL_MAX_CHARS)?;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(ConfigError::new(
+            key,
+            format!("only letters, digits and underscores (^[a-zA-Z0-9_]+$), got {name:?}"),
+        ));
     }
+    Ok(name)
+}
+
+/// A required URL, absolute or a path under the base URL, as the manifest publishes it.
+fn public_url(
+    key: &str,
+    value: Option<String>,
+    expected: &str,
+    base: &str,
+) -> Result<String, ConfigError> {
+    resolve_public_url(key, &required(key, value, expected)?, base)
+}
+
+fn contact_email(key: &str, value: Option<String>) -> Result<String, ConfigError> {
+    let email = required(
+        key,
+        value,
+        "an email address for safety and support contact",
+    )?;
+    if !looks_like_email(&email) {
+        return Err(ConfigError::new(
+            key,
+            format!("an email address, got {email:?}"),
+        ));
+    }
+    Ok(email)
+}
+
+/// A URL on this plugin's own host names a file under `static/` the gateway must serve.
+fn local_path(url: &str, base: &str) -> Option<String> {
+    url.strip_prefix(base)
+        .filter(|p| p.starts_with('/'))
+        .map(str::to_string)
+}
+
+/// The extension picks how the document is served, so a path without a known one is refused.
+fn is_document_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.contains(['?', '#', ' '])
+        && crate::openapi::DocFormat::from_path(path).is_some()
+}
+
+fn document_path_error(key: String, path: &str, what: &str) -> ConfigError {
+    ConfigError::new(
+        key,
+        format!("{what} ending in .json, .yaml or .yml, such as /openapi.json, got {path:?}"),
+    )
+}
+
+fn served_document_path(prefix: &str, path: String) -> Result<String, ConfigError> {
+    if !is_document_path(&path) {
+        return Err(document_path_error(
+            format!("{prefix}.openapi_path"),
+            &path,
+            "the path the OpenAPI document is served at,",
+        ));
+    }
+    Ok(path)
+}
+
+/// The document is a file under `static/` (by default the one at the served path) or a path on
+/// the origin, never both.
+fn openapi_source(
+    prefix: &str,
+    served_path: &str,
+    file: Option<String>,
+    origin_path: Option<String>,
+) -> Result<OpenApiSource, ConfigError> {
+    let origin_key = format!("{prefix}.openapi_origin_path");
+    match (file, origin_path) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            origin_key,
+            "either openapi_file (under static/) or openapi_origin_path (on the origin), not both",
+        )),
+        (Some(file), None) if is_document_path(&file) => Ok(OpenApiSource::Static(file)),
+        (Some(file), None) => Err(document_path_error(
+            format!("{prefix}.openapi_file"),
+            &file,
+            "a file under static/",
+        )),
+        (None, Some(path)) if path.starts_with('/') && !path.contains(['#', ' ']) => {
+            Ok(OpenApiSource::Origin(path))
+        }
+        (None, Some(path)) => Err(ConfigError::new(
+            origin_key,
+            format!("a path on the origin starting with /, got {path:?}"),
+        )),
+        (None, None) => Ok(OpenApiSource::Static(served_path.to_string())),
+    }
+}
+
+/// No longer than a stale copy may be served while the origin fails (a day).
+fn openapi_cache_secs(key: &str, secs: u64) -> Result<u64, ConfigError> {
+    if secs > crate::openapi::STALE_IF_ERROR_SECS {
+        return Err(ConfigError::new(
+            key,
+            format!("seconds between 0 and 86400, got {secs}"),
+        ));
+    }
+    Ok(secs)
+}
+
+/// The resource indicator defaults to the base URL, the audience tokens for the plugin carry.
+fn resource(key: &str, value: Option<String>, base: &str) -> Result<String, ConfigError> {
+    match value {
+        None => Ok(base.to_string()),
+        Some(text) => Ok(parse_absolute_http_url(key, &text)?.as_str().to_string()),
+    }
+}
+
+fn route_table(
+    prefix: &str,
+    rules: Vec<RouteRule>,
+    case_insensitive_paths: Option<bool>,
+) -> Result<RouteTable, ConfigError> {
+    RouteTable::with_path_case(rules, case_insensitive_paths).map_err(
+        |RuleError {
+             index,
+             field,
+             expected,
+         }| ConfigError::new(format!("{prefix}.routes[{index}].{field}"), expected),
+    )
+}
+
+fn quota(key: &str, raw: RawQuota) -> Result<QuotaConfig, ConfigError> {
+    if raw.limit == 0 || raw.period_secs == 0 || raw.period_secs > 31 * 86_400 {
+        return Err(ConfigError::new(
+            key,
+            "limit ≥ 1 and period_secs between 1 and 2678400 (31 days)",
+        ));
+    }
+    Ok(QuotaConfig {
+        limit: raw.limit,
+        period_secs: raw.period_secs,
+    })
 }

@@ -20,97 +20,18 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The authorization server's settings are read only when a plugin uses it (`any_oauth`), so
+    /// a deployment without one needs no session secret.
     pub(crate) fn parse(raw: &RawConfig, any_oauth: bool) -> Result<Shared, ConfigError> {
-        let origin_timeout_ms = match raw.origin_timeout_ms.as_deref() {
-            None | Some("") => DEFAULT_ORIGIN_TIMEOUT_MS,
-            Some(text) => text
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (100..=300_000).contains(ms))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "ORIGIN_TIMEOUT_MS",
-                        format!("milliseconds between 100 and 300000, got {text:?}"),
-                    )
-                })?,
-        };
-        let keys = KeySet::from_secrets(
-            raw.signing_key.as_deref(),
-            raw.previous_signing_key.as_deref(),
-        )
-        .and_then(|keys| {
-            keys.with_rsa(
-                raw.rsa_signing_key.as_deref(),
-                raw.previous_rsa_signing_key.as_deref(),
-            )
-        })
-        .map_err(|e| match e {
-            KeyError::Missing => ConfigError::new(
-                "SIGNING_KEY",
-                "a secret holding a base64url Ed25519 seed (32 bytes); `npm start` generates one locally, `wrangler secret put SIGNING_KEY` sets it in production",
-            ),
-            KeyError::Malformed { which } => ConfigError::new(
-                which,
-                "base64url (no padding) of a 32-byte Ed25519 seed",
-            ),
-            KeyError::Rsa { which, reason } => ConfigError::new(which, reason),
-        })?;
-        let oauth = if any_oauth {
-            Some(OAuthSettings {
-                session_secret: raw
-                    .session_secret
-                    .clone()
-                    .filter(|s| s.len() >= 32)
-                    .map(Secret::new)
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            "SESSION_SECRET",
-                            "a secret of at least 32 characters (random) for portal sessions, required by auth type oauth",
-                        )
-                    })?,
-                code_ttl_secs: seconds("CODE_TTL_SECS", raw.code_ttl_secs.as_deref(), DEFAULT_CODE_TTL_SECS, 10, 600)?,
-                access_token_ttl_secs: seconds(
-                    "ACCESS_TOKEN_TTL_SECS",
-                    raw.access_token_ttl_secs.as_deref(),
-                    DEFAULT_ACCESS_TOKEN_TTL_SECS,
-                    60,
-                    86_400,
-                )?,
-                refresh: {
-                    let defaults = RefreshPolicy::default();
-                    let ttl_secs = seconds(
-                        "REFRESH_TOKEN_TTL_SECS",
-                        raw.refresh_token_ttl_secs.as_deref(),
-                        defaults.ttl_secs,
-                        300,
-                        365 * 86_400,
-                    )?;
-                    let absolute_secs = seconds(
-                        "REFRESH_TOKEN_ABSOLUTE_TTL_SECS",
-                        raw.refresh_token_absolute_ttl_secs.as_deref(),
-                        defaults.absolute_secs.max(ttl_secs),
-                        ttl_secs,
-                        3 * 365 * 86_400,
-                    )?;
-                    RefreshPolicy { ttl_secs, absolute_secs }
-                },
-            })
-        } else {
-            None
-        };
-        let admin_token = match raw.admin_token.clone().filter(|t| !t.is_empty()) {
-            None => None,
-            Some(t) if t.len() >= 32 => Some(Secret::new(t)),
-            Some(_) => return Err(ConfigError::new(
-                "ADMIN_TOKEN",
-                "a secret of at least 32 random characters (or unset, to turn the admin API off)",
-            )),
-        };
         Ok(Shared {
-            keys,
-            origin_timeout_ms,
-            oauth,
-            admin_token,
+            origin_timeout_ms: origin_timeout_ms(raw.origin_timeout_ms.as_deref())?,
+            keys: signing_keys(raw)?,
+            oauth: if any_oauth {
+                Some(oauth_settings(raw)?)
+            } else {
+                None
+            },
+            admin_token: admin_token(raw.admin_token.as_deref())?,
             api_key_cache_secs: seconds(
                 "API_KEY_CACHE_SECS",
                 raw.api_key_cache_secs.as_deref(),
@@ -119,5 +40,112 @@ impl Shared {
                 300,
             )? as u64,
         })
+    }
+}
+
+fn origin_timeout_ms(value: Option<&str>) -> Result<u64, ConfigError> {
+    let Some(text) = value.filter(|t| !t.is_empty()) else {
+        return Ok(DEFAULT_ORIGIN_TIMEOUT_MS);
+    };
+    text.parse::<u64>()
+        .ok()
+        .filter(|ms| (100..=300_000).contains(ms))
+        .ok_or_else(|| {
+            ConfigError::new(
+                "ORIGIN_TIMEOUT_MS",
+                format!("milliseconds between 100 and 300000, got {text:?}"),
+            )
+        })
+}
+
+fn signing_keys(raw: &RawConfig) -> Result<KeySet, ConfigError> {
+    KeySet::from_secrets(
+        raw.signing_key.as_deref(),
+        raw.previous_signing_key.as_deref(),
+    )
+    .and_then(|keys| {
+        keys.with_rsa(
+            raw.rsa_signing_key.as_deref(),
+            raw.previous_rsa_signing_key.as_deref(),
+        )
+    })
+    .map_err(|e| match e {
+        KeyError::Missing => ConfigError::new(
+            "SIGNING_KEY",
+            "a secret holding a base64url Ed25519 seed (32 bytes); `npm start` generates one locally, `wrangler secret put SIGNING_KEY` sets it in production",
+        ),
+        KeyError::Malformed { which } => ConfigError::new(
+            which,
+            "base64url (no padding) of a 32-byte Ed25519 seed",
+        ),
+        KeyError::Rsa { which, reason } => ConfigError::new(which, reason),
+    })
+}
+
+fn oauth_settings(raw: &RawConfig) -> Result<OAuthSettings, ConfigError> {
+    Ok(OAuthSettings {
+        session_secret: session_secret(raw.session_secret.as_deref())?,
+        code_ttl_secs: seconds(
+            "CODE_TTL_SECS",
+            raw.code_ttl_secs.as_deref(),
+            DEFAULT_CODE_TTL_SECS,
+            10,
+            600,
+        )?,
+        access_token_ttl_secs: seconds(
+            "ACCESS_TOKEN_TTL_SECS",
+            raw.access_token_ttl_secs.as_deref(),
+            DEFAULT_ACCESS_TOKEN_TTL_SECS,
+            60,
+            86_400,
+        )?,
+        refresh: refresh_policy(raw)?,
+    })
+}
+
+/// The HMAC key of portal sessions and CSRF tokens: short keys are guessable.
+fn session_secret(value: Option<&str>) -> Result<Secret, ConfigError> {
+    match value.filter(|s| s.len() >= 32) {
+        Some(secret) => Ok(Secret::new(secret.to_string())),
+        None => Err(ConfigError::new(
+            "SESSION_SECRET",
+            "a secret of at least 32 characters (random) for portal sessions, required by auth type oauth",
+        )),
+    }
+}
+
+/// A family lives at least as long as one of its tokens, so the absolute lifetime's default and
+/// lower bound follow the idle lifetime.
+fn refresh_policy(raw: &RawConfig) -> Result<RefreshPolicy, ConfigError> {
+    let defaults = RefreshPolicy::default();
+    let ttl_secs = seconds(
+        "REFRESH_TOKEN_TTL_SECS",
+        raw.refresh_token_ttl_secs.as_deref(),
+        defaults.ttl_secs,
+        300,
+        365 * 86_400,
+    )?;
+    let absolute_secs = seconds(
+        "REFRESH_TOKEN_ABSOLUTE_TTL_SECS",
+        raw.refresh_token_absolute_ttl_secs.as_deref(),
+        defaults.absolute_secs.max(ttl_secs),
+        ttl_secs,
+        3 * 365 * 86_400,
+    )?;
+    Ok(RefreshPolicy {
+        ttl_secs,
+        absolute_secs,
+    })
+}
+
+/// Optional (unset turns the admin API off), but never short enough to guess.
+fn admin_token(value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
+    match value.filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) if t.len() >= 32 => Ok(Some(Secret::new(t.to_string()))),
+        Some(_) => Err(ConfigError::new(
+            "ADMIN_TOKEN",
+            "a secret of at least 32 random characters (or unset, to turn the admin API off)",
+        )),
     }
 }
