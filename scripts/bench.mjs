@@ -141,7 +141,8 @@ const gw = await startGateway({
     { ...benchPlugin, hosts: [`127.0.0.1:${port}`], public_base_url: `http://127.0.0.1:${port}` },
     ...Object.values(benchHosts).map((extra) => ({ ...benchPlugin, ...extra })),
   ],
-  vars: { BENCH_SERVICE_TOKEN: serviceToken },
+  // The default logging configuration: every refusal and error, 1% of successes.
+  vars: { BENCH_SERVICE_TOKEN: serviceToken, REQUEST_LOG_SAMPLE_RATE: '' },
 });
 const floors = [];
 try {

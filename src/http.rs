@@ -52,7 +52,7 @@ impl Method {
 }
 
 /// What the logic needs to know of a request before it decides: never the body.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestHead {
     pub method: Option<Method>,
     /// The path exactly as received, still percent-encoded.

@@ -23,10 +23,12 @@ pub mod primitives;
 pub mod proxy;
 pub mod quota;
 pub mod rbac;
+pub mod request_log;
 pub mod routes;
 pub mod signing;
 pub mod sql;
 pub mod throttle;
+pub mod wire;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

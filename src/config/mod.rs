@@ -22,6 +22,7 @@ use crate::oauth::grant::RefreshPolicy;
 use crate::primitives::secret::Secret;
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::rules::RouteTable;
+use crate::request_log::SampleRate;
 use plugin::plugin_entries;
 use shared::Shared;
 use site::build_site;
@@ -98,6 +99,9 @@ pub struct RawConfig {
     pub admin_token: Option<String>,
     /// How long an isolate caches a looked-up API key, in seconds.
     pub api_key_cache_secs: Option<String>,
+    /// The share of successful requests that write a log line (0 to 1; refusals and errors
+    /// always do).
+    pub request_log_sample_rate: Option<String>,
     /// Secret: shared with the origin to sign each forwarded request (HMAC).
     pub origin_secret: Option<String>,
     /// `true` lets client metadata documents be fetched over http from loopback addresses:
@@ -130,6 +134,8 @@ pub struct Config {
     pub origin_secret: Option<Secret>,
     /// Client metadata documents may be fetched from loopback over http (local development).
     pub allow_loopback_client_metadata: bool,
+    /// The share of successful requests logged (see [`crate::request_log`]).
+    pub request_log: SampleRate,
 }
 
 /// Settings of the OAuth authorization server.
@@ -708,6 +714,20 @@ pub(crate) mod tests {
             error_for(|r| r.api_key_cache_secs = Some("900".into())).key,
             "API_KEY_CACHE_SECS"
         );
+    }
+
+    #[test]
+    fn the_request_log_samples_one_success_in_a_hundred_unless_told() {
+        assert_eq!(
+            Config::parse(raw()).unwrap().request_log,
+            SampleRate::DEFAULT
+        );
+        let mut all = raw();
+        all.request_log_sample_rate = Some("1".into());
+        assert_eq!(Config::parse(all).unwrap().request_log, SampleRate::ALL);
+        let e = error_for(|r| r.request_log_sample_rate = Some("10%".into()));
+        assert_eq!(e.key, "REQUEST_LOG_SAMPLE_RATE");
+        assert!(e.expected.contains("got \"10%\""), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::keys::{KeyError, KeySet};
 use crate::oauth::access_token::DEFAULT_ACCESS_TOKEN_TTL_SECS;
 use crate::oauth::grant::{RefreshPolicy, DEFAULT_CODE_TTL_SECS};
 use crate::primitives::secret::Secret;
+use crate::request_log::SampleRate;
 
 /// Settings every plugin of a deployment shares.
 pub(crate) struct Shared {
@@ -17,6 +18,7 @@ pub(crate) struct Shared {
     pub(crate) oauth: Option<OAuthSettings>,
     pub(crate) admin_token: Option<Secret>,
     pub(crate) api_key_cache_secs: u64,
+    pub(crate) request_log: SampleRate,
 }
 
 impl Shared {
@@ -39,6 +41,11 @@ impl Shared {
                 0,
                 300,
             )? as u64,
+            request_log: match raw.request_log_sample_rate.as_deref() {
+                None | Some("") => SampleRate::DEFAULT,
+                Some(text) => SampleRate::parse(text)
+                    .map_err(|e| ConfigError::new("REQUEST_LOG_SAMPLE_RATE", e))?,
+            },
         })
     }
 }

@@ -70,6 +70,7 @@ pub(crate) fn build_site(
         keys: shared.keys.clone(),
         admin_token: shared.admin_token.clone(),
         api_key_cache_secs: shared.api_key_cache_secs,
+        request_log: shared.request_log,
     };
     Ok((config, hosts))
 }

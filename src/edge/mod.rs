@@ -6,11 +6,11 @@ mod api_keys;
 mod backend;
 mod client_jwks;
 mod client_metadata;
-mod convert;
 mod egress;
 mod fetch;
 mod grant_ledger;
 mod health;
+mod js;
 mod origin;
 mod quota_counter;
 mod webcrypto;
@@ -18,7 +18,8 @@ mod webcrypto;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use worker::{event, Context, Env, Request, Response};
+use worker::worker_sys::web_sys;
+use worker::{event, Context, Env, Request};
 
 use crate::config::{Config, ConfigError, Deployment, RawConfig};
 use crate::discovery::{plugin_manifest, protected_resource_metadata};
@@ -26,7 +27,9 @@ use crate::error::ApiError;
 use crate::gateway::{step, Known, Step};
 use crate::http::Reply;
 use crate::oauth::grants::Grants;
+use crate::request_log::{RequestLine, SampleRate};
 use crate::routes::{route, AuthEndpoint, Endpoint};
+use crate::wire::header_block;
 
 thread_local! {
     /// Configuration is parsed once per isolate: vars and secrets cannot change under it.
@@ -84,6 +87,7 @@ fn read_raw_config(env: &Env) -> RawConfig {
         refresh_token_absolute_ttl_secs: var("REFRESH_TOKEN_ABSOLUTE_TTL_SECS"),
         admin_token: secret("ADMIN_TOKEN"),
         api_key_cache_secs: var("API_KEY_CACHE_SECS"),
+        request_log_sample_rate: var("REQUEST_LOG_SAMPLE_RATE"),
         origin_secret: secret("ORIGIN_SECRET"),
         client_metadata_allow_loopback: var("CLIENT_METADATA_ALLOW_LOOPBACK"),
     }
@@ -161,19 +165,29 @@ async fn purge_unused_registrations(env: &Env) {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<web_sys::Response> {
     let started = worker::Date::now().as_millis();
     let request_id = random_id();
-    let (head, authority) = convert::request_head(&req);
+    let Some(incoming) = js::incoming(&req) else {
+        let refusal = ApiError::BadRequest("the request could not be read".into()).to_reply();
+        return respond(refusal, &request_id, false);
+    };
+    let head = &incoming.head;
     let deployment = config(&env);
     let site = match deployment.as_ref() {
         Ok(deployment) => deployment
-            .site(&authority)
+            .site(&incoming.authority)
             .ok_or(ApiError::MisdirectedRequest),
         Err(_) => Err(ApiError::Internal("invalid configuration".into())),
     };
     let (outcome, endpoint) = match &site {
-        Ok(config) => handle(req, &env, &ctx, config, &head, &request_id).await,
+        Ok(config) => {
+            let request = Incoming {
+                raw: req,
+                has_body: incoming.has_body,
+            };
+            handle(request, &env, &ctx, config, head, &request_id).await
+        }
         Err(e) => (Err(e.clone()), None),
     };
     let route_name = match (&site, endpoint) {
@@ -181,58 +195,88 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         (Ok(_), None) => "none",
         (Ok(_), Some(endpoint)) => endpoint.name(),
     };
+    let cors = endpoint.is_some_and(Endpoint::answers_cors);
     let (response, status, decision) = match outcome {
         Ok(Handled::Reply(reply)) => {
             let status = reply.status;
-            (convert::response(reply)?, status, "served")
+            (respond(reply, &request_id, cors)?, status, "served")
+        }
+        Ok(Handled::Relayed(response)) => {
+            let status = response.status();
+            (response, status, "forwarded")
         }
         Ok(Handled::Response(response)) => {
-            let status = response.status_code();
+            let status = response.status();
+            js::set_header(&response, "x-request-id", &request_id);
             (response, status, "forwarded")
         }
         Err(error) => {
             if let Some(reason) = error.internal_reason() {
                 worker::console_error!("request {request_id}: {reason}");
             }
+            let code = error.code();
             let reply = error.to_reply();
             let status = reply.status;
-            (convert::response(reply)?, status, error.code())
+            (respond(reply, &request_id, cors)?, status, code)
         }
     };
-    let plugin = site
+    let method = head.method();
+    let line = RequestLine {
+        request_id: &request_id,
+        plugin: site
+            .as_ref()
+            .map(|c| c.plugin.name_for_model.as_str())
+            .unwrap_or(""),
+        method: method.as_str(),
+        route: route_name,
+        decision,
+        status,
+        latency_ms: worker::Date::now().as_millis().saturating_sub(started),
+    };
+    let rate = site
         .as_ref()
-        .map(|c| c.plugin.name_for_model.as_str())
-        .unwrap_or("");
-    let line = serde_json::json!({
-        "request_id": request_id,
-        "plugin": plugin,
-        "method": head.method().as_str(),
-        "route": route_name,
-        "decision": decision,
-        "status": status,
-        "latency_ms": worker::Date::now().as_millis().saturating_sub(started),
-    });
-    worker::console_log!("{line}");
-    let mut response = response;
-    response.headers_mut().set("x-request-id", &request_id).ok();
-    if endpoint.is_some_and(Endpoint::answers_cors) {
-        response
-            .headers_mut()
-            .set("access-control-allow-origin", "*")
-            .ok();
+        .map(|c| c.request_log)
+        .unwrap_or(SampleRate::ALL);
+    if let Some(line) = line.render(rate) {
+        worker::console_log!("{line}");
     }
     Ok(response)
 }
 
-/// What an endpoint produced: a reply built by the logic, or a response streamed from elsewhere.
+/// A reply as the response to return, with the request id (and, for the endpoints browser-based
+/// clients call, `Access-Control-Allow-Origin: *`), made in one call into JavaScript.
+fn respond(reply: Reply, request_id: &str, cors: bool) -> worker::Result<web_sys::Response> {
+    let extra = [("x-request-id", request_id)]
+        .into_iter()
+        .chain(cors.then_some(("access-control-allow-origin", "*")));
+    let headers = reply
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .chain(extra);
+    let block = header_block(headers).map_err(|name| {
+        worker::Error::RustError(format!("the reply's header {name} cannot be sent"))
+    })?;
+    js::reply(reply.status, &block, &reply.body).map_err(worker::Error::RustError)
+}
+
+/// The request as the runtime gave it, and whether it has a body.
+struct Incoming {
+    raw: web_sys::Request,
+    has_body: bool,
+}
+
+/// What an endpoint produced: a reply built by the logic, a proxied response (its headers already
+/// final, the request id among them), or a response streamed from elsewhere (the bundled assets).
 enum Handled {
     Reply(Reply),
-    Response(Response),
+    Relayed(web_sys::Response),
+    Response(web_sys::Response),
 }
 
 /// Routes a request and serves it: the endpoint is `None` when routing itself refused it.
 async fn handle(
-    req: Request,
+    req: Incoming,
     env: &Env,
     ctx: &Context,
     config: &Config,
@@ -248,7 +292,7 @@ async fn handle(
 }
 
 async fn dispatch(
-    req: Request,
+    req: Incoming,
     env: &Env,
     ctx: &Context,
     config: &Config,
@@ -261,20 +305,24 @@ async fn dispatch(
         rate_limit(env, limit.binding(), head).await?;
     }
     let reply = match endpoint {
-        Endpoint::Admin => admin_api(req, env, config, head).await?,
+        Endpoint::Admin => admin_api(req.raw.into(), env, config, head).await?,
         Endpoint::AuthServer(endpoint) => {
-            authorization_server(req, env, config, endpoint, head).await?
+            authorization_server(req.raw.into(), env, config, endpoint, head).await?
         }
         Endpoint::Health => health::check(env).await?,
         Endpoint::PluginManifest => public_json(&plugin_manifest(config)),
         Endpoint::Jwks => public_json(&config.keys.jwks()),
         Endpoint::ProtectedResourceMetadata => public_json(&protected_resource_metadata(config)),
         Endpoint::OpenApi => origin::openapi(env, config, request_id).await?,
-        Endpoint::Asset => return origin::asset(env, &head.path).await.map(Handled::Response),
+        Endpoint::Asset => {
+            return origin::asset(env, &head.path)
+                .await
+                .map(|response| Handled::Response(response.into()))
+        }
         Endpoint::Proxy(rule) => {
             return proxy(req, env, ctx, config, head, request_id, rule)
                 .await
-                .map(Handled::Response)
+                .map(Handled::Relayed)
         }
     };
     Ok(Handled::Reply(reply))
@@ -282,14 +330,14 @@ async fn dispatch(
 
 /// Checks the caller against the rule, charges its quota, and forwards it to the origin.
 async fn proxy(
-    req: Request,
+    req: Incoming,
     env: &Env,
     ctx: &Context,
     config: &Config,
     head: &crate::http::RequestHead,
     request_id: &str,
     rule: usize,
-) -> Result<Response, ApiError> {
+) -> Result<web_sys::Response, ApiError> {
     let now = (worker::Date::now().as_millis() / 1000) as i64;
     let mut known = Known::default();
     let identity = loop {
@@ -327,10 +375,19 @@ async fn proxy(
         let decision = quota_counter::charge(env, &key, quota, now as u64).await?;
         charged = Some((key, quota, decision));
     }
-    let relayed = origin::forward(req, config, head, rule, &identity, request_id).await?;
-    let mut response = relayed.response;
+    let mut answer = origin::forward(
+        &req.raw,
+        req.has_body,
+        config,
+        head,
+        rule,
+        &identity,
+        request_id,
+    )
+    .await?;
+    answer.set_header("x-request-id", request_id);
     if let Some((key, quota, mut decision)) = charged {
-        if relayed.quota_exempt {
+        if answer.quota_exempt {
             // The origin asked for this call not to count: give it back after responding.
             decision = decision.refunded();
             let env = env.clone();
@@ -349,10 +406,10 @@ async fn proxy(
             });
         }
         for (name, value) in crate::quota::rate_limit_headers(quota, &decision) {
-            response.headers_mut().set(name, &value).ok();
+            answer.set_header(name, &value);
         }
     }
-    Ok(response)
+    answer.relay()
 }
 
 async fn authorization_server(

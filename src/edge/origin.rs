@@ -11,6 +11,7 @@ use worker::{
 
 use crate::config::{Config, OpenApiSource};
 use crate::edge::fetch::{read_capped, send_within, FetchFailure};
+use crate::edge::js::{self, ForwardFailure};
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::openapi::{
@@ -21,21 +22,21 @@ use crate::proxy::assertion::{
     identity_key, sign_assertion, sign_request, ASSERTION_HEADER, ASSERTION_REUSE_SECS,
     SIGNATURE_HEADER,
 };
-use crate::proxy::forward::{
-    keep_response_header, origin_url, request_headers, rewrite_location, Identity,
-    PROXIED_RESPONSE_HEADERS,
-};
-use crate::quota::QUOTA_EXEMPT_HEADER;
+use crate::proxy::forward::{origin_url, relayed_headers, request_headers, Identity};
+use crate::wire::header_block;
+use worker::worker_sys::web_sys;
 
-/// Streams the request to the origin and the origin's answer back; neither body is buffered.
+/// Streams the request to the origin; the origin's answer comes back with its head read and
+/// filtered ([`Answer`]), its body not yet touched.
 pub async fn forward(
-    req: Request,
+    req: &web_sys::Request,
+    has_body: bool,
     config: &Config,
     head: &RequestHead,
     rule_index: usize,
     identity: &Identity,
     request_id: &str,
-) -> Result<Relayed, ApiError> {
+) -> Result<Answer, ApiError> {
     let rule = config
         .plugin
         .routes
@@ -44,23 +45,56 @@ pub async fn forward(
     let method = head.method();
     let may_have_body = !matches!(method, Method::Get | Method::Head);
     if let Some(limit) = rule.max_body_bytes {
-        check_body_length(head, limit, may_have_body, req.inner().body().is_some())?;
+        check_body_length(head, limit, may_have_body, has_body)?;
+    }
+    let headers = origin_headers(config, head, identity, request_id);
+    let headers = header_block(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(|name| ApiError::BadRequest(format!("the header {name} is malformed")))?;
+    let url = origin_url(&config.origin, &head.path, head.query.as_deref());
+    let with_body = may_have_body && has_body;
+    let timeout_ms = config.origin_timeout_ms;
+    let response = js::forward(req, &url, method.as_str(), &headers, with_body, timeout_ms)
+        .await
+        .map_err(|failure| match failure {
+            ForwardFailure::Failed(why) => ApiError::OriginUnreachable(why),
+            ForwardFailure::TimedOut => ApiError::OriginTimeout { timeout_ms },
+        })?;
+    let (status, from_origin) = js::response_head(&response)
+        .ok_or_else(|| ApiError::OriginUnreachable("an unreadable response head".into()))?;
+    let (headers, quota_exempt) =
+        relayed_headers(&from_origin, &config.origin, &config.public_base_url);
+    Ok(Answer {
+        response,
+        status,
+        headers,
+        quota_exempt,
+    })
+}
+
+/// The origin's answer: its response (whose body is relayed as it streams), its status, the
+/// headers the caller will get, and whether the origin asked for the call not to count.
+pub struct Answer {
+    response: web_sys::Response,
+    status: u16,
+    headers: Vec<(String, String)>,
+    pub quota_exempt: bool,
+}
+
+impl Answer {
+    /// Sets a header of the gateway's on the relayed response, replacing any the origin sent.
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.to_string(), value.to_string()));
     }
 
-    let headers = origin_headers(config, head, identity, request_id)?;
-    let mut init = RequestInit::new();
-    init.with_method(WorkerMethod::from(method.as_str().to_string()))
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-    if may_have_body {
-        if let Some(body) = req.inner().body() {
-            init.with_body(Some(body.into()));
-        }
+    /// The response to the caller: the origin's status and body with [`Answer::headers`].
+    pub fn relay(self) -> Result<web_sys::Response, ApiError> {
+        let block = header_block(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+            .map_err(|name| {
+                ApiError::OriginUnreachable(format!("the origin's header {name} cannot be relayed"))
+            })?;
+        js::relay(&self.response, self.status, &block).map_err(ApiError::OriginUnreachable)
     }
-    let url = origin_url(&config.origin, &head.path, head.query.as_deref());
-    let outbound = Request::new_with_init(&url, &init)
-        .map_err(|e| ApiError::BadRequest(format!("the request cannot be forwarded: {e}")))?;
-    relay(send(outbound, config.origin_timeout_ms).await?, config)
 }
 
 /// The headers every request to the origin carries: the caller's, filtered, and the gateway's
@@ -70,24 +104,17 @@ fn origin_headers(
     head: &RequestHead,
     identity: &Identity,
     request_id: &str,
-) -> Result<Headers, ApiError> {
+) -> Vec<(String, String)> {
     let (scheme, host) = config
         .public_base_url
         .split_once("://")
         .unwrap_or(("https", config.public_base_url.as_str()));
     // The address Cloudflare saw; the caller's own claims were dropped with its other headers.
     let client_ip = head.client_ip();
-    let headers = Headers::new();
-    for (name, value) in
-        request_headers(&head.headers, identity, request_id, host, scheme, client_ip)
-    {
-        headers
-            .append(&name, &value)
-            .map_err(|_| ApiError::BadRequest(format!("the header {name} is malformed")))?;
-    }
+    let mut headers = request_headers(&head.headers, identity, request_id, host, scheme, client_ip);
     let now = (worker::Date::now().as_millis() / 1000) as i64;
     if let Some(assertion) = cached_assertion(config, identity, now) {
-        headers.set(ASSERTION_HEADER, &assertion).ok();
+        headers.push((ASSERTION_HEADER.to_string(), assertion));
     }
     if let Some(secret) = &config.origin_secret {
         let target = match &head.query {
@@ -102,9 +129,9 @@ fn origin_headers(
             request_id,
             identity.user(),
         );
-        headers.set(SIGNATURE_HEADER, &signature).ok();
+        headers.push((SIGNATURE_HEADER.to_string(), signature));
     }
-    Ok(headers)
+    headers
 }
 
 /// Sends a request to the origin, giving up (and aborting it) after `timeout_ms`.
@@ -172,48 +199,6 @@ fn cached_assertion(config: &Config, identity: &Identity, now: i64) -> Option<St
         c.insert(key, (jwt.clone(), now));
     });
     Some(jwt)
-}
-
-/// A relayed origin response, and whether the origin asked for the call not to count.
-pub struct Relayed {
-    pub response: Response,
-    pub quota_exempt: bool,
-}
-
-/// The origin's response with hop-by-hop headers and portal cookies removed, redirects to the
-/// origin's own URL rewritten, and the body streamed as it arrives.
-fn relay(response: Response, config: &Config) -> Result<Relayed, ApiError> {
-    let status = response.status_code();
-    let headers = Headers::new();
-    let mut quota_exempt = false;
-    for (name, value) in response.headers().entries() {
-        if name.eq_ignore_ascii_case(QUOTA_EXEMPT_HEADER) {
-            quota_exempt = value.trim().eq_ignore_ascii_case("exempt");
-            continue;
-        }
-        if !keep_response_header(&name, &value) {
-            continue;
-        }
-        if name.eq_ignore_ascii_case("location") {
-            let rewritten = rewrite_location(&value, &config.origin, &config.public_base_url);
-            headers.append(&name, &rewritten).ok();
-        } else {
-            headers.append(&name, &value).ok();
-        }
-    }
-    for (name, value) in PROXIED_RESPONSE_HEADERS {
-        if name == "content-security-policy" || !headers.has(name).unwrap_or(false) {
-            headers.append(name, value).ok();
-        }
-    }
-    let (_, body) = response.into_parts();
-    Ok(Relayed {
-        response: ResponseBuilder::new()
-            .with_status(status)
-            .with_headers(headers)
-            .body(body),
-        quota_exempt,
-    })
 }
 
 thread_local! {
@@ -314,7 +299,12 @@ async fn read_document(
                 auth: "gateway",
                 ..Identity::default()
             };
-            let headers = origin_headers(config, &document_head, &identity, request_id)?;
+            let headers = Headers::new();
+            for (name, value) in origin_headers(config, &document_head, &identity, request_id) {
+                headers.append(&name, &value).map_err(|_| {
+                    ApiError::Internal(format!("openapi_origin_path: the header {name}"))
+                })?;
+            }
             let mut init = RequestInit::new();
             init.with_method(WorkerMethod::Get)
                 .with_headers(headers)

@@ -186,6 +186,41 @@ pub const PROXIED_RESPONSE_HEADERS: [(&str, &str); 2] = [
     ("content-security-policy", "sandbox"),
 ];
 
+/// The origin's response headers as the caller gets them: hop-by-hop headers, portal cookies and
+/// the quota-exemption signal removed, a redirect to the origin's own URL rewritten, and
+/// [`PROXIED_RESPONSE_HEADERS`] added (the sandbox CSP always, beside any the origin set). Also
+/// whether the origin asked for the call not to count against the quota.
+pub fn relayed_headers(
+    from_origin: &[(String, String)],
+    origin: &Url,
+    public_base: &str,
+) -> (Vec<(String, String)>, bool) {
+    let mut quota_exempt = false;
+    let mut out = Vec::with_capacity(from_origin.len() + PROXIED_RESPONSE_HEADERS.len());
+    for (name, value) in from_origin {
+        if name.eq_ignore_ascii_case(crate::quota::QUOTA_EXEMPT_HEADER) {
+            quota_exempt = value.trim().eq_ignore_ascii_case("exempt");
+            continue;
+        }
+        if !keep_response_header(name, value) {
+            continue;
+        }
+        let value = if name.eq_ignore_ascii_case("location") {
+            rewrite_location(value, origin, public_base)
+        } else {
+            value.clone()
+        };
+        out.push((name.clone(), value));
+    }
+    for (name, value) in PROXIED_RESPONSE_HEADERS {
+        let present = out.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+        if name == "content-security-policy" || !present {
+            out.push((name.to_string(), value.to_string()));
+        }
+    }
+    (out, quota_exempt)
+}
+
 /// An origin redirect to its own base URL, rewritten to the gateway's public one.
 pub fn rewrite_location(location: &str, origin: &Url, public_base: &str) -> String {
     let origin_base = origin.as_str().trim_end_matches('/');
@@ -537,6 +572,43 @@ mod tests {
         assert_eq!(
             rewrite_location("http://10.0.0.5:9000/v10", &origin, "https://t"),
             "http://10.0.0.5:9000/v10"
+        );
+    }
+    #[test]
+    fn the_relayed_response_keeps_the_origins_headers_but_not_what_is_the_gateways() {
+        let origin = Url::parse("http://127.0.0.1:8787/").unwrap();
+        let from_origin = h(&[
+            ("content-type", "application/json"),
+            ("connection", "keep-alive"),
+            ("set-cookie", "portcullis_session=stolen"),
+            ("set-cookie", "theirs=1"),
+            ("location", "http://127.0.0.1:8787/next?a=1"),
+            ("X-Portcullis-Quota", " Exempt "),
+            ("content-security-policy", "default-src 'none'"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]);
+        let (out, exempt) = relayed_headers(&from_origin, &origin, "https://todo.example.com");
+        assert!(exempt);
+        assert_eq!(
+            out,
+            h(&[
+                ("content-type", "application/json"),
+                ("set-cookie", "theirs=1"),
+                ("location", "https://todo.example.com/next?a=1"),
+                ("content-security-policy", "default-src 'none'"),
+                ("X-Content-Type-Options", "nosniff"),
+                ("content-security-policy", "sandbox"),
+            ]),
+            "the sandbox is added beside the origin's own policy; nosniff is not doubled"
+        );
+        let (plain, exempt) = relayed_headers(&h(&[("x-portcullis-quota", "count")]), &origin, "x");
+        assert!(!exempt);
+        assert_eq!(
+            plain,
+            h(&[
+                ("x-content-type-options", "nosniff"),
+                ("content-security-policy", "sandbox"),
+            ])
         );
     }
 }

@@ -402,3 +402,34 @@ describe('quotas in a Durable Object', () => {
     assert.equal(other.status, 200);
   });
 });
+
+describe('request logging', () => {
+  let quiet;
+  before(async () => {
+    quiet = await startGateway({ vars: { REQUEST_LOG_SAMPLE_RATE: '0' } });
+  });
+  after(async () => {
+    await quiet?.stop();
+  });
+
+  test('refusals and errors always write a line; successes only as sampled', async () => {
+    const served = await fetch(`${quiet.baseUrl}/public/hello`);
+    assert.equal(served.status, 200);
+    const refused = await fetch(`${quiet.baseUrl}/todos`);
+    assert.equal(refused.status, 401);
+    const lines = () =>
+      quiet
+        .logs()
+        .split('\n')
+        .filter((l) => l.startsWith('{"request_id"'))
+        .map((l) => JSON.parse(l));
+    // The lines come through wrangler's output a moment after the answers.
+    for (let i = 0; i < 50 && !lines().some((l) => l.status === 401); i++) await new Promise((r) => setTimeout(r, 100));
+    const logged = lines();
+    assert.ok(
+      logged.some((l) => l.request_id === refused.headers.get('x-request-id') && l.route === 'proxy' && l.decision === 'unauthorized'),
+      JSON.stringify(logged),
+    );
+    assert.ok(!logged.some((l) => l.request_id === served.headers.get('x-request-id')), 'no line for the success at rate 0');
+  });
+});

@@ -42,6 +42,8 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     ORIGIN_SECRET: secrets.ORIGIN_SECRET,
     // Nothing leaves the machine: the scheduled refresh reads the demo origin's copy.
     OPENAI_EGRESS_URL: `${originUrl}/public/egress.json`,
+    // Tests read request lines, so every success writes one here; deployments sample (1%).
+    REQUEST_LOG_SAMPLE_RATE: '1',
     ...(plugin
       ? { PLUGIN: JSON.stringify(typeof plugin === 'function' ? plugin({ port: gatewayPort, baseUrl, originUrl }) : plugin) }
       : {}),

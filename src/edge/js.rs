@@ -1,0 +1,175 @@
+//! The request's way in and out, in a fixed handful of calls into JavaScript.
+//!
+//! Reading a request through `worker::Request` and building responses through `worker::Headers`
+//! crosses the wasm boundary several times per header, and each crossing costs more than the
+//! work it carries. Here the request head is read in one call, a proxied request is built and
+//! sent in one, the origin's response head is read in one and the relayed response made in one;
+//! header lists cross as one string ([`crate::wire`]). What is forwarded, kept or dropped is still
+//! decided in Rust; this file only moves bytes.
+
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use worker::worker_sys::web_sys;
+
+use crate::wire::{self, IncomingRequest};
+
+#[wasm_bindgen(inline_js = r#"
+function headersOf(block) {
+  const headers = new Headers();
+  if (block) {
+    for (const line of block.split('\n')) {
+      const colon = line.indexOf(':');
+      headers.append(line.slice(0, colon), line.slice(colon + 1));
+    }
+  }
+  return headers;
+}
+
+function headLines(first, headers) {
+  let out = first;
+  for (const [name, value] of headers) out += '\n' + name + ':' + value;
+  return out;
+}
+
+export function requestHead(request) {
+  return headLines(request.method + (request.body === null ? '\n0\n' : '\n1\n') + request.url, request.headers);
+}
+
+export async function forward(request, url, method, block, withBody, timeoutMs) {
+  const controller = new AbortController();
+  // The deadline covers the origin's response head only: once it answers, its body may stream
+  // for as long as it takes (a server-sent event stream, a large download).
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    return await fetch(url, {
+      method,
+      headers: headersOf(block),
+      body: withBody ? request.body : null,
+      redirect: 'manual',
+      signal: controller.signal,
+    });
+  } catch (e) {
+    throw new Error(controller.signal.aborted ? 'timeout' : String((e && e.message) || e));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function responseHead(response) {
+  return headLines(String(response.status), response.headers);
+}
+
+export function relay(response, status, block) {
+  return new Response(response.body, { status, headers: headersOf(block) });
+}
+
+export function reply(status, block, body) {
+  return new Response(body.length === 0 ? null : new Uint8Array(body), { status, headers: headersOf(block) });
+}
+
+export function setHeader(response, name, value) {
+  response.headers.set(name, value);
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = requestHead)]
+    fn request_head_block(request: &web_sys::Request) -> String;
+
+    #[wasm_bindgen(catch, js_name = forward)]
+    async fn forward_raw(
+        request: &web_sys::Request,
+        url: &str,
+        method: &str,
+        block: &str,
+        with_body: bool,
+        timeout_ms: f64,
+    ) -> Result<JsValue, JsValue>;
+
+    #[wasm_bindgen(js_name = responseHead)]
+    fn response_head_block(response: &web_sys::Response) -> String;
+
+    #[wasm_bindgen(catch, js_name = relay)]
+    fn relay_raw(
+        response: &web_sys::Response,
+        status: u16,
+        block: &str,
+    ) -> Result<web_sys::Response, JsValue>;
+
+    #[wasm_bindgen(catch, js_name = reply)]
+    fn reply_raw(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
+
+    #[wasm_bindgen(catch, js_name = setHeader)]
+    fn set_header_raw(response: &web_sys::Response, name: &str, value: &str)
+        -> Result<(), JsValue>;
+}
+
+/// Why a forward produced no response.
+pub enum ForwardFailure {
+    /// The connection failed (refused, reset, DNS), or the request could not be built.
+    Failed(String),
+    /// No response head within the deadline; the request was aborted.
+    TimedOut,
+}
+
+/// The request's head, the authority it was addressed to and whether it has a body, in one call.
+pub fn incoming(request: &web_sys::Request) -> Option<IncomingRequest> {
+    wire::parse_incoming(&request_head_block(request))
+}
+
+/// Sends the request to `url` with exactly `headers` (a [`wire::header_block`]) and, when
+/// `with_body`, the incoming request's body, streamed. Redirects are not followed.
+pub async fn forward(
+    request: &web_sys::Request,
+    url: &str,
+    method: &str,
+    headers: &str,
+    with_body: bool,
+    timeout_ms: u64,
+) -> Result<web_sys::Response, ForwardFailure> {
+    match forward_raw(request, url, method, headers, with_body, timeout_ms as f64).await {
+        Ok(response) => response
+            .dyn_into::<web_sys::Response>()
+            .map_err(|_| ForwardFailure::Failed("fetch did not return a Response".into())),
+        Err(e) => {
+            let message = js_message(&e);
+            if message == "timeout" {
+                Err(ForwardFailure::TimedOut)
+            } else {
+                Err(ForwardFailure::Failed(message))
+            }
+        }
+    }
+}
+
+/// A response's status and headers, in one call.
+pub fn response_head(response: &web_sys::Response) -> Option<(u16, Vec<(String, String)>)> {
+    wire::parse_response_head(&response_head_block(response))
+}
+
+/// A new response with `response`'s body (streamed, not read), `status` and exactly `headers`.
+pub fn relay(
+    response: &web_sys::Response,
+    status: u16,
+    headers: &str,
+) -> Result<web_sys::Response, String> {
+    relay_raw(response, status, headers).map_err(|e| js_message(&e))
+}
+
+/// A response with a body held in memory.
+pub fn reply(status: u16, headers: &str, body: &[u8]) -> Result<web_sys::Response, String> {
+    reply_raw(status, headers, body).map_err(|e| js_message(&e))
+}
+
+/// Sets one header on a response about to be returned.
+pub fn set_header(response: &web_sys::Response, name: &str, value: &str) {
+    // A response whose headers are immutable (one fetched elsewhere and returned as it is) keeps
+    // what it has; nothing this is used for is worth failing the request over.
+    let _ = set_header_raw(response, name, value);
+}
+
+fn js_message(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "a JavaScript error".into())
+}
