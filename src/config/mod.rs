@@ -174,6 +174,9 @@ pub struct PluginConfig {
     pub resource: String,
     pub routes: RouteTable,
     pub quota: Option<QuotaConfig>,
+    /// `quota.exact`: every call is counted by the counter itself (a Durable Object round trip
+    /// per call) instead of from calls leased to the isolate (see [`crate::quota::LeaseBook`]).
+    pub quota_exact: bool,
 }
 
 /// Where the OpenAPI document is read.
@@ -872,6 +875,23 @@ pub(crate) mod tests {
     fn a_zero_quota_is_refused() {
         let e = plugin_error("quota", json!({"limit": 0, "period_secs": 60}));
         assert_eq!(e.key, "PLUGIN.quota");
+    }
+
+    #[test]
+    fn quotas_are_counted_from_leases_unless_exact() {
+        let parsed = |quota: serde_json::Value| {
+            let mut raw = raw();
+            let mut plugin = plugin_json();
+            plugin["quota"] = quota;
+            raw.plugin = Some(plugin);
+            Config::parse(raw).unwrap().plugin
+        };
+        assert!(!parsed(json!({"limit": 10, "period_secs": 60})).quota_exact);
+        assert!(parsed(json!({"limit": 10, "period_secs": 60, "exact": true})).quota_exact);
+        assert_eq!(
+            plugin_error("quota", json!({"limit": 10, "period_secs": 60, "exact": "yes"})).key,
+            "PLUGIN.quota.exact"
+        );
     }
 
     #[test]

@@ -73,6 +73,8 @@ impl RawPlugin {
 pub(crate) struct RawQuota {
     limit: u64,
     period_secs: u64,
+    #[serde(default)]
+    exact: bool,
 }
 
 /// The plugin tables to build, each with the key prefix its errors name.
@@ -174,6 +176,7 @@ pub(crate) fn validate_plugin(
         auth: validate_auth(raw.auth, prefix)?,
         resource: resource(&key("resource"), raw.resource, base)?,
         routes: route_table(prefix, raw.routes, raw.case_insensitive_paths)?,
+        quota_exact: raw.quota.as_ref().is_some_and(|q| q.exact),
         quota: raw.quota.map(|q| quota(&key("quota"), q)).transpose()?,
         name_for_human,
         name_for_model,

@@ -372,7 +372,11 @@ async fn proxy(
     let mut charged = None;
     if let (Some(quota), Some(holder)) = (config.plugin.quota, identity.quota_holder()) {
         let key = crate::quota::counter_key(&config.plugin.name_for_model, &holder);
-        let decision = quota_counter::charge(env, &key, quota, now as u64).await?;
+        let decision = if config.plugin.quota_exact {
+            quota_counter::charge(env, &key, quota, now as u64).await?
+        } else {
+            quota_counter::charge_leased(env, &key, quota, now as u64).await?
+        };
         charged = Some((key, quota, decision));
     }
     let mut answer = origin::forward(
@@ -387,7 +391,11 @@ async fn proxy(
     .await?;
     answer.set_header("x-request-id", request_id);
     if let Some((key, quota, mut decision)) = charged {
-        if answer.quota_exempt {
+        if answer.quota_exempt && !config.plugin.quota_exact {
+            // The origin asked for this call not to count: it goes back to the leased calls.
+            decision = decision.refunded();
+            quota_counter::give_back_leased(&key, quota, now as u64);
+        } else if answer.quota_exempt {
             // The origin asked for this call not to count: give it back after responding.
             decision = decision.refunded();
             let env = env.clone();

@@ -17,8 +17,8 @@ use worker::{
 use crate::config::QuotaConfig;
 use crate::error::ApiError;
 use crate::quota::{
-    charge as charge_window, peek as peek_window, refund as refund_window, remember_once,
-    QuotaDecision, Window,
+    charge as charge_window, lease as lease_window, peek as peek_window, refund as refund_window,
+    remember_once, Lease, LeaseBook, QuotaDecision, Window, MAX_LEASE,
 };
 
 const BINDING: &str = "QUOTA";
@@ -37,6 +37,8 @@ pub enum CounterOp {
     /// Record a one-time key for `period_secs`; refused if it is already recorded (a replayed
     /// client assertion `jti`).
     Once,
+    /// Hand out up to `lease_max` calls at once, counted as used (see [`crate::quota::lease`]).
+    Lease,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -46,6 +48,8 @@ struct CounterRequest {
     now: u64,
     #[serde(default)]
     op: CounterOp,
+    #[serde(default)]
+    lease_max: u64,
 }
 
 #[durable_object]
@@ -139,6 +143,16 @@ impl DurableObject for QuotaCounter {
                 (next, peek_window(quota, next, ask.now))
             }
             CounterOp::Peek => (current, peek_window(quota, current, ask.now)),
+            CounterOp::Lease => {
+                let (next, lease) = lease_window(quota, current, ask.now, ask.lease_max);
+                if next != current {
+                    self.write(next)?;
+                }
+                if next.start != current.start {
+                    self.clean_up_at(next.start + quota.period_secs + 1).await;
+                }
+                return Response::from_json(&lease);
+            }
             CounterOp::Once => {
                 let (next, fresh) = remember_once(current, quota.period_secs, ask.now);
                 let decision = QuotaDecision {
@@ -192,6 +206,46 @@ pub async fn charge(
     }
 }
 
+thread_local! {
+    /// Calls this isolate leased and has not used yet, per counter (bounded).
+    static LEASES: std::cell::RefCell<LeaseBook> = std::cell::RefCell::new(LeaseBook::default());
+}
+
+/// Charges one call to `key`'s counter from the calls this isolate leased, leasing more from the
+/// counter when none are held: one Durable Object call per lease instead of one per call. `Err`
+/// is the 429 (or 503 when the object fails). Never admits more than the limit; see
+/// [`LeaseBook`] for what it may under-admit.
+pub async fn charge_leased(
+    env: &Env,
+    key: &str,
+    quota: QuotaConfig,
+    now: u64,
+) -> Result<QuotaDecision, ApiError> {
+    if let Some(decision) = LEASES.with(|book| book.borrow_mut().take(key, quota, now)) {
+        return Ok(decision);
+    }
+    let lease: Lease = request(env, key, quota, now, CounterOp::Lease)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("quota counter: {e}")))?;
+    let kept = LEASES.with(|book| {
+        let mut book = book.borrow_mut();
+        // A refusal while calls are held here (leased by requests that ran alongside) is not one.
+        book.keep(key, quota, now, &lease)
+            .or_else(|| book.take(key, quota, now))
+    });
+    kept.ok_or(ApiError::TooManyRequests {
+        retry_after_secs: lease.decision.reset_secs,
+        limit: lease.decision.limit,
+        period_secs: quota.period_secs,
+    })
+}
+
+/// Gives a leased call back to this isolate's calls for the window it was charged in; `false`
+/// when that window has passed (nothing to give back).
+pub fn give_back_leased(key: &str, quota: QuotaConfig, charged_at: u64) -> bool {
+    LEASES.with(|book| book.borrow_mut().give_back(key, quota, charged_at))
+}
+
 /// One counter operation.
 pub async fn call(
     env: &Env,
@@ -200,12 +254,23 @@ pub async fn call(
     now: u64,
     op: CounterOp,
 ) -> worker::Result<QuotaDecision> {
+    request(env, key, quota, now, op).await
+}
+
+async fn request<T: serde::de::DeserializeOwned>(
+    env: &Env,
+    key: &str,
+    quota: QuotaConfig,
+    now: u64,
+    op: CounterOp,
+) -> worker::Result<T> {
     let stub = env.durable_object(BINDING)?.get_by_name(key)?;
     let body = serde_json::to_string(&CounterRequest {
         limit: quota.limit,
         period_secs: quota.period_secs,
         now,
         op,
+        lease_max: MAX_LEASE,
     })?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
