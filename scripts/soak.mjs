@@ -135,7 +135,10 @@ try {
   const problems = [];
   for (const user of users) {
     const view = await (await fetch(`${gw.baseUrl}/admin/api/users/${user}/quota`, { headers: adminHeaders })).json();
-    if (view.quota.used !== accepted.get(user)) problems.push(`quota ${user}: ${accepted.get(user)} accepted, ${view.quota.used} counted`);
+    // Calls are leased to isolates in batches counted when leased: the counter may be ahead of
+    // the calls accepted by what isolates still hold (under 64 each), never behind.
+    const ahead = view.quota.used - accepted.get(user);
+    if (ahead < 0 || ahead >= 64 * 4) problems.push(`quota ${user}: ${accepted.get(user)} accepted, ${view.quota.used} counted`);
   }
   const d1 = (sql) => {
     const out = wrangler(['d1', 'execute', 'DB', '--local', `--persist-to=${gw.state}`, '--json', `--command=${sql}`]);

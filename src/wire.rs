@@ -83,6 +83,38 @@ pub fn header_block<'a>(
     Ok(block)
 }
 
+/// [`HeaderChanges`](crate::proxy::forward::HeaderChanges) as they cross: the names to delete,
+/// one per line, and the headers to append, as a [`header_block`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireChanges {
+    pub remove: String,
+    pub append: String,
+}
+
+impl WireChanges {
+    /// `Err` names a header that cannot be carried (see [`header_block`]).
+    pub fn new(changes: &crate::proxy::forward::HeaderChanges) -> Result<WireChanges, String> {
+        let unfit = |n: &&String| n.is_empty() || n.contains(['\n', '\r', '\0', ':']);
+        if let Some(name) = changes.remove.iter().find(unfit) {
+            return Err(name.clone());
+        }
+        Ok(WireChanges {
+            remove: changes.remove.join("\n"),
+            append: header_block(changes.append.iter().map(|(n, v)| (n.as_str(), v.as_str())))?,
+        })
+    }
+}
+
+/// Names as the JavaScript side looks them up: each between line breaks, lower case.
+pub fn name_list<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let mut list = String::from("\n");
+    for name in names {
+        list.push_str(&name.to_ascii_lowercase());
+        list.push('\n');
+    }
+    list
+}
+
 /// `scheme://host:port/path` → `host:port`.
 fn authority(url: &str) -> &str {
     let after_scheme = url.find("://").map(|i| &url[i + 3..]).unwrap_or(url);

@@ -889,7 +889,11 @@ pub(crate) mod tests {
         assert!(!parsed(json!({"limit": 10, "period_secs": 60})).quota_exact);
         assert!(parsed(json!({"limit": 10, "period_secs": 60, "exact": true})).quota_exact);
         assert_eq!(
-            plugin_error("quota", json!({"limit": 10, "period_secs": 60, "exact": "yes"})).key,
+            plugin_error(
+                "quota",
+                json!({"limit": 10, "period_secs": 60, "exact": "yes"})
+            )
+            .key,
             "PLUGIN.quota.exact"
         );
     }

@@ -11,13 +11,18 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use worker::worker_sys::web_sys;
 
-use crate::wire::{self, IncomingRequest};
+use crate::wire::{self, IncomingRequest, WireChanges};
 
 #[wasm_bindgen(inline_js = r#"
 function headersOf(block) {
-  const headers = new Headers();
-  if (block) {
-    for (const line of block.split('\n')) {
+  return changed(new Headers(), '', block);
+}
+
+// A copy of `headers` (made natively) with the names in `remove` deleted and `append` added.
+function changed(headers, remove, append) {
+  if (remove) for (const name of remove.split('\n')) headers.delete(name);
+  if (append) {
+    for (const line of append.split('\n')) {
       const colon = line.indexOf(':');
       headers.append(line.slice(0, colon), line.slice(colon + 1));
     }
@@ -35,7 +40,7 @@ export function requestHead(request) {
   return headLines(request.method + (request.body === null ? '\n0\n' : '\n1\n') + request.url, request.headers);
 }
 
-export async function forward(request, url, method, block, withBody, timeoutMs) {
+export async function forward(request, url, method, remove, append, withBody, timeoutMs) {
   const controller = new AbortController();
   // The deadline covers the origin's response head only: once it answers, its body may stream
   // for as long as it takes (a server-sent event stream, a large download).
@@ -43,7 +48,7 @@ export async function forward(request, url, method, block, withBody, timeoutMs) 
   try {
     return await fetch(url, {
       method,
-      headers: headersOf(block),
+      headers: changed(new Headers(request.headers), remove, append),
       body: withBody ? request.body : null,
       redirect: 'manual',
       signal: controller.signal,
@@ -55,12 +60,17 @@ export async function forward(request, url, method, block, withBody, timeoutMs) 
   }
 }
 
-export function responseHead(response) {
-  return headLines(String(response.status), response.headers);
+// The status, and the headers whose names are among `names` (one per line).
+export function responseHead(response, names) {
+  let out = String(response.status);
+  for (const [name, value] of response.headers) {
+    if (names.includes('\n' + name + '\n')) out += '\n' + name + ':' + value;
+  }
+  return out;
 }
 
-export function relay(response, status, block) {
-  return new Response(response.body, { status, headers: headersOf(block) });
+export function relay(response, status, remove, append) {
+  return new Response(response.body, { status, headers: changed(new Headers(response.headers), remove, append) });
 }
 
 export function reply(status, block, body) {
@@ -80,19 +90,21 @@ extern "C" {
         request: &web_sys::Request,
         url: &str,
         method: &str,
-        block: &str,
+        remove: &str,
+        append: &str,
         with_body: bool,
         timeout_ms: f64,
     ) -> Result<JsValue, JsValue>;
 
     #[wasm_bindgen(js_name = responseHead)]
-    fn response_head_block(response: &web_sys::Response) -> String;
+    fn response_head_block(response: &web_sys::Response, names: &str) -> String;
 
     #[wasm_bindgen(catch, js_name = relay)]
     fn relay_raw(
         response: &web_sys::Response,
         status: u16,
-        block: &str,
+        remove: &str,
+        append: &str,
     ) -> Result<web_sys::Response, JsValue>;
 
     #[wasm_bindgen(catch, js_name = reply)]
@@ -116,17 +128,27 @@ pub fn incoming(request: &web_sys::Request) -> Option<IncomingRequest> {
     wire::parse_incoming(&request_head_block(request))
 }
 
-/// Sends the request to `url` with exactly `headers` (a [`wire::header_block`]) and, when
-/// `with_body`, the incoming request's body, streamed. Redirects are not followed.
+/// Sends the request to `url` with its own headers changed by `changes` (copied natively, then
+/// the named ones deleted and the others appended) and, when `with_body`, its body, streamed.
+/// Redirects are not followed.
 pub async fn forward(
     request: &web_sys::Request,
     url: &str,
     method: &str,
-    headers: &str,
+    changes: &WireChanges,
     with_body: bool,
     timeout_ms: u64,
 ) -> Result<web_sys::Response, ForwardFailure> {
-    match forward_raw(request, url, method, headers, with_body, timeout_ms as f64).await {
+    let sent = forward_raw(
+        request,
+        url,
+        method,
+        &changes.remove,
+        &changes.append,
+        with_body,
+        timeout_ms as f64,
+    );
+    match sent.await {
         Ok(response) => response
             .dyn_into::<web_sys::Response>()
             .map_err(|_| ForwardFailure::Failed("fetch did not return a Response".into())),
@@ -141,18 +163,23 @@ pub async fn forward(
     }
 }
 
-/// A response's status and headers, in one call.
-pub fn response_head(response: &web_sys::Response) -> Option<(u16, Vec<(String, String)>)> {
-    wire::parse_response_head(&response_head_block(response))
+/// A response's status and those of its headers named in `names` (a [`wire::name_list`]), in
+/// one call.
+pub fn response_head(
+    response: &web_sys::Response,
+    names: &str,
+) -> Option<(u16, Vec<(String, String)>)> {
+    wire::parse_response_head(&response_head_block(response, names))
 }
 
-/// A new response with `response`'s body (streamed, not read), `status` and exactly `headers`.
+/// A new response with `response`'s body (streamed, not read), `status`, and its headers
+/// changed by `changes`.
 pub fn relay(
     response: &web_sys::Response,
     status: u16,
-    headers: &str,
+    changes: &WireChanges,
 ) -> Result<web_sys::Response, String> {
-    relay_raw(response, status, headers).map_err(|e| js_message(&e))
+    relay_raw(response, status, &changes.remove, &changes.append).map_err(|e| js_message(&e))
 }
 
 /// A response with a body held in memory.

@@ -22,12 +22,15 @@ use crate::proxy::assertion::{
     identity_key, sign_assertion, sign_request, ASSERTION_HEADER, ASSERTION_REUSE_SECS,
     SIGNATURE_HEADER,
 };
-use crate::proxy::forward::{origin_url, relayed_headers, request_headers, Identity};
-use crate::wire::header_block;
+use crate::proxy::forward::{
+    origin_url, relay_changes, request_header_changes, request_headers, HeaderChanges, Identity,
+    RELAY_DECIDES_ON,
+};
+use crate::wire::{name_list, WireChanges};
 use worker::worker_sys::web_sys;
 
-/// Streams the request to the origin; the origin's answer comes back with its head read and
-/// filtered ([`Answer`]), its body not yet touched.
+/// Streams the request to the origin; the origin's answer comes back with the headers that
+/// decide what the caller gets read ([`Answer`]), its body not yet touched.
 pub async fn forward(
     req: &web_sys::Request,
     has_body: bool,
@@ -47,71 +50,120 @@ pub async fn forward(
     if let Some(limit) = rule.max_body_bytes {
         check_body_length(head, limit, may_have_body, has_body)?;
     }
-    let headers = origin_headers(config, head, identity, request_id);
-    let headers = header_block(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+    let (scheme, host) = public_scheme_and_host(config);
+    let mut changes = request_header_changes(
+        &head.headers,
+        identity,
+        request_id,
+        host,
+        scheme,
+        head.client_ip(),
+    );
+    changes
+        .append
+        .extend(signed_headers(config, head, identity, request_id));
+    let changes = WireChanges::new(&changes)
         .map_err(|name| ApiError::BadRequest(format!("the header {name} is malformed")))?;
     let url = origin_url(&config.origin, &head.path, head.query.as_deref());
     let with_body = may_have_body && has_body;
     let timeout_ms = config.origin_timeout_ms;
-    let response = js::forward(req, &url, method.as_str(), &headers, with_body, timeout_ms)
+    let response = js::forward(req, &url, method.as_str(), &changes, with_body, timeout_ms)
         .await
         .map_err(|failure| match failure {
             ForwardFailure::Failed(why) => ApiError::OriginUnreachable(why),
             ForwardFailure::TimedOut => ApiError::OriginTimeout { timeout_ms },
         })?;
-    let (status, from_origin) = js::response_head(&response)
+    let names = RELAY_NAMES.with(|names| names.get_or_init(|| name_list(RELAY_DECIDES_ON)).clone());
+    let (status, seen) = js::response_head(&response, &names)
         .ok_or_else(|| ApiError::OriginUnreachable("an unreadable response head".into()))?;
-    let (headers, quota_exempt) =
-        relayed_headers(&from_origin, &config.origin, &config.public_base_url);
+    let (changes, quota_exempt) = relay_changes(&seen, &config.origin, &config.public_base_url);
     Ok(Answer {
         response,
         status,
-        headers,
+        changes,
         quota_exempt,
     })
 }
 
+thread_local! {
+    /// The response headers the relay decides on, as the JavaScript side looks them up.
+    static RELAY_NAMES: std::cell::OnceCell<String> = const { std::cell::OnceCell::new() };
+}
+
 /// The origin's answer: its response (whose body is relayed as it streams), its status, the
-/// headers the caller will get, and whether the origin asked for the call not to count.
+/// changes that make its headers the caller's, and whether the origin asked for the call not to
+/// count.
 pub struct Answer {
     response: web_sys::Response,
     status: u16,
-    headers: Vec<(String, String)>,
+    changes: HeaderChanges,
     pub quota_exempt: bool,
 }
 
 impl Answer {
     /// Sets a header of the gateway's on the relayed response, replacing any the origin sent.
     pub fn set_header(&mut self, name: &str, value: &str) {
-        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-        self.headers.push((name.to_string(), value.to_string()));
+        if !self
+            .changes
+            .remove
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
+        {
+            self.changes.remove.push(name.to_string());
+        }
+        self.changes
+            .append
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.changes
+            .append
+            .push((name.to_string(), value.to_string()));
     }
 
-    /// The response to the caller: the origin's status and body with [`Answer::headers`].
+    /// The response to the caller: the origin's status and body, its headers changed.
     pub fn relay(self) -> Result<web_sys::Response, ApiError> {
-        let block = header_block(self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
-            .map_err(|name| {
-                ApiError::OriginUnreachable(format!("the origin's header {name} cannot be relayed"))
-            })?;
-        js::relay(&self.response, self.status, &block).map_err(ApiError::OriginUnreachable)
+        let changes = WireChanges::new(&self.changes).map_err(|name| {
+            ApiError::OriginUnreachable(format!("the origin's header {name} cannot be relayed"))
+        })?;
+        js::relay(&self.response, self.status, &changes).map_err(ApiError::OriginUnreachable)
     }
 }
 
-/// The headers every request to the origin carries: the caller's, filtered, and the gateway's
-/// identity headers, assertion and (with `ORIGIN_SECRET`) signature.
+fn public_scheme_and_host(config: &Config) -> (&str, &str) {
+    config
+        .public_base_url
+        .split_once("://")
+        .unwrap_or(("https", config.public_base_url.as_str()))
+}
+
+/// The headers every request to the origin carries, as a list: the caller's, filtered, and the
+/// gateway's identity headers, assertion and signature (the OpenAPI document's fetch).
 fn origin_headers(
     config: &Config,
     head: &RequestHead,
     identity: &Identity,
     request_id: &str,
 ) -> Vec<(String, String)> {
-    let (scheme, host) = config
-        .public_base_url
-        .split_once("://")
-        .unwrap_or(("https", config.public_base_url.as_str()));
-    // The address Cloudflare saw; the caller's own claims were dropped with its other headers.
-    let client_ip = head.client_ip();
-    let mut headers = request_headers(&head.headers, identity, request_id, host, scheme, client_ip);
+    let (scheme, host) = public_scheme_and_host(config);
+    let mut headers = request_headers(
+        &head.headers,
+        identity,
+        request_id,
+        host,
+        scheme,
+        head.client_ip(),
+    );
+    headers.extend(signed_headers(config, head, identity, request_id));
+    headers
+}
+
+/// The signed assertion of who is calling and (with `ORIGIN_SECRET`) the request's signature.
+fn signed_headers(
+    config: &Config,
+    head: &RequestHead,
+    identity: &Identity,
+    request_id: &str,
+) -> Vec<(String, String)> {
+    let mut headers = Vec::with_capacity(2);
     let now = (worker::Date::now().as_millis() / 1000) as i64;
     if let Some(assertion) = cached_assertion(config, identity, now) {
         headers.push((ASSERTION_HEADER.to_string(), assertion));

@@ -166,7 +166,10 @@ describe('a restart of the local runtime', () => {
     assert.equal(refreshed.status, 200, JSON.stringify(refreshed.body));
     const after = await fetch(`${gwr.baseUrl}/todos`, { headers: { authorization: `Bearer ${access}` } });
     const remaining = (header) => Number(/remaining=(\d+)/.exec(header ?? '')?.[1]);
-    assert.equal(remaining(after.headers.get('ratelimit')), remaining(quotaBefore) - 1, 'the count carried over');
+    // The counter carried over; the calls the old isolate had leased and not used went with it
+    // (under 64: quotas never over-admit, and may refuse early by what isolates held).
+    const lost = remaining(quotaBefore) - 1 - remaining(after.headers.get('ratelimit'));
+    assert.ok(lost >= 0 && lost < 64, `the count carried over (lost ${lost})`);
   });
 
   test('a revocation sweep the grant objects interrupt is finished by the cron', async () => {
