@@ -179,7 +179,7 @@ try {
     ['open (no credential)', {}],
     ['JWT, one token reused', { host: 'jwt.bench', authorization: `Bearer ${jwtToken}` }],
     ['JWT, a new token every request', { host: 'jwt.bench' }, true],
-    ['JWT reused, quota on (Durable Object count per call)', { host: 'quota.bench', authorization: `Bearer ${quotaToken}` }],
+    ['JWT reused, quota on (calls leased from a Durable Object, up to 64 at a time)', { host: 'quota.bench', authorization: `Bearer ${quotaToken}` }],
     ['service_http shared secret', { host: 'service.bench', authorization: `Bearer ${serviceToken}` }],
     ['user_http API key (cached per isolate)', { host: 'apikey.bench', authorization: `Bearer ${apiKey}` }],
   ];
