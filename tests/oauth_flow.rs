@@ -2224,16 +2224,22 @@ fn introspect_as(
     secret: &str,
     token: &str,
 ) -> serde_json::Value {
+    json(&post_token(browser, "/introspect", id, secret, token))
+}
+
+/// `token=<token>` posted to one of the endpoints that take a token (`/introspect`,
+/// `/revoke`) by a client authenticating with its secret.
+fn post_token(browser: &mut Browser<'_>, path: &str, id: &str, secret: &str, token: &str) -> Reply {
     let auth = basic(id, secret);
-    json(&browser.send(
+    browser.send(
         Method::Post,
-        "/introspect",
+        path,
         &[
             ("content-type", "application/x-www-form-urlencoded"),
             ("authorization", auth.as_str()),
         ],
         encode(&[("token", token)]).as_bytes(),
-    ))
+    )
 }
 
 #[test]
@@ -3108,16 +3114,7 @@ mod two_stores {
     }
 
     fn revoke(browser: &mut Browser<'_>, token: &str) -> Reply {
-        let auth = basic("chatgpt", "client-secret");
-        browser.send(
-            Method::Post,
-            "/revoke",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("authorization", auth.as_str()),
-            ],
-            encode(&[("token", token)]).as_bytes(),
-        )
+        post_token(browser, "/revoke", "chatgpt", "client-secret", token)
     }
 
     #[test]

@@ -23,8 +23,7 @@ use crate::proxy::assertion::{
     SIGNATURE_HEADER,
 };
 use crate::proxy::forward::{
-    origin_url, relay_changes, request_header_changes, request_headers, HeaderChanges, Identity,
-    RELAY_DECIDES_ON,
+    origin_url, relay_changes, relay_decides_on, request_header_changes, HeaderChanges, Identity,
 };
 use crate::wire::{name_list, WireChanges};
 use worker::worker_sys::web_sys;
@@ -50,18 +49,7 @@ pub async fn forward(
     if let Some(limit) = rule.max_body_bytes {
         check_body_length(head, limit, may_have_body, has_body)?;
     }
-    let (scheme, host) = public_scheme_and_host(config);
-    let mut changes = request_header_changes(
-        &head.headers,
-        identity,
-        request_id,
-        host,
-        scheme,
-        head.client_ip(),
-    );
-    changes
-        .append
-        .extend(signed_headers(config, head, identity, request_id));
+    let changes = origin_header_changes(config, head, identity, request_id);
     let changes = WireChanges::new(&changes)
         .map_err(|name| ApiError::BadRequest(format!("the header {name} is malformed")))?;
     let url = origin_url(&config.origin, &head.path, head.query.as_deref());
@@ -73,7 +61,8 @@ pub async fn forward(
             ForwardFailure::Failed(why) => ApiError::OriginUnreachable(why),
             ForwardFailure::TimedOut => ApiError::OriginTimeout { timeout_ms },
         })?;
-    let names = RELAY_NAMES.with(|names| names.get_or_init(|| name_list(RELAY_DECIDES_ON)).clone());
+    let names =
+        RELAY_NAMES.with(|names| names.get_or_init(|| name_list(relay_decides_on())).clone());
     let (status, seen) = js::response_head(&response, &names)
         .ok_or_else(|| ApiError::OriginUnreachable("an unreadable response head".into()))?;
     let (changes, quota_exempt) = relay_changes(&seen, &config.origin, &config.public_base_url);
@@ -128,23 +117,19 @@ impl Answer {
     }
 }
 
-fn public_scheme_and_host(config: &Config) -> (&str, &str) {
-    config
-        .public_base_url
-        .split_once("://")
-        .unwrap_or(("https", config.public_base_url.as_str()))
-}
-
-/// The headers every request to the origin carries, as a list: the caller's, filtered, and the
-/// gateway's identity headers, assertion and signature (the OpenAPI document's fetch).
-fn origin_headers(
+/// How the caller's headers become the origin's: filtered, with the gateway's identity headers,
+/// assertion and (with `ORIGIN_SECRET`) signature.
+fn origin_header_changes(
     config: &Config,
     head: &RequestHead,
     identity: &Identity,
     request_id: &str,
-) -> Vec<(String, String)> {
-    let (scheme, host) = public_scheme_and_host(config);
-    let mut headers = request_headers(
+) -> HeaderChanges {
+    let (scheme, host) = config
+        .public_base_url
+        .split_once("://")
+        .unwrap_or(("https", config.public_base_url.as_str()));
+    let mut changes = request_header_changes(
         &head.headers,
         identity,
         request_id,
@@ -152,8 +137,10 @@ fn origin_headers(
         scheme,
         head.client_ip(),
     );
-    headers.extend(signed_headers(config, head, identity, request_id));
-    headers
+    changes
+        .append
+        .extend(signed_headers(config, head, identity, request_id));
+    changes
 }
 
 /// The signed assertion of who is calling and (with `ORIGIN_SECRET`) the request's signature.
@@ -352,7 +339,8 @@ async fn read_document(
                 ..Identity::default()
             };
             let headers = Headers::new();
-            for (name, value) in origin_headers(config, &document_head, &identity, request_id) {
+            let changes = origin_header_changes(config, &document_head, &identity, request_id);
+            for (name, value) in changes.apply(&document_head.headers) {
                 headers.append(&name, &value).map_err(|_| {
                     ApiError::Internal(format!("openapi_origin_path: the header {name}"))
                 })?;

@@ -113,32 +113,6 @@ pub fn is_reserved_header(canonical: &str) -> bool {
         || canonical.starts_with(IDENTITY_HEADER_PREFIX)
 }
 
-/// The request headers to send to the origin. `client_ip` is the address the runtime saw
-/// (`CF-Connecting-IP`), stated to the origin as `X-Forwarded-For` and `X-Real-IP`.
-pub fn request_headers(
-    incoming: &[(String, String)],
-    identity: &Identity,
-    request_id: &str,
-    public_host: &str,
-    public_scheme: &str,
-    client_ip: Option<&str>,
-) -> Vec<(String, String)> {
-    let dropped = dropped_request_headers(incoming);
-    let mut out: Vec<(String, String)> = incoming
-        .iter()
-        .filter(|(name, _)| !dropped.iter().any(|d| d.eq_ignore_ascii_case(name)))
-        .cloned()
-        .collect();
-    out.extend(gateway_request_headers(
-        identity,
-        request_id,
-        public_host,
-        public_scheme,
-        client_ip,
-    ));
-    out
-}
-
 /// Changes that make one header list into another, in the order a `Headers` object applies them:
 /// every header named in `remove` deleted (all its values, any letter case), then `append` added.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,8 +121,22 @@ pub struct HeaderChanges {
     pub append: Vec<(String, String)>,
 }
 
-/// [`request_headers`] as changes to the caller's headers, so the edge can copy them natively
-/// and apply a few changes instead of building the list one header at a time.
+impl HeaderChanges {
+    /// The list the changes make of `list` (what a `Headers` object applying them holds).
+    pub fn apply(&self, list: &[(String, String)]) -> Vec<(String, String)> {
+        list.iter()
+            .filter(|(n, _)| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
+            .chain(self.append.iter())
+            .cloned()
+            .collect()
+    }
+}
+
+/// How the caller's headers become the origin's: the reserved ones and those its `Connection`
+/// header names are removed, and the gateway's added. `client_ip` is the address the runtime saw
+/// (`CF-Connecting-IP`), stated to the origin as `X-Forwarded-For` and `X-Real-IP`. The edge
+/// copies the caller's headers natively and applies these, instead of building the list one
+/// header at a time.
 pub fn request_header_changes(
     incoming: &[(String, String)],
     identity: &Identity,
@@ -284,24 +272,17 @@ pub fn relayed_headers(
 }
 
 /// The response headers [`relay_changes`] needs to see: the rest go back as the origin sent them.
-pub const RELAY_DECIDES_ON: [&str; 13] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "set-cookie",
-    "location",
-    crate::quota::QUOTA_EXEMPT_HEADER,
-    "x-content-type-options",
-];
+pub fn relay_decides_on() -> impl Iterator<Item = &'static str> {
+    HOP_BY_HOP.into_iter().chain([
+        "set-cookie",
+        "location",
+        crate::quota::QUOTA_EXEMPT_HEADER,
+        "x-content-type-options",
+    ])
+}
 
 /// [`relayed_headers`] as changes to the origin's headers, decided from the ones it must see
-/// ([`RELAY_DECIDES_ON`]); and whether the origin asked for the call not to count.
+/// ([`relay_decides_on`]); and whether the origin asked for the call not to count.
 pub fn relay_changes(
     seen: &[(String, String)],
     origin: &Url,
@@ -334,6 +315,26 @@ pub fn rewrite_location(location: &str, origin: &Url, public_base: &str) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The full list the origin gets, as the tests read it.
+    fn request_headers(
+        incoming: &[(String, String)],
+        identity: &Identity,
+        request_id: &str,
+        public_host: &str,
+        public_scheme: &str,
+        client_ip: Option<&str>,
+    ) -> Vec<(String, String)> {
+        request_header_changes(
+            incoming,
+            identity,
+            request_id,
+            public_host,
+            public_scheme,
+            client_ip,
+        )
+        .apply(incoming)
+    }
 
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -804,7 +805,7 @@ mod tests {
         for from_origin in header_lists() {
             let seen: Vec<(String, String)> = from_origin
                 .iter()
-                .filter(|(n, _)| RELAY_DECIDES_ON.iter().any(|d| d.eq_ignore_ascii_case(n)))
+                .filter(|(n, _)| relay_decides_on().any(|d| d.eq_ignore_ascii_case(n)))
                 .cloned()
                 .collect();
             let (changes, exempt) = relay_changes(&seen, &origin, "https://todo.example.com");

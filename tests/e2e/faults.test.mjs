@@ -141,18 +141,7 @@ describe('a restart of the local runtime', () => {
     assert.equal(user.status, 201);
     const key = await admin('/api-keys', { method: 'POST', body: JSON.stringify({ user_id: 'usr_demo', name: 'restart', scopes: 'todos:read' }) });
     assert.equal(key.status, 201);
-    // A grant: sign in, consent, exchange.
-    const callback = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
-    const browser = new FormBrowser(gwr.baseUrl);
-    const login = await browser.get(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: callback, scope: 'todos:read', state: 's' })}`);
-    const signedIn = await signIn(browser, login, 'demo@example.com', gwr.secrets.DEMO_PASSWORD);
-    const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
-    const code = new URL(back.headers.get('location')).searchParams.get('code');
-    const basic = `Basic ${Buffer.from(`chatgpt:${gwr.secrets.DEMO_CLIENT_SECRET}`).toString('base64')}`;
-    const token = (body) =>
-      fetch(`${gwr.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: new URLSearchParams(body) }).then(async (r) => ({ status: r.status, body: await r.json() }));
-    const tokens = await token({ grant_type: 'authorization_code', code, redirect_uri: callback });
-    assert.equal(tokens.status, 200);
+    const { token, tokens } = await demoGrant(gwr);
     // Quota: the demo plugin counts per user; spend three calls.
     const access = await gwr.token({ sub: 'usr_restart_quota' });
     for (let i = 0; i < 3; i++) assert.equal((await fetch(`${gwr.baseUrl}/todos`, { headers: { authorization: `Bearer ${access}` } })).status, 200);
@@ -173,17 +162,7 @@ describe('a restart of the local runtime', () => {
   });
 
   test('a revocation sweep the grant objects interrupt is finished by the cron', async () => {
-    const callback = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
-    const browser = new FormBrowser(gwr.baseUrl);
-    const login = await browser.get(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: callback, scope: 'todos:read', state: 's' })}`);
-    const signedIn = await signIn(browser, login, 'demo@example.com', gwr.secrets.DEMO_PASSWORD);
-    const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
-    const code = new URL(back.headers.get('location')).searchParams.get('code');
-    const basic = `Basic ${Buffer.from(`chatgpt:${gwr.secrets.DEMO_CLIENT_SECRET}`).toString('base64')}`;
-    const token = (body) =>
-      fetch(`${gwr.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: new URLSearchParams(body) }).then(async (r) => ({ status: r.status, body: await r.json() }));
-    const tokens = await token({ grant_type: 'authorization_code', code, redirect_uri: callback });
-    assert.equal(tokens.status, 200);
+    const { token, tokens } = await demoGrant(gwr);
     const grants = () => {
       const out = wrangler(['d1', 'execute', 'DB', '--local', `--persist-to=${gwr.state}`, '--json', "--command=SELECT COUNT(*) AS live, COUNT(revoke_requested_at) AS asked FROM user_grants WHERE user_id = 'usr_demo' AND revoked_at IS NULL"]);
       return JSON.parse(out.slice(out.indexOf('[')))[0].results[0];
@@ -211,3 +190,22 @@ describe('a restart of the local runtime', () => {
     assert.equal(refreshed.body.error, 'invalid_grant');
   });
 });
+
+/**
+ * A grant for the demo user to the `chatgpt` client: sign in, consent, exchange. Returns the
+ * tokens and a caller of the token endpoint as that client.
+ */
+async function demoGrant(gw) {
+  const callback = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
+  const browser = new FormBrowser(gw.baseUrl);
+  const login = await browser.get(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: 'chatgpt', redirect_uri: callback, scope: 'todos:read', state: 's' })}`);
+  const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+  const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
+  const code = new URL(back.headers.get('location')).searchParams.get('code');
+  const basic = `Basic ${Buffer.from(`chatgpt:${gw.secrets.DEMO_CLIENT_SECRET}`).toString('base64')}`;
+  const token = (body) =>
+    fetch(`${gw.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic }, body: new URLSearchParams(body) }).then(async (r) => ({ status: r.status, body: await r.json() }));
+  const tokens = await token({ grant_type: 'authorization_code', code, redirect_uri: callback });
+  assert.equal(tokens.status, 200);
+  return { token, tokens };
+}
