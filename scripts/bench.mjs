@@ -319,7 +319,7 @@ try {
   say();
   say('| operation | count | req/s | p50 ms | p99 ms | storage round trips |');
   say('|---|---|---|---|---|---|');
-  say(`| authorize with a session (first-party client: code issued) | ${codeCount} | ${issuing.rps.toFixed(0)} | ${issuing.p50.toFixed(1)} | ${issuing.p99.toFixed(1)} | 5: client, user, scope decision (D1); the grant in its Durable Object, then its index in D1 |`);
+  say(`| authorize with a session (first-party client: code issued) | ${codeCount} | ${issuing.rps.toFixed(0)} | ${issuing.p50.toFixed(1)} | ${issuing.p99.toFixed(1)} | 3: the client, the user and the scope decision's reads at once (D1); the grant in its Durable Object; its index in D1 |`);
   say(`| code exchange | ${codeCount} | ${exchange.rps.toFixed(0)} | ${exchange.p50.toFixed(1)} | ${exchange.p99.toFixed(1)} | 2: client (D1) with the caller's failure count (DO); grant redeem (DO) with its user (D1), each pair at once |`);
   say(`| refresh | 200 | ${refresh.rps.toFixed(0)} | ${refresh.p50.toFixed(1)} | ${refresh.p99.toFixed(1)} | 2: client (D1) with the caller's failure count (DO); grant rotate (DO) with its user (D1), each pair at once |`);
   say();
