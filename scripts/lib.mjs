@@ -112,8 +112,11 @@ export async function waitFor(url, { timeoutMs = 60000, process: child } = {}) {
       throw new Error(`process exited with ${child.exitCode} before ${url} answered`);
     }
     try {
+      const started = performance.now();
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       await res.arrayBuffer();
+      // How long the answering request took: after a start, the first the server answered.
+      res.elapsedMs = performance.now() - started;
       return res;
     } catch (e) {
       lastError = e;

@@ -384,6 +384,34 @@ fn a_code_exchange_takes_two_store_round_trips() {
 }
 
 #[test]
+fn authorize_with_a_session_takes_three_store_round_trips() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    // The first visit signs in and remembers the consent; the second is the one measured.
+    authorize(&mut browser, &[]);
+    backend.calls.borrow_mut().clear();
+    *backend.slow_calls.borrow_mut() = vec!["find_client", "find_user", "scope_context"];
+    let again = browser.get(&authorize_url(&[]));
+    assert_eq!(again.status, 302, "{}", html(&again));
+    assert!(location_params(&again).get("code").is_some());
+    assert_eq!(
+        *backend.calls.borrow(),
+        vec![
+            "find_client",
+            "find_user",
+            "scope_context",
+            "find_client answered",
+            "find_user answered",
+            "scope_context answered",
+            "create_grant",
+            "record_grant",
+        ],
+        "the client, the user and the scope decision's reads at once; then the grant, then its index"
+    );
+}
+
+#[test]
 fn refresh_rotates_and_reuse_revokes_the_grant() {
     let config = config();
     let backend = backend();

@@ -162,6 +162,7 @@ impl UserDirectory for MemoryBackend {
     }
     async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         self.call("find_user")?;
+        self.answer_slowly("find_user", "find_user answered").await;
         Ok(self
             .users
             .borrow()
@@ -189,6 +190,8 @@ impl PolicyStore for MemoryBackend {
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.call("scope_context")?;
+        self.answer_slowly("scope_context", "scope_context answered")
+            .await;
         let resource = self.resource_for(indicator, site_resource);
         let permissions = self.held_on(user_id, resource.as_ref());
         let consented = match (client_id, &resource) {

@@ -90,8 +90,9 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
   };
   try {
     await waitFor(`${originUrl}/__requests`, { timeoutMs: 10000, process: origin });
-    await waitFor(`${baseUrl}/.well-known/jwks.json`, { timeoutMs: 90000, process: gateway });
+    const first = await waitFor(`${baseUrl}/.well-known/jwks.json`, { timeoutMs: 90000, process: gateway });
     gateway.readyMs = performance.now() - spawnedAt;
+    gateway.firstRequestMs = first.elapsedMs;
   } catch (e) {
     const output = gateway.output;
     await stop();
@@ -101,6 +102,8 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
   const handle = {
     /** Milliseconds from spawning `wrangler dev` to the first answered request. */
     readyMs: gateway.readyMs,
+    /** Milliseconds the first answered request took (the Worker's first, in a new runtime). */
+    firstRequestMs: gateway.firstRequestMs,
     port: gatewayPort,
     baseUrl,
     originUrl,

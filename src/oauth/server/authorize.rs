@@ -13,9 +13,9 @@ use crate::oauth::params::{form_encode, Params};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{consent_page, ConsentForm};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
-use crate::ports::{Backend, User};
+use crate::ports::{Backend, StoreError, User};
 use crate::primitives::hash::sha256_hex;
-use crate::rbac::scope::{decide_scopes, ScopeGrant};
+use crate::rbac::scope::{decide_scopes, ScopeContext, ScopeGrant};
 use crate::routes::AUTHORIZE_PATH;
 
 impl<B: Backend> AuthServer<'_, B> {
@@ -103,7 +103,15 @@ impl<B: Backend> AuthServer<'_, B> {
             Ok(p) => p,
             Err(e) => return Ok(self.local_error(400, &e.description())),
         };
-        let request = match self.authorize_request(&params, false).await {
+        let session = self.session(head);
+        let (request, read) = match &session {
+            Some(session) => {
+                let (request, user, context) = self.read_at_once(&params, false, session).await;
+                (request, Some((user, context)))
+            }
+            None => (self.authorize_request(&params, false).await, None),
+        };
+        let request = match request {
             Ok(r) => r,
             Err(Ok(e)) => return Ok(self.authorize_error_reply(e, 302)),
             Err(Err(e)) => return Err(e),
@@ -111,7 +119,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let (csrf, csrf_set) = self.csrf_cookie(head)?;
         // `prompt=login` asks for a fresh sign-in: ignore the session, and drop the prompt from
         // where the login form returns to, so the next visit proceeds.
-        let session = self.session(head).filter(|_| !request.prompt_login);
+        let session = session.filter(|_| !request.prompt_login);
         let Some(session) = session else {
             if request.prompt_none {
                 return Ok(self.redirect_error(
@@ -125,14 +133,20 @@ impl<B: Backend> AuthServer<'_, B> {
             let reply = self.sign_in_page(&csrf, &return_to, None);
             return Ok(with_cookie(reply, csrf_set));
         };
-        let Some(user) = self.session_user(&session).await? else {
+        // A session implies the reads were made with it.
+        let Some((user, context)) = read else {
+            return Err(ApiError::Internal(
+                "authorize: a session without its reads".into(),
+            ));
+        };
+        let Some(user) = user? else {
             let return_to = format!("{AUTHORIZE_PATH}?{raw_query}");
             let reply = self
                 .sign_in_page(&csrf, &return_to, Some("Please sign in again."))
                 .with_header("set-cookie", self.clear_session_cookie());
             return Ok(with_cookie(reply, csrf_set));
         };
-        let grant = match self.decide(&request, &user.id, 302).await? {
+        let grant = match self.decide(&request, context?, 302) {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
@@ -204,33 +218,50 @@ impl<B: Backend> AuthServer<'_, B> {
         )
     }
 
-    /// The scope decision for a request; `Err(reply)` is the `invalid_target` error, redirected
-    /// with `status` (302 before the user interacts, 303 after the consent form).
-    pub(crate) async fn decide(
+    /// The request validated with its client, the session's user, and what the scope decision
+    /// reads (the resource, the user's permissions on it, what the user allowed the client
+    /// before), all at once: one storage round trip. The context is read for the client and
+    /// resource the parameters name, which validation keeps as they are.
+    async fn read_at_once(
+        &self,
+        params: &Params,
+        interacted: bool,
+        session: &Session,
+    ) -> (
+        Result<AuthorizeRequest, Result<AuthorizeError, ApiError>>,
+        Result<Option<User>, StoreError>,
+        Result<ScopeContext, StoreError>,
+    ) {
+        futures_util::future::join3(
+            self.authorize_request(params, interacted),
+            self.session_user(session),
+            self.backend.scope_context(
+                &session.user_id,
+                params.get("client_id"),
+                params.get("resource"),
+                &self.config.plugin.resource,
+            ),
+        )
+        .await
+    }
+
+    /// The scope decision for a request from what [`Self::read_at_once`] read; `Err(reply)` is
+    /// the `invalid_target` error, redirected with `status` (302 before the user interacts, 303
+    /// after the consent form).
+    pub(crate) fn decide(
         &self,
         request: &AuthorizeRequest,
-        user_id: &str,
+        context: ScopeContext,
         status: u16,
-    ) -> Result<Result<ScopeGrant, Reply>, ApiError> {
-        let context = self
-            .backend
-            .scope_context(
-                user_id,
-                Some(&request.client.id),
-                request.resource.as_deref(),
-                &self.config.plugin.resource,
+    ) -> Result<ScopeGrant, Reply> {
+        decide_scopes(&request.scopes, request.resource.as_deref(), &context).map_err(|_| {
+            self.redirect_error(
+                request,
+                OAuthErrorCode::InvalidTarget,
+                "the requested resource is unknown",
+                status,
             )
-            .await?;
-        Ok(
-            decide_scopes(&request.scopes, request.resource.as_deref(), &context).map_err(|_| {
-                self.redirect_error(
-                    request,
-                    OAuthErrorCode::InvalidTarget,
-                    "the requested resource is unknown",
-                    status,
-                )
-            }),
-        )
+        })
     }
 
     /// `POST /authorize`: the consent form's decision.
@@ -258,7 +289,10 @@ impl<B: Backend> AuthServer<'_, B> {
                 "This form expired or did not come from this site. Go back and try again.",
             ));
         }
-        if self.session_user(&session).await?.is_none() {
+        let decision = params.get("decision").map(str::to_string);
+        params = strip(params, &["csrf_token", "decision"]);
+        let (request, user, context) = self.read_at_once(&params, true, &session).await;
+        if user?.is_none() {
             return Ok(self
                 .local_error(
                     401,
@@ -266,9 +300,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 )
                 .with_header("set-cookie", self.clear_session_cookie()));
         }
-        let decision = params.get("decision").map(str::to_string);
-        params = strip(params, &["csrf_token", "decision"]);
-        let request = match self.authorize_request(&params, true).await {
+        let request = match request {
             Ok(r) => r,
             Err(Ok(e)) => return Ok(self.authorize_error_reply(e, 303)),
             Err(Err(e)) => return Err(e),
@@ -285,7 +317,7 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             _ => return Ok(self.local_error(400, "Choose Allow or Deny.")),
         }
-        let grant = match self.decide(&request, &session.user_id, 303).await? {
+        let grant = match self.decide(&request, context?, 303) {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
