@@ -18,6 +18,7 @@ import { startGateway } from '../tests/e2e/harness.mjs';
 import { FormBrowser, signIn } from '../tests/e2e/browser.mjs';
 import { scaleBench } from './bench-scale.mjs';
 import { startFloor } from './bench-floors.mjs';
+import { codeSizesByCrate } from './wasm-sizes.mjs';
 
 const write = process.argv.includes('--write');
 // --proxy-only: just the proxy table (floors and credentials), for quick comparisons while working.
@@ -53,6 +54,42 @@ function measureSize() {
   }
 }
 
+/**
+ * The wasm's code by crate, from a release build of the library that keeps its symbols: before
+ * wasm-bindgen and wasm-opt, so larger than what ships; the shares are what carry over.
+ */
+function measureCrates() {
+  const targetDir = join(root, 'target', 'sizes');
+  execSync('cargo build --release --quiet --target wasm32-unknown-unknown --lib', {
+    cwd: root,
+    env: { ...process.env, CARGO_TARGET_DIR: targetDir, CARGO_PROFILE_RELEASE_STRIP: 'false' },
+    stdio: 'inherit',
+  });
+  return codeSizesByCrate(readFileSync(join(targetDir, 'wasm32-unknown-unknown', 'release', 'portcullis.wasm')));
+}
+
+/** What each crate is in the gateway for. */
+const CRATE_ROLES = {
+  portcullis: 'the gateway itself',
+  core: 'the standard library (iterators, formatting, strings), used by all',
+  alloc: 'the standard library (collections, strings)',
+  std: 'the standard library',
+  serde_json: 'JSON: configuration, tokens, every JSON body',
+  serde: 'serialization, generic code for every serialized type',
+  serde_core: 'serialization',
+  yaml_rust2: 'OpenAPI documents in YAML',
+  ed25519_compact: 'EdDSA signatures (signing; the wasm fallback for verification)',
+  hashbrown: 'hash maps (caches, sets)',
+  worker: 'workers-rs: D1, Durable Objects, requests',
+  js_sys: 'JavaScript bindings',
+  url: 'URL parsing (also linked by workers-rs)',
+  idna: 'international domain names, for URL parsing',
+  serde_wasm_bindgen: 'values between JavaScript and Rust (workers-rs)',
+  wasm_bindgen: 'the JavaScript boundary',
+  jwt_compact: 'JWT structure',
+  futures_util: 'joining concurrent reads',
+};
+
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 say(`Machine: ${cpus().length} × ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${execSync('rustc --version').toString().trim()}`);
 say(`Date: ${new Date().toISOString().slice(0, 10)}`);
@@ -65,6 +102,20 @@ say('| artifact | raw | gzip |');
 say('|---|---|---|');
 say(`| deployable bundle (\`wrangler deploy --dry-run\`) | ${size.uploadRaw} | ${size.uploadGzip} |`);
 say(`| wasm module | ${size.wasmRaw} | ${size.wasmGzip} |`);
+const crates = measureCrates();
+say();
+say('What the wasm\'s code is made of, by crate (a release build that keeps its symbols, before wasm-bindgen and wasm-opt; generic code counts under the crate that defines it). The last column scales each share to the shipped wasm\'s gzip size.');
+say();
+say('| crate | for | code | share | ≈ gzip shipped |');
+say('|---|---|---|---|---|');
+const gzipKib = parseFloat(size.wasmGzip);
+const ranked = [...crates.byCrate.entries()].sort((a, b) => b[1] - a[1]);
+const shown = ranked.slice(0, 14);
+const rest = ranked.slice(14).reduce((n, [, bytes]) => n + bytes, 0);
+for (const [crate, bytes] of [...shown, ['others', rest]]) {
+  const share = bytes / crates.total;
+  say(`| ${crate} | ${CRATE_ROLES[crate] ?? ''} | ${kib(bytes)} | ${(100 * share).toFixed(1)}% | ${(share * gzipKib).toFixed(0)} KiB |`);
+}
 
 // ----- native micro-benchmarks ---------------------------------------------------------------
 
