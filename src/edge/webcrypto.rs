@@ -9,8 +9,31 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+
+// A first-seen access token is checked on the proxy's hot path: its Ed25519 import and
+// verification are one call each into JavaScript, instead of building the arguments piece by
+// piece across the boundary. The byte views into wasm memory are copied before the call returns.
+#[wasm_bindgen(inline_js = r#"
+export function importEd25519(raw) {
+  return crypto.subtle.importKey('raw', raw.slice(), { name: 'Ed25519' }, false, ['verify']);
+}
+export function verifyEd25519(key, signature, message) {
+  return crypto.subtle.verify({ name: 'Ed25519' }, key, signature.slice(), message.slice());
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = importEd25519)]
+    fn import_ed25519(raw: &[u8]) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(catch, js_name = verifyEd25519)]
+    fn verify_ed25519_raw(
+        key: &JsValue,
+        signature: &[u8],
+        message: &[u8],
+    ) -> Result<Promise, JsValue>;
+}
 
 use crate::keys::RsaSigningKey;
 use crate::oauth::access_token::{PendingKey, PendingSignature};
@@ -37,19 +60,11 @@ async fn call(subtle: &JsValue, method: &str, args: &Array) -> Result<JsValue, J
     JsFuture::from(promise).await
 }
 
-async fn public_key(subtle: &JsValue, kid: &str, raw: &[u8; 32]) -> Result<JsValue, JsValue> {
+async fn public_key(kid: &str, raw: &[u8; 32]) -> Result<JsValue, JsValue> {
     if let Some(key) = KEYS.with(|k| k.borrow().get(kid).cloned()) {
         return Ok(key);
     }
-    let args = Array::new();
-    args.push(&"raw".into());
-    args.push(&Uint8Array::from(&raw[..]));
-    args.push(&ed25519()?);
-    args.push(&JsValue::FALSE);
-    let usages = Array::new();
-    usages.push(&"verify".into());
-    args.push(&usages);
-    let key = call(subtle, "importKey", &args).await?;
+    let key = JsFuture::from(import_ed25519(raw)?).await?;
     KEYS.with(|k| k.borrow_mut().insert(kid.to_string(), key.clone()));
     Ok(key)
 }
@@ -72,14 +87,9 @@ pub async fn verify_access_token(pending: &PendingSignature) -> Result<bool, JsV
 }
 
 async fn verify_ed25519(pending: &PendingSignature, raw: &[u8; 32]) -> Result<bool, JsValue> {
-    let subtle = subtle()?;
-    let key = public_key(&subtle, &pending.kid, raw).await?;
-    let args = Array::new();
-    args.push(&ed25519()?);
-    args.push(&key);
-    args.push(&Uint8Array::from(&pending.signature[..]));
-    args.push(&Uint8Array::from(&pending.message[..]));
-    Ok(call(&subtle, "verify", &args).await?.as_bool() == Some(true))
+    let key = public_key(&pending.kid, raw).await?;
+    let verified = verify_ed25519_raw(&key, &pending.signature, &pending.message)?;
+    Ok(JsFuture::from(verified).await?.as_bool() == Some(true))
 }
 
 thread_local! {
