@@ -79,12 +79,43 @@ export function codeSizesByCrate(bytes) {
   const byCrate = new Map();
   let total = 0;
   bodies.forEach((size, i) => {
-    const name = names.get(imported + i) ?? '';
+    const name = demangle(names.get(imported + i) ?? '');
     total += size;
     const crate = crateOf(name);
     byCrate.set(crate, (byCrate.get(crate) ?? 0) + size);
   });
   return { total, byCrate, named: names.size > 0 };
+}
+
+/**
+ * A mangled Rust symbol, as rustc leaves them before wasm-bindgen, as far as the crate goes:
+ * legacy (`_ZN10portcullis5oauth…E`) as its path, v0 (`_R…`) as its crate; other names as they
+ * are.
+ */
+function demangle(name) {
+  if (name.startsWith('_R')) {
+    // v0 mangling: the crate root is `C`, an optional `s<disambiguator>_`, then `<len><name>`.
+    const root = /C(?:s[0-9A-Za-z]*_)?(\d+)([A-Za-z_][A-Za-z0-9_]*)/.exec(name);
+    return root ? root[2].slice(0, Number(root[1])) : name;
+  }
+  if (!name.startsWith('_ZN')) return name;
+  const parts = [];
+  let i = 3;
+  while (i < name.length && name[i] !== 'E') {
+    const digits = /^\d+/.exec(name.slice(i));
+    if (!digits) break;
+    i += digits[0].length;
+    parts.push(name.slice(i, i + Number(digits[0])));
+    i += Number(digits[0]);
+  }
+  const unescape = (part) =>
+    part
+      .replace(/^_\$/, '$')
+      .replace(/\$LT\$/g, '<').replace(/\$GT\$/g, '>').replace(/\$u20\$/g, ' ')
+      .replace(/\$RF\$/g, '&').replace(/\$BP\$/g, '*').replace(/\$C\$/g, ',')
+      .replace(/\$u5b\$/g, '[').replace(/\$u5d\$/g, ']').replace(/\$u7b\$/g, '{').replace(/\$u7d\$/g, '}')
+      .replace(/\.\./g, '::');
+  return parts.map(unescape).join('::');
 }
 
 /** The crate a function's name starts with; `<T as Trait>::f` counts under the trait's crate
