@@ -12,7 +12,7 @@ use crate::config::{AuthConfig, Config, HttpAuthorizationType};
 use crate::error::{ApiError, Challenge};
 use crate::http::{AuthorizationError, Reply, RequestHead};
 use crate::oauth::access_token::{
-    verify_access_token, TokenRejection, VerifiedTokenCache, VerifyPolicy,
+    verify_access_token, TokenKey, TokenRejection, VerifiedTokenCache, VerifyPolicy,
 };
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::forward::Identity;
@@ -81,6 +81,8 @@ pub struct Facts<'a> {
     pub api_key: Option<&'a ApiKeyRecord>,
     /// The isolate's cache of verified access tokens; without one every token is verified in full.
     pub verified_tokens: Option<&'a RefCell<VerifiedTokenCache>>,
+    /// A token already looked up in that cache, with its key, so it is not hashed again.
+    pub looked_up: Option<(&'a str, TokenKey)>,
 }
 
 /// The SHA-256 of the API key in the request, for a `user_http` plugin; the edge looks it up
@@ -176,12 +178,14 @@ pub fn step<'h>(
         Ok(Some(hash)) if known.api_key.is_none() => return Step::NeedApiKey(hash),
         Ok(_) => {}
     }
+    let mut looked_up = None;
     if !known.signature_checked {
         if let Some(token) = bearer_to_verify(config, head, rule) {
-            let seen = verified_tokens.is_some_and(|c| c.borrow().contains(token));
-            if !seen {
+            let key = VerifiedTokenCache::key(token);
+            if !verified_tokens.is_some_and(|c| c.borrow().contains_key(&key)) {
                 return Step::NeedSignature(token);
             }
+            looked_up = Some((token, key));
         }
     }
     static NO_RANGES: IpRanges = IpRanges::EMPTY;
@@ -190,6 +194,7 @@ pub fn step<'h>(
         openai_ranges: known.openai_ranges.as_deref().unwrap_or(&NO_RANGES),
         api_key: known.api_key.as_ref().and_then(Option::as_ref),
         verified_tokens,
+        looked_up,
     };
     match authorize(config, head, rule, &facts) {
         Ok(identity) => Step::Allow(identity),
@@ -317,9 +322,12 @@ pub fn authorize(
                 audience: Some(&config.plugin.resource),
                 now,
             };
-            let verified = match facts.verified_tokens {
-                Some(cache) => cache.borrow_mut().verify(token, &config.keys, &policy),
-                None => verify_access_token(token, &config.keys, &policy),
+            let verified = match (facts.verified_tokens, facts.looked_up) {
+                (Some(cache), Some((seen, key))) if seen == token => cache
+                    .borrow_mut()
+                    .verify_keyed(key, token, &config.keys, &policy),
+                (Some(cache), _) => cache.borrow_mut().verify(token, &config.keys, &policy),
+                (None, _) => verify_access_token(token, &config.keys, &policy),
             };
             let verified = verified.map_err(|rejection: TokenRejection| {
                 with_scope(unauthorized(
@@ -431,6 +439,7 @@ mod tests {
             openai_ranges: &NO_RANGES,
             api_key: None,
             verified_tokens: None,
+            looked_up: None,
         }
     }
 
@@ -729,6 +738,7 @@ mod tests {
                 openai_ranges: &openai,
                 api_key: None,
                 verified_tokens: None,
+                looked_up: None,
             }
         )
         .is_ok());
@@ -742,6 +752,7 @@ mod tests {
                     openai_ranges: &openai,
                     api_key: None,
                     verified_tokens: None,
+                    looked_up: None,
                 }
             )
             .unwrap_err()
@@ -758,6 +769,7 @@ mod tests {
                     openai_ranges: &openai,
                     api_key: None,
                     verified_tokens: None,
+                    looked_up: None,
                 }
             )
             .unwrap_err()
@@ -784,6 +796,7 @@ mod tests {
                     openai_ranges: &openai,
                     api_key: None,
                     verified_tokens: None,
+                    looked_up: None,
                 }
             )
             .unwrap_err()

@@ -61,9 +61,13 @@ pub async fn forward(
             ForwardFailure::Failed(why) => ApiError::OriginUnreachable(why),
             ForwardFailure::TimedOut => ApiError::OriginTimeout { timeout_ms },
         })?;
-    let names =
-        RELAY_NAMES.with(|names| names.get_or_init(|| name_list(relay_decides_on())).clone());
-    let (status, seen) = js::response_head(&response, &names)
+    let origin_head = RELAY_NAMES.with(|names| {
+        js::response_head(
+            &response,
+            names.get_or_init(|| name_list(relay_decides_on())),
+        )
+    });
+    let (status, seen) = origin_head
         .ok_or_else(|| ApiError::OriginUnreachable("an unreadable response head".into()))?;
     let (changes, quota_exempt) = relay_changes(&seen, &config.origin, &config.public_base_url);
     Ok(Answer {

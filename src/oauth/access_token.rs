@@ -386,9 +386,12 @@ pub fn check_claims(
 /// full, expired entries go, and if none had expired the cache starts over.
 #[derive(Debug)]
 pub struct VerifiedTokenCache {
-    entries: std::collections::HashMap<[u8; 32], SignedAccessToken>,
+    entries: std::collections::HashMap<TokenKey, SignedAccessToken>,
     capacity: usize,
 }
+
+/// A token's key in [`VerifiedTokenCache`].
+pub type TokenKey = [u8; 32];
 
 /// Entries an isolate keeps: a few hundred bytes each, about 2 MiB when full.
 pub const VERIFIED_TOKEN_CACHE_ENTRIES: usize = 8192;
@@ -414,7 +417,18 @@ impl VerifiedTokenCache {
         keys: &KeySet,
         policy: &VerifyPolicy<'_>,
     ) -> Result<VerifiedAccessToken, TokenRejection> {
-        let key = Self::key(token);
+        self.verify_keyed(Self::key(token), token, keys, policy)
+    }
+
+    /// [`Self::verify`] with the token's key already computed ([`Self::key`]), so a caller that
+    /// looked the token up first hashes it once.
+    pub fn verify_keyed(
+        &mut self,
+        key: TokenKey,
+        token: &str,
+        keys: &KeySet,
+        policy: &VerifyPolicy<'_>,
+    ) -> Result<VerifiedAccessToken, TokenRejection> {
         if let Some(signed) = self.entries.get(&key) {
             return check_claims(signed, policy);
         }
@@ -427,7 +441,12 @@ impl VerifiedTokenCache {
 
     /// Whether `token` was verified before.
     pub fn contains(&self, token: &str) -> bool {
-        self.entries.contains_key(&Self::key(token))
+        self.contains_key(&Self::key(token))
+    }
+
+    /// Whether the token with this key was verified before.
+    pub fn contains_key(&self, key: &TokenKey) -> bool {
+        self.entries.contains_key(key)
     }
 
     /// Records a token whose signature the platform verified, so [`Self::verify`] finds it.
@@ -436,7 +455,8 @@ impl VerifiedTokenCache {
         self.entries.insert(Self::key(token), pending.claims);
     }
 
-    fn key(token: &str) -> [u8; 32] {
+    /// The cache's key for a token: its SHA-256.
+    pub fn key(token: &str) -> TokenKey {
         use sha2::{Digest, Sha256};
         Sha256::digest(token.as_bytes()).into()
     }

@@ -146,7 +146,10 @@ impl<B: Backend> AuthServer<'_, B> {
                 .with_header("set-cookie", self.clear_session_cookie());
             return Ok(with_cookie(reply, csrf_set));
         };
-        let grant = match self.decide(&request, context?, 302) {
+        let context = self
+            .context_for(&request, &params, &user.id, context)
+            .await?;
+        let grant = match self.decide(&request, context, 302) {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
@@ -245,6 +248,31 @@ impl<B: Backend> AuthServer<'_, B> {
         .await
     }
 
+    /// What [`Self::read_at_once`] read for the scope decision, if it was read for the client and
+    /// resource the validated request names (validation keeps the parameters as they are, so it
+    /// always is today); else it is read again for the request's own, so a context read for one
+    /// client can never decide for another.
+    async fn context_for(
+        &self,
+        request: &AuthorizeRequest,
+        params: &Params,
+        user_id: &str,
+        read: Result<ScopeContext, StoreError>,
+    ) -> Result<ScopeContext, StoreError> {
+        let same_client = params.get("client_id") == Some(request.client.id.as_str());
+        if same_client && params.get("resource") == request.resource.as_deref() {
+            return read;
+        }
+        self.backend
+            .scope_context(
+                user_id,
+                Some(&request.client.id),
+                request.resource.as_deref(),
+                &self.config.plugin.resource,
+            )
+            .await
+    }
+
     /// The scope decision for a request from what [`Self::read_at_once`] read; `Err(reply)` is
     /// the `invalid_target` error, redirected with `status` (302 before the user interacts, 303
     /// after the consent form).
@@ -317,7 +345,10 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             _ => return Ok(self.local_error(400, "Choose Allow or Deny.")),
         }
-        let grant = match self.decide(&request, context?, 303) {
+        let context = self
+            .context_for(&request, &params, &session.user_id, context)
+            .await?;
+        let grant = match self.decide(&request, context, 303) {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
