@@ -8,6 +8,7 @@ pub const LATEST_MIGRATION: &str = "0012_grant_revocation_intent.sql";
 
 pub mod address;
 pub mod admin;
+pub mod assets;
 pub mod config;
 pub mod directory;
 pub mod discovery;

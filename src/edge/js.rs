@@ -76,10 +76,6 @@ export function relay(response, status, remove, append) {
 export function reply(status, block, body) {
   return new Response(body.length === 0 ? null : new Uint8Array(body), { status, headers: headersOf(block) });
 }
-
-export function setHeader(response, name, value) {
-  response.headers.set(name, value);
-}
 "#)]
 extern "C" {
     #[wasm_bindgen(js_name = requestHead)]
@@ -109,10 +105,6 @@ extern "C" {
 
     #[wasm_bindgen(catch, js_name = reply)]
     fn reply_raw(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
-
-    #[wasm_bindgen(catch, js_name = setHeader)]
-    fn set_header_raw(response: &web_sys::Response, name: &str, value: &str)
-        -> Result<(), JsValue>;
 }
 
 /// Why a forward produced no response.
@@ -185,13 +177,6 @@ pub fn relay(
 /// A response with a body held in memory.
 pub fn reply(status: u16, headers: &str, body: &[u8]) -> Result<web_sys::Response, String> {
     reply_raw(status, headers, body).map_err(|e| js_message(&e))
-}
-
-/// Sets one header on a response about to be returned.
-pub fn set_header(response: &web_sys::Response, name: &str, value: &str) {
-    // A response whose headers are immutable (one fetched elsewhere and returned as it is) keeps
-    // what it has; nothing this is used for is worth failing the request over.
-    let _ = set_header_raw(response, name, value);
 }
 
 fn js_message(e: &JsValue) -> String {

@@ -205,11 +205,6 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
             let status = response.status();
             (response, status, "forwarded")
         }
-        Ok(Handled::Response(response)) => {
-            let status = response.status();
-            js::set_header(&response, "x-request-id", &request_id);
-            (response, status, "forwarded")
-        }
         Err(error) => {
             if let Some(reason) = error.internal_reason() {
                 worker::console_error!("request {request_id}: {reason}");
@@ -266,12 +261,11 @@ struct Incoming {
     has_body: bool,
 }
 
-/// What an endpoint produced: a reply built by the logic, a proxied response (its headers already
-/// final, the request id among them), or a response streamed from elsewhere (the bundled assets).
+/// What an endpoint produced: a reply built by the logic, or a proxied response (its headers
+/// already final, the request id among them).
 enum Handled {
     Reply(Reply),
     Relayed(web_sys::Response),
-    Response(web_sys::Response),
 }
 
 /// Routes a request and serves it: the endpoint is `None` when routing itself refused it.
@@ -313,12 +307,8 @@ async fn dispatch(
         Endpoint::PluginManifest => public_json(&plugin_manifest(config)),
         Endpoint::Jwks => public_json(&config.keys.jwks()),
         Endpoint::ProtectedResourceMetadata => public_json(&protected_resource_metadata(config)),
-        Endpoint::OpenApi => origin::openapi(env, config, request_id).await?,
-        Endpoint::Asset => {
-            return origin::asset(env, &head.path)
-                .await
-                .map(|response| Handled::Response(response.into()))
-        }
+        Endpoint::OpenApi => origin::openapi(config, request_id).await?,
+        Endpoint::Asset => crate::assets::serve(head, &head.path)?,
         Endpoint::Proxy(rule) => {
             return proxy(req, env, ctx, config, head, request_id, rule)
                 .await

@@ -1,13 +1,10 @@
-//! Effects toward the origin and the bundled static assets: the streaming forward, the OpenAPI
-//! document, and files under `static/`.
+//! Effects toward the origin: the streaming forward and the OpenAPI document (from the origin, or
+//! compiled in from `static/`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use worker::{
-    Env, Headers, Method as WorkerMethod, Request, RequestInit, RequestRedirect, Response,
-    ResponseBuilder,
-};
+use worker::{Headers, Method as WorkerMethod, Request, RequestInit, RequestRedirect, Response};
 
 use crate::config::{Config, OpenApiSource};
 use crate::edge::fetch::{read_capped, send_within, FetchFailure};
@@ -252,7 +249,7 @@ thread_local! {
 /// The OpenAPI document, with `servers` pointing at the gateway, in the format of its public
 /// path. A copy fetched from the origin is reused while fresh, and served stale while the origin
 /// fails to give a new one.
-pub async fn openapi(env: &Env, config: &Config, request_id: &str) -> Result<Reply, ApiError> {
+pub async fn openapi(config: &Config, request_id: &str) -> Result<Reply, ApiError> {
     let now = worker::Date::now().as_millis() / 1000;
     let name = config.plugin.name_for_model.as_str();
     let cached = DOCUMENTS.with(|c| match c.borrow().lookup(name, now) {
@@ -263,7 +260,7 @@ pub async fn openapi(env: &Env, config: &Config, request_id: &str) -> Result<Rep
         Ok(published) => return Ok(document_reply(published)),
         Err(stale) => stale,
     };
-    match read_document(env, config, request_id).await {
+    match read_document(config, request_id).await {
         Ok((published, fresh_secs)) => {
             DOCUMENTS.with(|c| {
                 c.borrow_mut()
@@ -296,26 +293,15 @@ fn document_reply(published: Published) -> Reply {
 }
 
 /// Reads and publishes the document; returns it with how long it stays fresh.
-async fn read_document(
-    env: &Env,
-    config: &Config,
-    request_id: &str,
-) -> Result<(Published, u64), ApiError> {
+async fn read_document(config: &Config, request_id: &str) -> Result<(Published, u64), ApiError> {
     let format = DocFormat::from_path(&config.plugin.openapi_path).unwrap_or(DocFormat::Json);
     match &config.plugin.openapi_source {
         OpenApiSource::Static(file) => {
-            let mut response = fetch_asset(env, file).await?;
-            if response.status_code() != 200 {
-                return Err(ApiError::Internal(format!(
-                    "the OpenAPI document {file} is not under static/"
-                )));
-            }
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ApiError::Internal(format!("assets: {e}")))?;
+            let static_file = crate::assets::file(file).ok_or_else(|| {
+                ApiError::Internal(format!("the OpenAPI document {file} is not under static/"))
+            })?;
             let published = publish(
-                &bytes,
+                static_file.body,
                 DocFormat::from_path(file),
                 &config.public_base_url,
                 format,
@@ -387,49 +373,4 @@ async fn read_document(
             Ok((published, fresh_secs))
         }
     }
-}
-
-/// Content-Security-Policy of the admin console: its own script and styles, calls to its own
-/// API, nothing else, never framed.
-const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
-
-/// A file from `static/`, as the assets binding serves it; the console's files carry its
-/// security headers.
-pub async fn asset(env: &Env, path: &str) -> Result<Response, ApiError> {
-    let response = fetch_asset(env, path).await?;
-    if response.status_code() == 404 {
-        return Err(ApiError::NotFound);
-    }
-    if !path.starts_with(crate::routes::ADMIN_CONSOLE_PREFIX) {
-        return Ok(response);
-    }
-    let status = response.status_code();
-    let headers = Headers::new();
-    for (name, value) in response.headers().entries() {
-        headers.append(&name, &value).ok();
-    }
-    for (name, value) in [
-        ("content-security-policy", CONSOLE_CSP),
-        ("x-frame-options", "DENY"),
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
-        ("cache-control", "no-store"),
-    ] {
-        headers.set(name, value).ok();
-    }
-    let (_, body) = response.into_parts();
-    Ok(ResponseBuilder::new()
-        .with_status(status)
-        .with_headers(headers)
-        .body(body))
-}
-
-async fn fetch_asset(env: &Env, path: &str) -> Result<Response, ApiError> {
-    let assets = env
-        .assets("ASSETS")
-        .map_err(|e| ApiError::Internal(format!("assets binding: {e}")))?;
-    assets
-        .fetch(format!("https://assets.invalid{path}"), None)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("assets: {e}")))
 }
