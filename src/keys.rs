@@ -96,6 +96,18 @@ impl SigningKey {
     pub fn public(&self) -> &PublicKey {
         &self.public
     }
+
+    /// The key as a private JWK (RFC 8037: `OKP`, `Ed25519`, with `d`), for the platform's
+    /// signer to import. It holds the secret: never log or send it.
+    pub fn private_jwk(&self) -> String {
+        serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "d": URL_SAFE_NO_PAD.encode(self.secret.seed().as_ref()),
+            "x": URL_SAFE_NO_PAD.encode(self.public.as_ref()),
+        })
+        .to_string()
+    }
 }
 
 impl fmt::Debug for SigningKey {
@@ -374,6 +386,22 @@ pub(crate) mod tests {
         );
         // RFC 8037 Appendix A.3.
         assert_eq!(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
+
+    #[test]
+    fn the_private_jwk_is_rfc8037s() {
+        let key = SigningKey::from_seed_b64(RFC8037_D).unwrap();
+        let jwk: serde_json::Value = serde_json::from_str(&key.private_jwk()).unwrap();
+        // RFC 8037 Appendix A.1, member for member.
+        assert_eq!(
+            jwk,
+            serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "d": RFC8037_D,
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+            })
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Compact JWS signing (RFC 7515 §7.1) with our keys, for access tokens (RFC 9068) and ID tokens
-//! (OpenID Connect Core §2): EdDSA in wasm, synchronously; RS256 through the platform's signer
-//! ([`JwsSigner`]), so no RSA code ships in the wasm.
+//! Compact JWS signing (RFC 7515 §7.1) with our keys, for access tokens (RFC 9068), ID tokens
+//! (OpenID Connect Core §2) and the assertions the origin receives: through the platform's signer
+//! ([`JwsSigner`]: WebCrypto at the edge, so no RSA code ships in the wasm and Ed25519 runs
+//! natively), or EdDSA in Rust, synchronously, where no signer is at hand.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -25,7 +26,7 @@ impl SignError {
         match self {
             SignError::NoRsaKey => "RS256 was asked for but RSA_SIGNING_KEY is not set".into(),
             SignError::Encoding => "the claims did not serialize".into(),
-            SignError::Platform(e) => format!("the RS256 signer failed: {}", e.0),
+            SignError::Platform(e) => format!("the platform's signer failed: {}", e.0),
         }
     }
 }
@@ -50,7 +51,7 @@ fn compact(input: String, signature: &[u8]) -> String {
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
-/// Signs with the current Ed25519 key, in wasm.
+/// Signs with the current Ed25519 key, in Rust (in wasm at the edge).
 pub fn sign_eddsa(keys: &KeySet, typ: &str, payload: &impl Serialize) -> Result<String, SignError> {
     let key = keys.current();
     let input = signing_input(SigningAlg::EdDsa, key.kid(), typ, payload)?;
@@ -58,7 +59,7 @@ pub fn sign_eddsa(keys: &KeySet, typ: &str, payload: &impl Serialize) -> Result<
     Ok(compact(input, &signature[..]))
 }
 
-/// Signs with the current key of `alg`: Ed25519 in wasm, RSA through `signer`.
+/// Signs with the current key of `alg`, through `signer`.
 pub async fn sign_jwt<S: JwsSigner>(
     keys: &KeySet,
     alg: SigningAlg,
@@ -67,7 +68,15 @@ pub async fn sign_jwt<S: JwsSigner>(
     signer: &S,
 ) -> Result<String, SignError> {
     match alg {
-        SigningAlg::EdDsa => sign_eddsa(keys, typ, payload),
+        SigningAlg::EdDsa => {
+            let key = keys.current();
+            let input = signing_input(alg, key.kid(), typ, payload)?;
+            let signature = signer
+                .sign_ed25519(key, input.as_bytes())
+                .await
+                .map_err(SignError::Platform)?;
+            Ok(compact(input, &signature))
+        }
         SigningAlg::Rs256 => {
             let key = keys.rsa().ok_or(SignError::NoRsaKey)?;
             let input = signing_input(alg, key.kid(), typ, payload)?;

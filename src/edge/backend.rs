@@ -8,7 +8,7 @@ use super::grant_ledger;
 use super::quota_counter::{self, CounterOp};
 use crate::config::QuotaConfig;
 use crate::directory::SqlDirectory;
-use crate::keys::RsaSigningKey;
+use crate::keys::{RsaSigningKey, SigningKey};
 use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
@@ -387,9 +387,11 @@ impl JwsVerifier for EdgeBackend<'_> {
 
 impl JwsSigner for EdgeBackend<'_> {
     async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
-        super::webcrypto::sign_rs256(key, message)
-            .await
-            .map_err(|e| StoreError(format!("WebCrypto RS256 signing with {}: {e:?}", key.kid())))
+        super::webcrypto::Platform.sign_rs256(key, message).await
+    }
+
+    async fn sign_ed25519(&self, key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        super::webcrypto::Platform.sign_ed25519(key, message).await
     }
 }
 

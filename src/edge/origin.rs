@@ -9,6 +9,7 @@ use worker::{Headers, Method as WorkerMethod, Request, RequestInit, RequestRedir
 use crate::config::{Config, OpenApiSource};
 use crate::edge::fetch::{read_capped, send_within, FetchFailure};
 use crate::edge::js::{self, ForwardFailure};
+use crate::edge::webcrypto::Platform;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::openapi::{
@@ -46,7 +47,7 @@ pub async fn forward(
     if let Some(limit) = rule.max_body_bytes {
         check_body_length(head, limit, may_have_body, has_body)?;
     }
-    let changes = origin_header_changes(config, head, identity, request_id);
+    let changes = origin_header_changes(config, head, identity, request_id).await;
     let changes = WireChanges::new(&changes)
         .map_err(|name| ApiError::BadRequest(format!("the header {name} is malformed")))?;
     let url = origin_url(&config.origin, &head.path, head.query.as_deref());
@@ -120,7 +121,7 @@ impl Answer {
 
 /// How the caller's headers become the origin's: filtered, with the gateway's identity headers,
 /// assertion and (with `ORIGIN_SECRET`) signature.
-fn origin_header_changes(
+async fn origin_header_changes(
     config: &Config,
     head: &RequestHead,
     identity: &Identity,
@@ -140,12 +141,12 @@ fn origin_header_changes(
     );
     changes
         .append
-        .extend(signed_headers(config, head, identity, request_id));
+        .extend(signed_headers(config, head, identity, request_id).await);
     changes
 }
 
 /// The signed assertion of who is calling and (with `ORIGIN_SECRET`) the request's signature.
-fn signed_headers(
+async fn signed_headers(
     config: &Config,
     head: &RequestHead,
     identity: &Identity,
@@ -153,7 +154,7 @@ fn signed_headers(
 ) -> Vec<(String, String)> {
     let mut headers = Vec::with_capacity(2);
     let now = (worker::Date::now().as_millis() / 1000) as i64;
-    if let Some(assertion) = cached_assertion(config, identity, now) {
+    if let Some(assertion) = cached_assertion(config, identity, now).await {
         headers.push((ASSERTION_HEADER.to_string(), assertion));
     }
     if let Some(secret) = &config.origin_secret {
@@ -217,7 +218,7 @@ thread_local! {
 /// Most assertions an isolate keeps; past this the cache starts over.
 const MAX_CACHED_ASSERTIONS: usize = 10_000;
 
-fn cached_assertion(config: &Config, identity: &Identity, now: i64) -> Option<String> {
+async fn cached_assertion(config: &Config, identity: &Identity, now: i64) -> Option<String> {
     // Each plugin signs its own assertions (its issuer, its origin as audience).
     let key = format!("{} {}", config.public_base_url, identity_key(identity));
     let hit = ASSERTIONS.with(|c| {
@@ -230,7 +231,10 @@ fn cached_assertion(config: &Config, identity: &Identity, now: i64) -> Option<St
         return hit;
     }
     let origin = config.origin.as_str().trim_end_matches('/');
-    let jwt = sign_assertion(&config.keys, &config.public_base_url, origin, identity, now)?;
+    let issuer = &config.public_base_url;
+    let jwt = sign_assertion(&config.keys, issuer, origin, identity, now, &Platform)
+        .await
+        .ok()?;
     ASSERTIONS.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() >= MAX_CACHED_ASSERTIONS {
@@ -329,7 +333,8 @@ async fn read_document(config: &Config, request_id: &str) -> Result<(Published, 
                 ..Identity::default()
             };
             let headers = Headers::new();
-            let changes = origin_header_changes(config, &document_head, &identity, request_id);
+            let changes =
+                origin_header_changes(config, &document_head, &identity, request_id).await;
             for (name, value) in changes.apply(&document_head.headers) {
                 headers.append(&name, &value).map_err(|_| {
                     ApiError::Internal(format!("openapi_origin_path: the header {name}"))

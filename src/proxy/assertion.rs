@@ -2,19 +2,19 @@
 //!
 //! Every forwarded request carries `X-Portcullis-Assertion`: a JWT signed with the gateway's key
 //! (verifiable with the public JWKS), `typ: portcullis-assertion+jwt`, `aud` = the origin's base
-//! URL, naming the identity the gateway verified, valid for a minute. Signing costs about as much
-//! as verifying a token, so the edge reuses an assertion for the same identity for 30 seconds.
+//! URL, naming the identity the gateway verified, valid for a minute. The edge signs it with the
+//! platform's Ed25519 and reuses an assertion for the same identity for 30 seconds.
 //! With an `ORIGIN_SECRET`, each request also carries `X-Portcullis-Signature`: an HMAC-SHA256 over
 //! the time, method, path and request id, cheap to check and bound to the one request.
 
 use hmac::{Hmac, Mac};
-use jwt_compact::alg::Ed25519;
-use jwt_compact::{AlgorithmExt, Claims, Header};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::keys::KeySet;
+use crate::keys::{KeySet, SigningAlg};
+use crate::ports::JwsSigner;
 use crate::proxy::forward::Identity;
+use crate::signing::{sign_jwt, SignError};
 
 pub const ASSERTION_HEADER: &str = "x-portcullis-assertion";
 pub const SIGNATURE_HEADER: &str = "x-portcullis-signature";
@@ -38,21 +38,21 @@ struct AssertionClaims<'a> {
     /// `client` when `sub` is a machine client rather than a user.
     #[serde(skip_serializing_if = "Option::is_none")]
     principal: Option<&'a str>,
+    iat: i64,
+    exp: i64,
 }
 
-/// Signs an assertion for `identity`, to be sent to `origin`.
-pub fn sign_assertion(
+/// Signs an assertion for `identity`, to be sent to `origin`, with the current Ed25519 key
+/// through `signer`.
+pub async fn sign_assertion<S: JwsSigner>(
     keys: &KeySet,
     issuer: &str,
     origin: &str,
     identity: &Identity,
     now: i64,
-) -> Option<String> {
-    let key = keys.current();
-    let header = Header::empty()
-        .with_key_id(key.kid())
-        .with_token_type(ASSERTION_TYP);
-    let mut claims = Claims::new(AssertionClaims {
+    signer: &S,
+) -> Result<String, SignError> {
+    let claims = AssertionClaims {
         iss: issuer,
         aud: origin,
         sub: identity.subject.as_deref(),
@@ -60,10 +60,10 @@ pub fn sign_assertion(
         scope: identity.scopes.join(" "),
         auth: identity.auth,
         principal: identity.machine.then_some("client"),
-    });
-    claims.issued_at = chrono::DateTime::from_timestamp(now, 0);
-    claims.expiration = chrono::DateTime::from_timestamp(now + ASSERTION_TTL_SECS, 0);
-    Ed25519.token(&header, &claims, key.secret()).ok()
+        iat: now,
+        exp: now + ASSERTION_TTL_SECS,
+    };
+    sign_jwt(keys, SigningAlg::EdDsa, ASSERTION_TYP, &claims, signer).await
 }
 
 /// The cache key of an identity's assertion.
@@ -109,7 +109,22 @@ pub fn sign_request(
 mod tests {
     use super::*;
     use crate::oauth::access_token::{verify_access_token, TokenRejection, VerifyPolicy};
-    use jwt_compact::UntrustedToken;
+    use crate::signing::native::NativeCrypto;
+    use futures_executor::block_on;
+    use jwt_compact::alg::Ed25519;
+    use jwt_compact::{AlgorithmExt, UntrustedToken};
+
+    fn sign(keys: &KeySet) -> String {
+        block_on(sign_assertion(
+            keys,
+            "https://gw",
+            "http://origin:9000",
+            &identity(),
+            1000,
+            &NativeCrypto,
+        ))
+        .unwrap()
+    }
 
     const SEED: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
 
@@ -126,17 +141,28 @@ mod tests {
     #[test]
     fn an_assertion_names_the_identity_and_the_origin() {
         let keys = KeySet::from_secrets(Some(SEED), None).unwrap();
-        let jwt =
-            sign_assertion(&keys, "https://gw", "http://origin:9000", &identity(), 1000).unwrap();
+        let jwt = sign(&keys);
         let untrusted = UntrustedToken::new(&jwt).unwrap();
+        // Signed with the gateway's current key, as its JWKS publishes it.
+        let key = keys.current();
+        assert_eq!(untrusted.header().key_id.as_deref(), Some(key.kid()));
+        assert!(Ed25519
+            .validator::<serde_json::Value>(key.public())
+            .validate(&untrusted)
+            .is_ok());
         assert_eq!(
             untrusted.header().token_type.as_deref(),
             Some(ASSERTION_TYP)
         );
-        let claims: serde_json::Value = untrusted
+        let full = untrusted
             .deserialize_claims_unchecked::<serde_json::Value>()
-            .unwrap()
-            .custom;
+            .unwrap();
+        assert_eq!(full.issued_at.map(|t| t.timestamp()), Some(1000));
+        assert_eq!(
+            full.expiration.map(|t| t.timestamp()),
+            Some(1000 + ASSERTION_TTL_SECS)
+        );
+        let claims = full.custom;
         assert_eq!(claims["aud"], "http://origin:9000");
         assert_eq!(claims["sub"], "usr_demo");
         assert_eq!(claims["scope"], "todos:read");
@@ -145,8 +171,7 @@ mod tests {
     #[test]
     fn an_assertion_is_not_an_access_token() {
         let keys = KeySet::from_secrets(Some(SEED), None).unwrap();
-        let jwt =
-            sign_assertion(&keys, "https://gw", "http://origin:9000", &identity(), 1000).unwrap();
+        let jwt = sign(&keys);
         let policy = VerifyPolicy {
             issuer: "https://gw",
             audience: None,

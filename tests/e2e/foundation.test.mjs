@@ -130,6 +130,8 @@ describe('the protected route', () => {
     assert.equal(payload.sub, 'usr_asserted');
     assert.equal(payload.scope, 'todos:read');
     assert.ok(payload.exp - payload.iat <= 60);
+    // Signed by workerd's native Ed25519, not the wasm fallback.
+    assert.ok(!gw.logs().includes('webcrypto_ed25519_signing_unavailable'), 'WebCrypto signed the assertion');
     const { createHmac } = await import('node:crypto');
     const [, t, v1] = seen.headers['x-portcullis-signature'].match(/^t=(\d+), v1=([0-9a-f]{64})$/);
     const expected = createHmac('sha256', gw.secrets.ORIGIN_SECRET)
