@@ -1231,6 +1231,109 @@ fn a_machine_client_holds_roles_and_the_same_rbac_decides_its_scopes() {
     assert_eq!(f.count("client_roles"), 0);
 }
 
+/// A read replica that cannot answer (D1 failing over, say).
+struct Unreachable;
+
+impl portcullis::sql::Sql for Unreachable {
+    async fn query(
+        &self,
+        _: &str,
+        _: Vec<portcullis::sql::SqlValue>,
+    ) -> Result<Vec<portcullis::sql::Row>, portcullis::sql::SqlError> {
+        Err(portcullis::sql::SqlError::Other(
+            "replica unreachable".into(),
+        ))
+    }
+
+    async fn batch(
+        &self,
+        _: Vec<portcullis::sql::Statement>,
+    ) -> Result<Vec<u64>, portcullis::sql::SqlError> {
+        Err(portcullis::sql::SqlError::Other(
+            "replica unreachable".into(),
+        ))
+    }
+}
+
+#[test]
+fn an_api_key_is_read_from_a_replica_and_from_the_primary_when_the_replica_lacks_it() {
+    use portcullis::directory::api_key_by_hash_replicated;
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "r@example.com"}));
+    let (_, key) = f.post(
+        "/admin/api/api-keys",
+        json!({"user_id": user["id"], "name": "ci", "scopes": "todos:read"}),
+    );
+    let hash = portcullis::primitives::hash::sha256_hex(key["key"].as_str().unwrap());
+    let primary = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let read = |replica_sql: &SqliteDb| {
+        let replica = SqlDirectory {
+            sql: replica_sql,
+            now: NOW,
+        };
+        *f.db.round_trips.borrow_mut() = 0;
+        let record = block_on(api_key_by_hash_replicated(&replica, &primary, &hash)).unwrap();
+        (record, *f.db.round_trips.borrow())
+    };
+
+    // A replica that has not yet seen the key: the primary answers, so a new key works at once.
+    let behind = SqliteDb::migrated();
+    let (record, primary_reads) = read(&behind);
+    assert_eq!(record.unwrap().scopes, vec!["todos:read"]);
+    assert_eq!(primary_reads, 1);
+
+    // A replica that has caught up: the primary is not asked.
+    let caught_up = SqliteDb::migrated();
+    let dump: Vec<(String, String, String, String)> = f
+        .db
+        .conn
+        .borrow()
+        .prepare("SELECT u.id, u.email, k.id, k.key_hash FROM api_keys k JOIN users u ON u.id = k.user_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (uid, email, kid, key_hash) in dump {
+        let conn = caught_up.conn.borrow();
+        conn.execute(
+            "INSERT INTO users (id, email, name, created_at, updated_at) VALUES (?1, ?2, '', 0, 0)",
+            [&uid, &email],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, created_at) VALUES (?1, ?2, 'ci', 'pk', ?3, 'todos:read', 0)",
+            [&kid, &uid, &key_hash],
+        )
+        .unwrap();
+    }
+    let (record, primary_reads) = read(&caught_up);
+    assert_eq!(record.unwrap().scopes, vec!["todos:read"]);
+    assert_eq!(primary_reads, 0);
+
+    // A replica that cannot answer: the primary does.
+    let replica = SqlDirectory {
+        sql: &Unreachable,
+        now: NOW,
+    };
+    let record = block_on(api_key_by_hash_replicated(&replica, &primary, &hash)).unwrap();
+    assert!(record.is_some());
+    // No such key anywhere: none, after asking both.
+    let missing = block_on(api_key_by_hash_replicated(
+        &SqlDirectory {
+            sql: &behind,
+            now: NOW,
+        },
+        &primary,
+        "no-such-hash",
+    ))
+    .unwrap();
+    assert_eq!(missing, None);
+}
+
 #[test]
 fn the_proxys_reads_run_on_the_real_schema() {
     let f = Fixture::new();

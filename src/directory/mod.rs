@@ -19,7 +19,7 @@ use crate::sql::{Row, Sql, SqlError, SqlValue};
 pub mod admin;
 mod proxy_reads;
 
-pub use proxy_reads::OPENAI_EGRESS_SOURCE;
+pub use proxy_reads::{api_key_by_hash_replicated, OPENAI_EGRESS_SOURCE};
 
 /// The directory over any SQL backend; `now` decides which dynamic registrations have expired.
 pub struct SqlDirectory<'a, S: Sql> {

@@ -1,6 +1,7 @@
 //! What the proxy and the health check read from D1, and the few writes beside them: an API key
 //! by the hash of the presented key, when it was last used, OpenAI's stored egress list, and the
-//! newest migration applied.
+//! newest migration applied. The proxy's reads tolerate a read replica (D1's Sessions API): see
+//! [`api_key_by_hash_replicated`].
 
 use crate::gateway::ApiKeyRecord;
 use crate::ports::StoreError;
@@ -10,6 +11,22 @@ use super::{n, opt_s, s, store_error, SqlDirectory};
 
 /// Where OpenAI's egress list is kept (`egress_lists.source`).
 pub const OPENAI_EGRESS_SOURCE: &str = "openai";
+
+/// An API key by hash, read first where reads may lag (a D1 read replica, near the caller) and
+/// again from the primary when the replica has no such key or cannot answer. A key made a moment
+/// ago therefore works at once; a revocation or a disabled user reaches the proxy within the
+/// replica's lag (on top of the isolate's own cache, `API_KEY_CACHE_SECS`), the same bound
+/// stated for that cache.
+pub async fn api_key_by_hash_replicated<R: Sql, P: Sql>(
+    replica: &SqlDirectory<'_, R>,
+    primary: &SqlDirectory<'_, P>,
+    key_hash: &str,
+) -> Result<Option<ApiKeyRecord>, StoreError> {
+    match replica.api_key_by_hash(key_hash).await {
+        Ok(Some(record)) => Ok(Some(record)),
+        Ok(None) | Err(_) => primary.api_key_by_hash(key_hash).await,
+    }
+}
 
 impl<S: Sql> SqlDirectory<'_, S> {
     /// The API key whose SHA-256 is `key_hash`, with whether its user is disabled.

@@ -1,13 +1,13 @@
 //! API keys at the proxy (`user_http` plugins): the isolate's [`ApiKeyCache`] first, then D1
-//! through the directory; a use due to be recorded is written after the response, never on the
-//! request's critical path.
+//! through the directory (a read replica first, the primary when it has no such key); a use due
+//! to be recorded is written after the response, never on the request's critical path.
 
 use std::cell::RefCell;
 
 use worker::{Context, Env};
 
 use super::backend::D1Sql;
-use crate::directory::SqlDirectory;
+use crate::directory::{api_key_by_hash_replicated, SqlDirectory};
 use crate::error::ApiError;
 use crate::gateway::ApiKeyRecord;
 use crate::proxy::api_key_cache::ApiKeyCache;
@@ -28,11 +28,14 @@ pub async fn lookup(
     let record = match CACHE.with(|c| c.borrow().fresh(key_hash, now_ms, cache_secs)) {
         Some(record) => record,
         None => {
-            let sql = D1Sql::new(env)?;
-            let record = SqlDirectory { sql: &sql, now }
-                .api_key_by_hash(key_hash)
-                .await
-                .map_err(|e| ApiError::Unavailable(format!("api key lookup: {}", e.0)))?;
+            let (replica, primary) = (D1Sql::replica(env)?, D1Sql::new(env)?);
+            let record = api_key_by_hash_replicated(
+                &SqlDirectory { sql: &replica, now },
+                &SqlDirectory { sql: &primary, now },
+                key_hash,
+            )
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("api key lookup: {}", e.0)))?;
             CACHE.with(|c| c.borrow_mut().insert(key_hash, record.clone(), now_ms));
             record
         }

@@ -2,7 +2,7 @@
 //! grants and throttles, WebCrypto for PBKDF2.
 
 use wasm_bindgen::prelude::*;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, D1SessionConstraint, Env};
 
 use super::grant_ledger;
 use super::quota_counter::{self, CounterOp};
@@ -37,16 +37,40 @@ extern "C" {
     ) -> Result<JsValue, JsValue>;
 }
 
-/// D1 behind the [`Sql`] port.
+/// D1 behind the [`Sql`] port: the primary, or a session that may read from a replica.
 pub struct D1Sql {
-    db: D1Database,
+    db: Db,
+}
+
+enum Db {
+    /// Queries outside a session go to the primary: every read sees every write before it.
+    Primary(D1Database),
+    /// A Sessions API session opened `first-unconstrained`: its first read goes to whichever
+    /// copy is nearest (a read replica when the database has read replication on), and later
+    /// queries in it see at least what that one saw.
+    Session(D1DatabaseSession),
 }
 
 impl D1Sql {
     pub fn new(env: &Env) -> Result<D1Sql, StoreError> {
         env.d1("DB")
-            .map(|db| D1Sql { db })
+            .map(|db| D1Sql {
+                db: Db::Primary(db),
+            })
             .map_err(|e| StoreError(format!("D1 binding: {e}")))
+    }
+
+    /// For lookups that tolerate a replica's lag (see `directory::api_key_by_hash_replicated`).
+    /// Without read replication on the database, it reads the primary like [`D1Sql::new`].
+    pub fn replica(env: &Env) -> Result<D1Sql, StoreError> {
+        let db = env
+            .d1("DB")
+            .map_err(|e| StoreError(format!("D1 binding: {e}")))?;
+        db.with_session_constraint(D1SessionConstraint::FirstUnconstrained)
+            .map(|session| D1Sql {
+                db: Db::Session(session),
+            })
+            .map_err(|e| StoreError(format!("D1 session: {e}")))
     }
 
     fn statement(&self, sql: &str, args: Vec<SqlValue>) -> Result<D1PreparedStatement, SqlError> {
@@ -58,8 +82,11 @@ impl D1Sql {
                 SqlValue::Text(t) => JsValue::from_str(&t),
             })
             .collect();
-        self.db
-            .prepare(sql)
+        let prepared = match &self.db {
+            Db::Primary(db) => db.prepare(sql),
+            Db::Session(session) => session.prepare(sql),
+        };
+        prepared
             .bind(&values)
             .map_err(|e| SqlError::from_message(&e.to_string()))
     }
@@ -89,11 +116,11 @@ impl Sql for D1Sql {
             .into_iter()
             .map(|(sql, args)| self.statement(sql, args))
             .collect::<Result<Vec<_>, _>>()?;
-        let results = self
-            .db
-            .batch(prepared)
-            .await
-            .map_err(|e| SqlError::from_message(&e.to_string()))?;
+        let results = match &self.db {
+            Db::Primary(db) => db.batch(prepared).await,
+            Db::Session(session) => session.batch(prepared).await,
+        }
+        .map_err(|e| SqlError::from_message(&e.to_string()))?;
         Ok(results
             .iter()
             .map(|r| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64)

@@ -45,7 +45,8 @@ pub async fn openai_ranges(env: &Env) -> Rc<IpRanges> {
             return ranges;
         }
     }
-    let stored = match D1Sql::new(env) {
+    // A replica's copy is as good: the list changes at most once per cron run.
+    let stored = match D1Sql::replica(env) {
         Ok(sql) => SqlDirectory { sql: &sql, now: 0 }
             .egress_cidrs(OPENAI_EGRESS_SOURCE)
             .await
