@@ -1231,6 +1231,67 @@ fn a_machine_client_holds_roles_and_the_same_rbac_decides_its_scopes() {
     assert_eq!(f.count("client_roles"), 0);
 }
 
+#[test]
+fn the_cron_deletes_the_index_rows_of_ended_grants_oldest_first_in_batches() {
+    use portcullis::oauth::grant::{index_row_ended_before, RefreshPolicy};
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "g@example.com"}));
+    let uid = user["id"].as_str().unwrap();
+    let policy = RefreshPolicy::default();
+    let cutoff = index_row_ended_before(NOW, 60, policy);
+    assert!(cutoff < NOW - policy.absolute_secs - 60);
+    // Five rows past the cutoff and two not (the newest revoked: revocation neither keeps nor
+    // drops a row early).
+    let created = [
+        cutoff - 500,
+        cutoff - 400,
+        cutoff - 300,
+        cutoff - 200,
+        cutoff - 1,
+        cutoff,
+        NOW,
+    ];
+    for (i, at) in created.iter().enumerate() {
+        f.db.conn
+            .borrow()
+            .execute(
+                "INSERT INTO user_grants (grant_id, user_id, client_id, created_at, revoked_at) \
+                 VALUES (?1, ?2, 'c', ?3, ?4)",
+                rusqlite::params![format!("g{i}"), uid, at, (i == 6).then_some(NOW)],
+            )
+            .unwrap();
+    }
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    assert_eq!(
+        block_on(directory.purge_ended_grants(cutoff, 2)).unwrap(),
+        2
+    );
+    let left = |f: &Fixture| -> Vec<String> {
+        f.db.conn
+            .borrow()
+            .prepare("SELECT grant_id FROM user_grants ORDER BY grant_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    // The oldest two went first.
+    assert_eq!(left(&f), vec!["g2", "g3", "g4", "g5", "g6"]);
+    assert_eq!(
+        block_on(directory.purge_ended_grants(cutoff, 1000)).unwrap(),
+        3
+    );
+    assert_eq!(left(&f), vec!["g5", "g6"]);
+    assert_eq!(
+        block_on(directory.purge_ended_grants(cutoff, 1000)).unwrap(),
+        0
+    );
+}
+
 /// A read replica that cannot answer (D1 failing over, say).
 struct Unreachable;
 

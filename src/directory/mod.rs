@@ -228,6 +228,26 @@ impl<S: Sql> SqlDirectory<'_, S> {
             .map_err(store_error)?;
         Ok(counts.first().copied().unwrap_or(0))
     }
+
+    /// Deletes up to `batch` index rows of grants created before `created_before`, oldest first;
+    /// returns how many went. The caller passes a time past which no grant can still be used
+    /// (the refresh family's absolute lifetime and a margin).
+    pub async fn purge_ended_grants(
+        &self,
+        created_before: i64,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let counts = self
+            .sql
+            .batch(vec![(
+                "DELETE FROM user_grants WHERE grant_id IN (SELECT grant_id FROM user_grants \
+                 WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+                vec![created_before.into(), i64::from(batch).into()],
+            )])
+            .await
+            .map_err(store_error)?;
+        Ok(counts.first().copied().unwrap_or(0))
+    }
 }
 
 /// Whose roles a scope decision reads: a user's (with what they consented to a client), or a

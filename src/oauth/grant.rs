@@ -119,6 +119,13 @@ impl Default for RefreshPolicy {
     }
 }
 
+/// The `created_at` before which a grant's D1 index row indexes nothing usable. A grant's code
+/// expires `code_ttl_secs` after it is made; a refresh family starts when the code is redeemed
+/// and ends `policy.absolute_secs` later, whatever its rotations. A day's margin covers clocks.
+pub fn index_row_ended_before(now: i64, code_ttl_secs: i64, policy: RefreshPolicy) -> i64 {
+    now - code_ttl_secs - policy.absolute_secs - 86_400
+}
+
 /// A token request presenting a code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeRedemption {
