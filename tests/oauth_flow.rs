@@ -412,6 +412,36 @@ fn authorize_with_a_session_takes_three_store_round_trips() {
 }
 
 #[test]
+fn a_sign_in_gives_its_three_counts_back_at_once() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url(&[]));
+    backend.calls.borrow_mut().clear();
+    *backend.slow_calls.borrow_mut() = vec!["throttle_refund"];
+    let signed_in = sign_in(&mut browser, &login);
+    assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
+    let calls = backend.calls.borrow().clone();
+    let refunds: Vec<&str> = calls
+        .iter()
+        .copied()
+        .skip_while(|c| *c != "throttle_refund")
+        .collect();
+    assert_eq!(
+        refunds,
+        vec![
+            "throttle_refund",
+            "throttle_refund",
+            "throttle_refund",
+            "throttle_refund answered",
+            "throttle_refund answered",
+            "throttle_refund answered",
+        ],
+        "all three refunds in flight together: {calls:?}"
+    );
+}
+
+#[test]
 fn refresh_rotates_and_reuse_revokes_the_grant() {
     let config = config();
     let backend = backend();

@@ -561,6 +561,8 @@ impl Throttle for MemoryBackend {
         now: u64,
     ) -> Result<(), StoreError> {
         self.call("throttle_refund")?;
+        self.answer_slowly("throttle_refund", "throttle_refund answered")
+            .await;
         let mut counters = self.counters.borrow_mut();
         let w = counters.get(key).copied().unwrap_or_default();
         counters.insert(key.to_string(), refund(w, now - now % window_secs));
