@@ -1464,10 +1464,11 @@ fn the_proxys_reads_run_on_the_real_schema() {
     // The health check's schema version: the greatest migration name applied.
     f.db.conn
         .borrow()
-        .execute_batch(
+        .execute_batch(&format!(
             "CREATE TABLE d1_migrations (id INTEGER PRIMARY KEY, name TEXT); \
-             INSERT INTO d1_migrations (name) VALUES ('0012_grant_revocation_intent.sql'), ('0002_client_lockout.sql');",
-        )
+             INSERT INTO d1_migrations (name) VALUES ('{}'), ('0002_client_lockout.sql');",
+            portcullis::LATEST_MIGRATION
+        ))
         .unwrap();
     assert_eq!(
         block_on(directory.latest_migration()).unwrap().as_deref(),
