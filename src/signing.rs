@@ -67,26 +67,18 @@ pub async fn sign_jwt<S: JwsSigner>(
     payload: &impl Serialize,
     signer: &S,
 ) -> Result<String, SignError> {
-    match alg {
-        SigningAlg::EdDsa => {
-            let key = keys.current();
-            let input = signing_input(alg, key.kid(), typ, payload)?;
-            let signature = signer
-                .sign_ed25519(key, input.as_bytes())
-                .await
-                .map_err(SignError::Platform)?;
-            Ok(compact(input, &signature))
-        }
-        SigningAlg::Rs256 => {
-            let key = keys.rsa().ok_or(SignError::NoRsaKey)?;
-            let input = signing_input(alg, key.kid(), typ, payload)?;
-            let signature = signer
-                .sign_rs256(key, input.as_bytes())
-                .await
-                .map_err(SignError::Platform)?;
-            Ok(compact(input, &signature))
-        }
+    let rsa = match alg {
+        SigningAlg::EdDsa => None,
+        SigningAlg::Rs256 => Some(keys.rsa().ok_or(SignError::NoRsaKey)?),
+    };
+    let kid = rsa.map_or(keys.current().kid(), |key| key.kid());
+    let input = signing_input(alg, kid, typ, payload)?;
+    let signature = match rsa {
+        None => signer.sign_ed25519(keys.current(), input.as_bytes()).await,
+        Some(key) => signer.sign_rs256(key, input.as_bytes()).await,
     }
+    .map_err(SignError::Platform)?;
+    Ok(compact(input, &signature))
 }
 
 /// Native stand-ins for WebCrypto's RSA, for unit tests (the `rsa` crate is a dev-dependency).

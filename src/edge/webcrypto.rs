@@ -200,20 +200,31 @@ thread_local! {
     static SIGNING_KEYS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
 }
 
-/// RSASSA-PKCS1-v1_5 with SHA-256 over `message` with our RSA key. The first signature with a
-/// key is checked against its public half, so a secret whose private members do not belong to
-/// its modulus fails loudly instead of issuing tokens no one can verify.
-pub async fn sign_rs256(key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, JsValue> {
+/// Signs `message` with one of our private keys (a JWK), imported once per isolate and kept in
+/// `cache` by `kid`. A key is kept only once its first signature passed `check`: a secret whose
+/// private part does not belong to its public half fails loudly instead of issuing tokens no one
+/// can verify.
+async fn sign_with_private_jwk<C, F>(
+    cache: &'static std::thread::LocalKey<RefCell<HashMap<String, JsValue>>>,
+    kid: &str,
+    jwk: &str,
+    algorithm: &JsValue,
+    message: &[u8],
+    check: C,
+) -> Result<Vec<u8>, JsValue>
+where
+    C: FnOnce(Vec<u8>) -> F,
+    F: std::future::Future<Output = Result<Vec<u8>, JsValue>>,
+{
     let subtle = subtle()?;
-    let (algorithm, _) = algorithms(JwsAlgorithm::Rs256)?;
-    let cached = SIGNING_KEYS.with(|k| k.borrow().get(key.kid()).cloned());
+    let cached = cache.with(|k| k.borrow().get(kid).cloned());
     let (crypto_key, fresh) = match cached {
         Some(k) => (k, false),
         None => {
             let args = Array::new();
             args.push(&"jwk".into());
-            args.push(&js_sys::JSON::parse(key.private_jwk())?);
-            args.push(&algorithm);
+            args.push(&js_sys::JSON::parse(jwk)?);
+            args.push(algorithm);
             args.push(&JsValue::FALSE);
             let usages = Array::new();
             usages.push(&"sign".into());
@@ -222,65 +233,73 @@ pub async fn sign_rs256(key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, 
         }
     };
     let args = Array::new();
-    args.push(&algorithm);
+    args.push(algorithm);
     args.push(&crypto_key);
     args.push(&Uint8Array::from(message));
     let signed = call(&subtle, "sign", &args).await?;
     let signature = Uint8Array::new(&signed).to_vec();
-    if fresh {
-        if !verify_jws(JwsAlgorithm::Rs256, key.public(), message, &signature).await? {
-            return Err(JsValue::from_str(
-                "the RSA key's private members do not match its modulus",
-            ));
-        }
-        SIGNING_KEYS.with(|k| k.borrow_mut().insert(key.kid().to_string(), crypto_key));
+    if !fresh {
+        return Ok(signature);
     }
+    let signature = check(signature).await?;
+    cache.with(|k| k.borrow_mut().insert(kid.to_string(), crypto_key));
     Ok(signature)
+}
+
+/// RSASSA-PKCS1-v1_5 with SHA-256 over `message` with our RSA key, its first signature checked
+/// against the published public key.
+pub async fn sign_rs256(key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, JsValue> {
+    let (algorithm, _) = algorithms(JwsAlgorithm::Rs256)?;
+    let check = |signature: Vec<u8>| async move {
+        if verify_jws(JwsAlgorithm::Rs256, key.public(), message, &signature).await? {
+            Ok(signature)
+        } else {
+            Err(JsValue::from_str(
+                "the RSA key's private members do not match its modulus",
+            ))
+        }
+    };
+    sign_with_private_jwk(
+        &SIGNING_KEYS,
+        key.kid(),
+        key.private_jwk(),
+        &algorithm,
+        message,
+        check,
+    )
+    .await
 }
 
 thread_local! {
-    /// Our Ed25519 private keys, imported once per isolate, by `kid`; only keys whose first
-    /// signature verified in Rust with the public key are kept.
+    /// Our Ed25519 private keys, imported once per isolate, by `kid`.
     static ED25519_SIGNING_KEYS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
 }
 
-/// Ed25519 over `message` with our key, through WebCrypto. The first signature with a key is
-/// checked in Rust against its public half before the imported key is kept.
+/// Ed25519 over `message` with our key, through WebCrypto, its first signature checked in Rust
+/// against the key's public half.
 pub async fn sign_ed25519(key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, JsValue> {
-    let subtle = subtle()?;
-    let cached = ED25519_SIGNING_KEYS.with(|k| k.borrow().get(key.kid()).cloned());
-    let (crypto_key, fresh) = match cached {
-        Some(k) => (k, false),
-        None => {
-            let args = Array::new();
-            args.push(&"jwk".into());
-            args.push(&js_sys::JSON::parse(&key.private_jwk())?);
-            args.push(&ed25519()?);
-            args.push(&JsValue::FALSE);
-            let usages = Array::new();
-            usages.push(&"sign".into());
-            args.push(&usages);
-            (call(&subtle, "importKey", &args).await?, true)
-        }
-    };
-    let args = Array::new();
-    args.push(&ed25519()?);
-    args.push(&crypto_key);
-    args.push(&Uint8Array::from(message));
-    let signed = call(&subtle, "sign", &args).await?;
-    let signature = Uint8Array::new(&signed).to_vec();
-    if fresh {
-        let checked = ed25519_compact::Signature::from_slice(&signature)
+    let check = |signature: Vec<u8>| async move {
+        let valid = ed25519_compact::Signature::from_slice(&signature)
             .ok()
             .is_some_and(|s| key.public().verify(message, &s).is_ok());
-        if !checked {
-            return Err(JsValue::from_str(
+        if valid {
+            Ok(signature)
+        } else {
+            Err(JsValue::from_str(
                 "WebCrypto's Ed25519 signature does not verify with the key's public half",
-            ));
+            ))
         }
-        ED25519_SIGNING_KEYS.with(|k| k.borrow_mut().insert(key.kid().to_string(), crypto_key));
-    }
-    Ok(signature)
+    };
+    let jwk = key.private_jwk();
+    sign_with_private_jwk(
+        &ED25519_SIGNING_KEYS,
+        key.kid(),
+        &jwk,
+        &ed25519()?,
+        message,
+        check,
+    )
+    .await
 }
 
 /// The platform's signer, for code that signs without a backend at hand (the proxy's
