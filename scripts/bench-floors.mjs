@@ -38,5 +38,5 @@ export async function startFloor(kind, originUrl) {
     await stop();
     throw new Error(`${e.message}\n--- wrangler output ---\n${output}`);
   }
-  return { baseUrl, stop };
+  return { baseUrl, stop, inspectorPort };
 }

@@ -2,10 +2,10 @@
 // load on one route with autocannon, and samples workerd's V8 CPU profiler through the inspector
 // meanwhile; prints the functions with the most self time. Used to write BENCHMARKS.md's cost table.
 //
-//   node scripts/profile.mjs [path] [--host H] [--token reused|new] [--seconds N]
-import WebSocket from 'ws';
+//   node scripts/profile.mjs [path] [--token reused|new] [--seconds N]
 import autocannon from 'autocannon';
 import { startGateway } from '../tests/e2e/harness.mjs';
+import { profileWhile, selfTimes } from './inspector.mjs';
 
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
@@ -30,42 +30,11 @@ try {
   const load = (duration) => autocannon({ url: `${gw.baseUrl}${path}`, headers, duration, connections: 10, ...(requests ? { requests } : {}) });
 
   const inspectorPort = gw.gateway.spawnargs[gw.gateway.spawnargs.indexOf('--inspector-port') + 1];
-  const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
-  const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
-  await new Promise((resolve) => ws.once('open', resolve));
-  let id = 0;
-  const pending = new Map();
-  ws.on('message', (m) => {
-    const message = JSON.parse(m);
-    pending.get(message.id)?.(message);
-    pending.delete(message.id);
-  });
-  const send = (method, params = {}) => new Promise((resolve) => {
-    pending.set(++id, resolve);
-    ws.send(JSON.stringify({ id, method, params }));
-  });
-
   await load(3);
-  await send('Profiler.enable');
-  await send('Profiler.setSamplingInterval', { interval: 50 });
-  await send('Profiler.start');
-  const result = await load(seconds);
-  const { result: { profile } } = await send('Profiler.stop');
-  ws.close();
-
-  const hits = new Map();
-  for (const sample of profile.samples) hits.set(sample, (hits.get(sample) ?? 0) + 1);
-  const self = new Map();
-  let total = 0;
-  for (const node of profile.nodes) {
-    const count = hits.get(node.id) ?? 0;
-    total += count;
-    const where = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.split('/').pop()}:${node.callFrame.lineNumber}`;
-    self.set(where, (self.get(where) ?? 0) + count);
-  }
+  const { result, profile } = await profileWhile(inspectorPort, () => load(seconds), { intervalUs: 50 });
   console.log(`${path} (${tokenMode} token): ${result.requests.average.toFixed(0)} req/s, ${result.non2xx} non-2xx; self time, % of samples:`);
-  for (const [where, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-    console.log(`${((100 * count) / total).toFixed(1).padStart(5)}  ${where.slice(0, 140)}`);
+  for (const [where, share] of selfTimes(profile).slice(0, 40)) {
+    console.log(`${share.toFixed(1).padStart(5)}  ${where.slice(0, 140)}`);
   }
 } finally {
   await gw.stop();

@@ -1,6 +1,7 @@
 //! API keys at the proxy (`user_http` plugins): the isolate's [`ApiKeyCache`] first, then D1
 //! through the directory (a read replica first, the primary when it has no such key); a use due
-//! to be recorded is written after the response, never on the request's critical path.
+//! to be recorded (at most once per key per hour) is written beside the origin fetch through
+//! `wait_until`, never awaited by the request.
 
 use std::cell::RefCell;
 
