@@ -60,7 +60,8 @@ const CONSOLE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'sel
 /// `If-None-Match` names its version, 404 when `static/` has no such file. The admin console's
 /// files carry the console's security headers and are never cached; the others are revalidated
 /// on every use, as a Workers assets binding serves them.
-pub fn serve(head: &RequestHead, url_path: &str) -> Result<Reply, ApiError> {
+pub fn serve(head: &RequestHead) -> Result<Reply, ApiError> {
+    let url_path = head.path.as_str();
     // The console's entry is its directory's index page.
     let path = if url_path.ends_with('/') {
         format!("{url_path}index.html")
@@ -140,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_file_is_served_with_its_type_and_version_and_revalidated() {
-        let reply = serve(&get("/logo.svg"), "/logo.svg").unwrap();
+        let reply = serve(&get("/logo.svg")).unwrap();
         assert_eq!(reply.status, 200);
         assert_eq!(reply.header("content-type"), Some("image/svg+xml"));
         assert!(String::from_utf8_lossy(&reply.body).contains("<svg"));
@@ -153,26 +154,18 @@ mod tests {
             format!("\"other\", {etag}"),
             "*".into(),
         ] {
-            let again = serve(
-                &get("/logo.svg").with_header("if-none-match", &sent),
-                "/logo.svg",
-            )
-            .unwrap();
+            let again = serve(&get("/logo.svg").with_header("if-none-match", &sent)).unwrap();
             assert_eq!(again.status, 304, "{sent}");
             assert!(again.body.is_empty());
             assert_eq!(again.header("etag"), Some(etag.as_str()));
         }
-        let stale = serve(
-            &get("/logo.svg").with_header("if-none-match", "\"other\""),
-            "/logo.svg",
-        )
-        .unwrap();
+        let stale = serve(&get("/logo.svg").with_header("if-none-match", "\"other\"")).unwrap();
         assert_eq!(stale.status, 200);
     }
 
     #[test]
     fn head_has_the_headers_and_no_body() {
-        let reply = serve(&RequestHead::new(Method::Head, "/logo.svg"), "/logo.svg").unwrap();
+        let reply = serve(&RequestHead::new(Method::Head, "/logo.svg")).unwrap();
         assert_eq!(reply.status, 200);
         assert!(reply.body.is_empty());
         assert_eq!(reply.header("content-type"), Some("image/svg+xml"));
@@ -180,7 +173,7 @@ mod tests {
 
     #[test]
     fn the_console_is_its_index_with_its_security_headers() {
-        let reply = serve(&get("/admin/"), "/admin/").unwrap();
+        let reply = serve(&get("/admin/")).unwrap();
         assert_eq!(reply.status, 200);
         assert_eq!(
             reply.header("content-type"),
@@ -191,7 +184,7 @@ mod tests {
             .unwrap()
             .contains("frame-ancestors 'none'"));
         assert_eq!(reply.header("cache-control"), Some("no-store"));
-        let script = serve(&get("/admin/admin.js"), "/admin/admin.js").unwrap();
+        let script = serve(&get("/admin/admin.js")).unwrap();
         assert_eq!(
             script.header("content-type"),
             Some("text/javascript; charset=utf-8")
@@ -201,12 +194,9 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_not_found() {
+        assert!(matches!(serve(&get("/nope.svg")), Err(ApiError::NotFound)));
         assert!(matches!(
-            serve(&get("/nope.svg"), "/nope.svg"),
-            Err(ApiError::NotFound)
-        ));
-        assert!(matches!(
-            serve(&get("/portal/login.html"), "/portal/login.html"),
+            serve(&get("/portal/login.html")),
             Err(ApiError::NotFound)
         ));
     }

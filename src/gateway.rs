@@ -137,9 +137,9 @@ pub struct Known {
     pub openai_ranges: Option<std::rc::Rc<IpRanges>>,
     /// The presented API key's record, once looked up (`Some(None)`: no such key).
     pub api_key: Option<Option<ApiKeyRecord>>,
-    /// Whether the platform has been asked to verify the token's signature (its answer, if yes,
-    /// is in the verified-token cache).
-    pub signature_checked: bool,
+    /// Once the platform has been asked to verify the token's signature, the token's key in the
+    /// verified-token cache (where its answer is, if yes), so it is not hashed again.
+    pub signature_checked: Option<TokenKey>,
 }
 
 /// The proxy's next step for a request: fetch something it needs, or decide.
@@ -149,8 +149,9 @@ pub enum Step<'h> {
     NeedEgressRanges,
     /// Look up the API key whose SHA-256 this is.
     NeedApiKey(String),
-    /// Have the platform verify this token's signature, recording it in the cache if it holds.
-    NeedSignature(&'h str),
+    /// Have the platform verify this token's signature, recording it in the cache under this key
+    /// if it holds.
+    NeedSignature(&'h str, TokenKey),
     Allow(Identity),
     Refuse(ApiError),
 }
@@ -179,14 +180,18 @@ pub fn step<'h>(
         Ok(_) => {}
     }
     let mut looked_up = None;
-    if !known.signature_checked {
-        if let Some(token) = bearer_to_verify(config, head, rule) {
-            let key = VerifiedTokenCache::key(token);
-            if !verified_tokens.is_some_and(|c| c.borrow().contains_key(&key)) {
-                return Step::NeedSignature(token);
+    if let Some(token) = bearer_to_verify(config, head, rule) {
+        let key = match known.signature_checked {
+            Some(key) => key,
+            None => {
+                let key = VerifiedTokenCache::key(token);
+                if !verified_tokens.is_some_and(|c| c.borrow().contains_key(&key)) {
+                    return Step::NeedSignature(token, key);
+                }
+                key
             }
-            looked_up = Some((token, key));
-        }
+        };
+        looked_up = Some((token, key));
     }
     static NO_RANGES: IpRanges = IpRanges::EMPTY;
     let facts = Facts {
@@ -975,12 +980,12 @@ mod tests {
         let cache = RefCell::new(VerifiedTokenCache::default());
         let mut known = Known::default();
         match step(&c, &h, 0, &known, NOW, Some(&cache)) {
-            Step::NeedSignature(token) => assert_eq!(token, t),
+            Step::NeedSignature(token, _) => assert_eq!(token, t),
             other => panic!("{other:?}"),
         }
         // Asked once: whatever the platform said, the decision follows (here the platform could
         // not say, so the token is verified in wasm).
-        known.signature_checked = true;
+        known.signature_checked = Some(VerifiedTokenCache::key(&t));
         assert!(matches!(
             step(&c, &h, 0, &known, NOW, Some(&cache)),
             Step::Allow(_)

@@ -1266,7 +1266,7 @@ fn the_cron_deletes_the_index_rows_of_ended_grants_oldest_first_in_batches() {
         now: NOW,
     };
     assert_eq!(
-        block_on(directory.purge_ended_grants(cutoff, 2)).unwrap(),
+        block_on(directory.purge_ended_grants(cutoff, 2, 1)).unwrap(),
         2
     );
     let left = |f: &Fixture| -> Vec<String> {
@@ -1281,13 +1281,14 @@ fn the_cron_deletes_the_index_rows_of_ended_grants_oldest_first_in_batches() {
     };
     // The oldest two went first.
     assert_eq!(left(&f), vec!["g2", "g3", "g4", "g5", "g6"]);
+    // One row per statement, as many statements as it takes within the bound.
     assert_eq!(
-        block_on(directory.purge_ended_grants(cutoff, 1000)).unwrap(),
+        block_on(directory.purge_ended_grants(cutoff, 1, 20)).unwrap(),
         3
     );
     assert_eq!(left(&f), vec!["g5", "g6"]);
     assert_eq!(
-        block_on(directory.purge_ended_grants(cutoff, 1000)).unwrap(),
+        block_on(directory.purge_ended_grants(cutoff, 1000, 20)).unwrap(),
         0
     );
 }

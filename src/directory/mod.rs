@@ -229,24 +229,34 @@ impl<S: Sql> SqlDirectory<'_, S> {
         Ok(counts.first().copied().unwrap_or(0))
     }
 
-    /// Deletes up to `batch` index rows of grants created before `created_before`, oldest first;
+    /// Deletes the index rows of grants created before `created_before`, oldest first, `batch`
+    /// rows per statement and at most `batches` statements (a backlog drains over later calls);
     /// returns how many went. The caller passes a time past which no grant can still be used
     /// (the refresh family's absolute lifetime and a margin).
     pub async fn purge_ended_grants(
         &self,
         created_before: i64,
         batch: u32,
+        batches: u32,
     ) -> Result<u64, StoreError> {
-        let counts = self
-            .sql
-            .batch(vec![(
-                "DELETE FROM user_grants WHERE grant_id IN (SELECT grant_id FROM user_grants \
-                 WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
-                vec![created_before.into(), i64::from(batch).into()],
-            )])
-            .await
-            .map_err(store_error)?;
-        Ok(counts.first().copied().unwrap_or(0))
+        let mut purged = 0;
+        for _ in 0..batches {
+            let counts = self
+                .sql
+                .batch(vec![(
+                    "DELETE FROM user_grants WHERE grant_id IN (SELECT grant_id FROM user_grants \
+                     WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)",
+                    vec![created_before.into(), i64::from(batch).into()],
+                )])
+                .await
+                .map_err(store_error)?;
+            let deleted = counts.first().copied().unwrap_or(0);
+            purged += deleted;
+            if deleted < u64::from(batch) {
+                break;
+            }
+        }
+        Ok(purged)
     }
 }
 

@@ -165,41 +165,23 @@ async fn purge_ended_grants(env: &Env) {
     else {
         return;
     };
-    let mut purged = 0;
-    let outcome = match backend::D1Sql::new(env) {
+    let purged = match backend::D1Sql::new(env) {
         Ok(sql) => {
-            let directory = crate::directory::SqlDirectory { sql: &sql, now };
-            let mut outcome = Ok(());
-            for _ in 0..GRANT_PURGE_BATCHES {
-                match directory
-                    .purge_ended_grants(created_before, GRANT_PURGE_BATCH)
-                    .await
-                {
-                    Ok(count) => {
-                        purged += count;
-                        if count < u64::from(GRANT_PURGE_BATCH) {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        outcome = Err(e);
-                        break;
-                    }
-                }
-            }
-            outcome
+            crate::directory::SqlDirectory { sql: &sql, now }
+                .purge_ended_grants(created_before, GRANT_PURGE_BATCH, GRANT_PURGE_BATCHES)
+                .await
         }
         Err(e) => Err(e),
     };
-    match outcome {
-        Ok(()) if purged == 0 => {}
-        Ok(()) => worker::console_log!(
+    match purged {
+        Ok(0) => {}
+        Ok(count) => worker::console_log!(
             "{}",
-            serde_json::json!({"event": "grant_index_purged", "count": purged})
+            serde_json::json!({"event": "grant_index_purged", "count": count})
         ),
         Err(e) => worker::console_error!(
             "{}",
-            serde_json::json!({"event": "grant_index_purge_failed", "purged": purged, "reason": e.0})
+            serde_json::json!({"event": "grant_index_purge_failed", "reason": e.0})
         ),
     }
 }
@@ -371,7 +353,7 @@ async fn dispatch(
         Endpoint::Jwks => public_json(&config.keys.jwks()),
         Endpoint::ProtectedResourceMetadata => public_json(&protected_resource_metadata(config)),
         Endpoint::OpenApi => origin::openapi(config, request_id).await?,
-        Endpoint::Asset => crate::assets::serve(head, &head.path)?,
+        Endpoint::Asset => crate::assets::serve(head)?,
         Endpoint::Proxy(rule) => {
             return proxy(req, env, ctx, config, head, request_id, rule)
                 .await
@@ -402,17 +384,17 @@ async fn proxy(
                     api_keys::lookup(env, ctx, &hash, config.api_key_cache_secs, now).await?;
                 known.api_key = Some(record);
             }
-            Step::NeedSignature(token) => {
+            Step::NeedSignature(token, key) => {
                 // WebCrypto (native in workerd) checks a token this isolate has not seen; if it
                 // cannot say, the step after falls back to wasm for an Ed25519 token and refuses
                 // an RS256 one.
-                known.signature_checked = true;
+                known.signature_checked = Some(key);
                 if let Ok(pending) =
                     crate::oauth::access_token::prepare_signature_check(token, &config.keys)
                 {
                     match webcrypto::verify_access_token(&pending).await {
                         Ok(true) => VERIFIED_TOKENS
-                            .with(|c| c.borrow_mut().insert_verified(token, pending, now)),
+                            .with(|c| c.borrow_mut().insert_verified_keyed(key, pending, now)),
                         Ok(false) => {}
                         Err(e) => webcrypto::report_unavailable(&e),
                     }

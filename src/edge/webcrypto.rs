@@ -96,18 +96,32 @@ async fn verify_ed25519(pending: &PendingSignature, raw: &[u8; 32]) -> Result<bo
 }
 
 thread_local! {
-    static REPORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The events [`report_once`] has logged in this isolate.
+    static REPORTED: RefCell<Vec<&'static str>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Logs `event` with WebCrypto's error the first time it happens in this isolate.
+fn report_once(event: &'static str, error: &JsValue) {
+    let first = REPORTED.with(|r| {
+        let mut r = r.borrow_mut();
+        let first = !r.contains(&event);
+        if first {
+            r.push(event);
+        }
+        first
+    });
+    if first {
+        worker::console_error!(
+            "{}",
+            serde_json::json!({"event": event, "reason": format!("{error:?}")})
+        );
+    }
 }
 
 /// Logs, once per isolate, that WebCrypto could not verify (wasm takes over for Ed25519; RS256
 /// tokens are refused).
 pub fn report_unavailable(error: &JsValue) {
-    if !REPORTED.with(|r| r.replace(true)) {
-        worker::console_error!(
-            "{}",
-            serde_json::json!({"event": "webcrypto_ed25519_unavailable", "reason": format!("{error:?}")})
-        );
-    }
+    report_once("webcrypto_ed25519_unavailable", error);
 }
 
 thread_local! {
@@ -317,22 +331,9 @@ impl JwsSigner for Platform {
         match sign_ed25519(key, message).await {
             Ok(signature) => Ok(signature),
             Err(e) => {
-                report_signing_unavailable(&e);
+                report_once("webcrypto_ed25519_signing_unavailable", &e);
                 Ok(key.secret().sign(message, None).to_vec())
             }
         }
-    }
-}
-
-thread_local! {
-    static SIGNING_REPORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn report_signing_unavailable(error: &JsValue) {
-    if !SIGNING_REPORTED.with(|r| r.replace(true)) {
-        worker::console_error!(
-            "{}",
-            serde_json::json!({"event": "webcrypto_ed25519_signing_unavailable", "reason": format!("{error:?}")})
-        );
     }
 }

@@ -451,8 +451,13 @@ impl VerifiedTokenCache {
 
     /// Records a token whose signature the platform verified, so [`Self::verify`] finds it.
     pub fn insert_verified(&mut self, token: &str, pending: PendingSignature, now: i64) {
+        self.insert_verified_keyed(Self::key(token), pending, now);
+    }
+
+    /// [`Self::insert_verified`] with the token's key already computed ([`Self::key`]).
+    pub fn insert_verified_keyed(&mut self, key: TokenKey, pending: PendingSignature, now: i64) {
         self.make_room(now);
-        self.entries.insert(Self::key(token), pending.claims);
+        self.entries.insert(key, pending.claims);
     }
 
     /// The cache's key for a token: its SHA-256.

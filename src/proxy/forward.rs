@@ -336,6 +336,17 @@ mod tests {
         .apply(incoming)
     }
 
+    /// A user signed in through OAuth with ChatGPT.
+    fn signed_in() -> Identity {
+        Identity {
+            subject: Some("user_1".into()),
+            client_id: Some("chatgpt".into()),
+            scopes: vec!["todos:read".into()],
+            auth: "oauth",
+            machine: false,
+        }
+    }
+
     fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
             .iter()
@@ -375,13 +386,7 @@ mod tests {
 
     #[test]
     fn a_caller_cannot_forge_identity_headers() {
-        let identity = Identity {
-            subject: Some("user_1".into()),
-            client_id: Some("chatgpt".into()),
-            scopes: vec!["todos:read".into()],
-            auth: "oauth",
-            machine: false,
-        };
+        let identity = signed_in();
         let out = request_headers(
             &h(&[
                 ("x-portcullis-user", "admin"),
@@ -778,13 +783,7 @@ mod tests {
 
     #[test]
     fn request_changes_make_exactly_the_headers_the_origin_gets() {
-        let identity = Identity {
-            subject: Some("user_1".into()),
-            client_id: Some("chatgpt".into()),
-            scopes: vec!["todos:read".into()],
-            auth: "oauth",
-            machine: false,
-        };
+        let identity = signed_in();
         for incoming in header_lists() {
             let args = (
                 &identity,
