@@ -243,6 +243,9 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Why, for the request's log line (a refusal's cause the page words for people); never
+    /// sent, and never a secret.
+    pub note: Option<String>,
 }
 
 impl Reply {
@@ -251,6 +254,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            note: None,
         }
     }
 
@@ -262,9 +266,16 @@ impl Reply {
                 status,
                 headers: vec![("content-type".to_string(), "application/json".to_string())],
                 body,
+                note: None,
             },
             Err(_) => Reply::new(500),
         }
+    }
+
+    /// Sets the log line's reason (see [`Reply::note`]).
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {

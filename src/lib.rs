@@ -4,7 +4,7 @@
 //! the thin layer that talks to the Workers runtime. See `docs/architecture.md`.
 
 /// The newest D1 migration this build's queries rely on; `/healthz` reports 503 until it is applied.
-pub const LATEST_MIGRATION: &str = "0013_user_grants_expiry.sql";
+pub const LATEST_MIGRATION: &str = "0014_user_identities.sql";
 
 pub mod address;
 pub mod admin;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod directory;
 pub mod discovery;
 pub mod error;
+pub mod federation;
 pub mod gateway;
 pub mod http;
 pub mod keys;

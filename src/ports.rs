@@ -289,6 +289,107 @@ pub trait AccountStore {
     ) -> Result<bool, StoreError>;
 }
 
+/// An identity at an upstream provider, as linked to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedIdentity {
+    pub provider: String,
+    pub subject: String,
+    /// What the provider last said, lower-cased; empty when it said nothing.
+    pub email: String,
+    pub email_verified: bool,
+    pub created_at: i64,
+    pub last_used_at: i64,
+}
+
+/// Who a new federated user is, and what they start with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFederatedUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    /// Role names.
+    pub roles: Vec<String>,
+    pub identity: LinkedIdentity,
+}
+
+/// Why a federated user was not created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProvisionOutcome {
+    Created,
+    /// Another sign-in created a user with this email, or linked this identity, first.
+    Taken,
+    /// A role the provider's configuration names does not exist (nothing was created).
+    MissingRole,
+}
+
+/// The users upstream identities lead to (`user_identities` in D1).
+pub trait IdentityStore {
+    /// In one round trip: the user `(provider, subject)` is linked to, and the user whose email
+    /// is `email` (when it is not empty).
+    async fn accounts_for(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: &str,
+    ) -> Result<(Option<User>, Option<User>), StoreError>;
+    /// Links the identity to `user_id`; `false` when it is already linked (to anyone).
+    async fn link_identity(
+        &self,
+        user_id: &str,
+        identity: &LinkedIdentity,
+    ) -> Result<bool, StoreError>;
+    /// Records a sign-in with a linked identity: when, and the email the provider gave now.
+    async fn touch_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError>;
+    /// Creates the user, their roles (by name) and the identity, all or nothing.
+    async fn provision_user(&self, user: &NewFederatedUser)
+        -> Result<ProvisionOutcome, StoreError>;
+    /// The user's identities, by provider.
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError>;
+    /// Unlinks the user's identity at `provider`, unless it is their only way in (no password
+    /// and no other identity); `false` when nothing was unlinked.
+    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError>;
+}
+
+/// A call to an upstream provider: method, URL, headers, and a form body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    /// `application/x-www-form-urlencoded`.
+    pub form: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+/// The network, as far as upstream providers go: calls bounded in time
+/// ([`crate::federation::UPSTREAM_TIMEOUT_MS`]) and size, never following redirects; and the
+/// provider documents, cached.
+pub trait Upstream {
+    /// Sends the request; `Err` says why no answer came (refused, timed out, too large).
+    async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String>;
+    /// The provider's discovery document, cached (five minutes at the edge), or fetched again
+    /// when `refresh` (at most once a minute).
+    async fn discovery(
+        &self,
+        issuer: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<crate::federation::oidc::Discovery, String>;
+    /// The provider's signing keys, cached likewise, and fetched again on an unknown `kid`.
+    async fn provider_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Vec<PublicJwk>, String>;
+}
+
 /// Waiting: the bounded delay throttles put before an answer (see [`crate::throttle`]).
 pub trait Sleep {
     /// Waits `ms` milliseconds (a timer: no CPU time is spent).
@@ -314,6 +415,8 @@ pub trait Backend:
     + JwsVerifier
     + JwsSigner
     + ClientKeys
+    + IdentityStore
+    + Upstream
 {
 }
 
@@ -330,5 +433,7 @@ impl<T> Backend for T where
         + JwsVerifier
         + JwsSigner
         + ClientKeys
+        + IdentityStore
+        + Upstream
 {
 }

@@ -70,6 +70,8 @@ pub struct RequestLine<'a> {
     pub decision: &'a str,
     pub status: u16,
     pub latency_ms: u64,
+    /// Why a page refused or failed, when its handler said (see [`crate::http::Reply::note`]).
+    pub reason: Option<&'a str>,
 }
 
 impl RequestLine<'_> {
@@ -95,6 +97,10 @@ impl RequestLine<'_> {
             ",\"status\":{},\"latency_ms\":{}",
             self.status, self.latency_ms
         );
+        if let Some(reason) = self.reason {
+            line.push_str(",\"reason\":");
+            push_json_string(&mut line, reason);
+        }
         if sampled {
             let _ = write!(line, ",\"sample_rate\":{}", rate.as_fraction());
         }
@@ -137,6 +143,7 @@ mod tests {
             },
             status,
             latency_ms: 7,
+            reason: None,
         }
     }
 
@@ -204,5 +211,16 @@ mod tests {
         let parsed: serde_json::Value =
             serde_json::from_str(&odd.render(SampleRate::NONE).unwrap()).unwrap();
         assert_eq!(parsed["plugin"], "quote\"and\\slash\n");
+        assert!(parsed.get("reason").is_none());
+        let noted = RequestLine {
+            reason: Some("upstream: invalid: ID token: the nonce is not this sign-in's"),
+            ..line(502, "id")
+        };
+        let parsed: serde_json::Value =
+            serde_json::from_str(&noted.render(SampleRate::NONE).unwrap()).unwrap();
+        assert_eq!(
+            parsed["reason"],
+            "upstream: invalid: ID token: the nonce is not this sign-in's"
+        );
     }
 }

@@ -27,6 +27,10 @@ pub const REGISTER_PATH: &str = "/register";
 pub const LOGIN_PATH: &str = "/login";
 pub const LOGOUT_PATH: &str = "/logout";
 pub const ACCOUNT_PATH: &str = "/account";
+/// Upstream sign-in: `POST /login/provider/{id}` starts it, `GET …/{id}/callback` finishes it.
+pub const LOGIN_PROVIDER_PREFIX: &str = "/login/provider/";
+/// Proving an existing account to link an upstream identity to it.
+pub const LOGIN_LINK_PATH: &str = "/login/link";
 pub const ADMIN_API_PREFIX: &str = "/admin/api/";
 /// The admin console's files (served with its security headers).
 pub const ADMIN_CONSOLE_PREFIX: &str = "/admin/";
@@ -55,6 +59,10 @@ pub enum AuthEndpoint {
     Login,
     Logout,
     Account,
+    /// An upstream provider's sign-in (`/login/provider/{id}[/callback]`).
+    Provider,
+    /// `POST /login/link`.
+    LinkAccount,
 }
 
 impl AuthEndpoint {
@@ -70,6 +78,8 @@ impl AuthEndpoint {
             LOGIN_PATH => AuthEndpoint::Login,
             LOGOUT_PATH => AuthEndpoint::Logout,
             ACCOUNT_PATH => AuthEndpoint::Account,
+            LOGIN_LINK_PATH => AuthEndpoint::LinkAccount,
+            p if p.starts_with(LOGIN_PROVIDER_PREFIX) => AuthEndpoint::Provider,
             _ => return None,
         })
     }
@@ -79,7 +89,8 @@ impl AuthEndpoint {
             AuthEndpoint::Authorize | AuthEndpoint::Login | AuthEndpoint::Account => {
                 &["GET", "HEAD", "POST"]
             }
-            AuthEndpoint::Logout => &["POST"],
+            AuthEndpoint::Logout | AuthEndpoint::LinkAccount => &["POST"],
+            AuthEndpoint::Provider => &["GET", "POST"],
             AuthEndpoint::Token
             | AuthEndpoint::Revoke
             | AuthEndpoint::Introspect
@@ -98,6 +109,8 @@ impl AuthEndpoint {
                 | AuthEndpoint::Login
                 | AuthEndpoint::Logout
                 | AuthEndpoint::Account
+                | AuthEndpoint::Provider
+                | AuthEndpoint::LinkAccount
         )
     }
 
@@ -121,6 +134,8 @@ impl AuthEndpoint {
             AuthEndpoint::Login => "login",
             AuthEndpoint::Logout => "logout",
             AuthEndpoint::Account => "account",
+            AuthEndpoint::Provider => "login_provider",
+            AuthEndpoint::LinkAccount => "login_link",
         }
     }
 }
@@ -196,7 +211,12 @@ impl Endpoint {
             (Endpoint::AuthServer(AuthEndpoint::Register), Method::Post) => {
                 Some(RateLimit::Register)
             }
-            (Endpoint::AuthServer(AuthEndpoint::Login), Method::Post) => Some(RateLimit::Login),
+            (
+                Endpoint::AuthServer(
+                    AuthEndpoint::Login | AuthEndpoint::Provider | AuthEndpoint::LinkAccount,
+                ),
+                Method::Post,
+            ) => Some(RateLimit::Login),
             (Endpoint::Admin, _) => Some(RateLimit::Admin),
             _ => None,
         }

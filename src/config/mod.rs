@@ -7,6 +7,7 @@
 
 mod auth;
 mod plugin;
+mod providers;
 mod read;
 mod shared;
 mod site;
@@ -24,6 +25,7 @@ use crate::proxy::cidr::IpRanges;
 use crate::proxy::rules::RouteTable;
 use crate::request_log::SampleRate;
 use plugin::plugin_entries;
+pub use providers::SignIn;
 use shared::Shared;
 use site::build_site;
 
@@ -79,6 +81,9 @@ pub struct RawConfig {
     pub plugin: Option<serde_json::Value>,
     /// Several plugins on one deployment, each on its own hosts (`PLUGINS`, an array of tables).
     pub plugins: Option<serde_json::Value>,
+    /// Upstream identity providers users may sign in with (`IDENTITY_PROVIDERS`, an array of
+    /// tables).
+    pub identity_providers: Option<serde_json::Value>,
     /// Secrets named by plugin entries (`service_token_secret`, `origin_secret_name`), read by the
     /// edge after [`referenced_secret_names`] told it which.
     pub named_secrets: BTreeMap<String, String>,
@@ -136,6 +141,8 @@ pub struct Config {
     pub allow_loopback_client_metadata: bool,
     /// The share of successful requests logged (see [`crate::request_log`]).
     pub request_log: SampleRate,
+    /// How the portal signs users in: the upstream providers it offers, and passwords.
+    pub sign_in: SignIn,
 }
 
 /// Settings of the OAuth authorization server.
@@ -371,6 +378,7 @@ fn strip_port(authority: &str) -> &str {
 pub fn referenced_secret_names(
     plugin: Option<&serde_json::Value>,
     plugins: Option<&serde_json::Value>,
+    identity_providers: Option<&serde_json::Value>,
 ) -> Vec<String> {
     let parse = |v: &serde_json::Value| match v {
         serde_json::Value::String(text) => serde_json::from_str(text).ok(),
@@ -389,6 +397,7 @@ pub fn referenced_secret_names(
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
+    names.extend(providers::provider_secret_names(identity_providers));
     names.sort();
     names.dedup();
     names
@@ -1057,11 +1066,11 @@ pub(crate) mod tests {
         let r = two_plugins();
         let text = json!(r.plugins.as_ref().unwrap().to_string());
         assert_eq!(
-            referenced_secret_names(None, Some(&text)),
+            referenced_secret_names(None, Some(&text), None),
             vec!["WEATHER_TOKEN".to_string()]
         );
-        assert!(referenced_secret_names(Some(&plugin_json()), None).is_empty());
-        assert!(referenced_secret_names(Some(&json!("{not json")), None).is_empty());
+        assert!(referenced_secret_names(Some(&plugin_json()), None, None).is_empty());
+        assert!(referenced_secret_names(Some(&json!("{not json")), None, None).is_empty());
     }
 
     #[test]

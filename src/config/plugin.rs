@@ -49,6 +49,8 @@ pub(crate) struct RawPlugin {
     pub(super) service_token_secret: Option<String>,
     /// The name of the secret this plugin's origin checks signatures with (default `ORIGIN_SECRET`).
     pub(super) origin_secret_name: Option<String>,
+    /// Which upstream providers the sign-in page offers, and whether passwords too.
+    pub(super) sign_in: Option<super::providers::RawSignIn>,
 }
 
 fn default_openapi_path() -> String {
@@ -112,7 +114,7 @@ pub(crate) fn plugin_entries(
 
 /// A table arrives as an object; `--var NAME:{...}` or a dashboard text variable as a JSON
 /// string. An empty string counts as unset, so a command line can clear wrangler.toml's table.
-fn table_value(
+pub(crate) fn table_value(
     key: &str,
     v: Option<serde_json::Value>,
 ) -> Result<Option<serde_json::Value>, ConfigError> {

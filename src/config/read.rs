@@ -26,6 +26,11 @@ fn read_or_misread<'a, T: Deserialize<'a>>(key: &str, value: &'a Value) -> Resul
     T::deserialize(Node { value, key }).map_err(|e| e.at(key))
 }
 
+/// Reads `value`, the setting `key`, into `T`, each error naming its full key.
+pub(crate) fn read<'a, T: Deserialize<'a>>(key: &str, value: &'a Value) -> Result<T, ConfigError> {
+    read_or_misread(key, value).map_err(ConfigError::from)
+}
+
 /// Reads `value`, the setting `key`, into `T`, whose `field` is an internally tagged table `U`
 /// (its variant named by `tag`). serde reads such a table from a copy stripped of its keys, so an
 /// error in one of its fields comes out naming only the table. Every field of a table read this

@@ -5,6 +5,7 @@ use super::values::seconds;
 use super::{
     ConfigError, OAuthSettings, RawConfig, DEFAULT_API_KEY_CACHE_SECS, DEFAULT_ORIGIN_TIMEOUT_MS,
 };
+use crate::federation::IdentityProvider;
 use crate::keys::{KeyError, KeySet};
 use crate::oauth::access_token::DEFAULT_ACCESS_TOKEN_TTL_SECS;
 use crate::oauth::grant::{RefreshPolicy, DEFAULT_CODE_TTL_SECS};
@@ -19,6 +20,7 @@ pub(crate) struct Shared {
     pub(crate) admin_token: Option<Secret>,
     pub(crate) api_key_cache_secs: u64,
     pub(crate) request_log: SampleRate,
+    pub(crate) providers: Vec<IdentityProvider>,
 }
 
 impl Shared {
@@ -46,6 +48,7 @@ impl Shared {
                 Some(text) => SampleRate::parse(text)
                     .map_err(|e| ConfigError::new("REQUEST_LOG_SAMPLE_RATE", e))?,
             },
+            providers: super::providers::parse_providers(raw)?,
         })
     }
 }

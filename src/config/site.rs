@@ -15,7 +15,7 @@ pub(crate) fn build_site(
     raw: &RawConfig,
     shared: &Shared,
     prefix: &str,
-    plugin: RawPlugin,
+    mut plugin: RawPlugin,
 ) -> Result<(Config, Vec<String>), ConfigError> {
     let key = |field: &str| format!("{prefix}.{field}");
     // Each of several plugins has its own host; a single PLUGIN may fall back to the vars.
@@ -51,6 +51,7 @@ pub(crate) fn build_site(
         &plugin.origin_secret_name,
         ("ORIGIN_SECRET", &raw.origin_secret),
     )?;
+    let sign_in = super::providers::sign_in_for(prefix, plugin.sign_in.take(), &shared.providers)?;
     let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
     let config = Config {
         service_token: service_token_for(&plugin.auth, service_token)?,
@@ -71,6 +72,7 @@ pub(crate) fn build_site(
         admin_token: shared.admin_token.clone(),
         api_key_cache_secs: shared.api_key_cache_secs,
         request_log: shared.request_log,
+        sign_in,
     };
     Ok((config, hosts))
 }

@@ -17,6 +17,7 @@ use crate::rbac::scope::{parse_scope, Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
 
 pub mod admin;
+mod identities;
 mod proxy_reads;
 
 pub use proxy_reads::{api_key_by_hash_replicated, OPENAI_EGRESS_SOURCE};
@@ -27,11 +28,11 @@ pub struct SqlDirectory<'a, S: Sql> {
     pub now: i64,
 }
 
-fn store_error(e: SqlError) -> StoreError {
+pub(crate) fn store_error(e: SqlError) -> StoreError {
     StoreError(format!("D1: {e:?}"))
 }
 
-fn s(row: &Row, key: &str) -> String {
+pub(crate) fn s(row: &Row, key: &str) -> String {
     row.get(key)
         .and_then(Value::as_str)
         .unwrap_or("")
@@ -42,11 +43,11 @@ fn opt_s(row: &Row, key: &str) -> Option<String> {
     row.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-fn n(row: &Row, key: &str) -> Option<i64> {
+pub(crate) fn n(row: &Row, key: &str) -> Option<i64> {
     row.get(key).and_then(Value::as_f64).map(|f| f as i64)
 }
 
-fn user(row: &Row) -> User {
+pub(crate) fn user(row: &Row) -> User {
     User {
         id: s(row, "id"),
         email: s(row, "email"),

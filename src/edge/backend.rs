@@ -14,8 +14,9 @@ use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    JwsSigner, JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome,
-    Rng, Sleep, StoreError, Throttle, User, UserDirectory,
+    IdentityStore, JwsSigner, JwsVerifier, LinkedIdentity, NewFederatedUser, PasswordHasher,
+    PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, Rng, Sleep, StoreError,
+    Throttle, Upstream, UpstreamRequest, UpstreamResponse, User, UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -433,6 +434,63 @@ impl ClientKeys for EdgeBackend<'_> {
             super::client_jwks::keys(jwks_uri, refresh, self.allow_loopback_client_metadata, now)
                 .await,
         )
+    }
+}
+
+impl IdentityStore for EdgeBackend<'_> {
+    async fn accounts_for(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: &str,
+    ) -> Result<(Option<User>, Option<User>), StoreError> {
+        self.directory()
+            .accounts_for(provider, subject, email)
+            .await
+    }
+    async fn link_identity(
+        &self,
+        user_id: &str,
+        identity: &LinkedIdentity,
+    ) -> Result<bool, StoreError> {
+        self.directory().link_identity(user_id, identity).await
+    }
+    async fn touch_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        self.directory().touch_identity(identity).await
+    }
+    async fn provision_user(
+        &self,
+        user: &NewFederatedUser,
+    ) -> Result<ProvisionOutcome, StoreError> {
+        self.directory().provision_user(user).await
+    }
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
+        self.directory().identities_of(user_id).await
+    }
+    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
+        self.directory().unlink_identity(user_id, provider).await
+    }
+}
+
+impl Upstream for EdgeBackend<'_> {
+    async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        super::upstream::send(request).await
+    }
+    async fn discovery(
+        &self,
+        issuer: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<crate::federation::oidc::Discovery, String> {
+        super::upstream::discovery(issuer, refresh, now).await
+    }
+    async fn provider_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Vec<PublicJwk>, String> {
+        super::client_jwks::provider_keys(jwks_uri, refresh, now).await
     }
 }
 

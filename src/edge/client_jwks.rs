@@ -37,6 +37,31 @@ pub async fn keys(
     allow_loopback: bool,
     now: i64,
 ) -> Result<Vec<PublicJwk>, String> {
+    keys_checked(jwks_uri, refresh, now, |uri| {
+        check_metadata_document_url(uri, allow_loopback).map_err(|why| format!("jwks_uri: {why}"))
+    })
+    .await
+}
+
+/// An upstream identity provider's signing keys (its `jwks_uri` from discovery), cached the same
+/// way; see [`crate::ports::Upstream::provider_jwks`].
+pub async fn provider_keys(
+    jwks_uri: &str,
+    refresh: bool,
+    now: i64,
+) -> Result<Vec<PublicJwk>, String> {
+    keys_checked(jwks_uri, refresh, now, |uri| {
+        crate::federation::check_provider_url(uri).map_err(|why| format!("jwks_uri: {why}"))
+    })
+    .await
+}
+
+async fn keys_checked(
+    jwks_uri: &str,
+    refresh: bool,
+    now: i64,
+    check: impl FnOnce(&str) -> Result<url::Url, String>,
+) -> Result<Vec<PublicJwk>, String> {
     let cached = JWKS.with(|c| {
         c.borrow().get(jwks_uri).and_then(|entry| {
             let usable = if refresh {
@@ -50,12 +75,12 @@ pub async fn keys(
     if let Some(keys) = cached {
         return keys;
     }
-    let (keys, fresh_secs) = match fetch(jwks_uri, allow_loopback).await {
+    let (keys, fresh_secs) = match fetch(check(jwks_uri)).await {
         Ok((keys, secs)) => (Ok(keys), secs),
         Err(why) => {
             worker::console_log!(
                 "{}",
-                serde_json::json!({"event": "client_jwks_refused", "jwks_uri": jwks_uri, "reason": why})
+                serde_json::json!({"event": "jwks_refused", "jwks_uri": jwks_uri, "reason": why})
             );
             (Err(why), METADATA_MIN_CACHE_SECS)
         }
@@ -77,9 +102,8 @@ pub async fn keys(
     keys
 }
 
-async fn fetch(jwks_uri: &str, allow_loopback: bool) -> Result<(Vec<PublicJwk>, u64), String> {
-    let url = check_metadata_document_url(jwks_uri, allow_loopback)
-        .map_err(|why| format!("jwks_uri: {why}"))?;
+async fn fetch(url: Result<url::Url, String>) -> Result<(Vec<PublicJwk>, u64), String> {
+    let url = url?;
     let (body, cache_control) = get_checked_json(&url, METADATA_FETCH_TIMEOUT_MS, MAX_JWKS_BYTES)
         .await
         .map_err(|why| format!("the JWKS: {why}"))?;

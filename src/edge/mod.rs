@@ -13,6 +13,7 @@ mod health;
 mod js;
 mod origin;
 mod quota_counter;
+mod upstream;
 mod webcrypto;
 
 use std::cell::RefCell;
@@ -64,16 +65,22 @@ fn read_raw_config(env: &Env) -> RawConfig {
     };
     let plugin = table("PLUGIN");
     let plugins = table("PLUGINS");
-    let named_secrets = crate::config::referenced_secret_names(plugin.as_ref(), plugins.as_ref())
-        .into_iter()
-        .filter_map(|name| secret(&name).map(|value| (name, value)))
-        .collect();
+    let identity_providers = table("IDENTITY_PROVIDERS");
+    let named_secrets = crate::config::referenced_secret_names(
+        plugin.as_ref(),
+        plugins.as_ref(),
+        identity_providers.as_ref(),
+    )
+    .into_iter()
+    .filter_map(|name| secret(&name).map(|value| (name, value)))
+    .collect();
     RawConfig {
         public_base_url: var("PUBLIC_BASE_URL"),
         origin_url: var("ORIGIN_URL"),
         origin_timeout_ms: var("ORIGIN_TIMEOUT_MS"),
         plugin,
         plugins,
+        identity_providers,
         named_secrets,
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
@@ -241,9 +248,11 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         (Ok(_), Some(endpoint)) => endpoint.name(),
     };
     let cors = endpoint.is_some_and(Endpoint::answers_cors);
+    let mut reason = None;
     let (response, status, decision) = match outcome {
-        Ok(Handled::Reply(reply)) => {
+        Ok(Handled::Reply(mut reply)) => {
             let status = reply.status;
+            reason = reply.note.take();
             (respond(reply, &request_id, cors)?, status, "served")
         }
         Ok(Handled::Relayed(response)) => {
@@ -272,6 +281,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         decision,
         status,
         latency_ms: worker::Date::now().as_millis().saturating_sub(started),
+        reason: reason.as_deref(),
     };
     let rate = site
         .as_ref()

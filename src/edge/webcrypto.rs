@@ -159,6 +159,10 @@ fn algorithms(alg: JwsAlgorithm) -> Result<(JsValue, JsValue), JsValue> {
             // JWS carries `r || s`, which is what WebCrypto's ECDSA takes.
             object(&[("name", "ECDSA".into()), ("hash", sha256)])?,
         ),
+        JwsAlgorithm::Es384 => (
+            object(&[("name", "ECDSA".into()), ("namedCurve", "P-384".into())])?,
+            object(&[("name", "ECDSA".into()), ("hash", "SHA-384".into())])?,
+        ),
         JwsAlgorithm::EdDsa => (ed25519()?, ed25519()?),
     })
 }

@@ -9,7 +9,7 @@
 //! at the edge), and the `jti` is remembered for the assertion's lifetime by the caller.
 //!
 //! Rules, in the order they are applied:
-//! - the header's `alg` must be one of RS256, PS256, ES256 and EdDSA (RFC 8725 §3.1: never `none`,
+//! - the header's `alg` must be one of RS256, PS256, ES256, ES384 and EdDSA (RFC 8725 §3.1: never `none`,
 //!   never an HMAC, which a client's public key would key); `crit` is refused;
 //! - the key is chosen by `kid` when there is one, else it must be the only key usable with the
 //!   algorithm; its type must match the algorithm (the algorithm never comes from the header
@@ -52,16 +52,19 @@ pub enum JwsAlgorithm {
     Ps256,
     /// ECDSA on P-256 with SHA-256 (the signature is `r || s`, 64 bytes).
     Es256,
+    /// ECDSA on P-384 with SHA-384 (`r || s`, 96 bytes): Logto's default for ID tokens.
+    Es384,
     /// Ed25519.
     EdDsa,
 }
 
 impl JwsAlgorithm {
     /// Every algorithm accepted, as `token_endpoint_auth_signing_alg_values_supported` lists them.
-    pub const ALL: [JwsAlgorithm; 4] = [
+    pub const ALL: [JwsAlgorithm; 5] = [
         JwsAlgorithm::Rs256,
         JwsAlgorithm::Ps256,
         JwsAlgorithm::Es256,
+        JwsAlgorithm::Es384,
         JwsAlgorithm::EdDsa,
     ];
 
@@ -74,6 +77,7 @@ impl JwsAlgorithm {
             JwsAlgorithm::Rs256 => "RS256",
             JwsAlgorithm::Ps256 => "PS256",
             JwsAlgorithm::Es256 => "ES256",
+            JwsAlgorithm::Es384 => "ES384",
             JwsAlgorithm::EdDsa => "EdDSA",
         }
     }
@@ -86,6 +90,7 @@ impl JwsAlgorithm {
                 JwsAlgorithm::Rs256 | JwsAlgorithm::Ps256,
                 KeyMaterial::Rsa { .. }
             ) | (JwsAlgorithm::Es256, KeyMaterial::P256 { .. })
+                | (JwsAlgorithm::Es384, KeyMaterial::P384 { .. })
                 | (JwsAlgorithm::EdDsa, KeyMaterial::Ed25519 { .. })
         )
     }
@@ -105,6 +110,7 @@ pub struct PublicJwk {
 pub enum KeyMaterial {
     Rsa { n: String, e: String },
     P256 { x: String, y: String },
+    P384 { x: String, y: String },
     Ed25519 { x: String },
 }
 
@@ -115,6 +121,9 @@ impl PublicJwk {
             KeyMaterial::Rsa { n, e } => serde_json::json!({"kty": "RSA", "n": n, "e": e}),
             KeyMaterial::P256 { x, y } => {
                 serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y})
+            }
+            KeyMaterial::P384 { x, y } => {
+                serde_json::json!({"kty": "EC", "crv": "P-384", "x": x, "y": y})
             }
             KeyMaterial::Ed25519 { x } => {
                 serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x})
@@ -201,6 +210,12 @@ pub fn parse_jwks(document: &Value) -> Result<Vec<PublicJwk>, String> {
                 }
                 _ => continue,
             },
+            (Some("EC"), Some("P-384")) => match (raw.x, raw.y) {
+                (Some(x), Some(y)) if b64_len(&x) == Some(48) && b64_len(&y) == Some(48) => {
+                    KeyMaterial::P384 { x, y }
+                }
+                _ => continue,
+            },
             (Some("OKP"), Some("Ed25519")) => match raw.x {
                 Some(x) if b64_len(&x) == Some(32) => KeyMaterial::Ed25519 { x },
                 _ => continue,
@@ -236,7 +251,7 @@ impl AssertionError {
         let why = match self {
             AssertionError::Malformed(why) | AssertionError::Claim(why) => (*why).to_string(),
             AssertionError::Algorithm(alg) => format!(
-                "client_assertion alg {alg:?} is not accepted: use RS256, PS256, ES256 or EdDSA"
+                "client_assertion alg {alg:?} is not accepted: use RS256, PS256, ES256, ES384 or EdDSA"
             ),
             AssertionError::NoKey { kid: Some(kid) } => {
                 format!("no key of the client's JWKS has kid {kid:?} and fits the assertion")
@@ -282,7 +297,7 @@ fn decode_json(part: &str, what: &'static str) -> Result<Value, AssertionError> 
     serde_json::from_slice(&bytes).map_err(|_| AssertionError::Malformed(what))
 }
 
-fn int_claim(claims: &Value, name: &str) -> Result<Option<i64>, AssertionError> {
+pub(crate) fn int_claim(claims: &Value, name: &str) -> Result<Option<i64>, AssertionError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => v
@@ -290,7 +305,7 @@ fn int_claim(claims: &Value, name: &str) -> Result<Option<i64>, AssertionError> 
             .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
             .map(Some)
             .ok_or(AssertionError::Claim(
-                "a time claim of the assertion is not a number",
+                "a time claim of the JWT is not a number",
             )),
     }
 }
@@ -308,53 +323,72 @@ fn string_claim(
         .ok_or(AssertionError::Claim(missing))
 }
 
-/// Parses a compact JWS client assertion: its header (algorithm and key id) and claims.
-pub fn parse_client_assertion(jwt: &str) -> Result<ClientAssertion, AssertionError> {
-    if jwt.len() > MAX_ASSERTION_BYTES {
-        return Err(AssertionError::Malformed("client_assertion is too long"));
+/// A signed JWT in compact form, split and decoded but not yet trusted: the algorithm and key id
+/// of its header, its claims, and what its signature covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactJws {
+    pub alg: JwsAlgorithm,
+    pub kid: Option<String>,
+    /// A JSON object.
+    pub claims: Value,
+    /// `header.payload`, the bytes the signature covers.
+    pub signing_input: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// Splits a compact JWS of at most `max_bytes`: the header's `alg` must be one of
+/// [`JwsAlgorithm::ALL`] (never `none`, never an HMAC), `crit` is refused, and the claims must be
+/// a JSON object.
+pub fn parse_compact_jws(jwt: &str, max_bytes: usize) -> Result<CompactJws, AssertionError> {
+    if jwt.len() > max_bytes {
+        return Err(AssertionError::Malformed("the JWT is too long"));
     }
     let mut parts = jwt.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(AssertionError::Malformed(
-            "client_assertion must be a signed JWT in compact form",
+            "the JWT must be signed and in compact form",
         ));
     };
-    let header_json = decode_json(header, "the client_assertion header is not base64url JSON")?;
-    let alg_name =
-        header_json
-            .get("alg")
-            .and_then(Value::as_str)
-            .ok_or(AssertionError::Malformed(
-                "the client_assertion header has no alg",
-            ))?;
+    let header_json = decode_json(header, "the JWT header is not base64url JSON")?;
+    let alg_name = header_json
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(AssertionError::Malformed("the JWT header has no alg"))?;
     let alg = JwsAlgorithm::parse(alg_name)
         .ok_or_else(|| AssertionError::Algorithm(alg_name.chars().take(20).collect()))?;
     if header_json.get("crit").is_some() {
         return Err(AssertionError::Malformed(
-            "the client_assertion header has crit extensions, which are not understood",
+            "the JWT header has crit extensions, which are not understood",
         ));
     }
     let kid = match header_json.get("kid") {
         None => None,
         Some(Value::String(k)) if !k.is_empty() && k.len() <= 256 => Some(k.clone()),
-        Some(_) => {
-            return Err(AssertionError::Malformed(
-                "the client_assertion kid is invalid",
-            ))
-        }
+        Some(_) => return Err(AssertionError::Malformed("the JWT kid is invalid")),
     };
-    let claims = decode_json(
-        payload,
-        "the client_assertion claims are not base64url JSON",
-    )?;
+    let claims = decode_json(payload, "the JWT claims are not base64url JSON")?;
     if !claims.is_object() {
         return Err(AssertionError::Malformed(
-            "the client_assertion claims are not a JSON object",
+            "the JWT claims are not a JSON object",
         ));
     }
-    let aud = match claims.get("aud") {
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| AssertionError::Malformed("the JWT signature is not base64url"))?;
+    Ok(CompactJws {
+        alg,
+        kid,
+        claims,
+        signing_input: format!("{header}.{payload}").into_bytes(),
+        signature,
+    })
+}
+
+/// The `aud` claim as a list (RFC 7519 §4.1.3: one string or an array of them).
+pub fn audiences(claims: &Value) -> Vec<String> {
+    match claims.get("aud") {
         Some(Value::String(a)) => vec![a.clone()],
         Some(Value::Array(items)) => items
             .iter()
@@ -362,7 +396,18 @@ pub fn parse_client_assertion(jwt: &str) -> Result<ClientAssertion, AssertionErr
             .map(str::to_string)
             .collect(),
         _ => Vec::new(),
-    };
+    }
+}
+
+/// Parses a compact JWS client assertion: its header (algorithm and key id) and claims.
+pub fn parse_client_assertion(jwt: &str) -> Result<ClientAssertion, AssertionError> {
+    let CompactJws {
+        alg,
+        kid,
+        claims,
+        signing_input,
+        signature,
+    } = parse_compact_jws(jwt, MAX_ASSERTION_BYTES)?;
     let jti = string_claim(&claims, "jti", "the client_assertion has no jti")?;
     if jti.chars().count() > MAX_JTI_CHARS {
         return Err(AssertionError::Claim(
@@ -372,21 +417,18 @@ pub fn parse_client_assertion(jwt: &str) -> Result<ClientAssertion, AssertionErr
     let parsed = AssertionClaims {
         iss: string_claim(&claims, "iss", "the client_assertion has no iss")?,
         sub: string_claim(&claims, "sub", "the client_assertion has no sub")?,
-        aud,
+        aud: audiences(&claims),
         exp: int_claim(&claims, "exp")?
             .ok_or(AssertionError::Claim("the client_assertion has no exp"))?,
         iat: int_claim(&claims, "iat")?,
         nbf: int_claim(&claims, "nbf")?,
         jti,
     };
-    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| {
-        AssertionError::Malformed("the client_assertion signature is not base64url")
-    })?;
     Ok(ClientAssertion {
         alg,
         kid,
         claims: parsed,
-        signing_input: format!("{header}.{payload}").into_bytes(),
+        signing_input,
         signature,
     })
 }
@@ -531,7 +573,7 @@ mod tests {
     #[test]
     fn none_hmac_and_unknown_algorithms_are_refused_before_any_key() {
         for alg in [
-            "none", "HS256", "HS512", "RS512", "ES384", "ES256K", "", "rs256",
+            "none", "HS256", "HS512", "RS512", "ES512", "ES256K", "", "rs256",
         ] {
             let e = parse_client_assertion(&jwt(json!({"alg": alg}), claims())).unwrap_err();
             assert!(matches!(e, AssertionError::Algorithm(_)), "{alg}: {e:?}");
@@ -606,14 +648,15 @@ mod tests {
             {"kty": "RSA", "kid": "rsa-small", "n": URL_SAFE_NO_PAD.encode([1u8; 128]), "e": "AQAB"},
             {"kty": "RSA", "kid": "rsa-enc", "use": "enc", "n": URL_SAFE_NO_PAD.encode([1u8; 256]), "e": "AQAB"},
             {"kty": "EC", "crv": "P-256", "kid": "ec", "x": URL_SAFE_NO_PAD.encode([2u8; 32]), "y": URL_SAFE_NO_PAD.encode([3u8; 32])},
-            {"kty": "EC", "crv": "P-384", "kid": "ec384", "x": "AA", "y": "AA"},
+            {"kty": "EC", "crv": "P-384", "kid": "ec384-short", "x": "AA", "y": "AA"},
+            {"kty": "EC", "crv": "P-384", "kid": "ec384", "x": URL_SAFE_NO_PAD.encode([5u8; 48]), "y": URL_SAFE_NO_PAD.encode([6u8; 48])},
             {"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": URL_SAFE_NO_PAD.encode([4u8; 32])},
             {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
             "not an object"
         ]});
         let keys = parse_jwks(&doc).unwrap();
         let kids: Vec<_> = keys.iter().map(|k| k.kid.as_deref().unwrap()).collect();
-        assert_eq!(kids, ["rsa-ok", "ec", "ed"]);
+        assert_eq!(kids, ["rsa-ok", "ec", "ec384", "ed"]);
         let private = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "x": URL_SAFE_NO_PAD.encode([4u8; 32]), "d": "x"}]});
         assert!(parse_jwks(&private).is_err());
         assert!(parse_jwks(&json!({"no": "keys"})).is_err());

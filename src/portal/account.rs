@@ -1,11 +1,12 @@
 //! `GET|POST /account`: the apps a signed-in user allowed and their API keys, and revoking either.
 
 use crate::error::ApiError;
+use crate::federation::IdentityProvider;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{account_page, message_page, AccountItem, AccountView};
+use crate::portal::pages::{account_page, message_page, AccountItem, AccountView, ProviderButton};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf};
-use crate::ports::{ApiKeySummary, AppAccess, Backend};
+use crate::ports::{ApiKeySummary, AppAccess, Backend, LinkedIdentity};
 use crate::routes::ACCOUNT_PATH;
 
 impl<B: Backend> AuthServer<'_, B> {
@@ -37,12 +38,34 @@ impl<B: Backend> AuthServer<'_, B> {
             .into_iter()
             .map(key_item)
             .collect::<Vec<_>>();
+        let offered = &self.config.sign_in.providers;
+        let linked = if offered.is_empty() {
+            Vec::new()
+        } else {
+            self.backend.identities_of(&user.id).await?
+        };
+        // The last way in stays: without a password, one identity cannot be unlinked.
+        let can_unlink = user.password_hash.is_some() || linked.len() > 1;
+        let identities: Vec<AccountItem> = linked
+            .iter()
+            .map(|i| identity_item(i, offered, can_unlink))
+            .collect();
+        let link_buttons: Vec<ProviderButton<'_>> = offered
+            .iter()
+            .filter(|p| !linked.iter().any(|i| i.provider == p.id))
+            .map(|p| ProviderButton {
+                action: p.start_path(),
+                name: &p.name,
+            })
+            .collect();
         let reply = account_page(
             self.brand(),
             &AccountView {
                 user_email: &user.email,
                 grants: &grants,
                 keys: &keys,
+                identities: &identities,
+                link_buttons: &link_buttons,
                 csrf_token: &csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce)),
                 logout_csrf_token: &csrf_token(
                     self.key(),
@@ -123,6 +146,14 @@ impl<B: Backend> AuthServer<'_, B> {
                 }
                 self.grants().revoke(id, self.now).await?;
             }
+            Some("unlink-identity") => {
+                if !self.backend.unlink_identity(&session.user_id, id).await? {
+                    return Ok(self.local_error(
+                        409,
+                        "That sign-in cannot be removed: it is your only way in. Link another or ask an administrator to set a password first.",
+                    ));
+                }
+            }
             Some("revoke-key") => {
                 if !self
                     .backend
@@ -163,7 +194,8 @@ fn app_item(app: AppAccess, own_resource: &str) -> AccountItem {
         id: format!("{} {}", app.client_id, app.resource),
         title: format!("{}{on}", app.client_name),
         detail: format!("may: {scopes} · since {}", date(app.since)),
-        active: true,
+        button: Some("Revoke"),
+        status: "",
     }
 }
 
@@ -185,6 +217,38 @@ fn key_item(k: ApiKeySummary) -> AccountItem {
                 .map(|t| format!("last used {}", date(t)))
                 .unwrap_or_else(|| "never used".into())
         ),
-        active: k.revoked_at.is_none(),
+        button: k.revoked_at.is_none().then_some("Revoke"),
+        status: "revoked",
+    }
+}
+
+/// A linked identity on the account page: the provider, the email it gave, when it was last
+/// used; unlinkable unless it is the last way in.
+fn identity_item(
+    i: &LinkedIdentity,
+    offered: &[IdentityProvider],
+    can_unlink: bool,
+) -> AccountItem {
+    let name = offered
+        .iter()
+        .find(|p| p.id == i.provider)
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| i.provider.clone());
+    AccountItem {
+        kind: "identity",
+        id: i.provider.clone(),
+        title: name,
+        detail: format!(
+            "{}linked {} · last used {}",
+            if i.email.is_empty() {
+                String::new()
+            } else {
+                format!("{} · ", i.email)
+            },
+            date(i.created_at),
+            date(i.last_used_at)
+        ),
+        button: can_unlink.then_some("Unlink"),
+        status: "your only way in",
     }
 }

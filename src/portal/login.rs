@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, source, with_cookie, AuthServer};
-use crate::portal::pages::{login_page, message_page, LoginForm};
+use crate::portal::pages::{login_page, message_page, LoginForm, ProviderButton};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::portal::session::{
     csrf_token, read_cookie, seal_session, set_cookie, verify_csrf, Session, SESSION_TTL_SECS,
@@ -17,7 +17,7 @@ const SOURCE_LIMIT: u64 = throttle::LOGIN_FAILURES_PER_SOURCE;
 const IP_LIMIT: u64 = throttle::LOGIN_FAILURES_PER_IP;
 
 /// The counters one sign-in attempt charged.
-struct SignInCharges {
+pub(crate) struct SignInCharges {
     per_source: String,
     per_ip: String,
     account: String,
@@ -49,14 +49,39 @@ impl<B: Backend> AuthServer<'_, B> {
 
     /// The sign-in form, returning to `return_to` (an authorization, or the account page) after.
     pub(crate) fn sign_in_page(&self, csrf: &str, return_to: &str, notice: Option<&str>) -> Reply {
+        self.sign_in_form(200, csrf, return_to, "", notice)
+    }
+
+    /// The sign-in page as this plugin offers it: the password form, its providers' buttons, or
+    /// both, each carrying the CSRF token and where to go after.
+    pub(crate) fn sign_in_form(
+        &self,
+        status: u16,
+        csrf: &str,
+        return_to: &str,
+        email: &str,
+        notice: Option<&str>,
+    ) -> Reply {
+        let buttons: Vec<ProviderButton<'_>> = self
+            .config
+            .sign_in
+            .providers
+            .iter()
+            .map(|p| ProviderButton {
+                action: p.start_path(),
+                name: &p.name,
+            })
+            .collect();
         login_page(
-            200,
+            status,
             self.brand(),
             &LoginForm {
                 csrf_token: &csrf_token(self.key(), csrf, "login"),
                 return_to,
-                email: "",
+                email,
                 notice,
+                password: self.config.sign_in.password,
+                providers: &buttons,
             },
         )
     }
@@ -85,17 +110,11 @@ impl<B: Backend> AuthServer<'_, B> {
         let email = params.get("email").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("");
         let form = |status: u16, notice: &str| {
-            login_page(
-                status,
-                self.brand(),
-                &LoginForm {
-                    csrf_token: &csrf_token(self.key(), csrf, "login"),
-                    return_to,
-                    email: &email,
-                    notice: Some(notice),
-                },
-            )
+            self.sign_in_form(status, csrf, return_to, &email, Some(notice))
         };
+        if !self.config.sign_in.password {
+            return Ok(form(403, "Sign in with one of the options below."));
+        }
         if email.is_empty()
             || password.is_empty()
             || email.len() > 320
@@ -132,7 +151,7 @@ impl<B: Backend> AuthServer<'_, B> {
     /// Refusals are per source address (for this account, and over all accounts); what is
     /// counted for the account from everywhere only delays, so failing on purpose locks out
     /// nobody but the one failing.
-    async fn charge_sign_in(
+    pub(crate) async fn charge_sign_in(
         &self,
         head: &RequestHead,
         email: &str,
@@ -179,7 +198,7 @@ impl<B: Backend> AuthServer<'_, B> {
     }
 
     /// A successful sign-in gives its counts back, all three at once.
-    async fn refund_sign_in(&self, charges: &SignInCharges) -> Result<(), ApiError> {
+    pub(crate) async fn refund_sign_in(&self, charges: &SignInCharges) -> Result<(), ApiError> {
         let now = self.now as u64;
         let account_limit = delaying_limit(throttle::LOGIN_ATTEMPTS_BEFORE_DELAY);
         let account = async {
@@ -207,7 +226,7 @@ impl<B: Backend> AuthServer<'_, B> {
 
     /// The signed-in reply: a new session cookie and a new CSRF cookie, then back to
     /// `return_to` (or a page saying so).
-    fn start_session(&self, user: User, return_to: &str) -> Result<Reply, ApiError> {
+    pub(crate) fn start_session(&self, user: User, return_to: &str) -> Result<Reply, ApiError> {
         // A fresh session and a fresh CSRF cookie: nothing set before sign-in carries over.
         let session = Session {
             user_id: user.id,

@@ -6,3 +6,4 @@ pub mod session;
 
 pub mod account;
 pub mod login;
+pub mod upstream;

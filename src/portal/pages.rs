@@ -12,6 +12,8 @@ const LOGIN: &str = include_str!("../../static/portal/login.html");
 const CONSENT: &str = include_str!("../../static/portal/consent.html");
 const MESSAGE: &str = include_str!("../../static/portal/message.html");
 const ACCOUNT: &str = include_str!("../../static/portal/account.html");
+const PROVIDER: &str = include_str!("../../static/portal/providers.html");
+const LINK: &str = include_str!("../../static/portal/link.html");
 
 /// Content-Security-Policy of every portal page.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'";
@@ -91,28 +93,82 @@ pub fn page(status: u16, brand: Brand<'_>, title: &str, body_html: &str) -> Repl
         .with_header("referrer-policy", "no-referrer")
 }
 
+/// A button that starts a sign-in at an upstream provider.
+pub struct ProviderButton<'a> {
+    /// The path the button posts to.
+    pub action: String,
+    pub name: &'a str,
+}
+
 pub struct LoginForm<'a> {
     pub csrf_token: &'a str,
     pub return_to: &'a str,
     pub email: &'a str,
     pub notice: Option<&'a str>,
+    /// Whether the email and password form is offered.
+    pub password: bool,
+    pub providers: &'a [ProviderButton<'a>],
 }
 
-pub fn login_page(status: u16, brand: Brand<'_>, form: &LoginForm<'_>) -> Reply {
-    let notice = form
-        .notice
+fn notice_html(notice: Option<&str>) -> String {
+    notice
         .map(|n| format!("<p class=\"notice\" role=\"alert\">{}</p>", escape_html(n)))
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The sign-in page: the password form, the provider buttons, or both.
+pub fn login_page(status: u16, brand: Brand<'_>, form: &LoginForm<'_>) -> Reply {
+    let mut body = notice_html(form.notice);
+    if form.password {
+        body.push_str(&render(
+            LOGIN,
+            &[
+                ("notice", ""),
+                ("csrf_token", form.csrf_token),
+                ("return_to", form.return_to),
+                ("email", form.email),
+            ],
+        ));
+        if !form.providers.is_empty() {
+            body.push_str("<p class=\"or\">or</p>\n");
+        }
+    }
+    for provider in form.providers {
+        body.push_str(&render(
+            PROVIDER,
+            &[
+                ("action", &provider.action),
+                ("csrf_token", form.csrf_token),
+                ("return_to", form.return_to),
+                ("name", provider.name),
+            ],
+        ));
+    }
+    page(status, brand, "Sign in", &body)
+}
+
+pub struct LinkForm<'a> {
+    pub email: &'a str,
+    pub provider: &'a str,
+    pub csrf_token: &'a str,
+    /// Where "Cancel" goes.
+    pub back: &'a str,
+    pub notice: Option<&'a str>,
+}
+
+/// Asks for the password of the existing account a provider's verified email matched.
+pub fn link_page(status: u16, brand: Brand<'_>, form: &LinkForm<'_>) -> Reply {
     let body = render(
-        LOGIN,
+        LINK,
         &[
-            ("notice", &notice),
-            ("csrf_token", form.csrf_token),
-            ("return_to", form.return_to),
+            ("notice", &notice_html(form.notice)),
             ("email", form.email),
+            ("provider", form.provider),
+            ("csrf_token", form.csrf_token),
+            ("back", form.back),
         ],
     );
-    page(status, brand, "Sign in", &body)
+    page(status, brand, "Link your account", &body)
 }
 
 pub struct ConsentForm<'a> {
@@ -192,19 +248,29 @@ pub fn consent_page(brand: Brand<'_>, form: &ConsentForm<'_>) -> Reply {
     page(200, brand, "Allow access?", &body)
 }
 
-/// One row of the account page: what it is, its state, and the revoke form when it is active.
+/// One row of the account page: what it is, and its button (revoke, unlink) or, without one,
+/// its state.
 pub struct AccountItem {
     pub kind: &'static str,
     pub id: String,
     pub title: String,
     pub detail: String,
-    pub active: bool,
+    /// The button's label; the form posts `action=revoke-{kind}` (`unlink-{kind}` for
+    /// identities).
+    pub button: Option<&'static str>,
+    /// Shown instead of a button.
+    pub status: &'static str,
 }
 
 pub struct AccountView<'a> {
     pub user_email: &'a str,
     pub grants: &'a [AccountItem],
     pub keys: &'a [AccountItem],
+    /// Linked upstream identities; the section shows only when `identities` or `link_buttons`
+    /// has something.
+    pub identities: &'a [AccountItem],
+    /// Providers the user can link: (path to post to, name).
+    pub link_buttons: &'a [ProviderButton<'a>],
     pub csrf_token: &'a str,
     pub logout_csrf_token: &'a str,
 }
@@ -216,15 +282,16 @@ fn account_items(items: &[AccountItem], csrf_token: &str, empty: &str) -> String
     let rows: String = items
         .iter()
         .map(|item| {
-            let action = if item.active {
-                format!(
-                    "<form method=\"post\" action=\"/account\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"action\" value=\"revoke-{}\"><input type=\"hidden\" name=\"id\" value=\"{}\"><button type=\"submit\" class=\"secondary\">Revoke</button></form>",
+            let action = match item.button {
+                Some(label) => format!(
+                    "<form method=\"post\" action=\"/account\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"action\" value=\"{}-{}\"><input type=\"hidden\" name=\"id\" value=\"{}\"><button type=\"submit\" class=\"secondary\">{}</button></form>",
                     escape_html(csrf_token),
+                    if item.kind == "identity" { "unlink" } else { "revoke" },
                     item.kind,
-                    escape_html(&item.id)
-                )
-            } else {
-                "<span class=\"status\">revoked</span>".to_string()
+                    escape_html(&item.id),
+                    escape_html(label)
+                ),
+                None => format!("<span class=\"status\">{}</span>", escape_html(item.status)),
             };
             format!(
                 "<li data-id=\"{}\"><span><strong>{}</strong><br><span class=\"status\">{}</span></span>{action}</li>",
@@ -244,17 +311,53 @@ pub fn account_page(brand: Brand<'_>, view: &AccountView<'_>) -> Reply {
         "No app has access to your account.",
     );
     let keys = account_items(view.keys, view.csrf_token, "You have no API keys.");
+    let mut identities = String::new();
+    if !view.identities.is_empty() || !view.link_buttons.is_empty() {
+        identities.push_str("<h2>Sign-in methods</h2>");
+        identities.push_str(&account_items(
+            view.identities,
+            view.csrf_token,
+            "No other sign-in is linked.",
+        ));
+        for button in view.link_buttons {
+            identities.push_str(&format!(
+                "<form method=\"post\" action=\"{}\" class=\"provider\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"link\" value=\"1\"><button type=\"submit\">Link {}</button></form>",
+                escape_html(&button.action),
+                escape_html(view.csrf_token),
+                escape_html(button.name)
+            ));
+        }
+    }
     let body = render(
         ACCOUNT,
         &[
             ("user_email", view.user_email),
             ("grants", &grants),
             ("keys", &keys),
+            ("identities", &identities),
             ("logout_csrf_token", view.logout_csrf_token),
             ("csrf_token", view.csrf_token),
         ],
     );
     page(200, brand, "Your account", &body)
+}
+
+/// A message with a way on: a link to `href` (a path on this site).
+pub fn message_with_link(
+    status: u16,
+    brand: Brand<'_>,
+    title: &str,
+    message: &str,
+    href: &str,
+    link_text: &str,
+) -> Reply {
+    let body = format!(
+        "{}<p><a href=\"{}\">{}</a></p>",
+        render(MESSAGE, &[("message", message)]),
+        escape_html(href),
+        escape_html(link_text)
+    );
+    page(status, brand, title, &body)
 }
 
 pub fn message_page(status: u16, brand: Brand<'_>, title: &str, message: &str) -> Reply {
@@ -309,12 +412,48 @@ mod tests {
                 return_to: "/authorize?a=1&b=\"x\"",
                 email: "",
                 notice: Some("Wrong <password>"),
+                password: true,
+                providers: &[ProviderButton {
+                    action: "/login/provider/google".into(),
+                    name: "Google <Workspace>",
+                }],
             },
         );
         let html = String::from_utf8(reply.body).unwrap();
         assert!(html.contains("name=\"csrf_token\" value=\"tok\""));
         assert!(html.contains("value=\"/authorize?a=1&amp;b=&quot;x&quot;\""));
         assert!(html.contains("Wrong &lt;password&gt;"));
+        assert!(html.contains("action=\"/login/provider/google\""));
+        assert!(html.contains("Continue with Google &lt;Workspace&gt;"));
+        assert_eq!(
+            html.matches("value=\"tok\"").count(),
+            2,
+            "both forms carry the token"
+        );
+    }
+
+    #[test]
+    fn a_provider_only_sign_in_has_no_password_field() {
+        let buttons = [ProviderButton {
+            action: "/login/provider/demo".into(),
+            name: "Demo",
+        }];
+        let reply = login_page(
+            200,
+            BRAND,
+            &LoginForm {
+                csrf_token: "tok",
+                return_to: "",
+                email: "",
+                notice: None,
+                password: false,
+                providers: &buttons,
+            },
+        );
+        let html = String::from_utf8(reply.body).unwrap();
+        assert!(!html.contains("type=\"password\""));
+        assert!(!html.contains("class=\"or\""));
+        assert!(html.contains("Continue with Demo"));
     }
 
     #[test]

@@ -84,21 +84,31 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// `<payload b64url>.<mac b64url>`.
-pub fn seal_session(key: &[u8], session: &Session) -> String {
-    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(session).unwrap_or_default());
-    let tag = URL_SAFE_NO_PAD.encode(mac(key, &[b"session", payload.as_bytes()]));
+/// `<payload b64url>.<mac b64url>`: `value` as JSON, under a MAC keyed for `purpose`, so a
+/// value sealed for one cookie never opens as another's.
+pub fn seal<T: Serialize>(key: &[u8], purpose: &str, value: &T) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+    let tag = URL_SAFE_NO_PAD.encode(mac(key, &[purpose.as_bytes(), payload.as_bytes()]));
     format!("{payload}.{tag}")
+}
+
+/// What [`seal`] sealed for `purpose`, if its MAC holds.
+pub fn open<T: serde::de::DeserializeOwned>(key: &[u8], purpose: &str, sealed: &str) -> Option<T> {
+    let (payload, tag) = sealed.split_once('.')?;
+    let expected = URL_SAFE_NO_PAD.encode(mac(key, &[purpose.as_bytes(), payload.as_bytes()]));
+    if !constant_time_eq(expected.as_bytes(), tag.as_bytes()) {
+        return None;
+    }
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+pub fn seal_session(key: &[u8], session: &Session) -> String {
+    seal(key, "session", session)
 }
 
 /// The session in a cookie value, if its MAC holds and it has not expired.
 pub fn open_session(key: &[u8], value: &str, now: i64) -> Option<Session> {
-    let (payload, tag) = value.split_once('.')?;
-    let expected = URL_SAFE_NO_PAD.encode(mac(key, &[b"session", payload.as_bytes()]));
-    if !constant_time_eq(expected.as_bytes(), tag.as_bytes()) {
-        return None;
-    }
-    let session: Session = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    let session: Session = open(key, "session", value)?;
     (now < session.expires_at && session.issued_at <= now + 60).then_some(session)
 }
 

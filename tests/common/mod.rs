@@ -8,6 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use portcullis::config::QuotaConfig;
+use portcullis::federation::oidc::{parse_discovery, Discovery};
 use portcullis::keys::RsaSigningKey;
 use portcullis::oauth::client::Client;
 use portcullis::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
@@ -16,8 +17,9 @@ use portcullis::oauth::grant::{
 };
 use portcullis::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    JwsSigner, JwsVerifier, PasswordHasher, PolicyStore, RegisteredClient, RegistrationOutcome,
-    Rng, Sleep, StoreError, Throttle, User, UserDirectory,
+    IdentityStore, JwsSigner, JwsVerifier, LinkedIdentity, NewFederatedUser, PasswordHasher,
+    PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, Rng, Sleep, StoreError,
+    Throttle, Upstream, UpstreamRequest, UpstreamResponse, User, UserDirectory,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -56,6 +58,16 @@ pub struct MemoryBackend {
     pub slow_calls: RefCell<Vec<&'static str>>,
     /// Every delay the server asked for, in milliseconds (nothing actually waits).
     pub sleeps: RefCell<Vec<u64>>,
+    /// Upstream identities: (user id, identity).
+    pub identities: RefCell<Vec<(String, LinkedIdentity)>>,
+    /// Roles given to provisioned users: user id → role names.
+    pub provisioned_roles: RefCell<HashMap<String, Vec<String>>>,
+    /// Role names that exist, for provisioning (empty: every name exists).
+    pub role_names: Vec<String>,
+    /// What upstream providers answer, by `METHOD url` (a missing one is a provider that is
+    /// down); a test plays the provider by filling it in, and sees every request sent.
+    pub upstream_answers: RefCell<HashMap<String, UpstreamResponse>>,
+    pub upstream_requests: RefCell<Vec<UpstreamRequest>>,
 }
 
 impl MemoryBackend {
@@ -624,6 +636,161 @@ impl ClientKeys for MemoryBackend {
     }
 }
 
+impl IdentityStore for MemoryBackend {
+    async fn accounts_for(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: &str,
+    ) -> Result<(Option<User>, Option<User>), StoreError> {
+        self.call("accounts_for")?;
+        let users = self.users.borrow();
+        let linked = self
+            .identities
+            .borrow()
+            .iter()
+            .find(|(_, i)| i.provider == provider && i.subject == subject)
+            .and_then(|(uid, _)| users.iter().find(|u| u.id == *uid).cloned());
+        let by_email = users
+            .iter()
+            .find(|u| !email.is_empty() && u.email.eq_ignore_ascii_case(email))
+            .cloned();
+        Ok((linked, by_email))
+    }
+    async fn link_identity(
+        &self,
+        user_id: &str,
+        identity: &LinkedIdentity,
+    ) -> Result<bool, StoreError> {
+        self.call("link_identity")?;
+        let mut all = self.identities.borrow_mut();
+        if all
+            .iter()
+            .any(|(_, i)| i.provider == identity.provider && i.subject == identity.subject)
+        {
+            return Ok(false);
+        }
+        all.push((user_id.to_string(), identity.clone()));
+        Ok(true)
+    }
+    async fn touch_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        self.call("touch_identity")?;
+        for (_, i) in self.identities.borrow_mut().iter_mut() {
+            if i.provider == identity.provider && i.subject == identity.subject {
+                i.last_used_at = identity.last_used_at;
+                i.email = identity.email.clone();
+                i.email_verified = identity.email_verified;
+            }
+        }
+        Ok(())
+    }
+    async fn provision_user(&self, new: &NewFederatedUser) -> Result<ProvisionOutcome, StoreError> {
+        self.call("provision_user")?;
+        if !self.role_names.is_empty() && new.roles.iter().any(|r| !self.role_names.contains(r)) {
+            return Ok(ProvisionOutcome::MissingRole);
+        }
+        let taken = self
+            .users
+            .borrow()
+            .iter()
+            .any(|u| u.email.eq_ignore_ascii_case(&new.email))
+            || self.identities.borrow().iter().any(|(_, i)| {
+                i.provider == new.identity.provider && i.subject == new.identity.subject
+            });
+        if taken {
+            return Ok(ProvisionOutcome::Taken);
+        }
+        self.users.borrow_mut().push(User {
+            id: new.id.clone(),
+            email: new.email.clone(),
+            name: new.name.clone(),
+            password_hash: None,
+            disabled: false,
+            session_epoch: 0,
+        });
+        self.provisioned_roles
+            .borrow_mut()
+            .insert(new.id.clone(), new.roles.clone());
+        self.identities
+            .borrow_mut()
+            .push((new.id.clone(), new.identity.clone()));
+        Ok(ProvisionOutcome::Created)
+    }
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
+        self.call("identities_of")?;
+        Ok(self
+            .identities
+            .borrow()
+            .iter()
+            .filter(|(u, _)| u == user_id)
+            .map(|(_, i)| i.clone())
+            .collect())
+    }
+    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
+        self.call("unlink_identity")?;
+        let has_password = self
+            .users
+            .borrow()
+            .iter()
+            .any(|u| u.id == user_id && u.password_hash.is_some());
+        let mut all = self.identities.borrow_mut();
+        let others = all
+            .iter()
+            .filter(|(u, i)| u == user_id && i.provider != provider)
+            .count();
+        if !has_password && others == 0 {
+            return Ok(false);
+        }
+        let before = all.len();
+        all.retain(|(u, i)| !(u == user_id && i.provider == provider));
+        Ok(all.len() < before)
+    }
+}
+
+impl Upstream for MemoryBackend {
+    async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        let key = format!("{} {}", request.method, request.url);
+        self.upstream_requests.borrow_mut().push(request);
+        self.upstream_answers
+            .borrow()
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| format!("{key}: no answer within 5000 ms"))
+    }
+    async fn discovery(
+        &self,
+        issuer: &str,
+        _refresh: bool,
+        _now: i64,
+    ) -> Result<Discovery, String> {
+        let url = portcullis::federation::oidc::discovery_url(issuer);
+        let answer = self
+            .upstream_answers
+            .borrow()
+            .get(&format!("GET {url}"))
+            .cloned()
+            .ok_or_else(|| format!("{url}: no answer"))?;
+        parse_discovery(issuer, &answer.body)
+    }
+    async fn provider_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        _now: i64,
+    ) -> Result<Vec<PublicJwk>, String> {
+        self.calls.borrow_mut().push(if refresh {
+            "provider_jwks_refresh"
+        } else {
+            "provider_jwks"
+        });
+        self.published_jwks
+            .borrow()
+            .get(jwks_uri)
+            .cloned()
+            .ok_or_else(|| format!("{jwks_uri}: no answer"))
+    }
+}
+
 impl Sleep for MemoryBackend {
     async fn sleep(&self, ms: u64) {
         self.sleeps.borrow_mut().push(ms);
@@ -879,6 +1046,58 @@ impl ClientKeys for WithSqlUsers<'_> {
         now: i64,
     ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
         self.memory.client_jwks(jwks_uri, refresh, now).await
+    }
+}
+
+impl IdentityStore for WithSqlUsers<'_> {
+    async fn accounts_for(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: &str,
+    ) -> Result<(Option<User>, Option<User>), StoreError> {
+        self.directory()
+            .accounts_for(provider, subject, email)
+            .await
+    }
+    async fn link_identity(
+        &self,
+        user_id: &str,
+        identity: &LinkedIdentity,
+    ) -> Result<bool, StoreError> {
+        self.directory().link_identity(user_id, identity).await
+    }
+    async fn touch_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
+        self.directory().touch_identity(identity).await
+    }
+    async fn provision_user(
+        &self,
+        user: &NewFederatedUser,
+    ) -> Result<ProvisionOutcome, StoreError> {
+        self.directory().provision_user(user).await
+    }
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
+        self.directory().identities_of(user_id).await
+    }
+    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
+        self.directory().unlink_identity(user_id, provider).await
+    }
+}
+
+impl Upstream for WithSqlUsers<'_> {
+    async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        self.memory.upstream(request).await
+    }
+    async fn discovery(&self, issuer: &str, refresh: bool, now: i64) -> Result<Discovery, String> {
+        self.memory.discovery(issuer, refresh, now).await
+    }
+    async fn provider_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Vec<PublicJwk>, String> {
+        self.memory.provider_jwks(jwks_uri, refresh, now).await
     }
 }
 

@@ -242,6 +242,8 @@ pub async fn serve<B: Backend>(
         AuthEndpoint::Logout => server.logout(head, body).await,
         AuthEndpoint::Account if post => server.account_action(head, body).await,
         AuthEndpoint::Account => server.account(head).await,
+        AuthEndpoint::Provider => server.provider_endpoint(head, body).await,
+        AuthEndpoint::LinkAccount => server.link_account(head, body).await,
         AuthEndpoint::Token => server.token(head, body).await,
         AuthEndpoint::Revoke => server.revoke(head, body).await,
         AuthEndpoint::Introspect => server.introspect(head, body).await,

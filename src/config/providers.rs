@@ -1,0 +1,528 @@
+//! Upstream identity providers (`IDENTITY_PROVIDERS`, an array of tables shared by every plugin
+//! of the deployment) and which of them each plugin's sign-in page offers (`sign_in` in a plugin
+//! table). A provider's client secret is a Worker secret it names, never a var.
+
+use serde::Deserialize;
+
+use super::plugin::table_value;
+use super::read::read;
+use super::{ConfigError, RawConfig};
+use crate::federation::{
+    check_provider_url, github, ClientAuth, IdentityProvider, ProviderKind, Provisioning,
+};
+use crate::primitives::secret::Secret;
+
+const KEY: &str = "IDENTITY_PROVIDERS";
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", expecting = "\"oidc\" or \"github\"")]
+enum Kind {
+    Oidc,
+    Github,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(expecting = "\"client_secret_basic\" or \"client_secret_post\"")]
+enum AuthMethod {
+    #[serde(rename = "client_secret_basic")]
+    Basic,
+    #[serde(rename = "client_secret_post")]
+    Post,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { domain = \"acme.com\", roles = [\"member\"] }"
+)]
+struct RawDomainRoles {
+    domain: String,
+    roles: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of identity provider settings"
+)]
+struct RawProvider {
+    id: String,
+    name: Option<String>,
+    kind: Kind,
+    issuer: Option<String>,
+    client_id: String,
+    client_secret_name: Option<String>,
+    scopes: Option<Vec<String>>,
+    token_endpoint_auth_method: Option<AuthMethod>,
+    authorization_endpoint: Option<String>,
+    token_endpoint: Option<String>,
+    api_base_url: Option<String>,
+    #[serde(default = "yes")]
+    provision: bool,
+    #[serde(default)]
+    allowed_domains: Vec<String>,
+    #[serde(default)]
+    default_roles: Vec<String>,
+    #[serde(default)]
+    domain_roles: Vec<RawDomainRoles>,
+    #[serde(default = "yes")]
+    link_by_email: bool,
+}
+
+/// The provider tables as written (for the secret names the edge must read).
+fn tables(value: Option<&serde_json::Value>) -> Vec<serde_json::Value> {
+    match value
+        .cloned()
+        .and_then(|v| table_value(KEY, Some(v)).ok().flatten())
+    {
+        Some(serde_json::Value::Array(list)) => list,
+        _ => Vec::new(),
+    }
+}
+
+/// The secret a provider's client secret is read from: `client_secret_name`, or
+/// `<ID>_CLIENT_SECRET` (`google` → `GOOGLE_CLIENT_SECRET`).
+fn secret_name(id: &str, named: Option<&str>) -> String {
+    named.map(str::to_string).unwrap_or_else(|| {
+        format!(
+            "{}_CLIENT_SECRET",
+            id.to_ascii_uppercase().replace('-', "_")
+        )
+    })
+}
+
+/// The names of the secrets the providers read, so the edge can read exactly those.
+pub(crate) fn provider_secret_names(value: Option<&serde_json::Value>) -> Vec<String> {
+    tables(value)
+        .iter()
+        .filter_map(|t| {
+            let id = t.get("id")?.as_str()?;
+            Some(secret_name(
+                id,
+                t.get("client_secret_name").and_then(|n| n.as_str()),
+            ))
+        })
+        .collect()
+}
+
+fn valid_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !id.starts_with('-')
+}
+
+fn domain(key: &str, text: &str) -> Result<String, ConfigError> {
+    let d = text.trim().to_ascii_lowercase();
+    let ok = d.contains('.')
+        && !d.starts_with('.')
+        && !d.contains('@')
+        && url::Url::parse(&format!("https://{d}/"))
+            .is_ok_and(|u| u.host_str() == Some(d.as_str()));
+    ok.then_some(d).ok_or_else(|| {
+        ConfigError::new(
+            key,
+            format!("an email domain such as acme.com, got {text:?}"),
+        )
+    })
+}
+
+fn url_setting(key: &str, value: Option<&str>, default: &str) -> Result<String, ConfigError> {
+    let text = value.unwrap_or(default);
+    check_provider_url(text)
+        .map(|u| u.as_str().trim_end_matches('/').to_string())
+        .map_err(|why| ConfigError::new(key, why))
+}
+
+/// Reads and checks `IDENTITY_PROVIDERS`; none when it is unset.
+pub(crate) fn parse_providers(raw: &RawConfig) -> Result<Vec<IdentityProvider>, ConfigError> {
+    let Some(value) = table_value(KEY, raw.identity_providers.clone())? else {
+        return Ok(Vec::new());
+    };
+    let list: Vec<serde_json::Value> = match value {
+        serde_json::Value::Array(list) => list,
+        _ => {
+            return Err(ConfigError::new(
+                KEY,
+                "an array of provider tables ([[vars.IDENTITY_PROVIDERS]] in wrangler.toml)",
+            ))
+        }
+    };
+    let mut providers: Vec<IdentityProvider> = Vec::with_capacity(list.len());
+    for (i, table) in list.iter().enumerate() {
+        let prefix = format!("{KEY}[{i}]");
+        let key = |field: &str| format!("{prefix}.{field}");
+        let p: RawProvider = read(&prefix, table)?;
+        if !valid_id(&p.id) {
+            return Err(ConfigError::new(
+                key("id"),
+                format!("1 to 32 lower-case letters, digits and '-', got {:?}", p.id),
+            ));
+        }
+        if providers.iter().any(|q| q.id == p.id) {
+            return Err(ConfigError::new(
+                key("id"),
+                format!("an id no other provider has; {:?} is taken", p.id),
+            ));
+        }
+        if p.client_id.trim().is_empty() {
+            return Err(ConfigError::new(
+                key("client_id"),
+                "the client id the provider gave this gateway",
+            ));
+        }
+        let secret_key = secret_name(&p.id, p.client_secret_name.as_deref());
+        let client_secret = raw
+            .named_secrets
+            .get(&secret_key)
+            .filter(|s| !s.is_empty())
+            .map(|s| Secret::new(s.clone()))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    key("client_secret_name"),
+                    format!("a secret holding the client secret; {secret_key:?} is not set (wrangler secret put {secret_key})"),
+                )
+            })?;
+        let kind = match p.kind {
+            Kind::Oidc => {
+                for field in ["authorization_endpoint", "token_endpoint", "api_base_url"] {
+                    let set = match field {
+                        "authorization_endpoint" => p.authorization_endpoint.is_some(),
+                        "token_endpoint" => p.token_endpoint.is_some(),
+                        _ => p.api_base_url.is_some(),
+                    };
+                    if set {
+                        return Err(ConfigError::new(
+                            key(field),
+                            "nothing for kind \"oidc\": its endpoints come from the issuer's discovery document",
+                        ));
+                    }
+                }
+                let issuer = p.issuer.as_deref().ok_or_else(|| {
+                    ConfigError::new(
+                        key("issuer"),
+                        "the provider's issuer URL, e.g. https://accounts.google.com",
+                    )
+                })?;
+                // The issuer is compared byte for byte with the documents and tokens, so it is
+                // kept exactly as written (Auth0's ends in '/').
+                check_provider_url(&issuer.replace("{tenantid}", "tenant"))
+                    .map_err(|why| ConfigError::new(key("issuer"), why))?;
+                ProviderKind::Oidc {
+                    issuer: issuer.to_string(),
+                }
+            }
+            Kind::Github => {
+                if p.issuer.is_some() {
+                    return Err(ConfigError::new(
+                        key("issuer"),
+                        "nothing for kind \"github\" (GitHub is not an OpenID provider)",
+                    ));
+                }
+                ProviderKind::GitHub {
+                    authorization_endpoint: url_setting(
+                        &key("authorization_endpoint"),
+                        p.authorization_endpoint.as_deref(),
+                        github::AUTHORIZATION_ENDPOINT,
+                    )?,
+                    token_endpoint: url_setting(
+                        &key("token_endpoint"),
+                        p.token_endpoint.as_deref(),
+                        github::TOKEN_ENDPOINT,
+                    )?,
+                    api_base_url: url_setting(
+                        &key("api_base_url"),
+                        p.api_base_url.as_deref(),
+                        github::API_BASE_URL,
+                    )?,
+                }
+            }
+        };
+        let scopes = match (p.scopes, p.kind) {
+            (Some(list), _) if list.is_empty() => {
+                return Err(ConfigError::new(key("scopes"), "at least one scope"))
+            }
+            (Some(list), Kind::Oidc) if !list.iter().any(|s| s == "openid") => {
+                return Err(ConfigError::new(
+                    key("scopes"),
+                    "a list holding \"openid\" (an OpenID Connect sign-in asks for it)",
+                ))
+            }
+            (Some(list), _) => list,
+            (None, Kind::Oidc) => vec!["openid".into(), "email".into(), "profile".into()],
+            (None, Kind::Github) => github::DEFAULT_SCOPES.map(String::from).to_vec(),
+        };
+        if let Some(bad) = scopes
+            .iter()
+            .find(|s| s.is_empty() || !s.chars().all(crate::primitives::syntax::is_scope_char))
+        {
+            return Err(ConfigError::new(
+                key("scopes"),
+                format!("scope names, got {bad:?}"),
+            ));
+        }
+        let allowed_domains = p
+            .allowed_domains
+            .iter()
+            .enumerate()
+            .map(|(j, d)| domain(&key(&format!("allowed_domains[{j}]")), d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let domain_roles = p
+            .domain_roles
+            .iter()
+            .enumerate()
+            .map(|(j, rule)| {
+                let rule_key = key(&format!("domain_roles[{j}]"));
+                let d = domain(&format!("{rule_key}.domain"), &rule.domain)?;
+                if rule.roles.is_empty() || rule.roles.iter().any(|r| r.trim().is_empty()) {
+                    return Err(ConfigError::new(
+                        format!("{rule_key}.roles"),
+                        "one or more role names",
+                    ));
+                }
+                Ok((d, rule.roles.clone()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if p.default_roles.iter().any(|r| r.trim().is_empty()) {
+            return Err(ConfigError::new(key("default_roles"), "role names"));
+        }
+        let default_name = match p.kind {
+            Kind::Oidc => p.id.clone(),
+            Kind::Github => "GitHub".into(),
+        };
+        let name = p.name.unwrap_or(default_name);
+        if name.trim().is_empty() || name.chars().count() > 40 {
+            return Err(ConfigError::new(
+                key("name"),
+                "the name on the sign-in button, 1 to 40 characters",
+            ));
+        }
+        providers.push(IdentityProvider {
+            id: p.id,
+            name,
+            kind,
+            client_id: p.client_id,
+            client_secret,
+            client_auth: match p.token_endpoint_auth_method {
+                Some(AuthMethod::Post) => ClientAuth::Post,
+                Some(AuthMethod::Basic) | None => ClientAuth::Basic,
+            },
+            scopes,
+            provisioning: Provisioning {
+                enabled: p.provision,
+                allowed_domains,
+                default_roles: p.default_roles,
+                domain_roles,
+            },
+            link_by_email: p.link_by_email,
+        });
+    }
+    Ok(providers)
+}
+
+/// How a plugin's users sign in, as its table writes it (`sign_in = { providers = [...],
+/// password = true }`).
+#[derive(Deserialize, Default)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { providers = [\"google\"], password = true }"
+)]
+pub(crate) struct RawSignIn {
+    providers: Option<Vec<String>>,
+    password: Option<bool>,
+}
+
+/// How a plugin's users sign in: the providers its sign-in page offers, in order, and whether
+/// it offers the password form.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    pub providers: Vec<IdentityProvider>,
+    pub password: bool,
+}
+
+impl SignIn {
+    pub fn provider(&self, id: &str) -> Option<&IdentityProvider> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+}
+
+/// The plugin's sign-in: by default every provider of the deployment and passwords.
+pub(crate) fn sign_in_for(
+    prefix: &str,
+    raw: Option<RawSignIn>,
+    all: &[IdentityProvider],
+) -> Result<SignIn, ConfigError> {
+    let raw = raw.unwrap_or_default();
+    let key = |field: &str| format!("{prefix}.sign_in.{field}");
+    let providers = match raw.providers {
+        None => all.to_vec(),
+        Some(ids) => ids
+            .iter()
+            .map(|id| {
+                all.iter().find(|p| p.id == *id).cloned().ok_or_else(|| {
+                    ConfigError::new(
+                        key("providers"),
+                        format!("ids of IDENTITY_PROVIDERS; {id:?} is none of them"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let password = raw.password.unwrap_or(true);
+    if !password && providers.is_empty() {
+        return Err(ConfigError::new(
+            key("password"),
+            "true, or at least one provider: users need a way to sign in",
+        ));
+    }
+    Ok(SignIn {
+        providers,
+        password,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn raw(providers: serde_json::Value, secrets: &[(&str, &str)]) -> RawConfig {
+        RawConfig {
+            identity_providers: Some(providers),
+            named_secrets: secrets
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..RawConfig::default()
+        }
+    }
+
+    fn google() -> serde_json::Value {
+        json!({"id": "google", "name": "Google", "kind": "oidc", "issuer": "https://accounts.google.com", "client_id": "cid",
+               "domain_roles": [{"domain": "Acme.com", "roles": ["member"]}], "default_roles": ["viewer"]})
+    }
+
+    #[test]
+    fn providers_read_with_their_secrets_and_defaults() {
+        let list = json!([google(), {"id": "gh-ent", "kind": "github", "client_id": "Iv1.x", "client_secret_name": "GH_SECRET",
+                                      "api_base_url": "https://github.acme.com/api/v3", "provision": false}]);
+        let providers = parse_providers(&raw(
+            list.clone(),
+            &[("GOOGLE_CLIENT_SECRET", "g"), ("GH_SECRET", "h")],
+        ))
+        .unwrap();
+        assert_eq!(providers.len(), 2);
+        assert_eq!(providers[0].scopes, ["openid", "email", "profile"]);
+        assert_eq!(providers[0].client_secret.expose(), "g");
+        assert_eq!(
+            providers[0].provisioning.domain_roles,
+            [("acme.com".to_string(), vec!["member".to_string()])]
+        );
+        assert!(providers[0].link_by_email && providers[0].provisioning.enabled);
+        assert_eq!(providers[1].name, "GitHub");
+        assert_eq!(providers[1].scopes, ["read:user", "user:email"]);
+        assert!(!providers[1].provisioning.enabled);
+        match &providers[1].kind {
+            ProviderKind::GitHub {
+                api_base_url,
+                token_endpoint,
+                ..
+            } => {
+                assert_eq!(api_base_url, "https://github.acme.com/api/v3");
+                assert_eq!(token_endpoint, github::TOKEN_ENDPOINT);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            provider_secret_names(Some(&list)),
+            ["GOOGLE_CLIENT_SECRET", "GH_SECRET"]
+        );
+        // A JSON string (`--var IDENTITY_PROVIDERS:[...]`) reads the same.
+        let text = serde_json::Value::String(list.to_string());
+        assert_eq!(provider_secret_names(Some(&text)).len(), 2);
+        assert!(parse_providers(&RawConfig::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn each_mistake_names_its_key() {
+        let secrets = [("GOOGLE_CLIENT_SECRET", "g")];
+        let error = |change: serde_json::Value| {
+            let mut p = google();
+            for (k, v) in change.as_object().unwrap() {
+                p[k] = v.clone();
+            }
+            parse_providers(&raw(json!([p]), &secrets)).unwrap_err().key
+        };
+        assert_eq!(error(json!({"id": "Google"})), "IDENTITY_PROVIDERS[0].id");
+        assert_eq!(error(json!({"kind": "saml"})), "IDENTITY_PROVIDERS[0].kind");
+        assert_eq!(
+            error(json!({"issuer": "http://accounts.google.com"})),
+            "IDENTITY_PROVIDERS[0].issuer"
+        );
+        assert_eq!(
+            error(json!({"token_endpoint": "https://x.example.com/t"})),
+            "IDENTITY_PROVIDERS[0].token_endpoint"
+        );
+        assert_eq!(
+            error(json!({"scopes": ["email"]})),
+            "IDENTITY_PROVIDERS[0].scopes"
+        );
+        assert_eq!(
+            error(json!({"domain_roles": [{"domain": "@acme", "roles": ["m"]}]})),
+            "IDENTITY_PROVIDERS[0].domain_roles[0].domain"
+        );
+        assert_eq!(
+            error(json!({"allowed_domains": ["not a domain"]})),
+            "IDENTITY_PROVIDERS[0].allowed_domains[0]"
+        );
+        assert_eq!(
+            error(json!({"client_secret": "inline!"})),
+            "IDENTITY_PROVIDERS[0]"
+        );
+        let missing = parse_providers(&raw(json!([google()]), &[])).unwrap_err();
+        assert_eq!(missing.key, "IDENTITY_PROVIDERS[0].client_secret_name");
+        assert!(
+            missing.expected.contains("GOOGLE_CLIENT_SECRET"),
+            "{missing}"
+        );
+        assert!(!missing.to_string().contains('g') || !missing.to_string().contains("\"g\""));
+        let twice = parse_providers(&raw(json!([google(), google()]), &secrets)).unwrap_err();
+        assert_eq!(twice.key, "IDENTITY_PROVIDERS[1].id");
+        let entra = json!({"id": "entra", "kind": "oidc", "issuer": "https://login.microsoftonline.com/{tenantid}/v2.0", "client_id": "c"});
+        assert!(parse_providers(&raw(json!([entra]), &[("ENTRA_CLIENT_SECRET", "e")])).is_ok());
+    }
+
+    #[test]
+    fn a_plugin_offers_the_providers_it_names_and_needs_some_way_in() {
+        let all =
+            parse_providers(&raw(json!([google()]), &[("GOOGLE_CLIENT_SECRET", "g")])).unwrap();
+        let default = sign_in_for("PLUGIN", None, &all).unwrap();
+        assert_eq!((default.providers.len(), default.password), (1, true));
+        let only: RawSignIn = read(
+            "PLUGIN.sign_in",
+            &json!({"providers": ["google"], "password": false}),
+        )
+        .unwrap();
+        let s = sign_in_for("PLUGIN", Some(only), &all).unwrap();
+        assert!(!s.password && s.provider("google").is_some());
+        let unknown: RawSignIn = read("PLUGIN.sign_in", &json!({"providers": ["okta"]})).unwrap();
+        assert_eq!(
+            sign_in_for("PLUGIN", Some(unknown), &all).unwrap_err().key,
+            "PLUGIN.sign_in.providers"
+        );
+        let none: RawSignIn = read(
+            "PLUGIN.sign_in",
+            &json!({"providers": [], "password": false}),
+        )
+        .unwrap();
+        assert_eq!(
+            sign_in_for("PLUGIN", Some(none), &all).unwrap_err().key,
+            "PLUGIN.sign_in.password"
+        );
+    }
+}

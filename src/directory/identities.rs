@@ -1,0 +1,149 @@
+//! Upstream identities in D1 (`user_identities`, migration 0014): the users they lead to, linking,
+//! and just-in-time provisioning in one all-or-nothing batch.
+
+use super::{n, s, store_error, user, SqlDirectory};
+use crate::ports::{
+    IdentityStore, LinkedIdentity, NewFederatedUser, ProvisionOutcome, StoreError, User,
+};
+use crate::sql::{Row, Sql, SqlError, Statement};
+
+fn identity(row: &Row) -> LinkedIdentity {
+    LinkedIdentity {
+        provider: s(row, "provider"),
+        subject: s(row, "subject"),
+        email: s(row, "email"),
+        email_verified: n(row, "email_verified").unwrap_or(0) != 0,
+        created_at: n(row, "created_at").unwrap_or(0),
+        last_used_at: n(row, "last_used_at").unwrap_or(0),
+    }
+}
+
+const INSERT_IDENTITY: &str = "INSERT INTO user_identities (provider, subject, user_id, email, email_verified, created_at, last_used_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+fn insert_identity(user_id: &str, i: &LinkedIdentity) -> Statement {
+    (
+        INSERT_IDENTITY,
+        vec![
+            i.provider.as_str().into(),
+            i.subject.as_str().into(),
+            user_id.into(),
+            i.email.as_str().into(),
+            i.email_verified.into(),
+            i.created_at.into(),
+            i.last_used_at.into(),
+        ],
+    )
+}
+
+impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
+    async fn accounts_for(
+        &self,
+        provider: &str,
+        subject: &str,
+        email: &str,
+    ) -> Result<(Option<User>, Option<User>), StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT 'linked' AS via, u.id, u.email, u.name, u.password_hash, u.disabled, u.session_epoch \
+                 FROM user_identities i JOIN users u ON u.id = i.user_id WHERE i.provider = ?1 AND i.subject = ?2 \
+                 UNION ALL \
+                 SELECT 'email' AS via, id, email, name, password_hash, disabled, session_epoch FROM users \
+                 WHERE ?3 <> '' AND email = ?3",
+                vec![provider.into(), subject.into(), email.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        let by = |via: &str| rows.iter().find(|r| s(r, "via") == via).map(user);
+        Ok((by("linked"), by("email")))
+    }
+
+    async fn link_identity(
+        &self,
+        user_id: &str,
+        identity: &LinkedIdentity,
+    ) -> Result<bool, StoreError> {
+        match self
+            .sql
+            .batch(vec![insert_identity(user_id, identity)])
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(SqlError::Unique(_)) | Err(SqlError::ForeignKey) => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn touch_identity(&self, i: &LinkedIdentity) -> Result<(), StoreError> {
+        self.sql
+            .batch(vec![(
+                "UPDATE user_identities SET last_used_at = ?3, email = ?4, email_verified = ?5 WHERE provider = ?1 AND subject = ?2",
+                vec![
+                    i.provider.as_str().into(),
+                    i.subject.as_str().into(),
+                    i.last_used_at.into(),
+                    i.email.as_str().into(),
+                    i.email_verified.into(),
+                ],
+            )])
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    async fn provision_user(&self, new: &NewFederatedUser) -> Result<ProvisionOutcome, StoreError> {
+        let now = new.identity.created_at;
+        let mut statements: Vec<Statement> = vec![(
+            "INSERT INTO users (id, email, name, password_hash, disabled, created_at, updated_at) VALUES (?1, ?2, ?3, NULL, 0, ?4, ?4)",
+            vec![new.id.as_str().into(), new.email.as_str().into(), new.name.as_str().into(), now.into()],
+        )];
+        // A role that does not exist makes `role_id` NULL, which the NOT NULL constraint refuses:
+        // the batch, and the user with it, is undone.
+        for role in &new.roles {
+            statements.push((
+                "INSERT INTO user_roles (user_id, role_id) VALUES (?1, (SELECT id FROM roles WHERE name = ?2))",
+                vec![new.id.as_str().into(), role.as_str().into()],
+            ));
+        }
+        statements.push(insert_identity(&new.id, &new.identity));
+        match self.sql.batch(statements).await {
+            Ok(_) => Ok(ProvisionOutcome::Created),
+            Err(SqlError::Unique(_)) => Ok(ProvisionOutcome::Taken),
+            Err(SqlError::Other(message))
+                if message.contains("NOT NULL constraint failed: user_roles.role_id") =>
+            {
+                Ok(ProvisionOutcome::MissingRole)
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT provider, subject, email, email_verified, created_at, last_used_at FROM user_identities WHERE user_id = ?1 ORDER BY provider, subject",
+                vec![user_id.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows.iter().map(identity).collect())
+    }
+
+    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
+        // One statement: the check that another way in remains and the delete cannot be split by
+        // a parallel unlink.
+        let changed = self
+            .sql
+            .batch(vec![(
+                "DELETE FROM user_identities WHERE user_id = ?1 AND provider = ?2 AND ( \
+                   (SELECT password_hash FROM users WHERE id = ?1) IS NOT NULL \
+                   OR (SELECT COUNT(*) FROM user_identities WHERE user_id = ?1 AND provider <> ?2) > 0)",
+                vec![user_id.into(), provider.into()],
+            )])
+            .await
+            .map_err(store_error)?;
+        Ok(changed.first().copied().unwrap_or(0) > 0)
+    }
+}

@@ -1,0 +1,340 @@
+//! Whose account a verified upstream identity is: the one decision of a federated sign-in,
+//! made from what the directory holds, with no I/O.
+//!
+//! - An identity is found by (provider, subject), never by email alone.
+//! - An identity whose email is an existing user's is linked to that user only when the provider
+//!   asserts the email is verified, the provider allows linking by email, and the user proves
+//!   the account with its password (an attacker who controls an unverified address at some
+//!   provider takes over nobody; one who controls a verified address still needs the password).
+//! - A signed-in user may link any identity not already someone else's, from their account page.
+//! - Anyone else is given an account just in time, when the provider provisions, the email is
+//!   verified (the directory's users all have one, and it is what an administrator finds them
+//!   by), and its domain is allowed; with the provider's default and per-domain roles.
+
+use super::{IdentityProvider, UpstreamIdentity};
+use crate::ports::User;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolution {
+    /// The identity is linked: sign its user in.
+    SignIn(User),
+    /// A signed-in user is linking this identity from their account page.
+    Link(User),
+    /// The verified email is this user's: link once they prove the account.
+    ProveAccount(User),
+    /// Nobody has this identity or its email: create a user with these roles.
+    Provision {
+        roles: Vec<String>,
+    },
+    Refused(Refusal),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The user the identity leads to is disabled.
+    Disabled,
+    /// Linking from the account page an identity that is another user's.
+    LinkedToAnother,
+    /// The email is an existing user's, and the provider does not say it is verified.
+    EmailUnverified,
+    /// The email is an existing user's, and this provider does not link by email.
+    LinkingOff,
+    /// The email is an existing user's, who has no password to prove the account with.
+    NoWayToProve,
+    /// No account, and no verified email to make one with.
+    NoVerifiedEmail,
+    /// No account, and the email's domain is not one this provider provisions.
+    DomainNotAllowed,
+    /// No account, and this provider does not make new ones.
+    ProvisioningOff,
+}
+
+impl Refusal {
+    /// What the page says.
+    pub fn message(self, provider: &str, email: &str) -> String {
+        match self {
+            Refusal::Disabled => "This account is disabled.".into(),
+            Refusal::LinkedToAnother => format!(
+                "This {provider} account is already linked to another user. Sign in with it to use that account."
+            ),
+            Refusal::EmailUnverified => format!(
+                "An account for {email} already exists, but {provider} does not confirm that the address is yours. Sign in with your password, then link {provider} from your account page."
+            ),
+            Refusal::LinkingOff | Refusal::NoWayToProve => format!(
+                "An account for {email} already exists. Sign in the way you usually do, then link {provider} from your account page, or ask an administrator to link it."
+            ),
+            Refusal::NoVerifiedEmail => format!(
+                "{provider} did not share a verified email address, which a new account needs. Verify your email at {provider} and try again."
+            ),
+            Refusal::DomainNotAllowed | Refusal::ProvisioningOff => format!(
+                "There is no account for this {provider} sign-in, and new accounts are not opened this way. Ask an administrator for access."
+            ),
+        }
+    }
+
+    /// For the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Disabled => "disabled",
+            Refusal::LinkedToAnother => "linked_to_another",
+            Refusal::EmailUnverified => "email_unverified",
+            Refusal::LinkingOff => "linking_off",
+            Refusal::NoWayToProve => "no_way_to_prove",
+            Refusal::NoVerifiedEmail => "no_verified_email",
+            Refusal::DomainNotAllowed => "domain_not_allowed",
+            Refusal::ProvisioningOff => "provisioning_off",
+        }
+    }
+}
+
+/// Decides, from the user the identity is linked to (`linked`), the user whose email it carries
+/// (`by_email`), and the signed-in user linking it from their account page (`linking`).
+pub fn resolve(
+    provider: &IdentityProvider,
+    identity: &UpstreamIdentity,
+    linked: Option<User>,
+    by_email: Option<User>,
+    linking: Option<User>,
+) -> Resolution {
+    if let Some(me) = linking {
+        return match linked {
+            Some(other) if other.id != me.id => Resolution::Refused(Refusal::LinkedToAnother),
+            _ => Resolution::Link(me),
+        };
+    }
+    if let Some(user) = linked {
+        return if user.disabled {
+            Resolution::Refused(Refusal::Disabled)
+        } else {
+            Resolution::SignIn(user)
+        };
+    }
+    if let Some(user) = by_email.filter(|_| !identity.email.is_empty()) {
+        return Resolution::Refused(if !identity.email_verified {
+            Refusal::EmailUnverified
+        } else if !provider.link_by_email {
+            Refusal::LinkingOff
+        } else if user.disabled {
+            Refusal::Disabled
+        } else if user.password_hash.is_none() {
+            Refusal::NoWayToProve
+        } else {
+            return Resolution::ProveAccount(user);
+        });
+    }
+    if !identity.email_verified {
+        return Resolution::Refused(Refusal::NoVerifiedEmail);
+    }
+    if !provider.provisioning.enabled {
+        return Resolution::Refused(Refusal::ProvisioningOff);
+    }
+    match provider.provisioning.roles_for(&identity.email) {
+        Some(roles) => Resolution::Provision { roles },
+        None => Resolution::Refused(Refusal::DomainNotAllowed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federation::{ClientAuth, ProviderKind, Provisioning};
+    use crate::primitives::secret::Secret;
+
+    fn provider() -> IdentityProvider {
+        IdentityProvider {
+            id: "idp".into(),
+            name: "IdP".into(),
+            kind: ProviderKind::Oidc {
+                issuer: "https://idp.example.com".into(),
+            },
+            client_id: "c".into(),
+            client_secret: Secret::new("s".into()),
+            client_auth: ClientAuth::Basic,
+            scopes: vec!["openid".into()],
+            provisioning: Provisioning {
+                enabled: true,
+                allowed_domains: vec![],
+                default_roles: vec!["viewer".into()],
+                domain_roles: vec![("acme.com".into(), vec!["member".into()])],
+            },
+            link_by_email: true,
+        }
+    }
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            email: format!("{id}@acme.com"),
+            name: String::new(),
+            password_hash: Some("pbkdf2-sha256$1$x$y".into()),
+            disabled: false,
+            session_epoch: 0,
+        }
+    }
+
+    fn identity(email: &str, verified: bool) -> UpstreamIdentity {
+        UpstreamIdentity {
+            subject: "sub-1".into(),
+            email: email.into(),
+            email_verified: verified,
+            name: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_linked_identity_signs_its_user_in_whatever_its_email_says() {
+        let r = resolve(
+            &provider(),
+            &identity("someone-else@acme.com", false),
+            Some(user("ada")),
+            Some(user("bob")),
+            None,
+        );
+        assert_eq!(r, Resolution::SignIn(user("ada")));
+        let disabled = User {
+            disabled: true,
+            ..user("ada")
+        };
+        assert_eq!(
+            resolve(
+                &provider(),
+                &identity("", false),
+                Some(disabled),
+                None,
+                None
+            ),
+            Resolution::Refused(Refusal::Disabled)
+        );
+    }
+
+    #[test]
+    fn an_email_match_links_only_verified_with_proof() {
+        let p = provider();
+        assert_eq!(
+            resolve(
+                &p,
+                &identity("ada@acme.com", true),
+                None,
+                Some(user("ada")),
+                None
+            ),
+            Resolution::ProveAccount(user("ada"))
+        );
+        assert_eq!(
+            resolve(
+                &p,
+                &identity("ada@acme.com", false),
+                None,
+                Some(user("ada")),
+                None
+            ),
+            Resolution::Refused(Refusal::EmailUnverified)
+        );
+        let no_password = User {
+            password_hash: None,
+            ..user("ada")
+        };
+        assert_eq!(
+            resolve(
+                &p,
+                &identity("ada@acme.com", true),
+                None,
+                Some(no_password),
+                None
+            ),
+            Resolution::Refused(Refusal::NoWayToProve)
+        );
+        let off = IdentityProvider {
+            link_by_email: false,
+            ..provider()
+        };
+        assert_eq!(
+            resolve(
+                &off,
+                &identity("ada@acme.com", true),
+                None,
+                Some(user("ada")),
+                None
+            ),
+            Resolution::Refused(Refusal::LinkingOff)
+        );
+    }
+
+    #[test]
+    fn strangers_are_provisioned_with_verified_emails_in_allowed_domains() {
+        let p = provider();
+        assert_eq!(
+            resolve(&p, &identity("new@acme.com", true), None, None, None),
+            Resolution::Provision {
+                roles: vec!["member".into(), "viewer".into()]
+            }
+        );
+        assert_eq!(
+            resolve(&p, &identity("new@gmail.com", true), None, None, None),
+            Resolution::Provision {
+                roles: vec!["viewer".into()]
+            }
+        );
+        assert_eq!(
+            resolve(&p, &identity("new@acme.com", false), None, None, None),
+            Resolution::Refused(Refusal::NoVerifiedEmail)
+        );
+        assert_eq!(
+            resolve(&p, &identity("", false), None, None, None),
+            Resolution::Refused(Refusal::NoVerifiedEmail)
+        );
+        let mut closed = provider();
+        closed.provisioning.enabled = false;
+        assert_eq!(
+            resolve(&closed, &identity("new@acme.com", true), None, None, None),
+            Resolution::Refused(Refusal::ProvisioningOff)
+        );
+        let mut acme_only = provider();
+        acme_only.provisioning.allowed_domains = vec!["acme.com".into()];
+        assert_eq!(
+            resolve(
+                &acme_only,
+                &identity("new@gmail.com", true),
+                None,
+                None,
+                None
+            ),
+            Resolution::Refused(Refusal::DomainNotAllowed)
+        );
+    }
+
+    #[test]
+    fn linking_from_the_account_page_takes_only_identities_nobody_else_holds() {
+        let p = provider();
+        assert_eq!(
+            resolve(
+                &p,
+                &identity("x@y.com", false),
+                None,
+                None,
+                Some(user("ada"))
+            ),
+            Resolution::Link(user("ada"))
+        );
+        assert_eq!(
+            resolve(
+                &p,
+                &identity("x@y.com", false),
+                Some(user("ada")),
+                None,
+                Some(user("ada"))
+            ),
+            Resolution::Link(user("ada"))
+        );
+        assert_eq!(
+            resolve(
+                &p,
+                &identity("x@y.com", true),
+                Some(user("bob")),
+                None,
+                Some(user("ada"))
+            ),
+            Resolution::Refused(Refusal::LinkedToAnother)
+        );
+    }
+}
