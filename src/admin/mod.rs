@@ -282,6 +282,13 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             (["users", _, "roles"], _) => Err(not_allowed(&["PUT"])),
             (["users", id, "quota"], Get) => self.user_quota(id).await,
             (["users", _, "quota"], _) => Err(not_allowed(&["GET"])),
+            (["users", id, "identities"], Get) => self.user_identities(id).await,
+            (["users", id, "identities"], Post) => self.link_user_identity(id, body).await,
+            (["users", _, "identities"], _) => Err(not_allowed(&["GET", "POST"])),
+            (["users", id, "identities", provider], Delete) => {
+                self.unlink_user_identity(id, provider).await
+            }
+            (["users", _, "identities", _], _) => Err(not_allowed(&["DELETE"])),
             (["resources"], Get) => self.list_resources(head).await,
             (["resources"], Post) => self.save_resource(None, body).await,
             (["resources"], _) => Err(not_allowed(&["GET", "POST"])),

@@ -12,7 +12,7 @@ use crate::directory::SqlDirectory;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::grants::Grants;
-use crate::ports::{GrantStore, PasswordHasher, Rng, Throttle};
+use crate::ports::{GrantStore, IdentityStore, LinkedIdentity, PasswordHasher, Rng, Throttle};
 use crate::sql::Sql;
 
 impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
@@ -185,5 +185,87 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             })
             .collect();
         listing(items, page.limit)
+    }
+}
+
+impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
+    fn identity_store(&self) -> SqlDirectory<'_, S> {
+        SqlDirectory {
+            sql: self.sql,
+            now: self.now,
+        }
+    }
+
+    /// `GET /admin/api/users/{id}/identities`: the user's upstream identities.
+    pub(crate) async fn user_identities(&self, id: &str) -> Result<Reply, ApiError> {
+        must_exist(self.directory().user_exists(id).await)?;
+        let identities: Vec<Value> = self
+            .identity_store()
+            .identities_of(id)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(|i| {
+                json!({
+                    "provider": i.provider,
+                    "subject": i.subject,
+                    "email": i.email,
+                    "email_verified": i.email_verified,
+                    "created_at": i.created_at,
+                    "last_used_at": i.last_used_at,
+                })
+            })
+            .collect();
+        ok(200, json!({ "identities": identities }))
+    }
+
+    /// `POST /admin/api/users/{id}/identities` `{provider, subject, email?}`: an administrator
+    /// links an identity (the account proven by other means); 409 when it is someone's already.
+    pub(crate) async fn link_user_identity(&self, id: &str, body: &[u8]) -> Result<Reply, ApiError> {
+        let body = json_body(body)?;
+        let mut f = Fields::default();
+        let provider = f.text(&body, "provider", true, 32);
+        let subject = f.text(&body, "subject", true, 255);
+        let email = f.text(&body, "email", false, 320);
+        if let Some(p) = &provider {
+            if !p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                f.error("provider", "must be a provider id (lower-case letters, digits and '-')");
+            }
+        }
+        f.email("email", email.as_deref().filter(|e| !e.is_empty()));
+        f.finish()?;
+        must_exist(self.directory().user_exists(id).await)?;
+        let identity = LinkedIdentity {
+            provider: provider.unwrap_or_default(),
+            subject: subject.unwrap_or_default(),
+            email: email.unwrap_or_default().to_ascii_lowercase(),
+            email_verified: false,
+            created_at: self.now,
+            last_used_at: self.now,
+        };
+        let linked = self
+            .identity_store()
+            .link_identity(id, &identity)
+            .await
+            .map_err(store_error)?;
+        if !linked {
+            return Err(ApiError::Conflict {
+                field: "subject".into(),
+                message: format!(
+                    "{:?} at {:?} is already linked to a user",
+                    identity.subject, identity.provider
+                ),
+            });
+        }
+        self.user_identities(id).await.map(|mut reply| {
+            reply.status = 201;
+            reply
+        })
+    }
+
+    /// `DELETE /admin/api/users/{id}/identities/{provider}`: unlinks, even the last way in (an
+    /// administrator can set a password or link another).
+    pub(crate) async fn unlink_user_identity(&self, id: &str, provider: &str) -> Result<Reply, ApiError> {
+        deleted(self.directory().delete_identity(id, provider).await)
     }
 }

@@ -108,6 +108,17 @@ impl<S: Sql> AdminDirectory<'_, S> {
         self.change_one("DELETE FROM users WHERE id = ?1", id).await
     }
 
+    /// Unlinks the user's identity at `provider`; false when there was none.
+    pub async fn delete_identity(&self, user_id: &str, provider: &str) -> Result<bool, SqlError> {
+        let changed = self
+            .write(vec![(
+                "DELETE FROM user_identities WHERE user_id = ?1 AND provider = ?2",
+                vec![user_id.into(), provider.into()],
+            )])
+            .await?;
+        Ok(changed.first().copied().unwrap_or(0) > 0)
+    }
+
     /// One page of users, each with their roles aggregated as JSON: one query per page.
     pub async fn list_users(&self, page: &Page) -> Result<Vec<Row>, SqlError> {
         self.sql
