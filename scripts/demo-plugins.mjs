@@ -25,3 +25,27 @@ export function demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl }) {
   };
   return [{ ...todo, hosts: [new URL(baseUrl).hostname], public_base_url: baseUrl }, mcp];
 }
+
+/** The demo's OpenID provider, as the gateway knows it (its secret is DEMO_IDP_CLIENT_SECRET). */
+export const DEMO_IDP = { id: 'demo-idp', clientId: 'portcullis-demo', account: 'demo' };
+
+/**
+ * `IDENTITY_PROVIDERS` for the demo: the local OpenID provider at `issuer`. Its one user has a
+ * verified example.com address, so a first sign-in provisions them with the member role.
+ */
+export function demoIdentityProviders({ issuer }) {
+  return [{
+    id: DEMO_IDP.id,
+    name: 'Demo ID (local OpenID provider)',
+    kind: 'oidc',
+    issuer,
+    client_id: DEMO_IDP.clientId,
+    default_roles: ['viewer'],
+    domain_roles: [{ domain: 'example.com', roles: ['member'] }],
+  }];
+}
+
+/** The gateway callbacks the demo provider accepts: one per plugin host. */
+export function demoIdpRedirectUris(baseUrls) {
+  return baseUrls.map((base) => `${base}/login/provider/${DEMO_IDP.id}/callback`);
+}

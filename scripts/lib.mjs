@@ -66,6 +66,8 @@ export function generateSecrets() {
     ORIGIN_SECRET: randomBytes(32).toString('base64url'),
     DEMO_PASSWORD: `demo-${randomBytes(6).toString('base64url')}`,
     DEMO_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+    // The demo OpenID provider's secret for the gateway (demo/oidc-provider.mjs).
+    DEMO_IDP_CLIENT_SECRET: randomBytes(24).toString('base64url'),
   };
 }
 
@@ -88,6 +90,16 @@ export function ensureDevVars(path = join(root, '.dev.vars')) {
     return { secrets: merged, created: missing };
   }
   return { secrets: existing, created: [] };
+}
+
+/**
+ * A Node 22 or newer: this one, else the one scripts/setup.sh installs under scripts/node22 (the
+ * MCP conformance suite needs it; oidc-provider asks for it); `null` when there is none.
+ */
+export function node22() {
+  if (Number(process.versions.node.split('.')[0]) >= 22) return process.execPath;
+  const installed = join(root, 'scripts', 'node22', 'node_modules', '.bin', 'node');
+  return existsSync(installed) ? installed : null;
 }
 
 /** A port nothing listens on right now, on 127.0.0.1. */

@@ -7,9 +7,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { build } from './build.mjs';
-import { ensureDevVars, freePort, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from './lib.mjs';
+import { ensureDevVars, freePort, node22, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from './lib.mjs';
 import { applySeed } from './seed.mjs';
-import { demoPlugins } from './demo-plugins.mjs';
+import { DEMO_IDP, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from './demo-plugins.mjs';
 
 const setup = spawnSync('bash', [join(root, 'scripts', 'setup.sh'), '--run'], { stdio: 'inherit' });
 if (setup.status !== 0) process.exit(setup.status ?? 1);
@@ -35,6 +35,8 @@ async function pickPort(preferred) {
 const gatewayPort = await pickPort(Number(process.env.PORT ?? 8787));
 const originPort = await pickPort(Number(process.env.ORIGIN_PORT ?? 8788));
 const mcpPort = await pickPort(Number(process.env.MCP_ORIGIN_PORT ?? 8789));
+const idpPort = await pickPort(Number(process.env.IDP_PORT ?? 8790));
+const idpUrl = `http://127.0.0.1:${idpPort}`;
 const baseUrl = `http://127.0.0.1:${gatewayPort}`;
 const originUrl = `http://127.0.0.1:${originPort}`;
 // The MCP server is the same gateway on another host name: the Host header picks the plugin.
@@ -58,6 +60,20 @@ const mcpOrigin = startProcess(process.execPath, [join(root, 'demo', 'mcp-origin
   name: 'mcp-origin',
   log: 'tee',
 });
+// A real OpenID provider, so "Continue with Demo ID" works with no account anywhere. Its keys
+// stay in .wrangler/ so the gateway's cached keys stay valid across restarts.
+const idp = startProcess(node22() ?? process.execPath, [join(root, 'demo', 'oidc-provider.mjs')], {
+  env: {
+    ...process.env,
+    PORT: String(idpPort),
+    CLIENT_ID: DEMO_IDP.clientId,
+    CLIENT_SECRET: secrets.DEMO_IDP_CLIENT_SECRET,
+    REDIRECT_URIS: demoIdpRedirectUris([baseUrl, mcpBaseUrl]).join(' '),
+    JWKS_FILE: join(root, '.wrangler', 'demo-idp-jwks.json'),
+  },
+  name: 'demo-idp',
+  log: 'tee',
+});
 const gateway = startProcess(
   wranglerBin,
   [
@@ -69,6 +85,7 @@ const gateway = startProcess(
     '--var', `ORIGIN_URL:${originUrl}`,
     '--var', 'PLUGIN:',
     '--var', `PLUGINS:${JSON.stringify(demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl }))}`,
+    '--var', `IDENTITY_PROVIDERS:${JSON.stringify(demoIdentityProviders({ issuer: idpUrl }))}`,
   ],
   { env: wranglerEnv(), name: 'gateway', log: 'tee' },
 );
@@ -77,7 +94,7 @@ let stopping = false;
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  await Promise.all([stopProcess(gateway), stopProcess(origin), stopProcess(mcpOrigin)]);
+  await Promise.all([stopProcess(gateway), stopProcess(origin), stopProcess(mcpOrigin), stopProcess(idp)]);
   process.exit(code);
 }
 process.on('SIGINT', () => stop(0));
@@ -109,6 +126,9 @@ Portcullis is running.
 
   Demo user        demo@example.com
   Demo password    ${secrets.DEMO_PASSWORD}
+  Demo ID          ${idpUrl}  (a local OpenID provider: "Continue with Demo ID" on the sign-in
+                   page, then sign in as "${DEMO_IDP.account}" with any password; the first time makes
+                   federated@example.com an account with the member role)
   OAuth clients    chatgpt (confidential; secret: DEMO_CLIENT_SECRET in .dev.vars)
                    portcullis-cli (public, PKCE, loopback redirect)
 

@@ -221,15 +221,25 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
 
     /// `POST /admin/api/users/{id}/identities` `{provider, subject, email?}`: an administrator
     /// links an identity (the account proven by other means); 409 when it is someone's already.
-    pub(crate) async fn link_user_identity(&self, id: &str, body: &[u8]) -> Result<Reply, ApiError> {
+    pub(crate) async fn link_user_identity(
+        &self,
+        id: &str,
+        body: &[u8],
+    ) -> Result<Reply, ApiError> {
         let body = json_body(body)?;
         let mut f = Fields::default();
         let provider = f.text(&body, "provider", true, 32);
         let subject = f.text(&body, "subject", true, 255);
         let email = f.text(&body, "email", false, 320);
         if let Some(p) = &provider {
-            if !p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-                f.error("provider", "must be a provider id (lower-case letters, digits and '-')");
+            if !p
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                f.error(
+                    "provider",
+                    "must be a provider id (lower-case letters, digits and '-')",
+                );
             }
         }
         f.email("email", email.as_deref().filter(|e| !e.is_empty()));
@@ -265,7 +275,11 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
 
     /// `DELETE /admin/api/users/{id}/identities/{provider}`: unlinks, even the last way in (an
     /// administrator can set a password or link another).
-    pub(crate) async fn unlink_user_identity(&self, id: &str, provider: &str) -> Result<Reply, ApiError> {
+    pub(crate) async fn unlink_user_identity(
+        &self,
+        id: &str,
+        provider: &str,
+    ) -> Result<Reply, ApiError> {
         deleted(self.directory().delete_identity(id, provider).await)
     }
 }

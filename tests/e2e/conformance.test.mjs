@@ -14,21 +14,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMcpGateway } from './mcp-gateway.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
-import { freePort, root } from '../../scripts/lib.mjs';
+import { freePort, node22, root } from '../../scripts/lib.mjs';
 
 const CLI = join(root, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
 
 /** A node the suite runs on: this one if it is 22 or newer, else the one setup.sh installed. */
-function node22() {
-  if (Number(process.versions.node.split('.')[0]) >= 22) return process.execPath;
-  const installed = join(root, 'scripts', 'node22', 'node_modules', '.bin', 'node');
-  assert.ok(existsSync(installed), `the conformance suite needs Node 22: run scripts/setup.sh (installs ${installed})`);
-  return installed;
+function suiteNode() {
+  const node = node22();
+  assert.ok(node, 'the conformance suite needs Node 22: run scripts/setup.sh (installs it under scripts/node22)');
+  return node;
 }
 
 /**
@@ -36,7 +35,7 @@ function node22() {
  * and `stop()` ends the suite early (its process, by id).
  */
 function conformance(args, { onLine = () => {}, timeoutMs = 60000 } = {}) {
-  const child = spawn(node22(), [CLI, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(suiteNode(), [CLI, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
   const stop = () => child.exitCode === null && child.signalCode === null && process.kill(child.pid, 'SIGKILL');
   let output = '';
   let pending = '';

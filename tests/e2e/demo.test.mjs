@@ -10,14 +10,20 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startGateway } from './harness.mjs';
 import { MemoryProvider, approve } from './mcp-gateway.mjs';
-import { freePort, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
-import { demoPlugins } from '../../scripts/demo-plugins.mjs';
+import { freePort, node22, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
+import { DEMO_IDP, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../../scripts/demo-plugins.mjs';
+import { FormBrowser, formFields } from './browser.mjs';
+import { providerCallback } from './providers.mjs';
 import { applySeed } from '../../scripts/seed.mjs';
 
 let gw;
 let mcp;
+let idp;
+let idpUrl;
 let mcpUrl;
 before(async () => {
+  const idpPort = await freePort();
+  idpUrl = `http://127.0.0.1:${idpPort}`;
   const mcpOriginUrl = `http://127.0.0.1:${await freePort()}`;
   mcp = startProcess(process.execPath, [join(root, 'demo', 'mcp-origin.mjs')], {
     env: { ...process.env, PORT: new URL(mcpOriginUrl).port },
@@ -25,6 +31,7 @@ before(async () => {
   });
   await waitFor(`${mcpOriginUrl}/__requests`, { timeoutMs: 10000, process: mcp });
   gw = await startGateway({
+    vars: { IDENTITY_PROVIDERS: JSON.stringify(demoIdentityProviders({ issuer: idpUrl })) },
     plugins: ({ port, baseUrl }) => demoPlugins({ baseUrl, mcpBaseUrl: `http://localhost:${port}`, mcpOriginUrl }),
     beforeStart: ({ state, baseUrl, secrets }) =>
       applySeed({
@@ -36,10 +43,23 @@ before(async () => {
       }),
   });
   mcpUrl = new URL(`http://localhost:${gw.port}/mcp`);
+  // The demo's OpenID provider, as `npm start` runs it (the harness made DEMO_IDP_CLIENT_SECRET).
+  idp = startProcess(node22() ?? process.execPath, [join(root, 'demo', 'oidc-provider.mjs')], {
+    env: {
+      ...process.env,
+      PORT: String(idpPort),
+      CLIENT_ID: DEMO_IDP.clientId,
+      CLIENT_SECRET: gw.secrets.DEMO_IDP_CLIENT_SECRET,
+      REDIRECT_URIS: demoIdpRedirectUris([gw.baseUrl, `http://localhost:${gw.port}`]).join(' '),
+    },
+    name: 'demo-idp',
+  });
+  await waitFor(`${idpUrl}/.well-known/openid-configuration`, { timeoutMs: 20000, process: idp });
 });
 after(async () => {
   await gw?.stop();
   if (mcp) await stopProcess(mcp);
+  if (idp) await stopProcess(idp);
 });
 
 test('the todo plugin answers on 127.0.0.1 and the MCP server on localhost, each with its own resource', async () => {
@@ -68,4 +88,22 @@ test('the MCP SDK connects to the demo MCP server and calls a tool as the demo u
   } finally {
     await client.close();
   }
+});
+
+test('the demo OpenID provider signs a newcomer in: a new account with the member role, no password anywhere', async () => {
+  const b = new FormBrowser(gw.baseUrl);
+  const login = await b.get('/login');
+  assert.match(login.text_, /Continue with Demo ID/);
+  const started = await b.post(`/login/provider/${DEMO_IDP.id}`, formFields(login.text_, `/login/provider/${DEMO_IDP.id}`));
+  assert.equal(started.status, 303, started.text_);
+  const callback = await providerCallback({ issuer: idpUrl, authorizationUrl: new URL(started.headers.get('location')), login: DEMO_IDP.account, gatewayPort: gw.port });
+  const signedIn = await b.get(callback.toString());
+  assert.equal(signedIn.status, 200, signedIn.text_);
+  assert.match(signedIn.text_, /You are signed in/);
+  const account = await b.get('/account');
+  assert.match(account.text_, /Signed in as federated@example\.com/);
+  assert.match(account.text_, /Demo ID/);
+  const users = await (await fetch(`${gw.baseUrl}/admin/api/users`, { headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}` } })).json();
+  const federated = users.items.find((u) => u.email === 'federated@example.com');
+  assert.deepEqual(federated.roles.map((r) => r.name).sort(), ['member', 'viewer']);
 });

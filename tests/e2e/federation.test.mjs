@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { startGateway } from './harness.mjs';
 import { closeBrowser, launchBrowser } from './chromium.mjs';
 import { FormBrowser, formFields } from './browser.mjs';
-import { startGitHubStandIn, startOidcProvider } from './providers.mjs';
+import { providerCallback, startGitHubStandIn, startOidcProvider } from './providers.mjs';
 import { freePort } from '../../scripts/lib.mjs';
 
 const CALLBACK = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
@@ -129,21 +129,14 @@ async function startAt(provider) {
   return { b, to: new URL(started.headers.get('location')) };
 }
 
-/** Completes the provider's side without a browser (its form, its redirect); returns the callback URL. */
-async function oidcCallbackFor(login, to) {
-  const jar = new FormBrowser(op.issuer);
-  let res = await jar.get(to.toString());
-  while (res.status === 303 || res.status === 302) {
-    const next = new URL(res.headers.get('location'), op.issuer);
-    if (next.port === String(gw.port)) return next;
-    res = await jar.get(next.toString());
-    if (res.status === 200 && res.text_.includes('name="login"')) {
-      const action = res.text_.match(/action="([^"]+)"/)[1];
-      res = await jar.post(new URL(action, op.issuer).toString(), { prompt: 'login', login, password: 'x' });
-    }
-  }
-  throw new Error(`the provider did not send the browser back: ${res.status} ${res.text_.slice(0, 300)}`);
+/** Waits (up to 5 s) for a line matching `pattern` in the gateway's output: it is written as the response goes. */
+async function logged(pattern) {
+  for (let i = 0; i < 50 && !pattern.test(gw.logs()); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.match(gw.logs(), pattern);
 }
+
+/** Completes the provider's side without a browser; returns the callback URL. */
+const oidcCallbackFor = (login, to) => providerCallback({ issuer: op.issuer, authorizationUrl: to, login, gatewayPort: gw.port });
 
 describe('upstream sign-in with a real OpenID provider', () => {
   test('the sign-in page offers the providers beside the password form', async () => {
@@ -244,7 +237,7 @@ describe('upstream sign-in with a real OpenID provider', () => {
         assert.equal(back.status, 502, back.text_);
         assert.match(back.text_, /could not be verified/);
         assert.ok(!b.cookies.has('portcullis_session'));
-        assert.match(gw.logs(), why);
+        await logged(why);
       } finally {
         op.misbehave(null);
       }
@@ -318,6 +311,13 @@ describe('upstream sign-in with a GitHub-shaped OAuth server', () => {
     assert.match(back.text_, /cancelled or refused/);
     assert.match(back.text_, /Back to sign-in/);
   });
+});
+
+test('no provider secret, code or token reaches a page or a log line', () => {
+  const logs = gw.logs();
+  for (const secret of [op.clientSecret, gh.clientSecret]) assert.ok(!logs.includes(secret));
+  assert.doesNotMatch(logs, /gho_[0-9a-f]{8}/, 'no GitHub token');
+  assert.doesNotMatch(logs, /code=[A-Za-z0-9_-]{20}/, 'no authorization code');
 });
 
 describe('linked identities on the account page', () => {

@@ -7,18 +7,13 @@
 //   habits: form-encoded tokens unless JSON is asked for, errors as 200, 403 without User-Agent,
 //   PKCE S256 checked, a verified primary email or not.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importJWK, SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
-import { freePort, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
-
-/** Node 22 when scripts/setup.sh installed it (oidc-provider 9 asks for it), else this one. */
-export function providerNode() {
-  const installed = join(root, 'scripts', 'node22', 'node_modules', '.bin', 'node');
-  return Number(process.versions.node.split('.')[0]) < 22 && existsSync(installed) ? installed : process.execPath;
-}
+import { freePort, node22, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
+import { FormBrowser } from './browser.mjs';
 
 function listen(server) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server.address().port)));
@@ -35,7 +30,7 @@ export async function startOidcProvider({ issuerPort, accounts, redirectUris, cl
   const opPort = await freePort();
   const issuer = `http://127.0.0.1:${issuerPort}`;
   const clientId = 'portcullis-e2e';
-  const child = startProcess(providerNode(), [join(root, 'demo', 'oidc-provider.mjs')], {
+  const child = startProcess(node22() ?? process.execPath, [join(root, 'demo', 'oidc-provider.mjs')], {
     env: {
       ...process.env,
       PORT: String(opPort),
@@ -191,4 +186,24 @@ export async function startGitHubStandIn({ users }) {
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/**
+ * Walks an OpenID provider's side of a sign-in without a browser, from the authorization URL the
+ * gateway sent the user to: its redirects and its development sign-in form (as `login`, any
+ * password). Returns the URL it sends the user back to on `gatewayPort`.
+ */
+export async function providerCallback({ issuer, authorizationUrl, login, gatewayPort }) {
+  const jar = new FormBrowser(issuer);
+  let res = await jar.get(authorizationUrl.toString());
+  while (res.status === 303 || res.status === 302) {
+    const next = new URL(res.headers.get('location'), issuer);
+    if (next.port === String(gatewayPort)) return next;
+    res = await jar.get(next.toString());
+    if (res.status === 200 && res.text_.includes('name="login"')) {
+      const action = res.text_.match(/action="([^"]+)"/)[1];
+      res = await jar.post(new URL(action, issuer).toString(), { prompt: 'login', login, password: 'any' });
+    }
+  }
+  throw new Error(`the provider did not send the browser back: ${res.status} ${res.text_.slice(0, 300)}`);
 }
