@@ -10,7 +10,8 @@ use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::oauth::grants::Grants;
 use portcullis::ports::{
-    AccountStore, ClientRegistry, PolicyStore, RegisteredClient, RegistrationOutcome, UserDirectory,
+    AccountStore, ClientRegistry, IdentityStore, LinkedIdentity, NewFederatedUser, PolicyStore,
+    ProvisionOutcome, RegisteredClient, RegistrationOutcome, UserDirectory,
 };
 use portcullis::primitives::secret::Secret;
 use portcullis::rbac::scope::{decide_scopes, parse_scope};
@@ -1691,4 +1692,203 @@ fn api_keys_list_by_page_and_by_user_in_one_query_each() {
     assert_eq!(rest["next_cursor"], Value::Null);
     let nobody = list("/admin/api/api-keys?user_id=usr_nope");
     assert_eq!(nobody["items"], json!([]));
+}
+
+fn identity(provider: &str, subject: &str, email: &str) -> LinkedIdentity {
+    LinkedIdentity {
+        provider: provider.into(),
+        subject: subject.into(),
+        email: email.into(),
+        email_verified: true,
+        created_at: NOW,
+        last_used_at: NOW,
+    }
+}
+
+fn federated(id: &str, email: &str, roles: &[&str], subject: &str) -> NewFederatedUser {
+    NewFederatedUser {
+        id: id.into(),
+        email: email.into(),
+        name: "Fed".into(),
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        identity: identity("idp", subject, email),
+    }
+}
+
+#[test]
+fn federated_users_are_provisioned_whole_or_not_at_all() {
+    let f = Fixture::new();
+    assert_eq!(f.post("/admin/api/roles", json!({"name": "member"})).0, 201);
+    let d = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let (users, identities, holdings) = (
+        f.count("users"),
+        f.count("user_identities"),
+        f.count("user_roles"),
+    );
+
+    // A role that does not exist undoes the user and the identity with it.
+    let missing = block_on(d.provision_user(&federated(
+        "usr_a",
+        "a@acme.test",
+        &["member", "ghost"],
+        "s-a",
+    )))
+    .unwrap();
+    assert_eq!(missing, ProvisionOutcome::MissingRole);
+    assert_eq!(
+        (
+            f.count("users"),
+            f.count("user_identities"),
+            f.count("user_roles")
+        ),
+        (users, identities, holdings)
+    );
+
+    let made =
+        block_on(d.provision_user(&federated("usr_a", "a@acme.test", &["member"], "s-a"))).unwrap();
+    assert_eq!(made, ProvisionOutcome::Created);
+    let (linked, by_email) = block_on(d.accounts_for("idp", "s-a", "A@ACME.test")).unwrap();
+    assert_eq!(linked.as_ref().map(|u| u.id.as_str()), Some("usr_a"));
+    assert_eq!(
+        by_email.map(|u| u.id),
+        Some("usr_a".to_string()),
+        "emails match without case"
+    );
+    assert!(linked.unwrap().password_hash.is_none());
+    assert_eq!(f.count("user_roles"), holdings + 1);
+
+    // The same email or the same identity again: taken, nothing more stored.
+    let same_email =
+        block_on(d.provision_user(&federated("usr_b", "a@acme.test", &[], "s-b"))).unwrap();
+    let same_identity =
+        block_on(d.provision_user(&federated("usr_c", "c@acme.test", &[], "s-a"))).unwrap();
+    assert_eq!(
+        (same_email, same_identity),
+        (ProvisionOutcome::Taken, ProvisionOutcome::Taken)
+    );
+    assert_eq!(f.count("users"), users + 1);
+
+    // An empty email finds nobody by email, not every user without one.
+    let (none, nobody) = block_on(d.accounts_for("idp", "unknown", "")).unwrap();
+    assert!(none.is_none() && nobody.is_none());
+}
+
+#[test]
+fn an_identity_links_once_and_the_last_way_in_stays() {
+    let f = Fixture::new();
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "pw@example.com", "password": "correct horse battery"}),
+    );
+    let with_password = user["id"].as_str().unwrap().to_string();
+    let d = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    assert!(
+        block_on(d.link_identity(&with_password, &identity("idp", "s-1", "pw@example.com")))
+            .unwrap()
+    );
+    assert!(
+        !block_on(d.link_identity(&with_password, &identity("idp", "s-1", "pw@example.com")))
+            .unwrap(),
+        "linked once"
+    );
+    block_on(d.provision_user(&federated("usr_fed", "fed@example.com", &[], "s-2"))).unwrap();
+    assert!(
+        !block_on(d.link_identity("usr_fed", &identity("idp", "s-1", ""))).unwrap(),
+        "someone else's"
+    );
+
+    // A user with a password may drop every identity; one without keeps the last.
+    assert!(block_on(d.unlink_identity(&with_password, "idp")).unwrap());
+    assert!(
+        !block_on(d.unlink_identity("usr_fed", "idp")).unwrap(),
+        "the only way in"
+    );
+    assert!(block_on(d.link_identity("usr_fed", &identity("github", "42", ""))).unwrap());
+    assert!(
+        block_on(d.unlink_identity("usr_fed", "idp")).unwrap(),
+        "another remains"
+    );
+    assert!(
+        !block_on(d.unlink_identity("usr_fed", "github")).unwrap(),
+        "now the last"
+    );
+    assert_eq!(block_on(d.identities_of("usr_fed")).unwrap().len(), 1);
+
+    // Signing in records when, and the email the provider gives now.
+    let mut later = identity("github", "42", "new@example.com");
+    later.last_used_at = NOW + 60;
+    later.email_verified = false;
+    block_on(d.touch_identity(&later)).unwrap();
+    let now = block_on(d.identities_of("usr_fed")).unwrap();
+    assert_eq!(
+        (
+            now[0].email.as_str(),
+            now[0].email_verified,
+            now[0].last_used_at,
+            now[0].created_at
+        ),
+        ("new@example.com", false, NOW + 60, NOW)
+    );
+
+    // Deleting the user deletes their identities.
+    assert_eq!(
+        f.call(Method::Delete, "/admin/api/users/usr_fed", Value::Null)
+            .0,
+        204
+    );
+    assert_eq!(f.count("user_identities"), 0);
+}
+
+#[test]
+fn administrators_see_link_and_unlink_identities() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "ops@example.com"}));
+    let id = user["id"].as_str().unwrap();
+    let path = format!("/admin/api/users/{id}/identities");
+    let (status, body) = f.post(
+        &path,
+        json!({"provider": "google", "subject": "1099", "email": "Ops@Example.com"}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["identities"][0]["email"], "ops@example.com");
+    assert_eq!(body["identities"][0]["email_verified"], false);
+    assert_eq!(
+        f.post(&path, json!({"provider": "google", "subject": "1099"}))
+            .0,
+        409
+    );
+    let (status, errors) = f.post(&path, json!({"provider": "Google!", "subject": ""}));
+    assert_eq!(status, 400, "{errors}");
+    assert_eq!(
+        f.post(
+            "/admin/api/users/usr_nobody/identities",
+            json!({"provider": "google", "subject": "1"})
+        )
+        .0,
+        404
+    );
+    assert_eq!(
+        f.call(Method::Get, &path, Value::Null).1["identities"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // An administrator may remove even the last way in (they can set a password next).
+    assert_eq!(
+        f.call(Method::Delete, &format!("{path}/google"), Value::Null)
+            .0,
+        204
+    );
+    assert_eq!(
+        f.call(Method::Delete, &format!("{path}/google"), Value::Null)
+            .0,
+        404
+    );
 }
