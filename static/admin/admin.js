@@ -81,6 +81,29 @@ function clientRoles(c, roleChoices) {
   }) }, 'Save roles'));
 }
 
+/**
+ * A user's upstream identities (Google, GitHub, …), shown on demand: each with its provider,
+ * subject and email, and a button that unlinks it.
+ */
+function identitiesCell(u) {
+  const cell = el('td', { class: 'identities' });
+  const show = async () => {
+    const { identities } = await api('GET', `users/${u.id}/identities`);
+    cell.replaceChildren(
+      identities.length === 0 ? el('span', { class: 'muted' }, 'password only') : '',
+      ...identities.map((i) => el('div', { class: 'identity', 'data-provider': i.provider },
+        `${i.provider}: ${i.subject}${i.email ? ` (${i.email}${i.email_verified ? '' : ', unverified'})` : ''} `,
+        el('button', { class: 'small', onclick: () => act(async () => {
+          await api('DELETE', `users/${u.id}/identities/${encodeURIComponent(i.provider)}`);
+          notice(`${i.provider} unlinked from ${u.email}.`);
+        }) }, 'Unlink'))),
+    );
+  };
+  // Showing changes nothing, so the table is not reloaded (which would hide the list again).
+  cell.append(el('button', { class: 'small show-identities', onclick: () => show().catch((e) => notice(`Error: ${e.message}`)) }, 'Show'));
+  return cell;
+}
+
 function checkedValues(root, name) {
   return [...root.querySelectorAll(`input[name="${name}"]:checked`)].map((i) => i.value);
 }
@@ -151,6 +174,7 @@ function render() {
           await api('PATCH', `users/${u.id}`, { disabled: !u.disabled });
           notice(`${u.email} ${u.disabled ? 'enabled' : 'disabled'}.`);
         }) }, u.disabled ? 'Enable' : 'Disable')),
+        identitiesCell(u),
       );
     }),
   );

@@ -347,3 +347,27 @@ describe('linked identities on the account page', () => {
     assert.deepEqual((await (await admin(`users/${demo.id}/identities`)).json()).identities, []);
   });
 });
+
+describe('identities in the admin console', () => {
+  test('an administrator sees a user\'s sign-ins and unlinks one', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${gw.baseUrl}/admin/`);
+      await page.fill('#token', gw.secrets.ADMIN_TOKEN);
+      await page.click('#signin-form button');
+      await page.waitForSelector('#console:not([hidden])');
+      const row = page.locator('#users tbody tr', { hasText: 'octo@acme.test' });
+      await row.locator('button.show-identities').click();
+      const identity = row.locator('.identity[data-provider=github]');
+      await identity.waitFor();
+      assert.match(await identity.textContent(), /github: 583231 \(octo@acme\.test\)/);
+      await identity.locator('button').click();
+      await page.locator('#notice', { hasText: 'github unlinked from octo@acme.test' }).waitFor();
+      const octo = (await users()).find((u) => u.email === 'octo@acme.test');
+      assert.deepEqual((await (await admin(`users/${octo.id}/identities`)).json()).identities, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
