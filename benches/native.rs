@@ -88,6 +88,7 @@ fn table(n: usize) -> RouteTable {
             scopes: vec!["read".into()],
             max_body_bytes: None,
             case_insensitive: None,
+            upstream_token: None,
         })
         .collect();
     RouteTable::new(rules).unwrap()

@@ -374,6 +374,27 @@ pub fn challenge_scope(scopes: &[String]) -> String {
         .join(" ")
 }
 
+/// A route that forwards the user's token at a provider, when none can be had: 401 with
+/// `invalid_token` when none is kept (the client's new authorization sends the user through the
+/// provider's sign-in again), 503 when the provider could not be reached to refresh it.
+pub fn upstream_token_refusal(
+    config: &Config,
+    provider_name: &str,
+    why: &crate::federation::tokens::NoToken,
+) -> ApiError {
+    match why {
+        crate::federation::tokens::NoToken::NotKept => unauthorized(
+            config,
+            "Bearer",
+            Some("invalid_token"),
+            &format!("this call needs the user's {provider_name} account: authorize again and sign in with {provider_name}"),
+        ),
+        crate::federation::tokens::NoToken::Unavailable(reason) => {
+            ApiError::Unavailable(format!("upstream token refresh: {reason}"))
+        }
+    }
+}
+
 fn unauthorized(
     config: &Config,
     scheme: &'static str,

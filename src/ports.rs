@@ -350,6 +350,53 @@ pub trait IdentityStore {
     async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError>;
 }
 
+/// A user's tokens at an upstream provider, as kept: each token sealed (see
+/// [`crate::federation::tokens`]), never in the clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptTokens {
+    pub provider: String,
+    pub subject: String,
+    pub user_id: String,
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// When the access token expires; `None` when the provider gave no lifetime (GitHub's OAuth
+    /// apps: until revoked).
+    pub expires_at: Option<i64>,
+    pub scope: String,
+    pub updated_at: i64,
+}
+
+/// Upstream tokens at rest (`upstream_tokens` in D1). Unlinking the identity or deleting the user
+/// deletes them (the schema's cascade), and so does revoking any grant of the user
+/// ([`AccountStore::mark_grant_revoked`]).
+pub trait UpstreamTokenStore {
+    /// Keeps the tokens of an identity, replacing what was kept.
+    async fn keep_tokens(&self, tokens: &KeptTokens) -> Result<(), StoreError>;
+    /// The tokens kept for the user at `provider`.
+    async fn kept_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<KeptTokens>, StoreError>;
+    /// Forgets the user's tokens at `provider` (the provider refused to refresh them).
+    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError>;
+}
+
+/// Sealing secrets at rest: AES-256-GCM, a fresh 96-bit IV each time, the caller's associated
+/// data bound in (WebCrypto at the edge).
+pub trait TokenCipher {
+    /// The sealed form of `plaintext`: base64url of IV and ciphertext with its tag.
+    async fn seal(&self, key: &[u8; 32], plaintext: &str, aad: &str) -> Result<String, StoreError>;
+    /// What `sealed` holds, or `None` when it does not open with this key and `aad` (another
+    /// key, another row, tampered).
+    async fn unseal(
+        &self,
+        key: &[u8; 32],
+        sealed: &str,
+        aad: &str,
+    ) -> Result<Option<String>, StoreError>;
+}
+
 /// A call to an upstream provider: method, URL, headers, and a form body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamRequest {
@@ -417,6 +464,8 @@ pub trait Backend:
     + ClientKeys
     + IdentityStore
     + Upstream
+    + UpstreamTokenStore
+    + TokenCipher
 {
 }
 
@@ -435,5 +484,7 @@ impl<T> Backend for T where
         + ClientKeys
         + IdentityStore
         + Upstream
+        + UpstreamTokenStore
+        + TokenCipher
 {
 }

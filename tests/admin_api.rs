@@ -10,8 +10,9 @@ use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::oauth::grants::Grants;
 use portcullis::ports::{
-    AccountStore, ClientRegistry, IdentityStore, LinkedIdentity, NewFederatedUser, PolicyStore,
-    ProvisionOutcome, RegisteredClient, RegistrationOutcome, UserDirectory,
+    AccountStore, ClientRegistry, IdentityStore, KeptTokens, LinkedIdentity, NewFederatedUser,
+    PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, UpstreamTokenStore,
+    UserDirectory,
 };
 use portcullis::primitives::secret::Secret;
 use portcullis::rbac::scope::{decide_scopes, parse_scope};
@@ -1891,4 +1892,87 @@ fn administrators_see_link_and_unlink_identities() {
             .0,
         404
     );
+}
+
+fn kept(user: &str, provider: &str, subject: &str, access: &str) -> KeptTokens {
+    KeptTokens {
+        provider: provider.into(),
+        subject: subject.into(),
+        user_id: user.into(),
+        access_token: access.into(),
+        refresh_token: None,
+        expires_at: None,
+        scope: String::new(),
+        updated_at: NOW,
+    }
+}
+
+#[test]
+fn kept_tokens_go_with_the_identity_the_user_and_any_revoked_grant() {
+    let f = Fixture::new();
+    let d = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    block_on(d.provision_user(&federated("usr_k", "k@example.com", &[], "s-k"))).unwrap();
+    block_on(d.link_identity("usr_k", &identity("github", "7", ""))).unwrap();
+    // Tokens belong to an identity: none can be kept for one that is not linked.
+    assert!(block_on(d.keep_tokens(&kept("usr_k", "gitlab", "9", "v1.x"))).is_err());
+    block_on(d.keep_tokens(&kept("usr_k", "idp", "s-k", "v1.first"))).unwrap();
+    block_on(d.keep_tokens(&kept("usr_k", "idp", "s-k", "v1.second"))).unwrap();
+    block_on(d.keep_tokens(&kept("usr_k", "github", "7", "v1.gh"))).unwrap();
+    assert_eq!(
+        block_on(d.kept_tokens("usr_k", "idp"))
+            .unwrap()
+            .unwrap()
+            .access_token,
+        "v1.second",
+        "replaced, not added"
+    );
+    assert_eq!(f.count("upstream_tokens"), 2);
+
+    // Unlinking an identity takes its tokens.
+    assert!(block_on(d.unlink_identity("usr_k", "github")).unwrap());
+    assert_eq!(block_on(d.kept_tokens("usr_k", "github")).unwrap(), None);
+
+    // A revoked grant takes all of the user's.
+    let state = portcullis::oauth::grant::GrantState {
+        grant_id: "gr_k".into(),
+        client_id: "chatgpt".into(),
+        user_id: "usr_k".into(),
+        scopes: vec![],
+        resource: None,
+        redirect_uri: "https://chatgpt.com/cb".into(),
+        redirect_uri_sent: true,
+        code_challenge: None,
+        code_hash: "h".into(),
+        code_expires_at: NOW + 60,
+        code_status: portcullis::oauth::grant::CodeStatus::Issued,
+        refresh: None,
+        revoked: false,
+        created_at: NOW,
+        nonce: None,
+        auth_time: NOW,
+        opaque_access: vec![],
+        issuer: None,
+    };
+    f.db.conn
+        .borrow()
+        .execute(
+            "INSERT INTO oauth_clients (id, name, redirect_uris, kind, created_at) VALUES ('chatgpt', 'ChatGPT', '[]', 'public', 0)",
+            [],
+        )
+        .unwrap();
+    block_on(d.record_grant(&state)).unwrap();
+    block_on(d.mark_grant_revoked("gr_k", NOW)).unwrap();
+    assert_eq!(f.count("upstream_tokens"), 0);
+
+    // Deleting the user takes the rest (through their identities).
+    block_on(d.keep_tokens(&kept("usr_k", "idp", "s-k", "v1.again"))).unwrap();
+    assert_eq!(
+        f.call(Method::Delete, "/admin/api/users/usr_k", Value::Null)
+            .0,
+        204
+    );
+    assert_eq!(f.count("upstream_tokens"), 0);
 }

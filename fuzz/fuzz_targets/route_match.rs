@@ -15,6 +15,7 @@ fn table() -> RouteTable {
         scopes: Vec::new(),
         max_body_bytes: None,
         case_insensitive: None,
+        upstream_token: None,
     };
     RouteTable::new(vec![
         rule("/todos", &["GET", "POST"], Access::Token),

@@ -84,6 +84,8 @@ pub struct RawConfig {
     /// Upstream identity providers users may sign in with (`IDENTITY_PROVIDERS`, an array of
     /// tables).
     pub identity_providers: Option<serde_json::Value>,
+    /// Secret: the AES-256-GCM key upstream tokens are kept under (base64url, 32 bytes).
+    pub upstream_token_key: Option<String>,
     /// Secrets named by plugin entries (`service_token_secret`, `origin_secret_name`), read by the
     /// edge after [`referenced_secret_names`] told it which.
     pub named_secrets: BTreeMap<String, String>,
@@ -143,6 +145,8 @@ pub struct Config {
     pub request_log: SampleRate,
     /// How the portal signs users in: the upstream providers it offers, and passwords.
     pub sign_in: SignIn,
+    /// The key upstream tokens are sealed with, when a provider keeps them.
+    pub upstream_token_key: Option<crate::federation::TokenKey>,
 }
 
 /// Settings of the OAuth authorization server.

@@ -8,7 +8,7 @@ use super::plugin::table_value;
 use super::read::read;
 use super::{ConfigError, RawConfig};
 use crate::federation::{
-    check_provider_url, github, ClientAuth, IdentityProvider, ProviderKind, Provisioning,
+    check_provider_url, github, ClientAuth, IdentityProvider, ProviderKind, Provisioning, TokenKey,
 };
 use crate::primitives::secret::Secret;
 
@@ -71,6 +71,8 @@ struct RawProvider {
     domain_roles: Vec<RawDomainRoles>,
     #[serde(default = "yes")]
     link_by_email: bool,
+    #[serde(default)]
+    keep_tokens: bool,
 }
 
 /// The provider tables as written (for the secret names the edge must read).
@@ -320,9 +322,38 @@ pub(crate) fn parse_providers(raw: &RawConfig) -> Result<Vec<IdentityProvider>, 
                 domain_roles,
             },
             link_by_email: p.link_by_email,
+            keep_tokens: p.keep_tokens,
         });
     }
     Ok(providers)
+}
+
+/// The key upstream tokens are sealed with: required (base64url of 32 random bytes) when a
+/// provider keeps tokens, and read only then.
+pub(crate) fn token_key(
+    raw: &RawConfig,
+    providers: &[IdentityProvider],
+) -> Result<Option<TokenKey>, ConfigError> {
+    if !providers.iter().any(|p| p.keep_tokens) {
+        return Ok(None);
+    }
+    use base64::Engine;
+    let key = raw
+        .upstream_token_key
+        .as_deref()
+        .and_then(|text| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text.trim())
+                .ok()
+        })
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
+    match key {
+        Some(bytes) => Ok(Some(TokenKey(bytes))),
+        None => Err(ConfigError::new(
+            "UPSTREAM_TOKEN_KEY",
+            "a secret holding 32 random bytes, base64url (a provider keeps tokens); `openssl rand 32 | basenc --base64url -w0 | tr -d =`",
+        )),
+    }
 }
 
 /// How a plugin's users sign in, as its table writes it (`sign_in = { providers = [...],
@@ -495,6 +526,39 @@ mod tests {
         assert_eq!(twice.key, "IDENTITY_PROVIDERS[1].id");
         let entra = json!({"id": "entra", "kind": "oidc", "issuer": "https://login.microsoftonline.com/{tenantid}/v2.0", "client_id": "c"});
         assert!(parse_providers(&raw(json!([entra]), &[("ENTRA_CLIENT_SECRET", "e")])).is_ok());
+    }
+
+    #[test]
+    fn keeping_tokens_needs_a_32_byte_key() {
+        let keeping =
+            json!([{"id": "gh", "kind": "github", "client_id": "c", "keep_tokens": true}]);
+        let secrets = [("GH_CLIENT_SECRET", "s")];
+        let providers = parse_providers(&raw(keeping.clone(), &secrets)).unwrap();
+        assert!(providers[0].keep_tokens);
+        assert_eq!(
+            token_key(&raw(keeping.clone(), &secrets), &providers)
+                .unwrap_err()
+                .key,
+            "UPSTREAM_TOKEN_KEY"
+        );
+        let mut with_key = raw(keeping, &secrets);
+        with_key.upstream_token_key = Some("c2hvcnQ".into());
+        assert!(token_key(&with_key, &providers).is_err(), "too short");
+        with_key.upstream_token_key = Some(base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            [7u8; 32],
+        ));
+        assert_eq!(
+            token_key(&with_key, &providers).unwrap(),
+            Some(TokenKey([7u8; 32]))
+        );
+        let none =
+            parse_providers(&raw(json!([google()]), &[("GOOGLE_CLIENT_SECRET", "g")])).unwrap();
+        assert_eq!(
+            token_key(&RawConfig::default(), &none).unwrap(),
+            None,
+            "not read unless needed"
+        );
     }
 
     #[test]

@@ -21,13 +21,16 @@ pub(crate) struct Shared {
     pub(crate) api_key_cache_secs: u64,
     pub(crate) request_log: SampleRate,
     pub(crate) providers: Vec<IdentityProvider>,
+    pub(crate) token_key: Option<crate::federation::TokenKey>,
 }
 
 impl Shared {
     /// The authorization server's settings are read only when a plugin uses it (`any_oauth`), so
     /// a deployment without one needs no session secret.
     pub(crate) fn parse(raw: &RawConfig, any_oauth: bool) -> Result<Shared, ConfigError> {
+        let providers = super::providers::parse_providers(raw)?;
         Ok(Shared {
+            token_key: super::providers::token_key(raw, &providers)?,
             origin_timeout_ms: origin_timeout_ms(raw.origin_timeout_ms.as_deref())?,
             keys: signing_keys(raw)?,
             oauth: if any_oauth {
@@ -48,7 +51,7 @@ impl Shared {
                 Some(text) => SampleRate::parse(text)
                     .map_err(|e| ConfigError::new("REQUEST_LOG_SAMPLE_RATE", e))?,
             },
-            providers: super::providers::parse_providers(raw)?,
+            providers,
         })
     }
 }

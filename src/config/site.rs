@@ -53,6 +53,17 @@ pub(crate) fn build_site(
     )?;
     let sign_in = super::providers::sign_in_for(prefix, plugin.sign_in.take(), &shared.providers)?;
     let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
+    for (i, rule) in plugin.routes.rules().iter().enumerate() {
+        let Some(id) = &rule.upstream_token else {
+            continue;
+        };
+        if !sign_in.provider(id).is_some_and(|p| p.keep_tokens) {
+            return Err(ConfigError::new(
+                format!("{prefix}.routes[{i}].upstream_token"),
+                format!("the id of a provider this plugin offers with keep_tokens = true; {id:?} is not"),
+            ));
+        }
+    }
     let config = Config {
         service_token: service_token_for(&plugin.auth, service_token)?,
         origin_secret: checked_origin_secret(origin_secret)?,
@@ -73,6 +84,7 @@ pub(crate) fn build_site(
         api_key_cache_secs: shared.api_key_cache_secs,
         request_log: shared.request_log,
         sign_in,
+        upstream_token_key: shared.token_key.clone(),
     };
     Ok((config, hosts))
 }

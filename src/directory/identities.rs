@@ -1,9 +1,11 @@
 //! Upstream identities in D1 (`user_identities`, migration 0014): the users they lead to, linking,
-//! and just-in-time provisioning in one all-or-nothing batch.
+//! and just-in-time provisioning in one all-or-nothing batch; and the tokens kept for them
+//! (`upstream_tokens`, migration 0015), sealed before they get here.
 
 use super::{n, s, store_error, user, SqlDirectory};
 use crate::ports::{
-    IdentityStore, LinkedIdentity, NewFederatedUser, ProvisionOutcome, StoreError, User,
+    IdentityStore, KeptTokens, LinkedIdentity, NewFederatedUser, ProvisionOutcome, StoreError,
+    UpstreamTokenStore, User,
 };
 use crate::sql::{Row, Sql, SqlError, Statement};
 
@@ -145,5 +147,71 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
             .await
             .map_err(store_error)?;
         Ok(changed.first().copied().unwrap_or(0) > 0)
+    }
+}
+
+fn kept(row: &Row) -> KeptTokens {
+    KeptTokens {
+        provider: s(row, "provider"),
+        subject: s(row, "subject"),
+        user_id: s(row, "user_id"),
+        access_token: s(row, "access_token"),
+        refresh_token: super::opt_s(row, "refresh_token"),
+        expires_at: n(row, "expires_at"),
+        scope: s(row, "scope"),
+        updated_at: n(row, "updated_at").unwrap_or(0),
+    }
+}
+
+impl<S: Sql> UpstreamTokenStore for SqlDirectory<'_, S> {
+    async fn keep_tokens(&self, t: &KeptTokens) -> Result<(), StoreError> {
+        self.sql
+            .batch(vec![(
+                "INSERT INTO upstream_tokens (provider, subject, user_id, access_token, refresh_token, expires_at, scope, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 ON CONFLICT (provider, subject) DO UPDATE SET user_id = excluded.user_id, access_token = excluded.access_token, \
+                 refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, scope = excluded.scope, updated_at = excluded.updated_at",
+                vec![
+                    t.provider.as_str().into(),
+                    t.subject.as_str().into(),
+                    t.user_id.as_str().into(),
+                    t.access_token.as_str().into(),
+                    t.refresh_token.clone().into(),
+                    t.expires_at.into(),
+                    t.scope.as_str().into(),
+                    t.updated_at.into(),
+                ],
+            )])
+            .await
+            .map(drop)
+            .map_err(store_error)
+    }
+
+    async fn kept_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<KeptTokens>, StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT provider, subject, user_id, access_token, refresh_token, expires_at, scope, updated_at \
+                 FROM upstream_tokens WHERE user_id = ?1 AND provider = ?2",
+                vec![user_id.into(), provider.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows.first().map(kept))
+    }
+
+    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError> {
+        self.sql
+            .batch(vec![(
+                "DELETE FROM upstream_tokens WHERE user_id = ?1 AND provider = ?2",
+                vec![user_id.into(), provider.into()],
+            )])
+            .await
+            .map(drop)
+            .map_err(store_error)
     }
 }

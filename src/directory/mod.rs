@@ -39,7 +39,7 @@ pub(crate) fn s(row: &Row, key: &str) -> String {
         .to_string()
 }
 
-fn opt_s(row: &Row, key: &str) -> Option<String> {
+pub(crate) fn opt_s(row: &Row, key: &str) -> Option<String> {
     row.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
@@ -516,11 +516,19 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     }
 
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        // A revoked grant takes the user's kept upstream tokens with it: whatever the user let
+        // reach the origin stops with the access they took back.
         self.sql
-            .batch(vec![(
-                "UPDATE user_grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1",
-                vec![grant_id.into(), now.into()],
-            )])
+            .batch(vec![
+                (
+                    "UPDATE user_grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1",
+                    vec![grant_id.into(), now.into()],
+                ),
+                (
+                    "DELETE FROM upstream_tokens WHERE user_id = (SELECT user_id FROM user_grants WHERE grant_id = ?1)",
+                    vec![grant_id.into()],
+                ),
+            ])
             .await
             .map(|_| ())
             .map_err(store_error)

@@ -14,9 +14,10 @@ use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    IdentityStore, JwsSigner, JwsVerifier, LinkedIdentity, NewFederatedUser, PasswordHasher,
-    PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, Rng, Sleep, StoreError,
-    Throttle, Upstream, UpstreamRequest, UpstreamResponse, User, UserDirectory,
+    IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity, NewFederatedUser,
+    PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, Rng,
+    Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest, UpstreamResponse,
+    UpstreamTokenStore, User, UserDirectory,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -469,6 +470,36 @@ impl IdentityStore for EdgeBackend<'_> {
     }
     async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
         self.directory().unlink_identity(user_id, provider).await
+    }
+}
+
+impl UpstreamTokenStore for EdgeBackend<'_> {
+    async fn keep_tokens(&self, tokens: &KeptTokens) -> Result<(), StoreError> {
+        self.directory().keep_tokens(tokens).await
+    }
+    async fn kept_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<KeptTokens>, StoreError> {
+        self.directory().kept_tokens(user_id, provider).await
+    }
+    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError> {
+        self.directory().forget_tokens(user_id, provider).await
+    }
+}
+
+impl TokenCipher for EdgeBackend<'_> {
+    async fn seal(&self, key: &[u8; 32], plaintext: &str, aad: &str) -> Result<String, StoreError> {
+        super::sealing::seal(key, plaintext, aad).await
+    }
+    async fn unseal(
+        &self,
+        key: &[u8; 32],
+        sealed: &str,
+        aad: &str,
+    ) -> Result<Option<String>, StoreError> {
+        super::sealing::unseal(key, sealed, aad).await
     }
 }
 

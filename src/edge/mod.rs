@@ -13,6 +13,7 @@ mod health;
 mod js;
 mod origin;
 mod quota_counter;
+mod sealing;
 mod upstream;
 mod webcrypto;
 
@@ -81,6 +82,7 @@ fn read_raw_config(env: &Env) -> RawConfig {
         plugin,
         plugins,
         identity_providers,
+        upstream_token_key: secret("UPSTREAM_TOKEN_KEY"),
         named_secrets,
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
@@ -311,9 +313,9 @@ fn respond(reply: Reply, request_id: &str, cors: bool) -> worker::Result<web_sys
 }
 
 /// The request as the runtime gave it, and whether it has a body.
-struct Incoming {
-    raw: web_sys::Request,
-    has_body: bool,
+pub(crate) struct Incoming {
+    pub(crate) raw: web_sys::Request,
+    pub(crate) has_body: bool,
 }
 
 /// What an endpoint produced: a reply built by the logic, or a proxied response (its headers
@@ -414,6 +416,17 @@ async fn proxy(
             Step::Refuse(e) => return Err(e),
         }
     };
+    // A route that forwards the user's token at a provider: had (and refreshed) before the call
+    // is counted, so a refusal here costs no quota.
+    let upstream = match config
+        .plugin
+        .routes
+        .rule(rule)
+        .and_then(|r| r.upstream_token.as_deref())
+    {
+        Some(provider) => upstream_token_headers(env, config, provider, &identity, now).await?,
+        None => Vec::new(),
+    };
     let mut charged = None;
     if let (Some(quota), Some(holder)) = (config.plugin.quota, identity.quota_holder()) {
         let key = crate::quota::counter_key(&config.plugin.name_for_model, &holder);
@@ -424,16 +437,8 @@ async fn proxy(
         };
         charged = Some((key, quota, decision));
     }
-    let mut answer = origin::forward(
-        &req.raw,
-        req.has_body,
-        config,
-        head,
-        rule,
-        &identity,
-        request_id,
-    )
-    .await?;
+    let mut answer =
+        origin::forward(&req, config, head, rule, &identity, request_id, upstream).await?;
     answer.set_header("x-request-id", request_id);
     if let Some((key, quota, mut decision)) = charged {
         if answer.quota_exempt && !config.plugin.quota_exact {
@@ -463,6 +468,45 @@ async fn proxy(
         }
     }
     answer.relay()
+}
+
+/// The user's token at `provider` for the origin (see [`crate::federation::tokens`]), as the
+/// headers that carry it.
+async fn upstream_token_headers(
+    env: &Env,
+    config: &Config,
+    provider: &str,
+    identity: &crate::proxy::forward::Identity,
+    now: i64,
+) -> Result<Vec<(String, String)>, ApiError> {
+    use crate::federation::tokens::{access_token_for, NoToken, PROVIDER_HEADER, TOKEN_HEADER};
+    let (Some(provider), Some(key)) = (
+        config.sign_in.provider(provider),
+        &config.upstream_token_key,
+    ) else {
+        return Err(ApiError::Internal(format!(
+            "route names upstream provider {provider}, which keeps no tokens"
+        )));
+    };
+    let Some(user) = identity.user() else {
+        return Err(crate::gateway::upstream_token_refusal(
+            config,
+            &provider.name,
+            &NoToken::NotKept,
+        ));
+    };
+    let backend = backend::EdgeBackend::new(env, now)?;
+    match access_token_for(&backend, provider, key, user, now).await {
+        Ok(token) => Ok(vec![
+            (TOKEN_HEADER.to_string(), token),
+            (PROVIDER_HEADER.to_string(), provider.id.clone()),
+        ]),
+        Err(why) => Err(crate::gateway::upstream_token_refusal(
+            config,
+            &provider.name,
+            &why,
+        )),
+    }
 }
 
 async fn authorization_server(

@@ -29,13 +29,13 @@ use worker::worker_sys::web_sys;
 /// Streams the request to the origin; the origin's answer comes back with the headers that
 /// decide what the caller gets read ([`Answer`]), its body not yet touched.
 pub async fn forward(
-    req: &web_sys::Request,
-    has_body: bool,
+    req: &super::Incoming,
     config: &Config,
     head: &RequestHead,
     rule_index: usize,
     identity: &Identity,
     request_id: &str,
+    extra_headers: Vec<(String, String)>,
 ) -> Result<Answer, ApiError> {
     let rule = config
         .plugin
@@ -45,20 +45,28 @@ pub async fn forward(
     let method = head.method();
     let may_have_body = !matches!(method, Method::Get | Method::Head);
     if let Some(limit) = rule.max_body_bytes {
-        check_body_length(head, limit, may_have_body, has_body)?;
+        check_body_length(head, limit, may_have_body, req.has_body)?;
     }
-    let changes = origin_header_changes(config, head, identity, request_id).await;
+    let mut changes = origin_header_changes(config, head, identity, request_id).await;
+    changes.append.extend(extra_headers);
     let changes = WireChanges::new(&changes)
         .map_err(|name| ApiError::BadRequest(format!("the header {name} is malformed")))?;
     let url = origin_url(&config.origin, &head.path, head.query.as_deref());
-    let with_body = may_have_body && has_body;
+    let with_body = may_have_body && req.has_body;
     let timeout_ms = config.origin_timeout_ms;
-    let response = js::forward(req, &url, method.as_str(), &changes, with_body, timeout_ms)
-        .await
-        .map_err(|failure| match failure {
-            ForwardFailure::Failed(why) => ApiError::OriginUnreachable(why),
-            ForwardFailure::TimedOut => ApiError::OriginTimeout { timeout_ms },
-        })?;
+    let response = js::forward(
+        &req.raw,
+        &url,
+        method.as_str(),
+        &changes,
+        with_body,
+        timeout_ms,
+    )
+    .await
+    .map_err(|failure| match failure {
+        ForwardFailure::Failed(why) => ApiError::OriginUnreachable(why),
+        ForwardFailure::TimedOut => ApiError::OriginTimeout { timeout_ms },
+    })?;
     let origin_head = RELAY_NAMES.with(|names| {
         js::response_head(
             &response,

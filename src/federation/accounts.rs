@@ -158,6 +158,7 @@ mod tests {
                 domain_roles: vec![("acme.com".into(), vec!["member".into()])],
             },
             link_by_email: true,
+            keep_tokens: false,
         }
     }
 

@@ -180,6 +180,7 @@ mod tests {
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
             provisioning: Provisioning::default(),
             link_by_email: true,
+            keep_tokens: false,
         }
     }
 

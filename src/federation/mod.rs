@@ -20,6 +20,7 @@ pub mod accounts;
 pub mod flow;
 pub mod github;
 pub mod oidc;
+pub mod tokens;
 
 use url::Url;
 
@@ -54,6 +55,19 @@ pub struct IdentityProvider {
     /// Whether an identity whose verified email is an existing user's may be linked to that user
     /// once they prove the account (their password).
     pub link_by_email: bool,
+    /// Whether the user's access and refresh tokens at the provider are kept (encrypted with
+    /// `UPSTREAM_TOKEN_KEY`) for the routes that forward them to the origin.
+    pub keep_tokens: bool,
+}
+
+/// The AES-256-GCM key upstream tokens are sealed with at rest (`UPSTREAM_TOKEN_KEY`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenKey(pub [u8; 32]);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(..)")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,18 +4,15 @@
 //! Every failure is a page that says what happened and leads back; its cause goes to the log
 //! line, never to the page.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-
 use crate::error::ApiError;
 use crate::federation::accounts::{resolve, Refusal, Resolution};
 use crate::federation::flow::{acceptable_return_to, flow_cookie, link_cookie, Flow, PendingLink};
 use crate::federation::oidc::{
     check_id_token, merge_userinfo, parse_id_token, parse_token_response, Expected, TokenResponse,
 };
+use crate::federation::tokens::{keep, token_request, Owner};
 use crate::federation::{
-    github, ClientAuth, IdentityProvider, ProviderKind, UpstreamError, UpstreamIdentity,
-    FLOW_TTL_SECS,
+    github, IdentityProvider, ProviderKind, UpstreamError, UpstreamIdentity, FLOW_TTL_SECS,
 };
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::client_assertion::{select_key, AssertionError};
@@ -183,8 +180,8 @@ impl<B: Backend> AuthServer<'_, B> {
             Some(flow) => self.complete_upstream(provider, flow, &query).await,
         };
         let reply = match (outcome, flow) {
-            (Ok(identity), Some(flow)) => {
-                self.finish_upstream(head, provider, &flow, identity)
+            (Ok((identity, tokens)), Some(flow)) => {
+                self.finish_upstream(head, provider, &flow, identity, &tokens)
                     .await?
             }
             (Err(error), flow) => {
@@ -214,7 +211,7 @@ impl<B: Backend> AuthServer<'_, B> {
         provider: &IdentityProvider,
         flow: &Flow,
         query: &Params,
-    ) -> Result<UpstreamIdentity, UpstreamError> {
+    ) -> Result<(UpstreamIdentity, TokenResponse), UpstreamError> {
         let state_ok = query
             .get("state")
             .is_some_and(|s| constant_time_eq(s.as_bytes(), flow.state.as_bytes()));
@@ -299,7 +296,7 @@ impl<B: Backend> AuthServer<'_, B> {
                         now: self.now,
                     },
                 )?;
-                match (&discovery.userinfo_endpoint, identity.email.is_empty()) {
+                let identity = match (&discovery.userinfo_endpoint, identity.email.is_empty()) {
                     (Some(userinfo), true) => {
                         let response = self
                             .backend
@@ -315,13 +312,14 @@ impl<B: Backend> AuthServer<'_, B> {
                             .await
                             .map_err(UpstreamError::Unavailable)?;
                         if response.status == 200 {
-                            merge_userinfo(identity, &response.body)
+                            merge_userinfo(identity, &response.body)?
                         } else {
-                            Ok(identity)
+                            identity
                         }
                     }
-                    _ => Ok(identity),
-                }
+                    _ => identity,
+                };
+                Ok((identity, token))
             }
             ProviderKind::GitHub {
                 token_endpoint,
@@ -351,7 +349,9 @@ impl<B: Backend> AuthServer<'_, B> {
                     user.map_err(UpstreamError::Unavailable)?,
                     emails.map_err(UpstreamError::Unavailable)?,
                 );
-                github::identity((user.status, &user.body), (emails.status, &emails.body))
+                let identity =
+                    github::identity((user.status, &user.body), (emails.status, &emails.body))?;
+                Ok((identity, token))
             }
         }
     }
@@ -368,41 +368,49 @@ impl<B: Backend> AuthServer<'_, B> {
             .get("code")
             .filter(|c| !c.is_empty())
             .ok_or_else(|| UpstreamError::Invalid("the callback has no code".into()))?;
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "authorization_code")
-            .append_pair("code", code)
-            .append_pair("redirect_uri", &self.redirect_uri(provider))
-            .append_pair("code_verifier", &flow.verifier)
-            .append_pair("client_id", &provider.client_id);
-        let mut headers = vec![("accept", "application/json".to_string())];
-        match provider.client_auth {
-            ClientAuth::Basic => {
-                // RFC 6749 §2.3.1: each part form-encoded before Base64.
-                let encode = |v: &str| {
-                    url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>()
-                };
-                let pair = format!(
-                    "{}:{}",
-                    encode(&provider.client_id),
-                    encode(provider.client_secret.expose())
-                );
-                headers.push(("authorization", format!("Basic {}", STANDARD.encode(pair))));
-            }
-            ClientAuth::Post => {
-                form.append_pair("client_secret", provider.client_secret.expose());
-            }
-        }
+        let redirect_uri = self.redirect_uri(provider);
+        let request = token_request(
+            provider,
+            token_endpoint,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &redirect_uri),
+                ("code_verifier", &flow.verifier),
+            ],
+        );
         let response = self
             .backend
-            .upstream(UpstreamRequest {
-                method: "POST",
-                url: token_endpoint.to_string(),
-                headers,
-                form: Some(form.finish()),
-            })
+            .upstream(request)
             .await
             .map_err(UpstreamError::Unavailable)?;
         parse_token_response(response.status, &response.content_type, &response.body)
+    }
+
+    /// Keeps the sign-in's tokens when the provider is set to (`keep_tokens`).
+    async fn keep_upstream_tokens(
+        &self,
+        provider: &IdentityProvider,
+        user_id: &str,
+        subject: &str,
+        tokens: &TokenResponse,
+    ) -> Result<(), ApiError> {
+        match (&self.config.upstream_token_key, provider.keep_tokens) {
+            (Some(key), true) => Ok(keep(
+                self.backend,
+                key,
+                Owner {
+                    user_id,
+                    provider: &provider.id,
+                    subject,
+                },
+                tokens,
+                None,
+                self.now,
+            )
+            .await?),
+            _ => Ok(()),
+        }
     }
 
     /// The account half: whose account this identity is, and what happens next.
@@ -412,6 +420,7 @@ impl<B: Backend> AuthServer<'_, B> {
         provider: &IdentityProvider,
         flow: &Flow,
         identity: UpstreamIdentity,
+        tokens: &TokenResponse,
     ) -> Result<Reply, ApiError> {
         let linking = match &flow.link_to {
             None => None,
@@ -446,12 +455,16 @@ impl<B: Backend> AuthServer<'_, B> {
         match resolve(provider, &identity, linked, by_email, linking) {
             Resolution::SignIn(user) => {
                 self.backend.touch_identity(&record).await?;
+                self.keep_upstream_tokens(provider, &user.id, &record.subject, tokens)
+                    .await?;
                 Ok(self
                     .start_session(user, &flow.return_to)?
                     .with_note(note("signed in")))
             }
             Resolution::Link(user) => {
                 self.backend.link_identity(&user.id, &record).await?;
+                self.keep_upstream_tokens(provider, &user.id, &record.subject, tokens)
+                    .await?;
                 Ok(redirect(303, ACCOUNT_PATH).with_note(note("linked from the account page")))
             }
             Resolution::ProveAccount(user) => {
@@ -479,6 +492,7 @@ impl<B: Backend> AuthServer<'_, B> {
                     .with_note(note("existing account: asked for its password")))
             }
             Resolution::Provision { roles } => {
+                let subject = record.subject.clone();
                 let user = User {
                     id: format!("usr_{}", self.random_b64(12)?),
                     email: identity.email.clone(),
@@ -498,7 +512,10 @@ impl<B: Backend> AuthServer<'_, B> {
                     })
                     .await?;
                 match outcome {
-                    ProvisionOutcome::Created => Ok(self.start_session(user, &flow.return_to)?.with_note(note("provisioned"))),
+                    ProvisionOutcome::Created => {
+                        self.keep_upstream_tokens(provider, &user.id, &subject, tokens).await?;
+                        Ok(self.start_session(user, &flow.return_to)?.with_note(note("provisioned")))
+                    }
                     ProvisionOutcome::Taken => Ok(self
                         .upstream_page(409, "Sign-in did not complete", "Another sign-in for this account finished at the same moment. Start again.", &flow.return_to)
                         .with_note(note("provisioning raced"))),

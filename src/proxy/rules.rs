@@ -34,6 +34,10 @@ pub struct RouteRule {
     /// and off for the others.
     #[serde(default, deserialize_with = "case_setting")]
     pub case_insensitive: Option<bool>,
+    /// The upstream identity provider (its id) whose access token for the user is forwarded to
+    /// the origin on this route (the provider must keep tokens: `keep_tokens`).
+    #[serde(default)]
+    pub upstream_token: Option<String>,
 }
 
 /// `case_insensitive`: `true`, `false` or absent; anything else is named in the error.
@@ -86,6 +90,8 @@ pub struct CompiledRule {
     pub max_body_bytes: Option<u64>,
     /// Literal segments match in any letter case.
     pub case_insensitive: bool,
+    /// The provider whose token for the user is forwarded (see [`RouteRule::upstream_token`]).
+    pub upstream_token: Option<String>,
 }
 
 /// A path segment with its letter case folded, as case-insensitive origins compare them: each
@@ -229,6 +235,7 @@ impl RouteTable {
                 scopes: Vec::new(),
                 max_body_bytes: None,
                 case_insensitive: None,
+                upstream_token: None,
             }]
         } else {
             rules
@@ -246,6 +253,11 @@ impl RouteTable {
             rules: compiled,
             trie,
         })
+    }
+
+    /// Every rule, in configuration order.
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
     }
 
     pub fn rule(&self, index: usize) -> Option<&CompiledRule> {
@@ -385,6 +397,12 @@ fn compile(
     if rule.max_body_bytes == Some(0) {
         return Err(err("max_body_bytes", "a positive byte count".into()));
     }
+    if rule.upstream_token.is_some() && rule.access != Access::Token {
+        return Err(err(
+            "upstream_token",
+            "only on rules with access = \"token\" (the token is the signed-in user's)".into(),
+        ));
+    }
     let case_insensitive = rule
         .case_insensitive
         .or(case_insensitive_paths)
@@ -397,6 +415,7 @@ fn compile(
         scopes: rule.scopes,
         max_body_bytes: rule.max_body_bytes,
         case_insensitive,
+        upstream_token: rule.upstream_token,
     })
 }
 
@@ -482,6 +501,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             max_body_bytes: None,
             case_insensitive: None,
+            upstream_token: None,
         }
     }
 
@@ -737,6 +757,7 @@ mod tests {
                                 scopes: Vec::new(),
                                 max_body_bytes: None,
                                 case_insensitive: folds[(shift + i) % folds.len()],
+                                upstream_token: None,
                             }
                         })
                         .collect();

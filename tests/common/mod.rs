@@ -17,9 +17,10 @@ use portcullis::oauth::grant::{
 };
 use portcullis::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    IdentityStore, JwsSigner, JwsVerifier, LinkedIdentity, NewFederatedUser, PasswordHasher,
-    PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, Rng, Sleep, StoreError,
-    Throttle, Upstream, UpstreamRequest, UpstreamResponse, User, UserDirectory,
+    IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity, NewFederatedUser,
+    PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, Rng,
+    Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest, UpstreamResponse,
+    UpstreamTokenStore, User, UserDirectory,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -68,6 +69,8 @@ pub struct MemoryBackend {
     /// down); a test plays the provider by filling it in, and sees every request sent.
     pub upstream_answers: RefCell<HashMap<String, UpstreamResponse>>,
     pub upstream_requests: RefCell<Vec<UpstreamRequest>>,
+    /// Kept upstream tokens, sealed.
+    pub kept: RefCell<Vec<KeptTokens>>,
 }
 
 impl MemoryBackend {
@@ -351,10 +354,18 @@ impl AccountStore for MemoryBackend {
     }
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         self.call("mark_grant_revoked")?;
-        for (_, g) in self.grant_index.borrow_mut().iter_mut() {
-            if g.grant_id == grant_id && g.revoked_at.is_none() {
-                g.revoked_at = Some(now);
+        let mut user = None;
+        for (uid, g) in self.grant_index.borrow_mut().iter_mut() {
+            if g.grant_id == grant_id {
+                user = Some(uid.clone());
+                if g.revoked_at.is_none() {
+                    g.revoked_at = Some(now);
+                }
             }
+        }
+        // As the directory does: the user's kept upstream tokens go with the grant.
+        if let Some(user) = user {
+            self.kept.borrow_mut().retain(|k| k.user_id != user);
         }
         Ok(())
     }
@@ -747,6 +758,96 @@ impl IdentityStore for MemoryBackend {
     }
 }
 
+impl UpstreamTokenStore for MemoryBackend {
+    async fn keep_tokens(&self, tokens: &KeptTokens) -> Result<(), StoreError> {
+        self.call("keep_tokens")?;
+        let mut kept = self.kept.borrow_mut();
+        kept.retain(|k| !(k.provider == tokens.provider && k.subject == tokens.subject));
+        kept.push(tokens.clone());
+        Ok(())
+    }
+    async fn kept_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<KeptTokens>, StoreError> {
+        self.call("kept_tokens")?;
+        Ok(self
+            .kept
+            .borrow()
+            .iter()
+            .find(|k| k.user_id == user_id && k.provider == provider)
+            .cloned())
+    }
+    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError> {
+        self.call("forget_tokens")?;
+        self.kept
+            .borrow_mut()
+            .retain(|k| !(k.user_id == user_id && k.provider == provider));
+        Ok(())
+    }
+}
+
+/// AES-256-GCM as WebCrypto does it: `v1.` and base64url of IV, ciphertext and tag.
+pub fn seal_aes_gcm(key: &[u8; 32], plaintext: &str, aad: &str) -> String {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use base64::Engine;
+    let cipher = aes_gcm::Aes256Gcm::new(key.into());
+    let mut iv = [0u8; 12];
+    getrandom::fill(&mut iv).unwrap();
+    let sealed = cipher
+        .encrypt(
+            (&iv).into(),
+            Payload {
+                msg: plaintext.as_bytes(),
+                aad: aad.as_bytes(),
+            },
+        )
+        .unwrap();
+    let mut out = iv.to_vec();
+    out.extend(sealed);
+    format!(
+        "v1.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    )
+}
+
+pub fn unseal_aes_gcm(key: &[u8; 32], sealed: &str, aad: &str) -> Option<String> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sealed.strip_prefix("v1.")?)
+        .ok()?;
+    if bytes.len() <= 28 {
+        return None;
+    }
+    let cipher = aes_gcm::Aes256Gcm::new(key.into());
+    let plain = cipher
+        .decrypt(
+            bytes[..12].into(),
+            Payload {
+                msg: &bytes[12..],
+                aad: aad.as_bytes(),
+            },
+        )
+        .ok()?;
+    String::from_utf8(plain).ok()
+}
+
+impl TokenCipher for MemoryBackend {
+    async fn seal(&self, key: &[u8; 32], plaintext: &str, aad: &str) -> Result<String, StoreError> {
+        Ok(seal_aes_gcm(key, plaintext, aad))
+    }
+    async fn unseal(
+        &self,
+        key: &[u8; 32],
+        sealed: &str,
+        aad: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(unseal_aes_gcm(key, sealed, aad))
+    }
+}
+
 impl Upstream for MemoryBackend {
     async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
         let key = format!("{} {}", request.method, request.url);
@@ -1081,6 +1182,36 @@ impl IdentityStore for WithSqlUsers<'_> {
     }
     async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
         self.directory().unlink_identity(user_id, provider).await
+    }
+}
+
+impl UpstreamTokenStore for WithSqlUsers<'_> {
+    async fn keep_tokens(&self, tokens: &KeptTokens) -> Result<(), StoreError> {
+        self.directory().keep_tokens(tokens).await
+    }
+    async fn kept_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+    ) -> Result<Option<KeptTokens>, StoreError> {
+        self.directory().kept_tokens(user_id, provider).await
+    }
+    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError> {
+        self.directory().forget_tokens(user_id, provider).await
+    }
+}
+
+impl TokenCipher for WithSqlUsers<'_> {
+    async fn seal(&self, key: &[u8; 32], plaintext: &str, aad: &str) -> Result<String, StoreError> {
+        self.memory.seal(key, plaintext, aad).await
+    }
+    async fn unseal(
+        &self,
+        key: &[u8; 32],
+        sealed: &str,
+        aad: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.memory.unseal(key, sealed, aad).await
     }
 }
 
