@@ -134,17 +134,67 @@ pub fn login_page(status: u16, brand: Brand<'_>, form: &LoginForm<'_>) -> Reply 
         }
     }
     for provider in form.providers {
-        body.push_str(&render(
-            PROVIDER,
-            &[
-                ("action", &provider.action),
-                ("csrf_token", form.csrf_token),
-                ("return_to", form.return_to),
-                ("name", provider.name),
-            ],
+        body.push_str(&provider_button(
+            provider,
+            form.csrf_token,
+            form.return_to,
+            false,
         ));
     }
     page(status, brand, "Sign in", &body)
+}
+
+/// One provider's button: a form that starts its sign-in, or (`link`) links it to the signed-in
+/// user.
+fn provider_button(
+    button: &ProviderButton<'_>,
+    csrf_token: &str,
+    return_to: &str,
+    link: bool,
+) -> String {
+    render(
+        PROVIDER,
+        &[
+            ("action", &button.action),
+            ("csrf_token", csrf_token),
+            ("return_to", return_to),
+            ("name", button.name),
+            (
+                "link",
+                if link {
+                    "<input type=\"hidden\" name=\"link\" value=\"1\">"
+                } else {
+                    ""
+                },
+            ),
+        ],
+    )
+}
+
+/// The signed-in user must sign in with `button`'s provider before the app can be allowed: its
+/// routes forward the user's token there, and none is kept. The button links the provider to
+/// the signed-in account and comes back to `return_to`.
+pub fn provider_required_page(
+    brand: Brand<'_>,
+    button: &ProviderButton<'_>,
+    csrf_token: &str,
+    return_to: &str,
+) -> Reply {
+    let body = format!(
+        "{}{}",
+        render(
+            MESSAGE,
+            &[(
+                "message",
+                &format!(
+                    "This app works with your {} account. Sign in with {} once to connect it.",
+                    button.name, button.name
+                ),
+            )],
+        ),
+        provider_button(button, csrf_token, return_to, true)
+    );
+    page(200, brand, "Connect your account", &body)
 }
 
 pub struct LinkForm<'a> {

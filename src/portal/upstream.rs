@@ -103,13 +103,11 @@ impl<B: Backend> AuthServer<'_, B> {
                 "This form expired or did not come from this site. Go back and try again.",
             ));
         }
-        let return_to = if linking {
-            ACCOUNT_PATH
-        } else {
-            params
-                .get("return_to")
-                .filter(|r| acceptable_return_to(r))
-                .unwrap_or("")
+        // Linking returns to the account page, or to the authorization that asked for it.
+        let asked = params.get("return_to").filter(|r| acceptable_return_to(r));
+        let return_to = match (linking, asked) {
+            (true, None) => ACCOUNT_PATH,
+            (_, asked) => asked.unwrap_or(""),
         };
         let (endpoint, oidc) = match &provider.kind {
             ProviderKind::Oidc { issuer } => {
@@ -465,7 +463,13 @@ impl<B: Backend> AuthServer<'_, B> {
                 self.backend.link_identity(&user.id, &record).await?;
                 self.keep_upstream_tokens(provider, &user.id, &record.subject, tokens)
                     .await?;
-                Ok(redirect(303, ACCOUNT_PATH).with_note(note("linked from the account page")))
+                // Back to the account page, or to the authorization that asked for the account.
+                let back = if flow.return_to.is_empty() {
+                    ACCOUNT_PATH
+                } else {
+                    flow.return_to.as_str()
+                };
+                Ok(redirect(303, back).with_note(note("linked to the signed-in user")))
             }
             Resolution::ProveAccount(user) => {
                 let (csrf, csrf_set) = self.csrf_cookie(head)?;

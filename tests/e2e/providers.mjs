@@ -104,14 +104,19 @@ export async function startOidcProvider({ issuerPort, accounts, redirectUris, cl
 /**
  * A GitHub-shaped OAuth app server. `users` by login: `{ id, name, emails: [{email, primary,
  * verified}] }`. Its authorize page asks which login to sign in as (a form, like GitHub's own
- * consent page); `requests` records every API call's User-Agent.
+ * consent page); `requests` records every API call's User-Agent. With `expiresIn`, tokens expire
+ * as a GitHub App's do, with a refresh token that rotates on use; `issued` lists every access
+ * token handed out and `refreshes` counts the refresh grants.
  */
-export async function startGitHubStandIn({ users }) {
+export async function startGitHubStandIn({ users, expiresIn }) {
   const clientId = 'Iv1.e2e';
   const clientSecret = randomBytes(18).toString('hex');
   const codes = new Map();
   const tokens = new Map();
   const requests = [];
+  const issued = [];
+  const refreshTokens = new Map();
+  let refreshes = 0;
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     const chunks = [];
@@ -148,6 +153,25 @@ export async function startGitHubStandIn({ users }) {
       const basic = (req.headers.authorization ?? '').replace(/^Basic /, '');
       const [id, secret] = basic ? Buffer.from(basic, 'base64').toString().split(':').map(decodeURIComponent) : [form.get('client_id'), form.get('client_secret')];
       if (id !== clientId || secret !== clientSecret) return reply({ error: 'incorrect_client_credentials', error_description: 'The client_id and/or client_secret passed are incorrect.' });
+      const mint = (login) => {
+        const token = `gho_${randomBytes(16).toString('hex')}`;
+        tokens.set(token, login);
+        issued.push(token);
+        const fields = { access_token: token, scope: 'read:user,user:email', token_type: 'bearer' };
+        if (expiresIn) {
+          const refresh = `ghr_${randomBytes(16).toString('hex')}`;
+          refreshTokens.set(refresh, login);
+          Object.assign(fields, { expires_in: String(expiresIn), refresh_token: refresh, refresh_token_expires_in: '15897600' });
+        }
+        return fields;
+      };
+      if (form.get('grant_type') === 'refresh_token') {
+        refreshes += 1;
+        const login = refreshTokens.get(form.get('refresh_token'));
+        refreshTokens.delete(form.get('refresh_token'));
+        if (!login) return reply({ error: 'bad_refresh_token', error_description: 'The refresh token passed is incorrect or expired.' });
+        return reply(mint(login));
+      }
       const grant = codes.get(form.get('code'));
       codes.delete(form.get('code'));
       const verifier = form.get('code_verifier') ?? '';
@@ -155,9 +179,7 @@ export async function startGitHubStandIn({ users }) {
       if (!grant || grant.redirectUri !== form.get('redirect_uri') || grant.challenge !== challenge) {
         return reply({ error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' });
       }
-      const token = `gho_${randomBytes(16).toString('hex')}`;
-      tokens.set(token, grant.login);
-      return reply({ access_token: token, scope: 'read:user,user:email', token_type: 'bearer' });
+      return reply(mint(grant.login));
     }
     if (url.pathname === '/user' || url.pathname === '/user/emails') {
       requests.push({ path: url.pathname, userAgent: req.headers['user-agent'] ?? null });
@@ -176,6 +198,10 @@ export async function startGitHubStandIn({ users }) {
     clientId,
     clientSecret,
     requests,
+    issued,
+    get refreshes() {
+      return refreshes;
+    },
     provider: {
       authorization_endpoint: `${base}/login/oauth/authorize`,
       token_endpoint: `${base}/login/oauth/access_token`,

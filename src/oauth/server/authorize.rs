@@ -11,7 +11,7 @@ use crate::oauth::error::OAuthErrorCode;
 use crate::oauth::grant::{CodeStatus, GrantState, GRANT_ID_BYTES, SECRET_BYTES};
 use crate::oauth::params::{form_encode, Params};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{consent_page, ConsentForm};
+use crate::portal::pages::{consent_page, provider_required_page, ConsentForm, ProviderButton};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
 use crate::ports::{Backend, StoreError, User};
 use crate::primitives::hash::sha256_hex;
@@ -96,6 +96,29 @@ impl<B: Backend> AuthServer<'_, B> {
         )
     }
 
+    /// The first provider this plugin's routes forward the user's token at (`upstream_token`) for
+    /// which none is kept: the user signs in there before the app is allowed, so its calls work.
+    /// No read at all for plugins without such routes.
+    async fn upstream_account_needed(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<&crate::federation::IdentityProvider>, ApiError> {
+        let mut asked: Vec<&str> = Vec::new();
+        for rule in self.config.plugin.routes.rules() {
+            let Some(id) = rule.upstream_token.as_deref() else {
+                continue;
+            };
+            if asked.contains(&id) {
+                continue;
+            }
+            asked.push(id);
+            if self.backend.kept_tokens(user_id, id).await?.is_none() {
+                return Ok(self.config.sign_in.provider(id));
+            }
+        }
+        Ok(None)
+    }
+
     /// `GET /authorize`: validate, then sign in, then consent (or skip it), then redirect.
     pub async fn authorize(&self, head: &RequestHead) -> Result<Reply, ApiError> {
         let raw_query = head.query.as_deref().unwrap_or("");
@@ -146,6 +169,27 @@ impl<B: Backend> AuthServer<'_, B> {
                 .with_header("set-cookie", self.clear_session_cookie());
             return Ok(with_cookie(reply, csrf_set));
         };
+        if let Some(provider) = self.upstream_account_needed(&user.id).await? {
+            if request.prompt_none {
+                return Ok(self.redirect_error(
+                    &request,
+                    OAuthErrorCode::LoginRequired,
+                    "the user must sign in with an upstream provider",
+                    302,
+                ));
+            }
+            let button = ProviderButton {
+                action: provider.start_path(),
+                name: &provider.name,
+            };
+            let token = csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce));
+            let return_to = format!("{AUTHORIZE_PATH}?{raw_query}");
+            let reply =
+                provider_required_page(self.brand(), &button, &token, &return_to).with_note(
+                    format!("upstream {}: no token kept; asked to sign in", provider.id),
+                );
+            return Ok(with_cookie(reply, csrf_set));
+        }
         let context = self
             .context_for(&request, &params, &user.id, context)
             .await?;
