@@ -3,7 +3,7 @@
 mod common;
 
 use common::sqlite::SqliteDb;
-use common::{block_on, MemoryBackend};
+use common::{block_on, issued_grant, MemoryBackend};
 use portcullis::admin::{authorize_admin, Admin};
 use portcullis::directory::SqlDirectory;
 use portcullis::http::{Method, Reply, RequestHead};
@@ -496,29 +496,9 @@ fn lists_carry_what_the_console_shows_in_one_query_per_page() {
     assert_eq!(rest["items"].as_array().unwrap().len(), 2);
 }
 
-/// A grant with its code issued to `user_id`, as `/authorize` leaves it.
-fn issued_grant(grant_id: &str, user_id: &str) -> portcullis::oauth::grant::GrantState {
-    use portcullis::oauth::grant::{CodeStatus, GrantState};
-    GrantState {
-        grant_id: grant_id.into(),
-        client_id: "chatgpt".into(),
-        user_id: user_id.into(),
-        scopes: vec![],
-        resource: None,
-        redirect_uri: "https://x.example.com/cb".into(),
-        redirect_uri_sent: true,
-        code_challenge: None,
-        code_hash: "h".into(),
-        code_expires_at: NOW + 60,
-        code_status: CodeStatus::Issued,
-        refresh: None,
-        revoked: false,
-        created_at: NOW,
-        nonce: None,
-        auth_time: NOW,
-        opaque_access: Vec::new(),
-        issuer: None,
-    }
+/// A grant with its code issued to `user_id` for ChatGPT, as `/authorize` leaves it.
+fn chatgpt_grant(grant_id: &str, user_id: &str) -> portcullis::oauth::grant::GrantState {
+    issued_grant(grant_id, user_id, "chatgpt", NOW)
 }
 
 #[test]
@@ -526,7 +506,7 @@ fn disabling_a_user_revokes_their_grants() {
     let f = Fixture::new();
     let (_, user) = f.post("/admin/api/users", json!({"email": "d@example.com"}));
     let uid = user["id"].as_str().unwrap().to_string();
-    let grant = issued_grant(&"g".repeat(22), &uid);
+    let grant = chatgpt_grant(&"g".repeat(22), &uid);
     f.backend
         .grants
         .borrow_mut()
@@ -562,7 +542,7 @@ fn started_grants(f: &Fixture, uid: &str, count: usize) -> Vec<String> {
     };
     (0..count)
         .map(|i| {
-            let grant = issued_grant(&format!("{i}").repeat(22), uid);
+            let grant = chatgpt_grant(&format!("{i}").repeat(22), uid);
             block_on(Grants::new(&f.backend, &directory).start(&grant)).unwrap();
             grant.grant_id
         })
@@ -667,7 +647,7 @@ fn the_grant_index_names_the_grants_user_in_one_read_until_the_user_is_deleted()
         sql: &f.db,
         now: NOW,
     };
-    let grant = issued_grant(&"i".repeat(22), &uid);
+    let grant = chatgpt_grant(&"i".repeat(22), &uid);
     block_on(AccountStore::record_grant(&directory, &grant)).unwrap();
     let found = block_on(directory.user_of_grant(&grant.grant_id))
         .unwrap()
@@ -879,7 +859,7 @@ fn registered_clients_expire_unless_a_grant_starts() {
     let grant = portcullis::oauth::grant::GrantState {
         client_id: "dcr_used".into(),
         redirect_uri: "http://127.0.0.1/cb".into(),
-        ..issued_grant("g1", user["id"].as_str().unwrap())
+        ..chatgpt_grant("g1", user["id"].as_str().unwrap())
     };
     block_on(directory.record_grant(&grant)).unwrap();
     let later = SqlDirectory {
@@ -1936,26 +1916,7 @@ fn kept_tokens_go_with_the_identity_the_user_and_any_revoked_grant() {
     assert_eq!(block_on(d.kept_tokens("usr_k", "github")).unwrap(), None);
 
     // A revoked grant takes all of the user's.
-    let state = portcullis::oauth::grant::GrantState {
-        grant_id: "gr_k".into(),
-        client_id: "chatgpt".into(),
-        user_id: "usr_k".into(),
-        scopes: vec![],
-        resource: None,
-        redirect_uri: "https://chatgpt.com/cb".into(),
-        redirect_uri_sent: true,
-        code_challenge: None,
-        code_hash: "h".into(),
-        code_expires_at: NOW + 60,
-        code_status: portcullis::oauth::grant::CodeStatus::Issued,
-        refresh: None,
-        revoked: false,
-        created_at: NOW,
-        nonce: None,
-        auth_time: NOW,
-        opaque_access: vec![],
-        issuer: None,
-    };
+    let state = chatgpt_grant("gr_k", "usr_k");
     f.db.conn
         .borrow()
         .execute(

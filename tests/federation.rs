@@ -4,13 +4,12 @@
 
 mod common;
 
-use common::{block_on, unseal_aes_gcm, MemoryBackend};
+use common::{block_on, issued_grant, unseal_aes_gcm, MemoryBackend};
 use portcullis::federation::oidc::TokenResponse;
 use portcullis::federation::tokens::{
     aad, access_token_for, keep, NoToken, Owner, REFRESH_MARGIN_SECS,
 };
 use portcullis::federation::{ClientAuth, IdentityProvider, ProviderKind, Provisioning, TokenKey};
-use portcullis::oauth::grant::{CodeStatus, GrantState};
 use portcullis::oauth::grants::Grants;
 use portcullis::ports::{AccountStore, UpstreamResponse};
 use portcullis::primitives::secret::Secret;
@@ -276,26 +275,7 @@ fn revoking_a_grant_takes_the_users_upstream_tokens_with_it() {
         NOW,
     ))
     .unwrap();
-    let grant = GrantState {
-        grant_id: "gr_1".into(),
-        client_id: "chatgpt".into(),
-        user_id: "usr_1".into(),
-        scopes: vec![],
-        resource: None,
-        redirect_uri: "https://chatgpt.com/cb".into(),
-        redirect_uri_sent: true,
-        code_challenge: None,
-        code_hash: "h".into(),
-        code_expires_at: NOW + 60,
-        code_status: CodeStatus::Issued,
-        refresh: None,
-        revoked: false,
-        created_at: NOW,
-        nonce: None,
-        auth_time: NOW,
-        opaque_access: vec![],
-        issuer: None,
-    };
+    let grant = issued_grant("gr_1", "usr_1", "chatgpt", NOW);
     block_on(b.record_grant(&grant)).unwrap();
     block_on(Grants::new(&b, &b).revoke("gr_1", NOW)).unwrap();
     assert_eq!(

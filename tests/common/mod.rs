@@ -1264,6 +1264,30 @@ impl std::future::Future for YieldOnce {
 }
 
 /// Runs a future to completion on the test thread.
+/// A grant whose code was just issued: what tests that only need one in the index start from.
+pub fn issued_grant(grant_id: &str, user_id: &str, client_id: &str, now: i64) -> GrantState {
+    GrantState {
+        grant_id: grant_id.into(),
+        client_id: client_id.into(),
+        user_id: user_id.into(),
+        scopes: vec![],
+        resource: None,
+        redirect_uri: "https://chatgpt.com/cb".into(),
+        redirect_uri_sent: true,
+        code_challenge: None,
+        code_hash: "h".into(),
+        code_expires_at: now + 60,
+        code_status: portcullis::oauth::grant::CodeStatus::Issued,
+        refresh: None,
+        revoked: false,
+        created_at: now,
+        nonce: None,
+        auth_time: now,
+        opaque_access: vec![],
+        issuer: None,
+    }
+}
+
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     futures_executor::block_on(f)
 }
