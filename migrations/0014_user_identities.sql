@@ -14,5 +14,7 @@ CREATE TABLE IF NOT EXISTS user_identities (
   last_used_at   INTEGER NOT NULL,
   PRIMARY KEY (provider, subject)
 ) WITHOUT ROWID;
--- The account page and the admin API list a user's identities; unlinking checks what is left.
-CREATE INDEX IF NOT EXISTS user_identities_by_user ON user_identities (user_id, provider);
+-- One identity per user and provider: which account's tokens reach the origin, and what "unlink
+-- GitHub" removes, are never in doubt. The index also serves the account page and the admin API,
+-- which list a user's identities, and unlinking, which checks what is left.
+CREATE UNIQUE INDEX IF NOT EXISTS user_identities_one_per_provider ON user_identities (user_id, provider);

@@ -378,8 +378,14 @@ pub trait UpstreamTokenStore {
         user_id: &str,
         provider: &str,
     ) -> Result<Option<KeptTokens>, StoreError>;
-    /// Forgets the user's tokens at `provider` (the provider refused to refresh them).
-    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError>;
+    /// Forgets the user's tokens at `provider` (the provider refused to refresh them), only if
+    /// the kept refresh token is still `sealed_refresh`: a parallel call may have kept new ones.
+    async fn forget_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+        sealed_refresh: &str,
+    ) -> Result<(), StoreError>;
 }
 
 /// Sealing secrets at rest: AES-256-GCM, a fresh 96-bit IV each time, the caller's associated
@@ -398,13 +404,25 @@ pub trait TokenCipher {
 }
 
 /// A call to an upstream provider: method, URL, headers, and a form body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamRequest {
     pub method: &'static str,
     pub url: String,
     pub headers: Vec<(&'static str, String)>,
     /// `application/x-www-form-urlencoded`.
     pub form: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header values and the form carry credentials, codes and tokens: names only.
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| *n).collect();
+        f.debug_struct("UpstreamRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

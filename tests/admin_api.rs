@@ -1927,6 +1927,29 @@ fn kept_tokens_go_with_the_identity_the_user_and_any_revoked_grant() {
     block_on(d.record_grant(&state)).unwrap();
     block_on(d.mark_grant_revoked("gr_k", NOW)).unwrap();
     assert_eq!(f.count("upstream_tokens"), 0);
+    // Only when the grant becomes revoked: a refused retry of its token later deletes nothing
+    // the user connected since.
+    block_on(d.keep_tokens(&kept("usr_k", "idp", "s-k", "v1.reconnected"))).unwrap();
+    block_on(d.mark_grant_revoked("gr_k", NOW + 60)).unwrap();
+    assert_eq!(f.count("upstream_tokens"), 1);
+    // Forgetting is conditional on the refresh token this call used.
+    let mut with_refresh = kept("usr_k", "idp", "s-k", "v1.r");
+    with_refresh.refresh_token = Some("v1.refresh-a".into());
+    block_on(d.keep_tokens(&with_refresh)).unwrap();
+    block_on(d.forget_tokens("usr_k", "idp", "v1.refresh-b")).unwrap();
+    assert_eq!(f.count("upstream_tokens"), 1, "another call's tokens stay");
+    block_on(d.forget_tokens("usr_k", "idp", "v1.refresh-a")).unwrap();
+    assert_eq!(f.count("upstream_tokens"), 0);
+    // A token row is never moved to another user by an upsert.
+    block_on(d.keep_tokens(&kept("usr_k", "idp", "s-k", "v1.mine"))).unwrap();
+    block_on(d.keep_tokens(&kept("usr_other", "idp", "s-k", "v1.theirs"))).unwrap();
+    assert_eq!(
+        block_on(d.kept_tokens("usr_k", "idp"))
+            .unwrap()
+            .unwrap()
+            .access_token,
+        "v1.mine"
+    );
 
     // Deleting the user takes the rest (through their identities).
     block_on(d.keep_tokens(&kept("usr_k", "idp", "s-k", "v1.again"))).unwrap();

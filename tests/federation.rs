@@ -288,3 +288,67 @@ fn revoking_a_grant_takes_the_users_upstream_tokens_with_it() {
         "only the user's"
     );
 }
+
+#[test]
+fn only_a_refused_grant_forgets_other_errors_keep_the_tokens() {
+    for (status, body) in [
+        (
+            401,
+            r#"{"error":"invalid_client","error_description":"wrong secret"}"#,
+        ),
+        (200, r#"{"error":"incorrect_client_credentials"}"#),
+        (503, r#"{"error":"temporarily_unavailable"}"#),
+        (500, "<html>oops</html>"),
+    ] {
+        let b = MemoryBackend::default();
+        block_on(keep(
+            &b,
+            &KEY,
+            owner("usr_1", "583231"),
+            &tokens("old", Some("ghr_1"), Some(10)),
+            None,
+            NOW,
+        ))
+        .unwrap();
+        answer_refresh(&b, status, body);
+        let got = block_on(access_token_for(&b, &github(), &KEY, "usr_1", NOW + 5));
+        assert!(
+            matches!(got, Err(NoToken::Unavailable(_))),
+            "{body}: {got:?}"
+        );
+        assert_eq!(b.kept.borrow().len(), 1, "{body}: kept");
+    }
+}
+
+#[test]
+fn a_parallel_refresh_that_won_serves_the_one_that_lost() {
+    let b = MemoryBackend::default();
+    block_on(keep(
+        &b,
+        &KEY,
+        owner("usr_1", "583231"),
+        &tokens("old", Some("ghr_1"), Some(10)),
+        None,
+        NOW,
+    ))
+    .unwrap();
+    // Another call refreshes first and stores new tokens; the provider (rotating refresh tokens)
+    // then refuses this call's now-used refresh token.
+    let winner = MemoryBackend::default();
+    block_on(keep(
+        &winner,
+        &KEY,
+        owner("usr_1", "583231"),
+        &tokens("won", Some("ghr_2"), Some(28_800)),
+        None,
+        NOW + 5,
+    ))
+    .unwrap();
+    *b.kept_meanwhile.borrow_mut() = Some(winner.kept.borrow()[0].clone());
+    answer_refresh(&b, 400, r#"{"error":"invalid_grant"}"#);
+    assert_eq!(
+        block_on(access_token_for(&b, &github(), &KEY, "usr_1", NOW + 5)).unwrap(),
+        "won"
+    );
+    assert_eq!(b.kept.borrow().len(), 1, "the winner's tokens stay");
+}

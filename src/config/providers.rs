@@ -54,6 +54,7 @@ struct RawProvider {
     name: Option<String>,
     kind: Kind,
     issuer: Option<String>,
+    allowed_tenants: Option<Vec<String>>,
     client_id: String,
     client_secret_name: Option<String>,
     scopes: Option<Vec<String>>,
@@ -215,12 +216,28 @@ pub(crate) fn parse_providers(raw: &RawConfig) -> Result<Vec<IdentityProvider>, 
                 // kept exactly as written (Auth0's ends in '/').
                 check_provider_url(&issuer.replace("{tenantid}", "tenant"))
                     .map_err(|why| ConfigError::new(key("issuer"), why))?;
+                let allowed_tenants: Vec<String> = p.allowed_tenants.clone().unwrap_or_default();
+                if !allowed_tenants.is_empty() && !issuer.contains("{tenantid}") {
+                    return Err(ConfigError::new(
+                        key("allowed_tenants"),
+                        "nothing unless the issuer is a {tenantid} template (Microsoft Entra's multi-tenant one)",
+                    ));
+                }
+                if let Some(bad) = allowed_tenants.iter().find(|t| {
+                    t.len() != 36 || !t.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+                }) {
+                    return Err(ConfigError::new(
+                        key("allowed_tenants"),
+                        format!("Entra tenant ids (GUIDs), got {bad:?}"),
+                    ));
+                }
                 ProviderKind::Oidc {
                     issuer: issuer.to_string(),
+                    allowed_tenants,
                 }
             }
             Kind::Github => {
-                if p.issuer.is_some() {
+                if p.issuer.is_some() || p.allowed_tenants.is_some() {
                     return Err(ConfigError::new(
                         key("issuer"),
                         "nothing for kind \"github\" (GitHub is not an OpenID provider)",
@@ -524,8 +541,14 @@ mod tests {
         assert!(!missing.to_string().contains('g') || !missing.to_string().contains("\"g\""));
         let twice = parse_providers(&raw(json!([google(), google()]), &secrets)).unwrap_err();
         assert_eq!(twice.key, "IDENTITY_PROVIDERS[1].id");
-        let entra = json!({"id": "entra", "kind": "oidc", "issuer": "https://login.microsoftonline.com/{tenantid}/v2.0", "client_id": "c"});
+        let entra = json!({"id": "entra", "kind": "oidc", "issuer": "https://login.microsoftonline.com/{tenantid}/v2.0", "client_id": "c",
+                           "allowed_tenants": ["72f988bf-86f1-41af-91ab-2d7cd011db47"]});
         assert!(parse_providers(&raw(json!([entra]), &[("ENTRA_CLIENT_SECRET", "e")])).is_ok());
+        assert_eq!(
+            error(json!({"allowed_tenants": ["72f988bf-86f1-41af-91ab-2d7cd011db47"]})),
+            "IDENTITY_PROVIDERS[0].allowed_tenants",
+            "not a template"
+        );
     }
 
     #[test]

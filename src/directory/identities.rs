@@ -169,8 +169,9 @@ impl<S: Sql> UpstreamTokenStore for SqlDirectory<'_, S> {
             .batch(vec![(
                 "INSERT INTO upstream_tokens (provider, subject, user_id, access_token, refresh_token, expires_at, scope, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                 ON CONFLICT (provider, subject) DO UPDATE SET user_id = excluded.user_id, access_token = excluded.access_token, \
-                 refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, scope = excluded.scope, updated_at = excluded.updated_at",
+                 ON CONFLICT (provider, subject) DO UPDATE SET access_token = excluded.access_token, \
+                 refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, scope = excluded.scope, updated_at = excluded.updated_at \
+                 WHERE upstream_tokens.user_id = excluded.user_id",
                 vec![
                     t.provider.as_str().into(),
                     t.subject.as_str().into(),
@@ -204,11 +205,16 @@ impl<S: Sql> UpstreamTokenStore for SqlDirectory<'_, S> {
         Ok(rows.first().map(kept))
     }
 
-    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError> {
+    async fn forget_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+        sealed_refresh: &str,
+    ) -> Result<(), StoreError> {
         self.sql
             .batch(vec![(
-                "DELETE FROM upstream_tokens WHERE user_id = ?1 AND provider = ?2",
-                vec![user_id.into(), provider.into()],
+                "DELETE FROM upstream_tokens WHERE user_id = ?1 AND provider = ?2 AND refresh_token = ?3",
+                vec![user_id.into(), provider.into(), sealed_refresh.into()],
             )])
             .await
             .map(drop)

@@ -516,17 +516,20 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     }
 
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        // A revoked grant takes the user's kept upstream tokens with it: whatever the user let
-        // reach the origin stops with the access they took back.
+        // A grant becoming revoked takes the user's kept upstream tokens with it: whatever the
+        // user let reach the origin stops with the access they took back. Only then: the delete
+        // runs before the mark and only while the grant is still open, so a stale client retrying
+        // a revoked grant's token does not delete tokens the user connected since.
         self.sql
             .batch(vec![
                 (
-                    "UPDATE user_grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1",
-                    vec![grant_id.into(), now.into()],
+                    "DELETE FROM upstream_tokens WHERE user_id = \
+                     (SELECT user_id FROM user_grants WHERE grant_id = ?1 AND revoked_at IS NULL)",
+                    vec![grant_id.into()],
                 ),
                 (
-                    "DELETE FROM upstream_tokens WHERE user_id = (SELECT user_id FROM user_grants WHERE grant_id = ?1)",
-                    vec![grant_id.into()],
+                    "UPDATE user_grants SET revoked_at = COALESCE(revoked_at, ?2) WHERE grant_id = ?1",
+                    vec![grant_id.into(), now.into()],
                 ),
             ])
             .await

@@ -484,8 +484,15 @@ impl UpstreamTokenStore for EdgeBackend<'_> {
     ) -> Result<Option<KeptTokens>, StoreError> {
         self.directory().kept_tokens(user_id, provider).await
     }
-    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError> {
-        self.directory().forget_tokens(user_id, provider).await
+    async fn forget_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+        sealed_refresh: &str,
+    ) -> Result<(), StoreError> {
+        self.directory()
+            .forget_tokens(user_id, provider, sealed_refresh)
+            .await
     }
 }
 

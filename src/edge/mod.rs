@@ -479,7 +479,7 @@ async fn upstream_token_headers(
     identity: &crate::proxy::forward::Identity,
     now: i64,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    use crate::federation::tokens::{access_token_for, NoToken, PROVIDER_HEADER, TOKEN_HEADER};
+    use crate::federation::tokens::{access_token_for, PROVIDER_HEADER, TOKEN_HEADER};
     let (Some(provider), Some(key)) = (
         config.sign_in.provider(provider),
         &config.upstream_token_key,
@@ -488,12 +488,12 @@ async fn upstream_token_headers(
             "route names upstream provider {provider}, which keeps no tokens"
         )));
     };
+    // A machine client (or a shared secret) has no account at the provider to forward.
     let Some(user) = identity.user() else {
-        return Err(crate::gateway::upstream_token_refusal(
-            config,
-            &provider.name,
-            &NoToken::NotKept,
-        ));
+        return Err(ApiError::Forbidden(format!(
+            "this route forwards a user's {} token: call it as a signed-in user",
+            provider.name
+        )));
     };
     let backend = backend::EdgeBackend::new(env, now)?;
     match access_token_for(&backend, provider, key, user, now).await {

@@ -18,8 +18,12 @@ use crate::ports::User;
 pub enum Resolution {
     /// The identity is linked: sign its user in.
     SignIn(User),
-    /// A signed-in user is linking this identity from their account page.
-    Link(User),
+    /// A signed-in user is linking this identity from their account page (`already`: it is
+    /// theirs already, as when they connect the provider again).
+    Link {
+        user: User,
+        already: bool,
+    },
     /// The verified email is this user's: link once they prove the account.
     ProveAccount(User),
     /// Nobody has this identity or its email: create a user with these roles.
@@ -57,8 +61,10 @@ impl Refusal {
             Refusal::LinkedToAnother => format!(
                 "This {provider} account is already linked to another user. Sign in with it to use that account."
             ),
+            // Worded so that it does not tell whether an account exists for an address the
+            // provider did not confirm (anyone can claim one at some providers).
             Refusal::EmailUnverified => format!(
-                "An account for {email} already exists, but {provider} does not confirm that the address is yours. Sign in with your password, then link {provider} from your account page."
+                "{provider} does not confirm that your email address is yours, so this sign-in cannot be matched to an account. If you have an account here, sign in the usual way and link {provider} from your account page."
             ),
             Refusal::LinkingOff | Refusal::NoWayToProve => format!(
                 "An account for {email} already exists. Sign in the way you usually do, then link {provider} from your account page, or ask an administrator to link it."
@@ -88,18 +94,27 @@ impl Refusal {
 }
 
 /// Decides, from the user the identity is linked to (`linked`), the user whose email it carries
-/// (`by_email`), and the signed-in user linking it from their account page (`linking`).
+/// (`by_email`), the signed-in user linking it from their account page (`linking`), and whether
+/// the plugin takes passwords (the only proof of an existing account a stranger can give).
 pub fn resolve(
     provider: &IdentityProvider,
     identity: &UpstreamIdentity,
     linked: Option<User>,
     by_email: Option<User>,
     linking: Option<User>,
+    passwords: bool,
 ) -> Resolution {
     if let Some(me) = linking {
         return match linked {
             Some(other) if other.id != me.id => Resolution::Refused(Refusal::LinkedToAnother),
-            _ => Resolution::Link(me),
+            Some(_) => Resolution::Link {
+                user: me,
+                already: true,
+            },
+            None => Resolution::Link {
+                user: me,
+                already: false,
+            },
         };
     }
     if let Some(user) = linked {
@@ -116,7 +131,7 @@ pub fn resolve(
             Refusal::LinkingOff
         } else if user.disabled {
             Refusal::Disabled
-        } else if user.password_hash.is_none() {
+        } else if user.password_hash.is_none() || !passwords {
             Refusal::NoWayToProve
         } else {
             return Resolution::ProveAccount(user);
@@ -146,6 +161,7 @@ mod tests {
             name: "IdP".into(),
             kind: ProviderKind::Oidc {
                 issuer: "https://idp.example.com".into(),
+                allowed_tenants: vec![],
             },
             client_id: "c".into(),
             client_secret: Secret::new("s".into()),
@@ -190,6 +206,7 @@ mod tests {
             Some(user("ada")),
             Some(user("bob")),
             None,
+            true,
         );
         assert_eq!(r, Resolution::SignIn(user("ada")));
         let disabled = User {
@@ -202,7 +219,8 @@ mod tests {
                 &identity("", false),
                 Some(disabled),
                 None,
-                None
+                None,
+                true,
             ),
             Resolution::Refused(Refusal::Disabled)
         );
@@ -217,7 +235,8 @@ mod tests {
                 &identity("ada@acme.com", true),
                 None,
                 Some(user("ada")),
-                None
+                None,
+                true,
             ),
             Resolution::ProveAccount(user("ada"))
         );
@@ -227,7 +246,8 @@ mod tests {
                 &identity("ada@acme.com", false),
                 None,
                 Some(user("ada")),
-                None
+                None,
+                true,
             ),
             Resolution::Refused(Refusal::EmailUnverified)
         );
@@ -241,9 +261,22 @@ mod tests {
                 &identity("ada@acme.com", true),
                 None,
                 Some(no_password),
-                None
+                None,
+                true,
             ),
             Resolution::Refused(Refusal::NoWayToProve)
+        );
+        assert_eq!(
+            resolve(
+                &p,
+                &identity("ada@acme.com", true),
+                None,
+                Some(user("ada")),
+                None,
+                false
+            ),
+            Resolution::Refused(Refusal::NoWayToProve),
+            "a plugin without passwords cannot ask for one"
         );
         let off = IdentityProvider {
             link_by_email: false,
@@ -255,7 +288,8 @@ mod tests {
                 &identity("ada@acme.com", true),
                 None,
                 Some(user("ada")),
-                None
+                None,
+                true,
             ),
             Resolution::Refused(Refusal::LinkingOff)
         );
@@ -265,29 +299,36 @@ mod tests {
     fn strangers_are_provisioned_with_verified_emails_in_allowed_domains() {
         let p = provider();
         assert_eq!(
-            resolve(&p, &identity("new@acme.com", true), None, None, None),
+            resolve(&p, &identity("new@acme.com", true), None, None, None, true),
             Resolution::Provision {
                 roles: vec!["member".into(), "viewer".into()]
             }
         );
         assert_eq!(
-            resolve(&p, &identity("new@gmail.com", true), None, None, None),
+            resolve(&p, &identity("new@gmail.com", true), None, None, None, true),
             Resolution::Provision {
                 roles: vec!["viewer".into()]
             }
         );
         assert_eq!(
-            resolve(&p, &identity("new@acme.com", false), None, None, None),
+            resolve(&p, &identity("new@acme.com", false), None, None, None, true),
             Resolution::Refused(Refusal::NoVerifiedEmail)
         );
         assert_eq!(
-            resolve(&p, &identity("", false), None, None, None),
+            resolve(&p, &identity("", false), None, None, None, true),
             Resolution::Refused(Refusal::NoVerifiedEmail)
         );
         let mut closed = provider();
         closed.provisioning.enabled = false;
         assert_eq!(
-            resolve(&closed, &identity("new@acme.com", true), None, None, None),
+            resolve(
+                &closed,
+                &identity("new@acme.com", true),
+                None,
+                None,
+                None,
+                true
+            ),
             Resolution::Refused(Refusal::ProvisioningOff)
         );
         let mut acme_only = provider();
@@ -298,7 +339,8 @@ mod tests {
                 &identity("new@gmail.com", true),
                 None,
                 None,
-                None
+                None,
+                true,
             ),
             Resolution::Refused(Refusal::DomainNotAllowed)
         );
@@ -313,9 +355,13 @@ mod tests {
                 &identity("x@y.com", false),
                 None,
                 None,
-                Some(user("ada"))
+                Some(user("ada")),
+                true,
             ),
-            Resolution::Link(user("ada"))
+            Resolution::Link {
+                user: user("ada"),
+                already: false
+            }
         );
         assert_eq!(
             resolve(
@@ -323,9 +369,13 @@ mod tests {
                 &identity("x@y.com", false),
                 Some(user("ada")),
                 None,
-                Some(user("ada"))
+                Some(user("ada")),
+                true,
             ),
-            Resolution::Link(user("ada"))
+            Resolution::Link {
+                user: user("ada"),
+                already: true
+            }
         );
         assert_eq!(
             resolve(
@@ -333,7 +383,8 @@ mod tests {
                 &identity("x@y.com", true),
                 Some(user("bob")),
                 None,
-                Some(user("ada"))
+                Some(user("ada")),
+                true,
             ),
             Resolution::Refused(Refusal::LinkedToAnother)
         );

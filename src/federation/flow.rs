@@ -29,7 +29,7 @@ pub fn flow_cookie(secure: bool) -> &'static str {
 pub const MAX_RETURN_TO_BYTES: usize = 2_500;
 
 /// A sign-in under way at a provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flow {
     #[serde(rename = "p")]
     pub provider: String,
@@ -51,6 +51,18 @@ pub struct Flow {
     pub link_to: Option<String>,
     #[serde(rename = "e")]
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The state, nonce and verifier stay out of any printout.
+        f.debug_struct("Flow")
+            .field("provider", &self.provider)
+            .field("return_to", &self.return_to)
+            .field("link_to", &self.link_to)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Flow {
@@ -106,6 +118,11 @@ impl Flow {
             if oidc {
                 q.append_pair("nonce", &self.nonce);
             }
+            // Linking: let the user pick the account at the provider, so a browser signed in there
+            // as someone else does not link that account unasked.
+            if self.link_to.is_some() {
+                q.append_pair("prompt", "select_account");
+            }
         }
         url.to_string()
     }
@@ -137,6 +154,10 @@ pub struct PendingLink {
     pub return_to: String,
     #[serde(rename = "e")]
     pub expires_at: i64,
+    /// The sign-in's upstream tokens, sealed under `UPSTREAM_TOKEN_KEY`, when the provider
+    /// keeps them: stored once the account is proven.
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<crate::federation::tokens::SealedTokens>,
 }
 
 pub fn link_cookie(secure: bool) -> &'static str {
@@ -173,6 +194,7 @@ mod tests {
             name: "Google".into(),
             kind: ProviderKind::Oidc {
                 issuer: "https://accounts.google.com".into(),
+                allowed_tenants: vec![],
             },
             client_id: "cid.apps.googleusercontent.com".into(),
             client_secret: Secret::new("s".into()),

@@ -73,7 +73,11 @@ impl std::fmt::Debug for TokenKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProviderKind {
     /// OpenID Connect: endpoints and keys from `{issuer}/.well-known/openid-configuration`.
-    Oidc { issuer: String },
+    /// `allowed_tenants` limits an Entra `{tenantid}` issuer to these tenants (empty: any).
+    Oidc {
+        issuer: String,
+        allowed_tenants: Vec<String>,
+    },
     /// GitHub's OAuth apps (or GitHub Enterprise Server): the user from its REST API.
     GitHub {
         authorization_endpoint: String,

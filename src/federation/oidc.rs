@@ -97,13 +97,24 @@ pub fn parse_discovery(issuer: &str, body: &[u8]) -> Result<Discovery, String> {
 }
 
 /// What a token endpoint returned, on success.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenResponse {
     pub access_token: String,
     pub id_token: Option<String>,
     pub refresh_token: Option<String>,
     pub expires_in: Option<i64>,
     pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("id_token", &self.id_token.as_ref().map(|_| ".."))
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| ".."))
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Reads a token endpoint's answer: JSON (or, as GitHub sends without `Accept`, a form), an
@@ -113,20 +124,9 @@ pub fn parse_token_response(
     content_type: &str,
     body: &[u8],
 ) -> Result<TokenResponse, UpstreamError> {
-    let fields: Value = if content_type
-        .to_ascii_lowercase()
-        .starts_with("application/x-www-form-urlencoded")
-    {
-        Value::Object(
-            url::form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect(),
-        )
-    } else {
-        serde_json::from_slice(body).map_err(|_| {
-            UpstreamError::Unavailable(format!("the token endpoint answered {status}, not JSON"))
-        })?
-    };
+    let fields = token_fields(content_type, body).ok_or_else(|| {
+        UpstreamError::Unavailable(format!("the token endpoint answered {status}, not JSON"))
+    })?;
     let text = |name: &str| fields.get(name).and_then(Value::as_str).map(str::to_string);
     if let Some(error) = text("error") {
         // An invalid code, a wrong secret, a redirect URI mismatch: not the user's doing, and
@@ -162,6 +162,29 @@ pub fn parse_token_response(
     })
 }
 
+/// A token endpoint's answer as fields: JSON, or a form (GitHub's default).
+fn token_fields(content_type: &str, body: &[u8]) -> Option<Value> {
+    if content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Some(Value::Object(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        ));
+    }
+    serde_json::from_slice(body).ok()
+}
+
+/// The `error` code of a token endpoint's answer, if it is an error.
+pub fn token_error_code(content_type: &str, body: &[u8]) -> Option<String> {
+    token_fields(content_type, body)?
+        .get("error")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 /// What the ID token of one sign-in must say.
 pub struct Expected<'a> {
     /// The configured issuer (which may hold Entra's `{tenantid}`).
@@ -170,6 +193,8 @@ pub struct Expected<'a> {
     /// The flow's nonce.
     pub nonce: &'a str,
     pub now: i64,
+    /// For an Entra `{tenantid}` issuer: the tenants allowed (empty: any).
+    pub allowed_tenants: &'a [String],
 }
 
 /// Splits the ID token and checks its algorithm is one the provider lists; the signature is
@@ -198,8 +223,21 @@ pub fn check_id_token(
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     let iss = text("iss").ok_or_else(|| invalid("no iss"))?;
     let issuer = match (expected.issuer.contains("{tenantid}"), text("tid")) {
-        (true, Some(tid)) if is_tenant_id(tid) => expected.issuer.replace("{tenantid}", tid),
-        (true, _) => return Err(invalid("no tenant id (tid) for the issuer's {tenantid}")),
+        (true, Some(tid))
+            if is_tenant_id(tid)
+                && (expected.allowed_tenants.is_empty()
+                    || expected
+                        .allowed_tenants
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(tid))) =>
+        {
+            expected.issuer.replace("{tenantid}", tid)
+        }
+        (true, _) => {
+            return Err(invalid(
+                "no tenant id (tid) for the issuer's {tenantid}, or a tenant not allowed",
+            ))
+        }
         (false, _) => expected.issuer.to_string(),
     };
     let google_short = issuer == GOOGLE_ISSUER && iss == "accounts.google.com";
@@ -339,6 +377,7 @@ mod tests {
             client_id: "gateway",
             nonce: "n-1",
             now: NOW,
+            allowed_tenants: &[],
         }
     }
 
@@ -454,6 +493,15 @@ mod tests {
         let other = "72f988bf-86f1-41af-91ab-2d7cd011db47";
         assert!(check_id_token(&with(json!({"iss": iss, "tid": other})), &entra).is_err());
         assert!(check_id_token(&with(json!({"iss": iss})), &entra).is_err());
+        let only = [other.to_string()];
+        let pinned = Expected {
+            allowed_tenants: &only,
+            ..entra
+        };
+        assert!(
+            check_id_token(&with(json!({"iss": iss, "tid": tid})), &pinned).is_err(),
+            "a tenant not allowed"
+        );
         assert!(check_id_token(
             &with(json!({"iss": "https://login.microsoftonline.com/x/v2.0", "tid": "x"})),
             &entra

@@ -9,8 +9,8 @@
 //! swapped for a refresh token, does not open. A token that does not open (the key was replaced)
 //! counts as none kept: the user signs in with the provider again.
 
-use super::oidc::{parse_token_response, TokenResponse};
-use super::{ClientAuth, IdentityProvider, ProviderKind, TokenKey, UpstreamError};
+use super::oidc::{parse_token_response, token_error_code, TokenResponse};
+use super::{ClientAuth, IdentityProvider, ProviderKind, TokenKey};
 use crate::ports::{
     KeptTokens, StoreError, TokenCipher, Upstream, UpstreamRequest, UpstreamTokenStore,
 };
@@ -75,21 +75,37 @@ pub struct Owner<'a> {
     pub subject: &'a str,
 }
 
-/// Seals and keeps the tokens a sign-in (or a refresh) returned. A refresh that returns no new
-/// refresh token keeps the one it used (`previous_refresh`, still sealed).
-pub async fn keep<B: TokenCipher + UpstreamTokenStore>(
+/// A token response, sealed and not yet stored: what a sign-in that must first prove an existing
+/// account carries in its (HMAC-sealed) cookie until the account is proven.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SealedTokens {
+    #[serde(rename = "a")]
+    pub access_token: String,
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    #[serde(rename = "s", default)]
+    pub scope: String,
+}
+
+impl std::fmt::Debug for SealedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedTokens(..)")
+    }
+}
+
+/// Seals a token response for `provider` and `subject`. A refresh that returns no new refresh
+/// token keeps the one it used (`previous_refresh`, still sealed).
+pub async fn seal_tokens<B: TokenCipher>(
     backend: &B,
     key: &TokenKey,
-    owner: Owner<'_>,
+    provider: &str,
+    subject: &str,
     tokens: &TokenResponse,
     previous_refresh: Option<String>,
     now: i64,
-) -> Result<(), StoreError> {
-    let Owner {
-        user_id,
-        provider,
-        subject,
-    } = owner;
+) -> Result<SealedTokens, StoreError> {
     let access_token = backend
         .seal(
             &key.0,
@@ -105,18 +121,58 @@ pub async fn keep<B: TokenCipher + UpstreamTokenStore>(
         ),
         None => previous_refresh,
     };
+    Ok(SealedTokens {
+        access_token,
+        refresh_token,
+        expires_at: tokens
+            .expires_in
+            .filter(|s| *s > 0)
+            .map(|s| now.saturating_add(s)),
+        scope: tokens.scope.clone().unwrap_or_default(),
+    })
+}
+
+/// Stores sealed tokens as the owner's.
+pub async fn keep_sealed<B: UpstreamTokenStore>(
+    backend: &B,
+    owner: Owner<'_>,
+    sealed: SealedTokens,
+    now: i64,
+) -> Result<(), StoreError> {
     backend
         .keep_tokens(&KeptTokens {
-            provider: provider.to_string(),
-            subject: subject.to_string(),
-            user_id: user_id.to_string(),
-            access_token,
-            refresh_token,
-            expires_at: tokens.expires_in.filter(|s| *s > 0).map(|s| now + s),
-            scope: tokens.scope.clone().unwrap_or_default(),
+            provider: owner.provider.to_string(),
+            subject: owner.subject.to_string(),
+            user_id: owner.user_id.to_string(),
+            access_token: sealed.access_token,
+            refresh_token: sealed.refresh_token,
+            expires_at: sealed.expires_at,
+            scope: sealed.scope,
             updated_at: now,
         })
         .await
+}
+
+/// Seals and keeps the tokens a sign-in (or a refresh) returned.
+pub async fn keep<B: TokenCipher + UpstreamTokenStore>(
+    backend: &B,
+    key: &TokenKey,
+    owner: Owner<'_>,
+    tokens: &TokenResponse,
+    previous_refresh: Option<String>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let sealed = seal_tokens(
+        backend,
+        key,
+        owner.provider,
+        owner.subject,
+        tokens,
+        previous_refresh,
+        now,
+    )
+    .await?;
+    keep_sealed(backend, owner, sealed, now).await
 }
 
 /// Why no token could be forwarded.
@@ -175,7 +231,7 @@ pub async fn access_token_for<B: TokenCipher + UpstreamTokenStore + Upstream>(
         return Err(NoToken::NotKept);
     };
     let endpoint = match &provider.kind {
-        ProviderKind::Oidc { issuer } => backend
+        ProviderKind::Oidc { issuer, .. } => backend
             .discovery(issuer, false, now)
             .await
             .map_err(NoToken::Unavailable)?
@@ -203,14 +259,39 @@ pub async fn access_token_for<B: TokenCipher + UpstreamTokenStore + Upstream>(
                 .map_err(store)?;
             Ok(tokens.access_token)
         }
-        // The provider refused the refresh token (revoked, expired): forget it.
-        Err(UpstreamError::Invalid(_)) | Err(UpstreamError::Refused { .. }) => {
+        Err(e) => {
+            // Only a refused grant means the refresh token is dead; a wrong client secret, a
+            // server error or a provider that is down leave the tokens as they are.
+            let code = token_error_code(&response.content_type, &response.body);
+            if !matches!(code.as_deref(), Some("invalid_grant" | "bad_refresh_token")) {
+                return Err(NoToken::Unavailable(e.reason()));
+            }
+            // Providers that rotate refresh tokens refuse all but the first of parallel refreshes:
+            // if another call refreshed meanwhile, its token serves this one too.
+            if let Some(current) = backend
+                .kept_tokens(user_id, &provider.id)
+                .await
+                .map_err(store)?
+            {
+                let moved_on = current.refresh_token.as_deref() != Some(sealed_refresh.as_str());
+                if moved_on && current.expires_at.is_none_or(|at| at > now) {
+                    return backend
+                        .unseal(
+                            &key.0,
+                            &current.access_token,
+                            &aad("access", &current.provider, &current.subject),
+                        )
+                        .await
+                        .map_err(store)?
+                        .ok_or(NoToken::NotKept);
+                }
+            }
+            // Forgotten only if still the ones this call used.
             backend
-                .forget_tokens(user_id, &provider.id)
+                .forget_tokens(user_id, &provider.id, &sealed_refresh)
                 .await
                 .map_err(store)?;
             Err(NoToken::NotKept)
         }
-        Err(e) => Err(NoToken::Unavailable(e.reason())),
     }
 }

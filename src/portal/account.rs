@@ -147,6 +147,15 @@ impl<B: Backend> AuthServer<'_, B> {
                 self.grants().revoke(id, self.now).await?;
             }
             Some("unlink-identity") => {
+                let holds = self
+                    .backend
+                    .identities_of(&session.user_id)
+                    .await?
+                    .iter()
+                    .any(|i| i.provider == id);
+                if !holds {
+                    return Ok(self.local_error(404, "That sign-in is not linked to your account."));
+                }
                 if !self.backend.unlink_identity(&session.user_id, id).await? {
                     return Ok(self.local_error(
                         409,

@@ -10,7 +10,7 @@ use crate::federation::flow::{acceptable_return_to, flow_cookie, link_cookie, Fl
 use crate::federation::oidc::{
     check_id_token, merge_userinfo, parse_id_token, parse_token_response, Expected, TokenResponse,
 };
-use crate::federation::tokens::{keep, token_request, Owner};
+use crate::federation::tokens::{keep, keep_sealed, seal_tokens, token_request, Owner};
 use crate::federation::{
     github, IdentityProvider, ProviderKind, UpstreamError, UpstreamIdentity, FLOW_TTL_SECS,
 };
@@ -103,14 +103,22 @@ impl<B: Backend> AuthServer<'_, B> {
                 "This form expired or did not come from this site. Go back and try again.",
             ));
         }
-        // Linking returns to the account page, or to the authorization that asked for it.
-        let asked = params.get("return_to").filter(|r| acceptable_return_to(r));
+        // Linking returns to the account page, or to the authorization that asked for it. A
+        // return path that cannot be carried is refused, not dropped: the user would land
+        // nowhere after the provider.
+        let asked = params.get("return_to").filter(|r| !r.is_empty());
+        if asked.is_some_and(|r| !acceptable_return_to(r)) {
+            return Ok(self.local_error(
+                400,
+                "This sign-in cannot return to where it started (the request is too long or not this site's). Go back and try again.",
+            ));
+        }
         let return_to = match (linking, asked) {
             (true, None) => ACCOUNT_PATH,
             (_, asked) => asked.unwrap_or(""),
         };
         let (endpoint, oidc) = match &provider.kind {
-            ProviderKind::Oidc { issuer } => {
+            ProviderKind::Oidc { issuer, .. } => {
                 match self.backend.discovery(issuer, false, self.now).await {
                     Ok(d) => (d.authorization_endpoint, true),
                     Err(why) => {
@@ -179,8 +187,25 @@ impl<B: Backend> AuthServer<'_, B> {
         };
         let reply = match (outcome, flow) {
             (Ok((identity, tokens)), Some(flow)) => {
-                self.finish_upstream(head, provider, &flow, identity, &tokens)
-                    .await?
+                match self
+                    .finish_upstream(head, provider, &flow, identity, &tokens)
+                    .await
+                {
+                    Ok(reply) => reply,
+                    // A store that failed mid-way: still a page, and the sign-in cookie still goes.
+                    Err(e) => self
+                        .upstream_page(
+                            503,
+                            "Sign-in did not complete",
+                            "Something went wrong on our side. Try again in a moment.",
+                            &flow.return_to,
+                        )
+                        .with_note(format!(
+                            "upstream {}: {}",
+                            provider.id,
+                            e.internal_reason().unwrap_or(e.code())
+                        )),
+                }
             }
             (Err(error), flow) => {
                 let status = match error {
@@ -217,7 +242,10 @@ impl<B: Backend> AuthServer<'_, B> {
             return Err(UpstreamError::Mismatch("state"));
         }
         match &provider.kind {
-            ProviderKind::Oidc { issuer } => {
+            ProviderKind::Oidc {
+                issuer,
+                allowed_tenants,
+            } => {
                 let discovery = self
                     .backend
                     .discovery(issuer, false, self.now)
@@ -292,6 +320,7 @@ impl<B: Backend> AuthServer<'_, B> {
                         client_id: &provider.client_id,
                         nonce: &flow.nonce,
                         now: self.now,
+                        allowed_tenants,
                     },
                 )?;
                 let identity = match (&discovery.userinfo_endpoint, identity.email.is_empty()) {
@@ -365,7 +394,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let code = query
             .get("code")
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| UpstreamError::Invalid("the callback has no code".into()))?;
+            .ok_or(UpstreamError::Mismatch("the callback has no code"))?;
         let redirect_uri = self.redirect_uri(provider);
         let request = token_request(
             provider,
@@ -450,7 +479,14 @@ impl<B: Backend> AuthServer<'_, B> {
             last_used_at: self.now,
         };
         let note = |what: &str| format!("upstream {}: {what}", provider.id);
-        match resolve(provider, &identity, linked, by_email, linking) {
+        match resolve(
+            provider,
+            &identity,
+            linked,
+            by_email,
+            linking,
+            self.config.sign_in.password,
+        ) {
             Resolution::SignIn(user) => {
                 self.backend.touch_identity(&record).await?;
                 self.keep_upstream_tokens(provider, &user.id, &record.subject, tokens)
@@ -459,8 +495,22 @@ impl<B: Backend> AuthServer<'_, B> {
                     .start_session(user, &flow.return_to)?
                     .with_note(note("signed in")))
             }
-            Resolution::Link(user) => {
-                self.backend.link_identity(&user.id, &record).await?;
+            Resolution::Link { user, already } => {
+                // One identity per provider and user: a second account at the same provider is
+                // refused, not stacked.
+                if !already && !self.backend.link_identity(&user.id, &record).await? {
+                    return Ok(self
+                        .upstream_page(
+                            409,
+                            "Sign-in did not complete",
+                            &format!(
+                                "Another {} account is already linked to yours. Unlink it from your account page first.",
+                                provider.name
+                            ),
+                            ACCOUNT_PATH,
+                        )
+                        .with_note(note("a second identity at the provider")));
+                }
                 self.keep_upstream_tokens(provider, &user.id, &record.subject, tokens)
                     .await?;
                 // Back to the account page, or to the authorization that asked for the account.
@@ -473,6 +523,23 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             Resolution::ProveAccount(user) => {
                 let (csrf, csrf_set) = self.csrf_cookie(head)?;
+                // Tokens the provider keeps ride along sealed, and are stored once the account is
+                // proven.
+                let sealed = match (&self.config.upstream_token_key, provider.keep_tokens) {
+                    (Some(key), true) => Some(
+                        seal_tokens(
+                            self.backend,
+                            key,
+                            &provider.id,
+                            &identity.subject,
+                            tokens,
+                            None,
+                            self.now,
+                        )
+                        .await?,
+                    ),
+                    _ => None,
+                };
                 let pending = PendingLink {
                     provider: provider.id.clone(),
                     subject: identity.subject,
@@ -480,6 +547,7 @@ impl<B: Backend> AuthServer<'_, B> {
                     user_id: user.id,
                     return_to: flow.return_to.clone(),
                     expires_at: self.now + FLOW_TTL_SECS,
+                    tokens: sealed,
                 };
                 let secure = self.secure_cookies();
                 let page = self.link_form(200, provider, &pending, &csrf, None);
@@ -593,6 +661,14 @@ impl<B: Backend> AuthServer<'_, B> {
                 "",
             ));
         };
+        if !self.config.sign_in.password {
+            return Ok(self.upstream_page(
+                403,
+                "Sign-in did not complete",
+                &Refusal::NoWayToProve.message(&provider.name, &pending.email),
+                &pending.return_to,
+            ));
+        }
         let csrf = csrf.unwrap_or_default();
         let password = params.get("password").unwrap_or("");
         if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
@@ -627,19 +703,30 @@ impl<B: Backend> AuthServer<'_, B> {
                 .backend
                 .accounts_for(&provider.id, &pending.subject, "")
                 .await?;
-            if linked.is_some_and(|other| other.id != user.id) {
+            let why = match linked {
+                Some(same) if same.id == user.id => None,
+                Some(_) => Some(Refusal::LinkedToAnother.message(&provider.name, &pending.email)),
+                None => Some(format!(
+                    "Another {} account is already linked to this account. Sign in with it, or unlink it from your account page first.",
+                    provider.name
+                )),
+            };
+            if let Some(why) = why {
                 return Ok(self
-                    .upstream_page(
-                        409,
-                        "Sign-in did not complete",
-                        &Refusal::LinkedToAnother.message(&provider.name, &pending.email),
-                        &pending.return_to,
-                    )
+                    .upstream_page(409, "Sign-in did not complete", &why, &pending.return_to)
                     .with_note(format!(
-                        "upstream {}: linked to another meanwhile",
+                        "upstream {}: link refused at the store",
                         provider.id
                     )));
             }
+        }
+        if let Some(sealed) = pending.tokens.clone() {
+            let owner = Owner {
+                user_id: &user.id,
+                provider: &provider.id,
+                subject: &pending.subject,
+            };
+            keep_sealed(self.backend, owner, sealed, self.now).await?;
         }
         self.refund_sign_in(&charges).await?;
         Ok(self

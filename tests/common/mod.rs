@@ -71,6 +71,9 @@ pub struct MemoryBackend {
     pub upstream_requests: RefCell<Vec<UpstreamRequest>>,
     /// Kept upstream tokens, sealed.
     pub kept: RefCell<Vec<KeptTokens>>,
+    /// Kept tokens another call stores while this one waits for the provider (a parallel refresh
+    /// that won the race).
+    pub kept_meanwhile: RefCell<Option<KeptTokens>>,
 }
 
 impl MemoryBackend {
@@ -356,14 +359,13 @@ impl AccountStore for MemoryBackend {
         self.call("mark_grant_revoked")?;
         let mut user = None;
         for (uid, g) in self.grant_index.borrow_mut().iter_mut() {
-            if g.grant_id == grant_id {
+            if g.grant_id == grant_id && g.revoked_at.is_none() {
                 user = Some(uid.clone());
-                if g.revoked_at.is_none() {
-                    g.revoked_at = Some(now);
-                }
+                g.revoked_at = Some(now);
             }
         }
-        // As the directory does: the user's kept upstream tokens go with the grant.
+        // As the directory does: the user's kept upstream tokens go with the grant, when it
+        // becomes revoked (not again each time a revoked grant's token is refused).
         if let Some(user) = user {
             self.kept.borrow_mut().retain(|k| k.user_id != user);
         }
@@ -779,11 +781,18 @@ impl UpstreamTokenStore for MemoryBackend {
             .find(|k| k.user_id == user_id && k.provider == provider)
             .cloned())
     }
-    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError> {
+    async fn forget_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+        sealed_refresh: &str,
+    ) -> Result<(), StoreError> {
         self.call("forget_tokens")?;
-        self.kept
-            .borrow_mut()
-            .retain(|k| !(k.user_id == user_id && k.provider == provider));
+        self.kept.borrow_mut().retain(|k| {
+            !(k.user_id == user_id
+                && k.provider == provider
+                && k.refresh_token.as_deref() == Some(sealed_refresh))
+        });
         Ok(())
     }
 }
@@ -850,6 +859,11 @@ impl TokenCipher for MemoryBackend {
 
 impl Upstream for MemoryBackend {
     async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        if let Some(winner) = self.kept_meanwhile.borrow_mut().take() {
+            let mut kept = self.kept.borrow_mut();
+            kept.retain(|k| !(k.provider == winner.provider && k.subject == winner.subject));
+            kept.push(winner);
+        }
         let key = format!("{} {}", request.method, request.url);
         self.upstream_requests.borrow_mut().push(request);
         self.upstream_answers
@@ -1196,8 +1210,15 @@ impl UpstreamTokenStore for WithSqlUsers<'_> {
     ) -> Result<Option<KeptTokens>, StoreError> {
         self.directory().kept_tokens(user_id, provider).await
     }
-    async fn forget_tokens(&self, user_id: &str, provider: &str) -> Result<(), StoreError> {
-        self.directory().forget_tokens(user_id, provider).await
+    async fn forget_tokens(
+        &self,
+        user_id: &str,
+        provider: &str,
+        sealed_refresh: &str,
+    ) -> Result<(), StoreError> {
+        self.directory()
+            .forget_tokens(user_id, provider, sealed_refresh)
+            .await
     }
 }
 

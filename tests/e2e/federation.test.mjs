@@ -179,7 +179,8 @@ describe('upstream sign-in with a real OpenID provider', () => {
     const { b, to } = await startAt(IDP);
     const back = await b.get((await oidcCallbackFor('mallory', to)).toString());
     assert.equal(back.status, 403);
-    assert.match(back.text_, /does not confirm that the address is yours/);
+    assert.match(back.text_, /does not confirm that your email address is yours/);
+    assert.doesNotMatch(back.text_, /demo@example\.com/, 'nothing tells whether an account exists');
     assert.match(back.text_, /href="\/login"/, 'a way back');
     assert.deepEqual(await users(), before);
     const demo = before.find((u) => u.email === 'demo@example.com');

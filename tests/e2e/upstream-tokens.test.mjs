@@ -21,7 +21,11 @@ let gh;
 before(async () => {
   gh = await startGitHubStandIn({
     expiresIn: 30, // inside the gateway's one-minute margin: every forwarded call refreshes first
-    users: { octo: { id: 583231, name: 'Octo Cat', emails: [{ email: 'octo@acme.test', primary: true, verified: true }] } },
+    users: {
+      octo: { id: 583231, name: 'Octo Cat', emails: [{ email: 'octo@acme.test', primary: true, verified: true }] },
+      // A second GitHub account whose verified address is the demo user's.
+      'demo-gh': { id: 777, name: 'Demo on GitHub', emails: [{ email: 'demo@example.com', primary: true, verified: true }] },
+    },
   });
   const todo = parseToml(readFileSync(join(root, 'wrangler.toml'), 'utf8')).vars.PLUGIN;
   const plugin = {
@@ -141,5 +145,37 @@ describe('a route that forwards the user\'s GitHub token', () => {
     assert.equal(res.status, 401);
     assert.match(res.headers.get('www-authenticate'), /error="invalid_token"/);
     assert.match(res.headers.get('www-authenticate'), /GitHub/);
+  });
+
+  test('linking by verified email with the password keeps the sign-in\'s tokens; one GitHub account per user', async () => {
+    const signInWithGitHub = async (login) => {
+      const b = new FormBrowser(gw.baseUrl);
+      const page = await b.get('/login');
+      const started = await b.post('/login/provider/github', formFields(page.text_, '/login/provider/github'));
+      const to = new URL(started.headers.get('location'));
+      const approved = await fetch(new URL('/login/oauth/authorize', to), {
+        method: 'POST',
+        body: new URLSearchParams([...to.searchParams, ['login', login], ['decision', 'allow']]),
+        redirect: 'manual',
+      });
+      return { b, back: await b.get(approved.headers.get('location')) };
+    };
+    const prove = async ({ b, back }) => {
+      assert.match(back.text_, /Link your account/);
+      return b.post('/login/link', { ...formFields(back.text_, '/login/link'), password: gw.secrets.DEMO_PASSWORD });
+    };
+    // octo is still linked to the demo user: a second GitHub account is refused, not stacked.
+    const refused = await prove(await signInWithGitHub('demo-gh'));
+    assert.equal(refused.status, 409);
+    assert.match(refused.text_, /Another GitHub account is already linked/);
+    const admin = { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}` };
+    assert.equal((await fetch(`${gw.baseUrl}/admin/api/users/usr_demo/identities/github`, { method: 'DELETE', headers: admin })).status, 204);
+    const linked = await prove(await signInWithGitHub('demo-gh'));
+    assert.equal(linked.status, 200, linked.text_);
+    assert.match(linked.text_, /You are signed in/);
+    const [row] = kept();
+    assert.equal(row.subject, '777');
+    assert.equal(row.user_id, 'usr_demo');
+    assert.match(row.access_token, /^v1\./);
   });
 });
