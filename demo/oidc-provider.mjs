@@ -9,6 +9,7 @@
 //
 // Environment: PORT; ISSUER (default http://127.0.0.1:PORT); CLIENT_ID and CLIENT_SECRET (the
 // gateway's credentials here); REDIRECT_URIS (space-separated); ID_TOKEN_ALG (ES256 or RS256);
+// TOKEN_AUTH_METHOD (client_secret_basic or client_secret_post);
 // JWKS_FILE (keeps the signing keys across restarts, so cached keys stay valid).
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,7 +36,7 @@ const provider = new Provider(issuer, {
     client_id: process.env.CLIENT_ID ?? 'portcullis-demo',
     client_secret: process.env.CLIENT_SECRET ?? 'demo-provider-secret',
     redirect_uris: (process.env.REDIRECT_URIS ?? `http://127.0.0.1:8787/login/provider/demo/callback`).split(' ').filter(Boolean),
-    token_endpoint_auth_method: 'client_secret_basic',
+    token_endpoint_auth_method: process.env.TOKEN_AUTH_METHOD ?? 'client_secret_basic',
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     id_token_signed_response_alg: process.env.ID_TOKEN_ALG ?? 'ES256',

@@ -15,6 +15,7 @@ const CALLBACK = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
 const IDP = 'acme-idp';
 let gw;
 let op;
+let rsa;
 let gh;
 let browser;
 
@@ -30,7 +31,9 @@ const accounts = [
 
 before(async () => {
   const issuerPort = await freePort();
+  const rsaPort = await freePort();
   const opSecret = randomBytes(18).toString('hex');
+  const rsaSecret = randomBytes(18).toString('hex');
   gh = await startGitHubStandIn({
     users: {
       octo: { id: 583231, name: 'Octo Cat', emails: [{ email: 'old@acme.test', primary: false, verified: true }, { email: 'Octo@Acme.test', primary: true, verified: true }] },
@@ -43,17 +46,29 @@ before(async () => {
       default_roles: ['viewer'], domain_roles: [{ domain: 'acme.test', roles: ['member'] }],
     },
     { id: 'github', kind: 'github', client_id: gh.clientId, ...gh.provider, default_roles: ['viewer'] },
+    // A second OpenID provider that signs RS256 and sends its secret in the form.
+    {
+      id: 'rsa-idp', name: 'RSA SSO', kind: 'oidc', issuer: `http://127.0.0.1:${rsaPort}`, client_id: 'portcullis-e2e',
+      token_endpoint_auth_method: 'client_secret_post', default_roles: ['viewer'],
+    },
   ];
   [gw, browser] = await Promise.all([
-    startGateway({ vars: { IDENTITY_PROVIDERS: JSON.stringify(providers), ACME_IDP_CLIENT_SECRET: opSecret, GITHUB_CLIENT_SECRET: gh.clientSecret } }),
+    startGateway({ vars: { IDENTITY_PROVIDERS: JSON.stringify(providers), ACME_IDP_CLIENT_SECRET: opSecret, RSA_IDP_CLIENT_SECRET: rsaSecret, GITHUB_CLIENT_SECRET: gh.clientSecret } }),
     launchBrowser(),
   ]);
-  op = await startOidcProvider({ issuerPort, clientSecret: opSecret, accounts, redirectUris: [`${gw.baseUrl}/login/provider/${IDP}/callback`] });
+  [op, rsa] = await Promise.all([
+    startOidcProvider({ issuerPort, clientSecret: opSecret, accounts, redirectUris: [`${gw.baseUrl}/login/provider/${IDP}/callback`] }),
+    startOidcProvider({
+      issuerPort: rsaPort, clientSecret: rsaSecret, alg: 'RS256', authMethod: 'client_secret_post',
+      accounts: [{ sub: 'rosa', email: 'rosa@acme.test', email_verified: true, name: 'Rosa' }],
+      redirectUris: [`${gw.baseUrl}/login/provider/rsa-idp/callback`],
+    }),
+  ]);
 });
 
 after(async () => {
   await closeBrowser(browser);
-  await Promise.all([gw?.stop(), op?.stop(), gh?.stop()]);
+  await Promise.all([gw?.stop(), op?.stop(), rsa?.stop(), gh?.stop()]);
 });
 
 const admin = (path, init = {}) =>
@@ -143,7 +158,7 @@ describe('upstream sign-in with a real OpenID provider', () => {
     const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
     await page.goto(`${gw.baseUrl}/login`);
     const buttons = await page.$$eval('form.provider button', (els) => els.map((e) => e.textContent));
-    assert.deepEqual(buttons, ['Continue with Acme SSO', 'Continue with GitHub']);
+    assert.deepEqual(buttons, ['Continue with Acme SSO', 'Continue with GitHub', 'Continue with RSA SSO']);
     assert.equal(await page.$$eval('input[type=password]', (els) => els.length), 1);
     await page.context().close();
   });
@@ -211,6 +226,16 @@ describe('upstream sign-in with a real OpenID provider', () => {
     const again = await authorizeThroughProvider('Acme SSO', atOidcProvider('demo-twin'));
     await again.context.close();
     assert.equal(again.sub, demo.id);
+  });
+
+  test('RS256 ID tokens and client_secret_post work as well (a second provider)', async () => {
+    const { b, to } = await startAt('rsa-idp');
+    const back = await b.get((await providerCallback({ issuer: rsa.issuer, authorizationUrl: to, login: 'rosa', gatewayPort: gw.port })).toString());
+    assert.equal(back.status, 200, back.text_);
+    assert.match(back.text_, /You are signed in/);
+    const rosa = (await users()).find((u) => u.email === 'rosa@acme.test');
+    const identities = (await (await admin(`users/${rosa.id}/identities`)).json()).identities;
+    assert.deepEqual(identities.map((i) => [i.provider, i.subject]), [['rsa-idp', 'rosa']]);
   });
 
   test('no verified email: no account is made', async () => {
@@ -316,7 +341,7 @@ describe('upstream sign-in with a GitHub-shaped OAuth server', () => {
 
 test('no provider secret, code or token reaches a page or a log line', () => {
   const logs = gw.logs();
-  for (const secret of [op.clientSecret, gh.clientSecret]) assert.ok(!logs.includes(secret));
+  for (const secret of [op.clientSecret, rsa.clientSecret, gh.clientSecret]) assert.ok(!logs.includes(secret));
   assert.doesNotMatch(logs, /gho_[0-9a-f]{8}/, 'no GitHub token');
   assert.doesNotMatch(logs, /code=[A-Za-z0-9_-]{20}/, 'no authorization code');
 });

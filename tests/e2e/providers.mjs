@@ -24,7 +24,7 @@ function listen(server) {
  * gateway callbacks it accepts. Returns `{ issuer, clientId, clientSecret, misbehave(mode),
  * stop() }`; modes: 'nonce', 'aud', 'expired', 'signature', 'silent', or null.
  */
-export async function startOidcProvider({ issuerPort, accounts, redirectUris, clientSecret = randomBytes(18).toString('hex'), alg = 'ES256' }) {
+export async function startOidcProvider({ issuerPort, accounts, redirectUris, clientSecret = randomBytes(18).toString('hex'), alg = 'ES256', authMethod = 'client_secret_basic' }) {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-op-'));
   const jwksFile = join(dir, 'jwks.json');
   const opPort = await freePort();
@@ -39,6 +39,7 @@ export async function startOidcProvider({ issuerPort, accounts, redirectUris, cl
       CLIENT_SECRET: clientSecret,
       REDIRECT_URIS: redirectUris.join(' '),
       ID_TOKEN_ALG: alg,
+      TOKEN_AUTH_METHOD: authMethod,
       JWKS_FILE: jwksFile,
       TEST_ACCOUNTS: JSON.stringify(accounts),
     },
