@@ -4,11 +4,12 @@
 //! the thin layer that talks to the Workers runtime. See `docs/architecture.md`.
 
 /// The newest D1 migration this build's queries rely on; `/healthz` reports 503 until it is applied.
-pub const LATEST_MIGRATION: &str = "0015_upstream_tokens.sql";
+pub const LATEST_MIGRATION: &str = "0016_billing.sql";
 
 pub mod address;
 pub mod admin;
 pub mod assets;
+pub mod billing;
 pub mod config;
 pub mod directory;
 pub mod discovery;

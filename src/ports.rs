@@ -403,6 +403,27 @@ pub trait TokenCipher {
     ) -> Result<Option<String>, StoreError>;
 }
 
+/// Subscriptions and Stripe customers (D1), as webhook events leave them.
+pub trait BillingStore {
+    /// The user's subscription to the plugin's plans, if they ever had one.
+    async fn subscription_of(
+        &self,
+        plugin: &str,
+        user_id: &str,
+    ) -> Result<Option<crate::billing::subscription::Subscription>, StoreError>;
+    /// The customer the user is at Stripe, once a checkout completed.
+    async fn customer_of(&self, user_id: &str) -> Result<Option<String>, StoreError>;
+    /// Records the delivery and applies its change, all or nothing; `false` (nothing changed)
+    /// when the event was applied before. Out-of-order events change nothing (see
+    /// [`crate::billing::subscription`]).
+    async fn apply_billing_event(
+        &self,
+        delivery: &crate::billing::subscription::Delivery,
+        change: &crate::billing::subscription::Change,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+}
+
 /// A call to an upstream provider: method, URL, headers, and a form body.
 #[derive(Clone, PartialEq, Eq)]
 pub struct UpstreamRequest {
@@ -484,6 +505,7 @@ pub trait Backend:
     + Upstream
     + UpstreamTokenStore
     + TokenCipher
+    + BillingStore
 {
 }
 
@@ -504,5 +526,6 @@ impl<T> Backend for T where
         + Upstream
         + UpstreamTokenStore
         + TokenCipher
+        + BillingStore
 {
 }

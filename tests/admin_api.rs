@@ -1960,3 +1960,103 @@ fn kept_tokens_go_with_the_identity_the_user_and_any_revoked_grant() {
     );
     assert_eq!(f.count("upstream_tokens"), 0);
 }
+
+mod billing {
+    use super::*;
+    use portcullis::billing::subscription::{Change, Delivery, SubscriptionRow};
+    use portcullis::billing::Standing;
+    use portcullis::ports::BillingStore;
+
+    fn delivery(id: &str) -> Delivery {
+        Delivery {
+            event_id: id.into(),
+            kind: "customer.subscription.updated".into(),
+            nonce: format!("n-{id}-{}", rand_suffix()),
+            received_at: NOW,
+        }
+    }
+
+    fn rand_suffix() -> u64 {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b).unwrap();
+        u64::from_le_bytes(b)
+    }
+
+    fn row(user: &str, sub: &str, status: &str, created: i64) -> Change {
+        Change::Subscription(SubscriptionRow {
+            plugin: "todo".into(),
+            user_id: user.into(),
+            plan: "pro".into(),
+            status: status.into(),
+            stripe_subscription: sub.into(),
+            stripe_customer: "cus_1".into(),
+            current_period_end: Some(NOW + 86_400),
+            event_created: created,
+        })
+    }
+
+    fn standing(d: &SqlDirectory<'_, SqliteDb>, user: &str) -> Standing {
+        block_on(d.subscription_of("todo", user))
+            .unwrap()
+            .map(|s| s.standing())
+            .unwrap_or(Standing::Free)
+    }
+
+    #[test]
+    fn each_event_applies_once_and_only_forward_in_the_subscriptions_history() {
+        let f = Fixture::new();
+        let (_, user) = f.post("/admin/api/users", json!({"email": "payer@example.com"}));
+        let uid = user["id"].as_str().unwrap().to_string();
+        let d = SqlDirectory { sql: &f.db, now: NOW };
+        let apply = |id: &str, change: Change| block_on(d.apply_billing_event(&delivery(id), &change, NOW)).unwrap();
+
+        assert!(apply("evt_1", row(&uid, "sub_1", "active", 10)));
+        assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
+        assert_eq!(block_on(d.customer_of(&uid)).unwrap().as_deref(), Some("cus_1"));
+        // The same event again (Stripe redelivers): nothing changes, and it says so.
+        assert!(!apply("evt_1", row(&uid, "sub_1", "canceled", 10)));
+        assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
+
+        // Deleted at 30; an update from 20 arriving late changes nothing.
+        assert!(apply("evt_del", row(&uid, "sub_1", "canceled", 30)));
+        assert!(apply("evt_late", row(&uid, "sub_1", "active", 20)));
+        assert_eq!(standing(&d, &uid), Standing::Free);
+        // At the same second, the cancellation stays.
+        assert!(apply("evt_tie", row(&uid, "sub_1", "active", 30)));
+        assert_eq!(standing(&d, &uid), Standing::Free);
+
+        // A new subscription later takes the row; a late event of the old one does not undo it.
+        assert!(apply("evt_new", row(&uid, "sub_2", "active", 40)));
+        assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
+        assert!(apply("evt_old", row(&uid, "sub_1", "canceled", 50)));
+        assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()), "sub_1's end is not sub_2's");
+
+        // A failed payment makes an active subscription past_due (still holding), not an older one.
+        let failed = |sub: &str, created: i64| Change::PaymentFailed { stripe_subscription: sub.into(), event_created: created };
+        assert!(apply("evt_fail_old", failed("sub_2", 35)));
+        assert_eq!(block_on(d.subscription_of("todo", &uid)).unwrap().unwrap().status, "active");
+        assert!(apply("evt_fail", failed("sub_2", 60)));
+        let now = block_on(d.subscription_of("todo", &uid)).unwrap().unwrap();
+        assert_eq!((now.status.as_str(), now.standing()), ("past_due", Standing::Paid("pro".into())));
+        assert_eq!(f.count("billing_events"), 8);
+    }
+
+    #[test]
+    fn parallel_deliveries_of_one_event_apply_it_once_and_an_unknown_user_changes_nothing() {
+        let f = Fixture::new();
+        let (_, user) = f.post("/admin/api/users", json!({"email": "payer2@example.com"}));
+        let uid = user["id"].as_str().unwrap().to_string();
+        let d = SqlDirectory { sql: &f.db, now: NOW };
+        let (a, b) = (delivery("evt_same"), delivery("evt_same"));
+        let first = block_on(d.apply_billing_event(&a, &row(&uid, "sub_1", "active", 10), NOW)).unwrap();
+        let second = block_on(d.apply_billing_event(&b, &row(&uid, "sub_1", "canceled", 11), NOW)).unwrap();
+        assert_eq!((first, second), (true, false));
+        assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
+        // A user deleted since: the event is recorded (Stripe stops retrying), nothing else.
+        assert!(block_on(d.apply_billing_event(&delivery("evt_ghost"), &row("usr_gone", "sub_9", "active", 10), NOW)).unwrap());
+        assert_eq!(f.count("subscriptions"), 1);
+        // Deleting the user deletes their subscription and customer rows.
+        assert_eq!(f.call(Method::Delete, &format!("/admin/api/users/{uid}"), Value::Null).0, 204);
+        assert_eq!((f.count("subscriptions"), f.count("billing_customers")), (0, 0));
+    }
+}

@@ -74,6 +74,10 @@ pub struct MemoryBackend {
     /// Kept tokens another call stores while this one waits for the provider (a parallel refresh
     /// that won the race).
     pub kept_meanwhile: RefCell<Option<KeptTokens>>,
+    /// Subscriptions by (plugin, user), Stripe customers by user, applied event ids.
+    pub subscriptions: RefCell<HashMap<(String, String), portcullis::billing::subscription::Subscription>>,
+    pub customers: RefCell<HashMap<String, String>>,
+    pub billing_events: RefCell<Vec<String>>,
 }
 
 impl MemoryBackend {
@@ -843,6 +847,60 @@ pub fn unseal_aes_gcm(key: &[u8; 32], sealed: &str, aad: &str) -> Option<String>
     String::from_utf8(plain).ok()
 }
 
+impl portcullis::ports::BillingStore for MemoryBackend {
+    async fn subscription_of(
+        &self,
+        plugin: &str,
+        user_id: &str,
+    ) -> Result<Option<portcullis::billing::subscription::Subscription>, StoreError> {
+        self.call("subscription_of")?;
+        Ok(self
+            .subscriptions
+            .borrow()
+            .get(&(plugin.to_string(), user_id.to_string()))
+            .cloned())
+    }
+    async fn customer_of(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        self.call("customer_of")?;
+        Ok(self.customers.borrow().get(user_id).cloned())
+    }
+    /// Applies once; the ordering rules are the SQL's, tested on SQLite (`tests/admin_api.rs`).
+    async fn apply_billing_event(
+        &self,
+        delivery: &portcullis::billing::subscription::Delivery,
+        change: &portcullis::billing::subscription::Change,
+        _now: i64,
+    ) -> Result<bool, StoreError> {
+        use portcullis::billing::subscription::{Change, Subscription};
+        self.call("apply_billing_event")?;
+        if self.billing_events.borrow().contains(&delivery.event_id) {
+            return Ok(false);
+        }
+        self.billing_events.borrow_mut().push(delivery.event_id.clone());
+        match change {
+            Change::Nothing | Change::PaymentFailed { .. } => {}
+            Change::Customer { user_id, customer } => {
+                self.customers.borrow_mut().insert(user_id.clone(), customer.clone());
+            }
+            Change::Subscription(row) => {
+                self.customers
+                    .borrow_mut()
+                    .insert(row.user_id.clone(), row.stripe_customer.clone());
+                self.subscriptions.borrow_mut().insert(
+                    (row.plugin.clone(), row.user_id.clone()),
+                    Subscription {
+                        plan: row.plan.clone(),
+                        status: row.status.clone(),
+                        stripe_customer: row.stripe_customer.clone(),
+                        current_period_end: row.current_period_end,
+                    },
+                );
+            }
+        }
+        Ok(true)
+    }
+}
+
 impl TokenCipher for MemoryBackend {
     async fn seal(&self, key: &[u8; 32], plaintext: &str, aad: &str) -> Result<String, StoreError> {
         Ok(seal_aes_gcm(key, plaintext, aad))
@@ -1219,6 +1277,27 @@ impl UpstreamTokenStore for WithSqlUsers<'_> {
         self.directory()
             .forget_tokens(user_id, provider, sealed_refresh)
             .await
+    }
+}
+
+impl portcullis::ports::BillingStore for WithSqlUsers<'_> {
+    async fn subscription_of(
+        &self,
+        plugin: &str,
+        user_id: &str,
+    ) -> Result<Option<portcullis::billing::subscription::Subscription>, StoreError> {
+        self.directory().subscription_of(plugin, user_id).await
+    }
+    async fn customer_of(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        self.directory().customer_of(user_id).await
+    }
+    async fn apply_billing_event(
+        &self,
+        delivery: &portcullis::billing::subscription::Delivery,
+        change: &portcullis::billing::subscription::Change,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.directory().apply_billing_event(delivery, change, now).await
     }
 }
 

@@ -1,0 +1,111 @@
+//! Plans and payments (issue 17): what a plugin sells, who holds which plan, and Stripe.
+//!
+//! - A plugin's **plans** (`plans` in its table) each name the roles a subscriber gets, the quota
+//!   per period, and the Stripe price that buys it; a user with no paid plan is on the free plan
+//!   (the plugin's own `quota`). A route rule with `plan = "pro"` needs that plan (402 without).
+//! - **Stripe** sells them: the gateway creates Checkout and billing-portal sessions through
+//!   Stripe's HTTP API ([`stripe`]), and applies its webhook events once each, in the order of the
+//!   subscription's own history ([`subscription`]).
+//!
+//! Everything here is pure; storage is the [`crate::ports::BillingStore`] port's, Stripe's API the
+//! [`crate::ports::Upstream`] port's.
+
+pub mod stripe;
+pub mod subscription;
+
+use crate::config::QuotaConfig;
+
+/// The plan every user without a paid one is on.
+pub const FREE_PLAN: &str = "free";
+
+/// A paid plan of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Lower-case letters, digits and `-` (`pro`); never `free`.
+    pub id: String,
+    /// What the account page and the upgrade page call it.
+    pub name: String,
+    /// Role names a subscriber holds while the plan is active (in the next token).
+    pub roles: Vec<String>,
+    /// The subscriber's quota; `None`: the plugin's own.
+    pub quota: Option<QuotaConfig>,
+    /// The Stripe price (`price_…`) Checkout sells it with.
+    pub stripe_price: String,
+}
+
+/// Which plan a user is on for the proxy's decisions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Free,
+    Paid(String),
+}
+
+impl Standing {
+    pub fn plan_id(&self) -> &str {
+        match self {
+            Standing::Free => FREE_PLAN,
+            Standing::Paid(id) => id,
+        }
+    }
+
+    /// Whether a route that needs `plan` lets this user through.
+    pub fn holds(&self, plan: &str) -> bool {
+        self.plan_id() == plan
+    }
+}
+
+/// The quota that applies to a user with `standing`: their plan's, else the plugin's.
+pub fn quota_for(plans: &[Plan], standing: &Standing, free: Option<QuotaConfig>) -> Option<QuotaConfig> {
+    match standing {
+        Standing::Paid(id) => plans
+            .iter()
+            .find(|p| p.id == *id)
+            .and_then(|p| p.quota)
+            .or(free),
+        Standing::Free => free,
+    }
+}
+
+/// The path a user is sent to for a plan (`/billing/upgrade?plan=pro`).
+pub const UPGRADE_PATH: &str = "/billing/upgrade";
+pub const CHECKOUT_PATH: &str = "/billing/checkout";
+pub const PORTAL_PATH: &str = "/billing/portal";
+pub const WEBHOOK_PATH: &str = "/billing/stripe/webhook";
+
+pub fn upgrade_url(base_url: &str, plan: &str) -> String {
+    format!("{base_url}{UPGRADE_PATH}?plan={plan}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pro() -> Plan {
+        Plan {
+            id: "pro".into(),
+            name: "Pro".into(),
+            roles: vec!["member".into()],
+            quota: Some(QuotaConfig {
+                limit: 10_000,
+                period_secs: 86_400,
+            }),
+            stripe_price: "price_pro".into(),
+        }
+    }
+
+    #[test]
+    fn the_quota_is_the_plans_or_else_the_plugins() {
+        let free = Some(QuotaConfig {
+            limit: 100,
+            period_secs: 86_400,
+        });
+        let plans = [pro()];
+        assert_eq!(quota_for(&plans, &Standing::Paid("pro".into()), free).unwrap().limit, 10_000);
+        assert_eq!(quota_for(&plans, &Standing::Free, free).unwrap().limit, 100);
+        assert_eq!(quota_for(&plans, &Standing::Paid("gone".into()), free).unwrap().limit, 100);
+        let no_quota = Plan { quota: None, ..pro() };
+        assert_eq!(quota_for(&[no_quota], &Standing::Paid("pro".into()), free).unwrap().limit, 100);
+        assert!(Standing::Paid("pro".into()).holds("pro"));
+        assert!(!Standing::Free.holds("pro"));
+    }
+}
