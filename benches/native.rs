@@ -89,6 +89,7 @@ fn table(n: usize) -> RouteTable {
             max_body_bytes: None,
             case_insensitive: None,
             upstream_token: None,
+            plan: None,
         })
         .collect();
     RouteTable::new(rules).unwrap()

@@ -76,11 +76,18 @@ pub enum ApiError {
     InsufficientScope(Box<Challenge>),
     /// A route rule denies the request, whoever asks.
     Forbidden(String),
-    /// The caller's quota for the period is spent.
+    /// The caller's quota for the period is spent; `upgrade_url` says where more is sold.
     TooManyRequests {
         retry_after_secs: u64,
         limit: u64,
         period_secs: u64,
+        upgrade_url: Option<String>,
+    },
+    /// The route needs a plan the caller does not hold (402): which, and where to get it.
+    PaymentRequired {
+        plan: String,
+        plan_name: String,
+        upgrade_url: String,
     },
     /// The origin refused the connection or failed mid-way (internal reason kept for the log).
     OriginUnreachable(String),
@@ -136,6 +143,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => 401,
             ApiError::InsufficientScope(_) | ApiError::Forbidden(_) => 403,
             ApiError::TooManyRequests { .. } => 429,
+            ApiError::PaymentRequired { .. } => 402,
             ApiError::OriginUnreachable(_) => 502,
             ApiError::OriginTimeout { .. } => 504,
             ApiError::Unavailable(_) => 503,
@@ -162,6 +170,7 @@ impl ApiError {
             ApiError::InsufficientScope(_) => "insufficient_scope",
             ApiError::Forbidden(_) => "access_denied",
             ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::PaymentRequired { .. } => "plan_required",
             ApiError::OriginUnreachable(_) => "bad_gateway",
             ApiError::OriginTimeout { .. } => "gateway_timeout",
             ApiError::Unavailable(_) => "temporarily_unavailable",
@@ -199,8 +208,22 @@ impl ApiError {
             },
             ApiError::Forbidden(why) => why.clone(),
             ApiError::TooManyRequests {
-                retry_after_secs, ..
-            } => format!("quota exhausted; retry after {retry_after_secs} s"),
+                retry_after_secs,
+                upgrade_url: None,
+                ..
+            } => format!("quota exhausted; it resets in {retry_after_secs} s"),
+            ApiError::TooManyRequests {
+                retry_after_secs,
+                upgrade_url: Some(url),
+                ..
+            } => format!(
+                "quota exhausted; it resets in {retry_after_secs} s, or a larger plan gives more now: {url}"
+            ),
+            ApiError::PaymentRequired {
+                plan_name,
+                upgrade_url,
+                ..
+            } => format!("this needs the {plan_name} plan; subscribe at {upgrade_url}"),
             ApiError::OriginUnreachable(_) => "the upstream API could not be reached".into(),
             ApiError::OriginTimeout { timeout_ms } => {
                 format!("the upstream API did not answer within {timeout_ms} ms")
@@ -254,6 +277,26 @@ impl ApiError {
             ApiError::Conflict { field, message } => {
                 body["fields"] = serde_json::json!({ field: message });
             }
+            // What an assistant can relay to the user: the plan and the link.
+            ApiError::PaymentRequired {
+                plan,
+                plan_name,
+                upgrade_url,
+            } => {
+                body["plan"] = serde_json::Value::String(plan.clone());
+                body["plan_name"] = serde_json::Value::String(plan_name.clone());
+                body["upgrade_url"] = serde_json::Value::String(upgrade_url.clone());
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs,
+                upgrade_url,
+                ..
+            } => {
+                body["reset_in_secs"] = serde_json::json!(retry_after_secs);
+                if let Some(url) = upgrade_url {
+                    body["upgrade_url"] = serde_json::Value::String(url.clone());
+                }
+            }
             _ => {}
         }
         let mut reply = Reply::json(self.status(), &body).no_store();
@@ -277,6 +320,7 @@ impl ApiError {
                 retry_after_secs,
                 limit,
                 period_secs,
+                ..
             } => {
                 reply = reply
                     .with_header("retry-after", retry_after_secs.to_string())
@@ -383,10 +427,46 @@ mod tests {
             retry_after_secs: 42,
             limit: 100,
             period_secs: 3600,
+            upgrade_url: None,
         }
         .to_reply();
         assert_eq!(reply.status, 429);
         assert_eq!(reply.header("retry-after"), Some("42"));
         assert_eq!(reply.header("ratelimit-policy"), Some("100;w=3600"));
+        let body = reply.json_body().unwrap();
+        assert_eq!(body["reset_in_secs"], 42);
+        assert!(body.get("upgrade_url").is_none());
+        let more = ApiError::TooManyRequests {
+            retry_after_secs: 42,
+            limit: 100,
+            period_secs: 3600,
+            upgrade_url: Some("https://t.example/billing/upgrade?plan=pro".into()),
+        }
+        .to_reply();
+        assert_eq!(
+            more.json_body().unwrap()["upgrade_url"],
+            "https://t.example/billing/upgrade?plan=pro"
+        );
+    }
+
+    #[test]
+    fn a_plan_refusal_names_the_plan_and_where_to_get_it() {
+        let reply = ApiError::PaymentRequired {
+            plan: "pro".into(),
+            plan_name: "Pro".into(),
+            upgrade_url: "https://t.example/billing/upgrade?plan=pro".into(),
+        }
+        .to_reply();
+        assert_eq!(reply.status, 402);
+        let body = reply.json_body().unwrap();
+        assert_eq!(
+            (body["error"].as_str(), body["plan"].as_str()),
+            (Some("plan_required"), Some("pro"))
+        );
+        assert_eq!(
+            body["upgrade_url"],
+            "https://t.example/billing/upgrade?plan=pro"
+        );
+        assert!(body["error_description"].as_str().unwrap().contains("Pro"));
     }
 }

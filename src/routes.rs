@@ -63,6 +63,10 @@ pub enum AuthEndpoint {
     Provider,
     /// `POST /login/link`.
     LinkAccount,
+    /// Plans: `GET /billing/upgrade`, `POST /billing/checkout`, `POST /billing/portal`.
+    Billing,
+    /// `POST /billing/stripe/webhook`.
+    StripeWebhook,
 }
 
 impl AuthEndpoint {
@@ -79,6 +83,10 @@ impl AuthEndpoint {
             LOGOUT_PATH => AuthEndpoint::Logout,
             ACCOUNT_PATH => AuthEndpoint::Account,
             LOGIN_LINK_PATH => AuthEndpoint::LinkAccount,
+            crate::billing::WEBHOOK_PATH => AuthEndpoint::StripeWebhook,
+            crate::billing::UPGRADE_PATH
+            | crate::billing::CHECKOUT_PATH
+            | crate::billing::PORTAL_PATH => AuthEndpoint::Billing,
             p if p.starts_with(LOGIN_PROVIDER_PREFIX) => AuthEndpoint::Provider,
             _ => return None,
         })
@@ -90,7 +98,8 @@ impl AuthEndpoint {
                 &["GET", "HEAD", "POST"]
             }
             AuthEndpoint::Logout | AuthEndpoint::LinkAccount => &["POST"],
-            AuthEndpoint::Provider => &["GET", "POST"],
+            AuthEndpoint::Provider | AuthEndpoint::Billing => &["GET", "POST"],
+            AuthEndpoint::StripeWebhook => &["POST"],
             AuthEndpoint::Token
             | AuthEndpoint::Revoke
             | AuthEndpoint::Introspect
@@ -111,6 +120,7 @@ impl AuthEndpoint {
                 | AuthEndpoint::Account
                 | AuthEndpoint::Provider
                 | AuthEndpoint::LinkAccount
+                | AuthEndpoint::Billing
         )
     }
 
@@ -118,6 +128,7 @@ impl AuthEndpoint {
     pub fn max_body_bytes(self) -> usize {
         match self {
             AuthEndpoint::Register => crate::oauth::registration::MAX_REGISTRATION_BYTES,
+            AuthEndpoint::StripeWebhook => crate::billing::stripe::MAX_WEBHOOK_BYTES,
             _ => crate::oauth::params::MAX_FORM_BYTES,
         }
     }
@@ -136,6 +147,8 @@ impl AuthEndpoint {
             AuthEndpoint::Account => "account",
             AuthEndpoint::Provider => "login_provider",
             AuthEndpoint::LinkAccount => "login_link",
+            AuthEndpoint::Billing => "billing",
+            AuthEndpoint::StripeWebhook => "stripe_webhook",
         }
     }
 }
@@ -213,7 +226,10 @@ impl Endpoint {
             }
             (
                 Endpoint::AuthServer(
-                    AuthEndpoint::Login | AuthEndpoint::Provider | AuthEndpoint::LinkAccount,
+                    AuthEndpoint::Login
+                    | AuthEndpoint::Provider
+                    | AuthEndpoint::LinkAccount
+                    | AuthEndpoint::Billing,
                 ),
                 Method::Post,
             ) => Some(RateLimit::Login),

@@ -2007,12 +2007,20 @@ mod billing {
         let f = Fixture::new();
         let (_, user) = f.post("/admin/api/users", json!({"email": "payer@example.com"}));
         let uid = user["id"].as_str().unwrap().to_string();
-        let d = SqlDirectory { sql: &f.db, now: NOW };
-        let apply = |id: &str, change: Change| block_on(d.apply_billing_event(&delivery(id), &change, NOW)).unwrap();
+        let d = SqlDirectory {
+            sql: &f.db,
+            now: NOW,
+        };
+        let apply = |id: &str, change: Change| {
+            block_on(d.apply_billing_event(&delivery(id), &change, NOW)).unwrap()
+        };
 
         assert!(apply("evt_1", row(&uid, "sub_1", "active", 10)));
         assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
-        assert_eq!(block_on(d.customer_of(&uid)).unwrap().as_deref(), Some("cus_1"));
+        assert_eq!(
+            block_on(d.customer_of(&uid)).unwrap().as_deref(),
+            Some("cus_1")
+        );
         // The same event again (Stripe redelivers): nothing changes, and it says so.
         assert!(!apply("evt_1", row(&uid, "sub_1", "canceled", 10)));
         assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
@@ -2029,15 +2037,31 @@ mod billing {
         assert!(apply("evt_new", row(&uid, "sub_2", "active", 40)));
         assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
         assert!(apply("evt_old", row(&uid, "sub_1", "canceled", 50)));
-        assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()), "sub_1's end is not sub_2's");
+        assert_eq!(
+            standing(&d, &uid),
+            Standing::Paid("pro".into()),
+            "sub_1's end is not sub_2's"
+        );
 
         // A failed payment makes an active subscription past_due (still holding), not an older one.
-        let failed = |sub: &str, created: i64| Change::PaymentFailed { stripe_subscription: sub.into(), event_created: created };
+        let failed = |sub: &str, created: i64| Change::PaymentFailed {
+            stripe_subscription: sub.into(),
+            event_created: created,
+        };
         assert!(apply("evt_fail_old", failed("sub_2", 35)));
-        assert_eq!(block_on(d.subscription_of("todo", &uid)).unwrap().unwrap().status, "active");
+        assert_eq!(
+            block_on(d.subscription_of("todo", &uid))
+                .unwrap()
+                .unwrap()
+                .status,
+            "active"
+        );
         assert!(apply("evt_fail", failed("sub_2", 60)));
         let now = block_on(d.subscription_of("todo", &uid)).unwrap().unwrap();
-        assert_eq!((now.status.as_str(), now.standing()), ("past_due", Standing::Paid("pro".into())));
+        assert_eq!(
+            (now.status.as_str(), now.standing()),
+            ("past_due", Standing::Paid("pro".into()))
+        );
         assert_eq!(f.count("billing_events"), 8);
     }
 
@@ -2046,17 +2070,38 @@ mod billing {
         let f = Fixture::new();
         let (_, user) = f.post("/admin/api/users", json!({"email": "payer2@example.com"}));
         let uid = user["id"].as_str().unwrap().to_string();
-        let d = SqlDirectory { sql: &f.db, now: NOW };
+        let d = SqlDirectory {
+            sql: &f.db,
+            now: NOW,
+        };
         let (a, b) = (delivery("evt_same"), delivery("evt_same"));
-        let first = block_on(d.apply_billing_event(&a, &row(&uid, "sub_1", "active", 10), NOW)).unwrap();
-        let second = block_on(d.apply_billing_event(&b, &row(&uid, "sub_1", "canceled", 11), NOW)).unwrap();
+        let first =
+            block_on(d.apply_billing_event(&a, &row(&uid, "sub_1", "active", 10), NOW)).unwrap();
+        let second =
+            block_on(d.apply_billing_event(&b, &row(&uid, "sub_1", "canceled", 11), NOW)).unwrap();
         assert_eq!((first, second), (true, false));
         assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
         // A user deleted since: the event is recorded (Stripe stops retrying), nothing else.
-        assert!(block_on(d.apply_billing_event(&delivery("evt_ghost"), &row("usr_gone", "sub_9", "active", 10), NOW)).unwrap());
+        assert!(block_on(d.apply_billing_event(
+            &delivery("evt_ghost"),
+            &row("usr_gone", "sub_9", "active", 10),
+            NOW
+        ))
+        .unwrap());
         assert_eq!(f.count("subscriptions"), 1);
         // Deleting the user deletes their subscription and customer rows.
-        assert_eq!(f.call(Method::Delete, &format!("/admin/api/users/{uid}"), Value::Null).0, 204);
-        assert_eq!((f.count("subscriptions"), f.count("billing_customers")), (0, 0));
+        assert_eq!(
+            f.call(
+                Method::Delete,
+                &format!("/admin/api/users/{uid}"),
+                Value::Null
+            )
+            .0,
+            204
+        );
+        assert_eq!(
+            (f.count("subscriptions"), f.count("billing_customers")),
+            (0, 0)
+        );
     }
 }

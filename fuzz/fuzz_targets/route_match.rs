@@ -16,6 +16,7 @@ fn table() -> RouteTable {
         max_body_bytes: None,
         case_insensitive: None,
         upstream_token: None,
+        plan: None,
     };
     RouteTable::new(vec![
         rule("/todos", &["GET", "POST"], Access::Token),

@@ -55,7 +55,11 @@ impl Standing {
 }
 
 /// The quota that applies to a user with `standing`: their plan's, else the plugin's.
-pub fn quota_for(plans: &[Plan], standing: &Standing, free: Option<QuotaConfig>) -> Option<QuotaConfig> {
+pub fn quota_for(
+    plans: &[Plan],
+    standing: &Standing,
+    free: Option<QuotaConfig>,
+) -> Option<QuotaConfig> {
     match standing {
         Standing::Paid(id) => plans
             .iter()
@@ -100,11 +104,29 @@ mod tests {
             period_secs: 86_400,
         });
         let plans = [pro()];
-        assert_eq!(quota_for(&plans, &Standing::Paid("pro".into()), free).unwrap().limit, 10_000);
+        assert_eq!(
+            quota_for(&plans, &Standing::Paid("pro".into()), free)
+                .unwrap()
+                .limit,
+            10_000
+        );
         assert_eq!(quota_for(&plans, &Standing::Free, free).unwrap().limit, 100);
-        assert_eq!(quota_for(&plans, &Standing::Paid("gone".into()), free).unwrap().limit, 100);
-        let no_quota = Plan { quota: None, ..pro() };
-        assert_eq!(quota_for(&[no_quota], &Standing::Paid("pro".into()), free).unwrap().limit, 100);
+        assert_eq!(
+            quota_for(&plans, &Standing::Paid("gone".into()), free)
+                .unwrap()
+                .limit,
+            100
+        );
+        let no_quota = Plan {
+            quota: None,
+            ..pro()
+        };
+        assert_eq!(
+            quota_for(&[no_quota], &Standing::Paid("pro".into()), free)
+                .unwrap()
+                .limit,
+            100
+        );
         assert!(Standing::Paid("pro".into()).holds("pro"));
         assert!(!Standing::Free.holds("pro"));
     }

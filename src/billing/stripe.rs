@@ -104,7 +104,12 @@ pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("t={t},v1={hex}")
 }
 
@@ -188,7 +193,10 @@ pub fn parse_event(body: &[u8]) -> Result<Received, &'static str> {
         .and_then(|d| d.get("object"))
         .ok_or("the event has no data.object")?;
     let event = match kind.as_str() {
-        "checkout.session.completed" => match (text(object, "client_reference_id"), id_of(object, "customer")) {
+        "checkout.session.completed" => match (
+            text(object, "client_reference_id"),
+            id_of(object, "customer"),
+        ) {
             (Some(user), Some(customer)) => Event::CheckoutCompleted {
                 user_id: user.to_string(),
                 plugin: object
@@ -201,7 +209,9 @@ pub fn parse_event(body: &[u8]) -> Result<Received, &'static str> {
             // A session the gateway did not create (no user named): not ours.
             _ => Event::Ignored,
         },
-        "customer.subscription.created" | "customer.subscription.updated" | "customer.subscription.deleted" => {
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => {
             let items = object
                 .get("items")
                 .and_then(|i| i.get("data"))
@@ -225,13 +235,19 @@ pub fn parse_event(body: &[u8]) -> Result<Received, &'static str> {
                 text(object, "status").unwrap_or("incomplete").to_string()
             };
             Event::Subscription(SubscriptionFacts {
-                subscription: text(object, "id").ok_or("the subscription has no id")?.to_string(),
+                subscription: text(object, "id")
+                    .ok_or("the subscription has no id")?
+                    .to_string(),
                 customer: id_of(object, "customer").ok_or("the subscription has no customer")?,
                 status,
                 prices,
                 current_period_end: period_end,
-                user_id: metadata.and_then(|m| text(m, META_USER)).map(str::to_string),
-                plugin: metadata.and_then(|m| text(m, META_PLUGIN)).map(str::to_string),
+                user_id: metadata
+                    .and_then(|m| text(m, META_USER))
+                    .map(str::to_string),
+                plugin: metadata
+                    .and_then(|m| text(m, META_PLUGIN))
+                    .map(str::to_string),
             })
         }
         "invoice.payment_failed" => {
@@ -277,8 +293,14 @@ pub fn checkout_form(
         .append_pair("client_reference_id", user_id)
         .append_pair(&format!("metadata[{META_USER}]"), user_id)
         .append_pair(&format!("metadata[{META_PLUGIN}]"), plugin)
-        .append_pair(&format!("subscription_data[metadata][{META_USER}]"), user_id)
-        .append_pair(&format!("subscription_data[metadata][{META_PLUGIN}]"), plugin);
+        .append_pair(
+            &format!("subscription_data[metadata][{META_USER}]"),
+            user_id,
+        )
+        .append_pair(
+            &format!("subscription_data[metadata][{META_PLUGIN}]"),
+            plugin,
+        );
     match customer {
         Some(c) => form.append_pair("customer", c),
         None => form.append_pair("customer_email", email),
@@ -296,11 +318,15 @@ pub fn portal_form(customer: &str, return_url: &str) -> String {
 
 /// The `url` of a session Stripe created, or why there is none.
 pub fn session_url(status: u16, body: &[u8]) -> Result<String, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| format!("Stripe answered {status}, not JSON"))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| format!("Stripe answered {status}, not JSON"))?;
     if let Some(error) = v.get("error") {
         return Err(format!(
             "Stripe refused ({status}): {}",
-            error.get("message").and_then(Value::as_str).unwrap_or("no message")
+            error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("no message")
         ));
     }
     match text(&v, "url") {
@@ -333,18 +359,48 @@ mod tests {
     fn a_signature_holds_for_its_body_and_time_only() {
         let body = br#"{"id":"evt_1"}"#;
         let header = sign(SECRET, NOW, body);
-        assert_eq!(verify_signature(Some(&header), body, &secrets(), NOW + 10), Ok(()));
-        assert_eq!(verify_signature(Some(&header), br#"{"id":"evt_2"}"#, &secrets(), NOW), Err(SignatureError::NoMatch), "tampered");
-        assert_eq!(verify_signature(Some(&header), body, &secrets(), NOW + 301), Err(SignatureError::Stale));
-        assert_eq!(verify_signature(Some(&header), body, &secrets(), NOW - 301), Err(SignatureError::Stale));
-        assert_eq!(verify_signature(None, body, &secrets(), NOW), Err(SignatureError::Missing));
-        assert_eq!(verify_signature(Some(&header), body, &[Secret::new("whsec_other".into())], NOW), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify_signature(Some(&header), body, &secrets(), NOW + 10),
+            Ok(())
+        );
+        assert_eq!(
+            verify_signature(Some(&header), br#"{"id":"evt_2"}"#, &secrets(), NOW),
+            Err(SignatureError::NoMatch),
+            "tampered"
+        );
+        assert_eq!(
+            verify_signature(Some(&header), body, &secrets(), NOW + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify_signature(Some(&header), body, &secrets(), NOW - 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify_signature(None, body, &secrets(), NOW),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_signature(
+                Some(&header),
+                body,
+                &[Secret::new("whsec_other".into())],
+                NOW
+            ),
+            Err(SignatureError::NoMatch)
+        );
         for bad in ["", "t=abc,v1=00", "v1=zz", "t=1,t=2,v1=00", "garbage"] {
-            assert!(verify_signature(Some(bad), body, &secrets(), NOW).is_err(), "{bad}");
+            assert!(
+                verify_signature(Some(bad), body, &secrets(), NOW).is_err(),
+                "{bad}"
+            );
         }
         // A timestamp re-signed by someone without the secret does not match.
         let moved = header.replacen(&NOW.to_string(), &(NOW + 5).to_string(), 1);
-        assert_eq!(verify_signature(Some(&moved), body, &secrets(), NOW), Err(SignatureError::NoMatch));
+        assert_eq!(
+            verify_signature(Some(&moved), body, &secrets(), NOW),
+            Err(SignatureError::NoMatch)
+        );
     }
 
     #[test]
@@ -353,7 +409,10 @@ mod tests {
         // Stripe rolling its secret sends two v1 values; one matches.
         let ours = sign(SECRET, NOW, body);
         let theirs = sign("whsec_new", NOW, body);
-        let both = format!("{ours},v1={},v0=deadbeef", theirs.split("v1=").nth(1).unwrap());
+        let both = format!(
+            "{ours},v1={},v0=deadbeef",
+            theirs.split("v1=").nth(1).unwrap()
+        );
         assert_eq!(verify_signature(Some(&both), body, &secrets(), NOW), Ok(()));
         // We rolling ours: either configured secret verifies.
         let two = vec![Secret::new("whsec_new".into()), Secret::new(SECRET.into())];
@@ -369,43 +428,135 @@ mod tests {
         let done = parse_event(&event("checkout.session.completed", json!({
             "id": "cs_1", "client_reference_id": "usr_1", "customer": "cus_1", "subscription": "sub_1",
             "metadata": {"portcullis_plugin": "todo"}}))).unwrap();
-        assert_eq!(done.event, Event::CheckoutCompleted { user_id: "usr_1".into(), plugin: Some("todo".into()), customer: "cus_1".into(), subscription: Some("sub_1".into()) });
-        let sub = parse_event(&event("customer.subscription.updated", json!({
+        assert_eq!(
+            done.event,
+            Event::CheckoutCompleted {
+                user_id: "usr_1".into(),
+                plugin: Some("todo".into()),
+                customer: "cus_1".into(),
+                subscription: Some("sub_1".into())
+            }
+        );
+        let sub = parse_event(&event(
+            "customer.subscription.updated",
+            json!({
             "id": "sub_1", "customer": {"id": "cus_1"}, "status": "past_due",
             "items": {"data": [{"price": {"id": "price_pro"}, "current_period_end": NOW + 100}]},
-            "metadata": {"portcullis_user": "usr_1", "portcullis_plugin": "todo"}}))).unwrap();
-        let Event::Subscription(facts) = sub.event else { panic!() };
-        assert_eq!((facts.status.as_str(), facts.prices.as_slice(), facts.current_period_end), ("past_due", &["price_pro".to_string()][..], Some(NOW + 100)));
+            "metadata": {"portcullis_user": "usr_1", "portcullis_plugin": "todo"}}),
+        ))
+        .unwrap();
+        let Event::Subscription(facts) = sub.event else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                facts.status.as_str(),
+                facts.prices.as_slice(),
+                facts.current_period_end
+            ),
+            ("past_due", &["price_pro".to_string()][..], Some(NOW + 100))
+        );
         assert_eq!(facts.customer, "cus_1");
-        let old_api = parse_event(&event("customer.subscription.created", json!({
+        let old_api = parse_event(&event(
+            "customer.subscription.created",
+            json!({
             "id": "sub_1", "customer": "cus_1", "status": "active", "current_period_end": NOW + 7,
-            "items": {"data": [{"price": "price_pro"}]}}))).unwrap();
-        let Event::Subscription(facts) = old_api.event else { panic!() };
-        assert_eq!((facts.current_period_end, facts.prices.len(), facts.user_id), (Some(NOW + 7), 1, None));
-        let deleted = parse_event(&event("customer.subscription.deleted", json!({"id": "sub_1", "customer": "cus_1", "status": "active"}))).unwrap();
-        let Event::Subscription(facts) = deleted.event else { panic!() };
+            "items": {"data": [{"price": "price_pro"}]}}),
+        ))
+        .unwrap();
+        let Event::Subscription(facts) = old_api.event else {
+            panic!()
+        };
+        assert_eq!(
+            (facts.current_period_end, facts.prices.len(), facts.user_id),
+            (Some(NOW + 7), 1, None)
+        );
+        let deleted = parse_event(&event(
+            "customer.subscription.deleted",
+            json!({"id": "sub_1", "customer": "cus_1", "status": "active"}),
+        ))
+        .unwrap();
+        let Event::Subscription(facts) = deleted.event else {
+            panic!()
+        };
         assert_eq!(facts.status, "canceled");
-        let failed = parse_event(&event("invoice.payment_failed", json!({"id": "in_1", "parent": {"subscription_details": {"subscription": "sub_1"}}}))).unwrap();
-        assert_eq!(failed.event, Event::PaymentFailed { subscription: "sub_1".into() });
-        assert_eq!(parse_event(&event("charge.succeeded", json!({"id": "ch_1"}))).unwrap().event, Event::Ignored);
-        assert_eq!(parse_event(&event("checkout.session.completed", json!({"id": "cs_2", "customer": "cus_9"}))).unwrap().event, Event::Ignored, "not made by the gateway");
+        let failed = parse_event(&event(
+            "invoice.payment_failed",
+            json!({"id": "in_1", "parent": {"subscription_details": {"subscription": "sub_1"}}}),
+        ))
+        .unwrap();
+        assert_eq!(
+            failed.event,
+            Event::PaymentFailed {
+                subscription: "sub_1".into()
+            }
+        );
+        assert_eq!(
+            parse_event(&event("charge.succeeded", json!({"id": "ch_1"})))
+                .unwrap()
+                .event,
+            Event::Ignored
+        );
+        assert_eq!(
+            parse_event(&event(
+                "checkout.session.completed",
+                json!({"id": "cs_2", "customer": "cus_9"})
+            ))
+            .unwrap()
+            .event,
+            Event::Ignored,
+            "not made by the gateway"
+        );
         assert!(parse_event(b"[]").is_err());
         assert!(parse_event(br#"{"id":"evt","type":"x","created":1}"#).is_err());
     }
 
     #[test]
     fn sessions_are_asked_for_with_the_user_named_everywhere() {
-        let form = checkout_form("price_pro", "usr_1", "a@b.c", None, "todo", "https://t/ok", "https://t/no");
-        let pairs: std::collections::HashMap<String, String> = url::form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+        let form = checkout_form(
+            "price_pro",
+            "usr_1",
+            "a@b.c",
+            None,
+            "todo",
+            "https://t/ok",
+            "https://t/no",
+        );
+        let pairs: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(form.as_bytes())
+                .into_owned()
+                .collect();
         assert_eq!(pairs["mode"], "subscription");
         assert_eq!(pairs["line_items[0][price]"], "price_pro");
         assert_eq!(pairs["client_reference_id"], "usr_1");
-        assert_eq!(pairs["subscription_data[metadata][portcullis_user]"], "usr_1");
+        assert_eq!(
+            pairs["subscription_data[metadata][portcullis_user]"],
+            "usr_1"
+        );
         assert_eq!(pairs["customer_email"], "a@b.c");
-        let again = checkout_form("price_pro", "usr_1", "a@b.c", Some("cus_1"), "todo", "https://t/ok", "https://t/no");
+        let again = checkout_form(
+            "price_pro",
+            "usr_1",
+            "a@b.c",
+            Some("cus_1"),
+            "todo",
+            "https://t/ok",
+            "https://t/no",
+        );
         assert!(again.contains("customer=cus_1") && !again.contains("customer_email"));
-        assert_eq!(session_url(200, br#"{"id":"cs_1","url":"https://checkout.stripe.com/c/pay/cs_1"}"#).unwrap(), "https://checkout.stripe.com/c/pay/cs_1");
-        assert!(session_url(400, br#"{"error":{"message":"No such price"}}"#).unwrap_err().contains("No such price"));
+        assert_eq!(
+            session_url(
+                200,
+                br#"{"id":"cs_1","url":"https://checkout.stripe.com/c/pay/cs_1"}"#
+            )
+            .unwrap(),
+            "https://checkout.stripe.com/c/pay/cs_1"
+        );
+        assert!(
+            session_url(400, br#"{"error":{"message":"No such price"}}"#)
+                .unwrap_err()
+                .contains("No such price")
+        );
         assert!(session_url(200, br#"{"url":"javascript:alert(1)"}"#).is_err());
         assert!(session_url(502, b"<html>").is_err());
     }

@@ -59,7 +59,7 @@ pub fn row_for(
     }
     let plan = plans
         .iter()
-        .find(|p| facts.prices.iter().any(|price| *price == p.stripe_price))
+        .find(|p| facts.prices.contains(&p.stripe_price))
         .ok_or(Skip::UnknownPrice)?;
     Ok(SubscriptionRow {
         plugin: plugin.to_string(),
@@ -148,21 +148,51 @@ mod tests {
     #[test]
     fn a_subscription_event_names_its_user_plugin_and_plan() {
         let row = row_for(&facts(), "todo", &plans(), 10).unwrap();
-        assert_eq!((row.user_id.as_str(), row.plan.as_str(), row.event_created), ("usr_1", "pro", 10));
-        assert_eq!(row_for(&facts(), "weather", &plans(), 10), Err(Skip::OtherPlugin));
-        let foreign = SubscriptionFacts { user_id: None, ..facts() };
+        assert_eq!(
+            (row.user_id.as_str(), row.plan.as_str(), row.event_created),
+            ("usr_1", "pro", 10)
+        );
+        assert_eq!(
+            row_for(&facts(), "weather", &plans(), 10),
+            Err(Skip::OtherPlugin)
+        );
+        let foreign = SubscriptionFacts {
+            user_id: None,
+            ..facts()
+        };
         assert_eq!(row_for(&foreign, "todo", &plans(), 10), Err(Skip::NotOurs));
-        let other_price = SubscriptionFacts { prices: vec!["price_x".into()], ..facts() };
-        assert_eq!(row_for(&other_price, "todo", &plans(), 10), Err(Skip::UnknownPrice));
+        let other_price = SubscriptionFacts {
+            prices: vec!["price_x".into()],
+            ..facts()
+        };
+        assert_eq!(
+            row_for(&other_price, "todo", &plans(), 10),
+            Err(Skip::UnknownPrice)
+        );
     }
 
     #[test]
     fn the_plan_holds_while_the_status_does() {
-        let s = |status: &str| Subscription { plan: "pro".into(), status: status.into(), stripe_customer: "cus".into(), current_period_end: None };
+        let s = |status: &str| Subscription {
+            plan: "pro".into(),
+            status: status.into(),
+            stripe_customer: "cus".into(),
+            current_period_end: None,
+        };
         for status in ["active", "trialing", "past_due"] {
-            assert_eq!(s(status).standing(), Standing::Paid("pro".into()), "{status}");
+            assert_eq!(
+                s(status).standing(),
+                Standing::Paid("pro".into()),
+                "{status}"
+            );
         }
-        for status in ["canceled", "unpaid", "incomplete", "incomplete_expired", "paused"] {
+        for status in [
+            "canceled",
+            "unpaid",
+            "incomplete",
+            "incomplete_expired",
+            "paused",
+        ] {
             assert_eq!(s(status).standing(), Standing::Free, "{status}");
         }
     }

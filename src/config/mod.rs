@@ -86,6 +86,13 @@ pub struct RawConfig {
     pub identity_providers: Option<serde_json::Value>,
     /// Secret: the AES-256-GCM key upstream tokens are kept under (base64url, 32 bytes).
     pub upstream_token_key: Option<String>,
+    /// Secret: Stripe's API key (`sk_…` or a restricted `rk_…`), for plugins with plans.
+    pub stripe_secret_key: Option<String>,
+    /// Secret: the webhook endpoint's signing secret(s) (`whsec_…`; several, comma-separated,
+    /// while one is rolled).
+    pub stripe_webhook_secret: Option<String>,
+    /// Stripe's API base URL (a local stand-in in tests and the demo).
+    pub stripe_api_base: Option<String>,
     /// Secrets named by plugin entries (`service_token_secret`, `origin_secret_name`), read by the
     /// edge after [`referenced_secret_names`] told it which.
     pub named_secrets: BTreeMap<String, String>,
@@ -147,6 +154,16 @@ pub struct Config {
     pub sign_in: SignIn,
     /// The key upstream tokens are sealed with, when a provider keeps them.
     pub upstream_token_key: Option<crate::federation::TokenKey>,
+    /// Stripe, when a plugin of the deployment sells plans.
+    pub billing: Option<BillingSettings>,
+}
+
+/// How the gateway reaches Stripe and checks its webhooks.
+#[derive(Debug, Clone)]
+pub struct BillingSettings {
+    pub api_base: String,
+    pub secret_key: Secret,
+    pub webhook_secrets: Vec<Secret>,
 }
 
 /// Settings of the OAuth authorization server.
@@ -185,6 +202,8 @@ pub struct PluginConfig {
     pub resource: String,
     pub routes: RouteTable,
     pub quota: Option<QuotaConfig>,
+    /// Paid plans (Stripe); a user without one is on the free plan (`quota`).
+    pub plans: Vec<crate::billing::Plan>,
     /// `quota.exact`: every call is counted by the counter itself (a Durable Object round trip
     /// per call) instead of from calls leased to the isolate (see [`crate::quota::LeaseBook`]).
     pub quota_exact: bool,
@@ -319,7 +338,11 @@ impl Deployment {
     /// entry of `PLUGINS`) with its own base URL, origin and secrets.
     pub fn parse(raw: RawConfig) -> Result<Deployment, ConfigError> {
         let entries = plugin_entries(raw.plugin.clone(), raw.plugins.clone())?;
-        let shared = Shared::parse(&raw, entries.iter().any(|(_, p)| p.is_oauth()))?;
+        let shared = Shared::parse(
+            &raw,
+            entries.iter().any(|(_, p)| p.is_oauth()),
+            entries.iter().any(|(_, p)| p.sells_plans()),
+        )?;
         let mut sites = Vec::with_capacity(entries.len());
         let mut hosts = Vec::new();
         for (index, (prefix, plugin)) in entries.into_iter().enumerate() {

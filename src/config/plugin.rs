@@ -51,6 +51,23 @@ pub(crate) struct RawPlugin {
     pub(super) origin_secret_name: Option<String>,
     /// Which upstream providers the sign-in page offers, and whether passwords too.
     pub(super) sign_in: Option<super::providers::RawSignIn>,
+    /// Paid plans (Stripe).
+    #[serde(default)]
+    plans: Vec<RawPlan>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { id = \"pro\", name = \"Pro\", stripe_price = \"price_…\", roles = [\"member\"], quota = { limit = 10000, period_secs = 2592000 } }"
+)]
+struct RawPlan {
+    id: String,
+    name: Option<String>,
+    stripe_price: String,
+    #[serde(default)]
+    roles: Vec<String>,
+    quota: Option<RawQuota>,
 }
 
 fn default_openapi_path() -> String {
@@ -64,6 +81,10 @@ fn default_openapi_cache_secs() -> u64 {
 impl RawPlugin {
     pub(crate) fn is_oauth(&self) -> bool {
         self.auth.as_ref().is_some_and(AuthTable::is_oauth)
+    }
+
+    pub(crate) fn sells_plans(&self) -> bool {
+        !self.plans.is_empty()
     }
 }
 
@@ -178,6 +199,7 @@ pub(crate) fn validate_plugin(
         auth: validate_auth(raw.auth, prefix)?,
         resource: resource(&key("resource"), raw.resource, base)?,
         routes: route_table(prefix, raw.routes, raw.case_insensitive_paths)?,
+        plans: plans(prefix, raw.plans)?,
         quota_exact: raw.quota.as_ref().is_some_and(|q| q.exact),
         quota: raw.quota.map(|q| quota(&key("quota"), q)).transpose()?,
         name_for_human,
@@ -323,6 +345,51 @@ fn route_table(
              expected,
          }| ConfigError::new(format!("{prefix}.routes[{index}].{field}"), expected),
     )
+}
+
+/// A plugin's paid plans: unique ids (never `free`, the plan of everyone else), Stripe prices.
+fn plans(prefix: &str, raw: Vec<RawPlan>) -> Result<Vec<crate::billing::Plan>, ConfigError> {
+    let mut out: Vec<crate::billing::Plan> = Vec::with_capacity(raw.len());
+    for (i, plan) in raw.into_iter().enumerate() {
+        let key = |field: &str| format!("{prefix}.plans[{i}].{field}");
+        let id_ok = (1..=32).contains(&plan.id.len())
+            && plan
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && plan.id != crate::billing::FREE_PLAN;
+        if !id_ok || out.iter().any(|p| p.id == plan.id) {
+            return Err(ConfigError::new(
+                key("id"),
+                format!(
+                    "1 to 32 lower-case letters, digits and '-', unique, not \"free\"; got {:?}",
+                    plan.id
+                ),
+            ));
+        }
+        if !plan.stripe_price.starts_with("price_")
+            || out.iter().any(|p| p.stripe_price == plan.stripe_price)
+        {
+            return Err(ConfigError::new(
+                key("stripe_price"),
+                format!(
+                    "a Stripe price id (price_…) no other plan uses, got {:?}",
+                    plan.stripe_price
+                ),
+            ));
+        }
+        if plan.roles.iter().any(|r| r.trim().is_empty()) {
+            return Err(ConfigError::new(key("roles"), "role names"));
+        }
+        out.push(crate::billing::Plan {
+            name: plan.name.unwrap_or_else(|| plan.id.clone()),
+            quota: plan.quota.map(|q| quota(&key("quota"), q)).transpose()?,
+            id: plan.id,
+            roles: plan.roles,
+            stripe_price: plan.stripe_price,
+        });
+    }
+    Ok(out)
 }
 
 fn quota(key: &str, raw: RawQuota) -> Result<QuotaConfig, ConfigError> {

@@ -22,14 +22,24 @@ pub(crate) struct Shared {
     pub(crate) request_log: SampleRate,
     pub(crate) providers: Vec<IdentityProvider>,
     pub(crate) token_key: Option<crate::federation::TokenKey>,
+    pub(crate) billing: Option<super::BillingSettings>,
 }
 
 impl Shared {
     /// The authorization server's settings are read only when a plugin uses it (`any_oauth`), so
     /// a deployment without one needs no session secret.
-    pub(crate) fn parse(raw: &RawConfig, any_oauth: bool) -> Result<Shared, ConfigError> {
+    pub(crate) fn parse(
+        raw: &RawConfig,
+        any_oauth: bool,
+        any_plans: bool,
+    ) -> Result<Shared, ConfigError> {
         let providers = super::providers::parse_providers(raw)?;
         Ok(Shared {
+            billing: if any_plans {
+                Some(billing_settings(raw)?)
+            } else {
+                None
+            },
             token_key: super::providers::token_key(raw, &providers)?,
             origin_timeout_ms: origin_timeout_ms(raw.origin_timeout_ms.as_deref())?,
             keys: signing_keys(raw)?,
@@ -161,4 +171,49 @@ fn admin_token(value: Option<&str>) -> Result<Option<Secret>, ConfigError> {
             "a secret of at least 32 random characters (or unset, to turn the admin API off)",
         )),
     }
+}
+
+/// Stripe's settings, read when a plugin sells plans: the API key and the webhook secrets are
+/// required then.
+fn billing_settings(raw: &RawConfig) -> Result<super::BillingSettings, ConfigError> {
+    let secret_key = raw
+        .stripe_secret_key
+        .as_deref()
+        .filter(|k| k.starts_with("sk_") || k.starts_with("rk_"))
+        .ok_or_else(|| {
+            ConfigError::new(
+                "STRIPE_SECRET_KEY",
+                "a secret holding Stripe's API key (sk_… or a restricted rk_…): a plugin sells plans",
+            )
+        })?;
+    let webhook_secrets: Vec<Secret> = raw
+        .stripe_webhook_secret
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| Secret::new(s.to_string()))
+        .collect();
+    if webhook_secrets.is_empty()
+        || webhook_secrets
+            .iter()
+            .any(|s| !s.expose().starts_with("whsec_"))
+    {
+        return Err(ConfigError::new(
+            "STRIPE_WEBHOOK_SECRET",
+            "a secret holding the webhook endpoint's signing secret (whsec_…; two, comma-separated, while rolling one)",
+        ));
+    }
+    let api_base = match raw.stripe_api_base.as_deref().filter(|b| !b.is_empty()) {
+        None => crate::billing::stripe::DEFAULT_API_BASE.to_string(),
+        Some(base) => crate::federation::check_provider_url(base)
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .map_err(|why| ConfigError::new("STRIPE_API_BASE", why))?,
+    };
+    Ok(super::BillingSettings {
+        api_base,
+        secret_key: Secret::new(secret_key.to_string()),
+        webhook_secrets,
+    })
 }

@@ -53,7 +53,21 @@ pub(crate) fn build_site(
     )?;
     let sign_in = super::providers::sign_in_for(prefix, plugin.sign_in.take(), &shared.providers)?;
     let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
+    if !plugin.plans.is_empty() && !matches!(plugin.auth, AuthConfig::OAuth { .. }) {
+        return Err(ConfigError::new(
+            format!("{prefix}.plans"),
+            "plans only on plugins with auth type oauth (subscribers sign in and pay in the portal)",
+        ));
+    }
     for (i, rule) in plugin.routes.rules().iter().enumerate() {
+        if let Some(plan) = &rule.plan {
+            if !plugin.plans.iter().any(|p| p.id == *plan) {
+                return Err(ConfigError::new(
+                    format!("{prefix}.routes[{i}].plan"),
+                    format!("the id of one of this plugin's plans; {plan:?} is none"),
+                ));
+            }
+        }
         let Some(id) = &rule.upstream_token else {
             continue;
         };
@@ -85,6 +99,7 @@ pub(crate) fn build_site(
         request_log: shared.request_log,
         sign_in,
         upstream_token_key: shared.token_key.clone(),
+        billing: shared.billing.clone(),
     };
     Ok((config, hosts))
 }

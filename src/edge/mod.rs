@@ -14,6 +14,7 @@ mod js;
 mod origin;
 mod quota_counter;
 mod sealing;
+mod standing;
 mod upstream;
 mod webcrypto;
 
@@ -83,6 +84,9 @@ fn read_raw_config(env: &Env) -> RawConfig {
         plugins,
         identity_providers,
         upstream_token_key: secret("UPSTREAM_TOKEN_KEY"),
+        stripe_secret_key: secret("STRIPE_SECRET_KEY"),
+        stripe_webhook_secret: secret("STRIPE_WEBHOOK_SECRET"),
+        stripe_api_base: var("STRIPE_API_BASE"),
         named_secrets,
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
@@ -427,13 +431,73 @@ async fn proxy(
         Some(provider) => upstream_token_headers(env, config, provider, &identity, now).await?,
         None => Vec::new(),
     };
+    // Plans: the route's plan, and the quota of the plan the user is on (see `standing`).
+    let plans = &config.plugin.plans;
+    let plugin_name = config.plugin.name_for_model.as_str();
+    let mut standing = match identity.user() {
+        Some(user) if !plans.is_empty() => {
+            Some(standing::standing(env, plugin_name, user, now, false).await?)
+        }
+        _ => None,
+    };
+    let required = config
+        .plugin
+        .routes
+        .rule(rule)
+        .and_then(|r| r.plan.as_deref());
+    if let Some(plan) = required {
+        let holds =
+            |s: &Option<crate::billing::Standing>| s.as_ref().is_some_and(|s| s.holds(plan));
+        if !holds(&standing) {
+            if let Some(user) = identity.user() {
+                standing = Some(standing::standing(env, plugin_name, user, now, true).await?);
+            }
+        }
+        if !holds(&standing) {
+            return Err(crate::gateway::plan_required(config, plan));
+        }
+    }
+    let quota_of = |s: &Option<crate::billing::Standing>| match s {
+        Some(s) => crate::billing::quota_for(plans, s, config.plugin.quota),
+        None => config.plugin.quota,
+    };
     let mut charged = None;
-    if let (Some(quota), Some(holder)) = (config.plugin.quota, identity.quota_holder()) {
+    if let (Some(quota), Some(holder)) = (quota_of(&standing), identity.quota_holder()) {
         let key = crate::quota::counter_key(&config.plugin.name_for_model, &holder);
-        let decision = if config.plugin.quota_exact {
-            quota_counter::charge(env, &key, quota, now as u64).await?
-        } else {
-            quota_counter::charge_leased(env, &key, quota, now as u64).await?
+        let charge = |quota| {
+            let key = key.clone();
+            async move {
+                if config.plugin.quota_exact {
+                    quota_counter::charge(env, &key, quota, now as u64).await
+                } else {
+                    quota_counter::charge_leased(env, &key, quota, now as u64).await
+                }
+            }
+        };
+        let (quota, decision) = match charge(quota).await {
+            Ok(decision) => (quota, decision),
+            // Spent: if the user's plan changed meanwhile (an upgrade), its quota decides; else
+            // the refusal says where a larger quota is sold.
+            Err(spent @ ApiError::TooManyRequests { .. }) if standing.is_some() => {
+                let user = identity.user().unwrap_or_default();
+                let now_standing = standing::standing(env, plugin_name, user, now, true).await?;
+                match quota_of(&Some(now_standing.clone())) {
+                    Some(q) if Some(&now_standing) != standing.as_ref() => {
+                        let decision = charge(q).await.map_err(|e| {
+                            crate::gateway::with_upgrade_link(config, &now_standing, e)
+                        })?;
+                        (q, decision)
+                    }
+                    _ => {
+                        return Err(crate::gateway::with_upgrade_link(
+                            config,
+                            &now_standing,
+                            spent,
+                        ))
+                    }
+                }
+            }
+            Err(e) => return Err(e),
         };
         charged = Some((key, quota, decision));
     }

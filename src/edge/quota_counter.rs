@@ -202,6 +202,7 @@ pub async fn charge(
             retry_after_secs: decision.reset_secs,
             limit: decision.limit,
             period_secs: quota.period_secs,
+            upgrade_url: None,
         })
     }
 }
@@ -237,6 +238,7 @@ pub async fn charge_leased(
         retry_after_secs: lease.decision.reset_secs,
         limit: lease.decision.limit,
         period_secs: quota.period_secs,
+        upgrade_url: None,
     })
 }
 

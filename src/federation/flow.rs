@@ -129,10 +129,13 @@ impl Flow {
 }
 
 /// Whether `return_to` is somewhere the portal may send a user after sign-in: a pending
-/// authorization request or the account page, on this site, printable, and small enough to
-/// carry.
+/// authorization request, the account page or the plans page, on this site, printable, and small
+/// enough to carry.
 pub fn acceptable_return_to(return_to: &str) -> bool {
-    (return_to.starts_with("/authorize?") || return_to == crate::routes::ACCOUNT_PATH)
+    (return_to.starts_with("/authorize?")
+        || return_to == crate::routes::ACCOUNT_PATH
+        || return_to == crate::billing::UPGRADE_PATH
+        || return_to.starts_with("/billing/upgrade?"))
         && return_to.len() <= MAX_RETURN_TO_BYTES
         && return_to.bytes().all(|b| b.is_ascii_graphic())
 }

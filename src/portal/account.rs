@@ -58,9 +58,12 @@ impl<B: Backend> AuthServer<'_, B> {
                 name: &p.name,
             })
             .collect();
+        let account_token = csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce));
+        let billing = self.plan_of_account(&user, &account_token).await?;
         let reply = account_page(
             self.brand(),
             &AccountView {
+                billing: &billing,
                 user_email: &user.email,
                 grants: &grants,
                 keys: &keys,
@@ -75,6 +78,55 @@ impl<B: Backend> AuthServer<'_, B> {
             },
         );
         Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// The plan section of the account page, for plugins that sell plans: the plan, this
+    /// period's use of its quota, and the ways to change it.
+    async fn plan_of_account(
+        &self,
+        user: &crate::ports::User,
+        csrf: &str,
+    ) -> Result<String, ApiError> {
+        let plans = &self.config.plugin.plans;
+        if plans.is_empty() {
+            return Ok(String::new());
+        }
+        let plugin = &self.config.plugin.name_for_model;
+        let (subscription, customer) = futures_util::future::join(
+            self.backend.subscription_of(plugin, &user.id),
+            self.backend.customer_of(&user.id),
+        )
+        .await;
+        let subscription = subscription?;
+        let standing = subscription
+            .as_ref()
+            .map(|s| s.standing())
+            .unwrap_or(crate::billing::Standing::Free);
+        let quota = crate::billing::quota_for(plans, &standing, self.config.plugin.quota);
+        let usage = match quota {
+            Some(q) => {
+                let key = crate::quota::counter_key(plugin, &user.id);
+                let seen = self
+                    .backend
+                    .peek(&key, q.limit, q.period_secs, self.now as u64)
+                    .await?;
+                Some((
+                    q.limit - seen.remaining.min(q.limit),
+                    q.limit,
+                    seen.reset_secs,
+                ))
+            }
+            None => None,
+        };
+        Ok(crate::portal::billing::plan_section(
+            &self.plan_name(&standing),
+            subscription.as_ref().map(|s| s.status.as_str()),
+            usage,
+            plans,
+            &standing,
+            csrf,
+            customer?.is_some(),
+        ))
     }
 
     /// `POST /account`: revoke one of the user's grants or API keys, then show the page again; or

@@ -10,7 +10,6 @@ use crate::portal::session::{
     csrf_token, read_cookie, seal_session, set_cookie, verify_csrf, Session, SESSION_TTL_SECS,
 };
 use crate::ports::{Backend, User};
-use crate::routes::ACCOUNT_PATH;
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 
 const SOURCE_LIMIT: u64 = throttle::LOGIN_FAILURES_PER_SOURCE;
@@ -102,10 +101,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let csrf = csrf.unwrap_or_default();
         let return_to = params
             .get("return_to")
-            .filter(|r| {
-                (r.starts_with("/authorize?") || *r == ACCOUNT_PATH)
-                    && r.bytes().all(|b| b.is_ascii_graphic())
-            })
+            .filter(|r| crate::federation::flow::acceptable_return_to(r))
             .unwrap_or("");
         let email = params.get("email").unwrap_or("").trim().to_string();
         let password = params.get("password").unwrap_or("");

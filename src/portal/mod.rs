@@ -5,5 +5,6 @@ pub mod password;
 pub mod session;
 
 pub mod account;
+pub mod billing;
 pub mod login;
 pub mod upstream;

@@ -314,6 +314,8 @@ pub struct AccountItem {
 
 pub struct AccountView<'a> {
     pub user_email: &'a str,
+    /// The plan section (built by `portal::billing`), empty for plugins without plans.
+    pub billing: &'a str,
     pub grants: &'a [AccountItem],
     pub keys: &'a [AccountItem],
     /// Linked upstream identities; the section shows only when `identities` or `link_buttons`
@@ -382,6 +384,7 @@ pub fn account_page(brand: Brand<'_>, view: &AccountView<'_>) -> Reply {
         ACCOUNT,
         &[
             ("user_email", view.user_email),
+            ("billing", view.billing),
             ("grants", &grants),
             ("keys", &keys),
             ("identities", &identities),

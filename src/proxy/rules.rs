@@ -38,6 +38,9 @@ pub struct RouteRule {
     /// the origin on this route (the provider must keep tokens: `keep_tokens`).
     #[serde(default)]
     pub upstream_token: Option<String>,
+    /// The plugin's plan (its id) a caller must hold: 402 with an upgrade link otherwise.
+    #[serde(default)]
+    pub plan: Option<String>,
 }
 
 /// `case_insensitive`: `true`, `false` or absent; anything else is named in the error.
@@ -92,6 +95,8 @@ pub struct CompiledRule {
     pub case_insensitive: bool,
     /// The provider whose token for the user is forwarded (see [`RouteRule::upstream_token`]).
     pub upstream_token: Option<String>,
+    /// The plan a caller must hold (see [`RouteRule::plan`]).
+    pub plan: Option<String>,
 }
 
 /// A path segment with its letter case folded, as case-insensitive origins compare them: each
@@ -236,6 +241,7 @@ impl RouteTable {
                 max_body_bytes: None,
                 case_insensitive: None,
                 upstream_token: None,
+                plan: None,
             }]
         } else {
             rules
@@ -397,6 +403,12 @@ fn compile(
     if rule.max_body_bytes == Some(0) {
         return Err(err("max_body_bytes", "a positive byte count".into()));
     }
+    if rule.plan.is_some() && rule.access != Access::Token {
+        return Err(err(
+            "plan",
+            "only on rules with access = \"token\" (a plan is a signed-in user's)".into(),
+        ));
+    }
     if rule.upstream_token.is_some() && rule.access != Access::Token {
         return Err(err(
             "upstream_token",
@@ -416,6 +428,7 @@ fn compile(
         max_body_bytes: rule.max_body_bytes,
         case_insensitive,
         upstream_token: rule.upstream_token,
+        plan: rule.plan,
     })
 }
 
@@ -502,6 +515,7 @@ mod tests {
             max_body_bytes: None,
             case_insensitive: None,
             upstream_token: None,
+            plan: None,
         }
     }
 
@@ -758,6 +772,7 @@ mod tests {
                                 max_body_bytes: None,
                                 case_insensitive: folds[(shift + i) % folds.len()],
                                 upstream_token: None,
+                                plan: None,
                             }
                         })
                         .collect();

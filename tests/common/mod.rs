@@ -75,7 +75,8 @@ pub struct MemoryBackend {
     /// that won the race).
     pub kept_meanwhile: RefCell<Option<KeptTokens>>,
     /// Subscriptions by (plugin, user), Stripe customers by user, applied event ids.
-    pub subscriptions: RefCell<HashMap<(String, String), portcullis::billing::subscription::Subscription>>,
+    pub subscriptions:
+        RefCell<HashMap<(String, String), portcullis::billing::subscription::Subscription>>,
     pub customers: RefCell<HashMap<String, String>>,
     pub billing_events: RefCell<Vec<String>>,
 }
@@ -876,11 +877,15 @@ impl portcullis::ports::BillingStore for MemoryBackend {
         if self.billing_events.borrow().contains(&delivery.event_id) {
             return Ok(false);
         }
-        self.billing_events.borrow_mut().push(delivery.event_id.clone());
+        self.billing_events
+            .borrow_mut()
+            .push(delivery.event_id.clone());
         match change {
             Change::Nothing | Change::PaymentFailed { .. } => {}
             Change::Customer { user_id, customer } => {
-                self.customers.borrow_mut().insert(user_id.clone(), customer.clone());
+                self.customers
+                    .borrow_mut()
+                    .insert(user_id.clone(), customer.clone());
             }
             Change::Subscription(row) => {
                 self.customers
@@ -1297,7 +1302,9 @@ impl portcullis::ports::BillingStore for WithSqlUsers<'_> {
         change: &portcullis::billing::subscription::Change,
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.directory().apply_billing_event(delivery, change, now).await
+        self.directory()
+            .apply_billing_event(delivery, change, now)
+            .await
     }
 }
 

@@ -244,6 +244,8 @@ pub async fn serve<B: Backend>(
         AuthEndpoint::Account => server.account(head).await,
         AuthEndpoint::Provider => server.provider_endpoint(head, body).await,
         AuthEndpoint::LinkAccount => server.link_account(head, body).await,
+        AuthEndpoint::Billing => server.billing(head, body).await,
+        AuthEndpoint::StripeWebhook => server.stripe_webhook(head, body).await,
         AuthEndpoint::Token => server.token(head, body).await,
         AuthEndpoint::Revoke => server.revoke(head, body).await,
         AuthEndpoint::Introspect => server.introspect(head, body).await,

@@ -1,0 +1,57 @@
+//! Which plan each user is on, as the proxy sees it: read from D1 and kept per isolate for a
+//! minute. A refusal the plan decides (402 on a plan's route, 429 at the free quota) reads it
+//! again first, so an upgrade counts at once; a cancellation counts within the minute.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use worker::Env;
+
+use crate::billing::Standing;
+use crate::error::ApiError;
+use crate::ports::BillingStore;
+
+/// How long an isolate trusts a user's plan.
+pub const STANDING_CACHE_SECS: i64 = 60;
+/// Users an isolate remembers; past this the cache starts over.
+const MAX_CACHED: usize = 10_000;
+
+thread_local! {
+    static STANDINGS: RefCell<HashMap<(String, String), (Standing, i64)>> = RefCell::new(HashMap::new());
+}
+
+/// The user's plan at `plugin`: cached, unless `fresh` asks for the stored one.
+pub async fn standing(
+    env: &Env,
+    plugin: &str,
+    user: &str,
+    now: i64,
+    fresh: bool,
+) -> Result<Standing, ApiError> {
+    let key = (plugin.to_string(), user.to_string());
+    if !fresh {
+        let cached = STANDINGS.with(|c| {
+            c.borrow()
+                .get(&key)
+                .filter(|(_, at)| now < at + STANDING_CACHE_SECS)
+                .map(|(s, _)| s.clone())
+        });
+        if let Some(standing) = cached {
+            return Ok(standing);
+        }
+    }
+    let backend = super::backend::EdgeBackend::new(env, now)?;
+    let standing = backend
+        .subscription_of(plugin, user)
+        .await?
+        .map(|s| s.standing())
+        .unwrap_or(Standing::Free);
+    STANDINGS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= MAX_CACHED {
+            c.clear();
+        }
+        c.insert(key, (standing.clone(), now));
+    });
+    Ok(standing)
+}

@@ -1,0 +1,408 @@
+//! The portal's side of plans (see [`crate::billing`]): the upgrade page (`GET /billing/upgrade`),
+//! Checkout (`POST /billing/checkout`) and the billing portal (`POST /billing/portal`), both
+//! through Stripe's API; and Stripe's webhook (`POST /billing/stripe/webhook`), which is what
+//! actually changes a user's plan.
+
+use serde_json::json;
+
+use crate::billing::stripe::{
+    checkout_form, parse_event, portal_form, session_url, verify_signature, Event,
+};
+use crate::billing::subscription::{row_for, Change, Delivery};
+use crate::billing::{Plan, Standing, CHECKOUT_PATH, PORTAL_PATH, UPGRADE_PATH};
+use crate::config::{BillingSettings, QuotaConfig};
+use crate::error::ApiError;
+use crate::http::{Method, Reply, RequestHead};
+use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
+use crate::portal::pages::{escape_html, message_with_link, page};
+use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
+use crate::ports::{Backend, UpstreamRequest, User};
+use crate::routes::ACCOUNT_PATH;
+
+/// "10,000 calls a day".
+pub(crate) fn describe_quota(quota: Option<QuotaConfig>) -> String {
+    let Some(q) = quota else {
+        return "no call limit".into();
+    };
+    let per = match q.period_secs {
+        3600 => "an hour".to_string(),
+        86_400 => "a day".to_string(),
+        604_800 => "a week".to_string(),
+        s if s % 86_400 == 0 => format!("every {} days", s / 86_400),
+        s => format!("every {s} seconds"),
+    };
+    format!("{} calls {per}", q.limit)
+}
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `/billing/upgrade`, `/billing/checkout`, `/billing/portal`.
+    pub async fn billing(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let Some(billing) = self
+            .config
+            .billing
+            .as_ref()
+            .filter(|_| !self.config.plugin.plans.is_empty())
+        else {
+            return Err(ApiError::NotFound);
+        };
+        match (head.path.as_str(), head.method()) {
+            (UPGRADE_PATH, Method::Get | Method::Head) => self.upgrade_page(head).await,
+            (CHECKOUT_PATH, Method::Post) => self.checkout(head, body, billing).await,
+            (PORTAL_PATH, Method::Post) => self.billing_portal(head, body, billing).await,
+            (UPGRADE_PATH, _) => Err(ApiError::MethodNotAllowed {
+                allow: vec!["GET".into()],
+            }),
+            _ => Err(ApiError::MethodNotAllowed {
+                allow: vec!["POST".into()],
+            }),
+        }
+    }
+
+    /// The signed-in user and their session, or the sign-in page coming back to `return_to`.
+    async fn signed_in(
+        &self,
+        head: &RequestHead,
+        return_to: &str,
+    ) -> Result<Result<(User, Session), Reply>, ApiError> {
+        let session = self.session(head);
+        let user = match &session {
+            Some(s) => self.session_user(s).await?,
+            None => None,
+        };
+        match (session, user) {
+            (Some(s), Some(u)) => Ok(Ok((u, s))),
+            _ => {
+                let (csrf, set) = self.csrf_cookie(head)?;
+                Ok(Err(with_cookie(
+                    self.sign_in_page(&csrf, return_to, None),
+                    set,
+                )))
+            }
+        }
+    }
+
+    async fn upgrade_page(&self, head: &RequestHead) -> Result<Reply, ApiError> {
+        let wanted = head
+            .query
+            .as_deref()
+            .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "plan"))
+            .map(|(_, v)| v.into_owned())
+            .filter(|p| self.config.plugin.plans.iter().any(|plan| plan.id == *p));
+        let return_to = match &wanted {
+            Some(p) => format!("{UPGRADE_PATH}?plan={p}"),
+            None => UPGRADE_PATH.to_string(),
+        };
+        let (user, session) = match self.signed_in(head, &return_to).await? {
+            Ok(found) => found,
+            Err(sign_in) => return Ok(sign_in),
+        };
+        let plugin = &self.config.plugin.name_for_model;
+        let (subscription, customer) = futures_util::future::join(
+            self.backend.subscription_of(plugin, &user.id),
+            self.backend.customer_of(&user.id),
+        )
+        .await;
+        let standing = subscription?
+            .map(|s| s.standing())
+            .unwrap_or(Standing::Free);
+        let customer = customer?;
+        let (csrf, csrf_set) = self.csrf_cookie(head)?;
+        let token = csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce));
+        let mut body = format!(
+            "<p class=\"muted\">Signed in as {}. You are on the <strong>{}</strong> plan ({}).</p>",
+            escape_html(&user.email),
+            escape_html(&self.plan_name(&standing)),
+            escape_html(&describe_quota(crate::billing::quota_for(
+                &self.config.plugin.plans,
+                &standing,
+                self.config.plugin.quota
+            ))),
+        );
+        body.push_str("<ul class=\"items\">");
+        for plan in &self.config.plugin.plans {
+            let action = if standing.holds(&plan.id) {
+                "<span class=\"status\">your plan</span>".to_string()
+            } else {
+                format!(
+                    "<form method=\"post\" action=\"{CHECKOUT_PATH}\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"plan\" value=\"{}\"><button type=\"submit\">Subscribe</button></form>",
+                    escape_html(&token),
+                    escape_html(&plan.id)
+                )
+            };
+            let marked = if wanted.as_deref() == Some(plan.id.as_str()) {
+                " class=\"wanted\""
+            } else {
+                ""
+            };
+            body.push_str(&format!(
+                "<li{marked} data-plan=\"{}\"><span><strong>{}</strong><br><span class=\"status\">{}</span></span>{action}</li>",
+                escape_html(&plan.id),
+                escape_html(&plan.name),
+                escape_html(&describe_quota(plan.quota.or(self.config.plugin.quota))),
+            ));
+        }
+        body.push_str("</ul>");
+        if customer.is_some() {
+            body.push_str(&format!(
+                "<form method=\"post\" action=\"{PORTAL_PATH}\" class=\"inline\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><button type=\"submit\" class=\"link\">Manage billing</button></form>",
+                escape_html(&token)
+            ));
+        }
+        body.push_str(&format!(
+            "<p><a href=\"{ACCOUNT_PATH}\">Your account</a></p>"
+        ));
+        Ok(with_cookie(
+            page(200, self.brand(), "Plans", &body),
+            csrf_set,
+        ))
+    }
+
+    pub(crate) fn plan_name(&self, standing: &Standing) -> String {
+        match standing {
+            Standing::Free => "Free".into(),
+            Standing::Paid(id) => self
+                .config
+                .plugin
+                .plans
+                .iter()
+                .find(|p| p.id == *id)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| id.clone()),
+        }
+    }
+
+    /// The form's session-bound CSRF check, and the user.
+    async fn billing_form(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+    ) -> Result<Result<(User, crate::oauth::params::Params), Reply>, ApiError> {
+        let params = match body_params(head, body) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(self.local_error(400, &e.description))),
+        };
+        let Some(session) = self.session(head) else {
+            return Ok(Err(
+                self.local_error(401, "Your session ended. Sign in again.")
+            ));
+        };
+        if !verify_csrf(
+            self.key(),
+            read_cookie(head, self.cookies().csrf),
+            &format!("account:{}", session.nonce),
+            params.get("csrf_token"),
+        ) {
+            return Ok(Err(self.local_error(
+                403,
+                "This form expired or did not come from this site. Go back and try again.",
+            )));
+        }
+        match self.session_user(&session).await? {
+            Some(user) => Ok(Ok((user, params))),
+            None => Ok(Err(
+                self.local_error(401, "Your session ended. Sign in again.")
+            )),
+        }
+    }
+
+    /// Asks Stripe for a session and sends the browser there; a Stripe that fails is a page, and
+    /// nothing is stored (the webhook is what changes a plan).
+    async fn stripe_session(
+        &self,
+        billing: &BillingSettings,
+        path: &str,
+        form: String,
+        back: &str,
+    ) -> Result<Reply, ApiError> {
+        let sent = self
+            .backend
+            .upstream(UpstreamRequest {
+                method: "POST",
+                url: format!("{}{path}", billing.api_base),
+                headers: vec![
+                    (
+                        "authorization",
+                        format!("Bearer {}", billing.secret_key.expose()),
+                    ),
+                    ("accept", "application/json".into()),
+                ],
+                form: Some(form),
+            })
+            .await;
+        let outcome = match sent {
+            Ok(response) => session_url(response.status, &response.body),
+            Err(why) => Err(format!("Stripe could not be reached: {why}")),
+        };
+        match outcome {
+            Ok(url) => Ok(redirect(303, &url)),
+            Err(why) => Ok(message_with_link(
+                502,
+                self.brand(),
+                "Payments are unavailable",
+                "Payments could not be started just now. Nothing was charged. Try again in a moment.",
+                back,
+                "Back",
+            )
+            .with_note(format!("stripe {path}: {why}"))),
+        }
+    }
+
+    async fn checkout(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+        billing: &BillingSettings,
+    ) -> Result<Reply, ApiError> {
+        let (user, params) = match self.billing_form(head, body).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(refusal),
+        };
+        let Some(plan) = params
+            .get("plan")
+            .and_then(|id| self.config.plugin.plans.iter().find(|p| p.id == id))
+        else {
+            return Ok(self.local_error(400, "There is no such plan."));
+        };
+        let customer = self.backend.customer_of(&user.id).await?;
+        let base = self.issuer();
+        let form = checkout_form(
+            &plan.stripe_price,
+            &user.id,
+            &user.email,
+            customer.as_deref(),
+            &self.config.plugin.name_for_model,
+            &format!("{base}{ACCOUNT_PATH}?billing=done"),
+            &format!("{base}{UPGRADE_PATH}?plan={}", plan.id),
+        );
+        let back = format!("{UPGRADE_PATH}?plan={}", plan.id);
+        self.stripe_session(billing, "/v1/checkout/sessions", form, &back)
+            .await
+    }
+
+    async fn billing_portal(
+        &self,
+        head: &RequestHead,
+        body: &[u8],
+        billing: &BillingSettings,
+    ) -> Result<Reply, ApiError> {
+        let (user, _) = match self.billing_form(head, body).await? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(refusal),
+        };
+        let Some(customer) = self.backend.customer_of(&user.id).await? else {
+            return Ok(self.local_error(
+                404,
+                "You have no billing account yet: subscribe to a plan first.",
+            ));
+        };
+        let form = portal_form(&customer, &format!("{}{ACCOUNT_PATH}", self.issuer()));
+        self.stripe_session(billing, "/v1/billing_portal/sessions", form, ACCOUNT_PATH)
+            .await
+    }
+
+    /// `POST /billing/stripe/webhook`: the signature first (400 and nothing stored without a good
+    /// one), then the event, applied once.
+    pub async fn stripe_webhook(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let Some(billing) = self
+            .config
+            .billing
+            .as_ref()
+            .filter(|_| !self.config.plugin.plans.is_empty())
+        else {
+            return Err(ApiError::NotFound);
+        };
+        let header = head
+            .single_header("stripe-signature")
+            .map_err(|_| ApiError::BadRequest("send one Stripe-Signature header".into()))?;
+        verify_signature(header, body, &billing.webhook_secrets, self.now)
+            .map_err(|e| ApiError::BadRequest(e.describe().into()))?;
+        let received = parse_event(body).map_err(|why| ApiError::BadRequest(why.into()))?;
+        let plugin = &self.config.plugin.name_for_model;
+        let change = match &received.event {
+            Event::CheckoutCompleted {
+                user_id,
+                plugin: owner,
+                customer,
+                ..
+            } if owner.as_deref().is_none_or(|o| o == plugin) => Change::Customer {
+                user_id: user_id.clone(),
+                customer: customer.clone(),
+            },
+            Event::Subscription(facts) => {
+                match row_for(facts, plugin, &self.config.plugin.plans, received.created) {
+                    Ok(row) => Change::Subscription(row),
+                    Err(_) => Change::Nothing,
+                }
+            }
+            Event::PaymentFailed { subscription } => Change::PaymentFailed {
+                stripe_subscription: subscription.clone(),
+                event_created: received.created,
+            },
+            _ => Change::Nothing,
+        };
+        let delivery = Delivery {
+            event_id: received.id.clone(),
+            kind: received.kind.clone(),
+            nonce: self.random_b64(16)?,
+            received_at: self.now,
+        };
+        let first = self
+            .backend
+            .apply_billing_event(&delivery, &change, self.now)
+            .await?;
+        Ok(
+            Reply::json(200, &json!({ "received": true, "duplicate": !first }))
+                .no_store()
+                .with_note(format!(
+                    "stripe {} {}{}",
+                    received.kind,
+                    received.id,
+                    if first { "" } else { " (duplicate)" }
+                )),
+        )
+    }
+}
+
+/// The account page's plan section: the plan, this period's use, and the ways to change it.
+pub(crate) fn plan_section(
+    plan_name: &str,
+    status: Option<&str>,
+    usage: Option<(u64, u64, u64)>,
+    plans: &[Plan],
+    standing: &Standing,
+    csrf: &str,
+    has_customer: bool,
+) -> String {
+    let mut html = format!(
+        "<h2>Plan</h2><p>You are on the <strong>{}</strong> plan",
+        escape_html(plan_name)
+    );
+    if let Some(status) = status.filter(|s| *s != "active") {
+        html.push_str(&format!(" ({})", escape_html(&status.replace('_', " "))));
+    }
+    html.push_str(".</p>");
+    if let Some((used, limit, reset_secs)) = usage {
+        html.push_str(&format!(
+            "<p class=\"muted\">This period: {used} of {limit} calls; it resets in {}.</p>",
+            if reset_secs >= 3600 {
+                format!("{} h", reset_secs.div_ceil(3600))
+            } else {
+                format!("{} min", reset_secs.div_ceil(60).max(1))
+            }
+        ));
+    }
+    for plan in plans.iter().filter(|p| !standing.holds(&p.id)) {
+        html.push_str(&format!(
+            "<p><a href=\"{UPGRADE_PATH}?plan={}\">Upgrade to {}</a></p>",
+            escape_html(&plan.id),
+            escape_html(&plan.name)
+        ));
+    }
+    if has_customer {
+        html.push_str(&format!(
+            "<form method=\"post\" action=\"{PORTAL_PATH}\" class=\"inline\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><button type=\"submit\" class=\"link\">Manage billing</button></form>",
+            escape_html(csrf)
+        ));
+    }
+    html
+}
