@@ -93,6 +93,8 @@ pub struct RawConfig {
     pub stripe_webhook_secret: Option<String>,
     /// Stripe's API base URL (a local stand-in in tests and the demo).
     pub stripe_api_base: Option<String>,
+    /// How long an isolate trusts a user's plan, in seconds.
+    pub plan_cache_secs: Option<String>,
     /// Secrets named by plugin entries (`service_token_secret`, `origin_secret_name`), read by the
     /// edge after [`referenced_secret_names`] told it which.
     pub named_secrets: BTreeMap<String, String>,
@@ -164,6 +166,8 @@ pub struct BillingSettings {
     pub api_base: String,
     pub secret_key: Secret,
     pub webhook_secrets: Vec<Secret>,
+    /// How long an isolate trusts a user's plan (a refusal reads it again first).
+    pub plan_cache_secs: i64,
 }
 
 /// Settings of the OAuth authorization server.

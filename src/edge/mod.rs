@@ -87,6 +87,7 @@ fn read_raw_config(env: &Env) -> RawConfig {
         stripe_secret_key: secret("STRIPE_SECRET_KEY"),
         stripe_webhook_secret: secret("STRIPE_WEBHOOK_SECRET"),
         stripe_api_base: var("STRIPE_API_BASE"),
+        plan_cache_secs: var("PLAN_CACHE_SECS"),
         named_secrets,
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
@@ -433,10 +434,9 @@ async fn proxy(
     };
     // Plans: the route's plan, and the quota of the plan the user is on (see `standing`).
     let plans = &config.plugin.plans;
-    let plugin_name = config.plugin.name_for_model.as_str();
     let mut standing = match identity.user() {
         Some(user) if !plans.is_empty() => {
-            Some(standing::standing(env, plugin_name, user, now, false).await?)
+            Some(standing::standing(env, config, user, now, false).await?)
         }
         _ => None,
     };
@@ -450,7 +450,7 @@ async fn proxy(
             |s: &Option<crate::billing::Standing>| s.as_ref().is_some_and(|s| s.holds(plan));
         if !holds(&standing) {
             if let Some(user) = identity.user() {
-                standing = Some(standing::standing(env, plugin_name, user, now, true).await?);
+                standing = Some(standing::standing(env, config, user, now, true).await?);
             }
         }
         if !holds(&standing) {
@@ -480,7 +480,7 @@ async fn proxy(
             // the refusal says where a larger quota is sold.
             Err(spent @ ApiError::TooManyRequests { .. }) if standing.is_some() => {
                 let user = identity.user().unwrap_or_default();
-                let now_standing = standing::standing(env, plugin_name, user, now, true).await?;
+                let now_standing = standing::standing(env, config, user, now, true).await?;
                 match quota_of(&Some(now_standing.clone())) {
                     Some(q) if Some(&now_standing) != standing.as_ref() => {
                         let decision = charge(q).await.map_err(|e| {

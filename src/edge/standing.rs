@@ -1,6 +1,7 @@
-//! Which plan each user is on, as the proxy sees it: read from D1 and kept per isolate for a
-//! minute. A refusal the plan decides (402 on a plan's route, 429 at the free quota) reads it
-//! again first, so an upgrade counts at once; a cancellation counts within the minute.
+//! Which plan each user is on, as the proxy sees it: read from D1 and kept per isolate for
+//! `PLAN_CACHE_SECS` (30 s by default). A refusal the plan decides (402 on a plan's route, 429 at
+//! the free quota) reads it again first, so an upgrade counts at once; a cancellation counts
+//! within the cache time.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -11,8 +12,6 @@ use crate::billing::Standing;
 use crate::error::ApiError;
 use crate::ports::BillingStore;
 
-/// How long an isolate trusts a user's plan.
-pub const STANDING_CACHE_SECS: i64 = 60;
 /// Users an isolate remembers; past this the cache starts over.
 const MAX_CACHED: usize = 10_000;
 
@@ -23,17 +22,19 @@ thread_local! {
 /// The user's plan at `plugin`: cached, unless `fresh` asks for the stored one.
 pub async fn standing(
     env: &Env,
-    plugin: &str,
+    config: &crate::config::Config,
     user: &str,
     now: i64,
     fresh: bool,
 ) -> Result<Standing, ApiError> {
+    let plugin = config.plugin.name_for_model.as_str();
+    let ttl = config.billing.as_ref().map_or(0, |b| b.plan_cache_secs);
     let key = (plugin.to_string(), user.to_string());
     if !fresh {
         let cached = STANDINGS.with(|c| {
             c.borrow()
                 .get(&key)
-                .filter(|(_, at)| now < at + STANDING_CACHE_SECS)
+                .filter(|(_, at)| now < at + ttl)
                 .map(|(s, _)| s.clone())
         });
         if let Some(standing) = cached {
