@@ -81,12 +81,15 @@ pub trait PolicyStore {
     /// The resource is `indicator`; when none is named, the plugin's own (`site_resource`) if it
     /// is registered, else the default one.
     /// With `client_id`, also what the user already allowed that client on the resource.
+    /// `plan_roles` (JSON, `[{"plugin", "plan", "role"}]`) names the roles a plan gives its
+    /// subscribers: the user holds them too while their subscription to that plan holds.
     async fn scope_context(
         &self,
         user_id: &str,
         client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
+        plan_roles: &str,
     ) -> Result<ScopeContext, StoreError>;
 
     /// The same for a machine client (the `client_credentials` grant): the resource and the

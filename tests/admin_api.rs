@@ -123,6 +123,7 @@ fn a_resource_role_and_user_give_exactly_the_held_scopes() {
         None,
         Some("https://api.example.com/notes"),
         "https://other.example.com",
+        "[]",
     ))
     .unwrap();
     let grant = decide_scopes(
@@ -214,7 +215,7 @@ fn a_resource_chooses_its_access_token_algorithm() {
         now: NOW,
     };
     let context =
-        block_on(directory.scope_context("nobody", None, Some("https://a.example.com"), ""))
+        block_on(directory.scope_context("nobody", None, Some("https://a.example.com"), "", "[]"))
             .unwrap();
     assert_eq!(
         context.resource.unwrap().access_token_alg,
@@ -816,7 +817,7 @@ fn without_a_named_resource_the_plugins_own_comes_before_the_default() {
     };
     let uid = user["id"].as_str().unwrap();
     let on = |site: &str| {
-        let context = block_on(directory.scope_context(uid, None, None, site)).unwrap();
+        let context = block_on(directory.scope_context(uid, None, None, site, "[]")).unwrap();
         let resource = context.resource.unwrap();
         // Only the chosen resource's permissions come back, once.
         assert_eq!(context.permissions, vec!["read"]);
@@ -1142,6 +1143,7 @@ fn a_machine_client_holds_roles_and_the_same_rbac_decides_its_scopes() {
         None,
         None,
         "https://other.example",
+        "[]",
     ))
     .unwrap();
     assert_eq!(context.permissions, vec!["read"]);
@@ -2103,5 +2105,75 @@ mod billing {
             (f.count("subscriptions"), f.count("billing_customers")),
             (0, 0)
         );
+    }
+
+    #[test]
+    fn a_plans_roles_hold_while_its_subscription_does() {
+        let f = Fixture::new();
+        let (_, resource) = f.post(
+            "/admin/api/resources",
+            json!({"indicator": "https://api.example.com/notes", "name": "Notes"}),
+        );
+        let rid = resource["id"].as_str().unwrap().to_string();
+        for name in ["read", "write"] {
+            f.post(
+                &format!("/admin/api/resources/{rid}/permissions"),
+                json!({"name": name}),
+            );
+        }
+        f.post(
+            "/admin/api/roles",
+            json!({"name": "reader", "permissions": [format!("{rid}:read")]}),
+        );
+        f.post(
+            "/admin/api/roles",
+            json!({"name": "writer", "permissions": [format!("{rid}:write")]}),
+        );
+        let (_, own) = f.post(
+            "/admin/api/roles",
+            json!({"name": "own", "permissions": [format!("{rid}:read")]}),
+        );
+        let (_, user) = f.post(
+            "/admin/api/users",
+            json!({"email": "sub@example.com", "roles": [own["id"]]}),
+        );
+        let uid = user["id"].as_str().unwrap().to_string();
+        let d = SqlDirectory {
+            sql: &f.db,
+            now: NOW,
+        };
+        // The writer role comes with the todo plugin's pro plan; another plugin's plan of the same
+        // name gives nothing here.
+        let plan_roles = r#"[{"plugin":"todo","plan":"pro","role":"writer"},{"plugin":"other","plan":"pro","role":"reader"}]"#;
+        let held = |d: &SqlDirectory<'_, SqliteDb>| {
+            block_on(d.scope_context(
+                &uid,
+                None,
+                Some("https://api.example.com/notes"),
+                "",
+                plan_roles,
+            ))
+            .unwrap()
+            .permissions
+        };
+        assert_eq!(held(&d), vec!["read"], "their own role only");
+        block_on(d.apply_billing_event(
+            &delivery("evt_p1"),
+            &row(&uid, "sub_1", "active", 10),
+            NOW,
+        ))
+        .unwrap();
+        assert_eq!(
+            held(&d),
+            vec!["read", "write"],
+            "the plan's role while active"
+        );
+        block_on(d.apply_billing_event(
+            &delivery("evt_p2"),
+            &row(&uid, "sub_1", "canceled", 20),
+            NOW,
+        ))
+        .unwrap();
+        assert_eq!(held(&d), vec!["read"], "gone when it ends");
     }
 }

@@ -208,6 +208,9 @@ pub struct PluginConfig {
     pub quota: Option<QuotaConfig>,
     /// Paid plans (Stripe); a user without one is on the free plan (`quota`).
     pub plans: Vec<crate::billing::Plan>,
+    /// The roles each plan gives, as the scope decision's query takes them (JSON,
+    /// `[{"plugin", "plan", "role"}]`).
+    pub plan_roles: String,
     /// `quota.exact`: every call is counted by the counter itself (a Durable Object round trip
     /// per call) instead of from calls leased to the isolate (see [`crate::quota::LeaseBook`]).
     pub quota_exact: bool,

@@ -193,13 +193,26 @@ pub(crate) fn validate_plugin(
         raw.openapi_file,
         raw.openapi_origin_path,
     )?;
+    let plans = plans(prefix, raw.plans)?;
+    let plan_roles = serde_json::Value::Array(
+        plans
+            .iter()
+            .flat_map(|p| {
+                p.roles.iter().map(|role| {
+                    serde_json::json!({"plugin": name_for_model, "plan": p.id, "role": role})
+                })
+            })
+            .collect(),
+    )
+    .to_string();
     Ok(PluginConfig {
+        plans,
+        plan_roles,
         openapi_cache_secs: openapi_cache_secs(&key("openapi_cache_secs"), raw.openapi_cache_secs)?,
         asset_paths: local_path(&logo_url, base).into_iter().collect(),
         auth: validate_auth(raw.auth, prefix)?,
         resource: resource(&key("resource"), raw.resource, base)?,
         routes: route_table(prefix, raw.routes, raw.case_insensitive_paths)?,
-        plans: plans(prefix, raw.plans)?,
         quota_exact: raw.quota.as_ref().is_some_and(|q| q.exact),
         quota: raw.quota.map(|q| quota(&key("quota"), q)).transpose()?,
         name_for_human,

@@ -215,6 +215,12 @@ fn billing_settings(raw: &RawConfig) -> Result<super::BillingSettings, ConfigErr
         api_base,
         secret_key: Secret::new(secret_key.to_string()),
         webhook_secrets,
-        plan_cache_secs: seconds("PLAN_CACHE_SECS", raw.plan_cache_secs.as_deref(), 30, 0, 300)?,
+        plan_cache_secs: seconds(
+            "PLAN_CACHE_SECS",
+            raw.plan_cache_secs.as_deref(),
+            30,
+            0,
+            300,
+        )?,
     })
 }

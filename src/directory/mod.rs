@@ -268,6 +268,8 @@ enum Holder<'a> {
     User {
         id: &'a str,
         client_id: Option<&'a str>,
+        /// `[{"plugin", "plan", "role"}]`: roles held while a subscription to the plan holds.
+        plan_roles: &'a str,
     },
     Client(&'a str),
 }
@@ -282,14 +284,24 @@ impl<S: Sql> SqlDirectory<'_, S> {
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
+        // The user's own roles, and the roles of the plans they hold (`?5`, from configuration).
         const USER_ROLES: &str = "SELECT rp.permission_id FROM role_permissions rp \
-            JOIN user_roles hr ON hr.role_id = rp.role_id WHERE hr.user_id = ?1";
+            JOIN user_roles hr ON hr.role_id = rp.role_id WHERE hr.user_id = ?1 \
+            UNION SELECT rp.permission_id FROM role_permissions rp \
+            JOIN roles ro ON ro.id = rp.role_id \
+            JOIN json_each(?5) pr ON json_extract(pr.value, '$.role') = ro.name \
+            JOIN subscriptions s ON s.user_id = ?1 AND s.plugin = json_extract(pr.value, '$.plugin') \
+              AND s.plan = json_extract(pr.value, '$.plan') AND s.status IN ('active', 'trialing', 'past_due')";
         const CLIENT_ROLES: &str = "SELECT rp.permission_id FROM role_permissions rp \
             JOIN client_roles hr ON hr.role_id = rp.role_id WHERE hr.client_id = ?1";
         const CONSENTED: &str = "(SELECT c.scopes FROM consents c \
             WHERE c.user_id = ?1 AND c.client_id = ?4 AND c.resource = r.indicator)";
-        let (holder_id, client_id, roles, consented) = match holder {
-            Holder::User { id, client_id } => (
+        let (holder_id, client_id, roles, consented, plan_roles) = match holder {
+            Holder::User {
+                id,
+                client_id,
+                plan_roles,
+            } => (
                 id,
                 client_id,
                 USER_ROLES,
@@ -298,15 +310,19 @@ impl<S: Sql> SqlDirectory<'_, S> {
                 } else {
                     "NULL"
                 },
+                Some(plan_roles),
             ),
-            Holder::Client(id) => (id, None, CLIENT_ROLES, "NULL"),
+            Holder::Client(id) => (id, None, CLIENT_ROLES, "NULL", None),
         };
         let mut args = vec![
             holder_id.into(),
             SqlValue::from(indicator),
             site_resource.into(),
         ];
-        if let Some(client_id) = client_id {
+        if let Some(plan_roles) = plan_roles {
+            args.push(SqlValue::from(client_id));
+            args.push(plan_roles.into());
+        } else if let Some(client_id) = client_id {
             args.push(client_id.into());
         }
         let rows = self
@@ -361,10 +377,12 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
         client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
+        plan_roles: &str,
     ) -> Result<ScopeContext, StoreError> {
         let holder = Holder::User {
             id: user_id,
             client_id,
+            plan_roles,
         };
         self.load_scope_context(holder, indicator, site_resource)
             .await

@@ -210,9 +210,10 @@ impl PolicyStore for EdgeBackend<'_> {
         client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
+        plan_roles: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.directory()
-            .scope_context(user_id, client_id, indicator, site_resource)
+            .scope_context(user_id, client_id, indicator, site_resource, plan_roles)
             .await
     }
 

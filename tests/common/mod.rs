@@ -211,6 +211,7 @@ impl PolicyStore for MemoryBackend {
         client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
+        _plan_roles: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.call("scope_context")?;
         self.answer_slowly("scope_context", "scope_context answered")
@@ -1029,9 +1030,10 @@ impl PolicyStore for WithSqlUsers<'_> {
         client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
+        _plan_roles: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.memory
-            .scope_context(user_id, client_id, indicator, site_resource)
+            .scope_context(user_id, client_id, indicator, site_resource, "[]")
             .await
     }
 

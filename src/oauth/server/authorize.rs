@@ -287,6 +287,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 params.get("client_id"),
                 params.get("resource"),
                 &self.config.plugin.resource,
+                &self.config.plugin.plan_roles,
             ),
         )
         .await
@@ -313,6 +314,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 Some(&request.client.id),
                 request.resource.as_deref(),
                 &self.config.plugin.resource,
+                &self.config.plugin.plan_roles,
             )
             .await
     }
