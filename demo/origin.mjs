@@ -190,6 +190,10 @@ const server = createServer(async (req, res) => {
   const user = req.headers['x-portcullis-user'];
   if (!user) return send(res, 401, { error: 'no user: this API is only reachable through Portcullis' });
   const mine = (todos[user] ??= []);
+  // The paid plan's route in the demo (`npm start` gates it on the Pro plan).
+  if (url.pathname === '/todos/export' && req.method === 'GET') {
+    return send(res, 200, { exported_at: new Date().toISOString(), count: mine.length, todos: mine });
+  }
   const match = url.pathname.match(/^\/todos(?:\/([^/]+))?\/?$/);
   if (!match) return send(res, 404, { error: 'not found' });
   const id = match[1];

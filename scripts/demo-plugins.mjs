@@ -23,7 +23,29 @@ export function demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl }) {
     auth: { type: 'oauth', scope: 'todos:read' },
     routes: [{ path: '/mcp', methods: ['GET', 'POST', 'DELETE'], scopes: ['todos:read'] }],
   };
-  return [{ ...todo, hosts: [new URL(baseUrl).hostname], public_base_url: baseUrl }, mcp];
+  // The todo plugin sells a Pro plan (through the local Stripe stand-in): the export route and a
+  // larger quota. Everyone else is on the free plan, the table's own quota.
+  const withPlans = {
+    ...todo,
+    hosts: [new URL(baseUrl).hostname],
+    public_base_url: baseUrl,
+    quota: { limit: 100, period_secs: 86400 },
+    plans: [{ id: 'pro', name: 'Pro', stripe_price: DEMO_STRIPE.price, roles: ['member'], quota: { limit: 10000, period_secs: 86400 } }],
+    routes: [{ path: '/todos/export', methods: ['GET'], scopes: ['todos:read'], plan: 'pro' }, ...todo.routes],
+  };
+  return [withPlans, mcp];
+}
+
+/** The demo's Stripe stand-in: the price it sells, and its keys' names in .dev.vars. */
+export const DEMO_STRIPE = { price: 'price_demo_pro' };
+
+/** The vars that point the gateway at the stand-in (its keys are secrets in .dev.vars). */
+export function demoStripeVars({ apiBase, secrets }) {
+  return {
+    STRIPE_API_BASE: apiBase,
+    STRIPE_SECRET_KEY: secrets.STRIPE_SECRET_KEY,
+    STRIPE_WEBHOOK_SECRET: secrets.STRIPE_WEBHOOK_SECRET,
+  };
 }
 
 /** The demo's OpenID provider, as the gateway knows it (its secret is DEMO_IDP_CLIENT_SECRET). */

@@ -68,6 +68,9 @@ export function generateSecrets() {
     DEMO_CLIENT_SECRET: randomBytes(24).toString('base64url'),
     // The demo OpenID provider's secret for the gateway (demo/oidc-provider.mjs).
     DEMO_IDP_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+    // The local Stripe stand-in's keys (demo/stripe-stand-in.mjs): test-mode shapes, never real.
+    STRIPE_SECRET_KEY: `sk_test_${randomBytes(18).toString('hex')}`,
+    STRIPE_WEBHOOK_SECRET: `whsec_${randomBytes(18).toString('hex')}`,
   };
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { build } from './build.mjs';
 import { ensureDevVars, freePort, node22, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from './lib.mjs';
 import { applySeed } from './seed.mjs';
-import { DEMO_IDP, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from './demo-plugins.mjs';
+import { DEMO_IDP, DEMO_STRIPE, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from './demo-plugins.mjs';
 
 const setup = spawnSync('bash', [join(root, 'scripts', 'setup.sh'), '--run'], { stdio: 'inherit' });
 if (setup.status !== 0) process.exit(setup.status ?? 1);
@@ -37,6 +37,8 @@ const originPort = await pickPort(Number(process.env.ORIGIN_PORT ?? 8788));
 const mcpPort = await pickPort(Number(process.env.MCP_ORIGIN_PORT ?? 8789));
 const idpPort = await pickPort(Number(process.env.IDP_PORT ?? 8790));
 const idpUrl = `http://127.0.0.1:${idpPort}`;
+const stripePort = await pickPort(Number(process.env.STRIPE_PORT ?? 8791));
+const stripeUrl = `http://127.0.0.1:${stripePort}`;
 const baseUrl = `http://127.0.0.1:${gatewayPort}`;
 const originUrl = `http://127.0.0.1:${originPort}`;
 // The MCP server is the same gateway on another host name: the Host header picks the plugin.
@@ -74,6 +76,20 @@ const idp = startProcess(node22() ?? process.execPath, [join(root, 'demo', 'oidc
   name: 'demo-idp',
   log: 'tee',
 });
+// A local stand-in for Stripe: the Pro plan's checkout takes a test payment and sends the signed
+// webhook back, so the demo user can upgrade end to end (its keys are in .dev.vars).
+const stripe = startProcess(process.execPath, [join(root, 'demo', 'stripe-stand-in.mjs')], {
+  env: {
+    ...process.env,
+    PORT: String(stripePort),
+    WEBHOOK_URL: `${baseUrl}/billing/stripe/webhook`,
+    WEBHOOK_SECRET: secrets.STRIPE_WEBHOOK_SECRET,
+    API_KEY: secrets.STRIPE_SECRET_KEY,
+    PRICES: DEMO_STRIPE.price,
+  },
+  name: 'stripe',
+  log: 'tee',
+});
 const gateway = startProcess(
   wranglerBin,
   [
@@ -86,6 +102,7 @@ const gateway = startProcess(
     '--var', 'PLUGIN:',
     '--var', `PLUGINS:${JSON.stringify(demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl }))}`,
     '--var', `IDENTITY_PROVIDERS:${JSON.stringify(demoIdentityProviders({ issuer: idpUrl }))}`,
+    '--var', `STRIPE_API_BASE:${stripeUrl}`,
   ],
   { env: wranglerEnv(), name: 'gateway', log: 'tee' },
 );
@@ -94,7 +111,7 @@ let stopping = false;
 async function stop(code = 0) {
   if (stopping) return;
   stopping = true;
-  await Promise.all([stopProcess(gateway), stopProcess(origin), stopProcess(mcpOrigin), stopProcess(idp)]);
+  await Promise.all([stopProcess(gateway), stopProcess(origin), stopProcess(mcpOrigin), stopProcess(idp), stopProcess(stripe)]);
   process.exit(code);
 }
 process.on('SIGINT', () => stop(0));
@@ -129,6 +146,8 @@ Portcullis is running.
   Demo ID          ${idpUrl}  (a local OpenID provider: "Continue with Demo ID" on the sign-in
                    page, then sign in as "${DEMO_IDP.account}" with any password; the first time makes
                    federated@example.com an account with the member role)
+  Plans            Free (100 calls a day) and Pro (10,000, and GET /todos/export): ${baseUrl}/billing/upgrade
+                   checks out at a local Stripe stand-in (${stripeUrl}); "Pay with a test card" upgrades at once
   OAuth clients    chatgpt (confidential; secret: DEMO_CLIENT_SECRET in .dev.vars)
                    portcullis-cli (public, PKCE, loopback redirect)
 

@@ -11,8 +11,9 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startGateway } from './harness.mjs';
 import { MemoryProvider, approve } from './mcp-gateway.mjs';
 import { freePort, node22, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
-import { DEMO_IDP, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../../scripts/demo-plugins.mjs';
-import { FormBrowser, formFields } from './browser.mjs';
+import { DEMO_IDP, DEMO_STRIPE, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../../scripts/demo-plugins.mjs';
+import { startStripeStandIn } from '../../demo/stripe-stand-in.mjs';
+import { FormBrowser, formFields, signIn } from './browser.mjs';
 import { providerCallback } from './providers.mjs';
 import { applySeed } from '../../scripts/seed.mjs';
 
@@ -20,10 +21,12 @@ let gw;
 let mcp;
 let idp;
 let idpUrl;
+let stripe;
 let mcpUrl;
 before(async () => {
   const idpPort = await freePort();
   idpUrl = `http://127.0.0.1:${idpPort}`;
+  const stripePort = await freePort();
   const mcpOriginUrl = `http://127.0.0.1:${await freePort()}`;
   mcp = startProcess(process.execPath, [join(root, 'demo', 'mcp-origin.mjs')], {
     env: { ...process.env, PORT: new URL(mcpOriginUrl).port },
@@ -31,7 +34,10 @@ before(async () => {
   });
   await waitFor(`${mcpOriginUrl}/__requests`, { timeoutMs: 10000, process: mcp });
   gw = await startGateway({
-    vars: { IDENTITY_PROVIDERS: JSON.stringify(demoIdentityProviders({ issuer: idpUrl })) },
+    vars: {
+      IDENTITY_PROVIDERS: JSON.stringify(demoIdentityProviders({ issuer: idpUrl })),
+      STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`,
+    },
     plugins: ({ port, baseUrl }) => demoPlugins({ baseUrl, mcpBaseUrl: `http://localhost:${port}`, mcpOriginUrl }),
     beforeStart: ({ state, baseUrl, secrets }) =>
       applySeed({
@@ -55,11 +61,20 @@ before(async () => {
     name: 'demo-idp',
   });
   await waitFor(`${idpUrl}/.well-known/openid-configuration`, { timeoutMs: 20000, process: idp });
+  // The demo's Stripe stand-in, as `npm start` runs it (the harness made its keys).
+  stripe = await startStripeStandIn({
+    port: stripePort,
+    webhookUrl: `${gw.baseUrl}/billing/stripe/webhook`,
+    webhookSecret: gw.secrets.STRIPE_WEBHOOK_SECRET,
+    apiKey: gw.secrets.STRIPE_SECRET_KEY,
+    prices: [DEMO_STRIPE.price],
+  });
 });
 after(async () => {
   await gw?.stop();
   if (mcp) await stopProcess(mcp);
   if (idp) await stopProcess(idp);
+  await stripe?.stop();
 });
 
 test('the todo plugin answers on 127.0.0.1 and the MCP server on localhost, each with its own resource', async () => {
@@ -106,4 +121,22 @@ test('the demo OpenID provider signs a newcomer in: a new account with the membe
   const users = await (await fetch(`${gw.baseUrl}/admin/api/users`, { headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}` } })).json();
   const federated = users.items.find((u) => u.email === 'federated@example.com');
   assert.deepEqual(federated.roles.map((r) => r.name).sort(), ['member', 'viewer']);
+});
+
+test('the demo user upgrades to Pro at the Stripe stand-in and may then export', async () => {
+  const token = await gw.token({ scope: 'todos:read' });
+  const exportTodos = () => fetch(`${gw.baseUrl}/todos/export`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await exportTodos()).status, 402);
+  const b = new FormBrowser(gw.baseUrl);
+  const login = await b.get('/billing/upgrade?plan=pro');
+  await signIn(b, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+  const plans = await b.get('/billing/upgrade?plan=pro');
+  const checkout = await b.post('/billing/checkout', formFields(plans.text_, '/billing/checkout'));
+  assert.equal(checkout.status, 303, checkout.text_);
+  const pay = new URL(checkout.headers.get('location'));
+  const paid = await fetch(new URL(`${pay.pathname}/pay`, pay), { method: 'POST', redirect: 'manual' });
+  assert.equal(paid.status, 303);
+  const exported = await exportTodos();
+  assert.equal(exported.status, 200);
+  assert.ok('todos' in (await exported.json()));
 });

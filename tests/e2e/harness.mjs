@@ -40,8 +40,11 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     SESSION_SECRET: secrets.SESSION_SECRET,
     ADMIN_TOKEN: secrets.ADMIN_TOKEN,
     ORIGIN_SECRET: secrets.ORIGIN_SECRET,
-    // Read only when IDENTITY_PROVIDERS names the demo's provider (demo.test.mjs).
+    // Read only when IDENTITY_PROVIDERS names the demo's provider, or a plugin sells plans
+    // (demo.test.mjs).
     DEMO_IDP_CLIENT_SECRET: secrets.DEMO_IDP_CLIENT_SECRET,
+    STRIPE_SECRET_KEY: secrets.STRIPE_SECRET_KEY,
+    STRIPE_WEBHOOK_SECRET: secrets.STRIPE_WEBHOOK_SECRET,
     // Nothing leaves the machine: the scheduled refresh reads the demo origin's copy.
     OPENAI_EGRESS_URL: `${originUrl}/public/egress.json`,
     // Tests read request lines, so every success writes one here; deployments sample (1%).
