@@ -2065,6 +2065,12 @@ mod billing {
             ("past_due", Standing::Paid("pro".into()))
         );
         assert_eq!(f.count("billing_events"), 8);
+        // Past Stripe's redeliveries, the cron forgets them.
+        let later = SqlDirectory {
+            sql: &f.db,
+            now: NOW + portcullis::directory::billing::BILLING_EVENT_MEMORY_SECS + 1,
+        };
+        assert_eq!(block_on(later.purge_billing_events()).unwrap(), 8);
     }
 
     #[test]

@@ -482,6 +482,92 @@ pub(crate) mod tests {
         Config::parse(raw).expect_err("config should be refused")
     }
 
+    fn selling(raw: &mut RawConfig) {
+        raw.plugin.as_mut().unwrap()["plans"] = json!([
+            {"id": "pro", "name": "Pro", "stripe_price": "price_pro", "roles": ["member"], "quota": {"limit": 10000, "period_secs": 86400}}
+        ]);
+        raw.stripe_secret_key = Some("sk_test_abc".into());
+        raw.stripe_webhook_secret = Some("whsec_new, whsec_old".into());
+    }
+
+    #[test]
+    fn plans_read_with_stripe_and_their_roles_go_to_the_scope_query() {
+        let mut r = raw();
+        selling(&mut r);
+        r.plugin.as_mut().unwrap()["routes"][0]["plan"] = json!("pro");
+        let config = Config::parse(r).unwrap();
+        assert_eq!(config.plugin.plans[0].quota.unwrap().limit, 10000);
+        assert_eq!(config.plugin.routes.rules()[0].plan.as_deref(), Some("pro"));
+        let billing = config.billing.unwrap();
+        assert_eq!(billing.api_base, "https://api.stripe.com");
+        assert_eq!(billing.webhook_secrets.len(), 2, "two while one is rolled");
+        assert_eq!(billing.plan_cache_secs, 30);
+        let roles: serde_json::Value = serde_json::from_str(&config.plugin.plan_roles).unwrap();
+        assert_eq!(
+            roles,
+            json!([{"plugin": "todo_demo", "plan": "pro", "role": "member"}])
+        );
+        assert!(
+            Config::parse(raw()).unwrap().billing.is_none(),
+            "no plans, no Stripe needed"
+        );
+    }
+
+    #[test]
+    fn plan_mistakes_name_their_key() {
+        let with = |change: &dyn Fn(&mut RawConfig)| {
+            error_for(|r| {
+                selling(r);
+                change(r);
+            })
+            .key
+        };
+        assert_eq!(
+            with(&|r| r.plugin.as_mut().unwrap()["plans"][0]["id"] = json!("free")),
+            "PLUGIN.plans[0].id"
+        );
+        assert_eq!(
+            with(&|r| r.plugin.as_mut().unwrap()["plans"][0]["stripe_price"] = json!("pro")),
+            "PLUGIN.plans[0].stripe_price"
+        );
+        assert_eq!(
+            with(&|r| r.plugin.as_mut().unwrap()["plans"][0]["quota"] =
+                json!({"limit": 0, "period_secs": 1})),
+            "PLUGIN.plans[0].quota"
+        );
+        assert_eq!(
+            with(&|r| r.plugin.as_mut().unwrap()["routes"][0]["plan"] = json!("gold")),
+            "PLUGIN.routes[0].plan"
+        );
+        assert_eq!(
+            with(&|r| r.plugin.as_mut().unwrap()["routes"][2]["plan"] = json!("pro")),
+            "PLUGIN.routes[2].plan",
+            "not on a public rule"
+        );
+        assert_eq!(with(&|r| r.stripe_secret_key = None), "STRIPE_SECRET_KEY");
+        assert_eq!(
+            with(&|r| r.stripe_secret_key = Some("pk_live_123".into())),
+            "STRIPE_SECRET_KEY",
+            "a publishable key is not a secret key"
+        );
+        assert_eq!(
+            with(&|r| r.stripe_webhook_secret = Some("not-a-whsec".into())),
+            "STRIPE_WEBHOOK_SECRET"
+        );
+        assert_eq!(
+            with(&|r| r.stripe_api_base = Some("http://api.stripe.com".into())),
+            "STRIPE_API_BASE"
+        );
+        assert_eq!(
+            with(&|r| r.plan_cache_secs = Some("301".into())),
+            "PLAN_CACHE_SECS"
+        );
+        assert_eq!(
+            with(&|r| r.plugin.as_mut().unwrap()["auth"] = json!({"type": "service_http"})),
+            "PLUGIN.plans"
+        );
+    }
+
     fn plugin_error(field: &str, value: serde_json::Value) -> ConfigError {
         error_for(|raw| {
             raw.plugin.as_mut().unwrap()[field] = value;

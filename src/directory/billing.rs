@@ -12,6 +12,24 @@ use crate::billing::subscription::{Change, Delivery, Subscription};
 use crate::ports::{BillingStore, StoreError};
 use crate::sql::{Sql, SqlValue, Statement};
 
+/// How long an applied event id is remembered: Stripe retries a delivery for three days.
+pub const BILLING_EVENT_MEMORY_SECS: i64 = 30 * 86_400;
+
+impl<S: Sql> SqlDirectory<'_, S> {
+    /// Forgets applied event ids older than [`BILLING_EVENT_MEMORY_SECS`] (the cron); how many.
+    pub async fn purge_billing_events(&self) -> Result<u64, StoreError> {
+        let changed = self
+            .sql
+            .batch(vec![(
+                "DELETE FROM billing_events WHERE received_at < ?1",
+                vec![(self.now - BILLING_EVENT_MEMORY_SECS).into()],
+            )])
+            .await
+            .map_err(store_error)?;
+        Ok(changed.first().copied().unwrap_or(0))
+    }
+}
+
 impl<S: Sql> BillingStore for SqlDirectory<'_, S> {
     async fn subscription_of(
         &self,

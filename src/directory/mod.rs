@@ -17,7 +17,7 @@ use crate::rbac::scope::{parse_scope, Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
 
 pub mod admin;
-mod billing;
+pub mod billing;
 mod identities;
 mod proxy_reads;
 

@@ -187,6 +187,16 @@ async fn purge_ended_grants(env: &Env) {
         }
         Err(e) => Err(e),
     };
+    // Applied Stripe event ids past any redelivery go the same way.
+    if let Ok(sql) = backend::D1Sql::new(env) {
+        let directory = crate::directory::SqlDirectory { sql: &sql, now };
+        if let Err(e) = directory.purge_billing_events().await {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "billing_events_purge_failed", "reason": e.0})
+            );
+        }
+    }
     match purged {
         Ok(0) => {}
         Ok(count) => worker::console_log!(

@@ -1,0 +1,43 @@
+//! What upstream identity providers and Stripe send the gateway: discovery documents, token
+//! responses, ID tokens (split and their claims checked), userinfo, GitHub's API, Stripe-Signature
+//! headers and webhook events. None of it may panic, and a claims check passes only what it must.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use portcullis::billing::stripe::{parse_event, verify_signature};
+use portcullis::federation::oidc::{
+    check_id_token, merge_userinfo, parse_discovery, parse_id_token, parse_token_response, Expected,
+};
+use portcullis::federation::{github, UpstreamIdentity};
+use portcullis::oauth::client_assertion::JwsAlgorithm;
+use portcullis::primitives::secret::Secret;
+
+const NOW: i64 = 1_790_000_000;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let _ = parse_discovery("https://idp.example.com", data);
+    let _ = parse_token_response(200, "application/json", data);
+    let _ = parse_token_response(200, "application/x-www-form-urlencoded", data);
+    if let Ok(jws) = parse_id_token(&text, &JwsAlgorithm::ALL) {
+        let expected = Expected {
+            issuer: "https://login.microsoftonline.com/{tenantid}/v2.0",
+            client_id: "gateway",
+            nonce: "n",
+            now: NOW,
+            allowed_tenants: &[],
+        };
+        if let Ok(identity) = check_id_token(&jws.claims, &expected) {
+            assert!(!identity.subject.is_empty() && identity.subject.len() <= 255);
+            assert!(identity.email_verified <= !identity.email.is_empty());
+            assert_eq!(jws.claims.get("nonce").and_then(|n| n.as_str()), Some("n"));
+        }
+    }
+    let seed = UpstreamIdentity { subject: "s".into(), email: String::new(), email_verified: false, name: String::new() };
+    if let Ok(merged) = merge_userinfo(seed, data) {
+        assert_eq!(merged.subject, "s");
+    }
+    let _ = github::identity((200, data), (200, data));
+    let secrets = [Secret::new("whsec_fuzz".into())];
+    let _ = verify_signature(Some(&text), b"{}", &secrets, NOW);
+    let _ = parse_event(data);
+});
