@@ -65,6 +65,7 @@ export async function startStripeStandIn({ port = 0, webhookUrl, webhookSecret, 
       res.writeHead(303, { location: to });
       res.end();
     };
+    let m0;
     if (url.pathname.startsWith('/v1/')) {
       if (state.down) return; // Never answers.
       if (req.headers.authorization !== `Bearer ${apiKey}`) return json(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided' } });
@@ -85,6 +86,12 @@ export async function startStripeStandIn({ port = 0, webhookUrl, webhookSecret, 
       };
       sessions.set(session.id, session);
       return json(200, { id: session.id, object: 'checkout.session', mode: 'subscription', url: `${base}/checkout/${session.id}` });
+    }
+    m0 = url.pathname.match(/^\/v1\/subscriptions\/([^/]+)$/);
+    if (m0 && req.method === 'GET') {
+      const sub = subscriptions.get(m0[1]);
+      if (!sub) return json(404, { error: { type: 'invalid_request_error', message: `No such subscription: '${m0[1]}'` } });
+      return json(200, subscriptionObject(sub));
     }
     if (url.pathname === '/v1/billing_portal/sessions' && req.method === 'POST') {
       const portal = { id: id('bps'), customer: form.get('customer'), returnUrl: form.get('return_url') };

@@ -25,12 +25,16 @@ CREATE TABLE IF NOT EXISTS billing_customers (
   updated_at      INTEGER NOT NULL
 );
 
--- Event ids applied (`nonce` marks the delivery that recorded it, so the statements applying it
--- run only in that one). The cron deletes ids older than 30 days: Stripe retries for 3.
+-- Event ids applied, per plugin: Stripe sends one event to every endpoint, and each plugin's
+-- endpoint applies it for itself (`nonce` marks the delivery that recorded it, so the statements
+-- applying it run only in that one). The cron deletes ids older than 30 days: Stripe retries
+-- for 3.
 CREATE TABLE IF NOT EXISTS billing_events (
-  id          TEXT PRIMARY KEY,
+  plugin      TEXT NOT NULL,
+  id          TEXT NOT NULL,
   nonce       TEXT NOT NULL,
   type        TEXT NOT NULL,
-  received_at INTEGER NOT NULL
+  received_at INTEGER NOT NULL,
+  PRIMARY KEY (plugin, id)
 );
 CREATE INDEX IF NOT EXISTS billing_events_by_received ON billing_events (received_at);

@@ -407,11 +407,15 @@ pub fn with_upgrade_link(
     else {
         return error;
     };
-    let better = config
-        .plugin
-        .plans
-        .iter()
-        .find(|p| !standing.holds(&p.id) && p.quota.is_some_and(|q| q.limit > limit));
+    let better = config.plugin.plans.iter().find(|p| {
+        // Only the free plan is offered more here: a subscriber changes plans in the billing
+        // portal. A larger quota is one with a higher rate.
+        *standing == crate::billing::Standing::Free
+            && p.quota.is_some_and(|q| {
+                u128::from(q.limit) * u128::from(period_secs)
+                    > u128::from(limit) * u128::from(q.period_secs)
+            })
+    });
     ApiError::TooManyRequests {
         retry_after_secs,
         limit,

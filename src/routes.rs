@@ -98,7 +98,8 @@ impl AuthEndpoint {
                 &["GET", "HEAD", "POST"]
             }
             AuthEndpoint::Logout | AuthEndpoint::LinkAccount => &["POST"],
-            AuthEndpoint::Provider | AuthEndpoint::Billing => &["GET", "POST"],
+            AuthEndpoint::Provider => &["GET", "POST"],
+            AuthEndpoint::Billing => &["GET", "HEAD", "POST"],
             AuthEndpoint::StripeWebhook => &["POST"],
             AuthEndpoint::Token
             | AuthEndpoint::Revoke

@@ -1971,6 +1971,7 @@ mod billing {
 
     fn delivery(id: &str) -> Delivery {
         Delivery {
+            plugin: "todo".into(),
             event_id: id.into(),
             kind: "customer.subscription.updated".into(),
             nonce: format!("n-{id}-{}", rand_suffix()),
@@ -2000,7 +2001,7 @@ mod billing {
     fn standing(d: &SqlDirectory<'_, SqliteDb>, user: &str) -> Standing {
         block_on(d.subscription_of("todo", user))
             .unwrap()
-            .map(|s| s.standing())
+            .map(|s| s.standing(NOW))
             .unwrap_or(Standing::Free)
     }
 
@@ -2061,16 +2062,42 @@ mod billing {
         assert!(apply("evt_fail", failed("sub_2", 60)));
         let now = block_on(d.subscription_of("todo", &uid)).unwrap().unwrap();
         assert_eq!(
-            (now.status.as_str(), now.standing()),
+            (now.status.as_str(), now.standing(NOW)),
             ("past_due", Standing::Paid("pro".into()))
         );
         assert_eq!(f.count("billing_events"), 8);
+        // An event that names no plan of ours still moves the row its subscription wrote.
+        let status = |created: i64, status: &str| Change::Status {
+            stripe_subscription: "sub_2".into(),
+            status: status.into(),
+            current_period_end: None,
+            event_created: created,
+        };
+        assert!(apply("evt_status_old", status(50, "canceled")));
+        assert_eq!(
+            block_on(d.subscription_of("todo", &uid))
+                .unwrap()
+                .unwrap()
+                .status,
+            "past_due",
+            "older than the row"
+        );
+        assert!(apply("evt_status", status(70, "canceled")));
+        assert_eq!(standing(&d, &uid), Standing::Free);
+        // At one second, `incomplete` never takes a holding status away (Checkout's created and
+        // updated events of one second, in either order).
+        assert!(apply("evt_new_sub", row(&uid, "sub_3", "active", 80)));
+        assert!(apply(
+            "evt_incomplete",
+            row(&uid, "sub_3", "incomplete", 80)
+        ));
+        assert_eq!(standing(&d, &uid), Standing::Paid("pro".into()));
         // Past Stripe's redeliveries, the cron forgets them.
         let later = SqlDirectory {
             sql: &f.db,
             now: NOW + portcullis::directory::billing::BILLING_EVENT_MEMORY_SECS + 1,
         };
-        assert_eq!(block_on(later.purge_billing_events()).unwrap(), 8);
+        assert_eq!(block_on(later.purge_billing_events()).unwrap(), 12);
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Plan {
     pub quota: Option<QuotaConfig>,
     /// The Stripe price (`price_…`) Checkout sells it with.
     pub stripe_price: String,
+    /// Other plans whose routes this one opens too (a `team` plan that includes `pro`).
+    pub includes: Vec<String>,
 }
 
 /// Which plan a user is on for the proxy's decisions.
@@ -48,9 +50,14 @@ impl Standing {
         }
     }
 
-    /// Whether a route that needs `plan` lets this user through.
-    pub fn holds(&self, plan: &str) -> bool {
-        self.plan_id() == plan
+    /// Whether a route that needs `plan` lets this user through: their plan is it, or includes
+    /// it.
+    pub fn holds(&self, plan: &str, plans: &[Plan]) -> bool {
+        let mine = self.plan_id();
+        mine == plan
+            || plans
+                .iter()
+                .any(|p| p.id == mine && p.includes.iter().any(|i| i == plan))
     }
 }
 
@@ -94,6 +101,7 @@ mod tests {
                 period_secs: 86_400,
             }),
             stripe_price: "price_pro".into(),
+            includes: vec![],
         }
     }
 
@@ -127,7 +135,19 @@ mod tests {
                 .limit,
             100
         );
-        assert!(Standing::Paid("pro".into()).holds("pro"));
-        assert!(!Standing::Free.holds("pro"));
+        let team = Plan {
+            id: "team".into(),
+            stripe_price: "price_team".into(),
+            includes: vec!["pro".into()],
+            ..pro()
+        };
+        let plans = [pro(), team];
+        assert!(Standing::Paid("pro".into()).holds("pro", &plans));
+        assert!(
+            Standing::Paid("team".into()).holds("pro", &plans),
+            "team includes pro"
+        );
+        assert!(!Standing::Paid("pro".into()).holds("team", &plans));
+        assert!(!Standing::Free.holds("pro", &plans));
     }
 }

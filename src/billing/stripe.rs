@@ -51,14 +51,16 @@ pub fn verify_signature(
     let header = header.ok_or(SignatureError::Missing)?;
     let mut timestamp: Option<&str> = None;
     let mut signatures: Vec<Vec<u8>> = Vec::new();
+    // As Stripe's own libraries read it: parts that are not `key=value`, and `v1` values that
+    // are not a SHA-256 in hex, are skipped, not fatal.
     for part in header.split(',') {
         let Some((key, value)) = part.trim().split_once('=') else {
-            return Err(SignatureError::Malformed);
+            continue;
         };
         match key {
             "t" if timestamp.is_none() => timestamp = Some(value),
             "t" => return Err(SignatureError::Malformed),
-            "v1" => signatures.push(hex_decode(value).ok_or(SignatureError::Malformed)?),
+            "v1" => signatures.extend(hex_decode(value)),
             _ => {} // v0 (test mode's legacy scheme) and anything newer are not ours to check.
         }
     }
@@ -67,7 +69,7 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(SignatureError::NoMatch);
     }
-    if (now - seconds).abs() > SIGNATURE_TOLERANCE_SECS {
+    if now.abs_diff(seconds) > SIGNATURE_TOLERANCE_SECS as u64 {
         return Err(SignatureError::Stale);
     }
     for secret in secrets {
@@ -135,10 +137,11 @@ pub struct SubscriptionFacts {
 /// A webhook event the gateway acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// `checkout.session.completed`: who paid (`client_reference_id`), as which customer.
+    /// `checkout.session.completed` of a subscription session the gateway made (its metadata
+    /// names the user and the plugin): who paid, as which customer.
     CheckoutCompleted {
         user_id: String,
-        plugin: Option<String>,
+        plugin: String,
         customer: String,
         subscription: Option<String>,
     },
@@ -193,62 +196,37 @@ pub fn parse_event(body: &[u8]) -> Result<Received, &'static str> {
         .and_then(|d| d.get("object"))
         .ok_or("the event has no data.object")?;
     let event = match kind.as_str() {
-        "checkout.session.completed" => match (
-            text(object, "client_reference_id"),
-            id_of(object, "customer"),
-        ) {
-            (Some(user), Some(customer)) => Event::CheckoutCompleted {
-                user_id: user.to_string(),
-                plugin: object
-                    .get("metadata")
-                    .and_then(|m| text(m, META_PLUGIN))
-                    .map(str::to_string),
-                customer,
-                subscription: id_of(object, "subscription"),
-            },
-            // A session the gateway did not create (no user named): not ours.
-            _ => Event::Ignored,
-        },
+        "checkout.session.completed" => {
+            let metadata = object.get("metadata");
+            match (
+                text(object, "mode"),
+                metadata.and_then(|m| text(m, META_USER)),
+                metadata.and_then(|m| text(m, META_PLUGIN)),
+                id_of(object, "customer"),
+            ) {
+                (Some("subscription"), Some(user), Some(plugin), Some(customer))
+                    if text(object, "client_reference_id") == Some(user) =>
+                {
+                    Event::CheckoutCompleted {
+                        user_id: user.to_string(),
+                        plugin: plugin.to_string(),
+                        customer,
+                        subscription: id_of(object, "subscription"),
+                    }
+                }
+                // A session the gateway did not make (a Payment Link or a pricing table, where
+                // anyone may set `client_reference_id`): not ours.
+                _ => Event::Ignored,
+            }
+        }
         "customer.subscription.created"
         | "customer.subscription.updated"
         | "customer.subscription.deleted" => {
-            let items = object
-                .get("items")
-                .and_then(|i| i.get("data"))
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let prices = items
-                .iter()
-                .filter_map(|item| item.get("price").and_then(id_value))
-                .collect();
-            // Since API version 2025-03-31 the period is per item; before, on the subscription.
-            let period_end = items
-                .iter()
-                .filter_map(|i| i.get("current_period_end").and_then(Value::as_i64))
-                .max()
-                .or_else(|| object.get("current_period_end").and_then(Value::as_i64));
-            let metadata = object.get("metadata");
-            let status = if kind == "customer.subscription.deleted" {
-                "canceled".to_string()
-            } else {
-                text(object, "status").unwrap_or("incomplete").to_string()
-            };
-            Event::Subscription(SubscriptionFacts {
-                subscription: text(object, "id")
-                    .ok_or("the subscription has no id")?
-                    .to_string(),
-                customer: id_of(object, "customer").ok_or("the subscription has no customer")?,
-                status,
-                prices,
-                current_period_end: period_end,
-                user_id: metadata
-                    .and_then(|m| text(m, META_USER))
-                    .map(str::to_string),
-                plugin: metadata
-                    .and_then(|m| text(m, META_PLUGIN))
-                    .map(str::to_string),
-            })
+            let mut facts = subscription_facts(object)?;
+            if kind == "customer.subscription.deleted" {
+                facts.status = "canceled".into();
+            }
+            Event::Subscription(facts)
         }
         "invoice.payment_failed" => {
             // Newer API versions name the subscription under parent.subscription_details.
@@ -271,6 +249,59 @@ pub fn parse_event(body: &[u8]) -> Result<Received, &'static str> {
         created,
         event,
     })
+}
+
+/// What a subscription object says (an event's, or `GET /v1/subscriptions/{id}`'s).
+pub fn subscription_facts(object: &Value) -> Result<SubscriptionFacts, &'static str> {
+    let items = object
+        .get("items")
+        .and_then(|i| i.get("data"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let prices = items
+        .iter()
+        .filter_map(|item| item.get("price").and_then(id_value))
+        .collect();
+    // Since API version 2025-03-31 the period is per item; before, on the subscription.
+    let period_end = items
+        .iter()
+        .filter_map(|i| i.get("current_period_end").and_then(Value::as_i64))
+        .max()
+        .or_else(|| object.get("current_period_end").and_then(Value::as_i64));
+    let metadata = object.get("metadata");
+    Ok(SubscriptionFacts {
+        subscription: text(object, "id")
+            .ok_or("the subscription has no id")?
+            .to_string(),
+        customer: id_of(object, "customer").ok_or("the subscription has no customer")?,
+        status: text(object, "status").unwrap_or("incomplete").to_string(),
+        prices,
+        current_period_end: period_end,
+        user_id: metadata
+            .and_then(|m| text(m, META_USER))
+            .map(str::to_string),
+        plugin: metadata
+            .and_then(|m| text(m, META_PLUGIN))
+            .map(str::to_string),
+    })
+}
+
+/// The subscription as Stripe holds it now (`GET /v1/subscriptions/{id}`): what an event about
+/// it is applied as, since events of one second arrive in any order.
+pub fn parse_subscription(status: u16, body: &[u8]) -> Result<SubscriptionFacts, String> {
+    let v: Value =
+        serde_json::from_slice(body).map_err(|_| format!("Stripe answered {status}, not JSON"))?;
+    if status != 200 {
+        return Err(format!(
+            "Stripe answered {status}: {}",
+            v.get("error")
+                .and_then(|e| e.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or("no message")
+        ));
+    }
+    subscription_facts(&v).map_err(str::to_string)
 }
 
 /// The form that creates a Checkout Session for a subscription to `price`, naming the user on
@@ -316,8 +347,9 @@ pub fn portal_form(customer: &str, return_url: &str) -> String {
         .finish()
 }
 
-/// The `url` of a session Stripe created, or why there is none.
-pub fn session_url(status: u16, body: &[u8]) -> Result<String, String> {
+/// The `url` of a session Stripe created, or why there is none. Only https, unless the API is
+/// itself a local stand-in (`loopback`), whose pages are http on loopback.
+pub fn session_url(status: u16, body: &[u8], loopback: bool) -> Result<String, String> {
     let v: Value =
         serde_json::from_slice(body).map_err(|_| format!("Stripe answered {status}, not JSON"))?;
     if let Some(error) = v.get("error") {
@@ -329,14 +361,10 @@ pub fn session_url(status: u16, body: &[u8]) -> Result<String, String> {
                 .unwrap_or("no message")
         ));
     }
+    let local =
+        |url: &str| url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:");
     match text(&v, "url") {
-        // Stripe's pages are https; a local stand-in's are http on loopback.
-        Some(url)
-            if status == 200
-                && (url.starts_with("https://")
-                    || url.starts_with("http://127.0.0.1:")
-                    || url.starts_with("http://localhost:")) =>
-        {
+        Some(url) if status == 200 && (url.starts_with("https://") || (loopback && local(url))) => {
             Ok(url.to_string())
         }
         _ => Err(format!("Stripe answered {status} without a session URL")),
@@ -395,6 +423,19 @@ mod tests {
                 "{bad}"
             );
         }
+        // Unparseable parts are skipped, as Stripe's libraries do; a huge timestamp is stale.
+        assert_eq!(
+            verify_signature(
+                Some(&format!("{header},v1=zz,junk,")),
+                body,
+                &secrets(),
+                NOW
+            ),
+            Ok(())
+        );
+        assert!(
+            verify_signature(Some("t=-9223372036854775808,v1=00"), body, &secrets(), NOW).is_err()
+        );
         // A timestamp re-signed by someone without the secret does not match.
         let moved = header.replacen(&NOW.to_string(), &(NOW + 5).to_string(), 1);
         assert_eq!(
@@ -426,13 +467,13 @@ mod tests {
     #[test]
     fn the_events_that_matter_are_read_in_every_shape_stripe_sends() {
         let done = parse_event(&event("checkout.session.completed", json!({
-            "id": "cs_1", "client_reference_id": "usr_1", "customer": "cus_1", "subscription": "sub_1",
-            "metadata": {"portcullis_plugin": "todo"}}))).unwrap();
+            "id": "cs_1", "mode": "subscription", "client_reference_id": "usr_1", "customer": "cus_1", "subscription": "sub_1",
+            "metadata": {"portcullis_plugin": "todo", "portcullis_user": "usr_1"}}))).unwrap();
         assert_eq!(
             done.event,
             Event::CheckoutCompleted {
                 user_id: "usr_1".into(),
-                plugin: Some("todo".into()),
+                plugin: "todo".into(),
                 customer: "cus_1".into(),
                 subscription: Some("sub_1".into())
             }
@@ -547,17 +588,77 @@ mod tests {
         assert_eq!(
             session_url(
                 200,
-                br#"{"id":"cs_1","url":"https://checkout.stripe.com/c/pay/cs_1"}"#
+                br#"{"id":"cs_1","url":"https://checkout.stripe.com/c/pay/cs_1"}"#,
+                true
             )
             .unwrap(),
             "https://checkout.stripe.com/c/pay/cs_1"
         );
         assert!(
-            session_url(400, br#"{"error":{"message":"No such price"}}"#)
+            session_url(400, br#"{"error":{"message":"No such price"}}"#, true)
                 .unwrap_err()
                 .contains("No such price")
         );
-        assert!(session_url(200, br#"{"url":"javascript:alert(1)"}"#).is_err());
-        assert!(session_url(502, b"<html>").is_err());
+        assert!(session_url(200, br#"{"url":"javascript:alert(1)"}"#, true).is_err());
+        assert!(session_url(502, b"<html>", true).is_err());
+        let local = br#"{"url":"http://127.0.0.1:1/checkout/cs_1"}"#;
+        assert!(
+            session_url(200, local, false).is_err(),
+            "loopback only from a local stand-in"
+        );
+        assert!(session_url(200, local, true).is_ok());
+    }
+
+    #[test]
+    fn only_the_gateways_own_checkout_sessions_name_a_user() {
+        let session = |object: serde_json::Value| {
+            parse_event(&event("checkout.session.completed", object))
+                .unwrap()
+                .event
+        };
+        // A Payment Link: anyone may set client_reference_id to a victim's id.
+        assert_eq!(
+            session(
+                json!({"id": "cs_2", "mode": "payment", "client_reference_id": "usr_victim", "customer": "cus_x"})
+            ),
+            Event::Ignored
+        );
+        assert_eq!(
+            session(
+                json!({"id": "cs_3", "mode": "subscription", "client_reference_id": "usr_victim", "customer": "cus_x"})
+            ),
+            Event::Ignored
+        );
+        // Metadata naming another user than client_reference_id: not ours either.
+        assert_eq!(
+            session(
+                json!({"id": "cs_4", "mode": "subscription", "client_reference_id": "usr_victim", "customer": "cus_x",
+            "metadata": {"portcullis_user": "usr_other", "portcullis_plugin": "todo"}})
+            ),
+            Event::Ignored
+        );
+    }
+
+    #[test]
+    fn the_subscription_as_stripe_holds_it_now() {
+        let fetched = parse_subscription(
+            200,
+            json!({"id": "sub_1", "customer": "cus_1", "status": "active",
+            "items": {"data": [{"price": "price_pro", "current_period_end": 9}]}})
+            .to_string()
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            (fetched.status.as_str(), fetched.current_period_end),
+            ("active", Some(9))
+        );
+        assert!(parse_subscription(
+            404,
+            br#"{"error":{"message":"No such subscription: sub_x"}}"#
+        )
+        .unwrap_err()
+        .contains("No such subscription"));
+        assert!(parse_subscription(200, b"nope").is_err());
     }
 }

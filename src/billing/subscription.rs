@@ -33,7 +33,11 @@ pub struct SubscriptionRow {
     pub event_created: i64,
 }
 
-/// Why an event changes no subscription.
+/// A paid period is honoured this long past its end when no event has ended it: a
+/// cancellation's event lost for good does not keep a plan forever.
+pub const PERIOD_GRACE_SECS: i64 = 3 * 86_400;
+
+/// Why an event changes no subscription row as a whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
     /// Not a subscription the gateway made (no user or plugin in its metadata).
@@ -87,11 +91,21 @@ pub enum Change {
         stripe_subscription: String,
         event_created: i64,
     },
+    /// A subscription event that names no plan of ours (its price was retired or changed in the
+    /// billing portal, its metadata replaced): the row it once wrote still follows its status.
+    Status {
+        stripe_subscription: String,
+        status: String,
+        current_period_end: Option<i64>,
+        event_created: i64,
+    },
 }
 
 /// An event delivery as recorded: applied only by the delivery that first recorded its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
+    /// The plugin whose webhook endpoint received it (each endpoint records its own).
+    pub plugin: String,
     pub event_id: String,
     pub kind: String,
     /// Random per delivery.
@@ -109,9 +123,13 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// Where the user stands: on the plan while its status holds, else free.
-    pub fn standing(&self) -> Standing {
-        if holds(&self.status) {
+    /// Where the user stands at `now`: on the plan while its status holds and its paid period
+    /// has not ended long ago, else free.
+    pub fn standing(&self, now: i64) -> Standing {
+        let lapsed = self
+            .current_period_end
+            .is_some_and(|end| now > end.saturating_add(PERIOD_GRACE_SECS));
+        if holds(&self.status) && !lapsed {
             Standing::Paid(self.plan.clone())
         } else {
             Standing::Free
@@ -130,6 +148,7 @@ mod tests {
             roles: vec![],
             quota: None,
             stripe_price: "price_pro".into(),
+            includes: vec![],
         }]
     }
 
@@ -181,7 +200,7 @@ mod tests {
         };
         for status in ["active", "trialing", "past_due"] {
             assert_eq!(
-                s(status).standing(),
+                s(status).standing(0),
                 Standing::Paid("pro".into()),
                 "{status}"
             );
@@ -193,7 +212,17 @@ mod tests {
             "incomplete_expired",
             "paused",
         ] {
-            assert_eq!(s(status).standing(), Standing::Free, "{status}");
+            assert_eq!(s(status).standing(0), Standing::Free, "{status}");
         }
+        // A period that ended long ago with no event to say so: the plan lapses.
+        let ended = Subscription {
+            current_period_end: Some(1_000),
+            ..s("active")
+        };
+        assert_eq!(
+            ended.standing(1_000 + PERIOD_GRACE_SECS),
+            Standing::Paid("pro".into())
+        );
+        assert_eq!(ended.standing(1_001 + PERIOD_GRACE_SECS), Standing::Free);
     }
 }

@@ -68,6 +68,8 @@ struct RawPlan {
     #[serde(default)]
     roles: Vec<String>,
     quota: Option<RawQuota>,
+    #[serde(default)]
+    includes: Vec<String>,
 }
 
 fn default_openapi_path() -> String {
@@ -400,7 +402,20 @@ fn plans(prefix: &str, raw: Vec<RawPlan>) -> Result<Vec<crate::billing::Plan>, C
             id: plan.id,
             roles: plan.roles,
             stripe_price: plan.stripe_price,
+            includes: plan.includes,
         });
+    }
+    for (i, plan) in out.iter().enumerate() {
+        if let Some(bad) = plan
+            .includes
+            .iter()
+            .find(|inc| **inc == plan.id || !out.iter().any(|p| p.id == **inc))
+        {
+            return Err(ConfigError::new(
+                format!("{prefix}.plans[{i}].includes"),
+                format!("ids of this plugin's other plans; {bad:?} is not one"),
+            ));
+        }
     }
     Ok(out)
 }

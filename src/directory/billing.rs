@@ -73,8 +73,14 @@ impl<S: Sql> BillingStore for SqlDirectory<'_, S> {
         let id: SqlValue = delivery.event_id.as_str().into();
         let nonce: SqlValue = delivery.nonce.as_str().into();
         let mut statements: Vec<Statement> = vec![(
-            "INSERT INTO billing_events (id, nonce, type, received_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING",
-            vec![id.clone(), nonce.clone(), delivery.kind.as_str().into(), delivery.received_at.into()],
+            "INSERT INTO billing_events (plugin, id, nonce, type, received_at) VALUES (?5, ?1, ?2, ?3, ?4) ON CONFLICT (plugin, id) DO NOTHING",
+            vec![
+                id.clone(),
+                nonce.clone(),
+                delivery.kind.as_str().into(),
+                delivery.received_at.into(),
+                delivery.plugin.as_str().into(),
+            ],
         )];
         let customer = |user_id: &str, customer: &str| -> Statement {
             (
@@ -98,7 +104,9 @@ impl<S: Sql> BillingStore for SqlDirectory<'_, S> {
                        stripe_subscription = excluded.stripe_subscription, stripe_customer = excluded.stripe_customer, \
                        current_period_end = excluded.current_period_end, event_created = excluded.event_created, updated_at = excluded.updated_at \
                      WHERE (excluded.event_created > subscriptions.event_created \
-                            OR (excluded.event_created = subscriptions.event_created AND subscriptions.status <> 'canceled')) \
+                            OR (excluded.event_created = subscriptions.event_created AND subscriptions.status <> 'canceled' \
+                                AND NOT (subscriptions.status IN ('active', 'trialing', 'past_due') \
+                                         AND excluded.status IN ('incomplete', 'incomplete_expired')))) \
                        AND (excluded.stripe_subscription = subscriptions.stripe_subscription \
                             OR excluded.status IN ('active', 'trialing', 'past_due') \
                             OR subscriptions.status NOT IN ('active', 'trialing', 'past_due'))",
@@ -117,6 +125,27 @@ impl<S: Sql> BillingStore for SqlDirectory<'_, S> {
                     ],
                 ));
             }
+            Change::Status {
+                stripe_subscription,
+                status,
+                current_period_end,
+                event_created,
+            } => statements.push((
+                "UPDATE subscriptions SET status = ?4, current_period_end = COALESCE(?5, current_period_end), \
+                 event_created = ?6, updated_at = ?7 \
+                 WHERE stripe_subscription = ?3 \
+                 AND (event_created < ?6 OR (event_created = ?6 AND status <> 'canceled')) \
+                 AND EXISTS (SELECT 1 FROM billing_events WHERE id = ?1 AND nonce = ?2)",
+                vec![
+                    id.clone(),
+                    nonce.clone(),
+                    stripe_subscription.as_str().into(),
+                    status.as_str().into(),
+                    (*current_period_end).into(),
+                    (*event_created).into(),
+                    now.into(),
+                ],
+            )),
             Change::PaymentFailed {
                 stripe_subscription,
                 event_created,

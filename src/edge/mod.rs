@@ -431,17 +431,6 @@ async fn proxy(
             Step::Refuse(e) => return Err(e),
         }
     };
-    // A route that forwards the user's token at a provider: had (and refreshed) before the call
-    // is counted, so a refusal here costs no quota.
-    let upstream = match config
-        .plugin
-        .routes
-        .rule(rule)
-        .and_then(|r| r.upstream_token.as_deref())
-    {
-        Some(provider) => upstream_token_headers(env, config, provider, &identity, now).await?,
-        None => Vec::new(),
-    };
     // Plans: the route's plan, and the quota of the plan the user is on (see `standing`).
     let plans = &config.plugin.plans;
     let mut standing = match identity.user() {
@@ -456,17 +445,37 @@ async fn proxy(
         .rule(rule)
         .and_then(|r| r.plan.as_deref());
     if let Some(plan) = required {
+        // A machine client or a shared secret holds no plan: nothing to upgrade.
+        let Some(user) = identity.user() else {
+            return Err(ApiError::Forbidden(format!(
+                "this route needs the {plan} plan, which only a signed-in user can hold"
+            )));
+        };
         let holds =
-            |s: &Option<crate::billing::Standing>| s.as_ref().is_some_and(|s| s.holds(plan));
+            |s: &Option<crate::billing::Standing>| s.as_ref().is_some_and(|s| s.holds(plan, plans));
         if !holds(&standing) {
-            if let Some(user) = identity.user() {
-                standing = Some(standing::standing(env, config, user, now, true).await?);
+            // Before refusing, the stored plan (an upgrade counts at once); if it cannot be read,
+            // the refusal stands.
+            if let Ok(read) = standing::standing(env, config, user, now, true).await {
+                standing = Some(read);
             }
         }
         if !holds(&standing) {
             return Err(crate::gateway::plan_required(config, plan));
         }
     }
+    // A route that forwards the user's token at a provider: had (and refreshed) before the call
+    // is counted, so a refusal here costs no quota.
+    let upstream = match config
+        .plugin
+        .routes
+        .rule(rule)
+        .and_then(|r| r.upstream_token.as_deref())
+    {
+        Some(provider) => upstream_token_headers(env, config, provider, &identity, now).await?,
+        None => Vec::new(),
+    };
+
     let quota_of = |s: &Option<crate::billing::Standing>| match s {
         Some(s) => crate::billing::quota_for(plans, s, config.plugin.quota),
         None => config.plugin.quota,
@@ -490,7 +499,10 @@ async fn proxy(
             // the refusal says where a larger quota is sold.
             Err(spent @ ApiError::TooManyRequests { .. }) if standing.is_some() => {
                 let user = identity.user().unwrap_or_default();
-                let now_standing = standing::standing(env, config, user, now, true).await?;
+                let Ok(now_standing) = standing::standing(env, config, user, now, true).await
+                else {
+                    return Err(spent);
+                };
                 match quota_of(&Some(now_standing.clone())) {
                     Some(q) if Some(&now_standing) != standing.as_ref() => {
                         let decision = charge(q).await.map_err(|e| {
@@ -615,6 +627,11 @@ async fn authorization_server(
         now,
     };
     let outcome = crate::oauth::server::serve(&server, endpoint, head, &body).await;
+    if endpoint == AuthEndpoint::StripeWebhook && outcome.is_ok() {
+        // A plan may have changed: this isolate reads plans again (others within their cache
+        // time, or before a refusal).
+        standing::forget_all();
+    }
     if backend.metadata_fetch_throttled.get() {
         let throttled = ApiError::Throttled {
             retry_after_secs: 60,

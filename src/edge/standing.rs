@@ -1,7 +1,8 @@
 //! Which plan each user is on, as the proxy sees it: read from D1 and kept per isolate for
 //! `PLAN_CACHE_SECS` (30 s by default). A refusal the plan decides (402 on a plan's route, 429 at
 //! the free quota) reads it again first, so an upgrade counts at once; a cancellation counts
-//! within the cache time.
+//! within the cache time. Such a read serves the rest of its second, so a client looping on
+//! a refusal costs D1 one read per user and second, not one per call.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -14,12 +15,14 @@ use crate::ports::BillingStore;
 
 /// Users an isolate remembers; past this the cache starts over.
 const MAX_CACHED: usize = 10_000;
+/// A re-read before a refusal is answered from a read this recent.
+const FRESH_SECS: i64 = 1;
 
 thread_local! {
     static STANDINGS: RefCell<HashMap<(String, String), (Standing, i64)>> = RefCell::new(HashMap::new());
 }
 
-/// The user's plan at `plugin`: cached, unless `fresh` asks for the stored one.
+/// The user's plan at `plugin`: cached, or (`fresh`) read at most [`FRESH_SECS`] ago.
 pub async fn standing(
     env: &Env,
     config: &crate::config::Config,
@@ -30,22 +33,21 @@ pub async fn standing(
     let plugin = config.plugin.name_for_model.as_str();
     let ttl = config.billing.as_ref().map_or(0, |b| b.plan_cache_secs);
     let key = (plugin.to_string(), user.to_string());
-    if !fresh {
-        let cached = STANDINGS.with(|c| {
-            c.borrow()
-                .get(&key)
-                .filter(|(_, at)| now < at + ttl)
-                .map(|(s, _)| s.clone())
-        });
-        if let Some(standing) = cached {
-            return Ok(standing);
-        }
+    let max_age = if fresh { FRESH_SECS.min(ttl) } else { ttl };
+    let cached = STANDINGS.with(|c| {
+        c.borrow()
+            .get(&key)
+            .filter(|(_, at)| now < at + max_age)
+            .map(|(s, _)| s.clone())
+    });
+    if let Some(standing) = cached {
+        return Ok(standing);
     }
     let backend = super::backend::EdgeBackend::new(env, now)?;
     let standing = backend
         .subscription_of(plugin, user)
         .await?
-        .map(|s| s.standing())
+        .map(|s| s.standing(now))
         .unwrap_or(Standing::Free);
     STANDINGS.with(|c| {
         let mut c = c.borrow_mut();
@@ -55,4 +57,9 @@ pub async fn standing(
         c.insert(key, (standing.clone(), now));
     });
     Ok(standing)
+}
+
+/// Forgets every plan this isolate read: a Stripe webhook it applied may have changed any.
+pub fn forget_all() {
+    STANDINGS.with(|c| c.borrow_mut().clear());
 }

@@ -100,7 +100,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let subscription = subscription?;
         let standing = subscription
             .as_ref()
-            .map(|s| s.standing())
+            .map(|s| s.standing(self.now))
             .unwrap_or(crate::billing::Standing::Free);
         let quota = crate::billing::quota_for(plans, &standing, self.config.plugin.quota);
         let usage = match quota {

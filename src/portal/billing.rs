@@ -6,9 +6,10 @@
 use serde_json::json;
 
 use crate::billing::stripe::{
-    checkout_form, parse_event, portal_form, session_url, verify_signature, Event,
+    checkout_form, parse_event, parse_subscription, portal_form, session_url, verify_signature,
+    Event,
 };
-use crate::billing::subscription::{row_for, Change, Delivery};
+use crate::billing::subscription::{row_for, Change, Delivery, Skip};
 use crate::billing::{Plan, Standing, CHECKOUT_PATH, PORTAL_PATH, UPGRADE_PATH};
 use crate::config::{BillingSettings, QuotaConfig};
 use crate::error::ApiError;
@@ -103,7 +104,7 @@ impl<B: Backend> AuthServer<'_, B> {
         )
         .await;
         let standing = subscription?
-            .map(|s| s.standing())
+            .map(|s| s.standing(self.now))
             .unwrap_or(Standing::Free);
         let customer = customer?;
         let (csrf, csrf_set) = self.csrf_cookie(head)?;
@@ -120,8 +121,12 @@ impl<B: Backend> AuthServer<'_, B> {
         );
         body.push_str("<ul class=\"items\">");
         for plan in &self.config.plugin.plans {
-            let action = if standing.holds(&plan.id) {
+            // A subscriber changes plans in Stripe's billing portal (which prorates), never with
+            // a second subscription.
+            let action = if standing.plan_id() == plan.id {
                 "<span class=\"status\">your plan</span>".to_string()
+            } else if matches!(standing, Standing::Paid(_)) {
+                "<span class=\"status\">change it in Manage billing</span>".to_string()
             } else {
                 format!(
                     "<form method=\"post\" action=\"{CHECKOUT_PATH}\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"plan\" value=\"{}\"><button type=\"submit\">Subscribe</button></form>",
@@ -230,7 +235,12 @@ impl<B: Backend> AuthServer<'_, B> {
             })
             .await;
         let outcome = match sent {
-            Ok(response) => session_url(response.status, &response.body),
+            Ok(response) => session_url(
+                response.status,
+                &response.body,
+                billing.api_base.starts_with("http://127.0.0.1:")
+                    || billing.api_base.starts_with("http://localhost:"),
+            ),
             Err(why) => Err(format!("Stripe could not be reached: {why}")),
         };
         match outcome {
@@ -263,7 +273,28 @@ impl<B: Backend> AuthServer<'_, B> {
         else {
             return Ok(self.local_error(400, "There is no such plan."));
         };
-        let customer = self.backend.customer_of(&user.id).await?;
+        let plugin = &self.config.plugin.name_for_model;
+        let (subscription, customer) = futures_util::future::join(
+            self.backend.subscription_of(plugin, &user.id),
+            self.backend.customer_of(&user.id),
+        )
+        .await;
+        // One subscription per user and plugin: a subscriber changes plans in the billing
+        // portal, so a second checkout never bills them twice.
+        if let Some(Standing::Paid(current)) = subscription?.map(|s| s.standing(self.now)) {
+            return Ok(message_with_link(
+                409,
+                self.brand(),
+                "You already have a plan",
+                &format!(
+                    "You are on the {} plan. Change or cancel it with Manage billing on the plans page.",
+                    self.plan_name(&Standing::Paid(current))
+                ),
+                crate::billing::UPGRADE_PATH,
+                "Plans",
+            ));
+        }
+        let customer = customer?;
         let base = self.issuer();
         let form = checkout_form(
             &plan.stripe_price,
@@ -316,7 +347,18 @@ impl<B: Backend> AuthServer<'_, B> {
             .map_err(|_| ApiError::BadRequest("send one Stripe-Signature header".into()))?;
         verify_signature(header, body, &billing.webhook_secrets, self.now)
             .map_err(|e| ApiError::BadRequest(e.describe().into()))?;
-        let received = parse_event(body).map_err(|why| ApiError::BadRequest(why.into()))?;
+        // Signed, so Stripe's: one this gateway cannot read is acknowledged and logged, or Stripe
+        // would retry it for days and turn the endpoint off.
+        let received = match parse_event(body) {
+            Ok(received) => received,
+            Err(why) => {
+                return Ok(
+                    Reply::json(200, &json!({ "received": true, "applied": false }))
+                        .no_store()
+                        .with_note(format!("stripe event not understood: {why}")),
+                )
+            }
+        };
         let plugin = &self.config.plugin.name_for_model;
         let change = match &received.event {
             Event::CheckoutCompleted {
@@ -324,14 +366,33 @@ impl<B: Backend> AuthServer<'_, B> {
                 plugin: owner,
                 customer,
                 ..
-            } if owner.as_deref().is_none_or(|o| o == plugin) => Change::Customer {
+            } if owner == plugin => Change::Customer {
                 user_id: user_id.clone(),
                 customer: customer.clone(),
             },
             Event::Subscription(facts) => {
-                match row_for(facts, plugin, &self.config.plugin.plans, received.created) {
+                // Events of one second arrive in any order (`created` then `updated` of one
+                // checkout): the subscription is applied as Stripe holds it now. If Stripe cannot
+                // say, nothing is stored and the 503 makes it deliver the event again.
+                let current = self
+                    .current_subscription(billing, &facts.subscription)
+                    .await?;
+                match row_for(
+                    &current,
+                    plugin,
+                    &self.config.plugin.plans,
+                    received.created,
+                ) {
                     Ok(row) => Change::Subscription(row),
-                    Err(_) => Change::Nothing,
+                    Err(Skip::OtherPlugin) => Change::Nothing,
+                    // No plan of ours named (a retired price, metadata replaced): the row it
+                    // once wrote, if any, still follows its status.
+                    Err(Skip::NotOurs | Skip::UnknownPrice) => Change::Status {
+                        stripe_subscription: current.subscription.clone(),
+                        status: current.status.clone(),
+                        current_period_end: current.current_period_end,
+                        event_created: received.created,
+                    },
                 }
             }
             Event::PaymentFailed { subscription } => Change::PaymentFailed {
@@ -341,6 +402,7 @@ impl<B: Backend> AuthServer<'_, B> {
             _ => Change::Nothing,
         };
         let delivery = Delivery {
+            plugin: plugin.clone(),
             event_id: received.id.clone(),
             kind: received.kind.clone(),
             nonce: self.random_b64(16)?,
@@ -360,6 +422,41 @@ impl<B: Backend> AuthServer<'_, B> {
                     if first { "" } else { " (duplicate)" }
                 )),
         )
+    }
+}
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `GET /v1/subscriptions/{id}`: the subscription as Stripe holds it now. A deleted one is
+    /// still returned, with status `canceled`.
+    async fn current_subscription(
+        &self,
+        billing: &BillingSettings,
+        id: &str,
+    ) -> Result<crate::billing::stripe::SubscriptionFacts, ApiError> {
+        let safe_id = id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !safe_id {
+            return Err(ApiError::BadRequest(
+                "the subscription id is malformed".into(),
+            ));
+        }
+        let response = self
+            .backend
+            .upstream(UpstreamRequest {
+                method: "GET",
+                url: format!("{}/v1/subscriptions/{id}", billing.api_base),
+                headers: vec![
+                    (
+                        "authorization",
+                        format!("Bearer {}", billing.secret_key.expose()),
+                    ),
+                    ("accept", "application/json".into()),
+                ],
+                form: None,
+            })
+            .await
+            .map_err(|why| ApiError::Unavailable(format!("Stripe: {why}")))?;
+        parse_subscription(response.status, &response.body)
+            .map_err(|why| ApiError::Unavailable(format!("Stripe: {why}")))
     }
 }
 
@@ -391,7 +488,8 @@ pub(crate) fn plan_section(
             }
         ));
     }
-    for plan in plans.iter().filter(|p| !standing.holds(&p.id)) {
+    // Subscribers change plans in the billing portal; the free plan is offered every paid one.
+    for plan in plans.iter().filter(|_| *standing == Standing::Free) {
         html.push_str(&format!(
             "<p><a href=\"{UPGRADE_PATH}?plan={}\">Upgrade to {}</a></p>",
             escape_html(&plan.id),

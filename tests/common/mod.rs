@@ -882,7 +882,7 @@ impl portcullis::ports::BillingStore for MemoryBackend {
             .borrow_mut()
             .push(delivery.event_id.clone());
         match change {
-            Change::Nothing | Change::PaymentFailed { .. } => {}
+            Change::Nothing | Change::PaymentFailed { .. } | Change::Status { .. } => {}
             Change::Customer { user_id, customer } => {
                 self.customers
                     .borrow_mut()
