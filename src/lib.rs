@@ -4,7 +4,7 @@
 //! the thin layer that talks to the Workers runtime. See `docs/architecture.md`.
 
 /// The newest D1 migration this build's queries rely on; `/healthz` reports 503 until it is applied.
-pub const LATEST_MIGRATION: &str = "0016_billing.sql";
+pub const LATEST_MIGRATION: &str = "0017_usage.sql";
 
 pub mod address;
 pub mod admin;
@@ -31,6 +31,7 @@ pub mod routes;
 pub mod signing;
 pub mod sql;
 pub mod throttle;
+pub mod usage;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

@@ -52,6 +52,7 @@ impl Fixture {
             now: NOW,
             quota: Some(("todo", quota)),
             rsa_signing: self.rsa_signing,
+            plugin: "todo",
         };
         let bytes = if body.is_null() {
             Vec::new()
@@ -2209,4 +2210,66 @@ mod billing {
         .unwrap();
         assert_eq!(held(&d), vec!["read"], "gone when it ends");
     }
+}
+
+#[test]
+fn usage_adds_up_across_books_and_reads_as_charts() {
+    use portcullis::usage::{day_of, UsageKey};
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "heavy@example.com"}));
+    let uid = user["id"].as_str().unwrap().to_string();
+    let d = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let key = |day: i64, route: &str, user: &str, outcome: &str| UsageKey {
+        plugin: "todo".into(),
+        day: day_of(NOW - day * 86_400),
+        route: route.into(),
+        user: user.into(),
+        outcome: outcome.into(),
+    };
+    // Two isolates' books for the same rows, and an old day outside the window.
+    for book in [
+        vec![
+            (key(0, "/todos", &uid, "ok"), 3),
+            (key(0, "/todos", "", "rate_limited"), 2),
+        ],
+        vec![
+            (key(0, "/todos", &uid, "ok"), 4),
+            (key(1, "/todos/{id}", "usr_other", "ok"), 1),
+            (key(30, "/todos", &uid, "ok"), 100),
+        ],
+    ] {
+        block_on(d.add_usage(&book)).unwrap();
+    }
+    let (status, usage) = f.call(Method::Get, "/admin/api/usage?days=7", Value::Null);
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(
+        usage["by_day"],
+        json!([
+            {"day": day_of(NOW - 86_400), "route": "/todos/{id}", "calls": 1},
+            {"day": day_of(NOW), "route": "/todos", "calls": 7}
+        ])
+    );
+    assert_eq!(
+        usage["top_users"][0],
+        json!({"user_id": uid, "email": "heavy@example.com", "calls": 7})
+    );
+    assert_eq!(
+        usage["refused"],
+        json!([{"reason": "rate_limited", "calls": 2}])
+    );
+    assert_eq!(
+        f.call(Method::Get, "/admin/api/usage?days=0", Value::Null)
+            .0,
+        400
+    );
+    assert_eq!(
+        f.call(Method::Get, "/admin/api/usage?days=x", Value::Null)
+            .0,
+        400
+    );
+    let (status, subs) = f.call(Method::Get, "/admin/api/subscribers", Value::Null);
+    assert_eq!((status, subs["items"].as_array().unwrap().len()), (200, 0));
 }

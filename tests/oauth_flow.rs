@@ -2854,6 +2854,7 @@ fn a_session_cookie_from_before_logout_sign_out_everywhere_a_password_change_or_
                 now: NOW,
                 quota: None,
                 rsa_signing: false,
+                plugin: "todo",
             };
             let reply = match block_on(
                 admin.handle(&RequestHead::new(method, path), body.to_string().as_bytes()),

@@ -26,6 +26,7 @@ mod api_keys;
 mod clients;
 mod resources;
 mod roles;
+mod usage;
 mod users;
 pub mod validate;
 
@@ -44,6 +45,8 @@ pub struct Admin<'a, S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> {
     pub quota: Option<(&'a str, QuotaConfig)>,
     /// Whether `RSA_SIGNING_KEY` is configured: a resource may choose RS256 only then.
     pub rsa_signing: bool,
+    /// The plugin (its `name_for_model`) whose usage and subscribers are shown.
+    pub plugin: &'a str,
 }
 
 pub(crate) fn sql_error(e: SqlError) -> ApiError {
@@ -269,6 +272,10 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         };
         use Method::*;
         match (parts.as_slice(), &method) {
+            (["usage"], Get) => self.usage(head).await,
+            (["usage"], _) => Err(not_allowed(&["GET"])),
+            (["subscribers"], Get) => self.subscribers().await,
+            (["subscribers"], _) => Err(not_allowed(&["GET"])),
             (["users"], Get) => self.list_users(head).await,
             (["users"], Post) => self.create_user(body).await,
             (["users"], _) => Err(not_allowed(&["GET", "POST"])),

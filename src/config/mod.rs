@@ -95,6 +95,8 @@ pub struct RawConfig {
     pub stripe_api_base: Option<String>,
     /// How long an isolate trusts a user's plan, in seconds.
     pub plan_cache_secs: Option<String>,
+    /// How often an isolate hands its usage counts to D1, in seconds.
+    pub usage_flush_secs: Option<String>,
     /// Secrets named by plugin entries (`service_token_secret`, `origin_secret_name`), read by the
     /// edge after [`referenced_secret_names`] told it which.
     pub named_secrets: BTreeMap<String, String>,
@@ -158,6 +160,8 @@ pub struct Config {
     pub upstream_token_key: Option<crate::federation::TokenKey>,
     /// Stripe, when a plugin of the deployment sells plans.
     pub billing: Option<BillingSettings>,
+    /// How often an isolate hands its usage counts to D1 (the console's charts), in seconds.
+    pub usage_flush_secs: i64,
 }
 
 /// How the gateway reaches Stripe and checks its webhooks.

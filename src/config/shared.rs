@@ -23,6 +23,7 @@ pub(crate) struct Shared {
     pub(crate) providers: Vec<IdentityProvider>,
     pub(crate) token_key: Option<crate::federation::TokenKey>,
     pub(crate) billing: Option<super::BillingSettings>,
+    pub(crate) usage_flush_secs: i64,
 }
 
 impl Shared {
@@ -35,6 +36,13 @@ impl Shared {
     ) -> Result<Shared, ConfigError> {
         let providers = super::providers::parse_providers(raw)?;
         Ok(Shared {
+            usage_flush_secs: seconds(
+                "USAGE_FLUSH_SECS",
+                raw.usage_flush_secs.as_deref(),
+                30,
+                0,
+                300,
+            )?,
             billing: if any_plans {
                 Some(billing_settings(raw)?)
             } else {

@@ -100,6 +100,7 @@ pub(crate) fn build_site(
         sign_in,
         upstream_token_key: shared.token_key.clone(),
         billing: shared.billing.clone(),
+        usage_flush_secs: shared.usage_flush_secs,
     };
     Ok((config, hosts))
 }

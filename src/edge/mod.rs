@@ -16,6 +16,7 @@ mod quota_counter;
 mod sealing;
 mod standing;
 mod upstream;
+mod usage;
 mod webcrypto;
 
 use std::cell::RefCell;
@@ -88,6 +89,7 @@ fn read_raw_config(env: &Env) -> RawConfig {
         stripe_webhook_secret: secret("STRIPE_WEBHOOK_SECRET"),
         stripe_api_base: var("STRIPE_API_BASE"),
         plan_cache_secs: var("PLAN_CACHE_SECS"),
+        usage_flush_secs: var("USAGE_FLUSH_SECS"),
         named_secrets,
         signing_key: secret("SIGNING_KEY"),
         previous_signing_key: secret("PREVIOUS_SIGNING_KEY"),
@@ -265,6 +267,16 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         (Ok(_), Some(endpoint)) => endpoint.name(),
     };
     let cors = endpoint.is_some_and(Endpoint::answers_cors);
+    // Usage for the console's charts: a refused proxied call by its reason (a forwarded one is
+    // counted in `proxy`, which knows its user).
+    if let (Ok(config), Some(Endpoint::Proxy(rule)), Err(error)) = (&site, endpoint, &outcome) {
+        let now = (worker::Date::now().as_millis() / 1000) as i64;
+        usage::record(config, rule, "", error.code(), now);
+    }
+    if let Ok(config) = &site {
+        let now = (worker::Date::now().as_millis() / 1000) as i64;
+        usage::flush_if_due(&env, &ctx, config, now);
+    }
     let mut reason = None;
     let (response, status, decision) = match outcome {
         Ok(Handled::Reply(mut reply)) => {
@@ -526,6 +538,7 @@ async fn proxy(
     let mut answer =
         origin::forward(&req, config, head, rule, &identity, request_id, upstream).await?;
     answer.set_header("x-request-id", request_id);
+    usage::record(config, rule, identity.user().unwrap_or(""), "ok", now);
     if let Some((key, quota, mut decision)) = charged {
         if answer.quota_exempt && !config.plugin.quota_exact {
             // The origin asked for this call not to count: it goes back to the leased calls.
@@ -689,6 +702,7 @@ async fn admin_api(
             .quota
             .map(|q| (config.plugin.name_for_model.as_str(), q)),
         rsa_signing: config.keys.rsa().is_some(),
+        plugin: &config.plugin.name_for_model,
     };
     admin.handle(head, &body).await
 }
