@@ -2,7 +2,80 @@
 'use strict';
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const state = { resources: [], roles: [], users: [], clients: [], keys: [] };
+const state = { resources: [], roles: [], users: [], clients: [], keys: [], subscribers: [], usage: null };
+/** Each list's search text and page (lists are paged here: 20 rows a page). */
+const view = {};
+const PAGE = 20;
+
+/**
+ * Renders one page of `items` into `tbody`, those whose text contains the list's search, with a
+ * pager under the table ("21–40 of 75", previous, next).
+ */
+function paged(list, tbody, items, row) {
+  const v = (view[list] ??= { search: '', page: 0 });
+  const needle = v.search.toLowerCase();
+  const matching = needle ? items.filter((i) => JSON.stringify(i).toLowerCase().includes(needle)) : items;
+  const pages = Math.max(1, Math.ceil(matching.length / PAGE));
+  v.page = Math.min(v.page, pages - 1);
+  const shown = matching.slice(v.page * PAGE, (v.page + 1) * PAGE);
+  tbody.replaceChildren(...shown.map(row));
+  const pager = $(`.pager[data-list="${list}"]`);
+  if (!pager) return;
+  const first = matching.length ? v.page * PAGE + 1 : 0;
+  const go = (page) => () => { v.page = page; render(); };
+  pager.replaceChildren(
+    el('span', { class: 'muted' }, `${first}–${v.page * PAGE + shown.length} of ${matching.length}`),
+    el('button', { class: 'small', type: 'button', onclick: go(v.page - 1), ...(v.page === 0 ? { disabled: '' } : {}) }, 'Previous'),
+    el('button', { class: 'small', type: 'button', onclick: go(v.page + 1), ...(v.page >= pages - 1 ? { disabled: '' } : {}) }, 'Next'),
+  );
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs = {}, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** A row with a bar as long as its share of the largest value (set through CSSOM: the console's CSP allows no inline styles). */
+function barRow(label, value, max) {
+  const bar = el('span', { class: 'bar' });
+  bar.style.width = `${Math.max(2, Math.round((value / max) * 120))}px`;
+  return el('tr', { 'data-label': label }, el('td', {}, label), el('td', {}, bar, String(value)));
+}
+
+/** The usage section: calls per day as bars, per route, the top users, refusals by reason. */
+function renderUsage() {
+  const usage = state.usage;
+  if (!usage) return;
+  const days = [];
+  for (let i = usage.days - 1; i >= 0; i--) days.push(new Date(Date.now() - i * 86400000).toISOString().slice(0, 10));
+  const perDay = Object.fromEntries(days.map((d) => [d, 0]));
+  const perRoute = {};
+  for (const r of usage.by_day) {
+    if (r.day in perDay) perDay[r.day] += r.calls;
+    perRoute[r.route] = (perRoute[r.route] ?? 0) + r.calls;
+  }
+  const chart = $('#chart-days');
+  const width = 300, height = 120, max = Math.max(1, ...Object.values(perDay));
+  const step = width / days.length;
+  chart.setAttribute('viewBox', `0 0 ${width} ${height + 14}`);
+  chart.replaceChildren(...days.flatMap((d, i) => {
+    const h = Math.round((perDay[d] / max) * height);
+    const bar = svg('rect', { x: (i * step + 1).toFixed(1), y: height - h, width: Math.max(1, step - 2).toFixed(1), height: h, 'data-day': d, 'data-calls': perDay[d] });
+    bar.append(svg('title', {}, `${d}: ${perDay[d]} calls`));
+    return i % Math.ceil(days.length / 7) === 0 ? [bar, svg('text', { x: (i * step).toFixed(1), y: height + 11 }, d.slice(5))] : [bar];
+  }));
+  const routes = Object.entries(perRoute).sort((a, b) => b[1] - a[1]);
+  const routeMax = Math.max(1, ...routes.map(([, c]) => c));
+  $('#chart-routes tbody').replaceChildren(...(routes.length ? routes.map(([r, c]) => barRow(r, c, routeMax)) : [el('tr', {}, el('td', { class: 'muted' }, 'No calls yet.'))]));
+  const userMax = Math.max(1, ...usage.top_users.map((u) => u.calls));
+  $('#chart-users tbody').replaceChildren(...usage.top_users.map((u) => barRow(u.email || u.user_id, u.calls, userMax)));
+  const refusedMax = Math.max(1, ...usage.refused.map((r) => r.calls));
+  $('#chart-refused tbody').replaceChildren(...usage.refused.map((r) => barRow(r.reason, r.calls, refusedMax)));
+}
 
 function token() {
   return sessionStorage.getItem('portcullis-admin-token') ?? '';
@@ -153,8 +226,7 @@ function render() {
   choices($('[data-choices="roles"]'), roleChoices, 'roles');
   choices($('[data-choices="client-roles"]'), roleChoices, 'client-roles');
 
-  $('#users tbody').replaceChildren(
-    ...state.users.map((u) => {
+  paged('users', $('#users tbody'), state.users, (u) => {
       const roleBox = el('div', { class: 'choices' });
       choices(roleBox, roleChoices, `roles-${u.id}`, u.roles.map((r) => r.id));
       return el('tr', { 'data-id': u.id, 'data-email': u.email },
@@ -176,12 +248,17 @@ function render() {
         }) }, u.disabled ? 'Enable' : 'Disable')),
         identitiesCell(u),
       );
-    }),
-  );
+    });
   $('[data-choices="user-select"]').replaceChildren(...state.users.map((u) => el('option', { value: u.id }, u.email)));
 
-  $('#clients tbody').replaceChildren(
-    ...state.clients.map((c) =>
+  // Self-registered clients (dozens after a day of MCP traffic) are listed apart.
+  paged('dynamic-clients', $('#dynamic-clients tbody'), state.clients.filter((c) => c.registered_via === 'dynamic'), (c) =>
+    el('tr', { 'data-id': c.id },
+      el('td', {}, c.name),
+      el('td', {}, el('code', {}, c.id)),
+      el('td', {}, c.kind),
+      el('td', {}, c.redirect_uris.join('\n'))));
+  paged('clients', $('#admin-clients tbody'), state.clients.filter((c) => c.registered_via !== 'dynamic'), (c) =>
       el('tr', { 'data-id': c.id },
         el('td', {}, c.name),
         el('td', {}, el('code', {}, c.id)),
@@ -194,9 +271,19 @@ function render() {
               notice(`New secret for ${c.name} (shown once): ${r.client_secret}`);
             }) }, 'Rotate secret')
           : ''),
-      ),
-    ),
-  );
+      ));
+
+  renderUsage();
+  const counts = Object.entries(state.planCounts ?? {});
+  $('#plan-counts').textContent = counts.length
+    ? counts.map(([plan, n]) => `${plan}: ${n} holding`).join(' · ')
+    : 'Nobody holds a paid plan.';
+  paged('subscribers', $('#subscribers tbody'), state.subscribers, (s) =>
+    el('tr', { 'data-user': s.user_id },
+      el('td', {}, s.email || s.user_id),
+      el('td', {}, s.plan),
+      el('td', {}, s.status),
+      el('td', {}, s.current_period_end ? new Date(s.current_period_end * 1000).toISOString().slice(0, 10) : '')));
 
   const emails = Object.fromEntries(state.users.map((u) => [u.id, u.email]));
   $('#api-keys tbody').replaceChildren(
@@ -217,9 +304,15 @@ function render() {
 }
 
 async function load() {
-  [state.resources, state.roles, state.users, state.clients, state.keys] = await Promise.all(
-    ['resources', 'roles', 'users', 'clients', 'api-keys'].map(all),
-  );
+  const days = $('#usage-days')?.value ?? '14';
+  let subscribers;
+  [state.resources, state.roles, state.users, state.clients, state.keys, state.usage, subscribers] = await Promise.all([
+    ...['resources', 'roles', 'users', 'clients', 'api-keys'].map(all),
+    api('GET', `usage?days=${days}`),
+    api('GET', 'subscribers'),
+  ]);
+  state.subscribers = subscribers.items;
+  state.planCounts = subscribers.holding_by_plan;
   render();
 }
 
@@ -245,6 +338,13 @@ async function submit(event, form, fn) {
 }
 
 function wire() {
+  for (const input of document.querySelectorAll('input.search')) {
+    input.addEventListener('input', () => {
+      view[input.dataset.list] = { search: input.value, page: 0 };
+      render();
+    });
+  }
+  $('#usage-days').addEventListener('change', () => act(async () => {}));
   $('#signin-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     sessionStorage.setItem('portcullis-admin-token', $('#token').value.trim());

@@ -14,6 +14,7 @@ import { startGateway } from './harness.mjs';
 import { FormBrowser, formFields, signIn } from './browser.mjs';
 import { freePort, root, wrangler } from '../../scripts/lib.mjs';
 import { startStripeStandIn, stripeSignature } from '../../demo/stripe-stand-in.mjs';
+import { closeBrowser, launchBrowser } from './chromium.mjs';
 
 const WEBHOOK_SECRET = `whsec_${randomBytes(16).toString('hex')}`;
 const API_KEY = `sk_test_${randomBytes(12).toString('hex')}`;
@@ -35,7 +36,8 @@ before(async () => {
   };
   gw = await startGateway({
     plugin,
-    vars: { STRIPE_SECRET_KEY: API_KEY, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_BASE: stripe.base, PLAN_CACHE_SECS: String(PLAN_CACHE_SECS) },
+    // Usage is handed to D1 after every call here, so the console's charts can be checked at once.
+    vars: { STRIPE_SECRET_KEY: API_KEY, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET, STRIPE_API_BASE: stripe.base, PLAN_CACHE_SECS: String(PLAN_CACHE_SECS), USAGE_FLUSH_SECS: '0' },
   });
   stripe.state.webhookUrl = `${gw.baseUrl}/billing/stripe/webhook`;
   token = await gw.token({ scope: 'todos:read todos:write' });
@@ -174,5 +176,34 @@ describe('plans with Stripe', () => {
     // The isolate trusted the plan for PLAN_CACHE_SECS; after that the route is refused again.
     await sleep(PLAN_CACHE_SECS * 1000 + 500);
     assert.equal((await call('/todos/export')).status, 402);
+  });
+
+  test('the admin console charts usage and lists subscribers, in Chromium', async () => {
+    const browser = await launchBrowser();
+    try {
+      const page = await (await browser.newContext()).newPage();
+      await page.goto(`${gw.baseUrl}/admin/`);
+      await page.fill('#token', gw.secrets.ADMIN_TOKEN);
+      await page.click('#signin-form button');
+      await page.waitForSelector('#console:not([hidden])');
+      const today = new Date().toISOString().slice(0, 10);
+      const bar = page.locator(`#chart-days rect[data-day="${today}"]`);
+      await bar.waitFor();
+      assert.ok(Number(await bar.getAttribute('data-calls')) >= 4, 'the calls made above');
+      assert.ok(Number(await bar.getAttribute('height')) > 0);
+      assert.match(await page.textContent('#chart-routes'), /\/todos/);
+      const refused = await page.textContent('#chart-refused');
+      assert.match(refused, /plan_required/);
+      assert.match(refused, /rate_limited/);
+      assert.match(await page.textContent('#chart-users'), /demo@example\.com/);
+      const subscriber = page.locator('#subscribers tbody tr', { hasText: 'demo@example.com' });
+      await subscriber.waitFor();
+      assert.match(await subscriber.textContent(), /pro.*canceled/);
+      // Search narrows a list; its pager says how many match.
+      await page.fill('input.search[data-list="users"]', 'demo@');
+      assert.match(await page.textContent('.pager[data-list="users"]'), /1–1 of 1/);
+    } finally {
+      await closeBrowser(browser);
+    }
   });
 });
