@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const output = join(root, 'build', 'worker', 'shim.mjs');
-const inputs = ['src', 'Cargo.toml', 'Cargo.lock'];
+// static/ is compiled into the Worker (build.rs), so it is an input like the sources.
+const inputs = ['src', 'static', 'build.rs', 'Cargo.toml', 'Cargo.lock'];
 
 function newestMtime(path) {
   const info = statSync(path);

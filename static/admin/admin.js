@@ -54,10 +54,16 @@ function renderUsage() {
   for (let i = usage.days - 1; i >= 0; i--) days.push(new Date(Date.now() - i * 86400000).toISOString().slice(0, 10));
   const perDay = Object.fromEntries(days.map((d) => [d, 0]));
   const perRoute = {};
+  const only = $('#usage-route').value;
   for (const r of usage.by_day) {
-    if (r.day in perDay) perDay[r.day] += r.calls;
+    if (r.day in perDay && (!only || r.route === only)) perDay[r.day] += r.calls;
     perRoute[r.route] = (perRoute[r.route] ?? 0) + r.calls;
   }
+  // The day chart shows every route, or the one picked.
+  $('#usage-route').replaceChildren(
+    el('option', { value: '' }, 'all routes'),
+    ...Object.keys(perRoute).sort().map((r) => el('option', { value: r, ...(r === only ? { selected: '' } : {}) }, r)),
+  );
   const chart = $('#chart-days');
   const width = 300, height = 120, max = Math.max(1, ...Object.values(perDay));
   const step = width / days.length;
@@ -183,8 +189,7 @@ function checkedValues(root, name) {
 
 function render() {
   const permissions = state.resources.flatMap((r) => r.permissions.map((p) => ({ value: p.id, label: `${p.name} (${r.name})` })));
-  $('#resources tbody').replaceChildren(
-    ...state.resources.map((r) =>
+  paged('resources', $('#resources tbody'), state.resources, (r) =>
       el('tr', { 'data-id': r.id },
         el('td', {}, r.name),
         el('td', {}, el('code', {}, r.indicator)),
@@ -202,9 +207,7 @@ function render() {
             el('button', { type: 'submit', class: 'small' }, 'Add'),
             el('p', { class: 'error', role: 'alert' })),
         ),
-      ),
-    ),
-  );
+      ));
   for (const form of document.querySelectorAll('.permission-form')) {
     form.addEventListener('submit', (e) => submit(e, form, async () => {
       await api('POST', `resources/${form.dataset.resource}/permissions`, { name: form.elements.name.value.trim() });
@@ -219,9 +222,7 @@ function render() {
   }
   choices($('[data-choices="permissions"]'), permissions, 'permissions');
 
-  $('#roles tbody').replaceChildren(
-    ...state.roles.map((r) => el('tr', { 'data-id': r.id }, el('td', {}, r.name), el('td', {}, r.permissions.map((p) => p.name).join(', ')))),
-  );
+  paged('roles', $('#roles tbody'), state.roles, (r) => el('tr', { 'data-id': r.id }, el('td', {}, r.name), el('td', {}, r.permissions.map((p) => p.name).join(', '))));
   const roleChoices = state.roles.map((r) => ({ value: r.id, label: r.name }));
   choices($('[data-choices="roles"]'), roleChoices, 'roles');
   choices($('[data-choices="client-roles"]'), roleChoices, 'client-roles');
@@ -286,8 +287,7 @@ function render() {
       el('td', {}, s.current_period_end ? new Date(s.current_period_end * 1000).toISOString().slice(0, 10) : '')));
 
   const emails = Object.fromEntries(state.users.map((u) => [u.id, u.email]));
-  $('#api-keys tbody').replaceChildren(
-    ...state.keys.map((k) =>
+  paged('api-keys', $('#api-keys tbody'), state.keys, (k) =>
       el('tr', { 'data-id': k.id },
         el('td', {}, el('code', {}, `${k.prefix}…`)),
         el('td', {}, emails[k.user_id] ?? k.user_id),
@@ -298,9 +298,7 @@ function render() {
           await api('DELETE', `api-keys/${k.id}`);
           notice('Key revoked.');
         }) }, 'Revoke')),
-      ),
-    ),
-  );
+      ));
 }
 
 async function load() {
@@ -345,6 +343,7 @@ function wire() {
     });
   }
   $('#usage-days').addEventListener('change', () => act(async () => {}));
+  $('#usage-route').addEventListener('change', () => renderUsage());
   $('#signin-form').addEventListener('submit', async (e) => {
     e.preventDefault();
     sessionStorage.setItem('portcullis-admin-token', $('#token').value.trim());

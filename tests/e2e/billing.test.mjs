@@ -199,6 +199,9 @@ describe('plans with Stripe', () => {
       const subscriber = page.locator('#subscribers tbody tr', { hasText: 'demo@example.com' });
       await subscriber.waitFor();
       assert.match(await subscriber.textContent(), /pro.*canceled/);
+      // One route's calls alone.
+      await page.selectOption('#usage-route', '/todos/export');
+      assert.ok(Number(await bar.getAttribute('data-calls')) < 4, 'the export route alone');
       // Search narrows a list; its pager says how many match.
       await page.fill('input.search[data-list="users"]', 'demo@');
       assert.match(await page.textContent('.pager[data-list="users"]'), /1–1 of 1/);
