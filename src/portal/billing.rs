@@ -221,18 +221,7 @@ impl<B: Backend> AuthServer<'_, B> {
     ) -> Result<Reply, ApiError> {
         let sent = self
             .backend
-            .upstream(UpstreamRequest {
-                method: "POST",
-                url: format!("{}{path}", billing.api_base),
-                headers: vec![
-                    (
-                        "authorization",
-                        format!("Bearer {}", billing.secret_key.expose()),
-                    ),
-                    ("accept", "application/json".into()),
-                ],
-                form: Some(form),
-            })
+            .upstream(stripe_request(billing, "POST", path, Some(form)))
             .await;
         let outcome = match sent {
             Ok(response) => session_url(
@@ -441,22 +430,37 @@ impl<B: Backend> AuthServer<'_, B> {
         }
         let response = self
             .backend
-            .upstream(UpstreamRequest {
-                method: "GET",
-                url: format!("{}/v1/subscriptions/{id}", billing.api_base),
-                headers: vec![
-                    (
-                        "authorization",
-                        format!("Bearer {}", billing.secret_key.expose()),
-                    ),
-                    ("accept", "application/json".into()),
-                ],
-                form: None,
-            })
+            .upstream(stripe_request(
+                billing,
+                "GET",
+                &format!("/v1/subscriptions/{id}"),
+                None,
+            ))
             .await
             .map_err(|why| ApiError::Unavailable(format!("Stripe: {why}")))?;
         parse_subscription(response.status, &response.body)
             .map_err(|why| ApiError::Unavailable(format!("Stripe: {why}")))
+    }
+}
+
+/// A call to Stripe's API with the secret key.
+fn stripe_request(
+    billing: &BillingSettings,
+    method: &'static str,
+    path: &str,
+    form: Option<String>,
+) -> UpstreamRequest {
+    UpstreamRequest {
+        method,
+        url: format!("{}{path}", billing.api_base),
+        headers: vec![
+            (
+                "authorization",
+                format!("Bearer {}", billing.secret_key.expose()),
+            ),
+            ("accept", "application/json".into()),
+        ],
+        form,
     }
 }
 
