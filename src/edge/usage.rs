@@ -11,6 +11,19 @@ use crate::usage::{day_of, UsageBook, UsageKey};
 
 thread_local! {
     static BOOK: RefCell<UsageBook> = RefCell::new(UsageBook::default());
+    /// Today's date as the rows name it, formatted once a day, not once a call.
+    static DAY: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+fn today(now: i64) -> String {
+    DAY.with(|d| {
+        let mut d = d.borrow_mut();
+        let index = now.div_euclid(86_400);
+        if d.0 != index {
+            *d = (index, day_of(now));
+        }
+        d.1.clone()
+    })
 }
 
 /// Counts one call on the rule `rule` of the plugin.
@@ -20,7 +33,7 @@ pub fn record(config: &Config, rule: usize, user: &str, outcome: &str, now: i64)
     };
     let key = UsageKey {
         plugin: config.plugin.name_for_model.clone(),
-        day: day_of(now),
+        day: today(now),
         route,
         user: user.to_string(),
         outcome: outcome.to_string(),
