@@ -1,6 +1,7 @@
 //! What upstream identity providers and Stripe send the gateway: discovery documents, token
 //! responses, ID tokens (split and their claims checked), userinfo, GitHub's API, Stripe-Signature
-//! headers and webhook events. None of it may panic, and a claims check passes only what it must.
+//! headers and webhook events, and what clients send as DPoP proofs. None of it may panic, and a
+//! claims check passes only what it must.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::billing::stripe::{parse_event, verify_signature};
@@ -40,4 +41,15 @@ fuzz_target!(|data: &[u8]| {
     let secrets = [Secret::new("whsec_fuzz".into())];
     let _ = verify_signature(Some(&text), b"{}", &secrets, NOW);
     let _ = parse_event(data);
+    // DPoP proofs (RFC 9449): whatever a client sends in the header.
+    let expected = portcullis::oauth::dpop::Expected {
+        method: "POST",
+        url: "https://todo.example.com/token",
+        access_token: Some("t"),
+        nonce: None,
+        now: NOW,
+    };
+    if let Ok(proof) = portcullis::oauth::dpop::check_proof(&text, &expected) {
+        assert_eq!(proof.jkt, proof.key.thumbprint());
+    }
 });

@@ -115,6 +115,23 @@ pub enum KeyMaterial {
 }
 
 impl PublicJwk {
+    /// The RFC 7638 thumbprint: SHA-256 over the key's required members in lexical order,
+    /// base64url (DPoP's `jkt`).
+    pub fn thumbprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let canonical = match &self.material {
+            KeyMaterial::Rsa { n, e } => format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#),
+            KeyMaterial::P256 { x, y } => {
+                format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#)
+            }
+            KeyMaterial::P384 { x, y } => {
+                format!(r#"{{"crv":"P-384","kty":"EC","x":"{x}","y":"{y}"}}"#)
+            }
+            KeyMaterial::Ed25519 { x } => format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#),
+        };
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    }
+
     /// The JWK as WebCrypto's `importKey("jwk", …)` takes it: public members only.
     pub fn to_import_json(&self) -> Value {
         match &self.material {
@@ -329,6 +346,8 @@ fn string_claim(
 pub struct CompactJws {
     pub alg: JwsAlgorithm,
     pub kid: Option<String>,
+    /// The protected header, a JSON object (`typ`, `jwk`, … for whoever needs more than `alg`).
+    pub header: Value,
     /// A JSON object.
     pub claims: Value,
     /// `header.payload`, the bytes the signature covers.
@@ -380,6 +399,7 @@ pub fn parse_compact_jws(jwt: &str, max_bytes: usize) -> Result<CompactJws, Asse
     Ok(CompactJws {
         alg,
         kid,
+        header: header_json,
         claims,
         signing_input: format!("{header}.{payload}").into_bytes(),
         signature,
@@ -407,6 +427,7 @@ pub fn parse_client_assertion(jwt: &str) -> Result<ClientAssertion, AssertionErr
         claims,
         signing_input,
         signature,
+        ..
     } = parse_compact_jws(jwt, MAX_ASSERTION_BYTES)?;
     let jti = string_claim(&claims, "jti", "the client_assertion has no jti")?;
     if jti.chars().count() > MAX_JTI_CHARS {
