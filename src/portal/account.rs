@@ -91,12 +91,7 @@ impl<B: Backend> AuthServer<'_, B> {
         if plans.is_empty() {
             return Ok(String::new());
         }
-        let plugin = &self.config.plugin.name_for_model;
-        let (subscription, customer) = futures_util::future::join(
-            self.backend.subscription_of(plugin, &user.id),
-            self.backend.customer_of(&user.id),
-        )
-        .await;
+        let (subscription, customer) = self.billing_of(&user.id).await;
         let subscription = subscription?;
         let standing = subscription
             .as_ref()
@@ -105,7 +100,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let quota = crate::billing::quota_for(plans, &standing, self.config.plugin.quota);
         let usage = match quota {
             Some(q) => {
-                let key = crate::quota::counter_key(plugin, &user.id);
+                let key = crate::quota::counter_key(&self.config.plugin.name_for_model, &user.id);
                 let seen = self
                     .backend
                     .peek(&key, q.limit, q.period_secs, self.now as u64)

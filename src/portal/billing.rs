@@ -36,14 +36,33 @@ pub(crate) fn describe_quota(quota: Option<QuotaConfig>) -> String {
 }
 
 impl<B: Backend> AuthServer<'_, B> {
-    /// `/billing/upgrade`, `/billing/checkout`, `/billing/portal`.
-    pub async fn billing(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
-        let Some(billing) = self
-            .config
+    /// Stripe's settings, when this plugin sells plans.
+    fn billing_settings(&self) -> Option<&BillingSettings> {
+        self.config
             .billing
             .as_ref()
             .filter(|_| !self.config.plugin.plans.is_empty())
-        else {
+    }
+
+    /// The user's subscription to this plugin's plans and their Stripe customer, read together.
+    pub(crate) async fn billing_of(
+        &self,
+        user_id: &str,
+    ) -> (
+        Result<Option<crate::billing::subscription::Subscription>, crate::ports::StoreError>,
+        Result<Option<String>, crate::ports::StoreError>,
+    ) {
+        futures_util::future::join(
+            self.backend
+                .subscription_of(&self.config.plugin.name_for_model, user_id),
+            self.backend.customer_of(user_id),
+        )
+        .await
+    }
+
+    /// `/billing/upgrade`, `/billing/checkout`, `/billing/portal`.
+    pub async fn billing(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+        let Some(billing) = self.billing_settings() else {
             return Err(ApiError::NotFound);
         };
         match (head.path.as_str(), head.method()) {
@@ -97,12 +116,7 @@ impl<B: Backend> AuthServer<'_, B> {
             Ok(found) => found,
             Err(sign_in) => return Ok(sign_in),
         };
-        let plugin = &self.config.plugin.name_for_model;
-        let (subscription, customer) = futures_util::future::join(
-            self.backend.subscription_of(plugin, &user.id),
-            self.backend.customer_of(&user.id),
-        )
-        .await;
+        let (subscription, customer) = self.billing_of(&user.id).await;
         let standing = subscription?
             .map(|s| s.standing(self.now))
             .unwrap_or(Standing::Free);
@@ -262,12 +276,7 @@ impl<B: Backend> AuthServer<'_, B> {
         else {
             return Ok(self.local_error(400, "There is no such plan."));
         };
-        let plugin = &self.config.plugin.name_for_model;
-        let (subscription, customer) = futures_util::future::join(
-            self.backend.subscription_of(plugin, &user.id),
-            self.backend.customer_of(&user.id),
-        )
-        .await;
+        let (subscription, customer) = self.billing_of(&user.id).await;
         // One subscription per user and plugin: a subscriber changes plans in the billing
         // portal, so a second checkout never bills them twice.
         if let Some(Standing::Paid(current)) = subscription?.map(|s| s.standing(self.now)) {
@@ -323,12 +332,7 @@ impl<B: Backend> AuthServer<'_, B> {
     /// `POST /billing/stripe/webhook`: the signature first (400 and nothing stored without a good
     /// one), then the event, applied once.
     pub async fn stripe_webhook(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
-        let Some(billing) = self
-            .config
-            .billing
-            .as_ref()
-            .filter(|_| !self.config.plugin.plans.is_empty())
-        else {
+        let Some(billing) = self.billing_settings() else {
             return Err(ApiError::NotFound);
         };
         let header = head
