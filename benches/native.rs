@@ -37,6 +37,7 @@ fn claims() -> AccessClaims {
         scope: "todos:read todos:write".into(),
         gid: Some("g".repeat(22)),
         gty: None,
+        cnf: None,
     }
 }
 

@@ -40,6 +40,7 @@ pub fn plugin_manifest(config: &Config) -> Value {
             scope,
             authorization_content_type,
             verification_token,
+            ..
         } => {
             let mut auth = json!({
                 "type": "oauth",
@@ -94,6 +95,9 @@ pub fn protected_resource_metadata(config: &Config) -> Value {
     });
     if matches!(plugin.auth, AuthConfig::OAuth { .. }) {
         doc["authorization_servers"] = json!([config.public_base_url]);
+        // RFC 9728 §2: the proofs this resource accepts, and whether it takes bound tokens only.
+        doc["dpop_signing_alg_values_supported"] = json!(crate::oauth::dpop::SIGNING_ALGS);
+        doc["dpop_bound_access_tokens_required"] = json!(config.dpop().required);
     }
     doc
 }

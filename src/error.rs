@@ -10,9 +10,9 @@ use crate::oauth::error::OAuthError;
 
 /// A `WWW-Authenticate` challenge: RFC 6750 §3 for `Bearer` (plus RFC 9728 §5.1's
 /// `resource_metadata`), RFC 7617 for `Basic`, which carries the realm only.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Challenge {
-    /// `Bearer` or `Basic`.
+    /// `Bearer`, `DPoP` or `Basic`.
     pub scheme: &'static str,
     pub realm: String,
     /// RFC 9728: where the client finds the protected-resource metadata.
@@ -23,13 +23,20 @@ pub struct Challenge {
     pub error_description: Option<String>,
     /// The scope the resource needs (RFC 6750 §3).
     pub scope: Option<String>,
+    /// RFC 9449 §7.1: the proof algorithms a `DPoP` challenge accepts.
+    pub algs: Option<String>,
+    /// RFC 9449 §9: the nonce the next proof must carry, sent as `DPoP-Nonce`.
+    pub dpop_nonce: Option<String>,
 }
 
 impl Challenge {
     pub fn header_value(&self) -> String {
         let mut params = vec![format!("realm=\"{}\"", quote_safe(&self.realm))];
-        if self.scheme != "Bearer" {
+        if self.scheme != "Bearer" && self.scheme != "DPoP" {
             return format!("{} {}", self.scheme, params.join(", "));
+        }
+        if let Some(algs) = &self.algs {
+            params.push(format!("algs=\"{}\"", quote_safe(algs)));
         }
         if let Some(error) = self.error {
             params.push(format!("error=\"{error}\""));
@@ -306,6 +313,9 @@ impl ApiError {
             }
             ApiError::Unauthorized(challenge) | ApiError::InsufficientScope(challenge) => {
                 reply = reply.with_header("www-authenticate", challenge.header_value());
+                if let Some(nonce) = &challenge.dpop_nonce {
+                    reply = reply.with_header("dpop-nonce", nonce.as_str());
+                }
             }
             ApiError::OAuth(e) if e.basic_challenge => {
                 reply = reply.with_header("www-authenticate", "Basic realm=\"token\"");
@@ -350,6 +360,7 @@ mod tests {
             error,
             error_description: error.map(|_| "token expired".into()),
             scope: None,
+            ..Default::default()
         }
     }
 

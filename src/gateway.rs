@@ -14,6 +14,7 @@ use crate::http::{AuthorizationError, Reply, RequestHead};
 use crate::oauth::access_token::{
     verify_access_token, TokenKey, TokenRejection, VerifiedTokenCache, VerifyPolicy,
 };
+use crate::oauth::dpop::{self, DpopError, Proof};
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::forward::Identity;
 use crate::proxy::rules::Access;
@@ -83,6 +84,9 @@ pub struct Facts<'a> {
     pub verified_tokens: Option<&'a RefCell<VerifiedTokenCache>>,
     /// A token already looked up in that cache, with its key, so it is not hashed again.
     pub looked_up: Option<(&'a str, TokenKey)>,
+    /// The request's DPoP proof, once its signature and `jti` were checked: the thumbprint of
+    /// its key, or why it was refused.
+    pub proof: Option<&'a Result<String, DpopError>>,
 }
 
 /// The SHA-256 of the API key in the request, for a `user_http` plugin; the edge looks it up
@@ -111,8 +115,9 @@ pub fn presented_api_key_hash(
     Ok(Some(crate::primitives::hash::sha256_hex(key)))
 }
 
-/// The bearer token the proxy will verify for this rule, if the plugin takes our access tokens
-/// and the rule needs one: the edge checks its signature ahead of [`authorize`].
+/// The access token the proxy will verify for this rule (sent as `Bearer` or `DPoP`), if the
+/// plugin takes our access tokens and the rule needs one: the edge checks its signature ahead of
+/// [`authorize`].
 pub fn bearer_to_verify<'a>(
     config: &Config,
     head: &'a RequestHead,
@@ -127,7 +132,22 @@ pub fn bearer_to_verify<'a>(
     if !needs_token {
         return None;
     }
-    credential(head, "Bearer", config).ok()
+    access_token_credential(head, config).ok().map(|(_, t)| t)
+}
+
+/// The access token in the `Authorization` header and its scheme: `DPoP` (RFC 9449 §7.1), or
+/// else `Bearer`.
+fn access_token_credential<'a>(
+    head: &'a RequestHead,
+    config: &Config,
+) -> Result<(&'static str, &'a str), ApiError> {
+    let dpop = head
+        .authorization()
+        .ok()
+        .flatten()
+        .is_some_and(|h| h.is("dpop"));
+    let scheme = if dpop { "DPoP" } else { "Bearer" };
+    credential(head, scheme, config).map(|token| (scheme, token))
 }
 
 /// What the proxy has learned about one request so far, beyond its head and the configuration.
@@ -140,6 +160,9 @@ pub struct Known {
     /// Once the platform has been asked to verify the token's signature, the token's key in the
     /// verified-token cache (where its answer is, if yes), so it is not hashed again.
     pub signature_checked: Option<TokenKey>,
+    /// The DPoP proof's outcome once its signature and `jti` were checked: its key's thumbprint,
+    /// or the refusal.
+    pub proof: Option<Result<String, DpopError>>,
 }
 
 /// The proxy's next step for a request: fetch something it needs, or decide.
@@ -152,6 +175,8 @@ pub enum Step<'h> {
     /// Have the platform verify this token's signature, recording it in the cache under this key
     /// if it holds.
     NeedSignature(&'h str, TokenKey),
+    /// Check this DPoP proof's signature and remember its `jti` ([`crate::oauth::dpop::accept`]).
+    NeedProof(Box<Proof>),
     Allow(Identity),
     Refuse(ApiError),
 }
@@ -200,21 +225,46 @@ pub fn step<'h>(
         api_key: known.api_key.as_ref().and_then(Option::as_ref),
         verified_tokens,
         looked_up,
+        proof: known.proof.as_ref(),
     };
-    match authorize(config, head, rule, &facts) {
-        Ok(identity) => Step::Allow(identity),
+    match decide(config, head, rule, &facts) {
+        Ok(Decision::Allow(identity)) => Step::Allow(identity),
+        Ok(Decision::NeedProof(proof)) => Step::NeedProof(proof),
         Err(e) => Step::Refuse(e),
     }
 }
 
+/// What [`decide`] concluded: the caller passes, or its DPoP proof must be checked first.
+#[derive(Debug)]
+pub enum Decision {
+    Allow(Identity),
+    NeedProof(Box<Proof>),
+}
+
 /// Decides whether the caller may pass the rule at `rule_index`, and as whom. No I/O: access
-/// tokens are verified against the keys in config, and everything else comes in `facts`.
+/// tokens are verified against the keys in config, and everything else comes in `facts`. A
+/// DPoP-bound token needs its proof checked first ([`step`] does that); here it is refused.
 pub fn authorize(
     config: &Config,
     head: &RequestHead,
     rule_index: usize,
     facts: &Facts<'_>,
 ) -> Result<Identity, ApiError> {
+    match decide(config, head, rule_index, facts)? {
+        Decision::Allow(identity) => Ok(identity),
+        Decision::NeedProof(_) => Err(ApiError::Internal(
+            "a DPoP proof must be checked before the decision".into(),
+        )),
+    }
+}
+
+/// [`authorize`], telling apart a DPoP proof still to be checked.
+pub fn decide(
+    config: &Config,
+    head: &RequestHead,
+    rule_index: usize,
+    facts: &Facts<'_>,
+) -> Result<Decision, ApiError> {
     let now = facts.now;
     let openai_ranges = facts.openai_ranges;
     let rule = config
@@ -242,16 +292,16 @@ pub fn authorize(
         }
     }
     if rule.access == Access::Public {
-        return Ok(Identity {
+        return Ok(Decision::Allow(Identity {
             auth: "none",
             ..Identity::default()
-        });
+        }));
     }
     match &config.plugin.auth {
-        AuthConfig::None { .. } => Ok(Identity {
+        AuthConfig::None { .. } => Ok(Decision::Allow(Identity {
             auth: "none",
             ..Identity::default()
-        }),
+        })),
         AuthConfig::ServiceHttp {
             authorization_type, ..
         } => {
@@ -272,10 +322,10 @@ pub fn authorize(
                     "the service credential is not valid",
                 ));
             }
-            Ok(Identity {
+            Ok(Decision::Allow(Identity {
                 auth: "service_http",
                 ..Identity::default()
-            })
+            }))
         }
         AuthConfig::UserHttp { authorization_type } => {
             let scheme = match authorization_type {
@@ -300,15 +350,16 @@ pub fn authorize(
                     error: Some("insufficient_scope"),
                     error_description: Some(format!("the API key lacks the scope {missing}")),
                     scope: Some(rule.scopes.join(" ")),
+                    ..Default::default()
                 })));
             }
-            Ok(Identity {
+            Ok(Decision::Allow(Identity {
                 subject: Some(key.user_id.clone()),
                 client_id: Some(format!("api-key:{}", key.id)),
                 scopes: key.scopes.clone(),
                 auth: "user_http",
                 machine: false,
-            })
+            }))
         }
         AuthConfig::OAuth { .. } => {
             // A 401 names the scope the route needs, so a client (an MCP client, say) can ask
@@ -321,7 +372,7 @@ pub fn authorize(
                 }
                 other => other,
             };
-            let token = credential(head, "Bearer", config).map_err(with_scope)?;
+            let (scheme, token) = access_token_credential(head, config).map_err(with_scope)?;
             let policy = VerifyPolicy {
                 issuer: &config.public_base_url,
                 audience: Some(&config.plugin.resource),
@@ -337,7 +388,7 @@ pub fn authorize(
             let verified = verified.map_err(|rejection: TokenRejection| {
                 with_scope(unauthorized(
                     config,
-                    "Bearer",
+                    scheme,
                     Some("invalid_token"),
                     rejection.description(),
                 ))
@@ -350,17 +401,108 @@ pub fn authorize(
                     error: Some("insufficient_scope"),
                     error_description: Some(format!("the token lacks the scope {missing}")),
                     scope: Some(challenge_scope(&rule.scopes)),
+                    ..Default::default()
                 })));
             }
-            Ok(Identity {
+            if let Some(proof) = dpop_binding(config, head, scheme, token, &verified, facts)? {
+                return Ok(Decision::NeedProof(proof));
+            }
+            Ok(Decision::Allow(Identity {
                 subject: Some(verified.subject),
                 client_id: Some(verified.client_id),
                 scopes: verified.scopes,
                 auth: "oauth",
                 machine: verified.machine,
-            })
+            }))
         }
     }
+}
+
+/// RFC 9449 §7: a token sent as `DPoP` must be bound and proved by the key it is bound to; a
+/// bound token sent as `Bearer` is refused, as is any bearer token where the plugin requires
+/// DPoP. `Ok(Some)`: the proof's claims hold, its signature and `jti` are to be checked.
+fn dpop_binding(
+    config: &Config,
+    head: &RequestHead,
+    scheme: &str,
+    token: &str,
+    verified: &crate::oauth::access_token::VerifiedAccessToken,
+    facts: &Facts<'_>,
+) -> Result<Option<Box<Proof>>, ApiError> {
+    let policy = config.dpop();
+    let refuse = |error: &'static str, why: String| dpop_challenge(config, error, why, facts.now);
+    let Some(jkt) = &verified.jkt else {
+        if scheme == "DPoP" {
+            return Err(refuse(
+                "invalid_token",
+                "the access token is not DPoP-bound: send it as Bearer".into(),
+            ));
+        }
+        if policy.required {
+            return Err(refuse(
+                "invalid_token",
+                "this API takes DPoP-bound access tokens only".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    if scheme != "DPoP" {
+        return Err(refuse(
+            "invalid_token",
+            "the access token is DPoP-bound: send it with the DPoP scheme and a proof".into(),
+        ));
+    }
+    match facts.proof {
+        Some(Ok(proved)) if proved == jkt => Ok(None),
+        Some(Ok(_)) => Err(refuse(
+            "invalid_dpop_proof",
+            "the proof's key is not the one the access token is bound to".into(),
+        )),
+        Some(Err(refusal)) => Err(refuse(refusal.code(), refusal.description())),
+        None => {
+            let url = format!("{}{}", config.public_base_url, head.path);
+            let header = dpop::proof_header(head)
+                .map_err(|e| refuse(e.code(), e.description()))?
+                .ok_or_else(|| {
+                    refuse(
+                        "invalid_dpop_proof",
+                        "a DPoP-bound token needs a DPoP proof header".into(),
+                    )
+                })?;
+            let expected = dpop::Expected {
+                method: head.method.as_ref().map(|m| m.as_str()).unwrap_or(""),
+                url: &url,
+                access_token: Some(token),
+                nonce: config
+                    .dpop_nonce_key()
+                    .filter(|_| policy.nonce)
+                    .map(dpop::Nonce::Current),
+                now: facts.now,
+            };
+            let proof = dpop::check_proof(header, &expected)
+                .map_err(|e| refuse(e.code(), e.description()))?;
+            Ok(Some(Box::new(proof)))
+        }
+    }
+}
+
+/// A `DPoP` challenge (RFC 9449 §7.1): the error, the proof algorithms accepted, and a fresh
+/// nonce when the plugin uses them.
+pub fn dpop_challenge(config: &Config, error: &'static str, why: String, now: i64) -> ApiError {
+    let algs = dpop::SIGNING_ALGS.join(" ");
+    ApiError::Unauthorized(Box::new(Challenge {
+        scheme: "DPoP",
+        realm: config.plugin.name_for_model.clone(),
+        resource_metadata: Some(config.resource_metadata_url()),
+        error: Some(error),
+        error_description: Some(why),
+        scope: None,
+        algs: Some(algs),
+        dpop_nonce: config
+            .dpop_nonce_key()
+            .filter(|_| config.dpop().nonce)
+            .and_then(|key| dpop::server_nonce(key, now)),
+    }))
 }
 
 /// The scopes a challenge names: the route's, without `offline_access` (a grant property, not a
@@ -454,10 +596,12 @@ fn unauthorized(
     ApiError::Unauthorized(Box::new(Challenge {
         scheme,
         realm: config.plugin.name_for_model.clone(),
-        resource_metadata: (scheme == "Bearer").then(|| config.resource_metadata_url()),
+        resource_metadata: matches!(scheme, "Bearer" | "DPoP")
+            .then(|| config.resource_metadata_url()),
         error,
         error_description: error.map(|_| description.to_string()),
         scope: None,
+        ..Default::default()
     }))
 }
 
@@ -516,6 +660,7 @@ mod tests {
             api_key: None,
             verified_tokens: None,
             looked_up: None,
+            proof: None,
         }
     }
 
@@ -533,6 +678,7 @@ mod tests {
             scope: scope.into(),
             gid: None,
             gty: None,
+            cnf: None,
         }
     }
 
@@ -815,6 +961,7 @@ mod tests {
                 api_key: None,
                 verified_tokens: None,
                 looked_up: None,
+                proof: None,
             }
         )
         .is_ok());
@@ -829,6 +976,7 @@ mod tests {
                     api_key: None,
                     verified_tokens: None,
                     looked_up: None,
+                    proof: None,
                 }
             )
             .unwrap_err()
@@ -846,6 +994,7 @@ mod tests {
                     api_key: None,
                     verified_tokens: None,
                     looked_up: None,
+                    proof: None,
                 }
             )
             .unwrap_err()
@@ -873,6 +1022,7 @@ mod tests {
                     api_key: None,
                     verified_tokens: None,
                     looked_up: None,
+                    proof: None,
                 }
             )
             .unwrap_err()
@@ -1076,5 +1226,210 @@ mod tests {
         assert!(
             matches!(step(&c, &open, rule, &Known::default(), NOW, None), Step::Allow(id) if id.auth == "oauth" || id.auth == "none")
         );
+    }
+
+    mod dpop_bound {
+        use super::*;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use serde_json::json;
+
+        const JKT_KEY: &str = "an EC key's thumbprint";
+
+        fn ec_jwk() -> serde_json::Value {
+            json!({"kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode([1u8; 32]), "y": URL_SAFE_NO_PAD.encode([2u8; 32])})
+        }
+
+        /// The thumbprint of [`ec_jwk`], as the proofs below carry it.
+        fn jkt() -> String {
+            crate::oauth::client_assertion::parse_jwks(&json!({"keys": [ec_jwk()]})).unwrap()[0]
+                .thumbprint()
+        }
+
+        fn bound(c: &Config) -> String {
+            let claims = AccessClaims {
+                cnf: Some(crate::oauth::access_token::Confirmation { jkt: jkt() }),
+                ..claims(c, "todos:read", &c.plugin.resource)
+            };
+            mint_access_token(&c.keys, claims, NOW, 3600).unwrap()
+        }
+
+        /// A proof whose claims hold for `GET /todos` with `token` (its signature is the edge's
+        /// to check, not this decision's).
+        fn proof(token: &str, extra: serde_json::Value) -> String {
+            let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": ec_jwk()});
+            let mut claims = json!({"jti": "p-1", "htm": "GET", "htu": "https://todo.example.com/todos", "iat": NOW, "ath": dpop::ath(token)});
+            for (k, v) in extra.as_object().unwrap() {
+                claims[k] = v.clone();
+            }
+            let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+            format!(
+                "{}.{}.{}",
+                b64(&header),
+                b64(&claims),
+                URL_SAFE_NO_PAD.encode([7u8; 64])
+            )
+        }
+
+        fn call(scheme: &str, token: &str, proof: Option<&str>) -> RequestHead {
+            let h = head(Method::Get, "/todos")
+                .with_header("authorization", &format!("{scheme} {token}"));
+            match proof {
+                Some(p) => h.with_header("dpop", p),
+                None => h,
+            }
+        }
+
+        fn challenge(e: ApiError) -> (u16, String, Option<String>) {
+            let reply = e.to_reply();
+            (
+                reply.status,
+                reply.header("www-authenticate").unwrap_or("").to_string(),
+                reply.header("dpop-nonce").map(str::to_string),
+            )
+        }
+
+        fn with_policy(required: bool, nonce: bool) -> Config {
+            let mut c = config();
+            if let AuthConfig::OAuth { dpop, .. } = &mut c.plugin.auth {
+                *dpop = crate::oauth::dpop::DpopPolicy { required, nonce };
+            }
+            c
+        }
+
+        #[test]
+        fn a_bound_token_asks_for_its_proof_then_passes_only_with_its_key() {
+            let c = config();
+            let t = bound(&c);
+            let h = call("DPoP", &t, Some(&proof(&t, json!({}))));
+            let asked = match decide(&c, &h, 0, &facts()).unwrap() {
+                Decision::NeedProof(p) => p,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(asked.jkt, jkt());
+            assert_eq!(asked.jti, "p-1");
+            let proved = Ok(jkt());
+            let with_proof = Facts {
+                proof: Some(&proved),
+                ..facts()
+            };
+            assert!(matches!(
+                decide(&c, &h, 0, &with_proof).unwrap(),
+                Decision::Allow(id) if id.subject.as_deref() == Some("user_1")
+            ));
+            // Another key's proof, or a refused one, is a DPoP challenge.
+            let other = Ok(JKT_KEY.to_string());
+            let replayed = Err(DpopError::Invalid("the proof was already used".into()));
+            for (outcome, error) in [
+                (&other, "invalid_dpop_proof"),
+                (&replayed, "invalid_dpop_proof"),
+            ] {
+                let facts = Facts {
+                    proof: Some(outcome),
+                    ..facts()
+                };
+                let (status, header, _) = challenge(decide(&c, &h, 0, &facts).unwrap_err());
+                assert_eq!(status, 401);
+                assert!(header.starts_with("DPoP realm="), "{header}");
+                assert!(header.contains(&format!("error=\"{error}\"")), "{header}");
+                assert!(
+                    header.contains("algs=\"RS256 PS256 ES256 ES384 EdDSA\""),
+                    "{header}"
+                );
+            }
+            // `authorize` alone cannot check a proof: it refuses rather than let the call by.
+            assert!(authorize(&c, &h, 0, &facts()).is_err());
+        }
+
+        #[test]
+        fn each_misuse_of_a_bound_token_is_refused_before_any_proof_is_checked() {
+            let c = config();
+            let t = bound(&c);
+            let unbound = token(&c, "todos:read", &c.plugin.resource);
+            for (why, h, error) in [
+                (
+                    "bound as Bearer",
+                    call("Bearer", &t, Some(&proof(&t, json!({})))),
+                    "invalid_token",
+                ),
+                (
+                    "unbound as DPoP",
+                    call("DPoP", &unbound, Some(&proof(&unbound, json!({})))),
+                    "invalid_token",
+                ),
+                ("no proof", call("DPoP", &t, None), "invalid_dpop_proof"),
+                (
+                    "wrong method",
+                    call("DPoP", &t, Some(&proof(&t, json!({"htm": "POST"})))),
+                    "invalid_dpop_proof",
+                ),
+                (
+                    "wrong URL",
+                    call(
+                        "DPoP",
+                        &t,
+                        Some(&proof(&t, json!({"htu": "https://todo.example.com/other"}))),
+                    ),
+                    "invalid_dpop_proof",
+                ),
+                (
+                    "stale",
+                    call("DPoP", &t, Some(&proof(&t, json!({"iat": NOW - 301})))),
+                    "invalid_dpop_proof",
+                ),
+                (
+                    "no ath",
+                    call("DPoP", &t, Some(&proof(&t, json!({"ath": null})))),
+                    "invalid_dpop_proof",
+                ),
+                (
+                    "another token's ath",
+                    call("DPoP", &t, Some(&proof(&unbound, json!({})))),
+                    "invalid_dpop_proof",
+                ),
+            ] {
+                let (status, header, _) = challenge(decide(&c, &h, 0, &facts()).unwrap_err());
+                assert_eq!(status, 401, "{why}");
+                assert!(header.starts_with("DPoP "), "{why}: {header}");
+                assert!(
+                    header.contains(&format!("error=\"{error}\"")),
+                    "{why}: {header}"
+                );
+            }
+            // Two DPoP headers are one too many.
+            let twice = call("DPoP", &t, Some(&proof(&t, json!({})))).with_header("dpop", "x");
+            assert_eq!(
+                challenge(decide(&c, &twice, 0, &facts()).unwrap_err()).0,
+                401
+            );
+        }
+
+        #[test]
+        fn a_plugin_that_requires_dpop_refuses_bearer_tokens_and_one_with_nonces_names_the_next() {
+            let c = with_policy(true, false);
+            let unbound = token(&c, "todos:read", &c.plugin.resource);
+            let (status, header, nonce) =
+                challenge(decide(&c, &call("Bearer", &unbound, None), 0, &facts()).unwrap_err());
+            assert_eq!(status, 401);
+            assert!(
+                header.starts_with("DPoP ") && header.contains("invalid_token"),
+                "{header}"
+            );
+            assert_eq!(nonce, None);
+            // Plain bearer tokens still pass where DPoP is not required.
+            assert!(authorize(&config(), &call("Bearer", &unbound, None), 0, &facts()).is_ok());
+
+            let c = with_policy(false, true);
+            let t = bound(&c);
+            let h = call("DPoP", &t, Some(&proof(&t, json!({}))));
+            let (status, header, nonce) = challenge(decide(&c, &h, 0, &facts()).unwrap_err());
+            assert_eq!(status, 401);
+            assert!(header.contains("error=\"use_dpop_nonce\""), "{header}");
+            let nonce = nonce.expect("a DPoP-Nonce header");
+            let h = call("DPoP", &t, Some(&proof(&t, json!({ "nonce": nonce }))));
+            assert!(matches!(
+                decide(&c, &h, 0, &facts()).unwrap(),
+                Decision::NeedProof(_)
+            ));
+        }
     }
 }

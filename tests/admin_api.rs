@@ -299,6 +299,56 @@ fn client_secrets_are_shown_once_and_rotate() {
 }
 
 #[test]
+fn a_client_that_must_use_dpop_is_stored_so_by_both_ways_in() {
+    let f = Fixture::new();
+    let directory = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let (status, client) = f.post(
+        "/admin/api/clients",
+        json!({"name": "Agent", "kind": "public", "redirect_uris": ["http://127.0.0.1/cb"], "dpop_bound_access_tokens": true}),
+    );
+    assert_eq!(status, 201, "{client}");
+    let id = client["id"].as_str().unwrap().to_string();
+    assert_eq!(client["dpop_bound_access_tokens"], true);
+    assert!(
+        block_on(directory.find_client(&id))
+            .unwrap()
+            .unwrap()
+            .dpop_bound
+    );
+    let (status, changed) = f.call(
+        Method::Patch,
+        &format!("/admin/api/clients/{id}"),
+        json!({"dpop_bound_access_tokens": false}),
+    );
+    assert_eq!(status, 200, "{changed}");
+    assert!(
+        !block_on(directory.find_client(&id))
+            .unwrap()
+            .unwrap()
+            .dpop_bound
+    );
+    let (status, refused) = f.call(
+        Method::Patch,
+        &format!("/admin/api/clients/{id}"),
+        json!({"dpop_bound_access_tokens": "yes"}),
+    );
+    assert_eq!(status, 400, "{refused}");
+    // Self-registered with the metadata field.
+    let mut r = registration("dcr_dpop", "198.51.100.7", NOW);
+    r.client.dpop_bound = true;
+    block_on(directory.register_client(&r)).unwrap();
+    assert!(
+        block_on(directory.find_client("dcr_dpop"))
+            .unwrap()
+            .unwrap()
+            .dpop_bound
+    );
+}
+
+#[test]
 fn bad_redirect_uris_are_refused() {
     let f = Fixture::new();
     for uri in [
@@ -892,6 +942,7 @@ fn registration(id: &str, network: &str, now: i64) -> RegisteredClient {
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         },
         metadata: "{}".into(),
         created_at: now,

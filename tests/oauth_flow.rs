@@ -74,6 +74,7 @@ fn backend() -> MemoryBackend {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         },
     );
     b.clients.insert(
@@ -88,6 +89,7 @@ fn backend() -> MemoryBackend {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         },
     );
     b.users.borrow_mut().push(User {
@@ -647,6 +649,7 @@ fn with_self_registered_client(backend: &mut MemoryBackend) {
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         },
     );
 }
@@ -2271,6 +2274,7 @@ fn with_other_confidential_clients(backend: &mut MemoryBackend) {
                 origin: ClientOrigin::Dynamic,
                 may_introspect,
                 key_set: None,
+                dpop_bound: false,
             },
         );
     }
@@ -2392,6 +2396,7 @@ fn with_chatgpt_document_client(backend: &mut MemoryBackend) -> common::jws::Cli
             origin: ClientOrigin::MetadataDocument,
             may_introspect: false,
             key_set: Some(ClientKeySet::Uri(CHATGPT_JWKS.into())),
+            dpop_bound: false,
         },
     );
     key
@@ -3034,6 +3039,7 @@ fn machine_token_refusals_each_have_their_reason() {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         },
     );
     let mut browser = Browser::new(&config, &backend);
@@ -3295,4 +3301,354 @@ mod two_stores {
         backend.failing.borrow_mut().clear();
         assert_eq!(refresh_with(&mut browser, &refresh).status, 200);
     }
+}
+
+// DPoP (RFC 9449) at the authorization server: binding at /token, bound refresh tokens of public
+// clients, code binding by `dpop_jkt`, clients and plugins that require it, and server nonces.
+
+const CLI_CALLBACK: &str = "http://127.0.0.1:4711/callback";
+
+/// The public first-party client's code, with `extra` authorization parameters.
+fn cli_code(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
+    let challenge = s256_challenge(VERIFIER);
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", "cli"),
+        ("redirect_uri", CLI_CALLBACK),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("scope", "todos:read"),
+        ("resource", BASE),
+    ];
+    pairs.extend_from_slice(extra);
+    let url = format!("/authorize?{}", encode(&pairs));
+    let mut back = browser.get(&url);
+    if back.status == 200 {
+        let signed_in = sign_in(browser, &back);
+        back = browser.get(signed_in.header("location").unwrap());
+    }
+    assert_eq!(back.status, 302, "{}", html(&back));
+    location_params(&back).get("code").unwrap().to_string()
+}
+
+/// A token request with a `DPoP` header when `proof` is given.
+fn token_with_proof(
+    browser: &mut Browser<'_>,
+    auth: Option<&str>,
+    proof: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> Reply {
+    let body = encode(pairs);
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    if let Some(a) = auth {
+        headers.push(("authorization", a));
+    }
+    if let Some(p) = proof {
+        headers.push(("dpop", p));
+    }
+    browser.send(Method::Post, "/token", &headers, body.as_bytes())
+}
+
+fn cli_exchange(browser: &mut Browser<'_>, code: &str, proof: Option<&str>) -> Reply {
+    token_with_proof(
+        browser,
+        None,
+        proof,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_id", "cli"),
+            ("redirect_uri", CLI_CALLBACK),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+}
+
+fn cli_refresh(browser: &mut Browser<'_>, refresh: &str, proof: Option<&str>) -> Reply {
+    token_with_proof(
+        browser,
+        None,
+        proof,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", "cli"),
+        ],
+    )
+}
+
+fn token_proof(key: &common::jws::ClientKey, now: i64) -> String {
+    key.dpop_proof(
+        "ES256",
+        "POST",
+        &format!("{BASE}/token"),
+        None,
+        now,
+        serde_json::json!({}),
+    )
+}
+
+fn verified_jkt(config: &Config, access: &str) -> Option<String> {
+    let policy = VerifyPolicy {
+        issuer: BASE,
+        audience: Some(BASE),
+        now: NOW,
+    };
+    verify_access_token(access, &config.keys, &policy)
+        .unwrap()
+        .jkt
+}
+
+#[test]
+fn a_proof_binds_the_tokens_and_a_public_clients_refresh_tokens_stay_with_its_key() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let key = common::jws::ClientKey::p256();
+    let code = cli_code(&mut browser, &[]);
+    let reply = cli_exchange(&mut browser, &code, Some(&token_proof(&key, NOW)));
+    assert_eq!(reply.status, 200, "{}", html(&reply));
+    let tokens = json(&reply);
+    assert_eq!(tokens["token_type"], "DPoP");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(verified_jkt(&config, access), Some(key.thumbprint()));
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // The refresh token is bound: without a proof, or with another key's, it is refused and
+    // stays good.
+    let other = common::jws::ClientKey::p256();
+    for proof in [None, Some(token_proof(&other, NOW))] {
+        let refused = cli_refresh(&mut browser, &refresh, proof.as_deref());
+        assert_eq!(refused.status, 400);
+        assert_eq!(json(&refused)["error"], "invalid_grant");
+    }
+    let renewed = cli_refresh(&mut browser, &refresh, Some(&token_proof(&key, NOW)));
+    assert_eq!(renewed.status, 200, "{}", html(&renewed));
+    let renewed = json(&renewed);
+    assert_eq!(renewed["token_type"], "DPoP");
+    assert_eq!(
+        verified_jkt(&config, renewed["access_token"].as_str().unwrap()),
+        Some(key.thumbprint())
+    );
+}
+
+#[test]
+fn a_bad_proof_is_refused_before_the_code_is_spent() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let key = common::jws::ClientKey::p256();
+    let code = cli_code(&mut browser, &[]);
+    let token_url = format!("{BASE}/token");
+    let good = token_proof(&key, NOW);
+    let forged = {
+        // Another key's signature under this key's header.
+        let other = common::jws::ClientKey::p256();
+        let theirs = token_proof(&other, NOW);
+        let (input, _) = good.rsplit_once('.').unwrap();
+        format!("{input}.{}", theirs.rsplit_once('.').unwrap().1)
+    };
+    for (why, proof) in [
+        (
+            "GET",
+            key.dpop_proof("ES256", "GET", &token_url, None, NOW, serde_json::json!({})),
+        ),
+        (
+            "another URL",
+            key.dpop_proof(
+                "ES256",
+                "POST",
+                &format!("{BASE}/revoke"),
+                None,
+                NOW,
+                serde_json::json!({}),
+            ),
+        ),
+        (
+            "stale",
+            key.dpop_proof(
+                "ES256",
+                "POST",
+                &token_url,
+                None,
+                NOW - 301,
+                serde_json::json!({}),
+            ),
+        ),
+        (
+            "no jti",
+            key.dpop_proof(
+                "ES256",
+                "POST",
+                &token_url,
+                None,
+                NOW,
+                serde_json::json!({"jti": null}),
+            ),
+        ),
+        ("forged signature", forged),
+        ("not a JWT", "not-a-proof".to_string()),
+    ] {
+        let refused = cli_exchange(&mut browser, &code, Some(&proof));
+        assert_eq!(refused.status, 400, "{why}");
+        assert_eq!(json(&refused)["error"], "invalid_dpop_proof", "{why}");
+    }
+    // The same proof twice: the second is a replay, and the code was redeemed by the first.
+    assert_eq!(cli_exchange(&mut browser, &code, Some(&good)).status, 200);
+    let replayed = cli_exchange(&mut browser, &code, Some(&good));
+    assert_eq!(json(&replayed)["error"], "invalid_dpop_proof");
+}
+
+#[test]
+fn a_confidential_clients_refresh_tokens_are_not_bound_but_each_access_token_may_be() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let key = common::jws::ClientKey::ed25519();
+    let code = authorize(&mut browser, &[]);
+    let auth = basic("chatgpt", "client-secret");
+    let proof = key.dpop_proof(
+        "EdDSA",
+        "POST",
+        &format!("{BASE}/token"),
+        None,
+        NOW,
+        serde_json::json!({}),
+    );
+    let tokens = json(&token_with_proof(
+        &mut browser,
+        Some(&auth),
+        Some(&proof),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+        ],
+    ));
+    assert_eq!(tokens["token_type"], "DPoP");
+    // Refreshed without a proof: allowed (the secret binds it), and the token is a bearer one.
+    let plain = json(&token(
+        &mut browser,
+        Some(&auth),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+    ));
+    assert_eq!(plain["token_type"], "Bearer");
+    assert_eq!(
+        verified_jkt(&config, plain["access_token"].as_str().unwrap()),
+        None
+    );
+    // Introspection tells a bound token's key.
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", auth.as_str()),
+    ];
+    let seen = json(&browser.send(
+        Method::Post,
+        "/introspect",
+        &headers,
+        encode(&[("token", tokens["access_token"].as_str().unwrap())]).as_bytes(),
+    ));
+    assert_eq!(seen["token_type"], "DPoP");
+    assert_eq!(seen["cnf"]["jkt"], key.thumbprint());
+}
+
+#[test]
+fn a_code_bound_by_dpop_jkt_is_redeemed_only_with_that_key() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let key = common::jws::ClientKey::p256();
+    let thumbprint = key.thumbprint();
+    let code = cli_code(&mut browser, &[("dpop_jkt", &thumbprint)]);
+    let other = common::jws::ClientKey::p256();
+    let refused = cli_exchange(&mut browser, &code, Some(&token_proof(&other, NOW)));
+    assert_eq!(json(&refused)["error"], "invalid_grant");
+    // The mismatch burned the code, as a wrong verifier does.
+    let code = cli_code(&mut browser, &[("dpop_jkt", &thumbprint)]);
+    assert_eq!(
+        json(&cli_exchange(&mut browser, &code, None))["error"],
+        "invalid_grant"
+    );
+    let code = cli_code(&mut browser, &[("dpop_jkt", &thumbprint)]);
+    let ok = cli_exchange(&mut browser, &code, Some(&token_proof(&key, NOW)));
+    assert_eq!(ok.status, 200, "{}", html(&ok));
+    // A dpop_jkt that is no thumbprint is the client's error, sent back to it.
+    let challenge = s256_challenge(VERIFIER);
+    let bad = browser.get(&format!(
+        "/authorize?{}",
+        encode(&[
+            ("response_type", "code"),
+            ("client_id", "cli"),
+            ("redirect_uri", CLI_CALLBACK),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "todos:read"),
+            ("dpop_jkt", "too-short"),
+        ])
+    ));
+    assert_eq!(bad.status, 302, "{}", html(&bad));
+    assert_eq!(location_params(&bad).get("error"), Some("invalid_request"));
+}
+
+#[test]
+fn clients_and_plugins_that_require_dpop_get_no_bearer_tokens() {
+    // A client registered with dpop_bound_access_tokens.
+    let config = config();
+    let mut bound_client = backend();
+    bound_client.clients.get_mut("cli").unwrap().dpop_bound = true;
+    let mut browser = Browser::new(&config, &bound_client);
+    let code = cli_code(&mut browser, &[]);
+    let refused = cli_exchange(&mut browser, &code, None);
+    assert_eq!(refused.status, 400);
+    assert_eq!(json(&refused)["error"], "invalid_dpop_proof");
+    let key = common::jws::ClientKey::p256();
+    let ok = cli_exchange(&mut browser, &code, Some(&token_proof(&key, NOW)));
+    assert_eq!(json(&ok)["token_type"], "DPoP", "the refusal spent nothing");
+
+    // A plugin with dpop_required, and with server nonces.
+    let mut raw_auth = serde_json::json!({"type": "oauth", "scope": "todos:read todos:write", "dpop_required": true, "dpop_nonce": true});
+    let strict = Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "auth": raw_auth.take()
+        })),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap();
+    let backend = backend();
+    let mut browser = Browser::new(&strict, &backend);
+    let code = cli_code(&mut browser, &[]);
+    let refused = cli_exchange(&mut browser, &code, None);
+    assert_eq!(json(&refused)["error"], "invalid_dpop_proof");
+    // Without the server's nonce: use_dpop_nonce, and the nonce to use.
+    let first = cli_exchange(&mut browser, &code, Some(&token_proof(&key, NOW)));
+    assert_eq!(first.status, 400);
+    assert_eq!(json(&first)["error"], "use_dpop_nonce");
+    let nonce = first.header("dpop-nonce").expect("DPoP-Nonce").to_string();
+    let proof = key.dpop_proof(
+        "ES256",
+        "POST",
+        &format!("{BASE}/token"),
+        None,
+        NOW,
+        serde_json::json!({ "nonce": nonce }),
+    );
+    let ok = cli_exchange(&mut browser, &code, Some(&proof));
+    assert_eq!(ok.status, 200, "{}", html(&ok));
+    assert!(ok.header("dpop-nonce").is_some());
+    // The metadata says what is accepted.
+    let doc = json(&browser.get("/.well-known/oauth-authorization-server"));
+    assert_eq!(
+        doc["dpop_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "PS256", "ES256", "ES384", "EdDSA"])
+    );
 }

@@ -142,6 +142,7 @@ fn client_request(body: &Map<String, Value>, creating: bool) -> Result<ClientReq
     f.redirect_uris("redirect_uris", redirect_uris.as_deref());
     let first_party = f.boolean(body, "first_party");
     let may_introspect = f.boolean(body, "may_introspect");
+    let dpop_bound = f.boolean(body, "dpop_bound_access_tokens");
     // private_key_jwt (RFC 7523): a confidential client with keys instead of a secret.
     let key_set = f.client_keys(body);
     if creating && key_set.is_some() && !confidential {
@@ -159,6 +160,7 @@ fn client_request(body: &Map<String, Value>, creating: bool) -> Result<ClientReq
             redirect_uris,
             first_party,
             may_introspect,
+            dpop_bound,
             key_set,
         },
         roles,
@@ -203,6 +205,7 @@ pub(crate) fn client_row_json(row: &Row) -> Value {
         "redirect_uris": json_column(row, "redirect_uris"),
         "first_party": flag(row, "first_party"),
         "may_introspect": flag(row, "may_introspect"),
+        "dpop_bound_access_tokens": flag(row, "dpop_bound"),
         "registered_via": text(row, "registered_via"),
         "created_at": int(row, "created_at"),
         "token_endpoint_auth_method": client_auth_method(row),

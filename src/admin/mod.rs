@@ -190,6 +190,7 @@ pub fn authorize_admin(
             error: None,
             error_description: None,
             scope: None,
+            ..Default::default()
         }))
     };
     let header = head

@@ -41,6 +41,12 @@ pub(crate) enum AuthTable {
         #[serde(default)]
         authorization_content_type: AuthorizationContentType,
         verification_token: Option<String>,
+        /// RFC 9449: every token of the plugin must be DPoP-bound (a bearer token is refused).
+        #[serde(default)]
+        dpop_required: bool,
+        /// RFC 9449 §8 and §9: proofs must carry the server's current nonce.
+        #[serde(default)]
+        dpop_nonce: bool,
     },
 }
 
@@ -80,10 +86,16 @@ pub(crate) fn validate_auth(
             scope,
             authorization_content_type,
             verification_token,
+            dpop_required,
+            dpop_nonce,
         } => AuthConfig::OAuth {
             scope: checked_scope(scope, prefix)?,
             authorization_content_type,
             verification_token: published(verification_token),
+            dpop: crate::oauth::dpop::DpopPolicy {
+                required: dpop_required,
+                nonce: dpop_nonce,
+            },
         },
     })
 }

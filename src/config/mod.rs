@@ -249,6 +249,8 @@ pub enum AuthConfig {
         scope: String,
         authorization_content_type: AuthorizationContentType,
         verification_token: Option<String>,
+        /// What the plugin asks of DPoP-bound tokens.
+        dpop: crate::oauth::dpop::DpopPolicy,
     },
 }
 
@@ -313,6 +315,21 @@ impl Config {
                 format!("one plugin where a single configuration is read, got {n}"),
             )),
         }
+    }
+
+    /// The plugin's DPoP policy (nothing required unless its auth type is `oauth` and it says so).
+    pub fn dpop(&self) -> crate::oauth::dpop::DpopPolicy {
+        match &self.plugin.auth {
+            AuthConfig::OAuth { dpop, .. } => *dpop,
+            _ => crate::oauth::dpop::DpopPolicy::default(),
+        }
+    }
+
+    /// The key server nonces are made with: the session secret's bytes (`None` without OAuth).
+    pub fn dpop_nonce_key(&self) -> Option<&[u8]> {
+        self.oauth
+            .as_ref()
+            .map(|o| o.session_secret.expose().as_bytes())
     }
 
     /// The RFC 9728 protected-resource metadata URL for this plugin's API.

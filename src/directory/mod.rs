@@ -89,7 +89,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         let rows = self
             .sql
             .query(
-                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, registered_via, may_introspect, jwks_uri, jwks FROM oauth_clients \
+                "SELECT id, name, secret_hash, redirect_uris, kind, first_party, registered_via, may_introspect, jwks_uri, jwks, dpop_bound FROM oauth_clients \
                  WHERE id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
                 vec![client_id.into(), self.now.into()],
             )
@@ -118,6 +118,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
             },
             may_introspect: n(row, "may_introspect").unwrap_or(0) != 0,
             key_set: key_set(row)?,
+            dpop_bound: n(row, "dpop_bound").unwrap_or(0) != 0,
         }))
     }
 
@@ -132,8 +133,8 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         let changed = self
             .sql
             .batch(vec![(
-                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, expires_at, registered_via, metadata, registered_from, jwks_uri, jwks) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'dynamic', ?8, ?9, ?12, ?13 \
+                "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, expires_at, registered_via, metadata, registered_from, jwks_uri, jwks, dpop_bound) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, 'dynamic', ?8, ?9, ?12, ?13, ?14 \
                  WHERE (SELECT COUNT(*) FROM oauth_clients WHERE expires_at > ?6) < ?10 \
                  AND (SELECT COUNT(*) FROM oauth_clients WHERE registered_from = ?9 AND expires_at > ?6) < ?11",
                 vec![
@@ -154,6 +155,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
                     (MAX_UNUSED_REGISTRATIONS_PER_NETWORK as i64).into(),
                     jwks_uri,
                     jwks,
+                    c.dpop_bound.into(),
                 ],
             )])
             .await

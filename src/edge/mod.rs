@@ -439,6 +439,16 @@ async fn proxy(
                     }
                 }
             }
+            Step::NeedProof(proof) => {
+                // A DPoP-bound token's proof: its signature (WebCrypto), then its `jti` in the
+                // counter Durable Object, one round trip per call.
+                let store =
+                    backend::EdgeBackend::new(env, now).map_err(|e| ApiError::Unavailable(e.0))?;
+                let outcome = crate::oauth::dpop::accept(&store, &proof, now)
+                    .await
+                    .map_err(|e| ApiError::Unavailable(format!("DPoP proof: {}", e.0)))?;
+                known.proof = Some(outcome.map(|()| proof.jkt));
+            }
             Step::Allow(identity) => break identity,
             Step::Refuse(e) => return Err(e),
         }

@@ -61,6 +61,15 @@ pub struct AccessClaims {
     /// Auth0's `gty`; absent on a user's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gty: Option<String>,
+    /// RFC 9449 §6.1: the DPoP key the token is bound to (`cnf.jkt`); absent on a bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim (RFC 7800) of a DPoP-bound token: the RFC 7638 thumbprint of its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// The `gty` of a machine client's token.
@@ -130,6 +139,8 @@ pub struct VerifiedAccessToken {
     pub grant_id: Option<String>,
     /// Whether the subject is a machine client (the `client_credentials` grant), not a user.
     pub machine: bool,
+    /// The thumbprint of the DPoP key the token is bound to; `None` for a bearer token.
+    pub jkt: Option<String>,
 }
 
 impl VerifiedAccessToken {
@@ -377,6 +388,7 @@ pub fn check_claims(
         audience: custom.aud.clone(),
         grant_id: custom.gid.clone(),
         machine: custom.gty.as_deref() == Some(MACHINE_GRANT),
+        jkt: custom.cnf.as_ref().map(|c| c.jkt.clone()),
     })
 }
 
@@ -514,6 +526,7 @@ mod tests {
             scope: "todos:read todos:write".into(),
             gid: None,
             gty: None,
+            cnf: None,
         }
     }
 

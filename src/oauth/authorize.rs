@@ -27,6 +27,8 @@ pub struct AuthorizeRequest {
     pub resource: Option<String>,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is to be bound to.
+    pub dpop_jkt: Option<String>,
     /// `prompt=none`: fail instead of showing any page.
     pub prompt_none: bool,
     /// `prompt=login`: sign in again even with a session.
@@ -157,6 +159,19 @@ pub fn validate_authorize_request(
     if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_BYTES) {
         return Err(fail(OAuthErrorCode::InvalidRequest, "nonce is too long"));
     }
+    // A SHA-256 thumbprint is 43 base64url characters.
+    let dpop_jkt = params.get("dpop_jkt").map(str::to_string);
+    if dpop_jkt.as_ref().is_some_and(|j| {
+        j.len() != 43
+            || !j
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        return Err(fail(
+            OAuthErrorCode::InvalidRequest,
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+        ));
+    }
     let prompts: Vec<&str> = params
         .get("prompt")
         .unwrap_or("")
@@ -188,6 +203,7 @@ pub fn validate_authorize_request(
         resource,
         code_challenge,
         nonce,
+        dpop_jkt,
         prompt_none,
         prompt_login: prompts.contains(&"login"),
         prompt_consent: prompts.contains(&"consent"),
@@ -260,6 +276,7 @@ mod tests {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         }
     }
 

@@ -58,6 +58,9 @@ pub struct Client {
     /// Where the keys of a `private_key_jwt` client are (RFC 7523); such a client authenticates
     /// with a signed assertion only, never a secret.
     pub key_set: Option<ClientKeySet>,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`: the client's tokens are always DPoP-bound, and
+    /// its token requests without a proof refused.
+    pub dpop_bound: bool,
 }
 
 /// The public keys a `private_key_jwt` client signs its assertions with.
@@ -247,6 +250,7 @@ mod tests {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         }
     }
 
@@ -264,6 +268,7 @@ mod tests {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         }
     }
 

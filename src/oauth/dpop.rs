@@ -1,8 +1,8 @@
 //! DPoP proofs (RFC 9449), the pure half (issue 18, first part): a proof is parsed and its
 //! claims checked here; its signature is then checked by the caller with the key the proof carries
 //! (through the [`crate::ports::JwsVerifier`] port), and its `jti` remembered for the proof's
-//! window. The token endpoint binds tokens to [`Proof::jkt`]; the proxy checks a bound token's
-//! proof on every call. Not yet wired to either: the next step of issue 18.
+//! window ([`accept`]). The token endpoint binds tokens to [`Proof::jkt`]; the proxy checks a
+//! bound token's proof on every call.
 //!
 //! The checks, in RFC 9449 §4.3's order:
 //! - a JWT with `typ: dpop+jwt`, an asymmetric `alg` this gateway verifies (RS256, PS256, ES256,
@@ -17,13 +17,21 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+use crate::http::RequestHead;
+use crate::ports::{JwsVerifier, StoreError, Throttle};
+
 use super::client_assertion::{
     int_claim, parse_compact_jws, parse_jwks, select_key, JwsAlgorithm, PublicJwk,
 };
+
+/// The proof algorithms accepted, as metadata and challenges name them: every asymmetric one the
+/// gateway verifies.
+pub const SIGNING_ALGS: [&str; 5] = ["RS256", "PS256", "ES256", "ES384", "EdDSA"];
 
 /// How old a proof may be (its `iat`): proofs are made per request.
 pub const MAX_PROOF_AGE_SECS: i64 = 300;
@@ -32,12 +40,108 @@ pub const PROOF_LEEWAY_SECS: i64 = 60;
 /// The largest proof read (an RS256 proof with a 4096-bit key in its header is under 2 KiB).
 pub const MAX_PROOF_BYTES: usize = 8 * 1024;
 
+/// How long a server nonce is current: one is issued per window, and a proof may carry this
+/// window's or the last one's.
+pub const NONCE_WINDOW_SECS: i64 = 300;
+
+/// How long a proof's `jti` is remembered: as long as its `iat` can be accepted.
+pub const JTI_MEMORY_SECS: i64 = MAX_PROOF_AGE_SECS + PROOF_LEEWAY_SECS;
+
 /// Why a proof was refused: `invalid_dpop_proof` (RFC 9449 §7.1), or `use_dpop_nonce` when the
 /// server's nonce is missing or stale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DpopError {
     Invalid(String),
     UseNonce,
+}
+
+impl DpopError {
+    /// The error code on the wire (RFC 9449 §12.2).
+    pub fn code(&self) -> &'static str {
+        match self {
+            DpopError::Invalid(_) => "invalid_dpop_proof",
+            DpopError::UseNonce => "use_dpop_nonce",
+        }
+    }
+
+    pub fn description(&self) -> String {
+        match self {
+            DpopError::Invalid(why) => why.clone(),
+            DpopError::UseNonce => {
+                "send the server's current nonce (DPoP-Nonce) in the proof".into()
+            }
+        }
+    }
+}
+
+/// What a deployment asks of DPoP: whether every token of the plugin must be bound, and whether
+/// proofs must carry a server nonce (RFC 9449 §8 and §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DpopPolicy {
+    pub required: bool,
+    pub nonce: bool,
+}
+
+/// The `DPoP` header of a request: `Ok(None)` when absent, refused when sent more than once
+/// (RFC 9449 §4.3 item 1).
+pub fn proof_header(head: &RequestHead) -> Result<Option<&str>, DpopError> {
+    head.single_header("dpop")
+        .map_err(|_| invalid("send one DPoP header"))
+}
+
+/// The server nonce for the window `now` falls in: an HMAC of the window under the deployment's
+/// secret, so every isolate issues and accepts the same values without storing any.
+pub fn server_nonce(secret: &[u8], now: i64) -> Option<String> {
+    nonce_for_window(secret, now.div_euclid(NONCE_WINDOW_SECS))
+}
+
+/// `None` only if HMAC refused the key, which it does for no length.
+fn nonce_for_window(secret: &[u8], window: i64) -> Option<String> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).ok()?;
+    mac.update(b"portcullis dpop nonce ");
+    mac.update(&window.to_be_bytes());
+    Some(URL_SAFE_NO_PAD.encode(&mac.finalize().into_bytes()[..18]))
+}
+
+/// Whether `nonce` is this window's or the last one's.
+pub fn nonce_is_current(secret: &[u8], nonce: &str, now: i64) -> bool {
+    let window = now.div_euclid(NONCE_WINDOW_SECS);
+    [window, window - 1].iter().any(|w| {
+        nonce_for_window(secret, *w).is_some_and(|expected| {
+            crate::primitives::secret::constant_time_eq(expected.as_bytes(), nonce.as_bytes())
+        })
+    })
+}
+
+/// The second half of a proof's check, with I/O: its signature by the key it carries, then its
+/// `jti`, remembered per key for [`JTI_MEMORY_SECS`] (only after the signature holds, so nobody
+/// without the key can use up its `jti` values). `Ok(Err)` is a refusal, `Err` a store failure.
+pub async fn accept<S: JwsVerifier + Throttle>(
+    store: &S,
+    proof: &Proof,
+    now: i64,
+) -> Result<Result<(), DpopError>, StoreError> {
+    if !store
+        .verify_jws(
+            proof.alg,
+            &proof.key,
+            &proof.signing_input,
+            &proof.signature,
+        )
+        .await?
+    {
+        return Ok(Err(invalid(
+            "the proof's signature does not verify with its jwk",
+        )));
+    }
+    let key = format!("dpop-jti:{}:{}", proof.jkt, proof.jti);
+    if !store
+        .remember_once(&key, JTI_MEMORY_SECS as u64, now.max(0) as u64)
+        .await?
+    {
+        return Ok(Err(invalid("the proof was already used")));
+    }
+    Ok(Ok(()))
 }
 
 fn invalid(why: impl Into<String>) -> DpopError {
@@ -66,8 +170,17 @@ pub struct Expected<'a> {
     /// The access token presented with the proof, when there is one (`ath`).
     pub access_token: Option<&'a str>,
     /// The nonce the server requires, when it does.
-    pub nonce: Option<&'a str>,
+    pub nonce: Option<Nonce<'a>>,
     pub now: i64,
+}
+
+/// The server nonce a proof must carry.
+#[derive(Debug, Clone, Copy)]
+pub enum Nonce<'a> {
+    /// This value.
+    Exactly(&'a str),
+    /// One of [`server_nonce`]'s under this secret, current or just past.
+    Current(&'a [u8]),
 }
 
 /// `scheme://host[:port]/path` with the query and fragment dropped, the scheme and host lower
@@ -128,10 +241,16 @@ pub fn check_proof(proof: &str, expected: &Expected<'_>) -> Result<Proof, DpopEr
             return Err(invalid("ath is not the presented access token's hash"));
         }
     }
-    if let Some(nonce) = expected.nonce {
-        if text("nonce") != Some(nonce) {
-            return Err(DpopError::UseNonce);
+    match expected.nonce {
+        Some(Nonce::Exactly(nonce)) if text("nonce") != Some(nonce) => {
+            return Err(DpopError::UseNonce)
         }
+        Some(Nonce::Current(secret))
+            if !text("nonce").is_some_and(|n| nonce_is_current(secret, n, expected.now)) =>
+        {
+            return Err(DpopError::UseNonce)
+        }
+        _ => {}
     }
     Ok(Proof {
         alg: jws.alg,
@@ -279,7 +398,7 @@ mod tests {
         .is_err());
         assert!(check_proof(&proof(header(), with(json!({"ath": ath(token)}))), &bound).is_ok());
         let nonced = Expected {
-            nonce: Some("n-1"),
+            nonce: Some(Nonce::Exactly("n-1")),
             ..expected()
         };
         assert_eq!(
@@ -287,6 +406,32 @@ mod tests {
             Err(DpopError::UseNonce)
         );
         assert!(check_proof(&proof(header(), with(json!({"nonce": "n-1"}))), &nonced).is_ok());
+    }
+
+    #[test]
+    fn server_nonces_hold_for_their_window_and_the_next() {
+        let secret = b"a deployment secret of 32 bytes!";
+        let n = server_nonce(secret, NOW).unwrap();
+        assert_eq!(n.len(), 24);
+        assert!(nonce_is_current(secret, &n, NOW));
+        assert!(nonce_is_current(secret, &n, NOW + NONCE_WINDOW_SECS));
+        assert!(!nonce_is_current(secret, &n, NOW + 2 * NONCE_WINDOW_SECS));
+        assert!(!nonce_is_current(b"another secret", &n, NOW));
+        assert!(!nonce_is_current(secret, "", NOW));
+        let current = Expected {
+            nonce: Some(Nonce::Current(secret)),
+            ..expected()
+        };
+        let with_nonce = |n: &str| proof(header(), with(json!({ "nonce": n })));
+        assert!(check_proof(&with_nonce(&n), &current).is_ok());
+        assert_eq!(
+            check_proof(&with_nonce("stale"), &current),
+            Err(DpopError::UseNonce)
+        );
+        assert_eq!(
+            check_proof(&proof(header(), claims()), &current),
+            Err(DpopError::UseNonce)
+        );
     }
 
     #[test]

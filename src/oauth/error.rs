@@ -22,6 +22,10 @@ pub enum OAuthErrorCode {
     /// RFC 7591 §3.2.2 registration errors.
     InvalidRedirectUri,
     InvalidClientMetadata,
+    /// RFC 9449 §5: the DPoP proof at the token endpoint is missing or invalid, or its nonce is
+    /// not the server's.
+    InvalidDpopProof,
+    UseDpopNonce,
 }
 
 impl OAuthErrorCode {
@@ -43,6 +47,8 @@ impl OAuthErrorCode {
             OAuthErrorCode::ConsentRequired => "consent_required",
             OAuthErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             OAuthErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            OAuthErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

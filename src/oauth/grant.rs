@@ -51,6 +51,10 @@ pub struct RefreshFamily {
     pub rotated_hashes: Vec<String>,
     pub expires_at: i64,
     pub absolute_expires_at: i64,
+    /// The DPoP key the family is bound to (a public client's, RFC 9449 §5): every rotation must
+    /// prove it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 /// Everything a grant's Durable Object stores.
@@ -84,6 +88,10 @@ pub struct GrantState {
     /// were bound to their issuer.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// RFC 9449 §10: the DPoP key the authorization request bound the code to (`dpop_jkt`); the
+    /// code is then redeemed only with a proof of that key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// How many live opaque access tokens a grant keeps.
@@ -146,6 +154,12 @@ pub struct CodeRedemption {
     /// The issuer whose token endpoint the request reached: it must be the grant's.
     #[serde(default)]
     pub issuer: String,
+    /// The thumbprint of the DPoP key the request proved, if it sent a proof.
+    #[serde(default)]
+    pub jkt: Option<String>,
+    /// Whether the refresh family is bound to that key (a public client's).
+    #[serde(default)]
+    pub bind_refresh: bool,
 }
 
 /// A token request presenting a refresh token.
@@ -167,6 +181,9 @@ pub struct RefreshRotation {
     /// The issuer whose token endpoint the request reached: it must be the grant's.
     #[serde(default)]
     pub issuer: String,
+    /// The thumbprint of the DPoP key the request proved, if it sent a proof.
+    #[serde(default)]
+    pub jkt: Option<String>,
 }
 
 /// What the token endpoint needs to mint tokens after a successful step.
@@ -204,6 +221,8 @@ pub enum GrantError {
     ResourceMismatch,
     /// The token request reached another plugin's token endpoint than the grant's.
     IssuerMismatch,
+    /// The code or refresh token is bound to a DPoP key the request did not prove.
+    DpopKeyMismatch,
     NotFound,
 }
 
@@ -264,6 +283,10 @@ impl GrantError {
                 OAuthErrorCode::InvalidTarget,
                 "the resource differs from the one the grant is for",
             ),
+            GrantError::DpopKeyMismatch => (
+                OAuthErrorCode::InvalidGrant,
+                "the grant is bound to a DPoP key this request did not prove",
+            ),
         };
         OAuthError::new(code, text)
     }
@@ -304,6 +327,7 @@ fn new_family(now: i64, hash: String, policy: RefreshPolicy) -> RefreshFamily {
         rotated_hashes: Vec::new(),
         expires_at: now.saturating_add(policy.ttl_secs).min(absolute),
         absolute_expires_at: absolute,
+        jkt: None,
     }
 }
 
@@ -347,6 +371,10 @@ pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued,
             }
             (None, Some(_)) => Err(GrantError::PkceDowngrade),
             _ => Ok(()),
+        }?;
+        match &state.dpop_jkt {
+            Some(bound) if r.jkt.as_ref() != Some(bound) => Err(GrantError::DpopKeyMismatch),
+            _ => Ok(()),
         }
     };
     if let Err(e) = check() {
@@ -354,7 +382,9 @@ pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued,
         return Err(e);
     }
     state.code_status = CodeStatus::Redeemed;
-    state.refresh = Some(new_family(r.now, r.new_refresh_hash.clone(), r.policy));
+    let mut family = new_family(r.now, r.new_refresh_hash.clone(), r.policy);
+    family.jkt = r.jkt.clone().filter(|_| r.bind_refresh);
+    state.refresh = Some(family);
     record_opaque_access(state, &r.opaque_access, r.now);
     Ok(issued(state, state.scopes.clone()))
 }
@@ -422,6 +452,9 @@ pub fn rotate_refresh(state: &mut GrantState, r: &RefreshRotation) -> Result<Iss
         }
         if !resource_ok {
             return Err(GrantError::ResourceMismatch);
+        }
+        if family.jkt.is_some() && family.jkt != r.jkt {
+            return Err(GrantError::DpopKeyMismatch);
         }
         if r.now >= family.expires_at || r.now >= family.absolute_expires_at {
             state.refresh = None;
@@ -508,6 +541,7 @@ mod tests {
             auth_time: NOW,
             opaque_access: Vec::new(),
             issuer: Some(ISSUER.into()),
+            dpop_jkt: None,
         }
     }
 
@@ -523,6 +557,8 @@ mod tests {
             opaque_access: Some((h("oat1"), NOW + 3600)),
             resource: None,
             issuer: ISSUER.into(),
+            jkt: None,
+            bind_refresh: false,
         }
     }
 
@@ -537,6 +573,7 @@ mod tests {
             opaque_access: None,
             resource: None,
             issuer: ISSUER.into(),
+            jkt: None,
         }
     }
 

@@ -115,6 +115,7 @@ mod tests {
                 rotated_hashes: vec![sha256_hex(&secret('b'))],
                 expires_at: 100,
                 absolute_expires_at: 200,
+                jkt: None,
             }),
             revoked: false,
             created_at: 0,
@@ -122,6 +123,7 @@ mod tests {
             auth_time: 0,
             opaque_access: vec![(sha256_hex(&secret('o')), 50)],
             issuer: None,
+            dpop_jkt: None,
         }
     }
 

@@ -162,6 +162,7 @@ mod tests {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         }
     }
 

@@ -93,6 +93,8 @@ pub struct ClientMetadata {
     pub key_set_json: Option<(&'static str, Value)>,
     pub grant_types: Vec<String>,
     pub client_name: String,
+    /// RFC 9449 §5.2 `dpop_bound_access_tokens`.
+    pub dpop_bound: bool,
     /// The optional descriptive fields, as given (validated): `client_uri`, `logo_uri`,
     /// `tos_uri`, `policy_uri`, `contacts`, `scope`, `software_id`, `software_version`.
     pub extra: Map<String, Value>,
@@ -112,6 +114,9 @@ impl ClientMetadata {
         out.insert("client_name".into(), json!(self.client_name));
         if let Some((field, value)) = &self.key_set_json {
             out.insert((*field).into(), value.clone());
+        }
+        if self.dpop_bound {
+            out.insert("dpop_bound_access_tokens".into(), json!(true));
         }
         for (k, v) in &self.extra {
             out.insert(k.clone(), v.clone());
@@ -320,7 +325,17 @@ pub fn validate_metadata(
     } else {
         (None, None)
     };
+    let dpop_bound = match object.get("dpop_bound_access_tokens") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "dpop_bound_access_tokens must be true or false",
+            ))
+        }
+    };
     Ok(ClientMetadata {
+        dpop_bound,
         redirect_uris,
         auth_method,
         key_set,
@@ -475,6 +490,7 @@ pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, R
         origin: ClientOrigin::MetadataDocument,
         may_introspect: false,
         key_set: metadata.key_set,
+        dpop_bound: metadata.dpop_bound,
     })
 }
 
@@ -573,6 +589,7 @@ mod tests {
             json!({"client_uri": "http://plain.example.com"}),
             json!({"scope": "bad\"scope"}),
             json!({"contacts": ["not an email"]}),
+            json!({"dpop_bound_access_tokens": "true"}),
         ] {
             let e = validate_metadata(&request(bad.clone()), true).unwrap_err();
             assert_eq!(e.code, "invalid_client_metadata", "{bad}: {e:?}");
@@ -590,6 +607,32 @@ mod tests {
             parse_registration(&big).unwrap_err().code,
             "invalid_client_metadata"
         );
+    }
+
+    #[test]
+    fn dpop_bound_access_tokens_is_kept_and_echoed() {
+        let bound =
+            validate_metadata(&request(json!({"dpop_bound_access_tokens": true})), true).unwrap();
+        assert!(bound.dpop_bound);
+        assert_eq!(
+            Value::Object(bound.to_json())["dpop_bound_access_tokens"],
+            true
+        );
+        let plain = validate_metadata(&request(json!({})), true).unwrap();
+        assert!(!plain.dpop_bound);
+        assert!(plain.to_json().get("dpop_bound_access_tokens").is_none());
+        let document = json!({
+            "client_id": "https://app.example.com/client.json",
+            "redirect_uris": ["https://app.example.com/cb"],
+            "token_endpoint_auth_method": "none",
+            "dpop_bound_access_tokens": true,
+        });
+        let client = parse_metadata_document(
+            "https://app.example.com/client.json",
+            document.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert!(client.dpop_bound);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What the origin receives: the caller's request minus its credentials, plus our identity headers.
 //!
-//! The caller's `Authorization`, cookies, hop-by-hop headers (RFC 9110 §7.6.1, and any header the
+//! The caller's `Authorization` and `DPoP` proof, cookies, hop-by-hop headers (RFC 9110 §7.6.1, and any header the
 //! `Connection` header names), forwarding and client-address headers and every `X-Portcullis-*`
 //! header it tried to set are dropped, whatever their case and whether they are spelled with `_`
 //! for `-` (many origin stacks read `X_Portcullis_User` as `X-Portcullis-User`); the gateway then
@@ -107,7 +107,7 @@ pub fn is_reserved_header(canonical: &str) -> bool {
         || CLIENT_ADDRESS_HEADERS.contains(&canonical)
         || matches!(
             canonical,
-            "authorization" | "cookie" | "host" | "x-request-id" | "forwarded"
+            "authorization" | "dpop" | "cookie" | "host" | "x-request-id" | "forwarded"
         )
         || canonical.starts_with("x-forwarded-")
         || canonical.starts_with(IDENTITY_HEADER_PREFIX)
@@ -366,7 +366,8 @@ mod tests {
     fn the_callers_credentials_never_reach_the_origin() {
         let out = request_headers(
             &h(&[
-                ("authorization", "Bearer secret-token"),
+                ("authorization", "DPoP secret-token"),
+                ("dpop", "eyJ.proof.sig"),
                 ("cookie", "session=abc"),
                 ("proxy-authorization", "Basic x"),
                 ("accept", "application/json"),
@@ -379,6 +380,10 @@ mod tests {
         );
         assert!(get(&out, "authorization").is_empty());
         assert!(get(&out, "cookie").is_empty());
+        assert!(
+            get(&out, "dpop").is_empty(),
+            "a DPoP proof is the caller's credential"
+        );
         assert!(get(&out, "proxy-authorization").is_empty());
         assert_eq!(get(&out, "accept"), vec!["application/json"]);
         assert!(!format!("{out:?}").contains("secret-token"));

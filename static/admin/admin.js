@@ -263,7 +263,7 @@ function render() {
       el('tr', { 'data-id': c.id },
         el('td', {}, c.name),
         el('td', {}, el('code', {}, c.id)),
-        el('td', {}, [c.kind, c.token_endpoint_auth_method === 'private_key_jwt' && 'private_key_jwt', c.first_party && 'first party', c.may_introspect && 'resource server', c.registered_via === 'dynamic' && 'self-registered'].filter(Boolean).join(', ')),
+        el('td', {}, [c.kind, c.token_endpoint_auth_method === 'private_key_jwt' && 'private_key_jwt', c.first_party && 'first party', c.may_introspect && 'resource server', c.dpop_bound_access_tokens && 'DPoP only', c.registered_via === 'dynamic' && 'self-registered'].filter(Boolean).join(', ')),
         el('td', {}, c.redirect_uris.join('\n')),
         el('td', {}, c.kind === 'confidential' ? clientRoles(c, roleChoices) : ''),
         el('td', {}, c.token_endpoint_auth_method === 'client_secret_basic'
@@ -389,7 +389,7 @@ function wire() {
   clientForm.addEventListener('submit', (e) => submit(e, clientForm, async () => {
     const f = clientForm.elements;
     const c = await api('POST', 'clients', {
-      name: f.name.value, kind: f.kind.value, first_party: f.first_party.checked, may_introspect: f.may_introspect.checked,
+      name: f.name.value, kind: f.kind.value, first_party: f.first_party.checked, may_introspect: f.may_introspect.checked, dpop_bound_access_tokens: f.dpop_bound_access_tokens.checked,
       ...(f.jwks_uri.value.trim() ? { jwks_uri: f.jwks_uri.value.trim() } : {}),
       ...(f.jwks.value.trim() ? { jwks: parseJwks(f.jwks.value) } : {}),
       redirect_uris: f.redirect_uris.value.split('\n').map((s) => s.trim()).filter(Boolean),

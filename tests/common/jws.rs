@@ -145,6 +145,55 @@ impl ClientKey {
         if let Some(kid) = kid {
             header["kid"] = json!(kid);
         }
+        self.sign_with_header(alg, &header, claims)
+    }
+
+    /// A DPoP proof (RFC 9449 §4.2) by this key for `htm` and `htu`, with `ath` for `token`,
+    /// and any further claims in `extra` (a `null` removes one).
+    pub fn dpop_proof(
+        &self,
+        alg: &str,
+        htm: &str,
+        htu: &str,
+        token: Option<&str>,
+        now: i64,
+        extra: Value,
+    ) -> String {
+        let mut jwk = self.public_jwk("");
+        if let Some(o) = jwk.as_object_mut() {
+            o.remove("kid");
+            o.remove("use");
+        }
+        let header = json!({"typ": "dpop+jwt", "alg": alg, "jwk": jwk});
+        let mut claims = json!({
+            "jti": format!("{:016x}", rand_core::RngCore::next_u64(&mut rand_core::OsRng)),
+            "htm": htm,
+            "htu": htu,
+            "iat": now,
+        });
+        if let Some(token) = token {
+            claims["ath"] = json!(portcullis::oauth::dpop::ath(token));
+        }
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            match v {
+                Value::Null => {
+                    claims.as_object_mut().map(|c| c.remove(k));
+                }
+                v => claims[k] = v.clone(),
+            }
+        }
+        self.sign_with_header(alg, &header, &claims)
+    }
+
+    /// The RFC 7638 thumbprint of this key.
+    pub fn thumbprint(&self) -> String {
+        portcullis::oauth::client_assertion::parse_jwks(&json!({"keys": [self.public_jwk("")]}))
+            .expect("a public key")[0]
+            .thumbprint()
+    }
+
+    /// A compact JWS of `claims` under `header`, signed with this key under `alg`.
+    pub fn sign_with_header(&self, alg: &str, header: &Value, claims: &Value) -> String {
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),

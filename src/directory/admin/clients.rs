@@ -12,7 +12,7 @@ use super::{AdminDirectory, Page};
 
 /// The client columns the admin API shows: never the secret's hash, only whether there is one;
 /// the roles a machine client holds come aggregated as JSON, so a page is one query.
-const CLIENT_COLUMNS: &str = "id, name, kind, redirect_uris, first_party, may_introspect, registered_via, created_at, secret_hash IS NOT NULL AS has_secret, jwks_uri, jwks, \
+const CLIENT_COLUMNS: &str = "id, name, kind, redirect_uris, first_party, may_introspect, dpop_bound, registered_via, created_at, secret_hash IS NOT NULL AS has_secret, jwks_uri, jwks, \
     (SELECT json_group_array(json_object('id', r.id, 'name', r.name)) \
      FROM client_roles cr JOIN roles r ON r.id = cr.role_id WHERE cr.client_id = oauth_clients.id) AS roles";
 
@@ -24,6 +24,8 @@ pub struct ClientFields {
     pub redirect_uris: Option<Vec<String>>,
     pub first_party: Option<bool>,
     pub may_introspect: Option<bool>,
+    /// RFC 9449 §5.2: the client's tokens are always DPoP-bound.
+    pub dpop_bound: Option<bool>,
     /// `private_key_jwt` (RFC 7523): the keys the client signs its assertions with.
     pub key_set: Option<ClientKeySet>,
 }
@@ -90,7 +92,7 @@ impl<S: Sql> AdminDirectory<'_, S> {
             ClientKind::Confidential => "confidential",
         };
         let mut statements: Vec<Statement> = vec![(
-            "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, may_introspect, jwks_uri, jwks) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO oauth_clients (id, name, secret_hash, redirect_uris, kind, first_party, created_at, may_introspect, jwks_uri, jwks, dpop_bound) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             vec![
                 client.id.into(),
                 fields.name.into(),
@@ -102,6 +104,7 @@ impl<S: Sql> AdminDirectory<'_, S> {
                 fields.may_introspect.unwrap_or(false).into(),
                 jwks_uri,
                 jwks,
+                fields.dpop_bound.unwrap_or(false).into(),
             ],
         )];
         statements.extend(RoleHolder::Client.assignments(client.id, client.roles));
@@ -117,13 +120,14 @@ impl<S: Sql> AdminDirectory<'_, S> {
     ) -> Result<ClientUpdate, SqlError> {
         let redirect_uris = fields.redirect_uris_json();
         let mut statements: Vec<Statement> = vec![(
-            "UPDATE oauth_clients SET name = COALESCE(?2, name), redirect_uris = COALESCE(?3, redirect_uris), first_party = COALESCE(?4, first_party), may_introspect = COALESCE(?5, may_introspect) WHERE id = ?1",
+            "UPDATE oauth_clients SET name = COALESCE(?2, name), redirect_uris = COALESCE(?3, redirect_uris), first_party = COALESCE(?4, first_party), may_introspect = COALESCE(?5, may_introspect), dpop_bound = COALESCE(?6, dpop_bound) WHERE id = ?1",
             vec![
                 id.into(),
                 fields.name.into(),
                 redirect_uris.into(),
                 fields.first_party.into(),
                 fields.may_introspect.into(),
+                fields.dpop_bound.into(),
             ],
         )];
         let new_keys = fields.key_set.is_some();

@@ -447,6 +447,7 @@ impl<B: Backend> AuthServer<'_, B> {
             auth_time: session.issued_at,
             opaque_access: Vec::new(),
             issuer: Some(self.issuer().to_string()),
+            dpop_jkt: request.dpop_jkt.clone(),
         };
         self.grants().start(&state).await?;
         let code = format!("{grant_id}.{secret}");

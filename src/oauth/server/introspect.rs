@@ -110,7 +110,7 @@ impl<B: Backend> AuthServer<'_, B> {
         };
         let mut body = json!({
             "active": true,
-            "token_type": "Bearer",
+            "token_type": if verified.jkt.is_some() { "DPoP" } else { "Bearer" },
             "scope": verified.scopes.join(" "),
             "client_id": verified.client_id,
             "sub": verified.subject,
@@ -120,6 +120,10 @@ impl<B: Backend> AuthServer<'_, B> {
             "iss": self.issuer(),
             "jti": verified.jti,
         });
+        // RFC 9449 §6.2: a bound token's key, so a resource server can check the proof itself.
+        if let Some(jkt) = &verified.jkt {
+            body["cnf"] = json!({ "jkt": jkt });
+        }
         // A machine client's token says so, as the token itself does (`sub` is the client).
         if verified.machine {
             body["gty"] = json!(MACHINE_GRANT);

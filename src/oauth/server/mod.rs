@@ -194,7 +194,7 @@ pub(crate) fn cors_preflight(allowed: &[&str]) -> Reply {
         .with_header("access-control-allow-methods", allowed.join(", "))
         .with_header(
             "access-control-allow-headers",
-            "authorization, content-type",
+            "authorization, content-type, dpop",
         )
         .with_header("access-control-max-age", "86400")
 }

@@ -62,6 +62,7 @@ impl<B: Backend> AuthServer<'_, B> {
             origin: ClientOrigin::Dynamic,
             may_introspect: false,
             key_set: metadata.key_set,
+            dpop_bound: metadata.dpop_bound,
         };
         // Stored: the validated fields only, the redirect URIs and keys once (in their columns).
         let mut stored = document.clone();

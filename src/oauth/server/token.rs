@@ -6,9 +6,12 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
-use crate::oauth::access_token::{mint_access_token_as, AccessClaims, Audience, MACHINE_GRANT};
+use crate::oauth::access_token::{
+    mint_access_token_as, AccessClaims, Audience, Confirmation, MACHINE_GRANT,
+};
 use crate::oauth::authorize::is_absolute_uri_without_fragment;
 use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::dpop::{self, DpopError};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{
     CodeRedemption, GrantError, Issued, RefreshRotation, Undo, SECRET_BYTES,
@@ -27,16 +30,92 @@ impl<B: Backend> AuthServer<'_, B> {
     pub async fn token(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
         let params = body_params(head, body)?;
         let client = self.authenticate(head, &params).await?;
-        match params.get("grant_type") {
-            None => Err(OAuthError::invalid_request("grant_type is required").into()),
-            Some("authorization_code") => self.exchange_code(&client, &params).await,
-            Some("refresh_token") => self.refresh(&client, &params).await,
-            Some(MACHINE_GRANT) => self.client_credentials(&client, &params).await,
-            Some(_) => Err(OAuthError::new(
+        let grant_type = params
+            .get("grant_type")
+            .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        if !matches!(
+            grant_type,
+            "authorization_code" | "refresh_token" | MACHINE_GRANT
+        ) {
+            return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
                 "grant_type must be authorization_code, refresh_token or client_credentials",
             )
-            .into()),
+            .into());
+        }
+        // The proof is checked before the grant moves, so a bad one spends no code.
+        let jkt = match self.proven_key(head, &client).await? {
+            Ok(jkt) => jkt,
+            Err(refusal) => return Ok(self.dpop_refusal(&refusal)),
+        };
+        let jkt = jkt.as_deref();
+        let reply = match grant_type {
+            "authorization_code" => self.exchange_code(&client, &params, jkt).await,
+            "refresh_token" => self.refresh(&client, &params, jkt).await,
+            _ => self.client_credentials(&client, &params, jkt).await,
+        }?;
+        Ok(self.with_dpop_nonce(reply))
+    }
+
+    /// The DPoP key a token request proved (RFC 9449 §5): `Ok(Some(jkt))` with a good proof,
+    /// `Ok(None)` without one where none is required, the refusal otherwise.
+    async fn proven_key(
+        &self,
+        head: &RequestHead,
+        client: &Client,
+    ) -> Result<Result<Option<String>, DpopError>, ApiError> {
+        let policy = self.config.dpop();
+        let header = match dpop::proof_header(head) {
+            Ok(header) => header,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let Some(header) = header else {
+            if policy.required || client.dpop_bound {
+                return Ok(Err(DpopError::Invalid(
+                    "this client's tokens must be DPoP-bound: send a DPoP proof".into(),
+                )));
+            }
+            return Ok(Ok(None));
+        };
+        let url = format!("{}{}", self.issuer(), head.path);
+        let expected = dpop::Expected {
+            method: "POST",
+            url: &url,
+            access_token: None,
+            nonce: policy.nonce.then_some(dpop::Nonce::Current(self.key())),
+            now: self.now,
+        };
+        let proof = match dpop::check_proof(header, &expected) {
+            Ok(proof) => proof,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        Ok(dpop::accept(self.backend, &proof, self.now)
+            .await?
+            .map(|()| Some(proof.jkt)))
+    }
+
+    /// A refused proof: the RFC 9449 §5 error, with a fresh nonce when the plugin uses them.
+    fn dpop_refusal(&self, refusal: &DpopError) -> Reply {
+        let code = match refusal {
+            DpopError::Invalid(_) => OAuthErrorCode::InvalidDpopProof,
+            DpopError::UseNonce => OAuthErrorCode::UseDpopNonce,
+        };
+        let reply = ApiError::OAuth(OAuthError::new(code, refusal.description()))
+            .to_reply()
+            .with_note(format!("{}: {}", refusal.code(), refusal.description()));
+        self.with_dpop_nonce(reply)
+    }
+
+    /// `DPoP-Nonce` on a token endpoint reply, when the plugin requires nonces (RFC 9449 §8.2).
+    fn with_dpop_nonce(&self, reply: Reply) -> Reply {
+        if !self.config.dpop().nonce {
+            return reply;
+        }
+        match dpop::server_nonce(self.key(), self.now) {
+            Some(nonce) => reply
+                .with_header("dpop-nonce", nonce)
+                .with_header("access-control-expose-headers", "DPoP-Nonce"),
+            None => reply,
         }
     }
 
@@ -49,6 +128,7 @@ impl<B: Backend> AuthServer<'_, B> {
         &self,
         client: &Client,
         params: &Params,
+        jkt: Option<&str>,
     ) -> Result<Reply, ApiError> {
         if client.kind != ClientKind::Confidential {
             return Err(OAuthError::new(
@@ -100,6 +180,9 @@ impl<B: Backend> AuthServer<'_, B> {
             scope: scope.clone(),
             gid: None,
             gty: Some(MACHINE_GRANT.to_string()),
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_string(),
+            }),
         };
         let access_token = mint_access_token_as(
             &self.config.keys,
@@ -113,7 +196,7 @@ impl<B: Backend> AuthServer<'_, B> {
         .map_err(|e| sign_failure("could not sign a machine client's access token", e))?;
         Ok(token_json(&json!({
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": token_type(jkt),
             "expires_in": ttl,
             "scope": scope,
         })))
@@ -134,6 +217,7 @@ impl<B: Backend> AuthServer<'_, B> {
         &self,
         client: &Client,
         params: &Params,
+        jkt: Option<&str>,
     ) -> Result<Reply, ApiError> {
         let code = params
             .get("code")
@@ -153,6 +237,10 @@ impl<B: Backend> AuthServer<'_, B> {
             opaque_access,
             resource: params.get("resource").map(str::to_string),
             issuer: self.issuer().to_string(),
+            jkt: jkt.map(str::to_string),
+            // RFC 9449 §5: a public client's refresh tokens are bound to its key; a confidential
+            // client's are already bound to its credentials.
+            bind_refresh: client.kind != ClientKind::Confidential,
         };
         // The grant's user is read beside the redemption, from the grant index.
         let (issued, indexed_user) = futures_util::future::join(
@@ -165,21 +253,20 @@ impl<B: Backend> AuthServer<'_, B> {
             new_refresh_hash: redemption.new_refresh_hash,
         };
         let refresh_token = format!("{grant_id}.{refresh_secret}");
-        self.answer(
-            &issued,
-            indexed_user?,
-            &refresh_token,
-            &opaque_secret,
-            true,
-            step,
-        )
-        .await
+        let tokens = NewTokens {
+            refresh_token: &refresh_token,
+            opaque_secret: &opaque_secret,
+            first: true,
+            jkt,
+        };
+        self.answer(&issued, indexed_user?, &tokens, step).await
     }
 
     pub(crate) async fn refresh(
         &self,
         client: &Client,
         params: &Params,
+        jkt: Option<&str>,
     ) -> Result<Reply, ApiError> {
         let token = params
             .get("refresh_token")
@@ -199,6 +286,7 @@ impl<B: Backend> AuthServer<'_, B> {
             opaque_access,
             resource: params.get("resource").map(str::to_string),
             issuer: self.issuer().to_string(),
+            jkt: jkt.map(str::to_string),
         };
         let (issued, indexed_user) = futures_util::future::join(
             self.backend.rotate_refresh(grant_id, &rotation),
@@ -211,15 +299,13 @@ impl<B: Backend> AuthServer<'_, B> {
             new_hash: rotation.new_refresh_hash,
         };
         let refresh_token = format!("{grant_id}.{new_secret}");
-        self.answer(
-            &issued,
-            indexed_user?,
-            &refresh_token,
-            &opaque_secret,
-            false,
-            step,
-        )
-        .await
+        let tokens = NewTokens {
+            refresh_token: &refresh_token,
+            opaque_secret: &opaque_secret,
+            first: false,
+            jkt,
+        };
+        self.answer(&issued, indexed_user?, &tokens, step).await
     }
 
     /// The ledger's answer to a redemption or rotation; a refusal that means the grant is revoked
@@ -247,15 +333,11 @@ impl<B: Backend> AuthServer<'_, B> {
         &self,
         issued: &Issued,
         indexed_user: Option<User>,
-        refresh_token: &str,
-        opaque_secret: &str,
-        first: bool,
+        tokens: &NewTokens<'_>,
         step: Undo,
     ) -> Result<Reply, ApiError> {
         self.require_active_user(issued, indexed_user).await?;
-        let reply = self
-            .token_response(issued, refresh_token, opaque_secret, first)
-            .await;
+        let reply = self.token_response(issued, tokens).await;
         if reply.is_err() {
             self.backend.undo_step(&issued.grant_id, &step).await?;
         }
@@ -286,14 +368,15 @@ impl<B: Backend> AuthServer<'_, B> {
 
     /// The token response. With an API resource, the access token is a JWT for it; without one
     /// (only OpenID scopes were granted), it is the opaque handle the grant recorded, good only at
-    /// `/userinfo`. The JWT is signed with the algorithm the resource chose.
+    /// `/userinfo`. The JWT is signed with the algorithm the resource chose, and bound to the DPoP
+    /// key the request proved, if any (`cnf.jkt`, `token_type: DPoP`); the opaque handle stays a
+    /// bearer token, and says so.
     pub(crate) async fn token_response(
         &self,
         issued: &Issued,
-        refresh_token: &str,
-        opaque_secret: &str,
-        first: bool,
+        tokens: &NewTokens<'_>,
     ) -> Result<Reply, ApiError> {
+        let jkt = tokens.jkt.filter(|_| issued.resource.is_some());
         let ttl = issued
             .resource
             .as_ref()
@@ -314,6 +397,9 @@ impl<B: Backend> AuthServer<'_, B> {
             scope: scope.clone(),
             gid: Some(issued.grant_id.clone()),
             gty: None,
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_string(),
+            }),
         };
         let access_token = if let Some(resource) = &issued.resource {
             mint_access_token_as(
@@ -332,20 +418,23 @@ impl<B: Backend> AuthServer<'_, B> {
                 )
             })?
         } else {
-            format!("{OPAQUE_ACCESS_PREFIX}{}.{opaque_secret}", issued.grant_id)
+            format!(
+                "{OPAQUE_ACCESS_PREFIX}{}.{}",
+                issued.grant_id, tokens.opaque_secret
+            )
         };
         let mut body = json!({
             "access_token": access_token,
-            "token_type": "Bearer",
+            "token_type": token_type(jkt),
             "expires_in": ttl,
-            "refresh_token": refresh_token,
+            "refresh_token": tokens.refresh_token,
         });
         // ChatGPT rejects an empty scope; omit it when nothing was granted.
         if !scope.is_empty() {
             body["scope"] = Value::String(scope);
         }
         if issued.scopes.iter().any(|s| s == "openid") {
-            body["id_token"] = Value::String(self.id_token(issued, ttl, first).await?);
+            body["id_token"] = Value::String(self.id_token(issued, ttl, tokens.first).await?);
         }
         Ok(token_json(&body))
     }
@@ -376,6 +465,25 @@ impl<B: Backend> AuthServer<'_, B> {
         sign_jwt(keys, keys.id_token_alg(), "JWT", &claims, self.backend)
             .await
             .map_err(|e| sign_failure("could not sign an ID token", e))
+    }
+}
+
+/// What a token response hands out besides the access token: the refresh token, the opaque
+/// access token's secret (used when the grant has no API resource), whether this is the code's
+/// redemption (the ID token then echoes the nonce), and the DPoP key to bind to.
+pub(crate) struct NewTokens<'a> {
+    pub refresh_token: &'a str,
+    pub opaque_secret: &'a str,
+    pub first: bool,
+    pub jkt: Option<&'a str>,
+}
+
+/// `DPoP` for a token bound to a key, else `Bearer` (RFC 9449 §5).
+fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
     }
 }
 

@@ -5,6 +5,7 @@ use serde_json::json;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
+use crate::oauth::dpop;
 use crate::oauth::error::OAuthError;
 use crate::oauth::presented::PresentedToken;
 use crate::oauth::server::{token_json, AuthServer};
@@ -21,17 +22,25 @@ impl<B: Backend> AuthServer<'_, B> {
                 error,
                 error_description: error.map(|_| description.to_string()),
                 scope: None,
+                ..Default::default()
             }))
         };
         let header = head
             .authorization()
             .map_err(|_| OAuthError::invalid_request("send one Authorization header"))?
-            .filter(|h| h.is("bearer"))
+            .filter(|h| h.is("bearer") || h.is("dpop"))
             .ok_or_else(|| challenge(None, ""))?;
+        let dpop_scheme = header.is("dpop");
         let token = header
             .token68()
             .ok_or_else(|| challenge(Some("invalid_token"), "the access token is malformed"))?;
         if let PresentedToken::OpaqueAccess(handle) = PresentedToken::classify(token) {
+            if dpop_scheme {
+                return Err(challenge(
+                    Some("invalid_token"),
+                    "the access token is not DPoP-bound: send it as Bearer",
+                ));
+            }
             let state = self.backend.load_grant(handle.grant_id).await?;
             let live = state
                 .as_ref()
@@ -60,6 +69,9 @@ impl<B: Backend> AuthServer<'_, B> {
                 "a machine client's token has no user",
             ));
         }
+        self.check_binding(head, token, dpop_scheme, verified.jkt.as_deref())
+            .await?
+            .map_err(|why| challenge(Some("invalid_token"), &why))?;
         if let Some(grant_id) = &verified.grant_id {
             match self.backend.load_grant(grant_id).await? {
                 Some(state) if !state.revoked => {}
@@ -73,6 +85,55 @@ impl<B: Backend> AuthServer<'_, B> {
         }
         self.userinfo_body(&verified.subject, &verified.scopes, &challenge)
             .await
+    }
+
+    /// RFC 9449 §7 at `/userinfo`: a bound token comes with the `DPoP` scheme and a proof of its
+    /// key; an unbound one as `Bearer`. `Ok(Err)` is the refusal's description, `Err` a store
+    /// failure.
+    async fn check_binding(
+        &self,
+        head: &RequestHead,
+        token: &str,
+        dpop_scheme: bool,
+        jkt: Option<&str>,
+    ) -> Result<Result<(), String>, ApiError> {
+        let Some(jkt) = jkt else {
+            return Ok(match dpop_scheme {
+                true => Err("the access token is not DPoP-bound: send it as Bearer".into()),
+                false => Ok(()),
+            });
+        };
+        if !dpop_scheme {
+            return Ok(Err(
+                "the access token is DPoP-bound: send it with the DPoP scheme".into(),
+            ));
+        }
+        let header = match dpop::proof_header(head) {
+            Ok(Some(header)) => header,
+            Ok(None) => return Ok(Err("a DPoP-bound token needs a DPoP proof header".into())),
+            Err(e) => return Ok(Err(e.description())),
+        };
+        let url = format!("{}{}", self.issuer(), head.path);
+        let expected = dpop::Expected {
+            method: head.method.as_ref().map(|m| m.as_str()).unwrap_or(""),
+            url: &url,
+            access_token: Some(token),
+            nonce: self
+                .config
+                .dpop()
+                .nonce
+                .then_some(dpop::Nonce::Current(self.key())),
+            now: self.now,
+        };
+        let proof = match dpop::check_proof(header, &expected) {
+            Ok(proof) => proof,
+            Err(e) => return Ok(Err(e.description())),
+        };
+        Ok(match dpop::accept(self.backend, &proof, self.now).await? {
+            Ok(()) if proof.jkt == jkt => Ok(()),
+            Ok(()) => Err("the proof's key is not the one the access token is bound to".into()),
+            Err(refusal) => Err(refusal.description()),
+        })
     }
 
     /// The claims `/userinfo` answers for a user and the scopes their token holds.
