@@ -91,6 +91,7 @@ fn table(n: usize) -> RouteTable {
             case_insensitive: None,
             upstream_token: None,
             plan: None,
+            agents: Vec::new(),
         })
         .collect();
     RouteTable::new(rules).unwrap()

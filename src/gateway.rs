@@ -18,6 +18,7 @@ use crate::oauth::dpop::{self, DpopError, Proof};
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::forward::Identity;
 use crate::proxy::rules::Access;
+use crate::proxy::signed_agent::{self, AgentCheck, SignedCall, Target};
 
 /// A refusal that stops an authorization-server request before it changes anything (a body
 /// over its cap, a throttled client metadata fetch): a readable page on the portal's pages,
@@ -87,6 +88,9 @@ pub struct Facts<'a> {
     /// The request's DPoP proof, once its signature and `jti` were checked: the thumbprint of
     /// its key, or why it was refused.
     pub proof: Option<&'a Result<String, DpopError>>,
+    /// The request's agent signature, once checked (`None`: the call carries none, or the plugin
+    /// trusts no agent).
+    pub agent: Option<&'a AgentCheck>,
 }
 
 /// The SHA-256 of the API key in the request, for a `user_http` plugin; the edge looks it up
@@ -141,11 +145,10 @@ fn access_token_credential<'a>(
     head: &'a RequestHead,
     config: &Config,
 ) -> Result<(&'static str, &'a str), ApiError> {
-    let dpop = head
-        .authorization()
-        .ok()
-        .flatten()
-        .is_some_and(|h| h.is("dpop"));
+    let sent = head.authorization().ok().flatten();
+    // Without a credential, a plugin that takes bound tokens only challenges with DPoP.
+    let dpop =
+        sent.as_ref().is_some_and(|h| h.is("dpop")) || (sent.is_none() && config.dpop().required);
     let scheme = if dpop { "DPoP" } else { "Bearer" };
     credential(head, scheme, config).map(|token| (scheme, token))
 }
@@ -163,6 +166,8 @@ pub struct Known {
     /// The DPoP proof's outcome once its signature and `jti` were checked: its key's thumbprint,
     /// or the refusal.
     pub proof: Option<Result<String, DpopError>>,
+    /// The agent signature's outcome once checked ([`crate::proxy::signed_agent::check`]).
+    pub agent: Option<AgentCheck>,
 }
 
 /// The proxy's next step for a request: fetch something it needs, or decide.
@@ -177,6 +182,9 @@ pub enum Step<'h> {
     NeedSignature(&'h str, TokenKey),
     /// Check this DPoP proof's signature and remember its `jti` ([`crate::oauth::dpop::accept`]).
     NeedProof(Box<Proof>),
+    /// Check this agent signature against the trusted agents' directories
+    /// ([`crate::proxy::signed_agent::check`]).
+    NeedAgent(Box<SignedCall>),
     Allow(Identity),
     Refuse(ApiError),
 }
@@ -218,6 +226,25 @@ pub fn step<'h>(
         };
         looked_up = Some((token, key));
     }
+    // A signed agent: read when the plugin trusts some and the call carries a signature, and
+    // checked once (its directory, its signature, its nonce).
+    let mut unreadable = None;
+    if !config.plugin.agents.trusted.is_empty() && known.agent.is_none() {
+        let scheme = config
+            .public_base_url
+            .split_once("://")
+            .map_or("https", |(s, _)| s);
+        let target = Target {
+            method: head.method.as_ref().map_or("", |m| m.as_str()),
+            scheme,
+            authority: config.request_authority(head),
+        };
+        match signed_agent::read(head, &target, now) {
+            Ok(None) => {}
+            Ok(Some(call)) => return Step::NeedAgent(Box::new(call)),
+            Err(why) => unreadable = Some(AgentCheck::Refused(why)),
+        }
+    }
     static NO_RANGES: IpRanges = IpRanges::EMPTY;
     let facts = Facts {
         now,
@@ -226,6 +253,7 @@ pub fn step<'h>(
         verified_tokens,
         looked_up,
         proof: known.proof.as_ref(),
+        agent: known.agent.as_ref().or(unreadable.as_ref()),
     };
     match decide(config, head, rule, &facts) {
         Ok(Decision::Allow(identity)) => Step::Allow(identity),
@@ -258,8 +286,44 @@ pub fn authorize(
     }
 }
 
-/// [`authorize`], telling apart a DPoP proof still to be checked.
+/// [`authorize`], telling apart a DPoP proof still to be checked. A call a trusted agent signed
+/// names the agent to the origin; a route (or plugin) that requires one refuses a call without.
 pub fn decide(
+    config: &Config,
+    head: &RequestHead,
+    rule_index: usize,
+    facts: &Facts<'_>,
+) -> Result<Decision, ApiError> {
+    let decision = decide_credential(config, head, rule_index, facts)?;
+    let Decision::Allow(mut identity) = decision else {
+        return Ok(decision);
+    };
+    let verified = facts.agent.and_then(AgentCheck::agent);
+    if let Some(rule) = config.plugin.routes.rule(rule_index) {
+        let policy = &config.plugin.agents;
+        let needed: &[String] = if !rule.agents.is_empty() {
+            &rule.agents
+        } else if policy.require && rule.access != Access::Public {
+            &policy.trusted
+        } else {
+            &[]
+        };
+        if !needed.is_empty() && !verified.is_some_and(|a| needed.iter().any(|n| n == a)) {
+            let why = match (facts.agent, verified) {
+                (None, _) => "this API only accepts calls signed by its assistant's agent (HTTP message signatures, Web Bot Auth)".to_string(),
+                (Some(AgentCheck::Refused(why)), _) => format!("the call's agent signature does not count: {why}"),
+                (Some(_), Some(agent)) => format!("this route does not accept calls signed by {agent}"),
+                (Some(_), None) => "the call's agent signature does not count".to_string(),
+            };
+            return Err(ApiError::Forbidden(why));
+        }
+    }
+    identity.agent = verified.map(str::to_string);
+    Ok(Decision::Allow(identity))
+}
+
+/// The decision on the caller's credential (the auth type's, and the IP lock).
+fn decide_credential(
     config: &Config,
     head: &RequestHead,
     rule_index: usize,
@@ -284,7 +348,8 @@ pub fn decide(
         let ip: Option<IpAddr> = head.client_ip().and_then(|v| v.trim().parse().ok());
         let allowed = ip.is_some_and(|ip| {
             (lock.openai && openai_ranges.contains(ip)) || lock.extra.contains(ip)
-        });
+        }) || (config.plugin.agents.instead_of_ip
+            && facts.agent.and_then(AgentCheck::agent).is_some());
         if !allowed {
             return Err(ApiError::Forbidden(
                 "this API only accepts calls from its assistant's published addresses".into(),
@@ -359,6 +424,7 @@ pub fn decide(
                 scopes: key.scopes.clone(),
                 auth: "user_http",
                 machine: false,
+                agent: None,
             }))
         }
         AuthConfig::OAuth { .. } => {
@@ -413,6 +479,7 @@ pub fn decide(
                 scopes: verified.scopes,
                 auth: "oauth",
                 machine: verified.machine,
+                agent: None,
             }))
         }
     }
@@ -460,7 +527,7 @@ fn dpop_binding(
         )),
         Some(Err(refusal)) => Err(refuse(refusal.code(), refusal.description())),
         None => {
-            let url = format!("{}{}", config.public_base_url, head.path);
+            let url = config.request_url(head);
             let header = dpop::proof_header(head)
                 .map_err(|e| refuse(e.code(), e.description()))?
                 .ok_or_else(|| {
@@ -481,6 +548,13 @@ fn dpop_binding(
             };
             let proof = dpop::check_proof(header, &expected)
                 .map_err(|e| refuse(e.code(), e.description()))?;
+            // Another key's proof is refused before its signature costs anything.
+            if proof.jkt != *jkt {
+                return Err(refuse(
+                    "invalid_dpop_proof",
+                    "the proof's key is not the one the access token is bound to".into(),
+                ));
+            }
             Ok(Some(Box::new(proof)))
         }
     }
@@ -601,6 +675,8 @@ fn unauthorized(
         error,
         error_description: error.map(|_| description.to_string()),
         scope: None,
+        // RFC 9449 §7.1: a DPoP challenge names the proof algorithms accepted.
+        algs: (scheme == "DPoP").then(|| dpop::SIGNING_ALGS.join(" ")),
         ..Default::default()
     }))
 }
@@ -661,6 +737,7 @@ mod tests {
             verified_tokens: None,
             looked_up: None,
             proof: None,
+            agent: None,
         }
     }
 
@@ -962,6 +1039,7 @@ mod tests {
                 verified_tokens: None,
                 looked_up: None,
                 proof: None,
+                agent: None,
             }
         )
         .is_ok());
@@ -977,6 +1055,7 @@ mod tests {
                     verified_tokens: None,
                     looked_up: None,
                     proof: None,
+                    agent: None,
                 }
             )
             .unwrap_err()
@@ -995,6 +1074,7 @@ mod tests {
                     verified_tokens: None,
                     looked_up: None,
                     proof: None,
+                    agent: None,
                 }
             )
             .unwrap_err()
@@ -1023,6 +1103,7 @@ mod tests {
                     verified_tokens: None,
                     looked_up: None,
                     proof: None,
+                    agent: None,
                 }
             )
             .unwrap_err()
@@ -1341,6 +1422,25 @@ mod tests {
         }
 
         #[test]
+        fn htu_is_the_host_the_call_was_addressed_to() {
+            let c = config();
+            let t = bound(&c);
+            let alias = |h: RequestHead| RequestHead {
+                authority: Some("todo-alias.example.com".into()),
+                ..h
+            };
+            let aliased = proof(&t, json!({"htu": "https://todo-alias.example.com/todos"}));
+            let h = alias(call("DPoP", &t, Some(&aliased)));
+            assert!(matches!(
+                decide(&c, &h, 0, &facts()).unwrap(),
+                Decision::NeedProof(_)
+            ));
+            // The base URL's host is not the one this call came to.
+            let h = alias(call("DPoP", &t, Some(&proof(&t, json!({})))));
+            assert!(decide(&c, &h, 0, &facts()).is_err());
+        }
+
+        #[test]
         fn each_misuse_of_a_bound_token_is_refused_before_any_proof_is_checked() {
             let c = config();
             let t = bound(&c);
@@ -1418,6 +1518,31 @@ mod tests {
             // Plain bearer tokens still pass where DPoP is not required.
             assert!(authorize(&config(), &call("Bearer", &unbound, None), 0, &facts()).is_ok());
 
+            // With no credential at all, the challenge is DPoP's.
+            let (status, header, _) =
+                challenge(decide(&c, &head(Method::Get, "/todos"), 0, &facts()).unwrap_err());
+            assert_eq!(status, 401);
+            assert!(header.starts_with("DPoP realm="), "{header}");
+            assert!(header.contains("algs=\""), "{header}");
+            assert!(!header.contains("error="), "{header}");
+            // Another key's proof is refused before its signature is checked.
+            let t = bound(&config());
+            let stranger = serde_json::json!({"kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode([3u8; 32]), "y": URL_SAFE_NO_PAD.encode([4u8; 32])});
+            let header_json = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": stranger});
+            let claims = json!({"jti": "p-2", "htm": "GET", "htu": "https://todo.example.com/todos", "iat": NOW, "ath": dpop::ath(&t)});
+            let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+            let foreign = format!(
+                "{}.{}.{}",
+                b64(&header_json),
+                b64(&claims),
+                URL_SAFE_NO_PAD.encode([7u8; 64])
+            );
+            let (status, header, _) = challenge(
+                decide(&config(), &call("DPoP", &t, Some(&foreign)), 0, &facts()).unwrap_err(),
+            );
+            assert_eq!(status, 401);
+            assert!(header.contains("invalid_dpop_proof"), "{header}");
+
             let c = with_policy(false, true);
             let t = bound(&c);
             let h = call("DPoP", &t, Some(&proof(&t, json!({}))));
@@ -1430,6 +1555,199 @@ mod tests {
                 decide(&c, &h, 0, &facts()).unwrap(),
                 Decision::NeedProof(_)
             ));
+        }
+    }
+
+    mod signed_agents {
+        use super::*;
+        use crate::config::tests::raw;
+        use serde_json::json;
+
+        const CHATGPT: &str = "https://chatgpt.com";
+
+        fn with_agents(
+            auth: serde_json::Value,
+            agents: serde_json::Value,
+            route: Option<serde_json::Value>,
+        ) -> Config {
+            let mut r = raw();
+            let plugin = r.plugin.as_mut().unwrap();
+            plugin["auth"] = auth;
+            plugin["agents"] = agents;
+            if let Some(list) = route {
+                plugin["routes"][0]["agents"] = list;
+            }
+            Config::parse(r).unwrap()
+        }
+
+        fn facts_with(agent: Option<&AgentCheck>) -> Facts<'_> {
+            Facts { agent, ..facts() }
+        }
+
+        #[test]
+        fn a_verified_agent_is_named_to_the_origin_and_a_route_that_needs_one_refuses_others() {
+            let c = with_agents(
+                json!({"type": "none"}),
+                json!({"trusted": ["chatgpt.com", "claude.ai"]}),
+                Some(json!(["chatgpt.com"])),
+            );
+            let h = head(Method::Get, "/todos");
+            let chatgpt = AgentCheck::Verified(CHATGPT.into());
+            let id = authorize(&c, &h, 0, &facts_with(Some(&chatgpt))).unwrap();
+            assert_eq!(id.agent.as_deref(), Some(CHATGPT));
+            let claude = AgentCheck::Verified("https://claude.ai".into());
+            let refused = AgentCheck::Refused("the signature expired".into());
+            for (why, agent) in [
+                ("unsigned", None),
+                ("another agent", Some(&claude)),
+                ("refused", Some(&refused)),
+            ] {
+                let e = authorize(&c, &h, 0, &facts_with(agent)).unwrap_err();
+                assert_eq!(e.status(), 403, "{why}");
+            }
+            // A route without its own list, on a plugin that does not require: anyone, and the
+            // agent named when one signed.
+            let post = head(Method::Post, "/todos");
+            assert_eq!(authorize(&c, &post, 1, &facts()).unwrap().agent, None);
+            assert_eq!(
+                authorize(&c, &post, 1, &facts_with(Some(&claude)))
+                    .unwrap()
+                    .agent
+                    .as_deref(),
+                Some("https://claude.ai")
+            );
+            // A refused signature names nobody.
+            assert_eq!(
+                authorize(&c, &post, 1, &facts_with(Some(&refused)))
+                    .unwrap()
+                    .agent,
+                None
+            );
+        }
+
+        #[test]
+        fn a_plugin_that_requires_agents_refuses_unsigned_calls_but_not_on_public_routes() {
+            let c = with_agents(
+                json!({"type": "none"}),
+                json!({"trusted": ["chatgpt.com"], "require": true}),
+                None,
+            );
+            assert_eq!(
+                authorize(&c, &head(Method::Get, "/todos"), 0, &facts())
+                    .unwrap_err()
+                    .status(),
+                403
+            );
+            let chatgpt = AgentCheck::Verified(CHATGPT.into());
+            assert!(authorize(
+                &c,
+                &head(Method::Get, "/todos"),
+                0,
+                &facts_with(Some(&chatgpt))
+            )
+            .is_ok());
+            assert!(authorize(&c, &head(Method::Get, "/public/x"), 2, &facts()).is_ok());
+        }
+
+        #[test]
+        fn a_signature_stands_in_for_the_address_lock_only_when_asked_to() {
+            let from = |ip: &str| head(Method::Get, "/todos").with_header("cf-connecting-ip", ip);
+            let chatgpt = AgentCheck::Verified(CHATGPT.into());
+            let refused =
+                AgentCheck::Refused("no trusted agent's directory holds the signing key".into());
+            let instead = with_agents(
+                json!({"type": "none", "allowed_cidrs": ["203.0.113.0/24"]}),
+                json!({"trusted": ["chatgpt.com"], "instead_of_ip": true}),
+                None,
+            );
+            assert!(authorize(
+                &instead,
+                &from("198.51.100.1"),
+                0,
+                &facts_with(Some(&chatgpt))
+            )
+            .is_ok());
+            assert!(authorize(&instead, &from("203.0.113.9"), 0, &facts()).is_ok());
+            assert_eq!(
+                authorize(
+                    &instead,
+                    &from("198.51.100.1"),
+                    0,
+                    &facts_with(Some(&refused))
+                )
+                .unwrap_err()
+                .status(),
+                403
+            );
+            assert_eq!(
+                authorize(&instead, &from("198.51.100.1"), 0, &facts())
+                    .unwrap_err()
+                    .status(),
+                403
+            );
+            // Both: the address and the signature.
+            let both = with_agents(
+                json!({"type": "none", "allowed_cidrs": ["203.0.113.0/24"]}),
+                json!({"trusted": ["chatgpt.com"], "require": true}),
+                None,
+            );
+            assert_eq!(
+                authorize(&both, &from("198.51.100.1"), 0, &facts_with(Some(&chatgpt)))
+                    .unwrap_err()
+                    .status(),
+                403
+            );
+            assert_eq!(
+                authorize(&both, &from("203.0.113.9"), 0, &facts())
+                    .unwrap_err()
+                    .status(),
+                403
+            );
+            assert!(authorize(&both, &from("203.0.113.9"), 0, &facts_with(Some(&chatgpt))).is_ok());
+        }
+
+        #[test]
+        fn the_step_asks_for_a_check_only_when_agents_are_trusted_and_the_call_is_signed() {
+            let signed = head(Method::Get, "/todos")
+                .with_header("signature-agent", "\"https://chatgpt.com\"")
+                .with_header("signature-input", &format!(r#"sig1=("@authority" "signature-agent");created={NOW};expires={};keyid="k""#, NOW + 60))
+                .with_header("signature", "sig1=:AAAA:");
+            let trusting = with_agents(
+                json!({"type": "none"}),
+                json!({"trusted": ["chatgpt.com"]}),
+                None,
+            );
+            match step(&trusting, &signed, 0, &Known::default(), NOW, None) {
+                Step::NeedAgent(call) => {
+                    assert_eq!(call.agent.as_deref(), Some(CHATGPT));
+                    assert!(String::from_utf8_lossy(&call.base)
+                        .starts_with("\"@authority\": todo.example.com\n"));
+                }
+                other => panic!("{other:?}"),
+            }
+            let known = Known {
+                agent: Some(AgentCheck::Verified(CHATGPT.into())),
+                ..Known::default()
+            };
+            assert!(
+                matches!(step(&trusting, &signed, 0, &known, NOW, None), Step::Allow(id) if id.agent.as_deref() == Some(CHATGPT))
+            );
+            // A plugin that trusts no agent ignores signatures: no I/O for them.
+            let plain = with_agents(json!({"type": "none"}), json!({}), None);
+            assert!(
+                matches!(step(&plain, &signed, 0, &Known::default(), NOW, None), Step::Allow(id) if id.agent.is_none())
+            );
+            // An unreadable signature is refused without I/O.
+            let broken = head(Method::Get, "/todos").with_header("signature", "sig1=:AAAA:");
+            let requiring = with_agents(
+                json!({"type": "none"}),
+                json!({"trusted": ["chatgpt.com"], "require": true}),
+                None,
+            );
+            match step(&requiring, &broken, 0, &Known::default(), NOW, None) {
+                Step::Refuse(e) => assert_eq!(e.status(), 403),
+                other => panic!("{other:?}"),
+            }
         }
     }
 }

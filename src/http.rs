@@ -61,6 +61,8 @@ pub struct RequestHead {
     pub query: Option<String>,
     /// Header names lower-cased, in arrival order.
     pub headers: Vec<(String, String)>,
+    /// The `host[:port]` the request was addressed to (its URL's), when the edge knows it.
+    pub authority: Option<String>,
 }
 
 impl RequestHead {
@@ -70,6 +72,7 @@ impl RequestHead {
             path: path.to_string(),
             query: None,
             headers: Vec::new(),
+            authority: None,
         }
     }
 

@@ -202,6 +202,20 @@ pub trait ClientKeys {
     ) -> Result<Result<Vec<PublicJwk>, String>, StoreError>;
 }
 
+/// The key directories of signed agents (Web Bot Auth).
+pub trait AgentDirectory {
+    /// The Ed25519 keys valid now at `<origin>/.well-known/http-message-signatures-directory`:
+    /// cached, unless `refresh` asks for a new fetch (an unknown `keyid`, after a rotation), which
+    /// the implementation may decline when it fetched very recently. The inner `Err` says why
+    /// there are none; the outer one is a platform failure.
+    async fn agent_keys(
+        &self,
+        origin: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError>;
+}
+
 /// A grant as the account page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantSummary {

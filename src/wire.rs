@@ -42,6 +42,7 @@ pub fn parse_incoming(block: &str) -> Option<IncomingRequest> {
             path: path.to_string(),
             query: query.map(str::to_string),
             headers,
+            authority: Some(authority(url).to_ascii_lowercase()),
         },
         authority: authority(url).to_string(),
         has_body,

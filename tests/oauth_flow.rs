@@ -3652,3 +3652,126 @@ fn clients_and_plugins_that_require_dpop_get_no_bearer_tokens() {
         serde_json::json!(["RS256", "PS256", "ES256", "ES384", "EdDSA"])
     );
 }
+
+#[test]
+fn userinfo_takes_a_bound_token_only_with_its_proof_and_names_the_nonce_to_use() {
+    let mut raw_auth =
+        serde_json::json!({"type": "oauth", "scope": "todos:read todos:write", "dpop_nonce": true});
+    let config = Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "auth": raw_auth.take()
+        })),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap();
+    // With the default API resource the access token is a JWT; without one, the opaque handle,
+    // bound all the same.
+    for opaque in [false, true] {
+        let mut backend = backend();
+        if opaque {
+            backend.resources.clear();
+        }
+        userinfo_with_a_bound_token(&config, &backend, opaque);
+    }
+}
+
+fn userinfo_with_a_bound_token(config: &Config, backend: &MemoryBackend, opaque: bool) {
+    let mut browser = Browser::new(config, backend);
+    let key = common::jws::ClientKey::p256();
+    let challenge = s256_challenge(VERIFIER);
+    let url = format!(
+        "/authorize?{}",
+        encode(&[
+            ("response_type", "code"),
+            ("client_id", "cli"),
+            ("redirect_uri", CLI_CALLBACK),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("scope", "openid email"),
+        ])
+    );
+    let login = browser.get(&url);
+    let signed_in = sign_in(&mut browser, &login);
+    let back = browser.get(signed_in.header("location").unwrap());
+    let code = location_params(&back).get("code").unwrap().to_string();
+    let first = cli_exchange(&mut browser, &code, Some(&token_proof(&key, NOW)));
+    let nonce = first.header("dpop-nonce").unwrap().to_string();
+    let proof = key.dpop_proof(
+        "ES256",
+        "POST",
+        &format!("{BASE}/token"),
+        None,
+        NOW,
+        serde_json::json!({ "nonce": nonce }),
+    );
+    let tokens = json(&cli_exchange(&mut browser, &code, Some(&proof)));
+    assert_eq!(tokens["token_type"], "DPoP");
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(access.starts_with("o."), opaque, "{access}");
+
+    let ask = |browser: &mut Browser<'_>, scheme: &str, proof: Option<&str>| {
+        let authorization = format!("{scheme} {access}");
+        let mut headers = vec![("authorization", authorization.as_str())];
+        if let Some(p) = proof {
+            headers.push(("dpop", p));
+        }
+        browser.send(Method::Get, "/userinfo", &headers, b"")
+    };
+    let userinfo = format!("{BASE}/userinfo");
+    // As Bearer: refused with a DPoP challenge.
+    let bearer = ask(&mut browser, "Bearer", None);
+    assert_eq!(bearer.status, 401);
+    let header = bearer.header("www-authenticate").unwrap().to_string();
+    assert!(
+        header.starts_with("DPoP ") && header.contains("invalid_token"),
+        "{header}"
+    );
+    // A proof without the nonce: use_dpop_nonce, and the nonce to use.
+    let without = key.dpop_proof(
+        "ES256",
+        "GET",
+        &userinfo,
+        Some(&access),
+        NOW,
+        serde_json::json!({}),
+    );
+    let stale = ask(&mut browser, "DPoP", Some(&without));
+    assert_eq!(stale.status, 401);
+    assert!(stale
+        .header("www-authenticate")
+        .unwrap()
+        .contains("use_dpop_nonce"));
+    let nonce = stale.header("dpop-nonce").expect("DPoP-Nonce").to_string();
+    // Another key's proof: refused.
+    let other = common::jws::ClientKey::p256();
+    let foreign = other.dpop_proof(
+        "ES256",
+        "GET",
+        &userinfo,
+        Some(&access),
+        NOW,
+        serde_json::json!({ "nonce": nonce }),
+    );
+    assert_eq!(ask(&mut browser, "DPoP", Some(&foreign)).status, 401);
+    // The key's own proof with the nonce: the user's claims.
+    let good = key.dpop_proof(
+        "ES256",
+        "GET",
+        &userinfo,
+        Some(&access),
+        NOW,
+        serde_json::json!({ "nonce": nonce }),
+    );
+    let info = ask(&mut browser, "DPoP", Some(&good));
+    assert_eq!(info.status, 200, "{}", html(&info));
+    assert_eq!(json(&info)["email"], "demo@example.com");
+    // Replayed: refused.
+    assert_eq!(ask(&mut browser, "DPoP", Some(&good)).status, 401);
+}

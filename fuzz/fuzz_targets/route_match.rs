@@ -17,6 +17,7 @@ fn table() -> RouteTable {
         case_insensitive: None,
         upstream_token: None,
         plan: None,
+        agents: Vec::new(),
     };
     RouteTable::new(vec![
         rule("/todos", &["GET", "POST"], Access::Token),

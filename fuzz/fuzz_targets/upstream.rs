@@ -1,7 +1,7 @@
 //! What upstream identity providers and Stripe send the gateway: discovery documents, token
 //! responses, ID tokens (split and their claims checked), userinfo, GitHub's API, Stripe-Signature
-//! headers and webhook events, and what clients send as DPoP proofs. None of it may panic, and a
-//! claims check passes only what it must.
+//! headers and webhook events, what clients send as DPoP proofs, and signed agents' signature
+//! headers and key directories. None of it may panic, and a claims check passes only what it must.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::billing::stripe::{parse_event, verify_signature};
@@ -51,5 +51,26 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(proof) = portcullis::oauth::dpop::check_proof(&text, &expected) {
         assert_eq!(proof.jkt, proof.key.thumbprint());
+    }
+    // Signed agents (RFC 9421): the input split into the three headers, and as a key directory.
+    use portcullis::http::{Method, RequestHead};
+    use portcullis::proxy::signed_agent::{parse_directory, read, Target};
+    let mut parts = text.splitn(3, '\n');
+    let (input, signature, agent) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());
+    let mut head = RequestHead::new(Method::Get, "/todos")
+        .with_header("signature-input", input)
+        .with_header("signature", signature);
+    if let Some(agent) = agent {
+        head = head.with_header("signature-agent", agent);
+    }
+    let target = Target { method: "GET", scheme: "https", authority: "todo.example.com" };
+    if let Ok(Some(call)) = read(&head, &target, NOW) {
+        assert!(call.expires > NOW && call.created <= NOW + 60);
+        assert!(String::from_utf8_lossy(&call.base).contains("\"@authority\": todo.example.com"));
+    }
+    if let Ok(document) = serde_json::from_slice::<serde_json::Value>(data) {
+        if let Ok((keys, _)) = parse_directory(&document, NOW) {
+            assert!(!keys.is_empty());
+        }
     }
 });

@@ -210,6 +210,8 @@ pub struct PluginConfig {
     pub resource: String,
     pub routes: RouteTable,
     pub quota: Option<QuotaConfig>,
+    /// The signed agents (Web Bot Auth) the plugin trusts, and what it asks of them.
+    pub agents: crate::proxy::signed_agent::AgentPolicy,
     /// Paid plans (Stripe); a user without one is on the free plan (`quota`).
     pub plans: Vec<crate::billing::Plan>,
     /// The roles each plan gives, as the scope decision's query takes them (JSON,
@@ -330,6 +332,27 @@ impl Config {
         self.oauth
             .as_ref()
             .map(|o| o.session_secret.expose().as_bytes())
+    }
+
+    /// The URL a request was addressed to, without its query: the public base URL's scheme, the
+    /// authority the request came to (one of the plugin's hosts; else the base URL's) and its
+    /// path. What a DPoP proof's `htu` names.
+    pub fn request_url(&self, head: &crate::http::RequestHead) -> String {
+        let (scheme, base_authority) = self
+            .public_base_url
+            .split_once("://")
+            .unwrap_or(("https", &self.public_base_url));
+        let authority = head.authority.as_deref().unwrap_or(base_authority);
+        format!("{scheme}://{authority}{}", head.path)
+    }
+
+    /// The authority (`host[:port]`) a request was addressed to, as a signature covers it.
+    pub fn request_authority<'h>(&'h self, head: &'h crate::http::RequestHead) -> &'h str {
+        head.authority.as_deref().unwrap_or_else(|| {
+            self.public_base_url
+                .split_once("://")
+                .map_or(self.public_base_url.as_str(), |(_, a)| a)
+        })
     }
 
     /// The RFC 9728 protected-resource metadata URL for this plugin's API.
@@ -509,6 +532,61 @@ pub(crate) mod tests {
         ]);
         raw.stripe_secret_key = Some("sk_test_abc".into());
         raw.stripe_webhook_secret = Some("whsec_new, whsec_old".into());
+    }
+
+    #[test]
+    fn trusted_agents_are_origins_and_routes_name_only_them() {
+        let mut r = raw();
+        r.plugin.as_mut().unwrap()["agents"] = json!({"trusted": ["chatgpt.com", "https://chatgpt.com/", "http://127.0.0.1:8799"], "require": true});
+        r.plugin.as_mut().unwrap()["routes"][0]["agents"] = json!(["ChatGPT.com"]);
+        let config = Config::parse(r).unwrap();
+        assert_eq!(
+            config.plugin.agents.trusted,
+            ["https://chatgpt.com", "http://127.0.0.1:8799"]
+        );
+        assert!(config.plugin.agents.require);
+        assert_eq!(
+            config.plugin.routes.rules()[0].agents,
+            ["https://chatgpt.com"]
+        );
+        for (agents, route_agents, key) in [
+            (
+                json!({"trusted": ["ftp://x.example"]}),
+                None,
+                "PLUGIN.agents.trusted",
+            ),
+            (json!({"require": true}), None, "PLUGIN.agents.trusted"),
+            (
+                json!({"trusted": ["chatgpt.com"], "instead_of_ip": true}),
+                None,
+                "PLUGIN.agents.instead_of_ip",
+            ),
+            (
+                json!({"trusted": ["chatgpt.com"], "sometimes": true}),
+                None,
+                "PLUGIN.agents",
+            ),
+            (
+                json!({"trusted": ["chatgpt.com"]}),
+                Some(json!(["claude.ai"])),
+                "PLUGIN.routes[0].agents",
+            ),
+        ] {
+            let e = error_for(|r| {
+                let plugin = r.plugin.as_mut().unwrap();
+                plugin["agents"] = agents.clone();
+                if let Some(list) = &route_agents {
+                    plugin["routes"][0]["agents"] = list.clone();
+                }
+            });
+            assert!(e.key.starts_with(key), "{agents}: {e}");
+        }
+        // instead_of_ip stands in for an address lock only.
+        let mut r = raw();
+        let plugin = r.plugin.as_mut().unwrap();
+        plugin["auth"] = json!({"type": "none", "openai_egress_only": true});
+        plugin["agents"] = json!({"trusted": ["chatgpt.com"], "instead_of_ip": true});
+        assert!(Config::parse(r).unwrap().plugin.agents.instead_of_ip);
     }
 
     #[test]

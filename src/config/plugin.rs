@@ -54,6 +54,22 @@ pub(crate) struct RawPlugin {
     /// Paid plans (Stripe).
     #[serde(default)]
     plans: Vec<RawPlan>,
+    /// Signed agents (Web Bot Auth) this plugin trusts.
+    agents: Option<RawAgents>,
+}
+
+#[derive(Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { trusted = [\"chatgpt.com\"], require = false, instead_of_ip = false }"
+)]
+pub(crate) struct RawAgents {
+    #[serde(default)]
+    trusted: Vec<String>,
+    #[serde(default)]
+    require: bool,
+    #[serde(default)]
+    instead_of_ip: bool,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +212,12 @@ pub(crate) fn validate_plugin(
         raw.openapi_origin_path,
     )?;
     let plans = plans(prefix, raw.plans)?;
+    let auth = validate_auth(raw.auth, prefix)?;
+    let agents = agents(prefix, raw.agents, &auth)?;
+    let mut rules = raw.routes;
+    for (i, rule) in rules.iter_mut().enumerate() {
+        rule.agents = route_agents(&key(&format!("routes[{i}].agents")), &rule.agents, &agents)?;
+    }
     let plan_roles = serde_json::Value::Array(
         plans
             .iter()
@@ -212,9 +234,10 @@ pub(crate) fn validate_plugin(
         plan_roles,
         openapi_cache_secs: openapi_cache_secs(&key("openapi_cache_secs"), raw.openapi_cache_secs)?,
         asset_paths: local_path(&logo_url, base).into_iter().collect(),
-        auth: validate_auth(raw.auth, prefix)?,
+        auth,
+        agents,
         resource: resource(&key("resource"), raw.resource, base)?,
-        routes: route_table(prefix, raw.routes, raw.case_insensitive_paths)?,
+        routes: route_table(prefix, rules, raw.case_insensitive_paths)?,
         quota_exact: raw.quota.as_ref().is_some_and(|q| q.exact),
         quota: raw.quota.map(|q| quota(&key("quota"), q)).transpose()?,
         name_for_human,
@@ -227,6 +250,70 @@ pub(crate) fn validate_plugin(
         openapi_path,
         openapi_source,
     })
+}
+
+/// The signed agents a plugin trusts, as origins; `require` and `instead_of_ip` need some, and
+/// `instead_of_ip` a `none` plugin with an address lock for them to stand in for.
+fn agents(
+    prefix: &str,
+    raw: Option<RawAgents>,
+    auth: &super::AuthConfig,
+) -> Result<crate::proxy::signed_agent::AgentPolicy, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(Default::default());
+    };
+    let key = |field: &str| format!("{prefix}.agents.{field}");
+    let mut trusted = Vec::new();
+    for name in &raw.trusted {
+        let origin = crate::proxy::signed_agent::agent_origin(name).ok_or_else(|| {
+            ConfigError::new(
+                key("trusted"),
+                format!("agent origins such as chatgpt.com or https://chatgpt.com, got {name:?}"),
+            )
+        })?;
+        if !trusted.contains(&origin) {
+            trusted.push(origin);
+        }
+    }
+    if trusted.is_empty() && (raw.require || raw.instead_of_ip) {
+        return Err(ConfigError::new(
+            key("trusted"),
+            "the agents to trust, when require or instead_of_ip is set",
+        ));
+    }
+    let ip_locked = matches!(auth, super::AuthConfig::None { ip_lock: Some(_) });
+    if raw.instead_of_ip && !ip_locked {
+        return Err(ConfigError::new(
+            key("instead_of_ip"),
+            "only on a none plugin with openai_egress_only or allowed_cidrs (a signature then stands in for the address)",
+        ));
+    }
+    Ok(crate::proxy::signed_agent::AgentPolicy {
+        trusted,
+        require: raw.require,
+        instead_of_ip: raw.instead_of_ip,
+    })
+}
+
+/// A route's `agents`: origins among the plugin's trusted agents, normalized.
+fn route_agents(
+    key: &str,
+    listed: &[String],
+    policy: &crate::proxy::signed_agent::AgentPolicy,
+) -> Result<Vec<String>, ConfigError> {
+    listed
+        .iter()
+        .map(|name| {
+            crate::proxy::signed_agent::agent_origin(name)
+                .filter(|origin| policy.trusted.contains(origin))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        key,
+                        format!("agents among the plugin's agents.trusted; {name:?} is not"),
+                    )
+                })
+        })
+        .collect()
 }
 
 /// The manifest schema's pattern for `name_for_model`, within its length limit.

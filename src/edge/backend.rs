@@ -439,6 +439,23 @@ impl ClientKeys for EdgeBackend<'_> {
     }
 }
 
+impl crate::ports::AgentDirectory for EdgeBackend<'_> {
+    async fn agent_keys(
+        &self,
+        origin: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
+        Ok(super::client_jwks::agent_keys(
+            origin,
+            refresh,
+            self.allow_loopback_client_metadata,
+            now,
+        )
+        .await)
+    }
+}
+
 impl IdentityStore for EdgeBackend<'_> {
     async fn accounts_for(
         &self,

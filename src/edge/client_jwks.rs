@@ -1,7 +1,8 @@
-//! The JWKS of clients that authenticate with `private_key_jwt`: fetched with the guards of
-//! client metadata documents (a checked public https URL, no redirects, bounded in size and
-//! time), cached per isolate for as long as `Cache-Control` says within bounds, and fetched again
-//! on an unknown `kid` (key rotation) at most once a minute per URL.
+//! The JWKS of clients that authenticate with `private_key_jwt`, of upstream identity providers,
+//! and the key directories of signed agents: fetched with the guards of client metadata documents
+//! (a checked public https URL, no redirects, bounded in size and time), cached per isolate for
+//! as long as `Cache-Control` says within bounds, and fetched again on an unknown `kid` (key
+//! rotation) at most once a minute per URL.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -37,10 +38,34 @@ pub async fn keys(
     allow_loopback: bool,
     now: i64,
 ) -> Result<Vec<PublicJwk>, String> {
-    keys_checked(jwks_uri, refresh, now, |uri| {
+    keys_checked(jwks_uri, refresh, now, Document::Jwks, |uri| {
         check_metadata_document_url(uri, allow_loopback).map_err(|why| format!("jwks_uri: {why}"))
     })
     .await
+}
+
+/// The Ed25519 keys valid now in a signed agent's directory (`<origin>/.well-known/
+/// http-message-signatures-directory`); see [`crate::ports::AgentDirectory`]. The origin is one
+/// the plugin trusts; the URL still passes the fetch guards.
+pub async fn agent_keys(
+    origin: &str,
+    refresh: bool,
+    allow_loopback: bool,
+    now: i64,
+) -> Result<Vec<PublicJwk>, String> {
+    let url = crate::proxy::signed_agent::directory_url(origin);
+    keys_checked(&url, refresh, now, Document::AgentDirectory, |uri| {
+        check_metadata_document_url(uri, allow_loopback)
+            .map_err(|why| format!("agent directory: {why}"))
+    })
+    .await
+}
+
+/// What is read at a URL: a JWKS, or an agent's key directory (keys valid now only).
+#[derive(Clone, Copy)]
+enum Document {
+    Jwks,
+    AgentDirectory,
 }
 
 /// An upstream identity provider's signing keys (its `jwks_uri` from discovery), cached the same
@@ -50,7 +75,7 @@ pub async fn provider_keys(
     refresh: bool,
     now: i64,
 ) -> Result<Vec<PublicJwk>, String> {
-    keys_checked(jwks_uri, refresh, now, |uri| {
+    keys_checked(jwks_uri, refresh, now, Document::Jwks, |uri| {
         crate::federation::check_provider_url(uri).map_err(|why| format!("jwks_uri: {why}"))
     })
     .await
@@ -60,6 +85,7 @@ async fn keys_checked(
     jwks_uri: &str,
     refresh: bool,
     now: i64,
+    kind: Document,
     check: impl FnOnce(&str) -> Result<url::Url, String>,
 ) -> Result<Vec<PublicJwk>, String> {
     let cached = JWKS.with(|c| {
@@ -75,7 +101,7 @@ async fn keys_checked(
     if let Some(keys) = cached {
         return keys;
     }
-    let (keys, fresh_secs) = match fetch(check(jwks_uri)).await {
+    let (keys, fresh_secs) = match fetch(check(jwks_uri), kind, now).await {
         Ok((keys, secs)) => (Ok(keys), secs),
         Err(why) => {
             worker::console_log!(
@@ -102,13 +128,25 @@ async fn keys_checked(
     keys
 }
 
-async fn fetch(url: Result<url::Url, String>) -> Result<(Vec<PublicJwk>, u64), String> {
+async fn fetch(
+    url: Result<url::Url, String>,
+    kind: Document,
+    now: i64,
+) -> Result<(Vec<PublicJwk>, u64), String> {
     let url = url?;
     let (body, cache_control) = get_checked_json(&url, METADATA_FETCH_TIMEOUT_MS, MAX_JWKS_BYTES)
         .await
         .map_err(|why| format!("the JWKS: {why}"))?;
     let document: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| "the JWKS is not JSON".to_string())?;
-    let keys = parse_jwks(&document)?;
-    Ok((keys, metadata_cache_secs(cache_control.as_deref())))
+    let secs = metadata_cache_secs(cache_control.as_deref());
+    match kind {
+        Document::Jwks => Ok((parse_jwks(&document)?, secs)),
+        Document::AgentDirectory => {
+            // Kept no longer than its first key stays valid.
+            let (keys, until) = crate::proxy::signed_agent::parse_directory(&document, now)?;
+            let left = until.map_or(secs, |u| u64::try_from(u - now).unwrap_or(0));
+            Ok((keys, secs.min(left.max(1))))
+        }
+    }
 }

@@ -449,6 +449,18 @@ async fn proxy(
                     .map_err(|e| ApiError::Unavailable(format!("DPoP proof: {}", e.0)))?;
                 known.proof = Some(outcome.map(|()| proof.jkt));
             }
+            Step::NeedAgent(call) => {
+                // A signed agent: its key from a trusted agent's directory (cached), the
+                // signature, then its nonce in the counter Durable Object.
+                let mut store =
+                    backend::EdgeBackend::new(env, now).map_err(|e| ApiError::Unavailable(e.0))?;
+                store.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
+                let trusted = &config.plugin.agents.trusted;
+                let outcome = crate::proxy::signed_agent::check(&store, &call, trusted, now)
+                    .await
+                    .map_err(|e| ApiError::Unavailable(format!("agent signature: {}", e.0)))?;
+                known.agent = Some(outcome);
+            }
             Step::Allow(identity) => break identity,
             Step::Refuse(e) => return Err(e),
         }

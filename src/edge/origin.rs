@@ -335,6 +335,7 @@ async fn read_document(config: &Config, request_id: &str) -> Result<(Published, 
                     "accept".into(),
                     "application/json, application/yaml;q=0.9, */*;q=0.1".into(),
                 )],
+                authority: None,
             };
             let identity = Identity {
                 auth: "gateway",

@@ -44,8 +44,9 @@ pub const MAX_PROOF_BYTES: usize = 8 * 1024;
 /// window's or the last one's.
 pub const NONCE_WINDOW_SECS: i64 = 300;
 
-/// How long a proof's `jti` is remembered: as long as its `iat` can be accepted.
-pub const JTI_MEMORY_SECS: i64 = MAX_PROOF_AGE_SECS + PROOF_LEEWAY_SECS;
+/// How long a proof's `jti` is remembered: as long as its `iat` can be accepted, both ends of the
+/// window included (a proof first used at the window's start is accepted until its end).
+pub const JTI_MEMORY_SECS: i64 = MAX_PROOF_AGE_SECS + PROOF_LEEWAY_SECS + 1;
 
 /// Why a proof was refused: `invalid_dpop_proof` (RFC 9449 §7.1), or `use_dpop_nonce` when the
 /// server's nonce is missing or stale.

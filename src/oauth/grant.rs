@@ -84,6 +84,9 @@ pub struct GrantState {
     /// good only at `/userinfo`, which looks them up here.
     #[serde(default)]
     pub opaque_access: Vec<(String, i64)>,
+    /// The DPoP keys opaque access tokens are bound to: (token hash, key thumbprint).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub opaque_jkt: Vec<(String, String)>,
     /// The issuer (plugin) that created the grant. `None` only for grants stored before grants
     /// were bound to their issuer.
     #[serde(default)]
@@ -97,8 +100,14 @@ pub struct GrantState {
 /// How many live opaque access tokens a grant keeps.
 pub const MAX_OPAQUE_ACCESS_TOKENS: usize = 4;
 
-/// Records an opaque access token on a grant without a resource (dropping expired ones).
-fn record_opaque_access(state: &mut GrantState, token: &Option<(String, i64)>, now: i64) {
+/// Records an opaque access token on a grant without a resource (dropping expired ones), and
+/// the DPoP key it is bound to, if any.
+fn record_opaque_access(
+    state: &mut GrantState,
+    token: &Option<(String, i64)>,
+    jkt: &Option<String>,
+    now: i64,
+) {
     if state.resource.is_some() {
         return;
     }
@@ -108,6 +117,13 @@ fn record_opaque_access(state: &mut GrantState, token: &Option<(String, i64)>, n
         if state.opaque_access.len() > MAX_OPAQUE_ACCESS_TOKENS {
             state.opaque_access.remove(0);
         }
+        if let Some(jkt) = jkt {
+            state.opaque_jkt.push((hash.clone(), jkt.clone()));
+        }
+        let live = &state.opaque_access;
+        state
+            .opaque_jkt
+            .retain(|(h, _)| live.iter().any(|(l, _)| l == h));
     }
 }
 
@@ -385,7 +401,7 @@ pub fn redeem_code(state: &mut GrantState, r: &CodeRedemption) -> Result<Issued,
     let mut family = new_family(r.now, r.new_refresh_hash.clone(), r.policy);
     family.jkt = r.jkt.clone().filter(|_| r.bind_refresh);
     state.refresh = Some(family);
-    record_opaque_access(state, &r.opaque_access, r.now);
+    record_opaque_access(state, &r.opaque_access, &r.jkt, r.now);
     Ok(issued(state, state.scopes.clone()))
 }
 
@@ -478,7 +494,7 @@ pub fn rotate_refresh(state: &mut GrantState, r: &RefreshRotation) -> Result<Iss
             .now
             .saturating_add(r.policy.ttl_secs)
             .min(family.absolute_expires_at);
-        record_opaque_access(state, &r.opaque_access, r.now);
+        record_opaque_access(state, &r.opaque_access, &r.jkt, r.now);
         return Ok(issued(state, scopes));
     }
     if family
@@ -540,6 +556,7 @@ mod tests {
             nonce: None,
             auth_time: NOW,
             opaque_access: Vec::new(),
+            opaque_jkt: Vec::new(),
             issuer: Some(ISSUER.into()),
             dpop_jkt: None,
         }

@@ -27,6 +27,15 @@ impl Handle<'_> {
             .map(|(_, exp)| *exp)
     }
 
+    /// The DPoP key this opaque access token is bound to, if it is.
+    pub fn opaque_access_jkt<'s>(&self, state: &'s GrantState) -> Option<&'s str> {
+        state
+            .opaque_jkt
+            .iter()
+            .find(|(h, _)| same(h, &self.secret_hash))
+            .map(|(_, jkt)| jkt.as_str())
+    }
+
     /// Whether this opaque access token is one the grant issued, unexpired, and the grant is live.
     pub fn opaque_access_is_live(&self, state: &GrantState, now: i64) -> bool {
         !state.revoked
@@ -122,6 +131,7 @@ mod tests {
             nonce: None,
             auth_time: 0,
             opaque_access: vec![(sha256_hex(&secret('o')), 50)],
+            opaque_jkt: Vec::new(),
             issuer: None,
             dpop_jkt: None,
         }

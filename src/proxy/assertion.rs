@@ -38,6 +38,9 @@ struct AssertionClaims<'a> {
     /// `client` when `sub` is a machine client rather than a user.
     #[serde(skip_serializing_if = "Option::is_none")]
     principal: Option<&'a str>,
+    /// The signed agent whose signature on the call verified (Web Bot Auth).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent: Option<&'a str>,
     iat: i64,
     exp: i64,
 }
@@ -60,6 +63,7 @@ pub async fn sign_assertion<S: JwsSigner>(
         scope: identity.scopes.join(" "),
         auth: identity.auth,
         principal: identity.machine.then_some("client"),
+        agent: identity.agent.as_deref(),
         iat: now,
         exp: now + ASSERTION_TTL_SECS,
     };
@@ -69,12 +73,13 @@ pub async fn sign_assertion<S: JwsSigner>(
 /// The cache key of an identity's assertion.
 pub fn identity_key(identity: &Identity) -> String {
     format!(
-        "{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}",
         identity.auth,
         identity.machine,
         identity.subject.as_deref().unwrap_or(""),
         identity.client_id.as_deref().unwrap_or(""),
-        identity.scopes.join(" ")
+        identity.scopes.join(" "),
+        identity.agent.as_deref().unwrap_or("")
     )
 }
 
@@ -135,6 +140,7 @@ mod tests {
             scopes: vec!["todos:read".into()],
             auth: "oauth",
             machine: false,
+            agent: None,
         }
     }
 

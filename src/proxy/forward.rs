@@ -47,6 +47,8 @@ pub struct Identity {
     pub auth: &'static str,
     /// Whether `subject` is a machine client (a `client_credentials` token), not a user.
     pub machine: bool,
+    /// The signed agent (its origin, `https://chatgpt.com`) whose signature on the call verified.
+    pub agent: Option<String>,
 }
 
 impl Identity {
@@ -206,6 +208,9 @@ fn gateway_request_headers(
     if !identity.scopes.is_empty() {
         out.push(("x-portcullis-scopes".into(), identity.scopes.join(" ")));
     }
+    if let Some(agent) = &identity.agent {
+        out.push(("x-portcullis-agent".into(), agent.clone()));
+    }
     out
 }
 
@@ -344,6 +349,7 @@ mod tests {
             scopes: vec!["todos:read".into()],
             auth: "oauth",
             machine: false,
+            agent: None,
         }
     }
 
@@ -420,6 +426,7 @@ mod tests {
             scopes: vec!["todos:read".into()],
             auth: "oauth",
             machine: true,
+            agent: None,
         };
         let out = request_headers(
             &h(&[

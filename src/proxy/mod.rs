@@ -5,3 +5,4 @@ pub mod assertion;
 pub mod cidr;
 pub mod forward;
 pub mod rules;
+pub mod signed_agent;

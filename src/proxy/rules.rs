@@ -41,6 +41,10 @@ pub struct RouteRule {
     /// The plugin's plan (its id) a caller must hold: 402 with an upgrade link otherwise.
     #[serde(default)]
     pub plan: Option<String>,
+    /// Signed agents (their origins, among the plugin's trusted ones) one of which must have
+    /// signed the call (Web Bot Auth); empty: the plugin's own `agents.require` decides.
+    #[serde(default)]
+    pub agents: Vec<String>,
 }
 
 /// `case_insensitive`: `true`, `false` or absent; anything else is named in the error.
@@ -97,6 +101,8 @@ pub struct CompiledRule {
     pub upstream_token: Option<String>,
     /// The plan a caller must hold (see [`RouteRule::plan`]).
     pub plan: Option<String>,
+    /// The signed agents one of which must have signed the call (see [`RouteRule::agents`]).
+    pub agents: Vec<String>,
 }
 
 /// A path segment with its letter case folded, as case-insensitive origins compare them: each
@@ -242,6 +248,7 @@ impl RouteTable {
                 case_insensitive: None,
                 upstream_token: None,
                 plan: None,
+                agents: Vec::new(),
             }]
         } else {
             rules
@@ -429,6 +436,7 @@ fn compile(
         case_insensitive,
         upstream_token: rule.upstream_token,
         plan: rule.plan,
+        agents: rule.agents,
     })
 }
 
@@ -516,6 +524,7 @@ mod tests {
             case_insensitive: None,
             upstream_token: None,
             plan: None,
+            agents: Vec::new(),
         }
     }
 
@@ -773,6 +782,7 @@ mod tests {
                                 case_insensitive: folds[(shift + i) % folds.len()],
                                 upstream_token: None,
                                 plan: None,
+                                agents: Vec::new(),
                             }
                         })
                         .collect();

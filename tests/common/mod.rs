@@ -1394,6 +1394,7 @@ pub fn issued_grant(grant_id: &str, user_id: &str, client_id: &str, now: i64) ->
         auth_time: now,
         opaque_access: vec![],
         issuer: None,
+        opaque_jkt: vec![],
         dpop_jkt: None,
     }
 }

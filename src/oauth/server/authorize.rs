@@ -446,6 +446,7 @@ impl<B: Backend> AuthServer<'_, B> {
             nonce: request.nonce.clone(),
             auth_time: session.issued_at,
             opaque_access: Vec::new(),
+            opaque_jkt: Vec::new(),
             issuer: Some(self.issuer().to_string()),
             dpop_jkt: request.dpop_jkt.clone(),
         };

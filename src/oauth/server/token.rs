@@ -77,7 +77,7 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             return Ok(Ok(None));
         };
-        let url = format!("{}{}", self.issuer(), head.path);
+        let url = self.config.request_url(head);
         let expected = dpop::Expected {
             method: "POST",
             url: &url,
@@ -368,15 +368,15 @@ impl<B: Backend> AuthServer<'_, B> {
 
     /// The token response. With an API resource, the access token is a JWT for it; without one
     /// (only OpenID scopes were granted), it is the opaque handle the grant recorded, good only at
-    /// `/userinfo`. The JWT is signed with the algorithm the resource chose, and bound to the DPoP
-    /// key the request proved, if any (`cnf.jkt`, `token_type: DPoP`); the opaque handle stays a
-    /// bearer token, and says so.
+    /// `/userinfo`. The JWT is signed with the algorithm the resource chose. Either is bound to the
+    /// DPoP key the request proved, if any (`cnf.jkt` in the JWT, beside the handle's hash in the
+    /// grant for the opaque one; `token_type: DPoP`).
     pub(crate) async fn token_response(
         &self,
         issued: &Issued,
         tokens: &NewTokens<'_>,
     ) -> Result<Reply, ApiError> {
-        let jkt = tokens.jkt.filter(|_| issued.resource.is_some());
+        let jkt = tokens.jkt;
         let ttl = issued
             .resource
             .as_ref()

@@ -34,13 +34,10 @@ impl<B: Backend> AuthServer<'_, B> {
         let token = header
             .token68()
             .ok_or_else(|| challenge(Some("invalid_token"), "the access token is malformed"))?;
+        let refused = |(error, why): (&'static str, String)| {
+            crate::gateway::dpop_challenge(self.config, error, why, self.now)
+        };
         if let PresentedToken::OpaqueAccess(handle) = PresentedToken::classify(token) {
-            if dpop_scheme {
-                return Err(challenge(
-                    Some("invalid_token"),
-                    "the access token is not DPoP-bound: send it as Bearer",
-                ));
-            }
             let state = self.backend.load_grant(handle.grant_id).await?;
             let live = state
                 .as_ref()
@@ -51,6 +48,9 @@ impl<B: Backend> AuthServer<'_, B> {
                     "the access token is not valid",
                 ));
             };
+            self.check_binding(head, token, dpop_scheme, handle.opaque_access_jkt(&state))
+                .await?
+                .map_err(refused)?;
             return self
                 .userinfo_body(&state.user_id, &state.scopes, &challenge)
                 .await;
@@ -71,7 +71,7 @@ impl<B: Backend> AuthServer<'_, B> {
         }
         self.check_binding(head, token, dpop_scheme, verified.jkt.as_deref())
             .await?
-            .map_err(|why| challenge(Some("invalid_token"), &why))?;
+            .map_err(refused)?;
         if let Some(grant_id) = &verified.grant_id {
             match self.backend.load_grant(grant_id).await? {
                 Some(state) if !state.revoked => {}
@@ -88,32 +88,39 @@ impl<B: Backend> AuthServer<'_, B> {
     }
 
     /// RFC 9449 §7 at `/userinfo`: a bound token comes with the `DPoP` scheme and a proof of its
-    /// key; an unbound one as `Bearer`. `Ok(Err)` is the refusal's description, `Err` a store
-    /// failure.
+    /// key; an unbound one as `Bearer`, and not at all where the plugin requires DPoP. `Ok(Err)`
+    /// is the refusal (its error code and description), `Err` a store failure.
     async fn check_binding(
         &self,
         head: &RequestHead,
         token: &str,
         dpop_scheme: bool,
         jkt: Option<&str>,
-    ) -> Result<Result<(), String>, ApiError> {
+    ) -> Result<Result<(), (&'static str, String)>, ApiError> {
+        let invalid_token = |why: &str| Ok(Err(("invalid_token", why.to_string())));
         let Some(jkt) = jkt else {
-            return Ok(match dpop_scheme {
-                true => Err("the access token is not DPoP-bound: send it as Bearer".into()),
-                false => Ok(()),
-            });
+            if dpop_scheme {
+                return invalid_token("the access token is not DPoP-bound: send it as Bearer");
+            }
+            if self.config.dpop().required {
+                return invalid_token("this server takes DPoP-bound access tokens only");
+            }
+            return Ok(Ok(()));
         };
         if !dpop_scheme {
-            return Ok(Err(
-                "the access token is DPoP-bound: send it with the DPoP scheme".into(),
-            ));
+            return invalid_token("the access token is DPoP-bound: send it with the DPoP scheme");
         }
+        let refusal = |e: dpop::DpopError| Ok(Err((e.code(), e.description())));
         let header = match dpop::proof_header(head) {
             Ok(Some(header)) => header,
-            Ok(None) => return Ok(Err("a DPoP-bound token needs a DPoP proof header".into())),
-            Err(e) => return Ok(Err(e.description())),
+            Ok(None) => {
+                return refusal(dpop::DpopError::Invalid(
+                    "a DPoP-bound token needs a DPoP proof header".into(),
+                ))
+            }
+            Err(e) => return refusal(e),
         };
-        let url = format!("{}{}", self.issuer(), head.path);
+        let url = self.config.request_url(head);
         let expected = dpop::Expected {
             method: head.method.as_ref().map(|m| m.as_str()).unwrap_or(""),
             url: &url,
@@ -126,13 +133,17 @@ impl<B: Backend> AuthServer<'_, B> {
             now: self.now,
         };
         let proof = match dpop::check_proof(header, &expected) {
-            Ok(proof) => proof,
-            Err(e) => return Ok(Err(e.description())),
+            Ok(proof) if proof.jkt == jkt => proof,
+            Ok(_) => {
+                return refusal(dpop::DpopError::Invalid(
+                    "the proof's key is not the one the access token is bound to".into(),
+                ))
+            }
+            Err(e) => return refusal(e),
         };
         Ok(match dpop::accept(self.backend, &proof, self.now).await? {
-            Ok(()) if proof.jkt == jkt => Ok(()),
-            Ok(()) => Err("the proof's key is not the one the access token is bound to".into()),
-            Err(refusal) => Err(refusal.description()),
+            Ok(()) => Ok(()),
+            Err(e) => Err((e.code(), e.description())),
         })
     }
 
