@@ -38,6 +38,7 @@ fn claims() -> AccessClaims {
         gid: Some("g".repeat(22)),
         gty: None,
         cnf: None,
+        act: None,
     }
 }
 

@@ -756,6 +756,7 @@ mod tests {
             gid: None,
             gty: None,
             cnf: None,
+            act: None,
         }
     }
 

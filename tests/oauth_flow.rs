@@ -3775,3 +3775,242 @@ fn userinfo_with_a_bound_token(config: &Config, backend: &MemoryBackend, opaque:
     // Replayed: refused.
     assert_eq!(ask(&mut browser, "DPoP", Some(&good)).status, 401);
 }
+
+// ----- token exchange (RFC 8693) -----------------------------------------------------------------
+
+const REPORTS: &str = "https://reports.example.com";
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// The plugin with a policy: the `mcp-server` client may trade tokens for this plugin's API for
+/// tokens to the reports API, with `reports:read` at most.
+fn exchange_config() -> Config {
+    let mut plugin = serde_json::json!({
+        "name_for_human": "Todo", "name_for_model": "todo",
+        "description_for_human": "Todos.", "description_for_model": "Todos.",
+        "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+        "auth": {"type": "oauth", "scope": "todos:read todos:write"},
+        "token_exchange": [{"client": "mcp-server", "from": [BASE], "to": REPORTS, "scopes": ["reports:read"]}]
+    });
+    Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(plugin.take()),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+/// The reports API registered beside the plugin's, where the demo user's roles hold
+/// `reports:read` and `reports:admin`; the `mcp-server` client; the `chatgpt` client's own roles
+/// on the plugin's API (for a machine token).
+fn exchange_backend() -> MemoryBackend {
+    let mut b = machine_backend();
+    b.resources.push((
+        Resource {
+            id: "res_reports".into(),
+            indicator: REPORTS.into(),
+            access_token_ttl_secs: 900,
+            access_token_alg: Default::default(),
+        },
+        false,
+    ));
+    b.permissions.insert(
+        ("usr_demo".into(), "res_reports".into()),
+        vec!["reports:read".into(), "reports:admin".into()],
+    );
+    b.clients.insert(
+        "mcp-server".into(),
+        Client {
+            id: "mcp-server".into(),
+            name: "MCP server".into(),
+            secret_hash: Some(sha256_hex("mcp-secret")),
+            redirect_uris: vec![],
+            kind: ClientKind::Confidential,
+            first_party: false,
+            origin: ClientOrigin::Admin,
+            may_introspect: false,
+            key_set: None,
+            dpop_bound: false,
+        },
+    );
+    b
+}
+
+fn exchange_request(
+    browser: &mut Browser<'_>,
+    client: (&str, &str),
+    subject: &str,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let auth = basic(client.0, client.1);
+    let mut pairs = vec![
+        ("grant_type", EXCHANGE),
+        ("subject_token", subject),
+        ("subject_token_type", ACCESS_TYPE),
+        ("resource", REPORTS),
+    ];
+    pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    pairs.extend_from_slice(extra);
+    token(browser, Some(&auth), &pairs)
+}
+
+#[test]
+fn a_resource_server_exchanges_the_users_token_for_one_to_another_api() {
+    let config = exchange_config();
+    let backend = exchange_backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let user_token = json(&exchange(&mut browser, &code))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reply = exchange_request(&mut browser, ("mcp-server", "mcp-secret"), &user_token, &[]);
+    assert_eq!(reply.status, 200, "{}", html(&reply));
+    assert_eq!(reply.header("cache-control"), Some("no-store"));
+    let body = json(&reply);
+    assert_eq!(body["issued_token_type"], ACCESS_TYPE);
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(
+        body["scope"], "reports:read",
+        "admin is held but the policy stops it"
+    );
+    assert_eq!(body["expires_in"], 900);
+    assert!(body.get("refresh_token").is_none());
+    let policy = VerifyPolicy {
+        issuer: BASE,
+        audience: Some(REPORTS),
+        now: NOW,
+    };
+    let exchanged = verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &config.keys,
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(exchanged.subject, "usr_demo");
+    assert_eq!(exchanged.client_id, "mcp-server");
+    assert_eq!(
+        exchanged.actor.as_ref().map(|a| a.sub.as_str()),
+        Some("mcp-server")
+    );
+    assert!(exchanged.expires_at <= NOW + 900);
+    // Not good at the plugin's own API.
+    let own = VerifyPolicy {
+        audience: Some(BASE),
+        ..policy
+    };
+    assert!(
+        verify_access_token(body["access_token"].as_str().unwrap(), &config.keys, &own).is_err()
+    );
+    // The metadata says the grant is supported.
+    let doc = json(&browser.get("/.well-known/oauth-authorization-server"));
+    assert!(doc["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g == EXCHANGE));
+}
+
+#[test]
+fn token_exchange_refusals_each_have_their_reason_and_store_nothing() {
+    let policies = exchange_config();
+    let backend = exchange_backend();
+    let mut browser = Browser::new(&policies, &backend);
+    let code = authorize(&mut browser, &[]);
+    let tokens = json(&exchange(&mut browser, &code));
+    let user_token = tokens["access_token"].as_str().unwrap().to_string();
+    let machine = json(&machine_token(&mut browser, &[]))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = backend.stored();
+    let mcp = ("mcp-server", "mcp-secret");
+    for (why, client, subject, extra, error) in [
+        (
+            "a client with no policy",
+            ("chatgpt", "client-secret"),
+            user_token.as_str(),
+            vec![],
+            "unauthorized_client",
+        ),
+        (
+            "another target",
+            mcp,
+            user_token.as_str(),
+            vec![("resource", "https://billing.example.com")],
+            "invalid_target",
+        ),
+        (
+            "only scopes the policy stops",
+            mcp,
+            user_token.as_str(),
+            vec![("scope", "reports:admin")],
+            "invalid_scope",
+        ),
+        (
+            "a forged subject token",
+            mcp,
+            "eyJhbGciOiJub25lIn0.e30.",
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "a machine token",
+            mcp,
+            machine.as_str(),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "an actor token",
+            mcp,
+            user_token.as_str(),
+            vec![("actor_token", "x"), ("actor_token_type", ACCESS_TYPE)],
+            "invalid_request",
+        ),
+        (
+            "an ID token type",
+            mcp,
+            user_token.as_str(),
+            vec![(
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            )],
+            "invalid_request",
+        ),
+        (
+            "a wrong secret",
+            ("mcp-server", "nope"),
+            user_token.as_str(),
+            vec![],
+            "invalid_client",
+        ),
+    ] {
+        let reply = exchange_request(&mut browser, client, subject, &extra);
+        assert_eq!(json(&reply)["error"], error, "{why}: {}", html(&reply));
+    }
+    assert_eq!(backend.stored(), stored, "the refusals changed nothing");
+    // A token whose grant was revoked cannot be exchanged any more.
+    let auth = basic("chatgpt", "client-secret");
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("authorization", auth.as_str()),
+    ];
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    browser.send(
+        Method::Post,
+        "/revoke",
+        &headers,
+        encode(&[("token", refresh)]).as_bytes(),
+    );
+    let revoked = exchange_request(&mut browser, mcp, &user_token, &[]);
+    assert_eq!(json(&revoked)["error"], "invalid_grant");
+    // A plugin without policies does not know the grant type.
+    let plain = config();
+    let mut other = Browser::new(&plain, &backend);
+    let unknown = exchange_request(&mut other, mcp, &user_token, &[]);
+    assert_eq!(json(&unknown)["error"], "unsupported_grant_type");
+}

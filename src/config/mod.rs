@@ -210,6 +210,8 @@ pub struct PluginConfig {
     pub resource: String,
     pub routes: RouteTable,
     pub quota: Option<QuotaConfig>,
+    /// Token-exchange policies (RFC 8693): who may exchange tokens for which resources.
+    pub token_exchange: Vec<crate::oauth::exchange::ExchangePolicy>,
     /// The signed agents (Web Bot Auth) the plugin trusts, and what it asks of them.
     pub agents: crate::proxy::signed_agent::AgentPolicy,
     /// Paid plans (Stripe); a user without one is on the free plan (`quota`).

@@ -56,6 +56,9 @@ pub(crate) struct RawPlugin {
     plans: Vec<RawPlan>,
     /// Signed agents (Web Bot Auth) this plugin trusts.
     agents: Option<RawAgents>,
+    /// Who may exchange tokens (RFC 8693) for which resources.
+    #[serde(default)]
+    token_exchange: Vec<crate::oauth::exchange::ExchangePolicy>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +237,7 @@ pub(crate) fn validate_plugin(
         plan_roles,
         openapi_cache_secs: openapi_cache_secs(&key("openapi_cache_secs"), raw.openapi_cache_secs)?,
         asset_paths: local_path(&logo_url, base).into_iter().collect(),
+        token_exchange: exchange_policies(prefix, raw.token_exchange, &auth)?,
         auth,
         agents,
         resource: resource(&key("resource"), raw.resource, base)?,
@@ -275,6 +279,12 @@ fn agents(
             trusted.push(origin);
         }
     }
+    if trusted.len() > 20 {
+        return Err(ConfigError::new(
+            key("trusted"),
+            "at most 20 agents (a call without Signature-Agent may search each one's directory)",
+        ));
+    }
     if trusted.is_empty() && (raw.require || raw.instead_of_ip) {
         return Err(ConfigError::new(
             key("trusted"),
@@ -293,6 +303,52 @@ fn agents(
         require: raw.require,
         instead_of_ip: raw.instead_of_ip,
     })
+}
+
+/// Token-exchange policies: each names a client, the resources whose tokens it may exchange,
+/// the resource it may get tokens for, and at most which scopes. Only for `oauth` plugins.
+fn exchange_policies(
+    prefix: &str,
+    policies: Vec<crate::oauth::exchange::ExchangePolicy>,
+    auth: &super::AuthConfig,
+) -> Result<Vec<crate::oauth::exchange::ExchangePolicy>, ConfigError> {
+    use crate::oauth::authorize::is_absolute_uri_without_fragment;
+    if !policies.is_empty() && !matches!(auth, super::AuthConfig::OAuth { .. }) {
+        return Err(ConfigError::new(
+            format!("{prefix}.token_exchange"),
+            "token exchange only on plugins with auth type oauth",
+        ));
+    }
+    for (i, p) in policies.iter().enumerate() {
+        let key = |field: &str| format!("{prefix}.token_exchange[{i}].{field}");
+        if p.client.trim().is_empty() {
+            return Err(ConfigError::new(
+                key("client"),
+                "the exchanging client's id",
+            ));
+        }
+        if p.from.is_empty() || !p.from.iter().all(|f| is_absolute_uri_without_fragment(f)) {
+            return Err(ConfigError::new(
+                key("from"),
+                "the resource indicators (absolute URIs) whose tokens the client may exchange",
+            ));
+        }
+        if !is_absolute_uri_without_fragment(&p.to) {
+            return Err(ConfigError::new(
+                key("to"),
+                "the resource indicator (an absolute URI) the client may get tokens for",
+            ));
+        }
+        let scope_ok =
+            |s: &String| !s.is_empty() && s.chars().all(crate::primitives::syntax::is_scope_char);
+        if p.scopes.is_empty() || !p.scopes.iter().all(scope_ok) {
+            return Err(ConfigError::new(
+                key("scopes"),
+                "the scopes (at most) the exchanged token may carry",
+            ));
+        }
+    }
+    Ok(policies)
 }
 
 /// A route's `agents`: origins among the plugin's trusted agents, normalized.

@@ -61,8 +61,10 @@ pub async fn agent_keys(
     .await
 }
 
-/// What is read at a URL: a JWKS, or an agent's key directory (keys valid now only).
-#[derive(Clone, Copy)]
+/// What is read at a URL: a JWKS, or an agent's key directory (keys valid now only). Part of the
+/// cache key: a directory read as a JWKS (a client may name any URL as its `jwks_uri`) must not
+/// stand for the directory, whose keys' `nbf` and `exp` are then unchecked.
+#[derive(Clone, Copy, Debug)]
 enum Document {
     Jwks,
     AgentDirectory,
@@ -88,8 +90,9 @@ async fn keys_checked(
     kind: Document,
     check: impl FnOnce(&str) -> Result<url::Url, String>,
 ) -> Result<Vec<PublicJwk>, String> {
+    let cache_key = format!("{kind:?} {jwks_uri}");
     let cached = JWKS.with(|c| {
-        c.borrow().get(jwks_uri).and_then(|entry| {
+        c.borrow().get(&cache_key).and_then(|entry| {
             let usable = if refresh {
                 now < entry.fetched_at + JWKS_MIN_REFETCH_SECS
             } else {
@@ -117,7 +120,7 @@ async fn keys_checked(
             c.clear();
         }
         c.insert(
-            jwks_uri.to_string(),
+            cache_key,
             Cached {
                 keys: keys.clone(),
                 fetched_at: now,

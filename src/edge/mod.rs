@@ -455,8 +455,8 @@ async fn proxy(
                 let mut store =
                     backend::EdgeBackend::new(env, now).map_err(|e| ApiError::Unavailable(e.0))?;
                 store.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
-                let trusted = &config.plugin.agents.trusted;
-                let outcome = crate::proxy::signed_agent::check(&store, &call, trusted, now)
+                let policy = &config.plugin.agents;
+                let outcome = crate::proxy::signed_agent::check(&store, &call, policy, now)
                     .await
                     .map_err(|e| ApiError::Unavailable(format!("agent signature: {}", e.0)))?;
                 known.agent = Some(outcome);

@@ -64,6 +64,18 @@ pub struct AccessClaims {
     /// RFC 9449 §6.1: the DPoP key the token is bound to (`cnf.jkt`); absent on a bearer token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// RFC 8693 §4.1: who acts for the subject, on a token made by token exchange (the client that
+    /// exchanged, and whoever acted before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Actor>,
+}
+
+/// An `act` claim: the acting party, and the one before it when a token was exchanged again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
 }
 
 /// The `cnf` claim (RFC 7800) of a DPoP-bound token: the RFC 7638 thumbprint of its key.
@@ -141,6 +153,8 @@ pub struct VerifiedAccessToken {
     pub machine: bool,
     /// The thumbprint of the DPoP key the token is bound to; `None` for a bearer token.
     pub jkt: Option<String>,
+    /// Who acts for the subject, on an exchanged token (RFC 8693 `act`).
+    pub actor: Option<Actor>,
 }
 
 impl VerifiedAccessToken {
@@ -389,6 +403,7 @@ pub fn check_claims(
         grant_id: custom.gid.clone(),
         machine: custom.gty.as_deref() == Some(MACHINE_GRANT),
         jkt: custom.cnf.as_ref().map(|c| c.jkt.clone()),
+        actor: custom.act.clone(),
     })
 }
 
@@ -527,6 +542,7 @@ mod tests {
             gid: None,
             gty: None,
             cnf: None,
+            act: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod client;
 pub mod client_assertion;
 pub mod dpop;
 pub mod error;
+pub mod exchange;
 pub mod grant;
 pub mod grants;
 pub mod params;

@@ -204,15 +204,17 @@ pub fn read(
     };
     let signature_agent = header(head, "signature-agent")?;
     let (base, names) = signature_base(head, target, entry)?;
-    if !names.iter().any(|n| n == "@authority") {
+    if !names.iter().any(|(n, _)| n == "@authority") {
         return Err("the signature does not cover @authority".into());
     }
-    if signature_agent.is_some() && !names.iter().any(|n| n == "signature-agent") {
-        return Err("the signature does not cover signature-agent".into());
-    }
-    let agent = signature_agent
-        .map(|value| named_agent(value, label.as_str()))
-        .transpose()?;
+    // The agent is read from exactly what the signature covers: the member its `key` names, or
+    // the whole field.
+    let covered_agent = names.iter().find(|(n, _)| n == "signature-agent");
+    let agent = match (signature_agent, covered_agent) {
+        (Some(_), None) => return Err("the signature does not cover signature-agent".into()),
+        (Some(value), Some((_, key))) => Some(named_agent(value, key.as_deref())?),
+        (None, _) => None,
+    };
     Ok(Some(SignedCall {
         agent,
         keyid,
@@ -224,27 +226,34 @@ pub fn read(
     }))
 }
 
-/// The RFC 9421 §2.5 signature base of one `Signature-Input` member, and the names of the
-/// components it covers.
+/// A covered component: its name, and its `key` parameter when it has one.
+type Covered = (String, Option<String>);
+
+/// The RFC 9421 §2.5 signature base of one `Signature-Input` member, and the components it
+/// covers.
 fn signature_base(
     head: &RequestHead,
     target: &Target<'_>,
     entry: &ListEntry,
-) -> Result<(String, Vec<String>), String> {
+) -> Result<(String, Vec<Covered>), String> {
     let ListEntry::InnerList(covered) = entry else {
         return Err("a signature's input is a list of components".into());
     };
     let mut base = String::new();
-    let mut names: Vec<String> = Vec::new();
+    let mut names: Vec<Covered> = Vec::new();
     for component in &covered.items {
         let BareItem::String(name) = &component.bare_item else {
             return Err("a covered component is not a string".into());
         };
         let name = name.as_str();
-        if names.iter().any(|n| n == name) {
+        if names.iter().any(|(n, _)| n == name) {
             return Err(format!("{name} is covered twice"));
         }
-        names.push(name.to_string());
+        let key = match component.params.get("key") {
+            Some(BareItem::String(k)) => Some(k.as_str().to_string()),
+            _ => None,
+        };
+        names.push((name.to_string(), key));
         let value = component_value(head, target, name, &component.params)?;
         base.push_str(&component.serialize());
         base.push_str(": ");
@@ -259,20 +268,31 @@ fn signature_base(
     Ok((base, names))
 }
 
-/// The agent a `Signature-Agent` value names: a string (`"https://chatgpt.com"`), or a dictionary
-/// whose member for the signature's label is one.
-fn named_agent(value: &str, label: &str) -> Result<String, String> {
-    let text = match Parser::new(value).parse::<Item>() {
-        Ok(Item {
+/// The agent a `Signature-Agent` value names, as the signature covers it: with a `key`, the
+/// dictionary member of that name (`agent1="https://chatgpt.com"`); without, the whole field, a
+/// string (`"https://chatgpt.com"`) or a dictionary of one member.
+fn named_agent(value: &str, key: Option<&str>) -> Result<String, String> {
+    let member = |entry: Option<&ListEntry>| match entry {
+        Some(ListEntry::Item(Item {
             bare_item: BareItem::String(s),
             ..
-        }) => s.as_str().to_string(),
-        _ => match dictionary(value, "Signature-Agent")?.get(label) {
-            Some(ListEntry::Item(Item {
+        })) => Ok(s.as_str().to_string()),
+        _ => Err("Signature-Agent names no agent for this signature".to_string()),
+    };
+    let text = match key {
+        Some(key) => member(dictionary(value, "Signature-Agent")?.get(key))?,
+        None => match Parser::new(value).parse::<Item>() {
+            Ok(Item {
                 bare_item: BareItem::String(s),
                 ..
-            })) => s.as_str().to_string(),
-            _ => return Err("Signature-Agent names no agent for this signature".into()),
+            }) => s.as_str().to_string(),
+            _ => {
+                let members = dictionary(value, "Signature-Agent")?;
+                if members.len() != 1 {
+                    return Err("Signature-Agent names several agents: cover one by its key".into());
+                }
+                member(members.values().next())?
+            }
         },
     };
     agent_origin(&text).ok_or_else(|| "Signature-Agent is not an http(s) URL".into())
@@ -353,19 +373,30 @@ pub fn parse_directory(
     let mut usable = Vec::new();
     let mut until: Option<i64> = None;
     for key in keys.iter().take(64) {
-        let time = |name: &str| key.get(name).and_then(serde_json::Value::as_i64);
+        // Seconds, or milliseconds as some directories publish them (Cloudflare's examples); a
+        // time that is not an integer makes the key unusable rather than timeless.
+        let time = |name: &str| -> Result<Option<i64>, ()> {
+            match key.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => match v.as_i64() {
+                    Some(t) if t > 100_000_000_000 => Ok(Some(t / 1000)),
+                    Some(t) => Ok(Some(t)),
+                    None => Err(()),
+                },
+            }
+        };
+        let (Ok(nbf), Ok(exp)) = (time("nbf"), time("exp")) else {
+            continue;
+        };
         let ed25519 = key.get("kty").and_then(serde_json::Value::as_str) == Some("OKP")
             && key.get("crv").and_then(serde_json::Value::as_str) == Some("Ed25519");
-        if !ed25519
-            || time("nbf").is_some_and(|nbf| now < nbf)
-            || time("exp").is_some_and(|exp| now >= exp)
-        {
+        if !ed25519 || nbf.is_some_and(|nbf| now < nbf) || exp.is_some_and(|exp| now >= exp) {
             continue;
         }
         let Ok(mut parsed) = parse_jwks(&serde_json::json!({ "keys": [key] })) else {
             continue;
         };
-        if let Some(exp) = time("exp") {
+        if let Some(exp) = exp {
             until = Some(until.map_or(exp, |u| u.min(exp)));
         }
         usable.append(&mut parsed);
@@ -385,10 +416,15 @@ pub fn parse_directory(
 pub async fn check<S: AgentDirectory + JwsVerifier + Throttle>(
     store: &S,
     call: &SignedCall,
-    trusted: &[String],
+    policy: &AgentPolicy,
     now: i64,
 ) -> Result<AgentCheck, StoreError> {
     let refuse = |why: &str| Ok(AgentCheck::Refused(why.to_string()));
+    let trusted = &policy.trusted;
+    // Where a signature stands in for the address lock, it must not be replayable.
+    if policy.instead_of_ip && call.nonce.is_none() {
+        return refuse("a signature without a nonce cannot stand in for the address lock");
+    }
     let candidates: Vec<&String> = match &call.agent {
         Some(agent) => match trusted.iter().find(|t| *t == agent) {
             Some(found) => vec![found],
@@ -420,7 +456,11 @@ pub async fn check<S: AgentDirectory + JwsVerifier + Throttle>(
         return refuse("the signature does not verify");
     }
     if let Some(nonce) = &call.nonce {
-        let key = format!("agent-nonce:{origin} {} {nonce}", call.keyid);
+        let key = format!(
+            "agent-nonce:{origin} {} {}",
+            call.keyid,
+            crate::primitives::hash::sha256_hex(nonce)
+        );
         let ttl = u64::try_from(call.expires - now).unwrap_or(1).max(1);
         if !store.remember_once(&key, ttl, now.max(0) as u64).await? {
             return refuse("the signature was already used");
@@ -564,6 +604,13 @@ mod tests {
         }
     }
 
+    fn trusting(origins: &[&str]) -> AgentPolicy {
+        AgentPolicy {
+            trusted: origins.iter().map(|o| o.to_string()).collect(),
+            ..AgentPolicy::default()
+        }
+    }
+
     fn store_with(pair: &ed25519_compact::KeyPair) -> Store {
         let mut store = Store::default();
         let keys = parse_jwks(&serde_json::json!({"keys": [jwk(pair)]})).unwrap();
@@ -638,7 +685,7 @@ mod tests {
         assert_eq!(call.agent.as_deref(), Some(AGENT));
         assert_eq!(call.nonce.as_deref(), Some("n-1"));
         let store = store_with(&pair);
-        let trusted = vec![AGENT.to_string()];
+        let trusted = trusting(&[AGENT]);
         assert_eq!(
             block_on(check(&store, &call, &trusted, NOW)).unwrap(),
             AgentCheck::Verified(AGENT.into())
@@ -650,7 +697,7 @@ mod tests {
         );
         // Not trusted: refused without fetching anything.
         let store = store_with(&pair);
-        let other = vec!["https://claude.ai".to_string()];
+        let other = trusting(&["https://claude.ai"]);
         assert!(matches!(
             block_on(check(&store, &call, &other, NOW)).unwrap(),
             AgentCheck::Refused(_)
@@ -676,7 +723,70 @@ mod tests {
             "{base}"
         );
         assert_eq!(
-            block_on(check(&store_with(&pair), &call, &[AGENT.to_string()], NOW)).unwrap(),
+            block_on(check(&store_with(&pair), &call, &trusting(&[AGENT]), NOW)).unwrap(),
+            AgentCheck::Verified(AGENT.into())
+        );
+    }
+
+    #[test]
+    fn the_agent_is_the_member_the_signature_covers_whatever_the_label() {
+        let pair = ed25519_compact::KeyPair::generate();
+        let params = format!(
+            r#"("@authority" "signature-agent";key="agent2");created={};expires={};keyid="{}";tag="web-bot-auth";nonce="n""#,
+            NOW,
+            NOW + 60,
+            keyid(&pair)
+        );
+        // As Cloudflare's vectors spell it: label sig1, member agent2, plus a member nobody signed.
+        let header = r#"agent2="https://chatgpt.com", sig1="https://evil.example.com""#;
+        let head = signed(&pair, &params, Some(header));
+        let call = read(&head, &TARGET, NOW).unwrap().unwrap();
+        assert_eq!(call.agent.as_deref(), Some(AGENT));
+        assert_eq!(
+            block_on(check(&store_with(&pair), &call, &trusting(&[AGENT]), NOW)).unwrap(),
+            AgentCheck::Verified(AGENT.into())
+        );
+        // Covered whole, a dictionary must name one agent.
+        let whole = format!(
+            r#"("@authority" "signature-agent");created={};expires={};keyid="{}""#,
+            NOW,
+            NOW + 60,
+            keyid(&pair)
+        );
+        assert!(read(&signed(&pair, &whole, Some(header)), &TARGET, NOW).is_err());
+        let one = signed(&pair, &whole, Some(r#"a="https://chatgpt.com""#));
+        assert_eq!(
+            read(&one, &TARGET, NOW).unwrap().unwrap().agent.as_deref(),
+            Some(AGENT)
+        );
+    }
+
+    #[test]
+    fn where_a_signature_stands_in_for_the_address_it_must_carry_a_nonce() {
+        let pair = ed25519_compact::KeyPair::generate();
+        let params = format!(
+            r#"("@authority" "signature-agent");created={};expires={};keyid="{}""#,
+            NOW,
+            NOW + 60,
+            keyid(&pair)
+        );
+        let call = read(
+            &signed(&pair, &params, Some(r#""https://chatgpt.com""#)),
+            &TARGET,
+            NOW,
+        )
+        .unwrap()
+        .unwrap();
+        let instead = AgentPolicy {
+            instead_of_ip: true,
+            ..trusting(&[AGENT])
+        };
+        assert!(matches!(
+            block_on(check(&store_with(&pair), &call, &instead, NOW)).unwrap(),
+            AgentCheck::Refused(_)
+        ));
+        assert_eq!(
+            block_on(check(&store_with(&pair), &call, &trusting(&[AGENT]), NOW)).unwrap(),
             AgentCheck::Verified(AGENT.into())
         );
     }
@@ -799,7 +909,7 @@ mod tests {
             &chatgpt_params(&pair),
             Some(r#""https://chatgpt.com""#),
         );
-        let trusted = [AGENT.to_string()];
+        let trusted = trusting(&[AGENT]);
         // The same headers on another path or host build another base.
         let mut moved = head.clone();
         moved.path = "/admin".into();
@@ -847,6 +957,16 @@ mod tests {
         assert_eq!(keys[0].thumbprint(), keyid(&a));
         assert_eq!(until, Some(NOW + 500));
         assert!(parse_directory(&serde_json::json!({"keys": []}), NOW).is_err());
+        // Times in milliseconds, as some directories publish them, are read as such; a time
+        // that is not an integer makes the key unusable, not timeless.
+        let mut millis = jwk(&a);
+        millis["nbf"] = serde_json::json!((NOW - 100) * 1000);
+        millis["exp"] = serde_json::json!((NOW + 500) * 1000);
+        let (keys, until) = parse_directory(&serde_json::json!({"keys": [millis]}), NOW).unwrap();
+        assert_eq!((keys.len(), until), (1, Some(NOW + 500)));
+        let mut float = jwk(&a);
+        float["exp"] = serde_json::json!(1.0e9);
+        assert!(parse_directory(&serde_json::json!({"keys": [float]}), NOW).is_err());
         assert!(parse_directory(&serde_json::json!([]), NOW).is_err());
     }
 

@@ -25,6 +25,10 @@ pub fn metadata(config: &Config) -> Value {
     let assertion_algs: Vec<&str> = JwsAlgorithm::ALL.iter().map(|a| a.as_str()).collect();
     // Only the algorithm ID tokens are signed with: no client can ask for another.
     let id_token_algs = [config.keys.id_token_alg().as_str()];
+    let mut grant_types = vec!["authorization_code", "refresh_token", MACHINE_GRANT];
+    if !config.plugin.token_exchange.is_empty() {
+        grant_types.push(crate::oauth::exchange::GRANT_TYPE);
+    }
     json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
@@ -37,7 +41,7 @@ pub fn metadata(config: &Config) -> Value {
         "client_id_metadata_document_supported": true,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", MACHINE_GRANT],
+        "grant_types_supported": grant_types,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": assertion_algs,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],

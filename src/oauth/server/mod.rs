@@ -30,6 +30,7 @@ use crate::throttle;
 
 mod authorize;
 mod client_auth;
+mod exchange;
 mod introspect;
 mod metadata;
 mod register;

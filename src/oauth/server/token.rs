@@ -33,10 +33,13 @@ impl<B: Backend> AuthServer<'_, B> {
         let grant_type = params
             .get("grant_type")
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+        let exchanging = grant_type == crate::oauth::exchange::GRANT_TYPE
+            && !self.config.plugin.token_exchange.is_empty();
         if !matches!(
             grant_type,
             "authorization_code" | "refresh_token" | MACHINE_GRANT
-        ) {
+        ) && !exchanging
+        {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
                 "grant_type must be authorization_code, refresh_token or client_credentials",
@@ -52,7 +55,8 @@ impl<B: Backend> AuthServer<'_, B> {
         let reply = match grant_type {
             "authorization_code" => self.exchange_code(&client, &params, jkt).await,
             "refresh_token" => self.refresh(&client, &params, jkt).await,
-            _ => self.client_credentials(&client, &params, jkt).await,
+            MACHINE_GRANT => self.client_credentials(&client, &params, jkt).await,
+            _ => self.token_exchange(&client, &params, jkt).await,
         }?;
         Ok(self.with_dpop_nonce(reply))
     }
@@ -183,6 +187,7 @@ impl<B: Backend> AuthServer<'_, B> {
             cnf: jkt.map(|jkt| Confirmation {
                 jkt: jkt.to_string(),
             }),
+            act: None,
         };
         let access_token = mint_access_token_as(
             &self.config.keys,
@@ -400,6 +405,7 @@ impl<B: Backend> AuthServer<'_, B> {
             cnf: jkt.map(|jkt| Confirmation {
                 jkt: jkt.to_string(),
             }),
+            act: None,
         };
         let access_token = if let Some(resource) = &issued.resource {
             mint_access_token_as(

@@ -1,0 +1,157 @@
+//! The token-exchange grant (RFC 8693) at `POST /token`: a resource server trades the access
+//! token it was called with for one to another resource of this deployment, for the same user.
+//! The decisions are [`crate::oauth::exchange`]'s; here, the subject token is verified, its grant
+//! and user checked, the user's roles read on the target, and the token signed.
+
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::Reply;
+use crate::oauth::access_token::{
+    mint_access_token_as, verify_access_token_with, AccessClaims, Audience, Confirmation,
+    VerifyPolicy,
+};
+use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::error::{OAuthError, OAuthErrorCode};
+use crate::oauth::exchange::{self, ACCESS_TOKEN_TYPE};
+use crate::oauth::grant::issued_by;
+use crate::oauth::params::Params;
+use crate::oauth::server::{sign_failure, token_json, AuthServer};
+use crate::ports::Backend;
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`. Every refusal is the RFC's
+    /// error, and nothing is stored either way: the exchanged token is a JWT that names the
+    /// subject token's grant, so revoking that grant shows in introspection.
+    pub(crate) async fn token_exchange(
+        &self,
+        client: &Client,
+        params: &Params,
+        jkt: Option<&str>,
+    ) -> Result<Reply, ApiError> {
+        if client.kind != ClientKind::Confidential {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "token exchange is for confidential clients (resource servers)",
+            )
+            .into());
+        }
+        let request = exchange::read_request(params)?;
+        let invalid_subject = |why: &str| {
+            ApiError::from(OAuthError::invalid_grant(format!(
+                "the subject token {why}"
+            )))
+        };
+        let policy = VerifyPolicy {
+            issuer: self.issuer(),
+            audience: None,
+            now: self.now,
+        };
+        let subject = verify_access_token_with(
+            request.subject_token,
+            &self.config.keys,
+            &policy,
+            self.backend,
+        )
+        .await
+        .map_err(|r| invalid_subject(&format!("is not valid: {}", r.description())))?;
+        if subject.machine {
+            return Err(invalid_subject(
+                "is a machine client's: there is no user to act for",
+            ));
+        }
+        let rule = exchange::policy_for(
+            &self.config.plugin.token_exchange,
+            &client.id,
+            &subject.audience,
+            request.target,
+        )?;
+        let actor = exchange::actor(&client.id, subject.actor.as_ref())
+            .ok_or_else(|| invalid_subject("was exchanged too many times already"))?;
+        // The subject's grant must stand, and its user be active; the user's roles on the target,
+        // read beside them.
+        let grant = async {
+            match &subject.grant_id {
+                Some(id) => self.backend.load_grant(id).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (grant, user, context) = futures_util::future::join3(
+            grant,
+            self.backend.find_user(&subject.subject),
+            self.backend.scope_context(
+                &subject.subject,
+                None,
+                Some(request.target),
+                &self.config.plugin.resource,
+                &self.config.plugin.plan_roles,
+            ),
+        )
+        .await;
+        if let Some(state) = grant? {
+            let live = state.is_some_and(|s| !s.revoked && issued_by(&s, self.issuer()));
+            if !live {
+                return Err(invalid_subject("comes from a grant that was revoked"));
+            }
+        }
+        if user?.is_none_or(|u| u.disabled) {
+            return Err(invalid_subject("names a user who is no longer active"));
+        }
+        let context = context?;
+        let Some(resource) = context
+            .resource
+            .clone()
+            .filter(|r| r.indicator == request.target)
+        else {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                "the requested resource is not registered in this deployment",
+            )
+            .into());
+        };
+        let scopes = exchange::decide_scopes(request.scopes.as_deref(), rule, &context);
+        if scopes.is_empty() {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "the user's roles and the exchange policy leave no scope on that resource",
+            )
+            .into());
+        }
+        let ttl = exchange::lifetime(resource.access_token_ttl_secs, subject.expires_at, self.now);
+        if ttl <= 0 {
+            return Err(invalid_subject("expired"));
+        }
+        let scope = scopes.join(" ");
+        let claims = AccessClaims {
+            iss: self.issuer().to_string(),
+            sub: subject.subject.clone(),
+            aud: Audience::One(resource.indicator.clone()),
+            jti: self.random_b64(16)?,
+            client_id: client.id.clone(),
+            scope: scope.clone(),
+            gid: subject.grant_id.clone(),
+            gty: None,
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_string(),
+            }),
+            act: Some(actor),
+        };
+        let access_token = mint_access_token_as(
+            &self.config.keys,
+            resource.access_token_alg,
+            claims,
+            self.now,
+            ttl,
+            self.backend,
+        )
+        .await
+        .map_err(|e| sign_failure("could not sign an exchanged access token", e))?;
+        Ok(token_json(&json!({
+            "access_token": access_token,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
+            "expires_in": ttl,
+            "scope": scope,
+        })))
+    }
+}
