@@ -4014,3 +4014,310 @@ fn token_exchange_refusals_each_have_their_reason_and_store_nothing() {
     let unknown = exchange_request(&mut other, mcp, &user_token, &[]);
     assert_eq!(json(&unknown)["error"], "unsupported_grant_type");
 }
+
+// ----- enterprise-managed authorization: identity assertions (ID-JAG) --------------------------
+
+const IDP: &str = "https://acme.idp.example";
+const IDP_KEYS: &str = "https://acme.idp.example/keys";
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+fn enterprise_config() -> Config {
+    let mut plugin = serde_json::json!({
+        "name_for_human": "Todo", "name_for_model": "todo",
+        "description_for_human": "Todos.", "description_for_model": "Todos.",
+        "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+        "auth": {"type": "oauth", "scope": "todos:read todos:write"},
+        "enterprise_idps": [{"id": "acme", "issuer": IDP, "jwks_uri": IDP_KEYS, "clients": ["agent-app"],
+            "provision": true, "default_roles": ["member"], "allowed_domains": ["acme.com"]}]
+    });
+    Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(plugin.take()),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+/// The IdP's key published, the `agent-app` client, and the demo user linked to the IdP's
+/// subject `00u-demo`.
+fn enterprise_backend(idp_key: &common::jws::ClientKey) -> MemoryBackend {
+    let b = backend();
+    let keys = parse_jwks(&serde_json::json!({"keys": [idp_key.public_jwk("idp-1")]})).unwrap();
+    b.published_jwks.borrow_mut().insert(IDP_KEYS.into(), keys);
+    let mut b = b;
+    b.clients.insert(
+        "agent-app".into(),
+        Client {
+            id: "agent-app".into(),
+            name: "Agent app".into(),
+            secret_hash: Some(sha256_hex("agent-secret")),
+            redirect_uris: vec![],
+            kind: ClientKind::Confidential,
+            first_party: false,
+            origin: ClientOrigin::Admin,
+            may_introspect: false,
+            key_set: None,
+            dpop_bound: false,
+        },
+    );
+    b.identities.borrow_mut().push((
+        "usr_demo".into(),
+        portcullis::ports::LinkedIdentity {
+            provider: "enterprise:acme".into(),
+            subject: "00u-demo".into(),
+            email: "demo@example.com".into(),
+            email_verified: true,
+            created_at: NOW,
+            last_used_at: NOW,
+        },
+    ));
+    b
+}
+
+fn id_jag(key: &common::jws::ClientKey, change: serde_json::Value) -> String {
+    let mut claims = serde_json::json!({
+        "iss": IDP, "sub": "00u-demo", "aud": BASE, "client_id": "agent-app",
+        "jti": format!("{:016x}", rand_core::RngCore::next_u64(&mut rand_core::OsRng)),
+        "iat": NOW, "exp": NOW + 300, "resource": BASE, "scope": "todos:read todos:write",
+    });
+    for (k, v) in change.as_object().unwrap() {
+        if v.is_null() {
+            claims.as_object_mut().unwrap().remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    let header = serde_json::json!({"typ": "oauth-id-jag+jwt", "alg": "ES256", "kid": "idp-1"});
+    key.sign_with_header("ES256", &header, &claims)
+}
+
+fn present(
+    browser: &mut Browser<'_>,
+    client: (&str, &str),
+    assertion: &str,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let auth = basic(client.0, client.1);
+    let mut pairs = vec![("grant_type", JWT_BEARER), ("assertion", assertion)];
+    pairs.extend_from_slice(extra);
+    token(browser, Some(&auth), &pairs)
+}
+
+#[test]
+fn an_enterprise_assertion_gets_a_token_for_its_resource_with_the_scopes_all_three_allow() {
+    let config = enterprise_config();
+    let key = common::jws::ClientKey::p256();
+    let backend = enterprise_backend(&key);
+    let mut browser = Browser::new(&config, &backend);
+    let reply = present(
+        &mut browser,
+        ("agent-app", "agent-secret"),
+        &id_jag(&key, serde_json::json!({})),
+        &[],
+    );
+    assert_eq!(reply.status, 200, "{}", html(&reply));
+    let body = json(&reply);
+    assert_eq!(
+        body["scope"], "todos:read",
+        "todos:write is asserted but not held"
+    );
+    assert!(body.get("refresh_token").is_none());
+    let policy = VerifyPolicy {
+        issuer: BASE,
+        audience: Some(BASE),
+        now: NOW,
+    };
+    let access = verify_access_token(
+        body["access_token"].as_str().unwrap(),
+        &config.keys,
+        &policy,
+    )
+    .unwrap();
+    assert_eq!(access.subject, "usr_demo");
+    assert_eq!(access.client_id, "agent-app");
+    let doc = json(&browser.get("/.well-known/oauth-authorization-server"));
+    assert_eq!(
+        doc["authorization_grant_profiles_supported"],
+        serde_json::json!(["urn:ietf:params:oauth:grant-profile:id-jag"])
+    );
+    assert!(doc["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|g| g == JWT_BEARER));
+}
+
+#[test]
+fn enterprise_assertion_refusals_each_have_their_reason() {
+    let config = enterprise_config();
+    let key = common::jws::ClientKey::p256();
+    let backend = enterprise_backend(&key);
+    let mut browser = Browser::new(&config, &backend);
+    let app = ("agent-app", "agent-secret");
+    let stranger = common::jws::ClientKey::p256();
+    let mut typ_jwt = id_jag(&key, serde_json::json!({}));
+    {
+        // Re-signed with typ JWT.
+        let claims: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(typ_jwt.split('.').nth(1).unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        typ_jwt = key.sign_with_header(
+            "ES256",
+            &serde_json::json!({"typ": "JWT", "alg": "ES256", "kid": "idp-1"}),
+            &claims,
+        );
+    }
+    let stored = backend.stored();
+    for (why, client, assertion, extra, error) in [
+        (
+            "another issuer",
+            app,
+            id_jag(&key, serde_json::json!({"iss": "https://evil.example"})),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "another key",
+            app,
+            id_jag(&stranger, serde_json::json!({})),
+            vec![],
+            "invalid_grant",
+        ),
+        ("typ JWT", app, typ_jwt, vec![], "invalid_grant"),
+        (
+            "another audience",
+            app,
+            id_jag(
+                &key,
+                serde_json::json!({"aud": "https://elsewhere.example"}),
+            ),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "for another client",
+            app,
+            id_jag(&key, serde_json::json!({"client_id": "chatgpt"})),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "a client the IdP does not speak for",
+            ("chatgpt", "client-secret"),
+            id_jag(&key, serde_json::json!({"client_id": "chatgpt"})),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "expired",
+            app,
+            id_jag(
+                &key,
+                serde_json::json!({"iat": NOW - 900, "exp": NOW - 600}),
+            ),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "no resource",
+            app,
+            id_jag(&key, serde_json::json!({"resource": null})),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "another resource asked",
+            app,
+            id_jag(&key, serde_json::json!({})),
+            vec![("resource", "https://other.example")],
+            "invalid_target",
+        ),
+        (
+            "an unknown resource",
+            app,
+            id_jag(
+                &key,
+                serde_json::json!({"resource": "https://unknown.example"}),
+            ),
+            vec![],
+            "invalid_target",
+        ),
+        (
+            "no scope left",
+            app,
+            id_jag(&key, serde_json::json!({"scope": "todos:write"})),
+            vec![],
+            "invalid_scope",
+        ),
+        (
+            "an unknown user, email elsewhere",
+            app,
+            id_jag(
+                &key,
+                serde_json::json!({"sub": "00u-new", "email": "x@gmail.com"}),
+            ),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "an existing email not linked",
+            app,
+            id_jag(
+                &key,
+                serde_json::json!({"sub": "00u-new", "email": "demo@example.com"}),
+            ),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "no assertion",
+            app,
+            String::new(),
+            vec![],
+            "invalid_request",
+        ),
+    ] {
+        let reply = present(&mut browser, client, &assertion, &extra);
+        assert_eq!(json(&reply)["error"], error, "{why}: {}", html(&reply));
+    }
+    assert_eq!(backend.stored(), stored, "the refusals changed nothing");
+    // The same assertion twice: the second is a replay.
+    let once = id_jag(&key, serde_json::json!({}));
+    assert_eq!(present(&mut browser, app, &once, &[]).status, 200);
+    assert_eq!(
+        json(&present(&mut browser, app, &once, &[]))["error"],
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn a_new_enterprise_user_is_provisioned_with_the_providers_roles() {
+    let config = enterprise_config();
+    let key = common::jws::ClientKey::p256();
+    let backend = enterprise_backend(&key);
+    let mut browser = Browser::new(&config, &backend);
+    let assertion = id_jag(
+        &key,
+        serde_json::json!({"sub": "00u-ann", "email": "Ann@acme.com", "name": "Ann"}),
+    );
+    // Provisioned, with the role; in memory the role holds nothing here, so no scope is left.
+    let reply = present(&mut browser, ("agent-app", "agent-secret"), &assertion, &[]);
+    assert_eq!(json(&reply)["error"], "invalid_scope");
+    let users = backend.users.borrow();
+    let ann = users
+        .iter()
+        .find(|u| u.email == "ann@acme.com")
+        .expect("provisioned");
+    assert_eq!(backend.provisioned_roles.borrow()[&ann.id], ["member"]);
+    assert!(backend
+        .identities
+        .borrow()
+        .iter()
+        .any(|(u, i)| *u == ann.id && i.provider == "enterprise:acme" && i.subject == "00u-ann"));
+}

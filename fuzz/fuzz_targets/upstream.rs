@@ -1,7 +1,7 @@
 //! What upstream identity providers and Stripe send the gateway: discovery documents, token
 //! responses, ID tokens (split and their claims checked), userinfo, GitHub's API, Stripe-Signature
-//! headers and webhook events, what clients send as DPoP proofs, and signed agents' signature
-//! headers and key directories. None of it may panic, and a claims check passes only what it must.
+//! headers and webhook events, what clients send as DPoP proofs, signed agents' signature
+//! headers and key directories, and enterprise identity assertions. None of it may panic, and a claims check passes only what it must.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::billing::stripe::{parse_event, verify_signature};
@@ -71,6 +71,23 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(document) = serde_json::from_slice::<serde_json::Value>(data) {
         if let Ok((keys, _)) = parse_directory(&document, NOW) {
             assert!(!keys.is_empty());
+        }
+    }
+    // Identity assertions (ID-JAG) from enterprise providers.
+    use portcullis::oauth::id_jag::{check_claims, EnterpriseIdp};
+    if let Ok(jws) = portcullis::oauth::client_assertion::parse_compact_jws(&text, 16 * 1024) {
+        let idp = EnterpriseIdp {
+            id: "acme".into(),
+            issuer: "https://idp.example".into(),
+            jwks_uri: "https://idp.example/keys".into(),
+            clients: vec!["app".into()],
+            provision: true,
+            default_roles: vec!["member".into()],
+            allowed_domains: vec![],
+            link_by_email: false,
+        };
+        if let Ok(a) = check_claims(&jws, &idp, "https://todo.example.com", "https://todo.example.com/token", "app", NOW) {
+            assert!(!a.subject.is_empty() && a.expires_at + 60 > NOW);
         }
     }
 });

@@ -210,6 +210,8 @@ pub struct PluginConfig {
     pub resource: String,
     pub routes: RouteTable,
     pub quota: Option<QuotaConfig>,
+    /// Enterprise identity providers whose identity assertions (ID-JAG) the token endpoint takes.
+    pub enterprise_idps: Vec<crate::oauth::id_jag::EnterpriseIdp>,
     /// Token-exchange policies (RFC 8693): who may exchange tokens for which resources.
     pub token_exchange: Vec<crate::oauth::exchange::ExchangePolicy>,
     /// The signed agents (Web Bot Auth) the plugin trusts, and what it asks of them.

@@ -59,6 +59,9 @@ pub(crate) struct RawPlugin {
     /// Who may exchange tokens (RFC 8693) for which resources.
     #[serde(default)]
     token_exchange: Vec<crate::oauth::exchange::ExchangePolicy>,
+    /// Enterprise identity providers whose identity assertions (ID-JAG) are taken.
+    #[serde(default)]
+    enterprise_idps: Vec<crate::oauth::id_jag::EnterpriseIdp>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +241,7 @@ pub(crate) fn validate_plugin(
         openapi_cache_secs: openapi_cache_secs(&key("openapi_cache_secs"), raw.openapi_cache_secs)?,
         asset_paths: local_path(&logo_url, base).into_iter().collect(),
         token_exchange: exchange_policies(prefix, raw.token_exchange, &auth)?,
+        enterprise_idps: enterprise_idps(prefix, raw.enterprise_idps, &auth)?,
         auth,
         agents,
         resource: resource(&key("resource"), raw.resource, base)?,
@@ -349,6 +353,71 @@ fn exchange_policies(
         }
     }
     Ok(policies)
+}
+
+/// Enterprise identity providers: unique ids, an http(s) issuer and JWKS, the clients each
+/// speaks for. Only for `oauth` plugins.
+fn enterprise_idps(
+    prefix: &str,
+    idps: Vec<crate::oauth::id_jag::EnterpriseIdp>,
+    auth: &super::AuthConfig,
+) -> Result<Vec<crate::oauth::id_jag::EnterpriseIdp>, ConfigError> {
+    if !idps.is_empty() && !matches!(auth, super::AuthConfig::OAuth { .. }) {
+        return Err(ConfigError::new(
+            format!("{prefix}.enterprise_idps"),
+            "enterprise identity providers only on plugins with auth type oauth",
+        ));
+    }
+    let http_url = |u: &str| {
+        url::Url::parse(u)
+            .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+    };
+    for (i, idp) in idps.iter().enumerate() {
+        let key = |field: &str| format!("{prefix}.enterprise_idps[{i}].{field}");
+        let id_ok = !idp.id.is_empty()
+            && idp.id.len() <= 40
+            && idp
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !id_ok || idps[..i].iter().any(|o| o.id == idp.id) {
+            return Err(ConfigError::new(
+                key("id"),
+                "a unique short name (letters, digits, - and _)",
+            ));
+        }
+        if !http_url(&idp.issuer) {
+            return Err(ConfigError::new(
+                key("issuer"),
+                "the assertions' iss, an https URL",
+            ));
+        }
+        if !http_url(&idp.jwks_uri) {
+            return Err(ConfigError::new(
+                key("jwks_uri"),
+                "the URL of the provider's signing keys",
+            ));
+        }
+        if idp.clients.is_empty() || idp.clients.iter().any(|c| c.trim().is_empty()) {
+            return Err(ConfigError::new(
+                key("clients"),
+                "the ids of the clients the provider speaks for",
+            ));
+        }
+        if idp.provision && idp.default_roles.is_empty() {
+            return Err(ConfigError::new(
+                key("default_roles"),
+                "the roles provisioned users get",
+            ));
+        }
+        if idp.link_by_email && idp.allowed_domains.is_empty() {
+            return Err(ConfigError::new(
+                key("allowed_domains"),
+                "the email domains the provider owns, when it links accounts by email",
+            ));
+        }
+    }
+    Ok(idps)
 }
 
 /// A route's `agents`: origins among the plugin's trusted agents, normalized.

@@ -10,6 +10,7 @@ pub mod error;
 pub mod exchange;
 pub mod grant;
 pub mod grants;
+pub mod id_jag;
 pub mod params;
 pub mod pkce;
 pub mod presented;

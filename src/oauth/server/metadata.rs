@@ -29,7 +29,11 @@ pub fn metadata(config: &Config) -> Value {
     if !config.plugin.token_exchange.is_empty() {
         grant_types.push(crate::oauth::exchange::GRANT_TYPE);
     }
-    json!({
+    let enterprise = !config.plugin.enterprise_idps.is_empty();
+    if enterprise {
+        grant_types.push(crate::oauth::id_jag::GRANT_TYPE);
+    }
+    let mut doc = json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}{AUTHORIZE_PATH}"),
         "token_endpoint": format!("{base}{TOKEN_PATH}"),
@@ -56,5 +60,10 @@ pub fn metadata(config: &Config) -> Value {
         "id_token_signing_alg_values_supported": id_token_algs,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "name"],
         "prompt_values_supported": ["none", "login", "consent"],
-    })
+    });
+    if enterprise {
+        // The MCP extension for enterprise-managed authorization looks for this.
+        doc["authorization_grant_profiles_supported"] = json!([crate::oauth::id_jag::PROFILE]);
+    }
+    doc
 }

@@ -31,6 +31,7 @@ use crate::throttle;
 mod authorize;
 mod client_auth;
 mod exchange;
+mod id_jag;
 mod introspect;
 mod metadata;
 mod register;

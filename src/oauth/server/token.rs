@@ -35,10 +35,13 @@ impl<B: Backend> AuthServer<'_, B> {
             .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
         let exchanging = grant_type == crate::oauth::exchange::GRANT_TYPE
             && !self.config.plugin.token_exchange.is_empty();
+        let asserting = grant_type == crate::oauth::id_jag::GRANT_TYPE
+            && !self.config.plugin.enterprise_idps.is_empty();
         if !matches!(
             grant_type,
             "authorization_code" | "refresh_token" | MACHINE_GRANT
         ) && !exchanging
+            && !asserting
         {
             return Err(OAuthError::new(
                 OAuthErrorCode::UnsupportedGrantType,
@@ -56,6 +59,7 @@ impl<B: Backend> AuthServer<'_, B> {
             "authorization_code" => self.exchange_code(&client, &params, jkt).await,
             "refresh_token" => self.refresh(&client, &params, jkt).await,
             MACHINE_GRANT => self.client_credentials(&client, &params, jkt).await,
+            crate::oauth::id_jag::GRANT_TYPE => self.jwt_bearer(&client, &params, jkt).await,
             _ => self.token_exchange(&client, &params, jkt).await,
         }?;
         Ok(self.with_dpop_nonce(reply))

@@ -1,0 +1,258 @@
+//! The JWT-bearer grant with an identity assertion (ID-JAG) at `POST /token`: enterprise-managed
+//! authorization. The decisions are [`crate::oauth::id_jag`]'s; here, the provider's keys are
+//! fetched, the signature checked, the `jti` remembered, the account found (or linked, or made),
+//! and the token signed. Every problem with the assertion is `invalid_grant` (RFC 7523 §3.1).
+
+use serde_json::json;
+
+use crate::error::ApiError;
+use crate::http::Reply;
+use crate::oauth::access_token::{mint_access_token_as, AccessClaims, Audience, Confirmation};
+use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::client_assertion::{parse_compact_jws, select_key, AssertionError};
+use crate::oauth::error::{OAuthError, OAuthErrorCode};
+use crate::oauth::id_jag::{self, Account, EnterpriseIdp};
+use crate::oauth::params::Params;
+use crate::oauth::server::token::scope_param;
+use crate::oauth::server::{sign_failure, token_json, AuthServer};
+use crate::ports::{Backend, LinkedIdentity, NewFederatedUser, ProvisionOutcome, User};
+use crate::routes::TOKEN_PATH;
+
+fn invalid(why: impl Into<String>) -> ApiError {
+    OAuthError::invalid_grant(why.into()).into()
+}
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with an ID-JAG `assertion`.
+    pub(crate) async fn jwt_bearer(
+        &self,
+        client: &Client,
+        params: &Params,
+        jkt: Option<&str>,
+    ) -> Result<Reply, ApiError> {
+        if client.kind != ClientKind::Confidential {
+            return Err(OAuthError::new(
+                OAuthErrorCode::UnauthorizedClient,
+                "identity assertions are taken from confidential clients",
+            )
+            .into());
+        }
+        let text = params
+            .get("assertion")
+            .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?;
+        let jws = parse_compact_jws(text, id_jag::MAX_BYTES)
+            .map_err(|_| invalid("the assertion is not a signed JWT this server accepts"))?;
+        let idp = id_jag::provider_for(&self.config.plugin.enterprise_idps, &jws)
+            .ok_or_else(|| invalid("the assertion's issuer is not a trusted provider"))?;
+        let token_endpoint = format!("{}{TOKEN_PATH}", self.issuer());
+        let asserted = id_jag::check_claims(
+            &jws,
+            idp,
+            self.issuer(),
+            &token_endpoint,
+            &client.id,
+            self.now,
+        )
+        .map_err(invalid)?;
+        if params
+            .get("resource")
+            .is_some_and(|r| r != asserted.resource)
+        {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                "resource differs from the assertion's",
+            )
+            .into());
+        }
+        self.check_assertion_signature(idp, &jws).await?;
+        let ttl = u64::try_from(asserted.expires_at + id_jag::LEEWAY_SECS - self.now)
+            .unwrap_or(1)
+            .max(1);
+        let once = format!("id-jag:{}:{}", idp.id, asserted.jti);
+        if !self
+            .backend
+            .remember_once(&once, ttl, self.now as u64)
+            .await?
+        {
+            return Err(invalid("the assertion was already used"));
+        }
+        let user = self.enterprise_user(idp, &asserted).await?;
+        let requested = scope_param(params)?;
+        let context = self
+            .backend
+            .scope_context(
+                &user.id,
+                None,
+                Some(&asserted.resource),
+                &self.config.plugin.resource,
+                &self.config.plugin.plan_roles,
+            )
+            .await?;
+        let Some(resource) = context
+            .resource
+            .clone()
+            .filter(|r| r.indicator == asserted.resource)
+        else {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                "the assertion's resource is not registered here",
+            )
+            .into());
+        };
+        let scopes =
+            id_jag::decide_scopes(requested.as_deref(), asserted.scopes.as_deref(), &context);
+        if scopes.is_empty() {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidScope,
+                "what was asked, what the assertion allows and what the user's roles hold leave no scope",
+            )
+            .into());
+        }
+        let scope = scopes.join(" ");
+        let ttl = resource.access_token_ttl_secs;
+        let claims = AccessClaims {
+            iss: self.issuer().to_string(),
+            sub: user.id.clone(),
+            aud: Audience::One(resource.indicator.clone()),
+            jti: self.random_b64(16)?,
+            client_id: client.id.clone(),
+            scope: scope.clone(),
+            gid: None,
+            gty: None,
+            cnf: jkt.map(|jkt| Confirmation {
+                jkt: jkt.to_string(),
+            }),
+            act: None,
+        };
+        let access_token = mint_access_token_as(
+            &self.config.keys,
+            resource.access_token_alg,
+            claims,
+            self.now,
+            ttl,
+            self.backend,
+        )
+        .await
+        .map_err(|e| {
+            sign_failure(
+                "could not sign an access token for an identity assertion",
+                e,
+            )
+        })?;
+        Ok(token_json(&json!({
+            "access_token": access_token,
+            "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
+            "expires_in": ttl,
+            "scope": scope,
+        })))
+    }
+
+    /// The assertion's signature, with the provider's key its `kid` names (the JWKS fetched again
+    /// once when the key is not in it: the provider rotated).
+    async fn check_assertion_signature(
+        &self,
+        idp: &EnterpriseIdp,
+        jws: &crate::oauth::client_assertion::CompactJws,
+    ) -> Result<(), ApiError> {
+        let unavailable = |why: String| {
+            ApiError::from(OAuthError::new(
+                OAuthErrorCode::TemporarilyUnavailable,
+                format!("the provider's keys could not be had: {why}"),
+            ))
+        };
+        let keys = self
+            .backend
+            .client_jwks(&idp.jwks_uri, false, self.now)
+            .await?
+            .map_err(unavailable)?;
+        let key = match select_key(&keys, jws.alg, jws.kid.as_deref()) {
+            Ok(key) => key.clone(),
+            Err(AssertionError::NoKey { kid: Some(_) }) => {
+                let fresh = self
+                    .backend
+                    .client_jwks(&idp.jwks_uri, true, self.now)
+                    .await?
+                    .map_err(unavailable)?;
+                select_key(&fresh, jws.alg, jws.kid.as_deref())
+                    .map_err(|_| invalid("no key of the provider fits the assertion"))?
+                    .clone()
+            }
+            Err(_) => return Err(invalid("no key of the provider fits the assertion")),
+        };
+        if !self
+            .backend
+            .verify_jws(jws.alg, &key, &jws.signing_input, &jws.signature)
+            .await?
+        {
+            return Err(invalid("the assertion's signature does not verify"));
+        }
+        Ok(())
+    }
+
+    /// The account an assertion is for: linked already, linked now by email where the provider
+    /// may, or made just in time with the provider's roles.
+    async fn enterprise_user(
+        &self,
+        idp: &EnterpriseIdp,
+        asserted: &id_jag::Assertion,
+    ) -> Result<User, ApiError> {
+        let provider = idp.provider();
+        let (linked, by_email) = self
+            .backend
+            .accounts_for(&provider, &asserted.subject, &asserted.email)
+            .await?;
+        let record = LinkedIdentity {
+            provider,
+            subject: asserted.subject.clone(),
+            email: asserted.email.clone(),
+            email_verified: !asserted.email.is_empty(),
+            created_at: self.now,
+            last_used_at: self.now,
+        };
+        match id_jag::account(idp, asserted, linked, by_email) {
+            Account::Known(user) => {
+                self.backend.touch_identity(&record).await?;
+                Ok(user)
+            }
+            Account::LinkByEmail(user) => {
+                if !self.backend.link_identity(&user.id, &record).await? {
+                    return Err(invalid(
+                        "another request linked this identity first: try again",
+                    ));
+                }
+                Ok(user)
+            }
+            Account::Provision(roles) => {
+                let user = User {
+                    id: format!("usr_{}", self.random_b64(12)?),
+                    email: asserted.email.clone(),
+                    name: asserted.name.clone(),
+                    password_hash: None,
+                    disabled: false,
+                    session_epoch: 0,
+                };
+                let outcome = self
+                    .backend
+                    .provision_user(&NewFederatedUser {
+                        id: user.id.clone(),
+                        email: user.email.clone(),
+                        name: user.name.clone(),
+                        roles,
+                        identity: record,
+                    })
+                    .await?;
+                match outcome {
+                    ProvisionOutcome::Created => Ok(user),
+                    ProvisionOutcome::Taken => Err(invalid(
+                        "another request made this account first: try again",
+                    )),
+                    ProvisionOutcome::MissingRole => Err(ApiError::Internal(format!(
+                        "enterprise provider {}: a role in default_roles does not exist",
+                        idp.id
+                    ))),
+                }
+            }
+            Account::Refused(why) => Err(invalid(why)),
+        }
+    }
+}
