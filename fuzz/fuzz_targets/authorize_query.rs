@@ -24,6 +24,7 @@ fuzz_target!(|query: &str| {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         };
         if let Ok((client, redirect_uri, sent)) = check_client_and_redirect(&params, Some(client)) {
             let registered = client.redirect_uris.contains(&redirect_uri)

@@ -39,6 +39,7 @@ fuzz_target!(|data: &[u8]| {
             origin: ClientOrigin::Admin,
             may_introspect: false,
             key_set: None,
+            dpop_bound: false,
         };
         let Some(base) = resolve_redirect_uri(&client, Some(requested)) else { continue };
         let location = code_redirect(&base, "g.c", Some("st"), "https://issuer.example");
