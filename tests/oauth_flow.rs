@@ -3926,6 +3926,26 @@ fn token_exchange_refusals_each_have_their_reason_and_store_nothing() {
         .as_str()
         .unwrap()
         .to_string();
+    let bound = portcullis::oauth::access_token::mint_access_token(
+        &policies.keys,
+        portcullis::oauth::access_token::AccessClaims {
+            iss: BASE.into(),
+            sub: "usr_demo".into(),
+            aud: portcullis::oauth::access_token::Audience::One(BASE.into()),
+            jti: "bound-1".into(),
+            client_id: "cli".into(),
+            scope: "todos:read".into(),
+            gid: None,
+            gty: None,
+            cnf: Some(portcullis::oauth::access_token::Confirmation {
+                jkt: "k".repeat(43),
+            }),
+            act: None,
+        },
+        NOW,
+        600,
+    )
+    .unwrap();
     let stored = backend.stored();
     let mcp = ("mcp-server", "mcp-secret");
     for (why, client, subject, extra, error) in [
@@ -3955,14 +3975,21 @@ fn token_exchange_refusals_each_have_their_reason_and_store_nothing() {
             mcp,
             "eyJhbGciOiJub25lIn0.e30.",
             vec![],
-            "invalid_grant",
+            "invalid_request",
         ),
         (
             "a machine token",
             mcp,
             machine.as_str(),
             vec![],
-            "invalid_grant",
+            "invalid_request",
+        ),
+        (
+            "a DPoP-bound token without a proof",
+            mcp,
+            bound.as_str(),
+            vec![],
+            "invalid_request",
         ),
         (
             "an actor token",
@@ -4007,7 +4034,7 @@ fn token_exchange_refusals_each_have_their_reason_and_store_nothing() {
         encode(&[("token", refresh)]).as_bytes(),
     );
     let revoked = exchange_request(&mut browser, mcp, &user_token, &[]);
-    assert_eq!(json(&revoked)["error"], "invalid_grant");
+    assert_eq!(json(&revoked)["error"], "invalid_request");
     // A plugin without policies does not know the grant type.
     let plain = config();
     let mut other = Browser::new(&plain, &backend);
@@ -4066,7 +4093,7 @@ fn enterprise_backend(idp_key: &common::jws::ClientKey) -> MemoryBackend {
     b.identities.borrow_mut().push((
         "usr_demo".into(),
         portcullis::ports::LinkedIdentity {
-            provider: "enterprise:acme".into(),
+            provider: "enterprise:https://acme.idp.example".into(),
             subject: "00u-demo".into(),
             email: "demo@example.com".into(),
             email_verified: true,
@@ -4225,9 +4252,19 @@ fn enterprise_assertion_refusals_each_have_their_reason() {
             "invalid_grant",
         ),
         (
-            "no resource",
+            "two resources",
             app,
-            id_jag(&key, serde_json::json!({"resource": null})),
+            id_jag(
+                &key,
+                serde_json::json!({"resource": ["https://a.example", "https://b.example"]}),
+            ),
+            vec![],
+            "invalid_grant",
+        ),
+        (
+            "not valid yet",
+            app,
+            id_jag(&key, serde_json::json!({"nbf": NOW + 600})),
             vec![],
             "invalid_grant",
         ),
@@ -4236,7 +4273,7 @@ fn enterprise_assertion_refusals_each_have_their_reason() {
             app,
             id_jag(&key, serde_json::json!({})),
             vec![("resource", "https://other.example")],
-            "invalid_target",
+            "invalid_grant",
         ),
         (
             "an unknown resource",
@@ -4246,14 +4283,14 @@ fn enterprise_assertion_refusals_each_have_their_reason() {
                 serde_json::json!({"resource": "https://unknown.example"}),
             ),
             vec![],
-            "invalid_target",
+            "invalid_grant",
         ),
         (
             "no scope left",
             app,
             id_jag(&key, serde_json::json!({"scope": "todos:write"})),
             vec![],
-            "invalid_scope",
+            "invalid_grant",
         ),
         (
             "an unknown user, email elsewhere",
@@ -4308,16 +4345,14 @@ fn a_new_enterprise_user_is_provisioned_with_the_providers_roles() {
     );
     // Provisioned, with the role; in memory the role holds nothing here, so no scope is left.
     let reply = present(&mut browser, ("agent-app", "agent-secret"), &assertion, &[]);
-    assert_eq!(json(&reply)["error"], "invalid_scope");
+    assert_eq!(json(&reply)["error"], "invalid_grant");
     let users = backend.users.borrow();
     let ann = users
         .iter()
         .find(|u| u.email == "ann@acme.com")
         .expect("provisioned");
     assert_eq!(backend.provisioned_roles.borrow()[&ann.id], ["member"]);
-    assert!(backend
-        .identities
-        .borrow()
-        .iter()
-        .any(|(u, i)| *u == ann.id && i.provider == "enterprise:acme" && i.subject == "00u-ann"));
+    assert!(backend.identities.borrow().iter().any(|(u, i)| *u == ann.id
+        && i.provider == "enterprise:https://acme.idp.example"
+        && i.subject == "00u-ann"));
 }

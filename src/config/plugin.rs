@@ -343,8 +343,12 @@ fn exchange_policies(
                 "the resource indicator (an absolute URI) the client may get tokens for",
             ));
         }
-        let scope_ok =
-            |s: &String| !s.is_empty() && s.chars().all(crate::primitives::syntax::is_scope_char);
+        let scope_ok = |s: &String| {
+            !s.is_empty()
+                && !s.contains(' ')
+                && s.chars().all(crate::primitives::syntax::is_scope_char)
+                && !crate::rbac::scope::OPENID_SCOPES.contains(&s.as_str())
+        };
         if p.scopes.is_empty() || !p.scopes.iter().all(scope_ok) {
             return Err(ConfigError::new(
                 key("scopes"),
@@ -402,6 +406,27 @@ fn enterprise_idps(
             return Err(ConfigError::new(
                 key("clients"),
                 "the ids of the clients the provider speaks for",
+            ));
+        }
+        if idps[..i].iter().any(|o| o.issuer == idp.issuer) {
+            return Err(ConfigError::new(
+                key("issuer"),
+                "an issuer no other entry names",
+            ));
+        }
+        if idp.provision && idp.allowed_domains.is_empty() {
+            return Err(ConfigError::new(
+                key("allowed_domains"),
+                "the email domains the provider owns, when it provisions accounts (it may not make accounts for others' addresses)",
+            ));
+        }
+        let domain_ok = |d: &String| {
+            !d.is_empty() && !d.contains(['@', '/', ' ']) && *d == d.to_ascii_lowercase()
+        };
+        if !idp.allowed_domains.iter().all(domain_ok) {
+            return Err(ConfigError::new(
+                key("allowed_domains"),
+                "domain names in lower case, such as acme.com",
             ));
         }
         if idp.provision && idp.default_roles.is_empty() {

@@ -29,6 +29,8 @@ pub const LEEWAY_SECS: i64 = 60;
 pub const MAX_LIFETIME_SECS: i64 = 3600;
 /// The largest assertion read.
 pub const MAX_BYTES: usize = 16 * 1024;
+/// The latest time a claim may name (about the year 36812): beyond, it is not a time.
+const MAX_TIME: i64 = 1 << 40;
 
 /// An enterprise identity provider the plugin trusts (`enterprise_idps` in its configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -58,9 +60,10 @@ pub struct EnterpriseIdp {
 }
 
 impl EnterpriseIdp {
-    /// The provider name its identities are kept under.
+    /// The provider name its identities are kept under: its issuer, so that two plugins' providers
+    /// that share a short name, or an entry given another issuer, never share identities.
     pub fn provider(&self) -> String {
-        format!("enterprise:{}", self.id)
+        format!("enterprise:{}", self.issuer)
     }
 
     pub fn provisioning(&self) -> Provisioning {
@@ -79,8 +82,9 @@ pub struct Assertion {
     pub subject: String,
     pub jti: String,
     pub expires_at: i64,
-    /// The resource the token is for.
-    pub resource: String,
+    /// The resource the token is for, when the assertion names one (else the request's, or the
+    /// plugin's own).
+    pub resource: Option<String>,
     /// The scopes the enterprise allows; `None` when it names none.
     pub scopes: Option<Vec<String>>,
     /// Lower-cased; empty when the assertion carries none.
@@ -145,8 +149,21 @@ pub fn check_claims(
     if jti.len() > 255 {
         return Err("the assertion's jti is too long".into());
     }
-    let resource = text(claims, "resource").ok_or("the assertion names no resource")?;
-    let time = |name| int_claim(claims, name).map_err(|_| format!("{name} is not a number"));
+    // Optional; a string, or a list of one (draft-ietf-oauth-identity-assertion-authz-grant).
+    let resource = match claims.get("resource") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(r)) if !r.is_empty() => Some(r.clone()),
+        Some(Value::Array(list)) if list.len() == 1 && list[0].is_string() => {
+            list[0].as_str().map(str::to_string)
+        }
+        Some(_) => return Err("the assertion's resource is not one URI".into()),
+    };
+    // Times are kept to a sane range, so that no arithmetic on them can overflow.
+    let time = |name| match int_claim(claims, name) {
+        Ok(Some(t)) if (0..=MAX_TIME).contains(&t) => Ok(Some(t)),
+        Ok(None) => Ok(None),
+        _ => Err(format!("{name} is not a time")),
+    };
     let expires_at = time("exp")?.ok_or("the assertion has no exp")?;
     let issued_at = time("iat")?.ok_or("the assertion has no iat")?;
     if expires_at + LEEWAY_SECS <= now {
@@ -155,7 +172,10 @@ pub fn check_claims(
     if issued_at > now + LEEWAY_SECS {
         return Err("the assertion was issued in the future".into());
     }
-    if expires_at - issued_at > MAX_LIFETIME_SECS {
+    if time("nbf")?.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
+        return Err("the assertion is not valid yet (nbf)".into());
+    }
+    if expires_at - issued_at > MAX_LIFETIME_SECS || expires_at < issued_at {
         return Err(format!(
             "an assertion may be valid for at most {MAX_LIFETIME_SECS} seconds"
         ));
@@ -169,7 +189,7 @@ pub fn check_claims(
         subject: subject.to_string(),
         jti: jti.to_string(),
         expires_at,
-        resource: resource.to_string(),
+        resource,
         scopes,
         email: text(claims, "email").unwrap_or("").to_ascii_lowercase(),
         name: text(claims, "name").unwrap_or("").to_string(),
@@ -322,7 +342,19 @@ mod tests {
     fn a_good_assertion_names_its_user_resource_and_scopes() {
         let a = check(header(), claims()).unwrap();
         assert_eq!(a.subject, "00u1");
-        assert_eq!(a.resource, "https://todo.example.com");
+        assert_eq!(a.resource.as_deref(), Some("https://todo.example.com"));
+        let listed = check(
+            header(),
+            with(json!({"resource": ["https://todo.example.com"]})),
+        )
+        .unwrap();
+        assert_eq!(listed.resource.as_deref(), Some("https://todo.example.com"));
+        assert_eq!(
+            check(header(), with(json!({"resource": null})))
+                .unwrap()
+                .resource,
+            None
+        );
         assert_eq!(a.scopes.as_deref(), Some(&["todos:read".to_string()][..]));
         assert_eq!(a.email, "ann@acme.com");
         assert!(check(header(), with(json!({"aud": [format!("{AS}/token")]}))).is_ok());
@@ -349,7 +381,14 @@ mod tests {
             ("no client", json!({"client_id": null})),
             ("no sub", json!({"sub": null})),
             ("no jti", json!({"jti": null})),
-            ("no resource", json!({"resource": null})),
+            (
+                "two resources",
+                json!({"resource": ["https://a.example", "https://b.example"]}),
+            ),
+            ("not yet", json!({"nbf": NOW + 120})),
+            ("exp overflowing", json!({"exp": i64::MAX})),
+            ("iat far back", json!({"iat": i64::MIN + 10})),
+            ("exp before iat", json!({"iat": NOW, "exp": NOW - 10})),
             ("expired", json!({"exp": NOW - 61, "iat": NOW - 300})),
             ("future", json!({"iat": NOW + 120, "exp": NOW + 300})),
             ("too long", json!({"exp": NOW + MAX_LIFETIME_SECS + 1})),

@@ -131,7 +131,7 @@ describe('enterprise-managed authorization (ID-JAG)', () => {
     assert.equal(seen.headers['x-portcullis-user'], ann.id);
     assert.equal(seen.headers['x-portcullis-client'], 'agent-app');
     const identities = await admin(`users/${ann.id}/identities`);
-    assert.ok(identities.identities.some((i) => i.provider === 'enterprise:acme' && i.subject === '00u-ann'), JSON.stringify(identities));
+    assert.ok(identities.identities.some((i) => i.provider === `enterprise:${IDP}` && i.subject === '00u-ann'), JSON.stringify(identities));
     // The same assertion again is a replay; a fresh one finds the same user.
     assert.equal((await (await present(jwt)).json()).error, 'invalid_grant');
     const again = await oauth.processGenericTokenEndpointResponse(as, app, await present(await assertion()));

@@ -122,10 +122,10 @@ describe('token exchange (RFC 8693)', () => {
     assert.equal(await error(await exchangeAs(mcp, MCP_SECRET, user.access_token, { resource: 'https://billing.example.com' })), 'invalid_target');
     assert.equal(await error(await exchangeAs(mcp, MCP_SECRET, user.access_token, { scope: 'reports:admin' })), 'invalid_scope');
     const forged = `${user.access_token.slice(0, -4)}AAAA`;
-    assert.equal(await error(await exchangeAs(mcp, MCP_SECRET, forged)), 'invalid_grant');
+    assert.equal(await error(await exchangeAs(mcp, MCP_SECRET, forged)), 'invalid_request');
     assert.equal(await error(await exchangeAs(mcp, 'wrong-secret', user.access_token)), 'invalid_client');
     // Once the user's grant is revoked, its tokens cannot be exchanged.
     await oauth.processRevocationResponse(await oauth.revocationRequest(as, chatgpt, oauth.ClientSecretBasic(gw.secrets.DEMO_CLIENT_SECRET), user.refresh_token, insecure));
-    assert.equal(await error(await exchangeAs(mcp, MCP_SECRET, user.access_token)), 'invalid_grant');
+    assert.equal(await error(await exchangeAs(mcp, MCP_SECRET, user.access_token)), 'invalid_request');
   });
 });

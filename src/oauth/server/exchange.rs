@@ -37,8 +37,9 @@ impl<B: Backend> AuthServer<'_, B> {
             .into());
         }
         let request = exchange::read_request(params)?;
+        // RFC 8693 §2.2.2: a subject token that cannot be used is `invalid_request`.
         let invalid_subject = |why: &str| {
-            ApiError::from(OAuthError::invalid_grant(format!(
+            ApiError::from(OAuthError::invalid_request(format!(
                 "the subject token {why}"
             )))
         };
@@ -58,6 +59,12 @@ impl<B: Backend> AuthServer<'_, B> {
         if subject.machine {
             return Err(invalid_subject(
                 "is a machine client's: there is no user to act for",
+            ));
+        }
+        // A bound token stays bound: exchanged, it binds to the exchanger's key.
+        if subject.jkt.is_some() && jkt.is_none() {
+            return Err(invalid_subject(
+                "is DPoP-bound: send a DPoP proof of your own key with the exchange",
             ));
         }
         let rule = exchange::policy_for(

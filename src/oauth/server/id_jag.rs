@@ -54,18 +54,18 @@ impl<B: Backend> AuthServer<'_, B> {
             self.now,
         )
         .map_err(invalid)?;
-        if params
-            .get("resource")
-            .is_some_and(|r| r != asserted.resource)
-        {
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidTarget,
-                "resource differs from the assertion's",
-            )
-            .into());
-        }
+        // The assertion's resource; else the request's; else the plugin's own. A request naming
+        // another than the assertion's is refused (the MCP profile: `invalid_grant`).
+        let target = match (&asserted.resource, params.get("resource")) {
+            (Some(asserted), Some(asked)) if asserted != asked => {
+                return Err(invalid("resource differs from the assertion's"))
+            }
+            (Some(asserted), _) => asserted.clone(),
+            (None, Some(asked)) => asked.to_string(),
+            (None, None) => self.config.plugin.resource.clone(),
+        };
         self.check_assertion_signature(idp, &jws).await?;
-        let ttl = u64::try_from(asserted.expires_at + id_jag::LEEWAY_SECS - self.now)
+        let ttl = u64::try_from(asserted.expires_at.saturating_add(id_jag::LEEWAY_SECS) - self.now)
             .unwrap_or(1)
             .max(1);
         let once = format!("id-jag:{}:{}", idp.id, asserted.jti);
@@ -83,30 +83,20 @@ impl<B: Backend> AuthServer<'_, B> {
             .scope_context(
                 &user.id,
                 None,
-                Some(&asserted.resource),
+                Some(&target),
                 &self.config.plugin.resource,
                 &self.config.plugin.plan_roles,
             )
             .await?;
-        let Some(resource) = context
-            .resource
-            .clone()
-            .filter(|r| r.indicator == asserted.resource)
-        else {
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidTarget,
-                "the assertion's resource is not registered here",
-            )
-            .into());
+        let Some(resource) = context.resource.clone().filter(|r| r.indicator == target) else {
+            return Err(invalid("the assertion's resource is not registered here"));
         };
         let scopes =
             id_jag::decide_scopes(requested.as_deref(), asserted.scopes.as_deref(), &context);
         if scopes.is_empty() {
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidScope,
+            return Err(invalid(
                 "what was asked, what the assertion allows and what the user's roles hold leave no scope",
-            )
-            .into());
+            ));
         }
         let scope = scopes.join(" ");
         let ttl = resource.access_token_ttl_secs;
@@ -217,7 +207,7 @@ impl<B: Backend> AuthServer<'_, B> {
             Account::LinkByEmail(user) => {
                 if !self.backend.link_identity(&user.id, &record).await? {
                     return Err(invalid(
-                        "another request linked this identity first: try again",
+                        "the identity could not be linked: it is linked already, or the user is linked to another identity at this provider",
                     ));
                 }
                 Ok(user)
