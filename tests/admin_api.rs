@@ -53,6 +53,7 @@ impl Fixture {
             quota: Some(("todo", quota)),
             rsa_signing: self.rsa_signing,
             plugin: "todo",
+            site: None,
         };
         let bytes = if body.is_null() {
             Vec::new()

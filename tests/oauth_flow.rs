@@ -2860,6 +2860,7 @@ fn a_session_cookie_from_before_logout_sign_out_everywhere_a_password_change_or_
                 quota: None,
                 rsa_signing: false,
                 plugin: "todo",
+                site: None,
             };
             let reply = match block_on(
                 admin.handle(&RequestHead::new(method, path), body.to_string().as_bytes()),

@@ -26,6 +26,7 @@ mod api_keys;
 mod clients;
 mod resources;
 mod roles;
+mod routes;
 mod usage;
 mod users;
 pub mod validate;
@@ -47,6 +48,8 @@ pub struct Admin<'a, S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> {
     pub rsa_signing: bool,
     /// The plugin (its `name_for_model`) whose usage and subscribers are shown.
     pub plugin: &'a str,
+    /// The plugin's configuration, for its route table (`/admin/api/routes`).
+    pub site: Option<&'a crate::config::PluginConfig>,
 }
 
 pub(crate) fn sql_error(e: SqlError) -> ApiError {
@@ -273,6 +276,8 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         };
         use Method::*;
         match (parts.as_slice(), &method) {
+            (["routes"], Get) => self.routes(),
+            (["routes"], _) => Err(not_allowed(&["GET"])),
             (["usage"], Get) => self.usage(head).await,
             (["usage"], _) => Err(not_allowed(&["GET"])),
             (["subscribers"], Get) => self.subscribers().await,

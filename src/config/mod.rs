@@ -210,6 +210,9 @@ pub struct PluginConfig {
     pub resource: String,
     pub routes: RouteTable,
     pub quota: Option<QuotaConfig>,
+    /// The rules derived from the OpenAPI document (`routes_from_openapi`), as the console shows
+    /// them; they are in `routes` after the explicit ones.
+    pub derived_routes: Vec<crate::proxy::derived::DerivedRule>,
     /// Enterprise identity providers whose identity assertions (ID-JAG) the token endpoint takes.
     pub enterprise_idps: Vec<crate::oauth::id_jag::EnterpriseIdp>,
     /// Token-exchange policies (RFC 8693): who may exchange tokens for which resources.
@@ -536,6 +539,58 @@ pub(crate) mod tests {
         ]);
         raw.stripe_secret_key = Some("sk_test_abc".into());
         raw.stripe_webhook_secret = Some("whsec_new, whsec_old".into());
+    }
+
+    #[test]
+    fn routes_come_from_the_documents_security_after_the_explicit_ones() {
+        let mut r = raw();
+        r.plugin.as_mut().unwrap()["routes_from_openapi"] = json!(true);
+        let config = Config::parse(r).unwrap();
+        let derived: Vec<String> = config
+            .plugin
+            .derived_routes
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} {} {}",
+                    d.method,
+                    d.path,
+                    crate::proxy::derived::describe(d.access, &d.scopes)
+                )
+            })
+            .collect();
+        assert_eq!(
+            derived,
+            [
+                "GET /todos token todos:read",
+                "POST /todos token todos:write",
+                "GET /todos/{id} token todos:read",
+                "DELETE /todos/{id} token todos:write",
+                "PATCH /todos/{id} token todos:write",
+            ]
+        );
+        let rules = config.plugin.routes.rules();
+        assert_eq!(
+            rules.len(),
+            3 + 5,
+            "the explicit rules, then the derived ones"
+        );
+        assert_eq!(rules[3].pattern, "/todos");
+        // A document on the origin is not known when the configuration is read.
+        let e = error_for(|r| {
+            let plugin = r.plugin.as_mut().unwrap();
+            plugin["routes_from_openapi"] = json!(true);
+            plugin["openapi_origin_path"] = json!("/openapi.json");
+        });
+        assert_eq!(e.key, "PLUGIN.routes_from_openapi");
+        // A none plugin cannot enforce the document's OAuth scopes: the error names an operation.
+        let e = error_for(|r| {
+            let plugin = r.plugin.as_mut().unwrap();
+            plugin["routes_from_openapi"] = json!(true);
+            plugin["auth"] = json!({"type": "none"});
+        });
+        assert_eq!(e.key, "PLUGIN.routes_from_openapi");
+        assert!(e.expected.contains("GET /todos"), "{e}");
     }
 
     #[test]

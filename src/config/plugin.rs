@@ -38,6 +38,9 @@ pub(crate) struct RawPlugin {
     routes: Vec<RouteRule>,
     /// The letter-case matching of rules that do not set their own `case_insensitive`.
     case_insensitive_paths: Option<bool>,
+    /// Rules for the OpenAPI document's operations from their `security` (after `routes`).
+    #[serde(default)]
+    routes_from_openapi: bool,
     quota: Option<RawQuota>,
     /// The host names this plugin answers on (`PLUGINS`; optional for a single `PLUGIN`).
     pub(super) hosts: Option<Vec<String>>,
@@ -224,6 +227,17 @@ pub(crate) fn validate_plugin(
     for (i, rule) in rules.iter_mut().enumerate() {
         rule.agents = route_agents(&key(&format!("routes[{i}].agents")), &rule.agents, &agents)?;
     }
+    let derived_routes = if raw.routes_from_openapi {
+        derived_routes(prefix, &openapi_source, &auth)?
+    } else {
+        Vec::new()
+    };
+    // Explicit rules first: the first rule matching a call decides, so they win.
+    rules.extend(
+        derived_routes
+            .iter()
+            .map(crate::proxy::derived::DerivedRule::to_rule),
+    );
     let plan_roles = serde_json::Value::Array(
         plans
             .iter()
@@ -244,6 +258,7 @@ pub(crate) fn validate_plugin(
         enterprise_idps: enterprise_idps(prefix, raw.enterprise_idps, &auth)?,
         auth,
         agents,
+        derived_routes,
         resource: resource(&key("resource"), raw.resource, base)?,
         routes: route_table(prefix, rules, raw.case_insensitive_paths)?,
         quota_exact: raw.quota.as_ref().is_some_and(|q| q.exact),
@@ -306,6 +321,33 @@ fn agents(
         trusted,
         require: raw.require,
         instead_of_ip: raw.instead_of_ip,
+    })
+}
+
+/// The rules the OpenAPI document's `security` gives its operations. The document must be one
+/// deployed with the Worker (`static/`), so the table is known when the configuration is read.
+fn derived_routes(
+    prefix: &str,
+    source: &OpenApiSource,
+    auth: &super::AuthConfig,
+) -> Result<Vec<crate::proxy::derived::DerivedRule>, ConfigError> {
+    let key = format!("{prefix}.routes_from_openapi");
+    let OpenApiSource::Static(path) = source else {
+        return Err(ConfigError::new(
+            key,
+            "an OpenAPI document deployed with the Worker (openapi_file, under static/); one read from the origin is known only later",
+        ));
+    };
+    let file = crate::assets::file(path).ok_or_else(|| {
+        ConfigError::new(&key, format!("the OpenAPI document {path} under static/"))
+    })?;
+    let doc = crate::openapi::parse(file.body, crate::openapi::DocFormat::from_path(path))
+        .map_err(|e| ConfigError::new(&key, format!("a readable OpenAPI document: {e:?}")))?;
+    crate::proxy::derived::derive(&doc, auth).map_err(|e| {
+        ConfigError::new(
+            &key,
+            format!("a document whose operations' security the gateway can enforce; {e}"),
+        )
     })
 }
 

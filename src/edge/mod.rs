@@ -725,6 +725,7 @@ async fn admin_api(
             .map(|q| (config.plugin.name_for_model.as_str(), q)),
         rsa_signing: config.keys.rsa().is_some(),
         plugin: &config.plugin.name_for_model,
+        site: Some(&config.plugin),
     };
     admin.handle(head, &body).await
 }

@@ -3,6 +3,7 @@
 pub mod api_key_cache;
 pub mod assertion;
 pub mod cidr;
+pub mod derived;
 pub mod forward;
 pub mod rules;
 pub mod signed_agent;

@@ -2,7 +2,7 @@
 'use strict';
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const state = { resources: [], roles: [], users: [], clients: [], keys: [], subscribers: [], usage: null };
+const state = { resources: [], roles: [], users: [], clients: [], keys: [], subscribers: [], usage: null, routes: null };
 /** Each list's search text and page (lists are paged here: 20 rows a page). */
 const view = {};
 const PAGE = 20;
@@ -286,6 +286,8 @@ function render() {
       el('td', {}, s.status),
       el('td', {}, s.current_period_end ? new Date(s.current_period_end * 1000).toISOString().slice(0, 10) : '')));
 
+  renderRoutes();
+
   const emails = Object.fromEntries(state.users.map((u) => [u.id, u.email]));
   paged('api-keys', $('#api-keys tbody'), state.keys, (k) =>
       el('tr', { 'data-id': k.id },
@@ -301,6 +303,27 @@ function render() {
       ));
 }
 
+/** The route table and the OpenAPI document's operations beside it: where they disagree. */
+function renderRoutes() {
+  const r = state.routes;
+  if (!r) return;
+  $('#routes-summary').textContent = r.problem
+    ? `The document's operations cannot be compared: ${r.problem}`
+    : `${r.operations.length} operations in the document, ${r.disagreements} where the gateway does otherwise.`
+      + (r.from_openapi ? ' Rules for the operations come from the document (routes_from_openapi).' : '');
+  paged('operations', $('#operations-body'), r.operations, (o) =>
+    el('tr', { class: o.agrees ? '' : 'disagrees' },
+      el('td', {}, el('code', {}, `${o.method} ${o.path}`)),
+      el('td', {}, o.document),
+      el('td', {}, o.gateway),
+      el('td', {}, o.agrees ? '' : 'differs')));
+  paged('rules', $('#rules-body'), r.rules, (rule) =>
+    el('tr', {},
+      el('td', {}, el('code', {}, `${rule.methods.length ? rule.methods.join(',') : 'any'} ${rule.path}`)),
+      el('td', {}, [rule.rule, rule.plan && `plan ${rule.plan}`, rule.agents?.length && `signed by ${rule.agents.join(', ')}`].filter(Boolean).join(', ')),
+      el('td', {}, rule.source === 'openapi' ? 'the document' : 'configuration')));
+}
+
 async function load() {
   const days = $('#usage-days')?.value ?? '14';
   let subscribers;
@@ -309,6 +332,7 @@ async function load() {
     api('GET', `usage?days=${days}`),
     api('GET', 'subscribers'),
   ]);
+  state.routes = await api('GET', 'routes');
   state.subscribers = subscribers.items;
   state.planCounts = subscribers.holding_by_plan;
   render();

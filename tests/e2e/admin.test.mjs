@@ -82,6 +82,31 @@ describe('the admin API', () => {
   });
 });
 
+describe('the route table beside the OpenAPI document', () => {
+  test('the demo takes its rules from the document, and the two agree', async () => {
+    const res = await admin('routes');
+    assert.equal(res.status, 200);
+    const routes = await res.json();
+    assert.equal(routes.from_openapi, true);
+    assert.equal(routes.problem, null);
+    assert.equal(routes.disagreements, 0, JSON.stringify(routes.operations));
+    const seen = Object.fromEntries(routes.operations.map((o) => [`${o.method} ${o.path}`, o.gateway]));
+    assert.deepEqual(seen, {
+      'GET /todos': 'token todos:read',
+      'POST /todos': 'token todos:write',
+      'GET /todos/{id}': 'token todos:read',
+      'DELETE /todos/{id}': 'token todos:write',
+      'PATCH /todos/{id}': 'token todos:write',
+    });
+    // The explicit rules (the writes' body caps, the public paths) come first, then the document's.
+    assert.deepEqual(routes.rules.map((r) => r.source), ['configuration', 'configuration', 'configuration', 'openapi', 'openapi', 'openapi', 'openapi', 'openapi']);
+    // What the rules say is what the proxy does: a read needs todos:read.
+    const read = await fetch(`${gw.baseUrl}/todos/abc`, { headers: { authorization: `Bearer ${await gw.token({ scope: 'todos:write' })}` } });
+    assert.equal(read.status, 403);
+    assert.match(read.headers.get('www-authenticate'), /scope="todos:read"/);
+  });
+});
+
 describe('the admin console in Chromium', () => {
   test('create a resource, a role and a user; the user gets exactly the held scope', async () => {
     const context = await browser.newContext();
@@ -96,6 +121,9 @@ describe('the admin console in Chromium', () => {
     await page.fill('#token', gw.secrets.ADMIN_TOKEN);
     await page.click('#signin-form button');
     await page.waitForSelector('#console:not([hidden])');
+    // The Routes section shows the document's operations and the table.
+    await page.locator('#operations-body tr', { hasText: 'GET /todos/{id}' }).waitFor();
+    assert.match(await page.textContent('#routes-summary'), /5 operations in the document, 0 where the gateway does otherwise/);
 
     await page.fill('#resource-form [name=name]', 'Notes API');
     await page.fill('#resource-form [name=indicator]', INDICATOR);

@@ -1,0 +1,80 @@
+//! `GET /admin/api/routes`: the route table the gateway enforces, and the OpenAPI document's
+//! operations beside it, so an owner sees where the two disagree (the console's Routes section).
+
+use serde_json::{json, Value};
+
+use super::{ok, Admin};
+use crate::config::OpenApiSource;
+use crate::error::ApiError;
+use crate::http::Reply;
+use crate::ports::{GrantStore, PasswordHasher, Rng, Throttle};
+use crate::proxy::derived::{compare, derive, describe};
+use crate::sql::Sql;
+
+impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
+    pub(crate) fn routes(&self) -> Result<Reply, ApiError> {
+        let Some(site) = self.site else {
+            return Err(ApiError::NotFound);
+        };
+        let table = &site.routes;
+        let explicit = table.rules().len() - site.derived_routes.len();
+        let rules: Vec<Value> = table
+            .rules()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                json!({
+                    "path": r.pattern,
+                    "methods": r.method_names(),
+                    "rule": describe(r.access, &r.scopes),
+                    "source": if i < explicit { "configuration" } else { "openapi" },
+                    "plan": r.plan,
+                    "agents": r.agents,
+                })
+            })
+            .collect();
+        // The document's operations, as it asks and as the table does; derived anew when the
+        // table was written by hand, so drift shows either way.
+        let document = match &site.openapi_source {
+            OpenApiSource::Static(path) => crate::assets::file(path)
+                .ok_or_else(|| format!("{path} is not under static/"))
+                .and_then(|file| {
+                    crate::openapi::parse(file.body, crate::openapi::DocFormat::from_path(path))
+                        .map_err(|e| format!("{path} cannot be read: {e:?}"))
+                })
+                .and_then(|doc| derive(&doc, &site.auth).map_err(|e| e.to_string())),
+            OpenApiSource::Origin(path) => Err(format!(
+                "the document is read from the origin ({path}); compare it with npm run check-routes"
+            )),
+        };
+        let (operations, problem) = match document {
+            Ok(derived) => {
+                let compared: Vec<Value> = compare(&derived, table)
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "method": c.method,
+                            "path": c.path,
+                            "document": c.document,
+                            "gateway": c.gateway,
+                            "agrees": c.agrees(),
+                        })
+                    })
+                    .collect();
+                (compared, Value::Null)
+            }
+            Err(why) => (Vec::new(), Value::String(why)),
+        };
+        let disagreements = operations.iter().filter(|o| o["agrees"] == false).count();
+        ok(
+            200,
+            json!({
+                "from_openapi": !site.derived_routes.is_empty(),
+                "rules": rules,
+                "operations": operations,
+                "disagreements": disagreements,
+                "problem": problem,
+            }),
+        )
+    }
+}
