@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { parseDevVars, root, wrangler } from './lib.mjs';
 
 /** PBKDF2-SHA256 iterations: the most Workers' WebCrypto allows (100,000). */
@@ -25,6 +26,35 @@ export function hashPassword(password) {
 
 export function sha256Hex(text) {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * The scopes an OpenAPI document names, as permissions: every scope of its OAuth 2 flows (with
+ * the description the document gives it) and every scope an operation's, or the document's,
+ * `security` asks for. OpenAPI 3 and Swagger 2.0, JSON or YAML.
+ */
+export function openapiScopes(text) {
+  const doc = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
+  const out = new Map();
+  const add = (name, description = '') => {
+    if (typeof name !== 'string' || !name || /\s/.test(name)) return;
+    if (!out.has(name) || (!out.get(name) && description)) out.set(name, description);
+  };
+  const schemes = doc?.components?.securitySchemes ?? doc?.securityDefinitions ?? {};
+  for (const scheme of Object.values(schemes)) {
+    // OpenAPI 3: flows.<flow>.scopes; Swagger 2.0: scopes on the scheme itself.
+    for (const scopes of [...Object.values(scheme?.flows ?? {}).map((f) => f?.scopes), scheme?.scopes]) {
+      for (const [name, description] of Object.entries(scopes ?? {})) add(name, typeof description === 'string' ? description : '');
+    }
+  }
+  const requirements = [...(doc?.security ?? [])];
+  for (const item of Object.values(doc?.paths ?? {})) {
+    for (const operation of Object.values(item ?? {})) requirements.push(...(operation?.security ?? []));
+  }
+  for (const requirement of requirements) {
+    for (const scopes of Object.values(requirement ?? {})) for (const name of scopes ?? []) add(name);
+  }
+  return [...out].map(([name, description]) => ({ name, description }));
 }
 
 const q = (v) => (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replaceAll("'", "''")}'`);
@@ -53,7 +83,13 @@ export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.
       `INSERT INTO api_resources (id, indicator, name, is_default, access_token_ttl_secs, access_token_alg, created_at) VALUES (${q(r.id)}, ${q(sub(r.indicator))}, ${q(r.name)}, ${r.default ? 1 : 0}, ${q(r.access_token_ttl_secs ?? 3600)}, ${q(r.access_token_alg ?? 'EdDSA')}, ${now})` +
         ` ON CONFLICT(id) DO UPDATE SET indicator = excluded.indicator, name = excluded.name, is_default = excluded.is_default, access_token_ttl_secs = excluded.access_token_ttl_secs, access_token_alg = excluded.access_token_alg;`,
     );
-    for (const p of r.permissions ?? []) {
+    // `permissions_from_openapi`: the document's scopes (a path under the repository), beside
+    // any listed; a listed one keeps its own description.
+    const listed = r.permissions ?? [];
+    const fromDocument = r.permissions_from_openapi
+      ? openapiScopes(readFileSync(join(root, r.permissions_from_openapi), 'utf8')).filter((p) => !listed.some((l) => l.name === p.name))
+      : [];
+    for (const p of [...listed, ...fromDocument]) {
       out.push(
         `INSERT INTO permissions (id, resource_id, name, description) VALUES (${q(`${r.id}:${p.name}`)}, ${q(r.id)}, ${q(p.name)}, ${q(p.description ?? '')})` +
           ` ON CONFLICT(id) DO UPDATE SET description = excluded.description;`,
