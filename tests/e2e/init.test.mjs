@@ -1,0 +1,169 @@
+// `npm run init` end to end, against temporary directories and local D1. The calls that need a
+// Cloudflare account (creating the database, storing secrets) go to a stand-in
+// (fake-wrangler.mjs); migrations and the seed run for real, on local D1. Answers are flags. Run
+// once, then again (nothing changes), then interrupted midway and resumed; a dry run writes
+// nothing; an MCP origin; an environment added to an existing wrangler.toml; and the written
+// configuration passes wrangler's own `deploy --dry-run`.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { root, wranglerBin, wranglerEnv } from '../../scripts/lib.mjs';
+
+const made = [];
+after(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+function workspace() {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-init-'));
+  made.push(dir);
+  return dir;
+}
+
+const FLAGS = ['--name', 'Acme Notes', '--domain', 'notes.acme.example', '--origin', 'https://api.acme.example', '--auth', 'oauth', '--admin-email', 'owner@acme.example', '--yes'];
+
+/** Runs the init command in `dir` with the stand-in; returns its status and output. */
+function init(dir, extra = [], { failAt } = {}) {
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'init.mjs'), ...FLAGS, '--dir', dir, ...extra], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      PORTCULLIS_WRANGLER: join(root, 'tests', 'e2e', 'fake-wrangler.mjs'),
+      FAKE_ACCOUNT: join(dir, 'account.json'),
+      FAKE_D1: join(dir, 'd1'),
+      ...(failAt ? { FAKE_FAIL_AT: failAt } : {}),
+    },
+  });
+  return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** TOML tables come without a prototype; compare them as plain data. */
+const plain = (v) => JSON.parse(JSON.stringify(v));
+
+const account = (dir) => JSON.parse(readFileSync(join(dir, 'account.json'), 'utf8'));
+
+function query(dir, sql, env) {
+  const r = spawnSync(wranglerBin, ['d1', 'execute', 'DB', '--local', `--persist-to=${join(dir, 'd1')}`, '--json', ...(env ? ['--env', env] : []), `--command=${sql}`], { cwd: dir, env: wranglerEnv(), encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0].results;
+}
+
+function secretValues(dir, env = 'default') {
+  return readFileSync(join(dir, '.portcullis', `${env}.secrets`), 'utf8').split('\n').filter(Boolean).map((l) => l.slice(l.indexOf('=') + 1));
+}
+
+describe('npm run init', () => {
+  const dir = workspace();
+  const openapi = join(root, 'static', 'openapi.json');
+
+  test('writes the configuration, creates the database, stores the secrets, migrates and seeds', () => {
+    const { status, out } = init(dir, ['--openapi', openapi]);
+    assert.equal(status, 0, out);
+    const config = parseToml(readFileSync(join(dir, 'wrangler.toml'), 'utf8'));
+    const db = account(dir).databases;
+    assert.equal(db.length, 1);
+    assert.equal(config.d1_databases[0].database_id, db[0].uuid);
+    assert.equal(config.vars.PUBLIC_BASE_URL, 'https://notes.acme.example');
+    assert.equal(config.vars.PLUGIN.name_for_model, 'acme_notes');
+    assert.equal(config.vars.PLUGIN.routes_from_openapi, true);
+    assert.equal(config.vars.PLUGIN.openapi_file, '/openapi.json');
+    assert.deepEqual(plain(config.routes), [{ pattern: 'notes.acme.example', custom_domain: true }]);
+    assert.ok(existsSync(join(dir, 'static', 'openapi.json')));
+    assert.deepEqual(Object.keys(account(dir).secrets.default).sort(), ['ADMIN_TOKEN', 'ORIGIN_SECRET', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'SIGNING_KEY']);
+    // Secrets: in the git-ignored file (mode 600), never printed, never in wrangler.toml.
+    assert.equal(statSync(join(dir, '.portcullis', 'default.secrets')).mode & 0o777, 0o600);
+    assert.match(readFileSync(join(dir, '.gitignore'), 'utf8'), /^\/\.portcullis$/m);
+    const toml = readFileSync(join(dir, 'wrangler.toml'), 'utf8');
+    for (const value of secretValues(dir)) {
+      assert.ok(!out.includes(value), 'a secret was printed');
+      assert.ok(!toml.includes(value), 'a secret is in wrangler.toml');
+    }
+    // The first admin, and the API resource with the document's scopes as permissions.
+    assert.deepEqual(query(dir, "SELECT email FROM users"), [{ email: 'owner@acme.example' }]);
+    assert.deepEqual(query(dir, 'SELECT name FROM permissions ORDER BY name').map((p) => p.name), ['todos:read', 'todos:write']);
+    assert.equal(query(dir, "SELECT COUNT(*) AS n FROM role_permissions WHERE role_id = 'rol_admin'")[0].n, 2);
+    assert.match(out, /Left for you/);
+    assert.match(out, /npx wrangler deploy/);
+  });
+
+  test('run again, it changes nothing', () => {
+    const toml = readFileSync(join(dir, 'wrangler.toml'), 'utf8');
+    const users = query(dir, 'SELECT id, password_hash, session_epoch FROM users');
+    const calls = account(dir).calls.length;
+    const { status, out } = init(dir, ['--openapi', openapi]);
+    assert.equal(status, 0, out);
+    assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), toml);
+    assert.deepEqual(query(dir, 'SELECT id, password_hash, session_epoch FROM users'), users);
+    const again = account(dir).calls.slice(calls);
+    assert.ok(!again.some((c) => c.startsWith('d1 create') || c.startsWith('secret put')), again.join('\n'));
+    assert.equal(account(dir).databases.length, 1);
+  });
+
+  test('interrupted midway, the next run finishes the job', () => {
+    const fresh = workspace();
+    const first = init(fresh, ['--openapi', openapi], { failAt: 'secret put ADMIN_TOKEN' });
+    assert.notEqual(first.status, 0);
+    assert.match(first.out, /secret put ADMIN_TOKEN failed/);
+    const second = init(fresh, ['--openapi', openapi]);
+    assert.equal(second.status, 0, second.out);
+    const acct = account(fresh);
+    assert.equal(acct.databases.length, 1, 'the database is created once');
+    assert.deepEqual(Object.keys(acct.secrets.default).sort(), ['ADMIN_TOKEN', 'ORIGIN_SECRET', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'SIGNING_KEY']);
+    assert.equal(acct.calls.filter((c) => c.startsWith('secret put SIGNING_KEY')).length, 1, 'a stored secret is not stored again');
+    assert.deepEqual(query(fresh, 'SELECT email FROM users'), [{ email: 'owner@acme.example' }]);
+  });
+
+  test('a dry run shows the plan and writes nothing', () => {
+    const fresh = workspace();
+    const { status, out } = init(fresh, ['--openapi', openapi, '--dry-run']);
+    assert.equal(status, 0, out);
+    assert.match(out, /\[dry run\] database: would create portcullis-acme-notes/);
+    assert.match(out, /\[dry run\] config: writing wrangler\.toml/);
+    assert.ok(!existsSync(join(fresh, 'wrangler.toml')));
+    assert.ok(!existsSync(join(fresh, 'account.json')), 'no account call');
+  });
+
+  test('the written configuration passes wrangler deploy --dry-run', () => {
+    const r = spawnSync(wranglerBin, ['deploy', '--dry-run', `--outdir=${join(dir, 'dry')}`], { cwd: dir, env: wranglerEnv(), encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+    const printed = `${r.stdout}${r.stderr}`;
+    for (const binding of ['env.DB', 'env.QUOTA', 'env.GRANTS', 'env.RATE_LIMIT_TOKEN', 'env.PLUGIN']) assert.ok(printed.includes(binding), `${binding} in:\n${printed}`);
+  });
+
+  test('an MCP origin: the resource is the endpoint, its methods need a token, and the connectors are explained', () => {
+    const fresh = workspace();
+    const { status, out } = init(fresh, ['--mcp', '/mcp', '--scope', 'notes:read']);
+    assert.equal(status, 0, out);
+    const plugin = parseToml(readFileSync(join(fresh, 'wrangler.toml'), 'utf8')).vars.PLUGIN;
+    assert.equal(plugin.resource, 'https://notes.acme.example/mcp');
+    assert.deepEqual(plain(plugin.routes), [{ path: '/mcp', methods: ['GET', 'POST', 'DELETE'], scopes: ['notes:read'] }]);
+    assert.match(out, /ChatGPT: Settings → Connectors .* https:\/\/notes\.acme\.example\/mcp/);
+    assert.match(out, /Claude: .* https:\/\/notes\.acme\.example\/mcp/);
+    assert.deepEqual(query(fresh, 'SELECT indicator FROM api_resources'), [{ indicator: 'https://notes.acme.example/mcp' }]);
+  });
+
+  test('an environment is added to an existing wrangler.toml, and only with --env', () => {
+    const fresh = workspace();
+    copyFileSync(join(root, 'wrangler.toml'), join(fresh, 'wrangler.toml'));
+    const refused = init(fresh, ['--openapi', openapi]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.out, /--env/);
+    const before = readFileSync(join(fresh, 'wrangler.toml'), 'utf8');
+    const { status, out } = init(fresh, ['--openapi', openapi, '--env', 'production']);
+    assert.equal(status, 0, out);
+    const text = readFileSync(join(fresh, 'wrangler.toml'), 'utf8');
+    assert.ok(text.startsWith(before.replace(/\n*$/, '\n')), 'the file is kept, the block added');
+    const config = parseToml(text);
+    assert.equal(config.vars.PUBLIC_BASE_URL, 'http://127.0.0.1:8787', 'the default environment is untouched');
+    assert.equal(config.env.production.vars.PUBLIC_BASE_URL, 'https://notes.acme.example');
+    assert.equal(config.env.production.d1_databases[0].database_name, 'portcullis-acme-notes-production');
+    assert.deepEqual(Object.keys(account(fresh).secrets.production).sort(), ['ADMIN_TOKEN', 'ORIGIN_SECRET', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'SIGNING_KEY']);
+    assert.equal(init(fresh, ['--openapi', openapi, '--env', 'production']).status, 0);
+    assert.equal(readFileSync(join(fresh, 'wrangler.toml'), 'utf8'), text, 'again: the same file');
+  });
+});
