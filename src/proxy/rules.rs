@@ -117,11 +117,7 @@ pub fn fold_case(segment: &str) -> String {
 impl CompiledRule {
     /// The methods the rule covers, by name; empty when it covers every method.
     pub fn method_names(&self) -> Vec<&str> {
-        self.methods
-            .iter()
-            .flatten()
-            .map(Method::as_str)
-            .collect()
+        self.methods.iter().flatten().map(Method::as_str).collect()
     }
 
     /// The rule's path match on its own: the reference the trie is tested against.

@@ -8,15 +8,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { parse as parseToml } from 'smol-toml';
-import { startGateway } from './harness.mjs';
+import { seedAlso, startGateway } from './harness.mjs';
 import { freePort, root } from '../../scripts/lib.mjs';
-import { applySeed } from '../../scripts/seed.mjs';
 
 const IDP = 'https://acme.idp.example';
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -50,16 +48,7 @@ before(async () => {
         provision: true, default_roles: ['viewer'], allowed_domains: ['acme.com'],
       }],
     },
-    beforeStart: ({ state, baseUrl, secrets }) => {
-      const dir = mkdtempSync(join(tmpdir(), 'portcullis-enterprise-'));
-      const file = join(dir, 'seed.json');
-      writeFileSync(file, JSON.stringify({ clients: [{ id: 'agent-app', name: 'Agent app', kind: 'confidential', secret_env: 'APP_SECRET', redirect_uris: [] }] }));
-      try {
-        applySeed({ file, baseUrl, secrets: { ...secrets, APP_SECRET }, persistTo: state });
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
+    beforeStart: seedAlso({ clients: [{ id: 'agent-app', name: 'Agent app', kind: 'confidential', secret_env: 'APP_SECRET', redirect_uris: [] }] }, { APP_SECRET }),
   });
   const issuer = new URL(gw.baseUrl);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));

@@ -16,6 +16,23 @@ import { mintAccessToken } from '../../scripts/mint-token.mjs';
  * secrets })` runs after seeding, before workerd starts; `wranglerConfig(text)` returns a changed
  * wrangler.toml to run with.
  */
+/**
+ * A `beforeStart` that applies `seed` (the format of demo/seed.json) on top of the demo's, with
+ * `secrets` added to those its `secret_env` and `password_env` may name.
+ */
+export function seedAlso(seed, secrets = {}) {
+  return ({ state, baseUrl, secrets: generated }) => {
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-seed-also-'));
+    const file = join(dir, 'seed.json');
+    writeFileSync(file, JSON.stringify(seed));
+    try {
+      applySeed({ file, baseUrl, secrets: { ...generated, ...secrets }, persistTo: state });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
 export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false, beforeStart, wranglerConfig } = {}) {
   const state = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
   const [gatewayPort, originPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort()]);

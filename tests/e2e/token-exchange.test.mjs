@@ -6,16 +6,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { parse as parseToml } from 'smol-toml';
-import { startGateway } from './harness.mjs';
+import { seedAlso, startGateway } from './harness.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
 import { root } from '../../scripts/lib.mjs';
-import { applySeed } from '../../scripts/seed.mjs';
 
 const REPORTS = 'https://reports.example.com';
 const EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -35,21 +33,12 @@ before(async () => {
       token_exchange: [{ client: 'mcp-server', from: [baseUrl], to: REPORTS, scopes: ['reports:read'] }],
     }),
     // The reports API, a role on it for the demo user, and the MCP server's client.
-    beforeStart: ({ state, baseUrl, secrets }) => {
-      const dir = mkdtempSync(join(tmpdir(), 'portcullis-exchange-'));
-      const file = join(dir, 'seed.json');
-      writeFileSync(file, JSON.stringify({
+    beforeStart: seedAlso({
         resources: [{ id: 'res_reports', indicator: REPORTS, name: 'Reports API', access_token_ttl_secs: 900, permissions: [{ name: 'reports:read' }, { name: 'reports:admin' }] }],
         roles: [{ id: 'rol_reports', name: 'reports', permissions: [{ resource: 'res_reports', name: 'reports:read' }, { resource: 'res_reports', name: 'reports:admin' }] }],
         users: [{ id: 'usr_demo', email: 'demo@example.com', name: 'Demo User', password_env: 'DEMO_PASSWORD', roles: ['rol_member', 'rol_reports'] }],
         clients: [{ id: 'mcp-server', name: 'Reports MCP server', kind: 'confidential', secret_env: 'MCP_SECRET', redirect_uris: [] }],
-      }));
-      try {
-        applySeed({ file, baseUrl, secrets: { ...secrets, MCP_SECRET }, persistTo: state });
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
+      }, { MCP_SECRET }),
   });
   const issuer = new URL(gw.baseUrl);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));

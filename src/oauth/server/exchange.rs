@@ -7,16 +7,14 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::http::Reply;
-use crate::oauth::access_token::{
-    mint_access_token_as, verify_access_token_with, AccessClaims, Audience, Confirmation,
-    VerifyPolicy,
-};
-use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
+use crate::oauth::client::Client;
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::exchange::{self, ACCESS_TOKEN_TYPE};
 use crate::oauth::grant::issued_by;
 use crate::oauth::params::Params;
-use crate::oauth::server::{sign_failure, token_json, AuthServer};
+use crate::oauth::server::token::{confidential_only, AccessToken};
+use crate::oauth::server::{token_json, AuthServer};
 use crate::ports::Backend;
 
 impl<B: Backend> AuthServer<'_, B> {
@@ -29,13 +27,10 @@ impl<B: Backend> AuthServer<'_, B> {
         params: &Params,
         jkt: Option<&str>,
     ) -> Result<Reply, ApiError> {
-        if client.kind != ClientKind::Confidential {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnauthorizedClient,
-                "token exchange is for confidential clients (resource servers)",
-            )
-            .into());
-        }
+        confidential_only(
+            client,
+            "token exchange is for confidential clients (resource servers)",
+        )?;
         let request = exchange::read_request(params)?;
         // RFC 8693 §2.2.2: a subject token that cannot be used is `invalid_request`.
         let invalid_subject = |why: &str| {
@@ -128,37 +123,18 @@ impl<B: Backend> AuthServer<'_, B> {
         if ttl <= 0 {
             return Err(invalid_subject("expired"));
         }
-        let scope = scopes.join(" ");
-        let claims = AccessClaims {
-            iss: self.issuer().to_string(),
-            sub: subject.subject.clone(),
-            aud: Audience::One(resource.indicator.clone()),
-            jti: self.random_b64(16)?,
-            client_id: client.id.clone(),
-            scope: scope.clone(),
-            gid: subject.grant_id.clone(),
+        let token = AccessToken {
+            sub: &subject.subject,
+            client_id: &client.id,
+            scopes: &scopes,
+            gid: subject.grant_id.as_deref(),
             gty: None,
-            cnf: jkt.map(|jkt| Confirmation {
-                jkt: jkt.to_string(),
-            }),
             act: Some(actor),
         };
-        let access_token = mint_access_token_as(
-            &self.config.keys,
-            resource.access_token_alg,
-            claims,
-            self.now,
-            ttl,
-            self.backend,
-        )
-        .await
-        .map_err(|e| sign_failure("could not sign an exchanged access token", e))?;
-        Ok(token_json(&json!({
-            "access_token": access_token,
-            "issued_token_type": ACCESS_TOKEN_TYPE,
-            "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
-            "expires_in": ttl,
-            "scope": scope,
-        })))
+        let mut body = self
+            .access_token_only(&resource, token, ttl, jkt, "an exchanged")
+            .await?;
+        body["issued_token_type"] = json!(ACCESS_TOKEN_TYPE);
+        Ok(token_json(&body))
     }
 }

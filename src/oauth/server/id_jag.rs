@@ -3,18 +3,16 @@
 //! fetched, the signature checked, the `jti` remembered, the account found (or linked, or made),
 //! and the token signed. Every problem with the assertion is `invalid_grant` (RFC 7523 §3.1).
 
-use serde_json::json;
-
 use crate::error::ApiError;
 use crate::http::Reply;
-use crate::oauth::access_token::{mint_access_token_as, AccessClaims, Audience, Confirmation};
-use crate::oauth::client::{Client, ClientKind};
+use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{parse_compact_jws, select_key, AssertionError};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::id_jag::{self, Account, EnterpriseIdp};
 use crate::oauth::params::Params;
 use crate::oauth::server::token::scope_param;
-use crate::oauth::server::{sign_failure, token_json, AuthServer};
+use crate::oauth::server::token::{confidential_only, AccessToken};
+use crate::oauth::server::{token_json, AuthServer};
 use crate::ports::{Backend, LinkedIdentity, NewFederatedUser, ProvisionOutcome, User};
 use crate::routes::TOKEN_PATH;
 
@@ -30,13 +28,10 @@ impl<B: Backend> AuthServer<'_, B> {
         params: &Params,
         jkt: Option<&str>,
     ) -> Result<Reply, ApiError> {
-        if client.kind != ClientKind::Confidential {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnauthorizedClient,
-                "identity assertions are taken from confidential clients",
-            )
-            .into());
-        }
+        confidential_only(
+            client,
+            "identity assertions are taken from confidential clients",
+        )?;
         let text = params
             .get("assertion")
             .ok_or_else(|| OAuthError::invalid_request("assertion is required"))?;
@@ -98,43 +93,19 @@ impl<B: Backend> AuthServer<'_, B> {
                 "what was asked, what the assertion allows and what the user's roles hold leave no scope",
             ));
         }
-        let scope = scopes.join(" ");
-        let ttl = resource.access_token_ttl_secs;
-        let claims = AccessClaims {
-            iss: self.issuer().to_string(),
-            sub: user.id.clone(),
-            aud: Audience::One(resource.indicator.clone()),
-            jti: self.random_b64(16)?,
-            client_id: client.id.clone(),
-            scope: scope.clone(),
+        let token = AccessToken {
+            sub: &user.id,
+            client_id: &client.id,
+            scopes: &scopes,
             gid: None,
             gty: None,
-            cnf: jkt.map(|jkt| Confirmation {
-                jkt: jkt.to_string(),
-            }),
             act: None,
         };
-        let access_token = mint_access_token_as(
-            &self.config.keys,
-            resource.access_token_alg,
-            claims,
-            self.now,
-            ttl,
-            self.backend,
-        )
-        .await
-        .map_err(|e| {
-            sign_failure(
-                "could not sign an access token for an identity assertion",
-                e,
-            )
-        })?;
-        Ok(token_json(&json!({
-            "access_token": access_token,
-            "token_type": if jkt.is_some() { "DPoP" } else { "Bearer" },
-            "expires_in": ttl,
-            "scope": scope,
-        })))
+        let ttl = resource.access_token_ttl_secs;
+        let body = self
+            .access_token_only(&resource, token, ttl, jkt, "an identity assertion's")
+            .await?;
+        Ok(token_json(&body))
     }
 
     /// The assertion's signature, with the provider's key its `kid` names (the JWKS fetched again

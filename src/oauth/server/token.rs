@@ -22,7 +22,7 @@ use crate::oauth::server::{body_params, sign_failure, token_json, AuthServer};
 use crate::ports::{Backend, User};
 use crate::primitives::hash::sha256_hex;
 use crate::primitives::syntax::split_handle;
-use crate::rbac::scope::{decide_client_scopes, parse_scope};
+use crate::rbac::scope::{decide_client_scopes, parse_scope, Resource};
 use crate::signing::sign_jwt;
 
 impl<B: Backend> AuthServer<'_, B> {
@@ -138,13 +138,10 @@ impl<B: Backend> AuthServer<'_, B> {
         params: &Params,
         jkt: Option<&str>,
     ) -> Result<Reply, ApiError> {
-        if client.kind != ClientKind::Confidential {
-            return Err(OAuthError::new(
-                OAuthErrorCode::UnauthorizedClient,
-                "the client_credentials grant is for confidential clients",
-            )
-            .into());
-        }
+        confidential_only(
+            client,
+            "the client_credentials grant is for confidential clients",
+        )?;
         let requested = scope_param(params)?;
         let resource = match params.get("resource") {
             Some(r) if !is_absolute_uri_without_fragment(r) => {
@@ -177,21 +174,46 @@ impl<B: Backend> AuthServer<'_, B> {
             )
             .into());
         };
-        let scope = grant.scopes.join(" ");
+        let token = AccessToken {
+            sub: &client.id,
+            client_id: &client.id,
+            scopes: &grant.scopes,
+            gid: None,
+            gty: Some(MACHINE_GRANT),
+            act: None,
+        };
         let ttl = resource.access_token_ttl_secs;
+        let body = self
+            .access_token_only(&resource, token, ttl, jkt, "a machine client's")
+            .await?;
+        Ok(token_json(&body))
+    }
+
+    /// The answer of a grant that issues an access token alone (machine clients, token exchange,
+    /// identity assertions): a JWT for `resource`, bound to the DPoP key `jkt` when given; `what`
+    /// names the token in a signing failure.
+    pub(crate) async fn access_token_only(
+        &self,
+        resource: &Resource,
+        token: AccessToken<'_>,
+        ttl: i64,
+        jkt: Option<&str>,
+        what: &str,
+    ) -> Result<Value, ApiError> {
+        let scope = token.scopes.join(" ");
         let claims = AccessClaims {
             iss: self.issuer().to_string(),
-            sub: client.id.clone(),
+            sub: token.sub.to_string(),
             aud: Audience::One(resource.indicator.clone()),
             jti: self.random_b64(16)?,
-            client_id: client.id.clone(),
+            client_id: token.client_id.to_string(),
             scope: scope.clone(),
-            gid: None,
-            gty: Some(MACHINE_GRANT.to_string()),
+            gid: token.gid.map(str::to_string),
+            gty: token.gty.map(str::to_string),
             cnf: jkt.map(|jkt| Confirmation {
                 jkt: jkt.to_string(),
             }),
-            act: None,
+            act: token.act,
         };
         let access_token = mint_access_token_as(
             &self.config.keys,
@@ -202,13 +224,13 @@ impl<B: Backend> AuthServer<'_, B> {
             self.backend,
         )
         .await
-        .map_err(|e| sign_failure("could not sign a machine client's access token", e))?;
-        Ok(token_json(&json!({
+        .map_err(|e| sign_failure(&format!("could not sign {what} access token"), e))?;
+        Ok(json!({
             "access_token": access_token,
             "token_type": token_type(jkt),
             "expires_in": ttl,
             "scope": scope,
-        })))
+        }))
     }
 
     /// A candidate opaque access token: its secret, and the (hash, expiry) the grant keeps if it
@@ -486,6 +508,24 @@ pub(crate) struct NewTokens<'a> {
     pub opaque_secret: &'a str,
     pub first: bool,
     pub jkt: Option<&'a str>,
+}
+
+/// Who an access-token-only grant's token is for ([`AuthServer::access_token_only`]).
+pub(crate) struct AccessToken<'a> {
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub scopes: &'a [String],
+    pub gid: Option<&'a str>,
+    pub gty: Option<&'a str>,
+    pub act: Option<crate::oauth::access_token::Actor>,
+}
+
+/// Grants for resource servers and machines: refused to public clients.
+pub(crate) fn confidential_only(client: &Client, why: &str) -> Result<(), ApiError> {
+    if client.kind != ClientKind::Confidential {
+        return Err(OAuthError::new(OAuthErrorCode::UnauthorizedClient, why).into());
+    }
+    Ok(())
 }
 
 /// `DPoP` for a token bound to a key, else `Bearer` (RFC 9449 §5).
