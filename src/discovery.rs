@@ -87,6 +87,8 @@ pub fn protected_resource_metadata(config: &Config) -> Value {
             }
         }
     }
+    // In one order whatever the rules' (they may come from configuration and the document).
+    scopes.sort_unstable();
     let mut doc = json!({
         "resource": plugin.resource,
         "resource_name": plugin.name_for_human,

@@ -316,12 +316,15 @@ impl CompiledRule {
 }
 
 /// The answer when no rule takes the method: 405 with `Allow` if rules cover the path, else 404.
-fn no_rule_for(allow: Vec<String>) -> RouteMatch {
+/// `Allow` lists the methods in one order (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, then the
+/// others), whatever the order of the rules that cover the path.
+fn no_rule_for(mut allow: Vec<String>) -> RouteMatch {
     if allow.is_empty() {
-        RouteMatch::NoRule
-    } else {
-        RouteMatch::MethodNotAllowed(allow)
+        return RouteMatch::NoRule;
     }
+    const ORDER: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    allow.sort_by_key(|m| ORDER.iter().position(|o| o == m).unwrap_or(ORDER.len()));
+    RouteMatch::MethodNotAllowed(allow)
 }
 
 fn push_unique(list: &mut Vec<String>, item: &str) {
@@ -578,6 +581,24 @@ mod tests {
         assert_eq!(
             find(Method::Put, "/todos"),
             RouteMatch::MethodNotAllowed(vec!["GET".into(), "HEAD".into(), "POST".into()])
+        );
+    }
+
+    #[test]
+    fn allow_lists_methods_in_one_order_whatever_the_rules_order() {
+        let reversed = RouteTable::new(vec![
+            rule("/todos", &["POST"], Access::Token, &["todos:write"]),
+            rule("/todos", &["DELETE", "GET"], Access::Token, &["todos:read"]),
+        ])
+        .unwrap();
+        assert_eq!(
+            reversed.find(&Method::Put, &["todos".to_string()]),
+            RouteMatch::MethodNotAllowed(vec![
+                "GET".into(),
+                "HEAD".into(),
+                "POST".into(),
+                "DELETE".into()
+            ])
         );
     }
 
