@@ -9,14 +9,6 @@ import { applySeed } from '../../scripts/seed.mjs';
 import { mintAccessToken } from '../../scripts/mint-token.mjs';
 
 /**
- * Starts origin + gateway. `plugin` replaces the [vars.PLUGIN] table (or is a function of
- * `{ port, baseUrl, originUrl }` returning it); `plugins({ port, baseUrl,
- * originUrl })` returns a PLUGINS array instead (several plugins, picked by host); `vars` adds or
- * overrides other vars and secrets. `seed: false` skips seeding; `beforeStart({ state, baseUrl,
- * secrets })` runs after seeding, before workerd starts; `wranglerConfig(text)` returns a changed
- * wrangler.toml to run with.
- */
-/**
  * A `beforeStart` that applies `seed` (the format of demo/seed.json) on top of the demo's, with
  * `secrets` added to those its `secret_env` and `password_env` may name.
  */
@@ -33,6 +25,14 @@ export function seedAlso(seed, secrets = {}) {
   };
 }
 
+/**
+ * Starts origin + gateway. `plugin` replaces the [vars.PLUGIN] table (or is a function of
+ * `{ port, baseUrl, originUrl }` returning it); `plugins({ port, baseUrl,
+ * originUrl })` returns a PLUGINS array instead (several plugins, picked by host); `vars` adds or
+ * overrides other vars and secrets. `seed: false` skips seeding; `beforeStart({ state, baseUrl,
+ * secrets })` runs after seeding, before workerd starts; `wranglerConfig(text)` returns a changed
+ * wrangler.toml to run with.
+ */
 export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false, beforeStart, wranglerConfig } = {}) {
   const state = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
   const [gatewayPort, originPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort()]);
