@@ -565,23 +565,8 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             Resolution::Provision { roles } => {
                 let subject = record.subject.clone();
-                let user = User {
-                    id: format!("usr_{}", self.random_b64(12)?),
-                    email: identity.email.clone(),
-                    name: identity.name.clone(),
-                    password_hash: None,
-                    disabled: false,
-                    session_epoch: 0,
-                };
-                let outcome = self
-                    .backend
-                    .provision_user(&NewFederatedUser {
-                        id: user.id.clone(),
-                        email: user.email.clone(),
-                        name: user.name.clone(),
-                        roles,
-                        identity: record,
-                    })
+                let (user, outcome) = self
+                    .provision(&identity.email, &identity.name, roles, record)
                     .await?;
                 match outcome {
                     ProvisionOutcome::Created => {
@@ -605,6 +590,36 @@ impl<B: Backend> AuthServer<'_, B> {
                 )
                 .with_note(note(refusal.as_str()))),
         }
+    }
+
+    /// Creates a user with `roles`, linked to the identity `record` (all or nothing), for a
+    /// sign-in at an upstream provider or an enterprise's identity assertion.
+    pub(crate) async fn provision(
+        &self,
+        email: &str,
+        name: &str,
+        roles: Vec<String>,
+        record: LinkedIdentity,
+    ) -> Result<(User, ProvisionOutcome), ApiError> {
+        let user = User {
+            id: format!("usr_{}", self.random_b64(12)?),
+            email: email.to_string(),
+            name: name.to_string(),
+            password_hash: None,
+            disabled: false,
+            session_epoch: 0,
+        };
+        let outcome = self
+            .backend
+            .provision_user(&NewFederatedUser {
+                id: user.id.clone(),
+                email: user.email.clone(),
+                name: user.name.clone(),
+                roles,
+                identity: record,
+            })
+            .await?;
+        Ok((user, outcome))
     }
 
     fn link_form(

@@ -13,7 +13,7 @@ use crate::oauth::params::Params;
 use crate::oauth::server::token::scope_param;
 use crate::oauth::server::token::{confidential_only, AccessToken};
 use crate::oauth::server::{token_json, AuthServer};
-use crate::ports::{Backend, LinkedIdentity, NewFederatedUser, ProvisionOutcome, User};
+use crate::ports::{Backend, LinkedIdentity, ProvisionOutcome, User};
 use crate::routes::TOKEN_PATH;
 
 fn invalid(why: impl Into<String>) -> ApiError {
@@ -184,23 +184,8 @@ impl<B: Backend> AuthServer<'_, B> {
                 Ok(user)
             }
             Account::Provision(roles) => {
-                let user = User {
-                    id: format!("usr_{}", self.random_b64(12)?),
-                    email: asserted.email.clone(),
-                    name: asserted.name.clone(),
-                    password_hash: None,
-                    disabled: false,
-                    session_epoch: 0,
-                };
-                let outcome = self
-                    .backend
-                    .provision_user(&NewFederatedUser {
-                        id: user.id.clone(),
-                        email: user.email.clone(),
-                        name: user.name.clone(),
-                        roles,
-                        identity: record,
-                    })
+                let (user, outcome) = self
+                    .provision(&asserted.email, &asserted.name, roles, record)
                     .await?;
                 match outcome {
                     ProvisionOutcome::Created => Ok(user),
