@@ -6,6 +6,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+#[path = "src/assets/etag.rs"]
+mod etag;
+
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let dir = root.join("static");
@@ -22,8 +25,8 @@ fn main() {
         // other.
         writeln!(
             out,
-            "    StaticFile {{ path: {path:?}, body: include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {relative:?})), etag: \"\\\"{:016x}\\\"\" }},",
-            fnv1a(&bytes),
+            "    StaticFile {{ path: {path:?}, body: include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {relative:?})), etag: {:?} }},",
+            etag::etag(&bytes),
             relative = format!("/static{path}"),
         )
         .expect("writing to a String");
@@ -56,11 +59,4 @@ fn collect(base: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) {
         }
         out.push((url, path));
     }
-}
-
-/// A content hash for the `ETag` (FNV-1a, 64 bits: it names a version, it does not protect one).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }

@@ -1,14 +1,23 @@
 //! The files under `static/`, compiled into the Worker by `build.rs`: the portal's stylesheet, the
 //! admin console, and the plugin's own (its logo, a static OpenAPI document).
 //!
+//! A Worker deployed from the published package cannot compile its owner's files in: there the
+//! entry module `portcullis init` writes imports them from the owner's own `static/` and hands
+//! them over before the first request ([`provide`]). They stand in front of the compiled-in
+//! plugin files of the same path; the console's and the portal's files stay the gateway's own.
+//!
 //! They are served from memory rather than through a Workers assets binding: with one, the
 //! runtime's asset router stands in front of every request the Worker serves, proxied API calls
 //! included, and under `wrangler dev` that hop alone cost about 0.14 of the proxy's throughput
 //! (BENCHMARKS.md). Which paths are served is the route table's decision (`routes::Endpoint::Asset`);
 //! this module only answers for a path it was asked about.
 
+use std::cell::RefCell;
+
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
+
+mod etag;
 
 /// One file under `static/`: its URL path, its bytes and a strong `ETag` of its content.
 pub struct StaticFile {
@@ -19,12 +28,61 @@ pub struct StaticFile {
 
 include!(concat!(env!("OUT_DIR"), "/static_files.rs"));
 
-/// The file at `path` (as it appears in a URL: `/logo.svg`), if `static/` has one.
+thread_local! {
+    /// The files the entry module provided, sorted by path; set once per isolate, before the
+    /// configuration is read. Leaked on purpose: they live as long as the isolate.
+    static PROVIDED: RefCell<&'static [StaticFile]> = const { RefCell::new(&[]) };
+}
+
+/// The paths only the gateway's own files may take.
+const RESERVED: [&str; 2] = ["/admin/", "/portal/"];
+
+/// Takes the owner's files (URL path, bytes) that the entry module provides, in place of any
+/// given before. A path must be absolute, plain (no `.` or `..` segments, no empty ones, no
+/// query) and outside the console's and the portal's; nothing is taken when one is not.
+pub fn provide(files: Vec<(String, Vec<u8>)>) -> Result<(), String> {
+    let mut taken = Vec::with_capacity(files.len());
+    for (path, body) in files {
+        let plain = path.starts_with('/')
+            && path[1..]
+                .split('/')
+                .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains(['?', '#', '\\']));
+        if !plain {
+            return Err(format!(
+                "a file path such as /openapi.json (absolute, without empty, . or .. segments), got {path:?}"
+            ));
+        }
+        if RESERVED.iter().any(|r| path.starts_with(r)) {
+            return Err(format!(
+                "{path}: the console's and the portal's files are the gateway's own"
+            ));
+        }
+        let etag = etag::etag(&body);
+        taken.push(StaticFile {
+            path: Box::leak(path.into_boxed_str()),
+            body: Box::leak(body.into_boxed_slice()),
+            etag: Box::leak(etag.into_boxed_str()),
+        });
+    }
+    taken.sort_by(|a, b| a.path.cmp(b.path));
+    if let Some(twice) = taken.windows(2).find(|w| w[0].path == w[1].path) {
+        return Err(format!("{} is provided twice", twice[0].path));
+    }
+    let taken: &'static [StaticFile] = Box::leak(taken.into_boxed_slice());
+    PROVIDED.with(|p| *p.borrow_mut() = taken);
+    Ok(())
+}
+
+/// The file at `path` (as it appears in a URL: `/logo.svg`): the owner's when provided, else the
+/// one compiled in from `static/`.
 pub fn file(path: &str) -> Option<&'static StaticFile> {
-    FILES
-        .binary_search_by(|f| f.path.cmp(path))
-        .ok()
-        .map(|i| &FILES[i])
+    let find = |files: &'static [StaticFile]| {
+        files
+            .binary_search_by(|f| f.path.cmp(path))
+            .ok()
+            .map(|i| &files[i])
+    };
+    PROVIDED.with(|p| find(*p.borrow())).or_else(|| find(FILES))
 }
 
 /// The media type a file is served with, by its extension.
@@ -199,6 +257,83 @@ mod tests {
             serve(&get("/portal/login.html")),
             Err(ApiError::NotFound)
         ));
+    }
+
+    /// Resets the isolate's provided files when a test ends, however it ends.
+    struct Provided;
+    impl Drop for Provided {
+        fn drop(&mut self) {
+            provide(Vec::new()).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_owners_files_stand_in_front_of_the_compiled_in_ones() {
+        let _reset = Provided;
+        let logo = b"<svg>owner</svg>".to_vec();
+        provide(vec![
+            ("/openapi.yaml".into(), b"openapi: 3.1.0".to_vec()),
+            ("/logo.svg".into(), logo.clone()),
+        ])
+        .unwrap();
+        assert_eq!(file("/logo.svg").unwrap().body, logo.as_slice());
+        assert_eq!(file("/openapi.yaml").unwrap().body, b"openapi: 3.1.0");
+        // The rest still come from static/.
+        assert!(file("/admin/admin.js").is_some());
+        let reply = serve(&get("/logo.svg")).unwrap();
+        assert_eq!(reply.body, logo);
+        assert_eq!(reply.header("content-type"), Some("image/svg+xml"));
+        let etag = reply.header("etag").unwrap().to_string();
+        assert_ne!(
+            etag,
+            FILES.iter().find(|f| f.path == "/logo.svg").unwrap().etag
+        );
+        let again = serve(&get("/logo.svg").with_header("if-none-match", &etag)).unwrap();
+        assert_eq!(again.status, 304);
+        // Provided again, the earlier set is gone.
+        provide(vec![("/other.json".into(), b"{}".to_vec())]).unwrap();
+        assert!(file("/openapi.yaml").is_none());
+        assert_ne!(file("/logo.svg").unwrap().body, logo.as_slice());
+    }
+
+    #[test]
+    fn a_bad_or_reserved_path_is_refused_and_nothing_is_taken() {
+        let _reset = Provided;
+        provide(vec![("/kept.json".into(), b"{}".to_vec())]).unwrap();
+        for path in [
+            "openapi.json",
+            "/",
+            "/a/",
+            "//x",
+            "/a/../admin/admin.js",
+            "/./a",
+            "/a?b",
+            "/a#b",
+            "/a\\b",
+            "/admin/admin.js",
+            "/admin/",
+            "/portal/portal.css",
+        ] {
+            let refused = provide(vec![
+                ("/fine.json".into(), b"{}".to_vec()),
+                (path.into(), b"x".to_vec()),
+            ]);
+            assert!(refused.is_err(), "{path}");
+            assert!(file("/fine.json").is_none(), "{path}");
+            assert!(file("/kept.json").is_some(), "{path}");
+        }
+        let twice = provide(vec![
+            ("/a.json".into(), b"1".to_vec()),
+            ("/a.json".into(), b"2".to_vec()),
+        ]);
+        assert_eq!(twice, Err("/a.json is provided twice".into()));
+    }
+
+    #[test]
+    fn compiled_in_files_are_tagged_as_provided_ones_are() {
+        for f in FILES {
+            assert_eq!(f.etag, etag::etag(f.body), "{}", f.path);
+        }
     }
 
     #[test]

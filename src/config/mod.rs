@@ -55,7 +55,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(key: impl Into<String>, expected: impl Into<String>) -> Self {
+    pub(crate) fn new(key: impl Into<String>, expected: impl Into<String>) -> Self {
         ConfigError {
             key: key.into(),
             expected: expected.into(),
@@ -591,6 +591,39 @@ pub(crate) mod tests {
         });
         assert_eq!(e.key, "PLUGIN.routes_from_openapi");
         assert!(e.expected.contains("GET /todos"), "{e}");
+    }
+
+    #[test]
+    fn routes_come_from_the_owners_document_when_the_entry_module_provides_it() {
+        // A Worker from the published package: the owner's document is provided, not compiled in.
+        let owners = "openapi: 3.1.0\ninfo: {title: Notes, version: '1'}\ncomponents:\n  securitySchemes:\n    o: {type: oauth2, flows: {authorizationCode: {authorizationUrl: /authorize, tokenUrl: /token, scopes: {notes:read: Read}}}}\nsecurity: [{o: [notes:read]}]\npaths:\n  /notes:\n    get: {responses: {'200': {description: ok}}}\n  /status:\n    get: {security: [], responses: {'200': {description: ok}}}\n";
+        let derive = |file: &str| {
+            let mut r = raw();
+            let plugin = r.plugin.as_mut().unwrap();
+            plugin["routes_from_openapi"] = json!(true);
+            plugin["openapi_file"] = json!(file);
+            plugin["openapi_path"] = json!(file);
+            Config::parse(r).map(|c| {
+                c.plugin
+                    .derived_routes
+                    .iter()
+                    .map(|d| format!("{} {}", d.method, d.path))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let result = crate::assets::provide(vec![
+            ("/notes.yaml".into(), owners.as_bytes().to_vec()),
+            ("/openapi.json".into(), br#"{"openapi":"3.1.0","info":{"title":"x","version":"1"},"security":[],"paths":{"/mine":{"get":{"responses":{}}}}}"#.to_vec()),
+        ])
+        .map(|()| (derive("/notes.yaml"), derive("/openapi.json")));
+        crate::assets::provide(Vec::new()).unwrap();
+        let (notes, json) = result.unwrap();
+        assert_eq!(notes.unwrap(), ["GET /notes", "GET /status"]);
+        // The owner's /openapi.json stands in front of the demo's compiled-in one.
+        assert_eq!(json.unwrap(), ["GET /mine"]);
+        // Not provided any more: a document that is nowhere is a clear error.
+        let e = derive("/notes.yaml").unwrap_err();
+        assert_eq!(e.key, "PLUGIN.routes_from_openapi");
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod webcrypto;
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use wasm_bindgen::JsCast;
 use worker::worker_sys::web_sys;
 use worker::{event, Context, Env, Request};
 
@@ -47,7 +48,10 @@ fn config(env: &Env) -> Rc<Result<Deployment, ConfigError>> {
     CONFIG.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| {
-                let parsed = Deployment::parse(read_raw_config(env));
+                let parsed = provided_files()
+                    .and_then(crate::assets::provide)
+                    .map_err(|e| ConfigError::new(PROVIDED_FILES, e))
+                    .and_then(|()| Deployment::parse(read_raw_config(env)));
                 if let Err(e) = &parsed {
                     worker::console_error!("{e}");
                 }
@@ -55,6 +59,37 @@ fn config(env: &Env) -> Rc<Result<Deployment, ConfigError>> {
             })
             .clone()
     })
+}
+
+/// Where the entry module `portcullis init` writes for a deployment from the published package
+/// puts its owner's files: an object of URL paths (`/openapi.json`) to their bytes.
+const PROVIDED_FILES: &str = "__PORTCULLIS_FILES";
+
+/// The owner's files the entry module provided (none when the Worker is this crate's own build).
+fn provided_files() -> Result<Vec<(String, Vec<u8>)>, String> {
+    use worker::js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
+    let expected = "an object of URL paths to ArrayBuffers (Data modules)";
+    let value = Reflect::get(&worker::js_sys::global(), &PROVIDED_FILES.into())
+        .map_err(|_| expected.to_string())?;
+    if value.is_undefined() {
+        return Ok(Vec::new());
+    }
+    let object = value
+        .dyn_into::<Object>()
+        .map_err(|_| expected.to_string())?;
+    Object::entries(&object)
+        .iter()
+        .map(|entry| {
+            let pair = Array::from(&entry);
+            let path = pair.get(0).as_string().unwrap_or_default();
+            let body = pair.get(1);
+            if body.is_instance_of::<ArrayBuffer>() {
+                Ok((path, Uint8Array::new(&body).to_vec()))
+            } else {
+                Err(format!("{expected}; {path} is not one"))
+            }
+        })
+        .collect()
 }
 
 fn read_raw_config(env: &Env) -> RawConfig {
