@@ -19,8 +19,8 @@
 // a Cloudflare account).
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -77,7 +77,9 @@ export function pluginTable(a) {
     plugin.resource = `${base}${a.mcp}`;
     plugin.routes = [{ path: a.mcp, methods: ['GET', 'POST', 'DELETE'], scopes: a.auth === 'oauth' ? scope.split(' ') : [] }];
   } else if (a.openapi) {
+    // Served under its own name, in its own format.
     plugin.openapi_file = `/${basename(a.openapi)}`;
+    plugin.openapi_path = plugin.openapi_file;
     plugin.routes_from_openapi = true;
     plugin.routes = [];
   }
@@ -100,6 +102,8 @@ export function configBlock(a, databaseId, env) {
   const p = env ? `env.${env}.` : '';
   const plugin = pluginTable(a);
   const lines = [
+    // An environment of a directory other than this checkout names its own entry.
+    ...(env && a.entry ? [`[env.${env}]`, `main = ${tomlValue(a.entry)}`, `rules = [${tomlValue(DATA_RULE)}]`, ''] : []),
     `[${p}vars]`,
     `PUBLIC_BASE_URL = ${tomlValue(`https://${a.domain}`)}`,
     `ORIGIN_URL = ${tomlValue(a.origin)}`,
@@ -138,14 +142,49 @@ export function databaseName(a, env) {
   return `portcullis-${modelName(a.name).replaceAll('_', '-')}${env ? `-${env}` : ''}`;
 }
 
+/** The entry module of a Worker deployed from a directory other than this checkout (the owner's
+ * own, with the package installed): a prebuilt Worker cannot compile the owner's files in, so
+ * the entry imports those under `static/` and hands them over (src/assets.rs, `provide`). */
+export const ENTRY = 'portcullis-worker.mjs';
+
+/** wrangler imports the files under static/ as Data modules: ArrayBuffers of their bytes. */
+const DATA_RULE = { type: 'Data', globs: ['./static/**'] };
+
+/** The entry's text, for the files under static/ (paths relative to it) and the Worker's module. */
+export function entryModule(files, workerImport) {
+  const name = (i) => `file${i}`;
+  return [
+    '// Written by portcullis init, and again on every run: files go under static/, not here.',
+    '// The Worker is Portcullis as its package was built; the files under static/ (the OpenAPI',
+    '// document, the logo) reach it here, imported as Data modules (the rule in wrangler.toml).',
+    ...files.map((f, i) => `import ${name(i)} from ${JSON.stringify(`./static/${f}`)};`),
+    '',
+    `globalThis.__PORTCULLIS_FILES = { ${files.map((f, i) => `${JSON.stringify(`/${f}`)}: ${name(i)}`).join(', ')} };`,
+    '',
+    `export * from ${JSON.stringify(workerImport)};`,
+    `export { default } from ${JSON.stringify(workerImport)};`,
+    '',
+  ].join('\n');
+}
+
+/** The files under `dir`, as URL paths without the leading slash; dotfiles left out. */
+function filesUnder(dir, prefix = '') {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => !e.name.startsWith('.'))
+    .flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]))
+    .sort();
+}
+
 /** A fresh wrangler.toml for a directory without one: the Worker, its classes, then the block. */
 function freshConfig(a, databaseId, workerMain) {
   return [
-    '# Written by npm run init (portcullis). Secrets are not here: see .portcullis/.',
+    '# Written by portcullis init (npm run init, or npx portcullis init). Secrets are not here: see .portcullis/.',
     `name = ${tomlValue(`portcullis-${modelName(a.name).replaceAll('_', '-')}`)}`,
     `main = ${tomlValue(workerMain)}`,
     'compatibility_date = "2026-04-01"',
     'compatibility_flags = ["global_fetch_strictly_public"]',
+    ...(a.entry ? ['', '[[rules]]', ...Object.entries(DATA_RULE).map(([k, v]) => `${k} = ${tomlValue(v)}`)] : []),
     '',
     '[[migrations]]',
     'tag = "v1"',
@@ -245,7 +284,8 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   const configPath = join(dir, 'wrangler.toml');
   const envArgs = env ? ['--env', env] : [];
 
-  // 1. The OpenAPI document, under static/ where the build compiles it in.
+  // 1. The OpenAPI document, under static/: this checkout's build compiles it in, and elsewhere
+  //    the entry (step 3b) hands it to the Worker.
   if (a.openapi) {
     const source = resolve(a.openapi);
     const target = join(dir, 'static', basename(source));
@@ -277,7 +317,11 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
     }
   } else if (databaseId) say('database', `${name} is recorded (${databaseId})`);
   else say('database', `would create ${name}`);
-  const workerMain = relative(dir, join(root, 'build', 'worker', 'shim.mjs')) || 'build/worker/shim.mjs';
+  // This checkout compiles static/ into its own build; any other directory deploys the built
+  // Worker through an entry that hands it that directory's static/.
+  const checkout = realpathSync(dir) === realpathSync(root);
+  if (!checkout) a.entry = ENTRY;
+  const workerMain = checkout ? 'build/worker/shim.mjs' : ENTRY;
   a.migrationsDir = relative(dir, join(root, 'migrations')) || 'migrations';
   const next = existing
     ? (env ? withEnvBlock(existing, a, databaseId, env) : withEnvBlock(existing, a, databaseId, null))
@@ -286,6 +330,23 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   else {
     say('config', `${existing ? 'updating' : 'writing'} wrangler.toml${env ? ` [env.${env}]` : ''}`);
     if (!dry) writeFileSync(configPath, next);
+  }
+
+  // 3b. The entry, listing the files under static/ (rewritten when they change).
+  if (a.entry) {
+    const installed = realpathSync(root) === (existsSync(join(dir, 'node_modules', 'portcullis')) && realpathSync(join(dir, 'node_modules', 'portcullis')));
+    const workerImport = installed ? 'portcullis/worker' : `./${relative(dir, join(root, 'build', 'index.js')).split(sep).join('/')}`;
+    // The document copied in step 1 (not yet there on a dry run), and whatever else is there.
+    const files = [...new Set([...filesUnder(join(dir, 'static')), ...(a.openapiInRepo ? [relative(join(dir, 'static'), join(dir, a.openapiInRepo)).split(sep).join('/')] : [])])].sort();
+    const reserved = files.find((f) => f.startsWith('admin/') || f.startsWith('portal/'));
+    if (reserved) throw new Error(`static/${reserved}: the paths under /admin/ and /portal/ are the gateway's own; move it`);
+    const text = entryModule(files, workerImport);
+    const path = join(dir, ENTRY);
+    if (existsSync(path) && readFileSync(path, 'utf8') === text) say('entry', `${ENTRY} is up to date`);
+    else {
+      say('entry', `writing ${ENTRY} (${files.length ? files.map((f) => `static/${f}`).join(', ') : 'no files under static/'})`);
+      if (!dry) writeFileSync(path, text);
+    }
   }
 
   // 4. Secrets: generated once, stored with `wrangler secret put` unless already there.
@@ -314,7 +375,7 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   else {
     say('seed', `the API resource ${seed.resources[0].indicator}, the admin role and ${admin.email}`);
     if (!dry) {
-      const sql = seedSql(seed, { baseUrl: `https://${a.domain}`, secrets, placeholders: {} })
+      const sql = seedSql(seed, { baseUrl: `https://${a.domain}`, secrets, placeholders: {}, dir })
         // The admin role holds every permission the resource has.
         + `\nINSERT OR IGNORE INTO role_permissions (role_id, permission_id) SELECT 'rol_admin', id FROM permissions WHERE resource_id = 'res_api';\n`;
       const file = join(dir, '.portcullis', `${env ?? 'default'}.seed.sql`);
@@ -339,12 +400,13 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   return { dir, env, databaseId, secretFile };
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
+/** The command line: flags as in the header; asks for what is missing on a terminal. */
+export async function main(args) {
   const options = {};
   for (const k of ['name', 'domain', 'origin', 'auth', 'admin-email', 'openapi', 'env', 'mcp', 'scope', 'dir', 'description']) options[k] = { type: 'string' };
   options['dry-run'] = { type: 'boolean' };
   options.yes = { type: 'boolean' };
-  const { values } = parseArgs({ options, allowPositionals: true });
+  const { values } = parseArgs({ args, options, allowPositionals: true });
   const rl = values.yes || !process.stdin.isTTY ? null : createInterface({ input: process.stdin, output: process.stdout });
   try {
     await init(values, { ask: rl ? (q) => rl.question(q) : null });
@@ -355,3 +417,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     rl?.close();
   }
 }
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));

@@ -7,7 +7,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const wranglerBin = join(root, 'node_modules', '.bin', 'wrangler');
+/** This checkout's wrangler, or, for the installed package, the one installed beside it (the
+ * nearest `node_modules/.bin/wrangler` up from here); else whatever `wrangler` is on the PATH. */
+export const wranglerBin = (function nearestWrangler(dir) {
+  const bin = join(dir, 'node_modules', '.bin', 'wrangler');
+  if (existsSync(bin)) return bin;
+  return dirname(dir) === dir ? 'wrangler' : nearestWrangler(dirname(dir));
+})(root);
 
 /** Environment that keeps wrangler quiet and offline. */
 export function wranglerEnv(extra = {}) {
@@ -142,9 +148,9 @@ export async function waitFor(url, { timeoutMs = 60000, process: child } = {}) {
 }
 
 /** Starts a long-running child in its own process group so it can be stopped with its children. */
-export function startProcess(command, args, { env = process.env, name = command, log = 'pipe' } = {}) {
+export function startProcess(command, args, { env = process.env, name = command, log = 'pipe', cwd = root } = {}) {
   const child = spawn(command, args, {
-    cwd: root,
+    cwd,
     env,
     detached: true,
     stdio: log === 'inherit' ? 'inherit' : ['ignore', 'pipe', 'pipe'],

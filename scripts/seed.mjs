@@ -63,7 +63,7 @@ const q = (v) => (v === null || v === undefined ? 'NULL' : typeof v === 'number'
  * The SQL for a seed document; `secrets` maps env names to values. `{{PUBLIC_BASE_URL}}` in a
  * string is `baseUrl`; other `{{NAME}}`s come from `placeholders`, and an unknown one is an error.
  */
-export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.floor(Date.now() / 1000) }) {
+export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.floor(Date.now() / 1000), dir = root }) {
   const values = { PUBLIC_BASE_URL: baseUrl, ...placeholders };
   const sub = (s) =>
     typeof s === 'string'
@@ -83,11 +83,11 @@ export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.
       `INSERT INTO api_resources (id, indicator, name, is_default, access_token_ttl_secs, access_token_alg, created_at) VALUES (${q(r.id)}, ${q(sub(r.indicator))}, ${q(r.name)}, ${r.default ? 1 : 0}, ${q(r.access_token_ttl_secs ?? 3600)}, ${q(r.access_token_alg ?? 'EdDSA')}, ${now})` +
         ` ON CONFLICT(id) DO UPDATE SET indicator = excluded.indicator, name = excluded.name, is_default = excluded.is_default, access_token_ttl_secs = excluded.access_token_ttl_secs, access_token_alg = excluded.access_token_alg;`,
     );
-    // `permissions_from_openapi`: the document's scopes (a path under the repository), beside
-    // any listed; a listed one keeps its own description.
+    // `permissions_from_openapi`: the document's scopes (a path under `dir`, the repository
+    // unless init says otherwise), beside any listed; a listed one keeps its own description.
     const listed = r.permissions ?? [];
     const fromDocument = r.permissions_from_openapi
-      ? openapiScopes(readFileSync(join(root, r.permissions_from_openapi), 'utf8')).filter((p) => !listed.some((l) => l.name === p.name))
+      ? openapiScopes(readFileSync(join(dir, r.permissions_from_openapi), 'utf8')).filter((p) => !listed.some((l) => l.name === p.name))
       : [];
     for (const p of [...listed, ...fromDocument]) {
       out.push(

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { root, wranglerBin, wranglerEnv } from '../../scripts/lib.mjs';
 
@@ -72,6 +72,11 @@ describe('npm run init', () => {
     assert.equal(config.vars.PLUGIN.name_for_model, 'acme_notes');
     assert.equal(config.vars.PLUGIN.routes_from_openapi, true);
     assert.equal(config.vars.PLUGIN.openapi_file, '/openapi.json');
+    // Not this checkout: its Worker is this checkout's build, handed the directory's static/.
+    assert.equal(config.main, 'portcullis-worker.mjs');
+    const entry = readFileSync(join(dir, 'portcullis-worker.mjs'), 'utf8');
+    assert.match(entry, /import file0 from "\.\/static\/openapi\.json";/);
+    assert.ok(entry.includes(`export * from "./${relative(dir, join(root, 'build', 'index.js'))}";`), entry);
     assert.deepEqual(plain(config.routes), [{ pattern: 'notes.acme.example', custom_domain: true }]);
     assert.ok(existsSync(join(dir, 'static', 'openapi.json')));
     assert.deepEqual(Object.keys(account(dir).secrets.default).sort(), ['ADMIN_TOKEN', 'ORIGIN_SECRET', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'SIGNING_KEY']);
@@ -162,6 +167,7 @@ describe('npm run init', () => {
     assert.equal(config.vars.PUBLIC_BASE_URL, 'http://127.0.0.1:8787', 'the default environment is untouched');
     assert.equal(config.env.production.vars.PUBLIC_BASE_URL, 'https://notes.acme.example');
     assert.equal(config.env.production.d1_databases[0].database_name, 'portcullis-acme-notes-production');
+    assert.equal(config.env.production.main, 'portcullis-worker.mjs', 'the environment names its own entry');
     assert.deepEqual(Object.keys(account(fresh).secrets.production).sort(), ['ADMIN_TOKEN', 'ORIGIN_SECRET', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'SIGNING_KEY']);
     assert.equal(init(fresh, ['--openapi', openapi, '--env', 'production']).status, 0);
     assert.equal(readFileSync(join(fresh, 'wrangler.toml'), 'utf8'), text, 'again: the same file');
