@@ -12,21 +12,21 @@
 // ignored by git), where the admin's password and token are for you to read.
 //
 //   npm run init -- --name "Todo" --domain todo.example.com --origin https://api.example.com \
-//     --auth oauth --admin-email you@example.com --openapi static/openapi.json [--env production]
+//     --auth oauth --admin-email you@example.com --openapi <file or URL> [--env production]
 //     [--mcp /mcp] [--scope "todos:read todos:write"] [--dir .] [--dry-run] [--yes]
 //
 // PORTCULLIS_WRANGLER names another wrangler to run (the tests' stand-in for the calls that need
 // a Cloudflare account).
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
 import { root, wranglerBin, wranglerEnv } from './lib.mjs';
-import { seedSql } from './seed.mjs';
+import { readDocument, seedSql } from './seed.mjs';
 
 const AUTH_TYPES = ['none', 'service_http', 'user_http', 'oauth'];
 
@@ -48,7 +48,7 @@ export async function answers(flags, ask) {
   await need('origin', 'The origin API it protects (URL)', url);
   await need('auth', `Auth type (${AUTH_TYPES.join(', ')})`, auth);
   await need('admin-email', "The first administrator's email", email);
-  if (!out.openapi && !out.mcp && ask) out.openapi = (await ask('The OpenAPI document (a file; empty for none): ')).trim();
+  if (!out.openapi && !out.mcp && ask) out.openapi = (await ask('The OpenAPI document (a file or a URL; empty for none): ')).trim();
   return out;
 }
 
@@ -78,7 +78,7 @@ export function pluginTable(a) {
     plugin.routes = [{ path: a.mcp, methods: ['GET', 'POST', 'DELETE'], scopes: a.auth === 'oauth' ? scope.split(' ') : [] }];
   } else if (a.openapi) {
     // Served under its own name, in its own format.
-    plugin.openapi_file = `/${basename(a.openapi)}`;
+    plugin.openapi_file = `/${a.openapiName ?? documentName(a.openapi)}`;
     plugin.openapi_path = plugin.openapi_file;
     plugin.routes_from_openapi = true;
     plugin.routes = [];
@@ -140,6 +140,28 @@ const RATE_LIMITS = [
 
 export function databaseName(a, env) {
   return `portcullis-${modelName(a.name).replaceAll('_', '-')}${env ? `-${env}` : ''}`;
+}
+
+const isUrl = (s) => /^https?:\/\//i.test(s);
+
+/** The document's name under static/: its file's, or its URL path's last segment when that names
+ * a JSON or YAML file, else `openapi.json` or `openapi.yaml` by what was downloaded. */
+export function documentName(openapi, text = '') {
+  const name = isUrl(openapi) ? basename(new URL(openapi).pathname) : basename(openapi);
+  if (!isUrl(openapi) || /\.(json|ya?ml)$/i.test(name)) return name;
+  return text.trimStart().startsWith('{') || !text ? 'openapi.json' : 'openapi.yaml';
+}
+
+/** The document at a URL (15 s at most); throws with what went wrong. */
+async function download(url) {
+  let res;
+  try {
+    res = await fetch(url, { headers: { accept: 'application/json, application/yaml;q=0.9, */*;q=0.1' }, signal: AbortSignal.timeout(15000) });
+  } catch (e) {
+    throw new Error(`--openapi ${url}: ${e.cause?.message ?? e.message}`);
+  }
+  if (!res.ok) throw new Error(`--openapi ${url}: HTTP ${res.status}`);
+  return Buffer.from(await res.arrayBuffer());
 }
 
 /** The entry module of a Worker deployed from a directory other than this checkout (the owner's
@@ -285,16 +307,28 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   const envArgs = env ? ['--env', env] : [];
 
   // 1. The OpenAPI document, under static/: this checkout's build compiles it in, and elsewhere
-  //    the entry (step 3b) hands it to the Worker.
+  //    the entry (step 3b) hands it to the Worker. A URL (the origin's own) is downloaded, and
+  //    again on every run, so init keeps the copy current.
   if (a.openapi) {
-    const source = resolve(a.openapi);
-    const target = join(dir, 'static', basename(source));
+    const remote = isUrl(a.openapi);
+    const source = remote ? a.openapi : resolve(a.openapi);
+    // A dry run downloads nothing (its plan names the file by the URL alone).
+    const bytes = remote ? (dry ? null : await download(source)) : readFileSync(source);
+    if (bytes) {
+      try {
+        readDocument(bytes.toString('utf8'));
+      } catch (e) {
+        throw new Error(`--openapi ${a.openapi}: ${e.message}`);
+      }
+    }
+    a.openapiName = documentName(a.openapi, bytes?.toString('utf8'));
+    const target = join(dir, 'static', a.openapiName);
     a.openapiInRepo = relative(dir, target);
     if (source === target) say('openapi', `${a.openapiInRepo} is in place`);
-    else if (existsSync(target) && readFileSync(target).equals(readFileSync(source))) say('openapi', `${a.openapiInRepo} is up to date`);
+    else if (bytes && existsSync(target) && readFileSync(target).equals(bytes)) say('openapi', `${a.openapiInRepo} is up to date`);
     else {
-      say('openapi', `copying ${a.openapi} to ${a.openapiInRepo}`);
-      if (!dry) { mkdirSync(dirname(target), { recursive: true }); copyFileSync(source, target); }
+      say('openapi', `${remote ? 'downloading' : 'copying'} ${a.openapi} to ${a.openapiInRepo}`);
+      if (!dry) { mkdirSync(dirname(target), { recursive: true }); writeFileSync(target, bytes); }
     }
   }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npx portcullis <command>`, the published package's command line. One command for now:
-//   npx portcullis init --name … --domain … --origin … --auth … --admin-email … [--openapi FILE]
+//   npx portcullis init --name … --domain … --origin … --auth … --admin-email … [--openapi FILE or URL]
 // run in the directory the gateway is deployed from (see scripts/init.mjs and docs/deploy.md).
 import { main as init } from './init.mjs';
 

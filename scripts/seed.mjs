@@ -28,13 +28,22 @@ export function sha256Hex(text) {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** An OpenAPI document's text, JSON or YAML, read; throws when it is neither, or not OpenAPI. */
+export function readDocument(text) {
+  const doc = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
+  if (!doc || typeof doc !== 'object' || !(typeof doc.openapi === 'string' || doc.swagger === '2.0')) {
+    throw new Error('not an OpenAPI document (no openapi or swagger: "2.0" field)');
+  }
+  return doc;
+}
+
 /**
  * The scopes an OpenAPI document names, as permissions: every scope of its OAuth 2 flows (with
  * the description the document gives it) and every scope an operation's, or the document's,
  * `security` asks for. OpenAPI 3 and Swagger 2.0, JSON or YAML.
  */
 export function openapiScopes(text) {
-  const doc = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
+  const doc = readDocument(text);
   const out = new Map();
   const add = (name, description = '') => {
     if (typeof name !== 'string' || !name || /\s/.test(name)) return;

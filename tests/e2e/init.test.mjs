@@ -6,7 +6,8 @@
 // configuration passes wrangler's own `deploy --dry-run`.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -171,5 +172,56 @@ describe('npm run init', () => {
     assert.deepEqual(Object.keys(account(fresh).secrets.production).sort(), ['ADMIN_TOKEN', 'ORIGIN_SECRET', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'SIGNING_KEY']);
     assert.equal(init(fresh, ['--openapi', openapi, '--env', 'production']).status, 0);
     assert.equal(readFileSync(join(fresh, 'wrangler.toml'), 'utf8'), text, 'again: the same file');
+  });
+});
+
+describe('npm run init --openapi <URL>', () => {
+  const YAML_DOC = "openapi: 3.1.0\ninfo: {title: Notes, version: '1'}\ncomponents:\n  securitySchemes:\n    o: {type: oauth2, flows: {clientCredentials: {tokenUrl: /token, scopes: {'notes:read': Read notes}}}}\nsecurity: [{o: ['notes:read']}]\npaths:\n  /notes:\n    get: {responses: {'200': {description: ok}}}\n";
+  let server;
+  let base;
+  const served = [];
+  after(() => server?.close());
+
+  /** init without blocking this process, which serves the document. */
+  function initAsync(dir, extra) {
+    return new Promise((resolve) => {
+      execFile(process.execPath, [join(root, 'scripts', 'init.mjs'), ...FLAGS, '--dir', dir, ...extra], {
+        cwd: dir,
+        env: { ...process.env, PORTCULLIS_WRANGLER: join(root, 'tests', 'e2e', 'fake-wrangler.mjs'), FAKE_ACCOUNT: join(dir, 'account.json'), FAKE_D1: join(dir, 'd1') },
+      }, (error, stdout, stderr) => resolve({ status: error ? error.code : 0, out: `${stdout}${stderr}` }));
+    });
+  }
+
+  test('the origin\'s document is downloaded, named by its content, and its scopes seeded', async () => {
+    server = createServer((req, res) => {
+      served.push(req.url);
+      if (req.url === '/spec') res.writeHead(200, { 'content-type': 'application/yaml' }).end(YAML_DOC);
+      else if (req.url === '/readme.json') res.writeHead(200).end('{"hello": "world"}');
+      else res.writeHead(404).end();
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${server.address().port}`;
+    const dir = workspace();
+    const { status, out } = await initAsync(dir, ['--openapi', `${base}/spec`]);
+    assert.equal(status, 0, out);
+    assert.match(out, /openapi: downloading http:\/\/127\.0\.0\.1:\d+\/spec to static\/openapi\.yaml/);
+    assert.equal(readFileSync(join(dir, 'static', 'openapi.yaml'), 'utf8'), YAML_DOC);
+    assert.equal(parseToml(readFileSync(join(dir, 'wrangler.toml'), 'utf8')).vars.PLUGIN.openapi_file, '/openapi.yaml');
+    assert.deepEqual(query(dir, 'SELECT name FROM permissions'), [{ name: 'notes:read' }]);
+    const again = await initAsync(dir, ['--openapi', `${base}/spec`]);
+    assert.equal(again.status, 0, again.out);
+    assert.match(again.out, /openapi: static\/openapi\.yaml is up to date/);
+    assert.equal(served.filter((u) => u === '/spec').length, 2, 'downloaded on every run');
+  });
+
+  test('a document that is not there, or not OpenAPI, stops init before it writes anything', async () => {
+    for (const [url, why] of [[`${base}/gone.json`, /HTTP 404/], [`${base}/readme.json`, /not an OpenAPI document/], ['http://127.0.0.1:9/x.json', /--openapi http:\/\/127\.0\.0\.1:9\/x\.json: /]]) {
+      const dir = workspace();
+      const { status, out } = await initAsync(dir, ['--openapi', url]);
+      assert.equal(status, 1, out);
+      assert.match(out, why);
+      assert.ok(!existsSync(join(dir, 'wrangler.toml')), url);
+      assert.ok(!existsSync(join(dir, 'account.json')), `${url}: no account call`);
+    }
   });
 });
