@@ -19,14 +19,14 @@
 // a Cloudflare account).
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
 import { root, wranglerBin, wranglerEnv } from './lib.mjs';
-import { readDocument, seedSql } from './seed.mjs';
+import { openapiScopes, permissionsSql, readDocument, seedSql } from './seed.mjs';
 
 const AUTH_TYPES = ['none', 'service_http', 'user_http', 'oauth'];
 
@@ -49,6 +49,16 @@ export async function answers(flags, ask) {
   await need('auth', `Auth type (${AUTH_TYPES.join(', ')})`, auth);
   await need('admin-email', "The first administrator's email", email);
   if (!out.openapi && !out.mcp && ask) out.openapi = (await ask('The OpenAPI document (a file or a URL; empty for none): ')).trim();
+  // What reaches wrangler.toml, SQL and the entry module: printable text only.
+  for (const [key, value] of Object.entries(out)) {
+    if (typeof value === 'string' && (/[\u0000-\u001f\u007f-\u009f]/.test(value) || !value.isWellFormed())) {
+      throw new Error(`--${key} holds a control character or broken Unicode`);
+    }
+  }
+  if (out.env && (!/^[A-Za-z0-9_-]+$/.test(out.env) || out.env === 'default')) {
+    throw new Error('--env: a name of letters, digits, - and _ (not "default"), such as production');
+  }
+  if (out.mcp && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(out.mcp)) throw new Error('--mcp: the endpoint\'s path, such as /mcp');
   return out;
 }
 
@@ -62,7 +72,7 @@ export function modelName(name) {
 export function pluginTable(a) {
   const base = `https://${a.domain}`;
   const plugin = {
-    name_for_human: a.name.slice(0, 20),
+    name_for_human: [...a.name].slice(0, 20).join(''),
     name_for_model: modelName(a.name),
     description_for_human: a.description ?? `${a.name}, through Portcullis.`,
     description_for_model: a['description-for-model'] ?? `Use ${a.name} for the user.`,
@@ -93,7 +103,8 @@ function tomlValue(v) {
   if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
   if (v && typeof v === 'object') return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${tomlValue(x)}`).join(', ')} }`;
   if (typeof v === 'boolean' || typeof v === 'number') return String(v);
-  return JSON.stringify(String(v));
+  // JSON's escapes are TOML's, but for DEL, which TOML wants escaped too.
+  return JSON.stringify(String(v)).replaceAll('\x7f', '\\u007f');
 }
 
 /** The configuration block: vars (PUBLIC_BASE_URL, ORIGIN_URL, PLUGIN), the D1 binding, the
@@ -103,7 +114,7 @@ export function configBlock(a, databaseId, env) {
   const plugin = pluginTable(a);
   const lines = [
     // An environment of a directory other than this checkout names its own entry.
-    ...(env && a.entry ? [`[env.${env}]`, `main = ${tomlValue(a.entry)}`, `rules = [${tomlValue(DATA_RULE)}]`, ''] : []),
+    ...(env && a.entry && a.envHeader !== false ? [`[env.${env}]`, `main = ${tomlValue(a.entry)}`, `rules = [${tomlValue(DATA_RULE)}]`, ''] : []),
     `[${p}vars]`,
     `PUBLIC_BASE_URL = ${tomlValue(`https://${a.domain}`)}`,
     `ORIGIN_URL = ${tomlValue(a.origin)}`,
@@ -144,24 +155,57 @@ export function databaseName(a, env) {
 
 const isUrl = (s) => /^https?:\/\//i.test(s);
 
-/** The document's name under static/: its file's, or its URL path's last segment when that names
- * a JSON or YAML file, else `openapi.json` or `openapi.yaml` by what was downloaded. */
-export function documentName(openapi, text = '') {
-  const name = isUrl(openapi) ? basename(new URL(openapi).pathname) : basename(openapi);
-  if (!isUrl(openapi) || /\.(json|ya?ml)$/i.test(name)) return name;
-  return text.trimStart().startsWith('{') || !text ? 'openapi.json' : 'openapi.yaml';
+/** The document's name under static/ (and the path the gateway serves it at): its file's, or its
+ * URL path's last segment, when that is a plain name ending in .json, .yaml or .yml; else
+ * `openapi.json` or `openapi.yaml` by its content. In this checkout, a name the demo's own
+ * document has is prefixed with the plugin's, so the demo's is never written over. */
+export function documentName(openapi, text = '', { checkout = false, model = 'plugin' } = {}) {
+  const last = isUrl(openapi) ? basename(new URL(openapi).pathname) : basename(openapi);
+  const name = /^[A-Za-z0-9_-][A-Za-z0-9._-]*\.(json|ya?ml)$/i.test(last) ? last : text.replace(/^\uFEFF/, '').trimStart().startsWith('{') || !text ? 'openapi.json' : 'openapi.yaml';
+  return checkout && DEMO_DOCUMENTS.includes(name) ? `${model}-${name}` : name;
 }
 
-/** The document at a URL (15 s at most); throws with what went wrong. */
-async function download(url) {
-  let res;
+/** The demo's documents under this checkout's static/. */
+const DEMO_DOCUMENTS = ['openapi.json'];
+
+/** The largest document the gateway reads (src/openapi.rs, MAX_DOCUMENT_BYTES). */
+const MAX_DOCUMENT_BYTES = 2 * 1024 * 1024;
+
+/** Checks a document's bytes as the gateway will read them: UTF-8, at most 2 MiB, JSON or YAML as
+ * its name says, and OpenAPI. */
+function checkDocument(bytes, name) {
+  if (bytes.length > MAX_DOCUMENT_BYTES) throw new Error(`larger than the gateway reads (${MAX_DOCUMENT_BYTES} bytes)`);
+  let text;
   try {
-    res = await fetch(url, { headers: { accept: 'application/json, application/yaml;q=0.9, */*;q=0.1' }, signal: AbortSignal.timeout(15000) });
-  } catch (e) {
-    throw new Error(`--openapi ${url}: ${e.cause?.message ?? e.message}`);
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Error('not UTF-8');
   }
-  if (!res.ok) throw new Error(`--openapi ${url}: HTTP ${res.status}`);
-  return Buffer.from(await res.arrayBuffer());
+  readDocument(text, /\.json$/i.test(name) ? 'json' : 'yaml');
+}
+
+/** A URL as it may be printed: no credentials, no query. */
+const shown = (url) => { const u = new URL(url); return `${u.origin}${u.pathname}`; };
+
+/** The document at a URL (15 s at most, a little over the gateway's limit at most, never from
+ * https to http); throws with what went wrong. */
+async function download(url) {
+  const fail = (why) => new Error(`--openapi ${shown(url)}: ${why}`);
+  try {
+    const res = await fetch(url, { headers: { accept: 'application/json, application/yaml;q=0.9, */*;q=0.1' }, signal: AbortSignal.timeout(15000) });
+    if (!res.ok) throw fail(`HTTP ${res.status}`);
+    if (new URL(url).protocol === 'https:' && new URL(res.url).protocol !== 'https:') throw fail('redirected from https to http');
+    const chunks = [];
+    let size = 0;
+    for await (const chunk of res.body ?? []) {
+      size += chunk.length;
+      if (size > MAX_DOCUMENT_BYTES) throw fail(`larger than the gateway reads (${MAX_DOCUMENT_BYTES} bytes)`);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  } catch (e) {
+    throw e.message.startsWith('--openapi') ? e : fail(e.cause?.message ?? e.message);
+  }
 }
 
 /** The entry module of a Worker deployed from a directory other than this checkout (the owner's
@@ -189,17 +233,23 @@ export function entryModule(files, workerImport) {
   ].join('\n');
 }
 
+/** A square logo with the name's first letter or digit. */
+export function placeholderLogo(name) {
+  const letter = (name.match(/[A-Za-z0-9]/)?.[0] ?? 'P').toUpperCase();
+  return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64" width="64" height="64" role="img" aria-label="${letter}">\n  <rect width="64" height="64" rx="12" fill="#334155"/>\n  <text x="32" y="43" text-anchor="middle" font-family="sans-serif" font-size="32" font-weight="700" fill="#f8fafc">${letter}</text>\n</svg>\n`;
+}
+
 /** The files under `dir`, as URL paths without the leading slash; dotfiles left out. */
 function filesUnder(dir, prefix = '') {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => !e.name.startsWith('.'))
-    .flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]))
+    .flatMap((e) => (statSync(join(dir, e.name)).isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]))
     .sort();
 }
 
 /** A fresh wrangler.toml for a directory without one: the Worker, its classes, then the block. */
-function freshConfig(a, databaseId, workerMain) {
+function freshConfig(a, databaseId, workerMain, env) {
   return [
     '# Written by portcullis init (npm run init, or npx portcullis init). Secrets are not here: see .portcullis/.',
     `name = ${tomlValue(`portcullis-${modelName(a.name).replaceAll('_', '-')}`)}`,
@@ -222,9 +272,9 @@ function freshConfig(a, databaseId, workerMain) {
     '[triggers]',
     'crons = ["17 */6 * * *"]',
     '',
-    ...marker(null).slice(0, 1),
-    configBlock(a, databaseId, null),
-    marker(null)[1],
+    ...marker(env).slice(0, 1),
+    configBlock(a, databaseId, env),
+    marker(env)[1],
     '',
   ].join('\n');
 }
@@ -233,8 +283,18 @@ function freshConfig(a, databaseId, workerMain) {
  * nothing changed. */
 export function withEnvBlock(text, a, databaseId, env) {
   const [open, close] = marker(env);
-  const block = `${open}\n${configBlock(a, databaseId, env)}\n${close}`;
   const start = text.indexOf(open);
+  // The file's own [env.NAME] table, if it has one, must name the entry itself: TOML lets a table
+  // be defined once.
+  const outside = start >= 0 ? text.slice(0, start) + text.slice(text.indexOf(close, start) + close.length) : text;
+  if (env && a.entry && new RegExp(`^\\s*\\[\\s*env\\.${env}\\s*\\]`, 'm').test(outside)) {
+    const own = parseToml(outside).env?.[env] ?? {};
+    if (own.main !== a.entry || JSON.stringify(own.rules) !== JSON.stringify([DATA_RULE])) {
+      throw new Error(`wrangler.toml has its own [env.${env}]: add main = ${tomlValue(a.entry)} and rules = [${tomlValue(DATA_RULE)}] to it, then run init again`);
+    }
+    a = { ...a, envHeader: false };
+  }
+  const block = `${open}\n${configBlock(a, databaseId, env)}\n${close}`;
   if (start >= 0) {
     const end = text.indexOf(close, start);
     return text.slice(0, start) + block + text.slice(end + close.length);
@@ -255,7 +315,7 @@ function runner(dir) {
   const bin = process.env.PORTCULLIS_WRANGLER ?? wranglerBin;
   return (args, input) => {
     const r = spawnSync(bin, args, { cwd: dir, env: wranglerEnv(), encoding: 'utf8', input, stdio: input === undefined ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'] });
-    if (r.status !== 0) throw new Error(`wrangler ${args.filter((x) => !x.startsWith('--persist')).join(' ')} failed:\n${r.stdout ?? ''}${r.stderr ?? ''}`);
+    if (r.status !== 0) throw new Error(`wrangler ${args.filter((x) => !x.startsWith('--persist')).join(' ')} failed:\n${r.error ? `${r.error.message} (is wrangler installed? npm install wrangler)\n` : ''}${r.stdout ?? ''}${r.stderr ?? ''}`);
     return `${r.stdout ?? ''}${r.stderr ?? ''}`;
   };
 }
@@ -306,39 +366,82 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   const configPath = join(dir, 'wrangler.toml');
   const envArgs = env ? ['--env', env] : [];
 
+  // Where the Worker comes from. This checkout compiles static/ into its own build; any other
+  // directory deploys a built Worker (the installed package's, or a clone's) through an entry
+  // that hands it that directory's static/.
+  const real = (path) => (existsSync(path) ? realpathSync(path) : resolve(path));
+  const checkout = real(dir) === real(root);
+  const installed = real(join(dir, 'node_modules', 'portcullis')) === real(root);
+  if (!checkout && !installed && !existsSync(join(root, 'Cargo.toml'))) {
+    throw new Error('install the package in this directory first (npm install portcullis wrangler), so the Worker and its migrations are in node_modules');
+  }
+  if (!checkout) a.entry = ENTRY;
+  a.migrationsDir = relative(dir, join(root, 'migrations')).split(sep).join('/') || 'migrations';
+
+  // Everything is checked before anything is written or created.
   // 1. The OpenAPI document, under static/: this checkout's build compiles it in, and elsewhere
-  //    the entry (step 3b) hands it to the Worker. A URL (the origin's own) is downloaded, and
-  //    again on every run, so init keeps the copy current.
+  //    the entry hands it to the Worker. A URL (the origin's own) is downloaded, and again on
+  //    every run, so init keeps the copy current; a dry run downloads nothing.
+  let document = null;
   if (a.openapi) {
     const remote = isUrl(a.openapi);
     const source = remote ? a.openapi : resolve(a.openapi);
-    // A dry run downloads nothing (its plan names the file by the URL alone).
-    const bytes = remote ? (dry ? null : await download(source)) : readFileSync(source);
+    const shownSource = remote ? shown(source) : a.openapi;
+    let bytes = null;
+    if (!remote) {
+      try {
+        bytes = readFileSync(source);
+      } catch (e) {
+        throw new Error(`--openapi ${a.openapi}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+      }
+    } else if (!dry) bytes = await download(source);
+    a.openapiName = documentName(a.openapi, bytes?.toString('utf8'), { checkout, model: modelName(a.name) });
     if (bytes) {
       try {
-        readDocument(bytes.toString('utf8'));
+        checkDocument(bytes, a.openapiName);
       } catch (e) {
-        throw new Error(`--openapi ${a.openapi}: ${e.message}`);
+        throw new Error(`--openapi ${shownSource}: ${e.message}`);
       }
     }
-    a.openapiName = documentName(a.openapi, bytes?.toString('utf8'));
     const target = join(dir, 'static', a.openapiName);
-    a.openapiInRepo = relative(dir, target);
-    if (source === target) say('openapi', `${a.openapiInRepo} is in place`);
-    else if (bytes && existsSync(target) && readFileSync(target).equals(bytes)) say('openapi', `${a.openapiInRepo} is up to date`);
-    else {
-      say('openapi', `${remote ? 'downloading' : 'copying'} ${a.openapi} to ${a.openapiInRepo}`);
-      if (!dry) { mkdirSync(dirname(target), { recursive: true }); writeFileSync(target, bytes); }
-    }
+    a.openapiInRepo = relative(dir, target).split(sep).join('/');
+    document = { source, shownSource, remote, bytes, target };
   }
-
-  // 2. The configuration, and 3. the database (its id written back into it).
+  // The manifest's logo_url is /logo.svg: outside this checkout (whose build has the demo's), a
+  // placeholder until the owner puts theirs there.
+  const logo = a.entry && !existsSync(join(dir, 'static', 'logo.svg'));
+  // The files the entry lists: those under static/, the document and the logo (not there yet on
+  // a first or dry run), each a path the gateway takes (src/assets.rs, `provide`).
+  const files = a.entry ? [...new Set([...filesUnder(join(dir, 'static')), ...(a.openapiName ? [a.openapiName] : []), ...(logo ? ['logo.svg'] : [])])].sort() : [];
+  for (const f of files) {
+    if (f.startsWith('admin/') || f.startsWith('portal/')) throw new Error(`static/${f}: the paths under /admin/ and /portal/ are the gateway's own; move it`);
+    if (!f.split('/').every((seg) => seg && seg !== '.' && seg !== '..' && !/[?#\\]/.test(seg))) throw new Error(`static/${f}: a name the gateway cannot serve (no ?, # or \\); rename or remove it`);
+  }
   const existing = existsSync(configPath) ? readFileSync(configPath, 'utf8') : null;
   if (existing && !env && !existing.includes(marker(null)[0])) {
     throw new Error('wrangler.toml exists and was not written by init: name an environment to add to it (--env production)');
   }
-  const name = databaseName(a, env);
   let databaseId = existing ? recordedDatabaseId(existing, env) : null;
+  const configFor = (id) => (existing ? withEnvBlock(existing, a, id, env) : freshConfig(a, id, checkout ? 'build/worker/shim.mjs' : ENTRY, env));
+  configFor(databaseId);
+
+  if (document) {
+    const { source, shownSource, remote, bytes, target } = document;
+    if (source === target) say('openapi', `${a.openapiInRepo} is in place`);
+    else if (bytes && existsSync(target) && readFileSync(target).equals(bytes)) say('openapi', `${a.openapiInRepo} is up to date`);
+    else {
+      say('openapi', `${remote ? 'downloading' : 'copying'} ${shownSource} to ${a.openapiInRepo}`);
+      if (!dry) { mkdirSync(dirname(target), { recursive: true }); writeFileSync(target, bytes); }
+    }
+  }
+
+  if (logo) {
+    say('logo', 'writing static/logo.svg, a placeholder: put your own there');
+    if (!dry) { mkdirSync(join(dir, 'static'), { recursive: true }); writeFileSync(join(dir, 'static', 'logo.svg'), placeholderLogo(a.name)); }
+  }
+
+  // 2. The database (its id written back into the configuration), and 3. the configuration.
+  const name = databaseName(a, env);
   if (!databaseId && !dry) {
     const listed = JSON.parse(wrangler(['d1', 'list', '--json']).replace(/^[^[]*/, ''));
     databaseId = listed.find((d) => d.name === name)?.uuid ?? null;
@@ -351,15 +454,7 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
     }
   } else if (databaseId) say('database', `${name} is recorded (${databaseId})`);
   else say('database', `would create ${name}`);
-  // This checkout compiles static/ into its own build; any other directory deploys the built
-  // Worker through an entry that hands it that directory's static/.
-  const checkout = realpathSync(dir) === realpathSync(root);
-  if (!checkout) a.entry = ENTRY;
-  const workerMain = checkout ? 'build/worker/shim.mjs' : ENTRY;
-  a.migrationsDir = relative(dir, join(root, 'migrations')) || 'migrations';
-  const next = existing
-    ? (env ? withEnvBlock(existing, a, databaseId, env) : withEnvBlock(existing, a, databaseId, null))
-    : freshConfig(a, databaseId, workerMain);
+  const next = configFor(databaseId);
   if (next === existing) say('config', 'wrangler.toml is up to date');
   else {
     say('config', `${existing ? 'updating' : 'writing'} wrangler.toml${env ? ` [env.${env}]` : ''}`);
@@ -368,12 +463,8 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
 
   // 3b. The entry, listing the files under static/ (rewritten when they change).
   if (a.entry) {
-    const installed = realpathSync(root) === (existsSync(join(dir, 'node_modules', 'portcullis')) && realpathSync(join(dir, 'node_modules', 'portcullis')));
-    const workerImport = installed ? 'portcullis/worker' : `./${relative(dir, join(root, 'build', 'index.js')).split(sep).join('/')}`;
-    // The document copied in step 1 (not yet there on a dry run), and whatever else is there.
-    const files = [...new Set([...filesUnder(join(dir, 'static')), ...(a.openapiInRepo ? [relative(join(dir, 'static'), join(dir, a.openapiInRepo)).split(sep).join('/')] : [])])].sort();
-    const reserved = files.find((f) => f.startsWith('admin/') || f.startsWith('portal/'));
-    if (reserved) throw new Error(`static/${reserved}: the paths under /admin/ and /portal/ are the gateway's own; move it`);
+    const built = relative(dir, join(root, 'build', 'index.js')).split(sep).join('/');
+    const workerImport = installed ? 'portcullis/worker' : built.startsWith('.') ? built : `./${built}`;
     const text = entryModule(files, workerImport);
     const path = join(dir, ENTRY);
     if (existsSync(path) && readFileSync(path, 'utf8') === text) say('entry', `${ENTRY} is up to date`);
@@ -405,13 +496,27 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   const seed = firstSeed(a);
   const admin = seed.users[0];
   const present = dry ? '' : wrangler(['d1', 'execute', 'DB', '--remote', '--json', ...envArgs, `--command=SELECT id FROM users WHERE email = '${admin.email.replaceAll("'", "''")}'`]);
-  if (present.includes('"id"')) say('seed', `${admin.email} exists: the seed is not applied again`);
-  else {
+  const grantAll = `INSERT OR IGNORE INTO role_permissions (role_id, permission_id) SELECT r.id, p.id FROM roles r JOIN permissions p ON p.resource_id = 'res_api' WHERE r.id = 'rol_admin';`;
+  if (present.includes('"id"')) {
+    say('seed', `${admin.email} exists: the seed is not applied again`);
+    // The document may have changed since: its scopes become permissions (none is removed), and
+    // the admin role holds them, as it held the first ones.
+    const resource = seed.resources[0];
+    if (resource.permissions_from_openapi && existsSync(join(dir, resource.permissions_from_openapi))) {
+      const scopes = openapiScopes(readFileSync(join(dir, resource.permissions_from_openapi), 'utf8'));
+      say('seed', `the document's scopes as permissions of the API resource: ${scopes.map((p) => p.name).join(' ') || 'none'}`);
+      if (!dry && scopes.length) {
+        const file = join(dir, '.portcullis', `${env ?? 'default'}.permissions.sql`);
+        writeFileSync(file, `${permissionsSql(resource.id, scopes).join('\n')}\n${grantAll}\n`, { mode: 0o600 });
+        wrangler(['d1', 'execute', 'DB', '--remote', ...envArgs, `--file=${file}`]);
+      }
+    }
+  } else {
     say('seed', `the API resource ${seed.resources[0].indicator}, the admin role and ${admin.email}`);
     if (!dry) {
       const sql = seedSql(seed, { baseUrl: `https://${a.domain}`, secrets, placeholders: {}, dir })
         // The admin role holds every permission the resource has.
-        + `\nINSERT OR IGNORE INTO role_permissions (role_id, permission_id) SELECT 'rol_admin', id FROM permissions WHERE resource_id = 'res_api';\n`;
+        + `\n${grantAll}\n`;
       const file = join(dir, '.portcullis', `${env ?? 'default'}.seed.sql`);
       writeFileSync(file, sql, { mode: 0o600 });
       wrangler(['d1', 'execute', 'DB', '--remote', ...envArgs, `--file=${file}`]);
@@ -437,12 +542,13 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
 /** The command line: flags as in the header; asks for what is missing on a terminal. */
 export async function main(args) {
   const options = {};
-  for (const k of ['name', 'domain', 'origin', 'auth', 'admin-email', 'openapi', 'env', 'mcp', 'scope', 'dir', 'description']) options[k] = { type: 'string' };
+  for (const k of ['name', 'domain', 'origin', 'auth', 'admin-email', 'openapi', 'env', 'mcp', 'scope', 'dir', 'description', 'description-for-model']) options[k] = { type: 'string' };
   options['dry-run'] = { type: 'boolean' };
   options.yes = { type: 'boolean' };
-  const { values } = parseArgs({ args, options, allowPositionals: true });
-  const rl = values.yes || !process.stdin.isTTY ? null : createInterface({ input: process.stdin, output: process.stdout });
+  let rl = null;
   try {
+    const { values } = parseArgs({ args, options, allowPositionals: true });
+    rl = values.yes || !process.stdin.isTTY ? null : createInterface({ input: process.stdin, output: process.stdout });
     await init(values, { ask: rl ? (q) => rl.question(q) : null });
   } catch (e) {
     console.error(`init: ${e.message}`);

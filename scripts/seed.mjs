@@ -28,9 +28,12 @@ export function sha256Hex(text) {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** An OpenAPI document's text, JSON or YAML, read; throws when it is neither, or not OpenAPI. */
-export function readDocument(text) {
-  const doc = text.trimStart().startsWith('{') ? JSON.parse(text) : parseYaml(text);
+/** An OpenAPI document's text read, as JSON or YAML (`format`, else by its first character);
+ * throws when it is not that, or not OpenAPI. */
+export function readDocument(text, format) {
+  const body = text.replace(/^\uFEFF/, '');
+  const json = format ? format === 'json' : body.trimStart().startsWith('{');
+  const doc = json ? JSON.parse(body) : parseYaml(body);
   if (!doc || typeof doc !== 'object' || !(typeof doc.openapi === 'string' || doc.swagger === '2.0')) {
     throw new Error('not an OpenAPI document (no openapi or swagger: "2.0" field)');
   }
@@ -72,6 +75,16 @@ const q = (v) => (v === null || v === undefined ? 'NULL' : typeof v === 'number'
  * The SQL for a seed document; `secrets` maps env names to values. `{{PUBLIC_BASE_URL}}` in a
  * string is `baseUrl`; other `{{NAME}}`s come from `placeholders`, and an unknown one is an error.
  */
+/** Statements that give a resource these permissions (a description is updated; nothing is
+ * removed), when the resource exists. */
+export function permissionsSql(resourceId, permissions) {
+  return permissions.map(
+    (p) =>
+      `INSERT INTO permissions (id, resource_id, name, description) SELECT ${q(`${resourceId}:${p.name}`)}, ${q(resourceId)}, ${q(p.name)}, ${q(p.description ?? '')}` +
+      ` WHERE EXISTS (SELECT 1 FROM api_resources WHERE id = ${q(resourceId)}) ON CONFLICT(id) DO UPDATE SET description = excluded.description;`,
+  );
+}
+
 export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.floor(Date.now() / 1000), dir = root }) {
   const values = { PUBLIC_BASE_URL: baseUrl, ...placeholders };
   const sub = (s) =>
@@ -98,12 +111,7 @@ export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.
     const fromDocument = r.permissions_from_openapi
       ? openapiScopes(readFileSync(join(dir, r.permissions_from_openapi), 'utf8')).filter((p) => !listed.some((l) => l.name === p.name))
       : [];
-    for (const p of [...listed, ...fromDocument]) {
-      out.push(
-        `INSERT INTO permissions (id, resource_id, name, description) VALUES (${q(`${r.id}:${p.name}`)}, ${q(r.id)}, ${q(p.name)}, ${q(p.description ?? '')})` +
-          ` ON CONFLICT(id) DO UPDATE SET description = excluded.description;`,
-      );
-    }
+    out.push(...permissionsSql(r.id, [...listed, ...fromDocument]));
   }
   for (const role of seed.roles ?? []) {
     out.push(

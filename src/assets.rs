@@ -3,8 +3,9 @@
 //!
 //! A Worker deployed from the published package cannot compile its owner's files in: there the
 //! entry module `portcullis init` writes imports them from the owner's own `static/` and hands
-//! them over before the first request ([`provide`]). They stand in front of the compiled-in
-//! plugin files of the same path; the console's and the portal's files stay the gateway's own.
+//! them over before the first request ([`provide`]). They then take the place of the compiled-in
+//! plugin files (the demo's logo and document, never the owner's to serve); the console's and
+//! the portal's files stay the gateway's own.
 //!
 //! They are served from memory rather than through a Workers assets binding: with one, the
 //! runtime's asset router stands in front of every request the Worker serves, proxied API calls
@@ -29,18 +30,22 @@ pub struct StaticFile {
 include!(concat!(env!("OUT_DIR"), "/static_files.rs"));
 
 thread_local! {
-    /// The files the entry module provided, sorted by path; set once per isolate, before the
-    /// configuration is read. Leaked on purpose: they live as long as the isolate.
-    static PROVIDED: RefCell<&'static [StaticFile]> = const { RefCell::new(&[]) };
+    /// The files the entry module provided, sorted by path (`None`: this crate's own build, whose
+    /// compiled-in files are all there is); set once per isolate, before the configuration is
+    /// read. Leaked on purpose: they live as long as the isolate.
+    static PROVIDED: RefCell<Option<&'static [StaticFile]>> = const { RefCell::new(None) };
 }
 
 /// The paths only the gateway's own files may take.
 const RESERVED: [&str; 2] = ["/admin/", "/portal/"];
 
+/// Files as the entry module provides them: URL path and bytes.
+pub type Provided = Vec<(String, Vec<u8>)>;
+
 /// Takes the owner's files (URL path, bytes) that the entry module provides, in place of any
-/// given before. A path must be absolute, plain (no `.` or `..` segments, no empty ones, no
+/// given before and of the compiled-in plugin files. A path must be absolute, plain (no `.` or `..` segments, no empty ones, no
 /// query) and outside the console's and the portal's; nothing is taken when one is not.
-pub fn provide(files: Vec<(String, Vec<u8>)>) -> Result<(), String> {
+pub fn provide(files: Provided) -> Result<(), String> {
     let mut taken = Vec::with_capacity(files.len());
     for (path, body) in files {
         let plain = path.starts_with('/')
@@ -69,12 +74,18 @@ pub fn provide(files: Vec<(String, Vec<u8>)>) -> Result<(), String> {
         return Err(format!("{} is provided twice", twice[0].path));
     }
     let taken: &'static [StaticFile] = Box::leak(taken.into_boxed_slice());
-    PROVIDED.with(|p| *p.borrow_mut() = taken);
+    PROVIDED.with(|p| *p.borrow_mut() = Some(taken));
     Ok(())
 }
 
-/// The file at `path` (as it appears in a URL: `/logo.svg`): the owner's when provided, else the
-/// one compiled in from `static/`.
+/// Back to this crate's own build (tests).
+#[cfg(test)]
+pub(crate) fn unprovide() {
+    PROVIDED.with(|p| *p.borrow_mut() = None);
+}
+
+/// The file at `path` (as it appears in a URL: `/logo.svg`): when the entry module provided
+/// files, one of those or one of the gateway's own; else the one compiled in from `static/`.
 pub fn file(path: &str) -> Option<&'static StaticFile> {
     let find = |files: &'static [StaticFile]| {
         files
@@ -82,7 +93,10 @@ pub fn file(path: &str) -> Option<&'static StaticFile> {
             .ok()
             .map(|i| &files[i])
     };
-    PROVIDED.with(|p| find(*p.borrow())).or_else(|| find(FILES))
+    match PROVIDED.with(|p| *p.borrow()) {
+        Some(provided) if !RESERVED.iter().any(|r| path.starts_with(r)) => find(provided),
+        _ => find(FILES),
+    }
 }
 
 /// The media type a file is served with, by its extension.
@@ -263,7 +277,7 @@ mod tests {
     struct Provided;
     impl Drop for Provided {
         fn drop(&mut self) {
-            provide(Vec::new()).unwrap();
+            unprovide();
         }
     }
 
@@ -278,8 +292,11 @@ mod tests {
         .unwrap();
         assert_eq!(file("/logo.svg").unwrap().body, logo.as_slice());
         assert_eq!(file("/openapi.yaml").unwrap().body, b"openapi: 3.1.0");
-        // The rest still come from static/.
+        // The gateway's own still come from static/; the demo's document is not the owner's.
         assert!(file("/admin/admin.js").is_some());
+        assert!(file("/portal/portal.css").is_some());
+        assert!(FILES.iter().any(|f| f.path == "/openapi.json"));
+        assert!(file("/openapi.json").is_none());
         let reply = serve(&get("/logo.svg")).unwrap();
         assert_eq!(reply.body, logo);
         assert_eq!(reply.header("content-type"), Some("image/svg+xml"));
@@ -290,10 +307,15 @@ mod tests {
         );
         let again = serve(&get("/logo.svg").with_header("if-none-match", &etag)).unwrap();
         assert_eq!(again.status, 304);
-        // Provided again, the earlier set is gone.
+        // Provided again, the earlier set is gone; provided none, the demo's stay hidden.
         provide(vec![("/other.json".into(), b"{}".to_vec())]).unwrap();
         assert!(file("/openapi.yaml").is_none());
-        assert_ne!(file("/logo.svg").unwrap().body, logo.as_slice());
+        assert!(file("/logo.svg").is_none());
+        provide(Vec::new()).unwrap();
+        assert!(file("/logo.svg").is_none());
+        assert!(file("/admin/").is_none() && file("/admin/index.html").is_some());
+        unprovide();
+        assert!(file("/logo.svg").is_some());
     }
 
     #[test]

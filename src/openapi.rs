@@ -157,12 +157,33 @@ pub fn point_servers_at(document: &mut Value, base_url: &str) {
         .unwrap_or_default();
     server.insert("url".into(), Value::String(base_url.into()));
     object.insert("servers".into(), Value::Array(vec![Value::Object(server)]));
+    // Path items and operations may name servers of their own: removed, so that no call goes
+    // past the gateway. (Callbacks and webhooks are the origin's calls out, not the client's.)
+    drop_servers(object.get_mut("paths"));
+    drop_servers(
+        object
+            .get_mut("components")
+            .and_then(|c| c.get_mut("pathItems")),
+    );
     // Swagger 2.0 names its server in `host`, `basePath` and `schemes`.
     if object.contains_key("swagger") {
         if let Some((scheme, host)) = base_url.split_once("://") {
             object.insert("host".into(), Value::String(host.into()));
             object.insert("schemes".into(), Value::Array(vec![scheme.into()]));
             object.remove("basePath");
+        }
+    }
+}
+
+/// Removes `servers` from each path item and each of its operations.
+fn drop_servers(items: Option<&mut Value>) {
+    let Some(items) = items.and_then(Value::as_object_mut) else {
+        return;
+    };
+    for item in items.values_mut().filter_map(Value::as_object_mut) {
+        item.remove("servers");
+        for operation in item.values_mut().filter_map(Value::as_object_mut) {
+            operation.remove("servers");
         }
     }
 }
@@ -481,6 +502,27 @@ mod tests {
         // Key order is kept.
         let keys: Vec<_> = doc.as_object().unwrap().keys().cloned().collect();
         assert_eq!(keys, ["openapi", "info", "servers", "paths"]);
+    }
+
+    #[test]
+    fn path_and_operation_servers_are_not_published() {
+        let mut doc = json!({
+            "openapi": "3.1.0",
+            "servers": [{"url": "https://origin.internal"}],
+            "paths": {
+                "/upload": {
+                    "servers": [{"url": "https://upload.internal/v2"}],
+                    "post": {"servers": [{"url": "https://upload2.internal"}], "callbacks": {}},
+                    "parameters": []
+                }
+            },
+            "components": {"pathItems": {"P": {"servers": [{"url": "https://p.internal"}], "get": {"servers": []}}}}
+        });
+        point_servers_at(&mut doc, "https://gw.example");
+        let text = doc.to_string();
+        assert!(!text.contains(".internal"), "{text}");
+        assert_eq!(doc["servers"], json!([{"url": "https://gw.example"}]));
+        assert!(doc["paths"]["/upload"]["post"].get("callbacks").is_some());
     }
 
     #[test]

@@ -616,14 +616,38 @@ pub(crate) mod tests {
             ("/openapi.json".into(), br#"{"openapi":"3.1.0","info":{"title":"x","version":"1"},"security":[],"paths":{"/mine":{"get":{"responses":{}}}}}"#.to_vec()),
         ])
         .map(|()| (derive("/notes.yaml"), derive("/openapi.json")));
-        crate::assets::provide(Vec::new()).unwrap();
+        crate::assets::unprovide();
         let (notes, json) = result.unwrap();
         assert_eq!(notes.unwrap(), ["GET /notes", "GET /status"]);
         // The owner's /openapi.json stands in front of the demo's compiled-in one.
         assert_eq!(json.unwrap(), ["GET /mine"]);
         // Not provided any more: a document that is nowhere is a clear error.
         let e = derive("/notes.yaml").unwrap_err();
+        assert_eq!(e.key, "PLUGIN.openapi_file");
+        assert!(e.expected.contains("none at /notes.yaml"), "{e}");
+    }
+
+    #[test]
+    fn a_document_the_table_cannot_take_is_refused_naming_the_operation() {
+        let parse = |doc: &str| {
+            crate::assets::provide(vec![("/api.json".into(), doc.as_bytes().to_vec())]).unwrap();
+            let mut r = raw();
+            let plugin = r.plugin.as_mut().unwrap();
+            plugin["routes_from_openapi"] = json!(true);
+            plugin["routes"] = json!([]);
+            plugin["openapi_file"] = json!("/api.json");
+            let parsed = Config::parse(r).map(|_| ());
+            crate::assets::unprovide();
+            parsed.unwrap_err()
+        };
+        // A path the rule table refuses: the error names the operation, not routes[N].
+        let e = parse(r#"{"openapi":"3.1.0","security":[],"paths":{"/a%20b":{"get":{}}}}"#);
         assert_eq!(e.key, "PLUGIN.routes_from_openapi");
+        assert!(e.expected.starts_with("GET /a%20b: path"), "{e}");
+        // No operation at all: an empty table would fall back to its catch-all.
+        let e = parse(r#"{"openapi":"3.1.0","paths":{"x-note":{}}}"#);
+        assert_eq!(e.key, "PLUGIN.routes_from_openapi");
+        assert!(e.expected.contains("describes none"), "{e}");
     }
 
     #[test]
@@ -1411,11 +1435,19 @@ pub(crate) mod tests {
             OpenApiSource::Origin("/v1/spec?format=yaml".into())
         );
         assert_eq!(c.plugin.openapi_cache_secs, 60);
-        let mut r = raw();
-        r.plugin.as_mut().unwrap()["openapi_file"] = json!("/specs/api.yml");
-        let c = Config::parse(r).unwrap();
+        let with_file = || {
+            let mut r = raw();
+            r.plugin.as_mut().unwrap()["openapi_file"] = json!("/specs/api.yml");
+            Config::parse(r)
+        };
+        // A named file must be there (here, provided as an entry module would).
+        assert_eq!(with_file().unwrap_err().key, "PLUGIN.openapi_file");
+        crate::assets::provide(vec![("/specs/api.yml".into(), b"openapi: 3.1.0".to_vec())])
+            .unwrap();
+        let c = with_file();
+        crate::assets::unprovide();
         assert_eq!(
-            c.plugin.openapi_source,
+            c.unwrap().plugin.openapi_source,
             OpenApiSource::Static("/specs/api.yml".into())
         );
     }

@@ -238,6 +238,7 @@ pub(crate) fn validate_plugin(
             .iter()
             .map(crate::proxy::derived::DerivedRule::to_rule),
     );
+    let routes = route_table(prefix, rules, &derived_routes, raw.case_insensitive_paths)?;
     let plan_roles = serde_json::Value::Array(
         plans
             .iter()
@@ -260,7 +261,7 @@ pub(crate) fn validate_plugin(
         agents,
         derived_routes,
         resource: resource(&key("resource"), raw.resource, base)?,
-        routes: route_table(prefix, rules, raw.case_insensitive_paths)?,
+        routes,
         quota_exact: raw.quota.as_ref().is_some_and(|q| q.exact),
         quota: raw.quota.map(|q| quota(&key("quota"), q)).transpose()?,
         name_for_human,
@@ -343,12 +344,20 @@ fn derived_routes(
     })?;
     let doc = crate::openapi::parse(file.body, crate::openapi::DocFormat::from_path(path))
         .map_err(|e| ConfigError::new(&key, format!("a readable OpenAPI document: {e:?}")))?;
-    crate::proxy::derived::derive(&doc, auth).map_err(|e| {
+    let derived = crate::proxy::derived::derive(&doc, auth).map_err(|e| {
         ConfigError::new(
             &key,
             format!("a document whose operations' security the gateway can enforce; {e}"),
         )
-    })
+    })?;
+    // Without a rule, an empty table would fall back to its catch-all.
+    if derived.is_empty() {
+        return Err(ConfigError::new(
+            key,
+            format!("a document that describes operations; {path} describes none"),
+        ));
+    }
+    Ok(derived)
 }
 
 /// Token-exchange policies: each names a client, the resources whose tokens it may exchange,
@@ -577,8 +586,8 @@ fn served_document_path(prefix: &str, path: String) -> Result<String, ConfigErro
     Ok(path)
 }
 
-/// The document is a file under `static/` (by default the one at the served path) or a path on
-/// the origin, never both.
+/// The document is a file under `static/` (by default the one at the served path, which a plugin
+/// without a document, such as an MCP server, need not have) or a path on the origin, never both.
 fn openapi_source(
     prefix: &str,
     served_path: &str,
@@ -591,6 +600,12 @@ fn openapi_source(
             origin_key,
             "either openapi_file (under static/) or openapi_origin_path (on the origin), not both",
         )),
+        (Some(file), None) if is_document_path(&file) && crate::assets::file(&file).is_none() => {
+            Err(ConfigError::new(
+                format!("{prefix}.openapi_file"),
+                format!("a file under static/; there is none at {file}"),
+            ))
+        }
         (Some(file), None) if is_document_path(&file) => Ok(OpenApiSource::Static(file)),
         (Some(file), None) => Err(document_path_error(
             format!("{prefix}.openapi_file"),
@@ -627,17 +642,27 @@ fn resource(key: &str, value: Option<String>, base: &str) -> Result<String, Conf
     }
 }
 
+/// The table of the explicit rules then the derived ones (the last `derived.len()`); an error
+/// in a derived rule names its operation, not an entry the owner never wrote.
 fn route_table(
     prefix: &str,
     rules: Vec<RouteRule>,
+    derived: &[crate::proxy::derived::DerivedRule],
     case_insensitive_paths: Option<bool>,
 ) -> Result<RouteTable, ConfigError> {
+    let explicit = rules.len() - derived.len();
     RouteTable::with_path_case(rules, case_insensitive_paths).map_err(
         |RuleError {
              index,
              field,
              expected,
-         }| ConfigError::new(format!("{prefix}.routes[{index}].{field}"), expected),
+         }| match index.checked_sub(explicit).and_then(|i| derived.get(i)) {
+            Some(d) => ConfigError::new(
+                format!("{prefix}.routes_from_openapi"),
+                format!("{} {}: {field}: {expected}", d.method, d.path),
+            ),
+            None => ConfigError::new(format!("{prefix}.routes[{index}].{field}"), expected),
+        },
     )
 }
 

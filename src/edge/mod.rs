@@ -48,8 +48,10 @@ fn config(env: &Env) -> Rc<Result<Deployment, ConfigError>> {
     CONFIG.with(|cell| {
         cell.borrow_mut()
             .get_or_insert_with(|| {
+                // Files are provided only by the entry module `portcullis init` writes; this
+                // crate's own build has all of its files compiled in.
                 let parsed = provided_files()
-                    .and_then(crate::assets::provide)
+                    .and_then(|files| files.map_or(Ok(()), crate::assets::provide))
                     .map_err(|e| ConfigError::new(PROVIDED_FILES, e))
                     .and_then(|()| Deployment::parse(read_raw_config(env)));
                 if let Err(e) = &parsed {
@@ -65,14 +67,14 @@ fn config(env: &Env) -> Rc<Result<Deployment, ConfigError>> {
 /// puts its owner's files: an object of URL paths (`/openapi.json`) to their bytes.
 const PROVIDED_FILES: &str = "__PORTCULLIS_FILES";
 
-/// The owner's files the entry module provided (none when the Worker is this crate's own build).
-fn provided_files() -> Result<Vec<(String, Vec<u8>)>, String> {
+/// The owner's files the entry module provided (`None` when the Worker is this crate's own build).
+fn provided_files() -> Result<Option<crate::assets::Provided>, String> {
     use worker::js_sys::{Array, ArrayBuffer, Object, Reflect, Uint8Array};
     let expected = "an object of URL paths to ArrayBuffers (Data modules)";
     let value = Reflect::get(&worker::js_sys::global(), &PROVIDED_FILES.into())
         .map_err(|_| expected.to_string())?;
     if value.is_undefined() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let object = value
         .dyn_into::<Object>()
@@ -89,7 +91,8 @@ fn provided_files() -> Result<Vec<(String, Vec<u8>)>, String> {
                 Err(format!("{expected}; {path} is not one"))
             }
         })
-        .collect()
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 fn read_raw_config(env: &Env) -> RawConfig {

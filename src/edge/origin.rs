@@ -309,9 +309,9 @@ async fn read_document(config: &Config, request_id: &str) -> Result<(Published, 
     let format = DocFormat::from_path(&config.plugin.openapi_path).unwrap_or(DocFormat::Json);
     match &config.plugin.openapi_source {
         OpenApiSource::Static(file) => {
-            let static_file = crate::assets::file(file).ok_or_else(|| {
-                ApiError::Internal(format!("the OpenAPI document {file} is not under static/"))
-            })?;
+            // Only the default path can be missing (a plugin without a document): a named
+            // file is checked when the configuration is read.
+            let static_file = crate::assets::file(file).ok_or(ApiError::NotFound)?;
             let published = publish(
                 static_file.body,
                 DocFormat::from_path(file),

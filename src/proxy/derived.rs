@@ -20,10 +20,10 @@ use crate::config::AuthConfig;
 use crate::http::Method;
 use crate::proxy::rules::{Access, RouteMatch, RouteRule, RouteTable};
 
-/// The methods an OpenAPI path item may describe.
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+/// The methods an OpenAPI path item may describe, HEAD before GET: a HEAD call takes a GET
+/// rule's access when no rule of its own comes first. TRACE is left out: the gateway never
+/// forwards it (with no rule, it is refused).
+const METHODS: [&str; 7] = ["head", "get", "put", "post", "delete", "options", "patch"];
 
 /// Why a document's security could not become rules: the operation, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,14 +67,6 @@ impl DerivedRule {
     }
 }
 
-/// The kind of scheme a requirement names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SchemeKind {
-    OAuth,
-    Http,
-    ApiKey,
-}
-
 /// The security schemes a document defines: OpenAPI 3's `components.securitySchemes`, or
 /// Swagger 2.0's `securityDefinitions`.
 fn schemes(doc: &Value) -> Option<&Map<String, Value>> {
@@ -83,14 +75,41 @@ fn schemes(doc: &Value) -> Option<&Map<String, Value>> {
         .and_then(Value::as_object)
 }
 
-fn scheme_kind(name: &str, schemes: Option<&Map<String, Value>>) -> Result<SchemeKind, String> {
+/// How a scheme asks for its credential, as far as the gateway can check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Credential {
+    /// OAuth 2 or OpenID Connect: an access token.
+    OAuth,
+    /// `Authorization: <scheme> …` (an `http` scheme, Swagger's `basic`, or an API key sent in the
+    /// `Authorization` header, whose scheme the plugin's `authorization_type` says).
+    Authorization(Option<String>),
+    /// Anywhere else (an API key in another header, the query or a cookie): the gateway reads
+    /// only `Authorization`.
+    Elsewhere(String),
+}
+
+fn credential(name: &str, schemes: Option<&Map<String, Value>>) -> Result<Credential, String> {
     let scheme = schemes
         .and_then(|s| s.get(name))
         .ok_or_else(|| format!("the security scheme {name:?} is not defined in the document"))?;
-    match scheme.get("type").and_then(Value::as_str) {
-        Some("oauth2" | "openIdConnect") => Ok(SchemeKind::OAuth),
-        Some("http" | "basic") => Ok(SchemeKind::Http),
-        Some("apiKey") => Ok(SchemeKind::ApiKey),
+    let field = |key: &str| scheme.get(key).and_then(Value::as_str);
+    match field("type") {
+        Some("oauth2" | "openIdConnect") => Ok(Credential::OAuth),
+        Some("http") => Ok(Credential::Authorization(
+            field("scheme").map(str::to_ascii_lowercase),
+        )),
+        Some("basic") => Ok(Credential::Authorization(Some("basic".into()))),
+        Some("apiKey")
+            if field("in") == Some("header")
+                && field("name").is_some_and(|n| n.eq_ignore_ascii_case("authorization")) =>
+        {
+            Ok(Credential::Authorization(None))
+        }
+        Some("apiKey") => Ok(Credential::Elsewhere(format!(
+            "an API key in {} {:?}",
+            field("in").unwrap_or("an unnamed place"),
+            field("name").unwrap_or_default()
+        ))),
         Some(other) => Err(format!(
             "the security scheme {name:?} is of type {other}, which the gateway cannot check"
         )),
@@ -98,13 +117,26 @@ fn scheme_kind(name: &str, schemes: Option<&Map<String, Value>>) -> Result<Schem
     }
 }
 
-/// Whether a scheme of `kind` is what the plugin's auth type checks.
-fn fits(kind: SchemeKind, auth: &AuthConfig) -> bool {
-    match auth {
-        AuthConfig::OAuth { .. } => matches!(kind, SchemeKind::OAuth | SchemeKind::Http),
-        AuthConfig::ServiceHttp { .. } => kind == SchemeKind::Http,
-        AuthConfig::UserHttp { .. } => matches!(kind, SchemeKind::Http | SchemeKind::ApiKey),
-        AuthConfig::None { .. } => false,
+/// Whether the plugin's auth type checks a credential asked for this way: its own tokens (sent
+/// as Bearer) for `oauth`; its `Authorization` scheme for the HTTP types.
+fn fits(credential: &Credential, auth: &AuthConfig) -> bool {
+    let http_scheme = |t: &crate::config::HttpAuthorizationType| match t {
+        crate::config::HttpAuthorizationType::Bearer => "bearer",
+        crate::config::HttpAuthorizationType::Basic => "basic",
+    };
+    match (auth, credential) {
+        (AuthConfig::OAuth { .. }, Credential::OAuth) => true,
+        (AuthConfig::OAuth { .. }, Credential::Authorization(Some(s))) => s == "bearer",
+        (
+            AuthConfig::ServiceHttp {
+                authorization_type, ..
+            }
+            | AuthConfig::UserHttp { authorization_type },
+            Credential::Authorization(scheme),
+        ) => scheme
+            .as_deref()
+            .is_none_or(|s| s == http_scheme(authorization_type)),
+        _ => false,
     }
 }
 
@@ -133,10 +165,13 @@ fn rule_for(
         let mut scopes: Vec<String> = Vec::new();
         let mut all_fit = true;
         for (name, listed) in requirement {
-            let kind = scheme_kind(name, schemes)?;
-            if !fits(kind, auth) {
+            let credential = credential(name, schemes)?;
+            if !fits(&credential, auth) {
                 all_fit = false;
-                unfit.push(name.clone());
+                unfit.push(match credential {
+                    Credential::Elsewhere(place) => format!("{name} ({place})"),
+                    _ => name.clone(),
+                });
             }
             let listed = listed
                 .as_array()
@@ -170,6 +205,12 @@ fn rule_for(
         }
     }
     match chosen {
+        Some(scopes) if !scopes.is_empty() && matches!(auth, AuthConfig::ServiceHttp { .. }) => {
+            Err(format!(
+                "it asks for the scopes {}, and service_http checks one shared secret, not scopes: drop them, or add a routes entry for it",
+                scopes.join(" ")
+            ))
+        }
         Some(scopes) => Ok((Access::Token, scopes)),
         None => Err(format!(
             "it asks for {}, which the plugin's auth type ({}) does not check",
@@ -185,7 +226,65 @@ fn sorted(scopes: &[String]) -> Vec<&String> {
     v
 }
 
-/// Every operation's rule, in the document's order.
+/// A path item: itself, or what its `$ref` names within the document
+/// (`#/components/pathItems/…`), with its own fields over the referenced ones.
+fn path_item<'a>(
+    doc: &'a Value,
+    path: &str,
+    item: &'a Map<String, Value>,
+) -> Result<Map<String, Value>, DeriveError> {
+    let Some(reference) = item.get("$ref") else {
+        return Ok(item.clone());
+    };
+    let referenced = reference
+        .as_str()
+        .and_then(|r| r.strip_prefix('#'))
+        .and_then(|pointer| doc.pointer(pointer))
+        .and_then(Value::as_object)
+        .ok_or_else(|| DeriveError {
+            operation: path.to_string(),
+            why: format!("its $ref {reference} names no path item in this document; inline it"),
+        })?;
+    if referenced.contains_key("$ref") {
+        return Err(DeriveError {
+            operation: path.to_string(),
+            why: "its $ref names another $ref; inline one of them".into(),
+        });
+    }
+    let mut merged = referenced.clone();
+    merged.extend(
+        item.iter()
+            .filter(|(k, _)| *k != "$ref")
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    Ok(merged)
+}
+
+/// A path template as the gateway matches it: no trailing slash (a call's is dropped too), and
+/// each segment a literal or a whole `{parameter}`. A segment mixing the two
+/// (`{name}.json`, `report.{fmt}`) cannot be matched as the document means it.
+fn template(path: &str) -> Result<String, String> {
+    let trimmed = match path.trim_end_matches('/') {
+        "" => "/",
+        p => p,
+    };
+    for segment in trimmed.split('/').skip(1) {
+        let whole = segment.len() > 2
+            && segment.starts_with('{')
+            && segment.ends_with('}')
+            && !segment[1..segment.len() - 1].contains(['{', '}']);
+        if !whole && segment.contains(['{', '}']) {
+            return Err(format!(
+                "its path segment {segment:?} mixes text and a parameter, which the gateway cannot match: add a routes entry for it"
+            ));
+        }
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Every operation's rule, ordered as OpenAPI matches paths: at the first segment where two
+/// templates differ in kind, the concrete one comes first (`/users/me` before `/users/{id}`);
+/// otherwise in the document's order.
 pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, DeriveError> {
     let schemes = schemes(doc);
     // The global default is judged where an operation takes it, so an error names that
@@ -200,6 +299,10 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
         })?;
     let mut out = Vec::new();
     for (path, item) in paths {
+        // Specification extensions (`x-…`) are not paths.
+        if path.starts_with("x-") {
+            continue;
+        }
         if !path.starts_with('/') {
             return Err(DeriveError {
                 operation: path.clone(),
@@ -209,11 +312,16 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
         let Some(item) = item.as_object() else {
             continue;
         };
+        let item = path_item(doc, path, item)?;
         for method in METHODS {
             let Some(operation) = item.get(method).and_then(Value::as_object) else {
                 continue;
             };
             let name = format!("{} {path}", method.to_ascii_uppercase());
+            let rule_path = template(path).map_err(|why| DeriveError {
+                operation: name.clone(),
+                why,
+            })?;
             let (security, source) = match (operation.get("security"), global) {
                 (Some(own), _) => (Some(own), "operation"),
                 (None, Some(global)) => (Some(global), "document"),
@@ -235,13 +343,20 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
             }
             out.push(DerivedRule {
                 method: method.to_ascii_uppercase(),
-                path: path.clone(),
+                path: rule_path,
                 access,
                 scopes,
                 source,
             });
         }
     }
+    // Stable: the document's order among templates of the same shape.
+    out.sort_by_cached_key(|r| {
+        r.path
+            .split('/')
+            .map(|s| s.starts_with('{'))
+            .collect::<Vec<bool>>()
+    });
     Ok(out)
 }
 
@@ -384,13 +499,13 @@ mod tests {
             [
                 ("GET".into(), "/todos".into(), "token todos:read".into()),
                 ("POST".into(), "/todos".into(), "token todos:write".into()),
+                ("GET".into(), "/health".into(), "public".into()),
+                ("GET".into(), "/maybe".into(), "public".into()),
                 (
                     "DELETE".into(),
                     "/todos/{id}".into(),
                     "token todos:read todos:write".into()
                 ),
-                ("GET".into(), "/health".into(), "public".into()),
-                ("GET".into(), "/maybe".into(), "public".into()),
             ]
         );
         let sources: Vec<&str> = derive(&d, &oauth())
@@ -406,8 +521,10 @@ mod tests {
                 "operation",
                 "operation",
                 "operation"
-            ]
+            ],
+            "in the table's order: /todos/{{id}} after the concrete paths"
         );
+        assert_eq!(derive(&d, &oauth()).unwrap()[4].path, "/todos/{id}");
     }
 
     #[test]
@@ -420,27 +537,164 @@ mod tests {
     }
 
     #[test]
-    fn api_keys_and_http_schemes_fit_their_auth_types() {
-        let d = doc(
-            None,
-            json!({"/a": {"get": {"security": [{"key": []}]}}, "/b": {"get": {"security": [{"bearer": []}]}}}),
-        );
-        let user_http = AuthConfig::UserHttp {
-            authorization_type: HttpAuthorizationType::Bearer,
+    fn a_scheme_fits_when_the_gateway_reads_its_credential_where_the_document_puts_it() {
+        let d = json!({
+            "openapi": "3.1.0",
+            "components": {"securitySchemes": {
+                "oauth": {"type": "oauth2", "flows": {}},
+                "oidc": {"type": "openIdConnect", "openIdConnectUrl": "https://idp.example/.well-known/openid-configuration"},
+                "bearer": {"type": "http", "scheme": "Bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+                "authorization": {"type": "apiKey", "in": "header", "name": "Authorization"},
+                "header": {"type": "apiKey", "in": "header", "name": "X-Key"},
+                "query": {"type": "apiKey", "in": "query", "name": "key"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "key"}
+            }},
+            "paths": {}
+        });
+        let user_http = |t| AuthConfig::UserHttp {
+            authorization_type: t,
         };
-        assert_eq!(rules(&d, &user_http)[0].2, "token");
         let service = AuthConfig::ServiceHttp {
             authorization_type: HttpAuthorizationType::Bearer,
             verification_token: None,
         };
-        let e = derive(&d, &service).unwrap_err();
-        assert_eq!(e.operation, "GET /a");
+        let fit = |scheme: &str, auth: &AuthConfig| {
+            let mut d = d.clone();
+            d["paths"] = json!({"/x": {"get": {"security": [{scheme: []}]}}});
+            derive(&d, auth).map(|r| describe(r[0].access, &r[0].scopes))
+        };
+        for (scheme, oauth_fits, bearer_fits, basic_fits) in [
+            ("oauth", true, false, false),
+            ("oidc", true, false, false),
+            ("bearer", true, true, false),
+            ("basic", false, false, true),
+            ("authorization", false, true, true),
+            ("header", false, false, false),
+            ("query", false, false, false),
+            ("cookie", false, false, false),
+        ] {
+            assert_eq!(
+                fit(scheme, &oauth()).is_ok(),
+                oauth_fits,
+                "{scheme} on oauth"
+            );
+            assert_eq!(
+                fit(scheme, &user_http(HttpAuthorizationType::Bearer)).is_ok(),
+                bearer_fits,
+                "{scheme} on user_http bearer"
+            );
+            assert_eq!(
+                fit(scheme, &service).is_ok(),
+                bearer_fits,
+                "{scheme} on service_http"
+            );
+            assert_eq!(
+                fit(scheme, &user_http(HttpAuthorizationType::Basic)).is_ok(),
+                basic_fits,
+                "{scheme} on user_http basic"
+            );
+        }
+        // The refusal says where the document puts the key.
+        let e = fit("query", &user_http(HttpAuthorizationType::Bearer)).unwrap_err();
+        assert!(e.why.contains("an API key in query \"key\""), "{e}");
         // Of alternatives, the one the plugin checks is taken.
-        let either = doc(
-            None,
-            json!({"/c": {"get": {"security": [{"key": []}, {"oauth": ["todos:read"]}]}}}),
-        );
+        let mut either = d.clone();
+        either["paths"] =
+            json!({"/c": {"get": {"security": [{"header": []}, {"oauth": ["todos:read"]}]}}});
         assert_eq!(rules(&either, &oauth())[0].2, "token todos:read");
+        // service_http checks one secret: scopes the document lists would go unchecked.
+        let mut scoped = d.clone();
+        scoped["paths"] = json!({"/s": {"get": {"security": [{"bearer": ["admin"]}]}}});
+        assert!(derive(&scoped, &service)
+            .unwrap_err()
+            .why
+            .contains("service_http"));
+        assert_eq!(
+            rules(&scoped, &user_http(HttpAuthorizationType::Bearer))[0].2,
+            "token admin"
+        );
+    }
+
+    #[test]
+    fn concrete_paths_come_before_templates_whatever_the_documents_order() {
+        let d = doc(
+            None,
+            json!({
+                "/users/{id}": {"get": {"security": []}},
+                "/users/me": {"get": {"security": [{"oauth": ["profile"]}]}},
+                "/files/{id}": {"get": {"security": [{"oauth": ["r"]}]}},
+                "/files/export": {"get": {}}
+            }),
+        );
+        let derived = derive(&d, &oauth()).unwrap();
+        let table = RouteTable::new(derived.iter().map(DerivedRule::to_rule).collect()).unwrap();
+        let decide = |path: &str| {
+            let segments: Vec<String> = path[1..].split('/').map(String::from).collect();
+            match table.find(&Method::Get, &segments) {
+                RouteMatch::Rule(i) => {
+                    let r = table.rule(i).unwrap();
+                    describe(r.access, &r.scopes)
+                }
+                _ => "none".into(),
+            }
+        };
+        assert_eq!(decide("/users/me"), "token profile");
+        assert_eq!(decide("/users/42"), "public");
+        assert_eq!(decide("/files/export"), "deny");
+        assert_eq!(decide("/files/7"), "token r");
+        assert!(compare(&derived, &table).iter().all(Comparison::agrees));
+    }
+
+    #[test]
+    fn what_real_documents_hold_beside_operations_is_read_as_the_specification_says() {
+        let d = json!({
+            "openapi": "3.1.0",
+            "components": {
+                "securitySchemes": {"oauth": {"type": "oauth2", "flows": {}}},
+                "pathItems": {"Todos": {"get": {"security": [{"oauth": ["todos:read"]}]}}}
+            },
+            "security": [{"oauth": ["read"]}],
+            "paths": {
+                "x-internal": {"get": {}},
+                "/todos": {"$ref": "#/components/pathItems/Todos", "post": {}},
+                "/trailing/": {"get": {}},
+                "/probe": {"head": {"security": []}, "get": {}, "trace": {}}
+            }
+        });
+        let derived: Vec<String> = derive(&d, &oauth())
+            .unwrap()
+            .iter()
+            .map(|r| format!("{} {} {}", r.method, r.path, describe(r.access, &r.scopes)))
+            .collect();
+        assert_eq!(
+            derived,
+            [
+                "GET /todos token todos:read",
+                "POST /todos token read",
+                "GET /trailing token read",
+                "HEAD /probe public",
+                "GET /probe token read",
+            ]
+        );
+        // HEAD's own rule comes before GET's, so a HEAD call takes it.
+        let table = RouteTable::new(
+            derive(&d, &oauth())
+                .unwrap()
+                .iter()
+                .map(DerivedRule::to_rule)
+                .collect(),
+        )
+        .unwrap();
+        match table.find(&Method::Head, &["probe".to_string()]) {
+            RouteMatch::Rule(i) => assert_eq!(table.rule(i).unwrap().access, Access::Public),
+            other => panic!("{other:?}"),
+        }
+        // TRACE has no rule: refused, never forwarded.
+        assert!(matches!(
+            table.find(&Method::parse("TRACE"), &["probe".to_string()]),
+            RouteMatch::MethodNotAllowed(_)
+        ));
     }
 
     #[test]
@@ -478,6 +732,32 @@ mod tests {
                 "GET /x",
             ),
             ("no paths", json!({"openapi": "3.1.0"}), "paths"),
+            (
+                "a segment mixing text and a parameter",
+                doc(
+                    None,
+                    json!({"/files/{name}.json": {"get": {"security": []}}}),
+                ),
+                "GET /files/{name}.json",
+            ),
+            (
+                "two parameters in one segment",
+                doc(
+                    None,
+                    json!({"/files/{name}.{ext}": {"get": {"security": []}}}),
+                ),
+                "GET /files/{name}.{ext}",
+            ),
+            (
+                "a $ref to another file",
+                doc(None, json!({"/x": {"$ref": "other.yaml#/paths/x"}})),
+                "/x",
+            ),
+            (
+                "a $ref to nothing",
+                doc(None, json!({"/x": {"$ref": "#/components/pathItems/Nope"}})),
+                "/x",
+            ),
         ] {
             let e = derive(&d, &oauth()).unwrap_err();
             assert_eq!(e.operation, operation, "{why}: {e}");

@@ -8,9 +8,9 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, copyFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, copyFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { root, wranglerBin, wranglerEnv } from '../../scripts/lib.mjs';
 
@@ -30,7 +30,7 @@ const FLAGS = ['--name', 'Acme Notes', '--domain', 'notes.acme.example', '--orig
 /** Runs the init command in `dir` with the stand-in; returns its status and output. */
 function init(dir, extra = [], { failAt } = {}) {
   const r = spawnSync(process.execPath, [join(root, 'scripts', 'init.mjs'), ...FLAGS, '--dir', dir, ...extra], {
-    cwd: dir,
+    cwd: existsSync(dir) ? dir : dirname(dir),
     encoding: 'utf8',
     env: {
       ...process.env,
@@ -76,8 +76,8 @@ describe('npm run init', () => {
     // Not this checkout: its Worker is this checkout's build, handed the directory's static/.
     assert.equal(config.main, 'portcullis-worker.mjs');
     const entry = readFileSync(join(dir, 'portcullis-worker.mjs'), 'utf8');
-    assert.match(entry, /import file0 from "\.\/static\/openapi\.json";/);
-    assert.ok(entry.includes(`export * from "./${relative(dir, join(root, 'build', 'index.js'))}";`), entry);
+    assert.match(entry, /import file1 from "\.\/static\/openapi\.json";/);
+    assert.ok(entry.includes(`export * from "${relative(dir, join(root, 'build', 'index.js'))}";`), entry);
     assert.deepEqual(plain(config.routes), [{ pattern: 'notes.acme.example', custom_domain: true }]);
     assert.ok(existsSync(join(dir, 'static', 'openapi.json')));
     assert.deepEqual(Object.keys(account(dir).secrets.default).sort(), ['ADMIN_TOKEN', 'ORIGIN_SECRET', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'SIGNING_KEY']);
@@ -179,6 +179,7 @@ describe('npm run init --openapi <URL>', () => {
   const YAML_DOC = "openapi: 3.1.0\ninfo: {title: Notes, version: '1'}\ncomponents:\n  securitySchemes:\n    o: {type: oauth2, flows: {clientCredentials: {tokenUrl: /token, scopes: {'notes:read': Read notes}}}}\nsecurity: [{o: ['notes:read']}]\npaths:\n  /notes:\n    get: {responses: {'200': {description: ok}}}\n";
   let server;
   let base;
+  let current = YAML_DOC;
   const served = [];
   after(() => server?.close());
 
@@ -195,7 +196,7 @@ describe('npm run init --openapi <URL>', () => {
   test('the origin\'s document is downloaded, named by its content, and its scopes seeded', async () => {
     server = createServer((req, res) => {
       served.push(req.url);
-      if (req.url === '/spec') res.writeHead(200, { 'content-type': 'application/yaml' }).end(YAML_DOC);
+      if (req.url === '/spec') res.writeHead(200, { 'content-type': 'application/yaml' }).end(current);
       else if (req.url === '/readme.json') res.writeHead(200).end('{"hello": "world"}');
       else res.writeHead(404).end();
     });
@@ -212,6 +213,13 @@ describe('npm run init --openapi <URL>', () => {
     assert.equal(again.status, 0, again.out);
     assert.match(again.out, /openapi: static\/openapi\.yaml is up to date/);
     assert.equal(served.filter((u) => u === '/spec').length, 2, 'downloaded on every run');
+    // The document grows a scope: the next run makes it a permission the admin role holds.
+    current = YAML_DOC.replace("{'notes:read': Read notes}", "{'notes:read': Read notes, 'notes:write': Write notes}");
+    const grown = await initAsync(dir, ['--openapi', `${base}/spec`]);
+    assert.equal(grown.status, 0, grown.out);
+    assert.match(grown.out, /seed: the document's scopes as permissions of the API resource: notes:read notes:write/);
+    assert.deepEqual(query(dir, 'SELECT name, description FROM permissions ORDER BY name'), [{ name: 'notes:read', description: 'Read notes' }, { name: 'notes:write', description: 'Write notes' }]);
+    assert.equal(query(dir, "SELECT COUNT(*) AS n FROM role_permissions WHERE role_id = 'rol_admin'")[0].n, 2);
   });
 
   test('a document that is not there, or not OpenAPI, stops init before it writes anything', async () => {
@@ -223,5 +231,87 @@ describe('npm run init --openapi <URL>', () => {
       assert.ok(!existsSync(join(dir, 'wrangler.toml')), url);
       assert.ok(!existsSync(join(dir, 'account.json')), `${url}: no account call`);
     }
+  });
+});
+
+describe('npm run init refuses what the gateway or wrangler would not take, before it writes', () => {
+  test('flags with control characters or broken Unicode, bad environment names, an MCP path without /', () => {
+    for (const [extra, why] of [
+      [['--name', 'Todo\x7f'], /--name holds a control character/],
+      [['--description', 'a\u0085b'], /--description holds a control character/],
+      [['--scope', 'read\u001b[0m'], /--scope holds a control character or broken Unicode/],
+      [['--env', 'prod staging'], /--env: a name of letters/],
+      [['--env', '../x'], /--env: a name of letters/],
+      [['--env', 'default'], /--env: a name of letters/],
+      [['--mcp', 'mcp'], /--mcp: the endpoint's path/],
+    ]) {
+      const dir = workspace();
+      const { status, out } = init(dir, extra);
+      assert.equal(status, 1, `${extra}: ${out}`);
+      assert.match(out, why);
+      assert.ok(!existsSync(join(dir, 'wrangler.toml')) && !existsSync(join(dir, 'account.json')), `${extra}: nothing written`);
+    }
+  });
+
+  test('documents the gateway cannot read: YAML named .json, not UTF-8, too large; an odd name is replaced', () => {
+    const docs = workspace();
+    const yaml = readFileSync(join(root, 'tests', 'e2e', 'fixtures', 'notes.yaml'), 'utf8');
+    writeFileSync(join(docs, 'spec.json'), yaml);
+    writeFileSync(join(docs, 'latin1.yaml'), Buffer.concat([Buffer.from(yaml), Buffer.from([0x23, 0x20, 0xe9, 0x0a])]));
+    writeFileSync(join(docs, 'huge.yaml'), `${yaml}#${'x'.repeat(2 * 1024 * 1024)}\n`);
+    for (const [file, why] of [['spec.json', /--openapi .*spec\.json: .*JSON/], ['latin1.yaml', /not UTF-8/], ['huge.yaml', /larger than the gateway reads/], ['missing.yaml', /no such file/]]) {
+      const dir = workspace();
+      const { status, out } = init(dir, ['--openapi', join(docs, file)]);
+      assert.equal(status, 1, `${file}: ${out}`);
+      assert.match(out, why);
+      assert.ok(!existsSync(join(dir, 'wrangler.toml')), file);
+    }
+    writeFileSync(join(docs, 'My API.yaml'), yaml);
+    const dir = workspace();
+    const { status, out } = init(dir, ['--openapi', join(docs, 'My API.yaml'), '--dry-run']);
+    assert.equal(status, 0, out);
+    assert.match(out, /copying .*My API\.yaml to static\/openapi\.yaml/);
+  });
+
+  test('in this checkout, the demo\'s document is never written over', async () => {
+    const { documentName } = await import('../../scripts/init.mjs');
+    assert.equal(documentName('/home/me/openapi.json', '{}', { checkout: true, model: 'acme_notes' }), 'acme_notes-openapi.json');
+    assert.equal(documentName('https://api.acme.example/docs', '{}', { checkout: true, model: 'acme_notes' }), 'acme_notes-openapi.json');
+    assert.equal(documentName('https://api.acme.example/docs', 'openapi: 3.1.0'), 'openapi.yaml');
+    assert.equal(documentName('/home/me/openapi.json', '{}'), 'openapi.json');
+  });
+
+  test('a dry run for a directory that does not exist yet', () => {
+    const dir = join(workspace(), 'not-yet');
+    const { status, out } = init(dir, ['--mcp', '/mcp', '--dry-run']);
+    assert.equal(status, 0, out);
+    assert.ok(!existsSync(dir));
+  });
+
+  test('--env in a directory without wrangler.toml: the same file on the second run', () => {
+    const dir = workspace();
+    assert.equal(init(dir, ['--mcp', '/mcp', '--env', 'staging']).status, 0);
+    const text = readFileSync(join(dir, 'wrangler.toml'), 'utf8');
+    assert.equal(parseToml(text).env.staging.vars.PUBLIC_BASE_URL, 'https://notes.acme.example');
+    const again = init(dir, ['--mcp', '/mcp', '--env', 'staging']);
+    assert.equal(again.status, 0, again.out);
+    assert.match(again.out, /config: wrangler\.toml is up to date/);
+    assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), text);
+  });
+
+  test('a wrangler.toml with its own [env.NAME] table is told what to add to it', () => {
+    const dir = workspace();
+    const own = 'name = "mine"\nmain = "src/index.js"\ncompatibility_date = "2026-04-01"\n\n[env.production]\nname = "mine-production"\n';
+    writeFileSync(join(dir, 'wrangler.toml'), own);
+    const refused = init(dir, ['--mcp', '/mcp', '--env', 'production']);
+    assert.equal(refused.status, 1, refused.out);
+    assert.match(refused.out, /has its own \[env\.production\]: add main = "portcullis-worker\.mjs" and rules = \[\{ type = "Data", globs = \["\.\/static\/\*\*"\] \}\] to it/);
+    assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), own, 'unchanged');
+    writeFileSync(join(dir, 'wrangler.toml'), own.replace('name = "mine-production"\n', 'name = "mine-production"\nmain = "portcullis-worker.mjs"\nrules = [{ type = "Data", globs = ["./static/**"] }]\n'));
+    const { status, out } = init(dir, ['--mcp', '/mcp', '--env', 'production']);
+    assert.equal(status, 0, out);
+    const config = parseToml(readFileSync(join(dir, 'wrangler.toml'), 'utf8'));
+    assert.equal(config.env.production.main, 'portcullis-worker.mjs');
+    assert.equal(config.env.production.vars.ORIGIN_URL, 'https://api.acme.example');
   });
 });

@@ -11,30 +11,11 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { freePort, root, startProcess, stopProcess, waitFor, wranglerEnv } from '../../scripts/lib.mjs';
 
-const NOTES = `openapi: 3.1.0
-info: {title: Acme Notes, version: '1'}
-servers: [{url: https://notes.acme.example}]
-components:
-  securitySchemes:
-    acme:
-      type: oauth2
-      flows:
-        authorizationCode:
-          authorizationUrl: https://notes.acme.example/authorize
-          tokenUrl: https://notes.acme.example/token
-          scopes: {'notes:read': Read notes, 'notes:write': Write notes}
-security: [{acme: ['notes:read']}]
-paths:
-  /notes:
-    get: {operationId: listNotes, responses: {'200': {description: The notes}}}
-    post: {operationId: addNote, security: [{acme: ['notes:write']}], responses: {'201': {description: Added}}}
-  /status:
-    get: {operationId: status, security: [], responses: {'200': {description: Up}}}
-`;
+const NOTES = readFileSync(join(root, 'tests', 'e2e', 'fixtures', 'notes.yaml'), 'utf8');
 const LOGO = '<svg xmlns="http://www.w3.org/2000/svg"><title>Acme</title></svg>\n';
 
 const work = mkdtempSync(join(tmpdir(), 'portcullis-package-'));
@@ -84,7 +65,9 @@ describe('the published package', () => {
     assert.equal(config.vars.PLUGIN.openapi_file, '/notes.yaml');
     assert.equal(config.vars.PLUGIN.routes_from_openapi, true);
     const entry = readFileSync(join(dir, 'portcullis-worker.mjs'), 'utf8');
-    assert.match(entry, /import file0 from "\.\/static\/notes\.yaml";/);
+    // The document, and a placeholder logo until the owner puts theirs there.
+    assert.match(entry, /import file0 from "\.\/static\/logo\.svg";\nimport file1 from "\.\/static\/notes\.yaml";/);
+    assert.match(readFileSync(join(dir, 'static', 'logo.svg'), 'utf8'), /aria-label="A"/);
     assert.match(entry, /export \* from "portcullis\/worker";/);
     assert.equal(readFileSync(join(dir, 'static', 'notes.yaml'), 'utf8'), NOTES);
     // The resource's permissions are the owner's document's scopes, not the demo's.
@@ -99,24 +82,37 @@ describe('the published package', () => {
 
   test('a file added under static/: init again lists it in the entry and changes nothing else', () => {
     writeFileSync(join(dir, 'static', 'logo.svg'), LOGO);
+    mkdirSync(join(dir, 'static', 'docs'));
+    writeFileSync(join(dir, 'static', 'docs', 'terms.txt'), 'Be nice.\n');
     const toml = readFileSync(join(dir, 'wrangler.toml'), 'utf8');
     const calls = account().calls.length;
     const { status, out } = portcullis(['init', ...FLAGS]);
     assert.equal(status, 0, out);
-    assert.match(out, /entry: writing portcullis-worker\.mjs \(static\/logo\.svg, static\/notes\.yaml\)/);
+    assert.match(out, /entry: writing portcullis-worker\.mjs \(static\/docs\/terms\.txt, static\/logo\.svg, static\/notes\.yaml\)/);
+    assert.equal(readFileSync(join(dir, 'static', 'logo.svg'), 'utf8'), LOGO, 'the owner\'s logo is kept');
     assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), toml);
     const again = account().calls.slice(calls);
     assert.ok(!again.some((c) => c.startsWith('d1 create') || c.startsWith('secret put')), again.join('\n'));
     assert.match(portcullis(['init', ...FLAGS]).out, /entry: portcullis-worker\.mjs is up to date/);
   });
 
-  test('a file under static/admin/ is refused: those paths are the gateway\'s own', () => {
-    mkdirSync(join(dir, 'static', 'admin'));
-    writeFileSync(join(dir, 'static', 'admin', 'index.html'), '<p>mine</p>');
-    const { status, out } = portcullis(['init', ...FLAGS]);
+  test('a file the gateway would not take is refused before anything is written or called', () => {
+    const before = { toml: readFileSync(join(dir, 'wrangler.toml'), 'utf8'), entry: readFileSync(join(dir, 'portcullis-worker.mjs'), 'utf8'), calls: account().calls.length };
+    for (const [file, why] of [
+      ['admin/index.html', /static\/admin\/index\.html: the paths under \/admin\/ and \/portal\/ are the gateway's own/],
+      ['#notes.yaml#', /static\/#notes\.yaml#: a name the gateway cannot serve/],
+    ]) {
+      mkdirSync(dirname(join(dir, 'static', file)), { recursive: true });
+      writeFileSync(join(dir, 'static', file), 'x');
+      const { status, out } = portcullis(['init', ...FLAGS]);
+      rmSync(join(dir, 'static', file));
+      assert.equal(status, 1, out);
+      assert.match(out, why);
+      assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), before.toml);
+      assert.equal(readFileSync(join(dir, 'portcullis-worker.mjs'), 'utf8'), before.entry);
+      assert.equal(account().calls.length, before.calls, 'no account call');
+    }
     rmSync(join(dir, 'static', 'admin'), { recursive: true });
-    assert.equal(status, 1);
-    assert.match(out, /static\/admin\/index\.html: the paths under \/admin\/ and \/portal\/ are the gateway's own/);
   });
 
   test('wrangler bundles the owner\'s files with the Worker', () => {
@@ -125,6 +121,7 @@ describe('the published package', () => {
     const modules = readdirSync(join(work, 'dist'));
     assert.ok(modules.some((m) => m.endsWith('-notes.yaml')), modules.join(' '));
     assert.ok(modules.some((m) => m.endsWith('-logo.svg')), modules.join(' '));
+    assert.ok(modules.some((m) => m.endsWith('-terms.txt')), modules.join(' '));
     assert.ok(modules.some((m) => m.endsWith('-index_bg.wasm')), modules.join(' '));
   });
 
@@ -138,7 +135,9 @@ describe('the published package', () => {
     const [port, inspector] = await Promise.all([freePort(), freePort()]);
     const base = `http://127.0.0.1:${port}`;
     const secrets = Object.fromEntries(readFileSync(join(dir, '.portcullis', 'default.secrets'), 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    const vars = { PUBLIC_BASE_URL: base, ORIGIN_URL: `http://127.0.0.1:${origin.address().port}`, ...secrets };
+    // Secrets as an owner running it locally gives them: in .dev.vars, not on a command line.
+    writeFileSync(join(dir, '.dev.vars'), Object.entries(secrets).map(([k, v]) => `${k}='${v}'`).join('\n'), { mode: 0o600 });
+    const vars = { PUBLIC_BASE_URL: base, ORIGIN_URL: `http://127.0.0.1:${origin.address().port}` };
     const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', standIn.FAKE_D1, '--show-interactive-dev-session=false'];
     for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
     const gateway = startProcess(join(dir, 'node_modules', '.bin', 'wrangler'), args, { env: wranglerEnv(), name: 'gateway', cwd: dir });
@@ -151,8 +150,9 @@ describe('the published package', () => {
       const text = await doc.text();
       assert.match(text, /listNotes/);
       assert.ok(text.includes(`url: "${base}"`), text);
-      // The owner's logo, in front of the package's.
+      // The owner's logo, not the demo's the package was built with; nor the demo's document.
       assert.equal(await (await fetch(`${base}/logo.svg`)).text(), LOGO);
+      assert.equal((await fetch(`${base}/openapi.json`)).status, 404);
       // Its operations' security is the rule table: a token with notes:read for GET /notes, none
       // for /status, and nothing for what the document does not name.
       const notes = await fetch(`${base}/notes`);
