@@ -85,9 +85,11 @@ describe('npm run init', () => {
     assert.equal(statSync(join(dir, '.portcullis', 'default.secrets')).mode & 0o777, 0o600);
     assert.match(readFileSync(join(dir, '.gitignore'), 'utf8'), /^\/\.portcullis$/m);
     const toml = readFileSync(join(dir, 'wrangler.toml'), 'utf8');
+    const calls = JSON.stringify(account(dir).calls);
     for (const value of secretValues(dir)) {
       assert.ok(!out.includes(value), 'a secret was printed');
       assert.ok(!toml.includes(value), 'a secret is in wrangler.toml');
+      assert.ok(!calls.includes(value), 'a secret was on a command line');
     }
     // The first admin, and the API resource with the document's scopes as permissions.
     assert.deepEqual(query(dir, "SELECT email FROM users"), [{ email: 'owner@acme.example' }]);
