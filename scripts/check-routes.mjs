@@ -1,27 +1,77 @@
 #!/usr/bin/env node
 // `npm run check-routes`: lists the OpenAPI document's operations whose rule at the gateway
-// differs from what the document's `security` asks, and exits 1 if there is one (for CI). It
-// starts the gateway locally on wrangler.toml's PLUGIN (or the JSON in PORTCULLIS_PLUGIN_JSON),
-// asks the admin API's route comparison (the console's Routes section), and stops it.
-import { startGateway } from '../tests/e2e/harness.mjs';
+// differs from what the document's `security` asks, and exits 1 if there is one (for CI). It asks
+// the admin API's route comparison (the console's Routes section):
+//   - of a gateway already running, with `--url https://notes.acme.example` (or a local
+//     `wrangler dev`), its admin token from PORTCULLIS_ADMIN_TOKEN or `--secrets FILE` (by default
+//     `.portcullis/<--env or default>.secrets`, as `portcullis init` wrote it); this is how
+//     `npx portcullis check-routes` runs from the published package;
+//   - else, in a clone, of a gateway it starts locally on wrangler.toml's PLUGIN (or the JSON in
+//     PORTCULLIS_PLUGIN_JSON), and stops.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { root } from './lib.mjs';
 
-const plugin = process.env.PORTCULLIS_PLUGIN_JSON ? JSON.parse(process.env.PORTCULLIS_PLUGIN_JSON) : undefined;
-const gw = await startGateway({ plugin, seed: false });
-let failed = false;
-try {
-  const res = await fetch(`${gw.baseUrl}/admin/api/routes`, { headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}` } });
-  const routes = await res.json();
+/** Prints the comparison; returns whether the check fails. */
+export function report(routes, log = console.log) {
   if (routes.problem) {
-    console.log(`The document's operations cannot be compared: ${routes.problem}`);
-    failed = true;
-  } else {
-    for (const o of routes.operations) {
-      console.log(`${o.agrees ? 'ok      ' : 'DIFFERS '} ${`${o.method} ${o.path}`.padEnd(32)} document: ${o.document.padEnd(24)} gateway: ${o.gateway}`);
-    }
-    console.log(`${routes.operations.length} operations, ${routes.disagreements} where the gateway does otherwise${routes.from_openapi ? ' (rules from the document: routes_from_openapi)' : ''}.`);
-    failed = routes.disagreements > 0;
+    log(`The document's operations cannot be compared: ${routes.problem}`);
+    return true;
   }
-} finally {
-  await gw.stop();
+  for (const o of routes.operations) {
+    log(`${o.agrees ? 'ok      ' : 'DIFFERS '} ${`${o.method} ${o.path}`.padEnd(32)} document: ${o.document.padEnd(24)} gateway: ${o.gateway}`);
+  }
+  log(`${routes.operations.length} operations, ${routes.disagreements} where the gateway does otherwise${routes.from_openapi ? ' (rules from the document: routes_from_openapi)' : ''}.`);
+  return routes.disagreements > 0;
 }
-process.exitCode = failed ? 1 : 0;
+
+/** The admin API's route comparison of the gateway at `url`. */
+async function routesAt(url, token) {
+  let res;
+  try {
+    res = await fetch(new URL('/admin/api/routes', url), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(15000) });
+  } catch (e) {
+    throw new Error(`${url}: ${e.cause?.message ?? e.message}`);
+  }
+  if (!res.ok) throw new Error(`${url}/admin/api/routes answered ${res.status}${res.status === 401 ? ' (the admin token is not this gateway\'s)' : ''}`);
+  return res.json();
+}
+
+/** The admin token: the environment's, or the one init kept in the secrets file. */
+function adminToken(values) {
+  if (process.env.PORTCULLIS_ADMIN_TOKEN) return process.env.PORTCULLIS_ADMIN_TOKEN;
+  const file = values.secrets ?? join('.portcullis', `${values.env ?? 'default'}.secrets`);
+  if (!existsSync(file)) throw new Error(`no admin token: set PORTCULLIS_ADMIN_TOKEN, or give --secrets (${file} does not exist)`);
+  const line = readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith('ADMIN_TOKEN='));
+  if (!line) throw new Error(`${file} holds no ADMIN_TOKEN`);
+  return line.slice('ADMIN_TOKEN='.length);
+}
+
+export async function main(args) {
+  try {
+    const { values } = parseArgs({ args, options: { url: { type: 'string' }, secrets: { type: 'string' }, env: { type: 'string' } } });
+    if (values.url) {
+      process.exitCode = report(await routesAt(values.url, adminToken(values))) ? 1 : 0;
+      return;
+    }
+    if (!existsSync(join(root, 'tests', 'e2e', 'harness.mjs'))) {
+      throw new Error('give --url: the gateway to ask (deployed, or `npx wrangler dev`); starting one locally needs a clone of the repository');
+    }
+    const { startGateway } = await import('../tests/e2e/harness.mjs');
+    const plugin = process.env.PORTCULLIS_PLUGIN_JSON ? JSON.parse(process.env.PORTCULLIS_PLUGIN_JSON) : undefined;
+    const gw = await startGateway({ plugin, seed: false });
+    try {
+      const failed = report(await routesAt(gw.baseUrl, gw.secrets.ADMIN_TOKEN));
+      process.exitCode = failed ? 1 : 0;
+    } finally {
+      await gw.stop();
+    }
+  } catch (e) {
+    console.error(`check-routes: ${e.message}`);
+    process.exitCode = 2;
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main(process.argv.slice(2));

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// `npx portcullis <command>`, the published package's command line. One command for now:
+// `npx portcullis <command>`, the published package's command line:
 //   npx portcullis init --name … --domain … --origin … --auth … --admin-email … [--openapi FILE or URL]
-// run in the directory the gateway is deployed from (see scripts/init.mjs and docs/deploy.md).
-import { main as init } from './init.mjs';
-
+//     run in the directory the gateway is deployed from (scripts/init.mjs, docs/deploy.md);
+//   npx portcullis check-routes --url https://notes.acme.example [--env NAME | --secrets FILE]
+//     the document's operations beside the gateway's rules, exit 1 where they differ
+//     (scripts/check-routes.mjs).
+const commands = { init: () => import('./init.mjs'), 'check-routes': () => import('./check-routes.mjs') };
 const [command, ...args] = process.argv.slice(2);
-if (command === 'init') await init(args);
+if (commands[command]) await (await commands[command]()).main(args);
 else {
-  console.error(`usage: portcullis init [flags]   (docs/deploy.md in this package says which)${command && !['-h', '--help', 'help'].includes(command) ? `\nportcullis: no command ${JSON.stringify(command)}` : ''}`);
-  process.exitCode = command && !['-h', '--help', 'help'].includes(command) ? 2 : 0;
+  const help = !command || ['-h', '--help', 'help'].includes(command);
+  console.error(`usage: portcullis init [flags] | portcullis check-routes --url URL   (docs/deploy.md in this package says which flags)${help ? '' : `\nportcullis: no command ${JSON.stringify(command)}`}`);
+  process.exitCode = help ? 0 : 2;
 }

@@ -51,7 +51,7 @@ describe('the published package', () => {
 
   test('the package holds the built Worker, the migrations and the command, and no source', () => {
     const pkg = join(dir, 'node_modules', 'portcullis');
-    for (const f of ['build/index.js', 'build/index_bg.wasm', 'scripts/portcullis.mjs', 'migrations/0001_identity.sql', 'docs/deploy.md']) assert.ok(existsSync(join(pkg, f)), f);
+    for (const f of ['build/index.js', 'build/index_bg.wasm', 'scripts/portcullis.mjs', 'scripts/check-routes.mjs', 'migrations/0001_identity.sql', 'docs/deploy.md']) assert.ok(existsSync(join(pkg, f)), f);
     for (const f of ['src', 'tests', 'static', 'Cargo.toml', 'wrangler.toml']) assert.ok(!existsSync(join(pkg, f)), f);
   });
 
@@ -167,6 +167,14 @@ describe('the published package', () => {
       const routes = await (await fetch(`${base}/admin/api/routes`, { headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}` } })).json();
       assert.deepEqual(routes.operations.map((o) => `${o.method} ${o.path} ${o.gateway}`), ['GET /notes token notes:read', 'POST /notes token notes:write', 'GET /status public']);
       assert.equal(routes.disagreements, 0);
+      // The same check from the command line, with the admin token init kept.
+      const checked = portcullis(['check-routes', '--url', base]);
+      assert.equal(checked.status, 0, checked.out);
+      assert.match(checked.out, /ok\s+GET \/notes\s+document: token notes:read\s+gateway: token notes:read/);
+      assert.match(checked.out, /3 operations, 0 where the gateway does otherwise \(rules from the document/);
+      const wrong = run('npx', ['--no', 'portcullis', 'check-routes', '--url', base], { env: { PORTCULLIS_ADMIN_TOKEN: 'not-the-token' } });
+      assert.equal(wrong.status, 2, wrong.out);
+      assert.match(wrong.out, /answered 401 \(the admin token is not this gateway's\)/);
     } finally {
       await stopProcess(gateway);
       origin.close();
@@ -178,5 +186,9 @@ describe('the published package', () => {
     assert.equal(unknown.status, 2);
     assert.match(unknown.out, /usage: portcullis init/);
     assert.equal(portcullis(['--help']).status, 0);
+    // Starting a gateway locally needs a clone; from the package, the check asks a running one.
+    const local = portcullis(['check-routes']);
+    assert.equal(local.status, 2, local.out);
+    assert.match(local.out, /give --url/);
   });
 });
