@@ -181,7 +181,21 @@ function checkDocument(bytes, name) {
   } catch {
     throw new Error('not UTF-8');
   }
-  readDocument(text, /\.json$/i.test(name) ? 'json' : 'yaml');
+  return readDocument(text, /\.json$/i.test(name) ? 'json' : 'yaml');
+}
+
+/** The base path of the document's server (`servers[0].url`, or Swagger's `basePath`), if it
+ * names one: operation paths are relative to it. */
+export function serverPath(doc) {
+  const url = doc.servers?.[0]?.url ?? doc.basePath;
+  if (typeof url !== 'string' || url.includes('{')) return null;
+  let path;
+  try {
+    path = new URL(url, 'https://server.invalid').pathname.replace(/\/+$/, '');
+  } catch {
+    return null;
+  }
+  return path || null;
 }
 
 /** A URL as it may be printed: no credentials, no query. */
@@ -397,10 +411,16 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
     } else if (!dry) bytes = await download(source);
     a.openapiName = documentName(a.openapi, bytes?.toString('utf8'), { checkout, model: modelName(a.name) });
     if (bytes) {
+      let doc;
       try {
-        checkDocument(bytes, a.openapiName);
+        doc = checkDocument(bytes, a.openapiName);
       } catch (e) {
         throw new Error(`--openapi ${shownSource}: ${e.message}`);
+      }
+      // The gateway forwards GET /todos to ORIGIN_URL/todos: a server base path belongs in it.
+      const base = serverPath(doc);
+      if (base && !new URL(a.origin).pathname.replace(/\/+$/, '').endsWith(base)) {
+        say('openapi', `note: the document's operations are under ${base} on its server; if that is the origin, --origin should end with ${base}`);
       }
     }
     const target = join(dir, 'static', a.openapiName);

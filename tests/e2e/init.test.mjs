@@ -273,6 +273,14 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
     const { status, out } = init(dir, ['--openapi', join(docs, 'My API.yaml'), '--dry-run']);
     assert.equal(status, 0, out);
     assert.match(out, /copying .*My API\.yaml to static\/openapi\.yaml/);
+    assert.doesNotMatch(out, /note:/);
+    // A server base path the origin URL lacks is pointed out (the gateway forwards /notes to
+    // ORIGIN_URL/notes).
+    writeFileSync(join(docs, 'v1.yaml'), yaml.replace('servers: [{url: https://notes.acme.example}]', 'servers: [{url: https://api.acme.example/v1}]'));
+    const v1 = init(workspace(), ['--openapi', join(docs, 'v1.yaml'), '--dry-run']);
+    assert.match(v1.out, /note: the document's operations are under \/v1 on its server; if that is the origin, --origin should end with \/v1/);
+    const fine = init(workspace(), ['--openapi', join(docs, 'v1.yaml'), '--dry-run', '--origin', 'https://api.acme.example/v1/']);
+    assert.doesNotMatch(fine.out, /note:/);
   });
 
   test('in this checkout, the demo\'s document is never written over', async () => {
