@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { parse as parseToml } from 'smol-toml';
 import { root, wranglerBin, wranglerEnv } from './lib.mjs';
-import { openapiScopes, permissionsSql, readDocument, seedSql } from './seed.mjs';
+import { formatOf, openapiScopes, permissionsSql, readDocument, seedSql } from './seed.mjs';
 
 const AUTH_TYPES = ['none', 'service_http', 'user_http', 'oauth'];
 
@@ -58,7 +58,16 @@ export async function answers(flags, ask) {
   if (out.env && (!/^[A-Za-z0-9_-]+$/.test(out.env) || out.env === 'default')) {
     throw new Error('--env: a name of letters, digits, - and _ (not "default"), such as production');
   }
-  if (out.mcp && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(out.mcp)) throw new Error('--mcp: the endpoint\'s path, such as /mcp');
+  // As the gateway's rules take a path: plain segments, no `*`, `;`, `%`, dot segments or trailing /.
+  if (out.mcp && !(/^(\/[A-Za-z0-9._~!$&'()+,=:@-]+)+$/.test(out.mcp) && out.mcp.split('/').every((s, i) => i === 0 || (s !== '.' && s !== '..')))) {
+    throw new Error('--mcp: the endpoint\'s path, such as /mcp');
+  }
+  // As the gateway checks the manifest's values (src/config: scope tokens, 120 characters).
+  if (out.scope !== undefined && !/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(out.scope)) {
+    throw new Error('--scope: scope tokens separated by single spaces, such as "notes:read notes:write"');
+  }
+  if (out.description !== undefined && [...out.description].length > 120) throw new Error('--description: at most 120 characters');
+  if ([...out.name].length > 100) throw new Error('--name: at most 100 characters');
   return out;
 }
 
@@ -74,7 +83,7 @@ export function pluginTable(a) {
   const plugin = {
     name_for_human: [...a.name].slice(0, 20).join(''),
     name_for_model: modelName(a.name),
-    description_for_human: a.description ?? `${a.name}, through Portcullis.`,
+    description_for_human: a.description ?? `${[...a.name].slice(0, 20).join('')}, through Portcullis.`,
     description_for_model: a['description-for-model'] ?? `Use ${a.name} for the user.`,
     logo_url: '/logo.svg',
     contact_email: a['admin-email'],
@@ -181,7 +190,16 @@ function checkDocument(bytes, name) {
   } catch {
     throw new Error('not UTF-8');
   }
-  return readDocument(text, /\.json$/i.test(name) ? 'json' : 'yaml');
+  const doc = readDocument(text, formatOf(name));
+  // The gateway's limits: 250,000 nodes, and JSON nested at most 128 deep.
+  let nodes = 0;
+  const walk = (v, depth) => {
+    if (++nodes > 250_000) throw new Error('more than 250,000 nodes, more than the gateway reads');
+    if (depth > 128) throw new Error('nested more than 128 deep, more than the gateway reads');
+    if (v && typeof v === 'object') for (const x of Object.values(v)) walk(x, depth + 1);
+  };
+  walk(doc, 1);
+  return doc;
 }
 
 /** The base path of the document's server (`servers[0].url`, or Swagger's `basePath`), if it
@@ -258,7 +276,15 @@ function filesUnder(dir, prefix = '') {
   if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => !e.name.startsWith('.'))
-    .flatMap((e) => (statSync(join(dir, e.name)).isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]))
+    .flatMap((e) => {
+      let directory;
+      try {
+        directory = statSync(join(dir, e.name)).isDirectory();
+      } catch (error) {
+        throw new Error(`static/${prefix}${e.name}: ${error.code === 'ENOENT' ? 'a broken link' : error.code ?? error.message}`);
+      }
+      return directory ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`];
+    })
     .sort();
 }
 
@@ -301,9 +327,11 @@ export function withEnvBlock(text, a, databaseId, env) {
   // The file's own [env.NAME] table, if it has one, must name the entry itself: TOML lets a table
   // be defined once.
   const outside = start >= 0 ? text.slice(0, start) + text.slice(text.indexOf(close, start) + close.length) : text;
-  if (env && a.entry && new RegExp(`^\\s*\\[\\s*env\\.${env}\\s*\\]`, 'm').test(outside)) {
-    const own = parseToml(outside).env?.[env] ?? {};
-    if (own.main !== a.entry || JSON.stringify(own.rules) !== JSON.stringify([DATA_RULE])) {
+  const own = env ? parseToml(outside).env?.[env] : undefined;
+  if (own) {
+    const clash = ['vars', 'd1_databases', 'durable_objects', 'routes', 'ratelimits'].filter((k) => k in own);
+    if (clash.length) throw new Error(`wrangler.toml's own [env.${env}] sets ${clash.join(', ')}, which init writes: remove them there, or name another environment`);
+    if (a.entry && (own.main !== a.entry || JSON.stringify(own.rules) !== JSON.stringify([DATA_RULE]))) {
       throw new Error(`wrangler.toml has its own [env.${env}]: add main = ${tomlValue(a.entry)} and rules = [${tomlValue(DATA_RULE)}] to it, then run init again`);
     }
     a = { ...a, envHeader: false };
@@ -327,10 +355,11 @@ function recordedDatabaseId(text, env) {
 /** Runs wrangler (or its stand-in) in `dir`. */
 function runner(dir) {
   const bin = process.env.PORTCULLIS_WRANGLER ?? wranglerBin;
-  return (args, input) => {
+  // Its output, or with `{ json: true }` the JSON it printed on stdout (warnings go to stderr).
+  return (args, input, { json = false } = {}) => {
     const r = spawnSync(bin, args, { cwd: dir, env: wranglerEnv(), encoding: 'utf8', input, stdio: input === undefined ? ['ignore', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'] });
     if (r.status !== 0) throw new Error(`wrangler ${args.filter((x) => !x.startsWith('--persist')).join(' ')} failed:\n${r.error ? `${r.error.message} (is wrangler installed? npm install wrangler)\n` : ''}${r.stdout ?? ''}${r.stderr ?? ''}`);
-    return `${r.stdout ?? ''}${r.stderr ?? ''}`;
+    return json ? JSON.parse((r.stdout ?? '').replace(/^[^[{]*/, '')) : `${r.stdout ?? ''}${r.stderr ?? ''}`;
   };
 }
 
@@ -439,10 +468,21 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   }
   const existing = existsSync(configPath) ? readFileSync(configPath, 'utf8') : null;
   if (existing && !env && !existing.includes(marker(null)[0])) {
-    throw new Error('wrangler.toml exists and was not written by init: name an environment to add to it (--env production)');
+    const written = existing.match(/^# >>> portcullis init: env (\S+)/m)?.[1];
+    throw new Error(written
+      ? `wrangler.toml was written by init for an environment: name it (--env ${written})`
+      : 'wrangler.toml exists and was not written by init: name an environment to add to it (--env production)');
   }
   let databaseId = existing ? recordedDatabaseId(existing, env) : null;
-  const configFor = (id) => (existing ? withEnvBlock(existing, a, id, env) : freshConfig(a, id, checkout ? 'build/worker/shim.mjs' : ENTRY, env));
+  const configFor = (id) => {
+    const text = existing ? withEnvBlock(existing, a, id, env) : freshConfig(a, id, checkout ? 'build/worker/shim.mjs' : ENTRY, env);
+    try {
+      parseToml(text);
+    } catch (e) {
+      throw new Error(`init would write a wrangler.toml that does not read back (${e.message.split('\n')[0]}); nothing was written`);
+    }
+    return text;
+  };
   configFor(databaseId);
 
   if (document) {
@@ -463,7 +503,7 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   // 2. The database (its id written back into the configuration), and 3. the configuration.
   const name = databaseName(a, env);
   if (!databaseId && !dry) {
-    const listed = JSON.parse(wrangler(['d1', 'list', '--json']).replace(/^[^[]*/, ''));
+    const listed = wrangler(['d1', 'list', '--json'], undefined, { json: true });
     databaseId = listed.find((d) => d.name === name)?.uuid ?? null;
     if (databaseId) say('database', `${name} exists (${databaseId})`);
     else {
@@ -484,7 +524,7 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   // 3b. The entry, listing the files under static/ (rewritten when they change).
   if (a.entry) {
     const built = relative(dir, join(root, 'build', 'index.js')).split(sep).join('/');
-    const workerImport = installed ? 'portcullis/worker' : built.startsWith('.') ? built : `./${built}`;
+    const workerImport = installed ? 'portcullis/worker' : built.startsWith('../') ? built : `./${built}`;
     const text = entryModule(files, workerImport);
     const path = join(dir, ENTRY);
     if (existsSync(path) && readFileSync(path, 'utf8') === text) say('entry', `${ENTRY} is up to date`);
@@ -501,7 +541,7 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
     writeFileSync(gitignore, `${existsSync(gitignore) ? readFileSync(gitignore, 'utf8').replace(/\n*$/, '\n') : ''}/.portcullis\n`);
   }
   const secrets = dry ? {} : secretsFor(a, secretFile);
-  const stored = dry ? [] : JSON.parse(wrangler(['secret', 'list', '--format', 'json', ...envArgs]).replace(/^[^[]*/, '')).map((s) => s.name);
+  const stored = dry ? [] : wrangler(['secret', 'list', '--format', 'json', ...envArgs], undefined, { json: true }).map((s) => s.name);
   for (const secret of ['SIGNING_KEY', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'ADMIN_TOKEN', 'ORIGIN_SECRET', ...(a.auth === 'service_http' ? ['SERVICE_TOKEN'] : [])]) {
     if (stored.includes(secret)) say('secret', `${secret} is stored`);
     else {
@@ -519,15 +559,20 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   const grantAll = `INSERT OR IGNORE INTO role_permissions (role_id, permission_id) SELECT r.id, p.id FROM roles r JOIN permissions p ON p.resource_id = 'res_api' WHERE r.id = 'rol_admin';`;
   if (present.includes('"id"')) {
     say('seed', `${admin.email} exists: the seed is not applied again`);
-    // The document may have changed since: its scopes become permissions (none is removed), and
-    // the admin role holds them, as it held the first ones.
+    // The document may have changed since: its new scopes become permissions the admin role
+    // holds, as it held the first ones (none is removed, and what an administrator took from the
+    // role stays taken).
     const resource = seed.resources[0];
     if (resource.permissions_from_openapi && existsSync(join(dir, resource.permissions_from_openapi))) {
-      const scopes = openapiScopes(readFileSync(join(dir, resource.permissions_from_openapi), 'utf8'));
-      say('seed', `the document's scopes as permissions of the API resource: ${scopes.map((p) => p.name).join(' ') || 'none'}`);
-      if (!dry && scopes.length) {
+      const scopes = openapiScopes(readFileSync(join(dir, resource.permissions_from_openapi), 'utf8'), formatOf(resource.permissions_from_openapi));
+      const known = dry ? [] : wrangler(['d1', 'execute', 'DB', '--remote', '--json', ...envArgs, `--command=SELECT name FROM permissions WHERE resource_id = '${resource.id}'`], undefined, { json: true })[0].results.map((r) => r.name);
+      const fresh = scopes.filter((p) => !known.includes(p.name));
+      say('seed', fresh.length ? `the document's new scopes as permissions of the API resource: ${fresh.map((p) => p.name).join(' ')}` : 'the document names no new scope');
+      if (!dry && fresh.length) {
+        const names = fresh.map((p) => `'${p.name.replaceAll("'", "''")}'`).join(', ');
+        const grant = `INSERT OR IGNORE INTO role_permissions (role_id, permission_id) SELECT r.id, p.id FROM roles r JOIN permissions p ON p.resource_id = '${resource.id}' AND p.name IN (${names}) WHERE r.id = 'rol_admin';`;
         const file = join(dir, '.portcullis', `${env ?? 'default'}.permissions.sql`);
-        writeFileSync(file, `${permissionsSql(resource.id, scopes).join('\n')}\n${grantAll}\n`, { mode: 0o600 });
+        writeFileSync(file, `${permissionsSql(resource.id, fresh).join('\n')}\n${grant}\n`, { mode: 0o600 });
         wrangler(['d1', 'execute', 'DB', '--remote', ...envArgs, `--file=${file}`]);
       }
     }

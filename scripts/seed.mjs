@@ -34,10 +34,27 @@ export function readDocument(text, format) {
   const body = text.replace(/^\uFEFF/, '');
   const json = format ? format === 'json' : body.trimStart().startsWith('{');
   const doc = json ? JSON.parse(body) : parseYaml(body);
-  if (!doc || typeof doc !== 'object' || !(typeof doc.openapi === 'string' || doc.swagger === '2.0')) {
-    throw new Error('not an OpenAPI document (no openapi or swagger: "2.0" field)');
+  // As the gateway reads it: an `openapi` or `swagger` field, of any type.
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc) || !('openapi' in doc || 'swagger' in doc)) {
+    throw new Error('not an OpenAPI document (no openapi or swagger field)');
   }
   return doc;
+}
+
+/** The format a document's file name says (`.json`, else YAML), as the gateway reads it. */
+export const formatOf = (name) => (/\.json$/i.test(name) ? 'json' : 'yaml');
+
+/** A path item, or the one its local `$ref` names (as the gateway follows it). */
+function pathItem(doc, item) {
+  const ref = item?.$ref;
+  if (typeof ref !== 'string' || !ref.startsWith('#')) return item;
+  let target = doc;
+  try {
+    for (const token of decodeURIComponent(ref.slice(1)).split('/').slice(1)) target = target?.[token.replaceAll('~1', '/').replaceAll('~0', '~')];
+  } catch {
+    return item;
+  }
+  return { ...(target ?? {}), ...item };
 }
 
 /**
@@ -45,8 +62,8 @@ export function readDocument(text, format) {
  * the description the document gives it) and every scope an operation's, or the document's,
  * `security` asks for. OpenAPI 3 and Swagger 2.0, JSON or YAML.
  */
-export function openapiScopes(text) {
-  const doc = readDocument(text);
+export function openapiScopes(text, format) {
+  const doc = readDocument(text, format);
   const out = new Map();
   const add = (name, description = '') => {
     if (typeof name !== 'string' || !name || /\s/.test(name)) return;
@@ -61,7 +78,7 @@ export function openapiScopes(text) {
   }
   const requirements = [...(doc?.security ?? [])];
   for (const item of Object.values(doc?.paths ?? {})) {
-    for (const operation of Object.values(item ?? {})) requirements.push(...(operation?.security ?? []));
+    for (const operation of Object.values(pathItem(doc, item) ?? {})) requirements.push(...(operation?.security ?? []));
   }
   for (const requirement of requirements) {
     for (const scopes of Object.values(requirement ?? {})) for (const name of scopes ?? []) add(name);
@@ -109,7 +126,7 @@ export function seedSql(seed, { baseUrl, secrets, placeholders = {}, now = Math.
     // unless init says otherwise), beside any listed; a listed one keeps its own description.
     const listed = r.permissions ?? [];
     const fromDocument = r.permissions_from_openapi
-      ? openapiScopes(readFileSync(join(dir, r.permissions_from_openapi), 'utf8')).filter((p) => !listed.some((l) => l.name === p.name))
+      ? openapiScopes(readFileSync(join(dir, r.permissions_from_openapi), 'utf8'), formatOf(r.permissions_from_openapi)).filter((p) => !listed.some((l) => l.name === p.name))
       : [];
     out.push(...permissionsSql(r.id, [...listed, ...fromDocument]));
   }

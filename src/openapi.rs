@@ -165,6 +165,11 @@ pub fn point_servers_at(document: &mut Value, base_url: &str) {
             .get_mut("components")
             .and_then(|c| c.get_mut("pathItems")),
     );
+    drop_link_servers(
+        object
+            .get_mut("components")
+            .and_then(|c| c.get_mut("links")),
+    );
     // Swagger 2.0 names its server in `host`, `basePath` and `schemes`.
     if object.contains_key("swagger") {
         if let Some((scheme, host)) = base_url.split_once("://") {
@@ -184,7 +189,26 @@ fn drop_servers(items: Option<&mut Value>) {
         item.remove("servers");
         for operation in item.values_mut().filter_map(Value::as_object_mut) {
             operation.remove("servers");
+            // A response's links may name a server for the operation they lead to.
+            let responses = operation
+                .get_mut("responses")
+                .and_then(Value::as_object_mut);
+            for response in responses.into_iter().flat_map(|r| r.values_mut()) {
+                drop_link_servers(response.get_mut("links"));
+            }
         }
+    }
+}
+
+/// Removes `server` from each Link Object.
+fn drop_link_servers(links: Option<&mut Value>) {
+    for link in links
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|l| l.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        link.remove("server");
     }
 }
 
@@ -512,11 +536,15 @@ mod tests {
             "paths": {
                 "/upload": {
                     "servers": [{"url": "https://upload.internal/v2"}],
-                    "post": {"servers": [{"url": "https://upload2.internal"}], "callbacks": {}},
+                    "post": {"servers": [{"url": "https://upload2.internal"}], "callbacks": {},
+                        "responses": {"201": {"description": "ok", "links": {"get": {"operationId": "g", "server": {"url": "https://link.internal"}}}}}},
                     "parameters": []
                 }
             },
-            "components": {"pathItems": {"P": {"servers": [{"url": "https://p.internal"}], "get": {"servers": []}}}}
+            "components": {
+                "pathItems": {"P": {"servers": [{"url": "https://p.internal"}], "get": {"servers": []}}},
+                "links": {"L": {"operationId": "g", "server": {"url": "https://l.internal"}}}
+            }
         });
         point_servers_at(&mut doc, "https://gw.example");
         let text = doc.to_string();

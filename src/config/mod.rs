@@ -648,6 +648,19 @@ pub(crate) mod tests {
         let e = parse(r#"{"openapi":"3.1.0","paths":{"x-note":{}}}"#);
         assert_eq!(e.key, "PLUGIN.routes_from_openapi");
         assert!(e.expected.contains("describes none"), "{e}");
+        // With routes of its own, a document without operations is fine.
+        crate::assets::provide(vec![(
+            "/api.json".into(),
+            br#"{"openapi":"3.1.0","paths":{}}"#.to_vec(),
+        )])
+        .unwrap();
+        let mut r = raw();
+        let plugin = r.plugin.as_mut().unwrap();
+        plugin["routes_from_openapi"] = json!(true);
+        plugin["openapi_file"] = json!("/api.json");
+        let parsed = Config::parse(r);
+        crate::assets::unprovide();
+        assert!(parsed.is_ok());
     }
 
     #[test]

@@ -232,6 +232,13 @@ pub(crate) fn validate_plugin(
     } else {
         Vec::new()
     };
+    // With no rule at all, the table would fall back to its catch-all.
+    if raw.routes_from_openapi && derived_routes.is_empty() && rules.is_empty() {
+        return Err(ConfigError::new(
+            key("routes_from_openapi"),
+            "a document that describes operations (or routes of your own); this one describes none",
+        ));
+    }
     // Explicit rules first: the first rule matching a call decides, so they win.
     rules.extend(
         derived_routes
@@ -350,13 +357,6 @@ fn derived_routes(
             format!("a document whose operations' security the gateway can enforce; {e}"),
         )
     })?;
-    // Without a rule, an empty table would fall back to its catch-all.
-    if derived.is_empty() {
-        return Err(ConfigError::new(
-            key,
-            format!("a document that describes operations; {path} describes none"),
-        ));
-    }
     Ok(derived)
 }
 

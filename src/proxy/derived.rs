@@ -236,10 +236,12 @@ fn path_item<'a>(
     let Some(reference) = item.get("$ref") else {
         return Ok(item.clone());
     };
+    // A fragment may be percent-encoded (RFC 6901 §6).
     let referenced = reference
         .as_str()
         .and_then(|r| r.strip_prefix('#'))
-        .and_then(|pointer| doc.pointer(pointer))
+        .and_then(crate::proxy::rules::percent_decode)
+        .and_then(|pointer| doc.pointer(&pointer))
         .and_then(Value::as_object)
         .ok_or_else(|| DeriveError {
             operation: path.to_string(),
@@ -276,6 +278,12 @@ fn template(path: &str) -> Result<String, String> {
         if !whole && segment.contains(['{', '}']) {
             return Err(format!(
                 "its path segment {segment:?} mixes text and a parameter, which the gateway cannot match: add a routes entry for it"
+            ));
+        }
+        // In a rule, `*` matches any rest of the path: never what a document's path means.
+        if segment.contains('*') {
+            return Err(format!(
+                "its path segment {segment:?} holds *, which a rule reads as any rest of the path: add a routes entry for it"
             ));
         }
     }
@@ -357,6 +365,28 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
             .map(|s| s.starts_with('{'))
             .collect::<Vec<bool>>()
     });
+    // Two paths the gateway matches alike (`/a` and `/a/`, `/u/{id}` and `/u/{name}`): the first
+    // would decide for both, so they must ask the same.
+    let shape = |path: &str| -> Vec<String> {
+        path.split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s }.to_string())
+            .collect()
+    };
+    for (i, later) in out.iter().enumerate() {
+        if let Some(earlier) = out[..i].iter().find(|e| {
+            e.method == later.method
+                && shape(&e.path) == shape(&later.path)
+                && (e.access != later.access || sorted(&e.scopes) != sorted(&later.scopes))
+        }) {
+            return Err(DeriveError {
+                operation: format!("{} {}", later.method, later.path),
+                why: format!(
+                    "the gateway matches it as {} {}, which asks for something else: make them agree, or add a routes entry",
+                    earlier.method, earlier.path
+                ),
+            });
+        }
+    }
     Ok(out)
 }
 
@@ -386,18 +416,20 @@ pub fn compare(derived: &[DerivedRule], table: &RouteTable) -> Vec<Comparison> {
     derived
         .iter()
         .map(|d| {
-            let segments: Vec<String> = d
+            // As the gateway reads a call's path, with each parameter a plain segment.
+            let call: String = d
                 .path
                 .split('/')
-                .filter(|s| !s.is_empty())
                 .map(|s| {
                     if s.starts_with('{') && s.ends_with('}') {
-                        "x".to_string()
+                        "x"
                     } else {
-                        s.to_string()
+                        s
                     }
                 })
-                .collect();
+                .collect::<Vec<_>>()
+                .join("/");
+            let segments = crate::proxy::rules::normalize_path(&call).unwrap_or_default();
             let (gateway, rule) = match table.find(&Method::parse(&d.method), &segments) {
                 RouteMatch::Rule(i) => match table.rule(i) {
                     Some(r) => (describe(r.access, &r.scopes), Some(i)),
@@ -657,7 +689,8 @@ mod tests {
             "security": [{"oauth": ["read"]}],
             "paths": {
                 "x-internal": {"get": {}},
-                "/todos": {"$ref": "#/components/pathItems/Todos", "post": {}},
+                "/": {"get": {"security": []}},
+                "/todos": {"$ref": "#/components/pathItems/To%64os", "post": {}},
                 "/trailing/": {"get": {}},
                 "/probe": {"head": {"security": []}, "get": {}, "trace": {}}
             }
@@ -670,6 +703,7 @@ mod tests {
         assert_eq!(
             derived,
             [
+                "GET / public",
                 "GET /todos token todos:read",
                 "POST /todos token read",
                 "GET /trailing token read",
@@ -690,6 +724,11 @@ mod tests {
             RouteMatch::Rule(i) => assert_eq!(table.rule(i).unwrap().access, Access::Public),
             other => panic!("{other:?}"),
         }
+        // The root path compares as a call to / matches.
+        let derived_rules = derive(&d, &oauth()).unwrap();
+        assert!(compare(&derived_rules, &table)
+            .iter()
+            .all(Comparison::agrees));
         // TRACE has no rule: refused, never forwarded.
         assert!(matches!(
             table.find(&Method::parse("TRACE"), &["probe".to_string()]),
@@ -747,6 +786,30 @@ mod tests {
                     json!({"/files/{name}.{ext}": {"get": {"security": []}}}),
                 ),
                 "GET /files/{name}.{ext}",
+            ),
+            (
+                "a * in a path",
+                doc(
+                    None,
+                    json!({"/files/{id}": {"get": {"security": [{"oauth": ["r"]}]}}, "/files/*": {"get": {"security": []}}}),
+                ),
+                "GET /files/*",
+            ),
+            (
+                "two paths matched alike that ask differently",
+                doc(
+                    None,
+                    json!({"/a": {"get": {"security": []}}, "/a/": {"get": {"security": [{"oauth": ["admin"]}]}}}),
+                ),
+                "GET /a",
+            ),
+            (
+                "two parameter names in one place that ask differently",
+                doc(
+                    None,
+                    json!({"/u/{id}": {"get": {"security": []}}, "/u/{name}": {"delete": {"security": []}, "get": {"security": [{"oauth": ["r"]}]}}}),
+                ),
+                "GET /u/{name}",
             ),
             (
                 "a $ref to another file",

@@ -215,13 +215,16 @@ describe('npm run init --openapi <URL>', () => {
     assert.equal(again.status, 0, again.out);
     assert.match(again.out, /openapi: static\/openapi\.yaml is up to date/);
     assert.equal(served.filter((u) => u === '/spec').length, 2, 'downloaded on every run');
-    // The document grows a scope: the next run makes it a permission the admin role holds.
+    assert.match(again.out, /seed: the document names no new scope/);
+    // An administrator takes notes:read from the admin role; then the document grows a scope:
+    // the next run makes the new one a permission the role holds, and gives nothing back.
+    query(dir, "DELETE FROM role_permissions WHERE role_id = 'rol_admin'");
     current = YAML_DOC.replace("{'notes:read': Read notes}", "{'notes:read': Read notes, 'notes:write': Write notes}");
     const grown = await initAsync(dir, ['--openapi', `${base}/spec`]);
     assert.equal(grown.status, 0, grown.out);
-    assert.match(grown.out, /seed: the document's scopes as permissions of the API resource: notes:read notes:write/);
+    assert.match(grown.out, /seed: the document's new scopes as permissions of the API resource: notes:write/);
     assert.deepEqual(query(dir, 'SELECT name, description FROM permissions ORDER BY name'), [{ name: 'notes:read', description: 'Read notes' }, { name: 'notes:write', description: 'Write notes' }]);
-    assert.equal(query(dir, "SELECT COUNT(*) AS n FROM role_permissions WHERE role_id = 'rol_admin'")[0].n, 2);
+    assert.deepEqual(query(dir, "SELECT permission_id FROM role_permissions WHERE role_id = 'rol_admin'"), [{ permission_id: 'res_api:notes:write' }]);
   });
 
   test('a document that is not there, or not OpenAPI, stops init before it writes anything', async () => {
@@ -246,6 +249,12 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
       [['--env', '../x'], /--env: a name of letters/],
       [['--env', 'default'], /--env: a name of letters/],
       [['--mcp', 'mcp'], /--mcp: the endpoint's path/],
+      [['--mcp', '/mcp/'], /--mcp: the endpoint's path/],
+      [['--mcp', '/a/../mcp'], /--mcp: the endpoint's path/],
+      [['--mcp', '/mcp*'], /--mcp: the endpoint's path/],
+      [['--scope', 'read  write'], /--scope: scope tokens separated by single spaces/],
+      [['--scope', ' read'], /--scope: scope tokens/],
+      [['--description', 'd'.repeat(121)], /--description: at most 120 characters/],
     ]) {
       const dir = workspace();
       const { status, out } = init(dir, extra);
@@ -261,7 +270,8 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
     writeFileSync(join(docs, 'spec.json'), yaml);
     writeFileSync(join(docs, 'latin1.yaml'), Buffer.concat([Buffer.from(yaml), Buffer.from([0x23, 0x20, 0xe9, 0x0a])]));
     writeFileSync(join(docs, 'huge.yaml'), `${yaml}#${'x'.repeat(2 * 1024 * 1024)}\n`);
-    for (const [file, why] of [['spec.json', /--openapi .*spec\.json: .*JSON/], ['latin1.yaml', /not UTF-8/], ['huge.yaml', /larger than the gateway reads/], ['missing.yaml', /no such file/]]) {
+    writeFileSync(join(docs, 'deep.json'), `{"openapi":"3.1.0","paths":{},"x":${'['.repeat(130)}${']'.repeat(130)}}`);
+    for (const [file, why] of [['spec.json', /--openapi .*spec\.json: .*JSON/], ['latin1.yaml', /not UTF-8/], ['huge.yaml', /larger than the gateway reads/], ['missing.yaml', /no such file/], ['deep.json', /nested more than 128 deep/]]) {
       const dir = workspace();
       const { status, out } = init(dir, ['--openapi', join(docs, file)]);
       assert.equal(status, 1, `${file}: ${out}`);
@@ -274,6 +284,9 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
     assert.equal(status, 0, out);
     assert.match(out, /copying .*My API\.yaml to static\/openapi\.yaml/);
     assert.doesNotMatch(out, /note:/);
+    // A version the gateway reads as written, unquoted.
+    writeFileSync(join(docs, 'v30.yaml'), yaml.replace('openapi: 3.1.0', 'openapi: 3.0'));
+    assert.equal(init(workspace(), ['--openapi', join(docs, 'v30.yaml'), '--dry-run']).status, 0);
     // A server base path the origin URL lacks is pointed out (the gateway forwards /notes to
     // ORIGIN_URL/notes).
     writeFileSync(join(docs, 'v1.yaml'), yaml.replace('servers: [{url: https://notes.acme.example}]', 'servers: [{url: https://api.acme.example/v1}]'));
@@ -309,9 +322,22 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
     assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), text);
   });
 
+  test('a wrangler.toml whose own [env.NAME] sets what init writes is refused, in any spelling', () => {
+    for (const own of ['[env.production.vars]\nA = "1"\n', '[env."production"]\nvars = { A = "1" }\n', 'env.production.routes = []\n']) {
+      const dir = workspace();
+      const text = `name = "mine"\nmain = "src/index.js"\ncompatibility_date = "2026-04-01"\n${own}`;
+      writeFileSync(join(dir, 'wrangler.toml'), text);
+      const { status, out } = init(dir, ['--mcp', '/mcp', '--env', 'production']);
+      assert.equal(status, 1, `${own}: ${out}`);
+      assert.match(out, /own \[env\.production\] sets (vars|routes), which init writes/);
+      assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), text);
+      assert.ok(!existsSync(join(dir, 'account.json')), 'no account call');
+    }
+  });
+
   test('a wrangler.toml with its own [env.NAME] table is told what to add to it', () => {
     const dir = workspace();
-    const own = 'name = "mine"\nmain = "src/index.js"\ncompatibility_date = "2026-04-01"\n\n[env.production]\nname = "mine-production"\n';
+    const own = 'name = "mine"\nmain = "src/index.js"\ncompatibility_date = "2026-04-01"\n\n[env . "production"]  # the owner\'s\nname = "mine-production"\n';
     writeFileSync(join(dir, 'wrangler.toml'), own);
     const refused = init(dir, ['--mcp', '/mcp', '--env', 'production']);
     assert.equal(refused.status, 1, refused.out);
@@ -323,5 +349,7 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
     const config = parseToml(readFileSync(join(dir, 'wrangler.toml'), 'utf8'));
     assert.equal(config.env.production.main, 'portcullis-worker.mjs');
     assert.equal(config.env.production.vars.ORIGIN_URL, 'https://api.acme.example');
+    const again = init(dir, ['--mcp', '/mcp', '--env', 'production']);
+    assert.match(again.out, /config: wrangler\.toml is up to date/);
   });
 });
