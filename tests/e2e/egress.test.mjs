@@ -47,6 +47,6 @@ describe('an OpenAI-locked plugin', () => {
     // The stand-in publishes 203.0.113.0/24 only.
     assert.equal((await from('203.0.113.5')).status, 200);
     assert.equal((await from('23.102.140.113')).status, 403);
-    assert.match(gw.logs(), /"event":"egress_refresh".*"prefixes":1/);
+    await gw.waitForLog(/"event":"egress_refresh".*"prefixes":1/);
   });
 });

@@ -185,8 +185,7 @@ describe('a restart of the local runtime', () => {
     assert.equal(run.status, 200);
     assert.deepEqual(grants(), { live: 0, asked: 0 }, 'the cron finished every one');
     // The cron's line comes through wrangler's output a moment after its answer.
-    for (let i = 0; i < 50 && !/"event":"revocations_finished"/.test(gwr.logs()); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match(gwr.logs(), /"event":"revocations_finished","finished":[1-9]\d*,"failed":0/);
+    await gwr.waitForLog(/"event":"revocations_finished","finished":[1-9]\d*,"failed":0/);
     const refreshed = await token({ grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token });
     assert.equal(refreshed.status, 400);
     assert.equal(refreshed.body.error, 'invalid_grant');

@@ -144,11 +144,8 @@ async function startAt(provider) {
   return { b, to: new URL(started.headers.get('location')) };
 }
 
-/** Waits (up to 5 s) for a line matching `pattern` in the gateway's output: it is written as the response goes. */
-async function logged(pattern) {
-  for (let i = 0; i < 50 && !pattern.test(gw.logs()); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.match(gw.logs(), pattern);
-}
+/** Waits for a line matching `pattern` in the gateway's output. */
+const logged = (pattern) => gw.waitForLog(pattern);
 
 /** Completes the provider's side without a browser; returns the callback URL. */
 const oidcCallbackFor = (login, to) => providerCallback({ issuer: op.issuer, authorizationUrl: to, login, gatewayPort: gw.port });

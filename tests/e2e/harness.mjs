@@ -1,6 +1,7 @@
 // End-to-end harness: one real gateway in workerd (`wrangler dev`) with its own local D1 and
 // Durable Object state in a temporary directory, in front of the bundled demo origin. Ports are
 // picked free, readiness is awaited, and everything started is stopped by process id.
+import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +138,12 @@ export async function startGateway({ plugin, plugins, vars = {}, migrate = true,
     restart,
     /** Output wrangler dev has printed so far (worker logs included). */
     logs: () => gateway.output,
+    /** Waits (up to 5 s) for a line matching `pattern` in that output: the runtime's log reaches
+     * it a moment after the response it was written for. */
+    async waitForLog(pattern) {
+      for (let i = 0; i < 50 && !pattern.test(gateway.output); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(gateway.output, pattern);
+    },
     /**
      * Signs an access token with the gateway's key (its RSA key with `alg: 'RS256'`); overrides
      * shape bad tokens for refusal tests.
