@@ -80,10 +80,11 @@ export function modelName(name) {
 /** The [vars.PLUGIN] table for the answers. */
 export function pluginTable(a) {
   const base = `https://${a.domain}`;
+  const shortName = [...a.name].slice(0, 20).join('');
   const plugin = {
-    name_for_human: [...a.name].slice(0, 20).join(''),
+    name_for_human: shortName,
     name_for_model: modelName(a.name),
-    description_for_human: a.description ?? `${[...a.name].slice(0, 20).join('')}, through Portcullis.`,
+    description_for_human: a.description ?? `${shortName}, through Portcullis.`,
     description_for_model: a['description-for-model'] ?? `Use ${a.name} for the user.`,
     logo_url: '/logo.svg',
     contact_email: a['admin-email'],

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use crate::config::{AuthConfig, Config, HttpAuthorizationType};
+use crate::config::{AuthConfig, Config};
 use crate::routes::{AUTHORIZE_PATH, TOKEN_PATH};
 
 /// `/.well-known/ai-plugin.json`, schema v1.
@@ -19,10 +19,7 @@ pub fn plugin_manifest(config: &Config) -> Value {
         } => {
             let mut auth = json!({
                 "type": "service_http",
-                "authorization_type": match authorization_type {
-                    HttpAuthorizationType::Bearer => "bearer",
-                    HttpAuthorizationType::Basic => "basic",
-                },
+                "authorization_type": authorization_type.manifest_name(),
             });
             if let Some(token) = verification_token {
                 auth["verification_tokens"] = json!({ "openai": token });
@@ -31,10 +28,7 @@ pub fn plugin_manifest(config: &Config) -> Value {
         }
         AuthConfig::UserHttp { authorization_type } => json!({
             "type": "user_http",
-            "authorization_type": match authorization_type {
-                HttpAuthorizationType::Bearer => "bearer",
-                HttpAuthorizationType::Basic => "basic",
-            },
+            "authorization_type": authorization_type.manifest_name(),
         }),
         AuthConfig::OAuth {
             scope,

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::config::{AuthConfig, Config, HttpAuthorizationType};
+use crate::config::{AuthConfig, Config};
 use crate::error::{ApiError, Challenge};
 use crate::http::{AuthorizationError, Reply, RequestHead};
 use crate::oauth::access_token::{
@@ -111,10 +111,7 @@ pub fn presented_api_key_hash(
     if !needs_key {
         return Ok(None);
     }
-    let scheme = match authorization_type {
-        HttpAuthorizationType::Bearer => "Bearer",
-        HttpAuthorizationType::Basic => "Basic",
-    };
+    let scheme = authorization_type.scheme();
     let key = credential(head, scheme, config)?;
     Ok(Some(crate::primitives::hash::sha256_hex(key)))
 }
@@ -370,10 +367,7 @@ fn decide_credential(
         AuthConfig::ServiceHttp {
             authorization_type, ..
         } => {
-            let scheme = match authorization_type {
-                HttpAuthorizationType::Bearer => "Bearer",
-                HttpAuthorizationType::Basic => "Basic",
-            };
+            let scheme = authorization_type.scheme();
             let credential = credential(head, scheme, config)?;
             let ok = config
                 .service_token
@@ -393,10 +387,7 @@ fn decide_credential(
             }))
         }
         AuthConfig::UserHttp { authorization_type } => {
-            let scheme = match authorization_type {
-                HttpAuthorizationType::Bearer => "Bearer",
-                HttpAuthorizationType::Basic => "Basic",
-            };
+            let scheme = authorization_type.scheme();
             let invalid = |why: &str| unauthorized(config, scheme, Some("invalid_token"), why);
             let key = facts
                 .api_key

@@ -8,7 +8,7 @@ use crate::config::OpenApiSource;
 use crate::error::ApiError;
 use crate::http::Reply;
 use crate::ports::{GrantStore, PasswordHasher, Rng, Throttle};
-use crate::proxy::derived::{compare, derive, describe};
+use crate::proxy::derived::{compare, describe, from_static, StaticDocumentError};
 use crate::sql::Sql;
 
 impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
@@ -36,13 +36,11 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         // The document's operations, as it asks and as the table does; derived anew when the
         // table was written by hand, so drift shows either way.
         let document = match &site.openapi_source {
-            OpenApiSource::Static(path) => crate::assets::file(path)
-                .ok_or_else(|| format!("{path} is not under static/"))
-                .and_then(|file| {
-                    crate::openapi::parse(file.body, crate::openapi::DocFormat::from_path(path))
-                        .map_err(|e| format!("{path} cannot be read: {e:?}"))
-                })
-                .and_then(|doc| derive(&doc, &site.auth).map_err(|e| e.to_string())),
+            OpenApiSource::Static(path) => from_static(path, &site.auth).map_err(|e| match e {
+                StaticDocumentError::Missing => format!("{path} is not under static/"),
+                StaticDocumentError::Unreadable(e) => format!("{path} cannot be read: {e:?}"),
+                StaticDocumentError::Underivable(e) => e.to_string(),
+            }),
             OpenApiSource::Origin(path) => Err(format!(
                 "the document is read from the origin ({path}); compare it with npm run check-routes"
             )),

@@ -291,6 +291,24 @@ pub enum HttpAuthorizationType {
     Basic,
 }
 
+impl HttpAuthorizationType {
+    /// The `Authorization` scheme as sent and challenged (`Bearer`, `Basic`).
+    pub fn scheme(self) -> &'static str {
+        match self {
+            HttpAuthorizationType::Bearer => "Bearer",
+            HttpAuthorizationType::Basic => "Basic",
+        }
+    }
+
+    /// As configuration and the plugin manifest name it (`bearer`, `basic`).
+    pub fn manifest_name(self) -> &'static str {
+        match self {
+            HttpAuthorizationType::Bearer => "bearer",
+            HttpAuthorizationType::Basic => "basic",
+        }
+    }
+}
+
 /// The body ChatGPT sends to an `oauth` plugin's token endpoint; the manifest publishes it, so it
 /// serializes as the media type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

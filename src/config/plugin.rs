@@ -346,18 +346,19 @@ fn derived_routes(
             "an OpenAPI document deployed with the Worker (openapi_file, under static/); one read from the origin is known only later",
         ));
     };
-    let file = crate::assets::file(path).ok_or_else(|| {
-        ConfigError::new(&key, format!("the OpenAPI document {path} under static/"))
-    })?;
-    let doc = crate::openapi::parse(file.body, crate::openapi::DocFormat::from_path(path))
-        .map_err(|e| ConfigError::new(&key, format!("a readable OpenAPI document: {e:?}")))?;
-    let derived = crate::proxy::derived::derive(&doc, auth).map_err(|e| {
-        ConfigError::new(
+    use crate::proxy::derived::{from_static, StaticDocumentError};
+    from_static(path, auth).map_err(|e| match e {
+        StaticDocumentError::Missing => {
+            ConfigError::new(&key, format!("the OpenAPI document {path} under static/"))
+        }
+        StaticDocumentError::Unreadable(e) => {
+            ConfigError::new(&key, format!("a readable OpenAPI document: {e:?}"))
+        }
+        StaticDocumentError::Underivable(e) => ConfigError::new(
             &key,
             format!("a document whose operations' security the gateway can enforce; {e}"),
-        )
-    })?;
-    Ok(derived)
+        ),
+    })
 }
 
 /// Token-exchange policies: each names a client, the resources whose tokens it may exchange,

@@ -120,10 +120,6 @@ fn credential(name: &str, schemes: Option<&Map<String, Value>>) -> Result<Creden
 /// Whether the plugin's auth type checks a credential asked for this way: its own tokens (sent
 /// as Bearer) for `oauth`; its `Authorization` scheme for the HTTP types.
 fn fits(credential: &Credential, auth: &AuthConfig) -> bool {
-    let http_scheme = |t: &crate::config::HttpAuthorizationType| match t {
-        crate::config::HttpAuthorizationType::Bearer => "bearer",
-        crate::config::HttpAuthorizationType::Basic => "basic",
-    };
     match (auth, credential) {
         (AuthConfig::OAuth { .. }, Credential::OAuth) => true,
         (AuthConfig::OAuth { .. }, Credential::Authorization(Some(s))) => s == "bearer",
@@ -135,7 +131,7 @@ fn fits(credential: &Credential, auth: &AuthConfig) -> bool {
             Credential::Authorization(scheme),
         ) => scheme
             .as_deref()
-            .is_none_or(|s| s == http_scheme(authorization_type)),
+            .is_none_or(|s| s.eq_ignore_ascii_case(authorization_type.scheme())),
         _ => false,
     }
 }
@@ -366,18 +362,18 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
             .collect::<Vec<bool>>()
     });
     // Two paths the gateway matches alike (`/a` and `/a/`, `/u/{id}` and `/u/{name}`): the first
-    // would decide for both, so they must ask the same.
-    let shape = |path: &str| -> Vec<String> {
-        path.split('/')
-            .map(|s| if s.starts_with('{') { "{}" } else { s }.to_string())
-            .collect()
-    };
-    for (i, later) in out.iter().enumerate() {
-        if let Some(earlier) = out[..i].iter().find(|e| {
-            e.method == later.method
-                && shape(&e.path) == shape(&later.path)
-                && (e.access != later.access || sorted(&e.scopes) != sorted(&later.scopes))
-        }) {
+    // would decide for both, so they must ask the same. Once per operation, at configuration
+    // time: a map from each method and shape to the first rule of it.
+    let mut first: std::collections::HashMap<(&str, Vec<&str>), &DerivedRule> =
+        std::collections::HashMap::new();
+    for later in &out {
+        let shape = later
+            .path
+            .split('/')
+            .map(|s| if s.starts_with('{') { "{}" } else { s })
+            .collect();
+        let earlier = *first.entry((&later.method, shape)).or_insert(later);
+        if earlier.access != later.access || sorted(&earlier.scopes) != sorted(&later.scopes) {
             return Err(DeriveError {
                 operation: format!("{} {}", later.method, later.path),
                 why: format!(
@@ -388,6 +384,26 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
         }
     }
     Ok(out)
+}
+
+/// Why the rules of a document deployed with the Worker could not be had.
+#[derive(Debug)]
+pub enum StaticDocumentError {
+    /// No file at the path.
+    Missing,
+    /// The file is not a readable OpenAPI document.
+    Unreadable(crate::openapi::DocumentError),
+    /// Its operations' security cannot become rules.
+    Underivable(DeriveError),
+}
+
+/// The rules of the document at `path` among the Worker's files (compiled in, or provided by the
+/// entry module): for the configuration, and for the console's comparison.
+pub fn from_static(path: &str, auth: &AuthConfig) -> Result<Vec<DerivedRule>, StaticDocumentError> {
+    let file = crate::assets::file(path).ok_or(StaticDocumentError::Missing)?;
+    let doc = crate::openapi::parse(file.body, crate::openapi::DocFormat::from_path(path))
+        .map_err(StaticDocumentError::Unreadable)?;
+    derive(&doc, auth).map_err(StaticDocumentError::Underivable)
 }
 
 /// One operation as the document asks and as the gateway enforces it: the first rule of the
