@@ -42,7 +42,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                 StaticDocumentError::Underivable(e) => e.to_string(),
             }),
             OpenApiSource::Origin(path) => Err(format!(
-                "the document is read from the origin ({path}); compare it with npm run check-routes"
+                "the document is read from the origin ({path}) only when asked for; the comparison needs one deployed with the Worker (openapi_file)"
             )),
         };
         let (operations, problem) = match document {
