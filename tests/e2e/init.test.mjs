@@ -136,6 +136,17 @@ describe('npm run init', () => {
     assert.ok(!existsSync(join(fresh, 'account.json')), 'no account call');
   });
 
+  test('a fresh configuration deploys what this checkout\'s wrangler.toml deploys: classes, migrations, limits, crons', () => {
+    // init writes its own copy of these for a directory without this checkout: they must not drift.
+    const ours = parseToml(readFileSync(join(root, 'wrangler.toml'), 'utf8'));
+    const written = parseToml(readFileSync(join(dir, 'wrangler.toml'), 'utf8'));
+    const byName = (list) => plain(list).sort((a, b) => a.name.localeCompare(b.name));
+    for (const key of ['compatibility_date', 'compatibility_flags', 'migrations', 'triggers', 'durable_objects', 'observability']) {
+      assert.deepEqual(plain(written[key]), plain(ours[key]), key);
+    }
+    assert.deepEqual(byName(written.ratelimits), byName(ours.ratelimits));
+  });
+
   test('the written configuration passes wrangler deploy --dry-run', () => {
     const r = spawnSync(wranglerBin, ['deploy', '--dry-run', `--outdir=${join(dir, 'dry')}`], { cwd: dir, env: wranglerEnv(), encoding: 'utf8' });
     assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
