@@ -27,8 +27,13 @@ export function report(routes, log = console.log) {
   return routes.disagreements > 0;
 }
 
-/** The admin API's route comparison of the gateway at `url`. */
+/** The admin API's route comparison of the gateway at `url` (the admin token goes only over
+ * https, or to this machine). */
 async function routesAt(url, token) {
+  const target = new URL(url);
+  if (target.protocol !== 'https:' && !['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) {
+    throw new Error(`${url}: the admin token goes only over https (or to 127.0.0.1, localhost)`);
+  }
   let res;
   try {
     res = await fetch(new URL('/admin/api/routes', url), { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(15000) });

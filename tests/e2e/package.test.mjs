@@ -190,5 +190,9 @@ describe('the published package', () => {
     const local = portcullis(['check-routes']);
     assert.equal(local.status, 2, local.out);
     assert.match(local.out, /give --url/);
+    // The admin token is never sent in the clear to another machine.
+    const plain = run('npx', ['--no', 'portcullis', 'check-routes', '--url', 'http://gw.example.com'], { env: { PORTCULLIS_ADMIN_TOKEN: 'secret-token' } });
+    assert.equal(plain.status, 2, plain.out);
+    assert.match(plain.out, /the admin token goes only over https/);
   });
 });
