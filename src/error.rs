@@ -7,6 +7,7 @@
 
 use crate::http::Reply;
 use crate::oauth::error::OAuthError;
+use crate::primitives::duration::human_duration;
 
 /// A `WWW-Authenticate` challenge: RFC 6750 §3 for `Bearer` (plus RFC 9728 §5.1's
 /// `resource_metadata`), RFC 7617 for `Basic`, which carries the realm only.
@@ -218,13 +219,14 @@ impl ApiError {
                 retry_after_secs,
                 upgrade_url: None,
                 ..
-            } => format!("quota exhausted; it resets in {retry_after_secs} s"),
+            } => format!("quota exhausted; it resets in {}", human_duration(*retry_after_secs)),
             ApiError::TooManyRequests {
                 retry_after_secs,
                 upgrade_url: Some(url),
                 ..
             } => format!(
-                "quota exhausted; it resets in {retry_after_secs} s, or a larger plan gives more now: {url}"
+                "quota exhausted; it resets in {}, or a larger plan gives more now: {url}",
+                human_duration(*retry_after_secs)
             ),
             ApiError::PaymentRequired {
                 plan_name,
@@ -241,7 +243,7 @@ impl ApiError {
             ApiError::Internal(_) => "internal error".into(),
             ApiError::OAuth(e) => e.description.clone(),
             ApiError::Throttled { retry_after_secs } => {
-                format!("too many attempts; retry after {retry_after_secs} s")
+                format!("too many attempts; retry in {}", human_duration(*retry_after_secs))
             }
             ApiError::Validation(errors) => errors
                 .iter()
@@ -458,6 +460,33 @@ mod tests {
             more.json_body().unwrap()["upgrade_url"],
             "https://t.example/billing/upgrade?plan=pro"
         );
+    }
+
+    #[test]
+    fn reset_times_read_as_people_read_them_and_headers_stay_in_seconds() {
+        let reply = ApiError::TooManyRequests {
+            retry_after_secs: 10_485,
+            limit: 100,
+            period_secs: 86_400,
+            upgrade_url: Some("https://t.example/billing/upgrade?plan=pro".into()),
+        }
+        .to_reply();
+        let body = reply.json_body().unwrap();
+        assert_eq!(
+            body["error_description"],
+            "quota exhausted; it resets in 2 h 55 min, or a larger plan gives more now: https://t.example/billing/upgrade?plan=pro"
+        );
+        assert_eq!(body["reset_in_secs"], 10_485);
+        assert_eq!(reply.header("retry-after"), Some("10485"));
+        assert_eq!(
+            reply.header("ratelimit"),
+            Some("limit=100, remaining=0, reset=10485")
+        );
+        let throttled = ApiError::Throttled {
+            retry_after_secs: 45,
+        };
+        assert_eq!(throttled.description(), "too many attempts; retry in 45 s");
+        assert_eq!(throttled.to_reply().header("retry-after"), Some("45"));
     }
 
     #[test]

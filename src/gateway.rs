@@ -37,7 +37,8 @@ pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
             ApiError::Throttled { retry_after_secs } => (
                 "Too many requests",
                 format!(
-                    "Too many requests came from your network. Try again in {retry_after_secs} seconds."
+                    "Too many requests came from your network. Try again in {}.",
+                    crate::primitives::duration::human_duration(*retry_after_secs)
                 ),
             ),
             other => ("Cannot continue", other.description()),
@@ -801,6 +802,10 @@ mod tests {
         let page = early_refusal(&c, "/authorize", &throttled);
         assert_eq!(page.status, 429);
         assert_eq!(page.header("retry-after"), Some("60"));
+        assert!(
+            String::from_utf8_lossy(&page.body).contains("Try again in 1 min."),
+            "a person reads minutes, not seconds"
+        );
         assert_eq!(
             page.header("content-type"),
             Some("text/html; charset=utf-8")

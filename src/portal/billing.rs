@@ -489,11 +489,7 @@ pub(crate) fn plan_section(
     if let Some((used, limit, reset_secs)) = usage {
         html.push_str(&format!(
             "<p class=\"muted\">This period: {used} of {limit} calls; it resets in {}.</p>",
-            if reset_secs >= 3600 {
-                format!("{} h", reset_secs.div_ceil(3600))
-            } else {
-                format!("{} min", reset_secs.div_ceil(60).max(1))
-            }
+            crate::primitives::duration::human_duration(reset_secs)
         ));
     }
     // Subscribers change plans in the billing portal; the free plan is offered every paid one.
@@ -511,4 +507,29 @@ pub(crate) fn plan_section(
         ));
     }
     html
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_section_says_when_the_period_resets_as_people_read_it() {
+        for (reset_secs, shown) in [
+            (10_485, "it resets in 2 h 55 min."),
+            (45, "it resets in 45 s."),
+            (150, "it resets in 3 min."),
+        ] {
+            let html = plan_section(
+                "Pro",
+                Some("active"),
+                Some((1, 10_000, reset_secs)),
+                &[],
+                &Standing::Paid("pro".into()),
+                "csrf",
+                false,
+            );
+            assert!(html.contains(shown), "{reset_secs}: {html}");
+        }
+    }
 }
