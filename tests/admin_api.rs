@@ -24,6 +24,8 @@ struct Fixture {
     db: SqliteDb,
     backend: MemoryBackend,
     rsa_signing: bool,
+    /// The plugin's configuration, for the handlers that read it (plans, routes).
+    site: Option<portcullis::config::PluginConfig>,
 }
 
 impl Fixture {
@@ -32,6 +34,7 @@ impl Fixture {
             db: SqliteDb::migrated(),
             backend: MemoryBackend::default(),
             rsa_signing: true,
+            site: None,
         }
     }
 
@@ -53,7 +56,7 @@ impl Fixture {
             quota: Some(("todo", quota)),
             rsa_signing: self.rsa_signing,
             plugin: "todo",
-            site: None,
+            site: self.site.as_ref(),
         };
         let bytes = if body.is_null() {
             Vec::new()
@@ -829,6 +832,91 @@ fn a_users_quota_is_visible_without_being_spent() {
         Value::Null,
     );
     assert_eq!(again["quota"]["used"], 3, "looking does not count");
+}
+
+/// The plugin with a Pro plan of 10,000 calls a day (its free quota is the fixture's 100 an hour).
+fn plugin_with_a_pro_plan() -> portcullis::config::PluginConfig {
+    let mut config = portcullis::config::Config::parse(portcullis::config::RawConfig {
+        public_base_url: Some("https://todo.example.com".into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "auth": {"type": "oauth", "scope": "todos:read todos:write"},
+            "quota": {"limit": 100, "period_secs": 3600}
+        })),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..Default::default()
+    })
+    .unwrap();
+    config.plugin.plans.push(portcullis::billing::Plan {
+        id: "pro".into(),
+        name: "Pro".into(),
+        roles: vec![],
+        quota: Some(portcullis::config::QuotaConfig {
+            limit: 10_000,
+            period_secs: 86_400,
+        }),
+        stripe_price: "price_pro".into(),
+        includes: vec![],
+    });
+    config.plugin
+}
+
+#[test]
+fn a_subscribers_quota_is_their_plans_not_the_free_one() {
+    let mut f = Fixture::new();
+    f.site = Some(plugin_with_a_pro_plan());
+    let (_, payer) = f.post("/admin/api/users", json!({"email": "pro@example.com"}));
+    let (_, free) = f.post("/admin/api/users", json!({"email": "free@example.com"}));
+    let (payer, free) = (payer["id"].as_str().unwrap(), free["id"].as_str().unwrap());
+    f.db.conn
+        .borrow()
+        .execute(
+            "INSERT INTO subscriptions (plugin, user_id, plan, status, stripe_subscription, stripe_customer, current_period_end, event_created, updated_at) VALUES ('todo', ?1, 'pro', 'active', 'sub_1', 'cus_1', ?2, 1, 1)",
+            rusqlite::params![payer, NOW + 86_400],
+        )
+        .unwrap();
+    let pro = portcullis::config::QuotaConfig {
+        limit: 10_000,
+        period_secs: 86_400,
+    };
+    block_on(portcullis::ports::Throttle::charge(
+        &f.backend,
+        &portcullis::quota::counter_key("todo", payer),
+        pro.limit,
+        pro.period_secs,
+        NOW as u64,
+    ))
+    .unwrap();
+    let quota = |id: &str| {
+        let (status, body) = f.call(
+            Method::Get,
+            &format!("/admin/api/users/{id}/quota"),
+            Value::Null,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["quota"].clone()
+    };
+    let shown = quota(payer);
+    assert_eq!(
+        (
+            &shown["plan"],
+            &shown["limit"],
+            &shown["period_secs"],
+            &shown["used"]
+        ),
+        (&json!("pro"), &json!(10_000), &json!(86_400), &json!(1)),
+        "{shown}"
+    );
+    let shown = quota(free);
+    assert_eq!(
+        (&shown["plan"], &shown["limit"], &shown["period_secs"]),
+        (&json!("free"), &json!(100), &json!(3600)),
+        "{shown}"
+    );
 }
 
 #[test]

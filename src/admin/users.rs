@@ -7,12 +7,15 @@ use super::{
     deleted, flag, found, int, json_body, json_column, listing, must_exist, ok, page, sql_error,
     store_error, text, Admin, MAX_ADMIN_BODY_BYTES,
 };
+use crate::billing::{quota_for, Standing};
 use crate::directory::admin::{NewUser, Referenced, UserChanges};
 use crate::directory::SqlDirectory;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::grants::Grants;
-use crate::ports::{GrantStore, IdentityStore, LinkedIdentity, PasswordHasher, Rng, Throttle};
+use crate::ports::{
+    BillingStore, GrantStore, IdentityStore, LinkedIdentity, PasswordHasher, Rng, Throttle,
+};
 use crate::sql::Sql;
 
 impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
@@ -116,13 +119,27 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             .map_err(store_error)
     }
 
-    /// The user's quota in the current window, without counting anything.
+    /// The user's quota in the current window, without counting anything: their plan's (the
+    /// subscription in D1 decides, as for the proxy), else the plugin's own.
     pub(crate) async fn user_quota(&self, id: &str) -> Result<Reply, ApiError> {
         must_exist(self.directory().user_exists(id).await)?;
-        let Some((plugin, quota)) = self.quota else {
+        let plans = self.site.map_or(&[][..], |site| site.plans.as_slice());
+        let standing = if plans.is_empty() {
+            Standing::Free
+        } else {
+            SqlDirectory {
+                sql: self.sql,
+                now: self.now,
+            }
+            .subscription_of(self.plugin, id)
+            .await
+            .map_err(store_error)?
+            .map_or(Standing::Free, |s| s.standing(self.now))
+        };
+        let Some(quota) = quota_for(plans, &standing, self.quota.map(|(_, q)| q)) else {
             return ok(200, json!({ "quota": null }));
         };
-        let key = crate::quota::counter_key(plugin, id);
+        let key = crate::quota::counter_key(self.plugin, id);
         let d = self
             .backend
             .peek(&key, quota.limit, quota.period_secs, self.now as u64)
@@ -132,6 +149,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             200,
             json!({
                 "quota": {
+                    "plan": standing.plan_id(),
                     "limit": quota.limit,
                     "period_secs": quota.period_secs,
                     "used": quota.limit - d.remaining,
