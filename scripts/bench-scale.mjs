@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wrangler } from './lib.mjs';
-import { applySeed, hashPassword } from './seed.mjs';
+import { applySeed, hashPassword } from './commands/seed.mjs';
 import { startGateway } from '../tests/e2e/harness.mjs';
 import { FormBrowser, signIn } from '../tests/e2e/browser.mjs';
 import { benchPlugin } from './bench-plugin.mjs';

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensureInstalled, isMain, parseCommandLine } from './cli.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const output = join(root, 'build', 'worker', 'shim.mjs');
@@ -55,6 +56,18 @@ export function workerBuild(cwd, { targetDir } = {}) {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  build({ force: process.argv.includes('--force') });
+export const spec = {
+  name: 'build',
+  usage: 'npm run build [-- --force]',
+  summary:
+    'Builds the Worker (build/: the wasm and its JavaScript shim) with worker-build --release, offline: worker-build gets the wasm-bindgen, esbuild and wasm-opt that scripts/setup.sh installed instead of downloading its own. Does nothing when build/ is newer than src/, static/, build.rs, Cargo.toml and Cargo.lock.',
+  options: { force: { type: 'boolean', default: false, description: 'build even when build/ looks up to date' } },
+  examples: ['npm run build'],
+};
+
+if (isMain(import.meta.url)) {
+  const { values } = parseCommandLine(spec);
+  // The tools are checked only when there is something to build (wrangler dev runs this on start).
+  if (values.force || !buildIsFresh()) ensureInstalled('run');
+  build({ force: values.force });
 }

@@ -8,6 +8,27 @@ cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 
+usage() {
+  cat <<'USAGE'
+usage: npm run fuzz [-- SECONDS]
+
+Runs every cargo-fuzz target (fuzz/fuzz_targets) for SECONDS each, starting from the seeds in
+fuzz/seeds, and prints executions per target. A crash fails the run and leaves its input under
+fuzz/artifacts/. npm test runs it for 5 s per target.
+
+Arguments and flags:
+  SECONDS     how long each target runs (default: 60)
+  -h, --help  print this help and exit
+
+Example:
+  npm run fuzz -- 600
+USAGE
+}
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+  ""|*[!0-9]*|0*) if [ -n "${1:-}" ]; then printf 'fuzz: SECONDS is a whole number of seconds, not %s\n\n' "$1" >&2; usage >&2; exit 2; fi ;;
+esac
+if [ $# -gt 1 ]; then printf 'fuzz: one argument at most\n\n' >&2; usage >&2; exit 2; fi
 secs="${1:-60}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz (once)"

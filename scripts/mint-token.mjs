@@ -1,82 +1,21 @@
 #!/usr/bin/env node
-// Developer tool: signs an access token for a user with the local SIGNING_KEY from .dev.vars (or,
-// with --alg RS256, its RSA_SIGNING_KEY), exactly as the gateway's token endpoint shapes them
-// (RFC 9068: typ at+jwt, kid = RFC 7638 thumbprint). For trying the proxy from a shell;
-// production tokens come from the OAuth flow.
-//
-//   node scripts/mint-token.mjs [--sub usr_demo] [--scope "todos:read todos:write"] [--ttl 3600] [--alg EdDSA|RS256]
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { SignJWT, importJWK, calculateJwkThumbprint } from 'jose';
-import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { parseDevVars, root } from './lib.mjs';
+// `node scripts/mint-token.mjs`: a local access token for shell experiments (scripts/commands/mint-token.mjs).
+import { runCommand } from './cli.mjs';
 
-/** The private JWK for a base64url Ed25519 seed. */
-export async function jwkFromSeed(seed) {
-  const d = Buffer.from(seed, 'base64url');
-  // PKCS#8 wrapper for a raw Ed25519 seed (RFC 8410).
-  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), d]);
-  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  const jwk = privateKey.export({ format: 'jwk' });
-  const publicJwk = createPublicKey(privateKey).export({ format: 'jwk' });
-  const kid = await calculateJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: publicJwk.x });
-  return { jwk, kid };
-}
+export const spec = {
+  name: 'mint-token',
+  usage: 'node scripts/mint-token.mjs [--sub ID] [--scope "A B"] [--ttl SECONDS] [--alg EdDSA|RS256] [--base-url URL] [--audience URL]',
+  summary:
+    'Prints an access token signed with the local key in .dev.vars (SIGNING_KEY, or RSA_SIGNING_KEY with --alg RS256), shaped exactly as the token endpoint\'s (RFC 9068: typ at+jwt, kid the key\'s RFC 7638 thumbprint). For trying the proxy from a shell while npm start runs; real tokens come from the OAuth flow (node scripts/oauth-demo.mjs).',
+  options: {
+    sub: { type: 'string', value: 'ID', default: 'usr_demo', description: 'the user the token is for' },
+    scope: { type: 'string', value: '"A B"', default: 'todos:read todos:write', description: 'the scopes it carries, space-separated' },
+    ttl: { type: 'string', value: 'SECONDS', default: '3600', description: 'how long it is valid' },
+    alg: { type: 'string', value: 'EdDSA|RS256', default: 'EdDSA', description: 'the signature algorithm' },
+    'base-url': { type: 'string', value: 'URL', default: 'http://127.0.0.1:8787', description: 'the issuer (the gateway\'s public URL)' },
+    audience: { type: 'string', value: 'URL', description: 'the API resource (default: the base URL, the default resource)' },
+  },
+  examples: ['TOKEN=$(node scripts/mint-token.mjs)', 'curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8787/todos'],
+};
 
-/** The signing key and `kid` for an RSA private JWK (the RSA_SIGNING_KEY secret's text). */
-export async function rsaKey(jwkText) {
-  const jwk = JSON.parse(jwkText);
-  return { key: await importJWK(jwk, 'RS256'), kid: await calculateJwkThumbprint({ kty: 'RSA', n: jwk.n, e: jwk.e }) };
-}
-
-/** `seed` signs EdDSA; `rsaJwk` (JWK text) instead signs RS256. */
-export async function mintAccessToken({ seed, rsaJwk, issuer, audience, sub, clientId = 'dev-cli', scope, ttl = 3600, now = Math.floor(Date.now() / 1000), typ = 'at+jwt', nbf }) {
-  let alg = 'EdDSA';
-  let key;
-  let kid;
-  if (rsaJwk) {
-    alg = 'RS256';
-    ({ key, kid } = await rsaKey(rsaJwk));
-  } else {
-    const ed = await jwkFromSeed(seed);
-    key = await importJWK(ed.jwk, 'EdDSA');
-    kid = ed.kid;
-  }
-  return new SignJWT({ scope, client_id: clientId, ...(nbf === undefined ? {} : { nbf }) })
-    .setProtectedHeader({ alg, typ, kid })
-    .setIssuer(issuer)
-    .setSubject(sub)
-    .setAudience(audience)
-    .setIssuedAt(now)
-    .setExpirationTime(now + ttl)
-    .setJti(crypto.randomUUID())
-    .sign(key);
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({
-    options: {
-      sub: { type: 'string', default: 'usr_demo' },
-      scope: { type: 'string', default: 'todos:read todos:write' },
-      ttl: { type: 'string', default: '3600' },
-      'base-url': { type: 'string', default: 'http://127.0.0.1:8787' },
-      audience: { type: 'string' },
-      alg: { type: 'string', default: 'EdDSA' },
-    },
-  });
-  const vars = parseDevVars(readFileSync(join(root, '.dev.vars'), 'utf8'));
-  if (!['EdDSA', 'RS256'].includes(values.alg)) throw new Error('--alg is EdDSA or RS256');
-  if (values.alg === 'RS256' && !vars.RSA_SIGNING_KEY) throw new Error('.dev.vars has no RSA_SIGNING_KEY (npm start adds one)');
-  const token = await mintAccessToken({
-    seed: vars.SIGNING_KEY,
-    rsaJwk: values.alg === 'RS256' ? vars.RSA_SIGNING_KEY : undefined,
-    issuer: values['base-url'],
-    audience: values.audience ?? values['base-url'],
-    sub: values.sub,
-    scope: values.scope,
-    ttl: Number(values.ttl),
-  });
-  process.stdout.write(`${token}\n`);
-}
+await runCommand(spec, () => import('./commands/mint-token.mjs'), { install: 'packages' });

@@ -1,41 +1,18 @@
-// Where a proxied request's CPU goes: starts the gateway (release build, default logging), puts
-// load on one route with autocannon, and samples workerd's V8 CPU profiler through the inspector
-// meanwhile; prints the functions with the most self time. Used to write BENCHMARKS.md's cost table.
-//
-//   node scripts/profile.mjs [path] [--token reused|new] [--seconds N]
-import autocannon from 'autocannon';
-import { startGateway } from '../tests/e2e/harness.mjs';
-import { profileWhile, selfTimes } from './inspector.mjs';
+#!/usr/bin/env node
+// `node scripts/profile.mjs`: where a proxied request's CPU goes (scripts/commands/profile.mjs).
+import { runCommand } from './cli.mjs';
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
+export const spec = {
+  name: 'profile',
+  usage: 'node scripts/profile.mjs [PATH] [--token none|reused|new] [--seconds N]',
+  summary:
+    'Starts the gateway (release build, default logging), puts load on one route with autocannon, samples workerd\'s V8 CPU profiler through the inspector meanwhile, and prints the functions with the most self time. Used to write BENCHMARKS.md\'s cost table.',
+  positionals: [{ name: 'PATH', description: 'the route to load (default: /public/hello)' }],
+  options: {
+    token: { type: 'string', value: 'MODE', default: 'none', description: 'none, reused (one token for every call) or new (a new token per call)' },
+    seconds: { type: 'string', value: 'N', default: '8', description: 'how long the load runs' },
+  },
+  examples: ['node scripts/profile.mjs /todos --token reused'],
 };
-const path = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--')) ?? '/public/hello';
-const tokenMode = option('--token', 'none');
-const seconds = Number(option('--seconds', '8'));
 
-process.env.PORTCULLIS_LOG_LEVEL ??= 'error';
-const gw = await startGateway({ vars: { REQUEST_LOG_SAMPLE_RATE: '' } });
-try {
-  const headers = {};
-  const fresh = [];
-  if (tokenMode === 'reused') headers.authorization = `Bearer ${await gw.token({ scope: 'todos:read' })}`;
-  if (tokenMode === 'new') for (let i = 0; i < 5000; i++) fresh.push(await gw.token({ scope: 'todos:read', clientId: `c${i}` }));
-  let next = 0;
-  const requests = tokenMode === 'new'
-    ? [{ setupRequest: (req) => ({ ...req, headers: { ...req.headers, authorization: `Bearer ${fresh[next++ % fresh.length]}` } }) }]
-    : undefined;
-  const load = (duration) => autocannon({ url: `${gw.baseUrl}${path}`, headers, duration, connections: 10, ...(requests ? { requests } : {}) });
-
-  const inspectorPort = gw.gateway.spawnargs[gw.gateway.spawnargs.indexOf('--inspector-port') + 1];
-  await load(3);
-  const { result, profile } = await profileWhile(inspectorPort, () => load(seconds), { intervalUs: 50 });
-  console.log(`${path} (${tokenMode} token): ${result.requests.average.toFixed(0)} req/s, ${result.non2xx} non-2xx; self time, % of samples:`);
-  for (const [where, share] of selfTimes(profile).slice(0, 40)) {
-    console.log(`${share.toFixed(1).padStart(5)}  ${where.slice(0, 140)}`);
-  }
-} finally {
-  await gw.stop();
-}
+await runCommand(spec, () => import('./commands/profile.mjs'), { install: 'run' });

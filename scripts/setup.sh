@@ -8,14 +8,52 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() {
+  cat <<'USAGE'
+usage: npm run setup [-- --run | --packages]   (or bash scripts/setup.sh …)
+
+Installs what building and testing Portcullis needs, and only what is missing; when everything is
+present it costs a second or two. npm start, npm test and the other commands run it themselves.
+
+Flags:
+      --run       only what building and running the gateway needs (npm start): the wasm32
+                  target, worker-build, wasm-bindgen-cli and the npm packages
+      --packages  only the npm packages (npm ci when node_modules is missing or older than
+                  package-lock.json)
+  -h, --help      print this help and exit
+
+Without a flag it also installs the test tools: rustfmt, clippy, cargo-fuzz, Debian's chromium.
+
+Example:
+  npm run setup
+USAGE
+}
+
 FOR_TESTS=1
-if [ "${1:-}" = "--run" ]; then FOR_TESTS=0; fi
+ONLY_PACKAGES=0
+case "${1:-}" in
+  "") ;;
+  --run) FOR_TESTS=0 ;;
+  --packages) FOR_TESTS=0; ONLY_PACKAGES=1 ;;
+  -h|--help) usage; exit 0 ;;
+  *) printf 'setup: unknown flag %s\n\n' "$1" >&2; usage >&2; exit 2 ;;
+esac
+if [ $# -gt 1 ]; then printf 'setup: one flag at most\n\n' >&2; usage >&2; exit 2; fi
 
 WORKER_BUILD_VERSION=0.8.7
 BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 say() { printf 'setup: %s\n' "$*"; }
+
+# npm ci when node_modules is missing or older than the lockfile.
+install_packages() {
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    say "installing npm packages"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}
+if [ "$ONLY_PACKAGES" = 1 ]; then install_packages; exit 0; fi
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
@@ -41,11 +79,7 @@ if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $BINDGEN_VERSIO
   cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION" --force
 fi
 
-# npm ci when node_modules is missing or older than the lockfile.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages"
-  npm ci --no-audit --no-fund --loglevel=error
-fi
+install_packages
 
 if [ "$FOR_TESTS" = 0 ]; then exit 0; fi
 

@@ -8,6 +8,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
+usage() {
+  cat <<'USAGE'
+usage: npm test
+
+Runs every tier of the tests, in order of cost, after installing what is missing (scripts/setup.sh):
+cargo fmt --check, clippy (host and wasm32), cargo test (unit and flow tests), every fuzz target for
+5 s, the release build, then the end-to-end tests in workerd with local D1 and Durable Objects
+(tests/e2e/, each test with three minutes), among them a fresh clone's npm start. About 20 minutes
+on a 2-core machine; exit 0 only when everything passed.
+
+Flags:
+  -h, --help  print this help and exit
+
+To run one end-to-end file: node --test tests/e2e/NAME.test.mjs (after npm run build).
+
+Example:
+  npm test
+USAGE
+}
+case "${1:-}" in
+  "") ;;
+  -h|--help) usage; exit 0 ;;
+  *) printf 'test: unknown argument %s\n\n' "$1" >&2; usage >&2; exit 2 ;;
+esac
+
 step() { printf '\n== %s\n' "$*"; }
 
 step "setup"

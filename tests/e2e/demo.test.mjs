@@ -15,7 +15,7 @@ import { DEMO_IDP, DEMO_STRIPE, demoIdentityProviders, demoIdpRedirectUris, demo
 import { startStripeStandIn } from '../../demo/stripe-stand-in.mjs';
 import { FormBrowser, formFields, signIn } from './browser.mjs';
 import { providerCallback } from './providers.mjs';
-import { applySeed } from '../../scripts/seed.mjs';
+import { applySeed } from '../../scripts/commands/seed.mjs';
 
 let gw;
 let mcp;

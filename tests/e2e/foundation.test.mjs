@@ -178,7 +178,7 @@ describe('the protected route', () => {
 
   test('a token signed by another key: 401', async () => {
     const other = (await import('../../scripts/lib.mjs')).generateSecrets().SIGNING_KEY;
-    const { mintAccessToken } = await import('../../scripts/mint-token.mjs');
+    const { mintAccessToken } = await import('../../scripts/commands/mint-token.mjs');
     const token = await mintAccessToken({ seed: other, issuer: gw.baseUrl, audience: gw.baseUrl, sub: 'x', scope: 'todos:read' });
     const res = await get('/todos', bearer(token));
     assert.equal(res.status, 401);

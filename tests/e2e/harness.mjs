@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, generateSecrets, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from '../../scripts/lib.mjs';
-import { applySeed } from '../../scripts/seed.mjs';
-import { mintAccessToken } from '../../scripts/mint-token.mjs';
+import { applySeed } from '../../scripts/commands/seed.mjs';
+import { mintAccessToken } from '../../scripts/commands/mint-token.mjs';
 
 /**
  * A `beforeStart` that applies `seed` (the format of demo/seed.json) on top of the demo's, with

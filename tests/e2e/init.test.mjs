@@ -1,6 +1,6 @@
 // `npm run init` end to end, against temporary directories and local D1. The calls that need a
 // Cloudflare account (creating the database, storing secrets) go to a stand-in
-// (fake-wrangler.mjs); migrations and the seed run for real, on local D1. Answers are flags. Run
+// (scripts/commands/local-account.mjs); migrations and the seed run for real, on local D1. Answers are flags. Run
 // once, then again (nothing changes), then interrupted midway and resumed; a dry run writes
 // nothing; an MCP origin; an environment added to an existing wrangler.toml; and the written
 // configuration passes wrangler's own `deploy --dry-run`.
@@ -34,10 +34,10 @@ function init(dir, extra = [], { failAt } = {}) {
     encoding: 'utf8',
     env: {
       ...process.env,
-      PORTCULLIS_WRANGLER: join(root, 'tests', 'e2e', 'fake-wrangler.mjs'),
-      FAKE_ACCOUNT: join(dir, 'account.json'),
-      FAKE_D1: join(dir, 'd1'),
-      ...(failAt ? { FAKE_FAIL_AT: failAt } : {}),
+      PORTCULLIS_WRANGLER: join(root, 'scripts', 'commands', 'local-account.mjs'),
+      LOCAL_ACCOUNT_FILE: join(dir, 'account.json'),
+      LOCAL_ACCOUNT_D1: join(dir, 'd1'),
+      ...(failAt ? { LOCAL_ACCOUNT_FAIL_AT: failAt } : {}),
     },
   });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
@@ -73,6 +73,9 @@ describe('npm run init', () => {
     assert.equal(config.vars.PLUGIN.name_for_model, 'acme_notes');
     assert.equal(config.vars.PLUGIN.routes_from_openapi, true);
     assert.equal(config.vars.PLUGIN.openapi_file, '/openapi.json');
+    // No --scope: the manifest asks for every scope the document names, and says so.
+    assert.equal(config.vars.PLUGIN.auth.scope, 'todos:read todos:write');
+    assert.match(out, /scope: the manifest and clients ask for every scope the document names: todos:read todos:write \(--scope chooses fewer\)/);
     // Not this checkout: its Worker is this checkout's build, handed the directory's static/.
     assert.equal(config.main, 'portcullis-worker.mjs');
     const entry = readFileSync(join(dir, 'portcullis-worker.mjs'), 'utf8');
@@ -126,14 +129,49 @@ describe('npm run init', () => {
     assert.deepEqual(query(fresh, 'SELECT email FROM users'), [{ email: 'owner@acme.example' }]);
   });
 
-  test('a dry run shows the plan and writes nothing', () => {
+  test('a dry run shows the plan and every file it would write as a diff, and writes nothing', () => {
     const fresh = workspace();
     const { status, out } = init(fresh, ['--openapi', openapi, '--dry-run']);
     assert.equal(status, 0, out);
     assert.match(out, /\[dry run\] database: would create portcullis-acme-notes/);
     assert.match(out, /\[dry run\] config: writing wrangler\.toml/);
+    assert.match(out, /^--- \/dev\/null\n\+\+\+ b\/wrangler\.toml\n@@ -0,0 \+1,\d+ @@\n/m);
+    assert.match(out, /^\+PUBLIC_BASE_URL = "https:\/\/notes\.acme\.example"$/m);
+    assert.match(out, /^\+\+\+ b\/portcullis-worker\.mjs$/m);
+    assert.match(out, /^\+\+\+ b\/static\/openapi\.json$/m);
+    assert.match(out, /^\+\/\.portcullis$/m, 'the .gitignore lines');
+    assert.match(out, /^\.portcullis\/default\.secrets: new, the generated secrets \(never shown\)$/m);
     assert.ok(!existsSync(join(fresh, 'wrangler.toml')));
+    assert.ok(!existsSync(join(fresh, 'static')));
+    assert.ok(!existsSync(join(fresh, '.gitignore')));
     assert.ok(!existsSync(join(fresh, 'account.json')), 'no account call');
+    // Of a directory init set up: only what would change, as lines removed and added.
+    const toml = readFileSync(join(dir, 'wrangler.toml'), 'utf8');
+    const changed = init(dir, ['--openapi', openapi, '--dry-run', '--description', 'Notes, kept.']);
+    assert.equal(changed.status, 0, changed.out);
+    assert.match(changed.out, /^--- a\/wrangler\.toml\n\+\+\+ b\/wrangler\.toml$/m);
+    assert.match(changed.out, /^-description_for_human = "Acme Notes, through Portcullis\."\n\+description_for_human = "Notes, kept\."$/m);
+    assert.doesNotMatch(changed.out, /portcullis-worker\.mjs\n@@/, 'an unchanged file shows no diff');
+    assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), toml);
+  });
+
+  test('--scope may name only scopes the document has', () => {
+    const fresh = workspace();
+    const wider = init(fresh, ['--openapi', openapi, '--scope', 'todos:read todos:admin']);
+    assert.equal(wider.status, 1, wider.out);
+    assert.match(wider.out, /--scope names todos:admin, which the document does not; it names todos:read todos:write/);
+    assert.ok(!existsSync(join(fresh, 'wrangler.toml')), 'nothing written');
+    assert.ok(!existsSync(join(fresh, 'account.json')), 'no account call');
+    const fewer = init(fresh, ['--openapi', openapi, '--scope', 'todos:read', '--dry-run']);
+    assert.equal(fewer.status, 0, fewer.out);
+    assert.match(fewer.out, /^\+auth = \{ type = "oauth", scope = "todos:read" \}$/m);
+    // A document that names no scope: its operations check none, and the manifest must ask for one.
+    const bare = join(fresh, 'bare.json');
+    writeFileSync(bare, JSON.stringify({ openapi: '3.1.0', info: { title: 'Bare', version: '1' }, components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } }, paths: { '/ping': { get: { security: [{ bearer: [] }], responses: { 200: { description: 'ok' } } } } } }));
+    const none = init(fresh, ['--openapi', bare, '--dry-run']);
+    assert.equal(none.status, 0, none.out);
+    assert.match(none.out, /scope: the document names no OAuth scope, so its operations need a token and no scope in it; the manifest asks for "read"/);
+    assert.equal(init(fresh, ['--openapi', bare, '--scope', 'ping', '--dry-run']).status, 0);
   });
 
   test('a fresh configuration deploys what this checkout\'s wrangler.toml deploys: classes, migrations, limits, crons', () => {
@@ -201,7 +239,7 @@ describe('npm run init --openapi <URL>', () => {
     return new Promise((resolve) => {
       execFile(process.execPath, [join(root, 'scripts', 'init.mjs'), ...FLAGS, '--dir', dir, ...extra], {
         cwd: dir,
-        env: { ...process.env, PORTCULLIS_WRANGLER: join(root, 'tests', 'e2e', 'fake-wrangler.mjs'), FAKE_ACCOUNT: join(dir, 'account.json'), FAKE_D1: join(dir, 'd1') },
+        env: { ...process.env, PORTCULLIS_WRANGLER: join(root, 'scripts', 'commands', 'local-account.mjs'), LOCAL_ACCOUNT_FILE: join(dir, 'account.json'), LOCAL_ACCOUNT_D1: join(dir, 'd1') },
       }, (error, stdout, stderr) => resolve({ status: error ? error.code : 0, out: `${stdout}${stderr}` }));
     });
   }
@@ -308,7 +346,7 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
   });
 
   test('in this checkout, the demo\'s document is never written over', async () => {
-    const { documentName } = await import('../../scripts/init.mjs');
+    const { documentName } = await import('../../scripts/commands/init.mjs');
     assert.equal(documentName('/home/me/openapi.json', '{}', { checkout: true, model: 'acme_notes' }), 'acme_notes-openapi.json');
     assert.equal(documentName('https://api.acme.example/docs', '{}', { checkout: true, model: 'acme_notes' }), 'acme_notes-openapi.json');
     assert.equal(documentName('https://api.acme.example/docs', 'openapi: 3.1.0'), 'openapi.yaml');

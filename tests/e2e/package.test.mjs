@@ -1,10 +1,11 @@
-// The published package, as a plugin owner meets it: `npm pack`, installed into a fresh directory
-// beside wrangler, then `npx portcullis init` there (the calls that need a Cloudflare account go
-// to the stand-in, fake-wrangler.mjs, as in init.test.mjs; migrations and the seed run on local
-// D1). The owner's OpenAPI document cannot be compiled into a prebuilt Worker: it must reach the
-// Worker through the entry module init writes. So the directory's own Worker is run in workerd
-// (wrangler dev, on the local D1 init seeded), and must serve that document and enforce its
-// operations' security as its rule table.
+// The published package, as a plugin owner meets it and as docs/deploy.md ("Try it on your
+// machine first") tells it: `npm pack`, installed into a fresh directory beside wrangler, then
+// `npx portcullis init --local` there (the calls that need a Cloudflare account go to the local
+// account the package ships, scripts/commands/local-account.mjs; migrations and the seed run on
+// local D1), then `npx portcullis dev`. The owner's OpenAPI document cannot be compiled into a
+// prebuilt Worker: it must reach the Worker through the entry module init writes. So the
+// directory's own Worker runs in workerd, must serve that document, enforce its operations'
+// security as its rule table, and give a real OAuth client (oauth4webapi) a token for its scopes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +14,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { freePort, root, startProcess, stopProcess, waitFor, wranglerEnv } from '../../scripts/lib.mjs';
+import * as oauth from 'oauth4webapi';
+import { freePort, parseDevVars, root, startProcess, stopProcess, waitFor, wranglerEnv } from '../../scripts/lib.mjs';
+import { FormBrowser, decide, signIn } from './browser.mjs';
 
 const NOTES = readFileSync(join(root, 'tests', 'e2e', 'fixtures', 'notes.yaml'), 'utf8');
 const LOGO = '<svg xmlns="http://www.w3.org/2000/svg"><title>Acme</title></svg>\n';
@@ -27,10 +30,23 @@ function run(command, args, { env = {}, cwd = dir } = {}) {
   return { status: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout };
 }
 
-const standIn = { PORTCULLIS_WRANGLER: join(root, 'tests', 'e2e', 'fake-wrangler.mjs'), FAKE_ACCOUNT: join(work, 'account.json'), FAKE_D1: join(work, 'd1') };
-const FLAGS = ['--name', 'Acme Notes', '--domain', 'notes.acme.example', '--origin', 'https://api.acme.example', '--auth', 'oauth', '--admin-email', 'owner@acme.example', '--openapi', 'api/notes.yaml', '--yes'];
-const portcullis = (args) => run('npx', ['--no', 'portcullis', ...args], { env: standIn });
-const account = () => JSON.parse(readFileSync(standIn.FAKE_ACCOUNT, 'utf8'));
+const FLAGS = ['--local', '--name', 'Acme Notes', '--domain', 'notes.acme.example', '--origin', 'https://api.acme.example', '--auth', 'oauth', '--admin-email', 'owner@acme.example', '--openapi', 'api/notes.yaml', '--yes'];
+const portcullis = (args, cwd = dir) => run('npx', ['--no', 'portcullis', ...args], { cwd });
+/** The local account init --local keeps, and the local D1 it seeded (where wrangler dev keeps it). */
+const account = (at = dir) => JSON.parse(readFileSync(join(at, '.portcullis', 'local-account.json'), 'utf8'));
+const localD1 = (at = dir) => join(at, '.wrangler', 'state');
+
+/** `npx portcullis dev` in `cwd`, until its banner; the process and what it printed. */
+async function dev(cwd, args) {
+  const child = startProcess('npx', ['--no', 'portcullis', 'dev', ...args], { env: wranglerEnv(), name: 'dev', cwd });
+  const deadline = Date.now() + 120000;
+  while (!child.output.includes('Portcullis is running here')) {
+    if (child.exitCode !== null) throw new Error(`portcullis dev exited (${child.exitCode}):\n${child.output}`);
+    if (Date.now() > deadline) throw new Error(`portcullis dev printed no banner:\n${child.output}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return child;
+}
 
 describe('the published package', () => {
   before(() => {
@@ -71,13 +87,17 @@ describe('the published package', () => {
     assert.match(entry, /export \* from "portcullis\/worker";/);
     assert.equal(readFileSync(join(dir, 'static', 'notes.yaml'), 'utf8'), NOTES);
     // The resource's permissions are the owner's document's scopes, not the demo's.
-    const r = run(join(dir, 'node_modules', '.bin', 'wrangler'), ['d1', 'execute', 'DB', '--local', `--persist-to=${standIn.FAKE_D1}`, '--json', '--command=SELECT name, description FROM permissions ORDER BY name']);
+    const r = run(join(dir, 'node_modules', '.bin', 'wrangler'), ['d1', 'execute', 'DB', '--local', `--persist-to=${localD1()}`, '--json', '--command=SELECT name, description FROM permissions ORDER BY name']);
     assert.equal(r.status, 0, r.out);
     assert.deepEqual(JSON.parse(r.out.slice(r.out.indexOf('[')))[0].results, [
       { name: 'notes:read', description: 'Read notes' },
       { name: 'notes:write', description: 'Write notes' },
     ]);
     assert.match(out, /the OpenAPI document https:\/\/notes\.acme\.example\/notes\.yaml/);
+    // No --scope: the manifest asks for every scope the document names.
+    assert.equal(config.vars.PLUGIN.auth.scope, 'notes:read notes:write');
+    assert.deepEqual(account().databases.map((d) => d.name), ['portcullis-acme-notes']);
+    assert.match(out, /npx portcullis dev/);
   });
 
   test('a file added under static/: init again lists it in the entry and changes nothing else', () => {
@@ -125,24 +145,24 @@ describe('the published package', () => {
     assert.ok(modules.some((m) => m.endsWith('-index_bg.wasm')), modules.join(' '));
   });
 
-  test('the directory\'s Worker serves the owner\'s document and enforces its security', async () => {
+  test('npx portcullis dev serves the owner\'s document, enforces its security and gives a client a token for its scopes', async () => {
     const seen = [];
     const origin = createServer((req, res) => {
-      seen.push(`${req.method} ${req.url}`);
+      seen.push(`${req.method} ${req.url} ${req.headers['x-portcullis-user'] ?? '-'} ${req.headers['x-portcullis-scopes'] ?? '-'}`);
       res.writeHead(200, { 'content-type': 'application/json' }).end('{"up":true}');
     });
     await new Promise((resolve) => origin.listen(0, '127.0.0.1', resolve));
-    const [port, inspector] = await Promise.all([freePort(), freePort()]);
+    const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const secrets = Object.fromEntries(readFileSync(join(dir, '.portcullis', 'default.secrets'), 'utf8').split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    // Secrets as an owner running it locally gives them: in .dev.vars, not on a command line.
-    writeFileSync(join(dir, '.dev.vars'), Object.entries(secrets).map(([k, v]) => `${k}='${v}'`).join('\n'), { mode: 0o600 });
-    const vars = { PUBLIC_BASE_URL: base, ORIGIN_URL: `http://127.0.0.1:${origin.address().port}` };
-    const args = ['dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector), '--persist-to', standIn.FAKE_D1, '--show-interactive-dev-session=false'];
-    for (const [k, v] of Object.entries(vars)) args.push('--var', `${k}:${v}`);
-    const gateway = startProcess(join(dir, 'node_modules', '.bin', 'wrangler'), args, { env: wranglerEnv(), name: 'gateway', cwd: dir });
+    const gateway = await dev(dir, ['--port', String(port), '--origin', `http://127.0.0.1:${origin.address().port}`]);
     try {
-      await waitFor(`${base}/.well-known/jwks.json`, { timeoutMs: 90000, process: gateway });
+      // Local secrets of its own in .dev.vars, never the ones init kept for the deployment.
+      const local = parseDevVars(readFileSync(join(dir, '.dev.vars'), 'utf8'));
+      const kept = parseDevVars(readFileSync(join(dir, '.portcullis', 'default.secrets'), 'utf8'));
+      for (const name of ['SIGNING_KEY', 'SESSION_SECRET', 'ADMIN_TOKEN', 'ADMIN_PASSWORD']) assert.notEqual(local[name], kept[name], name);
+      assert.match(readFileSync(join(dir, '.gitignore'), 'utf8'), /^\/\.dev\.vars\*$/m);
+      for (const value of Object.values(local)) assert.ok(!gateway.output.includes(value), 'a secret was printed');
+      assert.match(gateway.output, new RegExp(`Gateway +${base}`));
       // The owner's document, under its own name, with the gateway as its server.
       const doc = await fetch(`${base}/notes.yaml`);
       assert.equal(doc.status, 200, gateway.output);
@@ -153,6 +173,8 @@ describe('the published package', () => {
       // The owner's logo, not the demo's the package was built with; nor the demo's document.
       assert.equal(await (await fetch(`${base}/logo.svg`)).text(), LOGO);
       assert.equal((await fetch(`${base}/openapi.json`)).status, 404);
+      // The manifest asks for the document's scopes.
+      assert.equal((await (await fetch(`${base}/.well-known/ai-plugin.json`)).json()).auth.scope, 'notes:read notes:write');
       // Its operations' security is the rule table: a token with notes:read for GET /notes, none
       // for /status, and nothing for what the document does not name.
       const notes = await fetch(`${base}/notes`);
@@ -162,12 +184,40 @@ describe('the published package', () => {
       assert.match(post.headers.get('www-authenticate'), /scope="notes:write"/);
       assert.equal((await fetch(`${base}/status`)).status, 200);
       assert.equal((await fetch(`${base}/todos`)).status, 404, 'the demo document\'s operations are not the rules');
-      assert.deepEqual(seen, ['GET /status']);
+
+      // A client that asks for nothing in particular, as a plugin's does: it registers itself,
+      // the owner signs in (ADMIN_PASSWORD from .dev.vars) and allows, and the token opens both.
+      const issuer = new URL(base);
+      const insecure = { [oauth.allowInsecureRequests]: true };
+      const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+      const redirect = 'http://127.0.0.1:53682/callback';
+      const client = await oauth.processDynamicClientRegistrationResponse(await oauth.dynamicClientRegistrationRequest(as, {
+        client_name: 'Notes CLI', redirect_uris: [redirect], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none',
+      }, insecure));
+      const verifier = oauth.generateRandomCodeVerifier();
+      const state = oauth.generateRandomState();
+      const url = new URL(as.authorization_endpoint);
+      url.search = new URLSearchParams({ response_type: 'code', client_id: client.client_id, redirect_uri: redirect, state, code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+      const browser = new FormBrowser(base);
+      const login = await browser.get(url);
+      assert.equal(login.status, 200, login.text_);
+      const signedIn = await signIn(browser, login, 'owner@acme.example', local.ADMIN_PASSWORD);
+      assert.equal(signedIn.status, 303, signedIn.text_);
+      const back = await decide(browser, await browser.get(signedIn.headers.get('location')));
+      const params = oauth.validateAuthResponse(as, client, new URL(back.headers.get('location')), state);
+      const tokens = await oauth.processAuthorizationCodeResponse(as, client, await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirect, verifier, insecure));
+      assert.equal(tokens.scope, 'notes:read notes:write');
+      for (const method of ['GET', 'POST']) {
+        const called = await fetch(`${base}/notes`, { method, headers: { authorization: `Bearer ${tokens.access_token}` }, body: method === 'POST' ? '{}' : undefined });
+        assert.equal(called.status, 200, `${method} /notes`);
+      }
+      assert.deepEqual(seen, ['GET /status - -', 'GET /notes usr_admin notes:read notes:write', 'POST /notes usr_admin notes:read notes:write']);
+
       // The console's table: every operation from the document, none differing.
-      const routes = await (await fetch(`${base}/admin/api/routes`, { headers: { authorization: `Bearer ${secrets.ADMIN_TOKEN}` } })).json();
+      const routes = await (await fetch(`${base}/admin/api/routes`, { headers: { authorization: `Bearer ${local.ADMIN_TOKEN}` } })).json();
       assert.deepEqual(routes.operations.map((o) => `${o.method} ${o.path} ${o.gateway}`), ['GET /notes token notes:read', 'POST /notes token notes:write', 'GET /status public']);
       assert.equal(routes.disagreements, 0);
-      // The same check from the command line, with the admin token init kept.
+      // The same check from the command line: for a gateway on this machine, with dev's admin token.
       const checked = portcullis(['check-routes', '--url', base]);
       assert.equal(checked.status, 0, checked.out);
       assert.match(checked.out, /ok\s+GET \/notes\s+document: token notes:read\s+gateway: token notes:read/);
@@ -181,10 +231,35 @@ describe('the published package', () => {
     }
   });
 
+  test('an MCP server without a document: init, dev and check-routes', async () => {
+    const mcp = join(work, 'acme-mcp');
+    mkdirSync(mcp);
+    writeFileSync(join(mcp, 'package.json'), JSON.stringify({ name: 'acme-mcp', private: true }));
+    symlinkSync(join(dir, 'node_modules'), join(mcp, 'node_modules'));
+    const { status, out } = portcullis(['init', '--local', '--yes', '--name', 'Acme MCP', '--domain', 'mcp.acme.example', '--origin', 'https://mcp-origin.acme.example', '--auth', 'oauth', '--admin-email', 'owner@acme.example', '--mcp', '/mcp'], mcp);
+    assert.equal(status, 0, out);
+    assert.match(out, /scope: no OpenAPI document names the scopes: the MCP server's one scope is "read"/);
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const gateway = await dev(mcp, ['--port', String(port)]);
+    try {
+      const challenge = await fetch(`${base}/mcp`, { method: 'POST', body: '{}' });
+      assert.equal(challenge.status, 401);
+      assert.match(challenge.headers.get('www-authenticate'), new RegExp(`resource_metadata="${base}/\\.well-known/oauth-protected-resource/mcp"`));
+      assert.equal((await (await fetch(`${base}/.well-known/oauth-protected-resource/mcp`)).json()).resource, `${base}/mcp`);
+      const checked = portcullis(['check-routes', '--url', base], mcp);
+      assert.equal(checked.status, 0, checked.out);
+      assert.match(checked.out, /No OpenAPI document is deployed with this plugin/);
+      assert.match(checked.out, /GET,POST,DELETE \/mcp\s+token read/);
+    } finally {
+      await stopProcess(gateway);
+    }
+  });
+
   test('npx portcullis names its command', () => {
     const unknown = portcullis(['deploy']);
     assert.equal(unknown.status, 2);
-    assert.match(unknown.out, /usage: portcullis init/);
+    assert.match(unknown.out, /usage: npx portcullis COMMAND/);
     assert.equal(portcullis(['--help']).status, 0);
     // Starting a gateway locally needs a clone; from the package, the check asks a running one.
     const local = portcullis(['check-routes']);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openapiScopes, seedSql } from '../../scripts/seed.mjs';
+import { openapiScopes, seedSql } from '../../scripts/commands/seed.mjs';
 import { root } from '../../scripts/lib.mjs';
 
 test('the OAuth flows\' scopes keep their descriptions, and operations add the scopes they ask for', () => {

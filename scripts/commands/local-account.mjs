@@ -1,26 +1,28 @@
-#!/usr/bin/env node
-// A stand-in for wrangler's calls that need a Cloudflare account, for the init command's tests:
+// A stand-in for wrangler's calls that need a Cloudflare account: `portcullis init --local` runs
+// it instead of wrangler, so init can be tried end to end with no account, and the tests do.
 // `d1 list`, `d1 create`, `secret list` and `secret put` are answered from a JSON file
-// (FAKE_ACCOUNT), every call is logged there, and a secret's value is kept only as a hash. D1
-// migrations and queries run for real, on the local database under FAKE_D1 (`--remote` becomes
-// `--local`). FAKE_FAIL_AT makes the first call that starts with it fail, once, as an interrupted
-// run would.
+// (LOCAL_ACCOUNT_FILE), every call is logged there, and a secret's value is kept only as a hash.
+// D1 migrations and queries run for real, on the local database under LOCAL_ACCOUNT_D1 (`--remote`
+// becomes `--local`), which is where `wrangler dev` keeps its own. LOCAL_ACCOUNT_FAIL_AT makes the
+// first call that starts with it fail, once, as an interrupted run would (for the tests).
+//
+//   node scripts/commands/local-account.mjs <wrangler arguments>
 import { spawnSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { wranglerBin, wranglerEnv } from '../../scripts/lib.mjs';
+import { wranglerBin, wranglerEnv } from '../lib.mjs';
 
-const accountFile = process.env.FAKE_ACCOUNT;
+const accountFile = process.env.LOCAL_ACCOUNT_FILE;
 const account = existsSync(accountFile) ? JSON.parse(readFileSync(accountFile, 'utf8')) : { databases: [], secrets: {}, calls: [], failed: [] };
 const save = () => writeFileSync(accountFile, JSON.stringify(account, null, 2));
 const args = process.argv.slice(2);
 const line = args.join(' ');
 account.calls.push(line.replace(/--command=.*/, '--command=…'));
-const failAt = process.env.FAKE_FAIL_AT;
+const failAt = process.env.LOCAL_ACCOUNT_FAIL_AT;
 if (failAt && line.startsWith(failAt) && !account.failed.includes(failAt)) {
   account.failed.push(failAt);
   save();
-  console.error('✘ [ERROR] A request to the Cloudflare API failed (the stand-in was told to).');
+  console.error('✘ [ERROR] A request to the Cloudflare API failed (LOCAL_ACCOUNT_FAIL_AT said to).');
   process.exit(1);
 }
 const envOf = () => (args.includes('--env') ? args[args.indexOf('--env') + 1] : 'default');
@@ -43,14 +45,14 @@ if (args[0] === 'd1' && args[1] === 'list') {
   (account.secrets[envOf()] ??= {})[args[2]] = createHash('sha256').update(value).digest('hex');
   console.log(`✨ Success! Uploaded secret ${args[2]}`);
 } else if (args[0] === 'd1' && (args[1] === 'execute' || args[1] === 'migrations')) {
-  const local = args.map((a) => (a === '--remote' ? '--local' : a)).concat(`--persist-to=${process.env.FAKE_D1}`);
+  const local = args.map((a) => (a === '--remote' ? '--local' : a)).concat(`--persist-to=${process.env.LOCAL_ACCOUNT_D1}`);
   const r = spawnSync(wranglerBin, local, { env: wranglerEnv(), encoding: 'utf8' });
   process.stdout.write(r.stdout ?? '');
   process.stderr.write(r.stderr ?? '');
   save();
   process.exit(r.status ?? 1);
 } else {
-  console.error(`the stand-in does not know: wrangler ${line}`);
+  console.error(`the local account does not know: wrangler ${line}`);
   process.exit(1);
 }
 save();
