@@ -35,12 +35,22 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             .collect();
         // The document's operations, as it asks and as the table does; derived anew when the
         // table was written by hand, so drift shows either way.
+        // A document the configuration names must exist (the configuration is refused without
+        // it), so a missing one is the default path of a plugin that has none, such as an MCP
+        // server: nothing to compare, which is no problem.
+        let mut has_document = true;
         let document = match &site.openapi_source {
-            OpenApiSource::Static(path) => from_static(path, &site.auth).map_err(|e| match e {
-                StaticDocumentError::Missing => format!("{path} is not under static/"),
-                StaticDocumentError::Unreadable(e) => format!("{path} cannot be read: {e:?}"),
-                StaticDocumentError::Underivable(e) => e.to_string(),
-            }),
+            OpenApiSource::Static(path) => match from_static(path, &site.auth) {
+                Ok(derived) => Ok(derived),
+                Err(StaticDocumentError::Missing) => {
+                    has_document = false;
+                    Ok(Vec::new())
+                }
+                Err(StaticDocumentError::Unreadable(e)) => {
+                    Err(format!("{path} cannot be read: {e:?}"))
+                }
+                Err(StaticDocumentError::Underivable(e)) => Err(e.to_string()),
+            },
             OpenApiSource::Origin(path) => Err(format!(
                 "the document is read from the origin ({path}) only when asked for; the comparison needs one deployed with the Worker (openapi_file)"
             )),
@@ -68,6 +78,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             200,
             json!({
                 "from_openapi": !site.derived_routes.is_empty(),
+                "document": has_document,
                 "rules": rules,
                 "operations": operations,
                 "disagreements": disagreements,

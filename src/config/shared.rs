@@ -103,7 +103,7 @@ fn signing_keys(raw: &RawConfig) -> Result<KeySet, ConfigError> {
     .map_err(|e| match e {
         KeyError::Missing => ConfigError::new(
             "SIGNING_KEY",
-            "a secret holding a base64url Ed25519 seed (32 bytes); `npm start` generates one locally, `wrangler secret put SIGNING_KEY` sets it in production",
+            "a secret holding a base64url Ed25519 seed (32 bytes); `npx portcullis dev` (or `npm start` in a clone) writes one to .dev.vars locally, `wrangler secret put SIGNING_KEY` sets it in production",
         ),
         KeyError::Malformed { which } => ConfigError::new(
             which,

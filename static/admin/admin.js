@@ -309,7 +309,9 @@ function renderRoutes() {
   if (!r) return;
   $('#routes-summary').textContent = r.problem
     ? `The document's operations cannot be compared: ${r.problem}`
-    : `${r.operations.length} operations in the document, ${r.disagreements} where the gateway does otherwise.`
+    : r.document === false
+      ? `No OpenAPI document is deployed with this plugin (an MCP server, or an API without one): the ${r.rules.length} rules below stand alone.`
+      : `${r.operations.length} operations in the document, ${r.disagreements} where the gateway does otherwise.`
       + (r.from_openapi ? ' Rules for the operations come from the document (routes_from_openapi).' : '');
   paged('operations', $('#operations-body'), r.operations, (o) =>
     el('tr', { class: o.agrees ? '' : 'disagrees' },
