@@ -115,6 +115,12 @@ const server = createServer(async (req, res) => {
   if (url.pathname === '/public/hello') {
     return send(res, 200, { hello: 'world' });
   }
+  if (url.pathname === '/public/agent') {
+    // The demo's signed-agent route (`npm start` lets only its trusted agent's signed calls
+    // through): the gateway says who signed in X-Portcullis-Agent.
+    const agent = req.headers['x-portcullis-agent'];
+    return send(res, 200, { agent: agent ?? null, hello: agent ? `a call signed by ${agent}` : 'an unsigned call' });
+  }
   if (url.pathname === '/public/egress.json') {
     // A stand-in for OpenAI's published egress list, for the gateway's scheduled refresh.
     const prefixes = (process.env.EGRESS_CIDRS ?? '203.0.113.0/24').split(',').map((c) => (c.includes(':') ? { ipv6Prefix: c } : { ipv4Prefix: c }));
