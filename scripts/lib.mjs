@@ -61,7 +61,7 @@ export function generateRsaJwk() {
 
 /**
  * Fresh local secrets: an Ed25519 seed, an RSA key (RS256 ID tokens), the session key, the admin
- * token, a demo password, a demo client secret.
+ * token, a demo password, the demo clients' secrets.
  */
 export function generateSecrets() {
   return {
@@ -74,6 +74,11 @@ export function generateSecrets() {
     DEMO_CLIENT_SECRET: randomBytes(24).toString('base64url'),
     // The demo OpenID provider's secret for the gateway (demo/oidc-provider.mjs).
     DEMO_IDP_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+    // The demo's further features (scripts/demo-plugins.mjs, demoFeatures): the MCP server's
+    // client (token exchange), the agent app's at the gateway and at the enterprise provider (ID-JAG).
+    DEMO_MCP_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+    DEMO_AGENT_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+    DEMO_ENTERPRISE_CLIENT_SECRET: randomBytes(24).toString('base64url'),
     // The local Stripe stand-in's keys (demo/stripe-stand-in.mjs): test-mode shapes, never real.
     STRIPE_SECRET_KEY: `sk_test_${randomBytes(18).toString('hex')}`,
     STRIPE_WEBHOOK_SECRET: `whsec_${randomBytes(18).toString('hex')}`,
