@@ -2,8 +2,16 @@
 // one gateway and two plugins picked by host (scripts/demo-plugins.mjs, demo/mcp-seed.json), so a
 // newcomer can point an MCP client at the MCP server with nothing to configure. The official MCP
 // SDK connects to it through discovery, registration, PKCE with the resource, and a tool call.
+// The demo's further features run as a newcomer runs them, through their example scripts against
+// this gateway: token exchange and enterprise assertions (ID-JAG) on the MCP plugin, a DPoP-bound
+// client and a signed agent on the todo plugin (demoFeatures: the enterprise provider and the
+// agent's key directory as `npm start` starts them); the two that need a browser sign-in are
+// driven by a form browser at the URL they print.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -11,9 +19,9 @@ import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { startGateway } from './harness.mjs';
 import { MemoryProvider, approve } from './mcp-gateway.mjs';
 import { freePort, node22, root, startProcess, stopProcess, waitFor } from '../../scripts/lib.mjs';
-import { DEMO_IDP, DEMO_STRIPE, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../../scripts/demo-plugins.mjs';
+import { DEMO_FEATURES, DEMO_IDP, DEMO_STRIPE, demoFeatures, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../../scripts/demo-plugins.mjs';
 import { startStripeStandIn } from '../../demo/stripe-stand-in.mjs';
-import { FormBrowser, formFields, signIn } from './browser.mjs';
+import { FormBrowser, decide, formFields, signIn } from './browser.mjs';
 import { providerCallback } from './providers.mjs';
 import { applySeed } from '../../scripts/commands/seed.mjs';
 
@@ -23,8 +31,16 @@ let idp;
 let idpUrl;
 let stripe;
 let mcpUrl;
+let features;
+let featureState;
+let devVarsFile;
+const featureProcesses = [];
 before(async () => {
   const idpPort = await freePort();
+  const ports = { enterprisePort: await freePort(), agentPort: await freePort() };
+  featureState = mkdtempSync(join(tmpdir(), 'portcullis-demo-features-'));
+  const featuresAt = ({ port, baseUrl, secrets = {} }) =>
+    demoFeatures({ baseUrl, mcpBaseUrl: `http://localhost:${port}`, ...ports, secrets, stateDir: featureState });
   idpUrl = `http://127.0.0.1:${idpPort}`;
   const stripePort = await freePort();
   const mcpOriginUrl = `http://127.0.0.1:${await freePort()}`;
@@ -37,8 +53,9 @@ before(async () => {
     vars: {
       IDENTITY_PROVIDERS: JSON.stringify(demoIdentityProviders({ issuer: idpUrl })),
       STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`,
+      ...featuresAt({ port: 0, baseUrl: '' }).vars,
     },
-    plugins: ({ port, baseUrl }) => demoPlugins({ baseUrl, mcpBaseUrl: `http://localhost:${port}`, mcpOriginUrl }),
+    plugins: ({ port, baseUrl }) => demoPlugins({ baseUrl, mcpBaseUrl: `http://localhost:${port}`, mcpOriginUrl, ...featuresAt({ port, baseUrl }).plugins }),
     beforeStart: ({ state, baseUrl, secrets }) =>
       applySeed({
         file: join(root, 'demo', 'mcp-seed.json'),
@@ -69,13 +86,73 @@ before(async () => {
     apiKey: gw.secrets.STRIPE_SECRET_KEY,
     prices: [DEMO_STRIPE.price],
   });
+  // The enterprise provider and the agent's key directory, as `npm start` starts them; the
+  // scripts read the secrets from a .dev.vars of this gateway's.
+  features = featuresAt({ port: gw.port, baseUrl: gw.baseUrl, secrets: gw.secrets });
+  for (const p of features.processes) {
+    const child = startProcess(process.execPath, [p.script], { env: { ...process.env, ...p.env }, name: p.name });
+    featureProcesses.push(child);
+    await waitFor(p.ready, { timeoutMs: 10000, process: child });
+  }
+  devVarsFile = join(featureState, '.dev.vars');
+  writeFileSync(devVarsFile, Object.entries(gw.secrets).map(([k, v]) => `${k}='${v}'`).join('\n'), { mode: 0o600 });
 });
 after(async () => {
   await gw?.stop();
   if (mcp) await stopProcess(mcp);
   if (idp) await stopProcess(idp);
   await stripe?.stop();
+  for (const child of featureProcesses) await stopProcess(child);
+  if (featureState) rmSync(featureState, { recursive: true, force: true });
 });
+
+/**
+ * Runs `node scripts/<name>.mjs args` to its end and returns `{ code, out, err }`. A script that
+ * prints an authorization URL gets the demo user's sign-in and consent from a form browser, and
+ * the redirect followed to its loopback listener, as a person with a browser would.
+ */
+function runScript(name, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'scripts', `${name}.mjs`), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let approving = null;
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`${name} did not finish within 60 s:\n${out}\n${err}`));
+    }, 60000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const url = /^\s+(http\S+\/authorize\?\S+)$/m.exec(out)?.[1];
+      if (url && !approving) approving = approveAt(url).catch((e) => { child.kill(); reject(e); });
+    });
+    child.stderr.on('data', (chunk) => {
+      err += chunk;
+    });
+    child.on('error', reject);
+    child.on('exit', async (code) => {
+      clearTimeout(timer);
+      await approving;
+      resolve({ code, out, err });
+    });
+  });
+}
+
+/** The demo user signs in at `url`'s portal, allows, and the browser follows the redirect home. */
+async function approveAt(url) {
+  const browser = new FormBrowser(new URL(url).origin);
+  const login = await browser.get(url);
+  assert.equal(login.status, 200, login.text_);
+  const signedIn = await signIn(browser, login, 'demo@example.com', gw.secrets.DEMO_PASSWORD);
+  assert.equal(signedIn.status, 303, signedIn.text_);
+  const consent = await browser.get(signedIn.headers.get('location'));
+  const back = await decide(browser, consent);
+  const callback = back.headers.get('location');
+  assert.match(callback, /^http:\/\/127\.0\.0\.1:\d+\/callback\?/);
+  await (await fetch(callback)).text();
+}
+
+const ok = (run) => assert.equal(run.code, 0, `exit ${run.code}\n${run.out}\n${run.err}`);
 
 test('the todo plugin answers on 127.0.0.1 and the MCP server on localhost, each with its own resource', async () => {
   const manifest = await (await fetch(`${gw.baseUrl}/.well-known/ai-plugin.json`)).json();
@@ -139,4 +216,66 @@ test('the demo user upgrades to Pro at the Stripe stand-in and may then export',
   const exported = await exportTodos();
   assert.equal(exported.status, 200);
   assert.ok('todos' in (await exported.json()));
+});
+
+test('the MCP plugin advertises token exchange, the JWT-bearer grant and the ID-JAG profile', async () => {
+  const as = await (await fetch(`http://localhost:${gw.port}/.well-known/oauth-authorization-server`)).json();
+  assert.ok(as.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'), JSON.stringify(as.grant_types_supported));
+  assert.ok(as.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:jwt-bearer'));
+  assert.deepEqual(as.authorization_grant_profiles_supported, ['urn:ietf:params:oauth:grant-profile:id-jag']);
+  assert.ok(features.lines.some((l) => l.includes('exchange-demo.mjs')) && features.lines.some((l) => l.includes('agent-demo.mjs')));
+});
+
+test('exchange-demo: the MCP server\'s client trades the user\'s MCP token for one to the todo API', async () => {
+  const run = await runScript('exchange-demo', ['--mcp-url', mcpUrl.href, '--todo-url', gw.baseUrl, '--dev-vars', devVarsFile]);
+  ok(run);
+  assert.match(run.out, /lists the token-exchange grant: yes/);
+  assert.match(run.out, /the gateway told the MCP server: user usr_demo, client portcullis-cli/);
+  assert.match(run.out, /→ 200: issued_token_type urn:ietf:params:oauth:token-type:access_token, token_type bearer, scope "todos:read", .*refresh token: none/);
+  assert.match(run.out, new RegExp(`aud ${gw.baseUrl.replaceAll('.', '\\.')}, sub usr_demo \\(the same user\\), client_id ${DEMO_FEATURES.mcpServerClient}`));
+  assert.match(run.out, /act \{"sub":"demo-mcp-server"\}/);
+  assert.match(run.out, /no later than the token traded: yes/);
+  assert.match(run.out, /active true/);
+  assert.match(run.out, /scope=todos:write\) → 400: invalid_scope/);
+  assert.doesNotMatch(run.out + run.err, new RegExp(gw.secrets.DEMO_MCP_CLIENT_SECRET), 'no secret printed');
+});
+
+test('id-jag-demo: the enterprise\'s assertion gives its agent app an MCP token for a new employee, with no browser', async () => {
+  const run = await runScript('id-jag-demo', ['--idp', `http://127.0.0.1:${new URL(features.plugins.enterpriseIssuer).port}`, '--mcp-url', mcpUrl.href, '--dev-vars', devVarsFile]);
+  ok(run);
+  assert.match(run.out, /the JWT-bearer grant: yes; the ID-JAG profile: yes/);
+  assert.match(run.out, /the ID-JAG: typ oauth-id-jag\+jwt, alg ES256/);
+  assert.match(run.out, /→ 200: token_type bearer, scope "todos:read", .*refresh token: none/);
+  const users = await (await fetch(`${gw.baseUrl}/admin/api/users?q=ann%40acme.example.com`, { headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}` } })).json();
+  const ann = users.items.find((u) => u.email === DEMO_FEATURES.enterprise.employee);
+  assert.ok(ann, JSON.stringify(users));
+  assert.deepEqual(ann.roles.map((r) => r.name), ['member']);
+  assert.match(run.out, new RegExp(`the gateway told the MCP server: user ${ann.id}, client ${DEMO_FEATURES.agentAppClient}, scopes "todos:read"`));
+  assert.match(run.out, /\(the same assertion\) → 400: invalid_grant/);
+});
+
+test('dpop-demo: a DPoP-bound client\'s token works only with a fresh proof of its key', async () => {
+  const run = await runScript('dpop-demo', ['--base-url', gw.baseUrl]);
+  ok(run);
+  assert.match(run.out, /dpop_bound_access_tokens true/);
+  assert.match(run.out, /token_type dpop, cnf\.jkt \S+ \(this key\)/);
+  assert.match(run.out, /GET \S+\/todos → 200\n/);
+  assert.match(run.out, /\(Authorization: Bearer\) → 401: invalid_token/);
+  assert.match(run.out, /\(a proof made by hand\) → 200/);
+  assert.match(run.out, /\(the same proof again\) → 401: invalid_dpop_proof/);
+  assert.match(run.out, /no DPoP header → 400: invalid_dpop_proof/);
+  assert.match(run.out, /bound to the same key/);
+});
+
+test('agent-demo: only the trusted demo agent\'s signed calls reach the agent route, once each', async () => {
+  await gw.clearOriginRequests();
+  const run = await runScript('agent-demo', ['--base-url', gw.baseUrl, '--agent', features.plugins.agentOrigin, '--key-file', features.agentKeyFile]);
+  ok(run);
+  assert.match(run.out, /GET \S+\/public\/agent → 403: access_denied/);
+  assert.match(run.out, /\(signed\) → 200/);
+  assert.match(run.out, new RegExp(`"agent":"${features.plugins.agentOrigin.replaceAll('.', '\\.')}"`));
+  assert.match(run.out, /\(the same signature\) → 403: access_denied/);
+  const seen = (await gw.originRequests()).filter((r) => r.path === DEMO_FEATURES.agentRoute);
+  assert.equal(seen.length, 1, 'only the signed call reached the origin');
+  assert.equal(seen[0].headers['x-portcullis-agent'], features.plugins.agentOrigin);
 });
