@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { CommandError, UsageError } from '../cli.mjs';
 import { parseDevVars, startProcess, stopProcess, waitFor, wranglerBin, wranglerEnv } from '../lib.mjs';
@@ -85,7 +85,8 @@ export async function main({ values }) {
   }
   const envArgs = env ? ['--env', env] : [];
 
-  const { path: devVars, secrets } = localSecrets(dir, env, plugin.auth?.type);
+  const { path: devVarsPath, secrets } = localSecrets(dir, env, plugin.auth?.type);
+  const devVars = relative(process.cwd(), devVarsPath) || devVarsPath;
   console.log(`dev: local secrets in ${devVars} (not the deployed ones)`);
   console.log('dev: applying the D1 migrations to the local database');
   wrangler(dir, ['d1', 'migrations', 'apply', 'DB', '--local', ...envArgs]);
@@ -132,7 +133,8 @@ Portcullis is running here, as ${publicBase} will once deployed.
   Admin console    ${base}/admin/  (token: ADMIN_TOKEN in ${devVars})
   Administrator    ${plugin.contact_email}  (password: ADMIN_PASSWORD in ${devVars})
 
-Any OAuth client can connect: it finds ${base}/.well-known/oauth-authorization-server, registers
-itself at /register (or is made in the console), and sends you to sign in. Ctrl-C stops it.
+Any OAuth client can connect: it reads ${base}/.well-known/oauth-authorization-server,
+registers itself at /register (or is made in the console), and sends you to sign in.
+Ctrl-C stops it.
 `);
 }

@@ -243,8 +243,9 @@ async function download(url) {
  * the entry imports those under `static/` and hands them over (src/assets.rs, `provide`). */
 export const ENTRY = 'portcullis-worker.mjs';
 
-/** wrangler imports the files under static/ as Data modules: ArrayBuffers of their bytes. */
-const DATA_RULE = { type: 'Data', globs: ['./static/**'] };
+/** wrangler imports the files under static/ as Data modules: ArrayBuffers of their bytes. No
+ * other rule applies to them (`fallthrough = false`, which also keeps wrangler from warning). */
+const DATA_RULE = { type: 'Data', globs: ['./static/**'], fallthrough: false };
 
 /** The entry's text, for the files under static/ (paths relative to it) and the Worker's module. */
 export function entryModule(files, workerImport) {
@@ -681,7 +682,10 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   log('Left for you:');
   const devCommand = installed ? 'npx portcullis dev' : checkout ? 'npm run dev --' : `node ${relative(process.cwd(), join(root, 'scripts', 'dev.mjs'))} --dir ${relative(process.cwd(), dir) || '.'}`;
   log(`  - Try it on this machine: ${devCommand}${env ? ` --env ${env}` : ''} (workerd with local D1 and Durable Objects, and secrets of its own in .dev.vars${env ? `.${env}` : ''}).`);
-  if (a.local) log('  - This run used a local account (--local): nothing reached Cloudflare. To deploy, run the same command without --local after npx wrangler login.');
+  if (a.local) {
+    log('  - Deploy: this run used a local account (--local), so nothing reached Cloudflare. Run the same command without --local after npx wrangler login; it creates the real database and stores the secrets.');
+    return { dir, env, databaseId, secretFile };
+  }
   log(`  - Deploy: npx wrangler deploy${env ? ` --env ${env}` : ''} (the custom domain ${a.domain} is created with it when its zone is in your Cloudflare account; otherwise add a CNAME for it first).`);
   log(`  - The admin console: ${base}/admin/ with the ADMIN_TOKEN in ${relative(process.cwd(), secretFile)}; ${a['admin-email']} signs in with ADMIN_PASSWORD from the same file.`);
   if (a.mcp) {

@@ -155,6 +155,29 @@ describe('npm run init', () => {
     assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), toml);
   });
 
+  test('--local needs no account, and a later run with one replaces the local database id', () => {
+    const fresh = workspace();
+    const local = spawnSync(process.execPath, [join(root, 'scripts', 'init.mjs'), ...FLAGS, '--dir', fresh, '--openapi', openapi, '--local'], { cwd: fresh, encoding: 'utf8', env: { ...process.env, PORTCULLIS_WRANGLER: '/nonexistent/wrangler' } });
+    assert.equal(local.status, 0, `${local.stdout}${local.stderr}`);
+    const kept = JSON.parse(readFileSync(join(fresh, '.portcullis', 'local-account.json'), 'utf8'));
+    assert.equal(kept.databases.length, 1);
+    assert.deepEqual(Object.keys(kept.secrets.default).sort(), ['ADMIN_TOKEN', 'ORIGIN_SECRET', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'SIGNING_KEY']);
+    assert.equal(parseToml(readFileSync(join(fresh, 'wrangler.toml'), 'utf8')).d1_databases[0].database_id, kept.databases[0].uuid);
+    // The database is where wrangler dev keeps its own, seeded.
+    const r = spawnSync(wranglerBin, ['d1', 'execute', 'DB', '--local', '--json', '--command=SELECT email FROM users'], { cwd: fresh, env: wranglerEnv(), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0].results, [{ email: 'owner@acme.example' }]);
+    assert.match(local.stdout, /Deploy: this run used a local account \(--local\), so nothing reached Cloudflare/);
+    assert.doesNotMatch(local.stdout, /npx wrangler deploy/);
+    // With an account (the stand-in here), the database is the account's, not the local one.
+    const real = init(fresh, ['--openapi', openapi]);
+    assert.equal(real.status, 0, real.out);
+    assert.match(real.out, /database: the id recorded \([0-9a-f-]{36}\) is the local account's \(--local\): the account's own database replaces it/);
+    const id = parseToml(readFileSync(join(fresh, 'wrangler.toml'), 'utf8')).d1_databases[0].database_id;
+    assert.equal(id, account(fresh).databases[0].uuid);
+    assert.notEqual(id, kept.databases[0].uuid);
+  });
+
   test('--scope may name only scopes the document has', () => {
     const fresh = workspace();
     const wider = init(fresh, ['--openapi', openapi, '--scope', 'todos:read todos:admin']);
@@ -390,9 +413,9 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
     writeFileSync(join(dir, 'wrangler.toml'), own);
     const refused = init(dir, ['--mcp', '/mcp', '--env', 'production']);
     assert.equal(refused.status, 1, refused.out);
-    assert.match(refused.out, /has its own \[env\.production\]: add main = "portcullis-worker\.mjs" and rules = \[\{ type = "Data", globs = \["\.\/static\/\*\*"\] \}\] to it/);
+    assert.match(refused.out, /has its own \[env\.production\]: add main = "portcullis-worker\.mjs" and rules = \[\{ type = "Data", globs = \["\.\/static\/\*\*"\], fallthrough = false \}\] to it/);
     assert.equal(readFileSync(join(dir, 'wrangler.toml'), 'utf8'), own, 'unchanged');
-    writeFileSync(join(dir, 'wrangler.toml'), own.replace('name = "mine-production"\n', 'name = "mine-production"\nmain = "portcullis-worker.mjs"\nrules = [{ type = "Data", globs = ["./static/**"] }]\n'));
+    writeFileSync(join(dir, 'wrangler.toml'), own.replace('name = "mine-production"\n', 'name = "mine-production"\nmain = "portcullis-worker.mjs"\nrules = [{ type = "Data", globs = ["./static/**"], fallthrough = false }]\n'));
     const { status, out } = init(dir, ['--mcp', '/mcp', '--env', 'production']);
     assert.equal(status, 0, out);
     const config = parseToml(readFileSync(join(dir, 'wrangler.toml'), 'utf8'));

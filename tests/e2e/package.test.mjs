@@ -76,7 +76,7 @@ describe('the published package', () => {
     assert.equal(status, 0, out);
     const config = parseToml(readFileSync(join(dir, 'wrangler.toml'), 'utf8'));
     assert.equal(config.main, 'portcullis-worker.mjs');
-    assert.deepEqual(JSON.parse(JSON.stringify(config.rules)), [{ type: 'Data', globs: ['./static/**'] }]);
+    assert.deepEqual(JSON.parse(JSON.stringify(config.rules)), [{ type: 'Data', globs: ['./static/**'], fallthrough: false }]);
     assert.equal(config.d1_databases[0].migrations_dir, 'node_modules/portcullis/migrations');
     assert.equal(config.vars.PLUGIN.openapi_file, '/notes.yaml');
     assert.equal(config.vars.PLUGIN.routes_from_openapi, true);
