@@ -10,7 +10,7 @@ export const spec = {
   options: {
     port: { type: 'string', value: 'N', default: process.env.PORT ?? '8787', description: 'the gateway\'s port, or any free one when it is taken (or set PORT)' },
   },
-  notes: 'The demo origins take ORIGIN_PORT (8788), MCP_ORIGIN_PORT (8789), IDP_PORT (8790) and STRIPE_PORT (8791) the same way. The first run compiles worker-build and wasm-bindgen-cli (a few minutes); later runs start in seconds.',
+  notes: 'The demo origins take ORIGIN_PORT (8788), MCP_ORIGIN_PORT (8789), IDP_PORT (8790), STRIPE_PORT (8791), ENTERPRISE_IDP_PORT (8792) and AGENT_PORT (8793) the same way. The first run compiles worker-build and wasm-bindgen-cli (a few minutes); later runs start in seconds.',
   examples: ['npm start', 'npm start -- --port 9000'],
 };
 

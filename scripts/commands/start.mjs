@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { build } from '../build.mjs';
 import { ensureDevVars, freePort, node22, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from '../lib.mjs';
 import { applySeed } from './seed.mjs';
-import { DEMO_IDP, DEMO_STRIPE, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../demo-plugins.mjs';
+import { DEMO_FEATURES, DEMO_IDP, DEMO_STRIPE, demoFeatures, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../demo-plugins.mjs';
 
 async function pickPort(preferred) {
   const free = await freePort();
@@ -42,6 +42,15 @@ export async function main({ values }) {
   const mcpBaseUrl = `http://localhost:${gatewayPort}`;
   const mcpUrl = `${mcpBaseUrl}/mcp`;
   const mcpOriginUrl = `http://127.0.0.1:${mcpPort}`;
+  // Token exchange, the enterprise provider (ID-JAG), DPoP and the signed agent (demoFeatures).
+  const features = demoFeatures({
+    baseUrl,
+    mcpBaseUrl,
+    secrets,
+    stateDir: join(root, '.wrangler'),
+    enterprisePort: await pickPort(Number(process.env.ENTERPRISE_IDP_PORT ?? DEMO_FEATURES.ports.enterpriseIdp)),
+    agentPort: await pickPort(Number(process.env.AGENT_PORT ?? DEMO_FEATURES.ports.agent)),
+  });
 
   console.log('start: applying D1 migrations to the local database');
   wrangler(['d1', 'migrations', 'apply', 'DB', '--local']);
@@ -87,6 +96,7 @@ export async function main({ values }) {
     name: 'stripe',
     log: 'tee',
   });
+  const featureProcesses = features.processes.map((p) => startProcess(process.execPath, [p.script], { env: { ...process.env, ...p.env }, name: p.name, log: 'tee' }));
   const gateway = startProcess(
     wranglerBin,
     [
@@ -97,7 +107,8 @@ export async function main({ values }) {
       '--var', `PUBLIC_BASE_URL:${baseUrl}`,
       '--var', `ORIGIN_URL:${originUrl}`,
       '--var', 'PLUGIN:',
-      '--var', `PLUGINS:${JSON.stringify(demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl }))}`,
+      '--var', `PLUGINS:${JSON.stringify(demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl, ...features.plugins }))}`,
+      ...Object.entries(features.vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
       '--var', `IDENTITY_PROVIDERS:${JSON.stringify(demoIdentityProviders({ issuer: idpUrl }))}`,
       '--var', `STRIPE_API_BASE:${stripeUrl}`,
     ],
@@ -108,7 +119,7 @@ export async function main({ values }) {
   async function stop(code = 0) {
     if (stopping) return;
     stopping = true;
-    await Promise.all([stopProcess(gateway), stopProcess(origin), stopProcess(mcpOrigin), stopProcess(idp), stopProcess(stripe)]);
+    await Promise.all([gateway, origin, mcpOrigin, idp, stripe, ...featureProcesses].map((p) => stopProcess(p)));
     process.exit(code);
   }
   process.on('SIGINT', () => stop(0));
@@ -122,49 +133,53 @@ export async function main({ values }) {
 
   try {
     await waitFor(`${baseUrl}/healthz`, { timeoutMs: 120000, process: gateway });
+    await Promise.all(features.processes.map((p, i) => waitFor(p.ready, { timeoutMs: 30000, process: featureProcesses[i] })));
   } catch (e) {
     console.error(`start: the gateway did not come up: ${e.message}`);
     await stop(1);
   }
 
   console.log(`
-  Portcullis is running.
+Portcullis is running.
 
-    Gateway          ${baseUrl}
-    Plugin manifest  ${baseUrl}/.well-known/ai-plugin.json
-    Health           ${baseUrl}/healthz
-    Demo origin      ${originUrl}  (only the gateway should call it)
+  Gateway          ${baseUrl}
+  Plugin manifest  ${baseUrl}/.well-known/ai-plugin.json
+  Health           ${baseUrl}/healthz
+  Demo origin      ${originUrl}  (only the gateway should call it)
 
-    Admin console    ${baseUrl}/admin/  (token: ADMIN_TOKEN in .dev.vars)
-    Your account     ${baseUrl}/account
+  Admin console    ${baseUrl}/admin/  (token: ADMIN_TOKEN in .dev.vars)
+  Your account     ${baseUrl}/account
 
-    Demo user        demo@example.com
-    Demo password    ${secrets.DEMO_PASSWORD}
-    Demo ID          ${idpUrl}  (a local OpenID provider: "Continue with Demo ID" on the sign-in
-                     page, then sign in as "${DEMO_IDP.account}" with any password; the first time makes
-                     federated@example.com an account with the member role)
-    Plans            Free (100 calls a day) and Pro (10,000, and GET /todos/export): ${baseUrl}/billing/upgrade
-                     checks out at a local Stripe stand-in (${stripeUrl}); "Pay with a test card" upgrades at once
-    OAuth clients    chatgpt (confidential; secret: DEMO_CLIENT_SECRET in .dev.vars)
-                     portcullis-cli (public, PKCE, loopback redirect)
+  Demo user        demo@example.com
+  Demo password    ${secrets.DEMO_PASSWORD}
+  Demo ID          ${idpUrl}  (a local OpenID provider: "Continue with Demo ID" on the sign-in
+                   page, then sign in as "${DEMO_IDP.account}" with any password; the first time makes
+                   federated@example.com an account with the member role)
+  Plans            Free (100 calls a day) and Pro (10,000, and GET /todos/export): ${baseUrl}/billing/upgrade
+                   checks out at a local Stripe stand-in (${stripeUrl}); "Pay with a test card" upgrades at once
+  OAuth clients    chatgpt (confidential; secret: DEMO_CLIENT_SECRET in .dev.vars)
+                   portcullis-cli (public, PKCE, loopback redirect)
 
-  Try it:
-    curl -i ${baseUrl}/todos                                   # 401 with a Bearer challenge
-    node scripts/oauth-demo.mjs --base-url ${baseUrl}          # sign in, get tokens, call /todos, refresh, revoke
+Try it:
+  curl -i ${baseUrl}/todos                                   # 401 with a Bearer challenge
+  node scripts/oauth-demo.mjs --base-url ${baseUrl}          # sign in, get tokens, call /todos, refresh, revoke
 
-  The demo MCP server, behind the same gateway on another host name:
+The demo MCP server, behind the same gateway on another host name:
 
-    MCP server URL   ${mcpUrl}  (Streamable HTTP; resource and issuer ${mcpBaseUrl})
-    MCP origin       ${mcpOriginUrl}  (only the gateway should call it)
+  MCP server URL   ${mcpUrl}  (Streamable HTTP; resource and issuer ${mcpBaseUrl})
+  MCP origin       ${mcpOriginUrl}  (only the gateway should call it)
 
-    curl -i -X POST ${mcpUrl}                    # 401 naming ${mcpBaseUrl}/.well-known/oauth-protected-resource/mcp
-    MCP Inspector:  npx @modelcontextprotocol/inspector, transport "Streamable HTTP", URL ${mcpUrl},
-                    then "Open Auth Settings" → "Quick OAuth Flow" (it registers itself, you sign in as the demo user)
-    MCP SDK:        new StreamableHTTPClientTransport(new URL('${mcpUrl}'), { authProvider })
-    ChatGPT:        needs a public https URL. On a real domain, give this plugin hosts = ["mcp.example.com"],
-                    resource = "https://mcp.example.com/mcp", register that resource, and add
-                    https://mcp.example.com/mcp in ChatGPT → Settings → Connectors (see docs/configuration.md).
+  curl -i -X POST ${mcpUrl}                    # 401 naming ${mcpBaseUrl}/.well-known/oauth-protected-resource/mcp
+  MCP Inspector:  npx @modelcontextprotocol/inspector, transport "Streamable HTTP", URL ${mcpUrl},
+                  then "Open Auth Settings" → "Quick OAuth Flow" (it registers itself, you sign in as the demo user)
+  MCP SDK:        new StreamableHTTPClientTransport(new URL('${mcpUrl}'), { authProvider })
+  ChatGPT:        needs a public https URL. On a real domain, give this plugin hosts = ["mcp.example.com"],
+                  resource = "https://mcp.example.com/mcp", register that resource, and add
+                  https://mcp.example.com/mcp in ChatGPT → Settings → Connectors (see docs/configuration.md).
 
-  Ctrl-C stops everything.
-  `);
+The demo's other features: token exchange, an enterprise identity provider, DPoP, a signed agent.
+${features.lines.map((line) => (line ? `  ${line}` : '')).join('\n')}
+
+Ctrl-C stops everything.
+`);
 }

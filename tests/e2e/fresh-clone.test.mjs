@@ -59,7 +59,7 @@ test('a fresh clone serves the demo with `npm start` alone, and Ctrl-C stops eve
     assert.equal(cloned.status, 0, cloned.stderr);
     for (const absent of ['node_modules', '.dev.vars', 'build', '.wrangler']) assert.ok(!existsSync(join(clone, absent)), absent);
 
-    const [gateway, origin, mcp, idp, stripe] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [gateway, origin, mcp, idp, stripe, enterprise, agent] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
     const env = {
       ...process.env,
       // As a newcomer's shell has it: nothing of this checkout's.
@@ -68,6 +68,8 @@ test('a fresh clone serves the demo with `npm start` alone, and Ctrl-C stops eve
       MCP_ORIGIN_PORT: String(mcp),
       IDP_PORT: String(idp),
       STRIPE_PORT: String(stripe),
+      ENTERPRISE_IDP_PORT: String(enterprise),
+      AGENT_PORT: String(agent),
       CARGO_TARGET_DIR: join(root, 'target', 'fresh-clone'),
     };
     delete env.NODE_OPTIONS;
@@ -99,6 +101,10 @@ test('a fresh clone serves the demo with `npm start` alone, and Ctrl-C stops eve
     assert.equal(discovery.status, 200);
     assert.equal((await discovery.json()).issuer, `http://127.0.0.1:${idp}`);
     assert.match(output, new RegExp(`Demo password +demo-`), 'the banner names the demo password');
+    // The demo's enterprise provider and signed agent, which its example scripts need.
+    assert.equal((await fetch(`http://127.0.0.1:${enterprise}/jwks.json`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${agent}/.well-known/http-message-signatures-directory`)).status, 200);
+    assert.match(output, /node scripts\/exchange-demo\.mjs/);
 
     // Ctrl-C: SIGINT to the foreground process group.
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
