@@ -2,8 +2,8 @@
 // plugin on `baseUrl`'s host, and the demo MCP server as an MCP server owner configures it, on
 // `mcpBaseUrl`'s host, with the server's URL as its resource (RFC 8707). Beside sign-in and plans,
 // the demo configures the features a newcomer would otherwise have to set up to try: token
-// exchange and enterprise identity assertions (ID-JAG) on the MCP plugin, a DPoP-bound client and
-// a signed-agent route on the todo plugin (`demoFeatures`, each with a script under scripts/).
+// exchange of the MCP server's tokens at the todo plugin, enterprise identity assertions (ID-JAG)
+// on the MCP plugin, a DPoP-bound client and a signed-agent route on the todo plugin (`demoFeatures`, each with a script under scripts/).
 import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
@@ -31,10 +31,6 @@ export function demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl, enterpriseIssue
     resource: `${mcpBaseUrl}/mcp`,
     auth: { type: 'oauth', scope: 'todos:read' },
     routes: [{ path: '/mcp', methods: ['GET', 'POST', 'DELETE'], scopes: ['todos:read'] }],
-    // RFC 8693: the MCP server's own client may trade a user's token for this server for one to
-    // the todo API, for the same user, read-only (scripts/exchange-demo.mjs). The policy is this
-    // plugin's, since the exchange is at the issuer of the token traded.
-    token_exchange: [{ client: DEMO_FEATURES.mcpServerClient, from: [`${mcpBaseUrl}/mcp`], to: baseUrl, scopes: ['todos:read'] }],
     // Enterprise-managed authorization: the demo enterprise's assertions give its agent app a
     // token for an employee, provisioned at the first one with the member role
     // (scripts/id-jag-demo.mjs).
@@ -67,6 +63,11 @@ export function demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl, enterpriseIssue
       ...todo.routes,
     ],
     ...(agentOrigin ? { agents: { trusted: [agentOrigin] } } : {}),
+    // RFC 8693: the MCP server's own client may trade a user's token for the MCP server for one
+    // to this API, for the same user, read-only (scripts/exchange-demo.mjs). The policy is this
+    // plugin's: the exchange is at the issuer of the token it gives, which takes the MCP
+    // plugin's tokens as subject tokens because this policy names its resource.
+    token_exchange: [{ client: DEMO_FEATURES.mcpServerClient, from: [`${mcpBaseUrl}/mcp`], to: baseUrl, scopes: ['todos:read'] }],
   };
   return [withPlans, mcp];
 }

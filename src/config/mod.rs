@@ -162,6 +162,11 @@ pub struct Config {
     pub billing: Option<BillingSettings>,
     /// How often an isolate hands its usage counts to D1 (the console's charts), in seconds.
     pub usage_flush_secs: i64,
+    /// The issuers (other plugins of this deployment) whose access tokens this plugin's
+    /// `token_exchange` policies take as subject tokens: those whose resource a policy's `from`
+    /// names. An MCP server behind one plugin exchanges its token at the plugin that owns the
+    /// API it calls, which is the issuer of the token it gets back.
+    pub exchange_issuers: Vec<String>,
 }
 
 /// How the gateway reaches Stripe and checks its webhooks.
@@ -443,6 +448,10 @@ impl Deployment {
             }
             sites.push(site);
         }
+        let issuers: Vec<Vec<String>> = sites.iter().map(|s| sibling_issuers(s, &sites)).collect();
+        for (site, issuers) in sites.iter_mut().zip(issuers) {
+            site.exchange_issuers = issuers;
+        }
         Ok(Deployment { sites, hosts })
     }
 
@@ -464,6 +473,24 @@ impl Deployment {
     pub fn sites(&self) -> &[Config] {
         &self.sites
     }
+}
+
+/// The other plugins whose resource one of `site`'s exchange policies takes tokens from, by issuer.
+fn sibling_issuers(site: &Config, sites: &[Config]) -> Vec<String> {
+    let mut issuers: Vec<String> = sites
+        .iter()
+        .filter(|other| other.public_base_url != site.public_base_url)
+        .filter(|other| {
+            site.plugin
+                .token_exchange
+                .iter()
+                .any(|p| p.from.contains(&other.plugin.resource))
+        })
+        .map(|other| other.public_base_url.clone())
+        .collect();
+    issuers.sort();
+    issuers.dedup();
+    issuers
 }
 
 /// `host[:port]` → `host`, leaving bracketed IPv6 literals whole.
@@ -1346,6 +1373,41 @@ pub(crate) mod tests {
         assert!(weather.oauth.is_none());
         assert!(d.site("other.example.com").is_none());
         assert!(d.site("example.com").is_none());
+    }
+
+    #[test]
+    fn a_plugin_takes_subject_tokens_from_the_siblings_its_exchange_policies_name() {
+        let mut mcp = plugin_json();
+        mcp["name_for_model"] = json!("mcp");
+        mcp["hosts"] = json!(["mcp.example.com"]);
+        mcp["resource"] = json!("https://mcp.example.com/mcp");
+        let mut other = plugin_json();
+        other["name_for_model"] = json!("other");
+        other["hosts"] = json!(["other.example.com"]);
+        let mut todo = plugin_json();
+        todo["hosts"] = json!(["todo.example.com"]);
+        todo["token_exchange"] = json!([{
+            "client": "mcp-server", "from": ["https://mcp.example.com/mcp"],
+            "to": "https://todo.example.com", "scopes": ["todos:read"]
+        }]);
+        let mut r = raw();
+        r.plugin = None;
+        r.public_base_url = None;
+        r.plugins = Some(json!([todo, mcp, other]));
+        let d = Deployment::parse(r).unwrap();
+        let todo = d.site("todo.example.com").unwrap();
+        assert_eq!(todo.exchange_issuers, vec!["https://mcp.example.com"]);
+        // Nobody else takes another plugin's tokens: no policy of theirs names one.
+        assert!(d
+            .site("mcp.example.com")
+            .unwrap()
+            .exchange_issuers
+            .is_empty());
+        assert!(d
+            .site("other.example.com")
+            .unwrap()
+            .exchange_issuers
+            .is_empty());
     }
 
     #[test]

@@ -101,6 +101,8 @@ pub(crate) fn build_site(
         upstream_token_key: shared.token_key.clone(),
         billing: shared.billing.clone(),
         usage_flush_secs: shared.usage_flush_secs,
+        // Filled in once every plugin is read (Deployment::parse).
+        exchange_issuers: Vec::new(),
     };
     Ok((config, hosts))
 }

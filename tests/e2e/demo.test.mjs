@@ -218,9 +218,10 @@ test('the demo user upgrades to Pro at the Stripe stand-in and may then export',
   assert.ok('todos' in (await exported.json()));
 });
 
-test('the MCP plugin advertises token exchange, the JWT-bearer grant and the ID-JAG profile', async () => {
+test('the todo plugin advertises token exchange, the MCP plugin the JWT-bearer grant and the ID-JAG profile', async () => {
+  const todo = await (await fetch(`${gw.baseUrl}/.well-known/oauth-authorization-server`)).json();
+  assert.ok(todo.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'), JSON.stringify(todo.grant_types_supported));
   const as = await (await fetch(`http://localhost:${gw.port}/.well-known/oauth-authorization-server`)).json();
-  assert.ok(as.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:token-exchange'), JSON.stringify(as.grant_types_supported));
   assert.ok(as.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:jwt-bearer'));
   assert.deepEqual(as.authorization_grant_profiles_supported, ['urn:ietf:params:oauth:grant-profile:id-jag']);
   assert.ok(features.lines.some((l) => l.includes('exchange-demo.mjs')) && features.lines.some((l) => l.includes('agent-demo.mjs')));
@@ -235,6 +236,12 @@ test('exchange-demo: the MCP server\'s client trades the user\'s MCP token for o
   assert.match(run.out, new RegExp(`aud ${gw.baseUrl.replaceAll('.', '\\.')}, sub usr_demo \\(the same user\\), client_id ${DEMO_FEATURES.mcpServerClient}`));
   assert.match(run.out, /act \{"sub":"demo-mcp-server"\}/);
   assert.match(run.out, /no later than the token traded: yes/);
+  // Issued by the todo plugin, whose policy takes the MCP plugin's tokens: it opens the todo API.
+  assert.match(run.out, new RegExp(`iss ${gw.baseUrl.replaceAll('.', '\\.')}, aud`));
+  assert.match(run.out, /GET http:\/\/127\.0\.0\.1:\d+\/todos → 200/);
+  assert.match(run.out, /POST http:\/\/127\.0\.0\.1:\d+\/todos → 403/);
+  // Introspected where it was issued: active, though its grant is the MCP plugin's.
+  assert.match(run.out, new RegExp(`introspect → active true, aud ${gw.baseUrl.replaceAll('.', '\\.')}, scope "todos:read", act \\{"sub":"demo-mcp-server"\\}`));
   assert.match(run.out, /active true/);
   assert.match(run.out, /scope=todos:write\) → 400: invalid_scope/);
   assert.doesNotMatch(run.out + run.err, new RegExp(gw.secrets.DEMO_MCP_CLIENT_SECRET), 'no secret printed');

@@ -7,7 +7,9 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::http::Reply;
-use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
+use crate::oauth::access_token::{
+    verify_access_token_with, TokenRejection, VerifiedAccessToken, VerifyPolicy,
+};
 use crate::oauth::client::Client;
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::exchange::{self, ACCESS_TOKEN_TYPE};
@@ -17,7 +19,35 @@ use crate::oauth::server::token::{confidential_only, AccessToken};
 use crate::oauth::server::{token_json, AuthServer};
 use crate::ports::Backend;
 
-impl<B: Backend> AuthServer<'_, B> {
+impl<'a, B: Backend> AuthServer<'a, B> {
+    /// The subject token, verified against this plugin's issuer and then each sibling issuer
+    /// (`Config::exchange_issuers`), and the issuer that signed it.
+    async fn verify_subject(
+        &self,
+        token: &str,
+    ) -> Result<(VerifiedAccessToken, &'a str), ApiError> {
+        let mut last = None;
+        for issuer in std::iter::once(self.issuer())
+            .chain(self.config.exchange_issuers.iter().map(String::as_str))
+        {
+            let policy = VerifyPolicy {
+                issuer,
+                audience: None,
+                now: self.now,
+            };
+            match verify_access_token_with(token, &self.config.keys, &policy, self.backend).await {
+                Ok(verified) => return Ok((verified, issuer)),
+                Err(TokenRejection::WrongIssuer) => last = Some(TokenRejection::WrongIssuer),
+                Err(other) => {
+                    last = Some(other);
+                    break;
+                }
+            }
+        }
+        let why = last.map_or("cannot be read", |r| r.description());
+        Err(OAuthError::invalid_request(format!("the subject token is not valid: {why}")).into())
+    }
+
     /// `grant_type=urn:ietf:params:oauth:grant-type:token-exchange`. Every refusal is the RFC's
     /// error, and nothing is stored either way: the exchanged token is a JWT that names the
     /// subject token's grant, so revoking that grant shows in introspection.
@@ -38,19 +68,10 @@ impl<B: Backend> AuthServer<'_, B> {
                 "the subject token {why}"
             )))
         };
-        let policy = VerifyPolicy {
-            issuer: self.issuer(),
-            audience: None,
-            now: self.now,
-        };
-        let subject = verify_access_token_with(
-            request.subject_token,
-            &self.config.keys,
-            &policy,
-            self.backend,
-        )
-        .await
-        .map_err(|r| invalid_subject(&format!("is not valid: {}", r.description())))?;
+        // Its issuer is this plugin, or a plugin of this deployment whose resource a policy takes
+        // tokens from (an MCP server behind one plugin calling the API behind this one). The
+        // keys are the deployment's; each issuer is tried as the token's `iss` must match it.
+        let (subject, subject_issuer) = self.verify_subject(request.subject_token).await?;
         if subject.machine {
             return Err(invalid_subject(
                 "is a machine client's: there is no user to act for",
@@ -91,7 +112,7 @@ impl<B: Backend> AuthServer<'_, B> {
         )
         .await;
         if let Some(state) = grant? {
-            let live = state.is_some_and(|s| !s.revoked && issued_by(&s, self.issuer()));
+            let live = state.is_some_and(|s| !s.revoked && issued_by(&s, subject_issuer));
             if !live {
                 return Err(invalid_subject("comes from a grant that was revoked"));
             }

@@ -5,10 +5,12 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
-use crate::oauth::access_token::{verify_access_token_with, Audience, VerifyPolicy, MACHINE_GRANT};
+use crate::oauth::access_token::{
+    verify_access_token_with, Audience, VerifiedAccessToken, VerifyPolicy, MACHINE_GRANT,
+};
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
-use crate::oauth::grant::issued_by;
+use crate::oauth::grant::{issued_by, GrantState};
 use crate::oauth::presented::PresentedToken;
 use crate::oauth::server::{body_params, token_json, AuthServer};
 use crate::ports::Backend;
@@ -82,6 +84,19 @@ impl<B: Backend> AuthServer<'_, B> {
         })))
     }
 
+    /// Whether `state` is the grant behind a token this plugin issued: one of its own, or, for a
+    /// token it issued by exchange (`act`), the grant of a sibling plugin whose tokens its
+    /// policies take (`Config::exchange_issuers`).
+    fn grant_backs(&self, state: &GrantState, token: &VerifiedAccessToken) -> bool {
+        issued_by(state, self.issuer())
+            || (token.actor.is_some()
+                && self
+                    .config
+                    .exchange_issuers
+                    .iter()
+                    .any(|issuer| issued_by(state, issuer)))
+    }
+
     /// Introspection of an access token JWT: ours, unexpired, its grant (if any) not revoked.
     async fn introspect_jwt(&self, client: &Client, token: &str) -> Result<Reply, ApiError> {
         let inactive = || token_json(&json!({ "active": false }));
@@ -100,7 +115,7 @@ impl<B: Backend> AuthServer<'_, B> {
         }
         if let Some(grant_id) = &verified.grant_id {
             match self.backend.load_grant(grant_id).await? {
-                Some(state) if !state.revoked && issued_by(&state, self.issuer()) => {}
+                Some(state) if !state.revoked && self.grant_backs(&state, &verified) => {}
                 _ => return Ok(inactive()),
             }
         }
