@@ -93,6 +93,7 @@ fn table(n: usize) -> RouteTable {
             upstream_token: None,
             plan: None,
             agents: Vec::new(),
+            dpop: false,
         })
         .collect();
     RouteTable::new(rules).unwrap()

@@ -58,6 +58,9 @@ export function demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl, enterpriseIssue
     plans: [{ id: 'pro', name: 'Pro', stripe_price: DEMO_STRIPE.price, roles: ['member'], quota: { limit: 10000, period_secs: 86400 } }],
     routes: [
       { path: '/todos/export', methods: ['GET'], scopes: ['todos:read'], plan: 'pro' },
+      // RFC 9449: deleting a todo takes DPoP-bound tokens only, with a proof on every call
+      // (scripts/dpop-demo.mjs); the plugin's other routes still take bearer tokens.
+      { path: '/todos/{id}', methods: ['DELETE'], scopes: ['todos:write'], dpop: true },
       // Web Bot Auth: only calls the demo agent signed reach this route (scripts/agent-demo.mjs).
       ...(agentOrigin ? [{ path: DEMO_FEATURES.agentRoute, methods: ['GET'], access: 'public', agents: [agentOrigin] }] : []),
       ...todo.routes,
@@ -179,7 +182,8 @@ export function demoFeatureLines({ baseUrl, mcpUrl, enterpriseIssuer, agentOrigi
     `                   ${enterprise.name} signs an identity assertion (ID-JAG); its agent app (${agentAppClient}) gets`,
     '                   an MCP token for the employee with no browser, who is provisioned as a member',
     `  DPoP             node scripts/dpop-demo.mjs --base-url ${baseUrl}`,
-    '                   a client registered as DPoP-bound: its tokens need a proof of its key on every call (RFC 9449)',
+    '                   a client registered as DPoP-bound: its tokens need a proof of its key on every call (RFC 9449);',
+    '                   DELETE /todos/{id} takes only such tokens (the route\'s dpop = true)',
     `  Signed agent     ${agentOrigin}  (the demo agent's key directory; the todo plugin trusts it)`,
     `                   node scripts/agent-demo.mjs --base-url ${baseUrl} --agent ${agentOrigin} --key-file ${key}`,
     `                   GET ${agentRoute} takes only calls the agent signed (Web Bot Auth, RFC 9421)`,

@@ -134,19 +134,29 @@ pub fn bearer_to_verify<'a>(
     if !needs_token {
         return None;
     }
-    access_token_credential(head, config).ok().map(|(_, t)| t)
+    let dpop = config
+        .plugin
+        .routes
+        .rule(rule_index)
+        .is_some_and(|r| r.dpop);
+    access_token_credential(head, config, dpop)
+        .ok()
+        .map(|(_, t)| t)
 }
 
 /// The access token in the `Authorization` header and its scheme: `DPoP` (RFC 9449 §7.1), or
-/// else `Bearer`.
+/// else `Bearer`. `route_dpop`: the route takes bound tokens only ([`RouteRule::dpop`]).
+///
+/// [`RouteRule::dpop`]: crate::proxy::rules::RouteRule::dpop
 fn access_token_credential<'a>(
     head: &'a RequestHead,
     config: &Config,
+    route_dpop: bool,
 ) -> Result<(&'static str, &'a str), ApiError> {
     let sent = head.authorization().ok().flatten();
-    // Without a credential, a plugin that takes bound tokens only challenges with DPoP.
-    let dpop =
-        sent.as_ref().is_some_and(|h| h.is("dpop")) || (sent.is_none() && config.dpop().required);
+    // Without a credential, a plugin or route that takes bound tokens only challenges with DPoP.
+    let required = config.dpop().required || route_dpop;
+    let dpop = sent.as_ref().is_some_and(|h| h.is("dpop")) || (sent.is_none() && required);
     let scheme = if dpop { "DPoP" } else { "Bearer" };
     credential(head, scheme, config).map(|token| (scheme, token))
 }
@@ -430,7 +440,8 @@ fn decide_credential(
                 }
                 other => other,
             };
-            let (scheme, token) = access_token_credential(head, config).map_err(with_scope)?;
+            let (scheme, token) =
+                access_token_credential(head, config, rule.dpop).map_err(with_scope)?;
             let policy = VerifyPolicy {
                 issuer: &config.public_base_url,
                 audience: Some(&config.plugin.resource),
@@ -462,7 +473,9 @@ fn decide_credential(
                     ..Default::default()
                 })));
             }
-            if let Some(proof) = dpop_binding(config, head, scheme, token, &verified, facts)? {
+            if let Some(proof) =
+                dpop_binding(config, head, scheme, token, &verified, rule.dpop, facts)?
+            {
                 return Ok(Decision::NeedProof(proof));
             }
             Ok(Decision::Allow(Identity {
@@ -478,14 +491,16 @@ fn decide_credential(
 }
 
 /// RFC 9449 §7: a token sent as `DPoP` must be bound and proved by the key it is bound to; a
-/// bound token sent as `Bearer` is refused, as is any bearer token where the plugin requires
-/// DPoP. `Ok(Some)`: the proof's claims hold, its signature and `jti` are to be checked.
+/// bound token sent as `Bearer` is refused, as is any bearer token where the plugin, or the
+/// route (`route_dpop`), requires DPoP. `Ok(Some)`: the proof's claims hold, its signature and
+/// `jti` are to be checked.
 fn dpop_binding(
     config: &Config,
     head: &RequestHead,
     scheme: &str,
     token: &str,
     verified: &crate::oauth::access_token::VerifiedAccessToken,
+    route_dpop: bool,
     facts: &Facts<'_>,
 ) -> Result<Option<Box<Proof>>, ApiError> {
     let policy = config.dpop();
@@ -497,10 +512,15 @@ fn dpop_binding(
                 "the access token is not DPoP-bound: send it as Bearer".into(),
             ));
         }
-        if policy.required {
+        if policy.required || route_dpop {
             return Err(refuse(
                 "invalid_token",
-                "this API takes DPoP-bound access tokens only".into(),
+                if policy.required {
+                    "this API takes DPoP-bound access tokens only"
+                } else {
+                    "this route takes DPoP-bound access tokens only"
+                }
+                .into(),
             ));
         }
         return Ok(None);
@@ -1498,6 +1518,53 @@ mod tests {
                 challenge(decide(&c, &twice, 0, &facts()).unwrap_err()).0,
                 401
             );
+        }
+
+        #[test]
+        fn a_route_that_requires_dpop_refuses_bearer_tokens_the_plugins_other_routes_take() {
+            let mut r = raw();
+            r.plugin.as_mut().unwrap()["routes"][0]["dpop"] = json!(true);
+            let c = Config::parse(r).unwrap();
+            let unbound = token(&c, "todos:read todos:write", &c.plugin.resource);
+            let (status, header, _) =
+                challenge(decide(&c, &call("Bearer", &unbound, None), 0, &facts()).unwrap_err());
+            assert_eq!(status, 401);
+            assert!(
+                header.starts_with("DPoP ")
+                    && header.contains("this route takes DPoP-bound access tokens only"),
+                "{header}"
+            );
+            // With no credential, the route's challenge is DPoP's; the plugin's other routes
+            // still challenge with Bearer and take the bearer token.
+            let (_, header, _) =
+                challenge(decide(&c, &head(Method::Get, "/todos"), 0, &facts()).unwrap_err());
+            assert!(header.starts_with("DPoP realm="), "{header}");
+            let post = head(Method::Post, "/todos")
+                .with_header("authorization", &format!("Bearer {unbound}"));
+            assert!(matches!(
+                decide(&c, &post, 1, &facts()).unwrap(),
+                Decision::Allow(_)
+            ));
+            let (_, header, _) =
+                challenge(decide(&c, &head(Method::Post, "/todos"), 1, &facts()).unwrap_err());
+            assert!(header.starts_with("Bearer realm="), "{header}");
+            // A bound token with its key's proof passes the route.
+            let t = bound(&c);
+            let h = call("DPoP", &t, Some(&proof(&t, json!({}))));
+            let proved = Ok(jkt());
+            let with_proof = Facts {
+                proof: Some(&proved),
+                ..facts()
+            };
+            assert!(matches!(
+                decide(&c, &h, 0, &with_proof).unwrap(),
+                Decision::Allow(_)
+            ));
+            // Only token rules can ask for it.
+            let mut r = raw();
+            r.plugin.as_mut().unwrap()["routes"][2]["dpop"] = json!(true);
+            let e = Config::parse(r).unwrap_err();
+            assert_eq!(e.key, "PLUGIN.routes[2].dpop");
         }
 
         #[test]

@@ -3898,6 +3898,15 @@ fn a_resource_server_exchanges_the_users_token_for_one_to_another_api() {
         Some("mcp-server")
     );
     assert!(exchanged.expires_at <= NOW + 900);
+    // Introspected by the exchanging client: active, naming its actor (RFC 8693 §4.4).
+    let seen = introspect_as(
+        &mut browser,
+        "mcp-server",
+        "mcp-secret",
+        body["access_token"].as_str().unwrap(),
+    );
+    assert_eq!(seen["active"], true, "{seen}");
+    assert_eq!(seen["act"], serde_json::json!({"sub": "mcp-server"}));
     // Not good at the plugin's own API.
     let own = VerifyPolicy {
         audience: Some(BASE),

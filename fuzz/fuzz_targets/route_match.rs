@@ -18,6 +18,7 @@ fn table() -> RouteTable {
         upstream_token: None,
         plan: None,
         agents: Vec::new(),
+        dpop: false,
     };
     RouteTable::new(vec![
         rule("/todos", &["GET", "POST"], Access::Token),

@@ -44,7 +44,7 @@ export async function main({ values }) {
   say(`jkt ${jkt}`);
 
   step('You authorize it in your browser, the code bound to the key (dpop_jkt)');
-  const back = await authorizeInBrowser(as, client, { scope: 'todos:read', resource: issuer.origin, dpop_jkt: jkt });
+  const back = await authorizeInBrowser(as, client, { scope: 'todos:read todos:write', resource: issuer.origin, dpop_jkt: jkt });
   const tokens = await withNonce(async () => oauth.processAuthorizationCodeResponse(as, client,
     await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), back.params, back.redirectUri, back.verifier, { DPoP: dpop, ...insecure })));
   const claims = claimsOf(tokens.access_token).claims;
@@ -69,6 +69,13 @@ export async function main({ values }) {
   const withProof = () => fetch(todos, { headers: { authorization: `DPoP ${tokens.access_token}`, dpop: proof } });
   await answered(`GET ${todos} (a proof made by hand)`, await withProof());
   await answered(`GET ${todos} (the same proof again)`, await withProof());
+
+  step('DELETE /todos/{id}, a route that takes DPoP-bound tokens only (dpop = true in its rule)');
+  const missing = new URL('/todos/no-such-todo', todos);
+  const bare = await fetch(missing, { method: 'DELETE' });
+  say(`DELETE ${missing} (no token) → ${bare.status}, WWW-Authenticate: ${bare.headers.get('www-authenticate')?.split(' ')[0]} … (where GET /todos challenges with Bearer)`);
+  const deleted = await withNonce(() => oauth.protectedResourceRequest(tokens.access_token, 'DELETE', missing, new Headers(), null, { DPoP: dpop, ...insecure }));
+  say(`DELETE ${missing} (the bound token and a proof) → ${deleted.status}: past the gateway, the origin answered`);
 
   step('Refreshing without a proof (the refresh token is bound to the key too)');
   await answered(`POST ${as.token_endpoint} grant_type=refresh_token, no DPoP header`, await fetch(as.token_endpoint, {

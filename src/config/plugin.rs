@@ -226,6 +226,12 @@ pub(crate) fn validate_plugin(
     let mut rules = raw.routes;
     for (i, rule) in rules.iter_mut().enumerate() {
         rule.agents = route_agents(&key(&format!("routes[{i}].agents")), &rule.agents, &agents)?;
+        if rule.dpop && !matches!(auth, super::AuthConfig::OAuth { .. }) {
+            return Err(ConfigError::new(
+                key(&format!("routes[{i}].dpop")),
+                "only on plugins with auth type oauth (it binds the gateway's access tokens)",
+            ));
+        }
     }
     let derived_routes = if raw.routes_from_openapi {
         derived_routes(prefix, &openapi_source, &auth)?

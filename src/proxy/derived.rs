@@ -63,6 +63,7 @@ impl DerivedRule {
             upstream_token: None,
             plan: None,
             agents: Vec::new(),
+            dpop: false,
         }
     }
 }

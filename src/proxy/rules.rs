@@ -45,6 +45,10 @@ pub struct RouteRule {
     /// signed the call (Web Bot Auth); empty: the plugin's own `agents.require` decides.
     #[serde(default)]
     pub agents: Vec<String>,
+    /// Whether a token on this route must be DPoP-bound and sent with a proof of its key (RFC
+    /// 9449), as the plugin's `dpop_required` asks of every route. For `access = "token"`.
+    #[serde(default)]
+    pub dpop: bool,
 }
 
 /// `case_insensitive`: `true`, `false` or absent; anything else is named in the error.
@@ -103,6 +107,8 @@ pub struct CompiledRule {
     pub plan: Option<String>,
     /// The signed agents one of which must have signed the call (see [`RouteRule::agents`]).
     pub agents: Vec<String>,
+    /// Tokens here must be DPoP-bound and proved (see [`RouteRule::dpop`]).
+    pub dpop: bool,
 }
 
 /// A path segment with its letter case folded, as case-insensitive origins compare them: each
@@ -254,6 +260,7 @@ impl RouteTable {
                 upstream_token: None,
                 plan: None,
                 agents: Vec::new(),
+                dpop: false,
             }]
         } else {
             rules
@@ -430,6 +437,12 @@ fn compile(
             "only on rules with access = \"token\" (the token is the signed-in user's)".into(),
         ));
     }
+    if rule.dpop && rule.access != Access::Token {
+        return Err(err(
+            "dpop",
+            "only on rules with access = \"token\" (it binds the access token)".into(),
+        ));
+    }
     let case_insensitive = rule
         .case_insensitive
         .or(case_insensitive_paths)
@@ -445,6 +458,7 @@ fn compile(
         upstream_token: rule.upstream_token,
         plan: rule.plan,
         agents: rule.agents,
+        dpop: rule.dpop,
     })
 }
 
@@ -533,6 +547,7 @@ mod tests {
             upstream_token: None,
             plan: None,
             agents: Vec::new(),
+            dpop: false,
         }
     }
 
@@ -809,6 +824,7 @@ mod tests {
                                 upstream_token: None,
                                 plan: None,
                                 agents: Vec::new(),
+                                dpop: false,
                             }
                         })
                         .collect();

@@ -240,7 +240,7 @@ test('exchange-demo: the MCP server\'s client trades the user\'s MCP token for o
   assert.match(run.out, new RegExp(`iss ${gw.baseUrl.replaceAll('.', '\\.')}, aud`));
   assert.match(run.out, /GET http:\/\/127\.0\.0\.1:\d+\/todos → 200/);
   assert.match(run.out, /POST http:\/\/127\.0\.0\.1:\d+\/todos → 403/);
-  // Introspected where it was issued: active, though its grant is the MCP plugin's.
+  // Introspected where it was issued: active, though its grant is the MCP plugin's, with its actor.
   assert.match(run.out, new RegExp(`introspect → active true, aud ${gw.baseUrl.replaceAll('.', '\\.')}, scope "todos:read", act \\{"sub":"demo-mcp-server"\\}`));
   assert.match(run.out, /active true/);
   assert.match(run.out, /scope=todos:write\) → 400: invalid_scope/);
@@ -271,6 +271,9 @@ test('dpop-demo: a DPoP-bound client\'s token works only with a fresh proof of i
   assert.match(run.out, /\(a proof made by hand\) → 200/);
   assert.match(run.out, /\(the same proof again\) → 401: invalid_dpop_proof/);
   assert.match(run.out, /no DPoP header → 400: invalid_dpop_proof/);
+  // The demo's DPoP-only route: a DPoP challenge without a token, the origin with one and a proof.
+  assert.match(run.out, /\/todos\/no-such-todo \(no token\) → 401, WWW-Authenticate: DPoP …/);
+  assert.match(run.out, /\(the bound token and a proof\) → 404: past the gateway/);
   assert.match(run.out, /bound to the same key/);
 });
 

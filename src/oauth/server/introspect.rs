@@ -139,6 +139,10 @@ impl<B: Backend> AuthServer<'_, B> {
         if let Some(jkt) = &verified.jkt {
             body["cnf"] = json!({ "jkt": jkt });
         }
+        // RFC 8693 §4.4: an exchanged token's actors, as the token names them.
+        if let Some(actor) = &verified.actor {
+            body["act"] = json!(actor);
+        }
         // A machine client's token says so, as the token itself does (`sub` is the client).
         if verified.machine {
             body["gty"] = json!(MACHINE_GRANT);
