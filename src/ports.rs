@@ -161,6 +161,24 @@ pub trait Throttle {
     /// Records `key` for `ttl_secs` from `now`; `false` when it is already recorded (a replay).
     /// Atomic: of parallel calls with one key, exactly one gets `true`.
     async fn remember_once(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StoreError>;
+    /// A quota counter as people are shown it: the calls made (see
+    /// [`crate::quota::QuotaUsage`]). By default from [`Throttle::peek`], which is exact for a
+    /// counter that is only charged; a store whose counters are leased says what was made.
+    async fn quota_usage(
+        &self,
+        key: &str,
+        quota: crate::config::QuotaConfig,
+        now: u64,
+    ) -> Result<crate::quota::QuotaUsage, StoreError> {
+        let seen = self.peek(key, quota.limit, quota.period_secs, now).await?;
+        let counted = quota.limit.saturating_sub(seen.remaining);
+        Ok(crate::quota::QuotaUsage {
+            limit: quota.limit,
+            made: counted,
+            counted,
+            reset_secs: seen.reset_secs,
+        })
+    }
 }
 
 /// Signature checks of client assertions: WebCrypto at the edge.

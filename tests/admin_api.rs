@@ -834,6 +834,49 @@ fn a_users_quota_is_visible_without_being_spent() {
     assert_eq!(again["quota"]["used"], 3, "looking does not count");
 }
 
+#[test]
+fn the_console_shows_calls_made_not_calls_leased_and_when_the_quota_resets() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "l@example.com"}));
+    let uid = user["id"].as_str().unwrap();
+    let key = portcullis::quota::counter_key("todo", uid);
+    let start = (NOW - NOW % 3600) as u64;
+    let quota = |window: portcullis::quota::Window| {
+        f.backend.counters.borrow_mut().insert(key.clone(), window);
+        let (status, body) = f.call(
+            Method::Get,
+            &format!("/admin/api/users/{uid}/quota"),
+            Value::Null,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["quota"].clone()
+    };
+    // One call made, and the rest of a lease held by the isolate that made it, not yet told.
+    let held = quota(portcullis::quota::Window {
+        start,
+        used: 64,
+        made: 1,
+    });
+    assert_eq!(
+        (&held["used"], &held["used_exact"]),
+        (&json!(64), &json!(false)),
+        "{held}"
+    );
+    // The isolate told the counter and gave back what it held.
+    let told = quota(portcullis::quota::Window {
+        start,
+        used: 1,
+        made: 1,
+    });
+    assert_eq!(
+        (&told["used"], &told["used_exact"], &told["remaining"]),
+        (&json!(1), &json!(true), &json!(99)),
+        "{told}"
+    );
+    assert_eq!(told["reset_secs"], 2800);
+    assert_eq!(told["resets_in"], "47 min");
+}
+
 /// The plugin with a Pro plan of 10,000 calls a day (its free quota is the fixture's 100 an hour).
 fn plugin_with_a_pro_plan() -> portcullis::config::PluginConfig {
     let mut config = portcullis::config::Config::parse(portcullis::config::RawConfig {

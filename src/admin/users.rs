@@ -140,11 +140,13 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             return ok(200, json!({ "quota": null }));
         };
         let key = crate::quota::counter_key(self.plugin, id);
-        let d = self
+        let usage = self
             .backend
-            .peek(&key, quota.limit, quota.period_secs, self.now as u64)
+            .quota_usage(&key, quota, self.now as u64)
             .await
             .map_err(store_error)?;
+        // Calls made; `used_exact` false: at most `used`, while isolates have not told all.
+        let calls = usage.calls();
         ok(
             200,
             json!({
@@ -152,9 +154,11 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                     "plan": standing.plan_id(),
                     "limit": quota.limit,
                     "period_secs": quota.period_secs,
-                    "used": quota.limit - d.remaining,
-                    "remaining": d.remaining,
-                    "reset_secs": d.reset_secs,
+                    "used": calls.count(),
+                    "used_exact": matches!(calls, crate::quota::Calls::Exactly(_)),
+                    "remaining": usage.remaining(),
+                    "reset_secs": usage.reset_secs,
+                    "resets_in": crate::primitives::duration::human_duration(usage.reset_secs),
                 }
             }),
         )

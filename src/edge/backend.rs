@@ -399,6 +399,16 @@ impl Throttle for EdgeBackend<'_> {
             .await
             .map(|d| d.allowed)
     }
+    async fn quota_usage(
+        &self,
+        key: &str,
+        quota: QuotaConfig,
+        now: u64,
+    ) -> Result<crate::quota::QuotaUsage, StoreError> {
+        quota_counter::usage(self.env, key, quota, now)
+            .await
+            .map_err(|e| StoreError(format!("counter {key}: {e}")))
+    }
 }
 
 impl JwsVerifier for EdgeBackend<'_> {

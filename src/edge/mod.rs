@@ -314,6 +314,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     if let Ok(config) = &site {
         let now = (worker::Date::now().as_millis() / 1000) as i64;
         usage::flush_if_due(&env, &ctx, config, now);
+        quota_counter::report_if_due(&env, &ctx, config.usage_flush_secs, now);
     }
     let mut reason = None;
     let (response, status, decision) = match outcome {

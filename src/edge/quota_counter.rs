@@ -18,7 +18,8 @@ use crate::config::QuotaConfig;
 use crate::error::ApiError;
 use crate::quota::{
     charge as charge_window, lease as lease_window, peek as peek_window, refund as refund_window,
-    remember_once, Lease, LeaseBook, QuotaDecision, Window, MAX_LEASE,
+    remember_once, report as report_window, usage as usage_of, Lease, LeaseBook, QuotaDecision,
+    QuotaUsage, Report, Window,
 };
 
 const BINDING: &str = "QUOTA";
@@ -37,8 +38,13 @@ pub enum CounterOp {
     /// Record a one-time key for `period_secs`; refused if it is already recorded (a replayed
     /// client assertion `jti`).
     Once,
-    /// Hand out up to `lease_max` calls at once, counted as used (see [`crate::quota::lease`]).
+    /// Hand out up to `lease_max` calls at once, counted as used (see [`crate::quota::lease`]),
+    /// after applying the isolate's `report`.
     Lease,
+    /// Apply an isolate's `report` of the calls it made and gives back.
+    Report,
+    /// Read the calls made, for people (see [`crate::quota::QuotaUsage`]).
+    Usage,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -50,6 +56,8 @@ struct CounterRequest {
     op: CounterOp,
     #[serde(default)]
     lease_max: u64,
+    #[serde(default)]
+    report: Report,
 }
 
 #[durable_object]
@@ -58,6 +66,9 @@ pub struct QuotaCounter {
     /// The window as last read or written: the object is its storage's only writer, so after the
     /// first read each request needs one write and no read.
     window: Cell<Option<Window>>,
+    /// Whether the storage holds the table of counters written before `made` was kept
+    /// (`quota_window`), which the next write replaces.
+    legacy: Cell<bool>,
 }
 
 impl QuotaCounter {
@@ -69,19 +80,33 @@ impl QuotaCounter {
         // Reading creates nothing: a counter that is only peeked at (every client authentication
         // peeks at its address's count) leaves no storage behind. The table comes with the first
         // write, and that write sets the alarm that deletes it.
-        let tables: Vec<serde_json::Value> = sql
+        #[derive(Deserialize)]
+        struct Table {
+            name: String,
+        }
+        let tables: Vec<Table> = sql
             .exec(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'quota_window'",
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('quota_count', 'quota_window')",
                 None,
             )?
             .to_array()?;
-        let window = if tables.is_empty() {
-            Window::default()
+        let has = |name: &str| tables.iter().any(|t| t.name == name);
+        // A counter written before `made` was kept reads with none known made: its window shows
+        // "at most" its count until it ends.
+        let query = if has("quota_count") {
+            Some("SELECT start, used, made FROM quota_count WHERE id = 1")
+        } else if has("quota_window") {
+            self.legacy.set(true);
+            Some("SELECT start, used FROM quota_window WHERE id = 1")
         } else {
-            let rows: Vec<Window> = sql
-                .exec("SELECT start, used FROM quota_window WHERE id = 1", None)?
-                .to_array()?;
-            rows.into_iter().next().unwrap_or_default()
+            None
+        };
+        let window = match query {
+            Some(query) => {
+                let rows: Vec<Window> = sql.exec(query, None)?.to_array()?;
+                rows.into_iter().next().unwrap_or_default()
+            }
+            None => Window::default(),
         };
         self.window.set(Some(window));
         Ok(window)
@@ -100,16 +125,20 @@ impl QuotaCounter {
     fn write(&self, window: Window) -> worker::Result<()> {
         let sql = self.state.storage().sql();
         sql.exec(
-            "CREATE TABLE IF NOT EXISTS quota_window (id INTEGER PRIMARY KEY CHECK (id = 1), start INTEGER NOT NULL, used INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS quota_count (id INTEGER PRIMARY KEY CHECK (id = 1), start INTEGER NOT NULL, used INTEGER NOT NULL, made INTEGER NOT NULL)",
             None,
         )?;
         sql.exec(
-            "INSERT INTO quota_window (id, start, used) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET start = excluded.start, used = excluded.used",
+            "INSERT INTO quota_count (id, start, used, made) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET start = excluded.start, used = excluded.used, made = excluded.made",
             vec![
                 SqlStorageValue::Integer(window.start as i64),
                 SqlStorageValue::Integer(window.used as i64),
+                SqlStorageValue::Integer(window.made as i64),
             ],
         )?;
+        if self.legacy.replace(false) {
+            sql.exec("DROP TABLE IF EXISTS quota_window", None)?;
+        }
         self.window.set(Some(window));
         Ok(())
     }
@@ -120,6 +149,7 @@ impl DurableObject for QuotaCounter {
         QuotaCounter {
             state,
             window: Cell::new(None),
+            legacy: Cell::new(false),
         }
     }
 
@@ -143,8 +173,16 @@ impl DurableObject for QuotaCounter {
                 (next, peek_window(quota, next, ask.now))
             }
             CounterOp::Peek => (current, peek_window(quota, current, ask.now)),
+            CounterOp::Report => {
+                let next = report_window(quota, current, ask.now, ask.report);
+                (next, peek_window(quota, next, ask.now))
+            }
+            CounterOp::Usage => {
+                return Response::from_json(&usage_of(quota, current, ask.now));
+            }
             CounterOp::Lease => {
-                let (next, lease) = lease_window(quota, current, ask.now, ask.lease_max);
+                let told = report_window(quota, current, ask.now, ask.report);
+                let (next, lease) = lease_window(quota, told, ask.now, ask.lease_max);
                 if next != current {
                     self.write(next)?;
                 }
@@ -225,9 +263,15 @@ pub async fn charge_leased(
     if let Some(decision) = LEASES.with(|book| book.borrow_mut().take(key, quota, now)) {
         return Ok(decision);
     }
-    let lease: Lease = request(env, key, quota, now, CounterOp::Lease)
-        .await
-        .map_err(|e| ApiError::Unavailable(format!("quota counter: {e}")))?;
+    let (lease_max, report) = LEASES.with(|book| book.borrow_mut().ask(key, quota, now));
+    let lease: Lease =
+        match request(env, key, quota, now, CounterOp::Lease, lease_max, report).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                LEASES.with(|book| book.borrow_mut().untell(key, quota, now, report));
+                return Err(ApiError::Unavailable(format!("quota counter: {e}")));
+            }
+        };
     let kept = LEASES.with(|book| {
         let mut book = book.borrow_mut();
         // A refusal while calls are held here (leased by requests that ran alongside) is not one.
@@ -248,6 +292,54 @@ pub fn give_back_leased(key: &str, quota: QuotaConfig, charged_at: u64) -> bool 
     LEASES.with(|book| book.borrow_mut().give_back(key, quota, charged_at))
 }
 
+/// Tells the counters what this isolate made of its leases and gives back the calls it holds,
+/// after the response, once the oldest call not told of is `after_secs` old (the usage book's
+/// `USAGE_FLUSH_SECS`): then the account page and the console show calls made exactly. A report
+/// that fails leaves its counter showing "at most" until the window ends, and is logged.
+pub fn report_if_due(env: &Env, ctx: &worker::Context, after_secs: i64, now: i64) {
+    let (now, after_secs) = (now.max(0) as u64, after_secs.max(0) as u64);
+    let reports = LEASES.with(|book| {
+        let mut book = book.borrow_mut();
+        if book.reports_due(now, after_secs) {
+            book.drain_reports(now)
+        } else {
+            Vec::new()
+        }
+    });
+    if reports.is_empty() {
+        return;
+    }
+    let env = env.clone();
+    ctx.wait_until(async move {
+        let told = reports.iter().map(|(key, quota, report)| async {
+            let sent: worker::Result<QuotaDecision> =
+                request(&env, key, *quota, now, CounterOp::Report, 0, *report).await;
+            sent.err().map(|e| e.to_string())
+        });
+        let failed: Vec<String> = futures_util::future::join_all(told)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        if let Some(why) = failed.first() {
+            worker::console_error!(
+                "{}",
+                serde_json::json!({"event": "quota_report_failed", "counters": failed.len(), "reason": why})
+            );
+        }
+    });
+}
+
+/// What `key`'s counter shows people: the calls made in the window `now` falls in.
+pub async fn usage(
+    env: &Env,
+    key: &str,
+    quota: QuotaConfig,
+    now: u64,
+) -> worker::Result<QuotaUsage> {
+    request(env, key, quota, now, CounterOp::Usage, 0, Report::default()).await
+}
+
 /// One counter operation.
 pub async fn call(
     env: &Env,
@@ -256,7 +348,7 @@ pub async fn call(
     now: u64,
     op: CounterOp,
 ) -> worker::Result<QuotaDecision> {
-    request(env, key, quota, now, op).await
+    request(env, key, quota, now, op, 0, Report::default()).await
 }
 
 async fn request<T: serde::de::DeserializeOwned>(
@@ -265,6 +357,8 @@ async fn request<T: serde::de::DeserializeOwned>(
     quota: QuotaConfig,
     now: u64,
     op: CounterOp,
+    lease_max: u64,
+    report: Report,
 ) -> worker::Result<T> {
     let stub = env.durable_object(BINDING)?.get_by_name(key)?;
     let body = serde_json::to_string(&CounterRequest {
@@ -272,7 +366,8 @@ async fn request<T: serde::de::DeserializeOwned>(
         period_secs: quota.period_secs,
         now,
         op,
-        lease_max: MAX_LEASE,
+        lease_max,
+        report,
     })?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));

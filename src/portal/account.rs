@@ -101,15 +101,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let usage = match quota {
             Some(q) => {
                 let key = crate::quota::counter_key(&self.config.plugin.name_for_model, &user.id);
-                let seen = self
-                    .backend
-                    .peek(&key, q.limit, q.period_secs, self.now as u64)
-                    .await?;
-                Some((
-                    q.limit - seen.remaining.min(q.limit),
-                    q.limit,
-                    seen.reset_secs,
-                ))
+                Some(self.backend.quota_usage(&key, q, self.now as u64).await?)
             }
             None => None,
         };

@@ -472,7 +472,7 @@ fn stripe_request(
 pub(crate) fn plan_section(
     plan_name: &str,
     status: Option<&str>,
-    usage: Option<(u64, u64, u64)>,
+    usage: Option<crate::quota::QuotaUsage>,
     plans: &[Plan],
     standing: &Standing,
     csrf: &str,
@@ -486,10 +486,13 @@ pub(crate) fn plan_section(
         html.push_str(&format!(" ({})", escape_html(&status.replace('_', " "))));
     }
     html.push_str(".</p>");
-    if let Some((used, limit, reset_secs)) = usage {
+    if let Some(usage) = usage {
+        // Calls made, as people count them; "at most" while isolates have not told all.
         html.push_str(&format!(
-            "<p class=\"muted\">This period: {used} of {limit} calls; it resets in {}.</p>",
-            crate::primitives::duration::human_duration(reset_secs)
+            "<p class=\"muted\">This period: {} of {} calls; it resets in {}.</p>",
+            usage.calls(),
+            usage.limit,
+            crate::primitives::duration::human_duration(usage.reset_secs)
         ));
     }
     // Subscribers change plans in the billing portal; the free plan is offered every paid one.
@@ -513,6 +516,23 @@ pub(crate) fn plan_section(
 mod tests {
     use super::*;
 
+    fn section(made: u64, counted: u64, reset_secs: u64) -> String {
+        plan_section(
+            "Pro",
+            Some("active"),
+            Some(crate::quota::QuotaUsage {
+                limit: 10_000,
+                made,
+                counted,
+                reset_secs,
+            }),
+            &[],
+            &Standing::Paid("pro".into()),
+            "csrf",
+            false,
+        )
+    }
+
     #[test]
     fn the_plan_section_says_when_the_period_resets_as_people_read_it() {
         for (reset_secs, shown) in [
@@ -520,16 +540,19 @@ mod tests {
             (45, "it resets in 45 s."),
             (150, "it resets in 3 min."),
         ] {
-            let html = plan_section(
-                "Pro",
-                Some("active"),
-                Some((1, 10_000, reset_secs)),
-                &[],
-                &Standing::Paid("pro".into()),
-                "csrf",
-                false,
-            );
+            let html = section(1, 1, reset_secs);
             assert!(html.contains(shown), "{reset_secs}: {html}");
         }
+    }
+
+    #[test]
+    fn the_plan_section_shows_calls_made_never_the_calls_leased() {
+        let html = section(1, 1, 60);
+        assert!(html.contains("This period: 1 of 10000 calls;"), "{html}");
+        let html = section(1, 64, 60);
+        assert!(
+            html.contains("This period: at most 64 of 10000 calls;"),
+            "{html}"
+        );
     }
 }

@@ -240,7 +240,7 @@ function render() {
         el('td', {}, u.disabled ? 'disabled' : 'active', ' ', el('button', { class: 'small', onclick: () => act(async () => {
           const { quota } = await api('GET', `users/${u.id}/quota`);
           notice(quota
-            ? `Quota of ${u.email}: ${quota.used} of ${quota.limit} used; resets in ${quota.reset_secs} s.`
+            ? `Quota of ${u.email} (${quota.plan} plan): ${quota.used_exact ? '' : 'at most '}${quota.used} of ${quota.limit} calls used; resets in ${quota.resets_in}.`
             : 'No quota is configured for this plugin.');
         }) }, 'Quota')),
         el('td', {}, el('button', { class: 'small', onclick: () => act(async () => {

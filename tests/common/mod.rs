@@ -607,6 +607,16 @@ impl Throttle for MemoryBackend {
         counters.insert(key.to_string(), next);
         Ok(fresh)
     }
+    async fn quota_usage(
+        &self,
+        key: &str,
+        quota: QuotaConfig,
+        now: u64,
+    ) -> Result<portcullis::quota::QuotaUsage, StoreError> {
+        self.call("throttle_peek")?;
+        let w = self.counters.borrow().get(key).copied().unwrap_or_default();
+        Ok(portcullis::quota::usage(quota, w, now))
+    }
 }
 
 /// The native stand-in for WebCrypto: the RustCrypto and ed25519-compact verifiers.
@@ -1197,6 +1207,14 @@ impl Throttle for WithSqlUsers<'_> {
     }
     async fn remember_once(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StoreError> {
         self.memory.remember_once(key, ttl_secs, now).await
+    }
+    async fn quota_usage(
+        &self,
+        key: &str,
+        quota: QuotaConfig,
+        now: u64,
+    ) -> Result<portcullis::quota::QuotaUsage, StoreError> {
+        self.memory.quota_usage(key, quota, now).await
     }
 }
 

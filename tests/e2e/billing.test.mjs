@@ -49,6 +49,19 @@ after(async () => {
 
 const call = (path) => fetch(`${gw.baseUrl}${path}`, { headers: { authorization: `Bearer ${token}` } });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// A reset time as people read it (the quotas here are hourly).
+const HUMAN_RESET = /^([1-5]?\d s|[1-5]?\d min|1 h)$/;
+const humanReset = HUMAN_RESET.source.slice(1, -1);
+
+/** The console's view of the demo user's quota, once the isolates have told their counter all. */
+async function settledQuota() {
+  for (let i = 0; ; i++) {
+    const res = await fetch(`${gw.baseUrl}/admin/api/users/usr_demo/quota`, { headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}` } });
+    const { quota } = await res.json();
+    if (quota.used_exact || i === 40) return quota;
+    await sleep(50);
+  }
+}
 
 function subscriptions() {
   const out = wrangler(['d1', 'execute', 'DB', '--local', `--persist-to=${gw.state}`, '--json', '--command=SELECT plugin, user_id, plan, status, stripe_subscription FROM subscriptions']);
@@ -101,6 +114,8 @@ describe('plans with Stripe', () => {
     assert.equal(spent.status, 429);
     const refusal = await spent.json();
     assert.ok(refusal.reset_in_secs > 0);
+    assert.equal(spent.headers.get('retry-after'), String(refusal.reset_in_secs), 'seconds for machines');
+    assert.match(refusal.error_description, new RegExp(`^quota exhausted; it resets in ${humanReset}, or a larger plan`), 'and as people read it');
     assert.equal(refusal.upgrade_url, `${gw.baseUrl}/billing/upgrade?plan=pro`);
   });
 
@@ -128,6 +143,18 @@ describe('plans with Stripe', () => {
     assert.match(account.text_, /You are on the <strong>Pro<\/strong> plan/);
     assert.match(account.text_, /of 1000 calls/);
     assert.match(account.text_, /Manage billing/);
+  });
+
+  test('the console and the account page count the calls made against the Pro quota, and say when it resets as people read it', async () => {
+    const before = await settledQuota();
+    assert.deepEqual([before.plan, before.limit, before.period_secs, before.used_exact], ['pro', 1000, 3600, true], JSON.stringify(before));
+    for (let i = 0; i < 5; i++) assert.equal((await call('/todos')).status, 200);
+    const after = await settledQuota();
+    assert.equal(after.used_exact, true, JSON.stringify(after));
+    assert.equal(after.used - before.used, 5, 'five calls made, whatever the isolate leased to make them');
+    assert.match(after.resets_in, HUMAN_RESET);
+    const account = await (await signedIn()).get('/account');
+    assert.match(account.text_, new RegExp(`This period: ${after.used} of 1000 calls; it resets in ${humanReset}\\.`));
   });
 
   test('replayed, stale, tampered, unsigned and wrongly signed webhooks change nothing', async () => {
@@ -186,6 +213,10 @@ describe('plans with Stripe', () => {
       await page.fill('#token', gw.secrets.ADMIN_TOKEN);
       await page.click('#signin-form button');
       await page.waitForSelector('#console:not([hidden])');
+      // The quota of a user back on the free plan: its limit, the calls made, the reset in words.
+      await page.locator('#users tbody tr', { hasText: 'demo@example.com' }).locator('button', { hasText: 'Quota' }).click();
+      await page.waitForFunction(() => /^Quota of demo@example\.com/.test(document.querySelector('#notice').textContent));
+      assert.match(await page.textContent('#notice'), new RegExp(`^Quota of demo@example\\.com \\(free plan\\): (at most )?\\d+ of 3 calls used; resets in ${humanReset}\\.$`));
       const today = new Date().toISOString().slice(0, 10);
       const bar = page.locator(`#chart-days rect[data-day="${today}"]`);
       await bar.waitFor();
