@@ -139,9 +139,11 @@ export async function main({ values, positionals }) {
     const problems = [];
     for (const user of users) {
       const view = await (await fetch(`${gw.baseUrl}/admin/api/users/${user}/quota`, { headers: adminHeaders })).json();
-      // Calls are leased to isolates in batches counted when leased: the counter may be ahead of
-      // the calls accepted by what isolates still hold (under 64 each), never behind.
+      // The console shows calls made, exactly once every isolate has told what it made of its
+      // leases, else at most the calls counted: ahead of the calls accepted by what isolates still
+      // hold (under 64 each) until they report, never behind.
       const ahead = view.quota.used - accepted.get(user);
+      if (view.quota.used_exact && ahead !== 0) problems.push(`quota ${user}: ${accepted.get(user)} accepted, exactly ${view.quota.used} made`);
       if (ahead < 0 || ahead >= 64 * 4) problems.push(`quota ${user}: ${accepted.get(user)} accepted, ${view.quota.used} counted`);
     }
     const d1 = (sql) => {
