@@ -93,7 +93,9 @@ describe('the published package', () => {
       { name: 'notes:read', description: 'Read notes' },
       { name: 'notes:write', description: 'Write notes' },
     ]);
-    assert.match(out, /the OpenAPI document https:\/\/notes\.acme\.example\/notes\.yaml/);
+    // A local run points at trying it here, and at deploying later; not at a deployment it made none of.
+    assert.match(out, /Deploy: this run used a local account \(--local\), so nothing reached Cloudflare/);
+    assert.doesNotMatch(out, /the OpenAPI document https:\/\/notes\.acme\.example\/notes\.yaml/);
     // No --scope: the manifest asks for every scope the document names.
     assert.equal(config.vars.PLUGIN.auth.scope, 'notes:read notes:write');
     assert.deepEqual(account().databases.map((d) => d.name), ['portcullis-acme-notes']);
