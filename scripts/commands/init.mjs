@@ -293,7 +293,7 @@ function freshConfig(a, databaseId, workerMain, env) {
     '# Written by portcullis init (npm run init, or npx portcullis init). Secrets are not here: see .portcullis/.',
     `name = ${tomlValue(`portcullis-${modelName(a.name).replaceAll('_', '-')}`)}`,
     `main = ${tomlValue(workerMain)}`,
-    'compatibility_date = "2026-04-01"',
+    'compatibility_date = "2026-11-10"',
     'compatibility_flags = ["global_fetch_strictly_public"]',
     ...(a.entry ? ['', '[[rules]]', ...Object.entries(DATA_RULE).map(([k, v]) => `${k} = ${tomlValue(v)}`)] : []),
     '',

@@ -8,7 +8,7 @@
 // `server` scenarios test an MCP server's tools without authorization, so neither applies here.
 //
 // The suite's CLI needs Node 22 (fs.globSync); under an older node it runs on the one
-// scripts/setup.sh installs into scripts/node22. It is a user's browser the suite waits for; here
+// scripts/setup.sh installs into scripts/node. It is a user's browser the suite waits for; here
 // the test plays the user (sign in, allow) and follows the redirect to the suite's callback server.
 // Everything binds 127.0.0.1; nothing leaves the machine.
 import { after, before, describe, test } from 'node:test';
@@ -26,7 +26,7 @@ const CLI = join(root, 'node_modules', '@modelcontextprotocol', 'conformance', '
 /** A node the suite runs on: this one if it is 22 or newer, else the one setup.sh installed. */
 function suiteNode() {
   const node = node22();
-  assert.ok(node, 'the conformance suite needs Node 22: run scripts/setup.sh (installs it under scripts/node22)');
+  assert.ok(node, 'the conformance suite needs Node 22: run scripts/setup.sh (installs it under scripts/node)');
   return node;
 }
 

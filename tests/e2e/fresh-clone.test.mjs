@@ -73,6 +73,8 @@ test('a fresh clone serves the demo with `npm start` alone, and Ctrl-C stops eve
       CARGO_TARGET_DIR: join(root, 'target', 'fresh-clone'),
     };
     delete env.NODE_OPTIONS;
+    // Not this checkout's Node (npm test puts scripts/node first): the clone installs its own.
+    env.PATH = (env.PATH ?? '').split(':').filter((dir) => !dir.startsWith(root)).join(':');
     // Its own process group, as a terminal gives it, so Ctrl-C can be sent to the group.
     child = spawn('npm', ['start'], { cwd: clone, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -89,6 +91,10 @@ test('a fresh clone serves the demo with `npm start` alone, and Ctrl-C stops eve
     await banner;
     for (const pid of descendants(child.pid)) seen.add(pid);
     assert.match(output, /setup: installing npm packages/, 'it installed the packages itself');
+    // Where the machine's Node is older than the project's floor, the clone brought its own.
+    const systemNode = spawnSync('node', ['-p', 'process.versions.node'], { env, encoding: 'utf8' }).stdout.trim();
+    const [major, minor] = systemNode.split('.').map(Number);
+    if (major < 22 || (major === 22 && minor < 12)) assert.match(output, /setup: installing Node 24\.\d+\.\d+ into scripts\/node/);
 
     const base = `http://127.0.0.1:${gateway}`;
     const manifest = await fetch(`${base}/.well-known/ai-plugin.json`);

