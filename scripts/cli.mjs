@@ -9,7 +9,6 @@
 // entry to that, and to `--help`.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { constants } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -79,12 +78,25 @@ export function exitWithUsage(spec, message) {
   process.exit(2);
 }
 
+/** Whether `args` holds `--help` or `-h` as a flag: not after `--`, and not as the value of a
+ * string flag (`--name -h` names something `-h`). */
+export function asksForHelp(spec, args) {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') return false;
+    if (arg === '--help' || arg === '-h') return true;
+    const flag = arg.startsWith('--') && !arg.includes('=') ? spec.options?.[arg.slice(2)] : undefined;
+    if (flag?.type === 'string') i++;
+  }
+  return false;
+}
+
 /**
  * Parses `args` as `spec` describes: `--help`/`-h` prints the usage and exits 0, an unknown flag
  * or a missing value prints it and exits 2. Defaults come from the spec (strings stay strings).
  */
 export function parseCommandLine(spec, args = process.argv.slice(2)) {
-  if (args.includes('--help') || args.includes('-h')) {
+  if (asksForHelp(spec, args)) {
     process.stdout.write(formatUsage(spec));
     process.exit(0);
   }
@@ -124,13 +136,32 @@ export const projectNode = join(root, 'scripts', 'node', 'node_modules', 'node-l
  * process group); this one waits for the other to finish stopping.
  */
 function rerunUnderProjectNode() {
-  const env = { ...process.env, PATH: `${dirname(projectNode)}:${process.env.PATH ?? ''}` };
+  const env = { ...process.env, PATH: `${dirname(projectNode)}:${process.env.PATH ?? ''}`, [RERUN]: '1' };
   const child = spawn(projectNode, [...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit', env });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => {});
+  // A signal sent to this process alone (kill, a supervisor) goes on to the command; Ctrl-C
+  // reaches both anyway (one process group), and the command decides how to stop.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const forward = (signal) => child.kill(signal);
+  for (const signal of signals) process.on(signal, forward);
   return new Promise(() => {
-    child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 0)));
+    child.on('error', (e) => {
+      process.stderr.write(`cannot run ${projectNode}: ${e.message}\n`);
+      process.exit(1);
+    });
+    child.on('exit', (code, signal) => {
+      if (signal) {
+        // Die as the command died, so a shell sees the signal (and stops a loop on Ctrl-C).
+        for (const s of signals) process.off(s, forward);
+        process.kill(process.pid, signal);
+        return;
+      }
+      process.exit(code ?? 1);
+    });
   });
 }
+
+/** Set in the environment of a command re-run under the project's Node: setup has run. */
+const RERUN = 'PORTCULLIS_RERUN_UNDER_PROJECT_NODE';
 
 /** Whether the module at `url` is the script node was started with (through npx's link too). */
 export function isMain(url) {
@@ -159,7 +190,7 @@ export function packagesMissing() {
  * `test` (everything the tests need: scripts/setup.sh).
  */
 export function ensureInstalled(what) {
-  if (!what || !isCheckout()) return;
+  if (!what || !isCheckout() || process.env[RERUN]) return;
   if (what === 'packages' && !packagesMissing() && (nodeIsRecent() || existsSync(projectNode))) return;
   const flag = { packages: ['--packages'], run: ['--run'], test: [] }[what];
   const setup = spawnSync('bash', [join(root, 'scripts', 'setup.sh'), ...flag], { stdio: 'inherit' });

@@ -24,7 +24,7 @@ export const spec = {
 
 if (isMain(import.meta.url)) {
   const [command, ...args] = process.argv.slice(2);
-  if (commands[command]) {
+  if (Object.hasOwn(commands, command)) {
     const entry = await commands[command]();
     const usage = entry.spec.usage.replace(/^npx portcullis \S+|^\S+/, `npx portcullis ${command}`).replace(/\s+\(in a clone:.*\)$/, '');
     await runCommand({ ...entry.spec, name: `portcullis ${command}`, usage }, entry.load, { install: entry.install, args });

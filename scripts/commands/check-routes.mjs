@@ -50,12 +50,16 @@ async function routesAt(url, token) {
 }
 
 /** The admin token: the environment's, `--secrets FILE`'s, for a gateway on this machine the one
- * `npx portcullis dev` made (.dev.vars), else the one init kept (.portcullis/ENV.secrets). */
+ * `npx portcullis dev` made (.dev.vars), else the one init kept (.portcullis/ENV.secrets). The
+ * deployed one never goes to this machine's plain http: that is another gateway's. */
 function adminToken(values) {
   if (process.env.PORTCULLIS_ADMIN_TOKEN) return process.env.PORTCULLIS_ADMIN_TOKEN;
+  const here = LOCAL_HOSTS.includes(new URL(values.url).hostname);
   const devVars = values.env ? `.dev.vars.${values.env}` : '.dev.vars';
-  const here = LOCAL_HOSTS.includes(new URL(values.url).hostname) && !values.secrets && existsSync(devVars);
   const file = values.secrets ?? (here ? devVars : join('.portcullis', `${values.env ?? 'default'}.secrets`));
+  if (here && !values.secrets && !existsSync(file)) {
+    throw new Error(`no admin token for a gateway on this machine: npx portcullis dev keeps it in ${file} (run this where that is, give --secrets, or set PORTCULLIS_ADMIN_TOKEN)`);
+  }
   if (!existsSync(file)) throw new Error(`no admin token: set PORTCULLIS_ADMIN_TOKEN, or give --secrets (${file} does not exist)`);
   const token = parseDevVars(readFileSync(file, 'utf8')).ADMIN_TOKEN;
   if (!token) throw new Error(`${file} holds no ADMIN_TOKEN`);

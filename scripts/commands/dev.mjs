@@ -47,14 +47,18 @@ function answersOf(plugin, publicBase) {
 }
 
 /** `.dev.vars` (`.dev.vars.ENV` for an environment, as wrangler reads them): the local secrets,
- * made once and kept there. */
-function localSecrets(dir, env, auth) {
+ * made once and kept there. A file that exists is never rewritten: only the secrets it lacks are
+ * appended, so the owner's own lines (comments, `export`, multi-line values) stay as they are. */
+export function localSecrets(dir, env, auth) {
   const path = join(dir, env ? `.dev.vars.${env}` : '.dev.vars');
-  const existing = existsSync(path) ? parseDevVars(readFileSync(path, 'utf8')) : {};
+  const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+  const existing = parseDevVars(text);
   const secrets = { ...existing, ...secretValues({ auth }, existing) };
-  if (Object.keys(secrets).some((k) => !(k in existing))) {
-    const lines = Object.entries(secrets).map(([k, v]) => `${k}='${v}'`);
-    writeFileSync(path, `# Local secrets for npx portcullis dev (wrangler dev), made on this machine: never the deployed ones. Never commit this file.\n${lines.join('\n')}\n`, { mode: 0o600 });
+  const missing = Object.keys(secrets).filter((k) => !(k in existing));
+  if (missing.length) {
+    const lines = missing.map((k) => `${k}='${secrets[k]}'`);
+    const header = text ? '' : '# Local secrets for npx portcullis dev (wrangler dev), made on this machine: never the deployed ones. Never commit this file.\n';
+    writeFileSync(path, `${text}${text && !text.endsWith('\n') ? '\n' : ''}${header}${lines.join('\n')}\n`, { mode: 0o600 });
     chmodSync(path, 0o600);
   }
   return { path, secrets };
@@ -78,10 +82,14 @@ export async function main({ values }) {
   const publicBase = vars.PUBLIC_BASE_URL;
   const base = `http://127.0.0.1:${values.port}`;
   const origin = values.origin ?? vars.ORIGIN_URL;
+  let originUrl = null;
   try {
-    new URL(origin);
+    originUrl = new URL(origin);
   } catch {
-    throw new UsageError(`--origin ${JSON.stringify(origin)}: an http(s) URL`);
+    /* refused below */
+  }
+  if (!originUrl || !['http:', 'https:'].includes(originUrl.protocol) || originUrl.username || originUrl.password) {
+    throw new UsageError(`--origin ${JSON.stringify(origin)}: an http(s) URL without credentials`);
   }
   const envArgs = env ? ['--env', env] : [];
 
@@ -112,6 +120,8 @@ export async function main({ values }) {
   };
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
+  // A closed terminal: wrangler runs in its own process group, so it is stopped here too.
+  process.on('SIGHUP', () => stop(129));
   gateway.on('exit', (code) => {
     if (!stopping) {
       console.error(`dev: wrangler dev exited (${code})`);

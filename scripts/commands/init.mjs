@@ -27,6 +27,9 @@ import { formatOf, openapiScopes, permissionsSql, readDocument, seedSql } from '
 
 const AUTH_TYPES = ['none', 'service_http', 'user_http', 'oauth'];
 
+/** A scope token as the gateway checks the manifest's (RFC 6749 §3.3, src/config/auth.rs). */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
+
 /** The answers, from flags or asked for; `ask` is null when nothing may be asked. */
 export async function answers(flags, ask) {
   const out = { ...flags };
@@ -37,7 +40,8 @@ export async function answers(flags, ask) {
     }
   };
   const domain = Object.assign((d) => /^[a-z0-9.-]+\.[a-z]{2,}(:\d+)?$/i.test(d), { why: 'a host name such as todo.example.com' });
-  const url = Object.assign((u) => { try { return ['http:', 'https:'].includes(new URL(u).protocol); } catch { return false; } }, { why: 'an http(s) URL' });
+  // No credentials in it: the URL is written to wrangler.toml and printed.
+  const url = Object.assign((u) => { try { const parsed = new URL(u); return ['http:', 'https:'].includes(parsed.protocol) && !parsed.username && !parsed.password; } catch { return false; } }, { why: 'an http(s) URL without credentials (the gateway authenticates to the origin with ORIGIN_SECRET)' });
   const email = Object.assign((e) => /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(e), { why: 'an email address' });
   const auth = Object.assign((a) => AUTH_TYPES.includes(a), { why: AUTH_TYPES.join(', ') });
   await need('name', "The plugin's name (as people see it)");
@@ -60,7 +64,7 @@ export async function answers(flags, ask) {
     throw new Error('--mcp: the endpoint\'s path, such as /mcp');
   }
   // As the gateway checks the manifest's values (src/config: scope tokens, 120 characters).
-  if (out.scope !== undefined && !/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(out.scope)) {
+  if (out.scope !== undefined && !out.scope.split(' ').every((s) => SCOPE_TOKEN.test(s))) {
     throw new Error('--scope: scope tokens separated by single spaces, such as "notes:read notes:write"');
   }
   if (out.description !== undefined && [...out.description].length > 120) throw new Error('--description: at most 120 characters');
@@ -351,6 +355,10 @@ function recordedDatabaseId(text, env) {
   return id && id !== '00000000-0000-4000-8000-000000000000' ? id : null;
 }
 
+/** The ids the local account gives its databases (local-account.mjs): recognised in a
+ * wrangler.toml even where .portcullis/ (git-ignored) is not, as in a fresh clone. */
+const LOCAL_DATABASE_ID = /^00000000-10ca-4000-8000-[0-9a-f]{12}$/;
+
 /** The stand-in for a Cloudflare account that `--local` runs instead of wrangler. */
 export const LOCAL_ACCOUNT = join(root, 'scripts', 'commands', 'local-account.mjs');
 
@@ -360,6 +368,7 @@ function runner(dir, { local = false } = {}) {
   const bin = local ? LOCAL_ACCOUNT : process.env.PORTCULLIS_WRANGLER ?? wranglerBin;
   const [command, prefix] = bin.endsWith('.mjs') ? [process.execPath, [bin]] : [bin, []];
   const env = wranglerEnv(local ? {
+    LOCAL_ACCOUNT_IDS: 'local',
     LOCAL_ACCOUNT_FILE: process.env.LOCAL_ACCOUNT_FILE ?? join(dir, '.portcullis', 'local-account.json'),
     LOCAL_ACCOUNT_D1: process.env.LOCAL_ACCOUNT_D1 ?? join(dir, '.wrangler', 'state'),
   } : {});
@@ -406,6 +415,17 @@ function secretsFor(a, file) {
  * operations need would get tokens that open nothing).
  */
 export function chooseScope(a, documentScopes, say) {
+  const bad = documentScopes.find((s) => !SCOPE_TOKEN.test(s));
+  if (bad !== undefined) throw new Error(`the document names the scope ${JSON.stringify(bad)}, which is not a scope token (RFC 6749 §3.3: printable ASCII, no space, " or \\)`);
+  if (a.scope === undefined && a.recordedScope !== undefined) {
+    // A run again keeps what the configuration asks for: a document that grew does not widen it.
+    a.scope = a.recordedScope;
+    const unknown = a.scope.split(' ').filter((s) => !documentScopes.includes(s));
+    if (unknown.length && documentScopes.length) throw new Error(`wrangler.toml asks for ${unknown.join(' ')}, which the document no longer names; give --scope`);
+    const more = documentScopes.filter((s) => !a.scope.split(' ').includes(s));
+    say('scope', `kept the scope wrangler.toml asks for: ${a.scope}${more.length ? ` (the document also names ${more.join(' ')}: --scope "${[...a.scope.split(' '), ...more].join(' ')}" asks for them)` : ''}`);
+    return;
+  }
   if (a.scope !== undefined) {
     const unknown = a.scope.split(' ').filter((s) => !documentScopes.includes(s));
     if (unknown.length && documentScopes.length) {
@@ -429,7 +449,7 @@ export function chooseScope(a, documentScopes, say) {
 function fileDiff(dir, { path, data, secret }) {
   const name = relative(dir, path).split(sep).join('/');
   const old = existsSync(path) ? readFileSync(path) : null;
-  if (secret) return `${name}: new, the generated secrets (never shown)`;
+  if (secret) return `${name}: ${old ? 'replaced' : 'new'}, ${secret} (never shown)`;
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data);
   if (old && old.equals(bytes)) return `${name}: unchanged`;
   let text;
@@ -496,6 +516,16 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   // 1. The OpenAPI document, under static/: this checkout's build compiles it in, and elsewhere
   //    the entry hands it to the Worker. A URL (the origin's own) is downloaded, and again on
   //    every run, so init keeps the copy current; a dry run downloads nothing.
+  // The scope an earlier run wrote, which a run without --scope keeps (chooseScope).
+  if (existsSync(configPath)) {
+    try {
+      const config = parseToml(readFileSync(configPath, 'utf8'));
+      const scope = (env ? config.env?.[env] : config)?.vars?.PLUGIN?.auth?.scope;
+      if (typeof scope === 'string' && scope) a.recordedScope = scope;
+    } catch {
+      /* read again, and refused with a reason, below */
+    }
+  }
   let document = null;
   if (a.openapi) {
     const remote = isUrl(a.openapi);
@@ -528,8 +558,10 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
     document = { source, shownSource, remote, bytes, target };
     if (bytes) chooseScope(a, openapiScopes(bytes.toString('utf8'), formatOf(a.openapiName)).map((p) => p.name), say);
   } else if (a.auth === 'oauth' && a.scope === undefined) {
-    a.scope = 'read';
-    say('scope', `no OpenAPI document names the scopes: the ${a.mcp ? 'MCP server\'s' : 'API\'s'} one scope is "read" (--scope names others)`);
+    a.scope = a.recordedScope ?? 'read';
+    say('scope', a.recordedScope
+      ? `kept the scope wrangler.toml asks for: ${a.scope}`
+      : `no OpenAPI document names the scopes: the ${a.mcp ? 'MCP server\'s' : 'API\'s'} one scope is "read" (--scope names others)`);
   }
   // The manifest's logo_url is /logo.svg: outside this checkout (whose build has the demo's), a
   // placeholder until the owner puts theirs there.
@@ -551,7 +583,8 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   let databaseId = existing ? recordedDatabaseId(existing, env) : null;
   // A run with an account after one with --local: the id recorded is the local account's.
   const localAccount = join(dir, '.portcullis', 'local-account.json');
-  if (databaseId && !a.local && existsSync(localAccount) && JSON.parse(readFileSync(localAccount, 'utf8')).databases?.some((d) => d.uuid === databaseId)) {
+  const localId = (id) => LOCAL_DATABASE_ID.test(id) || (existsSync(localAccount) && JSON.parse(readFileSync(localAccount, 'utf8')).databases?.some((d) => d.uuid === id));
+  if (databaseId && !a.local && localId(databaseId)) {
     say('database', `the id recorded (${databaseId}) is the local account's (--local): the account's own database replaces it`);
     databaseId = null;
   }
@@ -621,7 +654,7 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
   const ignored = existsSync(gitignore) ? readFileSync(gitignore, 'utf8').split('\n') : [];
   const ignore = ['/.portcullis', '/.dev.vars*', '/.wrangler'].filter((line) => !ignored.includes(line));
   if (ignore.length) put(gitignore, `${existsSync(gitignore) ? readFileSync(gitignore, 'utf8').replace(/\n*$/, '\n') : ''}${ignore.join('\n')}\n`);
-  if (dry && !existsSync(secretFile)) planned.push({ path: secretFile, secret: true });
+  if (dry && !existsSync(secretFile)) planned.push({ path: secretFile, secret: 'the generated secrets' });
   const secrets = dry ? {} : secretsFor(a, secretFile);
   const stored = dry ? [] : wrangler(['secret', 'list', '--format', 'json', ...envArgs], undefined, { json: true }).map((s) => s.name);
   for (const secret of ['SIGNING_KEY', 'RSA_SIGNING_KEY', 'SESSION_SECRET', 'ADMIN_TOKEN', 'ORIGIN_SECRET', ...(a.auth === 'service_http' ? ['SERVICE_TOKEN'] : [])]) {
@@ -660,7 +693,8 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
     }
   } else {
     say('seed', `the API resource ${seed.resources[0].indicator}, the admin role and ${admin.email}`);
-    if (!dry) {
+    if (dry) planned.push({ path: join(dir, '.portcullis', `${env ?? 'default'}.seed.sql`), secret: 'the seed\'s SQL, with the administrator\'s password hash' });
+    else {
       const sql = seedSql(seed, { baseUrl: `https://${a.domain}`, secrets, placeholders: {}, dir })
         // The admin role holds every permission the resource has.
         + `\n${grantAll}\n`;

@@ -31,7 +31,10 @@ const readStdin = () => readFileSync(0, 'utf8');
 if (args[0] === 'd1' && args[1] === 'list') {
   console.log(JSON.stringify(account.databases.map((d) => ({ uuid: d.uuid, name: d.name }))));
 } else if (args[0] === 'd1' && args[1] === 'create') {
-  const db = { name: args[2], uuid: randomUUID() };
+  // For `init --local`, an id of a shape no account gives, so init tells it from a real one
+  // (scripts/commands/init.mjs); the tests, playing a real account, get random ones.
+  const local = process.env.LOCAL_ACCOUNT_IDS === 'local';
+  const db = { name: args[2], uuid: local ? `00000000-10ca-4000-8000-${randomUUID().slice(-12)}` : randomUUID() };
   account.databases.push(db);
   console.log(`✅ Successfully created DB '${db.name}'\n\n[[d1_databases]]\nbinding = "DB"\ndatabase_name = "${db.name}"\ndatabase_id = "${db.uuid}"`);
 } else if (args[0] === 'secret' && args[1] === 'list') {

@@ -124,6 +124,8 @@ export async function main({ values }) {
   }
   process.on('SIGINT', () => stop(0));
   process.on('SIGTERM', () => stop(0));
+  // A closed terminal: every child runs in its own process group, so each is stopped here.
+  process.on('SIGHUP', () => stop(129));
   gateway.on('exit', (code) => {
     if (!stopping) {
       console.error(`start: wrangler dev exited (${code})`);

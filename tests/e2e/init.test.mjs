@@ -169,7 +169,10 @@ describe('npm run init', () => {
     assert.deepEqual(JSON.parse(r.stdout.slice(r.stdout.indexOf('[')))[0].results, [{ email: 'owner@acme.example' }]);
     assert.match(local.stdout, /Deploy: this run used a local account \(--local\), so nothing reached Cloudflare/);
     assert.doesNotMatch(local.stdout, /npx wrangler deploy/);
-    // With an account (the stand-in here), the database is the account's, not the local one.
+    // With an account (the stand-in here), the database is the account's, not the local one,
+    // even where .portcullis/ (git-ignored) did not come along: the local id has its own shape.
+    assert.match(kept.databases[0].uuid, /^00000000-10ca-4000-8000-[0-9a-f]{12}$/);
+    rmSync(join(fresh, '.portcullis', 'local-account.json'));
     const real = init(fresh, ['--openapi', openapi]);
     assert.equal(real.status, 0, real.out);
     assert.match(real.out, /database: the id recorded \([0-9a-f-]{36}\) is the local account's \(--local\): the account's own database replaces it/);
@@ -195,6 +198,25 @@ describe('npm run init', () => {
     assert.equal(none.status, 0, none.out);
     assert.match(none.out, /scope: the document names no OAuth scope, so its operations need a token and no scope in it; the manifest asks for "read"/);
     assert.equal(init(fresh, ['--openapi', bare, '--scope', 'ping', '--dry-run']).status, 0);
+    // A document scope the manifest could not carry is named, and nothing is written.
+    const odd = join(fresh, 'odd.json');
+    writeFileSync(odd, JSON.stringify({ openapi: '3.1.0', info: { title: 'Odd', version: '1' }, paths: { '/n': { get: { security: [{ o: ['notes:écrire'] }], responses: { 200: { description: 'ok' } } } } } }));
+    const refused = init(fresh, ['--openapi', odd]);
+    assert.equal(refused.status, 1, refused.out);
+    assert.match(refused.out, /the document names the scope "notes:écrire", which is not a scope token/);
+    assert.ok(!existsSync(join(fresh, 'wrangler.toml')));
+  });
+
+  test('a run again without --scope keeps the scope the configuration asks for', () => {
+    const fresh = workspace();
+    assert.equal(init(fresh, ['--openapi', openapi, '--scope', 'todos:read']).status, 0);
+    const again = init(fresh, ['--openapi', openapi]);
+    assert.equal(again.status, 0, again.out);
+    assert.match(again.out, /scope: kept the scope wrangler\.toml asks for: todos:read \(the document also names todos:write: --scope "todos:read todos:write" asks for them\)/);
+    assert.equal(parseToml(readFileSync(join(fresh, 'wrangler.toml'), 'utf8')).vars.PLUGIN.auth.scope, 'todos:read');
+    const wider = init(fresh, ['--openapi', openapi, '--scope', 'todos:read todos:write']);
+    assert.equal(wider.status, 0, wider.out);
+    assert.equal(parseToml(readFileSync(join(fresh, 'wrangler.toml'), 'utf8')).vars.PLUGIN.auth.scope, 'todos:read todos:write');
   });
 
   test('a fresh configuration deploys what this checkout\'s wrangler.toml deploys: classes, migrations, limits, crons', () => {
@@ -327,6 +349,7 @@ describe('npm run init refuses what the gateway or wrangler would not take, befo
       [['--scope', 'read  write'], /--scope: scope tokens separated by single spaces/],
       [['--scope', ' read'], /--scope: scope tokens/],
       [['--description', 'd'.repeat(121)], /--description: at most 120 characters/],
+      [['--origin', 'https://user:token@api.acme.example'], /--origin is required: an http\(s\) URL without credentials/],
     ]) {
       const dir = workspace();
       const { status, out } = init(dir, extra);

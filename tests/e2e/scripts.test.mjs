@@ -3,10 +3,13 @@
 // before any of its code runs), and it answers --help, -h and a wrong flag as a command should.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
+import { asksForHelp, nodeIsRecent, projectNode } from '../../scripts/cli.mjs';
+import { localSecrets } from '../../scripts/commands/dev.mjs';
 import { root } from '../../scripts/lib.mjs';
 
 const scripts = join(root, 'scripts');
@@ -127,9 +130,89 @@ test('an unknown flag prints the usage to stderr and exits 2, with no stack trac
     assert.match(r.stderr, /usage: /, what);
     assert.doesNotMatch(r.stderr, /^\s+at .*:\d+:\d+\)?$/m, `${what} prints a stack trace`);
   }
-  const unknown = run('portcullis.mjs', ['deploy']);
-  assert.equal(unknown.status, 2);
-  assert.match(unknown.stderr, /no command "deploy"/);
+  for (const name of ['deploy', 'constructor', 'toString']) {
+    const unknown = run('portcullis.mjs', [name]);
+    assert.equal(unknown.status, 2, `${name}: ${unknown.stderr}`);
+    assert.match(unknown.stderr, new RegExp(`no command "${name}"`));
+  }
+});
+
+test('--help is a flag only where a flag can stand: not a string flag\'s value, not after --', () => {
+  const spec = { options: { name: { type: 'string' }, yes: { type: 'boolean' } } };
+  assert.equal(asksForHelp(spec, ['--help']), true);
+  assert.equal(asksForHelp(spec, ['--yes', '-h']), true);
+  assert.equal(asksForHelp(spec, ['--name', '-h']), false);
+  assert.equal(asksForHelp(spec, ['--name=-h']), false);
+  assert.equal(asksForHelp(spec, ['--', '--help']), false);
+  assert.equal(asksForHelp(spec, ['--name', 'x', '--help']), true);
+});
+
+test('dev adds its secrets to an owner\'s .dev.vars without rewriting a line of it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-devvars-'));
+  try {
+    const own = '# mine\nexport STRIPE_KEY=sk_test_1\nPEM="-----BEGIN KEY-----\nabc\n-----END KEY-----"\nAPI_KEY=abc # comment\n';
+    writeFileSync(join(dir, '.dev.vars'), own);
+    const { secrets } = localSecrets(dir, null, 'oauth');
+    const after = readFileSync(join(dir, '.dev.vars'), 'utf8');
+    assert.ok(after.startsWith(own), after);
+    for (const name of ['SIGNING_KEY', 'SESSION_SECRET', 'ADMIN_TOKEN', 'ADMIN_PASSWORD']) assert.match(after, new RegExp(`^${name}='${secrets[name].replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'$`, 'm'));
+    assert.equal(statSync(join(dir, '.dev.vars')).mode & 0o777, 0o600);
+    // Again: nothing is missing, so nothing is written.
+    localSecrets(dir, null, 'oauth');
+    assert.equal(readFileSync(join(dir, '.dev.vars'), 'utf8'), after);
+    // An environment's file is its own.
+    localSecrets(dir, 'production', 'oauth');
+    assert.ok(existsSync(join(dir, '.dev.vars.production')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** The machine's own Node, without this checkout's on the PATH. */
+const machineNode = () => {
+  const path = (process.env.PATH ?? '').split(':').filter((d) => !d.startsWith(root)).join(':');
+  const r = spawnSync('sh', ['-c', 'command -v node'], { env: { ...process.env, PATH: path }, encoding: 'utf8' });
+  return r.stdout.trim();
+};
+
+test('a command re-run under the project\'s Node passes a signal sent to it alone on, and dies of it', async (t) => {
+  const node = machineNode();
+  const version = node && spawnSync(node, ['-p', 'process.versions.node'], { encoding: 'utf8' }).stdout.trim();
+  if (!version || nodeIsRecent(version) || !existsSync(projectNode)) return t.skip(`this machine's Node (${version}) is run as it is`);
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-rerun-'));
+  try {
+    // A command that waits: it records which Node runs it, then waits for a signal.
+    const script = join(dir, 'waits.mjs');
+    writeFileSync(script, `import { runCommand } from ${JSON.stringify(join(scripts, 'cli.mjs'))};
+await runCommand({ name: 'waits', usage: 'waits', summary: 'waits' }, async () => ({
+  main: () => { require_ = null; process.stdout.write(process.version + ' ' + process.pid + '\\n'); return new Promise(() => setInterval(() => {}, 1000)); },
+}));
+`.replace('require_ = null; ', ''));
+    const wrapper = spawn(node, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const line = await new Promise((resolve, reject) => {
+      wrapper.stdout.once('data', (d) => resolve(String(d).trim()));
+      wrapper.once('exit', (code) => reject(new Error(`exited ${code}`)));
+    });
+    const [ran, pid] = line.split(' ');
+    assert.ok(nodeIsRecent(ran.slice(1)), `ran under ${ran}`);
+    assert.notEqual(Number(pid), wrapper.pid, 'a second process');
+    const exited = new Promise((resolve) => wrapper.once('exit', (code, signal) => resolve({ code, signal })));
+    wrapper.kill('SIGTERM');
+    const { signal } = await exited;
+    assert.equal(signal, 'SIGTERM', 'the wrapper dies of the signal its command died of');
+    let gone = false;
+    for (let i = 0; i < 50 && !gone; i++) {
+      try {
+        process.kill(Number(pid), 0);
+        await new Promise((r) => setTimeout(r, 100));
+      } catch {
+        gone = true;
+      }
+    }
+    assert.ok(gone, 'the re-run command got the signal');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a bad value is a usage error too, caught before anything is installed or started', () => {
