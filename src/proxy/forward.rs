@@ -25,15 +25,36 @@ pub const HOP_BY_HOP: [&str; 9] = [
 /// The prefix of the identity headers only the gateway may set.
 pub const IDENTITY_HEADER_PREFIX: &str = "x-portcullis-";
 
-/// Headers some origin stacks (IIS, Symfony, Rails, Express middleware) honour to rewrite the
-/// path or method after routing: a caller could use them to reach what the rules refused.
-pub const REWRITE_HEADERS: [&str; 6] = [
+/// Headers some origin stacks (IIS, Symfony, Rails, Express middleware, Flask's reverse-proxy
+/// snippet, ASP.NET Core's forwarded headers) honour to rewrite the path, host, scheme or method
+/// after routing: a caller could use them to reach what the rules refused.
+pub const REWRITE_HEADERS: [&str; 15] = [
     "x-original-url",
     "x-rewrite-url",
+    "x-override-url",
+    "x-original-path",
+    "x-script-name",
+    "x-original-host",
+    "x-host",
+    "x-original-proto",
+    "x-scheme",
+    "x-url-scheme",
+    "front-end-https",
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
     "x-original-method",
+];
+
+/// What the gateway itself reads and never passes on: DPoP proofs and agent signatures (checked
+/// here, and replayable by anyone who reads the origin's logs), and `Expect`, which asks for an
+/// interim `100 Continue` the relay cannot turn into a response (RFC 9110 §10.1.1).
+pub const CONSUMED_HEADERS: [&str; 5] = [
+    "dpop",
+    "signature",
+    "signature-input",
+    "signature-agent",
+    "expect",
 ];
 
 /// Who the gateway let through, as the origin will be told.
@@ -79,15 +100,25 @@ pub fn origin_url(origin: &Url, raw_path: &str, query: Option<&str>) -> String {
     }
 }
 
-/// Headers that claim who the client is. The caller's are dropped; the gateway states the
-/// address the runtime saw (`CF-Connecting-IP`) in `X-Forwarded-For` and `X-Real-IP`.
-pub const CLIENT_ADDRESS_HEADERS: [&str; 6] = [
+/// Headers that claim who the client is (those PHP's and django-ipware's address lookups, Rails'
+/// `remote_ip` and ASP.NET Core read). The caller's are dropped; the gateway states the address
+/// the runtime saw (`CF-Connecting-IP`) in `X-Forwarded-For` and `X-Real-IP`.
+pub const CLIENT_ADDRESS_HEADERS: [&str; 15] = [
     "x-real-ip",
     "true-client-ip",
     "cf-connecting-ip",
     "cf-connecting-ipv6",
     "x-client-ip",
     "x-cluster-client-ip",
+    "client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "fastly-client-ip",
+    "x-proxyuser-ip",
+    "x-forwarded",
+    "forwarded-for",
+    "x-original-for",
 ];
 
 /// A header name as origin stacks that fold `_` into `-` read it (CGI and WSGI environments,
@@ -107,9 +138,10 @@ pub fn is_reserved_header(canonical: &str) -> bool {
     HOP_BY_HOP.contains(&canonical)
         || REWRITE_HEADERS.contains(&canonical)
         || CLIENT_ADDRESS_HEADERS.contains(&canonical)
+        || CONSUMED_HEADERS.contains(&canonical)
         || matches!(
             canonical,
-            "authorization" | "dpop" | "cookie" | "host" | "x-request-id" | "forwarded"
+            "authorization" | "cookie" | "host" | "x-request-id" | "forwarded"
         )
         || canonical.starts_with("x-forwarded-")
         || canonical.starts_with(IDENTITY_HEADER_PREFIX)
@@ -558,12 +590,84 @@ mod tests {
         }
     }
 
+    /// What common origin stacks read for the client's address, the host, scheme, path and
+    /// method, beyond what the gateway sets itself: PHP's and django-ipware's address lookups,
+    /// Rack and Rails (`remote_ip`, `X-Forwarded-*`), WSGI (Werkzeug's ProxyFix, Flask's
+    /// `X-Script-Name` snippet), Express with `trust proxy`, ASP.NET Core's forwarded headers and
+    /// IIS's URL rewrite, Spring's and Symfony's forwarded and method-override support.
+    const WHAT_ORIGIN_STACKS_READ: [&str; 39] = [
+        // the client's address
+        "x-forwarded-for",
+        "x-real-ip",
+        "client-ip",
+        "x-client-ip",
+        "x-cluster-client-ip",
+        "x-forwarded",
+        "forwarded-for",
+        "forwarded",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-originating-ip",
+        "x-remote-ip",
+        "x-remote-addr",
+        "fastly-client-ip",
+        "x-proxyuser-ip",
+        "x-original-for",
+        // host, scheme, port and path prefix
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-forwarded-port",
+        "x-forwarded-scheme",
+        "x-forwarded-ssl",
+        "x-forwarded-prefix",
+        "x-original-host",
+        "x-host",
+        "x-original-proto",
+        "x-scheme",
+        "x-url-scheme",
+        "front-end-https",
+        "x-script-name",
+        // path and method rewrites
+        "x-original-url",
+        "x-rewrite-url",
+        "x-override-url",
+        "x-original-path",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-original-method",
+        // what only the gateway reads
+        "signature",
+        "expect",
+    ];
+
+    #[test]
+    fn nothing_an_origin_stack_reads_for_address_host_path_or_method_is_the_callers() {
+        for name in WHAT_ORIGIN_STACKS_READ.into_iter().chain(CONSUMED_HEADERS) {
+            assert!(is_reserved_header(name), "{name} is not reserved");
+            for spelling in spellings(name) {
+                let out = request_headers(
+                    &h(&[(spelling.as_str(), "forged"), ("accept", "*/*")]),
+                    &Identity::default(),
+                    "req-1",
+                    "todo.example.com",
+                    "https",
+                    Some("203.0.113.9"),
+                );
+                assert!(
+                    out.iter().all(|(_, v)| v != "forged"),
+                    "{spelling} reached the origin: {out:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn headers_that_only_look_alike_are_kept() {
         let out = request_headers(
             &h(&[
                 ("x-portcullisuser", "a"),
-                ("x-forwarded", "b"),
+                ("x-forwardedx", "b"),
                 ("x_custom_header", "c"),
                 ("real-ip", "d"),
             ]),
@@ -575,7 +679,7 @@ mod tests {
         );
         for (name, value) in [
             ("x-portcullisuser", "a"),
-            ("x-forwarded", "b"),
+            ("x-forwardedx", "b"),
             ("x_custom_header", "c"),
             ("real-ip", "d"),
         ] {

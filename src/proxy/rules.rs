@@ -148,9 +148,11 @@ impl CompiledRule {
         i == path.len()
     }
 
+    /// A rule without `methods` covers the seven usual methods; any other is covered only where
+    /// a rule lists it, and TRACE and CONNECT by none (they are refused in configuration).
     fn allows(&self, method: &Method) -> bool {
         match &self.methods {
-            None => true,
+            None => !matches!(method, Method::Other(_)),
             Some(list) => {
                 list.contains(method) || (*method == Method::Head && list.contains(&Method::Get))
             }
@@ -397,10 +399,23 @@ fn compile(
         for m in &rule.methods {
             let upper = m.to_ascii_uppercase();
             match Method::parse(&upper) {
+                // An origin that echoes TRACE hands the caller what the gateway added (the
+                // identity assertion); CONNECT would tunnel past every rule.
+                Method::Other(_) if upper == "TRACE" || upper == "CONNECT" => {
+                    return Err(err(
+                        "methods",
+                        format!("{upper} is never forwarded; list the methods the origin serves"),
+                    ))
+                }
+                // An extension method (WebDAV's MOVE, say) as written: methods are
+                // case-sensitive (RFC 9110 §9.1), and only a rule that lists one forwards it.
+                Method::Other(_) if !m.is_empty() && m.bytes().all(is_tchar) => {
+                    list.push(Method::Other(m.clone()))
+                }
                 Method::Other(_) => {
                     return Err(err(
                         "methods",
-                        format!("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS or *, got {m:?}"),
+                        format!("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, another method token, or *, got {m:?}"),
                     ))
                 }
                 parsed => list.push(parsed),
@@ -460,6 +475,11 @@ fn compile(
         agents: rule.agents,
         dpop: rule.dpop,
     })
+}
+
+/// RFC 9110 §5.6.2: a character of a token (a method name).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Why a request path was refused before matching.
@@ -584,6 +604,42 @@ mod tests {
         assert_eq!(find(Method::Delete, "/todos/42"), RouteMatch::Rule(4));
         assert_eq!(find(Method::Get, "/public/a/b/c"), RouteMatch::Rule(5));
         assert_eq!(find(Method::Get, "/admin/users"), RouteMatch::Rule(0));
+    }
+
+    #[test]
+    fn trace_connect_and_extension_methods_pass_only_where_a_rule_lists_them() {
+        let path = |p: &str| -> Vec<String> { p.split('/').skip(1).map(str::to_string).collect() };
+        let passes = |t: &RouteTable, m: &str| {
+            matches!(
+                t.find(&Method::parse(m), &path("/files/a")),
+                RouteMatch::Rule(_)
+            )
+        };
+        // A rule without methods: the seven usual ones, never another.
+        let any = RouteTable::new(vec![rule("/*", &[], Access::Public, &[])]).unwrap();
+        for m in ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+            assert!(passes(&any, m), "{m}");
+        }
+        for m in [
+            "TRACE", "CONNECT", "MOVE", "PROPFIND", "TRACK", "get", "Trace",
+        ] {
+            assert!(!passes(&any, m), "{m} passed a rule that names no method");
+        }
+        // Listed, an extension method passes, in its own case only.
+        let dav =
+            RouteTable::new(vec![rule("/files/*", &["GET", "MOVE"], Access::Token, &[])]).unwrap();
+        assert!(passes(&dav, "MOVE"));
+        assert!(!passes(&dav, "move"));
+        assert!(!passes(&dav, "PROPFIND"));
+        // TRACE and CONNECT cannot be listed, in any case; nor can what is no method token.
+        for bad in [
+            "TRACE", "trace", "CONNECT", "Connect", "MO VE", "", "GET,POST",
+        ] {
+            assert!(
+                RouteTable::new(vec![rule("/files/*", &[bad], Access::Token, &[])]).is_err(),
+                "{bad:?} was taken"
+            );
+        }
     }
 
     #[test]
@@ -743,7 +799,8 @@ mod tests {
             (rule("/a/*/b", &[], Access::Token, &[]), "path"),
             (rule("/a//b", &[], Access::Token, &[]), "path"),
             (rule("/a/../b", &[], Access::Token, &[]), "path"),
-            (rule("/a", &["FETCH"], Access::Token, &[]), "methods"),
+            (rule("/a", &["TRACE"], Access::Token, &[]), "methods"),
+            (rule("/a", &["GET POST"], Access::Token, &[]), "methods"),
             (rule("/a", &[], Access::Public, &["x"]), "scopes"),
             (rule("/a", &[], Access::Token, &["a b"]), "scopes"),
         ];

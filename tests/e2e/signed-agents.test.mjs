@@ -100,6 +100,8 @@ describe('signed agents (Web Bot Auth)', () => {
     assert.equal(res.status, 200, await res.clone().text());
     const [seen] = await gw.originRequests();
     assert.equal(seen.headers['x-portcullis-agent'], agentOrigin);
+    // The signature is the gateway's to check, not the origin's to log and replay.
+    for (const name of ['signature', 'signature-input', 'signature-agent']) assert.equal(seen.headers[name], undefined, name);
     assert.equal(directoryFetches, 1);
     // The directory is cached: a second call fetches nothing.
     assert.equal((await call('/public/hello', await signed('/public/hello'))).status, 200);
