@@ -173,6 +173,31 @@ export function startProcess(command, args, { env = process.env, name = command,
   return child;
 }
 
+/**
+ * Stops `children` (started with startProcess, each in its own process group) and exits when
+ * this process is told to stop (Ctrl-C, SIGTERM, a closed terminal's SIGHUP) or `gateway` exits
+ * on its own, which is a failure. Returns `stop(code)` for the caller's own failures.
+ */
+export function stopTogether(name, gateway, children) {
+  let stopping = false;
+  const stop = async (code) => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.all([gateway, ...children].map((p) => stopProcess(p)));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+  process.on('SIGHUP', () => stop(129));
+  gateway.on('exit', (code) => {
+    if (!stopping) {
+      console.error(`${name}: wrangler dev exited (${code})`);
+      stop(code || 1);
+    }
+  });
+  return stop;
+}
+
 /** Stops a child started with startProcess, by process group id; waits for it to exit. */
 export async function stopProcess(child, { timeoutMs = 5000 } = {}) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { CommandError, UsageError } from '../cli.mjs';
-import { parseDevVars, startProcess, stopProcess, waitFor, wranglerBin, wranglerEnv } from '../lib.mjs';
+import { parseDevVars, startProcess, stopTogether, waitFor, wranglerBin, wranglerEnv } from '../lib.mjs';
 import { firstSeed, GRANT_ALL, secretValues } from './init.mjs';
 import { seedSql } from './seed.mjs';
 
@@ -111,23 +111,7 @@ export async function main({ values }) {
   const args = ['dev', ...envArgs, '--ip', '127.0.0.1', '--port', values.port, '--show-interactive-dev-session=false',
     '--var', `PUBLIC_BASE_URL:${base}`, '--var', `ORIGIN_URL:${origin}`, '--var', `PLUGIN:${JSON.stringify(localPlugin(plugin, publicBase, base))}`];
   const gateway = startProcess(wranglerBin, args, { env: wranglerEnv(), name: 'gateway', cwd: dir, log: 'tee' });
-  let stopping = false;
-  const stop = async (code) => {
-    if (stopping) return;
-    stopping = true;
-    await stopProcess(gateway);
-    process.exit(code);
-  };
-  process.on('SIGINT', () => stop(0));
-  process.on('SIGTERM', () => stop(0));
-  // A closed terminal: wrangler runs in its own process group, so it is stopped here too.
-  process.on('SIGHUP', () => stop(129));
-  gateway.on('exit', (code) => {
-    if (!stopping) {
-      console.error(`dev: wrangler dev exited (${code})`);
-      stop(code || 1);
-    }
-  });
+  const stop = stopTogether('dev', gateway, []);
   try {
     await waitFor(`${base}/healthz`, { timeoutMs: 120000, process: gateway });
   } catch (e) {

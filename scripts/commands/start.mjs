@@ -5,7 +5,7 @@
 // demo's todos) lives under .wrangler/ and survives restarts. Ctrl-C stops everything.
 import { join } from 'node:path';
 import { build } from '../build.mjs';
-import { ensureDevVars, freePort, node22, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from '../lib.mjs';
+import { ensureDevVars, freePort, node22, root, startProcess, stopTogether, waitFor, wrangler, wranglerBin, wranglerEnv } from '../lib.mjs';
 import { applySeed } from './seed.mjs';
 import { DEMO_FEATURES, DEMO_IDP, DEMO_STRIPE, demoFeatures, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../demo-plugins.mjs';
 
@@ -115,23 +115,7 @@ export async function main({ values }) {
     { env: wranglerEnv(), name: 'gateway', log: 'tee' },
   );
 
-  let stopping = false;
-  async function stop(code = 0) {
-    if (stopping) return;
-    stopping = true;
-    await Promise.all([gateway, origin, mcpOrigin, idp, stripe, ...featureProcesses].map((p) => stopProcess(p)));
-    process.exit(code);
-  }
-  process.on('SIGINT', () => stop(0));
-  process.on('SIGTERM', () => stop(0));
-  // A closed terminal: every child runs in its own process group, so each is stopped here.
-  process.on('SIGHUP', () => stop(129));
-  gateway.on('exit', (code) => {
-    if (!stopping) {
-      console.error(`start: wrangler dev exited (${code})`);
-      stop(code ?? 1);
-    }
-  });
+  const stop = stopTogether('start', gateway, [origin, mcpOrigin, idp, stripe, ...featureProcesses]);
 
   try {
     await waitFor(`${baseUrl}/healthz`, { timeoutMs: 120000, process: gateway });
