@@ -309,6 +309,11 @@ pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> 
         RouteMatch::Rule(index) => Ok(Endpoint::Proxy(index)),
         RouteMatch::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed { allow }),
         RouteMatch::NoRule => Err(ApiError::NotFound),
+        RouteMatch::CaseConflict => Err(ApiError::BadRequest(
+            "this path matches routes with different rules in another letter case; \
+             spell it as the API documents it"
+                .into(),
+        )),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Request paths against route rules: what matches a rule is a path with no traversal left in it,
-//! and no spelling of a denied path's case gets past its deny rule.
+//! no spelling of a denied path's case gets past its deny rule, and no spelling of a paid route
+//! gets the weaker rule of the path parameter beside it.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use portcullis::http::Method;
@@ -8,7 +9,7 @@ use portcullis::proxy::rules::{
 };
 
 fn table() -> RouteTable {
-    let rule = |path: &str, methods: &[&str], access: Access| RouteRule {
+    let rule = |path: &str, methods: &[&str], access: Access, plan: Option<&str>| RouteRule {
         path: path.into(),
         methods: methods.iter().map(|m| m.to_string()).collect(),
         access,
@@ -16,16 +17,17 @@ fn table() -> RouteTable {
         max_body_bytes: None,
         case_insensitive: None,
         upstream_token: None,
-        plan: None,
+        plan: plan.map(String::from),
         agents: Vec::new(),
         dpop: false,
     };
     RouteTable::new(vec![
-        rule("/todos", &["GET", "POST"], Access::Token),
-        rule("/todos/{id}", &[], Access::Token),
-        rule("/admin/*", &[], Access::Deny),
-        rule("/public/*", &["GET"], Access::Public),
-        rule("/{a}/x/{b}", &["PUT"], Access::Token),
+        rule("/todos/export", &["GET"], Access::Token, Some("pro")),
+        rule("/todos", &["GET", "POST"], Access::Token, None),
+        rule("/todos/{id}", &[], Access::Token, None),
+        rule("/admin/*", &[], Access::Deny, None),
+        rule("/public/*", &["GET"], Access::Public, None),
+        rule("/{a}/x/{b}", &["PUT"], Access::Token, None),
     ])
     .expect("the rules are valid")
 }
@@ -41,6 +43,7 @@ fuzz_target!(|path: &str| {
     }
     let table = table();
     let denied = segments.first().is_some_and(|s| fold_case(s) == "admin");
+    let export = segments.len() == 2 && fold_case(&segments[1]) == "export";
     for method in [Method::Get, Method::Head, Method::Post, Method::Put, Method::Other("X".into())] {
         let found = table.find(&method, &segments);
         if let RouteMatch::Rule(i) = found {
@@ -50,7 +53,10 @@ fuzz_target!(|path: &str| {
             // A method outside the usual seven passes only a rule that lists it; none here does.
             assert!(!matches!(found, RouteMatch::Rule(_)), "{path}");
         } else if denied {
-            assert_eq!(found, RouteMatch::Rule(2), "{path}");
+            assert_eq!(found, RouteMatch::Rule(3), "{path}");
+        } else if export && matches!(method, Method::Get | Method::Head) {
+            // The export's plan holds whatever the case: the item rule never takes it.
+            assert_ne!(found, RouteMatch::Rule(2), "{path}");
         }
     }
 });

@@ -1,6 +1,8 @@
 //! Leaf primitives every layer shares: secrets and constant-time comparison, hashing, and token
 //! syntax. They import nothing of the crate, so nothing that uses them can form a circle.
 
+#[cfg(test)]
+pub mod cases;
 pub mod duration;
 pub mod hash;
 pub mod secret;

@@ -454,6 +454,7 @@ pub fn compare(derived: &[DerivedRule], table: &RouteTable) -> Vec<Comparison> {
                 },
                 RouteMatch::MethodNotAllowed(_) => ("method not allowed (405)".to_string(), None),
                 RouteMatch::NoRule => ("no rule (404)".to_string(), None),
+                RouteMatch::CaseConflict => ("refused: letter case (400)".to_string(), None),
             };
             Comparison {
                 method: d.method.clone(),

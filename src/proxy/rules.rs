@@ -101,6 +101,10 @@ pub struct CompiledRule {
     pub max_body_bytes: Option<u64>,
     /// Literal segments match in any letter case.
     pub case_insensitive: bool,
+    /// The rule matches exactly, but other letter cases of its path may not take a weaker rule:
+    /// nobody said the origin routes case-sensitively (neither the rule nor the plugin set
+    /// `case_insensitive` to false), and Express, ASP.NET Core and IIS route case-insensitively.
+    guards_case: bool,
     /// The provider whose token for the user is forwarded (see [`RouteRule::upstream_token`]).
     pub upstream_token: Option<String>,
     /// The plan a caller must hold (see [`RouteRule::plan`]).
@@ -148,6 +152,16 @@ impl CompiledRule {
         i == path.len()
     }
 
+    /// The rule's path match in any letter case, whatever the rule's own setting.
+    #[cfg(test)]
+    fn matches_folded(&self, path: &[String]) -> bool {
+        let folded = CompiledRule {
+            case_insensitive: true,
+            ..self.clone()
+        };
+        folded.matches_path(path)
+    }
+
     /// A rule without `methods` covers the seven usual methods; any other is covered only where
     /// a rule lists it, and TRACE and CONNECT by none (they are refused in configuration).
     fn allows(&self, method: &Method) -> bool {
@@ -166,6 +180,9 @@ impl CompiledRule {
 pub struct RouteTable {
     rules: Vec<CompiledRule>,
     trie: Node,
+    /// The rules that guard their other letter cases ([`CompiledRule::guards_case`]), every
+    /// literal folded: what a case-insensitive origin would route a path to besides its match.
+    guarded: Node,
 }
 
 /// One position in the trie of rule paths.
@@ -235,6 +252,10 @@ pub enum RouteMatch {
     /// Rules cover the path but not this method.
     MethodNotAllowed(Vec<String>),
     NoRule,
+    /// The path matches one rule as spelled and, in another letter case, another rule that asks
+    /// for something the first does not (a scope, a plan, an agent, a proof), and neither rule
+    /// asks for all the other does: the origin may route it to either, so it is refused.
+    CaseConflict,
 }
 
 impl RouteTable {
@@ -273,12 +294,17 @@ impl RouteTable {
             .map(|(index, rule)| compile(index, rule, case_insensitive_paths))
             .collect::<Result<Vec<_>, _>>()?;
         let mut trie = Node::default();
+        let mut guarded = Node::default();
         for (index, rule) in compiled.iter().enumerate() {
             trie.insert(&rule.segments, index, rule.case_insensitive);
+            if rule.guards_case {
+                guarded.insert(&rule.segments, index, true);
+            }
         }
         Ok(RouteTable {
             rules: compiled,
             trie,
+            guarded,
         })
     }
 
@@ -291,26 +317,92 @@ impl RouteTable {
         self.rules.get(index)
     }
 
-    /// The first rule (in configuration order) whose path and method match.
+    /// The first rule (in configuration order) whose path and method match; where another letter
+    /// case of the path names a rule that asks for more, the rule that asks for everything either
+    /// asks decides, and without one the path is a [`RouteMatch::CaseConflict`].
     pub fn find(&self, method: &Method, path: &[String]) -> RouteMatch {
         let mut candidates = Vec::new();
         self.trie.matching(path, &mut candidates);
         candidates.sort_unstable();
         let mut allow: Vec<String> = Vec::new();
-        for index in candidates {
+        for &index in &candidates {
             let Some(rule) = self.rules.get(index) else {
                 continue;
             };
             if rule.allows(method) {
-                return RouteMatch::Rule(index);
+                return self.guard_case(index, method, path, &candidates);
             }
             rule.add_methods_to(&mut allow);
         }
         no_rule_for(allow)
     }
+
+    /// `matched` decides `path`, unless a rule that matches it only in another letter case (and
+    /// takes the method) asks for more: then the one of them that asks for at least what every
+    /// other asks decides, or none does.
+    fn guard_case(
+        &self,
+        matched: usize,
+        method: &Method,
+        path: &[String],
+        exact: &[usize],
+    ) -> RouteMatch {
+        let mut folded = Vec::new();
+        self.guarded.matching(path, &mut folded);
+        folded
+            .retain(|i| !exact.contains(i) && self.rules.get(*i).is_some_and(|r| r.allows(method)));
+        if folded.is_empty() {
+            return RouteMatch::Rule(matched);
+        }
+        folded.sort_unstable();
+        folded.dedup();
+        folded.insert(0, matched);
+        let rule = |i: usize| &self.rules[i];
+        folded
+            .iter()
+            .copied()
+            .find(|&d| folded.iter().all(|&o| rule(d).asks_at_least(rule(o))))
+            .map_or(RouteMatch::CaseConflict, RouteMatch::Rule)
+    }
 }
 
 impl CompiledRule {
+    /// Whether a call this rule lets through meets everything `other` asks of it: access (deny
+    /// over token over public), every scope, the plan, the signed agents, a DPoP proof, the body
+    /// cap, and no upstream token `other` would not forward.
+    pub fn asks_at_least(&self, other: &CompiledRule) -> bool {
+        fn rank(access: Access) -> u8 {
+            match access {
+                Access::Public => 0,
+                Access::Token => 1,
+                Access::Deny => 2,
+            }
+        }
+        if self.access == Access::Deny {
+            return true;
+        }
+        if rank(self.access) < rank(other.access) {
+            return false;
+        }
+        let body = match (self.max_body_bytes, other.max_body_bytes) {
+            (_, None) => true,
+            (Some(mine), Some(theirs)) => mine <= theirs,
+            (None, Some(_)) => false,
+        };
+        // A rule's agents replace the plugin's own requirement, so only a narrower list of the
+        // same kind compares; none against some is not comparable.
+        let agents = if other.agents.is_empty() {
+            self.agents.is_empty()
+        } else {
+            !self.agents.is_empty() && self.agents.iter().all(|a| other.agents.contains(a))
+        };
+        body && agents
+            && other.scopes.iter().all(|s| self.scopes.contains(s))
+            && (other.plan.is_none() || self.plan == other.plan)
+            && (self.dpop || !other.dpop)
+            && (self.upstream_token.is_none() || self.upstream_token == other.upstream_token)
+    }
+
     /// Adds the methods this rule covers to an `Allow` list.
     fn add_methods_to(&self, allow: &mut Vec<String>) {
         if let Some(methods) = &self.methods {
@@ -458,10 +550,8 @@ fn compile(
             "only on rules with access = \"token\" (it binds the access token)".into(),
         ));
     }
-    let case_insensitive = rule
-        .case_insensitive
-        .or(case_insensitive_paths)
-        .unwrap_or(rule.access == Access::Deny);
+    let case_setting = rule.case_insensitive.or(case_insensitive_paths);
+    let case_insensitive = case_setting.unwrap_or(rule.access == Access::Deny);
     Ok(CompiledRule {
         pattern: rule.path,
         segments,
@@ -470,6 +560,7 @@ fn compile(
         scopes: rule.scopes,
         max_body_bytes: rule.max_body_bytes,
         case_insensitive,
+        guards_case: case_setting.is_none() && !case_insensitive,
         upstream_token: rule.upstream_token,
         plan: rule.plan,
         agents: rule.agents,
@@ -819,7 +910,8 @@ mod tests {
         );
     }
 
-    /// The first-match-wins scan the trie replaces, for comparison.
+    /// The first-match-wins scan the trie replaces, with the letter-case guard done by scanning
+    /// too, for comparison.
     fn find_by_scan(table: &RouteTable, method: &Method, path: &[String]) -> RouteMatch {
         let mut allow: Vec<String> = Vec::new();
         for (index, rule) in table.rules.iter().enumerate() {
@@ -827,7 +919,23 @@ mod tests {
                 continue;
             }
             if rule.allows(method) {
-                return RouteMatch::Rule(index);
+                let mut others: Vec<usize> = vec![index];
+                others.extend((0..table.rules.len()).filter(|&o| {
+                    let r = &table.rules[o];
+                    r.guards_case
+                        && r.allows(method)
+                        && r.matches_folded(path)
+                        && !r.matches_path(path)
+                }));
+                return others
+                    .iter()
+                    .copied()
+                    .find(|&d| {
+                        others
+                            .iter()
+                            .all(|&o| table.rules[d].asks_at_least(&table.rules[o]))
+                    })
+                    .map_or(RouteMatch::CaseConflict, RouteMatch::Rule);
             }
             rule.add_methods_to(&mut allow);
         }
@@ -899,5 +1007,236 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn export_and_item(export_scopes: &[&str], export_case: Option<bool>) -> RouteTable {
+        let mut export = rule("/todos/export", &["GET"], Access::Token, export_scopes);
+        export.plan = Some("pro".into());
+        RouteTable::new(vec![
+            folding(export, export_case),
+            rule("/todos/{id}", &["GET"], Access::Token, &["todos:read"]),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_paid_route_holds_in_every_spelling_an_origin_routes_alike() {
+        // Issue 29, finding 1: the weaker `{id}` rule took `/todos/Export`, which Express, ASP.NET
+        // Core and IIS route to the export.
+        let table = export_and_item(&["todos:read"], None);
+        let at = |raw: &str| table.find(&Method::Get, &normalize_path(raw).unwrap());
+        for raw in [
+            "/todos/export",
+            "/todos/Export",
+            "/todos/EXPORT",
+            "/todos/%45xport",
+            "/todos/%65xport",
+            "/todos/eXpOrT/",
+        ] {
+            assert_eq!(at(raw), RouteMatch::Rule(0), "{raw}");
+        }
+        // No rule takes these as spelled, so nothing reaches the origin.
+        assert_eq!(at("/TODOS/export"), RouteMatch::NoRule);
+        assert_eq!(at("/Todos/%45XPORT/"), RouteMatch::NoRule);
+        assert_eq!(at("/todos/42"), RouteMatch::Rule(1));
+        assert_eq!(at("/todos/exports"), RouteMatch::Rule(1));
+        // HEAD rides on GET there too; another method is no route at all.
+        assert_eq!(
+            table.find(&Method::Head, &normalize_path("/todos/EXPORT").unwrap()),
+            RouteMatch::Rule(0)
+        );
+        assert_eq!(
+            table.find(&Method::Post, &normalize_path("/todos/EXPORT").unwrap()),
+            RouteMatch::MethodNotAllowed(vec!["GET".into(), "HEAD".into()])
+        );
+    }
+
+    #[test]
+    fn spellings_whose_rules_ask_for_different_things_are_refused() {
+        // The export asks for a plan and `todos:export`, the item for `todos:read`: neither asks
+        // for all the other does, so only the route's own spellings pass.
+        let table = export_and_item(&["todos:export"], None);
+        let at = |raw: &str| table.find(&Method::Get, &normalize_path(raw).unwrap());
+        assert_eq!(at("/todos/export"), RouteMatch::Rule(0));
+        assert_eq!(at("/todos/EXPORT"), RouteMatch::CaseConflict);
+        assert_eq!(at("/todos/%45xport"), RouteMatch::CaseConflict);
+        assert_eq!(at("/todos/1"), RouteMatch::Rule(1));
+    }
+
+    #[test]
+    fn an_owner_who_says_the_origin_is_case_sensitive_is_taken_at_their_word() {
+        let table = export_and_item(&["todos:read"], Some(false));
+        let at = |raw: &str| table.find(&Method::Get, &normalize_path(raw).unwrap());
+        assert_eq!(at("/todos/export"), RouteMatch::Rule(0));
+        assert_eq!(at("/todos/EXPORT"), RouteMatch::Rule(1));
+        let plugin_wide = {
+            let mut export = rule("/todos/export", &["GET"], Access::Token, &[]);
+            export.plan = Some("pro".into());
+            RouteTable::with_path_case(
+                vec![export, rule("/todos/{id}", &["GET"], Access::Token, &[])],
+                Some(false),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            plugin_wide.find(&Method::Get, &normalize_path("/todos/EXPORT").unwrap()),
+            RouteMatch::Rule(1)
+        );
+    }
+
+    #[test]
+    fn what_a_rule_asks_orders_rules() {
+        let base = || rule("/x", &[], Access::Token, &["a"]);
+        let compiled = |r: RouteRule| compile(0, r, None).unwrap();
+        let token = compiled(base());
+        let mut more = base();
+        more.scopes.push("b".into());
+        let more = compiled(more);
+        let public = compiled(rule("/x", &[], Access::Public, &[]));
+        let deny = compiled(rule("/x", &[], Access::Deny, &[]));
+        let with = |f: &dyn Fn(&mut RouteRule)| {
+            let mut r = base();
+            f(&mut r);
+            compiled(r)
+        };
+        let planned = with(&|r| r.plan = Some("pro".into()));
+        let other_plan = with(&|r| r.plan = Some("team".into()));
+        let proved = with(&|r| r.dpop = true);
+        let capped = with(&|r| r.max_body_bytes = Some(10));
+        let signed = with(&|r| r.agents = vec!["https://a.example".into()]);
+        let upstream = with(&|r| r.upstream_token = Some("github".into()));
+        for r in [&token, &more, &public, &planned, &proved, &capped, &signed] {
+            assert!(r.asks_at_least(r));
+            assert!(deny.asks_at_least(r));
+            assert!(!r.asks_at_least(&deny));
+        }
+        assert!(more.asks_at_least(&token) && !token.asks_at_least(&more));
+        assert!(token.asks_at_least(&public) && !public.asks_at_least(&token));
+        assert!(planned.asks_at_least(&token) && !token.asks_at_least(&planned));
+        assert!(!planned.asks_at_least(&other_plan) && !other_plan.asks_at_least(&planned));
+        assert!(proved.asks_at_least(&token) && !token.asks_at_least(&proved));
+        assert!(capped.asks_at_least(&token) && !token.asks_at_least(&capped));
+        assert!(!signed.asks_at_least(&token) && !token.asks_at_least(&signed));
+        assert!(token.asks_at_least(&upstream) && !upstream.asks_at_least(&token));
+    }
+
+    /// Another spelling of `segments` that case-insensitive, decoding origins route alike: each
+    /// letter in either case, some percent-encoded, perhaps a trailing slash.
+    fn respell(cases: &mut crate::primitives::cases::Cases, segments: &[&str]) -> String {
+        let mut raw = String::new();
+        for segment in segments {
+            raw.push('/');
+            for c in segment.chars() {
+                let c = if cases.below(2) == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                };
+                if c.is_ascii_alphabetic() && cases.below(5) == 0 {
+                    raw.push_str(&format!("%{:02X}", c as u8));
+                } else {
+                    raw.push(c);
+                }
+            }
+        }
+        if cases.below(4) == 0 {
+            raw.push('/');
+        }
+        raw
+    }
+
+    #[test]
+    fn no_spelling_of_a_route_gets_a_weaker_rule_than_the_routes_own() {
+        // Generated rule tables over a few words, each rule with its own demands; for every path
+        // and every other spelling of it, the rule that decides a spelling asks for at least what
+        // the rule of each other spelling asks (where that rule does not match this spelling as
+        // written, and nobody declared the origin case-sensitive), or the call is refused.
+        let words = ["todos", "export", "Export", "me", "files"];
+        let scopes = ["a", "b"];
+        let plans = [None, None, Some("pro"), Some("team")];
+        let mut cases = crate::primitives::cases::Cases::new(0x9e37_79b9_7f4a_7c15);
+        for round in 0..400 {
+            let count = 1 + cases.below(6);
+            let rules: Vec<RouteRule> = (0..count)
+                .map(|_| {
+                    let depth = 1 + cases.below(3);
+                    let mut path = String::new();
+                    for d in 0..depth {
+                        path.push('/');
+                        match cases.below(6) {
+                            0 => path.push_str("{p}"),
+                            1 if d == depth - 1 => path.push('*'),
+                            _ => path.push_str(cases.pick(&words)),
+                        }
+                    }
+                    let access =
+                        cases.pick(&[Access::Token, Access::Token, Access::Public, Access::Deny]);
+                    let mut r = rule(
+                        &path,
+                        cases.pick::<&[&str]>(&[&[], &["GET"], &["GET", "POST"]]),
+                        access,
+                        &[],
+                    );
+                    r.case_insensitive = cases.pick(&[None, None, None, Some(true), Some(false)]);
+                    if access == Access::Token {
+                        r.scopes = scopes
+                            .iter()
+                            .filter(|_| cases.below(2) == 0)
+                            .map(|s| s.to_string())
+                            .collect();
+                        r.plan = cases.pick(&plans).map(String::from);
+                        r.dpop = cases.below(5) == 0;
+                    }
+                    r
+                })
+                .collect();
+            let table =
+                RouteTable::with_path_case(rules, cases.pick(&[None, None, Some(false)])).unwrap();
+            for _ in 0..12 {
+                let depth = 1 + cases.below(3);
+                let base: Vec<&str> = (0..depth).map(|_| cases.pick(&words)).collect();
+                let spellings: Vec<Vec<String>> = (0..6)
+                    .map(|_| normalize_path(&respell(&mut cases, &base)).unwrap())
+                    .collect();
+                for method in [Method::Get, Method::Post, Method::Head] {
+                    for v in &spellings {
+                        let found = table.find(&method, v);
+                        assert_eq!(
+                            found,
+                            find_by_scan(&table, &method, v),
+                            "round {round} {v:?}"
+                        );
+                        let RouteMatch::Rule(d) = found else {
+                            continue;
+                        };
+                        for w in &spellings {
+                            let RouteMatch::Rule(own) = find_by_scan_exact(&table, &method, w)
+                            else {
+                                continue;
+                            };
+                            let theirs = &table.rules[own];
+                            if theirs.matches_path(v) || !theirs.guards_case {
+                                continue;
+                            }
+                            assert!(
+                                table.rules[d].asks_at_least(theirs),
+                                "round {round}: {v:?} took rule {d} ({}), weaker than rule {own} ({}) of {w:?}",
+                                table.rules[d].pattern,
+                                theirs.pattern
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Which rule a spelling names as written: the first that matches it and the method.
+    fn find_by_scan_exact(table: &RouteTable, method: &Method, path: &[String]) -> RouteMatch {
+        table
+            .rules
+            .iter()
+            .position(|r| r.matches_path(path) && r.allows(method))
+            .map_or(RouteMatch::NoRule, RouteMatch::Rule)
     }
 }

@@ -109,6 +109,13 @@ describe('plans with Stripe', () => {
     assert.equal(body.error, 'plan_required');
     assert.equal(body.plan, 'pro');
     assert.equal(body.upgrade_url, `${gw.baseUrl}/billing/upgrade?plan=pro`);
+    // Issue 29, finding 1: the item rule beside it took other spellings, which Express, ASP.NET
+    // Core and IIS route to the export. None of these refusals charges the quota counted below.
+    for (const spelling of ['/todos/Export', '/todos/EXPORT', '/todos/%45xport', '/todos/export/']) {
+      const other = await call(spelling);
+      assert.equal(other.status, 402, spelling);
+      assert.equal((await other.json()).error, 'plan_required', spelling);
+    }
     for (let i = 0; i < 3; i++) assert.equal((await call('/todos')).status, 200);
     const spent = await call('/todos');
     assert.equal(spent.status, 429);
