@@ -85,8 +85,11 @@ pub(crate) fn json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
             limit_bytes: MAX_ADMIN_BODY_BYTES as u64,
         });
     }
-    match serde_json::from_slice::<Value>(body) {
+    match crate::primitives::json::parse_unique(body) {
         Ok(Value::Object(map)) => Ok(map),
+        Err(crate::primitives::json::JsonError::Duplicate(key)) => Err(ApiError::BadRequest(
+            format!("the body names {key:?} more than once"),
+        )),
         _ => Err(ApiError::BadRequest(
             "the body must be a JSON object".into(),
         )),

@@ -140,8 +140,8 @@ async fn fetch(
     let (body, cache_control) = get_checked_json(&url, METADATA_FETCH_TIMEOUT_MS, MAX_JWKS_BYTES)
         .await
         .map_err(|why| format!("the JWKS: {why}"))?;
-    let document: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|_| "the JWKS is not JSON".to_string())?;
+    let document = crate::primitives::json::parse_unique(&body)
+        .map_err(|_| "the JWKS is not JSON, or repeats a key".to_string())?;
     let secs = metadata_cache_secs(cache_control.as_deref());
     match kind {
         Document::Jwks => Ok((parse_jwks(&document)?, secs)),

@@ -53,8 +53,8 @@ pub fn discovery_url(issuer: &str) -> String {
 
 /// Reads a discovery document fetched for `issuer`.
 pub fn parse_discovery(issuer: &str, body: &[u8]) -> Result<Discovery, String> {
-    let doc: Value =
-        serde_json::from_slice(body).map_err(|_| "the discovery document is not JSON")?;
+    let doc = crate::primitives::json::parse_unique(body)
+        .map_err(|_| "the discovery document is not JSON, or repeats a key")?;
     let text = |name: &str| doc.get(name).and_then(Value::as_str);
     // OpenID Connect Discovery §4.3: the issuer it names must be the one asked for, exactly.
     if text("issuer") != Some(issuer) {
@@ -335,8 +335,8 @@ pub fn merge_userinfo(
     identity: UpstreamIdentity,
     body: &[u8],
 ) -> Result<UpstreamIdentity, UpstreamError> {
-    let claims: Value = serde_json::from_slice(body)
-        .map_err(|_| UpstreamError::Invalid("userinfo is not JSON".into()))?;
+    let claims = crate::primitives::json::parse_unique(body)
+        .map_err(|_| UpstreamError::Invalid("userinfo is not JSON, or repeats a key".into()))?;
     if claims.get("sub").and_then(Value::as_str) != Some(identity.subject.as_str()) {
         return Err(UpstreamError::Invalid(
             "userinfo is about another subject".into(),

@@ -311,7 +311,9 @@ fn decode_json(part: &str, what: &'static str) -> Result<Value, AssertionError> 
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| AssertionError::Malformed(what))?;
-    serde_json::from_slice(&bytes).map_err(|_| AssertionError::Malformed(what))
+    // A repeated header parameter or claim (two `alg`s, two `exp`s) is refused: RFC 7515 §5.2
+    // and RFC 7519 §7.2 allow a parser to keep either copy, so another reader may see the other.
+    crate::primitives::json::parse_unique(&bytes).map_err(|_| AssertionError::Malformed(what))
 }
 
 pub(crate) fn int_claim(claims: &Value, name: &str) -> Result<Option<i64>, AssertionError> {
@@ -604,6 +606,29 @@ mod tests {
         assert!(matches!(no_alg, AssertionError::Malformed(_)));
         let crit = parse_client_assertion(&jwt(json!({"alg": "RS256", "crit": ["b64"]}), claims()));
         assert!(crit.is_err());
+    }
+
+    #[test]
+    fn a_repeated_header_parameter_or_claim_is_refused() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use base64::Engine;
+        let part = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        let payload = part(&claims().to_string());
+        for header in [
+            r#"{"alg":"RS256","alg":"none"}"#,
+            r#"{"alg":"RS256","\u0061lg":"HS256"}"#,
+        ] {
+            let token = format!("{}.{payload}.c2ln", part(header));
+            let e = parse_client_assertion(&token).unwrap_err();
+            assert!(matches!(e, AssertionError::Malformed(_)), "{header}: {e:?}");
+        }
+        let body = claims().to_string();
+        let twice = format!("{},\"exp\":99999999999}}", &body[..body.len() - 1]);
+        let token = format!("{}.{}.c2ln", part(r#"{"alg":"RS256"}"#), part(&twice));
+        assert!(matches!(
+            parse_client_assertion(&token),
+            Err(AssertionError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -413,8 +413,14 @@ pub fn parse_registration(body: &[u8]) -> Result<ClientMetadata, RegistrationErr
             "the registration request is larger than {MAX_REGISTRATION_BYTES} bytes"
         )));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| RegistrationError::metadata(format!("the body is not JSON: {e}")))?;
+    let value = crate::primitives::json::parse_unique(body).map_err(|e| {
+        RegistrationError::metadata(match e {
+            crate::primitives::json::JsonError::Duplicate(key) => {
+                format!("the registration request names {key:?} more than once")
+            }
+            crate::primitives::json::JsonError::Syntax => "the body is not JSON".to_string(),
+        })
+    })?;
     validate_metadata(&value, true)
 }
 
@@ -467,8 +473,9 @@ pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, R
             "the client metadata document is larger than {MAX_METADATA_DOCUMENT_BYTES} bytes"
         )));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| RegistrationError::metadata("the client metadata document is not JSON"))?;
+    let value = crate::primitives::json::parse_unique(body).map_err(|_| {
+        RegistrationError::metadata("the client metadata document is not JSON, or repeats a key")
+    })?;
     if value.get("client_id").and_then(Value::as_str) != Some(client_id) {
         return Err(RegistrationError::metadata(
             "the client metadata document's client_id is not its own URL",

@@ -5,5 +5,6 @@
 pub mod cases;
 pub mod duration;
 pub mod hash;
+pub mod json;
 pub mod secret;
 pub mod syntax;

@@ -22,7 +22,7 @@ fn unverified_issuer(token: &str) -> Option<String> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+    let claims = crate::primitives::json::parse_unique(&payload).ok()?;
     claims.get("iss")?.as_str().map(str::to_string)
 }
 
