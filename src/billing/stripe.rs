@@ -65,7 +65,7 @@ pub fn verify_signature(
         }
     }
     let t = timestamp.ok_or(SignatureError::Malformed)?;
-    let seconds: i64 = t.parse().map_err(|_| SignatureError::Malformed)?;
+    let seconds = crate::primitives::time::epoch_secs_text(t).ok_or(SignatureError::Malformed)?;
     if signatures.is_empty() {
         return Err(SignatureError::NoMatch);
     }
@@ -189,7 +189,7 @@ pub fn parse_event(body: &[u8]) -> Result<Received, &'static str> {
     let kind = text(&v, "type").ok_or("the event has no type")?.to_string();
     let created = v
         .get("created")
-        .and_then(Value::as_i64)
+        .and_then(crate::primitives::time::epoch_secs_json)
         .ok_or("the event has no created time")?;
     let object = v
         .get("data")
@@ -266,9 +266,16 @@ pub fn subscription_facts(object: &Value) -> Result<SubscriptionFacts, &'static 
     // Since API version 2025-03-31 the period is per item; before, on the subscription.
     let period_end = items
         .iter()
-        .filter_map(|i| i.get("current_period_end").and_then(Value::as_i64))
+        .filter_map(|i| {
+            i.get("current_period_end")
+                .and_then(crate::primitives::time::epoch_secs_json)
+        })
         .max()
-        .or_else(|| object.get("current_period_end").and_then(Value::as_i64));
+        .or_else(|| {
+            object
+                .get("current_period_end")
+                .and_then(crate::primitives::time::epoch_secs_json)
+        });
     let metadata = object.get("metadata");
     Ok(SubscriptionFacts {
         subscription: text(object, "id")
@@ -660,5 +667,32 @@ mod tests {
         .unwrap_err()
         .contains("No such subscription"));
         assert!(parse_subscription(200, b"nope").is_err());
+    }
+
+    /// Issue 29, finding 8: Stripe's `t=` is an instant in 1970 ..= 9999 or the signature is
+    /// malformed; no spelling of an extreme overflows.
+    #[test]
+    fn no_signature_time_overflows_or_is_read_outside_1970_to_9999() {
+        let body = br#"{"id":"evt_1"}"#;
+        let good = sign(SECRET, NOW, body);
+        let v1 = good.split_once(",v1=").unwrap().1;
+        for t in [
+            i64::MIN.to_string(),
+            i64::MAX.to_string(),
+            u64::MAX.to_string(),
+            "-1".into(),
+            "+1790000000".into(),
+            " 1790000000".into(),
+            "1e9".into(),
+            "253402300800".into(),
+            "99999999999999999999999".into(),
+        ] {
+            let header = format!("t={t},v1={v1}");
+            assert!(
+                verify_signature(Some(&header), body, &secrets(), NOW).is_err(),
+                "t={t}"
+            );
+        }
+        assert!(verify_signature(Some(&good), body, &secrets(), NOW).is_ok());
     }
 }

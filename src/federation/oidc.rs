@@ -612,4 +612,20 @@ mod tests {
         assert!(merge_userinfo(bare.clone(), br#"{"sub":"u-43","email":"a@b.example"}"#).is_err());
         assert!(merge_userinfo(bare, b"nope").is_err());
     }
+
+    /// Issue 29, finding 8: every extreme value of each time claim is refused or read as an instant
+    /// in 1970 ..= 9999, and none overflows (tests run with overflow checks).
+    #[test]
+    fn no_time_claim_overflows_or_is_read_outside_1970_to_9999() {
+        use crate::primitives::time::{epoch_secs_json, extremes};
+        for claim in ["exp", "iat", "nbf"] {
+            for value in extremes() {
+                let outcome = check_id_token(&with(json!({ claim: value.clone() })), &expected());
+                assert!(
+                    outcome.is_err() || epoch_secs_json(&value).is_some(),
+                    "{claim} = {value}"
+                );
+            }
+        }
+    }
 }

@@ -319,13 +319,13 @@ fn decode_json(part: &str, what: &'static str) -> Result<Value, AssertionError> 
 pub(crate) fn int_claim(claims: &Value, name: &str) -> Result<Option<i64>, AssertionError> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => v
-            .as_i64()
-            .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-            .map(Some)
-            .ok_or(AssertionError::Claim(
-                "a time claim of the JWT is not a number",
-            )),
+        Some(v) => {
+            crate::primitives::time::epoch_secs_json(v)
+                .map(Some)
+                .ok_or(AssertionError::Claim(
+                    "a time claim of the JWT is not a number of seconds from 1970 to 9999",
+                ))
+        }
     }
 }
 
@@ -483,7 +483,12 @@ pub fn check_assertion_claims(
         return Err(AssertionError::Claim("the client_assertion expired"));
     }
     let from = claims.iat.unwrap_or(now);
-    if claims.exp - from > MAX_ASSERTION_LIFETIME_SECS + ASSERTION_LEEWAY_SECS {
+    // Checked, whatever the claims hold: a lifetime that cannot be computed is too long.
+    if claims
+        .exp
+        .checked_sub(from)
+        .is_none_or(|life| life > MAX_ASSERTION_LIFETIME_SECS + ASSERTION_LEEWAY_SECS)
+    {
         return Err(AssertionError::Claim(
             "the client_assertion lives too long: at most 5 minutes from iat to exp",
         ));
@@ -741,5 +746,31 @@ mod tests {
             Some("ed")
         );
         assert!(select_key(&keys, JwsAlgorithm::Es256, None).is_err());
+    }
+
+    /// Issue 29, finding 8: every extreme value of each time claim is refused or read as an instant
+    /// in 1970 ..= 9999, and none overflows (tests run with overflow checks).
+    #[test]
+    fn no_time_claim_overflows_or_is_read_outside_1970_to_9999() {
+        use crate::primitives::time::{epoch_secs_json, extremes};
+        for claim in ["exp", "iat", "nbf"] {
+            for value in extremes() {
+                let mut c = claims();
+                c[claim] = value.clone();
+                let outcome = check(c);
+                assert!(
+                    outcome.is_err() || epoch_secs_json(&value).is_some(),
+                    "{claim} = {value}"
+                );
+            }
+        }
+        // As reported: signed for ten years from iat = i64::MIN, and exp = i64::MAX.
+        let mut ten_years = claims();
+        ten_years["iat"] = json!(i64::MIN);
+        ten_years["exp"] = json!(NOW + 10 * 365 * 86_400);
+        assert!(check(ten_years).is_err());
+        let mut forever = claims();
+        forever["exp"] = json!(i64::MAX);
+        assert!(check(forever).is_err());
     }
 }

@@ -457,4 +457,17 @@ mod tests {
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
     }
+
+    /// Issue 29, finding 8: every extreme value of each time claim is refused or read as an instant
+    /// in 1970 ..= 9999, and none overflows (tests run with overflow checks).
+    #[test]
+    fn no_time_claim_overflows_or_is_read_outside_1970_to_9999() {
+        for value in crate::primitives::time::extremes() {
+            let outcome = check_proof(
+                &proof(header(), with(json!({ "iat": value.clone() }))),
+                &expected(),
+            );
+            assert!(outcome.is_err(), "iat = {value}");
+        }
+    }
 }

@@ -29,8 +29,6 @@ pub const LEEWAY_SECS: i64 = 60;
 pub const MAX_LIFETIME_SECS: i64 = 3600;
 /// The largest assertion read.
 pub const MAX_BYTES: usize = 16 * 1024;
-/// The latest time a claim may name (about the year 36812): beyond, it is not a time.
-const MAX_TIME: i64 = 1 << 40;
 
 /// An enterprise identity provider the plugin trusts (`enterprise_idps` in its configuration).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -158,12 +156,8 @@ pub fn check_claims(
         }
         Some(_) => return Err("the assertion's resource is not one URI".into()),
     };
-    // Times are kept to a sane range, so that no arithmetic on them can overflow.
-    let time = |name| match int_claim(claims, name) {
-        Ok(Some(t)) if (0..=MAX_TIME).contains(&t) => Ok(Some(t)),
-        Ok(None) => Ok(None),
-        _ => Err(format!("{name} is not a time")),
-    };
+    // Times are kept to 1970 ..= 9999 as they are read, so no arithmetic on them can overflow.
+    let time = |name| int_claim(claims, name).map_err(|_| format!("{name} is not a time"));
     let expires_at = time("exp")?.ok_or("the assertion has no exp")?;
     let issued_at = time("iat")?.ok_or("the assertion has no iat")?;
     if expires_at + LEEWAY_SECS <= now {
@@ -498,5 +492,21 @@ mod tests {
             decide_scopes(None, None, &context),
             ["todos:read", "todos:write"]
         );
+    }
+
+    /// Issue 29, finding 8: every extreme value of each time claim is refused or read as an instant
+    /// in 1970 ..= 9999, and none overflows (tests run with overflow checks).
+    #[test]
+    fn no_time_claim_overflows_or_is_read_outside_1970_to_9999() {
+        use crate::primitives::time::{epoch_secs_json, extremes};
+        for claim in ["exp", "iat", "nbf"] {
+            for value in extremes() {
+                let outcome = check(header(), with(json!({ claim: value.clone() })));
+                assert!(
+                    outcome.is_err() || epoch_secs_json(&value).is_some(),
+                    "{claim} = {value}"
+                );
+            }
+        }
     }
 }

@@ -8,3 +8,4 @@ pub mod hash;
 pub mod json;
 pub mod secret;
 pub mod syntax;
+pub mod time;

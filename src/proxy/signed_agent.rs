@@ -128,10 +128,12 @@ fn dictionary(text: &str, name: &str) -> Result<Dictionary, String> {
         .map_err(|e| format!("{name} is not a structured dictionary: {e}"))
 }
 
-fn integer(item: Option<&BareItem>, name: &str) -> Result<Option<i64>, String> {
+fn time_param(item: Option<&BareItem>, name: &str) -> Result<Option<i64>, String> {
     match item {
         None => Ok(None),
-        Some(BareItem::Integer(n)) => Ok(Some(i64::from(*n))),
+        Some(BareItem::Integer(n)) => crate::primitives::time::epoch_secs(i64::from(*n))
+            .map(Some)
+            .ok_or_else(|| format!("{name} is not a time from 1970 to 9999")),
         Some(_) => Err(format!("{name} is not an integer")),
     }
 }
@@ -180,9 +182,9 @@ pub fn read(
         .ok_or("the signature names no keyid")?
         .to_string();
     let created =
-        integer(params.get("created"), "created")?.ok_or("the signature has no created")?;
+        time_param(params.get("created"), "created")?.ok_or("the signature has no created")?;
     let expires =
-        integer(params.get("expires"), "expires")?.ok_or("the signature has no expires")?;
+        time_param(params.get("expires"), "expires")?.ok_or("the signature has no expires")?;
     if created > now + CLOCK_LEEWAY_SECS {
         return Err("the signature was created in the future".into());
     }
@@ -990,6 +992,37 @@ mod tests {
             "",
         ] {
             assert_eq!(agent_origin(bad), None, "{bad}");
+        }
+    }
+
+    /// Issue 29, finding 8: `created` and `expires` at the edges of what a structured field holds
+    /// (15 digits either way) are refused or read as instants in 1970 ..= 9999; none overflows.
+    #[test]
+    fn no_signature_time_overflows_or_is_read_outside_1970_to_9999() {
+        let pair = ed25519_compact::KeyPair::generate();
+        let edges = [
+            -999_999_999_999_999_i64,
+            -1,
+            0,
+            crate::primitives::time::LATEST_SECS,
+            crate::primitives::time::LATEST_SECS + 1,
+            999_999_999_999_999,
+        ];
+        for created in edges.iter().copied().chain([NOW - 10]) {
+            for expires in edges.iter().copied().chain([NOW + 50]) {
+                if (created, expires) == (NOW - 10, NOW + 50) {
+                    continue;
+                }
+                let params = format!(
+                    r#"("@authority" "@method" "@path" "signature-agent");created={created};keyid="{}";expires={expires};nonce="n-1""#,
+                    keyid(&pair)
+                );
+                let head = signed(&pair, &params, Some(&format!("\"{AGENT}\"")));
+                assert!(
+                    read(&head, &TARGET, NOW).is_err(),
+                    "created={created} expires={expires}"
+                );
+            }
         }
     }
 }
