@@ -1774,7 +1774,7 @@ mod tests {
         fn the_step_asks_for_a_check_only_when_agents_are_trusted_and_the_call_is_signed() {
             let signed = head(Method::Get, "/todos")
                 .with_header("signature-agent", "\"https://chatgpt.com\"")
-                .with_header("signature-input", &format!(r#"sig1=("@authority" "signature-agent");created={NOW};expires={};keyid="k""#, NOW + 60))
+                .with_header("signature-input", &format!(r#"sig1=("@authority" "@method" "@path" "signature-agent");created={NOW};expires={};keyid="k""#, NOW + 60))
                 .with_header("signature", "sig1=:AAAA:");
             let trusting = with_agents(
                 json!({"type": "none"}),

@@ -119,6 +119,14 @@ pub fn rate_limit_headers(
     ]
 }
 
+/// Whether a proxied call's outcome gives its quota back: the origin marked the response as not
+/// counted, or the caller got no answer from the API (the gateway's 502 or 504 when the origin
+/// could not be reached, answered with no final response or too slowly, or the same statuses
+/// from the origin's own proxy in front of an API that is down).
+pub fn gives_back(status: u16, origin_exempted: bool) -> bool {
+    origin_exempted || matches!(status, 502 | 504)
+}
+
 /// Gives back one call (the origin marked the response as not counted).
 pub fn refund(window: Window, start_of_charge: u64) -> Window {
     if window.start == start_of_charge && window.used > 0 {
@@ -835,5 +843,14 @@ mod tests {
             book.drain_reports(10_800).is_empty(),
             "a past window's calls are not told"
         );
+    }
+
+    #[test]
+    fn a_call_that_reached_no_api_is_given_back() {
+        assert!(gives_back(502, false) && gives_back(504, false));
+        assert!(gives_back(200, true));
+        for status in [200, 201, 204, 400, 401, 404, 429, 500, 503] {
+            assert!(!gives_back(status, false), "{status}");
+        }
     }
 }

@@ -306,7 +306,18 @@ pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> 
     }
     let segments = normalize_path(path).map_err(|e| ApiError::BadRequest(e.0.into()))?;
     match config.plugin.routes.find(&method, &segments) {
-        RouteMatch::Rule(index) => Ok(Endpoint::Proxy(index)),
+        RouteMatch::Rule(index) => {
+            if method == Method::Post
+                && crate::proxy::rules::query_method_override(head.query.as_deref()).is_some()
+            {
+                return Err(ApiError::BadRequest(
+                    "_method in the query would make the origin run another method than the one \
+                     the gateway checked; send that method itself"
+                        .into(),
+                ));
+            }
+            Ok(Endpoint::Proxy(index))
+        }
         RouteMatch::MethodNotAllowed(allow) => Err(ApiError::MethodNotAllowed { allow }),
         RouteMatch::NoRule => Err(ApiError::NotFound),
         RouteMatch::CaseConflict => Err(ApiError::BadRequest(
@@ -367,6 +378,37 @@ mod tests {
             serves(&c, Method::Get, OIDC_METADATA_PATH),
             Ok(Endpoint::AuthServer(AuthEndpoint::Metadata))
         );
+    }
+
+    #[test]
+    fn a_post_whose_query_asks_for_another_method_is_refused() {
+        // Issue 29, finding 5: Laravel, Symfony and Rails run `POST /todos?_method=DELETE` as a
+        // DELETE, which no rule here allows.
+        let c = config();
+        let with_query = |query: &str| {
+            let mut h = head(Method::Post, "/todos");
+            h.query = Some(query.into());
+            route(&c, &h)
+        };
+        for query in [
+            "_method=DELETE",
+            "a=1&_method=delete",
+            "%5Fmethod=PUT",
+            "_METHOD=patch",
+            "_method[]=DELETE",
+        ] {
+            assert!(
+                matches!(with_query(query), Err(ApiError::BadRequest(_))),
+                "{query}"
+            );
+        }
+        for query in ["_method=POST", "method=DELETE", "x=_method%3DDELETE"] {
+            assert_eq!(with_query(query), Ok(Endpoint::Proxy(1)), "{query}");
+        }
+        // Only a POST is overridden by frameworks; the query of a GET is the origin's own.
+        let mut get = head(Method::Get, "/todos");
+        get.query = Some("_method=DELETE".into());
+        assert_eq!(route(&c, &get), Ok(Endpoint::Proxy(0)));
     }
 
     #[test]

@@ -37,7 +37,7 @@ export async function main({ values }) {
   step(`An unsigned call to ${DEMO_FEATURES.agentRoute}`);
   await reach('gateway', base, async () => answered(`GET ${url}`, await fetch(url)));
 
-  step('The agent signs the call (Signature-Agent, Signature-Input, Signature: Ed25519 over @authority and signature-agent)');
+  step('The agent signs the call (Signature-Agent, Signature-Input, Signature: Ed25519 over @authority and signature-agent, with a nonce)');
   const headers = { 'signature-agent': `"${agent}"` };
   const signed = await signatureHeaders({ method: 'GET', url, headers }, signer, { created: new Date(), expires: new Date(Date.now() + 60_000) });
   const sent = { ...headers, signature: signed.Signature, 'signature-input': signed['Signature-Input'] };

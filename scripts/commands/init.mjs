@@ -93,6 +93,8 @@ export function pluginTable(a) {
   };
   const scope = a.scope ?? 'read';
   plugin.auth = a.auth === 'oauth' ? { type: 'oauth', scope } : a.auth === 'none' ? { type: 'none' } : { type: a.auth };
+  // New plugins hear the caller only on the common headers; the owner lists any others the API reads.
+  plugin.forward_headers = [];
   if (a.mcp) {
     // An MCP server: the resource is the endpoint's URL, and its three methods need a token.
     plugin.resource = `${base}${a.mcp}`;

@@ -232,6 +232,10 @@ pub struct PluginConfig {
     /// `quota.exact`: every call is counted by the counter itself (a Durable Object round trip
     /// per call) instead of from calls leased to the isolate (see [`crate::quota::LeaseBook`]).
     pub quota_exact: bool,
+    /// `forward_headers`: the caller's headers the origin may get besides
+    /// [`crate::proxy::forward::ALWAYS_FORWARDED`] (canonical names); `None` forwards every
+    /// header that is not reserved.
+    pub forward_headers: Option<Vec<String>>,
 }
 
 /// Where the OpenAPI document is read.
@@ -584,6 +588,39 @@ pub(crate) mod tests {
         ]);
         raw.stripe_secret_key = Some("sk_test_abc".into());
         raw.stripe_webhook_secret = Some("whsec_new, whsec_old".into());
+    }
+
+    #[test]
+    fn forward_headers_is_an_allowlist_of_header_names_none_reserved() {
+        let with = |names: serde_json::Value| {
+            let mut r = raw();
+            r.plugin.as_mut().unwrap()["forward_headers"] = names;
+            Config::parse(r)
+        };
+        assert_eq!(Config::parse(raw()).unwrap().plugin.forward_headers, None);
+        let listed = with(json!(["X-Tenant", "x_tenant", "Idempotency-Key"])).unwrap();
+        assert_eq!(
+            listed.plugin.forward_headers,
+            Some(vec!["x-tenant".to_string(), "idempotency-key".to_string()])
+        );
+        assert_eq!(
+            with(json!([])).unwrap().plugin.forward_headers,
+            Some(vec![])
+        );
+        for bad in [
+            json!(["Authorization"]),
+            json!(["X_Forwarded_Host"]),
+            json!(["x-portcullis-user"]),
+            json!(["cookie"]),
+            json!(["dpop"]),
+            json!(["x-original-url"]),
+            json!(["bad header"]),
+            json!([""]),
+            json!("x-tenant"),
+        ] {
+            let e = with(bad.clone()).expect_err("refused");
+            assert_eq!(e.key, "PLUGIN.forward_headers", "{bad}");
+        }
     }
 
     #[test]

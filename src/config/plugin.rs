@@ -38,6 +38,8 @@ pub(crate) struct RawPlugin {
     routes: Vec<RouteRule>,
     /// The letter-case matching of rules that do not set their own `case_insensitive`.
     case_insensitive_paths: Option<bool>,
+    /// An allowlist of the caller's headers the origin gets (the common ones always pass).
+    forward_headers: Option<Vec<String>>,
     /// Rules for the OpenAPI document's operations from their `security` (after `routes`).
     #[serde(default)]
     routes_from_openapi: bool,
@@ -276,6 +278,10 @@ pub(crate) fn validate_plugin(
         resource: resource(&key("resource"), raw.resource, base)?,
         routes,
         quota_exact: raw.quota.as_ref().is_some_and(|q| q.exact),
+        forward_headers: raw
+            .forward_headers
+            .map(|names| forward_headers(&key("forward_headers"), names))
+            .transpose()?,
         quota: raw.quota.map(|q| quota(&key("quota"), q)).transpose()?,
         name_for_human,
         name_for_model,
@@ -631,6 +637,37 @@ fn openapi_source(
 }
 
 /// No longer than a stale copy may be served while the origin fails (a day).
+/// `forward_headers`: header names (RFC 9110 tokens), none of them one the gateway reserves
+/// (credentials, forwarding and rewrite headers, its own identity headers).
+fn forward_headers(key: &str, names: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    use crate::proxy::forward::{canonical_header_name, is_reserved_header};
+    let mut canonical = Vec::with_capacity(names.len());
+    for name in names {
+        let token = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !token {
+            return Err(ConfigError::new(
+                key,
+                format!("header names (letters, digits, - and the like), got {name:?}"),
+            ));
+        }
+        let name = canonical_header_name(&name);
+        if is_reserved_header(&name) {
+            return Err(ConfigError::new(
+                key,
+                format!("{name} is the gateway's to set or drop, never the caller's to forward"),
+            ));
+        }
+        if !canonical.contains(&name) {
+            canonical.push(name);
+        }
+    }
+    Ok(canonical)
+}
+
 fn openapi_cache_secs(key: &str, secs: u64) -> Result<u64, ConfigError> {
     if secs > crate::openapi::STALE_IF_ERROR_SECS {
         return Err(ConfigError::new(

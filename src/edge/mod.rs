@@ -596,38 +596,62 @@ async fn proxy(
         };
         charged = Some((key, quota, decision));
     }
-    let mut answer =
-        origin::forward(&req, config, head, rule, &identity, request_id, upstream).await?;
+    let forwarded =
+        origin::forward(&req, config, head, rule, &identity, request_id, upstream).await;
+    let mut answer = match forwarded {
+        Ok(answer) => answer,
+        Err(e) => {
+            // No answer from the API (502, 504): the call does not count.
+            if let Some((key, quota, _)) = charged {
+                if crate::quota::gives_back(e.status(), false) {
+                    give_back(env, ctx, config, key, quota, now);
+                }
+            }
+            return Err(e);
+        }
+    };
     answer.set_header("x-request-id", request_id);
     usage::record(config, rule, identity.user().unwrap_or(""), "ok", now);
     if let Some((key, quota, mut decision)) = charged {
-        if answer.quota_exempt && !config.plugin.quota_exact {
-            // The origin asked for this call not to count: it goes back to the leased calls.
+        if crate::quota::gives_back(answer.status(), answer.quota_exempt) {
             decision = decision.refunded();
-            quota_counter::give_back_leased(&key, quota, now as u64);
-        } else if answer.quota_exempt {
-            // The origin asked for this call not to count: give it back after responding.
-            decision = decision.refunded();
-            let env = env.clone();
-            ctx.wait_until(async move {
-                let refunded = quota_counter::call(
-                    &env,
-                    &key,
-                    quota,
-                    now as u64,
-                    quota_counter::CounterOp::Refund,
-                )
-                .await;
-                if let Err(e) = refunded {
-                    worker::console_error!("quota refund failed: {e}");
-                }
-            });
+            give_back(env, ctx, config, key, quota, now);
         }
         for (name, value) in crate::quota::rate_limit_headers(quota, &decision) {
             answer.set_header(name, &value);
         }
     }
     answer.relay()
+}
+
+/// Gives a charged call back: to the isolate's leased calls, or (with `quota.exact`) to the
+/// counter after responding.
+fn give_back(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    key: String,
+    quota: crate::config::QuotaConfig,
+    now: i64,
+) {
+    if !config.plugin.quota_exact {
+        quota_counter::give_back_leased(&key, quota, now as u64);
+        return;
+    }
+    let env = env.clone();
+    ctx.wait_until(async move {
+        let refunded = quota_counter::call(
+            &env,
+            &key,
+            quota,
+            now as u64,
+            quota_counter::CounterOp::Refund,
+        )
+        .await;
+        if let Err(e) = refunded {
+            worker::console_error!("quota refund failed: {e}");
+        }
+    });
 }
 
 /// The user's token at `provider` for the origin (see [`crate::federation::tokens`]), as the

@@ -75,6 +75,7 @@ pub async fn forward(
     });
     let (status, seen) = origin_head
         .ok_or_else(|| ApiError::OriginUnreachable("an unreadable response head".into()))?;
+    crate::proxy::forward::final_status(status).map_err(ApiError::OriginUnreachable)?;
     let (changes, quota_exempt) = relay_changes(&seen, &config.origin, &config.public_base_url);
     Ok(Answer {
         response,
@@ -100,6 +101,11 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The origin's status.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
     /// Sets a header of the gateway's on the relayed response, replacing any the origin sent.
     pub fn set_header(&mut self, name: &str, value: &str) {
         if !self
@@ -141,6 +147,7 @@ async fn origin_header_changes(
         .unwrap_or(("https", config.public_base_url.as_str()));
     let mut changes = request_header_changes(
         &head.headers,
+        config.plugin.forward_headers.as_deref(),
         identity,
         request_id,
         host,

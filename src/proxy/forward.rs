@@ -57,6 +57,50 @@ pub const CONSUMED_HEADERS: [&str; 5] = [
     "expect",
 ];
 
+/// What an allowlist of forwarded headers (`forward_headers`, written by `init` for new plugins)
+/// always lets through besides the names it lists: content negotiation, the body's description,
+/// conditional and range requests, tracing, idempotency keys, and what MCP's Streamable HTTP
+/// transport needs (its session and protocol version, and `Last-Event-ID` to resume a stream).
+pub const ALWAYS_FORWARDED: [&str; 24] = [
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-type",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "idempotency-key",
+    "last-event-id",
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "pragma",
+    "prefer",
+    "range",
+    "traceparent",
+    "tracestate",
+    "user-agent",
+    "baggage",
+];
+
+/// `Ok` for a status a response can be relayed with (200 ..= 599): an interim 1xx (a `100
+/// Continue` the caller's `Expect` asked for, a `101` to an upgrade the gateway never forwards,
+/// `103 Early Hints`) is no answer to relay, nor is a status outside HTTP's range.
+pub fn final_status(status: u16) -> Result<(), String> {
+    if (200..=599).contains(&status) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the origin answered with status {status}, not a final response"
+        ))
+    }
+}
+
 /// Who the gateway let through, as the origin will be told.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Identity {
@@ -173,6 +217,7 @@ impl HeaderChanges {
 /// header at a time.
 pub fn request_header_changes(
     incoming: &[(String, String)],
+    allowed: Option<&[String]>,
     identity: &Identity,
     request_id: &str,
     public_host: &str,
@@ -180,7 +225,7 @@ pub fn request_header_changes(
     client_ip: Option<&str>,
 ) -> HeaderChanges {
     HeaderChanges {
-        remove: dropped_request_headers(incoming),
+        remove: dropped_request_headers(incoming, allowed),
         append: gateway_request_headers(
             identity,
             request_id,
@@ -192,8 +237,12 @@ pub fn request_header_changes(
 }
 
 /// The caller's headers that never reach the origin, each name once as the caller spelled it:
-/// reserved names under any spelling, and those its `Connection` header names.
-fn dropped_request_headers(incoming: &[(String, String)]) -> Vec<String> {
+/// reserved names under any spelling, those its `Connection` header names, and with an allowlist
+/// (`forward_headers`) every name neither it nor [`ALWAYS_FORWARDED`] holds.
+fn dropped_request_headers(
+    incoming: &[(String, String)],
+    allowed: Option<&[String]>,
+) -> Vec<String> {
     let named_by_connection: Vec<String> = incoming
         .iter()
         .filter(|(n, _)| canonical_header_name(n) == "connection")
@@ -202,7 +251,11 @@ fn dropped_request_headers(incoming: &[(String, String)]) -> Vec<String> {
     let mut dropped: Vec<String> = Vec::new();
     for (name, _) in incoming {
         let canonical = canonical_header_name(name);
-        let drop = is_reserved_header(&canonical) || named_by_connection.contains(&canonical);
+        let unlisted = allowed.is_some_and(|allowed| {
+            !ALWAYS_FORWARDED.contains(&canonical.as_str()) && !allowed.contains(&canonical)
+        });
+        let drop =
+            unlisted || is_reserved_header(&canonical) || named_by_connection.contains(&canonical);
         if drop && !dropped.iter().any(|d| d.eq_ignore_ascii_case(name)) {
             dropped.push(name.clone());
         }
@@ -364,6 +417,7 @@ mod tests {
     ) -> Vec<(String, String)> {
         request_header_changes(
             incoming,
+            None,
             identity,
             request_id,
             public_host,
@@ -876,21 +930,96 @@ mod tests {
             ("transfer-encoding", "chunked"),
             ("x-request-id", "spoofed"),
         ];
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut cases = crate::primitives::cases::Cases::new(0x9e37_79b9_7f4a_7c15);
         (0..400)
             .map(|_| {
-                let mut list = Vec::new();
-                for _ in 0..(seed % 12) {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    let (n, v) = pool[(seed % pool.len() as u64) as usize];
-                    list.push((n.to_string(), v.to_string()));
-                }
-                seed = seed.wrapping_add(0x2545_f491_4f6c_dd1d);
-                list
+                (0..cases.below(12))
+                    .map(|_| {
+                        let (n, v) = cases.pick(&pool);
+                        (n.to_string(), v.to_string())
+                    })
+                    .collect()
             })
             .collect()
+    }
+
+    /// The list the origin gets with an allowlist of forwarded headers.
+    fn allowing(incoming: &[(String, String)], allowed: &[&str]) -> Vec<(String, String)> {
+        let allowed: Vec<String> = allowed.iter().map(|s| s.to_string()).collect();
+        request_header_changes(
+            incoming,
+            Some(&allowed),
+            &signed_in(),
+            "req-1",
+            "todo.example.com",
+            "https",
+            Some("198.51.100.7"),
+        )
+        .apply(incoming)
+    }
+
+    #[test]
+    fn with_an_allowlist_the_caller_is_heard_only_on_the_listed_and_common_headers() {
+        // Every spelling of what origin stacks read, and headers nobody listed.
+        let mut incoming: Vec<(String, String)> = WHAT_ORIGIN_STACKS_READ
+            .iter()
+            .flat_map(|name| spellings(name))
+            .map(|n| (n, "forged".to_string()))
+            .collect();
+        for (n, v) in [
+            ("accept", "application/json"),
+            ("mcp-session-id", "s-1"),
+            ("x-tenant", "acme"),
+            ("X_Tenant", "underscored"),
+            ("x-debug", "1"),
+            ("cookie", "a=b"),
+            ("openai-conversation-id", "c-1"),
+        ] {
+            incoming.push((n.into(), v.into()));
+        }
+        let out = allowing(&incoming, &["x-tenant"]);
+        assert!(out.iter().all(|(_, v)| v != "forged"), "{out:?}");
+        assert_eq!(get(&out, "accept"), vec!["application/json"]);
+        assert_eq!(get(&out, "mcp-session-id"), vec!["s-1"]);
+        assert_eq!(get(&out, "x-tenant"), vec!["acme"]);
+        assert_eq!(get(&out, "X_Tenant"), vec!["underscored"]);
+        for gone in ["x-debug", "cookie", "openai-conversation-id"] {
+            assert!(get(&out, gone).is_empty(), "{gone}");
+        }
+        // The gateway's own headers are there all the same.
+        assert_eq!(get(&out, "x-portcullis-user"), vec!["user_1"]);
+        assert_eq!(get(&out, "x-forwarded-for"), vec!["198.51.100.7"]);
+    }
+
+    #[test]
+    fn with_an_allowlist_nothing_unlisted_or_reserved_of_the_callers_passes() {
+        let gateway_names: Vec<String> = allowing(&[], &[])
+            .into_iter()
+            .map(|(n, _)| canonical_header_name(&n))
+            .collect();
+        for incoming in header_lists() {
+            for allowed in [
+                &[][..],
+                &["x-custom"],
+                &["x-content-type-options", "accept"],
+            ] {
+                let out = allowing(&incoming, allowed);
+                for (name, value) in &out {
+                    let canonical = canonical_header_name(name);
+                    let callers = incoming.iter().any(|(n, v)| n == name && v == value);
+                    if !callers {
+                        assert!(gateway_names.contains(&canonical), "{name}");
+                        continue;
+                    }
+                    assert!(!is_reserved_header(&canonical), "{name} {incoming:?}");
+                    assert!(
+                        ALWAYS_FORWARDED.contains(&canonical.as_str())
+                            || allowed.contains(&canonical.as_str()),
+                        "{name} was not listed: {incoming:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -905,7 +1034,8 @@ mod tests {
                 Some("198.51.100.7"),
             );
             let full = request_headers(&incoming, args.0, args.1, args.2, args.3, args.4);
-            let changes = request_header_changes(&incoming, args.0, args.1, args.2, args.3, args.4);
+            let changes =
+                request_header_changes(&incoming, None, args.0, args.1, args.2, args.3, args.4);
             assert_eq!(apply(&incoming, &changes), sorted(full), "{incoming:?}");
         }
     }
@@ -928,6 +1058,16 @@ mod tests {
                 sorted(full),
                 "{from_origin:?}"
             );
+        }
+    }
+
+    #[test]
+    fn only_a_final_status_is_relayed() {
+        for status in [0, 100, 101, 103, 199, 600, 999] {
+            assert!(final_status(status).is_err(), "{status}");
+        }
+        for status in [200, 204, 302, 404, 502, 599] {
+            assert!(final_status(status).is_ok(), "{status}");
         }
     }
 }

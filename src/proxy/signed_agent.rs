@@ -206,8 +206,14 @@ pub fn read(
     };
     let signature_agent = header(head, "signature-agent")?;
     let (base, names) = signature_base(head, target, entry)?;
-    if !names.iter().any(|(n, _)| n == "@authority") {
+    let covers = |component: &str| names.iter().any(|(n, _)| n == component);
+    if !covers("@authority") {
         return Err("the signature does not cover @authority".into());
+    }
+    // Without a nonce (counted once) a signature can be replayed until it expires, by anyone who
+    // saw it (the origin's logs, say): then it must at least name the call it was made for.
+    if nonce.is_none() && !(covers("@method") && covers("@path")) {
+        return Err("a signature without a nonce must cover @method and @path".into());
     }
     // The agent is read from exactly what the signature covers: the member its `key` names, or
     // the whole field.
@@ -711,7 +717,7 @@ mod tests {
     fn the_dictionary_form_of_signature_agent_and_a_tagged_signature_are_read() {
         let pair = ed25519_compact::KeyPair::generate();
         let params = format!(
-            r#"("@authority" "signature-agent";key="sig1");created={};expires={};keyid="{}";tag="web-bot-auth""#,
+            r#"("@authority" "signature-agent";key="sig1");created={};expires={};keyid="{}";tag="web-bot-auth";nonce="n-2""#,
             NOW,
             NOW + 60,
             keyid(&pair)
@@ -750,7 +756,7 @@ mod tests {
         );
         // Covered whole, a dictionary must name one agent.
         let whole = format!(
-            r#"("@authority" "signature-agent");created={};expires={};keyid="{}""#,
+            r#"("@authority" "@method" "@path" "signature-agent");created={};expires={};keyid="{}""#,
             NOW,
             NOW + 60,
             keyid(&pair)
@@ -767,7 +773,7 @@ mod tests {
     fn where_a_signature_stands_in_for_the_address_it_must_carry_a_nonce() {
         let pair = ed25519_compact::KeyPair::generate();
         let params = format!(
-            r#"("@authority" "signature-agent");created={};expires={};keyid="{}""#,
+            r#"("@authority" "@method" "@path" "signature-agent");created={};expires={};keyid="{}""#,
             NOW,
             NOW + 60,
             keyid(&pair)
@@ -818,7 +824,7 @@ mod tests {
             (
                 "expired",
                 format!(
-                    r#"("@authority" "signature-agent");created={};expires={};keyid="{id}""#,
+                    r#"("@authority" "@method" "@path" "signature-agent");created={};expires={};keyid="{id}""#,
                     NOW - 120,
                     NOW - 1
                 ),
@@ -826,7 +832,7 @@ mod tests {
             (
                 "future",
                 format!(
-                    r#"("@authority" "signature-agent");created={};expires={};keyid="{id}""#,
+                    r#"("@authority" "@method" "@path" "signature-agent");created={};expires={};keyid="{id}""#,
                     NOW + 120,
                     NOW + 180
                 ),
@@ -834,7 +840,7 @@ mod tests {
             (
                 "too long",
                 format!(
-                    r#"("@authority" "signature-agent");created={};expires={};keyid="{id}""#,
+                    r#"("@authority" "@method" "@path" "signature-agent");created={};expires={};keyid="{id}""#,
                     NOW,
                     NOW + MAX_LIFETIME_SECS + 1
                 ),
@@ -842,14 +848,14 @@ mod tests {
             (
                 "no expires",
                 format!(
-                    r#"("@authority" "signature-agent");created={};keyid="{id}""#,
+                    r#"("@authority" "@method" "@path" "signature-agent");created={};keyid="{id}""#,
                     NOW
                 ),
             ),
             (
                 "no keyid",
                 format!(
-                    r#"("@authority" "signature-agent");created={};expires={}"#,
+                    r#"("@authority" "@method" "@path" "signature-agent");created={};expires={}"#,
                     NOW,
                     NOW + 60
                 ),
@@ -857,7 +863,7 @@ mod tests {
             (
                 "rsa",
                 format!(
-                    r#"("@authority" "signature-agent");created={};expires={};keyid="{id}";alg="rsa-pss-sha512""#,
+                    r#"("@authority" "@method" "@path" "signature-agent");created={};expires={};keyid="{id}";alg="rsa-pss-sha512""#,
                     NOW,
                     NOW + 60
                 ),
@@ -865,7 +871,7 @@ mod tests {
             (
                 "twice",
                 format!(
-                    r#"("@authority" "@authority" "signature-agent");created={};expires={};keyid="{id}""#,
+                    r#"("@authority" "@authority" "@method" "@path" "signature-agent");created={};expires={};keyid="{id}""#,
                     NOW,
                     NOW + 60
                 ),
@@ -1024,5 +1030,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Issue 29, finding 5: a signature over `@authority` alone, without a nonce, could be
+    /// replayed from the origin's logs to any method and path on the host until it expired.
+    #[test]
+    fn a_signature_without_a_nonce_must_name_the_call() {
+        let pair = ed25519_compact::KeyPair::generate();
+        let agent = Some(r#""https://chatgpt.com""#);
+        let params = |components: &str, nonce: &str| {
+            format!(
+                r#"({components});created={};expires={};keyid="{}"{nonce}"#,
+                NOW,
+                NOW + 60,
+                keyid(&pair)
+            )
+        };
+        let at = |p: String| read(&signed(&pair, &p, agent), &TARGET, NOW);
+        for components in [
+            r#""@authority" "signature-agent""#,
+            r#""@authority" "@method" "signature-agent""#,
+            r#""@authority" "@path" "signature-agent""#,
+            r#""@authority" "@target-uri" "signature-agent""#,
+        ] {
+            let refused = at(params(components, "")).unwrap_err();
+            assert!(refused.contains("nonce"), "{components}: {refused}");
+            assert!(
+                at(params(components, r#";nonce="n-9""#)).is_ok(),
+                "{components}"
+            );
+        }
+        assert!(at(params(
+            r#""@authority" "@method" "@path" "signature-agent""#,
+            ""
+        ))
+        .is_ok());
     }
 }

@@ -5,7 +5,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway } from './harness.mjs';
 import { FormBrowser, decide, signIn } from './browser.mjs';
-import { stopProcess, wrangler } from '../../scripts/lib.mjs';
+import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { root, stopProcess, wrangler } from '../../scripts/lib.mjs';
 
 let gw;
 before(async () => {
@@ -42,6 +46,57 @@ describe('origin faults', () => {
     assert.equal(body.error, 'bad_gateway');
     assert.ok(!JSON.stringify(body).includes('127.0.0.1'), 'no internal address in the answer');
     assert.ok(Date.now() - started < 4000);
+  });
+});
+
+describe('quota and calls that reach no API', () => {
+  // Issue 29, finding 7: a 502 or 504 charged the caller's quota, and a forwarded
+  // `Expect: 100-continue` turned every call into a 502 (99 → 97).
+  let metered;
+  let token;
+  before(async () => {
+    const todo = parseToml(readFileSync(join(root, 'wrangler.toml'), 'utf8')).vars.PLUGIN;
+    metered = await startGateway({
+      plugin: {
+        ...todo,
+        quota: { limit: 4, period_secs: 3600, exact: true },
+        routes: [{ path: '/public/*', scopes: ['todos:read'] }, ...todo.routes],
+      },
+      vars: { ORIGIN_TIMEOUT_MS: '1000' },
+    });
+    token = await metered.token({ scope: 'todos:read todos:write', sub: 'usr_refunds' });
+  });
+  after(async () => {
+    await metered?.stop();
+  });
+  const remaining = (res) => Number(/remaining=(\d+)/.exec(res.headers.get('ratelimit') ?? '')?.[1]);
+  const call = (path, init = {}) => fetch(`${metered.baseUrl}${path}`, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
+
+  test('502s and 504s give the call back', async () => {
+    for (let i = 0; i < 6; i++) assert.equal((await call('/public/reset')).status, 502);
+    assert.equal((await call('/public/slow?ms=3000')).status, 504);
+    const ok = await call('/public/hello');
+    assert.equal(ok.status, 200, 'six failures did not spend a quota of four');
+    assert.equal(remaining(ok), 3);
+  });
+
+  test('a POST with Expect: 100-continue is answered by the API and counted once', async () => {
+    const body = JSON.stringify({ title: 'continue' });
+    const { status, ratelimit } = await new Promise((resolve, reject) => {
+      const req = request(`${metered.baseUrl}/todos`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' },
+      });
+      req.on('continue', () => req.end(body));
+      req.on('response', (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, ratelimit: res.headers.ratelimit }));
+      });
+      req.on('error', reject);
+      req.setTimeout(10_000, () => req.destroy(new Error('no answer')));
+    });
+    assert.equal(status, 201);
+    assert.match(ratelimit, /remaining=2/);
   });
 });
 

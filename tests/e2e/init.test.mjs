@@ -72,6 +72,7 @@ describe('npm run init', () => {
     assert.equal(config.vars.PUBLIC_BASE_URL, 'https://notes.acme.example');
     assert.equal(config.vars.PLUGIN.name_for_model, 'acme_notes');
     assert.equal(config.vars.PLUGIN.routes_from_openapi, true);
+    assert.deepEqual(config.vars.PLUGIN.forward_headers, [], 'a new plugin forwards only the common headers');
     assert.equal(config.vars.PLUGIN.openapi_file, '/openapi.json');
     // No --scope: the manifest asks for every scope the document names, and says so.
     assert.equal(config.vars.PLUGIN.auth.scope, 'todos:read todos:write');
