@@ -695,7 +695,8 @@ fn revocation_intents_are_recorded_once_and_listed_oldest_first() {
 }
 
 #[test]
-fn the_grant_index_names_the_grants_user_in_one_read_until_the_user_is_deleted() {
+fn the_grant_index_names_the_grants_user_and_what_they_hold_in_one_read_until_the_user_is_deleted()
+{
     let f = Fixture::new();
     let (_, user) = f.post("/admin/api/users", json!({"email": "g@example.com"}));
     let uid = user["id"].as_str().unwrap().to_string();
@@ -705,31 +706,34 @@ fn the_grant_index_names_the_grants_user_in_one_read_until_the_user_is_deleted()
     };
     let grant = chatgpt_grant(&"i".repeat(22), &uid);
     block_on(AccountStore::record_grant(&directory, &grant)).unwrap();
-    let found = block_on(directory.user_of_grant(&grant.grant_id))
-        .unwrap()
-        .unwrap();
-    assert_eq!((found.id.as_str(), found.disabled), (uid.as_str(), false));
-    assert_eq!(block_on(directory.user_of_grant("unknown")).unwrap(), None);
+    let holder = |id: &str| block_on(directory.holder_of_grant(id, "[]")).unwrap();
+    let found = holder(&grant.grant_id).unwrap();
+    assert_eq!(
+        (found.user.id.as_str(), found.user.disabled),
+        (uid.as_str(), false)
+    );
+    assert_eq!(
+        found.resource,
+        grant.resource.as_ref().map(|r| r.indicator.clone())
+    );
+    assert_eq!(
+        found.permissions,
+        Vec::<String>::new(),
+        "no role, no permission"
+    );
+    assert_eq!(holder("unknown"), None);
     f.call(
         Method::Patch,
         &format!("/admin/api/users/{uid}"),
         json!({"disabled": true}),
     );
-    assert!(
-        block_on(directory.user_of_grant(&grant.grant_id))
-            .unwrap()
-            .unwrap()
-            .disabled
-    );
+    assert!(holder(&grant.grant_id).unwrap().user.disabled);
     f.call(
         Method::Delete,
         &format!("/admin/api/users/{uid}"),
         Value::Null,
     );
-    assert_eq!(
-        block_on(directory.user_of_grant(&grant.grant_id)).unwrap(),
-        None
-    );
+    assert_eq!(holder(&grant.grant_id), None);
 }
 
 #[test]
