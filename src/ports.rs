@@ -396,9 +396,36 @@ pub trait IdentityStore {
         -> Result<ProvisionOutcome, StoreError>;
     /// The user's identities, by provider.
     async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError>;
-    /// Unlinks the user's identity at `provider`, unless it is their only way in (no password
-    /// and no other identity); `false` when nothing was unlinked.
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError>;
+    /// Unlinks the user's identity at `provider`, unless no way in that `ways` counts would
+    /// remain ([`WaysIn::remain_without`]), checked in the same statement; `false` when nothing
+    /// was unlinked.
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The ways into an account a plugin offers, which the guard on a user's unlinking counts: the
+/// password form (a password counts only where the form is offered) and the providers its
+/// sign-in page shows. An identity at any other provider signs in to nothing here: an enterprise
+/// provider's (it backs assertions at `/token`, not a sign-in) or one only other plugins offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaysIn<'a> {
+    pub password: bool,
+    pub providers: &'a [&'a str],
+}
+
+impl WaysIn<'_> {
+    /// Whether a user with a password (`has_password`) and identities at `linked` still has a
+    /// way in here once the identity at `unlinking` is gone.
+    pub fn remain_without(&self, unlinking: &str, has_password: bool, linked: &[&str]) -> bool {
+        (self.password && has_password)
+            || linked
+                .iter()
+                .any(|p| *p != unlinking && self.providers.contains(p))
+    }
 }
 
 /// A user's tokens at an upstream provider, as kept: each token sealed (see

@@ -1975,20 +1975,38 @@ fn an_identity_links_once_and_the_last_way_in_stays() {
     );
 
     // A user with a password may drop every identity; one without keeps the last.
-    assert!(block_on(d.unlink_identity(&with_password, "idp")).unwrap());
-    assert!(
-        !block_on(d.unlink_identity("usr_fed", "idp")).unwrap(),
-        "the only way in"
-    );
+    let both = portcullis::ports::WaysIn {
+        password: true,
+        providers: &["idp", "github"],
+    };
+    let unlink = |user: &str, provider: &str, ways: &portcullis::ports::WaysIn<'_>| {
+        block_on(d.unlink_identity(user, provider, ways)).unwrap()
+    };
+    assert!(unlink(&with_password, "idp", &both));
+    assert!(!unlink("usr_fed", "idp", &both), "the only way in");
     assert!(block_on(d.link_identity("usr_fed", &identity("github", "42", ""))).unwrap());
+    // Only the ways in the plugin offers count: not another plugin's provider.
+    let idp_only = portcullis::ports::WaysIn {
+        password: true,
+        providers: &["idp"],
+    };
     assert!(
-        block_on(d.unlink_identity("usr_fed", "idp")).unwrap(),
-        "another remains"
+        !unlink("usr_fed", "idp", &idp_only),
+        "github signs in to nothing here"
     );
+    assert!(unlink("usr_fed", "idp", &both), "another remains");
+    assert!(!unlink("usr_fed", "github", &both), "now the last");
+    // Nor a password where the password form is not offered.
+    assert!(block_on(d.link_identity(&with_password, &identity("idp", "s-1", ""))).unwrap());
+    let no_password = portcullis::ports::WaysIn {
+        password: false,
+        providers: &["idp", "github"],
+    };
     assert!(
-        !block_on(d.unlink_identity("usr_fed", "github")).unwrap(),
-        "now the last"
+        !unlink(&with_password, "idp", &no_password),
+        "the password is no way in here"
     );
+    assert!(unlink(&with_password, "idp", &both));
     assert_eq!(block_on(d.identities_of("usr_fed")).unwrap().len(), 1);
 
     // Signing in records when, and the email the provider gives now.
@@ -2102,7 +2120,11 @@ fn kept_tokens_go_with_the_identity_the_user_and_any_revoked_grant() {
     assert_eq!(f.count("upstream_tokens"), 2);
 
     // Unlinking an identity takes its tokens.
-    assert!(block_on(d.unlink_identity("usr_k", "github")).unwrap());
+    let offered = portcullis::ports::WaysIn {
+        password: true,
+        providers: &["idp", "github"],
+    };
+    assert!(block_on(d.unlink_identity("usr_k", "github", &offered)).unwrap());
     assert_eq!(block_on(d.kept_tokens("usr_k", "github")).unwrap(), None);
 
     // A revoked grant takes all of the user's.

@@ -4787,3 +4787,122 @@ fn a_machine_clients_role_taken_away_leaves_its_next_client_credentials_token() 
         "a machine token is never empty"
     );
 }
+
+// ----- the last way in (issue 29's second review) ------------------------------------------------
+
+/// The plugin as `config()`, with GitHub and Google configured for the deployment, its sign-in
+/// page offering GitHub only, and the password form when `password`.
+fn github_only_config(password: bool) -> Config {
+    Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "auth": {"type": "oauth", "scope": "todos:read todos:write"},
+            "sign_in": {"providers": ["github"], "password": password}
+        })),
+        identity_providers: Some(serde_json::json!([
+            {"id": "github", "kind": "github", "client_id": "Iv1.gh"},
+            {"id": "google", "kind": "oidc", "issuer": "https://accounts.google.com", "client_id": "g"}
+        ])),
+        named_secrets: [("GITHUB_CLIENT_SECRET", "gh"), ("GOOGLE_CLIENT_SECRET", "g")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+fn linked(provider: &str) -> portcullis::ports::LinkedIdentity {
+    portcullis::ports::LinkedIdentity {
+        provider: provider.into(),
+        subject: format!("{provider}-demo"),
+        email: "demo@example.com".into(),
+        email_verified: true,
+        created_at: NOW,
+        last_used_at: NOW,
+    }
+}
+
+/// The demo user (who has a password) signed in, on the account page of a plugin that offers
+/// GitHub and the password form when `password`; the answer to unlinking each of `providers`
+/// in turn, and the providers left linked.
+fn unlink_on_account_page(
+    password: bool,
+    linked_to: &[&str],
+    providers: &[&str],
+) -> (Vec<u16>, Vec<String>) {
+    let backend = backend();
+    for p in linked_to {
+        backend
+            .identities
+            .borrow_mut()
+            .push(("usr_demo".into(), linked(p)));
+    }
+    // Signed in with the password (on the plugin as it was), then the page as it is now.
+    let before = config();
+    let mut browser = Browser::new(&before, &backend);
+    signed_in_account(&mut browser);
+    let now = github_only_config(password);
+    let mut browser = Browser {
+        config: &now,
+        backend: &backend,
+        cookies: browser.cookies,
+        now: NOW,
+    };
+    let mut answers = Vec::new();
+    for provider in providers {
+        let page = browser.get("/account");
+        assert_eq!(page.status, 200, "{}", html(&page));
+        let done = browser.post_form(
+            "/account",
+            &[
+                ("csrf_token", &form_field(&page, "/account", "csrf_token")),
+                ("action", "unlink-identity"),
+                ("id", provider),
+            ],
+        );
+        answers.push(done.status);
+    }
+    let left = backend
+        .identities
+        .borrow()
+        .iter()
+        .map(|(_, i)| i.provider.clone())
+        .collect();
+    (answers, left)
+}
+
+#[test]
+fn the_last_way_in_counts_a_password_only_where_the_password_form_is_offered() {
+    let (answers, left) = unlink_on_account_page(false, &["github"], &["github"]);
+    assert_eq!(answers, [409], "the password is no way in here");
+    assert_eq!(left, ["github"]);
+    let (answers, left) = unlink_on_account_page(true, &["github"], &["github"]);
+    assert_eq!(answers, [303], "the password form is another way in");
+    assert!(left.is_empty());
+}
+
+#[test]
+fn the_last_way_in_counts_only_identities_at_providers_this_plugin_offers() {
+    let enterprise = "enterprise:https://acme.idp.example";
+    // An enterprise identity (for assertions at /token) and one at a provider only other plugins
+    // offer sign in to nothing here.
+    let (answers, left) =
+        unlink_on_account_page(false, &["github", enterprise, "google"], &["github"]);
+    assert_eq!(answers, [409]);
+    assert_eq!(left, ["github", enterprise, "google"]);
+    // They can go while GitHub stays.
+    let (answers, left) = unlink_on_account_page(
+        false,
+        &["github", enterprise, "google"],
+        &[enterprise, "google"],
+    );
+    assert_eq!(answers, [303, 303]);
+    assert_eq!(left, ["github"]);
+}

@@ -17,7 +17,7 @@ use crate::ports::{
     GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
     NewFederatedUser, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
-    UpstreamResponse, UpstreamTokenStore, User, UserDirectory,
+    UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -500,8 +500,15 @@ impl IdentityStore for EdgeBackend<'_> {
     async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
         self.directory().identities_of(user_id).await
     }
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
-        self.directory().unlink_identity(user_id, provider).await
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError> {
+        self.directory()
+            .unlink_identity(user_id, provider, ways)
+            .await
     }
 }
 

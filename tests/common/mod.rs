@@ -20,7 +20,7 @@ use portcullis::ports::{
     GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
     NewFederatedUser, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
-    UpstreamResponse, UpstreamTokenStore, User, UserDirectory,
+    UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -778,7 +778,12 @@ impl IdentityStore for MemoryBackend {
             .map(|(_, i)| i.clone())
             .collect())
     }
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError> {
         self.call("unlink_identity")?;
         let has_password = self
             .users
@@ -786,11 +791,12 @@ impl IdentityStore for MemoryBackend {
             .iter()
             .any(|u| u.id == user_id && u.password_hash.is_some());
         let mut all = self.identities.borrow_mut();
-        let others = all
+        let linked: Vec<&str> = all
             .iter()
-            .filter(|(u, i)| u == user_id && i.provider != provider)
-            .count();
-        if !has_password && others == 0 {
+            .filter(|(u, _)| u == user_id)
+            .map(|(_, i)| i.provider.as_str())
+            .collect();
+        if !ways.remain_without(provider, has_password, &linked) {
             return Ok(false);
         }
         let before = all.len();
@@ -1299,8 +1305,15 @@ impl IdentityStore for WithSqlUsers<'_> {
     async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
         self.directory().identities_of(user_id).await
     }
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
-        self.directory().unlink_identity(user_id, provider).await
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError> {
+        self.directory()
+            .unlink_identity(user_id, provider, ways)
+            .await
     }
 }
 
