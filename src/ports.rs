@@ -246,6 +246,16 @@ pub struct GrantSummary {
     pub revoked_at: Option<i64>,
 }
 
+/// A grant's user as the grant index names them, and the permissions their roles and plans hold
+/// now on the resource the index records for the grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantHolder {
+    pub user: User,
+    /// The grant's resource indicator as indexed; `None` for a grant without one.
+    pub resource: Option<String>,
+    pub permissions: Vec<String>,
+}
+
 /// An API key as its owner sees it (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeySummary {
@@ -310,10 +320,16 @@ pub trait AccountStore {
     ) -> Result<Vec<String>, StoreError>;
     /// Grants whose revocation was asked for and not finished, oldest first.
     async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError>;
-    /// The user a grant was given to, through the index (one read, which needs nothing from the
-    /// grant itself, so it can run beside the grant's own round trip); `None` when the index
-    /// does not know the grant or the user is gone.
-    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError>;
+    /// The user a grant was given to and what their roles, and the roles of the plans they hold
+    /// (`plan_roles`, as for [`PolicyStore::scope_context`]), hold now on the grant's resource,
+    /// through the index (one read, which needs nothing from the grant itself, so it can run
+    /// beside the grant's own round trip); `None` when the index does not know the grant or the
+    /// user is gone.
+    async fn holder_of_grant(
+        &self,
+        grant_id: &str,
+        plan_roles: &str,
+    ) -> Result<Option<GrantHolder>, StoreError>;
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError>;
     /// Revokes the key if it belongs to the user; `false` if it does not.
     async fn revoke_api_key(
@@ -380,9 +396,36 @@ pub trait IdentityStore {
         -> Result<ProvisionOutcome, StoreError>;
     /// The user's identities, by provider.
     async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError>;
-    /// Unlinks the user's identity at `provider`, unless it is their only way in (no password
-    /// and no other identity); `false` when nothing was unlinked.
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError>;
+    /// Unlinks the user's identity at `provider`, unless no way in that `ways` counts would
+    /// remain ([`WaysIn::remain_without`]), checked in the same statement; `false` when nothing
+    /// was unlinked.
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The ways into an account a plugin offers, which the guard on a user's unlinking counts: the
+/// password form (a password counts only where the form is offered) and the providers its
+/// sign-in page shows. An identity at any other provider signs in to nothing here: an enterprise
+/// provider's (it backs assertions at `/token`, not a sign-in) or one only other plugins offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaysIn<'a> {
+    pub password: bool,
+    pub providers: &'a [&'a str],
+}
+
+impl WaysIn<'_> {
+    /// Whether a user with a password (`has_password`) and identities at `linked` still has a
+    /// way in here once the identity at `unlinking` is gone.
+    pub fn remain_without(&self, unlinking: &str, has_password: bool, linked: &[&str]) -> bool {
+        (self.password && has_password)
+            || linked
+                .iter()
+                .any(|p| *p != unlinking && self.providers.contains(p))
+    }
 }
 
 /// A user's tokens at an upstream provider, as kept: each token sealed (see

@@ -695,7 +695,8 @@ fn revocation_intents_are_recorded_once_and_listed_oldest_first() {
 }
 
 #[test]
-fn the_grant_index_names_the_grants_user_in_one_read_until_the_user_is_deleted() {
+fn the_grant_index_names_the_grants_user_and_what_they_hold_in_one_read_until_the_user_is_deleted()
+{
     let f = Fixture::new();
     let (_, user) = f.post("/admin/api/users", json!({"email": "g@example.com"}));
     let uid = user["id"].as_str().unwrap().to_string();
@@ -705,31 +706,34 @@ fn the_grant_index_names_the_grants_user_in_one_read_until_the_user_is_deleted()
     };
     let grant = chatgpt_grant(&"i".repeat(22), &uid);
     block_on(AccountStore::record_grant(&directory, &grant)).unwrap();
-    let found = block_on(directory.user_of_grant(&grant.grant_id))
-        .unwrap()
-        .unwrap();
-    assert_eq!((found.id.as_str(), found.disabled), (uid.as_str(), false));
-    assert_eq!(block_on(directory.user_of_grant("unknown")).unwrap(), None);
+    let holder = |id: &str| block_on(directory.holder_of_grant(id, "[]")).unwrap();
+    let found = holder(&grant.grant_id).unwrap();
+    assert_eq!(
+        (found.user.id.as_str(), found.user.disabled),
+        (uid.as_str(), false)
+    );
+    assert_eq!(
+        found.resource,
+        grant.resource.as_ref().map(|r| r.indicator.clone())
+    );
+    assert_eq!(
+        found.permissions,
+        Vec::<String>::new(),
+        "no role, no permission"
+    );
+    assert_eq!(holder("unknown"), None);
     f.call(
         Method::Patch,
         &format!("/admin/api/users/{uid}"),
         json!({"disabled": true}),
     );
-    assert!(
-        block_on(directory.user_of_grant(&grant.grant_id))
-            .unwrap()
-            .unwrap()
-            .disabled
-    );
+    assert!(holder(&grant.grant_id).unwrap().user.disabled);
     f.call(
         Method::Delete,
         &format!("/admin/api/users/{uid}"),
         Value::Null,
     );
-    assert_eq!(
-        block_on(directory.user_of_grant(&grant.grant_id)).unwrap(),
-        None
-    );
+    assert_eq!(holder(&grant.grant_id), None);
 }
 
 #[test]
@@ -1971,20 +1975,38 @@ fn an_identity_links_once_and_the_last_way_in_stays() {
     );
 
     // A user with a password may drop every identity; one without keeps the last.
-    assert!(block_on(d.unlink_identity(&with_password, "idp")).unwrap());
-    assert!(
-        !block_on(d.unlink_identity("usr_fed", "idp")).unwrap(),
-        "the only way in"
-    );
+    let both = portcullis::ports::WaysIn {
+        password: true,
+        providers: &["idp", "github"],
+    };
+    let unlink = |user: &str, provider: &str, ways: &portcullis::ports::WaysIn<'_>| {
+        block_on(d.unlink_identity(user, provider, ways)).unwrap()
+    };
+    assert!(unlink(&with_password, "idp", &both));
+    assert!(!unlink("usr_fed", "idp", &both), "the only way in");
     assert!(block_on(d.link_identity("usr_fed", &identity("github", "42", ""))).unwrap());
+    // Only the ways in the plugin offers count: not another plugin's provider.
+    let idp_only = portcullis::ports::WaysIn {
+        password: true,
+        providers: &["idp"],
+    };
     assert!(
-        block_on(d.unlink_identity("usr_fed", "idp")).unwrap(),
-        "another remains"
+        !unlink("usr_fed", "idp", &idp_only),
+        "github signs in to nothing here"
     );
+    assert!(unlink("usr_fed", "idp", &both), "another remains");
+    assert!(!unlink("usr_fed", "github", &both), "now the last");
+    // Nor a password where the password form is not offered.
+    assert!(block_on(d.link_identity(&with_password, &identity("idp", "s-1", ""))).unwrap());
+    let no_password = portcullis::ports::WaysIn {
+        password: false,
+        providers: &["idp", "github"],
+    };
     assert!(
-        !block_on(d.unlink_identity("usr_fed", "github")).unwrap(),
-        "now the last"
+        !unlink(&with_password, "idp", &no_password),
+        "the password is no way in here"
     );
+    assert!(unlink(&with_password, "idp", &both));
     assert_eq!(block_on(d.identities_of("usr_fed")).unwrap().len(), 1);
 
     // Signing in records when, and the email the provider gives now.
@@ -2098,7 +2120,11 @@ fn kept_tokens_go_with_the_identity_the_user_and_any_revoked_grant() {
     assert_eq!(f.count("upstream_tokens"), 2);
 
     // Unlinking an identity takes its tokens.
-    assert!(block_on(d.unlink_identity("usr_k", "github")).unwrap());
+    let offered = portcullis::ports::WaysIn {
+        password: true,
+        providers: &["idp", "github"],
+    };
+    assert!(block_on(d.unlink_identity("usr_k", "github", &offered)).unwrap());
     assert_eq!(block_on(d.kept_tokens("usr_k", "github")).unwrap(), None);
 
     // A revoked grant takes all of the user's.

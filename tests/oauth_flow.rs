@@ -245,7 +245,7 @@ fn authorize_url(extra: &[(&str, &str)]) -> String {
 
 /// Login and consent (unless this user already allowed this client these scopes); returns the
 /// code.
-fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
+fn authorize<B: Backend>(browser: &mut Browser<'_, B>, extra: &[(&str, &str)]) -> String {
     let redirected = consent_answer(browser, extra);
     if redirected.status == 302 {
         // Remembered consent: straight back to the client.
@@ -263,7 +263,7 @@ fn authorize(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> String {
 
 /// Login, then the answer that starts the grant: the remembered consent's redirect, or the
 /// answer to allowing the consent page.
-fn consent_answer(browser: &mut Browser<'_>, extra: &[(&str, &str)]) -> Reply {
+fn consent_answer<B: Backend>(browser: &mut Browser<'_, B>, extra: &[(&str, &str)]) -> Reply {
     let url = authorize_url(extra);
     let login = browser.get(&url);
     assert_eq!(login.status, 200);
@@ -302,7 +302,11 @@ fn basic(id: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
 }
 
-fn token(browser: &mut Browser<'_>, auth: Option<&str>, pairs: &[(&str, &str)]) -> Reply {
+fn token<B: Backend>(
+    browser: &mut Browser<'_, B>,
+    auth: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> Reply {
     let body = encode(pairs);
     let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
     if let Some(a) = auth {
@@ -311,7 +315,7 @@ fn token(browser: &mut Browser<'_>, auth: Option<&str>, pairs: &[(&str, &str)]) 
     browser.send(Method::Post, "/token", &headers, body.as_bytes())
 }
 
-fn exchange(browser: &mut Browser<'_>, code: &str) -> Reply {
+fn exchange<B: Backend>(browser: &mut Browser<'_, B>, code: &str) -> Reply {
     let auth = basic("chatgpt", "client-secret");
     token(
         browser,
@@ -377,7 +381,7 @@ fn a_code_exchange_takes_two_store_round_trips() {
             "throttle_peek",
             "find_client answered",
             "redeem_code",
-            "user_of_grant",
+            "holder_of_grant",
             "redeem_code answered",
         ],
         "the address's failure count is read while the client is being looked up, \
@@ -467,7 +471,7 @@ fn refresh_rotates_and_reuse_revokes_the_grant() {
             "throttle_peek",
             "find_client answered",
             "rotate_refresh",
-            "user_of_grant",
+            "holder_of_grant",
             "rotate_refresh answered",
         ],
         "refresh: the client with the address's count, then the grant with its user"
@@ -3840,8 +3844,8 @@ fn exchange_backend() -> MemoryBackend {
     b
 }
 
-fn exchange_request(
-    browser: &mut Browser<'_>,
+fn exchange_request<B: Backend>(
+    browser: &mut Browser<'_, B>,
     client: (&str, &str),
     subject: &str,
     extra: &[(&str, &str)],
@@ -4365,4 +4369,540 @@ fn a_new_enterprise_user_is_provisioned_with_the_providers_roles() {
     assert!(backend.identities.borrow().iter().any(|(u, i)| *u == ann.id
         && i.provider == "enterprise:https://acme.idp.example"
         && i.subject == "00u-ann"));
+}
+
+// ----- roles lost after a grant (issue 29, finding 2) --------------------------------------------
+
+/// The Pro plan gives its subscribers the `member` role.
+const PRO_GIVES_MEMBER: &str = r#"[{"plugin":"todo","plan":"pro","role":"member"}]"#;
+
+/// Users, roles, resources, subscriptions and the grant index on SQLite (the real migrations and
+/// SQL), changed through the admin API as an administrator would; grants and clients in memory.
+/// The plugin's API holds `todos:read` and `todos:write`, the reports API `reports:read`; the
+/// `reader` role holds `todos:read` and is the demo user's own; the `member` role holds
+/// `todos:write` and `reports:read`, and comes with the Pro plan.
+struct RolesOnSql {
+    db: common::sqlite::SqliteDb,
+    memory: MemoryBackend,
+    user: String,
+    reader: String,
+    member: String,
+    todos: String,
+}
+
+impl RolesOnSql {
+    fn new(memory: MemoryBackend) -> Self {
+        let mut world = RolesOnSql {
+            db: common::sqlite::SqliteDb::migrated(),
+            memory,
+            user: String::new(),
+            reader: String::new(),
+            member: String::new(),
+            todos: String::new(),
+        };
+        let mut permissions = HashMap::new();
+        for (indicator, names) in [
+            (BASE, vec!["todos:read", "todos:write"]),
+            (REPORTS, vec!["reports:read"]),
+        ] {
+            let (status, resource) = world.admin(
+                Method::Post,
+                "/admin/api/resources",
+                serde_json::json!({"indicator": indicator, "name": indicator}),
+            );
+            assert_eq!(status, 201, "{resource}");
+            let rid = resource["id"].as_str().unwrap().to_string();
+            if indicator == BASE {
+                world.todos = rid.clone();
+            }
+            for name in names {
+                let (status, body) = world.admin(
+                    Method::Post,
+                    &format!("/admin/api/resources/{rid}/permissions"),
+                    serde_json::json!({"name": name}),
+                );
+                assert_eq!(status, 201, "{body}");
+                permissions.insert(name, format!("{rid}:{name}"));
+            }
+        }
+        let role = |world: &RolesOnSql, name: &str, held: &[&str]| {
+            let ids: Vec<&String> = held.iter().map(|p| &permissions[p]).collect();
+            let (status, role) = world.admin(
+                Method::Post,
+                "/admin/api/roles",
+                serde_json::json!({"name": name, "permissions": ids}),
+            );
+            assert_eq!(status, 201, "{role}");
+            role["id"].as_str().unwrap().to_string()
+        };
+        world.reader = role(&world, "reader", &["todos:read"]);
+        world.member = role(&world, "member", &["todos:write", "reports:read"]);
+        let (status, user) = world.admin(
+            Method::Post,
+            "/admin/api/users",
+            serde_json::json!({"email": "demo@example.com", "password": PASSWORD, "roles": [world.reader]}),
+        );
+        assert_eq!(status, 201, "{user}");
+        world.user = user["id"].as_str().unwrap().to_string();
+        world
+    }
+
+    fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let admin = portcullis::admin::Admin {
+            sql: &self.db,
+            backend: &self.memory,
+            now: NOW,
+            quota: None,
+            rsa_signing: false,
+            plugin: "todo",
+            site: None,
+        };
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        let reply = match block_on(admin.handle(&RequestHead::new(method, path), body.as_bytes())) {
+            Ok(r) => r,
+            Err(e) => e.to_reply(),
+        };
+        (reply.status, reply.json_body().unwrap_or_default())
+    }
+
+    fn backend(&self) -> common::WithSqlUsers<'_> {
+        common::WithSqlUsers {
+            db: &self.db,
+            memory: &self.memory,
+            now: NOW,
+        }
+    }
+
+    /// The demo user's subscription to Pro, as the webhook wrote it.
+    fn subscription(&self, status: &str, current_period_end: i64) {
+        self.db
+            .conn
+            .borrow()
+            .execute(
+                "INSERT INTO subscriptions (plugin, user_id, plan, status, stripe_subscription, stripe_customer, current_period_end, event_created, updated_at) \
+                 VALUES ('todo', ?1, 'pro', ?2, 'sub_1', 'cus_1', ?3, 1, 1) \
+                 ON CONFLICT (plugin, user_id) DO UPDATE SET status = excluded.status, current_period_end = excluded.current_period_end",
+                rusqlite::params![self.user, status, current_period_end],
+            )
+            .unwrap();
+    }
+
+    /// The demo user holds `member` (through Pro when `by_plan`, else given by an administrator).
+    fn give_member(&self, by_plan: bool) {
+        if by_plan {
+            self.subscription("active", NOW + 86_400);
+        } else {
+            let (status, body) = self.admin(
+                Method::Put,
+                &format!("/admin/api/users/{}/roles", self.user),
+                serde_json::json!({"roles": [self.reader, self.member]}),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+    }
+}
+
+fn with_plan_roles(mut config: Config) -> Config {
+    config.plugin.plan_roles = PRO_GIVES_MEMBER.into();
+    config
+}
+
+/// The scope of the code's tokens, then of the tokens of one refresh after each change: the
+/// body's `scope` and the access token's claim, which must agree.
+fn scope_after_each(world: &RolesOnSql, changes: &[&dyn Fn(&RolesOnSql)]) -> Vec<String> {
+    let config = with_plan_roles(config());
+    let backend = world.backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let mut body = json(&exchange(&mut browser, &code));
+    let auth = basic("chatgpt", "client-secret");
+    let mut scopes = Vec::new();
+    let policy = VerifyPolicy {
+        issuer: BASE,
+        audience: Some(BASE),
+        now: NOW,
+    };
+    for i in 0..=changes.len() {
+        let claimed = verify_access_token(
+            body["access_token"].as_str().unwrap(),
+            &config.keys,
+            &policy,
+        )
+        .unwrap()
+        .scopes
+        .join(" ");
+        let said = body["scope"].as_str().unwrap_or_default().to_string();
+        assert_eq!(said, claimed, "the response says what the token holds");
+        scopes.push(said);
+        let Some(change) = changes.get(i) else { break };
+        change(world);
+        let refresh = body["refresh_token"].as_str().unwrap().to_string();
+        let reply = token(
+            &mut browser,
+            Some(&auth),
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        );
+        assert_eq!(reply.status, 200, "{}", html(&reply));
+        body = json(&reply);
+    }
+    scopes
+}
+
+#[test]
+fn a_cancelled_plans_roles_leave_the_next_refresh_and_come_back_with_a_new_subscription() {
+    let world = RolesOnSql::new(backend());
+    world.give_member(true);
+    let scopes = scope_after_each(
+        &world,
+        &[
+            &|w| w.subscription("canceled", NOW + 86_400),
+            &|w| w.subscription("unpaid", NOW + 86_400),
+            &|w| w.subscription("active", NOW + 86_400),
+        ],
+    );
+    assert_eq!(
+        scopes,
+        [
+            "todos:read todos:write",
+            "todos:read",
+            "todos:read",
+            "todos:read todos:write"
+        ],
+        "the grant is the user's consent; the plan's role counts only while it holds"
+    );
+}
+
+#[test]
+fn a_plans_roles_leave_the_next_refresh_once_its_paid_period_is_past_the_grace() {
+    use portcullis::billing::subscription::PERIOD_GRACE_SECS;
+    let world = RolesOnSql::new(backend());
+    world.give_member(true);
+    let scopes = scope_after_each(
+        &world,
+        &[
+            // No event ended it, and the period ended within the grace: it still holds.
+            &|w| w.subscription("active", NOW - PERIOD_GRACE_SECS),
+            // Past the grace, as the proxy's standing says: the plan has lapsed.
+            &|w| w.subscription("active", NOW - PERIOD_GRACE_SECS - 1),
+        ],
+    );
+    assert_eq!(
+        scopes,
+        [
+            "todos:read todos:write",
+            "todos:read todos:write",
+            "todos:read"
+        ]
+    );
+}
+
+#[test]
+fn a_role_an_administrator_takes_away_leaves_the_next_refresh() {
+    let world = RolesOnSql::new(backend());
+    world.give_member(false);
+    let scopes = scope_after_each(
+        &world,
+        &[&|w| {
+            let (status, body) = w.admin(
+                Method::Put,
+                &format!("/admin/api/users/{}/roles", w.user),
+                serde_json::json!({"roles": [w.reader]}),
+            );
+            assert_eq!(status, 200, "{body}");
+        }],
+    );
+    assert_eq!(scopes, ["todos:read todos:write", "todos:read"]);
+}
+
+#[test]
+fn a_permission_taken_from_a_role_leaves_the_next_refresh() {
+    let world = RolesOnSql::new(backend());
+    world.give_member(false);
+    let scopes = scope_after_each(
+        &world,
+        &[&|w| {
+            let (status, body) = w.admin(
+                Method::Patch,
+                &format!("/admin/api/roles/{}", w.member),
+                serde_json::json!({"permissions": []}),
+            );
+            assert_eq!(status, 200, "{body}");
+        }],
+    );
+    assert_eq!(scopes, ["todos:read todos:write", "todos:read"]);
+}
+
+#[test]
+fn a_deleted_role_or_permission_leaves_the_next_refresh() {
+    for deleted in ["role", "permission"] {
+        let world = RolesOnSql::new(backend());
+        world.give_member(false);
+        let scopes = scope_after_each(
+            &world,
+            &[&|w| {
+                let path = match deleted {
+                    "role" => format!("/admin/api/roles/{}", w.member),
+                    _ => format!("/admin/api/resources/{}/permissions/todos:write", w.todos),
+                };
+                let (status, body) = w.admin(Method::Delete, &path, serde_json::Value::Null);
+                // A role's deletion answers nothing; a permission's, the resource without it.
+                assert!(matches!(status, 200 | 204), "{deleted}: {status} {body}");
+            }],
+        );
+        assert_eq!(
+            scopes,
+            ["todos:read todos:write", "todos:read"],
+            "{deleted}"
+        );
+    }
+}
+
+#[test]
+fn a_grant_whose_every_scope_is_lost_still_refreshes_with_no_scope() {
+    let world = RolesOnSql::new(backend());
+    world.give_member(true);
+    let scopes = scope_after_each(
+        &world,
+        &[
+            &|w| {
+                w.subscription("canceled", NOW + 86_400);
+                let (status, body) = w.admin(
+                    Method::Put,
+                    &format!("/admin/api/users/{}/roles", w.user),
+                    serde_json::json!({"roles": []}),
+                );
+                assert_eq!(status, 200, "{body}");
+            },
+            &|w| w.give_member(false),
+        ],
+    );
+    assert_eq!(
+        scopes,
+        ["todos:read todos:write", "", "todos:read todos:write"],
+        "as a user without roles who signs in gets a token with no scope; the grant stands, \
+         so roles given back count at the next refresh"
+    );
+}
+
+/// The user's token for the plugin's API, and the `mcp-server` client's exchange of it for the
+/// reports API, after `change`.
+fn exchanged_after(world: &RolesOnSql, change: &dyn Fn(&RolesOnSql)) -> serde_json::Value {
+    let config = with_plan_roles(exchange_config());
+    let backend = world.backend();
+    let mut browser = Browser::new(&config, &backend);
+    let code = authorize(&mut browser, &[]);
+    let user_token = json(&exchange(&mut browser, &code))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = exchange_request(&mut browser, ("mcp-server", "mcp-secret"), &user_token, &[]);
+    assert_eq!(json(&before)["scope"], "reports:read", "{}", html(&before));
+    change(world);
+    json(&exchange_request(
+        &mut browser,
+        ("mcp-server", "mcp-secret"),
+        &user_token,
+        &[],
+    ))
+}
+
+#[test]
+fn token_exchange_after_the_plan_is_cancelled_or_lapsed_past_the_grace_gets_no_scope_from_it() {
+    use portcullis::billing::subscription::PERIOD_GRACE_SECS;
+    for (status, period_end) in [
+        ("canceled", NOW + 86_400),
+        ("active", NOW - PERIOD_GRACE_SECS - 1),
+    ] {
+        let world = RolesOnSql::new(exchange_backend());
+        world.give_member(true);
+        let after = exchanged_after(&world, &|w| w.subscription(status, period_end));
+        assert_eq!(after["error"], "invalid_scope", "{status}: {after}");
+    }
+}
+
+#[test]
+fn token_exchange_after_an_administrator_takes_the_role_away_gets_no_scope_from_it() {
+    let world = RolesOnSql::new(exchange_backend());
+    world.give_member(false);
+    let after = exchanged_after(&world, &|w| {
+        let (status, body) = w.admin(
+            Method::Put,
+            &format!("/admin/api/users/{}/roles", w.user),
+            serde_json::json!({"roles": [w.reader]}),
+        );
+        assert_eq!(status, 200, "{body}");
+    });
+    assert_eq!(after["error"], "invalid_scope", "{after}");
+}
+
+#[test]
+fn a_machine_clients_role_taken_away_leaves_its_next_client_credentials_token() {
+    let world = RolesOnSql::new(backend());
+    let (status, client) = world.admin(
+        Method::Post,
+        "/admin/api/clients",
+        serde_json::json!({"name": "Worker", "kind": "confidential", "roles": [world.reader, world.member]}),
+    );
+    assert_eq!(status, 201, "{client}");
+    let (id, secret) = (
+        client["id"].as_str().unwrap().to_string(),
+        client["client_secret"].as_str().unwrap().to_string(),
+    );
+    let config = config();
+    let backend = world.backend();
+    let mut browser = Browser::new(&config, &backend);
+    let auth = basic(&id, &secret);
+    let mut machine = || {
+        json(&token(
+            &mut browser,
+            Some(&auth),
+            &[("grant_type", "client_credentials")],
+        ))
+    };
+    assert_eq!(machine()["scope"], "todos:read todos:write");
+    let (status, body) = world.admin(
+        Method::Put,
+        &format!("/admin/api/clients/{id}/roles"),
+        serde_json::json!({"roles": [world.reader]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(machine()["scope"], "todos:read");
+    world.admin(
+        Method::Put,
+        &format!("/admin/api/clients/{id}/roles"),
+        serde_json::json!({"roles": []}),
+    );
+    assert_eq!(
+        machine()["error"],
+        "invalid_scope",
+        "a machine token is never empty"
+    );
+}
+
+// ----- the last way in (issue 29's second review) ------------------------------------------------
+
+/// The plugin as `config()`, with GitHub and Google configured for the deployment, its sign-in
+/// page offering GitHub only, and the password form when `password`.
+fn github_only_config(password: bool) -> Config {
+    Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "auth": {"type": "oauth", "scope": "todos:read todos:write"},
+            "sign_in": {"providers": ["github"], "password": password}
+        })),
+        identity_providers: Some(serde_json::json!([
+            {"id": "github", "kind": "github", "client_id": "Iv1.gh"},
+            {"id": "google", "kind": "oidc", "issuer": "https://accounts.google.com", "client_id": "g"}
+        ])),
+        named_secrets: [("GITHUB_CLIENT_SECRET", "gh"), ("GOOGLE_CLIENT_SECRET", "g")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+fn linked(provider: &str) -> portcullis::ports::LinkedIdentity {
+    portcullis::ports::LinkedIdentity {
+        provider: provider.into(),
+        subject: format!("{provider}-demo"),
+        email: "demo@example.com".into(),
+        email_verified: true,
+        created_at: NOW,
+        last_used_at: NOW,
+    }
+}
+
+/// The demo user (who has a password) signed in, on the account page of a plugin that offers
+/// GitHub and the password form when `password`; the answer to unlinking each of `providers`
+/// in turn, and the providers left linked.
+fn unlink_on_account_page(
+    password: bool,
+    linked_to: &[&str],
+    providers: &[&str],
+) -> (Vec<u16>, Vec<String>) {
+    let backend = backend();
+    for p in linked_to {
+        backend
+            .identities
+            .borrow_mut()
+            .push(("usr_demo".into(), linked(p)));
+    }
+    // Signed in with the password (on the plugin as it was), then the page as it is now.
+    let before = config();
+    let mut browser = Browser::new(&before, &backend);
+    signed_in_account(&mut browser);
+    let now = github_only_config(password);
+    let mut browser = Browser {
+        config: &now,
+        backend: &backend,
+        cookies: browser.cookies,
+        now: NOW,
+    };
+    let mut answers = Vec::new();
+    for provider in providers {
+        let page = browser.get("/account");
+        assert_eq!(page.status, 200, "{}", html(&page));
+        let done = browser.post_form(
+            "/account",
+            &[
+                ("csrf_token", &form_field(&page, "/account", "csrf_token")),
+                ("action", "unlink-identity"),
+                ("id", provider),
+            ],
+        );
+        answers.push(done.status);
+    }
+    let left = backend
+        .identities
+        .borrow()
+        .iter()
+        .map(|(_, i)| i.provider.clone())
+        .collect();
+    (answers, left)
+}
+
+#[test]
+fn the_last_way_in_counts_a_password_only_where_the_password_form_is_offered() {
+    let (answers, left) = unlink_on_account_page(false, &["github"], &["github"]);
+    assert_eq!(answers, [409], "the password is no way in here");
+    assert_eq!(left, ["github"]);
+    let (answers, left) = unlink_on_account_page(true, &["github"], &["github"]);
+    assert_eq!(answers, [303], "the password form is another way in");
+    assert!(left.is_empty());
+}
+
+#[test]
+fn the_last_way_in_counts_only_identities_at_providers_this_plugin_offers() {
+    let enterprise = "enterprise:https://acme.idp.example";
+    // An enterprise identity (for assertions at /token) and one at a provider only other plugins
+    // offer sign in to nothing here.
+    let (answers, left) =
+        unlink_on_account_page(false, &["github", enterprise, "google"], &["github"]);
+    assert_eq!(answers, [409]);
+    assert_eq!(left, ["github", enterprise, "google"]);
+    // They can go while GitHub stays.
+    let (answers, left) = unlink_on_account_page(
+        false,
+        &["github", enterprise, "google"],
+        &[enterprise, "google"],
+    );
+    assert_eq!(answers, [303, 303]);
+    assert_eq!(left, ["github"]);
 }

@@ -5,7 +5,7 @@
 use super::{n, s, store_error, user, SqlDirectory};
 use crate::ports::{
     IdentityStore, KeptTokens, LinkedIdentity, NewFederatedUser, ProvisionOutcome, StoreError,
-    UpstreamTokenStore, User,
+    UpstreamTokenStore, User, WaysIn,
 };
 use crate::sql::{Row, Sql, SqlError, Statement};
 
@@ -133,16 +133,30 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
         Ok(rows.iter().map(identity).collect())
     }
 
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError> {
         // One statement: the check that another way in remains and the delete cannot be split by
-        // a parallel unlink.
+        // a parallel unlink. It is `WaysIn::remain_without`: a password where the form is
+        // offered (`?3`), or an identity at another provider the plugin offers (`?4`).
+        let offered = serde_json::to_string(ways.providers)
+            .map_err(|e| StoreError(format!("offered providers: {e}")))?;
         let changed = self
             .sql
             .batch(vec![(
                 "DELETE FROM user_identities WHERE user_id = ?1 AND provider = ?2 AND ( \
-                   (SELECT password_hash FROM users WHERE id = ?1) IS NOT NULL \
-                   OR (SELECT COUNT(*) FROM user_identities WHERE user_id = ?1 AND provider <> ?2) > 0)",
-                vec![user_id.into(), provider.into()],
+                   (?3 = 1 AND (SELECT password_hash FROM users WHERE id = ?1) IS NOT NULL) \
+                   OR (SELECT COUNT(*) FROM user_identities WHERE user_id = ?1 AND provider <> ?2 \
+                       AND provider IN (SELECT value FROM json_each(?4))) > 0)",
+                vec![
+                    user_id.into(),
+                    provider.into(),
+                    ways.password.into(),
+                    offered.into(),
+                ],
             )])
             .await
             .map_err(store_error)?;

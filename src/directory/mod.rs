@@ -4,13 +4,14 @@
 
 use serde_json::Value;
 
+use crate::billing::subscription::{HOLDING_STATUSES, PERIOD_GRACE_SECS};
 use crate::keys::SigningAlg;
 use crate::oauth::client::{Client, ClientKeySet, ClientKind, ClientOrigin};
 use crate::oauth::client_assertion::{jwks_json, parse_jwks};
 use crate::oauth::grant::GrantState;
 use crate::oauth::registration::{MAX_UNUSED_REGISTRATIONS, MAX_UNUSED_REGISTRATIONS_PER_NETWORK};
 use crate::ports::{
-    AccountStore, ApiKeySummary, AppAccess, ClientRegistry, GrantSummary, PolicyStore,
+    AccountStore, ApiKeySummary, AppAccess, ClientRegistry, GrantHolder, GrantSummary, PolicyStore,
     RegisteredClient, RegistrationOutcome, StoreError, User, UserDirectory,
 };
 use crate::rbac::scope::{parse_scope, Resource, ScopeContext};
@@ -265,6 +266,26 @@ impl<S: Sql> SqlDirectory<'_, S> {
     }
 }
 
+/// The SQL of the ids of the permissions a user holds: through their own roles, and through the
+/// roles of the plans they hold (`plan_roles`, JSON from configuration: `[{"plugin", "plan",
+/// "role"}]`). A plan holds as [`crate::billing::subscription::Subscription::standing`] says:
+/// while its status holds and its paid period ended no earlier than `lapsed_before` (now less
+/// [`PERIOD_GRACE_SECS`]), so a cancellation whose event never came does not keep the roles.
+/// The arguments are SQL expressions (parameters or columns).
+fn user_permission_ids(user: &str, plan_roles: &str, lapsed_before: &str) -> String {
+    format!(
+        "SELECT rp.permission_id FROM role_permissions rp \
+         JOIN user_roles hr ON hr.role_id = rp.role_id WHERE hr.user_id = {user} \
+         UNION SELECT rp.permission_id FROM role_permissions rp \
+         JOIN roles ro ON ro.id = rp.role_id \
+         JOIN json_each({plan_roles}) pr ON json_extract(pr.value, '$.role') = ro.name \
+         JOIN subscriptions s ON s.user_id = {user} AND s.plugin = json_extract(pr.value, '$.plugin') \
+           AND s.plan = json_extract(pr.value, '$.plan') AND s.status IN ({holding}) \
+           AND (s.current_period_end IS NULL OR s.current_period_end >= {lapsed_before})",
+        holding = HOLDING_STATUSES.map(|s| format!("'{s}'")).join(", "),
+    )
+}
+
 /// Whose roles a scope decision reads: a user's (with what they consented to a client), or a
 /// machine client's own.
 enum Holder<'a> {
@@ -287,14 +308,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
-        // The user's own roles, and the roles of the plans they hold (`?5`, from configuration).
-        const USER_ROLES: &str = "SELECT rp.permission_id FROM role_permissions rp \
-            JOIN user_roles hr ON hr.role_id = rp.role_id WHERE hr.user_id = ?1 \
-            UNION SELECT rp.permission_id FROM role_permissions rp \
-            JOIN roles ro ON ro.id = rp.role_id \
-            JOIN json_each(?5) pr ON json_extract(pr.value, '$.role') = ro.name \
-            JOIN subscriptions s ON s.user_id = ?1 AND s.plugin = json_extract(pr.value, '$.plugin') \
-              AND s.plan = json_extract(pr.value, '$.plan') AND s.status IN ('active', 'trialing', 'past_due')";
+        let user_roles = user_permission_ids("?1", "?5", "?6");
         const CLIENT_ROLES: &str = "SELECT rp.permission_id FROM role_permissions rp \
             JOIN client_roles hr ON hr.role_id = rp.role_id WHERE hr.client_id = ?1";
         const CONSENTED: &str = "(SELECT c.scopes FROM consents c \
@@ -307,7 +321,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
             } => (
                 id,
                 client_id,
-                USER_ROLES,
+                user_roles.as_str(),
                 if client_id.is_some() {
                     CONSENTED
                 } else {
@@ -325,6 +339,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
         if let Some(plan_roles) = plan_roles {
             args.push(SqlValue::from(client_id));
             args.push(plan_roles.into());
+            args.push(self.now.saturating_sub(PERIOD_GRACE_SECS).into());
         } else if let Some(client_id) = client_id {
             args.push(client_id.into());
         }
@@ -604,17 +619,42 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         Ok(rows.iter().map(|r| s(r, "grant_id")).collect())
     }
 
-    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
+    async fn holder_of_grant(
+        &self,
+        grant_id: &str,
+        plan_roles: &str,
+    ) -> Result<Option<GrantHolder>, StoreError> {
+        let held = user_permission_ids("g.user_id", "?2", "?3");
         let rows = self
             .sql
             .query(
-                "SELECT u.id, u.email, u.name, u.password_hash, u.disabled, u.session_epoch \
-                 FROM user_grants g JOIN users u ON u.id = g.user_id WHERE g.grant_id = ?1",
-                vec![grant_id.into()],
+                &format!(
+                    "SELECT u.id, u.email, u.name, u.password_hash, u.disabled, u.session_epoch, g.resource, \
+                       (SELECT json_group_array(p.name) FROM permissions p JOIN api_resources r ON r.id = p.resource_id \
+                        WHERE r.indicator = g.resource AND p.id IN ({held})) AS held \
+                     FROM user_grants g JOIN users u ON u.id = g.user_id WHERE g.grant_id = ?1"
+                ),
+                vec![
+                    grant_id.into(),
+                    plan_roles.into(),
+                    self.now.saturating_sub(PERIOD_GRACE_SECS).into(),
+                ],
             )
             .await
             .map_err(store_error)?;
-        Ok(rows.first().map(user))
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let permissions: Vec<String> = match opt_s(row, "held") {
+            Some(held) => serde_json::from_str(&held)
+                .map_err(|e| StoreError(format!("grant {grant_id}: held permissions: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(Some(GrantHolder {
+            user: user(row),
+            resource: opt_s(row, "resource"),
+            permissions,
+        }))
     }
 
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {

@@ -13,11 +13,11 @@ use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
-    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity, NewFederatedUser,
-    PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, Rng,
-    Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest, UpstreamResponse,
-    UpstreamTokenStore, User, UserDirectory,
+    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantHolder, GrantStore,
+    GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
+    NewFederatedUser, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
+    RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
+    UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
@@ -277,8 +277,12 @@ impl AccountStore for EdgeBackend<'_> {
     async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
         self.directory().unfinished_revocations(limit).await
     }
-    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
-        self.directory().user_of_grant(grant_id).await
+    async fn holder_of_grant(
+        &self,
+        grant_id: &str,
+        plan_roles: &str,
+    ) -> Result<Option<GrantHolder>, StoreError> {
+        self.directory().holder_of_grant(grant_id, plan_roles).await
     }
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
         self.directory().api_keys_of(user_id).await
@@ -496,8 +500,15 @@ impl IdentityStore for EdgeBackend<'_> {
     async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
         self.directory().identities_of(user_id).await
     }
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
-        self.directory().unlink_identity(user_id, provider).await
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError> {
+        self.directory()
+            .unlink_identity(user_id, provider, ways)
+            .await
     }
 }
 

@@ -6,7 +6,7 @@ use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{account_page, message_page, AccountItem, AccountView, ProviderButton};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf};
-use crate::ports::{ApiKeySummary, AppAccess, Backend, LinkedIdentity};
+use crate::ports::{ApiKeySummary, AppAccess, Backend, LinkedIdentity, WaysIn};
 use crate::routes::ACCOUNT_PATH;
 
 impl<B: Backend> AuthServer<'_, B> {
@@ -44,11 +44,17 @@ impl<B: Backend> AuthServer<'_, B> {
         } else {
             self.backend.identities_of(&user.id).await?
         };
-        // The last way in stays: without a password, one identity cannot be unlinked.
-        let can_unlink = user.password_hash.is_some() || linked.len() > 1;
+        // The last way in stays: an identity goes only if a way in this plugin offers remains.
+        let offered_ids = self.offered_providers();
+        let ways = self.ways_in(&offered_ids);
+        let providers: Vec<&str> = linked.iter().map(|i| i.provider.as_str()).collect();
+        let has_password = user.password_hash.is_some();
         let identities: Vec<AccountItem> = linked
             .iter()
-            .map(|i| identity_item(i, offered, can_unlink))
+            .map(|i| {
+                let can_unlink = ways.remain_without(&i.provider, has_password, &providers);
+                identity_item(i, offered, can_unlink)
+            })
             .collect();
         let link_buttons: Vec<ProviderButton<'_>> = offered
             .iter()
@@ -195,10 +201,20 @@ impl<B: Backend> AuthServer<'_, B> {
                 if !holds {
                     return Ok(self.local_error(404, "That sign-in is not linked to your account."));
                 }
-                if !self.backend.unlink_identity(&session.user_id, id).await? {
+                let offered_ids = self.offered_providers();
+                let ways = self.ways_in(&offered_ids);
+                if !self
+                    .backend
+                    .unlink_identity(&session.user_id, id, &ways)
+                    .await?
+                {
                     return Ok(self.local_error(
                         409,
-                        "That sign-in cannot be removed: it is your only way in. Link another or ask an administrator to set a password first.",
+                        if ways.password {
+                            "That sign-in cannot be removed: it is your only way in. Link another or ask an administrator to set a password first."
+                        } else {
+                            "That sign-in cannot be removed: it is your only way in. Link another first."
+                        },
                     ));
                 }
             }
@@ -214,6 +230,27 @@ impl<B: Backend> AuthServer<'_, B> {
             _ => return Ok(self.local_error(400, "Unknown action.")),
         }
         Ok(redirect(303, ACCOUNT_PATH))
+    }
+}
+
+impl<B: Backend> AuthServer<'_, B> {
+    /// The ids of the providers this plugin's sign-in page offers.
+    fn offered_providers(&self) -> Vec<&str> {
+        self.config
+            .sign_in
+            .providers
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect()
+    }
+
+    /// The ways in this plugin offers (`offered`: [`Self::offered_providers`]), which the last
+    /// way in is counted among.
+    fn ways_in<'p>(&self, offered: &'p [&'p str]) -> WaysIn<'p> {
+        WaysIn {
+            password: self.config.sign_in.password,
+            providers: offered,
+        }
     }
 }
 

@@ -148,6 +148,21 @@ pub fn decide_scopes(
     })
 }
 
+/// What a grant's next tokens carry (refresh, and the code's redemption): the scopes the user
+/// allowed that their roles and plans still hold, as `held` (the permissions they hold now on the
+/// grant's resource) says, and the OpenID Connect scopes, which no role gives. The grant stays
+/// the ceiling (RFC 6749 §6: never wider than granted) and roles are read anew each time, as
+/// Logto does on refresh: a role lost leaves the next token, a role given back within the grant
+/// returns to it. Nothing held is no error: the token then carries no scope, as a user without
+/// roles who signs in gets.
+pub fn still_held(granted: &[String], held: &[String]) -> Vec<String> {
+    granted
+        .iter()
+        .filter(|s| OPENID_SCOPES.contains(&s.as_str()) || held.contains(s))
+        .cloned()
+        .collect()
+}
+
 /// The decision for a machine client (`client_credentials`, RFC 6749 §4.4): the requested scopes
 /// its roles hold on the resource, or all of them when it names none (as Auth0 and Logto do).
 /// OpenID Connect scopes describe a user and are never granted to a machine.
@@ -306,6 +321,30 @@ mod tests {
     #[test]
     fn scope_parsing_drops_empties_and_repeats() {
         assert_eq!(parse_scope(" a  b a "), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn a_grants_next_tokens_carry_only_what_its_roles_still_hold() {
+        let granted = parse_scope("openid todos:read todos:write");
+        let held = parse_scope("todos:read reports:read");
+        assert_eq!(still_held(&granted, &held), ["openid", "todos:read"]);
+        assert_eq!(
+            still_held(&granted, &[]),
+            ["openid"],
+            "OpenID scopes are no role's"
+        );
+        assert!(
+            still_held(&parse_scope("todos:write"), &held).is_empty(),
+            "nothing left is an empty scope, not an error"
+        );
+        assert_eq!(
+            still_held(
+                &parse_scope("todos:read"),
+                &parse_scope("todos:read todos:write")
+            ),
+            ["todos:read"],
+            "never wider than the grant"
+        );
     }
 
     #[test]

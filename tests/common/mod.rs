@@ -16,11 +16,11 @@ use portcullis::oauth::grant::{
     redeem_code, rotate_refresh, CodeRedemption, GrantError, GrantState, Issued, RefreshRotation,
 };
 use portcullis::ports::{
-    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantStore, GrantSummary,
-    IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity, NewFederatedUser,
-    PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, Rng,
-    Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest, UpstreamResponse,
-    UpstreamTokenStore, User, UserDirectory,
+    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantHolder, GrantStore,
+    GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
+    NewFederatedUser, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
+    RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
+    UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -432,15 +432,38 @@ impl AccountStore for MemoryBackend {
             .map(|(_, id)| id)
             .collect())
     }
-    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
-        self.call("user_of_grant")?;
-        let user_id = self
+    async fn holder_of_grant(
+        &self,
+        grant_id: &str,
+        _plan_roles: &str,
+    ) -> Result<Option<GrantHolder>, StoreError> {
+        self.call("holder_of_grant")?;
+        let indexed = self
             .grant_index
             .borrow()
             .iter()
             .find(|(_, g)| g.grant_id == grant_id)
-            .map(|(u, _)| u.clone());
-        Ok(user_id.and_then(|id| self.users.borrow().iter().find(|u| u.id == id).cloned()))
+            .map(|(u, g)| (u.clone(), g.resource.clone()));
+        let Some((user_id, resource)) = indexed else {
+            return Ok(None);
+        };
+        let Some(user) = self
+            .users
+            .borrow()
+            .iter()
+            .find(|u| u.id == user_id)
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        let on = resource
+            .as_deref()
+            .and_then(|i| self.resource_for(Some(i), ""));
+        Ok(Some(GrantHolder {
+            permissions: self.held_on(&user_id, on.as_ref()),
+            user,
+            resource,
+        }))
     }
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
         self.call("api_keys_of")?;
@@ -755,7 +778,12 @@ impl IdentityStore for MemoryBackend {
             .map(|(_, i)| i.clone())
             .collect())
     }
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError> {
         self.call("unlink_identity")?;
         let has_password = self
             .users
@@ -763,11 +791,12 @@ impl IdentityStore for MemoryBackend {
             .iter()
             .any(|u| u.id == user_id && u.password_hash.is_some());
         let mut all = self.identities.borrow_mut();
-        let others = all
+        let linked: Vec<&str> = all
             .iter()
-            .filter(|(u, i)| u == user_id && i.provider != provider)
-            .count();
-        if !has_password && others == 0 {
+            .filter(|(u, _)| u == user_id)
+            .map(|(_, i)| i.provider.as_str())
+            .collect();
+        if !ways.remain_without(provider, has_password, &linked) {
             return Ok(false);
         }
         let before = all.len();
@@ -992,8 +1021,10 @@ impl Rng for MemoryBackend {
     }
 }
 
-/// The memory backend with its users on SQLite (the real migrations and the directory's real
-/// SQL), so the admin API's changes to a user reach the authorization server as they do on D1.
+/// The memory backend with its users, roles, resources, consents and grant index on SQLite (the
+/// real migrations and the directory's real SQL), so the admin API's changes (a user disabled, a
+/// role taken away) and subscriptions reach the authorization server as they do on D1. Grants
+/// (their ledger), throttles and keys stay in memory; clients are the memory's, else SQLite's.
 pub struct WithSqlUsers<'a> {
     pub db: &'a sqlite::SqliteDb,
     pub memory: &'a MemoryBackend,
@@ -1023,7 +1054,10 @@ impl UserDirectory for WithSqlUsers<'_> {
 
 impl ClientRegistry for WithSqlUsers<'_> {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
-        self.memory.find_client(client_id).await
+        match self.memory.find_client(client_id).await? {
+            Some(client) => Ok(Some(client)),
+            None => self.directory().find_client(client_id).await,
+        }
     }
     async fn register_client(
         &self,
@@ -1040,10 +1074,10 @@ impl PolicyStore for WithSqlUsers<'_> {
         client_id: Option<&str>,
         indicator: Option<&str>,
         site_resource: &str,
-        _plan_roles: &str,
+        plan_roles: &str,
     ) -> Result<ScopeContext, StoreError> {
-        self.memory
-            .scope_context(user_id, client_id, indicator, site_resource, "[]")
+        self.directory()
+            .scope_context(user_id, client_id, indicator, site_resource, plan_roles)
             .await
     }
 
@@ -1053,7 +1087,7 @@ impl PolicyStore for WithSqlUsers<'_> {
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
-        self.memory
+        self.directory()
             .client_scope_context(client_id, indicator, site_resource)
             .await
     }
@@ -1068,7 +1102,7 @@ impl AccountStore for WithSqlUsers<'_> {
         scopes: &[String],
         now: i64,
     ) -> Result<(), StoreError> {
-        self.memory
+        self.directory()
             .record_consent(user_id, client_id, resource, scopes, now)
             .await
     }
@@ -1078,50 +1112,44 @@ impl AccountStore for WithSqlUsers<'_> {
         client_id: &str,
         resource: &str,
     ) -> Result<(), StoreError> {
-        self.memory
+        self.directory()
             .forget_consent(user_id, client_id, resource)
             .await
     }
     async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
-        self.memory.apps_of(user_id).await
+        self.directory().apps_of(user_id).await
     }
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
-        self.memory.record_grant(grant).await
+        self.directory().record_grant(grant).await
     }
     async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
-        self.memory.grants_of(user_id).await
+        self.directory().grants_of(user_id).await
     }
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        self.memory.mark_grant_revoked(grant_id, now).await
+        self.directory().mark_grant_revoked(grant_id, now).await
     }
     async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        self.memory.request_revocation(grant_id, now).await
+        self.directory().request_revocation(grant_id, now).await
     }
     async fn request_revocations_of(
         &self,
         user_id: &str,
         now: i64,
     ) -> Result<Vec<String>, StoreError> {
-        self.memory.request_revocations_of(user_id, now).await
+        self.directory().request_revocations_of(user_id, now).await
     }
     async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
-        self.memory.unfinished_revocations(limit).await
+        self.directory().unfinished_revocations(limit).await
     }
-    async fn user_of_grant(&self, grant_id: &str) -> Result<Option<User>, StoreError> {
-        let user_id = self
-            .memory
-            .grant_index
-            .borrow()
-            .iter()
-            .find(|(_, g)| g.grant_id == grant_id)
-            .map(|(u, _)| u.clone());
-        match user_id {
-            Some(id) => self.find_user(&id).await,
-            None => Ok(None),
-        }
+    async fn holder_of_grant(
+        &self,
+        grant_id: &str,
+        plan_roles: &str,
+    ) -> Result<Option<GrantHolder>, StoreError> {
+        self.directory().holder_of_grant(grant_id, plan_roles).await
     }
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
-        self.memory.api_keys_of(user_id).await
+        self.directory().api_keys_of(user_id).await
     }
     async fn revoke_api_key(
         &self,
@@ -1129,7 +1157,7 @@ impl AccountStore for WithSqlUsers<'_> {
         key_id: &str,
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.memory.revoke_api_key(user_id, key_id, now).await
+        self.directory().revoke_api_key(user_id, key_id, now).await
     }
 }
 
@@ -1277,8 +1305,15 @@ impl IdentityStore for WithSqlUsers<'_> {
     async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
         self.directory().identities_of(user_id).await
     }
-    async fn unlink_identity(&self, user_id: &str, provider: &str) -> Result<bool, StoreError> {
-        self.directory().unlink_identity(user_id, provider).await
+    async fn unlink_identity(
+        &self,
+        user_id: &str,
+        provider: &str,
+        ways: &WaysIn<'_>,
+    ) -> Result<bool, StoreError> {
+        self.directory()
+            .unlink_identity(user_id, provider, ways)
+            .await
     }
 }
 

@@ -19,10 +19,10 @@ use crate::oauth::grant::{
 use crate::oauth::params::Params;
 use crate::oauth::presented::OPAQUE_ACCESS_PREFIX;
 use crate::oauth::server::{body_params, sign_failure, token_json, AuthServer};
-use crate::ports::{Backend, User};
+use crate::ports::{Backend, GrantHolder, User};
 use crate::primitives::hash::sha256_hex;
 use crate::primitives::syntax::split_handle;
-use crate::rbac::scope::{decide_client_scopes, parse_scope, Resource};
+use crate::rbac::scope::{decide_client_scopes, parse_scope, still_held, Resource};
 use crate::signing::sign_jwt;
 
 impl<B: Backend> AuthServer<'_, B> {
@@ -274,9 +274,10 @@ impl<B: Backend> AuthServer<'_, B> {
             bind_refresh: client.kind != ClientKind::Confidential,
         };
         // The grant's user is read beside the redemption, from the grant index.
-        let (issued, indexed_user) = futures_util::future::join(
+        let (issued, holder) = futures_util::future::join(
             self.backend.redeem_code(grant_id, &redemption),
-            self.backend.user_of_grant(grant_id),
+            self.backend
+                .holder_of_grant(grant_id, &self.config.plugin.plan_roles),
         )
         .await;
         let issued = self.refused_unless_issued(grant_id, issued?).await?;
@@ -290,7 +291,7 @@ impl<B: Backend> AuthServer<'_, B> {
             first: true,
             jkt,
         };
-        self.answer(&issued, indexed_user?, &tokens, step).await
+        self.answer(issued, holder?, &tokens, step).await
     }
 
     pub(crate) async fn refresh(
@@ -319,9 +320,10 @@ impl<B: Backend> AuthServer<'_, B> {
             issuer: self.issuer().to_string(),
             jkt: jkt.map(str::to_string),
         };
-        let (issued, indexed_user) = futures_util::future::join(
+        let (issued, holder) = futures_util::future::join(
             self.backend.rotate_refresh(grant_id, &rotation),
-            self.backend.user_of_grant(grant_id),
+            self.backend
+                .holder_of_grant(grant_id, &self.config.plugin.plan_roles),
         )
         .await;
         let issued = self.refused_unless_issued(grant_id, issued?).await?;
@@ -336,7 +338,7 @@ impl<B: Backend> AuthServer<'_, B> {
             first: false,
             jkt,
         };
-        self.answer(&issued, indexed_user?, &tokens, step).await
+        self.answer(issued, holder?, &tokens, step).await
     }
 
     /// The ledger's answer to a redemption or rotation; a refusal that means the grant is revoked
@@ -357,22 +359,64 @@ impl<B: Backend> AuthServer<'_, B> {
         }
     }
 
-    /// What both grants do once the grant has moved on: its user must still be active, then the
-    /// token response. If no token can be made (a signature failed), the grant's `step` is taken
-    /// back, so the client's retry with the same code or refresh token is not mistaken for reuse.
+    /// What both grants do once the grant has moved on: its user must still be active, its
+    /// scopes are narrowed to what the user's roles and plans hold now, then the token response.
+    /// If no token can be made (a signature failed), the grant's `step` is taken back, so the
+    /// client's retry with the same code or refresh token is not mistaken for reuse.
     async fn answer(
         &self,
-        issued: &Issued,
-        indexed_user: Option<User>,
+        issued: Issued,
+        holder: Option<GrantHolder>,
         tokens: &NewTokens<'_>,
         step: Undo,
     ) -> Result<Reply, ApiError> {
-        self.require_active_user(issued, indexed_user).await?;
-        let reply = self.token_response(issued, tokens).await;
+        let holder = holder.filter(|h| h.user.id == issued.user_id);
+        self.require_active_user(&issued, holder.as_ref().map(|h| &h.user))
+            .await?;
+        let issued = self.narrowed_to_held(issued, holder).await?;
+        let reply = self.token_response(&issued, tokens).await;
         if reply.is_err() {
             self.backend.undo_step(&issued.grant_id, &step).await?;
         }
         reply
+    }
+
+    /// The grant's scopes that its user's roles and plans still hold on its resource
+    /// ([`still_held`]): a role an administrator took away, a role's permission removed, a
+    /// plan cancelled or lapsed past its grace leave the next token. What the user holds comes
+    /// from the grant index, read beside the grant's own round trip; only a grant the index
+    /// does not know (or knows for another resource) costs a read of the policy.
+    async fn narrowed_to_held(
+        &self,
+        mut issued: Issued,
+        holder: Option<GrantHolder>,
+    ) -> Result<Issued, ApiError> {
+        let Some(resource) = &issued.resource else {
+            // Only OpenID scopes were granted: no role gives them.
+            issued.scopes = still_held(&issued.scopes, &[]);
+            return Ok(issued);
+        };
+        let held = match holder.filter(|h| h.resource.as_deref() == Some(&resource.indicator)) {
+            Some(holder) => holder.permissions,
+            None => {
+                let context = self
+                    .backend
+                    .scope_context(
+                        &issued.user_id,
+                        None,
+                        Some(&resource.indicator),
+                        &self.config.plugin.resource,
+                        &self.config.plugin.plan_roles,
+                    )
+                    .await?;
+                match context.resource {
+                    Some(found) if found.indicator == resource.indicator => context.permissions,
+                    _ => Vec::new(),
+                }
+            }
+        };
+        issued.scopes = still_held(&issued.scopes, &held);
+        Ok(issued)
     }
 
     /// After a code is redeemed or a refresh token rotated: the grant's user must still exist and
@@ -380,16 +424,19 @@ impl<B: Backend> AuthServer<'_, B> {
     /// after that sweep). If not, the grant is revoked and no token leaves. The user comes from
     /// the grant index, read beside the grant's own round trip (one D1 read, no added wait); only
     /// a grant the index does not know costs a lookup by the user id the grant names.
-    pub(crate) async fn require_active_user(
+    async fn require_active_user(
         &self,
         issued: &Issued,
-        indexed: Option<User>,
+        indexed: Option<&User>,
     ) -> Result<(), ApiError> {
-        let user = match indexed.filter(|u| u.id == issued.user_id) {
-            Some(u) => Some(u),
-            None => self.backend.find_user(&issued.user_id).await?,
+        let active = match indexed.filter(|u| u.id == issued.user_id) {
+            Some(u) => !u.disabled,
+            None => self
+                .backend
+                .find_user(&issued.user_id)
+                .await?
+                .is_some_and(|u| !u.disabled),
         };
-        let active = user.is_some_and(|u| !u.disabled);
         if !active {
             self.grants().revoke(&issued.grant_id, self.now).await?;
             return Err(OAuthError::invalid_grant("the grant's user is no longer active").into());
