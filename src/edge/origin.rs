@@ -17,7 +17,7 @@ use crate::openapi::{
     STALE_IF_ERROR_SECS,
 };
 use crate::proxy::assertion::{
-    identity_key, sign_assertion, sign_request, ASSERTION_HEADER, ASSERTION_REUSE_SECS,
+    identity_key, sign_assertion, sign_request, Call, ASSERTION_HEADER, ASSERTION_REUSE_SECS,
     SIGNATURE_HEADER,
 };
 use crate::proxy::forward::{
@@ -169,7 +169,13 @@ async fn signed_headers(
 ) -> Vec<(String, String)> {
     let mut headers = Vec::with_capacity(2);
     let now = (worker::Date::now().as_millis() / 1000) as i64;
-    if let Some(assertion) = cached_assertion(config, identity, now).await {
+    let url = origin_url(&config.origin, &head.path, None);
+    let method = head.method();
+    let call = Call {
+        method: method.as_str(),
+        url: &url,
+    };
+    if let Some(assertion) = cached_assertion(config, identity, call, now).await {
         headers.push((ASSERTION_HEADER.to_string(), assertion));
     }
     if let Some(secret) = &config.origin_secret {
@@ -233,9 +239,21 @@ thread_local! {
 /// Most assertions an isolate keeps; past this the cache starts over.
 const MAX_CACHED_ASSERTIONS: usize = 10_000;
 
-async fn cached_assertion(config: &Config, identity: &Identity, now: i64) -> Option<String> {
-    // Each plugin signs its own assertions (its issuer, its origin as audience).
-    let key = format!("{} {}", config.public_base_url, identity_key(identity));
+async fn cached_assertion(
+    config: &Config,
+    identity: &Identity,
+    call: Call<'_>,
+    now: i64,
+) -> Option<String> {
+    // Each plugin signs its own assertions (its issuer, its origin as audience), each for one
+    // call (method and URL).
+    let key = format!(
+        "{} {} {} {}",
+        config.public_base_url,
+        call.method,
+        call.url,
+        identity_key(identity)
+    );
     let hit = ASSERTIONS.with(|c| {
         c.borrow()
             .get(&key)
@@ -247,7 +265,7 @@ async fn cached_assertion(config: &Config, identity: &Identity, now: i64) -> Opt
     }
     let origin = config.origin.as_str().trim_end_matches('/');
     let issuer = &config.public_base_url;
-    let jwt = sign_assertion(&config.keys, issuer, origin, identity, now, &Platform)
+    let jwt = sign_assertion(&config.keys, issuer, origin, identity, call, now, &Platform)
         .await
         .ok()?;
     ASSERTIONS.with(|c| {

@@ -2,8 +2,10 @@
 //!
 //! Every forwarded request carries `X-Portcullis-Assertion`: a JWT signed with the gateway's key
 //! (verifiable with the public JWKS), `typ: portcullis-assertion+jwt`, `aud` = the origin's base
-//! URL, naming the identity the gateway verified, valid for a minute. The edge signs it with the
-//! platform's Ed25519 and reuses an assertion for the same identity for 30 seconds.
+//! URL, naming the identity the gateway verified and the call it was made for (`htm`, the method,
+//! and `htu`, the origin URL without its query, as in a DPoP proof), valid for a minute, so a
+//! leaked one (echoed, logged) opens nothing else. The edge signs it with the platform's Ed25519
+//! and reuses an assertion for the same identity and call for 30 seconds.
 //! With an `ORIGIN_SECRET`, each request also carries `X-Portcullis-Signature`: an HMAC-SHA256 over
 //! the time, method, path and request id, cheap to check and bound to the one request.
 
@@ -41,8 +43,19 @@ struct AssertionClaims<'a> {
     /// The signed agent whose signature on the call verified (Web Bot Auth).
     #[serde(skip_serializing_if = "Option::is_none")]
     agent: Option<&'a str>,
+    /// The method of the call the assertion was made for.
+    htm: &'a str,
+    /// The URL of the call at the origin, without its query.
+    htu: &'a str,
     iat: i64,
     exp: i64,
+}
+
+/// The call an assertion is made for: its method and its URL at the origin (no query).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub method: &'a str,
+    pub url: &'a str,
 }
 
 /// Signs an assertion for `identity`, to be sent to `origin`, with the current Ed25519 key
@@ -52,6 +65,7 @@ pub async fn sign_assertion<S: JwsSigner>(
     issuer: &str,
     origin: &str,
     identity: &Identity,
+    call: Call<'_>,
     now: i64,
     signer: &S,
 ) -> Result<String, SignError> {
@@ -64,6 +78,8 @@ pub async fn sign_assertion<S: JwsSigner>(
         auth: identity.auth,
         principal: identity.machine.then_some("client"),
         agent: identity.agent.as_deref(),
+        htm: call.method,
+        htu: call.url,
         iat: now,
         exp: now + ASSERTION_TTL_SECS,
     };
@@ -125,6 +141,10 @@ mod tests {
             "https://gw",
             "http://origin:9000",
             &identity(),
+            Call {
+                method: "GET",
+                url: "http://origin:9000/todos/1",
+            },
             1000,
             &NativeCrypto,
         ))
@@ -172,6 +192,10 @@ mod tests {
         assert_eq!(claims["aud"], "http://origin:9000");
         assert_eq!(claims["sub"], "usr_demo");
         assert_eq!(claims["scope"], "todos:read");
+        // Bound to its call (issue 29, finding 6): an origin that echoes it (TRACE) or logs it
+        // hands out an assertion for that method and URL only.
+        assert_eq!(claims["htm"], "GET");
+        assert_eq!(claims["htu"], "http://origin:9000/todos/1");
     }
 
     #[test]

@@ -130,6 +130,9 @@ describe('the protected route', () => {
     assert.equal(payload.sub, 'usr_asserted');
     assert.equal(payload.scope, 'todos:read');
     assert.ok(payload.exp - payload.iat <= 60);
+    // Bound to its call: the method and the origin URL without the query.
+    assert.equal(payload.htm, 'GET');
+    assert.equal(payload.htu, `${gw.originUrl.replace(/\/$/, '')}/todos`);
     // Signed by workerd's native Ed25519, not the wasm fallback.
     assert.ok(!gw.logs().includes('webcrypto_ed25519_signing_unavailable'), 'WebCrypto signed the assertion');
     const { createHmac } = await import('node:crypto');
