@@ -67,7 +67,15 @@ pub trait ClientRegistry {
         &self,
         client: &RegisteredClient,
     ) -> Result<RegistrationOutcome, StoreError>;
+    /// The names of the clients an administrator registered (at most
+    /// [`MAX_FIRST_PARTY_NAMES`]), which no self-registered or metadata-document client may go
+    /// by (`oauth::display::check_client_name`).
+    async fn first_party_client_names(&self) -> Result<Vec<String>, StoreError>;
 }
+
+/// Most names of administrators' clients a registration is checked against: enough for any
+/// deployment that names its clients by hand, bounded for one that has scripted thousands.
+pub const MAX_FIRST_PARTY_NAMES: usize = 2000;
 
 pub trait UserDirectory {
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;

@@ -371,6 +371,32 @@ fn bad_redirect_uris_are_refused() {
 }
 
 #[test]
+fn a_client_name_with_invisible_or_reordering_characters_is_a_field_error() {
+    let f = Fixture::new();
+    for name in [
+        "Acme\u{202E}",
+        "Ac\u{200B}me",
+        "\u{FEFF}Acme",
+        "Acme\u{E0041}",
+    ] {
+        let (status, body) = f.post(
+            "/admin/api/clients",
+            json!({"name": name, "kind": "public", "redirect_uris": ["https://app.example.com/cb"]}),
+        );
+        assert_eq!(status, 400, "{name:?}");
+        let why = body["fields"]["name"].as_str().unwrap_or_default();
+        assert!(why.contains("U+"), "{name:?}: {body}");
+    }
+    assert_eq!(f.count("oauth_clients"), 0);
+    // Right-to-left names are names like any other.
+    let (status, body) = f.post(
+        "/admin/api/clients",
+        json!({"name": "אפליקציית פתקים", "kind": "public", "redirect_uris": ["https://app.example.com/cb"]}),
+    );
+    assert_eq!(status, 201, "{body}");
+}
+
+#[test]
 fn api_keys_are_shown_once_and_revocable() {
     let f = Fixture::new();
     let (_, user) = f.post("/admin/api/users", json!({"email": "k@example.com"}));

@@ -2253,6 +2253,207 @@ fn bad_registrations_are_rfc7591_errors_and_store_nothing() {
 }
 
 #[test]
+fn registration_refuses_names_with_invisible_characters_and_stores_nothing() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    for (field, value) in [
+        // The right-to-left override turns "wants to use your account" around it.
+        ("client_name", "Inspector \u{202E}tnuocca ruoy esu ot stnaw"),
+        ("client_name", "Chat\u{200B}GPT"),
+        ("client_name", "\u{FEFF}Notes"),
+        ("client_name", "Notes\u{2066}"),
+        ("client_name", "Notes\u{E0041}"),
+        ("client_uri", "https://app.example.com/\u{202E}"),
+        ("logo_uri", "https://app.example.com/\u{200D}.png"),
+    ] {
+        let mut body = serde_json::json!({"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "none"});
+        body[field] = serde_json::json!(value);
+        let reply = register(&mut browser, &body);
+        assert_eq!(reply.status, 400, "{field} {value:?}");
+        let error = json(&reply);
+        assert_eq!(error["error"], "invalid_client_metadata", "{value:?}");
+        let description = error["error_description"].as_str().unwrap();
+        assert!(description.starts_with(field), "{description}");
+        assert!(description.contains("U+"), "{description}");
+    }
+    assert!(backend.registered.borrow().is_empty());
+}
+
+#[test]
+fn registration_refuses_copies_of_first_party_names_but_not_the_assistants_own() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let body = |name: &str, redirect: &str| serde_json::json!({"client_name": name, "redirect_uris": [redirect], "token_endpoint_auth_method": "none"});
+    for name in [
+        // The assistants, from elsewhere.
+        "ChatGPT",
+        "Chat GPT",
+        "ChatGРТ",
+        "ＣｈａｔＧＰＴ",
+        "Claude",
+        "C1aude",
+        // An administrator's clients (the fixture's "ChatGPT" and "CLI") and the plugin ("Todo").
+        "C L I",
+        "cli",
+        "Todo",
+        "T0D0",
+    ] {
+        let reply = register(&mut browser, &body(name, "https://attacker.example/cb"));
+        assert_eq!(reply.status, 400, "{name}");
+        let error = json(&reply);
+        assert_eq!(error["error"], "invalid_client_metadata", "{name}");
+        assert!(
+            error["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("client_name reads as"),
+            "{error}"
+        );
+    }
+    assert!(backend.registered.borrow().is_empty(), "nothing stored");
+    // The assistants themselves, sending users back to their own domains, may.
+    for (name, redirect) in [
+        (
+            "ChatGPT",
+            "https://chatgpt.com/connector_platform_oauth_redirect",
+        ),
+        ("Claude", "https://claude.ai/api/mcp/auth_callback"),
+    ] {
+        let reply = register(&mut browser, &body(name, redirect));
+        assert_eq!(reply.status, 201, "{name}: {}", html(&reply));
+    }
+}
+
+/// Signs the demo user in for an authorization request and returns the page that follows: the
+/// consent page, or the redirect of remembered consent.
+fn consent_page_for<B: Backend>(browser: &mut Browser<'_, B>, extra: &[(&str, &str)]) -> Reply {
+    let login = browser.get(&authorize_url(extra));
+    assert_eq!(login.status, 200, "{}", html(&login));
+    let signed_in = sign_in(browser, &login);
+    assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
+    browser.get(signed_in.header("location").unwrap())
+}
+
+#[test]
+fn the_consent_page_marks_a_self_registered_client_unverified_and_names_its_host() {
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let reply = register(
+        &mut browser,
+        &serde_json::json!({
+            "client_name": "تطبيق الملاحظات",
+            "redirect_uris": ["https://notes.example.net/callback"],
+            "token_endpoint_auth_method": "none",
+        }),
+    );
+    assert_eq!(reply.status, 201, "{}", html(&reply));
+    let client_id = json(&reply)["client_id"].as_str().unwrap().to_string();
+    let challenge = s256_challenge(VERIFIER);
+    let consent = consent_page_for(
+        &mut browser,
+        &[
+            ("client_id", &client_id),
+            ("redirect_uri", "https://notes.example.net/callback"),
+            ("scope", "todos:read"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let page = html(&consent);
+    assert!(
+        page.contains("<strong><bdi>تطبيق الملاحظات</bdi></strong>"),
+        "the name is isolated: {page}"
+    );
+    assert!(page.contains("(unverified)"), "marked in text: {page}");
+    assert!(
+        page.contains("will be sent to <strong><bdi>notes.example.net</bdi></strong>"),
+        "{page}"
+    );
+
+    // An administrator's client is shown as it is, unmarked.
+    let mut browser = Browser::new(&config, &backend);
+    let consent = consent_page_for(&mut browser, &[]);
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let page = html(&consent);
+    assert!(
+        page.contains("<strong><bdi>ChatGPT</bdi></strong>"),
+        "{page}"
+    );
+    assert!(!page.contains("unverified"), "{page}");
+}
+
+#[test]
+fn a_client_not_vetted_whose_name_copies_another_apps_is_refused_on_our_page() {
+    let config = config();
+    let mut backend = backend();
+    let stranger = |id: &str, name: &str, origin: ClientOrigin| Client {
+        id: id.into(),
+        name: name.into(),
+        secret_hash: None,
+        redirect_uris: vec!["https://attacker.example/cb".into()],
+        kind: ClientKind::Public,
+        first_party: false,
+        origin,
+        may_introspect: false,
+        key_set: None,
+        dpop_bound: false,
+    };
+    let document = "https://attacker.example/client.json";
+    for (id, name, origin) in [
+        // A document copying the plugin's own name (checked here: documents are cached across
+        // the deployment's plugins), or an assistant's.
+        (document, "Todo", ClientOrigin::MetadataDocument),
+        (document, "ChatGPT", ClientOrigin::MetadataDocument),
+        // Registered before names were checked.
+        ("dcr_old", "Chat GPT", ClientOrigin::Dynamic),
+        ("dcr_old", "Notes \u{202E}", ClientOrigin::Dynamic),
+    ] {
+        backend
+            .clients
+            .insert(id.into(), stranger(id, name, origin));
+        let mut browser = Browser::new(&config, &backend);
+        let challenge = s256_challenge(VERIFIER);
+        let reply = browser.get(&authorize_url(&[
+            ("client_id", id),
+            ("redirect_uri", "https://attacker.example/cb"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+        ]));
+        assert_eq!(reply.status, 400, "{name:?}: {}", html(&reply));
+        assert!(reply.header("location").is_none(), "never sent back");
+        assert!(html(&reply).contains("name"), "{}", html(&reply));
+    }
+    // ChatGPT's own document, on chatgpt.com, is ChatGPT: marked unverified all the same.
+    with_chatgpt_document_client(&mut backend);
+    let mut browser = Browser::new(&config, &backend);
+    let challenge = s256_challenge(VERIFIER);
+    let consent = consent_page_for(
+        &mut browser,
+        &[
+            ("client_id", CHATGPT_DOC),
+            ("redirect_uri", CHATGPT_CALLBACK),
+            ("scope", "todos:read"),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("resource", BASE),
+        ],
+    );
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let page = html(&consent);
+    assert!(
+        page.contains(
+            "<bdi>ChatGPT</bdi></strong> <span class=\"unverified-mark\">(unverified)</span>"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("<bdi>chatgpt.com</bdi>"), "{page}");
+}
+
+#[test]
 fn metadata_advertises_registration_and_metadata_documents() {
     let config = config();
     let backend = backend();

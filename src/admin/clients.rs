@@ -131,6 +131,13 @@ struct ClientRequest {
 fn client_request(body: &Map<String, Value>, creating: bool) -> Result<ClientRequest, ApiError> {
     let mut f = Fields::default();
     let name = f.text(body, "name", creating, 200);
+    // Shown on the consent and account pages: no character there may hide or move text.
+    if let Some(Err(e)) = name
+        .as_deref()
+        .map(crate::oauth::display::check_display_text)
+    {
+        f.error("name", format!("contains {e}"));
+    }
     let confidential = client_kind(&mut f, body, creating).as_deref() == Some("confidential");
     let redirect_uris = f
         .strings(body, "redirect_uris", 20, 2000)

@@ -123,6 +123,18 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         }))
     }
 
+    async fn first_party_client_names(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .sql
+            .query(
+                "SELECT DISTINCT name FROM oauth_clients WHERE registered_via = 'admin' LIMIT ?1",
+                vec![(crate::ports::MAX_FIRST_PARTY_NAMES as i64).into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows.iter().map(|r| s(r, "name")).collect())
+    }
+
     async fn register_client(
         &self,
         registered: &RegisteredClient,

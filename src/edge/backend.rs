@@ -173,12 +173,21 @@ impl ClientRegistry for EdgeBackend<'_> {
                 self.allow_loopback_client_metadata,
                 self.now,
                 &self.client_ip,
+                async || {
+                    self.directory()
+                        .first_party_client_names()
+                        .await
+                        .map_err(|e| e.0)
+                },
             )
             .await;
-            return resolved.map_err(|_| {
-                // An error stops the request before it changes anything; the edge answers 429.
-                self.metadata_fetch_throttled.set(true);
-                StoreError("client metadata fetches from this address are rate limited".into())
+            return resolved.map_err(|e| match e {
+                super::client_metadata::ResolveError::Throttled => {
+                    // An error stops the request before it changes anything; the edge answers 429.
+                    self.metadata_fetch_throttled.set(true);
+                    StoreError("client metadata fetches from this address are rate limited".into())
+                }
+                super::client_metadata::ResolveError::Store(why) => StoreError(why),
             });
         }
         self.directory().find_client(client_id).await
@@ -188,6 +197,9 @@ impl ClientRegistry for EdgeBackend<'_> {
         client: &RegisteredClient,
     ) -> Result<RegistrationOutcome, StoreError> {
         self.directory().register_client(client).await
+    }
+    async fn first_party_client_names(&self) -> Result<Vec<String>, StoreError> {
+        self.directory().first_party_client_names().await
     }
 }
 

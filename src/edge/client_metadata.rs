@@ -20,8 +20,14 @@ use crate::oauth::registration::{
 /// The Workers rate-limit binding that bounds the fetches one client address can cause.
 pub const FETCH_RATE_LIMIT_BINDING: &str = "RATE_LIMIT_CLIENT_METADATA";
 
-/// A client address asked for more document fetches than its rate limit allows.
-pub struct FetchThrottled;
+/// Why a metadata-document `client_id` could not be resolved now (a document that cannot be
+/// used is not an error: the client is unknown).
+pub enum ResolveError {
+    /// The client address asked for more document fetches than its rate limit allows.
+    Throttled,
+    /// The names the document is checked against could not be read.
+    Store(String),
+}
 
 /// Documents an isolate keeps; past this the cache starts over.
 const MAX_CACHED_DOCUMENTS: usize = 1000;
@@ -33,14 +39,16 @@ thread_local! {
 
 /// The client a metadata-document `client_id` names, or `None` if it cannot be used; refused
 /// when `client_ip` has caused too many fetches. A cached answer, and a URL refused before any
-/// fetch, cost the address nothing.
+/// fetch, cost the address nothing. `first_party_names` reads the names of the administrators'
+/// clients, which a fetched document may not copy: only when a document was fetched.
 pub async fn resolve(
     env: &Env,
     client_id: &str,
     allow_loopback: bool,
     now: i64,
     client_ip: &str,
-) -> Result<Option<Client>, FetchThrottled> {
+    first_party_names: impl AsyncFnOnce() -> Result<Vec<String>, String>,
+) -> Result<Option<Client>, ResolveError> {
     let cached = DOCUMENTS.with(|d| {
         d.borrow()
             .get(client_id)
@@ -53,9 +61,18 @@ pub async fn resolve(
     let fetched = match check_metadata_document_url(client_id, allow_loopback) {
         Ok(url) => {
             if !fetch_allowed(env, client_ip).await {
-                return Err(FetchThrottled);
+                return Err(ResolveError::Throttled);
             }
-            fetch(client_id, &url).await
+            match fetch(&url).await {
+                Ok((body, secs)) => {
+                    let names = first_party_names().await.map_err(ResolveError::Store)?;
+                    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                    parse_metadata_document(client_id, &body, &names)
+                        .map(|client| (client, secs))
+                        .map_err(|e| e.description)
+                }
+                Err(why) => Err(why),
+            }
         }
         Err(why) => Err(why),
     };
@@ -95,11 +112,11 @@ async fn fetch_allowed(env: &Env, client_ip: &str) -> bool {
     }
 }
 
-async fn fetch(client_id: &str, url: &Url) -> Result<(Client, u64), String> {
+/// The document's body, and how long it may be trusted.
+async fn fetch(url: &Url) -> Result<(Vec<u8>, u64), String> {
     let (body, cache_control) =
         get_checked_json(url, METADATA_FETCH_TIMEOUT_MS, MAX_METADATA_DOCUMENT_BYTES)
             .await
             .map_err(|why| format!("the document: {why}"))?;
-    let client = parse_metadata_document(client_id, &body).map_err(|e| e.description)?;
-    Ok((client, metadata_cache_secs(cache_control.as_deref())))
+    Ok((body, metadata_cache_secs(cache_control.as_deref())))
 }

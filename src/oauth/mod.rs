@@ -5,6 +5,7 @@ pub mod assertion_auth;
 pub mod authorize;
 pub mod client;
 pub mod client_assertion;
+pub mod display;
 pub mod dpop;
 pub mod error;
 pub mod exchange;

@@ -3,13 +3,16 @@
 //! method of the MCP 2025-11-25 authorization spec).
 //!
 //! Both validate the same metadata with the same rules; neither trusts anything it is not told
-//! in the request or document, and bad metadata changes nothing stored.
+//! in the request or document, and bad metadata changes nothing stored. Every text field holds
+//! only characters that show as what they are, and the name copies no first-party one
+//! ([`crate::oauth::display`]).
 
 use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::oauth::client::{Client, ClientKeySet, ClientKind, ClientOrigin};
 use crate::oauth::client_assertion::{jwks_json, parse_jwks, JwsAlgorithm};
+use crate::oauth::display::{check_client_name, check_display_text, client_hosts};
 use crate::oauth::redirect_uri::{check_redirect_uri, MAX_URI_CHARS};
 
 /// Most redirect URIs one client may register.
@@ -159,6 +162,7 @@ pub fn validate_metadata(
         let uri = uri
             .as_str()
             .ok_or_else(|| RegistrationError::redirect("redirect_uris must be strings"))?;
+        shown("redirect_uris", uri).map_err(RegistrationError::redirect)?;
         check_redirect_uri(uri).map_err(RegistrationError::redirect)?;
         if !redirect_uris.iter().any(|u| u == uri) {
             redirect_uris.push(uri.to_string());
@@ -295,6 +299,11 @@ pub fn validate_metadata(
             extra.insert(field.into(), json!(v));
         }
     }
+    if let Some(Value::Array(items)) = object.get("contacts") {
+        for contact in items.iter().filter_map(Value::as_str) {
+            shown("contacts", contact).map_err(RegistrationError::metadata)?;
+        }
+    }
     match object.get("contacts") {
         None => {}
         Some(Value::Array(items))
@@ -393,13 +402,23 @@ pub fn client_keys(object: &Map<String, Value>) -> Result<ClientKeys, Registrati
     }
 }
 
+/// A text field a user may be shown holds only characters that show as what they are (see
+/// [`check_display_text`]); the error names the field and the character.
+fn shown(field: &str, text: &str) -> Result<(), String> {
+    check_display_text(text).map_err(|e| format!("{field} contains {e}"))
+}
+
+/// A string field, shown as it is (see [`shown`]).
 fn text<'a>(
     object: &'a Map<String, Value>,
     field: &str,
 ) -> Result<Option<&'a str>, RegistrationError> {
     match object.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::String(s)) => {
+            shown(field, s).map_err(RegistrationError::metadata)?;
+            Ok(Some(s))
+        }
         Some(_) => Err(RegistrationError::metadata(format!(
             "{field} must be a string"
         ))),
@@ -466,8 +485,13 @@ pub fn check_metadata_document_url(client_id: &str, allow_loopback: bool) -> Res
 /// Whether a host may be fetched from the gateway (see [`crate::address`]).
 pub use crate::address::host_is_public;
 
-/// Reads a fetched client metadata document for `client_id`.
-pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, RegistrationError> {
+/// Reads a fetched client metadata document for `client_id`. `first_party`: the names no such
+/// client may go by (the clients an administrator registered; see [`check_client_name`]).
+pub fn parse_metadata_document(
+    client_id: &str,
+    body: &[u8],
+    first_party: &[&str],
+) -> Result<Client, RegistrationError> {
     if body.len() > MAX_METADATA_DOCUMENT_BYTES {
         return Err(RegistrationError::metadata(format!(
             "the client metadata document is larger than {MAX_METADATA_DOCUMENT_BYTES} bytes"
@@ -482,7 +506,7 @@ pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, R
         ));
     }
     let metadata = validate_metadata(&value, false)?;
-    Ok(Client {
+    let client = Client {
         id: client_id.to_string(),
         name: metadata.client_name,
         secret_hash: None,
@@ -498,7 +522,10 @@ pub fn parse_metadata_document(client_id: &str, body: &[u8]) -> Result<Client, R
         may_introspect: false,
         key_set: metadata.key_set,
         dpop_bound: metadata.dpop_bound,
-    })
+    };
+    check_client_name(&client.name, &client_hosts(&client), first_party)
+        .map_err(|why| RegistrationError::metadata(why.to_string()))?;
+    Ok(client)
 }
 
 /// How long a fetched metadata document is trusted, from its `Cache-Control`, within bounds.
@@ -616,6 +643,109 @@ mod tests {
         );
     }
 
+    /// Every text field a client gives, with a valid value that has `{c}` where a character is
+    /// slipped in, and the error its refusal is.
+    fn text_fields() -> Vec<(&'static str, &'static str, &'static str)> {
+        vec![
+            ("client_name", "Good{c}Name", "invalid_client_metadata"),
+            (
+                "client_uri",
+                "https://app.example.com/a{c}b",
+                "invalid_client_metadata",
+            ),
+            (
+                "logo_uri",
+                "https://app.example.com/logo{c}.png",
+                "invalid_client_metadata",
+            ),
+            (
+                "tos_uri",
+                "https://app.example.com/tos?{c}",
+                "invalid_client_metadata",
+            ),
+            (
+                "policy_uri",
+                "https://app.example.com/{c}policy",
+                "invalid_client_metadata",
+            ),
+            ("software_id", "app-{c}1", "invalid_client_metadata"),
+            ("software_version", "1.{c}0", "invalid_client_metadata"),
+            (
+                "contacts",
+                "ops{c}@app.example.com",
+                "invalid_client_metadata",
+            ),
+            (
+                "redirect_uris",
+                "https://app.example.com/c{c}b",
+                "invalid_redirect_uri",
+            ),
+        ]
+    }
+
+    fn with_field(mut base: Value, field: &str, value: &str) -> Value {
+        base[field] = if matches!(field, "contacts" | "redirect_uris") {
+            json!([value])
+        } else {
+            json!(value)
+        };
+        base
+    }
+
+    #[test]
+    fn every_text_field_refuses_every_invisible_character_at_registration_and_in_documents() {
+        use crate::oauth::display::tests::REFUSED;
+        let id = "https://app.example.com/client.json";
+        let document = json!({"client_id": id, "redirect_uris": ["https://app.example.com/cb"]});
+        for (field, template, code) in text_fields() {
+            // The field as given is fine…
+            let fine = template.replace("{c}", "");
+            let registered = validate_metadata(&with_field(request(json!({})), field, &fine), true);
+            assert!(registered.is_ok(), "{field}: {registered:?}");
+            let doc = with_field(document.clone(), field, &fine).to_string();
+            assert!(
+                parse_metadata_document(id, doc.as_bytes(), &[]).is_ok(),
+                "{field}"
+            );
+            // …and refused with any of the characters in it, wherever it comes from.
+            for &(c, _) in REFUSED {
+                let bad = template.replace("{c}", &c.to_string());
+                let hex = format!("U+{:04X}", c as u32);
+                let e = validate_metadata(&with_field(request(json!({})), field, &bad), true)
+                    .unwrap_err();
+                assert_eq!(e.code, code, "{field} with {hex}: {e:?}");
+                assert!(
+                    e.description.contains(field) && e.description.contains(&hex),
+                    "{field} with {hex}: {}",
+                    e.description
+                );
+                let doc = with_field(document.clone(), field, &bad).to_string();
+                let e = parse_metadata_document(id, doc.as_bytes(), &[]).unwrap_err();
+                assert_eq!(e.code, code, "document {field} with {hex}: {e:?}");
+                assert!(e.description.contains(&hex), "{}", e.description);
+            }
+        }
+    }
+
+    #[test]
+    fn international_names_are_accepted_at_registration_and_in_documents() {
+        let id = "https://app.example.com/client.json";
+        for name in [
+            "Café Notes",
+            "日本語アプリ",
+            "Ünïcödé",
+            "تطبيق الملاحظات",
+            "אפליקציית פתקים",
+            "Заметки",
+        ] {
+            let m = validate_metadata(&request(json!({"client_name": name})), true).unwrap();
+            assert_eq!(m.client_name, name);
+            let doc = json!({"client_id": id, "client_name": name, "redirect_uris": ["https://app.example.com/cb"]});
+            let client = parse_metadata_document(id, doc.to_string().as_bytes(), &[]).unwrap();
+            assert_eq!(client.name, name);
+        }
+    }
+
     #[test]
     fn dpop_bound_access_tokens_is_kept_and_echoed() {
         let bound =
@@ -637,6 +767,7 @@ mod tests {
         let client = parse_metadata_document(
             "https://app.example.com/client.json",
             document.to_string().as_bytes(),
+            &[],
         )
         .unwrap();
         assert!(client.dpop_bound);
@@ -679,20 +810,20 @@ mod tests {
     fn a_metadata_document_must_name_itself_and_carry_no_secret() {
         let id = "https://app.example.com/client.json";
         let doc = json!({"client_id": id, "client_name": "App", "redirect_uris": ["https://app.example.com/cb"]});
-        let client = parse_metadata_document(id, doc.to_string().as_bytes()).unwrap();
+        let client = parse_metadata_document(id, doc.to_string().as_bytes(), &[]).unwrap();
         assert_eq!(client.kind, ClientKind::Public);
         assert_eq!(client.redirect_uris, ["https://app.example.com/cb"]);
         assert_eq!(client.name, "App");
 
         let other = json!({"client_id": "https://evil.example.com/client.json", "redirect_uris": ["https://app.example.com/cb"]});
-        assert!(parse_metadata_document(id, other.to_string().as_bytes()).is_err());
+        assert!(parse_metadata_document(id, other.to_string().as_bytes(), &[]).is_err());
         let secret = json!({"client_id": id, "client_secret": "x", "redirect_uris": ["https://app.example.com/cb"]});
-        assert!(parse_metadata_document(id, secret.to_string().as_bytes()).is_err());
+        assert!(parse_metadata_document(id, secret.to_string().as_bytes(), &[]).is_err());
         let basic = json!({"client_id": id, "token_endpoint_auth_method": "client_secret_basic", "redirect_uris": ["https://app.example.com/cb"]});
-        assert!(parse_metadata_document(id, basic.to_string().as_bytes()).is_err());
+        assert!(parse_metadata_document(id, basic.to_string().as_bytes(), &[]).is_err());
         let big = vec![b' '; MAX_METADATA_DOCUMENT_BYTES + 1];
-        assert!(parse_metadata_document(id, &big).is_err());
-        assert!(parse_metadata_document(id, b"<html>").is_err());
+        assert!(parse_metadata_document(id, &big, &[]).is_err());
+        assert!(parse_metadata_document(id, b"<html>", &[]).is_err());
     }
 
     /// ChatGPT's published client documents (`tests/data/client-shapes.json`, a copy of the
@@ -716,7 +847,7 @@ mod tests {
     #[test]
     fn chatgpts_own_documents_make_private_key_jwt_clients() {
         for (id, doc) in chatgpt_documents() {
-            let client = parse_metadata_document(&id, doc.to_string().as_bytes())
+            let client = parse_metadata_document(&id, doc.to_string().as_bytes(), &[])
                 .unwrap_or_else(|e| panic!("{id}: {e:?}"));
             assert_eq!(client.kind, ClientKind::Confidential, "{id}");
             assert_eq!(
@@ -730,18 +861,42 @@ mod tests {
     }
 
     #[test]
+    fn a_document_may_copy_no_first_party_name_unless_it_is_the_assistant_itself() {
+        // ChatGPT's own documents, on chatgpt.com, are ChatGPT, even beside an administrator's
+        // client named ChatGPT.
+        for (id, doc) in chatgpt_documents() {
+            let client = parse_metadata_document(&id, doc.to_string().as_bytes(), &["ChatGPT"]);
+            assert_eq!(client.map(|c| c.name).as_deref(), Ok("ChatGPT"), "{id}");
+        }
+        let id = "https://attacker.example/client.json";
+        for (name, first_party) in [
+            ("ChatGPT", &[][..]),
+            ("ChatGРТ", &[]),
+            ("Claude", &[]),
+            ("Acme Console", &["Acme Console"][..]),
+            ("acme  c0nsole", &["Acme Console"]),
+        ] {
+            let doc = json!({"client_id": id, "client_name": name, "redirect_uris": ["https://chatgpt.com/connector/oauth/x"]});
+            let e =
+                parse_metadata_document(id, doc.to_string().as_bytes(), first_party).unwrap_err();
+            assert_eq!(e.code, "invalid_client_metadata", "{name}");
+            assert!(e.description.starts_with("client_name reads as"), "{e:?}");
+        }
+    }
+
+    #[test]
     fn a_document_offering_several_methods_gets_the_strongest_both_support() {
         let id = "https://app.example.com/client.json";
         let base = json!({"client_id": id, "redirect_uris": ["https://app.example.com/cb"], "jwks_uri": "https://app.example.com/jwks.json"});
         let mut offers = base.clone();
         offers["token_endpoint_auth_method"] = json!("none");
         offers["token_endpoint_auth_methods_supported"] = json!(["none", "private_key_jwt"]);
-        let client = parse_metadata_document(id, offers.to_string().as_bytes()).unwrap();
+        let client = parse_metadata_document(id, offers.to_string().as_bytes(), &[]).unwrap();
         assert!(client.key_set.is_some(), "private_key_jwt beats none");
         // Keys without an offer or a choice of private_key_jwt: the document said none.
         let mut plain = base.clone();
         plain["token_endpoint_auth_method"] = json!("none");
-        let client = parse_metadata_document(id, plain.to_string().as_bytes()).unwrap();
+        let client = parse_metadata_document(id, plain.to_string().as_bytes(), &[]).unwrap();
         assert_eq!((client.kind, client.key_set), (ClientKind::Public, None));
         // private_key_jwt without keys, both key forms, a bad alg, an http jwks_uri: refused.
         for (field, value) in [
@@ -759,7 +914,7 @@ mod tests {
                 doc[field] = value.clone();
             }
             assert!(
-                parse_metadata_document(id, doc.to_string().as_bytes()).is_err(),
+                parse_metadata_document(id, doc.to_string().as_bytes(), &[]).is_err(),
                 "{field}: {value}"
             );
         }

@@ -223,6 +223,9 @@ pub fn link_page(status: u16, brand: Brand<'_>, form: &LinkForm<'_>) -> Reply {
 
 pub struct ConsentForm<'a> {
     pub client_name: &'a str,
+    /// No administrator vetted the client (it registered itself, or is a metadata document):
+    /// its name is its own claim, so it is marked and where access goes is said plainly.
+    pub unverified: bool,
     pub redirect_host: &'a str,
     pub user_email: &'a str,
     /// `(scope, description)` pairs asked for now.
@@ -282,10 +285,25 @@ pub fn consent_page(brand: Brand<'_>, form: &ConsentForm<'_>) -> Reply {
             )
         })
         .collect();
+    // Client-provided text is isolated (`<bdi>`) so no direction in it moves the sentence.
+    let (marker, notice) = if form.unverified {
+        (
+            " <span class=\"unverified-mark\">(unverified)</span>".to_string(),
+            format!(
+                "<p class=\"unverified\" role=\"note\"><strong>This app is unverified:</strong> {} has not checked who it is, and its name is its own claim. If you allow it, access to your account will be sent to <strong><bdi>{}</bdi></strong>.</p>",
+                escape_html(brand.plugin_name),
+                escape_html(form.redirect_host)
+            ),
+        )
+    } else {
+        (String::new(), String::new())
+    };
     let body = render(
         CONSENT,
         &[
             ("client_name", form.client_name),
+            ("unverified_marker", &marker),
+            ("unverified_notice", &notice),
             ("plugin_name", brand.plugin_name),
             ("user_email", form.user_email),
             ("redirect_host", form.redirect_host),
@@ -346,7 +364,7 @@ fn account_items(items: &[AccountItem], csrf_token: &str, empty: &str) -> String
                 None => format!("<span class=\"status\">{}</span>", escape_html(item.status)),
             };
             format!(
-                "<li data-id=\"{}\"><span><strong>{}</strong><br><span class=\"status\">{}</span></span>{action}</li>",
+                "<li data-id=\"{}\"><span><strong><bdi>{}</bdi></strong><br><span class=\"status\">{}</span></span>{action}</li>",
                 escape_html(&item.id),
                 escape_html(&item.title),
                 escape_html(&item.detail)
@@ -517,6 +535,7 @@ mod tests {
             BRAND,
             &ConsentForm {
                 client_name: "ChatGPT",
+                unverified: false,
                 redirect_host: "chatgpt.com",
                 user_email: "demo@example.com",
                 scopes: &scopes,
@@ -527,9 +546,34 @@ mod tests {
             },
         );
         let html = String::from_utf8(reply.body).unwrap();
-        assert!(html.contains("<strong>ChatGPT</strong>"));
+        assert!(html.contains("<strong><bdi>ChatGPT</bdi></strong> wants to use"));
         assert!(html.contains("chatgpt.com"));
+        assert!(!html.contains("unverified"));
         assert!(html.contains("<li>Read your todos <code>todos:read</code></li>"));
         assert!(html.contains("value=\"chat&quot;gpt\""));
+    }
+
+    #[test]
+    fn an_unverified_client_is_marked_in_words_with_where_access_goes() {
+        let reply = consent_page(
+            BRAND,
+            &ConsentForm {
+                client_name: "Notes <b>",
+                unverified: true,
+                redirect_host: "notes.example.net",
+                user_email: "demo@example.com",
+                scopes: &[],
+                already_allowed: &[],
+                csrf_token: "c1",
+                logout_csrf_token: "c2",
+                params: &[],
+            },
+        );
+        let html = String::from_utf8(reply.body).unwrap();
+        assert!(html.contains(
+            "<strong><bdi>Notes &lt;b&gt;</bdi></strong> <span class=\"unverified-mark\">(unverified)</span> wants to use"
+        ));
+        assert!(html.contains("will be sent to <strong><bdi>notes.example.net</bdi></strong>."));
+        assert!(html.contains("role=\"note\""));
     }
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use portcullis::config::QuotaConfig;
 use portcullis::federation::oidc::{parse_discovery, Discovery};
 use portcullis::keys::RsaSigningKey;
-use portcullis::oauth::client::Client;
+use portcullis::oauth::client::{Client, ClientOrigin};
 use portcullis::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use portcullis::oauth::grant::{
     redeem_code, rotate_refresh, CodeRedemption, GrantError, GrantState, Issued, RefreshRotation,
@@ -170,6 +170,15 @@ impl ClientRegistry for MemoryBackend {
         self.call("register_client")?;
         self.registered.borrow_mut().push(registered.clone());
         Ok(RegistrationOutcome::Stored)
+    }
+    async fn first_party_client_names(&self) -> Result<Vec<String>, StoreError> {
+        self.call("first_party_client_names")?;
+        Ok(self
+            .clients
+            .values()
+            .filter(|c| c.origin == ClientOrigin::Admin)
+            .map(|c| c.name.clone())
+            .collect())
     }
 }
 
@@ -1064,6 +1073,11 @@ impl ClientRegistry for WithSqlUsers<'_> {
         registered: &RegisteredClient,
     ) -> Result<RegistrationOutcome, StoreError> {
         self.memory.register_client(registered).await
+    }
+    async fn first_party_client_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names = self.memory.first_party_client_names().await?;
+        names.extend(self.directory().first_party_client_names().await?);
+        Ok(names)
     }
 }
 

@@ -39,7 +39,9 @@ async function startChatgpt() {
     redirect_uris: [CALLBACK],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
-    client_name: 'ChatGPT',
+    // Not "ChatGPT": only documents on ChatGPT's own domains may go by its name, and this
+    // stand-in is on 127.0.0.1.
+    client_name: 'ChatGPT stand-in',
     token_endpoint_auth_method: 'private_key_jwt',
     token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'],
     token_endpoint_auth_signing_alg: 'RS256',

@@ -7,6 +7,7 @@ use crate::oauth::authorize::{
     check_client_and_redirect, code_redirect, error_redirect, validate_authorize_request,
     AuthorizeError, AuthorizeRequest,
 };
+use crate::oauth::display::check_presentation;
 use crate::oauth::error::OAuthErrorCode;
 use crate::oauth::grant::{CodeStatus, GrantState, GRANT_ID_BYTES, SECRET_BYTES};
 use crate::oauth::params::{form_encode, Params};
@@ -35,6 +36,12 @@ impl<B: Backend> AuthServer<'_, B> {
             None => None,
         };
         let (client, redirect_uri, sent) = check_client_and_redirect(params, client).map_err(Ok)?;
+        // A client presenting itself as another app is refused on our page, never redirected.
+        check_presentation(&client, &self.plugin_names()).map_err(|why| {
+            Ok(AuthorizeError::Local {
+                message: unvetted_error(OAuthErrorCode::InvalidClient, &why),
+            })
+        })?;
         let vetted = client.origin.is_vetted();
         validate_authorize_request(params, client, redirect_uri, sent, self.default_scope())
             .map_err(|e| match e {
@@ -250,6 +257,7 @@ impl<B: Backend> AuthServer<'_, B> {
             self.brand(),
             &ConsentForm {
                 client_name: &request.client.name,
+                unverified: !request.client.origin.is_vetted(),
                 redirect_host: &redirect_host,
                 user_email: &user.email,
                 scopes: &asked,

@@ -58,6 +58,14 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         }
     }
 
+    /// The plugin's own names, which no client an administrator did not vet may go by.
+    pub(crate) fn plugin_names(&self) -> [&'a str; 2] {
+        [
+            &self.config.plugin.name_for_human,
+            &self.config.plugin.name_for_model,
+        ]
+    }
+
     pub(crate) fn issuer(&self) -> &'a str {
         &self.config.public_base_url
     }

@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::client::{Client, ClientKind, ClientOrigin};
+use crate::oauth::display::{check_client_name, redirect_hosts};
 use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::SECRET_BYTES;
 use crate::oauth::registration::{parse_registration, AuthMethod, UNUSED_REGISTRATION_TTL_SECS};
@@ -39,6 +40,15 @@ impl<B: Backend> AuthServer<'_, B> {
                 },
                 e.description,
             )
+        })?;
+        // A name no one vetted may not copy an assistant's, an administrator's client's or the
+        // plugin's own (RFC 7591 §5: the server may refuse metadata it will not show as given).
+        let mut first_party = self.backend.first_party_client_names().await?;
+        first_party.extend(self.plugin_names().iter().map(|n| n.to_string()));
+        let first_party: Vec<&str> = first_party.iter().map(String::as_str).collect();
+        let hosts = redirect_hosts(&metadata.redirect_uris);
+        check_client_name(&metadata.client_name, &hosts, &first_party).map_err(|why| {
+            OAuthError::new(OAuthErrorCode::InvalidClientMetadata, why.to_string())
         })?;
         let client_id = format!("dcr_{}", self.random_b64(16)?);
         let secret = match metadata.auth_method {
