@@ -68,6 +68,9 @@ pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     pub id: String,
+    /// The plugin (its `name_for_model`) the key was issued at, the only one it works at; `None`
+    /// for a key issued before keys named their plugin ([`Config::takes_unbound_api_keys`]).
+    pub plugin: Option<String>,
     pub user_id: String,
     pub scopes: Vec<String>,
     pub revoked: bool,
@@ -403,6 +406,15 @@ fn decide_credential(
             let key = facts
                 .api_key
                 .ok_or_else(|| invalid("the API key is not valid"))?;
+            // A key works only at the plugin it was issued for; one from before keys named
+            // their plugin, only where it can have been issued.
+            let issued_here = match &key.plugin {
+                Some(plugin) => *plugin == config.plugin.name_for_model,
+                None => config.takes_unbound_api_keys,
+            };
+            if !issued_here {
+                return Err(invalid("the API key was not issued for this plugin"));
+            }
             if key.revoked {
                 return Err(invalid("the API key was revoked"));
             }
@@ -1138,6 +1150,7 @@ mod tests {
     fn key(scopes: &[&str]) -> ApiKeyRecord {
         ApiKeyRecord {
             id: "key_1".into(),
+            plugin: Some("todo_demo".into()),
             user_id: "usr_demo".into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             revoked: false,
@@ -1223,6 +1236,98 @@ mod tests {
             presented_api_key_hash(&c, &none, 0).unwrap_err().status(),
             401
         );
+    }
+
+    /// Two `user_http` plugins on one deployment: `todo_demo` and `notes`, each on its host.
+    fn two_key_plugins() -> crate::config::Deployment {
+        let mut todo = crate::config::tests::plugin_json();
+        todo["auth"] = serde_json::json!({"type": "user_http"});
+        todo["hosts"] = serde_json::json!(["todo.example.com"]);
+        let mut notes = todo.clone();
+        notes["name_for_model"] = serde_json::json!("notes");
+        notes["hosts"] = serde_json::json!(["notes.example.com"]);
+        let mut raw = raw();
+        raw.plugin = None;
+        raw.public_base_url = None;
+        raw.plugins = Some(serde_json::json!([todo, notes]));
+        crate::config::Deployment::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn an_api_key_issued_at_one_plugin_is_refused_at_another_cached_or_not() {
+        use crate::proxy::api_key_cache::ApiKeyCache;
+        let d = two_key_plugins();
+        let todo = d.site("todo.example.com").unwrap();
+        let notes = d.site("notes.example.com").unwrap();
+        let h = head(Method::Get, "/todos").with_header("authorization", "Bearer pk_abc");
+        // The directory's answer for this key, whichever plugin asks: issued at `todo_demo`.
+        let stored = key(&["todos:read"]);
+        // The edge's loop over one isolate's cache: a miss reads the directory and keeps it.
+        let mut cache = ApiKeyCache::default();
+        let mut reads = 0;
+        let mut call = |site: &Config| {
+            let Step::NeedApiKey(hash) = step(site, &h, 0, &Known::default(), NOW, None) else {
+                panic!("a user_http route asks for the key first");
+            };
+            let plugin = &site.plugin.name_for_model;
+            let record = cache.fresh(plugin, &hash, 0, 60).unwrap_or_else(|| {
+                reads += 1;
+                cache.insert(plugin, &hash, Some(stored.clone()), 0);
+                Some(stored.clone())
+            });
+            let known = Known {
+                api_key: Some(record),
+                ..Known::default()
+            };
+            step(site, &h, 0, &known, NOW, None)
+        };
+        assert!(matches!(call(todo), Step::Allow(id) if id.auth == "user_http"));
+        assert!(matches!(call(todo), Step::Allow(_)));
+        // At the other plugin the key is read again, not served from the first one's entry, and
+        // refused as RFC 6750 says: 401, `invalid_token`, a Bearer challenge in its realm.
+        for _ in 0..2 {
+            let Step::Refuse(e) = call(notes) else {
+                panic!("a key issued at todo_demo passed at notes");
+            };
+            let reply = e.to_reply();
+            assert_eq!(reply.status, 401);
+            assert_eq!(reply.json_body().unwrap()["error"], "invalid_token");
+            let challenge = reply.header("www-authenticate").unwrap();
+            assert!(
+                challenge.starts_with("Bearer realm=\"notes\""),
+                "{challenge}"
+            );
+            assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+        }
+        assert_eq!(reads, 2, "one read per plugin, then the cache");
+    }
+
+    #[test]
+    fn a_key_that_names_no_plugin_works_only_where_one_plugin_takes_keys() {
+        let h = head(Method::Get, "/todos").with_header("authorization", "Bearer pk_abc");
+        let unbound = ApiKeyRecord {
+            plugin: None,
+            ..key(&["todos:read"])
+        };
+        let with = |site: &Config| {
+            authorize(
+                site,
+                &h,
+                0,
+                &Facts {
+                    api_key: Some(&unbound),
+                    ..facts()
+                },
+            )
+        };
+        // One user_http plugin: the only one such a key can have been issued for.
+        assert!(with(&user_http_config()).is_ok());
+        // Two: it works at neither.
+        let d = two_key_plugins();
+        for host in ["todo.example.com", "notes.example.com"] {
+            let e = with(d.site(host).unwrap()).unwrap_err();
+            assert_eq!((e.status(), e.code()), (401, "invalid_token"), "{host}");
+        }
     }
 
     #[test]

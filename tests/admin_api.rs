@@ -407,6 +407,8 @@ fn api_keys_are_shown_once_and_revocable() {
     assert_eq!(status, 201, "{key}");
     let plain = key["key"].as_str().unwrap();
     assert!(plain.starts_with(key["prefix"].as_str().unwrap()));
+    // Issued for the plugin whose admin API was called, the only one it works at.
+    assert_eq!(key["plugin"], "todo");
     let stored: String =
         f.db.conn
             .borrow()
@@ -1571,8 +1573,11 @@ fn an_api_key_is_read_from_a_replica_and_from_the_primary_when_the_replica_lacks
         .unwrap();
     }
     let (record, primary_reads) = read(&caught_up);
-    assert_eq!(record.unwrap().scopes, vec!["todos:read"]);
+    let record = record.unwrap();
+    assert_eq!(record.scopes, vec!["todos:read"]);
     assert_eq!(primary_reads, 0);
+    // A row written without a plugin, as every key before migration 0020: none is read.
+    assert_eq!(record.plugin, None);
 
     // A replica that cannot answer: the primary does.
     let replica = SqlDirectory {
@@ -1611,6 +1616,7 @@ fn the_proxys_reads_run_on_the_real_schema() {
     };
     let record = block_on(directory.api_key_by_hash(&hash)).unwrap().unwrap();
     assert_eq!(record.user_id, uid);
+    assert_eq!(record.plugin.as_deref(), Some("todo"));
     assert_eq!(record.scopes, vec!["todos:read", "todos:write"]);
     assert!(!record.revoked && !record.user_disabled);
     assert_eq!(record.last_used_at, None);

@@ -1,4 +1,6 @@
-//! `/admin/api/api-keys`: users' API keys, shown once and revoked by id.
+//! `/admin/api/api-keys`: users' API keys, shown once and revoked by id. A key is issued for the
+//! plugin whose host the call reached (the admin API is served on each plugin's hosts) and works
+//! only there.
 
 use super::validate::Fields;
 use serde_json::{json, Value};
@@ -15,6 +17,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     pub(crate) fn key_json(row: &Row) -> Value {
         json!({
             "id": text(row, "id"),
+            "plugin": text(row, "plugin"),
             "prefix": text(row, "prefix"),
             "user_id": text(row, "user_id"),
             "name": text(row, "name"),
@@ -43,6 +46,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         let prefix: String = key.chars().take(12).collect();
         let stored = NewApiKey {
             id: &id,
+            plugin: self.plugin,
             prefix: &prefix,
             key_hash: &sha256_hex(&key),
             user_id: &user_id,

@@ -167,6 +167,10 @@ pub struct Config {
     /// names. An MCP server behind one plugin exchanges its token at the plugin that owns the
     /// API it calls, which is the issuer of the token it gets back.
     pub exchange_issuers: Vec<String>,
+    /// Whether API keys that name no plugin (issued before keys were bound to one, migration
+    /// 0020) work here: only at the deployment's one `user_http` plugin, the one they can have
+    /// been issued for. With two or more, such keys work nowhere and must be issued again.
+    pub takes_unbound_api_keys: bool,
 }
 
 /// How the gateway reaches Stripe and checks its webhooks.
@@ -455,6 +459,12 @@ impl Deployment {
         let issuers: Vec<Vec<String>> = sites.iter().map(|s| sibling_issuers(s, &sites)).collect();
         for (site, issuers) in sites.iter_mut().zip(issuers) {
             site.exchange_issuers = issuers;
+        }
+        let takes_keys = |s: &Config| matches!(s.plugin.auth, AuthConfig::UserHttp { .. });
+        if sites.iter().filter(|s| takes_keys(s)).count() == 1 {
+            for site in sites.iter_mut().filter(|s| takes_keys(s)) {
+                site.takes_unbound_api_keys = true;
+            }
         }
         Ok(Deployment { sites, hosts })
     }

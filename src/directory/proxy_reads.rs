@@ -29,7 +29,8 @@ pub async fn api_key_by_hash_replicated<R: Sql, P: Sql>(
 }
 
 impl<S: Sql> SqlDirectory<'_, S> {
-    /// The API key whose SHA-256 is `key_hash`, with whether its user is disabled.
+    /// The API key whose SHA-256 is `key_hash`, with the plugin it was issued at and whether its
+    /// user is disabled (the proxy decides whether it works here).
     pub async fn api_key_by_hash(
         &self,
         key_hash: &str,
@@ -37,7 +38,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
         let rows = self
             .sql
             .query(
-                "SELECT k.id, k.user_id, k.scopes, k.revoked_at, k.last_used_at, u.disabled \
+                "SELECT k.id, k.plugin, k.user_id, k.scopes, k.revoked_at, k.last_used_at, u.disabled \
                  FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1",
                 vec![key_hash.into()],
             )
@@ -45,6 +46,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
             .map_err(store_error)?;
         Ok(rows.first().map(|row| ApiKeyRecord {
             id: s(row, "id"),
+            plugin: opt_s(row, "plugin"),
             user_id: s(row, "user_id"),
             scopes: s(row, "scopes")
                 .split(' ')

@@ -1,4 +1,4 @@
-//! API keys at the proxy (`user_http` plugins): the isolate's [`ApiKeyCache`] first, then D1
+//! API keys at the proxy (`user_http` plugins): the isolate's [`ApiKeyCache`] (per plugin) first, then D1
 //! through the directory (a read replica first, the primary when it has no such key); a use due
 //! to be recorded (at most once per key per hour) is written beside the origin fetch through
 //! `wait_until`, never awaited by the request.
@@ -17,16 +17,17 @@ thread_local! {
     static CACHE: RefCell<ApiKeyCache> = RefCell::new(ApiKeyCache::default());
 }
 
-/// The record for a key hash, from the isolate's cache or D1.
+/// The record for a key hash presented at `plugin`, from the isolate's cache or D1.
 pub async fn lookup(
     env: &Env,
     ctx: &Context,
+    plugin: &str,
     key_hash: &str,
     cache_secs: u64,
     now: i64,
 ) -> Result<Option<ApiKeyRecord>, ApiError> {
     let now_ms = worker::Date::now().as_millis();
-    let record = match CACHE.with(|c| c.borrow().fresh(key_hash, now_ms, cache_secs)) {
+    let record = match CACHE.with(|c| c.borrow().fresh(plugin, key_hash, now_ms, cache_secs)) {
         Some(record) => record,
         None => {
             let (replica, primary) = (D1Sql::replica(env)?, D1Sql::new(env)?);
@@ -37,12 +38,15 @@ pub async fn lookup(
             )
             .await
             .map_err(|e| ApiError::Unavailable(format!("api key lookup: {}", e.0)))?;
-            CACHE.with(|c| c.borrow_mut().insert(key_hash, record.clone(), now_ms));
+            CACHE.with(|c| {
+                c.borrow_mut()
+                    .insert(plugin, key_hash, record.clone(), now_ms)
+            });
             record
         }
     };
     if let Some(r) = &record {
-        if CACHE.with(|c| c.borrow_mut().note_use(key_hash, r, now)) {
+        if CACHE.with(|c| c.borrow_mut().note_use(plugin, key_hash, r, now)) {
             record_use(env, ctx, &r.id, now);
         }
     }

@@ -458,8 +458,9 @@ async fn proxy(
         match next {
             Step::NeedEgressRanges => known.openai_ranges = Some(egress::openai_ranges(env).await),
             Step::NeedApiKey(hash) => {
-                let record =
-                    api_keys::lookup(env, ctx, &hash, config.api_key_cache_secs, now).await?;
+                let plugin = &config.plugin.name_for_model;
+                let cache_secs = config.api_key_cache_secs;
+                let record = api_keys::lookup(env, ctx, plugin, &hash, cache_secs, now).await?;
                 known.api_key = Some(record);
             }
             Step::NeedSignature(token, key) => {

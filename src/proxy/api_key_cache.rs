@@ -2,6 +2,9 @@
 //! per key and isolate per `API_KEY_CACHE_SECS`; a revocation takes effect within that window.
 //! Unknown keys are kept too, so guessing cannot turn every request into a D1 read. A key's
 //! `last_used_at` is due to be written at most once an hour.
+//!
+//! Entries are kept per plugin: a key looked up at one plugin of a deployment is read again at
+//! another (where the proxy refuses it unless it was issued there), never served from here.
 
 use std::collections::HashMap;
 
@@ -14,8 +17,8 @@ pub const LAST_USED_RESOLUTION_SECS: i64 = 3600;
 
 #[derive(Debug)]
 pub struct ApiKeyCache {
-    /// Key hash → (the record, or `None` for no such key; when it was read, in ms).
-    entries: HashMap<String, (Option<ApiKeyRecord>, u64)>,
+    /// (Plugin, key hash) → (the record, or `None` for no such key; when it was read, in ms).
+    entries: HashMap<(String, String), (Option<ApiKeyRecord>, u64)>,
     capacity: usize,
 }
 
@@ -33,37 +36,55 @@ impl ApiKeyCache {
         }
     }
 
-    /// What was read for `key_hash` less than `ttl_secs` ago: `Some(None)` for a key known not to
-    /// exist, `None` when it must be read again.
+    /// What was read for `key_hash` at `plugin` less than `ttl_secs` ago: `Some(None)` for a key
+    /// known not to exist, `None` when it must be read again.
     pub fn fresh(
         &self,
+        plugin: &str,
         key_hash: &str,
         now_ms: u64,
         ttl_secs: u64,
     ) -> Option<Option<ApiKeyRecord>> {
         self.entries
-            .get(key_hash)
+            .get(&Self::key(plugin, key_hash))
             .filter(|(_, at)| now_ms.saturating_sub(*at) < ttl_secs.saturating_mul(1000))
             .map(|(record, _)| record.clone())
     }
 
-    pub fn insert(&mut self, key_hash: &str, record: Option<ApiKeyRecord>, now_ms: u64) {
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(key_hash) {
+    pub fn insert(
+        &mut self,
+        plugin: &str,
+        key_hash: &str,
+        record: Option<ApiKeyRecord>,
+        now_ms: u64,
+    ) {
+        let key = Self::key(plugin, key_hash);
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
             self.entries.clear();
         }
-        self.entries.insert(key_hash.to_string(), (record, now_ms));
+        self.entries.insert(key, (record, now_ms));
+    }
+
+    fn key(plugin: &str, key_hash: &str) -> (String, String) {
+        (plugin.to_string(), key_hash.to_string())
     }
 
     /// Whether this use of a live key should be written to D1 (its `last_used_at` is unset or an
     /// hour old); if so, the cache records it as written, so this isolate will not write again
     /// for an hour.
-    pub fn note_use(&mut self, key_hash: &str, record: &ApiKeyRecord, now: i64) -> bool {
+    pub fn note_use(
+        &mut self,
+        plugin: &str,
+        key_hash: &str,
+        record: &ApiKeyRecord,
+        now: i64,
+    ) -> bool {
         let due = !record.revoked
             && record
                 .last_used_at
                 .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_SECS);
         if due {
-            if let Some((Some(cached), _)) = self.entries.get_mut(key_hash) {
+            if let Some((Some(cached), _)) = self.entries.get_mut(&Self::key(plugin, key_hash)) {
                 cached.last_used_at = Some(now);
             }
         }
@@ -86,6 +107,7 @@ mod tests {
     fn record(last_used_at: Option<i64>) -> ApiKeyRecord {
         ApiKeyRecord {
             id: "key_1".into(),
+            plugin: Some("todo".into()),
             user_id: "usr_1".into(),
             scopes: vec!["todos:read".into()],
             revoked: false,
@@ -97,18 +119,21 @@ mod tests {
     #[test]
     fn a_read_is_trusted_for_its_window_and_unknown_keys_are_kept_too() {
         let mut cache = ApiKeyCache::default();
-        assert_eq!(cache.fresh("h", 0, 60), None);
-        cache.insert("h", Some(record(None)), 1_000);
-        cache.insert("unknown", None, 1_000);
-        assert_eq!(cache.fresh("h", 60_999, 60), Some(Some(record(None))));
-        assert_eq!(cache.fresh("unknown", 60_999, 60), Some(None));
+        assert_eq!(cache.fresh("todo", "h", 0, 60), None);
+        cache.insert("todo", "h", Some(record(None)), 1_000);
+        cache.insert("todo", "unknown", None, 1_000);
         assert_eq!(
-            cache.fresh("h", 61_000, 60),
+            cache.fresh("todo", "h", 60_999, 60),
+            Some(Some(record(None)))
+        );
+        assert_eq!(cache.fresh("todo", "unknown", 60_999, 60), Some(None));
+        assert_eq!(
+            cache.fresh("todo", "h", 61_000, 60),
             None,
             "read again after the window"
         );
         assert_eq!(
-            cache.fresh("h", 1_000, 0),
+            cache.fresh("todo", "h", 1_000, 0),
             None,
             "a zero window never trusts"
         );
@@ -118,19 +143,19 @@ mod tests {
     fn use_is_written_at_most_once_an_hour() {
         let mut cache = ApiKeyCache::default();
         let now = 1_790_000_000;
-        cache.insert("h", Some(record(None)), 0);
-        let seen = cache.fresh("h", 0, 60).unwrap().unwrap();
-        assert!(cache.note_use("h", &seen, now));
-        let seen = cache.fresh("h", 0, 60).unwrap().unwrap();
+        cache.insert("todo", "h", Some(record(None)), 0);
+        let seen = cache.fresh("todo", "h", 0, 60).unwrap().unwrap();
+        assert!(cache.note_use("todo", "h", &seen, now));
+        let seen = cache.fresh("todo", "h", 0, 60).unwrap().unwrap();
         assert_eq!(seen.last_used_at, Some(now));
-        assert!(!cache.note_use("h", &seen, now + LAST_USED_RESOLUTION_SECS - 1));
-        assert!(cache.note_use("h", &seen, now + LAST_USED_RESOLUTION_SECS));
+        assert!(!cache.note_use("todo", "h", &seen, now + LAST_USED_RESOLUTION_SECS - 1));
+        assert!(cache.note_use("todo", "h", &seen, now + LAST_USED_RESOLUTION_SECS));
         let revoked = ApiKeyRecord {
             revoked: true,
             ..record(None)
         };
         assert!(
-            !cache.note_use("h", &revoked, now),
+            !cache.note_use("todo", "h", &revoked, now),
             "a revoked key is not touched"
         );
     }
@@ -139,7 +164,7 @@ mod tests {
     fn the_cache_is_bounded() {
         let mut cache = ApiKeyCache::with_capacity(3);
         for i in 0..10 {
-            cache.insert(&format!("h{i}"), None, 0);
+            cache.insert("todo", &format!("h{i}"), None, 0);
             assert!(cache.len() <= 3);
         }
     }

@@ -294,6 +294,8 @@ function render() {
         el('td', {}, el('code', {}, `${k.prefix}…`)),
         el('td', {}, emails[k.user_id] ?? k.user_id),
         el('td', {}, k.name),
+        // The plugin it works at; a key from before keys named one works only at a lone user_http plugin.
+        el('td', {}, k.plugin ?? 'none (older key)'),
         el('td', {}, k.scopes),
         el('td', {}, k.revoked_at ? 'revoked' : 'active'),
         el('td', {}, k.revoked_at ? '' : el('button', { class: 'small', onclick: () => act(async () => {

@@ -32,6 +32,16 @@ const plugins = ({ port }) => [
     hosts: ['notes.example', 'notes.example:8443'],
     auth: { type: 'oauth', scope: 'todos:read' },
   },
+  // Two plugins that take users' API keys: a key issued at one must not open the other.
+  ...['keys_a', 'keys_b'].map((name) => ({
+    ...benchPlugin,
+    name_for_human: name,
+    name_for_model: name,
+    hosts: [`${name.replace('_', '-')}.example`],
+    auth: { type: 'user_http', authorization_type: 'bearer' },
+    quota: { limit: 5, period_secs: 3600 },
+    routes: [{ path: '/todos', methods: ['GET'], scopes: ['todos:read'] }],
+  })),
 ];
 
 let gw;
@@ -136,6 +146,40 @@ describe('several plugins on one deployment', () => {
     const asService = await call('weather.example', '/public/hello', { headers: bearer(todoToken) });
     assert.equal(asService.status, 401);
     assert.deepEqual(await gw.originRequests(), []);
+  });
+
+  test('an API key issued at one user_http plugin is refused at another, cached or not, and costs no quota there', async () => {
+    const issued = await call('keys-a.example', '/admin/api/api-keys', {
+      method: 'POST',
+      headers: { ...bearer(gw.secrets.ADMIN_TOKEN), 'content-type': 'application/json' },
+      body: JSON.stringify({ user_id: 'usr_demo', name: 'a', scopes: 'todos:read' }),
+    });
+    assert.equal(issued.status, 201, issued.body);
+    const key = issued.json();
+    assert.equal(key.plugin, 'keys_a');
+    const remaining = (res) => Number(/remaining=(\d+)/.exec(res.headers.ratelimit ?? '')?.[1]);
+    await gw.clearOriginRequests();
+    // Twice at A: the second is served from the isolate's cache.
+    const seen = [];
+    for (let i = 0; i < 2; i++) {
+      const ok = await call('keys-a.example', '/todos', { headers: bearer(key.key) });
+      assert.equal(ok.status, 200, ok.body);
+      seen.push(remaining(ok));
+    }
+    assert.equal(seen[1], seen[0] - 1);
+    assert.equal((await gw.originRequests()).length, 2);
+    await gw.clearOriginRequests();
+    for (let i = 0; i < 2; i++) {
+      const crossed = await call('keys-b.example', '/todos', { headers: bearer(key.key) });
+      assert.equal(crossed.status, 401);
+      assert.match(crossed.headers['www-authenticate'], /^Bearer realm="keys_b".*error="invalid_token"/);
+      assert.equal(crossed.json().error, 'invalid_token');
+      assert.equal(crossed.headers.ratelimit, undefined, 'a refusal is charged no quota');
+    }
+    assert.deepEqual(await gw.originRequests(), []);
+    // The user's calls at A: one more than before, whatever was refused at B.
+    const again = await call('keys-a.example', '/todos', { headers: bearer(key.key) });
+    assert.equal(remaining(again), seen[1] - 1);
   });
 
   test("a code and a refresh token issued by one plugin are invalid_grant at another's token endpoint", async () => {

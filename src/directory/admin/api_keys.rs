@@ -7,6 +7,8 @@ use super::{AdminDirectory, Page};
 /// An API key to store: only its hash and the prefix that lets a person recognise it.
 pub struct NewApiKey<'k> {
     pub id: &'k str,
+    /// The plugin (`name_for_model`) whose admin API issued it: the only one it works at.
+    pub plugin: &'k str,
     pub prefix: &'k str,
     pub key_hash: &'k str,
     pub user_id: &'k str,
@@ -18,7 +20,7 @@ pub struct NewApiKey<'k> {
 impl<S: Sql> AdminDirectory<'_, S> {
     pub async fn create_api_key(&self, key: &NewApiKey<'_>) -> Result<(), SqlError> {
         self.write(vec![(
-            "INSERT INTO api_keys (id, prefix, key_hash, user_id, name, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO api_keys (id, prefix, key_hash, user_id, name, scopes, created_at, plugin) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             vec![
                 key.id.into(),
                 key.prefix.into(),
@@ -27,6 +29,7 @@ impl<S: Sql> AdminDirectory<'_, S> {
                 key.name.into(),
                 key.scopes.into(),
                 self.now.into(),
+                key.plugin.into(),
             ],
         )])
         .await
