@@ -138,7 +138,8 @@ const server = createServer(async (req, res) => {
   if (url.pathname.startsWith('/client-metadata/')) {
     // OAuth client ID metadata documents, for the gateway's tests: the document at this URL
     // names this URL as its client_id. Variants: `other` claims another client_id, `huge` is
-    // 5 MB, `hang` never answers, `redirect` redirects elsewhere.
+    // 5 MB, `hang` never answers, `redirect` redirects elsewhere, `spoof` calls itself ChatGPT,
+    // `bidi` has a right-to-left override in its name.
     const name = url.pathname.slice('/client-metadata/'.length).replace(/\.json$/, '');
     const self = `http://${req.headers.host}${url.pathname}`;
     if (name === 'hang') return;
@@ -154,7 +155,7 @@ const server = createServer(async (req, res) => {
     return res.end(
       JSON.stringify({
         client_id: name === 'other' ? `http://${req.headers.host}/client-metadata/app.json` : self,
-        client_name: `Metadata client ${name}`,
+        client_name: { spoof: 'ChatGPT', bidi: 'Notes \u202Etpircs' }[name] ?? `Metadata client ${name}`,
         redirect_uris: ['http://127.0.0.1/callback'],
         grant_types: ['authorization_code', 'refresh_token'],
         token_endpoint_auth_method: 'none',

@@ -100,7 +100,9 @@ describe('dynamic client registration (RFC 7591)', () => {
 
     // Loopback redirect URIs match on any port (RFC 8252 §7.3).
     const flow = await authorizeAsPublicClient(client.client_id, LOOPBACK_CALLBACK, { port: 53682 });
-    assert.match(flow.consent.text_, /E2E MCP client/);
+    // Its name isolated and marked as its own claim, with where access goes.
+    assert.match(flow.consent.text_, /<bdi>E2E MCP client<\/bdi><\/strong> <span class="unverified-mark">\(unverified\)<\/span>/);
+    assert.match(flow.consent.text_, /will be sent to <strong><bdi>127\.0\.0\.1<\/bdi><\/strong>/);
     const params = oauth.validateAuthResponse(as, client, flow.callback, flow.state);
     const tokens = await oauth.processAuthorizationCodeResponse(
       as,
@@ -181,6 +183,20 @@ describe('dynamic client registration (RFC 7591)', () => {
     assert.equal((await admin('/clients?limit=100')).items.length, before);
   });
 
+  test('names with invisible or reordering characters, or copied from an assistant, are refused and store nothing', async () => {
+    const before = (await admin('/clients?limit=100')).items.length;
+    for (const client_name of ['Notes \u202Etpircs', 'Chat\u200BGPT', '\uFEFFNotes', 'ChatGPT', 'Chat GPT', 'ＣｈａｔＧＰＴ', 'ChatGРТ', 'Claude']) {
+      const res = await registerRaw({ client_name, redirect_uris: [LOOPBACK_CALLBACK], token_endpoint_auth_method: 'none' }, '198.51.100.9');
+      assert.equal(res.status, 400, JSON.stringify(client_name));
+      const error = await res.json();
+      assert.equal(error.error, 'invalid_client_metadata', JSON.stringify(client_name));
+      assert.match(error.error_description, /^client_name (contains U\+|reads as)/);
+    }
+    // Right-to-left scripts are names like any other.
+    assert.equal((await registerRaw({ client_name: 'אפליקציית פתקים', redirect_uris: [LOOPBACK_CALLBACK] }, '198.51.100.9')).status, 201);
+    assert.equal((await admin('/clients?limit=100')).items.length, before + 1);
+  });
+
   test('registration is rate-limited per client address', async () => {
     const statuses = [];
     for (let i = 0; i < 25; i++) {
@@ -222,7 +238,8 @@ describe('client ID metadata documents', () => {
     const clientId = doc('app');
     const client = { client_id: clientId, token_endpoint_auth_method: 'none' };
     const flow = await authorizeAsPublicClient(clientId, LOOPBACK_CALLBACK);
-    assert.match(flow.consent.text_, /Metadata client app/);
+    assert.match(flow.consent.text_, /<bdi>Metadata client app<\/bdi><\/strong> <span class="unverified-mark">\(unverified\)<\/span>/);
+    assert.match(flow.consent.text_, /will be sent to <strong><bdi>127\.0\.0\.1<\/bdi><\/strong>/);
     const params = oauth.validateAuthResponse(as, client, flow.callback, flow.state);
     const tokens = await oauth.processAuthorizationCodeResponse(
       as,
@@ -234,8 +251,8 @@ describe('client ID metadata documents', () => {
     assert.equal(fetched.length, 1, 'cached by its Cache-Control');
   });
 
-  test('documents that do not name themselves, are too big, hang or redirect make the client unknown', async () => {
-    for (const name of ['other', 'huge', 'hang', 'redirect']) {
+  test('documents that do not name themselves, are too big, hang, redirect, copy an assistant\'s name or carry a bidi control make the client unknown', async () => {
+    for (const name of ['other', 'huge', 'hang', 'redirect', 'spoof', 'bidi']) {
       const url = new URL(as.authorization_endpoint);
       url.searchParams.set('response_type', 'code');
       url.searchParams.set('client_id', doc(name));
