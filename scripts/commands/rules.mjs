@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { register } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { root } from '../lib.mjs';
@@ -45,6 +46,9 @@ export const WORKER = join(root, 'build', 'index.js');
 export async function rulesInForce({ baseUrl, originUrl, plugin, files = {} }) {
   if (!existsSync(WORKER)) throw new Error(`no built Worker at ${WORKER} to derive the rules with (node scripts/build.mjs)`);
   if (!hooked) {
+    // The Worker's wasm uses exception references, which Node 22 compiles only when asked (Node 24
+    // does by default; workerd too).
+    setFlagsFromString('--experimental-wasm-exnref');
     register(`data:text/javascript,${encodeURIComponent(HOOKS)}`);
     hooked = true;
   }
