@@ -13,7 +13,7 @@ export const spec = {
     origin: { type: 'string', value: 'URL', description: 'the origin API the gateway protects, such as https://api.example.com' },
     auth: { type: 'string', value: 'TYPE', description: 'how callers authenticate: none, service_http, user_http or oauth' },
     'admin-email': { type: 'string', value: 'EMAIL', description: 'the first administrator\'s email (they sign in with ADMIN_PASSWORD from the secrets file)' },
-    openapi: { type: 'string', value: 'FILE|URL', description: 'the origin\'s OpenAPI document (JSON or YAML); a URL is downloaded into static/ on every run. Its security becomes the route rules' },
+    openapi: { type: 'string', value: 'FILE|URL', description: 'the origin\'s OpenAPI document (JSON or YAML); a URL (https, or http from 127.0.0.1, localhost or [::1] only) is downloaded into static/ on every run. Its security becomes the route rules: a run again prints how they change, and writes a change that widens access only with --yes or once confirmed' },
     mcp: { type: 'string', value: 'PATH', description: 'the path of an MCP server (Streamable HTTP) instead of a document, such as /mcp' },
     scope: { type: 'string', value: '"A B"', description: 'the scopes the manifest and the client ask for (default: every scope the OpenAPI document names; for --mcp, required)' },
     env: { type: 'string', value: 'NAME', description: 'write an [env.NAME] block instead of the top level (wrangler deploy --env NAME)' },
@@ -22,7 +22,7 @@ export const spec = {
     'description-for-model': { type: 'string', value: 'TEXT', description: 'the manifest\'s description_for_model (default: "Use NAME for the user.")' },
     local: { type: 'boolean', default: false, description: 'no Cloudflare account: the account\'s calls (D1 create, secret put, remote D1) are made against local state instead, so what init writes can be run with npx portcullis dev' },
     'dry-run': { type: 'boolean', default: false, description: 'print the plan and every file it would write as a diff; write and call nothing' },
-    yes: { type: 'boolean', default: false, description: 'ask nothing: what no flag gives is an error, and changes that widen access go ahead' },
+    yes: { type: 'boolean', default: false, description: 'ask nothing: what no flag gives is an error, and route changes that widen access (a rule removed, a scope dropped, token to public, a new public route) go ahead; without it, and not on a terminal, they stop the run before it writes' },
   },
   examples: [
     'npx portcullis init --name "Acme Notes" --domain notes.acme.example --origin https://api.acme.example \\\n    --auth oauth --admin-email you@acme.example --openapi https://api.acme.example/openapi.json',

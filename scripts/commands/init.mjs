@@ -24,8 +24,15 @@ import { CommandError } from '../cli.mjs';
 import { root, wranglerBin, wranglerEnv } from '../lib.mjs';
 import { createTwoFilesPatch } from 'diff';
 import { formatOf, openapiScopes, permissionsSql, readDocument, seedSql } from './seed.mjs';
+import { changeLines, ruleChanges, rulesInForce } from './rules.mjs';
 
 const AUTH_TYPES = ['none', 'service_http', 'user_http', 'oauth'];
+
+/** Hosts of this machine: the only ones a document may come from over plain http. */
+const LOOPBACK = ['127.0.0.1', 'localhost', '[::1]'];
+
+/** Whether a document URL may be fetched: https, or http from this machine (local development). */
+const fetchable = (url) => url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.includes(url.hostname));
 
 /** A scope token as the gateway checks the manifest's (RFC 6749 §3.3, src/config/auth.rs). */
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
@@ -68,6 +75,17 @@ export async function answers(flags, ask) {
     throw new Error('--scope: scope tokens separated by single spaces, such as "notes:read notes:write"');
   }
   if (out.description !== undefined && [...out.description].length > 120) throw new Error('--description: at most 120 characters');
+  // The document decides who may call what (routes_from_openapi): anyone on the path could rewrite
+  // one fetched over plain http.
+  if (out.openapi && isUrl(out.openapi)) {
+    let url = null;
+    try {
+      url = new URL(out.openapi);
+    } catch {
+      throw new Error(`--openapi ${out.openapi}: not a URL`);
+    }
+    if (!fetchable(url)) throw new Error(`--openapi ${shown(out.openapi)}: plain http is refused, as the document decides who may call what; use https (http only from 127.0.0.1, localhost or [::1], for local development)`);
+  }
   if ([...out.name].length > 100) throw new Error('--name: at most 100 characters');
   return out;
 }
@@ -224,13 +242,25 @@ export function serverPath(doc) {
 const shown = (url) => { const u = new URL(url); return `${u.origin}${u.pathname}`; };
 
 /** The document at a URL (15 s at most, a little over the gateway's limit at most, never from
- * https to http); throws with what went wrong. */
+ * https to http, never to plain http off this machine); throws with what went wrong. */
 async function download(url) {
   const fail = (why) => new Error(`--openapi ${shown(url)}: ${why}`);
   try {
-    const res = await fetch(url, { headers: { accept: 'application/json, application/yaml;q=0.9, */*;q=0.1' }, signal: AbortSignal.timeout(15000) });
+    // Redirects are followed here, each target checked before it is asked: never to plain http
+    // but on this machine, never from https to http.
+    let at = new URL(url);
+    let res;
+    for (let hops = 0; ; hops++) {
+      res = await fetch(at, { headers: { accept: 'application/json, application/yaml;q=0.9, */*;q=0.1' }, redirect: 'manual', signal: AbortSignal.timeout(15000) });
+      const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null;
+      if (!location) break;
+      if (hops === 5) throw fail('more than 5 redirects');
+      const next = new URL(location, at);
+      if (at.protocol === 'https:' && next.protocol !== 'https:') throw fail('redirected from https to http');
+      if (!fetchable(next)) throw fail(`redirected to plain http (${shown(next.href)})`);
+      at = next;
+    }
     if (!res.ok) throw fail(`HTTP ${res.status}`);
-    if (new URL(url).protocol === 'https:' && new URL(res.url).protocol !== 'https:') throw fail('redirected from https to http');
     const chunks = [];
     let size = 0;
     for await (const chunk of res.body ?? []) {
@@ -446,6 +476,71 @@ export function chooseScope(a, documentScopes, say) {
   say('scope', `the manifest and clients ask for every scope the document names: ${a.scope} (--scope chooses fewer)`);
 }
 
+/** The PLUGIN, base URL and origin a wrangler.toml gives (at the top level, or in [env.NAME]). */
+function recordedPlugin(text, env) {
+  let config;
+  try {
+    config = parseToml(text);
+  } catch {
+    return null;
+  }
+  const vars = (env ? config.env?.[env] : config)?.vars;
+  return vars?.PLUGIN && typeof vars.PLUGIN === 'object' ? { plugin: plain(vars.PLUGIN), baseUrl: vars.PUBLIC_BASE_URL, originUrl: vars.ORIGIN_URL } : null;
+}
+
+/** TOML tables come without a prototype: as plain data. */
+const plain = (v) => JSON.parse(JSON.stringify(v));
+
+/** The document file a PLUGIN names under `dir`/static, as the Worker is handed it. */
+function staticFiles(dir, plugin, bytes) {
+  const path = plugin.openapi_file;
+  if (typeof path !== 'string' || !path.startsWith('/')) return {};
+  if (bytes) return { [path]: bytes };
+  const file = join(dir, 'static', ...path.slice(1).split('/'));
+  return existsSync(file) ? { [path]: readFileSync(file) } : {};
+}
+
+/**
+ * Compares the rules the configuration in force gives (wrangler.toml's PLUGIN and the document
+ * under static/) with those this run would give (its PLUGIN and the document it brings), both as
+ * the gateway derives them (rules.mjs), and prints the changes. One that widens access (a rule
+ * removed, a scope or plan dropped, token or deny to public, a new public route) is refused
+ * unless --yes says so or the user confirms on a terminal. A dry run shows them and asks nothing.
+ */
+async function checkRuleChanges(a, { dir, env, existing, document, say, dry, ask }) {
+  const recorded = recordedPlugin(existing, env);
+  if (!recorded) return;
+  const next = pluginTable(a);
+  const base = `https://${a.domain}`;
+  let after;
+  try {
+    after = await rulesInForce({ baseUrl: base, originUrl: a.origin, plugin: next, files: staticFiles(dir, next, document?.bytes) });
+  } catch (e) {
+    throw new Error(`the gateway would refuse the new configuration: ${e.message}`);
+  }
+  let before;
+  try {
+    before = await rulesInForce({ baseUrl: recorded.baseUrl ?? base, originUrl: recorded.originUrl ?? a.origin, plugin: recorded.plugin, files: staticFiles(dir, recorded.plugin) });
+  } catch (e) {
+    say('routes', `the rules in force cannot be derived (${e.message}): every new rule counts as a change`);
+    before = [];
+  }
+  const changes = ruleChanges(before, after);
+  if (!changes.length) {
+    say('routes', `the ${after.length} rules are those in force`);
+    return;
+  }
+  say('routes', `the rules the gateway enforces change (- in force, + new):\n${changeLines(changes).join('\n')}`);
+  const widening = changes.filter((c) => c.widens).length;
+  if (!widening || dry) return;
+  if (a.yes) {
+    say('routes', `${widening} change${widening > 1 ? 's widen' : ' widens'} access: written, as --yes says`);
+    return;
+  }
+  if (ask && /^y(es)?$/i.test((await ask(`${widening} change${widening > 1 ? 's widen' : ' widens'} access. Write them? [y/N] `)).trim())) return;
+  throw new Error(`${widening} rule change${widening > 1 ? 's widen' : ' widens'} access (listed above); nothing was written: run again with --yes to write ${widening > 1 ? 'them' : 'it'}${ask ? '' : ', or on a terminal to be asked'}`);
+}
+
 /** A planned write as a person reads it: a unified diff, or a line for secrets and large or
  * binary files. */
 function fileDiff(dir, { path, data, secret }) {
@@ -600,6 +695,11 @@ export async function init(flags, { ask = null, log = console.log } = {}) {
     return text;
   };
   configFor(databaseId);
+
+  // 1b. The rules: a run again shows how the routes the gateway will enforce differ from those the
+  //     configuration in force gives, and writes a change that widens access only with --yes or
+  //     once confirmed on a terminal.
+  if (existing) await checkRuleChanges(a, { dir, env, existing, document, say, dry, ask });
 
   if (document) {
     const { source, shownSource, remote, bytes, target } = document;

@@ -53,27 +53,26 @@ pub enum Refusal {
     ProvisioningOff,
 }
 
+/// The page a refused upstream sign-in shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalPage {
+    pub status: u16,
+    pub title: &'static str,
+    pub message: String,
+}
+
 impl Refusal {
-    /// What the page says.
-    pub fn message(self, provider: &str, email: &str) -> String {
-        match self {
-            Refusal::Disabled => "This account is disabled.".into(),
-            Refusal::LinkedToAnother => format!(
-                "This {provider} account is already linked to another user. Sign in with it to use that account."
-            ),
-            // Worded so that it does not tell whether an account exists for an address the
-            // provider did not confirm (anyone can claim one at some providers).
-            Refusal::EmailUnverified => format!(
-                "{provider} does not confirm that your email address is yours, so this sign-in cannot be matched to an account. If you have an account here, sign in the usual way and link {provider} from your account page."
-            ),
-            Refusal::LinkingOff | Refusal::NoWayToProve => format!(
-                "An account for {email} already exists. Sign in the way you usually do, then link {provider} from your account page, or ask an administrator to link it."
-            ),
-            Refusal::NoVerifiedEmail => format!(
-                "{provider} did not share a verified email address, which a new account needs. Verify your email at {provider} and try again."
-            ),
-            Refusal::DomainNotAllowed | Refusal::ProvisioningOff => format!(
-                "There is no account for this {provider} sign-in, and new accounts are not opened this way. Ask an administrator for access."
+    /// What the page says: one status and one text for every reason. Which reason it was would
+    /// tell whether an address has an account here (an unverified match against nobody, a
+    /// disabled account against a domain not provisioned), and at some providers anyone can
+    /// claim any address; so the reason goes to the log line only ([`Refusal::as_str`]), as
+    /// [`crate::error::ApiError`] keeps its internal reasons.
+    pub fn page(self, provider: &str) -> RefusalPage {
+        RefusalPage {
+            status: 403,
+            title: "Sign-in did not complete",
+            message: format!(
+                "This {provider} sign-in cannot be used here. If you have an account, sign in the way you usually do, then link {provider} from your account page; if that does not work, or you have no account, ask an administrator."
             ),
         }
     }
@@ -196,6 +195,159 @@ mod tests {
             email_verified: verified,
             name: String::new(),
         }
+    }
+
+    /// A refusal and what leads to it: the provider, the identity, the users (linked to it, of
+    /// its email, signed in and linking) and whether the plugin takes passwords.
+    type Case = (
+        Refusal,
+        IdentityProvider,
+        UpstreamIdentity,
+        [Option<User>; 3],
+        bool,
+    );
+
+    /// Every way the decision refuses, with the inputs that lead there.
+    fn every_refusal() -> Vec<Case> {
+        let disabled = User {
+            disabled: true,
+            ..user("ada")
+        };
+        let no_password = User {
+            password_hash: None,
+            ..user("ada")
+        };
+        let linking_off = IdentityProvider {
+            link_by_email: false,
+            ..provider()
+        };
+        let mut closed = provider();
+        closed.provisioning.enabled = false;
+        let mut acme_only = provider();
+        acme_only.provisioning.allowed_domains = vec!["acme.com".into()];
+        let ada = |verified| identity("ada@acme.com", verified);
+        vec![
+            (
+                Refusal::Disabled,
+                provider(),
+                ada(true),
+                [Some(disabled.clone()), None, None],
+                true,
+            ),
+            (
+                Refusal::Disabled,
+                provider(),
+                ada(true),
+                [None, Some(disabled), None],
+                true,
+            ),
+            (
+                Refusal::LinkedToAnother,
+                provider(),
+                ada(true),
+                [Some(user("bob")), None, Some(user("ada"))],
+                true,
+            ),
+            (
+                Refusal::EmailUnverified,
+                provider(),
+                ada(false),
+                [None, Some(user("ada")), None],
+                true,
+            ),
+            (
+                Refusal::LinkingOff,
+                linking_off,
+                ada(true),
+                [None, Some(user("ada")), None],
+                true,
+            ),
+            (
+                Refusal::NoWayToProve,
+                provider(),
+                ada(true),
+                [None, Some(no_password), None],
+                true,
+            ),
+            (
+                Refusal::NoWayToProve,
+                provider(),
+                ada(true),
+                [None, Some(user("ada")), None],
+                false,
+            ),
+            (
+                Refusal::NoVerifiedEmail,
+                provider(),
+                identity("nobody@acme.com", false),
+                [None, None, None],
+                true,
+            ),
+            (
+                Refusal::NoVerifiedEmail,
+                provider(),
+                identity("", false),
+                [None, None, None],
+                true,
+            ),
+            (
+                Refusal::DomainNotAllowed,
+                acme_only,
+                identity("new@gmail.com", true),
+                [None, None, None],
+                true,
+            ),
+            (
+                Refusal::ProvisioningOff,
+                closed,
+                identity("new@acme.com", true),
+                [None, None, None],
+                true,
+            ),
+        ]
+    }
+
+    /// Each variant's place, by an exhaustive match: a new reason does not compile until it is
+    /// placed here, and the test below then fails until the table leads to it.
+    fn place(r: Refusal) -> usize {
+        match r {
+            Refusal::Disabled => 0,
+            Refusal::LinkedToAnother => 1,
+            Refusal::EmailUnverified => 2,
+            Refusal::LinkingOff => 3,
+            Refusal::NoWayToProve => 4,
+            Refusal::NoVerifiedEmail => 5,
+            Refusal::DomainNotAllowed => 6,
+            Refusal::ProvisioningOff => 7,
+        }
+    }
+    const REASONS: usize = 8;
+
+    #[test]
+    fn every_refusal_shows_the_same_page_and_only_the_log_tells_them_apart() {
+        let mut seen = [false; REASONS];
+        let mut pages = Vec::new();
+        let mut logged = std::collections::BTreeSet::new();
+        for (why, p, id, [linked, by_email, linking], passwords) in every_refusal() {
+            assert_eq!(
+                resolve(&p, &id, linked, by_email, linking, passwords),
+                Resolution::Refused(why),
+                "{why:?}"
+            );
+            seen[place(why)] = true;
+            pages.push((why, why.page(&p.name)));
+            logged.insert(why.as_str());
+        }
+        assert!(
+            seen.iter().all(|s| *s),
+            "the table leads to every reason: {seen:?}"
+        );
+        let (_, first) = &pages[0];
+        for (why, page) in &pages {
+            assert_eq!(page, first, "{why:?} shows a page of its own");
+        }
+        // What tells them apart is the log line's reason, one per variant.
+        assert_eq!(logged.len(), REASONS);
     }
 
     #[test]

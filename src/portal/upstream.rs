@@ -55,6 +55,12 @@ impl<B: Backend> AuthServer<'_, B> {
     }
 
     /// A page that says what went wrong and leads back to `back` (or the sign-in page).
+    /// The page of a refused sign-in: the same for every [`Refusal`].
+    fn refusal_page(&self, refusal: Refusal, provider: &IdentityProvider, back: &str) -> Reply {
+        let page = refusal.page(&provider.name);
+        self.upstream_page(page.status, page.title, &page.message, back)
+    }
+
     fn upstream_page(&self, status: u16, title: &str, message: &str, back: &str) -> Reply {
         let (href, text) = if back.is_empty() {
             (LOGIN_PATH, "Back to sign-in")
@@ -581,13 +587,9 @@ impl<B: Backend> AuthServer<'_, B> {
                         .with_note(note("a role in default_roles or domain_roles does not exist"))),
                 }
             }
+            // One page for every reason (which one it was is for the log only).
             Resolution::Refused(refusal) => Ok(self
-                .upstream_page(
-                    403,
-                    "Sign-in did not complete",
-                    &refusal.message(&provider.name, &identity.email),
-                    &flow.return_to,
-                )
+                .refusal_page(refusal, provider, &flow.return_to)
                 .with_note(note(refusal.as_str()))),
         }
     }
@@ -677,12 +679,10 @@ impl<B: Backend> AuthServer<'_, B> {
             ));
         };
         if !self.config.sign_in.password {
-            return Ok(self.upstream_page(
-                403,
-                "Sign-in did not complete",
-                &Refusal::NoWayToProve.message(&provider.name, &pending.email),
-                &pending.return_to,
-            ));
+            let refusal = Refusal::NoWayToProve;
+            return Ok(self
+                .refusal_page(refusal, provider, &pending.return_to)
+                .with_note(format!("upstream {}: {}", provider.id, refusal.as_str())));
         }
         let csrf = csrf.unwrap_or_default();
         let password = params.get("password").unwrap_or("");
@@ -720,7 +720,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 .await?;
             let why = match linked {
                 Some(same) if same.id == user.id => None,
-                Some(_) => Some(Refusal::LinkedToAnother.message(&provider.name, &pending.email)),
+                Some(_) => Some(Refusal::LinkedToAnother.page(&provider.name).message),
                 None => Some(format!(
                     "Another {} account is already linked to this account. Sign in with it, or unlink it from your account page first.",
                     provider.name

@@ -280,10 +280,10 @@ describe('npm run init --openapi <URL>', () => {
   const served = [];
   after(() => server?.close());
 
-  /** init without blocking this process, which serves the document. */
-  function initAsync(dir, extra) {
+  /** init without blocking this process, which serves the document (`yes: false`: without --yes). */
+  function initAsync(dir, extra, { yes = true } = {}) {
     return new Promise((resolve) => {
-      execFile(process.execPath, [join(root, 'scripts', 'init.mjs'), ...FLAGS, '--dir', dir, ...extra], {
+      execFile(process.execPath, [join(root, 'scripts', 'init.mjs'), ...FLAGS.filter((f) => yes || f !== '--yes'), '--dir', dir, ...extra], {
         cwd: dir,
         env: { ...process.env, PORTCULLIS_WRANGLER: join(root, 'scripts', 'commands', 'local-account.mjs'), LOCAL_ACCOUNT_FILE: join(dir, 'account.json'), LOCAL_ACCOUNT_D1: join(dir, 'd1') },
       }, (error, stdout, stderr) => resolve({ status: error ? error.code : 0, out: `${stdout}${stderr}` }));
@@ -295,6 +295,7 @@ describe('npm run init --openapi <URL>', () => {
       served.push(req.url);
       if (req.url === '/spec') res.writeHead(200, { 'content-type': 'application/yaml' }).end(current);
       else if (req.url === '/readme.json') res.writeHead(200).end('{"hello": "world"}');
+      else if (req.url === '/elsewhere') res.writeHead(302, { location: 'http://example.invalid/spec' }).end();
       else res.writeHead(404).end();
     });
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -320,6 +321,66 @@ describe('npm run init --openapi <URL>', () => {
     assert.match(grown.out, /seed: the document's new scopes as permissions of the API resource: notes:write/);
     assert.deepEqual(query(dir, 'SELECT name, description FROM permissions ORDER BY name'), [{ name: 'notes:read', description: 'Read notes' }, { name: 'notes:write', description: 'Write notes' }]);
     assert.deepEqual(query(dir, "SELECT permission_id FROM role_permissions WHERE role_id = 'rol_admin'"), [{ permission_id: 'res_api:notes:write' }]);
+  });
+
+  test('a run again prints how the rules change, and writes one that widens access only with --yes', async () => {
+    const NOTES = YAML_DOC.replace("{'notes:read': Read notes}", "{'notes:read': Read notes, 'notes:write': Write notes}")
+      .replace('    get: {responses:', "    post: {security: [{o: ['notes:write']}], responses: {'201': {description: made}}}\n    get: {responses:");
+    const dir = workspace();
+    current = NOTES;
+    assert.equal((await initAsync(dir, ['--openapi', `${base}/spec`])).status, 0);
+    const written = () => [readFileSync(join(dir, 'static', 'openapi.yaml'), 'utf8'), readFileSync(join(dir, 'wrangler.toml'), 'utf8')];
+    const first = written();
+    // Each way of widening: a rule removed, a scope dropped, token to public, a new public route.
+    for (const [doc, shows] of [
+      [NOTES.replace(/\n    post: .*\n/, '\n'), /- POST \/notes\s+token notes:write\s+\(widens access: the rule is removed\)/],
+      [NOTES.replace("security: [{o: ['notes:write']}]", "security: [{o: []}]"), /~ POST \/notes\s+token notes:write → token\s+\(widens access: no longer needs notes:write\)/],
+      [NOTES.replace('    get: {responses:', '    get: {security: [], responses:'), /~ GET \/notes\s+token notes:read → public\s+\(widens access: public where it needed a token\)/],
+      [`${NOTES}  /health:\n    get: {security: [], responses: {'200': {description: ok}}}\n`, /\+ GET \/health\s+public\s+\(widens access: a new public route\)/],
+    ]) {
+      current = doc;
+      const refused = await initAsync(dir, ['--openapi', `${base}/spec`], { yes: false });
+      assert.equal(refused.status, 1, refused.out);
+      assert.match(refused.out, /routes: the rules the gateway enforces change/);
+      assert.match(refused.out, shows);
+      assert.match(refused.out, /widens access \(listed above\); nothing was written: run again with --yes/);
+      assert.deepEqual(written(), first, 'nothing written');
+      const dry = await initAsync(dir, ['--openapi', `${base}/spec`, '--dry-run'], { yes: false });
+      assert.equal(dry.status, 0, dry.out);
+      assert.match(dry.out, shows, 'a dry run shows the changes too');
+    }
+    // A change that only narrows (a scope added) is shown and written without asking.
+    current = NOTES.replace("get: {responses:", "get: {security: [{o: ['notes:read', 'notes:write']}], responses:");
+    const narrower = await initAsync(dir, ['--openapi', `${base}/spec`], { yes: false });
+    assert.equal(narrower.status, 0, narrower.out);
+    assert.match(narrower.out, /~ GET \/notes\s+token notes:read → token notes:read notes:write\n/);
+    assert.equal(written()[0], current);
+    // With --yes a widening change is written, and said so.
+    current = NOTES.replace('    get: {responses:', '    get: {security: [], responses:');
+    const yes = await initAsync(dir, ['--openapi', `${base}/spec`]);
+    assert.equal(yes.status, 0, yes.out);
+    assert.match(yes.out, /routes: 1 change widens access: written, as --yes says/);
+    assert.equal(written()[0], current);
+    const same = await initAsync(dir, ['--openapi', `${base}/spec`], { yes: false });
+    assert.equal(same.status, 0, same.out);
+    assert.match(same.out, /routes: the 2 rules are those in force/);
+  });
+
+  test('plain http is refused but from this machine, before anything is fetched or written', async () => {
+    for (const url of ['http://api.acme.example/openapi.json', 'http://10.0.0.7:8080/spec', 'HTTP://notes.acme.example/spec']) {
+      const dir = workspace();
+      const { status, out } = await initAsync(dir, ['--openapi', url]);
+      assert.equal(status, 1, `${url}: ${out}`);
+      assert.match(out, /--openapi http:\/\/[^ ]+: plain http is refused, as the document decides who may call what; use https/);
+      assert.equal(out.trim().split('\n').length, 1, 'one line');
+      assert.ok(!existsSync(join(dir, 'wrangler.toml')) && !existsSync(join(dir, 'account.json')), `${url}: nothing written`);
+    }
+    // A loopback document that redirects to another host over http is refused too.
+    const dir = workspace();
+    const { status, out } = await initAsync(dir, ['--openapi', `${base}/elsewhere`]);
+    assert.equal(status, 1, out);
+    assert.match(out, /redirected to plain http/);
+    assert.ok(!existsSync(join(dir, 'wrangler.toml')));
   });
 
   test('a document that is not there, or not OpenAPI, stops init before it writes anything', async () => {
