@@ -4366,3 +4366,228 @@ fn a_new_enterprise_user_is_provisioned_with_the_providers_roles() {
         && i.provider == "enterprise:https://acme.idp.example"
         && i.subject == "00u-ann"));
 }
+
+// ----- several plugins on one deployment (issue 29, findings 3 and 4) --------------------------
+
+const MCP: &str = "https://mcp.example.com/mcp";
+/// An API registered in the directory that is no plugin's own: any plugin may issue for it.
+const NOTES_API: &str = "https://api.example.com/notes";
+
+/// Two plugins on one deployment sharing every store: the todo plugin (its resource is the
+/// default one) and an MCP plugin on its own host with its own resource. Both trust the same
+/// enterprise provider (under their own ids), and each has an exchange policy that names the
+/// other's resource as its target, so every endpoint that resolves a resource can be asked for
+/// the sibling's.
+fn two_plugins() -> portcullis::config::Deployment {
+    let plugin = |name: &str, host: &str, idp_id: &str, to: &str| {
+        serde_json::json!({
+            "name_for_human": name, "name_for_model": name,
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "hosts": [host],
+            "auth": {"type": "oauth", "scope": "todos:read todos:write"},
+            "enterprise_idps": [{"id": idp_id, "issuer": IDP, "jwks_uri": IDP_KEYS,
+                "clients": ["agent-app"], "provision": false}],
+            "token_exchange": [{"client": "mcp-server", "from": [BASE, MCP], "to": to,
+                "scopes": ["todos:read"]}]
+        })
+    };
+    let mut mcp = plugin("mcp", "mcp.example.com", "acme-sso", BASE);
+    mcp["resource"] = serde_json::json!(MCP);
+    let todo = plugin("todo", "todo.example.com", "acme", MCP);
+    portcullis::config::Deployment::parse(RawConfig {
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugins: Some(serde_json::json!([todo, mcp])),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+/// The todo plugin's stores, with the MCP plugin's resource and a shared notes API registered:
+/// the demo user and the `chatgpt` client hold `todos:read` on each; the `mcp-server` and
+/// `agent-app` clients; the demo user linked at the enterprise provider.
+fn two_plugins_backend(idp_key: &common::jws::ClientKey) -> MemoryBackend {
+    let mut b = enterprise_backend(idp_key);
+    for (id, indicator) in [("res_mcp", MCP), ("res_notes", NOTES_API)] {
+        b.resources.push((
+            Resource {
+                id: id.into(),
+                indicator: indicator.into(),
+                access_token_ttl_secs: 900,
+                access_token_alg: Default::default(),
+            },
+            false,
+        ));
+        for holder in ["usr_demo", "chatgpt"] {
+            b.permissions
+                .insert((holder.into(), id.into()), vec!["todos:read".into()]);
+        }
+    }
+    b.permissions.insert(
+        ("chatgpt".into(), "res_todos".into()),
+        vec!["todos:read".into()],
+    );
+    let mcp_server = exchange_backend().clients.remove("mcp-server").unwrap();
+    b.clients.insert("mcp-server".into(), mcp_server);
+    b
+}
+
+/// Signs the demo user in at the plugin the browser talks to, from an authorization request;
+/// returns the reply to the request once signed in (consent, a redirect, or an error).
+fn signed_in_authorize<B: Backend>(browser: &mut Browser<'_, B>, url: &str) -> Reply {
+    let login = browser.get(url);
+    assert_eq!(login.status, 200, "{}", html(&login));
+    let signed_in = sign_in(browser, &login);
+    assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
+    browser.get(signed_in.header("location").unwrap())
+}
+
+/// The consent page's form, answered with `decision`, `changed` replacing what it carried.
+fn answer_consent<B: Backend>(
+    browser: &mut Browser<'_, B>,
+    consent: &Reply,
+    decision: &str,
+    changed: &[(&str, &str)],
+) -> Reply {
+    let page = html(consent);
+    let consent_form = page.split("action=\"/logout\"").next().unwrap();
+    let mut form: Vec<(String, String)> = vec![("decision".into(), decision.into())];
+    for chunk in consent_form.split("<input type=\"hidden\" name=\"").skip(1) {
+        let name = chunk.split('"').next().unwrap().to_string();
+        let value = changed
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| hidden(consent, &name));
+        form.push((name, value));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    browser.post_form("/authorize", &pairs)
+}
+
+#[test]
+fn a_plugin_refuses_another_plugins_resource_at_every_endpoint_that_resolves_one() {
+    let deployment = two_plugins();
+    let todo = deployment.site("todo.example.com").unwrap();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    // (plugin, the sibling's resource, a resource it may issue for)
+    for (config, foreign, own) in [(todo, MCP, BASE), (mcp, BASE, MCP)] {
+        let mut browser = Browser::new(config, &backend);
+        let issuer = config.public_base_url.as_str();
+        let before = backend.stored();
+
+        // GET /authorize, signed in: refused before any consent page.
+        let reply = signed_in_authorize(&mut browser, &authorize_url(&[("resource", foreign)]));
+        assert_eq!(reply.status, 302, "{issuer}: {}", html(&reply));
+        let params = location_params(&reply);
+        assert_eq!(params.get("error"), Some("invalid_target"), "{issuer}");
+        assert_eq!(params.get("iss"), Some(issuer));
+        assert_eq!(
+            backend.stored(),
+            before,
+            "{issuer}: the refusal stored nothing"
+        );
+
+        // The consent form's POST, its resource changed to the sibling's: no code, no consent.
+        let consent = browser.get(&authorize_url(&[("resource", own)]));
+        assert_eq!(consent.status, 200, "{issuer}: {}", html(&consent));
+        let reply = answer_consent(&mut browser, &consent, "allow", &[("resource", foreign)]);
+        assert_eq!(reply.status, 303, "{issuer}: {}", html(&reply));
+        assert_eq!(
+            location_params(&reply).get("error"),
+            Some("invalid_target"),
+            "{issuer}"
+        );
+        assert_eq!(
+            backend.stored(),
+            before,
+            "{issuer}: the refusal stored nothing"
+        );
+
+        // client_credentials.
+        let reply = machine_token(&mut browser, &[("resource", foreign)]);
+        assert_eq!(reply.status, 400, "{issuer}: {}", html(&reply));
+        assert_eq!(json(&reply)["error"], "invalid_target", "{issuer}");
+        let own_token = machine_token(&mut browser, &[("resource", own)]);
+        assert_eq!(own_token.status, 200, "{issuer}: {}", html(&own_token));
+
+        // Token exchange: the policy names the sibling's resource, which is not this plugin's to
+        // issue for.
+        let subject = mint_user_token(config, own);
+        let reply = token(
+            &mut browser,
+            Some(&basic("mcp-server", "mcp-secret")),
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", &subject),
+                ("subject_token_type", ACCESS_TYPE),
+                ("resource", foreign),
+            ],
+        );
+        assert_eq!(reply.status, 400, "{issuer}: {}", html(&reply));
+        assert_eq!(json(&reply)["error"], "invalid_target", "{issuer}");
+
+        // An identity assertion (ID-JAG) for the sibling's resource.
+        let assertion = id_jag(
+            &key,
+            serde_json::json!({"aud": issuer, "resource": foreign}),
+        );
+        let reply = present(&mut browser, ("agent-app", "agent-secret"), &assertion, &[]);
+        assert_eq!(reply.status, 400, "{issuer}: {}", html(&reply));
+        assert_eq!(json(&reply)["error"], "invalid_target", "{issuer}");
+        assert_eq!(
+            backend.stored(),
+            before,
+            "{issuer}: no refusal stored anything"
+        );
+    }
+}
+
+/// An access token for the demo user from `config`'s issuer for `resource`, as its token endpoint
+/// would mint it (signed with the deployment's key).
+fn mint_user_token(config: &Config, resource: &str) -> String {
+    use portcullis::oauth::access_token::{mint_access_token, AccessClaims, Audience};
+    let claims = AccessClaims {
+        iss: config.public_base_url.clone(),
+        sub: "usr_demo".into(),
+        aud: Audience::One(resource.into()),
+        jti: "j-1".into(),
+        client_id: "chatgpt".into(),
+        scope: "todos:read".into(),
+        gid: None,
+        gty: None,
+        cnf: None,
+        act: None,
+    };
+    mint_access_token(&config.keys, claims, NOW, 600).unwrap()
+}
+
+#[test]
+fn the_default_resource_is_not_issued_by_a_plugin_it_is_not_the_own_of() {
+    // The MCP plugin's own resource is not registered; the default one is the todo plugin's.
+    // Without `resource`, the MCP plugin falls back to the default: it must not issue for it.
+    let deployment = two_plugins();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let mut backend = two_plugins_backend(&key);
+    backend.resources.retain(|(r, _)| r.indicator != MCP);
+    let mut browser = Browser::new(mcp, &backend);
+    let consent = signed_in_authorize(&mut browser, &authorize_url(&[]));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    assert!(!html(&consent).contains(BASE), "{}", html(&consent));
+    let reply = answer_consent(&mut browser, &consent, "allow", &[]);
+    assert_eq!(reply.status, 303, "{}", html(&reply));
+    let grants = backend.grants.borrow();
+    assert_eq!(grants.len(), 1);
+    for grant in grants.values() {
+        assert_eq!(grant.resource, None, "no resource of the todo plugin's");
+        assert!(grant.scopes.is_empty(), "{:?}", grant.scopes);
+    }
+    drop(grants);
+    let reply = machine_token(&mut browser, &[]);
+    assert_eq!(json(&reply)["error"], "invalid_target", "{}", html(&reply));
+}

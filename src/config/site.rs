@@ -103,6 +103,7 @@ pub(crate) fn build_site(
         usage_flush_secs: shared.usage_flush_secs,
         // Filled in once every plugin is read (Deployment::parse).
         exchange_issuers: Vec::new(),
+        sibling_resources: Vec::new(),
     };
     Ok((config, hosts))
 }

@@ -282,12 +282,10 @@ impl<B: Backend> AuthServer<'_, B> {
         futures_util::future::join3(
             self.authorize_request(params, interacted),
             self.session_user(session),
-            self.backend.scope_context(
+            self.user_scope_context(
                 &session.user_id,
                 params.get("client_id"),
                 params.get("resource"),
-                &self.config.plugin.resource,
-                &self.config.plugin.plan_roles,
             ),
         )
         .await
@@ -308,15 +306,12 @@ impl<B: Backend> AuthServer<'_, B> {
         if same_client && params.get("resource") == request.resource.as_deref() {
             return read;
         }
-        self.backend
-            .scope_context(
-                user_id,
-                Some(&request.client.id),
-                request.resource.as_deref(),
-                &self.config.plugin.resource,
-                &self.config.plugin.plan_roles,
-            )
-            .await
+        self.user_scope_context(
+            user_id,
+            Some(&request.client.id),
+            request.resource.as_deref(),
+        )
+        .await
     }
 
     /// The scope decision for a request from what [`Self::read_at_once`] read; `Err(reply)` is

@@ -59,6 +59,15 @@ impl<B: Backend> AuthServer<'_, B> {
             (None, Some(asked)) => asked.to_string(),
             (None, None) => self.config.plugin.resource.clone(),
         };
+        // Another plugin's resource is refused before anything is spent or stored: not the
+        // assertion's `jti`, not a provisioned account (RFC 8707 `invalid_target`).
+        if !self.config.issues_for(&target) {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                "the requested resource is not one this plugin issues for",
+            )
+            .into());
+        }
         self.check_assertion_signature(idp, &jws).await?;
         let ttl = u64::try_from(asserted.expires_at.saturating_add(id_jag::LEEWAY_SECS) - self.now)
             .unwrap_or(1)
@@ -74,14 +83,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let user = self.enterprise_user(idp, &asserted).await?;
         let requested = scope_param(params)?;
         let context = self
-            .backend
-            .scope_context(
-                &user.id,
-                None,
-                Some(&target),
-                &self.config.plugin.resource,
-                &self.config.plugin.plan_roles,
-            )
+            .user_scope_context(&user.id, None, Some(&target))
             .await?;
         let Some(resource) = context.resource.clone().filter(|r| r.indicator == target) else {
             return Err(invalid("the assertion's resource is not registered here"));

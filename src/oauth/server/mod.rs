@@ -24,6 +24,7 @@ use crate::portal::session::{
     SESSION_TTL_SECS,
 };
 use crate::ports::{Backend, StoreError, User};
+use crate::rbac::scope::ScopeContext;
 use crate::routes::{AuthEndpoint, Endpoint};
 use crate::signing::SignError;
 use crate::throttle;
@@ -78,6 +79,54 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         match &self.config.plugin.auth {
             AuthConfig::OAuth { scope, .. } => scope,
             _ => "",
+        }
+    }
+
+    /// What the scope decision reads for a user (see [`crate::ports::PolicyStore::scope_context`]), with what
+    /// they allowed `client_id` before: the resource `indicator` names, else this plugin's own (or
+    /// the default one). Every endpoint that resolves a resource for a user reads it here, so
+    /// another plugin's resource reads as none: refused as `invalid_target` where one was named
+    /// (see [`Self::owned`]).
+    pub(crate) async fn user_scope_context(
+        &self,
+        user_id: &str,
+        client_id: Option<&str>,
+        indicator: Option<&str>,
+    ) -> Result<ScopeContext, StoreError> {
+        let context = self
+            .backend
+            .scope_context(
+                user_id,
+                client_id,
+                indicator,
+                &self.config.plugin.resource,
+                &self.config.plugin.plan_roles,
+            )
+            .await?;
+        Ok(self.owned(context))
+    }
+
+    /// The same for a machine client (`client_credentials`): its own roles on the resource.
+    pub(crate) async fn machine_scope_context(
+        &self,
+        client_id: &str,
+        indicator: Option<&str>,
+    ) -> Result<ScopeContext, StoreError> {
+        let context = self
+            .backend
+            .client_scope_context(client_id, indicator, &self.config.plugin.resource)
+            .await?;
+        Ok(self.owned(context))
+    }
+
+    /// A context kept to what this plugin issues for: a resource that is another plugin's of the
+    /// deployment ([`Config::issues_for`]) is dropped with everything read for it (permissions,
+    /// remembered consent), as if it were not registered. The directory's resources are shared
+    /// by every plugin; which plugin owns which is configuration.
+    fn owned(&self, context: ScopeContext) -> ScopeContext {
+        match &context.resource {
+            Some(r) if !self.config.issues_for(&r.indicator) => ScopeContext::default(),
+            _ => context,
         }
     }
 

@@ -153,10 +153,7 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             r => r,
         };
-        let context = self
-            .backend
-            .client_scope_context(&client.id, resource, &self.config.plugin.resource)
-            .await?;
+        let context = self.machine_scope_context(&client.id, resource).await?;
         let grant = decide_client_scopes(requested.as_deref(), &context).map_err(|_| {
             OAuthError::new(
                 OAuthErrorCode::InvalidTarget,
