@@ -4591,3 +4591,55 @@ fn the_default_resource_is_not_issued_by_a_plugin_it_is_not_the_own_of() {
     let reply = machine_token(&mut browser, &[]);
     assert_eq!(json(&reply)["error"], "invalid_target", "{}", html(&reply));
 }
+
+#[test]
+fn consent_given_at_one_plugin_skips_no_consent_page_at_another() {
+    // The notes API is no plugin's own, so both may issue for it; what the user allowed the
+    // client at the todo plugin is remembered there only.
+    let deployment = two_plugins();
+    let todo = deployment.site("todo.example.com").unwrap();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    let notes = [("resource", NOTES_API), ("scope", "todos:read")];
+    let mut at_todo = Browser::new(todo, &backend);
+    let consent = signed_in_authorize(&mut at_todo, &authorize_url(&notes));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let allowed = answer_consent(&mut at_todo, &consent, "allow", &[]);
+    assert_eq!(location_params(&allowed).get("iss"), Some(BASE));
+    assert!(location_params(&allowed).get("code").is_some());
+    // Remembered at the todo plugin: asked nothing there again.
+    let again = at_todo.get(&authorize_url(&notes));
+    assert_eq!(again.status, 302, "{}", html(&again));
+    assert!(location_params(&again).get("code").is_some());
+
+    let mut at_mcp = Browser::new(mcp, &backend);
+    let asked = signed_in_authorize(&mut at_mcp, &authorize_url(&notes));
+    assert_eq!(asked.status, 200, "the MCP plugin asks: {}", html(&asked));
+    let silent = at_mcp.get(&authorize_url(&[
+        ("resource", NOTES_API),
+        ("scope", "todos:read"),
+        ("prompt", "none"),
+    ]));
+    assert_eq!(silent.status, 302, "{}", html(&silent));
+    let params = location_params(&silent);
+    assert_eq!(params.get("error"), Some("consent_required"));
+    assert_eq!(params.get("iss"), Some(mcp.public_base_url.as_str()));
+    assert!(params.get("code").is_none());
+}
+
+#[test]
+fn the_consent_page_names_the_api_being_granted() {
+    let deployment = two_plugins();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    let mut browser = Browser::new(mcp, &backend);
+    let consent = signed_in_authorize(&mut browser, &authorize_url(&[("resource", NOTES_API)]));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let page = html(&consent);
+    assert!(page.contains(NOTES_API), "the API is named: {page}");
+    // Without `resource`, the plugin's own API is the one granted, and named.
+    let consent = browser.get(&authorize_url(&[]));
+    assert!(html(&consent).contains(MCP), "{}", html(&consent));
+}

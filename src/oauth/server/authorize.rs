@@ -13,7 +13,7 @@ use crate::oauth::params::{form_encode, Params};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{consent_page, provider_required_page, ConsentForm, ProviderButton};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
-use crate::ports::{Backend, StoreError, User};
+use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::primitives::hash::sha256_hex;
 use crate::rbac::scope::{decide_scopes, ScopeContext, ScopeGrant};
 use crate::routes::AUTHORIZE_PATH;
@@ -250,6 +250,10 @@ impl<B: Backend> AuthServer<'_, B> {
             self.brand(),
             &ConsentForm {
                 client_name: &request.client.name,
+                resource: grant
+                    .resource
+                    .as_ref()
+                    .map(|r| (r.indicator.as_str(), grant.resource_name.as_str())),
                 redirect_host: &redirect_host,
                 user_email: &user.email,
                 scopes: &asked,
@@ -405,7 +409,10 @@ impl<B: Backend> AuthServer<'_, B> {
         self.backend
             .record_consent(
                 &session.user_id,
-                &request.client.id,
+                ConsentKey {
+                    issuer: self.issuer(),
+                    client_id: &request.client.id,
+                },
                 &resource,
                 &scopes,
                 self.now,

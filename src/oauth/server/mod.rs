@@ -23,7 +23,7 @@ use crate::portal::session::{
     cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, Session,
     SESSION_TTL_SECS,
 };
-use crate::ports::{Backend, StoreError, User};
+use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::rbac::scope::ScopeContext;
 use crate::routes::{AuthEndpoint, Endpoint};
 use crate::signing::SignError;
@@ -83,7 +83,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
     }
 
     /// What the scope decision reads for a user (see [`crate::ports::PolicyStore::scope_context`]), with what
-    /// they allowed `client_id` before: the resource `indicator` names, else this plugin's own (or
+    /// they allowed `client_id` before at this plugin: the resource `indicator` names, else this plugin's own (or
     /// the default one). Every endpoint that resolves a resource for a user reads it here, so
     /// another plugin's resource reads as none: refused as `invalid_target` where one was named
     /// (see [`Self::owned`]).
@@ -93,11 +93,15 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         client_id: Option<&str>,
         indicator: Option<&str>,
     ) -> Result<ScopeContext, StoreError> {
+        let consent = client_id.map(|client_id| ConsentKey {
+            issuer: self.issuer(),
+            client_id,
+        });
         let context = self
             .backend
             .scope_context(
                 user_id,
-                client_id,
+                consent,
                 indicator,
                 &self.config.plugin.resource,
                 &self.config.plugin.plan_roles,
