@@ -4643,3 +4643,29 @@ fn the_consent_page_names_the_api_being_granted() {
     let consent = browser.get(&authorize_url(&[]));
     assert!(html(&consent).contains(MCP), "{}", html(&consent));
 }
+
+#[test]
+fn an_access_token_opens_userinfo_only_at_the_plugin_that_issued_it() {
+    // `/introspect` and `/revoke` already check the grant's issuer; `/userinfo` checked it for
+    // JWTs (their `iss`) but not for opaque tokens, whose grant it loads by handle.
+    let config = config();
+    let other = config_at("https://weather.example.com");
+    let mut backend = backend();
+    backend.resources.clear();
+    let mut browser = Browser::new(&config, &backend);
+    let mut elsewhere = Browser::new(&other, &backend);
+    let code = authorize(&mut browser, &[("scope", "openid email")]);
+    let access = json(&exchange(&mut browser, &code))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(access.starts_with("o."), "{access}");
+    let bearer = format!("Bearer {access}");
+    let refused = elsewhere.send(Method::Get, "/userinfo", &[("authorization", &bearer)], b"");
+    assert_eq!(refused.status, 401, "{}", html(&refused));
+    assert!(refused
+        .header("www-authenticate")
+        .is_some_and(|h| h.contains("invalid_token")));
+    let own = browser.send(Method::Get, "/userinfo", &[("authorization", &bearer)], b"");
+    assert_eq!(json(&own)["email"], "demo@example.com");
+}
