@@ -4669,3 +4669,34 @@ fn an_access_token_opens_userinfo_only_at_the_plugin_that_issued_it() {
     let own = browser.send(Method::Get, "/userinfo", &[("authorization", &bearer)], b"");
     assert_eq!(json(&own)["email"], "demo@example.com");
 }
+
+#[test]
+fn an_identity_assertion_is_taken_once_in_the_whole_deployment() {
+    // Both plugins trust the same enterprise provider, under their own ids; an assertion whose
+    // `aud` names both (and no resource, so each would issue for its own) is one assertion: its
+    // `jti` is remembered under the provider's issuer, not the plugin's id for it.
+    let deployment = two_plugins();
+    let todo = deployment.site("todo.example.com").unwrap();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    let assertion = id_jag(
+        &key,
+        serde_json::json!({"aud": [BASE, mcp.public_base_url], "resource": null}),
+    );
+    let mut at_todo = Browser::new(todo, &backend);
+    let first = present(&mut at_todo, ("agent-app", "agent-secret"), &assertion, &[]);
+    assert_eq!(first.status, 200, "{}", html(&first));
+    let mut at_mcp = Browser::new(mcp, &backend);
+    let replayed = present(&mut at_mcp, ("agent-app", "agent-secret"), &assertion, &[]);
+    assert_eq!(replayed.status, 400, "{}", html(&replayed));
+    assert_eq!(json(&replayed)["error"], "invalid_grant");
+    assert!(
+        json(&replayed)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{}",
+        html(&replayed)
+    );
+}

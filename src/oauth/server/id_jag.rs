@@ -72,7 +72,10 @@ impl<B: Backend> AuthServer<'_, B> {
         let ttl = u64::try_from(asserted.expires_at.saturating_add(id_jag::LEEWAY_SECS) - self.now)
             .unwrap_or(1)
             .max(1);
-        let once = format!("id-jag:{}:{}", idp.id, asserted.jti);
+        // RFC 7523 §3 (7) and RFC 7519 §4.1.7: a `jti` is unique per issuer. Remembered under the provider's
+        // issuer, not this plugin's id for it, so an assertion whose `aud` names several plugins
+        // that trust the same provider is taken once in the whole deployment.
+        let once = format!("id-jag:{}:{}", idp.issuer, asserted.jti);
         if !self
             .backend
             .remember_once(&once, ttl, self.now as u64)
