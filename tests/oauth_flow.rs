@@ -4700,3 +4700,70 @@ fn an_identity_assertion_is_taken_once_in_the_whole_deployment() {
         html(&replayed)
     );
 }
+
+#[test]
+fn a_session_made_at_one_plugin_opens_nothing_at_another() {
+    // The cookie names are the same at every plugin (`__Host-` on https), so a user can carry a
+    // session cookie by hand from one plugin's host to another's.
+    let deployment = two_plugins();
+    let todo = deployment.site("todo.example.com").unwrap();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    let mut at_todo = Browser::new(todo, &backend);
+    let account = signed_in_account(&mut at_todo);
+    let consent = at_todo.get(&authorize_url(&[]));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let mut at_mcp = Browser::new(mcp, &backend);
+    at_mcp.cookies = at_todo.cookies.clone();
+    let before = backend.stored();
+    let silent = at_mcp.get(&authorize_url(&[("prompt", "none")]));
+    assert_eq!(
+        location_params(&silent).get("error"),
+        Some("login_required"),
+        "{}",
+        html(&silent)
+    );
+    // The todo plugin's consent form, posted at the MCP plugin.
+    let posted = answer_consent(&mut at_mcp, &consent, "allow", &[]);
+    assert_eq!(posted.status, 401, "{}", html(&posted));
+    assert_eq!(backend.stored(), before, "nothing granted");
+    assert_signed_out(&mut at_mcp, &account, "a todo session at the MCP plugin");
+
+    // CSRF tokens are bound to their plugin too: the todo plugin's login form, with the browser's
+    // CSRF cookie, does not sign in at the MCP plugin.
+    let mut fresh = Browser::new(todo, &backend);
+    let login = fresh.get("/login");
+    let mut elsewhere = Browser::new(mcp, &backend);
+    elsewhere.cookies = fresh.cookies.clone();
+    let refused = sign_in(&mut elsewhere, &login);
+    assert_eq!(refused.status, 403, "{}", html(&refused));
+    assert!(elsewhere
+        .cookies
+        .keys()
+        .all(|k| !k.contains("portcullis_session")));
+}
+
+#[test]
+fn a_session_made_by_a_way_in_the_plugin_no_longer_offers_is_no_session() {
+    // Signed in with a password; then the plugin offers upstream sign-in only (its configuration
+    // changed, or the cookie is shown to a plugin that never took passwords).
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    signed_in_account(&mut browser);
+    let mut sso_only = config.clone();
+    sso_only.sign_in.password = false;
+    let mut later = Browser::new(&sso_only, &backend);
+    later.cookies = browser.cookies.clone();
+    let page = later.get("/account");
+    assert!(!html(&page).contains("Signed in as"), "{}", html(&page));
+    let silent = later.get(&authorize_url(&[("prompt", "none")]));
+    assert_eq!(
+        location_params(&silent).get("error"),
+        Some("login_required")
+    );
+    // Where passwords are still offered, the same session stands.
+    let page = browser.get("/account");
+    assert!(html(&page).contains("Signed in as demo@example.com"));
+}

@@ -20,7 +20,7 @@ use crate::oauth::grants::Grants;
 use crate::oauth::params::{Params, ParamsError};
 use crate::portal::pages::{message_page, Brand};
 use crate::portal::session::{
-    cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, Session,
+    cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, SealKey, Session,
     SESSION_TTL_SECS,
 };
 use crate::ports::{Backend, ConsentKey, StoreError, User};
@@ -71,7 +71,18 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         cookie_names(self.secure_cookies())
     }
 
-    pub(crate) fn key(&self) -> &'a [u8] {
+    /// What this plugin seals sessions, CSRF tokens and the upstream round trip with: the
+    /// deployment's session secret, bound to this plugin's issuer.
+    pub(crate) fn key(&self) -> SealKey<'a> {
+        SealKey::new(
+            self.settings.session_secret.expose().as_bytes(),
+            self.issuer(),
+        )
+    }
+
+    /// The key DPoP server nonces are made with: the session secret's bytes, as the proxy's
+    /// (`Config::dpop_nonce_key`).
+    pub(crate) fn nonce_key(&self) -> &'a [u8] {
         self.settings.session_secret.expose().as_bytes()
     }
 
@@ -145,9 +156,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         Ok(URL_SAFE_NO_PAD.encode(buf))
     }
 
+    /// The browser's session at this plugin: sealed here (not at a sibling plugin), unexpired,
+    /// and made by a way in this plugin offers; anything else is no session at all.
     pub(crate) fn session(&self, head: &RequestHead) -> Option<Session> {
         read_cookie(head, self.cookies().session)
             .and_then(|v| open_session(self.key(), v, self.now))
+            .filter(|s| self.config.sign_in.offers(&s.method))
     }
 
     /// The user a session stands for, if it still does: they exist, are not disabled, and the

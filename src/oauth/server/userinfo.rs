@@ -131,7 +131,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 .config
                 .dpop()
                 .nonce
-                .then_some(dpop::Nonce::Current(self.key())),
+                .then_some(dpop::Nonce::Current(self.nonce_key())),
             now: self.now,
         };
         let proof = match dpop::check_proof(header, &expected) {
