@@ -76,6 +76,7 @@ fn scope_decision(bencher: Bencher) {
         permissions: (0..50).map(|i| format!("perm:{i}")).collect(),
         descriptions: Vec::new(),
         consented: None,
+        ..ScopeContext::default()
     };
     let requested = parse_scope("perm:1 perm:7 perm:49 other openid");
     bencher.bench(|| decide_scopes(black_box(&requested), None, &context).unwrap());

@@ -23,6 +23,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Whose remembered consent a scope decision reads or records: what a user allowed one client at
+/// one plugin (its issuer). Consent given at one plugin skips no consent page at another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentKey<'a> {
+    /// The plugin's issuer (its public base URL).
+    pub issuer: &'a str,
+    pub client_id: &'a str,
+}
+
 /// A user as the portal and userinfo need them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -88,13 +97,14 @@ pub trait PolicyStore {
     /// The resource and the user's permissions on it through their roles, in one round trip.
     /// The resource is `indicator`; when none is named, the plugin's own (`site_resource`) if it
     /// is registered, else the default one.
-    /// With `client_id`, also what the user already allowed that client on the resource.
+    /// With `consent`, also what the user already allowed that client on the resource at that
+    /// issuer.
     /// `plan_roles` (JSON, `[{"plugin", "plan", "role"}]`) names the roles a plan gives its
     /// subscribers: the user holds them too while their subscription to that plan holds.
     async fn scope_context(
         &self,
         user_id: &str,
-        client_id: Option<&str>,
+        consent: Option<ConsentKey<'_>>,
         indicator: Option<&str>,
         site_resource: &str,
         plan_roles: &str,
@@ -290,17 +300,19 @@ pub struct AppAccess {
 
 /// What a user's account page reads and changes: their grants and their API keys.
 pub trait AccountStore {
-    /// Remembers that the user has allowed `client_id` these scopes on `resource` (all of them:
-    /// the caller adds what was allowed before, which the scope decision already read).
+    /// Remembers that the user has allowed the client these scopes on `resource` at the
+    /// consent's issuer (all of them: the caller adds what was allowed before, which the scope
+    /// decision already read).
     async fn record_consent(
         &self,
         user_id: &str,
-        client_id: &str,
+        consent: ConsentKey<'_>,
         resource: &str,
         scopes: &[String],
         now: i64,
     ) -> Result<(), StoreError>;
-    /// Forgets what the user allowed the client on the resource.
+    /// Forgets what the user allowed the client on the resource, at every plugin (revoking an
+    /// app on the account page ends all of its access there).
     async fn forget_consent(
         &self,
         user_id: &str,

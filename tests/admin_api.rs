@@ -2514,3 +2514,72 @@ fn usage_adds_up_across_books_and_reads_as_charts() {
     let (status, subs) = f.call(Method::Get, "/admin/api/subscribers", Value::Null);
     assert_eq!((status, subs["items"].as_array().unwrap().len()), (200, 0));
 }
+
+#[test]
+fn consent_is_remembered_per_plugin_and_a_revocation_forgets_it_at_every_one() {
+    use portcullis::ports::ConsentKey;
+    let f = Fixture::new();
+    let (_, resource) = f.post(
+        "/admin/api/resources",
+        json!({"indicator": "https://api.example.com/notes", "name": "Notes"}),
+    );
+    let rid = resource["id"].as_str().unwrap().to_string();
+    f.post(
+        &format!("/admin/api/resources/{rid}/permissions"),
+        json!({"name": "read"}),
+    );
+    let (_, user) = f.post("/admin/api/users", json!({"email": "c@example.com"}));
+    let uid = user["id"].as_str().unwrap().to_string();
+    let d = SqlDirectory {
+        sql: &f.db,
+        now: NOW,
+    };
+    let todo = ConsentKey {
+        issuer: "https://todo.example.com",
+        client_id: "chatgpt",
+    };
+    let mcp = ConsentKey {
+        issuer: "https://mcp.example.com",
+        client_id: "chatgpt",
+    };
+    let consented = |key: ConsentKey<'_>| {
+        let context = block_on(d.scope_context(
+            &uid,
+            Some(key),
+            Some("https://api.example.com/notes"),
+            "",
+            "[]",
+        ))
+        .unwrap();
+        assert_eq!(context.resource_name, "Notes");
+        context.consented
+    };
+    let notes = "https://api.example.com/notes";
+    block_on(d.record_consent(&uid, todo, notes, &["read".into()], NOW)).unwrap();
+    assert_eq!(consented(todo), Some(vec!["read".to_string()]));
+    assert_eq!(consented(mcp), None, "given at the todo plugin only");
+    // A consent from before consents had an issuer grants nothing at any plugin.
+    f.db.conn
+        .borrow()
+        .execute(
+            "INSERT INTO consents (user_id, client_id, resource, issuer, scopes, created_at, updated_at) \
+             VALUES (?1, 'legacy', ?2, '', 'read', 1, 1)",
+            rusqlite::params![uid, notes],
+        )
+        .unwrap();
+    let legacy = ConsentKey {
+        issuer: "https://todo.example.com",
+        client_id: "legacy",
+    };
+    assert_eq!(consented(legacy), None);
+    block_on(d.record_consent(&uid, mcp, notes, &["read".into()], NOW)).unwrap();
+    assert_eq!(consented(mcp), Some(vec!["read".to_string()]));
+    let apps = block_on(d.apps_of(&uid)).unwrap();
+    assert_eq!(
+        apps.iter().filter(|a| a.client_id == "chatgpt").count(),
+        1,
+        "one app on the account page, whichever plugins it was allowed at"
+    );
+    block_on(d.forget_consent(&uid, "chatgpt", notes)).unwrap();
+    assert_eq!((consented(todo), consented(mcp)), (None, None));
+}

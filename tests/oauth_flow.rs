@@ -5033,6 +5033,20 @@ fn linked(provider: &str) -> portcullis::ports::LinkedIdentity {
 /// The demo user (who has a password) signed in, on the account page of a plugin that offers
 /// GitHub and the password form when `password`; the answer to unlinking each of `providers`
 /// in turn, and the providers left linked.
+/// The browser's session, resealed as if the user had signed in at GitHub.
+fn at_github(cookies: &mut HashMap<String, String>, config: &Config) {
+    use portcullis::portal::session::{open_session, seal_session, SealKey, SignInMethod};
+    let secret = "x".repeat(40);
+    let key = SealKey::new(secret.as_bytes(), config.public_base_url.as_str());
+    let (name, value) = cookies
+        .iter_mut()
+        .find(|(k, _)| k.ends_with("portcullis_session"))
+        .expect("a session cookie");
+    let mut session = open_session(key, value, NOW).unwrap_or_else(|| panic!("{name}"));
+    session.method = SignInMethod::Provider("github".into());
+    *value = seal_session(key, &session);
+}
+
 fn unlink_on_account_page(
     password: bool,
     linked_to: &[&str],
@@ -5045,15 +5059,18 @@ fn unlink_on_account_page(
             .borrow_mut()
             .push(("usr_demo".into(), linked(p)));
     }
-    // Signed in with the password (on the plugin as it was), then the page as it is now.
+    // Signed in (with the password, on the plugin as it was), then the page as it is now, the
+    // session made at GitHub: a session counts only where the way it was made is still offered.
     let before = config();
     let mut browser = Browser::new(&before, &backend);
     signed_in_account(&mut browser);
     let now = github_only_config(password);
+    let mut cookies = browser.cookies;
+    at_github(&mut cookies, &now);
     let mut browser = Browser {
         config: &now,
         backend: &backend,
-        cookies: browser.cookies,
+        cookies,
         now: NOW,
     };
     let mut answers = Vec::new();
@@ -5106,4 +5123,405 @@ fn the_last_way_in_counts_only_identities_at_providers_this_plugin_offers() {
     );
     assert_eq!(answers, [303, 303]);
     assert_eq!(left, ["github"]);
+}
+
+// ----- several plugins on one deployment (issue 29, findings 3 and 4) --------------------------
+
+const MCP: &str = "https://mcp.example.com/mcp";
+/// An API registered in the directory that is no plugin's own: any plugin may issue for it.
+const NOTES_API: &str = "https://api.example.com/notes";
+
+/// Two plugins on one deployment sharing every store: the todo plugin (its resource is the
+/// default one) and an MCP plugin on its own host with its own resource. Both trust the same
+/// enterprise provider (under their own ids), and each has an exchange policy that names the
+/// other's resource as its target, so every endpoint that resolves a resource can be asked for
+/// the sibling's.
+fn two_plugins() -> portcullis::config::Deployment {
+    let plugin = |name: &str, host: &str, idp_id: &str, to: &str| {
+        serde_json::json!({
+            "name_for_human": name, "name_for_model": name,
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+            "hosts": [host],
+            "auth": {"type": "oauth", "scope": "todos:read todos:write"},
+            "enterprise_idps": [{"id": idp_id, "issuer": IDP, "jwks_uri": IDP_KEYS,
+                "clients": ["agent-app"], "provision": false}],
+            "token_exchange": [{"client": "mcp-server", "from": [BASE, MCP], "to": to,
+                "scopes": ["todos:read"]}]
+        })
+    };
+    let mut mcp = plugin("mcp", "mcp.example.com", "acme-sso", BASE);
+    mcp["resource"] = serde_json::json!(MCP);
+    let todo = plugin("todo", "todo.example.com", "acme", MCP);
+    portcullis::config::Deployment::parse(RawConfig {
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugins: Some(serde_json::json!([todo, mcp])),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+/// The todo plugin's stores, with the MCP plugin's resource and a shared notes API registered:
+/// the demo user and the `chatgpt` client hold `todos:read` on each; the `mcp-server` and
+/// `agent-app` clients; the demo user linked at the enterprise provider.
+fn two_plugins_backend(idp_key: &common::jws::ClientKey) -> MemoryBackend {
+    let mut b = enterprise_backend(idp_key);
+    for (id, indicator) in [("res_mcp", MCP), ("res_notes", NOTES_API)] {
+        b.resources.push((
+            Resource {
+                id: id.into(),
+                indicator: indicator.into(),
+                access_token_ttl_secs: 900,
+                access_token_alg: Default::default(),
+            },
+            false,
+        ));
+        for holder in ["usr_demo", "chatgpt"] {
+            b.permissions
+                .insert((holder.into(), id.into()), vec!["todos:read".into()]);
+        }
+    }
+    b.permissions.insert(
+        ("chatgpt".into(), "res_todos".into()),
+        vec!["todos:read".into()],
+    );
+    let mcp_server = exchange_backend().clients.remove("mcp-server").unwrap();
+    b.clients.insert("mcp-server".into(), mcp_server);
+    b
+}
+
+/// Signs the demo user in at the plugin the browser talks to, from an authorization request;
+/// returns the reply to the request once signed in (consent, a redirect, or an error).
+fn signed_in_authorize<B: Backend>(browser: &mut Browser<'_, B>, url: &str) -> Reply {
+    let login = browser.get(url);
+    assert_eq!(login.status, 200, "{}", html(&login));
+    let signed_in = sign_in(browser, &login);
+    assert_eq!(signed_in.status, 303, "{}", html(&signed_in));
+    browser.get(signed_in.header("location").unwrap())
+}
+
+/// The consent page's form, answered with `decision`, `changed` replacing what it carried.
+fn answer_consent<B: Backend>(
+    browser: &mut Browser<'_, B>,
+    consent: &Reply,
+    decision: &str,
+    changed: &[(&str, &str)],
+) -> Reply {
+    let page = html(consent);
+    let consent_form = page.split("action=\"/logout\"").next().unwrap();
+    let mut form: Vec<(String, String)> = vec![("decision".into(), decision.into())];
+    for chunk in consent_form.split("<input type=\"hidden\" name=\"").skip(1) {
+        let name = chunk.split('"').next().unwrap().to_string();
+        let value = changed
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| hidden(consent, &name));
+        form.push((name, value));
+    }
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    browser.post_form("/authorize", &pairs)
+}
+
+#[test]
+fn a_plugin_refuses_another_plugins_resource_at_every_endpoint_that_resolves_one() {
+    let deployment = two_plugins();
+    let todo = deployment.site("todo.example.com").unwrap();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    // (plugin, the sibling's resource, a resource it may issue for)
+    for (config, foreign, own) in [(todo, MCP, BASE), (mcp, BASE, MCP)] {
+        let mut browser = Browser::new(config, &backend);
+        let issuer = config.public_base_url.as_str();
+        let before = backend.stored();
+
+        // GET /authorize, signed in: refused before any consent page.
+        let reply = signed_in_authorize(&mut browser, &authorize_url(&[("resource", foreign)]));
+        assert_eq!(reply.status, 302, "{issuer}: {}", html(&reply));
+        let params = location_params(&reply);
+        assert_eq!(params.get("error"), Some("invalid_target"), "{issuer}");
+        assert_eq!(params.get("iss"), Some(issuer));
+        assert_eq!(
+            backend.stored(),
+            before,
+            "{issuer}: the refusal stored nothing"
+        );
+
+        // The consent form's POST, its resource changed to the sibling's: no code, no consent.
+        let consent = browser.get(&authorize_url(&[("resource", own)]));
+        assert_eq!(consent.status, 200, "{issuer}: {}", html(&consent));
+        let reply = answer_consent(&mut browser, &consent, "allow", &[("resource", foreign)]);
+        assert_eq!(reply.status, 303, "{issuer}: {}", html(&reply));
+        assert_eq!(
+            location_params(&reply).get("error"),
+            Some("invalid_target"),
+            "{issuer}"
+        );
+        assert_eq!(
+            backend.stored(),
+            before,
+            "{issuer}: the refusal stored nothing"
+        );
+
+        // client_credentials.
+        let reply = machine_token(&mut browser, &[("resource", foreign)]);
+        assert_eq!(reply.status, 400, "{issuer}: {}", html(&reply));
+        assert_eq!(json(&reply)["error"], "invalid_target", "{issuer}");
+        let own_token = machine_token(&mut browser, &[("resource", own)]);
+        assert_eq!(own_token.status, 200, "{issuer}: {}", html(&own_token));
+
+        // Token exchange: the policy names the sibling's resource, which is not this plugin's to
+        // issue for.
+        let subject = mint_user_token(config, own);
+        let reply = token(
+            &mut browser,
+            Some(&basic("mcp-server", "mcp-secret")),
+            &[
+                ("grant_type", EXCHANGE),
+                ("subject_token", &subject),
+                ("subject_token_type", ACCESS_TYPE),
+                ("resource", foreign),
+            ],
+        );
+        assert_eq!(reply.status, 400, "{issuer}: {}", html(&reply));
+        assert_eq!(json(&reply)["error"], "invalid_target", "{issuer}");
+
+        // An identity assertion (ID-JAG) for the sibling's resource.
+        let assertion = id_jag(
+            &key,
+            serde_json::json!({"aud": issuer, "resource": foreign}),
+        );
+        let reply = present(&mut browser, ("agent-app", "agent-secret"), &assertion, &[]);
+        assert_eq!(reply.status, 400, "{issuer}: {}", html(&reply));
+        assert_eq!(json(&reply)["error"], "invalid_target", "{issuer}");
+        assert_eq!(
+            backend.stored(),
+            before,
+            "{issuer}: no refusal stored anything"
+        );
+    }
+}
+
+/// An access token for the demo user from `config`'s issuer for `resource`, as its token endpoint
+/// would mint it (signed with the deployment's key).
+fn mint_user_token(config: &Config, resource: &str) -> String {
+    use portcullis::oauth::access_token::{mint_access_token, AccessClaims, Audience};
+    let claims = AccessClaims {
+        iss: config.public_base_url.clone(),
+        sub: "usr_demo".into(),
+        aud: Audience::One(resource.into()),
+        jti: "j-1".into(),
+        client_id: "chatgpt".into(),
+        scope: "todos:read".into(),
+        gid: None,
+        gty: None,
+        cnf: None,
+        act: None,
+    };
+    mint_access_token(&config.keys, claims, NOW, 600).unwrap()
+}
+
+#[test]
+fn the_default_resource_is_not_issued_by_a_plugin_it_is_not_the_own_of() {
+    // The MCP plugin's own resource is not registered; the default one is the todo plugin's.
+    // Without `resource`, the MCP plugin falls back to the default: it must not issue for it.
+    let deployment = two_plugins();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let mut backend = two_plugins_backend(&key);
+    backend.resources.retain(|(r, _)| r.indicator != MCP);
+    let mut browser = Browser::new(mcp, &backend);
+    let consent = signed_in_authorize(&mut browser, &authorize_url(&[]));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    assert!(!html(&consent).contains(BASE), "{}", html(&consent));
+    let reply = answer_consent(&mut browser, &consent, "allow", &[]);
+    assert_eq!(reply.status, 303, "{}", html(&reply));
+    let grants = backend.grants.borrow();
+    assert_eq!(grants.len(), 1);
+    for grant in grants.values() {
+        assert_eq!(grant.resource, None, "no resource of the todo plugin's");
+        assert!(grant.scopes.is_empty(), "{:?}", grant.scopes);
+    }
+    drop(grants);
+    let reply = machine_token(&mut browser, &[]);
+    assert_eq!(json(&reply)["error"], "invalid_target", "{}", html(&reply));
+}
+
+#[test]
+fn consent_given_at_one_plugin_skips_no_consent_page_at_another() {
+    // The notes API is no plugin's own, so both may issue for it; what the user allowed the
+    // client at the todo plugin is remembered there only.
+    let deployment = two_plugins();
+    let todo = deployment.site("todo.example.com").unwrap();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    let notes = [("resource", NOTES_API), ("scope", "todos:read")];
+    let mut at_todo = Browser::new(todo, &backend);
+    let consent = signed_in_authorize(&mut at_todo, &authorize_url(&notes));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let allowed = answer_consent(&mut at_todo, &consent, "allow", &[]);
+    assert_eq!(location_params(&allowed).get("iss"), Some(BASE));
+    assert!(location_params(&allowed).get("code").is_some());
+    // Remembered at the todo plugin: asked nothing there again.
+    let again = at_todo.get(&authorize_url(&notes));
+    assert_eq!(again.status, 302, "{}", html(&again));
+    assert!(location_params(&again).get("code").is_some());
+
+    let mut at_mcp = Browser::new(mcp, &backend);
+    let asked = signed_in_authorize(&mut at_mcp, &authorize_url(&notes));
+    assert_eq!(asked.status, 200, "the MCP plugin asks: {}", html(&asked));
+    let silent = at_mcp.get(&authorize_url(&[
+        ("resource", NOTES_API),
+        ("scope", "todos:read"),
+        ("prompt", "none"),
+    ]));
+    assert_eq!(silent.status, 302, "{}", html(&silent));
+    let params = location_params(&silent);
+    assert_eq!(params.get("error"), Some("consent_required"));
+    assert_eq!(params.get("iss"), Some(mcp.public_base_url.as_str()));
+    assert!(params.get("code").is_none());
+}
+
+#[test]
+fn the_consent_page_names_the_api_being_granted() {
+    let deployment = two_plugins();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    let mut browser = Browser::new(mcp, &backend);
+    let consent = signed_in_authorize(&mut browser, &authorize_url(&[("resource", NOTES_API)]));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let page = html(&consent);
+    assert!(page.contains(NOTES_API), "the API is named: {page}");
+    // Without `resource`, the plugin's own API is the one granted, and named.
+    let consent = browser.get(&authorize_url(&[]));
+    assert!(html(&consent).contains(MCP), "{}", html(&consent));
+}
+
+#[test]
+fn an_access_token_opens_userinfo_only_at_the_plugin_that_issued_it() {
+    // `/introspect` and `/revoke` already check the grant's issuer; `/userinfo` checked it for
+    // JWTs (their `iss`) but not for opaque tokens, whose grant it loads by handle.
+    let config = config();
+    let other = config_at("https://weather.example.com");
+    let mut backend = backend();
+    backend.resources.clear();
+    let mut browser = Browser::new(&config, &backend);
+    let mut elsewhere = Browser::new(&other, &backend);
+    let code = authorize(&mut browser, &[("scope", "openid email")]);
+    let access = json(&exchange(&mut browser, &code))["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(access.starts_with("o."), "{access}");
+    let bearer = format!("Bearer {access}");
+    let refused = elsewhere.send(Method::Get, "/userinfo", &[("authorization", &bearer)], b"");
+    assert_eq!(refused.status, 401, "{}", html(&refused));
+    assert!(refused
+        .header("www-authenticate")
+        .is_some_and(|h| h.contains("invalid_token")));
+    let own = browser.send(Method::Get, "/userinfo", &[("authorization", &bearer)], b"");
+    assert_eq!(json(&own)["email"], "demo@example.com");
+}
+
+#[test]
+fn an_identity_assertion_is_taken_once_in_the_whole_deployment() {
+    // Both plugins trust the same enterprise provider, under their own ids; an assertion whose
+    // `aud` names both (and no resource, so each would issue for its own) is one assertion: its
+    // `jti` is remembered under the provider's issuer, not the plugin's id for it.
+    let deployment = two_plugins();
+    let todo = deployment.site("todo.example.com").unwrap();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    let assertion = id_jag(
+        &key,
+        serde_json::json!({"aud": [BASE, mcp.public_base_url], "resource": null}),
+    );
+    let mut at_todo = Browser::new(todo, &backend);
+    let first = present(&mut at_todo, ("agent-app", "agent-secret"), &assertion, &[]);
+    assert_eq!(first.status, 200, "{}", html(&first));
+    let mut at_mcp = Browser::new(mcp, &backend);
+    let replayed = present(&mut at_mcp, ("agent-app", "agent-secret"), &assertion, &[]);
+    assert_eq!(replayed.status, 400, "{}", html(&replayed));
+    assert_eq!(json(&replayed)["error"], "invalid_grant");
+    assert!(
+        json(&replayed)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{}",
+        html(&replayed)
+    );
+}
+
+#[test]
+fn a_session_made_at_one_plugin_opens_nothing_at_another() {
+    // The cookie names are the same at every plugin (`__Host-` on https), so a user can carry a
+    // session cookie by hand from one plugin's host to another's.
+    let deployment = two_plugins();
+    let todo = deployment.site("todo.example.com").unwrap();
+    let mcp = deployment.site("mcp.example.com").unwrap();
+    let key = common::jws::ClientKey::p256();
+    let backend = two_plugins_backend(&key);
+    let mut at_todo = Browser::new(todo, &backend);
+    let account = signed_in_account(&mut at_todo);
+    let consent = at_todo.get(&authorize_url(&[]));
+    assert_eq!(consent.status, 200, "{}", html(&consent));
+    let mut at_mcp = Browser::new(mcp, &backend);
+    at_mcp.cookies = at_todo.cookies.clone();
+    let before = backend.stored();
+    let silent = at_mcp.get(&authorize_url(&[("prompt", "none")]));
+    assert_eq!(
+        location_params(&silent).get("error"),
+        Some("login_required"),
+        "{}",
+        html(&silent)
+    );
+    // The todo plugin's consent form, posted at the MCP plugin.
+    let posted = answer_consent(&mut at_mcp, &consent, "allow", &[]);
+    assert_eq!(posted.status, 401, "{}", html(&posted));
+    assert_eq!(backend.stored(), before, "nothing granted");
+    assert_signed_out(&mut at_mcp, &account, "a todo session at the MCP plugin");
+
+    // CSRF tokens are bound to their plugin too: the todo plugin's login form, with the browser's
+    // CSRF cookie, does not sign in at the MCP plugin.
+    let mut fresh = Browser::new(todo, &backend);
+    let login = fresh.get("/login");
+    let mut elsewhere = Browser::new(mcp, &backend);
+    elsewhere.cookies = fresh.cookies.clone();
+    let refused = sign_in(&mut elsewhere, &login);
+    assert_eq!(refused.status, 403, "{}", html(&refused));
+    assert!(elsewhere
+        .cookies
+        .keys()
+        .all(|k| !k.contains("portcullis_session")));
+}
+
+#[test]
+fn a_session_made_by_a_way_in_the_plugin_no_longer_offers_is_no_session() {
+    // Signed in with a password; then the plugin offers upstream sign-in only (its configuration
+    // changed, or the cookie is shown to a plugin that never took passwords).
+    let config = config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    signed_in_account(&mut browser);
+    let mut sso_only = config.clone();
+    sso_only.sign_in.password = false;
+    let mut later = Browser::new(&sso_only, &backend);
+    later.cookies = browser.cookies.clone();
+    let page = later.get("/account");
+    assert!(!html(&page).contains("Signed in as"), "{}", html(&page));
+    let silent = later.get(&authorize_url(&[("prompt", "none")]));
+    assert_eq!(
+        location_params(&silent).get("error"),
+        Some("login_required")
+    );
+    // Where passwords are still offered, the same session stands.
+    let page = browser.get("/account");
+    assert!(html(&page).contains("Signed in as demo@example.com"));
 }

@@ -171,6 +171,11 @@ pub struct Config {
     /// 0020) work here: only at the deployment's one `user_http` plugin, the one they can have
     /// been issued for. With two or more, such keys work nowhere and must be issued again.
     pub takes_unbound_api_keys: bool,
+    /// The resource indicators of the deployment's other plugins: this plugin issues no token,
+    /// code or consent for them (`invalid_target`), since each plugin issues only for the
+    /// resources it owns. Its own resource, and resources registered in the directory that are
+    /// no plugin's own (APIs outside the gateway), it may issue for.
+    pub sibling_resources: Vec<String>,
 }
 
 /// How the gateway reaches Stripe and checks its webhooks.
@@ -393,6 +398,12 @@ impl Config {
         })
     }
 
+    /// Whether this plugin may issue for the resource `indicator`: not when it is another plugin's
+    /// of the deployment (see [`Config::sibling_resources`]).
+    pub fn issues_for(&self, indicator: &str) -> bool {
+        !self.sibling_resources.iter().any(|r| r == indicator)
+    }
+
     /// The RFC 9728 protected-resource metadata URL for this plugin's API.
     pub fn resource_metadata_url(&self) -> String {
         format!("{}{}", self.public_base_url, self.resource_metadata_path())
@@ -457,8 +468,11 @@ impl Deployment {
             sites.push(site);
         }
         let issuers: Vec<Vec<String>> = sites.iter().map(|s| sibling_issuers(s, &sites)).collect();
-        for (site, issuers) in sites.iter_mut().zip(issuers) {
+        let resources: Vec<Vec<String>> =
+            sites.iter().map(|s| sibling_resources(s, &sites)).collect();
+        for ((site, issuers), resources) in sites.iter_mut().zip(issuers).zip(resources) {
             site.exchange_issuers = issuers;
+            site.sibling_resources = resources;
         }
         let takes_keys = |s: &Config| matches!(s.plugin.auth, AuthConfig::UserHttp { .. });
         if sites.iter().filter(|s| takes_keys(s)).count() == 1 {
@@ -505,6 +519,19 @@ fn sibling_issuers(site: &Config, sites: &[Config]) -> Vec<String> {
     issuers.sort();
     issuers.dedup();
     issuers
+}
+
+/// The resources of `site`'s siblings that are not also its own.
+fn sibling_resources(site: &Config, sites: &[Config]) -> Vec<String> {
+    let mut resources: Vec<String> = sites
+        .iter()
+        .filter(|other| other.public_base_url != site.public_base_url)
+        .map(|other| other.plugin.resource.clone())
+        .filter(|r| *r != site.plugin.resource)
+        .collect();
+    resources.sort();
+    resources.dedup();
+    resources
 }
 
 /// `host[:port]` → `host`, leaving bracketed IPv6 literals whole.
@@ -1455,6 +1482,34 @@ pub(crate) mod tests {
             .unwrap()
             .exchange_issuers
             .is_empty());
+    }
+
+    #[test]
+    fn a_plugin_issues_for_its_own_resource_and_shared_ones_but_never_a_siblings() {
+        let mut mcp = plugin_json();
+        mcp["name_for_model"] = json!("mcp");
+        mcp["hosts"] = json!(["mcp.example.com"]);
+        mcp["resource"] = json!("https://mcp.example.com/mcp");
+        let mut todo = plugin_json();
+        todo["hosts"] = json!(["todo.example.com"]);
+        let mut r = raw();
+        r.plugin = None;
+        r.public_base_url = None;
+        r.plugins = Some(json!([todo, mcp]));
+        let d = Deployment::parse(r).unwrap();
+        let todo = d.site("todo.example.com").unwrap();
+        let mcp = d.site("mcp.example.com").unwrap();
+        assert_eq!(todo.sibling_resources, ["https://mcp.example.com/mcp"]);
+        assert_eq!(mcp.sibling_resources, ["https://todo.example.com"]);
+        assert!(todo.issues_for("https://todo.example.com"));
+        assert!(!todo.issues_for("https://mcp.example.com/mcp"));
+        assert!(mcp.issues_for("https://mcp.example.com/mcp"));
+        assert!(!mcp.issues_for("https://todo.example.com"));
+        // An API in the directory that is no plugin's own: either may issue for it.
+        assert!(todo.issues_for("https://api.example.com/notes"));
+        assert!(mcp.issues_for("https://api.example.com/notes"));
+        // One plugin alone has no siblings.
+        assert!(Config::parse(raw()).unwrap().sibling_resources.is_empty());
     }
 
     #[test]

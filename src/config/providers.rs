@@ -397,6 +397,16 @@ impl SignIn {
     pub fn provider(&self, id: &str) -> Option<&IdentityProvider> {
         self.providers.iter().find(|p| p.id == id)
     }
+
+    /// Whether the plugin offers the way a session was made: a password session only where
+    /// passwords are taken, a provider's only where that provider is offered.
+    pub fn offers(&self, method: &crate::portal::session::SignInMethod) -> bool {
+        use crate::portal::session::SignInMethod;
+        match method {
+            SignInMethod::Password => self.password,
+            SignInMethod::Provider(id) => self.provider(id).is_some(),
+        }
+    }
 }
 
 /// The plugin's sign-in: by default every provider of the deployment and passwords.

@@ -104,6 +104,7 @@ pub(crate) fn build_site(
         // Filled in once every plugin is read (Deployment::parse).
         exchange_issuers: Vec::new(),
         takes_unbound_api_keys: false,
+        sibling_resources: Vec::new(),
     };
     Ok((config, hosts))
 }

@@ -11,8 +11,8 @@ use crate::oauth::client_assertion::{jwks_json, parse_jwks};
 use crate::oauth::grant::GrantState;
 use crate::oauth::registration::{MAX_UNUSED_REGISTRATIONS, MAX_UNUSED_REGISTRATIONS_PER_NETWORK};
 use crate::ports::{
-    AccountStore, ApiKeySummary, AppAccess, ClientRegistry, GrantHolder, GrantSummary, PolicyStore,
-    RegisteredClient, RegistrationOutcome, StoreError, User, UserDirectory,
+    AccountStore, ApiKeySummary, AppAccess, ClientRegistry, ConsentKey, GrantHolder, GrantSummary,
+    PolicyStore, RegisteredClient, RegistrationOutcome, StoreError, User, UserDirectory,
 };
 use crate::rbac::scope::{parse_scope, Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
@@ -303,7 +303,7 @@ fn user_permission_ids(user: &str, plan_roles: &str, lapsed_before: &str) -> Str
 enum Holder<'a> {
     User {
         id: &'a str,
-        client_id: Option<&'a str>,
+        consent: Option<ConsentKey<'a>>,
         /// `[{"plugin", "plan", "role"}]`: roles held while a subscription to the plan holds.
         plan_roles: &'a str,
     },
@@ -323,22 +323,20 @@ impl<S: Sql> SqlDirectory<'_, S> {
         let user_roles = user_permission_ids("?1", "?5", "?6");
         const CLIENT_ROLES: &str = "SELECT rp.permission_id FROM role_permissions rp \
             JOIN client_roles hr ON hr.role_id = rp.role_id WHERE hr.client_id = ?1";
+        // Consent is read at the plugin asking (`?7`, its issuer) only: one given at another
+        // plugin, or before consents had an issuer (''), skips no consent page here.
         const CONSENTED: &str = "(SELECT c.scopes FROM consents c \
-            WHERE c.user_id = ?1 AND c.client_id = ?4 AND c.resource = r.indicator)";
-        let (holder_id, client_id, roles, consented, plan_roles) = match holder {
+            WHERE c.user_id = ?1 AND c.client_id = ?4 AND c.resource = r.indicator AND c.issuer = ?7)";
+        let (holder_id, consent, roles, consented, plan_roles) = match holder {
             Holder::User {
                 id,
-                client_id,
+                consent,
                 plan_roles,
             } => (
                 id,
-                client_id,
+                consent,
                 user_roles.as_str(),
-                if client_id.is_some() {
-                    CONSENTED
-                } else {
-                    "NULL"
-                },
+                if consent.is_some() { CONSENTED } else { "NULL" },
                 Some(plan_roles),
             ),
             Holder::Client(id) => (id, None, CLIENT_ROLES, "NULL", None),
@@ -349,17 +347,18 @@ impl<S: Sql> SqlDirectory<'_, S> {
             site_resource.into(),
         ];
         if let Some(plan_roles) = plan_roles {
-            args.push(SqlValue::from(client_id));
+            args.push(SqlValue::from(consent.map(|c| c.client_id)));
             args.push(plan_roles.into());
             args.push(self.now.saturating_sub(PERIOD_GRACE_SECS).into());
-        } else if let Some(client_id) = client_id {
-            args.push(client_id.into());
+            if let Some(consent) = consent {
+                args.push(consent.issuer.into());
+            }
         }
         let rows = self
             .sql
             .query(
                 &format!(
-                    "SELECT r.id, r.indicator, r.access_token_ttl_secs, r.access_token_alg, p.name AS permission, p.description, \
+                    "SELECT r.id, r.indicator, r.name AS resource_name, r.access_token_ttl_secs, r.access_token_alg, p.name AS permission, p.description, \
                        {consented} AS consented \
                      FROM api_resources r \
                      LEFT JOIN permissions p ON p.resource_id = r.id AND p.id IN ({roles}) \
@@ -381,6 +380,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
             }
             if context.resource.is_none() {
                 context.consented = opt_s(row, "consented").map(|s| parse_scope(&s));
+                context.resource_name = s(row, "resource_name");
                 context.resource = Some(Resource {
                     id: s(row, "id"),
                     indicator: s(row, "indicator"),
@@ -404,14 +404,14 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
     async fn scope_context(
         &self,
         user_id: &str,
-        client_id: Option<&str>,
+        consent: Option<ConsentKey<'_>>,
         indicator: Option<&str>,
         site_resource: &str,
         plan_roles: &str,
     ) -> Result<ScopeContext, StoreError> {
         let holder = Holder::User {
             id: user_id,
-            client_id,
+            consent,
             plan_roles,
         };
         self.load_scope_context(holder, indicator, site_resource)
@@ -433,7 +433,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     async fn record_consent(
         &self,
         user_id: &str,
-        client_id: &str,
+        consent: ConsentKey<'_>,
         resource: &str,
         scopes: &[String],
         now: i64,
@@ -443,14 +443,15 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         // scopes: at worst a question asked again.
         self.sql
             .batch(vec![(
-                "INSERT INTO consents (user_id, client_id, resource, scopes, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-                 ON CONFLICT (user_id, client_id, resource) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+                "INSERT INTO consents (user_id, client_id, resource, issuer, scopes, created_at, updated_at) VALUES (?1, ?2, ?3, ?6, ?4, ?5, ?5) \
+                 ON CONFLICT (user_id, client_id, resource, issuer) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
                 vec![
                     user_id.into(),
-                    client_id.into(),
+                    consent.client_id.into(),
                     resource.into(),
                     scopes.join(" ").into(),
                     now.into(),
+                    consent.issuer.into(),
                 ],
             )])
             .await

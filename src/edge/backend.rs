@@ -13,8 +13,8 @@ use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
-    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantHolder, GrantStore,
-    GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
+    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, ConsentKey, GrantHolder,
+    GrantStore, GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
     NewFederatedUser, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
     UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
@@ -219,13 +219,13 @@ impl PolicyStore for EdgeBackend<'_> {
     async fn scope_context(
         &self,
         user_id: &str,
-        client_id: Option<&str>,
+        consent: Option<ConsentKey<'_>>,
         indicator: Option<&str>,
         site_resource: &str,
         plan_roles: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.directory()
-            .scope_context(user_id, client_id, indicator, site_resource, plan_roles)
+            .scope_context(user_id, consent, indicator, site_resource, plan_roles)
             .await
     }
 
@@ -245,13 +245,13 @@ impl AccountStore for EdgeBackend<'_> {
     async fn record_consent(
         &self,
         user_id: &str,
-        client_id: &str,
+        consent: ConsentKey<'_>,
         resource: &str,
         scopes: &[String],
         now: i64,
     ) -> Result<(), StoreError> {
         self.directory()
-            .record_consent(user_id, client_id, resource, scopes, now)
+            .record_consent(user_id, consent, resource, scopes, now)
             .await
     }
     async fn forget_consent(

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::{IdentityProvider, FLOW_TTL_SECS};
 use crate::oauth::pkce::s256_challenge;
-use crate::portal::session::{open, seal};
+use crate::portal::session::{open, seal, SealKey};
 
 /// The cookie's name: `__Host-` where cookies are secure.
 pub fn flow_cookie(secure: bool) -> &'static str {
@@ -86,12 +86,13 @@ impl Flow {
         }
     }
 
-    pub fn seal(&self, key: &[u8]) -> String {
+    pub fn seal(&self, key: SealKey<'_>) -> String {
         seal(key, "upstream-flow", self)
     }
 
-    /// The flow in the cookie, if it is intact, unexpired and for `provider`.
-    pub fn open(key: &[u8], cookie: &str, provider: &str, now: i64) -> Option<Flow> {
+    /// The flow in the cookie, if it is intact (sealed at this plugin), unexpired and for
+    /// `provider`.
+    pub fn open(key: SealKey<'_>, cookie: &str, provider: &str, now: i64) -> Option<Flow> {
         let flow: Flow = open(key, "upstream-flow", cookie)?;
         (flow.provider == provider && now < flow.expires_at).then_some(flow)
     }
@@ -172,11 +173,12 @@ pub fn link_cookie(secure: bool) -> &'static str {
 }
 
 impl PendingLink {
-    pub fn seal(&self, key: &[u8]) -> String {
+    pub fn seal(&self, key: SealKey<'_>) -> String {
         seal(key, "upstream-link", self)
     }
 
-    pub fn open(key: &[u8], cookie: &str, now: i64) -> Option<PendingLink> {
+    /// The pending link in the cookie, if it is intact (sealed at this plugin) and unexpired.
+    pub fn open(key: SealKey<'_>, cookie: &str, now: i64) -> Option<PendingLink> {
         let link: PendingLink = open(key, "upstream-link", cookie)?;
         (now < link.expires_at).then_some(link)
     }
@@ -188,7 +190,10 @@ mod tests {
     use crate::federation::{ClientAuth, ProviderKind, Provisioning};
     use crate::primitives::secret::Secret;
 
-    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const KEY: SealKey<'static> = SealKey::new(
+        b"0123456789abcdef0123456789abcdef",
+        "https://todo.example.com",
+    );
     const NOW: i64 = 1_790_000_000;
 
     fn provider() -> IdentityProvider {
@@ -228,7 +233,8 @@ mod tests {
         let sealed = flow().seal(KEY);
         assert_eq!(Flow::open(KEY, &sealed, "google", NOW + 10), Some(flow()));
         assert_eq!(Flow::open(KEY, &sealed, "github", NOW + 10), None);
-        assert_eq!(Flow::open(b"another key", &sealed, "google", NOW), None);
+        let another_key = SealKey::new(b"another key", "https://todo.example.com");
+        assert_eq!(Flow::open(another_key, &sealed, "google", NOW), None);
         assert_eq!(
             Flow::open(KEY, &sealed, "google", NOW + FLOW_TTL_SECS),
             None

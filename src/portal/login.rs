@@ -7,7 +7,8 @@ use crate::oauth::server::{body_params, redirect, source, with_cookie, AuthServe
 use crate::portal::pages::{login_page, message_page, LoginForm, ProviderButton};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::portal::session::{
-    csrf_token, read_cookie, seal_session, set_cookie, verify_csrf, Session, SESSION_TTL_SECS,
+    csrf_token, read_cookie, seal_session, set_cookie, verify_csrf, Session, SignInMethod,
+    SESSION_TTL_SECS,
 };
 use crate::ports::{Backend, User};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
@@ -139,7 +140,7 @@ impl<B: Backend> AuthServer<'_, B> {
             _ => return Ok(form(401, "Wrong email or password.")),
         };
         self.refund_sign_in(&charges).await?;
-        self.start_session(user, return_to)
+        self.start_session(user, return_to, SignInMethod::Password)
     }
 
     /// Counts a sign-in attempt before its password is checked (an atomic charge), so parallel
@@ -222,7 +223,13 @@ impl<B: Backend> AuthServer<'_, B> {
 
     /// The signed-in reply: a new session cookie and a new CSRF cookie, then back to
     /// `return_to` (or a page saying so).
-    pub(crate) fn start_session(&self, user: User, return_to: &str) -> Result<Reply, ApiError> {
+    /// `method`: how the user signed in, recorded in the session (see [`SignInMethod`]).
+    pub(crate) fn start_session(
+        &self,
+        user: User,
+        return_to: &str,
+        method: SignInMethod,
+    ) -> Result<Reply, ApiError> {
         // A fresh session and a fresh CSRF cookie: nothing set before sign-in carries over.
         let session = Session {
             user_id: user.id,
@@ -230,6 +237,7 @@ impl<B: Backend> AuthServer<'_, B> {
             expires_at: self.now + SESSION_TTL_SECS,
             nonce: self.random_b64(16)?,
             epoch: user.session_epoch,
+            method,
         };
         let secure = self.secure_cookies();
         let new_csrf = self.random_b64(18)?;

@@ -226,6 +226,9 @@ pub struct ConsentForm<'a> {
     /// No administrator vetted the client (it registered itself, or is a metadata document):
     /// its name is its own claim, so it is marked and where access goes is said plainly.
     pub unverified: bool,
+    /// The API the permissions are on: its resource indicator (`None` for a grant without one,
+    /// which asks only who the user is) and its name in the directory (may be empty).
+    pub resource: Option<(&'a str, &'a str)>,
     pub redirect_host: &'a str,
     pub user_email: &'a str,
     /// `(scope, description)` pairs asked for now.
@@ -256,18 +259,36 @@ fn scope_items(scopes: &[(String, String)]) -> String {
 }
 
 pub fn consent_page(brand: Brand<'_>, form: &ConsentForm<'_>) -> Reply {
-    let mut permissions = match (form.scopes.is_empty(), form.already_allowed.is_empty()) {
-        (true, true) => "<p>It asks for no permissions beyond knowing who you are.</p>".to_string(),
-        (true, false) => "<p>It asks for nothing new.</p>".to_string(),
-        (false, true) => format!(
-            "<p>It asks for these permissions:</p><ul class=\"scopes\">{}</ul>",
-            scope_items(form.scopes)
+    // The API being granted, named as the directory names it and by its indicator (what the
+    // token's `aud` will be), so a page at one plugin cannot pass off another's API as its own.
+    let mut permissions = match form.resource {
+        Some((indicator, name)) if !name.is_empty() && name != indicator => format!(
+            "<p class=\"resource\">On the API <strong>{}</strong> (<code>{}</code>).</p>",
+            escape_html(name),
+            escape_html(indicator)
         ),
-        (false, false) => format!(
-            "<p>It asks for these new permissions:</p><ul class=\"scopes new\">{}</ul>",
-            scope_items(form.scopes)
+        Some((indicator, _)) => format!(
+            "<p class=\"resource\">On the API <code>{}</code>.</p>",
+            escape_html(indicator)
         ),
+        None => String::new(),
     };
+    permissions.push_str(
+        &match (form.scopes.is_empty(), form.already_allowed.is_empty()) {
+            (true, true) => {
+                "<p>It asks for no permissions beyond knowing who you are.</p>".to_string()
+            }
+            (true, false) => "<p>It asks for nothing new.</p>".to_string(),
+            (false, true) => format!(
+                "<p>It asks for these permissions:</p><ul class=\"scopes\">{}</ul>",
+                scope_items(form.scopes)
+            ),
+            (false, false) => format!(
+                "<p>It asks for these new permissions:</p><ul class=\"scopes new\">{}</ul>",
+                scope_items(form.scopes)
+            ),
+        },
+    );
     if !form.already_allowed.is_empty() {
         permissions.push_str(&format!(
             "<p class=\"muted\">You already allowed it to:</p><ul class=\"scopes allowed\">{}</ul>",
@@ -536,6 +557,7 @@ mod tests {
             &ConsentForm {
                 client_name: "ChatGPT",
                 unverified: false,
+                resource: Some(("https://todo.example.com/<api>", "Todo <API>")),
                 redirect_host: "chatgpt.com",
                 user_email: "demo@example.com",
                 scopes: &scopes,
@@ -551,6 +573,10 @@ mod tests {
         assert!(!html.contains("unverified"));
         assert!(html.contains("<li>Read your todos <code>todos:read</code></li>"));
         assert!(html.contains("value=\"chat&quot;gpt\""));
+        // The API granted, its name and indicator escaped.
+        assert!(html.contains(
+            "On the API <strong>Todo &lt;API&gt;</strong> (<code>https://todo.example.com/&lt;api&gt;</code>)"
+        ));
     }
 
     #[test]
@@ -560,6 +586,7 @@ mod tests {
             &ConsentForm {
                 client_name: "Notes <b>",
                 unverified: true,
+                resource: None,
                 redirect_host: "notes.example.net",
                 user_email: "demo@example.com",
                 scopes: &[],

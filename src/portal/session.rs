@@ -1,5 +1,11 @@
 //! Portal sessions and CSRF tokens, both HMAC-SHA256 under the `SESSION_SECRET`.
 //!
+//! Every plugin of a deployment shares the secret, so every value sealed with it (sessions, CSRF
+//! tokens, the upstream sign-in's round trip and pending link) is sealed for one plugin: the
+//! plugin's issuer is part of what the MAC covers ([`SealKey`]), and a value made at one plugin
+//! opens at no other. A session also says how the user signed in ([`SignInMethod`]); a plugin
+//! takes only sessions made by a way in it offers.
+//!
 //! The session cookie carries `{user, issued, expires, nonce, epoch}` and its MAC: no server
 //! state per session. The epoch is the user's session epoch at sign-in (a column of their row);
 //! logout, "sign out everywhere", a password change and disabling move it on, so a copy of the
@@ -49,6 +55,30 @@ pub const SESSION_TTL_SECS: i64 = 12 * 3600;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// What a sealed value is sealed with: the deployment's `SESSION_SECRET` and the issuer of the
+/// plugin it is sealed for. There is no way to seal or open without an issuer.
+#[derive(Clone, Copy)]
+pub struct SealKey<'a> {
+    secret: &'a [u8],
+    issuer: &'a str,
+}
+
+impl<'a> SealKey<'a> {
+    pub const fn new(secret: &'a [u8], issuer: &'a str) -> Self {
+        SealKey { secret, issuer }
+    }
+}
+
+/// How the user signed in, as the session records it: with a password, or at an upstream
+/// provider (its id). Linking a provider's identity to an account by its password counts as the
+/// provider's sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInMethod {
+    Password,
+    Provider(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     #[serde(rename = "u")]
@@ -63,6 +93,10 @@ pub struct Session {
     /// existed carry none and read as 0, the epoch every user started at.
     #[serde(rename = "p", default)]
     pub epoch: i64,
+    /// How the user signed in. Required: cookies sealed before it existed were sealed without an
+    /// issuer too, and open nowhere.
+    #[serde(rename = "m")]
+    pub method: SignInMethod,
 }
 
 /// Whether a session still stands for its user: issued at the user's current session epoch, and
@@ -84,44 +118,67 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// `<payload b64url>.<mac b64url>`: `value` as JSON, under a MAC keyed for `purpose`, so a
-/// value sealed for one cookie never opens as another's.
-pub fn seal<T: Serialize>(key: &[u8], purpose: &str, value: &T) -> String {
+/// `<payload b64url>.<mac b64url>`: `value` as JSON, under a MAC over the plugin's issuer and
+/// `purpose`, so a value sealed for one cookie never opens as another's, nor at another plugin.
+pub fn seal<T: Serialize>(key: SealKey<'_>, purpose: &str, value: &T) -> String {
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
-    let tag = URL_SAFE_NO_PAD.encode(mac(key, &[purpose.as_bytes(), payload.as_bytes()]));
+    let tag = URL_SAFE_NO_PAD.encode(sealed_mac(key, purpose, &payload));
     format!("{payload}.{tag}")
 }
 
-/// What [`seal`] sealed for `purpose`, if its MAC holds.
-pub fn open<T: serde::de::DeserializeOwned>(key: &[u8], purpose: &str, sealed: &str) -> Option<T> {
+fn sealed_mac(key: SealKey<'_>, purpose: &str, payload: &str) -> Vec<u8> {
+    mac(
+        key.secret,
+        &[
+            b"sealed",
+            key.issuer.as_bytes(),
+            purpose.as_bytes(),
+            payload.as_bytes(),
+        ],
+    )
+}
+
+/// What [`seal`] sealed for `purpose` at this plugin, if its MAC holds.
+pub fn open<T: serde::de::DeserializeOwned>(
+    key: SealKey<'_>,
+    purpose: &str,
+    sealed: &str,
+) -> Option<T> {
     let (payload, tag) = sealed.split_once('.')?;
-    let expected = URL_SAFE_NO_PAD.encode(mac(key, &[purpose.as_bytes(), payload.as_bytes()]));
+    let expected = URL_SAFE_NO_PAD.encode(sealed_mac(key, purpose, payload));
     if !constant_time_eq(expected.as_bytes(), tag.as_bytes()) {
         return None;
     }
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
-pub fn seal_session(key: &[u8], session: &Session) -> String {
+pub fn seal_session(key: SealKey<'_>, session: &Session) -> String {
     seal(key, "session", session)
 }
 
-/// The session in a cookie value, if its MAC holds and it has not expired.
-pub fn open_session(key: &[u8], value: &str, now: i64) -> Option<Session> {
+/// The session in a cookie value, if its MAC holds (sealed at this plugin) and it has not
+/// expired. Whether the plugin still offers the way the user signed in is the caller's check.
+pub fn open_session(key: SealKey<'_>, value: &str, now: i64) -> Option<Session> {
     let session: Session = open(key, "session", value)?;
     (now < session.expires_at && session.issued_at <= now + 60).then_some(session)
 }
 
-/// The CSRF token for a form: bound to the browser's CSRF cookie and the form's purpose.
-pub fn csrf_token(key: &[u8], csrf_cookie: &str, purpose: &str) -> String {
+/// The CSRF token for a form: bound to the plugin, the browser's CSRF cookie and the form's
+/// purpose.
+pub fn csrf_token(key: SealKey<'_>, csrf_cookie: &str, purpose: &str) -> String {
     URL_SAFE_NO_PAD.encode(mac(
-        key,
-        &[b"csrf", purpose.as_bytes(), csrf_cookie.as_bytes()],
+        key.secret,
+        &[
+            b"csrf",
+            key.issuer.as_bytes(),
+            purpose.as_bytes(),
+            csrf_cookie.as_bytes(),
+        ],
     ))
 }
 
 pub fn verify_csrf(
-    key: &[u8],
+    key: SealKey<'_>,
     csrf_cookie: Option<&str>,
     purpose: &str,
     token: Option<&str>,
@@ -156,7 +213,10 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> S
 mod tests {
     use super::*;
 
-    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const KEY: SealKey<'static> = SealKey::new(SECRET, "https://todo.example.com");
+    /// Another plugin of the same deployment: the same secret, another issuer.
+    const SIBLING: SealKey<'static> = SealKey::new(SECRET, "https://mcp.example.com");
     const NOW: i64 = 1_790_000_000;
 
     fn session() -> Session {
@@ -166,6 +226,7 @@ mod tests {
             expires_at: NOW + SESSION_TTL_SECS,
             nonce: "n1".into(),
             epoch: 3,
+            method: SignInMethod::Password,
         }
     }
 
@@ -194,15 +255,82 @@ mod tests {
     }
 
     #[test]
-    fn a_cookie_sealed_before_epochs_existed_reads_as_epoch_zero() {
+    fn a_cookie_sealed_before_sessions_had_an_issuer_opens_nowhere() {
+        // As they were sealed: a MAC over the purpose and the payload, no issuer, no method.
         let old = URL_SAFE_NO_PAD.encode(
-            serde_json::json!({"u": "usr_demo", "i": NOW, "e": NOW + 60, "n": "n1"}).to_string(),
+            serde_json::json!({"u": "usr_demo", "i": NOW, "e": NOW + 60, "n": "n1", "p": 0})
+                .to_string(),
         );
-        let tag = URL_SAFE_NO_PAD.encode(mac(KEY, &[b"session", old.as_bytes()]));
-        let opened = open_session(KEY, &format!("{old}.{tag}"), NOW).unwrap();
-        assert_eq!(opened.epoch, 0);
-        assert!(is_current(&opened, 0, false));
-        assert!(!is_current(&opened, 1, false));
+        let tag = URL_SAFE_NO_PAD.encode(mac(SECRET, &[b"session", old.as_bytes()]));
+        for key in [KEY, SIBLING] {
+            assert_eq!(open_session(key, &format!("{old}.{tag}"), NOW), None);
+        }
+    }
+
+    #[test]
+    fn a_session_records_how_the_user_signed_in() {
+        let mut s = session();
+        s.method = SignInMethod::Provider("google".into());
+        let opened = open_session(KEY, &seal_session(KEY, &s), NOW).unwrap();
+        assert_eq!(opened.method, SignInMethod::Provider("google".into()));
+    }
+
+    /// Every kind of value sealed with the session secret, sealed at one plugin: none opens at
+    /// another plugin of the deployment, and each still opens at its own.
+    #[test]
+    fn no_sealed_value_opens_at_another_plugin() {
+        use crate::federation::flow::{Flow, PendingLink};
+        let flow = Flow::start(
+            "google",
+            "/authorize?client_id=x",
+            None,
+            ["st".into(), "no".into(), "ve".into()],
+            NOW,
+        );
+        let link = PendingLink {
+            provider: "google".into(),
+            subject: "sub-1".into(),
+            email: "demo@example.com".into(),
+            user_id: "usr_demo".into(),
+            return_to: String::new(),
+            expires_at: NOW + 60,
+            tokens: None,
+        };
+        // (kind, opens at `key`?)
+        type Opens = Box<dyn Fn(SealKey<'static>) -> bool>;
+        let session_cookie = seal_session(KEY, &session());
+        let flow_cookie = flow.seal(KEY);
+        let link_cookie = link.seal(KEY);
+        let mut kinds: Vec<(String, Opens)> = vec![
+            (
+                "session".into(),
+                Box::new(move |k| open_session(k, &session_cookie, NOW).is_some()),
+            ),
+            (
+                "upstream flow".into(),
+                Box::new(move |k| Flow::open(k, &flow_cookie, "google", NOW).is_some()),
+            ),
+            (
+                "pending link".into(),
+                Box::new(move |k| PendingLink::open(k, &link_cookie, NOW).is_some()),
+            ),
+        ];
+        // Every form's CSRF purpose.
+        for purpose in ["login", "link", "consent:n1", "logout:n1", "account:n1"] {
+            let token = csrf_token(KEY, "cookie-a", purpose);
+            kinds.push((
+                format!("CSRF token for {purpose}"),
+                Box::new(move |k| verify_csrf(k, Some("cookie-a"), purpose, Some(&token))),
+            ));
+        }
+        for (kind, opens) in &kinds {
+            assert!(opens(KEY), "{kind}: opens where it was sealed");
+            assert!(!opens(SIBLING), "{kind}: opens at another plugin");
+            assert!(
+                !opens(SealKey::new(b"another secret", "https://todo.example.com")),
+                "{kind}: opens under another secret"
+            );
+        }
     }
 
     #[test]
@@ -221,7 +349,10 @@ mod tests {
         let (payload, _) = forged_payload.split_once('.').unwrap();
         let (_, tag) = sealed.split_once('.').unwrap();
         assert_eq!(open_session(KEY, &format!("{payload}.{tag}"), NOW), None);
-        assert_eq!(open_session(b"another key", &sealed, NOW), None);
+        assert_eq!(
+            open_session(SealKey::new(b"another key", KEY.issuer), &sealed, NOW),
+            None
+        );
         assert_eq!(open_session(KEY, "garbage", NOW), None);
     }
 

@@ -20,7 +20,7 @@ use crate::oauth::params::Params;
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{link_page, message_with_link, LinkForm};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
-use crate::portal::session::{csrf_token, read_cookie, set_cookie, verify_csrf};
+use crate::portal::session::{csrf_token, read_cookie, set_cookie, verify_csrf, SignInMethod};
 use crate::ports::{
     Backend, LinkedIdentity, NewFederatedUser, ProvisionOutcome, UpstreamRequest, User,
 };
@@ -498,7 +498,11 @@ impl<B: Backend> AuthServer<'_, B> {
                 self.keep_upstream_tokens(provider, &user.id, &record.subject, tokens)
                     .await?;
                 Ok(self
-                    .start_session(user, &flow.return_to)?
+                    .start_session(
+                        user,
+                        &flow.return_to,
+                        SignInMethod::Provider(provider.id.clone()),
+                    )?
                     .with_note(note("signed in")))
             }
             Resolution::Link { user, already } => {
@@ -577,7 +581,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 match outcome {
                     ProvisionOutcome::Created => {
                         self.keep_upstream_tokens(provider, &user.id, &subject, tokens).await?;
-                        Ok(self.start_session(user, &flow.return_to)?.with_note(note("provisioned")))
+                        Ok(self.start_session(user, &flow.return_to, SignInMethod::Provider(provider.id.clone()))?.with_note(note("provisioned")))
                     }
                     ProvisionOutcome::Taken => Ok(self
                         .upstream_page(409, "Sign-in did not complete", "Another sign-in for this account finished at the same moment. Start again.", &flow.return_to)
@@ -745,7 +749,11 @@ impl<B: Backend> AuthServer<'_, B> {
         }
         self.refund_sign_in(&charges).await?;
         Ok(self
-            .start_session(user, &pending.return_to)?
+            .start_session(
+                user,
+                &pending.return_to,
+                SignInMethod::Provider(provider.id.clone()),
+            )?
             .with_header("set-cookie", set_cookie(link_cookie(secure), "", 0, secure))
             .with_note(format!(
                 "upstream {}: linked by email with the password",

@@ -32,6 +32,8 @@ pub struct Resource {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ScopeContext {
     pub resource: Option<Resource>,
+    /// The resource's name in the directory, for the consent screen (empty when it has none).
+    pub resource_name: String,
     pub permissions: Vec<String>,
     /// Human descriptions of those permissions, for the consent screen.
     pub descriptions: Vec<(String, String)>,
@@ -64,6 +66,8 @@ impl ScopeContext {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScopeGrant {
     pub resource: Option<Resource>,
+    /// The resource's name, for the consent screen (see [`ScopeContext::resource_name`]).
+    pub resource_name: String,
     pub scopes: Vec<String>,
     /// `(scope, description)` for each granted scope.
     pub described: Vec<(String, String)>,
@@ -142,6 +146,7 @@ pub fn decide_scopes(
         .collect();
     Ok(ScopeGrant {
         resource: context.resource.clone(),
+        resource_name: context.resource_name.clone(),
         scopes,
         described,
         consented: context.consented.clone(),
@@ -187,6 +192,7 @@ pub fn decide_client_scopes(
         .collect();
     Ok(ScopeGrant {
         resource: context.resource.clone(),
+        resource_name: context.resource_name.clone(),
         scopes,
         described,
         consented: None,
@@ -209,6 +215,7 @@ mod tests {
     fn context(perms: &[&str]) -> ScopeContext {
         ScopeContext {
             resource: Some(todos()),
+            resource_name: "Todos".into(),
             permissions: perms.iter().map(|s| s.to_string()).collect(),
             descriptions: vec![("todos:read".into(), "Read your todos".into())],
             consented: None,
@@ -309,6 +316,7 @@ mod tests {
     fn without_any_resource_only_openid_scopes_remain() {
         let empty = ScopeContext {
             resource: None,
+            resource_name: String::new(),
             permissions: vec!["todos:read".into()],
             descriptions: Vec::new(),
             consented: None,

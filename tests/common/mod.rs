@@ -16,14 +16,17 @@ use portcullis::oauth::grant::{
     redeem_code, rotate_refresh, CodeRedemption, GrantError, GrantState, Issued, RefreshRotation,
 };
 use portcullis::ports::{
-    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, GrantHolder, GrantStore,
-    GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
+    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, ConsentKey, GrantHolder,
+    GrantStore, GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
     NewFederatedUser, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
     UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
+
+/// A remembered consent's key: (user, client, resource, issuer).
+pub type ConsentRow = (String, String, String, String);
 
 #[derive(Default)]
 pub struct MemoryBackend {
@@ -50,8 +53,8 @@ pub struct MemoryBackend {
     pub revocation_intents: RefCell<HashMap<String, i64>>,
     /// Makes only the RS256 signer fail (WebCrypto down), everything else working.
     pub fail_rs256: RefCell<bool>,
-    /// Remembered consents: (user, client, resource) → scopes.
-    pub consents: RefCell<HashMap<(String, String, String), Vec<String>>>,
+    /// Remembered consents: (user, client, resource, issuer) → scopes.
+    pub consents: RefCell<HashMap<ConsentRow, Vec<String>>>,
     /// JWKS documents "published" at their URIs, as a client's `jwks_uri` would serve them.
     pub published_jwks: RefCell<HashMap<String, Vec<PublicJwk>>>,
     /// Calls named here take a turn of the executor before answering (and record `<name>
@@ -217,7 +220,7 @@ impl PolicyStore for MemoryBackend {
     async fn scope_context(
         &self,
         user_id: &str,
-        client_id: Option<&str>,
+        consent: Option<ConsentKey<'_>>,
         indicator: Option<&str>,
         site_resource: &str,
         _plan_roles: &str,
@@ -227,11 +230,16 @@ impl PolicyStore for MemoryBackend {
             .await;
         let resource = self.resource_for(indicator, site_resource);
         let permissions = self.held_on(user_id, resource.as_ref());
-        let consented = match (client_id, &resource) {
-            (Some(client), Some(r)) => self
+        let consented = match (consent, &resource) {
+            (Some(c), Some(r)) => self
                 .consents
                 .borrow()
-                .get(&(user_id.to_string(), client.to_string(), r.indicator.clone()))
+                .get(&(
+                    user_id.to_string(),
+                    c.client_id.to_string(),
+                    r.indicator.clone(),
+                    c.issuer.to_string(),
+                ))
                 .cloned(),
             _ => None,
         };
@@ -240,6 +248,7 @@ impl PolicyStore for MemoryBackend {
             permissions,
             descriptions: Vec::new(),
             consented,
+            ..ScopeContext::default()
         })
     }
 
@@ -264,7 +273,7 @@ impl AccountStore for MemoryBackend {
     async fn record_consent(
         &self,
         user_id: &str,
-        client_id: &str,
+        consent: ConsentKey<'_>,
         resource: &str,
         scopes: &[String],
         _now: i64,
@@ -272,7 +281,12 @@ impl AccountStore for MemoryBackend {
         self.call("record_consent")?;
         let mut consents = self.consents.borrow_mut();
         let held = consents
-            .entry((user_id.into(), client_id.into(), resource.into()))
+            .entry((
+                user_id.into(),
+                consent.client_id.into(),
+                resource.into(),
+                consent.issuer.into(),
+            ))
             .or_default();
         for scope in scopes {
             if !held.contains(scope) {
@@ -288,9 +302,10 @@ impl AccountStore for MemoryBackend {
         resource: &str,
     ) -> Result<(), StoreError> {
         self.call("forget_consent")?;
+        // At every plugin, as the account page's revocation does.
         self.consents
             .borrow_mut()
-            .remove(&(user_id.into(), client_id.into(), resource.into()));
+            .retain(|(u, c, r, _), _| !(u == user_id && c == client_id && r == resource));
         Ok(())
     }
     async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
@@ -302,8 +317,17 @@ impl AccountStore for MemoryBackend {
                 .map(|c| c.name.clone())
                 .unwrap_or_else(|| id.to_string())
         };
-        for ((user, client, resource), scopes) in self.consents.borrow().iter() {
-            if user == user_id {
+        for ((user, client, resource, _), scopes) in self.consents.borrow().iter() {
+            if let Some(app) = apps
+                .iter_mut()
+                .find(|a| user == user_id && a.client_id == *client && a.resource == *resource)
+            {
+                for scope in scopes {
+                    if !app.scopes.contains(scope) {
+                        app.scopes.push(scope.clone());
+                    }
+                }
+            } else if user == user_id {
                 apps.push(AppAccess {
                     client_id: client.clone(),
                     client_name: name(client),
@@ -1085,13 +1109,13 @@ impl PolicyStore for WithSqlUsers<'_> {
     async fn scope_context(
         &self,
         user_id: &str,
-        client_id: Option<&str>,
+        consent: Option<ConsentKey<'_>>,
         indicator: Option<&str>,
         site_resource: &str,
         plan_roles: &str,
     ) -> Result<ScopeContext, StoreError> {
         self.directory()
-            .scope_context(user_id, client_id, indicator, site_resource, plan_roles)
+            .scope_context(user_id, consent, indicator, site_resource, plan_roles)
             .await
     }
 
@@ -1111,13 +1135,13 @@ impl AccountStore for WithSqlUsers<'_> {
     async fn record_consent(
         &self,
         user_id: &str,
-        client_id: &str,
+        consent: ConsentKey<'_>,
         resource: &str,
         scopes: &[String],
         now: i64,
     ) -> Result<(), StoreError> {
         self.directory()
-            .record_consent(user_id, client_id, resource, scopes, now)
+            .record_consent(user_id, consent, resource, scopes, now)
             .await
     }
     async fn forget_consent(

@@ -14,7 +14,7 @@ use crate::oauth::params::{form_encode, Params};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{consent_page, provider_required_page, ConsentForm, ProviderButton};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
-use crate::ports::{Backend, StoreError, User};
+use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::primitives::hash::sha256_hex;
 use crate::rbac::scope::{decide_scopes, ScopeContext, ScopeGrant};
 use crate::routes::AUTHORIZE_PATH;
@@ -258,6 +258,10 @@ impl<B: Backend> AuthServer<'_, B> {
             &ConsentForm {
                 client_name: &request.client.name,
                 unverified: !request.client.origin.is_vetted(),
+                resource: grant
+                    .resource
+                    .as_ref()
+                    .map(|r| (r.indicator.as_str(), grant.resource_name.as_str())),
                 redirect_host: &redirect_host,
                 user_email: &user.email,
                 scopes: &asked,
@@ -290,12 +294,10 @@ impl<B: Backend> AuthServer<'_, B> {
         futures_util::future::join3(
             self.authorize_request(params, interacted),
             self.session_user(session),
-            self.backend.scope_context(
+            self.user_scope_context(
                 &session.user_id,
                 params.get("client_id"),
                 params.get("resource"),
-                &self.config.plugin.resource,
-                &self.config.plugin.plan_roles,
             ),
         )
         .await
@@ -316,15 +318,12 @@ impl<B: Backend> AuthServer<'_, B> {
         if same_client && params.get("resource") == request.resource.as_deref() {
             return read;
         }
-        self.backend
-            .scope_context(
-                user_id,
-                Some(&request.client.id),
-                request.resource.as_deref(),
-                &self.config.plugin.resource,
-                &self.config.plugin.plan_roles,
-            )
-            .await
+        self.user_scope_context(
+            user_id,
+            Some(&request.client.id),
+            request.resource.as_deref(),
+        )
+        .await
     }
 
     /// The scope decision for a request from what [`Self::read_at_once`] read; `Err(reply)` is
@@ -418,7 +417,10 @@ impl<B: Backend> AuthServer<'_, B> {
         self.backend
             .record_consent(
                 &session.user_id,
-                &request.client.id,
+                ConsentKey {
+                    issuer: self.issuer(),
+                    client_id: &request.client.id,
+                },
                 &resource,
                 &scopes,
                 self.now,

@@ -114,13 +114,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         let (grant, user, context) = futures_util::future::join3(
             grant,
             self.backend.find_user(&subject.subject),
-            self.backend.scope_context(
-                &subject.subject,
-                None,
-                Some(request.target),
-                &self.config.plugin.resource,
-                &self.config.plugin.plan_roles,
-            ),
+            self.user_scope_context(&subject.subject, None, Some(request.target)),
         )
         .await;
         if let Some(state) = grant? {
@@ -140,7 +134,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         else {
             return Err(OAuthError::new(
                 OAuthErrorCode::InvalidTarget,
-                "the requested resource is not registered in this deployment",
+                "the requested resource is not one this plugin issues for",
             )
             .into());
         };

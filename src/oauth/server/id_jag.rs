@@ -59,11 +59,23 @@ impl<B: Backend> AuthServer<'_, B> {
             (None, Some(asked)) => asked.to_string(),
             (None, None) => self.config.plugin.resource.clone(),
         };
+        // Another plugin's resource is refused before anything is spent or stored: not the
+        // assertion's `jti`, not a provisioned account (RFC 8707 `invalid_target`).
+        if !self.config.issues_for(&target) {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                "the requested resource is not one this plugin issues for",
+            )
+            .into());
+        }
         self.check_assertion_signature(idp, &jws).await?;
         let ttl = u64::try_from(asserted.expires_at.saturating_add(id_jag::LEEWAY_SECS) - self.now)
             .unwrap_or(1)
             .max(1);
-        let once = format!("id-jag:{}:{}", idp.id, asserted.jti);
+        // RFC 7523 §3 (7) and RFC 7519 §4.1.7: a `jti` is unique per issuer. Remembered under the provider's
+        // issuer, not this plugin's id for it, so an assertion whose `aud` names several plugins
+        // that trust the same provider is taken once in the whole deployment.
+        let once = format!("id-jag:{}:{}", idp.issuer, asserted.jti);
         if !self
             .backend
             .remember_once(&once, ttl, self.now as u64)
@@ -74,14 +86,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let user = self.enterprise_user(idp, &asserted).await?;
         let requested = scope_param(params)?;
         let context = self
-            .backend
-            .scope_context(
-                &user.id,
-                None,
-                Some(&target),
-                &self.config.plugin.resource,
-                &self.config.plugin.plan_roles,
-            )
+            .user_scope_context(&user.id, None, Some(&target))
             .await?;
         let Some(resource) = context.resource.clone().filter(|r| r.indicator == target) else {
             return Err(invalid("the assertion's resource is not registered here"));

@@ -20,10 +20,11 @@ use crate::oauth::grants::Grants;
 use crate::oauth::params::{Params, ParamsError};
 use crate::portal::pages::{message_page, Brand};
 use crate::portal::session::{
-    cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, Session,
+    cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, SealKey, Session,
     SESSION_TTL_SECS,
 };
-use crate::ports::{Backend, StoreError, User};
+use crate::ports::{Backend, ConsentKey, StoreError, User};
+use crate::rbac::scope::ScopeContext;
 use crate::routes::{AuthEndpoint, Endpoint};
 use crate::signing::SignError;
 use crate::throttle;
@@ -78,7 +79,18 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         cookie_names(self.secure_cookies())
     }
 
-    pub(crate) fn key(&self) -> &'a [u8] {
+    /// What this plugin seals sessions, CSRF tokens and the upstream round trip with: the
+    /// deployment's session secret, bound to this plugin's issuer.
+    pub(crate) fn key(&self) -> SealKey<'a> {
+        SealKey::new(
+            self.settings.session_secret.expose().as_bytes(),
+            self.issuer(),
+        )
+    }
+
+    /// The key DPoP server nonces are made with: the session secret's bytes, as the proxy's
+    /// (`Config::dpop_nonce_key`).
+    pub(crate) fn nonce_key(&self) -> &'a [u8] {
         self.settings.session_secret.expose().as_bytes()
     }
 
@@ -86,6 +98,58 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         match &self.config.plugin.auth {
             AuthConfig::OAuth { scope, .. } => scope,
             _ => "",
+        }
+    }
+
+    /// What the scope decision reads for a user (see [`crate::ports::PolicyStore::scope_context`]), with what
+    /// they allowed `client_id` before at this plugin: the resource `indicator` names, else this plugin's own (or
+    /// the default one). Every endpoint that resolves a resource for a user reads it here, so
+    /// another plugin's resource reads as none: refused as `invalid_target` where one was named
+    /// (see [`Self::owned`]).
+    pub(crate) async fn user_scope_context(
+        &self,
+        user_id: &str,
+        client_id: Option<&str>,
+        indicator: Option<&str>,
+    ) -> Result<ScopeContext, StoreError> {
+        let consent = client_id.map(|client_id| ConsentKey {
+            issuer: self.issuer(),
+            client_id,
+        });
+        let context = self
+            .backend
+            .scope_context(
+                user_id,
+                consent,
+                indicator,
+                &self.config.plugin.resource,
+                &self.config.plugin.plan_roles,
+            )
+            .await?;
+        Ok(self.owned(context))
+    }
+
+    /// The same for a machine client (`client_credentials`): its own roles on the resource.
+    pub(crate) async fn machine_scope_context(
+        &self,
+        client_id: &str,
+        indicator: Option<&str>,
+    ) -> Result<ScopeContext, StoreError> {
+        let context = self
+            .backend
+            .client_scope_context(client_id, indicator, &self.config.plugin.resource)
+            .await?;
+        Ok(self.owned(context))
+    }
+
+    /// A context kept to what this plugin issues for: a resource that is another plugin's of the
+    /// deployment ([`Config::issues_for`]) is dropped with everything read for it (permissions,
+    /// remembered consent), as if it were not registered. The directory's resources are shared
+    /// by every plugin; which plugin owns which is configuration.
+    fn owned(&self, context: ScopeContext) -> ScopeContext {
+        match &context.resource {
+            Some(r) if !self.config.issues_for(&r.indicator) => ScopeContext::default(),
+            _ => context,
         }
     }
 
@@ -100,9 +164,12 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         Ok(URL_SAFE_NO_PAD.encode(buf))
     }
 
+    /// The browser's session at this plugin: sealed here (not at a sibling plugin), unexpired,
+    /// and made by a way in this plugin offers; anything else is no session at all.
     pub(crate) fn session(&self, head: &RequestHead) -> Option<Session> {
         read_cookie(head, self.cookies().session)
             .and_then(|v| open_session(self.key(), v, self.now))
+            .filter(|s| self.config.sign_in.offers(&s.method))
     }
 
     /// The user a session stands for, if it still does: they exist, are not disabled, and the

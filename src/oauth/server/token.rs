@@ -90,7 +90,9 @@ impl<B: Backend> AuthServer<'_, B> {
             method: "POST",
             url: &url,
             access_token: None,
-            nonce: policy.nonce.then_some(dpop::Nonce::Current(self.key())),
+            nonce: policy
+                .nonce
+                .then_some(dpop::Nonce::Current(self.nonce_key())),
             now: self.now,
         };
         let proof = match dpop::check_proof(header, &expected) {
@@ -119,7 +121,7 @@ impl<B: Backend> AuthServer<'_, B> {
         if !self.config.dpop().nonce {
             return reply;
         }
-        match dpop::server_nonce(self.key(), self.now) {
+        match dpop::server_nonce(self.nonce_key(), self.now) {
             Some(nonce) => reply
                 .with_header("dpop-nonce", nonce)
                 .with_header("access-control-expose-headers", "DPoP-Nonce"),
@@ -153,10 +155,7 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             r => r,
         };
-        let context = self
-            .backend
-            .client_scope_context(&client.id, resource, &self.config.plugin.resource)
-            .await?;
+        let context = self.machine_scope_context(&client.id, resource).await?;
         let grant = decide_client_scopes(requested.as_deref(), &context).map_err(|_| {
             OAuthError::new(
                 OAuthErrorCode::InvalidTarget,

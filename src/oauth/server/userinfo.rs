@@ -7,6 +7,7 @@ use crate::http::{Reply, RequestHead};
 use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
 use crate::oauth::dpop;
 use crate::oauth::error::OAuthError;
+use crate::oauth::grant::issued_by;
 use crate::oauth::presented::PresentedToken;
 use crate::oauth::server::{token_json, AuthServer};
 use crate::ports::Backend;
@@ -39,9 +40,10 @@ impl<B: Backend> AuthServer<'_, B> {
         };
         if let PresentedToken::OpaqueAccess(handle) = PresentedToken::classify(token) {
             let state = self.backend.load_grant(handle.grant_id).await?;
-            let live = state
-                .as_ref()
-                .is_some_and(|s| handle.opaque_access_is_live(s, self.now));
+            // Issued here: a sibling plugin's opaque token names a grant in the same store.
+            let live = state.as_ref().is_some_and(|s| {
+                handle.opaque_access_is_live(s, self.now) && issued_by(s, self.issuer())
+            });
             let Some(state) = state.filter(|_| live) else {
                 return Err(challenge(
                     Some("invalid_token"),
@@ -129,7 +131,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 .config
                 .dpop()
                 .nonce
-                .then_some(dpop::Nonce::Current(self.key())),
+                .then_some(dpop::Nonce::Current(self.nonce_key())),
             now: self.now,
         };
         let proof = match dpop::check_proof(header, &expected) {
