@@ -308,7 +308,8 @@ pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> 
     match config.plugin.routes.find(&method, &segments) {
         RouteMatch::Rule(index) => {
             if method == Method::Post
-                && crate::proxy::rules::query_method_override(head.query.as_deref()).is_some()
+                && config.plugin.origin_honors_method_override
+                && crate::proxy::method_override::in_query(head.query.as_deref()).is_some()
             {
                 return Err(ApiError::BadRequest(
                     "_method in the query would make the origin run another method than the one \
@@ -409,6 +410,13 @@ mod tests {
         let mut get = head(Method::Get, "/todos");
         get.query = Some("_method=DELETE".into());
         assert_eq!(route(&c, &get), Ok(Endpoint::Proxy(0)));
+        // An origin that never honors `_method` gets the query as sent.
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["origin_honors_method_override"] = serde_json::json!(false);
+        let ignores = Config::parse(raw).unwrap();
+        let mut post = head(Method::Post, "/todos");
+        post.query = Some("_method=DELETE".into());
+        assert_eq!(route(&ignores, &post), Ok(Endpoint::Proxy(1)));
     }
 
     #[test]

@@ -245,6 +245,11 @@ pub struct PluginConfig {
     /// [`crate::proxy::forward::ALWAYS_FORWARDED`] (canonical names); `None` forwards every
     /// header that is not reserved.
     pub forward_headers: Option<Vec<String>>,
+    /// `origin_honors_method_override`: whether the origin may run a POST as the method a
+    /// `_method` parameter (in its query or its form, multipart or JSON body) names, as Laravel,
+    /// Symfony, Rails and Express's `method-override` do. While true (the default), such POSTs are
+    /// refused, and POST bodies of those kinds are held to be read ([`crate::proxy::method_override`]).
+    pub origin_honors_method_override: bool,
 }
 
 /// Where the OpenAPI document is read.

@@ -40,6 +40,9 @@ pub(crate) struct RawPlugin {
     case_insensitive_paths: Option<bool>,
     /// An allowlist of the caller's headers the origin gets (the common ones always pass).
     forward_headers: Option<Vec<String>>,
+    /// Whether the origin may run a POST as the method a `_method` parameter names (default:
+    /// assumed so, and such POSTs are refused).
+    origin_honors_method_override: Option<bool>,
     /// Rules for the OpenAPI document's operations from their `security` (after `routes`).
     #[serde(default)]
     routes_from_openapi: bool,
@@ -278,6 +281,7 @@ pub(crate) fn validate_plugin(
         resource: resource(&key("resource"), raw.resource, base)?,
         routes,
         quota_exact: raw.quota.as_ref().is_some_and(|q| q.exact),
+        origin_honors_method_override: raw.origin_honors_method_override.unwrap_or(true),
         forward_headers: raw
             .forward_headers
             .map(|names| forward_headers(&key("forward_headers"), names))

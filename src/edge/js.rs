@@ -40,7 +40,7 @@ export function requestHead(request) {
   return headLines(request.method + (request.body === null ? '\n0\n' : '\n1\n') + request.url, request.headers);
 }
 
-export async function forward(request, url, method, remove, append, withBody, timeoutMs) {
+export async function forward(request, url, method, remove, append, withBody, held, timeoutMs) {
   const controller = new AbortController();
   // The deadline covers the origin's response head only: once it answers, its body may stream
   // for as long as it takes (a server-sent event stream, a large download).
@@ -49,7 +49,8 @@ export async function forward(request, url, method, remove, append, withBody, ti
     return await fetch(url, {
       method,
       headers: changed(new Headers(request.headers), remove, append),
-      body: withBody ? request.body : null,
+      // A body the gateway read (to check it) goes as those bytes.
+      body: held ? held : withBody ? request.body : null,
       redirect: 'manual',
       signal: controller.signal,
     });
@@ -89,6 +90,7 @@ extern "C" {
         remove: &str,
         append: &str,
         with_body: bool,
+        held: Option<js_sys::Uint8Array>,
         timeout_ms: f64,
     ) -> Result<JsValue, JsValue>;
 
@@ -121,16 +123,20 @@ pub fn incoming(request: &web_sys::Request) -> Option<IncomingRequest> {
 }
 
 /// Sends the request to `url` with its own headers changed by `changes` (copied natively, then
-/// the named ones deleted and the others appended) and, when `with_body`, its body, streamed.
-/// Redirects are not followed.
+/// the named ones deleted and the others appended) and, when `with_body`, its body: `held`, the
+/// bytes the gateway already read of it, or else the body itself, streamed. Redirects are not
+/// followed.
 pub async fn forward(
     request: &web_sys::Request,
     url: &str,
     method: &str,
     changes: &WireChanges,
     with_body: bool,
+    held: Option<&[u8]>,
     timeout_ms: u64,
 ) -> Result<web_sys::Response, ForwardFailure> {
+    // Copied out of wasm memory into a JavaScript array the fetch owns.
+    let held = held.map(js_sys::Uint8Array::from);
     let sent = forward_raw(
         request,
         url,
@@ -138,6 +144,7 @@ pub async fn forward(
         &changes.remove,
         &changes.append,
         with_body,
+        held,
         timeout_ms as f64,
     );
     match sent.await {

@@ -294,6 +294,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
             let request = Incoming {
                 raw: req,
                 has_body: incoming.has_body,
+                held_body: None,
             };
             handle(request, &env, &ctx, config, head, &request_id).await
         }
@@ -378,10 +379,12 @@ fn respond(reply: Reply, request_id: &str, cors: bool) -> worker::Result<web_sys
     js::reply(reply.status, &block, &reply.body).map_err(worker::Error::RustError)
 }
 
-/// The request as the runtime gave it, and whether it has a body.
+/// The request as the runtime gave it, whether it has a body, and that body if the gateway read
+/// it (to check it) before forwarding.
 pub(crate) struct Incoming {
     pub(crate) raw: web_sys::Request,
     pub(crate) has_body: bool,
+    pub(crate) held_body: Option<Vec<u8>>,
 }
 
 /// What an endpoint produced: a reply built by the logic, or a proxied response (its headers
@@ -443,7 +446,7 @@ async fn dispatch(
 
 /// Checks the caller against the rule, charges its quota, and forwards it to the origin.
 async fn proxy(
-    req: Incoming,
+    mut req: Incoming,
     env: &Env,
     ctx: &Context,
     config: &Config,
@@ -549,6 +552,9 @@ async fn proxy(
         Some(provider) => upstream_token_headers(env, config, provider, &identity, now).await?,
         None => Vec::new(),
     };
+
+    // A POST body a framework would read `_method` from: held and read before it costs quota.
+    req.held_body = method_override_checked(&req, config, head, rule).await?;
 
     let quota_of = |s: &Option<crate::billing::Standing>| match s {
         Some(s) => crate::billing::quota_for(plans, s, config.plugin.quota),
@@ -792,6 +798,47 @@ async fn admin_api(
         site: Some(&config.plugin),
     };
     admin.handle(head, &body).await
+}
+
+/// A POST body of a kind frameworks read `_method` from, read (up to its rule's cap, else
+/// [`method_override::MAX_CHECKED_BODY_BYTES`]) and refused if it asks for another method;
+/// `None` when the body streams to the origin unread.
+async fn method_override_checked(
+    req: &Incoming,
+    config: &Config,
+    head: &crate::http::RequestHead,
+    rule: usize,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    use crate::proxy::method_override::{self, BodyKind};
+    if head.method() != crate::http::Method::Post
+        || !req.has_body
+        || !config.plugin.origin_honors_method_override
+    {
+        return Ok(None);
+    }
+    let content_type = head
+        .single_header("content-type")
+        .map_err(|_| ApiError::BadRequest("send one Content-Type header".into()))?;
+    let kind = method_override::body_kind(content_type);
+    if kind == BodyKind::Opaque {
+        return Ok(None);
+    }
+    let cap = config
+        .plugin
+        .routes
+        .rule(rule)
+        .and_then(|r| r.max_body_bytes);
+    // The same JavaScript request (not its `clone()`): its body is read here, once.
+    let mut raw = Request::from(Clone::clone(&req.raw));
+    let body = read_body(&mut raw, head, method_override::held_bytes(cap)).await?;
+    if method_override::in_body(&kind, &body).is_some() {
+        return Err(ApiError::BadRequest(
+            "_method in the body would make the origin run another method than the POST the \
+             gateway checked; send that method itself"
+                .into(),
+        ));
+    }
+    Ok(Some(body))
 }
 
 /// Reads a small request body as it streams in, refusing it at `limit` bytes: a declared length

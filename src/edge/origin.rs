@@ -60,6 +60,7 @@ pub async fn forward(
         method.as_str(),
         &changes,
         with_body,
+        req.held_body.as_deref(),
         timeout_ms,
     )
     .await

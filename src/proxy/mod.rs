@@ -5,5 +5,6 @@ pub mod assertion;
 pub mod cidr;
 pub mod derived;
 pub mod forward;
+pub mod method_override;
 pub mod rules;
 pub mod signed_agent;

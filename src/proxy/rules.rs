@@ -620,28 +620,6 @@ pub fn normalize_path(raw: &str) -> Result<Vec<String>, PathRejection> {
     Ok(segments)
 }
 
-/// The method a `_method` parameter in the query asks a POST to become, upper-cased, when it names
-/// one other than POST: Laravel, Symfony and Rails' `Rack::MethodOverride` run that method instead,
-/// under the rule that was decided for POST. Names are compared decoded and in any case (`%5Fmethod`,
-/// `_METHOD`), as a lenient framework might.
-pub fn query_method_override(query: Option<&str>) -> Option<String> {
-    query?
-        .split('&')
-        .filter_map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |s: &str| percent_decode(&s.replace('+', " "));
-            let name = decode(name)?;
-            let name = name.strip_suffix("[]").unwrap_or(&name);
-            name.eq_ignore_ascii_case("_method").then(|| {
-                decode(value)
-                    .unwrap_or_else(|| value.to_string())
-                    .trim()
-                    .to_ascii_uppercase()
-            })
-        })
-        .find(|m| m != "POST")
-}
-
 /// Decodes `%XX` escapes; `None` on a bad escape or a result that is not UTF-8.
 pub fn percent_decode(input: &str) -> Option<String> {
     if !input.contains('%') {
