@@ -127,8 +127,13 @@ const server = createServer(async (req, res) => {
     return send(res, 200, { creationTime: new Date().toISOString(), prefixes });
   }
   if (url.pathname === '/public/cookies') {
-    // Tries to set the gateway portal's cookies: the gateway must not let it.
-    res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['portcullis_session=planted; Path=/', 'theme=dark; Path=/'] });
+    // Tries to set the gateway portal's cookies (by name, and as a nameless cookie a browser
+    // sends back as `portcullis_session=planted`) and to clear them: the gateway must not let it.
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'set-cookie': ['portcullis_session=planted; Path=/', '=portcullis_session=planted; Path=/', '\u00a0portcullis_csrf=x', 'theme=dark; Path=/'],
+      'clear-site-data': '"cookies", "storage"',
+    });
     return res.end('{}');
   }
   if (url.pathname === '/public/moved') {

@@ -194,9 +194,11 @@ pub fn verify_csrf(
 
 /// A cookie value from the request's `Cookie` headers.
 pub fn read_cookie<'a>(head: &'a RequestHead, name: &str) -> Option<&'a str> {
+    // Pairs are trimmed of spaces and tabs only, as browsers trim them: a name with a no-break
+    // space in front is another cookie.
     head.header_values("cookie")
         .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+        .filter_map(|pair| pair.trim_matches([' ', '\t']).split_once('='))
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v)
 }
@@ -212,6 +214,96 @@ pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `Cookie` header a browser sends after storing `set_cookie` (RFC 6265bis §5.6-5.7): the
+    /// name-value pair up to `;`, split at its first `=` (none: a nameless cookie, all value),
+    /// both trimmed; a nameless cookie is sent as its value alone; a nameless one whose value
+    /// starts `__Host-` or `__Secure-` is refused, as an empty pair is.
+    fn browser_sends(set_cookie: &str) -> Option<String> {
+        let pair = set_cookie.split(';').next().unwrap_or("");
+        let (name, value) = match pair.split_once('=') {
+            Some((n, v)) => (n.trim_matches([' ', '\t']), v.trim_matches([' ', '\t'])),
+            None => ("", pair.trim_matches([' ', '\t'])),
+        };
+        if name.is_empty() {
+            let lower = value.to_ascii_lowercase();
+            if value.is_empty() || lower.starts_with("__host-") || lower.starts_with("__secure-") {
+                return None;
+            }
+            return Some(value.to_string());
+        }
+        Some(format!("{name}={value}"))
+    }
+
+    /// Issue 29, by reading: no `Set-Cookie` the relay lets through from the origin makes the
+    /// portal read one of its own cookies from what the browser sends back, whatever the spelling
+    /// (nameless cookies, spaces and tabs, letter case, `=` in odd places), on generated values.
+    #[test]
+    fn no_cookie_the_origin_sets_is_read_back_as_the_portals() {
+        use crate::primitives::cases::Cases;
+        use crate::proxy::forward::keep_response_header;
+        let portal = [
+            SESSION_COOKIE,
+            CSRF_COOKIE,
+            "portcullis_upstream",
+            "portcullis_link",
+            "__Host-portcullis_session",
+            "__Host-portcullis_csrf",
+            "__Host-portcullis_upstream",
+            "__Host-portcullis_link",
+        ];
+        let pieces = [
+            "",
+            "=",
+            "==",
+            " ",
+            "\t",
+            ";",
+            "portcullis_session",
+            "PORTCULLIS_SESSION",
+            "portcullis_csrf",
+            "__Host-",
+            "__host-",
+            "__Secure-",
+            "portcullis_link",
+            "x",
+            "theme",
+            "dark",
+            "; Path=/",
+            "portcullis_",
+            "upstream",
+            "\u{a0}",
+            "\u{3000}",
+            "\u{b}",
+        ];
+        let mut cases = Cases::new(0x5eed_0029_c00c);
+        let mut let_through = 0;
+        for _ in 0..50_000 {
+            let value: String = (0..1 + cases.below(6))
+                .map(|_| cases.pick(&pieces))
+                .collect();
+            if !keep_response_header("set-cookie", &value) {
+                continue;
+            }
+            let_through += 1;
+            let Some(sent) = browser_sends(&value) else {
+                continue;
+            };
+            let head = RequestHead::new(crate::http::Method::Get, "/account")
+                .with_header("cookie", &format!("other=1; {sent}"));
+            for name in portal {
+                assert_eq!(
+                    read_cookie(&head, name),
+                    None,
+                    "Set-Cookie: {value:?} is read back as {name}"
+                );
+            }
+        }
+        assert!(let_through > 1_000, "the origin's other cookies pass");
+        for kept in ["theme=dark", "portcullis=1", "x=portcullis_session"] {
+            assert!(keep_response_header("set-cookie", kept), "{kept}");
+        }
+    }
 
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
     const KEY: SealKey<'static> = SealKey::new(SECRET, "https://todo.example.com");

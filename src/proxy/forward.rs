@@ -300,23 +300,37 @@ fn gateway_request_headers(
 }
 
 /// Whether a response header from the origin may go back to the caller. The origin shares the
-/// gateway's host with the login portal, so it may not set the portal's cookies.
+/// gateway's host with the login portal, so it may not set the portal's cookies, nor clear them
+/// (`Clear-Site-Data`).
 pub fn keep_response_header(name: &str, value: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    if HOP_BY_HOP.contains(&lower.as_str()) {
+    if HOP_BY_HOP.contains(&lower.as_str()) || lower == "clear-site-data" {
         return false;
     }
     if lower == "set-cookie" {
-        let cookie_name = value
-            .split('=')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        return !(cookie_name.starts_with("portcullis_")
-            || cookie_name.starts_with("__host-portcullis_"));
+        let name = cookie_name_as_sent(value).to_ascii_lowercase();
+        let name = name
+            .strip_prefix("__host-")
+            .or_else(|| name.strip_prefix("__secure-"))
+            .unwrap_or(&name);
+        return !name.starts_with("portcullis_");
     }
     true
+}
+
+/// The name a server reads from the `Cookie` header a browser sends for this `Set-Cookie`
+/// (RFC 6265bis §5.6): the pair before `;`, split at its first `=`; a pair without one, or with
+/// an empty name (`=portcullis_session=x`), is a nameless cookie, sent as its value alone, whose
+/// own first `=` then names it.
+fn cookie_name_as_sent(set_cookie: &str) -> &str {
+    // Trimmed of any whitespace, more than browsers trim (space and tab): a name a browser keeps
+    // with a no-break space in front is still caught.
+    let pair = set_cookie.split(';').next().unwrap_or("");
+    match pair.split_once('=') {
+        Some((name, _)) if !name.trim().is_empty() => name.trim(),
+        Some((_, value)) => value.split('=').next().unwrap_or("").trim(),
+        None => pair.trim(),
+    }
 }
 
 /// Headers added to every proxied response: the origin's content is served on the portal's host,
@@ -365,6 +379,7 @@ pub fn relayed_headers(
 pub fn relay_decides_on() -> impl Iterator<Item = &'static str> {
     HOP_BY_HOP.into_iter().chain([
         "set-cookie",
+        "clear-site-data",
         "location",
         crate::quota::QUOTA_EXEMPT_HEADER,
         "x-content-type-options",
@@ -801,6 +816,17 @@ mod tests {
             "__Host-portcullis_csrf=x"
         ));
         assert!(keep_response_header("set-cookie", "theme=dark"));
+        // A nameless cookie is sent back as its value: `portcullis_session=planted`.
+        assert!(!keep_response_header(
+            "set-cookie",
+            "=portcullis_session=planted"
+        ));
+        assert!(!keep_response_header(
+            "set-cookie",
+            " = __Host-portcullis_csrf=x"
+        ));
+        // The origin shares the portal's host: it may not wipe the portal's cookies.
+        assert!(!keep_response_header("Clear-Site-Data", "\"cookies\""));
     }
 
     #[test]

@@ -240,10 +240,11 @@ describe('the protected route', () => {
 });
 
 describe('what comes back from the origin', () => {
-  test('the origin cannot set the portal cookies; other cookies pass', async () => {
+  test('the origin cannot set the portal cookies nor clear them; other cookies pass', async () => {
     const res = await get('/public/cookies');
     const cookies = res.headers.getSetCookie();
     assert.deepEqual(cookies.map((c) => c.split('=')[0]), ['theme']);
+    assert.equal(res.headers.get('clear-site-data'), null);
   });
 
   test('proxied responses are sandboxed and never sniffed', async () => {
