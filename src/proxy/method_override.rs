@@ -96,7 +96,8 @@ pub enum BodyKind {
     /// `application/x-www-form-urlencoded`, or no content type at all (Rack parses those as
     /// forms).
     Form,
-    /// `multipart/form-data` with its boundary.
+    /// `multipart/form-data` (or another `multipart/` type, which Rack reads alike) with its
+    /// boundary.
     Multipart(String),
     /// A JSON media type (`/json` or `+json`, as Laravel's `isJson`).
     Json,
@@ -113,7 +114,8 @@ pub fn body_kind(content_type: Option<&str>) -> BodyKind {
     let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
     match media.as_str() {
         "" | "application/x-www-form-urlencoded" => BodyKind::Form,
-        "multipart/form-data" => {
+        // Rack parses `multipart/mixed` and `multipart/related` as forms too.
+        m if m.starts_with("multipart/") => {
             let boundary = parts.find_map(|p| {
                 let (k, v) = p.split_once('=')?;
                 k.trim()
@@ -289,6 +291,10 @@ mod tests {
             BodyKind::Multipart("ab c".into())
         );
         assert_eq!(body_kind(Some("multipart/form-data")), BodyKind::Opaque);
+        assert_eq!(
+            body_kind(Some("multipart/mixed; boundary=b")),
+            BodyKind::Multipart("b".into())
+        );
         assert_eq!(body_kind(Some("application/json")), BodyKind::Json);
         assert_eq!(
             body_kind(Some("application/merge-patch+json")),
