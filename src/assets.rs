@@ -36,8 +36,11 @@ thread_local! {
     static PROVIDED: RefCell<Option<&'static [StaticFile]>> = const { RefCell::new(None) };
 }
 
+/// Where the admin console's files are served.
+pub const CONSOLE_PREFIX: &str = "/admin/";
+
 /// The paths only the gateway's own files may take.
-const RESERVED: [&str; 2] = ["/admin/", "/portal/"];
+const RESERVED: [&str; 2] = [CONSOLE_PREFIX, "/portal/"];
 
 /// Files as the entry module provides them: URL path and bytes.
 pub type Provided = Vec<(String, Vec<u8>)>;
@@ -141,7 +144,7 @@ pub fn serve(head: &RequestHead) -> Result<Reply, ApiError> {
         url_path.to_string()
     };
     let file = file(&path).ok_or(ApiError::NotFound)?;
-    let console = url_path.starts_with(crate::routes::ADMIN_CONSOLE_PREFIX);
+    let console = url_path.starts_with(CONSOLE_PREFIX);
     let cache = if console {
         "no-store"
     } else {

@@ -15,6 +15,7 @@ use crate::oauth::access_token::{
     verify_access_token, TokenKey, TokenRejection, VerifiedTokenCache, VerifyPolicy,
 };
 use crate::oauth::dpop::{self, DpopError, Proof};
+use crate::proxy::api_key_cache::ApiKeyRecord;
 use crate::proxy::cidr::IpRanges;
 use crate::proxy::forward::Identity;
 use crate::proxy::rules::Access;
@@ -62,20 +63,6 @@ pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
         }
         other => other.to_reply(),
     }
-}
-
-/// An API key as the proxy needs it (looked up by the hash of the presented key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiKeyRecord {
-    pub id: String,
-    /// The plugin (its `name_for_model`) the key was issued at, the only one it works at; `None`
-    /// for a key issued before keys named their plugin ([`Config::takes_unbound_api_keys`]).
-    pub plugin: Option<String>,
-    pub user_id: String,
-    pub scopes: Vec<String>,
-    pub revoked: bool,
-    pub user_disabled: bool,
-    pub last_used_at: Option<i64>,
 }
 
 /// What the edge holds in memory for a decision: the clock, OpenAI's egress ranges, and for

@@ -309,6 +309,25 @@ impl Reply {
     }
 }
 
+/// Changes that make one header list into another, in the order a `Headers` object applies them:
+/// every header named in `remove` deleted (all its values, any letter case), then `append` added.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderChanges {
+    pub remove: Vec<String>,
+    pub append: Vec<(String, String)>,
+}
+
+impl HeaderChanges {
+    /// The list the changes make of `list` (what a `Headers` object applying them holds).
+    pub fn apply(&self, list: &[(String, String)]) -> Vec<(String, String)> {
+        list.iter()
+            .filter(|(n, _)| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
+            .chain(self.append.iter())
+            .cloned()
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,7 +185,7 @@ pub trait Throttle {
     async fn quota_usage(
         &self,
         key: &str,
-        quota: crate::config::QuotaConfig,
+        quota: crate::quota::Quota,
         now: u64,
     ) -> Result<crate::quota::QuotaUsage, StoreError> {
         let seen = self.peek(key, quota.limit, quota.period_secs, now).await?;

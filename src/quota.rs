@@ -11,7 +11,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::QuotaConfig;
+/// Calls a user may make per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub limit: u64,
+    pub period_secs: u64,
+}
 
 /// The counter state the Durable Object stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -49,7 +54,7 @@ impl QuotaDecision {
 
 /// Charges one call against `window` at `now`, returning the new state and the decision.
 /// A refused call does not count.
-pub fn charge(quota: QuotaConfig, window: Window, now: u64) -> (Window, QuotaDecision) {
+pub fn charge(quota: Quota, window: Window, now: u64) -> (Window, QuotaDecision) {
     let start = now - now % quota.period_secs;
     let mut window = if window.start == start {
         window
@@ -80,7 +85,7 @@ pub fn counter_key(plugin: &str, subject: &str) -> String {
 }
 
 /// What a charge would see at `now`, without counting anything.
-pub fn peek(quota: QuotaConfig, window: Window, now: u64) -> QuotaDecision {
+pub fn peek(quota: Quota, window: Window, now: u64) -> QuotaDecision {
     let start = now - now % quota.period_secs;
     let used = if window.start == start {
         window.used
@@ -100,10 +105,7 @@ pub fn peek(quota: QuotaConfig, window: Window, now: u64) -> QuotaDecision {
 pub const QUOTA_EXEMPT_HEADER: &str = "x-portcullis-quota";
 
 /// `RateLimit-Policy` and `RateLimit` response headers (IETF draft-ietf-httpapi-ratelimit-headers).
-pub fn rate_limit_headers(
-    quota: QuotaConfig,
-    decision: &QuotaDecision,
-) -> [(&'static str, String); 2] {
+pub fn rate_limit_headers(quota: Quota, decision: &QuotaDecision) -> [(&'static str, String); 2] {
     [
         (
             "ratelimit-policy",
@@ -178,7 +180,7 @@ pub struct Report {
 
 /// Applies an isolate's report to `window` at `now`; a report for a window that has passed
 /// changes nothing (its calls went with it).
-pub fn report(quota: QuotaConfig, window: Window, now: u64, report: Report) -> Window {
+pub fn report(quota: Quota, window: Window, now: u64, report: Report) -> Window {
     let start = now - now % quota.period_secs;
     if window.start != start || report == Report::default() {
         return window;
@@ -243,7 +245,7 @@ impl QuotaUsage {
 }
 
 /// What `window` means for people at `now`, without counting anything.
-pub fn usage(quota: QuotaConfig, window: Window, now: u64) -> QuotaUsage {
+pub fn usage(quota: Quota, window: Window, now: u64) -> QuotaUsage {
     let seen = peek(quota, window, now);
     let current = window.start == now - now % quota.period_secs;
     QuotaUsage {
@@ -268,7 +270,7 @@ pub struct Lease {
 /// admitted across all isolates never exceed the limit; the first is the requester's, made now,
 /// and counts as made. Calls an isolate leased and never used are lost to the window unless it
 /// gives them back ([`Report`]; the bound is in [`LeaseBook`]).
-pub fn lease(quota: QuotaConfig, window: Window, now: u64, max: u64) -> (Window, Lease) {
+pub fn lease(quota: Quota, window: Window, now: u64, max: u64) -> (Window, Lease) {
     let start = now - now % quota.period_secs;
     let mut window = if window.start == start {
         window
@@ -326,7 +328,7 @@ pub struct LeaseBook {
 
 #[derive(Debug, Clone, Copy)]
 struct Held {
-    quota: QuotaConfig,
+    quota: Quota,
     window_start: u64,
     /// Calls leased and not yet used.
     left: u64,
@@ -340,13 +342,13 @@ struct Held {
     last_granted: u64,
 }
 
-fn window_start(quota: QuotaConfig, now: u64) -> u64 {
+fn window_start(quota: Quota, now: u64) -> u64 {
     now - now % quota.period_secs
 }
 
 impl LeaseBook {
     /// One call from the calls held for `key` in the window `now` falls in, if any.
-    pub fn take(&mut self, key: &str, quota: QuotaConfig, now: u64) -> Option<QuotaDecision> {
+    pub fn take(&mut self, key: &str, quota: Quota, now: u64) -> Option<QuotaDecision> {
         let start = window_start(quota, now);
         let held = self.held.get_mut(key).filter(|h| h.window_start == start)?;
         if held.left == 0 {
@@ -366,7 +368,7 @@ impl LeaseBook {
     /// What the next lease of `key` asks for (the most calls) and tells (the calls made since
     /// the last word, which are then told). Give the report back with [`LeaseBook::untell`] if
     /// the lease fails.
-    pub fn ask(&mut self, key: &str, quota: QuotaConfig, now: u64) -> (u64, Report) {
+    pub fn ask(&mut self, key: &str, quota: Quota, now: u64) -> (u64, Report) {
         let start = window_start(quota, now);
         match self.held.get_mut(key).filter(|h| h.window_start == start) {
             Some(held) => {
@@ -381,7 +383,7 @@ impl LeaseBook {
     }
 
     /// Takes back a report that did not reach the counter: it goes with the next one.
-    pub fn untell(&mut self, key: &str, quota: QuotaConfig, now: u64, report: Report) {
+    pub fn untell(&mut self, key: &str, quota: Quota, now: u64, report: Report) {
         let start = window_start(quota, now);
         if let Some(held) = self.held.get_mut(key).filter(|h| h.window_start == start) {
             held.unreported += report.made;
@@ -395,7 +397,7 @@ impl LeaseBook {
     pub fn keep(
         &mut self,
         key: &str,
-        quota: QuotaConfig,
+        quota: Quota,
         now: u64,
         lease: &Lease,
     ) -> Option<QuotaDecision> {
@@ -441,7 +443,7 @@ impl LeaseBook {
 
     /// Gives one call back (the origin marked it exempt) to the calls held for the window it was
     /// charged in. `false` when that window has passed: nothing to give back to.
-    pub fn give_back(&mut self, key: &str, quota: QuotaConfig, charged_at: u64) -> bool {
+    pub fn give_back(&mut self, key: &str, quota: Quota, charged_at: u64) -> bool {
         let start = window_start(quota, charged_at);
         match self.held.get_mut(key) {
             Some(held) if held.window_start == start => {
@@ -464,7 +466,7 @@ impl LeaseBook {
     /// made since the last word and giving back the calls held, which the book then no longer
     /// holds; counters of past windows are forgotten. The next lease of a counter asks for what
     /// its last lease saw used.
-    pub fn drain_reports(&mut self, now: u64) -> Vec<(String, QuotaConfig, Report)> {
+    pub fn drain_reports(&mut self, now: u64) -> Vec<(String, Quota, Report)> {
         self.held
             .retain(|_, h| h.window_start == window_start(h.quota, now));
         let mut reports = Vec::new();
@@ -527,7 +529,7 @@ mod tests {
         );
     }
 
-    const Q: QuotaConfig = QuotaConfig {
+    const Q: Quota = Quota {
         limit: 3,
         period_secs: 60,
     };
@@ -568,8 +570,8 @@ mod tests {
         assert_eq!(refund(w, w.start + 60).used, 1);
     }
 
-    fn leased_quota(limit: u64) -> super::QuotaConfig {
-        super::QuotaConfig {
+    fn leased_quota(limit: u64) -> super::Quota {
+        super::Quota {
             limit,
             period_secs: 3600,
         }
@@ -615,7 +617,7 @@ mod tests {
     fn lease_through(
         book: &mut LeaseBook,
         window: &mut Window,
-        q: QuotaConfig,
+        q: Quota,
         now: u64,
     ) -> Option<QuotaDecision> {
         if let Some(d) = book.take("k", q, now) {

@@ -33,7 +33,7 @@ pub const LOGIN_PROVIDER_PREFIX: &str = "/login/provider/";
 pub const LOGIN_LINK_PATH: &str = "/login/link";
 pub const ADMIN_API_PREFIX: &str = "/admin/api/";
 /// The admin console's files (served with its security headers).
-pub const ADMIN_CONSOLE_PREFIX: &str = "/admin/";
+pub const ADMIN_CONSOLE_PREFIX: &str = crate::assets::CONSOLE_PREFIX;
 /// The static files every deployment serves: the portal's stylesheet and the admin console.
 pub const PORTAL_STYLESHEET_PATH: &str = "/portal/portal.css";
 pub const BUILT_IN_ASSETS: [&str; 4] = [

@@ -98,11 +98,11 @@ pub fn client_key(client_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::QuotaConfig;
+    use crate::quota::Quota;
     use crate::quota::{charge, Window};
 
     fn delays(threshold: u64, attempts: usize) -> Vec<u64> {
-        let quota = QuotaConfig {
+        let quota = Quota {
             limit: delaying_limit(threshold),
             period_secs: WINDOW_SECS,
         };

@@ -84,7 +84,7 @@ pub fn header_block<'a>(
     Ok(block)
 }
 
-/// [`HeaderChanges`](crate::proxy::forward::HeaderChanges) as they cross: the names to delete,
+/// [`HeaderChanges`](crate::http::HeaderChanges) as they cross: the names to delete,
 /// one per line, and the headers to append, as a [`header_block`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireChanges {
@@ -94,7 +94,7 @@ pub struct WireChanges {
 
 impl WireChanges {
     /// `Err` names a header that cannot be carried (see [`header_block`]).
-    pub fn new(changes: &crate::proxy::forward::HeaderChanges) -> Result<WireChanges, String> {
+    pub fn new(changes: &crate::http::HeaderChanges) -> Result<WireChanges, String> {
         let unfit = |n: &&String| n.is_empty() || n.contains(['\n', '\r', '\0', ':']);
         if let Some(name) = changes.remove.iter().find(unfit) {
             return Err(name.clone());

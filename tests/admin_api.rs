@@ -45,7 +45,7 @@ impl Fixture {
         };
         let mut head = RequestHead::new(method, path);
         head.query = query;
-        let quota = portcullis::config::QuotaConfig {
+        let quota = portcullis::quota::Quota {
             limit: 100,
             period_secs: 3600,
         };
@@ -836,7 +836,7 @@ fn a_users_quota_is_visible_without_being_spent() {
     let (_, user) = f.post("/admin/api/users", json!({"email": "q@example.com"}));
     let uid = user["id"].as_str().unwrap();
     let key = portcullis::quota::counter_key("todo", uid);
-    let quota = portcullis::config::QuotaConfig {
+    let quota = portcullis::quota::Quota {
         limit: 100,
         period_secs: 3600,
     };
@@ -930,7 +930,7 @@ fn plugin_with_a_pro_plan() -> portcullis::config::PluginConfig {
         id: "pro".into(),
         name: "Pro".into(),
         roles: vec![],
-        quota: Some(portcullis::config::QuotaConfig {
+        quota: Some(portcullis::quota::Quota {
             limit: 10_000,
             period_secs: 86_400,
         }),
@@ -954,7 +954,7 @@ fn a_subscribers_quota_is_their_plans_not_the_free_one() {
             rusqlite::params![payer, NOW + 86_400],
         )
         .unwrap();
-    let pro = portcullis::config::QuotaConfig {
+    let pro = portcullis::quota::Quota {
         limit: 10_000,
         period_secs: 86_400,
     };

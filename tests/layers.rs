@@ -108,7 +108,9 @@ fn code_only(source: &str) -> String {
                     .or_else(|| std::str::from_utf8(&rest[1..rest.len().min(4)]).ok())
                     .or_else(|| std::str::from_utf8(&rest[1..rest.len().min(3)]).ok())
                     .and_then(|s| s.chars().next());
-                c.and_then(|c| (rest.get(1 + c.len_utf8()) == Some(&b'\'')).then(|| 2 + c.len_utf8()))
+                c.and_then(|c| {
+                    (rest.get(1 + c.len_utf8()) == Some(&b'\'')).then(|| 2 + c.len_utf8())
+                })
             };
             match len {
                 Some(len) => {
@@ -224,7 +226,10 @@ fn module_of(path: &str, known: &BTreeMap<Module, PathBuf>) -> Module {
 }
 
 fn parent(module: &str) -> Module {
-    module.rsplit_once("::").map(|(p, _)| p.to_string()).unwrap_or_default()
+    module
+        .rsplit_once("::")
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default()
 }
 
 fn join(base: &str, rest: &str) -> String {
@@ -321,7 +326,10 @@ fn imports(known: &BTreeMap<Module, PathBuf>) -> Vec<Import> {
         let line_of = |at: usize| code[..at].matches('\n').count() + 1;
         let mut i = 0;
         while i < bytes.len() {
-            let starts_path = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':');
+            let starts_path = i == 0
+                || !(bytes[i - 1].is_ascii_alphanumeric()
+                    || bytes[i - 1] == b'_'
+                    || bytes[i - 1] == b':');
             if !starts_path || !(bytes[i].is_ascii_alphabetic() || bytes[i] == b'_') {
                 i += 1;
                 continue;
@@ -394,7 +402,9 @@ fn imports(known: &BTreeMap<Module, PathBuf>) -> Vec<Import> {
 /// The declared layers, bottom first: the "Layers" table of `docs/architecture.md`, each row's
 /// modules in backticks.
 fn layers() -> Vec<(String, Vec<String>)> {
-    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md")).unwrap();
+    let doc =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/architecture.md"))
+            .unwrap();
     let section = doc
         .split("\n## Layers")
         .nth(1)
@@ -440,16 +450,25 @@ fn every_module_has_a_layer_and_imports_only_its_own_and_those_below() {
         .keys()
         .filter(|m| !m.is_empty() && layer_of(m, &layers).is_none())
         .collect();
-    assert!(unplaced.is_empty(), "modules in no layer of docs/architecture.md: {unplaced:?}");
+    assert!(
+        unplaced.is_empty(),
+        "modules in no layer of docs/architecture.md: {unplaced:?}"
+    );
     let mut upward = Vec::new();
     for import in imports(&known) {
-        let (Some(from), Some(to)) = (layer_of(&import.from, &layers), layer_of(&import.to, &layers)) else {
+        let (Some(from), Some(to)) = (
+            layer_of(&import.from, &layers),
+            layer_of(&import.to, &layers),
+        ) else {
             continue;
         };
         if to > from {
             upward.push(format!(
                 "{}:{} imports {} ({}, above {})",
-                known[&import.from].strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display(),
+                known[&import.from]
+                    .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap()
+                    .display(),
                 import.line,
                 import.path,
                 layers[to].0,
@@ -457,7 +476,12 @@ fn every_module_has_a_layer_and_imports_only_its_own_and_those_below() {
             ));
         }
     }
-    assert!(upward.is_empty(), "{} imports up the layers:\n{}", upward.len(), upward.join("\n"));
+    assert!(
+        upward.is_empty(),
+        "{} imports up the layers:\n{}",
+        upward.len(),
+        upward.join("\n")
+    );
 }
 
 #[test]
@@ -532,13 +556,21 @@ fn no_files_import_each_other_round_a_circle() {
                 .map(|i| {
                     format!(
                         "  {}:{} imports {}",
-                        known[&i.from].strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap().display(),
+                        known[&i.from]
+                            .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                            .unwrap()
+                            .display(),
                         i.line,
                         i.path
                     )
                 })
                 .collect();
-            format!("a circle of {} modules: {:?}\n{}", circle.len(), members, ties.join("\n"))
+            format!(
+                "a circle of {} modules: {:?}\n{}",
+                circle.len(),
+                members,
+                ties.join("\n")
+            )
         })
         .collect();
     assert!(report.is_empty(), "{}", report.join("\n\n"));

@@ -14,12 +14,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Map, Value};
 
-use crate::config::QuotaConfig;
 use crate::directory::admin::{AdminDirectory, Page, Referenced, RoleHolder};
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::portal::password::{format_password_hash, PBKDF2_ITERATIONS, SALT_BYTES};
 use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError, Throttle};
+use crate::quota::Quota;
 use crate::sql::{Row, Sql, SqlError};
 
 mod api_keys;
@@ -43,7 +43,7 @@ pub struct Admin<'a, S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> {
     pub backend: &'a B,
     pub now: i64,
     /// The plugin's quota, and its name for counter keys, when one is configured.
-    pub quota: Option<(&'a str, QuotaConfig)>,
+    pub quota: Option<(&'a str, Quota)>,
     /// Whether `RSA_SIGNING_KEY` is configured: a resource may choose RS256 only then.
     pub rsa_signing: bool,
     /// The plugin (its `name_for_model`) whose usage and subscribers are shown.

@@ -13,7 +13,7 @@
 pub mod stripe;
 pub mod subscription;
 
-use crate::config::QuotaConfig;
+use crate::quota::Quota;
 
 /// The plan every user without a paid one is on.
 pub const FREE_PLAN: &str = "free";
@@ -28,7 +28,7 @@ pub struct Plan {
     /// Role names a subscriber holds while the plan is active (in the next token).
     pub roles: Vec<String>,
     /// The subscriber's quota; `None`: the plugin's own.
-    pub quota: Option<QuotaConfig>,
+    pub quota: Option<Quota>,
     /// The Stripe price (`price_…`) Checkout sells it with.
     pub stripe_price: String,
     /// Other plans whose routes this one opens too (a `team` plan that includes `pro`).
@@ -62,11 +62,7 @@ impl Standing {
 }
 
 /// The quota that applies to a user with `standing`: their plan's, else the plugin's.
-pub fn quota_for(
-    plans: &[Plan],
-    standing: &Standing,
-    free: Option<QuotaConfig>,
-) -> Option<QuotaConfig> {
+pub fn quota_for(plans: &[Plan], standing: &Standing, free: Option<Quota>) -> Option<Quota> {
     match standing {
         Standing::Paid(id) => plans
             .iter()
@@ -96,7 +92,7 @@ mod tests {
             id: "pro".into(),
             name: "Pro".into(),
             roles: vec!["member".into()],
-            quota: Some(QuotaConfig {
+            quota: Some(Quota {
                 limit: 10_000,
                 period_secs: 86_400,
             }),
@@ -107,7 +103,7 @@ mod tests {
 
     #[test]
     fn the_quota_is_the_plans_or_else_the_plugins() {
-        let free = Some(QuotaConfig {
+        let free = Some(Quota {
             limit: 100,
             period_secs: 86_400,
         });

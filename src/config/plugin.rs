@@ -2,13 +2,14 @@
 //! then checked into a [`PluginConfig`] (the manifest fields, the OpenAPI document, auth, routes
 //! and quota). Where the plugin is served (hosts, base URL, origin, secrets) is `site.rs`'s.
 
+use crate::quota::Quota;
 use serde::Deserialize;
 
 use super::auth::{validate_auth, AuthTable};
 use super::read::read_with_tagged;
 use super::values::{bounded, parse_absolute_http_url, required, resolve_public_url};
 use super::{
-    ConfigError, OpenApiSource, PluginConfig, QuotaConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS,
+    ConfigError, OpenApiSource, PluginConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS,
     DESCRIPTION_FOR_MODEL_MAX_CHARS, NAME_FOR_HUMAN_MAX_CHARS, NAME_FOR_MODEL_MAX_CHARS,
 };
 use crate::primitives::syntax::looks_like_email;
@@ -772,14 +773,14 @@ fn plans(prefix: &str, raw: Vec<RawPlan>) -> Result<Vec<crate::billing::Plan>, C
     Ok(out)
 }
 
-fn quota(key: &str, raw: RawQuota) -> Result<QuotaConfig, ConfigError> {
+fn quota(key: &str, raw: RawQuota) -> Result<Quota, ConfigError> {
     if raw.limit == 0 || raw.period_secs == 0 || raw.period_secs > 31 * 86_400 {
         return Err(ConfigError::new(
             key,
             "limit ≥ 1 and period_secs between 1 and 2678400 (31 days)",
         ));
     }
-    Ok(QuotaConfig {
+    Ok(Quota {
         limit: raw.limit,
         period_secs: raw.period_secs,
     })

@@ -3,7 +3,7 @@
 //! newest migration applied. The proxy's reads tolerate a read replica (D1's Sessions API): see
 //! [`api_key_by_hash_replicated`].
 
-use crate::gateway::ApiKeyRecord;
+use crate::proxy::api_key_cache::ApiKeyRecord;
 use crate::ports::StoreError;
 use crate::sql::{Sql, SqlValue};
 

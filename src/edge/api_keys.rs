@@ -10,7 +10,7 @@ use worker::{Context, Env};
 use super::backend::D1Sql;
 use crate::directory::{api_key_by_hash_replicated, SqlDirectory};
 use crate::error::ApiError;
-use crate::gateway::ApiKeyRecord;
+use crate::proxy::api_key_cache::ApiKeyRecord;
 use crate::proxy::api_key_cache::ApiKeyCache;
 
 thread_local! {

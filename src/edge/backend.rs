@@ -6,7 +6,6 @@ use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, D1SessionConstr
 
 use super::grant_ledger;
 use super::quota_counter::{self, CounterOp};
-use crate::config::QuotaConfig;
 use crate::directory::SqlDirectory;
 use crate::keys::{RsaSigningKey, SigningKey};
 use crate::oauth::client::Client;
@@ -19,6 +18,7 @@ use crate::ports::{
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
     UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
+use crate::quota::Quota;
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
 use crate::sql::{Row, Sql, SqlError, SqlValue, Statement};
@@ -368,7 +368,7 @@ impl EdgeBackend<'_> {
         window_secs: u64,
         now: u64,
     ) -> Result<QuotaDecision, StoreError> {
-        let quota = QuotaConfig {
+        let quota = Quota {
             limit,
             period_secs: window_secs,
         };
@@ -418,7 +418,7 @@ impl Throttle for EdgeBackend<'_> {
     async fn quota_usage(
         &self,
         key: &str,
-        quota: QuotaConfig,
+        quota: Quota,
         now: u64,
     ) -> Result<crate::quota::QuotaUsage, StoreError> {
         quota_counter::usage(self.env, key, quota, now)

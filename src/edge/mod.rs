@@ -638,7 +638,7 @@ fn give_back(
     ctx: &Context,
     config: &Config,
     key: String,
-    quota: crate::config::QuotaConfig,
+    quota: crate::quota::Quota,
     now: i64,
 ) {
     if !config.plugin.quota_exact {

@@ -11,7 +11,7 @@ use crate::edge::fetch::{read_capped, send_within, FetchFailure};
 use crate::edge::js::{self, ForwardFailure};
 use crate::edge::webcrypto::Platform;
 use crate::error::ApiError;
-use crate::http::{Method, Reply, RequestHead};
+use crate::http::{HeaderChanges, Method, Reply, RequestHead};
 use crate::openapi::{
     freshness_secs, publish, DocFormat, DocumentCache, Lookup, Published, MAX_DOCUMENT_BYTES,
     STALE_IF_ERROR_SECS,
@@ -21,7 +21,7 @@ use crate::proxy::assertion::{
     SIGNATURE_HEADER,
 };
 use crate::proxy::forward::{
-    origin_url, relay_changes, relay_decides_on, request_header_changes, HeaderChanges, Identity,
+    origin_url, relay_changes, relay_decides_on, request_header_changes, Identity,
 };
 use crate::wire::{name_list, WireChanges};
 use worker::worker_sys::web_sys;

@@ -14,8 +14,8 @@ use worker::{
     State,
 };
 
-use crate::config::QuotaConfig;
 use crate::error::ApiError;
+use crate::quota::Quota;
 use crate::quota::{
     charge as charge_window, lease as lease_window, peek as peek_window, refund as refund_window,
     remember_once, report as report_window, usage as usage_of, Lease, LeaseBook, QuotaDecision,
@@ -159,7 +159,7 @@ impl DurableObject for QuotaCounter {
             return Response::ok("ok");
         }
         let ask: CounterRequest = req.json().await?;
-        let quota = QuotaConfig {
+        let quota = Quota {
             limit: ask.limit,
             period_secs: ask.period_secs.max(1),
         };
@@ -227,7 +227,7 @@ impl DurableObject for QuotaCounter {
 pub async fn charge(
     env: &Env,
     key: &str,
-    quota: QuotaConfig,
+    quota: Quota,
     now: u64,
 ) -> Result<QuotaDecision, ApiError> {
     let decision = call(env, key, quota, now, CounterOp::Charge)
@@ -257,7 +257,7 @@ thread_local! {
 pub async fn charge_leased(
     env: &Env,
     key: &str,
-    quota: QuotaConfig,
+    quota: Quota,
     now: u64,
 ) -> Result<QuotaDecision, ApiError> {
     if let Some(decision) = LEASES.with(|book| book.borrow_mut().take(key, quota, now)) {
@@ -288,7 +288,7 @@ pub async fn charge_leased(
 
 /// Gives a leased call back to this isolate's calls for the window it was charged in; `false`
 /// when that window has passed (nothing to give back).
-pub fn give_back_leased(key: &str, quota: QuotaConfig, charged_at: u64) -> bool {
+pub fn give_back_leased(key: &str, quota: Quota, charged_at: u64) -> bool {
     LEASES.with(|book| book.borrow_mut().give_back(key, quota, charged_at))
 }
 
@@ -331,12 +331,7 @@ pub fn report_if_due(env: &Env, ctx: &worker::Context, after_secs: i64, now: i64
 }
 
 /// What `key`'s counter shows people: the calls made in the window `now` falls in.
-pub async fn usage(
-    env: &Env,
-    key: &str,
-    quota: QuotaConfig,
-    now: u64,
-) -> worker::Result<QuotaUsage> {
+pub async fn usage(env: &Env, key: &str, quota: Quota, now: u64) -> worker::Result<QuotaUsage> {
     request(env, key, quota, now, CounterOp::Usage, 0, Report::default()).await
 }
 
@@ -344,7 +339,7 @@ pub async fn usage(
 pub async fn call(
     env: &Env,
     key: &str,
-    quota: QuotaConfig,
+    quota: Quota,
     now: u64,
     op: CounterOp,
 ) -> worker::Result<QuotaDecision> {
@@ -354,7 +349,7 @@ pub async fn call(
 async fn request<T: serde::de::DeserializeOwned>(
     env: &Env,
     key: &str,
-    quota: QuotaConfig,
+    quota: Quota,
     now: u64,
     op: CounterOp,
     lease_max: u64,

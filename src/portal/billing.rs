@@ -11,17 +11,18 @@ use crate::billing::stripe::{
 };
 use crate::billing::subscription::{row_for, Change, Delivery, Skip};
 use crate::billing::{Plan, Standing, CHECKOUT_PATH, PORTAL_PATH, UPGRADE_PATH};
-use crate::config::{BillingSettings, QuotaConfig};
+use crate::config::BillingSettings;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{escape_html, message_with_link, page};
 use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
 use crate::ports::{Backend, UpstreamRequest, User};
+use crate::quota::Quota;
 use crate::routes::ACCOUNT_PATH;
 
 /// "10,000 calls a day".
-pub(crate) fn describe_quota(quota: Option<QuotaConfig>) -> String {
+pub(crate) fn describe_quota(quota: Option<Quota>) -> String {
     let Some(q) = quota else {
         return "no call limit".into();
     };

@@ -8,7 +8,20 @@
 
 use std::collections::HashMap;
 
-use crate::gateway::ApiKeyRecord;
+
+/// An API key as the proxy needs it (looked up by the hash of the presented key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    /// The plugin (its `name_for_model`) the key was issued at, the only one it works at; `None`
+    /// for a key issued before keys named their plugin ([`crate::config::Config::takes_unbound_api_keys`]).
+    pub plugin: Option<String>,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+    pub revoked: bool,
+    pub user_disabled: bool,
+    pub last_used_at: Option<i64>,
+}
 
 /// Most keys an isolate remembers; past this the cache starts over (bounded memory).
 pub const MAX_CACHED_KEYS: usize = 10_000;

@@ -16,7 +16,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::config::AuthConfig;
+use crate::proxy::auth::AuthConfig;
 use crate::http::Method;
 use crate::proxy::rules::{Access, RouteMatch, RouteRule, RouteTable};
 

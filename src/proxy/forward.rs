@@ -7,6 +7,7 @@
 //! adds the identity it verified and the client address the runtime saw. The origin can therefore
 //! trust these headers only because the gateway never lets a caller's copy through.
 
+use crate::http::HeaderChanges;
 use url::Url;
 
 /// Headers that describe one connection, never forwarded in either direction.
@@ -189,25 +190,6 @@ pub fn is_reserved_header(canonical: &str) -> bool {
         )
         || canonical.starts_with("x-forwarded-")
         || canonical.starts_with(IDENTITY_HEADER_PREFIX)
-}
-
-/// Changes that make one header list into another, in the order a `Headers` object applies them:
-/// every header named in `remove` deleted (all its values, any letter case), then `append` added.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeaderChanges {
-    pub remove: Vec<String>,
-    pub append: Vec<(String, String)>,
-}
-
-impl HeaderChanges {
-    /// The list the changes make of `list` (what a `Headers` object applying them holds).
-    pub fn apply(&self, list: &[(String, String)]) -> Vec<(String, String)> {
-        list.iter()
-            .filter(|(n, _)| !self.remove.iter().any(|r| r.eq_ignore_ascii_case(n)))
-            .chain(self.append.iter())
-            .cloned()
-            .collect()
-    }
 }
 
 /// How the caller's headers become the origin's: the reserved ones and those its `Connection`

@@ -2,6 +2,7 @@
 
 pub mod api_key_cache;
 pub mod assertion;
+pub mod auth;
 pub mod cidr;
 pub mod derived;
 pub mod forward;

@@ -7,7 +7,6 @@ pub mod sqlite;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use portcullis::config::QuotaConfig;
 use portcullis::federation::oidc::{parse_discovery, Discovery};
 use portcullis::keys::RsaSigningKey;
 use portcullis::oauth::client::{Client, ClientOrigin};
@@ -22,6 +21,7 @@ use portcullis::ports::{
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
     UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
+use portcullis::quota::Quota;
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
 
@@ -611,7 +611,7 @@ impl Throttle for MemoryBackend {
         self.call("throttle_peek")?;
         let w = self.counters.borrow().get(key).copied().unwrap_or_default();
         Ok(portcullis::quota::peek(
-            QuotaConfig {
+            Quota {
                 limit,
                 period_secs: window_secs,
             },
@@ -630,7 +630,7 @@ impl Throttle for MemoryBackend {
         let mut counters = self.counters.borrow_mut();
         let w = counters.get(key).copied().unwrap_or_default();
         let (next, d) = charge(
-            QuotaConfig {
+            Quota {
                 limit,
                 period_secs: window_secs,
             },
@@ -666,7 +666,7 @@ impl Throttle for MemoryBackend {
     async fn quota_usage(
         &self,
         key: &str,
-        quota: QuotaConfig,
+        quota: Quota,
         now: u64,
     ) -> Result<portcullis::quota::QuotaUsage, StoreError> {
         self.call("throttle_peek")?;
@@ -1277,7 +1277,7 @@ impl Throttle for WithSqlUsers<'_> {
     async fn quota_usage(
         &self,
         key: &str,
-        quota: QuotaConfig,
+        quota: Quota,
         now: u64,
     ) -> Result<portcullis::quota::QuotaUsage, StoreError> {
         self.memory.quota_usage(key, quota, now).await
