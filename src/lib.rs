@@ -20,6 +20,7 @@ pub mod http;
 pub mod keys;
 pub mod oauth;
 pub mod openapi;
+pub mod paths;
 pub mod portal;
 pub mod ports;
 pub mod primitives;
@@ -32,6 +33,7 @@ pub mod signing;
 pub mod sql;
 pub mod throttle;
 pub mod usage;
+pub mod web;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

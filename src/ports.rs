@@ -40,7 +40,7 @@ pub struct User {
     pub name: String,
     pub password_hash: Option<String>,
     pub disabled: bool,
-    /// Portal sessions issued at another epoch are signed out (see `portal::session`).
+    /// Portal sessions issued at another epoch are signed out (see `web::session`).
     pub session_epoch: i64,
 }
 

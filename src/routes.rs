@@ -11,37 +11,7 @@ use crate::error::ApiError;
 use crate::http::{Method, RequestHead};
 use crate::proxy::rules::{normalize_path, RouteMatch};
 
-pub const HEALTH_PATH: &str = "/healthz";
-pub const MANIFEST_PATH: &str = "/.well-known/ai-plugin.json";
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-pub const PROTECTED_RESOURCE_PATH: &str = "/.well-known/oauth-protected-resource";
-pub const AS_METADATA_PATH: &str = "/.well-known/oauth-authorization-server";
-pub const OIDC_METADATA_PATH: &str = "/.well-known/openid-configuration";
-pub const AUTHORIZE_PATH: &str = "/authorize";
-pub const TOKEN_PATH: &str = "/token";
-pub const REVOKE_PATH: &str = "/revoke";
-pub const INTROSPECT_PATH: &str = "/introspect";
-pub const USERINFO_PATH: &str = "/userinfo";
-/// RFC 7591 dynamic client registration.
-pub const REGISTER_PATH: &str = "/register";
-pub const LOGIN_PATH: &str = "/login";
-pub const LOGOUT_PATH: &str = "/logout";
-pub const ACCOUNT_PATH: &str = "/account";
-/// Upstream sign-in: `POST /login/provider/{id}` starts it, `GET …/{id}/callback` finishes it.
-pub const LOGIN_PROVIDER_PREFIX: &str = "/login/provider/";
-/// Proving an existing account to link an upstream identity to it.
-pub const LOGIN_LINK_PATH: &str = "/login/link";
-pub const ADMIN_API_PREFIX: &str = "/admin/api/";
-/// The admin console's files (served with its security headers).
-pub const ADMIN_CONSOLE_PREFIX: &str = crate::assets::CONSOLE_PREFIX;
-/// The static files every deployment serves: the portal's stylesheet and the admin console.
-pub const PORTAL_STYLESHEET_PATH: &str = "/portal/portal.css";
-pub const BUILT_IN_ASSETS: [&str; 4] = [
-    PORTAL_STYLESHEET_PATH,
-    "/admin/",
-    "/admin/admin.js",
-    "/admin/admin.css",
-];
+pub use crate::paths::*;
 
 const READ: &[&str] = &["GET", "HEAD"];
 

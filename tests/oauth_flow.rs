@@ -5035,7 +5035,7 @@ fn linked(provider: &str) -> portcullis::ports::LinkedIdentity {
 /// in turn, and the providers left linked.
 /// The browser's session, resealed as if the user had signed in at GitHub.
 fn at_github(cookies: &mut HashMap<String, String>, config: &Config) {
-    use portcullis::portal::session::{open_session, seal_session, SealKey, SignInMethod};
+    use portcullis::web::session::{open_session, seal_session, SealKey, SignInMethod};
     let secret = "x".repeat(40);
     let key = SealKey::new(secret.as_bytes(), config.public_base_url.as_str());
     let (name, value) = cookies

@@ -13,9 +13,7 @@ mod shared;
 mod site;
 mod values;
 
-pub use crate::proxy::auth::{
-    AuthConfig, AuthorizationContentType, HttpAuthorizationType, IpLock,
-};
+pub use crate::proxy::auth::{AuthConfig, AuthorizationContentType, HttpAuthorizationType, IpLock};
 use crate::quota::Quota;
 use std::collections::BTreeMap;
 use std::fmt;

@@ -400,8 +400,8 @@ impl SignIn {
 
     /// Whether the plugin offers the way a session was made: a password session only where
     /// passwords are taken, a provider's only where that provider is offered.
-    pub fn offers(&self, method: &crate::portal::session::SignInMethod) -> bool {
-        use crate::portal::session::SignInMethod;
+    pub fn offers(&self, method: &crate::web::session::SignInMethod) -> bool {
+        use crate::web::session::SignInMethod;
         match method {
             SignInMethod::Password => self.password,
             SignInMethod::Provider(id) => self.provider(id).is_some(),

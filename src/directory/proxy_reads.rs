@@ -3,8 +3,8 @@
 //! newest migration applied. The proxy's reads tolerate a read replica (D1's Sessions API): see
 //! [`api_key_by_hash_replicated`].
 
-use crate::proxy::api_key_cache::ApiKeyRecord;
 use crate::ports::StoreError;
+use crate::proxy::api_key_cache::ApiKeyRecord;
 use crate::sql::{Sql, SqlValue};
 
 use super::{n, opt_s, s, store_error, SqlDirectory};

@@ -10,8 +10,8 @@ use worker::{Context, Env};
 use super::backend::D1Sql;
 use crate::directory::{api_key_by_hash_replicated, SqlDirectory};
 use crate::error::ApiError;
-use crate::proxy::api_key_cache::ApiKeyRecord;
 use crate::proxy::api_key_cache::ApiKeyCache;
+use crate::proxy::api_key_cache::ApiKeyRecord;
 
 thread_local! {
     static CACHE: RefCell<ApiKeyCache> = RefCell::new(ApiKeyCache::default());

@@ -14,7 +14,7 @@ use url::Url;
 
 use super::{IdentityProvider, FLOW_TTL_SECS};
 use crate::oauth::pkce::s256_challenge;
-use crate::portal::session::{open, seal, SealKey};
+use crate::web::session::{open, seal, SealKey};
 
 /// The cookie's name: `__Host-` where cookies are secure.
 pub fn flow_cookie(secure: bool) -> &'static str {
@@ -134,7 +134,7 @@ impl Flow {
 /// enough to carry.
 pub fn acceptable_return_to(return_to: &str) -> bool {
     (return_to.starts_with("/authorize?")
-        || return_to == crate::routes::ACCOUNT_PATH
+        || return_to == crate::paths::ACCOUNT_PATH
         || return_to == crate::billing::UPGRADE_PATH
         || return_to.starts_with("/billing/upgrade?"))
         && return_to.len() <= MAX_RETURN_TO_BYTES

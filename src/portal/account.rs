@@ -5,9 +5,9 @@ use crate::federation::IdentityProvider;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{account_page, message_page, AccountItem, AccountView, ProviderButton};
-use crate::portal::session::{csrf_token, read_cookie, verify_csrf};
 use crate::ports::{ApiKeySummary, AppAccess, Backend, LinkedIdentity, WaysIn};
 use crate::routes::ACCOUNT_PATH;
+use crate::web::session::{csrf_token, read_cookie, verify_csrf};
 
 impl<B: Backend> AuthServer<'_, B> {
     /// `GET /account`: the signed-in user's grants and API keys, each revocable.

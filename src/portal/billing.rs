@@ -16,10 +16,10 @@ use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{escape_html, message_with_link, page};
-use crate::portal::session::{csrf_token, read_cookie, verify_csrf, Session};
 use crate::ports::{Backend, UpstreamRequest, User};
 use crate::quota::Quota;
 use crate::routes::ACCOUNT_PATH;
+use crate::web::session::{csrf_token, read_cookie, verify_csrf, Session};
 
 /// "10,000 calls a day".
 pub(crate) fn describe_quota(quota: Option<Quota>) -> String {

@@ -1,8 +1,8 @@
-//! The login portal: passwords, sessions, CSRF tokens and the HTML pages.
+//! The login portal: passwords, the account and sign-in pages, and the HTML (sessions and CSRF
+//! tokens are `web::session`).
 
 pub mod pages;
 pub mod password;
-pub mod session;
 
 pub mod account;
 pub mod billing;

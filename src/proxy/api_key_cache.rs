@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-
 /// An API key as the proxy needs it (looked up by the hash of the presented key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {

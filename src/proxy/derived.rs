@@ -16,8 +16,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::proxy::auth::AuthConfig;
 use crate::http::Method;
+use crate::proxy::auth::AuthConfig;
 use crate::proxy::rules::{Access, RouteMatch, RouteRule, RouteTable};
 
 /// The methods an OpenAPI path item may describe, HEAD before GET: a HEAD call takes a GET

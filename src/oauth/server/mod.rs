@@ -19,15 +19,15 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::grants::Grants;
 use crate::oauth::params::{Params, ParamsError};
 use crate::portal::pages::{message_page, Brand};
-use crate::portal::session::{
-    cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, SealKey, Session,
-    SESSION_TTL_SECS,
-};
 use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::rbac::scope::ScopeContext;
 use crate::routes::{AuthEndpoint, Endpoint};
 use crate::signing::SignError;
 use crate::throttle;
+use crate::web::session::{
+    cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, SealKey, Session,
+    SESSION_TTL_SECS,
+};
 
 mod authorize;
 mod client_auth;
