@@ -5,7 +5,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use divan::{black_box, Bencher};
 use portcullis::http::Method;
-use portcullis::keys::KeySet;
+use portcullis::jose::keys::KeySet;
 use std::net::IpAddr;
 
 use portcullis::oauth::access_token::{

@@ -54,8 +54,8 @@ pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
     }
     match error {
         ApiError::PayloadTooLarge { limit_bytes } if path == crate::routes::REGISTER_PATH => {
-            ApiError::OAuth(crate::oauth::error::OAuthError::new(
-                crate::oauth::error::OAuthErrorCode::InvalidClientMetadata,
+            ApiError::OAuth(crate::error::oauth::OAuthError::new(
+                crate::error::oauth::OAuthErrorCode::InvalidClientMetadata,
                 format!("the registration request is larger than {limit_bytes} bytes"),
             ))
             .to_reply()

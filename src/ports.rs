@@ -5,23 +5,14 @@
 //! request per isolate thread.
 #![allow(async_fn_in_trait)]
 
-use crate::error::ApiError;
-use crate::keys::{RsaSigningKey, SigningKey};
+use crate::jose::jwk::PublicJwk;
 use crate::oauth::client::Client;
-use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation, Undo};
 use crate::quota::QuotaDecision;
 use crate::rbac::scope::ScopeContext;
 
-/// A store or platform call failed (not a refusal: the request may be retried).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::Unavailable(e.0)
-    }
-}
+pub use crate::error::StoreError;
+pub use crate::jose::{JwsSigner, JwsVerifier};
 
 /// Whose remembered consent a scope decision reads or records: what a user allowed one client at
 /// one plugin (its issuer). Consent given at one plugin skips no consent page at another.
@@ -196,31 +187,6 @@ pub trait Throttle {
             counted,
             reset_secs: seen.reset_secs,
         })
-    }
-}
-
-/// Signature checks of client assertions: WebCrypto at the edge.
-pub trait JwsVerifier {
-    /// Whether `signature` over `message` verifies with `key` under `alg`.
-    async fn verify_jws(
-        &self,
-        alg: JwsAlgorithm,
-        key: &PublicJwk,
-        message: &[u8],
-        signature: &[u8],
-    ) -> Result<bool, StoreError>;
-}
-
-/// Signatures with our keys. At the edge both go through WebCrypto: no RSA code ships in the
-/// wasm, and workerd's native Ed25519 signs in a fraction of the time the wasm takes.
-pub trait JwsSigner {
-    /// RSASSA-PKCS1-v1_5 with SHA-256 over `message` with `key` (RFC 7518 §3.3).
-    async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError>;
-
-    /// Ed25519 over `message` with `key` (RFC 8037). By default in Rust (in wasm at the edge,
-    /// where the platform's signer is preferred and this is the fallback).
-    async fn sign_ed25519(&self, key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
-        Ok(key.secret().sign(message, None).to_vec())
     }
 }
 

@@ -224,7 +224,7 @@ fn a_resource_chooses_its_access_token_algorithm() {
             .unwrap();
     assert_eq!(
         context.resource.unwrap().access_token_alg,
-        portcullis::keys::SigningAlg::Rs256
+        portcullis::jose::keys::SigningAlg::Rs256
     );
 }
 

@@ -11,7 +11,7 @@ use base64::Engine;
 use common::{block_on, MemoryBackend};
 use portcullis::config::{Config, RawConfig};
 use portcullis::http::{Method, Reply, RequestHead};
-use portcullis::keys::SigningAlg;
+use portcullis::jose::keys::SigningAlg;
 use portcullis::oauth::access_token::{
     verify_access_token, verify_access_token_with, TokenRejection, VerifyPolicy,
 };

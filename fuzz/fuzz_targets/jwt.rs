@@ -2,7 +2,7 @@
 //! done before WebCrypto. None may panic; none may accept what is not ours.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portcullis::keys::KeySet;
+use portcullis::jose::keys::KeySet;
 use portcullis::oauth::access_token::{
     prepare_signature_check, verify_access_token, VerifiedTokenCache, VerifyPolicy,
 };

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::keys::SigningAlg;
+use crate::jose::keys::SigningAlg;
 use crate::oauth::authorize::is_absolute_uri_without_fragment;
 use crate::portal::password::{MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 use crate::primitives::syntax::{is_scope_char, looks_like_email};

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use url::Url;
 
-use crate::keys::KeySet;
+use crate::jose::keys::KeySet;
 use crate::oauth::grant::RefreshPolicy;
 use crate::primitives::secret::Secret;
 use crate::proxy::rules::RouteTable;

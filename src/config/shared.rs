@@ -6,7 +6,7 @@ use super::{
     ConfigError, OAuthSettings, RawConfig, DEFAULT_API_KEY_CACHE_SECS, DEFAULT_ORIGIN_TIMEOUT_MS,
 };
 use crate::federation::IdentityProvider;
-use crate::keys::{KeyError, KeySet};
+use crate::jose::keys::{KeyError, KeySet};
 use crate::oauth::access_token::DEFAULT_ACCESS_TOKEN_TTL_SECS;
 use crate::oauth::grant::{RefreshPolicy, DEFAULT_CODE_TTL_SECS};
 use crate::primitives::secret::Secret;

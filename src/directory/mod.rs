@@ -5,7 +5,7 @@
 use serde_json::Value;
 
 use crate::billing::subscription::{HOLDING_STATUSES, PERIOD_GRACE_SECS};
-use crate::keys::SigningAlg;
+use crate::jose::keys::SigningAlg;
 use crate::oauth::client::{Client, ClientKeySet, ClientKind, ClientOrigin};
 use crate::oauth::client_assertion::{jwks_json, parse_jwks};
 use crate::oauth::grant::GrantState;

@@ -7,7 +7,7 @@ use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, D1SessionConstr
 use super::grant_ledger;
 use super::quota_counter::{self, CounterOp};
 use crate::directory::SqlDirectory;
-use crate::keys::{RsaSigningKey, SigningKey};
+use crate::jose::keys::{RsaSigningKey, SigningKey};
 use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};

@@ -37,7 +37,7 @@ extern "C" {
     ) -> Result<Promise, JsValue>;
 }
 
-use crate::keys::{RsaSigningKey, SigningKey};
+use crate::jose::keys::{RsaSigningKey, SigningKey};
 use crate::oauth::access_token::{PendingKey, PendingSignature};
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::ports::{JwsSigner, StoreError};

@@ -15,10 +15,10 @@ use jwt_compact::alg::Ed25519;
 use jwt_compact::{AlgorithmExt, Claims, UntrustedToken};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{KeySet, SigningAlg, VerifyingKey};
+use crate::jose::keys::{KeySet, SigningAlg, VerifyingKey};
+use crate::jose::signing::{sign_eddsa, sign_jwt, SignError};
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::ports::{JwsSigner, JwsVerifier, StoreError};
-use crate::signing::{sign_eddsa, sign_jwt, SignError};
 
 /// RFC 9068 §2.1: the media type of access-token JWTs.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -515,8 +515,8 @@ impl VerifiedTokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::tests::{RSA_A, RSA_B};
-    use crate::signing::native::NativeCrypto;
+    use crate::jose::keys::tests::{RSA_A, RSA_B};
+    use crate::jose::signing::native::NativeCrypto;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use futures_executor::block_on;

@@ -4,13 +4,13 @@
 //! seen before, so clients can rotate keys), verify the signature, and only then remember the
 //! `jti`, so that nobody without the key can use up a client's `jti` values.
 
+use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::oauth::client::{Client, ClientKeySet};
 use crate::oauth::client_assertion::{
     check_assertion_claims, jti_expires_at, parse_client_assertion, select_key, AssertionError,
     PublicJwk,
 };
-use crate::oauth::error::OAuthError;
 use crate::ports::Backend;
 
 /// The keys of a client, fetched again when `refresh`. `Err` is the refusal to send.

@@ -5,8 +5,8 @@
 //! authorization server becomes an open redirector). After that, errors go back to the client's
 //! redirect URI with `error`, `error_description`, `state` and `iss`.
 
+use crate::error::oauth::OAuthErrorCode;
 use crate::oauth::client::{Client, ClientKind};
-use crate::oauth::error::OAuthErrorCode;
 use crate::oauth::params::{form_encode, Params};
 use crate::oauth::pkce::validate_code_challenge;
 use crate::oauth::redirect_uri::resolve_redirect_uri;

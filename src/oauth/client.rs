@@ -4,9 +4,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::error::oauth::OAuthError;
 use crate::http::Authorization;
 use crate::oauth::client_assertion::{parse_client_assertion, PublicJwk, CLIENT_ASSERTION_TYPE};
-use crate::oauth::error::OAuthError;
 use crate::oauth::params::{form_decode, Params};
 use crate::primitives::hash::sha256_hex;
 use crate::primitives::secret::constant_time_eq;

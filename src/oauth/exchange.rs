@@ -10,8 +10,8 @@
 
 use serde::Deserialize;
 
+use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::oauth::access_token::{Actor, Audience};
-use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::params::Params;
 use crate::rbac::scope::{parse_scope, ScopeContext, OPENID_SCOPES};
 

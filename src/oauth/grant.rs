@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::oauth::error::{OAuthError, OAuthErrorCode};
+use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::oauth::pkce::verify_pkce;
 use crate::primitives::secret::constant_time_eq;
 use crate::rbac::scope::Resource;
@@ -529,7 +529,7 @@ pub fn expires_at(state: &GrantState) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::error::OAuthErrorCode;
+    use crate::error::oauth::OAuthErrorCode;
     use crate::oauth::pkce::s256_challenge;
     use crate::primitives::hash::sha256_hex as h;
 

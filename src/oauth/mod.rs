@@ -7,7 +7,6 @@ pub mod client;
 pub mod client_assertion;
 pub mod display;
 pub mod dpop;
-pub mod error;
 pub mod exchange;
 pub mod grant;
 pub mod grants;

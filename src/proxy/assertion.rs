@@ -13,10 +13,10 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::keys::{KeySet, SigningAlg};
+use crate::jose::keys::{KeySet, SigningAlg};
+use crate::jose::signing::{sign_jwt, SignError};
 use crate::ports::JwsSigner;
 use crate::proxy::forward::Identity;
-use crate::signing::{sign_jwt, SignError};
 
 pub const ASSERTION_HEADER: &str = "x-portcullis-assertion";
 pub const SIGNATURE_HEADER: &str = "x-portcullis-signature";
@@ -129,8 +129,8 @@ pub fn sign_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jose::signing::native::NativeCrypto;
     use crate::oauth::access_token::{verify_access_token, TokenRejection, VerifyPolicy};
-    use crate::signing::native::NativeCrypto;
     use futures_executor::block_on;
     use jwt_compact::alg::Ed25519;
     use jwt_compact::{AlgorithmExt, UntrustedToken};

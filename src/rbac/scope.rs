@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::keys::SigningAlg;
+use crate::jose::keys::SigningAlg;
 
 /// Scopes that belong to the authorization server, not to any API resource.
 pub const OPENID_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];

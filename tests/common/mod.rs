@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use portcullis::federation::oidc::{parse_discovery, Discovery};
-use portcullis::keys::RsaSigningKey;
+use portcullis::jose::keys::RsaSigningKey;
 use portcullis::oauth::client::{Client, ClientOrigin};
 use portcullis::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use portcullis::oauth::grant::{

@@ -1,6 +1,6 @@
 //! API resources (RFC 8707 indicators) and the permissions defined on them.
 
-use crate::keys::SigningAlg;
+use crate::jose::keys::SigningAlg;
 use crate::sql::{Row, Sql, SqlError, Statement};
 
 use super::{AdminDirectory, Page};

@@ -1,6 +1,7 @@
 //! `GET /authorize` and the consent form's `POST /authorize`: the authorization request checked
 //! in two phases, the scope decision, remembered and incremental consent, and the code issued.
 
+use crate::error::oauth::OAuthErrorCode;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::authorize::{
@@ -8,7 +9,6 @@ use crate::oauth::authorize::{
     AuthorizeError, AuthorizeRequest,
 };
 use crate::oauth::display::check_presentation;
-use crate::oauth::error::OAuthErrorCode;
 use crate::oauth::grant::{CodeStatus, GrantState, GRANT_ID_BYTES, SECRET_BYTES};
 use crate::oauth::params::{form_encode, Params};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};

@@ -1,13 +1,13 @@
 //! Client authentication at the back-channel endpoints: a secret (Basic or in the body), an
 //! RFC 7523 assertion, or none for public clients; failures throttled per client and address.
 
+use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::http::RequestHead;
 use crate::oauth::assertion_auth::verify_client_assertion;
 use crate::oauth::client::{
     authenticate_client, parse_client_credentials, Client, ClientCredentials,
 };
-use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::oauth::server::{source, AuthServer};
 use crate::ports::Backend;

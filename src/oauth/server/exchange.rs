@@ -5,11 +5,11 @@
 
 use serde_json::json;
 
+use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::error::ApiError;
 use crate::http::Reply;
 use crate::oauth::access_token::{verify_access_token_with, VerifiedAccessToken, VerifyPolicy};
 use crate::oauth::client::Client;
-use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::exchange::{self, ACCESS_TOKEN_TYPE};
 use crate::oauth::grant::issued_by;
 use crate::oauth::params::Params;

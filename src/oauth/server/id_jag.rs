@@ -3,11 +3,11 @@
 //! fetched, the signature checked, the `jti` remembered, the account found (or linked, or made),
 //! and the token signed. Every problem with the assertion is `invalid_grant` (RFC 7523 §3.1).
 
+use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::error::ApiError;
 use crate::http::Reply;
 use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{parse_compact_jws, select_key, AssertionError};
-use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::id_jag::{self, Account, EnterpriseIdp};
 use crate::oauth::params::Params;
 use crate::oauth::server::token::scope_param;

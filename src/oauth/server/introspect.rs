@@ -3,13 +3,13 @@
 
 use serde_json::json;
 
+use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::access_token::{
     verify_access_token_with, Audience, VerifiedAccessToken, VerifyPolicy, MACHINE_GRANT,
 };
 use crate::oauth::client::{Client, ClientKind};
-use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{issued_by, GrantState};
 use crate::oauth::presented::PresentedToken;
 use crate::oauth::server::{body_params, token_json, AuthServer};

@@ -13,16 +13,16 @@ use base64::Engine;
 use serde_json::Value;
 
 use crate::config::{AuthConfig, Config, OAuthSettings};
+use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
-use crate::oauth::error::OAuthError;
+use crate::jose::signing::SignError;
 use crate::oauth::grants::Grants;
 use crate::oauth::params::{Params, ParamsError};
 use crate::portal::pages::{message_page, Brand};
 use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::rbac::scope::ScopeContext;
 use crate::routes::{AuthEndpoint, Endpoint};
-use crate::signing::SignError;
 use crate::throttle;
 use crate::web::session::{
     cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, SealKey, Session,

@@ -2,11 +2,11 @@
 
 use serde_json::{json, Value};
 
+use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::client::{Client, ClientKind, ClientOrigin};
 use crate::oauth::display::{check_client_name, redirect_hosts};
-use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::SECRET_BYTES;
 use crate::oauth::registration::{parse_registration, AuthMethod, UNUSED_REGISTRATION_TTL_SECS};
 use crate::oauth::server::{source, AuthServer};

@@ -1,9 +1,9 @@
 //! `POST /revoke` (RFC 7009): ends the grant a token belongs to.
 
+use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
-use crate::oauth::error::OAuthError;
 use crate::oauth::grant::{issued_by, GrantState};
 use crate::oauth::presented::PresentedToken;
 use crate::oauth::server::{body_params, AuthServer};

@@ -4,15 +4,16 @@
 use jwt_compact::Claims;
 use serde_json::{json, Value};
 
+use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
+use crate::jose::signing::sign_jwt;
 use crate::oauth::access_token::{
     mint_access_token_as, AccessClaims, Audience, Confirmation, MACHINE_GRANT,
 };
 use crate::oauth::authorize::is_absolute_uri_without_fragment;
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::dpop::{self, DpopError};
-use crate::oauth::error::{OAuthError, OAuthErrorCode};
 use crate::oauth::grant::{
     CodeRedemption, GrantError, Issued, RefreshRotation, Undo, SECRET_BYTES,
 };
@@ -23,7 +24,6 @@ use crate::ports::{Backend, GrantHolder, User};
 use crate::primitives::hash::sha256_hex;
 use crate::primitives::syntax::split_handle;
 use crate::rbac::scope::{decide_client_scopes, parse_scope, still_held, Resource};
-use crate::signing::sign_jwt;
 
 impl<B: Backend> AuthServer<'_, B> {
     /// `POST /token`: the `authorization_code`, `refresh_token` and `client_credentials` grants.

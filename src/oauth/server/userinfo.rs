@@ -2,11 +2,11 @@
 
 use serde_json::json;
 
+use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
 use crate::oauth::dpop;
-use crate::oauth::error::OAuthError;
 use crate::oauth::grant::issued_by;
 use crate::oauth::presented::PresentedToken;
 use crate::oauth::server::{token_json, AuthServer};

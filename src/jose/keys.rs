@@ -21,7 +21,7 @@ use ed25519_compact::{KeyPair, PublicKey, SecretKey, Seed};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::oauth::client_assertion::{KeyMaterial, PublicJwk, MIN_RSA_MODULUS_BITS};
+use crate::jose::jwk::{KeyMaterial, PublicJwk, MIN_RSA_MODULUS_BITS};
 
 /// Why the key secrets could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl fmt::Debug for SigningKey {
 }
 
 /// An RSA key that signs RS256: the private JWK stays in this struct and goes only to the
-/// platform signer ([`crate::ports::JwsSigner`]).
+/// platform signer ([`crate::jose::JwsSigner`]).
 #[derive(Clone)]
 pub struct RsaSigningKey {
     kid: String,
@@ -452,9 +452,9 @@ pub(crate) mod tests {
         assert!(text.contains("kPrK_"));
     }
 
-    pub(crate) const RSA_A: &str = include_str!("../tests/fixtures/rsa-2048-a.jwk.json");
-    pub(crate) const RSA_B: &str = include_str!("../tests/fixtures/rsa-2048-b.jwk.json");
-    const RSA_1024: &str = include_str!("../tests/fixtures/rsa-1024.jwk.json");
+    pub(crate) const RSA_A: &str = include_str!("../../tests/fixtures/rsa-2048-a.jwk.json");
+    pub(crate) const RSA_B: &str = include_str!("../../tests/fixtures/rsa-2048-b.jwk.json");
+    const RSA_1024: &str = include_str!("../../tests/fixtures/rsa-1024.jwk.json");
 
     fn with_rsa(current: Option<&str>, previous: Option<&str>) -> Result<KeySet, KeyError> {
         KeySet::from_secrets(Some(RFC8037_D), None)?.with_rsa(current, previous)

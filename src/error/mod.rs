@@ -6,8 +6,10 @@
 //! internal reason keep it for the log line and send only a generic description.
 
 use crate::http::Reply;
-use crate::oauth::error::OAuthError;
+pub mod oauth;
+
 use crate::primitives::duration::human_duration;
+use oauth::OAuthError;
 
 /// A `WWW-Authenticate` challenge: RFC 6750 §3 for `Bearer` (plus RFC 9728 §5.1's
 /// `resource_metadata`), RFC 7617 for `Basic`, which carries the realm only.
@@ -345,6 +347,16 @@ impl ApiError {
             _ => {}
         }
         reply
+    }
+}
+
+/// A store or platform call failed (not a refusal: the request may be retried).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Unavailable(e.0)
     }
 }
 

@@ -7,8 +7,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Serialize;
 
-use crate::keys::{KeySet, SigningAlg};
-use crate::ports::{JwsSigner, StoreError};
+use crate::error::StoreError;
+use crate::jose::keys::{KeySet, SigningAlg};
+use crate::jose::JwsSigner;
 
 /// Why a token could not be signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,9 +92,10 @@ pub(crate) mod native {
     use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
     use sha2::Sha256;
 
-    use crate::keys::RsaSigningKey;
-    use crate::oauth::client_assertion::{JwsAlgorithm, KeyMaterial, PublicJwk};
-    use crate::ports::{JwsSigner, JwsVerifier, StoreError};
+    use crate::error::StoreError;
+    use crate::jose::jwk::{JwsAlgorithm, KeyMaterial, PublicJwk};
+    use crate::jose::keys::RsaSigningKey;
+    use crate::jose::{JwsSigner, JwsVerifier};
 
     /// Signs and verifies as WebCrypto does at the edge.
     pub struct NativeCrypto;
@@ -153,9 +155,9 @@ pub(crate) mod native {
 mod tests {
     use super::native::NativeCrypto;
     use super::*;
-    use crate::keys::tests::{RSA_A, RSA_B};
-    use crate::oauth::client_assertion::JwsAlgorithm;
-    use crate::ports::JwsVerifier;
+    use crate::jose::jwk::JwsAlgorithm;
+    use crate::jose::keys::tests::{RSA_A, RSA_B};
+    use crate::jose::JwsVerifier;
     use futures_executor::block_on;
 
     const SEED: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
