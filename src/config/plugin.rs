@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::auth::{validate_auth, AuthTable};
 use super::read::read_with_tagged;
-use super::values::{bounded, parse_absolute_http_url, required, resolve_public_url};
+use super::values::{bounded, parse_absolute_http_url, required, resolve_public_url, table_value};
 use super::{
     ConfigError, OpenApiSource, PluginConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS,
     DESCRIPTION_FOR_MODEL_MAX_CHARS, NAME_FOR_HUMAN_MAX_CHARS, NAME_FOR_MODEL_MAX_CHARS,
@@ -163,22 +163,6 @@ pub(crate) fn plugin_entries(
             "PLUGIN",
             "a table of plugin settings ([vars.PLUGIN] in wrangler.toml)",
         )),
-    }
-}
-
-/// A table arrives as an object; `--var NAME:{...}` or a dashboard text variable as a JSON
-/// string. An empty string counts as unset, so a command line can clear wrangler.toml's table.
-pub(crate) fn table_value(
-    key: &str,
-    v: Option<serde_json::Value>,
-) -> Result<Option<serde_json::Value>, ConfigError> {
-    match v {
-        None => Ok(None),
-        Some(serde_json::Value::String(text)) if text.trim().is_empty() => Ok(None),
-        Some(serde_json::Value::String(text)) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| ConfigError::new(key, format!("JSON: {e}"))),
-        Some(other) => Ok(Some(other)),
     }
 }
 

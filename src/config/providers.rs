@@ -4,8 +4,8 @@
 
 use serde::Deserialize;
 
-use super::plugin::table_value;
 use super::read::read;
+use super::values::table_value;
 use super::{ConfigError, RawConfig};
 use crate::federation::{
     check_provider_url, github, ClientAuth, IdentityProvider, ProviderKind, Provisioning, TokenKey,

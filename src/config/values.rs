@@ -96,3 +96,18 @@ pub(crate) fn resolve_public_url(key: &str, text: &str, base: &str) -> Result<St
     }
     Ok(parse_absolute_http_url(key, text)?.as_str().to_string())
 }
+/// A table arrives as an object; `--var NAME:{...}` or a dashboard text variable as a JSON
+/// string. An empty string counts as unset, so a command line can clear wrangler.toml's table.
+pub(crate) fn table_value(
+    key: &str,
+    v: Option<serde_json::Value>,
+) -> Result<Option<serde_json::Value>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(serde_json::Value::String(text)) if text.trim().is_empty() => Ok(None),
+        Some(serde_json::Value::String(text)) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ConfigError::new(key, format!("JSON: {e}"))),
+        Some(other) => Ok(Some(other)),
+    }
+}

@@ -109,6 +109,14 @@ extern "C" {
     fn reply_raw(status: u16, block: &str, body: &[u8]) -> Result<web_sys::Response, JsValue>;
 }
 
+/// The request as the runtime gave it, whether it has a body, and that body if the gateway read
+/// it (to check it) before forwarding.
+pub(crate) struct Incoming {
+    pub(crate) raw: web_sys::Request,
+    pub(crate) has_body: bool,
+    pub(crate) held_body: Option<Vec<u8>>,
+}
+
 /// Why a forward produced no response.
 pub enum ForwardFailure {
     /// The connection failed (refused, reset, DNS), or the request could not be built.

@@ -35,6 +35,7 @@ use crate::oauth::grants::Grants;
 use crate::request_log::{RequestLine, SampleRate};
 use crate::routes::{route, AuthEndpoint, Endpoint};
 use crate::wire::header_block;
+use js::Incoming;
 
 thread_local! {
     /// Configuration is parsed once per isolate: vars and secrets cannot change under it.
@@ -377,14 +378,6 @@ fn respond(reply: Reply, request_id: &str, cors: bool) -> worker::Result<web_sys
         worker::Error::RustError(format!("the reply's header {name} cannot be sent"))
     })?;
     js::reply(reply.status, &block, &reply.body).map_err(worker::Error::RustError)
-}
-
-/// The request as the runtime gave it, whether it has a body, and that body if the gateway read
-/// it (to check it) before forwarding.
-pub(crate) struct Incoming {
-    pub(crate) raw: web_sys::Request,
-    pub(crate) has_body: bool,
-    pub(crate) held_body: Option<Vec<u8>>,
 }
 
 /// What an endpoint produced: a reply built by the logic, or a proxied response (its headers

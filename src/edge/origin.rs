@@ -29,7 +29,7 @@ use worker::worker_sys::web_sys;
 /// Streams the request to the origin; the origin's answer comes back with the headers that
 /// decide what the caller gets read ([`Answer`]), its body not yet touched.
 pub async fn forward(
-    req: &super::Incoming,
+    req: &js::Incoming,
     config: &Config,
     head: &RequestHead,
     rule_index: usize,
