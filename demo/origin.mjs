@@ -131,7 +131,7 @@ const server = createServer(async (req, res) => {
     // sends back as `portcullis_session=planted`) and to clear them: the gateway must not let it.
     res.writeHead(200, {
       'content-type': 'application/json',
-      'set-cookie': ['portcullis_session=planted; Path=/', '=portcullis_session=planted; Path=/', '\u00a0portcullis_csrf=x', 'theme=dark; Path=/'],
+      'set-cookie': ['portcullis_session=planted; Path=/', '=portcullis_session=planted; Path=/', 'theme=dark; Path=/'],
       'clear-site-data': '"cookies", "storage"',
     });
     return res.end('{}');
