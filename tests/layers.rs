@@ -104,12 +104,8 @@ fn code_only(source: &str) -> String {
             let len = if rest.get(1) == Some(&b'\\') {
                 rest[2..].iter().position(|&b| b == b'\'').map(|p| p + 3)
             } else {
-                let c = std::str::from_utf8(&rest[1..rest.len().min(6)])
-                    .ok()
-                    .or_else(|| std::str::from_utf8(&rest[1..rest.len().min(5)]).ok())
-                    .or_else(|| std::str::from_utf8(&rest[1..rest.len().min(4)]).ok())
-                    .or_else(|| std::str::from_utf8(&rest[1..rest.len().min(3)]).ok())
-                    .and_then(|s| s.chars().next());
+                // `'` is ASCII, so the character after it starts at a boundary of the source.
+                let c = source[i + 1..].chars().next();
                 c.and_then(|c| {
                     (rest.get(1 + c.len_utf8()) == Some(&b'\'')).then(|| 2 + c.len_utf8())
                 })

@@ -793,44 +793,29 @@ async fn admin_api(
     admin.handle(head, &body).await
 }
 
-/// A POST body of a kind frameworks read `_method` from, read (up to its rule's cap, else
-/// [`method_override::MAX_CHECKED_BODY_BYTES`]) and refused if it asks for another method;
-/// `None` when the body streams to the origin unread.
+/// A POST body of a kind frameworks read `_method` from, read and checked
+/// ([`crate::proxy::method_override::body_to_check`]); `None` when it streams to the origin unread.
 async fn method_override_checked(
     req: &Incoming,
     config: &Config,
     head: &crate::http::RequestHead,
     rule: usize,
 ) -> Result<Option<Vec<u8>>, ApiError> {
-    use crate::proxy::method_override::{self, BodyKind};
-    if head.method() != crate::http::Method::Post
-        || !req.has_body
-        || !config.plugin.origin_honors_method_override
-    {
-        return Ok(None);
-    }
-    let content_type = head
-        .single_header("content-type")
-        .map_err(|_| ApiError::BadRequest("send one Content-Type header".into()))?;
-    let kind = method_override::body_kind(content_type);
-    if kind == BodyKind::Opaque {
-        return Ok(None);
-    }
+    use crate::proxy::method_override;
     let cap = config
         .plugin
         .routes
         .rule(rule)
         .and_then(|r| r.max_body_bytes);
+    let honors = config.plugin.origin_honors_method_override;
+    let Some((kind, limit)) = method_override::body_to_check(head, req.has_body, honors, cap)?
+    else {
+        return Ok(None);
+    };
     // The same JavaScript request (not its `clone()`): its body is read here, once.
     let mut raw = Request::from(Clone::clone(&req.raw));
-    let body = read_body(&mut raw, head, method_override::held_bytes(cap)).await?;
-    if method_override::in_body(&kind, &body).is_some() {
-        return Err(ApiError::BadRequest(
-            "_method in the body would make the origin run another method than the POST the \
-             gateway checked; send that method itself"
-                .into(),
-        ));
-    }
+    let body = read_body(&mut raw, head, limit).await?;
+    method_override::check_body(&kind, &body)?;
     Ok(Some(body))
 }
 

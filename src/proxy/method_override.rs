@@ -10,6 +10,9 @@
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use crate::error::ApiError;
+use crate::http::{Method, RequestHead};
+
 /// The most of a POST body the gateway holds to look for `_method` in it when its rule sets no
 /// `max_body_bytes`: form and JSON bodies past this are refused (413) unless the plugin says its
 /// origin never honors `_method` (`origin_honors_method_override = false`).
@@ -24,6 +27,39 @@ pub fn held_bytes(rule_cap: Option<u64>) -> usize {
         .map(|cap| usize::try_from(cap).unwrap_or(usize::MAX))
         .unwrap_or(MAX_CHECKED_BODY_BYTES)
         .min(MAX_HELD_BODY_BYTES)
+}
+
+/// Whether a request's body must be read before it is forwarded, and up to how many bytes: a POST
+/// with a body of a kind frameworks read `_method` from, to an origin that may honor it.
+/// `rule_cap` is the rule's `max_body_bytes`.
+pub fn body_to_check(
+    head: &RequestHead,
+    has_body: bool,
+    origin_honors: bool,
+    rule_cap: Option<u64>,
+) -> Result<Option<(BodyKind, usize)>, ApiError> {
+    if head.method() != Method::Post || !has_body || !origin_honors {
+        return Ok(None);
+    }
+    let content_type = head
+        .single_header("content-type")
+        .map_err(|_| ApiError::BadRequest("send one Content-Type header".into()))?;
+    Ok(match body_kind(content_type) {
+        BodyKind::Opaque => None,
+        kind => Some((kind, held_bytes(rule_cap))),
+    })
+}
+
+/// The refusal of a body that asks for another method through `_method`.
+pub fn check_body(kind: &BodyKind, body: &[u8]) -> Result<(), ApiError> {
+    match in_body(kind, body) {
+        Some(_) => Err(ApiError::BadRequest(
+            "_method in the body would make the origin run another method than the POST the \
+             gateway checked; send that method itself"
+                .into(),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Whether a parameter name is `_method` to some framework.
@@ -426,6 +462,42 @@ mod tests {
             let found = in_body(&BodyKind::Form, body.as_bytes()).is_some();
             assert_eq!(found, expected, "{body:?}");
         }
+    }
+
+    #[test]
+    fn only_posts_with_bodies_frameworks_parse_are_read_and_only_where_the_origin_may_honor_it() {
+        let post = |content_type: Option<&str>| {
+            let head = RequestHead::new(Method::Post, "/todos");
+            match content_type {
+                Some(t) => head.with_header("content-type", t),
+                None => head,
+            }
+        };
+        let json = post(Some("application/json"));
+        assert_eq!(
+            body_to_check(&json, true, true, Some(4096)),
+            Ok(Some((BodyKind::Json, 4096)))
+        );
+        assert_eq!(
+            body_to_check(&post(None), true, true, None),
+            Ok(Some((BodyKind::Form, MAX_CHECKED_BODY_BYTES)))
+        );
+        assert_eq!(body_to_check(&json, false, true, None), Ok(None));
+        assert_eq!(body_to_check(&json, true, false, None), Ok(None));
+        assert_eq!(
+            body_to_check(&post(Some("image/png")), true, true, None),
+            Ok(None)
+        );
+        let put =
+            RequestHead::new(Method::Put, "/todos").with_header("content-type", "application/json");
+        assert_eq!(body_to_check(&put, true, true, None), Ok(None));
+        let twice = json.with_header("content-type", "text/plain");
+        assert!(matches!(
+            body_to_check(&twice, true, true, None),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(check_body(&BodyKind::Json, br#"{"_method":"DELETE"}"#).is_err());
+        assert_eq!(check_body(&BodyKind::Json, br#"{"title":"x"}"#), Ok(()));
     }
 
     #[test]
