@@ -8,6 +8,7 @@ pub const LATEST_MIGRATION: &str = "0020_api_key_plugin.sql";
 
 pub mod address;
 pub mod admin;
+pub mod app;
 pub mod assets;
 pub mod billing;
 pub mod config;

@@ -15,9 +15,10 @@ pub use crate::paths::*;
 
 const READ: &[&str] = &["GET", "HEAD"];
 
-/// The authorization server's endpoints and the portal's pages.
+/// The authorization server's endpoints and the portal's pages, each a leaf: a path that carries
+/// a parameter (an upstream provider's id) carries it here, read from the path once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthEndpoint {
+pub enum AuthEndpoint<'p> {
     /// RFC 8414 metadata, also served as OpenID Connect discovery.
     Metadata,
     Authorize,
@@ -29,18 +30,28 @@ pub enum AuthEndpoint {
     Login,
     Logout,
     Account,
-    /// An upstream provider's sign-in (`/login/provider/{id}[/callback]`).
-    Provider,
+    /// `POST /login/provider/{id}`: sign in at an upstream provider.
+    ProviderStart(&'p str),
+    /// `GET /login/provider/{id}/callback`: the provider sends the user back.
+    ProviderCallback(&'p str),
     /// `POST /login/link`.
     LinkAccount,
-    /// Plans: `GET /billing/upgrade`, `POST /billing/checkout`, `POST /billing/portal`.
-    Billing,
+    /// The plans' pages under `/billing/`.
+    Billing(BillingPage),
     /// `POST /billing/stripe/webhook`.
     StripeWebhook,
 }
 
-impl AuthEndpoint {
-    pub fn from_path(path: &str) -> Option<AuthEndpoint> {
+/// The plans' pages: `GET /billing/upgrade`, `POST /billing/checkout`, `POST /billing/portal`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BillingPage {
+    Upgrade,
+    Checkout,
+    Portal,
+}
+
+impl<'p> AuthEndpoint<'p> {
+    pub fn from_path(path: &'p str) -> Option<AuthEndpoint<'p>> {
         Some(match path {
             AS_METADATA_PATH | OIDC_METADATA_PATH => AuthEndpoint::Metadata,
             AUTHORIZE_PATH => AuthEndpoint::Authorize,
@@ -54,11 +65,16 @@ impl AuthEndpoint {
             ACCOUNT_PATH => AuthEndpoint::Account,
             LOGIN_LINK_PATH => AuthEndpoint::LinkAccount,
             crate::billing::WEBHOOK_PATH => AuthEndpoint::StripeWebhook,
-            crate::billing::UPGRADE_PATH
-            | crate::billing::CHECKOUT_PATH
-            | crate::billing::PORTAL_PATH => AuthEndpoint::Billing,
-            p if p.starts_with(LOGIN_PROVIDER_PREFIX) => AuthEndpoint::Provider,
-            _ => return None,
+            crate::billing::UPGRADE_PATH => AuthEndpoint::Billing(BillingPage::Upgrade),
+            crate::billing::CHECKOUT_PATH => AuthEndpoint::Billing(BillingPage::Checkout),
+            crate::billing::PORTAL_PATH => AuthEndpoint::Billing(BillingPage::Portal),
+            p => {
+                let rest = p.strip_prefix(LOGIN_PROVIDER_PREFIX)?;
+                match rest.strip_suffix("/callback") {
+                    Some(id) => AuthEndpoint::ProviderCallback(id),
+                    None => AuthEndpoint::ProviderStart(rest),
+                }
+            }
         })
     }
 
@@ -67,10 +83,13 @@ impl AuthEndpoint {
             AuthEndpoint::Authorize | AuthEndpoint::Login | AuthEndpoint::Account => {
                 &["GET", "HEAD", "POST"]
             }
-            AuthEndpoint::Logout | AuthEndpoint::LinkAccount => &["POST"],
-            AuthEndpoint::Provider => &["GET", "POST"],
-            AuthEndpoint::Billing => &["GET", "HEAD", "POST"],
-            AuthEndpoint::StripeWebhook => &["POST"],
+            AuthEndpoint::Logout
+            | AuthEndpoint::LinkAccount
+            | AuthEndpoint::ProviderStart(_)
+            | AuthEndpoint::Billing(BillingPage::Checkout | BillingPage::Portal)
+            | AuthEndpoint::StripeWebhook => &["POST"],
+            AuthEndpoint::ProviderCallback(_) => &["GET"],
+            AuthEndpoint::Billing(BillingPage::Upgrade) => READ,
             AuthEndpoint::Token
             | AuthEndpoint::Revoke
             | AuthEndpoint::Introspect
@@ -89,9 +108,10 @@ impl AuthEndpoint {
                 | AuthEndpoint::Login
                 | AuthEndpoint::Logout
                 | AuthEndpoint::Account
-                | AuthEndpoint::Provider
+                | AuthEndpoint::ProviderStart(_)
+                | AuthEndpoint::ProviderCallback(_)
                 | AuthEndpoint::LinkAccount
-                | AuthEndpoint::Billing
+                | AuthEndpoint::Billing(_)
         )
     }
 
@@ -116,9 +136,9 @@ impl AuthEndpoint {
             AuthEndpoint::Login => "login",
             AuthEndpoint::Logout => "logout",
             AuthEndpoint::Account => "account",
-            AuthEndpoint::Provider => "login_provider",
+            AuthEndpoint::ProviderStart(_) | AuthEndpoint::ProviderCallback(_) => "login_provider",
             AuthEndpoint::LinkAccount => "login_link",
-            AuthEndpoint::Billing => "billing",
+            AuthEndpoint::Billing(_) => "billing",
             AuthEndpoint::StripeWebhook => "stripe_webhook",
         }
     }
@@ -129,9 +149,9 @@ pub fn is_portal_page(path: &str) -> bool {
     AuthEndpoint::from_path(path).is_some_and(AuthEndpoint::is_page)
 }
 
-/// Who serves a request.
+/// Who serves a request: a leaf of the route table, with what its path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum Endpoint<'p> {
     Health,
     PluginManifest,
     Jwks,
@@ -139,9 +159,10 @@ pub enum Endpoint {
     OpenApi,
     /// A file from `static/` (the logo, the portal's stylesheet, the admin console).
     Asset,
-    AuthServer(AuthEndpoint),
-    /// The admin API, under [`ADMIN_API_PREFIX`].
-    Admin,
+    AuthServer(AuthEndpoint<'p>),
+    /// The admin API, under [`ADMIN_API_PREFIX`]: its methods are checked after the admin
+    /// credential, so a caller without it learns nothing of the API's shape.
+    Admin(AdminRoute<'p>),
     /// Forward to the origin under the rule at this index of the plugin's route table.
     Proxy(usize),
 }
@@ -166,7 +187,7 @@ impl RateLimit {
     }
 }
 
-impl Endpoint {
+impl Endpoint<'_> {
     /// The name the request log gives the route.
     pub fn name(self) -> &'static str {
         match self {
@@ -177,7 +198,7 @@ impl Endpoint {
             Endpoint::OpenApi => "openapi",
             Endpoint::Asset => "asset",
             Endpoint::AuthServer(endpoint) => endpoint.name(),
-            Endpoint::Admin => "admin",
+            Endpoint::Admin(_) => "admin",
             Endpoint::Proxy(_) => "proxy",
         }
     }
@@ -198,13 +219,14 @@ impl Endpoint {
             (
                 Endpoint::AuthServer(
                     AuthEndpoint::Login
-                    | AuthEndpoint::Provider
+                    | AuthEndpoint::ProviderStart(_)
+                    | AuthEndpoint::ProviderCallback(_)
                     | AuthEndpoint::LinkAccount
-                    | AuthEndpoint::Billing,
+                    | AuthEndpoint::Billing(_),
                 ),
                 Method::Post,
             ) => Some(RateLimit::Login),
-            (Endpoint::Admin, _) => Some(RateLimit::Admin),
+            (Endpoint::Admin(_), _) => Some(RateLimit::Admin),
             _ => None,
         }
     }
@@ -215,12 +237,12 @@ impl Endpoint {
         matches!(self, Endpoint::AuthServer(e) if !e.is_page())
     }
 
-    /// The methods a fixed endpoint answers; `None` for the admin API and the proxy, whose own
-    /// tables decide.
+    /// The methods a fixed endpoint answers; `None` for the admin API (checked after its
+    /// credential, [`AdminRoute::check_method`]) and the proxy (its rules are per method).
     pub fn allowed_methods(self) -> Option<&'static [&'static str]> {
         match self {
             Endpoint::AuthServer(endpoint) => Some(endpoint.allowed_methods()),
-            Endpoint::Admin | Endpoint::Proxy(_) => None,
+            Endpoint::Admin(_) | Endpoint::Proxy(_) => None,
             _ => Some(READ),
         }
     }
@@ -228,27 +250,119 @@ impl Endpoint {
     /// `Ok` when the endpoint answers the request's method, else the 405 that lists what it does.
     pub fn check_method(self, method: &Method) -> Result<(), ApiError> {
         match self.allowed_methods() {
-            Some(allowed) if !allowed.contains(&method.as_str()) => {
-                Err(ApiError::MethodNotAllowed {
-                    allow: allowed.iter().map(|m| m.to_string()).collect(),
-                })
-            }
-            _ => Ok(()),
+            Some(allowed) => allows(allowed, method),
+            None => Ok(()),
         }
+    }
+}
+
+fn allows(allowed: &[&str], method: &Method) -> Result<(), ApiError> {
+    if allowed.contains(&method.as_str()) {
+        return Ok(());
+    }
+    Err(ApiError::MethodNotAllowed {
+        allow: allowed.iter().map(|m| m.to_string()).collect(),
+    })
+}
+
+/// The admin API's paths under [`ADMIN_API_PREFIX`], each with the ids it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute<'p> {
+    Routes,
+    Usage,
+    Subscribers,
+    Users,
+    User(&'p str),
+    UserPassword(&'p str),
+    UserRoles(&'p str),
+    UserQuota(&'p str),
+    UserIdentities(&'p str),
+    /// A user's link to an upstream provider: the user, then the provider.
+    UserIdentity(&'p str, &'p str),
+    Resources,
+    Resource(&'p str),
+    ResourcePermissions(&'p str),
+    /// One permission of a resource: the resource, then the permission's name.
+    ResourcePermission(&'p str, &'p str),
+    Roles,
+    Role(&'p str),
+    Clients,
+    Client(&'p str),
+    ClientRoles(&'p str),
+    ClientSecret(&'p str),
+    ApiKeys,
+    ApiKey(&'p str),
+    /// No such path: 404, once the admin credential has been checked.
+    Unknown,
+}
+
+impl<'p> AdminRoute<'p> {
+    /// The route for the path after [`ADMIN_API_PREFIX`].
+    pub fn from_path(rest: &'p str) -> AdminRoute<'p> {
+        use AdminRoute::*;
+        let parts: Vec<&str> = rest.split('/').collect();
+        match parts.as_slice() {
+            ["routes"] => Routes,
+            ["usage"] => Usage,
+            ["subscribers"] => Subscribers,
+            ["users"] => Users,
+            ["users", id] => User(id),
+            ["users", id, "password"] => UserPassword(id),
+            ["users", id, "roles"] => UserRoles(id),
+            ["users", id, "quota"] => UserQuota(id),
+            ["users", id, "identities"] => UserIdentities(id),
+            ["users", id, "identities", provider] => UserIdentity(id, provider),
+            ["resources"] => Resources,
+            ["resources", id] => Resource(id),
+            ["resources", id, "permissions"] => ResourcePermissions(id),
+            ["resources", id, "permissions", name] => ResourcePermission(id, name),
+            ["roles"] => Roles,
+            ["roles", id] => Role(id),
+            ["clients"] => Clients,
+            ["clients", id] => Client(id),
+            ["clients", id, "roles"] => ClientRoles(id),
+            ["clients", id, "secret"] => ClientSecret(id),
+            ["api-keys"] => ApiKeys,
+            ["api-keys", id] => ApiKey(id),
+            _ => Unknown,
+        }
+    }
+
+    /// The methods the path answers (none for an unknown path).
+    pub fn allowed_methods(self) -> &'static [&'static str] {
+        use AdminRoute::*;
+        match self {
+            Routes | Usage | Subscribers | UserQuota(_) => &["GET"],
+            Users | Resources | Roles | Clients | ApiKeys | UserIdentities(_) => &["GET", "POST"],
+            User(_) | Resource(_) | Role(_) | Client(_) => &["GET", "PATCH", "DELETE"],
+            UserPassword(_) => &["PUT"],
+            UserRoles(_) | ClientRoles(_) => &["PUT"],
+            ResourcePermissions(_) | ClientSecret(_) => &["POST"],
+            UserIdentity(..) | ResourcePermission(..) | ApiKey(_) => &["DELETE"],
+            Unknown => &[],
+        }
+    }
+
+    /// `Ok` when the path answers the method; 404 for an unknown path, else 405 with `Allow`.
+    pub fn check_method(self, method: &Method) -> Result<(), ApiError> {
+        if self == AdminRoute::Unknown {
+            return Err(ApiError::NotFound);
+        }
+        allows(self.allowed_methods(), method)
     }
 }
 
 /// Picks the endpoint for a request, or the 400/404/405 that answers it. The method is checked
 /// here for the proxy (its rules are per method); fixed endpoints check theirs with
 /// [`Endpoint::check_method`].
-pub fn route(config: &Config, head: &RequestHead) -> Result<Endpoint, ApiError> {
+pub fn route<'p>(config: &Config, head: &'p RequestHead) -> Result<Endpoint<'p>, ApiError> {
     let method = head
         .method
         .clone()
         .ok_or_else(|| ApiError::BadRequest("the request method is invalid".into()))?;
     let path = head.path.as_str();
-    if path.starts_with(ADMIN_API_PREFIX) {
-        return Ok(Endpoint::Admin);
+    if let Some(rest) = path.strip_prefix(ADMIN_API_PREFIX) {
+        return Ok(Endpoint::Admin(AdminRoute::from_path(rest)));
     }
     if config.oauth.is_some() {
         if let Some(endpoint) = AuthEndpoint::from_path(path) {
@@ -308,13 +422,14 @@ mod tests {
         Config::parse(raw()).unwrap()
     }
 
-    fn head(method: Method, path: &str) -> RequestHead {
-        RequestHead::new(method, path)
+    /// A request head that lives as long as the test (an endpoint borrows its path).
+    fn head(method: Method, path: &str) -> &'static RequestHead {
+        Box::leak(Box::new(RequestHead::new(method, path)))
     }
 
     /// The endpoint and the method check together, as the edge applies them.
-    fn serves(c: &Config, method: Method, path: &str) -> Result<Endpoint, ApiError> {
-        let endpoint = route(c, &head(method.clone(), path))?;
+    fn serves(c: &Config, method: Method, path: &str) -> Result<Endpoint<'static>, ApiError> {
+        let endpoint = route(c, head(method.clone(), path))?;
         endpoint.check_method(&method)?;
         Ok(endpoint)
     }
@@ -339,7 +454,7 @@ mod tests {
         assert_eq!(serves(&c, Method::Get, JWKS_PATH), Ok(Endpoint::Jwks));
         assert_eq!(
             serves(&c, Method::Get, "/admin/api/users"),
-            Ok(Endpoint::Admin)
+            Ok(Endpoint::Admin(AdminRoute::Users))
         );
         assert_eq!(
             serves(&c, Method::Post, TOKEN_PATH),
@@ -357,9 +472,9 @@ mod tests {
         // DELETE, which no rule here allows.
         let c = config();
         let with_query = |query: &str| {
-            let mut h = head(Method::Post, "/todos");
+            let mut h = RequestHead::new(Method::Post, "/todos");
             h.query = Some(query.into());
-            route(&c, &h)
+            route(&c, &h).map(|e| e == Endpoint::Proxy(1))
         };
         for query in [
             "_method=DELETE",
@@ -374,17 +489,17 @@ mod tests {
             );
         }
         for query in ["_method=POST", "method=DELETE", "x=_method%3DDELETE"] {
-            assert_eq!(with_query(query), Ok(Endpoint::Proxy(1)), "{query}");
+            assert_eq!(with_query(query), Ok(true), "{query}");
         }
         // Only a POST is overridden by frameworks; the query of a GET is the origin's own.
-        let mut get = head(Method::Get, "/todos");
+        let mut get = RequestHead::new(Method::Get, "/todos");
         get.query = Some("_method=DELETE".into());
         assert_eq!(route(&c, &get), Ok(Endpoint::Proxy(0)));
         // An origin that never honors `_method` gets the query as sent.
         let mut raw = raw();
         raw.plugin.as_mut().unwrap()["origin_honors_method_override"] = serde_json::json!(false);
         let ignores = Config::parse(raw).unwrap();
-        let mut post = head(Method::Post, "/todos");
+        let mut post = RequestHead::new(Method::Post, "/todos");
         post.query = Some("_method=DELETE".into());
         assert_eq!(route(&ignores, &post), Ok(Endpoint::Proxy(1)));
     }
@@ -396,7 +511,7 @@ mod tests {
         let c = Config::parse(raw).unwrap();
         assert!(c.oauth.is_none());
         assert_eq!(
-            route(&c, &head(Method::Post, TOKEN_PATH)),
+            route(&c, head(Method::Post, TOKEN_PATH)),
             Err(ApiError::NotFound)
         );
     }
@@ -405,7 +520,7 @@ mod tests {
     fn the_token_login_and_admin_endpoints_are_rate_limited_per_ip() {
         let c = config();
         let limit = |method: Method, path: &str| {
-            route(&c, &head(method.clone(), path))
+            route(&c, head(method.clone(), path))
                 .ok()
                 .and_then(|e| e.rate_limit(&method))
                 .map(RateLimit::binding)
@@ -436,11 +551,11 @@ mod tests {
     #[test]
     fn unknown_paths_are_404_and_tricks_are_400() {
         assert_eq!(
-            route(&config(), &head(Method::Get, "/nope")),
+            route(&config(), head(Method::Get, "/nope")),
             Err(ApiError::NotFound)
         );
         assert!(matches!(
-            route(&config(), &head(Method::Get, "/todos/%2e%2e/x")),
+            route(&config(), head(Method::Get, "/todos/%2e%2e/x")),
             Err(ApiError::BadRequest(_))
         ));
     }
@@ -448,9 +563,105 @@ mod tests {
     #[test]
     fn only_the_authorization_servers_api_answers_cross_origin() {
         let c = config();
-        let cors = |path: &str| route(&c, &head(Method::Get, path)).unwrap().answers_cors();
+        let cors = |path: &str| route(&c, head(Method::Get, path)).unwrap().answers_cors();
         assert!(cors(TOKEN_PATH) && cors(AS_METADATA_PATH) && cors(USERINFO_PATH));
         assert!(!cors(AUTHORIZE_PATH) && !cors(LOGIN_PATH) && !cors(ACCOUNT_PATH));
         assert!(!cors(HEALTH_PATH) && !cors("/admin/api/users"));
+    }
+
+    #[test]
+    fn sub_paths_are_leaves_that_carry_what_their_path_names() {
+        let c = config();
+        let at = |method: Method, path: &str| serves(&c, method, path);
+        assert_eq!(
+            at(Method::Post, "/login/provider/github"),
+            Ok(Endpoint::AuthServer(AuthEndpoint::ProviderStart("github")))
+        );
+        assert_eq!(
+            at(Method::Get, "/login/provider/github/callback"),
+            Ok(Endpoint::AuthServer(AuthEndpoint::ProviderCallback(
+                "github"
+            )))
+        );
+        // Each leaf answers only its own methods, and says which.
+        let allow = |method: Method, path: &str| {
+            at(method, path)
+                .unwrap_err()
+                .to_reply()
+                .header("allow")
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            allow(Method::Get, "/login/provider/github").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            allow(Method::Post, "/login/provider/github/callback").as_deref(),
+            Some("GET")
+        );
+        assert_eq!(
+            at(Method::Head, "/billing/upgrade"),
+            Ok(Endpoint::AuthServer(AuthEndpoint::Billing(
+                BillingPage::Upgrade
+            )))
+        );
+        assert_eq!(
+            allow(Method::Post, "/billing/upgrade").as_deref(),
+            Some("GET, HEAD")
+        );
+        assert_eq!(
+            allow(Method::Get, "/billing/checkout").as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            at(Method::Post, "/billing/portal"),
+            Ok(Endpoint::AuthServer(AuthEndpoint::Billing(
+                BillingPage::Portal
+            )))
+        );
+    }
+
+    #[test]
+    fn admin_paths_name_their_ids_and_check_methods_after_the_credential() {
+        let c = config();
+        let admin = |path: &str| match route(&c, head(Method::Get, path)) {
+            Ok(Endpoint::Admin(route)) => route,
+            other => panic!("{path}: {other:?}"),
+        };
+        assert_eq!(admin("/admin/api/users/usr_1"), AdminRoute::User("usr_1"));
+        assert_eq!(
+            admin("/admin/api/users/usr_1/identities/github"),
+            AdminRoute::UserIdentity("usr_1", "github")
+        );
+        assert_eq!(
+            admin("/admin/api/resources/res_1/permissions/todos:read"),
+            AdminRoute::ResourcePermission("res_1", "todos:read")
+        );
+        assert_eq!(
+            admin("/admin/api/api-keys/key_1"),
+            AdminRoute::ApiKey("key_1")
+        );
+        assert_eq!(admin("/admin/api/nope"), AdminRoute::Unknown);
+        assert_eq!(admin("/admin/api/users/a/b/c/d"), AdminRoute::Unknown);
+        // The route table lets every method through to the admin API, which checks the admin
+        // credential first: a caller without it cannot tell a path from a method.
+        assert_eq!(
+            serves(&c, Method::Put, "/admin/api/users").map(|_| ()),
+            Ok(())
+        );
+        assert_eq!(
+            AdminRoute::Users.check_method(&Method::Put),
+            Err(ApiError::MethodNotAllowed {
+                allow: vec!["GET".into(), "POST".into()]
+            })
+        );
+        assert_eq!(
+            AdminRoute::Unknown.check_method(&Method::Get),
+            Err(ApiError::NotFound)
+        );
+        assert_eq!(
+            AdminRoute::ClientSecret("c").check_method(&Method::Post),
+            Ok(())
+        );
     }
 }

@@ -16,6 +16,7 @@ use portcullis::ports::{
 };
 use portcullis::primitives::secret::Secret;
 use portcullis::rbac::scope::{decide_scopes, parse_scope};
+use portcullis::routes::{AdminRoute, ADMIN_API_PREFIX};
 use serde_json::{json, Value};
 
 const NOW: i64 = 1_790_000_000;
@@ -45,6 +46,7 @@ impl Fixture {
         };
         let mut head = RequestHead::new(method, path);
         head.query = query;
+        let route = AdminRoute::from_path(path.strip_prefix(ADMIN_API_PREFIX).unwrap());
         let quota = portcullis::quota::Quota {
             limit: 100,
             period_secs: 3600,
@@ -63,7 +65,7 @@ impl Fixture {
         } else {
             body.to_string().into_bytes()
         };
-        let reply: Reply = match block_on(admin.handle(&head, &bytes)) {
+        let reply: Reply = match block_on(admin.serve(route, &head, &bytes)) {
             Ok(r) => r,
             Err(e) => e.to_reply(),
         };

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use common::{block_on, MemoryBackend};
+use portcullis::app::{App, Outcome};
 use portcullis::config::{Config, RawConfig};
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::jose::keys::SigningAlg;
@@ -19,7 +20,15 @@ use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::oauth::client_assertion::{parse_jwks, JwsAlgorithm};
 use portcullis::oauth::params::{form_encode, Params};
 use portcullis::oauth::pkce::s256_challenge;
-use portcullis::oauth::server::{handle, AuthServer};
+use portcullis::routes::{route, AdminRoute, Endpoint, ADMIN_API_PREFIX};
+
+/// The admin API's route for a path, as the route table reads it.
+fn admin_route(path: &str) -> AdminRoute<'_> {
+    AdminRoute::from_path(
+        path.strip_prefix(ADMIN_API_PREFIX)
+            .expect("an admin API path"),
+    )
+}
 use portcullis::portal::password::format_password_hash;
 use portcullis::ports::{Backend, User};
 use portcullis::primitives::hash::sha256_hex;
@@ -158,18 +167,25 @@ impl<'a, B: Backend> Browser<'a, B> {
         for (n, v) in headers {
             head = head.with_header(n, v);
         }
-        let settings = self.config.oauth.as_ref().unwrap();
-        let server = AuthServer {
+        // The way the edge takes: the route table, then the app (the admin API is not reached).
+        let app = App {
             config: self.config,
-            settings,
             backend: self.backend,
+            sql: &common::NoSql,
             now: self.now,
         };
-        let reply =
-            match block_on(handle(&server, &head, body)).expect("an authorization-server path") {
-                Ok(r) => r,
-                Err(e) => e.to_reply(),
-            };
+        let outcome = route(self.config, &head).and_then(|endpoint| {
+            assert!(
+                matches!(endpoint, Endpoint::AuthServer(_)),
+                "{target} is not an authorization-server path"
+            );
+            block_on(app.serve(endpoint, &head, body))
+        });
+        let reply = match outcome {
+            Ok(Outcome::Reply(r)) => r,
+            Ok(other) => panic!("{target}: {other:?}"),
+            Err(e) => e.to_reply(),
+        };
         for (name, value) in &reply.headers {
             if name == "set-cookie" {
                 let pair = value.split(';').next().unwrap();
@@ -3067,9 +3083,11 @@ fn a_session_cookie_from_before_logout_sign_out_everywhere_a_password_change_or_
                 plugin: "todo",
                 site: None,
             };
-            let reply = match block_on(
-                admin.handle(&RequestHead::new(method, path), body.to_string().as_bytes()),
-            ) {
+            let reply = match block_on(admin.serve(
+                admin_route(path),
+                &RequestHead::new(method, path),
+                body.to_string().as_bytes(),
+            )) {
                 Ok(r) => r,
                 Err(e) => e.to_reply(),
             };
@@ -4668,7 +4686,11 @@ impl RolesOnSql {
         } else {
             body.to_string()
         };
-        let reply = match block_on(admin.handle(&RequestHead::new(method, path), body.as_bytes())) {
+        let reply = match block_on(admin.serve(
+            admin_route(path),
+            &RequestHead::new(method, path),
+            body.as_bytes(),
+        )) {
             Ok(r) => r,
             Err(e) => e.to_reply(),
         };

@@ -20,6 +20,7 @@ use crate::http::{Method, Reply, RequestHead};
 use crate::portal::password::{format_password_hash, PBKDF2_ITERATIONS, SALT_BYTES};
 use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError, Throttle};
 use crate::quota::Quota;
+use crate::routes::AdminRoute;
 use crate::sql::{Row, Sql, SqlError};
 
 mod api_keys;
@@ -266,82 +267,56 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         }
     }
 
-    /// Serves one admin API request (the caller has checked the admin credential).
-    pub async fn handle(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
-        let rest = head
-            .path
-            .strip_prefix(crate::routes::ADMIN_API_PREFIX)
-            .ok_or(ApiError::NotFound)?;
-        let parts: Vec<&str> = rest.split('/').collect();
+    /// Serves one admin API request, routed by [`crate::routes::route`] (the caller has checked
+    /// the admin credential; the method is checked here).
+    pub async fn serve(
+        &self,
+        route: AdminRoute<'_>,
+        head: &RequestHead,
+        body: &[u8],
+    ) -> Result<Reply, ApiError> {
         let method = head.method();
-        let not_allowed = |allow: &[&str]| ApiError::MethodNotAllowed {
-            allow: allow.iter().map(|m| m.to_string()).collect(),
-        };
+        route.check_method(&method)?;
+        use AdminRoute as R;
         use Method::*;
-        match (parts.as_slice(), &method) {
-            (["routes"], Get) => self.routes(),
-            (["routes"], _) => Err(not_allowed(&["GET"])),
-            (["usage"], Get) => self.usage(head).await,
-            (["usage"], _) => Err(not_allowed(&["GET"])),
-            (["subscribers"], Get) => self.subscribers().await,
-            (["subscribers"], _) => Err(not_allowed(&["GET"])),
-            (["users"], Get) => self.list_users(head).await,
-            (["users"], Post) => self.create_user(body).await,
-            (["users"], _) => Err(not_allowed(&["GET", "POST"])),
-            (["users", id], Get) => ok(200, self.user_json(id).await?),
-            (["users", id], Patch) => self.update_user(id, body).await,
-            (["users", id], Delete) => self.delete_user(id).await,
-            (["users", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
-            (["users", id, "password"], Put) => self.set_password(id, body).await,
-            (["users", _, "password"], _) => Err(not_allowed(&["PUT"])),
-            (["users", id, "roles"], Put) => self.set_roles(RoleHolder::User, id, body).await,
-            (["users", _, "roles"], _) => Err(not_allowed(&["PUT"])),
-            (["users", id, "quota"], Get) => self.user_quota(id).await,
-            (["users", _, "quota"], _) => Err(not_allowed(&["GET"])),
-            (["users", id, "identities"], Get) => self.user_identities(id).await,
-            (["users", id, "identities"], Post) => self.link_user_identity(id, body).await,
-            (["users", _, "identities"], _) => Err(not_allowed(&["GET", "POST"])),
-            (["users", id, "identities", provider], Delete) => {
-                self.unlink_user_identity(id, provider).await
-            }
-            (["users", _, "identities", _], _) => Err(not_allowed(&["DELETE"])),
-            (["resources"], Get) => self.list_resources(head).await,
-            (["resources"], Post) => self.save_resource(None, body).await,
-            (["resources"], _) => Err(not_allowed(&["GET", "POST"])),
-            (["resources", id], Get) => ok(200, self.resource_json(id).await?),
-            (["resources", id], Patch) => self.save_resource(Some(id), body).await,
-            (["resources", id], Delete) => deleted(self.directory().delete_resource(id).await),
-            (["resources", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
-            (["resources", id, "permissions"], Post) => self.add_permission(id, body).await,
-            (["resources", _, "permissions"], _) => Err(not_allowed(&["POST"])),
-            (["resources", id, "permissions", name], Delete) => {
-                self.remove_permission(id, name).await
-            }
-            (["resources", _, "permissions", _], _) => Err(not_allowed(&["DELETE"])),
-            (["roles"], Get) => self.list_roles(head).await,
-            (["roles"], Post) => self.save_role(None, body).await,
-            (["roles"], _) => Err(not_allowed(&["GET", "POST"])),
-            (["roles", id], Get) => ok(200, self.role_json(id).await?),
-            (["roles", id], Patch) => self.save_role(Some(id), body).await,
-            (["roles", id], Delete) => deleted(self.directory().delete_role(id).await),
-            (["roles", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
-            (["clients"], Get) => self.list_clients(head).await,
-            (["clients"], Post) => self.save_client(None, body).await,
-            (["clients"], _) => Err(not_allowed(&["GET", "POST"])),
-            (["clients", id], Get) => ok(200, self.client_json(id).await?),
-            (["clients", id], Patch) => self.save_client(Some(id), body).await,
-            (["clients", id], Delete) => deleted(self.directory().delete_client(id).await),
-            (["clients", _], _) => Err(not_allowed(&["GET", "PATCH", "DELETE"])),
-            (["clients", id, "roles"], Put) => self.set_roles(RoleHolder::Client, id, body).await,
-            (["clients", _, "roles"], _) => Err(not_allowed(&["PUT"])),
-            (["clients", id, "secret"], Post) => self.rotate_client_secret(id).await,
-            (["clients", _, "secret"], _) => Err(not_allowed(&["POST"])),
-            (["api-keys"], Get) => self.list_api_keys(head).await,
-            (["api-keys"], Post) => self.create_api_key(body).await,
-            (["api-keys"], _) => Err(not_allowed(&["GET", "POST"])),
-            (["api-keys", id], Delete) => self.revoke_api_key(id).await,
-            (["api-keys", _], _) => Err(not_allowed(&["DELETE"])),
-            _ => Err(ApiError::NotFound),
+        match (route, &method) {
+            (R::Routes, _) => self.routes(),
+            (R::Usage, _) => self.usage(head).await,
+            (R::Subscribers, _) => self.subscribers().await,
+            (R::Users, Get) => self.list_users(head).await,
+            (R::Users, _) => self.create_user(body).await,
+            (R::User(id), Get) => ok(200, self.user_json(id).await?),
+            (R::User(id), Patch) => self.update_user(id, body).await,
+            (R::User(id), _) => self.delete_user(id).await,
+            (R::UserPassword(id), _) => self.set_password(id, body).await,
+            (R::UserRoles(id), _) => self.set_roles(RoleHolder::User, id, body).await,
+            (R::UserQuota(id), _) => self.user_quota(id).await,
+            (R::UserIdentities(id), Get) => self.user_identities(id).await,
+            (R::UserIdentities(id), _) => self.link_user_identity(id, body).await,
+            (R::UserIdentity(id, provider), _) => self.unlink_user_identity(id, provider).await,
+            (R::Resources, Get) => self.list_resources(head).await,
+            (R::Resources, _) => self.save_resource(None, body).await,
+            (R::Resource(id), Get) => ok(200, self.resource_json(id).await?),
+            (R::Resource(id), Patch) => self.save_resource(Some(id), body).await,
+            (R::Resource(id), _) => deleted(self.directory().delete_resource(id).await),
+            (R::ResourcePermissions(id), _) => self.add_permission(id, body).await,
+            (R::ResourcePermission(id, name), _) => self.remove_permission(id, name).await,
+            (R::Roles, Get) => self.list_roles(head).await,
+            (R::Roles, _) => self.save_role(None, body).await,
+            (R::Role(id), Get) => ok(200, self.role_json(id).await?),
+            (R::Role(id), Patch) => self.save_role(Some(id), body).await,
+            (R::Role(id), _) => deleted(self.directory().delete_role(id).await),
+            (R::Clients, Get) => self.list_clients(head).await,
+            (R::Clients, _) => self.save_client(None, body).await,
+            (R::Client(id), Get) => ok(200, self.client_json(id).await?),
+            (R::Client(id), Patch) => self.save_client(Some(id), body).await,
+            (R::Client(id), _) => deleted(self.directory().delete_client(id).await),
+            (R::ClientRoles(id), _) => self.set_roles(RoleHolder::Client, id, body).await,
+            (R::ClientSecret(id), _) => self.rotate_client_secret(id).await,
+            (R::ApiKeys, Get) => self.list_api_keys(head).await,
+            (R::ApiKeys, _) => self.create_api_key(body).await,
+            (R::ApiKey(id), _) => self.revoke_api_key(id).await,
+            (R::Unknown, _) => Err(ApiError::NotFound),
         }
     }
 }

@@ -26,14 +26,14 @@ use wasm_bindgen::JsCast;
 use worker::worker_sys::web_sys;
 use worker::{event, Context, Env, Request};
 
+use crate::app::{self, Outcome};
 use crate::config::{Config, ConfigError, Deployment, RawConfig};
-use crate::discovery::{plugin_manifest, protected_resource_metadata};
 use crate::error::ApiError;
 use crate::gateway::{step, Known, Step};
 use crate::http::Reply;
 use crate::oauth::grants::Grants;
 use crate::request_log::{RequestLine, SampleRate};
-use crate::routes::{route, AuthEndpoint, Endpoint};
+use crate::routes::{route, Endpoint};
 use crate::wire::header_block;
 use js::Incoming;
 
@@ -388,14 +388,14 @@ enum Handled {
 }
 
 /// Routes a request and serves it: the endpoint is `None` when routing itself refused it.
-async fn handle(
+async fn handle<'p>(
     req: Incoming,
     env: &Env,
     ctx: &Context,
     config: &Config,
-    head: &crate::http::RequestHead,
+    head: &'p crate::http::RequestHead,
     request_id: &str,
-) -> (Result<Handled, ApiError>, Option<Endpoint>) {
+) -> (Result<Handled, ApiError>, Option<Endpoint<'p>>) {
     let endpoint = match route(config, head) {
         Ok(endpoint) => endpoint,
         Err(e) => return (Err(e), None),
@@ -411,24 +411,30 @@ async fn dispatch(
     config: &Config,
     head: &crate::http::RequestHead,
     request_id: &str,
-    endpoint: Endpoint,
+    endpoint: Endpoint<'_>,
 ) -> Result<Handled, ApiError> {
-    endpoint.check_method(&head.method())?;
     if let Some(limit) = endpoint.rate_limit(&head.method()) {
         rate_limit(env, limit.binding(), head).await?;
     }
-    let reply = match endpoint {
-        Endpoint::Admin => admin_api(req.raw.into(), env, config, head).await?,
-        Endpoint::AuthServer(endpoint) => {
-            authorization_server(req.raw.into(), env, config, endpoint, head).await?
+    let outcome = match app::without_stores(config, endpoint, head) {
+        Some(outcome) => {
+            endpoint.check_method(&head.method())?;
+            outcome?
         }
-        Endpoint::Health => health::check(env).await?,
-        Endpoint::PluginManifest => public_json(&plugin_manifest(config)),
-        Endpoint::Jwks => public_json(&config.keys.jwks()),
-        Endpoint::ProtectedResourceMetadata => public_json(&protected_resource_metadata(config)),
-        Endpoint::OpenApi => origin::openapi(config, request_id).await?,
-        Endpoint::Asset => crate::assets::serve(head)?,
-        Endpoint::Proxy(rule) => {
+        None => {
+            {
+                // The same JavaScript request (not its `clone()`), whose body is read once.
+                let raw = Request::from(Clone::clone(&req.raw));
+                serve_with_stores(raw, env, config, endpoint, head)
+            }
+            .await?
+        }
+    };
+    let reply = match outcome {
+        Outcome::Reply(reply) => reply,
+        Outcome::Health => health::check(env).await?,
+        Outcome::OpenApi => origin::openapi(config, request_id).await?,
+        Outcome::Proxy(rule) => {
             return proxy(req, env, ctx, config, head, request_id, rule)
                 .await
                 .map(Handled::Relayed)
@@ -693,39 +699,34 @@ async fn upstream_token_headers(
     }
 }
 
-async fn authorization_server(
+/// The authorization server and the admin API: the body read as [`app::body_to_read`] says, then
+/// served through the stores.
+async fn serve_with_stores(
     mut req: Request,
     env: &Env,
     config: &Config,
-    endpoint: AuthEndpoint,
+    endpoint: Endpoint<'_>,
     head: &crate::http::RequestHead,
-) -> Result<Reply, ApiError> {
-    let Some(settings) = &config.oauth else {
-        return Err(ApiError::NotFound);
-    };
-    let body = if head.method() == crate::http::Method::Post {
-        match read_body(&mut req, head, endpoint.max_body_bytes()).await {
+) -> Result<Outcome, ApiError> {
+    let body = match app::body_to_read(config, endpoint, head)? {
+        Some(limit) => match read_body(&mut req, head, limit).await {
             Ok(body) => body,
-            Err(e @ ApiError::PayloadTooLarge { .. }) => {
-                return Ok(crate::gateway::early_refusal(config, &head.path, &e))
-            }
-            Err(e) => return Err(e),
-        }
-    } else {
-        Vec::new()
+            Err(e) => return app::unreadable_body(config, endpoint, head, e),
+        },
+        None => Vec::new(),
     };
     let now = (worker::Date::now().as_millis() / 1000) as i64;
     let mut backend = backend::EdgeBackend::new(env, now)?;
     backend.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
     backend.client_ip = head.client_ip().unwrap_or("unknown").to_string();
-    let server = crate::oauth::server::AuthServer {
+    let app = app::App {
         config,
-        settings,
         backend: &backend,
+        sql: &backend.sql,
         now,
     };
-    let outcome = crate::oauth::server::serve(&server, endpoint, head, &body).await;
-    if endpoint == AuthEndpoint::StripeWebhook && outcome.is_ok() {
+    let outcome = app.serve(endpoint, head, &body).await;
+    if app::changes_plans(endpoint) && outcome.is_ok() {
         // A plan may have changed: this isolate reads plans again (others within their cache
         // time, or before a refusal).
         standing::forget_all();
@@ -734,9 +735,9 @@ async fn authorization_server(
         let throttled = ApiError::Throttled {
             retry_after_secs: 60,
         };
-        return Ok(crate::gateway::early_refusal(
+        return Ok(Outcome::Reply(crate::gateway::early_refusal(
             config, &head.path, &throttled,
-        ));
+        )));
     }
     outcome
 }
@@ -758,39 +759,6 @@ async fn rate_limit(
         }),
         _ => Ok(()),
     }
-}
-
-async fn admin_api(
-    mut req: Request,
-    env: &Env,
-    config: &Config,
-    head: &crate::http::RequestHead,
-) -> Result<Reply, ApiError> {
-    let Some(token) = &config.admin_token else {
-        return Err(ApiError::NotFound);
-    };
-    crate::admin::authorize_admin(head, token)?;
-    let body = match head.method() {
-        crate::http::Method::Post | crate::http::Method::Put | crate::http::Method::Patch => {
-            read_body(&mut req, head, crate::admin::MAX_ADMIN_BODY_BYTES).await?
-        }
-        _ => Vec::new(),
-    };
-    let now = (worker::Date::now().as_millis() / 1000) as i64;
-    let backend = backend::EdgeBackend::new(env, now)?;
-    let admin = crate::admin::Admin {
-        sql: &backend.sql,
-        backend: &backend,
-        now,
-        quota: config
-            .plugin
-            .quota
-            .map(|q| (config.plugin.name_for_model.as_str(), q)),
-        rsa_signing: config.keys.rsa().is_some(),
-        plugin: &config.plugin.name_for_model,
-        site: Some(&config.plugin),
-    };
-    admin.handle(head, &body).await
 }
 
 /// A POST body of a kind frameworks read `_method` from, read and checked
@@ -842,12 +810,6 @@ async fn read_body(
 }
 
 /// Discovery documents: public, cacheable for a few minutes, readable cross-origin.
-fn public_json(value: &serde_json::Value) -> Reply {
-    Reply::json(200, value)
-        .with_header("cache-control", "public, max-age=300")
-        .with_header("access-control-allow-origin", "*")
-}
-
 /// 128 random bits in hex, for request ids.
 fn random_id() -> String {
     let mut bytes = [0u8; 16];

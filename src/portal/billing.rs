@@ -13,12 +13,12 @@ use crate::billing::subscription::{row_for, Change, Delivery, Skip};
 use crate::billing::{Plan, Standing, CHECKOUT_PATH, PORTAL_PATH, UPGRADE_PATH};
 use crate::config::BillingSettings;
 use crate::error::ApiError;
-use crate::http::{Method, Reply, RequestHead};
+use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
 use crate::portal::pages::{escape_html, message_with_link, page};
 use crate::ports::{Backend, UpstreamRequest, User};
 use crate::quota::Quota;
-use crate::routes::ACCOUNT_PATH;
+use crate::routes::{BillingPage, ACCOUNT_PATH};
 use crate::web::session::{csrf_token, read_cookie, verify_csrf, Session};
 
 /// "10,000 calls a day".
@@ -61,21 +61,21 @@ impl<B: Backend> AuthServer<'_, B> {
         .await
     }
 
-    /// `/billing/upgrade`, `/billing/checkout`, `/billing/portal`.
-    pub async fn billing(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
+    /// `/billing/upgrade`, `/billing/checkout`, `/billing/portal` (routed and their methods
+    /// checked by [`crate::routes::route`]): 404 where the plugin sells no plans.
+    pub async fn billing(
+        &self,
+        page: BillingPage,
+        head: &RequestHead,
+        body: &[u8],
+    ) -> Result<Reply, ApiError> {
         let Some(billing) = self.billing_settings() else {
             return Err(ApiError::NotFound);
         };
-        match (head.path.as_str(), head.method()) {
-            (UPGRADE_PATH, Method::Get | Method::Head) => self.upgrade_page(head).await,
-            (CHECKOUT_PATH, Method::Post) => self.checkout(head, body, billing).await,
-            (PORTAL_PATH, Method::Post) => self.billing_portal(head, body, billing).await,
-            (UPGRADE_PATH, _) => Err(ApiError::MethodNotAllowed {
-                allow: vec!["GET".into()],
-            }),
-            _ => Err(ApiError::MethodNotAllowed {
-                allow: vec!["POST".into()],
-            }),
+        match page {
+            BillingPage::Upgrade => self.upgrade_page(head).await,
+            BillingPage::Checkout => self.checkout(head, body, billing).await,
+            BillingPage::Portal => self.billing_portal(head, body, billing).await,
         }
     }
 

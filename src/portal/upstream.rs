@@ -14,7 +14,7 @@ use crate::federation::tokens::{keep, keep_sealed, seal_tokens, token_request, O
 use crate::federation::{
     github, IdentityProvider, ProviderKind, UpstreamError, UpstreamIdentity, FLOW_TTL_SECS,
 };
-use crate::http::{Method, Reply, RequestHead};
+use crate::http::{Reply, RequestHead};
 use crate::oauth::client_assertion::{select_key, AssertionError};
 use crate::oauth::params::Params;
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
@@ -24,33 +24,27 @@ use crate::ports::{
     Backend, LinkedIdentity, NewFederatedUser, ProvisionOutcome, UpstreamRequest, User,
 };
 use crate::primitives::secret::constant_time_eq;
-use crate::routes::{ACCOUNT_PATH, LOGIN_PATH, LOGIN_PROVIDER_PREFIX};
+use crate::routes::{ACCOUNT_PATH, LOGIN_PATH};
 use crate::web::session::{csrf_token, read_cookie, set_cookie, verify_csrf, SignInMethod};
 
 impl<B: Backend> AuthServer<'_, B> {
     /// `/login/provider/{id}` (POST: start) and `/login/provider/{id}/callback` (GET: finish).
+    /// `/login/provider/{id}` (`POST`, sign in there) and `/login/provider/{id}/callback` (`GET`,
+    /// back from there), routed and their methods checked by [`crate::routes::route`].
     pub async fn provider_endpoint(
         &self,
+        id: &str,
+        callback: bool,
         head: &RequestHead,
         body: &[u8],
     ) -> Result<Reply, ApiError> {
-        let rest = head.path.strip_prefix(LOGIN_PROVIDER_PREFIX).unwrap_or("");
-        let (id, callback) = match rest.strip_suffix("/callback") {
-            Some(id) => (id, true),
-            None => (rest, false),
-        };
         let Some(provider) = self.config.sign_in.provider(id) else {
             return Ok(self.local_error(404, "This sign-in option does not exist here."));
         };
-        match (head.method(), callback) {
-            (Method::Post, false) => self.start_upstream(head, body, provider).await,
-            (Method::Get, true) => self.upstream_callback(head, provider).await,
-            (_, false) => Err(ApiError::MethodNotAllowed {
-                allow: vec!["POST".into()],
-            }),
-            (_, true) => Err(ApiError::MethodNotAllowed {
-                allow: vec!["GET".into()],
-            }),
+        if callback {
+            self.upstream_callback(head, provider).await
+        } else {
+            self.start_upstream(head, body, provider).await
         }
     }
 

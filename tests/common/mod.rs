@@ -1493,3 +1493,27 @@ pub fn issued_grant(grant_id: &str, user_id: &str, client_id: &str, now: i64) ->
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     futures_executor::block_on(f)
 }
+
+/// The admin API's SQL where a test reaches only the authorization server: every statement fails,
+/// so a flow that strays into the admin API says so.
+pub struct NoSql;
+
+impl portcullis::sql::Sql for NoSql {
+    async fn query(
+        &self,
+        _sql: &str,
+        _args: Vec<portcullis::sql::SqlValue>,
+    ) -> Result<Vec<portcullis::sql::Row>, portcullis::sql::SqlError> {
+        Err(portcullis::sql::SqlError::Other(
+            "this test gives the admin API no database".into(),
+        ))
+    }
+    async fn batch(
+        &self,
+        _statements: Vec<portcullis::sql::Statement>,
+    ) -> Result<Vec<u64>, portcullis::sql::SqlError> {
+        Err(portcullis::sql::SqlError::Other(
+            "this test gives the admin API no database".into(),
+        ))
+    }
+}

@@ -22,7 +22,7 @@ use crate::oauth::params::{Params, ParamsError};
 use crate::portal::pages::{message_page, Brand};
 use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::rbac::scope::ScopeContext;
-use crate::routes::{AuthEndpoint, Endpoint};
+use crate::routes::AuthEndpoint;
 use crate::throttle;
 use crate::web::session::{
     cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, SealKey, Session,
@@ -285,24 +285,11 @@ pub(crate) fn sign_failure(what: &str, error: SignError) -> ApiError {
     }
 }
 
-/// Routes an authorization-server request by its path; `None` when the path is not one of ours.
-pub async fn handle<B: Backend>(
-    server: &AuthServer<'_, B>,
-    head: &RequestHead,
-    body: &[u8],
-) -> Option<Result<Reply, ApiError>> {
-    let endpoint = AuthEndpoint::from_path(&head.path)?;
-    if let Err(e) = Endpoint::AuthServer(endpoint).check_method(&head.method()) {
-        return Some(Err(e));
-    }
-    Some(serve(server, endpoint, head, body).await)
-}
-
 /// Serves a request routed to one of the authorization server's endpoints or the portal's pages
 /// (its method already checked).
 pub async fn serve<B: Backend>(
     server: &AuthServer<'_, B>,
-    endpoint: AuthEndpoint,
+    endpoint: AuthEndpoint<'_>,
     head: &RequestHead,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
@@ -319,9 +306,10 @@ pub async fn serve<B: Backend>(
         AuthEndpoint::Logout => server.logout(head, body).await,
         AuthEndpoint::Account if post => server.account_action(head, body).await,
         AuthEndpoint::Account => server.account(head).await,
-        AuthEndpoint::Provider => server.provider_endpoint(head, body).await,
+        AuthEndpoint::ProviderStart(id) => server.provider_endpoint(id, false, head, body).await,
+        AuthEndpoint::ProviderCallback(id) => server.provider_endpoint(id, true, head, body).await,
         AuthEndpoint::LinkAccount => server.link_account(head, body).await,
-        AuthEndpoint::Billing => server.billing(head, body).await,
+        AuthEndpoint::Billing(page) => server.billing(page, head, body).await,
         AuthEndpoint::StripeWebhook => server.stripe_webhook(head, body).await,
         AuthEndpoint::Token => server.token(head, body).await,
         AuthEndpoint::Revoke => server.revoke(head, body).await,
