@@ -158,191 +158,222 @@ pub(crate) fn parse_providers(raw: &RawConfig) -> Result<Vec<IdentityProvider>, 
     };
     let mut providers: Vec<IdentityProvider> = Vec::with_capacity(list.len());
     for (i, table) in list.iter().enumerate() {
-        let prefix = format!("{KEY}[{i}]");
-        let key = |field: &str| format!("{prefix}.{field}");
-        let p: RawProvider = read(&prefix, table)?;
-        if !valid_id(&p.id) {
-            return Err(ConfigError::new(
-                key("id"),
-                format!("1 to 32 lower-case letters, digits and '-', got {:?}", p.id),
-            ));
-        }
-        if providers.iter().any(|q| q.id == p.id) {
-            return Err(ConfigError::new(
-                key("id"),
-                format!("an id no other provider has; {:?} is taken", p.id),
-            ));
-        }
-        if p.client_id.trim().is_empty() {
-            return Err(ConfigError::new(
-                key("client_id"),
-                "the client id the provider gave this gateway",
-            ));
-        }
-        let secret_key = secret_name(&p.id, p.client_secret_name.as_deref());
-        let client_secret = raw
-            .named_secrets
-            .get(&secret_key)
-            .filter(|s| !s.is_empty())
-            .map(|s| Secret::new(s.clone()))
-            .ok_or_else(|| {
-                ConfigError::new(
-                    key("client_secret_name"),
-                    format!("a secret holding the client secret; {secret_key:?} is not set (wrangler secret put {secret_key})"),
-                )
-            })?;
-        let kind = match p.kind {
-            Kind::Oidc => {
-                for field in ["authorization_endpoint", "token_endpoint", "api_base_url"] {
-                    let set = match field {
-                        "authorization_endpoint" => p.authorization_endpoint.is_some(),
-                        "token_endpoint" => p.token_endpoint.is_some(),
-                        _ => p.api_base_url.is_some(),
-                    };
-                    if set {
-                        return Err(ConfigError::new(
-                            key(field),
-                            "nothing for kind \"oidc\": its endpoints come from the issuer's discovery document",
-                        ));
-                    }
-                }
-                let issuer = p.issuer.as_deref().ok_or_else(|| {
-                    ConfigError::new(
-                        key("issuer"),
-                        "the provider's issuer URL, e.g. https://accounts.google.com",
-                    )
-                })?;
-                // The issuer is compared byte for byte with the documents and tokens, so it is
-                // kept exactly as written (Auth0's ends in '/').
-                check_provider_url(&issuer.replace("{tenantid}", "tenant"))
-                    .map_err(|why| ConfigError::new(key("issuer"), why))?;
-                let allowed_tenants: Vec<String> = p.allowed_tenants.clone().unwrap_or_default();
-                if !allowed_tenants.is_empty() && !issuer.contains("{tenantid}") {
-                    return Err(ConfigError::new(
-                        key("allowed_tenants"),
-                        "nothing unless the issuer is a {tenantid} template (Microsoft Entra's multi-tenant one)",
-                    ));
-                }
-                if let Some(bad) = allowed_tenants.iter().find(|t| {
-                    t.len() != 36 || !t.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
-                }) {
-                    return Err(ConfigError::new(
-                        key("allowed_tenants"),
-                        format!("Entra tenant ids (GUIDs), got {bad:?}"),
-                    ));
-                }
-                ProviderKind::Oidc {
-                    issuer: issuer.to_string(),
-                    allowed_tenants,
-                }
-            }
-            Kind::Github => {
-                if p.issuer.is_some() || p.allowed_tenants.is_some() {
-                    return Err(ConfigError::new(
-                        key("issuer"),
-                        "nothing for kind \"github\" (GitHub is not an OpenID provider)",
-                    ));
-                }
-                ProviderKind::GitHub {
-                    authorization_endpoint: url_setting(
-                        &key("authorization_endpoint"),
-                        p.authorization_endpoint.as_deref(),
-                        github::AUTHORIZATION_ENDPOINT,
-                    )?,
-                    token_endpoint: url_setting(
-                        &key("token_endpoint"),
-                        p.token_endpoint.as_deref(),
-                        github::TOKEN_ENDPOINT,
-                    )?,
-                    api_base_url: url_setting(
-                        &key("api_base_url"),
-                        p.api_base_url.as_deref(),
-                        github::API_BASE_URL,
-                    )?,
-                }
-            }
-        };
-        let scopes = match (p.scopes, p.kind) {
-            (Some(list), _) if list.is_empty() => {
-                return Err(ConfigError::new(key("scopes"), "at least one scope"))
-            }
-            (Some(list), Kind::Oidc) if !list.iter().any(|s| s == "openid") => {
-                return Err(ConfigError::new(
-                    key("scopes"),
-                    "a list holding \"openid\" (an OpenID Connect sign-in asks for it)",
-                ))
-            }
-            (Some(list), _) => list,
-            (None, Kind::Oidc) => vec!["openid".into(), "email".into(), "profile".into()],
-            (None, Kind::Github) => github::DEFAULT_SCOPES.map(String::from).to_vec(),
-        };
-        if let Some(bad) = scopes
-            .iter()
-            .find(|s| s.is_empty() || !s.chars().all(crate::primitives::syntax::is_scope_char))
-        {
-            return Err(ConfigError::new(
-                key("scopes"),
-                format!("scope names, got {bad:?}"),
-            ));
-        }
-        let allowed_domains = p
-            .allowed_domains
-            .iter()
-            .enumerate()
-            .map(|(j, d)| domain(&key(&format!("allowed_domains[{j}]")), d))
-            .collect::<Result<Vec<_>, _>>()?;
-        let domain_roles = p
-            .domain_roles
-            .iter()
-            .enumerate()
-            .map(|(j, rule)| {
-                let rule_key = key(&format!("domain_roles[{j}]"));
-                let d = domain(&format!("{rule_key}.domain"), &rule.domain)?;
-                if rule.roles.is_empty() || rule.roles.iter().any(|r| r.trim().is_empty()) {
-                    return Err(ConfigError::new(
-                        format!("{rule_key}.roles"),
-                        "one or more role names",
-                    ));
-                }
-                Ok((d, rule.roles.clone()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if p.default_roles.iter().any(|r| r.trim().is_empty()) {
-            return Err(ConfigError::new(key("default_roles"), "role names"));
-        }
-        let default_name = match p.kind {
-            Kind::Oidc => p.id.clone(),
-            Kind::Github => "GitHub".into(),
-        };
-        let name = p.name.unwrap_or(default_name);
-        if name.trim().is_empty() || name.chars().count() > 40 {
-            return Err(ConfigError::new(
-                key("name"),
-                "the name on the sign-in button, 1 to 40 characters",
-            ));
-        }
-        providers.push(IdentityProvider {
-            id: p.id,
-            name,
-            kind,
-            client_id: p.client_id,
-            client_secret,
-            client_auth: match p.token_endpoint_auth_method {
-                Some(AuthMethod::Post) => ClientAuth::Post,
-                Some(AuthMethod::Basic) | None => ClientAuth::Basic,
-            },
-            scopes,
-            provisioning: Provisioning {
-                enabled: p.provision,
-                allowed_domains,
-                default_roles: p.default_roles,
-                domain_roles,
-            },
-            link_by_email: p.link_by_email,
-            keep_tokens: p.keep_tokens,
-        });
+        let provider = parse_provider(raw, &format!("{KEY}[{i}]"), table, &providers)?;
+        providers.push(provider);
     }
     Ok(providers)
+}
+
+/// One provider's table, at `prefix` (`IDENTITY_PROVIDERS[i]`), beside those read before it.
+fn parse_provider(
+    raw: &RawConfig,
+    prefix: &str,
+    table: &serde_json::Value,
+    before: &[IdentityProvider],
+) -> Result<IdentityProvider, ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let p: RawProvider = read(prefix, table)?;
+    if !valid_id(&p.id) {
+        return Err(ConfigError::new(
+            key("id"),
+            format!("1 to 32 lower-case letters, digits and '-', got {:?}", p.id),
+        ));
+    }
+    if before.iter().any(|q| q.id == p.id) {
+        return Err(ConfigError::new(
+            key("id"),
+            format!("an id no other provider has; {:?} is taken", p.id),
+        ));
+    }
+    if p.client_id.trim().is_empty() {
+        return Err(ConfigError::new(
+            key("client_id"),
+            "the client id the provider gave this gateway",
+        ));
+    }
+    let secret_key = secret_name(&p.id, p.client_secret_name.as_deref());
+    let client_secret = raw
+        .named_secrets
+        .get(&secret_key)
+        .filter(|s| !s.is_empty())
+        .map(|s| Secret::new(s.clone()))
+        .ok_or_else(|| {
+            ConfigError::new(
+                key("client_secret_name"),
+                format!("a secret holding the client secret; {secret_key:?} is not set (wrangler secret put {secret_key})"),
+            )
+        })?;
+    let kind = match p.kind {
+        Kind::Oidc => oidc_kind(&p, prefix)?,
+        Kind::Github => github_kind(&p, prefix)?,
+    };
+    let scopes = scopes(p.scopes.clone(), p.kind, prefix)?;
+    let provisioning = provisioning(&p, prefix)?;
+    let default_name = match p.kind {
+        Kind::Oidc => p.id.clone(),
+        Kind::Github => "GitHub".into(),
+    };
+    let name = p.name.unwrap_or(default_name);
+    if name.trim().is_empty() || name.chars().count() > 40 {
+        return Err(ConfigError::new(
+            key("name"),
+            "the name on the sign-in button, 1 to 40 characters",
+        ));
+    }
+    Ok(IdentityProvider {
+        id: p.id,
+        name,
+        kind,
+        client_id: p.client_id,
+        client_secret,
+        client_auth: match p.token_endpoint_auth_method {
+            Some(AuthMethod::Post) => ClientAuth::Post,
+            Some(AuthMethod::Basic) | None => ClientAuth::Basic,
+        },
+        scopes,
+        provisioning,
+        link_by_email: p.link_by_email,
+        keep_tokens: p.keep_tokens,
+    })
+}
+
+/// An OpenID provider: its issuer (endpoints come from its discovery document) and, for Entra's
+/// multi-tenant issuer, the tenants let in.
+fn oidc_kind(p: &RawProvider, prefix: &str) -> Result<ProviderKind, ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    for (field, set) in [
+        ("authorization_endpoint", p.authorization_endpoint.is_some()),
+        ("token_endpoint", p.token_endpoint.is_some()),
+        ("api_base_url", p.api_base_url.is_some()),
+    ] {
+        if set {
+            return Err(ConfigError::new(
+                key(field),
+                "nothing for kind \"oidc\": its endpoints come from the issuer's discovery document",
+            ));
+        }
+    }
+    let issuer = p.issuer.as_deref().ok_or_else(|| {
+        ConfigError::new(
+            key("issuer"),
+            "the provider's issuer URL, e.g. https://accounts.google.com",
+        )
+    })?;
+    // The issuer is compared byte for byte with the documents and tokens, so it is kept exactly
+    // as written (Auth0's ends in '/').
+    check_provider_url(&issuer.replace("{tenantid}", "tenant"))
+        .map_err(|why| ConfigError::new(key("issuer"), why))?;
+    let allowed_tenants: Vec<String> = p.allowed_tenants.clone().unwrap_or_default();
+    if !allowed_tenants.is_empty() && !issuer.contains("{tenantid}") {
+        return Err(ConfigError::new(
+            key("allowed_tenants"),
+            "nothing unless the issuer is a {tenantid} template (Microsoft Entra's multi-tenant one)",
+        ));
+    }
+    if let Some(bad) = allowed_tenants
+        .iter()
+        .find(|t| t.len() != 36 || !t.chars().all(|c| c.is_ascii_hexdigit() || c == '-'))
+    {
+        return Err(ConfigError::new(
+            key("allowed_tenants"),
+            format!("Entra tenant ids (GUIDs), got {bad:?}"),
+        ));
+    }
+    Ok(ProviderKind::Oidc {
+        issuer: issuer.to_string(),
+        allowed_tenants,
+    })
+}
+
+/// GitHub: its endpoints (GitHub's own unless an Enterprise Server's are set).
+fn github_kind(p: &RawProvider, prefix: &str) -> Result<ProviderKind, ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    if p.issuer.is_some() || p.allowed_tenants.is_some() {
+        return Err(ConfigError::new(
+            key("issuer"),
+            "nothing for kind \"github\" (GitHub is not an OpenID provider)",
+        ));
+    }
+    Ok(ProviderKind::GitHub {
+        authorization_endpoint: url_setting(
+            &key("authorization_endpoint"),
+            p.authorization_endpoint.as_deref(),
+            github::AUTHORIZATION_ENDPOINT,
+        )?,
+        token_endpoint: url_setting(
+            &key("token_endpoint"),
+            p.token_endpoint.as_deref(),
+            github::TOKEN_ENDPOINT,
+        )?,
+        api_base_url: url_setting(
+            &key("api_base_url"),
+            p.api_base_url.as_deref(),
+            github::API_BASE_URL,
+        )?,
+    })
+}
+
+/// The scopes asked for at the provider: the kind's defaults, or a list (with `openid` for an
+/// OpenID provider).
+fn scopes(list: Option<Vec<String>>, kind: Kind, prefix: &str) -> Result<Vec<String>, ConfigError> {
+    let key = format!("{prefix}.scopes");
+    let scopes = match (list, kind) {
+        (Some(list), _) if list.is_empty() => {
+            return Err(ConfigError::new(key, "at least one scope"))
+        }
+        (Some(list), Kind::Oidc) if !list.iter().any(|s| s == "openid") => {
+            return Err(ConfigError::new(
+                key,
+                "a list holding \"openid\" (an OpenID Connect sign-in asks for it)",
+            ))
+        }
+        (Some(list), _) => list,
+        (None, Kind::Oidc) => vec!["openid".into(), "email".into(), "profile".into()],
+        (None, Kind::Github) => github::DEFAULT_SCOPES.map(String::from).to_vec(),
+    };
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| s.is_empty() || !s.chars().all(crate::primitives::syntax::is_scope_char))
+    {
+        return Err(ConfigError::new(key, format!("scope names, got {bad:?}")));
+    }
+    Ok(scopes)
+}
+
+/// Who may have an account made at first sign-in, and the roles they get.
+fn provisioning(p: &RawProvider, prefix: &str) -> Result<Provisioning, ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let allowed_domains = p
+        .allowed_domains
+        .iter()
+        .enumerate()
+        .map(|(j, d)| domain(&key(&format!("allowed_domains[{j}]")), d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let domain_roles = p
+        .domain_roles
+        .iter()
+        .enumerate()
+        .map(|(j, rule)| {
+            let rule_key = key(&format!("domain_roles[{j}]"));
+            let d = domain(&format!("{rule_key}.domain"), &rule.domain)?;
+            if rule.roles.is_empty() || rule.roles.iter().any(|r| r.trim().is_empty()) {
+                return Err(ConfigError::new(
+                    format!("{rule_key}.roles"),
+                    "one or more role names",
+                ));
+            }
+            Ok((d, rule.roles.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if p.default_roles.iter().any(|r| r.trim().is_empty()) {
+        return Err(ConfigError::new(key("default_roles"), "role names"));
+    }
+    Ok(Provisioning {
+        enabled: p.provision,
+        allowed_domains,
+        default_roles: p.default_roles.clone(),
+        domain_roles,
+    })
 }
 
 /// The key upstream tokens are sealed with: required (base64url of 32 random bytes) when a

@@ -129,7 +129,8 @@ impl ClientMetadata {
 }
 
 /// Validates RFC 7591 client metadata (a registration request, or a metadata document).
-/// Unknown fields are ignored, as §2 allows.
+/// Unknown fields are ignored, as §2 allows. Fields are checked in a fixed order, so a document
+/// with several faults is always refused for the same one.
 pub fn validate_metadata(
     value: &Value,
     allow_secrets: bool,
@@ -137,70 +138,9 @@ pub fn validate_metadata(
     let object = value
         .as_object()
         .ok_or_else(|| RegistrationError::metadata("the client metadata must be a JSON object"))?;
-
-    let uris = match object.get("redirect_uris") {
-        Some(Value::Array(items)) if !items.is_empty() => items,
-        Some(Value::Array(_)) | None => {
-            return Err(RegistrationError::redirect(
-                "redirect_uris must list at least one redirect URI",
-            ))
-        }
-        Some(_) => {
-            return Err(RegistrationError::redirect(
-                "redirect_uris must be an array of strings",
-            ))
-        }
-    };
-    if uris.len() > MAX_REDIRECT_URIS {
-        return Err(RegistrationError::redirect(format!(
-            "at most {MAX_REDIRECT_URIS} redirect URIs may be registered, got {}",
-            uris.len()
-        )));
-    }
-    let mut redirect_uris = Vec::with_capacity(uris.len());
-    for uri in uris {
-        let uri = uri
-            .as_str()
-            .ok_or_else(|| RegistrationError::redirect("redirect_uris must be strings"))?;
-        shown("redirect_uris", uri).map_err(RegistrationError::redirect)?;
-        check_redirect_uri(uri).map_err(RegistrationError::redirect)?;
-        if !redirect_uris.iter().any(|u| u == uri) {
-            redirect_uris.push(uri.to_string());
-        }
-    }
-
+    let redirect_uris = redirect_uris(object)?;
     let (key_set, key_set_json) = client_keys(object)?;
-    // A metadata document may offer several methods: the strongest both sides support wins.
-    let offers_assertions = object
-        .get("token_endpoint_auth_methods_supported")
-        .and_then(Value::as_array)
-        .is_some_and(|m| m.iter().any(|m| m.as_str() == Some("private_key_jwt")));
-    let method = text(object, "token_endpoint_auth_method")?;
-    let auth_method = match method {
-        Some("private_key_jwt") if key_set.is_some() => AuthMethod::PrivateKeyJwt,
-        None | Some("none") if !allow_secrets && key_set.is_some() && offers_assertions => {
-            AuthMethod::PrivateKeyJwt
-        }
-        Some("private_key_jwt") if key_set.is_none() => {
-            return Err(RegistrationError::metadata(
-                "token_endpoint_auth_method private_key_jwt needs jwks_uri or jwks",
-            ))
-        }
-        None if allow_secrets => AuthMethod::ClientSecretBasic,
-        None | Some("none") => AuthMethod::None,
-        Some("client_secret_basic") if allow_secrets => AuthMethod::ClientSecretBasic,
-        Some("client_secret_post") if allow_secrets => AuthMethod::ClientSecretPost,
-        Some(other) => {
-            return Err(RegistrationError::metadata(format!(
-                "token_endpoint_auth_method {other:?} is not supported here; use {}",
-                if allow_secrets {
-                    "none, client_secret_basic, client_secret_post or private_key_jwt"
-                } else {
-                    "none or private_key_jwt"
-                }
-            )))
-        }
-    };
+    let auth_method = auth_method(object, allow_secrets, key_set.is_some())?;
     if !allow_secrets
         && (object.contains_key("client_secret") || object.contains_key("client_secret_expires_at"))
     {
@@ -208,120 +148,10 @@ pub fn validate_metadata(
             "a client metadata document must not carry a client secret",
         ));
     }
-
-    let grant_types = match object.get("grant_types") {
-        None => vec!["authorization_code".to_string()],
-        Some(Value::Array(items)) => {
-            let mut out: Vec<String> = Vec::new();
-            for item in items {
-                match item.as_str() {
-                    Some(g @ ("authorization_code" | "refresh_token")) => {
-                        if !out.iter().any(|o| o == g) {
-                            out.push(g.to_string());
-                        }
-                    }
-                    _ => {
-                        return Err(RegistrationError::metadata(format!(
-                            "grant_types may hold authorization_code and refresh_token only, got {item}"
-                        )))
-                    }
-                }
-            }
-            if !out.iter().any(|g| g == "authorization_code") {
-                return Err(RegistrationError::metadata(
-                    "grant_types must include authorization_code",
-                ));
-            }
-            out
-        }
-        Some(_) => {
-            return Err(RegistrationError::metadata(
-                "grant_types must be an array of strings",
-            ))
-        }
-    };
-    match object.get("response_types") {
-        None => {}
-        Some(Value::Array(items))
-            if items.iter().all(|i| i.as_str() == Some("code")) && !items.is_empty() => {}
-        Some(_) => {
-            return Err(RegistrationError::metadata(
-                "response_types may only be [\"code\"]",
-            ))
-        }
-    }
-
-    let client_name = match text(object, "client_name")? {
-        Some(name) => {
-            let name = name.trim();
-            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-                return Err(RegistrationError::metadata(
-                    "client_name must be 1 to 100 printable characters",
-                ));
-            }
-            name.to_string()
-        }
-        // Nameless clients are shown by the host they send users back to.
-        None => Url::parse(&redirect_uris[0])
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_else(|| "Unnamed app".into()),
-    };
-
-    let mut extra = Map::new();
-    for field in ["client_uri", "logo_uri", "tos_uri", "policy_uri"] {
-        if let Some(uri) = text(object, field)? {
-            let ok = uri.chars().count() <= MAX_URI_CHARS
-                && Url::parse(uri).is_ok_and(|u| u.scheme() == "https" && u.fragment().is_none());
-            if !ok {
-                return Err(RegistrationError::metadata(format!(
-                    "{field} must be an https URL without fragment"
-                )));
-            }
-            extra.insert(field.into(), json!(uri));
-        }
-    }
-    if let Some(scope) = text(object, "scope")? {
-        if scope.len() > 1000 || !scope.chars().all(crate::primitives::syntax::is_scope_char) {
-            return Err(RegistrationError::metadata(
-                "scope must be space-separated scope tokens",
-            ));
-        }
-        extra.insert("scope".into(), json!(scope));
-    }
-    for field in ["software_id", "software_version"] {
-        if let Some(v) = text(object, field)? {
-            if v.chars().count() > 200 || v.chars().any(char::is_control) {
-                return Err(RegistrationError::metadata(format!(
-                    "{field} must be at most 200 printable characters"
-                )));
-            }
-            extra.insert(field.into(), json!(v));
-        }
-    }
-    if let Some(Value::Array(items)) = object.get("contacts") {
-        for contact in items.iter().filter_map(Value::as_str) {
-            shown("contacts", contact).map_err(RegistrationError::metadata)?;
-        }
-    }
-    match object.get("contacts") {
-        None => {}
-        Some(Value::Array(items))
-            if items.len() <= 5
-                && items.iter().all(|c| {
-                    c.as_str()
-                        .is_some_and(crate::primitives::syntax::looks_like_email)
-                }) =>
-        {
-            extra.insert("contacts".into(), Value::Array(items.clone()));
-        }
-        Some(_) => {
-            return Err(RegistrationError::metadata(
-                "contacts must be up to 5 email addresses",
-            ))
-        }
-    }
-
+    let grant_types = grant_types(object)?;
+    response_types(object)?;
+    let client_name = client_name(object, &redirect_uris[0])?;
+    let extra = described(object)?;
     if let Some(alg) = text(object, "token_endpoint_auth_signing_alg")? {
         if JwsAlgorithm::parse(alg).is_none() {
             return Err(RegistrationError::metadata(
@@ -353,6 +183,214 @@ pub fn validate_metadata(
         client_name,
         extra,
     })
+}
+
+/// `redirect_uris`: one to [`MAX_REDIRECT_URIS`] registrable URIs, duplicates dropped.
+fn redirect_uris(object: &Map<String, Value>) -> Result<Vec<String>, RegistrationError> {
+    let uris = match object.get("redirect_uris") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) | None => {
+            return Err(RegistrationError::redirect(
+                "redirect_uris must list at least one redirect URI",
+            ))
+        }
+        Some(_) => {
+            return Err(RegistrationError::redirect(
+                "redirect_uris must be an array of strings",
+            ))
+        }
+    };
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(RegistrationError::redirect(format!(
+            "at most {MAX_REDIRECT_URIS} redirect URIs may be registered, got {}",
+            uris.len()
+        )));
+    }
+    let mut redirect_uris = Vec::with_capacity(uris.len());
+    for uri in uris {
+        let uri = uri
+            .as_str()
+            .ok_or_else(|| RegistrationError::redirect("redirect_uris must be strings"))?;
+        shown("redirect_uris", uri).map_err(RegistrationError::redirect)?;
+        check_redirect_uri(uri).map_err(RegistrationError::redirect)?;
+        if !redirect_uris.iter().any(|u| u == uri) {
+            redirect_uris.push(uri.to_string());
+        }
+    }
+    Ok(redirect_uris)
+}
+
+/// How the client authenticates at the token endpoint. A metadata document (no secrets) may offer
+/// several methods: the strongest both sides support wins.
+fn auth_method(
+    object: &Map<String, Value>,
+    allow_secrets: bool,
+    has_keys: bool,
+) -> Result<AuthMethod, RegistrationError> {
+    let offers_assertions = object
+        .get("token_endpoint_auth_methods_supported")
+        .and_then(Value::as_array)
+        .is_some_and(|m| m.iter().any(|m| m.as_str() == Some("private_key_jwt")));
+    Ok(match text(object, "token_endpoint_auth_method")? {
+        Some("private_key_jwt") if has_keys => AuthMethod::PrivateKeyJwt,
+        None | Some("none") if !allow_secrets && has_keys && offers_assertions => {
+            AuthMethod::PrivateKeyJwt
+        }
+        Some("private_key_jwt") => {
+            return Err(RegistrationError::metadata(
+                "token_endpoint_auth_method private_key_jwt needs jwks_uri or jwks",
+            ))
+        }
+        None if allow_secrets => AuthMethod::ClientSecretBasic,
+        None | Some("none") => AuthMethod::None,
+        Some("client_secret_basic") if allow_secrets => AuthMethod::ClientSecretBasic,
+        Some("client_secret_post") if allow_secrets => AuthMethod::ClientSecretPost,
+        Some(other) => {
+            return Err(RegistrationError::metadata(format!(
+                "token_endpoint_auth_method {other:?} is not supported here; use {}",
+                if allow_secrets {
+                    "none, client_secret_basic, client_secret_post or private_key_jwt"
+                } else {
+                    "none or private_key_jwt"
+                }
+            )))
+        }
+    })
+}
+
+/// `grant_types`: `authorization_code`, optionally `refresh_token`, nothing else.
+fn grant_types(object: &Map<String, Value>) -> Result<Vec<String>, RegistrationError> {
+    let items = match object.get("grant_types") {
+        None => return Ok(vec!["authorization_code".to_string()]),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "grant_types must be an array of strings",
+            ))
+        }
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        match item.as_str() {
+            Some(g @ ("authorization_code" | "refresh_token")) => {
+                if !out.iter().any(|o| o == g) {
+                    out.push(g.to_string());
+                }
+            }
+            _ => {
+                return Err(RegistrationError::metadata(format!(
+                    "grant_types may hold authorization_code and refresh_token only, got {item}"
+                )))
+            }
+        }
+    }
+    if !out.iter().any(|g| g == "authorization_code") {
+        return Err(RegistrationError::metadata(
+            "grant_types must include authorization_code",
+        ));
+    }
+    Ok(out)
+}
+
+/// `response_types`, if sent, may only be `["code"]`.
+fn response_types(object: &Map<String, Value>) -> Result<(), RegistrationError> {
+    match object.get("response_types") {
+        None => Ok(()),
+        Some(Value::Array(items))
+            if items.iter().all(|i| i.as_str() == Some("code")) && !items.is_empty() =>
+        {
+            Ok(())
+        }
+        Some(_) => Err(RegistrationError::metadata(
+            "response_types may only be [\"code\"]",
+        )),
+    }
+}
+
+/// The name the consent page shows: `client_name`, or the host users are sent back to.
+fn client_name(
+    object: &Map<String, Value>,
+    first_redirect_uri: &str,
+) -> Result<String, RegistrationError> {
+    match text(object, "client_name")? {
+        Some(name) => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+                return Err(RegistrationError::metadata(
+                    "client_name must be 1 to 100 printable characters",
+                ));
+            }
+            Ok(name.to_string())
+        }
+        None => Ok(Url::parse(first_redirect_uri)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "Unnamed app".into())),
+    }
+}
+
+/// The fields that describe the client (its pages, scope, software, contacts), checked and kept
+/// to be echoed back.
+fn described(object: &Map<String, Value>) -> Result<Map<String, Value>, RegistrationError> {
+    let mut extra = Map::new();
+    for field in ["client_uri", "logo_uri", "tos_uri", "policy_uri"] {
+        if let Some(uri) = text(object, field)? {
+            let ok = uri.chars().count() <= MAX_URI_CHARS
+                && Url::parse(uri).is_ok_and(|u| u.scheme() == "https" && u.fragment().is_none());
+            if !ok {
+                return Err(RegistrationError::metadata(format!(
+                    "{field} must be an https URL without fragment"
+                )));
+            }
+            extra.insert(field.into(), json!(uri));
+        }
+    }
+    if let Some(scope) = text(object, "scope")? {
+        if scope.len() > 1000 || !scope.chars().all(crate::primitives::syntax::is_scope_char) {
+            return Err(RegistrationError::metadata(
+                "scope must be space-separated scope tokens",
+            ));
+        }
+        extra.insert("scope".into(), json!(scope));
+    }
+    for field in ["software_id", "software_version"] {
+        if let Some(v) = text(object, field)? {
+            if v.chars().count() > 200 || v.chars().any(char::is_control) {
+                return Err(RegistrationError::metadata(format!(
+                    "{field} must be at most 200 printable characters"
+                )));
+            }
+            extra.insert(field.into(), json!(v));
+        }
+    }
+    if let Some(contacts) = contacts(object)? {
+        extra.insert("contacts".into(), contacts);
+    }
+    Ok(extra)
+}
+
+/// `contacts`: up to five email addresses, each one a person could be shown.
+fn contacts(object: &Map<String, Value>) -> Result<Option<Value>, RegistrationError> {
+    if let Some(Value::Array(items)) = object.get("contacts") {
+        for contact in items.iter().filter_map(Value::as_str) {
+            shown("contacts", contact).map_err(RegistrationError::metadata)?;
+        }
+    }
+    match object.get("contacts") {
+        None => Ok(None),
+        Some(Value::Array(items))
+            if items.len() <= 5
+                && items.iter().all(|c| {
+                    c.as_str()
+                        .is_some_and(crate::primitives::syntax::looks_like_email)
+                }) =>
+        {
+            Ok(Some(Value::Array(items.clone())))
+        }
+        Some(_) => Err(RegistrationError::metadata(
+            "contacts must be up to 5 email addresses",
+        )),
+    }
 }
 
 /// A client's keys, and the metadata field that gave them (`jwks_uri` or `jwks`) as echoed back.
