@@ -12,8 +12,11 @@ use super::{
     ConfigError, OpenApiSource, PluginConfig, DESCRIPTION_FOR_HUMAN_MAX_CHARS,
     DESCRIPTION_FOR_MODEL_MAX_CHARS, NAME_FOR_HUMAN_MAX_CHARS, NAME_FOR_MODEL_MAX_CHARS,
 };
+use crate::billing::Plan;
 use crate::primitives::syntax::looks_like_email;
+use crate::proxy::derived::DerivedRule;
 use crate::proxy::rules::{RouteRule, RouteTable, RuleError};
+use crate::proxy::signed_agent::AgentPolicy;
 
 /// A plugin table as written. The manifest texts stay `Option` so that a missing one is named
 /// by its check with the limits it must meet, not only as missing.
@@ -168,6 +171,10 @@ pub(crate) fn plugin_entries(
 
 /// Checks a plugin table read by serde; `base` is the plugin's public base URL, against which
 /// relative URLs resolve. Each step names its key under `prefix`.
+///
+/// Longer than most functions here on purpose: it is one line per setting, each checked by its
+/// own function, in the order a deployment's errors are reported; split, that order would be
+/// spread over several places.
 pub(crate) fn validate_plugin(
     raw: RawPlugin,
     base: &str,
@@ -213,46 +220,18 @@ pub(crate) fn validate_plugin(
     let plans = plans(prefix, raw.plans)?;
     let auth = validate_auth(raw.auth, prefix)?;
     let agents = agents(prefix, raw.agents, &auth)?;
-    let mut rules = raw.routes;
-    for (i, rule) in rules.iter_mut().enumerate() {
-        rule.agents = route_agents(&key(&format!("routes[{i}].agents")), &rule.agents, &agents)?;
-        if rule.dpop && !matches!(auth, super::AuthConfig::OAuth { .. }) {
-            return Err(ConfigError::new(
-                key(&format!("routes[{i}].dpop")),
-                "only on plugins with auth type oauth (it binds the gateway's access tokens)",
-            ));
-        }
-    }
-    let derived_routes = if raw.routes_from_openapi {
-        derived_routes(prefix, &openapi_source, &auth)?
-    } else {
-        Vec::new()
-    };
-    // With no rule at all, the table would fall back to its catch-all.
-    if raw.routes_from_openapi && derived_routes.is_empty() && rules.is_empty() {
-        return Err(ConfigError::new(
-            key("routes_from_openapi"),
-            "a document that describes operations (or routes of your own); this one describes none",
-        ));
-    }
-    // Explicit rules first: the first rule matching a call decides, so they win.
-    rules.extend(
-        derived_routes
-            .iter()
-            .map(crate::proxy::derived::DerivedRule::to_rule),
-    );
-    let routes = route_table(prefix, rules, &derived_routes, raw.case_insensitive_paths)?;
-    let plan_roles = serde_json::Value::Array(
-        plans
-            .iter()
-            .flat_map(|p| {
-                p.roles.iter().map(|role| {
-                    serde_json::json!({"plugin": name_for_model, "plan": p.id, "role": role})
-                })
-            })
-            .collect(),
-    )
-    .to_string();
+    let (routes, derived_routes) = plugin_routes(
+        prefix,
+        RouteSettings {
+            rules: raw.routes,
+            from_openapi: raw.routes_from_openapi,
+            case_insensitive: raw.case_insensitive_paths,
+        },
+        &openapi_source,
+        &auth,
+        &agents,
+    )?;
+    let plan_roles = plan_roles(&plans, &name_for_model);
     Ok(PluginConfig {
         plans,
         plan_roles,
@@ -282,6 +261,65 @@ pub(crate) fn validate_plugin(
         openapi_path,
         openapi_source,
     })
+}
+
+/// The route settings of a plugin table.
+struct RouteSettings {
+    rules: Vec<RouteRule>,
+    from_openapi: bool,
+    case_insensitive: Option<bool>,
+}
+
+/// The plugin's route table: its own rules first (the first rule matching a call decides, so they
+/// win), then those derived from the OpenAPI document's `security`.
+fn plugin_routes(
+    prefix: &str,
+    settings: RouteSettings,
+    openapi_source: &OpenApiSource,
+    auth: &super::AuthConfig,
+    agents: &AgentPolicy,
+) -> Result<(RouteTable, Vec<DerivedRule>), ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let mut rules = settings.rules;
+    for (i, rule) in rules.iter_mut().enumerate() {
+        rule.agents = route_agents(&key(&format!("routes[{i}].agents")), &rule.agents, agents)?;
+        if rule.dpop && !matches!(auth, super::AuthConfig::OAuth { .. }) {
+            return Err(ConfigError::new(
+                key(&format!("routes[{i}].dpop")),
+                "only on plugins with auth type oauth (it binds the gateway's access tokens)",
+            ));
+        }
+    }
+    let derived_routes = if settings.from_openapi {
+        derived_routes(prefix, openapi_source, auth)?
+    } else {
+        Vec::new()
+    };
+    // With no rule at all, the table would fall back to its catch-all.
+    if settings.from_openapi && derived_routes.is_empty() && rules.is_empty() {
+        return Err(ConfigError::new(
+            key("routes_from_openapi"),
+            "a document that describes operations (or routes of your own); this one describes none",
+        ));
+    }
+    rules.extend(derived_routes.iter().map(DerivedRule::to_rule));
+    let routes = route_table(prefix, rules, &derived_routes, settings.case_insensitive)?;
+    Ok((routes, derived_routes))
+}
+
+/// Which role each plan grants, as the JSON the SQL that reads plans binds.
+fn plan_roles(plans: &[Plan], plugin: &str) -> String {
+    serde_json::Value::Array(
+        plans
+            .iter()
+            .flat_map(|p| {
+                p.roles
+                    .iter()
+                    .map(|role| serde_json::json!({"plugin": plugin, "plan": p.id, "role": role}))
+            })
+            .collect(),
+    )
+    .to_string()
 }
 
 /// The signed agents a plugin trusts, as origins; `require` and `instead_of_ip` need some, and

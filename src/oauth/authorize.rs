@@ -84,116 +84,30 @@ pub fn validate_authorize_request(
     default_scope: &str,
 ) -> Result<AuthorizeRequest, AuthorizeError> {
     let state = params.get("state").map(str::to_string);
-    let fail = |code: OAuthErrorCode, description: &str| AuthorizeError::Redirect {
-        redirect_uri: redirect_uri.clone(),
-        code,
-        description: description.to_string(),
-        state: state.clone(),
-    };
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
         return Err(AuthorizeError::Local {
             message: "The state parameter is too long.".into(),
         });
     }
-    match params.get("response_type") {
-        None => {
-            return Err(fail(
-                OAuthErrorCode::InvalidRequest,
-                "response_type is required",
-            ))
-        }
-        Some("code") => {}
-        Some(_) => {
-            return Err(fail(
-                OAuthErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ))
-        }
-    }
-    if params.get("request").is_some() || params.get("request_uri").is_some() {
-        return Err(fail(
-            OAuthErrorCode::InvalidRequest,
-            "request objects are not supported",
-        ));
-    }
-    let code_challenge = match params.get("code_challenge") {
-        Some(challenge) => {
-            validate_code_challenge(challenge, params.get("code_challenge_method"))
-                .map_err(|why| fail(OAuthErrorCode::InvalidRequest, why))?;
-            Some(challenge.to_string())
-        }
-        None if params.get("code_challenge_method").is_some() => {
-            return Err(fail(
-                OAuthErrorCode::InvalidRequest,
-                "code_challenge_method sent without code_challenge",
-            ))
-        }
-        None if client.kind == ClientKind::Public => {
-            return Err(fail(
-                OAuthErrorCode::InvalidRequest,
-                "PKCE is required for public clients: send code_challenge with S256",
-            ))
-        }
-        None => None,
-    };
-    let scope_text = params.get("scope").unwrap_or(default_scope);
-    if !scope_text.chars().all(is_scope_char) {
-        return Err(fail(
-            OAuthErrorCode::InvalidScope,
-            "scope has invalid characters",
-        ));
-    }
-    let resource = match params.get("resource") {
-        None => None,
-        Some(r) => {
-            if !is_absolute_uri_without_fragment(r) {
-                return Err(fail(
-                    OAuthErrorCode::InvalidTarget,
-                    "resource must be an absolute URI without a fragment",
-                ));
-            }
-            Some(r.to_string())
+    let checked = redirected_checks(params, client.kind, default_scope);
+    let Checked {
+        code_challenge,
+        scope_text,
+        resource,
+        nonce,
+        dpop_jkt,
+        prompts,
+    } = match checked {
+        Ok(checked) => checked,
+        Err((code, description)) => {
+            return Err(AuthorizeError::Redirect {
+                redirect_uri,
+                code,
+                description: description.to_string(),
+                state,
+            })
         }
     };
-    let nonce = params.get("nonce").map(str::to_string);
-    if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_BYTES) {
-        return Err(fail(OAuthErrorCode::InvalidRequest, "nonce is too long"));
-    }
-    // A SHA-256 thumbprint is 43 base64url characters.
-    let dpop_jkt = params.get("dpop_jkt").map(str::to_string);
-    if dpop_jkt.as_ref().is_some_and(|j| {
-        j.len() != 43
-            || !j
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    }) {
-        return Err(fail(
-            OAuthErrorCode::InvalidRequest,
-            "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
-        ));
-    }
-    let prompts: Vec<&str> = params
-        .get("prompt")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|p| !p.is_empty())
-        .collect();
-    if prompts
-        .iter()
-        .any(|p| !matches!(*p, "none" | "login" | "consent"))
-    {
-        return Err(fail(
-            OAuthErrorCode::InvalidRequest,
-            "unsupported prompt value",
-        ));
-    }
-    let prompt_none = prompts.contains(&"none");
-    if prompt_none && prompts.len() > 1 {
-        return Err(fail(
-            OAuthErrorCode::InvalidRequest,
-            "prompt=none cannot be combined with other values",
-        ));
-    }
     Ok(AuthorizeRequest {
         client,
         redirect_uri,
@@ -204,9 +118,135 @@ pub fn validate_authorize_request(
         code_challenge,
         nonce,
         dpop_jkt,
-        prompt_none,
-        prompt_login: prompts.contains(&"login"),
-        prompt_consent: prompts.contains(&"consent"),
+        prompt_none: prompts.none,
+        prompt_login: prompts.login,
+        prompt_consent: prompts.consent,
+    })
+}
+
+/// A refusal sent back to the client's redirect URI: its error code and description.
+type Redirected = (OAuthErrorCode, &'static str);
+
+/// What phase 2 reads, in the order it is checked.
+struct Checked<'a> {
+    code_challenge: Option<String>,
+    scope_text: &'a str,
+    resource: Option<String>,
+    nonce: Option<String>,
+    dpop_jkt: Option<String>,
+    prompts: Prompts,
+}
+
+fn redirected_checks<'a>(
+    params: &'a Params,
+    kind: ClientKind,
+    default_scope: &'a str,
+) -> Result<Checked<'a>, Redirected> {
+    match params.get("response_type") {
+        None => return Err((OAuthErrorCode::InvalidRequest, "response_type is required")),
+        Some("code") => {}
+        Some(_) => {
+            return Err((
+                OAuthErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if params.get("request").is_some() || params.get("request_uri").is_some() {
+        return Err((
+            OAuthErrorCode::InvalidRequest,
+            "request objects are not supported",
+        ));
+    }
+    let code_challenge = code_challenge(params, kind)?;
+    let scope_text = params.get("scope").unwrap_or(default_scope);
+    if !scope_text.chars().all(is_scope_char) {
+        return Err((OAuthErrorCode::InvalidScope, "scope has invalid characters"));
+    }
+    let resource = match params.get("resource") {
+        Some(r) if !is_absolute_uri_without_fragment(r) => {
+            return Err((
+                OAuthErrorCode::InvalidTarget,
+                "resource must be an absolute URI without a fragment",
+            ))
+        }
+        r => r.map(str::to_string),
+    };
+    let nonce = params.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE_BYTES) {
+        return Err((OAuthErrorCode::InvalidRequest, "nonce is too long"));
+    }
+    // A SHA-256 thumbprint is 43 base64url characters.
+    let dpop_jkt = params.get("dpop_jkt").map(str::to_string);
+    if dpop_jkt.as_ref().is_some_and(|j| {
+        j.len() != 43
+            || !j
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        return Err((
+            OAuthErrorCode::InvalidRequest,
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+        ));
+    }
+    let prompts = prompts(params.get("prompt").unwrap_or(""))?;
+    Ok(Checked {
+        code_challenge,
+        scope_text,
+        resource,
+        nonce,
+        dpop_jkt,
+        prompts,
+    })
+}
+
+/// PKCE: an S256 challenge, required of public clients.
+fn code_challenge(params: &Params, kind: ClientKind) -> Result<Option<String>, Redirected> {
+    match params.get("code_challenge") {
+        Some(challenge) => {
+            validate_code_challenge(challenge, params.get("code_challenge_method"))
+                .map_err(|why| (OAuthErrorCode::InvalidRequest, why))?;
+            Ok(Some(challenge.to_string()))
+        }
+        None if params.get("code_challenge_method").is_some() => Err((
+            OAuthErrorCode::InvalidRequest,
+            "code_challenge_method sent without code_challenge",
+        )),
+        None if kind == ClientKind::Public => Err((
+            OAuthErrorCode::InvalidRequest,
+            "PKCE is required for public clients: send code_challenge with S256",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The `prompt` values understood: `none` (alone), `login`, `consent`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Prompts {
+    none: bool,
+    login: bool,
+    consent: bool,
+}
+
+fn prompts(text: &str) -> Result<Prompts, Redirected> {
+    let values: Vec<&str> = text.split(' ').filter(|p| !p.is_empty()).collect();
+    if values
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent"))
+    {
+        return Err((OAuthErrorCode::InvalidRequest, "unsupported prompt value"));
+    }
+    let none = values.contains(&"none");
+    if none && values.len() > 1 {
+        return Err((
+            OAuthErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    Ok(Prompts {
+        none,
+        login: values.contains(&"login"),
+        consent: values.contains(&"consent"),
     })
 }
 
