@@ -463,77 +463,86 @@ fn enterprise_idps(
             "enterprise identity providers only on plugins with auth type oauth",
         ));
     }
+    for (i, idp) in idps.iter().enumerate() {
+        enterprise_idp(&format!("{prefix}.enterprise_idps[{i}]"), idp, &idps[..i])?;
+    }
+    Ok(idps)
+}
+
+/// One enterprise identity provider's entry, at `prefix`, beside the entries `before` it.
+fn enterprise_idp(
+    prefix: &str,
+    idp: &crate::oauth::id_jag::EnterpriseIdp,
+    before: &[crate::oauth::id_jag::EnterpriseIdp],
+) -> Result<(), ConfigError> {
     let http_url = |u: &str| {
         url::Url::parse(u)
             .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
     };
-    for (i, idp) in idps.iter().enumerate() {
-        let key = |field: &str| format!("{prefix}.enterprise_idps[{i}].{field}");
-        let id_ok = !idp.id.is_empty()
-            && idp.id.len() <= 40
-            && idp
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !id_ok || idps[..i].iter().any(|o| o.id == idp.id) {
-            return Err(ConfigError::new(
-                key("id"),
-                "a unique short name (letters, digits, - and _)",
-            ));
-        }
-        if !http_url(&idp.issuer) {
-            return Err(ConfigError::new(
-                key("issuer"),
-                "the assertions' iss, an https URL",
-            ));
-        }
-        if !http_url(&idp.jwks_uri) {
-            return Err(ConfigError::new(
-                key("jwks_uri"),
-                "the URL of the provider's signing keys",
-            ));
-        }
-        if idp.clients.is_empty() || idp.clients.iter().any(|c| c.trim().is_empty()) {
-            return Err(ConfigError::new(
-                key("clients"),
-                "the ids of the clients the provider speaks for",
-            ));
-        }
-        if idps[..i].iter().any(|o| o.issuer == idp.issuer) {
-            return Err(ConfigError::new(
-                key("issuer"),
-                "an issuer no other entry names",
-            ));
-        }
-        if idp.provision && idp.allowed_domains.is_empty() {
-            return Err(ConfigError::new(
-                key("allowed_domains"),
-                "the email domains the provider owns, when it provisions accounts (it may not make accounts for others' addresses)",
-            ));
-        }
-        let domain_ok = |d: &String| {
-            !d.is_empty() && !d.contains(['@', '/', ' ']) && *d == d.to_ascii_lowercase()
-        };
-        if !idp.allowed_domains.iter().all(domain_ok) {
-            return Err(ConfigError::new(
-                key("allowed_domains"),
-                "domain names in lower case, such as acme.com",
-            ));
-        }
-        if idp.provision && idp.default_roles.is_empty() {
-            return Err(ConfigError::new(
-                key("default_roles"),
-                "the roles provisioned users get",
-            ));
-        }
-        if idp.link_by_email && idp.allowed_domains.is_empty() {
-            return Err(ConfigError::new(
-                key("allowed_domains"),
-                "the email domains the provider owns, when it links accounts by email",
-            ));
-        }
+    let key = |field: &str| format!("{prefix}.{field}");
+    let id_ok = !idp.id.is_empty()
+        && idp.id.len() <= 40
+        && idp
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok || before.iter().any(|o| o.id == idp.id) {
+        return Err(ConfigError::new(
+            key("id"),
+            "a unique short name (letters, digits, - and _)",
+        ));
     }
-    Ok(idps)
+    if !http_url(&idp.issuer) {
+        return Err(ConfigError::new(
+            key("issuer"),
+            "the assertions' iss, an https URL",
+        ));
+    }
+    if !http_url(&idp.jwks_uri) {
+        return Err(ConfigError::new(
+            key("jwks_uri"),
+            "the URL of the provider's signing keys",
+        ));
+    }
+    if idp.clients.is_empty() || idp.clients.iter().any(|c| c.trim().is_empty()) {
+        return Err(ConfigError::new(
+            key("clients"),
+            "the ids of the clients the provider speaks for",
+        ));
+    }
+    if before.iter().any(|o| o.issuer == idp.issuer) {
+        return Err(ConfigError::new(
+            key("issuer"),
+            "an issuer no other entry names",
+        ));
+    }
+    if idp.provision && idp.allowed_domains.is_empty() {
+        return Err(ConfigError::new(
+            key("allowed_domains"),
+            "the email domains the provider owns, when it provisions accounts (it may not make accounts for others' addresses)",
+        ));
+    }
+    let domain_ok =
+        |d: &String| !d.is_empty() && !d.contains(['@', '/', ' ']) && *d == d.to_ascii_lowercase();
+    if !idp.allowed_domains.iter().all(domain_ok) {
+        return Err(ConfigError::new(
+            key("allowed_domains"),
+            "domain names in lower case, such as acme.com",
+        ));
+    }
+    if idp.provision && idp.default_roles.is_empty() {
+        return Err(ConfigError::new(
+            key("default_roles"),
+            "the roles provisioned users get",
+        ));
+    }
+    if idp.link_by_email && idp.allowed_domains.is_empty() {
+        return Err(ConfigError::new(
+            key("allowed_domains"),
+            "the email domains the provider owns, when it links accounts by email",
+        ));
+    }
+    Ok(())
 }
 
 /// A route's `agents`: origins among the plugin's trusted agents, normalized.

@@ -18,26 +18,7 @@ pub(crate) fn build_site(
     mut plugin: RawPlugin,
 ) -> Result<(Config, Vec<String>), ConfigError> {
     let key = |field: &str| format!("{prefix}.{field}");
-    // Each of several plugins has its own host; a single PLUGIN may fall back to the vars.
-    let several = prefix != "PLUGIN";
-    let listed = host_names(&key("hosts"), plugin.hosts.as_deref())?;
-    let public_base_url =
-        match (&plugin.public_base_url, listed.first()) {
-            (Some(text), _) => parse_base_url(&key("public_base_url"), Some(text))?,
-            (None, Some(host)) if several => {
-                parse_base_url(&key("hosts"), Some(&format!("https://{host}")))?
-            }
-            (None, _) if several => return Err(ConfigError::new(
-                key("hosts"),
-                "the host names this plugin answers on (its public base URL is https:// the first)",
-            )),
-            (None, _) => parse_base_url("PUBLIC_BASE_URL", raw.public_base_url.as_deref())?,
-        };
-    let hosts = if listed.is_empty() && several {
-        authority(&public_base_url).into_iter().collect()
-    } else {
-        listed
-    };
+    let (public_base_url, hosts) = where_served(raw, prefix, &plugin)?;
     let origin = origin(&key("origin_url"), &plugin.origin_url, &raw.origin_url)?;
     let service_token = named_secret(
         raw,
@@ -53,31 +34,7 @@ pub(crate) fn build_site(
     )?;
     let sign_in = super::providers::sign_in_for(prefix, plugin.sign_in.take(), &shared.providers)?;
     let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
-    if !plugin.plans.is_empty() && !matches!(plugin.auth, AuthConfig::OAuth { .. }) {
-        return Err(ConfigError::new(
-            format!("{prefix}.plans"),
-            "plans only on plugins with auth type oauth (subscribers sign in and pay in the portal)",
-        ));
-    }
-    for (i, rule) in plugin.routes.rules().iter().enumerate() {
-        if let Some(plan) = &rule.plan {
-            if !plugin.plans.iter().any(|p| p.id == *plan) {
-                return Err(ConfigError::new(
-                    format!("{prefix}.routes[{i}].plan"),
-                    format!("the id of one of this plugin's plans; {plan:?} is none"),
-                ));
-            }
-        }
-        let Some(id) = &rule.upstream_token else {
-            continue;
-        };
-        if !sign_in.provider(id).is_some_and(|p| p.keep_tokens) {
-            return Err(ConfigError::new(
-                format!("{prefix}.routes[{i}].upstream_token"),
-                format!("the id of a provider this plugin offers with keep_tokens = true; {id:?} is not"),
-            ));
-        }
-    }
+    check_plans_and_upstream_tokens(prefix, &plugin, &sign_in)?;
     let config = Config {
         service_token: service_token_for(&plugin.auth, service_token)?,
         origin_secret: checked_origin_secret(origin_secret)?,
@@ -107,6 +64,71 @@ pub(crate) fn build_site(
         sibling_resources: Vec::new(),
     };
     Ok((config, hosts))
+}
+
+/// The plugin's public base URL and the hosts it answers on. Each of several plugins has its own
+/// host; a single `PLUGIN` may fall back to the vars.
+fn where_served(
+    raw: &RawConfig,
+    prefix: &str,
+    plugin: &RawPlugin,
+) -> Result<(String, Vec<String>), ConfigError> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let several = prefix != "PLUGIN";
+    let listed = host_names(&key("hosts"), plugin.hosts.as_deref())?;
+    let public_base_url =
+        match (&plugin.public_base_url, listed.first()) {
+            (Some(text), _) => parse_base_url(&key("public_base_url"), Some(text))?,
+            (None, Some(host)) if several => {
+                parse_base_url(&key("hosts"), Some(&format!("https://{host}")))?
+            }
+            (None, _) if several => return Err(ConfigError::new(
+                key("hosts"),
+                "the host names this plugin answers on (its public base URL is https:// the first)",
+            )),
+            (None, _) => parse_base_url("PUBLIC_BASE_URL", raw.public_base_url.as_deref())?,
+        };
+    let hosts = if listed.is_empty() && several {
+        authority(&public_base_url).into_iter().collect()
+    } else {
+        listed
+    };
+    Ok((public_base_url, hosts))
+}
+
+/// Plans are sold only where users sign in; a route's plan is one of the plugin's, and a route's
+/// upstream token one a provider of the plugin keeps.
+fn check_plans_and_upstream_tokens(
+    prefix: &str,
+    plugin: &super::PluginConfig,
+    sign_in: &super::SignIn,
+) -> Result<(), ConfigError> {
+    if !plugin.plans.is_empty() && !matches!(plugin.auth, AuthConfig::OAuth { .. }) {
+        return Err(ConfigError::new(
+            format!("{prefix}.plans"),
+            "plans only on plugins with auth type oauth (subscribers sign in and pay in the portal)",
+        ));
+    }
+    for (i, rule) in plugin.routes.rules().iter().enumerate() {
+        if let Some(plan) = &rule.plan {
+            if !plugin.plans.iter().any(|p| p.id == *plan) {
+                return Err(ConfigError::new(
+                    format!("{prefix}.routes[{i}].plan"),
+                    format!("the id of one of this plugin's plans; {plan:?} is none"),
+                ));
+            }
+        }
+        let Some(id) = &rule.upstream_token else {
+            continue;
+        };
+        if !sign_in.provider(id).is_some_and(|p| p.keep_tokens) {
+            return Err(ConfigError::new(
+                format!("{prefix}.routes[{i}].upstream_token"),
+                format!("the id of a provider this plugin offers with keep_tokens = true; {id:?} is not"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Host names as requests carry them (lower case, an optional `:port`); `hosts = []` would

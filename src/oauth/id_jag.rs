@@ -156,7 +156,27 @@ pub fn check_claims(
         }
         Some(_) => return Err("the assertion's resource is not one URI".into()),
     };
-    // Times are kept to 1970 ..= 9999 as they are read, so no arithmetic on them can overflow.
+    let expires_at = lifetime(claims, now)?;
+    let scopes = match claims.get("scope") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(parse_scope(s)),
+        Some(_) => return Err("the assertion's scope is not a string".into()),
+    };
+    Ok(Assertion {
+        subject: subject.to_string(),
+        jti: jti.to_string(),
+        expires_at,
+        resource,
+        scopes,
+        email: text(claims, "email").unwrap_or("").to_ascii_lowercase(),
+        name: text(claims, "name").unwrap_or("").to_string(),
+    })
+}
+
+/// The assertion's `exp`, once its times (`iat`, `nbf`, `exp`) hold at `now` and its lifetime is
+/// at most [`MAX_LIFETIME_SECS`]. Times are kept to 1970 ..= 9999 as they are read, so no
+/// arithmetic on them can overflow.
+fn lifetime(claims: &Value, now: i64) -> Result<i64, String> {
     let time = |name| int_claim(claims, name).map_err(|_| format!("{name} is not a time"));
     let expires_at = time("exp")?.ok_or("the assertion has no exp")?;
     let issued_at = time("iat")?.ok_or("the assertion has no iat")?;
@@ -174,20 +194,7 @@ pub fn check_claims(
             "an assertion may be valid for at most {MAX_LIFETIME_SECS} seconds"
         ));
     }
-    let scopes = match claims.get("scope") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(parse_scope(s)),
-        Some(_) => return Err("the assertion's scope is not a string".into()),
-    };
-    Ok(Assertion {
-        subject: subject.to_string(),
-        jti: jti.to_string(),
-        expires_at,
-        resource,
-        scopes,
-        email: text(claims, "email").unwrap_or("").to_ascii_lowercase(),
-        name: text(claims, "name").unwrap_or("").to_string(),
-    })
+    Ok(expires_at)
 }
 
 /// Whose account an assertion is.

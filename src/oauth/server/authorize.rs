@@ -176,25 +176,10 @@ impl<B: Backend> AuthServer<'_, B> {
                 .with_header("set-cookie", self.clear_session_cookie());
             return Ok(with_cookie(reply, csrf_set));
         };
-        if let Some(provider) = self.upstream_account_needed(&user.id).await? {
-            if request.prompt_none {
-                return Ok(self.redirect_error(
-                    &request,
-                    OAuthErrorCode::LoginRequired,
-                    "the user must sign in with an upstream provider",
-                    302,
-                ));
-            }
-            let button = ProviderButton {
-                action: provider.start_path(),
-                name: &provider.name,
-            };
-            let token = csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce));
-            let return_to = format!("{AUTHORIZE_PATH}?{raw_query}");
-            let reply =
-                provider_required_page(self.brand(), &button, &token, &return_to).with_note(
-                    format!("upstream {}: no token kept; asked to sign in", provider.id),
-                );
+        if let Some(reply) = self
+            .upstream_account_reply(&request, &user.id, &session, &csrf, raw_query)
+            .await?
+        {
             return Ok(with_cookie(reply, csrf_set));
         }
         let context = self
@@ -221,6 +206,39 @@ impl<B: Backend> AuthServer<'_, B> {
         }
         let reply = self.consent_reply(&request, &params, &grant, &user, &session, &csrf);
         Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// Where a route of the plugin needs the user's token at an upstream provider that none is
+    /// kept for: the page that asks them to sign in there (or, with `prompt=none`, the error).
+    async fn upstream_account_reply(
+        &self,
+        request: &AuthorizeRequest,
+        user_id: &str,
+        session: &Session,
+        csrf: &str,
+        raw_query: &str,
+    ) -> Result<Option<Reply>, ApiError> {
+        let Some(provider) = self.upstream_account_needed(user_id).await? else {
+            return Ok(None);
+        };
+        if request.prompt_none {
+            return Ok(Some(self.redirect_error(
+                request,
+                OAuthErrorCode::LoginRequired,
+                "the user must sign in with an upstream provider",
+                302,
+            )));
+        }
+        let button = ProviderButton {
+            action: provider.start_path(),
+            name: &provider.name,
+        };
+        let token = csrf_token(self.key(), csrf, &format!("account:{}", session.nonce));
+        let return_to = format!("{AUTHORIZE_PATH}?{raw_query}");
+        let reply = provider_required_page(self.brand(), &button, &token, &return_to).with_note(
+            format!("upstream {}: no token kept; asked to sign in", provider.id),
+        );
+        Ok(Some(reply))
     }
 
     /// The consent page: what the client asks that was never allowed (incremental consent), and

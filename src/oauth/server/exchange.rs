@@ -16,6 +16,7 @@ use crate::oauth::params::Params;
 use crate::oauth::server::token::{confidential_only, AccessToken};
 use crate::oauth::server::{token_json, AuthServer};
 use crate::ports::Backend;
+use crate::rbac::scope::{Resource, ScopeContext};
 
 /// The `iss` a JWT's payload names, read without checking anything.
 fn unverified_issuer(token: &str) -> Option<String> {
@@ -103,41 +104,9 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         )?;
         let actor = exchange::actor(&client.id, subject.actor.as_ref())
             .ok_or_else(|| invalid_subject("was exchanged too many times already"))?;
-        // The subject's grant must stand, and its user be active; the user's roles on the target,
-        // read beside them.
-        let grant = async {
-            match &subject.grant_id {
-                Some(id) => self.backend.load_grant(id).await.map(Some),
-                None => Ok(None),
-            }
-        };
-        let (grant, user, context) = futures_util::future::join3(
-            grant,
-            self.backend.find_user(&subject.subject),
-            self.user_scope_context(&subject.subject, None, Some(request.target)),
-        )
-        .await;
-        if let Some(state) = grant? {
-            let live = state.is_some_and(|s| !s.revoked && issued_by(&s, subject_issuer));
-            if !live {
-                return Err(invalid_subject("comes from a grant that was revoked"));
-            }
-        }
-        if user?.is_none_or(|u| u.disabled) {
-            return Err(invalid_subject("names a user who is no longer active"));
-        }
-        let context = context?;
-        let Some(resource) = context
-            .resource
-            .clone()
-            .filter(|r| r.indicator == request.target)
-        else {
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidTarget,
-                "the requested resource is not one this plugin issues for",
-            )
-            .into());
-        };
+        let (resource, context) = self
+            .subject_standing(&subject, subject_issuer, request.target)
+            .await?;
         let scopes = exchange::decide_scopes(request.scopes.as_deref(), rule, &context);
         if scopes.is_empty() {
             return Err(OAuthError::new(
@@ -163,5 +132,50 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .await?;
         body["issued_token_type"] = json!(ACCESS_TOKEN_TYPE);
         Ok(token_json(&body))
+    }
+
+    /// The subject's grant must stand and its user be active; with them, the user's roles on the
+    /// target resource, which must be one this plugin issues for.
+    async fn subject_standing(
+        &self,
+        subject: &VerifiedAccessToken,
+        subject_issuer: &str,
+        target: &str,
+    ) -> Result<(Resource, ScopeContext), ApiError> {
+        let invalid_subject = |why: &str| {
+            ApiError::from(OAuthError::invalid_request(format!(
+                "the subject token {why}"
+            )))
+        };
+        let grant = async {
+            match &subject.grant_id {
+                Some(id) => self.backend.load_grant(id).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (grant, user, context) = futures_util::future::join3(
+            grant,
+            self.backend.find_user(&subject.subject),
+            self.user_scope_context(&subject.subject, None, Some(target)),
+        )
+        .await;
+        if let Some(state) = grant? {
+            let live = state.is_some_and(|s| !s.revoked && issued_by(&s, subject_issuer));
+            if !live {
+                return Err(invalid_subject("comes from a grant that was revoked"));
+            }
+        }
+        if user?.is_none_or(|u| u.disabled) {
+            return Err(invalid_subject("names a user who is no longer active"));
+        }
+        let context = context?;
+        let Some(resource) = context.resource.clone().filter(|r| r.indicator == target) else {
+            return Err(OAuthError::new(
+                OAuthErrorCode::InvalidTarget,
+                "the requested resource is not one this plugin issues for",
+            )
+            .into());
+        };
+        Ok((resource, context))
     }
 }

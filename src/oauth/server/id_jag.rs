@@ -49,16 +49,11 @@ impl<B: Backend> AuthServer<'_, B> {
             self.now,
         )
         .map_err(invalid)?;
-        // The assertion's resource; else the request's; else the plugin's own. A request naming
-        // another than the assertion's is refused (the MCP profile: `invalid_grant`).
-        let target = match (&asserted.resource, params.get("resource")) {
-            (Some(asserted), Some(asked)) if asserted != asked => {
-                return Err(invalid("resource differs from the assertion's"))
-            }
-            (Some(asserted), _) => asserted.clone(),
-            (None, Some(asked)) => asked.to_string(),
-            (None, None) => self.config.plugin.resource.clone(),
-        };
+        let target = assertion_target(
+            asserted.resource.as_deref(),
+            params.get("resource"),
+            &self.config.plugin.resource,
+        )?;
         // Another plugin's resource is refused before anything is spent or stored: not the
         // assertion's `jti`, not a provisioned account (RFC 8707 `invalid_target`).
         if !self.config.issues_for(&target) {
@@ -69,20 +64,7 @@ impl<B: Backend> AuthServer<'_, B> {
             .into());
         }
         self.check_assertion_signature(idp, &jws).await?;
-        let ttl = u64::try_from(asserted.expires_at.saturating_add(id_jag::LEEWAY_SECS) - self.now)
-            .unwrap_or(1)
-            .max(1);
-        // RFC 7523 §3 (7) and RFC 7519 §4.1.7: a `jti` is unique per issuer. Remembered under the provider's
-        // issuer, not this plugin's id for it, so an assertion whose `aud` names several plugins
-        // that trust the same provider is taken once in the whole deployment.
-        let once = format!("id-jag:{}:{}", idp.issuer, asserted.jti);
-        if !self
-            .backend
-            .remember_once(&once, ttl, self.now as u64)
-            .await?
-        {
-            return Err(invalid("the assertion was already used"));
-        }
+        self.take_once(idp, &asserted).await?;
         let user = self.enterprise_user(idp, &asserted).await?;
         let requested = scope_param(params)?;
         let context = self
@@ -111,6 +93,29 @@ impl<B: Backend> AuthServer<'_, B> {
             .access_token_only(&resource, token, ttl, jkt, "an identity assertion's")
             .await?;
         Ok(token_json(&body))
+    }
+
+    /// The assertion's `jti`, taken once while the assertion could still be accepted.
+    async fn take_once(
+        &self,
+        idp: &EnterpriseIdp,
+        asserted: &id_jag::Assertion,
+    ) -> Result<(), ApiError> {
+        let ttl = u64::try_from(asserted.expires_at.saturating_add(id_jag::LEEWAY_SECS) - self.now)
+            .unwrap_or(1)
+            .max(1);
+        // RFC 7523 §3 (7) and RFC 7519 §4.1.7: a `jti` is unique per issuer. Remembered under the provider's
+        // issuer, not this plugin's id for it, so an assertion whose `aud` names several plugins
+        // that trust the same provider is taken once in the whole deployment.
+        let once = format!("id-jag:{}:{}", idp.issuer, asserted.jti);
+        if !self
+            .backend
+            .remember_once(&once, ttl, self.now as u64)
+            .await?
+        {
+            return Err(invalid("the assertion was already used"));
+        }
+        Ok(())
     }
 
     /// The assertion's signature, with the provider's key its `kid` names (the JWKS fetched again
@@ -205,5 +210,21 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             Account::Refused(why) => Err(invalid(why)),
         }
+    }
+}
+
+/// The assertion's resource; else the request's; else the plugin's own. A request naming another
+/// than the assertion's is refused (the MCP profile: `invalid_grant`).
+fn assertion_target(
+    asserted: Option<&str>,
+    asked: Option<&str>,
+    plugins: &str,
+) -> Result<String, ApiError> {
+    match (asserted, asked) {
+        (Some(asserted), Some(asked)) if asserted != asked => {
+            Err(invalid("resource differs from the assertion's"))
+        }
+        (Some(target), _) | (None, Some(target)) => Ok(target.to_string()),
+        (None, None) => Ok(plugins.to_string()),
     }
 }

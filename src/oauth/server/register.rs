@@ -8,7 +8,9 @@ use crate::http::{Reply, RequestHead};
 use crate::oauth::client::{Client, ClientKind, ClientOrigin};
 use crate::oauth::display::{check_client_name, redirect_hosts};
 use crate::oauth::grant::SECRET_BYTES;
-use crate::oauth::registration::{parse_registration, AuthMethod, UNUSED_REGISTRATION_TTL_SECS};
+use crate::oauth::registration::{
+    parse_registration, AuthMethod, ClientMetadata, UNUSED_REGISTRATION_TTL_SECS,
+};
 use crate::oauth::server::{source, AuthServer};
 use crate::ports::{Backend, RegisteredClient, RegistrationOutcome};
 use crate::primitives::hash::sha256_hex;
@@ -18,29 +20,7 @@ impl<B: Backend> AuthServer<'_, B> {
     /// IP at the edge). The client is third-party (consent is always asked), public unless it
     /// asks for a secret, and forgotten unless it starts a grant within a day.
     pub async fn register(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
-        let is_json = head
-            .single_header("content-type")
-            .ok()
-            .flatten()
-            .and_then(|t| t.split(';').next())
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
-        if !is_json {
-            return Err(OAuthError::new(
-                OAuthErrorCode::InvalidClientMetadata,
-                "the registration request must be application/json",
-            )
-            .into());
-        }
-        let metadata = parse_registration(body).map_err(|e| {
-            OAuthError::new(
-                if e.code == "invalid_redirect_uri" {
-                    OAuthErrorCode::InvalidRedirectUri
-                } else {
-                    OAuthErrorCode::InvalidClientMetadata
-                },
-                e.description,
-            )
-        })?;
+        let metadata = registration_request(head, body)?;
         // A name no one vetted may not copy an assistant's, an administrator's client's or the
         // plugin's own (RFC 7591 §5: the server may refuse metadata it will not show as given).
         let mut first_party = self.backend.first_party_client_names().await?;
@@ -107,4 +87,33 @@ impl<B: Backend> AuthServer<'_, B> {
             .no_store()
             .with_header("pragma", "no-cache"))
     }
+}
+
+/// The registration request: JSON, with metadata that passes [`parse_registration`] (a redirect
+/// URI's fault is `invalid_redirect_uri`, any other `invalid_client_metadata`).
+fn registration_request(head: &RequestHead, body: &[u8]) -> Result<ClientMetadata, ApiError> {
+    let is_json = head
+        .single_header("content-type")
+        .ok()
+        .flatten()
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(OAuthError::new(
+            OAuthErrorCode::InvalidClientMetadata,
+            "the registration request must be application/json",
+        )
+        .into());
+    }
+    parse_registration(body).map_err(|e| {
+        OAuthError::new(
+            if e.code == "invalid_redirect_uri" {
+                OAuthErrorCode::InvalidRedirectUri
+            } else {
+                OAuthErrorCode::InvalidClientMetadata
+            },
+            e.description,
+        )
+        .into()
+    })
 }
