@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::error::ApiError;
 use crate::http::Reply;
-use crate::oauth::access_token::{verify_access_token_with, VerifiedAccessToken, VerifyPolicy};
+use crate::oauth::access_token::VerifiedAccessToken;
 use crate::oauth::client::Client;
 use crate::oauth::exchange::{self, ACCESS_TOKEN_TYPE};
 use crate::oauth::grant::issued_by;
@@ -44,12 +44,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
             .map(String::as_str)
             .find(|i| named.as_deref() == Some(*i))
             .unwrap_or(self.issuer());
-        let policy = VerifyPolicy {
-            issuer,
-            audience: None,
-            now: self.now,
-        };
-        verify_access_token_with(token, &self.config.keys, &policy, self.backend)
+        self.verify_own_jwt(token, issuer)
             .await
             .map(|verified| (verified, issuer))
             .map_err(|r| {

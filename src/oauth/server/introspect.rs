@@ -6,9 +6,7 @@ use serde_json::json;
 use crate::error::oauth::{OAuthError, OAuthErrorCode};
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
-use crate::oauth::access_token::{
-    verify_access_token_with, Audience, VerifiedAccessToken, VerifyPolicy, MACHINE_GRANT,
-};
+use crate::oauth::access_token::{Audience, VerifiedAccessToken, MACHINE_GRANT};
 use crate::oauth::client::{Client, ClientKind};
 use crate::oauth::grant::{issued_by, GrantState};
 use crate::oauth::presented::PresentedToken;
@@ -100,14 +98,7 @@ impl<B: Backend> AuthServer<'_, B> {
     /// Introspection of an access token JWT: ours, unexpired, its grant (if any) not revoked.
     async fn introspect_jwt(&self, client: &Client, token: &str) -> Result<Reply, ApiError> {
         let inactive = || token_json(&json!({ "active": false }));
-        let policy = VerifyPolicy {
-            issuer: self.issuer(),
-            audience: None,
-            now: self.now,
-        };
-        let verified =
-            verify_access_token_with(token, &self.config.keys, &policy, self.backend).await;
-        let Ok(verified) = verified else {
+        let Ok(verified) = self.verify_own_jwt(token, self.issuer()).await else {
             return Ok(inactive());
         };
         if !may_introspect(client, &verified.client_id) {

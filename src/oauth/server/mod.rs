@@ -17,6 +17,9 @@ use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::jose::signing::SignError;
+use crate::oauth::access_token::{
+    verify_access_token_with, TokenRejection, VerifiedAccessToken, VerifyPolicy,
+};
 use crate::oauth::grants::Grants;
 use crate::oauth::params::{Params, ParamsError};
 use crate::portal::pages::{message_page, Brand};
@@ -69,6 +72,21 @@ impl<'a, B: Backend> AuthServer<'a, B> {
 
     pub(crate) fn issuer(&self) -> &'a str {
         &self.config.public_base_url
+    }
+
+    /// An access token JWT of this deployment's keys, issued by `issuer`, for any audience: the
+    /// tokens presented back to `/introspect`, `/revoke`, `/userinfo` and the token exchange.
+    pub(crate) async fn verify_own_jwt(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Result<VerifiedAccessToken, TokenRejection> {
+        let policy = VerifyPolicy {
+            issuer,
+            audience: None,
+            now: self.now,
+        };
+        verify_access_token_with(token, &self.config.keys, &policy, self.backend).await
     }
 
     pub(crate) fn secure_cookies(&self) -> bool {

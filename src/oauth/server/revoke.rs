@@ -3,7 +3,6 @@
 use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
-use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
 use crate::oauth::grant::{issued_by, GrantState};
 use crate::oauth::presented::PresentedToken;
 use crate::oauth::server::{body_params, AuthServer};
@@ -49,14 +48,7 @@ impl<B: Backend> AuthServer<'_, B> {
 
     /// The grant an access token JWT of ours names.
     async fn grant_of_jwt(&self, token: &str) -> Result<Option<(String, GrantState)>, ApiError> {
-        let policy = VerifyPolicy {
-            issuer: self.issuer(),
-            audience: None,
-            now: self.now,
-        };
-        let verified =
-            verify_access_token_with(token, &self.config.keys, &policy, self.backend).await;
-        let Ok(verified) = verified else {
+        let Ok(verified) = self.verify_own_jwt(token, self.issuer()).await else {
             return Ok(None);
         };
         let Some(grant_id) = verified.grant_id else {

@@ -272,16 +272,9 @@ impl<B: Backend> AuthServer<'_, B> {
             // client's are already bound to its credentials.
             bind_refresh: client.kind != ClientKind::Confidential,
         };
-        // The grant's user is read beside the redemption, from the grant index.
-        let (issued, holder) = futures_util::future::join(
-            self.backend.redeem_code(grant_id, &redemption),
-            self.backend
-                .holder_of_grant(grant_id, &self.config.plugin.plan_roles),
-        )
-        .await;
-        let issued = self.refused_unless_issued(grant_id, issued?).await?;
+        let ledger = self.backend.redeem_code(grant_id, &redemption);
         let step = Undo::Redemption {
-            new_refresh_hash: redemption.new_refresh_hash,
+            new_refresh_hash: redemption.new_refresh_hash.clone(),
         };
         let refresh_token = format!("{grant_id}.{refresh_secret}");
         let tokens = NewTokens {
@@ -290,7 +283,7 @@ impl<B: Backend> AuthServer<'_, B> {
             first: true,
             jkt,
         };
-        self.answer(issued, holder?, &tokens, step).await
+        self.answer_after(grant_id, ledger, step, &tokens).await
     }
 
     pub(crate) async fn refresh(
@@ -319,16 +312,10 @@ impl<B: Backend> AuthServer<'_, B> {
             issuer: self.issuer().to_string(),
             jkt: jkt.map(str::to_string),
         };
-        let (issued, holder) = futures_util::future::join(
-            self.backend.rotate_refresh(grant_id, &rotation),
-            self.backend
-                .holder_of_grant(grant_id, &self.config.plugin.plan_roles),
-        )
-        .await;
-        let issued = self.refused_unless_issued(grant_id, issued?).await?;
+        let ledger = self.backend.rotate_refresh(grant_id, &rotation);
         let step = Undo::Rotation {
-            old_hash: rotation.refresh_hash,
-            new_hash: rotation.new_refresh_hash,
+            old_hash: rotation.refresh_hash.clone(),
+            new_hash: rotation.new_refresh_hash.clone(),
         };
         let refresh_token = format!("{grant_id}.{new_secret}");
         let tokens = NewTokens {
@@ -337,7 +324,28 @@ impl<B: Backend> AuthServer<'_, B> {
             first: false,
             jkt,
         };
-        self.answer(issued, holder?, &tokens, step).await
+        self.answer_after(grant_id, ledger, step, &tokens).await
+    }
+
+    /// The ledger's redemption or rotation, with the grant's user read beside it from the grant
+    /// index; then the tokens, or the refusal.
+    async fn answer_after(
+        &self,
+        grant_id: &str,
+        ledger: impl std::future::Future<
+            Output = Result<Result<Issued, GrantError>, crate::ports::StoreError>,
+        >,
+        step: Undo,
+        tokens: &NewTokens<'_>,
+    ) -> Result<Reply, ApiError> {
+        let (issued, holder) = futures_util::future::join(
+            ledger,
+            self.backend
+                .holder_of_grant(grant_id, &self.config.plugin.plan_roles),
+        )
+        .await;
+        let issued = self.refused_unless_issued(grant_id, issued?).await?;
+        self.answer(issued, holder?, tokens, step).await
     }
 
     /// The ledger's answer to a redemption or rotation; a refusal that means the grant is revoked

@@ -5,7 +5,6 @@ use serde_json::json;
 use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
-use crate::oauth::access_token::{verify_access_token_with, VerifyPolicy};
 use crate::oauth::dpop;
 use crate::oauth::grant::issued_by;
 use crate::oauth::presented::PresentedToken;
@@ -57,12 +56,8 @@ impl<B: Backend> AuthServer<'_, B> {
                 .userinfo_body(&state.user_id, &state.scopes, &challenge)
                 .await;
         }
-        let policy = VerifyPolicy {
-            issuer: self.issuer(),
-            audience: None,
-            now: self.now,
-        };
-        let verified = verify_access_token_with(token, &self.config.keys, &policy, self.backend)
+        let verified = self
+            .verify_own_jwt(token, self.issuer())
             .await
             .map_err(|r| challenge(Some("invalid_token"), r.description()))?;
         if verified.machine {
