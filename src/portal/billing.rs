@@ -15,7 +15,7 @@ use crate::config::BillingSettings;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{escape_html, message_with_link, page};
+use crate::web::pages::{escape_html, message_with_link, page};
 use crate::ports::{Backend, UpstreamRequest, User};
 use crate::quota::Quota;
 use crate::routes::ACCOUNT_PATH;

@@ -4,7 +4,7 @@
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, source, with_cookie, AuthServer};
-use crate::portal::pages::{login_page, message_page, LoginForm, ProviderButton};
+use crate::web::pages::{login_page, message_page, LoginForm, ProviderButton};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::ports::{Backend, User};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};

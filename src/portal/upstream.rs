@@ -18,7 +18,7 @@ use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::client_assertion::{select_key, AssertionError};
 use crate::oauth::params::Params;
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{link_page, message_with_link, LinkForm};
+use crate::web::pages::{link_page, message_with_link, LinkForm};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::ports::{
     Backend, LinkedIdentity, NewFederatedUser, ProvisionOutcome, UpstreamRequest, User,

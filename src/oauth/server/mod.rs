@@ -19,7 +19,7 @@ use crate::http::{Method, Reply, RequestHead};
 use crate::jose::signing::SignError;
 use crate::oauth::grants::Grants;
 use crate::oauth::params::{Params, ParamsError};
-use crate::portal::pages::{message_page, Brand};
+use crate::web::pages::{message_page, Brand};
 use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::rbac::scope::ScopeContext;
 use crate::routes::{AuthEndpoint, Endpoint};

@@ -1,4 +1,5 @@
-//! HTML pages of the portal, rendered from the templates in `static/portal/`.
+//! The HTML pages every page-serving part renders (the authorization server's consent, the portal,
+//! billing, upstream sign-in), from the templates in `static/portal/`.
 //!
 //! Templates use `{{name}}` for text (HTML-escaped) and `{{{name}}}` for fragments this module
 //! built itself. Every page is sent with `Cache-Control: no-store`, a CSP without scripts,
