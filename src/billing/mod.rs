@@ -7,9 +7,11 @@
 //!   Stripe's HTTP API ([`stripe`]), and applies its webhook events once each, in the order of the
 //!   subscription's own history ([`subscription`]).
 //!
-//! Everything here is pure; storage is the [`crate::ports::BillingStore`] port's, Stripe's API the
-//! [`crate::ports::Upstream`] port's.
+//! `mod.rs`, [`stripe`] and [`subscription`] are pure; storage is the [`crate::ports::BillingStore`]
+//! port's, Stripe's API the [`crate::ports::Upstream`] port's. The handlers that perform them are
+//! endpoints (`docs/architecture.md`, "Layers"): [`pages`] (upgrade, Checkout, billing portal).
 
+pub mod pages;
 pub mod stripe;
 pub mod subscription;
 

@@ -111,7 +111,7 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             None => None,
         };
-        Ok(crate::portal::billing::plan_section(
+        Ok(crate::billing::pages::plan_section(
             &self.plan_name(&standing),
             subscription.as_ref().map(|s| s.status.as_str()),
             usage,

@@ -4,6 +4,5 @@
 pub mod password;
 
 pub mod account;
-pub mod billing;
 pub mod login;
 pub mod upstream;

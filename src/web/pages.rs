@@ -354,7 +354,7 @@ pub struct AccountItem {
 
 pub struct AccountView<'a> {
     pub user_email: &'a str,
-    /// The plan section (built by `portal::billing`), empty for plugins without plans.
+    /// The plan section (built by `billing::pages`), empty for plugins without plans.
     pub billing: &'a str,
     pub grants: &'a [AccountItem],
     pub keys: &'a [AccountItem],

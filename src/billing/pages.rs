@@ -1,4 +1,4 @@
-//! The portal's side of plans (see [`crate::billing`]): the upgrade page (`GET /billing/upgrade`),
+//! The billing pages' handlers (see [`crate::billing`]): the upgrade page (`GET /billing/upgrade`),
 //! Checkout (`POST /billing/checkout`) and the billing portal (`POST /billing/portal`), both
 //! through Stripe's API; and Stripe's webhook (`POST /billing/stripe/webhook`), which is what
 //! actually changes a user's plan.
