@@ -9,11 +9,14 @@
 //!
 //! `mod.rs`, [`stripe`] and [`subscription`] are pure; storage is the [`crate::ports::BillingStore`]
 //! port's, Stripe's API the [`crate::ports::Upstream`] port's. The handlers that perform them are
-//! endpoints (`docs/architecture.md`, "Layers"): [`pages`] (upgrade, Checkout, billing portal).
+//! endpoints (`docs/architecture.md`, "Layers"): [`webhook`] (Stripe's webhook), [`pages`] (upgrade,
+//! Checkout, billing portal) and [`stripe_api`] (their calls to Stripe).
 
 pub mod pages;
 pub mod stripe;
+pub mod stripe_api;
 pub mod subscription;
+pub mod webhook;
 
 use crate::quota::Quota;
 

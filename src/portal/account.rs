@@ -4,9 +4,9 @@ use crate::error::ApiError;
 use crate::federation::IdentityProvider;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::web::pages::{account_page, message_page, AccountItem, AccountView, ProviderButton};
 use crate::ports::{ApiKeySummary, AppAccess, Backend, LinkedIdentity, WaysIn};
 use crate::routes::ACCOUNT_PATH;
+use crate::web::pages::{account_page, message_page, AccountItem, AccountView, ProviderButton};
 use crate::web::session::{csrf_token, read_cookie, verify_csrf};
 
 impl<B: Backend> AuthServer<'_, B> {

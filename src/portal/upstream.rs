@@ -18,13 +18,13 @@ use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::client_assertion::{select_key, AssertionError};
 use crate::oauth::params::Params;
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::web::pages::{link_page, message_with_link, LinkForm};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::ports::{
     Backend, LinkedIdentity, NewFederatedUser, ProvisionOutcome, UpstreamRequest, User,
 };
 use crate::primitives::secret::constant_time_eq;
 use crate::routes::{ACCOUNT_PATH, LOGIN_PATH, LOGIN_PROVIDER_PREFIX};
+use crate::web::pages::{link_page, message_with_link, LinkForm};
 use crate::web::session::{csrf_token, read_cookie, set_cookie, verify_csrf, SignInMethod};
 
 impl<B: Backend> AuthServer<'_, B> {

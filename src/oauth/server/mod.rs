@@ -19,11 +19,11 @@ use crate::http::{Method, Reply, RequestHead};
 use crate::jose::signing::SignError;
 use crate::oauth::grants::Grants;
 use crate::oauth::params::{Params, ParamsError};
-use crate::web::pages::{message_page, Brand};
 use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::rbac::scope::ScopeContext;
 use crate::routes::{AuthEndpoint, Endpoint};
 use crate::throttle;
+use crate::web::pages::{message_page, Brand};
 use crate::web::session::{
     cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, SealKey, Session,
     SESSION_TTL_SECS,
