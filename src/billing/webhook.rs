@@ -4,8 +4,9 @@
 
 use serde_json::json;
 
-use crate::billing::stripe::{parse_event, verify_signature, Event};
+use crate::billing::stripe::{parse_event, verify_signature, Event, Received};
 use crate::billing::subscription::{row_for, Change, Delivery, Skip};
+use crate::config::BillingSettings;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::AuthServer;
@@ -36,7 +37,39 @@ impl<B: Backend> AuthServer<'_, B> {
             }
         };
         let plugin = &self.config.plugin.name_for_model;
-        let change = match &received.event {
+        let change = self.change_for(billing, &received).await?;
+        let delivery = Delivery {
+            plugin: plugin.clone(),
+            event_id: received.id.clone(),
+            kind: received.kind.clone(),
+            nonce: self.random_b64(16)?,
+            received_at: self.now,
+        };
+        let first = self
+            .backend
+            .apply_billing_event(&delivery, &change, self.now)
+            .await?;
+        Ok(
+            Reply::json(200, &json!({ "received": true, "duplicate": !first }))
+                .no_store()
+                .with_note(format!(
+                    "stripe {} {}{}",
+                    received.kind,
+                    received.id,
+                    if first { "" } else { " (duplicate)" }
+                )),
+        )
+    }
+
+    /// What `received` changes: a checkout names the customer, a subscription event applies the
+    /// subscription as Stripe holds it now, a failed payment marks it; anything else nothing.
+    async fn change_for(
+        &self,
+        billing: &BillingSettings,
+        received: &Received,
+    ) -> Result<Change, ApiError> {
+        let plugin = &self.config.plugin.name_for_model;
+        Ok(match &received.event {
             Event::CheckoutCompleted {
                 user_id,
                 plugin: owner,
@@ -76,27 +109,6 @@ impl<B: Backend> AuthServer<'_, B> {
                 event_created: received.created,
             },
             _ => Change::Nothing,
-        };
-        let delivery = Delivery {
-            plugin: plugin.clone(),
-            event_id: received.id.clone(),
-            kind: received.kind.clone(),
-            nonce: self.random_b64(16)?,
-            received_at: self.now,
-        };
-        let first = self
-            .backend
-            .apply_billing_event(&delivery, &change, self.now)
-            .await?;
-        Ok(
-            Reply::json(200, &json!({ "received": true, "duplicate": !first }))
-                .no_store()
-                .with_note(format!(
-                    "stripe {} {}{}",
-                    received.kind,
-                    received.id,
-                    if first { "" } else { " (duplicate)" }
-                )),
-        )
+        })
     }
 }
