@@ -5,4 +5,3 @@ pub mod password;
 
 pub mod account;
 pub mod login;
-pub mod upstream;

@@ -1,4 +1,4 @@
-//! The portal's side of upstream sign-in (see [`crate::federation`]): `POST /login/provider/{id}`
+//! The handlers of upstream sign-in (see [`crate::federation`]): `POST /login/provider/{id}`
 //! starts it, `GET /login/provider/{id}/callback` finishes it, and `POST /login/link` links an
 //! identity to the existing account its verified email matched, once the user proves the account.
 //! Every failure is a page that says what happened and leads back; its cause goes to the log
