@@ -16,11 +16,16 @@
 //!
 //! `mod.rs`, [`accounts`], [`flow`], [`github`], [`oidc`] and [`tokens`] are pure; the fetches are
 //! the [`crate::ports::Upstream`] port's. The handlers that perform them are endpoints
-//! (`docs/architecture.md`, "Layers"): [`sign_in`].
+//! (`docs/architecture.md`, "Layers"): [`sign_in`] starts a sign-in, [`callback`] takes the
+//! provider's answer, [`finish`] signs the user in to their account, [`link`] links one by
+//! its password.
 
 pub mod accounts;
+pub mod callback;
+pub mod finish;
 pub mod flow;
 pub mod github;
+pub mod link;
 pub mod oidc;
 pub mod sign_in;
 pub mod tokens;
