@@ -109,48 +109,15 @@ impl<B: Backend> AuthServer<'_, B> {
                 "This form expired or did not come from this site. Go back and try again.",
             ));
         }
-        // Linking returns to the account page, or to the authorization that asked for it. A
-        // return path that cannot be carried is refused, not dropped: the user would land
-        // nowhere after the provider.
-        let asked = params.get("return_to").filter(|r| !r.is_empty());
-        if asked.is_some_and(|r| !acceptable_return_to(r)) {
+        let Ok(return_to) = return_after(linking, params.get("return_to")) else {
             return Ok(self.local_error(
                 400,
                 "This sign-in cannot return to where it started (the request is too long or not this site's). Go back and try again.",
             ));
-        }
-        let return_to = match (linking, asked) {
-            (true, None) => ACCOUNT_PATH,
-            (_, asked) => asked.unwrap_or(""),
         };
-        let (endpoint, oidc) = match &provider.kind {
-            ProviderKind::Oidc { issuer, .. } => {
-                match self.backend.discovery(issuer, false, self.now).await {
-                    Ok(d) => (d.authorization_endpoint, true),
-                    Err(why) => {
-                        return Ok(self
-                            .upstream_page(
-                                502,
-                                "Sign-in unavailable",
-                                &UpstreamError::Unavailable(why.clone()).message(&provider.name),
-                                return_to,
-                            )
-                            .with_note(format!("upstream {}: discovery: {why}", provider.id)))
-                    }
-                }
-            }
-            ProviderKind::GitHub {
-                authorization_endpoint,
-                ..
-            } => match url::Url::parse(authorization_endpoint) {
-                Ok(url) => (url, false),
-                Err(_) => {
-                    return Err(ApiError::Internal(format!(
-                        "provider {}: authorization_endpoint",
-                        provider.id
-                    )))
-                }
-            },
+        let (endpoint, oidc) = match self.authorization_endpoint(provider, return_to).await? {
+            Ok(found) => found,
+            Err(page) => return Ok(page),
         };
         let random = [
             self.random_b64(32)?,
@@ -172,7 +139,90 @@ impl<B: Backend> AuthServer<'_, B> {
         ))
     }
 
+    /// The provider's authorization endpoint, and whether it speaks OpenID Connect; a page
+    /// leading back to `return_to` when its discovery document cannot be read.
+    async fn authorization_endpoint(
+        &self,
+        provider: &IdentityProvider,
+        return_to: &str,
+    ) -> Result<Result<(url::Url, bool), Reply>, ApiError> {
+        match &provider.kind {
+            ProviderKind::Oidc { issuer, .. } => {
+                match self.backend.discovery(issuer, false, self.now).await {
+                    Ok(d) => Ok(Ok((d.authorization_endpoint, true))),
+                    Err(why) => Ok(Err(self
+                        .upstream_page(
+                            502,
+                            "Sign-in unavailable",
+                            &UpstreamError::Unavailable(why.clone()).message(&provider.name),
+                            return_to,
+                        )
+                        .with_note(format!("upstream {}: discovery: {why}", provider.id)))),
+                }
+            }
+            ProviderKind::GitHub {
+                authorization_endpoint,
+                ..
+            } => match url::Url::parse(authorization_endpoint) {
+                Ok(url) => Ok(Ok((url, false))),
+                Err(_) => Err(ApiError::Internal(format!(
+                    "provider {}: authorization_endpoint",
+                    provider.id
+                ))),
+            },
+        }
+    }
+
     pub(super) fn redirect_uri(&self, provider: &IdentityProvider) -> String {
         format!("{}{}", self.issuer(), provider.callback_path())
+    }
+}
+
+/// A return path the sign-in cannot carry to the provider and back (too long, or not one of
+/// this site's places to return to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreturnable;
+
+/// Where a sign-in started with `asked` returns once the provider answers: there, or for a
+/// link from the account page the account page, or nowhere (the sign-in page's default). A
+/// return path that cannot be carried is refused, not dropped: the user would land nowhere
+/// after the provider.
+pub fn return_after(linking: bool, asked: Option<&str>) -> Result<&str, Unreturnable> {
+    match asked.filter(|r| !r.is_empty()) {
+        Some(asked) if !acceptable_return_to(asked) => Err(Unreturnable),
+        Some(asked) => Ok(asked),
+        None if linking => Ok(ACCOUNT_PATH),
+        None => Ok(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_in_returns_to_the_authorization_that_asked_for_it() {
+        let asked = "/authorize?client_id=c&state=s";
+        assert_eq!(return_after(false, Some(asked)), Ok(asked));
+        assert_eq!(return_after(true, Some(asked)), Ok(asked));
+    }
+
+    #[test]
+    fn a_sign_in_with_nowhere_to_return_returns_nowhere_and_a_link_to_the_account_page() {
+        assert_eq!(return_after(false, None), Ok(""));
+        assert_eq!(return_after(false, Some("")), Ok(""));
+        assert_eq!(return_after(true, None), Ok(ACCOUNT_PATH));
+        assert_eq!(return_after(true, Some("")), Ok(ACCOUNT_PATH));
+    }
+
+    #[test]
+    fn a_return_path_the_round_trip_cannot_carry_is_refused_not_dropped() {
+        assert_eq!(
+            return_after(false, Some("https://evil.example/authorize?x")),
+            Err(Unreturnable)
+        );
+        assert_eq!(return_after(true, Some("/admin")), Err(Unreturnable));
+        let long = format!("/authorize?{}", "a".repeat(8 * 1024));
+        assert_eq!(return_after(false, Some(&long)), Err(Unreturnable));
     }
 }
