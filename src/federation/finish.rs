@@ -50,22 +50,18 @@ impl<B: Backend> AuthServer<'_, B> {
         identity: UpstreamIdentity,
         tokens: &TokenResponse,
     ) -> Result<Reply, ApiError> {
-        let linking = match &flow.link_to {
+        // Only a link reads the session: a sign-in is nobody's yet.
+        let me = match &flow.link_to {
+            Some(_) => match self.session(head) {
+                Some(session) => self.session_user(&session).await?,
+                None => None,
+            },
             None => None,
-            Some(user_id) => {
-                let me = match self.session(head) {
-                    Some(session) => self.session_user(&session).await?,
-                    None => None,
-                };
-                match me.filter(|u| u.id == *user_id) {
-                    Some(user) => Some(user),
-                    None => {
-                        return Ok(self
-                            .upstream_page(401, "Sign-in did not complete", "Your session ended while linking. Sign in again, then link from your account page.", ACCOUNT_PATH)
-                            .with_note(format!("upstream {}: link: session ended", provider.id)))
-                    }
-                }
-            }
+        };
+        let Ok(linking) = linking_user(flow.link_to.as_deref(), me) else {
+            return Ok(self
+                .upstream_page(401, "Sign-in did not complete", "Your session ended while linking. Sign in again, then link from your account page.", ACCOUNT_PATH)
+                .with_note(format!("upstream {}: link: session ended", provider.id)));
         };
         let (linked, by_email) = self
             .backend
@@ -79,7 +75,11 @@ impl<B: Backend> AuthServer<'_, B> {
             created_at: self.now,
             last_used_at: self.now,
         };
-        let note = |what: &str| format!("upstream {}: {what}", provider.id);
+        let arrival = Arrival {
+            provider,
+            flow,
+            tokens,
+        };
         match resolve(
             provider,
             &identity,
@@ -92,104 +92,147 @@ impl<B: Backend> AuthServer<'_, B> {
                 self.backend.touch_identity(&record).await?;
                 self.keep_upstream_tokens(provider, &user.id, &record.subject, tokens)
                     .await?;
-                Ok(self
-                    .start_session(
-                        user,
-                        &flow.return_to,
-                        SignInMethod::Provider(provider.id.clone()),
-                    )?
-                    .with_note(note("signed in")))
+                self.provider_session(&arrival, user, "signed in")
             }
             Resolution::Link { user, already } => {
-                // One identity per provider and user: a second account at the same provider is
-                // refused, not stacked.
-                if !already && !self.backend.link_identity(&user.id, &record).await? {
-                    return Ok(self
-                        .upstream_page(
-                            409,
-                            "Sign-in did not complete",
-                            &format!(
-                                "Another {} account is already linked to yours. Unlink it from your account page first.",
-                                provider.name
-                            ),
-                            ACCOUNT_PATH,
-                        )
-                        .with_note(note("a second identity at the provider")));
-                }
-                self.keep_upstream_tokens(provider, &user.id, &record.subject, tokens)
-                    .await?;
-                // Back to the account page, or to the authorization that asked for the account.
-                let back = if flow.return_to.is_empty() {
-                    ACCOUNT_PATH
-                } else {
-                    flow.return_to.as_str()
-                };
-                Ok(redirect(303, back).with_note(note("linked to the signed-in user")))
+                self.link_signed_in(&arrival, user, already, &record).await
             }
             Resolution::ProveAccount(user) => {
-                let (csrf, csrf_set) = self.csrf_cookie(head)?;
-                // Tokens the provider keeps ride along sealed, and are stored once the account is
-                // proven.
-                let sealed = match (&self.config.upstream_token_key, provider.keep_tokens) {
-                    (Some(key), true) => Some(
-                        seal_tokens(
-                            self.backend,
-                            key,
-                            &provider.id,
-                            &identity.subject,
-                            tokens,
-                            None,
-                            self.now,
-                        )
-                        .await?,
-                    ),
-                    _ => None,
-                };
-                let pending = PendingLink {
-                    provider: provider.id.clone(),
-                    subject: identity.subject,
-                    email: identity.email,
-                    user_id: user.id,
-                    return_to: flow.return_to.clone(),
-                    expires_at: self.now + FLOW_TTL_SECS,
-                    tokens: sealed,
-                };
-                let secure = self.secure_cookies();
-                let page = self.link_form(200, provider, &pending, &csrf, None);
-                Ok(with_cookie(page, csrf_set)
-                    .with_header(
-                        "set-cookie",
-                        set_cookie(
-                            link_cookie(secure),
-                            &pending.seal(self.key()),
-                            FLOW_TTL_SECS,
-                            secure,
-                        ),
-                    )
-                    .with_note(note("existing account: asked for its password")))
+                self.ask_to_prove(head, &arrival, identity, user).await
             }
             Resolution::Provision { roles } => {
-                let subject = record.subject.clone();
-                let (user, outcome) = self
-                    .provision(&identity.email, &identity.name, roles, record)
-                    .await?;
-                match outcome {
-                    ProvisionOutcome::Created => {
-                        self.keep_upstream_tokens(provider, &user.id, &subject, tokens).await?;
-                        Ok(self.start_session(user, &flow.return_to, SignInMethod::Provider(provider.id.clone()))?.with_note(note("provisioned")))
-                    }
-                    ProvisionOutcome::Taken => Ok(self
-                        .upstream_page(409, "Sign-in did not complete", "Another sign-in for this account finished at the same moment. Start again.", &flow.return_to)
-                        .with_note(note("provisioning raced"))),
-                    ProvisionOutcome::MissingRole => Ok(self
-                        .upstream_page(500, "Sign-in did not complete", "This sign-in option is not set up correctly. Tell the administrator.", &flow.return_to)
-                        .with_note(note("a role in default_roles or domain_roles does not exist"))),
-                }
+                self.provision_arrival(&arrival, &identity, roles, record)
+                    .await
             }
             // One page for every reason (which one it was is for the log only).
             Resolution::Refused(refusal) => Ok(self
                 .refusal_page(refusal, provider, &flow.return_to)
-                .with_note(note(refusal.as_str()))),
+                .with_note(arrival.note(refusal.as_str()))),
+        }
+    }
+
+    /// The session of a user who signed in at `arrival`'s provider, and the way back.
+    fn provider_session(
+        &self,
+        arrival: &Arrival<'_>,
+        user: User,
+        note: &str,
+    ) -> Result<Reply, ApiError> {
+        Ok(self
+            .start_session(
+                user,
+                &arrival.flow.return_to,
+                SignInMethod::Provider(arrival.provider.id.clone()),
+            )?
+            .with_note(arrival.note(note)))
+    }
+
+    /// A signed-in user linking this identity from their account page.
+    async fn link_signed_in(
+        &self,
+        arrival: &Arrival<'_>,
+        user: User,
+        already: bool,
+        record: &LinkedIdentity,
+    ) -> Result<Reply, ApiError> {
+        let provider = arrival.provider;
+        // One identity per provider and user: a second account at the same provider is
+        // refused, not stacked.
+        if !already && !self.backend.link_identity(&user.id, record).await? {
+            return Ok(self
+                .upstream_page(
+                    409,
+                    "Sign-in did not complete",
+                    &format!(
+                        "Another {} account is already linked to yours. Unlink it from your account page first.",
+                        provider.name
+                    ),
+                    ACCOUNT_PATH,
+                )
+                .with_note(arrival.note("a second identity at the provider")));
+        }
+        self.keep_upstream_tokens(provider, &user.id, &record.subject, arrival.tokens)
+            .await?;
+        Ok(redirect(303, back_after_link(&arrival.flow.return_to))
+            .with_note(arrival.note("linked to the signed-in user")))
+    }
+
+    /// The verified email is an existing user's: the link form, with the identity (and the
+    /// tokens the provider keeps, sealed) in a short-lived cookie until the account is proven.
+    async fn ask_to_prove(
+        &self,
+        head: &RequestHead,
+        arrival: &Arrival<'_>,
+        identity: UpstreamIdentity,
+        user: User,
+    ) -> Result<Reply, ApiError> {
+        let provider = arrival.provider;
+        let (csrf, csrf_set) = self.csrf_cookie(head)?;
+        let sealed = match (&self.config.upstream_token_key, provider.keep_tokens) {
+            (Some(key), true) => Some(
+                seal_tokens(
+                    self.backend,
+                    key,
+                    &provider.id,
+                    &identity.subject,
+                    arrival.tokens,
+                    None,
+                    self.now,
+                )
+                .await?,
+            ),
+            _ => None,
+        };
+        let pending = PendingLink {
+            provider: provider.id.clone(),
+            subject: identity.subject,
+            email: identity.email,
+            user_id: user.id,
+            return_to: arrival.flow.return_to.clone(),
+            expires_at: self.now + FLOW_TTL_SECS,
+            tokens: sealed,
+        };
+        let secure = self.secure_cookies();
+        let page = self.link_form(200, provider, &pending, &csrf, None);
+        Ok(with_cookie(page, csrf_set)
+            .with_header(
+                "set-cookie",
+                set_cookie(
+                    link_cookie(secure),
+                    &pending.seal(self.key()),
+                    FLOW_TTL_SECS,
+                    secure,
+                ),
+            )
+            .with_note(arrival.note("existing account: asked for its password")))
+    }
+
+    /// Nobody has this identity or its email: a new user with `roles`, signed in.
+    async fn provision_arrival(
+        &self,
+        arrival: &Arrival<'_>,
+        identity: &UpstreamIdentity,
+        roles: Vec<String>,
+        record: LinkedIdentity,
+    ) -> Result<Reply, ApiError> {
+        let subject = record.subject.clone();
+        let (user, outcome) = self
+            .provision(&identity.email, &identity.name, roles, record)
+            .await?;
+        match provision_failure(&outcome) {
+            None => {
+                self.keep_upstream_tokens(arrival.provider, &user.id, &subject, arrival.tokens)
+                    .await?;
+                self.provider_session(arrival, user, "provisioned")
+            }
+            Some(failure) => Ok(self
+                .upstream_page(
+                    failure.status,
+                    "Sign-in did not complete",
+                    failure.message,
+                    &arrival.flow.return_to,
+                )
+                .with_note(arrival.note(failure.note))),
         }
     }
 
@@ -221,5 +264,128 @@ impl<B: Backend> AuthServer<'_, B> {
             })
             .await?;
         Ok((user, outcome))
+    }
+}
+
+/// What a finished callback carries to the account half.
+struct Arrival<'a> {
+    provider: &'a IdentityProvider,
+    flow: &'a Flow,
+    tokens: &'a TokenResponse,
+}
+
+impl Arrival<'_> {
+    /// The log line's note: `upstream {provider}: {what}`.
+    fn note(&self, what: &str) -> String {
+        format!("upstream {}: {what}", self.provider.id)
+    }
+}
+
+/// The session ended, or became another user's, between starting a link and its callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionEnded;
+
+/// The user a link started from the account page (`link_to`) links to: the one signed in now
+/// (`me`), if it is still they; `None` when the round trip was a sign-in, not a link.
+pub fn linking_user(link_to: Option<&str>, me: Option<User>) -> Result<Option<User>, SessionEnded> {
+    match link_to {
+        None => Ok(None),
+        Some(id) => me.filter(|u| u.id == id).map(Some).ok_or(SessionEnded),
+    }
+}
+
+/// Where a link goes on: back to the authorization that asked for the account, or to the
+/// account page it started from.
+pub fn back_after_link(return_to: &str) -> &str {
+    if return_to.is_empty() {
+        ACCOUNT_PATH
+    } else {
+        return_to
+    }
+}
+
+/// The page of a provisioning that created nobody.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProvisionFailure {
+    pub status: u16,
+    pub message: &'static str,
+    pub note: &'static str,
+}
+
+/// Why a new user from an upstream sign-in was not created, as the page says it; `None` when
+/// one was.
+pub fn provision_failure(outcome: &ProvisionOutcome) -> Option<ProvisionFailure> {
+    match outcome {
+        ProvisionOutcome::Created => None,
+        ProvisionOutcome::Taken => Some(ProvisionFailure {
+            status: 409,
+            message: "Another sign-in for this account finished at the same moment. Start again.",
+            note: "provisioning raced",
+        }),
+        ProvisionOutcome::MissingRole => Some(ProvisionFailure {
+            status: 500,
+            message: "This sign-in option is not set up correctly. Tell the administrator.",
+            note: "a role in default_roles or domain_roles does not exist",
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str) -> User {
+        User {
+            id: id.into(),
+            email: format!("{id}@example.com"),
+            name: id.into(),
+            password_hash: None,
+            disabled: false,
+            session_epoch: 0,
+        }
+    }
+
+    #[test]
+    fn a_sign_in_links_to_nobody_whoever_is_signed_in() {
+        assert_eq!(linking_user(None, None), Ok(None));
+        assert_eq!(linking_user(None, Some(user("usr_a"))), Ok(None));
+    }
+
+    #[test]
+    fn a_link_goes_to_the_user_who_started_it_while_still_signed_in() {
+        assert_eq!(
+            linking_user(Some("usr_a"), Some(user("usr_a"))),
+            Ok(Some(user("usr_a")))
+        );
+    }
+
+    #[test]
+    fn a_link_whose_session_ended_or_changed_hands_is_refused() {
+        assert_eq!(linking_user(Some("usr_a"), None), Err(SessionEnded));
+        assert_eq!(
+            linking_user(Some("usr_a"), Some(user("usr_b"))),
+            Err(SessionEnded)
+        );
+    }
+
+    #[test]
+    fn a_link_returns_to_the_authorization_that_asked_or_to_the_account_page() {
+        assert_eq!(back_after_link(""), ACCOUNT_PATH);
+        assert_eq!(back_after_link("/authorize?a=1"), "/authorize?a=1");
+    }
+
+    #[test]
+    fn a_provisioning_that_created_nobody_says_why_without_the_cause() {
+        assert_eq!(provision_failure(&ProvisionOutcome::Created), None);
+        let raced = provision_failure(&ProvisionOutcome::Taken).unwrap();
+        assert_eq!((raced.status, raced.note), (409, "provisioning raced"));
+        let broken = provision_failure(&ProvisionOutcome::MissingRole).unwrap();
+        assert_eq!(
+            (broken.status, broken.message),
+            (
+                500,
+                "This sign-in option is not set up correctly. Tell the administrator."
+            )
+        );
     }
 }
