@@ -8,7 +8,7 @@ use portcullis::admin::{authorize_admin, Admin};
 use portcullis::directory::SqlDirectory;
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
-use portcullis::oauth::grants::Grants;
+use portcullis::oauth::grant_stores::Grants;
 use portcullis::ports::{
     AccountStore, ClientRegistry, IdentityStore, KeptTokens, LinkedIdentity, NewFederatedUser,
     PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, UpstreamTokenStore,

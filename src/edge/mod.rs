@@ -31,7 +31,7 @@ use crate::discovery::{plugin_manifest, protected_resource_metadata};
 use crate::error::ApiError;
 use crate::gateway::{step, Known, Step};
 use crate::http::Reply;
-use crate::oauth::grants::Grants;
+use crate::oauth::grant_stores::Grants;
 use crate::request_log::{RequestLine, SampleRate};
 use crate::routes::{route, AuthEndpoint, Endpoint};
 use crate::wire::header_block;

@@ -17,7 +17,7 @@ use crate::error::oauth::OAuthError;
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::jose::signing::SignError;
-use crate::oauth::grants::Grants;
+use crate::oauth::grant_stores::Grants;
 use crate::oauth::params::{Params, ParamsError};
 use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::rbac::scope::ScopeContext;
@@ -153,7 +153,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         }
     }
 
-    /// The grant's two stores, changed together (see [`crate::oauth::grants`]).
+    /// The grant's two stores, changed together (see [`crate::oauth::grant_stores`]).
     pub(crate) fn grants(&self) -> Grants<'_, B, B> {
         Grants::new(self.backend, self.backend)
     }
