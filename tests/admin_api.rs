@@ -2455,7 +2455,7 @@ mod billing {
 
 #[test]
 fn usage_adds_up_across_books_and_reads_as_charts() {
-    use portcullis::usage::{day_of, UsageKey};
+    use portcullis::usage_book::{day_of, UsageKey};
     let f = Fixture::new();
     let (_, user) = f.post("/admin/api/users", json!({"email": "heavy@example.com"}));
     let uid = user["id"].as_str().unwrap().to_string();
