@@ -12,10 +12,10 @@ mod grant_ledger;
 mod health;
 mod js;
 mod origin;
+mod provider_calls;
 mod quota_counter;
 mod sealing;
 mod standing;
-mod upstream;
 mod usage_flush;
 mod webcrypto;
 
