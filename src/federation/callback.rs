@@ -207,7 +207,7 @@ impl<B: Backend> AuthServer<'_, B> {
                     .await
                     .map_err(UpstreamError::Unavailable)?;
                 select_key(&keys, jws.alg, jws.kid.as_deref())
-                    .map(PublicJwk::clone)
+                    .cloned()
                     .map_err(|_| {
                         UpstreamError::Invalid(
                             "no key of the provider verifies the ID token".into(),
