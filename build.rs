@@ -1,6 +1,6 @@
 //! Compiles the files under `static/` into the crate (see `src/assets.rs`): the gateway serves
 //! them from memory instead of through a Workers assets binding, whose router would otherwise
-//! stand in front of every request. The portal's page templates are left out: `portal::pages`
+//! stand in front of every request. The portal's page templates are left out: `web::pages`
 //! includes them itself, and they are never served as files.
 
 use std::fmt::Write as _;

@@ -26,7 +26,7 @@ use crate::proxy::signed_agent::{self, AgentCheck, SignedCall, Target};
 /// RFC-shaped JSON on the API endpoints, in RFC 7591's terms on `/register`.
 pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
     if crate::routes::is_portal_page(path) {
-        let brand = crate::portal::pages::Brand {
+        let brand = crate::web::pages::Brand {
             plugin_name: &config.plugin.name_for_human,
             logo_url: &config.plugin.logo_url,
         };
@@ -44,7 +44,7 @@ pub fn early_refusal(config: &Config, path: &str, error: &ApiError) -> Reply {
             ),
             other => ("Cannot continue", other.description()),
         };
-        let page = crate::portal::pages::message_page(error.status(), brand, title, &message);
+        let page = crate::web::pages::message_page(error.status(), brand, title, &message);
         return match error {
             ApiError::Throttled { retry_after_secs } => {
                 page.with_header("retry-after", retry_after_secs.to_string())

@@ -32,7 +32,7 @@ pub mod request_log;
 pub mod routes;
 pub mod sql;
 pub mod throttle;
-pub mod usage;
+pub mod usage_book;
 pub mod web;
 pub mod wire;
 

@@ -295,7 +295,7 @@ pub trait AccountStore {
     /// Marks a grant revoked, once its ledger refuses its tokens (idempotent).
     async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError>;
     /// Records that the grant is to be revoked, before its ledger is told (see
-    /// [`crate::oauth::grants`]); idempotent, and harmless for a grant the index does not know.
+    /// [`crate::oauth::grant_stores`]); idempotent, and harmless for a grant the index does not know.
     async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError>;
     /// Records the intent for every grant the user still holds, in one statement, and returns
     /// their ids.

@@ -8,7 +8,7 @@ use portcullis::admin::{authorize_admin, Admin};
 use portcullis::directory::SqlDirectory;
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
-use portcullis::oauth::grants::Grants;
+use portcullis::oauth::grant_stores::Grants;
 use portcullis::ports::{
     AccountStore, ClientRegistry, IdentityStore, KeptTokens, LinkedIdentity, NewFederatedUser,
     PolicyStore, ProvisionOutcome, RegisteredClient, RegistrationOutcome, UpstreamTokenStore,
@@ -2457,7 +2457,7 @@ mod billing {
 
 #[test]
 fn usage_adds_up_across_books_and_reads_as_charts() {
-    use portcullis::usage::{day_of, UsageKey};
+    use portcullis::usage_book::{day_of, UsageKey};
     let f = Fixture::new();
     let (_, user) = f.post("/admin/api/users", json!({"email": "heavy@example.com"}));
     let uid = user["id"].as_str().unwrap().to_string();

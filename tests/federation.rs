@@ -10,7 +10,7 @@ use portcullis::federation::tokens::{
     aad, access_token_for, keep, NoToken, Owner, REFRESH_MARGIN_SECS,
 };
 use portcullis::federation::{ClientAuth, IdentityProvider, ProviderKind, Provisioning, TokenKey};
-use portcullis::oauth::grants::Grants;
+use portcullis::oauth::grant_stores::Grants;
 use portcullis::ports::{AccountStore, UpstreamResponse};
 use portcullis::primitives::secret::Secret;
 

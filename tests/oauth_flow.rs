@@ -3385,10 +3385,10 @@ fn a_machine_token_is_introspected_but_has_no_userinfo() {
 }
 
 /// The grant's two stores (its ledger and the index) changed together, with a failure between
-/// them: see `portcullis::oauth::grants`.
+/// them: see `portcullis::oauth::grant_stores`.
 mod two_stores {
     use super::*;
-    use portcullis::oauth::grants::{Grants, Repaired};
+    use portcullis::oauth::grant_stores::{Grants, Repaired};
 
     fn refresh_with(browser: &mut Browser<'_>, refresh_token: &str) -> Reply {
         let auth = basic("chatgpt", "client-secret");

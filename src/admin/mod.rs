@@ -28,7 +28,7 @@ mod clients;
 mod resources;
 mod roles;
 mod routes;
-mod usage;
+mod usage_reports;
 mod users;
 pub mod validate;
 

@@ -12,7 +12,7 @@ use crate::directory::admin::{NewUser, Referenced, UserChanges};
 use crate::directory::SqlDirectory;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
-use crate::oauth::grants::Grants;
+use crate::oauth::grant_stores::Grants;
 use crate::ports::{
     BillingStore, GrantStore, IdentityStore, LinkedIdentity, PasswordHasher, Rng, Throttle,
 };

@@ -7,11 +7,16 @@
 //!   Stripe's HTTP API ([`stripe`]), and applies its webhook events once each, in the order of the
 //!   subscription's own history ([`subscription`]).
 //!
-//! Everything here is pure; storage is the [`crate::ports::BillingStore`] port's, Stripe's API the
-//! [`crate::ports::Upstream`] port's.
+//! `mod.rs`, [`stripe`] and [`subscription`] are pure; storage is the [`crate::ports::BillingStore`]
+//! port's, Stripe's API the [`crate::ports::Upstream`] port's. The handlers that perform them are
+//! endpoints (`docs/architecture.md`, "Layers"): [`webhook`] (Stripe's webhook), [`pages`] (upgrade,
+//! Checkout, billing portal) and [`stripe_api`] (their calls to Stripe).
 
+pub mod pages;
 pub mod stripe;
+pub mod stripe_api;
 pub mod subscription;
+pub mod webhook;
 
 use crate::quota::Quota;
 

@@ -21,7 +21,7 @@ pub mod admin;
 pub mod billing;
 mod identities;
 mod proxy_reads;
-pub mod usage;
+pub mod usage_rows;
 
 pub use proxy_reads::{api_key_by_hash_replicated, OPENAI_EGRESS_SOURCE};
 

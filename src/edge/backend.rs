@@ -586,7 +586,7 @@ impl TokenCipher for EdgeBackend<'_> {
 
 impl Upstream for EdgeBackend<'_> {
     async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
-        super::upstream::send(request).await
+        super::provider_calls::send(request).await
     }
     async fn discovery(
         &self,
@@ -594,7 +594,7 @@ impl Upstream for EdgeBackend<'_> {
         refresh: bool,
         now: i64,
     ) -> Result<crate::federation::oidc::Discovery, String> {
-        super::upstream::discovery(issuer, refresh, now).await
+        super::provider_calls::discovery(issuer, refresh, now).await
     }
     async fn provider_jwks(
         &self,

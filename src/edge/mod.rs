@@ -12,11 +12,11 @@ mod grant_ledger;
 mod health;
 mod js;
 mod origin;
+mod provider_calls;
 mod quota_counter;
 mod sealing;
 mod standing;
-mod upstream;
-mod usage;
+mod usage_flush;
 mod webcrypto;
 
 use std::cell::RefCell;
@@ -31,7 +31,7 @@ use crate::config::{Config, ConfigError, Deployment, RawConfig};
 use crate::error::ApiError;
 use crate::gateway::{step, Known, Step};
 use crate::http::Reply;
-use crate::oauth::grants::Grants;
+use crate::oauth::grant_stores::Grants;
 use crate::request_log::{RequestLine, SampleRate};
 use crate::routes::{route, Endpoint};
 use crate::wire::header_block;
@@ -311,11 +311,11 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
     // counted in `proxy`, which knows its user).
     if let (Ok(config), Some(Endpoint::Proxy(rule)), Err(error)) = (&site, endpoint, &outcome) {
         let now = (worker::Date::now().as_millis() / 1000) as i64;
-        usage::record(config, rule, "", error.code(), now);
+        usage_flush::record(config, rule, "", error.code(), now);
     }
     if let Ok(config) = &site {
         let now = (worker::Date::now().as_millis() / 1000) as i64;
-        usage::flush_if_due(&env, &ctx, config, now);
+        usage_flush::flush_if_due(&env, &ctx, config, now);
         quota_counter::report_if_due(&env, &ctx, config.usage_flush_secs, now);
     }
     let mut reason = None;
@@ -617,7 +617,7 @@ async fn proxy(
         }
     };
     answer.set_header("x-request-id", request_id);
-    usage::record(config, rule, identity.user().unwrap_or(""), "ok", now);
+    usage_flush::record(config, rule, identity.user().unwrap_or(""), "ok", now);
     if let Some((key, quota, mut decision)) = charged {
         if crate::quota::gives_back(answer.status(), answer.quota_exempt) {
             decision = decision.refunded();

@@ -2,7 +2,7 @@
 //! Microsoft Entra ID, Okta, Auth0, Logto, Keycloak, any provider with discovery) and GitHub's
 //! OAuth, beside or instead of the portal's passwords.
 //!
-//! The round trip, in the order it runs (`crate::portal::upstream` drives it):
+//! The round trip, in the order it runs (its handlers, `sign_in`, drive it):
 //! 1. `POST /login/provider/{id}` (a button on the sign-in page, CSRF-checked) seals a [`Flow`]
 //!    into a short-lived cookie: the `state`, the OIDC `nonce`, the PKCE verifier and where to go
 //!    after (the pending `/authorize` request, kept whole), then redirects to the provider;
@@ -14,12 +14,20 @@
 //!    is verified and the user proves the account; otherwise provisioned just in time with the
 //!    provider's roles.
 //!
-//! Everything here is pure; the fetches are the [`crate::ports::Upstream`] port's.
+//! `mod.rs`, [`accounts`], [`flow`], [`github`], [`oidc`] and [`tokens`] are pure; the fetches are
+//! the [`crate::ports::Upstream`] port's. The handlers that perform them are endpoints
+//! (`docs/architecture.md`, "Layers"): [`sign_in`] starts a sign-in, [`callback`] takes the
+//! provider's answer, [`finish`] signs the user in to their account, [`link`] links one by
+//! its password.
 
 pub mod accounts;
+pub mod callback;
+pub mod finish;
 pub mod flow;
 pub mod github;
+pub mod link;
 pub mod oidc;
+pub mod sign_in;
 pub mod tokens;
 
 use url::Url;

@@ -194,7 +194,6 @@ pub async fn access_token_for<B: TokenCipher + UpstreamTokenStore + Upstream>(
     user_id: &str,
     now: i64,
 ) -> Result<String, NoToken> {
-    let store = |e: StoreError| NoToken::Unavailable(e.0);
     let Some(kept) = backend
         .kept_tokens(user_id, &provider.id)
         .await
@@ -202,19 +201,8 @@ pub async fn access_token_for<B: TokenCipher + UpstreamTokenStore + Upstream>(
     else {
         return Err(NoToken::NotKept);
     };
-    let fresh = kept
-        .expires_at
-        .is_none_or(|at| at > now + REFRESH_MARGIN_SECS);
-    if fresh {
-        return backend
-            .unseal(
-                &key.0,
-                &kept.access_token,
-                &aad("access", &kept.provider, &kept.subject),
-            )
-            .await
-            .map_err(store)?
-            .ok_or(NoToken::NotKept);
+    if !needs_refresh(kept.expires_at, now) {
+        return unseal_access(backend, key, &kept).await;
     }
     let Some(sealed_refresh) = kept.refresh_token.clone() else {
         return Err(NoToken::NotKept);
@@ -259,39 +247,142 @@ pub async fn access_token_for<B: TokenCipher + UpstreamTokenStore + Upstream>(
                 .map_err(store)?;
             Ok(tokens.access_token)
         }
-        Err(e) => {
-            // Only a refused grant means the refresh token is dead; a wrong client secret, a
-            // server error or a provider that is down leave the tokens as they are.
-            let code = token_error_code(&response.content_type, &response.body);
-            if !matches!(code.as_deref(), Some("invalid_grant" | "bad_refresh_token")) {
-                return Err(NoToken::Unavailable(e.reason()));
-            }
-            // Providers that rotate refresh tokens refuse all but the first of parallel refreshes:
-            // if another call refreshed meanwhile, its token serves this one too.
-            if let Some(current) = backend
-                .kept_tokens(user_id, &provider.id)
-                .await
-                .map_err(store)?
-            {
-                let moved_on = current.refresh_token.as_deref() != Some(sealed_refresh.as_str());
-                if moved_on && current.expires_at.is_none_or(|at| at > now) {
-                    return backend
-                        .unseal(
-                            &key.0,
-                            &current.access_token,
-                            &aad("access", &current.provider, &current.subject),
-                        )
-                        .await
-                        .map_err(store)?
-                        .ok_or(NoToken::NotKept);
-                }
-            }
-            // Forgotten only if still the ones this call used.
-            backend
-                .forget_tokens(user_id, &provider.id, &sealed_refresh)
-                .await
-                .map_err(store)?;
-            Err(NoToken::NotKept)
+        // Only a refused grant means the refresh token is dead; a wrong client secret, a server
+        // error or a provider that is down leave the tokens as they are.
+        Err(e)
+            if !refresh_refused(
+                token_error_code(&response.content_type, &response.body).as_deref(),
+            ) =>
+        {
+            Err(NoToken::Unavailable(e.reason()))
         }
+        Err(_) => {
+            after_refused_refresh(backend, provider, key, user_id, &sealed_refresh, now).await
+        }
+    }
+}
+
+/// The provider refused the refresh token `sealed_refresh`. Providers that rotate refresh
+/// tokens refuse all but the first of parallel refreshes: if another call refreshed meanwhile,
+/// its token serves this one too. Otherwise the tokens are forgotten, only if still the ones
+/// this call used.
+async fn after_refused_refresh<B: TokenCipher + UpstreamTokenStore>(
+    backend: &B,
+    provider: &IdentityProvider,
+    key: &TokenKey,
+    user_id: &str,
+    sealed_refresh: &str,
+    now: i64,
+) -> Result<String, NoToken> {
+    let current = backend
+        .kept_tokens(user_id, &provider.id)
+        .await
+        .map_err(store)?;
+    if let Some(current) = current.filter(|c| refreshed_elsewhere(c, sealed_refresh, now)) {
+        return unseal_access(backend, key, &current).await;
+    }
+    backend
+        .forget_tokens(user_id, &provider.id, sealed_refresh)
+        .await
+        .map_err(store)?;
+    Err(NoToken::NotKept)
+}
+
+/// The kept access token, opened; one that does not open counts as none kept.
+async fn unseal_access<B: TokenCipher>(
+    backend: &B,
+    key: &TokenKey,
+    kept: &KeptTokens,
+) -> Result<String, NoToken> {
+    backend
+        .unseal(
+            &key.0,
+            &kept.access_token,
+            &aad("access", &kept.provider, &kept.subject),
+        )
+        .await
+        .map_err(store)?
+        .ok_or(NoToken::NotKept)
+}
+
+fn store(e: StoreError) -> NoToken {
+    NoToken::Unavailable(e.0)
+}
+
+/// Whether an access token expiring at `expires_at` is refreshed before it is forwarded: within
+/// [`REFRESH_MARGIN_SECS`] of its expiry. One without a lifetime never is.
+pub fn needs_refresh(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_some_and(|at| at <= now + REFRESH_MARGIN_SECS)
+}
+
+/// Whether the token endpoint's error `code` says the refresh token is dead (`invalid_grant`,
+/// RFC 6749 §5.2; GitHub's `bad_refresh_token`), rather than the call failing.
+pub fn refresh_refused(code: Option<&str>) -> bool {
+    matches!(code, Some("invalid_grant" | "bad_refresh_token"))
+}
+
+/// Whether `current`, read after the provider refused `used_refresh`, is another call's newer
+/// refresh whose access token still serves.
+pub fn refreshed_elsewhere(current: &KeptTokens, used_refresh: &str, now: i64) -> bool {
+    current.refresh_token.as_deref() != Some(used_refresh)
+        && current.expires_at.is_none_or(|at| at > now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_790_000_000;
+
+    fn kept(refresh: Option<&str>, expires_at: Option<i64>) -> KeptTokens {
+        KeptTokens {
+            provider: "google".into(),
+            subject: "sub-1".into(),
+            user_id: "usr_a".into(),
+            access_token: "sealed-access".into(),
+            refresh_token: refresh.map(str::to_string),
+            expires_at,
+            scope: String::new(),
+            updated_at: NOW,
+        }
+    }
+
+    #[test]
+    fn a_token_is_refreshed_within_the_margin_of_its_expiry_and_never_without_one() {
+        assert!(!needs_refresh(None, NOW));
+        assert!(!needs_refresh(Some(NOW + REFRESH_MARGIN_SECS + 1), NOW));
+        assert!(needs_refresh(Some(NOW + REFRESH_MARGIN_SECS), NOW));
+        assert!(needs_refresh(Some(NOW - 1), NOW));
+    }
+
+    #[test]
+    fn only_a_refused_grant_kills_the_refresh_token() {
+        assert!(refresh_refused(Some("invalid_grant")));
+        assert!(refresh_refused(Some("bad_refresh_token")));
+        assert!(!refresh_refused(Some("invalid_client")));
+        assert!(!refresh_refused(Some("server_error")));
+        assert!(!refresh_refused(None));
+    }
+
+    #[test]
+    fn a_parallel_refresh_serves_this_call_while_its_token_lasts() {
+        assert!(refreshed_elsewhere(
+            &kept(Some("newer"), Some(NOW + 10)),
+            "used",
+            NOW
+        ));
+        assert!(refreshed_elsewhere(&kept(None, None), "used", NOW));
+        // Still the refresh token this call used: nobody refreshed.
+        assert!(!refreshed_elsewhere(
+            &kept(Some("used"), Some(NOW + 10)),
+            "used",
+            NOW
+        ));
+        // Refreshed elsewhere, but that token has expired too.
+        assert!(!refreshed_elsewhere(
+            &kept(Some("newer"), Some(NOW)),
+            "used",
+            NOW
+        ));
     }
 }

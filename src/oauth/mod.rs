@@ -9,7 +9,7 @@ pub mod display;
 pub mod dpop;
 pub mod exchange;
 pub mod grant;
-pub mod grants;
+pub mod grant_stores;
 pub mod id_jag;
 pub mod params;
 pub mod pkce;

@@ -4,9 +4,9 @@ use crate::error::ApiError;
 use crate::federation::IdentityProvider;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{account_page, message_page, AccountItem, AccountView, ProviderButton};
 use crate::ports::{ApiKeySummary, AppAccess, Backend, LinkedIdentity, WaysIn};
 use crate::routes::ACCOUNT_PATH;
+use crate::web::pages::{account_page, message_page, AccountItem, AccountView, ProviderButton};
 use crate::web::session::{csrf_token, read_cookie, verify_csrf};
 
 impl<B: Backend> AuthServer<'_, B> {
@@ -111,7 +111,7 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             None => None,
         };
-        Ok(crate::portal::billing::plan_section(
+        Ok(crate::billing::pages::plan_section(
             &self.plan_name(&standing),
             subscription.as_ref().map(|s| s.status.as_str()),
             usage,
@@ -146,24 +146,43 @@ impl<B: Backend> AuthServer<'_, B> {
                 .local_error(401, "Your session ended. Sign in again.")
                 .with_header("set-cookie", self.clear_session_cookie()));
         }
-        let id = params.get("id").unwrap_or("");
-        match params.get("action") {
-            Some("sign-out-everywhere") => {
-                self.backend.end_sessions(&session.user_id).await?;
-                return Ok(message_page(
-                    200,
-                    self.brand(),
-                    "Signed out everywhere",
-                    "You are signed out in every browser you had signed in with.",
-                )
-                .with_header("set-cookie", self.clear_session_cookie()));
+        let Some(action) = AccountAction::parse(params.get("action"), params.get("id")) else {
+            return Ok(self.local_error(400, "Unknown action."));
+        };
+        match self.perform(&session.user_id, action).await? {
+            Some(refused) => Ok(refused),
+            None => Ok(redirect(303, ACCOUNT_PATH)),
+        }
+    }
+
+    /// Does what the account page's form asked; the page of an action refused, or (signing out
+    /// everywhere) its own page. `None`: done, the account page is shown again.
+    async fn perform(
+        &self,
+        user_id: &str,
+        action: AccountAction<'_>,
+    ) -> Result<Option<Reply>, ApiError> {
+        match action {
+            AccountAction::SignOutEverywhere => {
+                self.backend.end_sessions(user_id).await?;
+                Ok(Some(
+                    message_page(
+                        200,
+                        self.brand(),
+                        "Signed out everywhere",
+                        "You are signed out in every browser you had signed in with.",
+                    )
+                    .with_header("set-cookie", self.clear_session_cookie()),
+                ))
             }
-            Some("revoke-app") => {
+            AccountAction::RevokeApp {
+                client_id,
+                resource,
+            } => {
                 // Every grant of the app ends, and its consent is forgotten: it asks again.
-                let (client_id, resource) = id.split_once(' ').unwrap_or((id, ""));
                 let grants: Vec<_> = self
                     .backend
-                    .grants_of(&session.user_id)
+                    .grants_of(user_id)
                     .await?
                     .into_iter()
                     .filter(|g| {
@@ -176,60 +195,58 @@ impl<B: Backend> AuthServer<'_, B> {
                     self.grants().revoke(&g.grant_id, self.now).await?;
                 }
                 self.backend
-                    .forget_consent(&session.user_id, client_id, resource)
+                    .forget_consent(user_id, client_id, resource)
                     .await?;
+                Ok(None)
             }
-            Some("revoke-grant") => {
+            AccountAction::RevokeGrant(id) => {
                 let owned = self
                     .backend
-                    .grants_of(&session.user_id)
+                    .grants_of(user_id)
                     .await?
                     .into_iter()
                     .any(|g| g.grant_id == id);
                 if !owned {
-                    return Ok(self.local_error(404, "That app access was not found."));
-                }
-                self.grants().revoke(id, self.now).await?;
-            }
-            Some("unlink-identity") => {
-                let holds = self
-                    .backend
-                    .identities_of(&session.user_id)
-                    .await?
-                    .iter()
-                    .any(|i| i.provider == id);
-                if !holds {
-                    return Ok(self.local_error(404, "That sign-in is not linked to your account."));
-                }
-                let offered_ids = self.offered_providers();
-                let ways = self.ways_in(&offered_ids);
-                if !self
-                    .backend
-                    .unlink_identity(&session.user_id, id, &ways)
-                    .await?
-                {
-                    return Ok(self.local_error(
-                        409,
-                        if ways.password {
-                            "That sign-in cannot be removed: it is your only way in. Link another or ask an administrator to set a password first."
-                        } else {
-                            "That sign-in cannot be removed: it is your only way in. Link another first."
-                        },
+                    return Ok(Some(
+                        self.local_error(404, "That app access was not found."),
                     ));
                 }
+                self.grants().revoke(id, self.now).await?;
+                Ok(None)
             }
-            Some("revoke-key") => {
-                if !self
-                    .backend
-                    .revoke_api_key(&session.user_id, id, self.now)
-                    .await?
-                {
-                    return Ok(self.local_error(404, "That API key was not found."));
+            AccountAction::UnlinkIdentity(provider) => self.unlink(user_id, provider).await,
+            AccountAction::RevokeKey(id) => {
+                if !self.backend.revoke_api_key(user_id, id, self.now).await? {
+                    return Ok(Some(self.local_error(404, "That API key was not found.")));
                 }
+                Ok(None)
             }
-            _ => return Ok(self.local_error(400, "Unknown action.")),
         }
-        Ok(redirect(303, ACCOUNT_PATH))
+    }
+
+    /// Unlinks the user's identity at `provider`, unless it is their only way in.
+    async fn unlink(&self, user_id: &str, provider: &str) -> Result<Option<Reply>, ApiError> {
+        let holds = self
+            .backend
+            .identities_of(user_id)
+            .await?
+            .iter()
+            .any(|i| i.provider == provider);
+        if !holds {
+            return Ok(Some(
+                self.local_error(404, "That sign-in is not linked to your account."),
+            ));
+        }
+        let offered_ids = self.offered_providers();
+        let ways = self.ways_in(&offered_ids);
+        if !self
+            .backend
+            .unlink_identity(user_id, provider, &ways)
+            .await?
+        {
+            return Ok(Some(self.local_error(409, only_way_in(ways.password))));
+        }
+        Ok(None)
     }
 }
 
@@ -335,5 +352,109 @@ fn identity_item(
         ),
         button: can_unlink.then_some("Unlink"),
         status: "your only way in",
+    }
+}
+
+/// What the account page's form asks (`action`, and `id` naming what it acts on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountAction<'a> {
+    SignOutEverywhere,
+    /// Every grant of one app at one resource (`id` is `{client_id} {resource}`; no resource:
+    /// the default one).
+    RevokeApp {
+        client_id: &'a str,
+        resource: &'a str,
+    },
+    RevokeGrant(&'a str),
+    /// The identity at this provider.
+    UnlinkIdentity(&'a str),
+    RevokeKey(&'a str),
+}
+
+impl<'a> AccountAction<'a> {
+    /// The action a form names; `None` for one the page does not have.
+    pub fn parse(action: Option<&str>, id: Option<&'a str>) -> Option<AccountAction<'a>> {
+        let id = id.unwrap_or("");
+        Some(match action? {
+            "sign-out-everywhere" => AccountAction::SignOutEverywhere,
+            "revoke-app" => {
+                let (client_id, resource) = id.split_once(' ').unwrap_or((id, ""));
+                AccountAction::RevokeApp {
+                    client_id,
+                    resource,
+                }
+            }
+            "revoke-grant" => AccountAction::RevokeGrant(id),
+            "unlink-identity" => AccountAction::UnlinkIdentity(id),
+            "revoke-key" => AccountAction::RevokeKey(id),
+            _ => return None,
+        })
+    }
+}
+
+/// Why a sign-in cannot be unlinked: it is the only way in, and what the user can do about it.
+fn only_way_in(password_sign_in: bool) -> &'static str {
+    if password_sign_in {
+        "That sign-in cannot be removed: it is your only way in. Link another or ask an administrator to set a password first."
+    } else {
+        "That sign-in cannot be removed: it is your only way in. Link another first."
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_form_action_names_what_it_acts_on() {
+        assert_eq!(
+            AccountAction::parse(Some("sign-out-everywhere"), None),
+            Some(AccountAction::SignOutEverywhere)
+        );
+        assert_eq!(
+            AccountAction::parse(Some("revoke-grant"), Some("g1")),
+            Some(AccountAction::RevokeGrant("g1"))
+        );
+        assert_eq!(
+            AccountAction::parse(Some("unlink-identity"), Some("google")),
+            Some(AccountAction::UnlinkIdentity("google"))
+        );
+        assert_eq!(
+            AccountAction::parse(Some("revoke-key"), None),
+            Some(AccountAction::RevokeKey(""))
+        );
+    }
+
+    #[test]
+    fn an_app_is_its_client_at_one_resource_or_the_default_one() {
+        assert_eq!(
+            AccountAction::parse(Some("revoke-app"), Some("chatgpt https://api.example.com")),
+            Some(AccountAction::RevokeApp {
+                client_id: "chatgpt",
+                resource: "https://api.example.com"
+            })
+        );
+        assert_eq!(
+            AccountAction::parse(Some("revoke-app"), Some("chatgpt")),
+            Some(AccountAction::RevokeApp {
+                client_id: "chatgpt",
+                resource: ""
+            })
+        );
+    }
+
+    #[test]
+    fn an_action_the_page_does_not_have_is_refused() {
+        assert_eq!(
+            AccountAction::parse(Some("delete-account"), Some("x")),
+            None
+        );
+        assert_eq!(AccountAction::parse(None, Some("x")), None);
+    }
+
+    #[test]
+    fn the_only_way_in_says_what_the_user_can_do() {
+        assert!(only_way_in(true).ends_with("ask an administrator to set a password first."));
+        assert!(only_way_in(false).ends_with("Link another first."));
     }
 }

@@ -4,10 +4,10 @@
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, source, with_cookie, AuthServer};
-use crate::portal::pages::{login_page, message_page, LoginForm, ProviderButton};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::ports::{Backend, User};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
+use crate::web::pages::{login_page, message_page, LoginForm, ProviderButton};
 use crate::web::session::{
     csrf_token, read_cookie, seal_session, set_cookie, verify_csrf, Session, SignInMethod,
     SESSION_TTL_SECS,

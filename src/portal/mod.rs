@@ -1,10 +1,7 @@
-//! The login portal: passwords, the account and sign-in pages, and the HTML (sessions and CSRF
-//! tokens are `web::session`).
+//! The login portal: passwords, and the sign-in and account pages' handlers (their HTML is
+//! `web::pages`, sessions and CSRF tokens `web::session`).
 
-pub mod pages;
 pub mod password;
 
 pub mod account;
-pub mod billing;
 pub mod login;
-pub mod upstream;

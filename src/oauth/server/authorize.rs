@@ -12,11 +12,11 @@ use crate::oauth::display::check_presentation;
 use crate::oauth::grant::{CodeStatus, GrantState, GRANT_ID_BYTES, SECRET_BYTES};
 use crate::oauth::params::{form_encode, Params};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{consent_page, provider_required_page, ConsentForm, ProviderButton};
 use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::primitives::hash::sha256_hex;
 use crate::rbac::scope::{decide_scopes, ScopeContext, ScopeGrant};
 use crate::routes::AUTHORIZE_PATH;
+use crate::web::pages::{consent_page, provider_required_page, ConsentForm, ProviderButton};
 use crate::web::session::{csrf_token, read_cookie, verify_csrf, Session};
 
 impl<B: Backend> AuthServer<'_, B> {

@@ -20,13 +20,13 @@ use crate::jose::signing::SignError;
 use crate::oauth::access_token::{
     verify_access_token_with, TokenRejection, VerifiedAccessToken, VerifyPolicy,
 };
-use crate::oauth::grants::Grants;
+use crate::oauth::grant_stores::Grants;
 use crate::oauth::params::{Params, ParamsError};
-use crate::portal::pages::{message_page, Brand};
 use crate::ports::{Backend, ConsentKey, StoreError, User};
 use crate::rbac::scope::ScopeContext;
 use crate::routes::AuthEndpoint;
 use crate::throttle;
+use crate::web::pages::{message_page, Brand};
 use crate::web::session::{
     cookie_names, is_current, open_session, read_cookie, set_cookie, CookieNames, SealKey, Session,
     SESSION_TTL_SECS,
@@ -171,7 +171,7 @@ impl<'a, B: Backend> AuthServer<'a, B> {
         }
     }
 
-    /// The grant's two stores, changed together (see [`crate::oauth::grants`]).
+    /// The grant's two stores, changed together (see [`crate::oauth::grant_stores`]).
     pub(crate) fn grants(&self) -> Grants<'_, B, B> {
         Grants::new(self.backend, self.backend)
     }

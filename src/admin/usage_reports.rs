@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{ok, sql_error, Admin};
-use crate::directory::usage::{number, text};
+use crate::directory::usage_rows::{number, text};
 use crate::directory::SqlDirectory;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
@@ -40,7 +40,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                     format!("a whole number from 1 to {MAX_USAGE_DAYS}"),
                 )])
             })?;
-        let since = crate::usage::day_of(self.now - (days - 1) * 86_400);
+        let since = crate::usage_book::day_of(self.now - (days - 1) * 86_400);
         let store = self.usage_store();
         let by_day = store
             .usage_by_day(self.plugin, &since)

@@ -1,4 +1,4 @@
-//! The isolate's usage book (see [`crate::usage`]): calls are added as they are answered, and
+//! The isolate's usage book (see [`crate::usage_book`]): calls are added as they are answered, and
 //! the book goes to D1 in one batch, after the response (`waitUntil`), once its oldest call is
 //! `USAGE_FLUSH_SECS` old or it is full.
 
@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use worker::{Context, Env};
 
 use crate::config::Config;
-use crate::usage::{day_of, UsageBook, UsageKey};
+use crate::usage_book::{day_of, UsageBook, UsageKey};
 
 thread_local! {
     static BOOK: RefCell<UsageBook> = RefCell::new(UsageBook::default());

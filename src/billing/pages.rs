@@ -1,24 +1,19 @@
-//! The portal's side of plans (see [`crate::billing`]): the upgrade page (`GET /billing/upgrade`),
+//! The billing pages' handlers (see [`crate::billing`]): the upgrade page (`GET /billing/upgrade`),
 //! Checkout (`POST /billing/checkout`) and the billing portal (`POST /billing/portal`), both
-//! through Stripe's API; and Stripe's webhook (`POST /billing/stripe/webhook`), which is what
-//! actually changes a user's plan.
+//! through Stripe's API, and the account page's plan section. Stripe's webhook, which is what
+//! actually changes a user's plan, is [`crate::billing::webhook`].
 
-use serde_json::json;
-
-use crate::billing::stripe::{
-    checkout_form, parse_event, parse_subscription, portal_form, session_url, verify_signature,
-    Event,
-};
-use crate::billing::subscription::{row_for, Change, Delivery, Skip};
+use crate::billing::stripe::{checkout_form, portal_form, session_url};
+use crate::billing::stripe_api::stripe_request;
 use crate::billing::{Plan, Standing, CHECKOUT_PATH, PORTAL_PATH, UPGRADE_PATH};
 use crate::config::BillingSettings;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::portal::pages::{escape_html, message_with_link, page};
-use crate::ports::{Backend, UpstreamRequest, User};
+use crate::ports::{Backend, User};
 use crate::quota::Quota;
 use crate::routes::{BillingPage, ACCOUNT_PATH};
+use crate::web::pages::{escape_html, message_with_link, page};
 use crate::web::session::{csrf_token, read_cookie, verify_csrf, Session};
 
 /// "10,000 calls a day".
@@ -37,14 +32,6 @@ pub(crate) fn describe_quota(quota: Option<Quota>) -> String {
 }
 
 impl<B: Backend> AuthServer<'_, B> {
-    /// Stripe's settings, when this plugin sells plans.
-    fn billing_settings(&self) -> Option<&BillingSettings> {
-        self.config
-            .billing
-            .as_ref()
-            .filter(|_| !self.config.plugin.plans.is_empty())
-    }
-
     /// The user's subscription to this plugin's plans and their Stripe customer, read together.
     pub(crate) async fn billing_of(
         &self,
@@ -328,144 +315,6 @@ impl<B: Backend> AuthServer<'_, B> {
         let form = portal_form(&customer, &format!("{}{ACCOUNT_PATH}", self.issuer()));
         self.stripe_session(billing, "/v1/billing_portal/sessions", form, ACCOUNT_PATH)
             .await
-    }
-
-    /// `POST /billing/stripe/webhook`: the signature first (400 and nothing stored without a good
-    /// one), then the event, applied once.
-    pub async fn stripe_webhook(&self, head: &RequestHead, body: &[u8]) -> Result<Reply, ApiError> {
-        let Some(billing) = self.billing_settings() else {
-            return Err(ApiError::NotFound);
-        };
-        let header = head
-            .single_header("stripe-signature")
-            .map_err(|_| ApiError::BadRequest("send one Stripe-Signature header".into()))?;
-        verify_signature(header, body, &billing.webhook_secrets, self.now)
-            .map_err(|e| ApiError::BadRequest(e.describe().into()))?;
-        // Signed, so Stripe's: one this gateway cannot read is acknowledged and logged, or Stripe
-        // would retry it for days and turn the endpoint off.
-        let received = match parse_event(body) {
-            Ok(received) => received,
-            Err(why) => {
-                return Ok(
-                    Reply::json(200, &json!({ "received": true, "applied": false }))
-                        .no_store()
-                        .with_note(format!("stripe event not understood: {why}")),
-                )
-            }
-        };
-        let plugin = &self.config.plugin.name_for_model;
-        let change = match &received.event {
-            Event::CheckoutCompleted {
-                user_id,
-                plugin: owner,
-                customer,
-                ..
-            } if owner == plugin => Change::Customer {
-                user_id: user_id.clone(),
-                customer: customer.clone(),
-            },
-            Event::Subscription(facts) => {
-                // Events of one second arrive in any order (`created` then `updated` of one
-                // checkout): the subscription is applied as Stripe holds it now. If Stripe cannot
-                // say, nothing is stored and the 503 makes it deliver the event again.
-                let current = self
-                    .current_subscription(billing, &facts.subscription)
-                    .await?;
-                match row_for(
-                    &current,
-                    plugin,
-                    &self.config.plugin.plans,
-                    received.created,
-                ) {
-                    Ok(row) => Change::Subscription(row),
-                    Err(Skip::OtherPlugin) => Change::Nothing,
-                    // No plan of ours named (a retired price, metadata replaced): the row it
-                    // once wrote, if any, still follows its status.
-                    Err(Skip::NotOurs | Skip::UnknownPrice) => Change::Status {
-                        stripe_subscription: current.subscription.clone(),
-                        status: current.status.clone(),
-                        current_period_end: current.current_period_end,
-                        event_created: received.created,
-                    },
-                }
-            }
-            Event::PaymentFailed { subscription } => Change::PaymentFailed {
-                stripe_subscription: subscription.clone(),
-                event_created: received.created,
-            },
-            _ => Change::Nothing,
-        };
-        let delivery = Delivery {
-            plugin: plugin.clone(),
-            event_id: received.id.clone(),
-            kind: received.kind.clone(),
-            nonce: self.random_b64(16)?,
-            received_at: self.now,
-        };
-        let first = self
-            .backend
-            .apply_billing_event(&delivery, &change, self.now)
-            .await?;
-        Ok(
-            Reply::json(200, &json!({ "received": true, "duplicate": !first }))
-                .no_store()
-                .with_note(format!(
-                    "stripe {} {}{}",
-                    received.kind,
-                    received.id,
-                    if first { "" } else { " (duplicate)" }
-                )),
-        )
-    }
-}
-
-impl<B: Backend> AuthServer<'_, B> {
-    /// `GET /v1/subscriptions/{id}`: the subscription as Stripe holds it now. A deleted one is
-    /// still returned, with status `canceled`.
-    async fn current_subscription(
-        &self,
-        billing: &BillingSettings,
-        id: &str,
-    ) -> Result<crate::billing::stripe::SubscriptionFacts, ApiError> {
-        let safe_id = id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !safe_id {
-            return Err(ApiError::BadRequest(
-                "the subscription id is malformed".into(),
-            ));
-        }
-        let response = self
-            .backend
-            .upstream(stripe_request(
-                billing,
-                "GET",
-                &format!("/v1/subscriptions/{id}"),
-                None,
-            ))
-            .await
-            .map_err(|why| ApiError::Unavailable(format!("Stripe: {why}")))?;
-        parse_subscription(response.status, &response.body)
-            .map_err(|why| ApiError::Unavailable(format!("Stripe: {why}")))
-    }
-}
-
-/// A call to Stripe's API with the secret key.
-fn stripe_request(
-    billing: &BillingSettings,
-    method: &'static str,
-    path: &str,
-    form: Option<String>,
-) -> UpstreamRequest {
-    UpstreamRequest {
-        method,
-        url: format!("{}{path}", billing.api_base),
-        headers: vec![
-            (
-                "authorization",
-                format!("Bearer {}", billing.secret_key.expose()),
-            ),
-            ("accept", "application/json".into()),
-        ],
-        form,
     }
 }
 

@@ -1,4 +1,5 @@
-//! HTML pages of the portal, rendered from the templates in `static/portal/`.
+//! The HTML pages every page-serving part renders (the authorization server's consent, the portal,
+//! billing, upstream sign-in), from the templates in `static/portal/`.
 //!
 //! Templates use `{{name}}` for text (HTML-escaped) and `{{{name}}}` for fragments this module
 //! built itself. Every page is sent with `Cache-Control: no-store`, a CSP without scripts,
@@ -353,7 +354,7 @@ pub struct AccountItem {
 
 pub struct AccountView<'a> {
     pub user_email: &'a str,
-    /// The plan section (built by `portal::billing`), empty for plugins without plans.
+    /// The plan section (built by `billing::pages`), empty for plugins without plans.
     pub billing: &'a str,
     pub grants: &'a [AccountItem],
     pub keys: &'a [AccountItem],

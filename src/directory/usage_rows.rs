@@ -3,7 +3,7 @@
 
 use super::{n, s, SqlDirectory};
 use crate::sql::{Row, Sql, SqlError, Statement};
-use crate::usage::UsageKey;
+use crate::usage_book::UsageKey;
 
 impl<S: Sql> SqlDirectory<'_, S> {
     /// Adds a book's counts to the day's rows, in one batch.
