@@ -143,7 +143,7 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
         // a parallel unlink. It is `WaysIn::remain_without`: a password where the form is
         // offered (`?3`), or an identity at another provider the plugin offers (`?4`).
         let offered = serde_json::to_string(ways.providers)
-            .map_err(|e| StoreError(format!("offered providers: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("offered providers: {e}")))?;
         let changed = self
             .sql
             .batch(vec![(

@@ -32,7 +32,7 @@ pub struct SqlDirectory<'a, S: Sql> {
 }
 
 pub(crate) fn store_error(e: SqlError) -> StoreError {
-    StoreError(format!("D1: {e:?}"))
+    StoreError::unavailable(format!("D1: {e:?}"))
 }
 
 pub(crate) fn s(row: &Row, key: &str) -> String {
@@ -72,7 +72,7 @@ fn key_set(row: &Row) -> Result<Option<ClientKeySet>, StoreError> {
     let keys = serde_json::from_str::<Value>(&text)
         .map_err(|e| e.to_string())
         .and_then(|v| parse_jwks(&v))
-        .map_err(|e| StoreError(format!("client {}: jwks: {e}", s(row, "id"))))?;
+        .map_err(|e| StoreError::unavailable(format!("client {}: jwks: {e}", s(row, "id"))))?;
     Ok(Some(ClientKeySet::Inline(keys)))
 }
 
@@ -99,8 +99,10 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let redirect_uris: Vec<String> = serde_json::from_str(&s(row, "redirect_uris"))
-            .map_err(|e| StoreError(format!("client {}: redirect_uris: {e}", s(row, "id"))))?;
+        let redirect_uris: Vec<String> =
+            serde_json::from_str(&s(row, "redirect_uris")).map_err(|e| {
+                StoreError::unavailable(format!("client {}: redirect_uris: {e}", s(row, "id")))
+            })?;
         Ok(Some(Client {
             id: s(row, "id"),
             name: s(row, "name"),
@@ -141,7 +143,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
     ) -> Result<RegistrationOutcome, StoreError> {
         let c = &registered.client;
         let uris = serde_json::to_string(&c.redirect_uris)
-            .map_err(|e| StoreError(format!("redirect_uris: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("redirect_uris: {e}")))?;
         let (jwks_uri, jwks) = key_set_columns(&c.key_set);
         let changed = self
             .sql
@@ -659,8 +661,9 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
             return Ok(None);
         };
         let permissions: Vec<String> = match opt_s(row, "held") {
-            Some(held) => serde_json::from_str(&held)
-                .map_err(|e| StoreError(format!("grant {grant_id}: held permissions: {e}")))?,
+            Some(held) => serde_json::from_str(&held).map_err(|e| {
+                StoreError::unavailable(format!("grant {grant_id}: held permissions: {e}"))
+            })?,
             None => Vec::new(),
         };
         Ok(Some(GrantHolder {

@@ -59,7 +59,7 @@ impl D1Sql {
             .map(|db| D1Sql {
                 db: Db::Primary(db),
             })
-            .map_err(|e| StoreError(format!("D1 binding: {e}")))
+            .map_err(|e| StoreError::unavailable(format!("D1 binding: {e}")))
     }
 
     /// For lookups that tolerate a replica's lag (see `directory::api_key_by_hash_replicated`).
@@ -67,12 +67,12 @@ impl D1Sql {
     pub fn replica(env: &Env) -> Result<D1Sql, StoreError> {
         let db = env
             .d1("DB")
-            .map_err(|e| StoreError(format!("D1 binding: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("D1 binding: {e}")))?;
         db.with_session_constraint(D1SessionConstraint::FirstUnconstrained)
             .map(|session| D1Sql {
                 db: Db::Session(session),
             })
-            .map_err(|e| StoreError(format!("D1 session: {e}")))
+            .map_err(|e| StoreError::unavailable(format!("D1 session: {e}")))
     }
 
     fn statement(&self, sql: &str, args: Vec<SqlValue>) -> Result<D1PreparedStatement, SqlError> {
@@ -140,8 +140,6 @@ pub struct EdgeBackend<'a> {
     /// The address the request came from (`CF-Connecting-IP`), which metadata fetches are
     /// charged to.
     pub client_ip: String,
-    /// Set when a metadata fetch was refused by its rate limit: the request is answered 429.
-    pub metadata_fetch_throttled: std::cell::Cell<bool>,
 }
 
 impl<'a> EdgeBackend<'a> {
@@ -152,7 +150,6 @@ impl<'a> EdgeBackend<'a> {
             now,
             allow_loopback_client_metadata: false,
             client_ip: String::new(),
-            metadata_fetch_throttled: std::cell::Cell::new(false),
         })
     }
 
@@ -167,28 +164,17 @@ impl<'a> EdgeBackend<'a> {
 impl ClientRegistry for EdgeBackend<'_> {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         if crate::oauth::registration::is_metadata_document_id(client_id) {
-            let resolved = super::client_metadata::resolve(
+            // Refused fetches come back as `StoreError::Throttled`: the request stops before it
+            // changes anything, and is answered 429.
+            return super::client_metadata::resolve(
                 self.env,
                 client_id,
                 self.allow_loopback_client_metadata,
                 self.now,
                 &self.client_ip,
-                async || {
-                    self.directory()
-                        .first_party_client_names()
-                        .await
-                        .map_err(|e| e.0)
-                },
+                async || self.directory().first_party_client_names().await,
             )
             .await;
-            return resolved.map_err(|e| match e {
-                super::client_metadata::ResolveError::Throttled => {
-                    // An error stops the request before it changes anything; the edge answers 429.
-                    self.metadata_fetch_throttled.set(true);
-                    StoreError("client metadata fetches from this address are rate limited".into())
-                }
-                super::client_metadata::ResolveError::Store(why) => StoreError(why),
-            });
         }
         self.directory().find_client(client_id).await
     }
@@ -351,11 +337,11 @@ impl PasswordHasher for EdgeBackend<'_> {
     ) -> Result<[u8; 32], StoreError> {
         let value = pbkdf2_sha256(password, salt, iterations)
             .await
-            .map_err(|e| StoreError(format!("WebCrypto PBKDF2: {e:?}")))?;
+            .map_err(|e| StoreError::unavailable(format!("WebCrypto PBKDF2: {e:?}")))?;
         let bytes = worker::js_sys::Uint8Array::new(&value).to_vec();
         bytes
             .try_into()
-            .map_err(|_| StoreError("WebCrypto PBKDF2: wrong output length".into()))
+            .map_err(|_| StoreError::unavailable("WebCrypto PBKDF2: wrong output length"))
     }
 }
 
@@ -374,7 +360,7 @@ impl EdgeBackend<'_> {
         };
         quota_counter::call(self.env, key, quota, now, op)
             .await
-            .map_err(|e| StoreError(format!("counter {key}: {e}")))
+            .map_err(|e| StoreError::unavailable(format!("counter {key}: {e}")))
     }
 }
 
@@ -423,7 +409,7 @@ impl Throttle for EdgeBackend<'_> {
     ) -> Result<crate::quota::QuotaUsage, StoreError> {
         quota_counter::usage(self.env, key, quota, now)
             .await
-            .map_err(|e| StoreError(format!("counter {key}: {e}")))
+            .map_err(|e| StoreError::unavailable(format!("counter {key}: {e}")))
     }
 }
 
@@ -437,7 +423,7 @@ impl JwsVerifier for EdgeBackend<'_> {
     ) -> Result<bool, StoreError> {
         super::webcrypto::verify_jws(alg, key, message, signature)
             .await
-            .map_err(|e| StoreError(format!("WebCrypto: {e:?}")))
+            .map_err(|e| StoreError::unavailable(format!("WebCrypto: {e:?}")))
     }
 }
 
@@ -614,6 +600,6 @@ impl Sleep for EdgeBackend<'_> {
 
 impl Rng for EdgeBackend<'_> {
     fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError> {
-        getrandom::fill(buf).map_err(|e| StoreError(format!("random: {e}")))
+        getrandom::fill(buf).map_err(|e| StoreError::unavailable(format!("random: {e}")))
     }
 }

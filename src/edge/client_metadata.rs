@@ -11,6 +11,7 @@ use url::Url;
 use worker::Env;
 
 use crate::edge::fetch::get_checked_json;
+use crate::error::StoreError;
 use crate::oauth::client::Client;
 use crate::oauth::registration::{
     check_metadata_document_url, metadata_cache_secs, parse_metadata_document,
@@ -20,14 +21,9 @@ use crate::oauth::registration::{
 /// The Workers rate-limit binding that bounds the fetches one client address can cause.
 pub const FETCH_RATE_LIMIT_BINDING: &str = "RATE_LIMIT_CLIENT_METADATA";
 
-/// Why a metadata-document `client_id` could not be resolved now (a document that cannot be
-/// used is not an error: the client is unknown).
-pub enum ResolveError {
-    /// The client address asked for more document fetches than its rate limit allows.
-    Throttled,
-    /// The names the document is checked against could not be read.
-    Store(String),
-}
+/// How long a client address refused more document fetches is told to wait: the binding's
+/// window is a minute.
+const FETCH_THROTTLED_RETRY_SECS: u64 = 60;
 
 /// Documents an isolate keeps; past this the cache starts over.
 const MAX_CACHED_DOCUMENTS: usize = 1000;
@@ -47,8 +43,8 @@ pub async fn resolve(
     allow_loopback: bool,
     now: i64,
     client_ip: &str,
-    first_party_names: impl AsyncFnOnce() -> Result<Vec<String>, String>,
-) -> Result<Option<Client>, ResolveError> {
+    first_party_names: impl AsyncFnOnce() -> Result<Vec<String>, StoreError>,
+) -> Result<Option<Client>, StoreError> {
     let cached = DOCUMENTS.with(|d| {
         d.borrow()
             .get(client_id)
@@ -61,11 +57,13 @@ pub async fn resolve(
     let fetched = match check_metadata_document_url(client_id, allow_loopback) {
         Ok(url) => {
             if !fetch_allowed(env, client_ip).await {
-                return Err(ResolveError::Throttled);
+                return Err(StoreError::Throttled {
+                    retry_after_secs: FETCH_THROTTLED_RETRY_SECS,
+                });
             }
             match fetch(&url).await {
                 Ok((body, secs)) => {
-                    let names = first_party_names().await.map_err(ResolveError::Store)?;
+                    let names = first_party_names().await?;
                     let names: Vec<&str> = names.iter().map(String::as_str).collect();
                     parse_metadata_document(client_id, &body, &names)
                         .map(|client| (client, secs))

@@ -326,9 +326,9 @@ pub struct Platform;
 
 impl JwsSigner for Platform {
     async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
-        sign_rs256(key, message)
-            .await
-            .map_err(|e| StoreError(format!("WebCrypto RS256 signing with {}: {e:?}", key.kid())))
+        sign_rs256(key, message).await.map_err(|e| {
+            StoreError::unavailable(format!("WebCrypto RS256 signing with {}: {e:?}", key.kid()))
+        })
     }
 
     async fn sign_ed25519(&self, key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {

@@ -194,7 +194,7 @@ pub async fn access_token_for<B: TokenCipher + UpstreamTokenStore + Upstream>(
     user_id: &str,
     now: i64,
 ) -> Result<String, NoToken> {
-    let store = |e: StoreError| NoToken::Unavailable(e.0);
+    let store = |e: StoreError| NoToken::Unavailable(e.to_string());
     let Some(kept) = backend
         .kept_tokens(user_id, &provider.id)
         .await

@@ -147,7 +147,7 @@ impl MemoryBackend {
     fn call(&self, name: &'static str) -> Result<(), StoreError> {
         self.calls.borrow_mut().push(name);
         if *self.fail.borrow() || self.failing.borrow().contains(&name) {
-            return Err(StoreError(format!("{name}: injected failure")));
+            return Err(StoreError::unavailable(format!("{name}: injected failure")));
         }
         Ok(())
     }
@@ -694,9 +694,9 @@ impl JwsSigner for MemoryBackend {
     async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.call("sign_rs256")?;
         if *self.fail_rs256.borrow() {
-            return Err(StoreError("sign_rs256: injected failure".into()));
+            return Err(StoreError::unavailable("sign_rs256: injected failure"));
         }
-        jws::sign_rs256(key.private_jwk(), message).map_err(StoreError)
+        jws::sign_rs256(key.private_jwk(), message).map_err(StoreError::Unavailable)
     }
 }
 
@@ -1050,7 +1050,7 @@ impl Sleep for MemoryBackend {
 
 impl Rng for MemoryBackend {
     fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError> {
-        getrandom::fill(buf).map_err(|e| StoreError(e.to_string()))
+        getrandom::fill(buf).map_err(|e| StoreError::unavailable(e.to_string()))
     }
 }
 
