@@ -1,8 +1,10 @@
-//! Leaf primitives every layer shares: secrets and constant-time comparison, hashing, and token
-//! syntax. They import nothing of the crate, so nothing that uses them can form a circle.
+//! Leaf primitives every layer shares: secrets and constant-time comparison, hashing, token
+//! syntax, and the bounded cache with expiry. They import nothing of the crate, so nothing that
+//! uses them can form a circle.
 
 #[cfg(test)]
 pub mod cases;
+pub mod bounded_cache;
 pub mod duration;
 pub mod hash;
 pub mod json;
