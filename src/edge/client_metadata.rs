@@ -5,7 +5,6 @@
 //! throttled per client address (`RATE_LIMIT_CLIENT_METADATA`); a cached document costs none.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use url::Url;
 use worker::Env;
@@ -17,6 +16,7 @@ use crate::oauth::registration::{
     check_metadata_document_url, metadata_cache_secs, parse_metadata_document,
     MAX_METADATA_DOCUMENT_BYTES, METADATA_FETCH_TIMEOUT_MS, METADATA_MIN_CACHE_SECS,
 };
+use crate::primitives::bounded_cache::BoundedCache;
 
 /// The Workers rate-limit binding that bounds the fetches one client address can cause.
 pub const FETCH_RATE_LIMIT_BINDING: &str = "RATE_LIMIT_CLIENT_METADATA";
@@ -25,12 +25,13 @@ pub const FETCH_RATE_LIMIT_BINDING: &str = "RATE_LIMIT_CLIENT_METADATA";
 /// window is a minute.
 const FETCH_THROTTLED_RETRY_SECS: u64 = 60;
 
-/// Documents an isolate keeps; past this the cache starts over.
+/// Documents an isolate keeps (see [`BoundedCache`] for what goes when full).
 const MAX_CACHED_DOCUMENTS: usize = 1000;
 
 thread_local! {
-    /// By client_id: the client (or `None` for a document that failed) and when to fetch again.
-    static DOCUMENTS: RefCell<HashMap<String, (Option<Client>, i64)>> = RefCell::new(HashMap::new());
+    /// By client_id: the client (or `None` for a document that failed), until it is fetched again.
+    static DOCUMENTS: RefCell<BoundedCache<String, Option<Client>>> =
+        RefCell::new(BoundedCache::new(MAX_CACHED_DOCUMENTS));
 }
 
 /// The client a metadata-document `client_id` names, or `None` if it cannot be used; refused
@@ -45,12 +46,7 @@ pub async fn resolve(
     client_ip: &str,
     first_party_names: impl AsyncFnOnce() -> Result<Vec<String>, StoreError>,
 ) -> Result<Option<Client>, StoreError> {
-    let cached = DOCUMENTS.with(|d| {
-        d.borrow()
-            .get(client_id)
-            .filter(|(_, until)| now < *until)
-            .map(|(client, _)| client.clone())
-    });
+    let cached = DOCUMENTS.with(|d| d.borrow().get(client_id, now).cloned());
     if let Some(client) = cached {
         return Ok(client);
     }
@@ -86,14 +82,12 @@ pub async fn resolve(
         }
     };
     DOCUMENTS.with(|d| {
-        let mut d = d.borrow_mut();
-        if d.len() >= MAX_CACHED_DOCUMENTS {
-            d.clear();
-        }
-        d.insert(
+        d.borrow_mut().insert(
             client_id.to_string(),
-            (client.clone(), now + fresh_secs as i64),
-        );
+            client.clone(),
+            now + fresh_secs as i64,
+            now,
+        )
     });
     Ok(client)
 }

@@ -63,6 +63,26 @@ impl<K: Eq + Hash, V> BoundedCache<K, V> {
             .map(|e| &mut e.value)
     }
 
+    /// The value under `key` whatever its expiry, until an insert sweeps it: for an owner whose
+    /// values carry their own expiry and who checks it on every use (a verified token's claims),
+    /// so that a hit and a miss refuse a stale value alike.
+    pub fn held<Q>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.entries.get(key).map(|e| &e.value)
+    }
+
+    /// [`Self::held`], to change the value in place.
+    pub fn held_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.entries.get_mut(key).map(|e| &mut e.value)
+    }
+
     /// Whether a fresh value is held under `key`.
     pub fn contains<Q>(&self, key: &Q, now: i64) -> bool
     where
@@ -173,7 +193,11 @@ mod tests {
         assert_eq!(cache.get("d", 20), Some(&5));
         assert_eq!(cache.get("c", 20), Some(&4));
         assert_eq!(cache.get("b", 20), Some(&3));
-        assert_eq!(cache.get("a", 20), None, "past the expired, the oldest go down to half");
+        assert_eq!(
+            cache.get("a", 20),
+            None,
+            "past the expired, the oldest go down to half"
+        );
     }
 
     #[test]

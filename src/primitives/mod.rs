@@ -2,9 +2,9 @@
 //! syntax, and the bounded cache with expiry. They import nothing of the crate, so nothing that
 //! uses them can form a circle.
 
+pub mod bounded_cache;
 #[cfg(test)]
 pub mod cases;
-pub mod bounded_cache;
 pub mod duration;
 pub mod hash;
 pub mod json;
