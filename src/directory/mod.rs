@@ -31,6 +31,24 @@ pub struct SqlDirectory<'a, S: Sql> {
     pub now: i64,
 }
 
+/// A backend whose users, policy, accounts and identities are in SQL (D1 at the edge, SQLite in
+/// tests): it implements those ports ([`UserDirectory`], [`PolicyStore`], [`AccountStore`],
+/// [`IdentityStore`], [`UpstreamTokenStore`]) by naming its directory, once, here.
+pub trait HasDirectory {
+    type Sql: Sql;
+    fn directory(&self) -> SqlDirectory<'_, Self::Sql>;
+}
+
+impl<S: Sql> HasDirectory for SqlDirectory<'_, S> {
+    type Sql = S;
+    fn directory(&self) -> SqlDirectory<'_, S> {
+        SqlDirectory {
+            sql: self.sql,
+            now: self.now,
+        }
+    }
+}
+
 pub(crate) fn store_error(e: SqlError) -> StoreError {
     StoreError::unavailable(format!("D1: {e:?}"))
 }
@@ -198,9 +216,10 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
     }
 }
 
-impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
+impl<D: HasDirectory> UserDirectory for D {
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT id, email, name, password_hash, disabled, session_epoch FROM users WHERE email = ?1",
@@ -213,6 +232,7 @@ impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
 
     async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT id, email, name, password_hash, disabled, session_epoch FROM users WHERE id = ?1",
@@ -224,7 +244,8 @@ impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
     }
 
     async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError> {
-        self.sql
+        self.directory()
+            .sql
             .batch(vec![(
                 "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?1",
                 vec![user_id.into()],
@@ -402,7 +423,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
     }
 }
 
-impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
+impl<D: HasDirectory> PolicyStore for D {
     async fn scope_context(
         &self,
         user_id: &str,
@@ -416,7 +437,8 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
             consent,
             plan_roles,
         };
-        self.load_scope_context(holder, indicator, site_resource)
+        self.directory()
+            .load_scope_context(holder, indicator, site_resource)
             .await
     }
 
@@ -426,12 +448,13 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
-        self.load_scope_context(Holder::Client(client_id), indicator, site_resource)
+        self.directory()
+            .load_scope_context(Holder::Client(client_id), indicator, site_resource)
             .await
     }
 }
 
-impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
+impl<D: HasDirectory> AccountStore for D {
     async fn record_consent(
         &self,
         user_id: &str,
@@ -443,7 +466,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         // `scopes` already holds what was allowed before (read with the scope decision). Two
         // consents by one user for one app at the same moment could keep only the later's
         // scopes: at worst a question asked again.
-        self.sql
+        self.directory().sql
             .batch(vec![(
                 "INSERT INTO consents (user_id, client_id, resource, issuer, scopes, created_at, updated_at) VALUES (?1, ?2, ?3, ?6, ?4, ?5, ?5) \
                  ON CONFLICT (user_id, client_id, resource, issuer) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
@@ -467,7 +490,8 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         client_id: &str,
         resource: &str,
     ) -> Result<(), StoreError> {
-        self.sql
+        self.directory()
+            .sql
             .batch(vec![(
                 "DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2 AND resource = ?3",
                 vec![user_id.into(), client_id.into(), resource.into()],
@@ -479,6 +503,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
 
     async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT a.client_id, COALESCE(c.name, a.client_id) AS client_name, a.resource, a.scopes, a.since FROM ( \
@@ -521,7 +546,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     }
 
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
-        self.sql
+        self.directory().sql
             .batch(vec![(
                 "INSERT INTO user_grants (grant_id, user_id, client_id, scopes, resource, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 vec![
@@ -544,6 +569,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
 
     async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT g.grant_id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, g.scopes, g.resource, g.created_at, g.revoked_at \
@@ -572,7 +598,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         // user let reach the origin stops with the access they took back. Only then: the delete
         // runs before the mark and only while the grant is still open, so a stale client retrying
         // a revoked grant's token does not delete tokens the user connected since.
-        self.sql
+        self.directory().sql
             .batch(vec![
                 (
                     "DELETE FROM upstream_tokens WHERE user_id = \
@@ -590,7 +616,8 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     }
 
     async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        self.sql
+        self.directory()
+            .sql
             .batch(vec![(
                 "UPDATE user_grants SET revoke_requested_at = COALESCE(revoke_requested_at, ?2) \
                  WHERE grant_id = ?1 AND revoked_at IS NULL",
@@ -609,6 +636,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         // One statement: a grant indexed while the sweep runs is either in the list or not
         // marked, never marked and left out.
         let rows = self
+            .directory()
             .sql
             .query(
                 "UPDATE user_grants SET revoke_requested_at = COALESCE(revoke_requested_at, ?2) \
@@ -622,6 +650,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
 
     async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT grant_id FROM user_grants \
@@ -641,6 +670,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     ) -> Result<Option<GrantHolder>, StoreError> {
         let held = user_permission_ids("g.user_id", "?2", "?3");
         let rows = self
+            .directory()
             .sql
             .query(
                 &format!(
@@ -652,7 +682,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
                 vec![
                     grant_id.into(),
                     plan_roles.into(),
-                    self.now.saturating_sub(PERIOD_GRACE_SECS).into(),
+                    self.directory().now.saturating_sub(PERIOD_GRACE_SECS).into(),
                 ],
             )
             .await
@@ -675,6 +705,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
 
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT id, prefix, name, scopes, created_at, last_used_at, revoked_at FROM api_keys \
@@ -704,6 +735,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         now: i64,
     ) -> Result<bool, StoreError> {
         let changed = self
+            .directory()
             .sql
             .batch(vec![(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND user_id = ?2",

@@ -8,12 +8,14 @@ use std::cell::RefCell;
 
 use crate::primitives::bounded_cache::BoundedCache;
 
+use super::backend::EdgeBackend;
 use crate::edge::fetch::get_checked_json;
 use crate::oauth::client_assertion::{parse_jwks, PublicJwk};
 use crate::oauth::registration::{
     check_metadata_document_url, metadata_cache_secs, METADATA_FETCH_TIMEOUT_MS,
     METADATA_MIN_CACHE_SECS,
 };
+use crate::ports::{AgentDirectory, ClientKeys, StoreError};
 
 /// The largest JWKS fetched: a few RSA keys take 2 KiB.
 pub const MAX_JWKS_BYTES: usize = 16 * 1024;
@@ -150,5 +152,27 @@ async fn fetch(
             let left = until.map_or(secs, |u| u64::try_from(u - now).unwrap_or(0));
             Ok((keys, secs.min(left.max(1))))
         }
+    }
+}
+
+impl ClientKeys for EdgeBackend<'_> {
+    async fn client_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
+        Ok(keys(jwks_uri, refresh, self.allow_loopback_client_metadata, now).await)
+    }
+}
+
+impl AgentDirectory for EdgeBackend<'_> {
+    async fn agent_keys(
+        &self,
+        origin: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
+        Ok(agent_keys(origin, refresh, self.allow_loopback_client_metadata, now).await)
     }
 }

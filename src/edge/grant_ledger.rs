@@ -12,11 +12,12 @@ use worker::{
     State,
 };
 
+use super::backend::EdgeBackend;
 use crate::oauth::grant::{
     expires_at, redeem_code, rotate_refresh, undo, CodeRedemption, GrantError, GrantState, Issued,
     RefreshRotation, Undo,
 };
-use crate::ports::StoreError;
+use crate::ports::{GrantStore, StoreError};
 
 const BINDING: &str = "GRANTS";
 
@@ -252,5 +253,39 @@ fn issued(answer: Answer) -> Result<Result<Issued, GrantError>, StoreError> {
         Answer::Issued(i) => Ok(Ok(*i)),
         Answer::Refused(e) => Ok(Err(e)),
         _ => Err(StoreError::unavailable("grant ledger: unexpected answer")),
+    }
+}
+
+/// The grant store is the grants' Durable Objects.
+impl GrantStore for EdgeBackend<'_> {
+    async fn create_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
+        create(self.env, grant).await
+    }
+    async fn redeem_code(
+        &self,
+        grant_id: &str,
+        r: &CodeRedemption,
+    ) -> Result<Result<Issued, GrantError>, StoreError> {
+        redeem(self.env, grant_id, r).await
+    }
+    async fn rotate_refresh(
+        &self,
+        grant_id: &str,
+        r: &RefreshRotation,
+    ) -> Result<Result<Issued, GrantError>, StoreError> {
+        rotate(self.env, grant_id, r).await
+    }
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        revoke(self.env, grant_id).await
+    }
+    async fn undo_step(
+        &self,
+        grant_id: &str,
+        step: &crate::oauth::grant::Undo,
+    ) -> Result<(), StoreError> {
+        undo_step(self.env, grant_id, step).await
+    }
+    async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
+        load(self.env, grant_id).await
     }
 }

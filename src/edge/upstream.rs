@@ -7,11 +7,13 @@ use std::cell::RefCell;
 
 use crate::primitives::bounded_cache::BoundedCache;
 
+use super::backend::EdgeBackend;
 use crate::edge::fetch::{read_capped, send_within, FetchFailure};
 use crate::federation::oidc::{discovery_url, parse_discovery, Discovery};
 use crate::federation::{check_provider_url, MAX_UPSTREAM_RESPONSE_BYTES, UPSTREAM_TIMEOUT_MS};
+use crate::oauth::client_assertion::PublicJwk;
 use crate::oauth::registration::metadata_cache_secs;
-use crate::ports::{UpstreamRequest, UpstreamResponse};
+use crate::ports::{Upstream, UpstreamRequest, UpstreamResponse};
 
 /// A failed discovery is remembered this long.
 const FAILURE_CACHE_SECS: i64 = 10;
@@ -136,4 +138,27 @@ async fn fetch_discovery(issuer: &str) -> Result<(Discovery, i64), String> {
     }
     let discovery = parse_discovery(issuer, &response.body)?;
     Ok((discovery, metadata_cache_secs(None) as i64))
+}
+
+/// Upstream providers: calls, discovery documents, their signing keys.
+impl Upstream for EdgeBackend<'_> {
+    async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        send(request).await
+    }
+    async fn discovery(
+        &self,
+        issuer: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<crate::federation::oidc::Discovery, String> {
+        discovery(issuer, refresh, now).await
+    }
+    async fn provider_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Vec<PublicJwk>, String> {
+        super::client_jwks::provider_keys(jwks_uri, refresh, now).await
+    }
 }
