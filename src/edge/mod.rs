@@ -478,7 +478,7 @@ async fn proxy(
             Step::NeedProof(proof) => {
                 // A DPoP-bound token's proof: its signature (WebCrypto), then its `jti` in the
                 // counter Durable Object, one round trip per call.
-                let store = backend::EdgeBackend::new(env, now).map_err(|e| ApiError::from(e))?;
+                let store = backend::EdgeBackend::new(env, now).map_err(ApiError::from)?;
                 let outcome = crate::oauth::dpop::accept(&store, &proof, now)
                     .await
                     .map_err(|e| ApiError::Unavailable(format!("DPoP proof: {e}")))?;
@@ -487,8 +487,7 @@ async fn proxy(
             Step::NeedAgent(call) => {
                 // A signed agent: its key from a trusted agent's directory (cached), the
                 // signature, then its nonce in the counter Durable Object.
-                let mut store =
-                    backend::EdgeBackend::new(env, now).map_err(|e| ApiError::from(e))?;
+                let mut store = backend::EdgeBackend::new(env, now).map_err(ApiError::from)?;
                 store.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
                 let policy = &config.plugin.agents;
                 let outcome = crate::proxy::signed_agent::check(&store, &call, policy, now)

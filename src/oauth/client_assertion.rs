@@ -405,7 +405,7 @@ mod tests {
         assert!(matches!(no_alg, AssertionError::Malformed(_)));
         let crit = parse_client_assertion(&jwt(json!({"alg": "RS256", "crit": ["b64"]}), claims()));
         assert!(
-            matches!(crit, Err(AssertionError::Malformed(ref why)) if *why == "the JWT header has crit extensions, which are not understood")
+            matches!(crit, Err(AssertionError::Malformed(why)) if why == "the JWT header has crit extensions, which are not understood")
         );
     }
 
@@ -458,7 +458,7 @@ mod tests {
                 c[k] = v.clone();
             }
             assert!(
-                matches!(check(c), Err(AssertionError::Claim(ref why)) if ["a time claim of the JWT is not a number of seconds from 1970 to 9999", "the client_assertion aud must be the token endpoint URL or the issuer", "the client_assertion expired", "the client_assertion iat is in the future", "the client_assertion is not valid yet (nbf)", "the client_assertion iss is not the client_id", "the client_assertion lives too long: at most 5 minutes from iat to exp", "the client_assertion sub is not the client_id"].contains(&&**why)),
+                matches!(check(c), Err(AssertionError::Claim(why)) if ["a time claim of the JWT is not a number of seconds from 1970 to 9999", "the client_assertion aud must be the token endpoint URL or the issuer", "the client_assertion expired", "the client_assertion iat is in the future", "the client_assertion is not valid yet (nbf)", "the client_assertion iss is not the client_id", "the client_assertion lives too long: at most 5 minutes from iat to exp", "the client_assertion sub is not the client_id"].contains(&why)),
                 "{why}"
             );
         }
@@ -466,7 +466,7 @@ mod tests {
             let mut c = claims();
             c.as_object_mut().unwrap().remove(missing);
             assert!(
-                matches!(check(c), Err(AssertionError::Claim(ref why)) if ["the client_assertion has no exp", "the client_assertion has no iss", "the client_assertion has no jti", "the client_assertion has no sub"].contains(&&**why)),
+                matches!(check(c), Err(AssertionError::Claim(why)) if ["the client_assertion has no exp", "the client_assertion has no iss", "the client_assertion has no jti", "the client_assertion has no sub"].contains(&why)),
                 "no {missing}"
             );
         }
@@ -487,17 +487,17 @@ mod tests {
             &format!("{}.!!.c", b64(&json!({"alg":"RS256"}))),
         ] {
             assert!(
-                matches!(parse_client_assertion(bad), Err(AssertionError::Malformed(ref why)) if ["the JWT claims are not base64url JSON", "the JWT header is not base64url JSON", "the JWT must be signed and in compact form"].contains(&&**why)),
+                matches!(parse_client_assertion(bad), Err(AssertionError::Malformed(why)) if ["the JWT claims are not base64url JSON", "the JWT header is not base64url JSON", "the JWT must be signed and in compact form"].contains(&why)),
                 "{bad}"
             );
         }
         let long = "a".repeat(MAX_ASSERTION_BYTES + 1);
         assert!(
-            matches!(parse_client_assertion(&long), Err(AssertionError::Malformed(ref why)) if *why == "the JWT is too long")
+            matches!(parse_client_assertion(&long), Err(AssertionError::Malformed(why)) if why == "the JWT is too long")
         );
         let array_claims = jwt(json!({"alg": "RS256"}), json!([1, 2]));
         assert!(
-            matches!(parse_client_assertion(&array_claims), Err(AssertionError::Malformed(ref why)) if *why == "the JWT claims are not a JSON object")
+            matches!(parse_client_assertion(&array_claims), Err(AssertionError::Malformed(why)) if why == "the JWT claims are not a JSON object")
         );
     }
 
@@ -594,12 +594,12 @@ mod tests {
         ten_years["iat"] = json!(i64::MIN);
         ten_years["exp"] = json!(NOW + 10 * 365 * 86_400);
         assert!(
-            matches!(check(ten_years), Err(AssertionError::Claim(ref why)) if *why == "a time claim of the JWT is not a number of seconds from 1970 to 9999")
+            matches!(check(ten_years), Err(AssertionError::Claim(why)) if why == "a time claim of the JWT is not a number of seconds from 1970 to 9999")
         );
         let mut forever = claims();
         forever["exp"] = json!(i64::MAX);
         assert!(
-            matches!(check(forever), Err(AssertionError::Claim(ref why)) if *why == "a time claim of the JWT is not a number of seconds from 1970 to 9999")
+            matches!(check(forever), Err(AssertionError::Claim(why)) if why == "a time claim of the JWT is not a number of seconds from 1970 to 9999")
         );
     }
 }
