@@ -227,7 +227,11 @@ mod tests {
                 url,
                 "{url} is in normal form"
             );
-            assert!(check_metadata_document_url(url, false).is_err(), "{url}");
+            assert_eq!(
+                check_metadata_document_url(url, false).err().as_deref(),
+                Some("the client_id URL's host is not a public address"),
+                "{url}"
+            );
         }
         assert!(
             check_metadata_document_url("https://[2606:4700::1111]/client.json", false).is_ok()
@@ -319,7 +323,16 @@ mod tests {
                     assert!(!ipv6_is_public(v6), "{v6} carries {v4}");
                     let url = format!("https://[{v6}]/c.json");
                     assert!(!parsed_host_is_public(&url), "{url}");
-                    assert!(check_metadata_document_url(&url, false).is_err(), "{url}");
+                    assert!(
+                        matches!(
+                            check_metadata_document_url(&url, false).err().as_deref(),
+                            Some(
+                                "the client_id URL is not in normal form"
+                                    | "the client_id URL's host is not a public address"
+                            )
+                        ),
+                        "{url}"
+                    );
                 }
             }
         }

@@ -103,6 +103,28 @@ impl<B: Backend, S: Sql> App<'_, B, S> {
         if let Some(outcome) = without_stores(self.config, endpoint, head) {
             return outcome;
         }
+        match self.with_stores(endpoint, head, body).await {
+            // A store that refused for now (client metadata fetches from this address): answered
+            // as the refusals made before an endpoint runs are, a page on the portal's pages.
+            Err(throttled @ ApiError::Throttled { .. })
+                if crate::routes::is_portal_page(&head.path) =>
+            {
+                Ok(Outcome::Reply(crate::gateway::early_refusal(
+                    self.config,
+                    &head.path,
+                    &throttled,
+                )))
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn with_stores(
+        &self,
+        endpoint: Endpoint<'_>,
+        head: &RequestHead,
+        body: &[u8],
+    ) -> Result<Outcome, ApiError> {
         let config = self.config;
         let reply = match endpoint {
             Endpoint::AuthServer(endpoint) => {

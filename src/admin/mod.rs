@@ -77,7 +77,7 @@ pub(crate) fn sql_error(e: SqlError) -> ApiError {
 }
 
 pub(crate) fn store_error(e: StoreError) -> ApiError {
-    ApiError::Unavailable(e.0)
+    ApiError::from(e)
 }
 
 pub(crate) fn json_body(body: &[u8]) -> Result<Map<String, Value>, ApiError> {

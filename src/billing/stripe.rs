@@ -555,8 +555,11 @@ mod tests {
             Event::Ignored,
             "not made by the gateway"
         );
-        assert!(parse_event(b"[]").is_err());
-        assert!(parse_event(br#"{"id":"evt","type":"x","created":1}"#).is_err());
+        assert_eq!(parse_event(b"[]").err(), Some("the event has no id"));
+        assert_eq!(
+            parse_event(br#"{"id":"evt","type":"x","created":1}"#).err(),
+            Some("the event has no data.object")
+        );
     }
 
     #[test]
@@ -606,8 +609,16 @@ mod tests {
                 .unwrap_err()
                 .contains("No such price")
         );
-        assert!(session_url(200, br#"{"url":"javascript:alert(1)"}"#, true).is_err());
-        assert!(session_url(502, b"<html>", true).is_err());
+        assert_eq!(
+            session_url(200, br#"{"url":"javascript:alert(1)"}"#, true)
+                .err()
+                .as_deref(),
+            Some("Stripe answered 200 without a session URL")
+        );
+        assert_eq!(
+            session_url(502, b"<html>", true).err().as_deref(),
+            Some("Stripe answered 502, not JSON")
+        );
         let local = br#"{"url":"http://127.0.0.1:1/checkout/cs_1"}"#;
         assert!(
             session_url(200, local, false).is_err(),
@@ -666,7 +677,10 @@ mod tests {
         )
         .unwrap_err()
         .contains("No such subscription"));
-        assert!(parse_subscription(200, b"nope").is_err());
+        assert_eq!(
+            parse_subscription(200, b"nope").err().as_deref(),
+            Some("Stripe answered 200, not JSON")
+        );
     }
 
     /// Issue 29, finding 8: Stripe's `t=` is an instant in 1970 ..= 9999 or the signature is

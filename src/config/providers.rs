@@ -607,7 +607,10 @@ mod tests {
         );
         let mut with_key = raw(keeping, &secrets);
         with_key.upstream_token_key = Some("c2hvcnQ".into());
-        assert!(token_key(&with_key, &providers).is_err(), "too short");
+        assert!(
+            matches!(token_key(&with_key, &providers), Err(ref e) if e.key == "UPSTREAM_TOKEN_KEY"),
+            "too short"
+        );
         with_key.upstream_token_key = Some(base64::Engine::encode(
             &base64::engine::general_purpose::URL_SAFE_NO_PAD,
             [7u8; 32],

@@ -2,7 +2,7 @@
 //! and just-in-time provisioning in one all-or-nothing batch; and the tokens kept for them
 //! (`upstream_tokens`, migration 0015), sealed before they get here.
 
-use super::{n, s, store_error, user, SqlDirectory};
+use super::{n, s, store_error, user, HasDirectory};
 use crate::ports::{
     IdentityStore, KeptTokens, LinkedIdentity, NewFederatedUser, ProvisionOutcome, StoreError,
     UpstreamTokenStore, User, WaysIn,
@@ -38,7 +38,7 @@ fn insert_identity(user_id: &str, i: &LinkedIdentity) -> Statement {
     )
 }
 
-impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
+impl<D: HasDirectory> IdentityStore for D {
     async fn accounts_for(
         &self,
         provider: &str,
@@ -46,6 +46,7 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
         email: &str,
     ) -> Result<(Option<User>, Option<User>), StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT 'linked' AS via, u.id, u.email, u.name, u.password_hash, u.disabled, u.session_epoch \
@@ -67,6 +68,7 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
         identity: &LinkedIdentity,
     ) -> Result<bool, StoreError> {
         match self
+            .directory()
             .sql
             .batch(vec![insert_identity(user_id, identity)])
             .await
@@ -78,7 +80,7 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
     }
 
     async fn touch_identity(&self, i: &LinkedIdentity) -> Result<(), StoreError> {
-        self.sql
+        self.directory().sql
             .batch(vec![(
                 "UPDATE user_identities SET last_used_at = ?3, email = ?4, email_verified = ?5 WHERE provider = ?1 AND subject = ?2",
                 vec![
@@ -109,7 +111,7 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
             ));
         }
         statements.push(insert_identity(&new.id, &new.identity));
-        match self.sql.batch(statements).await {
+        match self.directory().sql.batch(statements).await {
             Ok(_) => Ok(ProvisionOutcome::Created),
             Err(SqlError::Unique(_)) => Ok(ProvisionOutcome::Taken),
             Err(SqlError::Other(message))
@@ -123,6 +125,7 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
 
     async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT provider, subject, email, email_verified, created_at, last_used_at FROM user_identities WHERE user_id = ?1 ORDER BY provider, subject",
@@ -143,8 +146,9 @@ impl<S: Sql> IdentityStore for SqlDirectory<'_, S> {
         // a parallel unlink. It is `WaysIn::remain_without`: a password where the form is
         // offered (`?3`), or an identity at another provider the plugin offers (`?4`).
         let offered = serde_json::to_string(ways.providers)
-            .map_err(|e| StoreError(format!("offered providers: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("offered providers: {e}")))?;
         let changed = self
+            .directory()
             .sql
             .batch(vec![(
                 "DELETE FROM user_identities WHERE user_id = ?1 AND provider = ?2 AND ( \
@@ -177,9 +181,9 @@ fn kept(row: &Row) -> KeptTokens {
     }
 }
 
-impl<S: Sql> UpstreamTokenStore for SqlDirectory<'_, S> {
+impl<D: HasDirectory> UpstreamTokenStore for D {
     async fn keep_tokens(&self, t: &KeptTokens) -> Result<(), StoreError> {
-        self.sql
+        self.directory().sql
             .batch(vec![(
                 "INSERT INTO upstream_tokens (provider, subject, user_id, access_token, refresh_token, expires_at, scope, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
@@ -208,6 +212,7 @@ impl<S: Sql> UpstreamTokenStore for SqlDirectory<'_, S> {
         provider: &str,
     ) -> Result<Option<KeptTokens>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT provider, subject, user_id, access_token, refresh_token, expires_at, scope, updated_at \
@@ -225,7 +230,7 @@ impl<S: Sql> UpstreamTokenStore for SqlDirectory<'_, S> {
         provider: &str,
         sealed_refresh: &str,
     ) -> Result<(), StoreError> {
-        self.sql
+        self.directory().sql
             .batch(vec![(
                 "DELETE FROM upstream_tokens WHERE user_id = ?1 AND provider = ?2 AND refresh_token = ?3",
                 vec![user_id.into(), provider.into(), sealed_refresh.into()],

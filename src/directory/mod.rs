@@ -31,8 +31,26 @@ pub struct SqlDirectory<'a, S: Sql> {
     pub now: i64,
 }
 
+/// A backend whose users, policy, accounts and identities are in SQL (D1 at the edge, SQLite in
+/// tests): it implements those ports ([`UserDirectory`], [`PolicyStore`], [`AccountStore`],
+/// [`IdentityStore`], [`UpstreamTokenStore`]) by naming its directory, once, here.
+pub trait HasDirectory {
+    type Sql: Sql;
+    fn directory(&self) -> SqlDirectory<'_, Self::Sql>;
+}
+
+impl<S: Sql> HasDirectory for SqlDirectory<'_, S> {
+    type Sql = S;
+    fn directory(&self) -> SqlDirectory<'_, S> {
+        SqlDirectory {
+            sql: self.sql,
+            now: self.now,
+        }
+    }
+}
+
 pub(crate) fn store_error(e: SqlError) -> StoreError {
-    StoreError(format!("D1: {e:?}"))
+    StoreError::unavailable(format!("D1: {e:?}"))
 }
 
 pub(crate) fn s(row: &Row, key: &str) -> String {
@@ -72,7 +90,7 @@ fn key_set(row: &Row) -> Result<Option<ClientKeySet>, StoreError> {
     let keys = serde_json::from_str::<Value>(&text)
         .map_err(|e| e.to_string())
         .and_then(|v| parse_jwks(&v))
-        .map_err(|e| StoreError(format!("client {}: jwks: {e}", s(row, "id"))))?;
+        .map_err(|e| StoreError::unavailable(format!("client {}: jwks: {e}", s(row, "id"))))?;
     Ok(Some(ClientKeySet::Inline(keys)))
 }
 
@@ -99,8 +117,10 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let redirect_uris: Vec<String> = serde_json::from_str(&s(row, "redirect_uris"))
-            .map_err(|e| StoreError(format!("client {}: redirect_uris: {e}", s(row, "id"))))?;
+        let redirect_uris: Vec<String> =
+            serde_json::from_str(&s(row, "redirect_uris")).map_err(|e| {
+                StoreError::unavailable(format!("client {}: redirect_uris: {e}", s(row, "id")))
+            })?;
         Ok(Some(Client {
             id: s(row, "id"),
             name: s(row, "name"),
@@ -141,7 +161,7 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
     ) -> Result<RegistrationOutcome, StoreError> {
         let c = &registered.client;
         let uris = serde_json::to_string(&c.redirect_uris)
-            .map_err(|e| StoreError(format!("redirect_uris: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("redirect_uris: {e}")))?;
         let (jwks_uri, jwks) = key_set_columns(&c.key_set);
         let changed = self
             .sql
@@ -196,9 +216,10 @@ impl<S: Sql> ClientRegistry for SqlDirectory<'_, S> {
     }
 }
 
-impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
+impl<D: HasDirectory> UserDirectory for D {
     async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT id, email, name, password_hash, disabled, session_epoch FROM users WHERE email = ?1",
@@ -211,6 +232,7 @@ impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
 
     async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT id, email, name, password_hash, disabled, session_epoch FROM users WHERE id = ?1",
@@ -222,7 +244,8 @@ impl<S: Sql> UserDirectory for SqlDirectory<'_, S> {
     }
 
     async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError> {
-        self.sql
+        self.directory()
+            .sql
             .batch(vec![(
                 "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?1",
                 vec![user_id.into()],
@@ -400,7 +423,7 @@ impl<S: Sql> SqlDirectory<'_, S> {
     }
 }
 
-impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
+impl<D: HasDirectory> PolicyStore for D {
     async fn scope_context(
         &self,
         user_id: &str,
@@ -414,7 +437,8 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
             consent,
             plan_roles,
         };
-        self.load_scope_context(holder, indicator, site_resource)
+        self.directory()
+            .load_scope_context(holder, indicator, site_resource)
             .await
     }
 
@@ -424,12 +448,13 @@ impl<S: Sql> PolicyStore for SqlDirectory<'_, S> {
         indicator: Option<&str>,
         site_resource: &str,
     ) -> Result<ScopeContext, StoreError> {
-        self.load_scope_context(Holder::Client(client_id), indicator, site_resource)
+        self.directory()
+            .load_scope_context(Holder::Client(client_id), indicator, site_resource)
             .await
     }
 }
 
-impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
+impl<D: HasDirectory> AccountStore for D {
     async fn record_consent(
         &self,
         user_id: &str,
@@ -441,7 +466,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         // `scopes` already holds what was allowed before (read with the scope decision). Two
         // consents by one user for one app at the same moment could keep only the later's
         // scopes: at worst a question asked again.
-        self.sql
+        self.directory().sql
             .batch(vec![(
                 "INSERT INTO consents (user_id, client_id, resource, issuer, scopes, created_at, updated_at) VALUES (?1, ?2, ?3, ?6, ?4, ?5, ?5) \
                  ON CONFLICT (user_id, client_id, resource, issuer) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
@@ -465,7 +490,8 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         client_id: &str,
         resource: &str,
     ) -> Result<(), StoreError> {
-        self.sql
+        self.directory()
+            .sql
             .batch(vec![(
                 "DELETE FROM consents WHERE user_id = ?1 AND client_id = ?2 AND resource = ?3",
                 vec![user_id.into(), client_id.into(), resource.into()],
@@ -477,6 +503,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
 
     async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT a.client_id, COALESCE(c.name, a.client_id) AS client_name, a.resource, a.scopes, a.since FROM ( \
@@ -519,7 +546,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     }
 
     async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
-        self.sql
+        self.directory().sql
             .batch(vec![(
                 "INSERT INTO user_grants (grant_id, user_id, client_id, scopes, resource, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 vec![
@@ -542,6 +569,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
 
     async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT g.grant_id, g.client_id, COALESCE(c.name, g.client_id) AS client_name, g.scopes, g.resource, g.created_at, g.revoked_at \
@@ -570,7 +598,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         // user let reach the origin stops with the access they took back. Only then: the delete
         // runs before the mark and only while the grant is still open, so a stale client retrying
         // a revoked grant's token does not delete tokens the user connected since.
-        self.sql
+        self.directory().sql
             .batch(vec![
                 (
                     "DELETE FROM upstream_tokens WHERE user_id = \
@@ -588,7 +616,8 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     }
 
     async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        self.sql
+        self.directory()
+            .sql
             .batch(vec![(
                 "UPDATE user_grants SET revoke_requested_at = COALESCE(revoke_requested_at, ?2) \
                  WHERE grant_id = ?1 AND revoked_at IS NULL",
@@ -607,6 +636,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         // One statement: a grant indexed while the sweep runs is either in the list or not
         // marked, never marked and left out.
         let rows = self
+            .directory()
             .sql
             .query(
                 "UPDATE user_grants SET revoke_requested_at = COALESCE(revoke_requested_at, ?2) \
@@ -620,6 +650,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
 
     async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT grant_id FROM user_grants \
@@ -639,6 +670,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
     ) -> Result<Option<GrantHolder>, StoreError> {
         let held = user_permission_ids("g.user_id", "?2", "?3");
         let rows = self
+            .directory()
             .sql
             .query(
                 &format!(
@@ -650,7 +682,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
                 vec![
                     grant_id.into(),
                     plan_roles.into(),
-                    self.now.saturating_sub(PERIOD_GRACE_SECS).into(),
+                    self.directory().now.saturating_sub(PERIOD_GRACE_SECS).into(),
                 ],
             )
             .await
@@ -659,8 +691,9 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
             return Ok(None);
         };
         let permissions: Vec<String> = match opt_s(row, "held") {
-            Some(held) => serde_json::from_str(&held)
-                .map_err(|e| StoreError(format!("grant {grant_id}: held permissions: {e}")))?,
+            Some(held) => serde_json::from_str(&held).map_err(|e| {
+                StoreError::unavailable(format!("grant {grant_id}: held permissions: {e}"))
+            })?,
             None => Vec::new(),
         };
         Ok(Some(GrantHolder {
@@ -672,6 +705,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
 
     async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT id, prefix, name, scopes, created_at, last_used_at, revoked_at FROM api_keys \
@@ -701,6 +735,7 @@ impl<S: Sql> AccountStore for SqlDirectory<'_, S> {
         now: i64,
     ) -> Result<bool, StoreError> {
         let changed = self
+            .directory()
             .sql
             .batch(vec![(
                 "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND user_id = ?2",

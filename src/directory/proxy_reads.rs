@@ -95,7 +95,8 @@ impl<S: Sql> SqlDirectory<'_, S> {
         creation_time: Option<&str>,
         cidrs: &[String],
     ) -> Result<(), StoreError> {
-        let cidrs = serde_json::to_string(cidrs).map_err(|e| StoreError(e.to_string()))?;
+        let cidrs =
+            serde_json::to_string(cidrs).map_err(|e| StoreError::unavailable(e.to_string()))?;
         self.sql
             .batch(vec![(
                 "INSERT INTO egress_lists (source, creation_time, cidrs, fetched_at) VALUES (?1, ?2, ?3, ?4) \

@@ -37,7 +37,7 @@ pub async fn lookup(
                 key_hash,
             )
             .await
-            .map_err(|e| ApiError::Unavailable(format!("api key lookup: {}", e.0)))?;
+            .map_err(|e| ApiError::Unavailable(format!("api key lookup: {e}")))?;
             CACHE.with(|c| {
                 c.borrow_mut()
                     .insert(plugin, key_hash, record.clone(), now_ms)
@@ -61,7 +61,7 @@ fn record_use(env: &Env, ctx: &Context, key_id: &str, now: i64) {
             .record_api_key_use(&key_id, now)
             .await;
         if let Err(e) = written {
-            worker::console_error!("api key last_used_at not recorded: {}", e.0);
+            worker::console_error!("api key last_used_at not recorded: {e}");
         }
     });
 }

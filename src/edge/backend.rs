@@ -4,23 +4,14 @@
 use wasm_bindgen::prelude::*;
 use worker::{D1Database, D1DatabaseSession, D1PreparedStatement, D1SessionConstraint, Env};
 
-use super::grant_ledger;
-use super::quota_counter::{self, CounterOp};
-use crate::directory::SqlDirectory;
+use crate::directory::{HasDirectory, SqlDirectory};
 use crate::jose::keys::{RsaSigningKey, SigningKey};
 use crate::oauth::client::Client;
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
-use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation};
 use crate::ports::{
-    AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, ConsentKey, GrantHolder,
-    GrantStore, GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
-    NewFederatedUser, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
-    RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
-    UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
+    ClientRegistry, JwsSigner, JwsVerifier, PasswordHasher, RegisteredClient, RegistrationOutcome,
+    Rng, Sleep, StoreError, TokenCipher,
 };
-use crate::quota::Quota;
-use crate::quota::QuotaDecision;
-use crate::rbac::scope::ScopeContext;
 use crate::sql::{Row, Sql, SqlError, SqlValue, Statement};
 
 #[wasm_bindgen(inline_js = "
@@ -59,7 +50,7 @@ impl D1Sql {
             .map(|db| D1Sql {
                 db: Db::Primary(db),
             })
-            .map_err(|e| StoreError(format!("D1 binding: {e}")))
+            .map_err(|e| StoreError::unavailable(format!("D1 binding: {e}")))
     }
 
     /// For lookups that tolerate a replica's lag (see `directory::api_key_by_hash_replicated`).
@@ -67,12 +58,12 @@ impl D1Sql {
     pub fn replica(env: &Env) -> Result<D1Sql, StoreError> {
         let db = env
             .d1("DB")
-            .map_err(|e| StoreError(format!("D1 binding: {e}")))?;
+            .map_err(|e| StoreError::unavailable(format!("D1 binding: {e}")))?;
         db.with_session_constraint(D1SessionConstraint::FirstUnconstrained)
             .map(|session| D1Sql {
                 db: Db::Session(session),
             })
-            .map_err(|e| StoreError(format!("D1 session: {e}")))
+            .map_err(|e| StoreError::unavailable(format!("D1 session: {e}")))
     }
 
     fn statement(&self, sql: &str, args: Vec<SqlValue>) -> Result<D1PreparedStatement, SqlError> {
@@ -140,8 +131,6 @@ pub struct EdgeBackend<'a> {
     /// The address the request came from (`CF-Connecting-IP`), which metadata fetches are
     /// charged to.
     pub client_ip: String,
-    /// Set when a metadata fetch was refused by its rate limit: the request is answered 429.
-    pub metadata_fetch_throttled: std::cell::Cell<bool>,
 }
 
 impl<'a> EdgeBackend<'a> {
@@ -152,10 +141,14 @@ impl<'a> EdgeBackend<'a> {
             now,
             allow_loopback_client_metadata: false,
             client_ip: String::new(),
-            metadata_fetch_throttled: std::cell::Cell::new(false),
         })
     }
+}
 
+/// The one delegation: users, policy, accounts, identities and kept tokens are the directory's
+/// ports on D1 (`directory/`), implemented there for every [`HasDirectory`].
+impl HasDirectory for EdgeBackend<'_> {
+    type Sql = D1Sql;
     fn directory(&self) -> SqlDirectory<'_, D1Sql> {
         SqlDirectory {
             sql: &self.sql,
@@ -167,28 +160,17 @@ impl<'a> EdgeBackend<'a> {
 impl ClientRegistry for EdgeBackend<'_> {
     async fn find_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         if crate::oauth::registration::is_metadata_document_id(client_id) {
-            let resolved = super::client_metadata::resolve(
+            // Refused fetches come back as `StoreError::Throttled`: the request stops before it
+            // changes anything, and is answered 429.
+            return super::client_metadata::resolve(
                 self.env,
                 client_id,
                 self.allow_loopback_client_metadata,
                 self.now,
                 &self.client_ip,
-                async || {
-                    self.directory()
-                        .first_party_client_names()
-                        .await
-                        .map_err(|e| e.0)
-                },
+                async || self.directory().first_party_client_names().await,
             )
             .await;
-            return resolved.map_err(|e| match e {
-                super::client_metadata::ResolveError::Throttled => {
-                    // An error stops the request before it changes anything; the edge answers 429.
-                    self.metadata_fetch_throttled.set(true);
-                    StoreError("client metadata fetches from this address are rate limited".into())
-                }
-                super::client_metadata::ResolveError::Store(why) => StoreError(why),
-            });
         }
         self.directory().find_client(client_id).await
     }
@@ -203,145 +185,6 @@ impl ClientRegistry for EdgeBackend<'_> {
     }
 }
 
-impl UserDirectory for EdgeBackend<'_> {
-    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.directory().find_user_by_email(email).await
-    }
-    async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        self.directory().find_user(user_id).await
-    }
-    async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError> {
-        self.directory().end_sessions(user_id).await
-    }
-}
-
-impl PolicyStore for EdgeBackend<'_> {
-    async fn scope_context(
-        &self,
-        user_id: &str,
-        consent: Option<ConsentKey<'_>>,
-        indicator: Option<&str>,
-        site_resource: &str,
-        plan_roles: &str,
-    ) -> Result<ScopeContext, StoreError> {
-        self.directory()
-            .scope_context(user_id, consent, indicator, site_resource, plan_roles)
-            .await
-    }
-
-    async fn client_scope_context(
-        &self,
-        client_id: &str,
-        indicator: Option<&str>,
-        site_resource: &str,
-    ) -> Result<ScopeContext, StoreError> {
-        self.directory()
-            .client_scope_context(client_id, indicator, site_resource)
-            .await
-    }
-}
-
-impl AccountStore for EdgeBackend<'_> {
-    async fn record_consent(
-        &self,
-        user_id: &str,
-        consent: ConsentKey<'_>,
-        resource: &str,
-        scopes: &[String],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.directory()
-            .record_consent(user_id, consent, resource, scopes, now)
-            .await
-    }
-    async fn forget_consent(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        resource: &str,
-    ) -> Result<(), StoreError> {
-        self.directory()
-            .forget_consent(user_id, client_id, resource)
-            .await
-    }
-    async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
-        self.directory().apps_of(user_id).await
-    }
-    async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
-        self.directory().record_grant(grant).await
-    }
-    async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
-        self.directory().grants_of(user_id).await
-    }
-    async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        self.directory().mark_grant_revoked(grant_id, now).await
-    }
-    async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        self.directory().request_revocation(grant_id, now).await
-    }
-    async fn request_revocations_of(
-        &self,
-        user_id: &str,
-        now: i64,
-    ) -> Result<Vec<String>, StoreError> {
-        self.directory().request_revocations_of(user_id, now).await
-    }
-    async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
-        self.directory().unfinished_revocations(limit).await
-    }
-    async fn holder_of_grant(
-        &self,
-        grant_id: &str,
-        plan_roles: &str,
-    ) -> Result<Option<GrantHolder>, StoreError> {
-        self.directory().holder_of_grant(grant_id, plan_roles).await
-    }
-    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
-        self.directory().api_keys_of(user_id).await
-    }
-    async fn revoke_api_key(
-        &self,
-        user_id: &str,
-        key_id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.directory().revoke_api_key(user_id, key_id, now).await
-    }
-}
-
-impl GrantStore for EdgeBackend<'_> {
-    async fn create_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
-        grant_ledger::create(self.env, grant).await
-    }
-    async fn redeem_code(
-        &self,
-        grant_id: &str,
-        r: &CodeRedemption,
-    ) -> Result<Result<Issued, GrantError>, StoreError> {
-        grant_ledger::redeem(self.env, grant_id, r).await
-    }
-    async fn rotate_refresh(
-        &self,
-        grant_id: &str,
-        r: &RefreshRotation,
-    ) -> Result<Result<Issued, GrantError>, StoreError> {
-        grant_ledger::rotate(self.env, grant_id, r).await
-    }
-    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        grant_ledger::revoke(self.env, grant_id).await
-    }
-    async fn undo_step(
-        &self,
-        grant_id: &str,
-        step: &crate::oauth::grant::Undo,
-    ) -> Result<(), StoreError> {
-        grant_ledger::undo_step(self.env, grant_id, step).await
-    }
-    async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
-        grant_ledger::load(self.env, grant_id).await
-    }
-}
-
 impl PasswordHasher for EdgeBackend<'_> {
     async fn pbkdf2_sha256(
         &self,
@@ -351,79 +194,11 @@ impl PasswordHasher for EdgeBackend<'_> {
     ) -> Result<[u8; 32], StoreError> {
         let value = pbkdf2_sha256(password, salt, iterations)
             .await
-            .map_err(|e| StoreError(format!("WebCrypto PBKDF2: {e:?}")))?;
+            .map_err(|e| StoreError::unavailable(format!("WebCrypto PBKDF2: {e:?}")))?;
         let bytes = worker::js_sys::Uint8Array::new(&value).to_vec();
         bytes
             .try_into()
-            .map_err(|_| StoreError("WebCrypto PBKDF2: wrong output length".into()))
-    }
-}
-
-impl EdgeBackend<'_> {
-    async fn counter(
-        &self,
-        op: CounterOp,
-        key: &str,
-        limit: u64,
-        window_secs: u64,
-        now: u64,
-    ) -> Result<QuotaDecision, StoreError> {
-        let quota = Quota {
-            limit,
-            period_secs: window_secs,
-        };
-        quota_counter::call(self.env, key, quota, now, op)
-            .await
-            .map_err(|e| StoreError(format!("counter {key}: {e}")))
-    }
-}
-
-impl Throttle for EdgeBackend<'_> {
-    async fn peek(
-        &self,
-        key: &str,
-        limit: u64,
-        window_secs: u64,
-        now: u64,
-    ) -> Result<QuotaDecision, StoreError> {
-        self.counter(CounterOp::Peek, key, limit, window_secs, now)
-            .await
-    }
-    async fn charge(
-        &self,
-        key: &str,
-        limit: u64,
-        window_secs: u64,
-        now: u64,
-    ) -> Result<QuotaDecision, StoreError> {
-        self.counter(CounterOp::Charge, key, limit, window_secs, now)
-            .await
-    }
-    async fn refund(
-        &self,
-        key: &str,
-        limit: u64,
-        window_secs: u64,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        self.counter(CounterOp::Refund, key, limit, window_secs, now)
-            .await
-            .map(|_| ())
-    }
-    async fn remember_once(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StoreError> {
-        self.counter(CounterOp::Once, key, 1, ttl_secs, now)
-            .await
-            .map(|d| d.allowed)
-    }
-    async fn quota_usage(
-        &self,
-        key: &str,
-        quota: Quota,
-        now: u64,
-    ) -> Result<crate::quota::QuotaUsage, StoreError> {
-        quota_counter::usage(self.env, key, quota, now)
-            .await
-            .map_err(|e| StoreError(format!("counter {key}: {e}")))
+            .map_err(|_| StoreError::unavailable("WebCrypto PBKDF2: wrong output length"))
     }
 }
 
@@ -437,7 +212,7 @@ impl JwsVerifier for EdgeBackend<'_> {
     ) -> Result<bool, StoreError> {
         super::webcrypto::verify_jws(alg, key, message, signature)
             .await
-            .map_err(|e| StoreError(format!("WebCrypto: {e:?}")))
+            .map_err(|e| StoreError::unavailable(format!("WebCrypto: {e:?}")))
     }
 }
 
@@ -448,102 +223,6 @@ impl JwsSigner for EdgeBackend<'_> {
 
     async fn sign_ed25519(&self, key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
         super::webcrypto::Platform.sign_ed25519(key, message).await
-    }
-}
-
-impl ClientKeys for EdgeBackend<'_> {
-    async fn client_jwks(
-        &self,
-        jwks_uri: &str,
-        refresh: bool,
-        now: i64,
-    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
-        Ok(
-            super::client_jwks::keys(jwks_uri, refresh, self.allow_loopback_client_metadata, now)
-                .await,
-        )
-    }
-}
-
-impl crate::ports::AgentDirectory for EdgeBackend<'_> {
-    async fn agent_keys(
-        &self,
-        origin: &str,
-        refresh: bool,
-        now: i64,
-    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
-        Ok(super::client_jwks::agent_keys(
-            origin,
-            refresh,
-            self.allow_loopback_client_metadata,
-            now,
-        )
-        .await)
-    }
-}
-
-impl IdentityStore for EdgeBackend<'_> {
-    async fn accounts_for(
-        &self,
-        provider: &str,
-        subject: &str,
-        email: &str,
-    ) -> Result<(Option<User>, Option<User>), StoreError> {
-        self.directory()
-            .accounts_for(provider, subject, email)
-            .await
-    }
-    async fn link_identity(
-        &self,
-        user_id: &str,
-        identity: &LinkedIdentity,
-    ) -> Result<bool, StoreError> {
-        self.directory().link_identity(user_id, identity).await
-    }
-    async fn touch_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
-        self.directory().touch_identity(identity).await
-    }
-    async fn provision_user(
-        &self,
-        user: &NewFederatedUser,
-    ) -> Result<ProvisionOutcome, StoreError> {
-        self.directory().provision_user(user).await
-    }
-    async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
-        self.directory().identities_of(user_id).await
-    }
-    async fn unlink_identity(
-        &self,
-        user_id: &str,
-        provider: &str,
-        ways: &WaysIn<'_>,
-    ) -> Result<bool, StoreError> {
-        self.directory()
-            .unlink_identity(user_id, provider, ways)
-            .await
-    }
-}
-
-impl UpstreamTokenStore for EdgeBackend<'_> {
-    async fn keep_tokens(&self, tokens: &KeptTokens) -> Result<(), StoreError> {
-        self.directory().keep_tokens(tokens).await
-    }
-    async fn kept_tokens(
-        &self,
-        user_id: &str,
-        provider: &str,
-    ) -> Result<Option<KeptTokens>, StoreError> {
-        self.directory().kept_tokens(user_id, provider).await
-    }
-    async fn forget_tokens(
-        &self,
-        user_id: &str,
-        provider: &str,
-        sealed_refresh: &str,
-    ) -> Result<(), StoreError> {
-        self.directory()
-            .forget_tokens(user_id, provider, sealed_refresh)
-            .await
     }
 }
 
@@ -584,28 +263,6 @@ impl TokenCipher for EdgeBackend<'_> {
     }
 }
 
-impl Upstream for EdgeBackend<'_> {
-    async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
-        super::provider_calls::send(request).await
-    }
-    async fn discovery(
-        &self,
-        issuer: &str,
-        refresh: bool,
-        now: i64,
-    ) -> Result<crate::federation::oidc::Discovery, String> {
-        super::provider_calls::discovery(issuer, refresh, now).await
-    }
-    async fn provider_jwks(
-        &self,
-        jwks_uri: &str,
-        refresh: bool,
-        now: i64,
-    ) -> Result<Vec<PublicJwk>, String> {
-        super::client_jwks::provider_keys(jwks_uri, refresh, now).await
-    }
-}
-
 impl Sleep for EdgeBackend<'_> {
     async fn sleep(&self, ms: u64) {
         worker::Delay::from(std::time::Duration::from_millis(ms)).await;
@@ -614,6 +271,6 @@ impl Sleep for EdgeBackend<'_> {
 
 impl Rng for EdgeBackend<'_> {
     fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError> {
-        getrandom::fill(buf).map_err(|e| StoreError(format!("random: {e}")))
+        getrandom::fill(buf).map_err(|e| StoreError::unavailable(format!("random: {e}")))
     }
 }

@@ -5,30 +5,33 @@
 //! rotation) at most once a minute per URL.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
+use crate::primitives::bounded_cache::BoundedCache;
+
+use super::backend::EdgeBackend;
 use crate::edge::fetch::get_checked_json;
 use crate::oauth::client_assertion::{parse_jwks, PublicJwk};
 use crate::oauth::registration::{
     check_metadata_document_url, metadata_cache_secs, METADATA_FETCH_TIMEOUT_MS,
     METADATA_MIN_CACHE_SECS,
 };
+use crate::ports::{AgentDirectory, ClientKeys, StoreError};
 
 /// The largest JWKS fetched: a few RSA keys take 2 KiB.
 pub const MAX_JWKS_BYTES: usize = 16 * 1024;
 /// An unknown `kid` refetches a JWKS at most this often.
 pub const JWKS_MIN_REFETCH_SECS: i64 = 60;
-/// Key sets an isolate keeps; past this the cache starts over.
+/// Key sets an isolate keeps (see [`BoundedCache`] for what goes when full).
 const MAX_CACHED_JWKS: usize = 500;
 
 struct Cached {
     keys: Result<Vec<PublicJwk>, String>,
     fetched_at: i64,
-    fresh_until: i64,
 }
 
 thread_local! {
-    static JWKS: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+    /// By kind and URL, until the answer's `Cache-Control` runs out.
+    static JWKS: RefCell<BoundedCache<String, Cached>> = RefCell::new(BoundedCache::new(MAX_CACHED_JWKS));
 }
 
 /// The signing keys at `jwks_uri`; see [`crate::ports::ClientKeys`].
@@ -92,14 +95,15 @@ async fn keys_checked(
 ) -> Result<Vec<PublicJwk>, String> {
     let cache_key = format!("{kind:?} {jwks_uri}");
     let cached = JWKS.with(|c| {
-        c.borrow().get(&cache_key).and_then(|entry| {
-            let usable = if refresh {
-                now < entry.fetched_at + JWKS_MIN_REFETCH_SECS
-            } else {
-                now < entry.fresh_until
-            };
-            usable.then(|| entry.keys.clone())
-        })
+        let c = c.borrow();
+        if refresh {
+            // Fetched within the last minute: answered as held, fresh or not.
+            c.held(&cache_key)
+                .filter(|entry| now < entry.fetched_at + JWKS_MIN_REFETCH_SECS)
+        } else {
+            c.get(&cache_key, now)
+        }
+        .map(|entry| entry.keys.clone())
     });
     if let Some(keys) = cached {
         return keys;
@@ -115,18 +119,15 @@ async fn keys_checked(
         }
     };
     JWKS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= MAX_CACHED_JWKS {
-            c.clear();
-        }
-        c.insert(
+        c.borrow_mut().insert(
             cache_key,
             Cached {
                 keys: keys.clone(),
                 fetched_at: now,
-                fresh_until: now + fresh_secs as i64,
             },
-        );
+            now + fresh_secs as i64,
+            now,
+        )
     });
     keys
 }
@@ -151,5 +152,27 @@ async fn fetch(
             let left = until.map_or(secs, |u| u64::try_from(u - now).unwrap_or(0));
             Ok((keys, secs.min(left.max(1))))
         }
+    }
+}
+
+impl ClientKeys for EdgeBackend<'_> {
+    async fn client_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
+        Ok(keys(jwks_uri, refresh, self.allow_loopback_client_metadata, now).await)
+    }
+}
+
+impl AgentDirectory for EdgeBackend<'_> {
+    async fn agent_keys(
+        &self,
+        origin: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
+        Ok(agent_keys(origin, refresh, self.allow_loopback_client_metadata, now).await)
     }
 }

@@ -5,36 +5,33 @@
 //! throttled per client address (`RATE_LIMIT_CLIENT_METADATA`); a cached document costs none.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use url::Url;
 use worker::Env;
 
 use crate::edge::fetch::get_checked_json;
+use crate::error::StoreError;
 use crate::oauth::client::Client;
 use crate::oauth::registration::{
     check_metadata_document_url, metadata_cache_secs, parse_metadata_document,
     MAX_METADATA_DOCUMENT_BYTES, METADATA_FETCH_TIMEOUT_MS, METADATA_MIN_CACHE_SECS,
 };
+use crate::primitives::bounded_cache::BoundedCache;
 
 /// The Workers rate-limit binding that bounds the fetches one client address can cause.
 pub const FETCH_RATE_LIMIT_BINDING: &str = "RATE_LIMIT_CLIENT_METADATA";
 
-/// Why a metadata-document `client_id` could not be resolved now (a document that cannot be
-/// used is not an error: the client is unknown).
-pub enum ResolveError {
-    /// The client address asked for more document fetches than its rate limit allows.
-    Throttled,
-    /// The names the document is checked against could not be read.
-    Store(String),
-}
+/// How long a client address refused more document fetches is told to wait: the binding's
+/// window is a minute.
+const FETCH_THROTTLED_RETRY_SECS: u64 = 60;
 
-/// Documents an isolate keeps; past this the cache starts over.
+/// Documents an isolate keeps (see [`BoundedCache`] for what goes when full).
 const MAX_CACHED_DOCUMENTS: usize = 1000;
 
 thread_local! {
-    /// By client_id: the client (or `None` for a document that failed) and when to fetch again.
-    static DOCUMENTS: RefCell<HashMap<String, (Option<Client>, i64)>> = RefCell::new(HashMap::new());
+    /// By client_id: the client (or `None` for a document that failed), until it is fetched again.
+    static DOCUMENTS: RefCell<BoundedCache<String, Option<Client>>> =
+        RefCell::new(BoundedCache::new(MAX_CACHED_DOCUMENTS));
 }
 
 /// The client a metadata-document `client_id` names, or `None` if it cannot be used; refused
@@ -47,25 +44,22 @@ pub async fn resolve(
     allow_loopback: bool,
     now: i64,
     client_ip: &str,
-    first_party_names: impl AsyncFnOnce() -> Result<Vec<String>, String>,
-) -> Result<Option<Client>, ResolveError> {
-    let cached = DOCUMENTS.with(|d| {
-        d.borrow()
-            .get(client_id)
-            .filter(|(_, until)| now < *until)
-            .map(|(client, _)| client.clone())
-    });
+    first_party_names: impl AsyncFnOnce() -> Result<Vec<String>, StoreError>,
+) -> Result<Option<Client>, StoreError> {
+    let cached = DOCUMENTS.with(|d| d.borrow().get(client_id, now).cloned());
     if let Some(client) = cached {
         return Ok(client);
     }
     let fetched = match check_metadata_document_url(client_id, allow_loopback) {
         Ok(url) => {
             if !fetch_allowed(env, client_ip).await {
-                return Err(ResolveError::Throttled);
+                return Err(StoreError::Throttled {
+                    retry_after_secs: FETCH_THROTTLED_RETRY_SECS,
+                });
             }
             match fetch(&url).await {
                 Ok((body, secs)) => {
-                    let names = first_party_names().await.map_err(ResolveError::Store)?;
+                    let names = first_party_names().await?;
                     let names: Vec<&str> = names.iter().map(String::as_str).collect();
                     parse_metadata_document(client_id, &body, &names)
                         .map(|client| (client, secs))
@@ -88,14 +82,12 @@ pub async fn resolve(
         }
     };
     DOCUMENTS.with(|d| {
-        let mut d = d.borrow_mut();
-        if d.len() >= MAX_CACHED_DOCUMENTS {
-            d.clear();
-        }
-        d.insert(
+        d.borrow_mut().insert(
             client_id.to_string(),
-            (client.clone(), now + fresh_secs as i64),
-        );
+            client.clone(),
+            now + fresh_secs as i64,
+            now,
+        )
     });
     Ok(client)
 }

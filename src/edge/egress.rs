@@ -78,7 +78,7 @@ pub async fn refresh(env: &Env, url: &str) -> Result<usize, String> {
         .await
         .map_err(|why| format!("the list is {why}"))?;
     let list = parse_egress_list(&body).map_err(|e| e.0)?;
-    let sql = D1Sql::new(env).map_err(|e| e.0)?;
+    let sql = D1Sql::new(env).map_err(|e| e.to_string())?;
     let now = (worker::Date::now().as_millis() / 1000) as i64;
     SqlDirectory { sql: &sql, now }
         .store_egress_list(
@@ -87,7 +87,7 @@ pub async fn refresh(env: &Env, url: &str) -> Result<usize, String> {
             &list.cidrs,
         )
         .await
-        .map_err(|e| format!("D1: {}", e.0))?;
+        .map_err(|e| format!("D1: {}", e))?;
     let count = list.cidrs.len();
     store_in_cache(list.ranges, worker::Date::now().as_millis());
     Ok(count)

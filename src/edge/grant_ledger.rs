@@ -12,11 +12,12 @@ use worker::{
     State,
 };
 
+use super::backend::EdgeBackend;
 use crate::oauth::grant::{
     expires_at, redeem_code, rotate_refresh, undo, CodeRedemption, GrantError, GrantState, Issued,
     RefreshRotation, Undo,
 };
-use crate::ports::StoreError;
+use crate::ports::{GrantStore, StoreError};
 
 const BINDING: &str = "GRANTS";
 
@@ -165,18 +166,18 @@ fn to_answer(result: Result<Issued, GrantError>) -> Answer {
 }
 
 async fn call(env: &Env, grant_id: &str, op: &Op) -> Result<Answer, StoreError> {
-    let fail = |e: worker::Error| StoreError(format!("grant ledger: {e}"));
+    let fail = |e: worker::Error| StoreError::unavailable(format!("grant ledger: {e}"));
     let stub = env
         .durable_object(BINDING)
         .and_then(|ns| ns.get_by_name(grant_id))
         .map_err(fail)?;
-    let body = serde_json::to_string(op).map_err(|e| StoreError(e.to_string()))?;
+    let body = serde_json::to_string(op).map_err(|e| StoreError::unavailable(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(body.into()));
     let req = Request::new_with_init("https://grants/op", &init).map_err(fail)?;
     let mut resp = stub.fetch_with_request(req).await.map_err(fail)?;
     if resp.status_code() != 200 {
-        return Err(StoreError(format!(
+        return Err(StoreError::unavailable(format!(
             "grant ledger answered {}",
             resp.status_code()
         )));
@@ -243,7 +244,7 @@ pub async fn undo_step(env: &Env, grant_id: &str, step: &Undo) -> Result<(), Sto
 pub async fn load(env: &Env, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
     match call(env, grant_id, &Op::Load).await? {
         Answer::Grant(grant) => Ok(grant.map(|g| *g)),
-        _ => Err(StoreError("grant ledger: unexpected answer".into())),
+        _ => Err(StoreError::unavailable("grant ledger: unexpected answer")),
     }
 }
 
@@ -251,6 +252,40 @@ fn issued(answer: Answer) -> Result<Result<Issued, GrantError>, StoreError> {
     match answer {
         Answer::Issued(i) => Ok(Ok(*i)),
         Answer::Refused(e) => Ok(Err(e)),
-        _ => Err(StoreError("grant ledger: unexpected answer".into())),
+        _ => Err(StoreError::unavailable("grant ledger: unexpected answer")),
+    }
+}
+
+/// The grant store is the grants' Durable Objects.
+impl GrantStore for EdgeBackend<'_> {
+    async fn create_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
+        create(self.env, grant).await
+    }
+    async fn redeem_code(
+        &self,
+        grant_id: &str,
+        r: &CodeRedemption,
+    ) -> Result<Result<Issued, GrantError>, StoreError> {
+        redeem(self.env, grant_id, r).await
+    }
+    async fn rotate_refresh(
+        &self,
+        grant_id: &str,
+        r: &RefreshRotation,
+    ) -> Result<Result<Issued, GrantError>, StoreError> {
+        rotate(self.env, grant_id, r).await
+    }
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        revoke(self.env, grant_id).await
+    }
+    async fn undo_step(
+        &self,
+        grant_id: &str,
+        step: &crate::oauth::grant::Undo,
+    ) -> Result<(), StoreError> {
+        undo_step(self.env, grant_id, step).await
+    }
+    async fn load_grant(&self, grant_id: &str) -> Result<Option<GrantState>, StoreError> {
+        load(self.env, grant_id).await
     }
 }

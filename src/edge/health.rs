@@ -29,7 +29,7 @@ async fn d1_status(env: &Env) -> &'static str {
         Ok(Some(name)) if name.as_str() >= LATEST_MIGRATION => "ok",
         Ok(_) => "migrations_pending",
         Err(e) => {
-            worker::console_error!("health: D1 check failed: {}", e.0);
+            worker::console_error!("health: D1 check failed: {e}");
             "unavailable"
         }
     }

@@ -192,7 +192,7 @@ async fn finish_interrupted_revocations(env: &Env) {
         ),
         Err(e) => worker::console_error!(
             "{}",
-            serde_json::json!({"event": "revocation_repair_failed", "reason": e.0})
+            serde_json::json!({"event": "revocation_repair_failed", "reason": e.to_string()})
         ),
     }
 }
@@ -234,7 +234,7 @@ async fn purge_ended_grants(env: &Env) {
         if let Err(e) = directory.purge_billing_events().await {
             worker::console_error!(
                 "{}",
-                serde_json::json!({"event": "billing_events_purge_failed", "reason": e.0})
+                serde_json::json!({"event": "billing_events_purge_failed", "reason": e.to_string()})
             );
         }
     }
@@ -246,7 +246,7 @@ async fn purge_ended_grants(env: &Env) {
         ),
         Err(e) => worker::console_error!(
             "{}",
-            serde_json::json!({"event": "grant_index_purge_failed", "reason": e.0})
+            serde_json::json!({"event": "grant_index_purge_failed", "reason": e.to_string()})
         ),
     }
 }
@@ -269,7 +269,7 @@ async fn purge_unused_registrations(env: &Env) {
         ),
         Err(e) => worker::console_error!(
             "{}",
-            serde_json::json!({"event": "client_registration_purge_failed", "reason": e.0})
+            serde_json::json!({"event": "client_registration_purge_failed", "reason": e.to_string()})
         ),
     }
 }
@@ -484,23 +484,21 @@ async fn proxy(
             Step::NeedProof(proof) => {
                 // A DPoP-bound token's proof: its signature (WebCrypto), then its `jti` in the
                 // counter Durable Object, one round trip per call.
-                let store =
-                    backend::EdgeBackend::new(env, now).map_err(|e| ApiError::Unavailable(e.0))?;
+                let store = backend::EdgeBackend::new(env, now).map_err(ApiError::from)?;
                 let outcome = crate::oauth::dpop::accept(&store, &proof, now)
                     .await
-                    .map_err(|e| ApiError::Unavailable(format!("DPoP proof: {}", e.0)))?;
+                    .map_err(|e| ApiError::Unavailable(format!("DPoP proof: {e}")))?;
                 known.proof = Some(outcome.map(|()| proof.jkt));
             }
             Step::NeedAgent(call) => {
                 // A signed agent: its key from a trusted agent's directory (cached), the
                 // signature, then its nonce in the counter Durable Object.
-                let mut store =
-                    backend::EdgeBackend::new(env, now).map_err(|e| ApiError::Unavailable(e.0))?;
+                let mut store = backend::EdgeBackend::new(env, now).map_err(ApiError::from)?;
                 store.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
                 let policy = &config.plugin.agents;
                 let outcome = crate::proxy::signed_agent::check(&store, &call, policy, now)
                     .await
-                    .map_err(|e| ApiError::Unavailable(format!("agent signature: {}", e.0)))?;
+                    .map_err(|e| ApiError::Unavailable(format!("agent signature: {e}")))?;
                 known.agent = Some(outcome);
             }
             Step::Allow(identity) => break identity,
@@ -730,14 +728,6 @@ async fn serve_with_stores(
         // A plan may have changed: this isolate reads plans again (others within their cache
         // time, or before a refusal).
         standing::forget_all();
-    }
-    if backend.metadata_fetch_throttled.get() {
-        let throttled = ApiError::Throttled {
-            retry_after_secs: 60,
-        };
-        return Ok(Outcome::Reply(crate::gateway::early_refusal(
-            config, &head.path, &throttled,
-        )));
     }
     outcome
 }

@@ -2,7 +2,8 @@
 //! compiled in from `static/`).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+
+use crate::primitives::bounded_cache::BoundedCache;
 
 use worker::{Headers, Method as WorkerMethod, Request, RequestInit, RequestRedirect, Response};
 
@@ -233,11 +234,12 @@ fn check_body_length(
 }
 
 thread_local! {
-    /// Assertions by identity, reused for half their lifetime (bounded).
-    static ASSERTIONS: RefCell<HashMap<String, (String, i64)>> = RefCell::new(HashMap::new());
+    /// Assertions by identity, reused for half their lifetime.
+    static ASSERTIONS: RefCell<BoundedCache<String, String>> =
+        RefCell::new(BoundedCache::new(MAX_CACHED_ASSERTIONS));
 }
 
-/// Most assertions an isolate keeps; past this the cache starts over.
+/// Most assertions an isolate keeps (see [`BoundedCache`] for what goes when full).
 const MAX_CACHED_ASSERTIONS: usize = 10_000;
 
 async fn cached_assertion(
@@ -255,12 +257,7 @@ async fn cached_assertion(
         call.url,
         identity_key(identity)
     );
-    let hit = ASSERTIONS.with(|c| {
-        c.borrow()
-            .get(&key)
-            .filter(|(_, made)| now - made < ASSERTION_REUSE_SECS)
-            .map(|(jwt, _)| jwt.clone())
-    });
+    let hit = ASSERTIONS.with(|c| c.borrow().get(&key, now).cloned());
     if hit.is_some() {
         return hit;
     }
@@ -270,11 +267,8 @@ async fn cached_assertion(
         .await
         .ok()?;
     ASSERTIONS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= MAX_CACHED_ASSERTIONS {
-            c.clear();
-        }
-        c.insert(key, (jwt.clone(), now));
+        c.borrow_mut()
+            .insert(key, jwt.clone(), now + ASSERTION_REUSE_SECS, now)
     });
     Some(jwt)
 }

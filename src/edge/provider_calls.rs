@@ -4,29 +4,31 @@
 //! five minutes, a failure for ten seconds only, so a provider that was down is tried again soon.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
+use crate::primitives::bounded_cache::BoundedCache;
+
+use super::backend::EdgeBackend;
 use crate::edge::fetch::{read_capped, send_within, FetchFailure};
 use crate::federation::oidc::{discovery_url, parse_discovery, Discovery};
 use crate::federation::{check_provider_url, MAX_UPSTREAM_RESPONSE_BYTES, UPSTREAM_TIMEOUT_MS};
+use crate::oauth::client_assertion::PublicJwk;
 use crate::oauth::registration::metadata_cache_secs;
-use crate::ports::{UpstreamRequest, UpstreamResponse};
+use crate::ports::{Upstream, UpstreamRequest, UpstreamResponse};
 
 /// A failed discovery is remembered this long.
 const FAILURE_CACHE_SECS: i64 = 10;
 /// A refresh asked for within this long of the last fetch is answered from the cache.
 const MIN_REFETCH_SECS: i64 = 60;
-/// Providers an isolate keeps; past this the cache starts over.
+/// Providers an isolate keeps (see [`BoundedCache`] for what goes when full).
 const MAX_CACHED: usize = 64;
 
 struct Cached {
     discovery: Result<Discovery, String>,
     fetched_at: i64,
-    fresh_until: i64,
 }
 
 thread_local! {
-    static DISCOVERY: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+    static DISCOVERY: RefCell<BoundedCache<String, Cached>> = RefCell::new(BoundedCache::new(MAX_CACHED));
 }
 
 /// Sends a request to a provider; see [`crate::ports::Upstream::upstream`].
@@ -78,14 +80,16 @@ pub async fn send(request: UpstreamRequest) -> Result<UpstreamResponse, String> 
 /// The provider's discovery document; see [`crate::ports::Upstream::discovery`].
 pub async fn discovery(issuer: &str, refresh: bool, now: i64) -> Result<Discovery, String> {
     let cached = DISCOVERY.with(|c| {
-        c.borrow().get(issuer).and_then(|entry| {
-            let usable = if refresh {
-                now < entry.fetched_at + MIN_REFETCH_SECS
-            } else {
-                now < entry.fresh_until
-            };
-            usable.then(|| entry.discovery.clone())
-        })
+        let c = c.borrow();
+        if refresh {
+            // Fetched within the last minute: answered as held, fresh or not (a failure is
+            // fresh for only 10 s).
+            c.held(issuer)
+                .filter(|entry| now < entry.fetched_at + MIN_REFETCH_SECS)
+        } else {
+            c.get(issuer, now)
+        }
+        .map(|entry| entry.discovery.clone())
     });
     if let Some(discovery) = cached {
         return discovery;
@@ -101,18 +105,15 @@ pub async fn discovery(issuer: &str, refresh: bool, now: i64) -> Result<Discover
         }
     };
     DISCOVERY.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= MAX_CACHED {
-            c.clear();
-        }
-        c.insert(
+        c.borrow_mut().insert(
             issuer.to_string(),
             Cached {
                 discovery: discovery.clone(),
                 fetched_at: now,
-                fresh_until: now + fresh_secs,
             },
-        );
+            now + fresh_secs,
+            now,
+        )
     });
     discovery
 }
@@ -137,4 +138,27 @@ async fn fetch_discovery(issuer: &str) -> Result<(Discovery, i64), String> {
     }
     let discovery = parse_discovery(issuer, &response.body)?;
     Ok((discovery, metadata_cache_secs(None) as i64))
+}
+
+/// Upstream providers: calls, discovery documents, their signing keys.
+impl Upstream for EdgeBackend<'_> {
+    async fn upstream(&self, request: UpstreamRequest) -> Result<UpstreamResponse, String> {
+        send(request).await
+    }
+    async fn discovery(
+        &self,
+        issuer: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<crate::federation::oidc::Discovery, String> {
+        discovery(issuer, refresh, now).await
+    }
+    async fn provider_jwks(
+        &self,
+        jwks_uri: &str,
+        refresh: bool,
+        now: i64,
+    ) -> Result<Vec<PublicJwk>, String> {
+        super::client_jwks::provider_keys(jwks_uri, refresh, now).await
+    }
 }

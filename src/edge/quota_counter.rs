@@ -14,7 +14,9 @@ use worker::{
     State,
 };
 
+use super::backend::EdgeBackend;
 use crate::error::ApiError;
+use crate::ports::{StoreError, Throttle};
 use crate::quota::Quota;
 use crate::quota::{
     charge as charge_window, lease as lease_window, peek as peek_window, refund as refund_window,
@@ -388,5 +390,74 @@ pub async fn ping(env: &Env) -> &'static str {
     match stub.fetch_with_str("https://quota/ping").await {
         Ok(resp) if resp.status_code() == 200 => "ok",
         _ => "unavailable",
+    }
+}
+
+impl EdgeBackend<'_> {
+    async fn counter(
+        &self,
+        op: CounterOp,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        let quota = Quota {
+            limit,
+            period_secs: window_secs,
+        };
+        call(self.env, key, quota, now, op)
+            .await
+            .map_err(|e| StoreError::unavailable(format!("counter {key}: {e}")))
+    }
+}
+
+/// Throttles and one-time records are counters in `QuotaCounter` objects.
+impl Throttle for EdgeBackend<'_> {
+    async fn peek(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        self.counter(CounterOp::Peek, key, limit, window_secs, now)
+            .await
+    }
+    async fn charge(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<QuotaDecision, StoreError> {
+        self.counter(CounterOp::Charge, key, limit, window_secs, now)
+            .await
+    }
+    async fn refund(
+        &self,
+        key: &str,
+        limit: u64,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        self.counter(CounterOp::Refund, key, limit, window_secs, now)
+            .await
+            .map(|_| ())
+    }
+    async fn remember_once(&self, key: &str, ttl_secs: u64, now: u64) -> Result<bool, StoreError> {
+        self.counter(CounterOp::Once, key, 1, ttl_secs, now)
+            .await
+            .map(|d| d.allowed)
+    }
+    async fn quota_usage(
+        &self,
+        key: &str,
+        quota: Quota,
+        now: u64,
+    ) -> Result<crate::quota::QuotaUsage, StoreError> {
+        usage(self.env, key, quota, now)
+            .await
+            .map_err(|e| StoreError::unavailable(format!("counter {key}: {e}")))
     }
 }

@@ -55,7 +55,7 @@ extern "C" {
 const VERSION: &str = "v1.";
 
 fn failed(what: &str, e: JsValue) -> StoreError {
-    StoreError(format!(
+    StoreError::unavailable(format!(
         "{what}: {}",
         e.as_string().unwrap_or_else(|| format!("{e:?}"))
     ))

@@ -5,7 +5,8 @@
 //! a refusal costs D1 one read per user and second, not one per call.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+
+use crate::primitives::bounded_cache::BoundedCache;
 
 use worker::Env;
 
@@ -13,13 +14,15 @@ use crate::billing::Standing;
 use crate::error::ApiError;
 use crate::ports::BillingStore;
 
-/// Users an isolate remembers; past this the cache starts over.
+/// Users an isolate remembers (see [`BoundedCache`] for what goes when full).
 const MAX_CACHED: usize = 10_000;
 /// A re-read before a refusal is answered from a read this recent.
 const FRESH_SECS: i64 = 1;
 
 thread_local! {
-    static STANDINGS: RefCell<HashMap<(String, String), (Standing, i64)>> = RefCell::new(HashMap::new());
+    /// By plugin and user: the standing and when it was read, for `PLAN_CACHE_SECS`.
+    static STANDINGS: RefCell<BoundedCache<(String, String), (Standing, i64)>> =
+        RefCell::new(BoundedCache::new(MAX_CACHED));
 }
 
 /// The user's plan at `plugin`: cached, or (`fresh`) read at most [`FRESH_SECS`] ago.
@@ -36,7 +39,7 @@ pub async fn standing(
     let max_age = if fresh { FRESH_SECS.min(ttl) } else { ttl };
     let cached = STANDINGS.with(|c| {
         c.borrow()
-            .get(&key)
+            .get(&key, now)
             .filter(|(_, at)| now < at + max_age)
             .map(|(s, _)| s.clone())
     });
@@ -50,11 +53,8 @@ pub async fn standing(
         .map(|s| s.standing(now))
         .unwrap_or(Standing::Free);
     STANDINGS.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() >= MAX_CACHED {
-            c.clear();
-        }
-        c.insert(key, (standing.clone(), now));
+        c.borrow_mut()
+            .insert(key, (standing.clone(), now), now + ttl, now)
     });
     Ok(standing)
 }

@@ -62,7 +62,7 @@ pub fn flush_if_due(env: &Env, ctx: &Context, config: &Config, now: i64) {
                 .add_usage(&rows)
                 .await
                 .map_err(|e| format!("{e:?}")),
-            Err(e) => Err(e.0),
+            Err(e) => Err(e.to_string()),
         };
         if let Err(why) = written {
             worker::console_error!(

@@ -8,6 +8,8 @@
 //! path), which workerd signs natively in a fraction of the time the wasm takes.
 
 use std::cell::RefCell;
+
+use crate::primitives::bounded_cache::BoundedCache;
 use std::collections::HashMap;
 
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
@@ -127,10 +129,12 @@ pub fn report_unavailable(error: &JsValue) {
 thread_local! {
     /// Imported client keys, by algorithm and JWK: a client signs every token request with the
     /// same few keys.
-    static CLIENT_KEYS: RefCell<HashMap<String, JsValue>> = RefCell::new(HashMap::new());
+    /// They never expire (a key's JWK is its cache key), so `now` is always 0 here.
+    static CLIENT_KEYS: RefCell<BoundedCache<String, JsValue>> =
+        RefCell::new(BoundedCache::new(MAX_IMPORTED_CLIENT_KEYS));
 }
 
-/// Client keys an isolate keeps imported; past this the cache starts over.
+/// Client keys an isolate keeps imported (see [`BoundedCache`] for what goes when full).
 const MAX_IMPORTED_CLIENT_KEYS: usize = 256;
 
 fn object(pairs: &[(&str, JsValue)]) -> Result<JsValue, JsValue> {
@@ -179,7 +183,7 @@ pub async fn verify_jws(
     let (import_alg, verify_alg) = algorithms(alg)?;
     let jwk_text = key.to_import_json().to_string();
     let cache_key = format!("{}:{jwk_text}", alg.as_str());
-    let cached = CLIENT_KEYS.with(|k| k.borrow().get(&cache_key).cloned());
+    let cached = CLIENT_KEYS.with(|k| k.borrow().get(&cache_key, 0).cloned());
     let crypto_key = match cached {
         Some(k) => k,
         None => {
@@ -195,11 +199,8 @@ pub async fn verify_jws(
                 return Ok(false);
             };
             CLIENT_KEYS.with(|k| {
-                let mut k = k.borrow_mut();
-                if k.len() >= MAX_IMPORTED_CLIENT_KEYS {
-                    k.clear();
-                }
-                k.insert(cache_key, imported.clone());
+                k.borrow_mut()
+                    .insert(cache_key, imported.clone(), i64::MAX, 0)
             });
             imported
         }
@@ -326,9 +327,9 @@ pub struct Platform;
 
 impl JwsSigner for Platform {
     async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
-        sign_rs256(key, message)
-            .await
-            .map_err(|e| StoreError(format!("WebCrypto RS256 signing with {}: {e:?}", key.kid())))
+        sign_rs256(key, message).await.map_err(|e| {
+            StoreError::unavailable(format!("WebCrypto RS256 signing with {}: {e:?}", key.kid()))
+        })
     }
 
     async fn sign_ed25519(&self, key: &SigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {

@@ -7,6 +7,9 @@
 
 use crate::http::Reply;
 pub mod oauth;
+mod store;
+
+pub use store::StoreError;
 
 use crate::primitives::duration::human_duration;
 use oauth::OAuthError;
@@ -350,13 +353,14 @@ impl ApiError {
     }
 }
 
-/// A store or platform call failed (not a refusal: the request may be retried).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreError(pub String);
-
 impl From<StoreError> for ApiError {
+    /// A store that failed is 503 (`temporarily_unavailable`), its reason kept for the log; one
+    /// that refused for now is 429 with its retry time.
     fn from(e: StoreError) -> Self {
-        ApiError::Unavailable(e.0)
+        match e {
+            StoreError::Unavailable(why) => ApiError::Unavailable(why),
+            StoreError::Throttled { retry_after_secs } => ApiError::Throttled { retry_after_secs },
+        }
     }
 }
 

@@ -153,7 +153,7 @@ impl<B: Backend> AuthServer<'_, B> {
             .backend
             .verify_jws(jws.alg, &key, &jws.signing_input, &jws.signature)
             .await
-            .map_err(|e| UpstreamError::Unavailable(e.0))?;
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
         if !verified {
             return Err(UpstreamError::Invalid(
                 "ID token: the signature does not verify".into(),

@@ -265,10 +265,31 @@ mod tests {
         assert!(check_provider_url("https://accounts.google.com").is_ok());
         assert!(check_provider_url("http://127.0.0.1:9400").is_ok());
         assert!(check_provider_url("http://localhost:9400/x").is_ok());
-        assert!(check_provider_url("http://accounts.google.com").is_err());
-        assert!(check_provider_url("https://10.0.0.1/").is_err());
-        assert!(check_provider_url("https://user:pw@idp.example.com/").is_err());
-        assert!(check_provider_url("ftp://idp.example.com/").is_err());
-        assert!(check_provider_url("not a url").is_err());
+        assert_eq!(
+            check_provider_url("http://accounts.google.com")
+                .err()
+                .as_deref(),
+            Some("\"http://accounts.google.com\" must use https")
+        );
+        assert_eq!(
+            check_provider_url("https://10.0.0.1/").err().as_deref(),
+            Some("\"https://10.0.0.1/\" is not on a public host")
+        );
+        assert_eq!(
+            check_provider_url("https://user:pw@idp.example.com/")
+                .err()
+                .as_deref(),
+            Some("\"https://user:pw@idp.example.com/\" must have no credentials or fragment")
+        );
+        assert_eq!(
+            check_provider_url("ftp://idp.example.com/")
+                .err()
+                .as_deref(),
+            Some("\"ftp://idp.example.com/\" must use https")
+        );
+        assert_eq!(
+            check_provider_url("not a url").err().as_deref(),
+            Some("\"not a url\" is not a URL")
+        );
     }
 }

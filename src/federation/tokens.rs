@@ -306,7 +306,7 @@ async fn unseal_access<B: TokenCipher>(
 }
 
 fn store(e: StoreError) -> NoToken {
-    NoToken::Unavailable(e.0)
+    NoToken::Unavailable(e.to_string())
 }
 
 /// Whether an access token expiring at `expires_at` is refreshed before it is forwarded: within

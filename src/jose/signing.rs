@@ -27,7 +27,7 @@ impl SignError {
         match self {
             SignError::NoRsaKey => "RS256 was asked for but RSA_SIGNING_KEY is not set".into(),
             SignError::Encoding => "the claims did not serialize".into(),
-            SignError::Platform(e) => format!("the platform's signer failed: {}", e.0),
+            SignError::Platform(e) => format!("the platform's signer failed: {e}"),
         }
     }
 }
@@ -111,15 +111,15 @@ pub(crate) mod native {
             key: &RsaSigningKey,
             message: &[u8],
         ) -> Result<Vec<u8>, StoreError> {
-            let jwk: serde_json::Value =
-                serde_json::from_str(key.private_jwk()).map_err(|e| StoreError(e.to_string()))?;
+            let jwk: serde_json::Value = serde_json::from_str(key.private_jwk())
+                .map_err(|e| StoreError::unavailable(e.to_string()))?;
             let private = RsaPrivateKey::from_components(
                 uint(&jwk, "n"),
                 uint(&jwk, "e"),
                 uint(&jwk, "d"),
                 vec![uint(&jwk, "p"), uint(&jwk, "q")],
             )
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| StoreError::unavailable(e.to_string()))?;
             Ok(pkcs1v15::SigningKey::<Sha256>::new(private)
                 .sign(message)
                 .to_vec())

@@ -19,6 +19,7 @@ use crate::jose::keys::{KeySet, SigningAlg, VerifyingKey};
 use crate::jose::signing::{sign_eddsa, sign_jwt, SignError};
 use crate::oauth::client_assertion::{JwsAlgorithm, PublicJwk};
 use crate::ports::{JwsSigner, JwsVerifier, StoreError};
+use crate::primitives::bounded_cache::BoundedCache;
 
 /// RFC 9068 §2.1: the media type of access-token JWTs.
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -409,12 +410,13 @@ pub fn check_claims(
 
 /// Tokens an isolate has verified, so a client that sends the same token for its lifetime pays
 /// for the signature once. Keyed by the token's SHA-256; only tokens whose signature verified are
-/// kept, and the claims are checked again (clock, issuer, audience) on every use. Bounded: when
-/// full, expired entries go, and if none had expired the cache starts over.
+/// kept, and the claims are checked again (clock, issuer, audience) on every use. Bounded (a
+/// [`BoundedCache`]): an entry expires with its token (`exp` and the leeway), and when the cache
+/// is full expired entries go first. A held entry is used whatever the clock: the claims check
+/// refuses an expired token, so a hit and a miss refuse it alike.
 #[derive(Debug)]
 pub struct VerifiedTokenCache {
-    entries: std::collections::HashMap<TokenKey, SignedAccessToken>,
-    capacity: usize,
+    entries: BoundedCache<TokenKey, SignedAccessToken>,
 }
 
 /// A token's key in [`VerifiedTokenCache`].
@@ -432,8 +434,7 @@ impl Default for VerifiedTokenCache {
 impl VerifiedTokenCache {
     pub fn with_capacity(capacity: usize) -> Self {
         VerifiedTokenCache {
-            entries: std::collections::HashMap::new(),
-            capacity: capacity.max(1),
+            entries: BoundedCache::new(capacity),
         }
     }
 
@@ -456,13 +457,12 @@ impl VerifiedTokenCache {
         keys: &KeySet,
         policy: &VerifyPolicy<'_>,
     ) -> Result<VerifiedAccessToken, TokenRejection> {
-        if let Some(signed) = self.entries.get(&key) {
+        if let Some(signed) = self.entries.held(&key) {
             return check_claims(signed, policy);
         }
         let signed = verify_signature(token, keys)?;
         let verified = check_claims(&signed, policy)?;
-        self.make_room(policy.now);
-        self.entries.insert(key, signed);
+        self.keep(key, signed, policy.now);
         Ok(verified)
     }
 
@@ -473,7 +473,7 @@ impl VerifiedTokenCache {
 
     /// Whether the token with this key was verified before.
     pub fn contains_key(&self, key: &TokenKey) -> bool {
-        self.entries.contains_key(key)
+        self.entries.held(key).is_some()
     }
 
     /// Records a token whose signature the platform verified, so [`Self::verify`] finds it.
@@ -483,8 +483,7 @@ impl VerifiedTokenCache {
 
     /// [`Self::insert_verified`] with the token's key already computed ([`Self::key`]).
     pub fn insert_verified_keyed(&mut self, key: TokenKey, pending: PendingSignature, now: i64) {
-        self.make_room(now);
-        self.entries.insert(key, pending.claims);
+        self.keep(key, pending.claims, now);
     }
 
     /// The cache's key for a token: its SHA-256.
@@ -493,14 +492,13 @@ impl VerifiedTokenCache {
         Sha256::digest(token.as_bytes()).into()
     }
 
-    fn make_room(&mut self, now: i64) {
-        if self.entries.len() >= self.capacity {
-            self.entries
-                .retain(|_, s| s.expires_at.is_some_and(|e| now < e + CLOCK_LEEWAY_SECS));
-            if self.entries.len() >= self.capacity {
-                self.entries.clear();
-            }
-        }
+    /// Keeps a verified token until it expires (a token without `exp`, which the claims check
+    /// refuses, counts as expired: it is the first to go).
+    fn keep(&mut self, key: TokenKey, signed: SignedAccessToken, now: i64) {
+        let expires_at = signed
+            .expires_at
+            .map_or(i64::MIN, |e| e.saturating_add(CLOCK_LEEWAY_SECS));
+        self.entries.insert(key, signed, expires_at, now);
     }
 
     pub fn len(&self) -> usize {
@@ -803,7 +801,10 @@ mod tests {
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
-        assert!(cache.verify(&tampered, &keys(), &policy()).is_err());
+        assert!(matches!(
+            cache.verify(&tampered, &keys(), &policy()),
+            Err(TokenRejection::BadSignature)
+        ));
         assert_eq!(cache.len(), 1, "refused tokens are never kept");
     }
 
@@ -875,7 +876,10 @@ mod tests {
             TokenRejection::WrongAudience
         );
         // Header checks happen before anything is handed out.
-        assert!(prepare_signature_check("a.b.c", &keys()).is_err());
+        assert!(matches!(
+            prepare_signature_check("a.b.c", &keys()),
+            Err(TokenRejection::Malformed)
+        ));
     }
 
     #[test]
@@ -958,7 +962,10 @@ mod tests {
             verify_either(&token, &set),
             Err(TokenRejection::UnsupportedAlgorithm)
         );
-        assert!(prepare_signature_check(&token, &set).is_err());
+        assert!(matches!(
+            prepare_signature_check(&token, &set),
+            Err(TokenRejection::UnsupportedAlgorithm)
+        ));
     }
 
     #[test]

@@ -11,10 +11,10 @@ use crate::oauth::client_assertion::{
     check_assertion_claims, jti_expires_at, parse_client_assertion, select_key, AssertionError,
     PublicJwk,
 };
-use crate::ports::Backend;
+use crate::ports::{ClientKeys, JwsVerifier, Throttle};
 
 /// The keys of a client, fetched again when `refresh`. `Err` is the refusal to send.
-async fn keys_of<B: Backend>(
+async fn keys_of<B: ClientKeys>(
     backend: &B,
     key_set: &ClientKeySet,
     refresh: bool,
@@ -30,7 +30,7 @@ async fn keys_of<B: Backend>(
 
 /// Checks `assertion` as `client`'s proof of identity at an endpoint whose accepted audiences are
 /// `audiences` (the endpoint's URL and the issuer). Every refusal is `invalid_client`.
-pub async fn verify_client_assertion<B: Backend>(
+pub async fn verify_client_assertion<B: ClientKeys + JwsVerifier + Throttle>(
     backend: &B,
     client: &Client,
     assertion: &str,

@@ -345,7 +345,9 @@ mod tests {
         let none = ClientCredentials::None {
             id: "chatgpt".into(),
         };
-        assert!(authenticate_client(&c, &none).is_err());
+        assert!(
+            matches!(authenticate_client(&c, &none), Err(ref e) if e.code == crate::error::oauth::OAuthErrorCode::InvalidClient && e.description == "client authentication failed")
+        );
     }
 
     #[test]
@@ -356,7 +358,9 @@ mod tests {
             id: "mcp".into(),
             secret: "x".into(),
         };
-        assert!(authenticate_client(&c, &with_secret).is_err());
+        assert!(
+            matches!(authenticate_client(&c, &with_secret), Err(ref e) if e.code == crate::error::oauth::OAuthErrorCode::InvalidClient && e.description == "client authentication failed")
+        );
     }
 
     #[test]

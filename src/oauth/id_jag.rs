@@ -374,7 +374,11 @@ mod tests {
     fn each_rule_refuses_on_its_own() {
         let mut jwt_typ = header();
         jwt_typ["typ"] = json!("JWT");
-        assert!(check(jwt_typ, claims()).is_err(), "typ");
+        assert_eq!(
+            check(jwt_typ, claims()).err().as_deref(),
+            Some("the assertion's typ is not oauth-id-jag+jwt"),
+            "typ"
+        );
         for (why, change) in [
             ("issuer", json!({"iss": "https://other.example"})),
             ("audience", json!({"aud": "https://elsewhere.example.com"})),
@@ -396,7 +400,29 @@ mod tests {
             ("no exp", json!({"exp": null})),
             ("scope list", json!({"scope": ["todos:read"]})),
         ] {
-            assert!(check(header(), with(change)).is_err(), "{why}");
+            assert!(
+                matches!(
+                    check(header(), with(change)).err().as_deref(),
+                    Some(
+                        "an assertion may be valid for at most 3600 seconds"
+                            | "exp is not a time"
+                            | "iat is not a time"
+                            | "the assertion expired"
+                            | "the assertion has no exp"
+                            | "the assertion has no jti"
+                            | "the assertion has no sub"
+                            | "the assertion is for another client"
+                            | "the assertion is not for this authorization server (aud)"
+                            | "the assertion is not valid yet (nbf)"
+                            | "the assertion names no client_id"
+                            | "the assertion was issued in the future"
+                            | "the assertion's issuer is not a trusted provider"
+                            | "the assertion's resource is not one URI"
+                            | "the assertion's scope is not a string"
+                    )
+                ),
+                "{why}"
+            );
         }
         // A provider that does not speak for the client.
         let narrow = EnterpriseIdp {
@@ -404,7 +430,10 @@ mod tests {
             ..idp()
         };
         let e = check_claims(&jws(header(), claims()), &narrow, AS, AS, "mcp-client", NOW);
-        assert!(e.is_err());
+        assert_eq!(
+            e.err().as_deref(),
+            Some("this provider does not speak for this client")
+        );
     }
 
     fn user(id: &str, disabled: bool) -> User {

@@ -75,14 +75,29 @@ mod tests {
     #[test]
     fn plain_and_missing_methods_are_refused() {
         assert!(validate_code_challenge(CHALLENGE, Some("S256")).is_ok());
-        assert!(validate_code_challenge(CHALLENGE, Some("plain")).is_err());
-        assert!(validate_code_challenge(CHALLENGE, None).is_err());
-        assert!(validate_code_challenge(CHALLENGE, Some("S512")).is_err());
+        assert_eq!(
+            validate_code_challenge(CHALLENGE, Some("plain")).err(),
+            Some("code_challenge_method must be S256; plain is not supported")
+        );
+        assert_eq!(
+            validate_code_challenge(CHALLENGE, None).err(),
+            Some("code_challenge_method must be S256; plain is not supported")
+        );
+        assert_eq!(
+            validate_code_challenge(CHALLENGE, Some("S512")).err(),
+            Some("code_challenge_method must be S256")
+        );
     }
 
     #[test]
     fn malformed_challenges_are_refused() {
-        assert!(validate_code_challenge("abc", Some("S256")).is_err());
-        assert!(validate_code_challenge(&"a".repeat(44), Some("S256")).is_err());
+        assert_eq!(
+            validate_code_challenge("abc", Some("S256")).err(),
+            Some("code_challenge must be the base64url SHA-256 of the verifier (43 characters)")
+        );
+        assert_eq!(
+            validate_code_challenge(&"a".repeat(44), Some("S256")).err(),
+            Some("code_challenge must be the base64url SHA-256 of the verifier (43 characters)")
+        );
     }
 }

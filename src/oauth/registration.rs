@@ -641,7 +641,10 @@ mod tests {
             assert_eq!(e.code, "invalid_redirect_uri", "{bad}: {e:?}");
         }
         let long = format!("https://a.example.com/{}", "x".repeat(MAX_URI_CHARS));
-        assert!(check_redirect_uri(&long).is_err());
+        assert_eq!(
+            check_redirect_uri(&long).err().as_deref(),
+            Some("a redirect URI is longer than 2000 characters")
+        );
         assert!(check_redirect_uri("http://[::1]:8080/cb").is_ok());
         assert!(check_redirect_uri("http://localhost/cb").is_ok());
     }
@@ -836,12 +839,34 @@ mod tests {
             "https://intranet/client.json",
             "https://APP.example.com/client.json",
         ] {
-            assert!(check_metadata_document_url(bad, false).is_err(), "{bad}");
+            assert!(
+                matches!(
+                    check_metadata_document_url(bad, false).err().as_deref(),
+                    Some(
+                        "a client_id URL has no fragment or credentials"
+                            | "a client_id URL must use https"
+                            | "a client_id URL needs a path, without dot segments"
+                            | "the client_id URL is not in normal form"
+                            | "the client_id URL's host is not a public address"
+                    )
+                ),
+                "{bad}"
+            );
         }
         // Local development may allow loopback over http, and only loopback.
         assert!(check_metadata_document_url("http://127.0.0.1:8788/client.json", true).is_ok());
-        assert!(check_metadata_document_url("http://10.0.0.1/client.json", true).is_err());
-        assert!(check_metadata_document_url("http://127.0.0.1:8788/client.json", false).is_err());
+        assert_eq!(
+            check_metadata_document_url("http://10.0.0.1/client.json", true)
+                .err()
+                .as_deref(),
+            Some("a client_id URL must use https")
+        );
+        assert_eq!(
+            check_metadata_document_url("http://127.0.0.1:8788/client.json", false)
+                .err()
+                .as_deref(),
+            Some("a client_id URL must use https")
+        );
     }
 
     #[test]
@@ -854,14 +879,24 @@ mod tests {
         assert_eq!(client.name, "App");
 
         let other = json!({"client_id": "https://evil.example.com/client.json", "redirect_uris": ["https://app.example.com/cb"]});
-        assert!(parse_metadata_document(id, other.to_string().as_bytes(), &[]).is_err());
+        assert!(
+            matches!(parse_metadata_document(id, other.to_string().as_bytes(), &[]), Err(ref e) if e.code == "invalid_client_metadata" && e.description == "the client metadata document's client_id is not its own URL")
+        );
         let secret = json!({"client_id": id, "client_secret": "x", "redirect_uris": ["https://app.example.com/cb"]});
-        assert!(parse_metadata_document(id, secret.to_string().as_bytes(), &[]).is_err());
+        assert!(
+            matches!(parse_metadata_document(id, secret.to_string().as_bytes(), &[]), Err(ref e) if e.code == "invalid_client_metadata" && e.description == "a client metadata document must not carry a client secret")
+        );
         let basic = json!({"client_id": id, "token_endpoint_auth_method": "client_secret_basic", "redirect_uris": ["https://app.example.com/cb"]});
-        assert!(parse_metadata_document(id, basic.to_string().as_bytes(), &[]).is_err());
+        assert!(
+            matches!(parse_metadata_document(id, basic.to_string().as_bytes(), &[]), Err(ref e) if e.code == "invalid_client_metadata" && e.description == "token_endpoint_auth_method \"client_secret_basic\" is not supported here; use none or private_key_jwt")
+        );
         let big = vec![b' '; MAX_METADATA_DOCUMENT_BYTES + 1];
-        assert!(parse_metadata_document(id, &big, &[]).is_err());
-        assert!(parse_metadata_document(id, b"<html>", &[]).is_err());
+        assert!(
+            matches!(parse_metadata_document(id, &big, &[]), Err(ref e) if e.code == "invalid_client_metadata" && e.description == "the client metadata document is larger than 5120 bytes")
+        );
+        assert!(
+            matches!(parse_metadata_document(id, b"<html>", &[]), Err(ref e) if e.code == "invalid_client_metadata" && e.description == "the client metadata document is not JSON, or repeats a key")
+        );
     }
 
     /// ChatGPT's published client documents (`tests/data/client-shapes.json`, a copy of the

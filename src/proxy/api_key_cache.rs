@@ -6,7 +6,7 @@
 //! Entries are kept per plugin: a key looked up at one plugin of a deployment is read again at
 //! another (where the proxy refuses it unless it was issued there), never served from here.
 
-use std::collections::HashMap;
+use crate::primitives::bounded_cache::BoundedCache;
 
 /// An API key as the proxy needs it (looked up by the hash of the presented key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,16 +22,19 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<i64>,
 }
 
-/// Most keys an isolate remembers; past this the cache starts over (bounded memory).
+/// Most keys an isolate remembers (bounded memory; see [`BoundedCache`] for what goes when full).
 pub const MAX_CACHED_KEYS: usize = 10_000;
+/// The longest window `API_KEY_CACHE_SECS` may set (`config/shared.rs`): no entry outlives it,
+/// whatever window the caller reads with.
+pub const MAX_API_KEY_CACHE_SECS: u64 = 300;
 /// How stale `last_used_at` may get before it is written again.
 pub const LAST_USED_RESOLUTION_SECS: i64 = 3600;
 
 #[derive(Debug)]
 pub struct ApiKeyCache {
-    /// (Plugin, key hash) → (the record, or `None` for no such key; when it was read, in ms).
-    entries: HashMap<(String, String), (Option<ApiKeyRecord>, u64)>,
-    capacity: usize,
+    /// (Plugin, key hash) → (the record, or `None` for no such key; when it was read, in ms),
+    /// times in milliseconds.
+    entries: BoundedCache<(String, String), (Option<ApiKeyRecord>, u64)>,
 }
 
 impl Default for ApiKeyCache {
@@ -43,8 +46,7 @@ impl Default for ApiKeyCache {
 impl ApiKeyCache {
     pub fn with_capacity(capacity: usize) -> Self {
         ApiKeyCache {
-            entries: HashMap::new(),
-            capacity,
+            entries: BoundedCache::new(capacity),
         }
     }
 
@@ -58,7 +60,7 @@ impl ApiKeyCache {
         ttl_secs: u64,
     ) -> Option<Option<ApiKeyRecord>> {
         self.entries
-            .get(&Self::key(plugin, key_hash))
+            .get(&Self::key(plugin, key_hash), ms(now_ms))
             .filter(|(_, at)| now_ms.saturating_sub(*at) < ttl_secs.saturating_mul(1000))
             .map(|(record, _)| record.clone())
     }
@@ -70,11 +72,13 @@ impl ApiKeyCache {
         record: Option<ApiKeyRecord>,
         now_ms: u64,
     ) {
-        let key = Self::key(plugin, key_hash);
-        if self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
-            self.entries.clear();
-        }
-        self.entries.insert(key, (record, now_ms));
+        let expires_ms = now_ms.saturating_add(MAX_API_KEY_CACHE_SECS * 1000);
+        self.entries.insert(
+            Self::key(plugin, key_hash),
+            (record, now_ms),
+            ms(expires_ms),
+            ms(now_ms),
+        );
     }
 
     fn key(plugin: &str, key_hash: &str) -> (String, String) {
@@ -96,7 +100,8 @@ impl ApiKeyCache {
                 .last_used_at
                 .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_SECS);
         if due {
-            if let Some((Some(cached), _)) = self.entries.get_mut(&Self::key(plugin, key_hash)) {
+            // Whatever is held: marking a stale entry written changes nothing.
+            if let Some((Some(cached), _)) = self.entries.held_mut(&Self::key(plugin, key_hash)) {
                 cached.last_used_at = Some(now);
             }
         }
@@ -110,6 +115,11 @@ impl ApiKeyCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// Milliseconds as the cache's clock.
+fn ms(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

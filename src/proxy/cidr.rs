@@ -259,9 +259,15 @@ mod tests {
 
     #[test]
     fn empty_or_malformed_lists_are_refused() {
-        assert!(parse_egress_list(br#"{"prefixes": []}"#).is_err());
-        assert!(parse_egress_list(b"<html>").is_err());
-        assert!(parse_egress_list(br#"{"prefixes": [{"ipv4Prefix": "1.2.3.4/40"}]}"#).is_err());
+        assert!(
+            matches!(parse_egress_list(br#"{"prefixes": []}"#), Err(CidrError(ref why)) if *why == "the egress list has no prefixes")
+        );
+        assert!(
+            matches!(parse_egress_list(b"<html>"), Err(CidrError(ref why)) if *why == "the egress list is not the published JSON format: expected value at line 1 column 1")
+        );
+        assert!(
+            matches!(parse_egress_list(br#"{"prefixes": [{"ipv4Prefix": "1.2.3.4/40"}]}"#), Err(CidrError(ref why)) if *why == "\"1.2.3.4/40\" is not a CIDR such as 203.0.113.0/24 or 2001:db8::/32")
+        );
         assert!(parse_egress_list(
             br#"{"creationTime":"x","prefixes":[{"ipv6Prefix":"2001:db8::/48"}]}"#
         )

@@ -1072,7 +1072,21 @@ mod tests {
     #[test]
     fn only_a_final_status_is_relayed() {
         for status in [0, 100, 101, 103, 199, 600, 999] {
-            assert!(final_status(status).is_err(), "{status}");
+            assert!(
+                matches!(
+                    final_status(status).err().as_deref(),
+                    Some(
+                        "the origin answered with status 0, not a final response"
+                            | "the origin answered with status 100, not a final response"
+                            | "the origin answered with status 101, not a final response"
+                            | "the origin answered with status 103, not a final response"
+                            | "the origin answered with status 199, not a final response"
+                            | "the origin answered with status 600, not a final response"
+                            | "the origin answered with status 999, not a final response"
+                    )
+                ),
+                "{status}"
+            );
         }
         for status in [200, 204, 302, 404, 502, 599] {
             assert!(final_status(status).is_ok(), "{status}");

@@ -871,7 +871,10 @@ mod tests {
             "/todos/%c3",
             "todos",
         ] {
-            assert!(normalize_path(raw).is_err(), "{raw} should be refused");
+            assert!(
+                matches!(normalize_path(raw), Err(PathRejection(why)) if ["backslashes are not allowed in paths", "control characters are not allowed in paths", "dot segments are not allowed in paths", "empty path segments (//) are not allowed", "encoded slashes are not allowed in paths", "semicolons are not allowed in paths", "the path has an invalid percent-encoding", "the path must start with /"].contains(&why)),
+                "{raw} should be refused"
+            );
         }
     }
 

@@ -7,6 +7,7 @@ pub mod sqlite;
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use portcullis::directory::HasDirectory;
 use portcullis::federation::oidc::{parse_discovery, Discovery};
 use portcullis::jose::keys::RsaSigningKey;
 use portcullis::oauth::client::{Client, ClientOrigin};
@@ -147,7 +148,7 @@ impl MemoryBackend {
     fn call(&self, name: &'static str) -> Result<(), StoreError> {
         self.calls.borrow_mut().push(name);
         if *self.fail.borrow() || self.failing.borrow().contains(&name) {
-            return Err(StoreError(format!("{name}: injected failure")));
+            return Err(StoreError::unavailable(format!("{name}: injected failure")));
         }
         Ok(())
     }
@@ -694,9 +695,9 @@ impl JwsSigner for MemoryBackend {
     async fn sign_rs256(&self, key: &RsaSigningKey, message: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.call("sign_rs256")?;
         if *self.fail_rs256.borrow() {
-            return Err(StoreError("sign_rs256: injected failure".into()));
+            return Err(StoreError::unavailable("sign_rs256: injected failure"));
         }
-        jws::sign_rs256(key.private_jwk(), message).map_err(StoreError)
+        jws::sign_rs256(key.private_jwk(), message).map_err(StoreError::Unavailable)
     }
 }
 
@@ -1050,7 +1051,7 @@ impl Sleep for MemoryBackend {
 
 impl Rng for MemoryBackend {
     fn fill(&self, buf: &mut [u8]) -> Result<(), StoreError> {
-        getrandom::fill(buf).map_err(|e| StoreError(e.to_string()))
+        getrandom::fill(buf).map_err(|e| StoreError::unavailable(e.to_string()))
     }
 }
 
@@ -1064,24 +1065,14 @@ pub struct WithSqlUsers<'a> {
     pub now: i64,
 }
 
-impl WithSqlUsers<'_> {
+/// Users, policy, accounts and identities: the directory's own ports, on SQLite.
+impl portcullis::directory::HasDirectory for WithSqlUsers<'_> {
+    type Sql = sqlite::SqliteDb;
     fn directory(&self) -> portcullis::directory::SqlDirectory<'_, sqlite::SqliteDb> {
         portcullis::directory::SqlDirectory {
             sql: self.db,
             now: self.now,
         }
-    }
-}
-
-impl UserDirectory for WithSqlUsers<'_> {
-    async fn find_user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.directory().find_user_by_email(email).await
-    }
-    async fn find_user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        self.directory().find_user(user_id).await
-    }
-    async fn end_sessions(&self, user_id: &str) -> Result<(), StoreError> {
-        self.directory().end_sessions(user_id).await
     }
 }
 
@@ -1102,100 +1093,6 @@ impl ClientRegistry for WithSqlUsers<'_> {
         let mut names = self.memory.first_party_client_names().await?;
         names.extend(self.directory().first_party_client_names().await?);
         Ok(names)
-    }
-}
-
-impl PolicyStore for WithSqlUsers<'_> {
-    async fn scope_context(
-        &self,
-        user_id: &str,
-        consent: Option<ConsentKey<'_>>,
-        indicator: Option<&str>,
-        site_resource: &str,
-        plan_roles: &str,
-    ) -> Result<ScopeContext, StoreError> {
-        self.directory()
-            .scope_context(user_id, consent, indicator, site_resource, plan_roles)
-            .await
-    }
-
-    async fn client_scope_context(
-        &self,
-        client_id: &str,
-        indicator: Option<&str>,
-        site_resource: &str,
-    ) -> Result<ScopeContext, StoreError> {
-        self.directory()
-            .client_scope_context(client_id, indicator, site_resource)
-            .await
-    }
-}
-
-impl AccountStore for WithSqlUsers<'_> {
-    async fn record_consent(
-        &self,
-        user_id: &str,
-        consent: ConsentKey<'_>,
-        resource: &str,
-        scopes: &[String],
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.directory()
-            .record_consent(user_id, consent, resource, scopes, now)
-            .await
-    }
-    async fn forget_consent(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        resource: &str,
-    ) -> Result<(), StoreError> {
-        self.directory()
-            .forget_consent(user_id, client_id, resource)
-            .await
-    }
-    async fn apps_of(&self, user_id: &str) -> Result<Vec<AppAccess>, StoreError> {
-        self.directory().apps_of(user_id).await
-    }
-    async fn record_grant(&self, grant: &GrantState) -> Result<(), StoreError> {
-        self.directory().record_grant(grant).await
-    }
-    async fn grants_of(&self, user_id: &str) -> Result<Vec<GrantSummary>, StoreError> {
-        self.directory().grants_of(user_id).await
-    }
-    async fn mark_grant_revoked(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        self.directory().mark_grant_revoked(grant_id, now).await
-    }
-    async fn request_revocation(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        self.directory().request_revocation(grant_id, now).await
-    }
-    async fn request_revocations_of(
-        &self,
-        user_id: &str,
-        now: i64,
-    ) -> Result<Vec<String>, StoreError> {
-        self.directory().request_revocations_of(user_id, now).await
-    }
-    async fn unfinished_revocations(&self, limit: u32) -> Result<Vec<String>, StoreError> {
-        self.directory().unfinished_revocations(limit).await
-    }
-    async fn holder_of_grant(
-        &self,
-        grant_id: &str,
-        plan_roles: &str,
-    ) -> Result<Option<GrantHolder>, StoreError> {
-        self.directory().holder_of_grant(grant_id, plan_roles).await
-    }
-    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
-        self.directory().api_keys_of(user_id).await
-    }
-    async fn revoke_api_key(
-        &self,
-        user_id: &str,
-        key_id: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.directory().revoke_api_key(user_id, key_id, now).await
     }
 }
 
@@ -1310,71 +1207,6 @@ impl ClientKeys for WithSqlUsers<'_> {
         now: i64,
     ) -> Result<Result<Vec<PublicJwk>, String>, StoreError> {
         self.memory.client_jwks(jwks_uri, refresh, now).await
-    }
-}
-
-impl IdentityStore for WithSqlUsers<'_> {
-    async fn accounts_for(
-        &self,
-        provider: &str,
-        subject: &str,
-        email: &str,
-    ) -> Result<(Option<User>, Option<User>), StoreError> {
-        self.directory()
-            .accounts_for(provider, subject, email)
-            .await
-    }
-    async fn link_identity(
-        &self,
-        user_id: &str,
-        identity: &LinkedIdentity,
-    ) -> Result<bool, StoreError> {
-        self.directory().link_identity(user_id, identity).await
-    }
-    async fn touch_identity(&self, identity: &LinkedIdentity) -> Result<(), StoreError> {
-        self.directory().touch_identity(identity).await
-    }
-    async fn provision_user(
-        &self,
-        user: &NewFederatedUser,
-    ) -> Result<ProvisionOutcome, StoreError> {
-        self.directory().provision_user(user).await
-    }
-    async fn identities_of(&self, user_id: &str) -> Result<Vec<LinkedIdentity>, StoreError> {
-        self.directory().identities_of(user_id).await
-    }
-    async fn unlink_identity(
-        &self,
-        user_id: &str,
-        provider: &str,
-        ways: &WaysIn<'_>,
-    ) -> Result<bool, StoreError> {
-        self.directory()
-            .unlink_identity(user_id, provider, ways)
-            .await
-    }
-}
-
-impl UpstreamTokenStore for WithSqlUsers<'_> {
-    async fn keep_tokens(&self, tokens: &KeptTokens) -> Result<(), StoreError> {
-        self.directory().keep_tokens(tokens).await
-    }
-    async fn kept_tokens(
-        &self,
-        user_id: &str,
-        provider: &str,
-    ) -> Result<Option<KeptTokens>, StoreError> {
-        self.directory().kept_tokens(user_id, provider).await
-    }
-    async fn forget_tokens(
-        &self,
-        user_id: &str,
-        provider: &str,
-        sealed_refresh: &str,
-    ) -> Result<(), StoreError> {
-        self.directory()
-            .forget_tokens(user_id, provider, sealed_refresh)
-            .await
     }
 }
 

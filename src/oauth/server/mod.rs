@@ -298,7 +298,7 @@ pub(crate) fn cors_preflight(allowed: &[&str]) -> Reply {
 /// missing key or unserializable claims a 500 (only a deployment change mends it).
 pub(crate) fn sign_failure(what: &str, error: SignError) -> ApiError {
     match error {
-        SignError::Platform(e) => ApiError::Unavailable(format!("{what}: {}", e.0)),
+        SignError::Platform(e) => ApiError::Unavailable(format!("{what}: {e}")),
         other => ApiError::Internal(format!("{what}: {}", other.describe())),
     }
 }
