@@ -29,9 +29,9 @@ use worker::{event, Context, Env, Request};
 use crate::config::{Config, ConfigError, Deployment, RawConfig};
 use crate::discovery::{plugin_manifest, protected_resource_metadata};
 use crate::error::ApiError;
-use crate::gateway::{step, Known, Step};
 use crate::http::Reply;
 use crate::oauth::grants::Grants;
+use crate::proxy::credential::{step, Known, Step};
 use crate::request_log::{RequestLine, SampleRate};
 use crate::routes::{route, AuthEndpoint, Endpoint};
 use crate::wire::header_block;
@@ -531,7 +531,7 @@ async fn proxy(
             }
         }
         if !holds(&standing) {
-            return Err(crate::gateway::plan_required(config, plan));
+            return Err(crate::proxy::call::plan_required(config, plan));
         }
     }
     // A route that forwards the user's token at a provider: had (and refreshed) before the call
@@ -579,12 +579,12 @@ async fn proxy(
                 match quota_of(&Some(now_standing.clone())) {
                     Some(q) if Some(&now_standing) != standing.as_ref() => {
                         let decision = charge(q).await.map_err(|e| {
-                            crate::gateway::with_upgrade_link(config, &now_standing, e)
+                            crate::proxy::call::with_upgrade_link(config, &now_standing, e)
                         })?;
                         (q, decision)
                     }
                     _ => {
-                        return Err(crate::gateway::with_upgrade_link(
+                        return Err(crate::proxy::call::with_upgrade_link(
                             config,
                             &now_standing,
                             spent,
@@ -685,7 +685,7 @@ async fn upstream_token_headers(
             (TOKEN_HEADER.to_string(), token),
             (PROVIDER_HEADER.to_string(), provider.id.clone()),
         ]),
-        Err(why) => Err(crate::gateway::upstream_token_refusal(
+        Err(why) => Err(crate::proxy::call::upstream_token_refusal(
             config,
             &provider.name,
             &why,
