@@ -18,7 +18,7 @@ use crate::oauth::access_token::{
 use crate::oauth::dpop::{self, DpopError, Proof};
 use crate::proxy::api_key_cache::ApiKeyRecord;
 use crate::proxy::cidr::IpRanges;
-use crate::proxy::forward::Identity;
+use crate::proxy::forward::{Caller, Identity};
 use crate::proxy::rules::Access;
 use crate::proxy::signed_agent::{self, AgentCheck, SignedCall, Target};
 
@@ -313,13 +313,13 @@ fn decide_credential(
     }
     if rule.access == Access::Public {
         return Ok(Decision::Allow(Identity {
-            auth: "none",
+            caller: Caller::Anonymous,
             ..Identity::default()
         }));
     }
     match &config.plugin.auth {
         AuthConfig::None { .. } => Ok(Decision::Allow(Identity {
-            auth: "none",
+            caller: Caller::Anonymous,
             ..Identity::default()
         })),
         AuthConfig::ServiceHttp {
@@ -340,7 +340,7 @@ fn decide_credential(
                 ));
             }
             Ok(Decision::Allow(Identity {
-                auth: "service_http",
+                caller: Caller::SharedSecret,
                 ..Identity::default()
             }))
         }
@@ -380,8 +380,7 @@ fn decide_credential(
                 subject: Some(key.user_id.clone()),
                 client_id: Some(format!("api-key:{}", key.id)),
                 scopes: key.scopes.clone(),
-                auth: "user_http",
-                machine: false,
+                caller: Caller::ApiKey,
                 agent: None,
             }))
         }
@@ -444,8 +443,11 @@ fn decide_credential(
                 subject: Some(verified.subject),
                 client_id: Some(verified.client_id),
                 scopes: verified.scopes,
-                auth: "oauth",
-                machine: verified.machine,
+                caller: if verified.machine {
+                    Caller::MachineClient
+                } else {
+                    Caller::UserToken
+                },
                 agent: None,
             }))
         }
@@ -600,7 +602,7 @@ pub(crate) mod tests {
         let id = authorize(&c, &h, 0, &facts()).unwrap();
         assert_eq!(id.subject.as_deref(), Some("user_1"));
         assert_eq!(id.client_id.as_deref(), Some("chatgpt"));
-        assert_eq!(id.auth, "oauth");
+        assert_eq!(id.caller, Caller::UserToken);
     }
 
     #[test]
@@ -614,7 +616,7 @@ pub(crate) mod tests {
         let t = mint_access_token(&c.keys, machine, NOW, 3600).unwrap();
         let h = head(Method::Get, "/todos").with_header("authorization", &format!("Bearer {t}"));
         let id = authorize(&c, &h, 0, &facts()).unwrap();
-        assert!(id.machine);
+        assert_eq!(id.caller, Caller::MachineClient);
         assert_eq!(id.user(), None);
         assert_eq!(id.client_id.as_deref(), Some("chatgpt"));
         let user = authorize(
@@ -627,7 +629,7 @@ pub(crate) mod tests {
             &facts(),
         )
         .unwrap();
-        assert!(!user.machine);
+        assert_eq!(user.caller, Caller::UserToken);
     }
 
     #[test]
@@ -745,8 +747,8 @@ pub(crate) mod tests {
         assert_eq!(
             authorize(&c, &head(Method::Get, "/open"), 0, &facts())
                 .unwrap()
-                .auth,
-            "none"
+                .caller,
+            Caller::Anonymous
         );
         assert_eq!(
             authorize(&c, &head(Method::Get, "/closed"), 1, &facts())
@@ -898,7 +900,7 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_eq!(id.subject.as_deref(), Some("usr_demo"));
-        assert_eq!(id.auth, "user_http");
+        assert_eq!(id.caller, Caller::ApiKey);
     }
 
     #[test]
@@ -1000,7 +1002,7 @@ pub(crate) mod tests {
             };
             step(site, &h, 0, &known, NOW, None)
         };
-        assert!(matches!(call(todo), Step::Allow(id) if id.auth == "user_http"));
+        assert!(matches!(call(todo), Step::Allow(id) if id.caller == Caller::ApiKey));
         assert!(matches!(call(todo), Step::Allow(_)));
         // At the other plugin the key is read again, not served from the first one's entry, and
         // refused as RFC 6750 says: 401, `invalid_token`, a Bearer challenge in its realm.
@@ -1055,8 +1057,8 @@ pub(crate) mod tests {
         let good = head(Method::Get, "/todos")
             .with_header("authorization", "Bearer 0123456789abcdef-service");
         assert_eq!(
-            authorize(&c, &good, 0, &facts()).unwrap().auth,
-            "service_http"
+            authorize(&c, &good, 0, &facts()).unwrap().caller,
+            Caller::SharedSecret
         );
         let bad = head(Method::Get, "/todos")
             .with_header("authorization", "Bearer 0123456789abcdef-servicX");
@@ -1100,7 +1102,7 @@ pub(crate) mod tests {
         }
         known.api_key = Some(Some(key(&["todos:read"])));
         assert!(
-            matches!(step(&c, &h, 0, &known, NOW, None), Step::Allow(id) if id.auth == "user_http")
+            matches!(step(&c, &h, 0, &known, NOW, None), Step::Allow(id) if id.caller == Caller::ApiKey)
         );
         known.api_key = Some(None);
         assert!(matches!(
@@ -1146,7 +1148,7 @@ pub(crate) mod tests {
             other => panic!("{other:?}"),
         };
         assert!(
-            matches!(step(&c, &open, rule, &Known::default(), NOW, None), Step::Allow(id) if id.auth == "oauth" || id.auth == "none")
+            matches!(step(&c, &open, rule, &Known::default(), NOW, None), Step::Allow(id) if id.caller == Caller::Anonymous)
         );
     }
 
