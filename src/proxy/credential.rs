@@ -284,8 +284,6 @@ fn decide_credential(
     rule_index: usize,
     facts: &Facts<'_>,
 ) -> Result<Decision, ApiError> {
-    let now = facts.now;
-    let openai_ranges = facts.openai_ranges;
     let rule = config
         .plugin
         .routes
@@ -299,159 +297,195 @@ fn decide_credential(
         ip_lock: Some(lock),
     } = &config.plugin.auth
     {
-        // Only the address Cloudflare saw: X-Forwarded-For and kin are the caller's words.
-        let ip: Option<IpAddr> = head.client_ip().and_then(|v| v.trim().parse().ok());
-        let allowed = ip.is_some_and(|ip| {
-            (lock.openai && openai_ranges.contains(ip)) || lock.extra.contains(ip)
-        }) || (config.plugin.agents.instead_of_ip
-            && facts.agent.and_then(AgentCheck::agent).is_some());
-        if !allowed {
-            return Err(ApiError::Forbidden(
-                "this API only accepts calls from its assistant's published addresses".into(),
-            ));
-        }
+        check_address_lock(config, head, lock, facts)?;
     }
-    if rule.access == Access::Public {
-        return Ok(Decision::Allow(Identity {
+    let anonymous = || {
+        Ok(Decision::Allow(Identity {
             caller: Caller::Anonymous,
             ..Identity::default()
-        }));
+        }))
+    };
+    if rule.access == Access::Public {
+        return anonymous();
     }
     match &config.plugin.auth {
-        AuthConfig::None { .. } => Ok(Decision::Allow(Identity {
-            caller: Caller::Anonymous,
-            ..Identity::default()
-        })),
+        AuthConfig::None { .. } => anonymous(),
         AuthConfig::ServiceHttp {
             authorization_type, ..
-        } => {
-            let scheme = authorization_type.scheme();
-            let credential = credential(head, scheme, config)?;
-            let ok = config
-                .service_token
-                .as_ref()
-                .is_some_and(|secret| secret.matches(credential));
-            if !ok {
-                return Err(unauthorized(
-                    config,
-                    scheme,
-                    Some("invalid_token"),
-                    "the service credential is not valid",
-                ));
-            }
-            Ok(Decision::Allow(Identity {
-                caller: Caller::SharedSecret,
-                ..Identity::default()
-            }))
-        }
+        } => check_shared_secret(config, head, authorization_type.scheme()),
         AuthConfig::UserHttp { authorization_type } => {
-            let scheme = authorization_type.scheme();
-            let invalid = |why: &str| unauthorized(config, scheme, Some("invalid_token"), why);
-            let key = facts
-                .api_key
-                .ok_or_else(|| invalid("the API key is not valid"))?;
-            // A key works only at the plugin it was issued for; one from before keys named
-            // their plugin, only where it can have been issued.
-            let issued_here = match &key.plugin {
-                Some(plugin) => *plugin == config.plugin.name_for_model,
-                None => config.takes_unbound_api_keys,
-            };
-            if !issued_here {
-                return Err(invalid("the API key was not issued for this plugin"));
-            }
-            if key.revoked {
-                return Err(invalid("the API key was revoked"));
-            }
-            if key.user_disabled {
-                return Err(invalid("the API key's user is disabled"));
-            }
-            if let Some(missing) = rule.scopes.iter().find(|s| !key.scopes.contains(s)) {
-                return Err(ApiError::InsufficientScope(Box::new(Challenge {
-                    scheme,
-                    realm: config.plugin.name_for_model.clone(),
-                    resource_metadata: None,
-                    error: Some("insufficient_scope"),
-                    error_description: Some(format!("the API key lacks the scope {missing}")),
-                    scope: Some(rule.scopes.join(" ")),
-                    ..Default::default()
-                })));
-            }
-            Ok(Decision::Allow(Identity {
-                subject: Some(key.user_id.clone()),
-                client_id: Some(format!("api-key:{}", key.id)),
-                scopes: key.scopes.clone(),
-                caller: Caller::ApiKey,
-                agent: None,
-            }))
+            check_api_key(config, rule, authorization_type.scheme(), facts.api_key)
         }
-        AuthConfig::OAuth { .. } => {
-            // A 401 names the scope the route needs, so a client (an MCP client, say) can ask
-            // for it; `offline_access` is never a resource's scope.
-            let with_scope = |e: ApiError| match e {
-                ApiError::Unauthorized(mut challenge) => {
-                    let needed = challenge_scope(&rule.scopes);
-                    challenge.scope = (!needed.is_empty()).then_some(needed);
-                    ApiError::Unauthorized(challenge)
-                }
-                other => other,
-            };
-            let (scheme, token) =
-                access_token_credential(head, config, rule.dpop).map_err(with_scope)?;
-            let policy = VerifyPolicy {
-                issuer: &config.public_base_url,
-                audience: Some(&config.plugin.resource),
-                now,
-            };
-            let verified = match (facts.verified_tokens, facts.looked_up) {
-                (Some(cache), Some((seen, key))) if seen == token => cache
-                    .borrow_mut()
-                    .verify_keyed(key, token, &config.keys, &policy),
-                (Some(cache), _) => cache.borrow_mut().verify(token, &config.keys, &policy),
-                (None, _) => verify_access_token(token, &config.keys, &policy),
-            };
-            let verified = verified.map_err(|rejection: TokenRejection| {
-                with_scope(unauthorized(
-                    config,
-                    scheme,
-                    Some("invalid_token"),
-                    rejection.description(),
-                ))
-            })?;
-            if let Some(missing) = verified.missing_scope(&rule.scopes) {
-                return Err(ApiError::InsufficientScope(Box::new(Challenge {
-                    scheme: "Bearer",
-                    realm: config.plugin.name_for_model.clone(),
-                    resource_metadata: Some(config.resource_metadata_url()),
-                    error: Some("insufficient_scope"),
-                    error_description: Some(format!("the token lacks the scope {missing}")),
-                    scope: Some(challenge_scope(&rule.scopes)),
-                    ..Default::default()
-                })));
-            }
-            if let Some(proof) = crate::proxy::dpop::dpop_binding(
-                config,
-                head,
-                (scheme, token),
-                &verified,
-                rule.dpop,
-                facts.proof,
-                now,
-            )? {
-                return Ok(Decision::NeedProof(proof));
-            }
-            Ok(Decision::Allow(Identity {
-                subject: Some(verified.subject),
-                client_id: Some(verified.client_id),
-                scopes: verified.scopes,
-                caller: if verified.machine {
-                    Caller::MachineClient
-                } else {
-                    Caller::UserToken
-                },
-                agent: None,
-            }))
-        }
+        AuthConfig::OAuth { .. } => check_access_token(config, head, rule, facts),
     }
+}
+
+/// A `none` plugin locked to addresses: the caller's must be in OpenAI's egress ranges or the
+/// listed CIDRs, or (where the plugin allows it) a trusted agent signed the call.
+fn check_address_lock(
+    config: &Config,
+    head: &RequestHead,
+    lock: &crate::proxy::auth::IpLock,
+    facts: &Facts<'_>,
+) -> Result<(), ApiError> {
+    // Only the address Cloudflare saw: X-Forwarded-For and kin are the caller's words.
+    let ip: Option<IpAddr> = head.client_ip().and_then(|v| v.trim().parse().ok());
+    let allowed = ip.is_some_and(|ip| {
+        (lock.openai && facts.openai_ranges.contains(ip)) || lock.extra.contains(ip)
+    }) || (config.plugin.agents.instead_of_ip
+        && facts.agent.and_then(AgentCheck::agent).is_some());
+    if !allowed {
+        return Err(ApiError::Forbidden(
+            "this API only accepts calls from its assistant's published addresses".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `service_http`: the plugin's one shared secret, compared in constant time.
+fn check_shared_secret(
+    config: &Config,
+    head: &RequestHead,
+    scheme: &'static str,
+) -> Result<Decision, ApiError> {
+    let credential = credential(head, scheme, config)?;
+    let ok = config
+        .service_token
+        .as_ref()
+        .is_some_and(|secret| secret.matches(credential));
+    if !ok {
+        return Err(unauthorized(
+            config,
+            scheme,
+            Some("invalid_token"),
+            "the service credential is not valid",
+        ));
+    }
+    Ok(Decision::Allow(Identity {
+        caller: Caller::SharedSecret,
+        ..Identity::default()
+    }))
+}
+
+/// `user_http`: the presented API key's record (`None`: no such key), for this plugin, live, with
+/// the rule's scopes.
+fn check_api_key(
+    config: &Config,
+    rule: &crate::proxy::rules::CompiledRule,
+    scheme: &'static str,
+    key: Option<&ApiKeyRecord>,
+) -> Result<Decision, ApiError> {
+    let invalid = |why: &str| unauthorized(config, scheme, Some("invalid_token"), why);
+    let key = key.ok_or_else(|| invalid("the API key is not valid"))?;
+    // A key works only at the plugin it was issued for; one from before keys named
+    // their plugin, only where it can have been issued.
+    let issued_here = match &key.plugin {
+        Some(plugin) => *plugin == config.plugin.name_for_model,
+        None => config.takes_unbound_api_keys,
+    };
+    if !issued_here {
+        return Err(invalid("the API key was not issued for this plugin"));
+    }
+    if key.revoked {
+        return Err(invalid("the API key was revoked"));
+    }
+    if key.user_disabled {
+        return Err(invalid("the API key's user is disabled"));
+    }
+    if let Some(missing) = rule.scopes.iter().find(|s| !key.scopes.contains(s)) {
+        return Err(ApiError::InsufficientScope(Box::new(Challenge {
+            scheme,
+            realm: config.plugin.name_for_model.clone(),
+            resource_metadata: None,
+            error: Some("insufficient_scope"),
+            error_description: Some(format!("the API key lacks the scope {missing}")),
+            scope: Some(rule.scopes.join(" ")),
+            ..Default::default()
+        })));
+    }
+    Ok(Decision::Allow(Identity {
+        subject: Some(key.user_id.clone()),
+        client_id: Some(format!("api-key:{}", key.id)),
+        scopes: key.scopes.clone(),
+        caller: Caller::ApiKey,
+        agent: None,
+    }))
+}
+
+/// `oauth`: our access token, verified (from the isolate's cache where it was seen), with the
+/// rule's scopes and, for a bound token, its DPoP proof.
+fn check_access_token(
+    config: &Config,
+    head: &RequestHead,
+    rule: &crate::proxy::rules::CompiledRule,
+    facts: &Facts<'_>,
+) -> Result<Decision, ApiError> {
+    // A 401 names the scope the route needs, so a client (an MCP client, say) can ask
+    // for it; `offline_access` is never a resource's scope.
+    let with_scope = |e: ApiError| match e {
+        ApiError::Unauthorized(mut challenge) => {
+            let needed = challenge_scope(&rule.scopes);
+            challenge.scope = (!needed.is_empty()).then_some(needed);
+            ApiError::Unauthorized(challenge)
+        }
+        other => other,
+    };
+    let (scheme, token) = access_token_credential(head, config, rule.dpop).map_err(with_scope)?;
+    let policy = VerifyPolicy {
+        issuer: &config.public_base_url,
+        audience: Some(&config.plugin.resource),
+        now: facts.now,
+    };
+    let verified = match (facts.verified_tokens, facts.looked_up) {
+        (Some(cache), Some((seen, key))) if seen == token => {
+            cache
+                .borrow_mut()
+                .verify_keyed(key, token, &config.keys, &policy)
+        }
+        (Some(cache), _) => cache.borrow_mut().verify(token, &config.keys, &policy),
+        (None, _) => verify_access_token(token, &config.keys, &policy),
+    };
+    let verified = verified.map_err(|rejection: TokenRejection| {
+        with_scope(unauthorized(
+            config,
+            scheme,
+            Some("invalid_token"),
+            rejection.description(),
+        ))
+    })?;
+    if let Some(missing) = verified.missing_scope(&rule.scopes) {
+        return Err(ApiError::InsufficientScope(Box::new(Challenge {
+            scheme: "Bearer",
+            realm: config.plugin.name_for_model.clone(),
+            resource_metadata: Some(config.resource_metadata_url()),
+            error: Some("insufficient_scope"),
+            error_description: Some(format!("the token lacks the scope {missing}")),
+            scope: Some(challenge_scope(&rule.scopes)),
+            ..Default::default()
+        })));
+    }
+    if let Some(proof) = crate::proxy::dpop::dpop_binding(
+        config,
+        head,
+        (scheme, token),
+        &verified,
+        rule.dpop,
+        facts.proof,
+        facts.now,
+    )? {
+        return Ok(Decision::NeedProof(proof));
+    }
+    Ok(Decision::Allow(Identity {
+        subject: Some(verified.subject),
+        client_id: Some(verified.client_id),
+        scopes: verified.scopes,
+        caller: if verified.machine {
+            Caller::MachineClient
+        } else {
+            Caller::UserToken
+        },
+        agent: None,
+    }))
 }
 
 /// The scopes a challenge names: the route's, without `offline_access` (a grant property, not a
