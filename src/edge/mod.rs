@@ -307,38 +307,10 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         (Ok(_), Some(endpoint)) => endpoint.name(),
     };
     let cors = endpoint.is_some_and(Endpoint::answers_cors);
-    // Usage for the console's charts: a refused proxied call by its reason (a forwarded one is
-    // counted in `proxy`, which knows its user).
-    if let (Ok(config), Some(Endpoint::Proxy(rule)), Err(error)) = (&site, endpoint, &outcome) {
-        let now = (worker::Date::now().as_millis() / 1000) as i64;
-        usage::record(config, rule, "", error.code(), now);
-    }
     if let Ok(config) = &site {
-        let now = (worker::Date::now().as_millis() / 1000) as i64;
-        usage::flush_if_due(&env, &ctx, config, now);
-        quota_counter::report_if_due(&env, &ctx, config.usage_flush_secs, now);
+        count_usage(&env, &ctx, config, endpoint, &outcome);
     }
-    let mut reason = None;
-    let (response, status, decision) = match outcome {
-        Ok(Handled::Reply(mut reply)) => {
-            let status = reply.status;
-            reason = reply.note.take();
-            (respond(reply, &request_id, cors)?, status, "served")
-        }
-        Ok(Handled::Relayed(response)) => {
-            let status = response.status();
-            (response, status, "forwarded")
-        }
-        Err(error) => {
-            if let Some(reason) = error.internal_reason() {
-                worker::console_error!("request {request_id}: {reason}");
-            }
-            let code = error.code();
-            let reply = error.to_reply();
-            let status = reply.status;
-            (respond(reply, &request_id, cors)?, status, code)
-        }
-    };
+    let (response, status, decision, reason) = answer(outcome, &request_id, cors)?;
     let method = head.method();
     let line = RequestLine {
         request_id: &request_id,
@@ -361,6 +333,51 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         worker::console_log!("{line}");
     }
     Ok(response)
+}
+
+/// Usage for the console's charts: a refused proxied call by its reason (a forwarded one is
+/// counted in `proxy`, which knows its user); then the usage and quota reports, when due.
+fn count_usage(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    endpoint: Option<Endpoint>,
+    outcome: &Result<Handled, ApiError>,
+) {
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    if let (Some(Endpoint::Proxy(rule)), Err(error)) = (endpoint, outcome) {
+        usage::record(config, rule, "", error.code(), now);
+    }
+    usage::flush_if_due(env, ctx, config, now);
+    quota_counter::report_if_due(env, ctx, config.usage_flush_secs, now);
+}
+
+/// The response for an endpoint's outcome, with what the request line says of it: its status,
+/// the decision (`served`, `forwarded`, or the refusal's code) and a page's reason.
+fn answer(
+    outcome: Result<Handled, ApiError>,
+    request_id: &str,
+    cors: bool,
+) -> worker::Result<(web_sys::Response, u16, &'static str, Option<String>)> {
+    Ok(match outcome {
+        Ok(Handled::Reply(mut reply)) => {
+            let (status, reason) = (reply.status, reply.note.take());
+            (respond(reply, request_id, cors)?, status, "served", reason)
+        }
+        Ok(Handled::Relayed(response)) => {
+            let status = response.status();
+            (response, status, "forwarded", None)
+        }
+        Err(error) => {
+            if let Some(reason) = error.internal_reason() {
+                worker::console_error!("request {request_id}: {reason}");
+            }
+            let code = error.code();
+            let reply = error.to_reply();
+            let status = reply.status;
+            (respond(reply, request_id, cors)?, status, code, None)
+        }
+    })
 }
 
 /// A reply as the response to return, with the request id (and, for the endpoints browser-based
