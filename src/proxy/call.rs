@@ -134,7 +134,7 @@ pub struct ProxiedCall<'c> {
     rule: usize,
     now: i64,
     has_body: bool,
-    stage: Stage,
+    stage: Stage<'c>,
     known: Known,
     identity: Option<Identity>,
     /// The plan the user is on, for a plugin that sells plans.
@@ -146,14 +146,15 @@ pub struct ProxiedCall<'c> {
 
 /// Where the call is: what its last step asked for, with what the answer is read against.
 #[derive(Debug)]
-enum Stage {
+enum Stage<'c> {
     /// Finding out who the caller is; what the credential step asked last.
     Credential(Asked),
     /// The cached plan was asked for.
     Standing,
     /// The route needs a plan the cached standing does not hold: the stored plan was asked for.
     PlanStanding,
-    UpstreamToken,
+    /// The user's token at this provider was asked for.
+    UpstreamToken(&'c IdentityProvider),
     Body(BodyKind),
     Charge {
         key: String,
@@ -233,7 +234,7 @@ impl<'c> ProxiedCall<'c> {
     /// The answer read against the stage that asked for it, and the step after.
     fn answered(
         &mut self,
-        stage: Stage,
+        stage: Stage<'c>,
         input: Input,
         verified_tokens: Option<&RefCell<VerifiedTokenCache>>,
     ) -> Result<Step<'_>, ApiError> {
@@ -253,8 +254,8 @@ impl<'c> ProxiedCall<'c> {
                 }
                 self.plan_decided()
             }
-            (Stage::UpstreamToken, Input::UpstreamToken(token)) => {
-                self.headers = self.upstream_headers(token)?;
+            (Stage::UpstreamToken(provider), Input::UpstreamToken(token)) => {
+                self.headers = upstream_headers(self.config, provider, token)?;
                 self.body()
             }
             (Stage::Body(kind), Input::Body(body)) => {
@@ -437,34 +438,12 @@ impl<'c> ProxiedCall<'c> {
                 provider.name
             )));
         }
-        self.stage = Stage::UpstreamToken;
+        self.stage = Stage::UpstreamToken(provider);
         Ok(Step::NeedUpstreamToken {
             provider,
             key,
             user: self.identity()?.user().unwrap_or_default(),
         })
-    }
-
-    /// The headers that carry the user's upstream token, or the refusal when none can be had.
-    fn upstream_headers(
-        &self,
-        token: Result<String, NoToken>,
-    ) -> Result<Vec<(String, String)>, ApiError> {
-        let config = self.config;
-        let provider = config
-            .plugin
-            .routes
-            .rule(self.rule)
-            .and_then(|r| r.upstream_token.as_deref())
-            .and_then(|id| config.sign_in.provider(id))
-            .ok_or_else(|| ApiError::Internal("the upstream provider went away".into()))?;
-        match token {
-            Ok(token) => Ok(vec![
-                (TOKEN_HEADER.to_string(), token),
-                (PROVIDER_HEADER.to_string(), provider.id.clone()),
-            ]),
-            Err(why) => Err(upstream_token_refusal(config, &provider.name, &why)),
-        }
     }
 
     /// A POST body a framework would read `_method` from: held and read before it costs quota.
@@ -502,7 +481,7 @@ impl<'c> ProxiedCall<'c> {
         ))
     }
 
-    fn need_charge(&mut self, stage: Stage, key: String, quota: Quota) -> Step<'_> {
+    fn need_charge(&mut self, stage: Stage<'c>, key: String, quota: Quota) -> Step<'_> {
         self.stage = stage;
         Step::NeedCharge {
             key,
@@ -615,6 +594,21 @@ impl<'c> ProxiedCall<'c> {
             charged_at: self.now as u64,
             exact: self.config.plugin.quota_exact,
         })
+    }
+}
+
+/// The headers that carry the user's upstream token, or the refusal when none can be had.
+fn upstream_headers(
+    config: &Config,
+    provider: &IdentityProvider,
+    token: Result<String, NoToken>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    match token {
+        Ok(token) => Ok(vec![
+            (TOKEN_HEADER.to_string(), token),
+            (PROVIDER_HEADER.to_string(), provider.id.clone()),
+        ]),
+        Err(why) => Err(upstream_token_refusal(config, &provider.name, &why)),
     }
 }
 
