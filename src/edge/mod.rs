@@ -29,9 +29,9 @@ use worker::{event, Context, Env, Request};
 use crate::app::{self, Outcome};
 use crate::config::{Config, ConfigError, Deployment, RawConfig};
 use crate::error::ApiError;
-use crate::gateway::{step, Known, Step};
 use crate::http::Reply;
 use crate::oauth::grant_stores::Grants;
+use crate::proxy::call::{Input, ProxiedCall, Refund, Step};
 use crate::request_log::{RequestLine, SampleRate};
 use crate::routes::{route, Endpoint};
 use crate::wire::header_block;
@@ -307,38 +307,10 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         (Ok(_), Some(endpoint)) => endpoint.name(),
     };
     let cors = endpoint.is_some_and(Endpoint::answers_cors);
-    // Usage for the console's charts: a refused proxied call by its reason (a forwarded one is
-    // counted in `proxy`, which knows its user).
-    if let (Ok(config), Some(Endpoint::Proxy(rule)), Err(error)) = (&site, endpoint, &outcome) {
-        let now = (worker::Date::now().as_millis() / 1000) as i64;
-        usage_flush::record(config, rule, "", error.code(), now);
-    }
     if let Ok(config) = &site {
-        let now = (worker::Date::now().as_millis() / 1000) as i64;
-        usage_flush::flush_if_due(&env, &ctx, config, now);
-        quota_counter::report_if_due(&env, &ctx, config.usage_flush_secs, now);
+        count_usage(&env, &ctx, config, endpoint, &outcome);
     }
-    let mut reason = None;
-    let (response, status, decision) = match outcome {
-        Ok(Handled::Reply(mut reply)) => {
-            let status = reply.status;
-            reason = reply.note.take();
-            (respond(reply, &request_id, cors)?, status, "served")
-        }
-        Ok(Handled::Relayed(response)) => {
-            let status = response.status();
-            (response, status, "forwarded")
-        }
-        Err(error) => {
-            if let Some(reason) = error.internal_reason() {
-                worker::console_error!("request {request_id}: {reason}");
-            }
-            let code = error.code();
-            let reply = error.to_reply();
-            let status = reply.status;
-            (respond(reply, &request_id, cors)?, status, code)
-        }
-    };
+    let (response, status, decision, reason) = answer(outcome, &request_id, cors)?;
     let method = head.method();
     let line = RequestLine {
         request_id: &request_id,
@@ -361,6 +333,51 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> worker::Result<
         worker::console_log!("{line}");
     }
     Ok(response)
+}
+
+/// Usage for the console's charts: a refused proxied call by its reason (a forwarded one is
+/// counted in `proxy`, which knows its user); then the usage and quota reports, when due.
+fn count_usage(
+    env: &Env,
+    ctx: &Context,
+    config: &Config,
+    endpoint: Option<Endpoint>,
+    outcome: &Result<Handled, ApiError>,
+) {
+    let now = (worker::Date::now().as_millis() / 1000) as i64;
+    if let (Some(Endpoint::Proxy(rule)), Err(error)) = (endpoint, outcome) {
+        usage_flush::record(config, rule, "", error.code(), now);
+    }
+    usage_flush::flush_if_due(env, ctx, config, now);
+    quota_counter::report_if_due(env, ctx, config.usage_flush_secs, now);
+}
+
+/// The response for an endpoint's outcome, with what the request line says of it: its status,
+/// the decision (`served`, `forwarded`, or the refusal's code) and a page's reason.
+fn answer(
+    outcome: Result<Handled, ApiError>,
+    request_id: &str,
+    cors: bool,
+) -> worker::Result<(web_sys::Response, u16, &'static str, Option<String>)> {
+    Ok(match outcome {
+        Ok(Handled::Reply(mut reply)) => {
+            let (status, reason) = (reply.status, reply.note.take());
+            (respond(reply, request_id, cors)?, status, "served", reason)
+        }
+        Ok(Handled::Relayed(response)) => {
+            let status = response.status();
+            (response, status, "forwarded", None)
+        }
+        Err(error) => {
+            if let Some(reason) = error.internal_reason() {
+                worker::console_error!("request {request_id}: {reason}");
+            }
+            let code = error.code();
+            let reply = error.to_reply();
+            let status = reply.status;
+            (respond(reply, request_id, cors)?, status, code, None)
+        }
+    })
 }
 
 /// A reply as the response to return, with the request id (and, for the endpoints browser-based
@@ -422,12 +439,9 @@ async fn dispatch(
             outcome?
         }
         None => {
-            {
-                // The same JavaScript request (not its `clone()`), whose body is read once.
-                let raw = Request::from(Clone::clone(&req.raw));
-                serve_with_stores(raw, env, config, endpoint, head)
-            }
-            .await?
+            // The same JavaScript request (not its `clone()`), whose body is read once.
+            let raw = Request::from(Clone::clone(&req.raw));
+            serve_with_stores(raw, env, config, endpoint, head).await?
         }
     };
     let reply = match outcome {
@@ -443,7 +457,8 @@ async fn dispatch(
     Ok(Handled::Reply(reply))
 }
 
-/// Checks the caller against the rule, charges its quota, and forwards it to the origin.
+/// Performs what the proxied call's steps ask for ([`crate::proxy::call`]) and feeds the
+/// answers back, until the origin's answer is relayed or the call is refused.
 async fn proxy(
     mut req: Incoming,
     env: &Env,
@@ -454,201 +469,176 @@ async fn proxy(
     rule: usize,
 ) -> Result<web_sys::Response, ApiError> {
     let now = (worker::Date::now().as_millis() / 1000) as i64;
-    let mut known = Known::default();
-    let identity = loop {
-        let next = VERIFIED_TOKENS.with(|cache| step(config, head, rule, &known, now, Some(cache)));
-        match next {
-            Step::NeedEgressRanges => known.openai_ranges = Some(egress::openai_ranges(env).await),
+    let mut call = ProxiedCall::new(config, head, rule, req.has_body, now);
+    let mut input = Input::Start;
+    let mut answer = None;
+    let rate_limit = loop {
+        let next = &mut call;
+        let step = VERIFIED_TOKENS.with(move |cache| next.advance(input, Some(cache)));
+        input = match step {
+            Step::NeedEgressRanges => Input::EgressRanges(egress::openai_ranges(env).await),
             Step::NeedApiKey(hash) => {
                 let plugin = &config.plugin.name_for_model;
                 let cache_secs = config.api_key_cache_secs;
-                let record = api_keys::lookup(env, ctx, plugin, &hash, cache_secs, now).await?;
-                known.api_key = Some(record);
+                Input::ApiKey(api_keys::lookup(env, ctx, plugin, &hash, cache_secs, now).await?)
             }
             Step::NeedSignature(token, key) => {
-                // WebCrypto (native in workerd) checks a token this isolate has not seen; if it
-                // cannot say, the step after falls back to wasm for an Ed25519 token and refuses
-                // an RS256 one.
-                known.signature_checked = Some(key);
-                if let Ok(pending) =
-                    crate::oauth::access_token::prepare_signature_check(token, &config.keys)
-                {
-                    match webcrypto::verify_access_token(&pending).await {
-                        Ok(true) => VERIFIED_TOKENS
-                            .with(|c| c.borrow_mut().insert_verified_keyed(key, pending, now)),
-                        Ok(false) => {}
-                        Err(e) => webcrypto::report_unavailable(&e),
-                    }
+                verify_signature(config, token, key, now).await;
+                Input::SignatureAsked
+            }
+            Step::NeedProof(proof) => Input::Proof(accept_proof(env, &proof, now).await?),
+            Step::NeedAgent(signed) => Input::Agent(check_agent(env, config, &signed, now).await?),
+            Step::NeedStanding { user, fresh } => {
+                Input::Standing(standing::standing(env, config, user, now, fresh).await)
+            }
+            Step::NeedUpstreamToken {
+                provider,
+                key,
+                user,
+            } => Input::UpstreamToken(upstream_token(env, provider, key, user, now).await?),
+            Step::NeedBody { limit } => {
+                // The same JavaScript request (not its `clone()`): its body is read here, once.
+                let mut raw = Request::from(Clone::clone(&req.raw));
+                Input::Body(read_body(&mut raw, head, limit).await)
+            }
+            Step::NeedCharge { key, quota, exact } => {
+                Input::Charged(charge(env, &key, quota, exact, now).await)
+            }
+            Step::Forward(forward) => {
+                req.held_body = forward.held_body;
+                let (identity, headers) = (forward.identity, forward.headers);
+                let sent =
+                    origin::forward(&req, config, head, rule, identity, request_id, headers).await;
+                if sent.is_ok() {
+                    usage_flush::record(config, rule, identity.user().unwrap_or(""), "ok", now);
                 }
+                answered(sent, request_id, &mut answer)
             }
-            Step::NeedProof(proof) => {
-                // A DPoP-bound token's proof: its signature (WebCrypto), then its `jti` in the
-                // counter Durable Object, one round trip per call.
-                let store = backend::EdgeBackend::new(env, now).map_err(ApiError::from)?;
-                let outcome = crate::oauth::dpop::accept(&store, &proof, now)
-                    .await
-                    .map_err(|e| ApiError::Unavailable(format!("DPoP proof: {e}")))?;
-                known.proof = Some(outcome.map(|()| proof.jkt));
+            Step::NeedRefund(refund) => {
+                give_back(env, ctx, refund);
+                Input::Refunded
             }
-            Step::NeedAgent(call) => {
-                // A signed agent: its key from a trusted agent's directory (cached), the
-                // signature, then its nonce in the counter Durable Object.
-                let mut store = backend::EdgeBackend::new(env, now).map_err(ApiError::from)?;
-                store.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
-                let policy = &config.plugin.agents;
-                let outcome = crate::proxy::signed_agent::check(&store, &call, policy, now)
-                    .await
-                    .map_err(|e| ApiError::Unavailable(format!("agent signature: {e}")))?;
-                known.agent = Some(outcome);
-            }
-            Step::Allow(identity) => break identity,
+            Step::Done { rate_limit } => break rate_limit,
             Step::Refuse(e) => return Err(e),
-        }
-    };
-    // Plans: the route's plan, and the quota of the plan the user is on (see `standing`).
-    let plans = &config.plugin.plans;
-    let mut standing = match identity.user() {
-        Some(user) if !plans.is_empty() => {
-            Some(standing::standing(env, config, user, now, false).await?)
-        }
-        _ => None,
-    };
-    let required = config
-        .plugin
-        .routes
-        .rule(rule)
-        .and_then(|r| r.plan.as_deref());
-    if let Some(plan) = required {
-        // A machine client or a shared secret holds no plan: nothing to upgrade.
-        let Some(user) = identity.user() else {
-            return Err(ApiError::Forbidden(format!(
-                "this route needs the {plan} plan, which only a signed-in user can hold"
-            )));
         };
-        let holds =
-            |s: &Option<crate::billing::Standing>| s.as_ref().is_some_and(|s| s.holds(plan, plans));
-        if !holds(&standing) {
-            // Before refusing, the stored plan (an upgrade counts at once); if it cannot be read,
-            // the refusal stands.
-            if let Ok(read) = standing::standing(env, config, user, now, true).await {
-                standing = Some(read);
-            }
-        }
-        if !holds(&standing) {
-            return Err(crate::gateway::plan_required(config, plan));
-        }
-    }
-    // A route that forwards the user's token at a provider: had (and refreshed) before the call
-    // is counted, so a refusal here costs no quota.
-    let upstream = match config
-        .plugin
-        .routes
-        .rule(rule)
-        .and_then(|r| r.upstream_token.as_deref())
-    {
-        Some(provider) => upstream_token_headers(env, config, provider, &identity, now).await?,
-        None => Vec::new(),
     };
-
-    // A POST body a framework would read `_method` from: held and read before it costs quota.
-    req.held_body = method_override_checked(&req, config, head, rule).await?;
-
-    let quota_of = |s: &Option<crate::billing::Standing>| match s {
-        Some(s) => crate::billing::quota_for(plans, s, config.plugin.quota),
-        None => config.plugin.quota,
-    };
-    let mut charged = None;
-    if let (Some(quota), Some(holder)) = (quota_of(&standing), identity.quota_holder()) {
-        let key = crate::quota::counter_key(&config.plugin.name_for_model, &holder);
-        let charge = |quota| {
-            let key = key.clone();
-            async move {
-                if config.plugin.quota_exact {
-                    quota_counter::charge(env, &key, quota, now as u64).await
-                } else {
-                    quota_counter::charge_leased(env, &key, quota, now as u64).await
-                }
-            }
-        };
-        let (quota, decision) = match charge(quota).await {
-            Ok(decision) => (quota, decision),
-            // Spent: if the user's plan changed meanwhile (an upgrade), its quota decides; else
-            // the refusal says where a larger quota is sold.
-            Err(spent @ ApiError::TooManyRequests { .. }) if standing.is_some() => {
-                let user = identity.user().unwrap_or_default();
-                let Ok(now_standing) = standing::standing(env, config, user, now, true).await
-                else {
-                    return Err(spent);
-                };
-                match quota_of(&Some(now_standing.clone())) {
-                    Some(q) if Some(&now_standing) != standing.as_ref() => {
-                        let decision = charge(q).await.map_err(|e| {
-                            crate::gateway::with_upgrade_link(config, &now_standing, e)
-                        })?;
-                        (q, decision)
-                    }
-                    _ => {
-                        return Err(crate::gateway::with_upgrade_link(
-                            config,
-                            &now_standing,
-                            spent,
-                        ))
-                    }
-                }
-            }
-            Err(e) => return Err(e),
-        };
-        charged = Some((key, quota, decision));
-    }
-    let forwarded =
-        origin::forward(&req, config, head, rule, &identity, request_id, upstream).await;
-    let mut answer = match forwarded {
-        Ok(answer) => answer,
-        Err(e) => {
-            // No answer from the API (502, 504): the call does not count.
-            if let Some((key, quota, _)) = charged {
-                if crate::quota::gives_back(e.status(), false) {
-                    give_back(env, ctx, config, key, quota, now);
-                }
-            }
-            return Err(e);
-        }
-    };
-    answer.set_header("x-request-id", request_id);
-    usage_flush::record(config, rule, identity.user().unwrap_or(""), "ok", now);
-    if let Some((key, quota, mut decision)) = charged {
-        if crate::quota::gives_back(answer.status(), answer.quota_exempt) {
-            decision = decision.refunded();
-            give_back(env, ctx, config, key, quota, now);
-        }
-        for (name, value) in crate::quota::rate_limit_headers(quota, &decision) {
-            answer.set_header(name, &value);
-        }
+    let mut answer = answer.ok_or_else(|| ApiError::Internal("no answer to relay".into()))?;
+    for (name, value) in rate_limit.into_iter().flatten() {
+        answer.set_header(name, &value);
     }
     answer.relay()
 }
 
-/// Gives a charged call back: to the isolate's leased calls, or (with `quota.exact`) to the
-/// counter after responding.
-fn give_back(
+/// The origin's answer (kept in `answer` to relay, with the request id) as the call's next input.
+fn answered(
+    sent: Result<origin::Answer, ApiError>,
+    request_id: &str,
+    answer: &mut Option<origin::Answer>,
+) -> Input {
+    match sent {
+        Ok(mut relayed) => {
+            relayed.set_header("x-request-id", request_id);
+            let (status, quota_exempt) = (relayed.status(), relayed.quota_exempt);
+            *answer = Some(relayed);
+            Input::Answered {
+                status,
+                quota_exempt,
+            }
+        }
+        Err(e) => Input::Unanswered(e),
+    }
+}
+
+/// Charges one call: from the isolate's leased calls, or (`exact`) at the counter.
+async fn charge(
     env: &Env,
-    ctx: &Context,
-    config: &Config,
-    key: String,
+    key: &str,
     quota: crate::quota::Quota,
+    exact: bool,
+    now: i64,
+) -> Result<crate::quota::QuotaDecision, ApiError> {
+    if exact {
+        quota_counter::charge(env, key, quota, now as u64).await
+    } else {
+        quota_counter::charge_leased(env, key, quota, now as u64).await
+    }
+}
+
+/// The user's token at `provider` for the origin (see [`crate::federation::tokens`]).
+async fn upstream_token(
+    env: &Env,
+    provider: &crate::federation::IdentityProvider,
+    key: &crate::federation::TokenKey,
+    user: &str,
+    now: i64,
+) -> Result<Result<String, crate::federation::tokens::NoToken>, ApiError> {
+    let backend = backend::EdgeBackend::new(env, now)?;
+    Ok(crate::federation::tokens::access_token_for(&backend, provider, key, user, now).await)
+}
+
+/// Has WebCrypto (native in workerd) check a token this isolate has not seen, keeping a yes in
+/// the verified-token cache; if it cannot say, the call's next step falls back to wasm for an
+/// Ed25519 token and refuses an RS256 one.
+async fn verify_signature(
+    config: &Config,
+    token: &str,
+    key: crate::oauth::access_token::TokenKey,
     now: i64,
 ) {
-    if !config.plugin.quota_exact {
-        quota_counter::give_back_leased(&key, quota, now as u64);
+    if let Ok(pending) = crate::oauth::access_token::prepare_signature_check(token, &config.keys) {
+        match webcrypto::verify_access_token(&pending).await {
+            Ok(true) => {
+                VERIFIED_TOKENS.with(|c| c.borrow_mut().insert_verified_keyed(key, pending, now))
+            }
+            Ok(false) => {}
+            Err(e) => webcrypto::report_unavailable(&e),
+        }
+    }
+}
+
+/// A DPoP-bound token's proof: its signature (WebCrypto), then its `jti` in the counter Durable
+/// Object, one round trip per call.
+async fn accept_proof(
+    env: &Env,
+    proof: &crate::oauth::dpop::Proof,
+    now: i64,
+) -> Result<Result<(), crate::oauth::dpop::DpopError>, ApiError> {
+    let store = backend::EdgeBackend::new(env, now).map_err(ApiError::from)?;
+    crate::oauth::dpop::accept(&store, proof, now)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("DPoP proof: {e}")))
+}
+
+/// A signed agent: its key from a trusted agent's directory (cached), the signature, then its
+/// nonce in the counter Durable Object.
+async fn check_agent(
+    env: &Env,
+    config: &Config,
+    call: &crate::proxy::signed_agent::SignedCall,
+    now: i64,
+) -> Result<crate::proxy::signed_agent::AgentCheck, ApiError> {
+    let mut store = backend::EdgeBackend::new(env, now).map_err(ApiError::from)?;
+    store.allow_loopback_client_metadata = config.allow_loopback_client_metadata;
+    let policy = &config.plugin.agents;
+    crate::proxy::signed_agent::check(&store, call, policy, now)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("agent signature: {e}")))
+}
+
+/// Gives a charged call back: to the isolate's leased calls, or (with `quota.exact`) to the
+/// counter after responding.
+fn give_back(env: &Env, ctx: &Context, refund: Refund) {
+    if !refund.exact {
+        quota_counter::give_back_leased(&refund.key, refund.quota, refund.charged_at);
         return;
     }
     let env = env.clone();
     ctx.wait_until(async move {
         let refunded = quota_counter::call(
             &env,
-            &key,
-            quota,
-            now as u64,
+            &refund.key,
+            refund.quota,
+            refund.charged_at,
             quota_counter::CounterOp::Refund,
         )
         .await;
@@ -656,45 +646,6 @@ fn give_back(
             worker::console_error!("quota refund failed: {e}");
         }
     });
-}
-
-/// The user's token at `provider` for the origin (see [`crate::federation::tokens`]), as the
-/// headers that carry it.
-async fn upstream_token_headers(
-    env: &Env,
-    config: &Config,
-    provider: &str,
-    identity: &crate::proxy::forward::Identity,
-    now: i64,
-) -> Result<Vec<(String, String)>, ApiError> {
-    use crate::federation::tokens::{access_token_for, PROVIDER_HEADER, TOKEN_HEADER};
-    let (Some(provider), Some(key)) = (
-        config.sign_in.provider(provider),
-        &config.upstream_token_key,
-    ) else {
-        return Err(ApiError::Internal(format!(
-            "route names upstream provider {provider}, which keeps no tokens"
-        )));
-    };
-    // A machine client (or a shared secret) has no account at the provider to forward.
-    let Some(user) = identity.user() else {
-        return Err(ApiError::Forbidden(format!(
-            "this route forwards a user's {} token: call it as a signed-in user",
-            provider.name
-        )));
-    };
-    let backend = backend::EdgeBackend::new(env, now)?;
-    match access_token_for(&backend, provider, key, user, now).await {
-        Ok(token) => Ok(vec![
-            (TOKEN_HEADER.to_string(), token),
-            (PROVIDER_HEADER.to_string(), provider.id.clone()),
-        ]),
-        Err(why) => Err(crate::gateway::upstream_token_refusal(
-            config,
-            &provider.name,
-            &why,
-        )),
-    }
 }
 
 /// The authorization server and the admin API: the body read as [`app::body_to_read`] says, then
@@ -749,32 +700,6 @@ async fn rate_limit(
         }),
         _ => Ok(()),
     }
-}
-
-/// A POST body of a kind frameworks read `_method` from, read and checked
-/// ([`crate::proxy::method_override::body_to_check`]); `None` when it streams to the origin unread.
-async fn method_override_checked(
-    req: &Incoming,
-    config: &Config,
-    head: &crate::http::RequestHead,
-    rule: usize,
-) -> Result<Option<Vec<u8>>, ApiError> {
-    use crate::proxy::method_override;
-    let cap = config
-        .plugin
-        .routes
-        .rule(rule)
-        .and_then(|r| r.max_body_bytes);
-    let honors = config.plugin.origin_honors_method_override;
-    let Some((kind, limit)) = method_override::body_to_check(head, req.has_body, honors, cap)?
-    else {
-        return Ok(None);
-    };
-    // The same JavaScript request (not its `clone()`): its body is read here, once.
-    let mut raw = Request::from(Clone::clone(&req.raw));
-    let body = read_body(&mut raw, head, limit).await?;
-    method_override::check_body(&kind, &body)?;
-    Ok(Some(body))
 }
 
 /// Reads a small request body as it streams in, refusing it at `limit` bytes: a declared length

@@ -358,7 +358,7 @@ async fn read_document(config: &Config, request_id: &str) -> Result<(Published, 
                 authority: None,
             };
             let identity = Identity {
-                auth: "gateway",
+                caller: crate::proxy::forward::Caller::Gateway,
                 ..Identity::default()
             };
             let headers = Headers::new();

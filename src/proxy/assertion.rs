@@ -75,8 +75,8 @@ pub async fn sign_assertion<S: JwsSigner>(
         sub: identity.subject.as_deref(),
         client_id: identity.client_id.as_deref(),
         scope: identity.scopes.join(" "),
-        auth: identity.auth,
-        principal: identity.machine.then_some("client"),
+        auth: identity.caller.as_str(),
+        principal: identity.caller.is_machine().then_some("client"),
         agent: identity.agent.as_deref(),
         htm: call.method,
         htu: call.url,
@@ -90,8 +90,8 @@ pub async fn sign_assertion<S: JwsSigner>(
 pub fn identity_key(identity: &Identity) -> String {
     format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
-        identity.auth,
-        identity.machine,
+        identity.caller.as_str(),
+        identity.caller.is_machine(),
         identity.subject.as_deref().unwrap_or(""),
         identity.client_id.as_deref().unwrap_or(""),
         identity.scopes.join(" "),
@@ -158,8 +158,7 @@ mod tests {
             subject: Some("usr_demo".into()),
             client_id: Some("chatgpt".into()),
             scopes: vec!["todos:read".into()],
-            auth: "oauth",
-            machine: false,
+            caller: crate::proxy::forward::Caller::UserToken,
             agent: None,
         }
     }

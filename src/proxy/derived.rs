@@ -291,10 +291,6 @@ fn template(path: &str) -> Result<String, String> {
 /// templates differ in kind, the concrete one comes first (`/users/me` before `/users/{id}`);
 /// otherwise in the document's order.
 pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, DeriveError> {
-    let schemes = schemes(doc);
-    // The global default is judged where an operation takes it, so an error names that
-    // operation.
-    let global = doc.get("security");
     let paths = doc
         .get("paths")
         .and_then(Value::as_object)
@@ -319,40 +315,9 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
         };
         let item = path_item(doc, path, item)?;
         for method in METHODS {
-            let Some(operation) = item.get(method).and_then(Value::as_object) else {
-                continue;
-            };
-            let name = format!("{} {path}", method.to_ascii_uppercase());
-            let rule_path = template(path).map_err(|why| DeriveError {
-                operation: name.clone(),
-                why,
-            })?;
-            let (security, source) = match (operation.get("security"), global) {
-                (Some(own), _) => (Some(own), "operation"),
-                (None, Some(global)) => (Some(global), "document"),
-                (None, None) => (None, "none"),
-            };
-            let (access, scopes) = match security {
-                Some(security) => rule_for(security, schemes, auth).map_err(|why| DeriveError {
-                    operation: name.clone(),
-                    why,
-                })?,
-                None => (Access::Deny, Vec::new()),
-            };
-            // A `none` plugin checks no credential: an operation that asks for one is a mistake.
-            if matches!(auth, AuthConfig::None { .. }) && access == Access::Token {
-                return Err(DeriveError {
-                    operation: name,
-                    why: "it asks for a credential, and the plugin's auth type is none".into(),
-                });
+            if let Some(operation) = item.get(method).and_then(Value::as_object) {
+                out.push(derive_operation(doc, auth, path, method, operation)?);
             }
-            out.push(DerivedRule {
-                method: method.to_ascii_uppercase(),
-                path: rule_path,
-                access,
-                scopes,
-                source,
-            });
         }
     }
     // Stable: the document's order among templates of the same shape.
@@ -362,12 +327,56 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
             .map(|s| s.starts_with('{'))
             .collect::<Vec<bool>>()
     });
-    // Two paths the gateway matches alike (`/a` and `/a/`, `/u/{id}` and `/u/{name}`): the first
-    // would decide for both, so they must ask the same. Once per operation, at configuration
-    // time: a map from each method and shape to the first rule of it.
+    check_alike_paths_agree(&out)?;
+    Ok(out)
+}
+
+/// One operation's rule, from its own `security` or else the document's (the global default is
+/// judged where an operation takes it, so an error names that operation).
+fn derive_operation(
+    doc: &Value,
+    auth: &AuthConfig,
+    path: &str,
+    method: &str,
+    operation: &Map<String, Value>,
+) -> Result<DerivedRule, DeriveError> {
+    let name = format!("{} {path}", method.to_ascii_uppercase());
+    let named = |why| DeriveError {
+        operation: name.clone(),
+        why,
+    };
+    let rule_path = template(path).map_err(named)?;
+    let (security, source) = match (operation.get("security"), doc.get("security")) {
+        (Some(own), _) => (Some(own), "operation"),
+        (None, Some(global)) => (Some(global), "document"),
+        (None, None) => (None, "none"),
+    };
+    let (access, scopes) = match security {
+        Some(security) => rule_for(security, schemes(doc), auth).map_err(named)?,
+        None => (Access::Deny, Vec::new()),
+    };
+    // A `none` plugin checks no credential: an operation that asks for one is a mistake.
+    if matches!(auth, AuthConfig::None { .. }) && access == Access::Token {
+        return Err(named(
+            "it asks for a credential, and the plugin's auth type is none".into(),
+        ));
+    }
+    Ok(DerivedRule {
+        method: method.to_ascii_uppercase(),
+        path: rule_path,
+        access,
+        scopes,
+        source,
+    })
+}
+
+/// Two paths the gateway matches alike (`/a` and `/a/`, `/u/{id}` and `/u/{name}`): the first
+/// would decide for both, so they must ask the same. Once per operation, at configuration
+/// time: a map from each method and shape to the first rule of it.
+fn check_alike_paths_agree(rules: &[DerivedRule]) -> Result<(), DeriveError> {
     let mut first: std::collections::HashMap<(&str, Vec<&str>), &DerivedRule> =
         std::collections::HashMap::new();
-    for later in &out {
+    for later in rules {
         let shape = later
             .path
             .split('/')
@@ -384,7 +393,7 @@ pub fn derive(doc: &Value, auth: &AuthConfig) -> Result<Vec<DerivedRule>, Derive
             });
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Why the rules of a document deployed with the Worker could not be had.

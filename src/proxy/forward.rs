@@ -109,10 +109,8 @@ pub struct Identity {
     pub subject: Option<String>,
     pub client_id: Option<String>,
     pub scopes: Vec<String>,
-    /// How the caller authenticated: `oauth`, `service_http` or `none`.
-    pub auth: &'static str,
-    /// Whether `subject` is a machine client (a `client_credentials` token), not a user.
-    pub machine: bool,
+    /// How the caller authenticated.
+    pub caller: Caller,
     /// The signed agent (its origin, `https://chatgpt.com`) whose signature on the call verified.
     pub agent: Option<String>,
 }
@@ -120,18 +118,57 @@ pub struct Identity {
 impl Identity {
     /// The user the request is for: the subject, unless it is a machine client.
     pub fn user(&self) -> Option<&str> {
-        self.subject.as_deref().filter(|_| !self.machine)
+        self.subject
+            .as_deref()
+            .filter(|_| !self.caller.is_machine())
     }
 
     /// Whose quota a request counts against: the user's, or the machine client's (the two never
     /// share a counter, even if an id were written alike).
     pub fn quota_holder(&self) -> Option<String> {
         let subject = self.subject.as_deref()?;
-        Some(if self.machine {
+        Some(if self.caller.is_machine() {
             format!("client:{subject}")
         } else {
             subject.to_string()
         })
+    }
+}
+
+/// How the caller authenticated, as the origin is told (`X-Portcullis-Auth`, the assertion's
+/// `auth` claim, where a user's token and a machine client's both read `oauth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Caller {
+    /// A user's access token from this authorization server.
+    UserToken,
+    /// A machine client's access token (`client_credentials`): its subject is the client.
+    MachineClient,
+    /// A user's API key (`user_http`).
+    ApiKey,
+    /// The plugin's one shared secret (`service_http`).
+    SharedSecret,
+    /// No credential: a public route, or a `none` plugin (its address lock aside).
+    #[default]
+    Anonymous,
+    /// The gateway itself, asking the origin for its OpenAPI document.
+    Gateway,
+}
+
+impl Caller {
+    /// The name the origin reads: the plugin's auth type, or `gateway`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Caller::UserToken | Caller::MachineClient => "oauth",
+            Caller::ApiKey => "user_http",
+            Caller::SharedSecret => "service_http",
+            Caller::Anonymous => "none",
+            Caller::Gateway => "gateway",
+        }
+    }
+
+    /// Whether the subject is a machine client, not a user.
+    pub fn is_machine(self) -> bool {
+        self == Caller::MachineClient
     }
 }
 
@@ -262,11 +299,11 @@ fn gateway_request_headers(
         out.push(("x-forwarded-for".into(), ip.into()));
         out.push(("x-real-ip".into(), ip.into()));
     }
-    out.push(("x-portcullis-auth".into(), identity.auth.into()));
+    out.push(("x-portcullis-auth".into(), identity.caller.as_str().into()));
     if let Some(user) = identity.user() {
         out.push(("x-portcullis-user".into(), user.into()));
     }
-    if identity.machine {
+    if identity.caller.is_machine() {
         out.push(("x-portcullis-principal".into(), "client".into()));
     }
     if let Some(client) = &identity.client_id {
@@ -430,8 +467,7 @@ mod tests {
             subject: Some("user_1".into()),
             client_id: Some("chatgpt".into()),
             scopes: vec!["todos:read".into()],
-            auth: "oauth",
-            machine: false,
+            caller: Caller::UserToken,
             agent: None,
         }
     }
@@ -502,13 +538,36 @@ mod tests {
     }
 
     #[test]
+    fn each_way_of_calling_is_named_to_the_origin_by_the_plugins_auth_type() {
+        for (caller, named, machine) in [
+            (Caller::UserToken, "oauth", false),
+            (Caller::MachineClient, "oauth", true),
+            (Caller::ApiKey, "user_http", false),
+            (Caller::SharedSecret, "service_http", false),
+            (Caller::Anonymous, "none", false),
+            (Caller::Gateway, "gateway", false),
+        ] {
+            let identity = Identity {
+                caller,
+                ..signed_in()
+            };
+            let out = request_headers(&[], &identity, "req-1", "todo.example.com", "https", None);
+            assert_eq!(get(&out, "x-portcullis-auth"), vec![named], "{caller:?}");
+            assert_eq!(
+                get(&out, "x-portcullis-principal"),
+                if machine { vec!["client"] } else { vec![] },
+                "{caller:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_machine_client_is_named_as_a_client_never_as_a_user() {
         let identity = Identity {
             subject: Some("cli_reports".into()),
             client_id: Some("cli_reports".into()),
             scopes: vec!["todos:read".into()],
-            auth: "oauth",
-            machine: true,
+            caller: Caller::MachineClient,
             agent: None,
         };
         let out = request_headers(
@@ -532,7 +591,7 @@ mod tests {
             Some("client:cli_reports")
         );
         let user = Identity {
-            machine: false,
+            caller: Caller::UserToken,
             ..identity
         };
         assert_eq!(user.quota_holder().as_deref(), Some("cli_reports"));

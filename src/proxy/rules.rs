@@ -444,112 +444,9 @@ fn compile(
         field,
         expected,
     };
-    if !rule.path.starts_with('/') {
-        return Err(err(
-            "path",
-            format!(
-                "a path starting with / (e.g. /todos/{{id}} or /files/*), got {:?}",
-                rule.path
-            ),
-        ));
-    }
-    let parts: Vec<&str> = rule.path[1..].split('/').collect();
-    let mut segments = Vec::with_capacity(parts.len());
-    for (i, part) in parts.iter().enumerate() {
-        let segment = match *part {
-            "*" if i == parts.len() - 1 => Segment::Rest,
-            "*" => {
-                return Err(err(
-                    "path",
-                    format!("* only as the last segment, got {:?}", rule.path),
-                ))
-            }
-            p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => Segment::Param,
-            p if p.contains(['{', '}', '*', '%', '?', '#', '\\']) || p == "." || p == ".." => {
-                return Err(err(
-                    "path",
-                    format!(
-                        "literal segments, {{name}} or a final *, got {:?}",
-                        rule.path
-                    ),
-                ))
-            }
-            "" if i != parts.len() - 1 => {
-                return Err(err(
-                    "path",
-                    format!("no empty segments (//), got {:?}", rule.path),
-                ))
-            }
-            p => Segment::Literal(p.to_string()),
-        };
-        segments.push(segment);
-    }
-    let methods = if rule.methods.is_empty() || rule.methods.iter().any(|m| m == "*") {
-        None
-    } else {
-        let mut list = Vec::new();
-        for m in &rule.methods {
-            let upper = m.to_ascii_uppercase();
-            match Method::parse(&upper) {
-                // An origin that echoes TRACE hands the caller what the gateway added (the
-                // identity assertion); CONNECT would tunnel past every rule.
-                Method::Other(_) if upper == "TRACE" || upper == "CONNECT" => {
-                    return Err(err(
-                        "methods",
-                        format!("{upper} is never forwarded; list the methods the origin serves"),
-                    ))
-                }
-                // An extension method (WebDAV's MOVE, say) as written: methods are
-                // case-sensitive (RFC 9110 §9.1), and only a rule that lists one forwards it.
-                Method::Other(_) if !m.is_empty() && m.bytes().all(is_tchar) => {
-                    list.push(Method::Other(m.clone()))
-                }
-                Method::Other(_) => {
-                    return Err(err(
-                        "methods",
-                        format!("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, another method token, or *, got {m:?}"),
-                    ))
-                }
-                parsed => list.push(parsed),
-            }
-        }
-        Some(list)
-    };
-    if rule.access != Access::Token && !rule.scopes.is_empty() {
-        return Err(err(
-            "scopes",
-            "scopes only on rules with access = \"token\"".into(),
-        ));
-    }
-    if let Some(bad) = rule.scopes.iter().find(|s| {
-        s.is_empty() || s.contains(' ') || !s.chars().all(crate::primitives::syntax::is_scope_char)
-    }) {
-        return Err(err(
-            "scopes",
-            format!("scope tokens without spaces (RFC 6749 §3.3), got {bad:?}"),
-        ));
-    }
-    if rule.max_body_bytes == Some(0) {
-        return Err(err("max_body_bytes", "a positive byte count".into()));
-    }
-    if rule.plan.is_some() && rule.access != Access::Token {
-        return Err(err(
-            "plan",
-            "only on rules with access = \"token\" (a plan is a signed-in user's)".into(),
-        ));
-    }
-    if rule.upstream_token.is_some() && rule.access != Access::Token {
-        return Err(err(
-            "upstream_token",
-            "only on rules with access = \"token\" (the token is the signed-in user's)".into(),
-        ));
-    }
-    if rule.dpop && rule.access != Access::Token {
-        return Err(err(
-            "dpop",
-            "only on rules with access = \"token\" (it binds the access token)".into(),
-        ));
-    }
+    let segments = compile_path(&rule.path).map_err(|e| err("path", e))?;
+    let methods = compile_methods(&rule.methods).map_err(|e| err("methods", e))?;
+    check_token_only_fields(&rule).map_err(|(field, e)| err(field, e))?;
     let case_setting = rule.case_insensitive.or(case_insensitive_paths);
     let case_insensitive = case_setting.unwrap_or(rule.access == Access::Deny);
     Ok(CompiledRule {
@@ -566,6 +463,113 @@ fn compile(
         agents: rule.agents,
         dpop: rule.dpop,
     })
+}
+
+/// A rule's path as segments: literals, `{name}` parameters and a final `*`.
+fn compile_path(path: &str) -> Result<Vec<Segment>, String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!(
+            "a path starting with / (e.g. /todos/{{id}} or /files/*), got {path:?}"
+        ));
+    };
+    let parts: Vec<&str> = rest.split('/').collect();
+    let mut segments = Vec::with_capacity(parts.len());
+    for (i, part) in parts.iter().enumerate() {
+        let segment = match *part {
+            "*" if i == parts.len() - 1 => Segment::Rest,
+            "*" => return Err(format!("* only as the last segment, got {path:?}")),
+            p if p.starts_with('{') && p.ends_with('}') && p.len() > 2 => Segment::Param,
+            p if p.contains(['{', '}', '*', '%', '?', '#', '\\']) || p == "." || p == ".." => {
+                return Err(format!(
+                    "literal segments, {{name}} or a final *, got {path:?}"
+                ))
+            }
+            "" if i != parts.len() - 1 => {
+                return Err(format!("no empty segments (//), got {path:?}"))
+            }
+            p => Segment::Literal(p.to_string()),
+        };
+        segments.push(segment);
+    }
+    Ok(segments)
+}
+
+/// A rule's methods (`None`: any), as listed.
+fn compile_methods(methods: &[String]) -> Result<Option<Vec<Method>>, String> {
+    if methods.is_empty() || methods.iter().any(|m| m == "*") {
+        return Ok(None);
+    }
+    let mut list = Vec::new();
+    for m in methods {
+        let upper = m.to_ascii_uppercase();
+        match Method::parse(&upper) {
+            // An origin that echoes TRACE hands the caller what the gateway added (the
+            // identity assertion); CONNECT would tunnel past every rule.
+            Method::Other(_) if upper == "TRACE" || upper == "CONNECT" => {
+                return Err(format!(
+                    "{upper} is never forwarded; list the methods the origin serves"
+                ))
+            }
+            // An extension method (WebDAV's MOVE, say) as written: methods are
+            // case-sensitive (RFC 9110 §9.1), and only a rule that lists one forwards it.
+            Method::Other(_) if !m.is_empty() && m.bytes().all(is_tchar) => {
+                list.push(Method::Other(m.clone()))
+            }
+            Method::Other(_) => {
+                return Err(format!(
+                    "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, another method token, or *, got {m:?}"
+                ))
+            }
+            parsed => list.push(parsed),
+        }
+    }
+    Ok(Some(list))
+}
+
+/// Scopes, a body cap, a plan, an upstream token and DPoP: what only a rule that takes a
+/// credential may set, each well formed. `Err`: the field, and what it expects.
+fn check_token_only_fields(rule: &RouteRule) -> Result<(), (&'static str, String)> {
+    if rule.access != Access::Token && !rule.scopes.is_empty() {
+        return Err((
+            "scopes",
+            "scopes only on rules with access = \"token\"".into(),
+        ));
+    }
+    if let Some(bad) = rule.scopes.iter().find(|s| {
+        s.is_empty() || s.contains(' ') || !s.chars().all(crate::primitives::syntax::is_scope_char)
+    }) {
+        return Err((
+            "scopes",
+            format!("scope tokens without spaces (RFC 6749 §3.3), got {bad:?}"),
+        ));
+    }
+    if rule.max_body_bytes == Some(0) {
+        return Err(("max_body_bytes", "a positive byte count".into()));
+    }
+    let token_only = [
+        (
+            rule.plan.is_some(),
+            "plan",
+            "only on rules with access = \"token\" (a plan is a signed-in user's)",
+        ),
+        (
+            rule.upstream_token.is_some(),
+            "upstream_token",
+            "only on rules with access = \"token\" (the token is the signed-in user's)",
+        ),
+        (
+            rule.dpop,
+            "dpop",
+            "only on rules with access = \"token\" (it binds the access token)",
+        ),
+    ];
+    match token_only
+        .iter()
+        .find(|(set, ..)| *set && rule.access != Access::Token)
+    {
+        Some((_, field, expected)) => Err((field, expected.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// RFC 9110 §5.6.2: a character of a token (a method name).

@@ -146,6 +146,47 @@ fn string<'i>(item: Option<&'i BareItem>, name: &str) -> Result<Option<&'i str>,
     }
 }
 
+/// What a signature's parameters say, once they hold.
+struct SignatureParams {
+    keyid: String,
+    created: i64,
+    expires: i64,
+    nonce: Option<String>,
+}
+
+/// A signature's parameters: an Ed25519 signature (or one that names no algorithm), naming its
+/// key, live now and for at most [`MAX_LIFETIME_SECS`].
+fn signature_params(params: &sfv::Parameters, now: i64) -> Result<SignatureParams, String> {
+    if !matches!(string(params.get("alg"), "alg")?, None | Some("ed25519")) {
+        return Err("only ed25519 signatures are accepted".into());
+    }
+    let keyid = string(params.get("keyid"), "keyid")?
+        .ok_or("the signature names no keyid")?
+        .to_string();
+    let created =
+        time_param(params.get("created"), "created")?.ok_or("the signature has no created")?;
+    let expires =
+        time_param(params.get("expires"), "expires")?.ok_or("the signature has no expires")?;
+    if created > now + CLOCK_LEEWAY_SECS {
+        return Err("the signature was created in the future".into());
+    }
+    if expires <= now {
+        return Err("the signature expired".into());
+    }
+    if expires <= created || expires - created > MAX_LIFETIME_SECS {
+        return Err(format!(
+            "a signature is valid for at most {MAX_LIFETIME_SECS} seconds"
+        ));
+    }
+    let nonce = string(params.get("nonce"), "nonce")?.map(str::to_string);
+    Ok(SignatureParams {
+        keyid,
+        created,
+        expires,
+        nonce,
+    })
+}
+
 /// Reads the request's signature: `Ok(None)` when it carries none, `Err` (the reason) when what it
 /// carries cannot count, else the call with its signature base.
 pub fn read(
@@ -174,29 +215,12 @@ pub fn read(
     let ListEntry::InnerList(covered) = entry else {
         return Err("a signature's input is a list of components".into());
     };
-    let params = &covered.params;
-    if !matches!(string(params.get("alg"), "alg")?, None | Some("ed25519")) {
-        return Err("only ed25519 signatures are accepted".into());
-    }
-    let keyid = string(params.get("keyid"), "keyid")?
-        .ok_or("the signature names no keyid")?
-        .to_string();
-    let created =
-        time_param(params.get("created"), "created")?.ok_or("the signature has no created")?;
-    let expires =
-        time_param(params.get("expires"), "expires")?.ok_or("the signature has no expires")?;
-    if created > now + CLOCK_LEEWAY_SECS {
-        return Err("the signature was created in the future".into());
-    }
-    if expires <= now {
-        return Err("the signature expired".into());
-    }
-    if expires <= created || expires - created > MAX_LIFETIME_SECS {
-        return Err(format!(
-            "a signature is valid for at most {MAX_LIFETIME_SECS} seconds"
-        ));
-    }
-    let nonce = string(params.get("nonce"), "nonce")?.map(str::to_string);
+    let SignatureParams {
+        keyid,
+        created,
+        expires,
+        nonce,
+    } = signature_params(&covered.params, now)?;
     let signature = match signatures.get(label) {
         Some(ListEntry::Item(Item {
             bare_item: BareItem::ByteSequence(bytes),

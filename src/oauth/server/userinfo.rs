@@ -35,7 +35,7 @@ impl<B: Backend> AuthServer<'_, B> {
             .token68()
             .ok_or_else(|| challenge(Some("invalid_token"), "the access token is malformed"))?;
         let refused = |(error, why): (&'static str, String)| {
-            crate::gateway::dpop_challenge(self.config, error, why, self.now)
+            crate::proxy::dpop::dpop_challenge(self.config, error, why, self.now)
         };
         if let PresentedToken::OpaqueAccess(handle) = PresentedToken::classify(token) {
             let state = self.backend.load_grant(handle.grant_id).await?;
