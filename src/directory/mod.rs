@@ -392,35 +392,41 @@ impl<S: Sql> SqlDirectory<'_, S> {
             )
             .await
             .map_err(store_error)?;
-        let mut context = ScopeContext::default();
-        for row in &rows {
-            if context
-                .resource
-                .as_ref()
-                .is_some_and(|r| r.id != s(row, "id"))
-            {
-                continue;
-            }
-            if context.resource.is_none() {
-                context.consented = opt_s(row, "consented").map(|s| parse_scope(&s));
-                context.resource_name = s(row, "resource_name");
-                context.resource = Some(Resource {
-                    id: s(row, "id"),
-                    indicator: s(row, "indicator"),
-                    access_token_ttl_secs: n(row, "access_token_ttl_secs").unwrap_or(3600),
-                    access_token_alg: SigningAlg::parse(&s(row, "access_token_alg"))
-                        .unwrap_or_default(),
-                });
-            }
-            if let Some(p) = opt_s(row, "permission") {
-                context
-                    .descriptions
-                    .push((p.clone(), s(row, "description")));
-                context.permissions.push(p);
-            }
-        }
-        Ok(context)
+        Ok(scope_context_of(&rows))
     }
+}
+
+/// The scope context from its rows: the first resource (the one named, or the site's, or the
+/// default), its consented scopes, and each permission the holder's roles give on it.
+fn scope_context_of(rows: &[Row]) -> ScopeContext {
+    let mut context = ScopeContext::default();
+    for row in rows {
+        if context
+            .resource
+            .as_ref()
+            .is_some_and(|r| r.id != s(row, "id"))
+        {
+            continue;
+        }
+        if context.resource.is_none() {
+            context.consented = opt_s(row, "consented").map(|s| parse_scope(&s));
+            context.resource_name = s(row, "resource_name");
+            context.resource = Some(Resource {
+                id: s(row, "id"),
+                indicator: s(row, "indicator"),
+                access_token_ttl_secs: n(row, "access_token_ttl_secs").unwrap_or(3600),
+                access_token_alg: SigningAlg::parse(&s(row, "access_token_alg"))
+                    .unwrap_or_default(),
+            });
+        }
+        if let Some(p) = opt_s(row, "permission") {
+            context
+                .descriptions
+                .push((p.clone(), s(row, "description")));
+            context.permissions.push(p);
+        }
+    }
+    context
 }
 
 impl<D: HasDirectory> PolicyStore for D {

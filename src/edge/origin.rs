@@ -324,6 +324,44 @@ fn document_reply(published: Published) -> Reply {
     .with_header("access-control-allow-origin", "*")
 }
 
+/// The request for the document at the origin: as the gateway itself, with the headers the
+/// origin is sent on every call (its secret, the signed assertion).
+async fn document_request(
+    config: &Config,
+    path: &str,
+    query: Option<&str>,
+    request_id: &str,
+) -> Result<Request, ApiError> {
+    let document_head = RequestHead {
+        method: Some(Method::Get),
+        path: path.to_string(),
+        query: query.map(str::to_string),
+        headers: vec![(
+            "accept".into(),
+            "application/json, application/yaml;q=0.9, */*;q=0.1".into(),
+        )],
+        authority: None,
+    };
+    let identity = Identity {
+        caller: crate::proxy::forward::Caller::Gateway,
+        ..Identity::default()
+    };
+    let headers = Headers::new();
+    let changes = origin_header_changes(config, &document_head, &identity, request_id).await;
+    for (name, value) in changes.apply(&document_head.headers) {
+        headers
+            .append(&name, &value)
+            .map_err(|_| ApiError::Internal(format!("openapi_origin_path: the header {name}")))?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(WorkerMethod::Get)
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
+    let url = origin_url(&config.origin, path, query);
+    Request::new_with_init(&url, &init)
+        .map_err(|e| ApiError::Internal(format!("openapi_origin_path: {e}")))
+}
+
 /// Reads and publishes the document; returns it with how long it stays fresh.
 async fn read_document(config: &Config, request_id: &str) -> Result<(Published, u64), ApiError> {
     let format = DocFormat::from_path(&config.plugin.openapi_path).unwrap_or(DocFormat::Json);
@@ -347,35 +385,7 @@ async fn read_document(config: &Config, request_id: &str) -> Result<(Published, 
                 Some((p, q)) => (p, Some(q)),
                 None => (target.as_str(), None),
             };
-            let document_head = RequestHead {
-                method: Some(Method::Get),
-                path: path.to_string(),
-                query: query.map(str::to_string),
-                headers: vec![(
-                    "accept".into(),
-                    "application/json, application/yaml;q=0.9, */*;q=0.1".into(),
-                )],
-                authority: None,
-            };
-            let identity = Identity {
-                caller: crate::proxy::forward::Caller::Gateway,
-                ..Identity::default()
-            };
-            let headers = Headers::new();
-            let changes =
-                origin_header_changes(config, &document_head, &identity, request_id).await;
-            for (name, value) in changes.apply(&document_head.headers) {
-                headers.append(&name, &value).map_err(|_| {
-                    ApiError::Internal(format!("openapi_origin_path: the header {name}"))
-                })?;
-            }
-            let mut init = RequestInit::new();
-            init.with_method(WorkerMethod::Get)
-                .with_headers(headers)
-                .with_redirect(RequestRedirect::Manual);
-            let url = origin_url(&config.origin, path, query);
-            let outbound = Request::new_with_init(&url, &init)
-                .map_err(|e| ApiError::Internal(format!("openapi_origin_path: {e}")))?;
+            let outbound = document_request(config, path, query, request_id).await?;
             let mut response = send(outbound, config.origin_timeout_ms).await?;
             let unusable = |why: String| {
                 ApiError::OriginUnreachable(format!("the OpenAPI document at {target}: {why}"))

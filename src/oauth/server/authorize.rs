@@ -19,6 +19,9 @@ use crate::routes::AUTHORIZE_PATH;
 use crate::web::pages::{consent_page, provider_required_page, ConsentForm, ProviderButton};
 use crate::web::session::{csrf_token, read_cookie, verify_csrf, Session};
 
+/// The consent form's answer when the session it was made in is gone.
+const SESSION_ENDED: &str = "Your session ended. Go back to the application and start again.";
+
 impl<B: Backend> AuthServer<'_, B> {
     /// Phase 1 and 2 of validation on a set of parameters, loading the client. `interacted`: the
     /// user acted on this request (the consent form), so errors may go back to any client.
@@ -374,10 +377,7 @@ impl<B: Backend> AuthServer<'_, B> {
             Err(e) => return Ok(self.local_error(400, &e.description)),
         };
         let Some(session) = self.session(head) else {
-            return Ok(self.local_error(
-                401,
-                "Your session ended. Go back to the application and start again.",
-            ));
+            return Ok(self.local_error(401, SESSION_ENDED));
         };
         // The consent token is bound to this browser's CSRF cookie and to this session.
         let csrf = read_cookie(head, self.cookies().csrf);
@@ -393,10 +393,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let (request, user, context) = self.read_at_once(&params, true, &session).await;
         if user?.is_none() {
             return Ok(self
-                .local_error(
-                    401,
-                    "Your session ended. Go back to the application and start again.",
-                )
+                .local_error(401, SESSION_ENDED)
                 .with_header("set-cookie", self.clear_session_cookie()));
         }
         let request = match request {
@@ -423,15 +420,25 @@ impl<B: Backend> AuthServer<'_, B> {
             Ok(g) => g,
             Err(reply) => return Ok(reply),
         };
-        // Remembered once the grant exists, so the next authorization for these scopes asks
-        // nothing; a grant that could not be made leaves no consent behind.
+        self.issue_and_remember(&request, &session, grant).await
+    }
+
+    /// The code for an allowed consent, and the consent remembered once the grant exists, so the
+    /// next authorization for these scopes asks nothing; a grant that could not be made leaves no
+    /// consent behind.
+    async fn issue_and_remember(
+        &self,
+        request: &AuthorizeRequest,
+        session: &Session,
+        grant: ScopeGrant,
+    ) -> Result<Reply, ApiError> {
         let resource = grant
             .resource
             .as_ref()
             .map(|r| r.indicator.clone())
             .unwrap_or_default();
         let scopes = grant.consent_after_allowing();
-        let reply = self.issue_code(&request, &session, grant, 303).await?;
+        let reply = self.issue_code(request, session, grant, 303).await?;
         self.backend
             .record_consent(
                 &session.user_id,
