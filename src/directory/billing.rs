@@ -7,7 +7,7 @@
 //! cancellation stays), and an event for another subscription of the same user replaces the row
 //! only when it holds the plan or the row does not.
 
-use super::{n, opt_s, s, store_error, SqlDirectory};
+use super::{n, opt_s, s, store_error, HasDirectory, SqlDirectory};
 use crate::billing::subscription::{Change, Delivery, Subscription, SubscriptionRow};
 use crate::ports::{BillingStore, StoreError};
 use crate::sql::{Sql, SqlValue, Statement};
@@ -30,13 +30,14 @@ impl<S: Sql> SqlDirectory<'_, S> {
     }
 }
 
-impl<S: Sql> BillingStore for SqlDirectory<'_, S> {
+impl<D: HasDirectory> BillingStore for D {
     async fn subscription_of(
         &self,
         plugin: &str,
         user_id: &str,
     ) -> Result<Option<Subscription>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT plan, status, stripe_customer, current_period_end FROM subscriptions WHERE plugin = ?1 AND user_id = ?2",
@@ -54,6 +55,7 @@ impl<S: Sql> BillingStore for SqlDirectory<'_, S> {
 
     async fn customer_of(&self, user_id: &str) -> Result<Option<String>, StoreError> {
         let rows = self
+            .directory()
             .sql
             .query(
                 "SELECT stripe_customer FROM billing_customers WHERE user_id = ?1",
@@ -71,7 +73,12 @@ impl<S: Sql> BillingStore for SqlDirectory<'_, S> {
         now: i64,
     ) -> Result<bool, StoreError> {
         let statements = billing_event_statements(delivery, change, now);
-        let changed = self.sql.batch(statements).await.map_err(store_error)?;
+        let changed = self
+            .directory()
+            .sql
+            .batch(statements)
+            .await
+            .map_err(store_error)?;
         Ok(changed.first().copied().unwrap_or(0) > 0)
     }
 }

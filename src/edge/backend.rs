@@ -226,29 +226,6 @@ impl JwsSigner for EdgeBackend<'_> {
     }
 }
 
-impl crate::ports::BillingStore for EdgeBackend<'_> {
-    async fn subscription_of(
-        &self,
-        plugin: &str,
-        user_id: &str,
-    ) -> Result<Option<crate::billing::subscription::Subscription>, StoreError> {
-        self.directory().subscription_of(plugin, user_id).await
-    }
-    async fn customer_of(&self, user_id: &str) -> Result<Option<String>, StoreError> {
-        self.directory().customer_of(user_id).await
-    }
-    async fn apply_billing_event(
-        &self,
-        delivery: &crate::billing::subscription::Delivery,
-        change: &crate::billing::subscription::Change,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.directory()
-            .apply_billing_event(delivery, change, now)
-            .await
-    }
-}
-
 impl TokenCipher for EdgeBackend<'_> {
     async fn seal(&self, key: &[u8; 32], plaintext: &str, aad: &str) -> Result<String, StoreError> {
         super::sealing::seal(key, plaintext, aad).await

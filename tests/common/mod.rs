@@ -1210,29 +1210,6 @@ impl ClientKeys for WithSqlUsers<'_> {
     }
 }
 
-impl portcullis::ports::BillingStore for WithSqlUsers<'_> {
-    async fn subscription_of(
-        &self,
-        plugin: &str,
-        user_id: &str,
-    ) -> Result<Option<portcullis::billing::subscription::Subscription>, StoreError> {
-        self.directory().subscription_of(plugin, user_id).await
-    }
-    async fn customer_of(&self, user_id: &str) -> Result<Option<String>, StoreError> {
-        self.directory().customer_of(user_id).await
-    }
-    async fn apply_billing_event(
-        &self,
-        delivery: &portcullis::billing::subscription::Delivery,
-        change: &portcullis::billing::subscription::Change,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        self.directory()
-            .apply_billing_event(delivery, change, now)
-            .await
-    }
-}
-
 impl TokenCipher for WithSqlUsers<'_> {
     async fn seal(&self, key: &[u8; 32], plaintext: &str, aad: &str) -> Result<String, StoreError> {
         self.memory.seal(key, plaintext, aad).await
