@@ -198,12 +198,15 @@ describe('dynamic client registration (RFC 7591)', () => {
   });
 
   test('registration is rate-limited per client address', async () => {
+    // The limiter counts in fixed minutes: calls that straddle a minute's turn are split between
+    // two, so up to twice the limit (and one) may be needed before one of them is full.
     const statuses = [];
-    for (let i = 0; i < 25; i++) {
+    while (statuses.length < 41 && !statuses.includes(429)) {
       statuses.push((await registerRaw({ redirect_uris: [LOOPBACK_CALLBACK] }, '198.51.100.99')).status);
     }
     assert.ok(statuses.slice(0, 20).every((s) => s === 201), statuses.join(','));
-    assert.ok(statuses.slice(20).every((s) => s === 429), statuses.join(','));
+    assert.ok(statuses.includes(429), statuses.join(','));
+    assert.ok(statuses.slice(0, -1).every((s) => s === 201), statuses.join(','));
     // Another address is unaffected.
     assert.equal((await registerRaw({ redirect_uris: [LOOPBACK_CALLBACK] }, '198.51.100.100')).status, 201);
   });
