@@ -6,6 +6,7 @@
 /// The newest D1 migration this build's queries rely on; `/healthz` reports 503 until it is applied.
 pub const LATEST_MIGRATION: &str = "0020_api_key_plugin.sql";
 
+pub mod accounts;
 pub mod address;
 pub mod admin;
 pub mod app;
