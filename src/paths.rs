@@ -19,6 +19,13 @@ pub const LOGOUT_PATH: &str = "/logout";
 pub const ACCOUNT_PATH: &str = "/account";
 /// Upstream sign-in: `POST /login/provider/{id}` starts it, `GET …/{id}/callback` finishes it.
 pub const LOGIN_PROVIDER_PREFIX: &str = "/login/provider/";
+/// Making an account (`GET` the form, `POST` it), then proving its address.
+pub const SIGN_UP_PATH: &str = "/signup";
+pub const SIGN_UP_VERIFY_PATH: &str = "/signup/verify";
+/// A password reset: the address to mail a link to, then (with the link's token) a new password.
+pub const RESET_PATH: &str = "/login/reset";
+/// Signing in with a code mailed to the address.
+pub const EMAIL_CODE_PATH: &str = "/login/code";
 /// Proving an existing account to link an upstream identity to it.
 pub const LOGIN_LINK_PATH: &str = "/login/link";
 pub const ADMIN_API_PREFIX: &str = "/admin/api/";

@@ -5,6 +5,8 @@
 //! request per isolate thread.
 #![allow(async_fn_in_trait)]
 
+use crate::accounts::challenge::EmailChallenge;
+use crate::accounts::mail::Mail;
 use crate::jose::jwk::PublicJwk;
 use crate::oauth::client::Client;
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation, Undo};
@@ -540,6 +542,58 @@ pub trait Upstream {
     ) -> Result<Vec<PublicJwk>, String>;
 }
 
+/// A verified account to create: the user, their roles (by name) and the terms they accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: Option<String>,
+    pub roles: Vec<String>,
+    /// The terms (the plugin's legal link) accepted; empty when the plugin links none.
+    pub terms: String,
+    /// When the address was proven (and the terms accepted).
+    pub verified_at: i64,
+}
+
+/// Proofs of email addresses and what they unlock (`email_challenges` in D1, see
+/// [`crate::accounts::challenge`]): accounts made, passwords reset.
+pub trait ChallengeStore {
+    async fn put_challenge(&self, challenge: &EmailChallenge) -> Result<(), StoreError>;
+    async fn challenge(&self, id: &str) -> Result<Option<EmailChallenge>, StoreError>;
+    async fn challenge_by_link(
+        &self,
+        link_hash: &str,
+    ) -> Result<Option<EmailChallenge>, StoreError>;
+    /// Counts one guess of the challenge's code, atomically: the challenge as it is after, or
+    /// `None` (nothing counted) when it is used, expired or out of its `max` guesses.
+    async fn count_attempt(
+        &self,
+        id: &str,
+        max: i64,
+        now: i64,
+    ) -> Result<Option<EmailChallenge>, StoreError>;
+    /// Uses the challenge up; `false` when it was already used (of parallel calls, one wins).
+    async fn use_challenge(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    /// Creates the account, its roles and its terms, all or nothing.
+    async fn create_account(&self, account: &NewAccount) -> Result<ProvisionOutcome, StoreError>;
+    /// Sets the user's password, moves their session epoch on (every session ends) and uses up
+    /// every other open reset of theirs, in one batch.
+    async fn reset_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+}
+
+/// Mail to send after the response (see [`crate::accounts::mail`]): the edge delivers what was
+/// posted once the reply is on its way, so a mail's round trip neither slows an answer nor
+/// shows in its timing.
+pub trait Outbox {
+    fn post(&self, mail: Mail);
+}
+
 /// Waiting: the bounded delay throttles put before an answer (see [`crate::throttle`]).
 pub trait Sleep {
     /// Waits `ms` milliseconds (a timer: no CPU time is spent).
@@ -570,6 +624,8 @@ pub trait Backend:
     + UpstreamTokenStore
     + TokenCipher
     + BillingStore
+    + ChallengeStore
+    + Outbox
 {
 }
 
@@ -591,5 +647,7 @@ impl<T> Backend for T where
         + UpstreamTokenStore
         + TokenCipher
         + BillingStore
+        + ChallengeStore
+        + Outbox
 {
 }

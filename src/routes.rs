@@ -36,6 +36,14 @@ pub enum AuthEndpoint<'p> {
     ProviderCallback(&'p str),
     /// `POST /login/link`.
     LinkAccount,
+    /// `/signup`: the form, and the mail that proves its address.
+    SignUp,
+    /// `/signup/verify`: the code (or the mailed link) that finishes a sign-up.
+    VerifySignUp,
+    /// `/login/reset`: a reset link mailed, then a new password with it.
+    ResetPassword,
+    /// `/login/code`: sign-in by a mailed code.
+    EmailCode,
     /// The plans' pages under `/billing/`.
     Billing(BillingPage),
     /// `POST /billing/stripe/webhook`.
@@ -64,6 +72,10 @@ impl<'p> AuthEndpoint<'p> {
             LOGOUT_PATH => AuthEndpoint::Logout,
             ACCOUNT_PATH => AuthEndpoint::Account,
             LOGIN_LINK_PATH => AuthEndpoint::LinkAccount,
+            SIGN_UP_PATH => AuthEndpoint::SignUp,
+            SIGN_UP_VERIFY_PATH => AuthEndpoint::VerifySignUp,
+            RESET_PATH => AuthEndpoint::ResetPassword,
+            EMAIL_CODE_PATH => AuthEndpoint::EmailCode,
             crate::billing::WEBHOOK_PATH => AuthEndpoint::StripeWebhook,
             crate::billing::UPGRADE_PATH => AuthEndpoint::Billing(BillingPage::Upgrade),
             crate::billing::CHECKOUT_PATH => AuthEndpoint::Billing(BillingPage::Checkout),
@@ -80,9 +92,13 @@ impl<'p> AuthEndpoint<'p> {
 
     pub fn allowed_methods(self) -> &'static [&'static str] {
         match self {
-            AuthEndpoint::Authorize | AuthEndpoint::Login | AuthEndpoint::Account => {
-                &["GET", "HEAD", "POST"]
-            }
+            AuthEndpoint::Authorize
+            | AuthEndpoint::Login
+            | AuthEndpoint::Account
+            | AuthEndpoint::SignUp
+            | AuthEndpoint::VerifySignUp
+            | AuthEndpoint::ResetPassword
+            | AuthEndpoint::EmailCode => &["GET", "HEAD", "POST"],
             AuthEndpoint::Logout
             | AuthEndpoint::LinkAccount
             | AuthEndpoint::ProviderStart(_)
@@ -112,6 +128,10 @@ impl<'p> AuthEndpoint<'p> {
                 | AuthEndpoint::ProviderCallback(_)
                 | AuthEndpoint::LinkAccount
                 | AuthEndpoint::Billing(_)
+                | AuthEndpoint::SignUp
+                | AuthEndpoint::VerifySignUp
+                | AuthEndpoint::ResetPassword
+                | AuthEndpoint::EmailCode
         )
     }
 
@@ -138,6 +158,10 @@ impl<'p> AuthEndpoint<'p> {
             AuthEndpoint::Account => "account",
             AuthEndpoint::ProviderStart(_) | AuthEndpoint::ProviderCallback(_) => "login_provider",
             AuthEndpoint::LinkAccount => "login_link",
+            AuthEndpoint::SignUp => "sign_up",
+            AuthEndpoint::VerifySignUp => "sign_up_verify",
+            AuthEndpoint::ResetPassword => "password_reset",
+            AuthEndpoint::EmailCode => "email_code",
             AuthEndpoint::Billing(_) => "billing",
             AuthEndpoint::StripeWebhook => "stripe_webhook",
         }
@@ -222,7 +246,11 @@ impl Endpoint<'_> {
                     | AuthEndpoint::ProviderStart(_)
                     | AuthEndpoint::ProviderCallback(_)
                     | AuthEndpoint::LinkAccount
-                    | AuthEndpoint::Billing(_),
+                    | AuthEndpoint::Billing(_)
+                    | AuthEndpoint::SignUp
+                    | AuthEndpoint::VerifySignUp
+                    | AuthEndpoint::ResetPassword
+                    | AuthEndpoint::EmailCode,
                 ),
                 Method::Post,
             ) => Some(RateLimit::Login),

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use common::browser::{encode, hidden, html, location_params, Browser};
 use common::{block_on, MemoryBackend};
-use portcullis::app::{App, Outcome};
 use portcullis::config::{Config, RawConfig};
 use portcullis::http::{Method, Reply, RequestHead};
 use portcullis::jose::keys::SigningAlg;
@@ -18,9 +18,8 @@ use portcullis::oauth::access_token::{
 };
 use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
 use portcullis::oauth::client_assertion::{parse_jwks, JwsAlgorithm};
-use portcullis::oauth::params::{form_encode, Params};
 use portcullis::oauth::pkce::s256_challenge;
-use portcullis::routes::{route, AdminRoute, Endpoint, ADMIN_API_PREFIX};
+use portcullis::routes::{AdminRoute, ADMIN_API_PREFIX};
 
 /// The admin API's route for a path, as the route table reads it.
 fn admin_route(path: &str) -> AdminRoute<'_> {
@@ -123,127 +122,6 @@ fn backend() -> MemoryBackend {
         vec!["todos:read".into()],
     );
     b
-}
-
-/// A browser: a cookie jar and the requests it sends.
-struct Browser<'a, B: Backend = MemoryBackend> {
-    config: &'a Config,
-    backend: &'a B,
-    cookies: HashMap<String, String>,
-    now: i64,
-}
-
-impl<'a, B: Backend> Browser<'a, B> {
-    fn new(config: &'a Config, backend: &'a B) -> Self {
-        Browser {
-            config,
-            backend,
-            cookies: HashMap::new(),
-            now: NOW,
-        }
-    }
-
-    fn send(
-        &mut self,
-        method: Method,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Reply {
-        let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p, Some(q.to_string())),
-            None => (target, None),
-        };
-        let mut head = RequestHead::new(method, path);
-        head.query = query;
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            head = head.with_header("cookie", &jar.join("; "));
-        }
-        for (n, v) in headers {
-            head = head.with_header(n, v);
-        }
-        // The way the edge takes: the route table, then the app (the admin API is not reached).
-        let app = App {
-            config: self.config,
-            backend: self.backend,
-            sql: &common::NoSql,
-            now: self.now,
-        };
-        let outcome = route(self.config, &head).and_then(|endpoint| {
-            assert!(
-                matches!(endpoint, Endpoint::AuthServer(_)),
-                "{target} is not an authorization-server path"
-            );
-            block_on(app.serve(endpoint, &head, body))
-        });
-        let reply = match outcome {
-            Ok(Outcome::Reply(r)) => r,
-            Ok(other) => panic!("{target}: {other:?}"),
-            Err(e) => e.to_reply(),
-        };
-        for (name, value) in &reply.headers {
-            if name == "set-cookie" {
-                let pair = value.split(';').next().unwrap();
-                let (k, v) = pair.split_once('=').unwrap();
-                if value.contains("Max-Age=0") {
-                    self.cookies.remove(k);
-                } else {
-                    self.cookies.insert(k.into(), v.into());
-                }
-            }
-        }
-        reply
-    }
-
-    fn get(&mut self, target: &str) -> Reply {
-        self.send(Method::Get, target, &[], b"")
-    }
-
-    fn post_form(&mut self, path: &str, pairs: &[(&str, &str)]) -> Reply {
-        let body = encode(pairs);
-        self.send(
-            Method::Post,
-            path,
-            &[("content-type", "application/x-www-form-urlencoded")],
-            body.as_bytes(),
-        )
-    }
-}
-
-fn encode(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn html(reply: &Reply) -> String {
-    String::from_utf8(reply.body.clone()).unwrap()
-}
-
-/// The value of a hidden input in a page.
-fn hidden(reply: &Reply, name: &str) -> String {
-    let page = html(reply);
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = page
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {page}"))
-        + marker.len();
-    let end = start + page[start..].find('"').unwrap();
-    page[start..end]
-        .replace("&amp;", "&")
-        .replace("&quot;", "\"")
-}
-
-fn location_params(reply: &Reply) -> Params {
-    let location = reply.header("location").unwrap();
-    Params::from_urlencoded(location.split_once('?').map(|(_, q)| q).unwrap_or("")).unwrap()
 }
 
 fn authorize_url(extra: &[(&str, &str)]) -> String {

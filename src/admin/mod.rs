@@ -17,7 +17,6 @@ use serde_json::{json, Map, Value};
 use crate::directory::admin::{AdminDirectory, Page, Referenced, RoleHolder};
 use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
-use crate::portal::password::{format_password_hash, PBKDF2_ITERATIONS, SALT_BYTES};
 use crate::ports::{GrantStore, PasswordHasher, Rng, StoreError, Throttle};
 use crate::quota::Quota;
 use crate::routes::AdminRoute;
@@ -236,14 +235,9 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
     }
 
     pub(crate) async fn hash_password(&self, password: &str) -> Result<String, ApiError> {
-        let mut salt = [0u8; SALT_BYTES];
-        self.backend.fill(&mut salt).map_err(store_error)?;
-        let hash = self
-            .backend
-            .pbkdf2_sha256(password, &salt, PBKDF2_ITERATIONS)
+        crate::portal::password::hash_password(self.backend, password)
             .await
-            .map_err(store_error)?;
-        Ok(format_password_hash(PBKDF2_ITERATIONS, &salt, &hash))
+            .map_err(store_error)
     }
 
     /// Fails with a field error naming the first of `ids` that does not exist.

@@ -26,7 +26,7 @@ use crate::primitives::secret::Secret;
 use crate::proxy::rules::RouteTable;
 use crate::request_log::SampleRate;
 pub use deployment::{referenced_secret_names, Deployment};
-pub use providers::SignIn;
+pub use providers::{SignIn, SignUpPolicy};
 
 /// ChatGPT gives up on a plugin call after 45 s; the default stays well inside that.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;
@@ -94,6 +94,14 @@ pub struct RawConfig {
     pub stripe_api_base: Option<String>,
     /// How long an isolate trusts a user's plan, in seconds.
     pub plan_cache_secs: Option<String>,
+    /// The sender of the mail accounts send (`Name <no-reply@your.domain>`).
+    pub mail_from: Option<String>,
+    /// `cloudflare` (the `send_email` binding `EMAIL`, the default) or `resend`.
+    pub mail_provider: Option<String>,
+    /// Secret: Resend's API key, with `MAIL_PROVIDER = "resend"`.
+    pub resend_api_key: Option<String>,
+    /// Resend's API base URL (a local stand-in in tests).
+    pub resend_api_base: Option<String>,
     /// How often an isolate hands its usage counts to D1, in seconds.
     pub usage_flush_secs: Option<String>,
     /// Secrets named by plugin entries (`service_token_secret`, `origin_secret_name`), read by the
@@ -159,6 +167,9 @@ pub struct Config {
     pub upstream_token_key: Option<crate::federation::TokenKey>,
     /// Stripe, when a plugin of the deployment sells plans.
     pub billing: Option<BillingSettings>,
+    /// Where the mail accounts send goes out (`MAIL_FROM`); without it, nothing that needs a
+    /// mail is offered (sign-up, email codes, password reset).
+    pub mail: Option<crate::accounts::mail::MailSettings>,
     /// How often an isolate hands its usage counts to D1 (the console's charts), in seconds.
     pub usage_flush_secs: i64,
     /// The issuers (other plugins of this deployment) whose access tokens this plugin's

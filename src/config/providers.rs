@@ -414,6 +414,29 @@ pub(crate) fn token_key(
 pub(crate) struct RawSignIn {
     providers: Option<Vec<String>>,
     password: Option<bool>,
+    sign_up: Option<SignUpPolicy>,
+    #[serde(default)]
+    sign_up_domains: Vec<String>,
+    #[serde(default)]
+    sign_up_roles: Vec<String>,
+    email_codes: Option<bool>,
+    reset_ends_grants: Option<bool>,
+}
+
+/// Who may make their own account (`sign_in.sign_up`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(
+    rename_all = "snake_case",
+    expecting = "\"closed\", \"invite\" or \"open\""
+)]
+pub enum SignUpPolicy {
+    /// Only administrators make accounts (and upstream providers that provision).
+    #[default]
+    Closed,
+    /// Whoever an administrator invited, with the invitation's link.
+    Invite,
+    /// Anyone who proves their address (in `sign_up_domains`, when it names any).
+    Open,
 }
 
 /// How a plugin's users sign in: the providers its sign-in page offers, in order, and whether
@@ -422,6 +445,17 @@ pub(crate) struct RawSignIn {
 pub struct SignIn {
     pub providers: Vec<IdentityProvider>,
     pub password: bool,
+    /// Who may make their own account here, and with which roles (the domains and default
+    /// roles of [`Provisioning`]; `enabled` is whether the policy lets strangers in at all).
+    pub sign_up: SignUpPolicy,
+    pub sign_up_rules: Provisioning,
+    /// Sign-in by a code mailed to the address, beside (or instead of) passwords.
+    pub email_codes: bool,
+    /// Whether a password reset offers itself: passwords are taken and mail goes out.
+    pub reset: bool,
+    /// Whether a reset also revokes the user's grants (every app signs in again), not only
+    /// their sessions.
+    pub reset_ends_grants: bool,
 }
 
 impl SignIn {
@@ -435,6 +469,7 @@ impl SignIn {
         use crate::web::session::SignInMethod;
         match method {
             SignInMethod::Password => self.password,
+            SignInMethod::EmailCode => self.email_codes,
             SignInMethod::Provider(id) => self.provider(id).is_some(),
         }
     }
@@ -445,6 +480,7 @@ pub(crate) fn sign_in_for(
     prefix: &str,
     raw: Option<RawSignIn>,
     all: &[IdentityProvider],
+    mail: bool,
 ) -> Result<SignIn, ConfigError> {
     let raw = raw.unwrap_or_default();
     let key = |field: &str| format!("{prefix}.sign_in.{field}");
@@ -463,15 +499,66 @@ pub(crate) fn sign_in_for(
             .collect::<Result<Vec<_>, _>>()?,
     };
     let password = raw.password.unwrap_or(true);
-    if !password && providers.is_empty() {
+    let email_codes = raw.email_codes.unwrap_or(false);
+    if !password && providers.is_empty() && !email_codes {
         return Err(ConfigError::new(
             key("password"),
-            "true, or at least one provider: users need a way to sign in",
+            "true, or at least one provider (or email_codes): users need a way to sign in",
         ));
     }
+    let sign_up = raw.sign_up.unwrap_or_default();
+    let needs_mail = [
+        (sign_up != SignUpPolicy::Closed, "sign_up"),
+        (email_codes, "email_codes"),
+    ];
+    if let Some((_, field)) = needs_mail.iter().find(|(on, _)| *on && !mail) {
+        return Err(ConfigError::new(
+            key(field),
+            "a sender in MAIL_FROM first: it mails codes and links",
+        ));
+    }
+    if sign_up == SignUpPolicy::Closed
+        && !(raw.sign_up_domains.is_empty() && raw.sign_up_roles.is_empty())
+    {
+        return Err(ConfigError::new(
+            key("sign_up"),
+            "\"open\" or \"invite\" where sign_up_domains or sign_up_roles are set",
+        ));
+    }
+    if sign_up != SignUpPolicy::Closed && !password && !email_codes {
+        return Err(ConfigError::new(
+            key("sign_up"),
+            "\"closed\" unless passwords or email_codes are on: an account made here needs a way in",
+        ));
+    }
+    let sign_up_domains = raw
+        .sign_up_domains
+        .iter()
+        .map(|d| {
+            let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
+            if d.is_empty() || d.contains(['@', '/', ' ']) || !d.contains('.') {
+                Err(ConfigError::new(
+                    key("sign_up_domains"),
+                    "domain names such as \"acme.com\"",
+                ))
+            } else {
+                Ok(d)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(SignIn {
         providers,
         password,
+        sign_up_rules: Provisioning {
+            enabled: sign_up == SignUpPolicy::Open,
+            allowed_domains: sign_up_domains,
+            default_roles: raw.sign_up_roles,
+            domain_roles: Vec::new(),
+        },
+        sign_up,
+        email_codes,
+        reset: password && mail,
+        reset_ends_grants: raw.reset_ends_grants.unwrap_or(false),
     })
 }
 
@@ -632,18 +719,20 @@ mod tests {
     fn a_plugin_offers_the_providers_it_names_and_needs_some_way_in() {
         let all =
             parse_providers(&raw(json!([google()]), &[("GOOGLE_CLIENT_SECRET", "g")])).unwrap();
-        let default = sign_in_for("PLUGIN", None, &all).unwrap();
+        let default = sign_in_for("PLUGIN", None, &all, false).unwrap();
         assert_eq!((default.providers.len(), default.password), (1, true));
         let only: RawSignIn = read(
             "PLUGIN.sign_in",
             &json!({"providers": ["google"], "password": false}),
         )
         .unwrap();
-        let s = sign_in_for("PLUGIN", Some(only), &all).unwrap();
+        let s = sign_in_for("PLUGIN", Some(only), &all, false).unwrap();
         assert!(!s.password && s.provider("google").is_some());
         let unknown: RawSignIn = read("PLUGIN.sign_in", &json!({"providers": ["okta"]})).unwrap();
         assert_eq!(
-            sign_in_for("PLUGIN", Some(unknown), &all).unwrap_err().key,
+            sign_in_for("PLUGIN", Some(unknown), &all, false)
+                .unwrap_err()
+                .key,
             "PLUGIN.sign_in.providers"
         );
         let none: RawSignIn = read(
@@ -652,8 +741,77 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            sign_in_for("PLUGIN", Some(none), &all).unwrap_err().key,
+            sign_in_for("PLUGIN", Some(none), &all, false)
+                .unwrap_err()
+                .key,
             "PLUGIN.sign_in.password"
         );
+    }
+
+    #[test]
+    fn sign_up_needs_a_sender_a_way_in_and_a_policy_that_lets_people_in() {
+        let all = Vec::new();
+        let raw = |v: serde_json::Value| -> RawSignIn { read("PLUGIN.sign_in", &v).unwrap() };
+        let open = sign_in_for(
+            "PLUGIN",
+            Some(raw(json!({"sign_up": "open", "sign_up_domains": ["@Acme.com"], "sign_up_roles": ["member"]}))),
+            &all,
+            true,
+        )
+        .unwrap();
+        assert_eq!(open.sign_up, SignUpPolicy::Open);
+        assert_eq!(
+            open.sign_up_rules.roles_for("a@acme.com"),
+            Some(vec!["member".to_string()])
+        );
+        assert_eq!(open.sign_up_rules.roles_for("a@other.com"), None);
+        assert!(open.reset && !open.email_codes);
+        let closed = sign_in_for("PLUGIN", None, &all, true).unwrap();
+        assert_eq!(closed.sign_up, SignUpPolicy::Closed);
+        assert!(closed.reset, "a reset needs only passwords and mail");
+        assert!(!sign_in_for("PLUGIN", None, &all, false).unwrap().reset);
+        let refused = [
+            (json!({"sign_up": "open"}), false, "PLUGIN.sign_in.sign_up"),
+            (
+                json!({"email_codes": true}),
+                false,
+                "PLUGIN.sign_in.email_codes",
+            ),
+            (
+                json!({"sign_up_domains": ["acme.com"]}),
+                true,
+                "PLUGIN.sign_in.sign_up",
+            ),
+            (
+                json!({"sign_up": "open", "sign_up_domains": ["not a domain"]}),
+                true,
+                "PLUGIN.sign_in.sign_up_domains",
+            ),
+            (
+                json!({"sign_up": "invite", "password": false}),
+                true,
+                "PLUGIN.sign_in.password",
+            ),
+        ];
+        for (table, mail, key) in refused {
+            assert_eq!(
+                sign_in_for("PLUGIN", Some(raw(table.clone())), &all, mail)
+                    .unwrap_err()
+                    .key,
+                key,
+                "{table}"
+            );
+        }
+        assert!(read::<RawSignIn>("PLUGIN.sign_in", &json!({"sign_up": "anyone"})).is_err());
+        let codes_only = sign_in_for(
+            "PLUGIN",
+            Some(raw(
+                json!({"password": false, "email_codes": true, "sign_up": "open"}),
+            )),
+            &all,
+            true,
+        )
+        .unwrap();
+        assert!(!codes_only.reset && codes_only.email_codes);
     }
 }

@@ -5,6 +5,7 @@ use super::values::seconds;
 use super::{
     ConfigError, OAuthSettings, RawConfig, DEFAULT_API_KEY_CACHE_SECS, DEFAULT_ORIGIN_TIMEOUT_MS,
 };
+use crate::accounts::mail::{Delivery, MailSettings, RESEND_API_BASE};
 use crate::federation::IdentityProvider;
 use crate::jose::keys::{KeyError, KeySet};
 use crate::oauth::access_token::DEFAULT_ACCESS_TOKEN_TTL_SECS;
@@ -24,6 +25,7 @@ pub(crate) struct Shared {
     pub(crate) token_key: Option<crate::federation::TokenKey>,
     pub(crate) billing: Option<super::BillingSettings>,
     pub(crate) usage_flush_secs: i64,
+    pub(crate) mail: Option<MailSettings>,
 }
 
 impl Shared {
@@ -36,6 +38,7 @@ impl Shared {
     ) -> Result<Shared, ConfigError> {
         let providers = super::providers::parse_providers(raw)?;
         Ok(Shared {
+            mail: mail_settings(raw)?,
             usage_flush_secs: seconds(
                 "USAGE_FLUSH_SECS",
                 raw.usage_flush_secs.as_deref(),
@@ -231,4 +234,50 @@ fn billing_settings(raw: &RawConfig) -> Result<super::BillingSettings, ConfigErr
             300,
         )?,
     })
+}
+
+/// The mail settings, when `MAIL_FROM` names a sender.
+fn mail_settings(raw: &RawConfig) -> Result<Option<MailSettings>, ConfigError> {
+    let Some(from) = raw.mail_from.as_deref().filter(|f| !f.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let (from_name, from_address) =
+        MailSettings::parse_from(from).map_err(|why| ConfigError::new("MAIL_FROM", why))?;
+    let delivery = match raw.mail_provider.as_deref().map(str::trim) {
+        None | Some("") | Some("cloudflare") => Delivery::Binding,
+        Some("resend") => {
+            let api_key = raw
+                .resend_api_key
+                .as_deref()
+                .map(str::trim)
+                .filter(|k| k.starts_with("re_"))
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "RESEND_API_KEY",
+                        "a secret holding Resend's API key (re_…), with MAIL_PROVIDER = \"resend\"",
+                    )
+                })?;
+            let api_base = match raw.resend_api_base.as_deref().filter(|b| !b.is_empty()) {
+                None => RESEND_API_BASE.to_string(),
+                Some(base) => crate::federation::check_provider_url(base)
+                    .map(|u| u.as_str().trim_end_matches('/').to_string())
+                    .map_err(|why| ConfigError::new("RESEND_API_BASE", why))?,
+            };
+            Delivery::Resend {
+                api_key: Secret::new(api_key.to_string()),
+                api_base,
+            }
+        }
+        Some(_) => {
+            return Err(ConfigError::new(
+                "MAIL_PROVIDER",
+                "\"cloudflare\" (the send_email binding EMAIL) or \"resend\"",
+            ))
+        }
+    };
+    Ok(Some(MailSettings {
+        from_address,
+        from_name,
+        delivery,
+    }))
 }

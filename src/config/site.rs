@@ -32,7 +32,12 @@ pub(crate) fn build_site(
         &plugin.origin_secret_name,
         ("ORIGIN_SECRET", &raw.origin_secret),
     )?;
-    let sign_in = super::providers::sign_in_for(prefix, plugin.sign_in.take(), &shared.providers)?;
+    let sign_in = super::providers::sign_in_for(
+        prefix,
+        plugin.sign_in.take(),
+        &shared.providers,
+        shared.mail.is_some(),
+    )?;
     let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
     check_plans_and_upstream_tokens(prefix, &plugin, &sign_in)?;
     let config = Config {
@@ -57,6 +62,7 @@ pub(crate) fn build_site(
         sign_in,
         upstream_token_key: shared.token_key.clone(),
         billing: shared.billing.clone(),
+        mail: shared.mail.clone(),
         usage_flush_secs: shared.usage_flush_secs,
         // Filled in once every plugin is read (Deployment::parse).
         exchange_issuers: Vec::new(),

@@ -19,6 +19,7 @@ use crate::sql::{Row, Sql, SqlError, SqlValue};
 
 pub mod admin;
 pub mod billing;
+mod challenges;
 mod identities;
 mod proxy_reads;
 pub mod usage_rows;

@@ -131,6 +131,14 @@ pub struct EdgeBackend<'a> {
     /// The address the request came from (`CF-Connecting-IP`), which metadata fetches are
     /// charged to.
     pub client_ip: String,
+    /// Mail this request posted, delivered after its response (`edge::mail`).
+    pub outbox: std::cell::RefCell<Vec<crate::accounts::mail::Mail>>,
+}
+
+impl crate::ports::Outbox for EdgeBackend<'_> {
+    fn post(&self, mail: crate::accounts::mail::Mail) {
+        self.outbox.borrow_mut().push(mail);
+    }
 }
 
 impl<'a> EdgeBackend<'a> {
@@ -141,6 +149,7 @@ impl<'a> EdgeBackend<'a> {
             now,
             allow_loopback_client_metadata: false,
             client_ip: String::new(),
+            outbox: Default::default(),
         })
     }
 }

@@ -11,6 +11,7 @@ mod fetch;
 mod grant_ledger;
 mod health;
 mod js;
+mod mail;
 mod origin;
 mod provider_calls;
 mod quota_counter;
@@ -127,6 +128,10 @@ fn read_raw_config(env: &Env) -> RawConfig {
         stripe_secret_key: secret("STRIPE_SECRET_KEY"),
         stripe_webhook_secret: secret("STRIPE_WEBHOOK_SECRET"),
         stripe_api_base: var("STRIPE_API_BASE"),
+        mail_from: var("MAIL_FROM"),
+        mail_provider: var("MAIL_PROVIDER"),
+        resend_api_key: secret("RESEND_API_KEY"),
+        resend_api_base: var("RESEND_API_BASE"),
         plan_cache_secs: var("PLAN_CACHE_SECS"),
         usage_flush_secs: var("USAGE_FLUSH_SECS"),
         named_secrets,
@@ -270,6 +275,29 @@ async fn purge_unused_registrations(env: &Env) {
         Err(e) => worker::console_error!(
             "{}",
             serde_json::json!({"event": "client_registration_purge_failed", "reason": e.to_string()})
+        ),
+    }
+    purge_expired_challenges(env, now).await;
+}
+
+/// Deletes email challenges (codes and links) a day past their expiry.
+async fn purge_expired_challenges(env: &Env, now: i64) {
+    let purged = match backend::D1Sql::new(env) {
+        Ok(sql) => {
+            crate::directory::SqlDirectory { sql: &sql, now }
+                .purge_expired_challenges()
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match purged {
+        Ok(count) => worker::console_log!(
+            "{}",
+            serde_json::json!({"event": "email_challenges_purged", "count": count})
+        ),
+        Err(e) => worker::console_error!(
+            "{}",
+            serde_json::json!({"event": "email_challenge_purge_failed", "reason": e.to_string()})
         ),
     }
 }
@@ -441,7 +469,7 @@ async fn dispatch(
         None => {
             // The same JavaScript request (not its `clone()`), whose body is read once.
             let raw = Request::from(Clone::clone(&req.raw));
-            serve_with_stores(raw, env, config, endpoint, head).await?
+            serve_with_stores(raw, env, ctx, config, endpoint, head).await?
         }
     };
     let reply = match outcome {
@@ -653,6 +681,7 @@ fn give_back(env: &Env, ctx: &Context, refund: Refund) {
 async fn serve_with_stores(
     mut req: Request,
     env: &Env,
+    ctx: &Context,
     config: &Config,
     endpoint: Endpoint<'_>,
     head: &crate::http::RequestHead,
@@ -675,6 +704,7 @@ async fn serve_with_stores(
         now,
     };
     let outcome = app.serve(endpoint, head, &body).await;
+    mail::deliver_later(env, ctx, config.mail.as_ref(), backend.outbox.take());
     if app::changes_plans(endpoint) && outcome.is_ok() {
         // A plan may have changed: this isolate reads plans again (others within their cache
         // time, or before a refusal).

@@ -6,6 +6,7 @@ use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, source, with_cookie, AuthServer};
 use crate::portal::password::{verify_password, MAX_PASSWORD_BYTES};
 use crate::ports::{Backend, User};
+use crate::routes::{EMAIL_CODE_PATH, RESET_PATH, SIGN_UP_PATH};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 use crate::web::pages::{login_page, message_page, LoginForm, ProviderButton};
 use crate::web::session::{
@@ -72,6 +73,29 @@ impl<B: Backend> AuthServer<'_, B> {
                 name: &p.name,
             })
             .collect();
+        let query = if return_to.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "?return_to={}",
+                crate::oauth::params::form_encode(return_to)
+            )
+        };
+        let mut links: Vec<(String, &str)> = Vec::new();
+        if self.config.sign_in.email_codes && self.config.mail.is_some() {
+            links.push((
+                format!("{EMAIL_CODE_PATH}{query}"),
+                "Email me a sign-in code",
+            ));
+        }
+        if self.config.sign_in.reset {
+            links.push((format!("{RESET_PATH}{query}"), "Forgot your password?"));
+        }
+        if self.sign_up_offered()
+            && self.config.sign_in.sign_up == crate::config::SignUpPolicy::Open
+        {
+            links.push((format!("{SIGN_UP_PATH}{query}"), "Create an account"));
+        }
         login_page(
             status,
             self.brand(),
@@ -82,6 +106,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 notice,
                 password: self.config.sign_in.password,
                 providers: &buttons,
+                links: &links,
             },
         )
     }

@@ -4,4 +4,8 @@
 pub mod password;
 
 pub mod account;
+pub mod email_code;
 pub mod login;
+pub mod proof;
+pub mod reset;
+pub mod signup;

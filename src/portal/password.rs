@@ -85,6 +85,34 @@ pub async fn verify_password(
     }
 }
 
+/// A new password's stored form: PBKDF2-SHA256 over a fresh random salt.
+pub async fn hash_password(
+    backend: &(impl PasswordHasher + crate::ports::Rng),
+    password: &str,
+) -> Result<String, StoreError> {
+    let mut salt = [0u8; SALT_BYTES];
+    backend.fill(&mut salt)?;
+    let hash = backend
+        .pbkdf2_sha256(password, &salt, PBKDF2_ITERATIONS)
+        .await?;
+    Ok(format_password_hash(PBKDF2_ITERATIONS, &salt, &hash))
+}
+
+/// Why a chosen password is refused, for the page that asked for it.
+pub fn password_problem(password: &str) -> Option<String> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        Some(format!(
+            "Choose a password of at least {MIN_PASSWORD_CHARS} characters."
+        ))
+    } else if password.len() > MAX_PASSWORD_BYTES {
+        Some(format!(
+            "Choose a password of at most {MAX_PASSWORD_BYTES} bytes."
+        ))
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,5 +2,6 @@
 //! portal, billing, upstream sign-in): the HTML pages, rendered from `static/portal/`
 //! (`pages.rs`), and signed sessions and CSRF tokens, each bound to its plugin (`session.rs`).
 
+pub mod account_pages;
 pub mod pages;
 pub mod session;

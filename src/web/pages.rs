@@ -109,9 +109,11 @@ pub struct LoginForm<'a> {
     /// Whether the email and password form is offered.
     pub password: bool,
     pub providers: &'a [ProviderButton<'a>],
+    /// Links under the form: (path with its query, text), e.g. making an account.
+    pub links: &'a [(String, &'a str)],
 }
 
-fn notice_html(notice: Option<&str>) -> String {
+pub(crate) fn notice_html(notice: Option<&str>) -> String {
     notice
         .map(|n| format!("<p class=\"notice\" role=\"alert\">{}</p>", escape_html(n)))
         .unwrap_or_default()
@@ -141,6 +143,17 @@ pub fn login_page(status: u16, brand: Brand<'_>, form: &LoginForm<'_>) -> Reply 
             form.return_to,
             false,
         ));
+    }
+    if !form.links.is_empty() {
+        body.push_str("<p class=\"links\">");
+        for (href, text) in form.links {
+            body.push_str(&format!(
+                "<a href=\"{}\">{}</a>",
+                escape_html(href),
+                escape_html(text)
+            ));
+        }
+        body.push_str("</p>\n");
     }
     page(status, brand, "Sign in", &body)
 }
@@ -510,6 +523,10 @@ mod tests {
                     action: "/login/provider/google".into(),
                     name: "Google <Workspace>",
                 }],
+                links: &[(
+                    "/signup?return_to=%2Fauthorize".into(),
+                    "Create <an> account",
+                )],
             },
         );
         let html = String::from_utf8(reply.body).unwrap();
@@ -518,6 +535,8 @@ mod tests {
         assert!(html.contains("Wrong &lt;password&gt;"));
         assert!(html.contains("action=\"/login/provider/google\""));
         assert!(html.contains("Continue with Google &lt;Workspace&gt;"));
+        assert!(html
+            .contains("<a href=\"/signup?return_to=%2Fauthorize\">Create &lt;an&gt; account</a>"));
         assert_eq!(
             html.matches("value=\"tok\"").count(),
             2,
@@ -541,6 +560,7 @@ mod tests {
                 notice: None,
                 password: false,
                 providers: &buttons,
+                links: &[],
             },
         );
         let html = String::from_utf8(reply.body).unwrap();

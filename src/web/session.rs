@@ -76,6 +76,8 @@ impl<'a> SealKey<'a> {
 #[serde(rename_all = "snake_case")]
 pub enum SignInMethod {
     Password,
+    /// A code (or link) mailed to the account's address.
+    EmailCode,
     Provider(String),
 }
 
@@ -116,6 +118,21 @@ fn mac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         m.update(b"\x00");
     }
     m.finalize().into_bytes().to_vec()
+}
+
+/// A keyed digest of `value` (base64url HMAC-SHA256 under the session secret, bound to the
+/// plugin's issuer and `purpose`): how a short secret (an emailed code) is kept, so the stored
+/// digest alone cannot be searched for it.
+pub fn keyed_digest(key: SealKey<'_>, purpose: &str, value: &str) -> String {
+    URL_SAFE_NO_PAD.encode(mac(
+        key.secret,
+        &[
+            b"digest",
+            key.issuer.as_bytes(),
+            purpose.as_bytes(),
+            value.as_bytes(),
+        ],
+    ))
 }
 
 /// `<payload b64url>.<mac b64url>`: `value` as JSON, under a MAC over the plugin's issuer and

@@ -1,12 +1,15 @@
 //! In-memory implementations of the ports, for native flow tests.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod jws;
 pub mod sqlite;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use portcullis::accounts::challenge::EmailChallenge;
+use portcullis::accounts::mail::Mail;
 use portcullis::directory::HasDirectory;
 use portcullis::federation::oidc::{parse_discovery, Discovery};
 use portcullis::jose::keys::RsaSigningKey;
@@ -22,6 +25,7 @@ use portcullis::ports::{
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
     UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
+use portcullis::ports::{ChallengeStore, NewAccount, Outbox};
 use portcullis::quota::Quota;
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -83,6 +87,12 @@ pub struct MemoryBackend {
         RefCell<HashMap<(String, String), portcullis::billing::subscription::Subscription>>,
     pub customers: RefCell<HashMap<String, String>>,
     pub billing_events: RefCell<Vec<String>>,
+    /// Email challenges (codes and links), as stored.
+    pub challenges: RefCell<Vec<EmailChallenge>>,
+    /// Every mail posted, in order: the test's inbox.
+    pub mails: RefCell<Vec<Mail>>,
+    /// Accounts made by sign-up: user id → (roles, terms accepted).
+    pub made_accounts: RefCell<HashMap<String, (Vec<String>, String)>>,
 }
 
 impl MemoryBackend {
@@ -112,11 +122,13 @@ impl MemoryBackend {
             .collect();
         intents.sort();
         format!(
-            "grants {grants:?}\nindex {:?}\nrevocation intents {intents:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}",
+            "grants {grants:?}\nindex {:?}\nrevocation intents {intents:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}\nchallenges {:?}\naccounts {:?}",
             self.grant_index.borrow(),
             self.registered.borrow(),
             self.api_keys.borrow(),
             self.users.borrow(),
+            self.challenges.borrow(),
+            self.made_accounts.borrow(),
         )
     }
 
@@ -1040,6 +1052,130 @@ impl Upstream for MemoryBackend {
             .get(jwks_uri)
             .cloned()
             .ok_or_else(|| format!("{jwks_uri}: no answer"))
+    }
+}
+
+impl ChallengeStore for MemoryBackend {
+    async fn put_challenge(&self, challenge: &EmailChallenge) -> Result<(), StoreError> {
+        self.call("put_challenge")?;
+        self.challenges.borrow_mut().push(challenge.clone());
+        Ok(())
+    }
+    async fn challenge(&self, id: &str) -> Result<Option<EmailChallenge>, StoreError> {
+        self.call("challenge")?;
+        Ok(self
+            .challenges
+            .borrow()
+            .iter()
+            .find(|c| c.id == id)
+            .cloned())
+    }
+    async fn challenge_by_link(
+        &self,
+        link_hash: &str,
+    ) -> Result<Option<EmailChallenge>, StoreError> {
+        self.call("challenge_by_link")?;
+        Ok(self
+            .challenges
+            .borrow()
+            .iter()
+            .find(|c| c.link_hash == link_hash)
+            .cloned())
+    }
+    async fn count_attempt(
+        &self,
+        id: &str,
+        max: i64,
+        now: i64,
+    ) -> Result<Option<EmailChallenge>, StoreError> {
+        self.call("count_attempt")?;
+        let mut all = self.challenges.borrow_mut();
+        let Some(c) = all.iter_mut().find(|c| c.id == id) else {
+            return Ok(None);
+        };
+        if c.used_at.is_some() || c.expires_at <= now || c.attempts >= max {
+            return Ok(None);
+        }
+        c.attempts += 1;
+        Ok(Some(c.clone()))
+    }
+    async fn use_challenge(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.call("use_challenge")?;
+        let mut all = self.challenges.borrow_mut();
+        match all
+            .iter_mut()
+            .find(|c| c.id == id && c.used_at.is_none() && c.expires_at > now)
+        {
+            Some(c) => {
+                c.used_at = Some(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn create_account(&self, a: &NewAccount) -> Result<ProvisionOutcome, StoreError> {
+        self.call("create_account")?;
+        if !self.role_names.is_empty() && a.roles.iter().any(|r| !self.role_names.contains(r)) {
+            return Ok(ProvisionOutcome::MissingRole);
+        }
+        if self
+            .users
+            .borrow()
+            .iter()
+            .any(|u| u.email.eq_ignore_ascii_case(&a.email))
+        {
+            return Ok(ProvisionOutcome::Taken);
+        }
+        self.users.borrow_mut().push(User {
+            id: a.id.clone(),
+            email: a.email.clone(),
+            name: a.name.clone(),
+            password_hash: a.password_hash.clone(),
+            disabled: false,
+            session_epoch: 0,
+        });
+        self.made_accounts
+            .borrow_mut()
+            .insert(a.id.clone(), (a.roles.clone(), a.terms.clone()));
+        Ok(ProvisionOutcome::Created)
+    }
+    async fn reset_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.call("reset_password")?;
+        for u in self
+            .users
+            .borrow_mut()
+            .iter_mut()
+            .filter(|u| u.id == user_id)
+        {
+            u.password_hash = Some(password_hash.to_string());
+            u.session_epoch += 1;
+        }
+        for c in self.challenges.borrow_mut().iter_mut() {
+            if c.user_id.as_deref() == Some(user_id)
+                && c.purpose == portcullis::accounts::challenge::Purpose::Reset
+                && c.used_at.is_none()
+            {
+                c.used_at = Some(now);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Outbox for MemoryBackend {
+    fn post(&self, mail: Mail) {
+        self.mails.borrow_mut().push(mail);
+    }
+}
+
+impl Outbox for WithSqlUsers<'_> {
+    fn post(&self, mail: Mail) {
+        self.memory.post(mail);
     }
 }
 

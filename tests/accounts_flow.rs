@@ -1,0 +1,744 @@
+//! Flow tests of accounts people make and recover themselves (issue 31): sign-up inside an
+//! authorization, the mailed code and link, password reset and sign-in by code, with the mail
+//! read from the in-memory outbox, and one test per refusal (each changing nothing stored).
+
+mod common;
+
+use common::browser::{hidden, html, Browser};
+use common::MemoryBackend;
+use portcullis::config::{Config, RawConfig};
+use portcullis::http::Reply;
+use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
+use portcullis::portal::password::format_password_hash;
+use portcullis::ports::User;
+use portcullis::primitives::hash::sha256_hex;
+use portcullis::rbac::scope::Resource;
+
+const BASE: &str = "https://todo.example.com";
+const CALLBACK: &str = "https://chatgpt.com/aip/p/oauth/callback";
+const PASSWORD: &str = "correct horse battery";
+const NEW_PASSWORD: &str = "a new staple, longer";
+
+fn config_with(sign_in: serde_json::Value) -> Config {
+    Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "https://todo.example.com/legal",
+            "auth": {"type": "oauth", "scope": "todos:read"},
+            "sign_in": sign_in,
+        })),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        mail_from: Some("Todo <no-reply@todo.example.com>".into()),
+        ..RawConfig::default()
+    })
+    .unwrap()
+}
+
+fn open_config() -> Config {
+    config_with(
+        serde_json::json!({"sign_up": "open", "sign_up_roles": ["member"], "email_codes": true}),
+    )
+}
+
+fn password_hash(password: &str) -> String {
+    let salt = [7u8; 16];
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 1000, &mut out);
+    format_password_hash(1000, &salt, &out)
+}
+
+fn backend() -> MemoryBackend {
+    let mut b = MemoryBackend::default();
+    b.clients.insert(
+        "chatgpt".into(),
+        Client {
+            id: "chatgpt".into(),
+            name: "ChatGPT".into(),
+            secret_hash: Some(sha256_hex("client-secret")),
+            redirect_uris: vec![CALLBACK.into()],
+            kind: ClientKind::Confidential,
+            first_party: false,
+            origin: ClientOrigin::Admin,
+            may_introspect: false,
+            key_set: None,
+            dpop_bound: false,
+        },
+    );
+    b.users.borrow_mut().push(User {
+        id: "usr_demo".into(),
+        email: "demo@example.com".into(),
+        name: "Demo".into(),
+        password_hash: Some(password_hash(PASSWORD)),
+        disabled: false,
+        session_epoch: 0,
+    });
+    b.resources.push((
+        Resource {
+            id: "res_todos".into(),
+            indicator: BASE.into(),
+            access_token_ttl_secs: 3600,
+            access_token_alg: Default::default(),
+        },
+        true,
+    ));
+    b.role_names = vec!["member".into()];
+    b
+}
+
+fn authorize_url() -> String {
+    format!(
+        "/authorize?response_type=code&client_id=chatgpt&redirect_uri={}&state=st4te&scope=todos%3Aread&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
+        portcullis::oauth::params::form_encode(CALLBACK)
+    )
+}
+
+/// The six-digit code in a mail's subject.
+fn code_in(subject: &str) -> String {
+    subject.split(' ').next().unwrap().to_string()
+}
+
+/// The link a mail's text carries to `path`.
+fn link_in(text: &str, path: &str) -> String {
+    let start = text
+        .find(&format!("{BASE}{path}?token="))
+        .unwrap_or_else(|| panic!("no {path} link in {text}"));
+    let link = text[start..].lines().next().unwrap();
+    link.strip_prefix(BASE).unwrap().to_string()
+}
+
+fn sign_up<B: portcullis::ports::Backend>(
+    browser: &mut Browser<'_, B>,
+    email: &str,
+    return_to: &str,
+) -> Reply {
+    let form = browser.get(&format!(
+        "/signup?return_to={}",
+        portcullis::oauth::params::form_encode(return_to)
+    ));
+    assert_eq!(form.status, 200, "{}", html(&form));
+    browser.post_form(
+        "/signup",
+        &[
+            ("csrf_token", &hidden(&form, "csrf_token")),
+            ("return_to", &hidden(&form, "return_to")),
+            ("invitation", ""),
+            ("email", email),
+            ("name", "Ann"),
+            ("password", PASSWORD),
+            ("terms", "accepted"),
+        ],
+    )
+}
+
+#[test]
+fn a_stranger_signs_up_inside_an_authorization_and_comes_back_to_it() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let login = browser.get(&authorize_url());
+    assert_eq!(login.status, 200);
+    let page = html(&login);
+    assert!(
+        page.contains("href=\"/signup?return_to=%2Fauthorize%3F"),
+        "{page}"
+    );
+    assert!(page.contains("href=\"/login/reset?return_to="), "{page}");
+    assert!(page.contains("href=\"/login/code?return_to="), "{page}");
+    let return_to = hidden(&login, "return_to");
+    let sent = sign_up(&mut browser, "Ann@Example.org", &return_to);
+    assert_eq!(sent.status, 200, "{}", html(&sent));
+    assert!(html(&sent).contains("ann@example.org"));
+    assert!(
+        backend
+            .users
+            .borrow()
+            .iter()
+            .all(|u| u.email != "ann@example.org"),
+        "no account before the address is proven"
+    );
+    let mails = backend.mails.borrow().clone();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, "ann@example.org");
+    let code = code_in(&mails[0].subject);
+    assert!(mails[0].text.contains(&code) && mails[0].html.contains(&code));
+    let verified = browser.post_form(
+        "/signup/verify",
+        &[
+            ("csrf_token", &hidden(&sent, "csrf_token")),
+            ("challenge", &hidden(&sent, "challenge")),
+            ("code", &code),
+        ],
+    );
+    assert_eq!(verified.status, 303, "{}", html(&verified));
+    assert_eq!(verified.header("location"), Some(return_to.as_str()));
+    let user = backend
+        .users
+        .borrow()
+        .iter()
+        .find(|u| u.email == "ann@example.org")
+        .cloned()
+        .unwrap();
+    assert_eq!(user.name, "Ann");
+    let (roles, terms) = backend.made_accounts.borrow()[&user.id].clone();
+    assert_eq!(roles, ["member"]);
+    assert_eq!(terms, "https://todo.example.com/legal");
+    // Back in the authorization, signed in: the consent page, not the sign-in form.
+    let back = browser.get(&return_to);
+    assert!(
+        !html(&back).contains("action=\"/login\""),
+        "{}",
+        html(&back)
+    );
+    // The code is used up (a fresh form's token: signing in gave the browser a new CSRF cookie).
+    let fresh = browser.get("/signup");
+    let again = browser.post_form(
+        "/signup/verify",
+        &[
+            ("csrf_token", &hidden(&fresh, "csrf_token")),
+            ("challenge", &hidden(&sent, "challenge")),
+            ("code", &code),
+        ],
+    );
+    assert_eq!(again.status, 400, "{}", html(&again));
+}
+
+#[test]
+fn the_mailed_link_shows_a_button_and_only_its_post_makes_the_account() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    assert_eq!(sign_up(&mut browser, "bo@example.org", "").status, 200);
+    let link = link_in(&backend.mails.borrow()[0].text, "/signup/verify");
+    // Another browser (a phone's mail app): a scanner's GET uses nothing up.
+    let mut phone = Browser::new(&config, &backend);
+    for _ in 0..2 {
+        let page = phone.get(&link);
+        assert_eq!(page.status, 200, "{}", html(&page));
+        assert!(html(&page).contains("Create my account"));
+    }
+    assert!(backend.challenges.borrow()[0].used_at.is_none());
+    // Two browsers hold the button; the first press makes the account, the second finds it used.
+    let mut laptop = Browser::new(&config, &backend);
+    let on_laptop = laptop.get(&link);
+    let page = phone.get(&link);
+    let made = phone.post_form(
+        "/signup/verify",
+        &[
+            ("csrf_token", &hidden(&page, "csrf_token")),
+            ("token", &hidden(&page, "token")),
+        ],
+    );
+    assert_eq!(
+        made.status,
+        200,
+        "signed in, with nowhere to return to: {}",
+        html(&made)
+    );
+    assert!(backend
+        .users
+        .borrow()
+        .iter()
+        .any(|u| u.email == "bo@example.org"));
+    let reused = laptop.post_form(
+        "/signup/verify",
+        &[
+            ("csrf_token", &hidden(&on_laptop, "csrf_token")),
+            ("token", &hidden(&on_laptop, "token")),
+        ],
+    );
+    assert_eq!(reused.status, 400);
+    assert_eq!(phone.get(&link).status, 400);
+}
+
+#[test]
+fn signing_up_with_a_taken_address_answers_the_same_and_mails_its_owner_instead() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let new = sign_up(&mut browser, "new@example.com", "");
+    let taken = sign_up(&mut browser, "demo@example.com", "");
+    assert_eq!((new.status, taken.status), (200, 200));
+    let strip = |r: &Reply, email: &str| {
+        html(r)
+            .replace(email, "EMAIL")
+            .replace(&hidden(r, "challenge"), "ID")
+    };
+    assert_eq!(
+        strip(&new, "new@example.com"),
+        strip(&taken, "demo@example.com")
+    );
+    assert_eq!(
+        backend.challenges.borrow().len(),
+        2,
+        "the same work either way"
+    );
+    let mails = backend.mails.borrow().clone();
+    assert!(mails[1].subject.contains("already have"));
+    assert!(
+        !mails[1]
+            .text
+            .chars()
+            .any(|c| c.is_ascii_digit() && mails[1].subject.contains(c)),
+        "no code"
+    );
+    // Any code at the taken address's challenge fails, and no account changes.
+    for code in ["000000", "123456"] {
+        let r = browser.post_form(
+            "/signup/verify",
+            &[
+                ("csrf_token", &hidden(&taken, "csrf_token")),
+                ("challenge", &hidden(&taken, "challenge")),
+                ("code", code),
+            ],
+        );
+        assert_eq!(r.status, 400);
+    }
+    assert_eq!(backend.users.borrow().len(), 1);
+}
+
+#[test]
+fn a_code_takes_five_guesses_then_not_even_the_right_one() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let sent = sign_up(&mut browser, "cy@example.org", "");
+    let code = code_in(&backend.mails.borrow()[0].subject);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let guess = |browser: &mut Browser<'_>, c: &str| {
+        browser.post_form(
+            "/signup/verify",
+            &[
+                ("csrf_token", &hidden(&sent, "csrf_token")),
+                ("challenge", &hidden(&sent, "challenge")),
+                ("code", c),
+            ],
+        )
+    };
+    for left in (0..5).rev() {
+        let r = guess(&mut browser, wrong);
+        assert_eq!(r.status, 400);
+        if left > 0 {
+            assert!(
+                html(&r).contains("name=\"code\""),
+                "the form again, {left} left"
+            );
+        }
+    }
+    assert_eq!(guess(&mut browser, &code).status, 400);
+    assert!(backend
+        .users
+        .borrow()
+        .iter()
+        .all(|u| u.email != "cy@example.org"));
+}
+
+#[test]
+fn refused_sign_ups_send_nothing_and_store_nothing() {
+    let backend = backend();
+    let before = backend.stored();
+    // Closed (the default): no form at all.
+    let closed = config_with(serde_json::json!({}));
+    let mut browser = Browser::new(&closed, &backend);
+    assert_eq!(browser.get("/signup").status, 404);
+    // Open for one domain only.
+    let acme = config_with(serde_json::json!({"sign_up": "open", "sign_up_domains": ["acme.com"]}));
+    let mut browser = Browser::new(&acme, &backend);
+    assert_eq!(sign_up(&mut browser, "eve@elsewhere.org", "").status, 403);
+    // Invitation only.
+    let invite = config_with(serde_json::json!({"sign_up": "invite"}));
+    let mut browser = Browser::new(&invite, &backend);
+    assert_eq!(browser.get("/signup").status, 403);
+    // A forged form (no CSRF token), bad addresses, short passwords, terms not accepted.
+    let config = open_config();
+    let mut browser = Browser::new(&config, &backend);
+    assert_eq!(
+        browser
+            .post_form(
+                "/signup",
+                &[
+                    ("email", "x@example.org"),
+                    ("password", PASSWORD),
+                    ("terms", "accepted")
+                ]
+            )
+            .status,
+        403
+    );
+    let form = browser.get("/signup");
+    let csrf = hidden(&form, "csrf_token");
+    for (email, password, terms) in [
+        ("not an address", PASSWORD, "accepted"),
+        ("x@example.org", "short", "accepted"),
+        ("x@example.org", PASSWORD, ""),
+    ] {
+        let r = browser.post_form(
+            "/signup",
+            &[
+                ("csrf_token", &csrf),
+                ("email", email),
+                ("password", password),
+                ("terms", terms),
+            ],
+        );
+        assert_eq!(r.status, 400, "{email} {password} {terms}");
+    }
+    assert!(backend.mails.borrow().is_empty());
+    assert_eq!(backend.stored(), before);
+}
+
+#[test]
+fn accounts_from_one_network_are_limited() {
+    let config = open_config();
+    let backend = backend();
+    let mut statuses = Vec::new();
+    for i in 0..11 {
+        let mut browser = Browser::new(&config, &backend);
+        let sent = sign_up(&mut browser, &format!("u{i}@example.org"), "");
+        let code = code_in(&backend.mails.borrow().last().unwrap().subject);
+        let r = browser.post_form(
+            "/signup/verify",
+            &[
+                ("csrf_token", &hidden(&sent, "csrf_token")),
+                ("challenge", &hidden(&sent, "challenge")),
+                ("code", &code),
+            ],
+        );
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses[..10], [200; 10]);
+    assert_eq!(statuses[10], 429);
+    assert_eq!(
+        backend.users.borrow().len(),
+        11,
+        "the demo user and ten made"
+    );
+}
+
+#[test]
+fn a_forgotten_password_comes_back_by_mail_once_and_ends_every_session() {
+    let config = open_config();
+    let backend = backend();
+    let mut old_browser = Browser::new(&config, &backend);
+    let login = old_browser.get("/login");
+    let signed_in = old_browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(signed_in.status, 200);
+    let mut browser = Browser::new(&config, &backend);
+    let form = browser.get("/login/reset");
+    let asked = browser.post_form(
+        "/login/reset",
+        &[
+            ("csrf_token", &hidden(&form, "csrf_token")),
+            ("email", "Demo@Example.com"),
+        ],
+    );
+    assert_eq!(asked.status, 200);
+    let mail = backend.mails.borrow()[0].clone();
+    assert_eq!(mail.to, "demo@example.com");
+    let link = link_in(&mail.text, "/login/reset");
+    let page = browser.get(&link);
+    assert_eq!(page.status, 200, "{}", html(&page));
+    let set = browser.post_form(
+        "/login/reset",
+        &[
+            ("csrf_token", &hidden(&page, "csrf_token")),
+            ("token", &hidden(&page, "token")),
+            ("password", NEW_PASSWORD),
+        ],
+    );
+    assert_eq!(set.status, 200, "{}", html(&set));
+    assert!(backend.mails.borrow()[1].subject.contains("was changed"));
+    // The old session is over; the old password is wrong; the new one works.
+    let account = old_browser.get("/account");
+    assert!(html(&account).contains("action=\"/login\""), "signed out");
+    let mut other = Browser::new(&config, &backend);
+    let login = other.get("/login");
+    let csrf = hidden(&login, "csrf_token");
+    assert_eq!(
+        other
+            .post_form(
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("email", "demo@example.com"),
+                    ("password", PASSWORD)
+                ]
+            )
+            .status,
+        401
+    );
+    assert_eq!(
+        other
+            .post_form(
+                "/login",
+                &[
+                    ("csrf_token", &csrf),
+                    ("email", "demo@example.com"),
+                    ("password", NEW_PASSWORD)
+                ]
+            )
+            .status,
+        200
+    );
+    // The link is used up.
+    assert_eq!(browser.get(&link).status, 400);
+}
+
+#[test]
+fn asking_for_a_reset_tells_nobody_whether_the_address_has_an_account() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let form = browser.get("/login/reset");
+    let csrf = hidden(&form, "csrf_token");
+    let known = browser.post_form(
+        "/login/reset",
+        &[("csrf_token", &csrf), ("email", "demo@example.com")],
+    );
+    let unknown = browser.post_form(
+        "/login/reset",
+        &[("csrf_token", &csrf), ("email", "nobody@example.com")],
+    );
+    assert_eq!(known.status, unknown.status);
+    assert_eq!(
+        html(&known).replace("demo@example.com", "E"),
+        html(&unknown).replace("nobody@example.com", "E")
+    );
+    assert_eq!(
+        backend.challenges.borrow().len(),
+        2,
+        "the same work either way"
+    );
+    let mails = backend.mails.borrow().clone();
+    assert!(
+        mails[1].subject.contains("No Todo account"),
+        "{}",
+        mails[1].subject
+    );
+    assert!(
+        mails[1].text.contains("/signup"),
+        "sign-up is open here: the mail says so"
+    );
+    assert!(!mails[1].text.contains("/login/reset?token="));
+}
+
+#[test]
+fn a_reset_link_is_void_once_the_password_changed_another_way() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let form = browser.get("/login/reset");
+    let csrf = hidden(&form, "csrf_token");
+    for _ in 0..2 {
+        browser.post_form(
+            "/login/reset",
+            &[("csrf_token", &csrf), ("email", "demo@example.com")],
+        );
+    }
+    let first = link_in(&backend.mails.borrow()[0].text, "/login/reset");
+    let second = link_in(&backend.mails.borrow()[1].text, "/login/reset");
+    let page = browser.get(&second);
+    let set = browser.post_form(
+        "/login/reset",
+        &[
+            ("csrf_token", &hidden(&page, "csrf_token")),
+            ("token", &hidden(&page, "token")),
+            ("password", NEW_PASSWORD),
+        ],
+    );
+    assert_eq!(set.status, 200);
+    assert_eq!(
+        browser.get(&first).status,
+        400,
+        "an older link dies with the password it was sent for"
+    );
+    // Every session ended (the epoch moved) voids links too.
+    browser.post_form(
+        "/login/reset",
+        &[("csrf_token", &csrf), ("email", "demo@example.com")],
+    );
+    let third = {
+        let mails = backend.mails.borrow();
+        let reset = mails
+            .iter()
+            .rev()
+            .find(|m| m.subject.starts_with("Reset your"))
+            .unwrap();
+        link_in(&reset.text, "/login/reset")
+    };
+    backend.users.borrow_mut()[0].session_epoch += 1;
+    assert_eq!(browser.get(&third).status, 400);
+}
+
+#[test]
+fn a_mailed_code_signs_in_without_a_password() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let form = browser.get("/login/code");
+    let sent = browser.post_form(
+        "/login/code",
+        &[
+            ("csrf_token", &hidden(&form, "csrf_token")),
+            ("email", "demo@example.com"),
+        ],
+    );
+    assert_eq!(sent.status, 200);
+    let code = code_in(&backend.mails.borrow()[0].subject);
+    let signed_in = browser.post_form(
+        "/login/code",
+        &[
+            ("csrf_token", &hidden(&sent, "csrf_token")),
+            ("challenge", &hidden(&sent, "challenge")),
+            ("code", &code),
+        ],
+    );
+    assert_eq!(signed_in.status, 200, "{}", html(&signed_in));
+    assert!(html(&browser.get("/account")).contains("demo@example.com"));
+    // An address without an account: the same page, a mail saying so, and no code that works.
+    let mut stranger = Browser::new(&config, &backend);
+    let form = stranger.get("/login/code");
+    let sent = stranger.post_form(
+        "/login/code",
+        &[
+            ("csrf_token", &hidden(&form, "csrf_token")),
+            ("email", "nobody@example.com"),
+        ],
+    );
+    assert_eq!(sent.status, 200);
+    assert!(backend.mails.borrow()[1]
+        .subject
+        .contains("No Todo account"));
+}
+
+#[test]
+fn mail_to_one_address_is_limited_whoever_asks() {
+    let config = open_config();
+    let backend = backend();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let mut browser = Browser::new(&config, &backend);
+        let form = browser.get("/login/reset");
+        let ip = format!("203.0.113.{i}");
+        statuses.push(
+            browser
+                .send(
+                    portcullis::http::Method::Post,
+                    "/login/reset",
+                    &[
+                        ("content-type", "application/x-www-form-urlencoded"),
+                        ("cf-connecting-ip", &ip),
+                    ],
+                    format!(
+                        "csrf_token={}&email=demo%40example.com",
+                        hidden(&form, "csrf_token")
+                    )
+                    .as_bytes(),
+                )
+                .status,
+        );
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429]);
+    assert_eq!(backend.mails.borrow().len(), 5);
+}
+
+/// The same journeys on SQLite with the real migrations and the directory's SQL: the guess
+/// counted in one statement, single use, the account made with its roles and terms in one batch.
+#[test]
+fn on_the_real_schema_sign_up_guesses_and_reset_hold() {
+    use common::sqlite::SqliteDb;
+    use common::WithSqlUsers;
+    use portcullis::sql::Sql;
+    let db = SqliteDb::migrated();
+    common::block_on(db.batch(vec![
+        ("INSERT INTO roles (id, name, created_at) VALUES ('rol_m', 'member', 1)", vec![]),
+        (
+            "INSERT INTO users (id, email, name, password_hash, created_at, updated_at) VALUES ('usr_demo', 'demo@example.com', 'Demo', ?1, 1, 1)",
+            vec![password_hash(PASSWORD).into()],
+        ),
+    ]))
+    .unwrap();
+    let memory = backend();
+    let both = WithSqlUsers {
+        db: &db,
+        memory: &memory,
+        now: common::browser::NOW,
+    };
+    let config = open_config();
+    let mut browser = Browser::new(&config, &both);
+    let sent = sign_up(&mut browser, "dee@example.org", "");
+    assert_eq!(sent.status, 200);
+    let code = code_in(&memory.mails.borrow()[0].subject);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let post = |browser: &mut Browser<'_, WithSqlUsers<'_>>, c: &str| {
+        browser
+            .post_form(
+                "/signup/verify",
+                &[
+                    ("csrf_token", &hidden(&sent, "csrf_token")),
+                    ("challenge", &hidden(&sent, "challenge")),
+                    ("code", c),
+                ],
+            )
+            .status
+    };
+    assert_eq!(post(&mut browser, wrong), 400);
+    assert_eq!(post(&mut browser, &code), 200);
+    let rows = common::block_on(db.query(
+        "SELECT u.email_verified_at, u.terms_accepted, r.name AS role FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.email = 'dee@example.org'",
+        vec![],
+    ))
+    .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["role"], "member");
+    assert_eq!(rows[0]["terms_accepted"], "https://todo.example.com/legal");
+    assert_eq!(rows[0]["email_verified_at"], common::browser::NOW);
+    let attempts =
+        common::block_on(db.query("SELECT attempts, used_at FROM email_challenges", vec![]))
+            .unwrap();
+    assert_eq!(
+        (
+            attempts[0]["attempts"].as_i64(),
+            attempts[0]["used_at"].as_i64()
+        ),
+        (Some(2), Some(common::browser::NOW))
+    );
+    // A reset on SQLite: the password and the epoch move together, and the link dies.
+    let mut other = Browser::new(&config, &both);
+    let form = other.get("/login/reset");
+    other.post_form(
+        "/login/reset",
+        &[
+            ("csrf_token", &hidden(&form, "csrf_token")),
+            ("email", "demo@example.com"),
+        ],
+    );
+    let link = link_in(&memory.mails.borrow()[1].text, "/login/reset");
+    let page = other.get(&link);
+    let set = other.post_form(
+        "/login/reset",
+        &[
+            ("csrf_token", &hidden(&page, "csrf_token")),
+            ("token", &hidden(&page, "token")),
+            ("password", NEW_PASSWORD),
+        ],
+    );
+    assert_eq!(set.status, 200, "{}", html(&set));
+    let demo = common::block_on(db.query(
+        "SELECT session_epoch FROM users WHERE id = 'usr_demo'",
+        vec![],
+    ))
+    .unwrap();
+    assert_eq!(demo[0]["session_epoch"], 1);
+    assert_eq!(other.get(&link).status, 400);
+}
