@@ -1,4 +1,5 @@
 //! Accounts people make, recover and secure themselves, pure: what the portal's sign-up,
 //! verification, reset, passkey and second-factor pages decide. The handlers are `portal/`'s.
 
+pub mod recovery;
 pub mod totp;
