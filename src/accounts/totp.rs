@@ -664,6 +664,64 @@ mod tests {
         );
     }
 
+    /// otplib's codes and verdicts (`tests/fixtures/totp/make.mjs`, which
+    /// `tests/e2e/totp-differential.test.mjs` reruns against this file every run).
+    const OTPLIB: &str = include_str!("../../tests/fixtures/totp/otplib.json");
+
+    #[test]
+    fn verdicts_equal_otplibs() {
+        let fixture: serde_json::Value = serde_json::from_str(OTPLIB).unwrap();
+        assert_eq!(fixture["period"], PERIOD_SECS);
+        assert_eq!(fixture["epoch_tolerance_secs"], WINDOW_STEPS * PERIOD_SECS);
+        let secrets: Vec<TotpSecret> = fixture["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| TotpSecret::from_base32(s.as_str().unwrap()).unwrap())
+            .collect();
+        let checks = fixture["checks"].as_array().unwrap();
+        assert!(checks.len() > 900, "{} checks", checks.len());
+        let (mut accepted, mut replays, mut malformed) = (0, 0, 0);
+        for check in checks {
+            let secret = &secrets[check["secret"].as_u64().unwrap() as usize];
+            let code = check["code"].as_str().unwrap();
+            let now = check["now"].as_u64().unwrap();
+            let after = check["after_step"].as_u64();
+            if let Some(made) = check["made"].as_u64() {
+                assert_eq!(secret.code_at(made), code, "made: {check}");
+            }
+            let ours = verify_totp(secret, code, now, after);
+            if check["valid"] == true {
+                accepted += 1;
+                assert_eq!(ours, Ok(check["step"].as_u64().unwrap()), "{check}");
+            } else if check.get("error").is_some() {
+                malformed += 1;
+                assert_eq!(ours, Err(TotpRefusal::Malformed), "{check}");
+            } else {
+                assert!(ours.is_err(), "{check}");
+                if ours == Err(TotpRefusal::Replayed) {
+                    replays += 1;
+                    // otplib refused it for its step alone: without `after_step` it is good.
+                    assert!(after.is_some() && verify_totp(secret, code, now, None).is_ok());
+                }
+            }
+        }
+        assert!(accepted > 300 && replays > 50 && malformed > 30);
+        for uri in fixture["uris"].as_array().unwrap() {
+            let secret = TotpSecret::from_base32(uri["secret"].as_str().unwrap()).unwrap();
+            let ours = otpauth_uri(
+                uri["issuer"].as_str().unwrap(),
+                uri["account"].as_str().unwrap(),
+                &secret,
+            )
+            .unwrap();
+            // otplib leaves out the parameters whose values are the Key Uri Format's defaults;
+            // the gateway names them all the same.
+            let theirs = uri["uri"].as_str().unwrap();
+            assert_eq!(ours, format!("{theirs}&algorithm=SHA1&digits=6&period=30"));
+        }
+    }
+
     #[test]
     fn codes_30_s_away_are_accepted_and_90_s_away_refused_at_random_times() {
         let mut cases = Cases::new(4226);
