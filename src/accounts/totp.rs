@@ -237,6 +237,9 @@ pub fn step_at(unix_secs: u64) -> u64 {
     unix_secs / PERIOD_SECS
 }
 
+/// Longest text read as a code: six digits with room for the spaces people type.
+const MAX_TYPED_LEN: usize = 32;
+
 /// Why a TOTP code was refused. The caller may show them all alike, but counts each as a failed
 /// attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -264,6 +267,10 @@ pub fn verify_totp(
     now_secs: u64,
     last_step: Option<u64>,
 ) -> Result<u64, TotpRefusal> {
+    // Bounded before anything is copied: six digits among a few spaces, not a page of them.
+    if code.len() > MAX_TYPED_LEN {
+        return Err(TotpRefusal::Malformed);
+    }
     let typed: Vec<u8> = code.bytes().filter(|&b| b != b' ').collect();
     if typed.len() != DIGITS || !typed.iter().all(u8::is_ascii_digit) {
         return Err(TotpRefusal::Malformed);
@@ -641,6 +648,7 @@ mod tests {
             "287\t082",
             "287-082",
             "٢٨٧٠٨٢",
+            &format!("287082{}", " ".repeat(100)),
         ] {
             assert_eq!(
                 verify_totp(&secret, bad, 59, None),
