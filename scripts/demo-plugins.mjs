@@ -52,6 +52,9 @@ export function demoPlugins({ baseUrl, mcpBaseUrl, mcpOriginUrl, enterpriseIssue
   // larger quota. Everyone else is on the free plan, the table's own quota.
   const withPlans = {
     ...todo,
+    // Strangers make their own accounts (the member role), prove the address with a mailed code,
+    // and may sign in by code too; the mail stays in wrangler dev's local explorer.
+    sign_in: { sign_up: 'open', sign_up_roles: ['member'], email_codes: true },
     hosts: [new URL(baseUrl).hostname],
     public_base_url: baseUrl,
     quota: { limit: 100, period_secs: 86400 },

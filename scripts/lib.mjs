@@ -41,6 +41,21 @@ export function wrangler(args, { quiet = true, env = {} } = {}) {
 }
 
 /** Reads KEY=VALUE lines (values may be double-quoted). */
+/**
+ * wrangler.toml's text with the `send_email` binding the gateway mails through (`EMAIL`). Local
+ * runs only: `wrangler dev` keeps every mail in its local explorer (/cdn-cgi/local/explorer) and
+ * sends nothing; a deployment adds the binding once its domain is onboarded to Email Service
+ * (docs/accounts.md).
+ */
+export function withMailBinding(text) {
+  return `${text}\n# Added by the local run: mail the gateway sends stays in wrangler dev's local explorer.\n[[send_email]]\nname = "EMAIL"\n`;
+}
+
+/** Where `wrangler dev` shows the mail a local gateway sent. */
+export function localInboxUrl(baseUrl) {
+  return `${baseUrl}/cdn-cgi/local/explorer/email/sending`;
+}
+
 export function parseDevVars(text) {
   const vars = {};
   for (const line of text.split('\n')) {

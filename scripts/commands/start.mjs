@@ -5,7 +5,8 @@
 // demo's todos) lives under .wrangler/ and survives restarts. Ctrl-C stops everything.
 import { join } from 'node:path';
 import { build } from '../build.mjs';
-import { ensureDevVars, freePort, node22, root, startProcess, stopTogether, waitFor, wrangler, wranglerBin, wranglerEnv } from '../lib.mjs';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { ensureDevVars, freePort, localInboxUrl, node22, root, startProcess, stopTogether, waitFor, withMailBinding, wrangler, wranglerBin, wranglerEnv } from '../lib.mjs';
 import { applySeed } from './seed.mjs';
 import { DEMO_FEATURES, DEMO_IDP, DEMO_STRIPE, demoFeatures, demoIdentityProviders, demoIdpRedirectUris, demoPlugins } from '../demo-plugins.mjs';
 
@@ -97,10 +98,15 @@ export async function main({ values }) {
     log: 'tee',
   });
   const featureProcesses = features.processes.map((p) => startProcess(process.execPath, [p.script], { env: { ...process.env, ...p.env }, name: p.name, log: 'tee' }));
+  // wrangler.toml with the send_email binding (which a deployment adds once its domain sends
+  // mail), beside it so its paths resolve; wrangler dev keeps the mail in its local explorer.
+  const localConfig = join(root, 'wrangler.local.toml');
+  writeFileSync(localConfig, withMailBinding(readFileSync(join(root, 'wrangler.toml'), 'utf8')));
   const gateway = startProcess(
     wranglerBin,
     [
       'dev',
+      '--config', localConfig,
       '--ip', '127.0.0.1',
       '--port', String(gatewayPort),
       '--show-interactive-dev-session=false',
@@ -111,6 +117,7 @@ export async function main({ values }) {
       ...Object.entries(features.vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]),
       '--var', `IDENTITY_PROVIDERS:${JSON.stringify(demoIdentityProviders({ issuer: idpUrl }))}`,
       '--var', `STRIPE_API_BASE:${stripeUrl}`,
+      '--var', 'MAIL_FROM:Todo Demo <no-reply@todo.example>',
     ],
     { env: wranglerEnv(), name: 'gateway', log: 'tee' },
   );
@@ -135,6 +142,9 @@ Portcullis is running.
 
   Admin console    ${baseUrl}/admin/  (token: ADMIN_TOKEN in .dev.vars)
   Your account     ${baseUrl}/account
+  Sign up          ${baseUrl}/signup  (anyone may; the code to confirm the address is mailed)
+  Mail sent        ${localInboxUrl(baseUrl)}
+                   (wrangler's local explorer: every mail the demo sends stays here, none leaves the machine)
 
   Demo user        demo@example.com
   Demo password    ${secrets.DEMO_PASSWORD}

@@ -50,6 +50,8 @@ before(async () => {
   });
   await waitFor(`${mcpOriginUrl}/__requests`, { timeoutMs: 10000, process: mcp });
   gw = await startGateway({
+    // As `npm start` runs it: the demo's sign-up mails through the send_email binding.
+    mail: true,
     vars: {
       IDENTITY_PROVIDERS: JSON.stringify(demoIdentityProviders({ issuer: idpUrl })),
       STRIPE_API_BASE: `http://127.0.0.1:${stripePort}`,

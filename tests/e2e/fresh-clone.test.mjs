@@ -111,6 +111,11 @@ test('a fresh clone serves the demo with `npm start` alone, and Ctrl-C stops eve
     assert.equal((await fetch(`http://127.0.0.1:${enterprise}/jwks.json`)).status, 200);
     assert.equal((await fetch(`http://127.0.0.1:${agent}/.well-known/http-message-signatures-directory`)).status, 200);
     assert.match(output, /node scripts\/exchange-demo\.mjs/);
+    // Strangers may sign up, and the banner says where the mail they are sent is kept.
+    assert.equal((await fetch(`${base}/signup`)).status, 200);
+    const inbox = new RegExp(`Mail sent +(${base}/cdn-cgi/local/explorer)/email/sending`).exec(output)?.[1];
+    assert.ok(inbox, 'the banner names the local inbox');
+    assert.equal((await fetch(`${inbox}/api/local/email/sending`)).status, 200);
 
     // Ctrl-C: SIGINT to the foreground process group.
     const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

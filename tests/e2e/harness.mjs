@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, generateSecrets, root, startProcess, stopProcess, waitFor, wrangler, wranglerBin, wranglerEnv } from '../../scripts/lib.mjs';
+import { freePort, generateSecrets, root, startProcess, stopProcess, waitFor, withMailBinding, wrangler, wranglerBin, wranglerEnv } from '../../scripts/lib.mjs';
 import { applySeed } from '../../scripts/commands/seed.mjs';
 import { mintAccessToken } from '../../scripts/commands/mint-token.mjs';
 
@@ -34,7 +34,14 @@ export function seedAlso(seed, secrets = {}) {
  * secrets })` runs after seeding, before workerd starts; `wranglerConfig(text)` returns a changed
  * wrangler.toml to run with.
  */
-export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false, beforeStart, wranglerConfig } = {}) {
+export async function startGateway({ plugin, plugins, vars = {}, migrate = true, seed = true, testScheduled = false, beforeStart, wranglerConfig, mail = false } = {}) {
+  // `mail`: the send_email binding (wrangler dev keeps each mail in its local explorer, which
+  // tests/e2e/mail.mjs reads) and a sender.
+  if (mail) {
+    const change = wranglerConfig;
+    wranglerConfig = (text) => withMailBinding(change ? change(text) : text);
+    vars = { MAIL_FROM: 'Todo Demo <no-reply@todo.example>', ...vars };
+  }
   const state = mkdtempSync(join(tmpdir(), 'portcullis-e2e-'));
   const [gatewayPort, originPort, inspectorPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const baseUrl = `http://127.0.0.1:${gatewayPort}`;
