@@ -178,7 +178,8 @@ impl<B: Backend> AuthServer<'_, B> {
         let (challenge, secrets) = self
             .issue_challenge(Purpose::SignIn, &email, user.as_ref(), pending)
             .await?;
-        let brand = self.brand();
+        let logo = self.mail_logo();
+        let brand = self.mail_brand(&logo);
         self.send(match &user {
             Some(_) => mail::sign_in_code(
                 brand,

@@ -137,6 +137,28 @@ impl<B: Backend> AuthServer<'_, B> {
         format!("{}{path}", self.issuer())
     }
 
+    /// The plugin's logo as a mail shows it: an absolute URL (a mail has no base to resolve a
+    /// path against).
+    pub(crate) fn mail_logo(&self) -> String {
+        let logo = &self.config.plugin.logo_url;
+        if logo.starts_with('/') {
+            format!("{}{logo}", self.issuer())
+        } else {
+            logo.clone()
+        }
+    }
+
+    /// The plugin as its mails name it, with `logo` from [`Self::mail_logo`].
+    pub(crate) fn mail_brand<'l>(&self, logo: &'l str) -> crate::web::pages::Brand<'l>
+    where
+        Self: 'l,
+    {
+        crate::web::pages::Brand {
+            plugin_name: &self.config.plugin.name_for_human,
+            logo_url: logo,
+        }
+    }
+
     /// Posts a mail, sent after the response.
     pub(crate) fn send(&self, mail: Mail) {
         self.backend.post(mail);

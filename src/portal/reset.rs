@@ -147,7 +147,8 @@ impl<B: Backend> AuthServer<'_, B> {
         let (_, secrets) = self
             .issue_challenge(Purpose::Reset, &email, user.as_ref(), pending)
             .await?;
-        let brand = self.brand();
+        let logo = self.mail_logo();
+        let brand = self.mail_brand(&logo);
         self.send(match &user {
             Some(_) => mail::reset_link(
                 brand,
@@ -210,7 +211,7 @@ impl<B: Backend> AuthServer<'_, B> {
             }
         }
         self.send(mail::password_changed(
-            self.brand(),
+            self.mail_brand(&self.mail_logo()),
             &user.email,
             &self.page_link(RESET_PATH),
         ));

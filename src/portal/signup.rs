@@ -219,7 +219,8 @@ impl<B: Backend> AuthServer<'_, B> {
         let (challenge, secrets) = self
             .issue_challenge(Purpose::SignUp, &email, None, pending)
             .await?;
-        let brand = self.brand();
+        let logo = self.mail_logo();
+        let brand = self.mail_brand(&logo);
         self.send(match existing {
             // No code: the address has a way in already, and this mail says which.
             Some(_) => mail::already_registered(
