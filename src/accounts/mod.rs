@@ -1,2 +1,4 @@
 //! Accounts people make, recover and secure themselves, pure: what the portal's sign-up,
 //! verification, reset, passkey and second-factor pages decide. The handlers are `portal/`'s.
+
+pub mod webauthn;
