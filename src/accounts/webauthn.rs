@@ -34,6 +34,7 @@ use base64::Engine;
 use minicbor::data::Type;
 use minicbor::Decoder;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -353,26 +354,16 @@ pub struct Authenticated {
     pub user_verified: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CredentialJson {
-    id: Option<String>,
-    raw_id: Option<String>,
-    #[serde(rename = "type")]
-    type_: Option<String>,
-    response: Option<ResponseJson>,
-}
+/// A JSON object's members, read as `PublicKeyCredential.toJSON()` writes them.
+type Members = serde_json::Map<String, Value>;
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ResponseJson {
-    #[serde(rename = "clientDataJSON")]
-    client_data_json: Option<String>,
-    attestation_object: Option<String>,
-    transports: Option<Vec<serde_json::Value>>,
-    authenticator_data: Option<String>,
-    signature: Option<String>,
-    user_handle: Option<String>,
+/// A member that must be text when present (`null` counts as absent).
+fn text<'a>(members: &'a Members, key: &str) -> Result<Option<&'a str>, WebAuthnError> {
+    match members.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(malformed("a member that should be text is not")),
+    }
 }
 
 /// A registration response (`navigator.credentials.create()`), read but not yet checked.
@@ -413,59 +404,71 @@ fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// The credential's `id`, `rawId` and `type`, common to both ceremonies.
-fn read_credential(json: &str) -> Result<(String, Vec<u8>, ResponseJson), WebAuthnError> {
+/// The credential's `id`, `rawId` and `type`, common to both ceremonies, and its `response`.
+fn read_credential(json: &str) -> Result<(String, Vec<u8>, Members), WebAuthnError> {
     if json.len() > MAX_RESPONSE_JSON_BYTES {
         return Err(malformed("the response is too large"));
     }
-    let credential: CredentialJson = serde_json::from_str(json)
-        .map_err(|_| malformed("the response is not the JSON expected"))?;
-    if credential.type_.as_deref() != Some("public-key") {
+    let Ok(Value::Object(mut credential)) = serde_json::from_str::<Value>(json) else {
+        return Err(malformed("the response is not a JSON object"));
+    };
+    if text(&credential, "type")? != Some("public-key") {
         return Err(WebAuthnError::WrongCredentialType);
     }
-    let (Some(id), Some(raw_id)) = (credential.id, credential.raw_id) else {
+    let (Some(id), Some(raw_id)) = (text(&credential, "id")?, text(&credential, "rawId")?) else {
         return Err(malformed("id or rawId is missing"));
     };
     if id != raw_id {
         return Err(WebAuthnError::CredentialIdMismatch);
     }
     let raw = unb64(
-        &raw_id,
+        raw_id,
         MAX_CREDENTIAL_ID_BYTES,
         "rawId is not a credential ID",
     )?;
     if raw.is_empty() {
         return Err(malformed("rawId is empty"));
     }
-    let response = credential
-        .response
-        .ok_or(malformed("the response member is missing"))?;
+    let Some(Value::Object(response)) = credential.remove("response") else {
+        return Err(malformed("the response member is missing"));
+    };
     // The canonical spelling, so one credential has one stored ID.
     Ok((b64(&raw), raw, response))
+}
+
+/// A required base64url member of `response`, decoded and bounded.
+fn field(
+    response: &Members,
+    key: &str,
+    max: usize,
+    what: &'static str,
+) -> Result<Vec<u8>, WebAuthnError> {
+    unb64(text(response, key)?.ok_or(malformed(what))?, max, what)
 }
 
 impl RegistrationResponse {
     /// Reads a registration response's JSON. Nothing is checked against expectations yet.
     pub fn parse(json: &str) -> Result<RegistrationResponse, WebAuthnError> {
         let (id, raw_id, response) = read_credential(json)?;
-        let client_data_json = unb64(
-            response
-                .client_data_json
-                .as_deref()
-                .ok_or(malformed("clientDataJSON is missing"))?,
+        let client_data_json = field(
+            &response,
+            "clientDataJSON",
             MAX_CLIENT_DATA_BYTES,
-            "clientDataJSON is not base64url of a small JSON",
+            "clientDataJSON is missing or not base64url of a small JSON",
         )?;
-        let attestation_object = unb64(
-            response
-                .attestation_object
-                .as_deref()
-                .ok_or(malformed("attestationObject is missing"))?,
+        let attestation_object = field(
+            &response,
+            "attestationObject",
             MAX_AUTHENTICATOR_BYTES,
-            "attestationObject is not base64url of a small CBOR map",
+            "attestationObject is missing or not base64url of a small CBOR map",
         )?;
+        let listed = match response.get("transports") {
+            None | Some(Value::Null) => &[][..],
+            Some(Value::Array(listed)) => listed.as_slice(),
+            Some(_) => return Err(malformed("transports is not an array")),
+        };
         let mut transports: Vec<String> = Vec::new();
-        for value in response.transports.unwrap_or_default() {
+        for value in listed {
             let Some(name) = value.as_str() else {
                 return Err(malformed("a transport is not a string"));
             };
@@ -496,26 +499,25 @@ impl AssertionResponse {
     /// [`AssertionResponse::credential_id`] says which stored credential to check it against.
     pub fn parse(json: &str) -> Result<AssertionResponse, WebAuthnError> {
         let (id, _, response) = read_credential(json)?;
-        let field = |value: Option<&str>, max, what| match value {
-            Some(text) => unb64(text, max, what),
-            None => Err(malformed(what)),
-        };
         let client_data_json = field(
-            response.client_data_json.as_deref(),
+            &response,
+            "clientDataJSON",
             MAX_CLIENT_DATA_BYTES,
             "clientDataJSON is missing or not base64url of a small JSON",
         )?;
         let authenticator_data = field(
-            response.authenticator_data.as_deref(),
+            &response,
+            "authenticatorData",
             MAX_AUTHENTICATOR_BYTES,
             "authenticatorData is missing or not base64url",
         )?;
         let signature = field(
-            response.signature.as_deref(),
+            &response,
+            "signature",
             MAX_SIGNATURE_BYTES,
             "signature is missing or not base64url",
         )?;
-        let user_handle = match response.user_handle.as_deref() {
+        let user_handle = match text(&response, "userHandle")? {
             None | Some("") => None,
             Some(text) => Some(unb64(
                 text,
@@ -538,17 +540,6 @@ impl AssertionResponse {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ClientData {
-    #[serde(rename = "type")]
-    type_: String,
-    challenge: String,
-    origin: String,
-    cross_origin: Option<bool>,
-    top_origin: Option<serde_json::Value>,
-}
-
 /// `clientDataJSON` (§5.8.1) against the ceremony, challenge and origin (§7.1 steps 5–9,
 /// §7.2 steps 8–12).
 fn check_client_data(
@@ -557,18 +548,31 @@ fn check_client_data(
     challenge: &str,
     origin: &str,
 ) -> Result<(), WebAuthnError> {
-    let data: ClientData = serde_json::from_slice(bytes)
-        .map_err(|_| malformed("clientDataJSON is not the JSON expected"))?;
-    if data.type_ != ceremony {
+    let Ok(Value::Object(data)) = serde_json::from_slice::<Value>(bytes) else {
+        return Err(malformed("clientDataJSON is not a JSON object"));
+    };
+    let (Some(type_), Some(sent), Some(sent_origin)) = (
+        text(&data, "type")?,
+        text(&data, "challenge")?,
+        text(&data, "origin")?,
+    ) else {
+        return Err(malformed("clientDataJSON lacks type, challenge or origin"));
+    };
+    if type_ != ceremony {
         return Err(WebAuthnError::WrongCeremony);
     }
-    if !constant_time_eq(data.challenge.as_bytes(), challenge.as_bytes()) {
+    if !constant_time_eq(sent.as_bytes(), challenge.as_bytes()) {
         return Err(WebAuthnError::ChallengeMismatch);
     }
-    if data.origin != origin {
+    if sent_origin != origin {
         return Err(WebAuthnError::WrongOrigin);
     }
-    if data.cross_origin == Some(true) || data.top_origin.is_some() {
+    let cross_origin = match data.get("crossOrigin") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(cross)) => *cross,
+        Some(_) => return Err(malformed("crossOrigin is not a boolean")),
+    };
+    if cross_origin || !matches!(data.get("topOrigin"), None | Some(Value::Null)) {
         return Err(WebAuthnError::CrossOrigin);
     }
     Ok(())
