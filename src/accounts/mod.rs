@@ -6,3 +6,4 @@ pub mod issue;
 pub mod mail;
 pub mod recovery;
 pub mod totp;
+pub mod webauthn;

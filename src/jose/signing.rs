@@ -82,7 +82,8 @@ pub async fn sign_jwt<S: JwsSigner>(
     Ok(compact(input, &signature))
 }
 
-/// Native stand-ins for WebCrypto's RSA, for unit tests (the `rsa` crate is a dev-dependency).
+/// Native stand-ins for WebCrypto's RSA, P-256 and Ed25519 checks, for unit tests (`rsa` and
+/// `p256` are dev-dependencies).
 #[cfg(test)]
 pub(crate) mod native {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -134,7 +135,31 @@ pub(crate) mod native {
             message: &[u8],
             signature: &[u8],
         ) -> Result<bool, StoreError> {
-            let (JwsAlgorithm::Rs256, KeyMaterial::Rsa { n, e }) = (alg, &key.material) else {
+            let unb64 = |v: &str| URL_SAFE_NO_PAD.decode(v).unwrap_or_default();
+            match (alg, &key.material) {
+                (JwsAlgorithm::Es256, KeyMaterial::P256 { x, y }) => {
+                    let point = [vec![4u8], unb64(x), unb64(y)].concat();
+                    let (Ok(key), Ok(sig)) = (
+                        p256::ecdsa::VerifyingKey::from_sec1_bytes(&point),
+                        p256::ecdsa::Signature::from_slice(signature),
+                    ) else {
+                        return Ok(false);
+                    };
+                    return Ok(key.verify(message, &sig).is_ok());
+                }
+                (JwsAlgorithm::EdDsa, KeyMaterial::Ed25519 { x }) => {
+                    let (Ok(key), Ok(sig)) = (
+                        ed25519_compact::PublicKey::from_slice(&unb64(x)),
+                        ed25519_compact::Signature::from_slice(signature),
+                    ) else {
+                        return Ok(false);
+                    };
+                    return Ok(key.verify(message, &sig).is_ok());
+                }
+                (JwsAlgorithm::Rs256, KeyMaterial::Rsa { .. }) => {}
+                _ => return Ok(false),
+            }
+            let KeyMaterial::Rsa { n, e } = &key.material else {
                 return Ok(false);
             };
             let jwk = serde_json::json!({"n": n, "e": e});
