@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::http::{Method, Reply, RequestHead};
 use crate::oauth::server::AuthServer;
 use crate::ports::Backend;
-use crate::routes::{AuthEndpoint, Endpoint};
+use crate::routes::{AdminRoute, AuthEndpoint, Endpoint};
 use crate::sql::Sql;
 
 /// What a request comes to.
@@ -136,6 +136,18 @@ impl<B: Backend, S: Sql> App<'_, B, S> {
                     now: self.now,
                 };
                 crate::oauth::server::serve(&server, endpoint, head, body).await?
+            }
+            // Invitations are the portal's: they need its key, its mail and its pages' links.
+            Endpoint::Admin(route @ (AdminRoute::Invitations | AdminRoute::Invitation(_))) => {
+                route.check_method(&head.method())?;
+                let settings = config.oauth.as_ref().ok_or(ApiError::NotFound)?;
+                let server = AuthServer {
+                    config,
+                    settings,
+                    backend: self.backend,
+                    now: self.now,
+                };
+                server.invitations(route, head, body, self.sql).await?
             }
             Endpoint::Admin(route) => {
                 let admin = Admin {

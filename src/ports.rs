@@ -573,6 +573,13 @@ pub trait ChallengeStore {
         max: i64,
         now: i64,
     ) -> Result<Option<EmailChallenge>, StoreError>;
+    /// The open invitations `issuer` sent (unused, unexpired), newest first, at most `limit`.
+    async fn open_invitations(
+        &self,
+        issuer: &str,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<EmailChallenge>, StoreError>;
     /// Uses the challenge up; `false` when it was already used (of parallel calls, one wins).
     async fn use_challenge(&self, id: &str, now: i64) -> Result<bool, StoreError>;
     /// Creates the account, its roles and its terms, all or nothing.

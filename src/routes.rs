@@ -320,6 +320,9 @@ pub enum AdminRoute<'p> {
     ClientSecret(&'p str),
     ApiKeys,
     ApiKey(&'p str),
+    /// Invitations to make an account (plugins whose sign-up is by invitation, or open).
+    Invitations,
+    Invitation(&'p str),
     /// No such path: 404, once the admin credential has been checked.
     Unknown,
 }
@@ -352,6 +355,8 @@ impl<'p> AdminRoute<'p> {
             ["clients", id, "secret"] => ClientSecret(id),
             ["api-keys"] => ApiKeys,
             ["api-keys", id] => ApiKey(id),
+            ["invitations"] => Invitations,
+            ["invitations", id] => Invitation(id),
             _ => Unknown,
         }
     }
@@ -361,12 +366,14 @@ impl<'p> AdminRoute<'p> {
         use AdminRoute::*;
         match self {
             Routes | Usage | Subscribers | UserQuota(_) => &["GET"],
-            Users | Resources | Roles | Clients | ApiKeys | UserIdentities(_) => &["GET", "POST"],
+            Users | Resources | Roles | Clients | ApiKeys | UserIdentities(_) | Invitations => {
+                &["GET", "POST"]
+            }
             User(_) | Resource(_) | Role(_) | Client(_) => &["GET", "PATCH", "DELETE"],
             UserPassword(_) => &["PUT"],
             UserRoles(_) | ClientRoles(_) => &["PUT"],
             ResourcePermissions(_) | ClientSecret(_) => &["POST"],
-            UserIdentity(..) | ResourcePermission(..) | ApiKey(_) => &["DELETE"],
+            UserIdentity(..) | ResourcePermission(..) | ApiKey(_) | Invitation(_) => &["DELETE"],
             Unknown => &[],
         }
     }

@@ -742,3 +742,181 @@ fn on_the_real_schema_sign_up_guesses_and_reset_hold() {
     assert_eq!(demo[0]["session_epoch"], 1);
     assert_eq!(other.get(&link).status, 400);
 }
+
+/// An administrator's call to the admin API, as the edge makes it (the route table, then the app).
+fn admin_call<B: portcullis::ports::Backend, S: portcullis::sql::Sql>(
+    config: &Config,
+    backend: &B,
+    sql: &S,
+    method: portcullis::http::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    use portcullis::app::{App, Outcome};
+    let head = portcullis::http::RequestHead::new(method, path)
+        .with_header("authorization", &format!("Bearer {}", "a".repeat(32)))
+        .with_header("content-type", "application/json");
+    let app = App {
+        config,
+        backend,
+        sql,
+        now: common::browser::NOW,
+    };
+    let body = if body.is_null() {
+        Vec::new()
+    } else {
+        body.to_string().into_bytes()
+    };
+    let reply = match portcullis::routes::route(config, &head)
+        .and_then(|e| common::block_on(app.serve(e, &head, &body)))
+    {
+        Ok(Outcome::Reply(r)) => r,
+        Ok(other) => panic!("{other:?}"),
+        Err(e) => e.to_reply(),
+    };
+    (reply.status, reply.json_body().unwrap_or_default())
+}
+
+#[test]
+fn an_invitation_lets_one_address_in_once_with_its_roles() {
+    use common::sqlite::SqliteDb;
+    use common::WithSqlUsers;
+    use portcullis::http::Method;
+    use portcullis::sql::Sql;
+    let db = SqliteDb::migrated();
+    common::block_on(db.batch(vec![
+        ("INSERT INTO roles (id, name, created_at) VALUES ('rol_m', 'member', 1)", vec![]),
+        ("INSERT INTO users (id, email, name, created_at, updated_at) VALUES ('usr_demo', 'demo@example.com', 'Demo', 1, 1)", vec![]),
+    ]))
+    .unwrap();
+    let memory = backend();
+    let both = WithSqlUsers {
+        db: &db,
+        memory: &memory,
+        now: common::browser::NOW,
+    };
+    let mut config = config_with(serde_json::json!({"sign_up": "invite"}));
+    config.admin_token = Some(portcullis::primitives::secret::Secret::new("a".repeat(32)));
+    // Refusals: no such role, a taken address, not an address.
+    for (body, status) in [
+        (
+            serde_json::json!({"email": "fay@example.org", "roles": ["owner"]}),
+            400,
+        ),
+        (serde_json::json!({"email": "demo@example.com"}), 409),
+        (serde_json::json!({"email": "fay"}), 400),
+    ] {
+        let (got, answer) = admin_call(
+            &config,
+            &both,
+            &db,
+            Method::Post,
+            "/admin/api/invitations",
+            body.clone(),
+        );
+        assert_eq!(got, status, "{body} → {answer}");
+    }
+    assert!(memory.mails.borrow().is_empty());
+    let (status, invitation) = admin_call(
+        &config,
+        &both,
+        &db,
+        Method::Post,
+        "/admin/api/invitations",
+        serde_json::json!({"email": "Fay@Example.org", "roles": ["member"]}),
+    );
+    assert_eq!(status, 201, "{invitation}");
+    assert_eq!(invitation["email"], "fay@example.org");
+    assert!(
+        invitation.get("token").is_none() && !invitation.to_string().contains("invitation="),
+        "the link is the invitee's alone"
+    );
+    let (_, listed) = admin_call(
+        &config,
+        &both,
+        &db,
+        Method::Get,
+        "/admin/api/invitations",
+        serde_json::Value::Null,
+    );
+    assert_eq!(listed["items"][0]["id"], invitation["id"]);
+    let mail = memory.mails.borrow()[0].clone();
+    assert_eq!(mail.to, "fay@example.org");
+    let start = mail.text.find("/signup?invitation=").unwrap();
+    let link = mail.text[start..].lines().next().unwrap().to_string();
+    // Without the invitation, nothing; with it, the form for that address only.
+    let mut browser = Browser::new(&config, &both);
+    assert_eq!(browser.get("/signup").status, 403);
+    let form = browser.get(&link);
+    assert_eq!(form.status, 200, "{}", html(&form));
+    assert!(html(&form).contains("value=\"fay@example.org\" readonly"));
+    let post = |browser: &mut Browser<'_, WithSqlUsers<'_>>, email: &str| {
+        browser.post_form(
+            "/signup",
+            &[
+                ("csrf_token", &hidden(&form, "csrf_token")),
+                ("invitation", &hidden(&form, "invitation")),
+                ("return_to", ""),
+                ("email", email),
+                ("password", PASSWORD),
+                ("terms", "accepted"),
+            ],
+        )
+    };
+    assert_eq!(
+        post(&mut browser, "mallory@example.org").status,
+        400,
+        "the invitation is for its address only"
+    );
+    let made = post(&mut browser, "fay@example.org");
+    assert_eq!(made.status, 200, "made and signed in: {}", html(&made));
+    let roles = common::block_on(db.query("SELECT r.name FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.email = 'fay@example.org'", vec![])).unwrap();
+    assert_eq!(roles[0]["name"], "member");
+    let mut again = Browser::new(&config, &both);
+    assert_eq!(again.get(&link).status, 400, "used");
+    // A withdrawn invitation opens nothing.
+    admin_call(
+        &config,
+        &both,
+        &db,
+        Method::Post,
+        "/admin/api/invitations",
+        serde_json::json!({"email": "gus@example.org"}),
+    );
+    let (_, listed) = admin_call(
+        &config,
+        &both,
+        &db,
+        Method::Get,
+        "/admin/api/invitations",
+        serde_json::Value::Null,
+    );
+    let id = listed["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        admin_call(
+            &config,
+            &both,
+            &db,
+            Method::Delete,
+            &format!("/admin/api/invitations/{id}"),
+            serde_json::Value::Null
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        admin_call(
+            &config,
+            &both,
+            &db,
+            Method::Delete,
+            &format!("/admin/api/invitations/{id}"),
+            serde_json::Value::Null
+        )
+        .0,
+        404
+    );
+    let text = memory.mails.borrow().last().unwrap().text.clone();
+    let start = text.find("/signup?invitation=").unwrap();
+    assert_eq!(again.get(text[start..].lines().next().unwrap()).status, 400);
+}

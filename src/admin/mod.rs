@@ -310,7 +310,8 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             (R::ApiKeys, Get) => self.list_api_keys(head).await,
             (R::ApiKeys, _) => self.create_api_key(body).await,
             (R::ApiKey(id), _) => self.revoke_api_key(id).await,
-            (R::Unknown, _) => Err(ApiError::NotFound),
+            // Served by the portal, which mails them (`portal::invitations`, from `app`).
+            (R::Invitations | R::Invitation(_), _) | (R::Unknown, _) => Err(ApiError::NotFound),
         }
     }
 }

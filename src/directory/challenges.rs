@@ -100,6 +100,28 @@ impl<D: HasDirectory> ChallengeStore for D {
         Ok(rows.first().and_then(challenge))
     }
 
+    async fn open_invitations(
+        &self,
+        issuer: &str,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<EmailChallenge>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM email_challenges WHERE purpose = 'invite' AND issuer = ?1 \
+             AND used_at IS NULL AND expires_at > ?2 ORDER BY created_at DESC, id LIMIT ?3"
+        );
+        let rows = self
+            .directory()
+            .sql
+            .query(
+                &sql,
+                vec![issuer.into(), now.into(), i64::from(limit).into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(rows.iter().filter_map(challenge).collect())
+    }
+
     async fn use_challenge(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let changed = self
             .directory()

@@ -5,6 +5,7 @@ pub mod password;
 
 pub mod account;
 pub mod email_code;
+pub mod invitations;
 pub mod login;
 pub mod proof;
 pub mod reset;

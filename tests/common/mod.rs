@@ -1099,6 +1099,27 @@ impl ChallengeStore for MemoryBackend {
         c.attempts += 1;
         Ok(Some(c.clone()))
     }
+    async fn open_invitations(
+        &self,
+        issuer: &str,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<EmailChallenge>, StoreError> {
+        self.call("open_invitations")?;
+        let mut open: Vec<EmailChallenge> = self
+            .challenges
+            .borrow()
+            .iter()
+            .filter(|c| {
+                c.purpose == portcullis::accounts::challenge::Purpose::Invite
+                    && c.is_open(issuer, now)
+            })
+            .cloned()
+            .collect();
+        open.reverse();
+        open.truncate(limit as usize);
+        Ok(open)
+    }
     async fn use_challenge(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         self.call("use_challenge")?;
         let mut all = self.challenges.borrow_mut();

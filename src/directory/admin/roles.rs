@@ -83,6 +83,22 @@ impl<S: Sql> AdminDirectory<'_, S> {
         .await
     }
 
+    /// Of the role names given, those no role has.
+    pub async fn missing_role_names(&self, names: &[String]) -> Result<Vec<String>, SqlError> {
+        let list = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+        let rows = self
+            .sql
+            .query(
+                "SELECT value AS name FROM json_each(?1) WHERE value NOT IN (SELECT name FROM roles)",
+                vec![list.into()],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get("name").and_then(|v| v.as_str()).map(str::to_string))
+            .collect())
+    }
+
     pub async fn role_exists(&self, id: &str) -> Result<bool, SqlError> {
         self.exists(Referenced::Role.exists(), id).await
     }
