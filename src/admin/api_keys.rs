@@ -20,6 +20,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             "plugin": text(row, "plugin"),
             "prefix": text(row, "prefix"),
             "user_id": text(row, "user_id"),
+            "user_email": text(row, "user_email"),
             "name": text(row, "name"),
             "scopes": text(row, "scopes"),
             "created_at": int(row, "created_at"),
