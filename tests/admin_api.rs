@@ -2,6 +2,8 @@
 
 mod common;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use common::sqlite::SqliteDb;
 use common::{block_on, issued_grant, MemoryBackend};
 use portcullis::admin::{authorize_admin, Admin};
@@ -2641,6 +2643,22 @@ fn users_are_found_by_an_email_prefix_in_any_case() {
     assert_eq!(found("ann%40"), ["Ann@Example.com"]);
     assert_eq!(found("an%40example.com"), ["an@example.com"]);
     assert_eq!(found("b"), ["bob@example.com"]);
+    // A cursor from before the prefix's range (another search's) starts the range at its start;
+    // one past it finds nothing.
+    let before = URL_SAFE_NO_PAD.encode("aaa@example.com");
+    let (_, body) = f.call(
+        Method::Get,
+        &format!("/admin/api/users?q=ann&cursor={before}"),
+        Value::Null,
+    );
+    assert_eq!(emails(body["items"].as_array().unwrap()).len(), 3);
+    let past = URL_SAFE_NO_PAD.encode("bob@example.com");
+    let (_, body) = f.call(
+        Method::Get,
+        &format!("/admin/api/users?q=ann&cursor={past}"),
+        Value::Null,
+    );
+    assert!(body["items"].as_array().unwrap().is_empty());
     assert!(found("carol").is_empty());
     // A prefix's characters are text, not a pattern.
     assert!(found("an%25").is_empty());
@@ -2797,7 +2815,8 @@ fn query_plan(db: &SqliteDb, sql: &str, args: usize) -> Vec<String> {
 fn the_user_search_reads_the_email_index_and_never_scans_or_sorts() {
     let db = SqliteDb::migrated();
     for (sql, args) in [
-        (portcullis::directory::admin::USERS_BY_EMAIL_PREFIX, 4),
+        (portcullis::directory::admin::USERS_BY_EMAIL_PREFIX, 3),
+        (portcullis::directory::admin::USERS_BY_EMAIL_PREFIX_AFTER, 3),
         (portcullis::directory::admin::USERS_AFTER, 2),
     ] {
         let plan = query_plan(&db, sql, args);
@@ -2805,11 +2824,14 @@ fn the_user_search_reads_the_email_index_and_never_scans_or_sorts() {
             .iter()
             .find(|d| d.contains(" u "))
             .unwrap_or_else(|| panic!("{plan:?}"));
+        // One lower bound and, for a prefix, the upper one: the index is entered where the
+        // page starts, whatever the cursor.
         assert!(
             main.starts_with("SEARCH u USING INDEX users_by_email (email>? AND email<?)")
                 || main.starts_with("SEARCH u USING INDEX users_by_email (email>?)"),
             "{plan:?}"
         );
+        assert_eq!(sql.matches("u.email >").count(), 1, "{sql}");
         assert!(!plan.iter().any(|d| d.starts_with("SCAN u")), "{plan:?}");
         assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
         // The nested lists are found by index too.

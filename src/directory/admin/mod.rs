@@ -21,7 +21,7 @@ pub use resources::ResourceFields;
 pub use roles::{RoleFields, RoleHolder};
 pub use users::{
     email_prefix_range, NewUser, UserChanges, UserSearch, USERS_AFTER, USERS_BY_EMAIL_PREFIX,
-    USER_BY_ID,
+    USERS_BY_EMAIL_PREFIX_AFTER, USER_BY_ID,
 };
 
 /// The admin API's view of the directory; `now` stamps what it creates, changes and revokes.

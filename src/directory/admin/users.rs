@@ -132,11 +132,17 @@ impl<S: Sql> AdminDirectory<'_, S> {
             }
             Some(prefix) => {
                 let (low, high) = email_prefix_range(prefix);
+                // One lower bound, so the index is entered where the page starts: given two
+                // (the prefix and the cursor), SQLite seeks by one and filters by the other,
+                // reading every row between them.
+                let (sql, from) = match search.after.as_deref() {
+                    Some(after) if nocase_cmp(after, &low).is_ge() => {
+                        (USERS_BY_EMAIL_PREFIX_AFTER, after.to_string())
+                    }
+                    _ => (USERS_BY_EMAIL_PREFIX, low),
+                };
                 self.sql
-                    .query(
-                        USERS_BY_EMAIL_PREFIX,
-                        vec![low.into(), high.into(), after.into(), search.limit.into()],
-                    )
+                    .query(sql, vec![from.into(), high.into(), search.limit.into()])
                     .await
             }
         }
@@ -166,6 +172,13 @@ pub fn email_prefix_range(prefix: &str) -> (String, String) {
     (low, high)
 }
 
+/// Two emails compared as the `NOCASE` column compares them (ASCII letters folded, bytes else).
+fn nocase_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    a.bytes()
+        .map(|c| c.to_ascii_lowercase())
+        .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+}
+
 /// The columns of a user in a list: no password hash, only whether there is one; their roles
 /// and the providers they can sign in with, aggregated.
 macro_rules! user_rows {
@@ -184,8 +197,12 @@ macro_rules! user_rows {
 
 /// Every user after the email `?1`, in email order.
 pub const USERS_AFTER: &str = user_rows!("WHERE u.email > ?1 ORDER BY u.email LIMIT ?2");
-/// The users whose email is in `[?1, ?2)` (a prefix's range) and after `?3`, in email order.
+/// The users whose email is in `[?1, ?2)` (a prefix's range), in email order: the first page.
 pub const USERS_BY_EMAIL_PREFIX: &str =
-    user_rows!("WHERE u.email >= ?1 AND u.email < ?2 AND u.email > ?3 ORDER BY u.email LIMIT ?4");
+    user_rows!("WHERE u.email >= ?1 AND u.email < ?2 ORDER BY u.email LIMIT ?3");
+/// The users whose email is in `(?1, ?2)`: a later page of a prefix's range, after the email
+/// `?1` (the cursor, which is within the range).
+pub const USERS_BY_EMAIL_PREFIX_AFTER: &str =
+    user_rows!("WHERE u.email > ?1 AND u.email < ?2 ORDER BY u.email LIMIT ?3");
 /// The user whose id is `?1`.
 pub const USER_BY_ID: &str = user_rows!("WHERE u.id = ?1");
