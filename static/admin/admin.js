@@ -325,10 +325,12 @@ function renderUsers(roleChoices) {
   }));
   const pager = $('.pager[data-list="users"]');
   const first = users.before.length * PAGE + 1;
+  const last = first + page.items.length - 1;
   const go = (move) => () => move().then(render).catch((e) => notice(`Error: ${e.message}`));
   pager.replaceChildren(
+    // The total is known on the last page only: the server counts nothing.
     el('span', { class: 'muted' }, page.items.length
-      ? `${first}–${first + page.items.length - 1}${users.q ? ` matching “${users.q}”` : ''}`
+      ? `${first}–${last} of ${page.next_cursor ? `more than ${last}` : last}`
       : users.q ? `No user matches “${users.q}”.` : 'No users yet.'),
     el('button', { class: 'small', type: 'button', onclick: go(previousUsers), ...(users.before.length ? {} : { disabled: '' }) }, 'Previous'),
     el('button', { class: 'small', type: 'button', onclick: go(nextUsers), ...(page.next_cursor ? {} : { disabled: '' }) }, 'Next'),

@@ -258,16 +258,21 @@ describe('the admin console in Chromium', () => {
 
     await page.fill('#users input.search', 'PAGER-');
     const pager = page.locator('.pager[data-list="users"]');
-    await pager.filter({ hasText: '1–20 matching “PAGER-”' }).waitFor();
+    // The search's answer: every row one it matches (the unsearched page has others).
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#users tbody tr')];
+      return rows.length === 20 && rows.every((r) => r.dataset.email.startsWith('pager-'));
+    });
+    await pager.filter({ hasText: '1–20 of more than 20' }).waitFor();
     assert.equal(await page.locator('#users tbody tr').count(), 20);
     assert.equal(await page.locator('#users tbody tr').first().getAttribute('data-email'), 'pager-00@example.com');
     await pager.locator('button', { hasText: 'Next' }).click();
-    await pager.filter({ hasText: '21–23' }).waitFor();
+    await pager.filter({ hasText: '21–23 of 23' }).waitFor();
     assert.deepEqual(await page.locator('#users tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.email)),
       ['pager-20@example.com', 'pager-21@example.com', 'pager-22@example.com']);
     assert.ok(await pager.locator('button', { hasText: 'Next' }).isDisabled());
     await pager.locator('button', { hasText: 'Previous' }).click();
-    await pager.filter({ hasText: '1–20' }).waitFor();
+    await pager.filter({ hasText: '1–20 of more than 20' }).waitFor();
 
     // The demo user: found by the start of their email, with how they sign in.
     await page.fill('#users input.search', 'demo@');
