@@ -2794,6 +2794,14 @@ fn each_listed_user_says_how_they_can_sign_in() {
     providers.sort();
     assert_eq!(providers, ["github", "google"]);
     assert_eq!(items[1]["sign_in"]["password"], true);
+    // One user's answer says the same.
+    let (_, one) = f.call(
+        Method::Get,
+        &format!("/admin/api/users/{}", both["id"].as_str().unwrap()),
+        Value::Null,
+    );
+    assert_eq!(one["sign_in"]["password"], true);
+    assert_eq!(one["sign_in"]["providers"].as_array().unwrap().len(), 2);
 }
 
 /// SQLite's plan for a statement: each step's `detail`.

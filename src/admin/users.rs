@@ -34,12 +34,24 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             .iter()
             .map(|r| json!({ "id": text(r, "id"), "name": text(r, "name") }))
             .collect();
+        let sign_in = SignInMethods {
+            password: flag(&row, "has_password") == json!(true),
+            providers: self
+                .identity_store()
+                .identities_of(id)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|i| i.provider)
+                .collect(),
+        };
         Ok(json!({
             "id": text(&row, "id"),
             "email": text(&row, "email"),
             "name": text(&row, "name"),
             "disabled": flag(&row, "disabled"),
-            "has_password": flag(&row, "has_password"),
+            "has_password": sign_in.password,
+            "sign_in": sign_in,
             "roles": roles,
             "created_at": int(&row, "created_at"),
             "updated_at": int(&row, "updated_at"),
