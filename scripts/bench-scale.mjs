@@ -122,6 +122,8 @@ async function measure(population, { seedFile, env }) {
       await res.arrayBuffer();
     };
     const middleUser = `usr_s${String(target).padStart(6, '0')}`;
+    // The users list pages by email; its cursor is the last email, base64url.
+    const middleCursor = Buffer.from(email).toString('base64url');
     return {
       seededSecs,
       dbBytes,
@@ -129,7 +131,9 @@ async function measure(population, { seedFile, env }) {
       authorize,
       exchange,
       usersFirst: await time(30, admin('/users?limit=50')),
-      usersDeep: await time(30, admin(`/users?limit=50&after=${middleUser}`)),
+      usersDeep: await time(30, admin(`/users?limit=50&cursor=${middleCursor}`)),
+      usersSearch: await time(30, admin(`/users?q=${encodeURIComponent(`USER${target}@`)}`)),
+      usersSearchWide: await time(30, admin('/users?q=user1&limit=50')),
       userOne: await time(30, admin(`/users/${middleUser}`)),
       roles: await time(30, admin('/roles?limit=50')),
       clients: await time(30, admin('/clients?limit=50')),
@@ -154,6 +158,8 @@ export async function scaleBench({ say, seedFile, env }) {
     ['code exchange', 'exchange'],
     ['admin: first page of users (50, with roles)', 'usersFirst'],
     ['admin: a page of users from the middle (cursor)', 'usersDeep'],
+    ['admin: users by an email prefix, one match (any case)', 'usersSearch'],
+    ['admin: users by an email prefix, first page of 50 of many', 'usersSearchWide'],
     ['admin: one user', 'userOne'],
     ['admin: first page of roles (50, with permissions)', 'roles'],
     ['admin: first page of clients (50)', 'clients'],

@@ -128,7 +128,7 @@ impl<B: Backend, S: Sql> App<'_, B, S> {
         let config = self.config;
         let reply = match endpoint {
             Endpoint::AuthServer(endpoint) => {
-                let settings = config.oauth.as_ref().ok_or(ApiError::NotFound)?;
+                let settings = config.portal_settings().ok_or(ApiError::NotFound)?;
                 let server = AuthServer {
                     config,
                     settings,

@@ -246,6 +246,8 @@ pub struct GrantHolder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeySummary {
     pub id: String,
+    /// The plugin it works at (`None`: issued before keys named one).
+    pub plugin: Option<String>,
     pub prefix: String,
     pub name: String,
     pub scopes: String,
@@ -318,14 +320,62 @@ pub trait AccountStore {
         grant_id: &str,
         plan_roles: &str,
     ) -> Result<Option<GrantHolder>, StoreError>;
-    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError>;
-    /// Revokes the key if it belongs to the user; `false` if it does not.
+    /// The user's keys, newest first; with `plugin`, only the keys of that plugin.
+    async fn api_keys_of(
+        &self,
+        user_id: &str,
+        plugin: Option<&str>,
+    ) -> Result<Vec<ApiKeySummary>, StoreError>;
+    /// Revokes the key if it belongs to the user (and, with `plugin`, to that plugin); `false`
+    /// if it does not.
     async fn revoke_api_key(
         &self,
         user_id: &str,
         key_id: &str,
+        plugin: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// Stores a key the user made for themselves, unless they hold `limit` live keys at its
+    /// plugin already: `false` then, and nothing is stored. The count and the insert are one
+    /// statement, so two forms sent at once cannot pass the limit together.
+    async fn create_own_api_key(
+        &self,
+        key: &OwnApiKey<'_>,
+        limit: usize,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Renames the user's live key at `plugin`; `false` when they hold no such key.
+    async fn rename_api_key(
+        &self,
+        user_id: &str,
+        plugin: &str,
+        key_id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+    /// Replaces the user's live key `old_id` at its plugin by `new` (same name, `new.scopes`),
+    /// revoking the old one in the same batch; `false`, and nothing changed, when they hold no
+    /// such live key.
+    async fn rotate_api_key(
+        &self,
+        old_id: &str,
+        new: &OwnApiKey<'_>,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A key a user makes or rotates on the account page: only its hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnApiKey<'k> {
+    pub id: &'k str,
+    pub user_id: &'k str,
+    /// The plugin (`name_for_model`) whose account page made it: the only one it works at.
+    pub plugin: &'k str,
+    pub prefix: &'k str,
+    pub key_hash: &'k str,
+    /// Ignored by a rotation, which keeps the old key's name.
+    pub name: &'k str,
+    /// Space-separated scope tokens.
+    pub scopes: &'k str,
 }
 
 /// An identity at an upstream provider, as linked to a user.

@@ -59,6 +59,20 @@ pub enum BillingPage {
 }
 
 impl<'p> AuthEndpoint<'p> {
+    /// Whether the endpoint is one of the portal's own (signing in and out, at an upstream
+    /// provider too, and the account page), which a `user_http` plugin's account portal serves.
+    pub fn is_portal(&self) -> bool {
+        matches!(
+            self,
+            AuthEndpoint::Login
+                | AuthEndpoint::Logout
+                | AuthEndpoint::Account
+                | AuthEndpoint::ProviderStart(_)
+                | AuthEndpoint::ProviderCallback(_)
+                | AuthEndpoint::LinkAccount
+        )
+    }
+
     pub fn from_path(path: &'p str) -> Option<AuthEndpoint<'p>> {
         Some(match path {
             AS_METADATA_PATH | OIDC_METADATA_PATH => AuthEndpoint::Metadata,
@@ -403,6 +417,11 @@ pub fn route<'p>(config: &Config, head: &'p RequestHead) -> Result<Endpoint<'p>,
         if let Some(endpoint) = AuthEndpoint::from_path(path) {
             return Ok(Endpoint::AuthServer(endpoint));
         }
+    } else if config.account_portal.is_some() {
+        // A `user_http` plugin's portal: signing in and the account page, nothing of OAuth.
+        if let Some(endpoint) = AuthEndpoint::from_path(path).filter(AuthEndpoint::is_portal) {
+            return Ok(Endpoint::AuthServer(endpoint));
+        }
     }
     let fixed = match path {
         HEALTH_PATH => Some(Endpoint::Health),
@@ -547,6 +566,39 @@ mod tests {
         assert!(c.oauth.is_none());
         assert_eq!(
             route(&c, head(Method::Post, TOKEN_PATH)),
+            Err(ApiError::NotFound)
+        );
+    }
+
+    #[test]
+    fn a_user_http_plugin_with_a_session_secret_serves_the_portal_and_nothing_of_oauth() {
+        let mut raw = raw();
+        raw.plugin.as_mut().unwrap()["auth"] =
+            serde_json::json!({"type": "user_http", "authorization_type": "bearer"});
+        let c = Config::parse(raw.clone()).unwrap();
+        assert!(c.oauth.is_none() && c.account_portal.is_some());
+        for path in [LOGIN_PATH, LOGOUT_PATH, ACCOUNT_PATH] {
+            assert!(
+                matches!(
+                    route(&c, head(Method::Get, path)),
+                    Ok(Endpoint::AuthServer(_))
+                ),
+                "{path}"
+            );
+        }
+        for path in [TOKEN_PATH, AUTHORIZE_PATH, REGISTER_PATH, AS_METADATA_PATH] {
+            assert_eq!(
+                route(&c, head(Method::Post, path)),
+                Err(ApiError::NotFound),
+                "{path}"
+            );
+        }
+        // Without a session secret there is no portal: keys are the administrator's to make.
+        raw.session_secret = None;
+        let c = Config::parse(raw).unwrap();
+        assert!(c.account_portal.is_none());
+        assert_eq!(
+            route(&c, head(Method::Get, ACCOUNT_PATH)),
             Err(ApiError::NotFound)
         );
     }

@@ -928,27 +928,93 @@ fn each_step_makes_the_store_calls_the_capacity_table_counts() {
     let config = open_config();
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
-    let steps = |backend: &MemoryBackend| -> Vec<&'static str> { backend.calls.borrow_mut().drain(..).collect() };
+    let steps = |backend: &MemoryBackend| -> Vec<&'static str> {
+        backend.calls.borrow_mut().drain(..).collect()
+    };
     let form = browser.get("/signup");
     steps(&backend);
-    let sent = browser.post_form("/signup", &[("csrf_token", &hidden(&form, "csrf_token")), ("email", "cap@example.org"), ("password", PASSWORD), ("terms", "accepted")]);
+    let sent = browser.post_form(
+        "/signup",
+        &[
+            ("csrf_token", &hidden(&form, "csrf_token")),
+            ("email", "cap@example.org"),
+            ("password", PASSWORD),
+            ("terms", "accepted"),
+        ],
+    );
     assert_eq!(sent.status, 200);
     // Two counts (source, recipient), the address looked up, the challenge stored; one mail.
-    assert_eq!(steps(&backend), ["throttle_charge", "throttle_charge", "find_user_by_email", "put_challenge"]);
+    assert_eq!(
+        steps(&backend),
+        [
+            "throttle_charge",
+            "throttle_charge",
+            "find_user_by_email",
+            "put_challenge"
+        ]
+    );
     let code = code_in(&backend.mails.borrow()[0].subject);
-    browser.post_form("/signup/verify", &[("csrf_token", &hidden(&sent, "csrf_token")), ("challenge", &hidden(&sent, "challenge")), ("code", &code)]);
+    browser.post_form(
+        "/signup/verify",
+        &[
+            ("csrf_token", &hidden(&sent, "csrf_token")),
+            ("challenge", &hidden(&sent, "challenge")),
+            ("code", &code),
+        ],
+    );
     // The guess counted (a D1 write that returns the row), used up, the network's count, the account.
-    assert_eq!(steps(&backend), ["count_attempt", "use_challenge", "throttle_charge", "create_account"]);
+    assert_eq!(
+        steps(&backend),
+        [
+            "count_attempt",
+            "use_challenge",
+            "throttle_charge",
+            "create_account"
+        ]
+    );
     let mut other = Browser::new(&config, &backend);
     let form = other.get("/login/reset");
     steps(&backend);
-    other.post_form("/login/reset", &[("csrf_token", &hidden(&form, "csrf_token")), ("email", "demo@example.com")]);
-    assert_eq!(steps(&backend), ["throttle_charge", "throttle_charge", "find_user_by_email", "put_challenge"]);
+    other.post_form(
+        "/login/reset",
+        &[
+            ("csrf_token", &hidden(&form, "csrf_token")),
+            ("email", "demo@example.com"),
+        ],
+    );
+    assert_eq!(
+        steps(&backend),
+        [
+            "throttle_charge",
+            "throttle_charge",
+            "find_user_by_email",
+            "put_challenge"
+        ]
+    );
     let link = link_in(&backend.mails.borrow()[1].text, "/login/reset");
     let page = other.get(&link);
     steps(&backend);
-    other.post_form("/login/reset", &[("csrf_token", &hidden(&page, "csrf_token")), ("token", &hidden(&page, "token")), ("password", NEW_PASSWORD)]);
+    other.post_form(
+        "/login/reset",
+        &[
+            ("csrf_token", &hidden(&page, "csrf_token")),
+            ("token", &hidden(&page, "token")),
+            ("password", NEW_PASSWORD),
+        ],
+    );
     // The link looked up, its account read, used up, the password and epoch set in one batch.
-    assert_eq!(steps(&backend), ["challenge_by_link", "find_user", "use_challenge", "reset_password"]);
-    assert_eq!(backend.mails.borrow().len(), 3, "the code, the link, the notice of the change");
+    assert_eq!(
+        steps(&backend),
+        [
+            "challenge_by_link",
+            "find_user",
+            "use_challenge",
+            "reset_password"
+        ]
+    );
+    assert_eq!(
+        backend.mails.borrow().len(),
+        3,
+        "the code, the link, the notice of the change"
+    );
 }

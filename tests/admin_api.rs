@@ -2,6 +2,8 @@
 
 mod common;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use common::sqlite::SqliteDb;
 use common::{block_on, issued_grant, MemoryBackend};
 use portcullis::admin::{authorize_admin, Admin};
@@ -2587,4 +2589,266 @@ fn consent_is_remembered_per_plugin_and_a_revocation_forgets_it_at_every_one() {
     );
     block_on(d.forget_consent(&uid, "chatgpt", notes)).unwrap();
     assert_eq!((consented(todo), consented(mcp)), (None, None));
+}
+
+/// Every page of `GET /admin/api/users?{query}`, followed by its cursor to the end.
+fn all_pages(f: &Fixture, query: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let target = match &cursor {
+            Some(c) => format!("/admin/api/users?{query}&cursor={c}"),
+            None => format!("/admin/api/users?{query}"),
+        };
+        let (status, body) = f.call(Method::Get, &target, Value::Null);
+        assert_eq!(status, 200, "{body}");
+        pages.push(body["items"].as_array().unwrap().clone());
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return pages,
+        }
+        assert!(pages.len() < 100, "the cursor does not move on");
+    }
+}
+
+fn emails(items: &[Value]) -> Vec<String> {
+    items
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn users_are_found_by_an_email_prefix_in_any_case() {
+    let f = Fixture::new();
+    for email in [
+        "Ann@Example.com",
+        "anna@example.com",
+        "annex@example.com",
+        "bob@example.com",
+        "an@example.com",
+    ] {
+        assert_eq!(f.post("/admin/api/users", json!({ "email": email })).0, 201);
+    }
+    let found = |q: &str| {
+        let (status, body) = f.call(Method::Get, &format!("/admin/api/users?q={q}"), Value::Null);
+        assert_eq!(status, 200, "{body}");
+        emails(body["items"].as_array().unwrap())
+    };
+    assert_eq!(
+        found("ann"),
+        ["Ann@Example.com", "anna@example.com", "annex@example.com"]
+    );
+    assert_eq!(found("ANN"), found("ann"));
+    assert_eq!(found("ann%40"), ["Ann@Example.com"]);
+    assert_eq!(found("an%40example.com"), ["an@example.com"]);
+    assert_eq!(found("b"), ["bob@example.com"]);
+    // A cursor from before the prefix's range (another search's) starts the range at its start;
+    // one past it finds nothing.
+    let before = URL_SAFE_NO_PAD.encode("aaa@example.com");
+    let (_, body) = f.call(
+        Method::Get,
+        &format!("/admin/api/users?q=ann&cursor={before}"),
+        Value::Null,
+    );
+    assert_eq!(emails(body["items"].as_array().unwrap()).len(), 3);
+    let past = URL_SAFE_NO_PAD.encode("bob@example.com");
+    let (_, body) = f.call(
+        Method::Get,
+        &format!("/admin/api/users?q=ann&cursor={past}"),
+        Value::Null,
+    );
+    assert!(body["items"].as_array().unwrap().is_empty());
+    assert!(found("carol").is_empty());
+    // A prefix's characters are text, not a pattern.
+    assert!(found("an%25").is_empty());
+    assert!(found("_nn").is_empty());
+}
+
+#[test]
+fn a_user_is_found_by_their_exact_id() {
+    let f = Fixture::new();
+    let (_, user) = f.post("/admin/api/users", json!({"email": "idlookup@example.com"}));
+    f.post("/admin/api/users", json!({"email": "other@example.com"}));
+    let id = user["id"].as_str().unwrap();
+    let (status, body) = f.call(
+        Method::Get,
+        &format!("/admin/api/users?q={id}"),
+        Value::Null,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        emails(body["items"].as_array().unwrap()),
+        ["idlookup@example.com"]
+    );
+    assert_eq!(body["next_cursor"], Value::Null);
+    // Part of an id finds nobody: ids are matched whole.
+    let (_, body) = f.call(
+        Method::Get,
+        &format!("/admin/api/users?q={}", &id[..6]),
+        Value::Null,
+    );
+    assert!(body["items"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn paging_through_more_users_than_a_page_has_no_duplicates_or_gaps() {
+    let f = Fixture::new();
+    let mut created = Vec::new();
+    for i in 0..123 {
+        // Mixed case, so the order is the NOCASE column's and not the bytes'.
+        let email = if i % 2 == 0 {
+            format!("Page{i:03}@example.com")
+        } else {
+            format!("page{i:03}@example.com")
+        };
+        f.post("/admin/api/users", json!({ "email": email }));
+        created.push(email);
+    }
+    f.post("/admin/api/users", json!({"email": "zed@example.com"}));
+    let pages = all_pages(&f, "q=PAGE&limit=10");
+    assert_eq!(pages.len(), 13);
+    assert!(pages[..12].iter().all(|p| p.len() == 10));
+    let seen: Vec<String> = pages.iter().flat_map(|p| emails(p)).collect();
+    assert_eq!(seen, created, "every user once, in email order");
+    // Without `q`, every user, at the default page size of 50.
+    let pages = all_pages(&f, "");
+    assert_eq!(pages.iter().map(Vec::len).collect::<Vec<_>>(), [50, 50, 24]);
+    let everyone: Vec<String> = pages.iter().flat_map(|p| emails(p)).collect();
+    assert_eq!(everyone.len(), 124);
+    assert_eq!(everyone.last().unwrap(), "zed@example.com");
+}
+
+#[test]
+fn bad_user_list_parameters_are_400s_naming_the_field() {
+    let f = Fixture::new();
+    for (query, field) in [
+        ("cursor=%25%25%25", "cursor"),
+        ("cursor=not*base64", "cursor"),
+        // Valid base64url, but not UTF-8: not a cursor this API gave.
+        ("cursor=__8", "cursor"),
+        ("cursor=YQ&after=YQ", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "limit"),
+        ("q=a%00b", "q"),
+    ] {
+        let (status, body) = f.call(
+            Method::Get,
+            &format!("/admin/api/users?{query}"),
+            Value::Null,
+        );
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["error"], "invalid_request", "{query}");
+        assert!(body["fields"][field].is_string(), "{query}: {body}");
+    }
+    let long = "a".repeat(321);
+    assert_eq!(
+        f.call(
+            Method::Get,
+            &format!("/admin/api/users?q={long}"),
+            Value::Null
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        f.call(Method::Get, "/admin/api/users?q=a&q=b", Value::Null)
+            .0,
+        400
+    );
+}
+
+#[test]
+fn each_listed_user_says_how_they_can_sign_in() {
+    let f = Fixture::new();
+    let (_, both) = f.post(
+        "/admin/api/users",
+        json!({"email": "both@example.com", "password": "a-long-enough-password"}),
+    );
+    f.post("/admin/api/users", json!({"email": "bare@example.com"}));
+    for provider in ["github", "google"] {
+        let (status, body) = f.post(
+            &format!(
+                "/admin/api/users/{}/identities",
+                both["id"].as_str().unwrap()
+            ),
+            json!({"provider": provider, "subject": format!("{provider}-1")}),
+        );
+        assert_eq!(status, 201, "{body}");
+    }
+    let (_, body) = f.call(Method::Get, "/admin/api/users?q=b", Value::Null);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items[0]["email"], "bare@example.com");
+    assert_eq!(
+        items[0]["sign_in"],
+        json!({"password": false, "providers": []})
+    );
+    assert_eq!(items[1]["has_password"], true);
+    let mut providers: Vec<&str> = items[1]["sign_in"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    providers.sort();
+    assert_eq!(providers, ["github", "google"]);
+    assert_eq!(items[1]["sign_in"]["password"], true);
+    // One user's answer says the same.
+    let (_, one) = f.call(
+        Method::Get,
+        &format!("/admin/api/users/{}", both["id"].as_str().unwrap()),
+        Value::Null,
+    );
+    assert_eq!(one["sign_in"]["password"], true);
+    assert_eq!(one["sign_in"]["providers"].as_array().unwrap().len(), 2);
+}
+
+/// SQLite's plan for a statement: each step's `detail`.
+fn query_plan(db: &SqliteDb, sql: &str, args: usize) -> Vec<String> {
+    let conn = db.conn.borrow();
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let params: Vec<rusqlite::types::Value> = (0..args)
+        .map(|_| rusqlite::types::Value::Text("a".into()))
+        .collect();
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), |r| {
+            r.get::<_, String>(3)
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn the_user_search_reads_the_email_index_and_never_scans_or_sorts() {
+    let db = SqliteDb::migrated();
+    for (sql, args) in [
+        (portcullis::directory::admin::USERS_BY_EMAIL_PREFIX, 3),
+        (portcullis::directory::admin::USERS_BY_EMAIL_PREFIX_AFTER, 3),
+        (portcullis::directory::admin::USERS_AFTER, 2),
+    ] {
+        let plan = query_plan(&db, sql, args);
+        let main = plan
+            .iter()
+            .find(|d| d.contains(" u "))
+            .unwrap_or_else(|| panic!("{plan:?}"));
+        // One lower bound and, for a prefix, the upper one: the index is entered where the
+        // page starts, whatever the cursor.
+        assert!(
+            main.starts_with("SEARCH u USING INDEX users_by_email (email>? AND email<?)")
+                || main.starts_with("SEARCH u USING INDEX users_by_email (email>?)"),
+            "{plan:?}"
+        );
+        assert_eq!(sql.matches("u.email >").count(), 1, "{sql}");
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN u")), "{plan:?}");
+        assert!(!plan.iter().any(|d| d.contains("TEMP B-TREE")), "{plan:?}");
+        // The nested lists are found by index too.
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN i")), "{plan:?}");
+    }
+    let plan = query_plan(&db, portcullis::directory::admin::USER_BY_ID, 1);
+    assert!(
+        plan.iter()
+            .any(|d| d.starts_with("SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)")),
+        "{plan:?}"
+    );
 }

@@ -1762,6 +1762,7 @@ fn the_account_page_lists_and_revokes_the_users_grants_and_keys() {
         "usr_demo".into(),
         portcullis::ports::ApiKeySummary {
             id: "key_1".into(),
+            plugin: Some("todo".into()),
             prefix: "pk_abcdefgh".into(),
             name: "laptop".into(),
             scopes: "todos:read".into(),
@@ -5424,4 +5425,345 @@ fn a_session_made_by_a_way_in_the_plugin_no_longer_offers_is_no_session() {
     // Where passwords are still offered, the same session stands.
     let page = browser.get("/account");
     assert!(html(&page).contains("Signed in as demo@example.com"));
+}
+
+// ----- users' own API keys on user_http plugins (issue 31, item 7) -------------------------------
+
+mod own_api_keys {
+    use super::*;
+    use portcullis::directory::SqlDirectory;
+
+    /// The plugin as a `user_http` one: its callers send their own API keys.
+    fn user_http_config() -> Config {
+        Config::parse(RawConfig {
+            public_base_url: Some(BASE.into()),
+            origin_url: Some("http://127.0.0.1:9".into()),
+            plugin: Some(serde_json::json!({
+                "name_for_human": "Todo", "name_for_model": "todo",
+                "description_for_human": "Todos.", "description_for_model": "Todos.",
+                "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "/legal",
+                "auth": {"type": "user_http", "authorization_type": "bearer"}
+            })),
+            signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+            session_secret: Some("x".repeat(40)),
+            ..RawConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// Every key row as stored: what a refusal must leave as it was.
+    fn stored_keys(world: &RolesOnSql) -> Vec<String> {
+        let conn = world.db.conn.borrow();
+        let mut stmt = conn
+            .prepare("SELECT id, user_id, plugin, name, scopes, key_hash, created_at, revoked_at FROM api_keys ORDER BY id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "{:?}",
+                    (
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, i64>(6)?,
+                        r.get::<_, Option<i64>>(7)?,
+                    )
+                ))
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    /// The key a page shows once, if it shows one.
+    fn shown_key(reply: &Reply) -> Option<String> {
+        let page = html(reply);
+        let marker = "class=\"key\" readonly value=\"";
+        let start = page.find(marker)? + marker.len();
+        Some(page[start..start + page[start..].find('"')?].to_string())
+    }
+
+    /// What the proxy reads for a presented key: the same lookup by hash the edge makes.
+    fn proxy_lookup(
+        world: &RolesOnSql,
+        key: &str,
+    ) -> Option<portcullis::proxy::api_key_cache::ApiKeyRecord> {
+        let directory = SqlDirectory {
+            sql: &world.db,
+            now: NOW,
+        };
+        block_on(directory.api_key_by_hash(&sha256_hex(key))).unwrap()
+    }
+
+    fn create(
+        browser: &mut Browser<'_, common::WithSqlUsers<'_>>,
+        csrf: &str,
+        name: &str,
+    ) -> Reply {
+        browser.post_form(
+            "/account",
+            &[
+                ("csrf_token", csrf),
+                ("action", "create-key"),
+                ("name", name),
+            ],
+        )
+    }
+
+    fn key_ids(world: &RolesOnSql, live: bool) -> Vec<String> {
+        let conn = world.db.conn.borrow();
+        let sql = if live {
+            "SELECT id FROM api_keys WHERE revoked_at IS NULL ORDER BY created_at, id"
+        } else {
+            "SELECT id FROM api_keys ORDER BY created_at, id"
+        };
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_user_makes_a_key_shown_once_stored_as_the_proxy_reads_it_and_never_shown_again() {
+        let config = user_http_config();
+        let world = RolesOnSql::new(backend());
+        let both = world.backend();
+        let mut browser = Browser::new(&config, &both);
+        let account = signed_in_account(&mut browser);
+        assert!(
+            html(&account).contains("value=\"create-key\""),
+            "{}",
+            html(&account)
+        );
+        let csrf = form_field(&account, "/account", "csrf_token");
+        let made = create(&mut browser, &csrf, "  ChatGPT  ");
+        assert_eq!(made.status, 200, "{}", html(&made));
+        assert_eq!(made.header("location"), None, "no redirect carries the key");
+        assert_eq!(made.header("cache-control"), Some("no-store"));
+        let key = shown_key(&made).expect("the key, shown once");
+        assert!(key.starts_with("pk_") && key.len() == 46, "{key}");
+        assert!(html(&made).contains("shown only this once"));
+        // Stored as the admin API stores keys: the hash, the prefix, this plugin, the scopes
+        // the user's roles hold here, under the name typed (trimmed).
+        let record = proxy_lookup(&world, &key).expect("the proxy finds it by its hash");
+        assert_eq!(record.user_id, world.user);
+        assert_eq!(record.plugin.as_deref(), Some("todo"));
+        assert_eq!(record.scopes, ["todos:read"]);
+        assert!(!record.revoked);
+        let (name, prefix): (String, String) = world
+            .db
+            .conn
+            .borrow()
+            .query_row("SELECT name, prefix FROM api_keys", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((name.as_str(), prefix.as_str()), ("ChatGPT", &key[..12]));
+        assert!(
+            !stored_keys(&world).concat().contains(&key),
+            "never the key itself"
+        );
+        // The page after: the key by its prefix and name, never the key.
+        let later = html(&browser.get("/account"));
+        assert!(
+            later.contains(&format!("{}… ChatGPT", &key[..12])),
+            "{later}"
+        );
+        assert!(!later.contains(&key));
+        assert!(!later.contains("class=\"key\""));
+    }
+
+    #[test]
+    fn renaming_and_rotating_a_key_and_revoking_it_act_at_once() {
+        let config = user_http_config();
+        let world = RolesOnSql::new(backend());
+        let both = world.backend();
+        let mut browser = Browser::new(&config, &both);
+        let account = signed_in_account(&mut browser);
+        let csrf = form_field(&account, "/account", "csrf_token");
+        let first = shown_key(&create(&mut browser, &csrf, "laptop")).unwrap();
+        let id = key_ids(&world, true).remove(0);
+        let renamed = browser.post_form(
+            "/account",
+            &[
+                ("csrf_token", &csrf),
+                ("action", "rename-key"),
+                ("id", &id),
+                ("name", "ChatGPT"),
+            ],
+        );
+        assert_eq!(renamed.status, 303);
+        assert_eq!(renamed.header("location"), Some("/account"));
+        assert!(html(&browser.get("/account")).contains("… ChatGPT"));
+        // A rotation: a new secret under the same name; the old one is revoked in the same batch.
+        let rotated = browser.post_form(
+            "/account",
+            &[("csrf_token", &csrf), ("action", "rotate-key"), ("id", &id)],
+        );
+        assert_eq!(rotated.status, 200, "{}", html(&rotated));
+        let second = shown_key(&rotated).expect("the new key, shown once");
+        assert_ne!(second, first);
+        assert!(proxy_lookup(&world, &first).unwrap().revoked);
+        let new = proxy_lookup(&world, &second).unwrap();
+        assert!(!new.revoked);
+        assert_eq!(new.scopes, ["todos:read"]);
+        let live = key_ids(&world, true);
+        assert_eq!(live.len(), 1);
+        assert_ne!(live[0], id);
+        let name: String = world
+            .db
+            .conn
+            .borrow()
+            .query_row(
+                "SELECT name FROM api_keys WHERE revoked_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(name, "ChatGPT");
+        // The old id cannot be rotated or renamed again: it is revoked.
+        let again = browser.post_form(
+            "/account",
+            &[("csrf_token", &csrf), ("action", "rotate-key"), ("id", &id)],
+        );
+        assert_eq!(again.status, 404);
+        let revoked = browser.post_form(
+            "/account",
+            &[
+                ("csrf_token", &csrf),
+                ("action", "revoke-key"),
+                ("id", &live[0]),
+            ],
+        );
+        assert_eq!(revoked.status, 303);
+        assert!(proxy_lookup(&world, &second).unwrap().revoked);
+        assert!(!html(&browser.get("/account")).contains("value=\"rotate-key\""));
+    }
+
+    #[test]
+    fn a_user_holds_at_most_ten_live_keys_here_and_is_told_so() {
+        let config = user_http_config();
+        let world = RolesOnSql::new(backend());
+        let both = world.backend();
+        let mut browser = Browser::new(&config, &both);
+        let account = signed_in_account(&mut browser);
+        let csrf = form_field(&account, "/account", "csrf_token");
+        for i in 0..10 {
+            assert_eq!(create(&mut browser, &csrf, &format!("key {i}")).status, 200);
+        }
+        let page = html(&browser.get("/account"));
+        assert!(
+            !page.contains("value=\"create-key\""),
+            "no form past the limit"
+        );
+        assert!(page.contains("You hold 10 live keys"), "{page}");
+        let before = stored_keys(&world);
+        let refused = create(&mut browser, &csrf, "one more");
+        assert_eq!(refused.status, 409);
+        assert!(html(&refused).contains("already hold 10 live API keys"));
+        assert!(html(&refused).contains("href=\"/account\""));
+        assert_eq!(shown_key(&refused), None);
+        assert_eq!(stored_keys(&world), before, "nothing stored");
+        // Revoking one makes room.
+        let one = key_ids(&world, true).remove(0);
+        browser.post_form(
+            "/account",
+            &[
+                ("csrf_token", &csrf),
+                ("action", "revoke-key"),
+                ("id", &one),
+            ],
+        );
+        assert_eq!(create(&mut browser, &csrf, "one more").status, 200);
+        assert_eq!(key_ids(&world, true).len(), 10);
+    }
+
+    #[test]
+    fn forged_forms_bad_names_and_other_peoples_keys_change_nothing() {
+        let config = user_http_config();
+        let world = RolesOnSql::new(backend());
+        // Another user's key at this plugin, and the demo user's own key at another plugin.
+        let (_, other) = world.admin(
+            Method::Post,
+            "/admin/api/users",
+            serde_json::json!({"email": "other@example.com"}),
+        );
+        let (status, theirs) = world.admin(
+            Method::Post,
+            "/admin/api/api-keys",
+            serde_json::json!({"user_id": other["id"], "name": "theirs"}),
+        );
+        assert_eq!(status, 201, "{theirs}");
+        let theirs = theirs["id"].as_str().unwrap().to_string();
+        world
+            .db
+            .conn
+            .borrow()
+            .execute(
+                "INSERT INTO api_keys (id, prefix, key_hash, user_id, name, scopes, created_at, plugin) VALUES ('key_elsewhere', 'pk_x', 'h', ?1, 'elsewhere', '', 0, 'notes')",
+                [&world.user],
+            )
+            .unwrap();
+        let both = world.backend();
+        let mut browser = Browser::new(&config, &both);
+        let account = signed_in_account(&mut browser);
+        assert!(
+            !html(&account).contains("elsewhere"),
+            "another plugin's keys are not this page's"
+        );
+        let csrf = form_field(&account, "/account", "csrf_token");
+        let before = stored_keys(&world);
+        let forged = browser.post_form(
+            "/account",
+            &[
+                ("csrf_token", "forged"),
+                ("action", "create-key"),
+                ("name", "x"),
+            ],
+        );
+        assert_eq!(forged.status, 403);
+        let missing = browser.post_form("/account", &[("action", "create-key"), ("name", "x")]);
+        assert_eq!(missing.status, 403);
+        for name in ["", "   ", &"n".repeat(101), "tab\there"] {
+            let refused = create(&mut browser, &csrf, name);
+            assert_eq!(refused.status, 400, "{name:?}");
+            assert!(html(&refused).contains("Back to your account"));
+        }
+        for key in [theirs.as_str(), "key_elsewhere", "key_nonexistent"] {
+            for (action, extra) in [
+                ("rename-key", Some("mine now")),
+                ("rotate-key", None),
+                ("revoke-key", None),
+            ] {
+                let mut form = vec![
+                    ("csrf_token", csrf.as_str()),
+                    ("action", action),
+                    ("id", key),
+                ];
+                if let Some(name) = extra {
+                    form.push(("name", name));
+                }
+                let refused = browser.post_form("/account", &form);
+                assert_eq!(refused.status, 404, "{action} {key}");
+                assert_eq!(shown_key(&refused), None);
+            }
+        }
+        assert_eq!(stored_keys(&world), before, "nothing stored or changed");
+    }
+
+    #[test]
+    fn plugins_that_are_not_user_http_offer_no_key_forms() {
+        let config = config();
+        let world = RolesOnSql::new(backend());
+        let both = world.backend();
+        let mut browser = Browser::new(&config, &both);
+        let account = signed_in_account(&mut browser);
+        assert!(!html(&account).contains("value=\"create-key\""));
+        let csrf = form_field(&account, "/account", "csrf_token");
+        let refused = create(&mut browser, &csrf, "ChatGPT");
+        assert_eq!(refused.status, 404);
+        assert!(html(&refused).contains("made by its administrator"));
+        assert!(stored_keys(&world).is_empty());
+    }
 }

@@ -109,7 +109,7 @@ export async function main({ values, positionals }) {
         const res = await fetch(`${gw.baseUrl}/admin/api/users`, { method: 'POST', headers, body: JSON.stringify({ email: `made${n}@soak.example`, password: 'correct horse battery' }) });
         record('admin:create', res.status);
         if (res.status === 201) created++;
-        const list = await fetch(`${gw.baseUrl}/admin/api/users?limit=20&after=usr_`, { headers });
+        const list = await fetch(`${gw.baseUrl}/admin/api/users?limit=20`, { headers });
         record('admin:list', list.status);
         await list.arrayBuffer();
       }

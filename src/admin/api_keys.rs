@@ -5,12 +5,14 @@
 use super::validate::Fields;
 use serde_json::{json, Value};
 
-use super::{found, int, json_body, listing, must_exist, ok, page, sql_error, text, Admin};
+use super::{
+    found, int, json_body, listing, must_exist, ok, page, sql_error, store_error, text, Admin,
+};
+use crate::accounts::api_keys::issue_api_key;
 use crate::directory::admin::{NewApiKey, Referenced};
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::ports::{GrantStore, PasswordHasher, Rng, Throttle};
-use crate::primitives::hash::sha256_hex;
 use crate::sql::{Row, Sql};
 
 impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
@@ -20,6 +22,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             "plugin": text(row, "plugin"),
             "prefix": text(row, "prefix"),
             "user_id": text(row, "user_id"),
+            "user_email": text(row, "user_email"),
             "name": text(row, "name"),
             "scopes": text(row, "scopes"),
             "created_at": int(row, "created_at"),
@@ -41,14 +44,13 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         let user_id = user_id.unwrap_or_default();
         self.require_ids(Referenced::User, "user_id", std::slice::from_ref(&user_id))
             .await?;
-        let id = self.new_id("key")?;
-        let key = format!("pk_{}", self.random(32)?);
-        let prefix: String = key.chars().take(12).collect();
+        let issued = issue_api_key(self.backend).map_err(store_error)?;
+        let id = issued.id;
         let stored = NewApiKey {
             id: &id,
             plugin: self.plugin,
-            prefix: &prefix,
-            key_hash: &sha256_hex(&key),
+            prefix: &issued.prefix,
+            key_hash: &issued.key_hash,
             user_id: &user_id,
             name: &name,
             scopes: &scopes,
@@ -59,7 +61,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             .map_err(sql_error)?;
         let row = found(self.directory().api_key(&id).await)?;
         let mut out = Self::key_json(&row);
-        out["key"] = json!(key);
+        out["key"] = json!(issued.key.expose());
         ok(201, out)
     }
 

@@ -3,16 +3,21 @@
 use super::validate::Fields;
 use serde_json::{json, Value};
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
 use super::{
-    deleted, flag, found, int, json_body, json_column, listing, must_exist, ok, page, sql_error,
-    store_error, text, Admin, MAX_ADMIN_BODY_BYTES,
+    deleted, flag, found, int, json_body, json_column, must_exist, ok, sql_error, store_error,
+    text, Admin, MAX_ADMIN_BODY_BYTES,
 };
+use crate::accounts::SignInMethods;
 use crate::billing::{quota_for, Standing};
-use crate::directory::admin::{NewUser, Referenced, UserChanges};
+use crate::directory::admin::{NewUser, Referenced, UserChanges, UserSearch};
 use crate::directory::SqlDirectory;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::grant_stores::Grants;
+use crate::oauth::params::Params;
 use crate::ports::{
     BillingStore, GrantStore, IdentityStore, LinkedIdentity, PasswordHasher, Rng, Throttle,
 };
@@ -29,12 +34,24 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             .iter()
             .map(|r| json!({ "id": text(r, "id"), "name": text(r, "name") }))
             .collect();
+        let sign_in = SignInMethods {
+            password: flag(&row, "has_password") == json!(true),
+            providers: self
+                .identity_store()
+                .identities_of(id)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .map(|i| i.provider)
+                .collect(),
+        };
         Ok(json!({
             "id": text(&row, "id"),
             "email": text(&row, "email"),
             "name": text(&row, "name"),
             "disabled": flag(&row, "disabled"),
-            "has_password": flag(&row, "has_password"),
+            "has_password": sign_in.password,
+            "sign_in": sign_in,
             "roles": roles,
             "created_at": int(&row, "created_at"),
             "updated_at": int(&row, "updated_at"),
@@ -186,28 +203,130 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
         ok(200, self.user_json(id).await?)
     }
 
+    /// `GET /admin/api/users?q=&cursor=&limit=`: a page of users in email order, those whose
+    /// email begins with `q` (in any case) when it is sent, or the one user whose id `q` is.
     pub(crate) async fn list_users(&self, head: &RequestHead) -> Result<Reply, ApiError> {
-        let (page, _) = page(head)?;
+        let search = user_search(head)?;
+        // An id is looked up first, on the first page only; an email always holds an '@'.
+        if let (Some(q), None) = (&search.prefix, &search.after) {
+            if !q.contains('@') {
+                let row = self.directory().user_row(q).await.map_err(sql_error)?;
+                if let Some(row) = row {
+                    return ok(
+                        200,
+                        json!({ "items": [user_item(&row)], "next_cursor": null }),
+                    );
+                }
+            }
+        }
         let rows = self
             .directory()
-            .list_users(&page)
+            .list_users(&search)
             .await
             .map_err(sql_error)?;
-        let items = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": text(r, "id"),
-                    "email": text(r, "email"),
-                    "name": text(r, "name"),
-                    "disabled": flag(r, "disabled"),
-                    "roles": json_column(r, "roles"),
-                    "created_at": int(r, "created_at"),
-                })
-            })
-            .collect();
-        listing(items, page.limit)
+        let next = match rows.last() {
+            Some(last) if rows.len() as i64 == search.limit => {
+                json!(encode_user_cursor(&crate::directory::s(last, "email")))
+            }
+            _ => Value::Null,
+        };
+        let items: Vec<Value> = rows.iter().map(user_item).collect();
+        ok(200, json!({ "items": items, "next_cursor": next }))
     }
+}
+
+/// Page size bounds of the users list: a console's page, and never a whole directory.
+pub const DEFAULT_USER_PAGE: i64 = 50;
+pub const MAX_USER_PAGE: i64 = 100;
+/// Longest `q`: an email's longest.
+const MAX_USER_QUERY: usize = 320;
+
+/// A user as a list shows them: what they hold, and how they can sign in.
+fn user_item(row: &crate::sql::Row) -> Value {
+    let providers = json_column(row, "providers")
+        .as_array()
+        .map(|p| {
+            p.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let sign_in = SignInMethods {
+        password: flag(row, "has_password") == json!(true),
+        providers,
+    };
+    json!({
+        "id": text(row, "id"),
+        "email": text(row, "email"),
+        "name": text(row, "name"),
+        "disabled": flag(row, "disabled"),
+        "has_password": sign_in.password,
+        "sign_in": sign_in,
+        "roles": json_column(row, "roles"),
+        "created_at": int(row, "created_at"),
+    })
+}
+
+/// The cursor after a page: the last email, base64url, so that callers treat it as opaque.
+fn encode_user_cursor(email: &str) -> String {
+    URL_SAFE_NO_PAD.encode(email.as_bytes())
+}
+
+fn decode_user_cursor(cursor: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    String::from_utf8(bytes).ok().filter(|e| !e.is_empty())
+}
+
+/// The users list's `q`, `cursor` (or `after`, its older name) and `limit`; a 400 naming the
+/// field for any that is not right.
+fn user_search(head: &RequestHead) -> Result<UserSearch, ApiError> {
+    let params = Params::from_urlencoded(head.query.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::BadRequest(e.description()))?;
+    let mut errors = Vec::new();
+    let limit = match params.get("limit") {
+        None => DEFAULT_USER_PAGE,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_USER_PAGE).contains(n))
+            .unwrap_or_else(|| {
+                errors.push(("limit".into(), format!("must be from 1 to {MAX_USER_PAGE}")));
+                0
+            }),
+    };
+    let q = params.get("q").map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.len() > MAX_USER_QUERY || q.chars().any(char::is_control)) {
+        errors.push((
+            "q".into(),
+            format!("must be at most {MAX_USER_QUERY} bytes of text"),
+        ));
+    }
+    let cursor = match (params.get("cursor"), params.get("after")) {
+        (Some(_), Some(_)) => {
+            errors.push(("cursor".into(), "send cursor or after, not both".into()));
+            None
+        }
+        (Some(c), None) | (None, Some(c)) => {
+            let email = decode_user_cursor(c);
+            if email.is_none() {
+                errors.push((
+                    "cursor".into(),
+                    "is not a next_cursor this list gave".into(),
+                ));
+            }
+            email
+        }
+        (None, None) => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(UserSearch {
+        prefix: q.map(str::to_string),
+        after: cursor,
+        limit,
+    })
 }
 
 impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {

@@ -151,6 +151,11 @@ pub struct Config {
     pub service_token: Option<Secret>,
     /// The authorization server's settings; `None` unless the plugin's auth type is `oauth`.
     pub oauth: Option<OAuthSettings>,
+    /// The sign-in and account pages' settings on a `user_http` plugin, where users sign in to
+    /// make their own API keys: `Some` when the deployment has a `SESSION_SECRET`, else the
+    /// plugin serves no portal (its keys are the administrator's to make). `None` for other
+    /// auth types (an `oauth` plugin's portal is its authorization server's).
+    pub account_portal: Option<OAuthSettings>,
     /// The admin API credential; `None` turns `/admin/` off (404).
     pub admin_token: Option<Secret>,
     /// How long an isolate trusts a looked-up API key (revocation takes effect within this).
@@ -278,6 +283,12 @@ impl Config {
             AuthConfig::OAuth { dpop, .. } => *dpop,
             _ => crate::oauth::dpop::DpopPolicy::default(),
         }
+    }
+
+    /// The settings the portal's pages run with: the authorization server's, or on a
+    /// `user_http` plugin its account portal's.
+    pub fn portal_settings(&self) -> Option<&OAuthSettings> {
+        self.oauth.as_ref().or(self.account_portal.as_ref())
     }
 
     /// The key server nonces are made with: the session secret's bytes (`None` without OAuth).

@@ -54,7 +54,9 @@ impl Shared {
             token_key: super::providers::token_key(raw, &providers)?,
             origin_timeout_ms: origin_timeout_ms(raw.origin_timeout_ms.as_deref())?,
             keys: signing_keys(raw)?,
-            oauth: if any_oauth {
+            // Without an OAuth plugin, a SESSION_SECRET still gives `user_http` plugins their
+            // sign-in and account pages (where users make their own API keys).
+            oauth: if any_oauth || raw.session_secret.as_deref().is_some_and(|s| !s.is_empty()) {
                 Some(oauth_settings(raw)?)
             } else {
                 None
@@ -143,7 +145,7 @@ fn session_secret(value: Option<&str>) -> Result<Secret, ConfigError> {
         Some(secret) => Ok(Secret::new(secret.to_string())),
         None => Err(ConfigError::new(
             "SESSION_SECRET",
-            "a secret of at least 32 characters (random) for portal sessions, required by auth type oauth",
+            "a secret of at least 32 characters (random) for portal sessions, required by auth type oauth (and by user_http's account page)",
         )),
     }
 }

@@ -47,6 +47,10 @@ pub(crate) fn build_site(
             AuthConfig::OAuth { .. } => shared.oauth.clone(),
             _ => None,
         },
+        account_portal: match &plugin.auth {
+            AuthConfig::UserHttp { .. } => shared.oauth.clone(),
+            _ => None,
+        },
         allow_loopback_client_metadata: loopback_client_metadata(
             raw.client_metadata_allow_loopback.as_deref(),
             &public_base_url,

@@ -12,7 +12,7 @@ use crate::oauth::grant::GrantState;
 use crate::oauth::registration::{MAX_UNUSED_REGISTRATIONS, MAX_UNUSED_REGISTRATIONS_PER_NETWORK};
 use crate::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientRegistry, ConsentKey, GrantHolder, GrantSummary,
-    PolicyStore, RegisteredClient, RegistrationOutcome, StoreError, User, UserDirectory,
+    OwnApiKey, PolicyStore, RegisteredClient, RegistrationOutcome, StoreError, User, UserDirectory,
 };
 use crate::rbac::scope::{parse_scope, Resource, ScopeContext};
 use crate::sql::{Row, Sql, SqlError, SqlValue};
@@ -21,6 +21,7 @@ pub mod admin;
 pub mod billing;
 mod challenges;
 mod identities;
+mod own_api_keys;
 mod proxy_reads;
 pub mod usage_rows;
 
@@ -710,46 +711,53 @@ impl<D: HasDirectory> AccountStore for D {
         }))
     }
 
-    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
-        let rows = self
-            .directory()
-            .sql
-            .query(
-                "SELECT id, prefix, name, scopes, created_at, last_used_at, revoked_at FROM api_keys \
-                 WHERE user_id = ?1 ORDER BY created_at DESC LIMIT 100",
-                vec![user_id.into()],
-            )
-            .await
-            .map_err(store_error)?;
-        Ok(rows
-            .iter()
-            .map(|r| ApiKeySummary {
-                id: s(r, "id"),
-                prefix: s(r, "prefix"),
-                name: s(r, "name"),
-                scopes: s(r, "scopes"),
-                created_at: n(r, "created_at").unwrap_or(0),
-                last_used_at: n(r, "last_used_at"),
-                revoked_at: n(r, "revoked_at"),
-            })
-            .collect())
+    async fn api_keys_of(
+        &self,
+        user_id: &str,
+        plugin: Option<&str>,
+    ) -> Result<Vec<ApiKeySummary>, StoreError> {
+        self.directory().own_api_keys(user_id, plugin).await
     }
 
     async fn revoke_api_key(
         &self,
         user_id: &str,
         key_id: &str,
+        plugin: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .directory()
-            .sql
-            .batch(vec![(
-                "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE id = ?1 AND user_id = ?2",
-                vec![key_id.into(), user_id.into(), now.into()],
-            )])
+        self.directory()
+            .revoke_own_api_key(user_id, key_id, plugin, now)
             .await
-            .map_err(store_error)?;
-        Ok(changed.first().copied().unwrap_or(0) > 0)
+    }
+
+    async fn create_own_api_key(
+        &self,
+        key: &OwnApiKey<'_>,
+        limit: usize,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.directory().create_own_api_key(key, limit, now).await
+    }
+
+    async fn rename_api_key(
+        &self,
+        user_id: &str,
+        plugin: &str,
+        key_id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        self.directory()
+            .rename_own_api_key(user_id, plugin, key_id, name)
+            .await
+    }
+
+    async fn rotate_api_key(
+        &self,
+        old_id: &str,
+        new: &OwnApiKey<'_>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.directory().rotate_own_api_key(old_id, new, now).await
     }
 }

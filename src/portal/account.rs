@@ -1,13 +1,21 @@
-//! `GET|POST /account`: the apps a signed-in user allowed and their API keys, and revoking either.
+//! `GET|POST /account`: the apps a signed-in user allowed and their API keys, and revoking either;
+//! on `user_http` plugins, users also make, rename and rotate their own keys here.
 
+use crate::accounts::api_keys::{
+    issue_api_key, own_key_scopes, validate_key_name, MAX_OWN_API_KEYS,
+};
 use crate::error::ApiError;
 use crate::federation::IdentityProvider;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, redirect, with_cookie, AuthServer};
-use crate::ports::{ApiKeySummary, AppAccess, Backend, LinkedIdentity, WaysIn};
+use crate::ports::{ApiKeySummary, AppAccess, Backend, LinkedIdentity, OwnApiKey, User, WaysIn};
+use crate::proxy::auth::AuthConfig;
 use crate::routes::ACCOUNT_PATH;
-use crate::web::pages::{account_page, message_page, AccountItem, AccountView, ProviderButton};
-use crate::web::session::{csrf_token, read_cookie, verify_csrf};
+use crate::web::pages::{
+    account_page, message_page, message_with_link, AccountItem, AccountView, KeyManager,
+    ProviderButton, ShownKey,
+};
+use crate::web::session::{csrf_token, read_cookie, verify_csrf, Session};
 
 impl<B: Backend> AuthServer<'_, B> {
     /// `GET /account`: the signed-in user's grants and API keys, each revocable.
@@ -22,6 +30,19 @@ impl<B: Backend> AuthServer<'_, B> {
             let reply = self.sign_in_page(&csrf, ACCOUNT_PATH, None);
             return Ok(with_cookie(reply, csrf_set));
         };
+        let reply = self.account_view(&csrf, &session, &user, None).await?;
+        Ok(with_cookie(reply, csrf_set))
+    }
+
+    /// The account page of `user`, signed in with `session`; `shown`: a key just made or
+    /// rotated, shown this once (only ever in the answer to the form that made it).
+    async fn account_view(
+        &self,
+        csrf: &str,
+        session: &Session,
+        user: &User,
+        shown: Option<ShownKey<'_>>,
+    ) -> Result<Reply, ApiError> {
         // One entry per app (a client on one API resource): what it may do, and one button that
         // ends all of it. Revoked and ended grants are history and stay off the page.
         let grants: Vec<AccountItem> = self
@@ -31,13 +52,18 @@ impl<B: Backend> AuthServer<'_, B> {
             .into_iter()
             .map(|app| app_item(app, &self.config.plugin.resource))
             .collect();
-        let keys = self
-            .backend
-            .api_keys_of(&user.id)
-            .await?
+        let own_keys = self.own_keys_plugin();
+        let summaries = self.backend.api_keys_of(&user.id, own_keys).await?;
+        let live = summaries.iter().filter(|k| k.revoked_at.is_none()).count();
+        let keys = summaries
             .into_iter()
-            .map(key_item)
+            .map(|k| key_item(k, own_keys.is_some()))
             .collect::<Vec<_>>();
+        let key_manager = own_keys.map(|_| KeyManager {
+            shown,
+            room: MAX_OWN_API_KEYS.saturating_sub(live),
+            limit: MAX_OWN_API_KEYS,
+        });
         let offered = &self.config.sign_in.providers;
         let linked = if offered.is_empty() {
             Vec::new()
@@ -64,9 +90,9 @@ impl<B: Backend> AuthServer<'_, B> {
                 name: &p.name,
             })
             .collect();
-        let account_token = csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce));
-        let billing = self.plan_of_account(&user, &account_token).await?;
-        let reply = account_page(
+        let account_token = csrf_token(self.key(), csrf, &format!("account:{}", session.nonce));
+        let billing = self.plan_of_account(user, &account_token).await?;
+        Ok(account_page(
             self.brand(),
             &AccountView {
                 billing: &billing,
@@ -75,15 +101,23 @@ impl<B: Backend> AuthServer<'_, B> {
                 keys: &keys,
                 identities: &identities,
                 link_buttons: &link_buttons,
-                csrf_token: &csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce)),
+                csrf_token: &account_token,
                 logout_csrf_token: &csrf_token(
                     self.key(),
-                    &csrf,
+                    csrf,
                     &format!("logout:{}", session.nonce),
                 ),
+                key_manager,
             },
-        );
-        Ok(with_cookie(reply, csrf_set))
+        ))
+    }
+
+    /// The plugin whose keys its users make and manage on this page: this one, when its callers
+    /// send their own API keys (`user_http`); `None` elsewhere, where the page lists a user's
+    /// keys (made by an administrator) and offers only to revoke them.
+    fn own_keys_plugin(&self) -> Option<&str> {
+        matches!(self.config.plugin.auth, AuthConfig::UserHttp { .. })
+            .then_some(self.config.plugin.name_for_model.as_str())
     }
 
     /// The plan section of the account page, for plugins that sell plans: the plan, this
@@ -141,14 +175,27 @@ impl<B: Backend> AuthServer<'_, B> {
         ) {
             return Ok(self.local_error(403, "This form expired or did not come from this site."));
         }
-        if self.session_user(&session).await?.is_none() {
+        let Some(user) = self.session_user(&session).await? else {
             return Ok(self
                 .local_error(401, "Your session ended. Sign in again.")
                 .with_header("set-cookie", self.clear_session_cookie()));
-        }
-        let Some(action) = AccountAction::parse(params.get("action"), params.get("id")) else {
+        };
+        let Some(action) =
+            AccountAction::parse(params.get("action"), params.get("id"), params.get("name"))
+        else {
             return Ok(self.local_error(400, "Unknown action."));
         };
+        if let Some(key_action) = KeyAction::of(action) {
+            let Some(plugin) = self.own_keys_plugin() else {
+                return Ok(
+                    self.key_refusal(404, "This plugin's API keys are made by its administrator.")
+                );
+            };
+            let csrf = read_cookie(head, self.cookies().csrf).unwrap_or_default();
+            return self
+                .own_key_action(csrf, &session, &user, plugin, key_action)
+                .await;
+        }
         match self.perform(&session.user_id, action).await? {
             Some(refused) => Ok(refused),
             None => Ok(redirect(303, ACCOUNT_PATH)),
@@ -215,13 +262,119 @@ impl<B: Backend> AuthServer<'_, B> {
                 Ok(None)
             }
             AccountAction::UnlinkIdentity(provider) => self.unlink(user_id, provider).await,
+            // Handled by `own_key_action` before this.
+            AccountAction::CreateKey { .. }
+            | AccountAction::RenameKey { .. }
+            | AccountAction::RotateKey(_) => Ok(Some(self.local_error(400, "Unknown action."))),
             AccountAction::RevokeKey(id) => {
-                if !self.backend.revoke_api_key(user_id, id, self.now).await? {
+                let plugin = self.own_keys_plugin();
+                if !self
+                    .backend
+                    .revoke_api_key(user_id, id, plugin, self.now)
+                    .await?
+                {
                     return Ok(Some(self.local_error(404, "That API key was not found.")));
                 }
                 Ok(None)
             }
         }
+    }
+
+    /// Makes, renames or rotates one of the user's own keys at `plugin`. A new key is shown in
+    /// this answer alone (never in a redirect's URL, a log line or a later page); a refusal is a
+    /// page saying why, with nothing stored.
+    async fn own_key_action(
+        &self,
+        csrf: &str,
+        session: &Session,
+        user: &User,
+        plugin: &str,
+        action: KeyAction<'_>,
+    ) -> Result<Reply, ApiError> {
+        match action {
+            KeyAction::Create { name } => {
+                let name = match validate_key_name(name) {
+                    Ok(name) => name,
+                    Err(e) => return Ok(self.key_refusal(400, &e.message())),
+                };
+                let held = self.user_scope_context(&user.id, None, None).await?;
+                let scopes = own_key_scopes(&held.permissions, None);
+                let issued = issue_api_key(self.backend)?;
+                let key = OwnApiKey {
+                    id: &issued.id,
+                    user_id: &user.id,
+                    plugin,
+                    prefix: &issued.prefix,
+                    key_hash: &issued.key_hash,
+                    name: &name,
+                    scopes: &scopes,
+                };
+                if !self
+                    .backend
+                    .create_own_api_key(&key, MAX_OWN_API_KEYS, self.now)
+                    .await?
+                {
+                    return Ok(self.key_refusal(409, &too_many_keys()));
+                }
+                let shown = ShownKey {
+                    name: &name,
+                    key: issued.key.expose(),
+                };
+                self.account_view(csrf, session, user, Some(shown)).await
+            }
+            KeyAction::Rename { id, name } => {
+                let name = match validate_key_name(name) {
+                    Ok(name) => name,
+                    Err(e) => return Ok(self.key_refusal(400, &e.message())),
+                };
+                if !self
+                    .backend
+                    .rename_api_key(&user.id, plugin, id, &name)
+                    .await?
+                {
+                    return Ok(self.key_refusal(404, KEY_NOT_FOUND));
+                }
+                Ok(redirect(303, ACCOUNT_PATH))
+            }
+            KeyAction::Rotate(id) => {
+                let keys = self.backend.api_keys_of(&user.id, Some(plugin)).await?;
+                let Some(old) = keys.iter().find(|k| k.id == id && k.revoked_at.is_none()) else {
+                    return Ok(self.key_refusal(404, KEY_NOT_FOUND));
+                };
+                let held = self.user_scope_context(&user.id, None, None).await?;
+                let scopes = own_key_scopes(&held.permissions, Some(&old.scopes));
+                let issued = issue_api_key(self.backend)?;
+                let new = OwnApiKey {
+                    id: &issued.id,
+                    user_id: &user.id,
+                    plugin,
+                    prefix: &issued.prefix,
+                    key_hash: &issued.key_hash,
+                    name: &old.name,
+                    scopes: &scopes,
+                };
+                if !self.backend.rotate_api_key(id, &new, self.now).await? {
+                    return Ok(self.key_refusal(404, KEY_NOT_FOUND));
+                }
+                let shown = ShownKey {
+                    name: &old.name,
+                    key: issued.key.expose(),
+                };
+                self.account_view(csrf, session, user, Some(shown)).await
+            }
+        }
+    }
+
+    /// A key form refused: why, and the way back to the account page; nothing was stored.
+    fn key_refusal(&self, status: u16, message: &str) -> Reply {
+        message_with_link(
+            status,
+            self.brand(),
+            "API key not changed",
+            message,
+            ACCOUNT_PATH,
+            "Back to your account",
+        )
     }
 
     /// Unlinks the user's identity at `provider`, unless it is their only way in.
@@ -298,12 +451,16 @@ fn app_item(app: AppAccess, own_resource: &str) -> AccountItem {
         detail: format!("may: {scopes} · since {}", date(app.since)),
         button: Some("Revoke"),
         status: "",
+        manage: None,
     }
 }
 
-/// An API key on the account page: its prefix and name, scopes, and when it was last used.
-fn key_item(k: ApiKeySummary) -> AccountItem {
+/// An API key on the account page: its prefix and name, scopes, and when it was last used;
+/// `managed`: its user renames and rotates it here too.
+fn key_item(k: ApiKeySummary, managed: bool) -> AccountItem {
+    let live = k.revoked_at.is_none();
     AccountItem {
+        manage: (managed && live).then(|| k.name.clone()),
         kind: "key",
         id: k.id,
         title: format!("{}… {}", k.prefix, k.name),
@@ -319,7 +476,7 @@ fn key_item(k: ApiKeySummary) -> AccountItem {
                 .map(|t| format!("last used {}", date(t)))
                 .unwrap_or_else(|| "never used".into())
         ),
-        button: k.revoked_at.is_none().then_some("Revoke"),
+        button: live.then_some("Revoke"),
         status: "revoked",
     }
 }
@@ -352,6 +509,7 @@ fn identity_item(
         ),
         button: can_unlink.then_some("Unlink"),
         status: "your only way in",
+        manage: None,
     }
 }
 
@@ -369,11 +527,55 @@ pub enum AccountAction<'a> {
     /// The identity at this provider.
     UnlinkIdentity(&'a str),
     RevokeKey(&'a str),
+    /// A key of the user's own, named `name` (what was typed; checked by the handler).
+    CreateKey {
+        name: Option<&'a str>,
+    },
+    RenameKey {
+        id: &'a str,
+        name: Option<&'a str>,
+    },
+    /// A new secret for the key; the old one is revoked at once.
+    RotateKey(&'a str),
+}
+
+/// The account page's actions on a user's own keys, which only `user_http` plugins offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyAction<'a> {
+    Create { name: Option<&'a str> },
+    Rename { id: &'a str, name: Option<&'a str> },
+    Rotate(&'a str),
+}
+
+impl<'a> KeyAction<'a> {
+    fn of(action: AccountAction<'a>) -> Option<KeyAction<'a>> {
+        Some(match action {
+            AccountAction::CreateKey { name } => KeyAction::Create { name },
+            AccountAction::RenameKey { id, name } => KeyAction::Rename { id, name },
+            AccountAction::RotateKey(id) => KeyAction::Rotate(id),
+            _ => return None,
+        })
+    }
+}
+
+/// What the page says for a key id that is not one of the user's live keys here.
+const KEY_NOT_FOUND: &str = "That API key was not found.";
+
+/// Why no key was made: the limit, and what to do.
+fn too_many_keys() -> String {
+    format!(
+        "You already hold {MAX_OWN_API_KEYS} live API keys here, the most one account may hold. Revoke one you no longer use, then make the new one."
+    )
 }
 
 impl<'a> AccountAction<'a> {
-    /// The action a form names; `None` for one the page does not have.
-    pub fn parse(action: Option<&str>, id: Option<&'a str>) -> Option<AccountAction<'a>> {
+    /// The action a form names (with its `id` and `name` fields); `None` for one the page does
+    /// not have.
+    pub fn parse(
+        action: Option<&str>,
+        id: Option<&'a str>,
+        name: Option<&'a str>,
+    ) -> Option<AccountAction<'a>> {
         let id = id.unwrap_or("");
         Some(match action? {
             "sign-out-everywhere" => AccountAction::SignOutEverywhere,
@@ -387,6 +589,9 @@ impl<'a> AccountAction<'a> {
             "revoke-grant" => AccountAction::RevokeGrant(id),
             "unlink-identity" => AccountAction::UnlinkIdentity(id),
             "revoke-key" => AccountAction::RevokeKey(id),
+            "create-key" => AccountAction::CreateKey { name },
+            "rename-key" => AccountAction::RenameKey { id, name },
+            "rotate-key" => AccountAction::RotateKey(id),
             _ => return None,
         })
     }
@@ -408,19 +613,19 @@ mod tests {
     #[test]
     fn each_form_action_names_what_it_acts_on() {
         assert_eq!(
-            AccountAction::parse(Some("sign-out-everywhere"), None),
+            AccountAction::parse(Some("sign-out-everywhere"), None, None),
             Some(AccountAction::SignOutEverywhere)
         );
         assert_eq!(
-            AccountAction::parse(Some("revoke-grant"), Some("g1")),
+            AccountAction::parse(Some("revoke-grant"), Some("g1"), None),
             Some(AccountAction::RevokeGrant("g1"))
         );
         assert_eq!(
-            AccountAction::parse(Some("unlink-identity"), Some("google")),
+            AccountAction::parse(Some("unlink-identity"), Some("google"), None),
             Some(AccountAction::UnlinkIdentity("google"))
         );
         assert_eq!(
-            AccountAction::parse(Some("revoke-key"), None),
+            AccountAction::parse(Some("revoke-key"), None, None),
             Some(AccountAction::RevokeKey(""))
         );
     }
@@ -428,14 +633,18 @@ mod tests {
     #[test]
     fn an_app_is_its_client_at_one_resource_or_the_default_one() {
         assert_eq!(
-            AccountAction::parse(Some("revoke-app"), Some("chatgpt https://api.example.com")),
+            AccountAction::parse(
+                Some("revoke-app"),
+                Some("chatgpt https://api.example.com"),
+                None
+            ),
             Some(AccountAction::RevokeApp {
                 client_id: "chatgpt",
                 resource: "https://api.example.com"
             })
         );
         assert_eq!(
-            AccountAction::parse(Some("revoke-app"), Some("chatgpt")),
+            AccountAction::parse(Some("revoke-app"), Some("chatgpt"), None),
             Some(AccountAction::RevokeApp {
                 client_id: "chatgpt",
                 resource: ""
@@ -446,10 +655,10 @@ mod tests {
     #[test]
     fn an_action_the_page_does_not_have_is_refused() {
         assert_eq!(
-            AccountAction::parse(Some("delete-account"), Some("x")),
+            AccountAction::parse(Some("delete-account"), Some("x"), None),
             None
         );
-        assert_eq!(AccountAction::parse(None, Some("x")), None);
+        assert_eq!(AccountAction::parse(None, Some("x"), None), None);
     }
 
     #[test]

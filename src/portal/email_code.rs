@@ -3,7 +3,7 @@
 //! address without an account gets a mail saying so, and the same page.
 
 use crate::accounts::challenge::{Pending, Purpose, CODE_TTL_SECS};
-use crate::accounts::mail;
+use crate::accounts::mail_texts as mail;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, with_cookie, AuthServer};

@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 
 use crate::accounts::challenge::{EmailChallenge, Pending, Purpose, INVITATION_TTL_SECS};
-use crate::accounts::mail;
+use crate::accounts::mail_texts as mail;
 use crate::config::SignUpPolicy;
 use crate::directory::admin::AdminDirectory;
 use crate::error::ApiError;

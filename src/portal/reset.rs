@@ -4,7 +4,7 @@
 //! whether or not the address has an account: one without gets a mail saying so.
 
 use crate::accounts::challenge::{Pending, Purpose, RESET_TTL_SECS};
-use crate::accounts::mail;
+use crate::accounts::mail_texts as mail;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, with_cookie, AuthServer};

@@ -7,7 +7,7 @@
 use crate::accounts::challenge::{
     Pending, Purpose, CODE_TTL_SECS, MAIL_WINDOW_SECS, SIGN_UPS_PER_SOURCE,
 };
-use crate::accounts::mail;
+use crate::accounts::mail_texts as mail;
 use crate::config::SignUpPolicy;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};

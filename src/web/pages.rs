@@ -363,6 +363,25 @@ pub struct AccountItem {
     pub button: Option<&'static str>,
     /// Shown instead of a button.
     pub status: &'static str,
+    /// A key its user manages here (on a `user_http` plugin): its name, for the rename field;
+    /// the row also offers to rotate it.
+    pub manage: Option<String>,
+}
+
+/// The account page's own-key forms, on `user_http` plugins: make a key, and the one just made
+/// or rotated, shown this once.
+pub struct KeyManager<'a> {
+    pub shown: Option<ShownKey<'a>>,
+    /// How many more live keys the user may make here.
+    pub room: usize,
+    /// The most live keys one account holds here.
+    pub limit: usize,
+}
+
+/// A key just made: its name and the key, which this page alone ever shows.
+pub struct ShownKey<'a> {
+    pub name: &'a str,
+    pub key: &'a str,
 }
 
 pub struct AccountView<'a> {
@@ -378,6 +397,60 @@ pub struct AccountView<'a> {
     pub link_buttons: &'a [ProviderButton<'a>],
     pub csrf_token: &'a str,
     pub logout_csrf_token: &'a str,
+    /// `Some` on `user_http` plugins, where users make their own keys.
+    pub key_manager: Option<KeyManager<'a>>,
+}
+
+/// A form posting `action` (and `id`) to the account page, with the page's CSRF token.
+fn account_form(csrf_token: &str, action: &str, id: &str, fields: &str, button: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/account\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"action\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{}\">{fields}<button type=\"submit\" class=\"secondary\">{}</button></form>",
+        escape_html(csrf_token),
+        escape_html(action),
+        escape_html(id),
+        escape_html(button)
+    )
+}
+
+/// A managed key's forms: rename, rotate, revoke.
+fn key_forms(csrf_token: &str, id: &str, name: &str) -> String {
+    let rename = format!(
+        "<input name=\"name\" value=\"{}\" maxlength=\"{}\" required aria-label=\"New name of {}\">",
+        escape_html(name),
+        crate::accounts::api_keys::MAX_API_KEY_NAME_CHARS,
+        escape_html(name)
+    );
+    format!(
+        "<span class=\"key-actions\">{}{}{}</span>",
+        account_form(csrf_token, "rename-key", id, &rename, "Rename"),
+        account_form(csrf_token, "rotate-key", id, "", "Rotate"),
+        account_form(csrf_token, "revoke-key", id, "", "Revoke")
+    )
+}
+
+/// The key just made, shown once, and the form that makes another (or why it cannot).
+fn key_manager(manager: &KeyManager<'_>, csrf_token: &str) -> String {
+    let mut out = String::new();
+    if let Some(shown) = &manager.shown {
+        out.push_str(&format!(
+            "<div class=\"new-key\" role=\"status\"><p><strong>Your new key <bdi>{}</bdi></strong></p><input class=\"key\" readonly value=\"{}\" aria-label=\"Your new API key\"><p class=\"muted\">Copy it now (select it, then copy) and paste it where your assistant asks for an API key. It is shown only this once: if you lose it, rotate the key for a new one.</p></div>",
+            escape_html(shown.name),
+            escape_html(shown.key)
+        ));
+    }
+    if manager.room == 0 {
+        out.push_str(&format!(
+            "<p class=\"muted\" id=\"key-limit\">You hold {} live keys, the most one account may hold here. Revoke one to make another.</p>",
+            manager.limit
+        ));
+    } else {
+        out.push_str(&format!(
+            "<form method=\"post\" action=\"/account\" class=\"new-key-form\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"action\" value=\"create-key\"><label>New key's name <input name=\"name\" maxlength=\"{}\" required placeholder=\"ChatGPT\"></label><button type=\"submit\">Create key</button></form>",
+            escape_html(csrf_token),
+            crate::accounts::api_keys::MAX_API_KEY_NAME_CHARS
+        ));
+    }
+    out
 }
 
 fn account_items(items: &[AccountItem], csrf_token: &str, empty: &str) -> String {
@@ -387,8 +460,9 @@ fn account_items(items: &[AccountItem], csrf_token: &str, empty: &str) -> String
     let rows: String = items
         .iter()
         .map(|item| {
-            let action = match item.button {
-                Some(label) => format!(
+            let action = match (&item.manage, item.button) {
+                (Some(name), Some(_)) => key_forms(csrf_token, &item.id, name),
+                (_, Some(label)) => format!(
                     "<form method=\"post\" action=\"/account\"><input type=\"hidden\" name=\"csrf_token\" value=\"{}\"><input type=\"hidden\" name=\"action\" value=\"{}-{}\"><input type=\"hidden\" name=\"id\" value=\"{}\"><button type=\"submit\" class=\"secondary\">{}</button></form>",
                     escape_html(csrf_token),
                     if item.kind == "identity" { "unlink" } else { "revoke" },
@@ -396,7 +470,7 @@ fn account_items(items: &[AccountItem], csrf_token: &str, empty: &str) -> String
                     escape_html(&item.id),
                     escape_html(label)
                 ),
-                None => format!("<span class=\"status\">{}</span>", escape_html(item.status)),
+                (_, None) => format!("<span class=\"status\">{}</span>", escape_html(item.status)),
             };
             format!(
                 "<li data-id=\"{}\"><span><strong><bdi>{}</bdi></strong><br><span class=\"status\">{}</span></span>{action}</li>",
@@ -415,7 +489,15 @@ pub fn account_page(brand: Brand<'_>, view: &AccountView<'_>) -> Reply {
         view.csrf_token,
         "No app has access to your account.",
     );
-    let keys = account_items(view.keys, view.csrf_token, "You have no API keys.");
+    let mut keys = String::new();
+    if let Some(manager) = &view.key_manager {
+        keys.push_str(&key_manager(manager, view.csrf_token));
+    }
+    keys.push_str(&account_items(
+        view.keys,
+        view.csrf_token,
+        "You have no API keys.",
+    ));
     let mut identities = String::new();
     if !view.identities.is_empty() || !view.link_buttons.is_empty() {
         identities.push_str("<h2>Sign-in methods</h2>");

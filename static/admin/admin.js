@@ -2,7 +2,14 @@
 'use strict';
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const state = { resources: [], roles: [], users: [], clients: [], keys: [], subscribers: [], usage: null, routes: null };
+const state = { resources: [], roles: [], users: null, clients: [], keys: [], subscribers: [], usage: null, routes: null };
+/**
+ * The users list is searched and paged by the server (a directory may hold millions): the
+ * search text, the cursors of the pages before this one, and this page's.
+ */
+const users = { q: '', before: [], cursor: '' };
+/** How long typing pauses before a search is sent. */
+const SEARCH_DEBOUNCE_MS = 250;
 /** Each list's search text and page (lists are paged here: 20 rows a page). */
 const view = {};
 const PAGE = 20;
@@ -227,30 +234,7 @@ function render() {
   choices($('[data-choices="roles"]'), roleChoices, 'roles');
   choices($('[data-choices="client-roles"]'), roleChoices, 'client-roles');
 
-  paged('users', $('#users tbody'), state.users, (u) => {
-      const roleBox = el('div', { class: 'choices' });
-      choices(roleBox, roleChoices, `roles-${u.id}`, u.roles.map((r) => r.id));
-      return el('tr', { 'data-id': u.id, 'data-email': u.email },
-        el('td', {}, u.email),
-        el('td', {}, u.name),
-        el('td', {}, roleBox, el('button', { class: 'small save-roles', onclick: () => act(async () => {
-          await api('PUT', `users/${u.id}/roles`, { roles: checkedValues(roleBox, `roles-${u.id}`) });
-          notice(`Roles of ${u.email} saved.`);
-        }) }, 'Save roles')),
-        el('td', {}, u.disabled ? 'disabled' : 'active', ' ', el('button', { class: 'small', onclick: () => act(async () => {
-          const { quota } = await api('GET', `users/${u.id}/quota`);
-          notice(quota
-            ? `Quota of ${u.email} (${quota.plan} plan): ${quota.used_exact ? '' : 'at most '}${quota.used} of ${quota.limit} calls used; resets in ${quota.resets_in}.`
-            : 'No quota is configured for this plugin.');
-        }) }, 'Quota')),
-        el('td', {}, el('button', { class: 'small', onclick: () => act(async () => {
-          await api('PATCH', `users/${u.id}`, { disabled: !u.disabled });
-          notice(`${u.email} ${u.disabled ? 'enabled' : 'disabled'}.`);
-        }) }, u.disabled ? 'Enable' : 'Disable')),
-        identitiesCell(u),
-      );
-    });
-  $('[data-choices="user-select"]').replaceChildren(...state.users.map((u) => el('option', { value: u.id }, u.email)));
+  renderUsers(roleChoices);
 
   // Self-registered clients (dozens after a day of MCP traffic) are listed apart.
   paged('dynamic-clients', $('#dynamic-clients tbody'), state.clients.filter((c) => c.registered_via === 'dynamic'), (c) =>
@@ -288,11 +272,10 @@ function render() {
 
   renderRoutes();
 
-  const emails = Object.fromEntries(state.users.map((u) => [u.id, u.email]));
   paged('api-keys', $('#api-keys tbody'), state.keys, (k) =>
       el('tr', { 'data-id': k.id },
         el('td', {}, el('code', {}, `${k.prefix}…`)),
-        el('td', {}, emails[k.user_id] ?? k.user_id),
+        el('td', {}, k.user_email ?? k.user_id),
         el('td', {}, k.name),
         // The plugin it works at; a key from before keys named one works only at a lone user_http plugin.
         el('td', {}, k.plugin ?? 'none (older key)'),
@@ -303,6 +286,98 @@ function render() {
           notice('Key revoked.');
         }) }, 'Revoke')),
       ));
+}
+
+/** A user's sign-in methods in words: "password, github". */
+function signInMethods(u) {
+  const methods = [...(u.sign_in?.password ? ['password'] : []), ...(u.sign_in?.providers ?? [])];
+  return methods.length ? methods.join(', ') : 'none';
+}
+
+/** The page of users the server answered, with a pager that follows its cursors. */
+function renderUsers(roleChoices) {
+  const page = state.users;
+  if (!page) return;
+  $('#users tbody').replaceChildren(...page.items.map((u) => {
+    const roleBox = el('div', { class: 'choices' });
+    choices(roleBox, roleChoices, `roles-${u.id}`, u.roles.map((r) => r.id));
+    const signIns = identitiesCell(u);
+    signIns.prepend(el('span', { class: 'sign-in-methods' }, signInMethods(u)), ' ');
+    return el('tr', { 'data-id': u.id, 'data-email': u.email },
+      el('td', {}, u.email),
+      el('td', {}, u.name),
+      el('td', {}, roleBox, el('button', { class: 'small save-roles', onclick: () => act(async () => {
+        await api('PUT', `users/${u.id}/roles`, { roles: checkedValues(roleBox, `roles-${u.id}`) });
+        notice(`Roles of ${u.email} saved.`);
+      }) }, 'Save roles')),
+      el('td', {}, u.disabled ? 'disabled' : 'active', ' ', el('button', { class: 'small', onclick: () => act(async () => {
+        const { quota } = await api('GET', `users/${u.id}/quota`);
+        notice(quota
+          ? `Quota of ${u.email} (${quota.plan} plan): ${quota.used_exact ? '' : 'at most '}${quota.used} of ${quota.limit} calls used; resets in ${quota.resets_in}.`
+          : 'No quota is configured for this plugin.');
+      }) }, 'Quota')),
+      el('td', {}, el('button', { class: 'small', onclick: () => act(async () => {
+        await api('PATCH', `users/${u.id}`, { disabled: !u.disabled });
+        notice(`${u.email} ${u.disabled ? 'enabled' : 'disabled'}.`);
+      }) }, u.disabled ? 'Enable' : 'Disable')),
+      signIns,
+    );
+  }));
+  const pager = $('.pager[data-list="users"]');
+  const first = users.before.length * PAGE + 1;
+  const last = first + page.items.length - 1;
+  const go = (move) => () => move().then(render).catch((e) => notice(`Error: ${e.message}`));
+  pager.replaceChildren(
+    // The total is known on the last page only: the server counts nothing.
+    el('span', { class: 'muted' }, page.items.length
+      ? `${first}–${last} of ${page.next_cursor ? `more than ${last}` : last}`
+      : users.q ? `No user matches “${users.q}”.` : 'No users yet.'),
+    el('button', { class: 'small', type: 'button', onclick: go(previousUsers), ...(users.before.length ? {} : { disabled: '' }) }, 'Previous'),
+    el('button', { class: 'small', type: 'button', onclick: go(nextUsers), ...(page.next_cursor ? {} : { disabled: '' }) }, 'Next'),
+  );
+}
+
+/** `users?q=&cursor=&limit=`, the server's search. */
+function usersQuery(q, cursor, limit = PAGE) {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (q) params.set('q', q);
+  if (cursor) params.set('cursor', cursor);
+  return `users?${params}`;
+}
+
+/** This page of users again (after a change, or a new search from its first page). */
+async function loadUsers() {
+  state.users = await api('GET', usersQuery(users.q, users.cursor));
+}
+
+async function nextUsers() {
+  if (!state.users?.next_cursor) return;
+  users.before.push(users.cursor);
+  users.cursor = state.users.next_cursor;
+  await loadUsers();
+}
+
+async function previousUsers() {
+  if (!users.before.length) return;
+  users.cursor = users.before.pop();
+  await loadUsers();
+}
+
+/** Runs `fn` once typing has paused. */
+function debounced(fn) {
+  let timer = 0;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), SEARCH_DEBOUNCE_MS);
+  };
+}
+
+/** The user whose email is exactly `email` (in any case), asked of the server. */
+async function userByEmail(email) {
+  const wanted = email.trim().toLowerCase();
+  if (!wanted) return null;
+  const { items } = await api('GET', usersQuery(wanted, '', 5));
+  return items.find((u) => u.email.toLowerCase() === wanted) ?? null;
 }
 
 /** The route table and the OpenAPI document's operations beside it: where they disagree. */
@@ -331,12 +406,13 @@ function renderRoutes() {
 async function load() {
   const days = $('#usage-days')?.value ?? '14';
   let subscribers;
-  [state.resources, state.roles, state.users, state.clients, state.keys, state.usage, subscribers] = await Promise.all([
-    ...['resources', 'roles', 'users', 'clients', 'api-keys'].map(all),
+  [state.resources, state.roles, state.clients, state.keys, state.usage, subscribers] = await Promise.all([
+    ...['resources', 'roles', 'clients', 'api-keys'].map(all),
     api('GET', `usage?days=${days}`),
     api('GET', 'subscribers'),
   ]);
   state.routes = await api('GET', 'routes');
+  await loadUsers();
   state.subscribers = subscribers.items;
   state.planCounts = subscribers.holding_by_plan;
   render();
@@ -364,7 +440,21 @@ async function submit(event, form, fn) {
 }
 
 function wire() {
-  for (const input of document.querySelectorAll('input.search')) {
+  const userSearch = $('input.search[data-list="users"]');
+  userSearch.addEventListener('input', debounced(() => {
+    users.q = userSearch.value.trim();
+    users.before = [];
+    users.cursor = '';
+    loadUsers().then(render).catch((e) => notice(`Error: ${e.message}`));
+  }));
+  // The API-key form's user: an email, with suggestions from the server as it is typed.
+  const keyUser = $('#key-form [name=user_email]');
+  keyUser.addEventListener('input', debounced(async () => {
+    const q = keyUser.value.trim();
+    const { items } = q ? await api('GET', usersQuery(q, '', 10)).catch(() => ({ items: [] })) : { items: [] };
+    $('#user-suggestions').replaceChildren(...items.map((u) => el('option', { value: u.email }, u.name || u.email)));
+  }));
+  for (const input of document.querySelectorAll('input.search:not([data-list="users"])')) {
     input.addEventListener('input', () => {
       view[input.dataset.list] = { search: input.value, page: 0 };
       render();
@@ -428,7 +518,9 @@ function wire() {
   const keyForm = $('#key-form');
   keyForm.addEventListener('submit', (e) => submit(e, keyForm, async () => {
     const f = keyForm.elements;
-    const k = await api('POST', 'api-keys', { user_id: f.user_id.value, name: f.name.value, scopes: f.scopes.value });
+    const user = await userByEmail(f.user_email.value);
+    if (!user) throw Object.assign(new Error('no user has this email'), { fields: { user: 'no user has this email' } });
+    const k = await api('POST', 'api-keys', { user_id: user.id, name: f.name.value, scopes: f.scopes.value });
     notice(`API key created (shown once): ${k.key}`);
   }));
   if (token()) {

@@ -21,7 +21,7 @@ use portcullis::oauth::grant::{
 use portcullis::ports::{
     AccountStore, ApiKeySummary, AppAccess, ClientKeys, ClientRegistry, ConsentKey, GrantHolder,
     GrantStore, GrantSummary, IdentityStore, JwsSigner, JwsVerifier, KeptTokens, LinkedIdentity,
-    NewFederatedUser, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
+    NewFederatedUser, OwnApiKey, PasswordHasher, PolicyStore, ProvisionOutcome, RegisteredClient,
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
     UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
@@ -511,13 +511,17 @@ impl AccountStore for MemoryBackend {
             resource,
         }))
     }
-    async fn api_keys_of(&self, user_id: &str) -> Result<Vec<ApiKeySummary>, StoreError> {
+    async fn api_keys_of(
+        &self,
+        user_id: &str,
+        plugin: Option<&str>,
+    ) -> Result<Vec<ApiKeySummary>, StoreError> {
         self.call("api_keys_of")?;
         Ok(self
             .api_keys
             .borrow()
             .iter()
-            .filter(|(u, _)| u == user_id)
+            .filter(|(u, k)| u == user_id && plugin.is_none_or(|p| k.plugin.as_deref() == Some(p)))
             .map(|(_, k)| k.clone())
             .collect())
     }
@@ -525,17 +529,106 @@ impl AccountStore for MemoryBackend {
         &self,
         user_id: &str,
         key_id: &str,
+        plugin: Option<&str>,
         now: i64,
     ) -> Result<bool, StoreError> {
         self.call("revoke_api_key")?;
         let mut found = false;
         for (u, k) in self.api_keys.borrow_mut().iter_mut() {
-            if u == user_id && k.id == key_id {
+            if u == user_id
+                && k.id == key_id
+                && plugin.is_none_or(|p| k.plugin.as_deref() == Some(p))
+            {
                 k.revoked_at.get_or_insert(now);
                 found = true;
             }
         }
         Ok(found)
+    }
+    async fn create_own_api_key(
+        &self,
+        key: &OwnApiKey<'_>,
+        limit: usize,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.call("create_own_api_key")?;
+        let live = self
+            .api_keys
+            .borrow()
+            .iter()
+            .filter(|(u, k)| {
+                u == key.user_id
+                    && k.plugin.as_deref() == Some(key.plugin)
+                    && k.revoked_at.is_none()
+            })
+            .count();
+        if live >= limit {
+            return Ok(false);
+        }
+        self.api_keys.borrow_mut().push((
+            key.user_id.to_string(),
+            ApiKeySummary {
+                id: key.id.into(),
+                plugin: Some(key.plugin.into()),
+                prefix: key.prefix.into(),
+                name: key.name.into(),
+                scopes: key.scopes.into(),
+                created_at: now,
+                last_used_at: None,
+                revoked_at: None,
+            },
+        ));
+        Ok(true)
+    }
+    async fn rename_api_key(
+        &self,
+        user_id: &str,
+        plugin: &str,
+        key_id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        self.call("rename_api_key")?;
+        let mut keys = self.api_keys.borrow_mut();
+        let Some((_, k)) = keys.iter_mut().find(|(u, k)| {
+            u == user_id
+                && k.id == key_id
+                && k.plugin.as_deref() == Some(plugin)
+                && k.revoked_at.is_none()
+        }) else {
+            return Ok(false);
+        };
+        k.name = name.into();
+        Ok(true)
+    }
+    async fn rotate_api_key(
+        &self,
+        old_id: &str,
+        new: &OwnApiKey<'_>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.call("rotate_api_key")?;
+        let mut keys = self.api_keys.borrow_mut();
+        let Some((_, old)) = keys.iter_mut().find(|(u, k)| {
+            u == new.user_id
+                && k.id == old_id
+                && k.plugin.as_deref() == Some(new.plugin)
+                && k.revoked_at.is_none()
+        }) else {
+            return Ok(false);
+        };
+        old.revoked_at = Some(now);
+        let rotated = ApiKeySummary {
+            id: new.id.into(),
+            plugin: Some(new.plugin.into()),
+            prefix: new.prefix.into(),
+            name: old.name.clone(),
+            scopes: new.scopes.into(),
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        keys.push((new.user_id.to_string(), rotated));
+        Ok(true)
     }
 }
 

@@ -56,6 +56,18 @@ describe('the admin API', () => {
     assert.equal(list.items.filter((u) => u.email === 'nope').length, 0);
   });
 
+  test('users are searched by email prefix in any case and paged by an opaque cursor', async () => {
+    const found = await (await admin('users?q=DEMO')).json();
+    assert.deepEqual(found.items.map((u) => u.email), ['demo@example.com']);
+    assert.equal(found.items[0].sign_in.password, true);
+    assert.deepEqual(found.items[0].sign_in.providers, []);
+    const byId = await (await admin('users?q=usr_demo')).json();
+    assert.deepEqual(byId.items.map((u) => u.id), ['usr_demo']);
+    const bad = await admin('users?cursor=%2A%2A');
+    assert.equal(bad.status, 400);
+    assert.ok((await bad.json()).fields.cursor);
+  });
+
   test("a user's quota is visible", async () => {
     const res = await admin('users/usr_demo/quota');
     assert.equal(res.status, 200);
@@ -226,5 +238,61 @@ describe('the admin console in Chromium', () => {
     assert.equal(protectedHeader.alg, 'RS256', 'the algorithm chosen in the console');
     assert.equal(payload.scope, 'read');
     assert.equal(payload.aud, INDICATOR);
+  });
+
+  test('the users table searches the server, pages by its cursor, and the key form finds a user by email', async () => {
+    for (let i = 0; i < 23; i++) {
+      const res = await admin('users', { method: 'POST', body: JSON.stringify({ email: `pager-${String(i).padStart(2, '0')}@example.com` }) });
+      assert.equal(res.status, 201);
+    }
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const asked = [];
+    page.on('request', (r) => { if (r.url().includes('/admin/api/users')) asked.push(new URL(r.url()).search); });
+    await page.goto(`${gw.baseUrl}/admin/`);
+    await page.fill('#token', gw.secrets.ADMIN_TOKEN);
+    await page.click('#signin-form button');
+    await page.waitForSelector('#console:not([hidden])');
+    // No call asks for more than a page of users.
+    assert.ok(asked.length > 0 && asked.every((q) => /limit=20\b/.test(q)), asked.join(' '));
+
+    await page.fill('#users input.search', 'PAGER-');
+    const pager = page.locator('.pager[data-list="users"]');
+    // The search's answer: every row one it matches (the unsearched page has others).
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#users tbody tr')];
+      return rows.length === 20 && rows.every((r) => r.dataset.email.startsWith('pager-'));
+    });
+    await pager.filter({ hasText: '1–20 of more than 20' }).waitFor();
+    assert.equal(await page.locator('#users tbody tr').count(), 20);
+    assert.equal(await page.locator('#users tbody tr').first().getAttribute('data-email'), 'pager-00@example.com');
+    await pager.locator('button', { hasText: 'Next' }).click();
+    await pager.filter({ hasText: '21–23 of 23' }).waitFor();
+    assert.deepEqual(await page.locator('#users tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.email)),
+      ['pager-20@example.com', 'pager-21@example.com', 'pager-22@example.com']);
+    assert.ok(await pager.locator('button', { hasText: 'Next' }).isDisabled());
+    await pager.locator('button', { hasText: 'Previous' }).click();
+    await pager.filter({ hasText: '1–20 of more than 20' }).waitFor();
+
+    // The demo user: found by the start of their email, with how they sign in.
+    await page.fill('#users input.search', 'demo@');
+    const demo = page.locator('#users tbody tr[data-email="demo@example.com"]');
+    await demo.waitFor();
+    assert.equal(await page.locator('#users tbody tr').count(), 1);
+    assert.equal(await demo.locator('.sign-in-methods').textContent(), 'password');
+    await page.fill('#users input.search', 'nobody-here');
+    await pager.filter({ hasText: 'No user matches' }).waitFor();
+
+    // An API key for a user named by email; its row shows the email the server sent with it.
+    await page.fill('#key-form [name=user_email]', 'nobody@example.com');
+    await page.click('#key-form button');
+    await page.waitForSelector('#key-form .error:not(:empty)');
+    assert.match(await page.textContent('#key-form .error'), /no user has this email/);
+    await page.fill('#key-form [name=user_email]', 'Pager-07@Example.com');
+    await page.fill('#key-form [name=name]', 'console key');
+    await page.click('#key-form button');
+    await page.waitForFunction(() => /API key created \(shown once\)/.test(document.querySelector('#notice').textContent));
+    await page.locator('#api-keys tbody tr', { hasText: 'console key' }).filter({ hasText: 'pager-07@example.com' }).waitFor();
+    await context.close();
   });
 });

@@ -241,8 +241,11 @@ describe('plans with Stripe', () => {
       await page.selectOption('#usage-route', '/todos/export');
       assert.ok(Number(await bar.getAttribute('data-calls')) < 4, 'the export route alone');
       // Search narrows a list; its pager says how many match.
+      // Search asks the server (debounced), and the pager says what came back.
       await page.fill('input.search[data-list="users"]', 'demo@');
-      assert.match(await page.textContent('.pager[data-list="users"]'), /1–1 of 1/);
+      await page.locator('#users tbody tr[data-email="demo@example.com"]').waitFor();
+      await page.locator('.pager[data-list="users"]', { hasText: '1–1 of 1' }).waitFor();
+      assert.equal(await page.locator('#users tbody tr').count(), 1);
     } finally {
       await closeBrowser(browser);
     }

@@ -1,8 +1,10 @@
-// user_http: each user sends their own API key (made in the admin API, stored hashed in D1).
+// user_http: each user sends their own API key (made in the admin API or by the user on the
+// account page, stored hashed in D1).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGateway } from './harness.mjs';
 import { benchPlugin } from '../../scripts/bench-plugin.mjs';
+import { closeBrowser, launchBrowser } from './chromium.mjs';
 
 const plugin = {
   ...benchPlugin,
@@ -16,8 +18,9 @@ const plugin = {
 
 let gw;
 let key;
+let browser;
 before(async () => {
-  gw = await startGateway({ plugin, vars: { API_KEY_CACHE_SECS: '1' } });
+  [gw, browser] = await Promise.all([startGateway({ plugin, vars: { API_KEY_CACHE_SECS: '1' } }), launchBrowser()]);
   const res = await fetch(`${gw.baseUrl}/admin/api/api-keys`, {
     method: 'POST',
     headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
@@ -26,6 +29,7 @@ before(async () => {
   key = await res.json();
 });
 after(async () => {
+  await closeBrowser(browser);
   await gw?.stop();
 });
 
@@ -74,5 +78,64 @@ describe('user_http API keys', () => {
     assert.equal(refused.status, 401);
     assert.equal((await refused.json()).error_description, 'the API key was revoked');
     assert.deepEqual(await gw.originRequests(), []);
+  });
+});
+
+describe("a user's own keys, made on the account page", () => {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+  test('a user signs in, makes a key, calls the API with it; rotated and revoked, it is refused', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    // Nothing of OAuth on a user_http plugin: only the portal's pages.
+    assert.equal((await fetch(`${gw.baseUrl}/authorize`)).status, 404);
+    await page.goto(`${gw.baseUrl}/account`);
+    await page.fill('input[name=email]', 'demo@example.com');
+    await page.fill('input[name=password]', gw.secrets.DEMO_PASSWORD);
+    await page.click('form[action="/login"] button[type=submit]');
+    await page.waitForSelector('text=Signed in as demo@example.com');
+
+    await page.fill('.new-key-form input[name=name]', 'ChatGPT');
+    const made = await Promise.all([page.waitForNavigation(), page.click('.new-key-form button')]).then(([r]) => r);
+    assert.equal(made.status(), 200);
+    assert.equal(new URL(page.url()).search, '', 'the key is in no URL');
+    const mine = await page.inputValue('.new-key input.key');
+    assert.match(mine, /^pk_[A-Za-z0-9_-]{43}$/);
+    assert.match(await page.textContent('.new-key'), /shown only this once/);
+
+    await gw.clearOriginRequests();
+    const res = await call(mine);
+    assert.equal(res.status, 200);
+    const [seen] = await gw.originRequests();
+    assert.equal(seen.headers['x-portcullis-user'], 'usr_demo');
+    assert.ok(!JSON.stringify(seen).includes(mine));
+
+    // The page again: the key by its prefix only.
+    await page.goto(`${gw.baseUrl}/account`);
+    assert.ok(!(await page.content()).includes(mine));
+    const row = page.locator('li', { hasText: `${mine.slice(0, 12)}… ChatGPT` });
+    await row.waitFor();
+
+    // Rotated: the new key works, the old one is refused once the isolate's cache (1 s) ends.
+    await Promise.all([page.waitForNavigation(), row.locator('button', { hasText: 'Rotate' }).click()]);
+    const rotated = await page.inputValue('.new-key input.key');
+    assert.notEqual(rotated, mine);
+    await sleep(1200);
+    assert.equal((await call(mine)).status, 401);
+    assert.equal((await call(rotated)).status, 200);
+
+    // Revoked: refused, and the origin hears nothing.
+    await page.goto(`${gw.baseUrl}/account`);
+    await Promise.all([
+      page.waitForNavigation(),
+      page.locator('li', { hasText: `${rotated.slice(0, 12)}… ChatGPT` }).locator('button', { hasText: 'Revoke' }).click(),
+    ]);
+    await sleep(1200);
+    await gw.clearOriginRequests();
+    const refused = await call(rotated);
+    assert.equal(refused.status, 401);
+    assert.equal((await refused.json()).error_description, 'the API key was revoked');
+    assert.deepEqual(await gw.originRequests(), []);
+    await context.close();
   });
 });

@@ -36,10 +36,14 @@ impl<S: Sql> AdminDirectory<'_, S> {
         .map(drop)
     }
 
-    /// The key's row, hash included (the admin API shows only the columns it names).
+    /// The key's row, hash included (the admin API shows only the columns it names), with its
+    /// user's email.
     pub async fn api_key(&self, id: &str) -> Result<Option<Row>, SqlError> {
-        self.first_row("SELECT * FROM api_keys WHERE id = ?1", vec![id.into()])
-            .await
+        self.first_row(
+            "SELECT k.*, u.email AS user_email FROM api_keys k LEFT JOIN users u ON u.id = k.user_id WHERE k.id = ?1",
+            vec![id.into()],
+        )
+        .await
     }
 
     pub async fn api_key_exists(&self, id: &str) -> Result<bool, SqlError> {
@@ -57,7 +61,8 @@ impl<S: Sql> AdminDirectory<'_, S> {
         .map(drop)
     }
 
-    /// One page of keys, of one user when `user_id` is given.
+    /// One page of keys, of one user when `user_id` is given, each with its user's email (so a
+    /// list shows whose keys they are without loading the users).
     pub async fn list_api_keys(
         &self,
         page: &Page,
@@ -65,7 +70,8 @@ impl<S: Sql> AdminDirectory<'_, S> {
     ) -> Result<Vec<Row>, SqlError> {
         self.sql
             .query(
-                "SELECT * FROM api_keys WHERE id > ?1 AND (?2 IS NULL OR user_id = ?2) ORDER BY id LIMIT ?3",
+                "SELECT k.*, u.email AS user_email FROM api_keys k LEFT JOIN users u ON u.id = k.user_id \
+                 WHERE k.id > ?1 AND (?2 IS NULL OR k.user_id = ?2) ORDER BY k.id LIMIT ?3",
                 vec![page.after.as_str().into(), user_id.into(), page.limit.into()],
             )
             .await

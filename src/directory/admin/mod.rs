@@ -19,7 +19,10 @@ pub use api_keys::NewApiKey;
 pub use clients::{ClientFields, ClientUpdate, NewClient};
 pub use resources::ResourceFields;
 pub use roles::{RoleFields, RoleHolder};
-pub use users::{NewUser, UserChanges};
+pub use users::{
+    email_prefix_range, NewUser, UserChanges, UserSearch, USERS_AFTER, USERS_BY_EMAIL_PREFIX,
+    USERS_BY_EMAIL_PREFIX_AFTER, USER_BY_ID,
+};
 
 /// The admin API's view of the directory; `now` stamps what it creates, changes and revokes.
 pub struct AdminDirectory<'a, S: Sql> {
