@@ -60,7 +60,9 @@ pub enum BillingPage {
 
 impl<'p> AuthEndpoint<'p> {
     /// Whether the endpoint is one of the portal's own (signing in and out, at an upstream
-    /// provider too, and the account page), which a `user_http` plugin's account portal serves.
+    /// provider too, the account page, and making and recovering an account), which a
+    /// `user_http` plugin's account portal serves: a stranger signs up there and makes the key
+    /// they paste into ChatGPT.
     pub fn is_portal(&self) -> bool {
         matches!(
             self,
@@ -70,6 +72,10 @@ impl<'p> AuthEndpoint<'p> {
                 | AuthEndpoint::ProviderStart(_)
                 | AuthEndpoint::ProviderCallback(_)
                 | AuthEndpoint::LinkAccount
+                | AuthEndpoint::SignUp
+                | AuthEndpoint::VerifySignUp
+                | AuthEndpoint::ResetPassword
+                | AuthEndpoint::EmailCode
         )
     }
 
@@ -577,7 +583,15 @@ mod tests {
             serde_json::json!({"type": "user_http", "authorization_type": "bearer"});
         let c = Config::parse(raw.clone()).unwrap();
         assert!(c.oauth.is_none() && c.account_portal.is_some());
-        for path in [LOGIN_PATH, LOGOUT_PATH, ACCOUNT_PATH] {
+        for path in [
+            LOGIN_PATH,
+            LOGOUT_PATH,
+            ACCOUNT_PATH,
+            SIGN_UP_PATH,
+            SIGN_UP_VERIFY_PATH,
+            RESET_PATH,
+            EMAIL_CODE_PATH,
+        ] {
             assert!(
                 matches!(
                     route(&c, head(Method::Get, path)),

@@ -234,7 +234,7 @@ fn the_mailed_link_shows_a_button_and_only_its_post_makes_the_account() {
     );
     assert_eq!(
         made.status,
-        200,
+        303,
         "signed in, with nowhere to return to: {}",
         html(&made)
     );
@@ -409,7 +409,7 @@ fn accounts_from_one_network_are_limited() {
         );
         statuses.push(r.status);
     }
-    assert_eq!(statuses[..10], [200; 10]);
+    assert_eq!(statuses[..10], [303; 10]);
     assert_eq!(statuses[10], 429);
     assert_eq!(
         backend.users.borrow().len(),
@@ -693,7 +693,7 @@ fn on_the_real_schema_sign_up_guesses_and_reset_hold() {
             .status
     };
     assert_eq!(post(&mut browser, wrong), 400);
-    assert_eq!(post(&mut browser, &code), 200);
+    assert_eq!(post(&mut browser, &code), 303);
     let rows = common::block_on(db.query(
         "SELECT u.email_verified_at, u.terms_accepted, r.name AS role FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.email = 'dee@example.org'",
         vec![],
@@ -869,7 +869,7 @@ fn an_invitation_lets_one_address_in_once_with_its_roles() {
         "the invitation is for its address only"
     );
     let made = post(&mut browser, "fay@example.org");
-    assert_eq!(made.status, 200, "made and signed in: {}", html(&made));
+    assert_eq!(made.status, 303, "made and signed in: {}", html(&made));
     let roles = common::block_on(db.query("SELECT r.name FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id WHERE u.email = 'fay@example.org'", vec![])).unwrap();
     assert_eq!(roles[0]["name"], "member");
     let mut again = Browser::new(&config, &both);

@@ -401,6 +401,13 @@ impl<B: Backend> AuthServer<'_, B> {
             disabled: false,
             session_epoch: 0,
         };
-        self.start_session(user, &pending.return_to, method)
+        // Nowhere to return to: the account page, where a `user_http` plugin's user makes the
+        // key they came for.
+        let return_to = if pending.return_to.is_empty() {
+            crate::routes::ACCOUNT_PATH
+        } else {
+            pending.return_to.as_str()
+        };
+        self.start_session(user, return_to, method)
     }
 }

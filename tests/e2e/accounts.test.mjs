@@ -93,7 +93,8 @@ describe('sign-up from inside an authorization', () => {
     const button = await phone.get(link);
     assert.equal(button.status, 200);
     const made = await phone.post('/signup/verify', formFields(button.text_, '/signup/verify'));
-    assert.equal(made.status, 200, made.text_);
+    assert.equal(made.status, 303, made.text_);
+    assert.equal(made.headers.get('location'), '/account');
     assert.equal((await phone.get(link)).status, 400);
   });
 
