@@ -1018,3 +1018,47 @@ fn each_step_makes_the_store_calls_the_capacity_table_counts() {
         "the code, the link, the notice of the change"
     );
 }
+
+/// On a `user_http` plugin a stranger signs up, lands on the account page and makes the key
+/// they will paste into ChatGPT, with no administrator.
+#[test]
+fn on_a_user_http_plugin_a_stranger_signs_up_and_makes_their_own_key() {
+    let config = Config::parse(RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "https://todo.example.com/legal",
+            "auth": {"type": "user_http", "authorization_type": "bearer"},
+            "sign_in": {"sign_up": "open"},
+        })),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        mail_from: Some("Todo <no-reply@todo.example.com>".into()),
+        ..RawConfig::default()
+    })
+    .unwrap();
+    assert!(config.oauth.is_none());
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    let sent = sign_up(&mut browser, "lead@example.org", "");
+    assert_eq!(sent.status, 200, "{}", html(&sent));
+    let code = code_in(&backend.mails.borrow()[0].subject);
+    let made = browser.post_form(
+        "/signup/verify",
+        &[
+            ("csrf_token", &hidden(&sent, "csrf_token")),
+            ("challenge", &hidden(&sent, "challenge")),
+            ("code", &code),
+        ],
+    );
+    assert_eq!(made.header("location"), Some("/account"));
+    let account = browser.get("/account");
+    assert_eq!(account.status, 200);
+    let page = html(&account);
+    assert!(
+        page.contains("lead@example.org") && page.contains("value=\"create-key\""),
+        "{page}"
+    );
+}
