@@ -1062,3 +1062,66 @@ fn on_a_user_http_plugin_a_stranger_signs_up_and_makes_their_own_key() {
         "{page}"
     );
 }
+
+/// Every new form refuses a post without this browser's CSRF token, and changes nothing.
+#[test]
+fn every_new_form_refuses_a_post_from_elsewhere() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = Browser::new(&config, &backend);
+    // A session and CSRF cookie of the browser's own, so only the token is missing or wrong.
+    let form = browser.get("/signup");
+    let sent = browser.post_form(
+        "/signup",
+        &[
+            ("csrf_token", &hidden(&form, "csrf_token")),
+            ("email", "x@example.org"),
+            ("password", PASSWORD),
+            ("terms", "accepted"),
+        ],
+    );
+    let challenge = hidden(&sent, "challenge");
+    let before = backend.stored();
+    let mails = backend.mails.borrow().len();
+    let forms: [(&str, Vec<(&str, &str)>); 6] = [
+        (
+            "/signup",
+            vec![
+                ("email", "y@example.org"),
+                ("password", PASSWORD),
+                ("terms", "accepted"),
+            ],
+        ),
+        (
+            "/signup/verify",
+            vec![("challenge", &challenge), ("code", "123456")],
+        ),
+        ("/login/reset", vec![("email", "demo@example.com")]),
+        (
+            "/login/reset",
+            vec![("token", "a".repeat(43).leak()), ("password", NEW_PASSWORD)],
+        ),
+        ("/login/code", vec![("email", "demo@example.com")]),
+        (
+            "/login/code",
+            vec![("challenge", &challenge), ("code", "123456")],
+        ),
+    ];
+    for (path, fields) in &forms {
+        for token in [
+            None,
+            Some("forged"),
+            Some(hidden(&form, "csrf_token").leak() as &str),
+        ] {
+            let mut pairs = fields.clone();
+            if let Some(t) = token {
+                pairs.push(("csrf_token", t));
+            }
+            let mut stranger = Browser::new(&config, &backend);
+            let r = stranger.post_form(path, &pairs);
+            assert_eq!(r.status, 403, "{path} with {token:?}: {}", html(&r));
+        }
+    }
+    assert_eq!(backend.stored(), before);
+    assert_eq!(backend.mails.borrow().len(), mails);
+}
