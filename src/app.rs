@@ -140,7 +140,7 @@ impl<B: Backend, S: Sql> App<'_, B, S> {
             // Invitations are the portal's: they need its key, its mail and its pages' links.
             Endpoint::Admin(route @ (AdminRoute::Invitations | AdminRoute::Invitation(_))) => {
                 route.check_method(&head.method())?;
-                let settings = config.oauth.as_ref().ok_or(ApiError::NotFound)?;
+                let settings = config.portal_settings().ok_or(ApiError::NotFound)?;
                 let server = AuthServer {
                     config,
                     settings,

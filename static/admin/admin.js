@@ -2,7 +2,7 @@
 'use strict';
 
 const $ = (selector, root = document) => root.querySelector(selector);
-const state = { resources: [], roles: [], users: null, clients: [], keys: [], subscribers: [], usage: null, routes: null };
+const state = { invitations: [], resources: [], roles: [], users: null, clients: [], keys: [], subscribers: [], usage: null, routes: null };
 /**
  * The users list is searched and paged by the server (a directory may hold millions): the
  * search text, the cursors of the pages before this one, and this page's.
@@ -235,6 +235,15 @@ function render() {
   choices($('[data-choices="client-roles"]'), roleChoices, 'client-roles');
 
   renderUsers(roleChoices);
+  choices($('[data-choices="role-names"]'), state.roles.map((r) => ({ value: r.name, label: r.name })), 'invite-roles');
+  $('#invitations tbody').replaceChildren(...state.invitations.map((i) => el('tr', { 'data-id': i.id },
+    el('td', {}, i.email),
+    el('td', {}, i.roles.join(', ')),
+    el('td', {}, new Date(i.expires_at * 1000).toLocaleString()),
+    el('td', {}, el('button', { class: 'small danger', onclick: () => act(async () => {
+      await api('DELETE', `invitations/${encodeURIComponent(i.id)}`);
+      notice(`Invitation to ${i.email} withdrawn.`);
+    }) }, 'Withdraw')))));
 
   // Self-registered clients (dozens after a day of MCP traffic) are listed apart.
   paged('dynamic-clients', $('#dynamic-clients tbody'), state.clients.filter((c) => c.registered_via === 'dynamic'), (c) =>
@@ -412,6 +421,8 @@ async function load() {
     api('GET', 'subscribers'),
   ]);
   state.routes = await api('GET', 'routes');
+  // Plugins without a portal (no sign-in) have no invitations: an empty list.
+  state.invitations = (await api('GET', 'invitations').catch(() => ({ items: [] }))).items;
   await loadUsers();
   state.subscribers = subscribers.items;
   state.planCounts = subscribers.holding_by_plan;
@@ -502,6 +513,13 @@ function wire() {
       email: f.email.value, name: f.name.value, password: f.password.value || null, roles: checkedValues(userForm, 'roles'),
     });
     notice('User created.');
+  }));
+  const inviteForm = $('#invite-form');
+  inviteForm.addEventListener('submit', (e) => submit(e, inviteForm, async () => {
+    const f = inviteForm.elements;
+    const roles = checkedValues(inviteForm, 'invite-roles');
+    const i = await api('POST', 'invitations', { email: f.email.value, ...(roles.length ? { roles } : {}) });
+    notice(`Invitation mailed to ${i.email}.`);
   }));
   const clientForm = $('#client-form');
   clientForm.addEventListener('submit', (e) => submit(e, clientForm, async () => {

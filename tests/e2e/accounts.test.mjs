@@ -13,6 +13,7 @@ import { startGateway } from './harness.mjs';
 import { FormBrowser, decide, formFields, signIn } from './browser.mjs';
 import { codeIn, linkIn, mailCount, nextMailTo } from './mail.mjs';
 import { root } from '../../scripts/lib.mjs';
+import { closeBrowser, launchBrowser } from './chromium.mjs';
 
 const CALLBACK = 'https://chatgpt.com/aip/plugin-todo-demo/oauth/callback';
 const insecure = { [oauth.allowInsecureRequests]: true };
@@ -188,5 +189,44 @@ describe('sign-in by a mailed code', () => {
     assert.equal(signedIn.status, 200, signedIn.text_);
     const account = await browser.get('/account');
     assert.match(account.text_, new RegExp(email));
+  });
+});
+
+describe('invitations from the admin console', () => {
+  test('an administrator invites an address in the console; its link makes the account with the roles chosen', async () => {
+    const chromium = await launchBrowser();
+    try {
+      const context = await chromium.newContext();
+      const page = await context.newPage();
+      await page.goto(`${gw.baseUrl}/admin/`);
+      await page.fill('#token', gw.secrets.ADMIN_TOKEN);
+      await page.click('#signin-form button');
+      await page.waitForSelector('#console:not([hidden])');
+      const email = `invited-${Date.now()}@example.org`;
+      await page.fill('#invite-form [name=email]', email);
+      await page.check('#invite-form input[name=invite-roles][value=member]');
+      await page.click('#invite-form button[type=submit]');
+      await page.waitForSelector(`#invitations tbody tr:has-text("${email}")`);
+      assert.match(await page.textContent(`#invitations tbody tr:has-text("${email}")`), /member/);
+      const mail = await nextMailTo(gw.baseUrl, email);
+      assert.match(mail.subject, /invited/);
+      const link = /(http\S+\/signup\?invitation=[A-Za-z0-9_-]+)/.exec(mail.text)[1];
+      // The invitee, in a browser of their own.
+      const invitee = await chromium.newContext({ javaScriptEnabled: false });
+      const form = await invitee.newPage();
+      await form.goto(link);
+      assert.equal(await form.inputValue('#email'), email);
+      assert.equal(await form.getAttribute('#email', 'readonly'), '');
+      await form.fill('#password', 'a long enough password');
+      await form.check('input[name=terms]');
+      await Promise.all([form.waitForNavigation(), form.click('button[type=submit]')]);
+      assert.equal(new URL(form.url()).pathname, '/account');
+      assert.match(await form.textContent('main'), new RegExp(email));
+      await page.reload();
+      await page.waitForSelector('#console:not([hidden])');
+      assert.equal(await page.locator(`#invitations tbody tr:has-text("${email}")`).count(), 0, 'used, so no longer open');
+    } finally {
+      await closeBrowser(chromium);
+    }
   });
 });
