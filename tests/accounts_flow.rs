@@ -1125,3 +1125,106 @@ fn every_new_form_refuses_a_post_from_elsewhere() {
     assert_eq!(backend.stored(), before);
     assert_eq!(backend.mails.borrow().len(), mails);
 }
+
+/// With Turnstile on, the sign-up form shows the widget (its script let in by the page's CSP,
+/// and no other page's), and a sign-up whose token Siteverify does not pass sends and stores
+/// nothing.
+#[test]
+fn turnstile_keeps_sign_ups_to_tokens_siteverify_passes() {
+    use portcullis::ports::UpstreamResponse;
+    let mut raw_config = RawConfig {
+        public_base_url: Some(BASE.into()),
+        origin_url: Some("http://127.0.0.1:9".into()),
+        plugin: Some(serde_json::json!({
+            "name_for_human": "Todo", "name_for_model": "todo",
+            "description_for_human": "Todos.", "description_for_model": "Todos.",
+            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "https://todo.example.com/legal",
+            "auth": {"type": "oauth", "scope": "todos:read"},
+            "sign_in": {"sign_up": "open", "turnstile_site_key": "0x4AAAAAAAtest"},
+        })),
+        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
+        session_secret: Some("x".repeat(40)),
+        mail_from: Some("Todo <no-reply@todo.example.com>".into()),
+        ..RawConfig::default()
+    };
+    assert_eq!(
+        Config::parse(raw_config.clone()).unwrap_err().key,
+        "TURNSTILE_SECRET_KEY"
+    );
+    raw_config.turnstile_secret_key = Some("0x4AAAAAAAsecret".into());
+    let config = Config::parse(raw_config).unwrap();
+    let backend = backend();
+    let verify = "POST https://challenges.cloudflare.com/turnstile/v0/siteverify";
+    let mut browser = Browser::new(&config, &backend);
+    let form = browser.get("/signup");
+    let csp = form.header("content-security-policy").unwrap().to_string();
+    assert!(
+        csp.contains("script-src https://challenges.cloudflare.com")
+            && csp.contains("frame-src https://challenges.cloudflare.com"),
+        "{csp}"
+    );
+    assert!(html(&form).contains("data-sitekey=\"0x4AAAAAAAtest\""));
+    assert!(
+        !browser
+            .get("/login")
+            .header("content-security-policy")
+            .unwrap()
+            .contains("script-src"),
+        "other pages stay script-free"
+    );
+    let post = |browser: &mut Browser<'_>, token: Option<&str>| {
+        let csrf = hidden(&form, "csrf_token");
+        let mut fields = vec![
+            ("csrf_token", csrf.as_str()),
+            ("email", "bot@example.org"),
+            ("password", PASSWORD),
+            ("terms", "accepted"),
+        ];
+        if let Some(t) = token {
+            fields.push(("cf-turnstile-response", t));
+        }
+        browser.post_form("/signup", &fields).status
+    };
+    let before = backend.stored();
+    // No token; Siteverify down; Siteverify says no; a token solved on another site.
+    assert_eq!(post(&mut browser, None), 403);
+    assert_eq!(post(&mut browser, Some("tok-1")), 403);
+    for answer in [
+        r#"{"success":false,"error-codes":["invalid-input-response"]}"#,
+        r#"{"success":true,"hostname":"elsewhere.example"}"#,
+    ] {
+        backend.upstream_answers.borrow_mut().insert(
+            verify.into(),
+            UpstreamResponse {
+                status: 200,
+                content_type: "application/json".into(),
+                body: answer.as_bytes().to_vec(),
+            },
+        );
+        assert_eq!(post(&mut browser, Some("tok-1")), 403, "{answer}");
+    }
+    assert_eq!(backend.stored(), before);
+    assert!(backend.mails.borrow().is_empty());
+    backend.upstream_answers.borrow_mut().insert(
+        verify.into(),
+        UpstreamResponse {
+            status: 200,
+            content_type: "application/json".into(),
+            body: br#"{"success":true,"hostname":"todo.example.com"}"#.to_vec(),
+        },
+    );
+    assert_eq!(post(&mut browser, Some("tok-2")), 200);
+    assert_eq!(backend.mails.borrow().len(), 1);
+    let sent = backend
+        .upstream_requests
+        .borrow()
+        .last()
+        .unwrap()
+        .form
+        .clone()
+        .unwrap();
+    assert!(
+        sent.starts_with("secret=0x4AAAAAAAsecret&response=tok-2"),
+        "{sent}"
+    );
+}

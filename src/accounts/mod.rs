@@ -10,6 +10,7 @@ pub mod mail_texts;
 pub mod recovery;
 mod sign_in_methods;
 pub mod totp;
+pub mod turnstile;
 pub mod webauthn;
 
 pub use sign_in_methods::SignInMethods;

@@ -102,6 +102,10 @@ pub struct RawConfig {
     pub resend_api_key: Option<String>,
     /// Resend's API base URL (a local stand-in in tests).
     pub resend_api_base: Option<String>,
+    /// Secret: Cloudflare Turnstile's secret key, for plugins whose sign-up shows the widget.
+    pub turnstile_secret_key: Option<String>,
+    /// Where Turnstile's Siteverify is (a local stand-in in tests).
+    pub turnstile_api_base: Option<String>,
     /// How often an isolate hands its usage counts to D1, in seconds.
     pub usage_flush_secs: Option<String>,
     /// Secrets named by plugin entries (`service_token_secret`, `origin_secret_name`), read by the

@@ -421,6 +421,7 @@ pub(crate) struct RawSignIn {
     sign_up_roles: Vec<String>,
     email_codes: Option<bool>,
     reset_ends_grants: Option<bool>,
+    turnstile_site_key: Option<String>,
 }
 
 /// Who may make their own account (`sign_in.sign_up`).
@@ -456,6 +457,8 @@ pub struct SignIn {
     /// Whether a reset also revokes the user's grants (every app signs in again), not only
     /// their sessions.
     pub reset_ends_grants: bool,
+    /// Cloudflare Turnstile on the sign-up form, when the plugin names a site key.
+    pub turnstile: Option<crate::accounts::turnstile::TurnstileSettings>,
 }
 
 impl SignIn {
@@ -475,12 +478,17 @@ impl SignIn {
     }
 }
 
+fn key_name(prefix: &str, field: &str) -> String {
+    format!("{prefix}.sign_in.{field}")
+}
+
 /// The plugin's sign-in: by default every provider of the deployment and passwords.
 pub(crate) fn sign_in_for(
     prefix: &str,
     raw: Option<RawSignIn>,
     all: &[IdentityProvider],
     mail: bool,
+    turnstile_secret: Option<&(Secret, String)>,
 ) -> Result<SignIn, ConfigError> {
     let raw = raw.unwrap_or_default();
     let key = |field: &str| format!("{prefix}.sign_in.{field}");
@@ -546,7 +554,25 @@ pub(crate) fn sign_in_for(
             }
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let turnstile = match (raw.turnstile_site_key.as_deref().map(str::trim), turnstile_secret) {
+        (None | Some(""), _) => None,
+        (Some(key), _) if key.len() > 100 || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') => {
+            return Err(ConfigError::new(key_name(prefix, "turnstile_site_key"), "a Turnstile site key (0x…)"));
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "TURNSTILE_SECRET_KEY",
+                "a secret holding the Turnstile widget's secret key (a plugin names a turnstile_site_key)",
+            ))
+        }
+        (Some(key), Some((secret, base))) => Some(crate::accounts::turnstile::TurnstileSettings {
+            site_key: key.to_string(),
+            secret_key: secret.clone(),
+            api_base: base.clone(),
+        }),
+    };
     Ok(SignIn {
+        turnstile,
         providers,
         password,
         sign_up_rules: Provisioning {
@@ -719,18 +745,18 @@ mod tests {
     fn a_plugin_offers_the_providers_it_names_and_needs_some_way_in() {
         let all =
             parse_providers(&raw(json!([google()]), &[("GOOGLE_CLIENT_SECRET", "g")])).unwrap();
-        let default = sign_in_for("PLUGIN", None, &all, false).unwrap();
+        let default = sign_in_for("PLUGIN", None, &all, false, None).unwrap();
         assert_eq!((default.providers.len(), default.password), (1, true));
         let only: RawSignIn = read(
             "PLUGIN.sign_in",
             &json!({"providers": ["google"], "password": false}),
         )
         .unwrap();
-        let s = sign_in_for("PLUGIN", Some(only), &all, false).unwrap();
+        let s = sign_in_for("PLUGIN", Some(only), &all, false, None).unwrap();
         assert!(!s.password && s.provider("google").is_some());
         let unknown: RawSignIn = read("PLUGIN.sign_in", &json!({"providers": ["okta"]})).unwrap();
         assert_eq!(
-            sign_in_for("PLUGIN", Some(unknown), &all, false)
+            sign_in_for("PLUGIN", Some(unknown), &all, false, None)
                 .unwrap_err()
                 .key,
             "PLUGIN.sign_in.providers"
@@ -741,7 +767,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            sign_in_for("PLUGIN", Some(none), &all, false)
+            sign_in_for("PLUGIN", Some(none), &all, false, None)
                 .unwrap_err()
                 .key,
             "PLUGIN.sign_in.password"
@@ -757,6 +783,7 @@ mod tests {
             Some(raw(json!({"sign_up": "open", "sign_up_domains": ["@Acme.com"], "sign_up_roles": ["member"]}))),
             &all,
             true,
+            None,
         )
         .unwrap();
         assert_eq!(open.sign_up, SignUpPolicy::Open);
@@ -766,10 +793,14 @@ mod tests {
         );
         assert_eq!(open.sign_up_rules.roles_for("a@other.com"), None);
         assert!(open.reset && !open.email_codes);
-        let closed = sign_in_for("PLUGIN", None, &all, true).unwrap();
+        let closed = sign_in_for("PLUGIN", None, &all, true, None).unwrap();
         assert_eq!(closed.sign_up, SignUpPolicy::Closed);
         assert!(closed.reset, "a reset needs only passwords and mail");
-        assert!(!sign_in_for("PLUGIN", None, &all, false).unwrap().reset);
+        assert!(
+            !sign_in_for("PLUGIN", None, &all, false, None)
+                .unwrap()
+                .reset
+        );
         let refused = [
             (json!({"sign_up": "open"}), false, "PLUGIN.sign_in.sign_up"),
             (
@@ -795,7 +826,7 @@ mod tests {
         ];
         for (table, mail, key) in refused {
             assert_eq!(
-                sign_in_for("PLUGIN", Some(raw(table.clone())), &all, mail)
+                sign_in_for("PLUGIN", Some(raw(table.clone())), &all, mail, None)
                     .unwrap_err()
                     .key,
                 key,
@@ -810,6 +841,7 @@ mod tests {
             )),
             &all,
             true,
+            None,
         )
         .unwrap();
         assert!(!codes_only.reset && codes_only.email_codes);

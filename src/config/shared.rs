@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) billing: Option<super::BillingSettings>,
     pub(crate) usage_flush_secs: i64,
     pub(crate) mail: Option<MailSettings>,
+    /// Turnstile's secret and Siteverify's base, when the secret is set.
+    pub(crate) turnstile: Option<(Secret, String)>,
 }
 
 impl Shared {
@@ -39,6 +41,7 @@ impl Shared {
         let providers = super::providers::parse_providers(raw)?;
         Ok(Shared {
             mail: mail_settings(raw)?,
+            turnstile: turnstile_secret(raw)?,
             usage_flush_secs: seconds(
                 "USAGE_FLUSH_SECS",
                 raw.usage_flush_secs.as_deref(),
@@ -282,4 +285,23 @@ fn mail_settings(raw: &RawConfig) -> Result<Option<MailSettings>, ConfigError> {
         from_name,
         delivery,
     }))
+}
+
+/// Turnstile's secret key (`TURNSTILE_SECRET_KEY`) and where Siteverify is.
+fn turnstile_secret(raw: &RawConfig) -> Result<Option<(Secret, String)>, ConfigError> {
+    let Some(secret) = raw
+        .turnstile_secret_key
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(None);
+    };
+    let base = match raw.turnstile_api_base.as_deref().filter(|b| !b.is_empty()) {
+        None => crate::accounts::turnstile::SITEVERIFY_BASE.to_string(),
+        Some(base) => crate::federation::check_provider_url(base)
+            .map(|u| u.as_str().trim_end_matches('/').to_string())
+            .map_err(|why| ConfigError::new("TURNSTILE_API_BASE", why))?,
+    };
+    Ok(Some((Secret::new(secret.to_string()), base)))
 }

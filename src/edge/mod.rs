@@ -132,6 +132,8 @@ fn read_raw_config(env: &Env) -> RawConfig {
         mail_provider: var("MAIL_PROVIDER"),
         resend_api_key: secret("RESEND_API_KEY"),
         resend_api_base: var("RESEND_API_BASE"),
+        turnstile_secret_key: secret("TURNSTILE_SECRET_KEY"),
+        turnstile_api_base: var("TURNSTILE_API_BASE"),
         plan_cache_secs: var("PLAN_CACHE_SECS"),
         usage_flush_secs: var("USAGE_FLUSH_SECS"),
         named_secrets,

@@ -8,6 +8,7 @@ use crate::accounts::challenge::{
     Pending, Purpose, CODE_TTL_SECS, MAIL_WINDOW_SECS, SIGN_UPS_PER_SOURCE,
 };
 use crate::accounts::mail_texts as mail;
+use crate::accounts::turnstile::{self, RESPONSE_FIELD};
 use crate::config::SignUpPolicy;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
@@ -76,6 +77,43 @@ impl<B: Backend> AuthServer<'_, B> {
         ))
     }
 
+    /// Whether the form's Turnstile token holds at Siteverify (always, without Turnstile). A
+    /// Siteverify that does not answer refuses: the check is the point of having it.
+    async fn turnstile_passed(
+        &self,
+        head: &RequestHead,
+        token: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let Some(settings) = &self.config.sign_in.turnstile else {
+            return Ok(true);
+        };
+        let token = token.unwrap_or("");
+        if !turnstile::plausible(token) {
+            return Ok(false);
+        }
+        let answer = self
+            .backend
+            .upstream(crate::ports::UpstreamRequest {
+                method: "POST",
+                url: format!("{}{}", settings.api_base, turnstile::SITEVERIFY_PATH),
+                headers: Vec::new(),
+                form: Some(turnstile::siteverify_form(
+                    settings.secret_key.expose(),
+                    token,
+                    head.client_ip().unwrap_or(""),
+                )),
+            })
+            .await;
+        let host = url::Url::parse(self.issuer())
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        Ok(match answer {
+            Ok(r) => turnstile::passed(r.status, &r.body, &host),
+            Err(_) => false,
+        })
+    }
+
     fn sign_up_closed(&self) -> Option<Reply> {
         (!self.sign_up_offered()).then(|| {
             self.local_error(
@@ -118,6 +156,12 @@ impl<B: Backend> AuthServer<'_, B> {
                 terms_url: &self.config.plugin.legal_info_url,
                 notice,
                 sign_in: &sign_in,
+                turnstile_site_key: self
+                    .config
+                    .sign_in
+                    .turnstile
+                    .as_ref()
+                    .map(|t| t.site_key.as_str()),
             },
         )
     }
@@ -193,6 +237,15 @@ impl<B: Backend> AuthServer<'_, B> {
                 }
             },
         };
+        if !self
+            .turnstile_passed(head, params.get(RESPONSE_FIELD))
+            .await?
+        {
+            return Ok(form(
+                403,
+                "Confirm you are a person: complete the check above, then try again.",
+            ));
+        }
         if let Err(reset_secs) = self.charge_mail(head, &email).await? {
             return Ok(self.too_many_mails(reset_secs));
         }

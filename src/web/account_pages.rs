@@ -1,7 +1,7 @@
 //! The pages of accounts people make and recover themselves: sign-up, the code a mail carries,
 //! the button a mailed link opens, the email forms (reset, sign-in by code) and a new password.
 
-use super::pages::{escape_html, notice_html, page, render, Brand};
+use super::pages::{escape_html, notice_html, page, render, Brand, PAGE_CSP};
 use crate::http::Reply;
 
 const SIGN_UP: &str = include_str!("../../static/portal/signup.html");
@@ -25,6 +25,8 @@ pub struct SignUpForm<'a> {
     pub notice: Option<&'a str>,
     /// The sign-in page, for people who have an account.
     pub sign_in: &'a str,
+    /// Cloudflare Turnstile's site key, when the plugin shows the widget.
+    pub turnstile_site_key: Option<&'a str>,
 }
 
 pub fn sign_up_page(status: u16, brand: Brand<'_>, form: &SignUpForm<'_>) -> Reply {
@@ -43,6 +45,14 @@ pub fn sign_up_page(status: u16, brand: Brand<'_>, form: &SignUpForm<'_>) -> Rep
             "<label class=\"check\"><input type=\"checkbox\" name=\"terms\" value=\"accepted\" required> I accept the <a href=\"{}\" target=\"_blank\" rel=\"noopener\">terms and privacy policy</a></label>",
             escape_html(form.terms_url)
         )
+    };
+    let terms = match form.turnstile_site_key {
+        Some(key) => format!(
+            "{terms}\n<div class=\"cf-turnstile\" data-sitekey=\"{}\"></div>\n<script src=\"{}/turnstile/v0/api.js\" async defer></script>",
+            escape_html(key),
+            crate::accounts::turnstile::WIDGET_ORIGIN
+        ),
+        None => terms,
     };
     let lock = if form.invitation.is_empty() {
         "autofocus"
@@ -67,7 +77,21 @@ pub fn sign_up_page(status: u16, brand: Brand<'_>, form: &SignUpForm<'_>) -> Rep
         "<p class=\"muted\">Have an account? <a href=\"{}\">Sign in</a></p>",
         escape_html(form.sign_in)
     ));
-    page(status, brand, "Create your account", &body)
+    let reply = page(status, brand, "Create your account", &body);
+    if form.turnstile_site_key.is_none() {
+        return reply;
+    }
+    // The widget's script and frame, from Turnstile's origin only; every other page stays
+    // script-free.
+    let origin = crate::accounts::turnstile::WIDGET_ORIGIN;
+    let csp = format!("{PAGE_CSP}; script-src {origin}; frame-src {origin}; connect-src {origin}");
+    let mut reply = reply;
+    for (name, value) in reply.headers.iter_mut() {
+        if name == "content-security-policy" {
+            *value = csp.clone();
+        }
+    }
+    reply
 }
 
 pub struct CodeForm<'a> {
