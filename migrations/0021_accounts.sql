@@ -8,7 +8,7 @@
 -- Expired challenges are deleted by the cron. Layout and queries: docs/storage.md
 CREATE TABLE IF NOT EXISTS email_challenges (
   id            TEXT PRIMARY KEY,
-  purpose       TEXT NOT NULL CHECK (purpose IN ('sign_up', 'sign_in', 'reset', 'invite')),
+  purpose       TEXT NOT NULL CHECK (purpose IN ('sign_up', 'sign_in', 'reset', 'invite', 'email_change')),
   email         TEXT NOT NULL COLLATE NOCASE,
   user_id       TEXT REFERENCES users (id) ON DELETE CASCADE,
   issuer        TEXT NOT NULL,
@@ -29,3 +29,11 @@ CREATE INDEX IF NOT EXISTS email_challenges_by_user ON email_challenges (user_id
 ALTER TABLE users ADD COLUMN email_verified_at INTEGER;
 ALTER TABLE users ADD COLUMN terms_accepted TEXT;
 ALTER TABLE users ADD COLUMN terms_accepted_at INTEGER;
+
+-- Accounts deleted by their owners: the deletion itself is recorded (the id and when), nothing
+-- else of the person. Their rows everywhere else go with the user (ON DELETE CASCADE).
+CREATE TABLE IF NOT EXISTS account_deletions (
+  user_id    TEXT PRIMARY KEY,
+  deleted_at INTEGER NOT NULL,
+  issuer     TEXT NOT NULL
+);

@@ -24,6 +24,11 @@ pub const SIGN_UP_PATH: &str = "/signup";
 pub const SIGN_UP_VERIFY_PATH: &str = "/signup/verify";
 /// A password reset: the address to mail a link to, then (with the link's token) a new password.
 pub const RESET_PATH: &str = "/login/reset";
+/// The account's own settings: a new password, a new address, the data, deleting it.
+pub const ACCOUNT_PASSWORD_PATH: &str = "/account/password";
+pub const ACCOUNT_EMAIL_PATH: &str = "/account/email";
+pub const ACCOUNT_EXPORT_PATH: &str = "/account/export";
+pub const ACCOUNT_DELETE_PATH: &str = "/account/delete";
 /// Signing in with a code mailed to the address.
 pub const EMAIL_CODE_PATH: &str = "/login/code";
 /// Proving an existing account to link an upstream identity to it.

@@ -644,6 +644,32 @@ pub trait ChallengeStore {
     ) -> Result<(), StoreError>;
 }
 
+/// What deleting one's own account came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    Deleted,
+    /// A plan is still paid for at one of the deployment's plugins: cancel it first (Stripe
+    /// would go on charging an account that no longer exists).
+    PaidPlan,
+    /// There was no such account.
+    Gone,
+}
+
+/// What a signed-in user does to their own account (`users` in D1).
+pub trait OwnAccount {
+    /// Gives the account a new (proven) address; `false` when another account has it.
+    async fn change_email(&self, user_id: &str, email: &str, now: i64) -> Result<bool, StoreError>;
+    /// Deletes the account and, with it, everything kept of the person (their identities, keys,
+    /// consents, grants' index, plans' rows), recording only that it was deleted and when.
+    /// The grants themselves are revoked first, by the caller.
+    async fn delete_account(
+        &self,
+        user_id: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<Deletion, StoreError>;
+}
+
 /// Mail to send after the response (see [`crate::accounts::mail`]): the edge delivers what was
 /// posted once the reply is on its way, so a mail's round trip neither slows an answer nor
 /// shows in its timing.
@@ -682,6 +708,7 @@ pub trait Backend:
     + TokenCipher
     + BillingStore
     + ChallengeStore
+    + OwnAccount
     + Outbox
 {
 }
@@ -705,6 +732,7 @@ impl<T> Backend for T where
         + TokenCipher
         + BillingStore
         + ChallengeStore
+        + OwnAccount
         + Outbox
 {
 }

@@ -44,10 +44,22 @@ pub enum AuthEndpoint<'p> {
     ResetPassword,
     /// `/login/code`: sign-in by a mailed code.
     EmailCode,
+    /// The account's own settings under `/account/`.
+    OwnAccount(OwnAccountPage),
     /// The plans' pages under `/billing/`.
     Billing(BillingPage),
     /// `POST /billing/stripe/webhook`.
     StripeWebhook,
+}
+
+/// A signed-in user's own settings: `/account/password`, `/account/email`, `/account/export`,
+/// `/account/delete`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnAccountPage {
+    Password,
+    Email,
+    Export,
+    Delete,
 }
 
 /// The plans' pages: `GET /billing/upgrade`, `POST /billing/checkout`, `POST /billing/portal`.
@@ -76,6 +88,7 @@ impl<'p> AuthEndpoint<'p> {
                 | AuthEndpoint::VerifySignUp
                 | AuthEndpoint::ResetPassword
                 | AuthEndpoint::EmailCode
+                | AuthEndpoint::OwnAccount(_)
         )
     }
 
@@ -96,6 +109,10 @@ impl<'p> AuthEndpoint<'p> {
             SIGN_UP_VERIFY_PATH => AuthEndpoint::VerifySignUp,
             RESET_PATH => AuthEndpoint::ResetPassword,
             EMAIL_CODE_PATH => AuthEndpoint::EmailCode,
+            ACCOUNT_PASSWORD_PATH => AuthEndpoint::OwnAccount(OwnAccountPage::Password),
+            ACCOUNT_EMAIL_PATH => AuthEndpoint::OwnAccount(OwnAccountPage::Email),
+            ACCOUNT_EXPORT_PATH => AuthEndpoint::OwnAccount(OwnAccountPage::Export),
+            ACCOUNT_DELETE_PATH => AuthEndpoint::OwnAccount(OwnAccountPage::Delete),
             crate::billing::WEBHOOK_PATH => AuthEndpoint::StripeWebhook,
             crate::billing::UPGRADE_PATH => AuthEndpoint::Billing(BillingPage::Upgrade),
             crate::billing::CHECKOUT_PATH => AuthEndpoint::Billing(BillingPage::Checkout),
@@ -118,7 +135,11 @@ impl<'p> AuthEndpoint<'p> {
             | AuthEndpoint::SignUp
             | AuthEndpoint::VerifySignUp
             | AuthEndpoint::ResetPassword
-            | AuthEndpoint::EmailCode => &["GET", "HEAD", "POST"],
+            | AuthEndpoint::EmailCode
+            | AuthEndpoint::OwnAccount(
+                OwnAccountPage::Password | OwnAccountPage::Email | OwnAccountPage::Delete,
+            ) => &["GET", "HEAD", "POST"],
+            AuthEndpoint::OwnAccount(OwnAccountPage::Export) => READ,
             AuthEndpoint::Logout
             | AuthEndpoint::LinkAccount
             | AuthEndpoint::ProviderStart(_)
@@ -152,6 +173,7 @@ impl<'p> AuthEndpoint<'p> {
                 | AuthEndpoint::VerifySignUp
                 | AuthEndpoint::ResetPassword
                 | AuthEndpoint::EmailCode
+                | AuthEndpoint::OwnAccount(_)
         )
     }
 
@@ -182,6 +204,7 @@ impl<'p> AuthEndpoint<'p> {
             AuthEndpoint::VerifySignUp => "sign_up_verify",
             AuthEndpoint::ResetPassword => "password_reset",
             AuthEndpoint::EmailCode => "email_code",
+            AuthEndpoint::OwnAccount(_) => "own_account",
             AuthEndpoint::Billing(_) => "billing",
             AuthEndpoint::StripeWebhook => "stripe_webhook",
         }
@@ -270,7 +293,8 @@ impl Endpoint<'_> {
                     | AuthEndpoint::SignUp
                     | AuthEndpoint::VerifySignUp
                     | AuthEndpoint::ResetPassword
-                    | AuthEndpoint::EmailCode,
+                    | AuthEndpoint::EmailCode
+                    | AuthEndpoint::OwnAccount(_),
                 ),
                 Method::Post,
             ) => Some(RateLimit::Login),

@@ -1228,3 +1228,245 @@ fn turnstile_keeps_sign_ups_to_tokens_siteverify_passes() {
         "{sent}"
     );
 }
+
+/// A signed-in browser on the open plugin, as the demo user.
+fn signed_in<'a>(config: &'a Config, backend: &'a MemoryBackend) -> Browser<'a> {
+    let mut browser = Browser::new(config, backend);
+    let login = browser.get("/login");
+    let r = browser.post_form(
+        "/login",
+        &[
+            ("csrf_token", &hidden(&login, "csrf_token")),
+            ("email", "demo@example.com"),
+            ("password", PASSWORD),
+        ],
+    );
+    assert_eq!(r.status, 200, "{}", html(&r));
+    browser
+}
+
+#[test]
+fn a_user_changes_their_password_with_the_current_one_and_every_other_session_ends() {
+    let config = open_config();
+    let backend = backend();
+    let mut other = signed_in(&config, &backend);
+    let mut browser = signed_in(&config, &backend);
+    let form = browser.get("/account/password");
+    assert_eq!(form.status, 200);
+    let csrf = hidden(&form, "csrf_token");
+    let before = backend.stored();
+    let wrong = browser.post_form(
+        "/account/password",
+        &[
+            ("csrf_token", &csrf),
+            ("current_password", "not it"),
+            ("new_password", NEW_PASSWORD),
+        ],
+    );
+    assert_eq!(wrong.status, 403);
+    let short = browser.post_form(
+        "/account/password",
+        &[
+            ("csrf_token", &csrf),
+            ("current_password", PASSWORD),
+            ("new_password", "short"),
+        ],
+    );
+    assert_eq!(short.status, 400);
+    assert_eq!(backend.stored(), before, "refusals change nothing");
+    let changed = browser.post_form(
+        "/account/password",
+        &[
+            ("csrf_token", &csrf),
+            ("current_password", PASSWORD),
+            ("new_password", NEW_PASSWORD),
+        ],
+    );
+    assert_eq!(changed.status, 303);
+    assert!(
+        html(&browser.get("/account")).contains("demo@example.com"),
+        "this browser stays signed in"
+    );
+    assert!(
+        html(&other.get("/account")).contains("action=\"/login\""),
+        "every other session ended"
+    );
+    assert!(backend
+        .mails
+        .borrow()
+        .last()
+        .unwrap()
+        .subject
+        .contains("was changed"));
+}
+
+#[test]
+fn a_new_address_replaces_the_old_only_once_proven_and_the_old_one_is_told() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = signed_in(&config, &backend);
+    let form = browser.get("/account/email");
+    let csrf = hidden(&form, "csrf_token");
+    let sent = browser.post_form(
+        "/account/email",
+        &[("csrf_token", &csrf), ("email", "New@Example.org")],
+    );
+    assert_eq!(sent.status, 200, "{}", html(&sent));
+    assert_eq!(
+        backend.users.borrow()[0].email,
+        "demo@example.com",
+        "not before it is proven"
+    );
+    let mail = backend.mails.borrow()[0].clone();
+    assert_eq!(mail.to, "new@example.org");
+    let code = code_in(&mail.subject);
+    let done = browser.post_form(
+        "/account/email",
+        &[
+            ("csrf_token", &csrf),
+            ("challenge", &hidden(&sent, "challenge")),
+            ("code", &code),
+        ],
+    );
+    assert_eq!(done.status, 200, "{}", html(&done));
+    assert_eq!(backend.users.borrow()[0].email, "new@example.org");
+    let told = backend.mails.borrow()[1].clone();
+    assert_eq!(told.to, "demo@example.com");
+    assert!(
+        !told.text.contains("new@example.org"),
+        "the old address is told of the change, not the new address"
+    );
+    // The mailed link of a second change, opened in another browser, works once.
+    let sent = browser.post_form(
+        "/account/email",
+        &[("csrf_token", &csrf), ("email", "third@example.org")],
+    );
+    assert_eq!(sent.status, 200);
+    let link = link_in(&backend.mails.borrow()[2].text, "/account/email");
+    let mut phone = Browser::new(&config, &backend);
+    let page = phone.get(&link);
+    let done = phone.post_form(
+        "/account/email",
+        &[
+            ("csrf_token", &hidden(&page, "csrf_token")),
+            ("token", &hidden(&page, "token")),
+        ],
+    );
+    assert_eq!(done.status, 200, "{}", html(&done));
+    assert_eq!(backend.users.borrow()[0].email, "third@example.org");
+    assert_eq!(phone.get(&link).status, 400);
+}
+
+#[test]
+fn a_user_downloads_their_data_and_deletes_their_account() {
+    let config = open_config();
+    let backend = backend();
+    let mut browser = signed_in(&config, &backend);
+    let export = browser.get("/account/export");
+    assert_eq!(export.status, 200);
+    assert!(export
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("attachment"));
+    let data: serde_json::Value = serde_json::from_slice(&export.body).unwrap();
+    assert_eq!(data["profile"]["email"], "demo@example.com");
+    assert!(
+        data["identities"].is_array() && data["apps"].is_array() && data["api_keys"].is_array()
+    );
+    assert!(
+        !String::from_utf8_lossy(&export.body).contains("pbkdf2"),
+        "no password hash in the export"
+    );
+    let form = browser.get("/account/delete");
+    let csrf = hidden(&form, "csrf_token");
+    let before = backend.stored();
+    for (confirm, password, status) in [
+        ("someone@else.example", PASSWORD, 400),
+        ("demo@example.com", "wrong", 403),
+    ] {
+        let r = browser.post_form(
+            "/account/delete",
+            &[
+                ("csrf_token", &csrf),
+                ("confirm", confirm),
+                ("current_password", password),
+            ],
+        );
+        assert_eq!(r.status, status);
+    }
+    let mut stranger = Browser::new(&config, &backend);
+    assert_eq!(
+        stranger
+            .post_form(
+                "/account/delete",
+                &[
+                    ("csrf_token", &csrf),
+                    ("confirm", "demo@example.com"),
+                    ("current_password", PASSWORD)
+                ]
+            )
+            .status,
+        200,
+        "a stranger gets the sign-in page"
+    );
+    assert_eq!(backend.stored(), before, "refusals change nothing");
+    let gone = browser.post_form(
+        "/account/delete",
+        &[
+            ("csrf_token", &csrf),
+            ("confirm", "Demo@Example.com"),
+            ("current_password", PASSWORD),
+        ],
+    );
+    assert_eq!(gone.status, 200, "{}", html(&gone));
+    assert!(backend.users.borrow().is_empty());
+    assert!(html(&browser.get("/account")).contains("action=\"/login\""));
+}
+
+#[test]
+fn on_the_real_schema_a_deleted_account_takes_its_rows_and_leaves_a_record_but_not_while_a_plan_is_paid(
+) {
+    use common::sqlite::SqliteDb;
+    use common::WithSqlUsers;
+    use portcullis::ports::{Deletion, OwnAccount};
+    use portcullis::sql::Sql;
+    let db = SqliteDb::migrated();
+    common::block_on(db.batch(vec![
+        ("INSERT INTO users (id, email, name, created_at, updated_at) VALUES ('usr_a', 'a@example.com', 'A', 1, 1), ('usr_b', 'b@example.com', 'B', 1, 1)", vec![]),
+        ("INSERT INTO user_identities (provider, subject, user_id, created_at, last_used_at) VALUES ('gh', '1', 'usr_a', 1, 1)", vec![]),
+        ("INSERT INTO subscriptions (plugin, user_id, plan, status, stripe_subscription, stripe_customer, event_created, updated_at) VALUES ('todo', 'usr_b', 'pro', 'active', 'sub_1', 'cus_1', 1, 1)", vec![]),
+    ]))
+    .unwrap();
+    let memory = backend();
+    let both = WithSqlUsers {
+        db: &db,
+        memory: &memory,
+        now: 100,
+    };
+    assert_eq!(
+        common::block_on(both.delete_account("usr_b", BASE, 100)).unwrap(),
+        Deletion::PaidPlan
+    );
+    assert_eq!(
+        common::block_on(both.delete_account("usr_a", BASE, 100)).unwrap(),
+        Deletion::Deleted
+    );
+    assert_eq!(
+        common::block_on(both.delete_account("usr_a", BASE, 101)).unwrap(),
+        Deletion::Gone
+    );
+    let left = |sql: &'static str| common::block_on(db.query(sql, vec![])).unwrap();
+    assert_eq!(left("SELECT id FROM users").len(), 1);
+    assert!(left("SELECT * FROM user_identities").is_empty());
+    let record = left("SELECT * FROM account_deletions");
+    assert_eq!(
+        (record.len(), record[0]["user_id"].as_str()),
+        (1, Some("usr_a"))
+    );
+    assert!(common::block_on(both.change_email("usr_b", "B2@example.com", 100)).unwrap());
+    common::block_on(db.batch(vec![("INSERT INTO users (id, email, name, created_at, updated_at) VALUES ('usr_c', 'c@example.com', 'C', 1, 1)", vec![])])).unwrap();
+    assert!(
+        !common::block_on(both.change_email("usr_c", "b2@example.com", 100)).unwrap(),
+        "taken, in any case"
+    );
+}

@@ -42,6 +42,8 @@ pub enum Purpose {
     Reset,
     /// An administrator's invitation: its link opens the sign-up form for that address.
     Invite,
+    /// A new address for an account, proven before it replaces the old one.
+    EmailChange,
 }
 
 impl Purpose {
@@ -51,6 +53,7 @@ impl Purpose {
             Purpose::SignIn => "sign_in",
             Purpose::Reset => "reset",
             Purpose::Invite => "invite",
+            Purpose::EmailChange => "email_change",
         }
     }
 
@@ -60,6 +63,7 @@ impl Purpose {
             "sign_in" => Purpose::SignIn,
             "reset" => Purpose::Reset,
             "invite" => Purpose::Invite,
+            "email_change" => Purpose::EmailChange,
             _ => return None,
         })
     }

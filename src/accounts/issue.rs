@@ -30,7 +30,7 @@ pub fn new_challenge(
     let ttl = match purpose {
         Purpose::Reset => RESET_TTL_SECS,
         Purpose::Invite => INVITATION_TTL_SECS,
-        Purpose::SignUp | Purpose::SignIn => CODE_TTL_SECS,
+        Purpose::SignUp | Purpose::SignIn | Purpose::EmailChange => CODE_TTL_SECS,
     };
     let challenge = EmailChallenge {
         code_hash: code_digest(key, &id, &code),

@@ -196,6 +196,51 @@ pub fn password_changed(brand: Brand<'_>, to: &str, reset: &str) -> Mail {
     )
 }
 
+/// The code and link that make a new address an account's.
+pub fn email_change_code(
+    brand: Brand<'_>,
+    to: &str,
+    code: &str,
+    link: &str,
+    ttl_secs: i64,
+) -> Mail {
+    let subject = format!("{code} confirms your new {} address", brand.plugin_name);
+    let works = format!(
+        "The code and the link work for {} minutes.",
+        minutes(ttl_secs)
+    );
+    compose(
+        brand,
+        to,
+        &subject,
+        &[
+            Part::Text("Enter this code to make this your account's address:"),
+            Part::Code(code),
+            Part::Text("Or confirm it with this link:"),
+            Part::Button("Make this my address", link),
+            Part::Text(&works),
+            Part::Small(
+                "If it was not you who asked, ignore this mail: nothing changes without the code.",
+            ),
+        ],
+    )
+}
+
+/// After an address changed: the old address hears of it (not the new one).
+pub fn email_changed(brand: Brand<'_>, to: &str, reset: &str) -> Mail {
+    let subject = format!("Your {} account's address was changed", brand.plugin_name);
+    compose(
+        brand,
+        to,
+        &subject,
+        &[
+            Part::Text("Your account's email address was just changed to another one, and this address no longer signs in."),
+            Part::Text("If it was not you, reset your password now from the new address's account, or contact the plugin's support."),
+            Part::Button("Reset a password", reset),
+        ],
+    )
+}
+
 /// An administrator's invitation to make an account.
 pub fn invitation(brand: Brand<'_>, to: &str, link: &str, ttl_secs: i64) -> Mail {
     let subject = format!("You are invited to {}", brand.plugin_name);

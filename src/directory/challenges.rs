@@ -2,7 +2,9 @@
 //! 0021): [`ChallengeStore`] for every [`HasDirectory`].
 
 use crate::accounts::challenge::{EmailChallenge, Pending, Purpose};
-use crate::ports::{ChallengeStore, NewAccount, ProvisionOutcome, StoreError};
+use crate::ports::{
+    ChallengeStore, Deletion, NewAccount, OwnAccount, ProvisionOutcome, StoreError,
+};
 use crate::sql::{Row, Sql, SqlError, Statement};
 
 use super::{n, opt_s, s, store_error, HasDirectory};
@@ -193,6 +195,77 @@ impl<D: HasDirectory> ChallengeStore for D {
     }
 }
 
+/// No plan held: `HOLDING_STATUSES` (a unit test holds the two lists equal).
+macro_rules! no_plan_held {
+    () => {
+        "NOT EXISTS (SELECT 1 FROM subscriptions WHERE user_id = ?1 AND status IN ('active', 'trialing', 'past_due'))"
+    };
+}
+#[cfg(test)]
+const NO_PLAN_HELD: &str = no_plan_held!();
+const RECORD_DELETION: &str = concat!(
+    "INSERT OR IGNORE INTO account_deletions (user_id, deleted_at, issuer) SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1) AND ",
+    no_plan_held!()
+);
+const DELETE_ACCOUNT: &str = concat!("DELETE FROM users WHERE id = ?1 AND ", no_plan_held!());
+
+impl<D: HasDirectory> OwnAccount for D {
+    async fn change_email(&self, user_id: &str, email: &str, now: i64) -> Result<bool, StoreError> {
+        match self
+            .directory()
+            .sql
+            .batch(vec![(
+                "UPDATE users SET email = ?2, email_verified_at = ?3, updated_at = ?3 WHERE id = ?1",
+                vec![user_id.into(), email.into(), now.into()],
+            )])
+            .await
+        {
+            Ok(changed) => Ok(changed.first().copied().unwrap_or(0) > 0),
+            Err(SqlError::Unique(_)) => Ok(false),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn delete_account(
+        &self,
+        user_id: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<Deletion, StoreError> {
+        // One batch: the record and the delete happen only while no plan is held (the check
+        // is in both statements, so a plan bought meanwhile stops both).
+        let changed = self
+            .directory()
+            .sql
+            .batch(vec![
+                (
+                    RECORD_DELETION,
+                    vec![user_id.into(), now.into(), issuer.into()],
+                ),
+                (DELETE_ACCOUNT, vec![user_id.into()]),
+            ])
+            .await
+            .map_err(store_error)?;
+        if changed.get(1).copied().unwrap_or(0) > 0 {
+            return Ok(Deletion::Deleted);
+        }
+        let exists = self
+            .directory()
+            .sql
+            .query(
+                "SELECT 1 AS one FROM users WHERE id = ?1",
+                vec![user_id.into()],
+            )
+            .await
+            .map_err(store_error)?;
+        Ok(if exists.is_empty() {
+            Deletion::Gone
+        } else {
+            Deletion::PaidPlan
+        })
+    }
+}
+
 impl<S: Sql> super::SqlDirectory<'_, S> {
     /// Deletes challenges a day past their expiry (kept that long to show "this link expired"
     /// rather than "unknown link"); returns how many.
@@ -206,5 +279,23 @@ impl<S: Sql> super::SqlDirectory<'_, S> {
             .await
             .map_err(store_error)?;
         Ok(changed.first().copied().unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_deletion_checks_every_status_that_holds_a_plan() {
+        let listed = crate::billing::subscription::HOLDING_STATUSES
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let check = format!("status IN ({listed}))");
+        assert!(super::NO_PLAN_HELD.ends_with(&check));
+        assert!(
+            super::RECORD_DELETION.ends_with(super::NO_PLAN_HELD)
+                && super::DELETE_ACCOUNT.ends_with(super::NO_PLAN_HELD)
+        );
     }
 }

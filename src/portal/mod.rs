@@ -7,6 +7,7 @@ pub mod account;
 pub mod email_code;
 pub mod invitations;
 pub mod login;
+pub mod own_account;
 pub mod proof;
 pub mod reset;
 pub mod signup;

@@ -1281,6 +1281,56 @@ impl ChallengeStore for MemoryBackend {
     }
 }
 
+impl portcullis::ports::OwnAccount for MemoryBackend {
+    async fn change_email(
+        &self,
+        user_id: &str,
+        email: &str,
+        _now: i64,
+    ) -> Result<bool, StoreError> {
+        self.call("change_email")?;
+        let mut users = self.users.borrow_mut();
+        if users
+            .iter()
+            .any(|u| u.email.eq_ignore_ascii_case(email) && u.id != user_id)
+        {
+            return Ok(false);
+        }
+        match users.iter_mut().find(|u| u.id == user_id) {
+            Some(u) => {
+                u.email = email.to_string();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn delete_account(
+        &self,
+        user_id: &str,
+        _issuer: &str,
+        _now: i64,
+    ) -> Result<portcullis::ports::Deletion, StoreError> {
+        self.call("delete_account")?;
+        let held = self.subscriptions.borrow().iter().any(|((_, u), s)| {
+            u == user_id
+                && portcullis::billing::subscription::HOLDING_STATUSES.contains(&s.status.as_str())
+        });
+        if held {
+            return Ok(portcullis::ports::Deletion::PaidPlan);
+        }
+        let before = self.users.borrow().len();
+        self.users.borrow_mut().retain(|u| u.id != user_id);
+        self.identities.borrow_mut().retain(|(u, _)| u != user_id);
+        self.api_keys.borrow_mut().retain(|(u, _)| u != user_id);
+        self.consents.borrow_mut().retain(|(u, ..), _| u != user_id);
+        Ok(if self.users.borrow().len() < before {
+            portcullis::ports::Deletion::Deleted
+        } else {
+            portcullis::ports::Deletion::Gone
+        })
+    }
+}
+
 impl Outbox for MemoryBackend {
     fn post(&self, mail: Mail) {
         self.mails.borrow_mut().push(mail);
