@@ -20,6 +20,7 @@ use crate::sql::{Row, Sql, SqlError, SqlValue};
 pub mod admin;
 pub mod billing;
 mod challenges;
+mod passkeys;
 mod identities;
 mod proxy_reads;
 pub mod usage_rows;
