@@ -37,6 +37,7 @@ pub(crate) fn build_site(
         plugin.sign_in.take(),
         &shared.providers,
         shared.mail.is_some(),
+        &public_base_url,
     )?;
     let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
     check_plans_and_upstream_tokens(prefix, &plugin, &sign_in)?;
