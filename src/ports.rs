@@ -627,8 +627,7 @@ pub trait PasskeyStore {
         name: &str,
     ) -> Result<bool, StoreError>;
     /// Deletes the user's passkey; `false` when the user has no such passkey.
-    async fn delete_passkey(&self, user_id: &str, credential_id: &str)
-        -> Result<bool, StoreError>;
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError>;
 }
 
 /// Mail to send after the response (see [`crate::accounts::mail`]): the edge delivers what was

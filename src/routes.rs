@@ -44,6 +44,10 @@ pub enum AuthEndpoint<'p> {
     ResetPassword,
     /// `/login/code`: sign-in by a mailed code.
     EmailCode,
+    /// `POST /login/passkey`: sign-in with a passkey.
+    PasskeySignIn,
+    /// `POST /account/passkeys`: add, rename or delete one of the signed-in user's passkeys.
+    Passkeys,
     /// The plans' pages under `/billing/`.
     Billing(BillingPage),
     /// `POST /billing/stripe/webhook`.
@@ -76,6 +80,8 @@ impl<'p> AuthEndpoint<'p> {
             SIGN_UP_VERIFY_PATH => AuthEndpoint::VerifySignUp,
             RESET_PATH => AuthEndpoint::ResetPassword,
             EMAIL_CODE_PATH => AuthEndpoint::EmailCode,
+            LOGIN_PASSKEY_PATH => AuthEndpoint::PasskeySignIn,
+            ACCOUNT_PASSKEYS_PATH => AuthEndpoint::Passkeys,
             crate::billing::WEBHOOK_PATH => AuthEndpoint::StripeWebhook,
             crate::billing::UPGRADE_PATH => AuthEndpoint::Billing(BillingPage::Upgrade),
             crate::billing::CHECKOUT_PATH => AuthEndpoint::Billing(BillingPage::Checkout),
@@ -101,6 +107,8 @@ impl<'p> AuthEndpoint<'p> {
             | AuthEndpoint::EmailCode => &["GET", "HEAD", "POST"],
             AuthEndpoint::Logout
             | AuthEndpoint::LinkAccount
+            | AuthEndpoint::PasskeySignIn
+            | AuthEndpoint::Passkeys
             | AuthEndpoint::ProviderStart(_)
             | AuthEndpoint::Billing(BillingPage::Checkout | BillingPage::Portal)
             | AuthEndpoint::StripeWebhook => &["POST"],
@@ -132,6 +140,8 @@ impl<'p> AuthEndpoint<'p> {
                 | AuthEndpoint::VerifySignUp
                 | AuthEndpoint::ResetPassword
                 | AuthEndpoint::EmailCode
+                | AuthEndpoint::PasskeySignIn
+                | AuthEndpoint::Passkeys
         )
     }
 
@@ -162,6 +172,8 @@ impl<'p> AuthEndpoint<'p> {
             AuthEndpoint::VerifySignUp => "sign_up_verify",
             AuthEndpoint::ResetPassword => "password_reset",
             AuthEndpoint::EmailCode => "email_code",
+            AuthEndpoint::PasskeySignIn => "login_passkey",
+            AuthEndpoint::Passkeys => "account_passkeys",
             AuthEndpoint::Billing(_) => "billing",
             AuthEndpoint::StripeWebhook => "stripe_webhook",
         }
@@ -250,7 +262,9 @@ impl Endpoint<'_> {
                     | AuthEndpoint::SignUp
                     | AuthEndpoint::VerifySignUp
                     | AuthEndpoint::ResetPassword
-                    | AuthEndpoint::EmailCode,
+                    | AuthEndpoint::EmailCode
+                    | AuthEndpoint::PasskeySignIn
+                    | AuthEndpoint::Passkeys,
                 ),
                 Method::Post,
             ) => Some(RateLimit::Login),
@@ -562,6 +576,14 @@ mod tests {
         assert_eq!(limit(Method::Post, "/login"), Some("RATE_LIMIT_LOGIN"));
         assert_eq!(limit(Method::Get, "/login"), None);
         assert_eq!(
+            limit(Method::Post, LOGIN_PASSKEY_PATH),
+            Some("RATE_LIMIT_LOGIN")
+        );
+        assert_eq!(
+            limit(Method::Post, ACCOUNT_PASSKEYS_PATH),
+            Some("RATE_LIMIT_LOGIN")
+        );
+        assert_eq!(
             limit(Method::Get, "/admin/api/users"),
             Some("RATE_LIMIT_ADMIN")
         );
@@ -627,6 +649,20 @@ mod tests {
             allow(Method::Post, "/login/provider/github/callback").as_deref(),
             Some("GET")
         );
+        // The passkey ceremonies post; their options are in the pages that start them.
+        assert_eq!(
+            at(Method::Post, LOGIN_PASSKEY_PATH),
+            Ok(Endpoint::AuthServer(AuthEndpoint::PasskeySignIn))
+        );
+        assert_eq!(
+            allow(Method::Get, LOGIN_PASSKEY_PATH).as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            allow(Method::Get, ACCOUNT_PASSKEYS_PATH).as_deref(),
+            Some("POST")
+        );
+        assert!(is_portal_page(LOGIN_PASSKEY_PATH) && is_portal_page(ACCOUNT_PASSKEYS_PATH));
         assert_eq!(
             at(Method::Head, "/billing/upgrade"),
             Ok(Endpoint::AuthServer(AuthEndpoint::Billing(

@@ -853,7 +853,11 @@ mod tests {
         let closed = sign_in_for("PLUGIN", None, &all, true, BASE).unwrap();
         assert_eq!(closed.sign_up, SignUpPolicy::Closed);
         assert!(closed.reset, "a reset needs only passwords and mail");
-        assert!(!sign_in_for("PLUGIN", None, &all, false, BASE).unwrap().reset);
+        assert!(
+            !sign_in_for("PLUGIN", None, &all, false, BASE)
+                .unwrap()
+                .reset
+        );
         let refused = [
             (json!({"sign_up": "open"}), false, "PLUGIN.sign_in.sign_up"),
             (
@@ -939,8 +943,14 @@ mod tests {
             .key,
             "PLUGIN.sign_in.passkeys"
         );
-        let off = sign_in_for("PLUGIN", Some(raw(json!({"passkeys": false}))), &all, false, BASE)
-            .unwrap();
+        let off = sign_in_for(
+            "PLUGIN",
+            Some(raw(json!({"passkeys": false}))),
+            &all,
+            false,
+            BASE,
+        )
+        .unwrap();
         assert!(off.passkeys.is_none());
         assert!(!off.offers(&crate::web::session::SignInMethod::Passkey));
         assert!(read::<RawSignIn>(

@@ -20,8 +20,8 @@ use crate::sql::{Row, Sql, SqlError, SqlValue};
 pub mod admin;
 pub mod billing;
 mod challenges;
-mod passkeys;
 mod identities;
+mod passkeys;
 mod proxy_reads;
 pub mod usage_rows;
 

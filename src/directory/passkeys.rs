@@ -6,7 +6,8 @@ use crate::sql::{Row, Sql, SqlError};
 
 use super::{n, s, store_error, HasDirectory};
 
-const COLUMNS: &str = "id, user_id, name, credential, sign_count, backup_state, created_at, last_used_at";
+const COLUMNS: &str =
+    "id, user_id, name, credential, sign_count, backup_state, created_at, last_used_at";
 
 /// A row as a passkey; `None` for a credential that no longer reads (it signs in to nothing).
 /// The counter and backup state are the columns', which sign-ins move.
@@ -52,9 +53,8 @@ impl<D: HasDirectory> PasskeyStore for D {
     }
 
     async fn passkeys_of(&self, user_id: &str) -> Result<Vec<Passkey>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM passkeys WHERE user_id = ?1 ORDER BY created_at, id"
-        );
+        let sql =
+            format!("SELECT {COLUMNS} FROM passkeys WHERE user_id = ?1 ORDER BY created_at, id");
         let rows = self
             .directory()
             .sql
@@ -119,11 +119,7 @@ impl<D: HasDirectory> PasskeyStore for D {
         Ok(changed.first().copied().unwrap_or(0) > 0)
     }
 
-    async fn delete_passkey(
-        &self,
-        user_id: &str,
-        credential_id: &str,
-    ) -> Result<bool, StoreError> {
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError> {
         let changed = self
             .directory()
             .sql

@@ -66,10 +66,14 @@ impl<B: Backend> AuthServer<'_, B> {
             .collect();
         let account_token = csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce));
         let billing = self.plan_of_account(&user, &account_token).await?;
+        let passkeys = self
+            .passkeys_section(&user, &session.nonce, &account_token)
+            .await?;
         let reply = account_page(
             self.brand(),
             &AccountView {
                 billing: &billing,
+                passkeys: &passkeys,
                 user_email: &user.email,
                 grants: &grants,
                 keys: &keys,
@@ -83,6 +87,11 @@ impl<B: Backend> AuthServer<'_, B> {
                 ),
             },
         );
+        let reply = if passkeys.is_empty() {
+            reply
+        } else {
+            crate::web::passkey_pages::allow_passkey_script(reply)
+        };
         Ok(with_cookie(reply, csrf_set))
     }
 

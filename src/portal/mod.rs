@@ -6,6 +6,7 @@ pub mod password;
 pub mod account;
 pub mod email_code;
 pub mod login;
+pub mod passkeys;
 pub mod proof;
 pub mod reset;
 pub mod signup;
