@@ -7,7 +7,8 @@
 //! expires (five minutes), and for a registration the user and the user handle. The seal is bound
 //! to the plugin's issuer and to the browser (its CSRF cookie for a sign-in, its session's nonce
 //! for a registration), so state from another browser or plugin opens nowhere. A challenge is
-//! used once: before anything is stored, `Throttle::remember_once` records it, and a second
+//! used once: `Throttle::remember_once` records it (a sign-in's as soon as its response is read,
+//! before it is checked; a registration's once it verified, before it is stored), and a second
 //! response to it (a replay) is refused.
 //!
 //! The relying party is the plugin's public base URL: its host is the RP ID, its origin the one
@@ -304,6 +305,24 @@ impl<B: Backend> AuthServer<'_, B> {
             Ok(r) => r,
             Err(e) => return Ok(form(400, refusal(&e), format!("passkey: {e}"))),
         };
+        // Used once, before the response is checked: a replay is refused as one, whatever else
+        // holds of it (a counting authenticator's count, for one), and a refused response
+        // leaves no challenge to try again with.
+        if !self
+            .backend
+            .remember_once(
+                &used_key(&ceremony.challenge),
+                CEREMONY_TTL_SECS as u64,
+                self.now as u64,
+            )
+            .await?
+        {
+            return Ok(form(
+                400,
+                "That passkey sign-in was used already. Try again.",
+                "passkey: challenge replayed".into(),
+            ));
+        }
         let unknown = "That passkey is not registered here. Sign in another way, then add it on your account page.";
         let Some(passkey) = self.backend.find_passkey(response.credential_id()).await? else {
             return Ok(form(401, unknown, "passkey: unknown credential".into()));
@@ -326,21 +345,6 @@ impl<B: Backend> AuthServer<'_, B> {
                 Ok(a) => a,
                 Err(e) => return Ok(form(401, refusal(&e), format!("passkey: {e}"))),
             };
-        if !self
-            .backend
-            .remember_once(
-                &used_key(&ceremony.challenge),
-                CEREMONY_TTL_SECS as u64,
-                self.now as u64,
-            )
-            .await?
-        {
-            return Ok(form(
-                400,
-                "That passkey sign-in was used already. Try again.",
-                "passkey: challenge replayed".into(),
-            ));
-        }
         let credential = &authenticated.credential;
         if !self
             .backend
