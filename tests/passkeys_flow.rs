@@ -680,3 +680,21 @@ fn on_the_real_schema_a_passkey_signs_in_and_its_counter_only_grows() {
     common::block_on(db.batch(vec![("DELETE FROM users WHERE id = 'usr_demo'", vec![])])).unwrap();
     assert!(common::block_on(both.find_passkey(&id)).unwrap().is_none());
 }
+
+#[test]
+fn a_disabled_users_passkey_signs_in_nobody() {
+    let config = config();
+    let backend = backend();
+    let mut authenticator = Authenticator::new(11, true);
+    registered(&backend, &config, &mut authenticator);
+    backend.users.borrow_mut()[0].disabled = true;
+    let before = backend.stored();
+    let mut browser = Browser::new(&config, &backend);
+    let page = browser.get("/login");
+    let credential = authenticator.get(&options_in(&page));
+    let refused = passkey_post(&mut browser, &page, &credential);
+    assert_eq!(refused.status, 401);
+    assert!(html(&refused).contains("not registered here"));
+    assert!(!browser.cookies.contains_key("__Host-portcullis_session"));
+    assert_eq!(backend.stored(), before);
+}
