@@ -31,15 +31,24 @@ pub const ACCOUNT_EXPORT_PATH: &str = "/account/export";
 pub const ACCOUNT_DELETE_PATH: &str = "/account/delete";
 /// Signing in with a code mailed to the address.
 pub const EMAIL_CODE_PATH: &str = "/login/code";
+/// Signing in with a passkey: the sign-in page's ceremony posts here.
+pub const LOGIN_PASSKEY_PATH: &str = "/login/passkey";
+/// The account page's passkeys: adding (the registration ceremony posts here), renaming,
+/// deleting.
+pub const ACCOUNT_PASSKEYS_PATH: &str = "/account/passkeys";
 /// Proving an existing account to link an upstream identity to it.
 pub const LOGIN_LINK_PATH: &str = "/login/link";
 pub const ADMIN_API_PREFIX: &str = "/admin/api/";
 /// The admin console's files (served with its security headers).
 pub const ADMIN_CONSOLE_PREFIX: &str = crate::assets::CONSOLE_PREFIX;
-/// The static files every deployment serves: the portal's stylesheet and the admin console.
+/// The static files every deployment serves: the portal's stylesheet, the passkey pages' script
+/// and the admin console.
 pub const PORTAL_STYLESHEET_PATH: &str = "/portal/portal.css";
-pub const BUILT_IN_ASSETS: [&str; 4] = [
+/// The one script of the portal, on the pages with a passkey ceremony only.
+pub const PASSKEY_SCRIPT_PATH: &str = "/portal/passkey.js";
+pub const BUILT_IN_ASSETS: [&str; 5] = [
     PORTAL_STYLESHEET_PATH,
+    PASSKEY_SCRIPT_PATH,
     "/admin/",
     "/admin/admin.js",
     "/admin/admin.css",

@@ -7,6 +7,7 @@
 
 use crate::accounts::challenge::EmailChallenge;
 use crate::accounts::mail::Mail;
+use crate::accounts::webauthn::StoredCredential;
 use crate::jose::jwk::PublicJwk;
 use crate::oauth::client::Client;
 use crate::oauth::grant::{CodeRedemption, GrantError, GrantState, Issued, RefreshRotation, Undo};
@@ -670,6 +671,48 @@ pub trait OwnAccount {
     ) -> Result<Deletion, StoreError>;
 }
 
+/// A user's passkey as stored (`passkeys` in D1): the credential, with its signature counter and
+/// backup state as last seen, and what the user calls it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Passkey {
+    pub user_id: String,
+    pub name: String,
+    pub credential: StoredCredential,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// Passkeys (WebAuthn credentials, see [`crate::accounts::webauthn`]). Every change a user asks
+/// for names the user, so a credential id that is another user's changes nothing.
+pub trait PasskeyStore {
+    /// Stores a new passkey; `false` (nothing stored) when its credential id is registered
+    /// already, to anyone.
+    async fn add_passkey(&self, passkey: &Passkey) -> Result<bool, StoreError>;
+    /// The user's passkeys, oldest first.
+    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<Passkey>, StoreError>;
+    /// The passkey with this credential id (a sign-in names no user before it).
+    async fn find_passkey(&self, credential_id: &str) -> Result<Option<Passkey>, StoreError>;
+    /// Records a sign-in: the new signature counter and backup state, and when; in one statement
+    /// that refuses (`false`, nothing changed) a counter that did not grow where either count is
+    /// non-zero, so of two parallel uses of one count only one passes.
+    async fn use_passkey(
+        &self,
+        credential_id: &str,
+        sign_count: u32,
+        backup_state: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Renames the user's passkey; `false` when the user has no such passkey.
+    async fn rename_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError>;
+    /// Deletes the user's passkey; `false` when the user has no such passkey.
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError>;
+}
+
 /// Mail to send after the response (see [`crate::accounts::mail`]): the edge delivers what was
 /// posted once the reply is on its way, so a mail's round trip neither slows an answer nor
 /// shows in its timing.
@@ -709,6 +752,7 @@ pub trait Backend:
     + BillingStore
     + ChallengeStore
     + OwnAccount
+    + PasskeyStore
     + Outbox
 {
 }
@@ -733,6 +777,7 @@ impl<T> Backend for T where
         + BillingStore
         + ChallengeStore
         + OwnAccount
+        + PasskeyStore
         + Outbox
 {
 }

@@ -46,6 +46,10 @@ pub enum AuthEndpoint<'p> {
     EmailCode,
     /// The account's own settings under `/account/`.
     OwnAccount(OwnAccountPage),
+    /// `POST /login/passkey`: sign-in with a passkey.
+    PasskeySignIn,
+    /// `POST /account/passkeys`: add, rename or delete one of the signed-in user's passkeys.
+    Passkeys,
     /// The plans' pages under `/billing/`.
     Billing(BillingPage),
     /// `POST /billing/stripe/webhook`.
@@ -113,6 +117,8 @@ impl<'p> AuthEndpoint<'p> {
             ACCOUNT_EMAIL_PATH => AuthEndpoint::OwnAccount(OwnAccountPage::Email),
             ACCOUNT_EXPORT_PATH => AuthEndpoint::OwnAccount(OwnAccountPage::Export),
             ACCOUNT_DELETE_PATH => AuthEndpoint::OwnAccount(OwnAccountPage::Delete),
+            LOGIN_PASSKEY_PATH => AuthEndpoint::PasskeySignIn,
+            ACCOUNT_PASSKEYS_PATH => AuthEndpoint::Passkeys,
             crate::billing::WEBHOOK_PATH => AuthEndpoint::StripeWebhook,
             crate::billing::UPGRADE_PATH => AuthEndpoint::Billing(BillingPage::Upgrade),
             crate::billing::CHECKOUT_PATH => AuthEndpoint::Billing(BillingPage::Checkout),
@@ -142,6 +148,8 @@ impl<'p> AuthEndpoint<'p> {
             AuthEndpoint::OwnAccount(OwnAccountPage::Export) => READ,
             AuthEndpoint::Logout
             | AuthEndpoint::LinkAccount
+            | AuthEndpoint::PasskeySignIn
+            | AuthEndpoint::Passkeys
             | AuthEndpoint::ProviderStart(_)
             | AuthEndpoint::Billing(BillingPage::Checkout | BillingPage::Portal)
             | AuthEndpoint::StripeWebhook => &["POST"],
@@ -174,6 +182,8 @@ impl<'p> AuthEndpoint<'p> {
                 | AuthEndpoint::ResetPassword
                 | AuthEndpoint::EmailCode
                 | AuthEndpoint::OwnAccount(_)
+                | AuthEndpoint::PasskeySignIn
+                | AuthEndpoint::Passkeys
         )
     }
 
@@ -205,6 +215,8 @@ impl<'p> AuthEndpoint<'p> {
             AuthEndpoint::ResetPassword => "password_reset",
             AuthEndpoint::EmailCode => "email_code",
             AuthEndpoint::OwnAccount(_) => "own_account",
+            AuthEndpoint::PasskeySignIn => "login_passkey",
+            AuthEndpoint::Passkeys => "account_passkeys",
             AuthEndpoint::Billing(_) => "billing",
             AuthEndpoint::StripeWebhook => "stripe_webhook",
         }
@@ -294,7 +306,9 @@ impl Endpoint<'_> {
                     | AuthEndpoint::VerifySignUp
                     | AuthEndpoint::ResetPassword
                     | AuthEndpoint::EmailCode
-                    | AuthEndpoint::OwnAccount(_),
+                    | AuthEndpoint::OwnAccount(_)
+                    | AuthEndpoint::PasskeySignIn
+                    | AuthEndpoint::Passkeys,
                 ),
                 Method::Post,
             ) => Some(RateLimit::Login),
@@ -659,6 +673,14 @@ mod tests {
         assert_eq!(limit(Method::Post, "/login"), Some("RATE_LIMIT_LOGIN"));
         assert_eq!(limit(Method::Get, "/login"), None);
         assert_eq!(
+            limit(Method::Post, LOGIN_PASSKEY_PATH),
+            Some("RATE_LIMIT_LOGIN")
+        );
+        assert_eq!(
+            limit(Method::Post, ACCOUNT_PASSKEYS_PATH),
+            Some("RATE_LIMIT_LOGIN")
+        );
+        assert_eq!(
             limit(Method::Get, "/admin/api/users"),
             Some("RATE_LIMIT_ADMIN")
         );
@@ -724,6 +746,20 @@ mod tests {
             allow(Method::Post, "/login/provider/github/callback").as_deref(),
             Some("GET")
         );
+        // The passkey ceremonies post; their options are in the pages that start them.
+        assert_eq!(
+            at(Method::Post, LOGIN_PASSKEY_PATH),
+            Ok(Endpoint::AuthServer(AuthEndpoint::PasskeySignIn))
+        );
+        assert_eq!(
+            allow(Method::Get, LOGIN_PASSKEY_PATH).as_deref(),
+            Some("POST")
+        );
+        assert_eq!(
+            allow(Method::Get, ACCOUNT_PASSKEYS_PATH).as_deref(),
+            Some("POST")
+        );
+        assert!(is_portal_page(LOGIN_PASSKEY_PATH) && is_portal_page(ACCOUNT_PASSKEYS_PATH));
         assert_eq!(
             at(Method::Head, "/billing/upgrade"),
             Ok(Endpoint::AuthServer(AuthEndpoint::Billing(

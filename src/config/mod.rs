@@ -26,7 +26,7 @@ use crate::primitives::secret::Secret;
 use crate::proxy::rules::RouteTable;
 use crate::request_log::SampleRate;
 pub use deployment::{referenced_secret_names, Deployment};
-pub use providers::{SignIn, SignUpPolicy};
+pub use providers::{PasskeyPolicy, SignIn, SignUpPolicy, UserVerification};
 
 /// ChatGPT gives up on a plugin call after 45 s; the default stays well inside that.
 pub const DEFAULT_ORIGIN_TIMEOUT_MS: u64 = 30_000;

@@ -422,6 +422,41 @@ pub(crate) struct RawSignIn {
     email_codes: Option<bool>,
     reset_ends_grants: Option<bool>,
     turnstile_site_key: Option<String>,
+    passkeys: Option<bool>,
+    passkey_user_verification: Option<UserVerification>,
+}
+
+/// Whether a passkey sign-in must verify the user (a PIN, a fingerprint) or only prove the
+/// authenticator is present (`sign_in.passkey_user_verification`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", expecting = "\"required\" or \"preferred\"")]
+pub enum UserVerification {
+    /// The UV flag is required: a passkey alone stands for a password and a second factor.
+    #[default]
+    Required,
+    /// Asked for, not required: an authenticator without a PIN or biometrics still signs in.
+    Preferred,
+}
+
+impl UserVerification {
+    /// As the options' `userVerification` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserVerification::Required => "required",
+            UserVerification::Preferred => "preferred",
+        }
+    }
+}
+
+/// Where passkeys are made and used: the relying party is the host of the plugin's public base
+/// URL, and the origin a response must come from is that URL's origin, exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyPolicy {
+    /// The RP ID: the public base URL's host (WebAuthn forbids IP addresses).
+    pub rp_id: String,
+    /// `scheme://host[:port]` of the public base URL.
+    pub origin: String,
+    pub user_verification: UserVerification,
 }
 
 /// Who may make their own account (`sign_in.sign_up`).
@@ -459,6 +494,9 @@ pub struct SignIn {
     pub reset_ends_grants: bool,
     /// Cloudflare Turnstile on the sign-up form, when the plugin names a site key.
     pub turnstile: Option<crate::accounts::turnstile::TurnstileSettings>,
+    /// Passkeys: added on the account page, signed in with on the sign-in page; `None` where
+    /// the plugin does not offer them.
+    pub passkeys: Option<PasskeyPolicy>,
 }
 
 impl SignIn {
@@ -474,6 +512,7 @@ impl SignIn {
             SignInMethod::Password => self.password,
             SignInMethod::EmailCode => self.email_codes,
             SignInMethod::Provider(id) => self.provider(id).is_some(),
+            SignInMethod::Passkey => self.passkeys.is_some(),
         }
     }
 }
@@ -489,6 +528,7 @@ pub(crate) fn sign_in_for(
     all: &[IdentityProvider],
     mail: bool,
     turnstile_secret: Option<&(Secret, String)>,
+    public_base_url: &str,
 ) -> Result<SignIn, ConfigError> {
     let raw = raw.unwrap_or_default();
     let key = |field: &str| format!("{prefix}.sign_in.{field}");
@@ -571,8 +611,16 @@ pub(crate) fn sign_in_for(
             api_base: base.clone(),
         }),
     };
+    let passkeys = passkey_policy(
+        &key("passkeys"),
+        raw.passkeys,
+        password || email_codes,
+        raw.passkey_user_verification,
+        public_base_url,
+    )?;
     Ok(SignIn {
         turnstile,
+        passkeys,
         providers,
         password,
         sign_up_rules: Provisioning {
@@ -588,10 +636,45 @@ pub(crate) fn sign_in_for(
     })
 }
 
+/// The plugin's passkeys: on by default where it takes passwords or email codes (a passkey is
+/// added on the account page, so a user needs another way in first); off by default where its
+/// public base URL's host is an IP address (no RP ID can name one), and refused there when asked
+/// for.
+fn passkey_policy(
+    key: &str,
+    asked: Option<bool>,
+    by_default: bool,
+    user_verification: Option<UserVerification>,
+    public_base_url: &str,
+) -> Result<Option<PasskeyPolicy>, ConfigError> {
+    let url = url::Url::parse(public_base_url).ok();
+    let host = url.as_ref().and_then(|u| match u.host() {
+        Some(url::Host::Domain(d)) => Some(d.to_string()),
+        _ => None,
+    });
+    let on = asked.unwrap_or(by_default && host.is_some());
+    if !on {
+        return Ok(None);
+    }
+    let (Some(url), Some(rp_id)) = (url, host) else {
+        return Err(ConfigError::new(
+            key,
+            "false where the public base URL's host is an IP address: a passkey's relying party is a domain name",
+        ));
+    };
+    Ok(Some(PasskeyPolicy {
+        rp_id,
+        origin: url.origin().ascii_serialization(),
+        user_verification: user_verification.unwrap_or_default(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const BASE: &str = "https://todo.example.com";
 
     fn raw(providers: serde_json::Value, secrets: &[(&str, &str)]) -> RawConfig {
         RawConfig {
@@ -745,18 +828,18 @@ mod tests {
     fn a_plugin_offers_the_providers_it_names_and_needs_some_way_in() {
         let all =
             parse_providers(&raw(json!([google()]), &[("GOOGLE_CLIENT_SECRET", "g")])).unwrap();
-        let default = sign_in_for("PLUGIN", None, &all, false, None).unwrap();
+        let default = sign_in_for("PLUGIN", None, &all, false, None, BASE).unwrap();
         assert_eq!((default.providers.len(), default.password), (1, true));
         let only: RawSignIn = read(
             "PLUGIN.sign_in",
             &json!({"providers": ["google"], "password": false}),
         )
         .unwrap();
-        let s = sign_in_for("PLUGIN", Some(only), &all, false, None).unwrap();
+        let s = sign_in_for("PLUGIN", Some(only), &all, false, None, BASE).unwrap();
         assert!(!s.password && s.provider("google").is_some());
         let unknown: RawSignIn = read("PLUGIN.sign_in", &json!({"providers": ["okta"]})).unwrap();
         assert_eq!(
-            sign_in_for("PLUGIN", Some(unknown), &all, false, None)
+            sign_in_for("PLUGIN", Some(unknown), &all, false, None, BASE)
                 .unwrap_err()
                 .key,
             "PLUGIN.sign_in.providers"
@@ -767,7 +850,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            sign_in_for("PLUGIN", Some(none), &all, false, None)
+            sign_in_for("PLUGIN", Some(none), &all, false, None, BASE)
                 .unwrap_err()
                 .key,
             "PLUGIN.sign_in.password"
@@ -784,6 +867,7 @@ mod tests {
             &all,
             true,
             None,
+            BASE,
         )
         .unwrap();
         assert_eq!(open.sign_up, SignUpPolicy::Open);
@@ -793,11 +877,11 @@ mod tests {
         );
         assert_eq!(open.sign_up_rules.roles_for("a@other.com"), None);
         assert!(open.reset && !open.email_codes);
-        let closed = sign_in_for("PLUGIN", None, &all, true, None).unwrap();
+        let closed = sign_in_for("PLUGIN", None, &all, true, None, BASE).unwrap();
         assert_eq!(closed.sign_up, SignUpPolicy::Closed);
         assert!(closed.reset, "a reset needs only passwords and mail");
         assert!(
-            !sign_in_for("PLUGIN", None, &all, false, None)
+            !sign_in_for("PLUGIN", None, &all, false, None, BASE)
                 .unwrap()
                 .reset
         );
@@ -826,7 +910,7 @@ mod tests {
         ];
         for (table, mail, key) in refused {
             assert_eq!(
-                sign_in_for("PLUGIN", Some(raw(table.clone())), &all, mail, None)
+                sign_in_for("PLUGIN", Some(raw(table.clone())), &all, mail, None, BASE)
                     .unwrap_err()
                     .key,
                 key,
@@ -842,8 +926,76 @@ mod tests {
             &all,
             true,
             None,
+            BASE,
         )
         .unwrap();
         assert!(!codes_only.reset && codes_only.email_codes);
+    }
+
+    #[test]
+    fn passkeys_are_on_where_passwords_or_codes_are_and_the_host_is_a_name() {
+        let all = Vec::new();
+        let raw = |v: serde_json::Value| -> RawSignIn { read("PLUGIN.sign_in", &v).unwrap() };
+        let on = sign_in_for(
+            "PLUGIN",
+            None,
+            &all,
+            false,
+            None,
+            "https://todo.example.com:8443",
+        )
+        .unwrap()
+        .passkeys
+        .unwrap();
+        assert_eq!(on.rp_id, "todo.example.com");
+        assert_eq!(on.origin, "https://todo.example.com:8443");
+        assert_eq!(on.user_verification, UserVerification::Required);
+        let preferred = sign_in_for(
+            "PLUGIN",
+            Some(raw(json!({"passkey_user_verification": "preferred"}))),
+            &all,
+            false,
+            None,
+            "http://localhost:8787",
+        )
+        .unwrap()
+        .passkeys
+        .unwrap();
+        assert_eq!(preferred.rp_id, "localhost");
+        assert_eq!(preferred.origin, "http://localhost:8787");
+        assert_eq!(preferred.user_verification, UserVerification::Preferred);
+        // Off by default at an IP address, refused there when asked for.
+        let at_ip =
+            sign_in_for("PLUGIN", None, &all, false, None, "http://127.0.0.1:8787").unwrap();
+        assert!(at_ip.passkeys.is_none());
+        assert_eq!(
+            sign_in_for(
+                "PLUGIN",
+                Some(raw(json!({"passkeys": true}))),
+                &all,
+                false,
+                None,
+                "http://127.0.0.1:8787"
+            )
+            .unwrap_err()
+            .key,
+            "PLUGIN.sign_in.passkeys"
+        );
+        let off = sign_in_for(
+            "PLUGIN",
+            Some(raw(json!({"passkeys": false}))),
+            &all,
+            false,
+            None,
+            BASE,
+        )
+        .unwrap();
+        assert!(off.passkeys.is_none());
+        assert!(!off.offers(&crate::web::session::SignInMethod::Passkey));
+        assert!(read::<RawSignIn>(
+            "PLUGIN.sign_in",
+            &json!({"passkey_user_verification": "discouraged"})
+        )
+        .is_err());
     }
 }

@@ -38,6 +38,7 @@ pub(crate) fn build_site(
         &shared.providers,
         shared.mail.is_some(),
         shared.turnstile.as_ref(),
+        &public_base_url,
     )?;
     let plugin = validate_plugin(plugin, &public_base_url, prefix)?;
     check_plans_and_upstream_tokens(prefix, &plugin, &sign_in)?;

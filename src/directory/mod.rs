@@ -22,6 +22,7 @@ pub mod billing;
 mod challenges;
 mod identities;
 mod own_api_keys;
+mod passkeys;
 mod proxy_reads;
 pub mod usage_rows;
 

@@ -92,10 +92,14 @@ impl<B: Backend> AuthServer<'_, B> {
             .collect();
         let account_token = csrf_token(self.key(), csrf, &format!("account:{}", session.nonce));
         let billing = self.plan_of_account(user, &account_token).await?;
-        Ok(account_page(
+        let passkeys = self
+            .passkeys_section(user, &session.nonce, &account_token)
+            .await?;
+        let reply = account_page(
             self.brand(),
             &AccountView {
                 billing: &billing,
+                passkeys: &passkeys,
                 user_email: &user.email,
                 grants: &grants,
                 keys: &keys,
@@ -109,7 +113,12 @@ impl<B: Backend> AuthServer<'_, B> {
                 ),
                 key_manager,
             },
-        ))
+        );
+        Ok(if passkeys.is_empty() {
+            reply
+        } else {
+            crate::web::passkey_pages::allow_passkey_script(reply)
+        })
     }
 
     /// The plugin whose keys its users make and manage on this page: this one, when its callers

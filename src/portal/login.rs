@@ -9,6 +9,7 @@ use crate::ports::{Backend, User};
 use crate::routes::{EMAIL_CODE_PATH, RESET_PATH, SIGN_UP_PATH};
 use crate::throttle::{self, delay_ms, delaying_limit, WINDOW_SECS};
 use crate::web::pages::{login_page, message_page, LoginForm, ProviderButton};
+use crate::web::passkey_pages::allow_passkey_script;
 use crate::web::session::{
     csrf_token, read_cookie, seal_session, set_cookie, verify_csrf, Session, SignInMethod,
     SESSION_TTL_SECS,
@@ -96,19 +97,27 @@ impl<B: Backend> AuthServer<'_, B> {
         {
             links.push((format!("{SIGN_UP_PATH}{query}"), "Create an account"));
         }
-        login_page(
+        let token = csrf_token(self.key(), csrf, "login");
+        let passkey = self.passkey_sign_in_button(csrf, &token, return_to);
+        let page = login_page(
             status,
             self.brand(),
             &LoginForm {
-                csrf_token: &csrf_token(self.key(), csrf, "login"),
+                csrf_token: &token,
                 return_to,
                 email,
                 notice,
                 password: self.config.sign_in.password,
                 providers: &buttons,
                 links: &links,
+                passkey: &passkey,
             },
-        )
+        );
+        if passkey.is_empty() {
+            page
+        } else {
+            allow_passkey_script(page)
+        }
     }
 
     /// `POST /login`: check the password, start a session, go back to where the user came from.

@@ -8,6 +8,7 @@ pub mod email_code;
 pub mod invitations;
 pub mod login;
 pub mod own_account;
+pub mod passkeys;
 pub mod proof;
 pub mod reset;
 pub mod signup;

@@ -111,6 +111,9 @@ pub struct LoginForm<'a> {
     pub providers: &'a [ProviderButton<'a>],
     /// Links under the form: (path with its query, text), e.g. making an account.
     pub links: &'a [(String, &'a str)],
+    /// The passkey button (`web::passkey_pages::sign_in_fragment`), empty where passkeys are
+    /// off; with it, the email field offers passkeys in the browser's autofill.
+    pub passkey: &'a str,
 }
 
 pub(crate) fn notice_html(notice: Option<&str>) -> String {
@@ -130,12 +133,21 @@ pub fn login_page(status: u16, brand: Brand<'_>, form: &LoginForm<'_>) -> Reply 
                 ("csrf_token", form.csrf_token),
                 ("return_to", form.return_to),
                 ("email", form.email),
+                (
+                    "email_autocomplete",
+                    if form.passkey.is_empty() {
+                        "username"
+                    } else {
+                        "username webauthn"
+                    },
+                ),
             ],
         ));
-        if !form.providers.is_empty() {
+        if !form.providers.is_empty() || !form.passkey.is_empty() {
             body.push_str("<p class=\"or\">or</p>\n");
         }
     }
+    body.push_str(form.passkey);
     for provider in form.providers {
         body.push_str(&provider_button(
             provider,
@@ -388,6 +400,8 @@ pub struct AccountView<'a> {
     pub user_email: &'a str,
     /// The plan section (built by `billing::pages`), empty for plugins without plans.
     pub billing: &'a str,
+    /// The passkey section (`web::passkey_pages::section`), empty where passkeys are off.
+    pub passkeys: &'a str,
     pub grants: &'a [AccountItem],
     pub keys: &'a [AccountItem],
     /// Linked upstream identities; the section shows only when `identities` or `link_buttons`
@@ -523,6 +537,7 @@ pub fn account_page(brand: Brand<'_>, view: &AccountView<'_>) -> Reply {
             ("grants", &grants),
             ("keys", &keys),
             ("identities", &identities),
+            ("passkeys", view.passkeys),
             ("logout_csrf_token", view.logout_csrf_token),
             ("csrf_token", view.csrf_token),
         ],
@@ -609,6 +624,7 @@ mod tests {
                     "/signup?return_to=%2Fauthorize".into(),
                     "Create <an> account",
                 )],
+                passkey: "",
             },
         );
         let html = String::from_utf8(reply.body).unwrap();
@@ -643,6 +659,7 @@ mod tests {
                 password: false,
                 providers: &buttons,
                 links: &[],
+                passkey: "",
             },
         );
         let html = String::from_utf8(reply.body).unwrap();

@@ -79,6 +79,8 @@ pub enum SignInMethod {
     /// A code (or link) mailed to the account's address.
     EmailCode,
     Provider(String),
+    /// A passkey (WebAuthn) registered to the account.
+    Passkey,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

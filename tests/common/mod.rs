@@ -25,7 +25,7 @@ use portcullis::ports::{
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
     UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
-use portcullis::ports::{ChallengeStore, NewAccount, Outbox};
+use portcullis::ports::{ChallengeStore, NewAccount, Outbox, Passkey, PasskeyStore};
 use portcullis::quota::Quota;
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -93,6 +93,8 @@ pub struct MemoryBackend {
     pub mails: RefCell<Vec<Mail>>,
     /// Accounts made by sign-up: user id → (roles, terms accepted).
     pub made_accounts: RefCell<HashMap<String, (Vec<String>, String)>>,
+    /// Passkeys, in the order they were added.
+    pub passkeys: RefCell<Vec<Passkey>>,
 }
 
 impl MemoryBackend {
@@ -122,13 +124,14 @@ impl MemoryBackend {
             .collect();
         intents.sort();
         format!(
-            "grants {grants:?}\nindex {:?}\nrevocation intents {intents:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}\nchallenges {:?}\naccounts {:?}",
+            "grants {grants:?}\nindex {:?}\nrevocation intents {intents:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}\nchallenges {:?}\naccounts {:?}\npasskeys {:?}",
             self.grant_index.borrow(),
             self.registered.borrow(),
             self.api_keys.borrow(),
             self.users.borrow(),
             self.challenges.borrow(),
             self.made_accounts.borrow(),
+            self.passkeys.borrow(),
         )
     }
 
@@ -1278,6 +1281,84 @@ impl ChallengeStore for MemoryBackend {
             }
         }
         Ok(())
+    }
+}
+
+impl PasskeyStore for MemoryBackend {
+    async fn add_passkey(&self, passkey: &Passkey) -> Result<bool, StoreError> {
+        self.call("add_passkey")?;
+        let mut all = self.passkeys.borrow_mut();
+        if all.iter().any(|p| p.credential.id == passkey.credential.id) {
+            return Ok(false);
+        }
+        all.push(passkey.clone());
+        Ok(true)
+    }
+    async fn passkeys_of(&self, user_id: &str) -> Result<Vec<Passkey>, StoreError> {
+        self.call("passkeys_of")?;
+        Ok(self
+            .passkeys
+            .borrow()
+            .iter()
+            .filter(|p| p.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+    async fn find_passkey(&self, credential_id: &str) -> Result<Option<Passkey>, StoreError> {
+        self.call("find_passkey")?;
+        Ok(self
+            .passkeys
+            .borrow()
+            .iter()
+            .find(|p| p.credential.id == credential_id)
+            .cloned())
+    }
+    async fn use_passkey(
+        &self,
+        credential_id: &str,
+        sign_count: u32,
+        backup_state: bool,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.call("use_passkey")?;
+        let mut all = self.passkeys.borrow_mut();
+        let Some(p) = all.iter_mut().find(|p| p.credential.id == credential_id) else {
+            return Ok(false);
+        };
+        let stored = p.credential.sign_count;
+        if !((sign_count == 0 && stored == 0) || sign_count > stored) {
+            return Ok(false);
+        }
+        p.credential.sign_count = sign_count;
+        p.credential.backup_state = backup_state;
+        p.last_used_at = Some(now);
+        Ok(true)
+    }
+    async fn rename_passkey(
+        &self,
+        user_id: &str,
+        credential_id: &str,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        self.call("rename_passkey")?;
+        let mut all = self.passkeys.borrow_mut();
+        match all
+            .iter_mut()
+            .find(|p| p.credential.id == credential_id && p.user_id == user_id)
+        {
+            Some(p) => {
+                p.name = name.to_string();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError> {
+        self.call("delete_passkey")?;
+        let mut all = self.passkeys.borrow_mut();
+        let before = all.len();
+        all.retain(|p| !(p.credential.id == credential_id && p.user_id == user_id));
+        Ok(all.len() < before)
     }
 }
 

@@ -336,6 +336,8 @@ pub async fn serve<B: Backend>(
         AuthEndpoint::EmailCode if post => server.email_code(head, body).await,
         AuthEndpoint::EmailCode => server.email_code_form(head).await,
         AuthEndpoint::OwnAccount(page) => server.own_account(page, head, body).await,
+        AuthEndpoint::PasskeySignIn => server.passkey_sign_in(head, body).await,
+        AuthEndpoint::Passkeys => server.passkeys_action(head, body).await,
         AuthEndpoint::Billing(page) => server.billing(page, head, body).await,
         AuthEndpoint::StripeWebhook => server.stripe_webhook(head, body).await,
         AuthEndpoint::Token => server.token(head, body).await,
