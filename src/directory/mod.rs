@@ -22,6 +22,7 @@ pub mod billing;
 mod challenges;
 mod identities;
 mod proxy_reads;
+mod second_factor;
 pub mod usage_rows;
 
 pub use proxy_reads::{api_key_by_hash_replicated, OPENAI_EGRESS_SOURCE};
