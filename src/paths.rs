@@ -26,6 +26,11 @@ pub const SIGN_UP_VERIFY_PATH: &str = "/signup/verify";
 pub const RESET_PATH: &str = "/login/reset";
 /// Signing in with a code mailed to the address.
 pub const EMAIL_CODE_PATH: &str = "/login/code";
+/// The second step of a sign-in (or a step up) for users with an authenticator app: its code,
+/// or a recovery code.
+pub const SECOND_FACTOR_PATH: &str = "/login/second-factor";
+/// Setting up, removing and renewing the recovery codes of an authenticator app.
+pub const SECOND_FACTOR_SETUP_PATH: &str = "/account/second-factor";
 /// Proving an existing account to link an upstream identity to it.
 pub const LOGIN_LINK_PATH: &str = "/login/link";
 pub const ADMIN_API_PREFIX: &str = "/admin/api/";

@@ -44,6 +44,10 @@ pub enum AuthEndpoint<'p> {
     ResetPassword,
     /// `/login/code`: sign-in by a mailed code.
     EmailCode,
+    /// `POST /login/second-factor`: a TOTP or recovery code after the first factor.
+    SecondFactor,
+    /// `/account/second-factor`: setting up an authenticator app, and what follows.
+    SecondFactorSetup,
     /// The plans' pages under `/billing/`.
     Billing(BillingPage),
     /// `POST /billing/stripe/webhook`.
@@ -76,6 +80,8 @@ impl<'p> AuthEndpoint<'p> {
             SIGN_UP_VERIFY_PATH => AuthEndpoint::VerifySignUp,
             RESET_PATH => AuthEndpoint::ResetPassword,
             EMAIL_CODE_PATH => AuthEndpoint::EmailCode,
+            SECOND_FACTOR_PATH => AuthEndpoint::SecondFactor,
+            SECOND_FACTOR_SETUP_PATH => AuthEndpoint::SecondFactorSetup,
             crate::billing::WEBHOOK_PATH => AuthEndpoint::StripeWebhook,
             crate::billing::UPGRADE_PATH => AuthEndpoint::Billing(BillingPage::Upgrade),
             crate::billing::CHECKOUT_PATH => AuthEndpoint::Billing(BillingPage::Checkout),
@@ -98,8 +104,10 @@ impl<'p> AuthEndpoint<'p> {
             | AuthEndpoint::SignUp
             | AuthEndpoint::VerifySignUp
             | AuthEndpoint::ResetPassword
-            | AuthEndpoint::EmailCode => &["GET", "HEAD", "POST"],
+            | AuthEndpoint::EmailCode
+            | AuthEndpoint::SecondFactorSetup => &["GET", "HEAD", "POST"],
             AuthEndpoint::Logout
+            | AuthEndpoint::SecondFactor
             | AuthEndpoint::LinkAccount
             | AuthEndpoint::ProviderStart(_)
             | AuthEndpoint::Billing(BillingPage::Checkout | BillingPage::Portal)
@@ -132,6 +140,8 @@ impl<'p> AuthEndpoint<'p> {
                 | AuthEndpoint::VerifySignUp
                 | AuthEndpoint::ResetPassword
                 | AuthEndpoint::EmailCode
+                | AuthEndpoint::SecondFactor
+                | AuthEndpoint::SecondFactorSetup
         )
     }
 
@@ -162,6 +172,8 @@ impl<'p> AuthEndpoint<'p> {
             AuthEndpoint::VerifySignUp => "sign_up_verify",
             AuthEndpoint::ResetPassword => "password_reset",
             AuthEndpoint::EmailCode => "email_code",
+            AuthEndpoint::SecondFactor => "second_factor",
+            AuthEndpoint::SecondFactorSetup => "second_factor_setup",
             AuthEndpoint::Billing(_) => "billing",
             AuthEndpoint::StripeWebhook => "stripe_webhook",
         }
@@ -250,7 +262,9 @@ impl Endpoint<'_> {
                     | AuthEndpoint::SignUp
                     | AuthEndpoint::VerifySignUp
                     | AuthEndpoint::ResetPassword
-                    | AuthEndpoint::EmailCode,
+                    | AuthEndpoint::EmailCode
+                    | AuthEndpoint::SecondFactor
+                    | AuthEndpoint::SecondFactorSetup,
                 ),
                 Method::Post,
             ) => Some(RateLimit::Login),

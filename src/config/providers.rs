@@ -421,6 +421,7 @@ pub(crate) struct RawSignIn {
     sign_up_roles: Vec<String>,
     email_codes: Option<bool>,
     reset_ends_grants: Option<bool>,
+    require_mfa: Option<bool>,
 }
 
 /// Who may make their own account (`sign_in.sign_up`).
@@ -456,6 +457,9 @@ pub struct SignIn {
     /// Whether a reset also revokes the user's grants (every app signs in again), not only
     /// their sessions.
     pub reset_ends_grants: bool,
+    /// Whether an app is allowed only in a session made with a second factor: users without one
+    /// set one up first (`/authorize` sends them to it), users with one present it.
+    pub require_mfa: bool,
 }
 
 impl SignIn {
@@ -559,6 +563,7 @@ pub(crate) fn sign_in_for(
         email_codes,
         reset: password && mail,
         reset_ends_grants: raw.reset_ends_grants.unwrap_or(false),
+        require_mfa: raw.require_mfa.unwrap_or(false),
     })
 }
 
@@ -813,5 +818,22 @@ mod tests {
         )
         .unwrap();
         assert!(!codes_only.reset && codes_only.email_codes);
+    }
+
+    #[test]
+    fn a_second_factor_is_required_only_where_the_plugin_says_so() {
+        let all = Vec::new();
+        assert!(
+            !sign_in_for("PLUGIN", None, &all, false)
+                .unwrap()
+                .require_mfa
+        );
+        let raw: RawSignIn = read("PLUGIN.sign_in", &json!({"require_mfa": true})).unwrap();
+        assert!(
+            sign_in_for("PLUGIN", Some(raw), &all, false)
+                .unwrap()
+                .require_mfa
+        );
+        assert!(read::<RawSignIn>("PLUGIN.sign_in", &json!({"require_mfa": "yes"})).is_err());
     }
 }

@@ -66,10 +66,13 @@ impl<B: Backend> AuthServer<'_, B> {
             .collect();
         let account_token = csrf_token(self.key(), &csrf, &format!("account:{}", session.nonce));
         let billing = self.plan_of_account(&user, &account_token).await?;
+        let enrolled = self.backend.second_factor(&user.id).await?.is_some();
+        let second_factor = crate::web::second_factor_pages::second_factor_section(enrolled);
         let reply = account_page(
             self.brand(),
             &AccountView {
                 billing: &billing,
+                second_factor: &second_factor,
                 user_email: &user.email,
                 grants: &grants,
                 keys: &keys,

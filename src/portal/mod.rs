@@ -8,4 +8,5 @@ pub mod email_code;
 pub mod login;
 pub mod proof;
 pub mod reset;
+pub mod second_factor;
 pub mod signup;

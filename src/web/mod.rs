@@ -4,4 +4,5 @@
 
 pub mod account_pages;
 pub mod pages;
+pub mod second_factor_pages;
 pub mod session;

@@ -369,6 +369,8 @@ pub struct AccountView<'a> {
     pub user_email: &'a str,
     /// The plan section (built by `billing::pages`), empty for plugins without plans.
     pub billing: &'a str,
+    /// The second factor's section (built by `second_factor_pages`).
+    pub second_factor: &'a str,
     pub grants: &'a [AccountItem],
     pub keys: &'a [AccountItem],
     /// Linked upstream identities; the section shows only when `identities` or `link_buttons`
@@ -441,6 +443,7 @@ pub fn account_page(brand: Brand<'_>, view: &AccountView<'_>) -> Reply {
             ("grants", &grants),
             ("keys", &keys),
             ("identities", &identities),
+            ("second_factor", view.second_factor),
             ("logout_csrf_token", view.logout_csrf_token),
             ("csrf_token", view.csrf_token),
         ],

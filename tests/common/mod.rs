@@ -1504,6 +1504,7 @@ pub fn issued_grant(grant_id: &str, user_id: &str, client_id: &str, now: i64) ->
         created_at: now,
         nonce: None,
         auth_time: now,
+        amr: Vec::new(),
         opaque_access: vec![],
         issuer: None,
         opaque_jkt: vec![],

@@ -152,7 +152,13 @@ impl<B: Backend> AuthServer<'_, B> {
         let (csrf, csrf_set) = self.csrf_cookie(head)?;
         // `prompt=login` asks for a fresh sign-in: ignore the session, and drop the prompt from
         // where the login form returns to, so the next visit proceeds.
-        let session = session.filter(|_| !request.prompt_login);
+        // `max_age` (OpenID Connect Core §3.1.2.1): a session older than it is no session.
+        let session = session.filter(|s| {
+            !request.prompt_login
+                && request
+                    .max_age
+                    .is_none_or(|max| self.now - s.issued_at <= max)
+        });
         let Some(session) = session else {
             if request.prompt_none {
                 return Ok(self.redirect_error(
@@ -179,6 +185,13 @@ impl<B: Backend> AuthServer<'_, B> {
                 .with_header("set-cookie", self.clear_session_cookie());
             return Ok(with_cookie(reply, csrf_set));
         };
+        let here = format!("{AUTHORIZE_PATH}?{}", without_prompt(&params));
+        if let Some(reply) = self
+            .authentication_unmet(&request, &user, &session, &csrf, &here, 302)
+            .await?
+        {
+            return Ok(with_cookie(reply, csrf_set));
+        }
         if let Some(reply) = self
             .upstream_account_reply(&request, &user.id, &session, &csrf, raw_query)
             .await?
@@ -413,6 +426,17 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             _ => return Ok(self.local_error(400, "Choose Allow or Deny.")),
         }
+        // The page asked for the factors and the fresh sign-in the request needs; a form posted
+        // past it is refused.
+        let fresh = request
+            .max_age
+            .is_none_or(|max| self.now - session.issued_at <= max);
+        if !fresh || !self.strong_enough(&request, &session) {
+            return Ok(self.local_error(
+                403,
+                "This app needs you to sign in again. Go back to the application and start again.",
+            ));
+        }
         let context = self
             .context_for(&request, &params, &session.user_id, context)
             .await?;
@@ -480,6 +504,7 @@ impl<B: Backend> AuthServer<'_, B> {
             created_at: self.now,
             nonce: request.nonce.clone(),
             auth_time: session.issued_at,
+            amr: session.amr.clone(),
             opaque_access: Vec::new(),
             opaque_jkt: Vec::new(),
             issuer: Some(self.issuer().to_string()),
