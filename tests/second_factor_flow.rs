@@ -339,6 +339,40 @@ fn a_password_sign_in_asks_for_the_apps_code_before_any_session() {
 }
 
 #[test]
+fn a_refreshed_id_token_says_how_the_user_signed_in_as_the_first_did() {
+    let config = config();
+    let backend = backend();
+    let (secret, _) = enrolled(&backend, &config);
+    let mut browser = Browser::new(&config, &backend);
+    browser.now = NOW + 30;
+    let login = browser.get(&authorize_url(&[]));
+    let asked = post_password(&mut browser, &login);
+    let signed_in = post_app_code(&mut browser, &asked, &secret);
+    let back = browser.get(signed_in.header("location").unwrap());
+    let code = location_params(&back).get("code").unwrap().to_string();
+    let tokens = exchange(&mut browser, &code);
+    browser.now = NOW + 3600;
+    let body = encode(&[
+        ("grant_type", "refresh_token"),
+        ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ("client_id", "chatgpt"),
+        ("client_secret", "client-secret"),
+    ]);
+    let refreshed = browser.send(
+        Method::Post,
+        "/token",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    assert_eq!(refreshed.status, 200, "{}", html(&refreshed));
+    let refreshed: serde_json::Value = serde_json::from_slice(&refreshed.body).unwrap();
+    let id = claims(refreshed["id_token"].as_str().unwrap());
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]));
+    assert_eq!(id["acr"], MFA);
+    assert_eq!(id["auth_time"], NOW + 30);
+}
+
+#[test]
 fn without_a_second_factor_an_id_token_says_one_factor() {
     let config = config();
     let backend = backend();
@@ -634,6 +668,15 @@ fn max_age_signs_an_older_session_in_again() {
     let signed_in = post_password(&mut browser, &login);
     let id = id_token_at(&mut browser, signed_in.header("location").unwrap());
     assert_eq!(id["auth_time"], NOW + 600);
+    // max_age=0 right after a sign-in: the sign-in just made, not another round.
+    let mut zero = Browser::new(&config, &backend);
+    zero.now = NOW + 700;
+    let login = zero.get(&authorize_url(&[("max_age", "0")]));
+    let signed_in = post_password(&mut zero, &login);
+    zero.now += 2;
+    let back = zero.get(signed_in.header("location").unwrap());
+    assert_eq!(back.status, 302, "{}", html(&back));
+    assert!(location_params(&back).get("code").is_some());
     let bad = browser.get(&authorize_url(&[("max_age", "soon")]));
     assert_eq!(location_params(&bad).get("error"), Some("invalid_request"));
 }
