@@ -356,7 +356,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 "{SECOND_FACTOR_SETUP_PATH}?return_to={}",
                 form_encode(return_to)
             );
-            return Ok(Some(redirect(status.min(303), &setup)));
+            return Ok(Some(redirect(status, &setup)));
         }
         Ok(Some(self.redirect_error(
             request,
