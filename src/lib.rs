@@ -4,7 +4,7 @@
 //! the thin layer that talks to the Workers runtime. See `docs/architecture.md`.
 
 /// The newest D1 migration this build's queries rely on; `/healthz` reports 503 until it is applied.
-pub const LATEST_MIGRATION: &str = "0022_passkeys.sql";
+pub const LATEST_MIGRATION: &str = "0023_second_factor.sql";
 
 pub mod accounts;
 pub mod address;

@@ -36,6 +36,11 @@ pub const LOGIN_PASSKEY_PATH: &str = "/login/passkey";
 /// The account page's passkeys: adding (the registration ceremony posts here), renaming,
 /// deleting.
 pub const ACCOUNT_PASSKEYS_PATH: &str = "/account/passkeys";
+/// The second step of a sign-in (or a step up) for users with an authenticator app: its code,
+/// or a recovery code.
+pub const SECOND_FACTOR_PATH: &str = "/login/second-factor";
+/// Setting up, removing and renewing the recovery codes of an authenticator app.
+pub const SECOND_FACTOR_SETUP_PATH: &str = "/account/second-factor";
 /// Proving an existing account to link an upstream identity to it.
 pub const LOGIN_LINK_PATH: &str = "/login/link";
 pub const ADMIN_API_PREFIX: &str = "/admin/api/";

@@ -713,6 +713,49 @@ pub trait PasskeyStore {
     async fn delete_passkey(&self, user_id: &str, credential_id: &str) -> Result<bool, StoreError>;
 }
 
+/// A user's authenticator app as stored (`user_totp`, `recovery_codes` in D1): the secret sealed
+/// through [`TokenCipher`], the last time step accepted, and the hashes of the recovery codes
+/// not yet used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondFactor {
+    pub sealed_secret: String,
+    pub last_step: Option<i64>,
+    pub created_at: i64,
+    pub recovery_hashes: Vec<String>,
+}
+
+/// Second factors (see [`crate::accounts::totp`], [`crate::accounts::recovery`]). Every spend
+/// is one conditional statement whose rows changed say whether it won, so of parallel requests
+/// presenting one code only one is accepted.
+pub trait SecondFactorStore {
+    /// The user's factor, `None` when they have not set one up.
+    async fn second_factor(&self, user_id: &str) -> Result<Option<SecondFactor>, StoreError>;
+    /// Sets the factor up (replacing any, and every recovery code), all or nothing: `last_step`
+    /// is the step of the code that confirmed it, so that code is spent.
+    async fn enrol_second_factor(
+        &self,
+        user_id: &str,
+        sealed_secret: &str,
+        last_step: i64,
+        recovery_hashes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Moves the last accepted step on to `step`; `false` (nothing changed) unless the stored one
+    /// is earlier: the code was spent by a parallel request, or the factor is gone.
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError>;
+    /// Deletes the recovery code with this hash; `false` when it was not there (used already).
+    async fn spend_recovery_code(&self, user_id: &str, hash: &str) -> Result<bool, StoreError>;
+    /// Replaces the recovery codes, only while the factor exists; `false` when it does not.
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[String],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Removes the factor and its recovery codes.
+    async fn remove_second_factor(&self, user_id: &str) -> Result<(), StoreError>;
+}
+
 /// Mail to send after the response (see [`crate::accounts::mail`]): the edge delivers what was
 /// posted once the reply is on its way, so a mail's round trip neither slows an answer nor
 /// shows in its timing.
@@ -753,6 +796,7 @@ pub trait Backend:
     + ChallengeStore
     + OwnAccount
     + PasskeyStore
+    + SecondFactorStore
     + Outbox
 {
 }
@@ -778,6 +822,7 @@ impl<T> Backend for T where
         + ChallengeStore
         + OwnAccount
         + PasskeyStore
+        + SecondFactorStore
         + Outbox
 {
 }

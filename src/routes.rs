@@ -50,6 +50,10 @@ pub enum AuthEndpoint<'p> {
     PasskeySignIn,
     /// `POST /account/passkeys`: add, rename or delete one of the signed-in user's passkeys.
     Passkeys,
+    /// `POST /login/second-factor`: a TOTP or recovery code after the first factor.
+    SecondFactor,
+    /// `/account/second-factor`: setting up an authenticator app, and what follows.
+    SecondFactorSetup,
     /// The plans' pages under `/billing/`.
     Billing(BillingPage),
     /// `POST /billing/stripe/webhook`.
@@ -119,6 +123,8 @@ impl<'p> AuthEndpoint<'p> {
             ACCOUNT_DELETE_PATH => AuthEndpoint::OwnAccount(OwnAccountPage::Delete),
             LOGIN_PASSKEY_PATH => AuthEndpoint::PasskeySignIn,
             ACCOUNT_PASSKEYS_PATH => AuthEndpoint::Passkeys,
+            SECOND_FACTOR_PATH => AuthEndpoint::SecondFactor,
+            SECOND_FACTOR_SETUP_PATH => AuthEndpoint::SecondFactorSetup,
             crate::billing::WEBHOOK_PATH => AuthEndpoint::StripeWebhook,
             crate::billing::UPGRADE_PATH => AuthEndpoint::Billing(BillingPage::Upgrade),
             crate::billing::CHECKOUT_PATH => AuthEndpoint::Billing(BillingPage::Checkout),
@@ -144,9 +150,11 @@ impl<'p> AuthEndpoint<'p> {
             | AuthEndpoint::EmailCode
             | AuthEndpoint::OwnAccount(
                 OwnAccountPage::Password | OwnAccountPage::Email | OwnAccountPage::Delete,
-            ) => &["GET", "HEAD", "POST"],
+            )
+            | AuthEndpoint::SecondFactorSetup => &["GET", "HEAD", "POST"],
             AuthEndpoint::OwnAccount(OwnAccountPage::Export) => READ,
             AuthEndpoint::Logout
+            | AuthEndpoint::SecondFactor
             | AuthEndpoint::LinkAccount
             | AuthEndpoint::PasskeySignIn
             | AuthEndpoint::Passkeys
@@ -184,6 +192,8 @@ impl<'p> AuthEndpoint<'p> {
                 | AuthEndpoint::OwnAccount(_)
                 | AuthEndpoint::PasskeySignIn
                 | AuthEndpoint::Passkeys
+                | AuthEndpoint::SecondFactor
+                | AuthEndpoint::SecondFactorSetup
         )
     }
 
@@ -217,6 +227,8 @@ impl<'p> AuthEndpoint<'p> {
             AuthEndpoint::OwnAccount(_) => "own_account",
             AuthEndpoint::PasskeySignIn => "login_passkey",
             AuthEndpoint::Passkeys => "account_passkeys",
+            AuthEndpoint::SecondFactor => "second_factor",
+            AuthEndpoint::SecondFactorSetup => "second_factor_setup",
             AuthEndpoint::Billing(_) => "billing",
             AuthEndpoint::StripeWebhook => "stripe_webhook",
         }
@@ -308,7 +320,9 @@ impl Endpoint<'_> {
                     | AuthEndpoint::EmailCode
                     | AuthEndpoint::OwnAccount(_)
                     | AuthEndpoint::PasskeySignIn
-                    | AuthEndpoint::Passkeys,
+                    | AuthEndpoint::Passkeys
+                    | AuthEndpoint::SecondFactor
+                    | AuthEndpoint::SecondFactorSetup,
                 ),
                 Method::Post,
             ) => Some(RateLimit::Login),

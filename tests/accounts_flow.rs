@@ -1002,14 +1002,16 @@ fn each_step_makes_the_store_calls_the_capacity_table_counts() {
             ("password", NEW_PASSWORD),
         ],
     );
-    // The link looked up, its account read, used up, the password and epoch set in one batch.
+    // The link looked up, its account read, used up, the password and epoch set in one batch,
+    // then whether the account has a second factor to ask for before the session.
     assert_eq!(
         steps(&backend),
         [
             "challenge_by_link",
             "find_user",
             "use_challenge",
-            "reset_password"
+            "reset_password",
+            "second_factor"
         ]
     );
     assert_eq!(

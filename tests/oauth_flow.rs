@@ -333,11 +333,12 @@ fn a_sign_in_gives_its_three_counts_back_at_once() {
             "throttle_refund",
             "throttle_refund",
             "throttle_refund",
+            "second_factor",
             "throttle_refund answered",
             "throttle_refund answered",
             "throttle_refund answered",
         ],
-        "all three refunds in flight together: {calls:?}"
+        "all three refunds in flight together, and the second factor read beside them: {calls:?}"
     );
 }
 

@@ -422,6 +422,7 @@ pub(crate) struct RawSignIn {
     email_codes: Option<bool>,
     reset_ends_grants: Option<bool>,
     turnstile_site_key: Option<String>,
+    require_mfa: Option<bool>,
     passkeys: Option<bool>,
     passkey_user_verification: Option<UserVerification>,
 }
@@ -497,6 +498,9 @@ pub struct SignIn {
     /// Passkeys: added on the account page, signed in with on the sign-in page; `None` where
     /// the plugin does not offer them.
     pub passkeys: Option<PasskeyPolicy>,
+    /// Whether an app is allowed only in a session made with a second factor: users without one
+    /// set one up first (`/authorize` sends them to it), users with one present it.
+    pub require_mfa: bool,
 }
 
 impl SignIn {
@@ -633,6 +637,7 @@ pub(crate) fn sign_in_for(
         email_codes,
         reset: password && mail,
         reset_ends_grants: raw.reset_ends_grants.unwrap_or(false),
+        require_mfa: raw.require_mfa.unwrap_or(false),
     })
 }
 
@@ -997,5 +1002,22 @@ mod tests {
             &json!({"passkey_user_verification": "discouraged"})
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_second_factor_is_required_only_where_the_plugin_says_so() {
+        let all = Vec::new();
+        assert!(
+            !sign_in_for("PLUGIN", None, &all, false, None, BASE)
+                .unwrap()
+                .require_mfa
+        );
+        let raw: RawSignIn = read("PLUGIN.sign_in", &json!({"require_mfa": true})).unwrap();
+        assert!(
+            sign_in_for("PLUGIN", Some(raw), &all, false, None, BASE)
+                .unwrap()
+                .require_mfa
+        );
+        assert!(read::<RawSignIn>("PLUGIN.sign_in", &json!({"require_mfa": "yes"})).is_err());
     }
 }

@@ -24,6 +24,7 @@ mod identities;
 mod own_api_keys;
 mod passkeys;
 mod proxy_reads;
+mod second_factor;
 pub mod usage_rows;
 
 pub use proxy_reads::{api_key_by_hash_replicated, OPENAI_EGRESS_SOURCE};

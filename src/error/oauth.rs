@@ -19,6 +19,9 @@ pub enum OAuthErrorCode {
     /// OpenID Connect `prompt=none` outcomes.
     LoginRequired,
     ConsentRequired,
+    /// OpenID Connect Core §3.1.2.6 (errata set 2): the `acr_values` (or the plugin's policy)
+    /// asked for a second factor the user has none of, and `prompt=none` lets nobody set one up.
+    UnmetAuthenticationRequirements,
     /// RFC 7591 §3.2.2 registration errors.
     InvalidRedirectUri,
     InvalidClientMetadata,
@@ -45,6 +48,7 @@ impl OAuthErrorCode {
             OAuthErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
             OAuthErrorCode::LoginRequired => "login_required",
             OAuthErrorCode::ConsentRequired => "consent_required",
+            OAuthErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             OAuthErrorCode::InvalidRedirectUri => "invalid_redirect_uri",
             OAuthErrorCode::InvalidClientMetadata => "invalid_client_metadata",
             OAuthErrorCode::InvalidDpopProof => "invalid_dpop_proof",

@@ -136,7 +136,9 @@ pub fn acceptable_return_to(return_to: &str) -> bool {
     (return_to.starts_with("/authorize?")
         || return_to == crate::paths::ACCOUNT_PATH
         || return_to == crate::billing::UPGRADE_PATH
-        || return_to.starts_with("/billing/upgrade?"))
+        || return_to.starts_with("/billing/upgrade?")
+        || return_to == crate::paths::SECOND_FACTOR_SETUP_PATH
+        || return_to.starts_with("/account/second-factor?return_to="))
         && return_to.len() <= MAX_RETURN_TO_BYTES
         && return_to.bytes().all(|b| b.is_ascii_graphic())
 }

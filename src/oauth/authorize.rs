@@ -35,6 +35,12 @@ pub struct AuthorizeRequest {
     pub prompt_login: bool,
     /// `prompt=consent`: show the consent page even to first-party clients.
     pub prompt_consent: bool,
+    /// OpenID Connect Core §3.1.2.1 `max_age`: the most seconds since the user last signed in
+    /// that the client accepts; an older session signs in again.
+    pub max_age: Option<i64>,
+    /// `acr_values`: the authentication classes asked for, space-separated, in order of
+    /// preference (see [`crate::oauth::acr::meets_acr_values`]).
+    pub acr_values: String,
 }
 
 /// Why an authorization request failed, and where the failure is shown.
@@ -97,6 +103,8 @@ pub fn validate_authorize_request(
         nonce,
         dpop_jkt,
         prompts,
+        max_age,
+        acr_values,
     } = match checked {
         Ok(checked) => checked,
         Err((code, description)) => {
@@ -121,6 +129,8 @@ pub fn validate_authorize_request(
         prompt_none: prompts.none,
         prompt_login: prompts.login,
         prompt_consent: prompts.consent,
+        max_age,
+        acr_values: acr_values.to_string(),
     })
 }
 
@@ -135,6 +145,8 @@ struct Checked<'a> {
     nonce: Option<String>,
     dpop_jkt: Option<String>,
     prompts: Prompts,
+    max_age: Option<i64>,
+    acr_values: &'a str,
 }
 
 fn redirected_checks<'a>(
@@ -190,6 +202,22 @@ fn redirected_checks<'a>(
         ));
     }
     let prompts = prompts(params.get("prompt").unwrap_or(""))?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(text) => match text.parse::<u32>() {
+            Ok(secs) => Some(i64::from(secs)),
+            Err(_) => {
+                return Err((
+                    OAuthErrorCode::InvalidRequest,
+                    "max_age must be a number of seconds",
+                ))
+            }
+        },
+    };
+    let acr_values = params.get("acr_values").unwrap_or("");
+    if acr_values.len() > MAX_STATE_BYTES {
+        return Err((OAuthErrorCode::InvalidRequest, "acr_values is too long"));
+    }
     Ok(Checked {
         code_challenge,
         scope_text,
@@ -197,6 +225,8 @@ fn redirected_checks<'a>(
         nonce,
         dpop_jkt,
         prompts,
+        max_age,
+        acr_values,
     })
 }
 

@@ -80,6 +80,9 @@ pub struct GrantState {
     pub nonce: Option<String>,
     #[serde(default)]
     pub auth_time: i64,
+    /// How the user authenticated (RFC 8176 `amr`), for the ID tokens of every refresh.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     /// Opaque access tokens (hash, expiry) of a grant without an API resource: such tokens are
     /// good only at `/userinfo`, which looks them up here.
     #[serde(default)]
@@ -210,6 +213,8 @@ pub struct Issued {
     pub nonce: Option<String>,
     #[serde(default)]
     pub auth_time: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
     pub user_id: String,
     pub client_id: String,
     pub scopes: Vec<String>,
@@ -313,6 +318,7 @@ fn issued(state: &GrantState, scopes: Vec<String>) -> Issued {
         grant_id: state.grant_id.clone(),
         nonce: state.nonce.clone(),
         auth_time: state.auth_time,
+        amr: state.amr.clone(),
         user_id: state.user_id.clone(),
         client_id: state.client_id.clone(),
         scopes,
@@ -555,6 +561,7 @@ mod tests {
             created_at: NOW,
             nonce: None,
             auth_time: NOW,
+            amr: Vec::new(),
             opaque_access: Vec::new(),
             opaque_jkt: Vec::new(),
             issuer: Some(ISSUER.into()),

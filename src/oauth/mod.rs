@@ -1,6 +1,7 @@
 //! The OAuth 2.1 authorization server and the tokens it issues.
 
 pub mod access_token;
+pub mod acr;
 pub mod assertion_auth;
 pub mod authorize;
 pub mod client;

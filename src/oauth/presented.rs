@@ -130,6 +130,7 @@ mod tests {
             created_at: 0,
             nonce: None,
             auth_time: 0,
+            amr: Vec::new(),
             opaque_access: vec![(sha256_hex(&secret('o')), 50)],
             opaque_jkt: Vec::new(),
             issuer: None,

@@ -95,11 +95,14 @@ impl<B: Backend> AuthServer<'_, B> {
         let passkeys = self
             .passkeys_section(user, &session.nonce, &account_token)
             .await?;
+        let enrolled = self.backend.second_factor(&user.id).await?.is_some();
+        let second_factor = crate::web::second_factor_pages::second_factor_section(enrolled);
         let reply = account_page(
             self.brand(),
             &AccountView {
                 billing: &billing,
                 passkeys: &passkeys,
+                second_factor: &second_factor,
                 user_email: &user.email,
                 grants: &grants,
                 keys: &keys,

@@ -235,6 +235,12 @@ impl<B: Backend> AuthServer<'_, B> {
         if !self.use_up(&challenge).await? {
             return Ok(self.local_error(400, &Unopened::Closed.message()));
         }
-        self.start_session(user, &challenge.pending.return_to, SignInMethod::EmailCode)
+        self.after_first_factor(
+            csrf,
+            user,
+            &challenge.pending.return_to,
+            SignInMethod::EmailCode,
+        )
+        .await
     }
 }

@@ -173,8 +173,15 @@ impl<B: Backend> AuthServer<'_, B> {
             Some(u) if ok && !u.disabled => u,
             _ => return Ok(form(401, "Wrong email or password.")),
         };
-        self.refund_sign_in(&charges).await?;
-        self.start_session(user, return_to, SignInMethod::Password)
+        // The counts go back while whether a second factor is due is read.
+        let (refunded, factor) = futures_util::future::join(
+            self.refund_sign_in(&charges),
+            self.backend.second_factor(&user.id),
+        )
+        .await;
+        refunded?;
+        let enrolled = factor?.is_some();
+        self.session_or_second_factor(csrf, user, return_to, SignInMethod::Password, enrolled)
     }
 
     /// Counts a sign-in attempt before its password is checked (an atomic charge), so parallel
@@ -264,17 +271,19 @@ impl<B: Backend> AuthServer<'_, B> {
         return_to: &str,
         method: SignInMethod,
     ) -> Result<Reply, ApiError> {
-        // A fresh session and a fresh CSRF cookie: nothing set before sign-in carries over.
-        let session = Session {
-            user_id: user.id,
-            issued_at: self.now,
-            expires_at: self.now + SESSION_TTL_SECS,
-            nonce: self.random_b64(16)?,
-            epoch: user.session_epoch,
-            method,
-        };
-        let secure = self.secure_cookies();
-        let new_csrf = self.random_b64(18)?;
+        let amr = first_factor_amr(&method);
+        self.start_session_with(user, return_to, method, amr)
+    }
+
+    /// [`Self::start_session`] with the session's `amr` given: the first factor's and, after a
+    /// second factor, `otp` and `mfa` (see [`crate::oauth::acr`]).
+    pub(crate) fn start_session_with(
+        &self,
+        user: User,
+        return_to: &str,
+        method: SignInMethod,
+        amr: Vec<String>,
+    ) -> Result<Reply, ApiError> {
         let reply = if return_to.is_empty() {
             message_page(
                 200,
@@ -285,20 +294,40 @@ impl<B: Backend> AuthServer<'_, B> {
         } else {
             redirect(303, return_to)
         };
+        let [session, csrf] = self.session_cookies(user, method, amr)?;
         Ok(reply
-            .with_header(
-                "set-cookie",
-                set_cookie(
-                    self.cookies().session,
-                    &seal_session(self.key(), &session),
-                    SESSION_TTL_SECS,
-                    secure,
-                ),
-            )
-            .with_header(
-                "set-cookie",
-                set_cookie(self.cookies().csrf, &new_csrf, SESSION_TTL_SECS, secure),
-            ))
+            .with_header("set-cookie", session)
+            .with_header("set-cookie", csrf))
+    }
+
+    /// The `Set-Cookie` values of a new session (sealed, with a fresh nonce) and a new CSRF
+    /// cookie: nothing set before sign-in carries over.
+    pub(crate) fn session_cookies(
+        &self,
+        user: User,
+        method: SignInMethod,
+        amr: Vec<String>,
+    ) -> Result<[String; 2], ApiError> {
+        let session = Session {
+            user_id: user.id,
+            issued_at: self.now,
+            expires_at: self.now + SESSION_TTL_SECS,
+            nonce: self.random_b64(16)?,
+            epoch: user.session_epoch,
+            method,
+            amr,
+        };
+        let secure = self.secure_cookies();
+        let new_csrf = self.random_b64(18)?;
+        Ok([
+            set_cookie(
+                self.cookies().session,
+                &seal_session(self.key(), &session),
+                SESSION_TTL_SECS,
+                secure,
+            ),
+            set_cookie(self.cookies().csrf, &new_csrf, SESSION_TTL_SECS, secure),
+        ])
     }
 
     /// `POST /logout`: end the session, and with it every session of the user: sessions are
@@ -329,5 +358,19 @@ impl<B: Backend> AuthServer<'_, B> {
             message_page(200, self.brand(), "Signed out", "You are signed out.")
                 .with_header("set-cookie", self.clear_session_cookie()),
         )
+    }
+}
+
+/// The `amr` of a session made with one factor (RFC 8176): `pwd` for a password, the gateway's
+/// `email` for a mailed code, none for an upstream provider's sign-in (what the provider checked
+/// is its own to say).
+pub(crate) fn first_factor_amr(method: &SignInMethod) -> Vec<String> {
+    use crate::oauth::acr::{AMR_EMAIL, AMR_PASSWORD};
+    match method {
+        SignInMethod::Password => vec![AMR_PASSWORD.to_string()],
+        SignInMethod::EmailCode => vec![AMR_EMAIL.to_string()],
+        SignInMethod::Provider(_) => Vec::new(),
+        // Passkey sign-ins give their own (`acr::passkey_amr`); a session only says "a key".
+        SignInMethod::Passkey => vec![crate::oauth::acr::AMR_HARDWARE_KEY.to_string()],
     }
 }

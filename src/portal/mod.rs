@@ -11,4 +11,5 @@ pub mod own_account;
 pub mod passkeys;
 pub mod proof;
 pub mod reset;
+pub mod second_factor;
 pub mod signup;

@@ -401,6 +401,8 @@ impl<B: Backend> AuthServer<'_, B> {
         let identities = self.backend.identities_of(&user.id).await?;
         let apps = self.backend.apps_of(&user.id).await?;
         let keys = self.backend.api_keys_of(&user.id, None).await?;
+        let passkeys = self.backend.passkeys_of(&user.id).await?;
+        let second_factor = self.backend.second_factor(&user.id).await?;
         let (subscription, _) = self.billing_of(&user.id).await;
         let data = json!({
             "exported_at": self.now,
@@ -418,6 +420,12 @@ impl<B: Backend> AuthServer<'_, B> {
                 "id": k.id, "name": k.name, "prefix": k.prefix, "plugin": k.plugin, "scopes": k.scopes,
                 "created_at": k.created_at, "last_used_at": k.last_used_at, "revoked_at": k.revoked_at,
             })).collect::<Vec<Value>>(),
+            "passkeys": passkeys.iter().map(|p| json!({
+                "name": p.name, "credential_id": p.credential.id, "created_at": p.created_at, "last_used_at": p.last_used_at,
+            })).collect::<Vec<Value>>(),
+            "authenticator_app": second_factor.map(|f| json!({
+                "set_up_at": f.created_at, "recovery_codes_left": f.recovery_hashes.len(),
+            })),
             "plan": subscription?.map(|s| json!({"plan": s.plan, "status": s.status, "current_period_end": s.current_period_end})),
         });
         let body = serde_json::to_vec_pretty(&data)

@@ -362,7 +362,10 @@ impl<B: Backend> AuthServer<'_, B> {
             };
             return Ok(form(401, refusal(&e), format!("passkey: {e} (raced)")));
         }
-        self.start_session(user, return_to, SignInMethod::Passkey)
+        // A passkey that verified its user is two factors in one (the device, and the PIN or
+        // biometric that unlocked it).
+        let amr = crate::oauth::acr::passkey_amr(authenticated.user_verified);
+        self.start_session_with(user, return_to, SignInMethod::Passkey, amr)
     }
 
     /// `POST /account/passkeys`: add a passkey (the registration ceremony's answer), rename or

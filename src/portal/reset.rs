@@ -220,6 +220,13 @@ impl<B: Backend> AuthServer<'_, B> {
             session_epoch: user.session_epoch + 1,
             ..user
         };
-        self.start_session(user, &challenge.pending.return_to, SignInMethod::Password)
+        // A reset proves the address, not the second factor: a user with one is asked for it.
+        self.after_first_factor(
+            csrf,
+            user,
+            &challenge.pending.return_to,
+            SignInMethod::Password,
+        )
+        .await
     }
 }

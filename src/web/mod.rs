@@ -5,4 +5,5 @@
 pub mod account_pages;
 pub mod pages;
 pub mod passkey_pages;
+pub mod second_factor_pages;
 pub mod session;

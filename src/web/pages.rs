@@ -402,6 +402,8 @@ pub struct AccountView<'a> {
     pub billing: &'a str,
     /// The passkey section (`web::passkey_pages::section`), empty where passkeys are off.
     pub passkeys: &'a str,
+    /// The second factor's section (built by `second_factor_pages`).
+    pub second_factor: &'a str,
     pub grants: &'a [AccountItem],
     pub keys: &'a [AccountItem],
     /// Linked upstream identities; the section shows only when `identities` or `link_buttons`
@@ -538,6 +540,7 @@ pub fn account_page(brand: Brand<'_>, view: &AccountView<'_>) -> Reply {
             ("keys", &keys),
             ("identities", &identities),
             ("passkeys", view.passkeys),
+            ("second_factor", view.second_factor),
             ("logout_csrf_token", view.logout_csrf_token),
             ("csrf_token", view.csrf_token),
         ],

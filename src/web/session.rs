@@ -101,6 +101,11 @@ pub struct Session {
     /// issuer too, and open nowhere.
     #[serde(rename = "m")]
     pub method: SignInMethod,
+    /// How the user authenticated (RFC 8176 values, see [`crate::oauth::acr`]): the first
+    /// factor's, then `otp` and `mfa` once a second factor was presented. Sessions sealed before
+    /// it existed carry none and read as one factor.
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Whether a session still stands for its user: issued at the user's current session epoch, and
@@ -338,6 +343,7 @@ mod tests {
             nonce: "n1".into(),
             epoch: 3,
             method: SignInMethod::Password,
+            amr: vec!["pwd".into()],
         }
     }
 

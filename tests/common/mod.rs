@@ -25,7 +25,9 @@ use portcullis::ports::{
     RegistrationOutcome, Rng, Sleep, StoreError, Throttle, TokenCipher, Upstream, UpstreamRequest,
     UpstreamResponse, UpstreamTokenStore, User, UserDirectory, WaysIn,
 };
-use portcullis::ports::{ChallengeStore, NewAccount, Outbox, Passkey, PasskeyStore};
+use portcullis::ports::{
+    ChallengeStore, NewAccount, Outbox, Passkey, PasskeyStore, SecondFactor, SecondFactorStore,
+};
 use portcullis::quota::Quota;
 use portcullis::quota::{charge, refund, remember_once, QuotaDecision, Window};
 use portcullis::rbac::scope::{Resource, ScopeContext};
@@ -95,6 +97,8 @@ pub struct MemoryBackend {
     pub made_accounts: RefCell<HashMap<String, (Vec<String>, String)>>,
     /// Passkeys, in the order they were added.
     pub passkeys: RefCell<Vec<Passkey>>,
+    /// Second factors by user, as stored.
+    pub second_factors: RefCell<HashMap<String, SecondFactor>>,
 }
 
 impl MemoryBackend {
@@ -123,8 +127,15 @@ impl MemoryBackend {
             .into_iter()
             .collect();
         intents.sort();
+        let mut factors: Vec<_> = self
+            .second_factors
+            .borrow()
+            .iter()
+            .map(|(user, f)| format!("{user}: {f:?}"))
+            .collect();
+        factors.sort();
         format!(
-            "grants {grants:?}\nindex {:?}\nrevocation intents {intents:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}\nchallenges {:?}\naccounts {:?}\npasskeys {:?}",
+            "grants {grants:?}\nindex {:?}\nrevocation intents {intents:?}\nconsents {consents:?}\nregistered {:?}\nkeys {:?}\nusers {:?}\nchallenges {:?}\naccounts {:?}\npasskeys {:?}\nsecond factors {factors:?}",
             self.grant_index.borrow(),
             self.registered.borrow(),
             self.api_keys.borrow(),
@@ -1151,6 +1162,73 @@ impl Upstream for MemoryBackend {
     }
 }
 
+impl SecondFactorStore for MemoryBackend {
+    async fn second_factor(&self, user_id: &str) -> Result<Option<SecondFactor>, StoreError> {
+        self.call("second_factor")?;
+        Ok(self.second_factors.borrow().get(user_id).cloned())
+    }
+    async fn enrol_second_factor(
+        &self,
+        user_id: &str,
+        sealed_secret: &str,
+        last_step: i64,
+        recovery_hashes: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.call("enrol_second_factor")?;
+        self.second_factors.borrow_mut().insert(
+            user_id.to_string(),
+            SecondFactor {
+                sealed_secret: sealed_secret.to_string(),
+                last_step: Some(last_step),
+                created_at: now,
+                recovery_hashes: recovery_hashes.to_vec(),
+            },
+        );
+        Ok(())
+    }
+    async fn accept_totp_step(&self, user_id: &str, step: i64) -> Result<bool, StoreError> {
+        self.call("accept_totp_step")?;
+        let mut all = self.second_factors.borrow_mut();
+        match all.get_mut(user_id) {
+            Some(f) if f.last_step.is_none_or(|last| last < step) => {
+                f.last_step = Some(step);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+    async fn spend_recovery_code(&self, user_id: &str, hash: &str) -> Result<bool, StoreError> {
+        self.call("spend_recovery_code")?;
+        let mut all = self.second_factors.borrow_mut();
+        let Some(f) = all.get_mut(user_id) else {
+            return Ok(false);
+        };
+        let before = f.recovery_hashes.len();
+        f.recovery_hashes.retain(|h| h != hash);
+        Ok(f.recovery_hashes.len() < before)
+    }
+    async fn replace_recovery_codes(
+        &self,
+        user_id: &str,
+        hashes: &[String],
+        _now: i64,
+    ) -> Result<bool, StoreError> {
+        self.call("replace_recovery_codes")?;
+        let mut all = self.second_factors.borrow_mut();
+        let Some(f) = all.get_mut(user_id) else {
+            return Ok(false);
+        };
+        f.recovery_hashes = hashes.to_vec();
+        Ok(true)
+    }
+    async fn remove_second_factor(&self, user_id: &str) -> Result<(), StoreError> {
+        self.call("remove_second_factor")?;
+        self.second_factors.borrow_mut().remove(user_id);
+        Ok(())
+    }
+}
+
 impl ChallengeStore for MemoryBackend {
     async fn put_challenge(&self, challenge: &EmailChallenge) -> Result<(), StoreError> {
         self.call("put_challenge")?;
@@ -1404,6 +1482,8 @@ impl portcullis::ports::OwnAccount for MemoryBackend {
         self.identities.borrow_mut().retain(|(u, _)| u != user_id);
         self.api_keys.borrow_mut().retain(|(u, _)| u != user_id);
         self.consents.borrow_mut().retain(|(u, ..), _| u != user_id);
+        self.passkeys.borrow_mut().retain(|p| p.user_id != user_id);
+        self.second_factors.borrow_mut().remove(user_id);
         Ok(if self.users.borrow().len() < before {
             portcullis::ports::Deletion::Deleted
         } else {
@@ -1673,6 +1753,7 @@ pub fn issued_grant(grant_id: &str, user_id: &str, client_id: &str, now: i64) ->
         created_at: now,
         nonce: None,
         auth_time: now,
+        amr: Vec::new(),
         opaque_access: vec![],
         issuer: None,
         opaque_jkt: vec![],

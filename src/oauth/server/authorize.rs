@@ -19,6 +19,10 @@ use crate::routes::AUTHORIZE_PATH;
 use crate::web::pages::{consent_page, provider_required_page, ConsentForm, ProviderButton};
 use crate::web::session::{csrf_token, read_cookie, verify_csrf, Session};
 
+/// A session this many seconds old meets any `max_age`: the redirect from the sign-in form back
+/// to `/authorize` takes a moment, and the ID token's `auth_time` says when it was.
+const SIGN_IN_GRACE_SECS: i64 = 10;
+
 /// The consent form's answer when the session it was made in is gone.
 const SESSION_ENDED: &str = "Your session ended. Go back to the application and start again.";
 
@@ -152,7 +156,15 @@ impl<B: Backend> AuthServer<'_, B> {
         let (csrf, csrf_set) = self.csrf_cookie(head)?;
         // `prompt=login` asks for a fresh sign-in: ignore the session, and drop the prompt from
         // where the login form returns to, so the next visit proceeds.
-        let session = session.filter(|_| !request.prompt_login);
+        // `max_age` (OpenID Connect Core §3.1.2.1): a session older than it is no session. A
+        // sign-in of the last few seconds counts as fresh whatever the value, or `max_age=0` would
+        // send the browser that just signed in back to the form forever.
+        let session = session.filter(|s| {
+            !request.prompt_login
+                && request
+                    .max_age
+                    .is_none_or(|max| self.now - s.issued_at <= max.max(SIGN_IN_GRACE_SECS))
+        });
         let Some(session) = session else {
             if request.prompt_none {
                 return Ok(self.redirect_error(
@@ -179,6 +191,13 @@ impl<B: Backend> AuthServer<'_, B> {
                 .with_header("set-cookie", self.clear_session_cookie());
             return Ok(with_cookie(reply, csrf_set));
         };
+        let here = format!("{AUTHORIZE_PATH}?{}", without_prompt(&params));
+        if let Some(reply) = self
+            .authentication_unmet(&request, &user, &session, &csrf, &here, 302)
+            .await?
+        {
+            return Ok(with_cookie(reply, csrf_set));
+        }
         if let Some(reply) = self
             .upstream_account_reply(&request, &user.id, &session, &csrf, raw_query)
             .await?
@@ -413,6 +432,14 @@ impl<B: Backend> AuthServer<'_, B> {
             }
             _ => return Ok(self.local_error(400, "Choose Allow or Deny.")),
         }
+        // The page asked for the factors the request needs; a form posted past it is refused.
+        // (`max_age` was held when the page was shown: reading it takes the time it takes.)
+        if !self.strong_enough(&request, &session) {
+            return Ok(self.local_error(
+                403,
+                "This app needs a second step of sign-in. Go back to the application and start again.",
+            ));
+        }
         let context = self
             .context_for(&request, &params, &session.user_id, context)
             .await?;
@@ -480,6 +507,7 @@ impl<B: Backend> AuthServer<'_, B> {
             created_at: self.now,
             nonce: request.nonce.clone(),
             auth_time: session.issued_at,
+            amr: session.amr.clone(),
             opaque_access: Vec::new(),
             opaque_jkt: Vec::new(),
             issuer: Some(self.issuer().to_string()),

@@ -58,7 +58,8 @@ pub fn metadata(config: &Config) -> Value {
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": id_token_algs,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "email", "name"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "email", "name"],
+        "acr_values_supported": crate::oauth::acr::ACR_VALUES,
         "prompt_values_supported": ["none", "login", "consent"],
     });
     if enterprise {

@@ -538,7 +538,11 @@ impl<B: Backend> AuthServer<'_, B> {
             "sub": issued.user_id,
             "aud": issued.client_id,
             "auth_time": issued.auth_time,
+            "acr": crate::oauth::acr::acr_of(&issued.amr),
         });
+        if !issued.amr.is_empty() {
+            custom["amr"] = json!(issued.amr);
+        }
         if first {
             if let Some(nonce) = &issued.nonce {
                 custom["nonce"] = Value::String(nonce.clone());
