@@ -6,36 +6,15 @@ mod common;
 
 use common::browser::{hidden, html, Browser};
 use common::MemoryBackend;
-use portcullis::config::{Config, RawConfig};
+use portcullis::config::Config;
 use portcullis::http::Reply;
-use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
-use portcullis::portal::password::format_password_hash;
-use portcullis::ports::User;
-use portcullis::primitives::hash::sha256_hex;
-use portcullis::rbac::scope::Resource;
 
-const BASE: &str = "https://todo.example.com";
-const CALLBACK: &str = "https://chatgpt.com/aip/p/oauth/callback";
-const PASSWORD: &str = "correct horse battery";
+use common::fixtures::{password_hash, todo_config, todo_plugin, BASE, CALLBACK, PASSWORD};
+
 const NEW_PASSWORD: &str = "a new staple, longer";
 
 fn config_with(sign_in: serde_json::Value) -> Config {
-    Config::parse(RawConfig {
-        public_base_url: Some(BASE.into()),
-        origin_url: Some("http://127.0.0.1:9".into()),
-        plugin: Some(serde_json::json!({
-            "name_for_human": "Todo", "name_for_model": "todo",
-            "description_for_human": "Todos.", "description_for_model": "Todos.",
-            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "https://todo.example.com/legal",
-            "auth": {"type": "oauth", "scope": "todos:read"},
-            "sign_in": sign_in,
-        })),
-        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
-        session_secret: Some("x".repeat(40)),
-        mail_from: Some("Todo <no-reply@todo.example.com>".into()),
-        ..RawConfig::default()
-    })
-    .unwrap()
+    todo_config(sign_in, true)
 }
 
 fn open_config() -> Config {
@@ -44,47 +23,8 @@ fn open_config() -> Config {
     )
 }
 
-fn password_hash(password: &str) -> String {
-    let salt = [7u8; 16];
-    let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 1000, &mut out);
-    format_password_hash(1000, &salt, &out)
-}
-
 fn backend() -> MemoryBackend {
-    let mut b = MemoryBackend::default();
-    b.clients.insert(
-        "chatgpt".into(),
-        Client {
-            id: "chatgpt".into(),
-            name: "ChatGPT".into(),
-            secret_hash: Some(sha256_hex("client-secret")),
-            redirect_uris: vec![CALLBACK.into()],
-            kind: ClientKind::Confidential,
-            first_party: false,
-            origin: ClientOrigin::Admin,
-            may_introspect: false,
-            key_set: None,
-            dpop_bound: false,
-        },
-    );
-    b.users.borrow_mut().push(User {
-        id: "usr_demo".into(),
-        email: "demo@example.com".into(),
-        name: "Demo".into(),
-        password_hash: Some(password_hash(PASSWORD)),
-        disabled: false,
-        session_epoch: 0,
-    });
-    b.resources.push((
-        Resource {
-            id: "res_todos".into(),
-            indicator: BASE.into(),
-            access_token_ttl_secs: 3600,
-            access_token_alg: Default::default(),
-        },
-        true,
-    ));
+    let mut b = common::fixtures::demo_backend(false);
     b.role_names = vec!["member".into()];
     b
 }
@@ -1025,22 +965,10 @@ fn each_step_makes_the_store_calls_the_capacity_table_counts() {
 /// they will paste into ChatGPT, with no administrator.
 #[test]
 fn on_a_user_http_plugin_a_stranger_signs_up_and_makes_their_own_key() {
-    let config = Config::parse(RawConfig {
-        public_base_url: Some(BASE.into()),
-        origin_url: Some("http://127.0.0.1:9".into()),
-        plugin: Some(serde_json::json!({
-            "name_for_human": "Todo", "name_for_model": "todo",
-            "description_for_human": "Todos.", "description_for_model": "Todos.",
-            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "https://todo.example.com/legal",
-            "auth": {"type": "user_http", "authorization_type": "bearer"},
-            "sign_in": {"sign_up": "open"},
-        })),
-        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
-        session_secret: Some("x".repeat(40)),
-        mail_from: Some("Todo <no-reply@todo.example.com>".into()),
-        ..RawConfig::default()
-    })
-    .unwrap();
+    let mut raw = todo_plugin(serde_json::json!({"sign_up": "open"}), true);
+    raw.plugin.as_mut().unwrap()["auth"] =
+        serde_json::json!({"type": "user_http", "authorization_type": "bearer"});
+    let config = Config::parse(raw).unwrap();
     assert!(config.oauth.is_none());
     let backend = backend();
     let mut browser = Browser::new(&config, &backend);
@@ -1134,21 +1062,10 @@ fn every_new_form_refuses_a_post_from_elsewhere() {
 #[test]
 fn turnstile_keeps_sign_ups_to_tokens_siteverify_passes() {
     use portcullis::ports::UpstreamResponse;
-    let mut raw_config = RawConfig {
-        public_base_url: Some(BASE.into()),
-        origin_url: Some("http://127.0.0.1:9".into()),
-        plugin: Some(serde_json::json!({
-            "name_for_human": "Todo", "name_for_model": "todo",
-            "description_for_human": "Todos.", "description_for_model": "Todos.",
-            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "https://todo.example.com/legal",
-            "auth": {"type": "oauth", "scope": "todos:read"},
-            "sign_in": {"sign_up": "open", "turnstile_site_key": "0x4AAAAAAAtest"},
-        })),
-        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
-        session_secret: Some("x".repeat(40)),
-        mail_from: Some("Todo <no-reply@todo.example.com>".into()),
-        ..RawConfig::default()
-    };
+    let mut raw_config = todo_plugin(
+        serde_json::json!({"sign_up": "open", "turnstile_site_key": "0x4AAAAAAAtest"}),
+        true,
+    );
     assert_eq!(
         Config::parse(raw_config.clone()).unwrap_err().key,
         "TURNSTILE_SECRET_KEY"

@@ -14,92 +14,27 @@ use common::browser::{hidden, html, Browser};
 use common::MemoryBackend;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{DerSignature, SigningKey};
-use portcullis::config::{Config, RawConfig};
+use portcullis::config::Config;
 use portcullis::http::Reply;
-use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
-use portcullis::portal::password::format_password_hash;
-use portcullis::ports::{Backend, User};
-use portcullis::primitives::hash::sha256_hex;
-use portcullis::rbac::scope::Resource;
+use portcullis::ports::Backend;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const BASE: &str = "https://todo.example.com";
-const CALLBACK: &str = "https://chatgpt.com/aip/p/oauth/callback";
-const PASSWORD: &str = "correct horse battery";
+use common::fixtures::{password_hash, todo_config, user, BASE, CALLBACK, PASSWORD};
 
 fn config_with(sign_in: Value) -> Config {
-    Config::parse(RawConfig {
-        public_base_url: Some(BASE.into()),
-        origin_url: Some("http://127.0.0.1:9".into()),
-        plugin: Some(json!({
-            "name_for_human": "Todo", "name_for_model": "todo",
-            "description_for_human": "Todos.", "description_for_model": "Todos.",
-            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "https://todo.example.com/legal",
-            "auth": {"type": "oauth", "scope": "todos:read"},
-            "sign_in": sign_in,
-        })),
-        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
-        session_secret: Some("x".repeat(40)),
-        ..RawConfig::default()
-    })
-    .unwrap()
+    todo_config(sign_in, false)
 }
 
 fn config() -> Config {
     config_with(json!({}))
 }
 
-fn password_hash(password: &str) -> String {
-    let salt = [7u8; 16];
-    let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 1000, &mut out);
-    format_password_hash(1000, &salt, &out)
-}
-
-fn user(id: &str, email: &str) -> User {
-    User {
-        id: id.into(),
-        email: email.into(),
-        name: "Demo".into(),
-        password_hash: Some(password_hash(PASSWORD)),
-        disabled: false,
-        session_epoch: 0,
-    }
-}
-
 fn backend() -> MemoryBackend {
-    let mut b = MemoryBackend::default();
-    b.clients.insert(
-        "chatgpt".into(),
-        Client {
-            id: "chatgpt".into(),
-            name: "ChatGPT".into(),
-            secret_hash: Some(sha256_hex("client-secret")),
-            redirect_uris: vec![CALLBACK.into()],
-            kind: ClientKind::Confidential,
-            first_party: false,
-            origin: ClientOrigin::Admin,
-            may_introspect: false,
-            key_set: None,
-            dpop_bound: false,
-        },
-    );
-    b.users
-        .borrow_mut()
-        .push(user("usr_demo", "demo@example.com"));
+    let b = common::fixtures::demo_backend(false);
     b.users
         .borrow_mut()
         .push(user("usr_other", "other@example.com"));
-    b.resources.push((
-        Resource {
-            id: "res_todos".into(),
-            indicator: BASE.into(),
-            access_token_ttl_secs: 3600,
-            access_token_alg: Default::default(),
-        },
-        true,
-    ));
     b
 }
 

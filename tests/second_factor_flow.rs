@@ -11,87 +11,27 @@ use base64::Engine;
 use common::browser::{encode, hidden, html, location_params, Browser, NOW};
 use common::MemoryBackend;
 use portcullis::accounts::totp::TotpSecret;
-use portcullis::config::{Config, RawConfig};
+use portcullis::config::Config;
 use portcullis::http::{Method, Reply};
-use portcullis::oauth::client::{Client, ClientKind, ClientOrigin};
-use portcullis::portal::password::format_password_hash;
-use portcullis::ports::{Backend, User};
+use portcullis::ports::Backend;
 use portcullis::primitives::hash::sha256_hex;
-use portcullis::rbac::scope::Resource;
 
-const BASE: &str = "https://todo.example.com";
-const CALLBACK: &str = "https://chatgpt.com/aip/p/oauth/callback";
-const PASSWORD: &str = "correct horse battery";
+use common::fixtures::{password_hash, todo_config, BASE, CALLBACK, PASSWORD};
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const MFA: &str = "urn:portcullis:acr:mfa";
 const ONE_FACTOR: &str = "urn:portcullis:acr:1fa";
 
 fn config_with(sign_in: serde_json::Value) -> Config {
-    Config::parse(RawConfig {
-        public_base_url: Some(BASE.into()),
-        origin_url: Some("http://127.0.0.1:9".into()),
-        plugin: Some(serde_json::json!({
-            "name_for_human": "Todo", "name_for_model": "todo",
-            "description_for_human": "Todos.", "description_for_model": "Todos.",
-            "logo_url": "/logo.svg", "contact_email": "a@example.com", "legal_info_url": "https://todo.example.com/legal",
-            "auth": {"type": "oauth", "scope": "todos:read"},
-            "sign_in": sign_in,
-        })),
-        signing_key: Some("nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A".into()),
-        session_secret: Some("x".repeat(40)),
-        mail_from: Some("Todo <no-reply@todo.example.com>".into()),
-        ..RawConfig::default()
-    })
-    .unwrap()
+    todo_config(sign_in, true)
 }
 
 fn config() -> Config {
     config_with(serde_json::json!({"email_codes": true}))
 }
 
-fn password_hash(password: &str) -> String {
-    let salt = [7u8; 16];
-    let mut out = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password.as_bytes(), &salt, 1000, &mut out);
-    format_password_hash(1000, &salt, &out)
-}
-
+/// No consent page (ChatGPT first party): the tests are about signing in.
 fn backend() -> MemoryBackend {
-    let mut b = MemoryBackend::default();
-    b.clients.insert(
-        "chatgpt".into(),
-        Client {
-            id: "chatgpt".into(),
-            name: "ChatGPT".into(),
-            secret_hash: Some(sha256_hex("client-secret")),
-            redirect_uris: vec![CALLBACK.into()],
-            kind: ClientKind::Confidential,
-            // No consent page: the tests are about signing in.
-            first_party: true,
-            origin: ClientOrigin::Admin,
-            may_introspect: false,
-            key_set: None,
-            dpop_bound: false,
-        },
-    );
-    b.users.borrow_mut().push(User {
-        id: "usr_demo".into(),
-        email: "demo@example.com".into(),
-        name: "Demo".into(),
-        password_hash: Some(password_hash(PASSWORD)),
-        disabled: false,
-        session_epoch: 0,
-    });
-    b.resources.push((
-        Resource {
-            id: "res_todos".into(),
-            indicator: BASE.into(),
-            access_token_ttl_secs: 3600,
-            access_token_alg: Default::default(),
-        },
-        true,
-    ));
-    b
+    common::fixtures::demo_backend(true)
 }
 
 fn authorize_url(extra: &[(&str, &str)]) -> String {

@@ -232,13 +232,23 @@ export async function main({ values, positionals }) {
     const hostToken = (host) => gw.token({ sub: 'usr_demo', issuer: `https://${host}`, audience: `https://${host}`, scope: 'todos:read' });
     const jwtToken = await hostToken('jwt.bench');
     const quotaToken = await hostToken('quota.bench');
-    const keyRes = await fetch(`${gw.baseUrl}/admin/api/api-keys`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ user_id: 'usr_demo', name: 'bench', scopes: 'todos:read' }),
+    // The key is made at the user_http plugin's own host: a key works only at the plugin whose
+    // admin API issued it (migration 0020).
+    const { status: keyStatus, body: keyBody } = await new Promise((resolve, reject) => {
+      const body = JSON.stringify({ user_id: 'usr_demo', name: 'bench', scopes: 'todos:read' });
+      const req = httpRequest(`${gw.baseUrl}/admin/api/api-keys`, {
+        method: 'POST',
+        headers: { host: 'apikey.bench', authorization: `Bearer ${gw.secrets.ADMIN_TOKEN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      }, (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      });
+      req.on('error', reject);
+      req.end(body);
     });
-    const apiKey = (await keyRes.json()).key;
-    if (!apiKey) throw new Error(`bench API key: ${keyRes.status}`);
+    const apiKey = JSON.parse(keyBody || '{}').key;
+    if (!apiKey) throw new Error(`bench API key: ${keyStatus} ${keyBody}`);
     // Distinct tokens for "a new token on every request", signed before the load starts: more than
     // the gateway is sent in all its new-token rounds, so that none comes back while the isolate's
     // cache of verified tokens (8,192) could still hold it. Each of these is from its own client.
