@@ -2,14 +2,14 @@
 //! (`sign_in.email_codes`): the address gets a six-digit code and a link, either signs in. An
 //! address without an account gets a mail saying so, and the same page.
 
-use crate::accounts::challenge::{Pending, Purpose, CODE_TTL_SECS};
+use crate::accounts::challenge::{Purpose, CODE_TTL_SECS};
 use crate::accounts::mail_texts as mail;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
 use crate::oauth::server::{body_params, with_cookie, AuthServer};
 use crate::portal::proof::{query_param, return_to, typed_email, Unopened};
 use crate::ports::Backend;
-use crate::routes::{EMAIL_CODE_PATH, LOGIN_PATH, SIGN_UP_PATH};
+use crate::routes::{EMAIL_CODE_PATH, LOGIN_PATH};
 use crate::web::account_pages::{
     code_page, confirm_page, email_form_page, CodeForm, ConfirmForm, EmailForm,
 };
@@ -166,17 +166,8 @@ impl<B: Backend> AuthServer<'_, B> {
         if let Err(reset_secs) = self.charge_mail(head, &email).await? {
             return Ok(self.too_many_mails(reset_secs));
         }
-        let user = self
-            .backend
-            .find_user_by_email(&email)
-            .await?
-            .filter(|u| !u.disabled);
-        let pending = Pending {
-            return_to: back.to_string(),
-            ..Pending::default()
-        };
-        let (challenge, secrets) = self
-            .issue_challenge(Purpose::SignIn, &email, user.as_ref(), pending)
+        let (challenge, secrets, user) = self
+            .challenge_for_address(Purpose::SignIn, &email, back)
             .await?;
         let logo = self.mail_logo();
         let brand = self.mail_brand(&logo);
@@ -188,13 +179,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 &self.mailed_link(EMAIL_CODE_PATH, &secrets.link_token),
                 CODE_TTL_SECS,
             ),
-            None => mail::no_account(
-                brand,
-                &email,
-                self.sign_up_offered()
-                    .then(|| self.page_link(SIGN_UP_PATH))
-                    .as_deref(),
-            ),
+            None => self.no_account_mail(brand, &email),
         });
         Ok(self.sign_in_code_page(200, csrf, &challenge.id, &email, None))
     }
@@ -208,12 +193,7 @@ impl<B: Backend> AuthServer<'_, B> {
         let challenge = match opened {
             Ok(c) => c,
             Err(Unopened::WrongCode(left)) if left > 0 => {
-                let email = self
-                    .backend
-                    .challenge(challenge_id)
-                    .await?
-                    .map(|c| c.email)
-                    .unwrap_or_default();
+                let email = self.challenge_email(challenge_id).await?;
                 return Ok(self.sign_in_code_page(
                     400,
                     csrf,

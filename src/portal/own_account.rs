@@ -222,12 +222,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 }
                 Ok(_) => Ok(self.local_error(400, &Unopened::Closed.message())),
                 Err(Unopened::WrongCode(left)) if left > 0 => {
-                    let email = self
-                        .backend
-                        .challenge(id)
-                        .await?
-                        .map(|c| c.email)
-                        .unwrap_or_default();
+                    let email = self.challenge_email(id).await?;
                     Ok(self.email_code_page(
                         400,
                         token,

@@ -127,6 +127,52 @@ impl<B: Backend> AuthServer<'_, B> {
         Ok((challenge, secrets))
     }
 
+    /// A challenge for an address that may or may not have an account (a reset, a sign-in by
+    /// code): its account (an enabled one) looked up and the challenge stored either way, so
+    /// the work and the answer are the same; the caller mails the secrets only with an account.
+    pub(crate) async fn challenge_for_address(
+        &self,
+        purpose: Purpose,
+        email: &str,
+        return_to: &str,
+    ) -> Result<(EmailChallenge, Secrets, Option<crate::ports::User>), ApiError> {
+        let user = self
+            .backend
+            .find_user_by_email(email)
+            .await?
+            .filter(|u| !u.disabled);
+        let pending = Pending {
+            return_to: return_to.to_string(),
+            ..Pending::default()
+        };
+        let (challenge, secrets) = self
+            .issue_challenge(purpose, email, user.as_ref(), pending)
+            .await?;
+        Ok((challenge, secrets, user))
+    }
+
+    /// The mail an address without an account gets instead of a code or link: with a sign-up
+    /// link where strangers may sign up.
+    pub(crate) fn no_account_mail(&self, brand: crate::web::pages::Brand<'_>, email: &str) -> Mail {
+        crate::accounts::mail_texts::no_account(
+            brand,
+            email,
+            self.sign_up_offered()
+                .then(|| self.page_link(crate::routes::SIGN_UP_PATH))
+                .as_deref(),
+        )
+    }
+
+    /// The address of a challenge, for the code page shown again after a wrong guess.
+    pub(crate) async fn challenge_email(&self, challenge_id: &str) -> Result<String, ApiError> {
+        Ok(self
+            .backend
+            .challenge(challenge_id)
+            .await?
+            .map(|c| c.email)
+            .unwrap_or_default())
+    }
+
     /// The absolute link a mail carries to `path` with a challenge's token.
     pub(crate) fn mailed_link(&self, path: &str, token: &str) -> String {
         format!("{}{path}?token={token}", self.issuer())

@@ -3,7 +3,7 @@
 //! every grant) and signs the user in. Asking for a link answers the same, after the same work,
 //! whether or not the address has an account: one without gets a mail saying so.
 
-use crate::accounts::challenge::{Pending, Purpose, RESET_TTL_SECS};
+use crate::accounts::challenge::{Purpose, RESET_TTL_SECS};
 use crate::accounts::mail_texts as mail;
 use crate::error::ApiError;
 use crate::http::{Reply, RequestHead};
@@ -11,7 +11,7 @@ use crate::oauth::server::{body_params, with_cookie, AuthServer};
 use crate::portal::password::{hash_password, password_problem, MIN_PASSWORD_CHARS};
 use crate::portal::proof::{query_param, return_to, typed_email, Unopened};
 use crate::ports::Backend;
-use crate::routes::{LOGIN_PATH, RESET_PATH, SIGN_UP_PATH};
+use crate::routes::{LOGIN_PATH, RESET_PATH};
 use crate::web::account_pages::{email_form_page, new_password_page, EmailForm};
 use crate::web::pages::message_page;
 use crate::web::session::{csrf_token, read_cookie, SignInMethod};
@@ -134,18 +134,9 @@ impl<B: Backend> AuthServer<'_, B> {
         if let Err(reset_secs) = self.charge_mail(head, &email).await? {
             return Ok(self.too_many_mails(reset_secs));
         }
-        let user = self
-            .backend
-            .find_user_by_email(&email)
-            .await?
-            .filter(|u| !u.disabled);
-        let pending = Pending {
-            return_to: back.to_string(),
-            ..Pending::default()
-        };
         // Stored either way (the same work): a challenge without an account opens nothing.
-        let (_, secrets) = self
-            .issue_challenge(Purpose::Reset, &email, user.as_ref(), pending)
+        let (_, secrets, user) = self
+            .challenge_for_address(Purpose::Reset, &email, back)
             .await?;
         let logo = self.mail_logo();
         let brand = self.mail_brand(&logo);
@@ -156,13 +147,7 @@ impl<B: Backend> AuthServer<'_, B> {
                 &self.mailed_link(RESET_PATH, &secrets.link_token),
                 RESET_TTL_SECS,
             ),
-            None => mail::no_account(
-                brand,
-                &email,
-                self.sign_up_offered()
-                    .then(|| self.page_link(SIGN_UP_PATH))
-                    .as_deref(),
-            ),
+            None => self.no_account_mail(brand, &email),
         });
         Ok(message_page(
             200,

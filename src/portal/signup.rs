@@ -370,12 +370,7 @@ impl<B: Backend> AuthServer<'_, B> {
             Ok(c) => c,
             Err(Unopened::WrongCode(left)) if left > 0 => {
                 let id = params.get("challenge").unwrap_or("");
-                let email = self
-                    .backend
-                    .challenge(id)
-                    .await?
-                    .map(|c| c.email)
-                    .unwrap_or_default();
+                let email = self.challenge_email(id).await?;
                 return Ok(self.sign_up_code_page(
                     400,
                     csrf,
