@@ -374,6 +374,8 @@ pub enum AdminRoute<'p> {
     Users,
     User(&'p str),
     UserPassword(&'p str),
+    /// A user's second factor and passkeys, which an administrator removes (a lost device).
+    UserFactors(&'p str),
     UserRoles(&'p str),
     UserQuota(&'p str),
     UserIdentities(&'p str),
@@ -411,6 +413,7 @@ impl<'p> AdminRoute<'p> {
             ["users"] => Users,
             ["users", id] => User(id),
             ["users", id, "password"] => UserPassword(id),
+            ["users", id, "factors"] => UserFactors(id),
             ["users", id, "roles"] => UserRoles(id),
             ["users", id, "quota"] => UserQuota(id),
             ["users", id, "identities"] => UserIdentities(id),
@@ -445,7 +448,11 @@ impl<'p> AdminRoute<'p> {
             UserPassword(_) => &["PUT"],
             UserRoles(_) | ClientRoles(_) => &["PUT"],
             ResourcePermissions(_) | ClientSecret(_) => &["POST"],
-            UserIdentity(..) | ResourcePermission(..) | ApiKey(_) | Invitation(_) => &["DELETE"],
+            UserIdentity(..)
+            | ResourcePermission(..)
+            | ApiKey(_)
+            | Invitation(_)
+            | UserFactors(_) => &["DELETE"],
             Unknown => &[],
         }
     }

@@ -2782,7 +2782,7 @@ fn each_listed_user_says_how_they_can_sign_in() {
     assert_eq!(items[0]["email"], "bare@example.com");
     assert_eq!(
         items[0]["sign_in"],
-        json!({"password": false, "providers": []})
+        json!({"password": false, "providers": [], "passkeys": 0, "totp": false})
     );
     assert_eq!(items[1]["has_password"], true);
     let mut providers: Vec<&str> = items[1]["sign_in"]["providers"]
@@ -2851,4 +2851,61 @@ fn the_user_search_reads_the_email_index_and_never_scans_or_sorts() {
             .any(|d| d.starts_with("SEARCH u USING INDEX sqlite_autoindex_users_1 (id=?)")),
         "{plan:?}"
     );
+}
+
+/// An administrator sees a user's passkeys and authenticator app beside their other ways in,
+/// and removes them all (a lost device): the user's sessions end with them.
+#[test]
+fn an_administrator_sees_and_resets_a_users_second_factors() {
+    use portcullis::sql::Sql;
+    let f = Fixture::new();
+    let (_, user) = f.post(
+        "/admin/api/users",
+        json!({"email": "lost@example.com", "password": "a-long-enough-password"}),
+    );
+    let id = user["id"].as_str().unwrap().to_string();
+    common::block_on(f.db.batch(vec![
+        (
+            "INSERT INTO passkeys (id, user_id, name, credential, sign_count, backup_state, created_at) VALUES ('cred-1', ?1, 'Phone', '{}', 0, 0, 1), ('cred-2', ?1, 'Laptop', '{}', 0, 0, 1)",
+            vec![id.as_str().into()],
+        ),
+        (
+            "INSERT INTO user_totp (user_id, sealed_secret, created_at) VALUES (?1, 'sealed', 1)",
+            vec![id.as_str().into()],
+        ),
+        (
+            "INSERT INTO recovery_codes (user_id, hash, created_at) VALUES (?1, 'h1', 1)",
+            vec![id.as_str().into()],
+        ),
+    ]))
+    .unwrap();
+    let (_, one) = f.call(Method::Get, &format!("/admin/api/users/{id}"), Value::Null);
+    assert_eq!(one["sign_in"]["passkeys"], 2);
+    assert_eq!(one["sign_in"]["totp"], true);
+    let (_, listed) = f.call(Method::Get, "/admin/api/users?q=lost", Value::Null);
+    assert_eq!(listed["items"][0]["sign_in"]["passkeys"], 2);
+    let (status, _) = f.call(
+        Method::Delete,
+        &format!("/admin/api/users/{id}/factors"),
+        Value::Null,
+    );
+    assert_eq!(status, 204);
+    let (_, one) = f.call(Method::Get, &format!("/admin/api/users/{id}"), Value::Null);
+    assert_eq!(one["sign_in"]["passkeys"], 0);
+    assert_eq!(one["sign_in"]["totp"], false);
+    let left = common::block_on(f.db.query(
+        "SELECT (SELECT COUNT(*) FROM recovery_codes) AS codes, (SELECT session_epoch FROM users WHERE id = ?1) AS epoch",
+        vec![id.as_str().into()],
+    ))
+    .unwrap();
+    assert_eq!(
+        (left[0]["codes"].as_i64(), left[0]["epoch"].as_i64()),
+        (Some(0), Some(1))
+    );
+    let (status, _) = f.call(
+        Method::Delete,
+        "/admin/api/users/usr_nobody/factors",
+        Value::Null,
+    );
+    assert_eq!(status, 404);
 }

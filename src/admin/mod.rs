@@ -283,6 +283,7 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
             (R::User(id), Patch) => self.update_user(id, body).await,
             (R::User(id), _) => self.delete_user(id).await,
             (R::UserPassword(id), _) => self.set_password(id, body).await,
+            (R::UserFactors(id), _) => deleted(self.directory().reset_factors(id).await),
             (R::UserRoles(id), _) => self.set_roles(RoleHolder::User, id, body).await,
             (R::UserQuota(id), _) => self.user_quota(id).await,
             (R::UserIdentities(id), Get) => self.user_identities(id).await,

@@ -44,6 +44,8 @@ impl<S: Sql, B: PasswordHasher + Rng + GrantStore + Throttle> Admin<'_, S, B> {
                 .into_iter()
                 .map(|i| i.provider)
                 .collect(),
+            passkeys: int(&row, "passkeys").as_i64().unwrap_or(0),
+            totp: flag(&row, "totp") == json!(true),
         };
         Ok(json!({
             "id": text(&row, "id"),
@@ -255,6 +257,8 @@ fn user_item(row: &crate::sql::Row) -> Value {
     let sign_in = SignInMethods {
         password: flag(row, "has_password") == json!(true),
         providers,
+        passkeys: int(row, "passkeys").as_i64().unwrap_or(0),
+        totp: flag(row, "totp") == json!(true),
     };
     json!({
         "id": text(row, "id"),

@@ -297,9 +297,15 @@ function render() {
       ));
 }
 
-/** A user's sign-in methods in words: "password, github". */
+/** A user's sign-in methods in words: "password, github, 2 passkeys, authenticator app". */
 function signInMethods(u) {
-  const methods = [...(u.sign_in?.password ? ['password'] : []), ...(u.sign_in?.providers ?? [])];
+  const keys = u.sign_in?.passkeys ?? 0;
+  const methods = [
+    ...(u.sign_in?.password ? ['password'] : []),
+    ...(u.sign_in?.providers ?? []),
+    ...(keys ? [keys === 1 ? '1 passkey' : `${keys} passkeys`] : []),
+    ...(u.sign_in?.totp ? ['authenticator app'] : []),
+  ];
   return methods.length ? methods.join(', ') : 'none';
 }
 
@@ -312,6 +318,14 @@ function renderUsers(roleChoices) {
     choices(roleBox, roleChoices, `roles-${u.id}`, u.roles.map((r) => r.id));
     const signIns = identitiesCell(u);
     signIns.prepend(el('span', { class: 'sign-in-methods' }, signInMethods(u)), ' ');
+    if (u.sign_in?.passkeys || u.sign_in?.totp) {
+      // A lost device: the passkeys and the authenticator app go, and every session with them.
+      signIns.append(' ', el('button', { class: 'small danger', onclick: () => act(async () => {
+        if (!confirm(`Remove every passkey and the authenticator app of ${u.email}? They sign in with their other ways, and set them up again.`)) return;
+        await api('DELETE', `users/${u.id}/factors`);
+        notice(`Passkeys and authenticator app of ${u.email} removed.`);
+      }) }, 'Reset factors'));
+    }
     return el('tr', { 'data-id': u.id, 'data-email': u.email },
       el('td', {}, u.email),
       el('td', {}, u.name),

@@ -25,10 +25,32 @@ pub struct UserChanges {
 }
 
 impl<S: Sql> AdminDirectory<'_, S> {
+    /// Removes the user's second factor and passkeys (an administrator's reset, for a user who
+    /// lost their device) and ends their sessions; `false` when there is no such user.
+    pub async fn reset_factors(&self, id: &str) -> Result<bool, SqlError> {
+        let changed = self
+            .write(vec![
+                ("DELETE FROM user_totp WHERE user_id = ?1", vec![id.into()]),
+                (
+                    "DELETE FROM recovery_codes WHERE user_id = ?1",
+                    vec![id.into()],
+                ),
+                ("DELETE FROM passkeys WHERE user_id = ?1", vec![id.into()]),
+                (
+                    "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?1",
+                    vec![id.into()],
+                ),
+            ])
+            .await?;
+        Ok(changed.last().copied().unwrap_or(0) > 0)
+    }
+
     /// The user as the admin API shows it: never the password hash, only whether there is one.
     pub async fn user(&self, id: &str) -> Result<Option<Row>, SqlError> {
         self.first_row(
-            "SELECT id, email, name, disabled, password_hash IS NOT NULL AS has_password, created_at, updated_at FROM users WHERE id = ?1",
+            "SELECT id, email, name, disabled, password_hash IS NOT NULL AS has_password, created_at, updated_at, \
+             (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = users.id) AS passkeys, \
+             EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = users.id) AS totp FROM users WHERE id = ?1",
             vec![id.into()],
         )
         .await
@@ -188,7 +210,9 @@ macro_rules! user_rows {
                u.password_hash IS NOT NULL AS has_password, \
                (SELECT json_group_array(json_object('id', r.id, 'name', r.name)) \
                 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id) AS roles, \
-               (SELECT json_group_array(i.provider) FROM user_identities i WHERE i.user_id = u.id) AS providers \
+               (SELECT json_group_array(i.provider) FROM user_identities i WHERE i.user_id = u.id) AS providers, \
+               (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS passkeys, \
+               EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = u.id) AS totp \
              FROM users u ",
             $rest
         )
