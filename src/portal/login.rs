@@ -126,13 +126,10 @@ impl<B: Backend> AuthServer<'_, B> {
             Ok(p) => p,
             Err(e) => return Ok(self.local_error(400, &e.description)),
         };
-        let csrf = read_cookie(head, self.cookies().csrf);
-        if !verify_csrf(self.key(), csrf, "login", params.get("csrf_token")) {
-            return Ok(self.local_error(
-                403,
-                "This form expired or did not come from this site. Go back and try again.",
-            ));
+        if !self.form_is_ours(head, &params, "login") {
+            return Ok(self.form_expired());
         }
+        let csrf = read_cookie(head, self.cookies().csrf);
         let csrf = csrf.unwrap_or_default();
         let return_to = params
             .get("return_to")
